@@ -1,0 +1,91 @@
+/**
+ * The authenticator chain: authenticators are tried in order; the first 'allow' admits,
+ * the first 'deny' refuses; when every one ignores, the client is refused.
+ */
+import { PortcullisError } from '../errors.js'
+import type { Authenticator, Credentials, Identity } from './types.js'
+
+export type ChainResult =
+  | { readonly ok: true; readonly identity: Identity }
+  | { readonly ok: false; readonly error: PortcullisError; readonly authenticator?: string }
+
+export interface AuthenticatorChainOptions {
+  /** Admit clients that present no credentials at all. */
+  readonly allowAnonymous: boolean
+}
+
+const ANONYMOUS: Identity = Object.freeze({ authenticator: 'anonymous', anonymous: true })
+
+/** Errors that say "ask again later" rank above "bad credentials" when every authenticator ignored. */
+function rank(error: PortcullisError | undefined): number {
+  if (error === undefined) return 0
+  if (error.code === 'ERR_JWKS_UNAVAILABLE' || error.code === 'ERR_AUTH_UNAVAILABLE') return 1
+  return 2
+}
+
+export class AuthenticatorChain {
+  readonly #authenticators: readonly Authenticator[]
+  readonly #options: AuthenticatorChainOptions
+
+  constructor(authenticators: readonly Authenticator[], options: AuthenticatorChainOptions) {
+    this.#authenticators = authenticators
+    this.#options = options
+  }
+
+  get authenticators(): readonly Authenticator[] {
+    return this.#authenticators
+  }
+
+  async start(): Promise<void> {
+    for (const a of this.#authenticators) if (a.start !== undefined) await a.start()
+  }
+
+  async close(): Promise<void> {
+    for (const a of this.#authenticators) if (a.close !== undefined) await a.close()
+  }
+
+  async authenticate(credentials: Credentials): Promise<ChainResult> {
+    const enabled = this.#authenticators.filter((a) => a.enabled)
+    const hasCredentials =
+      credentials.username !== undefined ||
+      credentials.password !== undefined ||
+      credentials.authMethod !== undefined
+
+    if (credentials.authMethod !== undefined) {
+      const method = credentials.authMethod
+      if (!enabled.some((a) => a.authMethods.includes(method))) {
+        return { ok: false, error: new PortcullisError('ERR_AUTH_METHOD_UNSUPPORTED', `authentication method '${method}' is not supported`) }
+      }
+    }
+    if (!hasCredentials && this.#options.allowAnonymous && !credentials.reauth) {
+      return { ok: true, identity: ANONYMOUS }
+    }
+    // With anonymous access on and no authenticator at all, a username is only a label.
+    if (enabled.length === 0 && this.#options.allowAnonymous && credentials.authMethod === undefined && !credentials.reauth) {
+      return { ok: true, identity: ANONYMOUS }
+    }
+
+    let why: PortcullisError | undefined
+    let whyFrom: string | undefined
+    for (const authenticator of enabled) {
+      let outcome
+      try {
+        outcome = await authenticator.authenticate(credentials)
+      } catch (cause) {
+        outcome = { result: 'ignore' as const, error: new PortcullisError('ERR_AUTH_UNAVAILABLE', 'authenticator failed', { cause }) }
+      }
+      if (outcome.result === 'allow') return { ok: true, identity: outcome.identity }
+      if (outcome.result === 'deny') return { ok: false, error: outcome.error, authenticator: authenticator.name }
+      if (rank(outcome.error) > rank(why) || (why === undefined && outcome.error !== undefined)) {
+        why = outcome.error
+        whyFrom = authenticator.name
+      }
+    }
+    if (why === undefined) {
+      why = hasCredentials
+        ? new PortcullisError('ERR_AUTH_BAD_CREDENTIALS', 'no authenticator accepted the credentials')
+        : new PortcullisError('ERR_AUTH_NO_CREDENTIALS')
+    }
+    return whyFrom === undefined ? { ok: false, error: why } : { ok: false, error: why, authenticator: whyFrom }
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * The authentication seam. The broker knows only these types; concrete authenticators
+ * (JWT, JWKS, …) live in their own folders and are created from configuration.
+ */
+import type { PortcullisError } from '../errors.js'
+
+/** What a client presented, at CONNECT or in an MQTT 5 AUTH (re-authentication). */
+export interface Credentials {
+  readonly clientId: string
+  readonly username: string | undefined
+  readonly password: Buffer | undefined
+  /** MQTT 5 Authentication Method / Data (CONNECT or AUTH). */
+  readonly authMethod: string | undefined
+  readonly authData: Buffer | undefined
+  readonly protocolVersion: 3 | 4 | 5
+  readonly remoteAddress: string
+  /** true when this is an MQTT 5 re-authentication (AUTH reason 0x19). */
+  readonly reauth: boolean
+}
+
+/** Who a client turned out to be. Kept on the connection for authorization. */
+export interface Identity {
+  /** Name of the authenticator that accepted the client ('anonymous' for anonymous). */
+  readonly authenticator: string
+  readonly anonymous: boolean
+  /** The verified token's claims, when the client was authenticated by a token. */
+  readonly claims?: Readonly<Record<string, unknown>>
+  /** Epoch milliseconds after which the identity is no longer valid (token `exp`). */
+  readonly expiresAt?: number
+}
+
+export type AuthOutcome =
+  /** The authenticator vouches for the client. */
+  | { readonly result: 'allow'; readonly identity: Identity }
+  /** The authenticator recognised the credential as its own and refuses it: the chain stops. */
+  | { readonly result: 'deny'; readonly error: PortcullisError }
+  /** Not mine: the next authenticator is tried. `error` says why, for the final answer. */
+  | { readonly result: 'ignore'; readonly error?: PortcullisError }
+
+export interface Authenticator {
+  readonly name: string
+  readonly type: string
+  readonly enabled: boolean
+  /** MQTT 5 Authentication Methods this authenticator accepts (e.g. ['JWT']). */
+  readonly authMethods: readonly string[]
+  /** Called once before the broker listens (may start background work; must not throw for
+   *  remote failures — report them through status instead). */
+  start?(): Promise<void>
+  close?(): Promise<void>
+  authenticate(credentials: Credentials): AuthOutcome | Promise<AuthOutcome>
+}

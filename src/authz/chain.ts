@@ -1,0 +1,65 @@
+/**
+ * The authorizer chain: sources are asked in order; the first that does not ignore
+ * decides; when none matched, `noMatch` decides publish and subscribe, and connect is
+ * allowed (only a matching deny rule refuses an authenticated client).
+ */
+import type { Authorizer, AuthorizerChainOptions, AuthzSubject, ClientAuthz, ClientRules, QoS } from './types.js'
+
+class CompiledClientAuthz implements ClientAuthz {
+  readonly #rules: readonly ClientRules[]
+  readonly #noMatch: boolean
+
+  constructor(rules: readonly ClientRules[], noMatch: boolean) {
+    this.#rules = rules
+    this.#noMatch = noMatch
+  }
+
+  canConnect(): boolean {
+    for (const r of this.#rules) {
+      const d = r.connect()
+      if (d !== 'ignore') return d === 'allow'
+    }
+    return true
+  }
+
+  canPublish(topic: string, qos: QoS, retain: boolean): boolean {
+    // Clients never publish to $-topics ($SYS and the like belong to the broker).
+    if (topic.charCodeAt(0) === 0x24 /* $ */) return false
+    for (const r of this.#rules) {
+      const d = r.publish(topic, qos, retain)
+      if (d !== 'ignore') return d === 'allow'
+    }
+    return this.#noMatch
+  }
+
+  canSubscribe(filter: string, qos: QoS): boolean {
+    for (const r of this.#rules) {
+      const d = r.subscribe(filter, qos)
+      if (d !== 'ignore') return d === 'allow'
+    }
+    return this.#noMatch
+  }
+}
+
+export class AuthorizerChain {
+  readonly #authorizers: readonly Authorizer[]
+  readonly #options: AuthorizerChainOptions
+
+  constructor(authorizers: readonly Authorizer[], options: AuthorizerChainOptions) {
+    this.#authorizers = authorizers
+    this.#options = options
+  }
+
+  get noMatch(): 'allow' | 'deny' {
+    return this.#options.noMatch
+  }
+
+  compile(subject: AuthzSubject): ClientAuthz {
+    const rules: ClientRules[] = []
+    for (const a of this.#authorizers) {
+      const r = a.compile(subject)
+      if (r !== undefined) rules.push(r)
+    }
+    return new CompiledClientAuthz(rules, this.#options.noMatch === 'allow')
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * Typed errors with stable codes. Every error a client can cause carries one of these
+ * codes; `toReasonCode` is the only mapping from errors to MQTT reason codes.
+ */
+import { ReasonCode } from './protocol/reason-codes.js'
+
+export const ErrorCodes = {
+  // configuration (start-up only)
+  ERR_CONFIG: 'invalid configuration',
+  // protocol
+  ERR_MALFORMED_PACKET: 'malformed packet',
+  ERR_PROTOCOL: 'protocol error',
+  ERR_UNSUPPORTED_PROTOCOL_VERSION: 'unsupported protocol version',
+  ERR_CLIENT_ID_INVALID: 'client identifier not valid',
+  ERR_PACKET_TOO_LARGE: 'packet too large',
+  ERR_TOPIC_NAME_INVALID: 'topic name invalid',
+  ERR_TOPIC_FILTER_INVALID: 'topic filter invalid',
+  ERR_TOPIC_ALIAS_INVALID: 'topic alias invalid',
+  ERR_RECEIVE_MAXIMUM_EXCEEDED: 'receive maximum exceeded',
+  ERR_KEEP_ALIVE_TIMEOUT: 'keep alive timeout',
+  ERR_CONNECT_TIMEOUT: 'connect timeout',
+  ERR_SESSION_TAKEN_OVER: 'session taken over',
+  ERR_SERVER_SHUTTING_DOWN: 'server shutting down',
+  ERR_QUOTA_EXCEEDED: 'quota exceeded',
+  ERR_PAYLOAD_FORMAT_INVALID: 'payload format invalid',
+  ERR_ADMINISTRATIVE_ACTION: 'administrative action',
+  // authentication
+  ERR_AUTH_NO_CREDENTIALS: 'no credentials',
+  ERR_AUTH_BAD_CREDENTIALS: 'bad credentials',
+  ERR_AUTH_METHOD_UNSUPPORTED: 'unsupported authentication method',
+  ERR_AUTH_UNAVAILABLE: 'authentication unavailable',
+  ERR_JWT_MALFORMED: 'token malformed',
+  ERR_JWT_TOO_LARGE: 'token too large',
+  ERR_JWT_ALG_NOT_ALLOWED: 'token algorithm not allowed',
+  ERR_JWT_SIGNATURE_INVALID: 'token signature invalid',
+  ERR_JWT_KID_UNKNOWN: 'token key id unknown',
+  ERR_JWT_CRIT_UNSUPPORTED: 'token crit header not understood',
+  ERR_JWT_EXPIRED: 'token expired',
+  ERR_JWT_NOT_YET_VALID: 'token not yet valid',
+  ERR_JWT_ISSUED_IN_FUTURE: 'token issued in the future',
+  ERR_JWT_TOO_OLD: 'token issued too early',
+  ERR_JWT_ISSUER: 'token issuer not trusted',
+  ERR_JWT_AUDIENCE: 'token audience not accepted',
+  ERR_JWT_CLAIM_MISSING: 'required claim missing',
+  ERR_JWT_CLAIM_MISMATCH: 'claim does not match',
+  ERR_JWKS_UNAVAILABLE: 'key set not available',
+  // authorization
+  ERR_AUTHZ_DENIED: 'not authorized',
+} as const
+
+export type ErrorCode = keyof typeof ErrorCodes
+
+export class PortcullisError extends Error {
+  readonly code: ErrorCode
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
+    super(message ?? ErrorCodes[code], options)
+    this.name = 'PortcullisError'
+    this.code = code
+  }
+}
+
+/** A configuration mistake, raised at start-up (or on an admin change), never per client. */
+export class ConfigError extends PortcullisError {
+  readonly path: string
+  constructor(path: string, reason: string, options?: { cause?: unknown }) {
+    super('ERR_CONFIG', `${path}: ${reason}`, options)
+    this.name = 'ConfigError'
+    this.path = path
+  }
+}
+
+/** The one mapping from error codes to MQTT 5 reason codes (v3 codes derive from these). */
+export function toReasonCode(code: ErrorCode): number {
+  switch (code) {
+    case 'ERR_MALFORMED_PACKET':
+      return ReasonCode.MalformedPacket
+    case 'ERR_PROTOCOL':
+    case 'ERR_CONNECT_TIMEOUT':
+      return ReasonCode.ProtocolError
+    case 'ERR_UNSUPPORTED_PROTOCOL_VERSION':
+      return ReasonCode.UnsupportedProtocolVersion
+    case 'ERR_CLIENT_ID_INVALID':
+      return ReasonCode.ClientIdentifierNotValid
+    case 'ERR_PACKET_TOO_LARGE':
+      return ReasonCode.PacketTooLarge
+    case 'ERR_TOPIC_NAME_INVALID':
+      return ReasonCode.TopicNameInvalid
+    case 'ERR_TOPIC_FILTER_INVALID':
+      return ReasonCode.TopicFilterInvalid
+    case 'ERR_TOPIC_ALIAS_INVALID':
+      return ReasonCode.TopicAliasInvalid
+    case 'ERR_RECEIVE_MAXIMUM_EXCEEDED':
+      return ReasonCode.ReceiveMaximumExceeded
+    case 'ERR_KEEP_ALIVE_TIMEOUT':
+      return ReasonCode.KeepAliveTimeout
+    case 'ERR_SESSION_TAKEN_OVER':
+      return ReasonCode.SessionTakenOver
+    case 'ERR_SERVER_SHUTTING_DOWN':
+      return ReasonCode.ServerShuttingDown
+    case 'ERR_QUOTA_EXCEEDED':
+      return ReasonCode.QuotaExceeded
+    case 'ERR_PAYLOAD_FORMAT_INVALID':
+      return ReasonCode.PayloadFormatInvalid
+    case 'ERR_ADMINISTRATIVE_ACTION':
+      return ReasonCode.AdministrativeAction
+    case 'ERR_AUTH_METHOD_UNSUPPORTED':
+      return ReasonCode.BadAuthenticationMethod
+    case 'ERR_AUTH_UNAVAILABLE':
+    case 'ERR_JWKS_UNAVAILABLE':
+      return ReasonCode.ServerUnavailable
+    case 'ERR_AUTHZ_DENIED':
+      return ReasonCode.NotAuthorized
+    case 'ERR_JWT_EXPIRED':
+      return ReasonCode.BadUserNameOrPassword
+    case 'ERR_AUTH_NO_CREDENTIALS':
+    case 'ERR_AUTH_BAD_CREDENTIALS':
+    case 'ERR_JWT_MALFORMED':
+    case 'ERR_JWT_TOO_LARGE':
+    case 'ERR_JWT_ALG_NOT_ALLOWED':
+    case 'ERR_JWT_SIGNATURE_INVALID':
+    case 'ERR_JWT_KID_UNKNOWN':
+    case 'ERR_JWT_CRIT_UNSUPPORTED':
+    case 'ERR_JWT_NOT_YET_VALID':
+    case 'ERR_JWT_ISSUED_IN_FUTURE':
+    case 'ERR_JWT_TOO_OLD':
+    case 'ERR_JWT_ISSUER':
+    case 'ERR_JWT_AUDIENCE':
+    case 'ERR_JWT_CLAIM_MISSING':
+    case 'ERR_JWT_CLAIM_MISMATCH':
+      return ReasonCode.BadUserNameOrPassword
+    case 'ERR_CONFIG':
+      return ReasonCode.UnspecifiedError
+  }
+}
