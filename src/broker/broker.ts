@@ -1,0 +1,356 @@
+/**
+ * The broker: connections, sessions, routing, wills, the keep-alive wheel, $SYS and an
+ * ordered close(). It knows authentication, authorization, storage and the cluster bus
+ * only through their interfaces.
+ */
+import type { Duplex } from 'node:stream'
+import type { AuthenticatorChain } from '../auth/chain.js'
+import type { AuthorizerChain } from '../authz/chain.js'
+import type { QoS } from '../authz/types.js'
+import type { ClusterBus } from '../cluster/bus.js'
+import type { Logger } from '../log.js'
+import { ReasonCode } from '../protocol/reason-codes.js'
+import { TopicTree, type Subscription } from '../router/topic-tree.js'
+import type { RetainedStore, SessionStore } from '../store/types.js'
+import { Connection } from './connection.js'
+import type { Limits } from './limits.js'
+import type { Message } from './message.js'
+import { Session, type Delivery, type PendingWill } from './session.js'
+import { SysPublisher } from './sys-topics.js'
+import { clearLongTimeout, setLongTimeout } from './timers.js'
+
+export interface BrokerDeps {
+  readonly limits: Limits
+  readonly authenticators: AuthenticatorChain
+  readonly authorizers: AuthorizerChain
+  readonly retained: RetainedStore
+  readonly sessions: SessionStore
+  readonly bus: ClusterBus
+  readonly logger: Logger
+  readonly version: string
+  /** Disconnect clients when their token expires (default true). */
+  readonly disconnectOnExpiry?: boolean
+}
+
+export interface BrokerStats {
+  connectionsTotal: number
+  messagesReceived: number
+  messagesSent: number
+  messagesDropped: number
+  bytesIn: number
+  bytesOut: number
+  authFailures: number
+}
+
+const NEVER = 0xffffffff
+
+export class Broker {
+  readonly limits: Limits
+  readonly auth: AuthenticatorChain
+  readonly authz: AuthorizerChain
+  readonly retained: RetainedStore
+  readonly store: SessionStore
+  readonly bus: ClusterBus
+  readonly logger: Logger
+  readonly version: string
+  readonly disconnectOnExpiry: boolean
+  readonly startedAt = Date.now()
+  readonly stats: BrokerStats = {
+    connectionsTotal: 0,
+    messagesReceived: 0,
+    messagesSent: 0,
+    messagesDropped: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    authFailures: 0,
+  }
+  readonly tree = new TopicTree()
+  /** Live sessions by client id (connected, or persistent and offline). */
+  readonly sessions = new Map<string, Session>()
+  /** Every open connection, connected or still in CONNECT. */
+  readonly connections = new Set<Connection>()
+  #wheel: NodeJS.Timeout
+  #sys: SysPublisher
+  #closing = false
+
+  constructor(deps: BrokerDeps) {
+    this.limits = deps.limits
+    this.auth = deps.authenticators
+    this.authz = deps.authorizers
+    this.retained = deps.retained
+    this.store = deps.sessions
+    this.bus = deps.bus
+    this.logger = deps.logger
+    this.version = deps.version
+    this.disconnectOnExpiry = deps.disconnectOnExpiry ?? true
+    this.#wheel = setInterval(() => this.#tick(), 1000)
+    this.#wheel.unref()
+    this.bus.onMessage((m) => this.route(m))
+    this.#sys = new SysPublisher(this)
+  }
+
+  get closing(): boolean {
+    return this.#closing
+  }
+
+  get connectedCount(): number {
+    let n = 0
+    for (const s of this.sessions.values()) if (s.connection !== undefined) n++
+    return n
+  }
+
+  /** Take a new client byte stream (from any listener). */
+  accept(stream: Duplex, remoteAddress: string, listener: string): Connection | undefined {
+    if (this.#closing) {
+      stream.destroy()
+      return undefined
+    }
+    const conn = new Connection(this, stream, remoteAddress, listener)
+    this.connections.add(conn)
+    this.stats.connectionsTotal++
+    return conn
+  }
+
+  /** Publish a message from a client (or the broker): retain, route locally and to the cluster. */
+  publish(message: Message): void {
+    if (message.retain) void this.retained.set(message)
+    this.route(message)
+    this.bus.publish(message)
+  }
+
+  /** Deliver a message to the matching subscriptions of this node. */
+  route(message: Message): void {
+    const match = this.tree.match(message.topic)
+    for (const cm of match.clients) {
+      const session = this.sessions.get(cm.clientId)
+      if (session === undefined) continue
+      let qos = -1
+      let retain = false
+      let ids: number[] | undefined
+      for (const sub of cm.subs) {
+        if (sub.noLocal && message.origin === cm.clientId) continue
+        if (sub.qos > qos) qos = sub.qos
+        if (sub.retainAsPublished) retain = message.retain
+        if (sub.subscriptionId !== undefined) (ids ??= []).push(sub.subscriptionId)
+      }
+      if (qos < 0) continue
+      this.deliver(session, {
+        message,
+        qos: (message.qos < qos ? message.qos : qos) as QoS,
+        retain,
+        subscriptionIds: ids,
+      })
+    }
+    for (const group of match.groups) this.#deliverShared(group.members, group, message)
+  }
+
+  #deliverShared(members: Subscription[], group: { cursor: number }, message: Message): void {
+    // round robin over members, preferring connected ones
+    const n = members.length
+    let fallback: Subscription | undefined
+    for (let k = 0; k < n; k++) {
+      const sub = members[(group.cursor + k) % n] as Subscription
+      const session = this.sessions.get(sub.clientId)
+      if (session === undefined) continue
+      if (session.connection !== undefined && session.connection.state === 'connected') {
+        group.cursor = (group.cursor + k + 1) % n
+        this.#deliverTo(session, sub, message)
+        return
+      }
+      fallback ??= sub
+    }
+    if (fallback !== undefined) {
+      group.cursor = (group.cursor + 1) % n
+      const session = this.sessions.get(fallback.clientId)
+      if (session !== undefined) this.#deliverTo(session, fallback, message)
+    }
+  }
+
+  #deliverTo(session: Session, sub: Subscription, message: Message): void {
+    this.deliver(session, {
+      message,
+      qos: (message.qos < sub.qos ? message.qos : sub.qos) as QoS,
+      retain: sub.retainAsPublished ? message.retain : false,
+      subscriptionIds: sub.subscriptionId === undefined ? undefined : [sub.subscriptionId],
+    })
+  }
+
+  /** Hand one delivery to a session: send now, queue, or drop. */
+  deliver(session: Session, d: Delivery): void {
+    const conn = session.connection
+    if (conn !== undefined && conn.state === 'connected') {
+      if (d.qos === 0) {
+        if (conn.congested) this.stats.messagesDropped++
+        else conn.sendPublish(d, 0, false)
+        return
+      }
+      if (session.queue.length === 0 && session.inflight.size < conn.sendQuota) {
+        this.#sendInflight(session, conn, d)
+        return
+      }
+    } else if (d.qos === 0) {
+      // QoS 0 messages are not kept for offline clients
+      return
+    }
+    if (session.enqueue(d, this.limits.maxQueuedMessages)) this.stats.messagesDropped++
+  }
+
+  #sendInflight(session: Session, conn: Connection, d: Delivery): void {
+    const packetId = session.allocatePacketId()
+    if (packetId === 0) {
+      if (session.enqueue(d, this.limits.maxQueuedMessages)) this.stats.messagesDropped++
+      return
+    }
+    session.inflight.set(packetId, { ...d, packetId, state: 'publish' })
+    if (!conn.sendPublish(d, packetId, false)) session.inflight.delete(packetId)
+  }
+
+  /** Send queued messages while the client's window has room. */
+  drain(session: Session): void {
+    const conn = session.connection
+    if (conn === undefined || conn.state !== 'connected') return
+    while (session.queue.length > 0 && session.inflight.size < conn.sendQuota) {
+      const d = session.queue.shift() as Delivery
+      if (d.qos === 0) conn.sendPublish(d, 0, false)
+      else this.#sendInflight(session, conn, d)
+    }
+  }
+
+  /** Resend unacknowledged messages after a reconnect (PUBLISH with DUP, or PUBREL) [MQTT-4.4.0-1]. */
+  resend(session: Session): void {
+    const conn = session.connection
+    if (conn === undefined) return
+    for (const f of session.inflight.values()) {
+      if (f.state === 'pubrel') conn.send({ cmd: 'pubrel', messageId: f.packetId })
+      else if (!conn.sendPublish(f, f.packetId, true)) session.inflight.delete(f.packetId)
+    }
+    this.drain(session)
+  }
+
+  addSubscription(session: Session, sub: Subscription): boolean {
+    const existed = session.subscriptions.has(sub.key)
+    session.subscriptions.set(sub.key, sub)
+    this.tree.add(sub)
+    return existed
+  }
+
+  removeSubscription(session: Session, key: string): boolean {
+    const sub = session.subscriptions.get(key)
+    if (sub === undefined) return false
+    session.subscriptions.delete(key)
+    this.tree.remove(session.clientId, sub.filter, sub.group)
+    return true
+  }
+
+  /** End a session: subscriptions and queued messages go; a delayed will is published now. */
+  endSession(session: Session): void {
+    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId)
+    for (const key of [...session.subscriptions.keys()]) this.removeSubscription(session, key)
+    session.inflight.clear()
+    session.queue = []
+    clearLongTimeout(session.expiryTimer)
+    session.expiryTimer = undefined
+    const will = session.pendingWill
+    if (will !== undefined) {
+      clearLongTimeout(will.timer)
+      session.pendingWill = undefined
+      this.publish(will.message)
+    }
+    void this.store.delete(session.clientId)
+  }
+
+  /** Called by a connection when it closes, whatever the cause. */
+  onConnectionClosed(conn: Connection, wasConnected: boolean): void {
+    this.connections.delete(conn)
+    const session = conn.session
+    if (!wasConnected || session === undefined || session.connection !== conn) return
+    session.connection = undefined
+    const will = conn.will
+    conn.will = undefined
+    if (will !== undefined && !conn.cleanDisconnect && !this.#closing) this.#scheduleWill(session, conn, will)
+    if (session.expiryInterval === 0 || this.#closing) {
+      if (!this.#closing) this.endSession(session)
+      return
+    }
+    if (session.expiryInterval !== NEVER) {
+      session.expiryTimer = setLongTimeout(() => {
+        if (session.connection === undefined) this.endSession(session)
+      }, session.expiryInterval * 1000)
+    }
+    void this.store.save({
+      clientId: session.clientId,
+      expiryInterval: session.expiryInterval,
+      subscriptions: [...session.subscriptions.values()],
+      expiresAt: session.expiryInterval === NEVER ? undefined : Date.now() + session.expiryInterval * 1000,
+    })
+  }
+
+  #scheduleWill(session: Session, conn: Connection, stored: Message): void {
+    const expiry = conn.willExpiry
+    // Wills are authorized as the publisher, at publish time.
+    if (conn.authz !== undefined && !conn.authz.canPublish(stored.topic, stored.qos, stored.retain)) {
+      this.logger.info({ clientId: conn.clientId, topic: stored.topic }, 'will message not authorized')
+      return
+    }
+    const delay = Math.min(conn.willDelay, session.expiryInterval)
+    const will = (): Message =>
+      expiry === undefined ? stored : { ...stored, expiresAt: Date.now() + expiry * 1000 }
+    if (delay <= 0) {
+      this.publish(will())
+      return
+    }
+    const pending: PendingWill = { message: stored, timer: undefined }
+    pending.timer = setLongTimeout(() => {
+      if (session.pendingWill === pending) {
+        session.pendingWill = undefined
+        this.publish(will())
+      }
+    }, delay * 1000)
+    session.pendingWill = pending
+  }
+
+  /** One timer for every connection: connect timeout, keep alive, token expiry. */
+  #tick(): void {
+    const now = Date.now()
+    for (const conn of this.connections) {
+      if (conn.state === 'new' || conn.state === 'authenticating') {
+        if (now - conn.createdAt > this.limits.connectTimeoutMs) {
+          this.logger.info({ remote: conn.remoteAddress }, 'connect timeout')
+          conn.close()
+        }
+        continue
+      }
+      if (conn.state !== 'connected') continue
+      if (conn.keepAlive > 0 && now - conn.lastActivity > conn.keepAlive * 1500) {
+        conn.fail('ERR_KEEP_ALIVE_TIMEOUT', 'keep alive timeout')
+        continue
+      }
+      const exp = conn.identity?.expiresAt
+      if (exp !== undefined && now >= exp && this.disconnectOnExpiry) {
+        this.logger.info({ clientId: conn.clientId }, 'token expired: disconnecting')
+        conn.disconnect(ReasonCode.MaximumConnectTime, 'token expired')
+      }
+    }
+    this.#sys.tick(now)
+  }
+
+  /** Stop accepting, DISCONNECT 0x8B every client, flush and close the stores. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closing) return
+    this.#closing = true
+    clearInterval(this.#wheel)
+    for (const conn of [...this.connections]) conn.disconnect(ReasonCode.ServerShuttingDown)
+    for (const s of this.sessions.values()) {
+      clearLongTimeout(s.expiryTimer)
+      clearLongTimeout(s.pendingWill?.timer)
+    }
+    await this.auth.close()
+    await this.bus.close()
+    await this.retained.close()
+    await this.store.close()
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+}

@@ -1,0 +1,277 @@
+/**
+ * One client connection: the byte stream, its parser, write coalescing, and the
+ * per-connection protocol state. Packet semantics live in handlers/.
+ */
+import type { Duplex } from 'node:stream'
+import mqtt from 'mqtt-packet'
+import type { Identity } from '../auth/types.js'
+import type { ClientAuthz } from '../authz/types.js'
+import { PortcullisError, toReasonCode, type ErrorCode } from '../errors.js'
+import { ReasonCode } from '../protocol/reason-codes.js'
+import type { Broker } from './broker.js'
+import { dispatch } from './handlers/index.js'
+import type { Message } from './message.js'
+import { remainingExpiry } from './message.js'
+import type { Delivery, Session } from './session.js'
+
+export type ConnectionState = 'new' | 'authenticating' | 'connected' | 'closed'
+export type ProtocolVersion = 3 | 4 | 5
+
+function uncork(conn: Connection): void {
+  conn.flush()
+}
+
+export class Connection {
+  readonly broker: Broker
+  readonly stream: Duplex
+  readonly remoteAddress: string
+  readonly listener: string
+  readonly createdAt = Date.now()
+  readonly parser: mqtt.Parser
+
+  state: ConnectionState = 'new'
+  protocolVersion: ProtocolVersion = 4
+  clientId = ''
+  username: string | undefined
+  keepAlive = 0
+  lastActivity = Date.now()
+  session: Session | undefined
+  identity: Identity | undefined
+  authz: ClientAuthz | undefined
+  /** Authentication Method used at CONNECT (MQTT 5), for re-authentication. */
+  authMethod: string | undefined
+  will: Message | undefined
+  willDelay = 0
+  /** Will Message Expiry Interval (s), counted from when the will is published. */
+  willExpiry: number | undefined
+  /** Client's Receive Maximum: outgoing QoS 1/2 in flight allowed. */
+  sendQuota = 65535
+  /** Client's Maximum Packet Size: larger outgoing packets are dropped [MQTT-3.1.2-25]. */
+  maxOutgoingPacket = Number.MAX_SAFE_INTEGER
+  /** Client's Topic Alias Maximum (outgoing aliases we may use). */
+  outAliasMax = 0
+  readonly outAliases = new Map<string, number>()
+  readonly inAliases = new Map<number, string>()
+  /** Session Expiry Interval given at CONNECT (v5: a DISCONNECT may not raise it from 0). */
+  connectSessionExpiry = 0
+  /** Packets that arrived while CONNECT was being authenticated. */
+  readonly held: mqtt.Packet[] = []
+  /** Set when the client sent DISCONNECT 0x00: no will. */
+  cleanDisconnect = false
+  bytesIn = 0
+  bytesOut = 0
+  #corked = false
+  #closing = false
+
+  constructor(broker: Broker, stream: Duplex, remoteAddress: string, listener: string) {
+    this.broker = broker
+    this.stream = stream
+    this.remoteAddress = remoteAddress
+    this.listener = listener
+    this.parser = mqtt.parser({ protocolVersion: 4 })
+    this.parser.on('packet', (packet: mqtt.Packet) => this.#onPacket(packet))
+    this.parser.on('error', (err: Error) => this.#onParseError(err))
+    stream.on('data', (chunk: Buffer) => this.#onData(chunk))
+    stream.on('error', () => this.close())
+    stream.on('close', () => this.close())
+    stream.on('end', () => this.close())
+  }
+
+  get v5(): boolean {
+    return this.protocolVersion === 5
+  }
+
+  get open(): boolean {
+    return this.state !== 'closed'
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.state === 'closed') return
+    this.bytesIn += chunk.length
+    this.broker.stats.bytesIn += chunk.length
+    this.lastActivity = Date.now()
+    this.parser.parse(chunk)
+    // A packet still arriving whose declared size is over the limit is refused before it is buffered.
+    const pending = (this.parser as unknown as { packet: { length: number } }).packet.length
+    if (this.open && pending > this.broker.limits.maxPacketSize) {
+      this.fail('ERR_PACKET_TOO_LARGE', `packet of ${pending} bytes exceeds maximum packet size`)
+    }
+  }
+
+  #onParseError(err: Error): void {
+    if (this.state === 'closed') return
+    this.fail('ERR_MALFORMED_PACKET', err.message)
+  }
+
+  #onPacket(packet: mqtt.Packet): void {
+    if (this.state === 'closed') return
+    if ((packet.length ?? 0) > this.broker.limits.maxPacketSize) {
+      this.fail('ERR_PACKET_TOO_LARGE', `packet of ${packet.length} bytes exceeds maximum packet size`)
+      return
+    }
+    if (this.state === 'authenticating') {
+      this.held.push(packet)
+      return
+    }
+    dispatch(this, packet)
+  }
+
+  /** Process packets held back while CONNECT was authenticated. */
+  releaseHeld(): void {
+    while (this.held.length > 0 && this.state === 'connected') {
+      dispatch(this, this.held.shift() as mqtt.Packet)
+    }
+  }
+
+  /** Encode and write a packet for this client's protocol version. */
+  send(packet: mqtt.Packet): void {
+    if (this.state === 'closed') return
+    this.write(mqtt.generate(packet, { protocolVersion: this.protocolVersion }))
+  }
+
+  /** Write bytes, coalescing every write of this tick into one flush. */
+  write(buf: Buffer): void {
+    if (this.state === 'closed' || this.stream.destroyed) return
+    if (!this.#corked) {
+      this.#corked = true
+      this.stream.cork()
+      process.nextTick(uncork, this)
+    }
+    this.bytesOut += buf.length
+    this.broker.stats.bytesOut += buf.length
+    this.stream.write(buf)
+  }
+
+  flush(): void {
+    if (!this.#corked) return
+    this.#corked = false
+    this.stream.uncork()
+  }
+
+  /** True when this client reads too slowly and QoS 0 messages to it should be dropped. */
+  get congested(): boolean {
+    return this.stream.writableLength > this.broker.limits.maxWriteBuffer
+  }
+
+  /**
+   * Send an application message. Returns false when it could not be sent (too large for
+   * the client's Maximum Packet Size, or the client is gone).
+   */
+  sendPublish(d: Delivery, packetId: number, dup: boolean): boolean {
+    if (this.state !== 'connected') return false
+    const m = d.message
+    let properties: Record<string, unknown> | undefined
+    let topic = m.topic
+    if (this.v5) {
+      const expiry = remainingExpiry(m, Date.now())
+      if (expiry === 0) return false
+      if (m.properties !== undefined || expiry !== undefined || d.subscriptionIds !== undefined || this.outAliasMax > 0) {
+        properties = { ...m.properties }
+        if (expiry !== undefined) properties['messageExpiryInterval'] = expiry
+        if (d.subscriptionIds !== undefined) {
+          properties['subscriptionIdentifier'] = d.subscriptionIds.length === 1 ? d.subscriptionIds[0] : [...d.subscriptionIds]
+        }
+        if (this.outAliasMax > 0) {
+          const alias = this.outAliases.get(topic)
+          if (alias !== undefined) {
+            properties['topicAlias'] = alias
+            topic = ''
+          } else if (this.outAliases.size < this.outAliasMax) {
+            const next = this.outAliases.size + 1
+            this.outAliases.set(topic, next)
+            properties['topicAlias'] = next
+          }
+        }
+      }
+    }
+    const packet = {
+      cmd: 'publish' as const,
+      topic,
+      payload: m.payload,
+      qos: d.qos,
+      retain: d.retain,
+      dup,
+      messageId: packetId === 0 ? undefined : packetId,
+      properties,
+    } as mqtt.IPublishPacket
+    let buf: Buffer
+    if (properties === undefined && d.qos === 0) {
+      buf = encodedQos0(m, d.retain, this.protocolVersion)
+    } else {
+      buf = mqtt.generate(packet, { protocolVersion: this.protocolVersion })
+    }
+    if (buf.length > this.maxOutgoingPacket) {
+      this.broker.stats.messagesDropped++
+      return false
+    }
+    this.write(buf)
+    this.broker.stats.messagesSent++
+    return true
+  }
+
+  /** Server-initiated close with a reason (DISCONNECT for MQTT 5 when connected), one log line. */
+  fail(code: ErrorCode, detail: string): void {
+    if (this.state === 'closed') return
+    const reason = toReasonCode(code)
+    this.broker.logger.info({ clientId: this.clientId || undefined, remote: this.remoteAddress, code, reason }, detail)
+    this.disconnect(reason)
+  }
+
+  /** Send DISCONNECT (MQTT 5, after CONNACK, or for protocol errors the spec names) then close. */
+  disconnect(reasonCode: number, reasonString?: string): void {
+    if (this.state === 'closed') return
+    if (this.v5 && this.state !== 'new') {
+      const properties = reasonString !== undefined ? { reasonString } : undefined
+      this.send({ cmd: 'disconnect', reasonCode, properties } as mqtt.IDisconnectPacket)
+    }
+    this.close()
+  }
+
+  /** Close the connection (the will is published unless the client disconnected normally). */
+  close(): void {
+    if (this.#closing) return
+    this.#closing = true
+    const wasConnected = this.state === 'connected'
+    this.state = 'closed'
+    this.flush()
+    this.stream.end()
+    // give the final packet a moment to leave, then make sure the socket is gone
+    setTimeout(destroyStream, 1000, this.stream).unref()
+    this.broker.onConnectionClosed(this, wasConnected)
+  }
+
+  /** Throw-free helper for handlers: the error's code decides the reason. */
+  failWith(err: PortcullisError): void {
+    this.fail(err.code, err.message)
+  }
+
+  /** The reason code for DISCONNECT on a session takeover [MQTT-3.1.4-3]. */
+  takeover(): void {
+    this.broker.logger.info({ clientId: this.clientId }, 'session taken over')
+    this.disconnect(ReasonCode.SessionTakenOver)
+  }
+}
+
+function destroyStream(stream: Duplex): void {
+  if (!stream.destroyed) stream.destroy()
+}
+
+/** QoS 0 PUBLISH bytes are the same for every subscriber of a protocol version: encode once. */
+const qos0Cache = new WeakMap<Message, Buffer[]>()
+function encodedQos0(m: Message, retain: boolean, version: ProtocolVersion): Buffer {
+  let slots = qos0Cache.get(m)
+  if (slots === undefined) {
+    slots = []
+    qos0Cache.set(m, slots)
+  }
+  const i = (version === 5 ? 2 : 0) + (retain ? 1 : 0)
+  let buf = slots[i]
+  if (buf === undefined) {
+    buf = mqtt.generate(
+      { cmd: 'publish', topic: m.topic, payload: m.payload, qos: 0, retain, dup: false } as mqtt.IPublishPacket,
+      { protocolVersion: version },
+    )
+    slots[i] = buf
+  }
+  return buf
+}

@@ -1,0 +1,56 @@
+/**
+ * AUTH [MQTT-3.15]: MQTT 5 re-authentication (reason 0x19) with the method used at
+ * CONNECT. Success re-arms identity, authorization and expiry (AUTH 0x00); failure
+ * disconnects with 0x87.
+ */
+import type mqtt from 'mqtt-packet'
+import { ReasonCode } from '../../protocol/reason-codes.js'
+import type { Connection } from '../connection.js'
+
+export function handleAuth(conn: Connection, packet: mqtt.IAuthPacket): void {
+  const broker = conn.broker
+  const method = packet.properties?.authenticationMethod
+  // AUTH is only for a client that authenticated with a method, and with that same method [MQTT-4.12.1-1].
+  if (!conn.v5 || conn.authMethod === undefined || method !== conn.authMethod) {
+    conn.fail('ERR_PROTOCOL', 'AUTH without the authentication method used at CONNECT')
+    return
+  }
+  if (packet.reasonCode !== ReasonCode.ReAuthenticate) {
+    conn.fail('ERR_PROTOCOL', `AUTH reason ${packet.reasonCode} not expected`)
+    return
+  }
+  broker.auth
+    .authenticate({
+      clientId: conn.clientId,
+      username: conn.username,
+      password: undefined,
+      authMethod: method,
+      authData: packet.properties?.authenticationData,
+      protocolVersion: 5,
+      remoteAddress: conn.remoteAddress,
+      reauth: true,
+    })
+    .then(
+      (result) => {
+        if (conn.state !== 'connected') return
+        if (!result.ok) {
+          broker.stats.authFailures++
+          broker.logger.info({ clientId: conn.clientId, code: result.error.code }, `re-authentication refused: ${result.error.message}`)
+          conn.disconnect(ReasonCode.NotAuthorized, result.error.message)
+          return
+        }
+        conn.identity = result.identity
+        conn.authz = broker.authz.compile({
+          clientId: conn.clientId,
+          username: conn.username,
+          remoteAddress: conn.remoteAddress,
+          identity: result.identity,
+        })
+        conn.send({ cmd: 'auth', reasonCode: ReasonCode.Success, properties: { authenticationMethod: method } })
+      },
+      (err: unknown) => {
+        broker.logger.error({ err, clientId: conn.clientId }, 're-authentication failed unexpectedly')
+        conn.disconnect(ReasonCode.UnspecifiedError)
+      },
+    )
+}

@@ -1,0 +1,223 @@
+/**
+ * CONNECT [MQTT-3.1]: validate, authenticate (asynchronously, holding later packets),
+ * authorize the connection, take over or resume the session, then CONNACK.
+ */
+import { randomBytes } from 'node:crypto'
+import type mqtt from 'mqtt-packet'
+import type { ChainResult } from '../../auth/chain.js'
+import { toReasonCode } from '../../errors.js'
+import { ReasonCode, v3ConnackCode } from '../../protocol/reason-codes.js'
+import { isValidTopicName, isValidUtf8Field } from '../../protocol/topic.js'
+import type { Connection } from '../connection.js'
+import { forwardableProperties } from '../properties.js'
+import { Session } from '../session.js'
+import { clearLongTimeout } from '../timers.js'
+
+const NEVER = 0xffffffff
+
+/** Refuse a CONNECT with a v5 reason code (v3 return code derived from it) and close. */
+export function refuseConnect(conn: Connection, reason: number, reasonString?: string): void {
+  if (conn.v5) {
+    const properties = reasonString !== undefined ? { reasonString } : undefined
+    conn.send({ cmd: 'connack', sessionPresent: false, reasonCode: reason, properties } as mqtt.IConnackPacket)
+  } else {
+    conn.send({ cmd: 'connack', sessionPresent: false, returnCode: v3ConnackCode(reason) })
+  }
+  conn.close()
+}
+
+export function handleConnect(conn: Connection, packet: mqtt.IConnectPacket): void {
+  const broker = conn.broker
+  const version = packet.protocolVersion ?? 4
+  conn.protocolVersion = version
+  // From here on the parser decodes this client's protocol version (v5 properties etc.).
+  ;(conn.parser as unknown as { settings: { protocolVersion: number } }).settings.protocolVersion = version
+  const props = packet.properties ?? {}
+  const log = broker.logger
+
+  if (version === 5) {
+    if (props.receiveMaximum === 0 || props.maximumPacketSize === 0) {
+      log.info({ remote: conn.remoteAddress }, 'CONNECT with Receive Maximum or Maximum Packet Size 0')
+      refuseConnect(conn, ReasonCode.ProtocolError)
+      return
+    }
+    if (props.authenticationData !== undefined && props.authenticationMethod === undefined) {
+      refuseConnect(conn, ReasonCode.ProtocolError)
+      return
+    }
+  }
+
+  let clientId = packet.clientId ?? ''
+  let assigned: string | undefined
+  if (!isValidUtf8Field(clientId) || (packet.username !== undefined && !isValidUtf8Field(packet.username))) {
+    conn.fail('ERR_MALFORMED_PACKET', 'CONNECT with an ill-formed UTF-8 string')
+    return
+  }
+  if (clientId === '') {
+    // 3.1.1 allows an empty id only with clean session [MQTT-3.1.3-7, MQTT-3.1.3-8]; 3.1 never.
+    if (version === 3 || (version === 4 && packet.clean === false)) {
+      log.info({ remote: conn.remoteAddress }, 'empty client id refused')
+      refuseConnect(conn, ReasonCode.ClientIdentifierNotValid)
+      return
+    }
+    clientId = `portcullis-${randomBytes(9).toString('base64url')}`
+    if (version === 5) assigned = clientId
+  }
+
+  const will = packet.will
+  if (will !== undefined) {
+    if (!isValidTopicName(will.topic)) {
+      log.info({ remote: conn.remoteAddress }, 'will topic invalid')
+      if (conn.v5) refuseConnect(conn, ReasonCode.TopicNameInvalid)
+      else conn.close()
+      return
+    }
+  }
+
+  conn.clientId = clientId
+  conn.username = packet.username
+  conn.keepAlive = packet.keepalive ?? 0
+  let serverKeepAlive: number | undefined
+  const max = broker.limits.maxKeepAlive
+  if (version === 5 && max > 0 && (conn.keepAlive === 0 || conn.keepAlive > max)) {
+    serverKeepAlive = max
+    conn.keepAlive = max
+  }
+  conn.authMethod = props.authenticationMethod
+
+  conn.state = 'authenticating'
+  conn.stream.pause()
+  broker.auth
+    .authenticate({
+      clientId,
+      username: packet.username,
+      password: packet.password,
+      authMethod: props.authenticationMethod,
+      authData: props.authenticationData,
+      protocolVersion: version,
+      remoteAddress: conn.remoteAddress,
+      reauth: false,
+    })
+    .then(
+      (result) => completeConnect(conn, packet, result, { clientId, assigned, serverKeepAlive }),
+      (err: unknown) => {
+        log.error({ err, clientId }, 'authentication failed unexpectedly')
+        if (conn.open) refuseConnect(conn, ReasonCode.UnspecifiedError)
+      },
+    )
+}
+
+interface ConnectDecisions {
+  readonly clientId: string
+  readonly assigned: string | undefined
+  readonly serverKeepAlive: number | undefined
+}
+
+function completeConnect(conn: Connection, packet: mqtt.IConnectPacket, result: ChainResult, d: ConnectDecisions): void {
+  if (!conn.open) return
+  const broker = conn.broker
+  const log = broker.logger
+  if (broker.closing) {
+    refuseConnect(conn, ReasonCode.ServerUnavailable)
+    return
+  }
+  if (!result.ok) {
+    broker.stats.authFailures++
+    log.info(
+      { clientId: d.clientId, remote: conn.remoteAddress, authenticator: result.authenticator, code: result.error.code },
+      `authentication refused: ${result.error.message}`,
+    )
+    refuseConnect(conn, toReasonCode(result.error.code))
+    return
+  }
+  const identity = result.identity
+  const authz = broker.authz.compile({
+    clientId: d.clientId,
+    username: conn.username,
+    remoteAddress: conn.remoteAddress,
+    identity,
+  })
+  if (!authz.canConnect()) {
+    log.info({ clientId: d.clientId, remote: conn.remoteAddress }, 'connection not authorized')
+    refuseConnect(conn, ReasonCode.NotAuthorized)
+    return
+  }
+
+  const props = packet.properties ?? {}
+  const version = conn.protocolVersion
+  const requested = version === 5 ? (props.sessionExpiryInterval ?? 0) : packet.clean === false ? NEVER : 0
+  const expiry = Math.min(requested, broker.limits.maxSessionExpiry)
+
+  // Session takeover [MQTT-3.1.4-3]: the old connection is told and closed first.
+  const previous = broker.sessions.get(d.clientId)
+  if (previous?.connection !== undefined) previous.connection.takeover()
+  let session = broker.sessions.get(d.clientId)
+  if (session !== undefined && packet.clean !== false) {
+    broker.endSession(session)
+    session = undefined
+  }
+  const sessionPresent = session !== undefined
+  if (session === undefined) {
+    session = new Session(d.clientId, expiry)
+    broker.sessions.set(d.clientId, session)
+  } else {
+    clearLongTimeout(session.expiryTimer)
+    session.expiryTimer = undefined
+    // A reconnect before the will delay ends cancels the will [MQTT-3.1.3-9].
+    clearLongTimeout(session.pendingWill?.timer)
+    session.pendingWill = undefined
+    session.expiryInterval = expiry
+  }
+  session.connection = conn
+  conn.session = session
+  conn.identity = identity
+  conn.authz = authz
+  conn.connectSessionExpiry = expiry
+  if (version === 5) {
+    conn.sendQuota = Math.min(props.receiveMaximum ?? 65535, broker.limits.maxInflight)
+    if (props.maximumPacketSize !== undefined) conn.maxOutgoingPacket = props.maximumPacketSize
+    conn.outAliasMax = props.topicAliasMaximum ?? 0
+  } else {
+    conn.sendQuota = broker.limits.maxInflight
+  }
+
+  const will = packet.will
+  if (will !== undefined) {
+    const wp = will.properties ?? {}
+    conn.will = {
+      topic: will.topic,
+      payload: Buffer.isBuffer(will.payload) ? will.payload : Buffer.from(will.payload),
+      qos: (will.qos ?? 0) as 0 | 1 | 2,
+      retain: will.retain === true,
+      properties: version === 5 ? forwardableProperties(wp) : undefined,
+      expiresAt: undefined,
+      origin: d.clientId,
+    }
+    conn.willExpiry = wp.messageExpiryInterval
+    conn.willDelay = wp.willDelayInterval ?? 0
+  }
+
+  conn.state = 'connected'
+  if (version === 5) {
+    const properties: mqtt.IConnackPacket['properties'] = {
+      receiveMaximum: broker.limits.receiveMaximum,
+      maximumPacketSize: broker.limits.maxPacketSize,
+      topicAliasMaximum: broker.limits.topicAliasMaximum,
+      retainAvailable: true,
+      wildcardSubscriptionAvailable: true,
+      subscriptionIdentifiersAvailable: true,
+      sharedSubscriptionAvailable: true,
+    }
+    if (d.serverKeepAlive !== undefined) properties.serverKeepAlive = d.serverKeepAlive
+    if (d.assigned !== undefined) properties.assignedClientIdentifier = d.assigned
+    if (expiry !== requested) properties.sessionExpiryInterval = expiry
+    if (conn.authMethod !== undefined) properties.authenticationMethod = conn.authMethod
+    conn.send({ cmd: 'connack', sessionPresent, reasonCode: 0, properties } as mqtt.IConnackPacket)
+  } else {
+    conn.send({ cmd: 'connack', sessionPresent, returnCode: 0 })
+  }
+  log.debug({ clientId: d.clientId, version, sessionPresent }, 'client connected')
+  conn.stream.resume()
+  broker.resend(session)
+  conn.releaseHeld()
+}

@@ -1,0 +1,93 @@
+/**
+ * PUBLISH from a client [MQTT-3.3]: topic alias, validation, QoS 2 duplicate detection,
+ * flow control, authorization, then route and acknowledge.
+ */
+import { isUtf8 } from 'node:buffer'
+import type mqtt from 'mqtt-packet'
+import type { QoS } from '../../authz/types.js'
+import { ReasonCode } from '../../protocol/reason-codes.js'
+import { isValidTopicName } from '../../protocol/topic.js'
+import type { Connection } from '../connection.js'
+import { forwardableProperties } from '../properties.js'
+
+function acknowledge(conn: Connection, qos: QoS, id: number, reasonCode: number): void {
+  if (qos === 1) {
+    conn.send(conn.v5 && reasonCode !== 0 ? ({ cmd: 'puback', messageId: id, reasonCode } as mqtt.IPubackPacket) : { cmd: 'puback', messageId: id })
+  } else if (qos === 2) {
+    conn.send(conn.v5 && reasonCode !== 0 ? ({ cmd: 'pubrec', messageId: id, reasonCode } as mqtt.IPubrecPacket) : { cmd: 'pubrec', messageId: id })
+  }
+}
+
+export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket): void {
+  const broker = conn.broker
+  const session = conn.session
+  const authz = conn.authz
+  if (session === undefined || authz === undefined) return
+  broker.stats.messagesReceived++
+  const qos = packet.qos
+  const id = packet.messageId ?? 0
+  const props = packet.properties
+  let topic = packet.topic
+
+  if (conn.v5 && props?.topicAlias !== undefined) {
+    const alias = props.topicAlias
+    if (typeof alias !== 'number' || alias === 0 || alias > broker.limits.topicAliasMaximum) {
+      conn.fail('ERR_TOPIC_ALIAS_INVALID', `topic alias ${String(alias)} out of range`)
+      return
+    }
+    if (topic === '') {
+      const known = conn.inAliases.get(alias)
+      if (known === undefined) {
+        conn.fail('ERR_PROTOCOL', `unknown topic alias ${alias}`)
+        return
+      }
+      topic = known
+    } else {
+      conn.inAliases.set(alias, topic)
+    }
+  }
+  if (!isValidTopicName(topic)) {
+    conn.fail(topic === '' ? 'ERR_PROTOCOL' : 'ERR_TOPIC_NAME_INVALID', 'PUBLISH topic name invalid')
+    return
+  }
+  if (qos === 2) {
+    // A QoS 2 packet id not yet released is a duplicate: acknowledge, do not route again [MQTT-4.3.3-10].
+    if (session.incomingQos2.has(id)) {
+      acknowledge(conn, 2, id, 0)
+      return
+    }
+    if (session.incomingQos2.size >= broker.limits.receiveMaximum) {
+      conn.fail('ERR_RECEIVE_MAXIMUM_EXCEEDED', 'client exceeded Receive Maximum')
+      return
+    }
+  }
+  if (conn.v5 && props?.payloadFormatIndicator === true && !isUtf8(packet.payload as Buffer)) {
+    if (qos === 0) conn.fail('ERR_PAYLOAD_FORMAT_INVALID', 'payload is not UTF-8 as its format indicator says')
+    else acknowledge(conn, qos, id, ReasonCode.PayloadFormatInvalid)
+    return
+  }
+  if (!authz.canPublish(topic, qos, packet.retain)) {
+    broker.logger.debug({ clientId: conn.clientId, topic }, 'publish not authorized')
+    if (conn.v5) {
+      acknowledge(conn, qos, id, ReasonCode.NotAuthorized)
+    } else {
+      // MQTT 3.1.1 has no negative acknowledgement: acknowledge and drop, keep the connection.
+      if (qos === 2) session.incomingQos2.add(id)
+      acknowledge(conn, qos, id, 0)
+    }
+    return
+  }
+
+  const expiry = conn.v5 ? props?.messageExpiryInterval : undefined
+  broker.publish({
+    topic,
+    payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
+    qos,
+    retain: packet.retain,
+    properties: conn.v5 && props !== undefined ? forwardableProperties(props) : undefined,
+    expiresAt: expiry === undefined ? undefined : Date.now() + expiry * 1000,
+    origin: conn.clientId,
+  })
+  if (qos === 2) session.incomingQos2.add(id)
+  acknowledge(conn, qos, id, 0)
+}

@@ -1,0 +1,16 @@
+/** PUBREL for an incoming QoS 2 message: forget the packet id and answer PUBCOMP [MQTT-4.3.3-11]. */
+import type mqtt from 'mqtt-packet'
+import { ReasonCode } from '../../protocol/reason-codes.js'
+import type { Connection } from '../connection.js'
+
+export function handlePubrel(conn: Connection, packet: mqtt.IPubrelPacket): void {
+  const session = conn.session
+  const id = packet.messageId
+  if (session === undefined || id === undefined) return
+  const known = session.incomingQos2.delete(id)
+  if (conn.v5 && !known) {
+    conn.send({ cmd: 'pubcomp', messageId: id, reasonCode: ReasonCode.PacketIdentifierNotFound } as mqtt.IPubcompPacket)
+    return
+  }
+  conn.send({ cmd: 'pubcomp', messageId: id })
+}

@@ -1,0 +1,87 @@
+/**
+ * SUBSCRIBE [MQTT-3.8]: validate each filter, authorize its underlying filter, store it,
+ * SUBACK, then send matching retained messages per Retain Handling.
+ */
+import type mqtt from 'mqtt-packet'
+import type { QoS } from '../../authz/types.js'
+import { ReasonCode, v3SubackCode } from '../../protocol/reason-codes.js'
+import { isValidTopicFilter, parseSharedFilter } from '../../protocol/topic.js'
+import type { Subscription } from '../../router/topic-tree.js'
+import type { Connection } from '../connection.js'
+import type { Message } from '../message.js'
+
+export function handleSubscribe(conn: Connection, packet: mqtt.ISubscribePacket): void {
+  const broker = conn.broker
+  const session = conn.session
+  const authz = conn.authz
+  if (session === undefined || authz === undefined) return
+  const subscriptionId = packet.properties?.subscriptionIdentifier as unknown
+  if (subscriptionId !== undefined && (typeof subscriptionId !== 'number' || subscriptionId === 0)) {
+    conn.fail('ERR_PROTOCOL', 'invalid subscription identifier')
+    return
+  }
+  const codes: number[] = []
+  const withRetained: Subscription[] = []
+  for (const s of packet.subscriptions) {
+    const key = s.topic
+    const shared = parseSharedFilter(key)
+    if (shared === null || (shared === undefined && !isValidTopicFilter(key))) {
+      codes.push(ReasonCode.TopicFilterInvalid)
+      continue
+    }
+    if (shared !== undefined && s.nl === true) {
+      // No Local on a shared subscription is a protocol error [MQTT-3.8.3-4].
+      conn.fail('ERR_PROTOCOL', 'No Local set on a shared subscription')
+      return
+    }
+    const filter = shared?.filter ?? key
+    const qos = (s.qos > 2 ? 2 : s.qos) as QoS
+    if (!authz.canSubscribe(filter, qos)) {
+      broker.logger.debug({ clientId: conn.clientId, filter: key }, 'subscribe not authorized')
+      codes.push(ReasonCode.NotAuthorized)
+      continue
+    }
+    const sub: Subscription = {
+      clientId: session.clientId,
+      key,
+      filter,
+      qos,
+      noLocal: s.nl === true,
+      retainAsPublished: s.rap === true,
+      retainHandling: (s.rh ?? 0) as 0 | 1 | 2,
+      subscriptionId: subscriptionId as number | undefined,
+      group: shared?.group,
+    }
+    const existed = broker.addSubscription(session, sub)
+    codes.push(qos)
+    // Retained messages are not sent to shared subscriptions [MQTT-3.8.4-?]; Retain Handling 1
+    // sends them only for a new subscription, 2 never.
+    if (shared === undefined && (sub.retainHandling === 0 || (sub.retainHandling === 1 && !existed))) {
+      withRetained.push(sub)
+    }
+  }
+  conn.send({
+    cmd: 'suback',
+    messageId: packet.messageId,
+    granted: conn.v5 ? codes : codes.map(v3SubackCode),
+  } as mqtt.ISubackPacket)
+
+  for (const sub of withRetained) {
+    const found = broker.retained.match(sub.filter)
+    if (Array.isArray(found)) sendRetained(conn, sub, found)
+    else found.then((list) => sendRetained(conn, sub, list), (err: unknown) => broker.logger.error({ err }, 'retained lookup failed'))
+  }
+}
+
+function sendRetained(conn: Connection, sub: Subscription, messages: readonly Message[]): void {
+  const session = conn.session
+  if (session === undefined || !conn.open) return
+  for (const message of messages) {
+    conn.broker.deliver(session, {
+      message,
+      qos: (message.qos < sub.qos ? message.qos : sub.qos) as QoS,
+      retain: true,
+      subscriptionIds: sub.subscriptionId === undefined ? undefined : [sub.subscriptionId],
+    })
+  }
+}

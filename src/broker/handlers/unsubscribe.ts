@@ -1,0 +1,14 @@
+/** UNSUBSCRIBE [MQTT-3.10]: remove each filter; v5 says which did not exist (0x11). */
+import type mqtt from 'mqtt-packet'
+import { ReasonCode } from '../../protocol/reason-codes.js'
+import type { Connection } from '../connection.js'
+
+export function handleUnsubscribe(conn: Connection, packet: mqtt.IUnsubscribePacket): void {
+  const session = conn.session
+  if (session === undefined) return
+  const codes = packet.unsubscriptions.map((key) =>
+    conn.broker.removeSubscription(session, key) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted,
+  )
+  if (conn.v5) conn.send({ cmd: 'unsuback', messageId: packet.messageId, granted: codes } as unknown as mqtt.IUnsubackPacket)
+  else conn.send({ cmd: 'unsuback', messageId: packet.messageId } as mqtt.IUnsubackPacket)
+}

@@ -1,0 +1,21 @@
+/** Read a configuration file (YAML, or JSON which YAML accepts) and validate it. */
+import { readFile } from 'node:fs/promises'
+import { parse } from 'yaml'
+import { ConfigError } from '../errors.js'
+import { validateConfig, type PortcullisConfig } from './schema.js'
+
+export async function loadConfigFile(file: string): Promise<PortcullisConfig> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (cause) {
+    throw new ConfigError(file, `cannot be read: ${(cause as Error).message}`, { cause })
+  }
+  let raw: unknown
+  try {
+    raw = parse(text)
+  } catch (cause) {
+    throw new ConfigError(file, `is not valid YAML or JSON: ${(cause as Error).message}`, { cause })
+  }
+  return validateConfig(raw)
+}

@@ -1,0 +1,118 @@
+/**
+ * The configuration file's shape (CONTRACT.md) and its validation: one source of truth.
+ * `validateConfig` turns raw YAML/JSON into a frozen PortcullisConfig or throws a
+ * ConfigError naming the key path.
+ */
+import { parseAuthorizationConfig, type AuthorizationConfig } from '../authz/config.js'
+import { ConfigError } from '../errors.js'
+import type { ListenerConfig } from '../broker/listeners.js'
+import { DEFAULT_LIMITS, type Limits } from '../broker/limits.js'
+import {
+  knownKeys, list, object, oneOf, optionalBoolean, optionalInteger, optionalString,
+} from './check.js'
+
+export interface AdminConfig {
+  readonly host: string
+  readonly port: number
+  readonly apiKey: string | undefined
+}
+
+export interface PortcullisConfig {
+  readonly listeners: readonly ListenerConfig[]
+  readonly admin: AdminConfig | undefined
+  readonly dataDir: string
+  readonly logLevel: string
+  readonly limits: Limits
+  readonly authentication: {
+    readonly allowAnonymous: boolean
+    /** Validated by the authenticator factory (src/auth/create.ts). */
+    readonly authenticators: readonly unknown[]
+  }
+  readonly authorization: AuthorizationConfig
+}
+
+const LISTENER_TYPES = ['tcp', 'tls', 'ws', 'wss'] as const
+
+function validateListener(raw: unknown, path: string): ListenerConfig {
+  const v = object(raw, path)
+  knownKeys(v, path, ['type', 'host', 'port', 'noDelay', 'path', 'cert', 'key', 'ca', 'requestCert'])
+  const type = oneOf(v['type'], `${path}.type`, LISTENER_TYPES, 'tcp')
+  const defaultPort = { tcp: 1883, tls: 8883, ws: 8083, wss: 8084 }[type]
+  const cfg: ListenerConfig = {
+    type,
+    host: optionalString(v['host'], `${path}.host`) ?? '0.0.0.0',
+    port: optionalInteger(v['port'], `${path}.port`, defaultPort, 0, 65535),
+    noDelay: optionalBoolean(v['noDelay'], `${path}.noDelay`, true),
+    path: optionalString(v['path'], `${path}.path`) ?? '/mqtt',
+    cert: optionalString(v['cert'], `${path}.cert`),
+    key: optionalString(v['key'], `${path}.key`),
+    ca: optionalString(v['ca'], `${path}.ca`),
+    requestCert: optionalBoolean(v['requestCert'], `${path}.requestCert`, false),
+  }
+  if ((type === 'tls' || type === 'wss') && (cfg.cert === undefined || cfg.key === undefined)) {
+    throw new ConfigError(`${path}.${cfg.cert === undefined ? 'cert' : 'key'}`, `is required for a ${type} listener`)
+  }
+  return Object.freeze(cfg)
+}
+
+function validateLimits(raw: unknown, path: string): Limits {
+  if (raw === undefined || raw === null) return DEFAULT_LIMITS
+  const v = object(raw, path)
+  const d = DEFAULT_LIMITS
+  knownKeys(v, path, Object.keys(d))
+  const int = (k: keyof Limits, min: number, max: number): number => optionalInteger(v[k], `${path}.${k}`, d[k], min, max)
+  return Object.freeze({
+    // 268,435,455 is the largest size the MQTT remaining-length encoding can express.
+    maxPacketSize: int('maxPacketSize', 64, 268_435_455),
+    receiveMaximum: int('receiveMaximum', 1, 65535),
+    maxKeepAlive: int('maxKeepAlive', 0, 65535),
+    topicAliasMaximum: int('topicAliasMaximum', 0, 65535),
+    maxInflight: int('maxInflight', 1, 65535),
+    maxQueuedMessages: int('maxQueuedMessages', 0, 10_000_000),
+    connectTimeoutMs: int('connectTimeoutMs', 100, 600_000),
+    maxSessionExpiry: int('maxSessionExpiry', 0, 0xffffffff),
+    sysInterval: int('sysInterval', 0, 86_400),
+    maxWriteBuffer: int('maxWriteBuffer', 65_536, 1 << 30),
+  })
+}
+
+export function validateConfig(raw: unknown): PortcullisConfig {
+  const v = raw === undefined || raw === null ? {} : object(raw, '(root)')
+  knownKeys(v, '(root)', ['listeners', 'admin', 'dataDir', 'log', 'limits', 'authentication', 'authorization'])
+  const listenersRaw = v['listeners'] === undefined ? [{ type: 'tcp' }] : list(v['listeners'], 'listeners')
+  const listeners = listenersRaw.map((l, i) => validateListener(l, `listeners[${i}]`))
+
+  let admin: AdminConfig | undefined
+  if (v['admin'] !== undefined && v['admin'] !== null && v['admin'] !== false) {
+    const a = object(v['admin'], 'admin')
+    knownKeys(a, 'admin', ['host', 'port', 'apiKey'])
+    admin = Object.freeze({
+      host: optionalString(a['host'], 'admin.host') ?? '127.0.0.1',
+      port: optionalInteger(a['port'], 'admin.port', 18083, 0, 65535),
+      apiKey: optionalString(a['apiKey'], 'admin.apiKey'),
+    })
+  }
+
+  let logLevel = 'info'
+  if (v['log'] !== undefined) {
+    const l = object(v['log'], 'log')
+    knownKeys(l, 'log', ['level'])
+    logLevel = oneOf(l['level'], 'log.level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info')
+  }
+
+  const authn = v['authentication'] === undefined ? {} : object(v['authentication'], 'authentication')
+  knownKeys(authn, 'authentication', ['allowAnonymous', 'authenticators'])
+
+  return Object.freeze({
+    listeners: Object.freeze(listeners),
+    admin,
+    dataDir: optionalString(v['dataDir'], 'dataDir') ?? './data',
+    logLevel,
+    limits: validateLimits(v['limits'], 'limits'),
+    authentication: Object.freeze({
+      allowAnonymous: optionalBoolean(authn['allowAnonymous'], 'authentication.allowAnonymous', false),
+      authenticators: Object.freeze(list(authn['authenticators'], 'authentication.authenticators')),
+    }),
+    authorization: parseAuthorizationConfig(v['authorization'] ?? {}, 'authorization'),
+  })
+}

@@ -1,0 +1,84 @@
+/**
+ * Topic name and topic filter validation (MQTT 5.0 §4.7, 3.1.1 §4.7) and shared
+ * subscription parsing (MQTT 5.0 §4.8.2).
+ */
+
+const MAX_TOPIC_BYTES = 65535
+
+/** Characters the decoder produced for invalid UTF-8, or that MQTT forbids [MQTT-1.5.4-2]. */
+function hasForbiddenCharacter(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    // U+0000 [MQTT-1.5.4-2]; U+FFFD: the decoder's replacement for ill-formed UTF-8 [MQTT-1.5.4-1]
+    if (c === 0 || c === 0xfffd) return true
+  }
+  return false
+}
+
+/** A UTF-8 string field sent by a client is well-formed (no NUL, no replacement of invalid bytes). */
+export function isValidUtf8Field(s: string): boolean {
+  return !hasForbiddenCharacter(s)
+}
+
+/** A topic name for PUBLISH: non-empty, no wildcards [MQTT-3.3.2-2], well-formed UTF-8. */
+export function isValidTopicName(topic: string): boolean {
+  if (topic.length === 0 || topic.length > MAX_TOPIC_BYTES) return false
+  for (let i = 0; i < topic.length; i++) {
+    const c = topic.charCodeAt(i)
+    if (c === 0x23 /* # */ || c === 0x2b /* + */ || c === 0 || c === 0xfffd) return false
+  }
+  return true
+}
+
+/** A topic filter: '#' only as the whole last level, '+' only as a whole level [MQTT-4.7.1-1..3]. */
+export function isValidTopicFilter(filter: string): boolean {
+  if (filter.length === 0 || filter.length > MAX_TOPIC_BYTES) return false
+  if (hasForbiddenCharacter(filter)) return false
+  const levels = filter.split('/')
+  for (let i = 0; i < levels.length; i++) {
+    const level = levels[i] as string
+    if (level.includes('#')) {
+      if (level !== '#' || i !== levels.length - 1) return false
+    } else if (level.includes('+') && level !== '+') {
+      return false
+    }
+  }
+  return true
+}
+
+export interface SharedFilter {
+  readonly group: string
+  readonly filter: string
+}
+
+const SHARE_PREFIX = '$share/'
+
+/**
+ * Split `$share/{group}/{filter}`. Returns undefined for an ordinary filter and null for a
+ * malformed shared subscription (empty group, wildcard in the group, no filter).
+ */
+export function parseSharedFilter(filter: string): SharedFilter | undefined | null {
+  if (!filter.startsWith(SHARE_PREFIX)) return undefined
+  const rest = filter.slice(SHARE_PREFIX.length)
+  const slash = rest.indexOf('/')
+  if (slash <= 0) return null
+  const group = rest.slice(0, slash)
+  const inner = rest.slice(slash + 1)
+  if (group.includes('+') || group.includes('#')) return null
+  if (!isValidTopicFilter(inner)) return null
+  return { group, filter: inner }
+}
+
+/** Does `filter` match `topic`? `$`-topics are not matched by a leading wildcard [MQTT-4.7.2-1]. */
+export function topicMatches(filter: string, topic: string): boolean {
+  if (topic.charCodeAt(0) === 0x24 && (filter.charCodeAt(0) === 0x2b || filter.charCodeAt(0) === 0x23)) return false
+  const f = filter.split('/')
+  const t = topic.split('/')
+  for (let i = 0; i < f.length; i++) {
+    const level = f[i]
+    if (level === '#') return true
+    if (i >= t.length) return false
+    if (level !== '+' && level !== t[i]) return false
+  }
+  return f.length === t.length
+}

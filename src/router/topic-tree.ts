@@ -1,0 +1,181 @@
+/**
+ * The subscription trie. Matches for a topic are cached (the cache is dropped whenever
+ * the tree changes), so steady publish traffic does one Map lookup per message.
+ */
+import type { QoS } from '../authz/types.js'
+
+export interface Subscription {
+  readonly clientId: string
+  /** The filter as the client sent it (with any `$share/group/` prefix). */
+  readonly key: string
+  /** The filter matched against topics (without the share prefix). */
+  readonly filter: string
+  readonly qos: QoS
+  readonly noLocal: boolean
+  readonly retainAsPublished: boolean
+  readonly retainHandling: 0 | 1 | 2
+  readonly subscriptionId: number | undefined
+  readonly group: string | undefined
+}
+
+/** All subscriptions of one client that match a topic (usually one). */
+export interface ClientMatch {
+  readonly clientId: string
+  readonly subs: Subscription[]
+}
+
+/** Members of one shared subscription group for a filter. */
+export interface SharedGroup {
+  readonly name: string
+  readonly filter: string
+  readonly members: Subscription[]
+  cursor: number
+}
+
+export interface MatchResult {
+  readonly clients: readonly ClientMatch[]
+  readonly groups: readonly SharedGroup[]
+}
+
+class TrieNode {
+  readonly children = new Map<string, TrieNode>()
+  /** clientId → subscription */
+  readonly subs = new Map<string, Subscription>()
+  /** group name → group */
+  readonly groups = new Map<string, SharedGroup>()
+
+  isEmpty(): boolean {
+    return this.children.size === 0 && this.subs.size === 0 && this.groups.size === 0
+  }
+}
+
+const EMPTY: MatchResult = Object.freeze({ clients: [], groups: [] })
+const CACHE_LIMIT = 16384
+
+export class TopicTree {
+  readonly #root = new TrieNode()
+  #cache = new Map<string, MatchResult>()
+  #count = 0
+
+  get size(): number {
+    return this.#count
+  }
+
+  add(sub: Subscription): void {
+    const node = this.#node(sub.filter, true) as TrieNode
+    if (sub.group === undefined) {
+      if (!node.subs.has(sub.clientId)) this.#count++
+      node.subs.set(sub.clientId, sub)
+    } else {
+      let group = node.groups.get(sub.group)
+      if (group === undefined) {
+        group = { name: sub.group, filter: sub.filter, members: [], cursor: 0 }
+        node.groups.set(sub.group, group)
+      }
+      const i = group.members.findIndex((m) => m.clientId === sub.clientId)
+      if (i === -1) {
+        group.members.push(sub)
+        this.#count++
+      } else {
+        group.members[i] = sub
+      }
+    }
+    this.#cache.clear()
+  }
+
+  remove(clientId: string, filter: string, group: string | undefined): boolean {
+    const path: TrieNode[] = []
+    const levels = filter.split('/')
+    let node: TrieNode | undefined = this.#root
+    for (const level of levels) {
+      path.push(node)
+      node = node.children.get(level)
+      if (node === undefined) return false
+    }
+    let removed = false
+    if (group === undefined) {
+      removed = node.subs.delete(clientId)
+    } else {
+      const g = node.groups.get(group)
+      if (g !== undefined) {
+        const i = g.members.findIndex((m) => m.clientId === clientId)
+        if (i !== -1) {
+          g.members.splice(i, 1)
+          removed = true
+          if (g.members.length === 0) node.groups.delete(group)
+        }
+      }
+    }
+    if (!removed) return false
+    this.#count--
+    // prune empty nodes bottom-up
+    for (let i = levels.length - 1; i >= 0 && node.isEmpty(); i--) {
+      const parent = path[i] as TrieNode
+      parent.children.delete(levels[i] as string)
+      node = parent
+    }
+    this.#cache.clear()
+    return true
+  }
+
+  match(topic: string): MatchResult {
+    const cached = this.#cache.get(topic)
+    if (cached !== undefined) return cached
+    const result = this.#match(topic)
+    if (this.#cache.size >= CACHE_LIMIT) this.#cache = new Map()
+    this.#cache.set(topic, result)
+    return result
+  }
+
+  #node(filter: string, create: boolean): TrieNode | undefined {
+    let node = this.#root
+    for (const level of filter.split('/')) {
+      let next = node.children.get(level)
+      if (next === undefined) {
+        if (!create) return undefined
+        next = new TrieNode()
+        node.children.set(level, next)
+      }
+      node = next
+    }
+    return node
+  }
+
+  #match(topic: string): MatchResult {
+    const levels = topic.split('/')
+    const found: TrieNode[] = []
+    const dollar = topic.charCodeAt(0) === 0x24
+    const walk = (node: TrieNode, i: number): void => {
+      // '#' matches the parent level too ("a/#" matches "a") [MQTT-4.7.1-2]
+      if (!(dollar && i === 0)) {
+        const hash = node.children.get('#')
+        if (hash !== undefined) found.push(hash)
+      }
+      if (i === levels.length) {
+        found.push(node)
+        return
+      }
+      const exact = node.children.get(levels[i] as string)
+      if (exact !== undefined) walk(exact, i + 1)
+      if (!(dollar && i === 0)) {
+        const plus = node.children.get('+')
+        if (plus !== undefined) walk(plus, i + 1)
+      }
+    }
+    walk(this.#root, 0)
+    if (found.length === 0) return EMPTY
+
+    const byClient = new Map<string, ClientMatch>()
+    const groups: SharedGroup[] = []
+    for (const node of found) {
+      for (const sub of node.subs.values()) {
+        const existing = byClient.get(sub.clientId)
+        if (existing === undefined) byClient.set(sub.clientId, { clientId: sub.clientId, subs: [sub] })
+        else existing.subs.push(sub)
+      }
+      for (const g of node.groups.values()) groups.push(g)
+    }
+    if (byClient.size === 0 && groups.length === 0) return EMPTY
+    return { clients: [...byClient.values()], groups }
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * Storage seams. The memory implementations are the only ones so far; SQLite and Redis
+ * come later behind the same interfaces, hence the asynchronous signatures.
+ */
+import type { Message } from '../broker/message.js'
+
+export interface RetainedStore {
+  /** Store (or, with an empty payload, clear) the retained message for its topic. */
+  set(message: Message): Promise<void> | void
+  /** Retained messages whose topic matches `filter`. Expired messages are not returned. */
+  match(filter: string): Promise<Message[]> | Message[]
+  readonly size: number
+  close(): Promise<void>
+}
+
+/** What survives of a persistent session while its client is away. */
+export interface StoredSubscription {
+  readonly key: string
+  readonly qos: 0 | 1 | 2
+  readonly noLocal: boolean
+  readonly retainAsPublished: boolean
+  readonly retainHandling: 0 | 1 | 2
+  readonly subscriptionId: number | undefined
+}
+
+export interface SessionRecord {
+  readonly clientId: string
+  readonly expiryInterval: number
+  readonly subscriptions: readonly StoredSubscription[]
+  /** Epoch ms at which the session expires while offline; undefined while connected. */
+  readonly expiresAt: number | undefined
+}
+
+export interface SessionStore {
+  save(record: SessionRecord): Promise<void> | void
+  load(clientId: string): Promise<SessionRecord | undefined> | SessionRecord | undefined
+  delete(clientId: string): Promise<void> | void
+  close(): Promise<void>
+}
