@@ -9,6 +9,7 @@ import type { ClientAuthz } from '../authz/types.js'
 import { PortcullisError, toReasonCode, type ErrorCode } from '../errors.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
 import type { Broker } from './broker.js'
+import { refuseProtocolVersion } from './handlers/connect.js'
 import { dispatch } from './handlers/index.js'
 import type { Message } from './message.js'
 import { remainingExpiry } from './message.js'
@@ -100,6 +101,13 @@ export class Connection {
 
   #onParseError(err: Error): void {
     if (this.state === 'closed') return
+    // A CONNECT whose only fault is a protocol level we do not speak is refused with a
+    // CONNACK, not just dropped [MQTT-3.1.2-2].
+    const level = (this.parser as unknown as { packet: { cmd?: string; protocolVersion?: number } }).packet
+    if (this.state === 'new' && level.cmd === 'connect' && err.message === 'Invalid protocol version') {
+      refuseProtocolVersion(this, level.protocolVersion ?? 0)
+      return
+    }
     this.fail('ERR_MALFORMED_PACKET', err.message)
   }
 
@@ -113,13 +121,23 @@ export class Connection {
       this.held.push(packet)
       return
     }
-    dispatch(this, packet)
+    this.#dispatch(packet)
+  }
+
+  /** Run a handler; a bug in one must cost this connection only, never the process. */
+  #dispatch(packet: mqtt.Packet): void {
+    try {
+      dispatch(this, packet)
+    } catch (err) {
+      this.broker.logger.error({ err, clientId: this.clientId || undefined, cmd: packet.cmd }, 'packet handler failed')
+      this.disconnect(ReasonCode.ImplementationSpecificError)
+    }
   }
 
   /** Process packets held back while CONNECT was authenticated. */
   releaseHeld(): void {
     while (this.held.length > 0 && this.state === 'connected') {
-      dispatch(this, this.held.shift() as mqtt.Packet)
+      this.#dispatch(this.held.shift() as mqtt.Packet)
     }
   }
 

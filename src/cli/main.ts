@@ -1,35 +1,29 @@
-/** The command line: `portcullis start [--config FILE]`, and the token tools. */
-import { existsSync } from 'node:fs'
-import { loadConfigFile } from '../config/load.js'
-import { validateConfig, type PortcullisConfig } from '../config/schema.js'
+/** The command line: `portcullis start`, `token mint|inspect`, `keygen`. */
 import { ConfigError } from '../errors.js'
-import { createServer, VERSION } from '../server.js'
+import { devBanner } from '../dev/dev-setup.js'
+import { createServer, VERSION, type PortcullisServer } from '../server.js'
+import { Args, UsageError } from './args.js'
+import { resolveConfig, type ResolvedConfig } from './resolve-config.js'
+import { keygen, tokenInspect, tokenMint } from './token.js'
 
-const USAGE = `portcullis ${VERSION}
+const USAGE = `portcullis ${VERSION} — an MQTT broker with JWT authentication and authorization
 
 usage:
-  portcullis start [--config FILE]     run the broker (default: ./portcullis.yaml, else the development setup)
+  portcullis start [--config FILE]       run the broker (default: ./portcullis.yaml if present,
+                                         else the development setup)
+  portcullis token mint [--sub NAME] [--exp 1h|none] [--claim k=v]... [--acl FILE]
+                        [--iss ISS] [--aud AUD] [--key FILE | --secret S] [--alg ALG] [--kid KID]
+                                         sign a token (default key: data/dev-signing-key.json)
+  portcullis token inspect TOKEN [--config FILE] [--client-id ID] [--username NAME]
+                                         verify a token against the configuration, check by check
+  portcullis keygen [--alg ES256]        generate a key pair (JWK and PEM) or an HMAC secret
   portcullis --version
 `
 
-function option(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name)
-  if (i === -1) return undefined
-  const value = args[i + 1]
-  if (value === undefined) throw new Error(`${name} needs a value`)
-  return value
-}
-
-async function resolveConfig(args: string[]): Promise<PortcullisConfig> {
-  const file = option(args, '--config') ?? (existsSync('portcullis.yaml') ? 'portcullis.yaml' : undefined)
-  if (file !== undefined) return loadConfigFile(file)
-  return validateConfig({ authentication: { allowAnonymous: true }, authorization: { noMatch: 'allow' } })
-}
-
-async function start(args: string[]): Promise<number> {
-  let config: PortcullisConfig
+async function start(args: Args): Promise<number> {
+  let resolved: ResolvedConfig
   try {
-    config = await resolveConfig(args)
+    resolved = await resolveConfig(args.get('config'), args.get('data-dir'))
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`portcullis: invalid configuration: ${err.message}`)
@@ -37,13 +31,19 @@ async function start(args: string[]): Promise<number> {
     }
     throw err
   }
-  let server
+  let server: PortcullisServer
   try {
-    server = await createServer(config)
+    server = await createServer(resolved.config, resolved.jwks !== undefined ? { jwks: resolved.jwks } : {})
   } catch (err) {
-    console.error(`portcullis: cannot start: ${err instanceof Error ? err.message : String(err)}`)
-    return err instanceof ConfigError ? 2 : 1
+    const message = err instanceof Error ? err.message : String(err)
+    if (err instanceof ConfigError) {
+      console.error(`portcullis: invalid configuration: ${message}`)
+      return 2
+    }
+    console.error(`portcullis: cannot start: ${message}`)
+    return 1
   }
+  if (resolved.dev !== undefined) console.error(devBanner(resolved.dev))
   const s = server
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
@@ -59,11 +59,23 @@ async function start(args: string[]): Promise<number> {
   return 0
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const [command, ...args] = argv
+async function run(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
   switch (command) {
     case 'start':
-      return start(args)
+      return start(new Args(rest))
+    case 'token': {
+      const [sub, ...more] = rest
+      if (sub === 'mint') {
+        console.log(tokenMint(new Args(more)))
+        return 0
+      }
+      if (sub === 'inspect') return tokenInspect(new Args(more), (s) => console.log(s))
+      throw new UsageError(`unknown token command '${sub ?? ''}' (mint, inspect)`)
+    }
+    case 'keygen':
+      console.log(keygen(new Args(rest)))
+      return 0
     case '--version':
     case 'version':
       console.log(VERSION)
@@ -75,7 +87,22 @@ export async function main(argv: string[]): Promise<number> {
       console.log(USAGE)
       return 0
     default:
-      console.error(`portcullis: unknown command '${command}'\n${USAGE}`)
+      throw new UsageError(`unknown command '${command}'`)
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    return await run(argv)
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`portcullis: ${err.message}\n\n${USAGE}`)
       return 2
+    }
+    if (err instanceof ConfigError) {
+      console.error(`portcullis: invalid configuration: ${err.message}`)
+      return 2
+    }
+    throw err
   }
 }

@@ -3,6 +3,7 @@
  * `validateConfig` turns raw YAML/JSON into a frozen PortcullisConfig or throws a
  * ConfigError naming the key path.
  */
+import { parseAuthenticatorsConfig, type AuthenticatorConfig } from '../auth/jwt/config.js'
 import { parseAuthorizationConfig, type AuthorizationConfig } from '../authz/config.js'
 import { ConfigError } from '../errors.js'
 import type { ListenerConfig } from '../broker/listeners.js'
@@ -25,8 +26,7 @@ export interface PortcullisConfig {
   readonly limits: Limits
   readonly authentication: {
     readonly allowAnonymous: boolean
-    /** Validated by the authenticator factory (src/auth/create.ts). */
-    readonly authenticators: readonly unknown[]
+    readonly authenticators: readonly AuthenticatorConfig[]
   }
   readonly authorization: AuthorizationConfig
 }
@@ -111,7 +111,7 @@ export function validateConfig(raw: unknown): PortcullisConfig {
     limits: validateLimits(v['limits'], 'limits'),
     authentication: Object.freeze({
       allowAnonymous: optionalBoolean(authn['allowAnonymous'], 'authentication.allowAnonymous', false),
-      authenticators: Object.freeze(list(authn['authenticators'], 'authentication.authenticators')),
+      authenticators: Object.freeze(parseAuthenticatorsConfig(authn['authenticators'] ?? [], 'authentication.authenticators')),
     }),
     authorization: parseAuthorizationConfig(v['authorization'] ?? {}, 'authorization'),
   })

@@ -26,6 +26,17 @@ export function refuseConnect(conn: Connection, reason: number, reasonString?: s
   conn.close()
 }
 
+/**
+ * Refuse a CONNECT with a protocol level we do not support [MQTT-3.1.2-2]: a newer level
+ * gets the MQTT 5 CONNACK 0x84 (the form a newer client is most likely to read), an older
+ * one the 3.1.1 return code 1.
+ */
+export function refuseProtocolVersion(conn: Connection, level: number): void {
+  conn.broker.logger.info({ remote: conn.remoteAddress, level }, 'unsupported protocol level')
+  conn.protocolVersion = level > 5 ? 5 : 4
+  refuseConnect(conn, ReasonCode.UnsupportedProtocolVersion)
+}
+
 export function handleConnect(conn: Connection, packet: mqtt.IConnectPacket): void {
   const broker = conn.broker
   const version = packet.protocolVersion ?? 4
@@ -105,6 +116,11 @@ export function handleConnect(conn: Connection, packet: mqtt.IConnectPacket): vo
         if (conn.open) refuseConnect(conn, ReasonCode.UnspecifiedError)
       },
     )
+    .catch((err: unknown) => {
+      // A fault while completing CONNECT costs this connection, not the process (unhandled rejection).
+      log.error({ err, clientId }, 'completing CONNECT failed')
+      conn.disconnect(ReasonCode.ImplementationSpecificError)
+    })
 }
 
 interface ConnectDecisions {

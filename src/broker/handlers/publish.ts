@@ -6,7 +6,7 @@ import { isUtf8 } from 'node:buffer'
 import type mqtt from 'mqtt-packet'
 import type { QoS } from '../../authz/types.js'
 import { ReasonCode } from '../../protocol/reason-codes.js'
-import { isValidTopicName } from '../../protocol/topic.js'
+import { isValidTopicName, isValidUtf8Field } from '../../protocol/topic.js'
 import type { Connection } from '../connection.js'
 import { forwardableProperties } from '../properties.js'
 
@@ -45,6 +45,16 @@ export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket): vo
     } else {
       conn.inAliases.set(alias, topic)
     }
+  }
+  if (qos > 0 && id === 0) {
+    // QoS 1 and 2 PUBLISH packets carry a non-zero packet identifier [MQTT-2.2.1-3].
+    conn.fail('ERR_PROTOCOL', 'PUBLISH with QoS > 0 and packet identifier 0')
+    return
+  }
+  if (!isValidUtf8Field(topic)) {
+    // Ill-formed UTF-8 or U+0000 makes the packet malformed [MQTT-1.5.4-1, MQTT-1.5.4-2].
+    conn.fail('ERR_MALFORMED_PACKET', 'PUBLISH topic name is not well-formed UTF-8')
+    return
   }
   if (!isValidTopicName(topic)) {
     conn.fail(topic === '' ? 'ERR_PROTOCOL' : 'ERR_TOPIC_NAME_INVALID', 'PUBLISH topic name invalid')

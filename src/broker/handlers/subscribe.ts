@@ -15,6 +15,11 @@ export function handleSubscribe(conn: Connection, packet: mqtt.ISubscribePacket)
   const session = conn.session
   const authz = conn.authz
   if (session === undefined || authz === undefined) return
+  if (packet.subscriptions.length === 0) {
+    // A SUBSCRIBE carries at least one filter [MQTT-3.8.3-3].
+    conn.fail('ERR_PROTOCOL', 'SUBSCRIBE without a topic filter')
+    return
+  }
   const subscriptionId = packet.properties?.subscriptionIdentifier as unknown
   if (subscriptionId !== undefined && (typeof subscriptionId !== 'number' || subscriptionId === 0)) {
     conn.fail('ERR_PROTOCOL', 'invalid subscription identifier')

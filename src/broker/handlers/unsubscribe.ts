@@ -6,6 +6,11 @@ import type { Connection } from '../connection.js'
 export function handleUnsubscribe(conn: Connection, packet: mqtt.IUnsubscribePacket): void {
   const session = conn.session
   if (session === undefined) return
+  if (packet.unsubscriptions.length === 0) {
+    // An UNSUBSCRIBE carries at least one filter [MQTT-3.10.3-2].
+    conn.fail('ERR_PROTOCOL', 'UNSUBSCRIBE without a topic filter')
+    return
+  }
   const codes = packet.unsubscriptions.map((key) =>
     conn.broker.removeSubscription(session, key) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted,
   )

@@ -1,0 +1,172 @@
+/**
+ * Brokers under test: each run gets a fresh process, pinned to core 0 with taskset, its
+ * open-file limit raised as far as the hard limit allows, and its config in a temp dir.
+ * CPU and memory come from /proc/PID (utime+stime cover all threads of the process).
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { stringify } from 'yaml'
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+export const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100
+export const HOST = '127.0.0.1'
+
+export type BrokerKind = 'portcullis' | 'mosquitto' | 'aedes'
+
+export interface BrokerSpec {
+  /** Label in the report (portcullis, mosquitto, aedes, portcullis+1000-policies, …). */
+  readonly label: string
+  readonly kind: BrokerKind
+  /** Portcullis only: extra top-level config merged over the bench defaults. */
+  readonly portcullisConfig?: Record<string, unknown>
+}
+
+export interface RunningBroker {
+  readonly spec: BrokerSpec
+  readonly pid: number
+  readonly port: number
+  /** Why the broker process is gone, or undefined while it runs. */
+  exitInfo(): string | undefined
+  stop(): Promise<void>
+}
+
+export interface Options {
+  readonly tmpDir: string
+  readonly brokerCpu: string
+  /** Extra node flags for Portcullis (e.g. --cpu-prof). */
+  readonly portcullisNodeFlags: readonly string[]
+  readonly mosquittoPath: string
+}
+
+/** utime+stime of the whole process, in seconds. */
+export function cpuSeconds(pid: number | 'self'): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  // fields[0] is field 3 (state): utime is field 14, stime field 15.
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
+}
+
+/** Resident set size in KiB (VmRSS). */
+export function rssKiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return m === null ? NaN : Number(m[1])
+}
+
+export function hardFileLimit(): number {
+  const out = execFileSync('bash', ['-c', 'ulimit -Hn']).toString().trim()
+  return out === 'unlimited' ? 1_048_576 : Number(out)
+}
+
+function portcullisYaml(port: number, extra: Record<string, unknown> | undefined): string {
+  const base: Record<string, unknown> = {
+    listeners: [{ type: 'tcp', host: HOST, port, noDelay: true }],
+    log: { level: 'silent' },
+    limits: { sysInterval: 0 },
+    authentication: { allowAnonymous: true },
+    authorization: { noMatch: 'allow' },
+    ...extra,
+  }
+  return stringify(base)
+}
+
+function mosquittoConf(port: number): string {
+  return [
+    `listener ${port} ${HOST}`,
+    'allow_anonymous true',
+    'persistence false',
+    'log_type none',
+    'log_dest none',
+    'set_tcp_nodelay true',
+    'max_connections -1',
+    '',
+  ].join('\n')
+}
+
+async function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs
+  while (Date.now() < until) {
+    if (child.exitCode !== null) throw new Error(`broker exited during start-up (code ${child.exitCode})`)
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect({ host: HOST, port })
+      s.once('connect', () => { s.destroy(); resolve(true) })
+      s.once('error', () => resolve(false))
+    })
+    if (ok) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`broker did not listen on ${port} within ${timeoutMs} ms`)
+}
+
+let runCounter = 0
+const live = new Set<ChildProcess>()
+/** Kills every broker still running (the runner calls it on exit and on SIGINT/SIGTERM). */
+export function killAll(): void {
+  for (const c of live) c.kill('SIGKILL')
+  live.clear()
+}
+
+/** True when nothing accepts connections on the port. */
+export async function portIsFree(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const s = connect({ host: HOST, port })
+    s.once('connect', () => { s.destroy(); resolve(false) })
+    s.once('error', () => resolve(true))
+  })
+}
+
+export async function startBroker(spec: BrokerSpec, port: number, opts: Options): Promise<RunningBroker> {
+  const dir = join(opts.tmpDir, `run-${++runCounter}-${spec.label.replace(/[^a-z0-9]+/gi, '_')}`)
+  mkdirSync(dir, { recursive: true })
+  let argv: string[]
+  switch (spec.kind) {
+    case 'portcullis': {
+      const file = join(dir, 'portcullis.yaml')
+      writeFileSync(file, portcullisYaml(port, spec.portcullisConfig))
+      argv = [process.execPath, ...opts.portcullisNodeFlags, join(ROOT, 'bin/portcullis.js'), 'start', '--config', file]
+      break
+    }
+    case 'mosquitto': {
+      const file = join(dir, 'mosquitto.conf')
+      writeFileSync(file, mosquittoConf(port))
+      argv = [opts.mosquittoPath, '-c', file]
+      break
+    }
+    case 'aedes':
+      argv = [process.execPath, join(ROOT, 'bench/peers/aedes-server.mjs'), String(port), HOST]
+      break
+  }
+  const quoted = argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')
+  // Raise the soft open-file limit as far as allowed (1,048,576 if the hard limit permits), then exec,
+  // so the PID we hold is the broker's own.
+  const script = `ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec taskset -c ${opts.brokerCpu} ${quoted}`
+  if (!(await portIsFree(port))) throw new Error(`port ${port} is already in use`)
+  const child = spawn('bash', ['-c', script], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
+  live.add(child)
+  child.once('exit', () => live.delete(child))
+  let stderr = ''
+  child.stderr!.on('data', (d: Buffer) => { if (stderr.length < 4000) stderr += d.toString() })
+  try {
+    await waitForPort(port, child, 15_000)
+  } catch (err) {
+    child.kill('SIGKILL')
+    throw new Error(`${spec.label}: ${(err as Error).message}${stderr !== '' ? `: ${stderr.trim()}` : ''}`)
+  }
+  const pid = child.pid!
+  return {
+    spec, pid, port,
+    exitInfo: () => child.exitCode !== null || child.signalCode !== null
+      ? `broker exited (code ${child.exitCode}, signal ${child.signalCode})${stderr !== '' ? `: ${stderr.trim().slice(0, 500)}` : ''}`
+      : undefined,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+      child.kill('SIGTERM')
+      const t = setTimeout(() => child.kill('SIGKILL'), 8_000)
+      await exited
+      clearTimeout(t)
+    },
+  }
+}

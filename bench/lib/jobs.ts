@@ -1,0 +1,27 @@
+/** Messages between the generator coordinator and its worker threads, and the shared counters. */
+/** Indices into the shared Int32Array. */
+export const CTRL = {
+  PROGRESS: 0, // bumped (and notified) whenever a delivery or an ack arrives
+  RECV_WARM: 1, // deliveries received in phase 1 (all subscribers, all workers)
+  RECV_MEAS: 2, // deliveries received in phase 2
+  SENT: 3, // messages sent in the current phase (all workers)
+  STOP: 4, // set to 1 by the coordinator to abort a load
+  SIZE: 8,
+} as const
+
+export interface PubSpec { readonly index: number; readonly clientId: string; readonly topics: readonly string[]; readonly qos: 0 | 1 }
+export interface SubSpec { readonly index: number; readonly clientId: string; readonly filter: string; readonly qos: 0 | 1 }
+
+export type Job =
+  | { op: 'setup'; host: string; port: number; pubs: PubSpec[]; subs: SubSpec[]; localAddresses: string[] }
+  | {
+    op: 'load'; phase: 1 | 2; countPerPub: number; totalPubs: number; window: number; fanout: number
+    maxInflightPerPub: number; deadline: number; rate?: number; collectLatency: boolean
+  }
+  | { op: 'teardown' }
+  | {
+    op: 'connect'; host: string; port: number; count: number; concurrency: number; deadline: number
+    idPrefix: string; localAddresses: string[]; tokens?: string[]; hold: boolean
+  }
+  | { op: 'release' }
+  | { op: 'exit' }

@@ -1,0 +1,172 @@
+/**
+ * Summaries (median [min–max] over rounds, paired per-round ratios) and the Markdown table.
+ */
+import type { Measurement, Scenario } from './scenarios.js'
+
+export interface RunRecord extends Measurement {
+  scenario: string
+  broker: string
+  round: number
+}
+
+export interface Stat { median: number; min: number; max: number; n: number }
+
+export interface BrokerSummary {
+  broker: string
+  runs: number
+  failed: number
+  main?: Stat
+  throughput?: Stat
+  genCpuMax?: number
+  cpuPerOpUs?: Stat
+  p50Ms?: Stat
+  p99Ms?: Stat
+  heldMin?: number
+  lostQos1: number
+  lostQos0: number
+  flags: string[]
+  /** Paired per-round ratios of the main figure: this broker ÷ the other (same round). */
+  ratios: Record<string, { perRound: number[]; stat: Stat }>
+}
+
+export interface ScenarioSummary {
+  id: string
+  title: string
+  unit: string
+  target?: string
+  brokers: BrokerSummary[]
+}
+
+export function stat(xs: readonly number[]): Stat | undefined {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b)
+  if (v.length === 0) return undefined
+  const mid = v.length >> 1
+  const median = v.length % 2 === 1 ? (v[mid] as number) : ((v[mid - 1] as number) + (v[mid] as number)) / 2
+  return { median, min: v[0] as number, max: v[v.length - 1] as number, n: v.length }
+}
+
+export function summarise(selected: readonly Scenario[], records: readonly RunRecord[]): ScenarioSummary[] {
+  const out: ScenarioSummary[] = []
+  for (const sc of selected) {
+    const recs = records.filter((r) => r.scenario === sc.id)
+    if (recs.length === 0) continue
+    const labels = [...new Set(recs.map((r) => r.broker))]
+    const mainOf = (r: RunRecord): number => (r.ok ? (r[sc.main] ?? NaN) : NaN)
+    const brokers: BrokerSummary[] = labels.map((label) => {
+      const mine = recs.filter((r) => r.broker === label)
+      const ok = mine.filter((r) => r.ok)
+      const s: BrokerSummary = {
+        broker: label, runs: mine.length, failed: mine.length - ok.length,
+        lostQos1: mine.reduce((n, r) => n + (r.lostQos1 ?? 0), 0),
+        lostQos0: mine.reduce((n, r) => n + (r.lostQos0 ?? 0), 0),
+        flags: [...new Set(mine.flatMap((r) => r.flags.map((f) => f.replace(/\d+ (of|connect)/, 'N $1'))))],
+        ratios: {},
+      }
+      const put = <K extends keyof BrokerSummary>(k: K, v: BrokerSummary[K] | undefined): void => { if (v !== undefined) s[k] = v }
+      put('main', stat(ok.map(mainOf)))
+      put('throughput', stat(ok.map((r) => r.throughput ?? NaN)))
+      put('cpuPerOpUs', stat(ok.map((r) => r.cpuPerOpUs ?? NaN)))
+      put('p50Ms', stat(ok.map((r) => r.p50Ms ?? NaN)))
+      put('p99Ms', stat(ok.map((r) => r.p99Ms ?? NaN)))
+      const g = ok.map((r) => r.genCpu ?? NaN).filter(Number.isFinite)
+      if (g.length > 0) s.genCpuMax = Math.max(...g)
+      const held = mine.map((r) => r.held ?? NaN).filter(Number.isFinite)
+      if (held.length > 0) s.heldMin = Math.min(...held)
+      for (const other of labels) {
+        if (other === label) continue
+        const perRound: number[] = []
+        for (const r of mine) {
+          const o = recs.find((x) => x.broker === other && x.round === r.round)
+          if (o === undefined) continue
+          const a = mainOf(r)
+          const b = mainOf(o)
+          if (Number.isFinite(a) && Number.isFinite(b) && b !== 0) perRound.push(a / b)
+        }
+        const st = stat(perRound)
+        if (st !== undefined) s.ratios[other] = { perRound, stat: st }
+      }
+      return s
+    })
+    out.push({ id: sc.id, title: sc.title, unit: sc.unit, ...(sc.target !== undefined ? { target: sc.target } : {}), brokers })
+  }
+  return out
+}
+
+function fmt(x: number): string {
+  if (!Number.isFinite(x)) return '–'
+  const a = Math.abs(x)
+  return a >= 1000 ? Math.round(x).toLocaleString('en-US') : a >= 100 ? x.toFixed(0) : a >= 10 ? x.toFixed(1) : x.toFixed(2)
+}
+
+function range(s: Stat | undefined): string {
+  if (s === undefined) return '–'
+  return s.n === 1 ? fmt(s.median) : `${fmt(s.median)} [${fmt(s.min)}–${fmt(s.max)}]`
+}
+
+function rate(s: Stat | undefined): string {
+  if (s === undefined) return '–'
+  return s.median >= 1000 ? `${(s.median / 1000).toFixed(1)}k/s` : `${s.median.toFixed(0)}/s`
+}
+
+function ratio(s: BrokerSummary, other: string): string {
+  const r = s.ratios[other]
+  if (r === undefined) return ''
+  return `${r.stat.median.toFixed(2)}× [${r.stat.min.toFixed(2)}–${r.stat.max.toFixed(2)}]`
+}
+
+export function renderMarkdown(
+  env: Record<string, unknown>, selected: readonly Scenario[], summary: readonly ScenarioSummary[], skipped: readonly { id: string; reason: string }[],
+): string {
+  const lines: string[] = []
+  lines.push(`# Portcullis benchmark — ${String(env['date'])}${env['quick'] === true ? ' (quick smoke run: counts too small for conclusions)' : ''}`)
+  lines.push('')
+  lines.push(`Node ${String(env['node'])}, ${String(env['cores'])} cores, broker on CPU ${String(env['brokerCpu'])}, generator on CPU ${String(env['genCpu'])}` +
+    `${env['pinned'] === true ? '' : ' (NOT pinned)'}, ${String(env['workers'])} generator worker(s), ${String(env['rounds'])} round(s), CLK_TCK ${String(env['clkTck'])}` +
+    `${env['mosquitto'] !== undefined ? `, ${String(env['mosquitto'])}` : ''}, Aedes 1.2.0. MQTT 3.1.1, TCP_NODELAY, logging off, 64-byte payloads; fresh broker per run, brokers alternated each round.`)
+  lines.push('')
+  lines.push('Main figure: broker CPU per operation (utime+stime, all threads) — smaller is better; for fixed-rate: p99 latency; for memory: RSS growth per idle connection. ' +
+    'Values are median [min–max] over rounds. Ratios are paired per round (this broker ÷ other, same round): below 1.00× means this broker is cheaper/faster.')
+  lines.push('')
+  lines.push('| Scenario | Broker | Main figure | Throughput | Gen CPU (max) | Latency p50 / p99 (ms) | ÷ Mosquitto | ÷ Aedes | Notes |')
+  lines.push('|---|---|---|---|---|---|---|---|---|')
+  for (const sc of summary) {
+    for (const b of sc.brokers) {
+      const notes: string[] = []
+      if (b.failed > 0) notes.push(`**${b.failed}/${b.runs} run(s) failed**`)
+      if (b.lostQos1 > 0) notes.push(`**${b.lostQos1} QoS 1 lost**`)
+      if (b.lostQos0 > 0) notes.push(`${b.lostQos0} QoS 0 dropped`)
+      if (b.heldMin !== undefined) notes.push(`held ≥ ${b.heldMin.toLocaleString('en-US')}`)
+      notes.push(...b.flags)
+      let vsM = b.broker.startsWith('portcullis') ? ratio(b, 'mosquitto') : ''
+      let vsA = b.broker.startsWith('portcullis') ? ratio(b, 'aedes') : ''
+      if (sc.id === 'authz-1000' && b.broker.includes('1,000')) {
+        const r = b.ratios['portcullis (noMatch allow)']
+        if (r !== undefined) {
+          notes.push(`CPU/msg vs noMatch allow: ${r.stat.median.toFixed(2)}× [${r.stat.min.toFixed(2)}–${r.stat.max.toFixed(2)}] → efficiency ${(100 / r.stat.median).toFixed(0)}% (target ≥ 90%)`)
+        }
+        vsM = ''
+        vsA = ''
+      }
+      lines.push(`| ${sc.id} | ${b.broker} | ${range(b.main)} ${sc.unit} | ${rate(b.throughput)} | ${b.genCpuMax !== undefined ? `${(b.genCpuMax * 100).toFixed(0)}%` : '–'} | ` +
+        `${b.p99Ms !== undefined ? `${fmt(b.p50Ms?.median ?? NaN)} / ${range(b.p99Ms)}` : ''} | ${vsM} | ${vsA} | ${notes.join('; ')} |`)
+    }
+  }
+  lines.push('')
+  const targets = summary.filter((s) => s.target !== undefined)
+  if (targets.length > 0) {
+    lines.push('Targets (issue #5, for context): ' + targets.map((s) => `${s.id}: ${s.target}`).join('; ') + '.')
+    lines.push('')
+  }
+  for (const sc of selected) {
+    const s = summary.find((x) => x.id === sc.id)
+    if (s === undefined) continue
+    lines.push(`- **${sc.id}**: ${sc.title}`)
+  }
+  if (skipped.length > 0) {
+    lines.push('')
+    lines.push('Skipped:')
+    for (const s of skipped) lines.push(`- ${s.id}: ${s.reason}`)
+  }
+  lines.push('')
+  return lines.join('\n')
+}

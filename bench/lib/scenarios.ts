@@ -1,0 +1,355 @@
+/**
+ * The benchmark scenarios (issue #5). Each run measures one fresh broker process; the
+ * runner alternates brokers round by round. Broker CPU per operation is the main figure.
+ */
+import { cpuSeconds, rssKiB, HOST, type BrokerSpec, type RunningBroker } from './brokers.js'
+import type { Generator } from './generator.js'
+import type { PubSpec, SubSpec } from './jobs.js'
+
+export interface Sizes {
+  readonly faninWarm: number // messages per publisher
+  readonly faninCount: number
+  readonly fanin1Warm: number
+  readonly fanin1Count: number
+  readonly fanoutWarm: number // messages (each → 100 deliveries)
+  readonly fanoutCount: number
+  readonly fixedWarmMs: number
+  readonly fixedMs: number
+  readonly connectWarm: number
+  readonly connectCount: number
+  readonly memoryConnections: readonly number[]
+  readonly authzWarm: number
+  readonly authzCount: number
+  /** Upper bound of one measured phase. */
+  readonly phaseMs: number
+}
+
+export const FULL: Sizes = {
+  faninWarm: 2_000, faninCount: 20_000,
+  fanin1Warm: 1_000, fanin1Count: 10_000,
+  fanoutWarm: 300, fanoutCount: 3_000,
+  fixedWarmMs: 1_000, fixedMs: 5_000,
+  connectWarm: 300, connectCount: 3_000,
+  memoryConnections: [10_000, 100_000],
+  authzWarm: 2_000, authzCount: 20_000,
+  phaseMs: 30_000,
+}
+
+export const QUICK: Sizes = {
+  faninWarm: 100, faninCount: 1_000,
+  fanin1Warm: 100, fanin1Count: 500,
+  fanoutWarm: 20, fanoutCount: 200,
+  fixedWarmMs: 200, fixedMs: 800,
+  connectWarm: 30, connectCount: 200,
+  memoryConnections: [1_000],
+  authzWarm: 100, authzCount: 1_000,
+  phaseMs: 10_000,
+}
+
+export interface Measurement {
+  ok: boolean
+  error?: string
+  /** Operations measured: messages, deliveries, connects, or connections held. */
+  ops: number
+  seconds: number
+  brokerCpuSeconds: number
+  cpuPerOpUs?: number
+  throughput?: number
+  /** Generator process CPU, fraction of one core (all threads). */
+  genCpu?: number
+  brokerCpu?: number
+  p50Ms?: number
+  p99Ms?: number
+  kibPerConn?: number
+  rssBeforeKiB?: number
+  rssAfterKiB?: number
+  held?: number
+  lostQos0?: number
+  lostQos1?: number
+  duplicates?: number
+  flags: string[]
+}
+
+export interface Ctx {
+  readonly gen: Generator
+  readonly sizes: Sizes
+  readonly localAddresses: string[]
+  readonly quick: boolean
+  readonly hardFileLimit: number
+}
+
+export interface Scenario {
+  readonly id: string
+  readonly title: string
+  /** Unit of the main figure. */
+  readonly unit: string
+  /** Which value is the main figure. */
+  readonly main: 'cpuPerOpUs' | 'p99Ms' | 'kibPerConn'
+  /** Smaller is better for the main figure (all of ours). */
+  readonly target?: string
+  /** Specs to run, from the selected broker kinds; may be empty (scenario skipped). */
+  specs(kinds: readonly string[]): BrokerSpec[]
+  /** Set when the scenario cannot run here (reason shown in the report). */
+  skip?(ctx: Ctx): string | undefined
+  run(ctx: Ctx, broker: RunningBroker): Promise<Measurement>
+  /** Broker start-up probe failure that means "not supported yet" rather than a failure. */
+  unsupported?(startError: string): boolean
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+function standard(kinds: readonly string[]): BrokerSpec[] {
+  return (['portcullis', 'mosquitto', 'aedes'] as const).filter((k) => kinds.includes(k)).map((k) => ({ label: k, kind: k }))
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * (sorted.length - 1)))] as number
+}
+
+interface MessageLoad {
+  readonly pubs: PubSpec[]
+  readonly subs: SubSpec[]
+  readonly fanout: number
+  readonly warmPerPub: number
+  readonly countPerPub: number
+  readonly window: number
+  readonly maxInflightPerPub: number
+  readonly rate?: number
+  readonly warmMs?: number
+  readonly measureMs?: number
+  readonly latency: boolean
+  readonly qos: 0 | 1
+}
+
+/** One message-scenario run: connect, warm up, measure, tear down, check losses. */
+async function messageRun(ctx: Ctx, broker: RunningBroker, l: MessageLoad): Promise<Measurement> {
+  const { gen } = ctx
+  const flags: string[] = []
+  await gen.setup(HOST, broker.port, l.pubs, l.subs, [], 30_000)
+  const warm = await gen.load({
+    phase: 1, countPerPub: l.warmPerPub, pubCount: l.pubs.length, fanout: l.fanout, window: l.window,
+    maxInflightPerPub: l.maxInflightPerPub, deadline: Date.now() + (l.warmMs !== undefined ? l.warmMs * 3 + 2_000 : ctx.sizes.phaseMs),
+    ...(l.rate !== undefined ? { rate: l.rate } : {}), collectLatency: false,
+  })
+  if (warm.timedOut) flags.push('warm-up hit its time bound')
+  const b0 = cpuSeconds(broker.pid)
+  const g0 = cpuSeconds('self')
+  const t0 = performance.now()
+  const meas = await gen.load({
+    phase: 2, countPerPub: l.countPerPub, pubCount: l.pubs.length, fanout: l.fanout, window: l.window,
+    maxInflightPerPub: l.maxInflightPerPub, deadline: Date.now() + (l.measureMs !== undefined ? l.measureMs * 2 + 2_000 : ctx.sizes.phaseMs),
+    ...(l.rate !== undefined ? { rate: l.rate } : {}), collectLatency: l.latency,
+  })
+  const seconds = (performance.now() - t0) / 1000
+  const b1 = cpuSeconds(broker.pid)
+  const g1 = cpuSeconds('self')
+  if (meas.timedOut) flags.push('measurement hit its time bound')
+  const td = await gen.teardown()
+  const expectedWarm = warm.sent * l.fanout
+  const expectedMeas = meas.sent * l.fanout
+  const lost = Math.max(0, expectedWarm - td.unique[0]) + Math.max(0, expectedMeas - td.unique[1])
+  const ops = meas.delivered
+  const m: Measurement = {
+    ok: ops > 0,
+    ops,
+    seconds,
+    brokerCpuSeconds: b1 - b0,
+    cpuPerOpUs: ops > 0 ? ((b1 - b0) / ops) * 1e6 : NaN,
+    throughput: ops / seconds,
+    genCpu: (g1 - g0) / seconds,
+    brokerCpu: (b1 - b0) / seconds,
+    duplicates: td.duplicates,
+    flags,
+  }
+  if (l.qos === 1) m.lostQos1 = lost + td.unacked
+  else m.lostQos0 = lost
+  if (l.latency) {
+    const sorted = td.latencies.sort()
+    m.p50Ms = percentile(sorted, 0.5)
+    m.p99Ms = percentile(sorted, 0.99)
+    const achieved = meas.sent / seconds
+    if (l.rate !== undefined && achieved < l.rate * 0.95) flags.push(`saturated: offered ${Math.round(achieved)}/s < 95% of ${l.rate}/s`)
+    if ((m.brokerCpu ?? 0) > 0.9) flags.push('saturated: broker CPU > 90%')
+  }
+  if ((m.genCpu ?? 0) > 0.85) flags.push('generator CPU > 85%')
+  if (ops === 0) m.error = 'no message delivered'
+  if ((m.lostQos1 ?? 0) > 0) {
+    m.ok = false
+    m.error = `${m.lostQos1} QoS 1 message(s) lost (warm-up: sent ${warm.sent}, delivered ${td.unique[0]}; measured: sent ${meas.sent}, delivered ${td.unique[1]}; unacked ${td.unacked})`
+  }
+  return m
+}
+
+function faninLoad(qos: 0 | 1, warm: number, count: number, topicsPerPub: number): Omit<MessageLoad, 'fanout'> & { fanout: number } {
+  const pubs: PubSpec[] = Array.from({ length: 10 }, (_, i) => ({
+    index: i, clientId: `bench-pub-${i}`, qos,
+    topics: Array.from({ length: topicsPerPub }, (_x, j) => `bench/p${String(i).padStart(3, '0')}/t${String(j).padStart(3, '0')}`),
+  }))
+  return {
+    pubs, subs: [{ index: 0, clientId: 'bench-sub-0', filter: 'bench/#', qos }], fanout: 1,
+    warmPerPub: warm, countPerPub: count, window: Number(process.env['BENCH_WINDOW'] ?? 500), maxInflightPerPub: 50, latency: false, qos,
+  }
+}
+
+/** 1,000 policies, the one that lets the bench through evaluated last (noMatch deny). */
+export function thousandPolicies(): Record<string, unknown>[] {
+  const list: Record<string, unknown>[] = []
+  for (let i = 0; i < 999; i++) {
+    const id = String(i).padStart(4, '0')
+    switch (i % 5) {
+      case 0: list.push({ name: `device-${id}`, priority: i, effect: 'allow', actions: ['publish', 'subscribe'], topics: [`devices/device-${id}/#`], clientId: `^device-${id}$` }); break
+      case 1: list.push({ name: `user-${id}`, priority: i, effect: 'allow', actions: ['subscribe'], topics: [`users/u${id}/#`], username: `u${id}` }); break
+      case 2: list.push({ name: `net-${id}`, priority: i, effect: 'deny', actions: ['publish'], topics: ['restricted/#'], ip: `10.${i % 256}.${(i >> 8) % 256}.0/24` }); break
+      case 3: list.push({ name: `general-${id}`, priority: i, effect: 'deny', actions: ['publish'], topics: [`area-${id}/+/\${clientid}/#`], qos: [2], retain: true }); break
+      default: list.push({ name: `family-${id}`, priority: i, effect: 'allow', actions: ['publish'], topics: [`family/${id}/#`], clientId: `^sensor-${id}-` })
+    }
+  }
+  list.push({ name: 'bench-allow', priority: 10_000, effect: 'allow', actions: ['connect', 'publish', 'subscribe'], topics: ['bench/#'] })
+  return list
+}
+
+export const JWT_ALGS = ['HS256', 'RS256', 'ES256', 'EdDSA'] as const
+export type JwtAlg = (typeof JWT_ALGS)[number]
+
+/** Token material for the connect-jwt scenarios; filled by the runner (it mints the tokens). */
+export const jwtMaterial = new Map<JwtAlg, { authenticator: Record<string, unknown>; tokens: string[] }>()
+
+async function connectRun(ctx: Ctx, broker: RunningBroker, tokens: string[] | undefined): Promise<Measurement> {
+  const { gen, sizes } = ctx
+  const flags: string[] = []
+  const common = { host: HOST, port: broker.port, concurrency: 20, localAddresses: ctx.localAddresses, hold: false, ...(tokens !== undefined ? { tokens } : {}) }
+  const warm = await gen.connect({ ...common, count: sizes.connectWarm, deadline: Date.now() + sizes.phaseMs, idPrefix: 'warm-' })
+  if (warm.failed > 0) flags.push(`warm-up: ${warm.failed} failed (${warm.firstError})`)
+  const b0 = cpuSeconds(broker.pid)
+  const g0 = cpuSeconds('self')
+  const t0 = performance.now()
+  // Measured tokens are the pool's tail, so none was seen in the warm-up (no signature cache hits).
+  const measTokens = tokens?.slice(sizes.connectWarm)
+  const r = await gen.connect({ ...common, ...(measTokens !== undefined ? { tokens: measTokens } : {}), count: sizes.connectCount, deadline: Date.now() + sizes.phaseMs, idPrefix: 'c-' })
+  const seconds = (performance.now() - t0) / 1000
+  await sleep(100) // let the broker finish the last closes
+  const b1 = cpuSeconds(broker.pid)
+  const g1 = cpuSeconds('self')
+  if (r.failed > 0) flags.push(`${r.failed} connect(s) failed: ${r.firstError}`)
+  const genCpu = (g1 - g0) / seconds
+  if (genCpu > 0.85) flags.push('generator CPU > 85%')
+  return {
+    ok: r.ok > 0 && r.failed === 0,
+    ...(r.failed > 0 ? { error: `${r.failed} connect(s) failed: ${r.firstError}` } : {}),
+    ops: r.ok, seconds, brokerCpuSeconds: b1 - b0,
+    cpuPerOpUs: ((b1 - b0) / Math.max(1, r.ok)) * 1e6, throughput: r.ok / seconds, genCpu, brokerCpu: (b1 - b0) / (seconds + 0.1), flags,
+  }
+}
+
+async function memoryRun(ctx: Ctx, broker: RunningBroker, n: number): Promise<Measurement> {
+  const { gen } = ctx
+  const flags: string[] = []
+  // A few connections first so lazily-initialised paths are not charged to the measurement.
+  await gen.connect({ host: HOST, port: broker.port, count: 50, concurrency: 10, deadline: Date.now() + 10_000, idPrefix: 'warm-', localAddresses: ctx.localAddresses, hold: false })
+  await sleep(500)
+  const before = rssKiB(broker.pid)
+  const t0 = performance.now()
+  const r = await gen.connect({
+    host: HOST, port: broker.port, count: n, concurrency: 100, deadline: Date.now() + (ctx.quick ? 20_000 : 120_000),
+    idPrefix: 'idle-', localAddresses: ctx.localAddresses, hold: true,
+  })
+  const seconds = (performance.now() - t0) / 1000
+  await sleep(ctx.quick ? 500 : 2_000)
+  const after = rssKiB(broker.pid)
+  await gen.release()
+  if (r.failed > 0) flags.push(`${r.failed} of ${n} connections failed: ${r.firstError}`)
+  const held = r.ok
+  return {
+    ok: held === n,
+    ...(held !== n ? { error: `held ${held} of ${n} connections (${r.firstError ?? 'time bound'})` } : {}),
+    ops: held, seconds, brokerCpuSeconds: 0,
+    kibPerConn: held > 0 ? (after - before) / held : NaN,
+    rssBeforeKiB: before, rssAfterKiB: after, held, throughput: held / seconds, flags,
+  }
+}
+
+export function scenarios(sizes: Sizes): Scenario[] {
+  const list: Scenario[] = [
+    {
+      id: 'fanin-qos0', title: 'Fan-in QoS 0 (10 publishers → 1 wildcard subscriber)', unit: 'µs/msg', main: 'cpuPerOpUs',
+      target: 'Mosquitto 13.4, Aedes 25.4, Portcullis ≤ 16',
+      specs: standard,
+      run: (ctx, b) => messageRun(ctx, b, faninLoad(0, sizes.faninWarm, sizes.faninCount, 1)),
+    },
+    {
+      id: 'fanin-qos1', title: 'Fan-in QoS 1 (10 publishers → 1 wildcard subscriber)', unit: 'µs/msg', main: 'cpuPerOpUs',
+      target: 'Mosquitto 26.3, Aedes 34.2, Portcullis ≤ 32',
+      specs: standard,
+      run: (ctx, b) => messageRun(ctx, b, faninLoad(1, sizes.fanin1Warm, sizes.fanin1Count, 1)),
+    },
+    {
+      id: 'fanout-qos0', title: 'Fan-out QoS 0 (1 publisher → 100 subscribers)', unit: 'µs/delivery', main: 'cpuPerOpUs',
+      target: 'Mosquitto 10.4, Aedes 13.7, Portcullis ≤ 12.5',
+      specs: standard,
+      run: (ctx, b) => messageRun(ctx, b, {
+        pubs: [{ index: 0, clientId: 'bench-pub-0', qos: 0, topics: ['bench/fanout'] }],
+        subs: Array.from({ length: 100 }, (_, i) => ({ index: i, clientId: `bench-sub-${i}`, filter: 'bench/fanout', qos: 0 as const })),
+        fanout: 100, warmPerPub: sizes.fanoutWarm, countPerPub: sizes.fanoutCount, window: 64, maxInflightPerPub: 64, latency: false, qos: 0,
+      }),
+    },
+    {
+      id: 'fixed-rate', title: 'Fixed rate 20,000 msg/s QoS 0, 100 publishers → 1 subscriber (latency)', unit: 'ms p99', main: 'p99Ms',
+      target: 'Mosquitto 7, Aedes 48, Portcullis ≤ 10',
+      specs: standard,
+      run: (ctx, b) => {
+        const rate = 20_000
+        const pubs: PubSpec[] = Array.from({ length: 100 }, (_, i) => ({ index: i, clientId: `bench-pub-${i}`, qos: 0, topics: [`bench/r/${String(i).padStart(3, '0')}`] }))
+        return messageRun(ctx, b, {
+          pubs, subs: [{ index: 0, clientId: 'bench-sub-0', filter: 'bench/r/+', qos: 0 }], fanout: 1,
+          warmPerPub: Math.ceil((rate * sizes.fixedWarmMs) / 1000 / 100), countPerPub: Math.ceil((rate * sizes.fixedMs) / 1000 / 100),
+          window: 1 << 30, maxInflightPerPub: 1 << 30, rate, warmMs: sizes.fixedWarmMs, measureMs: sizes.fixedMs, latency: true, qos: 0,
+        })
+      },
+    },
+    {
+      id: 'connect', title: 'Connect rate, no authentication (CONNECT → CONNACK → DISCONNECT, 20 in parallel)', unit: 'µs/connect', main: 'cpuPerOpUs',
+      target: 'Mosquitto 108, Aedes 608, Portcullis ≤ 200',
+      specs: standard,
+      run: (ctx, b) => connectRun(ctx, b, undefined),
+    },
+  ]
+  for (const alg of JWT_ALGS) {
+    list.push({
+      id: `connect-${alg.toLowerCase()}`, title: `Connect rate with ${alg} tokens (Portcullis only; distinct token per connection)`, unit: 'µs/connect', main: 'cpuPerOpUs',
+      specs: (kinds) => {
+        const m = jwtMaterial.get(alg)
+        if (!kinds.includes('portcullis') || m === undefined) return []
+        return [{
+          label: `portcullis+${alg}`, kind: 'portcullis',
+          portcullisConfig: { authentication: { allowAnonymous: false, authenticators: [m.authenticator] } },
+        }]
+      },
+      unsupported: (e) => /authenticators are not available|authentication\.authenticators/.test(e),
+      run: (ctx, b) => connectRun(ctx, b, jwtMaterial.get(alg)?.tokens),
+    })
+  }
+  for (const n of sizes.memoryConnections) {
+    list.push({
+      id: `memory-${n >= 1000 ? `${n / 1000}k` : n}`, title: `Idle memory per connection, ${n.toLocaleString('en-US')} connections`, unit: 'KiB/conn', main: 'kibPerConn',
+      target: 'Mosquitto 0.7, Aedes 17, Portcullis ≤ 4 (and 100,000 held)',
+      specs: standard,
+      skip: (ctx) => ctx.hardFileLimit < n + 1_000
+        ? `open-file hard limit is ${ctx.hardFileLimit} (ulimit -Hn; raising it needs CAP_SYS_RESOURCE), so neither the broker nor the generator can hold ${n} sockets`
+        : undefined,
+      run: (ctx, b) => memoryRun(ctx, b, n),
+    })
+  }
+  list.push({
+    id: 'authz-1000', title: 'Authorization-heavy publish: fan-in QoS 0, 10×100 topics, 1,000 policies vs noMatch allow (Portcullis)', unit: 'µs/msg', main: 'cpuPerOpUs',
+    target: 'throughput with 1,000 policies ≥ 90% of noMatch allow',
+    specs: (kinds) => kinds.includes('portcullis')
+      ? [
+          { label: 'portcullis (noMatch allow)', kind: 'portcullis' },
+          { label: 'portcullis (1,000 policies)', kind: 'portcullis', portcullisConfig: { authorization: { noMatch: 'deny', policies: thousandPolicies() } } },
+        ]
+      : [],
+    run: (ctx, b) => messageRun(ctx, b, faninLoad(0, sizes.authzWarm, sizes.authzCount, 100)),
+  })
+  return list
+}

@@ -1,0 +1,265 @@
+/**
+ * Load-generator worker thread. The coordinator (bench/lib/generator.ts) gives each worker
+ * its share of publishers / subscribers / connections; the workers share counters through
+ * a SharedArrayBuffer (see CTRL below) so that a closed-loop window can span threads.
+ *
+ * Every loop here is bounded twice: by a count and by a deadline (epoch ms).
+ */
+import { parentPort, workerData } from 'node:worker_threads'
+import { CTRL, type Job, type PubSpec, type SubSpec } from './jobs.js'
+import {
+  PAYLOAD_PHASE, PAYLOAD_PUB, PAYLOAD_SEQ, PAYLOAD_TS, RawClient, nowNs, publishTemplate, type PublishTemplate,
+} from './mqtt.js'
+
+type WaitAsync = (ta: Int32Array, index: number, value: number, timeout?: number) => { async: boolean; value: Promise<string> | string }
+const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync
+
+const ctrl = new Int32Array((workerData as { sab: SharedArrayBuffer }).sab)
+
+function bump(): void {
+  Atomics.add(ctrl, CTRL.PROGRESS, 1)
+  Atomics.notify(ctrl, CTRL.PROGRESS)
+}
+
+async function waitProgress(seen: number, ms: number): Promise<void> {
+  const r = waitAsync(ctrl, CTRL.PROGRESS, seen, ms)
+  if (r.async) await r.value
+}
+
+const immediate = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+interface Pub {
+  readonly spec: PubSpec
+  readonly client: RawClient
+  readonly templates: PublishTemplate[]
+  inflight: number
+  nextPacketId: number
+}
+
+interface Sub {
+  readonly spec: SubSpec
+  readonly client: RawClient
+  /** Seen bitmap per phase (1, 2): index = pub * countPerPub + seq. */
+  seen: [Uint8Array | undefined, Uint8Array | undefined]
+  unique: [number, number]
+  duplicates: number
+}
+
+let pubs: Pub[] = []
+let subs: Sub[] = []
+let held: RawClient[] = []
+let countPerPub = 0
+let latencies = new Float64Array(1024)
+let latencyCount = 0
+let collectLatency = false
+
+function recordLatency(ms: number): void {
+  if (latencyCount === latencies.length) {
+    const bigger = new Float64Array(latencies.length * 2)
+    bigger.set(latencies)
+    latencies = bigger
+  }
+  latencies[latencyCount++] = ms
+}
+
+function attachSubscriber(sub: Sub): void {
+  let pending = 0
+  sub.client.onPublish = (buf, _qos, _id, p) => {
+    const phase = buf[p + PAYLOAD_PHASE] as number
+    if (phase !== 1 && phase !== 2) return
+    const pubIndex = buf.readUInt16LE(p + PAYLOAD_PUB)
+    const seq = buf.readUInt32LE(p + PAYLOAD_SEQ)
+    const seen = sub.seen[phase - 1]
+    if (seen !== undefined) {
+      const k = pubIndex * countPerPub + seq
+      if (k < seen.length) {
+        if (seen[k] === 0) { seen[k] = 1; sub.unique[phase - 1]++ } else { sub.duplicates++; return }
+      }
+    }
+    if (phase === 2 && collectLatency) recordLatency((nowNs() - buf.readDoubleLE(p + PAYLOAD_TS)) / 1e6)
+    Atomics.add(ctrl, phase === 1 ? CTRL.RECV_WARM : CTRL.RECV_MEAS, 1)
+    pending++
+  }
+  // Notify once per socket chunk, not once per message.
+  sub.client.socket.on('data', () => {
+    if (pending > 0) { pending = 0; bump() }
+  })
+}
+
+async function setup(job: Extract<Job, { op: 'setup' }>): Promise<void> {
+  const addr = (i: number): string | undefined => job.localAddresses.length > 0 ? job.localAddresses[i % job.localAddresses.length] : undefined
+  for (const spec of job.subs) {
+    const a = addr(spec.index)
+    const client = await RawClient.connect({ host: job.host, port: job.port, clientId: spec.clientId, ...(a !== undefined ? { localAddress: a } : {}) })
+    await client.subscribe(spec.filter, spec.qos)
+    const sub: Sub = { spec, client, seen: [undefined, undefined], unique: [0, 0], duplicates: 0 }
+    attachSubscriber(sub)
+    subs.push(sub)
+  }
+  for (const spec of job.pubs) {
+    const a = addr(spec.index + 7)
+    const client = await RawClient.connect({ host: job.host, port: job.port, clientId: spec.clientId, ...(a !== undefined ? { localAddress: a } : {}) })
+    const pub: Pub = { spec, client, templates: spec.topics.map((t) => publishTemplate(t, spec.qos)), inflight: 0, nextPacketId: 1 }
+    client.onPuback = () => { pub.inflight--; bump() }
+    pubs.push(pub)
+  }
+}
+
+/** Writes `k` messages of one publisher as one buffer. */
+function sendBatch(pub: Pub, phase: number, firstSeq: number, k: number): void {
+  const t = pub.templates
+  let total = 0
+  for (let j = 0; j < k; j++) total += (t[(firstSeq + j) % t.length] as PublishTemplate).bytes.length
+  const batch = Buffer.allocUnsafe(total)
+  let off = 0
+  const ts = nowNs()
+  for (let j = 0; j < k; j++) {
+    const seq = firstSeq + j
+    const tpl = t[seq % t.length] as PublishTemplate
+    tpl.bytes.copy(batch, off)
+    const p = off + tpl.payloadOffset
+    batch.writeDoubleLE(ts, p + PAYLOAD_TS)
+    batch.writeUInt16LE(pub.spec.index, p + PAYLOAD_PUB)
+    batch.writeUInt32LE(seq, p + PAYLOAD_SEQ)
+    batch[p + PAYLOAD_PHASE] = phase
+    if (tpl.packetIdOffset >= 0) {
+      const id = pub.nextPacketId
+      pub.nextPacketId = id === 65535 ? 1 : id + 1
+      batch.writeUInt16BE(id, off + tpl.packetIdOffset)
+      pub.inflight++
+    }
+    off += tpl.bytes.length
+  }
+  pub.client.write(batch)
+}
+
+const BATCH = 32
+
+async function load(job: Extract<Job, { op: 'load' }>): Promise<{ sent: number; timedOut: boolean }> {
+  countPerPub = job.countPerPub
+  collectLatency = job.collectLatency
+  for (const sub of subs) {
+    sub.seen[job.phase - 1] = new Uint8Array(job.totalPubs * job.countPerPub)
+    sub.unique[job.phase - 1] = 0
+  }
+  if (job.collectLatency) { latencies = new Float64Array(Math.min(job.countPerPub * job.totalPubs, 1 << 22) || 1024); latencyCount = 0 }
+  const recvIdx = job.phase === 1 ? CTRL.RECV_WARM : CTRL.RECV_MEAS
+  const remaining = pubs.map(() => job.countPerPub)
+  const next = pubs.map(() => 0)
+  let sent = 0
+  let timedOut = false
+  const total = job.countPerPub * pubs.length
+  if (pubs.length === 0) return { sent, timedOut }
+
+  if (job.rate !== undefined) {
+    // Open loop at a fixed rate, round robin over this worker's publishers.
+    const start = performance.now()
+    while (sent < total) {
+      if (Atomics.load(ctrl, CTRL.STOP) !== 0 || Date.now() > job.deadline) { timedOut = true; break }
+      const due = Math.min(total, Math.floor(((performance.now() - start) * job.rate) / 1000))
+      while (sent < due) {
+        const i = sent % pubs.length
+        const pub = pubs[i] as Pub
+        sendBatch(pub, job.phase, next[i] as number, 1)
+        next[i] = (next[i] as number) + 1
+        sent++
+        Atomics.add(ctrl, CTRL.SENT, 1)
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1))
+    }
+  } else {
+    // Closed loop: at most `window` messages in flight through the broker, all workers together.
+    while (sent < total) {
+      if (Atomics.load(ctrl, CTRL.STOP) !== 0 || Date.now() > job.deadline) { timedOut = true; break }
+      const seenProgress = Atomics.load(ctrl, CTRL.PROGRESS)
+      let progressed = false
+      for (let i = 0; i < pubs.length; i++) {
+        const left = remaining[i] as number
+        if (left === 0) continue
+        const pub = pubs[i] as Pub
+        const outstanding = Atomics.load(ctrl, CTRL.SENT) - Math.floor(Atomics.load(ctrl, recvIdx) / job.fanout)
+        let k = Math.min(job.window - outstanding, BATCH, left)
+        if (pub.spec.qos > 0) k = Math.min(k, job.maxInflightPerPub - pub.inflight)
+        if (k <= 0) continue
+        sendBatch(pub, job.phase, next[i] as number, k)
+        next[i] = (next[i] as number) + k
+        remaining[i] = left - k
+        sent += k
+        Atomics.add(ctrl, CTRL.SENT, k)
+        progressed = true
+      }
+      if (progressed) await immediate()
+      else await waitProgress(seenProgress, 20)
+    }
+  }
+  // QoS 1: wait for every PUBACK of this phase.
+  while (pubs.some((p) => p.inflight > 0)) {
+    if (Atomics.load(ctrl, CTRL.STOP) !== 0 || Date.now() > job.deadline) { timedOut = true; break }
+    await waitProgress(Atomics.load(ctrl, CTRL.PROGRESS), 20)
+  }
+  return { sent, timedOut }
+}
+
+async function teardown(): Promise<{ latencies: Float64Array; unique: [number, number]; duplicates: number; unacked: number }> {
+  const unique: [number, number] = [0, 0]
+  let duplicates = 0
+  for (const s of subs) { unique[0] += s.unique[0]; unique[1] += s.unique[1]; duplicates += s.duplicates }
+  const unacked = pubs.reduce((n, p) => n + p.inflight, 0)
+  await Promise.all([...pubs, ...subs].map((c) => c.client.disconnect(2_000)))
+  const out = { latencies: latencies.slice(0, latencyCount), unique, duplicates, unacked }
+  pubs = []
+  subs = []
+  latencyCount = 0
+  return out
+}
+
+async function connectMany(job: Extract<Job, { op: 'connect' }>): Promise<{ ok: number; failed: number; firstError?: string }> {
+  let next = 0
+  let ok = 0
+  let failed = 0
+  let firstError: string | undefined
+  const lane = async (): Promise<void> => {
+    while (next < job.count && Date.now() < job.deadline) {
+      const i = next++
+      const a = job.localAddresses.length > 0 ? job.localAddresses[i % job.localAddresses.length] : undefined
+      const token = job.tokens !== undefined && job.tokens.length > 0 ? job.tokens[i % job.tokens.length] : undefined
+      try {
+        const c = await RawClient.connect({
+          host: job.host, port: job.port, clientId: `${job.idPrefix}${i}`,
+          ...(a !== undefined ? { localAddress: a } : {}), ...(token !== undefined ? { username: token } : {}),
+        })
+        if (job.hold) held.push(c)
+        else await c.disconnect()
+        ok++
+      } catch (err) {
+        failed++
+        firstError ??= (err as Error).message
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(job.concurrency, job.count)) }, lane))
+  return { ok, failed, ...(firstError !== undefined ? { firstError } : {}) }
+}
+
+async function release(): Promise<void> {
+  for (const c of held) c.destroy()
+  held = []
+  await immediate()
+}
+
+parentPort!.on('message', (job: Job) => {
+  const run = async (): Promise<unknown> => {
+    switch (job.op) {
+      case 'setup': await setup(job); return {}
+      case 'load': return load(job)
+      case 'teardown': return teardown()
+      case 'connect': return connectMany(job)
+      case 'release': await release(); return {}
+      case 'exit': setImmediate(() => process.exit(0)); return {}
+    }
+  }
+  run().then(
+    (result) => parentPort!.postMessage({ ok: true, result }),
+    (err: unknown) => parentPort!.postMessage({ ok: false, error: err instanceof Error ? err.message : String(err) }),
+  )
+})

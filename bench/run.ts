@@ -1,0 +1,182 @@
+/**
+ * Benchmark harness: Portcullis against Mosquitto and Aedes (issue #5).
+ *
+ *   npm run build && npm run bench [-- options]
+ *
+ *   --quick                 smoke run (small counts, 1 round); asserts only that every scenario ran and
+ *                           no QoS 1 message was lost — never speed
+ *   --only a,b              scenario ids (fanin-qos0, fanin-qos1, fanout-qos0, fixed-rate, connect,
+ *                           connect-hs256, connect-rs256, connect-es256, connect-eddsa, memory-10k,
+ *                           memory-100k, authz-1000)
+ *   --brokers a,b           portcullis,mosquitto,aedes (default: all three)
+ *   --rounds N              rounds per scenario (default 5; --quick: 1); brokers alternate A B C A B C …
+ *   --workers N             generator worker threads (default 1)
+ *   --broker-cpu C          CPU list for the broker (default 0); --gen-cpu C for the generator (default 1)
+ *   --cpu-prof DIR          run Portcullis with node --cpu-prof, profiles written to DIR
+ *   --out FILE              JSON output (default bench/results/bench-<time>.json)
+ *
+ * Broker CPU per operation (utime+stime from /proc/PID/stat, every thread) is the main figure;
+ * throughput is printed beside it with the generator's own CPU, flagged above 85% of a core.
+ * Exit status 1 when a scenario failed or a QoS 1 message was lost.
+ */
+import { execFileSync, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { availableParallelism, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { generateKeyPair, mintToken } from '../src/auth/jwt/tools.js'
+import { CLK_TCK, ROOT, hardFileLimit, killAll, portIsFree, startBroker, type BrokerSpec } from './lib/brokers.js'
+import { Generator } from './lib/generator.js'
+import { renderMarkdown, summarise, type RunRecord } from './lib/report.js'
+import { FULL, JWT_ALGS, QUICK, jwtMaterial, scenarios, type Ctx, type Measurement } from './lib/scenarios.js'
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    brokers: { type: 'string', default: 'portcullis,mosquitto,aedes' },
+    rounds: { type: 'string' },
+    workers: { type: 'string', default: '1' },
+    'broker-cpu': { type: 'string', default: '0' },
+    'gen-cpu': { type: 'string', default: '1' },
+    'cpu-prof': { type: 'string' },
+    out: { type: 'string' },
+    mosquitto: { type: 'string', default: '/usr/sbin/mosquitto' },
+  },
+})
+
+const quick = values.quick === true
+const sizes = quick ? QUICK : FULL
+const rounds = Math.min(Math.max(Number(values.rounds ?? (quick ? 1 : 5)) || 1, 1), 50)
+const workers = Math.min(Math.max(Number(values.workers) || 1, 1), 16)
+const kinds = values.brokers.split(',').map((s) => s.trim()).filter(Boolean)
+for (const k of kinds) if (!['portcullis', 'mosquitto', 'aedes'].includes(k)) throw new Error(`--brokers: unknown broker '${k}'`)
+const only = values.only?.split(',').map((s) => s.trim()).filter(Boolean)
+
+function log(msg: string): void {
+  process.stderr.write(`${msg}\n`)
+}
+
+// Pin the generator (every thread of this process; workers created later inherit it).
+const cores = availableParallelism()
+let pinned = false
+if (cores >= 2) {
+  try {
+    execFileSync('taskset', ['-a', '-pc', values['gen-cpu'], String(process.pid)], { stdio: 'ignore' })
+    pinned = true
+  } catch {
+    log('warning: taskset failed; generator not pinned')
+  }
+} else log('warning: fewer than 2 CPUs; broker and generator share a core')
+const brokerCpu = cores >= 2 ? values['broker-cpu'] : '0'
+
+if (kinds.includes('portcullis') && !existsSync(join(ROOT, 'dist/cli/main.js'))) {
+  throw new Error('dist/ is missing: run `npm run build` first')
+}
+if (kinds.includes('mosquitto') && !existsSync(values.mosquitto)) throw new Error(`mosquitto not found at ${values.mosquitto}`)
+
+const all = scenarios(sizes)
+if (only !== undefined) {
+  for (const id of only) if (!all.some((s) => s.id === id)) throw new Error(`--only: unknown scenario '${id}' (known: ${all.map((s) => s.id).join(', ')})`)
+}
+const selected = all.filter((s) => only === undefined || only.includes(s.id))
+
+// Tokens for the connect-<alg> scenarios: one distinct token per connection so no signature cache helps.
+const tokenScenarios = selected.filter((s) => s.id.startsWith('connect-'))
+if (tokenScenarios.length > 0 && kinds.includes('portcullis')) {
+  const poolSize = sizes.connectWarm + sizes.connectCount
+  for (const alg of JWT_ALGS) {
+    if (!tokenScenarios.some((s) => s.id === `connect-${alg.toLowerCase()}`)) continue
+    const pair = generateKeyPair(alg)
+    const authenticator: Record<string, unknown> = alg === 'HS256'
+      ? { type: 'jwt', name: `bench-${alg}`, algorithm: 'hmac-based', secret: pair.secret, secretBase64: true, algorithms: [alg] }
+      : { type: 'jwt', name: `bench-${alg}`, algorithm: 'public-key', publicKey: pair.publicPem, algorithms: [alg] }
+    const privateKey = alg === 'HS256' ? Buffer.from(pair.secret!, 'base64url') : pair.privatePem!
+    const tokens = Array.from({ length: poolSize }, (_, i) => mintToken({ privateKey, alg, sub: `bench-${i}`, expiresIn: '2h' }))
+    jwtMaterial.set(alg, { authenticator, tokens })
+  }
+}
+
+const localAddresses = Array.from({ length: 16 }, (_, i) => `127.0.0.${i + 2}`)
+const tmpDir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'))
+const gen = new Generator(workers)
+const ctx: Ctx = { gen, sizes, localAddresses, quick, hardFileLimit: hardFileLimit() }
+const portcullisNodeFlags = values['cpu-prof'] !== undefined ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : []
+
+process.on('exit', killAll)
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { killAll(); process.exit(130) })
+
+const records: RunRecord[] = []
+const skipped: { id: string; reason: string }[] = []
+let port = 18830
+const started = Date.now()
+
+for (const sc of selected) {
+  const reason = sc.skip?.(ctx)
+  const specs: BrokerSpec[] = sc.specs(kinds)
+  if (reason !== undefined) { skipped.push({ id: sc.id, reason }); log(`[${sc.id}] skipped: ${reason}`); continue }
+  if (specs.length === 0) { skipped.push({ id: sc.id, reason: 'no selected broker runs it' }); continue }
+  let unsupported: string | undefined
+  for (let round = 1; round <= rounds && unsupported === undefined; round++) {
+    for (const spec of specs) {
+      do port = port >= 18990 ? 18830 : port + 1
+      while (!(await portIsFree(port)))
+      let m: Measurement
+      const t0 = Date.now()
+      try {
+        const broker = await startBroker(spec, port, { tmpDir, brokerCpu, portcullisNodeFlags, mosquittoPath: values.mosquitto })
+        try {
+          m = await sc.run(ctx, broker)
+        } catch (err) {
+          throw new Error(broker.exitInfo() ?? (err as Error).message)
+        } finally {
+          gen.stop()
+          await broker.stop()
+        }
+      } catch (err) {
+        const msg = (err as Error).message
+        if (sc.unsupported?.(msg) === true) { unsupported = msg; break }
+        m = { ok: false, error: msg, ops: 0, seconds: 0, brokerCpuSeconds: 0, flags: [] }
+        // Workers may hold clients from a failed setup; drop them.
+        await gen.teardown().catch(() => undefined)
+        await gen.release().catch(() => undefined)
+      }
+      records.push({ scenario: sc.id, broker: spec.label, round, ...m })
+      const main = m[sc.main]
+      log(`[${sc.id}] round ${round} ${spec.label}: ${m.ok ? '' : `FAILED (${m.error}) `}${main !== undefined ? `${main.toFixed(2)} ${sc.unit}` : ''}` +
+        `${m.throughput !== undefined ? `, ${Math.round(m.throughput)}/s` : ''}${m.genCpu !== undefined ? `, gen ${(m.genCpu * 100).toFixed(0)}%` : ''}` +
+        `${m.flags.length > 0 ? ` [${m.flags.join('; ')}]` : ''} (${((Date.now() - t0) / 1000).toFixed(1)} s)`)
+    }
+  }
+  if (unsupported !== undefined) {
+    skipped.push({ id: sc.id, reason: `not supported by this build: ${unsupported.slice(0, 200)}` })
+    log(`[${sc.id}] skipped: not supported by this build`)
+  }
+}
+
+await gen.close()
+rmSync(tmpDir, { recursive: true, force: true })
+
+const env = {
+  date: new Date().toISOString(), node: process.version, cores, clkTck: CLK_TCK, pinned, brokerCpu, genCpu: values['gen-cpu'],
+  workers, rounds, quick, hardFileLimit: ctx.hardFileLimit, seconds: (Date.now() - started) / 1000,
+  mosquitto: kinds.includes('mosquitto') ? spawnSync(values.mosquitto, ['-h']).stdout.toString().split('\n')[0]?.trim() : undefined,
+}
+const summary = summarise(selected, records)
+const report = { env, sizes, skipped, summary, records }
+const resultsDir = join(ROOT, 'bench/results')
+mkdirSync(resultsDir, { recursive: true })
+const out = values.out ?? join(resultsDir, `bench-${env.date.replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`)
+writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`)
+const md = renderMarkdown(env, selected, summary, skipped)
+writeFileSync(join(resultsDir, 'latest.md'), md)
+process.stdout.write(md)
+log(`\nJSON: ${out}\nMarkdown: ${join(resultsDir, 'latest.md')}\ntotal ${env.seconds.toFixed(1)} s`)
+
+const failed = records.filter((r) => !r.ok)
+const lostQos1 = records.reduce((n, r) => n + (r.lostQos1 ?? 0), 0)
+const scenariosWithoutRuns = selected.filter((s) => !skipped.some((k) => k.id === s.id) && !records.some((r) => r.scenario === s.id))
+if (failed.length > 0 || lostQos1 > 0 || scenariosWithoutRuns.length > 0) {
+  log(`FAILED: ${failed.length} run(s) failed, ${lostQos1} QoS 1 message(s) lost${scenariosWithoutRuns.length > 0 ? `, no run for ${scenariosWithoutRuns.map((s) => s.id).join(', ')}` : ''}`)
+  process.exitCode = 1
+}

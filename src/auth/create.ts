@@ -1,0 +1,90 @@
+/**
+ * Authenticators from validated configuration. The broker calls this once per entry of
+ * `authentication.authenticators` (parsed by parseAuthenticatorsConfig) and hands the
+ * list to AuthenticatorChain.
+ */
+import { ConfigError } from '../errors.js'
+import type { Logger } from '../log.js'
+import { RemoteJwksSource } from './jwks/remote.js'
+import { StaticKeySource, type KeySource } from './jwks/source.js'
+import { TokenAuthenticator } from './jwt/authenticator.js'
+import { authenticatorConfigWarnings, hmacKeyFromConfig, type AuthenticatorConfig, type JwtAuthenticatorConfig, type JwksAuthenticatorConfig } from './jwt/config.js'
+import { bindAlgorithms, importJwks, importPublicKeyPem, makeVerifyKey } from './jwt/keys.js'
+
+export { TokenAuthenticator } from './jwt/authenticator.js'
+export type { AuthenticatorInspection, TokenAuthenticatorStats, TokenAuthenticatorStatus } from './jwt/authenticator.js'
+export { parseAuthenticatorConfig, parseAuthenticatorsConfig, AUTHENTICATOR_DEFAULTS } from './jwt/config.js'
+export type { AuthenticatorConfig, JwtAuthenticatorConfig, JwksAuthenticatorConfig } from './jwt/config.js'
+
+/**
+ * Timings in milliseconds that override the configured (user-facing, validated) seconds.
+ * For tests only: they let a suite exercise refresh, back-off, cooldown and grace quickly.
+ */
+export interface AuthenticatorTimingOverrides {
+  readonly refreshIntervalMs?: number
+  readonly backoffBaseMs?: number
+  readonly kidRefetchCooldownMs?: number
+  readonly gracePeriodMs?: number
+  readonly timeoutMs?: number
+}
+
+export interface CreateAuthenticatorOptions {
+  readonly logger: Logger
+  /** Verified-signature cache entries per authenticator (default 1024; 0 disables). */
+  readonly cacheSize?: number
+  /** Tests only. */
+  readonly timing?: AuthenticatorTimingOverrides
+}
+
+/** First retry after a failed JWKS fetch; doubles up to refreshInterval. */
+export const JWKS_BACKOFF_BASE_MS = 1000
+
+function staticJwtSource(config: JwtAuthenticatorConfig): KeySource {
+  const at = `authenticator '${config.name}'`
+  try {
+    const key = config.algorithm === 'hmac-based'
+      ? hmacKeyFromConfig(config)
+      : importPublicKeyPem(config.publicKey ?? '')
+    const algorithms = bindAlgorithms(key, config.algorithms)
+    if (algorithms.length === 0) throw new Error('none of the allowed algorithms fits the key')
+    return new StaticKeySource([makeVerifyKey(key, algorithms, undefined, 0)], true)
+  } catch (cause) {
+    throw new ConfigError(config.algorithm === 'hmac-based' ? `${at}.secret` : `${at}.publicKey`, (cause as Error).message, { cause })
+  }
+}
+
+function jwksSource(config: JwksAuthenticatorConfig, options: CreateAuthenticatorOptions, logger: Logger): KeySource {
+  if (config.text !== undefined) {
+    const imported = importJwks(JSON.parse(config.text), config.algorithms)
+    for (const s of imported.skipped) logger.info({ index: s.index, reason: s.reason }, 'JWKS key not used for signatures; skipped')
+    return new StaticKeySource(imported.keys, false)
+  }
+  const t = options.timing ?? {}
+  return new RemoteJwksSource({
+    url: config.url!,
+    ...(config.ca !== undefined ? { ca: config.ca } : {}),
+    ...(config.algorithms !== undefined ? { algorithms: config.algorithms } : {}),
+    timeoutMs: t.timeoutMs ?? config.timeoutMs,
+    maxResponseBytes: config.maxResponseBytes,
+    refreshIntervalMs: t.refreshIntervalMs ?? config.refreshInterval * 1000,
+    gracePeriodMs: t.gracePeriodMs ?? config.gracePeriod * 1000,
+    kidRefetchCooldownMs: t.kidRefetchCooldownMs ?? config.kidRefetchCooldown * 1000,
+    backoffBaseMs: t.backoffBaseMs ?? JWKS_BACKOFF_BASE_MS,
+    logger,
+  })
+}
+
+/** Creates the authenticator for one validated config entry. Logs config warnings. */
+export function createAuthenticator(config: AuthenticatorConfig, options: CreateAuthenticatorOptions): TokenAuthenticator {
+  const logger = options.logger.child({ authenticator: config.name })
+  for (const warning of authenticatorConfigWarnings(config)) logger.warn(warning)
+  const source = config.type === 'jwt' ? staticJwtSource(config) : jwksSource(config, options, logger)
+  return new TokenAuthenticator(config, source, {
+    logger: options.logger,
+    ...(options.cacheSize !== undefined ? { cacheSize: options.cacheSize } : {}),
+  })
+}
+
+export function createAuthenticators(configs: readonly AuthenticatorConfig[], options: CreateAuthenticatorOptions): TokenAuthenticator[] {
+  return configs.map((config) => createAuthenticator(config, options))
+}

@@ -1,0 +1,65 @@
+/**
+ * Key sources: where an authenticator's verification keys come from. A static source
+ * (one configured key, or a pasted key set) never changes; a remote source fetches and
+ * refreshes a JWKS (see remote.ts).
+ */
+import type { VerifyKey } from '../jwt/keys.js'
+
+export type KeySourceState = 'ok' | 'stale' | 'unavailable' | 'disabled'
+
+export interface KeySourceStatus {
+  readonly state: KeySourceState
+  /** Epoch ms of the last successful load (start-up for static keys). */
+  readonly lastSuccessAt: number | null
+  readonly lastError: string | null
+  readonly consecutiveFailures: number
+  readonly kids: readonly string[]
+  readonly keyCount: number
+  /** Epoch ms of the next scheduled refresh (remote sources). */
+  readonly nextRefreshAt: number | null
+}
+
+export interface KeySource {
+  /** The keys to verify with now, or undefined when none are available (never fetched, or grace over). */
+  current(): readonly VerifyKey[] | undefined
+  /** True when the token's kid is ignored (a single configured key without an id). */
+  readonly kidless: boolean
+  /** Bumped whenever the key set changes (invalidates caches). */
+  readonly generation: number
+  /**
+   * Asks for a fresh key set because a token named an unknown kid or no keys are loaded.
+   * Rate-limited and shared; resolves true when a new key set arrived.
+   */
+  refresh?(reason: 'kid' | 'unavailable'): Promise<boolean>
+  start?(): Promise<void>
+  close?(): Promise<void>
+  status(): KeySourceStatus
+}
+
+export class StaticKeySource implements KeySource {
+  readonly kidless: boolean
+  readonly generation = 0
+  readonly #keys: readonly VerifyKey[]
+  readonly #loadedAt = Date.now()
+
+  constructor(keys: readonly VerifyKey[], kidless: boolean) {
+    this.#keys = Object.freeze([...keys])
+    this.kidless = kidless
+  }
+
+  current(): readonly VerifyKey[] {
+    return this.#keys
+  }
+
+  status(): KeySourceStatus {
+    return {
+      state: 'ok',
+      lastSuccessAt: this.#loadedAt,
+      lastError: null,
+      consecutiveFailures: 0,
+      kids: this.#keys.flatMap((k) => (k.kid === undefined ? [] : [k.kid])),
+      keyCount: this.#keys.length,
+      nextRefreshAt: null,
+    }
+  }
+}

@@ -1,0 +1,331 @@
+/**
+ * The token authenticator behind `type: jwt` and `type: jwks`: reads the token from its
+ * field (or MQTT 5 Authentication Method `JWT`), verifies the signature with the keys of
+ * its key source, then checks the claims.
+ *
+ *   no token in my field                    → ignore (no error)
+ *   not a JWS / too large / no key verifies → ignore + ERR_JWT_* (the next authenticator tries)
+ *   no key set loaded yet (JWKS)            → ignore + ERR_JWKS_UNAVAILABLE (0x88 if no one accepts)
+ *   signature verifies, a claim fails       → deny + the claim's ERR_JWT_* (the chain stops)
+ *   all good                                → allow, identity with claims and expiresAt
+ */
+import { createHash } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
+import { PortcullisError, type ErrorCode } from '../../errors.js'
+import type { Logger } from '../../log.js'
+import type { AuthOutcome, Authenticator, Credentials, Identity } from '../types.js'
+import type { KeySource, KeySourceStatus } from '../jwks/source.js'
+import type { JwsAlgorithm } from './algorithms.js'
+import { compileMatch, evaluateClaims, type ClaimCheck, type ClaimContext, type CompiledMatch } from './claims.js'
+import type { AuthenticatorConfig } from './config.js'
+import { decodeJws, decodePayload, printable, verifyWithKeys, type DecodedJws } from './jws.js'
+import type { VerifyKey } from './keys.js'
+
+export const JWT_AUTH_METHOD = 'JWT'
+
+export interface TokenAuthenticatorStats {
+  readonly allow: number
+  /** ERR_JWT_* code → count. */
+  readonly deny: Readonly<Record<string, number>>
+  /** ERR_* code (or 'no-credentials') → count. */
+  readonly ignore: Readonly<Record<string, number>>
+  /** Signature verifications run (cache hits excluded) and their total time. */
+  readonly verifyCount: number
+  readonly verifyMicrosTotal: number
+  readonly cacheHits: number
+}
+
+export interface TokenAuthenticatorStatus extends KeySourceStatus {
+  readonly name: string
+  readonly type: 'jwt' | 'jwks'
+  readonly enabled: boolean
+}
+
+export interface InspectStep {
+  readonly check: string
+  readonly ok: boolean
+  readonly detail: string
+  readonly code?: ErrorCode
+}
+
+export interface AuthenticatorInspection {
+  readonly name: string
+  readonly type: 'jwt' | 'jwks'
+  readonly enabled: boolean
+  readonly outcome: 'allow' | 'deny' | 'ignore'
+  readonly code?: ErrorCode
+  readonly message?: string
+  /** The key that verified the signature (never key material). */
+  readonly key?: { readonly index: number; readonly kid?: string; readonly description: string; readonly alg: JwsAlgorithm }
+  readonly steps: readonly InspectStep[]
+}
+
+interface Verified {
+  readonly payload: Readonly<Record<string, unknown>>
+  readonly key: VerifyKey
+  readonly alg: JwsAlgorithm
+}
+
+/** A token whose signature verified but whose payload is not a JWT claims set. */
+interface Unreadable {
+  readonly unreadable: PortcullisError
+}
+
+type TokenRead = { readonly token: string } | { readonly error: PortcullisError } | undefined
+
+export interface TokenAuthenticatorOptions {
+  readonly logger: Logger
+  /** Verified-signature cache entries (0 disables). Claims are re-checked on every use. */
+  readonly cacheSize?: number
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const v of Object.values(value)) deepFreeze(v)
+  }
+  return value
+}
+
+export class TokenAuthenticator implements Authenticator {
+  readonly name: string
+  readonly type: 'jwt' | 'jwks'
+  readonly enabled: boolean
+  readonly authMethods: readonly string[] = Object.freeze([JWT_AUTH_METHOD])
+  readonly config: AuthenticatorConfig
+  readonly #source: KeySource
+  readonly #match: readonly CompiledMatch[]
+  readonly #log: Logger
+  readonly #cacheSize: number
+  readonly #cache = new Map<string, Verified>()
+  #cacheGeneration = -1
+  #allow = 0
+  readonly #deny: Record<string, number> = {}
+  readonly #ignore: Record<string, number> = {}
+  #verifyCount = 0
+  #verifyMicros = 0
+  #cacheHits = 0
+
+  constructor(config: AuthenticatorConfig, source: KeySource, options: TokenAuthenticatorOptions) {
+    this.config = config
+    this.name = config.name
+    this.type = config.type
+    this.enabled = config.enabled
+    this.#source = source
+    this.#match = compileMatch(config.claims.match)
+    this.#log = options.logger.child({ authenticator: config.name })
+    this.#cacheSize = options.cacheSize ?? 1024
+  }
+
+  async start(): Promise<void> {
+    if (this.enabled) await this.#source.start?.()
+  }
+
+  async close(): Promise<void> {
+    await this.#source.close?.()
+  }
+
+  status(): TokenAuthenticatorStatus {
+    const s = this.enabled ? this.#source.status() : { ...this.#source.status(), state: 'disabled' as const }
+    return { name: this.name, type: this.type, enabled: this.enabled, ...s }
+  }
+
+  stats(): TokenAuthenticatorStats {
+    return {
+      allow: this.#allow,
+      deny: { ...this.#deny },
+      ignore: { ...this.#ignore },
+      verifyCount: this.#verifyCount,
+      verifyMicrosTotal: Math.round(this.#verifyMicros),
+      cacheHits: this.#cacheHits,
+    }
+  }
+
+  authenticate(credentials: Credentials): AuthOutcome | Promise<AuthOutcome> {
+    const read = this.#readToken(credentials)
+    if (read === undefined) return this.#ignored(undefined, credentials)
+    if ('error' in read) return this.#ignored(read.error, credentials)
+    let jws: DecodedJws
+    try {
+      jws = decodeJws(read.token, this.config.maxTokenBytes)
+    } catch (err) {
+      return this.#ignored(err as PortcullisError, credentials)
+    }
+    const keys = this.#source.current()
+    const verified = keys === undefined ? undefined : this.#verify(read.token, jws, keys)
+    if (verified !== undefined && !(verified instanceof PortcullisError)) return this.#checkClaims(verified, credentials)
+
+    const refresh = this.#source.refresh
+    const retry = keys === undefined || (verified instanceof PortcullisError && verified.code === 'ERR_JWT_KID_UNKNOWN')
+    if (refresh === undefined || !retry) {
+      return this.#ignored(verified ?? new PortcullisError('ERR_JWKS_UNAVAILABLE', 'no key set loaded yet'), credentials)
+    }
+    return this.#afterRefresh(read.token, jws, keys === undefined ? 'unavailable' : 'kid', verified, credentials)
+  }
+
+  async #afterRefresh(token: string, jws: DecodedJws, reason: 'kid' | 'unavailable', before: PortcullisError | undefined, credentials: Credentials): Promise<AuthOutcome> {
+    await this.#source.refresh!(reason)
+    const keys = this.#source.current()
+    if (keys === undefined) return this.#ignored(new PortcullisError('ERR_JWKS_UNAVAILABLE', 'no key set loaded yet'), credentials)
+    const verified = reason === 'kid' && keys.every((k) => k.kid !== jws.kid) ? before : this.#verify(token, jws, keys)
+    if (verified === undefined) return this.#ignored(new PortcullisError('ERR_JWKS_UNAVAILABLE'), credentials)
+    if (verified instanceof PortcullisError) return this.#ignored(verified, credentials)
+    return this.#checkClaims(verified, credentials)
+  }
+
+  /** Signature verification (with the verified-token cache). */
+  #verify(token: string, jws: DecodedJws, keys: readonly VerifyKey[]): Verified | Unreadable | PortcullisError {
+    const useCache = this.#cacheSize > 0 && !jws.alg.startsWith('HS')
+    let id: string | undefined
+    if (useCache) {
+      if (this.#cacheGeneration !== this.#source.generation) {
+        this.#cache.clear()
+        this.#cacheGeneration = this.#source.generation
+      }
+      id = createHash('sha256').update(token).digest('base64')
+      const hit = this.#cache.get(id)
+      if (hit !== undefined) {
+        this.#cache.delete(id)
+        this.#cache.set(id, hit)
+        this.#cacheHits++
+        return hit
+      }
+    }
+    const t0 = performance.now()
+    const match = verifyWithKeys(jws, keys, this.#source.kidless)
+    this.#verifyMicros += (performance.now() - t0) * 1000
+    this.#verifyCount++
+    if (!match.ok) return match.error
+    let payload: Record<string, unknown>
+    try {
+      payload = decodePayload(jws)
+    } catch (err) {
+      // The signature verified, so the token is ours: a payload that is no claims object is refused.
+      return { unreadable: err as PortcullisError }
+    }
+    const verified: Verified = { payload: deepFreeze(payload), key: match.key, alg: match.alg }
+    if (id !== undefined) {
+      this.#cache.set(id, verified)
+      if (this.#cache.size > this.#cacheSize) this.#cache.delete(this.#cache.keys().next().value!)
+    }
+    return verified
+  }
+
+  #checkClaims(verified: Verified | Unreadable, credentials: Credentials): AuthOutcome {
+    if ('unreadable' in verified) return this.#denied(verified.unreadable, credentials)
+    const ctx = this.#claimContext(credentials)
+    const failure = evaluateClaims(verified.payload, this.config.claims, this.#match, ctx, Date.now() / 1000)
+    if (failure !== undefined) return this.#denied(failure, credentials)
+    this.#allow++
+    const exp = verified.payload['exp']
+    const identity: Identity = {
+      authenticator: this.name,
+      anonymous: false,
+      claims: verified.payload,
+      ...(this.config.disconnectOnExpiry && typeof exp === 'number' ? { expiresAt: exp * 1000 } : {}),
+    }
+    this.#log.debug({ clientId: credentials.clientId, kid: verified.key.kid, alg: verified.alg }, 'token accepted')
+    return { result: 'allow', identity }
+  }
+
+  #denied(error: PortcullisError, credentials: Credentials): AuthOutcome {
+    this.#deny[error.code] = (this.#deny[error.code] ?? 0) + 1
+    this.#log.debug({ clientId: credentials.clientId, code: error.code, reason: error.message }, 'token refused')
+    return { result: 'deny', error }
+  }
+
+  #ignored(error: PortcullisError | undefined, credentials: Credentials): AuthOutcome {
+    const reason = error?.code ?? 'no-credentials'
+    this.#ignore[reason] = (this.#ignore[reason] ?? 0) + 1
+    if (error === undefined) return { result: 'ignore' }
+    this.#log.debug({ clientId: credentials.clientId, code: error.code, reason: error.message }, 'token not accepted by this authenticator')
+    return { result: 'ignore', error }
+  }
+
+  #claimContext(credentials: Credentials): ClaimContext {
+    // With the token in the username, ${username} has no meaning (config refuses it).
+    return { clientId: credentials.clientId, username: this.config.from === 'username' ? undefined : credentials.username }
+  }
+
+  /** The token a client presented to this authenticator, if any. Never logged. */
+  #readToken(c: Credentials): TokenRead {
+    const max = this.config.maxTokenBytes
+    const tooLarge = (): TokenRead => ({ error: new PortcullisError('ERR_JWT_TOO_LARGE', `token is larger than ${max} bytes`) })
+    if (c.authMethod !== undefined) {
+      if (c.authMethod !== JWT_AUTH_METHOD) return undefined
+      if (c.authData === undefined || c.authData.length === 0) {
+        return { error: new PortcullisError('ERR_AUTH_NO_CREDENTIALS', 'authentication method JWT without a token in the authentication data') }
+      }
+      return c.authData.length > max ? tooLarge() : { token: c.authData.toString('utf8') }
+    }
+    if (this.config.from === 'username') {
+      if (c.username === undefined || c.username === '') return undefined
+      return c.username.length > max ? tooLarge() : { token: c.username }
+    }
+    if (c.password === undefined || c.password.length === 0) return undefined
+    return c.password.length > max ? tooLarge() : { token: c.password.toString('utf8') }
+  }
+
+  /**
+   * Check-by-check evaluation of a token, for `portcullis token inspect` and the admin API.
+   * Uses the current key set (asking for a refresh when the kid is unknown or no keys are
+   * loaded). Counters are not touched.
+   */
+  async inspect(token: string, context: { clientId?: string; username?: string } = {}): Promise<AuthenticatorInspection> {
+    const steps: InspectStep[] = []
+    const base = { name: this.name, type: this.type, enabled: this.enabled }
+    const stop = (outcome: 'deny' | 'ignore', error: PortcullisError, key?: AuthenticatorInspection['key']): AuthenticatorInspection => ({
+      ...base, outcome, code: error.code, message: error.message, steps, ...(key !== undefined ? { key } : {}),
+    })
+    const bytes = Buffer.byteLength(token)
+    if (bytes > this.config.maxTokenBytes) {
+      steps.push({ check: 'size', ok: false, detail: `${bytes} bytes > maxTokenBytes ${this.config.maxTokenBytes}`, code: 'ERR_JWT_TOO_LARGE' })
+      return stop('ignore', new PortcullisError('ERR_JWT_TOO_LARGE'))
+    }
+    steps.push({ check: 'size', ok: true, detail: `${bytes} bytes (limit ${this.config.maxTokenBytes})` })
+    let jws: DecodedJws
+    try {
+      jws = decodeJws(token, this.config.maxTokenBytes)
+    } catch (err) {
+      const e = err as PortcullisError
+      steps.push({ check: 'format', ok: false, detail: e.message, code: e.code })
+      return stop('ignore', e)
+    }
+    steps.push({ check: 'format', ok: true, detail: `JWS, alg ${printable(jws.alg)}${jws.kid !== undefined ? `, kid ${printable(jws.kid)}` : ''}` })
+    let keys = this.#source.current()
+    if (this.#source.refresh !== undefined && (keys === undefined || (jws.kid !== undefined && !keys.some((k) => k.kid === jws.kid)))) {
+      await this.#source.refresh(keys === undefined ? 'unavailable' : 'kid')
+      keys = this.#source.current()
+    }
+    if (keys === undefined) {
+      const e = new PortcullisError('ERR_JWKS_UNAVAILABLE', `no key set loaded (${this.#source.status().lastError ?? 'not fetched yet'})`)
+      steps.push({ check: 'keys', ok: false, detail: e.message, code: e.code })
+      return stop('ignore', e)
+    }
+    steps.push({ check: 'keys', ok: true, detail: `${keys.length} key(s): ${keys.map((k) => `${k.kid ?? `#${k.index}`} ${k.description} [${[...k.algorithms].join(',')}]`).join('; ')}` })
+    const match = verifyWithKeys(jws, keys, this.#source.kidless)
+    if (!match.ok) {
+      steps.push({ check: 'signature', ok: false, detail: match.error.message, code: match.error.code })
+      return stop('ignore', match.error)
+    }
+    const key = { index: match.key.index, description: match.key.description, alg: match.alg, ...(match.key.kid !== undefined ? { kid: match.key.kid } : {}) }
+    steps.push({ check: 'signature', ok: true, detail: `verified with key ${match.key.kid ?? `#${match.key.index}`} (${match.key.description}) as ${match.alg}` })
+    let payload: Record<string, unknown>
+    try {
+      payload = decodePayload(jws)
+    } catch (err) {
+      const e = err as PortcullisError
+      steps.push({ check: 'payload', ok: false, detail: e.message, code: e.code })
+      return stop('deny', e, key)
+    }
+    const claimSteps: ClaimCheck[] = []
+    const ctx: ClaimContext = {
+      clientId: context.clientId ?? '',
+      username: this.config.from === 'username' ? undefined : context.username,
+    }
+    const failure = evaluateClaims(payload, this.config.claims, this.#match, ctx, Date.now() / 1000, claimSteps)
+    steps.push(...claimSteps)
+    if (failure !== undefined) return stop('deny', failure, key)
+    return { ...base, outcome: 'allow', key, steps }
+  }
+}

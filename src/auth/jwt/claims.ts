@@ -1,0 +1,181 @@
+/**
+ * Claim checks on a verified token (RFC 7519 §4.1): exp, nbf, iat (future / too old),
+ * iss, aud, required claims and `match` templates. Times are seconds since the epoch;
+ * `leeway` absorbs clock skew in every time check.
+ */
+import { PortcullisError, type ErrorCode } from '../../errors.js'
+
+export interface ClaimsConfig {
+  /** Trusted `iss` values (any of); undefined: not checked. */
+  readonly issuer?: readonly string[]
+  /** Accepted `aud` values (any of); undefined: not checked. */
+  readonly audience?: readonly string[]
+  /** Seconds: a token whose `iat` is older is refused ("issued too early"). Requires iat. */
+  readonly maxAge?: number
+  /** Seconds of clock skew tolerated by exp / nbf / iat. */
+  readonly leeway: number
+  /** Claims that must be present. */
+  readonly required: readonly string[]
+  /** claim name → template with ${clientid}, ${username}, ${claims.NAME}; exact string match. */
+  readonly match: Readonly<Record<string, string>>
+}
+
+export interface ClaimContext {
+  readonly clientId: string
+  readonly username: string | undefined
+}
+
+export interface ClaimCheck {
+  readonly check: string
+  readonly ok: boolean
+  readonly detail: string
+  readonly code?: ErrorCode
+}
+
+type TemplatePart =
+  | { readonly kind: 'text'; readonly text: string }
+  | { readonly kind: 'clientid' }
+  | { readonly kind: 'username' }
+  | { readonly kind: 'claim'; readonly name: string }
+
+export interface CompiledMatch {
+  readonly claim: string
+  readonly template: string
+  readonly parts: readonly TemplatePart[]
+}
+
+/** Parses a `match` template; throws Error(reason) for an unknown placeholder. */
+export function compileTemplate(template: string): TemplatePart[] {
+  const parts: TemplatePart[] = []
+  const re = /\$\{([^}]*)\}/g
+  let last = 0
+  for (let m = re.exec(template); m !== null; m = re.exec(template)) {
+    if (m.index > last) parts.push({ kind: 'text', text: template.slice(last, m.index) })
+    const name = m[1]!
+    if (name === 'clientid') parts.push({ kind: 'clientid' })
+    else if (name === 'username') parts.push({ kind: 'username' })
+    else if (name.startsWith('claims.') && name.length > 'claims.'.length) parts.push({ kind: 'claim', name: name.slice('claims.'.length) })
+    else throw new Error(`unknown placeholder \${${name}} (use \${clientid}, \${username} or \${claims.NAME})`)
+    last = re.lastIndex
+  }
+  if (last < template.length) parts.push({ kind: 'text', text: template.slice(last) })
+  return parts
+}
+
+export function compileMatch(match: Readonly<Record<string, string>>): CompiledMatch[] {
+  return Object.entries(match).map(([claim, template]) => ({ claim, template, parts: compileTemplate(template) }))
+}
+
+function render(parts: readonly TemplatePart[], payload: Readonly<Record<string, unknown>>, ctx: ClaimContext): string | undefined {
+  let out = ''
+  for (const part of parts) {
+    switch (part.kind) {
+      case 'text': out += part.text; break
+      case 'clientid': out += ctx.clientId; break
+      case 'username':
+        if (ctx.username === undefined) return undefined
+        out += ctx.username
+        break
+      case 'claim': {
+        const value = payload[part.name]
+        if (typeof value !== 'string') return undefined
+        out += value
+        break
+      }
+    }
+  }
+  return out
+}
+
+function isTime(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value)
+}
+
+/**
+ * Runs every configured check. Returns the first failure (as the error a client's refusal
+ * carries), or undefined when all pass. With `report`, every check is recorded and all
+ * checks run (for `inspect`); without it, the first failure returns at once.
+ */
+export function evaluateClaims(
+  payload: Readonly<Record<string, unknown>>,
+  rules: ClaimsConfig,
+  match: readonly CompiledMatch[],
+  ctx: ClaimContext,
+  nowSeconds: number,
+  report?: ClaimCheck[],
+): PortcullisError | undefined {
+  let first: PortcullisError | undefined
+  const record = (check: string, failure: [ErrorCode, string] | undefined, passDetail: string): boolean => {
+    if (failure === undefined) {
+      report?.push({ check, ok: true, detail: passDetail })
+      return false
+    }
+    const [code, detail] = failure
+    report?.push({ check, ok: false, detail, code })
+    first ??= new PortcullisError(code, detail)
+    return report === undefined
+  }
+  const leeway = rules.leeway
+
+  for (const name of rules.required) {
+    const missing = payload[name] === undefined || payload[name] === null
+    if (record(`required:${name}`, missing ? ['ERR_JWT_CLAIM_MISSING', `required claim '${name}' is missing`] : undefined, `'${name}' present`)) return first
+  }
+
+  const exp = payload['exp']
+  if (exp !== undefined) {
+    const failure: [ErrorCode, string] | undefined = !isTime(exp)
+      ? ['ERR_JWT_MALFORMED', 'exp is not a number']
+      : nowSeconds - leeway >= exp ? ['ERR_JWT_EXPIRED', `token expired at ${new Date(exp * 1000).toISOString()}`] : undefined
+    if (record('exp', failure, isTime(exp) ? `expires at ${new Date(exp * 1000).toISOString()}` : '')) return first
+  }
+
+  const nbf = payload['nbf']
+  if (nbf !== undefined) {
+    const failure: [ErrorCode, string] | undefined = !isTime(nbf)
+      ? ['ERR_JWT_MALFORMED', 'nbf is not a number']
+      : nowSeconds + leeway < nbf ? ['ERR_JWT_NOT_YET_VALID', `token not valid before ${new Date(nbf * 1000).toISOString()}`] : undefined
+    if (record('nbf', failure, 'valid now')) return first
+  }
+
+  const iat = payload['iat']
+  if (iat !== undefined || rules.maxAge !== undefined) {
+    let failure: [ErrorCode, string] | undefined
+    if (iat === undefined) failure = ['ERR_JWT_CLAIM_MISSING', 'iat is required when claims.maxAge is set']
+    else if (!isTime(iat)) failure = ['ERR_JWT_MALFORMED', 'iat is not a number']
+    else if (iat > nowSeconds + leeway) failure = ['ERR_JWT_ISSUED_IN_FUTURE', `token issued in the future (${new Date(iat * 1000).toISOString()})`]
+    else if (rules.maxAge !== undefined && nowSeconds - iat > rules.maxAge + leeway) {
+      failure = ['ERR_JWT_TOO_OLD', `token issued too early: ${Math.floor(nowSeconds - iat)} s ago, maxAge is ${rules.maxAge} s`]
+    }
+    if (record('iat', failure, 'issued at an acceptable time')) return first
+  }
+
+  if (rules.issuer !== undefined) {
+    const iss = payload['iss']
+    const failure: [ErrorCode, string] | undefined = typeof iss !== 'string'
+      ? ['ERR_JWT_ISSUER', 'token has no iss']
+      : rules.issuer.includes(iss) ? undefined : ['ERR_JWT_ISSUER', `issuer '${iss}' is not trusted`]
+    if (record('iss', failure, `issuer '${String(iss)}' trusted`)) return first
+  }
+
+  if (rules.audience !== undefined) {
+    const aud = payload['aud']
+    const values = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((v): v is string => typeof v === 'string') : []
+    const ok = values.some((v) => rules.audience!.includes(v))
+    const failure: [ErrorCode, string] | undefined = ok
+      ? undefined
+      : ['ERR_JWT_AUDIENCE', aud === undefined ? 'token has no aud' : `audience ${JSON.stringify(aud)} is not accepted`]
+    if (record('aud', failure, 'audience accepted')) return first
+  }
+
+  for (const m of match) {
+    const expected = render(m.parts, payload, ctx)
+    const actual = payload[m.claim]
+    let failure: [ErrorCode, string] | undefined
+    if (expected === undefined) failure = ['ERR_JWT_CLAIM_MISMATCH', `claim '${m.claim}': template ${m.template} cannot be filled in`]
+    else if (actual === undefined) failure = ['ERR_JWT_CLAIM_MISSING', `claim '${m.claim}' is missing (must equal ${m.template})`]
+    else if (actual !== expected) failure = ['ERR_JWT_CLAIM_MISMATCH', `claim '${m.claim}' does not match ${m.template}`]
+    if (record(`match:${m.claim}`, failure, `equals ${m.template}`)) return first
+  }
+  return first
+}

@@ -1,0 +1,412 @@
+/**
+ * Configuration of token authenticators (`type: jwt` and `type: jwks`): parsed, validated
+ * and frozen once; every mistake is a ConfigError naming the full key path.
+ *
+ * Defaults, and why:
+ *   from: username            as TDMQ and the contract say.
+ *   enabled: true
+ *   maxTokenBytes: 8192       checked before any parsing (the MQTT field allows 65,535).
+ *   disconnectOnExpiry: true  the identity carries `expiresAt` = exp, so the broker
+ *                             disconnects at expiry; false leaves `expiresAt` unset.
+ *   claims.leeway: 5          seconds of clock skew for exp / nbf / iat. Zero leeway
+ *                             rejects good tokens whenever clocks drift (range 0..300).
+ *   claims.required: []       exp is NOT required by default: issuers and debuggers
+ *                             (jwt.io) commonly mint tokens without it, and TDMQ and EMQX
+ *                             accept them. A token without exp never expires, so
+ *                             createAuthenticator logs a warning when neither
+ *                             `required: [exp]` nor `maxAge` bounds token lifetime.
+ *   claims.maxAge: unset      no "issued too early" check unless configured.
+ *   algorithms: unset         every algorithm that fits the key type (HMAC: those the
+ *                             secret is long enough for).
+ *   jwks refreshInterval: 60  seconds, 60..1000 (as TDMQ).
+ *   jwks timeoutMs: 5000      per fetch, connect to last byte (100..60000).
+ *   jwks maxResponseBytes: 262144 (1 KiB..16 MiB).
+ *   jwks gracePeriod: 3600    seconds the last good key set keeps working after refreshes
+ *                             start failing; then the authenticator fails closed and
+ *                             answers "unavailable" (0x88). 0 = fail closed at once.
+ *   jwks kidRefetchCooldown: 5 seconds between fetches triggered by an unknown kid (or by
+ *                             a missing key set), shared by all clients (0..10).
+ *   jwks ca: unset            PEM CA certificate(s) that replace the default roots for a
+ *                             private issuer's https endpoint.
+ */
+import { X509Certificate, createSecretKey, type KeyObject } from 'node:crypto'
+import { ConfigError } from '../../errors.js'
+import { JWS_ALGORITHMS, hmacAlgorithmsFor, isJwsAlgorithm, type JwsAlgorithm } from './algorithms.js'
+import type { ClaimsConfig } from './claims.js'
+import { compileTemplate } from './claims.js'
+import { bindAlgorithms, importJwks, importPublicKeyPem } from './keys.js'
+
+export type TokenSource = 'username' | 'password'
+
+interface CommonAuthenticatorConfig {
+  readonly name: string
+  readonly from: TokenSource
+  readonly description?: string
+  readonly enabled: boolean
+  readonly claims: ClaimsConfig
+  /** Allow-list; undefined means every algorithm that fits the key. */
+  readonly algorithms?: readonly JwsAlgorithm[]
+  readonly maxTokenBytes: number
+  readonly disconnectOnExpiry: boolean
+}
+
+export interface JwtAuthenticatorConfig extends CommonAuthenticatorConfig {
+  readonly type: 'jwt'
+  readonly algorithm: 'hmac-based' | 'public-key'
+  /** hmac-based: the secret as configured (see secretBase64). */
+  readonly secret?: string
+  readonly secretBase64: boolean
+  /** public-key: PEM content. */
+  readonly publicKey?: string
+}
+
+export interface JwksAuthenticatorConfig extends CommonAuthenticatorConfig {
+  readonly type: 'jwks'
+  /** The issuer address as configured. */
+  readonly endpoint?: string
+  /** The key set address fetched (endpoint + /.well-known/jwks.json). */
+  readonly url?: string
+  /** A pasted key set (JSON text). */
+  readonly text?: string
+  readonly refreshInterval: number
+  readonly timeoutMs: number
+  readonly maxResponseBytes: number
+  readonly gracePeriod: number
+  readonly kidRefetchCooldown: number
+  readonly ca?: string
+}
+
+export type AuthenticatorConfig = JwtAuthenticatorConfig | JwksAuthenticatorConfig
+
+export const AUTHENTICATOR_DEFAULTS = Object.freeze({
+  from: 'username' as TokenSource,
+  enabled: true,
+  maxTokenBytes: 8192,
+  disconnectOnExpiry: true,
+  leeway: 5,
+  refreshInterval: 60,
+  timeoutMs: 5000,
+  maxResponseBytes: 256 * 1024,
+  gracePeriod: 3600,
+  kidRefetchCooldown: 5,
+})
+
+export const JWKS_WELL_KNOWN_PATH = '/.well-known/jwks.json'
+
+const COMMON_KEYS = ['type', 'name', 'from', 'description', 'enabled', 'claims', 'algorithms', 'maxTokenBytes', 'disconnectOnExpiry']
+const JWT_KEYS = [...COMMON_KEYS, 'algorithm', 'secret', 'secretBase64', 'publicKey']
+const JWKS_KEYS = [...COMMON_KEYS, 'endpoint', 'text', 'refreshInterval', 'timeoutMs', 'maxResponseBytes', 'gracePeriod', 'kidRefetchCooldown', 'ca']
+const CLAIMS_KEYS = ['issuer', 'audience', 'maxAge', 'leeway', 'required', 'match']
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/
+
+type Raw = Record<string, unknown>
+
+function object(value: unknown, path: string): Raw {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError(path, 'must be a mapping (object)')
+  return value as Raw
+}
+
+function noUnknownKeys(raw: Raw, allowed: readonly string[], path: string): void {
+  for (const key of Object.keys(raw)) {
+    if (!allowed.includes(key)) throw new ConfigError(`${path}.${key}`, `unknown key (expected one of: ${allowed.join(', ')})`)
+  }
+}
+
+function optString(raw: Raw, key: string, path: string): string | undefined {
+  const v = raw[key]
+  if (v === undefined || v === null) return undefined
+  if (typeof v !== 'string') throw new ConfigError(`${path}.${key}`, 'must be a string')
+  return v
+}
+
+function optBool(raw: Raw, key: string, path: string, fallback: boolean): boolean {
+  const v = raw[key]
+  if (v === undefined || v === null) return fallback
+  if (typeof v !== 'boolean') throw new ConfigError(`${path}.${key}`, 'must be true or false')
+  return v
+}
+
+function optNumber(raw: Raw, key: string, path: string, min: number, max: number, fallback: number): number
+function optNumber(raw: Raw, key: string, path: string, min: number, max: number, fallback?: number): number | undefined
+function optNumber(raw: Raw, key: string, path: string, min: number, max: number, fallback?: number): number | undefined {
+  const v = raw[key]
+  if (v === undefined || v === null) return fallback
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(`${path}.${key}`, 'must be a number')
+  if (v < min || v > max) throw new ConfigError(`${path}.${key}`, `must be between ${min} and ${max} (got ${v})`)
+  return v
+}
+
+function stringList(raw: Raw, key: string, path: string): string[] | undefined {
+  const v = raw[key]
+  if (v === undefined || v === null) return undefined
+  const list = typeof v === 'string' ? [v] : v
+  if (!Array.isArray(list)) throw new ConfigError(`${path}.${key}`, 'must be a string or a list of strings')
+  list.forEach((item, i) => {
+    if (typeof item !== 'string' || item === '') throw new ConfigError(`${path}.${key}[${i}]`, 'must be a non-empty string')
+  })
+  if (list.length === 0) throw new ConfigError(`${path}.${key}`, 'must not be empty (leave it out to skip the check)')
+  return list as string[]
+}
+
+function parseClaims(value: unknown, path: string, from: TokenSource): ClaimsConfig {
+  if (value === undefined || value === null) return Object.freeze({ leeway: AUTHENTICATOR_DEFAULTS.leeway, required: [], match: {} })
+  const raw = object(value, path)
+  noUnknownKeys(raw, CLAIMS_KEYS, path)
+  const issuer = stringList(raw, 'issuer', path)
+  const audience = stringList(raw, 'audience', path)
+  const maxAge = optNumber(raw, 'maxAge', path, 1, 366 * 24 * 3600)
+  const leeway = optNumber(raw, 'leeway', path, 0, 300, AUTHENTICATOR_DEFAULTS.leeway)
+  const required = raw['required'] === undefined || raw['required'] === null ? [] : stringList(raw, 'required', path) ?? []
+  const match: Record<string, string> = {}
+  if (raw['match'] !== undefined && raw['match'] !== null) {
+    const m = object(raw['match'], `${path}.match`)
+    for (const [claim, template] of Object.entries(m)) {
+      const at = `${path}.match.${claim}`
+      if (typeof template !== 'string') throw new ConfigError(at, 'must be a string template')
+      let parts
+      try {
+        parts = compileTemplate(template)
+      } catch (cause) {
+        throw new ConfigError(at, (cause as Error).message)
+      }
+      if (from === 'username' && parts.some((p) => p.kind === 'username')) {
+        throw new ConfigError(at, '${username} cannot be used when the token itself is read from the username (from: username)')
+      }
+      match[claim] = template
+    }
+  }
+  const claims: ClaimsConfig = {
+    leeway,
+    required: Object.freeze(required),
+    match: Object.freeze(match),
+    ...(issuer !== undefined ? { issuer: Object.freeze(issuer) } : {}),
+    ...(audience !== undefined ? { audience: Object.freeze(audience) } : {}),
+    ...(maxAge !== undefined ? { maxAge } : {}),
+  }
+  return Object.freeze(claims)
+}
+
+function parseAlgorithms(raw: Raw, path: string): JwsAlgorithm[] | undefined {
+  const list = stringList(raw, 'algorithms', path)
+  if (list === undefined) return undefined
+  list.forEach((alg, i) => {
+    if (alg.toLowerCase() === 'none') throw new ConfigError(`${path}.algorithms[${i}]`, "'none' is never accepted")
+    if (!isJwsAlgorithm(alg)) throw new ConfigError(`${path}.algorithms[${i}]`, `unknown algorithm '${alg}' (expected one of: ${JWS_ALGORITHMS.join(', ')})`)
+  })
+  return [...new Set(list)] as JwsAlgorithm[]
+}
+
+/** Decodes a configured HMAC secret to bytes (already validated). */
+export function hmacSecretBytes(secret: string, base64: boolean): Buffer {
+  return base64 ? Buffer.from(secret.trim().replace(/-/g, '+').replace(/_/g, '/'), 'base64') : Buffer.from(secret, 'utf8')
+}
+
+function parseJwt(raw: Raw, path: string, common: CommonAuthenticatorConfig): JwtAuthenticatorConfig {
+  noUnknownKeys(raw, JWT_KEYS, path)
+  const algorithm = raw['algorithm']
+  if (algorithm !== 'hmac-based' && algorithm !== 'public-key') {
+    throw new ConfigError(`${path}.algorithm`, algorithm === undefined ? 'is required (hmac-based | public-key)' : `must be hmac-based or public-key (got ${JSON.stringify(algorithm)})`)
+  }
+  const secretBase64 = optBool(raw, 'secretBase64', path, false)
+  const allowed = common.algorithms
+  if (algorithm === 'hmac-based') {
+    if (raw['publicKey'] !== undefined) throw new ConfigError(`${path}.publicKey`, 'is only used with algorithm: public-key')
+    const secret = optString(raw, 'secret', path)
+    if (secret === undefined || secret === '') throw new ConfigError(`${path}.secret`, 'is required for algorithm: hmac-based')
+    if (secret.includes('-----BEGIN')) {
+      throw new ConfigError(`${path}.secret`, 'looks like a PEM key; a public key must be configured with algorithm: public-key and publicKey (using it as an HMAC secret enables algorithm confusion)')
+    }
+    if (secretBase64 && !/^[A-Za-z0-9+/_-]+={0,2}$/.test(secret.trim())) throw new ConfigError(`${path}.secret`, 'is not valid base64 (secretBase64: true)')
+    const bytes = hmacSecretBytes(secret, secretBase64).length
+    const fits = hmacAlgorithmsFor(bytes)
+    if (allowed !== undefined) {
+      allowed.forEach((alg, i) => {
+        if (!alg.startsWith('HS')) throw new ConfigError(`${path}.algorithms[${i}]`, `${alg} does not fit algorithm: hmac-based (use HS256, HS384 or HS512)`)
+      })
+      for (const alg of allowed) {
+        if (!fits.includes(alg)) {
+          throw new ConfigError(`${path}.secret`, `is ${bytes} bytes; ${alg} needs a secret of at least ${alg.slice(2) === '256' ? 32 : alg.slice(2) === '384' ? 48 : 64} bytes`)
+        }
+      }
+    } else if (fits.length === 0) {
+      throw new ConfigError(`${path}.secret`, `is ${bytes} bytes; an HMAC secret must be at least 32 bytes (HS256; 48 for HS384, 64 for HS512)`)
+    }
+    return { ...common, type: 'jwt', algorithm, secret, secretBase64 }
+  }
+  if (raw['secret'] !== undefined) throw new ConfigError(`${path}.secret`, 'is only used with algorithm: hmac-based')
+  const publicKey = optString(raw, 'publicKey', path)
+  if (publicKey === undefined || publicKey.trim() === '') throw new ConfigError(`${path}.publicKey`, 'is required for algorithm: public-key (PEM content)')
+  let key
+  try {
+    key = importPublicKeyPem(publicKey)
+  } catch (cause) {
+    throw new ConfigError(`${path}.publicKey`, (cause as Error).message, { cause })
+  }
+  let bound: JwsAlgorithm[]
+  try {
+    bound = bindAlgorithms(key, undefined)
+  } catch (cause) {
+    throw new ConfigError(`${path}.publicKey`, (cause as Error).message, { cause })
+  }
+  if (allowed !== undefined) {
+    allowed.forEach((alg, i) => {
+      if (!bound.includes(alg)) throw new ConfigError(`${path}.algorithms[${i}]`, `${alg} does not fit the configured public key (it allows ${bound.join(', ')})`)
+    })
+  }
+  return { ...common, type: 'jwt', algorithm, publicKey, secretBase64 }
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname)
+}
+
+/** endpoint → key set address: '/.well-known/jwks.json' is appended unless already there. */
+export function jwksUrlFor(endpoint: string): { url: string; appended: boolean } {
+  const u = new URL(endpoint)
+  if (/jwks\.json$/i.test(u.pathname)) return { url: u.toString(), appended: false }
+  u.pathname = u.pathname.replace(/\/+$/, '') + JWKS_WELL_KNOWN_PATH
+  return { url: u.toString(), appended: true }
+}
+
+function parseJwks(raw: Raw, path: string, common: CommonAuthenticatorConfig): JwksAuthenticatorConfig {
+  noUnknownKeys(raw, JWKS_KEYS, path)
+  const endpoint = optString(raw, 'endpoint', path)
+  let text: string | undefined
+  const rawText = raw['text']
+  if (typeof rawText === 'object' && rawText !== null) text = JSON.stringify(rawText)
+  else text = optString(raw, 'text', path)
+  if ((endpoint === undefined) === (text === undefined)) {
+    throw new ConfigError(path, 'exactly one of endpoint (the issuer address) or text (a pasted jwks.json) is required')
+  }
+  const base = {
+    ...common,
+    type: 'jwks' as const,
+    refreshInterval: optNumber(raw, 'refreshInterval', path, 60, 1000, AUTHENTICATOR_DEFAULTS.refreshInterval),
+    timeoutMs: optNumber(raw, 'timeoutMs', path, 100, 60_000, AUTHENTICATOR_DEFAULTS.timeoutMs),
+    maxResponseBytes: optNumber(raw, 'maxResponseBytes', path, 1024, 16 * 1024 * 1024, AUTHENTICATOR_DEFAULTS.maxResponseBytes),
+    gracePeriod: optNumber(raw, 'gracePeriod', path, 0, 7 * 24 * 3600, AUTHENTICATOR_DEFAULTS.gracePeriod),
+    kidRefetchCooldown: optNumber(raw, 'kidRefetchCooldown', path, 0, 10, AUTHENTICATOR_DEFAULTS.kidRefetchCooldown),
+  }
+  if (text !== undefined) {
+    for (const key of ['refreshInterval', 'ca']) {
+      if (raw[key] !== undefined) throw new ConfigError(`${path}.${key}`, 'is only used with endpoint, not with text')
+    }
+    let doc: unknown
+    try {
+      doc = JSON.parse(text)
+    } catch (cause) {
+      throw new ConfigError(`${path}.text`, `is not JSON: ${(cause as Error).message}`)
+    }
+    let imported
+    try {
+      imported = importJwks(doc, common.algorithms)
+    } catch (cause) {
+      throw new ConfigError(`${path}.text`, (cause as Error).message)
+    }
+    const problem = imported.problems[0]
+    if (problem !== undefined) throw new ConfigError(`${path}.text.keys[${problem.index}]`, problem.reason)
+    if (imported.keys.length === 0) throw new ConfigError(`${path}.text`, 'holds no key usable for verifying signatures')
+    return { ...base, text }
+  }
+  let resolved
+  try {
+    resolved = jwksUrlFor(endpoint!)
+  } catch {
+    throw new ConfigError(`${path}.endpoint`, `is not a valid URL: ${JSON.stringify(endpoint)}`)
+  }
+  const protocol = new URL(resolved.url).protocol
+  if (protocol !== 'https:' && protocol !== 'http:') throw new ConfigError(`${path}.endpoint`, 'must be an http:// or https:// address')
+  const ca = optString(raw, 'ca', path)
+  if (ca !== undefined) {
+    const blocks = ca.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []
+    if (blocks.length === 0) throw new ConfigError(`${path}.ca`, 'must be PEM certificate content (-----BEGIN CERTIFICATE-----)')
+    for (const block of blocks) {
+      try {
+        new X509Certificate(block)
+      } catch (cause) {
+        throw new ConfigError(`${path}.ca`, `holds a certificate that cannot be read: ${(cause as Error).message}`)
+      }
+    }
+    if (protocol !== 'https:') throw new ConfigError(`${path}.ca`, 'is only used with an https:// endpoint')
+  }
+  return { ...base, endpoint: endpoint!, url: resolved.url, ...(ca !== undefined ? { ca } : {}) }
+}
+
+/**
+ * Parses one authenticator entry. `path` is its key path, e.g.
+ * `authentication.authenticators[0]`. Throws ConfigError.
+ */
+export function parseAuthenticatorConfig(raw: unknown, path: string, defaultName?: string): AuthenticatorConfig {
+  const r = object(raw, path)
+  const type = r['type']
+  if (type !== 'jwt' && type !== 'jwks') {
+    throw new ConfigError(`${path}.type`, type === undefined ? 'is required (jwt | jwks)' : `unknown authenticator type ${JSON.stringify(type)} (expected jwt | jwks)`)
+  }
+  const name = optString(r, 'name', path) ?? defaultName ?? type
+  if (!NAME.test(name)) throw new ConfigError(`${path}.name`, 'must be 1..64 characters: letters, digits, and _ . : - (starting with a letter or digit)')
+  const from = r['from'] ?? AUTHENTICATOR_DEFAULTS.from
+  if (from !== 'username' && from !== 'password') throw new ConfigError(`${path}.from`, `must be username or password (got ${JSON.stringify(from)})`)
+  const description = optString(r, 'description', path)
+  if (description !== undefined && [...description].length > 128) throw new ConfigError(`${path}.description`, `must be at most 128 characters (got ${[...description].length})`)
+  const algorithms = parseAlgorithms(r, path)
+  const common: CommonAuthenticatorConfig = {
+    name,
+    from,
+    enabled: optBool(r, 'enabled', path, AUTHENTICATOR_DEFAULTS.enabled),
+    claims: parseClaims(r['claims'], `${path}.claims`, from),
+    maxTokenBytes: optNumber(r, 'maxTokenBytes', path, 256, 65_535, AUTHENTICATOR_DEFAULTS.maxTokenBytes),
+    disconnectOnExpiry: optBool(r, 'disconnectOnExpiry', path, AUTHENTICATOR_DEFAULTS.disconnectOnExpiry),
+    ...(description !== undefined ? { description } : {}),
+    ...(algorithms !== undefined ? { algorithms: Object.freeze(algorithms) } : {}),
+  }
+  const config = type === 'jwt' ? parseJwt(r, path, common) : parseJwks(r, path, common)
+  return Object.freeze(config)
+}
+
+/**
+ * Parses the `authenticators` list: each entry, default names `<type>-<index>`, and unique
+ * names. `path` is the list's key path, e.g. `authentication.authenticators`.
+ */
+export function parseAuthenticatorsConfig(rawList: unknown, path: string): AuthenticatorConfig[] {
+  if (rawList === undefined || rawList === null) return []
+  if (!Array.isArray(rawList)) throw new ConfigError(path, 'must be a list')
+  const seen = new Map<string, number>()
+  return rawList.map((raw, i) => {
+    const type = typeof raw === 'object' && raw !== null ? (raw as Raw)['type'] : undefined
+    const config = parseAuthenticatorConfig(raw, `${path}[${i}]`, `${typeof type === 'string' ? type : 'auth'}-${i}`)
+    const prior = seen.get(config.name)
+    if (prior !== undefined) throw new ConfigError(`${path}[${i}].name`, `'${config.name}' is already used by ${path}[${prior}]; names must be unique`)
+    seen.set(config.name, i)
+    return config
+  })
+}
+
+/** Things worth a warning at start-up (never errors). */
+export function authenticatorConfigWarnings(config: AuthenticatorConfig): string[] {
+  const warnings: string[] = []
+  if (!config.claims.required.includes('exp') && config.claims.maxAge === undefined) {
+    warnings.push('tokens without exp are accepted and never expire; set claims.required: [exp] or claims.maxAge')
+  }
+  if (config.type === 'jwks' && config.endpoint !== undefined && config.url !== undefined) {
+    const u = new URL(config.url)
+    if (u.protocol === 'http:' && !isLoopback(u.hostname)) warnings.push(`key set fetched over plain http from ${u.host}; use https`)
+    if (!jwksUrlFor(config.endpoint).appended) {
+      warnings.push(`endpoint already ends in jwks.json and is used as is; configure the issuer address (${JWKS_WELL_KNOWN_PATH} is appended)`)
+    }
+  }
+  if (config.type === 'jwt' && config.publicKey !== undefined && config.publicKey.includes('BEGIN CERTIFICATE')) {
+    try {
+      const cert = new X509Certificate(config.publicKey.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/)![0])
+      if (Date.parse(cert.validTo) < Date.now()) warnings.push(`the configured certificate expired on ${cert.validTo}; its public key is still used`)
+    } catch {
+      // validated at parse time
+    }
+  }
+  return warnings
+}
+
+/** Imports the key of a validated hmac-based config (shared by create and tools). */
+export function hmacKeyFromConfig(config: JwtAuthenticatorConfig): KeyObject {
+  return createSecretKey(hmacSecretBytes(config.secret!, config.secretBase64))
+}
+

@@ -1,0 +1,216 @@
+/**
+ * Token tools for the command line and the admin API: key generation, minting, and a
+ * check-by-check inspection of a token against configured authenticators.
+ */
+import {
+  KeyObject, constants, createHash, createHmac, createPrivateKey, createSecretKey, generateKeyPairSync, randomBytes,
+  sign as cryptoSign, type JsonWebKey,
+} from 'node:crypto'
+import { ALGORITHM_SPECS, isJwsAlgorithm, type JwsAlgorithm } from './algorithms.js'
+import type { AuthenticatorInspection, TokenAuthenticator } from './authenticator.js'
+
+export interface GeneratedKeyPair {
+  readonly alg: JwsAlgorithm
+  /** RFC 7638 thumbprint of the public key (or of the secret for HS*). */
+  readonly kid: string
+  readonly privateJwk: JsonWebKey
+  /** The JWK to publish (kid, alg, use: sig). For HS*, the same secret JWK as privateJwk. */
+  readonly publicJwk: JsonWebKey
+  /** PKCS#8 / SPKI PEM; absent for HS*. */
+  readonly privatePem?: string
+  readonly publicPem?: string
+  /** HS* only: the secret, base64url (configure it with secretBase64: true). */
+  readonly secret?: string
+}
+
+/** RFC 7638 JWK thumbprint (SHA-256, base64url). */
+export function jwkThumbprint(jwk: JsonWebKey): string {
+  const members: Record<string, readonly string[]> = { RSA: ['e', 'kty', 'n'], EC: ['crv', 'kty', 'x', 'y'], OKP: ['crv', 'kty', 'x'], oct: ['k', 'kty'] }
+  const names = members[jwk.kty ?? '']
+  if (names === undefined) throw new TypeError(`cannot compute a thumbprint for kty ${String(jwk.kty)}`)
+  const canonical = `{${names.map((n) => `${JSON.stringify(n)}:${JSON.stringify((jwk as Record<string, unknown>)[n])}`).join(',')}}`
+  return createHash('sha256').update(canonical).digest('base64url')
+}
+
+/** Generates a key pair (or HMAC secret) for `alg`. RSA keys are 2048 bits. */
+export function generateKeyPair(alg: JwsAlgorithm): GeneratedKeyPair {
+  if (!isJwsAlgorithm(alg)) throw new TypeError(`unknown algorithm ${String(alg)}`)
+  const spec = ALGORITHM_SPECS[alg]
+  if (spec.family === 'hmac') {
+    const secret = randomBytes(spec.bytes).toString('base64url')
+    const jwk: JsonWebKey = { kty: 'oct', k: secret }
+    const kid = jwkThumbprint(jwk)
+    const full = { ...jwk, kid, alg, use: 'sig' }
+    return { alg, kid, privateJwk: full, publicJwk: full, secret }
+  }
+  const pair = spec.family === 'ecdsa'
+    ? generateKeyPairSync('ec', { namedCurve: { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' }[alg as 'ES256'] })
+    : spec.family === 'eddsa'
+      ? generateKeyPairSync('ed25519')
+      : generateKeyPairSync('rsa', { modulusLength: 2048 })
+  const publicJwk = pair.publicKey.export({ format: 'jwk' })
+  const kid = jwkThumbprint(publicJwk)
+  return {
+    alg,
+    kid,
+    privateJwk: { ...pair.privateKey.export({ format: 'jwk' }), kid, alg },
+    publicJwk: { ...publicJwk, kid, alg, use: 'sig' },
+    privatePem: pair.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    publicPem: pair.publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+  }
+}
+
+/** '1h' | '30m' | '45s' | '2d' | number of seconds → seconds. */
+export function parseDuration(value: string | number): number {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new TypeError('duration must be finite')
+    return value
+  }
+  const m = /^\s*(-?\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*$/i.exec(value)
+  if (m === null) throw new TypeError(`cannot read duration '${value}' (e.g. 90, 30s, 30m, 1h, 7d)`)
+  const unit = (m[2] ?? 's').toLowerCase()
+  const factor = unit.startsWith('s') ? 1 : unit.startsWith('m') ? 60 : unit === 'h' ? 3600 : unit === 'd' ? 86_400 : 604_800
+  return Number(m[1]) * factor
+}
+
+export interface MintTokenOptions {
+  /** Private JWK, PEM (PKCS#8, PKCS#1, SEC1), or for HS*: the secret (string or bytes) or an oct JWK. */
+  readonly privateKey: JsonWebKey | string | Buffer | KeyObject
+  readonly alg: JwsAlgorithm
+  readonly kid?: string
+  readonly sub?: string
+  /** '1h', '30m', or seconds. Omit for a token without exp. */
+  readonly expiresIn?: string | number
+  /** Further claims (iss, aud, anything); they override the ones computed here. */
+  readonly claims?: Readonly<Record<string, unknown>>
+  /** ACL claim value (placed under `acl`). */
+  readonly acl?: unknown
+  /** Epoch seconds used for iat/exp (default: now). */
+  readonly now?: number
+  /** Extra protected-header members (tests: crit, typ…). */
+  readonly header?: Readonly<Record<string, unknown>>
+}
+
+function signingKey(alg: JwsAlgorithm, key: MintTokenOptions['privateKey']): KeyObject {
+  const hmac = ALGORITHM_SPECS[alg].family === 'hmac'
+  if (key instanceof KeyObject) return key
+  if (Buffer.isBuffer(key)) return createSecretKey(key)
+  if (typeof key === 'string') {
+    if (key.includes('-----BEGIN')) return createPrivateKey(key)
+    if (!hmac) throw new TypeError(`${alg} needs a private key (PEM or JWK)`)
+    return createSecretKey(Buffer.from(key, 'utf8'))
+  }
+  const jwk = key as JsonWebKey
+  if (jwk.kty === 'oct') return createSecretKey(Buffer.from(jwk.k ?? '', 'base64url'))
+  return createPrivateKey({ key: jwk, format: 'jwk' })
+}
+
+/** Signs a JWT (compact JWS) with node:crypto. */
+export function mintToken(options: MintTokenOptions): string {
+  const { alg } = options
+  if (!isJwsAlgorithm(alg)) throw new TypeError(`unknown algorithm ${String(alg)}`)
+  const spec = ALGORITHM_SPECS[alg]
+  const key = signingKey(alg, options.privateKey)
+  const now = Math.floor(options.now ?? Date.now() / 1000)
+  const payload: Record<string, unknown> = { iat: now }
+  if (options.sub !== undefined) payload['sub'] = options.sub
+  if (options.expiresIn !== undefined) payload['exp'] = now + Math.floor(parseDuration(options.expiresIn))
+  if (options.acl !== undefined) payload['acl'] = options.acl
+  Object.assign(payload, options.claims)
+  const header = { alg, typ: 'JWT', ...(options.kid !== undefined ? { kid: options.kid } : {}), ...options.header }
+  const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`
+  const data = Buffer.from(input, 'latin1')
+  let signature: Buffer
+  switch (spec.family) {
+    case 'hmac':
+      signature = createHmac(spec.hash!, key).update(data).digest()
+      break
+    case 'rsa':
+      signature = cryptoSign(spec.hash, data, key)
+      break
+    case 'rsa-pss':
+      signature = cryptoSign(spec.hash, data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: spec.bytes })
+      break
+    case 'ecdsa':
+      signature = cryptoSign(spec.hash, data, { key, dsaEncoding: 'ieee-p1363' })
+      break
+    case 'eddsa':
+      signature = cryptoSign(null, data, key)
+      break
+  }
+  return `${input}.${signature.toString('base64url')}`
+}
+
+export interface TokenInspection {
+  /** Decoded without verification (for display only). */
+  readonly header?: Readonly<Record<string, unknown>>
+  readonly payload?: Readonly<Record<string, unknown>>
+  readonly decodeError?: string
+  readonly sizeBytes: number
+  readonly authenticators: readonly AuthenticatorInspection[]
+  /** What the chain would answer: the first allow or deny, else ignore. */
+  readonly verdict: { readonly outcome: 'allow' | 'deny' | 'ignore'; readonly authenticator?: string; readonly code?: string }
+}
+
+function decodePart(part: string | undefined): Record<string, unknown> | undefined {
+  if (part === undefined) return undefined
+  try {
+    const v: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'))
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Evaluates a token against authenticators in chain order, check by check. Authenticators
+ * are the created ones (started, for JWKS endpoints). Nothing is counted or logged.
+ */
+export async function inspectToken(
+  token: string,
+  authenticators: readonly TokenAuthenticator[],
+  context: { clientId?: string; username?: string } = {},
+): Promise<TokenInspection> {
+  const parts = token.split('.')
+  const header = decodePart(parts[0])
+  const payload = parts.length === 3 ? decodePart(parts[1]) : undefined
+  const results: AuthenticatorInspection[] = []
+  let verdict: TokenInspection['verdict'] = { outcome: 'ignore' }
+  for (const a of authenticators) {
+    const r = await a.inspect(token, context)
+    results.push(r)
+    if (verdict.outcome === 'ignore' && a.enabled && r.outcome !== 'ignore') {
+      verdict = { outcome: r.outcome, authenticator: a.name, ...(r.code !== undefined ? { code: r.code } : {}) }
+    }
+  }
+  if (verdict.outcome === 'ignore') {
+    const why = results.find((r) => r.enabled && r.code === 'ERR_JWKS_UNAVAILABLE') ?? results.find((r) => r.enabled && r.code !== undefined)
+    if (why?.code !== undefined) verdict = { outcome: 'ignore', code: why.code }
+  }
+  return {
+    ...(header !== undefined ? { header } : {}),
+    ...(payload !== undefined ? { payload } : {}),
+    ...(header === undefined || (parts.length === 3 && payload === undefined) ? { decodeError: 'token is not a decodable JWS' } : {}),
+    sizeBytes: Buffer.byteLength(token),
+    authenticators: results,
+    verdict,
+  }
+}
+
+/** Human-readable rendering of an inspection (no secrets: tokens are never echoed). */
+export function formatInspection(report: TokenInspection): string {
+  const lines: string[] = []
+  lines.push(`token: ${report.sizeBytes} bytes`)
+  if (report.header !== undefined) lines.push(`header:  ${JSON.stringify(report.header)}`)
+  if (report.payload !== undefined) lines.push(`payload: ${JSON.stringify(report.payload)}`)
+  if (report.decodeError !== undefined) lines.push(`decode:  ${report.decodeError}`)
+  for (const a of report.authenticators) {
+    lines.push('')
+    lines.push(`[${a.name}] (${a.type}${a.enabled ? '' : ', disabled'}) → ${a.outcome}${a.code !== undefined ? ` ${a.code}` : ''}`)
+    if (a.key !== undefined) lines.push(`  key: ${a.key.kid ?? `#${a.key.index}`} ${a.key.description} as ${a.key.alg}`)
+    for (const s of a.steps) lines.push(`  ${s.ok ? 'ok  ' : 'FAIL'} ${s.check.padEnd(16)} ${s.detail}`)
+  }
+  lines.push('')
+  lines.push(`verdict: ${report.verdict.outcome}${report.verdict.authenticator !== undefined ? ` by ${report.verdict.authenticator}` : ''}${report.verdict.code !== undefined ? ` (${report.verdict.code})` : ''}`)
+  return lines.join('\n')
+}

@@ -1,0 +1,25 @@
+/**
+ * Which configuration a command uses: `--config FILE`, else ./portcullis.yaml, else the
+ * development setup (with its key set for the admin listener to serve).
+ */
+import { existsSync } from 'node:fs'
+import type { JsonWebKey } from 'node:crypto'
+import { loadConfigFile } from '../config/load.js'
+import { validateConfig, type PortcullisConfig } from '../config/schema.js'
+import { devConfig, loadOrCreateDevKey, type DevKey } from '../dev/dev-setup.js'
+
+export interface ResolvedConfig {
+  readonly config: PortcullisConfig
+  readonly source: string
+  readonly dev: DevKey | undefined
+  readonly jwks: { readonly keys: readonly JsonWebKey[] } | undefined
+}
+
+export async function resolveConfig(file: string | undefined, dataDir = './data'): Promise<ResolvedConfig> {
+  const chosen = file ?? (existsSync('portcullis.yaml') ? 'portcullis.yaml' : undefined)
+  if (chosen !== undefined) {
+    return { config: await loadConfigFile(chosen), source: chosen, dev: undefined, jwks: undefined }
+  }
+  const dev = loadOrCreateDevKey(dataDir)
+  return { config: validateConfig(devConfig(dataDir)), source: 'development setup', dev, jwks: { keys: [dev.publicJwk] } }
+}

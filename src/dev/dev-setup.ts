@@ -1,0 +1,92 @@
+/**
+ * The development setup `portcullis start` runs without a configuration: an ES256 key
+ * pair kept in the data directory, its public JWKS served by the admin listener, a jwks
+ * authenticator pointed at it, and a visible allow-all policy for authenticated clients.
+ * It is for trying Portcullis out, never for production.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import type { JsonWebKey } from 'node:crypto'
+import { join } from 'node:path'
+import { generateKeyPair } from '../auth/jwt/tools.js'
+
+export const DEV_KEY_FILE = 'dev-signing-key.json'
+export const DEV_ADMIN_PORT = 18083
+export const DEV_MQTT_PORT = 1883
+
+export interface DevKey {
+  readonly kid: string
+  readonly alg: 'ES256'
+  readonly privateJwk: JsonWebKey
+  readonly publicJwk: JsonWebKey
+  readonly file: string
+  readonly created: boolean
+}
+
+/** The development signing key: read from `dataDir`, or generated (mode 0600) on first use. */
+export function loadOrCreateDevKey(dataDir: string): DevKey {
+  const file = join(dataDir, DEV_KEY_FILE)
+  if (existsSync(file)) {
+    const stored = JSON.parse(readFileSync(file, 'utf8')) as { kid: string; privateJwk: JsonWebKey; publicJwk: JsonWebKey }
+    return { kid: stored.kid, alg: 'ES256', privateJwk: stored.privateJwk, publicJwk: stored.publicJwk, file, created: false }
+  }
+  mkdirSync(dataDir, { recursive: true })
+  const pair = generateKeyPair('ES256')
+  const stored = { kid: pair.kid, alg: 'ES256', privateJwk: pair.privateJwk, publicJwk: pair.publicJwk }
+  writeFileSync(file, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600 })
+  return { ...stored, alg: 'ES256', file, created: true }
+}
+
+/** The raw configuration of the development setup (validated like any file). */
+export function devConfig(dataDir: string): Record<string, unknown> {
+  return {
+    dataDir,
+    listeners: [{ type: 'tcp', host: '0.0.0.0', port: DEV_MQTT_PORT }],
+    admin: { host: '127.0.0.1', port: DEV_ADMIN_PORT },
+    authentication: {
+      allowAnonymous: false,
+      authenticators: [
+        {
+          type: 'jwks',
+          name: 'dev-jwks',
+          from: 'password',
+          endpoint: `http://127.0.0.1:${DEV_ADMIN_PORT}`,
+          description: 'Development key set served by this broker (data/dev-signing-key.json)',
+          claims: { required: ['exp'], leeway: 5 },
+        },
+      ],
+    },
+    authorization: {
+      noMatch: 'deny',
+      policies: [
+        {
+          name: 'dev-allow-authenticated',
+          priority: 1000,
+          effect: 'allow',
+          actions: ['publish', 'subscribe'],
+          topics: ['#'],
+          description: 'Development setup: every authenticated client may publish and subscribe',
+        },
+      ],
+    },
+  }
+}
+
+export function devBanner(key: DevKey): string {
+  return [
+    '',
+    '  ┌──────────────────────────────────────────────────────────────────────────┐',
+    '  │  Portcullis DEVELOPMENT SETUP — not for production                        │',
+    '  └──────────────────────────────────────────────────────────────────────────┘',
+    `  MQTT on 0.0.0.0:${DEV_MQTT_PORT}; admin + JWKS on http://127.0.0.1:${DEV_ADMIN_PORT}/.well-known/jwks.json`,
+    `  Clients authenticate with a JWT in the password, signed by ${key.file} (ES256, kid ${key.kid}).`,
+    '  Every authenticated client may publish and subscribe to any topic (policy dev-allow-authenticated).',
+    '',
+    '  Mint a token and use it:',
+    '    TOKEN=$(npx portcullis token mint --sub alice --exp 1h)',
+    `    mosquitto_sub -h 127.0.0.1 -t 'demo/#' -u alice -P "$TOKEN"`,
+    `    mosquitto_pub -h 127.0.0.1 -t demo/hello -m hi -u alice -P "$TOKEN"`,
+    '',
+    '  Write a portcullis.yaml (see README) to configure your own authenticators.',
+    '',
+  ].join('\n')
+}

@@ -1,0 +1,226 @@
+/**
+ * Malformed and out-of-order input, in HAND-MADE BYTES over raw sockets [MQTT-1.5.4, MQTT-2.2,
+ * MQTT-3.1.0, MQTT-4.8]: each case closes only the offending connection; a healthy MQTT.js
+ * client stays connected throughout and must still publish and receive afterwards.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import type { MqttClient } from 'mqtt'
+import {
+  VERSIONS, assertHealthy, connect, connectBytes, end, nextMessage, rawSocket, startBroker, subscribe, uid, until,
+  type RawClient, type RunningBroker,
+} from '../helpers/broker.js'
+
+const MAX_PACKET = 4096
+let broker: RunningBroker
+before(async () => {
+  broker = await startBroker({ limits: { maxPacketSize: MAX_PACKET, connectTimeoutMs: 500 } })
+})
+after(async () => {
+  await broker.close()
+})
+
+/** The v5 DISCONNECT reason the broker sent before closing, if any. */
+function disconnectReason(raw: RawClient): number | undefined {
+  const d = raw.packets.find((p) => p.cmd === 'disconnect')
+  return d?.cmd === 'disconnect' ? d.reasonCode : undefined
+}
+
+/** A PUBLISH QoS 0 with a topic given as raw bytes. */
+function publishWithTopicBytes(topic: number[], payload = [0x78]): number[] {
+  return [0x30, 2 + topic.length + payload.length, 0x00, topic.length, ...topic, ...payload]
+}
+
+for (const v of VERSIONS) {
+  describe(`v${v}`, () => {
+    let healthy: MqttClient
+    before(async () => {
+      healthy = await connect(broker.port, { protocolVersion: v, clientId: uid('healthy') })
+    })
+    after(async () => {
+      await end(healthy)
+    })
+
+    /** Open a raw connection; `connected` sends a valid CONNECT first. */
+    async function open(connected: boolean): Promise<RawClient> {
+      const raw = await rawSocket(broker.port, v)
+      if (connected) {
+        const connack = await raw.connect({ clientId: uid('raw') })
+        assert.equal(v === 5 ? connack.reasonCode : connack.returnCode, 0)
+      }
+      return raw
+    }
+
+    /** The offender is closed (with `reason` in v5 when given); the healthy client still works. */
+    async function closedAlone(raw: RawClient, reason?: number, timeout?: number): Promise<void> {
+      await raw.waitClosed(timeout)
+      if (v === 5 && reason !== undefined) assert.equal(disconnectReason(raw), reason)
+      if (v === 4) assert.equal(raw.packets.filter((p) => p.cmd !== 'connack').length, 0, 'v4 gets no answer, only the close')
+      await assertHealthy(healthy)
+    }
+
+    test('garbage bytes instead of CONNECT close the connection [MQTT-2.2.2-2]', async () => {
+      const raw = await open(false)
+      raw.write(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'))
+      await closedAlone(raw)
+      assert.equal(raw.packets.length, 0)
+    })
+
+    test('garbage bytes after CONNECT close the connection (v5 DISCONNECT 0x81)', async () => {
+      const raw = await open(true)
+      raw.write([0xf7, 0x03, 0x01, 0x02, 0x03])
+      await closedAlone(raw, 0x81)
+    })
+
+    for (const [name, bytes] of [
+      ['SUBSCRIBE with header flags 0000 [MQTT-3.8.1-1]', [0x80, 0x06, 0x00, 0x01, 0x00, 0x01, 0x78, 0x00]],
+      ['PUBREL with header flags 0000 [MQTT-3.6.1-1]', [0x60, 0x02, 0x00, 0x01]],
+      ['PINGREQ with header flags 0001 [MQTT-2.2.2-1]', [0xc1, 0x00]],
+      ['PUBLISH with QoS 3 [MQTT-3.3.1-4]', [0x36, 0x05, 0x00, 0x01, 0x74, 0x00, 0x01]],
+    ] as const) {
+      test(`reserved header flags: ${name} close the connection`, async () => {
+        const raw = await open(true)
+        raw.write([...bytes])
+        await closedAlone(raw, 0x81)
+      })
+    }
+
+    test('a truncated frame followed by the client closing ends the session and publishes the will', async () => {
+      const topic = uid('trunc')
+      await subscribe(healthy, topic, { qos: 0 })
+      const raw = await rawSocket(broker.port, v)
+      await raw.connect({ clientId: uid('raw'), will: { topic, payload: Buffer.from('truncated'), qos: 0, retain: false } })
+      const before = broker.server.broker.connections.size
+      const will = nextMessage(healthy, topic)
+      raw.write([0x30, 0x20, 0x00, 0x05, 0x61, 0x2f, 0x62]) // PUBLISH announcing 32 bytes, 5 sent
+      raw.socket.end()
+      assert.equal((await will).payload.toString(), 'truncated')
+      await until(() => broker.server.broker.connections.size === before - 1, 'connection forgotten')
+      await closedAlone(raw)
+    })
+
+    test('a remaining length of 5 bytes is malformed [MQTT-1.5.5-1]', async () => {
+      const raw = await open(true)
+      raw.write([0x30, 0xff, 0xff, 0xff, 0xff, 0x01, 0x00])
+      await closedAlone(raw, 0x81)
+    })
+
+    test('a remaining length over the maximum packet size closes the connection before the body arrives', async () => {
+      const raw = await open(true)
+      // PUBLISH announcing 100,000 bytes; only the header and 4 bytes are ever sent
+      raw.write([0x30, 0xa0, 0x8d, 0x06, 0x00, 0x01, 0x74, 0x78])
+      await closedAlone(raw, 0x95, 1000)
+    })
+
+    test('a CONNECT announcing more than the maximum packet size is refused before it is buffered', async () => {
+      const raw = await open(false)
+      raw.write([0x10, 0xa0, 0x8d, 0x06, 0x00, 0x04, 0x4d, 0x51])
+      await closedAlone(raw, undefined, 1000)
+      assert.equal(raw.packets.length, 0)
+    })
+
+    for (const [name, topic] of [['0xC0 0x80 (overlong NUL)', [0x61, 0xc0, 0x80]], ['0xFF', [0x61, 0xff]], ['U+0000', [0x61, 0x00]]] as const) {
+      test(`a topic with ill-formed UTF-8 (${name}) is a malformed packet [MQTT-1.5.4-1, MQTT-1.5.4-2]`, async () => {
+        const raw = await open(true)
+        const topicBytes = [...topic]
+        raw.write(v === 5 ? [0x30, 3 + topicBytes.length + 1, 0x00, topicBytes.length, ...topicBytes, 0x00, 0x78] : publishWithTopicBytes(topicBytes))
+        await closedAlone(raw, 0x81)
+      })
+    }
+
+    for (const topic of ['a/+', 'a/#', '#']) {
+      test(`a wildcard in a PUBLISH topic (${topic}) closes the connection (v5 DISCONNECT 0x90) [MQTT-3.3.2-2]`, async () => {
+        const raw = await open(true)
+        const bytes = [...Buffer.from(topic)]
+        raw.write(v === 5 ? [0x30, 3 + bytes.length + 1, 0x00, bytes.length, ...bytes, 0x00, 0x78] : publishWithTopicBytes(bytes))
+        await closedAlone(raw, 0x90)
+      })
+    }
+
+    test('a PUBLISH with an empty topic and no alias is a protocol error [MQTT-3.3.2-1]', async () => {
+      const raw = await open(true)
+      raw.write(v === 5 ? [0x30, 0x04, 0x00, 0x00, 0x00, 0x78] : [0x30, 0x03, 0x00, 0x00, 0x78])
+      await closedAlone(raw, 0x82)
+    })
+
+    test('a QoS 1 PUBLISH with packet identifier 0 closes the connection [MQTT-2.2.1-3]', async () => {
+      const raw = await open(true)
+      raw.write(v === 5 ? [0x32, 0x07, 0x00, 0x01, 0x74, 0x00, 0x00, 0x00, 0x78] : [0x32, 0x06, 0x00, 0x01, 0x74, 0x00, 0x00, 0x78])
+      await closedAlone(raw)
+      assert.equal(raw.packets.filter((p) => p.cmd === 'puback').length, 0)
+    })
+
+    test('a SUBSCRIBE without any filter closes the connection [MQTT-3.8.3-3]', async () => {
+      const raw = await open(true)
+      raw.write(v === 5 ? [0x82, 0x03, 0x00, 0x01, 0x00] : [0x82, 0x02, 0x00, 0x01])
+      await closedAlone(raw)
+      assert.equal(raw.packets.filter((p) => p.cmd === 'suback').length, 0)
+    })
+
+    test('a second CONNECT is a protocol error (v5 DISCONNECT 0x82) [MQTT-3.1.0-2]', async () => {
+      const raw = await open(true)
+      raw.write(connectBytes({ protocolVersion: v, clientId: uid('again') }))
+      await closedAlone(raw, 0x82)
+    })
+
+    test('a packet before CONNECT closes the connection without an answer [MQTT-3.1.0-1]', async () => {
+      const raw = await open(false)
+      raw.write([0xc0, 0x00]) // PINGREQ
+      await closedAlone(raw)
+      assert.equal(raw.packets.length, 0)
+    })
+
+    test('a PUBLISH before CONNECT is not routed [MQTT-3.1.0-1]', async () => {
+      const topic = uid('early')
+      await subscribe(healthy, topic, { qos: 0 })
+      let leaked = false
+      const on = (t: string): void => {
+        if (t === topic) leaked = true
+      }
+      healthy.on('message', on)
+      const raw = await open(false)
+      raw.write(publishWithTopicBytes([...Buffer.from(topic)]))
+      await closedAlone(raw)
+      healthy.off('message', on)
+      assert.equal(leaked, false)
+    })
+
+    test('packets only a server sends (CONNACK, SUBACK) close the connection', async () => {
+      const raw = await open(true)
+      raw.write([0x20, 0x02, 0x00, 0x00])
+      await closedAlone(raw)
+      const raw2 = await open(true)
+      raw2.write([0x90, 0x03, 0x00, 0x01, 0x00])
+      await closedAlone(raw2)
+    })
+
+    test('a CONNECT with the wrong protocol name closes the connection [MQTT-3.1.2-1]', async () => {
+      const raw = await open(false)
+      raw.write([0x10, 0x0d, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x58, 0x04, 0x02, 0x00, 0x00, 0x00, 0x01, 0x78])
+      await closedAlone(raw)
+    })
+
+    test('a CONNECT with the reserved flag set closes the connection [MQTT-3.1.2-3]', async () => {
+      const raw = await open(false)
+      const bytes = connectBytes({ protocolVersion: v, clientId: 'reserved' })
+      bytes[9] = (bytes[9] as number) | 0x01 // connect flags of a short CONNECT
+      raw.write(bytes)
+      await closedAlone(raw)
+      assert.equal(raw.packets.filter((p) => p.cmd === 'connack' && (p.returnCode ?? p.reasonCode) === 0).length, 0)
+    })
+
+    test('a client that never finishes CONNECT is closed after connectTimeoutMs', async () => {
+      const raw = await open(false)
+      const start = Date.now()
+      raw.write([0x10, 0x0d, 0x00, 0x04, 0x4d, 0x51]) // the first 6 bytes of a CONNECT, then silence
+      await closedAlone(raw, undefined, 2500)
+      const elapsed = Date.now() - start
+      assert.ok(elapsed >= 450, `closed after ${elapsed} ms, before the 500 ms connect timeout`)
+    })
+
+    test('a client that sends nothing is closed after connectTimeoutMs', async () => {
+      const raw = await open(false)
+      await closedAlone(raw, undefined, 2500)
+    })
+  })
+}

@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { Writable } from 'node:stream'
+import { pino } from 'pino'
+import { AuthenticatorChain } from '../../src/auth/chain.js'
+import { createAuthenticator, createAuthenticators } from '../../src/auth/create.js'
+import { parseAuthenticatorConfig, parseAuthenticatorsConfig } from '../../src/auth/jwt/config.js'
+import { REDACTED_PATHS, silentLogger } from '../../src/log.js'
+import { toReasonCode } from '../../src/errors.js'
+import { ReasonCode } from '../../src/protocol/reason-codes.js'
+import { credentials, now, sign, testKey, withPassword, withUsername } from '../helpers/tokens.js'
+
+const es = testKey('ES256')
+const rs = testKey('RS256')
+const SECRET = 'a-32-byte-secret-for-hs256-tests'
+
+function make(raw: Record<string, unknown>, logger = silentLogger()) {
+  return createAuthenticator(parseAuthenticatorConfig(raw, 'authenticators[0]'), { logger })
+}
+
+describe('token authenticator: where the token comes from', () => {
+  it('from: username (default) reads the username; the password is not looked at', async () => {
+    const a = make({ type: 'jwt', algorithm: 'public-key', publicKey: es.publicPem })
+    assert.equal((await a.authenticate(withUsername(sign(es)))).result, 'allow')
+    assert.deepEqual(await a.authenticate(credentials({ password: Buffer.from(sign(es)) })), { result: 'ignore' })
+  })
+  it('from: password reads the password bytes as UTF-8', async () => {
+    const a = make({ type: 'jwt', algorithm: 'public-key', publicKey: es.publicPem, from: 'password' })
+    assert.equal((await a.authenticate(withPassword(sign(es)))).result, 'allow')
+    assert.deepEqual(await a.authenticate(credentials({ username: sign(es) })), { result: 'ignore' })
+    assert.deepEqual(await a.authenticate(credentials({ username: 'u', password: Buffer.alloc(0) })), { result: 'ignore' })
+  })
+  it('MQTT 5 Authentication Method JWT carries the token in authenticationData', async () => {
+    const a = make({ type: 'jwt', algorithm: 'public-key', publicKey: es.publicPem, from: 'password' })
+    assert.deepEqual(a.authMethods, ['JWT'])
+    const ok = await a.authenticate(credentials({ authMethod: 'JWT', authData: Buffer.from(sign(es)) }))
+    assert.equal(ok.result, 'allow')
+    const none = await a.authenticate(credentials({ authMethod: 'JWT' }))
+    assert.equal(none.result === 'ignore' && none.error?.code, 'ERR_AUTH_NO_CREDENTIALS')
+    assert.deepEqual(await a.authenticate(credentials({ authMethod: 'SCRAM-SHA-1', authData: Buffer.from('x'), password: Buffer.from(sign(es)) })), { result: 'ignore' })
+    const big = await a.authenticate(credentials({ authMethod: 'JWT', authData: Buffer.alloc(9000, 0x41) }))
+    assert.equal(big.result === 'ignore' && big.error?.code, 'ERR_JWT_TOO_LARGE')
+  })
+})
+
+describe('token authenticator: outcomes and identity', () => {
+  it('allow: identity has the name, claims and expiresAt = exp * 1000', async () => {
+    const a = make({ type: 'jwt', name: 'corp', algorithm: 'public-key', publicKey: rs.publicPem, from: 'password' })
+    const exp = now() + 120
+    const o = await a.authenticate(withPassword(sign(rs, { sub: 's1', exp, acl: { pub: ['a/#'] } })))
+    assert.equal(o.result, 'allow')
+    if (o.result !== 'allow') return
+    assert.equal(o.identity.authenticator, 'corp')
+    assert.equal(o.identity.anonymous, false)
+    assert.equal(o.identity.expiresAt, exp * 1000)
+    assert.deepEqual(o.identity.claims?.['acl'], { pub: ['a/#'] })
+    assert.ok(Object.isFrozen(o.identity.claims) && Object.isFrozen(o.identity.claims?.['acl']))
+  })
+  it('no expiresAt without exp, or with disconnectOnExpiry: false', async () => {
+    const a = make({ type: 'jwt', algorithm: 'public-key', publicKey: rs.publicPem, from: 'password' })
+    const o1 = await a.authenticate(withPassword(sign(rs, {}, { expiresIn: undefined as never })))
+    assert.equal(o1.result === 'allow' && o1.identity.expiresAt, undefined)
+    const b = make({ type: 'jwt', algorithm: 'public-key', publicKey: rs.publicPem, from: 'password', disconnectOnExpiry: false })
+    const o2 = await b.authenticate(withPassword(sign(rs)))
+    assert.equal(o2.result === 'allow' && o2.identity.expiresAt, undefined)
+  })
+  it('counts outcomes by reason and verification latency', async () => {
+    const a = make({ type: 'jwt', algorithm: 'public-key', publicKey: es.publicPem, from: 'password' })
+    await a.authenticate(withPassword(sign(es)))
+    await a.authenticate(withPassword(sign(es, { exp: now() - 100 })))
+    await a.authenticate(withPassword('garbage'))
+    await a.authenticate(credentials())
+    const s = a.stats()
+    assert.equal(s.allow, 1)
+    assert.deepEqual(s.deny, { ERR_JWT_EXPIRED: 1 })
+    assert.deepEqual(s.ignore, { ERR_JWT_MALFORMED: 1, 'no-credentials': 1 })
+    assert.equal(s.verifyCount, 2)
+    assert.ok(s.verifyMicrosTotal > 0)
+    assert.equal(a.status().state, 'ok')
+    assert.equal(a.status().keyCount, 1)
+  })
+  it('the verified-signature cache answers repeats but claims are re-checked each time', async () => {
+    const a = make({ type: 'jwt', algorithm: 'public-key', publicKey: es.publicPem, from: 'password', claims: { match: { sub: '${clientid}' } } })
+    const token = sign(es, { sub: 'c1' })
+    assert.equal((await a.authenticate(withPassword(token, { clientId: 'c1' }))).result, 'allow')
+    assert.equal((await a.authenticate(withPassword(token, { clientId: 'c1' }))).result, 'allow')
+    const other = await a.authenticate(withPassword(token, { clientId: 'c2' }))
+    assert.equal(other.result === 'deny' && other.error.code, 'ERR_JWT_CLAIM_MISMATCH')
+    assert.equal(a.stats().verifyCount, 1)
+    assert.equal(a.stats().cacheHits, 2)
+  })
+  it('a disabled authenticator reports state disabled', () => {
+    const a = make({ type: 'jwt', algorithm: 'hmac-based', secret: SECRET, enabled: false })
+    assert.equal(a.enabled, false)
+    assert.equal(a.status().state, 'disabled')
+  })
+})
+
+describe('token authenticators in the chain', () => {
+  const configs = parseAuthenticatorsConfig([
+    { type: 'jwt', name: 'hmac', algorithm: 'hmac-based', secret: SECRET, from: 'password' },
+    { type: 'jwt', name: 'rsa', algorithm: 'public-key', publicKey: rs.publicPem, from: 'password', claims: { audience: ['mqtt'] } },
+  ], 'authentication.authenticators')
+  const chain = new AuthenticatorChain(createAuthenticators(configs, { logger: silentLogger() }), { allowAnonymous: false })
+
+  it('a token the first authenticator cannot verify passes to the next', async () => {
+    const r = await chain.authenticate(withPassword(sign(rs, { aud: 'mqtt' })))
+    assert.equal(r.ok && r.identity.authenticator, 'rsa')
+  })
+  it('signature ok but a claim fails: refused at once (0x86)', async () => {
+    const r = await chain.authenticate(withPassword(sign(rs, { aud: 'web' })))
+    assert.equal(r.ok, false)
+    if (r.ok) return
+    assert.equal(r.error.code, 'ERR_JWT_AUDIENCE')
+    assert.equal(r.authenticator, 'rsa')
+    assert.equal(toReasonCode(r.error.code), ReasonCode.BadUserNameOrPassword)
+  })
+  it('nobody verifies the signature: refused with 0x86', async () => {
+    const r = await chain.authenticate(withPassword(sign(testKey('RS256', { fresh: true }), { aud: 'mqtt' })))
+    assert.equal(r.ok, false)
+    if (!r.ok) assert.equal(toReasonCode(r.error.code), ReasonCode.BadUserNameOrPassword)
+  })
+})
+
+describe('logging', () => {
+  it('never writes a token or a secret, even at trace level', async () => {
+    let out = ''
+    const sink = new Writable({ write(chunk, _enc, done) { out += String(chunk); done() } })
+    const logger = pino({ level: 'trace', redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }, sink)
+    const a = make({ type: 'jwt', algorithm: 'hmac-based', secret: SECRET, from: 'password', claims: { issuer: ['x'] } }, logger)
+    const token = sign({ ...testKey('HS256'), privateKey: Buffer.from(SECRET) }, { iss: 'y' })
+    await a.authenticate(withPassword(token))
+    await a.authenticate(withPassword(token.slice(0, -4)))
+    await a.authenticate(withPassword(`${token}.x.y`))
+    assert.ok(out.length > 0)
+    for (const part of token.split('.')) assert.ok(!out.includes(part), 'a token part reached the log')
+    assert.ok(!out.includes(SECRET))
+  })
+})
