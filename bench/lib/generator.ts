@@ -20,7 +20,7 @@ export class Generator {
     this.sab = new SharedArrayBuffer(CTRL.SIZE * 4)
     this.ctrl = new Int32Array(this.sab)
     for (let i = 0; i < size; i++) {
-      const w = new Worker(new URL('./worker-entry.mjs', import.meta.url), { workerData: { sab: this.sab } })
+      const w = new Worker(new URL('./worker-entry.mjs', import.meta.url), { workerData: { sab: this.sab, workers: size } })
       w.setMaxListeners(100)
       w.on('error', (err) => { this.dead ??= err })
       w.on('exit', (code) => { this.dead ??= new Error(`generator worker exited (code ${code})`) })

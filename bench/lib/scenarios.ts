@@ -188,7 +188,7 @@ function faninLoad(qos: 0 | 1, warm: number, count: number, topicsPerPub: number
   }))
   return {
     pubs, subs: [{ index: 0, clientId: 'bench-sub-0', filter: 'bench/#', qos }], fanout: 1,
-    warmPerPub: warm, countPerPub: count, window: Number(process.env['BENCH_WINDOW'] ?? 500), maxInflightPerPub: 50, latency: false, qos,
+    warmPerPub: warm, countPerPub: count, window: qos === 1 ? 200 : 500, maxInflightPerPub: 50, latency: false, qos,
   }
 }
 

@@ -16,14 +16,29 @@ const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync
 
 const ctrl = new Int32Array((workerData as { sab: SharedArrayBuffer }).sab)
 
+const sharedWorkers = ((workerData as { workers?: number }).workers ?? 1) > 1
+let localWake: (() => void) | undefined
+
+/** Signals progress (a delivery or an ack) to publishers in this thread and, when shared, in others. */
 function bump(): void {
   Atomics.add(ctrl, CTRL.PROGRESS, 1)
-  Atomics.notify(ctrl, CTRL.PROGRESS)
+  if (sharedWorkers) Atomics.notify(ctrl, CTRL.PROGRESS)
+  const wake = localWake
+  if (wake !== undefined) { localWake = undefined; wake() }
 }
 
+/** Waits until progress is signalled (or `ms` passed). */
 async function waitProgress(seen: number, ms: number): Promise<void> {
-  const r = waitAsync(ctrl, CTRL.PROGRESS, seen, ms)
-  if (r.async) await r.value
+  if (sharedWorkers) {
+    const r = waitAsync(ctrl, CTRL.PROGRESS, seen, ms)
+    if (r.async) await r.value
+    return
+  }
+  if (Atomics.load(ctrl, CTRL.PROGRESS) !== seen) return
+  await new Promise<void>((resolve) => {
+    const t = setTimeout(() => { localWake = undefined; resolve() }, ms)
+    localWake = () => { clearTimeout(t); resolve() }
+  })
 }
 
 const immediate = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
@@ -63,26 +78,29 @@ function recordLatency(ms: number): void {
 }
 
 function attachSubscriber(sub: Sub): void {
-  let pending = 0
+  let warm = 0
+  let meas = 0
   sub.client.onPublish = (buf, _qos, _id, p) => {
     const phase = buf[p + PAYLOAD_PHASE] as number
     if (phase !== 1 && phase !== 2) return
-    const pubIndex = buf.readUInt16LE(p + PAYLOAD_PUB)
-    const seq = buf.readUInt32LE(p + PAYLOAD_SEQ)
     const seen = sub.seen[phase - 1]
     if (seen !== undefined) {
-      const k = pubIndex * countPerPub + seq
+      const k = buf.readUInt16LE(p + PAYLOAD_PUB) * countPerPub + buf.readUInt32LE(p + PAYLOAD_SEQ)
       if (k < seen.length) {
         if (seen[k] === 0) { seen[k] = 1; sub.unique[phase - 1]++ } else { sub.duplicates++; return }
       }
     }
-    if (phase === 2 && collectLatency) recordLatency((nowNs() - buf.readDoubleLE(p + PAYLOAD_TS)) / 1e6)
-    Atomics.add(ctrl, phase === 1 ? CTRL.RECV_WARM : CTRL.RECV_MEAS, 1)
-    pending++
+    if (phase === 2) {
+      meas++
+      if (collectLatency) recordLatency((nowNs() - buf.readDoubleLE(p + PAYLOAD_TS)) / 1e6)
+    } else warm++
   }
-  // Notify once per socket chunk, not once per message.
+  // Publish the counts once per socket chunk (this listener runs after the client's parser).
   sub.client.socket.on('data', () => {
-    if (pending > 0) { pending = 0; bump() }
+    if (warm === 0 && meas === 0) return
+    if (warm > 0) { Atomics.add(ctrl, CTRL.RECV_WARM, warm); warm = 0 }
+    if (meas > 0) { Atomics.add(ctrl, CTRL.RECV_MEAS, meas); meas = 0 }
+    bump()
   })
 }
 
@@ -134,6 +152,7 @@ function sendBatch(pub: Pub, phase: number, firstSeq: number, k: number): void {
 }
 
 const BATCH = 32
+const MIN_BATCH = 8
 
 async function load(job: Extract<Job, { op: 'load' }>): Promise<{ sent: number; timedOut: boolean }> {
   countPerPub = job.countPerPub
@@ -180,7 +199,8 @@ async function load(job: Extract<Job, { op: 'load' }>): Promise<{ sent: number; 
         const outstanding = Atomics.load(ctrl, CTRL.SENT) - Math.floor(Atomics.load(ctrl, recvIdx) / job.fanout)
         let k = Math.min(job.window - outstanding, BATCH, left)
         if (pub.spec.qos > 0) k = Math.min(k, job.maxInflightPerPub - pub.inflight)
-        if (k <= 0) continue
+        // Wait for room for a reasonable batch rather than trickling single messages.
+        if (k <= 0 || k < Math.min(left, MIN_BATCH)) continue
         sendBatch(pub, job.phase, next[i] as number, k)
         next[i] = (next[i] as number) + k
         remaining[i] = left - k

@@ -25,8 +25,11 @@ export interface Identity {
   readonly anonymous: boolean
   /** The verified token's claims, when the client was authenticated by a token. */
   readonly claims?: Readonly<Record<string, unknown>>
-  /** Epoch milliseconds after which the identity is no longer valid (token `exp`). */
+  /** Epoch milliseconds after which the identity is no longer valid (token `exp`): rules
+   *  carried by the token are void from then on. */
   readonly expiresAt?: number
+  /** Disconnect the client at `expiresAt` (default true). */
+  readonly disconnectOnExpiry?: boolean
 }
 
 export type AuthOutcome =

@@ -326,7 +326,7 @@ export class Broker {
         continue
       }
       const exp = conn.identity?.expiresAt
-      if (exp !== undefined && now >= exp && this.disconnectOnExpiry) {
+      if (exp !== undefined && now >= exp && this.disconnectOnExpiry && conn.identity?.disconnectOnExpiry !== false) {
         this.logger.info({ clientId: conn.clientId }, 'token expired: disconnecting')
         conn.disconnect(ReasonCode.MaximumConnectTime, 'token expired')
       }

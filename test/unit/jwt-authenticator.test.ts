@@ -56,13 +56,15 @@ describe('token authenticator: outcomes and identity', () => {
     assert.deepEqual(o.identity.claims?.['acl'], { pub: ['a/#'] })
     assert.ok(Object.isFrozen(o.identity.claims) && Object.isFrozen(o.identity.claims?.['acl']))
   })
-  it('no expiresAt without exp, or with disconnectOnExpiry: false', async () => {
+  it('no expiresAt without exp; disconnectOnExpiry: false keeps expiresAt (ACLs end) but says not to disconnect', async () => {
     const a = make({ type: 'jwt', algorithm: 'public-key', publicKey: rs.publicPem, from: 'password' })
     const o1 = await a.authenticate(withPassword(sign(rs, {}, { expiresIn: undefined as never })))
     assert.equal(o1.result === 'allow' && o1.identity.expiresAt, undefined)
     const b = make({ type: 'jwt', algorithm: 'public-key', publicKey: rs.publicPem, from: 'password', disconnectOnExpiry: false })
     const o2 = await b.authenticate(withPassword(sign(rs)))
-    assert.equal(o2.result === 'allow' && o2.identity.expiresAt, undefined)
+    assert.equal(o2.result, 'allow')
+    assert.equal(o2.result === 'allow' && typeof o2.identity.expiresAt, 'number')
+    assert.equal(o2.result === 'allow' && o2.identity.disconnectOnExpiry, false)
   })
   it('counts outcomes by reason and verification latency', async () => {
     const a = make({ type: 'jwt', algorithm: 'public-key', publicKey: es.publicPem, from: 'password' })

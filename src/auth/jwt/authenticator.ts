@@ -222,7 +222,8 @@ export class TokenAuthenticator implements Authenticator {
       authenticator: this.name,
       anonymous: false,
       claims: verified.payload,
-      ...(this.config.disconnectOnExpiry && typeof exp === 'number' ? { expiresAt: exp * 1000 } : {}),
+      ...(typeof exp === 'number' ? { expiresAt: exp * 1000 } : {}),
+      disconnectOnExpiry: this.config.disconnectOnExpiry,
     }
     this.#log.debug({ clientId: credentials.clientId, kid: verified.key.kid, alg: verified.alg }, 'token accepted')
     return { result: 'allow', identity }

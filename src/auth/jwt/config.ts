@@ -6,8 +6,8 @@
  *   from: username            as TDMQ and the contract say.
  *   enabled: true
  *   maxTokenBytes: 8192       checked before any parsing (the MQTT field allows 65,535).
- *   disconnectOnExpiry: true  the identity carries `expiresAt` = exp, so the broker
- *                             disconnects at expiry; false leaves `expiresAt` unset.
+ *   disconnectOnExpiry: true  the broker disconnects the client at `exp` (the identity
+ *                             always carries `expiresAt` = exp, so token ACLs end then).
  *   claims.leeway: 5          seconds of clock skew for exp / nbf / iat. Zero leeway
  *                             rejects good tokens whenever clocks drift (range 0..300).
  *   claims.required: []       exp is NOT required by default: issuers and debuggers

@@ -1,0 +1,107 @@
+/**
+ * JWKS over real sockets: a real HTTP key-set server on loopback that rotates keys, goes
+ * down, comes back and serves garbage; MQTT clients see 0x88 / 3 while no key set is held.
+ */
+import assert from 'node:assert/strict'
+import { after, describe, test } from 'node:test'
+import { startAuthBroker } from '../helpers/auth-broker.js'
+import { connect, delay, end, rawSocket, assertHealthy, uid, until, VERSIONS, type RunningBroker, type Version } from '../helpers/broker.js'
+import { JwksServer, startJwksServer } from '../helpers/jwks-server.js'
+import { sign, testKey } from '../helpers/tokens.js'
+
+const FAST = { refreshIntervalMs: 60_000, backoffBaseMs: 50, kidRefetchCooldownMs: 200, gracePeriodMs: 60_000, timeoutMs: 500 }
+
+async function code(port: number, version: Version, token: string): Promise<number> {
+  const raw = await rawSocket(port, version)
+  try {
+    const c = await raw.connect({ clientId: uid(), username: 'device', password: Buffer.from(token) })
+    return (version === 5 ? c.reasonCode : c.returnCode) as number
+  } finally {
+    raw.destroy()
+  }
+}
+
+const UNAVAILABLE: Record<Version, number> = { 4: 3, 5: 0x88 }
+const REFUSED: Record<Version, number> = { 4: 4, 5: 0x86 }
+
+for (const version of VERSIONS) {
+  describe(`09 JWKS authentication, MQTT ${version === 5 ? '5.0' : '3.1.1'}`, () => {
+    const brokers: RunningBroker[] = []
+    const servers: JwksServer[] = []
+    after(async () => {
+      for (const b of brokers) await b.close()
+      for (const s of servers) await s.stop()
+    })
+    const k1 = testKey('ES256', { fresh: true, kid: 'k1' })
+    const k2 = testKey('RS256', { fresh: true, kid: 'k2' })
+
+    async function setup(keys = [k1.publicJwk], timing = FAST): Promise<{ jwks: JwksServer; broker: RunningBroker }> {
+      const jwks = await startJwksServer(keys)
+      servers.push(jwks)
+      const broker = await startAuthBroker({ authenticators: [{ type: 'jwks', name: 'idp', from: 'password', endpoint: jwks.endpoint }] }, { noMatch: 'allow' }, timing)
+      brokers.push(broker)
+      return { jwks, broker }
+    }
+
+    test('keys fetched from endpoint + /.well-known/jwks.json at start; token accepted', async () => {
+      const { jwks, broker } = await setup()
+      assert.ok(jwks.paths.includes('/.well-known/jwks.json'))
+      const client = await connect(broker.port, { protocolVersion: version, clientId: uid(), username: 'd', password: sign(k1, { sub: 'd' }) })
+      await assertHealthy(client)
+      await end(client)
+    })
+
+    test('rotation: a token with a new kid triggers a refetch and is accepted', async () => {
+      const { jwks, broker } = await setup()
+      jwks.behaviour.keys = [k1.publicJwk, k2.publicJwk]
+      await delay(FAST.kidRefetchCooldownMs + 50) // the cooldown counts from the start-up fetch
+      const before = jwks.requests
+      assert.equal(await code(broker.port, version, sign(k2, { sub: 'd' })), 0)
+      assert.ok(jwks.requests > before, 'the unknown kid caused a refetch')
+    })
+
+    test('unknown kids are refetched at most once per cooldown, however many clients try', async () => {
+      const { jwks, broker } = await setup([k1.publicJwk], { ...FAST, kidRefetchCooldownMs: 5000 })
+      const before = jwks.requests
+      const stranger = testKey('ES256', { fresh: true, kid: 'nope' })
+      const codes = await Promise.all(Array.from({ length: 10 }, () => code(broker.port, version, sign(stranger, { sub: 'x' }))))
+      assert.deepEqual(new Set(codes), new Set([REFUSED[version]]))
+      assert.ok(jwks.requests - before <= 1, `refetches: ${jwks.requests - before}`)
+    })
+
+    test('endpoint down at start: 0x88 / 3 until it comes back, then accepted without a restart', async () => {
+      const jwks = new JwksServer()
+      await jwks.start()
+      const port = jwks.port
+      await jwks.stop()
+      const broker = await startAuthBroker(
+        { authenticators: [{ type: 'jwks', name: 'idp', from: 'password', endpoint: `http://127.0.0.1:${port}` }] },
+        { noMatch: 'allow' },
+        FAST,
+      )
+      brokers.push(broker)
+      const token = sign(k1, { sub: 'd' })
+      assert.equal(await code(broker.port, version, token), UNAVAILABLE[version])
+      jwks.behaviour.keys = [k1.publicJwk]
+      await jwks.start(port)
+      servers.push(jwks)
+      const status = (): string => broker.server.authenticators[0]!.status().state
+      await until(() => status() === 'ok', 'the key set was fetched after the endpoint came back', 5000)
+      assert.equal(await code(broker.port, version, token), 0)
+    })
+
+    test('garbage from the endpoint keeps the last good key set (grace)', async () => {
+      const { jwks, broker } = await setup([k1.publicJwk], { ...FAST, refreshIntervalMs: 100 })
+      jwks.behaviour.body = '<html>not json</html>'
+      await until(() => (broker.server.authenticators[0]!.status().consecutiveFailures ?? 0) > 0, 'a failed refresh', 3000)
+      assert.equal(await code(broker.port, version, sign(k1, { sub: 'd' })), 0)
+    })
+
+    test('refreshes failing past the grace period: fail closed with 0x88 / 3', async () => {
+      const { jwks, broker } = await setup([k1.publicJwk], { ...FAST, refreshIntervalMs: 100, gracePeriodMs: 300 })
+      jwks.behaviour.status = 500
+      await until(() => broker.server.authenticators[0]!.status().state === 'unavailable', 'the key set expired after the grace period', 5000)
+      assert.equal(await code(broker.port, version, sign(k1, { sub: 'd' })), UNAVAILABLE[version])
+    })
+  })
+}
