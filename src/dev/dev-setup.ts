@@ -13,6 +13,18 @@ export const DEV_KEY_FILE = 'dev-signing-key.json'
 export const DEV_ADMIN_PORT = 18083
 export const DEV_MQTT_PORT = 1883
 
+/** Ports of the development setup; PORTCULLIS_MQTT_PORT / PORTCULLIS_ADMIN_PORT override them. */
+export function devPorts(env: NodeJS.ProcessEnv = process.env): { mqtt: number; admin: number } {
+  const read = (name: string, fallback: number): number => {
+    const v = env[name]
+    if (v === undefined || v === '') return fallback
+    const n = Number(v)
+    if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${name} must be a port number, got '${v}'`)
+    return n
+  }
+  return { mqtt: read('PORTCULLIS_MQTT_PORT', DEV_MQTT_PORT), admin: read('PORTCULLIS_ADMIN_PORT', DEV_ADMIN_PORT) }
+}
+
 export interface DevKey {
   readonly kid: string
   readonly alg: 'ES256'
@@ -38,10 +50,11 @@ export function loadOrCreateDevKey(dataDir: string): DevKey {
 
 /** The raw configuration of the development setup (validated like any file). */
 export function devConfig(dataDir: string): Record<string, unknown> {
+  const ports = devPorts()
   return {
     dataDir,
-    listeners: [{ type: 'tcp', host: '0.0.0.0', port: DEV_MQTT_PORT }],
-    admin: { host: '127.0.0.1', port: DEV_ADMIN_PORT },
+    listeners: [{ type: 'tcp', host: '0.0.0.0', port: ports.mqtt }],
+    admin: { host: '127.0.0.1', port: ports.admin },
     authentication: {
       allowAnonymous: false,
       authenticators: [
@@ -49,7 +62,7 @@ export function devConfig(dataDir: string): Record<string, unknown> {
           type: 'jwks',
           name: 'dev-jwks',
           from: 'password',
-          endpoint: `http://127.0.0.1:${DEV_ADMIN_PORT}`,
+          endpoint: `http://127.0.0.1:${ports.admin}`,
           description: 'Development key set served by this broker (data/dev-signing-key.json)',
           claims: { required: ['exp'], leeway: 5 },
         },
@@ -72,19 +85,21 @@ export function devConfig(dataDir: string): Record<string, unknown> {
 }
 
 export function devBanner(key: DevKey): string {
+  const ports = devPorts()
+  const p = ports.mqtt === DEV_MQTT_PORT ? '' : ` -p ${ports.mqtt}`
   return [
     '',
     '  ┌──────────────────────────────────────────────────────────────────────────┐',
     '  │  Portcullis DEVELOPMENT SETUP — not for production                        │',
     '  └──────────────────────────────────────────────────────────────────────────┘',
-    `  MQTT on 0.0.0.0:${DEV_MQTT_PORT}; admin + JWKS on http://127.0.0.1:${DEV_ADMIN_PORT}/.well-known/jwks.json`,
+    `  MQTT on 0.0.0.0:${ports.mqtt}; admin + JWKS on http://127.0.0.1:${ports.admin}/.well-known/jwks.json`,
     `  Clients authenticate with a JWT in the password, signed by ${key.file} (ES256, kid ${key.kid}).`,
     '  Every authenticated client may publish and subscribe to any topic (policy dev-allow-authenticated).',
     '',
     '  Mint a token and use it:',
     '    TOKEN=$(npx portcullis token mint --sub alice --exp 1h)',
-    `    mosquitto_sub -h 127.0.0.1 -t 'demo/#' -u alice -P "$TOKEN"`,
-    `    mosquitto_pub -h 127.0.0.1 -t demo/hello -m hi -u alice -P "$TOKEN"`,
+    `    mosquitto_sub -h 127.0.0.1${p} -t 'demo/#' -u alice -P "$TOKEN"`,
+    `    mosquitto_pub -h 127.0.0.1${p} -t demo/hello -m hi -u alice -P "$TOKEN"`,
     '',
     '  Write a portcullis.yaml (see README) to configure your own authenticators.',
     '',

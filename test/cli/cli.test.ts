@@ -1,0 +1,174 @@
+/**
+ * The command line as a user runs it (the compiled `bin/portcullis.js`, built by `npm test`
+ * and by `npm ci`): the development setup end to end with Debian's mosquitto clients,
+ * token mint / inspect, keygen, configuration errors and graceful shutdown.
+ */
+import assert from 'node:assert/strict'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { promisify } from 'node:util'
+import { withTimeout } from '../helpers/broker.js'
+
+const run = promisify(execFile)
+const BIN = resolve('bin/portcullis.js')
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const s = net.createServer()
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port
+      s.close(() => resolvePort(port))
+    })
+    s.on('error', reject)
+  })
+}
+
+async function cli(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run('node', [BIN, ...args], { cwd, env: { ...process.env, ...env }, timeout: 20_000 })
+    return { code: 0, stdout: r.stdout, stderr: r.stderr }
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string }
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }
+  }
+}
+
+/** Start `portcullis start` and wait until its log says the MQTT listener is up. */
+function startBroker(cwd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; stderr: () => string; stdout: () => string }> {
+  const child = spawn('node', [BIN, 'start', ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()))
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()))
+  return withTimeout(
+    new Promise((resolveStart, reject) => {
+      const check = setInterval(() => {
+        if (out.includes('"msg":"listening"')) {
+          clearInterval(check)
+          resolveStart({ child, stderr: () => err, stdout: () => out })
+        }
+      }, 20)
+      child.once('exit', (code) => {
+        clearInterval(check)
+        reject(new Error(`broker exited with ${code}: ${err}`))
+      })
+    }),
+    15_000,
+    'portcullis start did not listen',
+  )
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode)
+  return withTimeout(new Promise((r) => child.once('exit', (code) => r(code))), 10_000, 'broker did not exit')
+}
+
+describe('cli: development setup', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-cli-'))
+  let broker: { child: ChildProcess; stderr: () => string; stdout: () => string }
+  let mqttPort = 0
+  let env: NodeJS.ProcessEnv = {}
+  before(async () => {
+    mqttPort = await freePort()
+    env = { PORTCULLIS_MQTT_PORT: String(mqttPort), PORTCULLIS_ADMIN_PORT: String(await freePort()) }
+    broker = await startBroker(dir, [], env)
+  })
+  after(async () => {
+    if (broker.child.exitCode === null) broker.child.kill('SIGKILL')
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  test('prints a development banner and keeps the key in data/ (mode 0600)', () => {
+    assert.match(broker.stderr(), /DEVELOPMENT SETUP/)
+    assert.match(broker.stderr(), /token mint/)
+    const key = join(dir, 'data', 'dev-signing-key.json')
+    assert.equal(statSync(key).mode & 0o777, 0o600)
+    assert.equal(JSON.parse(readFileSync(key, 'utf8')).alg, 'ES256')
+  })
+
+  test('a minted token lets mosquitto_pub / mosquitto_sub exchange a message; no token is refused', async () => {
+    const { stdout: token } = await cli(['token', 'mint', '--sub', 'alice', '--exp', '10m'], dir)
+    const t = token.trim()
+    assert.equal(t.split('.').length, 3)
+    const sub = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(mqttPort), '-t', 'demo/#', '-u', 'alice', '-P', t, '-C', '1', '-v', '-W', '10'])
+    let got = ''
+    sub.stdout.on('data', (d: Buffer) => (got += d.toString()))
+    await new Promise((r) => setTimeout(r, 500))
+    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(mqttPort), '-t', 'demo/hello', '-m', 'hi', '-u', 'alice', '-P', t])
+    await exited(sub)
+    assert.equal(got.trim(), 'demo/hello hi')
+    await assert.rejects(run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(mqttPort), '-t', 'demo/x', '-m', 'no']))
+    await assert.rejects(run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(mqttPort), '-t', 'demo/x', '-m', 'no', '-u', 'a', '-P', 'not.a.token']))
+  })
+
+  test('token inspect explains each check against the running configuration', async () => {
+    const { stdout: token } = await cli(['token', 'mint', '--sub', 'bob', '--exp', '10m'], dir)
+    const ok = await cli(['token', 'inspect', token.trim()], dir, env)
+    assert.equal(ok.code, 0, ok.stderr)
+    assert.match(ok.stdout, /ok\s+signature/)
+    assert.match(ok.stdout, /verdict: allow by dev-jwks/)
+    const { stdout: old } = await cli(['token', 'mint', '--sub', 'bob', '--exp', '-1h'], dir)
+    const bad = await cli(['token', 'inspect', old.trim()], dir, env)
+    assert.equal(bad.code, 1)
+    assert.match(bad.stdout, /FAIL\s+exp/)
+    assert.doesNotMatch(bad.stdout, new RegExp(old.trim().split('.')[2] as string), 'the token is never echoed')
+  })
+
+  test('SIGTERM shuts down gracefully with exit code 0', async () => {
+    broker.child.kill('SIGTERM')
+    assert.equal(await exited(broker.child), 0)
+  })
+})
+
+describe('cli: configuration and tools', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-cli-'))
+  after(() => rmSync(dir, { recursive: true, force: true }))
+
+  test('a bad configuration exits 2 before listening, naming the key path', async () => {
+    writeFileSync(join(dir, 'bad.yaml'), 'authentication:\n  authenticators:\n    - { type: jwt, algorithm: hmac-based, secret: short }\n')
+    const r = await cli(['start', '--config', 'bad.yaml'], dir)
+    assert.equal(r.code, 2)
+    assert.match(r.stderr, /authentication\.authenticators\[0\]\.secret/)
+    writeFileSync(join(dir, 'typo.yaml'), 'listners: []\n')
+    const t = await cli(['start', '--config', 'typo.yaml'], dir)
+    assert.equal(t.code, 2)
+    assert.match(t.stderr, /listners/)
+    const missing = await cli(['start', '--config', 'nope.yaml'], dir)
+    assert.equal(missing.code, 2)
+  })
+
+  test('./portcullis.yaml is used when present', async () => {
+    const port = await freePort()
+    writeFileSync(join(dir, 'portcullis.yaml'), `listeners: [{ type: tcp, host: 127.0.0.1, port: ${port} }]\nauthentication: { allowAnonymous: true }\nauthorization: { noMatch: allow }\n`)
+    const b = await startBroker(dir, [], {})
+    assert.match(b.stdout(), new RegExp(`"port":${port}`))
+    assert.doesNotMatch(b.stderr(), /DEVELOPMENT SETUP/)
+    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-t', 'x', '-m', 'anonymous ok'])
+    b.child.kill('SIGINT')
+    assert.equal(await exited(b.child), 0)
+    rmSync(join(dir, 'portcullis.yaml'))
+  })
+
+  test('keygen prints a key pair whose tokens the matching configuration accepts', async () => {
+    const k = await cli(['keygen', '--alg', 'EdDSA'], dir)
+    const pair = JSON.parse(k.stdout) as { kid: string; privateJwk: object; publicJwks: object; publicPem: string }
+    assert.ok(pair.kid.length > 20)
+    writeFileSync(join(dir, 'key.json'), JSON.stringify(pair.privateJwk))
+    writeFileSync(join(dir, 'ed.yaml'), `authentication:\n  authenticators:\n    - type: jwks\n      text: '${JSON.stringify(pair.publicJwks)}'\n`)
+    const { stdout: token } = await cli(['token', 'mint', '--key', 'key.json', '--alg', 'EdDSA', '--sub', 'x', '--claim', 'n=3'], dir)
+    const r = await cli(['token', 'inspect', token.trim(), '--config', 'ed.yaml'], dir)
+    assert.equal(r.code, 0, r.stdout)
+    assert.match(r.stdout, /"n":3/)
+  })
+
+  test('unknown commands and missing values are usage errors (exit 2)', async () => {
+    assert.equal((await cli(['frobnicate'], dir)).code, 2)
+    assert.equal((await cli(['token', 'mint', '--sub'], dir)).code, 2)
+    const v = await cli(['--version'], dir)
+    assert.match(v.stdout, /^\d+\.\d+\.\d+/)
+  })
+})
