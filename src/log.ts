@@ -14,14 +14,17 @@ export const REDACTED_PATHS = [
 
 export interface LogOptions {
   readonly level?: string
+  /** Where log lines go (default: standard output). */
+  readonly destination?: NodeJS.WritableStream
 }
 
 export function createLogger(options: LogOptions = {}): Logger {
-  return pino({
+  const settings = {
     name: 'portcullis',
     level: options.level ?? process.env['PORTCULLIS_LOG_LEVEL'] ?? 'info',
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-  })
+  }
+  return options.destination === undefined ? pino(settings) : pino(settings, options.destination)
 }
 
 /** A logger that drops everything (tests, benchmarks). */
