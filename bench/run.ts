@@ -169,7 +169,8 @@ mkdirSync(resultsDir, { recursive: true })
 const out = values.out ?? join(resultsDir, `bench-${env.date.replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`)
 writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`)
 const md = renderMarkdown(env, selected, summary, skipped)
-writeFileSync(join(resultsDir, 'latest.md'), md)
+// latest.md belongs to runs that write into bench/results (an --out elsewhere leaves it alone).
+if (values.out === undefined) writeFileSync(join(resultsDir, 'latest.md'), md)
 process.stdout.write(md)
 log(`\nJSON: ${out}\nMarkdown: ${join(resultsDir, 'latest.md')}\ntotal ${env.seconds.toFixed(1)} s`)
 
