@@ -5,6 +5,9 @@
  */
 import type { JsonWebKey } from 'node:crypto'
 import { createRequire } from 'node:module'
+import { loadOrCreateApiKey } from './admin/api-key.js'
+import { BrokerAdmin } from './admin/broker-admin.js'
+import { loadManagedConfig } from './admin/managed-config.js'
 import { startAdminServer, type AdminServer } from './admin/server.js'
 import { AuthenticatorChain } from './auth/chain.js'
 import { createAuthenticators, type AuthenticatorTimingOverrides, type TokenAuthenticator } from './auth/create.js'
@@ -13,8 +16,10 @@ import { createAuthorizerChain } from './authz/create.js'
 import { Broker } from './broker/broker.js'
 import { startListener, type RunningListener } from './broker/listeners.js'
 import { LocalBus } from './cluster/bus.js'
-import type { PortcullisConfig } from './config/schema.js'
+import type { AdminConfig, PortcullisConfig } from './config/schema.js'
 import { createLogger, type Logger } from './log.js'
+import { createMetrics } from './metrics/metrics.js'
+import { SqliteConfigStore } from './store/sqlite/config-store.js'
 import { MemoryRetainedStore } from './store/memory/retained-store.js'
 import { MemorySessionStore } from './store/memory/session-store.js'
 
@@ -26,11 +31,23 @@ export interface ServerOptions {
   readonly jwks?: { readonly keys: readonly JsonWebKey[] }
   /** Tests only: shorten JWKS refresh, back-off, cooldown and grace. */
   readonly authenticatorTiming?: AuthenticatorTimingOverrides
+  /** The admin API key (default: admin.apiKey, else dataDir/admin-api-key, generated if missing). */
+  readonly apiKey?: string
+  /**
+   * Keep admin API changes in dataDir/portcullis.db, seeded from the configuration on the
+   * first start (default: true when the admin listener is configured; false: file only).
+   */
+  readonly persistConfig?: boolean
 }
 
 export interface PortcullisServer {
   readonly broker: Broker
+  /** The live authenticators, in chain order (they change with the admin API). */
   readonly authenticators: readonly TokenAuthenticator[]
+  /** The management facade the admin API works through. */
+  readonly brokerAdmin: BrokerAdmin
+  /** Where authenticators and authorization came from at start-up. */
+  readonly configSource: 'configuration file' | 'database'
   readonly listeners: readonly RunningListener[]
   readonly admin: AdminServer | undefined
   readonly logger: Logger
@@ -45,14 +62,38 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     while (undo.length > 0) await (undo.pop() as () => Promise<void>)()
   }
   try {
+    // With the management plane on, the stored configuration (seeded from the file) wins.
+    let managed = { authenticators: config.authentication.authenticators, authorization: config.authorization, source: 'configuration file' as 'configuration file' | 'database' }
+    let store: SqliteConfigStore | undefined
+    if (config.admin !== undefined && options.persistConfig !== false) {
+      const s = new SqliteConfigStore(config.dataDir)
+      undo.push(async () => s.close())
+      store = s
+      managed = loadManagedConfig(s, managed, logger)
+    }
+
     // The admin listener comes first: it may serve the key set the authenticators fetch.
     let admin: AdminServer | undefined
     if (config.admin !== undefined) {
-      const a = await startAdminServer({ config: config.admin, logger, ...(options.jwks !== undefined ? { jwks: options.jwks } : {}) })
+      const adminConfig = config.admin as AdminConfig & { readonly metricsPublic?: boolean }
+      let apiKey = options.apiKey ?? adminConfig.apiKey
+      if (apiKey === undefined) {
+        const stored = loadOrCreateApiKey(config.dataDir)
+        logger.info({ file: stored.file }, stored.created ? 'admin API key generated (read it from the file)' : 'admin API key read from file')
+        apiKey = stored.key
+      }
+      const a = await startAdminServer({
+        config: adminConfig,
+        logger,
+        apiKey,
+        metricsPublic: adminConfig.metricsPublic === true,
+        version: VERSION,
+        ...(options.jwks !== undefined ? { jwks: options.jwks } : {}),
+      })
       undo.push(() => a.close())
       admin = a
     }
-    const tokenAuthenticators = createAuthenticators(config.authentication.authenticators, {
+    const tokenAuthenticators = createAuthenticators(managed.authenticators, {
       logger,
       ...(options.authenticatorTiming !== undefined ? { timing: options.authenticatorTiming } : {}),
     })
@@ -60,10 +101,10 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     undo.push(() => authenticators.close())
     await authenticators.start()
 
-    const authorizers = createAuthorizerChain(config.authorization, {
+    const authorizers = createAuthorizerChain(managed.authorization, {
       onAclProblem: (subject, reason) => logger.warn({ clientId: subject.clientId }, `ACL claim unusable: ${reason}`),
     })
-    const warning = authorizationWarning(config.authorization, { tokens: tokenAuthenticators.length > 0 })
+    const warning = authorizationWarning(managed.authorization, { tokens: tokenAuthenticators.length > 0 })
     if (warning !== undefined) logger.warn(warning)
 
     const broker = new Broker({
@@ -77,6 +118,18 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       version: VERSION,
     })
     undo.push(() => broker.close())
+    const brokerAdmin = new BrokerAdmin({
+      broker,
+      chain: authenticators,
+      authenticators: tokenAuthenticators,
+      authorization: managed.authorization,
+      logger,
+      ...(store !== undefined ? { store } : {}),
+      ...(options.authenticatorTiming !== undefined ? { timing: options.authenticatorTiming } : {}),
+    })
+    const metrics = createMetrics(brokerAdmin, { version: VERSION })
+    undo.push(async () => metrics.close())
+    admin?.attach({ admin: brokerAdmin, metrics: metrics.registry })
     const listeners: RunningListener[] = []
     for (const l of config.listeners) {
       const running = await startListener(broker, l)
@@ -92,10 +145,25 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
         await broker.close()
         await Promise.all(stopping)
         await admin?.close()
+        // (broker.close() closed the authenticator chain, with any authenticator swapped in since.)
+        metrics.close()
+        store?.close()
       })()
       return closed
     }
-    return { broker, authenticators: tokenAuthenticators, listeners, admin, logger, close, [Symbol.asyncDispose]: close }
+    return {
+      broker,
+      get authenticators() {
+        return brokerAdmin.authenticators
+      },
+      brokerAdmin,
+      configSource: managed.source,
+      listeners,
+      admin,
+      logger,
+      close,
+      [Symbol.asyncDispose]: close,
+    }
   } catch (err) {
     await unwind()
     throw err

@@ -1,18 +1,48 @@
 /**
  * The admin listener (fastify): health, the development key set at
- * `/.well-known/jwks.json`, and — as the management plane grows — the REST API,
- * console and metrics. Bound to 127.0.0.1 unless configured otherwise.
+ * `/.well-known/jwks.json`, the web console, the REST API under /api/v1 (its OpenAPI
+ * document at /api/docs) and Prometheus metrics at /metrics. Bound to 127.0.0.1 unless
+ * configured otherwise.
+ *
+ * Public: /healthz, /.well-known/jwks.json, the console's static files, /api/docs.
+ * Bearer token (`Authorization: Bearer <admin.apiKey>`): everything else under /api/, and
+ * /metrics unless `metricsPublic`. Nothing here logs requests, so tokens and keys that
+ * travel in bodies or headers never reach a log line.
+ *
+ * The listener starts before the broker (it may serve the key set the authenticators
+ * fetch); the API answers 503 until `attach()` hands it the BrokerAdmin.
  */
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { JsonWebKey } from 'node:crypto'
+import type { Registry } from 'prom-client'
 import type { AdminConfig } from '../config/schema.js'
+import { ConfigError } from '../errors.js'
 import type { Logger } from '../log.js'
+import { registerConsole } from '../console/register.js'
+import { checkBearer } from './api-key.js'
+import type { BrokerAdmin } from './broker-admin.js'
+import { ApiError, errorBody, type ApiErrorCode } from './errors.js'
+import { buildOpenApiDocument } from './openapi.js'
+import { API_PREFIX, API_ROUTES } from './routes.js'
 
 export interface AdminServerOptions {
   readonly config: AdminConfig
   readonly logger: Logger
   /** A public key set to publish at /.well-known/jwks.json (the development setup's). */
   readonly jwks?: { readonly keys: readonly JsonWebKey[] }
+  /** The bearer token for /api and /metrics. Without one the API refuses every request. */
+  readonly apiKey?: string
+  /** Serve /metrics without the bearer token. */
+  readonly metricsPublic?: boolean
+  /** Shown in the OpenAPI document. */
+  readonly version?: string
+  /** Serve the web console (default true). */
+  readonly console?: boolean
+}
+
+export interface AdminTarget {
+  readonly admin: BrokerAdmin
+  readonly metrics?: Registry
 }
 
 export interface AdminServer {
@@ -20,11 +50,54 @@ export interface AdminServer {
   readonly port: number
   readonly url: string
   readonly app: FastifyInstance
+  /** Hand the API its broker (and metrics registry) once they exist. */
+  attach(target: AdminTarget): void
   close(): Promise<void>
 }
 
+function sendError(reply: FastifyReply, err: ApiError): FastifyReply {
+  return reply.code(err.status).type('application/json; charset=utf-8').send(errorBody(err))
+}
+
+/** Every failure as `{ error, message, path? }`. */
+function toApiError(err: unknown, logger: Logger): { error: ApiError; status: number } {
+  if (err instanceof ApiError) return { error: err, status: err.status }
+  if (err instanceof ConfigError) return { error: ApiError.fromConfig(err), status: 400 }
+  const fe = err as Partial<FastifyError>
+  const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500
+  if (status === 413) return { error: new ApiError('ERR_PAYLOAD_TOO_LARGE', 'request body too large'), status }
+  if (status >= 400 && status < 500) {
+    return { error: new ApiError('ERR_BAD_REQUEST', fe.message ?? 'bad request', 'body'), status }
+  }
+  logger.error({ err }, 'admin API request failed')
+  return { error: new ApiError('ERR_INTERNAL', 'internal error (see the broker log)'), status: 500 }
+}
+
+function unauthorized(reply: FastifyReply, message: string): FastifyReply {
+  void reply.header('www-authenticate', 'Bearer realm="portcullis"')
+  return sendError(reply, new ApiError('ERR_UNAUTHORIZED', message))
+}
+
 export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
+  const logger = options.logger
+  const apiKey = options.apiKey
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 })
+  let target: AdminTarget | undefined
+
+  // JSON bodies; an empty body (POST …/enable with a JSON content type) reads as undefined.
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = String(body)
+    if (text.trim() === '') return done(null, undefined)
+    try {
+      done(null, JSON.parse(text))
+    } catch (err) {
+      done(new ApiError('ERR_BAD_REQUEST', `body is not valid JSON: ${(err as Error).message}`, 'body'), undefined)
+    }
+  })
+
+  const authorized = (request: FastifyRequest): boolean => apiKey !== undefined && checkBearer(request.headers.authorization, apiKey)
+
   app.get('/healthz', async () => ({ status: 'ok' }))
   const jwks = options.jwks
   if (jwks !== undefined) {
@@ -33,11 +106,69 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       return { keys: jwks.keys }
     })
   }
+
+  const openapi = buildOpenApiDocument(options.version ?? '0.0.0')
+  app.get('/api/docs', async () => openapi)
+  app.get('/api/docs/', async () => openapi)
+
+  app.get('/metrics', async (request, reply) => {
+    if (options.metricsPublic !== true && !authorized(request)) return unauthorized(reply, 'bearer token required for /metrics')
+    const registry = target?.metrics
+    if (registry === undefined) return sendError(reply, new ApiError('ERR_UNAVAILABLE', 'metrics are not available yet'))
+    const text = await registry.metrics()
+    return reply.type(registry.contentType).send(text)
+  })
+
+  await app.register(async (api) => {
+    api.addHook('onRequest', async (request, reply) => {
+      if (apiKey === undefined) return unauthorized(reply, 'no admin API key is configured (admin.apiKey)')
+      if (!authorized(request)) return unauthorized(reply, 'missing or wrong bearer token (Authorization: Bearer <admin.apiKey>)')
+      return undefined
+    })
+    api.setErrorHandler((err, _request, reply) => {
+      const { error, status } = toApiError(err, logger)
+      return reply.code(status).type('application/json; charset=utf-8').send(errorBody(error))
+    })
+    api.setNotFoundHandler((request, reply) => sendError(reply, new ApiError('ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)))
+    for (const route of API_ROUTES) {
+      api.route({
+        method: route.method,
+        url: route.url,
+        handler: async (request, reply) => {
+          const admin = target?.admin
+          if (admin === undefined) return sendError(reply, new ApiError('ERR_UNAVAILABLE', 'the broker is still starting'))
+          const result = await route.handler(admin, { params: request.params as Record<string, string>, body: request.body })
+          const status = route.status ?? 200
+          if (status === 204) return reply.code(204).send()
+          return reply.code(status).type('application/json; charset=utf-8').send(JSON.stringify(result))
+        },
+      })
+    }
+  }, { prefix: API_PREFIX })
+  // Anything else under /api/ (an unknown version) still needs the key before it learns more.
+  app.all('/api/*', async (request, reply) => {
+    if (!authorized(request)) return unauthorized(reply, 'missing or wrong bearer token (Authorization: Bearer <admin.apiKey>)')
+    return sendError(reply, new ApiError('ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`))
+  })
+
+  if (options.console !== false) registerConsole(app)
+
   await app.listen({ host: options.config.host, port: options.config.port })
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : options.config.port
   const host = options.config.host
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
-  options.logger.info({ url }, 'admin listening')
-  return { host, port, url, app, close: () => app.close() }
+  logger.info({ url, api: apiKey !== undefined, metricsPublic: options.metricsPublic === true }, 'admin listening')
+  return {
+    host,
+    port,
+    url,
+    app,
+    attach: (t) => {
+      target = t
+    },
+    close: () => app.close(),
+  }
 }
+
+export type { ApiErrorCode }

@@ -24,7 +24,7 @@ function rank(error: PortcullisError | undefined): number {
 }
 
 export class AuthenticatorChain {
-  readonly #authenticators: readonly Authenticator[]
+  #authenticators: readonly Authenticator[]
   readonly #options: AuthenticatorChainOptions
 
   constructor(authenticators: readonly Authenticator[], options: AuthenticatorChainOptions) {
@@ -34,6 +34,14 @@ export class AuthenticatorChain {
 
   get authenticators(): readonly Authenticator[] {
     return this.#authenticators
+  }
+
+  /**
+   * Swap the whole list (admin API). The caller starts new authenticators before and closes
+   * retired ones after; a CONNECT already being authenticated finishes with the old list.
+   */
+  replace(authenticators: readonly Authenticator[]): void {
+    this.#authenticators = authenticators
   }
 
   async start(): Promise<void> {

@@ -40,6 +40,12 @@ export interface BrokerStats {
   bytesIn: number
   bytesOut: number
   authFailures: number
+  /** Indexed by QoS (0, 1, 2). */
+  messagesReceivedByQos: [number, number, number]
+  messagesSentByQos: [number, number, number]
+  /** Refused CONNECTs and re-authentications by error code. */
+  authFailuresByReason: Record<string, number>
+  authzDenied: { connect: number; publish: number; subscribe: number }
 }
 
 const NEVER = 0xffffffff
@@ -47,7 +53,7 @@ const NEVER = 0xffffffff
 export class Broker {
   readonly limits: Limits
   readonly auth: AuthenticatorChain
-  readonly authz: AuthorizerChain
+  #authz: AuthorizerChain
   readonly retained: RetainedStore
   readonly store: SessionStore
   readonly bus: ClusterBus
@@ -63,6 +69,10 @@ export class Broker {
     bytesIn: 0,
     bytesOut: 0,
     authFailures: 0,
+    messagesReceivedByQos: [0, 0, 0],
+    messagesSentByQos: [0, 0, 0],
+    authFailuresByReason: {},
+    authzDenied: { connect: 0, publish: 0, subscribe: 0 },
   }
   readonly tree = new TopicTree()
   /** Live sessions by client id (connected, or persistent and offline). */
@@ -76,7 +86,7 @@ export class Broker {
   constructor(deps: BrokerDeps) {
     this.limits = deps.limits
     this.auth = deps.authenticators
-    this.authz = deps.authorizers
+    this.#authz = deps.authorizers
     this.retained = deps.retained
     this.store = deps.sessions
     this.bus = deps.bus
@@ -87,6 +97,22 @@ export class Broker {
     this.#wheel.unref()
     this.bus.onMessage((m) => this.route(m))
     this.#sys = new SysPublisher(this)
+  }
+
+  /** The authorizer chain new connections (and re-authentications) compile their rules from. */
+  get authz(): AuthorizerChain {
+    return this.#authz
+  }
+
+  /** Swap the authorizer chain (admin API): connected clients keep the rules they compiled. */
+  setAuthorizers(chain: AuthorizerChain): void {
+    this.#authz = chain
+  }
+
+  /** Count a refused CONNECT or re-authentication. */
+  countAuthFailure(code: string): void {
+    this.stats.authFailures++
+    this.stats.authFailuresByReason[code] = (this.stats.authFailuresByReason[code] ?? 0) + 1
   }
 
   get closing(): boolean {

@@ -180,9 +180,15 @@ export class Connection {
     const m = d.message
     let properties: Record<string, unknown> | undefined
     let topic = m.topic
+    /** An alias this packet introduces: forgotten again if the packet is not sent. */
+    let newAlias = false
+    // An expired message is not delivered, whatever the subscriber's protocol version [MQTT-3.3.2-5].
+    const expiry = remainingExpiry(m, Date.now())
+    if (expiry === 0) {
+      this.broker.stats.messagesDropped++
+      return false
+    }
     if (this.v5) {
-      const expiry = remainingExpiry(m, Date.now())
-      if (expiry === 0) return false
       if (m.properties !== undefined || expiry !== undefined || d.subscriptionIds !== undefined || this.outAliasMax > 0) {
         properties = { ...m.properties }
         if (expiry !== undefined) properties['messageExpiryInterval'] = expiry
@@ -198,6 +204,7 @@ export class Connection {
             const next = this.outAliases.size + 1
             this.outAliases.set(topic, next)
             properties['topicAlias'] = next
+            newAlias = true
           }
         }
       }
@@ -219,11 +226,14 @@ export class Connection {
       buf = mqtt.generate(packet, { protocolVersion: this.protocolVersion })
     }
     if (buf.length > this.maxOutgoingPacket) {
+      // The client never sees this packet, so it must not learn (or be assumed to know) its alias.
+      if (newAlias) this.outAliases.delete(m.topic)
       this.broker.stats.messagesDropped++
       return false
     }
     this.write(buf)
     this.broker.stats.messagesSent++
+    this.broker.stats.messagesSentByQos[d.qos]++
     return true
   }
 
@@ -238,7 +248,8 @@ export class Connection {
   /** Send DISCONNECT (MQTT 5, after CONNACK, or for protocol errors the spec names) then close. */
   disconnect(reasonCode: number, reasonString?: string): void {
     if (this.state === 'closed') return
-    if (this.v5 && this.state !== 'new') {
+    // DISCONNECT only after CONNACK: before it, a refusal is a CONNACK (or just a close).
+    if (this.v5 && this.state === 'connected') {
       const properties = reasonString !== undefined ? { reasonString } : undefined
       this.send({ cmd: 'disconnect', reasonCode, properties } as mqtt.IDisconnectPacket)
     }

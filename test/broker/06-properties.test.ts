@@ -79,6 +79,23 @@ describe('v5 message expiry', () => {
     await end(b, pub)
   })
 
+  test('a v5 message that expires while queued for a 3.1.1 subscriber is dropped too [MQTT-3.3.2-5]', async () => {
+    const id = uid('expiry-v4')
+    const topic = `${id}/t`
+    const a = await connect(broker.port, { protocolVersion: 4, clientId: id, clean: false })
+    await subscribe(a, topic, { qos: 1 })
+    await end(a)
+    const pub = await connect(broker.port, { protocolVersion: 5, clientId: uid('pub') })
+    await pub.publishAsync(topic, 'short', { qos: 1, properties: { messageExpiryInterval: 1 } })
+    await pub.publishAsync(topic, 'forever', { qos: 1 })
+    await delay(1100)
+    const { client: b, inbox } = await connectWithInbox(broker.port, { protocolVersion: 4, clientId: id, clean: false })
+    assert.equal((await inbox.next(topic)).payload.toString(), 'forever')
+    await expectNoMessage(b, 150)
+    assert.equal(inbox.messages.length, 1)
+    await end(b, pub)
+  })
+
   test('an expired retained message is not sent to a new subscriber', async () => {
     const topic = uid('retexp')
     const pub = await connect(broker.port, { protocolVersion: 5, clientId: uid('pub') })
@@ -143,6 +160,21 @@ describe('v5 topic aliases', () => {
     assert.equal(first.topic, topic)
     assert.equal(second.topic, '')
     assert.equal(second.properties?.topicAlias, alias)
+    raw.destroy()
+    await end(pub)
+  })
+
+  test('a publish dropped for the client Maximum Packet Size does not leave an alias the client never learnt', async () => {
+    const topic = uid('aliasdrop')
+    const raw = await rawSocket(broker.port, 5)
+    await raw.connect({ clientId: uid('raw'), properties: { topicAliasMaximum: 4, maximumPacketSize: 128 } })
+    await rawSubscribe(raw, topic, 0)
+    const pub = await connect(broker.port, { protocolVersion: 5, clientId: uid('pub') })
+    await pub.publishAsync(topic, Buffer.alloc(300, 0x62), { qos: 1 }) // too large: dropped
+    await pub.publishAsync(topic, 'fits', { qos: 1 })
+    const p = await raw.next('publish')
+    assert.equal(p.payload.toString(), 'fits')
+    assert.equal(p.topic, topic, 'the first publish the client sees on a topic names the topic')
     raw.destroy()
     await end(pub)
   })

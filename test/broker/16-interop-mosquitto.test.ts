@@ -43,7 +43,8 @@ interface MosquittoSub {
 
 /** Start mosquitto_sub for `count` messages; -d tells us when it has subscribed. */
 function mosquittoSub(v: Version, topic: string, qos: 0 | 1 | 2, count: number): MosquittoSub {
-  const child = spawn('mosquitto_sub', [
+  // stdbuf: mosquitto_sub's stdout is block-buffered on a pipe; line buffering lets us see SUBACK
+  const child = spawn('stdbuf', ['-oL', 'mosquitto_sub',
     '-h', '127.0.0.1', '-p', String(broker.port), '-V', protocol(v), '-q', String(qos), '-t', topic,
     '-C', String(count), '-W', '5', '-d', '-F', 'MSG %t %q %r %p', '-i', uid('msub'),
   ])
@@ -67,6 +68,9 @@ function mosquittoSub(v: Version, topic: string, qos: 0 | 1 | 2, count: number):
     6000,
     'mosquitto_sub messages',
   )
+  // a test that fails early must not leave the process or an unhandled rejection behind
+  subscribed.catch(() => child.kill())
+  done.catch(() => child.kill())
   return { subscribed, done, child }
 }
 

@@ -34,7 +34,7 @@ export function handleAuth(conn: Connection, packet: mqtt.IAuthPacket): void {
       (result) => {
         if (conn.state !== 'connected') return
         if (!result.ok) {
-          broker.stats.authFailures++
+          broker.countAuthFailure(result.error.code)
           broker.logger.info({ clientId: conn.clientId, code: result.error.code }, `re-authentication refused: ${result.error.message}`)
           conn.disconnect(ReasonCode.NotAuthorized, result.error.message)
           return
@@ -53,4 +53,8 @@ export function handleAuth(conn: Connection, packet: mqtt.IAuthPacket): void {
         conn.disconnect(ReasonCode.UnspecifiedError)
       },
     )
+    .catch((err: unknown) => {
+      broker.logger.error({ err, clientId: conn.clientId }, 're-authentication handling failed')
+      conn.disconnect(ReasonCode.ImplementationSpecificError)
+    })
 }

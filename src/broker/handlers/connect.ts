@@ -138,7 +138,7 @@ function completeConnect(conn: Connection, packet: mqtt.IConnectPacket, result: 
     return
   }
   if (!result.ok) {
-    broker.stats.authFailures++
+    broker.countAuthFailure(result.error.code)
     log.info(
       { clientId: d.clientId, remote: conn.remoteAddress, authenticator: result.authenticator, code: result.error.code },
       `authentication refused: ${result.error.message}`,
@@ -154,6 +154,7 @@ function completeConnect(conn: Connection, packet: mqtt.IConnectPacket, result: 
     identity,
   })
   if (!authz.canConnect()) {
+    broker.stats.authzDenied.connect++
     log.info({ clientId: d.clientId, remote: conn.remoteAddress }, 'connection not authorized')
     refuseConnect(conn, ReasonCode.NotAuthorized)
     return

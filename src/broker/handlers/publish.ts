@@ -25,6 +25,7 @@ export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket): vo
   if (session === undefined || authz === undefined) return
   broker.stats.messagesReceived++
   const qos = packet.qos
+  broker.stats.messagesReceivedByQos[qos]++
   const id = packet.messageId ?? 0
   const props = packet.properties
   let topic = packet.topic
@@ -77,6 +78,7 @@ export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket): vo
     return
   }
   if (!authz.canPublish(topic, qos, packet.retain)) {
+    broker.stats.authzDenied.publish++
     broker.logger.debug({ clientId: conn.clientId, topic }, 'publish not authorized')
     if (conn.v5) {
       acknowledge(conn, qos, id, ReasonCode.NotAuthorized)

@@ -42,6 +42,7 @@ export function handleSubscribe(conn: Connection, packet: mqtt.ISubscribePacket)
     const filter = shared?.filter ?? key
     const qos = (s.qos > 2 ? 2 : s.qos) as QoS
     if (!authz.canSubscribe(filter, qos)) {
+      broker.stats.authzDenied.subscribe++
       broker.logger.debug({ clientId: conn.clientId, filter: key }, 'subscribe not authorized')
       codes.push(ReasonCode.NotAuthorized)
       continue

@@ -1,0 +1,44 @@
+/**
+ * The admin API key: `Authorization: Bearer <key>`. The development setup (or a
+ * configuration with an admin block but no `admin.apiKey`) keeps a generated key in
+ * `dataDir/admin-api-key` (mode 0600). Keys are compared in constant time and never logged.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+export const API_KEY_FILE = 'admin-api-key'
+
+export interface ApiKey {
+  readonly key: string
+  readonly file: string
+  /** True when the key was generated now (print it once). */
+  readonly created: boolean
+}
+
+/** Read the key from `dataDir/admin-api-key`, or generate and store one (mode 0600). */
+export function loadOrCreateApiKey(dataDir: string): ApiKey {
+  const file = join(dataDir, API_KEY_FILE)
+  if (existsSync(file)) {
+    const key = readFileSync(file, 'utf8').trim()
+    if (key.length >= 16) return { key, file, created: false }
+  }
+  mkdirSync(dataDir, { recursive: true })
+  const key = `pc_${randomBytes(32).toString('base64url')}`
+  writeFileSync(file, `${key}\n`, { mode: 0o600 })
+  chmodSync(file, 0o600)
+  return { key, file, created: true }
+}
+
+/**
+ * Constant-time check of an `Authorization` header against the key. Both sides are hashed
+ * first so that neither the key's length nor its content leaks through timing.
+ */
+export function checkBearer(header: string | undefined, key: string): boolean {
+  if (header === undefined) return false
+  const m = /^Bearer[ ]+(\S+)\s*$/i.exec(header)
+  const presented = m?.[1] ?? ''
+  const a = createHash('sha256').update(presented).digest()
+  const b = createHash('sha256').update(key).digest()
+  return timingSafeEqual(a, b) && presented !== '' && key !== ''
+}

@@ -1,0 +1,104 @@
+/**
+ * Validated configuration back to its raw (file-shaped) form — what the store keeps and
+ * what validation reads again on the next start — and the API's public views, in which
+ * secrets are write-only.
+ */
+import type { AuthenticatorConfig } from '../auth/jwt/config.js'
+import type { TokenAuthenticator } from '../auth/jwt/authenticator.js'
+import type { ClaimsConfig } from '../auth/jwt/claims.js'
+import type { AuthorizationConfig, PolicyConfig } from '../authz/config.js'
+
+type Raw = Record<string, unknown>
+
+function claimsToRaw(c: ClaimsConfig): Raw {
+  return {
+    ...(c.issuer !== undefined ? { issuer: [...c.issuer] } : {}),
+    ...(c.audience !== undefined ? { audience: [...c.audience] } : {}),
+    ...(c.maxAge !== undefined ? { maxAge: c.maxAge } : {}),
+    leeway: c.leeway,
+    // An empty list is refused by validation ("leave it out"), so it is left out.
+    ...(c.required.length > 0 ? { required: [...c.required] } : {}),
+    ...(Object.keys(c.match).length > 0 ? { match: { ...c.match } } : {}),
+  }
+}
+
+/** A validated authenticator as a raw entry that validates to the same configuration. */
+export function authenticatorToRaw(c: AuthenticatorConfig): Raw {
+  const common: Raw = {
+    type: c.type,
+    name: c.name,
+    from: c.from,
+    enabled: c.enabled,
+    ...(c.description !== undefined ? { description: c.description } : {}),
+    claims: claimsToRaw(c.claims),
+    ...(c.algorithms !== undefined ? { algorithms: [...c.algorithms] } : {}),
+    maxTokenBytes: c.maxTokenBytes,
+    disconnectOnExpiry: c.disconnectOnExpiry,
+  }
+  if (c.type === 'jwt') {
+    return {
+      ...common,
+      algorithm: c.algorithm,
+      ...(c.secret !== undefined ? { secret: c.secret, secretBase64: c.secretBase64 } : {}),
+      ...(c.publicKey !== undefined ? { publicKey: c.publicKey } : {}),
+    }
+  }
+  const tuning = { timeoutMs: c.timeoutMs, maxResponseBytes: c.maxResponseBytes, gracePeriod: c.gracePeriod, kidRefetchCooldown: c.kidRefetchCooldown }
+  if (c.text !== undefined) return { ...common, text: c.text, ...tuning }
+  return {
+    ...common,
+    endpoint: c.endpoint,
+    refreshInterval: c.refreshInterval,
+    ...(c.ca !== undefined ? { ca: c.ca } : {}),
+    ...tuning,
+  }
+}
+
+/** A validated policy as a raw entry (connect-only policies carry no `topics`). */
+export function policyToRaw(p: PolicyConfig): Raw {
+  return {
+    name: p.name,
+    priority: p.priority,
+    effect: p.effect,
+    actions: [...p.actions],
+    ...(p.topics.length > 0 ? { topics: [...p.topics] } : {}),
+    ...(p.clientId !== undefined ? { clientId: p.clientId } : {}),
+    ...(p.username !== undefined ? { username: p.username } : {}),
+    ...(p.ip !== undefined ? { ip: [...p.ip] } : {}),
+    ...(p.qos !== undefined ? { qos: [...p.qos] } : {}),
+    ...(p.retain !== 'any' ? { retain: p.retain } : {}),
+    ...(p.description !== undefined ? { description: p.description } : {}),
+  }
+}
+
+export interface AuthorizationSettings {
+  readonly noMatch: 'allow' | 'deny'
+  readonly aclClaim: string
+  readonly superuserClaim: string | null
+}
+
+export function authorizationSettings(a: AuthorizationConfig): AuthorizationSettings {
+  return { noMatch: a.noMatch, aclClaim: a.aclClaim, superuserClaim: a.superuserClaim ?? null }
+}
+
+export function authorizationToRaw(a: AuthorizationConfig): Raw {
+  return {
+    noMatch: a.noMatch,
+    aclClaim: a.aclClaim,
+    ...(a.superuserClaim !== undefined ? { superuserClaim: a.superuserClaim } : {}),
+    policies: a.policies.map(policyToRaw),
+  }
+}
+
+/**
+ * The API's view of an authenticator: its configuration without the HMAC secret
+ * (`hasSecret` says whether one is set), and its live key status.
+ */
+export function authenticatorView(c: AuthenticatorConfig, live: TokenAuthenticator | undefined): Raw {
+  const { secret: _secret, ...rest } = authenticatorToRaw(c)
+  void _secret
+  const view: Raw = { ...rest, hasSecret: c.type === 'jwt' && c.secret !== undefined }
+  if (c.type === 'jwks' && c.url !== undefined) view['url'] = c.url
+  if (live !== undefined) view['status'] = live.status()
+  return view
+}

@@ -1,0 +1,233 @@
+/**
+ * JSON Schemas of the admin API's bodies, for the OpenAPI document at /api/docs. They
+ * document; validation is the configuration validators' (same messages as the file).
+ */
+type Schema = Record<string, unknown>
+
+const str = { type: 'string' }
+const int = { type: 'integer' }
+const bool = { type: 'boolean' }
+const strings = { type: 'array', items: str }
+const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` })
+
+const claims: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    issuer: { oneOf: [str, strings], description: 'trusted iss values (any of)' },
+    audience: { oneOf: [str, strings], description: 'accepted aud values (any of)' },
+    maxAge: { ...int, minimum: 1, description: 'seconds: iat older than this is "issued too early"' },
+    leeway: { ...int, minimum: 0, maximum: 300, default: 5 },
+    required: strings,
+    match: { type: 'object', additionalProperties: str, description: 'claim → template (${clientid}, ${username}, ${claims.NAME})' },
+  },
+}
+
+const authenticatorCommon: Schema = {
+  name: { ...str, pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$' },
+  from: { enum: ['username', 'password'], default: 'username' },
+  description: { ...str, maxLength: 128 },
+  enabled: { ...bool, default: true },
+  claims: ref('Claims'),
+  algorithms: strings,
+  maxTokenBytes: { ...int, minimum: 256, maximum: 65535, default: 8192 },
+  disconnectOnExpiry: { ...bool, default: true },
+}
+
+export const SCHEMAS: Record<string, Schema> = {
+  Error: {
+    type: 'object',
+    required: ['error', 'message'],
+    properties: {
+      error: { enum: ['ERR_VALIDATION', 'ERR_BAD_REQUEST', 'ERR_UNAUTHORIZED', 'ERR_NOT_FOUND', 'ERR_CONFLICT', 'ERR_PAYLOAD_TOO_LARGE', 'ERR_UNAVAILABLE', 'ERR_INTERNAL'] },
+      message: str,
+      path: { ...str, description: 'configuration key path, e.g. authentication.authenticators[0].secret' },
+    },
+  },
+  Claims: claims,
+  AuthenticatorInput: {
+    description: 'One entry of authentication.authenticators, exactly as in the configuration file',
+    oneOf: [
+      {
+        type: 'object',
+        title: 'jwt',
+        required: ['type', 'algorithm'],
+        properties: {
+          type: { const: 'jwt' },
+          ...authenticatorCommon,
+          algorithm: { enum: ['hmac-based', 'public-key'] },
+          secret: { ...str, writeOnly: true, description: 'hmac-based; never returned' },
+          secretBase64: bool,
+          publicKey: { ...str, description: 'public-key: PEM (SPKI, PKCS#1 RSA, or X.509 certificate)' },
+        },
+      },
+      {
+        type: 'object',
+        title: 'jwks',
+        required: ['type'],
+        properties: {
+          type: { const: 'jwks' },
+          ...authenticatorCommon,
+          endpoint: { ...str, description: 'issuer address; /.well-known/jwks.json is appended' },
+          text: { ...str, description: 'a pasted jwks.json (instead of endpoint)' },
+          refreshInterval: { ...int, minimum: 60, maximum: 1000, default: 60 },
+          timeoutMs: int,
+          maxResponseBytes: int,
+          gracePeriod: int,
+          kidRefetchCooldown: int,
+          ca: str,
+        },
+      },
+    ],
+  },
+  KeyStatus: {
+    type: 'object',
+    properties: {
+      name: str,
+      type: { enum: ['jwt', 'jwks'] },
+      enabled: bool,
+      state: { enum: ['ok', 'stale', 'unavailable', 'disabled'] },
+      lastSuccessAt: { type: ['integer', 'null'], description: 'epoch ms' },
+      lastError: { type: ['string', 'null'] },
+      consecutiveFailures: int,
+      kids: strings,
+      keyCount: int,
+      nextRefreshAt: { type: ['integer', 'null'], description: 'epoch ms' },
+    },
+  },
+  Authenticator: {
+    type: 'object',
+    description: 'The configuration without the HMAC secret, plus hasSecret and the live key status',
+    properties: {
+      type: { enum: ['jwt', 'jwks'] },
+      ...authenticatorCommon,
+      algorithm: { enum: ['hmac-based', 'public-key'] },
+      hasSecret: bool,
+      secretBase64: bool,
+      publicKey: str,
+      endpoint: str,
+      url: str,
+      text: str,
+      refreshInterval: int,
+      status: ref('KeyStatus'),
+    },
+  },
+  AuthenticatorStatus: {
+    allOf: [ref('KeyStatus'), {
+      type: 'object',
+      properties: {
+        stats: {
+          type: 'object',
+          properties: {
+            allow: int,
+            deny: { type: 'object', additionalProperties: int },
+            ignore: { type: 'object', additionalProperties: int },
+            verifyCount: int,
+            verifyMicrosTotal: int,
+            cacheHits: int,
+          },
+        },
+      },
+    }],
+  },
+  AuthenticatorOrder: { type: 'object', required: ['names'], properties: { names: strings } },
+  Policy: {
+    type: 'object',
+    required: ['name', 'priority', 'effect', 'actions'],
+    properties: {
+      name: { ...str, minLength: 3, maxLength: 64 },
+      priority: { ...int, description: 'smaller is evaluated first; unique' },
+      effect: { enum: ['allow', 'deny'] },
+      actions: { type: 'array', items: { enum: ['connect', 'publish', 'subscribe', 'pub', 'sub'] } },
+      topics: strings,
+      clientId: { ...str, description: 'regular expression' },
+      username: str,
+      ip: { oneOf: [str, strings], description: 'address or CIDR' },
+      qos: { type: 'array', items: { enum: [0, 1, 2] } },
+      retain: { oneOf: [bool, { const: 'any' }] },
+      description: { ...str, maxLength: 128 },
+    },
+  },
+  PolicyPriority: { type: 'object', required: ['priority'], properties: { priority: int } },
+  AuthorizationSettings: {
+    type: 'object',
+    properties: {
+      noMatch: { enum: ['allow', 'deny'], default: 'deny' },
+      aclClaim: { ...str, default: 'acl' },
+      superuserClaim: { type: ['string', 'null'] },
+    },
+  },
+  Client: {
+    type: 'object',
+    properties: {
+      clientId: str,
+      username: { ...str, description: 'absent when the username carried the token' },
+      usernameIsToken: bool,
+      address: str,
+      protocolVersion: { enum: [3, 4, 5] },
+      listener: str,
+      connectedAt: { ...str, format: 'date-time' },
+      keepAlive: int,
+      authenticator: { type: ['string', 'null'] },
+      anonymous: bool,
+      token: { type: 'object', properties: { subject: str, issuer: str, expiresAt: { ...str, format: 'date-time' } } },
+      acl: { type: 'object', properties: { tokenRules: int, superuser: bool } },
+      subscriptions: int,
+    },
+  },
+  ClientDetail: {
+    allOf: [ref('Client'), {
+      type: 'object',
+      properties: {
+        subscriptionList: { type: 'array', items: { type: 'object', properties: { topic: str, qos: int } } },
+        inflight: int,
+        queued: int,
+      },
+    }],
+  },
+  TokenCheckRequest: {
+    type: 'object',
+    required: ['token'],
+    properties: { token: { ...str, writeOnly: true }, clientId: str, username: str },
+  },
+  TokenInspection: {
+    type: 'object',
+    properties: {
+      header: { type: 'object' },
+      payload: { type: 'object' },
+      decodeError: str,
+      sizeBytes: int,
+      authenticators: {
+        type: 'array',
+        items: {
+          type: 'object',
+          properties: {
+            name: str, type: str, enabled: bool, outcome: { enum: ['allow', 'deny', 'ignore'] }, code: str, message: str,
+            key: { type: 'object', properties: { index: int, kid: str, description: str, alg: str } },
+            steps: { type: 'array', items: { type: 'object', properties: { check: str, ok: bool, detail: str, code: str } } },
+          },
+        },
+      },
+      verdict: { type: 'object', properties: { outcome: { enum: ['allow', 'deny', 'ignore'] }, authenticator: str, code: str } },
+    },
+  },
+  Stats: {
+    type: 'object',
+    properties: {
+      startedAt: { ...str, format: 'date-time' },
+      uptimeSeconds: int,
+      connections: { type: 'object', properties: { current: int, open: int, total: int } },
+      sessions: int,
+      retained: int,
+      messages: {
+        type: 'object',
+        properties: { received: int, sent: int, dropped: int, receivedByQos: { type: 'array', items: int }, sentByQos: { type: 'array', items: int } },
+      },
+      bytes: { type: 'object', properties: { in: int, out: int } },
+      authFailures: { type: 'object', properties: { total: int, byReason: { type: 'object', additionalProperties: int } } },
+      authzDenied: { type: 'object', properties: { connect: int, publish: int, subscribe: int } },
+    },
+  },
+}
+
+export { ref as schemaRef }

@@ -1,0 +1,79 @@
+/**
+ * The OpenAPI 3.1 document served at /api/docs, built from the route table (so it cannot
+ * drift from what is registered) and the body schemas.
+ */
+import { API_PREFIX, API_ROUTES, type ApiRoute } from './routes.js'
+import { SCHEMAS, schemaRef } from './openapi-schemas.js'
+
+type Doc = Record<string, unknown>
+
+const ERROR_TEXT: Record<number, string> = {
+  400: 'Validation failed (message and path as for the configuration file)',
+  401: 'Missing or wrong bearer token',
+  404: 'No such resource',
+  409: 'Conflict (name or priority already used)',
+}
+
+function responseSchema(name: string): Doc {
+  return name.endsWith('[]') ? { type: 'array', items: schemaRef(name.slice(0, -2)) } : schemaRef(name)
+}
+
+function operation(route: ApiRoute): Doc {
+  const params = [...route.url.matchAll(/:([A-Za-z]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }))
+  const status = route.status ?? 200
+  const responses: Doc = {
+    [status]: status === 204
+      ? { description: 'Done' }
+      : { description: 'OK', content: { 'application/json': { schema: responseSchema(route.response ?? 'Error') } } },
+  }
+  for (const code of [...route.errors, 401].sort()) {
+    responses[code] = { description: ERROR_TEXT[code], content: { 'application/json': { schema: schemaRef('Error') } } }
+  }
+  return {
+    operationId: `${route.method.toLowerCase()}${route.url.replace(/[/:-]+([a-z])/g, (_, c: string) => c.toUpperCase())}`,
+    summary: route.summary,
+    tags: [route.tag],
+    ...(params.length > 0 ? { parameters: params } : {}),
+    ...(route.body !== undefined
+      ? { requestBody: { required: true, content: { 'application/json': { schema: schemaRef(route.body) } } } }
+      : {}),
+    responses,
+  }
+}
+
+export function buildOpenApiDocument(version: string): Doc {
+  const paths: Record<string, Doc> = {}
+  for (const route of API_ROUTES) {
+    const path = `${API_PREFIX}${route.url.replace(/:([A-Za-z]+)/g, '{$1}')}`
+    paths[path] = { ...paths[path], [route.method.toLowerCase()]: operation(route) }
+  }
+  paths['/metrics'] = {
+    get: {
+      operationId: 'getMetrics',
+      summary: 'Prometheus metrics (bearer token unless admin.metricsPublic)',
+      tags: ['broker'],
+      responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } }, 401: { description: ERROR_TEXT[401] } },
+    },
+  }
+  paths['/healthz'] = {
+    get: { operationId: 'getHealth', summary: 'Liveness', tags: ['broker'], security: [], responses: { 200: { description: 'OK' } } },
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Portcullis admin API', version, description: 'Management API of the Portcullis MQTT broker. Changes apply to new connections at once and are kept in the data directory.' },
+    servers: [{ url: '/' }],
+    security: [{ bearer: [] }],
+    tags: [
+      { name: 'authenticators', description: 'The authenticator chain (JWT, JWKS)' },
+      { name: 'authorization', description: 'Policies and settings' },
+      { name: 'clients', description: 'Connected clients' },
+      { name: 'tools', description: 'Token check' },
+      { name: 'broker', description: 'Statistics and metrics' },
+    ],
+    paths,
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'admin.apiKey (development setup: dataDir/admin-api-key)' } },
+      schemas: SCHEMAS,
+    },
+  }
+}

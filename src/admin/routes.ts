@@ -1,0 +1,84 @@
+/**
+ * The REST API, version 1: one table of routes that the admin listener registers under
+ * /api/v1 and the OpenAPI document is built from. Handlers only call BrokerAdmin.
+ */
+import type { BrokerAdmin } from './broker-admin.js'
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
+
+export interface ApiRequest {
+  readonly params: Readonly<Record<string, string>>
+  readonly body: unknown
+}
+
+export interface ApiRoute {
+  readonly method: HttpMethod
+  /** Relative to /api/v1, fastify style (`:name`). */
+  readonly url: string
+  readonly summary: string
+  readonly tag: string
+  /** Component schema of the request body. */
+  readonly body?: string
+  /** Success status (200 unless given); 204 answers no body. */
+  readonly status?: 200 | 201 | 204
+  /** Component schema of the success body; `Name[]` for a list. */
+  readonly response?: string
+  /** Error statuses this route can answer besides 401. */
+  readonly errors: readonly (400 | 404 | 409)[]
+  readonly handler: (admin: BrokerAdmin, request: ApiRequest) => unknown
+}
+
+export const API_PREFIX = '/api/v1'
+
+export const API_ROUTES: readonly ApiRoute[] = [
+  // authenticators
+  { method: 'GET', url: '/authenticators', tag: 'authenticators', summary: 'List authenticators in chain order (secrets are never returned)',
+    response: 'Authenticator[]', errors: [], handler: (a) => a.listAuthenticators() },
+  { method: 'POST', url: '/authenticators', tag: 'authenticators', summary: 'Create an authenticator (appended to the chain)',
+    body: 'AuthenticatorInput', status: 201, response: 'Authenticator', errors: [400, 409], handler: (a, r) => a.createAuthenticator(r.body) },
+  { method: 'PUT', url: '/authenticators-order', tag: 'authenticators', summary: 'Reorder the chain (every name, once)',
+    body: 'AuthenticatorOrder', response: 'Authenticator[]', errors: [400], handler: (a, r) => a.reorderAuthenticators(r.body) },
+  { method: 'GET', url: '/authenticators/:name', tag: 'authenticators', summary: 'One authenticator',
+    response: 'Authenticator', errors: [404], handler: (a, r) => a.getAuthenticator(r.params['name']!) },
+  { method: 'PUT', url: '/authenticators/:name', tag: 'authenticators', summary: 'Replace an authenticator\'s whole configuration',
+    body: 'AuthenticatorInput', response: 'Authenticator', errors: [400, 404], handler: (a, r) => a.replaceAuthenticator(r.params['name']!, r.body) },
+  { method: 'DELETE', url: '/authenticators/:name', tag: 'authenticators', summary: 'Delete an authenticator',
+    status: 204, errors: [404], handler: (a, r) => a.deleteAuthenticator(r.params['name']!) },
+  { method: 'POST', url: '/authenticators/:name/enable', tag: 'authenticators', summary: 'Enable (Status open)',
+    response: 'Authenticator', errors: [404], handler: (a, r) => a.setAuthenticatorEnabled(r.params['name']!, true) },
+  { method: 'POST', url: '/authenticators/:name/disable', tag: 'authenticators', summary: 'Disable (Status close)',
+    response: 'Authenticator', errors: [404], handler: (a, r) => a.setAuthenticatorEnabled(r.params['name']!, false) },
+  { method: 'GET', url: '/authenticators/:name/status', tag: 'authenticators', summary: 'Key status (JWKS: last fetch, kids, failures, state) and counters',
+    response: 'AuthenticatorStatus', errors: [404], handler: (a, r) => a.authenticatorStatus(r.params['name']!) },
+  { method: 'POST', url: '/authenticators/:name/refresh', tag: 'authenticators', summary: 'Load the keys again now (JWKS: fetch the key set)',
+    response: 'AuthenticatorStatus', errors: [404], handler: (a, r) => a.refreshAuthenticator(r.params['name']!) },
+  // authorization
+  { method: 'GET', url: '/policies', tag: 'authorization', summary: 'List policies by priority (evaluation order)',
+    response: 'Policy[]', errors: [], handler: (a) => a.listPolicies() },
+  { method: 'POST', url: '/policies', tag: 'authorization', summary: 'Create a policy',
+    body: 'Policy', status: 201, response: 'Policy', errors: [400, 409], handler: (a, r) => a.createPolicy(r.body) },
+  { method: 'GET', url: '/policies/:name', tag: 'authorization', summary: 'One policy',
+    response: 'Policy', errors: [404], handler: (a, r) => a.getPolicy(r.params['name']!) },
+  { method: 'PUT', url: '/policies/:name', tag: 'authorization', summary: 'Replace a policy',
+    body: 'Policy', response: 'Policy', errors: [400, 404, 409], handler: (a, r) => a.replacePolicy(r.params['name']!, r.body) },
+  { method: 'DELETE', url: '/policies/:name', tag: 'authorization', summary: 'Delete a policy',
+    status: 204, errors: [404], handler: (a, r) => a.deletePolicy(r.params['name']!) },
+  { method: 'PATCH', url: '/policies/:name/priority', tag: 'authorization', summary: 'Change a policy\'s priority (409 when another holds it)',
+    body: 'PolicyPriority', response: 'Policy', errors: [400, 404, 409], handler: (a, r) => a.setPolicyPriority(r.params['name']!, r.body) },
+  { method: 'GET', url: '/authorization/settings', tag: 'authorization', summary: 'noMatch, aclClaim, superuserClaim',
+    response: 'AuthorizationSettings', errors: [], handler: (a) => a.getAuthorizationSettings() },
+  { method: 'PUT', url: '/authorization/settings', tag: 'authorization', summary: 'Replace noMatch, aclClaim, superuserClaim',
+    body: 'AuthorizationSettings', response: 'AuthorizationSettings', errors: [400], handler: (a, r) => a.setAuthorizationSettings(r.body) },
+  // clients
+  { method: 'GET', url: '/clients', tag: 'clients', summary: 'Connected clients',
+    response: 'Client[]', errors: [], handler: (a) => a.listClients() },
+  { method: 'GET', url: '/clients/:id', tag: 'clients', summary: 'One connected client, with its subscriptions',
+    response: 'ClientDetail', errors: [404], handler: (a, r) => a.getClient(r.params['id']!) },
+  { method: 'DELETE', url: '/clients/:id', tag: 'clients', summary: 'Disconnect a client (MQTT 5: DISCONNECT 0x98 Administrative action)',
+    status: 204, errors: [404], handler: (a, r) => a.disconnectClient(r.params['id']!) },
+  // tools
+  { method: 'POST', url: '/token/check', tag: 'tools', summary: 'Check a token against the current chain, check by check (the token is not logged)',
+    body: 'TokenCheckRequest', response: 'TokenInspection', errors: [400], handler: (a, r) => a.tokenCheck(r.body) },
+  { method: 'GET', url: '/stats', tag: 'broker', summary: 'Broker statistics',
+    response: 'Stats', errors: [], handler: (a) => a.stats() },
+]

@@ -1,0 +1,115 @@
+// The console shell: sign-in, navigation (hash routes) and the page lifecycle.
+import { getApiKey, request, setApiKey, setUnauthorizedHandler } from './api.js'
+import { h, mount } from './dom.js'
+import { errorBox } from './ui.js'
+import * as overview from './pages/overview.js'
+import * as authentication from './pages/authentication.js'
+import * as policies from './pages/policies.js'
+import * as clients from './pages/clients.js'
+import * as token from './pages/token.js'
+
+/** @typedef {{ render(root: HTMLElement): (() => void) | void }} Page */
+/** @type {Array<{ path: string, title: string, page: Page }>} */
+const ROUTES = [
+  { path: 'overview', title: 'Overview', page: overview },
+  { path: 'authentication', title: 'Authentication', page: authentication },
+  { path: 'authorization', title: 'Authorization', page: policies },
+  { path: 'clients', title: 'Clients', page: clients },
+  { path: 'token', title: 'Token checker', page: token },
+]
+
+const app = /** @type {HTMLElement} */ (document.getElementById('app'))
+/** @type {(() => void) | void} */
+let cleanup
+let signedIn = false
+
+function currentRoute() {
+  const path = location.hash.replace(/^#\/?/, '').split('/')[0] ?? ''
+  return ROUTES.find((r) => r.path === path) ?? ROUTES[0]
+}
+
+function stopPage() {
+  if (typeof cleanup === 'function') cleanup()
+  cleanup = undefined
+}
+
+function renderSignIn(problem) {
+  stopPage()
+  signedIn = false
+  const input = /** @type {HTMLInputElement} */ (h('input', { type: 'password', id: 'api-key', name: 'apiKey', autocomplete: 'current-password', required: true, autofocus: true }))
+  const slot = h('div', { class: 'slot' }, problem ? errorBox(problem) : null)
+  const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'primary' }, 'Sign in'))
+  const form = h('form', {
+    class: 'signin card',
+    id: 'signin',
+    onsubmit: async (/** @type {Event} */ ev) => {
+      ev.preventDefault()
+      const key = input.value.trim()
+      if (key === '') {
+        mount(slot, errorBox({ message: 'Enter the API key (admin.apiKey in the configuration).' }))
+        return
+      }
+      button.disabled = true
+      try {
+        await request('GET', '/stats', undefined, { key, quiet401: true })
+        setApiKey(key)
+        signedIn = true
+        renderShell()
+      } catch (err) {
+        mount(slot, errorBox(/** @type {{ status?: number, message?: string }} */ (err).status === 401 ? { message: `That API key was not accepted: ${/** @type {Error} */ (err).message}` } : err))
+      } finally {
+        button.disabled = false
+      }
+    },
+  },
+  h('div', { class: 'brand big' }, h('img', { src: '/console/icon.svg', alt: '', width: 36, height: 36 }), h('span', null, 'Portcullis')),
+  h('h1', null, 'Sign in'),
+  h('p', { class: 'muted' }, 'Use the admin API key. It is kept for this browser tab only.'),
+  h('label', { for: 'api-key' }, 'API key'), input, slot, button)
+  mount(app, h('main', { class: 'center' }, form))
+}
+
+function renderShell() {
+  const nav = h('nav', { 'aria-label': 'Console' },
+    ROUTES.map((r) => h('a', { href: `#/${r.path}`, 'data-route': r.path }, r.title)))
+  const main = h('main', { id: 'page' })
+  const header = h('header', { class: 'top' },
+    h('a', { class: 'brand', href: '#/overview' }, h('img', { src: '/console/icon.svg', alt: '', width: 24, height: 24 }), h('span', null, 'Portcullis')),
+    nav,
+    h('button', { type: 'button', class: 'link', id: 'signout', onclick: () => { setApiKey(null); renderSignIn() } }, 'Sign out'))
+  mount(app, header, main)
+  renderPage()
+}
+
+function renderPage() {
+  if (!signedIn) return
+  stopPage()
+  const route = currentRoute()
+  for (const a of app.querySelectorAll('nav a')) a.toggleAttribute('aria-current', /** @type {HTMLElement} */ (a).dataset.route === route.path)
+  document.title = `${route.title} · Portcullis`
+  const main = /** @type {HTMLElement} */ (document.getElementById('page'))
+  mount(main)
+  main.dataset.page = route.path
+  cleanup = route.page.render(main)
+}
+
+setUnauthorizedHandler(() => {
+  setApiKey(null)
+  renderSignIn({ message: 'The API key is no longer accepted; sign in again.' })
+})
+window.addEventListener('hashchange', renderPage)
+
+async function start() {
+  // A stored key (this tab), or an admin API without a key: go straight in.
+  const key = getApiKey()
+  try {
+    await request('GET', '/stats', undefined, { key, quiet401: true })
+    signedIn = true
+    renderShell()
+  } catch (err) {
+    if (key !== null) setApiKey(null)
+    renderSignIn(/** @type {{ status?: number }} */ (err).status === 401 ? undefined : err)
+  }
+}
+
+void start()

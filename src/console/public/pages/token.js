@@ -1,0 +1,94 @@
+// Token checker: paste a token and see how every authenticator would judge it, check by check.
+import { api } from '../api.js'
+import { formatTime, h, mount } from '../dom.js'
+import { field, pill, showError } from '../ui.js'
+
+const OUTCOME_TONE = { allow: 'ok', accepted: 'ok', ok: 'ok', deny: 'bad', denied: 'bad', refused: 'bad', ignore: 'off', skipped: 'off', unavailable: 'warn', disabled: 'off' }
+/** @param {unknown} o */
+const tone = (o) => /** @type {Record<string, string>} */ (OUTCOME_TONE)[String(o)] ?? 'off'
+
+/** Shows time claims as dates too. @param {Record<string, unknown>} payload */
+function annotate(payload) {
+  const notes = []
+  for (const k of ['iat', 'nbf', 'exp']) {
+    const v = payload[k]
+    if (typeof v === 'number') notes.push(h('div', null, h('code', null, k), ` ${formatTime(v)}`))
+  }
+  return notes
+}
+
+/** @param {HTMLElement} root */
+export function render(root) {
+  const slot = h('div', { class: 'slot' })
+  const result = h('section', { id: 'token-result' })
+  const tokenInput = /** @type {HTMLTextAreaElement} */ (h('textarea', { rows: 5, spellcheck: 'false', placeholder: 'eyJhbGciOi…', autocomplete: 'off' }))
+  const clientId = /** @type {HTMLInputElement} */ (h('input', { type: 'text', placeholder: 'optional, for ${clientid} templates' }))
+  const username = /** @type {HTMLInputElement} */ (h('input', { type: 'text', placeholder: 'optional, for ${username} templates' }))
+  const size = h('span', { class: 'muted small', id: 'token-size' })
+  tokenInput.addEventListener('input', () => {
+    const n = new TextEncoder().encode(tokenInput.value.trim()).length
+    size.textContent = n > 0 ? `${n} bytes, ${tokenInput.value.trim().split('.').length} parts` : ''
+  })
+  const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'primary', id: 'check-token' }, 'Check'))
+  const form = h('form', {
+    class: 'form wide', id: 'token-form', novalidate: true,
+    onsubmit: async (/** @type {Event} */ ev) => {
+      ev.preventDefault()
+      const token = tokenInput.value.trim()
+      if (token === '') {
+        showError(slot, { message: 'Paste a token first.' })
+        return
+      }
+      /** @type {Record<string, string>} */
+      const body = { token }
+      if (clientId.value.trim() !== '') body.clientId = clientId.value.trim()
+      if (username.value.trim() !== '') body.username = username.value.trim()
+      button.disabled = true
+      try {
+        const r = await api.post('/token/check', body)
+        showError(slot)
+        show(r ?? {})
+      } catch (err) {
+        showError(slot, err)
+        mount(result)
+      } finally {
+        button.disabled = false
+      }
+    },
+  },
+  field('token', 'Token', tokenInput, { hint: size }),
+  h('div', { class: 'row2' }, field('clientId', 'Client id', clientId), field('username', 'Username', username)),
+  h('div', { class: 'actions' }, button))
+
+  /** @param {Record<string, any>} r */
+  const show = (r) => {
+    const verdict = r.verdict ?? {}
+    const auths = Array.isArray(r.authenticators) ? r.authenticators : []
+    mount(result,
+      h('div', { class: `verdict card ${tone(verdict.outcome)}`, id: 'verdict', 'data-outcome': String(verdict.outcome ?? '') },
+        h('strong', null, 'Verdict: '), pill(String(verdict.outcome ?? 'unknown'), tone(verdict.outcome)),
+        verdict.authenticator ? [' by ', h('strong', null, verdict.authenticator)] : null,
+        verdict.code ? [' — ', h('code', null, verdict.code)] : null,
+        typeof r.sizeBytes === 'number' ? h('span', { class: 'muted small' }, ` (${r.sizeBytes} bytes)`) : null),
+      r.decodeError ? h('div', { class: 'alert error' }, h('strong', null, 'Cannot decode: '), String(r.decodeError)) : null,
+      r.header || r.payload ? h('div', { class: 'decoded' },
+        h('figure', null, h('figcaption', null, 'Header'), h('pre', { class: 'json' }, JSON.stringify(r.header ?? null, null, 2))),
+        h('figure', null, h('figcaption', null, 'Payload'), h('pre', { class: 'json' }, JSON.stringify(r.payload ?? null, null, 2)), r.payload ? annotate(r.payload) : null)) : null,
+      h('h3', null, 'Authenticators, in order'),
+      auths.length === 0 ? h('p', { class: 'muted' }, 'No authenticator is configured.') : auths.map((a) =>
+        h('div', { class: 'card check', 'data-authenticator': a.name },
+          h('div', { class: 'check-head' }, h('strong', null, a.name), h('span', { class: 'muted' }, ` ${a.type ?? ''}`),
+            a.enabled === false ? pill('disabled', 'off') : null, ' ', pill(String(a.outcome ?? ''), tone(a.outcome)),
+            a.code ? h('code', null, a.code) : null, a.key ? h('span', { class: 'muted small' }, ` verified with ${typeof a.key === 'string' ? a.key : [a.key.description, a.key.kid ? `kid ${a.key.kid}` : '', a.key.alg].filter(Boolean).join(', ')}`) : null),
+          a.message ? h('div', { class: 'muted small' }, a.message) : null,
+          h('ol', { class: 'steps' }, (Array.isArray(a.steps) ? a.steps : []).map((/** @type {any} */ s) =>
+            h('li', { class: s.ok ? 'pass' : 'fail', 'data-check': s.check },
+              h('span', { class: 'mark', 'aria-label': s.ok ? 'passed' : 'failed' }, s.ok ? '✓' : '✗'),
+              h('span', { class: 'check-name' }, s.check), s.detail ? h('span', { class: 'muted' }, ` — ${s.detail}`) : null, s.code && !s.ok ? h('code', { class: 'small' }, ` ${s.code}`) : null))))))
+  }
+
+  mount(root,
+    h('div', { class: 'page-head' }, h('h1', null, 'Token checker')),
+    h('p', { class: 'muted' }, 'The token is sent to this broker only, checked against the configured authenticators, and not stored or logged.'),
+    form, slot, result)
+}

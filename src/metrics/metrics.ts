@@ -1,0 +1,159 @@
+/**
+ * Prometheus metrics for /metrics, in a per-server Registry (never the global one, so
+ * several servers can run in one process). Broker and authenticator numbers are read on
+ * scrape from the counters they keep anyway; nothing is counted twice on the hot path.
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+import type { TokenAuthenticator, TokenAuthenticatorStats } from '../auth/create.js'
+
+/** What the metrics read (BrokerAdmin provides it). */
+export interface MetricsSource {
+  stats(): {
+    readonly uptimeSeconds: number
+    readonly connections: { readonly current: number; readonly open: number; readonly total: number }
+    readonly sessions: number
+    readonly retained: number
+    readonly messages: { readonly dropped: number; readonly receivedByQos: readonly number[]; readonly sentByQos: readonly number[] }
+    readonly bytes: { readonly in: number; readonly out: number }
+    readonly authFailures: { readonly byReason: Readonly<Record<string, number>> }
+    readonly authzDenied: Readonly<Record<'connect' | 'publish' | 'subscribe', number>>
+  }
+  readonly authenticators: readonly TokenAuthenticator[]
+  authenticatorStats(a: TokenAuthenticator): TokenAuthenticatorStats
+}
+
+const STATES = ['ok', 'stale', 'unavailable', 'disabled'] as const
+
+export interface ServerMetrics {
+  readonly registry: Registry
+  close(): void
+}
+
+export function createMetrics(source: MetricsSource, options: { readonly version?: string } = {}): ServerMetrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 })
+  const registers = [registry]
+
+  new Gauge({
+    name: 'portcullis_info', help: 'Portcullis build information', labelNames: ['version'], registers,
+    collect() {
+      this.set({ version: options.version ?? 'unknown' }, 1)
+    },
+  })
+  const gauge = (name: string, help: string, read: () => number): void => {
+    new Gauge({ name, help, registers, collect() { this.set(read()) } })
+  }
+  gauge('portcullis_uptime_seconds', 'Seconds since the broker started', () => source.stats().uptimeSeconds)
+  gauge('portcullis_connections', 'Connected clients (CONNECT accepted)', () => source.stats().connections.current)
+  gauge('portcullis_connections_open', 'Open network connections, including those still in CONNECT', () => source.stats().connections.open)
+  gauge('portcullis_sessions', 'Sessions held (connected, or persistent and offline)', () => source.stats().sessions)
+  gauge('portcullis_retained_messages', 'Retained messages stored', () => source.stats().retained)
+
+  new Counter({
+    name: 'portcullis_connections_accepted_total', help: 'Network connections accepted', registers,
+    collect() {
+      this.reset()
+      this.inc(source.stats().connections.total)
+    },
+  })
+  new Counter({
+    name: 'portcullis_messages_total', help: 'PUBLISH packets by direction (in: from clients, out: to clients) and QoS',
+    labelNames: ['direction', 'qos'], registers,
+    collect() {
+      const m = source.stats().messages
+      this.reset()
+      for (const qos of [0, 1, 2]) {
+        this.inc({ direction: 'in', qos: String(qos) }, m.receivedByQos[qos] ?? 0)
+        this.inc({ direction: 'out', qos: String(qos) }, m.sentByQos[qos] ?? 0)
+      }
+    },
+  })
+  new Counter({
+    name: 'portcullis_messages_dropped_total', help: 'Messages dropped (queue full, congested client, too large, expired)', registers,
+    collect() {
+      this.reset()
+      this.inc(source.stats().messages.dropped)
+    },
+  })
+  new Counter({
+    name: 'portcullis_bytes_total', help: 'Bytes on MQTT connections by direction', labelNames: ['direction'], registers,
+    collect() {
+      const b = source.stats().bytes
+      this.reset()
+      this.inc({ direction: 'in' }, b.in)
+      this.inc({ direction: 'out' }, b.out)
+    },
+  })
+  new Counter({
+    name: 'portcullis_auth_failures_total', help: 'Refused CONNECTs and re-authentications by reason (error code)', labelNames: ['reason'], registers,
+    collect() {
+      this.reset()
+      for (const [reason, n] of Object.entries(source.stats().authFailures.byReason)) this.inc({ reason }, n)
+    },
+  })
+  new Counter({
+    name: 'portcullis_authz_denied_total', help: 'Authorization denials by action', labelNames: ['action'], registers,
+    collect() {
+      const d = source.stats().authzDenied
+      this.reset()
+      for (const action of ['connect', 'publish', 'subscribe'] as const) this.inc({ action }, d[action])
+    },
+  })
+  new Counter({
+    name: 'portcullis_authentication_outcomes_total',
+    help: 'Authenticator answers: allow; deny (token ours, a claim failed) or ignore (passed on) with the reason code',
+    labelNames: ['authenticator', 'outcome', 'reason'], registers,
+    collect() {
+      this.reset()
+      for (const a of source.authenticators) {
+        const s = source.authenticatorStats(a)
+        this.inc({ authenticator: a.name, outcome: 'allow', reason: 'ok' }, s.allow)
+        for (const [reason, n] of Object.entries(s.deny)) this.inc({ authenticator: a.name, outcome: 'deny', reason }, n)
+        for (const [reason, n] of Object.entries(s.ignore)) this.inc({ authenticator: a.name, outcome: 'ignore', reason }, n)
+      }
+    },
+  })
+  new Counter({
+    name: 'portcullis_token_verifications_total', help: 'Token signature verifications run (cache hits excluded)', labelNames: ['authenticator'], registers,
+    collect() {
+      this.reset()
+      for (const a of source.authenticators) this.inc({ authenticator: a.name }, source.authenticatorStats(a).verifyCount)
+    },
+  })
+  new Counter({
+    name: 'portcullis_token_verification_cache_hits_total', help: 'Token verifications answered from the cache', labelNames: ['authenticator'], registers,
+    collect() {
+      this.reset()
+      for (const a of source.authenticators) this.inc({ authenticator: a.name }, source.authenticatorStats(a).cacheHits)
+    },
+  })
+  new Gauge({
+    name: 'portcullis_authenticator_state', help: 'Key state of each authenticator (1 for the current state)',
+    labelNames: ['authenticator', 'type', 'state'], registers,
+    collect() {
+      this.reset()
+      for (const a of source.authenticators) {
+        const st = a.status()
+        for (const state of STATES) this.set({ authenticator: a.name, type: a.type, state }, st.state === state ? 1 : 0)
+      }
+    },
+  })
+  const perAuthenticator = (name: string, help: string, read: (s: ReturnType<TokenAuthenticator['status']>) => number | null): void => {
+    new Gauge({
+      name, help, labelNames: ['authenticator', 'type'], registers,
+      collect() {
+        this.reset()
+        for (const a of source.authenticators) {
+          const v = read(a.status())
+          if (v !== null) this.set({ authenticator: a.name, type: a.type }, v)
+        }
+      },
+    })
+  }
+  perAuthenticator('portcullis_authenticator_keys', 'Verification keys held (JWKS: keys of the current key set)', (s) => s.keyCount)
+  perAuthenticator('portcullis_jwks_consecutive_failures', 'Failed key set fetches since the last success', (s) => s.consecutiveFailures)
+  perAuthenticator('portcullis_jwks_last_success_timestamp_seconds', 'When the key set was last loaded (epoch seconds)',
+    (s) => (s.lastSuccessAt === null ? null : s.lastSuccessAt / 1000))
+
+  return { registry, close: () => registry.clear() }
+}

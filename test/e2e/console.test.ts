@@ -1,0 +1,250 @@
+/**
+ * The web console end to end, in a real headless Chromium (Debian's /usr/bin/chromium,
+ * driven by playwright-core): sign in, create a JWKS authenticator that points at a real
+ * loopback key-set server, watch its status become ok, see an MQTT client that
+ * authenticated with a token signed by that key, disconnect it from the console, and take
+ * the screenshot of the overview the README shows (docs/console.png).
+ *
+ * No browser is downloaded: without Chromium the test fails and says how to install it.
+ */
+import assert from 'node:assert/strict'
+import { existsSync, mkdirSync, statSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { after, before, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import type { MqttClient } from 'mqtt'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { validateConfig } from '../../src/config/schema.js'
+import { silentLogger } from '../../src/log.js'
+import { createServer, type PortcullisServer } from '../../src/server.js'
+import { connect } from '../helpers/broker.js'
+import { startJwksServer, type JwksServer } from '../helpers/jwks-server.js'
+import { sign, testKey } from '../helpers/tokens.js'
+
+const CHROMIUM = process.env['PORTCULLIS_CHROMIUM'] ?? '/usr/bin/chromium'
+const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+]
+const API_KEY = 'test-key'
+// docs/console.png (the README's picture) is rewritten only when asked: UPDATE_SCREENSHOT=1.
+const SCREENSHOT =
+  process.env['UPDATE_SCREENSHOT'] === '1'
+    ? join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'console.png')
+    : join(tmpdir(), `portcullis-console-${process.pid}.png`)
+const WAIT = 15_000
+
+let jwks: JwksServer
+let server: PortcullisServer
+let browser: Browser
+let page: Page
+let dataDir: string
+let adminUrl: string
+let mqttPort: number
+const clients: MqttClient[] = []
+const pageErrors: string[] = []
+const key = testKey('ES256', { kid: 'console-e2e' })
+
+before(async () => {
+  assert.ok(
+    existsSync(CHROMIUM),
+    `Chromium not found at ${CHROMIUM}: install it with 'apt-get install -y chromium' (Debian), ` +
+      'or point PORTCULLIS_CHROMIUM at a Chromium binary. The console end-to-end test needs a real browser.',
+  )
+  jwks = await startJwksServer([key.publicJwk])
+  dataDir = await mkdtemp(join(tmpdir(), 'portcullis-console-'))
+  server = await createServer(validateConfig({
+    admin: { host: '127.0.0.1', port: 0, apiKey: API_KEY },
+    listeners: [{ type: 'tcp', host: '127.0.0.1', port: 0 }],
+    authentication: { allowAnonymous: false },
+    authorization: { noMatch: 'allow' },
+    dataDir,
+    log: { level: 'silent' },
+  }), { logger: silentLogger() })
+  assert.ok(server.admin !== undefined, 'the admin listener is not running')
+  adminUrl = server.admin.url
+  mqttPort = (server.listeners[0] as { port: number }).port
+  const index = await fetch(`${adminUrl}/`)
+  assert.equal(index.status, 200, 'the admin listener does not serve the console at / (registerConsole(app) must be called in src/admin/server.ts)')
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 })
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } })
+  context.setDefaultTimeout(WAIT)
+  page = await context.newPage()
+  page.on('pageerror', (err) => pageErrors.push(err.message))
+  if (process.env['PORTCULLIS_E2E_DEBUG'] !== undefined) {
+    page.on('console', (m) => console.log(`[browser ${m.type()}] ${m.text()}`))
+    page.on('response', (r) => console.log(`[browser] ${r.status()} ${r.request().method()} ${r.url()}`))
+  }
+})
+
+after(async () => {
+  for (const c of clients) c.end(true)
+  await browser?.close()
+  await server?.close()
+  await jwks?.stop()
+  if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true })
+})
+
+/** A promise that settles when `client` loses its connection. */
+function closed(client: MqttClient): Promise<void> {
+  return new Promise((resolve) => {
+    if (!client.connected) resolve()
+    client.once('close', () => resolve())
+  })
+}
+
+test('console: the page and its assets are served with content types, cache and security headers', async () => {
+  const index = await fetch(`${adminUrl}/`)
+  assert.match(index.headers.get('content-type') ?? '', /^text\/html/)
+  assert.equal(index.headers.get('cache-control'), 'no-cache')
+  assert.match(index.headers.get('content-security-policy') ?? '', /script-src 'self'/)
+  const etag = index.headers.get('etag')
+  assert.ok(etag !== null)
+  assert.equal((await fetch(`${adminUrl}/`, { headers: { 'if-none-match': etag } })).status, 304)
+  const js = await fetch(`${adminUrl}/console/app.js`)
+  assert.equal(js.status, 200)
+  assert.match(js.headers.get('content-type') ?? '', /^text\/javascript/)
+  const css = await fetch(`${adminUrl}/console/console.css`)
+  assert.match(css.headers.get('content-type') ?? '', /^text\/css/)
+  assert.equal((await fetch(`${adminUrl}/console/..%2Fregister.ts`)).status, 404)
+  assert.equal((await fetch(`${adminUrl}/console/nope.js`)).status, 404)
+})
+
+test('console: sign in, add a JWKS authenticator, see a token client, disconnect it', async () => {
+  // Sign in: a wrong key is refused, the right one opens the overview; the key is never in the URL.
+  await page.goto(adminUrl)
+  await page.fill('#api-key', 'wrong-key')
+  await page.click('#signin button[type=submit]')
+  await page.waitForSelector('#signin .alert.error')
+  await page.fill('#api-key', API_KEY)
+  await page.click('#signin button[type=submit]')
+  await page.waitForSelector('#stat-tiles .tile')
+  assert.ok(!page.url().includes(API_KEY))
+  assert.equal(await page.evaluate(`sessionStorage.getItem('portcullis.apiKey')`), API_KEY)
+
+  // Authentication: the form validates while typing.
+  await page.click('nav a[data-route=authentication]')
+  await page.click('#add-authenticator')
+  const form = page.locator('#authenticator-form')
+  await form.waitFor()
+  await form.locator('#f-name').fill('idp')
+  await form.locator('#f-type-jwks').check()
+  await form.locator('#f-from-password').check()
+  await form.locator('#f-source-endpoint').check()
+  await form.locator('#f-endpoint').fill(`${jwks.endpoint}/.well-known/jwks.json`)
+  await form.locator('[data-field=endpoint] .field-warning', { hasText: '/.well-known/jwks.json' }).waitFor()
+  await form.locator('#f-refreshInterval').fill('30')
+  await form.locator('[data-field=refreshInterval] .field-error', { hasText: '60' }).waitFor()
+  await form.locator('#f-description').fill('x'.repeat(129))
+  assert.equal(await form.locator('[data-counter=description]').textContent(), '129/128')
+  await form.locator('[data-field=description] .field-error', { hasText: '128' }).waitFor()
+  // Submitting with errors sends nothing.
+  await form.locator('#save-authenticator').click()
+  assert.equal(await form.isVisible(), true)
+
+  await form.locator('#f-endpoint').fill(jwks.endpoint)
+  await form.locator('#f-refreshInterval').fill('60')
+  await form.locator('#f-description').fill('Loopback identity provider (e2e)')
+  assert.equal(await form.locator('[data-field=endpoint] .field-warning').textContent(), '')
+  assert.equal(await form.locator('.field.invalid').count(), 0)
+  await form.locator('#save-authenticator').click()
+  await form.waitFor({ state: 'detached' })
+  const row = page.locator('#authenticator-table tr[data-name="idp"]')
+  await row.waitFor()
+
+  // Its key set: status becomes ok with our key; "Refresh now" fetches again.
+  await row.locator('[data-action=status]').click()
+  await page.locator('#jwks-status [data-state="ok"]').waitFor()
+  await page.locator('#jwks-status code.kid', { hasText: 'console-e2e' }).waitFor()
+  const fetched = jwks.requests
+  await page.click('#refresh-now')
+  await waitUntil(() => jwks.requests > fetched, 'Refresh now did not fetch the key set')
+  await page.keyboard.press('Escape')
+  await page.locator('dialog.modal').waitFor({ state: 'detached' })
+
+  // The token checker shows each check of a token signed by that key.
+  const token = sign(key, { sub: 'sensor-7' })
+  await page.click('nav a[data-route=token]')
+  await page.fill('#f-token', token)
+  await page.click('#check-token')
+  await page.locator('#verdict[data-outcome="allow"]', { hasText: 'idp' }).waitFor()
+  assert.ok(await page.locator('[data-authenticator="idp"] li.pass').count() > 0)
+  assert.equal(await page.locator('[data-authenticator="idp"] li.fail').count(), 0)
+
+  // Authorization: a policy, validated live, then created.
+  await page.click('nav a[data-route=authorization]')
+  await page.click('#add-policy')
+  const policy = page.locator('#policy-form')
+  await policy.locator('#f-name').fill('s')
+  await policy.locator('#f-topics').fill('sensors/#/temp')
+  await policy.locator('[data-field=topics] .field-error', { hasText: '#' }).waitFor()
+  await policy.locator('[data-field=name] .field-error', { hasText: '3..64' }).waitFor()
+  await policy.locator('#f-name').fill('sensors-own-topics')
+  await policy.locator('#f-topics').fill('sensors/${clientid}/#')
+  await policy.locator('#save-policy').click()
+  await policy.waitFor({ state: 'detached' })
+  await page.locator('#policy-table tr[data-name="sensors-own-topics"]').waitFor()
+
+  // A client with a token signed by the key set's key connects…
+  const client = await connect(mqttPort, { protocolVersion: 5, clientId: 'e2e-sensor-7', username: 'sensor-7', password: Buffer.from(token) })
+  clients.push(client)
+  client.publish('sensors/e2e-sensor-7/temp', '21.5', { qos: 1 })
+  const gone = closed(client)
+
+  // …and shows in the clients list, where the console disconnects it.
+  await page.click('nav a[data-route=clients]')
+  const clientRow = page.locator('#client-table tr[data-client-id="e2e-sensor-7"]')
+  await clientRow.waitFor()
+  assert.match((await clientRow.textContent()) ?? '', /sensor-7/)
+  await clientRow.locator('[data-action=disconnect]').click()
+  await page.click('dialog.confirm [data-action=confirm]')
+  await withTimeout(gone, WAIT, 'the MQTT client was not disconnected')
+  assert.equal(client.connected, false)
+  await clientRow.waitFor({ state: 'detached' })
+})
+
+test('console: the overview charts the broker (screenshot for the README)', async () => {
+  // A refused token, so the authentication chart has a failure to show.
+  const stranger = testKey('ES256', { kid: 'stranger', fresh: true })
+  await connect(mqttPort, { protocolVersion: 5, clientId: 'e2e-stranger', username: 'x', password: Buffer.from(sign(stranger, {})) }, 3000).then(
+    (c) => { clients.push(c); assert.fail('a token signed by an unknown key was accepted') },
+    () => {},
+  )
+  const client = await connect(mqttPort, { protocolVersion: 5, clientId: 'e2e-sensor-8', username: 'sensor-8', password: Buffer.from(sign(key, { sub: 'sensor-8' })) })
+  clients.push(client)
+  await page.click('nav a[data-route=overview]')
+  await page.locator('#charts polyline').first().waitFor()
+  await new Promise<void>((resolve, reject) => client.subscribe('sensors/#', { qos: 0 }, (err) => (err ? reject(err) : resolve())))
+  let n = 0
+  const traffic = setInterval(() => {
+    for (let i = 0; i < 1 + (n % 7); i++) client.publish(`sensors/e2e-sensor-8/temp`, String(20 + (n++ % 50) / 10), { qos: 0 })
+  }, 200)
+  try {
+    await waitUntil(async () => Number(await page.locator('#charts').getAttribute('data-samples')) >= 5, 'the overview did not poll /stats', 25_000)
+  } finally {
+    clearInterval(traffic)
+  }
+  mkdirSync(dirname(SCREENSHOT), { recursive: true })
+  await page.screenshot({ path: SCREENSHOT })
+  const size = statSync(SCREENSHOT).size
+  assert.ok(size < 300 * 1024, `docs/console.png is ${size} bytes; keep it under 300 KB`)
+  assert.deepEqual(pageErrors, [], 'the page threw')
+})
+
+async function waitUntil(check: () => boolean | Promise<boolean>, message: string, timeout = WAIT): Promise<void> {
+  const deadline = Date.now() + timeout
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(message)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(message)), ms) }),
+  ]).finally(() => clearTimeout(timer))
+}
