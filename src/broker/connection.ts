@@ -7,6 +7,7 @@ import mqtt from 'mqtt-packet'
 import type { Identity } from '../auth/types.js'
 import type { ClientAuthz } from '../authz/types.js'
 import { PortcullisError, toReasonCode, type ErrorCode } from '../errors.js'
+import { createParser, pendingPacketLength } from '../protocol/parser.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
 import type { Broker } from './broker.js'
 import { refuseProtocolVersion } from './handlers/connect.js'
@@ -51,12 +52,13 @@ export class Connection {
   maxOutgoingPacket = Number.MAX_SAFE_INTEGER
   /** Client's Topic Alias Maximum (outgoing aliases we may use). */
   outAliasMax = 0
-  readonly outAliases = new Map<string, number>()
-  readonly inAliases = new Map<number, string>()
+  /** Topic aliases (MQTT 5), allocated on first use: most clients never use them. */
+  outAliases: Map<string, number> | undefined
+  inAliases: Map<number, string> | undefined
   /** Session Expiry Interval given at CONNECT (v5: a DISCONNECT may not raise it from 0). */
   connectSessionExpiry = 0
   /** Packets that arrived while CONNECT was being authenticated. */
-  readonly held: mqtt.Packet[] = []
+  held: mqtt.Packet[] | undefined
   /** Set when the client sent DISCONNECT 0x00: no will. */
   cleanDisconnect = false
   bytesIn = 0
@@ -69,7 +71,7 @@ export class Connection {
     this.stream = stream
     this.remoteAddress = remoteAddress
     this.listener = listener
-    this.parser = mqtt.parser({ protocolVersion: 4 })
+    this.parser = createParser(4)
     this.parser.on('packet', (packet: mqtt.Packet) => this.#onPacket(packet))
     this.parser.on('error', (err: Error) => this.#onParseError(err))
     stream.on('data', (chunk: Buffer) => this.#onData(chunk))
@@ -93,7 +95,7 @@ export class Connection {
     this.lastActivity = Date.now()
     this.parser.parse(chunk)
     // A packet still arriving whose declared size is over the limit is refused before it is buffered.
-    const pending = (this.parser as unknown as { packet: { length: number } }).packet.length
+    const pending = pendingPacketLength(this.parser)
     if (this.open && pending > this.broker.limits.maxPacketSize) {
       this.fail('ERR_PACKET_TOO_LARGE', `packet of ${pending} bytes exceeds maximum packet size`)
     }
@@ -118,7 +120,7 @@ export class Connection {
       return
     }
     if (this.state === 'authenticating') {
-      this.held.push(packet)
+      ;(this.held ??= []).push(packet)
       return
     }
     this.#dispatch(packet)
@@ -136,8 +138,11 @@ export class Connection {
 
   /** Process packets held back while CONNECT was authenticated. */
   releaseHeld(): void {
-    while (this.held.length > 0 && this.state === 'connected') {
-      this.#dispatch(this.held.shift() as mqtt.Packet)
+    const held = this.held
+    if (held === undefined) return
+    this.held = undefined
+    while (held.length > 0 && this.state === 'connected') {
+      this.#dispatch(held.shift() as mqtt.Packet)
     }
   }
 
@@ -196,13 +201,14 @@ export class Connection {
           properties['subscriptionIdentifier'] = d.subscriptionIds.length === 1 ? d.subscriptionIds[0] : [...d.subscriptionIds]
         }
         if (this.outAliasMax > 0) {
-          const alias = this.outAliases.get(topic)
+          const aliases = (this.outAliases ??= new Map())
+          const alias = aliases.get(topic)
           if (alias !== undefined) {
             properties['topicAlias'] = alias
             topic = ''
-          } else if (this.outAliases.size < this.outAliasMax) {
-            const next = this.outAliases.size + 1
-            this.outAliases.set(topic, next)
+          } else if (aliases.size < this.outAliasMax) {
+            const next = aliases.size + 1
+            aliases.set(topic, next)
             properties['topicAlias'] = next
             newAlias = true
           }
@@ -227,7 +233,7 @@ export class Connection {
     }
     if (buf.length > this.maxOutgoingPacket) {
       // The client never sees this packet, so it must not learn (or be assumed to know) its alias.
-      if (newAlias) this.outAliases.delete(m.topic)
+      if (newAlias) this.outAliases?.delete(m.topic)
       this.broker.stats.messagesDropped++
       return false
     }
@@ -286,13 +292,8 @@ function destroyStream(stream: Duplex): void {
 }
 
 /** QoS 0 PUBLISH bytes are the same for every subscriber of a protocol version: encode once. */
-const qos0Cache = new WeakMap<Message, Buffer[]>()
 function encodedQos0(m: Message, retain: boolean, version: ProtocolVersion): Buffer {
-  let slots = qos0Cache.get(m)
-  if (slots === undefined) {
-    slots = []
-    qos0Cache.set(m, slots)
-  }
+  const slots = (m.encoded ??= [])
   const i = (version === 5 ? 2 : 0) + (retain ? 1 : 0)
   let buf = slots[i]
   if (buf === undefined) {

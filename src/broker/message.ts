@@ -23,6 +23,8 @@ export interface Message {
   readonly expiresAt: number | undefined
   /** Client id of the publisher (for No Local), undefined for broker messages. */
   readonly origin: string | undefined
+  /** QoS 0 PUBLISH bytes, encoded once and shared by every subscriber (see connection.ts). */
+  encoded?: Buffer[]
 }
 
 /** Seconds left before a message expires (rounded up), 0 when expired, undefined if it never does. */

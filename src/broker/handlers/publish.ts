@@ -37,14 +37,14 @@ export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket): vo
       return
     }
     if (topic === '') {
-      const known = conn.inAliases.get(alias)
+      const known = conn.inAliases?.get(alias)
       if (known === undefined) {
         conn.fail('ERR_PROTOCOL', `unknown topic alias ${alias}`)
         return
       }
       topic = known
     } else {
-      conn.inAliases.set(alias, topic)
+      ;(conn.inAliases ??= new Map()).set(alias, topic)
     }
   }
   if (qos > 0 && id === 0) {
