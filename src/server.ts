@@ -16,7 +16,7 @@ import { createAuthorizerChain } from './authz/create.js'
 import { Broker } from './broker/broker.js'
 import { startListener, type RunningListener } from './broker/listeners.js'
 import { LocalBus } from './cluster/bus.js'
-import type { AdminConfig, PortcullisConfig } from './config/schema.js'
+import type { PortcullisConfig } from './config/schema.js'
 import { createLogger, type Logger } from './log.js'
 import { createMetrics } from './metrics/metrics.js'
 import { SqliteConfigStore } from './store/sqlite/config-store.js'
@@ -75,7 +75,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     // The admin listener comes first: it may serve the key set the authenticators fetch.
     let admin: AdminServer | undefined
     if (config.admin !== undefined) {
-      const adminConfig = config.admin as AdminConfig & { readonly metricsPublic?: boolean }
+      const adminConfig = config.admin
       let apiKey = options.apiKey ?? adminConfig.apiKey
       if (apiKey === undefined) {
         const stored = loadOrCreateApiKey(config.dataDir)
@@ -86,7 +86,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
         config: adminConfig,
         logger,
         apiKey,
-        metricsPublic: adminConfig.metricsPublic === true,
+        metricsPublic: adminConfig.metricsPublic,
         version: VERSION,
         ...(options.jwks !== undefined ? { jwks: options.jwks } : {}),
       })

@@ -1,6 +1,8 @@
 /** The command line: `portcullis start`, `token mint|inspect`, `keygen`. */
 import { ConfigError } from '../errors.js'
+import { loadOrCreateApiKey } from '../admin/api-key.js'
 import { devBanner } from '../dev/dev-setup.js'
+import { resetStoredConfig } from '../store/sqlite/config-store.js'
 import { createServer, VERSION, type PortcullisServer } from '../server.js'
 import { Args, UsageError } from './args.js'
 import { resolveConfig, type ResolvedConfig } from './resolve-config.js'
@@ -9,8 +11,10 @@ import { keygen, tokenInspect, tokenMint } from './token.js'
 const USAGE = `portcullis ${VERSION} — an MQTT broker with JWT authentication and authorization
 
 usage:
-  portcullis start [--config FILE]       run the broker (default: ./portcullis.yaml if present,
-                                         else the development setup)
+  portcullis start [--config FILE] [--reset-config]
+                                         run the broker (default: ./portcullis.yaml if present,
+                                         else the development setup); --reset-config drops the
+                                         configuration stored by the admin API so the file wins
   portcullis token mint [--sub NAME] [--exp 1h|none] [--claim k=v]... [--acl FILE]
                         [--iss ISS] [--aud AUD] [--key FILE | --secret S] [--alg ALG] [--kid KID]
                                          sign a token (default key: data/dev-signing-key.json)
@@ -31,6 +35,12 @@ async function start(args: Args): Promise<number> {
     }
     throw err
   }
+  if (args.has('reset-config')) {
+    const dropped = resetStoredConfig(resolved.config.dataDir)
+    console.error(`portcullis: ${dropped ? 'stored configuration dropped' : 'no stored configuration'}; ${resolved.source} is used`)
+  }
+  // The development setup shows its admin API key once, when it is first generated.
+  const devApiKey = resolved.dev === undefined ? undefined : loadOrCreateApiKey(resolved.config.dataDir)
   let server: PortcullisServer
   try {
     server = await createServer(resolved.config, resolved.jwks !== undefined ? { jwks: resolved.jwks } : {})
@@ -43,7 +53,7 @@ async function start(args: Args): Promise<number> {
     console.error(`portcullis: cannot start: ${message}`)
     return 1
   }
-  if (resolved.dev !== undefined) console.error(devBanner(resolved.dev))
+  if (resolved.dev !== undefined && devApiKey !== undefined) console.error(devBanner(resolved.dev, devApiKey))
   const s = server
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
@@ -63,7 +73,7 @@ async function run(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   switch (command) {
     case 'start':
-      return start(new Args(rest))
+      return start(new Args(rest, ['reset-config']))
     case 'token': {
       const [sub, ...more] = rest
       if (sub === 'mint') {

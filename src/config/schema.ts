@@ -15,7 +15,10 @@ import {
 export interface AdminConfig {
   readonly host: string
   readonly port: number
+  /** Bearer key for /api and /metrics; when absent one is generated into dataDir/admin-api-key. */
   readonly apiKey: string | undefined
+  /** Serve /metrics without the key (for a Prometheus scraper on a trusted network). */
+  readonly metricsPublic: boolean
 }
 
 export interface PortcullisConfig {
@@ -85,11 +88,12 @@ export function validateConfig(raw: unknown): PortcullisConfig {
   let admin: AdminConfig | undefined
   if (v['admin'] !== undefined && v['admin'] !== null && v['admin'] !== false) {
     const a = object(v['admin'], 'admin')
-    knownKeys(a, 'admin', ['host', 'port', 'apiKey'])
+    knownKeys(a, 'admin', ['host', 'port', 'apiKey', 'metricsPublic'])
     admin = Object.freeze({
       host: optionalString(a['host'], 'admin.host') ?? '127.0.0.1',
       port: optionalInteger(a['port'], 'admin.port', 18083, 0, 65535),
       apiKey: optionalString(a['apiKey'], 'admin.apiKey'),
+      metricsPublic: optionalBoolean(a['metricsPublic'], 'admin.metricsPublic', false),
     })
   }
 

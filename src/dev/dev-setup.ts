@@ -84,7 +84,7 @@ export function devConfig(dataDir: string): Record<string, unknown> {
   }
 }
 
-export function devBanner(key: DevKey): string {
+export function devBanner(key: DevKey, apiKey: { readonly key: string; readonly file: string; readonly created: boolean }): string {
   const ports = devPorts()
   const p = ports.mqtt === DEV_MQTT_PORT ? '' : ` -p ${ports.mqtt}`
   return [
@@ -100,6 +100,8 @@ export function devBanner(key: DevKey): string {
     '    TOKEN=$(npx portcullis token mint --sub alice --exp 1h)',
     `    mosquitto_sub -h 127.0.0.1${p} -t 'demo/#' -u alice -P "$TOKEN"`,
     `    mosquitto_pub -h 127.0.0.1${p} -t demo/hello -m hi -u alice -P "$TOKEN"`,
+    '',
+    `  Console and REST API: http://127.0.0.1:${ports.admin}/  API key: ${apiKey.created ? `${apiKey.key} (shown once; kept in ${apiKey.file})` : `in ${apiKey.file}`}`,
     '',
     '  Write a portcullis.yaml (see README) to configure your own authenticators.',
     '',

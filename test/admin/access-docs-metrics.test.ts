@@ -59,7 +59,7 @@ describe('admin API: access', () => {
       // metricsPublic is an AdminServerOptions flag (admin.metricsPublic once the schema has it).
       const { startAdminServer } = await import('../../src/admin/server.js')
       const { silentLogger } = await import('../../src/log.js')
-      const pub = await startAdminServer({ config: { host: '127.0.0.1', port: 0, apiKey: undefined }, logger: silentLogger(), metricsPublic: true, console: false })
+      const pub = await startAdminServer({ config: { host: '127.0.0.1', port: 0, apiKey: undefined, metricsPublic: true }, logger: silentLogger(), metricsPublic: true, console: false })
       try {
         pub.attach({ admin: open.server.brokerAdmin, metrics: (await import('prom-client')).register })
         assert.equal((await fetch(`${pub.url}/metrics`)).status, 200)

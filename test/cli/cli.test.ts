@@ -85,6 +85,9 @@ describe('cli: development setup', () => {
   test('prints a development banner and keeps the key in data/ (mode 0600)', () => {
     assert.match(broker.stderr(), /DEVELOPMENT SETUP/)
     assert.match(broker.stderr(), /token mint/)
+    const shown = /API key: (\S+) \(shown once/.exec(broker.stderr())
+    assert.ok(shown, 'the generated admin API key is shown once')
+    assert.equal(readFileSync(join(dir, 'data', 'admin-api-key'), 'utf8').trim(), shown[1])
     const key = join(dir, 'data', 'dev-signing-key.json')
     assert.equal(statSync(key).mode & 0o777, 0o600)
     assert.equal(JSON.parse(readFileSync(key, 'utf8')).alg, 'ES256')
