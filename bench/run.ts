@@ -7,7 +7,7 @@
  *                           no QoS 1 message was lost — never speed
  *   --only a,b              scenario ids (fanin-qos0, fanin-qos1, fanout-qos0, fixed-rate, connect,
  *                           connect-hs256, connect-rs256, connect-es256, connect-eddsa, memory-10k,
- *                           memory-100k, authz-1000)
+ *                           memory-100k, authz-1000, authz-1000-acl)
  *   --brokers a,b           portcullis,mosquitto,aedes (default: all three)
  *   --rounds N              rounds per scenario (default 5; --quick: 1); brokers alternate A B C A B C …
  *   --workers N             generator worker threads (default 1)

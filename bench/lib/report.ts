@@ -139,7 +139,7 @@ export function renderMarkdown(
       notes.push(...b.flags)
       let vsM = b.broker.startsWith('portcullis') ? ratio(b, 'mosquitto') : ''
       let vsA = b.broker.startsWith('portcullis') ? ratio(b, 'aedes') : ''
-      if (sc.id === 'authz-1000' && b.broker.includes('1,000')) {
+      if ((sc.id === 'authz-1000' || sc.id === 'authz-1000-acl') && b.broker.includes('1,000')) {
         const r = b.ratios['portcullis (noMatch allow)']
         if (r !== undefined) {
           notes.push(`CPU/msg vs noMatch allow: ${r.stat.median.toFixed(2)}× [${r.stat.min.toFixed(2)}–${r.stat.max.toFixed(2)}] → efficiency ${(100 / r.stat.median).toFixed(0)}% (target ≥ 90%)`)

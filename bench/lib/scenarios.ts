@@ -2,6 +2,8 @@
  * The benchmark scenarios (issue #5). Each run measures one fresh broker process; the
  * runner alternates brokers round by round. Broker CPU per operation is the main figure.
  */
+import { randomBytes } from 'node:crypto'
+import { mintToken } from '../../src/auth/jwt/tools.js'
 import { cpuSeconds, rssKiB, HOST, type BrokerSpec, type RunningBroker } from './brokers.js'
 import type { Generator } from './generator.js'
 import type { PubSpec, SubSpec } from './jobs.js'
@@ -209,6 +211,51 @@ export function thousandPolicies(): Record<string, unknown>[] {
   return list
 }
 
+/**
+ * A 50-rule token ACL (rule-list format) for authz-1000-acl: 48 rules that match no bench topic, then
+ * the two that let the bench traffic through, so a decision-cache miss walks the whole list.
+ * The publish rules are indexed by their first topic level, so a rule for another tree is skipped
+ * for `bench/…` topics without being tested: 36 of the 48 sit where a bench topic must test them
+ * (`bench/…` that differs further down, or `+/…`), 12 are for other trees (`devices/…`).
+ */
+export function fiftyRuleAcl(): Record<string, unknown>[] {
+  const rules: Record<string, unknown>[] = []
+  for (let i = 0; i < 48; i++) {
+    const permission = i % 3 === 0 ? 'deny' : 'allow'
+    switch (i % 4) {
+      case 0: rules.push({ permission, action: 'all', topic: `devices/\${clientid}/zone-${i}/#`, qos: [0, 1] }); break
+      case 1: rules.push({ permission, action: 'publish', topic: `+/zone-${i}/\${clientid}/#`, qos: [0, 1] }); break
+      case 2: rules.push({ permission, action: 'all', topic: `bench/archive-${i}/#` }); break
+      default: rules.push({ permission, action: 'publish', topic: `bench/+/+/cmd-${i}`, qos: [0, 1] })
+    }
+  }
+  rules.push({ permission: 'allow', action: 'publish', topic: 'bench/#', qos: [0, 1] })
+  rules.push({ permission: 'allow', action: 'subscribe', topic: 'bench/#', qos: [0, 1] })
+  return rules
+}
+
+const ACL_HEAVY_LABEL = 'portcullis (1,000 policies + 50-rule token ACL)'
+let aclSecret: string | undefined
+/** HS256 secret shared by the authz-1000-acl broker config and the tokens (43 bytes, UTF-8). */
+function aclBenchSecret(): string {
+  aclSecret ??= randomBytes(32).toString('base64url')
+  return aclSecret
+}
+
+/** Every client of the load gets its own token (sub = client id) in the password, the same 50-rule ACL. */
+function withAclTokens(load: MessageLoad): MessageLoad {
+  const acl = fiftyRuleAcl()
+  const privateKey = aclBenchSecret()
+  const creds = (clientId: string): { username: string; password: string } => ({
+    username: clientId, password: mintToken({ privateKey, alg: 'HS256', sub: clientId, expiresIn: 3600, acl }),
+  })
+  return {
+    ...load,
+    pubs: load.pubs.map((p) => ({ ...p, ...creds(p.clientId) })),
+    subs: load.subs.map((s) => ({ ...s, ...creds(s.clientId) })),
+  }
+}
+
 export const JWT_ALGS = ['HS256', 'RS256', 'ES256', 'EdDSA'] as const
 export type JwtAlg = (typeof JWT_ALGS)[number]
 
@@ -350,6 +397,29 @@ export function scenarios(sizes: Sizes): Scenario[] {
         ]
       : [],
     run: (ctx, b) => messageRun(ctx, b, faninLoad(0, sizes.authzWarm, sizes.authzCount, 100)),
+  })
+  list.push({
+    id: 'authz-1000-acl', title: 'Authorization-heavy publish with tokens: fan-in QoS 0, 10×100 topics, 1,000 policies + HS256 token (password) with a 50-rule ACL vs anonymous noMatch allow (Portcullis)', unit: 'µs/msg', main: 'cpuPerOpUs',
+    target: 'throughput with 1,000 policies and a 50-rule token ACL ≥ 90% of noMatch allow (issue #4)',
+    specs: (kinds) => kinds.includes('portcullis')
+      ? [
+          { label: 'portcullis (noMatch allow)', kind: 'portcullis' },
+          {
+            label: ACL_HEAVY_LABEL, kind: 'portcullis',
+            portcullisConfig: {
+              authentication: {
+                allowAnonymous: false,
+                authenticators: [{ type: 'jwt', name: 'bench-acl', algorithm: 'hmac-based', secret: aclBenchSecret(), from: 'password', algorithms: ['HS256'] }],
+              },
+              authorization: { noMatch: 'deny', aclClaim: 'acl', policies: thousandPolicies() },
+            },
+          },
+        ]
+      : [],
+    run: (ctx, b) => {
+      const load = faninLoad(0, sizes.authzWarm, sizes.authzCount, 100)
+      return messageRun(ctx, b, b.spec.label === ACL_HEAVY_LABEL ? withAclTokens(load) : load)
+    },
   })
   return list
 }

@@ -6,7 +6,7 @@
  * Every loop here is bounded twice: by a count and by a deadline (epoch ms).
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import { CTRL, type Job, type PubSpec, type SubSpec } from './jobs.js'
+import { CTRL, type Credentials, type Job, type PubSpec, type SubSpec } from './jobs.js'
 import {
   PAYLOAD_PHASE, PAYLOAD_PUB, PAYLOAD_SEQ, PAYLOAD_TS, RawClient, nowNs, publishTemplate, type PublishTemplate,
 } from './mqtt.js'
@@ -104,11 +104,16 @@ function attachSubscriber(sub: Sub): void {
   })
 }
 
+/** The spec's CONNECT credentials, only those present (exactOptionalPropertyTypes). */
+function credentials(spec: Credentials): { username?: string; password?: string } {
+  return { ...(spec.username !== undefined ? { username: spec.username } : {}), ...(spec.password !== undefined ? { password: spec.password } : {}) }
+}
+
 async function setup(job: Extract<Job, { op: 'setup' }>): Promise<void> {
   const addr = (i: number): string | undefined => job.localAddresses.length > 0 ? job.localAddresses[i % job.localAddresses.length] : undefined
   for (const spec of job.subs) {
     const a = addr(spec.index)
-    const client = await RawClient.connect({ host: job.host, port: job.port, clientId: spec.clientId, ...(a !== undefined ? { localAddress: a } : {}) })
+    const client = await RawClient.connect({ host: job.host, port: job.port, clientId: spec.clientId, ...(a !== undefined ? { localAddress: a } : {}), ...credentials(spec) })
     await client.subscribe(spec.filter, spec.qos)
     const sub: Sub = { spec, client, seen: [undefined, undefined], unique: [0, 0], duplicates: 0 }
     attachSubscriber(sub)
@@ -116,7 +121,7 @@ async function setup(job: Extract<Job, { op: 'setup' }>): Promise<void> {
   }
   for (const spec of job.pubs) {
     const a = addr(spec.index + 7)
-    const client = await RawClient.connect({ host: job.host, port: job.port, clientId: spec.clientId, ...(a !== undefined ? { localAddress: a } : {}) })
+    const client = await RawClient.connect({ host: job.host, port: job.port, clientId: spec.clientId, ...(a !== undefined ? { localAddress: a } : {}), ...credentials(spec) })
     const pub: Pub = { spec, client, templates: spec.topics.map((t) => publishTemplate(t, spec.qos)), inflight: 0, nextPacketId: 1 }
     client.onPuback = () => { pub.inflight--; bump() }
     pubs.push(pub)
