@@ -269,9 +269,15 @@ export class Connection {
     const wasConnected = this.state === 'connected'
     this.state = 'closed'
     this.flush()
-    this.stream.end()
-    // give the final packet a moment to leave, then make sure the socket is gone
-    setTimeout(destroyStream, 1000, this.stream).unref()
+    const stream = this.stream as Duplex & { destroySoon?: () => void }
+    if (stream.writableLength === 0 && typeof stream.destroySoon === 'function') {
+      // a TCP/TLS socket with nothing left to send: end it and destroy it once it finished
+      stream.destroySoon()
+    } else {
+      stream.end()
+      // give the final packets a moment to leave, then make sure the stream is gone
+      setTimeout(destroyStream, 1000, stream).unref()
+    }
     this.broker.onConnectionClosed(this, wasConnected)
   }
 

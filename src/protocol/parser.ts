@@ -1,28 +1,49 @@
 /**
- * The per-connection MQTT parser: mqtt-packet's, with its input buffer swapped for the
- * plain BufferList. mqtt-packet keeps pending bytes in a `bl` BufferListStream, a full
- * Duplex stream (~0.9 KB per idle connection, and stream bookkeeping on every append);
- * the parser only uses BufferList's read API (append, consume, readUInt*, slice, length),
- * which the plain class has. The BufferList is the one mqtt-packet itself depends on.
+ * The per-connection MQTT parser: mqtt-packet's, keeping pending bytes in a plain
+ * BufferList. mqtt-packet's own parser keeps them in a `bl` BufferListStream — a full
+ * Duplex stream built for every connection (and again after each parse error): ~0.9 KB
+ * per idle connection and stream set-up on every connect. The parser only uses
+ * BufferList's read API (append, consume, readUInt*, slice, length), which the plain class
+ * has. Both classes come from mqtt-packet's own dependency tree.
  */
 import { createRequire } from 'node:module'
-import mqtt from 'mqtt-packet'
+import type mqtt from 'mqtt-packet'
 
 const requireFromMqttPacket = createRequire(createRequire(import.meta.url).resolve('mqtt-packet'))
+
+interface ParserInternals {
+  packet: { length: number }
+  error: Error | null
+  _list: unknown
+  _stateCounter: number
+  settings: { protocolVersion: number }
+  parser(options: { protocolVersion: number }): mqtt.Parser
+}
+
+const MqttPacketParser = requireFromMqttPacket('./parser.js') as new () => ParserInternals
+const Packet = requireFromMqttPacket('./packet.js') as new () => { length: number }
 const BufferList = requireFromMqttPacket('bl/BufferList.js') as new () => unknown
 
+class LeanParser extends MqttPacketParser {
+  /** Same state as mqtt-packet's, with the plain BufferList. */
+  _resetState(): void {
+    this.packet = new Packet()
+    this.error = null
+    this._list = new BufferList()
+    this._stateCounter = 0
+  }
+}
+
 export function createParser(protocolVersion: 3 | 4 | 5): mqtt.Parser {
-  const parser = mqtt.parser({ protocolVersion })
-  ;(parser as unknown as { _list: unknown })._list = new BufferList()
-  return parser
+  return new LeanParser().parser({ protocolVersion })
 }
 
 /** Switch the parser to the protocol version a CONNECT announced (v5 properties etc.). */
 export function setParserVersion(parser: mqtt.Parser, protocolVersion: number): void {
-  ;(parser as unknown as { settings: { protocolVersion: number } }).settings.protocolVersion = protocolVersion
+  ;(parser as unknown as ParserInternals).settings.protocolVersion = protocolVersion
 }
 
 /** Declared remaining length of the packet being received, -1 before its header is read. */
 export function pendingPacketLength(parser: mqtt.Parser): number {
-  return (parser as unknown as { packet: { length: number } }).packet.length
+  return (parser as unknown as ParserInternals).packet.length
 }

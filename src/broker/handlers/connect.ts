@@ -15,6 +15,9 @@ import { Session } from '../session.js'
 import { clearLongTimeout } from '../timers.js'
 
 const NEVER = 0xffffffff
+/** MQTT 3.1.1 CONNACK "accepted" (without / with session present) — the same bytes every time. */
+const V3_CONNACK_ACCEPTED = Buffer.from([0x20, 0x02, 0x00, 0x00])
+const V3_CONNACK_ACCEPTED_PRESENT = Buffer.from([0x20, 0x02, 0x01, 0x00])
 
 /** Refuse a CONNECT with a v5 reason code (v3 return code derived from it) and close. */
 export function refuseConnect(conn: Connection, reason: number, reasonString?: string): void {
@@ -232,7 +235,7 @@ function completeConnect(conn: Connection, packet: mqtt.IConnectPacket, result: 
     if (conn.authMethod !== undefined) properties.authenticationMethod = conn.authMethod
     conn.send({ cmd: 'connack', sessionPresent, reasonCode: 0, properties } as mqtt.IConnackPacket)
   } else {
-    conn.send({ cmd: 'connack', sessionPresent, returnCode: 0 })
+    conn.write(sessionPresent ? V3_CONNACK_ACCEPTED_PRESENT : V3_CONNACK_ACCEPTED)
   }
   log.debug({ clientId: d.clientId, version, sessionPresent }, 'client connected')
   conn.stream.resume()
