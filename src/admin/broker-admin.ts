@@ -491,7 +491,7 @@ export class BrokerAdmin {
         tokenRules: countAclRules(claims?.[this.#authorization.aclClaim]),
         superuser: superuserClaim !== undefined && claims?.[superuserClaim] === true,
       },
-      subscriptions: conn.session?.subscriptions.size ?? 0,
+      subscriptions: conn.session?.subscriptionCount ?? 0,
     }
   }
 
@@ -505,7 +505,7 @@ export class BrokerAdmin {
     return {
       ...this.#view(conn),
       subscriptionList: [...(session?.subscriptions.values() ?? [])].map((s) => ({ topic: s.key, qos: s.qos })),
-      inflight: session?.inflight.size ?? 0,
+      inflight: session?.inflightCount ?? 0,
       queued: session?.queue.length ?? 0,
     }
   }

@@ -210,7 +210,7 @@ export class Broker {
         else conn.sendPublish(d, 0, false)
         return
       }
-      if (session.queue.length === 0 && session.inflight.size < conn.sendQuota) {
+      if (session.queue.length === 0 && session.inflightCount < conn.sendQuota) {
         this.#sendInflight(session, conn, d)
         return
       }
@@ -235,7 +235,7 @@ export class Broker {
   drain(session: Session): void {
     const conn = session.connection
     if (conn === undefined || conn.state !== 'connected') return
-    while (session.queue.length > 0 && session.inflight.size < conn.sendQuota) {
+    while (session.queue.length > 0 && session.inflightCount < conn.sendQuota) {
       const d = session.queue.shift() as Delivery
       if (d.qos === 0) conn.sendPublish(d, 0, false)
       else this.#sendInflight(session, conn, d)
@@ -246,7 +246,7 @@ export class Broker {
   resend(session: Session): void {
     const conn = session.connection
     if (conn === undefined) return
-    for (const f of session.inflight.values()) {
+    if (session.inflightCount > 0) for (const f of session.inflight.values()) {
       if (f.state === 'pubrel') conn.send({ cmd: 'pubrel', messageId: f.packetId })
       else if (!conn.sendPublish(f, f.packetId, true)) session.inflight.delete(f.packetId)
     }
@@ -271,8 +271,8 @@ export class Broker {
   /** End a session: subscriptions and queued messages go; a delayed will is published now. */
   endSession(session: Session): void {
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId)
-    for (const key of [...session.subscriptions.keys()]) this.removeSubscription(session, key)
-    session.inflight.clear()
+    if (session.subscriptionCount > 0) for (const key of [...session.subscriptions.keys()]) this.removeSubscription(session, key)
+    if (session.inflightCount > 0) session.inflight.clear()
     session.queue = []
     clearLongTimeout(session.expiryTimer)
     session.expiryTimer = undefined
@@ -306,7 +306,7 @@ export class Broker {
     void this.store.save({
       clientId: session.clientId,
       expiryInterval: session.expiryInterval,
-      subscriptions: [...session.subscriptions.values()],
+      subscriptions: session.subscriptionCount === 0 ? [] : [...session.subscriptions.values()],
       expiresAt: session.expiryInterval === NEVER ? undefined : Date.now() + session.expiryInterval * 1000,
     })
   }

@@ -32,11 +32,12 @@ export class Session {
   readonly clientId: string
   /** Seconds the session outlives its connection; 0xFFFFFFFF never expires. */
   expiryInterval: number
-  readonly subscriptions = new Map<string, Subscription>()
-  readonly inflight = new Map<number, Inflight>()
   queue: Delivery[] = []
-  /** Incoming QoS 2 packet ids received (PUBREC sent) but not yet released by PUBREL. */
-  readonly incomingQos2 = new Set<number>()
+  // The collections below are created on first use: most idle clients never need them
+  // (an idle connection's memory is mostly its socket, the parser and these).
+  #subscriptions: Map<string, Subscription> | undefined
+  #inflight: Map<number, Inflight> | undefined
+  #incomingQos2: Set<number> | undefined
   connection: Connection | undefined
   expiryTimer: LongTimer | undefined
   pendingWill: PendingWill | undefined
@@ -47,13 +48,36 @@ export class Session {
     this.expiryInterval = expiryInterval
   }
 
+  get subscriptions(): Map<string, Subscription> {
+    return (this.#subscriptions ??= new Map())
+  }
+
+  /** Outgoing QoS 1/2 messages sent and not yet completely acknowledged, by packet id. */
+  get inflight(): Map<number, Inflight> {
+    return (this.#inflight ??= new Map())
+  }
+
+  /** Incoming QoS 2 packet ids received (PUBREC sent) but not yet released by PUBREL. */
+  get incomingQos2(): Set<number> {
+    return (this.#incomingQos2 ??= new Set())
+  }
+
+  /** Number of messages in flight, without creating the map. */
+  get inflightCount(): number {
+    return this.#inflight === undefined ? 0 : this.#inflight.size
+  }
+
+  get subscriptionCount(): number {
+    return this.#subscriptions === undefined ? 0 : this.#subscriptions.size
+  }
+
   /** A free packet identifier for an outgoing QoS 1/2 message, or 0 when all are in use. */
   allocatePacketId(): number {
-    if (this.inflight.size >= 65535) return 0
+    if (this.inflightCount >= 65535) return 0
     for (;;) {
       const id = this.#nextPacketId
       this.#nextPacketId = id === 65535 ? 1 : id + 1
-      if (!this.inflight.has(id)) return id
+      if (this.#inflight === undefined || !this.#inflight.has(id)) return id
     }
   }
 

@@ -34,8 +34,13 @@ class LeanParser extends MqttPacketParser {
   }
 }
 
+/** The parser's state-machine step names: never changed, so one array serves every parser. */
+const STATES = Object.freeze(['_parseHeader', '_parseLength', '_parsePayload', '_newPacket'])
+
 export function createParser(protocolVersion: 3 | 4 | 5): mqtt.Parser {
-  return new LeanParser().parser({ protocolVersion })
+  const parser = new LeanParser().parser({ protocolVersion })
+  ;(parser as unknown as { _states: readonly string[] })._states = STATES
+  return parser
 }
 
 /** Switch the parser to the protocol version a CONNECT announced (v5 properties etc.). */
