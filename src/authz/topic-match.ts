@@ -5,8 +5,8 @@
  * - `topicMatches(filter, topic)`: does a rule filter match a PUBLISH topic name?
  * - `filterCovers(rule, sub)`: is every topic a subscription filter could match also matched
  *   by the rule filter? (what an *allow* rule must satisfy before a SUBSCRIBE is granted)
- * - `filtersOverlap(a, b)`: is there at least one topic both filters match? (what a *deny*
- *   rule uses: a deny on `secret/#` also refuses a subscription to `#`)
+ * - `filtersOverlap(a, b)`: is there at least one topic both filters match? (diagnostics;
+ *   rules themselves, allow and deny alike, decide only the subscriptions they cover)
  *
  * In all three, a topic starting with `$` is never matched by a filter whose first level is
  * a wildcard [MQTT-4.7.2-1], so `#` does not cover `$SYS/#`.
@@ -14,7 +14,6 @@
 
 const DOLLAR = 0x24
 const SLASH = 0x2f
-const MAX_TOPIC_LENGTH = 65535
 
 /** A rule filter split into levels once, at compile time. */
 export interface CompiledFilter {
@@ -52,23 +51,8 @@ function isWildcard(level: string | undefined): boolean {
   return level === '+' || level === '#'
 }
 
-/**
- * A topic filter as MQTT defines it: non-empty, no NUL, `#` only as the whole last level,
- * `+` only as a whole level [MQTT-4.7.1-1..3].
- */
-export function isValidTopicFilter(filter: string): boolean {
-  if (filter.length === 0 || filter.length > MAX_TOPIC_LENGTH || filter.includes('\u0000')) return false
-  const levels = filter.split('/')
-  for (let i = 0; i < levels.length; i++) {
-    const level = levels[i] as string
-    if (level.includes('#')) {
-      if (level !== '#' || i !== levels.length - 1) return false
-    } else if (level.includes('+') && level !== '+') {
-      return false
-    }
-  }
-  return true
-}
+/** A topic filter as MQTT defines it (one definition, shared with the broker). */
+export { isValidTopicFilter } from '../protocol/topic.js'
 
 /**
  * Match a compiled filter against a topic name without allocating: the topic is walked
