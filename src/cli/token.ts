@@ -1,9 +1,12 @@
 /** `portcullis token mint|inspect` and `portcullis keygen`. */
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import type { JsonWebKey } from 'node:crypto'
 import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { createAuthenticators } from '../auth/create.js'
+import { parseAuthenticatorsConfig, type AuthenticatorConfig } from '../auth/jwt/config.js'
+import type { PortcullisConfig } from '../config/schema.js'
+import { CONFIG_DB_FILE, SqliteConfigStore } from '../store/sqlite/config-store.js'
 import { isJwsAlgorithm, type JwsAlgorithm } from '../auth/jwt/algorithms.js'
 import { formatInspection, generateKeyPair, inspectToken, mintToken } from '../auth/jwt/tools.js'
 import { DEV_KEY_FILE } from '../dev/dev-setup.js'
@@ -82,7 +85,8 @@ export async function tokenInspect(args: Args, print: (s: string) => void): Prom
   const token = args.positional[0]
   if (token === undefined) throw new UsageError('usage: portcullis token inspect TOKEN [--config FILE] [--client-id ID] [--username NAME]')
   const { config, source } = await resolveConfig(args.get('config'), args.get('data-dir'))
-  const authenticators = createAuthenticators(config.authentication.authenticators, { logger: silentLogger() })
+  const effective = effectiveAuthenticators(config, source)
+  const authenticators = createAuthenticators(effective.list, { logger: silentLogger() })
   try {
     for (const a of authenticators) await a.start()
     const clientId = args.get('client-id')
@@ -91,12 +95,34 @@ export async function tokenInspect(args: Args, print: (s: string) => void): Prom
       ...(clientId !== undefined ? { clientId } : {}),
       ...(username !== undefined ? { username } : {}),
     })
-    print(`configuration: ${source}`)
+    print(`configuration: ${effective.source}`)
     print(formatInspection(report))
     return report.verdict.outcome === 'allow' ? 0 : 1
   } finally {
     for (const a of authenticators) await a.close()
   }
+}
+
+/**
+ * The authenticators the running broker uses: with an admin listener, the copy stored by the
+ * admin API wins over the file once it exists (read here, never written).
+ */
+function effectiveAuthenticators(config: PortcullisConfig, source: string): { list: readonly AuthenticatorConfig[]; source: string } {
+  if (config.admin !== undefined && existsSync(join(config.dataDir, CONFIG_DB_FILE))) {
+    const store = new SqliteConfigStore(config.dataDir)
+    try {
+      const stored = store.load()
+      if (stored !== undefined) {
+        return {
+          list: parseAuthenticatorsConfig(stored.authenticators, 'authentication.authenticators'),
+          source: `${source}, authenticators as stored by the admin API in ${store.file}`,
+        }
+      }
+    } finally {
+      store.close()
+    }
+  }
+  return { list: config.authentication.authenticators, source }
 }
 
 export function keygen(args: Args): string {

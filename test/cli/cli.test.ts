@@ -121,6 +121,22 @@ describe('cli: development setup', () => {
     assert.doesNotMatch(bad.stdout, new RegExp(old.trim().split('.')[2] as string), 'the token is never echoed')
   })
 
+  test('token inspect follows authenticators added through the admin API', async () => {
+    const apiKey = readFileSync(join(dir, 'data', 'admin-api-key'), 'utf8').trim()
+    const secret = 'an-api-created-hmac-secret-of-32-bytes+'
+    const r = await fetch(`http://127.0.0.1:${env['PORTCULLIS_ADMIN_PORT']}/api/v1/authenticators`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'jwt', name: 'api-hmac', from: 'password', algorithm: 'hmac-based', secret }),
+    })
+    assert.equal(r.status, 201)
+    const { stdout: token } = await cli(['token', 'mint', '--secret', secret, '--sub', 'carol'], dir)
+    const ok = await cli(['token', 'inspect', token.trim()], dir, env)
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr)
+    assert.match(ok.stdout, /verdict: allow by api-hmac/)
+    assert.match(ok.stdout, /stored by the admin API/)
+  })
+
   test('SIGTERM shuts down gracefully with exit code 0', async () => {
     broker.child.kill('SIGTERM')
     assert.equal(await exited(broker.child), 0)
