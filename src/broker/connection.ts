@@ -7,7 +7,8 @@ import mqtt from 'mqtt-packet'
 import type { Identity } from '../auth/types.js'
 import type { ClientAuthz } from '../authz/types.js'
 import { PortcullisError, toReasonCode, type ErrorCode } from '../errors.js'
-import { createParser, pendingPacketLength } from '../protocol/parser.js'
+import { connectProtocolLevel, decodePacket } from '../protocol/decode.js'
+import { Framer, type FrameSink } from '../protocol/framer.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
 import type { Broker } from './broker.js'
 import { refuseProtocolVersion } from './handlers/connect.js'
@@ -23,13 +24,13 @@ function uncork(conn: Connection): void {
   conn.flush()
 }
 
-export class Connection {
+export class Connection implements FrameSink {
   readonly broker: Broker
   readonly stream: Duplex
   readonly remoteAddress: string
   readonly listener: string
   readonly createdAt = Date.now()
-  readonly parser: mqtt.Parser
+  readonly framer: Framer
 
   state: ConnectionState = 'new'
   protocolVersion: ProtocolVersion = 4
@@ -71,9 +72,7 @@ export class Connection {
     this.stream = stream
     this.remoteAddress = remoteAddress
     this.listener = listener
-    this.parser = createParser(4)
-    this.parser.on('packet', (packet: mqtt.Packet) => this.#onPacket(packet))
-    this.parser.on('error', (err: Error) => this.#onParseError(err))
+    this.framer = new Framer(broker.limits.maxPacketSize)
     stream.on('data', (chunk: Buffer) => this.#onData(chunk))
     stream.on('error', () => this.close())
     stream.on('close', () => this.close())
@@ -93,32 +92,33 @@ export class Connection {
     this.bytesIn += chunk.length
     this.broker.stats.bytesIn += chunk.length
     this.lastActivity = Date.now()
-    this.parser.parse(chunk)
-    // A packet still arriving whose declared size is over the limit is refused before it is buffered.
-    const pending = pendingPacketLength(this.parser)
-    if (this.open && pending > this.broker.limits.maxPacketSize) {
-      this.fail('ERR_PACKET_TOO_LARGE', `packet of ${pending} bytes exceeds maximum packet size`)
-    }
+    this.framer.push(chunk, this)
   }
 
-  #onParseError(err: Error): void {
-    if (this.state === 'closed') return
-    // A CONNECT whose only fault is a protocol level we do not speak is refused with a
-    // CONNACK, not just dropped [MQTT-3.1.2-2].
-    const level = (this.parser as unknown as { packet: { cmd?: string; protocolVersion?: number } }).packet
-    if (this.state === 'new' && level.cmd === 'connect' && err.message === 'Invalid protocol version') {
-      refuseProtocolVersion(this, level.protocolVersion ?? 0)
-      return
+  /** FrameSink: one whole packet arrived. */
+  onFrame(frame: Buffer): boolean {
+    if (this.state === 'closed') return false
+    const packet = decodePacket(frame, this.protocolVersion)
+    if (packet instanceof Error) {
+      // A CONNECT whose only fault is a protocol level we do not speak is refused with a
+      // CONNACK, not just dropped [MQTT-3.1.2-2].
+      if (this.state === 'new' && packet.message === 'Invalid protocol version') {
+        refuseProtocolVersion(this, connectProtocolLevel(frame) ?? 0)
+      } else {
+        this.fail('ERR_MALFORMED_PACKET', packet.message)
+      }
+      return false
     }
-    this.fail('ERR_MALFORMED_PACKET', err.message)
+    this.#onPacket(packet)
+    return this.open
+  }
+
+  /** FrameSink: the byte stream cannot be framed (or a packet is over the size limit). */
+  onFrameError(code: 'ERR_MALFORMED_PACKET' | 'ERR_PACKET_TOO_LARGE', detail: string): void {
+    this.fail(code, detail)
   }
 
   #onPacket(packet: mqtt.Packet): void {
-    if (this.state === 'closed') return
-    if ((packet.length ?? 0) > this.broker.limits.maxPacketSize) {
-      this.fail('ERR_PACKET_TOO_LARGE', `packet of ${packet.length} bytes exceeds maximum packet size`)
-      return
-    }
     if (this.state === 'authenticating') {
       ;(this.held ??= []).push(packet)
       return

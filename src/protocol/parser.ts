@@ -1,10 +1,9 @@
 /**
- * The per-connection MQTT parser: mqtt-packet's, keeping pending bytes in a plain
- * BufferList. mqtt-packet's own parser keeps them in a `bl` BufferListStream — a full
- * Duplex stream built for every connection (and again after each parse error): ~0.9 KB
- * per idle connection and stream set-up on every connect. The parser only uses
- * BufferList's read API (append, consume, readUInt*, slice, length), which the plain class
- * has. Both classes come from mqtt-packet's own dependency tree.
+ * mqtt-packet's parser, keeping pending bytes in a plain BufferList instead of a `bl`
+ * BufferListStream (a full Duplex stream; the parser only uses BufferList's read API:
+ * append, consume, readUInt*, slice, length), and starting truly clean after an error.
+ * The broker frames packets itself (framer.ts) and hands mqtt-packet whole packets only
+ * (decode.ts). Both classes come from mqtt-packet's own dependency tree.
  */
 import { createRequire } from 'node:module'
 import type mqtt from 'mqtt-packet'
@@ -16,6 +15,7 @@ interface ParserInternals {
   error: Error | null
   _list: unknown
   _stateCounter: number
+  _pos: number
   settings: { protocolVersion: number }
   parser(options: { protocolVersion: number }): mqtt.Parser
 }
@@ -31,6 +31,8 @@ class LeanParser extends MqttPacketParser {
     this.error = null
     this._list = new BufferList()
     this._stateCounter = 0
+    // mqtt-packet leaves its read offset where an error stopped it; start clean
+    this._pos = 0
   }
 }
 
@@ -46,9 +48,4 @@ export function createParser(protocolVersion: 3 | 4 | 5): mqtt.Parser {
 /** Switch the parser to the protocol version a CONNECT announced (v5 properties etc.). */
 export function setParserVersion(parser: mqtt.Parser, protocolVersion: number): void {
   ;(parser as unknown as ParserInternals).settings.protocolVersion = protocolVersion
-}
-
-/** Declared remaining length of the packet being received, -1 before its header is read. */
-export function pendingPacketLength(parser: mqtt.Parser): number {
-  return (parser as unknown as ParserInternals).packet.length
 }

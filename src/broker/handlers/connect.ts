@@ -6,7 +6,6 @@ import { randomBytes } from 'node:crypto'
 import type mqtt from 'mqtt-packet'
 import type { ChainResult } from '../../auth/chain.js'
 import { toReasonCode } from '../../errors.js'
-import { setParserVersion } from '../../protocol/parser.js'
 import { ReasonCode, v3ConnackCode } from '../../protocol/reason-codes.js'
 import { isValidTopicName, isValidUtf8Field } from '../../protocol/topic.js'
 import type { Connection } from '../connection.js'
@@ -45,8 +44,7 @@ export function handleConnect(conn: Connection, packet: mqtt.IConnectPacket): vo
   const broker = conn.broker
   const version = packet.protocolVersion ?? 4
   conn.protocolVersion = version
-  // From here on the parser decodes this client's protocol version (v5 properties etc.).
-  setParserVersion(conn.parser, version)
+  // From here on packets are decoded as this client's protocol version (v5 properties etc.).
   const props = packet.properties ?? {}
   const log = broker.logger
 

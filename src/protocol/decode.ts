@@ -1,0 +1,121 @@
+/**
+ * Turns one whole packet into a packet object. The packets that make up steady traffic —
+ * PUBLISH without MQTT 5 properties, the QoS acknowledgements, PINGREQ — are decoded here
+ * directly; every other packet goes to mqtt-packet's parser. Frames are complete, so one
+ * mqtt-packet parser per protocol version serves every connection (its state is back at the
+ * start after each packet).
+ */
+import type mqtt from 'mqtt-packet'
+import { createParser, setParserVersion } from './parser.js'
+
+type Version = 3 | 4 | 5
+
+const shared = new Map<Version, { parser: mqtt.Parser; packet: mqtt.Packet | undefined; error: Error | undefined }>()
+
+function sharedParser(version: Version): { parser: mqtt.Parser; packet: mqtt.Packet | undefined; error: Error | undefined } {
+  let s = shared.get(version)
+  if (s === undefined) {
+    const entry = { parser: createParser(version), packet: undefined as mqtt.Packet | undefined, error: undefined as Error | undefined }
+    entry.parser.on('packet', (p: mqtt.Packet) => {
+      entry.packet = p
+    })
+    entry.parser.on('error', (e: Error) => {
+      entry.error ??= e
+    })
+    shared.set(version, entry)
+    s = entry
+  }
+  return s
+}
+
+/** Decode with mqtt-packet (CONNECT, SUBSCRIBE, v5 properties, …). */
+function decodeWithMqttPacket(frame: Buffer, version: Version): mqtt.Packet | Error {
+  const s = sharedParser(version)
+  s.packet = undefined
+  s.error = undefined
+  // mqtt-packet adopts a parsed CONNECT as its settings: put the version back every time.
+  setParserVersion(s.parser, version)
+  s.parser.parse(frame)
+  const { packet, error } = s
+  s.packet = undefined
+  s.error = undefined
+  if (error !== undefined) {
+    // never let a failed packet's state reach the next one: a fresh parser for this version
+    shared.delete(version)
+    return error
+  }
+  return packet ?? new Error('incomplete packet')
+}
+
+/** Offset just past the fixed header (1 byte + remaining-length bytes). */
+function bodyStart(frame: Buffer): number {
+  let i = 1
+  while (((frame[i] as number) & 0x80) !== 0) i++
+  return i + 1
+}
+
+export function decodePacket(frame: Buffer, version: Version): mqtt.Packet | Error {
+  const first = frame[0] as number
+  const type = first >> 4
+  const flags = first & 0x0f
+  switch (type) {
+    case 3: {
+      // PUBLISH
+      const qos = (flags >> 1) & 3
+      if (qos === 3) return new Error('Packet must not have both QoS bits set to 1')
+      let p = bodyStart(frame)
+      if (frame.length - p < 2) break
+      const topicLength = frame.readUInt16BE(p)
+      p += 2
+      if (frame.length - p < topicLength) break
+      const topicEnd = p + topicLength
+      let messageId: number | undefined
+      if (qos > 0) {
+        if (frame.length - topicEnd < 2) break
+        messageId = frame.readUInt16BE(topicEnd)
+      }
+      let payloadStart = topicEnd + (qos > 0 ? 2 : 0)
+      if (version === 5) {
+        // only an empty property block is decoded here
+        if (frame[payloadStart] !== 0) break
+        payloadStart++
+        if (payloadStart > frame.length) break
+      }
+      return {
+        cmd: 'publish',
+        retain: (flags & 1) !== 0,
+        qos: qos as 0 | 1 | 2,
+        dup: (flags & 8) !== 0,
+        length: frame.length - bodyStart(frame),
+        topic: frame.toString('utf8', p, topicEnd),
+        payload: frame.subarray(payloadStart),
+        messageId,
+      } as mqtt.IPublishPacket
+    }
+    case 4:
+    case 5:
+    case 6:
+    case 7: {
+      // PUBACK, PUBREC, PUBREL (flags 0010), PUBCOMP: the two-byte form only
+      if (flags !== (type === 6 ? 2 : 0)) break
+      const p = bodyStart(frame)
+      if (frame.length - p !== 2) break
+      const cmd = type === 4 ? 'puback' : type === 5 ? 'pubrec' : type === 6 ? 'pubrel' : 'pubcomp'
+      return { cmd, messageId: frame.readUInt16BE(p), length: 2 } as mqtt.Packet
+    }
+    case 12:
+      // PINGREQ
+      if (flags === 0 && frame.length === 2) return { cmd: 'pingreq', length: 0 } as mqtt.Packet
+      break
+  }
+  return decodeWithMqttPacket(frame, version)
+}
+
+/** The protocol level a CONNECT frame asks for (to answer an unsupported one with CONNACK). */
+export function connectProtocolLevel(frame: Buffer): number | undefined {
+  if ((frame[0] as number) >> 4 !== 1) return undefined
+  const p = bodyStart(frame)
+  if (frame.length < p + 2) return undefined
+  const nameLength = frame.readUInt16BE(p)
+  return frame[p + 2 + nameLength]
+}

@@ -1,0 +1,77 @@
+/**
+ * Splits a client's byte stream into whole MQTT packets (fixed header + remaining length
+ * [MQTT-2.1]). The declared size is checked against the limit as soon as the fixed header
+ * is complete, before any of the body is buffered. Bytes of a packet that spans several
+ * chunks are kept as a list and joined once, when the packet is complete.
+ */
+
+export interface FrameSink {
+  /** One whole packet (a view into the received bytes). Return false to stop framing. */
+  onFrame(frame: Buffer): boolean
+  /** The stream cannot be framed: the caller closes the connection. */
+  onFrameError(code: 'ERR_MALFORMED_PACKET' | 'ERR_PACKET_TOO_LARGE', detail: string): void
+}
+
+/** Result of reading a fixed header at `off`: total packet size, 0 when more bytes are needed, -1 when malformed. */
+function frameSize(buf: Buffer, off: number): number {
+  let len = 0
+  let mul = 1
+  for (let i = off + 1; i < off + 5; i++) {
+    if (i >= buf.length) return 0
+    const b = buf[i] as number
+    len += (b & 0x7f) * mul
+    if ((b & 0x80) === 0) return i + 1 - off + len
+    mul *= 128
+  }
+  return -1 // a fifth length byte: malformed [MQTT-1.5.5]
+}
+
+export class Framer {
+  readonly #maxPacketSize: number
+  /** Bytes of an incomplete packet: one buffer, or several chunks waiting to be joined. */
+  #pending: Buffer[] | undefined
+  #pendingLength = 0
+  /** Total size of the packet being collected, once its fixed header is known. */
+  #need = 0
+
+  constructor(maxPacketSize: number) {
+    this.#maxPacketSize = maxPacketSize
+  }
+
+  push(chunk: Buffer, sink: FrameSink): void {
+    let buf = chunk
+    if (this.#pending !== undefined) {
+      this.#pending.push(chunk)
+      this.#pendingLength += chunk.length
+      // still short of a packet whose size is known: keep collecting without copying
+      if (this.#need > 0 && this.#pendingLength < this.#need) return
+      buf = this.#pending.length === 1 ? (this.#pending[0] as Buffer) : Buffer.concat(this.#pending, this.#pendingLength)
+      this.#pending = undefined
+      this.#pendingLength = 0
+      this.#need = 0
+    }
+    let off = 0
+    while (off < buf.length) {
+      const size = buf.length - off < 2 ? 0 : frameSize(buf, off)
+      if (size < 0) {
+        sink.onFrameError('ERR_MALFORMED_PACKET', 'remaining length longer than 4 bytes')
+        return
+      }
+      if (size > this.#maxPacketSize) {
+        sink.onFrameError('ERR_PACKET_TOO_LARGE', `packet of ${size} bytes exceeds the maximum packet size`)
+        return
+      }
+      if (size === 0 || buf.length - off < size) {
+        // keep the rest (copied when small, so a large read buffer is not held for a few bytes)
+        const rest = buf.subarray(off)
+        this.#pending = [rest.length < 4096 ? Buffer.from(rest) : rest]
+        this.#pendingLength = rest.length
+        this.#need = size
+        return
+      }
+      const frame = buf.subarray(off, off + size)
+      off += size
+      if (!sink.onFrame(frame)) return
+    }
+  }
+}
