@@ -1,0 +1,124 @@
+/**
+ * Framing and the direct decoder: packets split at every byte, several in one chunk, the
+ * size limit applied at the fixed header, malformed lengths, and the direct decoder
+ * agreeing with mqtt-packet on the packets it handles.
+ */
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import mqtt from 'mqtt-packet'
+import { decodePacket } from '../../src/protocol/decode.js'
+import { Framer, type FrameSink } from '../../src/protocol/framer.js'
+
+class Collect implements FrameSink {
+  readonly frames: Buffer[] = []
+  error: string | undefined
+  onFrame(frame: Buffer): boolean {
+    this.frames.push(Buffer.from(frame))
+    return true
+  }
+  onFrameError(code: string, detail: string): void {
+    this.error = `${code}: ${detail}`
+  }
+}
+
+const gen = (p: object, v: 4 | 5 = 4): Buffer => mqtt.generate(p as mqtt.Packet, { protocolVersion: v })
+const publish = (topic: string, payload: Buffer, qos: 0 | 1 | 2, v: 4 | 5 = 4, properties?: object): Buffer =>
+  gen({ cmd: 'publish', topic, payload, qos, retain: qos === 1, dup: qos === 2, messageId: qos > 0 ? 7 : undefined, properties }, v)
+
+describe('framer', () => {
+  const packets = [
+    publish('a/b', Buffer.from('x'), 0),
+    publish('big', Buffer.alloc(300, 1), 1),
+    gen({ cmd: 'pingreq' }),
+    gen({ cmd: 'subscribe', messageId: 3, subscriptions: [{ topic: 'x/#', qos: 1 }] }),
+  ]
+  const stream = Buffer.concat(packets)
+
+  test('every split point yields the same packets', () => {
+    for (let cut = 1; cut < stream.length; cut++) {
+      const f = new Framer(1024)
+      const c = new Collect()
+      f.push(stream.subarray(0, cut), c)
+      f.push(stream.subarray(cut), c)
+      assert.deepEqual(c.frames, packets, `cut at ${cut}`)
+    }
+  })
+
+  test('byte by byte', () => {
+    const f = new Framer(1024)
+    const c = new Collect()
+    for (let i = 0; i < stream.length; i++) f.push(stream.subarray(i, i + 1), c)
+    assert.deepEqual(c.frames, packets)
+    assert.equal(c.error, undefined)
+  })
+
+  test('a packet over the limit is refused as soon as its fixed header is known', () => {
+    const f = new Framer(100)
+    const c = new Collect()
+    const big = publish('t', Buffer.alloc(200), 0)
+    f.push(big.subarray(0, 3), c)
+    assert.match(c.error ?? '', /ERR_PACKET_TOO_LARGE/)
+    assert.equal(c.frames.length, 0)
+  })
+
+  test('a fifth remaining-length byte is malformed', () => {
+    const f = new Framer(1 << 28)
+    const c = new Collect()
+    f.push(Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]), c)
+    assert.match(c.error ?? '', /ERR_MALFORMED_PACKET/)
+  })
+
+  test('the largest 4-byte remaining length is framed (and limited)', () => {
+    const f = new Framer(1024)
+    const c = new Collect()
+    f.push(Buffer.from([0x30, 0xff, 0xff, 0xff, 0x7f]), c)
+    assert.match(c.error ?? '', /268435460 bytes/)
+  })
+})
+
+describe('direct decoder agrees with mqtt-packet', () => {
+  const reference = (frame: Buffer, v: 4 | 5): mqtt.Packet => {
+    let out: mqtt.Packet | undefined
+    const p = mqtt.parser({ protocolVersion: v })
+    p.on('packet', (x: mqtt.Packet) => (out = x))
+    p.parse(frame)
+    return out as mqtt.Packet
+  }
+  const cases: Array<[string, Buffer, 4 | 5]> = [
+    ['publish qos0 v4', publish('a/b/c', Buffer.from('hello'), 0), 4],
+    ['publish qos1 retain v4', publish('ü/ß', Buffer.from('x'), 1), 4],
+    ['publish qos2 dup v5', publish('t', Buffer.alloc(0), 2, 5), 5],
+    ['publish v5 with properties (mqtt-packet path)', publish('t', Buffer.from('p'), 1, 5, { contentType: 'text/plain', userProperties: { a: 'b' } }), 5],
+    ['puback', gen({ cmd: 'puback', messageId: 9 }), 4],
+    ['pubrec v5', gen({ cmd: 'pubrec', messageId: 9 }, 5), 5],
+    ['pubrel', gen({ cmd: 'pubrel', messageId: 65535 }), 4],
+    ['pubcomp', gen({ cmd: 'pubcomp', messageId: 1 }), 4],
+    ['pingreq', gen({ cmd: 'pingreq' }), 4],
+    ['unsubscribe', gen({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: ['a'] }), 4],
+  ]
+  for (const [name, frame, v] of cases) {
+    test(name, () => {
+      const ours = decodePacket(frame, v) as unknown as Record<string, unknown>
+      const ref = reference(frame, v) as unknown as Record<string, unknown>
+      assert.ok(!(ours instanceof Error))
+      // qos/retain/dup are header fields of PUBLISH only (mqtt-packet sets defaults on every packet)
+      const keys = ref['cmd'] === 'publish' ? ['cmd', 'topic', 'qos', 'retain', 'dup', 'messageId', 'properties'] : ['cmd', 'messageId', 'unsubscriptions']
+      for (const key of keys) {
+        if (ref[key] === undefined || ref[key] === null) continue
+        assert.deepEqual(ours[key], ref[key], key)
+      }
+      if (ref['payload'] !== undefined && ref['payload'] !== null) assert.deepEqual(Buffer.from(ours['payload'] as Buffer), Buffer.from(ref['payload'] as Buffer))
+    })
+  }
+
+  test('QoS 3 and reserved flags are errors; a bad CONNECT does not spoil the next one', () => {
+    assert.ok(decodePacket(Buffer.from([0x36, 0x03, 0x00, 0x01, 0x61]), 4) instanceof Error)
+    assert.ok(decodePacket(Buffer.from([0x80, 0x02, 0x00, 0x01]), 4) instanceof Error, 'SUBSCRIBE with flags 0000')
+    const good = gen({ cmd: 'connect', clientId: 'abc', protocolVersion: 4, protocolId: 'MQTT', clean: true, keepalive: 0 })
+    const bad = Buffer.from(good)
+    bad[8] = 2 // protocol level 2
+    assert.equal((decodePacket(bad, 4) as Error).message, 'Invalid protocol version')
+    assert.equal((decodePacket(good, 4) as mqtt.IConnectPacket).clientId, 'abc')
+    assert.equal((decodePacket(good, 4) as mqtt.IConnectPacket).clientId, 'abc')
+  })
+})
