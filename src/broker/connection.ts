@@ -262,20 +262,25 @@ export class Connection implements FrameSink {
     this.close()
   }
 
-  /** Close the connection (the will is published unless the client disconnected normally). */
-  close(): void {
+  /**
+   * Close the connection (the will is published unless the client disconnected normally).
+   * `clientDone`: the client sent DISCONNECT, so nothing more is coming from it.
+   */
+  close(clientDone = false): void {
     if (this.#closing) return
     this.#closing = true
     const wasConnected = this.state === 'connected'
     this.state = 'closed'
     this.flush()
     const stream = this.stream as Duplex & { destroySoon?: () => void }
-    if (stream.writableLength === 0 && typeof stream.destroySoon === 'function') {
-      // a TCP/TLS socket with nothing left to send: end it and destroy it once it finished
+    if (clientDone && stream.writableLength === 0 && typeof stream.destroySoon === 'function') {
+      // a TCP/TLS socket with nothing left to send either way: end it, destroy it once finished
       stream.destroySoon()
     } else {
+      // The client may still be sending: half-close and keep reading (and discarding) so our
+      // last packet (a DISCONNECT with its reason) is not lost to a reset; then make sure the
+      // stream is gone.
       stream.end()
-      // give the final packets a moment to leave, then make sure the stream is gone
       setTimeout(destroyStream, 1000, stream).unref()
     }
     this.broker.onConnectionClosed(this, wasConnected)

@@ -15,5 +15,5 @@ export function handleDisconnect(conn: Connection, packet: mqtt.IDisconnectPacke
     session.expiryInterval = Math.min(expiry, conn.broker.limits.maxSessionExpiry)
   }
   conn.cleanDisconnect = !(conn.v5 && packet.reasonCode === ReasonCode.DisconnectWithWill)
-  conn.close()
+  conn.close(true)
 }
