@@ -24,6 +24,17 @@ function uncork(conn: Connection): void {
   conn.flush()
 }
 
+const CONNECTION = Symbol('portcullis.connection')
+type ConnectedStream = Duplex & { [CONNECTION]?: Connection }
+
+function onStreamData(this: ConnectedStream, chunk: Buffer): void {
+  this[CONNECTION]?.onData(chunk)
+}
+
+function onStreamGone(this: ConnectedStream): void {
+  this[CONNECTION]?.close()
+}
+
 export class Connection implements FrameSink {
   readonly broker: Broker
   readonly stream: Duplex
@@ -73,10 +84,13 @@ export class Connection implements FrameSink {
     this.remoteAddress = remoteAddress
     this.listener = listener
     this.framer = new Framer(broker.limits.maxPacketSize)
-    stream.on('data', (chunk: Buffer) => this.#onData(chunk))
-    stream.on('error', () => this.close())
-    stream.on('close', () => this.close())
-    stream.on('end', () => this.close())
+    // The same four listener functions serve every connection (no closures per connection):
+    // they find their connection through the stream.
+    ;(stream as ConnectedStream)[CONNECTION] = this
+    stream.on('data', onStreamData)
+    stream.on('error', onStreamGone)
+    stream.on('close', onStreamGone)
+    stream.on('end', onStreamGone)
   }
 
   get v5(): boolean {
@@ -87,7 +101,8 @@ export class Connection implements FrameSink {
     return this.state !== 'closed'
   }
 
-  #onData(chunk: Buffer): void {
+  /** Bytes from the client (the stream's 'data' listener). */
+  onData(chunk: Buffer): void {
     if (this.state === 'closed') return
     this.bytesIn += chunk.length
     this.broker.stats.bytesIn += chunk.length
