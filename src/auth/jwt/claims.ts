@@ -105,9 +105,10 @@ export function evaluateClaims(
   report?: ClaimCheck[],
 ): PortcullisError | undefined {
   let first: PortcullisError | undefined
-  const record = (check: string, failure: [ErrorCode, string] | undefined, passDetail: string): boolean => {
+  // Pass details are only wanted for a report (inspect): they are built lazily.
+  const record = (check: string, failure: [ErrorCode, string] | undefined, passDetail: () => string): boolean => {
     if (failure === undefined) {
-      report?.push({ check, ok: true, detail: passDetail })
+      if (report !== undefined) report.push({ check, ok: true, detail: passDetail() })
       return false
     }
     const [code, detail] = failure
@@ -119,7 +120,9 @@ export function evaluateClaims(
 
   for (const name of rules.required) {
     const missing = payload[name] === undefined || payload[name] === null
-    if (record(`required:${name}`, missing ? ['ERR_JWT_CLAIM_MISSING', `required claim '${name}' is missing`] : undefined, `'${name}' present`)) return first
+    if (missing || report !== undefined) {
+      if (record(`required:${name}`, missing ? ['ERR_JWT_CLAIM_MISSING', `required claim '${name}' is missing`] : undefined, () => `'${name}' present`)) return first
+    }
   }
 
   const exp = payload['exp']
@@ -127,7 +130,7 @@ export function evaluateClaims(
     const failure: [ErrorCode, string] | undefined = !isTime(exp)
       ? ['ERR_JWT_MALFORMED', 'exp is not a number']
       : nowSeconds - leeway >= exp ? ['ERR_JWT_EXPIRED', `token expired at ${new Date(exp * 1000).toISOString()}`] : undefined
-    if (record('exp', failure, isTime(exp) ? `expires at ${new Date(exp * 1000).toISOString()}` : '')) return first
+    if (record('exp', failure, () => (isTime(exp) ? `expires at ${new Date(exp * 1000).toISOString()}` : ''))) return first
   }
 
   const nbf = payload['nbf']
@@ -135,7 +138,7 @@ export function evaluateClaims(
     const failure: [ErrorCode, string] | undefined = !isTime(nbf)
       ? ['ERR_JWT_MALFORMED', 'nbf is not a number']
       : nowSeconds + leeway < nbf ? ['ERR_JWT_NOT_YET_VALID', `token not valid before ${new Date(nbf * 1000).toISOString()}`] : undefined
-    if (record('nbf', failure, 'valid now')) return first
+    if (record('nbf', failure, () => 'valid now')) return first
   }
 
   const iat = payload['iat']
@@ -147,7 +150,7 @@ export function evaluateClaims(
     else if (rules.maxAge !== undefined && nowSeconds - iat > rules.maxAge + leeway) {
       failure = ['ERR_JWT_TOO_OLD', `token issued too early: ${Math.floor(nowSeconds - iat)} s ago, maxAge is ${rules.maxAge} s`]
     }
-    if (record('iat', failure, 'issued at an acceptable time')) return first
+    if (record('iat', failure, () => 'issued at an acceptable time')) return first
   }
 
   if (rules.issuer !== undefined) {
@@ -155,7 +158,7 @@ export function evaluateClaims(
     const failure: [ErrorCode, string] | undefined = typeof iss !== 'string'
       ? ['ERR_JWT_ISSUER', 'token has no iss']
       : rules.issuer.includes(iss) ? undefined : ['ERR_JWT_ISSUER', `issuer '${iss}' is not trusted`]
-    if (record('iss', failure, `issuer '${String(iss)}' trusted`)) return first
+    if (record('iss', failure, () => `issuer '${String(iss)}' trusted`)) return first
   }
 
   if (rules.audience !== undefined) {
@@ -165,7 +168,7 @@ export function evaluateClaims(
     const failure: [ErrorCode, string] | undefined = ok
       ? undefined
       : ['ERR_JWT_AUDIENCE', aud === undefined ? 'token has no aud' : `audience ${JSON.stringify(aud)} is not accepted`]
-    if (record('aud', failure, 'audience accepted')) return first
+    if (record('aud', failure, () => 'audience accepted')) return first
   }
 
   for (const m of match) {
@@ -175,7 +178,9 @@ export function evaluateClaims(
     if (expected === undefined) failure = ['ERR_JWT_CLAIM_MISMATCH', `claim '${m.claim}': template ${m.template} cannot be filled in`]
     else if (actual === undefined) failure = ['ERR_JWT_CLAIM_MISSING', `claim '${m.claim}' is missing (must equal ${m.template})`]
     else if (actual !== expected) failure = ['ERR_JWT_CLAIM_MISMATCH', `claim '${m.claim}' does not match ${m.template}`]
-    if (record(`match:${m.claim}`, failure, `equals ${m.template}`)) return first
+    if (failure !== undefined || report !== undefined) {
+      if (record(`match:${m.claim}`, failure, () => `equals ${m.template}`)) return first
+    }
   }
   return first
 }
