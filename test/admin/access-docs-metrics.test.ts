@@ -4,21 +4,14 @@
  */
 import assert from 'node:assert/strict'
 import { statSync } from 'node:fs'
-import { after, before, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { API_KEY_FILE, checkBearer, loadOrCreateApiKey } from '../../src/admin/api-key.js'
 import { API_PREFIX, API_ROUTES } from '../../src/admin/routes.js'
 import { connect, end } from '../helpers/broker.js'
-import { API_KEY, NEW_SECRET, hsToken, removeDir, startAdmin, tempDataDir, type RunningAdmin } from './helpers.js'
+import { API_KEY, NEW_SECRET, hsToken, removeDir, startAdmin, useAdmin, tempDataDir } from './helpers.js'
 
 describe('admin API: access', () => {
-  let h: RunningAdmin
-  before(async () => {
-    h = await startAdmin()
-  })
-  after(async () => {
-    await h.close()
-    removeDir(h.dataDir)
-  })
+  const h = useAdmin()
 
   it('every /api/v1 route answers 401 without the key, or with a wrong one', async () => {
     for (const route of API_ROUTES) {
@@ -114,14 +107,7 @@ describe('admin API: access', () => {
 })
 
 describe('admin API: OpenAPI document', () => {
-  let h: RunningAdmin
-  before(async () => {
-    h = await startAdmin()
-  })
-  after(async () => {
-    await h.close()
-    removeDir(h.dataDir)
-  })
+  const h = useAdmin()
 
   it('is an OpenAPI 3 document listing every route, with resolvable references', async () => {
     const r = await h.api('GET', '/api/docs', undefined, null)
@@ -173,14 +159,7 @@ describe('admin API: OpenAPI document', () => {
 })
 
 describe('admin: /metrics', () => {
-  let h: RunningAdmin
-  before(async () => {
-    h = await startAdmin()
-  })
-  after(async () => {
-    await h.close()
-    removeDir(h.dataDir)
-  })
+  const h = useAdmin()
 
   it('exposes the broker, authentication, authorization, JWKS and process families', async () => {
     await h.api('POST', '/api/v1/authenticators', { type: 'jwt', name: 'api-hmac', from: 'password', algorithm: 'hmac-based', secret: NEW_SECRET })

@@ -3,21 +3,14 @@
  * carry the configuration file's message and key path; secrets are write-only.
  */
 import assert from 'node:assert/strict'
-import { after, before, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { generateKeyPair } from '../../src/auth/jwt/tools.js'
-import { NEW_SECRET, SEED_SECRET, removeDir, startAdmin, type RunningAdmin } from './helpers.js'
+import { NEW_SECRET, SEED_SECRET, useAdmin } from './helpers.js'
 
 const devKey = generateKeyPair('ES256')
 
 describe('admin API: authenticators', () => {
-  let h: RunningAdmin
-  before(async () => {
-    h = await startAdmin({ jwks: { keys: [devKey.publicJwk] } })
-  })
-  after(async () => {
-    await h.close()
-    removeDir(h.dataDir)
-  })
+  const h = useAdmin({ jwks: { keys: [devKey.publicJwk] } })
 
   it('lists the chain without ever returning a secret', async () => {
     const r = await h.api('GET', '/api/v1/authenticators')

@@ -4,10 +4,10 @@
  * token check uses the live chain; stats count what happened.
  */
 import assert from 'node:assert/strict'
-import { after, before, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import mqtt, { type IClientOptions } from 'mqtt'
 import { connect, end, subscribe, waitForClose } from '../helpers/broker.js'
-import { NEW_SECRET, hsToken, removeDir, startAdmin, type RunningAdmin } from './helpers.js'
+import { NEW_SECRET, hsToken, useAdmin } from './helpers.js'
 
 /** The CONNACK reason code of a refused CONNECT (MQTT.js reports it as the error's code). */
 function refusedWith(port: number, opts: IClientOptions): Promise<number> {
@@ -28,14 +28,7 @@ function refusedWith(port: number, opts: IClientOptions): Promise<number> {
 }
 
 describe('admin API: clients, token check, stats', () => {
-  let h: RunningAdmin
-  before(async () => {
-    h = await startAdmin()
-  })
-  after(async () => {
-    await h.close()
-    removeDir(h.dataDir)
-  })
+  const h = useAdmin()
 
   it('a token for an authenticator created through the API is accepted by new connections', async () => {
     const token = hsToken(NEW_SECRET, { acl: { pub: ['a/#'], sub: ['a/#', 'b/#'] } })

@@ -2,6 +2,7 @@
  * Admin API test helpers: a Portcullis with its admin listener on 127.0.0.1:0 and a temp
  * data directory, and a small fetch wrapper that speaks to it with (or without) the key.
  */
+import { after, before } from 'node:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import type { JsonWebKey } from 'node:crypto'
 import { tmpdir } from 'node:os'
@@ -96,6 +97,22 @@ export async function startAdmin(
     api,
     close: () => server.close(),
   }
+}
+
+/**
+ * A Portcullis with the admin API for the enclosing `describe`: started before its tests,
+ * closed (and its data directory removed) after them.
+ */
+export function useAdmin(options: Parameters<typeof startAdmin>[0] = {}): RunningAdmin {
+  const h = {} as RunningAdmin
+  before(async () => {
+    Object.assign(h, await startAdmin(options))
+  })
+  after(async () => {
+    await h.close()
+    removeDir(h.dataDir)
+  })
+  return h
 }
 
 /** An HS256 token for `secret`, valid for an hour. */

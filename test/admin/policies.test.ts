@@ -1,17 +1,10 @@
 /** /api/v1/policies and /api/v1/authorization/settings. */
 import assert from 'node:assert/strict'
-import { after, before, describe, it } from 'node:test'
-import { removeDir, startAdmin, type RunningAdmin } from './helpers.js'
+import { describe, it } from 'node:test'
+import { useAdmin } from './helpers.js'
 
 describe('admin API: authorization policies and settings', () => {
-  let h: RunningAdmin
-  before(async () => {
-    h = await startAdmin()
-  })
-  after(async () => {
-    await h.close()
-    removeDir(h.dataDir)
-  })
+  const h = useAdmin()
 
   it('lists the file\'s policies', async () => {
     const r = await h.api('GET', '/api/v1/policies')
