@@ -2,7 +2,10 @@
  * Summarises V8 .cpuprofile files (node --cpu-prof): top functions by self time, and the
  * same grouped by file.
  *
- *   node --import tsx bench/profile-summary.ts FILE.cpuprofile [...] [--top 25]
+ *   node --import tsx bench/profile-summary.ts FILE.cpuprofile [...] [--top 25] [--last-ms N]
+ *
+ * --last-ms keeps only the samples of the profile's last N ms (the measured phase, without
+ * start-up and JIT warm-up).
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
@@ -10,8 +13,11 @@ import { parseArgs } from 'node:util'
 interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number; children?: number[] }
 interface Profile { nodes: Node[]; startTime: number; endTime: number; samples: number[]; timeDeltas: number[] }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' } } })
+process.stdout.on('error', () => process.exit(0)) // e.g. piped into head
+
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' }, 'last-ms': { type: 'string' } } })
 const top = Number(values.top) || 25
+const lastMs = values['last-ms'] !== undefined ? Number(values['last-ms']) : Infinity
 const byFn = new Map<string, number>()
 const byFile = new Map<string, number>()
 let total = 0
@@ -29,7 +35,13 @@ for (const file of positionals) {
   const p = JSON.parse(readFileSync(file, 'utf8')) as Profile
   const nodes = new Map(p.nodes.map((n) => [n.id, n]))
   const self = new Map<number, number>()
+  // Sample i is taken at startTime + the sum of timeDeltas[0..i] (µs).
+  const times: number[] = []
+  let t = p.startTime
+  for (const d of p.timeDeltas) times.push((t += d))
+  const from = p.endTime - lastMs * 1000
   for (let i = 0; i < p.samples.length; i++) {
+    if ((times[i] ?? 0) < from) continue
     const id = p.samples[i] as number
     const dt = (p.timeDeltas[i + 1] ?? p.timeDeltas[i] ?? 0) / 1000 // ms
     self.set(id, (self.get(id) ?? 0) + dt)

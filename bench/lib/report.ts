@@ -19,6 +19,8 @@ export interface BrokerSummary {
   throughput?: Stat
   genCpuMax?: number
   cpuPerOpUs?: Stat
+  coldCpuPerOpUs?: Stat
+  tokenExtraUs?: Stat
   p50Ms?: Stat
   p99Ms?: Stat
   heldMin?: number
@@ -66,6 +68,8 @@ export function summarise(selected: readonly Scenario[], records: readonly RunRe
       put('main', stat(ok.map(mainOf)))
       put('throughput', stat(ok.map((r) => r.throughput ?? NaN)))
       put('cpuPerOpUs', stat(ok.map((r) => r.cpuPerOpUs ?? NaN)))
+      put('tokenExtraUs', stat(ok.map((r) => r.tokenExtraUs ?? NaN)))
+      put('coldCpuPerOpUs', stat(ok.map((r) => r.coldCpuPerOpUs ?? NaN)))
       put('p50Ms', stat(ok.map((r) => r.p50Ms ?? NaN)))
       put('p99Ms', stat(ok.map((r) => r.p99Ms ?? NaN)))
       const g = ok.map((r) => r.genCpu ?? NaN).filter(Number.isFinite)
@@ -135,6 +139,8 @@ export function renderMarkdown(
       if (b.failed > 0) notes.push(`**${b.failed}/${b.runs} run(s) failed**`)
       if (b.lostQos1 > 0) notes.push(`**${b.lostQos1} QoS 1 lost**`)
       if (b.lostQos0 > 0) notes.push(`${b.lostQos0} QoS 0 dropped`)
+      if (b.tokenExtraUs !== undefined) notes.push(`token cost over an anonymous connect (same process, paired): +${range(b.tokenExtraUs)} µs`)
+      if (b.coldCpuPerOpUs !== undefined) notes.push(`cold start (warm-up connects): ${range(b.coldCpuPerOpUs)} µs/connect`)
       if (b.heldMin !== undefined) notes.push(`held ≥ ${b.heldMin.toLocaleString('en-US')}`)
       notes.push(...b.flags)
       let vsM = b.broker.startsWith('portcullis') ? ratio(b, 'mosquitto') : ''

@@ -176,6 +176,21 @@ describe('token shape', () => {
     assert.equal(o.result, 'deny')
     assert.equal(o.result === 'deny' && o.error.code, 'ERR_JWT_MALFORMED')
   })
+  it('decoded headers are remembered only when they pass, and stay read-only', async () => {
+    const good = sign(key, { n: 1 })
+    const first = decodeJws(good, 8192)
+    const again = decodeJws(sign(key, { n: 2 }), 8192)
+    assert.equal(again.header, first.header, 'the same header text is decoded once')
+    assert.ok(Object.isFrozen(first.header))
+    // A refused header is refused every time, whatever was decoded before it.
+    const none = `${b64url({ alg: 'none' })}.${b64url({})}.`
+    for (let i = 0; i < 2; i++) assert.throws(() => decodeJws(none, 8192), { code: 'ERR_JWT_ALG_NOT_ALLOWED' })
+    const crit = sign(key, {}, { header: { crit: ['exp'], exp: 1 } })
+    for (let i = 0; i < 2; i++) assertIgnored(await outcome(a, crit), 'ERR_JWT_CRIT_UNSUPPORTED')
+    // More distinct headers than the cache holds still decode correctly.
+    for (let i = 0; i < 300; i++) assert.equal(decodeJws(sign(key, {}, { header: { kid: `k${i}` } }), 8192).kid, `k${i}`)
+    assert.equal((await outcome(a, good)).result, 'allow')
+  })
   it('the size cap is checked before parsing (default 8 KiB, configurable)', async () => {
     const big = sign(key, { pad: 'x'.repeat(9000) })
     assertIgnored(await outcome(a, big), 'ERR_JWT_TOO_LARGE')

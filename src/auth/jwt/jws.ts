@@ -39,6 +39,39 @@ function decodeJsonObject(part: string, what: string): Record<string, unknown> {
   return value as Record<string, unknown>
 }
 
+interface CheckedHeader {
+  readonly header: Readonly<Record<string, unknown>>
+  readonly alg: string
+  readonly kid: string | undefined
+}
+
+/**
+ * Headers that passed the checks, by their base64url text. An issuer's tokens share one header
+ * (or one per key), so a connect storm decodes each header once. Only headers that passed
+ * are kept, the entries are frozen, and the map is emptied when it reaches its cap.
+ */
+const checkedHeaders = new Map<string, CheckedHeader>()
+const CHECKED_HEADERS_MAX = 256
+
+function headerOf(headerPart: string): CheckedHeader {
+  const cached = checkedHeaders.get(headerPart)
+  if (cached !== undefined) return cached
+  const header = decodeJsonObject(headerPart, 'header')
+  const alg = header['alg']
+  if (typeof alg !== 'string' || alg === '') throw malformed('token header has no alg')
+  if (alg.toLowerCase() === 'none') throw new PortcullisError('ERR_JWT_ALG_NOT_ALLOWED', "alg 'none' is never accepted")
+  if (header['crit'] !== undefined) {
+    const names = Array.isArray(header['crit']) ? header['crit'].map(String).join(', ') : String(header['crit'])
+    throw new PortcullisError('ERR_JWT_CRIT_UNSUPPORTED', `crit header names extensions we do not understand: ${names}`)
+  }
+  const kid = header['kid']
+  if (kid !== undefined && typeof kid !== 'string') throw malformed('token kid is not a string')
+  const checked: CheckedHeader = Object.freeze({ header: Object.freeze(header), alg, kid })
+  if (checkedHeaders.size >= CHECKED_HEADERS_MAX) checkedHeaders.clear()
+  checkedHeaders.set(headerPart, checked)
+  return checked
+}
+
 /** Decodes a compact JWS header without verifying anything. Throws PortcullisError. */
 export function decodeJws(token: string, maxBytes: number): DecodedJws {
   // A string's length never exceeds its UTF-8 size, and the alphabet check below admits
@@ -58,16 +91,7 @@ export function decodeJws(token: string, maxBytes: number): DecodedJws {
   if (!B64URL.test(headerPart) || !B64URL.test(payloadPart) || (signaturePart !== '' && !B64URL.test(signaturePart))) {
     throw malformed('token parts are not base64url')
   }
-  const header = decodeJsonObject(headerPart, 'header')
-  const alg = header['alg']
-  if (typeof alg !== 'string' || alg === '') throw malformed('token header has no alg')
-  if (alg.toLowerCase() === 'none') throw new PortcullisError('ERR_JWT_ALG_NOT_ALLOWED', "alg 'none' is never accepted")
-  if (header['crit'] !== undefined) {
-    const names = Array.isArray(header['crit']) ? header['crit'].map(String).join(', ') : String(header['crit'])
-    throw new PortcullisError('ERR_JWT_CRIT_UNSUPPORTED', `crit header names extensions we do not understand: ${names}`)
-  }
-  const kid = header['kid']
-  if (kid !== undefined && typeof kid !== 'string') throw malformed('token kid is not a string')
+  const { header, alg, kid } = headerOf(headerPart)
   if (signaturePart === '') throw new PortcullisError('ERR_JWT_SIGNATURE_INVALID', 'token has no signature')
   return {
     header,
