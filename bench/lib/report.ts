@@ -21,6 +21,7 @@ export interface BrokerSummary {
   cpuPerOpUs?: Stat
   coldCpuPerOpUs?: Stat
   tokenExtraUs?: Stat
+  kibPerConnSoon?: Stat
   p50Ms?: Stat
   p99Ms?: Stat
   heldMin?: number
@@ -68,6 +69,7 @@ export function summarise(selected: readonly Scenario[], records: readonly RunRe
       put('main', stat(ok.map(mainOf)))
       put('throughput', stat(ok.map((r) => r.throughput ?? NaN)))
       put('cpuPerOpUs', stat(ok.map((r) => r.cpuPerOpUs ?? NaN)))
+      put('kibPerConnSoon', stat(ok.map((r) => r.kibPerConnSoon ?? NaN)))
       put('tokenExtraUs', stat(ok.map((r) => r.tokenExtraUs ?? NaN)))
       put('coldCpuPerOpUs', stat(ok.map((r) => r.coldCpuPerOpUs ?? NaN)))
       put('p50Ms', stat(ok.map((r) => r.p50Ms ?? NaN)))
@@ -139,6 +141,7 @@ export function renderMarkdown(
       if (b.failed > 0) notes.push(`**${b.failed}/${b.runs} run(s) failed**`)
       if (b.lostQos1 > 0) notes.push(`**${b.lostQos1} QoS 1 lost**`)
       if (b.lostQos0 > 0) notes.push(`${b.lostQos0} QoS 0 dropped`)
+      if (b.kibPerConnSoon !== undefined) notes.push(`2 s after connecting (before the idle broker settled): ${range(b.kibPerConnSoon)} KiB/conn`)
       if (b.tokenExtraUs !== undefined) notes.push(`token cost over an anonymous connect (same process, paired): +${range(b.tokenExtraUs)} µs`)
       if (b.coldCpuPerOpUs !== undefined) notes.push(`cold start (warm-up connects): ${range(b.coldCpuPerOpUs)} µs/connect`)
       if (b.heldMin !== undefined) notes.push(`held ≥ ${b.heldMin.toLocaleString('en-US')}`)

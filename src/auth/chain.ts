@@ -25,10 +25,13 @@ function rank(error: PortcullisError | undefined): number {
 
 export class AuthenticatorChain {
   #authenticators: readonly Authenticator[]
+  /** The enabled ones, in order (computed when the list changes, not per CONNECT). */
+  #enabled: readonly Authenticator[]
   readonly #options: AuthenticatorChainOptions
 
   constructor(authenticators: readonly Authenticator[], options: AuthenticatorChainOptions) {
     this.#authenticators = authenticators
+    this.#enabled = authenticators.filter((a) => a.enabled)
     this.#options = options
   }
 
@@ -42,6 +45,7 @@ export class AuthenticatorChain {
    */
   replace(authenticators: readonly Authenticator[]): void {
     this.#authenticators = authenticators
+    this.#enabled = authenticators.filter((a) => a.enabled)
   }
 
   async start(): Promise<void> {
@@ -53,7 +57,7 @@ export class AuthenticatorChain {
   }
 
   async authenticate(credentials: Credentials): Promise<ChainResult> {
-    const enabled = this.#authenticators.filter((a) => a.enabled)
+    const enabled = this.#enabled
     const hasCredentials =
       credentials.username !== undefined ||
       credentials.password !== undefined ||
@@ -78,7 +82,9 @@ export class AuthenticatorChain {
     for (const authenticator of enabled) {
       let outcome
       try {
-        outcome = await authenticator.authenticate(credentials)
+        outcome = authenticator.authenticate(credentials)
+        // Token authenticators answer synchronously unless they must fetch keys first.
+        if (outcome instanceof Promise) outcome = await outcome
       } catch (cause) {
         outcome = { result: 'ignore' as const, error: new PortcullisError('ERR_AUTH_UNAVAILABLE', 'authenticator failed', { cause }) }
       }

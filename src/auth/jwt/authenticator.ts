@@ -225,7 +225,7 @@ export class TokenAuthenticator implements Authenticator {
       ...(typeof exp === 'number' ? { expiresAt: exp * 1000 } : {}),
       disconnectOnExpiry: this.config.disconnectOnExpiry,
     }
-    this.#log.debug({ clientId: credentials.clientId, kid: verified.key.kid, alg: verified.alg }, 'token accepted')
+    if (this.#log.isLevelEnabled('debug')) this.#log.debug({ clientId: credentials.clientId, kid: verified.key.kid, alg: verified.alg }, 'token accepted')
     return { result: 'allow', identity }
   }
 
