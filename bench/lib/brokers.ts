@@ -22,12 +22,16 @@ export interface BrokerSpec {
   readonly kind: BrokerKind
   /** Portcullis only: extra top-level config merged over the bench defaults. */
   readonly portcullisConfig?: Record<string, unknown>
+  /** Portcullis only: serve public /metrics on port + 1000 (read by the token connect scenarios). */
+  readonly metrics?: boolean
 }
 
 export interface RunningBroker {
   readonly spec: BrokerSpec
   readonly pid: number
   readonly port: number
+  /** Where /metrics is served, when the spec asked for it. */
+  readonly metricsUrl?: string
   /** Why the broker process is gone, or undefined while it runs. */
   exitInfo(): string | undefined
   stop(): Promise<void>
@@ -128,7 +132,8 @@ export async function startBroker(spec: BrokerSpec, port: number, opts: Options)
   switch (spec.kind) {
     case 'portcullis': {
       const file = join(dir, 'portcullis.yaml')
-      writeFileSync(file, portcullisYaml(port, spec.portcullisConfig))
+      const extra = spec.metrics === true ? { ...spec.portcullisConfig, admin: { host: HOST, port: port + 1000, metricsPublic: true } } : spec.portcullisConfig
+      writeFileSync(file, portcullisYaml(port, extra))
       argv = [process.execPath, ...opts.portcullisNodeFlags, join(ROOT, 'bin/portcullis.js'), 'start', '--config', file]
       break
     }
@@ -161,6 +166,7 @@ export async function startBroker(spec: BrokerSpec, port: number, opts: Options)
   const pid = child.pid!
   return {
     spec, pid, port,
+    ...(spec.metrics === true ? { metricsUrl: `http://${HOST}:${port + 1000}/metrics` } : {}),
     exitInfo: () => child.exitCode !== null || child.signalCode !== null
       ? `broker exited (code ${child.exitCode}, signal ${child.signalCode})${stderr !== '' ? `: ${stderr.trim().slice(0, 500)}` : ''}`
       : undefined,

@@ -21,6 +21,7 @@ export interface BrokerSummary {
   cpuPerOpUs?: Stat
   coldCpuPerOpUs?: Stat
   tokenExtraUs?: Stat
+  verifyUs?: Stat
   kibPerConnSoon?: Stat
   p50Ms?: Stat
   p99Ms?: Stat
@@ -70,6 +71,7 @@ export function summarise(selected: readonly Scenario[], records: readonly RunRe
       put('throughput', stat(ok.map((r) => r.throughput ?? NaN)))
       put('cpuPerOpUs', stat(ok.map((r) => r.cpuPerOpUs ?? NaN)))
       put('kibPerConnSoon', stat(ok.map((r) => r.kibPerConnSoon ?? NaN)))
+      put('verifyUs', stat(ok.map((r) => r.verifyUs ?? NaN)))
       put('tokenExtraUs', stat(ok.map((r) => r.tokenExtraUs ?? NaN)))
       put('coldCpuPerOpUs', stat(ok.map((r) => r.coldCpuPerOpUs ?? NaN)))
       put('p50Ms', stat(ok.map((r) => r.p50Ms ?? NaN)))
@@ -143,6 +145,7 @@ export function renderMarkdown(
       if (b.lostQos0 > 0) notes.push(`${b.lostQos0} QoS 0 dropped`)
       if (b.kibPerConnSoon !== undefined) notes.push(`2 s after connecting (before the idle broker settled): ${range(b.kibPerConnSoon)} KiB/conn`)
       if (b.tokenExtraUs !== undefined) notes.push(`token cost over an anonymous connect (same process, paired): +${range(b.tokenExtraUs)} µs`)
+      if (b.verifyUs !== undefined) notes.push(`of which signature verification (the broker's own metric): ${range(b.verifyUs)} µs`)
       if (b.coldCpuPerOpUs !== undefined) notes.push(`cold start (warm-up connects): ${range(b.coldCpuPerOpUs)} µs/connect`)
       if (b.heldMin !== undefined) notes.push(`held ≥ ${b.heldMin.toLocaleString('en-US')}`)
       notes.push(...b.flags)

@@ -73,6 +73,8 @@ export interface Measurement {
   /** Token connect scenarios: CPU per anonymous connect in the same process, and the token's extra cost. */
   anonCpuPerOpUs?: number
   tokenExtraUs?: number
+  /** Token connect scenarios: the broker's own mean signature-verification time (its metrics). */
+  verifyUs?: number
   rssBeforeKiB?: number
   rssAfterKiB?: number
   held?: number
@@ -317,6 +319,7 @@ async function connectRun(ctx: Ctx, broker: RunningBroker, tokens: string[] | un
   seconds = 0
   genSeconds = 0
   const pool = tokens.slice(sizes.connectWarm)
+  const v0 = await verificationCounters(broker)
   const per = Math.ceil(sizes.connectCount / 2)
   let tokenCpu = 0, tokenOk = 0, tokenSeconds = 0, anonCpu = 0, anonOk = 0
   // A B B A order: a steady drift (the JIT still settling, the heap growing) cancels out.
@@ -332,8 +335,10 @@ async function connectRun(ctx: Ctx, broker: RunningBroker, tokens: string[] | un
       anonOk += a.ok
     }
   }
+  const v1 = await verificationCounters(broker)
+  const verifyUs = v0 !== undefined && v1 !== undefined && v1.count > v0.count ? ((v1.seconds - v0.seconds) / (v1.count - v0.count)) * 1e6 : undefined
   const cold = (warmA.cpu + warmB.cpu) / Math.max(1, warmA.ok + warmB.ok)
-  return connectResult(tokenCpu, tokenOk, tokenSeconds, cold, anonCpu / Math.max(1, anonOk))
+  return { ...connectResult(tokenCpu, tokenOk, tokenSeconds, cold, anonCpu / Math.max(1, anonOk)), ...(verifyUs !== undefined ? { verifyUs } : {}) }
 
   function connectResult(cpu: number, ok: number, opSeconds: number, coldPerOp: number, anonPerOp: number | undefined): Measurement {
     if (failed > 0) flags.push(`${failed} connect(s) failed: ${firstError}`)
@@ -348,6 +353,22 @@ async function connectRun(ctx: Ctx, broker: RunningBroker, tokens: string[] | un
       ...(anonPerOp !== undefined ? { anonCpuPerOpUs: anonPerOp * 1e6, tokenExtraUs: cpuPerOpUs - anonPerOp * 1e6 } : {}),
       flags,
     }
+  }
+}
+
+/** The broker's own signature-verification counters (token scenarios serve /metrics). */
+async function verificationCounters(broker: RunningBroker): Promise<{ count: number; seconds: number } | undefined> {
+  if (broker.metricsUrl === undefined) return undefined
+  try {
+    const text = await (await fetch(broker.metricsUrl)).text()
+    const sum = (family: string): number => {
+      let total = 0
+      for (const m of text.matchAll(new RegExp(`^${family}\\{[^}]*\\} ([0-9.e+-]+)$`, 'gm'))) total += Number(m[1])
+      return total
+    }
+    return { count: sum('portcullis_token_verifications_total'), seconds: sum('portcullis_token_verification_seconds_total') }
+  } catch {
+    return undefined
   }
 }
 
@@ -452,7 +473,7 @@ export function scenarios(sizes: Sizes): Scenario[] {
         const m = jwtMaterial.get(alg)
         if (!kinds.includes('portcullis') || m === undefined) return []
         return [{
-          label: `portcullis+${alg}`, kind: 'portcullis',
+          label: `portcullis+${alg}`, kind: 'portcullis', metrics: true,
           portcullisConfig: { authentication: { allowAnonymous: true, authenticators: [m.authenticator] } },
         }]
       },

@@ -121,6 +121,15 @@ export function createMetrics(source: MetricsSource, options: { readonly version
     },
   })
   new Counter({
+    name: 'portcullis_token_verification_seconds_total',
+    help: 'Time spent verifying token signatures (cache hits excluded); divide by portcullis_token_verifications_total for the mean',
+    labelNames: ['authenticator'], registers,
+    collect() {
+      this.reset()
+      for (const a of source.authenticators) this.inc({ authenticator: a.name }, source.authenticatorStats(a).verifyMicrosTotal / 1e6)
+    },
+  })
+  new Counter({
     name: 'portcullis_token_verification_cache_hits_total', help: 'Token verifications answered from the cache', labelNames: ['authenticator'], registers,
     collect() {
       this.reset()

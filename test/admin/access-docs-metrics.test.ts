@@ -174,6 +174,7 @@ describe('admin: /metrics', () => {
       'portcullis_retained_messages', 'portcullis_messages_total', 'portcullis_messages_dropped_total', 'portcullis_bytes_total',
       'portcullis_auth_failures_total', 'portcullis_authz_denied_total', 'portcullis_authentication_outcomes_total',
       'portcullis_authenticator_state', 'portcullis_authenticator_keys', 'portcullis_jwks_consecutive_failures',
+      'portcullis_token_verifications_total', 'portcullis_token_verification_seconds_total',
       'portcullis_uptime_seconds', 'portcullis_info', 'nodejs_eventloop_lag_seconds', 'process_cpu_seconds_total',
       'process_resident_memory_bytes',
     ]) {
@@ -182,6 +183,9 @@ describe('admin: /metrics', () => {
     assert.match(r.text, /^portcullis_messages_total\{direction="in",qos="1"\} 1$/m)
     assert.match(r.text, /^portcullis_authentication_outcomes_total\{authenticator="api-hmac",outcome="allow",reason="ok"\} 1$/m)
     assert.match(r.text, /^portcullis_authenticator_state\{authenticator="seed-hmac",type="jwt",state="ok"\} 1$/m)
+    assert.match(r.text, /^portcullis_token_verifications_total\{authenticator="api-hmac"\} 1$/m)
+    const spent = /^portcullis_token_verification_seconds_total\{authenticator="api-hmac"\} ([0-9.e-]+)$/m.exec(r.text)
+    assert.ok(spent !== null && Number(spent[1]) > 0 && Number(spent[1]) < 1, 'one verification took some time, well under a second')
     assert.ok(!r.text.includes(NEW_SECRET))
   })
 

@@ -9,6 +9,7 @@ import { REDACTED_PATHS, silentLogger } from '../../src/log.js'
 import { toReasonCode } from '../../src/errors.js'
 import { ReasonCode } from '../../src/protocol/reason-codes.js'
 import { credentials, now, sign, testKey, withPassword, withUsername } from '../helpers/tokens.js'
+import { mintToken } from '../../src/auth/jwt/tools.js'
 
 const es = testKey('ES256')
 const rs = testKey('RS256')
@@ -90,6 +91,20 @@ describe('token authenticator: outcomes and identity', () => {
     assert.equal(other.result === 'deny' && other.error.code, 'ERR_JWT_CLAIM_MISMATCH')
     assert.equal(a.stats().verifyCount, 1)
     assert.equal(a.stats().cacheHits, 2)
+  })
+  it('HMAC tokens are cached too; tokens over 2,048 characters are verified every time', async () => {
+    const a = make({ type: 'jwt', algorithm: 'hmac-based', secret: SECRET, from: 'password' })
+    const short = mintToken({ privateKey: SECRET, alg: 'HS256', sub: 's', expiresIn: 60 })
+    const long = mintToken({ privateKey: SECRET, alg: 'HS256', sub: 'l', expiresIn: 60, claims: { pad: 'x'.repeat(2100) } })
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await a.authenticate(withPassword(short))).result, 'allow')
+      assert.equal((await a.authenticate(withPassword(long))).result, 'allow')
+    }
+    assert.equal(a.stats().cacheHits, 2)
+    assert.equal(a.stats().verifyCount, 4)
+    // A tampered copy of a cached token is a different key: verified, and refused.
+    const tampered = `${short.slice(0, -2)}${short.endsWith('A') ? 'B' : 'A'}${short.slice(-1)}`
+    assert.equal((await a.authenticate(withPassword(tampered))).result, 'ignore')
   })
   it('a disabled authenticator reports state disabled', () => {
     const a = make({ type: 'jwt', algorithm: 'hmac-based', secret: SECRET, enabled: false })

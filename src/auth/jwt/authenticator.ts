@@ -9,7 +9,6 @@
  *   signature verifies, a claim fails       → deny + the claim's ERR_JWT_* (the chain stops)
  *   all good                                → allow, identity with claims and expiresAt
  */
-import { createHash } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { PortcullisError, type ErrorCode } from '../../errors.js'
 import type { Logger } from '../../log.js'
@@ -78,6 +77,9 @@ export interface TokenAuthenticatorOptions {
   /** Verified-signature cache entries (0 disables). Claims are re-checked on every use. */
   readonly cacheSize?: number
 }
+
+/** Tokens longer than this are verified every time (the cache holds at most cacheSize × this). */
+const CACHE_MAX_TOKEN_CHARS = 2048
 
 function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
@@ -175,14 +177,16 @@ export class TokenAuthenticator implements Authenticator {
 
   /** Signature verification (with the verified-token cache). */
   #verify(token: string, jws: DecodedJws, keys: readonly VerifyKey[]): Verified | Unreadable | PortcullisError {
-    const useCache = this.#cacheSize > 0 && !jws.alg.startsWith('HS')
+    // Keyed by the token itself: an exact match, and a Map lookup costs far less than hashing
+    // the token (a native hash object per CONNECT) or even an HMAC. Large tokens are not kept.
+    const useCache = this.#cacheSize > 0 && token.length <= CACHE_MAX_TOKEN_CHARS
     let id: string | undefined
     if (useCache) {
       if (this.#cacheGeneration !== this.#source.generation) {
         this.#cache.clear()
         this.#cacheGeneration = this.#source.generation
       }
-      id = createHash('sha256').update(token).digest('base64')
+      id = token
       const hit = this.#cache.get(id)
       if (hit !== undefined) {
         this.#cache.delete(id)
