@@ -217,10 +217,40 @@ export class BrokerAdmin {
     })
   }
 
+  /**
+   * Secrets are write-only (never returned), so a replacement may leave them out: an
+   * hmac-based entry without `secret` keeps the stored secret and its `secretBase64`, when
+   * the stored entry is hmac-based too. A body that sends `secret` replaces it; one that
+   * changes `secretBase64` alone is refused (the stored secret would change meaning).
+   * Returns the entry to validate, and whether the stored secret was put in.
+   */
+  #withStoredSecret(raw: unknown, current: AuthenticatorConfig, path: string): { entry: unknown; kept: boolean } {
+    const stored = current.type === 'jwt' && current.algorithm === 'hmac-based' ? current.secret : undefined
+    if (stored === undefined || !isRecord(raw) || raw['type'] !== 'jwt' || raw['algorithm'] !== 'hmac-based') return { entry: raw, kept: false }
+    if (raw['secret'] !== undefined && raw['secret'] !== null) return { entry: raw, kept: false }
+    const base64 = raw['secretBase64']
+    if (typeof base64 === 'boolean' && base64 !== current.secretBase64) {
+      throw new ApiError('ERR_VALIDATION', `${path}.secret: is required to change secretBase64 (the stored secret is kept only with its own encoding)`, `${path}.secret`)
+    }
+    const entry = { ...raw, secret: stored, ...(base64 === undefined || base64 === null ? { secretBase64: current.secretBase64 } : {}) }
+    return { entry, kept: true }
+  }
+
   async replaceAuthenticator(name: string, raw: unknown): Promise<Raw> {
     return this.#serial(async () => {
       const index = this.#index(name)
-      const config = this.#parseAuthenticator(raw, index, name)
+      const path = `${AUTHENTICATORS_PATH}[${index}]`
+      const { entry, kept } = this.#withStoredSecret(raw, this.#configs[index]!, path)
+      let config: AuthenticatorConfig
+      try {
+        config = this.#parseAuthenticator(entry, index, name)
+      } catch (err) {
+        // A kept secret that no longer fits (e.g. a new algorithms list): say which secret.
+        if (kept && err instanceof ConfigError && err.path === `${path}.secret`) {
+          throw new ApiError('ERR_VALIDATION', `${err.message} (the stored secret; send a new one)`, err.path)
+        }
+        throw err
+      }
       const next = [...this.#configs]
       next[index] = config
       await this.#applyAuthenticators(next, new Set([name]))

@@ -32,6 +32,7 @@ function operation(route: ApiRoute): Doc {
   return {
     operationId: `${route.method.toLowerCase()}${route.url.replace(/[/:-]+([a-z])/g, (_, c: string) => c.toUpperCase())}`,
     summary: route.summary,
+    ...(route.description !== undefined ? { description: route.description } : {}),
     tags: [route.tag],
     ...(params.length > 0 ? { parameters: params } : {}),
     ...(route.body !== undefined

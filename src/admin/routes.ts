@@ -16,6 +16,8 @@ export interface ApiRoute {
   /** Relative to /api/v1, fastify style (`:name`). */
   readonly url: string
   readonly summary: string
+  /** Longer text for the OpenAPI document (CommonMark). */
+  readonly description?: string
   readonly tag: string
   /** Component schema of the request body. */
   readonly body?: string
@@ -41,6 +43,9 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'GET', url: '/authenticators/:name', tag: 'authenticators', summary: 'One authenticator',
     response: 'Authenticator', errors: [404], handler: (a, r) => a.getAuthenticator(r.params['name']!) },
   { method: 'PUT', url: '/authenticators/:name', tag: 'authenticators', summary: 'Replace an authenticator\'s whole configuration',
+    description: 'Keys left out take their defaults, except the write-only HMAC secret: when both the stored and the new entry are ' +
+      '`algorithm: hmac-based`, a body without `secret` keeps the stored secret (and its `secretBase64`), since GET never returns it. ' +
+      'A body with `secret` replaces it; changing `secretBase64` needs the secret too.',
     body: 'AuthenticatorInput', response: 'Authenticator', errors: [400, 404], handler: (a, r) => a.replaceAuthenticator(r.params['name']!, r.body) },
   { method: 'DELETE', url: '/authenticators/:name', tag: 'authenticators', summary: 'Delete an authenticator',
     status: 204, errors: [404], handler: (a, r) => a.deleteAuthenticator(r.params['name']!) },

@@ -103,12 +103,76 @@ export function decodePacket(frame: Buffer, version: Version): mqtt.Packet | Err
       const cmd = type === 4 ? 'puback' : type === 5 ? 'pubrec' : type === 6 ? 'pubrel' : 'pubcomp'
       return { cmd, messageId: frame.readUInt16BE(p), length: 2 } as mqtt.Packet
     }
+    case 1: {
+      const connect = decodeCommonConnect(frame, flags)
+      if (connect !== undefined) return connect
+      break
+    }
     case 12:
       // PINGREQ
       if (flags === 0 && frame.length === 2) return { cmd: 'pingreq', length: 0 } as mqtt.Packet
       break
   }
   return decodeWithMqttPacket(frame, version)
+}
+
+/**
+ * The common CONNECT: protocol name `MQTT`, level 4 (3.1.1) or 5 with no properties, no will,
+ * and fields that end exactly where the frame does. It yields the very packet mqtt-packet
+ * would; anything else (a will, MQTT 5 properties, MQIsdp, bridge mode, a malformed or
+ * unusual packet) returns undefined and goes to mqtt-packet, whose checks and messages stay
+ * the only ones.
+ */
+function decodeCommonConnect(frame: Buffer, headerFlags: number): mqtt.IConnectPacket | undefined {
+  if (headerFlags !== 0) return undefined
+  const start = bodyStart(frame)
+  let p = start
+  const end = frame.length
+  // 00 04 'M' 'Q' 'T' 'T', level, connect flags, keep alive (2)
+  if (end - p < 10 || frame[p] !== 0 || frame[p + 1] !== 4 || frame[p + 2] !== 0x4d || frame[p + 3] !== 0x51 || frame[p + 4] !== 0x54 || frame[p + 5] !== 0x54) return undefined
+  const level = frame[p + 6] as number
+  if (level !== 4 && level !== 5) return undefined
+  const connectFlags = frame[p + 7] as number
+  // reserved bit, will flag, will QoS, will retain: all zero here
+  if ((connectFlags & 0x3f) !== (connectFlags & 0x02)) return undefined
+  const keepalive = frame.readUInt16BE(p + 8)
+  p += 10
+  if (level === 5) {
+    if (frame[p] !== 0) return undefined
+    p++
+  }
+  if (end - p < 2) return undefined
+  const idLength = frame.readUInt16BE(p)
+  p += 2
+  if (end - p < idLength) return undefined
+  const clientId = frame.toString('utf8', p, p + idLength)
+  p += idLength
+  let username: string | undefined
+  if ((connectFlags & 0x80) !== 0) {
+    if (end - p < 2) return undefined
+    const n = frame.readUInt16BE(p)
+    p += 2
+    if (end - p < n) return undefined
+    username = frame.toString('utf8', p, p + n)
+    p += n
+  }
+  let password: Buffer | undefined
+  if ((connectFlags & 0x40) !== 0) {
+    if (end - p < 2) return undefined
+    const n = frame.readUInt16BE(p)
+    p += 2
+    if (end - p < n) return undefined
+    password = frame.subarray(p, p + n)
+    p += n
+  }
+  if (p !== end) return undefined
+  const packet: mqtt.IConnectPacket = {
+    cmd: 'connect', retain: false, qos: 0, dup: false, length: end - start,
+    protocolId: 'MQTT', protocolVersion: level, clean: (connectFlags & 0x02) !== 0, keepalive, clientId,
+  } as mqtt.IConnectPacket
+  if (username !== undefined) packet.username = username
+  if (password !== undefined) packet.password = password
+  return packet
 }
 
 /** The protocol level a CONNECT frame asks for (to answer an unsupported one with CONNACK). */

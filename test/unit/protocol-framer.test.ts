@@ -122,3 +122,82 @@ describe('direct decoder agrees with mqtt-packet', () => {
     assert.equal((decodePacket(good, 4) as mqtt.IConnectPacket).clientId, 'abc')
   })
 })
+
+describe('CONNECT: the direct decoder and mqtt-packet agree on every packet', () => {
+  /** mqtt-packet's verdict on one frame, from a fresh parser. */
+  const reference = (frame: Buffer, v: 4 | 5): mqtt.Packet | Error | undefined => {
+    let out: mqtt.Packet | Error | undefined
+    const p = mqtt.parser({ protocolVersion: v })
+    p.on('packet', (x: mqtt.Packet) => (out ??= x))
+    p.on('error', (e: Error) => (out ??= e))
+    p.parse(frame)
+    return out
+  }
+  const FIELDS = ['cmd', 'protocolId', 'protocolVersion', 'clean', 'keepalive', 'clientId', 'username', 'password', 'will', 'properties', 'bridgeMode', 'length'] as const
+  const agree = (frame: Buffer, v: 4 | 5, what: string): void => {
+    const ref = reference(frame, v)
+    const ours = decodePacket(frame, v)
+    if (ref instanceof Error || ref === undefined) {
+      assert.ok(ours instanceof Error, `${what}: mqtt-packet refuses (${ref?.message ?? 'incomplete'}), so must we`)
+      if (ref !== undefined) assert.equal(ours.message, ref.message, what)
+      return
+    }
+    assert.ok(!(ours instanceof Error), `${what}: ${ours instanceof Error ? ours.message : ''}`)
+    const a = ours as unknown as Record<string, unknown>
+    const b = ref as unknown as Record<string, unknown>
+    for (const k of FIELDS) {
+      const x = Buffer.isBuffer(a[k]) ? Buffer.from(a[k] as Buffer) : a[k]
+      const y = Buffer.isBuffer(b[k]) ? Buffer.from(b[k] as Buffer) : b[k]
+      assert.deepEqual(x, y, `${what}: ${k}`)
+    }
+  }
+  const variants: Array<[string, Record<string, unknown>]> = []
+  for (const v of [4, 5] as const) {
+    for (const clientId of ['', 'c', 'dévice-ü-✓', 'x'.repeat(300)]) {
+      for (const clean of [true, false]) {
+        for (const creds of [{}, { username: 'u' }, { username: 'ü'.repeat(200), password: Buffer.from('p\u0000w') }, { username: '', password: Buffer.alloc(0) }, { password: Buffer.from('only') }]) {
+          // mqtt-packet will not generate these (the byte changes below still reach them)
+          if (('password' in creds && !('username' in creds)) || (clientId === '' && !clean)) continue
+          variants.push([`v${v} id=${clientId.slice(0, 12)} clean=${clean} ${Object.keys(creds).join('+')}`,
+            { cmd: 'connect', protocolId: 'MQTT', protocolVersion: v, clean, keepalive: clientId.length * 7 % 65536, clientId, ...creds }])
+        }
+      }
+    }
+    // what the direct path leaves to mqtt-packet: a will, properties, MQIsdp
+    variants.push([`v${v} will`, { cmd: 'connect', protocolId: 'MQTT', protocolVersion: v, clean: true, keepalive: 5, clientId: 'w', will: { topic: 'a/b', payload: Buffer.from('bye'), qos: 1, retain: true } }])
+  }
+  variants.push(['v5 properties', { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 5, clientId: 'p', properties: { sessionExpiryInterval: 60, receiveMaximum: 5 } }])
+  variants.push(['v3.1 MQIsdp', { cmd: 'connect', protocolId: 'MQIsdp', protocolVersion: 3, clean: true, keepalive: 5, clientId: 'old' }])
+
+  test('generated CONNECTs decode to the same packet', () => {
+    for (const [what, p] of variants) {
+      const v = p['protocolVersion'] === 5 ? 5 : 4
+      agree(mqtt.generate(p as unknown as mqtt.Packet, { protocolVersion: v }), v, what)
+    }
+  })
+
+  test('every single-byte change, and every truncation, gets the same verdict', () => {
+    let checked = 0
+    for (const [what, p] of variants.filter(([w]) => !w.includes('x'.repeat(12)))) {
+      const v = p['protocolVersion'] === 5 ? 5 : 4
+      const frame = mqtt.generate(p as unknown as mqtt.Packet, { protocolVersion: v })
+      const head = frame.length - (frame.length > 129 ? 3 : 2) // body bytes only; the framer owns the length
+      for (let i = frame.length - head; i < frame.length; i++) {
+        for (const value of [0x00, 0x01, 0x02, 0x04, 0x40, 0x80, 0xc2, 0xff, (frame[i]! + 1) & 0xff]) {
+          const changed = Buffer.from(frame)
+          changed[i] = value
+          agree(changed, v, `${what} byte ${i} = ${value}`)
+          checked++
+        }
+      }
+      // a frame whose body is cut short (remaining length rewritten to match)
+      for (let cut = 1; cut < Math.min(head, 40); cut++) {
+        const body = frame.subarray(frame.length - head, frame.length - cut)
+        if (body.length > 127) continue
+        agree(Buffer.concat([Buffer.from([0x10, body.length]), body]), v, `${what} cut ${cut}`)
+        checked++
+      }
+    }
+    assert.ok(checked > 3000, `checked ${checked} frames`)
+  })
+})
