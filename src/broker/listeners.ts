@@ -60,13 +60,13 @@ export async function startListener(broker: Broker, cfg: ListenerConfig): Promis
   let wss: WebSocketServer | undefined
   if (cfg.type === 'tcp' || cfg.type === 'tls') {
     const onSocket = (socket: net.Socket): void => {
-      socket.setNoDelay(cfg.noDelay)
       broker.accept(socket, socket.remoteAddress ?? 'unknown', name)
     }
+    // TCP_NODELAY is set by the server on each accepted handle (no setNoDelay call per socket).
     if (cfg.type === 'tcp') {
-      server = net.createServer(onSocket)
+      server = net.createServer({ noDelay: cfg.noDelay }, onSocket)
     } else {
-      server = tls.createServer(tlsOptions(cfg), onSocket)
+      server = tls.createServer({ ...tlsOptions(cfg), noDelay: cfg.noDelay }, onSocket)
       server.on('tlsClientError', (err) => broker.logger.info({ err: err.message, listener: name }, 'TLS handshake failed'))
     }
   } else {
