@@ -210,9 +210,13 @@ export class Broker {
         else conn.sendPublish(d, 0, false)
         return
       }
-      if (session.queue.length === 0 && session.inflightCount < conn.sendQuota) {
-        this.#sendInflight(session, conn, d)
-        return
+      // Nothing overtakes a message already waiting (held resends, then the queue) [MQTT-4.6.0-6].
+      if (session.heldCount === 0 && session.queue.length === 0 && session.windowUsed < conn.sendQuota) {
+        const packetId = session.allocatePacketId()
+        if (packetId !== 0) {
+          this.#sendInflight(session, conn, d, packetId)
+          return
+        }
       }
     } else if (d.qos === 0) {
       // QoS 0 messages are not kept for offline clients
@@ -221,34 +225,50 @@ export class Broker {
     if (session.enqueue(d, this.limits.maxQueuedMessages)) this.stats.messagesDropped++
   }
 
-  #sendInflight(session: Session, conn: Connection, d: Delivery): void {
-    const packetId = session.allocatePacketId()
-    if (packetId === 0) {
-      if (session.enqueue(d, this.limits.maxQueuedMessages)) this.stats.messagesDropped++
-      return
-    }
-    session.inflight.set(packetId, { ...d, packetId, state: 'publish' })
-    if (!conn.sendPublish(d, packetId, false)) session.inflight.delete(packetId)
+  #sendInflight(session: Session, conn: Connection, d: Delivery, packetId: number): void {
+    const f = session.addInflight(d, packetId)
+    if (!conn.sendPublish(d, packetId, false)) session.completeInflight(f)
   }
 
-  /** Send queued messages while the client's window has room. */
+  /**
+   * Send what waits, oldest first, while the client's window has room [MQTT-4.9.0-2]: the held
+   * messages of a resumed session (DUP, original packet identifiers [MQTT-4.4.0-1]), then the queue.
+   */
   drain(session: Session): void {
     const conn = session.connection
-    if (conn === undefined || conn.state !== 'connected') return
-    while (session.queue.length > 0 && session.inflightCount < conn.sendQuota) {
-      const d = session.queue.shift() as Delivery
-      if (d.qos === 0) conn.sendPublish(d, 0, false)
-      else this.#sendInflight(session, conn, d)
+    if (conn === undefined) return
+    while (conn.state === 'connected' && session.windowUsed < conn.sendQuota) {
+      const f = session.takeHeld()
+      if (f !== undefined) {
+        if (!conn.sendPublish(f, f.packetId, true)) session.completeInflight(f)
+        continue
+      }
+      const d = session.queue[0]
+      if (d === undefined) return
+      if (d.qos === 0) {
+        session.queue.shift()
+        conn.sendPublish(d, 0, false)
+        continue
+      }
+      const packetId = session.allocatePacketId()
+      // Every packet identifier in use: the message keeps its place until one is freed.
+      if (packetId === 0) return
+      session.queue.shift()
+      this.#sendInflight(session, conn, d, packetId)
     }
   }
 
-  /** Resend unacknowledged messages after a reconnect (PUBLISH with DUP, or PUBREL) [MQTT-4.4.0-1]. */
+  /**
+   * A resumed session [MQTT-4.4.0-1]: PUBRELs go out at once (flow control holds back only
+   * PUBLISH packets [MQTT-4.9.0-3]), then unacknowledged PUBLISHes are resent in their original
+   * order as the client's new Receive Maximum allows, and the queue follows.
+   */
   resend(session: Session): void {
     const conn = session.connection
     if (conn === undefined) return
+    session.holdInflight()
     if (session.inflightCount > 0) for (const f of session.inflight.values()) {
       if (f.state === 'pubrel') conn.send({ cmd: 'pubrel', messageId: f.packetId })
-      else if (!conn.sendPublish(f, f.packetId, true)) session.inflight.delete(f.packetId)
     }
     this.drain(session)
   }
@@ -272,7 +292,7 @@ export class Broker {
   endSession(session: Session): void {
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId)
     if (session.subscriptionCount > 0) for (const key of [...session.subscriptions.keys()]) this.removeSubscription(session, key)
-    if (session.inflightCount > 0) session.inflight.clear()
+    session.clearInflight()
     session.queue = []
     clearLongTimeout(session.expiryTimer)
     session.expiryTimer = undefined

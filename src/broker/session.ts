@@ -1,7 +1,8 @@
 /**
- * Session state [MQTT-4.1]: subscriptions, outgoing QoS 1/2 messages in flight, the
- * queue of messages waiting for the client (offline, or behind a full window), and
- * incoming QoS 2 packet ids not yet released.
+ * Session state [MQTT-4.1]: subscriptions, outgoing QoS 1/2 messages in flight (with the
+ * part of the client's window the current connection uses), the queue of messages waiting
+ * for the client (offline, or behind a full window), and incoming QoS 2 packet ids not yet
+ * released.
  */
 import type { QoS } from '../authz/types.js'
 import type { Subscription } from '../router/topic-tree.js'
@@ -19,8 +20,15 @@ export interface Delivery {
 
 export interface Inflight extends Delivery {
   readonly packetId: number
-  /** 'publish': waiting for PUBACK/PUBREC; 'pubrel': PUBREL sent, waiting for PUBCOMP. */
-  state: 'publish' | 'pubrel'
+  /**
+   * 'publish': PUBLISH sent, waiting for PUBACK/PUBREC; 'pubrel': PUBREL sent, waiting for
+   * PUBCOMP; 'held': sent on an earlier connection of a resumed session, to be resent (DUP)
+   * when the client's window has room.
+   */
+  state: 'publish' | 'pubrel' | 'held'
+  /** Its PUBLISH went out on the current connection, so it uses the client's window until
+   *  PUBACK, PUBCOMP or a PUBREC that refuses it [MQTT-4.9.0-2]. */
+  counted: boolean
 }
 
 export interface PendingWill {
@@ -38,6 +46,9 @@ export class Session {
   #subscriptions: Map<string, Subscription> | undefined
   #inflight: Map<number, Inflight> | undefined
   #incomingQos2: Set<number> | undefined
+  /** Held in-flight messages (see holdInflight), newest first so the oldest pops off the end. */
+  #held: Inflight[] | undefined
+  #windowUsed = 0
   connection: Connection | undefined
   expiryTimer: LongTimer | undefined
   pendingWill: PendingWill | undefined
@@ -65,6 +76,80 @@ export class Session {
   /** Number of messages in flight, without creating the map. */
   get inflightCount(): number {
     return this.#inflight === undefined ? 0 : this.#inflight.size
+  }
+
+  /**
+   * QoS 1/2 PUBLISH packets sent on the current connection and not yet acknowledged: what
+   * the client's Receive Maximum limits [MQTT-3.3.4-9].
+   */
+  get windowUsed(): number {
+    return this.#windowUsed
+  }
+
+  /** In-flight messages of a resumed session still waiting to be resent. */
+  get heldCount(): number {
+    return this.#held === undefined ? 0 : this.#held.length
+  }
+
+  /** Record a message whose PUBLISH is going out for the first time. */
+  addInflight(d: Delivery, packetId: number): Inflight {
+    const f: Inflight = { ...d, packetId, state: 'publish', counted: true }
+    this.inflight.set(packetId, f)
+    this.#windowUsed++
+    return f
+  }
+
+  /**
+   * A new connection resumes this session. The client's window starts empty: the send quota
+   * starts again from the new Receive Maximum on each connection (§4.9, [MQTT-4.9.0-1]). Every PUBLISH not yet
+   * acknowledged is held, in the order first sent [MQTT-4.6.0-1], for the caller to resend as
+   * the window allows (takeHeld). Messages waiting for PUBCOMP are not held: their PUBREL goes
+   * out at once and, as no PUBLISH is sent for them, they use none of the new window.
+   */
+  holdInflight(): void {
+    this.#windowUsed = 0
+    this.#held = undefined
+    if (this.#inflight === undefined || this.#inflight.size === 0) return
+    const held: Inflight[] = []
+    // A Map iterates in insertion order, and entries are inserted as their PUBLISH is first sent.
+    for (const f of this.#inflight.values()) {
+      f.counted = false
+      if (f.state !== 'pubrel') {
+        f.state = 'held'
+        held.push(f)
+      }
+    }
+    if (held.length > 0) this.#held = held.reverse()
+  }
+
+  /** The oldest held message, now counted as sent on this connection: the caller resends it. */
+  takeHeld(): Inflight | undefined {
+    const held = this.#held
+    if (held === undefined) return undefined
+    const f = held.pop() as Inflight
+    if (held.length === 0) this.#held = undefined
+    f.state = 'publish'
+    f.counted = true
+    this.#windowUsed++
+    return f
+  }
+
+  /** End a message's flight: acknowledged, refused by the client, or not deliverable. */
+  completeInflight(f: Inflight): void {
+    if (this.#inflight?.get(f.packetId) !== f) return
+    this.#inflight.delete(f.packetId)
+    if (f.counted) this.#windowUsed--
+    if (f.state === 'held' && this.#held !== undefined) {
+      this.#held.splice(this.#held.lastIndexOf(f), 1)
+      if (this.#held.length === 0) this.#held = undefined
+    }
+  }
+
+  /** Forget every message in flight (the session ends). */
+  clearInflight(): void {
+    this.#inflight = undefined
+    this.#held = undefined
+    this.#windowUsed = 0
   }
 
   get subscriptionCount(): number {

@@ -8,9 +8,10 @@ function complete(conn: Connection, packetId: number | undefined, expected: 'pub
   const f = session.inflight.get(packetId)
   // An unknown id is ignored: it may be a late duplicate after redelivery.
   if (f === undefined) return
+  // A held message (not resent on this connection yet) is ignored too: its resend will be acknowledged.
   if (expected === 'publish' && (f.qos !== 1 || f.state !== 'publish')) return
   if (expected === 'pubrel' && f.state !== 'pubrel') return
-  session.inflight.delete(packetId)
+  session.completeInflight(f)
   conn.broker.drain(session)
 }
 

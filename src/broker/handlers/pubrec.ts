@@ -11,12 +11,20 @@ export function handlePubrec(conn: Connection, packet: mqtt.IPubrecPacket): void
     if (conn.v5) conn.send({ cmd: 'pubrel', messageId: id, reasonCode: 0x92 } as mqtt.IPubrelPacket)
     return
   }
-  // A v5 PUBREC with a failure reason ends the exchange [MQTT-4.3.3-?]: no PUBREL.
+  // Not resent on this connection yet (held after a resume): the resend will be acknowledged.
+  if (f.state === 'held') return
+  // A v5 PUBREC with a reason code of 0x80 or more ends the exchange (MQTT 5 §4.3.3): no PUBREL.
   if ((packet.reasonCode ?? 0) >= 0x80) {
-    session.inflight.delete(id)
+    session.completeInflight(f)
     conn.broker.drain(session)
     return
   }
-  f.state = 'pubrel'
+  if (f.state === 'publish') {
+    f.state = 'pubrel'
+    // PUBRELs are resent in the order their PUBRECs arrived [MQTT-4.6.0-4]: in-flight messages
+    // are kept in insertion order, so this one moves to the end.
+    session.inflight.delete(id)
+    session.inflight.set(id, f)
+  }
   conn.send({ cmd: 'pubrel', messageId: id })
 }
