@@ -9,6 +9,7 @@
  *   signature verifies, a claim fails       → deny + the claim's ERR_JWT_* (the chain stops)
  *   all good                                → allow, identity with claims and expiresAt
  */
+import { createHash } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { PortcullisError, type ErrorCode } from '../../errors.js'
 import type { Logger } from '../../log.js'
@@ -177,8 +178,10 @@ export class TokenAuthenticator implements Authenticator {
 
   /** Signature verification (with the verified-token cache). */
   #verify(token: string, jws: DecodedJws, keys: readonly VerifyKey[]): Verified | Unreadable | PortcullisError {
-    // Keyed by the token itself: an exact match, and a Map lookup costs far less than hashing
-    // the token (a native hash object per CONNECT) or even an HMAC. Large tokens are not kept.
+    // Entries are keyed by the token's SHA-256, so the cache keeps no bearer token that a memory
+    // dump could replay; for HMAC tokens by the token itself: whoever can read this process's
+    // memory has the secret and can mint tokens anyway, and hashing would cost as much as the
+    // HMAC it saves. Large tokens are not kept.
     const useCache = this.#cacheSize > 0 && token.length <= CACHE_MAX_TOKEN_CHARS
     let id: string | undefined
     if (useCache) {
@@ -186,7 +189,7 @@ export class TokenAuthenticator implements Authenticator {
         this.#cache.clear()
         this.#cacheGeneration = this.#source.generation
       }
-      id = token
+      id = jws.alg.startsWith('HS') ? token : createHash('sha256').update(token).digest('base64')
       const hit = this.#cache.get(id)
       if (hit !== undefined) {
         this.#cache.delete(id)
