@@ -9,13 +9,15 @@
  * ones are closed after they left it; their counters are carried over under the same name.
  */
 import type { AuthenticatorChain } from '../auth/chain.js'
-import { createAuthenticator, parseAuthenticatorConfig, type AuthenticatorConfig, type AuthenticatorTimingOverrides, type TokenAuthenticator, type TokenAuthenticatorStats } from '../auth/create.js'
+import { createAuthenticator, parseAuthenticatorConfig, type AuthenticatorConfig, type AuthenticatorTimingOverrides, type TokenAuthenticator, type TokenAuthenticatorStats, type TokenAuthenticatorStatus } from '../auth/create.js'
+import type { JwksFetchCounts } from '../auth/jwks/source.js'
 import { inspectToken, type TokenInspection } from '../auth/jwt/tools.js'
 import { authorizationWarning, parseAuthorizationConfig, type AuthorizationConfig } from '../authz/config.js'
 import { createAuthorizerChain } from '../authz/create.js'
 import type { AuthzSubject } from '../authz/types.js'
 import type { Broker } from '../broker/broker.js'
 import type { Connection } from '../broker/connection.js'
+import type { Session } from '../broker/session.js'
 import { ConfigError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
@@ -40,8 +42,19 @@ export interface BrokerAdminOptions {
   readonly timing?: AuthenticatorTimingOverrides
 }
 
-export interface ClientView {
+/** The session behind a client entry: how long it outlives its connection, and when an offline one ends. */
+export interface SessionView {
+  /** Seconds the session outlives its connection (0: ends with it; 4294967295: never expires). */
+  readonly expiryInterval: number
+  /** Offline sessions that expire: when, and how many seconds are left. Absent otherwise. */
+  readonly expiresAt?: string
+  readonly expiresInSeconds?: number
+}
+
+/** A connected client. `connected`, `queued` and `session` were added after the rest. */
+export interface ConnectedClientView {
   readonly clientId: string
+  readonly connected: true
   /** Absent when the username carried the token (`from: username`). */
   readonly username?: string
   readonly usernameIsToken?: true
@@ -55,13 +68,34 @@ export interface ClientView {
   readonly token?: { readonly subject?: string; readonly issuer?: string; readonly expiresAt?: string }
   readonly acl: { readonly tokenRules: number; readonly superuser: boolean }
   readonly subscriptions: number
+  readonly queued: number
+  readonly session: SessionView
 }
 
-export interface ClientDetail extends ClientView {
+/**
+ * A persistent session whose client is away (clean session false, or a session expiry
+ * interval above 0): it keeps its subscriptions and queues QoS 1/2 messages. What only a
+ * connection has (address, protocol, identity…) is absent.
+ */
+export interface OfflineClientView {
+  readonly clientId: string
+  readonly connected: false
+  readonly subscriptions: number
+  readonly queued: number
+  readonly session: SessionView
+}
+
+export type ClientView = ConnectedClientView | OfflineClientView
+
+export type ClientDetail = ClientView & {
   readonly subscriptionList: readonly { readonly topic: string; readonly qos: number }[]
   readonly inflight: number
   readonly queued: number
 }
+
+/** GET /clients?state=: connected clients, offline sessions, or both (the default). */
+export const CLIENT_STATES = ['all', 'connected', 'offline'] as const
+export type ClientState = (typeof CLIENT_STATES)[number]
 
 export interface BrokerStatsView {
   readonly startedAt: string
@@ -101,6 +135,9 @@ function countAclRules(acl: unknown): number {
   return 0
 }
 
+/** The Session Expiry Interval that means "never" (MQTT 5 §3.1.2.11.2; 3.1.1 clean session 0). */
+const SESSION_NEVER_EXPIRES = 0xffffffff
+
 /** A compact JWS (its header starts with `{"`, base64url `eyJ`). */
 const JWS_LIKE = /^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/
 
@@ -115,6 +152,7 @@ export class BrokerAdmin {
   #authorization: AuthorizationConfig
   /** Counters of retired instances, by authenticator name. */
   readonly #retiredStats = new Map<string, TokenAuthenticatorStats>()
+  readonly #retiredFetches = new Map<string, JwksFetchCounts>()
   #queue: Promise<unknown> = Promise.resolve()
 
   constructor(options: BrokerAdminOptions) {
@@ -157,19 +195,44 @@ export class BrokerAdmin {
   }
 
   listAuthenticators(): Raw[] {
-    return this.#configs.map((c, i) => authenticatorView(c, this.#live[i]))
+    return this.#configs.map((c, i) => authenticatorView(c, this.#status(this.#live[i])))
   }
 
   getAuthenticator(name: string): Raw {
     const i = this.#index(name)
-    return authenticatorView(this.#configs[i]!, this.#live[i])
+    return authenticatorView(this.#configs[i]!, this.#status(this.#live[i]))
+  }
+
+  /** Live key status, with JWKS fetch counts carried over across replacements. */
+  #status(a: TokenAuthenticator | undefined): TokenAuthenticatorStatus | undefined {
+    if (a === undefined) return undefined
+    const status = a.status()
+    const fetches = this.jwksFetches(a)
+    return fetches === undefined ? status : { ...status, fetches }
   }
 
   /** Live key status and counters (counters include those of replaced instances). */
   authenticatorStatus(name: string): Raw {
     const i = this.#index(name)
     const a = this.#live[i]!
-    return { ...a.status(), stats: this.authenticatorStats(a) }
+    return { ...this.#status(a), stats: this.authenticatorStats(a) }
+  }
+
+  /**
+   * Key set fetches of a JWKS authenticator by outcome, carried over across replacements
+   * under the same name (a refresh or an edit starts a new instance). Undefined when the
+   * authenticator never fetched (static keys, pasted key sets).
+   */
+  jwksFetches(a: TokenAuthenticator): JwksFetchCounts | undefined {
+    const now = a.status().fetches
+    const old = this.#retiredFetches.get(a.name)
+    if (old === undefined || now === undefined) return now ?? old
+    return {
+      ok: old.ok + now.ok,
+      error: old.error + now.error,
+      rejected: old.rejected + now.rejected,
+      lastDurationMs: now.lastDurationMs ?? old.lastDurationMs,
+    }
   }
 
   /** Counters of an authenticator, carried over across replacements under the same name. */
@@ -225,8 +288,9 @@ export class BrokerAdmin {
    * Returns the entry to validate, and whether the stored secret was put in.
    */
   #withStoredSecret(raw: unknown, current: AuthenticatorConfig, path: string): { entry: unknown; kept: boolean } {
-    const stored = current.type === 'jwt' && current.algorithm === 'hmac-based' ? current.secret : undefined
-    if (stored === undefined || !isRecord(raw) || raw['type'] !== 'jwt' || raw['algorithm'] !== 'hmac-based') return { entry: raw, kept: false }
+    if (current.type !== 'jwt' || current.algorithm !== 'hmac-based' || current.secret === undefined) return { entry: raw, kept: false }
+    const stored = current.secret
+    if (!isRecord(raw) || raw['type'] !== 'jwt' || raw['algorithm'] !== 'hmac-based') return { entry: raw, kept: false }
     if (raw['secret'] !== undefined && raw['secret'] !== null) return { entry: raw, kept: false }
     const base64 = raw['secretBase64']
     if (typeof base64 === 'boolean' && base64 !== current.secretBase64) {
@@ -264,6 +328,7 @@ export class BrokerAdmin {
       this.#index(name)
       await this.#applyAuthenticators(this.#configs.filter((c) => c.name !== name), new Set())
       this.#retiredStats.delete(name)
+      this.#retiredFetches.delete(name)
       this.#logger.info({ authenticator: name }, 'admin: authenticator deleted')
     })
   }
@@ -340,6 +405,8 @@ export class BrokerAdmin {
     for (const a of retired) {
       const s = this.authenticatorStats(a)
       this.#retiredStats.set(a.name, { ...s, deny: { ...s.deny }, ignore: { ...s.ignore } })
+      const fetches = this.jwksFetches(a)
+      if (fetches !== undefined) this.#retiredFetches.set(a.name, fetches)
       await a.close()
     }
     if (this.#live.length === 0) this.#logger.warn('admin: no authenticator left: only anonymous clients (if allowed) can connect')
@@ -480,17 +547,16 @@ export class BrokerAdmin {
 
   // ── clients ─────────────────────────────────────────────────────────────────────
 
-  #connected(): Connection[] {
-    return [...this.#broker.connections].filter((c) => c.state === 'connected')
+  /** The session held for `clientId` (connected, or persistent and offline), or 404. */
+  #session(clientId: string): Session {
+    const session = this.#broker.sessions.get(clientId)
+    if (session === undefined || (session.connection !== undefined && session.connection.state !== 'connected')) {
+      throw new ApiError('ERR_NOT_FOUND', `no connected client or offline session with id '${clientId}'`)
+    }
+    return session
   }
 
-  #find(clientId: string): Connection {
-    const conn = this.#broker.sessions.get(clientId)?.connection
-    if (conn === undefined || conn.state !== 'connected') throw new ApiError('ERR_NOT_FOUND', `no connected client with id '${clientId}'`)
-    return conn
-  }
-
-  #view(conn: Connection): ClientView {
+  #connectedView(conn: Connection, session: Session): ConnectedClientView {
     const identity = conn.identity
     const claims = identity?.claims
     const authn = this.#configs.find((c) => c.name === identity?.authenticator)
@@ -507,6 +573,7 @@ export class BrokerAdmin {
     }
     return {
       clientId: conn.clientId,
+      connected: true,
       ...(conn.username !== undefined && !usernameIsToken ? { username: conn.username } : {}),
       ...(usernameIsToken ? { usernameIsToken: true as const } : {}),
       address: conn.remoteAddress,
@@ -521,30 +588,79 @@ export class BrokerAdmin {
         tokenRules: countAclRules(claims?.[this.#authorization.aclClaim]),
         superuser: superuserClaim !== undefined && claims?.[superuserClaim] === true,
       },
-      subscriptions: conn.session?.subscriptionCount ?? 0,
+      subscriptions: session.subscriptionCount,
+      queued: session.queue.length,
+      session: { expiryInterval: session.expiryInterval },
     }
   }
 
-  listClients(): ClientView[] {
-    return this.#connected().map((c) => this.#view(c)).sort((a, b) => a.clientId.localeCompare(b.clientId))
-  }
-
-  getClient(clientId: string): ClientDetail {
-    const conn = this.#find(clientId)
-    const session = conn.session
+  /** An offline session; when it ends comes from the record the broker stored at disconnect. */
+  async #offlineView(session: Session): Promise<OfflineClientView> {
+    const record = await this.#broker.store.load(session.clientId)
+    const expiresAt = session.expiryInterval === SESSION_NEVER_EXPIRES ? undefined : record?.expiresAt
     return {
-      ...this.#view(conn),
-      subscriptionList: [...(session?.subscriptions.values() ?? [])].map((s) => ({ topic: s.key, qos: s.qos })),
-      inflight: session?.inflightCount ?? 0,
-      queued: session?.queue.length ?? 0,
+      clientId: session.clientId,
+      connected: false,
+      subscriptions: session.subscriptionCount,
+      queued: session.queue.length,
+      session: {
+        expiryInterval: session.expiryInterval,
+        ...(expiresAt !== undefined
+          ? { expiresAt: new Date(expiresAt).toISOString(), expiresInSeconds: Math.max(0, Math.ceil((expiresAt - Date.now()) / 1000)) }
+          : {}),
+      },
     }
   }
 
-  /** DISCONNECT 0x98 (Administrative action) for MQTT 5; the connection is closed for 3.x. */
+  async #view(session: Session): Promise<ClientView> {
+    const conn = session.connection
+    return conn !== undefined ? this.#connectedView(conn, session) : this.#offlineView(session)
+  }
+
+  /**
+   * Connected clients and offline persistent sessions (`state`: all, the default;
+   * connected; offline), by client id. Every entry says `connected`.
+   */
+  async listClients(state: unknown = 'all'): Promise<ClientView[]> {
+    if (typeof state !== 'string' || !(CLIENT_STATES as readonly string[]).includes(state)) {
+      throw new ApiError('ERR_VALIDATION', `state: must be one of ${CLIENT_STATES.join(', ')} (got ${JSON.stringify(state)})`, 'state')
+    }
+    const wanted: Session[] = []
+    for (const session of this.#broker.sessions.values()) {
+      const conn = session.connection
+      if (conn !== undefined && conn.state !== 'connected') continue // being taken over or closed
+      if (state === 'all' || (state === 'connected') === (conn !== undefined)) wanted.push(session)
+    }
+    const views = await Promise.all(wanted.map((s) => this.#view(s)))
+    return views.sort((a, b) => a.clientId.localeCompare(b.clientId))
+  }
+
+  async getClient(clientId: string): Promise<ClientDetail> {
+    const session = this.#session(clientId)
+    return {
+      ...(await this.#view(session)),
+      subscriptionList: [...(session.subscriptionCount > 0 ? session.subscriptions.values() : [])].map((s) => ({ topic: s.key, qos: s.qos })),
+      inflight: session.inflightCount,
+      queued: session.queue.length,
+    }
+  }
+
+  /**
+   * A connected client: DISCONNECT 0x98 (Administrative action) for MQTT 5, the connection
+   * closed for 3.x; its session then lives on or ends as its expiry says. An offline
+   * session: ended now (subscriptions and queued messages dropped, a delayed will published
+   * now, as when a session ends (MQTT 5 §3.1.3.2.2)); the client's next CONNECT starts a new session.
+   */
   disconnectClient(clientId: string): void {
-    const conn = this.#find(clientId)
-    this.#logger.info({ clientId }, 'admin: client disconnected')
-    conn.disconnect(ReasonCode.AdministrativeAction, 'disconnected by an administrator')
+    const session = this.#session(clientId)
+    const conn = session.connection
+    if (conn !== undefined) {
+      this.#logger.info({ clientId }, 'admin: client disconnected')
+      conn.disconnect(ReasonCode.AdministrativeAction, 'disconnected by an administrator')
+      return
+    }
+    this.#logger.info({ clientId, subscriptions: session.subscriptionCount, queued: session.queue.length }, 'admin: offline session ended')
+    this.#broker.endSession(session)
   }
 
   // ── token check and stats ───────────────────────────────────────────────────────

@@ -4,7 +4,7 @@
  * secrets are write-only.
  */
 import type { AuthenticatorConfig } from '../auth/jwt/config.js'
-import type { TokenAuthenticator } from '../auth/jwt/authenticator.js'
+import type { TokenAuthenticatorStatus } from '../auth/jwt/authenticator.js'
 import type { ClaimsConfig } from '../auth/jwt/claims.js'
 import type { AuthorizationConfig, PolicyConfig } from '../authz/config.js'
 
@@ -94,11 +94,11 @@ export function authorizationToRaw(a: AuthorizationConfig): Raw {
  * The API's view of an authenticator: its configuration without the HMAC secret
  * (`hasSecret` says whether one is set), and its live key status.
  */
-export function authenticatorView(c: AuthenticatorConfig, live: TokenAuthenticator | undefined): Raw {
+export function authenticatorView(c: AuthenticatorConfig, status: TokenAuthenticatorStatus | undefined): Raw {
   const { secret: _secret, ...rest } = authenticatorToRaw(c)
   void _secret
   const view: Raw = { ...rest, hasSecret: c.type === 'jwt' && c.secret !== undefined }
   if (c.type === 'jwks' && c.url !== undefined) view['url'] = c.url
-  if (live !== undefined) view['status'] = live.status()
+  if (status !== undefined) view['status'] = status
   return view
 }

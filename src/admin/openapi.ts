@@ -8,7 +8,7 @@ import { SCHEMAS, schemaRef } from './openapi-schemas.js'
 type Doc = Record<string, unknown>
 
 const ERROR_TEXT: Record<number, string> = {
-  400: 'Validation failed (message and path as for the configuration file)',
+  400: 'Validation failed (message and path as for the configuration file, or the query parameter)',
   401: 'Missing or wrong bearer token',
   404: 'No such resource',
   409: 'Conflict (name or priority already used)',
@@ -19,7 +19,13 @@ function responseSchema(name: string): Doc {
 }
 
 function operation(route: ApiRoute): Doc {
-  const params = [...route.url.matchAll(/:([A-Za-z]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }))
+  const params: Doc[] = [...route.url.matchAll(/:([A-Za-z]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }))
+  for (const q of route.query ?? []) {
+    params.push({
+      name: q.name, in: 'query', required: false, description: q.description,
+      schema: { type: 'string', ...(q.enum !== undefined ? { enum: [...q.enum] } : {}), ...(q.default !== undefined ? { default: q.default } : {}) },
+    })
+  }
   const status = route.status ?? 200
   const responses: Doc = {
     [status]: status === 204
@@ -67,7 +73,7 @@ export function buildOpenApiDocument(version: string): Doc {
     tags: [
       { name: 'authenticators', description: 'The authenticator chain (JWT, JWKS)' },
       { name: 'authorization', description: 'Policies and settings' },
-      { name: 'clients', description: 'Connected clients' },
+      { name: 'clients', description: 'Connected clients and offline persistent sessions' },
       { name: 'tools', description: 'Token check' },
       { name: 'broker', description: 'Statistics and metrics' },
     ],

@@ -2,13 +2,23 @@
  * The REST API, version 1: one table of routes that the admin listener registers under
  * /api/v1 and the OpenAPI document is built from. Handlers only call BrokerAdmin.
  */
-import type { BrokerAdmin } from './broker-admin.js'
+import { CLIENT_STATES, type BrokerAdmin } from './broker-admin.js'
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 
 export interface ApiRequest {
   readonly params: Readonly<Record<string, string>>
+  /** The query string, as parsed (a repeated key gives a list). */
+  readonly query: Readonly<Record<string, unknown>>
   readonly body: unknown
+}
+
+/** A query parameter, for the OpenAPI document (the handler validates it). */
+export interface ApiQueryParameter {
+  readonly name: string
+  readonly description: string
+  readonly enum?: readonly string[]
+  readonly default?: string
 }
 
 export interface ApiRoute {
@@ -19,6 +29,7 @@ export interface ApiRoute {
   /** Longer text for the OpenAPI document (CommonMark). */
   readonly description?: string
   readonly tag: string
+  readonly query?: readonly ApiQueryParameter[]
   /** Component schema of the request body. */
   readonly body?: string
   /** Success status (200 unless given); 204 answers no body. */
@@ -75,11 +86,17 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'PUT', url: '/authorization/settings', tag: 'authorization', summary: 'Replace noMatch, aclClaim, superuserClaim',
     body: 'AuthorizationSettings', response: 'AuthorizationSettings', errors: [400], handler: (a, r) => a.setAuthorizationSettings(r.body) },
   // clients
-  { method: 'GET', url: '/clients', tag: 'clients', summary: 'Connected clients',
-    response: 'Client[]', errors: [], handler: (a) => a.listClients() },
-  { method: 'GET', url: '/clients/:id', tag: 'clients', summary: 'One connected client, with its subscriptions',
+  { method: 'GET', url: '/clients', tag: 'clients', summary: 'Connected clients and offline persistent sessions, by client id',
+    description: 'Every entry has `connected`. Offline entries are sessions kept for a client that is away (MQTT 3.1.1 clean session 0, ' +
+      'MQTT 5 Session Expiry Interval above 0): they carry `subscriptions`, `queued` and `session` (expiry interval, and when the session ' +
+      'ends), but none of the fields that only a connection has (address, protocol, identity, token…).',
+    query: [{ name: 'state', enum: CLIENT_STATES, default: 'all', description: 'connected: connected clients only (the list before offline sessions were added); offline: offline sessions only' }],
+    response: 'Client[]', errors: [400], handler: (a, r) => a.listClients(r.query['state'] ?? 'all') },
+  { method: 'GET', url: '/clients/:id', tag: 'clients', summary: 'One connected client or offline session, with its subscriptions',
     response: 'ClientDetail', errors: [404], handler: (a, r) => a.getClient(r.params['id']!) },
-  { method: 'DELETE', url: '/clients/:id', tag: 'clients', summary: 'Disconnect a client (MQTT 5: DISCONNECT 0x98 Administrative action)',
+  { method: 'DELETE', url: '/clients/:id', tag: 'clients', summary: 'Disconnect a client (MQTT 5: DISCONNECT 0x98 Administrative action), or end an offline session',
+    description: 'A connected client is disconnected; its session then lives on or ends as its expiry interval says. An offline session is ' +
+      'ended at once: its subscriptions and queued messages are dropped and a delayed will is published, as when a session expires.',
     status: 204, errors: [404], handler: (a, r) => a.disconnectClient(r.params['id']!) },
   // tools
   { method: 'POST', url: '/token/check', tag: 'tools', summary: 'Check a token against the current chain, check by check (the token is not logged)',

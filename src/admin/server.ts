@@ -137,7 +137,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
         handler: async (request, reply) => {
           const admin = target?.admin
           if (admin === undefined) return sendError(reply, new ApiError('ERR_UNAVAILABLE', 'the broker is still starting'))
-          const result = await route.handler(admin, { params: request.params as Record<string, string>, body: request.body })
+          const result = await route.handler(admin, { params: request.params as Record<string, string>, query: request.query as Record<string, unknown>, body: request.body })
           const status = route.status ?? 200
           if (status === 204) return reply.code(204).send()
           return reply.code(status).type('application/json; charset=utf-8').send(JSON.stringify(result))

@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import type { TokenAuthenticator, TokenAuthenticatorStats } from '../auth/create.js'
+import type { JwksFetchCounts } from '../auth/jwks/source.js'
 
 /** What the metrics read (BrokerAdmin provides it). */
 export interface MetricsSource {
@@ -20,7 +21,11 @@ export interface MetricsSource {
   }
   readonly authenticators: readonly TokenAuthenticator[]
   authenticatorStats(a: TokenAuthenticator): TokenAuthenticatorStats
+  /** JWKS authenticators that fetch a key set: fetches by outcome (carried over across replacements). */
+  jwksFetches(a: TokenAuthenticator): JwksFetchCounts | undefined
 }
+
+const FETCH_OUTCOMES = ['ok', 'error', 'rejected'] as const
 
 const STATES = ['ok', 'stale', 'unavailable', 'disabled'] as const
 
@@ -159,6 +164,30 @@ export function createMetrics(source: MetricsSource, options: { readonly version
       },
     })
   }
+  new Counter({
+    name: 'portcullis_jwks_fetches_total',
+    help: 'Key set fetches by outcome: ok (loaded); error (no usable answer: network, TLS, timeout, HTTP error status); ' +
+      'rejected (an answer refused: redirect, over maxResponseBytes, not JSON, not a JWK Set)',
+    labelNames: ['authenticator', 'outcome'], registers,
+    collect() {
+      this.reset()
+      for (const a of source.authenticators) {
+        const f = source.jwksFetches(a)
+        if (f !== undefined) for (const outcome of FETCH_OUTCOMES) this.inc({ authenticator: a.name, outcome }, f[outcome])
+      }
+    },
+  })
+  new Gauge({
+    name: 'portcullis_jwks_last_fetch_duration_seconds', help: 'How long the last key set fetch took, whatever its outcome (answer and import)',
+    labelNames: ['authenticator'], registers,
+    collect() {
+      this.reset()
+      for (const a of source.authenticators) {
+        const ms = source.jwksFetches(a)?.lastDurationMs
+        if (ms !== undefined && ms !== null) this.set({ authenticator: a.name }, ms / 1000)
+      }
+    },
+  })
   perAuthenticator('portcullis_authenticator_keys', 'Verification keys held (JWKS: keys of the current key set)', (s) => s.keyCount)
   perAuthenticator('portcullis_jwks_consecutive_failures', 'Failed key set fetches since the last success', (s) => s.consecutiveFailures)
   perAuthenticator('portcullis_jwks_last_success_timestamp_seconds', 'When the key set was last loaded (epoch seconds)',

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import type { JsonWebKey } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { AuthenticatorTimingOverrides } from '../../src/auth/create.js'
 import { mintToken } from '../../src/auth/jwt/tools.js'
 import { validateConfig } from '../../src/config/schema.js'
 import { silentLogger } from '../../src/log.js'
@@ -63,12 +64,13 @@ export function baseConfig(dataDir: string, overrides: Record<string, unknown> =
 }
 
 export async function startAdmin(
-  options: { dataDir?: string; overrides?: Record<string, unknown>; jwks?: { keys: JsonWebKey[] } } = {},
+  options: { dataDir?: string; overrides?: Record<string, unknown>; jwks?: { keys: JsonWebKey[] }; timing?: AuthenticatorTimingOverrides } = {},
 ): Promise<RunningAdmin> {
   const dataDir = options.dataDir ?? tempDataDir()
   const server = await createServer(validateConfig(baseConfig(dataDir, options.overrides)), {
     logger: silentLogger(),
     ...(options.jwks !== undefined ? { jwks: options.jwks } : {}),
+    ...(options.timing !== undefined ? { authenticatorTiming: options.timing } : {}),
   })
   const adminUrl = server.admin!.url
   const api = async (method: string, path: string, body?: unknown, key: string | null = API_KEY): Promise<ApiAnswer> => {

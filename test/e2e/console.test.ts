@@ -3,7 +3,10 @@
  * driven by playwright-core): sign in, create a JWKS authenticator that points at a real
  * loopback key-set server, watch its status become ok, see an MQTT client that
  * authenticated with a token signed by that key, disconnect it from the console, and take
- * the screenshot of the overview the README shows (docs/console.png).
+ * the screenshot of the overview the README shows (docs/console.png). Then: change the
+ * authorization settings and add a claims.match entry and see both take effect on new MQTT
+ * connections and in the API; edit an HMAC authenticator without re-typing its secret; end
+ * an offline session from the clients list.
  *
  * No browser is downloaded: without Chromium the test fails and says how to install it.
  */
@@ -16,6 +19,7 @@ import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import type { MqttClient } from 'mqtt'
 import { chromium, type Browser, type Page } from 'playwright-core'
+import { mintToken } from '../../src/auth/jwt/tools.js'
 import { validateConfig } from '../../src/config/schema.js'
 import { silentLogger } from '../../src/log.js'
 import { createServer, type PortcullisServer } from '../../src/server.js'
@@ -230,6 +234,161 @@ test('console: the overview charts the broker (screenshot for the README)', asyn
   await page.screenshot({ path: SCREENSHOT })
   const size = statSync(SCREENSHOT).size
   assert.ok(size < 300 * 1024, `docs/console.png is ${size} bytes; keep it under 300 KB`)
+  assert.deepEqual(pageErrors, [], 'the page threw')
+})
+
+/** An admin API call from the test itself (to see what the console did take effect). */
+async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${adminUrl}/api/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${API_KEY}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  })
+  const text = await res.text()
+  return { status: res.status, body: text === '' ? undefined : JSON.parse(text) }
+}
+
+/** The v5 PUBACK reason code of a QoS 1 publish (0 when accepted). */
+async function publishCode(c: MqttClient, topic: string): Promise<number> {
+  try {
+    const r = await c.publishAsync(topic, 'x', { qos: 1 })
+    return (r as { reasonCode?: number } | undefined)?.reasonCode ?? 0
+  } catch (err) {
+    const code = (err as { code?: number }).code
+    if (typeof code !== 'number') throw err
+    return code
+  }
+}
+
+/** The CONNACK reason code of a refused v5 CONNECT. */
+async function refusedWith(opts: Parameters<typeof connect>[1]): Promise<number> {
+  return connect(mqttPort, opts, 3000).then(
+    (c) => { clients.push(c); return assert.fail(`CONNECT of ${String(opts.clientId)} was accepted`) },
+    (err: { code?: number }) => Number(err.code),
+  )
+}
+
+test('console: authorization settings are validated, saved, and take effect', async () => {
+  // Sub-page of Authorization: the nav marks its parent; the tabs lead between the two.
+  await page.click('nav a[data-route=authorization]')
+  await page.click('.tabs a[data-tab=settings]')
+  const form = page.locator('#authorization-settings-form')
+  await form.waitFor()
+  assert.equal(await page.locator('nav a[data-route=authorization]').getAttribute('aria-current'), '')
+  assert.equal(await form.locator('#f-noMatch-allow').isChecked(), true, 'shows the running setting (noMatch: allow)')
+  await form.locator('[data-field=noMatch] .field-warning', { hasText: 'allowed' }).waitFor()
+
+  // Live validation, as the server's: the ACL claim is required, claim names are 1..256 characters.
+  await form.locator('#f-aclClaim').fill('')
+  await form.locator('[data-field=aclClaim] .field-error', { hasText: '1..256' }).waitFor()
+  await form.locator('#f-superuserClaim').fill('s'.repeat(257))
+  await form.locator('[data-field=superuserClaim] .field-error', { hasText: '1..256' }).waitFor()
+  await form.locator('#save-authorization-settings').click()
+  assert.deepEqual((await api('GET', '/authorization/settings')).body, { noMatch: 'allow', aclClaim: 'acl', superuserClaim: null }, 'nothing was sent')
+
+  await form.locator('#f-noMatch-deny').check()
+  await form.locator('#f-aclClaim').fill('perms')
+  await form.locator('#f-superuserClaim').fill('is_admin')
+  assert.equal(await form.locator('.field.invalid').count(), 0)
+  await form.locator('#save-authorization-settings').click()
+  await waitUntil(async () => (await api('GET', '/authorization/settings')).body.noMatch === 'deny', 'the settings were not saved')
+  try {
+    assert.deepEqual((await api('GET', '/authorization/settings')).body, { noMatch: 'deny', aclClaim: 'perms', superuserClaim: 'is_admin' })
+    // Reloaded from the API after saving.
+    await page.locator('#authorization-settings-form #f-noMatch-deny:checked').waitFor()
+    assert.equal(await page.locator('#authorization-settings-form #f-aclClaim').inputValue(), 'perms')
+
+    // New connections get the new rules: an ACL in the `perms` claim, deny when nothing matched, the superuser claim.
+    const withAcl = await connect(mqttPort, { protocolVersion: 5, clientId: 'e2e-acl', username: 'u', password: Buffer.from(sign(key, { sub: 'acl', perms: { pub: ['lab/#'] } })) })
+    clients.push(withAcl)
+    assert.equal(await publishCode(withAcl, 'lab/1'), 0, 'allowed by the token ACL in the perms claim')
+    assert.equal(await publishCode(withAcl, 'elsewhere/1'), 0x87, 'nothing matched: noMatch deny')
+    const admin = await connect(mqttPort, { protocolVersion: 5, clientId: 'e2e-admin', username: 'u', password: Buffer.from(sign(key, { sub: 'admin', is_admin: true })) })
+    clients.push(admin)
+    assert.equal(await publishCode(admin, 'elsewhere/1'), 0, 'the superuser claim bypasses the rules')
+  } finally {
+    await api('PUT', '/authorization/settings', { noMatch: 'allow' })
+  }
+})
+
+test('console: a claims.match entry is added to an authenticator and takes effect', async () => {
+  await page.click('nav a[data-route=authentication]')
+  const row = page.locator('#authenticator-table tr[data-name="idp"]')
+  await row.locator('[data-action=edit]').click()
+  const form = page.locator('#authenticator-form')
+  await form.waitFor()
+  await form.locator('details.claims summary').click()
+  await form.locator('#add-match').click()
+  const entry = form.locator('.match-row').last()
+  await entry.locator('.match-claim').fill('sub')
+  await entry.locator('.match-template').fill('${user}')
+  await form.locator('[data-field=match] .field-error', { hasText: 'unknown placeholder ${user}' }).waitFor()
+  assert.equal(await entry.locator('.match-template').getAttribute('aria-invalid'), 'true')
+  await form.locator('#save-authenticator').click()
+  assert.equal(await form.isVisible(), true, 'not sent with an error')
+  await entry.locator('.match-template').fill('${username}')
+  assert.equal(await form.locator('[data-field=match] .field-error').textContent(), '')
+  assert.equal(await form.locator('.field.invalid').count(), 0)
+  await form.locator('#save-authenticator').click()
+  await form.waitFor({ state: 'detached' })
+
+  const stored = await api('GET', '/authenticators/idp')
+  assert.deepEqual(stored.body.claims.match, { sub: '${username}' })
+  assert.equal(stored.body.endpoint, jwks.endpoint, 'the rest of the entry is as it was')
+  // The token's sub must now be the CONNECT username.
+  const same = await connect(mqttPort, { protocolVersion: 5, clientId: 'e2e-match', username: 'sensor-9', password: Buffer.from(sign(key, { sub: 'sensor-9' })) })
+  clients.push(same)
+  assert.equal(await refusedWith({ protocolVersion: 5, clientId: 'e2e-mismatch', username: 'intruder', password: Buffer.from(sign(key, { sub: 'sensor-9' })) }), 0x86)
+
+  // The editor shows the stored entry; removing it sends no match.
+  await row.locator('[data-action=edit]').click()
+  await form.waitFor()
+  assert.equal(await form.locator('.match-row .match-claim').inputValue(), 'sub')
+  assert.equal(await form.locator('.match-row .match-template').inputValue(), '${username}')
+  await form.locator('.match-row [data-action=remove-match]').click()
+  await form.locator('#save-authenticator').click()
+  await form.waitFor({ state: 'detached' })
+  assert.equal((await api('GET', '/authenticators/idp')).body.claims.match, undefined)
+})
+
+test('console: editing an HMAC authenticator without typing its secret keeps the secret', async () => {
+  const secret = 'console-hmac-secret-0123456789-0123456789'
+  assert.equal((await api('POST', '/authenticators', { type: 'jwt', name: 'e2e-hmac', from: 'password', algorithm: 'hmac-based', secret })).status, 201)
+  await page.click('nav a[data-route=overview]')
+  await page.click('nav a[data-route=authentication]')
+  await page.locator('#authenticator-table tr[data-name="e2e-hmac"] [data-action=edit]').click()
+  const form = page.locator('#authenticator-form')
+  await form.waitFor()
+  await form.locator('#f-secret').focus()
+  await form.locator('#f-description').fill('edited in the console')
+  assert.equal(await form.locator('[data-field=secret] .field-error').textContent(), '', 'an empty secret is not an error when one is stored')
+  await form.locator('#save-authenticator').click()
+  await form.waitFor({ state: 'detached' })
+  const stored = await api('GET', '/authenticators/e2e-hmac')
+  assert.equal(stored.body.description, 'edited in the console')
+  assert.equal(stored.body.hasSecret, true)
+  const c = await connect(mqttPort, { protocolVersion: 5, clientId: 'e2e-hmac-client', username: 'u', password: mintToken({ privateKey: secret, alg: 'HS256', sub: 'u', expiresIn: 600 }) })
+  clients.push(c)
+})
+
+test('console: an offline session is listed, filtered and ended', async () => {
+  const persistent = await connect(mqttPort, { protocolVersion: 5, clientId: 'e2e-persistent', clean: false, properties: { sessionExpiryInterval: 600 }, username: 'u', password: Buffer.from(sign(key, { sub: 'p' })) })
+  await persistent.subscribeAsync('sensors/#', { qos: 1 })
+  await persistent.endAsync()
+  await page.click('nav a[data-route=clients]')
+  const row = page.locator('#client-table tr[data-client-id="e2e-persistent"][data-state="offline"]')
+  await row.waitFor()
+  assert.match((await row.textContent()) ?? '', /offline/)
+  assert.match((await row.textContent()) ?? '', /1 \/ 0/, 'one subscription, nothing queued')
+  await page.selectOption('#client-state', 'connected')
+  await row.waitFor({ state: 'detached' })
+  await page.selectOption('#client-state', 'offline')
+  await row.waitFor()
+  assert.equal(await page.locator('#client-table tr[data-state="connected"]').count(), 0)
+  await row.locator('[data-action=end-session]').click()
+  await page.click('dialog.confirm [data-action=confirm]')
+  await row.waitFor({ state: 'detached' })
+  assert.equal((await api('GET', '/clients/e2e-persistent')).status, 404)
   assert.deepEqual(pageErrors, [], 'the page threw')
 })
 

@@ -254,3 +254,69 @@ describe('remote JWKS: https', () => {
     assert.equal(await result(trusted, sign(k1)), 'allow')
   })
 })
+
+describe('remote JWKS: fetch counters by outcome', () => {
+  /** Start a source against `s` with retries out of the way, and return its counters after the first fetch. */
+  async function firstFetch(s: JwksServer, timing: AuthenticatorTimingOverrides = {}, extra: Record<string, unknown> = {}) {
+    const a = remote(s.endpoint, { backoffBaseMs: 60_000, ...timing }, extra)
+    await a.start()
+    return { a, fetches: a.status().fetches }
+  }
+
+  it('ok when the key set loads; the last fetch duration is kept', async () => {
+    const { a, fetches } = await firstFetch(await server())
+    assert.deepEqual({ ...fetches, lastDurationMs: undefined }, { ok: 1, error: 0, rejected: 0, lastDurationMs: undefined })
+    assert.ok(typeof fetches?.lastDurationMs === 'number' && fetches.lastDurationMs > 0 && fetches.lastDurationMs < 1000, String(fetches?.lastDurationMs))
+    // An unknown kid fetches again through the same source: counted too.
+    assert.equal(await result(a, sign(k2)), 'ignore:ERR_JWT_KID_UNKNOWN')
+    assert.equal(a.status().fetches?.ok, 2)
+  })
+
+  it('error when no usable answer came: HTTP error status, timeout, nothing listening', async () => {
+    const failing = await server()
+    failing.behaviour.status = 503
+    assert.deepEqual({ ...(await firstFetch(failing)).fetches, lastDurationMs: 0 }, { ok: 0, error: 1, rejected: 0, lastDurationMs: 0 })
+    const slow = await server()
+    slow.behaviour.delayMs = 2000
+    const timedOut = await firstFetch(slow, { timeoutMs: 100 })
+    assert.equal(timedOut.fetches?.error, 1)
+    assert.ok((timedOut.fetches?.lastDurationMs ?? 0) >= 90, 'the duration of a timed-out fetch is about the timeout')
+    const down = await server()
+    await down.stop()
+    assert.equal((await firstFetch(down)).fetches?.error, 1)
+  })
+
+  it('rejected when an answer came and was refused: not JSON, not a JWK Set, a redirect, too large', async () => {
+    const cases: Array<(s: JwksServer) => void> = [
+      (s) => { s.behaviour.body = '<html>oops</html>' },
+      (s) => { s.behaviour.body = '{"kys":[]}' },
+      (s) => { s.behaviour.status = 302; s.behaviour.location = 'https://elsewhere.example/jwks.json' },
+    ]
+    for (const setUp of cases) {
+      const s = await server()
+      setUp(s)
+      assert.deepEqual({ ...(await firstFetch(s)).fetches, lastDurationMs: 0 }, { ok: 0, error: 0, rejected: 1, lastDurationMs: 0 })
+    }
+    const big = await server(Array.from({ length: 20 }, (_, i) => ({ ...k1.publicJwk, kid: `pad-${i}` })))
+    assert.equal((await firstFetch(big, {}, { maxResponseBytes: 1024 })).fetches?.rejected, 1)
+  })
+
+  it('a fetch cut short by close() is not counted', async () => {
+    const s = await server()
+    s.behaviour.delayMs = 2000
+    const a = remote(s.endpoint, { timeoutMs: 5000 })
+    const starting = a.start()
+    await waitFor('the request reached the server', () => s.requests > 0)
+    await a.close()
+    await starting
+    assert.deepEqual(a.status().fetches, { ok: 0, error: 0, rejected: 0, lastDurationMs: null })
+  })
+
+  it('static key sources have no fetch counters', async () => {
+    const config = parseAuthenticatorConfig({ type: 'jwks', name: 'pasted', text: JSON.stringify({ keys: [k1.publicJwk] }) }, 'authentication.authenticators[0]')
+    const a = createAuthenticator(config, { logger: silentLogger() })
+    open.push(a)
+    await a.start()
+    assert.equal(a.status().fetches, undefined)
+  })
+})

@@ -14,8 +14,20 @@ export interface FetchJwksOptions {
   readonly signal?: AbortSignal
 }
 
+/**
+ * How a fetch failed: `error` when no usable answer came (network, TLS, timeout, an HTTP
+ * error status); `rejected` when an answer came and was refused (a redirect, too large,
+ * not JSON, not a JWK Set).
+ */
+export type JwksFetchFailure = 'error' | 'rejected'
+
 export class JwksFetchError extends Error {
   override readonly name = 'JwksFetchError'
+  readonly kind: JwksFetchFailure
+  constructor(message: string, kind: JwksFetchFailure) {
+    super(message)
+    this.kind = kind
+  }
 }
 
 /** Fetches and JSON-decodes a key set document. Rejects with JwksFetchError. */
@@ -24,18 +36,18 @@ export function fetchJwksDocument(url: string, options: FetchJwksOptions): Promi
   const isHttps = target.protocol === 'https:'
   return new Promise((resolve, reject) => {
     let settled = false
-    const fail = (message: string): void => {
+    const fail = (message: string, kind: JwksFetchFailure = 'error'): void => {
       if (settled) return
       settled = true
       clearTimeout(timer)
       req.destroy()
-      reject(new JwksFetchError(message))
+      reject(new JwksFetchError(message, kind))
     }
     const onResponse = (res: IncomingMessage): void => {
       const status = res.statusCode ?? 0
       if (status >= 300 && status < 400) {
         res.resume()
-        fail(`HTTP ${status} redirect${res.headers.location !== undefined ? ` to ${res.headers.location}` : ''} not followed; configure the final address`)
+        fail(`HTTP ${status} redirect${res.headers.location !== undefined ? ` to ${res.headers.location}` : ''} not followed; configure the final address`, 'rejected')
         return
       }
       if (status !== 200) {
@@ -45,7 +57,7 @@ export function fetchJwksDocument(url: string, options: FetchJwksOptions): Promi
       }
       const declared = Number(res.headers['content-length'])
       if (Number.isFinite(declared) && declared > options.maxBytes) {
-        fail(`response of ${declared} bytes exceeds the ${options.maxBytes}-byte limit`)
+        fail(`response of ${declared} bytes exceeds the ${options.maxBytes}-byte limit`, 'rejected')
         return
       }
       const chunks: Buffer[] = []
@@ -53,7 +65,7 @@ export function fetchJwksDocument(url: string, options: FetchJwksOptions): Promi
       res.on('data', (chunk: Buffer) => {
         size += chunk.length
         if (size > options.maxBytes) {
-          fail(`response exceeds the ${options.maxBytes}-byte limit`)
+          fail(`response exceeds the ${options.maxBytes}-byte limit`, 'rejected')
           return
         }
         chunks.push(chunk)
@@ -65,11 +77,11 @@ export function fetchJwksDocument(url: string, options: FetchJwksOptions): Promi
         try {
           doc = JSON.parse(Buffer.concat(chunks).toString('utf8'))
         } catch {
-          fail('response is not JSON')
+          fail('response is not JSON', 'rejected')
           return
         }
         if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as Record<string, unknown>)['keys'])) {
-          fail('response is not a JWK Set (no "keys" array)')
+          fail('response is not a JWK Set (no "keys" array)', 'rejected')
           return
         }
         settled = true

@@ -4,12 +4,14 @@
  * by a cooldown shared by every client, one fetch in flight at a time) when a token names
  * an unknown kid. While refreshes fail, the last good key set keeps working for the grace
  * period; after that the source fails closed (no keys: clients get "unavailable").
+ * Every fetch is counted by outcome (ok, error, rejected; see JwksFetchCounts) with its
+ * duration, for status() and the metrics.
  */
 import type { Logger } from '../../log.js'
 import type { JwsAlgorithm } from '../jwt/algorithms.js'
 import { importJwks, type VerifyKey } from '../jwt/keys.js'
-import { fetchJwksDocument } from './fetch.js'
-import type { KeySource, KeySourceStatus } from './source.js'
+import { JwksFetchError, fetchJwksDocument, type JwksFetchFailure } from './fetch.js'
+import type { JwksFetchCounts, KeySource, KeySourceStatus } from './source.js'
 
 export interface RemoteJwksOptions {
   readonly url: string
@@ -41,6 +43,8 @@ export class RemoteJwksSource implements KeySource {
   #lastError: string | null = null
   #nextRefreshAt: number | null = null
   #closed = false
+  readonly #fetches = { ok: 0, error: 0, rejected: 0 }
+  #lastFetchMs: number | null = null
 
   constructor(options: RemoteJwksOptions) {
     this.#options = options
@@ -93,7 +97,13 @@ export class RemoteJwksSource implements KeySource {
       kids: (keys ?? []).flatMap((k) => (k.kid === undefined ? [] : [k.kid])),
       keyCount: keys?.length ?? 0,
       nextRefreshAt: this.#nextRefreshAt,
+      fetches: { ...this.#fetches, lastDurationMs: this.#lastFetchMs } satisfies JwksFetchCounts,
     }
+  }
+
+  #count(outcome: 'ok' | JwksFetchFailure, startedAt: number): void {
+    this.#fetches[outcome]++
+    this.#lastFetchMs = performance.now() - startedAt
   }
 
   #fetch(reason: string): Promise<boolean> {
@@ -108,11 +118,17 @@ export class RemoteJwksSource implements KeySource {
 
   async #load(reason: string): Promise<boolean> {
     const { url, timeoutMs, maxResponseBytes, ca } = this.#options
+    const startedAt = performance.now()
     try {
       const doc = await fetchJwksDocument(url, {
         timeoutMs, maxBytes: maxResponseBytes, signal: this.#abort.signal, ...(ca !== undefined ? { ca } : {}),
       })
-      const imported = importJwks(doc, this.#options.algorithms)
+      let imported
+      try {
+        imported = importJwks(doc, this.#options.algorithms)
+      } catch (err) {
+        throw new JwksFetchError(`response is not a usable JWK Set: ${(err as Error).message}`, 'rejected')
+      }
       for (const p of imported.problems) this.#log.warn({ url, index: p.index, reason: p.reason }, 'JWKS key unusable; skipped')
       if (imported.keys.length === 0) this.#log.warn({ url }, 'JWKS holds no key usable for verifying signatures')
       const recovered = this.#failures > 0
@@ -122,11 +138,13 @@ export class RemoteJwksSource implements KeySource {
       this.#failingSince = null
       this.#failures = 0
       this.#lastError = null
+      this.#count('ok', startedAt)
       const kids = imported.keys.flatMap((k) => (k.kid === undefined ? [] : [k.kid]))
       this.#log[recovered || reason === 'start' ? 'info' : 'debug']({ url, reason, keyCount: imported.keys.length, kids }, 'JWKS loaded')
       return true
     } catch (err) {
       if (this.#closed) return false
+      this.#count(err instanceof JwksFetchError ? err.kind : 'error', startedAt)
       this.#failures++
       this.#lastError = (err as Error).message
       this.#failingSince ??= Date.now()

@@ -17,6 +17,21 @@ export interface KeySourceStatus {
   readonly keyCount: number
   /** Epoch ms of the next scheduled refresh (remote sources). */
   readonly nextRefreshAt: number | null
+  /** Remote sources: key set fetches by outcome since the source was created. */
+  readonly fetches?: JwksFetchCounts
+}
+
+/**
+ * Key set fetches by outcome: `ok` loaded; `error` no usable answer (network, TLS,
+ * timeout, an HTTP error status); `rejected` an answer refused (redirect, too large, not
+ * JSON, not a JWK Set). Fetches cut short by close() are not counted.
+ */
+export interface JwksFetchCounts {
+  readonly ok: number
+  readonly error: number
+  readonly rejected: number
+  /** How long the last counted fetch took, answer and import included (ms). */
+  readonly lastDurationMs: number | null
 }
 
 export interface KeySource {

@@ -5,15 +5,18 @@ import { errorBox } from './ui.js'
 import * as overview from './pages/overview.js'
 import * as authentication from './pages/authentication.js'
 import * as policies from './pages/policies.js'
+import * as authorizationSettings from './pages/authorization-settings.js'
 import * as clients from './pages/clients.js'
 import * as token from './pages/token.js'
 
 /** @typedef {{ render(root: HTMLElement): (() => void) | void }} Page */
-/** @type {Array<{ path: string, title: string, page: Page }>} */
+/** Routes with a `parent` are sub-pages: not in the navigation, which marks their parent. */
+/** @type {Array<{ path: string, title: string, page: Page, parent?: string }>} */
 const ROUTES = [
   { path: 'overview', title: 'Overview', page: overview },
   { path: 'authentication', title: 'Authentication', page: authentication },
   { path: 'authorization', title: 'Authorization', page: policies },
+  { path: 'authorization/settings', title: 'Authorization settings', page: authorizationSettings, parent: 'authorization' },
   { path: 'clients', title: 'Clients', page: clients },
   { path: 'token', title: 'Token checker', page: token },
 ]
@@ -24,8 +27,9 @@ let cleanup
 let signedIn = false
 
 function currentRoute() {
-  const path = location.hash.replace(/^#\/?/, '').split('/')[0] ?? ''
-  return ROUTES.find((r) => r.path === path) ?? ROUTES[0]
+  const path = location.hash.replace(/^#\/?/, '').replace(/\/+$/, '')
+  const top = path.split('/')[0] ?? ''
+  return ROUTES.find((r) => r.path === path) ?? ROUTES.find((r) => r.path === top) ?? ROUTES[0]
 }
 
 function stopPage() {
@@ -71,7 +75,7 @@ function renderSignIn(problem) {
 
 function renderShell() {
   const nav = h('nav', { 'aria-label': 'Console' },
-    ROUTES.map((r) => h('a', { href: `#/${r.path}`, 'data-route': r.path }, r.title)))
+    ROUTES.filter((r) => r.parent === undefined).map((r) => h('a', { href: `#/${r.path}`, 'data-route': r.path }, r.title)))
   const main = h('main', { id: 'page' })
   const header = h('header', { class: 'top' },
     h('a', { class: 'brand', href: '#/overview' }, h('img', { src: '/console/icon.svg', alt: '', width: 24, height: 24 }), h('span', null, 'Portcullis')),
@@ -85,7 +89,7 @@ function renderPage() {
   if (!signedIn) return
   stopPage()
   const route = currentRoute()
-  for (const a of app.querySelectorAll('nav a')) a.toggleAttribute('aria-current', /** @type {HTMLElement} */ (a).dataset.route === route.path)
+  for (const a of app.querySelectorAll('nav a')) a.toggleAttribute('aria-current', /** @type {HTMLElement} */ (a).dataset.route === (route.parent ?? route.path))
   document.title = `${route.title} · Portcullis`
   const main = /** @type {HTMLElement} */ (document.getElementById('page'))
   mount(main)

@@ -164,3 +164,14 @@ export function pill(text, tone) {
 export function table(headers, rows, attrs = {}) {
   return h('table', attrs, h('thead', null, h('tr', null, headers.map((t) => h('th', { scope: 'col' }, t)))), h('tbody', null, rows))
 }
+
+/**
+ * The tabs of the authorization pages (policies, settings).
+ * @param {'policies' | 'settings'} current
+ */
+export function authorizationTabs(current) {
+  const tab = (/** @type {string} */ key, /** @type {string} */ href, /** @type {string} */ label) =>
+    h('a', { href, class: 'tab', 'data-tab': key, 'aria-current': key === current ? 'page' : null }, label)
+  return h('div', { class: 'tabs', role: 'navigation', 'aria-label': 'Authorization' },
+    tab('policies', '#/authorization', 'Policies'), tab('settings', '#/authorization/settings', 'Settings'))
+}

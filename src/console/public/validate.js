@@ -53,7 +53,8 @@ function isLoopback(hostname) {
  * Validates the authenticator form's values.
  * @param {Record<string, any>} v  name, type, from, algorithm, secret, secretBase64, publicKey,
  *   source ('endpoint'|'text'), endpoint, refreshInterval, text, description, leeway, maxAge,
- *   issuer, audience, editing, hasSecret
+ *   issuer, audience, editing, hasSecret (the stored entry has an HMAC secret), storedSecretBase64,
+ *   match (claims.match rows: [{ claim, template }])
  * @returns {{ errors: Record<string, string>, warnings: Record<string, string> }}
  */
 export function validateAuthenticator(v) {
@@ -72,9 +73,10 @@ export function validateAuthenticator(v) {
     if (v.algorithm === 'hmac-based') {
       const secret = String(v.secret ?? '')
       if (secret === '') {
-        errors.secret = v.editing && v.hasSecret
-          ? 'enter the secret again: it is never shown, and saving replaces the whole configuration'
-          : 'is required for the HMAC-based signature method'
+        // Editing an entry that has a secret: left empty, the server keeps the stored one
+        // (PUT without `secret`), but only with the encoding it was stored with.
+        if (!(v.editing && v.hasSecret)) errors.secret = 'is required for the HMAC-based signature method'
+        else if (Boolean(v.secretBase64) !== Boolean(v.storedSecretBase64)) errors.secret = 'enter the secret again to change its encoding (base64)'
       } else if (secret.includes('-----BEGIN')) {
         errors.secret = 'looks like a PEM key; choose the public-key signature method for it'
       } else {
@@ -139,6 +141,78 @@ export function validateAuthenticator(v) {
   if (v.maxAge !== '' && v.maxAge !== undefined && v.maxAge !== null) {
     const n = Number(v.maxAge)
     if (!Number.isFinite(n) || n < 1 || n > 366 * 24 * 3600) errors.maxAge = 'must be 1..31622400 seconds'
+  }
+  const match = claimsMatchProblems(v.match ?? [], v.from)
+  if (match.error !== '') errors.match = match.error
+  if (match.warning !== '') warnings.match = match.warning
+  return { errors, warnings }
+}
+
+/**
+ * A claims.match template's problem, or '' (as src/auth/jwt/claims.ts compileTemplate and
+ * the `from: username` rule in src/auth/jwt/config.ts).
+ * @param {string} template @param {string} [from]
+ */
+export function templateProblem(template, from) {
+  for (const m of template.matchAll(/\$\{([^}]*)\}/g)) {
+    const name = m[1] ?? ''
+    if (name === 'clientid') continue
+    if (name === 'username') {
+      if (from === 'username') return '${username} cannot be used when the token itself is read from the username (from: username)'
+      continue
+    }
+    if (name.startsWith('claims.') && name.length > 'claims.'.length) continue
+    return `unknown placeholder \${${name}} (use \${clientid}, \${username} or \${claims.NAME})`
+  }
+  return ''
+}
+
+/**
+ * The claims.match rows: each claim must equal its template once filled in. Beyond the
+ * server's rules, a claim name is required and used once (a JSON object cannot hold it twice).
+ * @param {Array<{ claim: string, template: string }>} rows @param {string} [from]
+ * @returns {{ error: string, warning: string, row: number }}  row: the offending row's index, or -1
+ */
+export function claimsMatchProblems(rows, from) {
+  const seen = new Set()
+  let warning = ''
+  for (let i = 0; i < rows.length; i++) {
+    const claim = String(rows[i]?.claim ?? '').trim()
+    const template = String(rows[i]?.template ?? '')
+    const at = claim === '' ? `row ${i + 1}` : claim
+    if (claim === '') return { error: `${at}: the claim name is required`, warning, row: i }
+    if (seen.has(claim)) return { error: `${at}: is listed twice`, warning, row: i }
+    seen.add(claim)
+    const problem = templateProblem(template, from)
+    if (problem !== '') return { error: `${at}: ${problem}`, warning, row: i }
+    if (template === '' && warning === '') warning = `${at}: an empty template matches only an empty claim`
+  }
+  return { error: '', warning, row: -1 }
+}
+
+export const CLAIM_NAME_MAX = 256
+
+/**
+ * The authorization settings form (src/authz/config.ts parseAuthorizationConfig): noMatch,
+ * aclClaim (required), superuserClaim ('' = off).
+ * @param {{ noMatch?: string, aclClaim?: string, superuserClaim?: string }} v
+ * @param {{ allowPolicies?: boolean }} [context]  whether some policy allows publish or subscribe
+ */
+export function validateAuthorizationSettings(v, context = {}) {
+  /** @type {Record<string, string>} */
+  const errors = {}
+  /** @type {Record<string, string>} */
+  const warnings = {}
+  if (v.noMatch !== 'allow' && v.noMatch !== 'deny') errors.noMatch = 'choose allow or deny'
+  const acl = String(v.aclClaim ?? '')
+  // The server counts UTF-16 code units here (String length).
+  if (acl.length === 0 || acl.length > CLAIM_NAME_MAX) errors.aclClaim = `must be a claim name (1..${CLAIM_NAME_MAX} characters)`
+  const superuser = String(v.superuserClaim ?? '')
+  if (superuser.length > CLAIM_NAME_MAX) errors.superuserClaim = `must be a claim name (1..${CLAIM_NAME_MAX} characters), or empty for none`
+  else if (superuser !== '' && superuser === acl) warnings.superuserClaim = 'is the ACL claim too: a claim that holds an ACL is never literally true'
+  if (v.noMatch === 'allow') warnings.noMatch = 'publish and subscribe that no token ACL rule or policy matched are allowed'
+  else if (v.noMatch === 'deny' && context.allowPolicies === false) {
+    warnings.noMatch = `no policy allows publish or subscribe: a client may publish or subscribe only when its token's "${acl || 'acl'}" claim allows it${superuser ? ` or its "${superuser}" claim is true` : ''}`
   }
   return { errors, warnings }
 }

@@ -3,7 +3,7 @@
 import { api, listOf, seg } from '../api.js'
 import { formatRelative, formatTime, h, lines, mount } from '../dom.js'
 import { confirmDialog, field, modal, pill, showError, showFieldMessages, showServerError, table, toast } from '../ui.js'
-import { DESCRIPTION_MAX, REFRESH_DEFAULT, REFRESH_MAX, REFRESH_MIN, WELL_KNOWN, validateAuthenticator } from '../validate.js'
+import { DESCRIPTION_MAX, REFRESH_DEFAULT, REFRESH_MAX, REFRESH_MIN, WELL_KNOWN, claimsMatchProblems, validateAuthenticator } from '../validate.js'
 
 /** @typedef {Record<string, any>} Authenticator */
 
@@ -152,6 +152,27 @@ function openForm(existing, done) {
   const errorSlot = h('div', { class: 'slot' })
   const touched = new Set()
 
+  // claims.match: one row per claim that must equal a template.
+  const matchRows = h('div', { class: 'match-rows', id: 'match-rows' })
+  const addMatchRow = (/** @type {string} */ claim = '', /** @type {string} */ template = '') => {
+    const row = h('div', { class: 'match-row' },
+      h('input', { type: 'text', class: 'match-claim', 'data-group': 'match', value: claim, placeholder: 'sub', 'aria-label': 'Claim name', autocomplete: 'off', spellcheck: 'false' }),
+      h('span', { class: 'muted', 'aria-hidden': 'true' }, '='),
+      h('input', { type: 'text', class: 'match-template', 'data-group': 'match', value: template, placeholder: '${clientid}', 'aria-label': 'Template', autocomplete: 'off', spellcheck: 'false' }),
+      h('button', {
+        type: 'button', class: 'icon', 'data-action': 'remove-match', 'aria-label': 'Remove this claim match',
+        onclick: () => { row.remove(); touched.add('match'); sync() },
+      }, '×'))
+    matchRows.appendChild(row)
+    return row
+  }
+  for (const [claim, template] of Object.entries(claims.match ?? {})) addMatchRow(claim, String(template))
+  const matchEditor = h('div', { class: 'match-editor' }, matchRows,
+    h('button', {
+      type: 'button', class: 'secondary', id: 'add-match',
+      onclick: () => { /** @type {HTMLInputElement} */ (addMatchRow().querySelector('.match-claim')).focus(); sync() },
+    }, 'Add claim match'))
+
   const form = h('form', { class: 'form', id: 'authenticator-form', novalidate: true },
     field('name', 'Name', h('input', { type: 'text', value: a.name ?? '', placeholder: 'corp-sso', disabled: editing, autocomplete: 'off', spellcheck: 'false' }),
       { hint: 'Shown in logs, metrics and the API. Letters, digits and _ . : -' }),
@@ -162,7 +183,7 @@ function openForm(existing, done) {
       radioField('algorithm', 'Signature method', [['hmac-based', 'HMAC-based (HS256/384/512)'], ['public-key', 'Public key (RS, PS, ES, EdDSA)']], a.algorithm ?? 'hmac-based'),
       h('div', { class: 'only-hmac' },
         field('secret', 'Key (HMAC secret)', h('input', { type: 'password', autocomplete: 'new-password', spellcheck: 'false', placeholder: 'at least 32 bytes' }),
-          { hint: editing && a.hasSecret ? 'A secret is set but never shown: enter it (or a new one) to save.' : 'At least 32 bytes for HS256, 48 for HS384, 64 for HS512.' }),
+          { hint: editing && a.hasSecret ? 'A secret is set but never shown. Leave this empty to keep it, or enter a new one to replace it.' : 'At least 32 bytes for HS256, 48 for HS384, 64 for HS512.' }),
         field('secretBase64', 'The secret is base64-encoded', h('input', { type: 'checkbox', checked: a.secretBase64 === true }))),
       h('div', { class: 'only-pk' },
         field('publicKey', 'Key (public key, PEM)', h('textarea', { rows: 6, spellcheck: 'false', placeholder: '-----BEGIN PUBLIC KEY-----\n…\n-----END PUBLIC KEY-----' }, a.publicKey ?? ''),
@@ -176,13 +197,15 @@ function openForm(existing, done) {
           { hint: `${REFRESH_MIN}..${REFRESH_MAX}, default ${REFRESH_DEFAULT}. An unknown kid triggers an early refetch.` })),
       h('div', { class: 'only-text' },
         field('text', 'Key set (jwks.json content)', h('textarea', { rows: 7, spellcheck: 'false', placeholder: '{"keys":[…]}' }, a.text ?? '')))),
-    h('details', { class: 'claims', open: Boolean(claims.issuer || claims.audience || claims.maxAge) },
+    h('details', { class: 'claims', open: Boolean(claims.issuer || claims.audience || claims.maxAge || Object.keys(claims.match ?? {}).length > 0) },
       h('summary', null, 'Claims checks (optional)'),
       field('issuer', 'Trusted issuers (iss)', h('input', { type: 'text', value: (claims.issuer ?? []).join(', '), placeholder: 'https://id.example.com' }), { hint: 'Any of these; comma-separated.' }),
       field('audience', 'Accepted audiences (aud)', h('input', { type: 'text', value: (claims.audience ?? []).join(', '), placeholder: 'mqtt' })),
       field('leeway', 'Clock leeway (seconds)', h('input', { type: 'number', min: 0, max: 300, value: claims.leeway ?? 5 })),
       field('maxAge', 'Maximum token age (seconds, iat)', h('input', { type: 'number', min: 1, value: claims.maxAge ?? '' }), { hint: 'Tokens issued longer ago are "issued too early".' }),
-      field('requireExp', 'Require exp (tokens must expire)', h('input', { type: 'checkbox', checked: (claims.required ?? []).includes('exp') }))),
+      field('requireExp', 'Require exp (tokens must expire)', h('input', { type: 'checkbox', checked: (claims.required ?? []).includes('exp') })),
+      field('match', 'Claims that must match (claims.match)', matchEditor,
+        { hint: 'Each claim must equal its template, filled in from the connection: ${clientid}, ${username} (not with the token in the username), ${claims.NAME} (another claim of the token). Example: sub = ${username}.' })),
     field('description', 'Description', h('textarea', { rows: 2, maxlength: 512 }, a.description ?? ''), { counter: DESCRIPTION_MAX }),
     field('enabled', 'Enabled', h('input', { type: 'checkbox', checked: a.enabled !== false })),
     errorSlot,
@@ -196,7 +219,11 @@ function openForm(existing, done) {
     secret: val(form, 'secret'), secretBase64: val(form, 'secretBase64'), publicKey: val(form, 'publicKey'),
     source: val(form, 'source'), endpoint: String(val(form, 'endpoint')).trim(), refreshInterval: val(form, 'refreshInterval'), text: val(form, 'text'),
     description: val(form, 'description'), leeway: val(form, 'leeway'), maxAge: val(form, 'maxAge'),
-    editing, hasSecret: a.hasSecret === true,
+    editing, hasSecret: a.hasSecret === true, storedSecretBase64: a.secretBase64 === true,
+    match: [...matchRows.querySelectorAll('.match-row')].map((r) => ({
+      claim: /** @type {HTMLInputElement} */ (r.querySelector('.match-claim')).value,
+      template: /** @type {HTMLInputElement} */ (r.querySelector('.match-template')).value,
+    })),
   })
 
   const sync = (all = false) => {
@@ -207,11 +234,17 @@ function openForm(existing, done) {
     const { errors, warnings } = validateAuthenticator(v)
     // Hidden sections do not count.
     const ok = showFieldMessages(form, errors, warnings, all ? undefined : touched)
+    // The claims.match row at fault, if any, is marked on its own inputs.
+    const bad = errors.match && (all || touched.has('match')) ? claimsMatchProblems(v.match, String(v.from)).row : -1
+    matchRows.querySelectorAll('.match-row').forEach((r, i) => {
+      for (const input of r.querySelectorAll('input')) input.setAttribute('aria-invalid', i === bad ? 'true' : 'false')
+    })
     return ok
   }
   const touch = (/** @type {Event} */ ev) => {
     const t = /** @type {HTMLInputElement} */ (ev.target)
-    if (t.name) touched.add(t.name)
+    const key = t.dataset?.group ?? t.name
+    if (key) touched.add(key)
     sync()
   }
   form.addEventListener('input', touch)
@@ -221,7 +254,7 @@ function openForm(existing, done) {
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault()
     if (!sync(true)) {
-      /** @type {HTMLElement | null} */ (form.querySelector('.field.invalid input, .field.invalid textarea'))?.focus()
+      /** @type {HTMLElement | null} */ (form.querySelector('.match-row input[aria-invalid="true"], .field.invalid input, .field.invalid textarea'))?.focus()
       return
     }
     const v = values()
@@ -240,8 +273,11 @@ function openForm(existing, done) {
     if (v.type === 'jwt') {
       body.algorithm = v.algorithm
       if (v.algorithm === 'hmac-based') {
-        if (v.secret !== '') body.secret = v.secret
-        if (v.secretBase64) body.secretBase64 = true
+        // No secret typed while editing: send none, and the server keeps the stored one.
+        if (v.secret !== '') {
+          body.secret = v.secret
+          if (v.secretBase64) body.secretBase64 = true
+        }
       } else body.publicKey = v.publicKey
     } else if (v.source === 'text') {
       body.text = String(v.text).trim()
@@ -250,7 +286,8 @@ function openForm(existing, done) {
       if (v.refreshInterval !== '') body.refreshInterval = Number(v.refreshInterval)
     }
     /** @type {Record<string, any>} */
-    const c = { ...(claims.match && Object.keys(claims.match).length > 0 ? { match: claims.match } : {}) }
+    const c = {}
+    if (v.match.length > 0) c.match = Object.fromEntries(v.match.map((r) => [r.claim.trim(), r.template]))
     const issuer = lines(String(val(form, 'issuer')))
     const audience = lines(String(val(form, 'audience')))
     if (issuer.length > 0) c.issuer = issuer
@@ -305,6 +342,9 @@ function openStatus(a, done) {
         h('dt', null, 'Last success'), h('dd', null, `${formatTime(s.lastSuccessAt)} ${formatRelative(s.lastSuccessAt)}`),
         h('dt', null, 'Next refresh'), h('dd', null, `${formatTime(s.nextRefreshAt)} ${formatRelative(s.nextRefreshAt)}`),
         h('dt', null, 'Consecutive failures'), h('dd', null, String(s.consecutiveFailures ?? 0)),
+        s.fetches ? [h('dt', null, 'Fetches'), h('dd', { id: 'jwks-fetches' },
+          `${s.fetches.ok} ok, ${s.fetches.error} failed, ${s.fetches.rejected} refused`,
+          typeof s.fetches.lastDurationMs === 'number' ? h('span', { class: 'muted' }, ` · last took ${Math.round(s.fetches.lastDurationMs)} ms`) : null)] : null,
         h('dt', null, 'Last error'), h('dd', { class: s.lastError ? 'bad-text' : '' }, s.lastError ? String(typeof s.lastError === 'object' ? s.lastError.message ?? JSON.stringify(s.lastError) : s.lastError) : '—'))
     } catch (err) {
       if (open) showError(slot, err)

@@ -1,4 +1,5 @@
-// Connected clients: list (refreshed every few seconds), inspect, disconnect.
+// Clients: connected clients and offline persistent sessions (refreshed every few
+// seconds), filtered by state; inspect; disconnect a client or end an offline session.
 import { api, listOf, seg } from '../api.js'
 import { formatRelative, formatTime, h, mount } from '../dom.js'
 import { confirmDialog, modal, pill, showError, table, toast } from '../ui.js'
@@ -14,22 +15,38 @@ const protocol = (v) => /** @type {Record<string, string>} */ (PROTOCOL)[String(
 const expiresAt = (c) => c.token?.expiresAt ?? c.tokenExpiresAt
 /** @param {Client} c */
 const subject = (c) => c.token?.subject ?? c.tokenSubject
+/** Entries from before offline sessions were listed have no `connected`: they are connected. @param {Client} c */
+const isOnline = (c) => c.connected !== false
+
+const NEVER = 0xffffffff
+/** How long an offline session is kept. @param {Client} c */
+function sessionEnds(c) {
+  const s = c.session ?? {}
+  if (s.expiresAt) return `ends ${formatRelative(s.expiresAt)}`
+  return s.expiryInterval === NEVER ? 'never expires' : '—'
+}
 
 /** @param {HTMLElement} root */
 export function render(root) {
   const slot = h('div', { class: 'slot' })
   const list = h('div', { id: 'clients' }, h('p', { class: 'muted' }, 'Loading…'))
   const filter = /** @type {HTMLInputElement} */ (h('input', { type: 'search', id: 'client-filter', placeholder: 'Filter by client id, username or address', 'aria-label': 'Filter clients' }))
+  const stateSelect = /** @type {HTMLSelectElement} */ (h('select', { id: 'client-state', 'aria-label': 'Show' },
+    h('option', { value: 'all' }, 'Connected and offline'), h('option', { value: 'connected' }, 'Connected only'), h('option', { value: 'offline' }, 'Offline sessions only')))
   /** @type {Client[]} */
   let items = []
   let stopped = false
   let timer = 0
 
   const disconnect = async (/** @type {Client} */ c) => {
-    if (!(await confirmDialog(`Disconnect ${c.clientId}?`, 'The broker closes its connection (MQTT 5 clients receive DISCONNECT 0x98, administrative action). It may reconnect if its credentials are still valid.', 'Disconnect'))) return
+    const online = isOnline(c)
+    const confirmed = online
+      ? await confirmDialog(`Disconnect ${c.clientId}?`, 'The broker closes its connection (MQTT 5 clients receive DISCONNECT 0x98, administrative action). It may reconnect if its credentials are still valid.', 'Disconnect')
+      : await confirmDialog(`End the session of ${c.clientId}?`, 'Its subscriptions and queued messages are dropped and a delayed will is published. When the client returns it starts a new session.', 'End session')
+    if (!confirmed) return
     try {
       await api.del(`/clients/${seg(c.clientId)}`)
-      toast(`${c.clientId} disconnected.`)
+      toast(online ? `${c.clientId} disconnected.` : `Session of ${c.clientId} ended.`)
     } catch (err) {
       showError(slot, err)
     }
@@ -40,28 +57,37 @@ export function render(root) {
     const q = filter.value.trim().toLowerCase()
     const shown = q === '' ? items : items.filter((c) => [c.clientId, c.username, c.address].some((x) => typeof x === 'string' && x.toLowerCase().includes(q)))
     if (shown.length === 0) {
-      mount(list, h('div', { class: 'empty card' }, h('p', null, items.length === 0 ? 'No client is connected.' : 'No client matches the filter.')))
+      const none = { all: 'No client is connected and no offline session is kept.', connected: 'No client is connected.', offline: 'No offline session is kept.' }
+      mount(list, h('div', { class: 'empty card' }, h('p', null, items.length === 0 ? /** @type {Record<string, string>} */ (none)[stateSelect.value] ?? none.all : 'No client matches the filter.')))
       return
     }
-    mount(list, table(['Client id', 'Username', 'Address', 'Protocol', 'Listener', 'Connected', 'Authenticated by', 'Token expires', ''], shown.map((c) =>
-      h('tr', { 'data-client-id': c.clientId },
+    mount(list, table(['Client id', 'State', 'Username', 'Address', 'Protocol', 'Listener', 'Connected', 'Authenticated by', 'Token expires', 'Subs / queued', ''], shown.map((c) => {
+      const online = isOnline(c)
+      return h('tr', { 'data-client-id': c.clientId, 'data-state': online ? 'connected' : 'offline' },
         h('td', null, h('strong', null, c.clientId)),
+        h('td', null, online ? pill('connected', 'ok') : pill('offline', 'off')),
         h('td', null, c.usernameIsToken ? h('span', { class: 'muted' }, '(token)') : c.username ?? h('span', { class: 'muted' }, '—')),
-        h('td', null, h('code', null, c.address ?? '')),
-        h('td', null, protocol(c.protocolVersion)),
+        h('td', null, online ? h('code', null, c.address ?? '') : h('span', { class: 'muted' }, '—')),
+        h('td', null, online ? protocol(c.protocolVersion) : '—'),
         h('td', null, c.listener ?? ''),
-        h('td', { title: formatTime(c.connectedAt) }, formatRelative(c.connectedAt)),
-        h('td', null, c.anonymous ? pill('anonymous', 'warn') : c.authenticator ? pill(c.authenticator, 'ok') : '—'),
+        online
+          ? h('td', { title: formatTime(c.connectedAt) }, formatRelative(c.connectedAt))
+          : h('td', { class: 'muted', title: c.session?.expiresAt ? formatTime(c.session.expiresAt) : '' }, sessionEnds(c)),
+        h('td', null, !online ? '—' : c.anonymous ? pill('anonymous', 'warn') : c.authenticator ? pill(c.authenticator, 'ok') : '—'),
         h('td', { title: formatTime(expiresAt(c)) }, expiresAt(c) ? formatRelative(expiresAt(c)) : '—'),
+        h('td', null, `${c.subscriptions ?? 0} / ${c.queued ?? 0}`),
         h('td', { class: 'actions' },
           h('button', { type: 'button', class: 'secondary', 'data-action': 'inspect', onclick: () => inspect(c.clientId) }, 'Inspect'),
-          h('button', { type: 'button', class: 'danger', 'data-action': 'disconnect', onclick: () => disconnect(c) }, 'Disconnect')))), { class: 'list', id: 'client-table' }))
+          online
+            ? h('button', { type: 'button', class: 'danger', 'data-action': 'disconnect', onclick: () => disconnect(c) }, 'Disconnect')
+            : h('button', { type: 'button', class: 'danger', 'data-action': 'end-session', onclick: () => disconnect(c) }, 'End session')))
+    }), { class: 'list', id: 'client-table' }))
   }
 
   const load = async () => {
     clearTimeout(timer)
     try {
-      items = /** @type {Client[]} */ (listOf(await api.get('/clients'), 'clients'))
+      items = /** @type {Client[]} */ (listOf(await api.get(`/clients?state=${encodeURIComponent(stateSelect.value)}`), 'clients'))
       if (stopped) return
       showError(slot)
       draw()
@@ -72,9 +98,11 @@ export function render(root) {
   }
 
   filter.addEventListener('input', draw)
+  stateSelect.addEventListener('change', () => void load())
   mount(root,
     h('div', { class: 'page-head' }, h('h1', null, 'Clients'),
-      h('div', { class: 'row' }, filter, h('button', { type: 'button', class: 'secondary', id: 'refresh-clients', onclick: () => load() }, 'Refresh'))),
+      h('div', { class: 'row' }, stateSelect, filter, h('button', { type: 'button', class: 'secondary', id: 'refresh-clients', onclick: () => load() }, 'Refresh'))),
+    h('p', { class: 'muted' }, 'Offline sessions are kept for clients that asked for a persistent session (MQTT 3.1.1 clean session 0, MQTT 5 session expiry above 0): they keep their subscriptions and queue QoS 1 and 2 messages until the client returns or the session expires.'),
     slot, list)
   void load()
   return () => {
@@ -89,8 +117,17 @@ async function inspect(id) {
   modal(`Client ${id}`, body)
   try {
     const c = /** @type {Client} */ (await api.get(`/clients/${seg(id)}`))
-    const subs = Array.isArray(c.subscriptionList) ? c.subscriptionList : Array.isArray(c.subscriptions) ? c.subscriptions : []
     const row = (/** @type {string} */ k, /** @type {unknown} */ v) => [h('dt', null, k), h('dd', null, v === undefined || v === null || v === '' ? '—' : /** @type {any} */ (v))]
+    if (!isOnline(c)) {
+      mount(body,
+        h('dl', { class: 'status' },
+          row('Client id', c.clientId), row('State', pill('offline', 'off')),
+          row('Session expiry', c.session?.expiryInterval === NEVER ? 'never' : c.session?.expiryInterval !== undefined ? `${c.session.expiryInterval} s` : undefined),
+          row('Session ends', c.session?.expiresAt ? `${formatTime(c.session.expiresAt)} (${formatRelative(c.session.expiresAt)})` : c.session?.expiryInterval === NEVER ? 'never' : undefined),
+          row('In flight / queued', `${c.inflight ?? 0} / ${c.queued ?? 0}`)),
+        subscriptionTable(c))
+      return
+    }
     mount(body,
       h('dl', { class: 'status' },
         row('Client id', c.clientId), row('Username', c.usernameIsToken ? '(the token)' : c.username), row('Address', c.address), row('Protocol', protocol(c.protocolVersion)),
@@ -98,14 +135,9 @@ async function inspect(id) {
         row('Keep alive', c.keepAlive !== undefined ? `${c.keepAlive} s` : undefined),
         row('Authenticated by', c.anonymous ? 'anonymous' : c.authenticator), row('Token subject', subject(c)), row('Token issuer', c.token?.issuer),
         row('Token expires', expiresAt(c) ? `${formatTime(expiresAt(c))} (${formatRelative(expiresAt(c))})` : undefined),
-        row('In flight / queued', c.inflight !== undefined ? `${c.inflight} / ${c.queued ?? 0}` : undefined)),
-      h('h4', null, `Subscriptions (${subs.length})`),
-      subs.length === 0 ? h('p', { class: 'muted' }, 'None.') : table(['Filter', 'QoS', 'Options'], subs.map((s) => {
-        const filterText = typeof s === 'string' ? s : s.topic ?? s.filter ?? ''
-        const { topic, filter, qos, ...rest } = typeof s === 'string' ? { topic: s, filter: undefined, qos: undefined } : s
-        void topic; void filter
-        return h('tr', null, h('td', null, h('code', null, filterText)), h('td', null, qos ?? '—'), h('td', { class: 'small' }, Object.keys(rest).length > 0 ? JSON.stringify(rest) : ''))
-      })),
+        row('In flight / queued', c.inflight !== undefined ? `${c.inflight} / ${c.queued ?? 0}` : undefined),
+        row('Session expiry', c.session?.expiryInterval === NEVER ? 'never' : c.session?.expiryInterval !== undefined ? `${c.session.expiryInterval} s after disconnecting` : undefined)),
+      subscriptionTable(c),
       h('h4', null, 'Permissions'),
       c.acl === undefined ? h('p', { class: 'muted' }, 'Not reported.')
         : typeof c.acl.tokenRules === 'number' ? h('p', null, c.acl.superuser ? pill('superuser: authorization bypassed', 'warn') : `${c.acl.tokenRules} rule(s) from the token's ACL claim, then the policies.`)
@@ -113,4 +145,18 @@ async function inspect(id) {
   } catch (err) {
     mount(body, h('div', { class: 'alert error' }, /** @type {Error} */ (err).message))
   }
+}
+
+/** The subscriptions of a client or session, as a heading and a table. @param {Client} c */
+function subscriptionTable(c) {
+  const subs = Array.isArray(c.subscriptionList) ? c.subscriptionList : Array.isArray(c.subscriptions) ? c.subscriptions : []
+  return [
+    h('h4', null, `Subscriptions (${subs.length})`),
+    subs.length === 0 ? h('p', { class: 'muted' }, 'None.') : table(['Filter', 'QoS', 'Options'], subs.map((s) => {
+      const filterText = typeof s === 'string' ? s : s.topic ?? s.filter ?? ''
+      const { topic, filter, qos, ...rest } = typeof s === 'string' ? { topic: s, filter: undefined, qos: undefined } : s
+      void topic; void filter
+      return h('tr', null, h('td', null, h('code', null, filterText)), h('td', null, qos ?? '—'), h('td', { class: 'small' }, Object.keys(rest).length > 0 ? JSON.stringify(rest) : ''))
+    })),
+  ]
 }

@@ -1,7 +1,7 @@
 // Authorization policies: ordered by priority (smaller first); the first matching rule decides.
 import { api, listOf, seg } from '../api.js'
 import { h, lines, mount } from '../dom.js'
-import { confirmDialog, field, modal, pill, showError, showFieldMessages, showServerError, table, toast } from '../ui.js'
+import { authorizationTabs, confirmDialog, field, modal, pill, showError, showFieldMessages, showServerError, table, toast } from '../ui.js'
 import { DESCRIPTION_MAX, validatePolicy } from '../validate.js'
 
 /** @typedef {Record<string, any>} Policy */
@@ -52,7 +52,7 @@ export function render(root) {
 
   const draw = () => {
     if (items.length === 0) {
-      mount(list, h('div', { class: 'empty card' }, h('p', null, 'No policies. Publish and subscribe are decided by token ACL claims, then by authorization.noMatch.')))
+      mount(list, h('div', { class: 'empty card' }, h('p', null, 'No policies. Publish and subscribe are decided by token ACL claims, then by noMatch (see Settings).')))
       return
     }
     mount(list, table(['Priority', 'Name', 'Effect', 'Actions', 'Topics', 'Conditions', 'Description', ''], items.map((p) => {
@@ -91,6 +91,7 @@ export function render(root) {
   mount(root,
     h('div', { class: 'page-head' }, h('h1', null, 'Authorization policies'),
       h('button', { type: 'button', class: 'primary', id: 'add-policy', onclick: () => openForm(undefined, items, load) }, 'Add policy')),
+    authorizationTabs('policies'),
     h('p', { class: 'muted' }, 'Evaluated by priority, smallest first; the first matching rule decides. Placeholders: ${clientid}, ${username}, ${claims.NAME}.'),
     slot, list)
   void load()
