@@ -212,6 +212,31 @@ describe('remote JWKS: hostile or broken servers', () => {
 })
 
 describe('remote JWKS: stale keys and the grace period', () => {
+  it('a set with no usable key is a failed fetch: the last good set stays (within the grace period)', async () => {
+    const s = await server([k1.publicJwk])
+    const a = remote(s.endpoint, { refreshIntervalMs: 30, backoffBaseMs: 20, gracePeriodMs: 60_000, kidRefetchCooldownMs: 60_000 })
+    await a.start()
+    const token = sign(k1)
+    s.behaviour.keys = [{ ...k1.publicJwk, use: 'enc' }]
+    await waitFor('stale', () => a.status().state === 'stale')
+    assert.match(a.status().lastError ?? '', /no key usable/)
+    assert.deepEqual(a.status().kids, ['k1'])
+    assert.equal(await result(a, token), 'allow')
+    s.behaviour.keys = []
+    await waitFor('another failure', () => a.status().consecutiveFailures >= 3)
+    assert.equal(await result(a, token), 'allow')
+    s.behaviour.keys = [k1.publicJwk]
+    await waitFor('recovered', () => a.status().state === 'ok', 2000)
+  })
+
+  it('with no key set yet, an empty set leaves the authenticator unavailable (0x88), not open', async () => {
+    const s = await server([])
+    const a = remote(s.endpoint, { refreshIntervalMs: 30, backoffBaseMs: 20, kidRefetchCooldownMs: 60_000 })
+    await a.start()
+    assert.equal(a.status().state, 'unavailable')
+    assert.equal(await result(a, sign(k1)), 'ignore:ERR_JWKS_UNAVAILABLE')
+  })
+
   it('keeps the last good set while refreshes fail, then fails closed, then recovers', async () => {
     const s = await server([k1.publicJwk])
     const a = remote(s.endpoint, { refreshIntervalMs: 30, backoffBaseMs: 20, gracePeriodMs: 400, kidRefetchCooldownMs: 60_000 })

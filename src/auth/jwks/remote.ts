@@ -130,7 +130,11 @@ export class RemoteJwksSource implements KeySource {
         throw new JwksFetchError(`response is not a usable JWK Set: ${(err as Error).message}`, 'rejected')
       }
       for (const p of imported.problems) this.#log.warn({ url, index: p.index, reason: p.reason }, 'JWKS key unusable; skipped')
-      if (imported.keys.length === 0) this.#log.warn({ url }, 'JWKS holds no key usable for verifying signatures')
+      // A set with nothing to verify with is treated as a failed fetch, not as "revoke every key":
+      // the last good set keeps working through the grace period (an issuer rotating keys
+      // publishes the new key, it does not empty the set), and a tampered or broken answer
+      // cannot shut every client out at once.
+      if (imported.keys.length === 0) throw new JwksFetchError('response holds no key usable for verifying signatures', 'rejected')
       const recovered = this.#failures > 0
       this.#keys = Object.freeze([...imported.keys])
       this.#generation++
