@@ -173,6 +173,8 @@ describe('jwks config', () => {
     configError(() => parseAuthenticatorConfig({ type: 'jwks', endpoint: 'https://a.example', kidRefetchCooldown: 11 }, P2), `${P2}.kidRefetchCooldown`, /between 0 and 10/)
     configError(() => parseAuthenticatorConfig({ type: 'jwks', endpoint: 'not a url' }, P2), `${P2}.endpoint`, /not a valid URL/)
     configError(() => parseAuthenticatorConfig({ type: 'jwks', endpoint: 'ftp://a.example' }, P2), `${P2}.endpoint`, /http:\/\/ or https:\/\//)
+    configError(() => parseAuthenticatorConfig({ type: 'jwks', endpoint: 'https://user:secret@a.example' }, P2), `${P2}.endpoint`, /must not contain credentials/)
+    configError(() => parseAuthenticatorConfig({ type: 'jwks', endpoint: 'https://user@a.example' }, P2), `${P2}.endpoint`, /must not contain credentials/)
     configError(() => parseAuthenticatorConfig({ type: 'jwks', endpoint: 'https://a.example', ca: 'nope' }, P2), `${P2}.ca`, /PEM certificate/)
     assert.equal(parseAuthenticatorConfig({ type: 'jwks', endpoint: 'https://a.example', ca: CERT_FIXTURES.ec.certPem }, P2).type, 'jwks')
   })

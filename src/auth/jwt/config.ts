@@ -314,8 +314,13 @@ function parseJwks(raw: Raw, path: string, common: CommonAuthenticatorConfig): J
   } catch {
     throw new ConfigError(`${path}.endpoint`, `is not a valid URL: ${JSON.stringify(endpoint)}`)
   }
-  const protocol = new URL(resolved.url).protocol
+  const address = new URL(resolved.url)
+  const protocol = address.protocol
   if (protocol !== 'https:' && protocol !== 'http:') throw new ConfigError(`${path}.endpoint`, 'must be an http:// or https:// address')
+  // The address is shown by the API and the logs as configured: it must not carry a password.
+  if (address.username !== '' || address.password !== '') {
+    throw new ConfigError(`${path}.endpoint`, 'must not contain credentials (user:password@); JWKS endpoints are public')
+  }
   const ca = optString(raw, 'ca', path)
   if (ca !== undefined) {
     const blocks = ca.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []
