@@ -84,7 +84,8 @@ const selected = all.filter((s) => only === undefined || only.includes(s.id))
 // Tokens for the connect-<alg> scenarios: one distinct token per connection so no signature cache helps.
 const tokenScenarios = selected.filter((s) => s.id.startsWith('connect-'))
 if (tokenScenarios.length > 0 && kinds.includes('portcullis')) {
-  const poolSize = sizes.connectWarm + sizes.connectCount
+  // the token warm-up (twice connectWarm), then the measured block
+  const poolSize = 2 * sizes.connectWarm + sizes.connectCount
   for (const alg of JWT_ALGS) {
     if (!tokenScenarios.some((s) => s.id === `connect-${alg.toLowerCase()}`)) continue
     const pair = generateKeyPair(alg)

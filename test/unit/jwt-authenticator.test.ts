@@ -106,6 +106,21 @@ describe('token authenticator: outcomes and identity', () => {
     const tampered = `${short.slice(0, -2)}${short.endsWith('A') ? 'B' : 'A'}${short.slice(-1)}`
     assert.equal((await a.authenticate(withPassword(tampered))).result, 'ignore')
   })
+  it('the cache is bounded and keeps the tokens used recently', async () => {
+    const a = createAuthenticator(parseAuthenticatorConfig({ type: 'jwt', algorithm: 'hmac-based', secret: SECRET, from: 'password' }, 'authenticators[0]'), { logger: silentLogger(), cacheSize: 4 })
+    const tokens = Array.from({ length: 8 }, (_, i) => mintToken({ privateKey: SECRET, alg: 'HS256', sub: `s${i}`, expiresIn: 60 }))
+    const use = async (i: number): Promise<void> => assert.equal((await a.authenticate(withPassword(tokens[i]!))).result, 'allow')
+    for (const i of [0, 1, 2, 3]) await use(i)
+    await use(0) // recent: answered from the cache, and kept
+    assert.equal(a.stats().cacheHits, 1)
+    for (const i of [4, 5, 6, 7]) await use(i)
+    // at most 4 entries: the 8 distinct tokens cannot all be there; the newest are
+    await use(7)
+    assert.equal(a.stats().cacheHits, 2)
+    const before = a.stats().verifyCount
+    for (const i of [1, 2, 3]) await use(i)
+    assert.equal(a.stats().verifyCount, before + 3, 'old entries were dropped, not kept forever')
+  })
   it('a disabled authenticator reports state disabled', () => {
     const a = make({ type: 'jwt', algorithm: 'hmac-based', secret: SECRET, enabled: false })
     assert.equal(a.enabled, false)

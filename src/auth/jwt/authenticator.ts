@@ -100,7 +100,14 @@ export class TokenAuthenticator implements Authenticator {
   readonly #match: readonly CompiledMatch[]
   readonly #log: Logger
   readonly #cacheSize: number
-  readonly #cache = new Map<string, Verified>()
+  /**
+   * Verified tokens in two generations: new entries go to `#cache`; when it holds half the
+   * cache size it becomes `#older` (the previous older one is dropped). A hit in `#older` moves
+   * back to `#cache`. Recently used tokens stay, at most max(cacheSize, 2) are held, a miss costs
+   * one insertion (no per-insert eviction).
+   */
+  #cache = new Map<string, Verified>()
+  #older = new Map<string, Verified>()
   #cacheGeneration = -1
   #allow = 0
   readonly #deny: Record<string, number> = {}
@@ -187,13 +194,19 @@ export class TokenAuthenticator implements Authenticator {
     if (useCache) {
       if (this.#cacheGeneration !== this.#source.generation) {
         this.#cache.clear()
+        this.#older.clear()
         this.#cacheGeneration = this.#source.generation
       }
       id = jws.alg.startsWith('HS') ? token : createHash('sha256').update(token).digest('base64')
-      const hit = this.#cache.get(id)
+      let hit = this.#cache.get(id)
+      if (hit === undefined) {
+        hit = this.#older.get(id)
+        if (hit !== undefined) {
+          this.#older.delete(id)
+          this.#remember(id, hit)
+        }
+      }
       if (hit !== undefined) {
-        this.#cache.delete(id)
-        this.#cache.set(id, hit)
         this.#cacheHits++
         return hit
       }
@@ -212,10 +225,17 @@ export class TokenAuthenticator implements Authenticator {
     }
     const verified: Verified = { payload: deepFreeze(payload), key: match.key, alg: match.alg }
     if (id !== undefined) {
-      this.#cache.set(id, verified)
-      if (this.#cache.size > this.#cacheSize) this.#cache.delete(this.#cache.keys().next().value!)
+      this.#remember(id, verified)
     }
     return verified
+  }
+
+  #remember(id: string, verified: Verified): void {
+    if (this.#cache.size >= Math.max(1, this.#cacheSize >> 1)) {
+      this.#older = this.#cache
+      this.#cache = new Map()
+    }
+    this.#cache.set(id, verified)
   }
 
   #checkClaims(verified: Verified | Unreadable, credentials: Credentials): AuthOutcome {
