@@ -8,6 +8,7 @@ import type { Identity } from '../auth/types.js'
 import type { ClientAuthz } from '../authz/types.js'
 import { PortcullisError, toReasonCode, type ErrorCode } from '../errors.js'
 import { connectProtocolLevel, decodePacket } from '../protocol/decode.js'
+import { encodePublish } from '../protocol/encode.js'
 import { Framer, type FrameSink } from '../protocol/framer.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
 import type { Broker } from './broker.js'
@@ -230,20 +231,22 @@ export class Connection implements FrameSink {
         }
       }
     }
-    const packet = {
-      cmd: 'publish' as const,
-      topic,
-      payload: m.payload,
-      qos: d.qos,
-      retain: d.retain,
-      dup,
-      messageId: packetId === 0 ? undefined : packetId,
-      properties,
-    } as mqtt.IPublishPacket
     let buf: Buffer
     if (properties === undefined && d.qos === 0) {
       buf = encodedQos0(m, d.retain, this.protocolVersion)
+    } else if (properties === undefined) {
+      buf = encodePublish(topic, m.payload, d.qos, d.retain, dup, packetId, this.protocolVersion)
     } else {
+      const packet = {
+        cmd: 'publish' as const,
+        topic,
+        payload: m.payload,
+        qos: d.qos,
+        retain: d.retain,
+        dup,
+        messageId: packetId === 0 ? undefined : packetId,
+        properties,
+      } as mqtt.IPublishPacket
       buf = mqtt.generate(packet, { protocolVersion: this.protocolVersion })
     }
     if (buf.length > this.maxOutgoingPacket) {
@@ -323,10 +326,7 @@ function encodedQos0(m: Message, retain: boolean, version: ProtocolVersion): Buf
   const i = (version === 5 ? 2 : 0) + (retain ? 1 : 0)
   let buf = slots[i]
   if (buf === undefined) {
-    buf = mqtt.generate(
-      { cmd: 'publish', topic: m.topic, payload: m.payload, qos: 0, retain, dup: false } as mqtt.IPublishPacket,
-      { protocolVersion: version },
-    )
+    buf = encodePublish(m.topic, m.payload, 0, retain, false, 0, version)
     slots[i] = buf
   }
   return buf

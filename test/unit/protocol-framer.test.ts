@@ -201,3 +201,27 @@ describe('CONNECT: the direct decoder and mqtt-packet agree on every packet', ()
     assert.ok(checked > 3000, `checked ${checked} frames`)
   })
 })
+
+describe('PUBLISH encoder: the same bytes as mqtt-packet', () => {
+  test('every QoS, flag, version, topic and payload size around the length boundaries', async () => {
+    const { encodePublish } = await import('../../src/protocol/encode.js')
+    let checked = 0
+    for (const version of [3, 4, 5] as const) {
+      for (const qos of [0, 1, 2] as const) {
+        for (const [retain, dup] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+          for (const topic of ['t', 'a/b/c', 'ü/✓/\u{1F600}', 'x'.repeat(300)]) {
+            for (const size of [0, 1, 100, 121, 122, 123, 127, 128, 16_370, 16_383, 16_384, 2_097_151 - 20, 2_097_152]) {
+              const payload = Buffer.alloc(size, size % 251)
+              const packetId = qos === 0 ? 0 : 1 + ((size + checked) % 65535)
+              const ours = encodePublish(topic, payload, qos, retain, dup, packetId, version)
+              const ref = mqtt.generate({ cmd: 'publish', topic, payload, qos, retain, dup, ...(qos > 0 ? { messageId: packetId } : {}) } as mqtt.IPublishPacket, { protocolVersion: version })
+              assert.ok(ours.equals(ref), `v${version} qos${qos} retain=${retain} dup=${dup} topic=${topic.slice(0, 8)} size=${size}`)
+              checked++
+            }
+          }
+        }
+      }
+    }
+    assert.equal(checked, 3 * 3 * 4 * 4 * 13)
+  })
+})

@@ -1,0 +1,40 @@
+/**
+ * PUBLISH encoding for the packets that make up steady traffic: no MQTT 5 properties (an
+ * empty property block for v5). Everything else is encoded by mqtt-packet. One Buffer per
+ * packet, written in one pass (mqtt-packet's generator builds several pieces and concatenates
+ * them, and calls its debug logger for every packet).
+ */
+
+/** Bytes of a Remaining Length varint [MQTT-1.5.5]. */
+function varintLength(n: number): number {
+  return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : 4
+}
+
+/**
+ * PUBLISH without properties. `packetId` is used for QoS 1 and 2 only. The caller keeps the
+ * topic and payload within the protocol's limits (the broker checks them on the way in).
+ */
+export function encodePublish(topic: string, payload: Buffer, qos: 0 | 1 | 2, retain: boolean, dup: boolean, packetId: number, version: 3 | 4 | 5): Buffer {
+  const topicBytes = Buffer.byteLength(topic, 'utf8')
+  const remaining = 2 + topicBytes + (qos > 0 ? 2 : 0) + (version === 5 ? 1 : 0) + payload.length
+  const buf = Buffer.allocUnsafe(1 + varintLength(remaining) + remaining)
+  buf[0] = 0x30 | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 0x01 : 0)
+  let p = 1
+  let n = remaining
+  do {
+    let byte = n % 0x80
+    n = Math.floor(n / 0x80)
+    if (n > 0) byte |= 0x80
+    buf[p++] = byte
+  } while (n > 0)
+  buf.writeUInt16BE(topicBytes, p)
+  p += 2
+  p += buf.write(topic, p, 'utf8')
+  if (qos > 0) {
+    buf.writeUInt16BE(packetId, p)
+    p += 2
+  }
+  if (version === 5) buf[p++] = 0
+  payload.copy(buf, p)
+  return buf
+}
