@@ -134,6 +134,21 @@ export function showFieldMessages(form, errors, warnings = {}, touched) {
 }
 
 /**
+ * Re-validates a form as it is edited: a field (or a group of controls with `data-group`)
+ * counts as touched from its first input, change or focus-out, so its errors show from then on.
+ * @param {HTMLElement} form @param {Set<string>} touched @param {() => unknown} sync
+ */
+export function validateAsTouched(form, touched, sync) {
+  const touch = (/** @type {Event} */ ev) => {
+    const t = /** @type {HTMLInputElement} */ (ev.target)
+    const key = t.dataset?.group ?? t.name
+    if (key) touched.add(key)
+    sync()
+  }
+  for (const type of ['input', 'change', 'focusout']) form.addEventListener(type, touch)
+}
+
+/**
  * Shows an API error: on the field its `path` names (the last key of the path, or its
  * first list key — `claims.issuer`, `text.keys[0]` …) when the form has one, and always in
  * the form's error slot.

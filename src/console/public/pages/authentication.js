@@ -2,7 +2,7 @@
 // from an issuer address or pasted), its order, enable/disable, and JWKS key-set status.
 import { api, listOf, seg } from '../api.js'
 import { formatRelative, formatTime, h, lines, mount } from '../dom.js'
-import { confirmDialog, field, modal, pill, showError, showFieldMessages, showServerError, table, toast } from '../ui.js'
+import { confirmDialog, field, modal, pill, showError, showFieldMessages, showServerError, table, toast, validateAsTouched } from '../ui.js'
 import { DESCRIPTION_MAX, REFRESH_DEFAULT, REFRESH_MAX, REFRESH_MIN, WELL_KNOWN, claimsMatchProblems, validateAuthenticator } from '../validate.js'
 
 /** @typedef {Record<string, any>} Authenticator */
@@ -241,15 +241,7 @@ function openForm(existing, done) {
     })
     return ok
   }
-  const touch = (/** @type {Event} */ ev) => {
-    const t = /** @type {HTMLInputElement} */ (ev.target)
-    const key = t.dataset?.group ?? t.name
-    if (key) touched.add(key)
-    sync()
-  }
-  form.addEventListener('input', touch)
-  form.addEventListener('change', touch)
-  form.addEventListener('focusout', touch)
+  validateAsTouched(form, touched, sync)
 
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault()

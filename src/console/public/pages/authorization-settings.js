@@ -2,7 +2,7 @@
 // the token claim that carries an ACL, and the superuser claim. Policies have their own page.
 import { api, listOf } from '../api.js'
 import { h, mount } from '../dom.js'
-import { authorizationTabs, field, showError, showFieldMessages, showServerError, toast } from '../ui.js'
+import { authorizationTabs, field, showError, showFieldMessages, showServerError, toast, validateAsTouched } from '../ui.js'
 import { CLAIM_NAME_MAX, validateAuthorizationSettings } from '../validate.js'
 
 /** @typedef {{ noMatch: 'allow' | 'deny', aclClaim: string, superuserClaim: string | null }} Settings */
@@ -57,14 +57,7 @@ export function render(root) {
       const { errors, warnings } = validateAuthorizationSettings(values(), { allowPolicies })
       return showFieldMessages(form, errors, warnings, all ? undefined : touched)
     }
-    const touch = (/** @type {Event} */ ev) => {
-      const t = /** @type {HTMLInputElement} */ (ev.target)
-      if (t.name) touched.add(t.name)
-      sync()
-    }
-    form.addEventListener('input', touch)
-    form.addEventListener('change', touch)
-    form.addEventListener('focusout', touch)
+    validateAsTouched(form, touched, sync)
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault()
       if (!sync(true)) {

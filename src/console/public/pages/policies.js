@@ -1,7 +1,7 @@
 // Authorization policies: ordered by priority (smaller first); the first matching rule decides.
 import { api, listOf, seg } from '../api.js'
 import { h, lines, mount } from '../dom.js'
-import { authorizationTabs, confirmDialog, field, modal, pill, showError, showFieldMessages, showServerError, table, toast } from '../ui.js'
+import { authorizationTabs, confirmDialog, field, modal, pill, showError, showFieldMessages, showServerError, table, toast, validateAsTouched } from '../ui.js'
 import { DESCRIPTION_MAX, validatePolicy } from '../validate.js'
 
 /** @typedef {Record<string, any>} Policy */
@@ -155,14 +155,7 @@ function openForm(existing, all, done) {
     description: /** @type {HTMLTextAreaElement} */ (form.querySelector('[name="description"]')).value,
   })
   const sync = (all = false) => showFieldMessages(form, validatePolicy(values()).errors, {}, all ? undefined : touched)
-  const touch = (/** @type {Event} */ ev) => {
-    const t = /** @type {HTMLInputElement} */ (ev.target)
-    touched.add(t.dataset.group ?? t.name)
-    sync()
-  }
-  form.addEventListener('input', touch)
-  form.addEventListener('change', touch)
-  form.addEventListener('focusout', touch)
+  validateAsTouched(form, touched, sync)
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault()
     if (!sync(true)) return
