@@ -274,68 +274,46 @@ export const jwtMaterial = new Map<JwtAlg, { authenticator: Record<string, unkno
 async function connectRun(ctx: Ctx, broker: RunningBroker, tokens: string[] | undefined): Promise<Measurement> {
   const { gen, sizes } = ctx
   const flags: string[] = []
-  const common = { host: HOST, port: broker.port, concurrency: 20, localAddresses: ctx.localAddresses, hold: false }
-  let failed = 0
-  let firstError: string | undefined
-  let seconds = 0
-  let genSeconds = 0
-  /** One block of connects; returns the broker CPU seconds it cost and the connects that succeeded. */
-  const block = async (count: number, pool: string[] | undefined, idPrefix: string): Promise<{ cpu: number; ok: number; seconds: number }> => {
+  /** One block of connects: the broker CPU it cost, and the generator's own CPU. */
+  const block = async (count: number, pool: string[] | undefined, idPrefix: string) => {
     const b0 = cpuSeconds(broker.pid)
     const g0 = cpuSeconds('self')
     const t0 = performance.now()
-    const r = await gen.connect({ ...common, ...(pool !== undefined ? { tokens: pool } : {}), count, deadline: Date.now() + sizes.phaseMs, idPrefix })
-    const took = (performance.now() - t0) / 1000
-    seconds += took
+    const r = await gen.connect({
+      host: HOST, port: broker.port, concurrency: 20, localAddresses: ctx.localAddresses, hold: false,
+      ...(pool !== undefined ? { tokens: pool } : {}), count, deadline: Date.now() + sizes.phaseMs, idPrefix,
+    })
+    const seconds = (performance.now() - t0) / 1000
     await sleep(100) // let the broker finish the last closes
-    genSeconds += cpuSeconds('self') - g0
-    failed += r.failed
-    firstError ??= r.firstError
     const cpu = cpuSeconds(broker.pid) - b0
-    if (process.env['BENCH_DEBUG'] !== undefined) console.error(`  block ${idPrefix}: ${r.ok} ok, ${((cpu / Math.max(1, r.ok)) * 1e6).toFixed(1)} µs/connect, ${(r.ok / ((performance.now() - t0) / 1000 - 0.1)).toFixed(0)}/s`)
-    return { cpu, ok: r.ok, seconds: took }
+    if (process.env['BENCH_DEBUG'] !== undefined) console.error(`  block ${idPrefix}: ${r.ok} ok, ${((cpu / Math.max(1, r.ok)) * 1e6).toFixed(1)} µs/connect, ${(r.ok / seconds).toFixed(0)}/s`)
+    return { ...r, cpu, seconds, genCpu: (cpuSeconds('self') - g0) / seconds }
   }
 
-  if (tokens === undefined) {
-    const warm = await block(sizes.connectWarm, undefined, 'warm-')
-    failed = 0
-    seconds = 0
-    genSeconds = 0
-    const m = await block(sizes.connectCount, undefined, 'c-')
-    return connectResult(m.cpu, m.ok, m.seconds, warm.cpu / Math.max(1, warm.ok))
-  }
-
-  // Token connects: a broker of their own (fresh process, like every run), twice the warm-up
-  // (the token path settles more slowly), then the measured block. The report sets its CPU per
-  // connect against the anonymous `connect` run of the same round. /metrics is served once
-  // before the warm-up so that what the first HTTP request makes V8 compile is not measured,
-  // and the broker's own verification time is read around the measured block.
+  // Token connects (a broker of their own, fresh like every run) get twice the warm-up: the token
+  // path settles more slowly. The report sets their CPU per connect against the anonymous
+  // `connect` run of the same round. A broker serving /metrics (token runs) answers it once
+  // before the warm-up, so what its first HTTP request makes V8 compile is not measured, and its
+  // own verification time is read around the measured block.
   await verificationCounters(broker)
-  const tokenWarm = 2 * sizes.connectWarm
-  const warm = await block(tokenWarm, tokens.slice(0, tokenWarm), 'warm-')
-  if (failed > 0) flags.push(`warm-up: ${failed} failed (${firstError})`)
-  failed = 0
-  seconds = 0
-  genSeconds = 0
+  const warmCount = tokens === undefined ? sizes.connectWarm : 2 * sizes.connectWarm
+  const warm = await block(warmCount, tokens?.slice(0, warmCount), 'warm-')
+  if (warm.failed > 0) flags.push(`warm-up: ${warm.failed} failed (${warm.firstError})`)
   const v0 = await verificationCounters(broker)
   // Measured tokens are the pool's tail, so none was seen in the warm-up (no cache hits).
-  const m = await block(sizes.connectCount, tokens.slice(tokenWarm, tokenWarm + sizes.connectCount), 'c-')
+  const m = await block(sizes.connectCount, tokens?.slice(warmCount, warmCount + sizes.connectCount), 'c-')
   const v1 = await verificationCounters(broker)
   const verifyUs = v0 !== undefined && v1 !== undefined && v1.count > v0.count ? ((v1.seconds - v0.seconds) / (v1.count - v0.count)) * 1e6 : undefined
-  return { ...connectResult(m.cpu, m.ok, m.seconds, warm.cpu / Math.max(1, warm.ok)), ...(verifyUs !== undefined ? { verifyUs } : {}) }
-
-  function connectResult(cpu: number, ok: number, opSeconds: number, coldPerOp: number): Measurement {
-    if (failed > 0) flags.push(`${failed} connect(s) failed: ${firstError}`)
-    const genCpu = genSeconds / seconds
-    if (genCpu > 0.85) flags.push('generator CPU > 85%')
-    const cpuPerOpUs = (cpu / Math.max(1, ok)) * 1e6
-    return {
-      ok: ok > 0 && failed === 0,
-      ...(failed > 0 ? { error: `${failed} connect(s) failed: ${firstError}` } : {}),
-      ops: ok, seconds, brokerCpuSeconds: cpu,
-      cpuPerOpUs, throughput: ok / opSeconds, genCpu, brokerCpu: cpu / opSeconds, coldCpuPerOpUs: coldPerOp * 1e6,
-      flags,
-    }
+  if (m.failed > 0) flags.push(`${m.failed} connect(s) failed: ${m.firstError}`)
+  if (m.genCpu > 0.85) flags.push('generator CPU > 85%')
+  return {
+    ok: m.ok > 0 && m.failed === 0,
+    ...(m.failed > 0 ? { error: `${m.failed} connect(s) failed: ${m.firstError}` } : {}),
+    ops: m.ok, seconds: m.seconds, brokerCpuSeconds: m.cpu,
+    cpuPerOpUs: (m.cpu / Math.max(1, m.ok)) * 1e6, throughput: m.ok / m.seconds, genCpu: m.genCpu, brokerCpu: m.cpu / m.seconds,
+    coldCpuPerOpUs: (warm.cpu / Math.max(1, warm.ok)) * 1e6,
+    ...(verifyUs !== undefined ? { verifyUs } : {}),
+    flags,
   }
 }
 
