@@ -3,10 +3,12 @@
  * PUBLISH without MQTT 5 properties, the QoS acknowledgements, PINGREQ — are decoded here
  * directly; every other packet goes to mqtt-packet's parser. Frames are complete, so one
  * mqtt-packet parser per protocol version serves every connection (its state is back at the
- * start after each packet).
+ * start after each packet). Strings are decoded here and in parser.ts the same way (utf8.ts):
+ * ill-formed UTF-8 is told from a client's own U+FFFD on the bytes.
  */
 import type mqtt from 'mqtt-packet'
 import { createParser, setParserVersion } from './parser.js'
+import { decodeUtf8Field } from './utf8.js'
 
 type Version = 3 | 4 | 5
 
@@ -87,7 +89,7 @@ export function decodePacket(frame: Buffer, version: Version): mqtt.Packet | Err
         qos: qos as 0 | 1 | 2,
         dup: (flags & 8) !== 0,
         length: frame.length - bodyStart(frame),
-        topic: frame.toString('utf8', p, topicEnd),
+        topic: decodeUtf8Field(frame, p, topicEnd),
         payload: frame.subarray(payloadStart),
         messageId,
       } as mqtt.IPublishPacket
@@ -145,7 +147,7 @@ function decodeCommonConnect(frame: Buffer, headerFlags: number): mqtt.IConnectP
   const idLength = frame.readUInt16BE(p)
   p += 2
   if (end - p < idLength) return undefined
-  const clientId = frame.toString('utf8', p, p + idLength)
+  const clientId = decodeUtf8Field(frame, p, p + idLength)
   p += idLength
   let username: string | undefined
   if ((connectFlags & 0x80) !== 0) {
@@ -153,7 +155,7 @@ function decodeCommonConnect(frame: Buffer, headerFlags: number): mqtt.IConnectP
     const n = frame.readUInt16BE(p)
     p += 2
     if (end - p < n) return undefined
-    username = frame.toString('utf8', p, p + n)
+    username = decodeUtf8Field(frame, p, p + n)
     p += n
   }
   let password: Buffer | undefined

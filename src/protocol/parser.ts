@@ -4,25 +4,37 @@
  * append, consume, readUInt*, slice, length), and starting truly clean after an error.
  * The broker frames packets itself (framer.ts) and hands mqtt-packet whole packets only
  * (decode.ts). Both classes come from mqtt-packet's own dependency tree.
+ *
+ * Every UTF-8 string mqtt-packet reads (topics, filters, client id, username, will topic,
+ * string properties) goes through its `_parseString`, which decodes without keeping the
+ * bytes; the override below marks ill-formed UTF-8 in the result while those bytes are
+ * still in the parser's list (utf8.ts says why and how).
  */
 import { createRequire } from 'node:module'
 import type mqtt from 'mqtt-packet'
+import { markIllFormedUtf8 } from './utf8.js'
 
 const requireFromMqttPacket = createRequire(createRequire(import.meta.url).resolve('mqtt-packet'))
+
+interface BufferListReader {
+  slice(start: number, end: number): Buffer
+}
 
 interface ParserInternals {
   packet: { length: number }
   error: Error | null
-  _list: unknown
+  _list: BufferListReader
   _stateCounter: number
   _pos: number
   settings: { protocolVersion: number }
   parser(options: { protocolVersion: number }): mqtt.Parser
+  /** A two-byte length, then that many bytes decoded as UTF-8; null when the packet is short. */
+  _parseString(): string | null
 }
 
 const MqttPacketParser = requireFromMqttPacket('./parser.js') as new () => ParserInternals
 const Packet = requireFromMqttPacket('./packet.js') as new () => { length: number }
-const BufferList = requireFromMqttPacket('bl/BufferList.js') as new () => unknown
+const BufferList = requireFromMqttPacket('bl/BufferList.js') as new () => BufferListReader
 
 class LeanParser extends MqttPacketParser {
   /** Same state as mqtt-packet's, with the plain BufferList. */
@@ -33,6 +45,15 @@ class LeanParser extends MqttPacketParser {
     this._stateCounter = 0
     // mqtt-packet leaves its read offset where an error stopped it; start clean
     this._pos = 0
+  }
+
+  /** mqtt-packet's string, with ill-formed UTF-8 marked (only a string holding U+FFFD is re-checked). */
+  override _parseString(): string | null {
+    const lengthAt = this._pos
+    const s = super._parseString()
+    if (s === null || !s.includes('\uFFFD')) return s
+    // the string's bytes follow its two-byte length and end where the parser now stands
+    return markIllFormedUtf8(s, this._list.slice(lengthAt + 2, this._pos))
   }
 }
 

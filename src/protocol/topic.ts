@@ -3,37 +3,20 @@
  * subscription parsing (MQTT 5.0 §4.8.2).
  */
 
+import { isValidUtf8Field } from './utf8.js'
+
 const MAX_TOPIC_BYTES = 65535
 
-/** Characters the decoder produced for invalid UTF-8, or that MQTT forbids [MQTT-1.5.4-2]. */
-function hasForbiddenCharacter(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    // U+0000 [MQTT-1.5.4-2]; U+FFFD: the decoder's replacement for ill-formed UTF-8 [MQTT-1.5.4-1]
-    if (c === 0 || c === 0xfffd) return true
-  }
-  return false
-}
-
-/** A UTF-8 string field sent by a client is well-formed (no NUL, no replacement of invalid bytes). */
-export function isValidUtf8Field(s: string): boolean {
-  return !hasForbiddenCharacter(s)
-}
-
-/** A topic name for PUBLISH: non-empty, no wildcards [MQTT-3.3.2-2], well-formed UTF-8. */
+/** A topic name for PUBLISH: non-empty, no wildcards [MQTT-3.3.2-2], well-formed UTF-8 (see utf8.ts). */
 export function isValidTopicName(topic: string): boolean {
   if (topic.length === 0 || topic.length > MAX_TOPIC_BYTES) return false
-  for (let i = 0; i < topic.length; i++) {
-    const c = topic.charCodeAt(i)
-    if (c === 0x23 /* # */ || c === 0x2b /* + */ || c === 0 || c === 0xfffd) return false
-  }
-  return true
+  return !topic.includes('#') && !topic.includes('+') && isValidUtf8Field(topic)
 }
 
 /** A topic filter: '#' only as the whole last level, '+' only as a whole level [MQTT-4.7.1-1..3]. */
 export function isValidTopicFilter(filter: string): boolean {
   if (filter.length === 0 || filter.length > MAX_TOPIC_BYTES) return false
-  if (hasForbiddenCharacter(filter)) return false
+  if (!isValidUtf8Field(filter)) return false
   const levels = filter.split('/')
   for (let i = 0; i < levels.length; i++) {
     const level = levels[i] as string

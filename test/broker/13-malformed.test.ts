@@ -119,12 +119,57 @@ for (const v of VERSIONS) {
       assert.equal(raw.packets.length, 0)
     })
 
-    for (const [name, topic] of [['0xC0 0x80 (overlong NUL)', [0x61, 0xc0, 0x80]], ['0xFF', [0x61, 0xff]], ['U+0000', [0x61, 0x00]]] as const) {
+    /** Ill-formed UTF-8 (Node decodes each to U+FFFD, which a client may also send on purpose: see 19-utf8) and U+0000. */
+    const BAD_TOPICS = [
+      ['0xC0 0x80 (overlong NUL)', [0x61, 0xc0, 0x80]],
+      ['0xC0 0xAF (overlong /)', [0x61, 0x2f, 0xc0, 0xaf, 0x2f, 0x62]],
+      ['0xED 0xA0 0x80 (surrogate U+D800)', [0x61, 0x2f, 0xed, 0xa0, 0x80, 0x2f, 0x62]],
+      ['0xE2 0x82 (truncated) mid-topic', [0x61, 0x2f, 0xe2, 0x82, 0x2f, 0x62]],
+      ['0xE2 0x82 (truncated) at the end', [0x61, 0x2f, 0xe2, 0x82]],
+      ['0xEF 0xBF 0xBD (U+FFFD) then 0xC0 0xAF', [0x61, 0xef, 0xbf, 0xbd, 0xc0, 0xaf]],
+      ['0xFF', [0x61, 0xff]],
+      ['U+0000', [0x61, 0x00]],
+    ] as const
+    for (const [name, topic] of BAD_TOPICS) {
       test(`a topic with ill-formed UTF-8 (${name}) is a malformed packet [MQTT-1.5.4-1, MQTT-1.5.4-2]`, async () => {
         const raw = await open(true)
         const topicBytes = [...topic]
         raw.write(v === 5 ? [0x30, 3 + topicBytes.length + 1, 0x00, topicBytes.length, ...topicBytes, 0x00, 0x78] : publishWithTopicBytes(topicBytes))
         await closedAlone(raw, 0x81)
+      })
+    }
+
+    if (v === 5) {
+      for (const [name, topic] of BAD_TOPICS) {
+        test(`a PUBLISH with properties and a topic with ill-formed UTF-8 (${name}) is a malformed packet [MQTT-1.5.4-1, MQTT-1.5.4-2]`, async () => {
+          const raw = await open(true)
+          // property block: Payload Format Indicator 0 (decoded by mqtt-packet, not the direct decoder)
+          raw.write([0x30, 2 + topic.length + 3 + 1, 0x00, topic.length, ...topic, 0x02, 0x01, 0x00, 0x78])
+          await closedAlone(raw, 0x81)
+        })
+      }
+    }
+
+    for (const [name, filter] of BAD_TOPICS) {
+      test(`a SUBSCRIBE filter with ill-formed UTF-8 (${name}) gets SUBACK ${v === 5 ? '0x8F' : '0x80'}, the connection stays [MQTT-1.5.4-1]`, async () => {
+        const raw = await open(true)
+        const body = [0x00, 0x01, ...(v === 5 ? [0x00] : []), 0x00, filter.length, ...filter, 0x00]
+        raw.write([0x82, body.length, ...body])
+        assert.deepEqual((await raw.next('suback')).granted, [v === 5 ? 0x8f : 0x80])
+        raw.send({ cmd: 'pingreq' })
+        await raw.next('pingresp')
+        raw.destroy()
+      })
+    }
+
+    for (const [name, bytes] of BAD_TOPICS) {
+      test(`a CONNECT client id with ill-formed UTF-8 (${name}) closes the connection without CONNACK [MQTT-1.5.4-1]`, async () => {
+        const raw = await open(false)
+        const frame = connectBytes({ protocolVersion: v, clientId: 'Z'.repeat(bytes.length) })
+        frame.set(bytes, frame.indexOf('Z'.repeat(bytes.length)))
+        raw.write(frame)
+        await closedAlone(raw)
+        assert.equal(raw.packets.length, 0)
       })
     }
 
