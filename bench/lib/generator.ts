@@ -120,16 +120,20 @@ export class Generator {
     }
   }
 
-  /** Opens `count` connections spread over the workers (each connects, then disconnects unless `hold`). */
+  /**
+   * Opens `count` connections spread over the workers (each connects, then disconnects unless
+   * `hold`). With `rate`, connects start at that many per second in all (each worker its share).
+   */
   async connect(opts: {
     host: string; port: number; count: number; concurrency: number; deadline: number; idPrefix: string
-    localAddresses: string[]; tokens?: string[]; hold: boolean
+    localAddresses: string[]; tokens?: string[]; hold: boolean; rate?: number
   }): Promise<ConnectResult> {
     const jobs: Job[] = this.workers.map((_, w) => {
       const count = Math.floor(opts.count / this.size) + (w < opts.count % this.size ? 1 : 0)
       return {
         op: 'connect', host: opts.host, port: opts.port, count, concurrency: Math.ceil(opts.concurrency / this.size), deadline: opts.deadline,
         idPrefix: `${opts.idPrefix}w${w}-`, localAddresses: opts.localAddresses, hold: opts.hold,
+        ...(opts.rate !== undefined ? { rate: opts.rate / this.size } : {}),
         ...(opts.tokens !== undefined ? { tokens: opts.tokens.filter((_t, i) => i % this.size === w) } : {}),
       }
     })

@@ -24,6 +24,8 @@ export type Job =
   | {
     op: 'connect'; host: string; port: number; count: number; concurrency: number; deadline: number
     idPrefix: string; localAddresses: string[]; tokens?: string[]; hold: boolean
+    /** Connects per second started by this worker (paced); unpaced when absent. */
+    rate?: number
   }
   | { op: 'release' }
   | { op: 'exit' }

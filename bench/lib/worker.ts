@@ -42,6 +42,7 @@ async function waitProgress(seen: number, ms: number): Promise<void> {
 }
 
 const immediate = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 interface Pub {
   readonly spec: PubSpec
@@ -243,9 +244,15 @@ async function connectMany(job: Extract<Job, { op: 'connect' }>): Promise<{ ok: 
   let ok = 0
   let failed = 0
   let firstError: string | undefined
+  const start = performance.now()
   const lane = async (): Promise<void> => {
     while (next < job.count && Date.now() < job.deadline) {
       const i = next++
+      if (job.rate !== undefined) {
+        // Paced: connect i starts i/rate seconds after the first (sleeping lanes wait their turn).
+        const wait = start + (i * 1000) / job.rate - performance.now()
+        if (wait >= 1) await sleep(wait)
+      }
       const a = job.localAddresses.length > 0 ? job.localAddresses[i % job.localAddresses.length] : undefined
       const token = job.tokens !== undefined && job.tokens.length > 0 ? job.tokens[i % job.tokens.length] : undefined
       try {
