@@ -121,7 +121,7 @@ export class Connection implements FrameSink {
       if (this.state === 'new' && packet.message === 'Invalid protocol version') {
         refuseProtocolVersion(this, connectProtocolLevel(frame) ?? 0)
       } else {
-        this.fail('ERR_MALFORMED_PACKET', packet.message)
+        this.fail(packet instanceof PortcullisError ? packet.code : 'ERR_MALFORMED_PACKET', packet.message)
       }
       return false
     }

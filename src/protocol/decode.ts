@@ -4,11 +4,14 @@
  * directly; every other packet goes to mqtt-packet's parser. Frames are complete, so one
  * mqtt-packet parser per protocol version serves every connection (its state is back at the
  * start after each packet). Strings are decoded here and in parser.ts the same way (utf8.ts):
- * ill-formed UTF-8 is told from a client's own U+FFFD on the bytes.
+ * ill-formed UTF-8 is told from a client's own U+FFFD on the bytes. An Error returned is a
+ * malformed packet unless it is a PortcullisError, whose code says what it is.
  */
 import type mqtt from 'mqtt-packet'
 import { createParser, setParserVersion } from './parser.js'
-import { decodeUtf8Field } from './utf8.js'
+import { checkPacketProperties } from './property-check.js'
+import { decodeUtf8Field, isValidUtf8Field } from './utf8.js'
+import { PortcullisError } from '../errors.js'
 
 type Version = 3 | 4 | 5
 
@@ -30,7 +33,11 @@ function sharedParser(version: Version): { parser: mqtt.Parser; packet: mqtt.Pac
   return s
 }
 
-/** Decode with mqtt-packet (CONNECT, SUBSCRIBE, v5 properties, …). */
+/**
+ * Decode with mqtt-packet (CONNECT, SUBSCRIBE, v5 properties, …). Only packets decoded here can
+ * carry MQTT 5 properties, so their check (property-check.ts) is made here, once, and costs the
+ * packets decoded directly nothing; a fault comes back as a PortcullisError with its code.
+ */
 function decodeWithMqttPacket(frame: Buffer, version: Version): mqtt.Packet | Error {
   const s = sharedParser(version)
   s.packet = undefined
@@ -46,7 +53,19 @@ function decodeWithMqttPacket(frame: Buffer, version: Version): mqtt.Packet | Er
     shared.delete(version)
     return error
   }
-  return packet ?? new Error('incomplete packet')
+  if (packet === undefined) return new Error('incomplete packet')
+  return checkPacketProperties(packet) ?? illFormedFilter(packet) ?? packet
+}
+
+/**
+ * SUBSCRIBE and UNSUBSCRIBE filters are UTF-8 string fields: one that is ill-formed or holds
+ * U+0000 makes the packet malformed [MQTT-1.5.4-1, MQTT-1.5.4-2], as anywhere else in a packet
+ * (a well-formed filter that breaks the wildcard rules is the handler's 0x8F, per filter).
+ */
+function illFormedFilter(packet: mqtt.Packet): PortcullisError | undefined {
+  const filters = packet.cmd === 'subscribe' ? packet.subscriptions.map((s) => s.topic) : packet.cmd === 'unsubscribe' ? packet.unsubscriptions : undefined
+  if (filters === undefined || filters.every(isValidUtf8Field)) return undefined
+  return new PortcullisError('ERR_MALFORMED_PACKET', `${packet.cmd.toUpperCase()} with a topic filter that is not well-formed UTF-8`)
 }
 
 /** Offset just past the fixed header (1 byte + remaining-length bytes). */

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import type { MqttClient } from 'mqtt'
+import type { IConnectPacket } from 'mqtt-packet'
 import {
   VERSIONS, assertHealthy, connect, connectBytes, end, nextMessage, rawSocket, startBroker, subscribe, uid, until,
   type RawClient, type RunningBroker,
@@ -150,15 +151,100 @@ for (const v of VERSIONS) {
       }
     }
 
-    for (const [name, filter] of BAD_TOPICS) {
-      test(`a SUBSCRIBE filter with ill-formed UTF-8 (${name}) gets SUBACK ${v === 5 ? '0x8F' : '0x80'}, the connection stays [MQTT-1.5.4-1]`, async () => {
+    if (v === 5) {
+      /** Ill-formed UTF-8 and U+0000 for the string properties (every sequence is covered in test/unit/protocol-property-check). */
+      const BAD_STRINGS = [
+        ['0xC0 0xAF (overlong /)', [0xc0, 0xaf]],
+        ['0xED 0xA0 0x80 (surrogate U+D800)', [0xed, 0xa0, 0x80]],
+        ['U+0000', [0x61, 0x00]],
+      ] as const
+      /** A UTF-8 string field: two-byte length, then the bytes. */
+      const str = (bytes: readonly number[]): number[] => [bytes.length >> 8, bytes.length & 0xff, ...bytes]
+      /** A v5 PUBLISH on `topic` with a hand-made property block (its length fits one byte). */
+      const publishWithProperties = (props: number[], qos: 0 | 1 = 0, topic = 't'): number[] => {
+        const body = [...str([...Buffer.from(topic)]), ...(qos === 1 ? [0x00, 0x01] : []), props.length, ...props, 0x78]
+        return [0x30 | (qos << 1), body.length, ...body]
+      }
+      const PROPERTIES: ReadonlyArray<readonly [string, (bad: readonly number[]) => number[]]> = [
+        ['Content Type', (bad) => [0x03, ...str(bad)]],
+        ['Response Topic', (bad) => [0x08, ...str([0x72, 0x2f, ...bad])]],
+        ['User Property name', (bad) => [0x26, ...str(bad), ...str([0x76])]],
+        ['User Property value', (bad) => [0x26, ...str([0x6b]), ...str(bad)]],
+      ]
+      for (const [property, encode] of PROPERTIES) {
+        for (const [name, bad] of BAD_STRINGS) {
+          test(`a PUBLISH ${property} with ill-formed UTF-8 (${name}) is a malformed packet (DISCONNECT 0x81) [MQTT-1.5.4-1, MQTT-1.5.4-2]`, async () => {
+            const raw = await open(true)
+            raw.write(publishWithProperties(encode(bad)))
+            await closedAlone(raw, 0x81)
+          })
+        }
+      }
+
+      test('a QoS 1 PUBLISH with an ill-formed Content Type is neither acknowledged nor routed [MQTT-1.5.4-1]', async () => {
+        const topic = uid('props')
+        await subscribe(healthy, topic, { qos: 0 })
+        let leaked = false
+        const on = (t: string): void => {
+          if (t === topic) leaked = true
+        }
+        healthy.on('message', on)
         const raw = await open(true)
-        const body = [0x00, 0x01, ...(v === 5 ? [0x00] : []), 0x00, filter.length, ...filter, 0x00]
+        raw.write(publishWithProperties([0x03, ...str([0xc0, 0xaf])], 1, topic))
+        await closedAlone(raw, 0x81)
+        healthy.off('message', on)
+        assert.equal(leaked, false)
+        assert.equal(raw.packets.filter((p) => p.cmd === 'puback').length, 0)
+      })
+
+      for (const responseTopic of ['r/+', 'r/#', '#', '']) {
+        test(`a PUBLISH Response Topic that is not a topic name (${JSON.stringify(responseTopic)}) is a protocol error (DISCONNECT 0x82) [MQTT-3.3.2-14, MQTT-4.7.3-1]`, async () => {
+          const raw = await open(true)
+          raw.write(publishWithProperties([0x08, ...str([...Buffer.from(responseTopic)])]))
+          await closedAlone(raw, 0x82)
+        })
+      }
+
+      const CONNECT_PROPERTIES: ReadonlyArray<readonly [string, (placeholder: string) => Partial<IConnectPacket>]> = [
+        ['a User Property name', (z) => ({ properties: { userProperties: { [z]: 'v' } } })],
+        ['a User Property value', (z) => ({ properties: { userProperties: { k: z } } })],
+        ['a will User Property', (z) => ({ will: { topic: 'w', payload: Buffer.from('x'), qos: 0, retain: false, properties: { userProperties: { k: z } } } })],
+        ['the will Content Type', (z) => ({ will: { topic: 'w', payload: Buffer.from('x'), qos: 0, retain: false, properties: { contentType: z } } })],
+      ]
+      for (const [where, fields] of CONNECT_PROPERTIES) {
+        for (const [name, bytes] of BAD_STRINGS) {
+          test(`a CONNECT with ill-formed UTF-8 (${name}) in ${where} closes the connection without CONNACK [MQTT-1.5.4-1, MQTT-1.5.4-2]`, async () => {
+            const raw = await open(false)
+            const placeholder = 'Z'.repeat(bytes.length)
+            const frame = connectBytes({ protocolVersion: 5, clientId: uid('raw'), ...fields(placeholder) })
+            frame.set(bytes, frame.indexOf(placeholder))
+            raw.write(frame)
+            await closedAlone(raw)
+            assert.equal(raw.packets.length, 0)
+          })
+        }
+      }
+    }
+
+    for (const [name, filter] of BAD_TOPICS) {
+      test(`a SUBSCRIBE filter with ill-formed UTF-8 (${name}) is a malformed packet [MQTT-1.5.4-1, MQTT-1.5.4-2]`, async () => {
+        const raw = await open(true)
+        const ok = [...Buffer.from('ok/+')]
+        const body = [0x00, 0x01, ...(v === 5 ? [0x00] : []), 0x00, ok.length, ...ok, 0x00, 0x00, filter.length, ...filter, 0x00]
         raw.write([0x82, body.length, ...body])
-        assert.deepEqual((await raw.next('suback')).granted, [v === 5 ? 0x8f : 0x80])
-        raw.send({ cmd: 'pingreq' })
-        await raw.next('pingresp')
-        raw.destroy()
+        await closedAlone(raw, 0x81)
+        assert.equal(raw.packets.filter((p) => p.cmd === 'suback').length, 0, 'no SUBACK for a malformed SUBSCRIBE')
+      })
+    }
+
+    for (const [name, filter] of BAD_TOPICS) {
+      test(`an UNSUBSCRIBE filter with ill-formed UTF-8 (${name}) is a malformed packet [MQTT-1.5.4-1, MQTT-1.5.4-2, MQTT-3.10.3-1]`, async () => {
+        const raw = await open(true)
+        const ok = [...Buffer.from('ok/+')]
+        const body = [0x00, 0x02, ...(v === 5 ? [0x00] : []), 0x00, ok.length, ...ok, 0x00, filter.length, ...filter]
+        raw.write([0xa2, body.length, ...body])
+        await closedAlone(raw, 0x81)
+        assert.equal(raw.packets.filter((p) => p.cmd === 'unsuback').length, 0, 'no UNSUBACK for a malformed UNSUBSCRIBE')
       })
     }
 

@@ -6,10 +6,12 @@
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import mqtt from 'mqtt-packet'
+import type mqtt from 'mqtt-packet'
+import { PortcullisError } from '../../src/errors.js'
 import { decodePacket } from '../../src/protocol/decode.js'
 import { isValidTopicFilter, isValidTopicName } from '../../src/protocol/topic.js'
 import { decodeUtf8Field, isValidUtf8Field } from '../../src/protocol/utf8.js'
+import { ILL_FORMED, frameWith } from '../helpers/frames.js'
 
 const WELL_FORMED: ReadonlyArray<readonly [string, number[], string]> = [
   ['U+FFFD (EF BF BD)', [0xef, 0xbf, 0xbd], '\uFFFD'],
@@ -17,17 +19,6 @@ const WELL_FORMED: ReadonlyArray<readonly [string, number[], string]> = [
   ['U+1F600 (a surrogate pair in JS)', [0xf0, 0x9f, 0x98, 0x80], '\u{1F600}'],
   ['U+FFFD next to U+1F600', [0xef, 0xbf, 0xbd, 0xf0, 0x9f, 0x98, 0x80], '\uFFFD\u{1F600}'],
   ['U+FFFF', [0xef, 0xbf, 0xbf], '\uFFFF'],
-]
-
-const ILL_FORMED: ReadonlyArray<readonly [string, number[]]> = [
-  ['overlong C0 AF', [0xc0, 0xaf]],
-  ['overlong NUL C0 80', [0xc0, 0x80]],
-  ['encoded high surrogate ED A0 80', [0xed, 0xa0, 0x80]],
-  ['encoded low surrogate ED B0 80', [0xed, 0xb0, 0x80]],
-  ['truncated E2 82', [0xe2, 0x82]],
-  ['stray continuation byte 80', [0x80]],
-  ['FF', [0xff]],
-  ['U+FFFD then overlong C0 AF', [0xef, 0xbf, 0xbd, 0xc0, 0xaf]],
 ]
 
 /** `a/<bytes>/b` as bytes. */
@@ -72,14 +63,6 @@ describe('decodeUtf8Field + isValidUtf8Field', () => {
   })
 })
 
-/** A frame made by mqtt-packet with the placeholder `Z…Z` in its strings replaced by `bytes`. */
-function frameWith(packet: object, version: 4 | 5, bytes: number[]): Buffer {
-  const placeholder = 'Z'.repeat(bytes.length)
-  const frame = mqtt.generate(JSON.parse(JSON.stringify(packet).replaceAll('@', placeholder)) as mqtt.Packet, { protocolVersion: version })
-  for (let at = frame.indexOf(placeholder); at !== -1; at = frame.indexOf(placeholder, at)) frame.set(bytes, at)
-  return frame
-}
-
 /** The UTF-8 strings the broker validates, taken from a decoded packet. */
 function validatedStrings(p: mqtt.Packet): string[] {
   switch (p.cmd) {
@@ -122,6 +105,11 @@ describe('decoded packets keep a literal U+FFFD and mark ill-formed UTF-8', () =
     for (const [bad, bytes] of ILL_FORMED) {
       test(`${name}: ${bad} is refused [MQTT-1.5.4-1]`, () => {
         const p = decodePacket(frameWith(packet, version, bytes), version)
+        if ((packet as { cmd: string }).cmd === 'subscribe') {
+          // a filter is refused by the decoder itself: the whole packet is malformed
+          assert.ok(p instanceof PortcullisError && p.code === 'ERR_MALFORMED_PACKET', String(p))
+          return
+        }
         assert.ok(!(p instanceof Error), String(p))
         const strings = validatedStrings(p)
         assert.ok(strings.length > 0)
@@ -129,14 +117,13 @@ describe('decoded packets keep a literal U+FFFD and mark ill-formed UTF-8', () =
       })
     }
   }
-  test('a SUBSCRIBE with an ill-formed filter and a literal U+FFFD filter: only the first is refused', () => {
-    const frame = frameWith(
-      { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'a/@', qos: 0 }, { topic: 'a/\uFFFD\uFFFD', qos: 0 }] },
-      5,
-      [0xc0, 0xaf],
-    )
-    const p = decodePacket(frame, 5)
-    assert.ok(!(p instanceof Error) && p.cmd === 'subscribe')
-    assert.deepEqual(p.subscriptions.map((s) => isValidTopicFilter(s.topic)), [false, true])
+  test('a SUBSCRIBE with an ill-formed filter beside a literal U+FFFD filter is malformed; the U+FFFD filter alone is fine', () => {
+    const both = decodePacket(frameWith(
+      { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'a/@', qos: 0 }, { topic: 'a/\uFFFD\uFFFD', qos: 0 }] }, 5, [0xc0, 0xaf],
+    ), 5)
+    assert.ok(both instanceof PortcullisError && both.code === 'ERR_MALFORMED_PACKET', String(both))
+    const alone = decodePacket(frameWith({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'a/\uFFFD\uFFFD', qos: 0 }] }, 5, [0x61]), 5)
+    assert.ok(!(alone instanceof Error) && alone.cmd === 'subscribe', String(alone))
+    assert.deepEqual(alone.subscriptions.map((s) => isValidTopicFilter(s.topic)), [true])
   })
 })

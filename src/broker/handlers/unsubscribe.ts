@@ -1,4 +1,4 @@
-/** UNSUBSCRIBE [MQTT-3.10]: remove each filter; v5 says which did not exist (0x11). */
+/** UNSUBSCRIBE [MQTT-3.10]: remove each filter; v5 says which did not exist (0x11). Ill-formed UTF-8 never gets here (decode.ts). */
 import type mqtt from 'mqtt-packet'
 import { ReasonCode } from '../../protocol/reason-codes.js'
 import type { Connection } from '../connection.js'

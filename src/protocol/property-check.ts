@@ -1,0 +1,69 @@
+/**
+ * The MQTT 5 properties a client sent, checked once per packet that has any (decode.ts calls
+ * this for every packet mqtt-packet decodes; the packets decoded directly carry none).
+ *
+ * - Every string property — Content Type, Response Topic, Reason String, Authentication Method
+ *   and the rest — and every User Property name and value is a UTF-8 string field: ill-formed
+ *   UTF-8 or U+0000 in one makes the packet malformed [MQTT-1.5.4-1, MQTT-1.5.4-2], whichever
+ *   packet it is in (CONNECT and its will, PUBLISH, the acknowledgements, SUBSCRIBE,
+ *   UNSUBSCRIBE, DISCONNECT, AUTH). The strings come marked by the decoder (utf8.ts).
+ * - A Response Topic is the topic name of the response, so it has to be a valid one: no
+ *   wildcards [MQTT-3.3.2-14], not empty [MQTT-4.7.3-1]. The packet parses fine, its content
+ *   is what the protocol forbids: a Protocol Error (MQTT 5.0 §4.13.1), not Topic Name Invalid,
+ *   which DISCONNECT and PUBACK define for the packet's own, correctly formed, Topic Name.
+ */
+import type mqtt from 'mqtt-packet'
+import { PortcullisError } from '../errors.js'
+import { isValidTopicName } from './topic.js'
+import { isValidUtf8Field } from './utf8.js'
+
+/** Decoded properties as mqtt-packet leaves them: a property sent more than once is an array. */
+export type DecodedProperties = Readonly<Record<string, unknown>>
+
+/** The properties mqtt-packet decodes as UTF-8 strings (User Property, a string pair, aside). */
+const STRING_PROPERTIES: ReadonlySet<string> = new Set([
+  'contentType',
+  'responseTopic',
+  'reasonString',
+  'authenticationMethod',
+  'assignedClientIdentifier',
+  'responseInformation',
+  'serverReference',
+])
+
+/** A string, or the array of strings a repeated property becomes, every one passing `ok`. */
+function everyString(value: unknown, ok: (s: string) => boolean): boolean {
+  if (typeof value === 'string') return ok(value)
+  return Array.isArray(value) && value.every((v) => typeof v === 'string' && ok(v))
+}
+
+/** The fault in one property block, or undefined when it is sound. Cost: one look per property present. */
+export function checkProperties(props: DecodedProperties): PortcullisError | undefined {
+  for (const name in props) {
+    const value = props[name]
+    if (name === 'userProperties') {
+      const pairs = value as Readonly<Record<string, unknown>>
+      for (const key in pairs) {
+        if (!isValidUtf8Field(key) || !everyString(pairs[key], isValidUtf8Field)) {
+          return new PortcullisError('ERR_MALFORMED_PACKET', 'a User Property is not well-formed UTF-8')
+        }
+      }
+    } else if (STRING_PROPERTIES.has(name) && !everyString(value, isValidUtf8Field)) {
+      return new PortcullisError('ERR_MALFORMED_PACKET', `property ${name} is not well-formed UTF-8`)
+    }
+  }
+  const responseTopic = props['responseTopic']
+  if (responseTopic !== undefined && !everyString(responseTopic, isValidTopicName)) {
+    return new PortcullisError('ERR_PROTOCOL', 'Response Topic is not a valid topic name')
+  }
+  return undefined
+}
+
+/** The fault in a decoded packet's properties (a CONNECT's will properties included), if any. */
+export function checkPacketProperties(packet: mqtt.Packet): PortcullisError | undefined {
+  const props = (packet as { properties?: DecodedProperties }).properties
+  const fault = props === undefined ? undefined : checkProperties(props)
+  if (fault !== undefined || packet.cmd !== 'connect') return fault
+  const willProps = packet.will?.properties as DecodedProperties | undefined
+  return willProps === undefined ? undefined : checkProperties(willProps)
+}
