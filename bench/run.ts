@@ -6,7 +6,8 @@
  *   --quick                 smoke run (small counts, 1 round); asserts only that every scenario ran and
  *                           no QoS 1 message was lost — never speed
  *   --only a,b              scenario ids (fanin-qos0, fanin-qos1, fanout-qos0, fixed-rate, connect,
- *                           connect-hs256, connect-rs256, connect-es256, connect-eddsa, memory-10k,
+ *                           connect-hs256, connect-rs256, connect-es256, connect-eddsa,
+ *                           connect-es256-reconnect, memory-10k,
  *                           memory-100k, authz-1000, authz-1000-acl)
  *   --brokers a,b           portcullis,mosquitto,aedes (default: all three)
  *   --rounds N              rounds per scenario (default 5; --quick: 1); brokers alternate A B C A B C …
@@ -88,7 +89,8 @@ if (tokenScenarios.length > 0 && kinds.includes('portcullis')) {
   // the token warm-up (twice connectWarm), then the measured block
   const poolSize = 2 * sizes.connectWarm + sizes.connectCount
   for (const alg of JWT_ALGS) {
-    if (!tokenScenarios.some((s) => s.id === `connect-${alg.toLowerCase()}`)) continue
+    const id = `connect-${alg.toLowerCase()}`
+    if (!tokenScenarios.some((s) => s.id === id || s.id.startsWith(`${id}-`))) continue
     const pair = generateKeyPair(alg)
     const authenticator: Record<string, unknown> = alg === 'HS256'
       ? { type: 'jwt', name: `bench-${alg}`, algorithm: 'hmac-based', secret: pair.secret, secretBase64: true, algorithms: [alg] }

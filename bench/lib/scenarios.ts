@@ -292,7 +292,10 @@ export const TOKEN_CONNECT_RATE = 2_000
 /** The baseline broker of the token scenarios (same config as the token broker, anonymous). */
 export const TOKEN_BASELINE_LABEL = 'portcullis (anonymous)'
 
-async function connectRun(ctx: Ctx, broker: RunningBroker, tokens: string[] | undefined, rate?: number): Promise<Measurement> {
+/** The fleet of `connect-es256-reconnect`: this many devices come back with the tokens they had. */
+export const RECONNECT_FLEET = 2_000
+
+async function connectRun(ctx: Ctx, broker: RunningBroker, tokens: string[] | undefined, rate?: number, reconnect = false): Promise<Measurement> {
   const { gen, sizes } = ctx
   const flags: string[] = []
   /** One block of connects: the broker CPU it cost, and the generator's own CPU. */
@@ -319,11 +322,14 @@ async function connectRun(ctx: Ctx, broker: RunningBroker, tokens: string[] | un
   // broker's own verification time is read around the measured block.
   await verificationCounters(broker)
   const warmCount = rate === undefined ? sizes.connectWarm : 2 * sizes.connectWarm
-  const warm = await block(warmCount, tokens?.slice(0, warmCount), 'warm-', undefined)
+  // Reconnect runs cycle through one fleet's tokens in both blocks: the warm-up verifies each
+  // once (and connects with each again), the measured block finds every one remembered.
+  const fleet = reconnect ? tokens?.slice(0, RECONNECT_FLEET) : undefined
+  const warm = await block(warmCount, fleet ?? tokens?.slice(0, warmCount), 'warm-', undefined)
   if (warm.failed > 0) flags.push(`warm-up: ${warm.failed} failed (${warm.firstError})`)
   const v0 = await verificationCounters(broker)
   // Measured tokens are the pool's tail, so none was seen in the warm-up (no cache hits).
-  const m = await block(sizes.connectCount, tokens?.slice(warmCount, warmCount + sizes.connectCount), 'c-', rate)
+  const m = await block(sizes.connectCount, fleet ?? tokens?.slice(warmCount, warmCount + sizes.connectCount), 'c-', rate)
   const v1 = await verificationCounters(broker)
   const verifyUs = v0 !== undefined && v1 !== undefined && v1.count > v0.count ? ((v1.seconds - v0.seconds) / (v1.count - v0.count)) * 1e6 : undefined
   if (m.failed > 0) flags.push(`${m.failed} connect(s) failed: ${m.firstError}`)
@@ -477,6 +483,28 @@ export function scenarios(sizes: Sizes): Scenario[] {
       },
     })
   }
+  list.push({
+    id: 'connect-es256-reconnect',
+    title: `Reconnects with ES256 tokens already verified (a fleet of ${RECONNECT_FLEET.toLocaleString('en-US')} devices coming back with the tokens they had, after a network blip) at ${TOKEN_CONNECT_RATE.toLocaleString('en-US')}/s, against the same broker without authentication at the same rate`,
+    unit: 'µs/connect', main: 'cpuPerOpUs',
+    target: 'the verified-token cache answers every reconnect: no signature verification in the measured block',
+    specs: (kinds) => {
+      const m = jwtMaterial.get('ES256')
+      if (!kinds.includes('portcullis') || m === undefined) return []
+      return [
+        { label: TOKEN_BASELINE_LABEL, kind: 'portcullis', metrics: true },
+        { label: 'portcullis+ES256', kind: 'portcullis', metrics: true, portcullisConfig: { authentication: { allowAnonymous: false, authenticators: [m.authenticator] } } },
+      ]
+    },
+    unsupported: (e) => /authenticators are not available|authentication\.authenticators/.test(e),
+    run: async (ctx, b) => {
+      const m = jwtMaterial.get('ES256')
+      if (b.spec.label === TOKEN_BASELINE_LABEL) return connectRun(ctx, b, undefined, TOKEN_CONNECT_RATE)
+      const r = await connectRun(ctx, b, m?.tokens, TOKEN_CONNECT_RATE, true)
+      if (r.verifyUs !== undefined) r.flags.push('signatures were verified in the measured block: the cache missed')
+      return r
+    },
+  })
   for (const n of sizes.memoryConnections) {
     list.push({
       id: `memory-${n >= 1000 ? `${n / 1000}k` : n}`, title: `Idle memory per connection, ${n.toLocaleString('en-US')} connections (RSS growth once the broker has settled, at most 45 s idle)`, unit: 'KiB/conn', main: 'kibPerConn',

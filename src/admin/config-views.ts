@@ -34,6 +34,7 @@ export function authenticatorToRaw(c: AuthenticatorConfig): Raw {
     ...(c.algorithms !== undefined ? { algorithms: [...c.algorithms] } : {}),
     maxTokenBytes: c.maxTokenBytes,
     disconnectOnExpiry: c.disconnectOnExpiry,
+    verifiedTokenCache: c.verifiedTokenCache,
   }
   if (c.type === 'jwt') {
     return {

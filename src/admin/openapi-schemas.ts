@@ -32,6 +32,7 @@ const authenticatorCommon: Schema = {
   algorithms: strings,
   maxTokenBytes: { ...int, minimum: 256, maximum: 65535, default: 8192 },
   disconnectOnExpiry: { ...bool, default: true },
+  verifiedTokenCache: { ...int, minimum: 0, maximum: 1_000_000, default: 10_000, description: 'verified tokens remembered (0 = off); claims are checked on every CONNECT' },
 }
 
 export const SCHEMAS: Record<string, Schema> = {

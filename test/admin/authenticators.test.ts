@@ -51,6 +51,7 @@ describe('admin API: authenticators', () => {
     assert.equal(r.body.secret, undefined)
     assert.ok(!r.text.includes(NEW_SECRET))
     assert.deepEqual(r.body.claims.required, ['exp'])
+    assert.equal(r.body.verifiedTokenCache, 10_000, 'the default cache size is shown')
     const list = await h.api('GET', '/api/v1/authenticators')
     assert.deepEqual(list.body.map((a: { name: string }) => a.name), ['seed-hmac', 'api-hmac'])
     assert.deepEqual(h.server.authenticators.map((a) => a.name), ['seed-hmac', 'api-hmac'])
@@ -101,6 +102,13 @@ describe('admin API: authenticators', () => {
     assert.equal(r.body.from, 'username', 'from went back to its default')
     assert.equal(r.body.claims.required, undefined)
     assert.equal(h.server.authenticators[1]!.config.description, 'replaced')
+    const sized = await h.api('PUT', '/api/v1/authenticators/api-hmac', { type: 'jwt', algorithm: 'hmac-based', secret: NEW_SECRET, description: 'replaced', verifiedTokenCache: 0 })
+    assert.equal(sized.status, 200, sized.text)
+    assert.equal(sized.body.verifiedTokenCache, 0)
+    assert.equal(h.server.authenticators[1]!.config.verifiedTokenCache, 0)
+    const bad = await h.api('PUT', '/api/v1/authenticators/api-hmac', { type: 'jwt', algorithm: 'hmac-based', secret: NEW_SECRET, verifiedTokenCache: 1.5 })
+    assert.equal(bad.status, 400)
+    assert.match(bad.body.path, /verifiedTokenCache$/)
   })
 
   it('PUT: 404 for an unknown name, 400 for a rename or a bad body (path at the entry\'s index)', async () => {

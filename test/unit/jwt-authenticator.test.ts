@@ -106,20 +106,36 @@ describe('token authenticator: outcomes and identity', () => {
     const tampered = `${short.slice(0, -2)}${short.endsWith('A') ? 'B' : 'A'}${short.slice(-1)}`
     assert.equal((await a.authenticate(withPassword(tampered))).result, 'ignore')
   })
-  it('the cache is bounded and keeps the tokens used recently', async () => {
-    const a = createAuthenticator(parseAuthenticatorConfig({ type: 'jwt', algorithm: 'hmac-based', secret: SECRET, from: 'password' }, 'authenticators[0]'), { logger: silentLogger(), cacheSize: 4 })
-    const tokens = Array.from({ length: 8 }, (_, i) => mintToken({ privateKey: SECRET, alg: 'HS256', sub: `s${i}`, expiresIn: 60 }))
+  it('the cache is bounded (verifiedTokenCache) and keeps the tokens used recently', async () => {
+    const a = make({ type: 'jwt', algorithm: 'hmac-based', secret: SECRET, from: 'password', verifiedTokenCache: 4 })
+    const tokens = Array.from({ length: 12 }, (_, i) => mintToken({ privateKey: SECRET, alg: 'HS256', sub: `s${i}`, expiresIn: 60 }))
     const use = async (i: number): Promise<void> => assert.equal((await a.authenticate(withPassword(tokens[i]!))).result, 'allow')
     for (const i of [0, 1, 2, 3]) await use(i)
     await use(0) // recent: answered from the cache, and kept
     assert.equal(a.stats().cacheHits, 1)
-    for (const i of [4, 5, 6, 7]) await use(i)
-    // at most 4 entries: the 8 distinct tokens cannot all be there; the newest are
-    await use(7)
+    for (const i of [4, 5, 6, 7, 8, 9, 10, 11]) await use(i)
+    // at most 2 × 4 entries: the 12 distinct tokens cannot all be there; the newest are
+    await use(11)
     assert.equal(a.stats().cacheHits, 2)
     const before = a.stats().verifyCount
     for (const i of [1, 2, 3]) await use(i)
     assert.equal(a.stats().verifyCount, before + 3, 'old entries were dropped, not kept forever')
+  })
+  it('verifiedTokenCache: 0 verifies every token every time', async () => {
+    const a = make({ type: 'jwt', algorithm: 'public-key', publicKey: es.publicPem, from: 'password', verifiedTokenCache: 0 })
+    const token = sign(es)
+    for (let i = 0; i < 3; i++) assert.equal((await a.authenticate(withPassword(token))).result, 'allow')
+    assert.equal(a.stats().cacheHits, 0)
+    assert.equal(a.stats().verifyCount, 3)
+  })
+  it('the default cache holds a reconnecting fleet of 10,000 tokens', async () => {
+    const a = make({ type: 'jwt', algorithm: 'hmac-based', secret: SECRET, from: 'password' })
+    const tokens = Array.from({ length: 10_000 }, (_, i) => mintToken({ privateKey: SECRET, alg: 'HS256', sub: `d${i}`, expiresIn: 60 }))
+    for (const t of tokens) assert.equal((await a.authenticate(withPassword(t))).result, 'allow')
+    assert.equal(a.stats().verifyCount, 10_000)
+    for (const t of tokens) assert.equal((await a.authenticate(withPassword(t))).result, 'allow')
+    assert.equal(a.stats().verifyCount, 10_000, 'the second round is answered from the cache')
+    assert.equal(a.stats().cacheHits, 10_000)
   })
   it('a disabled authenticator reports state disabled', () => {
     const a = make({ type: 'jwt', algorithm: 'hmac-based', secret: SECRET, enabled: false })

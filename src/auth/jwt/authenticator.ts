@@ -75,7 +75,7 @@ type TokenRead = { readonly token: string } | { readonly error: PortcullisError 
 
 export interface TokenAuthenticatorOptions {
   readonly logger: Logger
-  /** Verified-signature cache entries (0 disables). Claims are re-checked on every use. */
+  /** Overrides the config's `verifiedTokenCache` (entries; 0 disables). Claims are re-checked on every use. */
   readonly cacheSize?: number
 }
 
@@ -101,10 +101,11 @@ export class TokenAuthenticator implements Authenticator {
   readonly #log: Logger
   readonly #cacheSize: number
   /**
-   * Verified tokens in two generations: new entries go to `#cache`; when it holds half the
-   * cache size it becomes `#older` (the previous older one is dropped). A hit in `#older` moves
-   * back to `#cache`. Recently used tokens stay, at most max(cacheSize, 2) are held, a miss costs
-   * one insertion (no per-insert eviction).
+   * Verified tokens in two generations: new entries go to `#cache`; when it holds cacheSize
+   * entries it becomes `#older` (the previous older one is dropped). A hit in `#older` moves
+   * back to `#cache`. The last cacheSize distinct tokens used are always there (a fleet of that
+   * size reconnecting in any order hits every time), at most 2 × cacheSize are held, and a miss
+   * costs one insertion (no per-insert eviction).
    */
   #cache = new Map<string, Verified>()
   #older = new Map<string, Verified>()
@@ -124,7 +125,7 @@ export class TokenAuthenticator implements Authenticator {
     this.#source = source
     this.#match = compileMatch(config.claims.match)
     this.#log = options.logger.child({ authenticator: config.name })
-    this.#cacheSize = options.cacheSize ?? 1024
+    this.#cacheSize = options.cacheSize ?? config.verifiedTokenCache
   }
 
   async start(): Promise<void> {
@@ -231,7 +232,7 @@ export class TokenAuthenticator implements Authenticator {
   }
 
   #remember(id: string, verified: Verified): void {
-    if (this.#cache.size >= Math.max(1, this.#cacheSize >> 1)) {
+    if (this.#cache.size >= this.#cacheSize) {
       this.#older = this.#cache
       this.#cache = new Map()
     }

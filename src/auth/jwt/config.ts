@@ -8,6 +8,11 @@
  *   maxTokenBytes: 8192       checked before any parsing (the MQTT field allows 65,535).
  *   disconnectOnExpiry: true  the broker disconnects the client at `exp` (the identity
  *                             always carries `expiresAt` = exp, so token ACLs end then).
+ *   verifiedTokenCache: 10000 the last N distinct verified tokens are remembered (0..1,000,000;
+ *                             0 = off; up to 2N held, roughly 0.5 KiB each), so a fleet
+ *                             reconnecting with the tokens it already used (a network blip,
+ *                             a load balancer restart) skips the signature checks; claims
+ *                             are checked on every CONNECT.
  *   claims.leeway: 5          seconds of clock skew for exp / nbf / iat. Zero leeway
  *                             rejects good tokens whenever clocks drift (range 0..300).
  *   claims.required: []       exp is NOT required by default: issuers and debuggers
@@ -48,6 +53,8 @@ interface CommonAuthenticatorConfig {
   readonly algorithms?: readonly JwsAlgorithm[]
   readonly maxTokenBytes: number
   readonly disconnectOnExpiry: boolean
+  /** Verified tokens remembered (0 disables the cache). */
+  readonly verifiedTokenCache: number
 }
 
 export interface JwtAuthenticatorConfig extends CommonAuthenticatorConfig {
@@ -83,6 +90,7 @@ export const AUTHENTICATOR_DEFAULTS = Object.freeze({
   enabled: true,
   maxTokenBytes: 8192,
   disconnectOnExpiry: true,
+  verifiedTokenCache: 10_000,
   leeway: 5,
   refreshInterval: 60,
   timeoutMs: 5000,
@@ -93,7 +101,7 @@ export const AUTHENTICATOR_DEFAULTS = Object.freeze({
 
 export const JWKS_WELL_KNOWN_PATH = '/.well-known/jwks.json'
 
-const COMMON_KEYS = ['type', 'name', 'from', 'description', 'enabled', 'claims', 'algorithms', 'maxTokenBytes', 'disconnectOnExpiry']
+const COMMON_KEYS = ['type', 'name', 'from', 'description', 'enabled', 'claims', 'algorithms', 'maxTokenBytes', 'disconnectOnExpiry', 'verifiedTokenCache']
 const JWT_KEYS = [...COMMON_KEYS, 'algorithm', 'secret', 'secretBase64', 'publicKey']
 const JWKS_KEYS = [...COMMON_KEYS, 'endpoint', 'text', 'refreshInterval', 'timeoutMs', 'maxResponseBytes', 'gracePeriod', 'kidRefetchCooldown', 'ca']
 const CLAIMS_KEYS = ['issuer', 'audience', 'maxAge', 'leeway', 'required', 'match']
@@ -123,6 +131,12 @@ function optBool(raw: Raw, key: string, path: string, fallback: boolean): boolea
   const v = raw[key]
   if (v === undefined || v === null) return fallback
   if (typeof v !== 'boolean') throw new ConfigError(`${path}.${key}`, 'must be true or false')
+  return v
+}
+
+function optInteger(raw: Raw, key: string, path: string, min: number, max: number, fallback: number): number {
+  const v = optNumber(raw, key, path, min, max, fallback)
+  if (!Number.isInteger(v)) throw new ConfigError(`${path}.${key}`, `must be a whole number (got ${v})`)
   return v
 }
 
@@ -361,6 +375,7 @@ export function parseAuthenticatorConfig(raw: unknown, path: string, defaultName
     claims: parseClaims(r['claims'], `${path}.claims`, from),
     maxTokenBytes: optNumber(r, 'maxTokenBytes', path, 256, 65_535, AUTHENTICATOR_DEFAULTS.maxTokenBytes),
     disconnectOnExpiry: optBool(r, 'disconnectOnExpiry', path, AUTHENTICATOR_DEFAULTS.disconnectOnExpiry),
+    verifiedTokenCache: optInteger(r, 'verifiedTokenCache', path, 0, 1_000_000, AUTHENTICATOR_DEFAULTS.verifiedTokenCache),
     ...(description !== undefined ? { description } : {}),
     ...(algorithms !== undefined ? { algorithms: Object.freeze(algorithms) } : {}),
   }

@@ -254,7 +254,7 @@ function openForm(existing, done) {
     const body = { name: v.name, type: v.type, from: v.from, enabled: Boolean(val(form, 'enabled')) }
     // Saving replaces the whole configuration: keep the settings this form does not show.
     if (editing && v.type === a.type) {
-      for (const k of ['maxTokenBytes', 'disconnectOnExpiry']) if (a[k] !== undefined) body[k] = a[k]
+      for (const k of ['maxTokenBytes', 'disconnectOnExpiry', 'verifiedTokenCache']) if (a[k] !== undefined) body[k] = a[k]
       if (a.algorithms !== undefined && (v.type === 'jwks' || v.algorithm === a.algorithm)) body.algorithms = a.algorithms
       if (v.type === 'jwks') {
         for (const k of ['timeoutMs', 'maxResponseBytes', 'gracePeriod', 'kidRefetchCooldown']) if (a[k] !== undefined) body[k] = a[k]
