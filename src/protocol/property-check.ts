@@ -7,6 +7,10 @@
  *   UTF-8 or U+0000 in one makes the packet malformed [MQTT-1.5.4-1, MQTT-1.5.4-2], whichever
  *   packet it is in (CONNECT and its will, PUBLISH, the acknowledgements, SUBSCRIBE,
  *   UNSUBSCRIBE, DISCONNECT, AUTH). The strings come marked by the decoder (utf8.ts).
+ * - Only User Property may appear more than once in a packet a client sends; any other
+ *   property repeated is a Protocol Error (MQTT 5.0 §3.x "more than once", e.g. [MQTT-3.1.2.11],
+ *   §3.8.2.1.2 for the Subscription Identifier). mqtt-packet turns a repeat into an array.
+ * - A PUBLISH from a client never carries a Subscription Identifier [MQTT-3.3.4-6].
  * - A Response Topic is the topic name of the response, so it has to be a valid one: no
  *   wildcards [MQTT-3.3.2-14], not empty [MQTT-4.7.3-1]. The packet parses fine, its content
  *   is what the protocol forbids: a Protocol Error (MQTT 5.0 §4.13.1), not Topic Name Invalid,
@@ -39,8 +43,10 @@ function everyString(value: unknown, ok: (s: string) => boolean): boolean {
 
 /** The fault in one property block, or undefined when it is sound. Cost: one look per property present. */
 export function checkProperties(props: DecodedProperties): PortcullisError | undefined {
+  let repeated: string | undefined
   for (const name in props) {
     const value = props[name]
+    if (Array.isArray(value)) repeated ??= name
     if (name === 'userProperties') {
       const pairs = value as Readonly<Record<string, unknown>>
       for (const key in pairs) {
@@ -52,6 +58,7 @@ export function checkProperties(props: DecodedProperties): PortcullisError | und
       return new PortcullisError('ERR_MALFORMED_PACKET', `property ${name} is not well-formed UTF-8`)
     }
   }
+  if (repeated !== undefined) return new PortcullisError('ERR_PROTOCOL', `property ${repeated} sent more than once`)
   const responseTopic = props['responseTopic']
   if (responseTopic !== undefined && !everyString(responseTopic, isValidTopicName)) {
     return new PortcullisError('ERR_PROTOCOL', 'Response Topic is not a valid topic name')
@@ -63,6 +70,9 @@ export function checkProperties(props: DecodedProperties): PortcullisError | und
 export function checkPacketProperties(packet: mqtt.Packet): PortcullisError | undefined {
   const props = (packet as { properties?: DecodedProperties }).properties
   const fault = props === undefined ? undefined : checkProperties(props)
+  if (fault === undefined && packet.cmd === 'publish' && props?.['subscriptionIdentifier'] !== undefined) {
+    return new PortcullisError('ERR_PROTOCOL', 'a PUBLISH from a client carries a Subscription Identifier')
+  }
   if (fault !== undefined || packet.cmd !== 'connect') return fault
   const willProps = packet.will?.properties as DecodedProperties | undefined
   return willProps === undefined ? undefined : checkProperties(willProps)

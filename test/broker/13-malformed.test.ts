@@ -197,6 +197,35 @@ for (const v of VERSIONS) {
         assert.equal(raw.packets.filter((p) => p.cmd === 'puback').length, 0)
       })
 
+      test('a PUBLISH with a property sent twice (Content Type) is a protocol error (DISCONNECT 0x82)', async () => {
+        const raw = await open(true)
+        raw.write(publishWithProperties([0x03, ...str([0x61]), 0x03, ...str([0x62])]))
+        await closedAlone(raw, 0x82)
+      })
+
+      test('a PUBLISH from a client with a Subscription Identifier is a protocol error (DISCONNECT 0x82) [MQTT-3.3.4-6]', async () => {
+        const raw = await open(true)
+        raw.write(publishWithProperties([0x0b, 0x05]))
+        await closedAlone(raw, 0x82)
+      })
+
+      test('User Property may repeat, even under one name: the message is delivered with both', async () => {
+        const topic = uid('props')
+        await subscribe(healthy, topic, { qos: 0 })
+        const got = new Promise<Record<string, unknown> | undefined>((resolve) => {
+          const on = (t: string, _p: Buffer, packet: { properties?: { userProperties?: Record<string, unknown> } }): void => {
+            if (t !== topic) return
+            healthy.off('message', on)
+            resolve(packet.properties?.userProperties)
+          }
+          healthy.on('message', on)
+        })
+        const raw = await open(true)
+        raw.write(publishWithProperties([0x26, ...str([0x6b]), ...str([0x31]), 0x26, ...str([0x6b]), ...str([0x32])], 0, topic))
+        assert.deepEqual({ ...(await got) }, { k: ['1', '2'] })
+        raw.destroy()
+      })
+
       for (const responseTopic of ['r/+', 'r/#', '#', '']) {
         test(`a PUBLISH Response Topic that is not a topic name (${JSON.stringify(responseTopic)}) is a protocol error (DISCONNECT 0x82) [MQTT-3.3.2-14, MQTT-4.7.3-1]`, async () => {
           const raw = await open(true)

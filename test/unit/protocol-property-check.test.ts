@@ -25,7 +25,14 @@ function faultCode(props: DecodedProperties): ErrorCode | undefined {
 describe('checkProperties', () => {
   test('no properties, or only non-string ones, pass', () => {
     assert.equal(faultCode({}), undefined)
-    assert.equal(faultCode({ payloadFormatIndicator: true, messageExpiryInterval: 5, correlationData: Buffer.from([0xc0, 0xaf]), subscriptionIdentifier: [1, 2] }), undefined)
+    assert.equal(faultCode({ payloadFormatIndicator: true, messageExpiryInterval: 5, correlationData: Buffer.from([0xc0, 0xaf]), subscriptionIdentifier: 1 }), undefined)
+  })
+
+  test('a property other than User Property sent twice is a protocol error', () => {
+    assert.equal(faultCode({ subscriptionIdentifier: [1, 2] }), 'ERR_PROTOCOL')
+    assert.equal(faultCode({ contentType: ['a', 'b'] }), 'ERR_PROTOCOL')
+    assert.equal(faultCode({ correlationData: [Buffer.from('a'), Buffer.from('b')] }), 'ERR_PROTOCOL')
+    assert.equal(faultCode({ userProperties: { k: ['a', 'b'] } }), undefined, 'User Property may repeat, even with one name')
   })
 
   test(`U+FFFD and emoji in every string property and User Property pass [MQTT-1.5.4-1]`, () => {
@@ -78,6 +85,11 @@ describe('checkPacketProperties', () => {
   test('a packet without properties passes, whatever its strings', () => {
     assert.equal(checkPacketProperties({ cmd: 'publish', topic: `a${MARKED}`, payload: '', qos: 0, dup: false, retain: false }), undefined)
     assert.equal(checkPacketProperties({ cmd: 'pingreq' }), undefined)
+  })
+
+  test('a PUBLISH from a client with a Subscription Identifier is a protocol error [MQTT-3.3.4-6]; in SUBSCRIBE it is fine', () => {
+    assert.equal(checkPacketProperties({ cmd: 'publish', topic: 'a', payload: '', qos: 0, dup: false, retain: false, properties: { subscriptionIdentifier: 3 } })?.code, 'ERR_PROTOCOL')
+    assert.equal(checkPacketProperties({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'a', qos: 0 }], properties: { subscriptionIdentifier: 3 } }), undefined)
   })
 
   test('the will properties of a CONNECT are checked too', () => {
