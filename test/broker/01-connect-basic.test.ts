@@ -3,19 +3,10 @@
  * MQTT 5 capability properties, session takeover.
  */
 import assert from 'node:assert/strict'
-import { after, before, describe, test } from 'node:test'
-import {
-  VERSIONS, assertHealthy, connect, connectForConnack, end, rawSocket, startBroker, uid, waitForClose,
-  type RunningBroker,
-} from '../helpers/broker.js'
+import { describe, test } from 'node:test'
+import { VERSIONS, assertHealthy, connect, connectForConnack, end, rawSocket, uid, useBroker, waitForClose } from '../helpers/broker.js'
 
-let broker: RunningBroker
-before(async () => {
-  broker = await startBroker()
-})
-after(async () => {
-  await broker.close()
-})
+const broker = useBroker()
 
 describe('protocol versions', () => {
   test('MQTT 3.1 (MQIsdp, level 3) is accepted with return code 0', async () => {

@@ -3,16 +3,10 @@
  * the keep alive, answers PINGREQ, and (MQTT 5) imposes Server Keep Alive.
  */
 import assert from 'node:assert/strict'
-import { after, before, describe, test } from 'node:test'
-import { VERSIONS, connectForConnack, delay, end, rawSocket, startBroker, uid, type RunningBroker } from '../helpers/broker.js'
+import { describe, test } from 'node:test'
+import { VERSIONS, connectForConnack, delay, end, rawSocket, startBroker, uid, useBroker } from '../helpers/broker.js'
 
-let broker: RunningBroker
-before(async () => {
-  broker = await startBroker()
-})
-after(async () => {
-  await broker.close()
-})
+const broker = useBroker()
 
 for (const v of VERSIONS) {
   describe(`v${v}`, () => {

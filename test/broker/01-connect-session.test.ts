@@ -3,20 +3,13 @@
  * Expiry Interval (5.0), Session Present, subscriptions kept by a persistent session.
  */
 import assert from 'node:assert/strict'
-import { after, before, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import type { IClientOptions } from 'mqtt'
 import {
-  VERSIONS, connect, connectForConnack, delay, end, nextMessage, rawSocket, startBroker, subscribe, uid, waitForClose,
-  type RunningBroker, type Version,
+  VERSIONS, connect, connectForConnack, delay, end, nextMessage, rawSocket, startBroker, subscribe, uid, useBroker, waitForClose, type Version,
 } from '../helpers/broker.js'
 
-let broker: RunningBroker
-before(async () => {
-  broker = await startBroker()
-})
-after(async () => {
-  await broker.close()
-})
+const broker = useBroker()
 
 /** Options for a session that outlives its connection, in either protocol version. */
 function persistent(v: Version, expiry = 60): Pick<IClientOptions, 'clean' | 'properties'> {

@@ -4,20 +4,13 @@
  * offline queue of persistent sessions with its drop-oldest overflow.
  */
 import assert from 'node:assert/strict'
-import { after, before, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import type mqttPacket from 'mqtt-packet'
 import {
-  Inbox, VERSIONS, connect, connectWithInbox, delay, end, expectNoMessage, nextMessage, rawSocket, rawSubscribe, startBroker, subscribe, uid,
-  until, type RunningBroker, type Version,
+  VERSIONS, connect, connectWithInbox, delay, end, expectNoMessage, Inbox, nextMessage, rawSocket, rawSubscribe, startBroker, subscribe, uid, until, useBroker, type Version,
 } from '../helpers/broker.js'
 
-let broker: RunningBroker
-before(async () => {
-  broker = await startBroker()
-})
-after(async () => {
-  await broker.close()
-})
+const broker = useBroker()
 
 function persistentConnect(v: Version, clientId: string): Partial<mqttPacket.IConnectPacket> {
   return v === 5 ? { clientId, clean: false, properties: { sessionExpiryInterval: 60 } } : { clientId, clean: false }

@@ -3,18 +3,10 @@
  * on subscribe, Retain Handling and Retain As Published (5.0), none for shared subscriptions.
  */
 import assert from 'node:assert/strict'
-import { after, before, describe, test } from 'node:test'
-import {
-  VERSIONS, connect, connectWithInbox, end, expectNoMessage, nextMessage, startBroker, subscribe, uid, type RunningBroker,
-} from '../helpers/broker.js'
+import { describe, test } from 'node:test'
+import { VERSIONS, connect, connectWithInbox, end, expectNoMessage, nextMessage, subscribe, uid, useBroker } from '../helpers/broker.js'
 
-let broker: RunningBroker
-before(async () => {
-  broker = await startBroker()
-})
-after(async () => {
-  await broker.close()
-})
+const broker = useBroker()
 
 for (const v of VERSIONS) {
   describe(`v${v}`, () => {

@@ -4,20 +4,13 @@
  * by a reconnect, published on takeover, properties forwarded.
  */
 import assert from 'node:assert/strict'
-import { after, before, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import type { IClientOptions, MqttClient } from 'mqtt'
 import {
-  VERSIONS, connect, connectWithInbox, end, expectNoMessage, nextMessage, rawSocket, startBroker, subscribe, uid,
-  waitForClose, type RunningBroker, type Version,
+  VERSIONS, connect, connectWithInbox, end, expectNoMessage, nextMessage, rawSocket, subscribe, uid, useBroker, waitForClose, type Version,
 } from '../helpers/broker.js'
 
-let broker: RunningBroker
-before(async () => {
-  broker = await startBroker()
-})
-after(async () => {
-  await broker.close()
-})
+const broker = useBroker()
 
 async function watcher(v: Version, topic: string): Promise<MqttClient> {
   const w = await connect(broker.port, { protocolVersion: v, clientId: uid('watch') })

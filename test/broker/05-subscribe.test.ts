@@ -3,19 +3,12 @@
  * invalid filters, overlapping subscriptions, No Local, shared subscriptions.
  */
 import assert from 'node:assert/strict'
-import { after, before, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import {
-  Inbox, VERSIONS, connect, delay, end, expectNoMessage, nextMessage, rawSocket, rawSubscribe, startBroker, subscribe, uid,
-  type RunningBroker, type Version,
+  VERSIONS, connect, delay, end, expectNoMessage, Inbox, nextMessage, rawSocket, rawSubscribe, subscribe, uid, useBroker, type Version,
 } from '../helpers/broker.js'
 
-let broker: RunningBroker
-before(async () => {
-  broker = await startBroker()
-})
-after(async () => {
-  await broker.close()
-})
+const broker = useBroker()
 
 async function publishAll(v: Version, topics: string[], qos: 0 | 1 | 2 = 1): Promise<void> {
   const pub = await connect(broker.port, { protocolVersion: v, clientId: uid('pub') })

@@ -3,19 +3,12 @@
  * Topic Aliases both ways, Maximum Packet Size both ways, Receive Maximum from the client.
  */
 import assert from 'node:assert/strict'
-import { after, before, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import {
-  Inbox, connect, connectWithInbox, delay, end, expectNoMessage, nextMessage, rawSocket, rawSubscribe, startBroker,
-  subscribe, uid, type RunningBroker,
+  connect, connectWithInbox, delay, end, expectNoMessage, Inbox, nextMessage, rawSocket, rawSubscribe, startBroker, subscribe, uid, useBroker,
 } from '../helpers/broker.js'
 
-let broker: RunningBroker
-before(async () => {
-  broker = await startBroker()
-})
-after(async () => {
-  await broker.close()
-})
+const broker = useBroker()
 
 describe('v5 application properties', () => {
   test('user properties, payload format, content type, response topic and correlation data are forwarded [MQTT-3.3.2-15..20]', async () => {

@@ -8,18 +8,11 @@ import { after, before, describe, test } from 'node:test'
 import type { MqttClient } from 'mqtt'
 import type { IConnectPacket } from 'mqtt-packet'
 import {
-  VERSIONS, assertHealthy, connect, connectBytes, end, nextMessage, rawSocket, startBroker, subscribe, uid, until,
-  type RawClient, type RunningBroker,
+  VERSIONS, assertHealthy, connect, connectBytes, end, nextMessage, rawSocket, subscribe, uid, until, useBroker, type RawClient,
 } from '../helpers/broker.js'
 
 const MAX_PACKET = 4096
-let broker: RunningBroker
-before(async () => {
-  broker = await startBroker({ limits: { maxPacketSize: MAX_PACKET, connectTimeoutMs: 500 } })
-})
-after(async () => {
-  await broker.close()
-})
+const broker = useBroker({ limits: { maxPacketSize: MAX_PACKET, connectTimeoutMs: 500 } })
 
 /** The v5 DISCONNECT reason the broker sent before closing, if any. */
 function disconnectReason(raw: RawClient): number | undefined {

@@ -4,23 +4,17 @@
  * not matched by leading wildcards [MQTT-4.7.2-1].
  */
 import assert from 'node:assert/strict'
-import { after, before, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import {
-  Inbox, VERSIONS, connect, connectWithInbox, delay, end, expectNoMessage, startBroker, subscribe, uid, type RunningBroker,
+  VERSIONS, connect, connectWithInbox, delay, end, expectNoMessage, Inbox, startBroker, subscribe, uid, useBroker,
 } from '../helpers/broker.js'
 
-let broker: RunningBroker
-before(async () => {
-  broker = await startBroker({
+const broker = useBroker({
     limits: { sysInterval: 1 },
     authorization: {
       policies: [{ name: 'sys-readers', priority: 1, effect: 'allow', actions: ['subscribe'], topics: ['$SYS/#'] }],
     },
   })
-})
-after(async () => {
-  await broker.close()
-})
 
 for (const v of VERSIONS) {
   describe(`v${v}`, () => {

@@ -5,18 +5,10 @@
  */
 import assert from 'node:assert/strict'
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { after, before, describe, test } from 'node:test'
-import {
-  VERSIONS, connect, end, nextMessage, startBroker, subscribe, uid, withTimeout, type RunningBroker, type Version,
-} from '../helpers/broker.js'
+import { describe, test } from 'node:test'
+import { VERSIONS, connect, end, nextMessage, subscribe, uid, useBroker, withTimeout, type Version } from '../helpers/broker.js'
 
-let broker: RunningBroker
-before(async () => {
-  broker = await startBroker()
-})
-after(async () => {
-  await broker.close()
-})
+const broker = useBroker()
 
 const protocol = (v: Version): string => (v === 5 ? 'mqttv5' : 'mqttv311')
 

@@ -7,20 +7,13 @@
  * 3.1.1 clients have no Receive Maximum: they get everything back at once, as before.
  */
 import assert from 'node:assert/strict'
-import { after, before, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import type mqttPacket from 'mqtt-packet'
 import {
-  connect, connectWithInbox, delay, end, expectNoMessage, rawSocket, rawSubscribe, startBroker, uid, until,
-  type RawClient, type RunningBroker, type Version,
+  connect, connectWithInbox, delay, end, expectNoMessage, rawSocket, rawSubscribe, uid, until, useBroker, type RawClient, type Version,
 } from '../helpers/broker.js'
 
-let broker: RunningBroker
-before(async () => {
-  broker = await startBroker()
-})
-after(async () => {
-  await broker.close()
-})
+const broker = useBroker()
 
 /** CONNECT of a session that outlives its connection, with a Receive Maximum for v5. */
 function resumeConnect(v: Version, clientId: string, receiveMaximum?: number): Partial<mqttPacket.IConnectPacket> {

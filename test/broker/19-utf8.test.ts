@@ -6,22 +6,14 @@
  * turns into U+FFFD, is still refused: see 13-malformed.
  */
 import assert from 'node:assert/strict'
-import { after, before, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import type { IUnsubackPacket } from 'mqtt-packet'
-import {
-  VERSIONS, connect, end, nextMessage, rawSocket, startBroker, subscribe, uid, type RunningBroker,
-} from '../helpers/broker.js'
+import { VERSIONS, connect, end, nextMessage, rawSocket, subscribe, uid, useBroker } from '../helpers/broker.js'
 
 const R = '\uFFFD'
 const EMOJI = '\u{1F600}'
 
-let broker: RunningBroker
-before(async () => {
-  broker = await startBroker()
-})
-after(async () => {
-  await broker.close()
-})
+const broker = useBroker()
 
 for (const v of VERSIONS) {
   describe(`v${v}`, () => {

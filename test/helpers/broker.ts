@@ -4,6 +4,7 @@
  * fails the test with a message saying what never happened.
  */
 import net from 'node:net'
+import { after, before } from 'node:test'
 import mqtt, { type IClientOptions, type IClientSubscribeOptions, type MqttClient } from 'mqtt'
 import mqttPacket from 'mqtt-packet'
 import { validateConfig } from '../../src/config/schema.js'
@@ -19,6 +20,30 @@ export interface RunningBroker {
   readonly url: string
   readonly server: PortcullisServer
   close(): Promise<void>
+}
+
+/**
+ * One broker for a test file: started in `before`, closed in `after` (node:test hooks of the
+ * enclosing suite). Its fields are read when a test runs, never while the file is loading.
+ */
+export function useBroker(overrides: Record<string, unknown> = {}): RunningBroker {
+  let running: RunningBroker | undefined
+  const current = (): RunningBroker => {
+    if (running === undefined) throw new Error('the broker starts in before(): use it inside a test or a hook')
+    return running
+  }
+  before(async () => {
+    running = await startBroker(overrides)
+  })
+  after(async () => {
+    await running?.close()
+  })
+  return {
+    get port() { return current().port },
+    get url() { return current().url },
+    get server() { return current().server },
+    close: () => current().close(),
+  }
 }
 
 /**
