@@ -74,12 +74,21 @@ export interface ConnectedClientView {
 
 /**
  * A persistent session whose client is away (clean session false, or a session expiry
- * interval above 0): it keeps its subscriptions and queues QoS 1/2 messages. What only a
- * connection has (address, protocol, identity…) is absent.
+ * interval above 0): it keeps its subscriptions and queues QoS 1/2 messages. Who held it
+ * last (username, address, protocol) and when they left come from the connection that
+ * left it; what only a live connection has (listener, identity, ACL…) is absent.
  */
 export interface OfflineClientView {
   readonly clientId: string
   readonly connected: false
+  /** The last connection's; absent when its username carried the token (`usernameIsToken`). */
+  readonly username?: string
+  readonly usernameIsToken?: true
+  /** The last connection's remote address. */
+  readonly address?: string
+  readonly protocolVersion?: 3 | 4 | 5
+  /** When the last connection ended. */
+  readonly disconnectedAt?: string
   readonly subscriptions: number
   readonly queued: number
   readonly session: SessionView
@@ -137,9 +146,6 @@ function countAclRules(acl: unknown): number {
 
 /** The Session Expiry Interval that means "never" (MQTT 5 §3.1.2.11.2; 3.1.1 clean session 0). */
 const SESSION_NEVER_EXPIRES = 0xffffffff
-
-/** A compact JWS (its header starts with `{"`, base64url `eyJ`). */
-const JWS_LIKE = /^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/
 
 export class BrokerAdmin {
   readonly #broker: Broker
@@ -559,10 +565,8 @@ export class BrokerAdmin {
   #connectedView(conn: Connection, session: Session): ConnectedClientView {
     const identity = conn.identity
     const claims = identity?.claims
-    const authn = this.#configs.find((c) => c.name === identity?.authenticator)
     // With `from: username` the username IS the token: never shown.
-    const usernameIsToken = conn.username !== undefined &&
-      ((conn.authMethod === undefined && authn?.from === 'username') || JWS_LIKE.test(conn.username))
+    const usernameIsToken = this.#chain.usernameIsToken(conn)
     const superuserClaim = this.#authorization.superuserClaim
     const sub = claims?.['sub']
     const iss = claims?.['iss']
@@ -594,13 +598,22 @@ export class BrokerAdmin {
     }
   }
 
-  /** An offline session; when it ends comes from the record the broker stored at disconnect. */
+  /** An offline session; when it ends comes from the record the broker stored at disconnect,
+   *  who left it and when from the session's last connection. */
   async #offlineView(session: Session): Promise<OfflineClientView> {
     const record = await this.#broker.store.load(session.clientId)
     const expiresAt = session.expiryInterval === SESSION_NEVER_EXPIRES ? undefined : record?.expiresAt
+    const last = session.lastConnection
     return {
       clientId: session.clientId,
       connected: false,
+      ...(last === undefined ? {} : {
+        ...(last.username !== undefined ? { username: last.username } : {}),
+        ...(last.usernameIsToken ? { usernameIsToken: true as const } : {}),
+        address: last.remoteAddress,
+        protocolVersion: last.protocolVersion,
+        disconnectedAt: new Date(last.disconnectedAt).toISOString(),
+      }),
       subscriptions: session.subscriptionCount,
       queued: session.queue.length,
       session: {

@@ -171,15 +171,18 @@ export const SCHEMAS: Record<string, Schema> = {
   Client: {
     type: 'object',
     description: 'A connected client (connected: true) or an offline persistent session (connected: false). ' +
-      'The fields marked "connected only" are absent from offline entries.',
+      'The fields marked "connected only" are absent from offline entries; for an offline entry, username, ' +
+      'usernameIsToken, address and protocolVersion are those of the connection that left the session ' +
+      '(absent when the session has not outlived a connection since the broker started).',
     required: ['clientId', 'connected', 'subscriptions', 'queued', 'session'],
     properties: {
       clientId: str,
       connected: { ...bool, description: 'false: a persistent session whose client is away' },
-      username: { ...str, description: 'connected only; absent when the username carried the token' },
-      usernameIsToken: bool,
-      address: { ...str, description: 'connected only' },
-      protocolVersion: { enum: [3, 4, 5], description: 'connected only' },
+      username: { ...str, description: 'absent when the username carried the token (then usernameIsToken is true)' },
+      usernameIsToken: { ...bool, description: 'present (true) when the username was the token (from: username, or a compact JWS): it is never shown' },
+      address: { ...str, description: 'remote address (offline: of the last connection)' },
+      protocolVersion: { enum: [3, 4, 5], description: 'offline: of the last connection' },
+      disconnectedAt: { ...str, format: 'date-time', description: 'offline only: when the last connection ended' },
       listener: { ...str, description: 'connected only' },
       connectedAt: { ...str, format: 'date-time', description: 'connected only' },
       keepAlive: { ...int, description: 'connected only' },

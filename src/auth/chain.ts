@@ -14,6 +14,17 @@ export interface AuthenticatorChainOptions {
   readonly allowAnonymous: boolean
 }
 
+/** What a client connected with, as its connection keeps it. */
+export interface ConnectedWith {
+  readonly username: string | undefined
+  /** MQTT 5 Authentication Method given at CONNECT. */
+  readonly authMethod: string | undefined
+  readonly identity: Identity | undefined
+}
+
+/** A compact JWS (its header starts with `{"`, base64url `eyJ`). */
+const JWS_LIKE = /^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/
+
 const ANONYMOUS: Identity = Object.freeze({ authenticator: 'anonymous', anonymous: true })
 
 /** Errors that say "ask again later" rank above "bad credentials" when every authenticator ignored. */
@@ -46,6 +57,21 @@ export class AuthenticatorChain {
   replace(authenticators: readonly Authenticator[]): void {
     this.#authenticators = authenticators
     this.#enabled = authenticators.filter((a) => a.enabled)
+  }
+
+  /**
+   * True when the client's username carried its token, so is never to be shown or kept:
+   * the authenticator that admitted it reads the token from the username (`from: username`,
+   * CONNECT without an Authentication Method), or the username is shaped like a compact
+   * JWS, whoever admitted the client.
+   */
+  usernameIsToken(client: ConnectedWith): boolean {
+    const username = client.username
+    if (username === undefined) return false
+    if (JWS_LIKE.test(username)) return true
+    if (client.authMethod !== undefined) return false
+    const name = client.identity?.authenticator
+    return this.#authenticators.find((a) => a.name === name)?.tokenFrom === 'username'
   }
 
   async start(): Promise<void> {

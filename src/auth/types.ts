@@ -46,6 +46,9 @@ export interface Authenticator {
   readonly enabled: boolean
   /** MQTT 5 Authentication Methods this authenticator accepts (e.g. ['JWT']). */
   readonly authMethods: readonly string[]
+  /** Token authenticators: where a CONNECT without an Authentication Method carries the
+   *  token (`from`). With 'username' the username is the token (see usernameIsToken). */
+  readonly tokenFrom?: 'username' | 'password'
   /** Called once before the broker listens (may start background work; must not throw for
    *  remote failures — report them through status instead). */
   start?(): Promise<void>

@@ -318,6 +318,14 @@ export class Broker {
       if (!this.#closing) this.endSession(session)
       return
     }
+    const isToken = this.auth.usernameIsToken(conn)
+    session.lastConnection = {
+      username: isToken ? undefined : conn.username,
+      usernameIsToken: isToken,
+      remoteAddress: conn.remoteAddress,
+      protocolVersion: conn.protocolVersion,
+      disconnectedAt: Date.now(),
+    }
     if (session.expiryInterval !== NEVER) {
       session.expiryTimer = setLongTimeout(() => {
         if (session.connection === undefined) this.endSession(session)

@@ -36,6 +36,20 @@ export interface PendingWill {
   timer: LongTimer | undefined
 }
 
+/**
+ * Who held a persistent session last, kept when its connection ends so that an offline
+ * session can be told apart from the others (admin API). A username that carried the token
+ * is not kept: only the fact that it did.
+ */
+export interface LastConnection {
+  readonly username: string | undefined
+  readonly usernameIsToken: boolean
+  readonly remoteAddress: string
+  readonly protocolVersion: 3 | 4 | 5
+  /** Epoch milliseconds. */
+  readonly disconnectedAt: number
+}
+
 export class Session {
   readonly clientId: string
   /** Seconds the session outlives its connection; 0xFFFFFFFF never expires. */
@@ -52,6 +66,8 @@ export class Session {
   connection: Connection | undefined
   expiryTimer: LongTimer | undefined
   pendingWill: PendingWill | undefined
+  /** Set when the session outlives a connection; undefined before the first one ended. */
+  lastConnection: LastConnection | undefined
   #nextPacketId = 1
 
   constructor(clientId: string, expiryInterval: number) {

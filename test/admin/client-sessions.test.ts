@@ -1,13 +1,15 @@
 /**
  * GET /clients lists offline persistent sessions beside connected clients (`connected`,
- * subscriptions, queued messages, session expiry), filtered by `?state=`; GET /clients/:id
- * shows one; DELETE /clients/:id ends an offline session. Real MQTT clients, real HTTP.
+ * subscriptions, queued messages, session expiry, and who left the session when: username
+ * unless it was the token, address, protocol version), filtered by `?state=`; GET
+ * /clients/:id shows one; DELETE /clients/:id ends an offline session. Real MQTT clients,
+ * real HTTP.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { MqttClient } from 'mqtt'
 import { connect, connectForConnack, end, nextMessage, subscribe, waitForClose } from '../helpers/broker.js'
-import { SEED_SECRET, hsToken, useAdmin } from './helpers.js'
+import { NEW_SECRET, SEED_SECRET, hsToken, useAdmin } from './helpers.js'
 
 const NEVER = 0xffffffff
 const token = hsToken(SEED_SECRET)
@@ -23,18 +25,26 @@ async function kill(client: MqttClient): Promise<void> {
 type Entry = Record<string, any>
 const byId = (list: Entry[], id: string): Entry | undefined => list.find((c) => c.clientId === id)
 
+/** `disconnectedAt` is an ISO time between `from` and now. */
+function assertDisconnectedSince(entry: Entry, from: number): void {
+  const at = Date.parse(entry.disconnectedAt)
+  assert.ok(typeof entry.disconnectedAt === 'string' && new Date(at).toISOString() === entry.disconnectedAt, `ISO time: ${entry.disconnectedAt}`)
+  assert.ok(at >= from - 5 && at <= Date.now(), `${entry.disconnectedAt} is within the last seconds`)
+}
+
 describe('admin API: offline persistent sessions in /clients', () => {
   const h = useAdmin()
   let live: MqttClient
 
-  it('lists connected clients and offline sessions, with `connected`, queued messages and expiry', async () => {
+  it('lists connected clients and offline sessions, with `connected`, queued messages, expiry and who left when', async () => {
     live = await connect(h.mqttPort, { protocolVersion: 5, clientId: 'live', ...creds })
+    const leftFrom = Date.now()
     // An MQTT 5 session that outlives its connection by 300 s, with a QoS 1 subscription.
-    const v5 = await connect(h.mqttPort, { protocolVersion: 5, clientId: 'away-5', clean: false, properties: { sessionExpiryInterval: 300 }, ...creds })
+    const v5 = await connect(h.mqttPort, { protocolVersion: 5, clientId: 'away-5', clean: false, properties: { sessionExpiryInterval: 300 }, ...creds, username: 'sensor-5' })
     await subscribe(v5, 'file/q', { qos: 1 })
     await end(v5)
     // An MQTT 3.1.1 clean-session-0 session: it never expires.
-    const v4 = await connect(h.mqttPort, { protocolVersion: 4, clientId: 'away-4', clean: false, ...creds })
+    const v4 = await connect(h.mqttPort, { protocolVersion: 4, clientId: 'away-4', clean: false, ...creds, username: 'sensor-4' })
     await subscribe(v4, ['file/q', 'file/r'], { qos: 1 })
     await end(v4)
     // A clean session ends with its connection: never listed.
@@ -67,15 +77,26 @@ describe('admin API: offline persistent sessions in /clients', () => {
     assert.ok(a5.session.expiresInSeconds > 290 && a5.session.expiresInSeconds <= 300, JSON.stringify(a5.session))
     const ends = Date.parse(a5.session.expiresAt)
     assert.ok(Math.abs(ends - (Date.now() + a5.session.expiresInSeconds * 1000)) < 2000, a5.session.expiresAt)
-    for (const connectionOnly of ['address', 'protocolVersion', 'listener', 'connectedAt', 'keepAlive', 'authenticator', 'anonymous', 'token', 'acl', 'username']) {
+    // Who left the session, and when.
+    assert.equal(a5.username, 'sensor-5')
+    assert.equal(a5.usernameIsToken, undefined)
+    assert.match(a5.address, /^(::ffff:)?127\.0\.0\.1$/)
+    assert.equal(a5.protocolVersion, 5)
+    assertDisconnectedSince(a5, leftFrom)
+    for (const connectionOnly of ['listener', 'connectedAt', 'keepAlive', 'authenticator', 'anonymous', 'token', 'acl']) {
       assert.equal(a5[connectionOnly], undefined, `${connectionOnly} is absent from an offline entry`)
     }
+    assert.equal(l.disconnectedAt, undefined, 'a connected entry has no disconnectedAt')
 
     const a4 = byId(r.body, 'away-4')!
     assert.equal(a4.connected, false)
     assert.equal(a4.subscriptions, 2)
     assert.equal(a4.queued, 2)
     assert.deepEqual(a4.session, { expiryInterval: NEVER }, 'a 3.1.1 persistent session never expires')
+    assert.equal(a4.username, 'sensor-4')
+    assert.match(a4.address, /^(::ffff:)?127\.0\.0\.1$/)
+    assert.equal(a4.protocolVersion, 4)
+    assertDisconnectedSince(a4, leftFrom)
     assert.ok(!r.text.includes(token), 'no token in the answer')
   })
 
@@ -103,6 +124,10 @@ describe('admin API: offline persistent sessions in /clients', () => {
     const r = await h.api('GET', '/api/v1/clients/away-4')
     assert.equal(r.status, 200, r.text)
     assert.equal(r.body.connected, false)
+    assert.equal(r.body.username, 'sensor-4')
+    assert.equal(r.body.protocolVersion, 4)
+    assert.match(r.body.address, /127\.0\.0\.1/)
+    assert.equal(typeof r.body.disconnectedAt, 'string')
     assert.deepEqual(r.body.subscriptionList, [{ topic: 'file/q', qos: 1 }, { topic: 'file/r', qos: 1 }])
     assert.equal(r.body.queued, 2)
     assert.equal(r.body.inflight, 0)
@@ -157,6 +182,47 @@ describe('admin API: offline persistent sessions in /clients', () => {
     await end(live)
   })
 
+  it('a username that was the token is never kept: offline entries say usernameIsToken', async () => {
+    // `from: username`: the username IS the token.
+    const created = await h.api('POST', '/api/v1/authenticators', { type: 'jwt', name: 'in-username', from: 'username', algorithm: 'hmac-based', secret: `${NEW_SECRET}-u` })
+    assert.equal(created.status, 201, created.text)
+    const inUsername = hsToken(`${NEW_SECRET}-u`, {}, 'bob')
+    // `from: password`, but the username is shaped like a token too (a JWS is never shown).
+    const jwsUsername = hsToken(SEED_SECRET, {}, 'carol')
+    const leftFrom = Date.now()
+    const v4 = await connect(h.mqttPort, { protocolVersion: 4, clientId: 'token-4', clean: false, username: inUsername })
+    const connected = await h.api('GET', '/api/v1/clients/token-4')
+    assert.equal(connected.body.connected, true)
+    assert.equal(connected.body.usernameIsToken, true, 'the same rule while connected')
+    assert.ok(!connected.text.includes(inUsername))
+    await end(v4)
+    const v5 = await connect(h.mqttPort, { protocolVersion: 5, clientId: 'token-5', clean: false, properties: { sessionExpiryInterval: 300 }, username: inUsername })
+    await end(v5)
+    const jws = await connect(h.mqttPort, { protocolVersion: 5, clientId: 'jws-5', clean: false, properties: { sessionExpiryInterval: 300 }, username: jwsUsername, password: token })
+    await end(jws)
+
+    const list = await h.api('GET', '/api/v1/clients?state=offline')
+    assert.equal(list.status, 200, list.text)
+    for (const [id, version] of [['token-4', 4], ['token-5', 5], ['jws-5', 5]] as const) {
+      const e = byId(list.body, id)!
+      assert.equal(e.connected, false, id)
+      assert.equal(e.username, undefined, `${id}: no username`)
+      assert.equal(e.usernameIsToken, true, id)
+      assert.equal(e.protocolVersion, version, id)
+      assert.match(e.address, /127\.0\.0\.1/, id)
+      assertDisconnectedSince(e, leftFrom)
+    }
+    const answers = [list, await h.api('GET', '/api/v1/clients'), await h.api('GET', '/api/v1/clients/token-4'), await h.api('GET', '/api/v1/clients/jws-5')]
+    for (const a of answers) {
+      assert.equal(a.status, 200, a.text)
+      for (const secret of [inUsername, jwsUsername, token]) {
+        assert.ok(!a.text.includes(secret), 'no token in the answer')
+        assert.ok(!a.text.includes(secret.split('.')[2]!), 'no part of a token signature in the answer')
+      }
+    }
+    assert.equal(answers[2]!.body.usernameIsToken, true)
+  })
+
   it('the OpenAPI document describes the state filter and the offline fields', async () => {
     const doc = (await h.api('GET', '/api/docs', undefined, null)).body
     const op = doc.paths['/api/v1/clients'].get
@@ -167,6 +233,18 @@ describe('admin API: offline persistent sessions in /clients', () => {
     assert.ok(op.responses['400'])
     assert.ok(doc.components.schemas.Client.properties.connected)
     assert.ok(doc.components.schemas.Client.properties.session.properties.expiresAt)
+    // Every field an offline entry carries is documented.
+    const documented = new Set([
+      ...Object.keys(doc.components.schemas.Client.properties),
+      ...Object.keys(doc.components.schemas.ClientDetail.allOf[1].properties),
+    ])
+    const offline = (await h.api('GET', '/api/v1/clients?state=offline')).body as Entry[]
+    assert.ok(offline.some((c) => c.disconnectedAt !== undefined) && offline.some((c) => c.usernameIsToken === true), 'entries with the new fields to check')
+    const detail = (await h.api('GET', '/api/v1/clients/token-5')).body as Entry
+    for (const e of [...offline, detail]) {
+      for (const key of Object.keys(e)) assert.ok(documented.has(key), `${key} is documented`)
+    }
+    assert.equal(doc.components.schemas.Client.properties.disconnectedAt.format, 'date-time')
     assert.match(doc.paths['/api/v1/clients/{id}'].delete.summary, /offline session/)
   })
 })

@@ -17,7 +17,7 @@ import type { AuthOutcome, Authenticator, Credentials, Identity } from '../types
 import type { KeySource, KeySourceStatus } from '../jwks/source.js'
 import type { JwsAlgorithm } from './algorithms.js'
 import { compileMatch, evaluateClaims, type ClaimCheck, type ClaimContext, type CompiledMatch } from './claims.js'
-import type { AuthenticatorConfig } from './config.js'
+import type { AuthenticatorConfig, TokenSource } from './config.js'
 import { decodeJws, decodePayload, printable, verifyWithKeys, type DecodedJws } from './jws.js'
 import type { VerifyKey } from './keys.js'
 
@@ -104,6 +104,7 @@ export class TokenAuthenticator implements Authenticator {
   readonly type: 'jwt' | 'jwks'
   readonly enabled: boolean
   readonly authMethods: readonly string[] = Object.freeze([JWT_AUTH_METHOD])
+  readonly tokenFrom: TokenSource
   readonly config: AuthenticatorConfig
   readonly #source: KeySource
   readonly #match: readonly CompiledMatch[]
@@ -131,6 +132,7 @@ export class TokenAuthenticator implements Authenticator {
     this.name = config.name
     this.type = config.type
     this.enabled = config.enabled
+    this.tokenFrom = config.from
     this.#source = source
     this.#match = compileMatch(config.claims.match)
     this.#log = options.logger.child({ authenticator: config.name })
