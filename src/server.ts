@@ -22,6 +22,8 @@ import { createMetrics } from './metrics/metrics.js'
 import { SqliteConfigStore } from './store/sqlite/config-store.js'
 import { MemoryRetainedStore } from './store/memory/retained-store.js'
 import { MemorySessionStore } from './store/memory/session-store.js'
+import { SqliteRetainedStore } from './store/sqlite/retained-store.js'
+import type { RetainedStore } from './store/types.js'
 
 export const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version
 
@@ -72,6 +74,10 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       managed = loadManagedConfig(s, managed, logger)
     }
 
+    // Opened before anything listens: a database that cannot be opened stops start-up.
+    const retained: RetainedStore = config.persistence.retained ? new SqliteRetainedStore(config.dataDir, logger) : new MemoryRetainedStore()
+    undo.push(() => retained.close())
+
     // The admin listener comes first: it may serve the key set the authenticators fetch.
     let admin: AdminServer | undefined
     if (config.admin !== undefined) {
@@ -111,7 +117,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       limits: config.limits,
       authenticators,
       authorizers,
-      retained: new MemoryRetainedStore(),
+      retained,
       sessions: new MemorySessionStore(),
       bus: new LocalBus(),
       logger,

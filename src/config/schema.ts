@@ -21,12 +21,18 @@ export interface AdminConfig {
   readonly metricsPublic: boolean
 }
 
+export interface PersistenceConfig {
+  /** Keep retained messages in dataDir/retained.sqlite across restarts. */
+  readonly retained: boolean
+}
+
 export interface PortcullisConfig {
   readonly listeners: readonly ListenerConfig[]
   readonly admin: AdminConfig | undefined
   readonly dataDir: string
   readonly logLevel: string
   readonly limits: Limits
+  readonly persistence: PersistenceConfig
   readonly authentication: {
     readonly allowAnonymous: boolean
     readonly authenticators: readonly AuthenticatorConfig[]
@@ -79,9 +85,20 @@ function validateLimits(raw: unknown, path: string): Limits {
   })
 }
 
+const DEFAULT_PERSISTENCE: PersistenceConfig = Object.freeze({ retained: false })
+
+function validatePersistence(raw: unknown, path: string): PersistenceConfig {
+  if (raw === undefined || raw === null) return DEFAULT_PERSISTENCE
+  const v = object(raw, path)
+  knownKeys(v, path, Object.keys(DEFAULT_PERSISTENCE))
+  return Object.freeze({
+    retained: optionalBoolean(v['retained'], `${path}.retained`, DEFAULT_PERSISTENCE.retained),
+  })
+}
+
 export function validateConfig(raw: unknown): PortcullisConfig {
   const v = raw === undefined || raw === null ? {} : object(raw, '(root)')
-  knownKeys(v, '(root)', ['listeners', 'admin', 'dataDir', 'log', 'limits', 'authentication', 'authorization'])
+  knownKeys(v, '(root)', ['listeners', 'admin', 'dataDir', 'log', 'limits', 'persistence', 'authentication', 'authorization'])
   const listenersRaw = v['listeners'] === undefined ? [{ type: 'tcp' }] : list(v['listeners'], 'listeners')
   const listeners = listenersRaw.map((l, i) => validateListener(l, `listeners[${i}]`))
 
@@ -113,6 +130,7 @@ export function validateConfig(raw: unknown): PortcullisConfig {
     dataDir: optionalString(v['dataDir'], 'dataDir') ?? './data',
     logLevel,
     limits: validateLimits(v['limits'], 'limits'),
+    persistence: validatePersistence(v['persistence'], 'persistence'),
     authentication: Object.freeze({
       allowAnonymous: optionalBoolean(authn['allowAnonymous'], 'authentication.allowAnonymous', false),
       authenticators: Object.freeze(parseAuthenticatorsConfig(authn['authenticators'] ?? [], 'authentication.authenticators')),

@@ -1,6 +1,7 @@
 /**
- * Storage seams. The memory implementations are the only ones so far; SQLite and Redis
- * come later behind the same interfaces, hence the asynchronous signatures.
+ * Storage seams: memory implementations, and SQLite for retained messages
+ * (`persistence.retained`); more backends (Redis) come later behind the same interfaces,
+ * hence the asynchronous signatures.
  */
 import type { Message } from '../broker/message.js'
 

@@ -6,12 +6,12 @@
  * them goes through the very same validation as the file. The configuration file seeds
  * the first start; from then on the database wins until `resetStoredConfig` drops it.
  */
-import Database from 'better-sqlite3'
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs'
+import type Database from 'better-sqlite3'
+import { existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
+import { openDatabase, readMeta, writeMeta } from './database.js'
 
 export const CONFIG_DB_FILE = 'portcullis.db'
-const SCHEMA_VERSION = 1
 
 /** Raw (file-shaped) configuration held by the store. */
 export interface StoredConfig {
@@ -28,40 +28,24 @@ export class SqliteConfigStore {
   readonly #db: Database.Database
 
   constructor(dataDir: string) {
-    mkdirSync(dataDir, { recursive: true })
-    this.file = join(dataDir, CONFIG_DB_FILE)
-    // The database holds HMAC secrets: owner only (SQLite gives its -wal/-shm files the same mode).
-    closeSync(openSync(this.file, 'a', 0o600))
-    chmodSync(this.file, 0o600)
-    this.#db = new Database(this.file)
-    this.#db.pragma('journal_mode = WAL')
-    this.#db.pragma('synchronous = NORMAL')
-    this.#db.exec(`
-      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS authenticators (position INTEGER NOT NULL, name TEXT PRIMARY KEY, entry TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS policies (name TEXT PRIMARY KEY, position INTEGER NOT NULL, entry TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS authorization_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    `)
-    const version = this.#meta('schema_version')
-    if (version === undefined) this.#setMeta('schema_version', String(SCHEMA_VERSION))
-    else if (Number(version) > SCHEMA_VERSION) {
-      this.#db.close()
-      throw new Error(`${this.file} was written by a newer Portcullis (schema ${version}; this one knows ${SCHEMA_VERSION})`)
-    }
-  }
-
-  #meta(key: string): string | undefined {
-    const row = this.#db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined
-    return row?.value
-  }
-
-  #setMeta(key: string, value: string): void {
-    this.#db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value)
+    // The database holds HMAC secrets: openDatabase makes it owner-only.
+    const { db, file } = openDatabase(dataDir, {
+      fileName: CONFIG_DB_FILE,
+      what: 'configuration store',
+      schemaVersion: 1,
+      schema: `
+        CREATE TABLE IF NOT EXISTS authenticators (position INTEGER NOT NULL, name TEXT PRIMARY KEY, entry TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS policies (name TEXT PRIMARY KEY, position INTEGER NOT NULL, entry TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS authorization_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      `,
+    })
+    this.#db = db
+    this.file = file
   }
 
   /** The stored configuration, or undefined when nothing was stored yet (first start, or after a reset). */
   load(): StoredConfig | undefined {
-    const updatedAt = this.#meta('updated_at')
+    const updatedAt = readMeta(this.#db, 'updated_at')
     if (updatedAt === undefined) return undefined
     const authenticators = (this.#db.prepare('SELECT entry FROM authenticators ORDER BY position').all() as { entry: string }[])
       .map((r) => JSON.parse(r.entry) as Record<string, unknown>)
@@ -89,7 +73,7 @@ export class SqliteConfigStore {
       ;((policies ?? []) as Record<string, unknown>[]).forEach((entry, i) => addPolicy.run(String(entry['name']), i, JSON.stringify(entry)))
       const addSetting = db.prepare('INSERT INTO authorization_settings (key, value) VALUES (?, ?)')
       for (const [key, value] of Object.entries(settings)) if (value !== undefined) addSetting.run(key, JSON.stringify(value))
-      this.#setMeta('updated_at', String(Date.now()))
+      writeMeta(db, 'updated_at', String(Date.now()))
     })
     write()
   }
