@@ -295,6 +295,37 @@ export const TOKEN_BASELINE_LABEL = 'portcullis (anonymous)'
 /** The fleet of `connect-es256-reconnect`: this many devices come back with the tokens they had. */
 export const RECONNECT_FLEET = 2_000
 
+type TokenMaterial = NonNullable<ReturnType<typeof jwtMaterial.get>>
+
+/**
+ * The two brokers of a token scenario — the anonymous baseline and the token broker, same
+ * configuration otherwise, both serving /metrics — and how each runs: the baseline paced at
+ * TOKEN_CONNECT_RATE without tokens, the token broker by `runToken`.
+ */
+function tokenPair(
+  alg: JwtAlg, runToken: (ctx: Ctx, broker: RunningBroker, m: TokenMaterial) => Promise<Measurement>,
+): Pick<Scenario, 'specs' | 'unsupported' | 'run'> {
+  return {
+    specs: (kinds) => {
+      const m = jwtMaterial.get(alg)
+      if (!kinds.includes('portcullis') || m === undefined) return []
+      return [
+        { label: TOKEN_BASELINE_LABEL, kind: 'portcullis', metrics: true },
+        {
+          label: `portcullis+${alg}`, kind: 'portcullis', metrics: true,
+          portcullisConfig: { authentication: { allowAnonymous: false, authenticators: [m.authenticator] } },
+        },
+      ]
+    },
+    unsupported: (e) => /authenticators are not available|authentication\.authenticators/.test(e),
+    run: (ctx, b) => {
+      const m = jwtMaterial.get(alg)
+      if (b.spec.label === TOKEN_BASELINE_LABEL || m === undefined) return connectRun(ctx, b, undefined, TOKEN_CONNECT_RATE)
+      return runToken(ctx, b, m)
+    },
+  }
+}
+
 async function connectRun(ctx: Ctx, broker: RunningBroker, tokens: string[] | undefined, rate?: number, reconnect = false): Promise<Measurement> {
   const { gen, sizes } = ctx
   const flags: string[] = []
@@ -463,24 +494,10 @@ export function scenarios(sizes: Sizes): Scenario[] {
       title: `Connects with ${alg} tokens at ${TOKEN_CONNECT_RATE.toLocaleString('en-US')}/s (Portcullis only; distinct token per connection) against the same broker without authentication at the same rate`,
       unit: 'µs/connect', main: 'cpuPerOpUs',
       target: 'extra CPU per connect over the anonymous baseline ≤ raw verification (node:crypto hot loop, this run) + 20 µs (issue #3)',
-      specs: (kinds) => {
-        const m = jwtMaterial.get(alg)
-        if (!kinds.includes('portcullis') || m === undefined) return []
-        return [
-          { label: TOKEN_BASELINE_LABEL, kind: 'portcullis', metrics: true },
-          {
-            label: `portcullis+${alg}`, kind: 'portcullis', metrics: true,
-            portcullisConfig: { authentication: { allowAnonymous: false, authenticators: [m.authenticator] } },
-          },
-        ]
-      },
-      unsupported: (e) => /authenticators are not available|authentication\.authenticators/.test(e),
-      run: async (ctx, b) => {
-        const m = jwtMaterial.get(alg)
-        if (b.spec.label === TOKEN_BASELINE_LABEL) return connectRun(ctx, b, undefined, TOKEN_CONNECT_RATE)
-        const r = await connectRun(ctx, b, m?.tokens, TOKEN_CONNECT_RATE)
-        return m !== undefined ? { ...r, rawVerifyUs: m.rawVerifyUs, coldVerifyUs: m.coldVerifyUs } : r
-      },
+      ...tokenPair(alg, async (ctx, b, m) => {
+        const r = await connectRun(ctx, b, m.tokens, TOKEN_CONNECT_RATE)
+        return { ...r, rawVerifyUs: m.rawVerifyUs, coldVerifyUs: m.coldVerifyUs }
+      }),
     })
   }
   list.push({
@@ -488,22 +505,11 @@ export function scenarios(sizes: Sizes): Scenario[] {
     title: `Reconnects with ES256 tokens already verified (a fleet of ${RECONNECT_FLEET.toLocaleString('en-US')} devices coming back with the tokens they had, after a network blip) at ${TOKEN_CONNECT_RATE.toLocaleString('en-US')}/s, against the same broker without authentication at the same rate`,
     unit: 'µs/connect', main: 'cpuPerOpUs',
     target: 'the verified-token cache answers every reconnect: no signature verification in the measured block',
-    specs: (kinds) => {
-      const m = jwtMaterial.get('ES256')
-      if (!kinds.includes('portcullis') || m === undefined) return []
-      return [
-        { label: TOKEN_BASELINE_LABEL, kind: 'portcullis', metrics: true },
-        { label: 'portcullis+ES256', kind: 'portcullis', metrics: true, portcullisConfig: { authentication: { allowAnonymous: false, authenticators: [m.authenticator] } } },
-      ]
-    },
-    unsupported: (e) => /authenticators are not available|authentication\.authenticators/.test(e),
-    run: async (ctx, b) => {
-      const m = jwtMaterial.get('ES256')
-      if (b.spec.label === TOKEN_BASELINE_LABEL) return connectRun(ctx, b, undefined, TOKEN_CONNECT_RATE)
-      const r = await connectRun(ctx, b, m?.tokens, TOKEN_CONNECT_RATE, true)
+    ...tokenPair('ES256', async (ctx, b, m) => {
+      const r = await connectRun(ctx, b, m.tokens, TOKEN_CONNECT_RATE, true)
       if (r.verifyUs !== undefined) r.flags.push('signatures were verified in the measured block: the cache missed')
       return r
-    },
+    }),
   })
   for (const n of sizes.memoryConnections) {
     list.push({

@@ -7,10 +7,20 @@ import { isValidUtf8Field } from './utf8.js'
 
 const MAX_TOPIC_BYTES = 65535
 
-/** A topic name for PUBLISH: non-empty, no wildcards [MQTT-3.3.2-2], well-formed UTF-8 (see utf8.ts). */
+/**
+ * What is wrong with a topic name, if anything: 'malformed' for ill-formed UTF-8 or U+0000
+ * [MQTT-1.5.4-1, MQTT-1.5.4-2] (see utf8.ts), 'invalid' when empty, too long or holding a
+ * wildcard [MQTT-3.3.2-2]. One UTF-8 scan: PUBLISH asks this for every message.
+ */
+export function topicNameFault(topic: string): 'malformed' | 'invalid' | undefined {
+  if (!isValidUtf8Field(topic)) return 'malformed'
+  if (topic.length === 0 || topic.length > MAX_TOPIC_BYTES || topic.includes('#') || topic.includes('+')) return 'invalid'
+  return undefined
+}
+
+/** A topic name for PUBLISH: non-empty, no wildcards, well-formed UTF-8. */
 export function isValidTopicName(topic: string): boolean {
-  if (topic.length === 0 || topic.length > MAX_TOPIC_BYTES) return false
-  return !topic.includes('#') && !topic.includes('+') && isValidUtf8Field(topic)
+  return topicNameFault(topic) === undefined
 }
 
 /** A topic filter: '#' only as the whole last level, '+' only as a whole level [MQTT-4.7.1-1..3]. */

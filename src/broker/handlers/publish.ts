@@ -6,8 +6,7 @@ import { isUtf8 } from 'node:buffer'
 import type mqtt from 'mqtt-packet'
 import type { QoS } from '../../authz/types.js'
 import { ReasonCode } from '../../protocol/reason-codes.js'
-import { isValidTopicName } from '../../protocol/topic.js'
-import { isValidUtf8Field } from '../../protocol/utf8.js'
+import { topicNameFault } from '../../protocol/topic.js'
 import type { Connection } from '../connection.js'
 import { forwardableProperties } from '../properties.js'
 
@@ -53,12 +52,13 @@ export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket): vo
     conn.fail('ERR_PROTOCOL', 'PUBLISH with QoS > 0 and packet identifier 0')
     return
   }
-  if (!isValidUtf8Field(topic)) {
+  const fault = topicNameFault(topic)
+  if (fault === 'malformed') {
     // Ill-formed UTF-8 or U+0000 makes the packet malformed [MQTT-1.5.4-1, MQTT-1.5.4-2].
     conn.fail('ERR_MALFORMED_PACKET', 'PUBLISH topic name is not well-formed UTF-8')
     return
   }
-  if (!isValidTopicName(topic)) {
+  if (fault === 'invalid') {
     conn.fail(topic === '' ? 'ERR_PROTOCOL' : 'ERR_TOPIC_NAME_INVALID', 'PUBLISH topic name invalid')
     return
   }
