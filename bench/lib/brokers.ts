@@ -24,6 +24,12 @@ export interface BrokerSpec {
   readonly portcullisConfig?: Record<string, unknown>
   /** Portcullis only: serve public /metrics on port + 1000 (read by the token connect scenarios). */
   readonly metrics?: boolean
+  /**
+   * Portcullis only: its chain holds nothing but the bare check of bench/peers/bare-token-check.mjs
+   * for tokens of `alg` signed with `key` (base64url secret or public PEM), in the username
+   * (bench/peers/portcullis-bare-token.mjs).
+   */
+  readonly bareJwt?: { readonly alg: string; readonly key: string }
 }
 
 export interface RunningBroker {
@@ -125,6 +131,13 @@ export async function portIsFree(port: number): Promise<boolean> {
   })
 }
 
+/** The key written to `dir`, and portcullis-bare-token.mjs's --jwt-alg / --jwt-key arguments for it. */
+function bareJwtArgs(dir: string, jwt: NonNullable<BrokerSpec['bareJwt']>): string[] {
+  const keyFile = join(dir, 'jwt-key')
+  writeFileSync(keyFile, jwt.key)
+  return ['--jwt-alg', jwt.alg, '--jwt-key', keyFile]
+}
+
 export async function startBroker(spec: BrokerSpec, port: number, opts: Options): Promise<RunningBroker> {
   const dir = join(opts.tmpDir, `run-${++runCounter}-${spec.label.replace(/[^a-z0-9]+/gi, '_')}`)
   mkdirSync(dir, { recursive: true })
@@ -134,7 +147,9 @@ export async function startBroker(spec: BrokerSpec, port: number, opts: Options)
       const file = join(dir, 'portcullis.yaml')
       const extra = spec.metrics === true ? { ...spec.portcullisConfig, admin: { host: HOST, port: port + 1000, metricsPublic: true } } : spec.portcullisConfig
       writeFileSync(file, portcullisYaml(port, extra))
-      argv = [process.execPath, ...opts.portcullisNodeFlags, join(ROOT, 'bin/portcullis.js'), 'start', '--config', file]
+      argv = spec.bareJwt === undefined
+        ? [process.execPath, ...opts.portcullisNodeFlags, join(ROOT, 'bin/portcullis.js'), 'start', '--config', file]
+        : [process.execPath, ...opts.portcullisNodeFlags, join(ROOT, 'bench/peers/portcullis-bare-token.mjs'), file, ...bareJwtArgs(dir, spec.bareJwt)]
       break
     }
     case 'mosquitto': {

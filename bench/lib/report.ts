@@ -1,7 +1,7 @@
 /**
  * Summaries (median [min–max] over rounds, paired per-round ratios) and the Markdown table.
  */
-import { TOKEN_BASELINE_LABEL, type Measurement, type Scenario } from './scenarios.js'
+import { TOKEN_BASELINE_LABEL, TOKEN_CONNECT_RATE, tokenBareOf, type Measurement, type Scenario } from './scenarios.js'
 
 export interface RunRecord extends Measurement {
   scenario: string
@@ -24,6 +24,9 @@ export interface BrokerSummary {
   verifyUs?: Stat
   rawVerifyUs?: Stat
   coldVerifyUs?: Stat
+  pacedVerifyUs?: Stat
+  /** Token scenarios: this broker's extra minus the extra of the same broker with the bare check, per round. */
+  beyondBareUs?: Stat
   /** Token scenarios: extra over the baseline minus the broker's own verification time, per round. */
   beyondVerifyUs?: Stat
   kibPerConnSoon?: Stat
@@ -78,11 +81,15 @@ export function summarise(selected: readonly Scenario[], records: readonly RunRe
       put('verifyUs', stat(ok.map((r) => r.verifyUs ?? NaN)))
       // Token connects against the anonymous baseline of the same scenario and round (same rate).
       if (sc.id.startsWith('connect-') && label !== TOKEN_BASELINE_LABEL) {
-        const base = (round: number): number => recs.find((x) => x.broker === TOKEN_BASELINE_LABEL && x.round === round && x.ok)?.cpuPerOpUs ?? NaN
-        const extra = (r: RunRecord): number => (r.cpuPerOpUs ?? NaN) - base(r.round)
+        const cpu = (broker: string, round: number): number => recs.find((x) => x.broker === broker && x.round === round && x.ok)?.cpuPerOpUs ?? NaN
+        const extraOf = (broker: string, round: number): number => cpu(broker, round) - cpu(TOKEN_BASELINE_LABEL, round)
+        const extra = (r: RunRecord): number => extraOf(label, r.round)
         put('tokenExtraUs', stat(ok.map(extra)))
+        const bare = tokenBareOf(label)
+        if (bare !== undefined) put('beyondBareUs', stat(ok.map((r) => extra(r) - extraOf(bare, r.round))))
         put('rawVerifyUs', stat(ok.map((r) => r.rawVerifyUs ?? NaN)))
         put('coldVerifyUs', stat(ok.map((r) => r.coldVerifyUs ?? NaN)))
+        put('pacedVerifyUs', stat(ok.map((r) => r.pacedVerifyUs ?? NaN)))
         put('beyondVerifyUs', stat(ok.map((r) => extra(r) - (r.verifyUs ?? NaN))))
       }
       put('coldCpuPerOpUs', stat(ok.map((r) => r.coldCpuPerOpUs ?? NaN)))
@@ -157,10 +164,12 @@ export function renderMarkdown(
       if (b.lostQos0 > 0) notes.push(`${b.lostQos0} QoS 0 dropped`)
       if (b.kibPerConnSoon !== undefined) notes.push(`2 s after connecting (before the idle broker settled): ${range(b.kibPerConnSoon)} KiB/conn`)
       if (b.tokenExtraUs !== undefined) notes.push(`**over the anonymous baseline (same rate, same round): +${range(b.tokenExtraUs)} µs**`)
+      if (b.beyondBareUs !== undefined) notes.push(`**beyond the same broker with a bare node:crypto check (same round): ${b.beyondBareUs.median >= 0 ? '+' : ''}${range(b.beyondBareUs)} µs**`)
       if (b.verifyUs !== undefined) notes.push(`signature verification inside the broker (its own metric): ${range(b.verifyUs)} µs`)
       if (b.beyondVerifyUs !== undefined) notes.push(`token path beyond verification (extra − verification): ${range(b.beyondVerifyUs)} µs`)
       if (b.rawVerifyUs !== undefined) notes.push(`raw verification (node:crypto hot loop, this run): ${range(b.rawVerifyUs)} µs`)
       if (b.coldVerifyUs !== undefined) notes.push(`raw with 2 MiB touched between verifications: ${range(b.coldVerifyUs)} µs`)
+      if (b.pacedVerifyUs !== undefined) notes.push(`raw at the scenario's pace (one verification per ${1e6 / TOKEN_CONNECT_RATE} µs, thread asleep between): ${range(b.pacedVerifyUs)} µs`)
       if (b.coldCpuPerOpUs !== undefined) notes.push(`cold start (warm-up connects): ${range(b.coldCpuPerOpUs)} µs/connect`)
       if (b.heldMin !== undefined) notes.push(`held ≥ ${b.heldMin.toLocaleString('en-US')}`)
       notes.push(...b.flags)

@@ -76,6 +76,8 @@ export interface Measurement {
   rawVerifyUs?: number
   /** The same with 2 MiB of other memory touched between two verifications (caches cold). */
   coldVerifyUs?: number
+  /** The same, one verification per 1/TOKEN_CONNECT_RATE s with the thread asleep between (the broker's pace). */
+  pacedVerifyUs?: number
   rssBeforeKiB?: number
   rssAfterKiB?: number
   held?: number
@@ -275,10 +277,14 @@ export type JwtAlg = (typeof JWT_ALGS)[number]
 /**
  * Token material for the connect-<alg> scenarios, filled by the runner: the authenticator, one
  * distinct token per connection, and node:crypto's own verification time for the algorithm
- * (hot loop, prepared KeyObject, measured in this run: the issue's "raw verification"; and the
- * same with the caches made cold between verifications).
+ * (hot loop, prepared KeyObject, measured in this run: the issue's "raw verification"; the
+ * same with the caches made cold between verifications; and the same at the scenarios' pace).
  */
-export const jwtMaterial = new Map<JwtAlg, { authenticator: Record<string, unknown>; tokens: string[]; rawVerifyUs: number; coldVerifyUs: number }>()
+export const jwtMaterial = new Map<JwtAlg, {
+  authenticator: Record<string, unknown>; tokens: string[]; rawVerifyUs: number; coldVerifyUs: number; pacedVerifyUs: number
+  /** The key for the bare check: the HMAC secret (base64url) or the public-key PEM. */
+  bareKey: string
+}>()
 
 /**
  * Token connects and their anonymous baseline run at this many connects per second. A token
@@ -292,35 +298,59 @@ export const TOKEN_CONNECT_RATE = 2_000
 /** The baseline broker of the token scenarios (same config as the token broker, anonymous). */
 export const TOKEN_BASELINE_LABEL = 'portcullis (anonymous)'
 
+const bareTokenLabel = (alg: JwtAlg): string => `portcullis+${alg} (bare node:crypto check)`
+
+/** The algorithm of a Portcullis token broker's label (`portcullis+ES256`), if it is one. */
+function tokenAlgOf(label: string): JwtAlg | undefined {
+  const alg = /^portcullis\+(\w+)$/.exec(label)?.[1]
+  return alg !== undefined && (JWT_ALGS as readonly string[]).includes(alg) ? (alg as JwtAlg) : undefined
+}
+
+/** Portcullis with only the bare check, for a Portcullis token broker's label, if any. */
+export function tokenBareOf(label: string): string | undefined {
+  const alg = tokenAlgOf(label)
+  return alg !== undefined ? bareTokenLabel(alg) : undefined
+}
+
 /** The fleet of `connect-es256-reconnect`: this many devices come back with the tokens they had. */
 export const RECONNECT_FLEET = 2_000
 
 type TokenMaterial = NonNullable<ReturnType<typeof jwtMaterial.get>>
 
 /**
- * The two brokers of a token scenario — the anonymous baseline and the token broker, same
- * configuration otherwise, both serving /metrics — and how each runs: the baseline paced at
- * TOKEN_CONNECT_RATE without tokens, the token broker by `runToken`.
+ * The brokers of a token scenario — the anonymous baseline and the token broker, same
+ * configuration otherwise, both serving /metrics; with `bare`, also the same broker with a bare
+ * node:crypto check in place of its authenticators — and how each runs: the baseline paced at
+ * TOKEN_CONNECT_RATE without tokens, the token broker by `runToken`, the bare one with the same
+ * tokens at the same rate.
  */
 function tokenPair(
-  alg: JwtAlg, runToken: (ctx: Ctx, broker: RunningBroker, m: TokenMaterial) => Promise<Measurement>,
+  alg: JwtAlg, bare: boolean, runToken: (ctx: Ctx, broker: RunningBroker, m: TokenMaterial) => Promise<Measurement>,
 ): Pick<Scenario, 'specs' | 'unsupported' | 'run'> {
   return {
     specs: (kinds) => {
       const m = jwtMaterial.get(alg)
       if (!kinds.includes('portcullis') || m === undefined) return []
-      return [
+      const specs: BrokerSpec[] = [
         { label: TOKEN_BASELINE_LABEL, kind: 'portcullis', metrics: true },
         {
           label: `portcullis+${alg}`, kind: 'portcullis', metrics: true,
           portcullisConfig: { authentication: { allowAnonymous: false, authenticators: [m.authenticator] } },
         },
       ]
+      if (bare) {
+        specs.push({
+          label: bareTokenLabel(alg), kind: 'portcullis', metrics: true, bareJwt: { alg, key: m.bareKey },
+          portcullisConfig: { authentication: { allowAnonymous: false } },
+        })
+      }
+      return specs
     },
     unsupported: (e) => /authenticators are not available|authentication\.authenticators/.test(e),
     run: (ctx, b) => {
       const m = jwtMaterial.get(alg)
-      if (b.spec.label === TOKEN_BASELINE_LABEL || m === undefined) return connectRun(ctx, b, undefined, TOKEN_CONNECT_RATE)
+      if (m === undefined || b.spec.label === TOKEN_BASELINE_LABEL) return connectRun(ctx, b, undefined, TOKEN_CONNECT_RATE)
+      if (b.spec.bareJwt !== undefined) return connectRun(ctx, b, m.tokens, TOKEN_CONNECT_RATE)
       return runToken(ctx, b, m)
     },
   }
@@ -491,12 +521,12 @@ export function scenarios(sizes: Sizes): Scenario[] {
   for (const alg of JWT_ALGS) {
     list.push({
       id: `connect-${alg.toLowerCase()}`,
-      title: `Connects with ${alg} tokens at ${TOKEN_CONNECT_RATE.toLocaleString('en-US')}/s (Portcullis only; distinct token per connection) against the same broker without authentication at the same rate`,
+      title: `Connects with ${alg} tokens at ${TOKEN_CONNECT_RATE.toLocaleString('en-US')}/s (distinct token per connection) against the same broker without authentication at the same rate, and beside it the same broker with a bare node:crypto token check in place of its authenticators`,
       unit: 'µs/connect', main: 'cpuPerOpUs',
       target: 'extra CPU per connect over the anonymous baseline ≤ raw verification (node:crypto hot loop, this run) + 20 µs (issue #3)',
-      ...tokenPair(alg, async (ctx, b, m) => {
+      ...tokenPair(alg, true, async (ctx, b, m) => {
         const r = await connectRun(ctx, b, m.tokens, TOKEN_CONNECT_RATE)
-        return { ...r, rawVerifyUs: m.rawVerifyUs, coldVerifyUs: m.coldVerifyUs }
+        return { ...r, rawVerifyUs: m.rawVerifyUs, coldVerifyUs: m.coldVerifyUs, pacedVerifyUs: m.pacedVerifyUs }
       }),
     })
   }
@@ -505,7 +535,7 @@ export function scenarios(sizes: Sizes): Scenario[] {
     title: `Reconnects with ES256 tokens already verified (a fleet of ${RECONNECT_FLEET.toLocaleString('en-US')} devices coming back with the tokens they had, after a network blip) at ${TOKEN_CONNECT_RATE.toLocaleString('en-US')}/s, against the same broker without authentication at the same rate`,
     unit: 'µs/connect', main: 'cpuPerOpUs',
     target: 'the verified-token cache answers every reconnect: no signature verification in the measured block',
-    ...tokenPair('ES256', async (ctx, b, m) => {
+    ...tokenPair('ES256', false, async (ctx, b, m) => {
       const r = await connectRun(ctx, b, m.tokens, TOKEN_CONNECT_RATE, true)
       if (r.verifyUs !== undefined) r.flags.push('signatures were verified in the measured block: the cache missed')
       return r
