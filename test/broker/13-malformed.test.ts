@@ -25,6 +25,19 @@ function publishWithTopicBytes(topic: number[], payload = [0x78]): number[] {
   return [0x30, 2 + topic.length + payload.length, 0x00, topic.length, ...topic, ...payload]
 }
 
+/** Watches `client` for messages on `topic`; the returned function stops watching and says whether one came. */
+function watchTopic(client: MqttClient, topic: string): () => boolean {
+  let seen = false
+  const on = (t: string): void => {
+    if (t === topic) seen = true
+  }
+  client.on('message', on)
+  return () => {
+    client.off('message', on)
+    return seen
+  }
+}
+
 for (const v of VERSIONS) {
   describe(`v${v}`, () => {
     let healthy: MqttClient
@@ -177,16 +190,11 @@ for (const v of VERSIONS) {
       test('a QoS 1 PUBLISH with an ill-formed Content Type is neither acknowledged nor routed [MQTT-1.5.4-1]', async () => {
         const topic = uid('props')
         await subscribe(healthy, topic, { qos: 0 })
-        let leaked = false
-        const on = (t: string): void => {
-          if (t === topic) leaked = true
-        }
-        healthy.on('message', on)
+        const leaked = watchTopic(healthy, topic)
         const raw = await open(true)
         raw.write(publishWithProperties([0x03, ...str([0xc0, 0xaf])], 1, topic))
         await closedAlone(raw, 0x81)
-        healthy.off('message', on)
-        assert.equal(leaked, false)
+        assert.equal(leaked(), false)
         assert.equal(raw.packets.filter((p) => p.cmd === 'puback').length, 0)
       })
 
@@ -326,16 +334,11 @@ for (const v of VERSIONS) {
     test('a PUBLISH before CONNECT is not routed [MQTT-3.1.0-1]', async () => {
       const topic = uid('early')
       await subscribe(healthy, topic, { qos: 0 })
-      let leaked = false
-      const on = (t: string): void => {
-        if (t === topic) leaked = true
-      }
-      healthy.on('message', on)
+      const leaked = watchTopic(healthy, topic)
       const raw = await open(false)
       raw.write(publishWithTopicBytes([...Buffer.from(topic)]))
       await closedAlone(raw)
-      healthy.off('message', on)
-      assert.equal(leaked, false)
+      assert.equal(leaked(), false)
     })
 
     test('packets only a server sends (CONNACK, SUBACK) close the connection', async () => {

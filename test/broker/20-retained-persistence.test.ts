@@ -27,6 +27,16 @@ function persistentBroker(dir: string): Promise<RunningBroker> {
   return startBroker({ dataDir: dir, persistence: { retained: true }, limits: { sysInterval: 0 } })
 }
 
+/** Runs `fn` against a persistent broker on `dir`, closing the broker however `fn` ends. */
+async function withPersistentBroker(dir: string, fn: (broker: RunningBroker) => Promise<void>): Promise<void> {
+  const broker = await persistentBroker(dir)
+  try {
+    await fn(broker)
+  } finally {
+    await broker.close()
+  }
+}
+
 /** The topics stored in the file, read by a connection of our own (WAL lets it read beside the broker). */
 function storedTopics(dir: string): string[] {
   const db = new Database(join(dir, RETAINED_DB_FILE), { readonly: true })
@@ -48,8 +58,7 @@ for (const v of VERSIONS) {
       await end(pub)
       await first.close()
 
-      const second = await persistentBroker(dir)
-      try {
+      await withPersistentBroker(dir, async (second) => {
         const { client: sub, inbox } = await connectWithInbox(second.port, { protocolVersion: v, clientId: uid('sub') })
         await subscribe(sub, topic, { qos: 2 })
         const m = await inbox.next(topic)
@@ -57,9 +66,7 @@ for (const v of VERSIONS) {
         assert.equal(m.packet.qos, 1)
         assert.equal(m.packet.retain, true)
         await end(sub)
-      } finally {
-        await second.close()
-      }
+      })
     })
 
     test('a retained message cleared with an empty payload before the restart is not delivered after it [MQTT-3.3.1-10]', async (t) => {
@@ -74,15 +81,12 @@ for (const v of VERSIONS) {
       await first.close()
       assert.deepEqual(storedTopics(dir), [])
 
-      const second = await persistentBroker(dir)
-      try {
+      await withPersistentBroker(dir, async (second) => {
         const sub = await connect(second.port, { protocolVersion: v, clientId: uid('sub') })
         await subscribe(sub, topic, { qos: 1 })
         await expectNoMessage(sub, 200)
         await end(sub)
-      } finally {
-        await second.close()
-      }
+      })
     })
   })
 }
@@ -108,8 +112,7 @@ describe('v5 properties and expiry', () => {
     await end(pub)
     await first.close()
 
-    const second = await persistentBroker(dir)
-    try {
+    await withPersistentBroker(dir, async (second) => {
       const { client: sub, inbox } = await connectWithInbox(second.port, { protocolVersion: 5, clientId: uid('sub') })
       await subscribe(sub, topic, { qos: 2 })
       const m = await inbox.next(topic)
@@ -125,9 +128,7 @@ describe('v5 properties and expiry', () => {
       assert.deepEqual({ ...p.userProperties }, { unit: 'celsius', tag: ['a', 'b'], $buffers: 'not a marker', base64: 'nor this' })
       assert.equal(p.messageExpiryInterval, undefined)
       await end(sub)
-    } finally {
-      await second.close()
-    }
+    })
   })
 
   test('Message Expiry keeps counting while the broker is down [MQTT-3.3.2-5, MQTT-3.3.2-6]', async (t) => {
@@ -141,8 +142,7 @@ describe('v5 properties and expiry', () => {
     await first.close()
     await delay(2100) // the 1 s message expires; the 60 s one has 58 s or less left
 
-    const second = await persistentBroker(dir)
-    try {
+    await withPersistentBroker(dir, async (second) => {
       assert.deepEqual(storedTopics(dir), [`${base}/long`], 'the expired row is dropped when the file is loaded')
       const { client: sub, inbox } = await connectWithInbox(second.port, { protocolVersion: 5, clientId: uid('sub') })
       await subscribe(sub, `${base}/#`, { qos: 1 })
@@ -153,9 +153,7 @@ describe('v5 properties and expiry', () => {
       await expectNoMessage(sub, 200, `${base}/short`)
       assert.equal(inbox.messages.length, 1)
       await end(sub)
-    } finally {
-      await second.close()
-    }
+    })
   })
 })
 
@@ -170,8 +168,7 @@ describe('writes and start-up', () => {
     await end(pub)
     await first.close()
 
-    const second = await persistentBroker(dir)
-    try {
+    await withPersistentBroker(dir, async (second) => {
       assert.equal(second.server.broker.retained.size, count)
       const { client: sub, inbox } = await connectWithInbox(second.port, { protocolVersion: 5, clientId: uid('sub') })
       await subscribe(sub, `${base}/#`, { qos: 0 })
@@ -180,23 +177,18 @@ describe('writes and start-up', () => {
       assert.equal(payloads.size, count)
       for (let i = 0; i < count; i++) assert.equal(payloads.get(`${base}/${i}`), `m${i}`)
       await end(sub)
-    } finally {
-      await second.close()
-    }
+    })
   })
 
   test('a retained publish reaches the file shortly after, while the broker runs (not only at shutdown)', async (t) => {
     const dir = dataDir(t)
     const topic = uid('writethrough')
-    const broker = await persistentBroker(dir)
-    try {
+    await withPersistentBroker(dir, async (broker) => {
       const pub = await connect(broker.port, { protocolVersion: 4, clientId: uid('pub') })
       await pub.publishAsync(topic, 'on disk soon', { qos: 1, retain: true })
       await until(() => storedTopics(dir).includes(topic), 'the retained message written to the file', 1000)
       await end(pub)
-    } finally {
-      await broker.close()
-    }
+    })
   })
 
   test('persistence is off by default: no file is written and nothing survives a restart', async (t) => {
