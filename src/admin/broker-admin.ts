@@ -353,12 +353,14 @@ export class BrokerAdmin {
     })
   }
 
-  /** Re-fetch a key set now (a new instance is started, then swapped in). */
+  /**
+   * Re-fetch a key set now, in the live instance: a failed fetch keeps the last good set
+   * through the grace period, as a scheduled refresh does.
+   */
   async refreshAuthenticator(name: string): Promise<Raw> {
     return this.#serial(async () => {
-      this.#index(name)
-      await this.#applyAuthenticators([...this.#configs], new Set([name]))
-      this.#logger.info({ authenticator: name }, 'admin: authenticator refreshed')
+      const loaded = await this.#live[this.#index(name)]!.refreshKeys()
+      this.#logger.info({ authenticator: name, loaded }, 'admin: authenticator refreshed')
       return this.authenticatorStatus(name)
     })
   }

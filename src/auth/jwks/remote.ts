@@ -11,7 +11,7 @@ import type { Logger } from '../../log.js'
 import type { JwsAlgorithm } from '../jwt/algorithms.js'
 import { importJwks, type VerifyKey } from '../jwt/keys.js'
 import { JwksFetchError, fetchJwksDocument, type JwksFetchFailure } from './fetch.js'
-import type { JwksFetchCounts, KeySource, KeySourceStatus } from './source.js'
+import type { JwksFetchCounts, KeyRefreshReason, KeySource, KeySourceStatus } from './source.js'
 
 export interface RemoteJwksOptions {
   readonly url: string
@@ -80,10 +80,10 @@ export class RemoteJwksSource implements KeySource {
     return this.#keys
   }
 
-  refresh(reason: 'kid' | 'unavailable'): Promise<boolean> {
+  refresh(reason: KeyRefreshReason): Promise<boolean> {
     if (this.#closed) return Promise.resolve(false)
     if (this.#inflight !== undefined) return this.#inflight
-    if (Date.now() - this.#lastAttemptAt < this.#options.kidRefetchCooldownMs) return Promise.resolve(false)
+    if (reason !== 'manual' && Date.now() - this.#lastAttemptAt < this.#options.kidRefetchCooldownMs) return Promise.resolve(false)
     return this.#fetch(reason)
   }
 
@@ -144,7 +144,7 @@ export class RemoteJwksSource implements KeySource {
       this.#lastError = null
       this.#count('ok', startedAt)
       const kids = imported.keys.flatMap((k) => (k.kid === undefined ? [] : [k.kid]))
-      this.#log[recovered || reason === 'start' ? 'info' : 'debug']({ url, reason, keyCount: imported.keys.length, kids }, 'JWKS loaded')
+      this.#log[recovered || reason === 'start' || reason === 'manual' ? 'info' : 'debug']({ url, reason, keyCount: imported.keys.length, kids }, 'JWKS loaded')
       return true
     } catch (err) {
       if (this.#closed) return false

@@ -5,6 +5,8 @@
  */
 import type { VerifyKey } from '../jwt/keys.js'
 
+export type KeyRefreshReason = 'kid' | 'unavailable' | 'manual'
+
 export type KeySourceState = 'ok' | 'stale' | 'unavailable' | 'disabled'
 
 export interface KeySourceStatus {
@@ -42,10 +44,13 @@ export interface KeySource {
   /** Bumped whenever the key set changes (invalidates caches). */
   readonly generation: number
   /**
-   * Asks for a fresh key set because a token named an unknown kid or no keys are loaded.
-   * Rate-limited and shared; resolves true when a new key set arrived.
+   * Asks for a fresh key set: a token named an unknown kid or no keys are loaded
+   * (rate-limited by the kid cooldown), or an operator asked for it ('manual': not
+   * rate-limited). One fetch in flight at a time, shared. A failed fetch follows the rules
+   * of a scheduled one: the last good set is kept through the grace period. Resolves true
+   * when a new key set arrived.
    */
-  refresh?(reason: 'kid' | 'unavailable'): Promise<boolean>
+  refresh?(reason: KeyRefreshReason): Promise<boolean>
   start?(): Promise<void>
   close?(): Promise<void>
   status(): KeySourceStatus

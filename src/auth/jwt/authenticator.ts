@@ -147,6 +147,17 @@ export class TokenAuthenticator implements Authenticator {
     await this.#source.close?.()
   }
 
+  /**
+   * Loads the key set again now (an operator's "refresh now"). Remote key sets are fetched
+   * under the rules of a scheduled refresh: a failure keeps the last good set through the
+   * grace period. Static keys (configured or pasted) have nothing to fetch. Resolves true
+   * when a new key set arrived.
+   */
+  async refreshKeys(): Promise<boolean> {
+    if (!this.enabled || this.#source.refresh === undefined) return false
+    return this.#source.refresh('manual')
+  }
+
   status(): TokenAuthenticatorStatus {
     const s = this.enabled ? this.#source.status() : { ...this.#source.status(), state: 'disabled' as const }
     return { name: this.name, type: this.type, enabled: this.enabled, ...s }
