@@ -25,6 +25,10 @@ export interface Limits {
   readonly sysInterval: number
   /** Bytes buffered for one slow client before QoS 0 messages to it are dropped. */
   readonly maxWriteBuffer: number
+  /** Levels a topic name or filter may have (PUBLISH, SUBSCRIBE, will). 128 is far beyond
+   *  any real hierarchy and keeps per-message work on a topic small; the protocol itself
+   *  allows 32,768 levels in a 65,535-byte name. */
+  readonly maxTopicLevels: number
 }
 
 export const DEFAULT_LIMITS: Limits = Object.freeze({
@@ -38,4 +42,5 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   maxSessionExpiry: 0xffffffff,
   sysInterval: 10,
   maxWriteBuffer: 8 * 1024 * 1024,
+  maxTopicLevels: 128,
 })

@@ -82,6 +82,8 @@ function validateLimits(raw: unknown, path: string): Limits {
     maxSessionExpiry: int('maxSessionExpiry', 0, 0xffffffff),
     sysInterval: int('sysInterval', 0, 86_400),
     maxWriteBuffer: int('maxWriteBuffer', 65_536, 1 << 30),
+    // a 65,535-byte topic has at most 32,768 levels
+    maxTopicLevels: int('maxTopicLevels', 1, 32_768),
   })
 }
 

@@ -23,6 +23,18 @@ export function isValidTopicName(topic: string): boolean {
   return topicNameFault(topic) === undefined
 }
 
+/**
+ * Does a topic name or filter have more than `max` levels? Counts separators with indexOf and
+ * stops at the limit, so a long topic costs no more than the limit allows.
+ */
+export function hasMoreLevels(topic: string, max: number): boolean {
+  let slashes = 0
+  for (let i = topic.indexOf('/'); i !== -1; i = topic.indexOf('/', i + 1)) {
+    if (++slashes >= max) return true
+  }
+  return false
+}
+
 /** A topic filter: '#' only as the whole last level, '+' only as a whole level [MQTT-4.7.1-1..3]. */
 export function isValidTopicFilter(filter: string): boolean {
   if (filter.length === 0 || filter.length > MAX_TOPIC_BYTES) return false

@@ -145,24 +145,38 @@ export class TopicTree {
     const levels = topic.split('/')
     const found: TrieNode[] = []
     const dollar = topic.charCodeAt(0) === 0x24
-    const walk = (node: TrieNode, i: number): void => {
-      // '#' matches the parent level too ("a/#" matches "a") [MQTT-4.7.1-2]
-      if (!(dollar && i === 0)) {
+    // An explicit stack, not recursion: a topic may have thousands of levels (a 65,535-byte
+    // name), and the walk must not grow the call stack with them.
+    const nodes: TrieNode[] = [this.#root]
+    const depths: number[] = [0]
+    for (;;) {
+      const node = nodes.pop()
+      if (node === undefined) break
+      const i = depths.pop() as number
+      // '#' matches the parent level too ("a/#" matches "a") [MQTT-4.7.1-2]; a leading
+      // wildcard matches no '$' topic [MQTT-4.7.2-1]
+      const wild = !(dollar && i === 0)
+      if (wild) {
         const hash = node.children.get('#')
         if (hash !== undefined) found.push(hash)
       }
       if (i === levels.length) {
         found.push(node)
-        return
+        continue
+      }
+      if (wild) {
+        const plus = node.children.get('+')
+        if (plus !== undefined) {
+          nodes.push(plus)
+          depths.push(i + 1)
+        }
       }
       const exact = node.children.get(levels[i] as string)
-      if (exact !== undefined) walk(exact, i + 1)
-      if (!(dollar && i === 0)) {
-        const plus = node.children.get('+')
-        if (plus !== undefined) walk(plus, i + 1)
+      if (exact !== undefined) {
+        nodes.push(exact)
+        depths.push(i + 1)
       }
     }
-    walk(this.#root, 0)
     if (found.length === 0) return EMPTY
 
     const byClient = new Map<string, ClientMatch>()

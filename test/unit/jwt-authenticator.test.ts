@@ -185,3 +185,23 @@ describe('logging', () => {
     assert.ok(!out.includes(SECRET))
   })
 })
+
+describe('token authenticator: hostile payloads', () => {
+  it('claims nested 17,000 levels deep (a 64 KB token) are verified and frozen without recursion', async () => {
+    const depth = 17_000
+    const header = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url')
+    const payload = Buffer.from(`{"sub":"deep","exp":${now() + 60},"n":${'['.repeat(depth)}${']'.repeat(depth)}}`).toString('base64url')
+    const { createHmac } = await import('node:crypto')
+    const signature = createHmac('sha256', SECRET).update(`${header}.${payload}`).digest('base64url')
+    const token = `${header}.${payload}.${signature}`
+    assert.ok(token.length < 65_535)
+    const a = make({ type: 'jwt', algorithm: 'hmac-based', secret: SECRET, from: 'password', maxTokenBytes: 65_535 })
+    const o = await a.authenticate(withPassword(token))
+    assert.equal(o.result, 'allow')
+    if (o.result !== 'allow') return
+    let inner = o.identity.claims?.['n'] as unknown[]
+    for (let i = 1; i < depth; i++) inner = inner[0] as unknown[]
+    assert.deepEqual(inner, [])
+    assert.ok(Object.isFrozen(inner))
+  })
+})

@@ -91,10 +91,17 @@ const sha256 = oneShotHash !== undefined
 /** Tokens longer than this are verified every time (the cache holds at most cacheSize × this). */
 const CACHE_MAX_TOKEN_CHARS = 2048
 
+/**
+ * Freeze a verified payload and everything in it. A work list, not recursion: a token's JSON
+ * may nest thousands of levels deep (`[[[[…` in a 64 KB token), and that depth is the sender's.
+ */
 function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value)
-    for (const v of Object.values(value)) deepFreeze(v)
+  const pending: unknown[] = [value]
+  for (let item = pending.pop(); item !== undefined || pending.length > 0; item = pending.pop()) {
+    if (typeof item === 'object' && item !== null && !Object.isFrozen(item)) {
+      Object.freeze(item)
+      for (const v of Object.values(item)) pending.push(v)
+    }
   }
   return value
 }

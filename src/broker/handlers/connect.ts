@@ -7,7 +7,7 @@ import type mqtt from 'mqtt-packet'
 import type { ChainResult } from '../../auth/chain.js'
 import { toReasonCode } from '../../errors.js'
 import { ReasonCode, v3ConnackCode } from '../../protocol/reason-codes.js'
-import { isValidTopicName } from '../../protocol/topic.js'
+import { hasMoreLevels, isValidTopicName } from '../../protocol/topic.js'
 import { isValidUtf8Field } from '../../protocol/utf8.js'
 import type { Connection } from '../connection.js'
 import { forwardableProperties } from '../properties.js'
@@ -80,7 +80,8 @@ export function handleConnect(conn: Connection, packet: mqtt.IConnectPacket): vo
 
   const will = packet.will
   if (will !== undefined) {
-    if (!isValidTopicName(will.topic)) {
+    // A will topic deeper than maxTopicLevels could never be published: refused like an invalid one.
+    if (!isValidTopicName(will.topic) || hasMoreLevels(will.topic, broker.limits.maxTopicLevels)) {
       log.info({ remote: conn.remoteAddress }, 'will topic invalid')
       if (conn.v5) refuseConnect(conn, ReasonCode.TopicNameInvalid)
       else conn.close()

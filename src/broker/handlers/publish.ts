@@ -6,7 +6,7 @@ import { isUtf8 } from 'node:buffer'
 import type mqtt from 'mqtt-packet'
 import type { QoS } from '../../authz/types.js'
 import { ReasonCode } from '../../protocol/reason-codes.js'
-import { topicNameFault } from '../../protocol/topic.js'
+import { hasMoreLevels, topicNameFault } from '../../protocol/topic.js'
 import type { Connection } from '../connection.js'
 import { forwardableProperties } from '../properties.js'
 
@@ -60,6 +60,19 @@ export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket): vo
   }
   if (fault === 'invalid') {
     conn.fail(topic === '' ? 'ERR_PROTOCOL' : 'ERR_TOPIC_NAME_INVALID', 'PUBLISH topic name invalid')
+    return
+  }
+  if (hasMoreLevels(topic, broker.limits.maxTopicLevels)) {
+    // A well-formed name this server does not accept: MQTT 5 says so in the PUBACK/PUBREC
+    // (0x90) and keeps the connection; a QoS 0 publish has no acknowledgement, so it gets
+    // DISCONNECT 0x90; MQTT 3.1.1 has no negative acknowledgement: the connection is closed
+    // rather than the message silently dropped [MQTT-3.3.5-2].
+    if (conn.v5 && qos > 0) {
+      broker.logger.info({ clientId: conn.clientId, code: 'ERR_TOPIC_NAME_INVALID' }, 'PUBLISH topic has more levels than maxTopicLevels')
+      acknowledge(conn, qos, id, ReasonCode.TopicNameInvalid)
+    } else {
+      conn.fail('ERR_TOPIC_NAME_INVALID', 'PUBLISH topic has more levels than maxTopicLevels')
+    }
     return
   }
   if (qos === 2) {

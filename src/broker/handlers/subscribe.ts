@@ -5,7 +5,7 @@
 import type mqtt from 'mqtt-packet'
 import type { QoS } from '../../authz/types.js'
 import { ReasonCode, v3SubackCode } from '../../protocol/reason-codes.js'
-import { isValidTopicFilter, parseSharedFilter } from '../../protocol/topic.js'
+import { hasMoreLevels, isValidTopicFilter, parseSharedFilter } from '../../protocol/topic.js'
 import type { Subscription } from '../../router/topic-tree.js'
 import type { Connection } from '../connection.js'
 import type { Message } from '../message.js'
@@ -30,7 +30,8 @@ export function handleSubscribe(conn: Connection, packet: mqtt.ISubscribePacket)
   for (const s of packet.subscriptions) {
     const key = s.topic
     const shared = parseSharedFilter(key)
-    if (shared === null || (shared === undefined && !isValidTopicFilter(key))) {
+    // A filter deeper than maxTopicLevels is refused like a malformed one: 0x8F (3.1.1: 0x80).
+    if (shared === null || (shared === undefined && !isValidTopicFilter(key)) || hasMoreLevels(shared?.filter ?? key, broker.limits.maxTopicLevels)) {
       codes.push(ReasonCode.TopicFilterInvalid)
       continue
     }
