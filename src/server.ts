@@ -21,7 +21,6 @@ import { createLogger, type Logger } from './log.js'
 import { createMetrics } from './metrics/metrics.js'
 import { SqliteConfigStore } from './store/sqlite/config-store.js'
 import { MemoryRetainedStore } from './store/memory/retained-store.js'
-import { MemorySessionStore } from './store/memory/session-store.js'
 import { SqliteRetainedStore } from './store/sqlite/retained-store.js'
 import type { RetainedStore } from './store/types.js'
 
@@ -118,7 +117,6 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       authenticators,
       authorizers,
       retained,
-      sessions: new MemorySessionStore(),
       bus: new LocalBus(),
       logger,
       version: VERSION,

@@ -24,6 +24,7 @@ import { ReasonCode } from '../protocol/reason-codes.js'
 import type { SqliteConfigStore } from '../store/sqlite/config-store.js'
 import { authenticatorToRaw, authenticatorView, authorizationSettings, authorizationToRaw, policyToRaw, type AuthorizationSettings } from './config-views.js'
 import { ApiError } from './errors.js'
+import type { ProtocolVersion } from '../mqtt/types.js'
 
 type Raw = Record<string, unknown>
 
@@ -59,7 +60,7 @@ export interface ConnectedClientView {
   readonly username?: string
   readonly usernameIsToken?: true
   readonly address: string
-  readonly protocolVersion: 3 | 4 | 5
+  readonly protocolVersion: ProtocolVersion
   readonly listener: string
   readonly connectedAt: string
   readonly keepAlive: number
@@ -86,7 +87,7 @@ export interface OfflineClientView {
   readonly usernameIsToken?: true
   /** The last connection's remote address. */
   readonly address?: string
-  readonly protocolVersion?: 3 | 4 | 5
+  readonly protocolVersion?: ProtocolVersion
   /** When the last connection ended. */
   readonly disconnectedAt?: string
   readonly subscriptions: number
@@ -143,9 +144,6 @@ function countAclRules(acl: unknown): number {
   }
   return 0
 }
-
-/** The Session Expiry Interval that means "never" (MQTT 5 §3.1.2.11.2; 3.1.1 clean session 0). */
-const SESSION_NEVER_EXPIRES = 0xffffffff
 
 export class BrokerAdmin {
   readonly #broker: Broker
@@ -602,9 +600,8 @@ export class BrokerAdmin {
 
   /** An offline session; when it ends comes from the record the broker stored at disconnect,
    *  who left it and when from the session's last connection. */
-  async #offlineView(session: Session): Promise<OfflineClientView> {
-    const record = await this.#broker.store.load(session.clientId)
-    const expiresAt = session.expiryInterval === SESSION_NEVER_EXPIRES ? undefined : record?.expiresAt
+  #offlineView(session: Session): OfflineClientView {
+    const expiresAt = this.#broker.sessions.expiresAt(session)
     const last = session.lastConnection
     return {
       clientId: session.clientId,
@@ -627,7 +624,7 @@ export class BrokerAdmin {
     }
   }
 
-  async #view(session: Session): Promise<ClientView> {
+  #view(session: Session): ClientView {
     const conn = session.connection
     return conn !== undefined ? this.#connectedView(conn, session) : this.#offlineView(session)
   }
@@ -646,14 +643,14 @@ export class BrokerAdmin {
       if (conn !== undefined && conn.state !== 'connected') continue // being taken over or closed
       if (state === 'all' || (state === 'connected') === (conn !== undefined)) wanted.push(session)
     }
-    const views = await Promise.all(wanted.map((s) => this.#view(s)))
+    const views = wanted.map((s) => this.#view(s))
     return views.sort((a, b) => a.clientId.localeCompare(b.clientId))
   }
 
   async getClient(clientId: string): Promise<ClientDetail> {
     const session = this.#session(clientId)
     return {
-      ...(await this.#view(session)),
+      ...this.#view(session),
       subscriptionList: [...(session.subscriptionCount > 0 ? session.subscriptions.values() : [])].map((s) => ({ topic: s.key, qos: s.qos })),
       inflight: session.inflightCount,
       queued: session.queue.length,
@@ -675,7 +672,7 @@ export class BrokerAdmin {
       return
     }
     this.#logger.info({ clientId, subscriptions: session.subscriptionCount, queued: session.queue.length }, 'admin: offline session ended')
-    this.#broker.endSession(session)
+    this.#broker.sessions.end(session)
   }
 
   // ── token check and stats ───────────────────────────────────────────────────────
@@ -704,7 +701,7 @@ export class BrokerAdmin {
     return {
       startedAt: new Date(b.startedAt).toISOString(),
       uptimeSeconds: Math.floor((Date.now() - b.startedAt) / 1000),
-      connections: { current: b.connectedCount, open: b.connections.size, total: s.connectionsTotal },
+      connections: { current: b.sessions.connectedCount, open: b.connectionCount, total: s.connectionsTotal },
       sessions: b.sessions.size,
       retained: b.retained.size,
       messages: {

@@ -3,6 +3,7 @@
  * (JWT, JWKS, …) live in their own folders and are created from configuration.
  */
 import type { PortcullisError } from '../errors.js'
+import type { ProtocolVersion } from '../mqtt/types.js'
 
 /** What a client presented, at CONNECT or in an MQTT 5 AUTH (re-authentication). */
 export interface Credentials {
@@ -12,7 +13,7 @@ export interface Credentials {
   /** MQTT 5 Authentication Method / Data (CONNECT or AUTH). */
   readonly authMethod: string | undefined
   readonly authData: Buffer | undefined
-  readonly protocolVersion: 3 | 4 | 5
+  readonly protocolVersion: ProtocolVersion
   readonly remoteAddress: string
   /** true when this is an MQTT 5 re-authentication (AUTH reason 0x19). */
   readonly reauth: boolean

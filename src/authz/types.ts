@@ -3,8 +3,9 @@
  * re-authentication); the per-message checks are synchronous and cheap.
  */
 import type { Identity } from '../auth/types.js'
+import type { QoS } from '../mqtt/types.js'
 
-export type QoS = 0 | 1 | 2
+export type { QoS }
 export type AuthzAction = 'connect' | 'publish' | 'subscribe'
 /** 'ignore' means "no rule of mine matched": the next source is asked. */
 export type AuthzDecision = 'allow' | 'deny' | 'ignore'

@@ -6,25 +6,23 @@
 import type { Duplex } from 'node:stream'
 import type { AuthenticatorChain } from '../auth/chain.js'
 import type { AuthorizerChain } from '../authz/chain.js'
-import type { QoS } from '../authz/types.js'
 import type { ClusterBus } from '../cluster/bus.js'
 import type { Logger } from '../log.js'
+import { subscriptionIdsOf, toDelivery, type Delivery, type Message, type QoS } from '../mqtt/types.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
 import { TopicTree, type Subscription } from '../router/topic-tree.js'
-import type { RetainedStore, SessionStore } from '../store/types.js'
+import type { RetainedStore } from '../store/types.js'
 import { Connection } from './connection.js'
 import type { Limits } from './limits.js'
-import type { Message } from './message.js'
-import { Session, type Delivery, type PendingWill } from './session.js'
+import type { Session } from './session.js'
+import { SessionManager } from './sessions.js'
 import { SysPublisher } from './sys-topics.js'
-import { clearLongTimeout, setLongTimeout } from './timers.js'
 
 export interface BrokerDeps {
   readonly limits: Limits
   readonly authenticators: AuthenticatorChain
   readonly authorizers: AuthorizerChain
   readonly retained: RetainedStore
-  readonly sessions: SessionStore
   readonly bus: ClusterBus
   readonly logger: Logger
   readonly version: string
@@ -48,14 +46,11 @@ export interface BrokerStats {
   authzDenied: { connect: number; publish: number; subscribe: number }
 }
 
-const NEVER = 0xffffffff
-
 export class Broker {
   readonly limits: Limits
   readonly auth: AuthenticatorChain
   #authz: AuthorizerChain
   readonly retained: RetainedStore
-  readonly store: SessionStore
   readonly bus: ClusterBus
   readonly logger: Logger
   readonly version: string
@@ -75,10 +70,10 @@ export class Broker {
     authzDenied: { connect: 0, publish: 0, subscribe: 0 },
   }
   readonly tree = new TopicTree()
-  /** Live sessions by client id (connected, or persistent and offline). */
-  readonly sessions = new Map<string, Session>()
+  /** The sessions and their lifecycle. */
+  readonly sessions: SessionManager
   /** Every open connection, connected or still in CONNECT. */
-  readonly connections = new Set<Connection>()
+  readonly #connections = new Set<Connection>()
   #wheel: NodeJS.Timeout
   #sys: SysPublisher
   #closing = false
@@ -88,7 +83,7 @@ export class Broker {
     this.auth = deps.authenticators
     this.#authz = deps.authorizers
     this.retained = deps.retained
-    this.store = deps.sessions
+    this.sessions = new SessionManager(this)
     this.bus = deps.bus
     this.logger = deps.logger
     this.version = deps.version
@@ -119,10 +114,9 @@ export class Broker {
     return this.#closing
   }
 
-  get connectedCount(): number {
-    let n = 0
-    for (const s of this.sessions.values()) if (s.connection !== undefined) n++
-    return n
+  /** Open connections, connected or still in CONNECT. */
+  get connectionCount(): number {
+    return this.#connections.size
   }
 
   /** Take a new client byte stream (from any listener). */
@@ -132,7 +126,7 @@ export class Broker {
       return undefined
     }
     const conn = new Connection(this, stream, remoteAddress, listener)
-    this.connections.add(conn)
+    this.#connections.add(conn)
     this.stats.connectionsTotal++
     return conn
   }
@@ -160,12 +154,7 @@ export class Broker {
         if (sub.subscriptionId !== undefined) (ids ??= []).push(sub.subscriptionId)
       }
       if (qos < 0) continue
-      this.deliver(session, {
-        message,
-        qos: (message.qos < qos ? message.qos : qos) as QoS,
-        retain,
-        subscriptionIds: ids,
-      })
+      this.deliver(session, toDelivery(message, qos as QoS, retain, ids))
     }
     for (const group of match.groups) this.#deliverShared(group.members, group, message)
   }
@@ -193,12 +182,7 @@ export class Broker {
   }
 
   #deliverTo(session: Session, sub: Subscription, message: Message): void {
-    this.deliver(session, {
-      message,
-      qos: (message.qos < sub.qos ? message.qos : sub.qos) as QoS,
-      retain: sub.retainAsPublished ? message.retain : false,
-      subscriptionIds: sub.subscriptionId === undefined ? undefined : [sub.subscriptionId],
-    })
+    this.deliver(session, toDelivery(message, sub.qos, sub.retainAsPublished ? message.retain : false, subscriptionIdsOf(sub)))
   }
 
   /** Hand one delivery to a session: send now, queue, or drop. */
@@ -273,100 +257,16 @@ export class Broker {
     this.drain(session)
   }
 
-  addSubscription(session: Session, sub: Subscription): boolean {
-    const existed = session.subscriptions.has(sub.key)
-    session.subscriptions.set(sub.key, sub)
-    this.tree.add(sub)
-    return existed
-  }
-
-  removeSubscription(session: Session, key: string): boolean {
-    const sub = session.subscriptions.get(key)
-    if (sub === undefined) return false
-    session.subscriptions.delete(key)
-    this.tree.remove(session.clientId, sub.filter, sub.group)
-    return true
-  }
-
-  /** End a session: subscriptions and queued messages go; a delayed will is published now. */
-  endSession(session: Session): void {
-    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId)
-    if (session.subscriptionCount > 0) for (const key of [...session.subscriptions.keys()]) this.removeSubscription(session, key)
-    session.clearInflight()
-    session.queue = []
-    clearLongTimeout(session.expiryTimer)
-    session.expiryTimer = undefined
-    const will = session.pendingWill
-    if (will !== undefined) {
-      clearLongTimeout(will.timer)
-      session.pendingWill = undefined
-      this.publish(will.message)
-    }
-    void this.store.delete(session.clientId)
-  }
-
   /** Called by a connection when it closes, whatever the cause. */
   onConnectionClosed(conn: Connection, wasConnected: boolean): void {
-    this.connections.delete(conn)
-    const session = conn.session
-    if (!wasConnected || session === undefined || session.connection !== conn) return
-    session.connection = undefined
-    const will = conn.will
-    conn.will = undefined
-    if (will !== undefined && !conn.cleanDisconnect && !this.#closing) this.#scheduleWill(session, conn, will)
-    if (session.expiryInterval === 0 || this.#closing) {
-      if (!this.#closing) this.endSession(session)
-      return
-    }
-    const isToken = this.auth.usernameIsToken(conn)
-    session.lastConnection = {
-      username: isToken ? undefined : conn.username,
-      usernameIsToken: isToken,
-      remoteAddress: conn.remoteAddress,
-      protocolVersion: conn.protocolVersion,
-      disconnectedAt: Date.now(),
-    }
-    if (session.expiryInterval !== NEVER) {
-      session.expiryTimer = setLongTimeout(() => {
-        if (session.connection === undefined) this.endSession(session)
-      }, session.expiryInterval * 1000)
-    }
-    void this.store.save({
-      clientId: session.clientId,
-      expiryInterval: session.expiryInterval,
-      subscriptions: session.subscriptionCount === 0 ? [] : [...session.subscriptions.values()],
-      expiresAt: session.expiryInterval === NEVER ? undefined : Date.now() + session.expiryInterval * 1000,
-    })
-  }
-
-  #scheduleWill(session: Session, conn: Connection, stored: Message): void {
-    const expiry = conn.willExpiry
-    // Wills are authorized as the publisher, at publish time.
-    if (conn.authz !== undefined && !conn.authz.canPublish(stored.topic, stored.qos, stored.retain)) {
-      this.logger.info({ clientId: conn.clientId, topic: stored.topic }, 'will message not authorized')
-      return
-    }
-    const delay = Math.min(conn.willDelay, session.expiryInterval)
-    const will = (): Message =>
-      expiry === undefined ? stored : { ...stored, expiresAt: Date.now() + expiry * 1000 }
-    if (delay <= 0) {
-      this.publish(will())
-      return
-    }
-    const pending: PendingWill = { message: stored, timer: undefined }
-    pending.timer = setLongTimeout(() => {
-      if (session.pendingWill === pending) {
-        session.pendingWill = undefined
-        this.publish(will())
-      }
-    }, delay * 1000)
-    session.pendingWill = pending
+    this.#connections.delete(conn)
+    if (wasConnected) this.sessions.connectionClosed(conn)
   }
 
   /** One timer for every connection: connect timeout, keep alive, token expiry. */
   #tick(): void {
     const now = Date.now()
-    for (const conn of this.connections) {
+    for (const conn of this.#connections) {
       if (conn.state === 'new' || conn.state === 'authenticating') {
         if (now - conn.createdAt > this.limits.connectTimeoutMs) {
           this.logger.info({ remote: conn.remoteAddress }, 'connect timeout')
@@ -393,18 +293,15 @@ export class Broker {
     if (this.#closing) return
     this.#closing = true
     clearInterval(this.#wheel)
-    for (const conn of [...this.connections]) conn.disconnect(ReasonCode.ServerShuttingDown)
-    for (const s of this.sessions.values()) {
-      clearLongTimeout(s.expiryTimer)
-      clearLongTimeout(s.pendingWill?.timer)
-    }
+    for (const conn of [...this.#connections]) conn.disconnect(ReasonCode.ServerShuttingDown)
+    this.sessions.close()
     await this.auth.close()
     await this.bus.close()
     await this.retained.close()
-    await this.store.close()
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close()
   }
 }
+

@@ -14,12 +14,10 @@ import { ReasonCode } from '../protocol/reason-codes.js'
 import type { Broker } from './broker.js'
 import { refuseProtocolVersion } from './handlers/connect.js'
 import { dispatch } from './handlers/index.js'
-import type { Message } from './message.js'
-import { remainingExpiry } from './message.js'
-import type { Delivery, Session } from './session.js'
+import { remainingExpiry, type Delivery, type Message, type ProtocolVersion } from '../mqtt/types.js'
+import type { Session } from './session.js'
 
 export type ConnectionState = 'new' | 'authenticating' | 'connected' | 'closed'
-export type ProtocolVersion = 3 | 4 | 5
 
 function uncork(conn: Connection): void {
   conn.flush()

@@ -1,5 +1,5 @@
 /** The PUBLISH / will properties that travel unaltered from publisher to subscriber [MQTT-3.3.2-*]. */
-import type { MessageProperties } from './message.js'
+import type { MessageProperties } from '../mqtt/types.js'
 
 interface PropertySource {
   payloadFormatIndicator?: boolean

@@ -4,19 +4,10 @@
  * for the client (offline, or behind a full window), and incoming QoS 2 packet ids not yet
  * released.
  */
-import type { QoS } from '../authz/types.js'
+import type { Delivery, Message, ProtocolVersion } from '../mqtt/types.js'
 import type { Subscription } from '../router/topic-tree.js'
 import type { Connection } from './connection.js'
-import type { Message } from './message.js'
 import type { LongTimer } from './timers.js'
-
-/** A message on its way to one client. */
-export interface Delivery {
-  readonly message: Message
-  readonly qos: QoS
-  readonly retain: boolean
-  readonly subscriptionIds: readonly number[] | undefined
-}
 
 export interface Inflight extends Delivery {
   readonly packetId: number
@@ -45,7 +36,7 @@ export interface LastConnection {
   readonly username: string | undefined
   readonly usernameIsToken: boolean
   readonly remoteAddress: string
-  readonly protocolVersion: 3 | 4 | 5
+  readonly protocolVersion: ProtocolVersion
   /** Epoch milliseconds. */
   readonly disconnectedAt: number
 }

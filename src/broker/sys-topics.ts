@@ -22,7 +22,7 @@ export class SysPublisher {
     const values: Array<[string, string | number]> = [
       ['version', `portcullis ${b.version}`],
       ['uptime', `${Math.floor((now - b.startedAt) / 1000)} seconds`],
-      ['clients/connected', b.connectedCount],
+      ['clients/connected', b.sessions.connectedCount],
       ['clients/total', b.sessions.size],
       ['messages/received', s.messagesReceived],
       ['messages/sent', s.messagesSent],

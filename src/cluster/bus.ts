@@ -2,7 +2,7 @@
  * The message bus between broker nodes. A single node uses the local bus, which has no
  * peers; the Redis bus (cluster mode) implements the same interface.
  */
-import type { Message } from '../broker/message.js'
+import type { Message } from '../mqtt/types.js'
 
 export interface ClusterBus {
   readonly nodeId: string

@@ -12,12 +12,12 @@ import { createParser, setParserVersion } from './parser.js'
 import { checkPacketProperties } from './property-check.js'
 import { decodeUtf8Field, isValidUtf8Field } from './utf8.js'
 import { PortcullisError } from '../errors.js'
+import type { ProtocolVersion } from '../mqtt/types.js'
 
-type Version = 3 | 4 | 5
 
-const shared = new Map<Version, { parser: mqtt.Parser; packet: mqtt.Packet | undefined; error: Error | undefined }>()
+const shared = new Map<ProtocolVersion, { parser: mqtt.Parser; packet: mqtt.Packet | undefined; error: Error | undefined }>()
 
-function sharedParser(version: Version): { parser: mqtt.Parser; packet: mqtt.Packet | undefined; error: Error | undefined } {
+function sharedParser(version: ProtocolVersion): { parser: mqtt.Parser; packet: mqtt.Packet | undefined; error: Error | undefined } {
   let s = shared.get(version)
   if (s === undefined) {
     const entry = { parser: createParser(version), packet: undefined as mqtt.Packet | undefined, error: undefined as Error | undefined }
@@ -38,7 +38,7 @@ function sharedParser(version: Version): { parser: mqtt.Parser; packet: mqtt.Pac
  * carry MQTT 5 properties, so their check (property-check.ts) is made here, once, and costs the
  * packets decoded directly nothing; a fault comes back as a PortcullisError with its code.
  */
-function decodeWithMqttPacket(frame: Buffer, version: Version): mqtt.Packet | Error {
+function decodeWithMqttPacket(frame: Buffer, version: ProtocolVersion): mqtt.Packet | Error {
   const s = sharedParser(version)
   s.packet = undefined
   s.error = undefined
@@ -75,7 +75,7 @@ function bodyStart(frame: Buffer): number {
   return i + 1
 }
 
-export function decodePacket(frame: Buffer, version: Version): mqtt.Packet | Error {
+export function decodePacket(frame: Buffer, version: ProtocolVersion): mqtt.Packet | Error {
   const first = frame[0] as number
   const type = first >> 4
   const flags = first & 0x0f

@@ -4,6 +4,7 @@
  * packet, written in one pass (mqtt-packet's generator builds several pieces and concatenates
  * them, and calls its debug logger for every packet).
  */
+import type { ProtocolVersion, QoS } from '../mqtt/types.js'
 
 /** Bytes of a Remaining Length varint [MQTT-1.5.5]. */
 function varintLength(n: number): number {
@@ -14,7 +15,7 @@ function varintLength(n: number): number {
  * PUBLISH without properties. `packetId` is used for QoS 1 and 2 only. The caller keeps the
  * topic and payload within the protocol's limits (the broker checks them on the way in).
  */
-export function encodePublish(topic: string, payload: Buffer, qos: 0 | 1 | 2, retain: boolean, dup: boolean, packetId: number, version: 3 | 4 | 5): Buffer {
+export function encodePublish(topic: string, payload: Buffer, qos: QoS, retain: boolean, dup: boolean, packetId: number, version: ProtocolVersion): Buffer {
   const topicBytes = Buffer.byteLength(topic, 'utf8')
   const remaining = 2 + topicBytes + (qos > 0 ? 2 : 0) + (version === 5 ? 1 : 0) + payload.length
   const buf = Buffer.allocUnsafe(1 + varintLength(remaining) + remaining)

@@ -13,6 +13,7 @@
 import { createRequire } from 'node:module'
 import type mqtt from 'mqtt-packet'
 import { markIllFormedUtf8 } from './utf8.js'
+import type { ProtocolVersion } from '../mqtt/types.js'
 
 const requireFromMqttPacket = createRequire(createRequire(import.meta.url).resolve('mqtt-packet'))
 
@@ -60,7 +61,7 @@ class LeanParser extends MqttPacketParser {
 /** The parser's state-machine step names: never changed, so one array serves every parser. */
 const STATES = Object.freeze(['_parseHeader', '_parseLength', '_parsePayload', '_newPacket'])
 
-export function createParser(protocolVersion: 3 | 4 | 5): mqtt.Parser {
+export function createParser(protocolVersion: ProtocolVersion): mqtt.Parser {
   const parser = new LeanParser().parser({ protocolVersion })
   ;(parser as unknown as { _states: readonly string[] })._states = STATES
   return parser

@@ -2,7 +2,7 @@
  * The subscription trie. Matches for a topic are cached (the cache is dropped whenever
  * the tree changes), so steady publish traffic does one Map lookup per message.
  */
-import type { QoS } from '../authz/types.js'
+import type { QoS } from '../mqtt/types.js'
 
 export interface Subscription {
   readonly clientId: string

@@ -3,7 +3,7 @@
  * (`persistence.retained`); more backends (Redis) come later behind the same interfaces,
  * hence the asynchronous signatures.
  */
-import type { Message } from '../broker/message.js'
+import type { Message } from '../mqtt/types.js'
 
 export interface RetainedStore {
   /** Store (or, with an empty payload, clear) the retained message for its topic. */

@@ -97,12 +97,12 @@ for (const v of VERSIONS) {
       await subscribe(healthy, topic, { qos: 0 })
       const raw = await rawSocket(broker.port, v)
       await raw.connect({ clientId: uid('raw'), will: { topic, payload: Buffer.from('truncated'), qos: 0, retain: false } })
-      const before = broker.server.broker.connections.size
+      const before = broker.server.broker.connectionCount
       const will = nextMessage(healthy, topic)
       raw.write([0x30, 0x20, 0x00, 0x05, 0x61, 0x2f, 0x62]) // PUBLISH announcing 32 bytes, 5 sent
       raw.socket.end()
       assert.equal((await will).payload.toString(), 'truncated')
-      await until(() => broker.server.broker.connections.size === before - 1, 'connection forgotten')
+      await until(() => broker.server.broker.connectionCount === before - 1, 'connection forgotten')
       await closedAlone(raw)
     })
 

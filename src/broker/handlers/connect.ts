@@ -10,11 +10,8 @@ import { ReasonCode, v3ConnackCode } from '../../protocol/reason-codes.js'
 import { hasMoreLevels, isValidTopicName } from '../../protocol/topic.js'
 import { isValidUtf8Field } from '../../protocol/utf8.js'
 import type { Connection } from '../connection.js'
+import { NEVER_EXPIRES } from '../../mqtt/types.js'
 import { forwardableProperties } from '../properties.js'
-import { Session } from '../session.js'
-import { clearLongTimeout } from '../timers.js'
-
-const NEVER = 0xffffffff
 /** MQTT 3.1.1 CONNACK "accepted" (without / with session present) — the same bytes every time. */
 const V3_CONNACK_ACCEPTED = Buffer.from([0x20, 0x02, 0x00, 0x00])
 const V3_CONNACK_ACCEPTED_PRESENT = Buffer.from([0x20, 0x02, 0x01, 0x00])
@@ -166,31 +163,10 @@ function completeConnect(conn: Connection, packet: mqtt.IConnectPacket, result: 
 
   const props = packet.properties ?? {}
   const version = conn.protocolVersion
-  const requested = version === 5 ? (props.sessionExpiryInterval ?? 0) : packet.clean === false ? NEVER : 0
+  const requested = version === 5 ? (props.sessionExpiryInterval ?? 0) : packet.clean === false ? NEVER_EXPIRES : 0
   const expiry = Math.min(requested, broker.limits.maxSessionExpiry)
 
-  // Session takeover [MQTT-3.1.4-3]: the old connection is told and closed first.
-  const previous = broker.sessions.get(d.clientId)
-  if (previous?.connection !== undefined) previous.connection.takeover()
-  let session = broker.sessions.get(d.clientId)
-  if (session !== undefined && packet.clean !== false) {
-    broker.endSession(session)
-    session = undefined
-  }
-  const sessionPresent = session !== undefined
-  if (session === undefined) {
-    session = new Session(d.clientId, expiry)
-    broker.sessions.set(d.clientId, session)
-  } else {
-    clearLongTimeout(session.expiryTimer)
-    session.expiryTimer = undefined
-    // A reconnect before the will delay ends cancels the will [MQTT-3.1.3-9].
-    clearLongTimeout(session.pendingWill?.timer)
-    session.pendingWill = undefined
-    session.expiryInterval = expiry
-  }
-  session.connection = conn
-  conn.session = session
+  const { session, present: sessionPresent } = broker.sessions.open(conn, d.clientId, packet.clean !== false, expiry)
   conn.identity = identity
   conn.authz = authz
   conn.connectSessionExpiry = expiry

@@ -4,7 +4,7 @@
  */
 import { isUtf8 } from 'node:buffer'
 import type mqtt from 'mqtt-packet'
-import type { QoS } from '../../authz/types.js'
+import type { QoS } from '../../mqtt/types.js'
 import { ReasonCode } from '../../protocol/reason-codes.js'
 import { hasMoreLevels, topicNameFault } from '../../protocol/topic.js'
 import type { Connection } from '../connection.js'

@@ -3,12 +3,11 @@
  * SUBACK, then send matching retained messages per Retain Handling.
  */
 import type mqtt from 'mqtt-packet'
-import type { QoS } from '../../authz/types.js'
 import { ReasonCode, v3SubackCode } from '../../protocol/reason-codes.js'
 import { hasMoreLevels, isValidTopicFilter, parseSharedFilter } from '../../protocol/topic.js'
 import type { Subscription } from '../../router/topic-tree.js'
 import type { Connection } from '../connection.js'
-import type { Message } from '../message.js'
+import { subscriptionIdsOf, toDelivery, type Message, type QoS } from '../../mqtt/types.js'
 
 export function handleSubscribe(conn: Connection, packet: mqtt.ISubscribePacket): void {
   const broker = conn.broker
@@ -59,7 +58,7 @@ export function handleSubscribe(conn: Connection, packet: mqtt.ISubscribePacket)
       subscriptionId: subscriptionId as number | undefined,
       group: shared?.group,
     }
-    const existed = broker.addSubscription(session, sub)
+    const existed = broker.sessions.addSubscription(session, sub)
     codes.push(qos)
     // Retained messages are not sent to shared subscriptions [MQTT-3.8.4-?]; Retain Handling 1
     // sends them only for a new subscription, 2 never.
@@ -84,11 +83,6 @@ function sendRetained(conn: Connection, sub: Subscription, messages: readonly Me
   const session = conn.session
   if (session === undefined || !conn.open) return
   for (const message of messages) {
-    conn.broker.deliver(session, {
-      message,
-      qos: (message.qos < sub.qos ? message.qos : sub.qos) as QoS,
-      retain: true,
-      subscriptionIds: sub.subscriptionId === undefined ? undefined : [sub.subscriptionId],
-    })
+    conn.broker.deliver(session, toDelivery(message, sub.qos, true, subscriptionIdsOf(sub)))
   }
 }

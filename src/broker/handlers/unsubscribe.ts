@@ -12,7 +12,7 @@ export function handleUnsubscribe(conn: Connection, packet: mqtt.IUnsubscribePac
     return
   }
   const codes = packet.unsubscriptions.map((key) =>
-    conn.broker.removeSubscription(session, key) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted,
+    conn.broker.sessions.removeSubscription(session, key) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted,
   )
   if (conn.v5) conn.send({ cmd: 'unsuback', messageId: packet.messageId, granted: codes } as unknown as mqtt.IUnsubackPacket)
   else conn.send({ cmd: 'unsuback', messageId: packet.messageId } as mqtt.IUnsubackPacket)

@@ -1,5 +1,5 @@
 /** Retained messages held in memory, one per topic. */
-import { remainingExpiry, type Message } from '../../broker/message.js'
+import { remainingExpiry, type Message } from '../../mqtt/types.js'
 import { topicMatches } from '../../protocol/topic.js'
 import type { RetainedStore } from '../types.js'
 

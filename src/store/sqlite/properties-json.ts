@@ -5,7 +5,7 @@
  * the properties' own field names, never inside client-chosen data (User Properties), so
  * no client value can be mistaken for an encoded Buffer.
  */
-import type { MessageProperties } from '../../broker/message.js'
+import type { MessageProperties } from '../../mqtt/types.js'
 
 const BUFFERS = '$buffers'
 

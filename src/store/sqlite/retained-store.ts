@@ -10,8 +10,8 @@
  * `$`-topics ($SYS) are regenerated on start and never stored.
  */
 import type Database from 'better-sqlite3'
-import type { QoS } from '../../authz/types.js'
-import type { Message } from '../../broker/message.js'
+import type { QoS } from '../../mqtt/types.js'
+import type { Message } from '../../mqtt/types.js'
 import type { Logger } from '../../log.js'
 import { MemoryRetainedStore } from '../memory/retained-store.js'
 import type { RetainedStore } from '../types.js'
