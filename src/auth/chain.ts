@@ -34,6 +34,29 @@ function rank(error: PortcullisError | undefined): number {
   return 2
 }
 
+/** An authenticator that passed a client on ("not mine"), and why. */
+export interface PassedOn {
+  readonly authenticator: string
+  readonly error: PortcullisError | undefined
+}
+
+/**
+ * The refusal when every enabled authenticator passed the client on: the one rule, used by
+ * a CONNECT and by `token inspect` alike.
+ */
+export function refusalReason(passed: readonly PassedOn[], hasCredentials: boolean): { readonly error: PortcullisError; readonly authenticator?: string } {
+  let why: PassedOn | undefined
+  for (const p of passed) {
+    if (p.error !== undefined && (why === undefined || rank(p.error) > rank(why.error))) why = p
+  }
+  if (why?.error !== undefined) return { error: why.error, authenticator: why.authenticator }
+  return {
+    error: hasCredentials
+      ? new PortcullisError('ERR_AUTH_BAD_CREDENTIALS', 'no authenticator accepted the credentials')
+      : new PortcullisError('ERR_AUTH_NO_CREDENTIALS'),
+  }
+}
+
 export class AuthenticatorChain {
   #authenticators: readonly Authenticator[]
   /** The enabled ones, in order (computed when the list changes, not per CONNECT). */
@@ -103,8 +126,7 @@ export class AuthenticatorChain {
       return { ok: true, identity: ANONYMOUS }
     }
 
-    let why: PortcullisError | undefined
-    let whyFrom: string | undefined
+    const passed: PassedOn[] = []
     for (const authenticator of enabled) {
       let outcome
       try {
@@ -116,16 +138,8 @@ export class AuthenticatorChain {
       }
       if (outcome.result === 'allow') return { ok: true, identity: outcome.identity }
       if (outcome.result === 'deny') return { ok: false, error: outcome.error, authenticator: authenticator.name }
-      if (rank(outcome.error) > rank(why) || (why === undefined && outcome.error !== undefined)) {
-        why = outcome.error
-        whyFrom = authenticator.name
-      }
+      passed.push({ authenticator: authenticator.name, error: outcome.error })
     }
-    if (why === undefined) {
-      why = hasCredentials
-        ? new PortcullisError('ERR_AUTH_BAD_CREDENTIALS', 'no authenticator accepted the credentials')
-        : new PortcullisError('ERR_AUTH_NO_CREDENTIALS')
-    }
-    return whyFrom === undefined ? { ok: false, error: why } : { ok: false, error: why, authenticator: whyFrom }
+    return { ok: false, ...refusalReason(passed, hasCredentials) }
   }
 }

@@ -41,12 +41,8 @@ export interface TokenAuthenticatorStatus extends KeySourceStatus {
   readonly enabled: boolean
 }
 
-export interface InspectStep {
-  readonly check: string
-  readonly ok: boolean
-  readonly detail: string
-  readonly code?: ErrorCode
-}
+/** One step of the token pipeline as `inspect` reports it (the claim checks' shape). */
+export type InspectStep = ClaimCheck
 
 export interface AuthenticatorInspection {
   readonly name: string
@@ -69,9 +65,17 @@ interface Verified {
 /** A token whose signature verified but whose payload is not a JWT claims set. */
 interface Unreadable {
   readonly unreadable: PortcullisError
+  readonly key: VerifyKey
+  readonly alg: JwsAlgorithm
 }
 
-type TokenRead = { readonly token: string } | { readonly error: PortcullisError } | undefined
+type TokenRead = { readonly token: string | Buffer } | { readonly error: PortcullisError } | undefined
+
+/** What the token pipeline found, before it is counted (CONNECT) or reported (inspect). */
+type Verdict =
+  | { readonly result: 'allow'; readonly verified: Verified }
+  | { readonly result: 'deny'; readonly error: PortcullisError; readonly verified: Verified | Unreadable }
+  | { readonly result: 'ignore'; readonly error: PortcullisError }
 
 export interface TokenAuthenticatorOptions {
   readonly logger: Logger
@@ -185,36 +189,118 @@ export class TokenAuthenticator implements Authenticator {
     const read = this.#readToken(credentials)
     if (read === undefined) return this.#ignored(undefined, credentials)
     if ('error' in read) return this.#ignored(read.error, credentials)
-    let jws: DecodedJws
-    try {
-      jws = decodeJws(read.token, this.config.maxTokenBytes)
-    } catch (err) {
-      return this.#ignored(err as PortcullisError, credentials)
-    }
-    const keys = this.#source.current()
-    const verified = keys === undefined ? undefined : this.#verify(read.token, jws, keys)
-    if (verified !== undefined && !(verified instanceof PortcullisError)) return this.#checkClaims(verified, credentials)
-
-    const refresh = this.#source.refresh
-    const retry = keys === undefined || (verified instanceof PortcullisError && verified.code === 'ERR_JWT_KID_UNKNOWN')
-    if (refresh === undefined || !retry) {
-      return this.#ignored(verified ?? new PortcullisError('ERR_JWKS_UNAVAILABLE', 'no key set loaded yet'), credentials)
-    }
-    return this.#afterRefresh(read.token, jws, keys === undefined ? 'unavailable' : 'kid', verified, credentials)
+    const verdict = this.#evaluate(read.token, this.#claimContext(credentials.clientId, credentials.username))
+    return verdict instanceof Promise
+      ? verdict.then((v) => this.#outcome(v, credentials))
+      : this.#outcome(verdict, credentials)
   }
 
-  async #afterRefresh(token: string, jws: DecodedJws, reason: 'kid' | 'unavailable', before: PortcullisError | undefined, credentials: Credentials): Promise<AuthOutcome> {
-    await this.#source.refresh!(reason)
+  /**
+   * Check-by-check evaluation of a token, for `portcullis token inspect` and the admin API:
+   * the same pipeline as a CONNECT (same size measure, same key refresh rules, same checks,
+   * same answer), with every step reported. Counters are not touched; nothing is logged.
+   */
+  async inspect(token: string, context: { clientId?: string; username?: string } = {}): Promise<AuthenticatorInspection> {
+    const steps: InspectStep[] = []
+    const v = await this.#evaluate(token, this.#claimContext(context.clientId ?? '', context.username), steps)
+    const verified = v.result === 'ignore' ? undefined : v.verified
+    const key = verified === undefined ? undefined : {
+      index: verified.key.index, description: verified.key.description, alg: verified.alg,
+      ...(verified.key.kid !== undefined ? { kid: verified.key.kid } : {}),
+    }
+    return {
+      name: this.name, type: this.type, enabled: this.enabled, outcome: v.result,
+      ...(v.result !== 'allow' ? { code: v.error.code, message: v.error.message } : {}),
+      ...(key !== undefined ? { key } : {}),
+      steps,
+    }
+  }
+
+  /**
+   * The token pipeline, shared by CONNECT (`authenticate`) and `inspect`: size → JWS format →
+   * keys (refetched once when none are held or the kid is unknown) → signature → payload →
+   * claims. With `report`, every step is recorded and nothing is counted. Answers without a
+   * promise unless keys must be fetched first.
+   */
+  #evaluate(token: string | Buffer, ctx: ClaimContext, report?: InspectStep[]): Verdict | Promise<Verdict> {
+    const max = this.config.maxTokenBytes
+    const bytes = typeof token === 'string' ? Buffer.byteLength(token) : token.length
+    if (bytes > max) {
+      const error = new PortcullisError('ERR_JWT_TOO_LARGE', `token is ${bytes} bytes, larger than maxTokenBytes ${max}`)
+      report?.push({ check: 'size', ok: false, detail: error.message, code: error.code })
+      return { result: 'ignore', error }
+    }
+    report?.push({ check: 'size', ok: true, detail: `${bytes} bytes (limit ${max})` })
+    const text = typeof token === 'string' ? token : token.toString('utf8')
+    let jws: DecodedJws
+    try {
+      jws = decodeJws(text, max)
+    } catch (err) {
+      const error = err as PortcullisError
+      report?.push({ check: 'format', ok: false, detail: error.message, code: error.code })
+      return { result: 'ignore', error }
+    }
+    report?.push({ check: 'format', ok: true, detail: `JWS, alg ${printable(jws.alg)}${jws.kid !== undefined ? `, kid ${printable(jws.kid)}` : ''}` })
+
     const keys = this.#source.current()
-    if (keys === undefined) return this.#ignored(new PortcullisError('ERR_JWKS_UNAVAILABLE', 'no key set loaded yet'), credentials)
-    const verified = reason === 'kid' && keys.every((k) => k.kid !== jws.kid) ? before : this.#verify(token, jws, keys)
-    if (verified === undefined) return this.#ignored(new PortcullisError('ERR_JWKS_UNAVAILABLE'), credentials)
-    if (verified instanceof PortcullisError) return this.#ignored(verified, credentials)
-    return this.#checkClaims(verified, credentials)
+    const verified = keys === undefined ? undefined : this.#verify(text, jws, keys, report === undefined)
+    const retry = keys === undefined || (verified instanceof PortcullisError && verified.code === 'ERR_JWT_KID_UNKNOWN')
+    if (this.#source.refresh === undefined || !retry) return this.#afterKeys(keys, verified, ctx, report)
+    const reason = keys === undefined ? 'unavailable' : 'kid'
+    return this.#source.refresh(reason).then(() => {
+      const fresh = this.#source.current()
+      // An unknown kid still unknown after the refetch keeps its first answer.
+      const again = fresh === undefined || (reason === 'kid' && fresh.every((k) => k.kid !== jws.kid))
+        ? verified
+        : this.#verify(text, jws, fresh, report === undefined)
+      return this.#afterKeys(fresh, again, ctx, report)
+    })
+  }
+
+  /** The pipeline from the key set on: what the signature check found decides the rest. */
+  #afterKeys(keys: readonly VerifyKey[] | undefined, verified: Verified | Unreadable | PortcullisError | undefined, ctx: ClaimContext, report?: InspectStep[]): Verdict {
+    if (keys === undefined) {
+      const error = new PortcullisError('ERR_JWKS_UNAVAILABLE', `no key set loaded (${this.#source.status().lastError ?? 'not fetched yet'})`)
+      report?.push({ check: 'keys', ok: false, detail: error.message, code: error.code })
+      return { result: 'ignore', error }
+    }
+    if (report !== undefined) {
+      report.push({ check: 'keys', ok: true, detail: `${keys.length} key(s): ${keys.map((k) => `${k.kid ?? `#${k.index}`} ${k.description} [${[...k.algorithms].join(',')}]`).join('; ')}` })
+    }
+    if (verified === undefined || verified instanceof PortcullisError) {
+      const error = verified ?? new PortcullisError('ERR_JWKS_UNAVAILABLE')
+      report?.push({ check: 'signature', ok: false, detail: error.message, code: error.code })
+      return { result: 'ignore', error }
+    }
+    report?.push({ check: 'signature', ok: true, detail: `verified with key ${verified.key.kid ?? `#${verified.key.index}`} (${verified.key.description}) as ${verified.alg}` })
+    if ('unreadable' in verified) {
+      report?.push({ check: 'payload', ok: false, detail: verified.unreadable.message, code: verified.unreadable.code })
+      return { result: 'deny', error: verified.unreadable, verified }
+    }
+    const failure = evaluateClaims(verified.payload, this.config.claims, this.#match, ctx, Date.now() / 1000, report)
+    return failure === undefined ? { result: 'allow', verified } : { result: 'deny', error: failure, verified }
+  }
+
+  /** A CONNECT's verdict as the chain's outcome, counted and logged. */
+  #outcome(v: Verdict, credentials: Credentials): AuthOutcome {
+    if (v.result === 'ignore') return this.#ignored(v.error, credentials)
+    if (v.result === 'deny') return this.#denied(v.error, credentials)
+    const verified = v.verified
+    this.#allow++
+    const exp = verified.payload['exp']
+    const identity: Identity = {
+      authenticator: this.name,
+      anonymous: false,
+      claims: verified.payload,
+      ...(typeof exp === 'number' ? { expiresAt: exp * 1000 } : {}),
+      disconnectOnExpiry: this.config.disconnectOnExpiry,
+    }
+    if (this.#log.isLevelEnabled('debug')) this.#log.debug({ clientId: credentials.clientId, kid: verified.key.kid, alg: verified.alg }, 'token accepted')
+    return { result: 'allow', identity }
   }
 
   /** Signature verification (with the verified-token cache). */
-  #verify(token: string, jws: DecodedJws, keys: readonly VerifyKey[]): Verified | Unreadable | PortcullisError {
+  #verify(token: string, jws: DecodedJws, keys: readonly VerifyKey[], count: boolean): Verified | Unreadable | PortcullisError {
     // Entries are keyed by the token's SHA-256, so the cache keeps no bearer token that a memory
     // dump could replay; for HMAC tokens by the token itself: whoever can read this process's
     // memory has the secret and can mint tokens anyway, and hashing would cost as much as the
@@ -237,21 +323,23 @@ export class TokenAuthenticator implements Authenticator {
         }
       }
       if (hit !== undefined) {
-        this.#cacheHits++
+        if (count) this.#cacheHits++
         return hit
       }
     }
     const t0 = performance.now()
     const match = verifyWithKeys(jws, keys, this.#source.kidless)
-    this.#verifyMicros += (performance.now() - t0) * 1000
-    this.#verifyCount++
+    if (count) {
+      this.#verifyMicros += (performance.now() - t0) * 1000
+      this.#verifyCount++
+    }
     if (!match.ok) return match.error
     let payload: Record<string, unknown>
     try {
       payload = decodePayload(jws)
     } catch (err) {
       // The signature verified, so the token is ours: a payload that is no claims object is refused.
-      return { unreadable: err as PortcullisError }
+      return { unreadable: err as PortcullisError, key: match.key, alg: match.alg }
     }
     const verified: Verified = { payload: deepFreeze(payload), key: match.key, alg: match.alg }
     if (id !== undefined) {
@@ -268,24 +356,6 @@ export class TokenAuthenticator implements Authenticator {
     this.#cache.set(id, verified)
   }
 
-  #checkClaims(verified: Verified | Unreadable, credentials: Credentials): AuthOutcome {
-    if ('unreadable' in verified) return this.#denied(verified.unreadable, credentials)
-    const ctx = this.#claimContext(credentials)
-    const failure = evaluateClaims(verified.payload, this.config.claims, this.#match, ctx, Date.now() / 1000)
-    if (failure !== undefined) return this.#denied(failure, credentials)
-    this.#allow++
-    const exp = verified.payload['exp']
-    const identity: Identity = {
-      authenticator: this.name,
-      anonymous: false,
-      claims: verified.payload,
-      ...(typeof exp === 'number' ? { expiresAt: exp * 1000 } : {}),
-      disconnectOnExpiry: this.config.disconnectOnExpiry,
-    }
-    if (this.#log.isLevelEnabled('debug')) this.#log.debug({ clientId: credentials.clientId, kid: verified.key.kid, alg: verified.alg }, 'token accepted')
-    return { result: 'allow', identity }
-  }
-
   #denied(error: PortcullisError, credentials: Credentials): AuthOutcome {
     this.#deny[error.code] = (this.#deny[error.code] ?? 0) + 1
     this.#log.debug({ clientId: credentials.clientId, code: error.code, reason: error.message }, 'token refused')
@@ -300,90 +370,25 @@ export class TokenAuthenticator implements Authenticator {
     return { result: 'ignore', error }
   }
 
-  #claimContext(credentials: Credentials): ClaimContext {
+  #claimContext(clientId: string, username: string | undefined): ClaimContext {
     // With the token in the username, ${username} has no meaning (config refuses it).
-    return { clientId: credentials.clientId, username: this.config.from === 'username' ? undefined : credentials.username }
+    return { clientId, username: this.config.from === 'username' ? undefined : username }
   }
 
   /** The token a client presented to this authenticator, if any. Never logged. */
   #readToken(c: Credentials): TokenRead {
-    const max = this.config.maxTokenBytes
-    const tooLarge = (): TokenRead => ({ error: new PortcullisError('ERR_JWT_TOO_LARGE', `token is larger than ${max} bytes`) })
     if (c.authMethod !== undefined) {
       if (c.authMethod !== JWT_AUTH_METHOD) return undefined
       if (c.authData === undefined || c.authData.length === 0) {
         return { error: new PortcullisError('ERR_AUTH_NO_CREDENTIALS', 'authentication method JWT without a token in the authentication data') }
       }
-      return c.authData.length > max ? tooLarge() : { token: c.authData.toString('utf8') }
+      return { token: c.authData }
     }
     if (this.config.from === 'username') {
       if (c.username === undefined || c.username === '') return undefined
-      return c.username.length > max ? tooLarge() : { token: c.username }
+      return { token: c.username }
     }
     if (c.password === undefined || c.password.length === 0) return undefined
-    return c.password.length > max ? tooLarge() : { token: c.password.toString('utf8') }
-  }
-
-  /**
-   * Check-by-check evaluation of a token, for `portcullis token inspect` and the admin API.
-   * Uses the current key set (asking for a refresh when the kid is unknown or no keys are
-   * loaded). Counters are not touched.
-   */
-  async inspect(token: string, context: { clientId?: string; username?: string } = {}): Promise<AuthenticatorInspection> {
-    const steps: InspectStep[] = []
-    const base = { name: this.name, type: this.type, enabled: this.enabled }
-    const stop = (outcome: 'deny' | 'ignore', error: PortcullisError, key?: AuthenticatorInspection['key']): AuthenticatorInspection => ({
-      ...base, outcome, code: error.code, message: error.message, steps, ...(key !== undefined ? { key } : {}),
-    })
-    const bytes = Buffer.byteLength(token)
-    if (bytes > this.config.maxTokenBytes) {
-      steps.push({ check: 'size', ok: false, detail: `${bytes} bytes > maxTokenBytes ${this.config.maxTokenBytes}`, code: 'ERR_JWT_TOO_LARGE' })
-      return stop('ignore', new PortcullisError('ERR_JWT_TOO_LARGE'))
-    }
-    steps.push({ check: 'size', ok: true, detail: `${bytes} bytes (limit ${this.config.maxTokenBytes})` })
-    let jws: DecodedJws
-    try {
-      jws = decodeJws(token, this.config.maxTokenBytes)
-    } catch (err) {
-      const e = err as PortcullisError
-      steps.push({ check: 'format', ok: false, detail: e.message, code: e.code })
-      return stop('ignore', e)
-    }
-    steps.push({ check: 'format', ok: true, detail: `JWS, alg ${printable(jws.alg)}${jws.kid !== undefined ? `, kid ${printable(jws.kid)}` : ''}` })
-    let keys = this.#source.current()
-    if (this.#source.refresh !== undefined && (keys === undefined || (jws.kid !== undefined && !keys.some((k) => k.kid === jws.kid)))) {
-      await this.#source.refresh(keys === undefined ? 'unavailable' : 'kid')
-      keys = this.#source.current()
-    }
-    if (keys === undefined) {
-      const e = new PortcullisError('ERR_JWKS_UNAVAILABLE', `no key set loaded (${this.#source.status().lastError ?? 'not fetched yet'})`)
-      steps.push({ check: 'keys', ok: false, detail: e.message, code: e.code })
-      return stop('ignore', e)
-    }
-    steps.push({ check: 'keys', ok: true, detail: `${keys.length} key(s): ${keys.map((k) => `${k.kid ?? `#${k.index}`} ${k.description} [${[...k.algorithms].join(',')}]`).join('; ')}` })
-    const match = verifyWithKeys(jws, keys, this.#source.kidless)
-    if (!match.ok) {
-      steps.push({ check: 'signature', ok: false, detail: match.error.message, code: match.error.code })
-      return stop('ignore', match.error)
-    }
-    const key = { index: match.key.index, description: match.key.description, alg: match.alg, ...(match.key.kid !== undefined ? { kid: match.key.kid } : {}) }
-    steps.push({ check: 'signature', ok: true, detail: `verified with key ${match.key.kid ?? `#${match.key.index}`} (${match.key.description}) as ${match.alg}` })
-    let payload: Record<string, unknown>
-    try {
-      payload = decodePayload(jws)
-    } catch (err) {
-      const e = err as PortcullisError
-      steps.push({ check: 'payload', ok: false, detail: e.message, code: e.code })
-      return stop('deny', e, key)
-    }
-    const claimSteps: ClaimCheck[] = []
-    const ctx: ClaimContext = {
-      clientId: context.clientId ?? '',
-      username: this.config.from === 'username' ? undefined : context.username,
-    }
-    const failure = evaluateClaims(payload, this.config.claims, this.#match, ctx, Date.now() / 1000, claimSteps)
-    steps.push(...claimSteps)
-    if (failure !== undefined) return stop('deny', failure, key)
-    return { ...base, outcome: 'allow', key, steps }
+    return { token: c.password }
   }
 }

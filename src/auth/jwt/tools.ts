@@ -6,6 +6,8 @@ import {
   KeyObject, constants, createHash, createHmac, createPrivateKey, createSecretKey, generateKeyPairSync, randomBytes,
   sign as cryptoSign, type JsonWebKey,
 } from 'node:crypto'
+import { PortcullisError } from '../../errors.js'
+import { refusalReason } from '../chain.js'
 import { ALGORITHM_SPECS, isJwsAlgorithm, type JwsAlgorithm } from './algorithms.js'
 import type { AuthenticatorInspection, TokenAuthenticator } from './authenticator.js'
 
@@ -148,7 +150,10 @@ export interface TokenInspection {
   readonly decodeError?: string
   readonly sizeBytes: number
   readonly authenticators: readonly AuthenticatorInspection[]
-  /** What the chain would answer: the first allow or deny, else ignore. */
+  /**
+   * What the chain would answer: the first allow or deny; else ignore, with the refusal's
+   * code and the authenticator whose reason it is (as a CONNECT would be refused).
+   */
   readonly verdict: { readonly outcome: 'allow' | 'deny' | 'ignore'; readonly authenticator?: string; readonly code?: string }
 }
 
@@ -175,17 +180,21 @@ export async function inspectToken(
   const header = decodePart(parts[0])
   const payload = parts.length === 3 ? decodePart(parts[1]) : undefined
   const results: AuthenticatorInspection[] = []
-  let verdict: TokenInspection['verdict'] = { outcome: 'ignore' }
+  let verdict: TokenInspection['verdict'] | undefined
   for (const a of authenticators) {
     const r = await a.inspect(token, context)
     results.push(r)
-    if (verdict.outcome === 'ignore' && a.enabled && r.outcome !== 'ignore') {
+    if (verdict === undefined && a.enabled && r.outcome !== 'ignore') {
       verdict = { outcome: r.outcome, authenticator: a.name, ...(r.code !== undefined ? { code: r.code } : {}) }
     }
   }
-  if (verdict.outcome === 'ignore') {
-    const why = results.find((r) => r.enabled && r.code === 'ERR_JWKS_UNAVAILABLE') ?? results.find((r) => r.enabled && r.code !== undefined)
-    if (why?.code !== undefined) verdict = { outcome: 'ignore', code: why.code }
+  if (verdict === undefined) {
+    // Every enabled authenticator passed the token on: the chain's rule picks the reason.
+    const passed = results.filter((r) => r.enabled).map((r) => ({
+      authenticator: r.name, error: r.code === undefined ? undefined : new PortcullisError(r.code, r.message),
+    }))
+    const why = refusalReason(passed, true)
+    verdict = { outcome: 'ignore', code: why.error.code, ...(why.authenticator !== undefined ? { authenticator: why.authenticator } : {}) }
   }
   return {
     ...(header !== undefined ? { header } : {}),
