@@ -54,7 +54,21 @@ function decodeWithMqttPacket(frame: Buffer, version: ProtocolVersion): mqtt.Pac
     return error
   }
   if (packet === undefined) return new Error('incomplete packet')
-  return checkPacketProperties(packet) ?? illFormedFilter(packet) ?? packet
+  return packetFault(packet) ?? packet
+}
+
+/**
+ * What mqtt-packet lets through and the protocol does not: property faults, ill-formed
+ * filters, a Will QoS of 3. Every packet mqtt-packet decodes for the broker passes here.
+ */
+export function packetFault(packet: mqtt.Packet): PortcullisError | undefined {
+  return checkPacketProperties(packet) ?? illFormedFilter(packet) ?? willQosFault(packet)
+}
+
+/** A will QoS of 3 (both bits set) makes the CONNECT malformed [MQTT-3.1.2-14]. */
+function willQosFault(packet: mqtt.Packet): PortcullisError | undefined {
+  if (packet.cmd !== 'connect' || packet.will === undefined || (packet.will.qos as number) !== 3) return undefined
+  return new PortcullisError('ERR_MALFORMED_PACKET', 'CONNECT with Will QoS 3')
 }
 
 /**

@@ -22,7 +22,7 @@ interface BufferListReader {
 }
 
 interface ParserInternals {
-  packet: { length: number }
+  packet: { length: number; cmd: string }
   error: Error | null
   _list: BufferListReader
   _stateCounter: number
@@ -31,10 +31,13 @@ interface ParserInternals {
   parser(options: { protocolVersion: number }): mqtt.Parser
   /** A two-byte length, then that many bytes decoded as UTF-8; null when the packet is short. */
   _parseString(): string | null
+  /** Decode the body of the packet whose header was read; true once the whole body was there. */
+  _parsePayload(): boolean
+  _emitError(err: Error): void
 }
 
 const MqttPacketParser = requireFromMqttPacket('./parser.js') as new () => ParserInternals
-const Packet = requireFromMqttPacket('./packet.js') as new () => { length: number }
+const Packet = requireFromMqttPacket('./packet.js') as new () => { length: number; cmd: string }
 const BufferList = requireFromMqttPacket('bl/BufferList.js') as new () => BufferListReader
 
 class LeanParser extends MqttPacketParser {
@@ -46,6 +49,20 @@ class LeanParser extends MqttPacketParser {
     this._stateCounter = 0
     // mqtt-packet leaves its read offset where an error stopped it; start clean
     this._pos = 0
+  }
+
+  /**
+   * mqtt-packet's decoding, and then no byte left over: mqtt-packet reads the fields a packet
+   * has and ignores whatever follows them (a PINGREQ with a body got a PINGRESP). A packet
+   * whose remaining length runs past its last field is malformed [MQTT-2.1.4, MQTT-1.5.5];
+   * PUBLISH is the exception: its payload is the rest of the packet.
+   */
+  override _parsePayload(): boolean {
+    const done = super._parsePayload()
+    if (done && this.error === null && this.packet.cmd !== 'publish' && this._pos !== this.packet.length) {
+      this._emitError(new Error(`${this.packet.cmd.toUpperCase()} has ${this.packet.length - this._pos} bytes beyond its last field`))
+    }
+    return done
   }
 
   /** mqtt-packet's string, with ill-formed UTF-8 marked (only a string holding U+FFFD is re-checked). */

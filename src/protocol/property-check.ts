@@ -11,6 +11,9 @@
  *   property repeated is a Protocol Error (MQTT 5.0 §3.x "more than once", e.g. [MQTT-3.1.2.11],
  *   §3.8.2.1.2 for the Subscription Identifier). mqtt-packet turns a repeat into an array.
  * - A PUBLISH from a client never carries a Subscription Identifier [MQTT-3.3.4-6].
+ * - Each packet type carries only the properties MQTT 5.0 §3 lists for it: a Topic Alias in
+ *   a CONNECT, a Will Delay Interval in a PUBLISH, a Server Keep Alive from a client are
+ *   Protocol Errors (§2.2.2.2, as other brokers treat them), never silently ignored.
  * - A Response Topic is the topic name of the response, so it has to be a valid one: no
  *   wildcards [MQTT-3.3.2-14], not empty [MQTT-4.7.3-1]. The packet parses fine, its content
  *   is what the protocol forbids: a Protocol Error (MQTT 5.0 §4.13.1), not Topic Name Invalid,
@@ -34,6 +37,33 @@ const STRING_PROPERTIES: ReadonlySet<string> = new Set([
   'responseInformation',
   'serverReference',
 ])
+
+const PUBLISH_PROPERTIES = ['payloadFormatIndicator', 'messageExpiryInterval', 'topicAlias', 'responseTopic', 'correlationData', 'userProperties', 'subscriptionIdentifier', 'contentType']
+const ACK_PROPERTIES = ['reasonString', 'userProperties']
+
+/** The properties each packet a client sends may carry (MQTT 5.0 §3.x.2.2), by mqtt-packet's names. */
+const ALLOWED: Readonly<Record<string, ReadonlySet<string>>> = {
+  connect: new Set(['sessionExpiryInterval', 'receiveMaximum', 'maximumPacketSize', 'topicAliasMaximum', 'requestResponseInformation', 'requestProblemInformation', 'userProperties', 'authenticationMethod', 'authenticationData']),
+  will: new Set(['willDelayInterval', 'payloadFormatIndicator', 'messageExpiryInterval', 'contentType', 'responseTopic', 'correlationData', 'userProperties']),
+  publish: new Set(PUBLISH_PROPERTIES),
+  puback: new Set(ACK_PROPERTIES),
+  pubrec: new Set(ACK_PROPERTIES),
+  pubrel: new Set(ACK_PROPERTIES),
+  pubcomp: new Set(ACK_PROPERTIES),
+  subscribe: new Set(['subscriptionIdentifier', 'userProperties']),
+  unsubscribe: new Set(['userProperties']),
+  disconnect: new Set(['sessionExpiryInterval', 'reasonString', 'userProperties', 'serverReference']),
+  auth: new Set(['authenticationMethod', 'authenticationData', 'reasonString', 'userProperties']),
+}
+
+/** The first property not allowed in a packet of this kind ('will': a CONNECT's will properties). */
+function foreignProperty(props: DecodedProperties, kind: string): string | undefined {
+  const allowed = ALLOWED[kind]
+  // a packet a client never sends (CONNACK, SUBACK, …) is refused by the dispatcher
+  if (allowed === undefined) return undefined
+  for (const name in props) if (!allowed.has(name)) return name
+  return undefined
+}
 
 /** A string, or the array of strings a repeated property becomes, every one passing `ok`. */
 function everyString(value: unknown, ok: (s: string) => boolean): boolean {
@@ -66,14 +96,22 @@ export function checkProperties(props: DecodedProperties): PortcullisError | und
   return undefined
 }
 
+/** checkProperties, and then only properties this kind of packet may carry. */
+function checkPropertiesOf(props: DecodedProperties, kind: string): PortcullisError | undefined {
+  const fault = checkProperties(props)
+  if (fault !== undefined) return fault
+  const foreign = foreignProperty(props, kind)
+  return foreign === undefined ? undefined : new PortcullisError('ERR_PROTOCOL', `property ${foreign} is not allowed in ${kind === 'will' ? 'will properties' : `a ${kind.toUpperCase()}`}`)
+}
+
 /** The fault in a decoded packet's properties (a CONNECT's will properties included), if any. */
 export function checkPacketProperties(packet: mqtt.Packet): PortcullisError | undefined {
   const props = (packet as { properties?: DecodedProperties }).properties
-  const fault = props === undefined ? undefined : checkProperties(props)
-  if (fault === undefined && packet.cmd === 'publish' && props?.['subscriptionIdentifier'] !== undefined) {
+  if (packet.cmd === 'publish' && props?.['subscriptionIdentifier'] !== undefined && checkProperties(props) === undefined) {
     return new PortcullisError('ERR_PROTOCOL', 'a PUBLISH from a client carries a Subscription Identifier')
   }
+  const fault = props === undefined ? undefined : checkPropertiesOf(props, packet.cmd)
   if (fault !== undefined || packet.cmd !== 'connect') return fault
   const willProps = packet.will?.properties as DecodedProperties | undefined
-  return willProps === undefined ? undefined : checkProperties(willProps)
+  return willProps === undefined ? undefined : checkPropertiesOf(willProps, 'will')
 }

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import mqtt from 'mqtt-packet'
-import { decodePacket } from '../../src/protocol/decode.js'
+import { decodePacket, packetFault } from '../../src/protocol/decode.js'
 import { Framer, type FrameSink } from '../../src/protocol/framer.js'
 import { createParser } from '../../src/protocol/parser.js'
 
@@ -126,7 +126,8 @@ describe('direct decoder agrees with mqtt-packet', () => {
 
 describe('CONNECT: the direct decoder and mqtt-packet agree on every packet', () => {
   /**
-   * mqtt-packet's verdict on one frame, from a fresh parser as the broker builds it
+   * mqtt-packet's verdict on one frame, from a fresh parser as the broker builds it, and the
+   * broker's checks after it (packetFault)
    * (parser.ts: ill-formed UTF-8 in a string is marked the way the direct decoder marks it).
    */
   const reference = (frame: Buffer, v: 4 | 5): mqtt.Packet | Error | undefined => {
@@ -135,7 +136,8 @@ describe('CONNECT: the direct decoder and mqtt-packet agree on every packet', ()
     p.on('packet', (x: mqtt.Packet) => (out ??= x))
     p.on('error', (e: Error) => (out ??= e))
     p.parse(frame)
-    return out
+    // the checks the broker makes on every packet mqtt-packet decodes
+    return out instanceof Error || out === undefined ? out : (packetFault(out) ?? out)
   }
   const FIELDS = ['cmd', 'protocolId', 'protocolVersion', 'clean', 'keepalive', 'clientId', 'username', 'password', 'will', 'properties', 'bridgeMode', 'length'] as const
   const agree = (frame: Buffer, v: 4 | 5, what: string): void => {
