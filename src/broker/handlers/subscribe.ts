@@ -1,13 +1,14 @@
 /**
  * SUBSCRIBE [MQTT-3.8]: validate each filter, authorize its underlying filter, store it,
- * SUBACK, then send matching retained messages per Retain Handling.
+ * SUBACK, then send matching retained messages per Retain Handling (retained-delivery.ts).
  */
 import type mqtt from 'mqtt-packet'
 import { ReasonCode, v3SubackCode } from '../../protocol/reason-codes.js'
 import { hasMoreLevels, isValidTopicFilter, parseSharedFilter } from '../../protocol/topic.js'
 import type { Subscription } from '../../router/topic-tree.js'
 import type { Connection } from '../connection.js'
-import { subscriptionIdsOf, toDelivery, type Message, type QoS } from '../../mqtt/types.js'
+import type { QoS } from '../../mqtt/types.js'
+import { deliverRetained } from '../retained-delivery.js'
 
 export function handleSubscribe(conn: Connection, packet: mqtt.ISubscribePacket): void {
   const broker = conn.broker
@@ -72,17 +73,6 @@ export function handleSubscribe(conn: Connection, packet: mqtt.ISubscribePacket)
     granted: conn.v5 ? codes : codes.map(v3SubackCode),
   } as mqtt.ISubackPacket)
 
-  for (const sub of withRetained) {
-    const found = broker.retained.match(sub.filter)
-    if (Array.isArray(found)) sendRetained(conn, sub, found)
-    else found.then((list) => sendRetained(conn, sub, list), (err: unknown) => broker.logger.error({ err }, 'retained lookup failed'))
-  }
-}
-
-function sendRetained(conn: Connection, sub: Subscription, messages: readonly Message[]): void {
-  const session = conn.session
-  if (session === undefined || !conn.open) return
-  for (const message of messages) {
-    conn.broker.deliver(session, toDelivery(message, sub.qos, true, subscriptionIdsOf(sub)))
-  }
+  // Retained messages go out after the SUBACK [MQTT-3.3.1-9], in slices that share the event loop.
+  deliverRetained(conn, withRetained)
 }

@@ -1,41 +1,35 @@
-/** Retained messages held in memory, one per topic. */
-import { remainingExpiry, type Message } from '../../mqtt/types.js'
-import { topicMatches } from '../../protocol/topic.js'
-import type { RetainedStore } from '../types.js'
+/** Retained messages held in memory, one per topic, indexed by topic level (retained-trie.ts). */
+import type { Message } from '../../mqtt/types.js'
+import type { RetainedScan, RetainedStore } from '../types.js'
+import { RetainedTrie } from './retained-trie.js'
 
 export class MemoryRetainedStore implements RetainedStore {
-  readonly #messages = new Map<string, Message>()
+  readonly #trie = new RetainedTrie()
 
   get size(): number {
-    return this.#messages.size
+    return this.#trie.size
   }
 
   set(message: Message): void {
-    if (message.payload.length === 0) this.#messages.delete(message.topic)
-    else this.#messages.set(message.topic, message)
+    if (message.payload.length === 0) this.#trie.delete(message.topic)
+    else this.#trie.set(message)
   }
 
   match(filter: string): Message[] {
-    const now = Date.now()
+    const scan = this.#trie.scan([filter])
     const out: Message[] = []
-    const exact = !filter.includes('+') && !filter.includes('#')
-    if (exact) {
-      const m = this.#messages.get(filter)
-      if (m !== undefined) this.#keepIfLive(m, now, out)
-      return out
+    for (;;) {
+      const batch = scan.next(4096)
+      for (const hit of batch.hits) out.push(hit.message)
+      if (batch.done) return out
     }
-    for (const m of this.#messages.values()) {
-      if (topicMatches(filter, m.topic)) this.#keepIfLive(m, now, out)
-    }
-    return out
   }
 
-  #keepIfLive(m: Message, now: number, out: Message[]): void {
-    if (remainingExpiry(m, now) === 0) this.#messages.delete(m.topic)
-    else out.push(m)
+  scan(filters: readonly string[]): RetainedScan {
+    return this.#trie.scan(filters)
   }
 
   async close(): Promise<void> {
-    this.#messages.clear()
+    this.#trie.clear()
   }
 }

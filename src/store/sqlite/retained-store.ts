@@ -14,7 +14,7 @@ import type { QoS } from '../../mqtt/types.js'
 import type { Message } from '../../mqtt/types.js'
 import type { Logger } from '../../log.js'
 import { MemoryRetainedStore } from '../memory/retained-store.js'
-import type { RetainedStore } from '../types.js'
+import type { RetainedScan, RetainedStore } from '../types.js'
 import { openDatabase } from './database.js'
 import { propertiesFromJson, propertiesToJson } from './properties-json.js'
 
@@ -88,6 +88,10 @@ export class SqliteRetainedStore implements RetainedStore {
 
   match(filter: string): Message[] {
     return this.#memory.match(filter)
+  }
+
+  scan(filters: readonly string[]): RetainedScan {
+    return this.#memory.scan(filters)
   }
 
   /** Write what is still dirty, then close the database. Idempotent. */
