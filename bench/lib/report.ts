@@ -32,6 +32,10 @@ export interface BrokerSummary {
   kibPerConnSoon?: Stat
   p50Ms?: Stat
   p99Ms?: Stat
+  p999Ms?: Stat
+  stallMaxMs?: Stat
+  /** Paired per-round p99 ratios (this broker ÷ the other, same round), for latency scenarios. */
+  p99Ratios: Record<string, Stat>
   heldMin?: number
   lostQos1: number
   lostQos0: number
@@ -72,6 +76,7 @@ export function summarise(selected: readonly Scenario[], records: readonly RunRe
         lostQos0: mine.reduce((n, r) => n + (r.lostQos0 ?? 0), 0),
         flags: [...new Set(mine.flatMap((r) => r.flags.map((f) => f.replace(/\d+ (of|connect)/, 'N $1'))))],
         ratios: {},
+        p99Ratios: {},
       }
       const put = <K extends keyof BrokerSummary>(k: K, v: BrokerSummary[K] | undefined): void => { if (v !== undefined) s[k] = v }
       put('main', stat(ok.map(mainOf)))
@@ -95,6 +100,8 @@ export function summarise(selected: readonly Scenario[], records: readonly RunRe
       put('coldCpuPerOpUs', stat(ok.map((r) => r.coldCpuPerOpUs ?? NaN)))
       put('p50Ms', stat(ok.map((r) => r.p50Ms ?? NaN)))
       put('p99Ms', stat(ok.map((r) => r.p99Ms ?? NaN)))
+      put('p999Ms', stat(ok.map((r) => r.p999Ms ?? NaN)))
+      put('stallMaxMs', stat(ok.map((r) => r.stallMaxMs ?? NaN)))
       const g = ok.map((r) => r.genCpu ?? NaN).filter(Number.isFinite)
       if (g.length > 0) s.genCpuMax = Math.max(...g)
       const held = mine.map((r) => r.held ?? NaN).filter(Number.isFinite)
@@ -111,6 +118,10 @@ export function summarise(selected: readonly Scenario[], records: readonly RunRe
         }
         const st = stat(perRound)
         if (st !== undefined) s.ratios[other] = { perRound, stat: st }
+        if (sc.main !== 'p99Ms') {
+          const p99 = stat(ok.map((r) => (r.p99Ms ?? NaN) / (recs.find((x) => x.broker === other && x.round === r.round && x.ok)?.p99Ms ?? NaN)))
+          if (p99 !== undefined) s.p99Ratios[other] = p99
+        }
       }
       return s
     })
@@ -151,10 +162,10 @@ export function renderMarkdown(
     `${env['pinned'] === true ? '' : ' (NOT pinned)'}, ${String(env['workers'])} generator worker(s), ${String(env['rounds'])} round(s), CLK_TCK ${String(env['clkTck'])}` +
     `${env['mosquitto'] !== undefined ? `, ${String(env['mosquitto'])}` : ''}, Aedes 1.2.0. MQTT 3.1.1, TCP_NODELAY, logging off, 64-byte payloads; fresh broker per run, brokers alternated each round.`)
   lines.push('')
-  lines.push('Main figure: broker CPU per operation (utime+stime, all threads) — smaller is better; for fixed-rate: p99 latency; for memory: RSS growth per idle connection. ' +
+  lines.push('Main figure: broker CPU per operation (utime+stime, all threads) — smaller is better; for memory: RSS growth per idle connection. ' +
     'Values are median [min–max] over rounds. Ratios are paired per round (this broker ÷ other, same round): below 1.00× means this broker is cheaper/faster.')
   lines.push('')
-  lines.push('| Scenario | Broker | Main figure | Throughput | Gen CPU (max) | Latency p50 / p99 (ms) | ÷ Mosquitto | ÷ Aedes | Notes |')
+  lines.push('| Scenario | Broker | Main figure | Throughput | Gen CPU (max) | Latency p50 / p99 / p99.9 (ms) | ÷ Mosquitto | ÷ Aedes | Notes |')
   lines.push('|---|---|---|---|---|---|---|---|---|')
   for (const sc of summary) {
     for (const b of sc.brokers) {
@@ -171,6 +182,10 @@ export function renderMarkdown(
       if (b.coldVerifyUs !== undefined) notes.push(`raw with 2 MiB touched between verifications: ${range(b.coldVerifyUs)} µs`)
       if (b.pacedVerifyUs !== undefined) notes.push(`raw at the scenario's pace (one verification per ${1e6 / TOKEN_CONNECT_RATE} µs, thread asleep between): ${range(b.pacedVerifyUs)} µs`)
       if (b.coldCpuPerOpUs !== undefined) notes.push(`cold start (warm-up connects): ${range(b.coldCpuPerOpUs)} µs/connect`)
+      if (b.stallMaxMs !== undefined) notes.push(`longest event-loop stall in the broker (measured phase): ${range(b.stallMaxMs)} ms`)
+      for (const [other, st] of Object.entries(b.p99Ratios)) {
+        if (b.broker.startsWith('portcullis') && other !== b.broker) notes.push(`p99 ÷ ${other}: ${st.median.toFixed(2)}× [${st.min.toFixed(2)}–${st.max.toFixed(2)}]`)
+      }
       if (b.heldMin !== undefined) notes.push(`held ≥ ${b.heldMin.toLocaleString('en-US')}`)
       notes.push(...b.flags)
       let vsM = b.broker.startsWith('portcullis') ? ratio(b, 'mosquitto') : ''
@@ -184,7 +199,7 @@ export function renderMarkdown(
         vsA = ''
       }
       lines.push(`| ${sc.id} | ${b.broker} | ${range(b.main)} ${sc.unit} | ${rate(b.throughput)} | ${b.genCpuMax !== undefined ? `${(b.genCpuMax * 100).toFixed(0)}%` : '–'} | ` +
-        `${b.p99Ms !== undefined ? `${fmt(b.p50Ms?.median ?? NaN)} / ${range(b.p99Ms)}` : ''} | ${vsM} | ${vsA} | ${notes.join('; ')} |`)
+        `${b.p99Ms !== undefined ? `${fmt(b.p50Ms?.median ?? NaN)} / ${range(b.p99Ms)} / ${fmt(b.p999Ms?.median ?? NaN)}` : ''} | ${vsM} | ${vsA} | ${notes.join('; ')} |`)
     }
   }
   lines.push('')

@@ -17,6 +17,10 @@ export interface Sizes {
   readonly fanoutCount: number
   readonly fixedWarmMs: number
   readonly fixedMs: number
+  /** fleet: publishers (each at FLEET_RATE_PER_PUB msg/s), warm-up and measured time. */
+  readonly fleetPubs: number
+  readonly fleetWarmMs: number
+  readonly fleetMs: number
   readonly connectWarm: number
   readonly connectCount: number
   readonly memoryConnections: readonly number[]
@@ -31,6 +35,7 @@ export const FULL: Sizes = {
   fanin1Warm: 1_000, fanin1Count: 10_000,
   fanoutWarm: 300, fanoutCount: 3_000,
   fixedWarmMs: 1_000, fixedMs: 5_000,
+  fleetPubs: 2_000, fleetWarmMs: 2_000, fleetMs: 6_000,
   // A fresh Node process needs about 2,000 connects before V8 has optimised the connect path (the
   // first 1,000 cost 2–3× the steady state); 3,000 warm-up connects measure the steady state, and
   // the warm-up's own cost is reported beside it as the cold figure.
@@ -45,6 +50,7 @@ export const QUICK: Sizes = {
   fanin1Warm: 100, fanin1Count: 500,
   fanoutWarm: 20, fanoutCount: 200,
   fixedWarmMs: 200, fixedMs: 800,
+  fleetPubs: 500, fleetWarmMs: 400, fleetMs: 1_000,
   connectWarm: 30, connectCount: 200,
   memoryConnections: [1_000],
   authzWarm: 100, authzCount: 1_000,
@@ -65,6 +71,12 @@ export interface Measurement {
   brokerCpu?: number
   p50Ms?: number
   p99Ms?: number
+  p999Ms?: number
+  /**
+   * Portcullis only: the longest event-loop stall inside the broker during the measured phase
+   * (its portcullis_event_loop_stall_max_seconds gauge, read before and after the phase).
+   */
+  stallMaxMs?: number
   kibPerConn?: number
   /** Memory scenarios: RSS growth per connection 2 s after connecting, before the broker settled. */
   kibPerConnSoon?: number
@@ -150,6 +162,8 @@ async function messageRun(ctx: Ctx, broker: RunningBroker, l: MessageLoad): Prom
     ...(l.rate !== undefined ? { rate: l.rate } : {}), collectLatency: false,
   })
   if (warm.timedOut) flags.push('warm-up hit its time bound')
+  const stallGauge = broker.metricsUrl !== undefined && l.latency
+  if (stallGauge) await stallMaxMs(broker) // starts the broker's stall window
   const b0 = cpuSeconds(broker.pid)
   const g0 = cpuSeconds('self')
   const t0 = performance.now()
@@ -161,6 +175,7 @@ async function messageRun(ctx: Ctx, broker: RunningBroker, l: MessageLoad): Prom
   const seconds = (performance.now() - t0) / 1000
   const b1 = cpuSeconds(broker.pid)
   const g1 = cpuSeconds('self')
+  const stall = stallGauge ? await stallMaxMs(broker) : undefined
   if (meas.timedOut) flags.push('measurement hit its time bound')
   const td = await gen.teardown()
   const expectedWarm = warm.sent * l.fanout
@@ -185,6 +200,8 @@ async function messageRun(ctx: Ctx, broker: RunningBroker, l: MessageLoad): Prom
     const sorted = td.latencies.sort()
     m.p50Ms = percentile(sorted, 0.5)
     m.p99Ms = percentile(sorted, 0.99)
+    m.p999Ms = percentile(sorted, 0.999)
+    if (stall !== undefined) m.stallMaxMs = stall
     const achieved = meas.sent / seconds
     if (l.rate !== undefined && achieved < l.rate * 0.95) flags.push(`saturated: offered ${Math.round(achieved)}/s < 95% of ${l.rate}/s`)
     if ((m.brokerCpu ?? 0) > 0.9) flags.push('saturated: broker CPU > 90%')
@@ -196,6 +213,56 @@ async function messageRun(ctx: Ctx, broker: RunningBroker, l: MessageLoad): Prom
     m.error = `${m.lostQos1} QoS 1 message(s) lost (warm-up: sent ${warm.sent}, delivered ${td.unique[0]}; measured: sent ${meas.sent}, delivered ${td.unique[1]}; unacked ${td.unacked})`
   }
   return m
+}
+
+/**
+ * The broker's longest event-loop stall (ms) since the previous read: Portcullis's
+ * portcullis_event_loop_stall_max_seconds gauge (reset by each read of /metrics).
+ */
+async function stallMaxMs(broker: RunningBroker): Promise<number | undefined> {
+  if (broker.metricsUrl === undefined) return undefined
+  try {
+    const text = await (await fetch(broker.metricsUrl)).text()
+    const m = /^portcullis_event_loop_stall_max_seconds ([0-9.e+-]+)$/m.exec(text)
+    return m === null ? undefined : Number(m[1]) * 1000
+  } catch {
+    return undefined
+  }
+}
+
+/** Portcullis serving /metrics (for its stall gauge) beside Mosquitto and Aedes. */
+function withStallGauge(kinds: readonly string[]): BrokerSpec[] {
+  return standard(kinds).map((s) => (s.kind === 'portcullis' ? { ...s, metrics: true } : s))
+}
+
+/** Messages per second each fleet publisher sends. */
+const FLEET_RATE_PER_PUB = 5
+/** Fleet subscribers: subscriber i holds `fleet/gNNN/+`, the slice of publishers with index % FLEET_SUBS = i. */
+const FLEET_SUBS = 100
+
+/** 100 publishers → 1 subscriber at 20,000 msg/s in all, open loop, at `qos` end to end. */
+function fixedRateLoad(qos: 0 | 1, sizes: Sizes): MessageLoad {
+  const rate = 20_000
+  const pubs: PubSpec[] = Array.from({ length: 100 }, (_, i) => ({ index: i, clientId: `bench-pub-${i}`, qos, topics: [`bench/r/${String(i).padStart(3, '0')}`] }))
+  return {
+    pubs, subs: [{ index: 0, clientId: 'bench-sub-0', filter: 'bench/r/+', qos }], fanout: 1,
+    warmPerPub: Math.ceil((rate * sizes.fixedWarmMs) / 1000 / 100), countPerPub: Math.ceil((rate * sizes.fixedMs) / 1000 / 100),
+    window: 1 << 30, maxInflightPerPub: 1 << 30, rate, warmMs: sizes.fixedWarmMs, measureMs: sizes.fixedMs, latency: true, qos,
+  }
+}
+
+/** Many devices at a modest rate: `fleetPubs` publishers at 5 msg/s each, QoS 1, 100 wildcard subscribers each on a slice. */
+function fleetLoad(sizes: Sizes): MessageLoad {
+  const n = sizes.fleetPubs
+  const rate = n * FLEET_RATE_PER_PUB
+  const group = (i: number): string => String(i % FLEET_SUBS).padStart(3, '0')
+  const pubs: PubSpec[] = Array.from({ length: n }, (_, i) => ({ index: i, clientId: `dev-${i}`, qos: 1, topics: [`fleet/g${group(i)}/dev-${i}`] }))
+  const subs: SubSpec[] = Array.from({ length: FLEET_SUBS }, (_, i) => ({ index: i, clientId: `app-${i}`, filter: `fleet/g${group(i)}/+`, qos: 1 }))
+  return {
+    pubs, subs, fanout: 1,
+    warmPerPub: Math.ceil((FLEET_RATE_PER_PUB * sizes.fleetWarmMs) / 1000), countPerPub: Math.ceil((FLEET_RATE_PER_PUB * sizes.fleetMs) / 1000),
+    window: 1 << 30, maxInflightPerPub: 1 << 30, rate, warmMs: sizes.fleetWarmMs, measureMs: sizes.fleetMs, latency: true, qos: 1,
+  }
 }
 
 function faninLoad(qos: 0 | 1, warm: number, count: number, topicsPerPub: number): Omit<MessageLoad, 'fanout'> & { fanout: number } {
@@ -498,18 +565,22 @@ export function scenarios(sizes: Sizes): Scenario[] {
       }),
     },
     {
-      id: 'fixed-rate', title: 'Fixed rate 20,000 msg/s QoS 0, 100 publishers → 1 subscriber (latency)', unit: 'ms p99', main: 'p99Ms',
-      target: 'Mosquitto 7, Aedes 48, Portcullis ≤ 10',
-      specs: standard,
-      run: (ctx, b) => {
-        const rate = 20_000
-        const pubs: PubSpec[] = Array.from({ length: 100 }, (_, i) => ({ index: i, clientId: `bench-pub-${i}`, qos: 0, topics: [`bench/r/${String(i).padStart(3, '0')}`] }))
-        return messageRun(ctx, b, {
-          pubs, subs: [{ index: 0, clientId: 'bench-sub-0', filter: 'bench/r/+', qos: 0 }], fanout: 1,
-          warmPerPub: Math.ceil((rate * sizes.fixedWarmMs) / 1000 / 100), countPerPub: Math.ceil((rate * sizes.fixedMs) / 1000 / 100),
-          window: 1 << 30, maxInflightPerPub: 1 << 30, rate, warmMs: sizes.fixedWarmMs, measureMs: sizes.fixedMs, latency: true, qos: 0,
-        })
-      },
+      id: 'fixed-rate-qos0', title: 'Fixed rate 20,000 msg/s QoS 0, 100 publishers → 1 subscriber (CPU per message, latency, broker event-loop stall)', unit: 'µs/msg', main: 'cpuPerOpUs',
+      target: 'CPU per message and p99 at or below Mosquitto (issue #19)',
+      specs: withStallGauge,
+      run: (ctx, b) => messageRun(ctx, b, fixedRateLoad(0, sizes)),
+    },
+    {
+      id: 'fixed-rate-qos1', title: 'Fixed rate 20,000 msg/s QoS 1, 100 publishers → 1 subscriber (CPU per message, latency, broker event-loop stall)', unit: 'µs/msg', main: 'cpuPerOpUs',
+      target: 'CPU per message and p99 at or below Mosquitto; no broker event-loop stall over 5 ms (issue #19)',
+      specs: withStallGauge,
+      run: (ctx, b) => messageRun(ctx, b, fixedRateLoad(1, sizes)),
+    },
+    {
+      id: 'fleet', title: `Fleet: ${sizes.fleetPubs.toLocaleString('en-US')} publishers at ${FLEET_RATE_PER_PUB} msg/s each, QoS 1 → ${FLEET_SUBS} subscribers, each on fleet/gNNN/+ (a slice of the publishers)`, unit: 'µs/msg', main: 'cpuPerOpUs',
+      target: 'CPU per message at or below Mosquitto (issue #19)',
+      specs: withStallGauge,
+      run: (ctx, b) => messageRun(ctx, b, fleetLoad(sizes)),
     },
     {
       id: 'connect', title: 'Connect rate, no authentication (CONNECT → CONNACK → DISCONNECT, 20 in parallel)', unit: 'µs/connect', main: 'cpuPerOpUs',

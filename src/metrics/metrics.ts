@@ -6,6 +6,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import type { TokenAuthenticator, TokenAuthenticatorStats } from '../auth/create.js'
 import type { JwksFetchCounts } from '../auth/jwks/source.js'
+import { startEventLoopStallMonitor } from './event-loop-stall.js'
 
 /** What the metrics read (BrokerAdmin provides it). */
 export interface MetricsSource {
@@ -48,6 +49,10 @@ export function createMetrics(source: MetricsSource, options: { readonly version
   const gauge = (name: string, help: string, read: () => number): void => {
     new Gauge({ name, help, registers, collect() { this.set(read()) } })
   }
+  const stalls = startEventLoopStallMonitor()
+  gauge('portcullis_event_loop_stall_max_seconds',
+    'Longest event-loop stall since the previous read of this gauge (monitorEventLoopDelay, 2 ms sampling)',
+    () => stalls.takeMaxSeconds())
   gauge('portcullis_uptime_seconds', 'Seconds since the broker started', () => source.stats().uptimeSeconds)
   gauge('portcullis_connections', 'Connected clients (CONNECT accepted)', () => source.stats().connections.current)
   gauge('portcullis_connections_open', 'Open network connections, including those still in CONNECT', () => source.stats().connections.open)
@@ -193,5 +198,5 @@ export function createMetrics(source: MetricsSource, options: { readonly version
   perAuthenticator('portcullis_jwks_last_success_timestamp_seconds', 'When the key set was last loaded (epoch seconds)',
     (s) => (s.lastSuccessAt === null ? null : s.lastSuccessAt / 1000))
 
-  return { registry, close: () => registry.clear() }
+  return { registry, close: () => { stalls.close(); registry.clear() } }
 }
