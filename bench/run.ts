@@ -15,6 +15,8 @@
  *   --workers N             generator worker threads (default 1)
  *   --broker-cpu C          CPU list for the broker (default 0); --gen-cpu C for the generator (default 1)
  *   --cpu-prof DIR          run Portcullis with node --cpu-prof, profiles written to DIR
+ *   --node-flags "F …"      extra node flags for Portcullis (e.g. "--trace-gc --perf-basic-prof")
+ *   --broker-out DIR        Portcullis's stdout (e.g. --trace-gc lines) to DIR/<run>.log
  *   --out FILE              JSON output (default bench/results/bench-<time>.json)
  *
  * Broker CPU per operation (utime+stime from /proc/PID/stat, every thread) is the main figure;
@@ -43,6 +45,8 @@ const { values } = parseArgs({
     'broker-cpu': { type: 'string', default: '0' },
     'gen-cpu': { type: 'string', default: '1' },
     'cpu-prof': { type: 'string' },
+    'node-flags': { type: 'string' },
+    'broker-out': { type: 'string' },
     out: { type: 'string' },
     mosquitto: { type: 'string', default: '/usr/sbin/mosquitto' },
   },
@@ -111,7 +115,11 @@ const localAddresses = Array.from({ length: 16 }, (_, i) => `127.0.0.${i + 2}`)
 const tmpDir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'))
 const gen = new Generator(workers)
 const ctx: Ctx = { gen, sizes, localAddresses, quick, hardFileLimit: hardFileLimit() }
-const portcullisNodeFlags = values['cpu-prof'] !== undefined ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : []
+const portcullisNodeFlags = [
+  ...(values['cpu-prof'] !== undefined ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : []),
+  ...(values['node-flags']?.split(/\s+/).filter(Boolean) ?? []),
+]
+if (values['broker-out'] !== undefined) mkdirSync(values['broker-out'], { recursive: true })
 
 process.on('exit', killAll)
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { killAll(); process.exit(130) })
@@ -134,7 +142,7 @@ for (const sc of selected) {
       let m: Measurement
       const t0 = Date.now()
       try {
-        const broker = await startBroker(spec, port, { tmpDir, brokerCpu, portcullisNodeFlags, mosquittoPath: values.mosquitto })
+        const broker = await startBroker(spec, port, { tmpDir, brokerCpu, portcullisNodeFlags, mosquittoPath: values.mosquitto, ...(values['broker-out'] !== undefined ? { stdoutDir: values['broker-out'] } : {}) })
         try {
           m = await sc.run(ctx, broker)
         } catch (err) {

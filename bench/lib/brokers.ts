@@ -4,7 +4,7 @@
  * CPU and memory come from /proc/PID (utime+stime cover all threads of the process).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -49,6 +49,8 @@ export interface Options {
   /** Extra node flags for Portcullis (e.g. --cpu-prof). */
   readonly portcullisNodeFlags: readonly string[]
   readonly mosquittoPath: string
+  /** Portcullis only: write its stdout to <stdoutDir>/<run>.log (e.g. --trace-gc lines). */
+  readonly stdoutDir?: string
 }
 
 /** utime+stime of the whole process, in seconds. */
@@ -74,7 +76,10 @@ function portcullisYaml(port: number, extra: Record<string, unknown> | undefined
   const base: Record<string, unknown> = {
     listeners: [{ type: 'tcp', host: HOST, port, noDelay: true }],
     log: { level: 'silent' },
-    limits: { sysInterval: 0 },
+    // Same queue as Mosquitto gets (max_queued_messages below): a QoS 1 subscriber whose window is
+    // full while this shared machine deschedules the generator must not lose messages in one
+    // broker and not in the other.
+    limits: { sysInterval: 0, maxQueuedMessages: 100_000 },
     authentication: { allowAnonymous: true },
     authorization: { noMatch: 'allow' },
     ...extra,
@@ -167,7 +172,8 @@ export async function startBroker(spec: BrokerSpec, port: number, opts: Options)
   // so the PID we hold is the broker's own.
   const script = `ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec taskset -c ${opts.brokerCpu} ${quoted}`
   if (!(await portIsFree(port))) throw new Error(`port ${port} is already in use`)
-  const child = spawn('bash', ['-c', script], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
+  const stdout = spec.kind === 'portcullis' && opts.stdoutDir !== undefined ? openSync(join(opts.stdoutDir, `${dir.split('/').pop() ?? 'run'}.log`), 'w') : 'ignore'
+  const child = spawn('bash', ['-c', script], { cwd: dir, stdio: ['ignore', stdout, 'pipe'] })
   live.add(child)
   child.once('exit', () => live.delete(child))
   let stderr = ''

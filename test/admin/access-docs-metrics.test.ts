@@ -175,7 +175,7 @@ describe('admin: /metrics', () => {
       'portcullis_auth_failures_total', 'portcullis_authz_denied_total', 'portcullis_authentication_outcomes_total',
       'portcullis_authenticator_state', 'portcullis_authenticator_keys', 'portcullis_jwks_consecutive_failures',
       'portcullis_token_verifications_total', 'portcullis_token_verification_seconds_total',
-      'portcullis_uptime_seconds', 'portcullis_info', 'nodejs_eventloop_lag_seconds', 'process_cpu_seconds_total',
+      'portcullis_uptime_seconds', 'portcullis_info', 'portcullis_event_loop_stall_max_seconds', 'nodejs_eventloop_lag_seconds', 'process_cpu_seconds_total',
       'process_resident_memory_bytes',
     ]) {
       assert.match(r.text, new RegExp(`^# TYPE ${family} `, 'm'), family)
