@@ -28,7 +28,7 @@ export const ErrorCodes = {
   ERR_AUTH_NO_CREDENTIALS: 'no credentials',
   ERR_AUTH_BAD_CREDENTIALS: 'bad credentials',
   ERR_AUTH_METHOD_UNSUPPORTED: 'unsupported authentication method',
-  ERR_AUTH_UNAVAILABLE: 'authentication unavailable',
+  ERR_AUTH_INTERNAL: 'authenticator failed unexpectedly',
   ERR_JWT_MALFORMED: 'token malformed',
   ERR_JWT_TOO_LARGE: 'token too large',
   ERR_JWT_ALG_NOT_ALLOWED: 'token algorithm not allowed',
@@ -105,9 +105,10 @@ export function toReasonCode(code: ErrorCode): number {
       return ReasonCode.AdministrativeAction
     case 'ERR_AUTH_METHOD_UNSUPPORTED':
       return ReasonCode.BadAuthenticationMethod
-    case 'ERR_AUTH_UNAVAILABLE':
     case 'ERR_JWKS_UNAVAILABLE':
       return ReasonCode.ServerUnavailable
+    case 'ERR_AUTH_INTERNAL':
+      return ReasonCode.UnspecifiedError
     case 'ERR_AUTHZ_DENIED':
       return ReasonCode.NotAuthorized
     case 'ERR_JWT_EXPIRED':

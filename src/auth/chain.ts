@@ -1,6 +1,11 @@
 /**
  * The authenticator chain: authenticators are tried in order; the first 'allow' admits,
  * the first 'deny' refuses; when every one ignores, the client is refused.
+ *
+ * An authenticator that throws has a fault, not an answer: the chain stops there and the
+ * client is refused with ERR_AUTH_INTERNAL (0x80; 3.1.1 has only 3). It is neither "not
+ * mine" (the next authenticator's reason would then be reported for a token it was never
+ * meant for) nor "keys unavailable" (which tells clients to retry).
  */
 import { PortcullisError } from '../errors.js'
 import type { Authenticator, Credentials, Identity } from './types.js'
@@ -30,8 +35,13 @@ const ANONYMOUS: Identity = Object.freeze({ authenticator: 'anonymous', anonymou
 /** Errors that say "ask again later" rank above "bad credentials" when every authenticator ignored. */
 function rank(error: PortcullisError | undefined): number {
   if (error === undefined) return 0
-  if (error.code === 'ERR_JWKS_UNAVAILABLE' || error.code === 'ERR_AUTH_UNAVAILABLE') return 1
+  if (error.code === 'ERR_JWKS_UNAVAILABLE') return 1
   return 2
+}
+
+/** What an authenticator that threw is taken to have answered (see above). The cause is kept for the log. */
+export function authenticatorFault(cause: unknown): PortcullisError {
+  return new PortcullisError('ERR_AUTH_INTERNAL', `authenticator failed unexpectedly: ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
 }
 
 /** An authenticator that passed a client on ("not mine"), and why. */
@@ -134,7 +144,7 @@ export class AuthenticatorChain {
         // Token authenticators answer synchronously unless they must fetch keys first.
         if (outcome instanceof Promise) outcome = await outcome
       } catch (cause) {
-        outcome = { result: 'ignore' as const, error: new PortcullisError('ERR_AUTH_UNAVAILABLE', 'authenticator failed', { cause }) }
+        return { ok: false, error: authenticatorFault(cause), authenticator: authenticator.name }
       }
       if (outcome.result === 'allow') return { ok: true, identity: outcome.identity }
       if (outcome.result === 'deny') return { ok: false, error: outcome.error, authenticator: authenticator.name }

@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { rawSocket, uid, until, VERSIONS, type Version } from '../helpers/broker.js'
+import { until, VERSIONS, type Version } from '../helpers/broker.js'
+import { connackCode } from '../helpers/auth-broker.js'
 import { JwksServer, startJwksServer } from '../helpers/jwks-server.js'
 import { sign, testKey } from '../helpers/tokens.js'
 import { removeDir, startAdmin, type RunningAdmin } from './helpers.js'
@@ -15,15 +16,6 @@ const k1 = testKey('ES256', { fresh: true, kid: 'refresh-k1' })
 const UNAVAILABLE: Record<Version, number> = { 4: 3, 5: 0x88 }
 const GRACE_MS = 1500
 
-async function connackCode(port: number, version: Version, token: string): Promise<number> {
-  const raw = await rawSocket(port, version)
-  try {
-    const c = await raw.connect({ clientId: uid(), username: 'device', password: Buffer.from(token) })
-    return (version === 5 ? c.reasonCode : c.returnCode) as number
-  } finally {
-    raw.destroy()
-  }
-}
 
 function jwksOnly(endpoint: string): Record<string, unknown> {
   return { authentication: { allowAnonymous: false, authenticators: [{ type: 'jwks', name: 'idp', from: 'password', endpoint }] } }

@@ -4,22 +4,13 @@
  */
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
-import { startAuthBroker } from '../helpers/auth-broker.js'
-import { connect, delay, end, rawSocket, assertHealthy, uid, until, VERSIONS, type RunningBroker, type Version } from '../helpers/broker.js'
+import { connackCode, startAuthBroker } from '../helpers/auth-broker.js'
+import { connect, delay, end, assertHealthy, uid, until, VERSIONS, type RunningBroker, type Version } from '../helpers/broker.js'
 import { JwksServer, startJwksServer } from '../helpers/jwks-server.js'
 import { sign, testKey } from '../helpers/tokens.js'
 
 const FAST = { refreshIntervalMs: 60_000, backoffBaseMs: 50, kidRefetchCooldownMs: 200, gracePeriodMs: 60_000, timeoutMs: 500 }
 
-async function code(port: number, version: Version, token: string): Promise<number> {
-  const raw = await rawSocket(port, version)
-  try {
-    const c = await raw.connect({ clientId: uid(), username: 'device', password: Buffer.from(token) })
-    return (version === 5 ? c.reasonCode : c.returnCode) as number
-  } finally {
-    raw.destroy()
-  }
-}
 
 const UNAVAILABLE: Record<Version, number> = { 4: 3, 5: 0x88 }
 const REFUSED: Record<Version, number> = { 4: 4, 5: 0x86 }
@@ -56,7 +47,7 @@ for (const version of VERSIONS) {
       jwks.behaviour.keys = [k1.publicJwk, k2.publicJwk]
       await delay(FAST.kidRefetchCooldownMs + 50) // the cooldown counts from the start-up fetch
       const before = jwks.requests
-      assert.equal(await code(broker.port, version, sign(k2, { sub: 'd' })), 0)
+      assert.equal(await connackCode(broker.port, version, sign(k2, { sub: 'd' })), 0)
       assert.ok(jwks.requests > before, 'the unknown kid caused a refetch')
     })
 
@@ -64,7 +55,7 @@ for (const version of VERSIONS) {
       const { jwks, broker } = await setup([k1.publicJwk], { ...FAST, kidRefetchCooldownMs: 5000 })
       const before = jwks.requests
       const stranger = testKey('ES256', { fresh: true, kid: 'nope' })
-      const codes = await Promise.all(Array.from({ length: 10 }, () => code(broker.port, version, sign(stranger, { sub: 'x' }))))
+      const codes = await Promise.all(Array.from({ length: 10 }, () => connackCode(broker.port, version, sign(stranger, { sub: 'x' }))))
       assert.deepEqual(new Set(codes), new Set([REFUSED[version]]))
       assert.ok(jwks.requests - before <= 1, `refetches: ${jwks.requests - before}`)
     })
@@ -81,27 +72,27 @@ for (const version of VERSIONS) {
       )
       brokers.push(broker)
       const token = sign(k1, { sub: 'd' })
-      assert.equal(await code(broker.port, version, token), UNAVAILABLE[version])
+      assert.equal(await connackCode(broker.port, version, token), UNAVAILABLE[version])
       jwks.behaviour.keys = [k1.publicJwk]
       await jwks.start(port)
       servers.push(jwks)
       const status = (): string => broker.server.authenticators[0]!.status().state
       await until(() => status() === 'ok', 'the key set was fetched after the endpoint came back', 5000)
-      assert.equal(await code(broker.port, version, token), 0)
+      assert.equal(await connackCode(broker.port, version, token), 0)
     })
 
     test('garbage from the endpoint keeps the last good key set (grace)', async () => {
       const { jwks, broker } = await setup([k1.publicJwk], { ...FAST, refreshIntervalMs: 100 })
       jwks.behaviour.body = '<html>not json</html>'
       await until(() => (broker.server.authenticators[0]!.status().consecutiveFailures ?? 0) > 0, 'a failed refresh', 3000)
-      assert.equal(await code(broker.port, version, sign(k1, { sub: 'd' })), 0)
+      assert.equal(await connackCode(broker.port, version, sign(k1, { sub: 'd' })), 0)
     })
 
     test('refreshes failing past the grace period: fail closed with 0x88 / 3', async () => {
       const { jwks, broker } = await setup([k1.publicJwk], { ...FAST, refreshIntervalMs: 100, gracePeriodMs: 300 })
       jwks.behaviour.status = 500
       await until(() => broker.server.authenticators[0]!.status().state === 'unavailable', 'the key set expired after the grace period', 5000)
-      assert.equal(await code(broker.port, version, sign(k1, { sub: 'd' })), UNAVAILABLE[version])
+      assert.equal(await connackCode(broker.port, version, sign(k1, { sub: 'd' })), UNAVAILABLE[version])
     })
   })
 }

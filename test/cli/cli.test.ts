@@ -184,6 +184,19 @@ describe('cli: configuration and tools', () => {
     assert.match(r.stdout, /"n":3/)
   })
 
+  test('token inspect of out-of-range time claims explains the refusal (no "Invalid time value")', async () => {
+    const secret = 'cli-range-secret-0123456789-abcdefghij'
+    writeFileSync(join(dir, 'hs.yaml'), `authentication:\n  authenticators:\n    - { type: jwt, name: hs, from: password, algorithm: hmac-based, secret: ${secret} }\n`)
+    for (const claim of ['exp=-1e300', 'exp=-1e13', 'nbf=1e13', 'iat=1e13']) {
+      const { stdout: token } = await cli(['token', 'mint', '--secret', secret, '--sub', 'x', '--claim', claim], dir)
+      const r = await cli(['token', 'inspect', token.trim(), '--config', 'hs.yaml'], dir)
+      assert.equal(r.code, 1, `${claim}: ${r.stdout}${r.stderr}`)
+      assert.doesNotMatch(r.stdout + r.stderr, /Invalid time value/, claim)
+      assert.match(r.stdout, /verdict: deny by hs \(ERR_JWT_MALFORMED\)/, claim)
+      assert.match(r.stdout, /outside the range of dates/, claim)
+    }
+  })
+
   test('unknown commands and missing values are usage errors (exit 2)', async () => {
     assert.equal((await cli(['frobnicate'], dir)).code, 2)
     assert.equal((await cli(['token', 'mint', '--sub'], dir)).code, 2)

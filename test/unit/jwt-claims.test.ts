@@ -124,3 +124,39 @@ describe('evaluateClaims (fixed clock, full report)', () => {
     assert.equal(evaluateClaims({ sub: 'x', exp: 2000, iat: 1050, iss: 'i', aud: ['b', 'a'] }, rules, match, { clientId: 'x', username: undefined }, 1100), undefined)
   })
 })
+
+describe('claims: no check throws on any claim value (issue: out-of-range time claims)', () => {
+  const rules: ClaimsConfig = { leeway: 5, maxAge: 600, required: ['sub', 'toString'], issuer: ['corp'], audience: ['mqtt'], match: { sub: '${claims.owner}' } }
+  const match = compileMatch(rules.match)
+  let deep: unknown = 'mqtt'
+  for (let i = 0; i < 20_000; i++) deep = [deep]
+  const values: unknown[] = [
+    -1e300, 1e300, -1e13, 1e13, 8.64e12, 8.64e12 + 1, -8.64e12 - 1, Infinity, -Infinity, NaN, -0, 0.5, Number.MAX_VALUE, Number.MIN_VALUE,
+    '', 'x'.repeat(10_000), '1700000000', true, null, [], [1, 2], {}, { valueOf: 1 }, deep,
+  ]
+  for (const name of ['exp', 'nbf', 'iat', 'iss', 'aud', 'sub', 'owner']) {
+    it(`${name}: every value gives an answer with a stable code, or passes`, () => {
+      for (const [i, value] of values.entries()) {
+        const label = `${name} = values[${i}]`
+        const payload = { sub: 's', owner: 's', iss: 'corp', aud: 'mqtt', iat: now(), [name]: value }
+        const report: ClaimCheck[] = []
+        let failure
+        assert.doesNotThrow(() => (failure = evaluateClaims(payload, rules, match, { clientId: 'c', username: 'u' }, now(), report)), label)
+        assert.doesNotThrow(() => evaluateClaims(payload, rules, match, { clientId: 'c', username: 'u' }, now()), `${label} (no report)`)
+        for (const step of report) assert.ok(step.detail.length < 300, `${label}: a short detail (${step.detail.slice(0, 80)}…)`)
+        if (failure !== undefined) assert.match((failure as { code: string }).code, /^ERR_JWT_/)
+      }
+    })
+  }
+  it('out-of-range times are malformed (0x86 / 4), never formatted as a date', () => {
+    for (const [name, value] of [['exp', -1e300], ['exp', -1e13], ['exp', 1e13], ['nbf', 1e13], ['iat', 1e13], ['iat', -1e300]] as const) {
+      const failure = evaluateClaims({ [name]: value }, { leeway: 0, required: [], match: {} }, [], { clientId: 'c', username: undefined }, now())
+      assert.equal(failure?.code, 'ERR_JWT_MALFORMED', `${name} ${value}`)
+      assert.match(failure.message, /outside the range of dates/)
+    }
+  })
+  it('claims are own members only: required: [toString] is missing from a token without it', () => {
+    const failure = evaluateClaims({ sub: 's' }, { leeway: 0, required: ['toString'], match: {} }, [], { clientId: 'c', username: undefined }, now())
+    assert.equal(failure?.code, 'ERR_JWT_CLAIM_MISSING')
+  })
+})

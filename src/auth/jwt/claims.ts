@@ -77,7 +77,7 @@ function render(parts: readonly TemplatePart[], payload: Readonly<Record<string,
         out += ctx.username
         break
       case 'claim': {
-        const value = payload[part.name]
+        const value = claim(payload, part.name)
         if (typeof value !== 'string') return undefined
         out += value
         break
@@ -87,8 +87,35 @@ function render(parts: readonly TemplatePart[], payload: Readonly<Record<string,
   return out
 }
 
-function isTime(value: unknown): value is number {
-  return typeof value === 'number' && Number.isFinite(value)
+/**
+ * The range of a JavaScript Date: ±8.64e15 ms, in seconds. A time claim outside it names no
+ * date at all (and cannot be shown as one), so it is malformed rather than early or late.
+ */
+const MAX_TIME_SECONDS = 8.64e12
+
+/** A time claim (RFC 7519 NumericDate) as seconds, or why it is not one. Never throws. */
+function timeClaim(name: string, value: unknown): number | [ErrorCode, string] {
+  if (typeof value !== 'number' || !Number.isFinite(value)) return ['ERR_JWT_MALFORMED', `${name} is not a number of seconds since the epoch (${describeValue(value)})`]
+  if (Math.abs(value) > MAX_TIME_SECONDS) return ['ERR_JWT_MALFORMED', `${name} ${value} is outside the range of dates (±${MAX_TIME_SECONDS} s since the epoch)`]
+  return value
+}
+
+/** A date in a message: ISO 8601 (callers pass only values timeClaim accepted). */
+function isoDate(seconds: number): string {
+  return new Date(seconds * 1000).toISOString()
+}
+
+/** A short, printable description of any claim value for messages (never throws, never long). */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 37)}...` : value)
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value)
+  if (Array.isArray(value)) return `an array of ${value.length}`
+  return typeof value === 'object' ? 'an object' : typeof value
+}
+
+/** The claim `name` of the payload: its own member only (never Object.prototype's). */
+function claim(payload: Readonly<Record<string, unknown>>, name: string): unknown {
+  return Object.hasOwn(payload, name) ? payload[name] : undefined
 }
 
 /**
@@ -119,61 +146,66 @@ export function evaluateClaims(
   const leeway = rules.leeway
 
   for (const name of rules.required) {
-    const missing = payload[name] === undefined || payload[name] === null
+    const value = claim(payload, name)
+    const missing = value === undefined || value === null
     if (missing || report !== undefined) {
       if (record(`required:${name}`, missing ? ['ERR_JWT_CLAIM_MISSING', `required claim '${name}' is missing`] : undefined, () => `'${name}' present`)) return first
     }
   }
 
-  const exp = payload['exp']
+  // Every value reaching a message or a Date below went through timeClaim: no check throws.
+  const exp = claim(payload, 'exp')
   if (exp !== undefined) {
-    const failure: [ErrorCode, string] | undefined = !isTime(exp)
-      ? ['ERR_JWT_MALFORMED', 'exp is not a number']
-      : nowSeconds - leeway >= exp ? ['ERR_JWT_EXPIRED', `token expired at ${new Date(exp * 1000).toISOString()}`] : undefined
-    if (record('exp', failure, () => (isTime(exp) ? `expires at ${new Date(exp * 1000).toISOString()}` : ''))) return first
+    const t = timeClaim('exp', exp)
+    const failure: [ErrorCode, string] | undefined = typeof t !== 'number'
+      ? t
+      : nowSeconds - leeway >= t ? ['ERR_JWT_EXPIRED', `token expired at ${isoDate(t)}`] : undefined
+    if (record('exp', failure, () => `expires at ${isoDate(t as number)}`)) return first
   }
 
-  const nbf = payload['nbf']
+  const nbf = claim(payload, 'nbf')
   if (nbf !== undefined) {
-    const failure: [ErrorCode, string] | undefined = !isTime(nbf)
-      ? ['ERR_JWT_MALFORMED', 'nbf is not a number']
-      : nowSeconds + leeway < nbf ? ['ERR_JWT_NOT_YET_VALID', `token not valid before ${new Date(nbf * 1000).toISOString()}`] : undefined
+    const t = timeClaim('nbf', nbf)
+    const failure: [ErrorCode, string] | undefined = typeof t !== 'number'
+      ? t
+      : nowSeconds + leeway < t ? ['ERR_JWT_NOT_YET_VALID', `token not valid before ${isoDate(t)}`] : undefined
     if (record('nbf', failure, () => 'valid now')) return first
   }
 
-  const iat = payload['iat']
+  const iat = claim(payload, 'iat')
   if (iat !== undefined || rules.maxAge !== undefined) {
     let failure: [ErrorCode, string] | undefined
-    if (iat === undefined) failure = ['ERR_JWT_CLAIM_MISSING', 'iat is required when claims.maxAge is set']
-    else if (!isTime(iat)) failure = ['ERR_JWT_MALFORMED', 'iat is not a number']
-    else if (iat > nowSeconds + leeway) failure = ['ERR_JWT_ISSUED_IN_FUTURE', `token issued in the future (${new Date(iat * 1000).toISOString()})`]
-    else if (rules.maxAge !== undefined && nowSeconds - iat > rules.maxAge + leeway) {
-      failure = ['ERR_JWT_TOO_OLD', `token issued too early: ${Math.floor(nowSeconds - iat)} s ago, maxAge is ${rules.maxAge} s`]
+    const t = iat === undefined ? undefined : timeClaim('iat', iat)
+    if (t === undefined) failure = ['ERR_JWT_CLAIM_MISSING', 'iat is required when claims.maxAge is set']
+    else if (typeof t !== 'number') failure = t
+    else if (t > nowSeconds + leeway) failure = ['ERR_JWT_ISSUED_IN_FUTURE', `token issued in the future (${isoDate(t)})`]
+    else if (rules.maxAge !== undefined && nowSeconds - t > rules.maxAge + leeway) {
+      failure = ['ERR_JWT_TOO_OLD', `token issued too early: ${Math.floor(nowSeconds - t)} s ago, maxAge is ${rules.maxAge} s`]
     }
     if (record('iat', failure, () => 'issued at an acceptable time')) return first
   }
 
   if (rules.issuer !== undefined) {
-    const iss = payload['iss']
+    const iss = claim(payload, 'iss')
     const failure: [ErrorCode, string] | undefined = typeof iss !== 'string'
-      ? ['ERR_JWT_ISSUER', 'token has no iss']
-      : rules.issuer.includes(iss) ? undefined : ['ERR_JWT_ISSUER', `issuer '${iss}' is not trusted`]
-    if (record('iss', failure, () => `issuer '${String(iss)}' trusted`)) return first
+      ? ['ERR_JWT_ISSUER', iss === undefined ? 'token has no iss' : `iss is not a string (${describeValue(iss)})`]
+      : rules.issuer.includes(iss) ? undefined : ['ERR_JWT_ISSUER', `issuer ${describeValue(iss)} is not trusted`]
+    if (record('iss', failure, () => `issuer ${describeValue(iss)} trusted`)) return first
   }
 
   if (rules.audience !== undefined) {
-    const aud = payload['aud']
+    const aud = claim(payload, 'aud')
     const values = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((v): v is string => typeof v === 'string') : []
     const ok = values.some((v) => rules.audience!.includes(v))
     const failure: [ErrorCode, string] | undefined = ok
       ? undefined
-      : ['ERR_JWT_AUDIENCE', aud === undefined ? 'token has no aud' : `audience ${JSON.stringify(aud)} is not accepted`]
+      : ['ERR_JWT_AUDIENCE', aud === undefined ? 'token has no aud' : `audience ${Array.isArray(aud) ? `[${aud.slice(0, 5).map(describeValue).join(', ')}${aud.length > 5 ? ', ...' : ''}]` : describeValue(aud)} is not accepted`]
     if (record('aud', failure, () => 'audience accepted')) return first
   }
 
   for (const m of match) {
     const expected = render(m.parts, payload, ctx)
-    const actual = payload[m.claim]
+    const actual = claim(payload, m.claim)
     let failure: [ErrorCode, string] | undefined
     if (expected === undefined) failure = ['ERR_JWT_CLAIM_MISMATCH', `claim '${m.claim}': template ${m.template} cannot be filled in`]
     else if (actual === undefined) failure = ['ERR_JWT_CLAIM_MISSING', `claim '${m.claim}' is missing (must equal ${m.template})`]

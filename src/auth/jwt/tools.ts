@@ -7,7 +7,7 @@ import {
   sign as cryptoSign, type JsonWebKey,
 } from 'node:crypto'
 import { PortcullisError } from '../../errors.js'
-import { refusalReason } from '../chain.js'
+import { authenticatorFault, refusalReason } from '../chain.js'
 import { ALGORITHM_SPECS, isJwsAlgorithm, type JwsAlgorithm } from './algorithms.js'
 import type { AuthenticatorInspection, TokenAuthenticator } from './authenticator.js'
 
@@ -157,13 +157,30 @@ export interface TokenInspection {
   readonly verdict: { readonly outcome: 'allow' | 'deny' | 'ignore'; readonly authenticator?: string; readonly code?: string }
 }
 
-function decodePart(part: string | undefined): Record<string, unknown> | undefined {
-  if (part === undefined) return undefined
+/** Nesting beyond this is not shown (a JSON encoder recurses: a hostile payload must not break the report). */
+const MAX_SHOWN_DEPTH = 32
+
+/** True when `value` nests objects or arrays deeper than `limit` (walked with a work list, no recursion). */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const pending: [unknown, number][] = [[value, 0]]
+  for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
+    const [v, depth] = item
+    if (typeof v !== 'object' || v === null) continue
+    if (depth >= limit) return true
+    for (const child of Object.values(v)) pending.push([child, depth + 1])
+  }
+  return false
+}
+
+/** A JWS header or payload, decoded without verification, for display: a JSON object or why not. */
+function decodePart(part: string | undefined): Record<string, unknown> | 'undecodable' | 'too deep' {
+  if (part === undefined) return 'undecodable'
   try {
     const v: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'))
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'undecodable'
+    return nestedDeeperThan(v, MAX_SHOWN_DEPTH) ? 'too deep' : (v as Record<string, unknown>)
   } catch {
-    return undefined
+    return 'undecodable'
   }
 }
 
@@ -178,11 +195,21 @@ export async function inspectToken(
 ): Promise<TokenInspection> {
   const parts = token.split('.')
   const header = decodePart(parts[0])
-  const payload = parts.length === 3 ? decodePart(parts[1]) : undefined
+  const payload = parts.length === 3 ? decodePart(parts[1]) : 'undecodable'
+  const decodeError = header === 'too deep' || payload === 'too deep'
+    ? `token nests JSON deeper than ${MAX_SHOWN_DEPTH} levels; not shown`
+    : header === 'undecodable' || (parts.length === 3 && payload === 'undecodable') ? 'token is not a decodable JWS' : undefined
   const results: AuthenticatorInspection[] = []
   let verdict: TokenInspection['verdict'] | undefined
   for (const a of authenticators) {
-    const r = await a.inspect(token, context)
+    let r: AuthenticatorInspection
+    try {
+      r = await a.inspect(token, context)
+    } catch (cause) {
+      // As in the chain: a fault refuses the token and stops there.
+      const e = authenticatorFault(cause)
+      r = { name: a.name, type: a.type, enabled: a.enabled, outcome: 'deny', code: e.code, message: e.message, steps: [] }
+    }
     results.push(r)
     if (verdict === undefined && a.enabled && r.outcome !== 'ignore') {
       verdict = { outcome: r.outcome, authenticator: a.name, ...(r.code !== undefined ? { code: r.code } : {}) }
@@ -197,9 +224,9 @@ export async function inspectToken(
     verdict = { outcome: 'ignore', code: why.error.code, ...(why.authenticator !== undefined ? { authenticator: why.authenticator } : {}) }
   }
   return {
-    ...(header !== undefined ? { header } : {}),
-    ...(payload !== undefined ? { payload } : {}),
-    ...(header === undefined || (parts.length === 3 && payload === undefined) ? { decodeError: 'token is not a decodable JWS' } : {}),
+    ...(typeof header === 'object' ? { header } : {}),
+    ...(typeof payload === 'object' ? { payload } : {}),
+    ...(decodeError !== undefined ? { decodeError } : {}),
     sizeBytes: Buffer.byteLength(token),
     authenticators: results,
     verdict,

@@ -140,8 +140,10 @@ function completeConnect(conn: Connection, packet: mqtt.IConnectPacket, result: 
   }
   if (!result.ok) {
     broker.countAuthFailure(result.error.code)
-    log.info(
-      { clientId: d.clientId, remote: conn.remoteAddress, authenticator: result.authenticator, code: result.error.code },
+    // An authenticator's fault is logged as an error, with its stack (never the token).
+    const fault = result.error.code === 'ERR_AUTH_INTERNAL'
+    log[fault ? 'error' : 'info'](
+      { clientId: d.clientId, remote: conn.remoteAddress, authenticator: result.authenticator, code: result.error.code, ...(fault ? { err: result.error.cause } : {}) },
       `authentication refused: ${result.error.message}`,
     )
     refuseConnect(conn, toReasonCode(result.error.code))
