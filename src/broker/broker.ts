@@ -252,7 +252,7 @@ export class Broker {
     if (conn === undefined) return
     session.holdInflight()
     if (session.inflightCount > 0) for (const f of session.inflight.values()) {
-      if (f.state === 'pubrel') conn.send({ cmd: 'pubrel', messageId: f.packetId })
+      if (f.state === 'pubrel') conn.sendAck('pubrel', f.packetId)
     }
     this.drain(session)
   }

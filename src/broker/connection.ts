@@ -8,7 +8,7 @@ import type { Identity } from '../auth/types.js'
 import type { ClientAuthz } from '../authz/types.js'
 import { PortcullisError, toReasonCode, type ErrorCode } from '../errors.js'
 import { connectProtocolLevel, decodePacket } from '../protocol/decode.js'
-import { encodePublish } from '../protocol/encode.js'
+import { encodeAck, encodePublish, type AckType } from '../protocol/encode.js'
 import { Framer, type FrameSink } from '../protocol/framer.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
 import type { Broker } from './broker.js'
@@ -16,12 +16,9 @@ import { refuseProtocolVersion } from './handlers/connect.js'
 import { dispatch } from './handlers/index.js'
 import { remainingExpiry, type Delivery, type Message, type ProtocolVersion } from '../mqtt/types.js'
 import type { Session } from './session.js'
+import { flushThisTurn } from './write-batch.js'
 
 export type ConnectionState = 'new' | 'authenticating' | 'connected' | 'closed'
-
-function uncork(conn: Connection): void {
-  conn.flush()
-}
 
 const CONNECTION = Symbol('portcullis.connection')
 type ConnectedStream = Duplex & { [CONNECTION]?: Connection }
@@ -166,13 +163,22 @@ export class Connection implements FrameSink {
     this.write(mqtt.generate(packet, { protocolVersion: this.protocolVersion }))
   }
 
-  /** Write bytes, coalescing every write of this tick into one flush. */
+  /**
+   * A successful PUBACK, PUBREC, PUBREL or PUBCOMP: four bytes, the same for MQTT 3.1.1 and 5
+   * (a v5 acknowledgement with reason 0x00 and no properties may omit both [MQTT-3.4.2-1]).
+   */
+  sendAck(type: AckType, packetId: number): void {
+    if (this.state === 'closed') return
+    this.write(encodeAck(type, packetId))
+  }
+
+  /** Write bytes, coalescing every write of this turn of the event loop into one flush (write-batch.ts). */
   write(buf: Buffer): void {
     if (this.state === 'closed' || this.stream.destroyed) return
     if (!this.#corked) {
       this.#corked = true
       this.stream.cork()
-      process.nextTick(uncork, this)
+      flushThisTurn(this)
     }
     this.bytesOut += buf.length
     this.broker.stats.bytesOut += buf.length

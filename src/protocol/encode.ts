@@ -39,3 +39,22 @@ export function encodePublish(topic: string, payload: Buffer, qos: QoS, retain: 
   payload.copy(buf, p)
   return buf
 }
+
+/** Packet types of the two-byte-identifier acknowledgements. */
+export type AckType = 'puback' | 'pubrec' | 'pubrel' | 'pubcomp'
+
+const ACK_HEADER: Readonly<Record<AckType, number>> = { puback: 0x40, pubrec: 0x50, pubrel: 0x62, pubcomp: 0x70 }
+
+/**
+ * PUBACK, PUBREC, PUBREL (flags 0010 [MQTT-3.6.1-1]) or PUBCOMP with reason Success and no
+ * properties: Remaining Length 2, the packet identifier only. MQTT 5 allows the short form when
+ * the reason is 0x00 and there are no properties [MQTT-3.4.2-1, MQTT-3.5.2-1, MQTT-3.6.2-1, MQTT-3.7.2-1].
+ */
+export function encodeAck(type: AckType, packetId: number): Buffer {
+  const buf = Buffer.allocUnsafe(4)
+  buf[0] = ACK_HEADER[type]
+  buf[1] = 2
+  buf[2] = packetId >> 8
+  buf[3] = packetId & 0xff
+  return buf
+}

@@ -11,10 +11,11 @@ import type { Connection } from '../connection.js'
 import { forwardableProperties } from '../properties.js'
 
 function acknowledge(conn: Connection, qos: QoS, id: number, reasonCode: number): void {
-  if (qos === 1) {
-    conn.send(conn.v5 && reasonCode !== 0 ? ({ cmd: 'puback', messageId: id, reasonCode } as mqtt.IPubackPacket) : { cmd: 'puback', messageId: id })
-  } else if (qos === 2) {
-    conn.send(conn.v5 && reasonCode !== 0 ? ({ cmd: 'pubrec', messageId: id, reasonCode } as mqtt.IPubrecPacket) : { cmd: 'pubrec', messageId: id })
+  if (qos === 0) return
+  if (conn.v5 && reasonCode !== 0) {
+    conn.send(qos === 1 ? ({ cmd: 'puback', messageId: id, reasonCode } as mqtt.IPubackPacket) : ({ cmd: 'pubrec', messageId: id, reasonCode } as mqtt.IPubrecPacket))
+  } else {
+    conn.sendAck(qos === 1 ? 'puback' : 'pubrec', id)
   }
 }
 

@@ -26,5 +26,5 @@ export function handlePubrec(conn: Connection, packet: mqtt.IPubrecPacket): void
     session.inflight.delete(id)
     session.inflight.set(id, f)
   }
-  conn.send({ cmd: 'pubrel', messageId: id })
+  conn.sendAck('pubrel', id)
 }

@@ -12,5 +12,5 @@ export function handlePubrel(conn: Connection, packet: mqtt.IPubrelPacket): void
     conn.send({ cmd: 'pubcomp', messageId: id, reasonCode: ReasonCode.PacketIdentifierNotFound } as mqtt.IPubcompPacket)
     return
   }
-  conn.send({ cmd: 'pubcomp', messageId: id })
+  conn.sendAck('pubcomp', id)
 }
