@@ -78,8 +78,9 @@ function portcullisYaml(port: number, extra: Record<string, unknown> | undefined
     log: { level: 'silent' },
     // Same queue as Mosquitto gets (max_queued_messages below): a QoS 1 subscriber whose window is
     // full while this shared machine deschedules the generator must not lose messages in one
-    // broker and not in the other.
-    limits: { sysInterval: 0, maxQueuedMessages: 100_000 },
+    // broker and not in the other (so no byte limit on it either). Reconnect storms come from
+    // one address here, and Mosquitto and Aedes have no connection rate limit.
+    limits: { sysInterval: 0, maxQueuedMessages: 100_000, maxQueuedBytes: 1 << 30, connectRatePerAddress: 0 },
     authentication: { allowAnonymous: true },
     authorization: { noMatch: 'allow' },
     ...extra,

@@ -17,6 +17,7 @@ import { createAuthorizerChain } from '../authz/create.js'
 import type { AuthzSubject } from '../authz/types.js'
 import type { Broker } from '../broker/broker.js'
 import type { Connection } from '../broker/connection.js'
+import type { CountedLimit } from '../broker/limits.js'
 import type { Session } from '../broker/session.js'
 import { ConfigError } from '../errors.js'
 import type { Logger } from '../log.js'
@@ -123,6 +124,8 @@ export interface BrokerStatsView {
   readonly bytes: { readonly in: number; readonly out: number }
   readonly authFailures: { readonly total: number; readonly byReason: Readonly<Record<string, number>> }
   readonly authzDenied: { readonly connect: number; readonly publish: number; readonly subscribe: number }
+  /** Times each per-client / per-address limit acted (refused, dropped or held back). */
+  readonly limitsHit: Readonly<Record<CountedLimit, number>>
 }
 
 function isRecord(v: unknown): v is Raw {
@@ -714,6 +717,7 @@ export class BrokerAdmin {
       bytes: { in: s.bytesIn, out: s.bytesOut },
       authFailures: { total: s.authFailures, byReason: { ...s.authFailuresByReason } },
       authzDenied: { ...s.authzDenied },
+      limitsHit: { ...s.limitsHit },
     }
   }
 }

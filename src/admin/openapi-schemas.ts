@@ -2,6 +2,8 @@
  * JSON Schemas of the admin API's bodies, for the OpenAPI document at /api/docs. They
  * document; validation is the configuration validators' (same messages as the file).
  */
+import { COUNTED_LIMITS } from '../broker/limits.js'
+
 type Schema = Record<string, unknown>
 
 const str = { type: 'string' }
@@ -253,6 +255,11 @@ export const SCHEMAS: Record<string, Schema> = {
       bytes: { type: 'object', properties: { in: int, out: int } },
       authFailures: { type: 'object', properties: { total: int, byReason: { type: 'object', additionalProperties: int } } },
       authzDenied: { type: 'object', properties: { connect: int, publish: int, subscribe: int } },
+      limitsHit: {
+        type: 'object',
+        description: 'Times each per-client / per-address limit acted (a filter refused, a message dropped or held back, a connection or client refused)',
+        properties: Object.fromEntries(COUNTED_LIMITS.map((k) => [k, int])),
+      },
     },
   },
 }

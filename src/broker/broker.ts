@@ -13,7 +13,8 @@ import { ReasonCode } from '../protocol/reason-codes.js'
 import { TopicTree, type Subscription } from '../router/topic-tree.js'
 import type { RetainedStore } from '../store/types.js'
 import { Connection } from './connection.js'
-import type { Limits } from './limits.js'
+import type { CountedLimit, Limits } from './limits.js'
+import { AddressRateLimiter } from './rate-limit.js'
 import type { Session } from './session.js'
 import { SessionManager } from './sessions.js'
 import { SysPublisher } from './sys-topics.js'
@@ -44,6 +45,8 @@ export interface BrokerStats {
   /** Refused CONNECTs and re-authentications by error code. */
   authFailuresByReason: Record<string, number>
   authzDenied: { connect: number; publish: number; subscribe: number }
+  /** Times each per-client / per-address limit acted (limits.ts, COUNTED_LIMITS). */
+  limitsHit: Record<CountedLimit, number>
 }
 
 export class Broker {
@@ -68,18 +71,21 @@ export class Broker {
     messagesSentByQos: [0, 0, 0],
     authFailuresByReason: {},
     authzDenied: { connect: 0, publish: 0, subscribe: 0 },
+    limitsHit: { maxSubscriptionsPerClient: 0, maxInflightBytes: 0, maxQueuedBytes: 0, connectRatePerAddress: 0, publishRate: 0 },
   }
   readonly tree = new TopicTree()
   /** The sessions and their lifecycle. */
   readonly sessions: SessionManager
   /** Every open connection, connected or still in CONNECT. */
   readonly #connections = new Set<Connection>()
+  readonly #connectRate: AddressRateLimiter
   #wheel: NodeJS.Timeout
   #sys: SysPublisher
   #closing = false
 
   constructor(deps: BrokerDeps) {
     this.limits = deps.limits
+    this.#connectRate = new AddressRateLimiter(deps.limits.connectRatePerAddress, deps.limits.connectBurstPerAddress)
     this.auth = deps.authenticators
     this.#authz = deps.authorizers
     this.retained = deps.retained
@@ -104,6 +110,11 @@ export class Broker {
     this.#authz = chain
   }
 
+  /** Count a per-client or per-address limit acting. */
+  countLimit(limit: CountedLimit): void {
+    this.stats.limitsHit[limit]++
+  }
+
   /** Count a refused CONNECT or re-authentication. */
   countAuthFailure(code: string): void {
     this.stats.authFailures++
@@ -126,6 +137,8 @@ export class Broker {
       return undefined
     }
     const conn = new Connection(this, stream, remoteAddress, listener)
+    // Over connectRatePerAddress: the CONNECT is refused unread (handlers/index.ts).
+    if (!this.#connectRate.allow(remoteAddress)) conn.overConnectRate = true
     this.#connections.add(conn)
     this.stats.connectionsTotal++
     return conn
@@ -196,17 +209,31 @@ export class Broker {
       }
       // Nothing overtakes a message already waiting (held resends, then the queue) [MQTT-4.6.0-6].
       if (session.heldCount === 0 && session.queue.length === 0 && session.windowUsed < conn.sendQuota) {
-        const packetId = session.allocatePacketId()
-        if (packetId !== 0) {
-          this.#sendInflight(session, conn, d, packetId)
-          return
+        if (this.#inflightBytesAllow(session, d)) {
+          const packetId = session.allocatePacketId()
+          if (packetId !== 0) {
+            this.#sendInflight(session, conn, d, packetId)
+            return
+          }
+        } else {
+          this.countLimit('maxInflightBytes')
         }
       }
     } else if (d.qos === 0) {
       // QoS 0 messages are not kept for offline clients
       return
     }
-    if (session.enqueue(d, this.limits.maxQueuedMessages)) this.stats.messagesDropped++
+    const dropped = session.enqueue(d, this.limits.maxQueuedMessages, this.limits.maxQueuedBytes)
+    if (dropped.messages > 0) {
+      this.stats.messagesDropped += dropped.messages
+      if (dropped.bytesLimit) this.countLimit('maxQueuedBytes')
+    }
+  }
+
+  /** maxInflightBytes: room for this message's payload (one message always fits). */
+  #inflightBytesAllow(session: Session, d: Delivery): boolean {
+    const held = session.inflightBytes
+    return held === 0 || held + d.message.payload.length <= this.limits.maxInflightBytes
   }
 
   #sendInflight(session: Session, conn: Connection, d: Delivery, packetId: number): void {
@@ -230,14 +257,16 @@ export class Broker {
       const d = session.queue[0]
       if (d === undefined) return
       if (d.qos === 0) {
-        session.queue.shift()
+        session.dequeue()
         conn.sendPublish(d, 0, false)
         continue
       }
+      // Over maxInflightBytes: the message keeps its place until acknowledgements free room.
+      if (!this.#inflightBytesAllow(session, d)) return
       const packetId = session.allocatePacketId()
       // Every packet identifier in use: the message keeps its place until one is freed.
       if (packetId === 0) return
-      session.queue.shift()
+      session.dequeue()
       this.#sendInflight(session, conn, d, packetId)
     }
   }

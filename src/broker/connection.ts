@@ -12,6 +12,7 @@ import { encodeAck, encodePublish, type AckType } from '../protocol/encode.js'
 import { Framer, type FrameSink } from '../protocol/framer.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
 import type { Broker } from './broker.js'
+import type { PublishRateLimiter } from './rate-limit.js'
 import { refuseProtocolVersion } from './handlers/connect.js'
 import { dispatch } from './handlers/index.js'
 import { remainingExpiry, type Delivery, type Message, type ProtocolVersion } from '../mqtt/types.js'
@@ -71,6 +72,10 @@ export class Connection implements FrameSink {
   cleanDisconnect = false
   bytesIn = 0
   bytesOut = 0
+  /** Opened beyond limits.connectRatePerAddress: its CONNECT is refused unread. */
+  overConnectRate = false
+  /** limits.publishRate for this client, created at its first PUBLISH when configured. */
+  publishRate: PublishRateLimiter | undefined
   #corked = false
   #closing = false
 

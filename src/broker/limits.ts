@@ -29,7 +29,41 @@ export interface Limits {
    *  any real hierarchy and keeps per-message work on a topic small; the protocol itself
    *  allows 32,768 levels in a 65,535-byte name. */
   readonly maxTopicLevels: number
+  /** Subscriptions one session may hold; filters beyond it are refused in the SUBACK with
+   *  0x97 Quota exceeded (3.1.1: 0x80). Replacing an existing subscription always works. */
+  readonly maxSubscriptionsPerClient: number
+  /** Payload bytes of outgoing QoS 1/2 messages in flight per session: beyond it, further
+   *  messages wait in the queue (as when the client's window is full). One message is always
+   *  allowed, however large. */
+  readonly maxInflightBytes: number
+  /** Payload bytes queued per session. When over, the oldest queued messages are dropped and
+   *  counted, as with maxQueuedMessages. */
+  readonly maxQueuedBytes: number
+  /** New connections per second from one source address (token bucket refilled at this
+   *  rate, holding up to connectBurstPerAddress); 0 turns it off. Over it, a CONNECT is
+   *  refused before authentication: MQTT 5 CONNACK 0x9F Connection rate exceeded, 3.1.1 close. */
+  readonly connectRatePerAddress: number
+  /** Connections one address may open at once before connectRatePerAddress paces it. */
+  readonly connectBurstPerAddress: number
+  /** Per-client publish rate, off (0) by default: PUBLISH packets and payload bytes per
+   *  second, each a token bucket holding one second's worth. Over it: MQTT 5 DISCONNECT
+   *  0x97 Quota exceeded, 3.1.1 close. */
+  readonly publishRate: PublishRate
 }
+
+export interface PublishRate {
+  /** PUBLISH packets per second per client; 0: no limit. */
+  readonly messages: number
+  /** Payload bytes per second per client; 0: no limit. A message larger than this passes
+   *  when the client has the whole second's allowance, and uses the next seconds'. */
+  readonly bytes: number
+}
+
+/** The limits counted in `/metrics` (portcullis_limit_hits_total) and in the stats when they act. */
+export const COUNTED_LIMITS = [
+  'maxSubscriptionsPerClient', 'maxInflightBytes', 'maxQueuedBytes', 'connectRatePerAddress', 'publishRate',
+] as const
+export type CountedLimit = (typeof COUNTED_LIMITS)[number]
 
 export const DEFAULT_LIMITS: Limits = Object.freeze({
   maxPacketSize: 1024 * 1024,
@@ -43,4 +77,13 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   sysInterval: 10,
   maxWriteBuffer: 8 * 1024 * 1024,
   maxTopicLevels: 128,
+  // Per client and per address: generous for any real device, tight enough that one client
+  // cannot hold a large share of the broker's memory.
+  maxSubscriptionsPerClient: 10_000,
+  maxInflightBytes: 16 * 1024 * 1024,
+  maxQueuedBytes: 64 * 1024 * 1024,
+  // A fleet behind one NAT address reconnecting after a restart still gets in within seconds.
+  connectRatePerAddress: 1000,
+  connectBurstPerAddress: 5000,
+  publishRate: Object.freeze({ messages: 0, bytes: 0 }),
 })

@@ -45,7 +45,10 @@ export class Session {
   readonly clientId: string
   /** Seconds the session outlives its connection; 0xFFFFFFFF never expires. */
   expiryInterval: number
-  queue: Delivery[] = []
+  #queue: Delivery[] = []
+  /** Payload bytes queued (maxQueuedBytes) and in flight (maxInflightBytes). */
+  #queuedBytes = 0
+  #inflightBytes = 0
   // The collections below are created on first use: most idle clients never need them
   // (an idle connection's memory is mostly its socket, the parser and these).
   #subscriptions: Map<string, Subscription> | undefined
@@ -102,6 +105,7 @@ export class Session {
   addInflight(d: Delivery, packetId: number): Inflight {
     const f: Inflight = { ...d, packetId, state: 'publish', counted: true }
     this.inflight.set(packetId, f)
+    this.#inflightBytes += f.message.payload.length
     this.#windowUsed++
     return f
   }
@@ -145,6 +149,7 @@ export class Session {
   completeInflight(f: Inflight): void {
     if (this.#inflight?.get(f.packetId) !== f) return
     this.#inflight.delete(f.packetId)
+    this.#inflightBytes -= f.message.payload.length
     if (f.counted) this.#windowUsed--
     if (f.state === 'held' && this.#held !== undefined) {
       this.#held.splice(this.#held.lastIndexOf(f), 1)
@@ -155,8 +160,14 @@ export class Session {
   /** Forget every message in flight (the session ends). */
   clearInflight(): void {
     this.#inflight = undefined
+    this.#inflightBytes = 0
     this.#held = undefined
     this.#windowUsed = 0
+  }
+
+  /** Payload bytes of the messages in flight. */
+  get inflightBytes(): number {
+    return this.#inflightBytes
   }
 
   get subscriptionCount(): number {
@@ -173,13 +184,45 @@ export class Session {
     }
   }
 
-  /** Queue a delivery; when the queue is full the oldest is dropped. Returns true if one was dropped. */
-  enqueue(delivery: Delivery, max: number): boolean {
-    this.queue.push(delivery)
-    if (this.queue.length > max) {
-      this.queue.shift()
-      return true
+  /** Messages waiting for the client (offline, or behind a full window), oldest first. */
+  get queue(): readonly Delivery[] {
+    return this.#queue
+  }
+
+  /** Payload bytes of the queued messages. */
+  get queuedBytes(): number {
+    return this.#queuedBytes
+  }
+
+  /**
+   * Queue a delivery. While the queue holds more than `maxMessages` messages or `maxBytes`
+   * payload bytes, the oldest is dropped (the newest is kept, however large). Says how many
+   * were dropped, and whether the byte limit dropped any.
+   */
+  enqueue(delivery: Delivery, maxMessages: number, maxBytes: number): { messages: number; bytesLimit: boolean } {
+    const queue = this.#queue
+    queue.push(delivery)
+    this.#queuedBytes += delivery.message.payload.length
+    let messages = 0
+    let bytesLimit = false
+    while (queue.length > 0 && (queue.length > maxMessages || (this.#queuedBytes > maxBytes && queue.length > 1))) {
+      if (queue.length <= maxMessages) bytesLimit = true
+      this.dequeue()
+      messages++
     }
-    return false
+    return { messages, bytesLimit }
+  }
+
+  /** Take the oldest queued message off the queue. */
+  dequeue(): Delivery | undefined {
+    const d = this.#queue.shift()
+    if (d !== undefined) this.#queuedBytes -= d.message.payload.length
+    return d
+  }
+
+  /** Drop every queued message (the session ends). */
+  clearQueue(): void {
+    this.#queue = []
+    this.#queuedBytes = 0
   }
 }

@@ -98,7 +98,7 @@ export class SessionManager {
     if (this.#sessions.get(session.clientId) === session) this.#sessions.delete(session.clientId)
     if (session.subscriptionCount > 0) for (const key of [...session.subscriptions.keys()]) this.removeSubscription(session, key)
     session.clearInflight()
-    session.queue = []
+    session.clearQueue()
     clearLongTimeout(session.expiryTimer)
     session.expiryTimer = undefined
     const will = session.pendingWill

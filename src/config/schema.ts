@@ -7,7 +7,7 @@ import { parseAuthenticatorsConfig, type AuthenticatorConfig } from '../auth/jwt
 import { parseAuthorizationConfig, type AuthorizationConfig } from '../authz/config.js'
 import { ConfigError } from '../errors.js'
 import type { ListenerConfig } from '../broker/listeners.js'
-import { DEFAULT_LIMITS, type Limits } from '../broker/limits.js'
+import { DEFAULT_LIMITS, type Limits, type PublishRate } from '../broker/limits.js'
 import {
   knownKeys, list, object, oneOf, optionalBoolean, optionalInteger, optionalString,
 } from './check.js'
@@ -64,12 +64,23 @@ function validateListener(raw: unknown, path: string): ListenerConfig {
   return Object.freeze(cfg)
 }
 
+function validatePublishRate(raw: unknown, path: string): PublishRate {
+  const d = DEFAULT_LIMITS.publishRate
+  if (raw === undefined || raw === null) return d
+  const v = object(raw, path)
+  knownKeys(v, path, Object.keys(d))
+  return Object.freeze({
+    messages: optionalInteger(v['messages'], `${path}.messages`, d.messages, 0, 1_000_000_000),
+    bytes: optionalInteger(v['bytes'], `${path}.bytes`, d.bytes, 0, 2 ** 40),
+  })
+}
+
 function validateLimits(raw: unknown, path: string): Limits {
   if (raw === undefined || raw === null) return DEFAULT_LIMITS
   const v = object(raw, path)
   const d = DEFAULT_LIMITS
   knownKeys(v, path, Object.keys(d))
-  const int = (k: keyof Limits, min: number, max: number): number => optionalInteger(v[k], `${path}.${k}`, d[k], min, max)
+  const int = (k: Exclude<keyof Limits, 'publishRate'>, min: number, max: number): number => optionalInteger(v[k], `${path}.${k}`, d[k], min, max)
   return Object.freeze({
     // 268,435,455 is the largest size the MQTT remaining-length encoding can express.
     maxPacketSize: int('maxPacketSize', 64, 268_435_455),
@@ -84,6 +95,12 @@ function validateLimits(raw: unknown, path: string): Limits {
     maxWriteBuffer: int('maxWriteBuffer', 65_536, 1 << 30),
     // a 65,535-byte topic has at most 32,768 levels
     maxTopicLevels: int('maxTopicLevels', 1, 32_768),
+    maxSubscriptionsPerClient: int('maxSubscriptionsPerClient', 1, 10_000_000),
+    maxInflightBytes: int('maxInflightBytes', 1024, 2 ** 40),
+    maxQueuedBytes: int('maxQueuedBytes', 1024, 2 ** 40),
+    connectRatePerAddress: int('connectRatePerAddress', 0, 1_000_000),
+    connectBurstPerAddress: int('connectBurstPerAddress', 1, 1_000_000),
+    publishRate: validatePublishRate(v['publishRate'], `${path}.publishRate`),
   })
 }
 

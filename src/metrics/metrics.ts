@@ -6,6 +6,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import type { TokenAuthenticator, TokenAuthenticatorStats } from '../auth/create.js'
 import type { JwksFetchCounts } from '../auth/jwks/source.js'
+import { COUNTED_LIMITS, type CountedLimit } from '../broker/limits.js'
 import { startEventLoopStallMonitor } from './event-loop-stall.js'
 
 /** What the metrics read (BrokerAdmin provides it). */
@@ -19,6 +20,7 @@ export interface MetricsSource {
     readonly bytes: { readonly in: number; readonly out: number }
     readonly authFailures: { readonly byReason: Readonly<Record<string, number>> }
     readonly authzDenied: Readonly<Record<'connect' | 'publish' | 'subscribe', number>>
+    readonly limitsHit: Readonly<Record<CountedLimit, number>>
   }
   readonly authenticators: readonly TokenAuthenticator[]
   authenticatorStats(a: TokenAuthenticator): TokenAuthenticatorStats
@@ -107,6 +109,16 @@ export function createMetrics(source: MetricsSource, options: { readonly version
       const d = source.stats().authzDenied
       this.reset()
       for (const action of ['connect', 'publish', 'subscribe'] as const) this.inc({ action }, d[action])
+    },
+  })
+  new Counter({
+    name: 'portcullis_limit_hits_total',
+    help: 'Times a per-client or per-address limit acted, by limit (the limits: key): a filter refused, a message dropped or held back, a connection or client refused',
+    labelNames: ['limit'], registers,
+    collect() {
+      const hits = source.stats().limitsHit
+      this.reset()
+      for (const limit of COUNTED_LIMITS) this.inc({ limit }, hits[limit])
     },
   })
   new Counter({

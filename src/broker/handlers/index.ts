@@ -3,9 +3,10 @@
  * other packet goes to its handler; packets a client may not send close the connection.
  */
 import type mqtt from 'mqtt-packet'
+import { ReasonCode } from '../../protocol/reason-codes.js'
 import type { Connection } from '../connection.js'
 import { handleAuth } from './auth.js'
-import { handleConnect } from './connect.js'
+import { handleConnect, refuseConnect } from './connect.js'
 import { handleDisconnect } from './disconnect.js'
 import { handlePingreq } from './ping.js'
 import { handlePuback, handlePubcomp } from './puback.js'
@@ -19,6 +20,10 @@ export function dispatch(conn: Connection, packet: mqtt.Packet): void {
   if (conn.state === 'new') {
     if (packet.cmd !== 'connect') {
       conn.fail('ERR_PROTOCOL', `${packet.cmd} before CONNECT`)
+      return
+    }
+    if (conn.overConnectRate) {
+      refuseOverConnectRate(conn, packet)
       return
     }
     handleConnect(conn, packet)
@@ -60,5 +65,21 @@ export function dispatch(conn: Connection, packet: mqtt.Packet): void {
       return
     default:
       conn.fail('ERR_PROTOCOL', `unexpected ${packet.cmd} from a client`)
+  }
+}
+
+/**
+ * A connection opened beyond limits.connectRatePerAddress: refused before any other work
+ * (no authentication, no session). MQTT 5: CONNACK 0x9F Connection rate exceeded; 3.1.1 has
+ * no such return code, so the connection is just closed.
+ */
+function refuseOverConnectRate(conn: Connection, packet: mqtt.IConnectPacket): void {
+  conn.broker.countLimit('connectRatePerAddress')
+  conn.broker.logger.debug({ remote: conn.remoteAddress }, 'connection rate exceeded')
+  if (packet.protocolVersion === 5) {
+    conn.protocolVersion = 5
+    refuseConnect(conn, ReasonCode.ConnectionRateExceeded)
+  } else {
+    conn.close()
   }
 }

@@ -8,6 +8,7 @@ import type { QoS } from '../../mqtt/types.js'
 import { ReasonCode } from '../../protocol/reason-codes.js'
 import { hasMoreLevels, topicNameFault } from '../../protocol/topic.js'
 import type { Connection } from '../connection.js'
+import { PublishRateLimiter } from '../rate-limit.js'
 import { forwardableProperties } from '../properties.js'
 
 function acknowledge(conn: Connection, qos: QoS, id: number, reasonCode: number): void {
@@ -17,6 +18,14 @@ function acknowledge(conn: Connection, qos: QoS, id: number, reasonCode: number)
   } else {
     conn.sendAck(qos === 1 ? 'puback' : 'pubrec', id)
   }
+}
+
+/** limits.publishRate: off unless configured; the client's buckets are made at its first PUBLISH. */
+function withinPublishRate(conn: Connection, packet: mqtt.IPublishPacket): boolean {
+  const rate = conn.broker.limits.publishRate
+  if (!PublishRateLimiter.needed(rate)) return true
+  conn.publishRate ??= new PublishRateLimiter(rate)
+  return conn.publishRate.allow(packet.payload.length)
 }
 
 export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket): void {
@@ -47,6 +56,11 @@ export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket): vo
     } else {
       ;(conn.inAliases ??= new Map()).set(alias, topic)
     }
+  }
+  if (!withinPublishRate(conn, packet)) {
+    conn.broker.countLimit('publishRate')
+    conn.fail('ERR_QUOTA_EXCEEDED', 'publish rate exceeded')
+    return
   }
   if (qos > 0 && id === 0) {
     // QoS 1 and 2 PUBLISH packets carry a non-zero packet identifier [MQTT-2.2.1-3].

@@ -48,6 +48,14 @@ export function handleSubscribe(conn: Connection, packet: mqtt.ISubscribePacket)
       codes.push(ReasonCode.NotAuthorized)
       continue
     }
+    // maxSubscriptionsPerClient: a new filter beyond it is refused, 0x97 (3.1.1: 0x80); a
+    // subscription replacing one the session holds is always accepted [MQTT-3.8.4-3].
+    if (session.subscriptionCount >= broker.limits.maxSubscriptionsPerClient && !session.subscriptions.has(key)) {
+      broker.countLimit('maxSubscriptionsPerClient')
+      broker.logger.debug({ clientId: conn.clientId, filter: key }, 'subscription quota exceeded')
+      codes.push(ReasonCode.QuotaExceeded)
+      continue
+    }
     const sub: Subscription = {
       clientId: session.clientId,
       key,
