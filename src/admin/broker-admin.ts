@@ -11,7 +11,11 @@
 import type { AuthenticatorChain } from '../auth/chain.js'
 import { createAuthenticator, parseAuthenticatorConfig, type AuthenticatorConfig, type AuthenticatorTimingOverrides, type TokenAuthenticator, type TokenAuthenticatorStats, type TokenAuthenticatorStatus } from '../auth/create.js'
 import type { JwksFetchCounts } from '../auth/jwks/source.js'
+import { headerCacheUsage } from '../auth/jwt/jws.js'
 import { inspectToken, type TokenInspection } from '../auth/jwt/tools.js'
+import { templateCacheUsage } from '../authz/placeholders.js'
+import { NO_USAGE, addUsage, type CacheUsage } from '../bounded-cache.js'
+import type { CacheName } from '../metrics/metrics.js'
 import { authorizationWarning, parseAuthorizationConfig, type AuthorizationConfig } from '../authz/config.js'
 import { createAuthorizerChain } from '../authz/create.js'
 import type { AuthzSubject } from '../authz/types.js'
@@ -696,6 +700,19 @@ export class BrokerAdmin {
       if (!['token', 'clientId', 'username'].includes(key)) throw new ApiError('ERR_VALIDATION', `${key}: unknown key (expected one of: token, clientId, username)`, key)
     }
     return inspectToken(token, this.#live, context)
+  }
+
+  /** Entries and estimated bytes of every cache, by name (each is bounded by bytes; README "Limits"). */
+  caches(): Readonly<Record<CacheName, CacheUsage>> {
+    let tokens = NO_USAGE
+    for (const a of this.authenticators) tokens = addUsage(tokens, a.cacheUsage())
+    return {
+      topic_match: this.#broker.tree.cacheUsage,
+      authz_decisions: this.#broker.authzCacheUsage(),
+      verified_tokens: tokens,
+      jws_headers: headerCacheUsage(),
+      topic_templates: templateCacheUsage(),
+    }
   }
 
   stats(): BrokerStatsView {

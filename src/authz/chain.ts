@@ -3,6 +3,7 @@
  * decides; when none matched, `noMatch` decides publish and subscribe, and connect is
  * allowed (only a matching deny rule refuses an authenticated client).
  */
+import { NO_USAGE, addUsage, type CacheUsage } from '../bounded-cache.js'
 import type { Authorizer, AuthorizerChainOptions, AuthzSubject, ClientAuthz, ClientRules, QoS } from './types.js'
 
 class CompiledClientAuthz implements ClientAuthz {
@@ -38,6 +39,12 @@ class CompiledClientAuthz implements ClientAuthz {
       if (d !== 'ignore') return d === 'allow'
     }
     return this.#noMatch
+  }
+
+  cacheUsage(): CacheUsage {
+    let usage = NO_USAGE
+    for (const r of this.#rules) if (r.cacheUsage !== undefined) usage = addUsage(usage, r.cacheUsage())
+    return usage
   }
 }
 

@@ -11,6 +11,7 @@
  * - in a **deny** rule an unusable value turns its level and everything after it into `#`
  *   (`users/${clientid}/secret` → `users/#`): the deny can only grow, never vanish.
  */
+import { BoundedCache, type CacheUsage } from '../bounded-cache.js'
 import { isValidTopicFilter } from './topic-match.js'
 
 export type Placeholder =
@@ -96,21 +97,26 @@ export function parseTopicTemplate(source: string): TemplateResult {
   return { ok: true, template: { source, levels, hasPlaceholders } }
 }
 
-const TEMPLATE_CACHE_SIZE = 4096
-const templateCache = new Map<string, TemplateResult>()
+/** 4,096 templates and 1 MiB for the whole process (a template over 64 KiB of text is not kept). */
+const templateCache = new BoundedCache<TemplateResult>(4096, 1024 * 1024)
 
 /**
  * parseTopicTemplate, remembered: token ACLs repeat the same topic templates for every
- * client, so each is parsed once (results are immutable; the cache is cleared when full).
+ * client, so each is parsed once (results are immutable).
  */
 export function parseTopicTemplateCached(source: string): TemplateResult {
   let result = templateCache.get(source)
   if (result === undefined) {
     result = parseTopicTemplate(source)
-    if (templateCache.size >= TEMPLATE_CACHE_SIZE) templateCache.clear()
-    templateCache.set(source, result)
+    // the parsed levels take about twice the text
+    templateCache.set(source, result, source.length * 4)
   }
   return result
+}
+
+/** What the template cache holds (for /metrics). */
+export function templateCacheUsage(): CacheUsage {
+  return templateCache.usage
 }
 
 /**

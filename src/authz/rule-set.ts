@@ -9,6 +9,7 @@
  * rules (as Mosquitto and EMQX do, and as the Paho suite expects). To keep a subtree private
  * from wide wildcards, use an allow-list (`noMatch: deny`) or deny the wide filters too.
  */
+import { BoundedCache, addUsage, type CacheUsage } from '../bounded-cache.js'
 import type { AuthzDecision, ClientRules, QoS } from './types.js'
 import {
   type CompiledFilter,
@@ -62,31 +63,36 @@ export function compileRule(input: RuleInput): CompiledRule {
   }
 }
 
-/** Entries per client and per kind (publish / subscribe) before the cache is cleared. */
+/**
+ * Budget per client and per kind (publish / subscribe): 1,024 topics and 32 KiB. A topic
+ * longer than 2,000 characters or so is not cached (its decision is worked out each time):
+ * every connected client has these caches, so their bound is what a client can make the
+ * broker hold.
+ */
 export const DECISION_CACHE_SIZE = 1024
+export const DECISION_CACHE_BYTES = 32 * 1024
 
 // Decisions are packed two bits per slot: 0 unknown, 1 allow, 2 deny, 3 ignore.
 const ENCODE = { allow: 1, deny: 2, ignore: 3 } as const
 const DECODE: readonly AuthzDecision[] = ['ignore', 'allow', 'deny', 'ignore']
 
 class DecisionCache {
-  readonly #map = new Map<string, number>()
+  readonly #cache = new BoundedCache<number>(DECISION_CACHE_SIZE, DECISION_CACHE_BYTES)
 
   get(key: string, slot: number): AuthzDecision | undefined {
-    const packed = this.#map.get(key)
+    const packed = this.#cache.get(key)
     if (packed === undefined) return undefined
     const code = (packed >>> (slot * 2)) & 3
     return code === 0 ? undefined : DECODE[code]
   }
 
   set(key: string, slot: number, decision: AuthzDecision): void {
-    const packed = this.#map.get(key)
-    if (packed === undefined && this.#map.size >= DECISION_CACHE_SIZE) this.#map.clear()
-    this.#map.set(key, (packed ?? 0) | (ENCODE[decision] << (slot * 2)))
+    const packed = this.#cache.get(key)
+    this.#cache.set(key, (packed ?? 0) | (ENCODE[decision] << (slot * 2)), 8)
   }
 
-  get size(): number {
-    return this.#map.size
+  get usage(): CacheUsage {
+    return this.#cache.usage
   }
 }
 
@@ -168,6 +174,11 @@ export class RuleSet implements ClientRules {
   /** Number of rules that take part in each check (for logs and tests). */
   get counts(): { connect: number; publish: number; subscribe: number } {
     return { connect: this.#connect.length, publish: this.#publish.length, subscribe: this.#subscribe.length }
+  }
+
+  /** What this client's decision caches hold. */
+  cacheUsage(): CacheUsage {
+    return addUsage(this.#publishCache.usage, this.#subscribeCache.usage)
   }
 
   connect(): AuthzDecision {

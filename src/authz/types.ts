@@ -2,6 +2,7 @@
  * The authorization seam. Rules are compiled once per client (at CONNECT and after
  * re-authentication); the per-message checks are synchronous and cheap.
  */
+import type { CacheUsage } from '../bounded-cache.js'
 import type { Identity } from '../auth/types.js'
 import type { QoS } from '../mqtt/types.js'
 
@@ -23,6 +24,8 @@ export interface ClientRules {
   publish(topic: string, qos: QoS, retain: boolean): AuthzDecision
   /** `filter` is the underlying filter (a shared subscription's `$share/g/` prefix removed). */
   subscribe(filter: string, qos: QoS): AuthzDecision
+  /** What the rules' decision caches hold (rules without a cache leave it out). */
+  cacheUsage?(): CacheUsage
 }
 
 export interface Authorizer {
@@ -36,6 +39,8 @@ export interface ClientAuthz {
   canConnect(): boolean
   canPublish(topic: string, qos: QoS, retain: boolean): boolean
   canSubscribe(filter: string, qos: QoS): boolean
+  /** What this client's decision caches hold (for /metrics). */
+  cacheUsage(): CacheUsage
 }
 
 export interface AuthorizerChainOptions {

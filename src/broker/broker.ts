@@ -6,6 +6,7 @@
 import type { Duplex } from 'node:stream'
 import type { AuthenticatorChain } from '../auth/chain.js'
 import type { AuthorizerChain } from '../authz/chain.js'
+import { NO_USAGE, addUsage, type CacheUsage } from '../bounded-cache.js'
 import type { ClusterBus } from '../cluster/bus.js'
 import type { Logger } from '../log.js'
 import { subscriptionIdsOf, toDelivery, type Delivery, type Message, type QoS } from '../mqtt/types.js'
@@ -128,6 +129,13 @@ export class Broker {
   /** Open connections, connected or still in CONNECT. */
   get connectionCount(): number {
     return this.#connections.size
+  }
+
+  /** What the connected clients' authorization decision caches hold together (for /metrics). */
+  authzCacheUsage(): CacheUsage {
+    let usage = NO_USAGE
+    for (const conn of this.#connections) if (conn.authz !== undefined) usage = addUsage(usage, conn.authz.cacheUsage())
+    return usage
   }
 
   /** Take a new client byte stream (from any listener). */

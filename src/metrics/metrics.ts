@@ -8,6 +8,11 @@ import type { TokenAuthenticator, TokenAuthenticatorStats } from '../auth/create
 import type { JwksFetchCounts } from '../auth/jwks/source.js'
 import { COUNTED_LIMITS, type CountedLimit } from '../broker/limits.js'
 import { startEventLoopStallMonitor } from './event-loop-stall.js'
+import type { CacheUsage } from '../bounded-cache.js'
+
+/** The caches /metrics reports (portcullis_cache_entries / portcullis_cache_bytes, label `cache`). */
+export const CACHE_NAMES = ['topic_match', 'authz_decisions', 'verified_tokens', 'jws_headers', 'topic_templates'] as const
+export type CacheName = (typeof CACHE_NAMES)[number]
 
 /** What the metrics read (BrokerAdmin provides it). */
 export interface MetricsSource {
@@ -26,6 +31,8 @@ export interface MetricsSource {
   authenticatorStats(a: TokenAuthenticator): TokenAuthenticatorStats
   /** JWKS authenticators that fetch a key set: fetches by outcome (carried over across replacements). */
   jwksFetches(a: TokenAuthenticator): JwksFetchCounts | undefined
+  /** Entries and estimated bytes of each cache. */
+  caches(): Readonly<Record<CacheName, CacheUsage>>
 }
 
 const FETCH_OUTCOMES = ['ok', 'error', 'rejected'] as const
@@ -60,6 +67,17 @@ export function createMetrics(source: MetricsSource, options: { readonly version
   gauge('portcullis_connections_open', 'Open network connections, including those still in CONNECT', () => source.stats().connections.open)
   gauge('portcullis_sessions', 'Sessions held (connected, or persistent and offline)', () => source.stats().sessions)
   gauge('portcullis_retained_messages', 'Retained messages stored', () => source.stats().retained)
+  const cacheGauge = (name: string, help: string, read: (u: CacheUsage) => number): void => {
+    new Gauge({
+      name, help, labelNames: ['cache'], registers,
+      collect() {
+        const caches = source.caches()
+        for (const cache of CACHE_NAMES) this.set({ cache }, read(caches[cache]))
+      },
+    })
+  }
+  cacheGauge('portcullis_cache_entries', 'Entries held by each cache (authz_decisions: all connected clients together)', (u) => u.entries)
+  cacheGauge('portcullis_cache_bytes', 'Estimated bytes held by each cache (keys, values and entry overhead); each is bounded by bytes', (u) => u.bytes)
 
   new Counter({
     name: 'portcullis_connections_accepted_total', help: 'Network connections accepted', registers,

@@ -1,7 +1,10 @@
 /**
  * The subscription trie. Matches for a topic are cached (the cache is dropped whenever
- * the tree changes), so steady publish traffic does one Map lookup per message.
+ * the tree changes), so steady publish traffic does one Map lookup per message. The cache
+ * is bounded by bytes (a topic may be 65,535 bytes) and keeps only topics that have
+ * subscribers: a flood of distinct topics nobody subscribes to leaves nothing behind.
  */
+import { BoundedCache, type CacheUsage } from '../bounded-cache.js'
 import type { QoS } from '../mqtt/types.js'
 
 export interface Subscription {
@@ -50,15 +53,28 @@ class TrieNode {
 }
 
 const EMPTY: MatchResult = Object.freeze({ clients: [], groups: [] })
-const CACHE_LIMIT = 16384
+/** Match cache budget: 16,384 topics and 8 MiB (topic text, results and Map entries). */
+export const MATCH_CACHE_ENTRIES = 16_384
+export const MATCH_CACHE_BYTES = 8 * 1024 * 1024
+/** Estimated bytes of a cached result: the object and arrays, and a slot per client, sub and group. */
+function resultBytes(r: MatchResult): number {
+  let slots = r.clients.length + r.groups.length
+  for (const c of r.clients) slots += c.subs.length
+  return 96 + 40 * slots
+}
 
 export class TopicTree {
   readonly #root = new TrieNode()
-  #cache = new Map<string, MatchResult>()
+  readonly #cache = new BoundedCache<MatchResult>(MATCH_CACHE_ENTRIES, MATCH_CACHE_BYTES)
   #count = 0
 
   get size(): number {
     return this.#count
+  }
+
+  /** Entries and estimated bytes held by the match cache. */
+  get cacheUsage(): CacheUsage {
+    return this.#cache.usage
   }
 
   add(sub: Subscription): void {
@@ -122,8 +138,9 @@ export class TopicTree {
     const cached = this.#cache.get(topic)
     if (cached !== undefined) return cached
     const result = this.#match(topic)
-    if (this.#cache.size >= CACHE_LIMIT) this.#cache = new Map()
-    this.#cache.set(topic, result)
+    // No match is cheap to find again (the walk stops at the first missing level) and would let
+    // distinct topics nobody wants fill the cache: only topics with subscribers are kept.
+    if (result !== EMPTY) this.#cache.set(topic, result, resultBytes(result))
     return result
   }
 

@@ -11,6 +11,7 @@
  */
 import * as nodeCrypto from 'node:crypto'
 import { performance } from 'node:perf_hooks'
+import { BoundedCache, NO_USAGE, type CacheUsage } from '../../bounded-cache.js'
 import { PortcullisError, type ErrorCode } from '../../errors.js'
 import type { Logger } from '../../log.js'
 import type { AuthOutcome, Authenticator, Credentials, Identity } from '../types.js'
@@ -92,8 +93,10 @@ const sha256 = oneShotHash !== undefined
   ? (token: string): string => oneShotHash('sha256', token, 'base64')
   : (token: string): string => nodeCrypto.createHash('sha256').update(token).digest('base64')
 
-/** Tokens longer than this are verified every time (the cache holds at most cacheSize × this). */
+/** Tokens longer than this are verified every time. */
 const CACHE_MAX_TOKEN_CHARS = 2048
+/** Bytes the verified-token cache of one authenticator may hold (10,000 RS256 tokens fit in half). */
+export const VERIFIED_TOKEN_CACHE_BYTES = 64 * 1024 * 1024
 
 /**
  * Freeze a verified payload and everything in it. A work list, not recursion: a token's JSON
@@ -122,14 +125,12 @@ export class TokenAuthenticator implements Authenticator {
   readonly #log: Logger
   readonly #cacheSize: number
   /**
-   * Verified tokens in two generations: new entries go to `#cache`; when it holds cacheSize
-   * entries it becomes `#older` (the previous older one is dropped). A hit in `#older` moves
-   * back to `#cache`. The last cacheSize distinct tokens used are always there (a fleet of that
-   * size reconnecting in any order hits every time), at most 2 × cacheSize are held, and a miss
-   * costs one insertion (no per-insert eviction).
+   * Verified tokens in two generations of cacheSize entries each (BoundedCache): the last
+   * cacheSize distinct tokens used are always there (a fleet of that size reconnecting in any
+   * order hits every time) as long as they fit in half of VERIFIED_TOKEN_CACHE_BYTES, and a
+   * miss costs one insertion (no per-insert eviction).
    */
-  #cache = new Map<string, Verified>()
-  #older = new Map<string, Verified>()
+  readonly #cache: BoundedCache<Verified> | undefined
   #cacheGeneration = -1
   #allow = 0
   readonly #deny: Record<string, number> = {}
@@ -148,6 +149,7 @@ export class TokenAuthenticator implements Authenticator {
     this.#match = compileMatch(config.claims.match)
     this.#log = options.logger.child({ authenticator: config.name })
     this.#cacheSize = options.cacheSize ?? config.verifiedTokenCache
+    this.#cache = this.#cacheSize > 0 ? new BoundedCache(2 * this.#cacheSize, VERIFIED_TOKEN_CACHE_BYTES) : undefined
   }
 
   async start(): Promise<void> {
@@ -172,6 +174,11 @@ export class TokenAuthenticator implements Authenticator {
   status(): TokenAuthenticatorStatus {
     const s = this.enabled ? this.#source.status() : { ...this.#source.status(), state: 'disabled' as const }
     return { name: this.name, type: this.type, enabled: this.enabled, ...s }
+  }
+
+  /** What the verified-token cache holds (for /metrics). */
+  cacheUsage(): CacheUsage {
+    return this.#cache?.usage ?? NO_USAGE
   }
 
   stats(): TokenAuthenticatorStats {
@@ -309,19 +316,11 @@ export class TokenAuthenticator implements Authenticator {
     let id: string | undefined
     if (useCache) {
       if (this.#cacheGeneration !== this.#source.generation) {
-        this.#cache.clear()
-        this.#older.clear()
+        this.#cache?.clear()
         this.#cacheGeneration = this.#source.generation
       }
       id = jws.alg.startsWith('HS') ? token : sha256(token)
-      let hit = this.#cache.get(id)
-      if (hit === undefined) {
-        hit = this.#older.get(id)
-        if (hit !== undefined) {
-          this.#older.delete(id)
-          this.#remember(id, hit)
-        }
-      }
+      const hit = this.#cache?.get(id)
       if (hit !== undefined) {
         if (count) this.#cacheHits++
         return hit
@@ -342,19 +341,11 @@ export class TokenAuthenticator implements Authenticator {
       return { unreadable: err as PortcullisError, key: match.key, alg: match.alg }
     }
     const verified: Verified = { payload: deepFreeze(payload), key: match.key, alg: match.alg }
-    if (id !== undefined) {
-      this.#remember(id, verified)
-    }
+    // the decoded claims take about three times the token's text
+    if (id !== undefined) this.#cache?.set(id, verified, token.length * 3)
     return verified
   }
 
-  #remember(id: string, verified: Verified): void {
-    if (this.#cache.size >= this.#cacheSize) {
-      this.#older = this.#cache
-      this.#cache = new Map()
-    }
-    this.#cache.set(id, verified)
-  }
 
   #denied(error: PortcullisError, credentials: Credentials): AuthOutcome {
     this.#deny[error.code] = (this.#deny[error.code] ?? 0) + 1

@@ -8,6 +8,7 @@
  * verified.
  */
 import { constants, createHmac, timingSafeEqual, verify as cryptoVerify, type KeyObject } from 'node:crypto'
+import { BoundedCache, type CacheUsage } from '../../bounded-cache.js'
 import { PortcullisError } from '../../errors.js'
 import { ALGORITHM_SPECS, type JwsAlgorithm } from './algorithms.js'
 import type { VerifyKey } from './keys.js'
@@ -48,10 +49,15 @@ interface CheckedHeader {
 /**
  * Headers that passed the checks, by their base64url text. An issuer's tokens share one header
  * (or one per key), so a connect storm decodes each header once. Only headers that passed
- * are kept, the entries are frozen, and the map is emptied when it reaches its cap.
+ * are kept, the entries are frozen; 256 headers and 256 KiB at most (a header over 16 KiB of
+ * text is not kept), for the whole process.
  */
-const checkedHeaders = new Map<string, CheckedHeader>()
-const CHECKED_HEADERS_MAX = 256
+const checkedHeaders = new BoundedCache<CheckedHeader>(256, 256 * 1024)
+
+/** What the header cache holds (for /metrics). */
+export function headerCacheUsage(): CacheUsage {
+  return checkedHeaders.usage
+}
 
 function headerOf(headerPart: string): CheckedHeader {
   const cached = checkedHeaders.get(headerPart)
@@ -67,8 +73,8 @@ function headerOf(headerPart: string): CheckedHeader {
   const kid = header['kid']
   if (kid !== undefined && typeof kid !== 'string') throw malformed('token kid is not a string')
   const checked: CheckedHeader = Object.freeze({ header: Object.freeze(header), alg, kid })
-  if (checkedHeaders.size >= CHECKED_HEADERS_MAX) checkedHeaders.clear()
-  checkedHeaders.set(headerPart, checked)
+  // the decoded header takes about as much as its base64url text
+  checkedHeaders.set(headerPart, checked, headerPart.length * 2)
   return checked
 }
 
