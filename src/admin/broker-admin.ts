@@ -23,6 +23,7 @@ import type { Broker } from '../broker/broker.js'
 import type { Connection } from '../broker/connection.js'
 import type { CountedLimit } from '../broker/limits.js'
 import type { Session } from '../broker/session.js'
+import { isMapping, type Raw } from '../config/check.js'
 import { ConfigError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
@@ -31,7 +32,6 @@ import { authenticatorToRaw, authenticatorView, authorizationSettings, authoriza
 import { ApiError } from './errors.js'
 import type { ProtocolVersion } from '../mqtt/types.js'
 
-type Raw = Record<string, unknown>
 
 export const AUTHENTICATORS_PATH = 'authentication.authenticators'
 export const AUTHORIZATION_PATH = 'authorization'
@@ -132,10 +132,6 @@ export interface BrokerStatsView {
   readonly limitsHit: Readonly<Record<CountedLimit, number>>
 }
 
-function isRecord(v: unknown): v is Raw {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
-
 
 function addCounts(into: Record<string, number>, from: Readonly<Record<string, number>>): void {
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v
@@ -144,7 +140,7 @@ function addCounts(into: Record<string, number>, from: Readonly<Record<string, n
 /** Number of rules an ACL claim carries (list form, or the pub/sub/all map). */
 function countAclRules(acl: unknown): number {
   if (Array.isArray(acl)) return acl.length
-  if (isRecord(acl)) {
+  if (isMapping(acl)) {
     let n = 0
     for (const v of Object.values(acl)) n += Array.isArray(v) ? v.length : typeof v === 'string' ? 1 : 0
     return n
@@ -268,13 +264,13 @@ export class BrokerAdmin {
   #parseAuthenticator(raw: unknown, index: number, urlName?: string): AuthenticatorConfig {
     const path = `${AUTHENTICATORS_PATH}[${index}]`
     let entry = raw
-    if (urlName !== undefined && isRecord(raw)) {
+    if (urlName !== undefined && isMapping(raw)) {
       if (raw['name'] !== undefined && raw['name'] !== urlName) {
         throw new ApiError('ERR_VALIDATION', `${path}.name: must be '${urlName}' as in the address (authenticators cannot be renamed; create a new one)`, `${path}.name`)
       }
       entry = { ...raw, name: urlName }
     }
-    const type = isRecord(raw) && typeof raw['type'] === 'string' ? raw['type'] : 'auth'
+    const type = isMapping(raw) && typeof raw['type'] === 'string' ? raw['type'] : 'auth'
     return parseAuthenticatorConfig(entry, path, `${type}-${index}`)
   }
 
@@ -301,7 +297,7 @@ export class BrokerAdmin {
   #withStoredSecret(raw: unknown, current: AuthenticatorConfig, path: string): { entry: unknown; kept: boolean } {
     if (current.type !== 'jwt' || current.algorithm !== 'hmac-based' || current.secret === undefined) return { entry: raw, kept: false }
     const stored = current.secret
-    if (!isRecord(raw) || raw['type'] !== 'jwt' || raw['algorithm'] !== 'hmac-based') return { entry: raw, kept: false }
+    if (!isMapping(raw) || raw['type'] !== 'jwt' || raw['algorithm'] !== 'hmac-based') return { entry: raw, kept: false }
     if (raw['secret'] !== undefined && raw['secret'] !== null) return { entry: raw, kept: false }
     const base64 = raw['secretBase64']
     if (typeof base64 === 'boolean' && base64 !== current.secretBase64) {
@@ -372,7 +368,7 @@ export class BrokerAdmin {
 
   async reorderAuthenticators(body: unknown): Promise<Raw[]> {
     return this.#serial(async () => {
-      const names = isRecord(body) ? body['names'] : undefined
+      const names = isMapping(body) ? body['names'] : undefined
       if (!Array.isArray(names) || names.some((n) => typeof n !== 'string')) {
         throw new ApiError('ERR_VALIDATION', 'names: must be a list of authenticator names', 'names')
       }
@@ -448,7 +444,7 @@ export class BrokerAdmin {
 
   /** 409 when `raw` names a priority (or, for a new policy, a name) another policy holds. */
   #checkClash(raw: unknown, index: number, except: string | undefined): void {
-    if (!isRecord(raw)) return
+    if (!isMapping(raw)) return
     const path = `${AUTHORIZATION_PATH}.policies[${index}]`
     const others = this.#authorization.policies.filter((p) => p.name !== except)
     const name = raw['name']
@@ -489,7 +485,7 @@ export class BrokerAdmin {
       const index = this.#policyIndex(name)
       const path = `${AUTHORIZATION_PATH}.policies[${index}]`
       let entry = raw
-      if (isRecord(raw)) {
+      if (isMapping(raw)) {
         if (raw['name'] !== undefined && raw['name'] !== name) {
           throw new ApiError('ERR_VALIDATION', `${path}.name: must be "${name}" as in the address (policies cannot be renamed; create a new one)`, `${path}.name`)
         }
@@ -508,7 +504,7 @@ export class BrokerAdmin {
   async setPolicyPriority(name: string, body: unknown): Promise<Raw> {
     return this.#serial(() => {
       const index = this.#policyIndex(name)
-      if (!isRecord(body) || body['priority'] === undefined) {
+      if (!isMapping(body) || body['priority'] === undefined) {
         throw new ApiError('ERR_VALIDATION', 'priority: is required ({ "priority": <integer> })', 'priority')
       }
       const entry = { ...policyToRaw(this.#authorization.policies[index]!), priority: body['priority'] }
@@ -534,7 +530,7 @@ export class BrokerAdmin {
   /** Full replacement of noMatch, aclClaim and superuserClaim (absent keys take their defaults). */
   async setAuthorizationSettings(body: unknown): Promise<AuthorizationSettings> {
     return this.#serial(() => {
-      if (!isRecord(body)) throw new ConfigError(AUTHORIZATION_PATH, 'must be an object { noMatch, aclClaim, superuserClaim }')
+      if (!isMapping(body)) throw new ConfigError(AUTHORIZATION_PATH, 'must be a mapping { noMatch, aclClaim, superuserClaim }')
       if (body['policies'] !== undefined) {
         throw new ApiError('ERR_VALIDATION', `${AUTHORIZATION_PATH}.policies: is managed through /api/v1/policies`, `${AUTHORIZATION_PATH}.policies`)
       }
@@ -686,7 +682,7 @@ export class BrokerAdmin {
 
   /** The check-by-check report of the current chain. The token is never logged or stored. */
   async tokenCheck(body: unknown): Promise<TokenInspection> {
-    if (!isRecord(body)) throw new ApiError('ERR_VALIDATION', 'body: must be an object { token, clientId?, username? }', 'body')
+    if (!isMapping(body)) throw new ApiError('ERR_VALIDATION', 'body: must be a mapping { token, clientId?, username? }', 'body')
     const token = body['token']
     if (typeof token !== 'string' || token === '') throw new ApiError('ERR_VALIDATION', 'token: is required (a non-empty string)', 'token')
     const context: { clientId?: string; username?: string } = {}

@@ -13,6 +13,7 @@
  * deny everything from this source, and the reason is reported through `onProblem`.
  * All rules are void once the token has expired (every check answers 'deny').
  */
+import { isMapping } from '../config/check.js'
 import { type PlaceholderContext, parseTopicTemplateCached, renderTopicTemplate } from './placeholders.js'
 import { type CompiledRule, compileRule, DenyAllRules, type RetainCondition, RuleSet } from './rule-set.js'
 import type { Authorizer, AuthzSubject, ClientRules, QoS } from './types.js'
@@ -32,10 +33,6 @@ const MAP_KEYS: ReadonlyMap<string, ActionScope> = new Map([['pub', PUB], ['sub'
 const ACTIONS: ReadonlyMap<string, ActionScope> = new Map([
   ['publish', PUB], ['pub', PUB], ['subscribe', SUB], ['sub', SUB], ['all', ALL],
 ])
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 function topicList(value: unknown, where: string): string[] {
   if (!Array.isArray(value)) throw new AclError(`${where}: must be a list of topic filters`)
@@ -80,9 +77,9 @@ function parseRetain(value: unknown, where: string): RetainCondition {
 function parseRuleList(list: readonly unknown[], ctx: PlaceholderContext): CompiledRule[] {
   return list.map((raw, i) => {
     const where = `[${i}]`
-    if (!isRecord(raw)) throw new AclError(`${where}: must be an object`)
+    if (!isMapping(raw)) throw new AclError(`${where}: must be a mapping`)
     for (const key of Object.keys(raw)) {
-      if (!RULE_KEYS.has(key)) throw new AclError(`${where}.${key}: unknown key`)
+      if (!RULE_KEYS.has(key)) throw new AclError(`${where}.${key}: unknown key (expected one of: ${[...RULE_KEYS].join(', ')})`)
     }
     const permission = raw['permission']
     if (permission !== 'allow' && permission !== 'deny') throw new AclError(`${where}.permission: must be "allow" or "deny"`)
@@ -121,7 +118,7 @@ function parseAclMap(map: Record<string, unknown>, ctx: PlaceholderContext): Com
   for (const [key, value] of Object.entries(map)) {
     const action = MAP_KEYS.get(key)
     if (action === undefined) {
-      throw new AclError(`.${key}: unknown key (expected pub, sub or all)`)
+      throw new AclError(`.${key}: unknown key (expected one of: ${[...MAP_KEYS.keys()].join(', ')})`)
     }
     const topics = renderTopics(topicList(value, `.${key}`), `.${key}`, ctx, 'allow')
     rules.push(compileRule({ effect: 'allow', connect: false, ...action, filters: topics, origin: `acl.${key}` }))
@@ -143,7 +140,7 @@ export function parseAclClaim(value: unknown, ctx: PlaceholderContext): AclParse
       }
     }
     if (Array.isArray(acl)) return { ok: true, rules: parseRuleList(acl, ctx) }
-    if (isRecord(acl)) return { ok: true, rules: parseAclMap(acl, ctx) }
+    if (isMapping(acl)) return { ok: true, rules: parseAclMap(acl, ctx) }
     return { ok: false, reason: 'ACL claim must be a list of rules or a {pub, sub, all} map' }
   } catch (err) {
     if (err instanceof AclError) return { ok: false, reason: `ACL claim${err.message}` }

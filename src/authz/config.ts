@@ -4,6 +4,7 @@
  */
 import { BlockList, isIP } from 'node:net'
 import { ConfigError } from '../errors.js'
+import { describe, expected, knownKeys, mapping } from '../config/check.js'
 import { parseTopicTemplate } from './placeholders.js'
 import type { AuthzAction, QoS } from './types.js'
 
@@ -60,28 +61,9 @@ const ACTION_ALIASES: ReadonlyMap<string, AuthzAction> = new Map([
 ])
 const ACTION_ORDER: readonly AuthzAction[] = ['connect', 'publish', 'subscribe']
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'a list'
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
-  return typeof value === 'object' ? 'an object' : String(value)
-}
-
-function rejectUnknownKeys(obj: Record<string, unknown>, known: ReadonlySet<string>, path: string): void {
-  for (const key of Object.keys(obj)) {
-    if (!known.has(key)) {
-      throw new ConfigError(`${path}.${key}`, `unknown key (expected one of: ${[...known].join(', ')})`)
-    }
-  }
-}
-
 function claimName(value: unknown, path: string): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > 256) {
-    throw new ConfigError(path, `must be a claim name (1..256 characters), got ${describe(value)}`)
+    throw expected(path, 'a claim name (1..256 characters)', value)
   }
   return value
 }
@@ -97,23 +79,23 @@ function hasControlCharacter(s: string): boolean {
 /** Check one address or CIDR block; throws a ConfigError naming `path`. */
 export function parseIpCondition(value: unknown, path: string): string {
   const reason = 'must be an IPv4/IPv6 address or a CIDR block such as 10.0.0.0/8 or fd00::/8'
-  if (typeof value !== 'string' || value.length === 0) throw new ConfigError(path, `${reason}, got ${describe(value)}`)
+  if (typeof value !== 'string' || value.length === 0) throw new ConfigError(path, `${reason} (got ${describe(value)})`)
   const slash = value.indexOf('/')
   const address = slash === -1 ? value : value.slice(0, slash)
   const family = isIP(address)
-  if (family === 0 || address.includes('%')) throw new ConfigError(path, `${reason}, got ${describe(value)}`)
+  if (family === 0 || address.includes('%')) throw new ConfigError(path, `${reason} (got ${describe(value)})`)
   if (slash !== -1) {
     const prefixText = value.slice(slash + 1)
     const prefix = Number(prefixText)
     const max = family === 4 ? 32 : 128
     if (!/^\d{1,3}$/.test(prefixText) || prefix > max) {
-      throw new ConfigError(path, `CIDR prefix must be an integer 0..${max}, got ${describe(value)}`)
+      throw new ConfigError(path, `CIDR prefix must be an integer 0..${max} (got ${describe(value)})`)
     }
   }
   try {
     addIpCondition(new BlockList(), value)
   } catch (err) {
-    throw new ConfigError(path, `${reason}, got ${describe(value)}`, { cause: err })
+    throw new ConfigError(path, `${reason} (got ${describe(value)})`, { cause: err })
   }
   return value
 }
@@ -128,39 +110,39 @@ export function addIpCondition(list: BlockList, value: string): void {
 }
 
 function parseStringList(value: unknown, path: string, what: string): unknown[] {
-  if (!Array.isArray(value)) throw new ConfigError(path, `must be a list of ${what}, got ${describe(value)}`)
+  if (!Array.isArray(value)) throw expected(path, `a list of ${what}`, value)
   return value
 }
 
-function parsePolicy(raw: unknown, path: string): PolicyConfig {
-  if (!isRecord(raw)) throw new ConfigError(path, `must be an object, got ${describe(raw)}`)
-  rejectUnknownKeys(raw, POLICY_KEYS, path)
+function parsePolicy(value: unknown, path: string): PolicyConfig {
+  const raw = mapping(value, path)
+  knownKeys(raw, path, POLICY_KEYS)
 
   const name = raw['name']
   if (typeof name !== 'string' || [...name].length < 3 || [...name].length > 64 || hasControlCharacter(name)) {
-    throw new ConfigError(`${path}.name`, `must be a string of 3..64 characters without control characters, got ${describe(name)}`)
+    throw expected(`${path}.name`, 'a string of 3..64 characters without control characters', name)
   }
   if (name.trim() !== name) throw new ConfigError(`${path}.name`, 'must not start or end with white space')
 
   const priority = raw['priority']
   if (typeof priority !== 'number' || !Number.isSafeInteger(priority)) {
-    throw new ConfigError(`${path}.priority`, `must be an integer, got ${describe(priority)}`)
+    throw expected(`${path}.priority`, 'an integer', priority)
   }
 
   const effect = raw['effect']
   if (effect !== 'allow' && effect !== 'deny') {
-    throw new ConfigError(`${path}.effect`, `must be allow or deny, got ${describe(effect)}`)
+    throw expected(`${path}.effect`, 'allow or deny', effect)
   }
 
   const rawActions = raw['actions']
   if (!Array.isArray(rawActions) || rawActions.length === 0) {
-    throw new ConfigError(`${path}.actions`, `must be a non-empty list such as [publish, subscribe], got ${describe(rawActions)}`)
+    throw expected(`${path}.actions`, 'a non-empty list such as [publish, subscribe]', rawActions)
   }
   const actionSet = new Set<AuthzAction>()
   rawActions.forEach((a, i) => {
     const action = typeof a === 'string' ? ACTION_ALIASES.get(a.toLowerCase()) : undefined
     if (action === undefined) {
-      throw new ConfigError(`${path}.actions[${i}]`, `must be connect, publish, subscribe, pub or sub, got ${describe(a)}`)
+      throw expected(`${path}.actions[${i}]`, 'connect, publish, subscribe, pub or sub', a)
     }
     actionSet.add(action)
   })
@@ -175,7 +157,7 @@ function parsePolicy(raw: unknown, path: string): PolicyConfig {
     const list = parseStringList(raw['topics'], `${path}.topics`, 'topic filters')
     topics = list.map((t, i) => {
       const p = `${path}.topics[${i}]`
-      if (typeof t !== 'string') throw new ConfigError(p, `must be a topic filter string, got ${describe(t)}`)
+      if (typeof t !== 'string') throw expected(p, 'a topic filter string', t)
       const parsed = parseTopicTemplate(t)
       if (!parsed.ok) throw new ConfigError(p, parsed.reason)
       return t
@@ -192,7 +174,7 @@ function parsePolicy(raw: unknown, path: string): PolicyConfig {
   const clientId = raw['clientId']
   if (clientId !== undefined) {
     if (typeof clientId !== 'string' || clientId.length === 0) {
-      throw new ConfigError(`${path}.clientId`, `must be a non-empty regular expression string, got ${describe(clientId)}`)
+      throw expected(`${path}.clientId`, 'a non-empty regular expression string', clientId)
     }
     try {
       new RegExp(clientId)
@@ -205,7 +187,7 @@ function parsePolicy(raw: unknown, path: string): PolicyConfig {
   const username = raw['username']
   if (username !== undefined) {
     if (typeof username !== 'string' || username.length === 0) {
-      throw new ConfigError(`${path}.username`, `must be a non-empty string (matched exactly), got ${describe(username)}`)
+      throw expected(`${path}.username`, 'a non-empty string (matched exactly)', username)
     }
     policy.username = username
   }
@@ -227,7 +209,7 @@ function parsePolicy(raw: unknown, path: string): PolicyConfig {
     if (list.length === 0) throw new ConfigError(`${path}.qos`, 'must not be an empty list (omit it for all QoS levels)')
     const set = new Set<QoS>()
     list.forEach((q, i) => {
-      if (q !== 0 && q !== 1 && q !== 2) throw new ConfigError(`${path}.qos[${i}]`, `must be 0, 1 or 2, got ${describe(q)}`)
+      if (q !== 0 && q !== 1 && q !== 2) throw expected(`${path}.qos[${i}]`, '0, 1 or 2', q)
       set.add(q)
     })
     policy.qos = [...set].sort()
@@ -236,7 +218,7 @@ function parsePolicy(raw: unknown, path: string): PolicyConfig {
   const retain = raw['retain']
   if (retain !== undefined) {
     if (retain !== true && retain !== false && retain !== 'any') {
-      throw new ConfigError(`${path}.retain`, `must be true, false or any, got ${describe(retain)}`)
+      throw expected(`${path}.retain`, 'true, false or any', retain)
     }
     if (retain !== 'any' && !actionSet.has('publish')) {
       throw new ConfigError(`${path}.retain`, 'applies to publish only')
@@ -247,7 +229,7 @@ function parsePolicy(raw: unknown, path: string): PolicyConfig {
   const description = raw['description']
   if (description !== undefined) {
     if (typeof description !== 'string' || [...description].length > 128) {
-      throw new ConfigError(`${path}.description`, `must be a string of at most 128 characters, got ${describe(description)}`)
+      throw expected(`${path}.description`, 'a string of at most 128 characters', description)
     }
     policy.description = description
   }
@@ -256,14 +238,14 @@ function parsePolicy(raw: unknown, path: string): PolicyConfig {
 }
 
 /** Validate the `authorization` block (undefined or null: the defaults). */
-export function parseAuthorizationConfig(raw: unknown, path = 'authorization'): AuthorizationConfig {
-  if (raw === undefined || raw === null) return DEFAULT_AUTHORIZATION
-  if (!isRecord(raw)) throw new ConfigError(path, `must be an object, got ${describe(raw)}`)
-  rejectUnknownKeys(raw, AUTHORIZATION_KEYS, path)
+export function parseAuthorizationConfig(value: unknown, path = 'authorization'): AuthorizationConfig {
+  if (value === undefined || value === null) return DEFAULT_AUTHORIZATION
+  const raw = mapping(value, path)
+  knownKeys(raw, path, AUTHORIZATION_KEYS)
 
   const noMatch = raw['noMatch'] ?? 'deny'
   if (noMatch !== 'allow' && noMatch !== 'deny') {
-    throw new ConfigError(`${path}.noMatch`, `must be allow or deny, got ${describe(noMatch)}`)
+    throw expected(`${path}.noMatch`, 'allow or deny', noMatch)
   }
   const aclClaim = raw['aclClaim'] === undefined ? 'acl' : claimName(raw['aclClaim'], `${path}.aclClaim`)
   const superuserClaim =
@@ -273,7 +255,7 @@ export function parseAuthorizationConfig(raw: unknown, path = 'authorization'): 
 
   const rawPolicies = raw['policies'] ?? []
   if (!Array.isArray(rawPolicies)) {
-    throw new ConfigError(`${path}.policies`, `must be a list of policies, got ${describe(rawPolicies)}`)
+    throw expected(`${path}.policies`, 'a list of policies', rawPolicies)
   }
   const names = new Map<string, number>()
   const priorities = new Map<number, number>()

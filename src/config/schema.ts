@@ -9,7 +9,7 @@ import { ConfigError } from '../errors.js'
 import type { ListenerConfig } from '../broker/listeners.js'
 import { DEFAULT_LIMITS, type Limits, type PublishRate } from '../broker/limits.js'
 import {
-  knownKeys, list, object, oneOf, optionalBoolean, optionalInteger, optionalString,
+  knownKeys, list, mapping, oneOf, optionalBoolean, optionalInteger, optionalString,
 } from './check.js'
 
 export interface AdminConfig {
@@ -43,7 +43,7 @@ export interface PortcullisConfig {
 const LISTENER_TYPES = ['tcp', 'tls', 'ws', 'wss'] as const
 
 function validateListener(raw: unknown, path: string): ListenerConfig {
-  const v = object(raw, path)
+  const v = mapping(raw, path)
   knownKeys(v, path, ['type', 'host', 'port', 'noDelay', 'path', 'cert', 'key', 'ca', 'requestCert'])
   const type = oneOf(v['type'], `${path}.type`, LISTENER_TYPES, 'tcp')
   const defaultPort = { tcp: 1883, tls: 8883, ws: 8083, wss: 8084 }[type]
@@ -77,7 +77,7 @@ function validatePublishRate(raw: unknown, path: string): PublishRate {
 
 function validateLimits(raw: unknown, path: string): Limits {
   if (raw === undefined || raw === null) return DEFAULT_LIMITS
-  const v = object(raw, path)
+  const v = mapping(raw, path)
   const d = DEFAULT_LIMITS
   knownKeys(v, path, Object.keys(d))
   const int = (k: Exclude<keyof Limits, 'publishRate'>, min: number, max: number): number => optionalInteger(v[k], `${path}.${k}`, d[k], min, max)
@@ -108,7 +108,7 @@ const DEFAULT_PERSISTENCE: PersistenceConfig = Object.freeze({ retained: false }
 
 function validatePersistence(raw: unknown, path: string): PersistenceConfig {
   if (raw === undefined || raw === null) return DEFAULT_PERSISTENCE
-  const v = object(raw, path)
+  const v = mapping(raw, path)
   knownKeys(v, path, Object.keys(DEFAULT_PERSISTENCE))
   return Object.freeze({
     retained: optionalBoolean(v['retained'], `${path}.retained`, DEFAULT_PERSISTENCE.retained),
@@ -116,14 +116,14 @@ function validatePersistence(raw: unknown, path: string): PersistenceConfig {
 }
 
 export function validateConfig(raw: unknown): PortcullisConfig {
-  const v = raw === undefined || raw === null ? {} : object(raw, '(root)')
+  const v = raw === undefined || raw === null ? {} : mapping(raw, '(root)')
   knownKeys(v, '(root)', ['listeners', 'admin', 'dataDir', 'log', 'limits', 'persistence', 'authentication', 'authorization'])
   const listenersRaw = v['listeners'] === undefined ? [{ type: 'tcp' }] : list(v['listeners'], 'listeners')
   const listeners = listenersRaw.map((l, i) => validateListener(l, `listeners[${i}]`))
 
   let admin: AdminConfig | undefined
   if (v['admin'] !== undefined && v['admin'] !== null && v['admin'] !== false) {
-    const a = object(v['admin'], 'admin')
+    const a = mapping(v['admin'], 'admin')
     knownKeys(a, 'admin', ['host', 'port', 'apiKey', 'metricsPublic'])
     admin = Object.freeze({
       host: optionalString(a['host'], 'admin.host') ?? '127.0.0.1',
@@ -135,12 +135,12 @@ export function validateConfig(raw: unknown): PortcullisConfig {
 
   let logLevel = 'info'
   if (v['log'] !== undefined) {
-    const l = object(v['log'], 'log')
+    const l = mapping(v['log'], 'log')
     knownKeys(l, 'log', ['level'])
     logLevel = oneOf(l['level'], 'log.level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info')
   }
 
-  const authn = v['authentication'] === undefined ? {} : object(v['authentication'], 'authentication')
+  const authn = v['authentication'] === undefined ? {} : mapping(v['authentication'], 'authentication')
   knownKeys(authn, 'authentication', ['allowAnonymous', 'authenticators'])
 
   return Object.freeze({

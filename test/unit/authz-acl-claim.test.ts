@@ -111,7 +111,7 @@ describe('ACL claim: malformed claims deny everything from that source, never cr
     ['a number', 42, /list of rules or a \{pub, sub, all\} map/],
     ['null', null, /list of rules/],
     ['a non-JSON string', 'pub:a/b', /not JSON/],
-    ['a rule that is not an object', ['a/b'], /\[0\]: must be an object/],
+    ['a rule that is not an object', ['a/b'], /\[0\]: must be a mapping/],
     ['unknown rule key', [{ permission: 'allow', action: 'all', topic: 'a', clientid: 'x' }], /\[0\]\.clientid: unknown key/],
     ['bad permission', [{ permission: 'permit', action: 'all', topic: 'a' }], /permission/],
     ['bad action', [{ permission: 'allow', action: 'connect', topic: 'a' }], /action/],

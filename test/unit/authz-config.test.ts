@@ -77,13 +77,13 @@ describe('parseAuthorizationConfig: defaults and normalisation', () => {
 
 describe('parseAuthorizationConfig: every error names its key path', () => {
   const cases: [what: string, raw: unknown, path: string, reason: RegExp][] = [
-    ['block not an object', 'deny', 'authorization', /must be an object/],
+    ['block not an object', 'deny', 'authorization', /must be a mapping/],
     ['unknown key', { nomatch: 'deny' }, 'authorization.nomatch', /unknown key/],
     ['noMatch', { noMatch: 'maybe' }, 'authorization.noMatch', /allow or deny/],
     ['aclClaim empty', { aclClaim: '' }, 'authorization.aclClaim', /claim name/],
     ['superuserClaim number', { superuserClaim: 1 }, 'authorization.superuserClaim', /claim name/],
     ['policies not a list', { policies: {} }, 'authorization.policies', /list of policies/],
-    ['policy not an object', { policies: [policy(), 'x'] }, 'authorization.policies[1]', /object/],
+    ['policy not an object', { policies: [policy(), 'x'] }, 'authorization.policies[1]', /must be a mapping/],
     ['policy unknown key (typo)', { policies: [policy({ topic: 'a' })] }, 'authorization.policies[0].topic', /unknown key/],
     ['name too short', { policies: [policy({ name: 'ab' })] }, 'authorization.policies[0].name', /3\.\.64/],
     ['name too long', { policies: [policy({ name: 'x'.repeat(65) })] }, 'authorization.policies[0].name', /3\.\.64/],

@@ -36,6 +36,10 @@
  */
 import { X509Certificate, createSecretKey, type KeyObject } from 'node:crypto'
 import { ConfigError } from '../../errors.js'
+import {
+  expected, isMapping, knownKeys, list, mapping, optionalBoolean, optionalInteger, optionalNumber, optionalString,
+  optionalStringList, type Raw,
+} from '../../config/check.js'
 import { JWS_ALGORITHMS, hmacAlgorithmsFor, isJwsAlgorithm, type JwsAlgorithm } from './algorithms.js'
 import type { ClaimsConfig } from './claims.js'
 import { compileTemplate } from './claims.js'
@@ -107,76 +111,21 @@ const JWKS_KEYS = [...COMMON_KEYS, 'endpoint', 'text', 'refreshInterval', 'timeo
 const CLAIMS_KEYS = ['issuer', 'audience', 'maxAge', 'leeway', 'required', 'match']
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/
 
-type Raw = Record<string, unknown>
-
-function object(value: unknown, path: string): Raw {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError(path, 'must be a mapping (object)')
-  return value as Raw
-}
-
-function noUnknownKeys(raw: Raw, allowed: readonly string[], path: string): void {
-  for (const key of Object.keys(raw)) {
-    if (!allowed.includes(key)) throw new ConfigError(`${path}.${key}`, `unknown key (expected one of: ${allowed.join(', ')})`)
-  }
-}
-
-function optString(raw: Raw, key: string, path: string): string | undefined {
-  const v = raw[key]
-  if (v === undefined || v === null) return undefined
-  if (typeof v !== 'string') throw new ConfigError(`${path}.${key}`, 'must be a string')
-  return v
-}
-
-function optBool(raw: Raw, key: string, path: string, fallback: boolean): boolean {
-  const v = raw[key]
-  if (v === undefined || v === null) return fallback
-  if (typeof v !== 'boolean') throw new ConfigError(`${path}.${key}`, 'must be true or false')
-  return v
-}
-
-function optInteger(raw: Raw, key: string, path: string, min: number, max: number, fallback: number): number {
-  const v = optNumber(raw, key, path, min, max, fallback)
-  if (!Number.isInteger(v)) throw new ConfigError(`${path}.${key}`, `must be a whole number (got ${v})`)
-  return v
-}
-
-function optNumber(raw: Raw, key: string, path: string, min: number, max: number, fallback: number): number
-function optNumber(raw: Raw, key: string, path: string, min: number, max: number, fallback?: number): number | undefined
-function optNumber(raw: Raw, key: string, path: string, min: number, max: number, fallback?: number): number | undefined {
-  const v = raw[key]
-  if (v === undefined || v === null) return fallback
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(`${path}.${key}`, 'must be a number')
-  if (v < min || v > max) throw new ConfigError(`${path}.${key}`, `must be between ${min} and ${max} (got ${v})`)
-  return v
-}
-
-function stringList(raw: Raw, key: string, path: string): string[] | undefined {
-  const v = raw[key]
-  if (v === undefined || v === null) return undefined
-  const list = typeof v === 'string' ? [v] : v
-  if (!Array.isArray(list)) throw new ConfigError(`${path}.${key}`, 'must be a string or a list of strings')
-  list.forEach((item, i) => {
-    if (typeof item !== 'string' || item === '') throw new ConfigError(`${path}.${key}[${i}]`, 'must be a non-empty string')
-  })
-  if (list.length === 0) throw new ConfigError(`${path}.${key}`, 'must not be empty (leave it out to skip the check)')
-  return list as string[]
-}
-
 function parseClaims(value: unknown, path: string, from: TokenSource): ClaimsConfig {
   if (value === undefined || value === null) return Object.freeze({ leeway: AUTHENTICATOR_DEFAULTS.leeway, required: [], match: {} })
-  const raw = object(value, path)
-  noUnknownKeys(raw, CLAIMS_KEYS, path)
-  const issuer = stringList(raw, 'issuer', path)
-  const audience = stringList(raw, 'audience', path)
-  const maxAge = optNumber(raw, 'maxAge', path, 1, 366 * 24 * 3600)
-  const leeway = optNumber(raw, 'leeway', path, 0, 300, AUTHENTICATOR_DEFAULTS.leeway)
-  const required = raw['required'] === undefined || raw['required'] === null ? [] : stringList(raw, 'required', path) ?? []
+  const raw = mapping(value, path)
+  knownKeys(raw, path, CLAIMS_KEYS)
+  const issuer = optionalStringList(raw['issuer'], `${path}.issuer`)
+  const audience = optionalStringList(raw['audience'], `${path}.audience`)
+  const maxAge = optionalNumber(raw['maxAge'], `${path}.maxAge`, undefined, 1, 366 * 24 * 3600)
+  const leeway = optionalNumber(raw['leeway'], `${path}.leeway`, AUTHENTICATOR_DEFAULTS.leeway, 0, 300)
+  const required = raw['required'] === undefined || raw['required'] === null ? [] : optionalStringList(raw['required'], `${path}.required`) ?? []
   const match: Record<string, string> = {}
   if (raw['match'] !== undefined && raw['match'] !== null) {
-    const m = object(raw['match'], `${path}.match`)
+    const m = mapping(raw['match'], `${path}.match`)
     for (const [claim, template] of Object.entries(m)) {
       const at = `${path}.match.${claim}`
-      if (typeof template !== 'string') throw new ConfigError(at, 'must be a string template')
+      if (typeof template !== 'string') throw expected(at, 'a string template', template)
       let parts
       try {
         parts = compileTemplate(template)
@@ -201,7 +150,7 @@ function parseClaims(value: unknown, path: string, from: TokenSource): ClaimsCon
 }
 
 function parseAlgorithms(raw: Raw, path: string): JwsAlgorithm[] | undefined {
-  const list = stringList(raw, 'algorithms', path)
+  const list = optionalStringList(raw['algorithms'], `${path}.algorithms`)
   if (list === undefined) return undefined
   list.forEach((alg, i) => {
     if (alg.toLowerCase() === 'none') throw new ConfigError(`${path}.algorithms[${i}]`, "'none' is never accepted")
@@ -216,16 +165,17 @@ export function hmacSecretBytes(secret: string, base64: boolean): Buffer {
 }
 
 function parseJwt(raw: Raw, path: string, common: CommonAuthenticatorConfig): JwtAuthenticatorConfig {
-  noUnknownKeys(raw, JWT_KEYS, path)
+  knownKeys(raw, path, JWT_KEYS)
   const algorithm = raw['algorithm']
+  if (algorithm === undefined) throw new ConfigError(`${path}.algorithm`, 'is required (hmac-based | public-key)')
   if (algorithm !== 'hmac-based' && algorithm !== 'public-key') {
-    throw new ConfigError(`${path}.algorithm`, algorithm === undefined ? 'is required (hmac-based | public-key)' : `must be hmac-based or public-key (got ${JSON.stringify(algorithm)})`)
+    throw expected(`${path}.algorithm`, 'hmac-based or public-key', algorithm)
   }
-  const secretBase64 = optBool(raw, 'secretBase64', path, false)
+  const secretBase64 = optionalBoolean(raw['secretBase64'], `${path}.secretBase64`, false)
   const allowed = common.algorithms
   if (algorithm === 'hmac-based') {
     if (raw['publicKey'] !== undefined) throw new ConfigError(`${path}.publicKey`, 'is only used with algorithm: public-key')
-    const secret = optString(raw, 'secret', path)
+    const secret = optionalString(raw['secret'], `${path}.secret`)
     if (secret === undefined || secret === '') throw new ConfigError(`${path}.secret`, 'is required for algorithm: hmac-based')
     if (secret.includes('-----BEGIN')) {
       throw new ConfigError(`${path}.secret`, 'looks like a PEM key; a public key must be configured with algorithm: public-key and publicKey (using it as an HMAC secret enables algorithm confusion)')
@@ -248,7 +198,7 @@ function parseJwt(raw: Raw, path: string, common: CommonAuthenticatorConfig): Jw
     return { ...common, type: 'jwt', algorithm, secret, secretBase64 }
   }
   if (raw['secret'] !== undefined) throw new ConfigError(`${path}.secret`, 'is only used with algorithm: hmac-based')
-  const publicKey = optString(raw, 'publicKey', path)
+  const publicKey = optionalString(raw['publicKey'], `${path}.publicKey`)
   if (publicKey === undefined || publicKey.trim() === '') throw new ConfigError(`${path}.publicKey`, 'is required for algorithm: public-key (PEM content)')
   let key
   try {
@@ -283,23 +233,23 @@ export function jwksUrlFor(endpoint: string): { url: string; appended: boolean }
 }
 
 function parseJwks(raw: Raw, path: string, common: CommonAuthenticatorConfig): JwksAuthenticatorConfig {
-  noUnknownKeys(raw, JWKS_KEYS, path)
-  const endpoint = optString(raw, 'endpoint', path)
+  knownKeys(raw, path, JWKS_KEYS)
+  const endpoint = optionalString(raw['endpoint'], `${path}.endpoint`)
   let text: string | undefined
   const rawText = raw['text']
   if (typeof rawText === 'object' && rawText !== null) text = JSON.stringify(rawText)
-  else text = optString(raw, 'text', path)
+  else text = optionalString(raw['text'], `${path}.text`)
   if ((endpoint === undefined) === (text === undefined)) {
     throw new ConfigError(path, 'exactly one of endpoint (the issuer address) or text (a pasted jwks.json) is required')
   }
   const base = {
     ...common,
     type: 'jwks' as const,
-    refreshInterval: optNumber(raw, 'refreshInterval', path, 60, 1000, AUTHENTICATOR_DEFAULTS.refreshInterval),
-    timeoutMs: optNumber(raw, 'timeoutMs', path, 100, 60_000, AUTHENTICATOR_DEFAULTS.timeoutMs),
-    maxResponseBytes: optNumber(raw, 'maxResponseBytes', path, 1024, 16 * 1024 * 1024, AUTHENTICATOR_DEFAULTS.maxResponseBytes),
-    gracePeriod: optNumber(raw, 'gracePeriod', path, 0, 7 * 24 * 3600, AUTHENTICATOR_DEFAULTS.gracePeriod),
-    kidRefetchCooldown: optNumber(raw, 'kidRefetchCooldown', path, 0, 10, AUTHENTICATOR_DEFAULTS.kidRefetchCooldown),
+    refreshInterval: optionalNumber(raw['refreshInterval'], `${path}.refreshInterval`, AUTHENTICATOR_DEFAULTS.refreshInterval, 60, 1000),
+    timeoutMs: optionalNumber(raw['timeoutMs'], `${path}.timeoutMs`, AUTHENTICATOR_DEFAULTS.timeoutMs, 100, 60_000),
+    maxResponseBytes: optionalNumber(raw['maxResponseBytes'], `${path}.maxResponseBytes`, AUTHENTICATOR_DEFAULTS.maxResponseBytes, 1024, 16 * 1024 * 1024),
+    gracePeriod: optionalNumber(raw['gracePeriod'], `${path}.gracePeriod`, AUTHENTICATOR_DEFAULTS.gracePeriod, 0, 7 * 24 * 3600),
+    kidRefetchCooldown: optionalNumber(raw['kidRefetchCooldown'], `${path}.kidRefetchCooldown`, AUTHENTICATOR_DEFAULTS.kidRefetchCooldown, 0, 10),
   }
   if (text !== undefined) {
     for (const key of ['refreshInterval', 'ca']) {
@@ -335,7 +285,7 @@ function parseJwks(raw: Raw, path: string, common: CommonAuthenticatorConfig): J
   if (address.username !== '' || address.password !== '') {
     throw new ConfigError(`${path}.endpoint`, 'must not contain credentials (user:password@); JWKS endpoints are public')
   }
-  const ca = optString(raw, 'ca', path)
+  const ca = optionalString(raw['ca'], `${path}.ca`)
   if (ca !== undefined) {
     const blocks = ca.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []
     if (blocks.length === 0) throw new ConfigError(`${path}.ca`, 'must be PEM certificate content (-----BEGIN CERTIFICATE-----)')
@@ -356,26 +306,26 @@ function parseJwks(raw: Raw, path: string, common: CommonAuthenticatorConfig): J
  * `authentication.authenticators[0]`. Throws ConfigError.
  */
 export function parseAuthenticatorConfig(raw: unknown, path: string, defaultName?: string): AuthenticatorConfig {
-  const r = object(raw, path)
+  const r = mapping(raw, path)
   const type = r['type']
   if (type !== 'jwt' && type !== 'jwks') {
     throw new ConfigError(`${path}.type`, type === undefined ? 'is required (jwt | jwks)' : `unknown authenticator type ${JSON.stringify(type)} (expected jwt | jwks)`)
   }
-  const name = optString(r, 'name', path) ?? defaultName ?? type
+  const name = optionalString(r['name'], `${path}.name`) ?? defaultName ?? type
   if (!NAME.test(name)) throw new ConfigError(`${path}.name`, 'must be 1..64 characters: letters, digits, and _ . : - (starting with a letter or digit)')
   const from = r['from'] ?? AUTHENTICATOR_DEFAULTS.from
-  if (from !== 'username' && from !== 'password') throw new ConfigError(`${path}.from`, `must be username or password (got ${JSON.stringify(from)})`)
-  const description = optString(r, 'description', path)
+  if (from !== 'username' && from !== 'password') throw expected(`${path}.from`, 'username or password', from)
+  const description = optionalString(r['description'], `${path}.description`)
   if (description !== undefined && [...description].length > 128) throw new ConfigError(`${path}.description`, `must be at most 128 characters (got ${[...description].length})`)
   const algorithms = parseAlgorithms(r, path)
   const common: CommonAuthenticatorConfig = {
     name,
     from,
-    enabled: optBool(r, 'enabled', path, AUTHENTICATOR_DEFAULTS.enabled),
+    enabled: optionalBoolean(r['enabled'], `${path}.enabled`, AUTHENTICATOR_DEFAULTS.enabled),
     claims: parseClaims(r['claims'], `${path}.claims`, from),
-    maxTokenBytes: optNumber(r, 'maxTokenBytes', path, 256, 65_535, AUTHENTICATOR_DEFAULTS.maxTokenBytes),
-    disconnectOnExpiry: optBool(r, 'disconnectOnExpiry', path, AUTHENTICATOR_DEFAULTS.disconnectOnExpiry),
-    verifiedTokenCache: optInteger(r, 'verifiedTokenCache', path, 0, 1_000_000, AUTHENTICATOR_DEFAULTS.verifiedTokenCache),
+    maxTokenBytes: optionalNumber(r['maxTokenBytes'], `${path}.maxTokenBytes`, AUTHENTICATOR_DEFAULTS.maxTokenBytes, 256, 65_535),
+    disconnectOnExpiry: optionalBoolean(r['disconnectOnExpiry'], `${path}.disconnectOnExpiry`, AUTHENTICATOR_DEFAULTS.disconnectOnExpiry),
+    verifiedTokenCache: optionalInteger(r['verifiedTokenCache'], `${path}.verifiedTokenCache`, AUTHENTICATOR_DEFAULTS.verifiedTokenCache, 0, 1_000_000),
     ...(description !== undefined ? { description } : {}),
     ...(algorithms !== undefined ? { algorithms: Object.freeze(algorithms) } : {}),
   }
@@ -388,11 +338,10 @@ export function parseAuthenticatorConfig(raw: unknown, path: string, defaultName
  * names. `path` is the list's key path, e.g. `authentication.authenticators`.
  */
 export function parseAuthenticatorsConfig(rawList: unknown, path: string): AuthenticatorConfig[] {
-  if (rawList === undefined || rawList === null) return []
-  if (!Array.isArray(rawList)) throw new ConfigError(path, 'must be a list')
+  const entries = list(rawList, path)
   const seen = new Map<string, number>()
-  return rawList.map((raw, i) => {
-    const type = typeof raw === 'object' && raw !== null ? (raw as Raw)['type'] : undefined
+  return entries.map((raw, i) => {
+    const type = isMapping(raw) ? raw['type'] : undefined
     const config = parseAuthenticatorConfig(raw, `${path}[${i}]`, `${typeof type === 'string' ? type : 'auth'}-${i}`)
     const prior = seen.get(config.name)
     if (prior !== undefined) throw new ConfigError(`${path}[${i}].name`, `'${config.name}' is already used by ${path}[${prior}]; names must be unique`)
