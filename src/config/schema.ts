@@ -67,7 +67,7 @@ function validateListener(raw: unknown, path: string): ListenerConfig {
 function validatePublishRate(raw: unknown, path: string): PublishRate {
   const d = DEFAULT_LIMITS.publishRate
   if (raw === undefined || raw === null) return d
-  const v = object(raw, path)
+  const v = mapping(raw, path)
   knownKeys(v, path, Object.keys(d))
   return Object.freeze({
     messages: optionalInteger(v['messages'], `${path}.messages`, d.messages, 0, 1_000_000_000),
