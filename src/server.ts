@@ -11,8 +11,7 @@ import { loadManagedConfig } from './admin/managed-config.js'
 import { startAdminServer, type AdminServer } from './admin/server.js'
 import { AuthenticatorChain } from './auth/chain.js'
 import { createAuthenticators, type AuthenticatorTimingOverrides, type TokenAuthenticator } from './auth/create.js'
-import { authorizationWarning } from './authz/config.js'
-import { createAuthorizerChain } from './authz/create.js'
+import { authorizersFor } from './authz/create.js'
 import { Broker } from './broker/broker.js'
 import { startListener, type RunningListener } from './broker/listeners.js'
 import { LocalBus } from './cluster/bus.js'
@@ -106,11 +105,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     undo.push(() => authenticators.close())
     await authenticators.start()
 
-    const authorizers = createAuthorizerChain(managed.authorization, {
-      onAclProblem: (subject, reason) => logger.warn({ clientId: subject.clientId }, `ACL claim unusable: ${reason}`),
-    })
-    const warning = authorizationWarning(managed.authorization, { tokens: tokenAuthenticators.length > 0 })
-    if (warning !== undefined) logger.warn(warning)
+    const authorizers = authorizersFor(managed.authorization, { logger, tokens: tokenAuthenticators.length > 0 })
 
     const broker = new Broker({
       limits: config.limits,

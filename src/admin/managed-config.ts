@@ -9,7 +9,8 @@ import { parseAuthorizationConfig, type AuthorizationConfig } from '../authz/con
 import { ConfigError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { SqliteConfigStore } from '../store/sqlite/config-store.js'
-import { AUTHENTICATORS_PATH, AUTHORIZATION_PATH } from './broker-admin.js'
+import { AUTHENTICATORS_PATH } from './authenticators.js'
+import { AUTHORIZATION_PATH } from './authorization.js'
 import { authenticatorToRaw, authorizationToRaw } from './config-views.js'
 
 export interface ManagedConfig {

@@ -1,8 +1,9 @@
 /**
  * The REST API, version 1: one table of routes that the admin listener registers under
- * /api/v1 and the OpenAPI document is built from. Handlers only call BrokerAdmin.
+ * /api/v1 and the OpenAPI document is built from. Handlers only call BrokerAdmin (its authn, authz and clients parts).
  */
-import { CLIENT_STATES, type BrokerAdmin } from './broker-admin.js'
+import type { BrokerAdmin } from './broker-admin.js'
+import { CLIENT_STATES } from './clients.js'
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 
@@ -46,58 +47,58 @@ export const API_PREFIX = '/api/v1'
 export const API_ROUTES: readonly ApiRoute[] = [
   // authenticators
   { method: 'GET', url: '/authenticators', tag: 'authenticators', summary: 'List authenticators in chain order (secrets are never returned)',
-    response: 'Authenticator[]', errors: [], handler: (a) => a.listAuthenticators() },
+    response: 'Authenticator[]', errors: [], handler: (a) => a.authn.listAuthenticators() },
   { method: 'POST', url: '/authenticators', tag: 'authenticators', summary: 'Create an authenticator (appended to the chain)',
-    body: 'AuthenticatorInput', status: 201, response: 'Authenticator', errors: [400, 409], handler: (a, r) => a.createAuthenticator(r.body) },
+    body: 'AuthenticatorInput', status: 201, response: 'Authenticator', errors: [400, 409], handler: (a, r) => a.authn.createAuthenticator(r.body) },
   { method: 'PUT', url: '/authenticators-order', tag: 'authenticators', summary: 'Reorder the chain (every name, once)',
-    body: 'AuthenticatorOrder', response: 'Authenticator[]', errors: [400], handler: (a, r) => a.reorderAuthenticators(r.body) },
+    body: 'AuthenticatorOrder', response: 'Authenticator[]', errors: [400], handler: (a, r) => a.authn.reorderAuthenticators(r.body) },
   { method: 'GET', url: '/authenticators/:name', tag: 'authenticators', summary: 'One authenticator',
-    response: 'Authenticator', errors: [404], handler: (a, r) => a.getAuthenticator(r.params['name']!) },
+    response: 'Authenticator', errors: [404], handler: (a, r) => a.authn.getAuthenticator(r.params['name']!) },
   { method: 'PUT', url: '/authenticators/:name', tag: 'authenticators', summary: 'Replace an authenticator\'s whole configuration',
     description: 'Keys left out take their defaults, except the write-only HMAC secret: when both the stored and the new entry are ' +
       '`algorithm: hmac-based`, a body without `secret` keeps the stored secret (and its `secretBase64`), since GET never returns it. ' +
       'A body with `secret` replaces it; changing `secretBase64` needs the secret too.',
-    body: 'AuthenticatorInput', response: 'Authenticator', errors: [400, 404], handler: (a, r) => a.replaceAuthenticator(r.params['name']!, r.body) },
+    body: 'AuthenticatorInput', response: 'Authenticator', errors: [400, 404], handler: (a, r) => a.authn.replaceAuthenticator(r.params['name']!, r.body) },
   { method: 'DELETE', url: '/authenticators/:name', tag: 'authenticators', summary: 'Delete an authenticator',
-    status: 204, errors: [404], handler: (a, r) => a.deleteAuthenticator(r.params['name']!) },
+    status: 204, errors: [404], handler: (a, r) => a.authn.deleteAuthenticator(r.params['name']!) },
   { method: 'POST', url: '/authenticators/:name/enable', tag: 'authenticators', summary: 'Enable (Status open)',
-    response: 'Authenticator', errors: [404], handler: (a, r) => a.setAuthenticatorEnabled(r.params['name']!, true) },
+    response: 'Authenticator', errors: [404], handler: (a, r) => a.authn.setAuthenticatorEnabled(r.params['name']!, true) },
   { method: 'POST', url: '/authenticators/:name/disable', tag: 'authenticators', summary: 'Disable (Status close)',
-    response: 'Authenticator', errors: [404], handler: (a, r) => a.setAuthenticatorEnabled(r.params['name']!, false) },
+    response: 'Authenticator', errors: [404], handler: (a, r) => a.authn.setAuthenticatorEnabled(r.params['name']!, false) },
   { method: 'GET', url: '/authenticators/:name/status', tag: 'authenticators', summary: 'Key status (JWKS: last fetch, kids, failures, state) and counters',
-    response: 'AuthenticatorStatus', errors: [404], handler: (a, r) => a.authenticatorStatus(r.params['name']!) },
+    response: 'AuthenticatorStatus', errors: [404], handler: (a, r) => a.authn.authenticatorStatus(r.params['name']!) },
   { method: 'POST', url: '/authenticators/:name/refresh', tag: 'authenticators', summary: 'Load the keys again now (JWKS: fetch the key set)',
-    response: 'AuthenticatorStatus', errors: [404], handler: (a, r) => a.refreshAuthenticator(r.params['name']!) },
+    response: 'AuthenticatorStatus', errors: [404], handler: (a, r) => a.authn.refreshAuthenticator(r.params['name']!) },
   // authorization
   { method: 'GET', url: '/policies', tag: 'authorization', summary: 'List policies by priority (evaluation order)',
-    response: 'Policy[]', errors: [], handler: (a) => a.listPolicies() },
+    response: 'Policy[]', errors: [], handler: (a) => a.authz.listPolicies() },
   { method: 'POST', url: '/policies', tag: 'authorization', summary: 'Create a policy',
-    body: 'Policy', status: 201, response: 'Policy', errors: [400, 409], handler: (a, r) => a.createPolicy(r.body) },
+    body: 'Policy', status: 201, response: 'Policy', errors: [400, 409], handler: (a, r) => a.authz.createPolicy(r.body) },
   { method: 'GET', url: '/policies/:name', tag: 'authorization', summary: 'One policy',
-    response: 'Policy', errors: [404], handler: (a, r) => a.getPolicy(r.params['name']!) },
+    response: 'Policy', errors: [404], handler: (a, r) => a.authz.getPolicy(r.params['name']!) },
   { method: 'PUT', url: '/policies/:name', tag: 'authorization', summary: 'Replace a policy',
-    body: 'Policy', response: 'Policy', errors: [400, 404, 409], handler: (a, r) => a.replacePolicy(r.params['name']!, r.body) },
+    body: 'Policy', response: 'Policy', errors: [400, 404, 409], handler: (a, r) => a.authz.replacePolicy(r.params['name']!, r.body) },
   { method: 'DELETE', url: '/policies/:name', tag: 'authorization', summary: 'Delete a policy',
-    status: 204, errors: [404], handler: (a, r) => a.deletePolicy(r.params['name']!) },
+    status: 204, errors: [404], handler: (a, r) => a.authz.deletePolicy(r.params['name']!) },
   { method: 'PATCH', url: '/policies/:name/priority', tag: 'authorization', summary: 'Change a policy\'s priority (409 when another holds it)',
-    body: 'PolicyPriority', response: 'Policy', errors: [400, 404, 409], handler: (a, r) => a.setPolicyPriority(r.params['name']!, r.body) },
+    body: 'PolicyPriority', response: 'Policy', errors: [400, 404, 409], handler: (a, r) => a.authz.setPolicyPriority(r.params['name']!, r.body) },
   { method: 'GET', url: '/authorization/settings', tag: 'authorization', summary: 'noMatch, aclClaim, superuserClaim',
-    response: 'AuthorizationSettings', errors: [], handler: (a) => a.getAuthorizationSettings() },
+    response: 'AuthorizationSettings', errors: [], handler: (a) => a.authz.getAuthorizationSettings() },
   { method: 'PUT', url: '/authorization/settings', tag: 'authorization', summary: 'Replace noMatch, aclClaim, superuserClaim',
-    body: 'AuthorizationSettings', response: 'AuthorizationSettings', errors: [400], handler: (a, r) => a.setAuthorizationSettings(r.body) },
+    body: 'AuthorizationSettings', response: 'AuthorizationSettings', errors: [400], handler: (a, r) => a.authz.setAuthorizationSettings(r.body) },
   // clients
   { method: 'GET', url: '/clients', tag: 'clients', summary: 'Connected clients and offline persistent sessions, by client id',
     description: 'Every entry has `connected`. Offline entries are sessions kept for a client that is away (MQTT 3.1.1 clean session 0, ' +
       'MQTT 5 Session Expiry Interval above 0): they carry `subscriptions`, `queued` and `session` (expiry interval, and when the session ' +
       'ends), but none of the fields that only a connection has (address, protocol, identity, token…).',
     query: [{ name: 'state', enum: CLIENT_STATES, default: 'all', description: 'connected: connected clients only (the list before offline sessions were added); offline: offline sessions only' }],
-    response: 'Client[]', errors: [400], handler: (a, r) => a.listClients(r.query['state'] ?? 'all') },
+    response: 'Client[]', errors: [400], handler: (a, r) => a.clients.listClients(r.query['state'] ?? 'all') },
   { method: 'GET', url: '/clients/:id', tag: 'clients', summary: 'One connected client or offline session, with its subscriptions',
-    response: 'ClientDetail', errors: [404], handler: (a, r) => a.getClient(r.params['id']!) },
+    response: 'ClientDetail', errors: [404], handler: (a, r) => a.clients.getClient(r.params['id']!) },
   { method: 'DELETE', url: '/clients/:id', tag: 'clients', summary: 'Disconnect a client (MQTT 5: DISCONNECT 0x98 Administrative action), or end an offline session',
     description: 'A connected client is disconnected; its session then lives on or ends as its expiry interval says. An offline session is ' +
       'ended at once: its subscriptions and queued messages are dropped and a delayed will is published, as when a session expires.',
-    status: 204, errors: [404], handler: (a, r) => a.disconnectClient(r.params['id']!) },
+    status: 204, errors: [404], handler: (a, r) => a.clients.disconnectClient(r.params['id']!) },
   // tools
   { method: 'POST', url: '/token/check', tag: 'tools', summary: 'Check a token against the current chain, check by check (the token is not logged)',
     body: 'TokenCheckRequest', response: 'TokenInspection', errors: [400], handler: (a, r) => a.tokenCheck(r.body) },

@@ -13,7 +13,8 @@
  */
 import { ClaimsAuthorizer } from './acl-claim.js'
 import { AuthorizerChain } from './chain.js'
-import type { AuthorizationConfig } from './config.js'
+import type { Logger } from '../log.js'
+import { authorizationWarning, type AuthorizationConfig } from './config.js'
 import { DollarTopicsAuthorizer } from './dollar-topics.js'
 import { PolicyAuthorizer } from './policy.js'
 import { SuperuserAuthorizer } from './superuser.js'
@@ -34,4 +35,20 @@ export function createAuthorizerChain(
   if (config.policies.length > 0) authorizers.push(new PolicyAuthorizer(config.policies))
   authorizers.push(new DollarTopicsAuthorizer())
   return new AuthorizerChain(authorizers, { noMatch: config.noMatch })
+}
+
+/**
+ * The chain for `config` as the broker runs it, at start-up and after every change through
+ * the admin API: unreadable ACL claims logged as warnings, and a configuration that refuses
+ * everything said so in the log. `tokens`: whether some authenticator can admit clients with
+ * token claims.
+ */
+export function authorizersFor(config: AuthorizationConfig, options: { readonly logger: Logger; readonly tokens: boolean }): AuthorizerChain {
+  const { logger } = options
+  const chain = createAuthorizerChain(config, {
+    onAclProblem: (subject, reason) => logger.warn({ clientId: subject.clientId }, `ACL claim unusable: ${reason}`),
+  })
+  const warning = authorizationWarning(config, { tokens: options.tokens })
+  if (warning !== undefined) logger.warn(warning)
+  return chain
 }

@@ -1,0 +1,290 @@
+/**
+ * The authenticators part of the admin API: the live chain's configuration, validated
+ * exactly as the configuration file is (same messages, same key paths), persisted, and
+ * swapped in so that changes apply to new connections at once.
+ *
+ * Swaps: new instances are started before they enter the chain, retired ones are closed
+ * after they left it; their counters are carried over under the same name.
+ */
+import type { AuthenticatorChain } from '../auth/chain.js'
+import { createAuthenticator, parseAuthenticatorConfig, type AuthenticatorConfig, type AuthenticatorTimingOverrides, type TokenAuthenticator, type TokenAuthenticatorStats, type TokenAuthenticatorStatus } from '../auth/create.js'
+import type { JwksFetchCounts } from '../auth/jwks/source.js'
+import { isMapping, type Raw } from '../config/check.js'
+import { ConfigError } from '../errors.js'
+import type { Logger } from '../log.js'
+import type { AdminChanges } from './changes.js'
+import { authenticatorView } from './config-views.js'
+import { ApiError } from './errors.js'
+
+export const AUTHENTICATORS_PATH = 'authentication.authenticators'
+
+export interface AuthenticatorsAdminOptions {
+  readonly chain: AuthenticatorChain
+  /** The started authenticators, in chain order (their configs are the current ones). */
+  readonly authenticators: readonly TokenAuthenticator[]
+  readonly logger: Logger
+  readonly changes: AdminChanges
+  /** Tests only. */
+  readonly timing?: AuthenticatorTimingOverrides
+}
+
+function addCounts(into: Record<string, number>, from: Readonly<Record<string, number>>): void {
+  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v
+}
+
+export class AuthenticatorsAdmin {
+  readonly #chain: AuthenticatorChain
+  readonly #logger: Logger
+  readonly #changes: AdminChanges
+  readonly #timing: AuthenticatorTimingOverrides | undefined
+  #configs: readonly AuthenticatorConfig[]
+  #live: readonly TokenAuthenticator[]
+  /** Counters of retired instances, by authenticator name. */
+  readonly #retiredStats = new Map<string, TokenAuthenticatorStats>()
+  readonly #retiredFetches = new Map<string, JwksFetchCounts>()
+
+  constructor(options: AuthenticatorsAdminOptions) {
+    this.#chain = options.chain
+    this.#logger = options.logger
+    this.#changes = options.changes
+    this.#timing = options.timing
+    this.#live = options.authenticators
+    this.#configs = options.authenticators.map((a) => a.config)
+  }
+
+  /** The live authenticators, in chain order. */
+  get live(): readonly TokenAuthenticator[] {
+    return this.#live
+  }
+
+  /** Their configurations, in chain order. */
+  get configs(): readonly AuthenticatorConfig[] {
+    return this.#configs
+  }
+
+  #index(name: string): number {
+    const i = this.#configs.findIndex((c) => c.name === name)
+    if (i === -1) throw new ApiError('ERR_NOT_FOUND', `no authenticator named '${name}'`)
+    return i
+  }
+
+  listAuthenticators(): Raw[] {
+    return this.#configs.map((c, i) => authenticatorView(c, this.#status(this.#live[i])))
+  }
+
+  getAuthenticator(name: string): Raw {
+    const i = this.#index(name)
+    return authenticatorView(this.#configs[i]!, this.#status(this.#live[i]))
+  }
+
+  /** Live key status, with JWKS fetch counts carried over across replacements. */
+  #status(a: TokenAuthenticator | undefined): TokenAuthenticatorStatus | undefined {
+    if (a === undefined) return undefined
+    const status = a.status()
+    const fetches = this.jwksFetches(a)
+    return fetches === undefined ? status : { ...status, fetches }
+  }
+
+  /** Live key status and counters (counters include those of replaced instances). */
+  authenticatorStatus(name: string): Raw {
+    const i = this.#index(name)
+    const a = this.#live[i]!
+    return { ...this.#status(a), stats: this.authenticatorStats(a) }
+  }
+
+  /**
+   * Key set fetches of a JWKS authenticator by outcome, carried over across replacements
+   * under the same name (a refresh or an edit starts a new instance). Undefined when the
+   * authenticator never fetched (static keys, pasted key sets).
+   */
+  jwksFetches(a: TokenAuthenticator): JwksFetchCounts | undefined {
+    const now = a.status().fetches
+    const old = this.#retiredFetches.get(a.name)
+    if (old === undefined || now === undefined) return now ?? old
+    return {
+      ok: old.ok + now.ok,
+      error: old.error + now.error,
+      rejected: old.rejected + now.rejected,
+      lastDurationMs: now.lastDurationMs ?? old.lastDurationMs,
+    }
+  }
+
+  /** Counters of an authenticator, carried over across replacements under the same name. */
+  authenticatorStats(a: TokenAuthenticator): TokenAuthenticatorStats {
+    const s = a.stats()
+    const old = this.#retiredStats.get(a.name)
+    if (old === undefined) return s
+    const deny = { ...old.deny }
+    addCounts(deny, s.deny)
+    const ignore = { ...old.ignore }
+    addCounts(ignore, s.ignore)
+    return {
+      allow: old.allow + s.allow,
+      deny,
+      ignore,
+      verifyCount: old.verifyCount + s.verifyCount,
+      verifyMicrosTotal: old.verifyMicrosTotal + s.verifyMicrosTotal,
+      cacheHits: old.cacheHits + s.cacheHits,
+    }
+  }
+
+  #parseAuthenticator(raw: unknown, index: number, urlName?: string): AuthenticatorConfig {
+    const path = `${AUTHENTICATORS_PATH}[${index}]`
+    let entry = raw
+    if (urlName !== undefined && isMapping(raw)) {
+      if (raw['name'] !== undefined && raw['name'] !== urlName) {
+        throw new ApiError('ERR_VALIDATION', `${path}.name: must be '${urlName}' as in the address (authenticators cannot be renamed; create a new one)`, `${path}.name`)
+      }
+      entry = { ...raw, name: urlName }
+    }
+    const type = isMapping(raw) && typeof raw['type'] === 'string' ? raw['type'] : 'auth'
+    return parseAuthenticatorConfig(entry, path, `${type}-${index}`)
+  }
+
+  async createAuthenticator(raw: unknown): Promise<Raw> {
+    return this.#changes.serial(async () => {
+      const index = this.#configs.length
+      const config = this.#parseAuthenticator(raw, index)
+      if (this.#configs.some((c) => c.name === config.name)) {
+        throw new ApiError('ERR_CONFLICT', `${AUTHENTICATORS_PATH}[${index}].name: '${config.name}' is already used; names must be unique`, `${AUTHENTICATORS_PATH}[${index}].name`)
+      }
+      await this.#applyAuthenticators([...this.#configs, config], new Set([config.name]))
+      this.#logger.info({ authenticator: config.name, type: config.type }, 'admin: authenticator created')
+      return this.getAuthenticator(config.name)
+    })
+  }
+
+  /**
+   * Secrets are write-only (never returned), so a replacement may leave them out: an
+   * hmac-based entry without `secret` keeps the stored secret and its `secretBase64`, when
+   * the stored entry is hmac-based too. A body that sends `secret` replaces it; one that
+   * changes `secretBase64` alone is refused (the stored secret would change meaning).
+   * Returns the entry to validate, and whether the stored secret was put in.
+   */
+  #withStoredSecret(raw: unknown, current: AuthenticatorConfig, path: string): { entry: unknown; kept: boolean } {
+    if (current.type !== 'jwt' || current.algorithm !== 'hmac-based' || current.secret === undefined) return { entry: raw, kept: false }
+    const stored = current.secret
+    if (!isMapping(raw) || raw['type'] !== 'jwt' || raw['algorithm'] !== 'hmac-based') return { entry: raw, kept: false }
+    if (raw['secret'] !== undefined && raw['secret'] !== null) return { entry: raw, kept: false }
+    const base64 = raw['secretBase64']
+    if (typeof base64 === 'boolean' && base64 !== current.secretBase64) {
+      throw new ApiError('ERR_VALIDATION', `${path}.secret: is required to change secretBase64 (the stored secret is kept only with its own encoding)`, `${path}.secret`)
+    }
+    const entry = { ...raw, secret: stored, ...(base64 === undefined || base64 === null ? { secretBase64: current.secretBase64 } : {}) }
+    return { entry, kept: true }
+  }
+
+  async replaceAuthenticator(name: string, raw: unknown): Promise<Raw> {
+    return this.#changes.serial(async () => {
+      const index = this.#index(name)
+      const path = `${AUTHENTICATORS_PATH}[${index}]`
+      const { entry, kept } = this.#withStoredSecret(raw, this.#configs[index]!, path)
+      let config: AuthenticatorConfig
+      try {
+        config = this.#parseAuthenticator(entry, index, name)
+      } catch (err) {
+        // A kept secret that no longer fits (e.g. a new algorithms list): say which secret.
+        if (kept && err instanceof ConfigError && err.path === `${path}.secret`) {
+          throw new ApiError('ERR_VALIDATION', `${err.message} (the stored secret; send a new one)`, err.path)
+        }
+        throw err
+      }
+      const next = [...this.#configs]
+      next[index] = config
+      await this.#applyAuthenticators(next, new Set([name]))
+      this.#logger.info({ authenticator: name, type: config.type }, 'admin: authenticator replaced')
+      return this.getAuthenticator(name)
+    })
+  }
+
+  async deleteAuthenticator(name: string): Promise<void> {
+    return this.#changes.serial(async () => {
+      this.#index(name)
+      await this.#applyAuthenticators(this.#configs.filter((c) => c.name !== name), new Set())
+      this.#retiredStats.delete(name)
+      this.#retiredFetches.delete(name)
+      this.#logger.info({ authenticator: name }, 'admin: authenticator deleted')
+    })
+  }
+
+  async setAuthenticatorEnabled(name: string, enabled: boolean): Promise<Raw> {
+    return this.#changes.serial(async () => {
+      const index = this.#index(name)
+      const current = this.#configs[index]!
+      if (current.enabled !== enabled) {
+        const next = [...this.#configs]
+        next[index] = Object.freeze({ ...current, enabled })
+        await this.#applyAuthenticators(next, new Set([name]))
+        this.#logger.info({ authenticator: name }, `admin: authenticator ${enabled ? 'enabled' : 'disabled'}`)
+      }
+      return this.getAuthenticator(name)
+    })
+  }
+
+  /**
+   * Re-fetch a key set now, in the live instance: a failed fetch keeps the last good set
+   * through the grace period, as a scheduled refresh does.
+   */
+  async refreshAuthenticator(name: string): Promise<Raw> {
+    return this.#changes.serial(async () => {
+      const loaded = await this.#live[this.#index(name)]!.refreshKeys()
+      this.#logger.info({ authenticator: name, loaded }, 'admin: authenticator refreshed')
+      return this.authenticatorStatus(name)
+    })
+  }
+
+  async reorderAuthenticators(body: unknown): Promise<Raw[]> {
+    return this.#changes.serial(async () => {
+      const names = isMapping(body) ? body['names'] : undefined
+      if (!Array.isArray(names) || names.some((n) => typeof n !== 'string')) {
+        throw new ApiError('ERR_VALIDATION', 'names: must be a list of authenticator names', 'names')
+      }
+      const current = this.#configs.map((c) => c.name)
+      names.forEach((n, i) => {
+        if (!current.includes(n as string)) throw new ApiError('ERR_VALIDATION', `names[${i}]: no authenticator named '${String(n)}'`, `names[${i}]`)
+        if (names.indexOf(n) !== i) throw new ApiError('ERR_VALIDATION', `names[${i}]: '${String(n)}' is listed twice`, `names[${i}]`)
+      })
+      const missing = current.filter((n) => !names.includes(n))
+      if (missing.length > 0) throw new ApiError('ERR_VALIDATION', `names: must list every authenticator (missing: ${missing.join(', ')})`, 'names')
+      const next = (names as string[]).map((n) => this.#configs.find((c) => c.name === n)!)
+      await this.#applyAuthenticators(next, new Set())
+      this.#logger.info({ order: names }, 'admin: authenticators reordered')
+      return this.listAuthenticators()
+    })
+  }
+
+  /**
+   * Make `next` the chain: instances named in `rebuild` are created and started anew,
+   * the rest are kept. Persist, swap, then close what left the chain.
+   */
+  async #applyAuthenticators(next: readonly AuthenticatorConfig[], rebuild: ReadonlySet<string>): Promise<void> {
+    const created: TokenAuthenticator[] = []
+    let live: TokenAuthenticator[]
+    try {
+      live = next.map((c) => {
+        const existing = this.#live.find((a) => a.name === c.name)
+        if (existing !== undefined && !rebuild.has(c.name)) return existing
+        const a = createAuthenticator(c, { logger: this.#logger, ...(this.#timing !== undefined ? { timing: this.#timing } : {}) })
+        created.push(a)
+        return a
+      })
+      for (const a of created) await a.start()
+      this.#changes.persist({ authenticators: next })
+    } catch (err) {
+      for (const a of created) await a.close()
+      throw err
+    }
+    const retired = this.#live.filter((a) => !live.includes(a))
+    this.#configs = Object.freeze([...next])
+    this.#live = Object.freeze(live)
+    this.#chain.replace(this.#live)
+    for (const a of retired) {
+      const s = this.authenticatorStats(a)
+      this.#retiredStats.set(a.name, { ...s, deny: { ...s.deny }, ignore: { ...s.ignore } })
+      const fetches = this.jwksFetches(a)
+      if (fetches !== undefined) this.#retiredFetches.set(a.name, fetches)
+      await a.close()
+    }
+    if (this.#live.length === 0) this.#logger.warn('admin: no authenticator left: only anonymous clients (if allowed) can connect')
+  }
+}

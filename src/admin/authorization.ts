@@ -1,0 +1,171 @@
+/**
+ * The authorization part of the admin API: policies and the noMatch / aclClaim /
+ * superuserClaim settings, validated as the configuration file is, persisted, and applied
+ * to new checks at once (the broker gets a new authorizer chain).
+ */
+import { parseAuthorizationConfig, type AuthorizationConfig } from '../authz/config.js'
+import { authorizersFor } from '../authz/create.js'
+import type { Broker } from '../broker/broker.js'
+import { isMapping, type Raw } from '../config/check.js'
+import { ConfigError } from '../errors.js'
+import type { Logger } from '../log.js'
+import type { AdminChanges } from './changes.js'
+import { authorizationSettings, authorizationToRaw, policyToRaw, type AuthorizationSettings } from './config-views.js'
+import { ApiError } from './errors.js'
+
+export const AUTHORIZATION_PATH = 'authorization'
+
+export interface AuthorizationAdminOptions {
+  readonly broker: Broker
+  readonly authorization: AuthorizationConfig
+  readonly logger: Logger
+  readonly changes: AdminChanges
+  /** Whether some authenticator can admit clients with token claims (for the start-up style warning). */
+  readonly tokens: () => boolean
+}
+
+export class AuthorizationAdmin {
+  readonly #broker: Broker
+  readonly #logger: Logger
+  readonly #changes: AdminChanges
+  readonly #tokens: () => boolean
+  #authorization: AuthorizationConfig
+
+  constructor(options: AuthorizationAdminOptions) {
+    this.#broker = options.broker
+    this.#logger = options.logger
+    this.#changes = options.changes
+    this.#tokens = options.tokens
+    this.#authorization = options.authorization
+  }
+
+  get config(): AuthorizationConfig {
+    return this.#authorization
+  }
+
+  #policyIndex(name: string): number {
+    const i = this.#authorization.policies.findIndex((p) => p.name === name)
+    if (i === -1) throw new ApiError('ERR_NOT_FOUND', `no policy named '${name}'`)
+    return i
+  }
+
+  /** Policies in evaluation order (by priority). */
+  listPolicies(): Raw[] {
+    return [...this.#authorization.policies].sort((a, b) => a.priority - b.priority).map(policyToRaw)
+  }
+
+  getPolicy(name: string): Raw {
+    return policyToRaw(this.#authorization.policies[this.#policyIndex(name)]!)
+  }
+
+  getAuthorizationSettings(): AuthorizationSettings {
+    return authorizationSettings(this.#authorization)
+  }
+
+  /** 409 when `raw` names a priority (or, for a new policy, a name) another policy holds. */
+  #checkClash(raw: unknown, index: number, except: string | undefined): void {
+    if (!isMapping(raw)) return
+    const path = `${AUTHORIZATION_PATH}.policies[${index}]`
+    const others = this.#authorization.policies.filter((p) => p.name !== except)
+    const name = raw['name']
+    if (except === undefined && typeof name === 'string' && others.some((p) => p.name === name)) {
+      throw new ApiError('ERR_CONFLICT', `${path}.name: "${name}" is already used by another policy`, `${path}.name`)
+    }
+    const priority = raw['priority']
+    const holder = others.find((p) => p.priority === priority)
+    if (typeof priority === 'number' && holder !== undefined) {
+      throw new ApiError('ERR_CONFLICT', `${path}.priority: ${priority} is already used by policy "${holder.name}"`, `${path}.priority`)
+    }
+  }
+
+  #parseAuthorization(settings: Raw, policies: readonly unknown[]): AuthorizationConfig {
+    return parseAuthorizationConfig({ ...settings, policies }, AUTHORIZATION_PATH)
+  }
+
+  #settingsRaw(): Raw {
+    const { policies: _p, ...settings } = authorizationToRaw(this.#authorization)
+    void _p
+    return settings
+  }
+
+  async createPolicy(raw: unknown): Promise<Raw> {
+    return this.#changes.serial(() => {
+      const index = this.#authorization.policies.length
+      this.#checkClash(raw, index, undefined)
+      const next = this.#parseAuthorization(this.#settingsRaw(), [...this.#authorization.policies.map(policyToRaw), raw])
+      this.#applyAuthorization(next)
+      const created = next.policies[index]!
+      this.#logger.info({ policy: created.name }, 'admin: policy created')
+      return policyToRaw(created)
+    })
+  }
+
+  async replacePolicy(name: string, raw: unknown): Promise<Raw> {
+    return this.#changes.serial(() => {
+      const index = this.#policyIndex(name)
+      const path = `${AUTHORIZATION_PATH}.policies[${index}]`
+      let entry = raw
+      if (isMapping(raw)) {
+        if (raw['name'] !== undefined && raw['name'] !== name) {
+          throw new ApiError('ERR_VALIDATION', `${path}.name: must be "${name}" as in the address (policies cannot be renamed; create a new one)`, `${path}.name`)
+        }
+        entry = { ...raw, name }
+      }
+      this.#checkClash(entry, index, name)
+      const list: unknown[] = this.#authorization.policies.map(policyToRaw)
+      list[index] = entry
+      const next = this.#parseAuthorization(this.#settingsRaw(), list)
+      this.#applyAuthorization(next)
+      this.#logger.info({ policy: name }, 'admin: policy replaced')
+      return policyToRaw(next.policies[index]!)
+    })
+  }
+
+  async setPolicyPriority(name: string, body: unknown): Promise<Raw> {
+    return this.#changes.serial(() => {
+      const index = this.#policyIndex(name)
+      if (!isMapping(body) || body['priority'] === undefined) {
+        throw new ApiError('ERR_VALIDATION', 'priority: is required ({ "priority": <integer> })', 'priority')
+      }
+      const entry = { ...policyToRaw(this.#authorization.policies[index]!), priority: body['priority'] }
+      this.#checkClash(entry, index, name)
+      const list: unknown[] = this.#authorization.policies.map(policyToRaw)
+      list[index] = entry
+      const next = this.#parseAuthorization(this.#settingsRaw(), list)
+      this.#applyAuthorization(next)
+      this.#logger.info({ policy: name, priority: next.policies[index]!.priority }, 'admin: policy priority changed')
+      return policyToRaw(next.policies[index]!)
+    })
+  }
+
+  async deletePolicy(name: string): Promise<void> {
+    return this.#changes.serial(() => {
+      const index = this.#policyIndex(name)
+      const list = this.#authorization.policies.filter((_, i) => i !== index).map(policyToRaw)
+      this.#applyAuthorization(this.#parseAuthorization(this.#settingsRaw(), list))
+      this.#logger.info({ policy: name }, 'admin: policy deleted')
+    })
+  }
+
+  /** Full replacement of noMatch, aclClaim and superuserClaim (absent keys take their defaults). */
+  async setAuthorizationSettings(body: unknown): Promise<AuthorizationSettings> {
+    return this.#changes.serial(() => {
+      if (!isMapping(body)) throw new ConfigError(AUTHORIZATION_PATH, 'must be a mapping { noMatch, aclClaim, superuserClaim }')
+      if (body['policies'] !== undefined) {
+        throw new ApiError('ERR_VALIDATION', `${AUTHORIZATION_PATH}.policies: is managed through /api/v1/policies`, `${AUTHORIZATION_PATH}.policies`)
+      }
+      const settings = { ...body }
+      if (settings['superuserClaim'] === null) delete settings['superuserClaim']
+      const next = this.#parseAuthorization(settings, this.#authorization.policies.map(policyToRaw))
+      this.#applyAuthorization(next)
+      this.#logger.info(authorizationSettings(next), 'admin: authorization settings changed')
+      return authorizationSettings(next)
+    })
+  }
+
+  #applyAuthorization(next: AuthorizationConfig): void {
+    this.#changes.persist({ authorization: next })
+    this.#authorization = next
+    this.#broker.setAuthorizers(authorizersFor(next, { logger: this.#logger, tokens: this.#tokens() }))
+  }
+}
