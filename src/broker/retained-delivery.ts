@@ -4,11 +4,11 @@
  * of the event loop between slices, so other clients are served while one subscriber
  * receives 100,000 retained messages.
  *
- * The walk follows the subscriber's pace. While its socket holds more than its high-water
- * mark, no QoS 0 copy is made (it would only sit in memory, or be dropped once the socket is
- * congested); the walk resumes on 'drain'. QoS 1/2 copies go through the session's window and
- * queue like any delivery; the walk waits while the queue has no room for a slice, so that
- * retained copies never push messages out of a full queue.
+ * The walk follows the subscriber's pace. Once its socket holds more than its high-water
+ * mark, no further QoS 0 copy is made (it would only sit in memory, or be dropped once the
+ * socket is congested); the walk resumes on 'drain'. QoS 1/2 copies go through the session's
+ * window and queue like any delivery; the walk stops while the queue is full (or holds half
+ * of maxQueuedBytes), so that retained copies never push messages out of the queue.
  *
  * All the filters of one SUBSCRIBE are walked together, so a message matched by several of
  * them (or by the same filter listed many times) is sent once, at the highest QoS granted
@@ -17,14 +17,16 @@
  */
 import { toDelivery, type QoS } from '../mqtt/types.js'
 import type { Subscription } from '../router/topic-tree.js'
-import type { RetainedScan } from '../store/types.js'
+import type { RetainedHit, RetainedScan } from '../store/types.js'
 import type { Connection } from './connection.js'
 import type { Session } from './session.js'
 
 /** Messages per slice: a few hundred keep one slice well under a millisecond or two. */
 const SLICE = 256
-/** How often to look again while the session queue is full (QoS 1/2 waiting for acks). */
-const QUEUE_POLL_MS = 5
+/** How often to look again while the session queue is full (QoS 1/2 waiting for acks): from
+ *  the first to the last, doubling, so a client that never acknowledges costs little. */
+const QUEUE_POLL_FIRST_MS = 2
+const QUEUE_POLL_LAST_MS = 250
 
 /** Per connection, the end of the retained delivery last started (one SUBSCRIBE at a time). */
 const running = new WeakMap<Connection, Promise<void>>()
@@ -64,19 +66,38 @@ async function sendAll(conn: Connection, session: Session, filters: readonly Ret
   const broker = conn.broker
   const scan: RetainedScan = broker.retained.scan(filters.map((f) => f.filter))
   const live = (): boolean => conn.state === 'connected' && conn.session === session && session.connection === conn
+  // Hits found but not yet delivered (the subscriber filled up in the middle of a slice).
+  let pending: readonly RetainedHit[] = []
+  let next = 0
+  let walked = false
   for (;;) {
-    if (!live()) return
-    const room = await roomFor(conn, session, live)
+    let room = await roomFor(conn, session, live)
     if (room === 0) return
-    const batch = await scan.next(room)
-    if (!live()) return
-    for (const hit of batch.hits) {
+    if (next === pending.length) {
+      if (walked) return
+      const batch = await scan.next(room)
+      if (!live()) return
+      pending = batch.hits
+      next = 0
+      walked = batch.done
+    }
+    while (next < pending.length && room-- > 0) {
+      const hit = pending[next++] as RetainedHit
       // A retained message sent for a new subscription has RETAIN set [MQTT-3.3.1-9].
       broker.deliver(session, toDelivery(hit.message, (filters[hit.filter] as RetainedFilter).qos, true, ids))
+      if (full(conn, session)) break
     }
-    if (batch.done) return
+    if (walked && next === pending.length) return
     await new Promise<void>((resolve) => setImmediate(resolve))
   }
+}
+
+/** The subscriber's socket is over its high-water mark, or its queue is near a limit. */
+function full(conn: Connection, session: Session): boolean {
+  const limits = conn.broker.limits
+  return conn.stream.writableNeedDrain ||
+    (limits.maxQueuedMessages > 0 && session.queue.length >= limits.maxQueuedMessages) ||
+    session.queuedBytes >= limits.maxQueuedBytes / 2
 }
 
 /**
@@ -85,6 +106,7 @@ async function sendAll(conn: Connection, session: Session, filters: readonly Ret
  */
 async function roomFor(conn: Connection, session: Session, live: () => boolean): Promise<number> {
   const max = conn.broker.limits.maxQueuedMessages
+  let wait = QUEUE_POLL_FIRST_MS
   for (;;) {
     if (!live()) return 0
     if (conn.stream.writableNeedDrain) {
@@ -93,9 +115,11 @@ async function roomFor(conn: Connection, session: Session, live: () => boolean):
     }
     // maxQueuedMessages 0: nothing is ever queued (copies beyond the window are dropped), nothing to wait for.
     if (max === 0) return SLICE
+    // Room in messages, and half the byte limit left for a slice of retained payloads.
     const room = Math.min(SLICE, max - session.queue.length)
-    if (room > 0) return room
-    await new Promise<void>((resolve) => setTimeout(resolve, QUEUE_POLL_MS))
+    if (room > 0 && session.queuedBytes < conn.broker.limits.maxQueuedBytes / 2) return room
+    await new Promise<void>((resolve) => setTimeout(resolve, wait))
+    wait = Math.min(wait * 2, QUEUE_POLL_LAST_MS)
   }
 }
 
