@@ -9,12 +9,14 @@
 import type { AuthenticatorChain } from '../auth/chain.js'
 import { createAuthenticator, parseAuthenticatorConfig, type AuthenticatorConfig, type AuthenticatorTimingOverrides, type TokenAuthenticator, type TokenAuthenticatorStats, type TokenAuthenticatorStatus } from '../auth/create.js'
 import type { JwksFetchCounts } from '../auth/jwks/source.js'
-import { isMapping, type Raw } from '../config/check.js'
+import type { ClaimsConfig } from '../auth/jwt/claims.js'
+import { expected, isMapping, type Raw } from '../config/check.js'
 import { ConfigError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { AdminChanges } from './changes.js'
-import { authenticatorView } from './config-views.js'
+import { authenticatorToRaw, authenticatorView } from './config-views.js'
 import { ApiError } from './errors.js'
+import { mergePatch } from './merge-patch.js'
 
 export const AUTHENTICATORS_PATH = 'authentication.authenticators'
 
@@ -30,6 +32,25 @@ export interface AuthenticatorsAdminOptions {
 
 function addCounts(into: Record<string, number>, from: Readonly<Record<string, number>>): void {
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v
+}
+
+/**
+ * The claims checks a change removed (issuer, audience, required claims), each as a warning
+ * for the answer: a replacement that leaves `claims` out drops them silently otherwise.
+ */
+export function droppedClaimsChecks(before: ClaimsConfig, after: ClaimsConfig, path: string): string[] {
+  const warnings: string[] = []
+  if (before.issuer !== undefined && after.issuer === undefined) {
+    warnings.push(`${path}.issuer was removed: tokens from any issuer are now accepted`)
+  }
+  if (before.audience !== undefined && after.audience === undefined) {
+    warnings.push(`${path}.audience was removed: tokens for any audience are now accepted`)
+  }
+  const gone = before.required.filter((claim) => !after.required.includes(claim))
+  if (gone.length > 0) {
+    warnings.push(`${path}.required no longer lists ${gone.join(', ')}: tokens without ${gone.length === 1 ? 'it' : 'them'} are now accepted`)
+  }
+  return warnings
 }
 
 export class AuthenticatorsAdmin {
@@ -177,24 +198,56 @@ export class AuthenticatorsAdmin {
   async replaceAuthenticator(name: string, raw: unknown): Promise<Raw> {
     return this.#changes.serial(async () => {
       const index = this.#index(name)
-      const path = `${AUTHENTICATORS_PATH}[${index}]`
-      const { entry, kept } = this.#withStoredSecret(raw, this.#configs[index]!, path)
-      let config: AuthenticatorConfig
-      try {
-        config = this.#parseAuthenticator(entry, index, name)
-      } catch (err) {
-        // A kept secret that no longer fits (e.g. a new algorithms list): say which secret.
-        if (kept && err instanceof ConfigError && err.path === `${path}.secret`) {
-          throw new ApiError('ERR_VALIDATION', `${err.message} (the stored secret; send a new one)`, err.path)
-        }
-        throw err
-      }
-      const next = [...this.#configs]
-      next[index] = config
-      await this.#applyAuthenticators(next, new Set([name]))
-      this.#logger.info({ authenticator: name, type: config.type }, 'admin: authenticator replaced')
-      return this.getAuthenticator(name)
+      const { entry, kept } = this.#withStoredSecret(raw, this.#configs[index]!, `${AUTHENTICATORS_PATH}[${index}]`)
+      return this.#replaceAt(index, entry, kept ? 'send a new one' : undefined, 'replaced')
     })
+  }
+
+  /**
+   * JSON merge patch (RFC 7396) of the stored entry: only the keys sent change, `null`
+   * removes a key (it takes its default), `claims` merges key by key. The stored secret
+   * stays unless the patch sends one (or removes it with null); changing `secretBase64`
+   * needs the secret too, as for PUT.
+   */
+  async patchAuthenticator(name: string, patch: unknown): Promise<Raw> {
+    return this.#changes.serial(async () => {
+      const index = this.#index(name)
+      const path = `${AUTHENTICATORS_PATH}[${index}]`
+      if (!isMapping(patch)) throw expected(path, 'a mapping (a JSON merge patch)', patch)
+      const current = this.#configs[index]!
+      const stored = authenticatorToRaw(current)
+      const kept = stored['secret'] !== undefined && !Object.hasOwn(patch, 'secret')
+      const base64 = patch['secretBase64']
+      if (kept && typeof base64 === 'boolean' && base64 !== stored['secretBase64']) {
+        throw new ApiError('ERR_VALIDATION', `${path}.secret: is required to change secretBase64 (the stored secret is kept only with its own encoding)`, `${path}.secret`)
+      }
+      return this.#replaceAt(index, mergePatch(stored, patch), kept ? 'send a new one, or "secret": null to remove it' : undefined, 'patched')
+    })
+  }
+
+  /**
+   * Validate `entry` as the authenticator at `index`, swap it in, and answer its view (with
+   * warnings). `keptSecret`: what to tell the client when the stored secret it kept no longer fits.
+   */
+  async #replaceAt(index: number, entry: unknown, keptSecret: string | undefined, verb: string): Promise<Raw> {
+    const path = `${AUTHENTICATORS_PATH}[${index}]`
+    const current = this.#configs[index]!
+    let config: AuthenticatorConfig
+    try {
+      config = this.#parseAuthenticator(entry, index, current.name)
+    } catch (err) {
+      // A kept secret that no longer fits (e.g. a new algorithms list): say which secret.
+      if (keptSecret !== undefined && err instanceof ConfigError && err.path === `${path}.secret`) {
+        throw new ApiError('ERR_VALIDATION', `${err.message} (the stored secret; ${keptSecret})`, err.path)
+      }
+      throw err
+    }
+    const next = [...this.#configs]
+    next[index] = config
+    await this.#applyAuthenticators(next, new Set([config.name]))
+    const warnings = droppedClaimsChecks(current.claims, config.claims, `${path}.claims`)
+    this.#logger.info({ authenticator: config.name, type: config.type, ...(warnings.length > 0 ? { warnings } : {}) }, `admin: authenticator ${verb}`)
+    return { ...this.getAuthenticator(config.name), ...(warnings.length > 0 ? { warnings } : {}) }
   }
 
   async deleteAuthenticator(name: string): Promise<void> {

@@ -6,12 +6,13 @@
 import { parseAuthorizationConfig, type AuthorizationConfig } from '../authz/config.js'
 import { authorizersFor } from '../authz/create.js'
 import type { Broker } from '../broker/broker.js'
-import { isMapping, type Raw } from '../config/check.js'
+import { expected, isMapping, type Raw } from '../config/check.js'
 import { ConfigError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { AdminChanges } from './changes.js'
 import { authorizationSettings, authorizationToRaw, policyToRaw, type AuthorizationSettings } from './config-views.js'
 import { ApiError } from './errors.js'
+import { mergePatch } from './merge-patch.js'
 
 export const AUTHORIZATION_PATH = 'authorization'
 
@@ -101,24 +102,39 @@ export class AuthorizationAdmin {
   }
 
   async replacePolicy(name: string, raw: unknown): Promise<Raw> {
+    return this.#changes.serial(() => this.#replaceAt(this.#policyIndex(name), raw, 'replaced'))
+  }
+
+  /**
+   * JSON merge patch (RFC 7396) of the stored policy: only the keys sent change, `null`
+   * removes a key (an optional condition such as `ip` or `clientId`).
+   */
+  async patchPolicy(name: string, patch: unknown): Promise<Raw> {
     return this.#changes.serial(() => {
       const index = this.#policyIndex(name)
-      const path = `${AUTHORIZATION_PATH}.policies[${index}]`
-      let entry = raw
-      if (isMapping(raw)) {
-        if (raw['name'] !== undefined && raw['name'] !== name) {
-          throw new ApiError('ERR_VALIDATION', `${path}.name: must be "${name}" as in the address (policies cannot be renamed; create a new one)`, `${path}.name`)
-        }
-        entry = { ...raw, name }
-      }
-      this.#checkClash(entry, index, name)
-      const list: unknown[] = this.#authorization.policies.map(policyToRaw)
-      list[index] = entry
-      const next = this.#parseAuthorization(this.#settingsRaw(), list)
-      this.#applyAuthorization(next)
-      this.#logger.info({ policy: name }, 'admin: policy replaced')
-      return policyToRaw(next.policies[index]!)
+      if (!isMapping(patch)) throw expected(`${AUTHORIZATION_PATH}.policies[${index}]`, 'a mapping (a JSON merge patch)', patch)
+      return this.#replaceAt(index, mergePatch(policyToRaw(this.#authorization.policies[index]!), patch), 'patched')
     })
+  }
+
+  /** Validate `raw` as the policy at `index` (same name), apply it, and answer it. */
+  #replaceAt(index: number, raw: unknown, verb: string): Raw {
+    const name = this.#authorization.policies[index]!.name
+    const path = `${AUTHORIZATION_PATH}.policies[${index}]`
+    let entry = raw
+    if (isMapping(raw)) {
+      if (raw['name'] !== undefined && raw['name'] !== name) {
+        throw new ApiError('ERR_VALIDATION', `${path}.name: must be "${name}" as in the address (policies cannot be renamed; create a new one)`, `${path}.name`)
+      }
+      entry = { ...raw, name }
+    }
+    this.#checkClash(entry, index, name)
+    const list: unknown[] = this.#authorization.policies.map(policyToRaw)
+    list[index] = entry
+    const next = this.#parseAuthorization(this.#settingsRaw(), list)
+    this.#applyAuthorization(next)
+    this.#logger.info({ policy: name }, `admin: policy ${verb}`)
+    return policyToRaw(next.policies[index]!)
   }
 
   async setPolicyPriority(name: string, body: unknown): Promise<Raw> {

@@ -123,7 +123,14 @@ export const SCHEMAS: Record<string, Schema> = {
       text: str,
       refreshInterval: int,
       status: ref('KeyStatus'),
+      warnings: { ...strings, description: 'PUT and PATCH answers only, when the change removed claims checks (issuer, audience, required claims)' },
     },
+  },
+  AuthenticatorPatch: {
+    type: 'object',
+    description: 'A JSON merge patch (RFC 7396) of an AuthenticatorInput: keys sent replace the stored ones, null removes a key ' +
+      '(it takes its default), claims merges key by key. The stored secret stays unless secret is sent.',
+    additionalProperties: true,
   },
   AuthenticatorStatus: {
     allOf: [ref('KeyStatus'), {
@@ -160,6 +167,11 @@ export const SCHEMAS: Record<string, Schema> = {
       retain: { oneOf: [bool, { const: 'any' }] },
       description: { ...str, maxLength: 128 },
     },
+  },
+  PolicyPatch: {
+    type: 'object',
+    description: 'A JSON merge patch (RFC 7396) of a Policy: keys sent replace the stored ones (lists whole), null removes an optional key',
+    additionalProperties: true,
   },
   PolicyPriority: { type: 'object', required: ['priority'], properties: { priority: int } },
   AuthorizationSettings: {

@@ -18,6 +18,11 @@ function responseSchema(name: string): Doc {
   return name.endsWith('[]') ? { type: 'array', items: schemaRef(name.slice(0, -2)) } : schemaRef(name)
 }
 
+function bodyContent(schema: string, mergePatch: boolean): Doc {
+  const media = { schema: schemaRef(schema) }
+  return mergePatch ? { 'application/merge-patch+json': media, 'application/json': media } : { 'application/json': media }
+}
+
 function operation(route: ApiRoute): Doc {
   const params: Doc[] = [...route.url.matchAll(/:([A-Za-z]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }))
   for (const q of route.query ?? []) {
@@ -42,7 +47,7 @@ function operation(route: ApiRoute): Doc {
     tags: [route.tag],
     ...(params.length > 0 ? { parameters: params } : {}),
     ...(route.body !== undefined
-      ? { requestBody: { required: true, content: { 'application/json': { schema: schemaRef(route.body) } } } }
+      ? { requestBody: { required: true, content: bodyContent(route.body, route.mergePatch === true) } }
       : {}),
     responses,
   }

@@ -33,6 +33,8 @@ export interface ApiRoute {
   readonly query?: readonly ApiQueryParameter[]
   /** Component schema of the request body. */
   readonly body?: string
+  /** The body is a JSON merge patch (RFC 7396): application/merge-patch+json, or application/json. */
+  readonly mergePatch?: true
   /** Success status (200 unless given); 204 answers no body. */
   readonly status?: 200 | 201 | 204
   /** Component schema of the success body; `Name[]` for a list. */
@@ -57,8 +59,15 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'PUT', url: '/authenticators/:name', tag: 'authenticators', summary: 'Replace an authenticator\'s whole configuration',
     description: 'Keys left out take their defaults, except the write-only HMAC secret: when both the stored and the new entry are ' +
       '`algorithm: hmac-based`, a body without `secret` keeps the stored secret (and its `secretBase64`), since GET never returns it. ' +
-      'A body with `secret` replaces it; changing `secretBase64` needs the secret too.',
+      'A body with `secret` replaces it; changing `secretBase64` needs the secret too. Claims checks left out are removed: the answer ' +
+      'lists in `warnings` the issuer, audience and required-claims checks the replacement dropped. To change a few keys, use PATCH.',
     body: 'AuthenticatorInput', response: 'Authenticator', errors: [400, 404], handler: (a, r) => a.authn.replaceAuthenticator(r.params['name']!, r.body) },
+  { method: 'PATCH', url: '/authenticators/:name', tag: 'authenticators', summary: 'Change only the keys sent (JSON merge patch, RFC 7396)',
+    description: 'The body is merged into the stored entry: a key sent replaces the stored one, `null` removes a key (it takes its default), ' +
+      '`claims` merges key by key (`{"claims": {"audience": null}}` removes only the audience check). The write-only HMAC secret stays ' +
+      'unless the body sends `secret`; changing `secretBase64` needs the secret too. The answer lists in `warnings` the claims checks ' +
+      '(issuer, audience, required claims) the change removed.',
+    body: 'AuthenticatorPatch', mergePatch: true, response: 'Authenticator', errors: [400, 404], handler: (a, r) => a.authn.patchAuthenticator(r.params['name']!, r.body) },
   { method: 'DELETE', url: '/authenticators/:name', tag: 'authenticators', summary: 'Delete an authenticator',
     status: 204, errors: [404], handler: (a, r) => a.authn.deleteAuthenticator(r.params['name']!) },
   { method: 'POST', url: '/authenticators/:name/enable', tag: 'authenticators', summary: 'Enable (Status open)',
@@ -78,6 +87,10 @@ export const API_ROUTES: readonly ApiRoute[] = [
     response: 'Policy', errors: [404], handler: (a, r) => a.authz.getPolicy(r.params['name']!) },
   { method: 'PUT', url: '/policies/:name', tag: 'authorization', summary: 'Replace a policy',
     body: 'Policy', response: 'Policy', errors: [400, 404, 409], handler: (a, r) => a.authz.replacePolicy(r.params['name']!, r.body) },
+  { method: 'PATCH', url: '/policies/:name', tag: 'authorization', summary: 'Change only the keys sent (JSON merge patch, RFC 7396)',
+    description: 'The body is merged into the stored policy: a key sent replaces the stored one (lists whole), `null` removes an optional key ' +
+      '(`{"ip": null}` drops the address condition). A policy cannot be renamed.',
+    body: 'PolicyPatch', mergePatch: true, response: 'Policy', errors: [400, 404, 409], handler: (a, r) => a.authz.patchPolicy(r.params['name']!, r.body) },
   { method: 'DELETE', url: '/policies/:name', tag: 'authorization', summary: 'Delete a policy',
     status: 204, errors: [404], handler: (a, r) => a.authz.deletePolicy(r.params['name']!) },
   { method: 'PATCH', url: '/policies/:name/priority', tag: 'authorization', summary: 'Change a policy\'s priority (409 when another holds it)',

@@ -85,8 +85,9 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   let target: AdminTarget | undefined
 
   // JSON bodies; an empty body (POST …/enable with a JSON content type) reads as undefined.
+  // PATCH bodies may say application/merge-patch+json (RFC 7396), read the same way.
   app.removeContentTypeParser('application/json')
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+  app.addContentTypeParser(['application/json', 'application/merge-patch+json'], { parseAs: 'string' }, (_req, body, done) => {
     const text = String(body)
     if (text.trim() === '') return done(null, undefined)
     try {
