@@ -262,7 +262,7 @@ export class Broker {
         if (!conn.sendPublish(f, f.packetId, true)) session.completeInflight(f)
         continue
       }
-      const d = session.queue[0]
+      const d = session.queue.peek()
       if (d === undefined) return
       if (d.qos === 0) {
         session.dequeue()

@@ -21,6 +21,12 @@ import { flushThisTurn } from './write-batch.js'
 
 export type ConnectionState = 'new' | 'authenticating' | 'connected' | 'closed'
 
+/**
+ * A turn's writes are joined into one buffer up to this many bytes (a socket's default
+ * high-water mark); beyond it they go to the stream at once (see write()).
+ */
+const JOIN_LIMIT = 16 * 1024
+
 const CONNECTION = Symbol('portcullis.connection')
 type ConnectedStream = Duplex & { [CONNECTION]?: Connection }
 
@@ -76,7 +82,10 @@ export class Connection implements FrameSink {
   overConnectRate = false
   /** limits.publishRate for this client, created at its first PUBLISH when configured. */
   publishRate: PublishRateLimiter | undefined
-  #corked = false
+  /** This turn's writes (see write()): the first, then all of them once there is a second. */
+  #out: Buffer | undefined
+  #more: Buffer[] | undefined
+  #outBytes = 0
   #closing = false
 
   constructor(broker: Broker, stream: Duplex, remoteAddress: string, listener: string) {
@@ -177,28 +186,52 @@ export class Connection implements FrameSink {
     this.write(encodeAck(type, packetId))
   }
 
-  /** Write bytes, coalescing every write of this turn of the event loop into one flush (write-batch.ts). */
+  /**
+   * Write bytes. Every write of this turn of the event loop is held here and handed to the
+   * stream by flush() at the end of the turn (write-batch.ts): small packets joined into one
+   * buffer, so the stream sees one write per connection per turn whatever the packet count.
+   */
   write(buf: Buffer): void {
     if (this.state === 'closed' || this.stream.destroyed) return
-    if (!this.#corked) {
-      this.#corked = true
-      this.stream.cork()
-      flushThisTurn(this)
-    }
     this.bytesOut += buf.length
     this.broker.stats.bytesOut += buf.length
-    this.stream.write(buf)
+    if (this.#out === undefined) {
+      this.#out = buf
+      flushThisTurn(this)
+    } else {
+      ;(this.#more ??= [this.#out]).push(buf)
+    }
+    this.#outBytes += buf.length
+    // Past the stream's default high-water mark, hand the bytes over now, so the stream's
+    // backpressure (writableNeedDrain, 'drain') sees them as it did before.
+    if (this.#outBytes >= JOIN_LIMIT) this.flush()
   }
 
+  /** Hand this turn's writes to the stream (write-batch.ts calls it; close() too). */
   flush(): void {
-    if (!this.#corked) return
-    this.#corked = false
-    this.stream.uncork()
+    const first = this.#out
+    if (first === undefined) return
+    const more = this.#more
+    const total = this.#outBytes
+    this.#out = undefined
+    this.#more = undefined
+    this.#outBytes = 0
+    if (this.stream.destroyed) return
+    if (more === undefined) {
+      this.stream.write(first)
+    } else if (total <= JOIN_LIMIT) {
+      this.stream.write(Buffer.concat(more, total))
+    } else {
+      // large messages are not copied again: the stream writes them in one writev
+      this.stream.cork()
+      for (const b of more) this.stream.write(b)
+      this.stream.uncork()
+    }
   }
 
   /** True when this client reads too slowly and QoS 0 messages to it should be dropped. */
   get congested(): boolean {
-    return this.stream.writableLength > this.broker.limits.maxWriteBuffer
+    return this.stream.writableLength + this.#outBytes > this.broker.limits.maxWriteBuffer
   }
 
   /**

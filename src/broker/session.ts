@@ -7,6 +7,7 @@
 import type { Delivery, Message, ProtocolVersion } from '../mqtt/types.js'
 import type { Subscription } from '../router/topic-tree.js'
 import type { Connection } from './connection.js'
+import { DeliveryQueue } from './delivery-queue.js'
 import type { LongTimer } from './timers.js'
 
 export interface Inflight extends Delivery {
@@ -45,7 +46,7 @@ export class Session {
   readonly clientId: string
   /** Seconds the session outlives its connection; 0xFFFFFFFF never expires. */
   expiryInterval: number
-  #queue: Delivery[] = []
+  readonly #queue = new DeliveryQueue()
   /** Payload bytes queued (maxQueuedBytes) and in flight (maxInflightBytes). */
   #queuedBytes = 0
   #inflightBytes = 0
@@ -185,7 +186,7 @@ export class Session {
   }
 
   /** Messages waiting for the client (offline, or behind a full window), oldest first. */
-  get queue(): readonly Delivery[] {
+  get queue(): Pick<DeliveryQueue, 'length' | 'peek'> {
     return this.#queue
   }
 
@@ -222,7 +223,7 @@ export class Session {
 
   /** Drop every queued message (the session ends). */
   clearQueue(): void {
-    this.#queue = []
+    this.#queue.clear()
     this.#queuedBytes = 0
   }
 }
