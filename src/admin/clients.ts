@@ -22,7 +22,7 @@ export interface SessionView {
   readonly expiresInSeconds?: number
 }
 
-/** A connected client. `connected`, `queued` and `session` were added after the rest. */
+/** A connected client, as GET /clients shows it (never its token). */
 export interface ConnectedClientView {
   readonly clientId: string
   readonly connected: true

@@ -104,7 +104,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     description: 'Every entry has `connected`. Offline entries are sessions kept for a client that is away (MQTT 3.1.1 clean session 0, ' +
       'MQTT 5 Session Expiry Interval above 0): they carry `subscriptions`, `queued` and `session` (expiry interval, and when the session ' +
       'ends), but none of the fields that only a connection has (address, protocol, identity, token…).',
-    query: [{ name: 'state', enum: CLIENT_STATES, default: 'all', description: 'connected: connected clients only (the list before offline sessions were added); offline: offline sessions only' }],
+    query: [{ name: 'state', enum: CLIENT_STATES, default: 'all', description: 'connected: connected clients only; offline: offline sessions only' }],
     response: 'Client[]', errors: [400], handler: (a, r) => a.clients.listClients(r.query['state'] ?? 'all') },
   { method: 'GET', url: '/clients/:id', tag: 'clients', summary: 'One connected client or offline session, with its subscriptions',
     response: 'ClientDetail', errors: [404], handler: (a, r) => a.clients.getClient(r.params['id']!) },

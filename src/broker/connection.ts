@@ -7,7 +7,7 @@ import mqtt from 'mqtt-packet'
 import type { Identity } from '../auth/types.js'
 import type { ClientAuthz } from '../authz/types.js'
 import { PortcullisError, toReasonCode, type ErrorCode } from '../errors.js'
-import { connectProtocolLevel, decodePacket } from '../protocol/decode.js'
+import { decodePacket, unsupportedProtocolLevel } from '../protocol/decode.js'
 import { encodeAck, encodePublish, type AckType } from '../protocol/encode.js'
 import { Framer, type FrameSink } from '../protocol/framer.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
@@ -127,8 +127,9 @@ export class Connection implements FrameSink {
     if (packet instanceof Error) {
       // A CONNECT whose only fault is a protocol level we do not speak is refused with a
       // CONNACK, not just dropped [MQTT-3.1.2-2].
-      if (this.state === 'new' && packet.message === 'Invalid protocol version') {
-        refuseProtocolVersion(this, connectProtocolLevel(frame) ?? 0)
+      const level = this.state === 'new' ? unsupportedProtocolLevel(frame) : undefined
+      if (level !== undefined) {
+        refuseProtocolVersion(this, level)
       } else {
         this.fail(packet instanceof PortcullisError ? packet.code : 'ERR_MALFORMED_PACKET', packet.message)
       }

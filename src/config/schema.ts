@@ -1,5 +1,5 @@
 /**
- * The configuration file's shape (CONTRACT.md) and its validation: one source of truth.
+ * The configuration file's shape (the README's "Configuration" section) and its validation: one source of truth.
  * `validateConfig` turns raw YAML/JSON into a frozen PortcullisConfig or throws a
  * ConfigError naming the key path.
  */

@@ -210,11 +210,21 @@ function decodeCommonConnect(frame: Buffer, headerFlags: number): mqtt.IConnectP
   return packet
 }
 
-/** The protocol level a CONNECT frame asks for (to answer an unsupported one with CONNACK). */
-export function connectProtocolLevel(frame: Buffer): number | undefined {
+/**
+ * The protocol level of a CONNECT frame that names the protocol (MQTT, or MQIsdp for 3.1)
+ * but asks for a level this broker does not speak (3, 4 or 5, the bridge bit aside), to be
+ * answered with a CONNACK [MQTT-3.1.2-2]; undefined for any other frame. Decided on the
+ * bytes, as mqtt-packet decides it, rather than on its error message.
+ */
+export function unsupportedProtocolLevel(frame: Buffer): number | undefined {
   if ((frame[0] as number) >> 4 !== 1) return undefined
   const p = bodyStart(frame)
   if (frame.length < p + 2) return undefined
   const nameLength = frame.readUInt16BE(p)
-  return frame[p + 2 + nameLength]
+  const level = frame[p + 2 + nameLength]
+  if (level === undefined) return undefined
+  const name = frame.toString('latin1', p + 2, p + 2 + nameLength)
+  if (name !== 'MQTT' && name !== 'MQIsdp') return undefined
+  const spoken = level & 0x7f
+  return spoken === 3 || spoken === 4 || spoken === 5 ? undefined : level
 }

@@ -1,5 +1,6 @@
 /** PUBREC from a client for an outgoing QoS 2 message: answer PUBREL [MQTT-4.3.3-4]. */
 import type mqtt from 'mqtt-packet'
+import { ReasonCode } from '../../protocol/reason-codes.js'
 import type { Connection } from '../connection.js'
 
 export function handlePubrec(conn: Connection, packet: mqtt.IPubrecPacket): void {
@@ -8,7 +9,7 @@ export function handlePubrec(conn: Connection, packet: mqtt.IPubrecPacket): void
   if (session === undefined || id === undefined) return
   const f = session.inflight.get(id)
   if (f === undefined || f.qos !== 2) {
-    if (conn.v5) conn.send({ cmd: 'pubrel', messageId: id, reasonCode: 0x92 } as mqtt.IPubrelPacket)
+    if (conn.v5) conn.send({ cmd: 'pubrel', messageId: id, reasonCode: ReasonCode.PacketIdentifierNotFound } as mqtt.IPubrelPacket)
     return
   }
   // Not resent on this connection yet (held after a resume): the resend will be acknowledged.

@@ -69,8 +69,8 @@ export function handleSubscribe(conn: Connection, packet: mqtt.ISubscribePacket)
     }
     const existed = broker.sessions.addSubscription(session, sub)
     codes.push(qos)
-    // Retained messages are not sent to shared subscriptions [MQTT-3.8.4-?]; Retain Handling 1
-    // sends them only for a new subscription, 2 never.
+    // Retained messages go to a new non-shared subscription only (MQTT 5 §3.3.1.3, a rule without
+    // a statement id); Retain Handling 1 sends them only for a new subscription, 2 never.
     if (shared === undefined && (sub.retainHandling === 0 || (sub.retainHandling === 1 && !existed))) {
       withRetained.push(sub)
     }
