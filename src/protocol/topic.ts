@@ -73,17 +73,3 @@ export function parseSharedFilter(filter: string): SharedFilter | undefined | nu
   if (!isValidTopicFilter(inner)) return null
   return { group, filter: inner }
 }
-
-/** Does `filter` match `topic`? `$`-topics are not matched by a leading wildcard [MQTT-4.7.2-1]. */
-export function topicMatches(filter: string, topic: string): boolean {
-  if (topic.charCodeAt(0) === 0x24 && (filter.charCodeAt(0) === 0x2b || filter.charCodeAt(0) === 0x23)) return false
-  const f = filter.split('/')
-  const t = topic.split('/')
-  for (let i = 0; i < f.length; i++) {
-    const level = f[i]
-    if (level === '#') return true
-    if (i >= t.length) return false
-    if (level !== '+' && level !== t[i]) return false
-  }
-  return f.length === t.length
-}

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import type { Message } from '../../src/mqtt/types.js'
-import { topicMatches } from '../../src/protocol/topic.js'
+import { topicMatches } from '../../src/authz/topic-match.js'
 import { RetainedTrie } from '../../src/store/memory/retained-trie.js'
 
 function message(topic: string, expiresAt?: number): Message {
