@@ -44,6 +44,8 @@ export const ErrorCodes = {
   ERR_JWT_CLAIM_MISSING: 'required claim missing',
   ERR_JWT_CLAIM_MISMATCH: 'claim does not match',
   ERR_JWKS_UNAVAILABLE: 'key set not available',
+  ERR_TOKEN_INACTIVE: 'token not active',
+  ERR_AUTH_SERVICE_UNAVAILABLE: 'authentication service unavailable',
   // authorization
   ERR_AUTHZ_DENIED: 'not authorized',
 } as const
@@ -106,6 +108,7 @@ export function toReasonCode(code: ErrorCode): number {
     case 'ERR_AUTH_METHOD_UNSUPPORTED':
       return ReasonCode.BadAuthenticationMethod
     case 'ERR_JWKS_UNAVAILABLE':
+    case 'ERR_AUTH_SERVICE_UNAVAILABLE':
       return ReasonCode.ServerUnavailable
     case 'ERR_AUTH_INTERNAL':
       return ReasonCode.UnspecifiedError
@@ -128,6 +131,7 @@ export function toReasonCode(code: ErrorCode): number {
     case 'ERR_JWT_AUDIENCE':
     case 'ERR_JWT_CLAIM_MISSING':
     case 'ERR_JWT_CLAIM_MISMATCH':
+    case 'ERR_TOKEN_INACTIVE':
       return ReasonCode.BadUserNameOrPassword
     case 'ERR_CONFIG':
       return ReasonCode.UnspecifiedError

@@ -10,7 +10,7 @@ import { BrokerAdmin } from './admin/broker-admin.js'
 import { loadManagedConfig } from './admin/managed-config.js'
 import { startAdminServer, type AdminServer } from './admin/server.js'
 import { AuthenticatorChain } from './auth/chain.js'
-import { createAuthenticators, type AuthenticatorTimingOverrides, type TokenAuthenticator } from './auth/create.js'
+import { createAuthenticators, type AuthenticatorTimingOverrides, type ManagedAuthenticator } from './auth/create.js'
 import { authorizersFor } from './authz/create.js'
 import { Broker } from './broker/broker.js'
 import { startListener, type RunningListener } from './broker/listeners.js'
@@ -43,7 +43,7 @@ export interface ServerOptions {
 export interface PortcullisServer {
   readonly broker: Broker
   /** The live authenticators, in chain order (they change with the admin API). */
-  readonly authenticators: readonly TokenAuthenticator[]
+  readonly authenticators: readonly ManagedAuthenticator[]
   /** The management facade the admin API works through. */
   readonly brokerAdmin: BrokerAdmin
   /** Where authenticators and authorization came from at start-up. */

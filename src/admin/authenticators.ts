@@ -7,7 +7,7 @@
  * after they left it; their counters are carried over under the same name.
  */
 import type { AuthenticatorChain } from '../auth/chain.js'
-import { createAuthenticator, parseAuthenticatorConfig, type AuthenticatorConfig, type AuthenticatorTimingOverrides, type TokenAuthenticator, type TokenAuthenticatorStats, type TokenAuthenticatorStatus } from '../auth/create.js'
+import { createAuthenticator, parseAuthenticatorConfig, type AuthenticatorConfig, type AuthenticatorTimingOverrides, type ManagedAuthenticator, type AuthenticatorStats, type AuthenticatorStatus } from '../auth/create.js'
 import type { JwksFetchCounts } from '../auth/jwks/source.js'
 import type { ClaimsConfig } from '../auth/jwt/claims.js'
 import { expected, isMapping, type Raw } from '../config/check.js'
@@ -23,7 +23,7 @@ export const AUTHENTICATORS_PATH = 'authentication.authenticators'
 export interface AuthenticatorsAdminOptions {
   readonly chain: AuthenticatorChain
   /** The started authenticators, in chain order (their configs are the current ones). */
-  readonly authenticators: readonly TokenAuthenticator[]
+  readonly authenticators: readonly ManagedAuthenticator[]
   readonly logger: Logger
   readonly changes: AdminChanges
   /** Tests only. */
@@ -59,9 +59,9 @@ export class AuthenticatorsAdmin {
   readonly #changes: AdminChanges
   readonly #timing: AuthenticatorTimingOverrides | undefined
   #configs: readonly AuthenticatorConfig[]
-  #live: readonly TokenAuthenticator[]
+  #live: readonly ManagedAuthenticator[]
   /** Counters of retired instances, by authenticator name. */
-  readonly #retiredStats = new Map<string, TokenAuthenticatorStats>()
+  readonly #retiredStats = new Map<string, AuthenticatorStats>()
   readonly #retiredFetches = new Map<string, JwksFetchCounts>()
 
   constructor(options: AuthenticatorsAdminOptions) {
@@ -74,7 +74,7 @@ export class AuthenticatorsAdmin {
   }
 
   /** The live authenticators, in chain order. */
-  get live(): readonly TokenAuthenticator[] {
+  get live(): readonly ManagedAuthenticator[] {
     return this.#live
   }
 
@@ -99,7 +99,7 @@ export class AuthenticatorsAdmin {
   }
 
   /** Live key status, with JWKS fetch counts carried over across replacements. */
-  #status(a: TokenAuthenticator | undefined): TokenAuthenticatorStatus | undefined {
+  #status(a: ManagedAuthenticator | undefined): AuthenticatorStatus | undefined {
     if (a === undefined) return undefined
     const status = a.status()
     const fetches = this.jwksFetches(a)
@@ -118,7 +118,7 @@ export class AuthenticatorsAdmin {
    * under the same name (a refresh or an edit starts a new instance). Undefined when the
    * authenticator never fetched (static keys, pasted key sets).
    */
-  jwksFetches(a: TokenAuthenticator): JwksFetchCounts | undefined {
+  jwksFetches(a: ManagedAuthenticator): JwksFetchCounts | undefined {
     const now = a.status().fetches
     const old = this.#retiredFetches.get(a.name)
     if (old === undefined || now === undefined) return now ?? old
@@ -131,7 +131,7 @@ export class AuthenticatorsAdmin {
   }
 
   /** Counters of an authenticator, carried over across replacements under the same name. */
-  authenticatorStats(a: TokenAuthenticator): TokenAuthenticatorStats {
+  authenticatorStats(a: ManagedAuthenticator): AuthenticatorStats {
     const s = a.stats()
     const old = this.#retiredStats.get(a.name)
     if (old === undefined) return s
@@ -183,6 +183,11 @@ export class AuthenticatorsAdmin {
    * Returns the entry to validate, and whether the stored secret was put in.
    */
   #withStoredSecret(raw: unknown, current: AuthenticatorConfig, path: string): { entry: unknown; kept: boolean } {
+    if (current.type === 'introspection') {
+      // The introspection client secret is write-only too: left out, the stored one is kept.
+      if (!isMapping(raw) || raw['type'] !== 'introspection' || (raw['clientSecret'] !== undefined && raw['clientSecret'] !== null)) return { entry: raw, kept: false }
+      return { entry: { ...raw, clientSecret: current.clientSecret }, kept: true }
+    }
     if (current.type !== 'jwt' || current.algorithm !== 'hmac-based' || current.secret === undefined) return { entry: raw, kept: false }
     const stored = current.secret
     if (!isMapping(raw) || raw['type'] !== 'jwt' || raw['algorithm'] !== 'hmac-based') return { entry: raw, kept: false }
@@ -311,8 +316,8 @@ export class AuthenticatorsAdmin {
    * the rest are kept. Persist, swap, then close what left the chain.
    */
   async #applyAuthenticators(next: readonly AuthenticatorConfig[], rebuild: ReadonlySet<string>): Promise<void> {
-    const created: TokenAuthenticator[] = []
-    let live: TokenAuthenticator[]
+    const created: ManagedAuthenticator[] = []
+    let live: ManagedAuthenticator[]
     try {
       live = next.map((c) => {
         const existing = this.#live.find((a) => a.name === c.name)

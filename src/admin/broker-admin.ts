@@ -6,7 +6,7 @@
  * clients keep what they were admitted with until they reconnect or are disconnected.
  */
 import type { AuthenticatorChain } from '../auth/chain.js'
-import type { AuthenticatorTimingOverrides, TokenAuthenticator, TokenAuthenticatorStats } from '../auth/create.js'
+import type { AuthenticatorStats, AuthenticatorTimingOverrides, ManagedAuthenticator } from '../auth/create.js'
 import type { JwksFetchCounts } from '../auth/jwks/source.js'
 import type { TokenInspection } from '../auth/jwt/tools.js'
 import type { AuthorizationConfig } from '../authz/config.js'
@@ -26,7 +26,7 @@ export interface BrokerAdminOptions {
   readonly broker: Broker
   readonly chain: AuthenticatorChain
   /** The started authenticators, in chain order (their configs are the current ones). */
-  readonly authenticators: readonly TokenAuthenticator[]
+  readonly authenticators: readonly ManagedAuthenticator[]
   readonly authorization: AuthorizationConfig
   readonly logger: Logger
   readonly store?: SqliteConfigStore
@@ -58,7 +58,7 @@ export class BrokerAdmin implements MetricsSource {
   }
 
   /** The live authenticators, in chain order. */
-  get authenticators(): readonly TokenAuthenticator[] {
+  get authenticators(): readonly ManagedAuthenticator[] {
     return this.authn.live
   }
 
@@ -66,11 +66,11 @@ export class BrokerAdmin implements MetricsSource {
     return this.authz.config
   }
 
-  authenticatorStats(a: TokenAuthenticator): TokenAuthenticatorStats {
+  authenticatorStats(a: ManagedAuthenticator): AuthenticatorStats {
     return this.authn.authenticatorStats(a)
   }
 
-  jwksFetches(a: TokenAuthenticator): JwksFetchCounts | undefined {
+  jwksFetches(a: ManagedAuthenticator): JwksFetchCounts | undefined {
     return this.authn.jwksFetches(a)
   }
 

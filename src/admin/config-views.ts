@@ -3,8 +3,8 @@
  * what validation reads again on the next start — and the API's public views, in which
  * secrets are write-only.
  */
-import type { AuthenticatorConfig } from '../auth/jwt/config.js'
-import type { TokenAuthenticatorStatus } from '../auth/jwt/authenticator.js'
+import type { AuthenticatorConfig } from '../auth/config.js'
+import type { AuthenticatorStatus } from '../auth/managed.js'
 import type { ClaimsConfig } from '../auth/jwt/claims.js'
 import type { AuthorizationConfig, PolicyConfig } from '../authz/config.js'
 
@@ -24,16 +24,28 @@ function claimsToRaw(c: ClaimsConfig): Raw {
 
 /** A validated authenticator as a raw entry that validates to the same configuration. */
 export function authenticatorToRaw(c: AuthenticatorConfig): Raw {
-  const common: Raw = {
+  const basics: Raw = {
     type: c.type,
     name: c.name,
     from: c.from,
     enabled: c.enabled,
     ...(c.description !== undefined ? { description: c.description } : {}),
     claims: claimsToRaw(c.claims),
-    ...(c.algorithms !== undefined ? { algorithms: [...c.algorithms] } : {}),
     maxTokenBytes: c.maxTokenBytes,
     disconnectOnExpiry: c.disconnectOnExpiry,
+  }
+  if (c.type === 'introspection') {
+    return {
+      ...basics,
+      endpoint: c.endpoint, clientId: c.clientId, clientSecret: c.clientSecret, clientAuth: c.clientAuth, authMethod: c.authMethod,
+      ...(c.ca !== undefined ? { ca: c.ca } : {}),
+      timeoutMs: c.timeoutMs, maxResponseBytes: c.maxResponseBytes, maxConnections: c.maxConnections,
+      cacheSize: c.cacheSize, cacheMaxTtl: c.cacheMaxTtl,
+    }
+  }
+  const common: Raw = {
+    ...basics,
+    ...(c.algorithms !== undefined ? { algorithms: [...c.algorithms] } : {}),
     verifiedTokenCache: c.verifiedTokenCache,
   }
   if (c.type === 'jwt') {
@@ -92,13 +104,14 @@ export function authorizationToRaw(a: AuthorizationConfig): Raw {
 }
 
 /**
- * The API's view of an authenticator: its configuration without the HMAC secret
- * (`hasSecret` says whether one is set), and its live key status.
+ * The API's view of an authenticator: its configuration without the HMAC secret or the
+ * introspection client secret (`hasSecret` says whether one is set), and its live status.
  */
-export function authenticatorView(c: AuthenticatorConfig, status: TokenAuthenticatorStatus | undefined): Raw {
-  const { secret: _secret, ...rest } = authenticatorToRaw(c)
+export function authenticatorView(c: AuthenticatorConfig, status: AuthenticatorStatus | undefined): Raw {
+  const { secret: _secret, clientSecret: _clientSecret, ...rest } = authenticatorToRaw(c)
   void _secret
-  const view: Raw = { ...rest, hasSecret: c.type === 'jwt' && c.secret !== undefined }
+  void _clientSecret
+  const view: Raw = { ...rest, hasSecret: (c.type === 'jwt' && c.secret !== undefined) || c.type === 'introspection' }
   if (c.type === 'jwks' && c.url !== undefined) view['url'] = c.url
   if (status !== undefined) view['status'] = status
   return view

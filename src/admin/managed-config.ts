@@ -4,7 +4,7 @@
  * the stored copy wins, validated exactly like the file. `resetStoredConfig` (behind
  * `portcullis start --reset-config`) makes the file win again.
  */
-import { parseAuthenticatorsConfig, type AuthenticatorConfig } from '../auth/jwt/config.js'
+import { parseAuthenticatorsConfig, type AuthenticatorConfig } from '../auth/config.js'
 import { parseAuthorizationConfig, type AuthorizationConfig } from '../authz/config.js'
 import { ConfigError } from '../errors.js'
 import type { Logger } from '../log.js'

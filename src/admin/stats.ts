@@ -1,5 +1,5 @@
 /** GET /stats and the cache sizes /metrics reports: read from counters the broker keeps anyway. */
-import type { TokenAuthenticator } from '../auth/create.js'
+import type { ManagedAuthenticator } from '../auth/create.js'
 import { headerCacheUsage } from '../auth/jwt/jws.js'
 import { templateCacheUsage } from '../authz/placeholders.js'
 import { NO_USAGE, addUsage, type CacheUsage } from '../bounded-cache.js'
@@ -28,7 +28,7 @@ export interface BrokerStatsView {
 }
 
 /** Entries and estimated bytes of every cache, by name (each is bounded by bytes; README "Limits"). */
-export function cacheUsage(broker: Broker, authenticators: readonly TokenAuthenticator[]): Readonly<Record<CacheName, CacheUsage>> {
+export function cacheUsage(broker: Broker, authenticators: readonly ManagedAuthenticator[]): Readonly<Record<CacheName, CacheUsage>> {
   let tokens = NO_USAGE
   for (const a of authenticators) tokens = addUsage(tokens, a.cacheUsage())
   return {

@@ -1,5 +1,5 @@
 /** POST /token/check: a token checked against the current chain, check by check. */
-import type { TokenAuthenticator } from '../auth/create.js'
+import type { ManagedAuthenticator } from '../auth/create.js'
 import { inspectToken, type TokenInspection } from '../auth/jwt/tools.js'
 import { isMapping } from '../config/check.js'
 import { ApiError } from './errors.js'
@@ -7,7 +7,7 @@ import { ApiError } from './errors.js'
 const KEYS = ['token', 'clientId', 'username']
 
 /** The check-by-check report of `authenticators` for the body's token. The token is never logged or stored. */
-export async function checkToken(body: unknown, authenticators: readonly TokenAuthenticator[]): Promise<TokenInspection> {
+export async function checkToken(body: unknown, authenticators: readonly ManagedAuthenticator[]): Promise<TokenInspection> {
   if (!isMapping(body)) throw new ApiError('ERR_VALIDATION', 'body: must be a mapping { token, clientId?, username? }', 'body')
   const token = body['token']
   if (typeof token !== 'string' || token === '') throw new ApiError('ERR_VALIDATION', 'token: is required (a non-empty string)', 'token')

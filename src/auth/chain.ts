@@ -35,7 +35,7 @@ const ANONYMOUS: Identity = Object.freeze({ authenticator: 'anonymous', anonymou
 /** Errors that say "ask again later" rank above "bad credentials" when every authenticator ignored. */
 function rank(error: PortcullisError | undefined): number {
   if (error === undefined) return 0
-  if (error.code === 'ERR_JWKS_UNAVAILABLE') return 1
+  if (error.code === 'ERR_JWKS_UNAVAILABLE' || error.code === 'ERR_AUTH_SERVICE_UNAVAILABLE') return 1
   return 2
 }
 

@@ -8,13 +8,20 @@ import type { Logger } from '../log.js'
 import { RemoteJwksSource } from './jwks/remote.js'
 import { StaticKeySource, type KeySource } from './jwks/source.js'
 import { TokenAuthenticator } from './jwt/authenticator.js'
-import { authenticatorConfigWarnings, hmacKeyFromConfig, type AuthenticatorConfig, type JwtAuthenticatorConfig, type JwksAuthenticatorConfig } from './jwt/config.js'
+import { authenticatorConfigWarnings, hmacKeyFromConfig, type JwtAuthenticatorConfig, type JwksAuthenticatorConfig } from './jwt/config.js'
 import { bindAlgorithms, importJwks, importPublicKeyPem, makeVerifyKey } from './jwt/keys.js'
+import type { AuthenticatorConfig, TokenAuthenticatorConfig } from './config.js'
+import { IntrospectionAuthenticator } from './introspection/authenticator.js'
+import { introspectionWarnings } from './introspection/config.js'
+import type { ManagedAuthenticator } from './managed.js'
 
 export { TokenAuthenticator } from './jwt/authenticator.js'
 export type { AuthenticatorInspection, TokenAuthenticatorStats, TokenAuthenticatorStatus } from './jwt/authenticator.js'
-export { parseAuthenticatorConfig, parseAuthenticatorsConfig, AUTHENTICATOR_DEFAULTS } from './jwt/config.js'
-export type { AuthenticatorConfig, JwtAuthenticatorConfig, JwksAuthenticatorConfig } from './jwt/config.js'
+export { AUTHENTICATOR_DEFAULTS } from './jwt/config.js'
+export type { JwtAuthenticatorConfig, JwksAuthenticatorConfig } from './jwt/config.js'
+export { parseAuthenticatorConfig, parseAuthenticatorsConfig } from './config.js'
+export type { AuthenticatorConfig } from './config.js'
+export type { AuthenticatorReport, AuthenticatorStats, AuthenticatorStatus, ManagedAuthenticator } from './managed.js'
 
 /**
  * Timings in milliseconds that override the configured (user-facing, validated) seconds.
@@ -75,8 +82,17 @@ function jwksSource(config: JwksAuthenticatorConfig, options: CreateAuthenticato
 }
 
 /** Creates the authenticator for one validated config entry. Logs config warnings. */
-export function createAuthenticator(config: AuthenticatorConfig, options: CreateAuthenticatorOptions): TokenAuthenticator {
+export function createAuthenticator(config: TokenAuthenticatorConfig, options: CreateAuthenticatorOptions): TokenAuthenticator
+export function createAuthenticator(config: AuthenticatorConfig, options: CreateAuthenticatorOptions): ManagedAuthenticator
+export function createAuthenticator(config: AuthenticatorConfig, options: CreateAuthenticatorOptions): ManagedAuthenticator {
   const logger = options.logger.child({ authenticator: config.name })
+  if (config.type === 'introspection') {
+    for (const warning of introspectionWarnings(config)) logger.warn(warning)
+    return new IntrospectionAuthenticator(config, {
+      logger: options.logger,
+      ...(options.timing?.timeoutMs !== undefined ? { timeoutMs: options.timing.timeoutMs } : {}),
+    })
+  }
   for (const warning of authenticatorConfigWarnings(config)) logger.warn(warning)
   const source = config.type === 'jwt' ? staticJwtSource(config) : jwksSource(config, options, logger)
   return new TokenAuthenticator(config, source, {
@@ -85,6 +101,8 @@ export function createAuthenticator(config: AuthenticatorConfig, options: Create
   })
 }
 
-export function createAuthenticators(configs: readonly AuthenticatorConfig[], options: CreateAuthenticatorOptions): TokenAuthenticator[] {
+export function createAuthenticators(configs: readonly TokenAuthenticatorConfig[], options: CreateAuthenticatorOptions): TokenAuthenticator[]
+export function createAuthenticators(configs: readonly AuthenticatorConfig[], options: CreateAuthenticatorOptions): ManagedAuthenticator[]
+export function createAuthenticators(configs: readonly AuthenticatorConfig[], options: CreateAuthenticatorOptions): ManagedAuthenticator[] {
   return configs.map((config) => createAuthenticator(config, options))
 }

@@ -3,7 +3,7 @@
  * `validateConfig` turns raw YAML/JSON into a frozen PortcullisConfig or throws a
  * ConfigError naming the key path.
  */
-import { parseAuthenticatorsConfig, type AuthenticatorConfig } from '../auth/jwt/config.js'
+import { parseAuthenticatorsConfig, type AuthenticatorConfig } from '../auth/config.js'
 import { parseAuthorizationConfig, type AuthorizationConfig } from '../authz/config.js'
 import { ConfigError } from '../errors.js'
 import type { ListenerConfig } from '../broker/listeners.js'

@@ -4,7 +4,7 @@
  * scrape from the counters they keep anyway; nothing is counted twice on the hot path.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
-import type { TokenAuthenticator, TokenAuthenticatorStats } from '../auth/create.js'
+import type { AuthenticatorStats, ManagedAuthenticator } from '../auth/create.js'
 import type { JwksFetchCounts } from '../auth/jwks/source.js'
 import { COUNTED_LIMITS, type CountedLimit } from '../broker/limits.js'
 import { startEventLoopStallMonitor } from './event-loop-stall.js'
@@ -27,10 +27,10 @@ export interface MetricsSource {
     readonly authzDenied: Readonly<Record<'connect' | 'publish' | 'subscribe', number>>
     readonly limitsHit: Readonly<Record<CountedLimit, number>>
   }
-  readonly authenticators: readonly TokenAuthenticator[]
-  authenticatorStats(a: TokenAuthenticator): TokenAuthenticatorStats
+  readonly authenticators: readonly ManagedAuthenticator[]
+  authenticatorStats(a: ManagedAuthenticator): AuthenticatorStats
   /** JWKS authenticators that fetch a key set: fetches by outcome (carried over across replacements). */
-  jwksFetches(a: TokenAuthenticator): JwksFetchCounts | undefined
+  jwksFetches(a: ManagedAuthenticator): JwksFetchCounts | undefined
   /** Entries and estimated bytes of each cache. */
   caches(): Readonly<Record<CacheName, CacheUsage>>
 }
@@ -187,7 +187,7 @@ export function createMetrics(source: MetricsSource, options: { readonly version
       }
     },
   })
-  const perAuthenticator = (name: string, help: string, read: (s: ReturnType<TokenAuthenticator['status']>) => number | null): void => {
+  const perAuthenticator = (name: string, help: string, read: (s: ReturnType<ManagedAuthenticator['status']>) => number | null): void => {
     new Gauge({
       name, help, labelNames: ['authenticator', 'type'], registers,
       collect() {

@@ -5,39 +5,16 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import type { MqttClient } from 'mqtt'
 import { startAuthBroker } from '../helpers/auth-broker.js'
 import {
   connect, connectWithInbox, delay, end, expectNoMessage, rawSocket, subscribe, uid, VERSIONS, type RunningBroker, type Version,
 } from '../helpers/broker.js'
+import { publishCode, subscribeCodes } from '../helpers/outcomes.js'
 import { hmacWith, now } from '../helpers/tokens.js'
 
 const SECRET = 'authz-tests-secret-with-at-least-32-bytes'
 const tok = (claims: Record<string, unknown>): string => hmacWith(SECRET, { exp: now() + 300, ...claims })
 const DENIED_SUB: Record<Version, number> = { 4: 0x80, 5: 0x87 }
-
-/** SUBACK codes, denied ones included (MQTT.js rejects a SUBACK carrying a failure). */
-async function subscribeCodes(c: MqttClient, filter: string, opts: { qos: 0 | 1 | 2 }): Promise<number[]> {
-  try {
-    return await subscribe(c, filter, opts)
-  } catch (err) {
-    const packet = (err as { packet?: { granted?: number[] } }).packet
-    if (packet?.granted === undefined) throw err
-    return packet.granted.map((g) => (typeof g === 'number' ? g : (g as { qos: number }).qos))
-  }
-}
-
-/** The v5 PUBACK reason code of a QoS 1/2 publish (0 when accepted). */
-async function publishCode(c: MqttClient, topic: string, payload: string, opts: { qos: 1 | 2; retain?: boolean }): Promise<number> {
-  try {
-    const r = await c.publishAsync(topic, payload, opts)
-    return (r as { reasonCode?: number } | undefined)?.reasonCode ?? 0
-  } catch (err) {
-    const code = (err as { code?: number }).code
-    if (typeof code !== 'number') throw err
-    return code
-  }
-}
 
 const policies = [
   { name: 'block-evil-ip', priority: 1, effect: 'deny', actions: ['connect'], clientId: '^evil-' },

@@ -16,6 +16,7 @@ import { PortcullisError, type ErrorCode } from '../../errors.js'
 import type { Logger } from '../../log.js'
 import type { AuthOutcome, Authenticator, Credentials, Identity } from '../types.js'
 import type { KeySource, KeySourceStatus } from '../jwks/source.js'
+import { deepFreeze } from '../deep-freeze.js'
 import type { JwsAlgorithm } from './algorithms.js'
 import { compileMatch, evaluateClaims, type ClaimCheck, type ClaimContext, type CompiledMatch } from './claims.js'
 import type { AuthenticatorConfig, TokenSource } from './config.js'
@@ -97,21 +98,6 @@ const sha256 = oneShotHash !== undefined
 const CACHE_MAX_TOKEN_CHARS = 2048
 /** Bytes the verified-token cache of one authenticator may hold (10,000 RS256 tokens fit in half). */
 export const VERIFIED_TOKEN_CACHE_BYTES = 64 * 1024 * 1024
-
-/**
- * Freeze a verified payload and everything in it. A work list, not recursion: a token's JSON
- * may nest thousands of levels deep (`[[[[…` in a 64 KB token), and that depth is the sender's.
- */
-function deepFreeze<T>(value: T): T {
-  const pending: unknown[] = [value]
-  for (let item = pending.pop(); item !== undefined || pending.length > 0; item = pending.pop()) {
-    if (typeof item === 'object' && item !== null && !Object.isFrozen(item)) {
-      Object.freeze(item)
-      for (const v of Object.values(item)) pending.push(v)
-    }
-  }
-  return value
-}
 
 export class TokenAuthenticator implements Authenticator {
   readonly name: string

@@ -111,7 +111,8 @@ const JWKS_KEYS = [...COMMON_KEYS, 'endpoint', 'text', 'refreshInterval', 'timeo
 const CLAIMS_KEYS = ['issuer', 'audience', 'maxAge', 'leeway', 'required', 'match']
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/
 
-function parseClaims(value: unknown, path: string, from: TokenSource): ClaimsConfig {
+/** The `claims` block (shared by every authenticator whose credential carries claims). */
+export function parseClaims(value: unknown, path: string, from: TokenSource): ClaimsConfig {
   if (value === undefined || value === null) return Object.freeze({ leeway: AUTHENTICATOR_DEFAULTS.leeway, required: [], match: {} })
   const raw = mapping(value, path)
   knownKeys(raw, path, CLAIMS_KEYS)
@@ -220,7 +221,7 @@ function parseJwt(raw: Raw, path: string, common: CommonAuthenticatorConfig): Jw
   return { ...common, type: 'jwt', algorithm, publicKey, secretBase64 }
 }
 
-function isLoopback(hostname: string): boolean {
+export function isLoopback(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname)
 }
 
@@ -230,6 +231,23 @@ export function jwksUrlFor(endpoint: string): { url: string; appended: boolean }
   if (/jwks\.json$/i.test(u.pathname)) return { url: u.toString(), appended: false }
   u.pathname = u.pathname.replace(/\/+$/, '') + JWKS_WELL_KNOWN_PATH
   return { url: u.toString(), appended: true }
+}
+
+/** `ca`: PEM CA certificate(s) trusted for an https:// service instead of the default roots. */
+export function parseCaPem(raw: Raw, path: string, protocol: string): string | undefined {
+  const ca = optionalString(raw['ca'], `${path}.ca`)
+  if (ca === undefined) return undefined
+  const blocks = ca.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []
+  if (blocks.length === 0) throw new ConfigError(`${path}.ca`, 'must be PEM certificate content (-----BEGIN CERTIFICATE-----)')
+  for (const block of blocks) {
+    try {
+      new X509Certificate(block)
+    } catch (cause) {
+      throw new ConfigError(`${path}.ca`, `holds a certificate that cannot be read: ${(cause as Error).message}`)
+    }
+  }
+  if (protocol !== 'https:') throw new ConfigError(`${path}.ca`, 'is only used with an https:// endpoint')
+  return ca
 }
 
 function parseJwks(raw: Raw, path: string, common: CommonAuthenticatorConfig): JwksAuthenticatorConfig {
@@ -285,20 +303,30 @@ function parseJwks(raw: Raw, path: string, common: CommonAuthenticatorConfig): J
   if (address.username !== '' || address.password !== '') {
     throw new ConfigError(`${path}.endpoint`, 'must not contain credentials (user:password@); JWKS endpoints are public')
   }
-  const ca = optionalString(raw['ca'], `${path}.ca`)
-  if (ca !== undefined) {
-    const blocks = ca.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []
-    if (blocks.length === 0) throw new ConfigError(`${path}.ca`, 'must be PEM certificate content (-----BEGIN CERTIFICATE-----)')
-    for (const block of blocks) {
-      try {
-        new X509Certificate(block)
-      } catch (cause) {
-        throw new ConfigError(`${path}.ca`, `holds a certificate that cannot be read: ${(cause as Error).message}`)
-      }
-    }
-    if (protocol !== 'https:') throw new ConfigError(`${path}.ca`, 'is only used with an https:// endpoint')
-  }
+  const ca = parseCaPem(raw, path, protocol)
   return { ...base, endpoint: endpoint!, url: resolved.url, ...(ca !== undefined ? { ca } : {}) }
+}
+
+/** What every authenticator that reads a token from a client's credentials has. */
+export type TokenBasics = Pick<CommonAuthenticatorConfig, 'name' | 'from' | 'description' | 'enabled' | 'claims' | 'maxTokenBytes' | 'disconnectOnExpiry'>
+
+/** name, from, description, enabled, claims, maxTokenBytes and disconnectOnExpiry of an entry. */
+export function parseTokenBasics(r: Raw, path: string, defaultName: string): TokenBasics {
+  const name = optionalString(r['name'], `${path}.name`) ?? defaultName
+  if (!NAME.test(name)) throw new ConfigError(`${path}.name`, 'must be 1..64 characters: letters, digits, and _ . : - (starting with a letter or digit)')
+  const from = r['from'] ?? AUTHENTICATOR_DEFAULTS.from
+  if (from !== 'username' && from !== 'password') throw expected(`${path}.from`, 'username or password', from)
+  const description = optionalString(r['description'], `${path}.description`)
+  if (description !== undefined && [...description].length > 128) throw new ConfigError(`${path}.description`, `must be at most 128 characters (got ${[...description].length})`)
+  return {
+    name,
+    from,
+    enabled: optionalBoolean(r['enabled'], `${path}.enabled`, AUTHENTICATOR_DEFAULTS.enabled),
+    claims: parseClaims(r['claims'], `${path}.claims`, from),
+    maxTokenBytes: optionalNumber(r['maxTokenBytes'], `${path}.maxTokenBytes`, AUTHENTICATOR_DEFAULTS.maxTokenBytes, 256, 65_535),
+    disconnectOnExpiry: optionalBoolean(r['disconnectOnExpiry'], `${path}.disconnectOnExpiry`, AUTHENTICATOR_DEFAULTS.disconnectOnExpiry),
+    ...(description !== undefined ? { description } : {}),
+  }
 }
 
 /**
@@ -309,24 +337,13 @@ export function parseAuthenticatorConfig(raw: unknown, path: string, defaultName
   const r = mapping(raw, path)
   const type = r['type']
   if (type !== 'jwt' && type !== 'jwks') {
-    throw new ConfigError(`${path}.type`, type === undefined ? 'is required (jwt | jwks)' : `unknown authenticator type ${JSON.stringify(type)} (expected jwt | jwks)`)
+    throw new ConfigError(`${path}.type`, type === undefined ? 'is required (jwt | jwks | introspection)' : `unknown authenticator type ${JSON.stringify(type)} (expected jwt | jwks | introspection)`)
   }
-  const name = optionalString(r['name'], `${path}.name`) ?? defaultName ?? type
-  if (!NAME.test(name)) throw new ConfigError(`${path}.name`, 'must be 1..64 characters: letters, digits, and _ . : - (starting with a letter or digit)')
-  const from = r['from'] ?? AUTHENTICATOR_DEFAULTS.from
-  if (from !== 'username' && from !== 'password') throw expected(`${path}.from`, 'username or password', from)
-  const description = optionalString(r['description'], `${path}.description`)
-  if (description !== undefined && [...description].length > 128) throw new ConfigError(`${path}.description`, `must be at most 128 characters (got ${[...description].length})`)
+  const basics = parseTokenBasics(r, path, defaultName ?? type)
   const algorithms = parseAlgorithms(r, path)
   const common: CommonAuthenticatorConfig = {
-    name,
-    from,
-    enabled: optionalBoolean(r['enabled'], `${path}.enabled`, AUTHENTICATOR_DEFAULTS.enabled),
-    claims: parseClaims(r['claims'], `${path}.claims`, from),
-    maxTokenBytes: optionalNumber(r['maxTokenBytes'], `${path}.maxTokenBytes`, AUTHENTICATOR_DEFAULTS.maxTokenBytes, 256, 65_535),
-    disconnectOnExpiry: optionalBoolean(r['disconnectOnExpiry'], `${path}.disconnectOnExpiry`, AUTHENTICATOR_DEFAULTS.disconnectOnExpiry),
+    ...basics,
     verifiedTokenCache: optionalInteger(r['verifiedTokenCache'], `${path}.verifiedTokenCache`, AUTHENTICATOR_DEFAULTS.verifiedTokenCache, 0, 1_000_000),
-    ...(description !== undefined ? { description } : {}),
     ...(algorithms !== undefined ? { algorithms: Object.freeze(algorithms) } : {}),
   }
   const config = type === 'jwt' ? parseJwt(r, path, common) : parseJwks(r, path, common)
@@ -337,12 +354,19 @@ export function parseAuthenticatorConfig(raw: unknown, path: string, defaultName
  * Parses the `authenticators` list: each entry, default names `<type>-<index>`, and unique
  * names. `path` is the list's key path, e.g. `authentication.authenticators`.
  */
-export function parseAuthenticatorsConfig(rawList: unknown, path: string): AuthenticatorConfig[] {
+export function parseAuthenticatorsConfig(rawList: unknown, path: string): AuthenticatorConfig[]
+/** The same for a list whose entries `parseOne` parses (every authenticator type: auth/config.ts). */
+export function parseAuthenticatorsConfig<C extends { readonly name: string }>(rawList: unknown, path: string, parseOne: (raw: unknown, path: string, defaultName: string) => C): C[]
+export function parseAuthenticatorsConfig(
+  rawList: unknown,
+  path: string,
+  parseOne: (raw: unknown, path: string, defaultName: string) => { readonly name: string } = parseAuthenticatorConfig,
+): Array<{ readonly name: string }> {
   const entries = list(rawList, path)
   const seen = new Map<string, number>()
   return entries.map((raw, i) => {
     const type = isMapping(raw) ? raw['type'] : undefined
-    const config = parseAuthenticatorConfig(raw, `${path}[${i}]`, `${typeof type === 'string' ? type : 'auth'}-${i}`)
+    const config = parseOne(raw, `${path}[${i}]`, `${typeof type === 'string' ? type : 'auth'}-${i}`)
     const prior = seen.get(config.name)
     if (prior !== undefined) throw new ConfigError(`${path}[${i}].name`, `'${config.name}' is already used by ${path}[${prior}]; names must be unique`)
     seen.set(config.name, i)

@@ -9,7 +9,7 @@ import {
 import { PortcullisError } from '../../errors.js'
 import { authenticatorFault, refusalReason } from '../chain.js'
 import { ALGORITHM_SPECS, isJwsAlgorithm, type JwsAlgorithm } from './algorithms.js'
-import type { AuthenticatorInspection, TokenAuthenticator } from './authenticator.js'
+import type { AuthenticatorReport, ManagedAuthenticator } from '../managed.js'
 
 export interface GeneratedKeyPair {
   readonly alg: JwsAlgorithm
@@ -149,7 +149,7 @@ export interface TokenInspection {
   readonly payload?: Readonly<Record<string, unknown>>
   readonly decodeError?: string
   readonly sizeBytes: number
-  readonly authenticators: readonly AuthenticatorInspection[]
+  readonly authenticators: readonly AuthenticatorReport[]
   /**
    * What the chain would answer: the first allow or deny; else ignore, with the refusal's
    * code and the authenticator whose reason it is (as a CONNECT would be refused).
@@ -190,7 +190,7 @@ function decodePart(part: string | undefined): Record<string, unknown> | 'undeco
  */
 export async function inspectToken(
   token: string,
-  authenticators: readonly TokenAuthenticator[],
+  authenticators: readonly ManagedAuthenticator[],
   context: { clientId?: string; username?: string } = {},
 ): Promise<TokenInspection> {
   const parts = token.split('.')
@@ -199,10 +199,10 @@ export async function inspectToken(
   const decodeError = header === 'too deep' || payload === 'too deep'
     ? `token nests JSON deeper than ${MAX_SHOWN_DEPTH} levels; not shown`
     : header === 'undecodable' || (parts.length === 3 && payload === 'undecodable') ? 'token is not a decodable JWS' : undefined
-  const results: AuthenticatorInspection[] = []
+  const results: AuthenticatorReport[] = []
   let verdict: TokenInspection['verdict'] | undefined
   for (const a of authenticators) {
-    let r: AuthenticatorInspection
+    let r: AuthenticatorReport
     try {
       r = await a.inspect(token, context)
     } catch (cause) {

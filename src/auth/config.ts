@@ -1,0 +1,26 @@
+/**
+ * Every authenticator type's configuration: `authentication.authenticators` entries are
+ * dispatched on `type` to the parser of their folder (jwt/ for jwt and jwks, introspection/).
+ */
+import { mapping } from '../config/check.js'
+import { parseIntrospectionConfig, type IntrospectionAuthenticatorConfig } from './introspection/config.js'
+import {
+  parseAuthenticatorConfig as parseTokenAuthenticatorConfig, parseAuthenticatorsConfig as parseList,
+  type AuthenticatorConfig as TokenAuthenticatorConfig,
+} from './jwt/config.js'
+
+export type { TokenAuthenticatorConfig }
+export type { IntrospectionAuthenticatorConfig }
+export type AuthenticatorConfig = TokenAuthenticatorConfig | IntrospectionAuthenticatorConfig
+
+/** Parses one entry of any type. `path` is its key path. Throws ConfigError. */
+export function parseAuthenticatorConfig(raw: unknown, path: string, defaultName?: string): AuthenticatorConfig {
+  const r = mapping(raw, path)
+  if (r['type'] === 'introspection') return parseIntrospectionConfig(r, path, defaultName ?? 'introspection')
+  return parseTokenAuthenticatorConfig(raw, path, defaultName)
+}
+
+/** Parses the `authenticators` list: each entry, default names `<type>-<index>`, unique names. */
+export function parseAuthenticatorsConfig(rawList: unknown, path: string): AuthenticatorConfig[] {
+  return parseList(rawList, path, parseAuthenticatorConfig)
+}
