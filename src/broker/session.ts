@@ -104,7 +104,9 @@ export class Session {
 
   /** Record a message whose PUBLISH is going out for the first time. */
   addInflight(d: Delivery, packetId: number): Inflight {
-    const f: Inflight = { ...d, packetId, state: 'publish', counted: true }
+    // One object shape for every message in flight (a spread copies whatever shape `d` has).
+    const f: Inflight = { message: d.message, qos: d.qos, retain: d.retain, subscriptionIds: d.subscriptionIds, packetId, state: 'publish', counted: true }
+    if (d.stored !== undefined) (f as { stored?: number }).stored = d.stored
     this.inflight.set(packetId, f)
     this.#inflightBytes += f.message.payload.length
     this.#windowUsed++
