@@ -231,3 +231,16 @@ describe('PUBLISH encoder: the same bytes as mqtt-packet', () => {
     assert.equal(checked, 3 * 3 * 4 * 4 * 13)
   })
 })
+
+describe('framer: the sink decides', () => {
+  test('a sink that answers false stops framing: the packets after it are not delivered', () => {
+    const packets = [gen({ cmd: 'pingreq' }), gen({ cmd: 'pingreq' }), gen({ cmd: 'pingreq' })]
+    const f = new Framer(1024)
+    const seen: Buffer[] = []
+    f.push(Buffer.concat(packets), {
+      onFrame: (frame) => { seen.push(Buffer.from(frame)); return false },
+      onFrameError: () => assert.fail('no error'),
+    })
+    assert.deepEqual(seen, [packets[0]])
+  })
+})
