@@ -6,3 +6,5 @@ export { PortcullisError, ConfigError, ErrorCodes, toReasonCode, type ErrorCode 
 export { ReasonCode } from './protocol/reason-codes.js'
 export type { Authenticator, AuthOutcome, Credentials, Identity } from './auth/types.js'
 export type { Authorizer, ClientRules, AuthzDecision } from './authz/types.js'
+export type { RetainedStore, RetainedScan, RetainedBatch, RetainedHit } from './store/types.js'
+export type { Message } from './mqtt/types.js'

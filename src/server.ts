@@ -38,6 +38,12 @@ export interface ServerOptions {
    * first start (default: true when the admin listener is configured; false: file only).
    */
   readonly persistConfig?: boolean
+  /**
+   * A retained-message store of your own (embedding), used instead of the configured one
+   * (`persistence.retained`); the server closes it. Whatever it throws or rejects with costs
+   * the publishing client its connection, never the broker.
+   */
+  readonly retainedStore?: RetainedStore
 }
 
 export interface PortcullisServer {
@@ -73,7 +79,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     }
 
     // Opened before anything listens: a database that cannot be opened stops start-up.
-    const retained: RetainedStore = config.persistence.retained ? new SqliteRetainedStore(config.dataDir, logger) : new MemoryRetainedStore()
+    const retained: RetainedStore = options.retainedStore ?? (config.persistence.retained ? new SqliteRetainedStore(config.dataDir, logger) : new MemoryRetainedStore())
     undo.push(() => retained.close())
 
     // The admin listener comes first: it may serve the key set the authenticators fetch.

@@ -14,6 +14,7 @@ import { ReasonCode } from '../protocol/reason-codes.js'
 import { TopicTree, type Subscription } from '../router/topic-tree.js'
 import type { RetainedStore } from '../store/types.js'
 import { Connection } from './connection.js'
+import { guarded, guardedResult } from './contain.js'
 import type { CountedLimit, Limits } from './limits.js'
 import { AddressRateLimiter } from './rate-limit.js'
 import type { Session } from './session.js'
@@ -154,7 +155,8 @@ export class Broker {
 
   /** Publish a message from a client (or the broker): retain, route locally and to the cluster. */
   publish(message: Message): void {
-    if (message.retain) void this.retained.set(message)
+    // a store that fails later costs the publisher its connection, never the process (contain.ts)
+    if (message.retain) guardedResult(this.logger, () => this.sessions.get(message.origin ?? ''), 'retained store', this.retained.set(message))
     this.route(message)
     this.bus.publish(message)
   }
@@ -300,29 +302,31 @@ export class Broker {
     if (wasConnected) this.sessions.connectionClosed(conn)
   }
 
-  /** One timer for every connection: connect timeout, keep alive, token expiry. */
+  /** One timer for every connection: connect timeout, keep alive, token expiry (a fault costs that connection only). */
   #tick(): void {
     const now = Date.now()
-    for (const conn of this.#connections) {
-      if (conn.state === 'new' || conn.state === 'authenticating') {
-        if (now - conn.createdAt > this.limits.connectTimeoutMs) {
-          this.logger.info({ remote: conn.remoteAddress }, 'connect timeout')
-          conn.close()
-        }
-        continue
+    for (const conn of this.#connections) guarded(this.logger, conn, 'keep-alive wheel', () => this.#tickConnection(conn, now))
+    guarded(this.logger, undefined, '$SYS publisher', () => this.#sys.tick(now))
+  }
+
+  #tickConnection(conn: Connection, now: number): void {
+    if (conn.state === 'new' || conn.state === 'authenticating') {
+      if (now - conn.createdAt > this.limits.connectTimeoutMs) {
+        this.logger.info({ remote: conn.remoteAddress }, 'connect timeout')
+        conn.close()
       }
-      if (conn.state !== 'connected') continue
-      if (conn.keepAlive > 0 && now - conn.lastActivity > conn.keepAlive * 1500) {
-        conn.fail('ERR_KEEP_ALIVE_TIMEOUT', 'keep alive timeout')
-        continue
-      }
-      const exp = conn.identity?.expiresAt
-      if (exp !== undefined && now >= exp && this.disconnectOnExpiry && conn.identity?.disconnectOnExpiry !== false) {
-        this.logger.info({ clientId: conn.clientId }, 'token expired: disconnecting')
-        conn.disconnect(ReasonCode.MaximumConnectTime, 'token expired')
-      }
+      return
     }
-    this.#sys.tick(now)
+    if (conn.state !== 'connected') return
+    if (conn.keepAlive > 0 && now - conn.lastActivity > conn.keepAlive * 1500) {
+      conn.fail('ERR_KEEP_ALIVE_TIMEOUT', 'keep alive timeout')
+      return
+    }
+    const exp = conn.identity?.expiresAt
+    if (exp !== undefined && now >= exp && this.disconnectOnExpiry && conn.identity?.disconnectOnExpiry !== false) {
+      this.logger.info({ clientId: conn.clientId }, 'token expired: disconnecting')
+      conn.disconnect(ReasonCode.MaximumConnectTime, 'token expired')
+    }
   }
 
   /** Stop accepting, DISCONNECT 0x8B every client, flush and close the stores. Idempotent. */

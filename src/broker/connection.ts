@@ -17,6 +17,7 @@ import { refuseProtocolVersion } from './handlers/connect.js'
 import { dispatch } from './handlers/index.js'
 import { remainingExpiry, type Delivery, type Message, type ProtocolVersion } from '../mqtt/types.js'
 import type { Session } from './session.js'
+import { contained, guarded } from './contain.js'
 import { flushThisTurn } from './write-batch.js'
 
 export type ConnectionState = 'new' | 'authenticating' | 'connected' | 'closed'
@@ -30,12 +31,20 @@ const JOIN_LIMIT = 16 * 1024
 const CONNECTION = Symbol('portcullis.connection')
 type ConnectedStream = Duplex & { [CONNECTION]?: Connection }
 
+// Socket events: whatever goes wrong in them costs this connection only (contain.ts).
 function onStreamData(this: ConnectedStream, chunk: Buffer): void {
-  this[CONNECTION]?.onData(chunk)
+  const conn = this[CONNECTION]
+  if (conn === undefined) return
+  try {
+    conn.onData(chunk)
+  } catch (err) {
+    contained(conn.broker.logger, conn, 'socket data', err)
+  }
 }
 
 function onStreamGone(this: ConnectedStream): void {
-  this[CONNECTION]?.close()
+  const conn = this[CONNECTION]
+  if (conn !== undefined) guarded(conn.broker.logger, conn, 'socket close', () => conn.close())
 }
 
 export class Connection implements FrameSink {
@@ -157,8 +166,7 @@ export class Connection implements FrameSink {
     try {
       dispatch(this, packet)
     } catch (err) {
-      this.broker.logger.error({ err, clientId: this.clientId || undefined, cmd: packet.cmd }, 'packet handler failed')
-      this.disconnect(ReasonCode.ImplementationSpecificError)
+      contained(this.broker.logger, this, `${packet.cmd} handler`, err)
     }
   }
 
@@ -218,15 +226,20 @@ export class Connection implements FrameSink {
     this.#more = undefined
     this.#outBytes = 0
     if (this.stream.destroyed) return
-    if (more === undefined) {
-      this.stream.write(first)
-    } else if (total <= JOIN_LIMIT) {
-      this.stream.write(Buffer.concat(more, total))
-    } else {
-      // large messages are not copied again: the stream writes them in one writev
-      this.stream.cork()
-      for (const b of more) this.stream.write(b)
-      this.stream.uncork()
+    // flushed for every connection at once (write-batch.ts): a fault here is this one's alone
+    try {
+      if (more === undefined) {
+        this.stream.write(first)
+      } else if (total <= JOIN_LIMIT) {
+        this.stream.write(Buffer.concat(more, total))
+      } else {
+        // large messages are not copied again: the stream writes them in one writev
+        this.stream.cork()
+        for (const b of more) this.stream.write(b)
+        this.stream.uncork()
+      }
+    } catch (err) {
+      contained(this.broker.logger, this, 'socket write', err)
     }
   }
 
@@ -344,7 +357,8 @@ export class Connection implements FrameSink {
       stream.end()
       setTimeout(destroyStream, 1000, stream).unref()
     }
-    this.broker.onConnectionClosed(this, wasConnected)
+    // the will is published from here: a fault in it costs this client only (contain.ts)
+    guarded(this.broker.logger, this, 'close handler', () => this.broker.onConnectionClosed(this, wasConnected))
   }
 
   /** Throw-free helper for handlers: the error's code decides the reason. */

@@ -19,6 +19,7 @@ import { toDelivery, type QoS } from '../mqtt/types.js'
 import type { Subscription } from '../router/topic-tree.js'
 import type { RetainedHit, RetainedScan } from '../store/types.js'
 import type { Connection } from './connection.js'
+import { contained } from './contain.js'
 import type { Session } from './session.js'
 
 /** Messages per slice: a few hundred keep one slice well under a millisecond or two. */
@@ -41,9 +42,7 @@ export function deliverRetained(conn: Connection, subs: readonly Subscription[])
   const previous = running.get(conn) ?? Promise.resolve()
   const next = previous
     .then(() => sendAll(conn, session, filters, ids))
-    .catch((err: unknown) => {
-      conn.broker.logger.error({ err, clientId: conn.clientId }, 'retained delivery failed')
-    })
+    .catch((err: unknown) => contained(conn.broker.logger, conn, 'retained delivery', err))
   running.set(conn, next)
 }
 

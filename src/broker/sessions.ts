@@ -10,6 +10,7 @@ import type { Subscription } from '../router/topic-tree.js'
 import type { Broker } from './broker.js'
 import type { Connection } from './connection.js'
 import { Session, type PendingWill } from './session.js'
+import { guarded } from './contain.js'
 import { clearLongTimeout, setLongTimeout } from './timers.js'
 
 export interface OpenedSession {
@@ -136,7 +137,7 @@ export class SessionManager {
     }
     if (session.expiryInterval !== NEVER_EXPIRES) {
       session.expiryTimer = setLongTimeout(() => {
-        if (session.connection === undefined) this.end(session)
+        if (session.connection === undefined) guarded(this.#broker.logger, session, 'session expiry', () => this.end(session))
       }, session.expiryInterval * 1000)
     }
   }
@@ -175,7 +176,7 @@ export class SessionManager {
     pending.timer = setLongTimeout(() => {
       if (session.pendingWill === pending) {
         session.pendingWill = undefined
-        broker.publish(will())
+        guarded(broker.logger, session, 'will delay', () => broker.publish(will()))
       }
     }, delay * 1000)
     session.pendingWill = pending

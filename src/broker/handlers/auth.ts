@@ -6,6 +6,7 @@
 import type mqtt from 'mqtt-packet'
 import { ReasonCode } from '../../protocol/reason-codes.js'
 import type { Connection } from '../connection.js'
+import { contained } from '../contain.js'
 
 export function handleAuth(conn: Connection, packet: mqtt.IAuthPacket): void {
   const broker = conn.broker
@@ -53,8 +54,5 @@ export function handleAuth(conn: Connection, packet: mqtt.IAuthPacket): void {
         conn.disconnect(ReasonCode.UnspecifiedError)
       },
     )
-    .catch((err: unknown) => {
-      broker.logger.error({ err, clientId: conn.clientId }, 're-authentication handling failed')
-      conn.disconnect(ReasonCode.ImplementationSpecificError)
-    })
+    .catch((err: unknown) => contained(broker.logger, conn, 're-authentication', err))
 }

@@ -12,6 +12,7 @@ import { isValidUtf8Field } from '../../protocol/utf8.js'
 import type { Connection } from '../connection.js'
 import { NEVER_EXPIRES } from '../../mqtt/types.js'
 import { forwardableProperties } from '../properties.js'
+import { contained } from '../contain.js'
 /** MQTT 3.1.1 CONNACK "accepted" (without / with session present) — the same bytes every time. */
 const V3_CONNACK_ACCEPTED = Buffer.from([0x20, 0x02, 0x00, 0x00])
 const V3_CONNACK_ACCEPTED_PRESENT = Buffer.from([0x20, 0x02, 0x01, 0x00])
@@ -117,11 +118,8 @@ export function handleConnect(conn: Connection, packet: mqtt.IConnectPacket): vo
         if (conn.open) refuseConnect(conn, ReasonCode.UnspecifiedError)
       },
     )
-    .catch((err: unknown) => {
-      // A fault while completing CONNECT costs this connection, not the process (unhandled rejection).
-      log.error({ err, clientId }, 'completing CONNECT failed')
-      conn.disconnect(ReasonCode.ImplementationSpecificError)
-    })
+    // A fault while completing CONNECT costs this connection, not the process (unhandled rejection).
+    .catch((err: unknown) => contained(log, conn, 'completing CONNECT', err))
 }
 
 interface ConnectDecisions {
