@@ -74,25 +74,25 @@ for (const v of VERSIONS) {
       await end(healthy)
     })
 
-    test('a packet handler that throws (retained store) closes that client only (v5 DISCONNECT 0x83)', async () => {
-      const clientId = uid('handler')
-      const c = await connect(port, { protocolVersion: v, clientId })
-      c.publish('boom/sync/h', 'x', { qos: 0, retain: true })
-      const d = await waitForClose(c)
-      if (v === 5) assert.equal(d?.reasonCode, 0x83)
-      await faultLogged(clientId, 'publish handler')
-      await assertHealthy(healthy)
-    })
-
-    test('a store callback that rejects later closes the publisher only, never an unhandled rejection', async () => {
-      const clientId = uid('store')
-      const c = await connect(port, { protocolVersion: v, clientId })
-      await c.publishAsync('boom/async/s', 'x', { qos: 1, retain: true })
-      const d = await waitForClose(c)
-      if (v === 5) assert.equal(d?.reasonCode, 0x83)
-      await faultLogged(clientId, 'retained store')
-      await assertHealthy(healthy)
-    })
+    /** `act` makes the broker fail for a connected client: that client alone is closed (v5 0x83), the fault logged at `where`. */
+    for (const [name, where, act] of [
+      ['a packet handler that throws (retained store) closes that client only (v5 DISCONNECT 0x83)', 'publish handler',
+        (c: MqttClient) => { c.publish('boom/sync/h', 'x', { qos: 0, retain: true }) }],
+      ['a store callback that rejects later closes the publisher only, never an unhandled rejection', 'retained store',
+        (c: MqttClient) => { c.publish('boom/async/s', 'x', { qos: 1, retain: true }) }],
+      ['a retained delivery whose store scan throws closes the subscriber only', 'retained delivery',
+        (c: MqttClient) => { c.subscribe('boom/scan/#', { qos: 0 }) }],
+    ] as const) {
+      test(name, async () => {
+        const clientId = uid('fault')
+        const c = await connect(port, { protocolVersion: v, clientId })
+        act(c)
+        const d = await waitForClose(c)
+        if (v === 5) assert.equal(d?.reasonCode, 0x83)
+        await faultLogged(clientId, where)
+        await assertHealthy(healthy)
+      })
+    }
 
     test('a will that throws from the close handler (socket closed) costs nothing else', async () => {
       const clientId = uid('close')
@@ -118,16 +118,6 @@ for (const v of VERSIONS) {
       await raw.connect({ clientId, keepalive: 1, will: will('boom/sync/ka') })
       await raw.waitClosed(4000)
       await faultLogged(clientId, 'close handler')
-      await assertHealthy(healthy)
-    })
-
-    test('a retained delivery whose store scan throws closes the subscriber only', async () => {
-      const clientId = uid('scan')
-      const c = await connect(port, { protocolVersion: v, clientId })
-      c.subscribe('boom/scan/#', { qos: 0 })
-      const d = await waitForClose(c)
-      if (v === 5) assert.equal(d?.reasonCode, 0x83)
-      await faultLogged(clientId, 'retained delivery')
       await assertHealthy(healthy)
     })
 
