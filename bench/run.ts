@@ -17,6 +17,9 @@
  *   --cpu-prof DIR          run Portcullis with node --cpu-prof, profiles written to DIR
  *   --node-flags "F …"      extra node flags for Portcullis (e.g. "--trace-gc --perf-basic-prof")
  *   --broker-out DIR        Portcullis's stdout (e.g. --trace-gc lines) to DIR/<run>.log
+ *   --baseline DIR          also run the Portcullis build in DIR (another checkout, `npm run build` done there)
+ *                           as `portcullis-baseline`, beside `portcullis` in every scenario that runs it: a
+ *                           before/after pair measured in the same rounds
  *   --out FILE              JSON output (default bench/results/bench-<time>.json)
  *
  * Broker CPU per operation (utime+stime from /proc/PID/stat, every thread) is the main figure;
@@ -47,6 +50,7 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'string' },
     'node-flags': { type: 'string' },
     'broker-out': { type: 'string' },
+    baseline: { type: 'string' },
     out: { type: 'string' },
     mosquitto: { type: 'string', default: '/usr/sbin/mosquitto' },
   },
@@ -81,6 +85,14 @@ if (kinds.includes('portcullis') && !existsSync(join(ROOT, 'dist/cli/main.js')))
   throw new Error('dist/ is missing: run `npm run build` first')
 }
 if (kinds.includes('mosquitto') && !existsSync(values.mosquitto)) throw new Error(`mosquitto not found at ${values.mosquitto}`)
+
+if (values.baseline !== undefined && !existsSync(join(values.baseline, 'dist/cli/main.js'))) throw new Error(`--baseline: no build in ${values.baseline} (run npm run build there)`)
+/** With --baseline, the baseline build runs right after Portcullis, same configuration. */
+function withBaseline(specs: BrokerSpec[]): BrokerSpec[] {
+  const root = values.baseline
+  if (root === undefined) return specs
+  return specs.flatMap((s) => (s.label === 'portcullis' ? [s, { ...s, label: 'portcullis-baseline', root }] : [s]))
+}
 
 const all = scenarios(sizes)
 if (only !== undefined) {
@@ -131,7 +143,7 @@ const started = Date.now()
 
 for (const sc of selected) {
   const reason = sc.skip?.(ctx)
-  const specs: BrokerSpec[] = sc.specs(kinds)
+  const specs: BrokerSpec[] = withBaseline(sc.specs(kinds))
   if (reason !== undefined) { skipped.push({ id: sc.id, reason }); log(`[${sc.id}] skipped: ${reason}`); continue }
   if (specs.length === 0) { skipped.push({ id: sc.id, reason: 'no selected broker runs it' }); continue }
   let unsupported: string | undefined

@@ -30,6 +30,8 @@ export interface BrokerSpec {
    * (bench/peers/portcullis-bare-token.mjs).
    */
   readonly bareJwt?: { readonly alg: string; readonly key: string }
+  /** Portcullis only: run the build in this checkout (its bin/ and dist/) instead of this one (--baseline). */
+  readonly root?: string
 }
 
 export interface RunningBroker {
@@ -154,7 +156,7 @@ export async function startBroker(spec: BrokerSpec, port: number, opts: Options)
       const extra = spec.metrics === true ? { ...spec.portcullisConfig, admin: { host: HOST, port: port + 1000, metricsPublic: true } } : spec.portcullisConfig
       writeFileSync(file, portcullisYaml(port, extra))
       argv = spec.bareJwt === undefined
-        ? [process.execPath, ...opts.portcullisNodeFlags, join(ROOT, 'bin/portcullis.js'), 'start', '--config', file]
+        ? [process.execPath, ...opts.portcullisNodeFlags, join(spec.root ?? ROOT, 'bin/portcullis.js'), 'start', '--config', file]
         : [process.execPath, ...opts.portcullisNodeFlags, join(ROOT, 'bench/peers/portcullis-bare-token.mjs'), file, ...bareJwtArgs(dir, spec.bareJwt)]
       break
     }

@@ -182,6 +182,8 @@ export function renderMarkdown(
       if (b.coldVerifyUs !== undefined) notes.push(`raw with 2 MiB touched between verifications: ${range(b.coldVerifyUs)} µs`)
       if (b.pacedVerifyUs !== undefined) notes.push(`raw at the scenario's pace (one verification per ${1e6 / TOKEN_CONNECT_RATE} µs, thread asleep between): ${range(b.pacedVerifyUs)} µs`)
       if (b.coldCpuPerOpUs !== undefined) notes.push(`cold start (warm-up connects): ${range(b.coldCpuPerOpUs)} µs/connect`)
+      const base = b.broker === 'portcullis' ? b.ratios['portcullis-baseline'] : undefined
+      if (base !== undefined) notes.push(`**÷ portcullis-baseline (same rounds): ${base.stat.median.toFixed(2)}× [${base.stat.min.toFixed(2)}–${base.stat.max.toFixed(2)}]**`)
       if (b.stallMaxMs !== undefined) notes.push(`longest event-loop stall in the broker (measured phase): ${range(b.stallMaxMs)} ms`)
       for (const [other, st] of Object.entries(b.p99Ratios)) {
         if (b.broker.startsWith('portcullis') && other !== b.broker) notes.push(`p99 ÷ ${other}: ${st.median.toFixed(2)}× [${st.min.toFixed(2)}–${st.max.toFixed(2)}]`)
