@@ -115,7 +115,7 @@ export class AuthenticatorsAdmin {
 
   /**
    * Key set fetches of a JWKS authenticator by outcome, carried over across replacements
-   * under the same name (a refresh or an edit starts a new instance). Undefined when the
+   * under the same name (an edit starts a new instance). Undefined when the
    * authenticator never fetched (static keys, pasted key sets).
    */
   jwksFetches(a: ManagedAuthenticator): JwksFetchCounts | undefined {

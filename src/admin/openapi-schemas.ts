@@ -244,12 +244,13 @@ export const SCHEMAS: Record<string, Schema> = {
           type: 'object',
           properties: {
             name: str, type: str, enabled: bool, outcome: { enum: ['allow', 'deny', 'ignore'] }, code: str, message: str,
+            relevance: { type: 'integer', minimum: 0, maximum: 3, description: 'passed on: 3 trusted issuer, 2 key with its kid, 1 nothing says otherwise, 0 meant for another' },
             key: { type: 'object', properties: { index: int, kid: str, description: str, alg: str } },
             steps: { type: 'array', items: { type: 'object', properties: { check: str, ok: bool, detail: str, code: str } } },
           },
         },
       },
-      verdict: { type: 'object', properties: { outcome: { enum: ['allow', 'deny', 'ignore'] }, authenticator: str, code: str } },
+      verdict: { type: 'object', properties: { outcome: { enum: ['allow', 'deny', 'ignore'] }, authenticator: str, code: str, message: str } },
     },
   },
   Stats: {
@@ -265,7 +266,14 @@ export const SCHEMAS: Record<string, Schema> = {
         properties: { received: int, sent: int, dropped: int, receivedByQos: { type: 'array', items: int }, sentByQos: { type: 'array', items: int } },
       },
       bytes: { type: 'object', properties: { in: int, out: int } },
-      authFailures: { type: 'object', properties: { total: int, byReason: { type: 'object', additionalProperties: int } } },
+      authFailures: {
+        type: 'object',
+        properties: {
+          total: int,
+          byReason: { type: 'object', additionalProperties: int },
+          byAuthenticator: { type: 'object', description: "authenticator whose reason was given ('none': no one's) → code → count", additionalProperties: { type: 'object', additionalProperties: int } },
+        },
+      },
       authzDenied: { type: 'object', properties: { connect: int, publish: int, subscribe: int } },
       limitsHit: {
         type: 'object',

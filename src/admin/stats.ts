@@ -21,7 +21,12 @@ export interface BrokerStatsView {
     readonly sentByQos: readonly number[]
   }
   readonly bytes: { readonly in: number; readonly out: number }
-  readonly authFailures: { readonly total: number; readonly byReason: Readonly<Record<string, number>> }
+  readonly authFailures: {
+    readonly total: number
+    readonly byReason: Readonly<Record<string, number>>
+    /** By the authenticator whose reason was given ('none': no one's), then by code. */
+    readonly byAuthenticator: Readonly<Record<string, Readonly<Record<string, number>>>>
+  }
   readonly authzDenied: { readonly connect: number; readonly publish: number; readonly subscribe: number }
   /** Times each per-client / per-address limit acted (refused, dropped or held back). */
   readonly limitsHit: Readonly<Record<CountedLimit, number>>
@@ -57,7 +62,11 @@ export function brokerStats(b: Broker): BrokerStatsView {
       sentByQos: [...s.messagesSentByQos],
     },
     bytes: { in: s.bytesIn, out: s.bytesOut },
-    authFailures: { total: s.authFailures, byReason: { ...s.authFailuresByReason } },
+    authFailures: {
+      total: s.authFailures,
+      byReason: { ...s.authFailuresByReason },
+      byAuthenticator: Object.fromEntries(Object.entries(s.authFailuresByAuthenticator).map(([a, byCode]) => [a, { ...byCode }])),
+    },
     authzDenied: { ...s.authzDenied },
     limitsHit: { ...s.limitsHit },
   }

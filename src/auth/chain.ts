@@ -7,12 +7,19 @@
  * mine" (the next authenticator's reason would then be reported for a token it was never
  * meant for) nor "keys unavailable" (which tells clients to retry).
  */
-import { PortcullisError } from '../errors.js'
-import type { Authenticator, Credentials, Identity } from './types.js'
+import { PortcullisError, type ErrorCode } from '../errors.js'
+import type { Authenticator, Credentials, Identity, Relevance } from './types.js'
 
 export type ChainResult =
   | { readonly ok: true; readonly identity: Identity }
-  | { readonly ok: false; readonly error: PortcullisError; readonly authenticator?: string }
+  | {
+    readonly ok: false
+    readonly error: PortcullisError
+    /** The authenticator that refused, or whose reason to pass the client on is given. */
+    readonly authenticator?: string
+    /** When every authenticator passed the client on: each one's reason, in chain order. */
+    readonly reasons?: readonly PassReason[]
+  }
 
 export interface AuthenticatorChainOptions {
   /** Admit clients that present no credentials at all. */
@@ -32,39 +39,59 @@ const JWS_LIKE = /^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/
 
 const ANONYMOUS: Identity = Object.freeze({ authenticator: 'anonymous', anonymous: true })
 
-/** Errors that say "ask again later" rank above "bad credentials" when every authenticator ignored. */
-function rank(error: PortcullisError | undefined): number {
-  if (error === undefined) return 0
-  if (error.code === 'ERR_JWKS_UNAVAILABLE' || error.code === 'ERR_AUTH_SERVICE_UNAVAILABLE') return 1
-  return 2
-}
-
 /** What an authenticator that threw is taken to have answered (see above). The cause is kept for the log. */
 export function authenticatorFault(cause: unknown): PortcullisError {
   return new PortcullisError('ERR_AUTH_INTERNAL', `authenticator failed unexpectedly: ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
 }
 
-/** An authenticator that passed a client on ("not mine"), and why. */
+/** An authenticator that passed a client on ("not mine"), why, and how surely it was meant for the token. */
 export interface PassedOn {
   readonly authenticator: string
   readonly error: PortcullisError | undefined
+  readonly relevance?: Relevance
+}
+
+/** One authenticator's reason for passing a client on, as logs and reports list it. */
+export interface PassReason {
+  readonly authenticator: string
+  readonly code: ErrorCode
+  readonly reason: string
+}
+
+export interface Refusal {
+  readonly error: PortcullisError
+  /** The authenticator whose reason this is; absent when no one was meant for the token more than another. */
+  readonly authenticator?: string
+  /** Every authenticator's reason, in chain order. */
+  readonly reasons: readonly PassReason[]
 }
 
 /**
- * The refusal when every enabled authenticator passed the client on: the one rule, used by
- * a CONNECT and by `token inspect` alike.
+ * The refusal when every enabled authenticator passed the client on — the one rule, used
+ * by a CONNECT and by `token inspect` alike. The reason given is that of the authenticator
+ * whose key material was meant for the token (highest relevance: trusted issuer, then a key
+ * with the token's kid, then "nothing says otherwise"); among equals, one that could not
+ * check it (no key set loaded, introspection service down) comes first (the token may be
+ * good: 0x88 tells the client to retry). When several
+ * equally unrelated authenticators disagree, the refusal lists each one's reason.
  */
-export function refusalReason(passed: readonly PassedOn[], hasCredentials: boolean): { readonly error: PortcullisError; readonly authenticator?: string } {
-  let why: PassedOn | undefined
-  for (const p of passed) {
-    if (p.error !== undefined && (why === undefined || rank(p.error) > rank(why.error))) why = p
-  }
-  if (why?.error !== undefined) return { error: why.error, authenticator: why.authenticator }
-  return {
-    error: hasCredentials
+export function refusalReason(passed: readonly PassedOn[], hasCredentials: boolean): Refusal {
+  const withError = passed.filter((p): p is PassedOn & { error: PortcullisError } => p.error !== undefined)
+  const reasons = withError.map((p) => ({ authenticator: p.authenticator, code: p.error.code, reason: p.error.message }))
+  if (withError.length === 0) {
+    const error = hasCredentials
       ? new PortcullisError('ERR_AUTH_BAD_CREDENTIALS', 'no authenticator accepted the credentials')
-      : new PortcullisError('ERR_AUTH_NO_CREDENTIALS'),
+      : new PortcullisError('ERR_AUTH_NO_CREDENTIALS')
+    return { error, reasons }
   }
+  const best = Math.max(...withError.map((p) => p.relevance ?? 1))
+  const top = withError.filter((p) => (p.relevance ?? 1) === best)
+  const pick = top.find((p) => p.error.code === 'ERR_JWKS_UNAVAILABLE' || p.error.code === 'ERR_AUTH_SERVICE_UNAVAILABLE') ?? (top.length === 1 || best >= 2 ? top[0] : undefined)
+  if (pick !== undefined) return { error: pick.error, authenticator: pick.authenticator, reasons }
+  const first = top[0]!
+  if (top.every((p) => p.error.code === first.error.code)) return { error: first.error, reasons }
+  const list = reasons.map((r) => `${r.authenticator}: ${r.reason}`).join('; ')
+  return { error: new PortcullisError('ERR_AUTH_BAD_CREDENTIALS', `no authenticator accepted the token (${list})`), reasons }
 }
 
 export class AuthenticatorChain {
@@ -148,7 +175,7 @@ export class AuthenticatorChain {
       }
       if (outcome.result === 'allow') return { ok: true, identity: outcome.identity }
       if (outcome.result === 'deny') return { ok: false, error: outcome.error, authenticator: authenticator.name }
-      passed.push({ authenticator: authenticator.name, error: outcome.error })
+      passed.push({ authenticator: authenticator.name, error: outcome.error, ...(outcome.relevance !== undefined ? { relevance: outcome.relevance } : {}) })
     }
     return { ok: false, ...refusalReason(passed, hasCredentials) }
   }

@@ -38,8 +38,22 @@ export type AuthOutcome =
   | { readonly result: 'allow'; readonly identity: Identity }
   /** The authenticator recognised the credential as its own and refuses it: the chain stops. */
   | { readonly result: 'deny'; readonly error: PortcullisError }
-  /** Not mine: the next authenticator is tried. `error` says why, for the final answer. */
-  | { readonly result: 'ignore'; readonly error?: PortcullisError }
+  /**
+   * Not mine: the next authenticator is tried. `error` says why, and `relevance` how surely
+   * this authenticator's key material was meant for the token, so that a refusal names the
+   * right authenticator's reason (see Relevance).
+   */
+  | { readonly result: 'ignore'; readonly error?: PortcullisError; readonly relevance?: Relevance }
+
+/**
+ * How surely a token was meant for an authenticator that passed it on:
+ * 3 its issuer is one this authenticator trusts (`claims.issuer`);
+ * 2 this authenticator holds a key with the token's `kid`;
+ * 1 nothing says otherwise (a key for its alg that did not verify it, no key set loaded);
+ * 0 meant for someone else (no key for its alg or kid here, an issuer this one does not
+ *   trust), or no token this authenticator can read (not a JWS, too large).
+ */
+export type Relevance = 0 | 1 | 2 | 3
 
 export interface Authenticator {
   readonly name: string

@@ -46,6 +46,8 @@ export interface BrokerStats {
   messagesSentByQos: [number, number, number]
   /** Refused CONNECTs and re-authentications by error code. */
   authFailuresByReason: Record<string, number>
+  /** The same by the authenticator whose reason was given ('none' when no one's), then by error code. */
+  authFailuresByAuthenticator: Record<string, Record<string, number>>
   authzDenied: { connect: number; publish: number; subscribe: number }
   /** Times each per-client / per-address limit acted (limits.ts, COUNTED_LIMITS). */
   limitsHit: Record<CountedLimit, number>
@@ -72,6 +74,7 @@ export class Broker {
     messagesReceivedByQos: [0, 0, 0],
     messagesSentByQos: [0, 0, 0],
     authFailuresByReason: {},
+    authFailuresByAuthenticator: {},
     authzDenied: { connect: 0, publish: 0, subscribe: 0 },
     limitsHit: { maxSubscriptionsPerClient: 0, maxInflightBytes: 0, maxQueuedBytes: 0, connectRatePerAddress: 0, publishRate: 0 },
   }
@@ -117,10 +120,12 @@ export class Broker {
     this.stats.limitsHit[limit]++
   }
 
-  /** Count a refused CONNECT or re-authentication. */
-  countAuthFailure(code: string): void {
+  /** Count a refused CONNECT or re-authentication, under the authenticator whose reason it is. */
+  countAuthFailure(code: string, authenticator: string | undefined): void {
     this.stats.authFailures++
     this.stats.authFailuresByReason[code] = (this.stats.authFailuresByReason[code] ?? 0) + 1
+    const byCode = (this.stats.authFailuresByAuthenticator[authenticator ?? 'none'] ??= {})
+    byCode[code] = (byCode[code] ?? 0) + 1
   }
 
   get closing(): boolean {

@@ -23,7 +23,7 @@ export interface MetricsSource {
     readonly retained: number
     readonly messages: { readonly dropped: number; readonly receivedByQos: readonly number[]; readonly sentByQos: readonly number[] }
     readonly bytes: { readonly in: number; readonly out: number }
-    readonly authFailures: { readonly byReason: Readonly<Record<string, number>> }
+    readonly authFailures: { readonly byAuthenticator: Readonly<Record<string, Readonly<Record<string, number>>>> }
     readonly authzDenied: Readonly<Record<'connect' | 'publish' | 'subscribe', number>>
     readonly limitsHit: Readonly<Record<CountedLimit, number>>
   }
@@ -115,10 +115,14 @@ export function createMetrics(source: MetricsSource, options: { readonly version
     },
   })
   new Counter({
-    name: 'portcullis_auth_failures_total', help: 'Refused CONNECTs and re-authentications by reason (error code)', labelNames: ['reason'], registers,
+    name: 'portcullis_auth_failures_total',
+    help: "Refused CONNECTs and re-authentications by reason (error code) and the authenticator whose reason it is ('none': no one's)",
+    labelNames: ['reason', 'authenticator'], registers,
     collect() {
       this.reset()
-      for (const [reason, n] of Object.entries(source.stats().authFailures.byReason)) this.inc({ reason }, n)
+      for (const [authenticator, byCode] of Object.entries(source.stats().authFailures.byAuthenticator)) {
+        for (const [reason, n] of Object.entries(byCode)) this.inc({ reason, authenticator }, n)
+      }
     },
   })
   new Counter({

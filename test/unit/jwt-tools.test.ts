@@ -68,7 +68,7 @@ describe('inspectToken', () => {
     const failed = second?.steps.filter((s) => !s.ok).map((s) => [s.check, s.code])
     assert.deepEqual(failed, [['aud', 'ERR_JWT_AUDIENCE'], ['match:sub', 'ERR_JWT_CLAIM_MISMATCH']])
     assert.ok(second?.steps.some((s) => s.check === 'signature' && s.ok))
-    assert.deepEqual(report.verdict, { outcome: 'deny', authenticator: 'pasted', code: 'ERR_JWT_AUDIENCE' })
+    assert.deepEqual(report.verdict, { outcome: 'deny', authenticator: 'pasted', code: 'ERR_JWT_AUDIENCE', message: "audience \"web\" is not accepted" })
     const text = formatInspection(report)
     assert.match(text, /\[pasted\] \(jwks\) → deny ERR_JWT_AUDIENCE/)
     assert.match(text, /FAIL aud/)

@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks'
 import { BoundedCache, NO_USAGE, type CacheUsage } from '../../bounded-cache.js'
 import { PortcullisError, type ErrorCode } from '../../errors.js'
 import type { Logger } from '../../log.js'
-import type { AuthOutcome, Authenticator, Credentials, Identity } from '../types.js'
+import type { AuthOutcome, Authenticator, Credentials, Identity, Relevance } from '../types.js'
 import type { KeySource, KeySourceStatus } from '../jwks/source.js'
 import { deepFreeze } from '../deep-freeze.js'
 import type { JwsAlgorithm } from './algorithms.js'
@@ -53,6 +53,8 @@ export interface AuthenticatorInspection {
   readonly outcome: 'allow' | 'deny' | 'ignore'
   readonly code?: ErrorCode
   readonly message?: string
+  /** Passed on (ignore): how surely the token was meant for this authenticator. */
+  readonly relevance?: Relevance
   /** The key that verified the signature (never key material). */
   readonly key?: { readonly index: number; readonly kid?: string; readonly description: string; readonly alg: JwsAlgorithm }
   readonly steps: readonly InspectStep[]
@@ -77,7 +79,7 @@ type TokenRead = { readonly token: string | Buffer } | { readonly error: Portcul
 type Verdict =
   | { readonly result: 'allow'; readonly verified: Verified }
   | { readonly result: 'deny'; readonly error: PortcullisError; readonly verified: Verified | Unreadable }
-  | { readonly result: 'ignore'; readonly error: PortcullisError }
+  | { readonly result: 'ignore'; readonly error: PortcullisError; readonly relevance: Relevance }
 
 export interface TokenAuthenticatorOptions {
   readonly logger: Logger
@@ -204,6 +206,7 @@ export class TokenAuthenticator implements Authenticator {
     return {
       name: this.name, type: this.type, enabled: this.enabled, outcome: v.result,
       ...(v.result !== 'allow' ? { code: v.error.code, message: v.error.message } : {}),
+      ...(v.result === 'ignore' ? { relevance: v.relevance } : {}),
       ...(key !== undefined ? { key } : {}),
       steps,
     }
@@ -221,7 +224,7 @@ export class TokenAuthenticator implements Authenticator {
     if (bytes > max) {
       const error = new PortcullisError('ERR_JWT_TOO_LARGE', `token is ${bytes} bytes, larger than maxTokenBytes ${max}`)
       report?.push({ check: 'size', ok: false, detail: error.message, code: error.code })
-      return { result: 'ignore', error }
+      return { result: 'ignore', error, relevance: 0 }
     }
     report?.push({ check: 'size', ok: true, detail: `${bytes} bytes (limit ${max})` })
     const text = typeof token === 'string' ? token : token.toString('utf8')
@@ -231,14 +234,15 @@ export class TokenAuthenticator implements Authenticator {
     } catch (err) {
       const error = err as PortcullisError
       report?.push({ check: 'format', ok: false, detail: error.message, code: error.code })
-      return { result: 'ignore', error }
+      // Not a JWS this authenticator can read (often: another authenticator's field held the token).
+      return { result: 'ignore', error, relevance: 0 }
     }
     report?.push({ check: 'format', ok: true, detail: `JWS, alg ${printable(jws.alg)}${jws.kid !== undefined ? `, kid ${printable(jws.kid)}` : ''}` })
 
     const keys = this.#source.current()
     const verified = keys === undefined ? undefined : this.#verify(text, jws, keys, report === undefined)
     const retry = keys === undefined || (verified instanceof PortcullisError && verified.code === 'ERR_JWT_KID_UNKNOWN')
-    if (this.#source.refresh === undefined || !retry) return this.#afterKeys(keys, verified, ctx, report)
+    if (this.#source.refresh === undefined || !retry) return this.#afterKeys(jws, keys, verified, ctx, report)
     const reason = keys === undefined ? 'unavailable' : 'kid'
     return this.#source.refresh(reason).then(() => {
       const fresh = this.#source.current()
@@ -246,16 +250,16 @@ export class TokenAuthenticator implements Authenticator {
       const again = fresh === undefined || (reason === 'kid' && fresh.every((k) => k.kid !== jws.kid))
         ? verified
         : this.#verify(text, jws, fresh, report === undefined)
-      return this.#afterKeys(fresh, again, ctx, report)
+      return this.#afterKeys(jws, fresh, again, ctx, report)
     })
   }
 
   /** The pipeline from the key set on: what the signature check found decides the rest. */
-  #afterKeys(keys: readonly VerifyKey[] | undefined, verified: Verified | Unreadable | PortcullisError | undefined, ctx: ClaimContext, report?: InspectStep[]): Verdict {
+  #afterKeys(jws: DecodedJws, keys: readonly VerifyKey[] | undefined, verified: Verified | Unreadable | PortcullisError | undefined, ctx: ClaimContext, report?: InspectStep[]): Verdict {
     if (keys === undefined) {
       const error = new PortcullisError('ERR_JWKS_UNAVAILABLE', `no key set loaded (${this.#source.status().lastError ?? 'not fetched yet'})`)
       report?.push({ check: 'keys', ok: false, detail: error.message, code: error.code })
-      return { result: 'ignore', error }
+      return { result: 'ignore', error, relevance: this.#relevance(jws, error) }
     }
     if (report !== undefined) {
       report.push({ check: 'keys', ok: true, detail: `${keys.length} key(s): ${keys.map((k) => `${k.kid ?? `#${k.index}`} ${k.description} [${[...k.algorithms].join(',')}]`).join('; ')}` })
@@ -263,7 +267,7 @@ export class TokenAuthenticator implements Authenticator {
     if (verified === undefined || verified instanceof PortcullisError) {
       const error = verified ?? new PortcullisError('ERR_JWKS_UNAVAILABLE')
       report?.push({ check: 'signature', ok: false, detail: error.message, code: error.code })
-      return { result: 'ignore', error }
+      return { result: 'ignore', error, relevance: this.#relevance(jws, error) }
     }
     report?.push({ check: 'signature', ok: true, detail: `verified with key ${verified.key.kid ?? `#${verified.key.index}`} (${verified.key.description}) as ${verified.alg}` })
     if ('unreadable' in verified) {
@@ -274,9 +278,36 @@ export class TokenAuthenticator implements Authenticator {
     return failure === undefined ? { result: 'allow', verified } : { result: 'deny', error: failure, verified }
   }
 
+  /**
+   * How surely a token this authenticator passed on was meant for it (see Relevance). The
+   * issuer is read from the unverified payload only to pick whose reason a refusal gives.
+   */
+  #relevance(jws: DecodedJws, error: PortcullisError): Relevance {
+    const trusted = this.config.claims.issuer
+    if (trusted !== undefined) {
+      let iss: unknown
+      try {
+        iss = decodePayload(jws)['iss']
+      } catch {
+        iss = undefined
+      }
+      if (typeof iss === 'string' && trusted.includes(iss)) return 3
+      return 0
+    }
+    switch (error.code) {
+      case 'ERR_JWT_KID_UNKNOWN':
+      case 'ERR_JWT_ALG_NOT_ALLOWED':
+        return 0
+      case 'ERR_JWT_SIGNATURE_INVALID':
+        return jws.kid !== undefined && !this.#source.kidless ? 2 : 1
+      default:
+        return 1
+    }
+  }
+
   /** A CONNECT's verdict as the chain's outcome, counted and logged. */
   #outcome(v: Verdict, credentials: Credentials): AuthOutcome {
-    if (v.result === 'ignore') return this.#ignored(v.error, credentials)
+    if (v.result === 'ignore') return this.#ignored(v.error, credentials, v.relevance)
     if (v.result === 'deny') return this.#denied(v.error, credentials)
     const verified = v.verified
     this.#allow++
@@ -339,12 +370,12 @@ export class TokenAuthenticator implements Authenticator {
     return { result: 'deny', error }
   }
 
-  #ignored(error: PortcullisError | undefined, credentials: Credentials): AuthOutcome {
+  #ignored(error: PortcullisError | undefined, credentials: Credentials, relevance: Relevance = 1): AuthOutcome {
     const reason = error?.code ?? 'no-credentials'
     this.#ignore[reason] = (this.#ignore[reason] ?? 0) + 1
     if (error === undefined) return { result: 'ignore' }
-    this.#log.debug({ clientId: credentials.clientId, code: error.code, reason: error.message }, 'token not accepted by this authenticator')
-    return { result: 'ignore', error }
+    this.#log.debug({ clientId: credentials.clientId, code: error.code, reason: error.message, relevance }, 'token not accepted by this authenticator')
+    return { result: 'ignore', error, relevance }
   }
 
   #claimContext(clientId: string, username: string | undefined): ClaimContext {

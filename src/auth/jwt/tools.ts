@@ -154,7 +154,13 @@ export interface TokenInspection {
    * What the chain would answer: the first allow or deny; else ignore, with the refusal's
    * code and the authenticator whose reason it is (as a CONNECT would be refused).
    */
-  readonly verdict: { readonly outcome: 'allow' | 'deny' | 'ignore'; readonly authenticator?: string; readonly code?: string }
+  readonly verdict: {
+    readonly outcome: 'allow' | 'deny' | 'ignore'
+    readonly authenticator?: string
+    readonly code?: string
+    /** Refusals: the reason a CONNECT's log line gives (every authenticator's, when none was meant for the token). */
+    readonly message?: string
+  }
 }
 
 /** Nesting beyond this is not shown (a JSON encoder recurses: a hostile payload must not break the report). */
@@ -212,16 +218,21 @@ export async function inspectToken(
     }
     results.push(r)
     if (verdict === undefined && a.enabled && r.outcome !== 'ignore') {
-      verdict = { outcome: r.outcome, authenticator: a.name, ...(r.code !== undefined ? { code: r.code } : {}) }
+      verdict = { outcome: r.outcome, authenticator: a.name, ...(r.code !== undefined ? { code: r.code, message: r.message } : {}) }
     }
   }
   if (verdict === undefined) {
     // Every enabled authenticator passed the token on: the chain's rule picks the reason.
     const passed = results.filter((r) => r.enabled).map((r) => ({
-      authenticator: r.name, error: r.code === undefined ? undefined : new PortcullisError(r.code, r.message),
+      authenticator: r.name,
+      error: r.code === undefined ? undefined : new PortcullisError(r.code, r.message),
+      ...(r.relevance !== undefined ? { relevance: r.relevance } : {}),
     }))
     const why = refusalReason(passed, true)
-    verdict = { outcome: 'ignore', code: why.error.code, ...(why.authenticator !== undefined ? { authenticator: why.authenticator } : {}) }
+    verdict = {
+      outcome: 'ignore', code: why.error.code, message: why.error.message,
+      ...(why.authenticator !== undefined ? { authenticator: why.authenticator } : {}),
+    }
   }
   return {
     ...(typeof header === 'object' ? { header } : {}),
@@ -247,6 +258,11 @@ export function formatInspection(report: TokenInspection): string {
     for (const s of a.steps) lines.push(`  ${s.ok ? 'ok  ' : 'FAIL'} ${s.check.padEnd(16)} ${s.detail}`)
   }
   lines.push('')
-  lines.push(`verdict: ${report.verdict.outcome}${report.verdict.authenticator !== undefined ? ` by ${report.verdict.authenticator}` : ''}${report.verdict.code !== undefined ? ` (${report.verdict.code})` : ''}`)
+  const v = report.verdict
+  lines.push(`verdict: ${v.outcome}${v.authenticator !== undefined ? ` by ${v.authenticator}` : ''}${v.code !== undefined ? ` (${v.code})` : ''}`)
+  if (v.outcome === 'ignore') {
+    lines.push(`  refused: no authenticator accepted the token; ${v.authenticator !== undefined ? `the reason given is ${v.authenticator}'s, whose key material was meant for it` : 'none was meant for it more than another'}`)
+  }
+  if (v.message !== undefined) lines.push(`  reason: ${v.message}`)
   return lines.join('\n')
 }

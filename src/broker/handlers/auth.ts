@@ -35,8 +35,11 @@ export function handleAuth(conn: Connection, packet: mqtt.IAuthPacket): void {
       (result) => {
         if (conn.state !== 'connected') return
         if (!result.ok) {
-          broker.countAuthFailure(result.error.code)
-          broker.logger.info({ clientId: conn.clientId, code: result.error.code }, `re-authentication refused: ${result.error.message}`)
+          broker.countAuthFailure(result.error.code, result.authenticator)
+          broker.logger.info({
+            clientId: conn.clientId, authenticator: result.authenticator, code: result.error.code,
+            ...(result.reasons !== undefined && result.reasons.length > 1 ? { reasons: result.reasons } : {}),
+          }, `re-authentication refused: ${result.error.message}`)
           conn.disconnect(ReasonCode.NotAuthorized, result.error.message)
           return
         }

@@ -137,11 +137,16 @@ function completeConnect(conn: Connection, packet: mqtt.IConnectPacket, result: 
     return
   }
   if (!result.ok) {
-    broker.countAuthFailure(result.error.code)
-    // An authenticator's fault is logged as an error, with its stack (never the token).
+    broker.countAuthFailure(result.error.code, result.authenticator)
+    // An authenticator's fault is logged as an error, with its stack (never the token). When
+    // every authenticator passed the client on, each one's reason is listed.
     const fault = result.error.code === 'ERR_AUTH_INTERNAL'
     log[fault ? 'error' : 'info'](
-      { clientId: d.clientId, remote: conn.remoteAddress, authenticator: result.authenticator, code: result.error.code, ...(fault ? { err: result.error.cause } : {}) },
+      {
+        clientId: d.clientId, remote: conn.remoteAddress, authenticator: result.authenticator, code: result.error.code,
+        ...(fault ? { err: result.error.cause } : {}),
+        ...(result.reasons !== undefined && result.reasons.length > 1 ? { reasons: result.reasons } : {}),
+      },
       `authentication refused: ${result.error.message}`,
     )
     refuseConnect(conn, toReasonCode(result.error.code))
