@@ -9,7 +9,7 @@ import type { ErrorCode } from '../errors.js'
 import type { KeySourceStatus } from './jwks/source.js'
 import type { TokenAuthenticatorStats } from './jwt/authenticator.js'
 import type { AuthenticatorConfig } from './config.js'
-import type { Authenticator } from './types.js'
+import type { Authenticator, Relevance } from './types.js'
 
 export type AuthenticatorType = AuthenticatorConfig['type']
 
@@ -46,6 +46,8 @@ export interface AuthenticatorReport {
   readonly outcome: 'allow' | 'deny' | 'ignore'
   readonly code?: ErrorCode
   readonly message?: string
+  /** Passed on (ignore): how surely the token was meant for this authenticator (see Relevance). */
+  readonly relevance?: Relevance
   readonly key?: { readonly index: number; readonly kid?: string; readonly description: string; readonly alg: string }
   readonly steps: readonly AuthenticatorReportStep[]
 }
