@@ -46,6 +46,7 @@ export const ErrorCodes = {
   ERR_JWKS_UNAVAILABLE: 'key set not available',
   ERR_TOKEN_INACTIVE: 'token not active',
   ERR_AUTH_SERVICE_UNAVAILABLE: 'authentication service unavailable',
+  ERR_IDENTITY_CLAIM: 'identity claim missing or unusable',
   // authorization
   ERR_AUTHZ_DENIED: 'not authorized',
 } as const
@@ -132,6 +133,7 @@ export function toReasonCode(code: ErrorCode): number {
     case 'ERR_JWT_CLAIM_MISSING':
     case 'ERR_JWT_CLAIM_MISMATCH':
     case 'ERR_TOKEN_INACTIVE':
+    case 'ERR_IDENTITY_CLAIM':
       return ReasonCode.BadUserNameOrPassword
     case 'ERR_CONFIG':
       return ReasonCode.UnspecifiedError

@@ -6,6 +6,7 @@
 import type { AuthenticatorConfig } from '../auth/config.js'
 import type { AuthenticatorStatus } from '../auth/managed.js'
 import type { ClaimsConfig } from '../auth/jwt/claims.js'
+import type { IdentityConfig } from '../auth/identity.js'
 import type { AuthorizationConfig, PolicyConfig } from '../authz/config.js'
 
 type Raw = Record<string, unknown>
@@ -19,6 +20,13 @@ function claimsToRaw(c: ClaimsConfig): Raw {
     // An empty list is refused by validation ("leave it out"), so it is left out.
     ...(c.required.length > 0 ? { required: [...c.required] } : {}),
     ...(Object.keys(c.match).length > 0 ? { match: { ...c.match } } : {}),
+  }
+}
+
+function identityToRaw(i: IdentityConfig): Raw {
+  return {
+    ...(i.username !== undefined ? { username: i.username } : {}),
+    ...(i.clientId !== undefined ? { clientId: i.clientId } : {}),
   }
 }
 
@@ -47,6 +55,7 @@ export function authenticatorToRaw(c: AuthenticatorConfig): Raw {
     ...basics,
     ...(c.algorithms !== undefined ? { algorithms: [...c.algorithms] } : {}),
     verifiedTokenCache: c.verifiedTokenCache,
+    ...(c.identity !== undefined ? { identity: identityToRaw(c.identity), ...(c.identity.clientId !== undefined ? { clientIdMode: c.identity.clientIdMode } : {}) } : {}),
   }
   if (c.type === 'jwt') {
     return {

@@ -35,6 +35,18 @@ const authenticatorCommon: Schema = {
   maxTokenBytes: { ...int, minimum: 256, maximum: 65535, default: 8192 },
   disconnectOnExpiry: { ...bool, default: true },
   verifiedTokenCache: { ...int, minimum: 0, maximum: 1_000_000, default: 10_000, description: 'verified tokens remembered (0 = off); claims are checked on every CONNECT' },
+  identity: ref('Identity'),
+  clientIdMode: { enum: ['enforce', 'override'], default: 'enforce', description: 'with identity.clientId: another client id in the CONNECT is refused (enforce, 0x85) or replaced (override)' },
+}
+
+const identity: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'claims (name or dotted path) that become the client\'s username and client id',
+  properties: {
+    username: { ...str, description: 'claim whose value is the username policies, placeholders, logs and the API use' },
+    clientId: { ...str, description: 'claim whose value is the client id; a client cannot choose another' },
+  },
 }
 
 export const SCHEMAS: Record<string, Schema> = {
@@ -48,6 +60,7 @@ export const SCHEMAS: Record<string, Schema> = {
     },
   },
   Claims: claims,
+  Identity: identity,
   AuthenticatorInput: {
     description: 'One entry of authentication.authenticators, exactly as in the configuration file',
     oneOf: [

@@ -127,7 +127,8 @@ export class AuthenticatorChain {
    */
   usernameIsToken(client: ConnectedWith): boolean {
     const username = client.username
-    if (username === undefined) return false
+    // A username taken from the token's claims is a name, not the token.
+    if (username === undefined || client.identity?.username !== undefined) return false
     if (JWS_LIKE.test(username)) return true
     if (client.authMethod !== undefined) return false
     const name = client.identity?.authenticator

@@ -4,6 +4,7 @@
  * a check-by-check evaluation of a token, and a manual refresh where there is anything to
  * refresh.
  */
+import type { ClaimedIdentity } from './identity.js'
 import type { CacheUsage } from '../bounded-cache.js'
 import type { ErrorCode } from '../errors.js'
 import type { KeySourceStatus } from './jwks/source.js'
@@ -50,6 +51,8 @@ export interface AuthenticatorReport {
   readonly relevance?: Relevance
   readonly key?: { readonly index: number; readonly kid?: string; readonly description: string; readonly alg: string }
   readonly steps: readonly AuthenticatorReportStep[]
+  /** Accepted: the username / client id its `identity` block took from the claims. */
+  readonly identity?: ClaimedIdentity
 }
 
 export interface ManagedAuthenticator extends Authenticator {

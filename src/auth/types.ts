@@ -3,6 +3,7 @@
  * (JWT, JWKS, …) live in their own folders and are created from configuration.
  */
 import type { PortcullisError } from '../errors.js'
+import type { ClaimedIdentity } from './identity.js'
 import type { ProtocolVersion } from '../mqtt/types.js'
 
 /** What a client presented, at CONNECT or in an MQTT 5 AUTH (re-authentication). */
@@ -19,8 +20,12 @@ export interface Credentials {
   readonly reauth: boolean
 }
 
-/** Who a client turned out to be. Kept on the connection for authorization. */
-export interface Identity {
+/**
+ * Who a client turned out to be. Kept on the connection for authorization. `username` and
+ * `clientId` (with `clientIdMode`) are set when the authenticator's `identity` block took
+ * them from the credential's claims: they replace what the CONNECT carried.
+ */
+export interface Identity extends ClaimedIdentity {
   /** Name of the authenticator that accepted the client ('anonymous' for anonymous). */
   readonly authenticator: string
   readonly anonymous: boolean

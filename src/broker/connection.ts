@@ -58,7 +58,11 @@ export class Connection implements FrameSink {
   state: ConnectionState = 'new'
   protocolVersion: ProtocolVersion = 4
   clientId = ''
+  /** The username policies, placeholders, logs and the admin see: the CONNECT's, or the one
+   *  the credential's claims named (authenticator `identity.username`). */
   username: string | undefined
+  /** The username field the CONNECT carried (re-authentication presents it again). */
+  connectUsername: string | undefined
   keepAlive = 0
   lastActivity = Date.now()
   session: Session | undefined

@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks'
 import { BoundedCache, NO_USAGE, type CacheUsage } from '../../bounded-cache.js'
 import { PortcullisError, type ErrorCode } from '../../errors.js'
 import type { Logger } from '../../log.js'
+import { bindClientId, describeIdentity, identityFromClaims, type ClaimedIdentity } from '../identity.js'
 import type { AuthOutcome, Authenticator, Credentials, Identity, Relevance } from '../types.js'
 import type { KeySource, KeySourceStatus } from '../jwks/source.js'
 import { deepFreeze } from '../deep-freeze.js'
@@ -58,6 +59,8 @@ export interface AuthenticatorInspection {
   /** The key that verified the signature (never key material). */
   readonly key?: { readonly index: number; readonly kid?: string; readonly description: string; readonly alg: JwsAlgorithm }
   readonly steps: readonly InspectStep[]
+  /** The username / client id the token names (identity block), when it was accepted. */
+  readonly identity?: ClaimedIdentity
 }
 
 interface Verified {
@@ -77,7 +80,7 @@ type TokenRead = { readonly token: string | Buffer } | { readonly error: Portcul
 
 /** What the token pipeline found, before it is counted (CONNECT) or reported (inspect). */
 type Verdict =
-  | { readonly result: 'allow'; readonly verified: Verified }
+  | { readonly result: 'allow'; readonly verified: Verified; readonly claimed: ClaimedIdentity }
   | { readonly result: 'deny'; readonly error: PortcullisError; readonly verified: Verified | Unreadable }
   | { readonly result: 'ignore'; readonly error: PortcullisError; readonly relevance: Relevance }
 
@@ -197,7 +200,18 @@ export class TokenAuthenticator implements Authenticator {
    */
   async inspect(token: string, context: { clientId?: string; username?: string } = {}): Promise<AuthenticatorInspection> {
     const steps: InspectStep[] = []
-    const v = await this.#evaluate(token, this.#claimContext(context.clientId ?? '', context.username), steps)
+    let v = await this.#evaluate(token, this.#claimContext(context.clientId ?? '', context.username), steps)
+    // The client id a CONNECT would carry, against the one the token names (as the broker binds it).
+    if (v.result === 'allow' && context.clientId !== undefined) {
+      const binding = bindClientId(context.clientId, v.claimed)
+      if (binding !== undefined) {
+        if (binding.ok) steps.push({ check: 'client id', ok: true, detail: binding.assigned ? `${JSON.stringify(binding.clientId)} (from the token)` : 'the one the token names' })
+        else {
+          steps.push({ check: 'client id', ok: false, detail: binding.error.message, code: binding.error.code })
+          v = { result: 'deny', error: binding.error, verified: v.verified }
+        }
+      }
+    }
     const verified = v.result === 'ignore' ? undefined : v.verified
     const key = verified === undefined ? undefined : {
       index: verified.key.index, description: verified.key.description, alg: verified.alg,
@@ -208,6 +222,7 @@ export class TokenAuthenticator implements Authenticator {
       ...(v.result !== 'allow' ? { code: v.error.code, message: v.error.message } : {}),
       ...(v.result === 'ignore' ? { relevance: v.relevance } : {}),
       ...(key !== undefined ? { key } : {}),
+      ...(v.result === 'allow' && this.config.identity !== undefined ? { identity: v.claimed } : {}),
       steps,
     }
   }
@@ -275,7 +290,14 @@ export class TokenAuthenticator implements Authenticator {
       return { result: 'deny', error: verified.unreadable, verified }
     }
     const failure = evaluateClaims(verified.payload, this.config.claims, this.#match, ctx, Date.now() / 1000, report)
-    return failure === undefined ? { result: 'allow', verified } : { result: 'deny', error: failure, verified }
+    if (failure !== undefined) return { result: 'deny', error: failure, verified }
+    const claimed = identityFromClaims(this.config.identity, verified.payload)
+    if (claimed instanceof PortcullisError) {
+      report?.push({ check: 'identity', ok: false, detail: claimed.message, code: claimed.code })
+      return { result: 'deny', error: claimed, verified }
+    }
+    if (this.config.identity !== undefined) report?.push({ check: 'identity', ok: true, detail: describeIdentity(claimed) })
+    return { result: 'allow', verified, claimed }
   }
 
   /**
@@ -316,6 +338,7 @@ export class TokenAuthenticator implements Authenticator {
       authenticator: this.name,
       anonymous: false,
       claims: verified.payload,
+      ...v.claimed,
       ...(typeof exp === 'number' ? { expiresAt: exp * 1000 } : {}),
       disconnectOnExpiry: this.config.disconnectOnExpiry,
     }

@@ -44,6 +44,7 @@ import { JWS_ALGORITHMS, hmacAlgorithmsFor, isJwsAlgorithm, type JwsAlgorithm } 
 import type { ClaimsConfig } from './claims.js'
 import { compileTemplate } from './claims.js'
 import { bindAlgorithms, importJwks, importPublicKeyPem } from './keys.js'
+import { parseIdentityConfig, type IdentityConfig } from '../identity.js'
 
 export type TokenSource = 'username' | 'password'
 
@@ -59,6 +60,8 @@ interface CommonAuthenticatorConfig {
   readonly disconnectOnExpiry: boolean
   /** Verified tokens remembered (0 disables the cache). */
   readonly verifiedTokenCache: number
+  /** Claims that become the client's username / client id. */
+  readonly identity?: IdentityConfig
 }
 
 export interface JwtAuthenticatorConfig extends CommonAuthenticatorConfig {
@@ -105,7 +108,7 @@ export const AUTHENTICATOR_DEFAULTS = Object.freeze({
 
 export const JWKS_WELL_KNOWN_PATH = '/.well-known/jwks.json'
 
-const COMMON_KEYS = ['type', 'name', 'from', 'description', 'enabled', 'claims', 'algorithms', 'maxTokenBytes', 'disconnectOnExpiry', 'verifiedTokenCache']
+const COMMON_KEYS = ['type', 'name', 'from', 'description', 'enabled', 'claims', 'algorithms', 'maxTokenBytes', 'disconnectOnExpiry', 'verifiedTokenCache', 'identity', 'clientIdMode']
 const JWT_KEYS = [...COMMON_KEYS, 'algorithm', 'secret', 'secretBase64', 'publicKey']
 const JWKS_KEYS = [...COMMON_KEYS, 'endpoint', 'text', 'refreshInterval', 'timeoutMs', 'maxResponseBytes', 'gracePeriod', 'kidRefetchCooldown', 'ca']
 const CLAIMS_KEYS = ['issuer', 'audience', 'maxAge', 'leeway', 'required', 'match']
@@ -341,10 +344,12 @@ export function parseAuthenticatorConfig(raw: unknown, path: string, defaultName
   }
   const basics = parseTokenBasics(r, path, defaultName ?? type)
   const algorithms = parseAlgorithms(r, path)
+  const identity = parseIdentityConfig(r, path)
   const common: CommonAuthenticatorConfig = {
     ...basics,
     verifiedTokenCache: optionalInteger(r['verifiedTokenCache'], `${path}.verifiedTokenCache`, AUTHENTICATOR_DEFAULTS.verifiedTokenCache, 0, 1_000_000),
     ...(algorithms !== undefined ? { algorithms: Object.freeze(algorithms) } : {}),
+    ...(identity !== undefined ? { identity } : {}),
   }
   const config = type === 'jwt' ? parseJwt(r, path, common) : parseJwks(r, path, common)
   return Object.freeze(config)

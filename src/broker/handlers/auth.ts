@@ -4,6 +4,7 @@
  * disconnects with 0x87.
  */
 import type mqtt from 'mqtt-packet'
+import { bindClientId } from '../../auth/identity.js'
 import { ReasonCode } from '../../protocol/reason-codes.js'
 import type { Connection } from '../connection.js'
 import { contained } from '../contain.js'
@@ -23,7 +24,7 @@ export function handleAuth(conn: Connection, packet: mqtt.IAuthPacket): void {
   broker.auth
     .authenticate({
       clientId: conn.clientId,
-      username: conn.username,
+      username: conn.connectUsername,
       password: undefined,
       authMethod: method,
       authData: packet.properties?.authenticationData,
@@ -43,7 +44,16 @@ export function handleAuth(conn: Connection, packet: mqtt.IAuthPacket): void {
           conn.disconnect(ReasonCode.NotAuthorized, result.error.message)
           return
         }
+        // A new token must name the same client; its username may change.
+        const binding = bindClientId(conn.clientId, result.identity)
+        if (binding !== undefined && (!binding.ok || binding.clientId !== conn.clientId)) {
+          broker.countAuthFailure('ERR_CLIENT_ID_INVALID', result.identity.authenticator)
+          broker.logger.info({ clientId: conn.clientId, code: 'ERR_CLIENT_ID_INVALID' }, 're-authentication refused: the token names another client id')
+          conn.disconnect(ReasonCode.NotAuthorized, 'the token names another client id')
+          return
+        }
         conn.identity = result.identity
+        conn.username = result.identity.username ?? conn.connectUsername
         conn.authz = broker.authz.compile({
           clientId: conn.clientId,
           username: conn.username,

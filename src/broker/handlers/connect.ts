@@ -5,6 +5,8 @@
 import { randomBytes } from 'node:crypto'
 import type mqtt from 'mqtt-packet'
 import type { ChainResult } from '../../auth/chain.js'
+import { bindClientId } from '../../auth/identity.js'
+import type { Identity } from '../../auth/types.js'
 import { toReasonCode } from '../../errors.js'
 import { ReasonCode, v3ConnackCode } from '../../protocol/reason-codes.js'
 import { hasMoreLevels, isValidTopicName } from '../../protocol/topic.js'
@@ -89,6 +91,7 @@ export function handleConnect(conn: Connection, packet: mqtt.IConnectPacket): vo
 
   conn.clientId = clientId
   conn.username = packet.username
+  conn.connectUsername = packet.username
   conn.keepAlive = packet.keepalive ?? 0
   let serverKeepAlive: number | undefined
   const max = broker.limits.maxKeepAlive
@@ -112,7 +115,7 @@ export function handleConnect(conn: Connection, packet: mqtt.IConnectPacket): vo
       reauth: false,
     })
     .then(
-      (result) => completeConnect(conn, packet, result, { clientId, assigned, serverKeepAlive }),
+      (result) => completeConnect(conn, packet, result, { clientId, sentClientId: packet.clientId ?? '', assigned, serverKeepAlive }),
       (err: unknown) => {
         log.error({ err, clientId }, 'authentication failed unexpectedly')
         if (conn.open) refuseConnect(conn, ReasonCode.UnspecifiedError)
@@ -122,13 +125,35 @@ export function handleConnect(conn: Connection, packet: mqtt.IConnectPacket): vo
     .catch((err: unknown) => contained(log, conn, 'completing CONNECT', err))
 }
 
+/**
+ * The client id and username the credential names (authenticator `identity`), applied to
+ * the connection; undefined when the client was refused for sending another client id.
+ */
+function bindIdentity(conn: Connection, d: ConnectDecisions, identity: Identity): ConnectDecisions | undefined {
+  if (identity.username !== undefined) conn.username = identity.username
+  const binding = bindClientId(d.sentClientId, identity)
+  if (binding === undefined) return d
+  if (!binding.ok) {
+    conn.broker.countAuthFailure(binding.error.code, identity.authenticator)
+    conn.broker.logger.info({ clientId: d.sentClientId, remote: conn.remoteAddress, authenticator: identity.authenticator, code: binding.error.code }, `connection refused: ${binding.error.message}`)
+    refuseConnect(conn, toReasonCode(binding.error.code))
+    return undefined
+  }
+  conn.clientId = binding.clientId
+  // MQTT 5 tells the client the id it now has [MQTT-3.2.2-16]; a 3.1.1 client cannot be told.
+  const assigned = conn.v5 && binding.assigned ? binding.clientId : undefined
+  return { ...d, clientId: binding.clientId, assigned }
+}
+
 interface ConnectDecisions {
   readonly clientId: string
+  /** The client id the CONNECT carried ('' for none). */
+  readonly sentClientId: string
   readonly assigned: string | undefined
   readonly serverKeepAlive: number | undefined
 }
 
-function completeConnect(conn: Connection, packet: mqtt.IConnectPacket, result: ChainResult, d: ConnectDecisions): void {
+function completeConnect(conn: Connection, packet: mqtt.IConnectPacket, result: ChainResult, decided: ConnectDecisions): void {
   if (!conn.open) return
   const broker = conn.broker
   const log = broker.logger
@@ -143,7 +168,7 @@ function completeConnect(conn: Connection, packet: mqtt.IConnectPacket, result: 
     const fault = result.error.code === 'ERR_AUTH_INTERNAL'
     log[fault ? 'error' : 'info'](
       {
-        clientId: d.clientId, remote: conn.remoteAddress, authenticator: result.authenticator, code: result.error.code,
+        clientId: decided.clientId, remote: conn.remoteAddress, authenticator: result.authenticator, code: result.error.code,
         ...(fault ? { err: result.error.cause } : {}),
         ...(result.reasons !== undefined && result.reasons.length > 1 ? { reasons: result.reasons } : {}),
       },
@@ -153,6 +178,8 @@ function completeConnect(conn: Connection, packet: mqtt.IConnectPacket, result: 
     return
   }
   const identity = result.identity
+  const d = bindIdentity(conn, decided, identity)
+  if (d === undefined) return
   const authz = broker.authz.compile({
     clientId: d.clientId,
     username: conn.username,
