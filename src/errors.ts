@@ -22,6 +22,7 @@ export const ErrorCodes = {
   ERR_SESSION_TAKEN_OVER: 'session taken over',
   ERR_SERVER_SHUTTING_DOWN: 'server shutting down',
   ERR_QUOTA_EXCEEDED: 'quota exceeded',
+  ERR_CONNECTION_RATE_EXCEEDED: 'connection rate exceeded',
   ERR_PAYLOAD_FORMAT_INVALID: 'payload format invalid',
   ERR_ADMINISTRATIVE_ACTION: 'administrative action',
   // authentication
@@ -102,6 +103,8 @@ export function toReasonCode(code: ErrorCode): number {
       return ReasonCode.ServerShuttingDown
     case 'ERR_QUOTA_EXCEEDED':
       return ReasonCode.QuotaExceeded
+    case 'ERR_CONNECTION_RATE_EXCEEDED':
+      return ReasonCode.ConnectionRateExceeded
     case 'ERR_PAYLOAD_FORMAT_INVALID':
       return ReasonCode.PayloadFormatInvalid
     case 'ERR_ADMINISTRATIVE_ACTION':

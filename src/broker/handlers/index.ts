@@ -3,7 +3,7 @@
  * other packet goes to its handler; packets a client may not send close the connection.
  */
 import type mqtt from 'mqtt-packet'
-import { ReasonCode } from '../../protocol/reason-codes.js'
+import { toReasonCode } from '../../errors.js'
 import type { Connection } from '../connection.js'
 import { handleAuth } from './auth.js'
 import { handleConnect, refuseConnect } from './connect.js'
@@ -78,7 +78,7 @@ function refuseOverConnectRate(conn: Connection, packet: mqtt.IConnectPacket): v
   conn.broker.logger.debug({ remote: conn.remoteAddress }, 'connection rate exceeded')
   if (packet.protocolVersion === 5) {
     conn.protocolVersion = 5
-    refuseConnect(conn, ReasonCode.ConnectionRateExceeded)
+    refuseConnect(conn, toReasonCode('ERR_CONNECTION_RATE_EXCEEDED'))
   } else {
     conn.close()
   }

@@ -3,6 +3,7 @@
  * SUBACK, then send matching retained messages per Retain Handling (retained-delivery.ts).
  */
 import type mqtt from 'mqtt-packet'
+import { toReasonCode } from '../../errors.js'
 import { ReasonCode, v3SubackCode } from '../../protocol/reason-codes.js'
 import { hasMoreLevels, isValidTopicFilter, parseSharedFilter } from '../../protocol/topic.js'
 import type { Subscription } from '../../router/topic-tree.js'
@@ -53,7 +54,7 @@ export function handleSubscribe(conn: Connection, packet: mqtt.ISubscribePacket)
     if (session.subscriptionCount >= broker.limits.maxSubscriptionsPerClient && !session.subscriptions.has(key)) {
       broker.countLimit('maxSubscriptionsPerClient')
       broker.logger.debug({ clientId: conn.clientId, filter: key }, 'subscription quota exceeded')
-      codes.push(ReasonCode.QuotaExceeded)
+      codes.push(toReasonCode('ERR_QUOTA_EXCEEDED'))
       continue
     }
     const sub: Subscription = {
