@@ -1,8 +1,8 @@
 /**
- * Retained messages for new subscriptions, sent after the SUBACK [MQTT-3.3.1-9, MQTT-3.8.4]
- * without holding the event loop: the store is walked in slices (RetainedScan), with a turn
- * of the event loop between slices, so other clients are served while one subscriber
- * receives 100,000 retained messages.
+ * Retained messages for new subscriptions (Retain Handling [MQTT-3.3.1-9, MQTT-3.3.1-10]),
+ * sent after the SUBACK without holding the event loop: the store is walked in slices
+ * (RetainedScan), with a turn of the event loop between slices, so other clients are served
+ * while one subscriber receives 100,000 retained messages.
  *
  * The walk follows the subscriber's pace. Once its socket holds more than its high-water
  * mark, no further QoS 0 copy is made (it would only sit in memory, or be dropped once the
@@ -12,8 +12,9 @@
  *
  * All the filters of one SUBSCRIBE are walked together, so a message matched by several of
  * them (or by the same filter listed many times) is sent once, at the highest QoS granted
- * among the filters that match it, with the SUBSCRIBE's Subscription Identifier (v5). One
- * SUBSCRIBE's retained messages are sent before the next SUBSCRIBE's (per connection).
+ * among the filters that match it [MQTT-3.3.4-2], with the SUBSCRIBE's Subscription
+ * Identifier (v5, [MQTT-3.3.4-4]). One SUBSCRIBE's retained messages are sent before the
+ * next SUBSCRIBE's (per connection).
  */
 import { toDelivery, type QoS } from '../mqtt/types.js'
 import type { Subscription } from '../router/topic-tree.js'
@@ -82,7 +83,7 @@ async function sendAll(conn: Connection, session: Session, filters: readonly Ret
     }
     while (next < pending.length && room-- > 0) {
       const hit = pending[next++] as RetainedHit
-      // A retained message sent for a new subscription has RETAIN set [MQTT-3.3.1-9].
+      // A message sent because of a new subscription has RETAIN set (3.1.1 [MQTT-3.3.1-8]).
       broker.deliver(session, toDelivery(hit.message, (filters[hit.filter] as RetainedFilter).qos, true, ids))
       if (full(conn, session)) break
     }

@@ -1,5 +1,5 @@
 /**
- * Retained delivery under load [MQTT-3.3.1-9, MQTT-3.8.4]: with 100,000 retained messages
+ * Retained delivery under load [MQTT-3.3.1-9, MQTT-3.3.4-2]: with 100,000 retained messages
  * stored, one SUBSCRIBE listing `#` 200 times must not stall other clients (delivery in slices
  * that yield to the event loop and wait for the subscriber's socket to drain), and the
  * subscriber gets each retained message exactly once, after the SUBACK, none dropped.
@@ -56,7 +56,7 @@ describe('100,000 retained messages, one SUBSCRIBE with # 200 times', () => {
   })
 
   for (const v of VERSIONS) {
-    test(`v${v}: other clients keep their round trip, the subscriber gets every retained message once after the SUBACK [MQTT-3.3.1-9, MQTT-3.8.4-4]`, async () => {
+    test(`v${v}: other clients keep their round trip, the subscriber gets every retained message once after the SUBACK [MQTT-3.3.1-9, MQTT-3.3.4-2]`, async () => {
       const other = await rawSocket(broker.port, v)
       await other.connect({ clientId: uid('other'), protocolVersion: v })
       const sub = await rawSocket(broker.port, v)
@@ -119,7 +119,7 @@ describe('100,000 retained messages, one SUBSCRIBE with # 200 times', () => {
 
 for (const v of VERSIONS) {
   describe(`v${v}: overlapping filters and flow control`, () => {
-    test('overlapping filters in one SUBSCRIBE send each retained message once, at the highest QoS granted [MQTT-3.3.1-9, MQTT-3.8.4-3]', async () => {
+    test('overlapping filters in one SUBSCRIBE send each retained message once, at the highest QoS granted, with the Subscription Identifier [MQTT-3.3.4-2, MQTT-3.3.4-4]', async () => {
       const base = uid('overlap')
       const pub = await rawSocket(broker.port, 4)
       await pub.connect({ clientId: uid('pub') })
