@@ -48,6 +48,7 @@ export const ErrorCodes = {
   ERR_TOKEN_INACTIVE: 'token not active',
   ERR_AUTH_SERVICE_UNAVAILABLE: 'authentication service unavailable',
   ERR_IDENTITY_CLAIM: 'identity claim missing or unusable',
+  ERR_AUTH_SERVICE_DENIED: 'authentication service denied',
   // authorization
   ERR_AUTHZ_DENIED: 'not authorized',
 } as const
@@ -137,6 +138,7 @@ export function toReasonCode(code: ErrorCode): number {
     case 'ERR_JWT_CLAIM_MISMATCH':
     case 'ERR_TOKEN_INACTIVE':
     case 'ERR_IDENTITY_CLAIM':
+    case 'ERR_AUTH_SERVICE_DENIED':
       return ReasonCode.BadUserNameOrPassword
     case 'ERR_CONFIG':
       return ReasonCode.UnspecifiedError

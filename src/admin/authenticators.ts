@@ -183,6 +183,11 @@ export class AuthenticatorsAdmin {
    * Returns the entry to validate, and whether the stored secret was put in.
    */
   #withStoredSecret(raw: unknown, current: AuthenticatorConfig, path: string): { entry: unknown; kept: boolean } {
+    if (current.type === 'http') {
+      // Request header values (the service's API key) are write-only: left out, the stored ones are kept.
+      if (!isMapping(raw) || raw['type'] !== 'http' || (raw['headers'] !== undefined && raw['headers'] !== null)) return { entry: raw, kept: false }
+      return { entry: { ...raw, headers: { ...current.headers } }, kept: true }
+    }
     if (current.type === 'introspection') {
       // The introspection client secret is write-only too: left out, the stored one is kept.
       if (!isMapping(raw) || raw['type'] !== 'introspection' || (raw['clientSecret'] !== undefined && raw['clientSecret'] !== null)) return { entry: raw, kept: false }
@@ -250,7 +255,7 @@ export class AuthenticatorsAdmin {
     const next = [...this.#configs]
     next[index] = config
     await this.#applyAuthenticators(next, new Set([config.name]))
-    const warnings = droppedClaimsChecks(current.claims, config.claims, `${path}.claims`)
+    const warnings = 'claims' in current && 'claims' in config ? droppedClaimsChecks(current.claims, config.claims, `${path}.claims`) : []
     this.#logger.info({ authenticator: config.name, type: config.type, ...(warnings.length > 0 ? { warnings } : {}) }, `admin: authenticator ${verb}`)
     return { ...this.getAuthenticator(config.name), ...(warnings.length > 0 ? { warnings } : {}) }
   }

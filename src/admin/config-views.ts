@@ -32,6 +32,16 @@ function identityToRaw(i: IdentityConfig): Raw {
 
 /** A validated authenticator as a raw entry that validates to the same configuration. */
 export function authenticatorToRaw(c: AuthenticatorConfig): Raw {
+  if (c.type === 'http') {
+    return {
+      type: c.type, name: c.name, enabled: c.enabled,
+      ...(c.description !== undefined ? { description: c.description } : {}),
+      url: c.url, format: c.format, body: { ...c.body }, headers: { ...c.headers },
+      ...(c.ca !== undefined ? { ca: c.ca } : {}),
+      timeoutMs: c.timeoutMs, maxConnections: c.maxConnections, maxPending: c.maxPending, maxResponseBytes: c.maxResponseBytes,
+      cacheTtl: c.cacheTtl, cacheSize: c.cacheSize, disconnectOnExpiry: c.disconnectOnExpiry,
+    }
+  }
   const basics: Raw = {
     type: c.type,
     name: c.name,
@@ -117,10 +127,13 @@ export function authorizationToRaw(a: AuthorizationConfig): Raw {
  * introspection client secret (`hasSecret` says whether one is set), and its live status.
  */
 export function authenticatorView(c: AuthenticatorConfig, status: AuthenticatorStatus | undefined): Raw {
-  const { secret: _secret, clientSecret: _clientSecret, ...rest } = authenticatorToRaw(c)
+  const { secret: _secret, clientSecret: _clientSecret, headers: _headers, ...rest } = authenticatorToRaw(c)
   void _secret
   void _clientSecret
+  void _headers
   const view: Raw = { ...rest, hasSecret: (c.type === 'jwt' && c.secret !== undefined) || c.type === 'introspection' }
+  // HTTP auth request headers (the service's own API key) are write-only: only their names show.
+  if (c.type === 'http') view['headerNames'] = Object.keys(c.headers)
   if (c.type === 'jwks' && c.url !== undefined) view['url'] = c.url
   if (status !== undefined) view['status'] = status
   return view

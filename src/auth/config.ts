@@ -1,8 +1,9 @@
 /**
  * Every authenticator type's configuration: `authentication.authenticators` entries are
- * dispatched on `type` to the parser of their folder (jwt/ for jwt and jwks, introspection/).
+ * dispatched on `type` to the parser of their folder (jwt/ for jwt and jwks, introspection/, http/).
  */
 import { mapping } from '../config/check.js'
+import { parseHttpConfig, type HttpAuthenticatorConfig } from './http/config.js'
 import { parseIntrospectionConfig, type IntrospectionAuthenticatorConfig } from './introspection/config.js'
 import {
   parseAuthenticatorConfig as parseTokenAuthenticatorConfig, parseAuthenticatorsConfig as parseList,
@@ -10,13 +11,14 @@ import {
 } from './jwt/config.js'
 
 export type { TokenAuthenticatorConfig }
-export type { IntrospectionAuthenticatorConfig }
-export type AuthenticatorConfig = TokenAuthenticatorConfig | IntrospectionAuthenticatorConfig
+export type { IntrospectionAuthenticatorConfig, HttpAuthenticatorConfig }
+export type AuthenticatorConfig = TokenAuthenticatorConfig | IntrospectionAuthenticatorConfig | HttpAuthenticatorConfig
 
 /** Parses one entry of any type. `path` is its key path. Throws ConfigError. */
 export function parseAuthenticatorConfig(raw: unknown, path: string, defaultName?: string): AuthenticatorConfig {
   const r = mapping(raw, path)
   if (r['type'] === 'introspection') return parseIntrospectionConfig(r, path, defaultName ?? 'introspection')
+  if (r['type'] === 'http') return parseHttpConfig(r, path, defaultName ?? 'http')
   return parseTokenAuthenticatorConfig(raw, path, defaultName)
 }
 

@@ -11,6 +11,7 @@ import { TokenAuthenticator } from './jwt/authenticator.js'
 import { authenticatorConfigWarnings, hmacKeyFromConfig, type JwtAuthenticatorConfig, type JwksAuthenticatorConfig } from './jwt/config.js'
 import { bindAlgorithms, importJwks, importPublicKeyPem, makeVerifyKey } from './jwt/keys.js'
 import type { AuthenticatorConfig, TokenAuthenticatorConfig } from './config.js'
+import { HttpAuthenticator } from './http/authenticator.js'
 import { IntrospectionAuthenticator } from './introspection/authenticator.js'
 import { introspectionWarnings } from './introspection/config.js'
 import type { ManagedAuthenticator } from './managed.js'
@@ -86,6 +87,12 @@ export function createAuthenticator(config: TokenAuthenticatorConfig, options: C
 export function createAuthenticator(config: AuthenticatorConfig, options: CreateAuthenticatorOptions): ManagedAuthenticator
 export function createAuthenticator(config: AuthenticatorConfig, options: CreateAuthenticatorOptions): ManagedAuthenticator {
   const logger = options.logger.child({ authenticator: config.name })
+  if (config.type === 'http') {
+    return new HttpAuthenticator(config, {
+      logger: options.logger,
+      ...(options.timing?.timeoutMs !== undefined ? { timeoutMs: options.timing.timeoutMs } : {}),
+    })
+  }
   if (config.type === 'introspection') {
     for (const warning of introspectionWarnings(config)) logger.warn(warning)
     return new IntrospectionAuthenticator(config, {

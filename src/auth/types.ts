@@ -18,6 +18,23 @@ export interface Credentials {
   readonly remoteAddress: string
   /** true when this is an MQTT 5 re-authentication (AUTH reason 0x19). */
   readonly reauth: boolean
+  /** The client certificate the TLS handshake verified (tls/wss listeners with requestCert). */
+  readonly certificate?: PeerCertificate
+}
+
+/** A verified client certificate, as authenticators and the admin API see it. */
+export interface PeerCertificate {
+  /** Subject common name (the last CN when there are several). */
+  readonly cn: string | undefined
+  /** subjectAltName entries as `DNS:…`, `IP Address:…`, `URI:…`, `email:…`. */
+  readonly san: readonly string[]
+  /** SHA-256 fingerprint, colon-separated hex (as openssl prints it). */
+  readonly fingerprint256: string
+  readonly serialNumber: string
+  readonly issuer: string
+  /** Epoch milliseconds. */
+  readonly validFrom: number
+  readonly validTo: number
 }
 
 /**

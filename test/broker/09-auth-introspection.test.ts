@@ -10,6 +10,7 @@ import { Writable } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
 import { startAuthBroker } from '../helpers/auth-broker.js'
 import { AuthService, deadPort, type Mode } from '../helpers/auth-service.js'
+import { TestCa } from '../helpers/certs.js'
 import { publishCode, subscribeCodes } from '../helpers/outcomes.js'
 import { connect, connectWithInbox, end, rawSocket, uid, VERSIONS, type RunningBroker, type Version } from '../helpers/broker.js'
 import { validateConfig } from '../../src/config/schema.js'
@@ -208,6 +209,30 @@ describe('09 introspection: client_secret_post, https with a private CA, an endp
     } finally {
       await broker.close()
       await service.stop()
+    }
+  })
+
+  test('https endpoint with a private CA (ca): trusted with the ca, refused (0x88) without it', async () => {
+    const ca = TestCa.create()
+    const other = TestCa.create('Another CA')
+    const serverCert = ca.issue('127.0.0.1', { server: true, san: ['IP:127.0.0.1'] })
+    const tokens = new Map<string, Record<string, unknown>>()
+    const service = new AuthService((r) => ({ body: tokens.get(String(r.fields['token'])) ?? { active: false } }), { key: serverCert.key, cert: serverCert.cert })
+    await service.start()
+    const trusting = await startAuthBroker({ authenticators: [entry(service.url, { ca: ca.cert })] })
+    const wrongCa = await startAuthBroker({ authenticators: [entry(service.url, { ca: other.cert })] })
+    const defaultRoots = await startAuthBroker({ authenticators: [entry(service.url)] })
+    try {
+      const t = opaque()
+      tokens.set(t, { active: true })
+      assert.equal(await code(trusting.port, 5, t), 0)
+      assert.equal(await code(wrongCa.port, 5, t), 0x88)
+      assert.equal(await code(defaultRoots.port, 4, t), 3)
+    } finally {
+      for (const b of [trusting, wrongCa, defaultRoots]) await b.close()
+      await service.stop()
+      ca.remove()
+      other.remove()
     }
   })
 

@@ -25,7 +25,9 @@ import type { Logger } from '../../log.js'
 import { deepFreeze } from '../deep-freeze.js'
 import { compileMatch, evaluateClaims, type ClaimCheck, type ClaimContext, type CompiledMatch } from '../jwt/claims.js'
 import type { AuthenticatorReport, AuthenticatorStats, AuthenticatorStatus, ManagedAuthenticator } from '../managed.js'
+import { OutcomeCounts } from '../outcome-counts.js'
 import { AnswerCache, SingleFlight } from '../remote/answer-cache.js'
+import { ServiceHealth } from '../remote/service-health.js'
 import { HttpExchangeError, httpExchange, jsonObject, keepAliveAgent } from '../remote/http-exchange.js'
 import type { AuthOutcome, Credentials, Identity } from '../types.js'
 import { INTROSPECTION_DEFAULTS, type IntrospectionAuthenticatorConfig } from './config.js'
@@ -62,17 +64,9 @@ export class IntrospectionAuthenticator implements ManagedAuthenticator {
   readonly #cache: AnswerCache<Answer>
   readonly #flights = new SingleFlight<Answer>()
   readonly #abort = new AbortController()
-  #allow = 0
-  readonly #deny: Record<string, number> = {}
-  readonly #ignore: Record<string, number> = {}
-  #requests = 0
-  #requestMicros = 0
+  readonly #outcomesCounted: OutcomeCounts
+  readonly #health: ServiceHealth
   #cacheHits = 0
-  readonly #outcomes = { ok: 0, error: 0, rejected: 0 }
-  #lastDurationMs: number | null = null
-  #lastSuccessAt: number | null = null
-  #lastError: string | null = null
-  #failures = 0
 
   constructor(config: IntrospectionAuthenticatorConfig, options: IntrospectionOptions) {
     this.config = config
@@ -84,6 +78,8 @@ export class IntrospectionAuthenticator implements ManagedAuthenticator {
     this.#agent = keepAliveAgent(this.#url, { maxSockets: config.maxConnections, ...(config.ca !== undefined ? { ca: config.ca } : {}) })
     this.#match = compileMatch(config.claims.match)
     this.#log = options.logger.child({ authenticator: config.name })
+    this.#outcomesCounted = new OutcomeCounts(this.#log)
+    this.#health = new ServiceHealth(this.#log, 'introspection endpoint')
     this.#timeoutMs = options.timeoutMs ?? config.timeoutMs
     this.#cache = new AnswerCache(config.cacheMaxTtl === 0 ? 0 : config.cacheSize, ANSWER_CACHE_BYTES)
   }
@@ -103,13 +99,7 @@ export class IntrospectionAuthenticator implements ManagedAuthenticator {
   }
 
   status(): AuthenticatorStatus {
-    const state = !this.enabled ? 'disabled' : this.#failures > 0 ? 'unavailable' : 'ok'
-    return {
-      name: this.name, type: this.type, enabled: this.enabled, state,
-      lastSuccessAt: this.#lastSuccessAt, lastError: this.#lastError, consecutiveFailures: this.#failures,
-      kids: [], keyCount: 0, nextRefreshAt: null,
-      requests: { ...this.#outcomes, lastDurationMs: this.#lastDurationMs },
-    }
+    return { name: this.name, type: this.type, enabled: this.enabled, ...this.#health.status(this.enabled) }
   }
 
   /** What the answer cache holds (for /metrics). */
@@ -119,8 +109,8 @@ export class IntrospectionAuthenticator implements ManagedAuthenticator {
 
   stats(): AuthenticatorStats {
     return {
-      allow: this.#allow, deny: { ...this.#deny }, ignore: { ...this.#ignore },
-      verifyCount: this.#requests, verifyMicrosTotal: Math.round(this.#requestMicros), cacheHits: this.#cacheHits,
+      ...this.#outcomesCounted.snapshot(),
+      verifyCount: this.#health.requests, verifyMicrosTotal: this.#health.micros, cacheHits: this.#cacheHits,
     }
   }
 
@@ -145,10 +135,7 @@ export class IntrospectionAuthenticator implements ManagedAuthenticator {
     const t0 = performance.now()
     try {
       const answer = await this.#request(token)
-      this.#counted('ok', t0)
-      this.#lastSuccessAt = Date.now()
-      this.#failures = 0
-      this.#lastError = null
+      this.#health.succeeded(t0)
       const now = Date.now()
       const maxTtl = this.config.cacheMaxTtl * 1000
       if (answer.active) {
@@ -159,23 +146,9 @@ export class IntrospectionAuthenticator implements ManagedAuthenticator {
       }
       return answer
     } catch (err) {
-      const kind = err instanceof HttpExchangeError ? err.kind : 'error'
-      this.#counted(kind, t0)
-      this.#failures++
-      this.#lastError = (err as Error).message
-      if (this.#failures === 1 || this.#failures % 100 === 0) {
-        this.#log.warn({ failures: this.#failures, reason: this.#lastError }, 'introspection endpoint unusable: clients get "server unavailable"')
-      }
+      this.#health.failed(err instanceof HttpExchangeError ? err.kind : 'error', t0, (err as Error).message)
       throw new PortcullisError('ERR_AUTH_SERVICE_UNAVAILABLE', `introspection failed: ${(err as Error).message}`, { cause: err })
     }
-  }
-
-  #counted(kind: 'ok' | 'error' | 'rejected', t0: number): void {
-    const ms = performance.now() - t0
-    this.#requests++
-    this.#requestMicros += ms * 1000
-    this.#outcomes[kind]++
-    this.#lastDurationMs = Math.round(ms * 10) / 10
   }
 
   /** POST token=…&token_type_hint=access_token (RFC 7662 §2.1) with the broker's client credentials. */
@@ -213,12 +186,7 @@ export class IntrospectionAuthenticator implements ManagedAuthenticator {
   #judge(answer: Answer, credentials: Credentials): AuthOutcome {
     if (!answer.active) return this.#ignored(new PortcullisError('ERR_TOKEN_INACTIVE', 'the authorization server says the token is not active'), credentials)
     const failure = evaluateClaims(answer.claims, this.config.claims, this.#match, this.#claimContext(credentials.clientId, credentials.username), Date.now() / 1000)
-    if (failure !== undefined) {
-      this.#deny[failure.code] = (this.#deny[failure.code] ?? 0) + 1
-      this.#log.debug({ clientId: credentials.clientId, code: failure.code, reason: failure.message }, 'token refused')
-      return { result: 'deny', error: failure }
-    }
-    this.#allow++
+    if (failure !== undefined) return this.#outcomesCounted.deny(failure, credentials.clientId)
     const exp = answer.claims['exp']
     const identity: Identity = {
       authenticator: this.name,
@@ -227,15 +195,11 @@ export class IntrospectionAuthenticator implements ManagedAuthenticator {
       ...(typeof exp === 'number' ? { expiresAt: exp * 1000 } : {}),
       disconnectOnExpiry: this.config.disconnectOnExpiry,
     }
-    return { result: 'allow', identity }
+    return this.#outcomesCounted.allow(identity)
   }
 
   #ignored(error: PortcullisError | undefined, credentials: Credentials): AuthOutcome {
-    const reason = error?.code ?? 'no-credentials'
-    this.#ignore[reason] = (this.#ignore[reason] ?? 0) + 1
-    if (error === undefined) return { result: 'ignore' }
-    this.#log.debug({ clientId: credentials.clientId, code: error.code, reason: error.message }, 'token not accepted by this authenticator')
-    return { result: 'ignore', error }
+    return this.#outcomesCounted.ignore(error, credentials.clientId)
   }
 
   #claimContext(clientId: string, username: string | undefined): ClaimContext {

@@ -315,20 +315,28 @@ export type TokenBasics = Pick<CommonAuthenticatorConfig, 'name' | 'from' | 'des
 
 /** name, from, description, enabled, claims, maxTokenBytes and disconnectOnExpiry of an entry. */
 export function parseTokenBasics(r: Raw, path: string, defaultName: string): TokenBasics {
-  const name = optionalString(r['name'], `${path}.name`) ?? defaultName
-  if (!NAME.test(name)) throw new ConfigError(`${path}.name`, 'must be 1..64 characters: letters, digits, and _ . : - (starting with a letter or digit)')
+  const entry = parseEntryBasics(r, path, defaultName)
   const from = r['from'] ?? AUTHENTICATOR_DEFAULTS.from
   if (from !== 'username' && from !== 'password') throw expected(`${path}.from`, 'username or password', from)
+  return {
+    ...entry,
+    from,
+    claims: parseClaims(r['claims'], `${path}.claims`, from),
+    maxTokenBytes: optionalNumber(r['maxTokenBytes'], `${path}.maxTokenBytes`, AUTHENTICATOR_DEFAULTS.maxTokenBytes, 256, 65_535),
+    disconnectOnExpiry: optionalBoolean(r['disconnectOnExpiry'], `${path}.disconnectOnExpiry`, AUTHENTICATOR_DEFAULTS.disconnectOnExpiry),
+  }
+}
+
+/** name, description and enabled: what every authenticator entry has. */
+export function parseEntryBasics(r: Raw, path: string, defaultName: string): { name: string; description?: string; enabled: boolean } {
+  const name = optionalString(r['name'], `${path}.name`) ?? defaultName
+  if (!NAME.test(name)) throw new ConfigError(`${path}.name`, 'must be 1..64 characters: letters, digits, and _ . : - (starting with a letter or digit)')
   const description = optionalString(r['description'], `${path}.description`)
   if (description !== undefined && [...description].length > 128) throw new ConfigError(`${path}.description`, `must be at most 128 characters (got ${[...description].length})`)
   return {
     name,
-    from,
-    enabled: optionalBoolean(r['enabled'], `${path}.enabled`, AUTHENTICATOR_DEFAULTS.enabled),
-    claims: parseClaims(r['claims'], `${path}.claims`, from),
-    maxTokenBytes: optionalNumber(r['maxTokenBytes'], `${path}.maxTokenBytes`, AUTHENTICATOR_DEFAULTS.maxTokenBytes, 256, 65_535),
-    disconnectOnExpiry: optionalBoolean(r['disconnectOnExpiry'], `${path}.disconnectOnExpiry`, AUTHENTICATOR_DEFAULTS.disconnectOnExpiry),
     ...(description !== undefined ? { description } : {}),
+    enabled: optionalBoolean(r['enabled'], `${path}.enabled`, AUTHENTICATOR_DEFAULTS.enabled),
   }
 }
 
@@ -340,7 +348,7 @@ export function parseAuthenticatorConfig(raw: unknown, path: string, defaultName
   const r = mapping(raw, path)
   const type = r['type']
   if (type !== 'jwt' && type !== 'jwks') {
-    throw new ConfigError(`${path}.type`, type === undefined ? 'is required (jwt | jwks | introspection)' : `unknown authenticator type ${JSON.stringify(type)} (expected jwt | jwks | introspection)`)
+    throw new ConfigError(`${path}.type`, type === undefined ? 'is required (jwt | jwks | introspection | http)' : `unknown authenticator type ${JSON.stringify(type)} (expected jwt | jwks | introspection | http)`)
   }
   const basics = parseTokenBasics(r, path, defaultName ?? type)
   const algorithms = parseAlgorithms(r, path)

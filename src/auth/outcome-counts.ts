@@ -1,0 +1,44 @@
+/**
+ * An authenticator's answers, counted by outcome and reason (for the admin API and
+ * portcullis_authentication_outcomes_total) and logged at debug level — never with the
+ * credential itself.
+ */
+import type { PortcullisError } from '../errors.js'
+import type { Logger } from '../log.js'
+import type { AuthOutcome, Identity } from './types.js'
+
+export class OutcomeCounts {
+  readonly #log: Logger
+  #allow = 0
+  readonly #deny: Record<string, number> = {}
+  readonly #ignore: Record<string, number> = {}
+
+  constructor(log: Logger) {
+    this.#log = log
+  }
+
+  allow(identity: Identity): AuthOutcome {
+    this.#allow++
+    return { result: 'allow', identity }
+  }
+
+  /** The credential is this authenticator's and is refused: the chain stops. */
+  deny(error: PortcullisError, clientId: string): AuthOutcome {
+    this.#deny[error.code] = (this.#deny[error.code] ?? 0) + 1
+    this.#log.debug({ clientId, code: error.code, reason: error.message }, 'client refused')
+    return { result: 'deny', error }
+  }
+
+  /** Not this authenticator's (or it cannot tell now): the next one is tried. */
+  ignore(error: PortcullisError | undefined, clientId: string): AuthOutcome {
+    const reason = error?.code ?? 'no-credentials'
+    this.#ignore[reason] = (this.#ignore[reason] ?? 0) + 1
+    if (error === undefined) return { result: 'ignore' }
+    this.#log.debug({ clientId, code: error.code, reason: error.message }, 'client not accepted by this authenticator')
+    return { result: 'ignore', error }
+  }
+
+  snapshot(): { allow: number; deny: Record<string, number>; ignore: Record<string, number> } {
+    return { allow: this.#allow, deny: { ...this.#deny }, ignore: { ...this.#ignore } }
+  }
+}
