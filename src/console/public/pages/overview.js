@@ -46,6 +46,7 @@ export function normalizeStats(s) {
     bytesOut: num(s.bytesOut, s.bytes?.out),
     authSuccesses: num(s.authSuccesses, s.authentication?.successes),
     authzDenied: s.authzDenied && typeof s.authzDenied === 'object' ? s.authzDenied : undefined,
+    limitsHit: s.limitsHit && typeof s.limitsHit === 'object' ? s.limitsHit : undefined,
   }
 }
 
@@ -108,6 +109,7 @@ export function render(root) {
       lineChart({ title: 'Messages per second', unit: '/s', series: [{ name: 'in', values: rates('messagesReceived') }, { name: 'out', values: rates('messagesSent') }], capacity: Math.max(9, history.length - 1) }),
       barChart({ title: 'Authentication outcomes', items, empty: 'No authentication attempts yet.' }),
       s.authzDenied ? barChart({ title: 'Authorization denials', items: Object.entries(s.authzDenied).filter(([, v]) => typeof v === 'number').map(([label, value]) => ({ label, value: Number(value), tone: /** @type {'bad'} */ ('bad') })), empty: 'None.' }) : null,
+      s.limitsHit ? barChart({ title: 'Limits hit', items: Object.entries(s.limitsHit).filter(([, v]) => typeof v === 'number' && v > 0).map(([label, value]) => ({ label, value: Number(value), tone: /** @type {'bad'} */ ('bad') })), empty: 'None.' }) : null,
       lineChart({ title: 'Traffic (bytes per second)', unit: 'B/s', series: [{ name: 'in', values: rates('bytesIn') }, { name: 'out', values: rates('bytesOut') }], capacity: Math.max(9, history.length - 1) }))
   }
 
