@@ -7,7 +7,7 @@ import type { JsonWebKey } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { loadOrCreateApiKey } from './admin/api-key.js'
 import { BrokerAdmin } from './admin/broker-admin.js'
-import { loadManagedConfig } from './admin/managed-config.js'
+import { loadManagedConfig, seedStoredConfig, type ConfigurationStatus, type ManagedConfig } from './admin/managed-config.js'
 import { startAdminServer, type AdminServer } from './admin/server.js'
 import { AuthenticatorChain } from './auth/chain.js'
 import { createAuthenticators, type AuthenticatorTimingOverrides, type ManagedAuthenticator } from './auth/create.js'
@@ -54,6 +54,8 @@ export interface PortcullisServer {
   readonly brokerAdmin: BrokerAdmin
   /** Where authenticators and authorization came from at start-up. */
   readonly configSource: 'configuration file' | 'database'
+  /** The same, with how the configuration file differs from a stored copy that wins over it. */
+  readonly configuration: ConfigurationStatus
   readonly listeners: readonly RunningListener[]
   readonly admin: AdminServer | undefined
   readonly logger: Logger
@@ -69,7 +71,10 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
   }
   try {
     // With the management plane on, the stored configuration (seeded from the file) wins.
-    let managed = { authenticators: config.authentication.authenticators, authorization: config.authorization, source: 'configuration file' as 'configuration file' | 'database' }
+    let managed: ManagedConfig = {
+      authenticators: config.authentication.authenticators, authorization: config.authorization,
+      source: 'configuration file', seed: false, status: { source: 'configuration file', fileDiffers: false },
+    }
     let store: SqliteConfigStore | undefined
     if (config.admin !== undefined && options.persistConfig !== false) {
       const s = new SqliteConfigStore(config.dataDir)
@@ -129,6 +134,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       authenticators: tokenAuthenticators,
       authorization: managed.authorization,
       logger,
+      configuration: managed.status,
       ...(store !== undefined ? { store } : {}),
       ...(options.authenticatorTiming !== undefined ? { timing: options.authenticatorTiming } : {}),
     })
@@ -141,6 +147,9 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       listeners.push(running)
       undo.push(() => running.close())
     }
+
+    // Fully started: only now is the file's configuration stored (a failed start stores nothing).
+    if (store !== undefined) seedStoredConfig(store, managed, logger)
 
     let closed: Promise<void> | undefined
     const close = (): Promise<void> => {
@@ -163,6 +172,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       },
       brokerAdmin,
       configSource: managed.source,
+      configuration: managed.status,
       listeners,
       admin,
       logger,

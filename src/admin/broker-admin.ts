@@ -20,6 +20,7 @@ import { AuthorizationAdmin } from './authorization.js'
 import { AdminChanges } from './changes.js'
 import { ClientsAdmin } from './clients.js'
 import { brokerStats, cacheUsage, type BrokerStatsView } from './stats.js'
+import type { ConfigurationStatus } from './managed-config.js'
 import { checkToken } from './token-check.js'
 
 export interface BrokerAdminOptions {
@@ -30,6 +31,8 @@ export interface BrokerAdminOptions {
   readonly authorization: AuthorizationConfig
   readonly logger: Logger
   readonly store?: SqliteConfigStore
+  /** Where the configuration came from at start-up, and how the file differs from the stored copy. */
+  readonly configuration?: ConfigurationStatus
   /** Tests only. */
   readonly timing?: AuthenticatorTimingOverrides
 }
@@ -39,10 +42,12 @@ export class BrokerAdmin implements MetricsSource {
   readonly authn: AuthenticatorsAdmin
   readonly authz: AuthorizationAdmin
   readonly clients: ClientsAdmin
+  readonly #configuration: ConfigurationStatus
 
   constructor(options: BrokerAdminOptions) {
     const { broker, chain, logger } = options
     this.#broker = broker
+    this.#configuration = options.configuration ?? { source: 'configuration file', fileDiffers: false }
     const changes = new AdminChanges(options.store, () => ({ authenticators: this.authn.configs, authorization: this.authz.config }))
     this.authn = new AuthenticatorsAdmin({
       chain,
@@ -85,5 +90,10 @@ export class BrokerAdmin implements MetricsSource {
 
   stats(): BrokerStatsView {
     return brokerStats(this.#broker)
+  }
+
+  /** Where authenticators and authorization came from at start-up, and how the file differs (console banner). */
+  configuration(): ConfigurationStatus {
+    return this.#configuration
   }
 }

@@ -266,6 +266,34 @@ export const SCHEMAS: Record<string, Schema> = {
       verdict: { type: 'object', properties: { outcome: { enum: ['allow', 'deny', 'ignore'] }, authenticator: str, code: str, message: str } },
     },
   },
+  ConfigurationStatus: {
+    type: 'object',
+    properties: {
+      source: { enum: ['configuration file', 'database'] },
+      store: str,
+      storedAt: { ...str, format: 'date-time' },
+      fileDiffers: bool,
+      differences: {
+        type: 'object',
+        description: 'by name and key, never by value',
+        properties: {
+          authenticators: ref('EntryDrift'),
+          policies: ref('EntryDrift'),
+          settings: strings,
+        },
+      },
+      message: str,
+    },
+  },
+  EntryDrift: {
+    type: 'object',
+    properties: {
+      onlyInFile: { ...strings, description: 'in the file, not stored: not used' },
+      onlyStored: { ...strings, description: 'stored, not in the file: used' },
+      changed: { type: 'array', items: { type: 'object', properties: { name: str, keys: strings } } },
+      orderDiffers: bool,
+    },
+  },
   Stats: {
     type: 'object',
     properties: {

@@ -117,4 +117,8 @@ export const API_ROUTES: readonly ApiRoute[] = [
     body: 'TokenCheckRequest', response: 'TokenInspection', errors: [400], handler: (a, r) => a.tokenCheck(r.body) },
   { method: 'GET', url: '/stats', tag: 'broker', summary: 'Broker statistics',
     response: 'Stats', errors: [], handler: (a) => a.stats() },
+  { method: 'GET', url: '/configuration', tag: 'broker', summary: 'Where authenticators and authorization come from, and how the configuration file differs from the stored copy',
+    description: 'With a stored copy in use (`source: database`), `fileDiffers` says whether the configuration file\'s authenticators, policies or ' +
+      'authorization settings differ from it, and `differences` names them (by name and key, never by value). The console shows `message` as a banner.',
+    response: 'ConfigurationStatus', errors: [], handler: (a) => a.configuration() },
 ]

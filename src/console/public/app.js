@@ -81,8 +81,26 @@ function renderShell() {
     h('a', { class: 'brand', href: '#/overview' }, h('img', { src: '/console/icon.svg', alt: '', width: 24, height: 24 }), h('span', null, 'Portcullis')),
     nav,
     h('button', { type: 'button', class: 'link', id: 'signout', onclick: () => { setApiKey(null); renderSignIn() } }, 'Sign out'))
-  mount(app, header, main)
+  const banner = h('div', { id: 'config-banner' })
+  mount(app, header, banner, main)
   renderPage()
+  void showConfigurationBanner(banner)
+}
+
+/**
+ * A banner when the configuration file differs from the stored configuration in use:
+ * edits to the file would otherwise seem to be ignored without a word.
+ * @param {HTMLElement} slot
+ */
+async function showConfigurationBanner(slot) {
+  try {
+    const c = /** @type {{ fileDiffers?: boolean, message?: string }} */ (await request('GET', '/configuration'))
+    if (c.fileDiffers === true) {
+      mount(slot, h('div', { class: 'alert warn', role: 'status', id: 'config-drift' }, h('strong', null, 'Configuration: '), String(c.message ?? 'the configuration file differs from the stored configuration in use')))
+    }
+  } catch {
+    // The banner is a courtesy: the pages report errors themselves.
+  }
 }
 
 function renderPage() {
