@@ -39,8 +39,8 @@ export interface Limits {
   /** Payload bytes queued per session. When over, the oldest queued messages are dropped and
    *  counted, as with maxQueuedMessages. */
   readonly maxQueuedBytes: number
-  /** New connections per second from one source address (token bucket refilled at this
-   *  rate, holding up to connectBurstPerAddress); 0 turns it off. Over it, a CONNECT is
+  /** New connections per second from one source address (IPv6: its /64), a token bucket
+   *  refilled at this rate, holding up to connectBurstPerAddress; 0 turns it off. Over it, a CONNECT is
    *  refused before authentication: MQTT 5 CONNACK 0x9F Connection rate exceeded, 3.1.1 close. */
   readonly connectRatePerAddress: number
   /** Connections one address may open at once before connectRatePerAddress paces it. */

@@ -2,6 +2,7 @@
  * Token buckets for the rate limits (limits.ts): connections per source address and
  * PUBLISH packets / payload bytes per client.
  */
+import { isIPv4, isIPv6 } from 'node:net'
 import type { PublishRate } from './limits.js'
 
 /**
@@ -43,6 +44,23 @@ export class TokenBucket {
   }
 }
 
+/**
+ * The address a connection is counted under: an IPv4-mapped IPv6 address as its IPv4
+ * address, other IPv6 addresses by their /64 prefix (a single host usually holds a whole
+ * /64, so counting per address would give it billions of buckets).
+ */
+export function rateLimitKey(address: string): string {
+  if (address.startsWith('::ffff:') && isIPv4(address.slice(7))) return address.slice(7)
+  if (!isIPv6(address)) return address
+  const zone = address.indexOf('%')
+  const bare = zone === -1 ? address : address.slice(0, zone)
+  const [head = '', tail] = bare.split('::')
+  const front = head === '' ? [] : head.split(':')
+  const back = tail === undefined || tail === '' ? [] : tail.split(':')
+  const groups = [...front, ...Array<string>(Math.max(0, 8 - front.length - back.length)).fill('0'), ...back]
+  return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`
+}
+
 /** How often buckets back to full are forgotten, so idle addresses hold no memory. */
 const SWEEP_MS = 10_000
 
@@ -64,14 +82,15 @@ export class AddressRateLimiter {
     return this.#buckets.size
   }
 
-  /** May this address open one more connection now? */
+  /** May this address (its /64 for IPv6, see rateLimitKey) open one more connection now? */
   allow(address: string, now = Date.now()): boolean {
     if (this.#rate === 0) return true
     if (now - this.#sweptAt >= SWEEP_MS) this.#sweep(now)
-    let bucket = this.#buckets.get(address)
+    const key = rateLimitKey(address)
+    let bucket = this.#buckets.get(key)
     if (bucket === undefined) {
       bucket = new TokenBucket(this.#rate, this.#burst, now)
-      this.#buckets.set(address, bucket)
+      this.#buckets.set(key, bucket)
     }
     return bucket.take(1, now)
   }
