@@ -49,6 +49,7 @@ export const ErrorCodes = {
   ERR_AUTH_SERVICE_UNAVAILABLE: 'authentication service unavailable',
   ERR_IDENTITY_CLAIM: 'identity claim missing or unusable',
   ERR_AUTH_SERVICE_DENIED: 'authentication service denied',
+  ERR_TOKEN_REVOKED: 'token revoked',
   // authorization
   ERR_AUTHZ_DENIED: 'not authorized',
 } as const
@@ -139,6 +140,7 @@ export function toReasonCode(code: ErrorCode): number {
     case 'ERR_TOKEN_INACTIVE':
     case 'ERR_IDENTITY_CLAIM':
     case 'ERR_AUTH_SERVICE_DENIED':
+    case 'ERR_TOKEN_REVOKED':
       return ReasonCode.BadUserNameOrPassword
     case 'ERR_CONFIG':
       return ReasonCode.UnspecifiedError

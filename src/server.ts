@@ -18,6 +18,7 @@ import { LocalBus } from './cluster/bus.js'
 import type { PortcullisConfig } from './config/schema.js'
 import { createLogger, type Logger } from './log.js'
 import { createMetrics } from './metrics/metrics.js'
+import { RevocationList } from './auth/revocation.js'
 import { SqliteConfigStore } from './store/sqlite/config-store.js'
 import { MemoryRetainedStore } from './store/memory/retained-store.js'
 import { SqliteRetainedStore } from './store/sqlite/retained-store.js'
@@ -112,7 +113,9 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       logger,
       ...(options.authenticatorTiming !== undefined ? { timing: options.authenticatorTiming } : {}),
     })
-    const authenticators = new AuthenticatorChain(tokenAuthenticators, { allowAnonymous: config.authentication.allowAnonymous })
+    // Revocations are kept in the configuration store (with the admin API on), else in memory.
+    const revocations = new RevocationList(store)
+    const authenticators = new AuthenticatorChain(tokenAuthenticators, { allowAnonymous: config.authentication.allowAnonymous, revocations })
     undo.push(() => authenticators.close())
     await authenticators.start()
 
@@ -135,6 +138,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       authorization: managed.authorization,
       logger,
       configuration: managed.status,
+      revocations,
       ...(store !== undefined ? { store } : {}),
       ...(options.authenticatorTiming !== undefined ? { timing: options.authenticatorTiming } : {}),
     })

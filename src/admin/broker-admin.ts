@@ -19,6 +19,8 @@ import { AuthenticatorsAdmin } from './authenticators.js'
 import { AuthorizationAdmin } from './authorization.js'
 import { AdminChanges } from './changes.js'
 import { ClientsAdmin } from './clients.js'
+import { RevocationsAdmin } from './revocations.js'
+import type { RevocationList } from '../auth/revocation.js'
 import { brokerStats, cacheUsage, type BrokerStatsView } from './stats.js'
 import type { ConfigurationStatus } from './managed-config.js'
 import { checkToken } from './token-check.js'
@@ -33,6 +35,8 @@ export interface BrokerAdminOptions {
   readonly store?: SqliteConfigStore
   /** Where the configuration came from at start-up, and how the file differs from the stored copy. */
   readonly configuration?: ConfigurationStatus
+  /** Revoked tokens (the chain checks the same list). */
+  readonly revocations: RevocationList
   /** Tests only. */
   readonly timing?: AuthenticatorTimingOverrides
 }
@@ -43,6 +47,8 @@ export class BrokerAdmin implements MetricsSource {
   readonly authz: AuthorizationAdmin
   readonly clients: ClientsAdmin
   readonly #configuration: ConfigurationStatus
+  readonly revocations: RevocationsAdmin
+  readonly #revocationList: RevocationList
 
   constructor(options: BrokerAdminOptions) {
     const { broker, chain, logger } = options
@@ -60,6 +66,8 @@ export class BrokerAdmin implements MetricsSource {
       broker, authorization: options.authorization, logger, changes, tokens: () => this.authn.live.length > 0,
     })
     this.clients = new ClientsAdmin({ broker, chain, logger, authorization: () => this.authz.config })
+    this.#revocationList = options.revocations
+    this.revocations = new RevocationsAdmin({ broker, list: options.revocations, logger, authenticators: () => this.authn.live })
   }
 
   /** The live authenticators, in chain order. */
@@ -81,7 +89,7 @@ export class BrokerAdmin implements MetricsSource {
 
   /** The check-by-check report of the current chain. The token is never logged or stored. */
   tokenCheck(body: unknown): Promise<TokenInspection> {
-    return checkToken(body, this.authn.live)
+    return checkToken(body, this.authn.live, this.#revocationList)
   }
 
   caches(): Readonly<Record<CacheName, CacheUsage>> {

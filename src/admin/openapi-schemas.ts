@@ -60,6 +60,37 @@ export const SCHEMAS: Record<string, Schema> = {
     },
   },
   Claims: claims,
+  RevocationRequest: {
+    type: 'object',
+    additionalProperties: false,
+    description: 'jti (with the token\'s exp when known), or sub (with issuedBefore: only tokens with an earlier iat)',
+    properties: {
+      jti: str,
+      exp: { oneOf: [int, str], description: 'the revoked token\'s exp (epoch seconds or ISO 8601): the entry expires then' },
+      sub: str,
+      issuedBefore: { oneOf: [int, str], description: 'epoch seconds, ISO 8601, or "now"' },
+      reason: { ...str, maxLength: 1024, description: 'shown in refusals and token checks' },
+    },
+  },
+  Revocation: {
+    type: 'object',
+    required: ['id', 'kind', 'value', 'createdAt', 'expires'],
+    properties: {
+      id: str,
+      kind: { enum: ['jti', 'sub', 'issuedBefore'] },
+      value: { ...str, description: 'the jti or the subject' },
+      issuedBefore: { ...int, description: 'epoch seconds (kind issuedBefore)' },
+      expiresAt: { ...int, description: 'epoch ms; absent: until deleted' },
+      expires: { type: ['string', 'null'], description: 'expiresAt as ISO 8601, or null' },
+      reason: str,
+      createdAt: { ...int, description: 'epoch ms' },
+    },
+  },
+  RevocationResult: {
+    type: 'object',
+    required: ['revocation', 'disconnected'],
+    properties: { revocation: ref('Revocation'), disconnected: { ...int, description: 'connected clients disconnected because of it' } },
+  },
   Identity: identity,
   AuthenticatorInput: {
     description: 'One entry of authentication.authenticators, exactly as in the configuration file',

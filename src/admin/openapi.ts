@@ -79,6 +79,7 @@ export function buildOpenApiDocument(version: string): Doc {
       { name: 'authenticators', description: 'The authenticator chain (JWT, JWKS)' },
       { name: 'authorization', description: 'Policies and settings' },
       { name: 'clients', description: 'Connected clients and offline persistent sessions' },
+      { name: 'revocations', description: 'Revoked tokens (by jti, by subject, or issued before a time)' },
       { name: 'tools', description: 'Token check' },
       { name: 'broker', description: 'Statistics and metrics' },
     ],

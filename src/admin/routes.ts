@@ -112,6 +112,20 @@ export const API_ROUTES: readonly ApiRoute[] = [
     description: 'A connected client is disconnected; its session then lives on or ends as its expiry interval says. An offline session is ' +
       'ended at once: its subscriptions and queued messages are dropped and a delayed will is published, as when a session expires.',
     status: 204, errors: [404], handler: (a, r) => a.clients.disconnectClient(r.params['id']!) },
+  // revocations
+  { method: 'GET', url: '/revocations', tag: 'revocations', summary: 'Revoked tokens in force (entries past their expiry are dropped)',
+    response: 'Revocation[]', errors: [], handler: (a) => a.revocations.listRevocations() },
+  { method: 'POST', url: '/revocations', tag: 'revocations', summary: 'Revoke tokens by jti, by subject, or a subject\'s tokens issued before a time',
+    description: 'Body `{ "jti": "…", "exp"?: … }`, `{ "sub": "…" }` or `{ "sub": "…", "issuedBefore": 1767225600 | "2026-01-01T00:00:00Z" | "now" }`, ' +
+      'with an optional `reason`. The entry is stored before it is in force; connected clients whose token it covers are disconnected at once ' +
+      '(MQTT 5: DISCONNECT 0x98; 3.1.1: closed), and the answer says how many. It expires when the tokens it covers can no longer be valid: ' +
+      'a jti at `exp` when given, else (like issuedBefore) after the longest token life the authenticators allow (their largest `claims.maxAge`); ' +
+      'a subject, and any entry when some authenticator sets no maxAge, lasts until deleted.',
+    body: 'RevocationRequest', status: 201, response: 'RevocationResult', errors: [400], handler: (a, r) => a.revocations.revoke(r.body) },
+  { method: 'GET', url: '/revocations/:id', tag: 'revocations', summary: 'One revocation',
+    response: 'Revocation', errors: [404], handler: (a, r) => a.revocations.getRevocation(r.params['id']!) },
+  { method: 'DELETE', url: '/revocations/:id', tag: 'revocations', summary: 'Withdraw a revocation (the tokens it covered work again)',
+    status: 204, errors: [404], handler: (a, r) => a.revocations.deleteRevocation(r.params['id']!) },
   // tools
   { method: 'POST', url: '/token/check', tag: 'tools', summary: 'Check a token against the current chain, check by check (the token is not logged)',
     body: 'TokenCheckRequest', response: 'TokenInspection', errors: [400], handler: (a, r) => a.tokenCheck(r.body) },

@@ -8,6 +8,7 @@
  * meant for) nor "keys unavailable" (which tells clients to retry).
  */
 import { PortcullisError, type ErrorCode } from '../errors.js'
+import { revokedError, type RevocationList } from './revocation.js'
 import type { Authenticator, Credentials, Identity, Relevance } from './types.js'
 
 export type ChainResult =
@@ -24,6 +25,8 @@ export type ChainResult =
 export interface AuthenticatorChainOptions {
   /** Admit clients that present no credentials at all. */
   readonly allowAnonymous: boolean
+  /** Revoked tokens: checked on the claims of an accepted client (CONNECT and re-authentication). */
+  readonly revocations?: RevocationList
 }
 
 /** What a client connected with, as its connection keeps it. */
@@ -174,7 +177,11 @@ export class AuthenticatorChain {
       } catch (cause) {
         return { ok: false, error: authenticatorFault(cause), authenticator: authenticator.name }
       }
-      if (outcome.result === 'allow') return { ok: true, identity: outcome.identity }
+      if (outcome.result === 'allow') {
+        const revoked = this.#options.revocations?.match(outcome.identity.claims)
+        if (revoked !== undefined) return { ok: false, error: revokedError(revoked), authenticator: authenticator.name }
+        return { ok: true, identity: outcome.identity }
+      }
       if (outcome.result === 'deny') return { ok: false, error: outcome.error, authenticator: authenticator.name }
       passed.push({ authenticator: authenticator.name, error: outcome.error, ...(outcome.relevance !== undefined ? { relevance: outcome.relevance } : {}) })
     }

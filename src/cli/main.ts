@@ -7,6 +7,7 @@ import { createServer, VERSION, type PortcullisServer } from '../server.js'
 import { Args, UsageError } from './args.js'
 import { resolveConfig, type ResolvedConfig } from './resolve-config.js'
 import { keygen, tokenInspect, tokenMint } from './token.js'
+import { tokenRevoke } from './token-revoke.js'
 
 const USAGE = `portcullis ${VERSION} — an MQTT broker with JWT authentication and authorization
 
@@ -20,6 +21,9 @@ usage:
                                          sign a token (default key: data/dev-signing-key.json)
   portcullis token inspect TOKEN [--config FILE] [--client-id ID] [--username NAME]
                                          verify a token against the configuration, check by check
+  portcullis token revoke (TOKEN | --jti ID | --sub NAME [--issued-before TIME|now]) [--reason TEXT]
+          [--config FILE] [--url ADMIN-URL] [--api-key KEY]
+                                         revoke through the running broker's admin API
   portcullis keygen [--alg ES256]        generate a key pair (JWK and PEM) or an HMAC secret
   portcullis --version
 `
@@ -81,7 +85,8 @@ async function run(argv: string[]): Promise<number> {
         return 0
       }
       if (sub === 'inspect') return tokenInspect(new Args(more), (s) => console.log(s))
-      throw new UsageError(`unknown token command '${sub ?? ''}' (mint, inspect)`)
+      if (sub === 'revoke') return tokenRevoke(new Args(more), (s) => console.log(s))
+      throw new UsageError(`unknown token command '${sub ?? ''}' (mint, inspect, revoke)`)
     }
     case 'keygen':
       console.log(keygen(new Args(rest)))

@@ -8,6 +8,7 @@ import {
 } from 'node:crypto'
 import { PortcullisError } from '../../errors.js'
 import { authenticatorFault, refusalReason } from '../chain.js'
+import { revokedError, type RevocationList } from '../revocation.js'
 import { ALGORITHM_SPECS, isJwsAlgorithm, type JwsAlgorithm } from './algorithms.js'
 import type { AuthenticatorReport, ManagedAuthenticator } from '../managed.js'
 
@@ -198,6 +199,7 @@ export async function inspectToken(
   token: string,
   authenticators: readonly ManagedAuthenticator[],
   context: { clientId?: string; username?: string } = {},
+  revocations?: RevocationList,
 ): Promise<TokenInspection> {
   const parts = token.split('.')
   const header = decodePart(parts[0])
@@ -215,6 +217,12 @@ export async function inspectToken(
       // As in the chain: a fault refuses the token and stops there.
       const e = authenticatorFault(cause)
       r = { name: a.name, type: a.type, enabled: a.enabled, outcome: 'deny', code: e.code, message: e.message, steps: [] }
+    }
+    // As in the chain: an accepted token is then looked up in the revocations.
+    const revoked = r.outcome === 'allow' && a.enabled && typeof payload === 'object' ? revocations?.match(payload) : undefined
+    if (revoked !== undefined) {
+      const e = revokedError(revoked)
+      r = { ...r, outcome: 'deny', code: e.code, message: e.message, steps: [...r.steps, { check: 'revocation', ok: false, detail: e.message, code: e.code }] }
     }
     results.push(r)
     if (verdict === undefined && a.enabled && r.outcome !== 'ignore') {

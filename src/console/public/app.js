@@ -8,6 +8,7 @@ import * as policies from './pages/policies.js'
 import * as authorizationSettings from './pages/authorization-settings.js'
 import * as clients from './pages/clients.js'
 import * as token from './pages/token.js'
+import * as revocations from './pages/revocations.js'
 
 /** @typedef {{ render(root: HTMLElement): (() => void) | void }} Page */
 /** Routes with a `parent` are sub-pages: not in the navigation, which marks their parent. */
@@ -19,6 +20,7 @@ const ROUTES = [
   { path: 'authorization/settings', title: 'Authorization settings', page: authorizationSettings, parent: 'authorization' },
   { path: 'clients', title: 'Clients', page: clients },
   { path: 'token', title: 'Token checker', page: token },
+  { path: 'revocations', title: 'Revocations', page: revocations },
 ]
 
 const app = /** @type {HTMLElement} */ (document.getElementById('app'))

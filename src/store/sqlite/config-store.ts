@@ -9,6 +9,7 @@
 import type Database from 'better-sqlite3'
 import { existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
+import type { Revocation, RevocationStore } from '../../auth/revocation.js'
 import { openDatabase, readMeta, writeMeta } from './database.js'
 
 export const CONFIG_DB_FILE = 'portcullis.db'
@@ -23,7 +24,7 @@ export interface StoredConfig {
   readonly updatedAt: number
 }
 
-export class SqliteConfigStore {
+export class SqliteConfigStore implements RevocationStore {
   readonly file: string
   readonly #db: Database.Database
 
@@ -37,6 +38,7 @@ export class SqliteConfigStore {
         CREATE TABLE IF NOT EXISTS authenticators (position INTEGER NOT NULL, name TEXT PRIMARY KEY, entry TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS policies (name TEXT PRIMARY KEY, position INTEGER NOT NULL, entry TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS authorization_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS revocations (id TEXT PRIMARY KEY, entry TEXT NOT NULL);
       `,
     })
     this.#db = db
@@ -76,6 +78,22 @@ export class SqliteConfigStore {
       writeMeta(db, 'updated_at', String(Date.now()))
     })
     write()
+  }
+
+  /** Revoked tokens (`--reset-config` drops them with the rest of the file). */
+  loadRevocations(): Revocation[] {
+    return (this.#db.prepare('SELECT entry FROM revocations').all() as { entry: string }[]).map((r) => JSON.parse(r.entry) as Revocation)
+  }
+
+  addRevocation(entry: Revocation): void {
+    this.#db.prepare('INSERT OR REPLACE INTO revocations (id, entry) VALUES (?, ?)').run(entry.id, JSON.stringify(entry))
+  }
+
+  removeRevocations(ids: readonly string[]): void {
+    const remove = this.#db.prepare('DELETE FROM revocations WHERE id = ?')
+    this.#db.transaction(() => {
+      for (const id of ids) remove.run(id)
+    })()
   }
 
   close(): void {
