@@ -25,6 +25,7 @@ export const ErrorCodes = {
   ERR_CONNECTION_RATE_EXCEEDED: 'connection rate exceeded',
   ERR_PAYLOAD_FORMAT_INVALID: 'payload format invalid',
   ERR_ADMINISTRATIVE_ACTION: 'administrative action',
+  ERR_INTERNAL: 'internal fault while serving the client',
   // authentication
   ERR_AUTH_NO_CREDENTIALS: 'no credentials',
   ERR_AUTH_BAD_CREDENTIALS: 'bad credentials',
@@ -111,6 +112,8 @@ export function toReasonCode(code: ErrorCode): number {
       return ReasonCode.PayloadFormatInvalid
     case 'ERR_ADMINISTRATIVE_ACTION':
       return ReasonCode.AdministrativeAction
+    case 'ERR_INTERNAL':
+      return ReasonCode.ImplementationSpecificError
     case 'ERR_AUTH_METHOD_UNSUPPORTED':
       return ReasonCode.BadAuthenticationMethod
     case 'ERR_JWKS_UNAVAILABLE':

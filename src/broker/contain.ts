@@ -4,11 +4,11 @@
  * callback, a socket event — costs that client at most, never the process and never another
  * client. Every such place calls `contained` (or runs its work through `guarded`): the first
  * fault of a client is logged once at error level with where it happened (later ones of the
- * same client at debug), and that client's connection, if still open, is closed — MQTT 5
- * DISCONNECT 0x83 (Implementation specific error), 3.1.1 a plain close.
+ * same client at debug), and that client's connection, if still open, is closed with
+ * ERR_INTERNAL — MQTT 5 DISCONNECT 0x83 (Implementation specific error), 3.1.1 a plain close.
  */
+import { toReasonCode } from '../errors.js'
 import type { Logger } from '../log.js'
-import { ReasonCode } from '../protocol/reason-codes.js'
 import type { Connection } from './connection.js'
 import type { Session } from './session.js'
 
@@ -30,10 +30,10 @@ export function contained(logger: Logger, who: Offender, where: string, err: unk
     const first = who === undefined || !logged.has(who)
     if (who !== undefined) logged.add(who)
     if (conn !== undefined) logged.add(conn)
-    const fields = { err, clientId: who?.clientId || undefined, where }
+    const fields = { err, clientId: who?.clientId || undefined, where, code: 'ERR_INTERNAL' }
     if (first) logger.error(fields, 'fault contained: the client is disconnected, the broker carries on')
     else logger.debug(fields, 'fault contained (again for this client)')
-    if (conn !== undefined && conn.open) conn.disconnect(ReasonCode.ImplementationSpecificError)
+    if (conn !== undefined && conn.open) conn.disconnect(toReasonCode('ERR_INTERNAL'))
   } catch {
     // Closing failed too (the fault may be in the close path itself): drop the socket, nothing more.
     try {
