@@ -110,23 +110,54 @@ function credentials(spec: Credentials): { username?: string; password?: string 
   return { ...(spec.username !== undefined ? { username: spec.username } : {}), ...(spec.password !== undefined ? { password: spec.password } : {}) }
 }
 
+/**
+ * Bumped by every setup and teardown: a setup the coordinator gave up on (its call timed out)
+ * sees a newer epoch, closes what it opened and stops, so it cannot leak clients into the next run.
+ */
+let epoch = 0
+
+/** Publishers connect this many at a time (a fleet of 2,000 in sequence took tens of seconds here). */
+const SETUP_LANES = 20
+
 async function setup(job: Extract<Job, { op: 'setup' }>): Promise<void> {
+  const mine = ++epoch
   const addr = (i: number): string | undefined => job.localAddresses.length > 0 ? job.localAddresses[i % job.localAddresses.length] : undefined
-  for (const spec of job.subs) {
-    const a = addr(spec.index)
+  const open = async (spec: PubSpec | SubSpec, a: string | undefined): Promise<RawClient> => {
     const client = await RawClient.connect({ host: job.host, port: job.port, clientId: spec.clientId, ...(a !== undefined ? { localAddress: a } : {}), ...credentials(spec) })
+    if (mine !== epoch) {
+      client.destroy()
+      throw new Error('setup abandoned')
+    }
+    return client
+  }
+  for (const spec of job.subs) {
+    const client = await open(spec, addr(spec.index))
     await client.subscribe(spec.filter, spec.qos)
     const sub: Sub = { spec, client, seen: [undefined, undefined], unique: [0, 0], duplicates: 0 }
     attachSubscriber(sub)
     subs.push(sub)
   }
-  for (const spec of job.pubs) {
-    const a = addr(spec.index + 7)
-    const client = await RawClient.connect({ host: job.host, port: job.port, clientId: spec.clientId, ...(a !== undefined ? { localAddress: a } : {}), ...credentials(spec) })
-    const pub: Pub = { spec, client, templates: spec.topics.map((t) => publishTemplate(t, spec.qos)), inflight: 0, nextPacketId: 1 }
-    client.onPuback = () => { pub.inflight--; bump() }
-    pubs.push(pub)
+  const connected: (Pub | undefined)[] = new Array(job.pubs.length)
+  let next = 0
+  const lane = async (): Promise<void> => {
+    while (next < job.pubs.length) {
+      const i = next++
+      const spec = job.pubs[i] as PubSpec
+      const client = await open(spec, addr(spec.index + 7))
+      const pub: Pub = { spec, client, templates: spec.topics.map((t) => publishTemplate(t, spec.qos)), inflight: 0, nextPacketId: 1 }
+      client.onPuback = () => { pub.inflight--; bump() }
+      connected[i] = pub
+    }
   }
+  const lanes = await Promise.allSettled(Array.from({ length: Math.min(SETUP_LANES, job.pubs.length) }, lane))
+  const failed = lanes.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (mine !== epoch) {
+    for (const p of connected) p?.client.destroy()
+    throw new Error('setup abandoned')
+  }
+  // publishers keep their order (the rate loop and the payload's publisher index rely on it)
+  for (const p of connected) if (p !== undefined) pubs.push(p)
+  if (failed !== undefined) throw failed.reason
 }
 
 /** Writes `k` messages of one publisher as one buffer. */
@@ -227,6 +258,7 @@ async function load(job: Extract<Job, { op: 'load' }>): Promise<{ sent: number; 
 }
 
 async function teardown(): Promise<{ latencies: Float64Array; unique: [number, number]; duplicates: number; unacked: number }> {
+  epoch++
   const unique: [number, number] = [0, 0]
   let duplicates = 0
   for (const s of subs) { unique[0] += s.unique[0]; unique[1] += s.unique[1]; duplicates += s.duplicates }
