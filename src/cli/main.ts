@@ -60,17 +60,46 @@ async function start(args: Args): Promise<number> {
   if (resolved.dev !== undefined && devApiKey !== undefined) console.error(devBanner(resolved.dev, devApiKey))
   const s = server
   await new Promise<void>((resolve) => {
+    let stopping = false
     const stop = (signal: string): void => {
+      if (stopping) return
+      stopping = true
+      clearInterval(launcherWatch)
       s.logger.info({ signal }, 'shutting down')
-      s.close().then(resolve, (err: unknown) => {
-        s.logger.error({ err }, 'error while shutting down')
-        resolve()
-      })
+      s.close().then(
+        () => {
+          s.logger.info({ signal }, 'stopped')
+          resolve()
+        },
+        (err: unknown) => {
+          s.logger.error({ err }, 'error while shutting down; stopped')
+          resolve()
+        },
+      )
     }
     process.once('SIGINT', () => stop('SIGINT'))
     process.once('SIGTERM', () => stop('SIGTERM'))
+    process.once('SIGHUP', () => stop('SIGHUP'))
+    const launcherWatch = watchNpmLauncher(() => stop('launcher exited'))
   })
   return 0
+}
+
+/**
+ * Run through npm (`npx portcullis start`, `npm start`), the broker is the child of a
+ * `sh -c` that npm starts: a SIGTERM to npm reaches that shell, which dies without passing
+ * it on, and the broker would run on, orphaned. So under npm the broker stops when its
+ * parent goes away (it is then re-parented). Started any other way (a service manager,
+ * nohup, a container), its lifetime is not tied to its parent's.
+ */
+function watchNpmLauncher(onGone: () => void): NodeJS.Timeout | undefined {
+  if (process.env['npm_command'] === undefined) return undefined
+  const parent = process.ppid
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) onGone()
+  }, 250)
+  timer.unref()
+  return timer
 }
 
 async function run(argv: string[]): Promise<number> {

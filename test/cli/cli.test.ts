@@ -4,68 +4,12 @@
  * token mint / inspect, keygen, configuration errors and graceful shutdown.
  */
 import assert from 'node:assert/strict'
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { promisify } from 'node:util'
-import { withTimeout } from '../helpers/broker.js'
-
-const run = promisify(execFile)
-const BIN = resolve('bin/portcullis.js')
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const s = net.createServer()
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolvePort(port))
-    })
-    s.on('error', reject)
-  })
-}
-
-async function cli(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run('node', [BIN, ...args], { cwd, env: { ...process.env, ...env }, timeout: 20_000 })
-    return { code: 0, stdout: r.stdout, stderr: r.stderr }
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string }
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }
-  }
-}
-
-/** Start `portcullis start` and wait until its log says the MQTT listener is up. */
-function startBroker(cwd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; stderr: () => string; stdout: () => string }> {
-  const child = spawn('node', [BIN, 'start', ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  let err = ''
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()))
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()))
-  return withTimeout(
-    new Promise((resolveStart, reject) => {
-      const check = setInterval(() => {
-        if (out.includes('"msg":"listening"')) {
-          clearInterval(check)
-          resolveStart({ child, stderr: () => err, stdout: () => out })
-        }
-      }, 20)
-      child.once('exit', (code) => {
-        clearInterval(check)
-        reject(new Error(`broker exited with ${code}: ${err}`))
-      })
-    }),
-    15_000,
-    'portcullis start did not listen',
-  )
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return Promise.resolve(child.exitCode)
-  return withTimeout(new Promise((r) => child.once('exit', (code) => r(code))), 10_000, 'broker did not exit')
-}
+import { cli, exited, freePort, run, startBroker } from '../helpers/cli.js'
 
 describe('cli: development setup', () => {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-cli-'))
