@@ -151,7 +151,8 @@ export class AuthenticatorChain {
     const hasCredentials =
       credentials.username !== undefined ||
       credentials.password !== undefined ||
-      credentials.authMethod !== undefined
+      credentials.authMethod !== undefined ||
+      credentials.upgradeToken !== undefined
 
     if (credentials.authMethod !== undefined) {
       const method = credentials.authMethod

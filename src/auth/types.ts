@@ -20,6 +20,9 @@ export interface Credentials {
   readonly reauth: boolean
   /** The client certificate the TLS handshake verified (tls/wss listeners with requestCert). */
   readonly certificate?: PeerCertificate
+  /** ws/wss: a token from the WebSocket upgrade request (listener `upgradeToken`). It stands
+   *  for the username or password an authenticator reads when the CONNECT left that field empty. */
+  readonly upgradeToken?: string
 }
 
 /** A verified client certificate, as authenticators and the admin API see it. */

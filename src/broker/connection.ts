@@ -63,6 +63,8 @@ export class Connection implements FrameSink {
   username: string | undefined
   /** The username field the CONNECT carried (re-authentication presents it again). */
   connectUsername: string | undefined
+  /** ws/wss: the token the upgrade request carried (`upgradeToken`), until CONNECT is authenticated. Never logged. */
+  upgradeToken: string | undefined
   keepAlive = 0
   lastActivity = Date.now()
   session: Session | undefined

@@ -10,6 +10,7 @@ import tls from 'node:tls'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import type { Broker } from './broker.js'
+import { readUpgradeToken, type UpgradeTokenConfig } from './upgrade-token.js'
 
 export interface ListenerConfig {
   readonly type: 'tcp' | 'tls' | 'ws' | 'wss'
@@ -21,6 +22,8 @@ export interface ListenerConfig {
   readonly key: string | undefined
   readonly ca: string | undefined
   readonly requestCert: boolean
+  /** ws/wss: where the upgrade request may carry a token. */
+  readonly upgradeToken?: UpgradeTokenConfig
 }
 
 export interface RunningListener {
@@ -80,7 +83,8 @@ export async function startListener(broker: Broker, cfg: ListenerConfig): Promis
     wss.on('connection', (ws, req) => {
       req.socket.setNoDelay(cfg.noDelay)
       const stream: Duplex = createWebSocketStream(ws)
-      broker.accept(stream, req.socket.remoteAddress ?? 'unknown', name)
+      const conn = broker.accept(stream, req.socket.remoteAddress ?? 'unknown', name)
+      if (conn !== undefined && cfg.upgradeToken !== undefined) conn.upgradeToken = readUpgradeToken(req, cfg.upgradeToken)
     })
   }
   await listen(server, cfg)

@@ -7,6 +7,7 @@ import { parseAuthenticatorsConfig, type AuthenticatorConfig } from '../auth/con
 import { parseAuthorizationConfig, type AuthorizationConfig } from '../authz/config.js'
 import { ConfigError } from '../errors.js'
 import type { ListenerConfig } from '../broker/listeners.js'
+import { parseUpgradeTokenConfig } from '../broker/upgrade-token.js'
 import { DEFAULT_LIMITS, type Limits, type PublishRate } from '../broker/limits.js'
 import {
   knownKeys, list, mapping, oneOf, optionalBoolean, optionalInteger, optionalString,
@@ -44,10 +45,10 @@ const LISTENER_TYPES = ['tcp', 'tls', 'ws', 'wss'] as const
 
 function validateListener(raw: unknown, path: string): ListenerConfig {
   const v = mapping(raw, path)
-  knownKeys(v, path, ['type', 'host', 'port', 'noDelay', 'path', 'cert', 'key', 'ca', 'requestCert'])
+  knownKeys(v, path, ['type', 'host', 'port', 'noDelay', 'path', 'cert', 'key', 'ca', 'requestCert', 'upgradeToken'])
   const type = oneOf(v['type'], `${path}.type`, LISTENER_TYPES, 'tcp')
   const defaultPort = { tcp: 1883, tls: 8883, ws: 8083, wss: 8084 }[type]
-  const cfg: ListenerConfig = {
+  let cfg: ListenerConfig = {
     type,
     host: optionalString(v['host'], `${path}.host`) ?? '0.0.0.0',
     port: optionalInteger(v['port'], `${path}.port`, defaultPort, 0, 65535),
@@ -58,6 +59,8 @@ function validateListener(raw: unknown, path: string): ListenerConfig {
     ca: optionalString(v['ca'], `${path}.ca`),
     requestCert: optionalBoolean(v['requestCert'], `${path}.requestCert`, false),
   }
+  const upgradeToken = parseUpgradeTokenConfig(v['upgradeToken'], `${path}.upgradeToken`, type)
+  if (upgradeToken !== undefined) cfg = { ...cfg, upgradeToken }
   if ((type === 'tls' || type === 'wss') && (cfg.cert === undefined || cfg.key === undefined)) {
     throw new ConfigError(`${path}.${cfg.cert === undefined ? 'cert' : 'key'}`, `is required for a ${type} listener`)
   }

@@ -415,11 +415,12 @@ export class TokenAuthenticator implements Authenticator {
       }
       return { token: c.authData }
     }
+    // A token from the WebSocket upgrade stands for an empty field.
     if (this.config.from === 'username') {
-      if (c.username === undefined || c.username === '') return undefined
+      if (c.username === undefined || c.username === '') return c.upgradeToken === undefined ? undefined : { token: c.upgradeToken }
       return { token: c.username }
     }
-    if (c.password === undefined || c.password.length === 0) return undefined
+    if (c.password === undefined || c.password.length === 0) return c.upgradeToken === undefined ? undefined : { token: c.upgradeToken }
     return { token: c.password }
   }
 }

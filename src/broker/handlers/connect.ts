@@ -103,6 +103,9 @@ export function handleConnect(conn: Connection, packet: mqtt.IConnectPacket): vo
 
   conn.state = 'authenticating'
   conn.stream.pause()
+  const upgradeToken = conn.upgradeToken
+  // handed to this authentication only, then dropped (never kept on the connection)
+  conn.upgradeToken = undefined
   broker.auth
     .authenticate({
       clientId,
@@ -113,6 +116,7 @@ export function handleConnect(conn: Connection, packet: mqtt.IConnectPacket): vo
       protocolVersion: version,
       remoteAddress: conn.remoteAddress,
       reauth: false,
+      ...(upgradeToken !== undefined ? { upgradeToken } : {}),
     })
     .then(
       (result) => completeConnect(conn, packet, result, { clientId, sentClientId: packet.clientId ?? '', assigned, serverKeepAlive }),
