@@ -51,6 +51,7 @@ export function authenticatorToRaw(c: AuthenticatorConfig): Raw {
     claims: claimsToRaw(c.claims),
     maxTokenBytes: c.maxTokenBytes,
     disconnectOnExpiry: c.disconnectOnExpiry,
+    ...(c.identity !== undefined ? { identity: identityToRaw(c.identity), ...(c.identity.clientId !== undefined ? { clientIdMode: c.identity.clientIdMode } : {}) } : {}),
   }
   if (c.type === 'introspection') {
     return {
@@ -65,7 +66,6 @@ export function authenticatorToRaw(c: AuthenticatorConfig): Raw {
     ...basics,
     ...(c.algorithms !== undefined ? { algorithms: [...c.algorithms] } : {}),
     verifiedTokenCache: c.verifiedTokenCache,
-    ...(c.identity !== undefined ? { identity: identityToRaw(c.identity), ...(c.identity.clientId !== undefined ? { clientIdMode: c.identity.clientIdMode } : {}) } : {}),
   }
   if (c.type === 'jwt') {
     return {

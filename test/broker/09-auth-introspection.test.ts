@@ -236,6 +236,27 @@ describe('09 introspection: client_secret_post, https with a private CA, an endp
     }
   })
 
+  test('identity: the answer\'s client_id becomes the client id (another one → 0x85 / 2), sub the username', async () => {
+    const { service, tokens } = introspectionService()
+    await service.start()
+    const broker = await startAuthBroker(
+      { authenticators: [entry(service.url, { identity: { clientId: 'client_id', username: 'sub' } })] },
+      { noMatch: 'deny', policies: [{ name: 'by-username', priority: 1, effect: 'allow', actions: ['subscribe'], topics: ['u/${username}'] }] },
+    )
+    try {
+      const t = opaque()
+      tokens.set(t, { active: true, client_id: 'device-42', sub: 'carol' })
+      assert.equal(await code(broker.port, 5, t, 'someone-else'), 0x85)
+      assert.equal(await code(broker.port, 4, t, 'someone-else'), 2)
+      const c = await connect(broker.port, { protocolVersion: 5, clientId: 'device-42', username: 'ignored', password: t })
+      assert.deepEqual(await subscribeCodes(c, ['u/carol', 'u/ignored'], { qos: 0 }), [0, 0x87])
+      await end(c)
+    } finally {
+      await broker.close()
+      await service.stop()
+    }
+  })
+
   test('endpoint down → 0x88 / 3 for both protocol versions', async () => {
     const broker = await startAuthBroker({ authenticators: [entry(`http://127.0.0.1:${await deadPort()}/introspect`)] })
     try {

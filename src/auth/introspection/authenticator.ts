@@ -23,6 +23,7 @@ import { PortcullisError } from '../../errors.js'
 import type { CacheUsage } from '../../bounded-cache.js'
 import type { Logger } from '../../log.js'
 import { deepFreeze } from '../deep-freeze.js'
+import { describeIdentity, identityFromClaims } from '../identity.js'
 import { compileMatch, evaluateClaims, type ClaimCheck, type ClaimContext, type CompiledMatch } from '../jwt/claims.js'
 import type { AuthenticatorReport, AuthenticatorStats, AuthenticatorStatus, ManagedAuthenticator } from '../managed.js'
 import { OutcomeCounts } from '../outcome-counts.js'
@@ -187,8 +188,11 @@ export class IntrospectionAuthenticator implements ManagedAuthenticator {
     if (!answer.active) return this.#ignored(new PortcullisError('ERR_TOKEN_INACTIVE', 'the authorization server says the token is not active'), credentials)
     const failure = evaluateClaims(answer.claims, this.config.claims, this.#match, this.#claimContext(credentials.clientId, credentials.username), Date.now() / 1000)
     if (failure !== undefined) return this.#outcomesCounted.deny(failure, credentials.clientId)
+    const claimed = identityFromClaims(this.config.identity, answer.claims)
+    if (claimed instanceof PortcullisError) return this.#outcomesCounted.deny(claimed, credentials.clientId)
     const exp = answer.claims['exp']
     const identity: Identity = {
+      ...claimed,
       authenticator: this.name,
       anonymous: false,
       claims: answer.claims,
@@ -260,6 +264,13 @@ export class IntrospectionAuthenticator implements ManagedAuthenticator {
     steps.push({ check: 'introspection', ok: true, detail: `${this.#url.host} answered active: true (${took})${shown.length > 0 ? `; ${shown.join(', ')}` : ''}` })
     const failure = evaluateClaims(answer.claims, this.config.claims, this.#match, this.#claimContext(context.clientId ?? '', context.username), Date.now() / 1000, steps)
     if (failure !== undefined) return stop('deny', failure)
-    return { ...base, outcome: 'allow', steps }
+    const claimed = identityFromClaims(this.config.identity, answer.claims)
+    if (claimed instanceof PortcullisError) {
+      steps.push({ check: 'identity', ok: false, detail: claimed.message, code: claimed.code })
+      return stop('deny', claimed)
+    }
+    if (this.config.identity === undefined) return { ...base, outcome: 'allow', steps }
+    steps.push({ check: 'identity', ok: true, detail: describeIdentity(claimed) })
+    return { ...base, outcome: 'allow', steps, identity: claimed }
   }
 }

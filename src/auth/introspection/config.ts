@@ -22,6 +22,7 @@
  */
 import { ConfigError } from '../../errors.js'
 import { knownKeys, oneOf, optionalInteger, optionalString, type Raw } from '../../config/check.js'
+import { parseIdentityConfig, type IdentityConfig } from '../identity.js'
 import { AUTHENTICATOR_DEFAULTS, isLoopback, parseCaPem, parseTokenBasics, type TokenBasics } from '../jwt/config.js'
 
 export interface IntrospectionAuthenticatorConfig extends TokenBasics {
@@ -38,6 +39,8 @@ export interface IntrospectionAuthenticatorConfig extends TokenBasics {
   readonly maxConnections: number
   readonly cacheSize: number
   readonly cacheMaxTtl: number
+  /** Answer fields (names or dotted paths) that become the username / client id. */
+  readonly identity?: IdentityConfig
 }
 
 export const INTROSPECTION_DEFAULTS = Object.freeze({
@@ -54,7 +57,7 @@ export const INTROSPECTION_DEFAULTS = Object.freeze({
 const KEYS = [
   'type', 'name', 'from', 'description', 'enabled', 'claims', 'maxTokenBytes', 'disconnectOnExpiry',
   'endpoint', 'clientId', 'clientSecret', 'clientAuth', 'authMethod', 'ca', 'timeoutMs', 'maxResponseBytes',
-  'maxConnections', 'cacheSize', 'cacheMaxTtl',
+  'maxConnections', 'cacheSize', 'cacheMaxTtl', 'identity', 'clientIdMode',
 ]
 
 /**
@@ -89,7 +92,9 @@ export function parseIntrospectionConfig(r: Raw, path: string, defaultName: stri
   if (authMethod === '' || authMethod.length > 64) throw new ConfigError(`${path}.authMethod`, 'must be 1..64 characters')
   const ca = parseCaPem(r, path, url.protocol)
   const int = (key: string, min: number, max: number, fallback: number): number => optionalInteger(r[key], `${path}.${key}`, fallback, min, max)
+  const identity = parseIdentityConfig(r, path)
   return Object.freeze({
+    ...(identity !== undefined ? { identity } : {}),
     ...basics,
     type: 'introspection' as const,
     endpoint: url.toString(),
