@@ -15,6 +15,8 @@ export class Generator {
   private readonly sab: SharedArrayBuffer
   /** Set once a worker died: every later call fails at once. */
   private dead: Error | undefined
+  /** Job ids: answers are matched to their job (a timed-out job may still answer later). */
+  #jobs = 0
 
   constructor(readonly size: number) {
     this.sab = new SharedArrayBuffer(CTRL.SIZE * 4)
@@ -32,9 +34,12 @@ export class Generator {
   private call<T>(i: number, job: Job, timeoutMs: number): Promise<T> {
     const w = this.workers[i]!
     if (this.dead !== undefined) return Promise.reject(this.dead)
+    const id = ++this.#jobs
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => { cleanup(); reject(new Error(`worker ${i}: '${job.op}' took longer than ${timeoutMs} ms`)) }, timeoutMs)
-      const onMessage = (m: { ok: boolean; result?: unknown; error?: string }): void => {
+      const onMessage = (m: { id: number; ok: boolean; result?: unknown; error?: string }): void => {
+        // the late answer of a job given up on (timed out) is not this job's
+        if (m.id !== id) return
         cleanup()
         if (m.ok) resolve(m.result as T)
         else reject(new Error(`worker ${i}: ${m.error}`))
@@ -45,7 +50,7 @@ export class Generator {
       w.on('message', onMessage)
       w.on('error', onError)
       w.on('exit', onExit)
-      w.postMessage(job)
+      w.postMessage({ ...job, id })
     })
   }
 

@@ -311,7 +311,8 @@ async function release(): Promise<void> {
   await immediate()
 }
 
-parentPort!.on('message', (job: Job) => {
+parentPort!.on('message', (msg: Job & { id: number }) => {
+  const { id, ...job } = msg as Job & { id: number }
   const run = async (): Promise<unknown> => {
     switch (job.op) {
       case 'setup': await setup(job); return {}
@@ -323,7 +324,7 @@ parentPort!.on('message', (job: Job) => {
     }
   }
   run().then(
-    (result) => parentPort!.postMessage({ ok: true, result }),
-    (err: unknown) => parentPort!.postMessage({ ok: false, error: err instanceof Error ? err.message : String(err) }),
+    (result) => parentPort!.postMessage({ id, ok: true, result }),
+    (err: unknown) => parentPort!.postMessage({ id, ok: false, error: err instanceof Error ? err.message : String(err) }),
   )
 })
