@@ -129,6 +129,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       bus: new LocalBus(),
       logger,
       version: VERSION,
+      connackReasonString: config.authentication.reasonString,
     })
     undo.push(() => broker.close())
     const brokerAdmin = new BrokerAdmin({

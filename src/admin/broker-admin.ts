@@ -24,6 +24,8 @@ import type { RevocationList } from '../auth/revocation.js'
 import { brokerStats, cacheUsage, type BrokerStatsView } from './stats.js'
 import type { ConfigurationStatus } from './managed-config.js'
 import { checkToken } from './token-check.js'
+import { listRefusals } from './refusals.js'
+import type { RefusalRecord } from '../broker/refusals.js'
 
 export interface BrokerAdminOptions {
   readonly broker: Broker
@@ -94,6 +96,11 @@ export class BrokerAdmin implements MetricsSource {
 
   caches(): Readonly<Record<CacheName, CacheUsage>> {
     return cacheUsage(this.#broker, this.authn.live)
+  }
+
+  /** Recently refused CONNECTs, newest first, filtered (never the token). */
+  refusals(query: Readonly<Record<string, unknown>>): RefusalRecord[] {
+    return listRefusals(this.#broker.refusals, query)
   }
 
   stats(): BrokerStatsView {

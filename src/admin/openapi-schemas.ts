@@ -91,6 +91,26 @@ export const SCHEMAS: Record<string, Schema> = {
     required: ['revocation', 'disconnected'],
     properties: { revocation: ref('Revocation'), disconnected: { ...int, description: 'connected clients disconnected because of it' } },
   },
+  Refusal: {
+    type: 'object',
+    required: ['time', 'clientId', 'address', 'listener', 'protocolVersion', 'code', 'reasonCode', 'reason'],
+    properties: {
+      time: { ...str, format: 'date-time' },
+      clientId: str,
+      address: str,
+      listener: str,
+      protocolVersion: int,
+      authenticator: { ...str, description: 'the authenticator whose reason was given' },
+      code: { ...str, description: 'stable error code (ERR_…)' },
+      reasonCode: { ...int, description: 'MQTT 5 CONNACK reason code (3.1.1 clients got the return code derived from it)' },
+      reason: str,
+      token: {
+        type: 'object',
+        description: 'what the token states about itself, unverified (never the token)',
+        properties: { sub: str, iss: str, kid: str, exp: { ...int, description: 'epoch seconds' } },
+      },
+    },
+  },
   Identity: identity,
   AuthenticatorInput: {
     description: 'One entry of authentication.authenticators, exactly as in the configuration file',

@@ -126,6 +126,18 @@ export const API_ROUTES: readonly ApiRoute[] = [
     response: 'Revocation', errors: [404], handler: (a, r) => a.revocations.getRevocation(r.params['id']!) },
   { method: 'DELETE', url: '/revocations/:id', tag: 'revocations', summary: 'Withdraw a revocation (the tokens it covered work again)',
     status: 204, errors: [404], handler: (a, r) => a.revocations.deleteRevocation(r.params['id']!) },
+  // refusals
+  { method: 'GET', url: '/refusals', tag: 'clients', summary: 'Recently refused CONNECTs, newest first: why was this client refused?',
+    description: 'The broker keeps the last 1,000 refusals for authentication or authorization reasons in memory (lost on restart): ' +
+      'time, client id, address, listener, the authenticator whose reason was given, the error code, the MQTT 5 reason code and the reason text, ' +
+      'and the token\'s `sub`, `iss`, `kid` and `exp` as the token states them (read without verifying it). The token itself is never kept.',
+    query: [
+      { name: 'clientId', description: 'client ids containing this text' },
+      { name: 'address', description: 'addresses containing this text' },
+      { name: 'reason', description: 'an error code (ERR_JWT_EXPIRED) or an MQTT 5 reason code (134 or 0x86)' },
+      { name: 'since', description: 'only refusals at or after this time (epoch milliseconds or ISO 8601)' },
+    ],
+    response: 'Refusal[]', errors: [400], handler: (a, r) => a.refusals(r.query) },
   // tools
   { method: 'POST', url: '/token/check', tag: 'tools', summary: 'Check a token against the current chain, check by check (the token is not logged)',
     body: 'TokenCheckRequest', response: 'TokenInspection', errors: [400], handler: (a, r) => a.tokenCheck(r.body) },

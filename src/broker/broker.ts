@@ -19,6 +19,7 @@ import type { CountedLimit, Limits } from './limits.js'
 import { AddressRateLimiter } from './rate-limit.js'
 import type { Session } from './session.js'
 import { SessionManager } from './sessions.js'
+import { RefusalLog } from './refusals.js'
 import { SysPublisher } from './sys-topics.js'
 
 export interface BrokerDeps {
@@ -31,6 +32,8 @@ export interface BrokerDeps {
   readonly version: string
   /** Disconnect clients when their token expires (default true). */
   readonly disconnectOnExpiry?: boolean
+  /** Send MQTT 5 clients the refusal's reason text in CONNACK (authentication.reasonString; default false). */
+  readonly connackReasonString?: boolean
 }
 
 export interface BrokerStats {
@@ -62,6 +65,9 @@ export class Broker {
   readonly logger: Logger
   readonly version: string
   readonly disconnectOnExpiry: boolean
+  readonly connackReasonString: boolean
+  /** The most recent refused CONNECTs (admin API, console). */
+  readonly refusals = new RefusalLog()
   readonly startedAt = Date.now()
   readonly stats: BrokerStats = {
     connectionsTotal: 0,
@@ -99,6 +105,7 @@ export class Broker {
     this.logger = deps.logger
     this.version = deps.version
     this.disconnectOnExpiry = deps.disconnectOnExpiry ?? true
+    this.connackReasonString = deps.connackReasonString ?? false
     this.#wheel = setInterval(() => this.#tick(), 1000)
     this.#wheel.unref()
     this.bus.onMessage((m) => this.route(m))

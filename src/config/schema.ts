@@ -36,6 +36,8 @@ export interface PortcullisConfig {
   readonly persistence: PersistenceConfig
   readonly authentication: {
     readonly allowAnonymous: boolean
+    /** Tell MQTT 5 clients why they were refused (CONNACK Reason String). */
+    readonly reasonString: boolean
     readonly authenticators: readonly AuthenticatorConfig[]
   }
   readonly authorization: AuthorizationConfig
@@ -144,7 +146,7 @@ export function validateConfig(raw: unknown): PortcullisConfig {
   }
 
   const authn = v['authentication'] === undefined ? {} : mapping(v['authentication'], 'authentication')
-  knownKeys(authn, 'authentication', ['allowAnonymous', 'authenticators'])
+  knownKeys(authn, 'authentication', ['allowAnonymous', 'reasonString', 'authenticators'])
 
   return Object.freeze({
     listeners: Object.freeze(listeners),
@@ -155,6 +157,7 @@ export function validateConfig(raw: unknown): PortcullisConfig {
     persistence: validatePersistence(v['persistence'], 'persistence'),
     authentication: Object.freeze({
       allowAnonymous: optionalBoolean(authn['allowAnonymous'], 'authentication.allowAnonymous', false),
+      reasonString: optionalBoolean(authn['reasonString'], 'authentication.reasonString', false),
       authenticators: Object.freeze(parseAuthenticatorsConfig(authn['authenticators'] ?? [], 'authentication.authenticators')),
     }),
     authorization: parseAuthorizationConfig(v['authorization'] ?? {}, 'authorization'),

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import type { AuthenticatorTimingOverrides } from '../../src/auth/create.js'
 import { mintToken } from '../../src/auth/jwt/tools.js'
 import { validateConfig } from '../../src/config/schema.js'
-import { silentLogger } from '../../src/log.js'
+import { createLogger, silentLogger } from '../../src/log.js'
 import { createServer, type PortcullisServer } from '../../src/server.js'
 
 export const API_KEY = 'test-admin-key-0123456789abcdef'
@@ -68,7 +68,7 @@ export async function startAdmin(
 ): Promise<RunningAdmin> {
   const dataDir = options.dataDir ?? tempDataDir()
   const server = await createServer(validateConfig(baseConfig(dataDir, options.overrides)), {
-    logger: silentLogger(),
+    logger: process.env.DEBUG_LOG ? createLogger({ level: "debug" }) : silentLogger(),
     ...(options.jwks !== undefined ? { jwks: options.jwks } : {}),
     ...(options.timing !== undefined ? { authenticatorTiming: options.timing } : {}),
   })

@@ -7,7 +7,8 @@ import type mqtt from 'mqtt-packet'
 import type { ChainResult } from '../../auth/chain.js'
 import { bindClientId } from '../../auth/identity.js'
 import type { Identity } from '../../auth/types.js'
-import { toReasonCode } from '../../errors.js'
+import { toReasonCode, type ErrorCode } from '../../errors.js'
+import { describeRefusedToken } from '../refusals.js'
 import { ReasonCode, v3ConnackCode } from '../../protocol/reason-codes.js'
 import { hasMoreLevels, isValidTopicName } from '../../protocol/topic.js'
 import { isValidUtf8Field } from '../../protocol/utf8.js'
@@ -28,6 +29,24 @@ export function refuseConnect(conn: Connection, reason: number, reasonString?: s
     conn.send({ cmd: 'connack', sessionPresent: false, returnCode: v3ConnackCode(reason) })
   }
   conn.close()
+}
+
+/**
+ * Refuse an authenticated-or-not CONNECT for an authentication or authorization reason: the
+ * refusal is kept in the broker's refusal log (with the token's unverified sub/iss/kid/exp, never
+ * the token), and MQTT 5 clients are told the reason text only when `authentication.reasonString`
+ * is on — it tells an attacker which check failed.
+ */
+function refuseCredentials(
+  conn: Connection, packet: mqtt.IConnectPacket, clientId: string, code: ErrorCode, message: string, authenticator: string | undefined,
+): void {
+  const reasonCode = toReasonCode(code)
+  const token = describeRefusedToken(packet.password, packet.username, packet.properties?.authenticationData)
+  conn.broker.refusals.record({
+    clientId, address: conn.remoteAddress, listener: conn.listener, protocolVersion: conn.protocolVersion,
+    ...(authenticator !== undefined ? { authenticator } : {}), code, reasonCode, reason: message, ...(token !== undefined ? { token } : {}),
+  })
+  refuseConnect(conn, reasonCode, conn.broker.connackReasonString ? message.slice(0, 1024) : undefined)
 }
 
 /**
@@ -133,14 +152,14 @@ export function handleConnect(conn: Connection, packet: mqtt.IConnectPacket): vo
  * The client id and username the credential names (authenticator `identity`), applied to
  * the connection; undefined when the client was refused for sending another client id.
  */
-function bindIdentity(conn: Connection, d: ConnectDecisions, identity: Identity): ConnectDecisions | undefined {
+function bindIdentity(conn: Connection, packet: mqtt.IConnectPacket, d: ConnectDecisions, identity: Identity): ConnectDecisions | undefined {
   if (identity.username !== undefined) conn.username = identity.username
   const binding = bindClientId(d.sentClientId, identity)
   if (binding === undefined) return d
   if (!binding.ok) {
     conn.broker.countAuthFailure(binding.error.code, identity.authenticator)
     conn.broker.logger.info({ clientId: d.sentClientId, remote: conn.remoteAddress, authenticator: identity.authenticator, code: binding.error.code }, `connection refused: ${binding.error.message}`)
-    refuseConnect(conn, toReasonCode(binding.error.code))
+    refuseCredentials(conn, packet, d.sentClientId, binding.error.code, binding.error.message, identity.authenticator)
     return undefined
   }
   conn.clientId = binding.clientId
@@ -178,11 +197,11 @@ function completeConnect(conn: Connection, packet: mqtt.IConnectPacket, result: 
       },
       `authentication refused: ${result.error.message}`,
     )
-    refuseConnect(conn, toReasonCode(result.error.code))
+    refuseCredentials(conn, packet, decided.clientId, result.error.code, result.error.message, result.authenticator)
     return
   }
   const identity = result.identity
-  const d = bindIdentity(conn, decided, identity)
+  const d = bindIdentity(conn, packet, decided, identity)
   if (d === undefined) return
   const authz = broker.authz.compile({
     clientId: d.clientId,
@@ -192,8 +211,8 @@ function completeConnect(conn: Connection, packet: mqtt.IConnectPacket, result: 
   })
   if (!authz.canConnect()) {
     broker.stats.authzDenied.connect++
-    log.info({ clientId: d.clientId, remote: conn.remoteAddress }, 'connection not authorized')
-    refuseConnect(conn, ReasonCode.NotAuthorized)
+    log.info({ clientId: d.clientId, remote: conn.remoteAddress, authenticator: identity.authenticator }, 'connection not authorized')
+    refuseCredentials(conn, packet, d.clientId, 'ERR_AUTHZ_DENIED', 'not authorized to connect', identity.authenticator)
     return
   }
 
