@@ -13,7 +13,7 @@ import { AuthenticatorChain } from './auth/chain.js'
 import { createAuthenticators, type AuthenticatorTimingOverrides, type ManagedAuthenticator } from './auth/create.js'
 import { authorizersFor } from './authz/create.js'
 import { Broker } from './broker/broker.js'
-import { startListener, type RunningListener } from './broker/listeners.js'
+import { listenError, loadListenerTls, startListener, type RunningListener } from './broker/listeners.js'
 import { LocalBus } from './cluster/bus.js'
 import type { PortcullisConfig } from './config/schema.js'
 import { createLogger, type Logger } from './log.js'
@@ -71,6 +71,9 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     while (undo.length > 0) await (undo.pop() as () => Promise<void>)()
   }
   try {
+    // Every certificate and key file is read and checked before any listener (admin included) opens.
+    const listenerTls = config.listeners.map((l, i) => loadListenerTls(l, `listeners[${i}]`))
+
     // With the management plane on, the stored configuration (seeded from the file) wins.
     let managed: ManagedConfig = {
       authenticators: config.authentication.authenticators, authorization: config.authorization,
@@ -105,6 +108,8 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
         metricsPublic: adminConfig.metricsPublic,
         version: VERSION,
         ...(options.jwks !== undefined ? { jwks: options.jwks } : {}),
+      }).catch((err: NodeJS.ErrnoException) => {
+        throw listenError(err, 'admin.port', adminConfig.host, adminConfig.port)
       })
       undo.push(() => a.close())
       admin = a
@@ -147,8 +152,8 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     undo.push(async () => metrics.close())
     admin?.attach({ admin: brokerAdmin, metrics: metrics.registry })
     const listeners: RunningListener[] = []
-    for (const l of config.listeners) {
-      const running = await startListener(broker, l)
+    for (const [i, l] of config.listeners.entries()) {
+      const running = await startListener(broker, l, `listeners[${i}]`, listenerTls[i])
       listeners.push(running)
       undo.push(() => running.close())
     }

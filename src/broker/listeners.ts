@@ -9,6 +9,7 @@ import net from 'node:net'
 import tls from 'node:tls'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, createWebSocketStream } from 'ws'
+import { ConfigError } from '../errors.js'
 import type { Broker } from './broker.js'
 import { readUpgradeToken, type UpgradeTokenConfig } from './upgrade-token.js'
 
@@ -33,31 +34,67 @@ export interface RunningListener {
   close(): Promise<void>
 }
 
-function tlsOptions(cfg: ListenerConfig): tls.TlsOptions {
-  return {
-    cert: cfg.cert === undefined ? undefined : readFileSync(cfg.cert),
-    key: cfg.key === undefined ? undefined : readFileSync(cfg.key),
-    ca: cfg.ca === undefined ? undefined : readFileSync(cfg.ca),
-    requestCert: cfg.requestCert,
-    rejectUnauthorized: cfg.requestCert,
+/**
+ * A tls / wss listener's certificate, key and CA, read and checked to work together —
+ * called for every listener before any listener (the admin one included) opens, so a
+ * missing or unusable file stops start-up naming its key path (`listeners[1].cert`).
+ * Undefined for tcp and ws listeners.
+ */
+export function loadListenerTls(cfg: ListenerConfig, path: string): tls.TlsOptions | undefined {
+  if (cfg.type !== 'tls' && cfg.type !== 'wss') return undefined
+  const read = (key: 'cert' | 'key' | 'ca'): Buffer | undefined => {
+    const file = cfg[key]
+    if (file === undefined) return undefined
+    try {
+      return readFileSync(file)
+    } catch (cause) {
+      throw new ConfigError(`${path}.${key}`, `cannot read ${file}: ${(cause as Error).message}`, { cause })
+    }
   }
+  const material = { cert: read('cert'), key: read('key'), ca: read('ca') }
+  try {
+    tls.createSecureContext(material)
+  } catch (cause) {
+    throw new ConfigError(`${path}.cert`, `${cfg.cert ?? ''} and ${path}.key ${cfg.key ?? ''} cannot be used together: ${(cause as Error).message}`, { cause })
+  }
+  return { ...material, requestCert: cfg.requestCert, rejectUnauthorized: cfg.requestCert }
 }
 
-function listen(server: net.Server, cfg: ListenerConfig): Promise<void> {
+/** Listens; an address in use or not available is a configuration error at `path`.port. */
+function listen(server: net.Server, cfg: ListenerConfig, path: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject)
+    const fail = (err: NodeJS.ErrnoException): void => reject(listenError(err, `${path}.port`, cfg.host, cfg.port))
+    server.once('error', fail)
     server.listen(cfg.port, cfg.host, () => {
-      server.off('error', reject)
+      server.off('error', fail)
       resolve()
     })
   })
+}
+
+/** Why a listener could not open, as a configuration error naming its key path. */
+export function listenError(err: NodeJS.ErrnoException, path: string, host: string, port: number): Error {
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return new ConfigError(path, `${host}:${port} is already in use (EADDRINUSE): stop what listens there or choose another port`, { cause: err })
+    case 'EACCES':
+      return new ConfigError(path, `${host}:${port} may not be opened by this user (EACCES): ports below 1024 need privileges`, { cause: err })
+    case 'EADDRNOTAVAIL':
+      return new ConfigError(path, `${host} is not an address of this machine (EADDRNOTAVAIL)`, { cause: err })
+    default:
+      return err
+  }
 }
 
 function closeServer(server: net.Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()))
 }
 
-export async function startListener(broker: Broker, cfg: ListenerConfig): Promise<RunningListener> {
+/**
+ * Opens one listener. `path` is its key path in the configuration (`listeners[0]`) for
+ * errors; `tlsOptions` comes from loadListenerTls (read before any listener opened).
+ */
+export async function startListener(broker: Broker, cfg: ListenerConfig, path: string, tlsOptions?: tls.TlsOptions): Promise<RunningListener> {
   const name = `${cfg.type}:${cfg.port}`
   let server: net.Server
   let wss: WebSocketServer | undefined
@@ -69,11 +106,11 @@ export async function startListener(broker: Broker, cfg: ListenerConfig): Promis
     if (cfg.type === 'tcp') {
       server = net.createServer({ noDelay: cfg.noDelay }, onSocket)
     } else {
-      server = tls.createServer({ ...tlsOptions(cfg), noDelay: cfg.noDelay }, onSocket)
+      server = tls.createServer({ ...(tlsOptions ?? loadListenerTls(cfg, path)), noDelay: cfg.noDelay }, onSocket)
       server.on('tlsClientError', (err) => broker.logger.info({ err: err.message, listener: name }, 'TLS handshake failed'))
     }
   } else {
-    server = cfg.type === 'ws' ? http.createServer() : https.createServer(tlsOptions(cfg))
+    server = cfg.type === 'ws' ? http.createServer() : https.createServer(tlsOptions ?? loadListenerTls(cfg, path) ?? {})
     wss = new WebSocketServer({
       server: server as http.Server,
       path: cfg.path,
@@ -87,7 +124,7 @@ export async function startListener(broker: Broker, cfg: ListenerConfig): Promis
       if (conn !== undefined && cfg.upgradeToken !== undefined) conn.upgradeToken = readUpgradeToken(req, cfg.upgradeToken)
     })
   }
-  await listen(server, cfg)
+  await listen(server, cfg, path)
   const address = server.address() as net.AddressInfo
   broker.logger.info({ listener: cfg.type, host: address.address, port: address.port }, 'listening')
   return {

@@ -17,5 +17,9 @@ export async function loadConfigFile(file: string): Promise<PortcullisConfig> {
   } catch (cause) {
     throw new ConfigError(file, `is not valid YAML or JSON: ${(cause as Error).message}`, { cause })
   }
+  // An empty file would otherwise run every default silently (anonymous TCP on 0.0.0.0:1883, no authenticator).
+  if (raw === null || raw === undefined) {
+    throw new ConfigError(file, 'is empty: give at least listeners and authentication (see the README), or remove the file to run the development setup')
+  }
   return validateConfig(raw)
 }

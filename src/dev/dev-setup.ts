@@ -13,6 +13,14 @@ export const DEV_KEY_FILE = 'dev-signing-key.json'
 export const DEV_ADMIN_PORT = 18083
 export const DEV_MQTT_PORT = 1883
 
+export const DEV_MQTT_HOST = '127.0.0.1'
+
+/** The development setup's MQTT address: loopback, like its admin listener, unless PORTCULLIS_MQTT_HOST says otherwise. */
+export function devMqttHost(env: NodeJS.ProcessEnv = process.env): string {
+  const v = env['PORTCULLIS_MQTT_HOST']
+  return v === undefined || v.trim() === '' ? DEV_MQTT_HOST : v.trim()
+}
+
 /** Ports of the development setup; PORTCULLIS_MQTT_PORT / PORTCULLIS_ADMIN_PORT override them. */
 export function devPorts(env: NodeJS.ProcessEnv = process.env): { mqtt: number; admin: number } {
   const read = (name: string, fallback: number): number => {
@@ -53,7 +61,7 @@ export function devConfig(dataDir: string): Record<string, unknown> {
   const ports = devPorts()
   return {
     dataDir,
-    listeners: [{ type: 'tcp', host: '0.0.0.0', port: ports.mqtt }],
+    listeners: [{ type: 'tcp', host: devMqttHost(), port: ports.mqtt }],
     admin: { host: '127.0.0.1', port: ports.admin },
     authentication: {
       allowAnonymous: false,
@@ -92,7 +100,7 @@ export function devBanner(key: DevKey, apiKey: { readonly key: string; readonly 
     '  ┌──────────────────────────────────────────────────────────────────────────┐',
     '  │  Portcullis DEVELOPMENT SETUP — not for production                        │',
     '  └──────────────────────────────────────────────────────────────────────────┘',
-    `  MQTT on 0.0.0.0:${ports.mqtt}; admin + JWKS on http://127.0.0.1:${ports.admin}/.well-known/jwks.json`,
+    `  MQTT on ${devMqttHost()}:${ports.mqtt}${devMqttHost() === DEV_MQTT_HOST ? ' (PORTCULLIS_MQTT_HOST=0.0.0.0 to accept other machines)' : ''}; admin + JWKS on http://127.0.0.1:${ports.admin}/.well-known/jwks.json`,
     `  Clients authenticate with a JWT in the password, signed by ${key.file} (ES256, kid ${key.kid}).`,
     '  Every authenticated client may publish and subscribe to any topic (policy dev-allow-authenticated).',
     '',

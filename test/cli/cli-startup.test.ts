@@ -1,0 +1,98 @@
+/**
+ * Start-up order and its errors, through the command line as a child process: every
+ * certificate and key file is checked before any listener (the admin one included) opens;
+ * a missing file or a port in use exits 2 naming the key path; an empty configuration file
+ * is refused; the development setup binds MQTT to 127.0.0.1 (PORTCULLIS_MQTT_HOST moves it).
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, test } from 'node:test'
+import { cli, exited, freePort, startBroker } from '../helpers/cli.js'
+
+/** True when something accepts TCP connections on 127.0.0.1:port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer()
+    s.once('error', () => resolve(true))
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(false)))
+  })
+}
+
+describe('cli: start-up order and its errors', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-startup-'))
+  after(() => rmSync(dir, { recursive: true, force: true }))
+
+  test('a missing certificate: exit 2 naming listeners[1].cert, before the admin listener opened', async () => {
+    const admin = await freePort()
+    const mqtt = await freePort()
+    writeFileSync(join(dir, 'tls.yaml'), [
+      `admin: { host: 127.0.0.1, port: ${admin}, apiKey: test-key-0123456789abcdef }`,
+      'listeners:',
+      `  - { type: tcp, host: 127.0.0.1, port: ${mqtt} }`,
+      `  - { type: tls, host: 127.0.0.1, port: ${await freePort()}, cert: missing.crt, key: missing.key }`,
+      'authentication: { allowAnonymous: true }',
+      `dataDir: ${join(dir, 'data-tls')}`,
+      '',
+    ].join('\n'))
+    const r = await cli(['start', '--config', 'tls.yaml'], dir)
+    assert.equal(r.code, 2, r.stderr)
+    assert.match(r.stderr, /invalid configuration: listeners\[1\]\.cert: cannot read missing\.crt: ENOENT/)
+    assert.doesNotMatch(r.stdout, /admin listening|"msg":"listening"/, 'no listener opened')
+    assert.doesNotMatch(r.stdout, /stored for the admin API/, 'nothing stored')
+  })
+
+  test('a certificate that does not fit its key: exit 2 naming listeners[0].cert', async () => {
+    writeFileSync(join(dir, 'garbage.crt'), 'not a certificate\n')
+    writeFileSync(join(dir, 'garbage.key'), 'not a key\n')
+    writeFileSync(join(dir, 'bad-tls.yaml'), `listeners: [{ type: tls, host: 127.0.0.1, port: ${await freePort()}, cert: garbage.crt, key: garbage.key }]\nauthentication: { allowAnonymous: true }\n`)
+    const r = await cli(['start', '--config', 'bad-tls.yaml'], dir)
+    assert.equal(r.code, 2, r.stderr)
+    assert.match(r.stderr, /listeners\[0\]\.cert: garbage\.crt and listeners\[0\]\.key garbage\.key cannot be used together/)
+  })
+
+  let busy: Server | undefined
+  after(() => busy?.close())
+  test('a port in use: exit 2 naming listeners[0].port (MQTT) or admin.port', async () => {
+    busy = createServer()
+    await new Promise<void>((resolve) => busy!.listen(0, '127.0.0.1', resolve))
+    const port = (busy.address() as { port: number }).port
+    const admin = await freePort()
+    writeFileSync(join(dir, 'busy.yaml'), `admin: { host: 127.0.0.1, port: ${admin}, apiKey: test-key-0123456789abcdef }\nlisteners: [{ type: tcp, host: 127.0.0.1, port: ${port} }]\nauthentication: { allowAnonymous: true }\ndataDir: ${join(dir, 'data-busy')}\n`)
+    const r = await cli(['start', '--config', 'busy.yaml'], dir)
+    assert.equal(r.code, 2, r.stderr)
+    assert.match(r.stderr, new RegExp(`invalid configuration: listeners\\[0\\]\\.port: 127\\.0\\.0\\.1:${port} is already in use \\(EADDRINUSE\\)`))
+    assert.equal(await listening(admin), false, 'the admin listener was closed again')
+    writeFileSync(join(dir, 'busy-admin.yaml'), `admin: { host: 127.0.0.1, port: ${port}, apiKey: test-key-0123456789abcdef }\nlisteners: [{ type: tcp, host: 127.0.0.1, port: ${await freePort()} }]\nauthentication: { allowAnonymous: true }\ndataDir: ${join(dir, 'data-busy')}\n`)
+    const a = await cli(['start', '--config', 'busy-admin.yaml'], dir)
+    assert.equal(a.code, 2, a.stderr)
+    assert.match(a.stderr, /invalid configuration: admin\.port: 127\.0\.0\.1:\d+ is already in use/)
+  })
+
+  test('an empty configuration file is refused (exit 2), saying what to do', async () => {
+    for (const text of ['', '\n', '# nothing yet\n']) {
+      writeFileSync(join(dir, 'empty.yaml'), text)
+      const r = await cli(['start', '--config', 'empty.yaml'], dir)
+      assert.equal(r.code, 2, JSON.stringify(text))
+      assert.match(r.stderr, /empty\.yaml: is empty: give at least listeners and authentication/)
+    }
+  })
+
+  test('the development setup binds MQTT to 127.0.0.1; PORTCULLIS_MQTT_HOST moves it', async () => {
+    for (const [host, expected] of [[undefined, '127.0.0.1'], ['127.0.0.2', '127.0.0.2']] as const) {
+      const env: NodeJS.ProcessEnv = { PORTCULLIS_MQTT_PORT: String(await freePort()), PORTCULLIS_ADMIN_PORT: String(await freePort()) }
+      if (host !== undefined) env['PORTCULLIS_MQTT_HOST'] = host
+      const b = await startBroker(join(dir), [], env)
+      try {
+        const line = b.stdout().split('\n').find((l) => l.includes('"msg":"listening"'))!
+        assert.equal(JSON.parse(line)['host'], expected)
+        assert.match(b.stderr(), new RegExp(`MQTT on ${expected.replace(/\./g, '\\.')}:`))
+      } finally {
+        b.child.kill('SIGTERM')
+        await exited(b.child)
+      }
+    }
+  })
+})
