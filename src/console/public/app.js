@@ -9,6 +9,7 @@ import * as authorizationSettings from './pages/authorization-settings.js'
 import * as clients from './pages/clients.js'
 import * as token from './pages/token.js'
 import * as revocations from './pages/revocations.js'
+import * as refusals from './pages/refusals.js'
 
 /** @typedef {{ render(root: HTMLElement): (() => void) | void }} Page */
 /** Routes with a `parent` are sub-pages: not in the navigation, which marks their parent. */
@@ -21,6 +22,7 @@ const ROUTES = [
   { path: 'clients', title: 'Clients', page: clients },
   { path: 'token', title: 'Token checker', page: token },
   { path: 'revocations', title: 'Revocations', page: revocations },
+  { path: 'refusals', title: 'Refusals', page: refusals },
 ]
 
 const app = /** @type {HTMLElement} */ (document.getElementById('app'))
