@@ -23,6 +23,7 @@ export const ErrorCodes = {
   ERR_SERVER_SHUTTING_DOWN: 'server shutting down',
   ERR_QUOTA_EXCEEDED: 'quota exceeded',
   ERR_CONNECTION_RATE_EXCEEDED: 'connection rate exceeded',
+  ERR_STORE_WRITE: 'the state store cannot write',
   ERR_PAYLOAD_FORMAT_INVALID: 'payload format invalid',
   ERR_ADMINISTRATIVE_ACTION: 'administrative action',
   ERR_INTERNAL: 'internal fault while serving the client',
@@ -105,6 +106,8 @@ export function toReasonCode(code: ErrorCode): number {
     case 'ERR_SERVER_SHUTTING_DOWN':
       return ReasonCode.ServerShuttingDown
     case 'ERR_QUOTA_EXCEEDED':
+    // Disk full or a read-only file: what the client sent could not be stored.
+    case 'ERR_STORE_WRITE':
       return ReasonCode.QuotaExceeded
     case 'ERR_CONNECTION_RATE_EXCEEDED':
       return ReasonCode.ConnectionRateExceeded

@@ -21,8 +21,11 @@ import { createMetrics } from './metrics/metrics.js'
 import { RevocationList } from './auth/revocation.js'
 import { SqliteConfigStore } from './store/sqlite/config-store.js'
 import { MemoryRetainedStore } from './store/memory/retained-store.js'
+import { MemorySessionStore, NO_COMMITS } from './store/memory/session-store.js'
 import { SqliteRetainedStore } from './store/sqlite/retained-store.js'
-import type { RetainedStore } from './store/types.js'
+import { SqliteSessionStore } from './store/sqlite/session-store.js'
+import { StateDatabase } from './store/sqlite/state-database.js'
+import type { RetainedStore, SessionStore } from './store/types.js'
 
 export const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version
 
@@ -88,8 +91,16 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     }
 
     // Opened before anything listens: a database that cannot be opened stops start-up.
-    const retained: RetainedStore = options.retainedStore ?? (config.persistence.retained ? new SqliteRetainedStore(config.dataDir, logger) : new MemoryRetainedStore())
+    const persistence = config.persistence
+    let state: StateDatabase | undefined
+    if (persistence.sessions || persistence.retained) {
+      const opened = new StateDatabase(config.dataDir, persistence.sync, logger)
+      undo.push(async () => opened.close())
+      state = opened
+    }
+    const retained: RetainedStore = options.retainedStore ?? (state !== undefined && persistence.retained ? new SqliteRetainedStore(state, logger) : new MemoryRetainedStore())
     undo.push(() => retained.close())
+    const sessionStore: SessionStore = state !== undefined && persistence.sessions ? new SqliteSessionStore(state) : new MemorySessionStore()
 
     // The admin listener comes first: it may serve the key set the authenticators fetch.
     let admin: AdminServer | undefined
@@ -131,12 +142,17 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       authenticators,
       authorizers,
       retained,
+      sessions: sessionStore,
+      commits: state ?? NO_COMMITS,
       bus: new LocalBus(),
       logger,
       version: VERSION,
       connackReasonString: config.authentication.reasonString,
     })
     undo.push(() => broker.close())
+    // Stored sessions are back (subscriptions in the tree) before any client can publish.
+    const recovered = await broker.sessions.recover()
+    if (state !== undefined) logger.info({ file: state.file, sessions: recovered, retained: retained.size }, 'state recovered')
     const brokerAdmin = new BrokerAdmin({
       broker,
       chain: authenticators,
@@ -167,6 +183,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
         // Stop accepting first, then disconnect clients (the broker), then the rest.
         const stopping = listeners.map((l) => l.close())
         await broker.close()
+        state?.close()
         await Promise.all(stopping)
         await admin?.close()
         // (broker.close() closed the authenticator chain, with any authenticator swapped in since.)

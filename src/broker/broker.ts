@@ -12,12 +12,12 @@ import type { Logger } from '../log.js'
 import { subscriptionIdsOf, toDelivery, type Delivery, type Message, type QoS } from '../mqtt/types.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
 import { TopicTree, type Subscription } from '../router/topic-tree.js'
-import type { RetainedStore } from '../store/types.js'
+import type { CommitBarrier, RetainedStore, SessionStore } from '../store/types.js'
 import { Connection } from './connection.js'
 import { guarded, guardedResult } from './contain.js'
 import type { CountedLimit, Limits } from './limits.js'
 import { AddressRateLimiter } from './rate-limit.js'
-import type { Session } from './session.js'
+import type { Inflight, Session } from './session.js'
 import { SessionManager } from './sessions.js'
 import { RefusalLog } from './refusals.js'
 import { SysPublisher } from './sys-topics.js'
@@ -27,6 +27,10 @@ export interface BrokerDeps {
   readonly authenticators: AuthenticatorChain
   readonly authorizers: AuthorizerChain
   readonly retained: RetainedStore
+  /** Persistent sessions' changes (the memory store records nothing). */
+  readonly sessions: SessionStore
+  /** When recorded changes (sessions and retained messages) are stored. */
+  readonly commits: CommitBarrier
   readonly bus: ClusterBus
   readonly logger: Logger
   readonly version: string
@@ -90,6 +94,12 @@ export class Broker {
   /** Every open connection, connected or still in CONNECT. */
   readonly #connections = new Set<Connection>()
   readonly #connectRate: AddressRateLimiter
+  readonly #store: SessionStore
+  readonly #commits: CommitBarrier
+  /** A stored delivery dropped from a full queue leaves the store too. */
+  readonly #droppedStored = (d: Delivery): void => {
+    if (d.stored !== undefined) this.#store.deliveryDone(d.stored)
+  }
   #wheel: NodeJS.Timeout
   #sys: SysPublisher
   #closing = false
@@ -100,7 +110,9 @@ export class Broker {
     this.auth = deps.authenticators
     this.#authz = deps.authorizers
     this.retained = deps.retained
-    this.sessions = new SessionManager(this)
+    this.#store = deps.sessions
+    this.#commits = deps.commits
+    this.sessions = new SessionManager(this, deps.sessions)
     this.bus = deps.bus
     this.logger = deps.logger
     this.version = deps.version
@@ -137,6 +149,16 @@ export class Broker {
 
   get closing(): boolean {
     return this.#closing
+  }
+
+  /**
+   * Run `done` once every change recorded so far (sessions, retained messages) is stored: what
+   * acknowledges a change to a client goes out only then. At once when nothing is pending (the
+   * memory-only path never waits); `err` when the store could not write it.
+   */
+  afterCommit(done: (err: Error | undefined) => void): void {
+    if (this.#commits.pending) this.#commits.afterCommit(done)
+    else done(undefined)
   }
 
   /** Open connections, connected or still in CONNECT. */
@@ -222,6 +244,8 @@ export class Broker {
 
   /** Hand one delivery to a session: send now, queue, or drop. */
   deliver(session: Session, d: Delivery): void {
+    // A QoS 1/2 message for a stored session is stored before anything acknowledges its PUBLISH.
+    if (session.stored && d.qos !== 0 && d.stored === undefined) d = { ...d, stored: this.#store.queueDelivery(session.clientId, d) }
     const conn = session.connection
     if (conn !== undefined && conn.state === 'connected') {
       if (d.qos === 0) {
@@ -245,7 +269,7 @@ export class Broker {
       // QoS 0 messages are not kept for offline clients
       return
     }
-    const dropped = session.enqueue(d, this.limits.maxQueuedMessages, this.limits.maxQueuedBytes)
+    const dropped = session.enqueue(d, this.limits.maxQueuedMessages, this.limits.maxQueuedBytes, session.stored ? this.#droppedStored : undefined)
     if (dropped.messages > 0) {
       this.stats.messagesDropped += dropped.messages
       if (dropped.bytesLimit) this.countLimit('maxQueuedBytes')
@@ -260,7 +284,35 @@ export class Broker {
 
   #sendInflight(session: Session, conn: Connection, d: Delivery, packetId: number): void {
     const f = session.addInflight(d, packetId)
-    if (!conn.sendPublish(d, packetId, false)) session.completeInflight(f)
+    if (d.stored === undefined) {
+      if (!conn.sendPublish(d, packetId, false)) this.completeInflight(session, f)
+      return
+    }
+    // The packet identifier is stored before the PUBLISH goes out: after a restart the message is
+    // resent with the same identifier, so a QoS 2 receiver still sees it once [MQTT-4.3.3-3].
+    this.#store.deliverySent(d.stored, packetId)
+    this.afterCommit(() => {
+      if (session.inflight.get(packetId) !== f || f.state !== 'publish' || session.connection !== conn) return
+      if (!conn.sendPublish(d, packetId, false)) this.completeInflight(session, f)
+    })
+  }
+
+  /** A message's flight ends (acknowledged, refused, or not deliverable): the window has room again. */
+  completeInflight(session: Session, f: Inflight): void {
+    if (session.completeInflight(f) && f.stored !== undefined) this.#store.deliveryDone(f.stored)
+  }
+
+  /** PUBREC received for an outgoing QoS 2 message: PUBREL goes out once that is stored [MQTT-4.3.3-4]. */
+  release(session: Session, conn: Connection, f: Inflight): void {
+    if (f.state === 'publish') {
+      if (f.stored !== undefined) this.#store.deliveryReleased(f.stored)
+      f.state = 'pubrel'
+      // PUBRELs are resent in the order their PUBRECs arrived [MQTT-4.6.0-4]: in-flight messages
+      // are kept in insertion order, so this one moves to the end.
+      session.inflight.delete(f.packetId)
+      session.inflight.set(f.packetId, f)
+    }
+    this.afterCommit(() => conn.sendAck('pubrel', f.packetId))
   }
 
   /**
@@ -273,7 +325,7 @@ export class Broker {
     while (conn.state === 'connected' && session.windowUsed < conn.sendQuota) {
       const f = session.takeHeld()
       if (f !== undefined) {
-        if (!conn.sendPublish(f, f.packetId, true)) session.completeInflight(f)
+        if (!conn.sendPublish(f, f.packetId, true)) this.completeInflight(session, f)
         continue
       }
       const d = session.queue.peek()
@@ -351,6 +403,7 @@ export class Broker {
     await this.auth.close()
     await this.bus.close()
     await this.retained.close()
+    await this.#store.close()
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

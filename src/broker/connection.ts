@@ -352,7 +352,8 @@ export class Connection implements FrameSink {
   close(clientDone = false): void {
     if (this.#closing) return
     this.#closing = true
-    const wasConnected = this.state === 'connected'
+    // (A connection whose session is open but whose CONNACK waits for the store counts as connected.)
+    const wasConnected = this.state === 'connected' || (this.session !== undefined && this.session.connection === this)
     this.state = 'closed'
     this.flush()
     const stream = this.stream as Duplex & { destroySoon?: () => void }

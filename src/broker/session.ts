@@ -23,8 +23,13 @@ export interface Inflight extends Delivery {
   counted: boolean
 }
 
+/** A will waiting for its Will Delay Interval to pass [MQTT-3.1.3-9]. */
 export interface PendingWill {
   readonly message: Message
+  /** Will Message Expiry Interval (s), counted from publication. */
+  readonly expiry: number | undefined
+  /** Epoch ms at which it is published. */
+  readonly publishAt: number
   timer: LongTimer | undefined
 }
 
@@ -63,6 +68,8 @@ export class Session {
   pendingWill: PendingWill | undefined
   /** Set when the session outlives a connection; undefined before the first one ended. */
   lastConnection: LastConnection | undefined
+  /** Recorded in the session store (persistent, with persistence on). */
+  stored = false
   #nextPacketId = 1
 
   constructor(clientId: string, expiryInterval: number) {
@@ -148,9 +155,19 @@ export class Session {
     return f
   }
 
-  /** End a message's flight: acknowledged, refused by the client, or not deliverable. */
-  completeInflight(f: Inflight): void {
-    if (this.#inflight?.get(f.packetId) !== f) return
+  /**
+   * A message in flight recovered from the store (its PUBLISH went out before a restart): it
+   * is resent (DUP) when the client resumes the session, PUBREL for one that waits for PUBCOMP.
+   */
+  restoreInflight(d: Delivery, packetId: number, state: 'publish' | 'pubrel'): void {
+    this.inflight.set(packetId, { ...d, packetId, state, counted: false })
+    this.#inflightBytes += d.message.payload.length
+    if (packetId >= this.#nextPacketId) this.#nextPacketId = packetId === 65535 ? 1 : packetId + 1
+  }
+
+  /** End a message's flight: acknowledged, refused by the client, or not deliverable. False when it was not in flight. */
+  completeInflight(f: Inflight): boolean {
+    if (this.#inflight?.get(f.packetId) !== f) return false
     this.#inflight.delete(f.packetId)
     this.#inflightBytes -= f.message.payload.length
     if (f.counted) this.#windowUsed--
@@ -158,6 +175,7 @@ export class Session {
       this.#held.splice(this.#held.lastIndexOf(f), 1)
       if (this.#held.length === 0) this.#held = undefined
     }
+    return true
   }
 
   /** Forget every message in flight (the session ends). */
@@ -202,7 +220,7 @@ export class Session {
    * payload bytes, the oldest is dropped (the newest is kept, however large). Says how many
    * were dropped, and whether the byte limit dropped any.
    */
-  enqueue(delivery: Delivery, maxMessages: number, maxBytes: number): { messages: number; bytesLimit: boolean } {
+  enqueue(delivery: Delivery, maxMessages: number, maxBytes: number, onDrop?: (dropped: Delivery) => void): { messages: number; bytesLimit: boolean } {
     const queue = this.#queue
     queue.push(delivery)
     this.#queuedBytes += delivery.message.payload.length
@@ -210,7 +228,8 @@ export class Session {
     let bytesLimit = false
     while (queue.length > 0 && (queue.length > maxMessages || (this.#queuedBytes > maxBytes && queue.length > 1))) {
       if (queue.length <= maxMessages) bytesLimit = true
-      this.dequeue()
+      const dropped = this.dequeue()
+      if (dropped !== undefined) onDrop?.(dropped)
       messages++
     }
     return { messages, bytesLimit }
@@ -227,5 +246,11 @@ export class Session {
   clearQueue(): void {
     this.#queue.clear()
     this.#queuedBytes = 0
+  }
+
+  /** The store ids of the messages this session holds (queued and in flight). */
+  *storedDeliveries(): Generator<number> {
+    for (const d of this.#queue) if (d.stored !== undefined) yield d.stored
+    if (this.#inflight !== undefined) for (const f of this.#inflight.values()) if (f.stored !== undefined) yield f.stored
   }
 }

@@ -4,12 +4,17 @@
  * will, with Will Delay [MQTT-3.1.3-9], the session's expiry timer, who held it last) and a
  * session ending (subscriptions, queue and in-flight messages dropped, a delayed will
  * published now). Handlers and the admin API go through it; nothing else keeps sessions.
+ *
+ * Persistent sessions (Session Expiry Interval above 0) are recorded in the session store as
+ * they change, and recovered from it at start-up (`recover`); the others cost the store nothing.
  */
 import { NEVER_EXPIRES, type Message } from '../mqtt/types.js'
+import { parseSharedFilter } from '../protocol/topic.js'
 import type { Subscription } from '../router/topic-tree.js'
+import type { SessionStore, StoredSession, StoredWill } from '../store/types.js'
 import type { Broker } from './broker.js'
 import type { Connection } from './connection.js'
-import { Session, type PendingWill } from './session.js'
+import { Session, type LastConnection, type PendingWill } from './session.js'
 import { guarded } from './contain.js'
 import { clearLongTimeout, setLongTimeout } from './timers.js'
 
@@ -21,11 +26,13 @@ export interface OpenedSession {
 
 export class SessionManager {
   readonly #broker: Broker
+  readonly #store: SessionStore
   /** Live sessions by client id (connected, or persistent and offline). */
   readonly #sessions = new Map<string, Session>()
 
-  constructor(broker: Broker) {
+  constructor(broker: Broker, store: SessionStore) {
     this.#broker = broker
+    this.#store = store
   }
 
   get(clientId: string): Session | undefined {
@@ -74,6 +81,20 @@ export class SessionManager {
     }
     session.connection = conn
     conn.session = session
+    if (this.#store.durable) {
+      if (expiry > 0) {
+        if (!session.stored) {
+          // Resumed from memory-only state (expiry was 0): what it holds is stored from now on.
+          session.stored = true
+          for (const sub of session.subscriptions.values()) this.#storeSubscription(session, sub)
+        }
+        this.#save(session)
+      } else if (session.stored) {
+        // A Session Expiry Interval of 0: the session ends with this connection; nothing to keep.
+        this.#store.endSession(clientId, session.storedDeliveries())
+        session.stored = false
+      }
+    }
     return { session, present }
   }
 
@@ -82,22 +103,38 @@ export class SessionManager {
     const existed = session.subscriptions.has(sub.key)
     session.subscriptions.set(sub.key, sub)
     this.#broker.tree.add(sub)
+    if (session.stored) this.#storeSubscription(session, sub)
     return existed
   }
 
   /** Remove the subscription with this filter; false when there was none. */
   removeSubscription(session: Session, key: string): boolean {
-    const sub = session.subscriptions.get(key)
-    if (sub === undefined) return false
-    session.subscriptions.delete(key)
-    this.#broker.tree.remove(session.clientId, sub.filter, sub.group)
+    if (!this.#unsubscribe(session, key)) return false
+    if (session.stored) this.#store.removeSubscription(session.clientId, key)
+    return true
+  }
+
+  /** An incoming QoS 2 packet id was received (PUBREC follows) [MQTT-4.3.3-9]. */
+  addIncomingQos2(session: Session, packetId: number): void {
+    session.incomingQos2.add(packetId)
+    if (session.stored) this.#store.addIncomingQos2(session.clientId, packetId)
+  }
+
+  /** PUBREL released an incoming QoS 2 packet id; false when it was not known. */
+  releaseIncomingQos2(session: Session, packetId: number): boolean {
+    if (!session.incomingQos2.delete(packetId)) return false
+    if (session.stored) this.#store.removeIncomingQos2(session.clientId, packetId)
     return true
   }
 
   /** End a session: subscriptions and queued messages go; a delayed will is published now. */
   end(session: Session): void {
     if (this.#sessions.get(session.clientId) === session) this.#sessions.delete(session.clientId)
-    if (session.subscriptionCount > 0) for (const key of [...session.subscriptions.keys()]) this.removeSubscription(session, key)
+    if (session.stored) {
+      this.#store.endSession(session.clientId, session.storedDeliveries())
+      session.stored = false
+    }
+    if (session.subscriptionCount > 0) for (const key of [...session.subscriptions.keys()]) this.#unsubscribe(session, key)
     session.clearInflight()
     session.clearQueue()
     clearLongTimeout(session.expiryTimer)
@@ -106,7 +143,7 @@ export class SessionManager {
     if (will !== undefined) {
       clearLongTimeout(will.timer)
       session.pendingWill = undefined
-      this.#broker.publish(will.message)
+      this.#broker.publish(willMessage(will.message, will.expiry))
     }
   }
 
@@ -127,19 +164,55 @@ export class SessionManager {
       if (!closing) this.end(session)
       return
     }
-    const isToken = this.#broker.auth.usernameIsToken(conn)
-    session.lastConnection = {
-      username: isToken ? undefined : conn.username,
-      usernameIsToken: isToken,
-      remoteAddress: conn.remoteAddress,
-      protocolVersion: conn.protocolVersion,
-      disconnectedAt: Date.now(),
+    session.lastConnection = this.#lastConnection(conn, Date.now())
+    this.#armExpiry(session, session.expiryInterval * 1000)
+    this.#save(session)
+  }
+
+  /**
+   * Start-up, before anything listens: the stored sessions come back with their subscriptions,
+   * queued and in-flight messages and incoming QoS 2 packet ids. One that was connected when
+   * the broker stopped is taken as disconnected then (its will is due after its delay); one
+   * whose expiry passed while the broker was down ends now, publishing its will.
+   */
+  async recover(): Promise<number> {
+    const stored = await this.#store.recover()
+    const now = Date.now()
+    // Every session is back before any will is published, so each reaches every subscriber.
+    const expired = stored.map((s) => this.#restore(s, now)).filter((s) => s !== undefined)
+    for (const session of expired) this.end(session)
+    return stored.length
+  }
+
+  /** Rebuild one stored session; returns it when it expired while the broker was down. */
+  #restore(s: StoredSession, now: number): Session | undefined {
+    const session = new Session(s.clientId, s.expiryInterval)
+    session.stored = true
+    this.#sessions.set(s.clientId, session)
+    const disconnectedAt = s.connected ? s.lostAt : (s.lastConnection?.disconnectedAt ?? s.lostAt)
+    session.lastConnection = s.lastConnection === undefined
+      ? { username: undefined, usernameIsToken: false, remoteAddress: '', protocolVersion: 4, disconnectedAt }
+      : { ...s.lastConnection, disconnectedAt }
+    for (const stored of s.subscriptions) {
+      const shared = parseSharedFilter(stored.key) ?? undefined
+      const sub: Subscription = { ...stored, clientId: s.clientId, filter: shared?.filter ?? stored.key, group: shared?.group }
+      session.subscriptions.set(sub.key, sub)
+      this.#broker.tree.add(sub)
     }
-    if (session.expiryInterval !== NEVER_EXPIRES) {
-      session.expiryTimer = setLongTimeout(() => {
-        if (session.connection === undefined) guarded(this.#broker.logger, session, 'session expiry', () => this.end(session))
-      }, session.expiryInterval * 1000)
+    for (const d of s.queue) session.enqueue(d, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)
+    for (const f of s.inflight) session.restoreInflight(f.delivery, f.packetId, f.state)
+    for (const id of s.incomingQos2) session.incomingQos2.add(id)
+    const will = s.will
+    if (will !== undefined) {
+      const publishAt = s.connected ? disconnectedAt + Math.min(will.delay, s.expiryInterval) * 1000 : (will.publishAt ?? now)
+      this.#pendWill(session, will.message, will.expiry, publishAt)
     }
+    const left = s.expiryInterval === NEVER_EXPIRES ? undefined : disconnectedAt + s.expiryInterval * 1000 - now
+    if (left !== undefined && left <= 0) return session
+    // (A will already due goes out as soon as start-up is done: its timer fires at once.)
+    if (left !== undefined) this.#armExpiry(session, left)
+    if (s.connected) this.#save(session)
+    return undefined
   }
 
   /** Epoch ms at which an offline session ends, undefined when connected or never. */
@@ -159,26 +232,100 @@ export class SessionManager {
 
   #scheduleWill(session: Session, conn: Connection, stored: Message): void {
     const broker = this.#broker
-    const expiry = conn.willExpiry
     // Wills are authorized as the publisher, at publish time.
     if (conn.authz !== undefined && !conn.authz.canPublish(stored.topic, stored.qos, stored.retain)) {
       broker.logger.info({ clientId: conn.clientId, topic: stored.topic }, 'will message not authorized')
       return
     }
     const delay = Math.min(conn.willDelay, session.expiryInterval)
-    const will = (): Message =>
-      expiry === undefined ? stored : { ...stored, expiresAt: Date.now() + expiry * 1000 }
     if (delay <= 0) {
-      broker.publish(will())
+      broker.publish(willMessage(stored, conn.willExpiry))
       return
     }
-    const pending: PendingWill = { message: stored, timer: undefined }
+    this.#pendWill(session, stored, conn.willExpiry, Date.now() + delay * 1000)
+  }
+
+  /** A will published at `publishAt` unless the session resumes first [MQTT-3.1.3-9]. */
+  #pendWill(session: Session, message: Message, expiry: number | undefined, publishAt: number): void {
+    const pending: PendingWill = { message, expiry, publishAt, timer: undefined }
     pending.timer = setLongTimeout(() => {
-      if (session.pendingWill === pending) {
-        session.pendingWill = undefined
-        guarded(broker.logger, session, 'will delay', () => broker.publish(will()))
-      }
-    }, delay * 1000)
+      if (session.pendingWill !== pending) return
+      session.pendingWill = undefined
+      guarded(this.#broker.logger, session, 'will delay', () => {
+        this.#broker.publish(willMessage(message, expiry))
+        this.#save(session)
+      })
+    }, Math.max(0, publishAt - Date.now()))
     session.pendingWill = pending
   }
+
+  #armExpiry(session: Session, ms: number): void {
+    if (session.expiryInterval === NEVER_EXPIRES) return
+    session.expiryTimer = setLongTimeout(() => {
+      if (session.connection === undefined) guarded(this.#broker.logger, session, 'session expiry', () => this.end(session))
+    }, ms)
+  }
+
+  #unsubscribe(session: Session, key: string): boolean {
+    const sub = session.subscriptions.get(key)
+    if (sub === undefined) return false
+    session.subscriptions.delete(key)
+    this.#broker.tree.remove(session.clientId, sub.filter, sub.group)
+    return true
+  }
+
+  #storeSubscription(session: Session, sub: Subscription): void {
+    this.#store.addSubscription(session.clientId, {
+      key: sub.key,
+      qos: sub.qos,
+      noLocal: sub.noLocal,
+      retainAsPublished: sub.retainAsPublished,
+      retainHandling: sub.retainHandling,
+      subscriptionId: sub.subscriptionId,
+    })
+  }
+
+  #lastConnection(conn: Connection, disconnectedAt: number): LastConnection {
+    const isToken = this.#broker.auth.usernameIsToken(conn)
+    return {
+      username: isToken ? undefined : conn.username,
+      usernameIsToken: isToken,
+      remoteAddress: conn.remoteAddress,
+      protocolVersion: conn.protocolVersion,
+      disconnectedAt,
+    }
+  }
+
+  /**
+   * Record a stored session's facts: its expiry, whether it is connected, who holds (held) it,
+   * and its will — the connection's (due if the broker stops while connected) or a delayed one.
+   */
+  #save(session: Session): void {
+    if (!session.stored) return
+    const conn = session.connection
+    let will: StoredWill | undefined
+    let last = session.lastConnection
+    if (conn !== undefined) {
+      last = this.#lastConnection(conn, 0)
+      const m = conn.will
+      if (m !== undefined && (conn.authz === undefined || conn.authz.canPublish(m.topic, m.qos, m.retain))) {
+        will = { message: m, delay: conn.willDelay, expiry: conn.willExpiry, publishAt: undefined }
+      }
+    } else if (session.pendingWill !== undefined) {
+      const p = session.pendingWill
+      will = { message: p.message, delay: 0, expiry: p.expiry, publishAt: p.publishAt }
+    }
+    this.#store.saveSession({
+      clientId: session.clientId,
+      expiryInterval: session.expiryInterval,
+      connected: conn !== undefined,
+      lastConnection: last,
+      will,
+    })
+  }
+}
+
+/** The will as published: its Message Expiry Interval counts from now [MQTT-3.3.2-5]. */
+function willMessage(stored: Message, expiry: number | undefined): Message {
+  return expiry === undefined ? stored : { ...stored, expiresAt: Date.now() + expiry * 1000 }
 }

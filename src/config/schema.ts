@@ -23,8 +23,12 @@ export interface AdminConfig {
 }
 
 export interface PersistenceConfig {
-  /** Keep retained messages in dataDir/retained.sqlite across restarts. */
+  /** Keep persistent sessions (subscriptions, queued and in-flight QoS 1/2 messages, wills) in dataDir/state.sqlite. */
+  readonly sessions: boolean
+  /** Keep retained messages in dataDir/state.sqlite across restarts. */
   readonly retained: boolean
+  /** normal: survives a crash of the process (kill -9); full: also a power loss. */
+  readonly sync: 'normal' | 'full'
 }
 
 export interface PortcullisConfig {
@@ -109,14 +113,19 @@ function validateLimits(raw: unknown, path: string): Limits {
   })
 }
 
-const DEFAULT_PERSISTENCE: PersistenceConfig = Object.freeze({ retained: false })
+const DEFAULT_PERSISTENCE: PersistenceConfig = Object.freeze({ sessions: true, retained: true, sync: 'normal' })
+const NO_PERSISTENCE: PersistenceConfig = Object.freeze({ sessions: false, retained: false, sync: 'normal' })
 
+/** `persistence: false` keeps everything in memory only; absent, everything persists. */
 function validatePersistence(raw: unknown, path: string): PersistenceConfig {
-  if (raw === undefined || raw === null) return DEFAULT_PERSISTENCE
+  if (raw === undefined || raw === null || raw === true) return DEFAULT_PERSISTENCE
+  if (raw === false) return NO_PERSISTENCE
   const v = mapping(raw, path)
   knownKeys(v, path, Object.keys(DEFAULT_PERSISTENCE))
   return Object.freeze({
+    sessions: optionalBoolean(v['sessions'], `${path}.sessions`, DEFAULT_PERSISTENCE.sessions),
     retained: optionalBoolean(v['retained'], `${path}.retained`, DEFAULT_PERSISTENCE.retained),
+    sync: oneOf(v['sync'], `${path}.sync`, ['normal', 'full'] as const, DEFAULT_PERSISTENCE.sync),
   })
 }
 

@@ -1,9 +1,22 @@
 /**
- * Storage seams: memory implementations, and SQLite for retained messages
- * (`persistence.retained`); more backends (Redis) come later behind the same interfaces,
- * hence the asynchronous signatures.
+ * Storage seams. Every change is recorded at once (a cheap, synchronous call that never reads)
+ * and committed later, in groups; a caller that must not answer before a change is durable
+ * (PUBACK, SUBACK, CONNACK, PUBREL…) waits with `afterCommit`. A backend that commits over
+ * the network (Redis) fits the same shape: record into a pipeline, run it, call back.
  */
-import type { Message } from '../mqtt/types.js'
+import type { Delivery, Message, ProtocolVersion } from '../mqtt/types.js'
+
+/** When changes recorded so far are durable. */
+export interface CommitBarrier {
+  /** True when changes were recorded that are not committed yet. */
+  readonly pending: boolean
+  /**
+   * `done` runs once every change recorded before this call is committed (`err` when the
+   * commit failed: nothing of that group is stored). Callbacks run in the order given, and at
+   * once (synchronously) when nothing is pending.
+   */
+  afterCommit(done: (err: Error | undefined) => void): void
+}
 
 export interface RetainedStore {
   /** Store (or, with an empty payload, clear) the retained message for its topic. */
@@ -37,7 +50,7 @@ export interface RetainedScan {
   next(max: number): Promise<RetainedBatch> | RetainedBatch
 }
 
-/** What survives of a persistent session while its client is away. */
+/** A subscription as stored: the options the client gave, by filter (`key`, share prefix included). */
 export interface StoredSubscription {
   readonly key: string
   readonly qos: 0 | 1 | 2
@@ -47,17 +60,84 @@ export interface StoredSubscription {
   readonly subscriptionId: number | undefined
 }
 
-export interface SessionRecord {
-  readonly clientId: string
-  readonly expiryInterval: number
-  readonly subscriptions: readonly StoredSubscription[]
-  /** Epoch ms at which the session expires while offline; undefined while connected. */
-  readonly expiresAt: number | undefined
+/** Who held a session last (admin API); a username that carried the token is never kept. */
+export interface StoredLastConnection {
+  readonly username: string | undefined
+  readonly usernameIsToken: boolean
+  readonly remoteAddress: string
+  readonly protocolVersion: ProtocolVersion
+  /** Epoch milliseconds. */
+  readonly disconnectedAt: number
 }
 
-export interface SessionStore {
-  save(record: SessionRecord): Promise<void> | void
-  load(clientId: string): Promise<SessionRecord | undefined> | SessionRecord | undefined
-  delete(clientId: string): Promise<void> | void
+/** A will kept with its session, so that a crash does not lose it. */
+export interface StoredWill {
+  readonly message: Message
+  /** Will Delay Interval (s). */
+  readonly delay: number
+  /** Will Message Expiry Interval (s), counted from publication. */
+  readonly expiry: number | undefined
+  /** Epoch ms at which it is due once its connection ended; undefined while connected. */
+  readonly publishAt: number | undefined
+}
+
+/** The session-level facts (its subscriptions, messages and packet ids are stored apart). */
+export interface SessionFacts {
+  readonly clientId: string
+  /** Session Expiry Interval (s); 0xFFFFFFFF never expires. */
+  readonly expiryInterval: number
+  readonly connected: boolean
+  readonly lastConnection: StoredLastConnection | undefined
+  readonly will: StoredWill | undefined
+}
+
+/** An outgoing message of a stored session that has a packet identifier. */
+export interface StoredInflight {
+  readonly delivery: Delivery
+  readonly packetId: number
+  /** 'publish': waiting for PUBACK/PUBREC; 'pubrel': PUBREL sent, waiting for PUBCOMP. */
+  readonly state: 'publish' | 'pubrel'
+}
+
+/** A persistent session as recovered at start-up. */
+export interface StoredSession extends SessionFacts {
+  /** Epoch ms when the broker last knew the session connected (a crash: its last heartbeat). */
+  readonly lostAt: number
+  readonly subscriptions: readonly StoredSubscription[]
+  /** Messages not sent yet, oldest first. */
+  readonly queue: readonly Delivery[]
+  /** Messages sent and not completely acknowledged, in the order they must be resent. */
+  readonly inflight: readonly StoredInflight[]
+  /** Incoming QoS 2 packet ids received and not yet released. */
+  readonly incomingQos2: readonly number[]
+}
+
+/**
+ * Persistent sessions, change by change. Only sessions with a Session Expiry Interval above 0
+ * are recorded, and only their QoS 1/2 messages; the memory store records nothing.
+ */
+export interface SessionStore extends CommitBarrier {
+  /** False for the memory store: callers skip recording altogether. */
+  readonly durable: boolean
+  /** Every stored session (start-up, before anything listens). */
+  recover(): Promise<StoredSession[]>
+  /** Create or update a session's facts. */
+  saveSession(facts: SessionFacts): void
+  /** The session ended: its facts, subscriptions, messages and packet ids go. `deliveries`: its stored delivery ids. */
+  endSession(clientId: string, deliveries: Iterable<number>): void
+  addSubscription(clientId: string, sub: StoredSubscription): void
+  removeSubscription(clientId: string, key: string): void
+  /** A QoS 1/2 message queued for a session; returns the delivery's stored id. */
+  queueDelivery(clientId: string, delivery: Delivery): number
+  /** Its PUBLISH goes out with this packet identifier. */
+  deliverySent(delivery: number, packetId: number): void
+  /** PUBREC received, PUBREL sent [MQTT-4.3.3-4]. */
+  deliveryReleased(delivery: number): void
+  /** PUBACK or PUBCOMP received, or the message dropped (may be committed lazily). */
+  deliveryDone(delivery: number): void
+  /** An incoming QoS 2 packet id received (PUBREC goes out after commit). */
+  addIncomingQos2(clientId: string, packetId: number): void
+  /** Released by PUBREL. */
+  removeIncomingQos2(clientId: string, packetId: number): void
   close(): Promise<void>
 }

@@ -19,6 +19,7 @@ test('09 tokens, secrets and passwords are never logged (trace level)', async ()
   const server = await createServer(
     validateConfig({
       listeners: [{ type: 'tcp', host: '127.0.0.1', port: 0 }],
+      persistence: false,
       authentication: { authenticators: [{ type: 'jwt', algorithm: 'hmac-based', from: 'password', secret }] },
       authorization: { noMatch: 'allow' },
     }),

@@ -2,7 +2,8 @@
  * Retained messages across a restart (`persistence.retained: true`): a broker is closed and a
  * new one started on the same data directory delivers what was retained, with its QoS, RETAIN
  * flag and MQTT 5 properties; clears stay cleared; Message Expiry keeps counting while the
- * broker is down. Off by default (no file); a database that cannot be opened stops start-up.
+ * broker is down. PUBACK only once the message is in the file; `persistence: false` writes no
+ * file; a database that cannot be opened stops start-up.
  */
 import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -10,9 +11,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, test, type TestContext } from 'node:test'
 import Database from 'better-sqlite3'
-import { RETAINED_DB_FILE } from '../../src/store/sqlite/retained-store.js'
+import { STATE_DB_FILE } from '../../src/store/sqlite/state-database.js'
 import {
-  VERSIONS, connect, connectWithInbox, delay, end, expectNoMessage, startBroker, subscribe, uid, until, type RunningBroker,
+  VERSIONS, connect, connectWithInbox, delay, end, expectNoMessage, startBroker, subscribe, uid, type RunningBroker,
 } from '../helpers/broker.js'
 
 /** A fresh data directory, removed when the test ends. */
@@ -39,7 +40,7 @@ async function withPersistentBroker(dir: string, fn: (broker: RunningBroker) => 
 
 /** The topics stored in the file, read by a connection of our own (WAL lets it read beside the broker). */
 function storedTopics(dir: string): string[] {
-  const db = new Database(join(dir, RETAINED_DB_FILE), { readonly: true })
+  const db = new Database(join(dir, STATE_DB_FILE), { readonly: true })
   try {
     return (db.prepare('SELECT topic FROM retained ORDER BY topic').all() as { topic: string }[]).map((r) => r.topic)
   } finally {
@@ -180,28 +181,28 @@ describe('writes and start-up', () => {
     })
   })
 
-  test('a retained publish reaches the file shortly after, while the broker runs (not only at shutdown)', async (t) => {
+  test('a retained publish is in the file when its PUBACK arrives (acknowledged after commit)', async (t) => {
     const dir = dataDir(t)
     const topic = uid('writethrough')
     await withPersistentBroker(dir, async (broker) => {
       const pub = await connect(broker.port, { protocolVersion: 4, clientId: uid('pub') })
-      await pub.publishAsync(topic, 'on disk soon', { qos: 1, retain: true })
-      await until(() => storedTopics(dir).includes(topic), 'the retained message written to the file', 1000)
+      await pub.publishAsync(topic, 'on disk', { qos: 1, retain: true })
+      assert.ok(storedTopics(dir).includes(topic), 'stored before PUBACK')
       await end(pub)
     })
   })
 
-  test('persistence is off by default: no file is written and nothing survives a restart', async (t) => {
+  test('persistence: false: no file is written and nothing survives a restart', async (t) => {
     const dir = dataDir(t)
     const topic = uid('volatile')
-    const first = await startBroker({ dataDir: dir })
+    const first = await startBroker({ dataDir: dir, persistence: false })
     const pub = await connect(first.port, { protocolVersion: 4, clientId: uid('pub') })
     await pub.publishAsync(topic, 'memory only', { qos: 1, retain: true })
     await end(pub)
     await first.close()
-    assert.equal(existsSync(join(dir, RETAINED_DB_FILE)), false)
+    assert.equal(existsSync(join(dir, STATE_DB_FILE)), false)
 
-    const second = await startBroker({ dataDir: dir })
+    const second = await startBroker({ dataDir: dir, persistence: false })
     try {
       const sub = await connect(second.port, { protocolVersion: 4, clientId: uid('sub') })
       await subscribe(sub, topic, { qos: 1 })
@@ -212,14 +213,14 @@ describe('writes and start-up', () => {
     }
   })
 
-  test('a corrupt retained.sqlite stops server creation with an error naming the file', async (t) => {
+  test('a corrupt state.sqlite stops server creation with an error naming the file', async (t) => {
     const dir = dataDir(t)
-    const file = join(dir, RETAINED_DB_FILE)
+    const file = join(dir, STATE_DB_FILE)
     writeFileSync(file, 'this is not an SQLite database, just some bytes that fill a page header '.repeat(4))
     await assert.rejects(persistentBroker(dir), (err: unknown) => {
       assert.ok(err instanceof Error)
       assert.ok(err.message.includes(file), `"${err.message}" names ${file}`)
-      assert.match(err.message, /retained message store/)
+      assert.match(err.message, /state store/)
       return true
     })
   })

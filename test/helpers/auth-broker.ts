@@ -6,21 +6,31 @@ import type { AuthenticatorTimingOverrides } from '../../src/auth/create.js'
 import { validateConfig } from '../../src/config/schema.js'
 import { silentLogger } from '../../src/log.js'
 import { createServer } from '../../src/server.js'
-import { rawSocket, uid, type RunningBroker, type Version } from './broker.js'
+import { persistenceDefaults, rawSocket, uid, type RunningBroker, type Version } from './broker.js'
 
 export async function startAuthBroker(
   authentication: Record<string, unknown>,
   authorization: Record<string, unknown> = { noMatch: 'allow' },
   timing?: AuthenticatorTimingOverrides,
 ): Promise<RunningBroker> {
+  const persistence = persistenceDefaults({})
   const config = validateConfig({
     listeners: [{ type: 'tcp', host: '127.0.0.1', port: 0 }],
+    ...persistence.raw,
     authentication: { allowAnonymous: false, ...authentication },
     authorization,
   })
   const server = await createServer(config, { logger: silentLogger(), ...(timing !== undefined ? { authenticatorTiming: timing } : {}) })
   const port = (server.listeners[0] as { port: number }).port
-  return { port, url: `mqtt://127.0.0.1:${port}`, server, close: () => server.close() }
+  return {
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    server,
+    close: async () => {
+      await server.close()
+      persistence.cleanup()
+    },
+  }
 }
 
 /** The CONNACK code (MQTT 5 reason code, 3.1.1 return code) a CONNECT with `token` in the password gets. */

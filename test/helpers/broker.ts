@@ -3,7 +3,10 @@
  * connected to it, and raw sockets for hand-made bytes. Every wait has a timeout that
  * fails the test with a message saying what never happened.
  */
+import { mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before } from 'node:test'
 import mqtt, { type IClientOptions, type IClientSubscribeOptions, type MqttClient } from 'mqtt'
 import mqttPacket from 'mqtt-packet'
@@ -47,6 +50,21 @@ export function useBroker(overrides: Record<string, unknown> = {}): RunningBroke
 }
 
 /**
+ * In-process brokers run memory-only (`persistence: false`) unless a test configures
+ * persistence itself, or PORTCULLIS_TEST_PERSISTENCE=1 runs every one with the default
+ * persistence in a temporary data directory (CI runs the broker tests both ways).
+ */
+const PERSISTENT = process.env['PORTCULLIS_TEST_PERSISTENCE'] === '1'
+
+export function persistenceDefaults(overrides: Record<string, unknown>): { raw: Record<string, unknown>; cleanup: () => void } {
+  if ('persistence' in overrides) return { raw: {}, cleanup: () => {} }
+  if (!PERSISTENT) return { raw: { persistence: false }, cleanup: () => {} }
+  if ('dataDir' in overrides) return { raw: {}, cleanup: () => {} }
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-test-'))
+  return { raw: { dataDir: dir }, cleanup: () => rmSync(dir, { recursive: true, force: true }) }
+}
+
+/**
  * Start a broker on 127.0.0.1:0 (anonymous access, everything allowed unless the
  * overrides say otherwise). `overrides` is raw configuration merged at the top level,
  * `authentication` and `authorization` one level deep.
@@ -56,20 +74,31 @@ export async function startBroker(overrides: Record<string, unknown> = {}): Prom
     authentication?: Record<string, unknown>
     authorization?: Record<string, unknown>
   }
+  const persistence = persistenceDefaults(overrides)
   const raw = {
     listeners: [{ type: 'tcp', host: '127.0.0.1', port: 0 }],
+    ...persistence.raw,
     ...rest,
     authentication: { allowAnonymous: true, ...authentication },
     authorization: { noMatch: 'allow', ...authorization },
   }
-  const server = await createServer(validateConfig(raw), { logger: silentLogger() })
+  let server: PortcullisServer
+  try {
+    server = await createServer(validateConfig(raw), { logger: silentLogger() })
+  } catch (err) {
+    persistence.cleanup()
+    throw err
+  }
   const first = server.listeners[0]
   if (first === undefined) throw new Error('broker started without listeners')
   return {
     port: first.port,
     url: `mqtt://127.0.0.1:${first.port}`,
     server,
-    close: () => server.close(),
+    close: async () => {
+      await server.close()
+      persistence.cleanup()
+    },
   }
 }
 

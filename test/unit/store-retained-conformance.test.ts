@@ -12,6 +12,7 @@ import { silentLogger } from '../../src/log.js'
 import type { Message } from '../../src/mqtt/types.js'
 import { MemoryRetainedStore } from '../../src/store/memory/retained-store.js'
 import { SqliteRetainedStore } from '../../src/store/sqlite/retained-store.js'
+import { StateDatabase } from '../../src/store/sqlite/state-database.js'
 import type { RetainedStore } from '../../src/store/types.js'
 
 function message(topic: string, payload: string, expiresAt?: number): Message {
@@ -34,8 +35,12 @@ const BACKENDS: Array<[string, (t: TestContext) => RetainedStore]> = [
   ['memory', () => new MemoryRetainedStore()],
   ['sqlite', (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'portcullis-retained-conf-'))
-    t.after(() => rmSync(dir, { recursive: true, force: true }))
-    return new SqliteRetainedStore(dir, silentLogger())
+    const state = new StateDatabase(dir, 'normal', silentLogger())
+    t.after(() => {
+      state.close()
+      rmSync(dir, { recursive: true, force: true })
+    })
+    return new SqliteRetainedStore(state, silentLogger())
   }],
 ]
 

@@ -16,6 +16,7 @@ import type { Connection } from '../connection.js'
 import { NEVER_EXPIRES } from '../../mqtt/types.js'
 import { forwardableProperties } from '../properties.js'
 import { contained } from '../contain.js'
+import type { Session } from '../session.js'
 /** MQTT 3.1.1 CONNACK "accepted" (without / with session present) — the same bytes every time. */
 const V3_CONNACK_ACCEPTED = Buffer.from([0x20, 0x02, 0x00, 0x00])
 const V3_CONNACK_ACCEPTED_PRESENT = Buffer.from([0x20, 0x02, 0x01, 0x00])
@@ -221,18 +222,6 @@ function completeConnect(conn: Connection, packet: mqtt.IConnectPacket, result: 
   const requested = version === 5 ? (props.sessionExpiryInterval ?? 0) : packet.clean === false ? NEVER_EXPIRES : 0
   const expiry = Math.min(requested, broker.limits.maxSessionExpiry)
 
-  const { session, present: sessionPresent } = broker.sessions.open(conn, d.clientId, packet.clean !== false, expiry)
-  conn.identity = identity
-  conn.authz = authz
-  conn.connectSessionExpiry = expiry
-  if (version === 5) {
-    conn.sendQuota = Math.min(props.receiveMaximum ?? 65535, broker.limits.maxInflight)
-    if (props.maximumPacketSize !== undefined) conn.maxOutgoingPacket = props.maximumPacketSize
-    conn.outAliasMax = props.topicAliasMaximum ?? 0
-  } else {
-    conn.sendQuota = broker.limits.maxInflight
-  }
-
   const will = packet.will
   if (will !== undefined) {
     const wp = will.properties ?? {}
@@ -248,7 +237,35 @@ function completeConnect(conn: Connection, packet: mqtt.IConnectPacket, result: 
     conn.willExpiry = wp.messageExpiryInterval
     conn.willDelay = wp.willDelayInterval ?? 0
   }
+  conn.identity = identity
+  conn.authz = authz
 
+  const { session, present: sessionPresent } = broker.sessions.open(conn, d.clientId, packet.clean !== false, expiry)
+  conn.connectSessionExpiry = expiry
+  if (version === 5) {
+    conn.sendQuota = Math.min(props.receiveMaximum ?? 65535, broker.limits.maxInflight)
+    if (props.maximumPacketSize !== undefined) conn.maxOutgoingPacket = props.maximumPacketSize
+    conn.outAliasMax = props.topicAliasMaximum ?? 0
+  } else {
+    conn.sendQuota = broker.limits.maxInflight
+  }
+
+  // CONNACK (Session Present above all) once the session is stored; the store failing refuses
+  // the CONNECT. Until then the connection is not 'connected': nothing is sent to it before CONNACK.
+  broker.afterCommit((err) => {
+    if (!conn.open) return
+    if (err !== undefined) {
+      conn.will = undefined
+      refuseConnect(conn, toReasonCode('ERR_STORE_WRITE'))
+      return
+    }
+    acceptConnect(conn, session, sessionPresent, expiry, requested, d)
+  })
+}
+
+function acceptConnect(conn: Connection, session: Session, sessionPresent: boolean, expiry: number, requested: number, d: ConnectDecisions): void {
+  const broker = conn.broker
+  const version = conn.protocolVersion
   conn.state = 'connected'
   if (version === 5) {
     const properties: mqtt.IConnackPacket['properties'] = {
@@ -268,7 +285,7 @@ function completeConnect(conn: Connection, packet: mqtt.IConnectPacket, result: 
   } else {
     conn.write(sessionPresent ? V3_CONNACK_ACCEPTED_PRESENT : V3_CONNACK_ACCEPTED)
   }
-  log.debug({ clientId: d.clientId, version, sessionPresent }, 'client connected')
+  broker.logger.debug({ clientId: d.clientId, version, sessionPresent }, 'client connected')
   conn.stream.resume()
   broker.resend(session)
   conn.releaseHeld()

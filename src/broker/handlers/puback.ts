@@ -11,7 +11,7 @@ function complete(conn: Connection, packetId: number | undefined, expected: 'pub
   // A held message (not resent on this connection yet) is ignored too: its resend will be acknowledged.
   if (expected === 'publish' && (f.qos !== 1 || f.state !== 'publish')) return
   if (expected === 'pubrel' && f.state !== 'pubrel') return
-  session.completeInflight(f)
+  conn.broker.completeInflight(session, f)
   conn.broker.drain(session)
 }
 

@@ -5,11 +5,30 @@
 import { isUtf8 } from 'node:buffer'
 import type mqtt from 'mqtt-packet'
 import type { QoS } from '../../mqtt/types.js'
+import { toReasonCode } from '../../errors.js'
 import { ReasonCode } from '../../protocol/reason-codes.js'
 import { hasMoreLevels, topicNameFault } from '../../protocol/topic.js'
 import type { Connection } from '../connection.js'
 import { PublishRateLimiter } from '../rate-limit.js'
 import { forwardableProperties } from '../properties.js'
+
+/**
+ * Acknowledge once what the PUBLISH changed is stored (at once when nothing waits to be
+ * committed). A store that cannot write gets no false acknowledgement: MQTT 5 PUBACK/PUBREC
+ * 0x97, MQTT 3.1.1 (which has no negative acknowledgement) the connection closed.
+ */
+function acknowledgeStored(conn: Connection, qos: QoS, id: number): void {
+  conn.broker.afterCommit((err) => {
+    if (err === undefined) {
+      acknowledge(conn, qos, id, 0)
+      return
+    }
+    const session = conn.session
+    if (qos === 2 && session !== undefined) conn.broker.sessions.releaseIncomingQos2(session, id)
+    if (conn.v5) acknowledge(conn, qos, id, toReasonCode('ERR_STORE_WRITE'))
+    else conn.fail('ERR_STORE_WRITE', 'PUBLISH not stored: no acknowledgement')
+  })
+}
 
 function acknowledge(conn: Connection, qos: QoS, id: number, reasonCode: number): void {
   if (qos === 0) return
@@ -93,7 +112,7 @@ export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket): vo
   if (qos === 2) {
     // A QoS 2 packet id not yet released is a duplicate: acknowledge, do not route again [MQTT-4.3.3-10].
     if (session.incomingQos2.has(id)) {
-      acknowledge(conn, 2, id, 0)
+      acknowledgeStored(conn, 2, id)
       return
     }
     if (session.incomingQos2.size >= broker.limits.receiveMaximum) {
@@ -113,8 +132,8 @@ export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket): vo
       acknowledge(conn, qos, id, ReasonCode.NotAuthorized)
     } else {
       // MQTT 3.1.1 has no negative acknowledgement: acknowledge and drop, keep the connection.
-      if (qos === 2) session.incomingQos2.add(id)
-      acknowledge(conn, qos, id, 0)
+      if (qos === 2) broker.sessions.addIncomingQos2(session, id)
+      acknowledgeStored(conn, qos, id)
     }
     return
   }
@@ -129,6 +148,6 @@ export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket): vo
     expiresAt: expiry === undefined ? undefined : Date.now() + expiry * 1000,
     origin: conn.clientId,
   })
-  if (qos === 2) session.incomingQos2.add(id)
-  acknowledge(conn, qos, id, 0)
+  if (qos === 2) broker.sessions.addIncomingQos2(session, id)
+  if (qos !== 0) acknowledgeStored(conn, qos, id)
 }

@@ -16,16 +16,9 @@ export function handlePubrec(conn: Connection, packet: mqtt.IPubrecPacket): void
   if (f.state === 'held') return
   // A v5 PUBREC with a reason code of 0x80 or more ends the exchange (MQTT 5 §4.3.3): no PUBREL.
   if ((packet.reasonCode ?? 0) >= 0x80) {
-    session.completeInflight(f)
+    conn.broker.completeInflight(session, f)
     conn.broker.drain(session)
     return
   }
-  if (f.state === 'publish') {
-    f.state = 'pubrel'
-    // PUBRELs are resent in the order their PUBRECs arrived [MQTT-4.6.0-4]: in-flight messages
-    // are kept in insertion order, so this one moves to the end.
-    session.inflight.delete(id)
-    session.inflight.set(id, f)
-  }
-  conn.sendAck('pubrel', id)
+  conn.broker.release(session, conn, f)
 }

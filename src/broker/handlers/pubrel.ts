@@ -7,10 +7,10 @@ export function handlePubrel(conn: Connection, packet: mqtt.IPubrelPacket): void
   const session = conn.session
   const id = packet.messageId
   if (session === undefined || id === undefined) return
-  const known = session.incomingQos2.delete(id)
-  if (conn.v5 && !known) {
-    conn.send({ cmd: 'pubcomp', messageId: id, reasonCode: ReasonCode.PacketIdentifierNotFound } as mqtt.IPubcompPacket)
-    return
-  }
-  conn.sendAck('pubcomp', id)
+  const known = conn.broker.sessions.releaseIncomingQos2(session, id)
+  // After the release is stored: else a restart could take the id's reuse for a duplicate.
+  conn.broker.afterCommit(() => {
+    if (conn.v5 && !known) conn.send({ cmd: 'pubcomp', messageId: id, reasonCode: ReasonCode.PacketIdentifierNotFound } as mqtt.IPubcompPacket)
+    else conn.sendAck('pubcomp', id)
+  })
 }

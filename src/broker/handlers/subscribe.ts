@@ -76,12 +76,18 @@ export function handleSubscribe(conn: Connection, packet: mqtt.ISubscribePacket)
       withRetained.push(sub)
     }
   }
-  conn.send({
-    cmd: 'suback',
-    messageId: packet.messageId,
-    granted: conn.v5 ? codes : codes.map(v3SubackCode),
-  } as mqtt.ISubackPacket)
-
-  // Retained messages go out after the SUBACK (Retain Handling [MQTT-3.3.1-9..11]), in slices that share the event loop.
-  deliverRetained(conn, withRetained)
+  // SUBACK once the subscriptions are stored; a store that cannot write closes the connection instead.
+  broker.afterCommit((err) => {
+    if (err !== undefined) {
+      conn.fail('ERR_STORE_WRITE', 'SUBSCRIBE not stored')
+      return
+    }
+    conn.send({
+      cmd: 'suback',
+      messageId: packet.messageId,
+      granted: conn.v5 ? codes : codes.map(v3SubackCode),
+    } as mqtt.ISubackPacket)
+    // Retained messages go out after the SUBACK (Retain Handling [MQTT-3.3.1-9..11]), in slices that share the event loop.
+    deliverRetained(conn, withRetained)
+  })
 }

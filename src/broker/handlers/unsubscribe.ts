@@ -14,6 +14,10 @@ export function handleUnsubscribe(conn: Connection, packet: mqtt.IUnsubscribePac
   const codes = packet.unsubscriptions.map((key) =>
     conn.broker.sessions.removeSubscription(session, key) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted,
   )
-  if (conn.v5) conn.send({ cmd: 'unsuback', messageId: packet.messageId, granted: codes } as unknown as mqtt.IUnsubackPacket)
-  else conn.send({ cmd: 'unsuback', messageId: packet.messageId } as mqtt.IUnsubackPacket)
+  // UNSUBACK once the removal is stored; a store that cannot write closes the connection instead.
+  conn.broker.afterCommit((err) => {
+    if (err !== undefined) conn.fail('ERR_STORE_WRITE', 'UNSUBSCRIBE not stored')
+    else if (conn.v5) conn.send({ cmd: 'unsuback', messageId: packet.messageId, granted: codes } as unknown as mqtt.IUnsubackPacket)
+    else conn.send({ cmd: 'unsuback', messageId: packet.messageId } as mqtt.IUnsubackPacket)
+  })
 }

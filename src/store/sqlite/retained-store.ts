@@ -1,39 +1,27 @@
 /**
- * Retained messages that survive a restart (`persistence.retained`), in
- * `${dataDir}/retained.sqlite`. The memory store still holds them for matching; this store
- * writes every change through to SQLite: a changed topic is marked dirty and the dirty
- * topics are written together, in one transaction, FLUSH_DELAY_MS later (and at once on
- * close), so a burst of retained publishes costs one commit.
+ * Retained messages that survive a restart (`persistence.retained`), in the state database
+ * (`${dataDir}/state.sqlite`, state-database.ts), so that one commit covers a retained message
+ * and the sessions it was queued for, and a PUBACK waits for both. The memory store still holds
+ * them for matching; every change is written through as part of the database's next group
+ * commit.
  *
  * Opening loads every row, dropping those whose Message Expiry has passed; expiry is stored
  * as an absolute time, so it keeps counting while the broker is down. The broker's own
- * `$`-topics ($SYS) are regenerated on start and never stored.
+ * `$`-topics ($SYS) are regenerated on start and never stored. A `retained.sqlite` left by an
+ * earlier version is migrated into the state database once and renamed `retained.sqlite.migrated`.
  */
-import type Database from 'better-sqlite3'
-import type { QoS } from '../../mqtt/types.js'
-import type { Message } from '../../mqtt/types.js'
+import type { Statement } from 'better-sqlite3'
+import { existsSync, renameSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import type { Message, QoS } from '../../mqtt/types.js'
 import type { Logger } from '../../log.js'
 import { MemoryRetainedStore } from '../memory/retained-store.js'
 import type { RetainedScan, RetainedStore } from '../types.js'
-import { openDatabase } from './database.js'
 import { propertiesFromJson, propertiesToJson } from './properties-json.js'
+import type { StateDatabase } from './state-database.js'
 
+/** The file earlier versions kept retained messages in (migrated into state.sqlite). */
 export const RETAINED_DB_FILE = 'retained.sqlite'
-
-/** How long a change waits for others to share its transaction; a crash loses at most this much. */
-const FLUSH_DELAY_MS = 20
-
-// Every stored message was published with RETAIN set, so the flag is implied, not stored.
-const SCHEMA = `
-  CREATE TABLE IF NOT EXISTS retained (
-    topic TEXT PRIMARY KEY,
-    payload BLOB NOT NULL,
-    qos INTEGER NOT NULL,
-    properties TEXT,        -- MQTT 5 properties forwarded with the message (properties-json.ts)
-    expires_at INTEGER,     -- epoch ms (Message Expiry Interval), NULL: never
-    origin TEXT             -- publisher's client id, NULL for the broker's messages
-  );
-`
 
 interface RetainedRow {
   readonly topic: string
@@ -46,33 +34,29 @@ interface RetainedRow {
 
 export class SqliteRetainedStore implements RetainedStore {
   readonly file: string
-  readonly #db: Database.Database
+  readonly #state: StateDatabase
   readonly #memory = new MemoryRetainedStore()
-  readonly #logger: Logger
-  /** Topics changed since the last flush, with their latest message (empty payload: delete). */
-  readonly #dirty = new Map<string, Message>()
-  readonly #writeDirty: () => void
-  #timer: NodeJS.Timeout | undefined
+  readonly #upsert: Statement
+  readonly #remove: Statement
   #closed = false
 
-  /** Open (or create) the database and load what it holds; throws an error naming the file. */
-  constructor(dataDir: string, logger: Logger) {
-    const { db, file } = openDatabase(dataDir, {
-      fileName: RETAINED_DB_FILE,
-      what: 'retained message store',
-      schema: SCHEMA,
-      schemaVersion: 1,
-    })
-    this.#db = db
-    this.file = file
-    this.#logger = logger
+  /** Load what the state database holds (migrating an old retained.sqlite first); throws an error naming the file. */
+  constructor(state: StateDatabase, logger: Logger) {
+    this.#state = state
+    this.file = state.file
+    const db = state.db
     try {
+      migrateRetainedFile(state, logger)
       this.#load(Date.now())
-      this.#writeDirty = this.#prepareWrite()
     } catch (err) {
-      db.close()
-      throw new Error(`cannot load the retained message store ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+      throw new Error(`cannot load retained messages from the state store ${state.file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
     }
+    this.#upsert = db.prepare(`
+      INSERT INTO retained (topic, payload, qos, properties, expires_at, origin) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT(topic) DO UPDATE SET payload = excluded.payload, qos = excluded.qos,
+        properties = excluded.properties, expires_at = excluded.expires_at, origin = excluded.origin
+    `)
+    this.#remove = db.prepare('DELETE FROM retained WHERE topic = ?')
   }
 
   get size(): number {
@@ -82,8 +66,15 @@ export class SqliteRetainedStore implements RetainedStore {
   set(message: Message): void {
     this.#memory.set(message)
     if (this.#closed || message.topic.startsWith('$')) return
-    this.#dirty.set(message.topic, message)
-    this.#timer ??= setTimeout(() => this.#flush(), FLUSH_DELAY_MS)
+    if (message.payload.length === 0) {
+      const remove = this.#remove
+      this.#state.record(() => remove.run(message.topic))
+      return
+    }
+    const m = message
+    const upsert = this.#upsert
+    const properties = propertiesToJson(m.properties)
+    this.#state.record(() => upsert.run(m.topic, m.payload, m.qos, properties, m.expiresAt ?? null, m.origin ?? null))
   }
 
   match(filter: string): Message[] {
@@ -94,18 +85,17 @@ export class SqliteRetainedStore implements RetainedStore {
     return this.#memory.scan(filters)
   }
 
-  /** Write what is still dirty, then close the database. Idempotent. */
+  /** Nothing more is recorded; the state database (closed by its owner) commits what is pending. */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    this.#flush()
-    this.#db.close()
     await this.#memory.close()
   }
 
   #load(now: number): void {
-    this.#db.prepare('DELETE FROM retained WHERE expires_at IS NOT NULL AND expires_at <= ?').run(now)
-    for (const row of this.#db.prepare('SELECT topic, payload, qos, properties, expires_at, origin FROM retained').iterate() as IterableIterator<RetainedRow>) {
+    const db = this.#state.db
+    db.prepare('DELETE FROM retained WHERE expires_at IS NOT NULL AND expires_at <= ?').run(now)
+    for (const row of db.prepare('SELECT topic, payload, qos, properties, expires_at, origin FROM retained').iterate() as IterableIterator<RetainedRow>) {
       this.#memory.set({
         topic: row.topic,
         payload: row.payload,
@@ -117,35 +107,21 @@ export class SqliteRetainedStore implements RetainedStore {
       })
     }
   }
+}
 
-  #prepareWrite(): () => void {
-    const upsert = this.#db.prepare(`
-      INSERT INTO retained (topic, payload, qos, properties, expires_at, origin) VALUES (?, ?, ?, ?, ?, ?)
-      ON CONFLICT(topic) DO UPDATE SET payload = excluded.payload, qos = excluded.qos,
-        properties = excluded.properties, expires_at = excluded.expires_at, origin = excluded.origin
-    `)
-    const remove = this.#db.prepare('DELETE FROM retained WHERE topic = ?')
-    return this.#db.transaction(() => {
-      for (const m of this.#dirty.values()) {
-        if (m.payload.length === 0) remove.run(m.topic)
-        else upsert.run(m.topic, m.payload, m.qos, propertiesToJson(m.properties), m.expiresAt ?? null, m.origin ?? null)
-      }
-    })
+/** Copy the retained messages of an earlier version's retained.sqlite into the state database, once. */
+function migrateRetainedFile(state: StateDatabase, logger: Logger): void {
+  const old = join(dirname(state.file), RETAINED_DB_FILE)
+  if (!existsSync(old)) return
+  const db = state.db
+  db.prepare('ATTACH DATABASE ? AS old').run(old)
+  try {
+    const n = db.prepare('INSERT OR IGNORE INTO main.retained (topic, payload, qos, properties, expires_at, origin) SELECT topic, payload, qos, properties, expires_at, origin FROM old.retained').run().changes
+    logger.info({ from: old, to: state.file, messages: n }, 'retained messages migrated into the state store')
+  } finally {
+    db.prepare('DETACH DATABASE old').run()
   }
-
-  /** One transaction for every dirty topic; on failure they stay dirty for the next flush. */
-  #flush(): void {
-    clearTimeout(this.#timer)
-    this.#timer = undefined
-    if (this.#dirty.size === 0) return
-    try {
-      this.#writeDirty()
-      this.#dirty.clear()
-    } catch (err) {
-      this.#logger.error(
-        { err, file: this.file, topics: this.#dirty.size },
-        this.#closed ? 'retained messages lost: could not write them on close' : 'could not write retained messages (retried with the next change)',
-      )
-    }
+  for (const suffix of ['-wal', '-shm', '']) {
+    if (existsSync(old + suffix)) renameSync(old + suffix, `${old}.migrated${suffix}`)
   }
 }
