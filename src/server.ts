@@ -19,6 +19,7 @@ import type { PortcullisConfig } from './config/schema.js'
 import { createLogger, type Logger } from './log.js'
 import { createMetrics } from './metrics/metrics.js'
 import { RevocationList } from './auth/revocation.js'
+import { registerStoreMetrics } from './metrics/store-metrics.js'
 import { SqliteConfigStore } from './store/sqlite/config-store.js'
 import { MemoryRetainedStore } from './store/memory/retained-store.js'
 import { MemorySessionStore, NO_COMMITS } from './store/memory/session-store.js'
@@ -165,6 +166,15 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       ...(options.authenticatorTiming !== undefined ? { timing: options.authenticatorTiming } : {}),
     })
     const metrics = createMetrics(brokerAdmin, { version: VERSION })
+    if (state !== undefined) {
+      const db = state
+      registerStoreMetrics(metrics.registry, {
+        stats: db.stats,
+        sizeBytes: () => db.sizeBytes(),
+        storedSessions: () => broker.sessions.storedCount,
+        storedDeliveries: () => (sessionStore instanceof SqliteSessionStore ? sessionStore.counts() : { deliveries: 0, messages: 0 }),
+      })
+    }
     undo.push(async () => metrics.close())
     admin?.attach({ admin: brokerAdmin, metrics: metrics.registry })
     const listeners: RunningListener[] = []

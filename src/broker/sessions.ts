@@ -48,6 +48,13 @@ export class SessionManager {
     return this.#sessions.size
   }
 
+  /** Sessions recorded in the session store (persistent, with persistence on). */
+  get storedCount(): number {
+    let n = 0
+    for (const s of this.#sessions.values()) if (s.stored) n++
+    return n
+  }
+
   get connectedCount(): number {
     let n = 0
     for (const s of this.#sessions.values()) if (s.connection !== undefined) n++
