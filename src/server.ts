@@ -63,6 +63,8 @@ export interface PortcullisServer {
   readonly configuration: ConfigurationStatus
   readonly listeners: readonly RunningListener[]
   readonly admin: AdminServer | undefined
+  /** The state database (`persistence` on), else undefined. */
+  readonly stateStore: StateDatabase | undefined
   readonly logger: Logger
   close(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
@@ -212,6 +214,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       configuration: managed.status,
       listeners,
       admin,
+      stateStore: state,
       logger,
       close,
       [Symbol.asyncDispose]: close,

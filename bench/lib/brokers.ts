@@ -85,6 +85,8 @@ function portcullisYaml(port: number, extra: Record<string, unknown> | undefined
     limits: { sysInterval: 0, maxQueuedMessages: 100_000, maxQueuedBytes: 1 << 30, connectRatePerAddress: 0 },
     authentication: { allowAnonymous: true },
     authorization: { noMatch: 'allow' },
+    // Memory only, as Mosquitto runs here (persistence false); durable scenarios turn it on.
+    persistence: false,
     ...extra,
   }
   return stringify(base)

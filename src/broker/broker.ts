@@ -161,6 +161,11 @@ export class Broker {
     else done(undefined)
   }
 
+  /** Changes recorded for the store so far: compared before and after an action, says whether it stored anything. */
+  get recordedChanges(): number {
+    return this.#commits.recorded
+  }
+
   /** Open connections, connected or still in CONNECT. */
   get connectionCount(): number {
     return this.#connections.size

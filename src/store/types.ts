@@ -10,6 +10,8 @@ import type { Delivery, Message, ProtocolVersion } from '../mqtt/types.js'
 export interface CommitBarrier {
   /** True when changes were recorded that are not committed yet. */
   readonly pending: boolean
+  /** Changes recorded since start (a caller compares it to learn whether it recorded any). */
+  readonly recorded: number
   /**
    * `done` runs once every change recorded before this call is committed (`err` when the
    * commit failed: nothing of that group is stored). Callbacks run in the order given, and at

@@ -17,9 +17,10 @@ import { forwardableProperties } from '../properties.js'
  * committed). A store that cannot write gets no false acknowledgement: MQTT 5 PUBACK/PUBREC
  * 0x97, MQTT 3.1.1 (which has no negative acknowledgement) the connection closed.
  */
-function acknowledgeStored(conn: Connection, qos: QoS, id: number): void {
+function acknowledgeStored(conn: Connection, qos: QoS, id: number, stored = true): void {
   conn.broker.afterCommit((err) => {
-    if (err === undefined) {
+    // (A PUBLISH that stored nothing — no persistent subscriber — is acknowledged in its turn all the same.)
+    if (err === undefined || !stored) {
       acknowledge(conn, qos, id, 0)
       return
     }
@@ -139,6 +140,7 @@ export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket): vo
   }
 
   const expiry = conn.v5 ? props?.messageExpiryInterval : undefined
+  const mark = broker.recordedChanges
   broker.publish({
     topic,
     payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
@@ -149,5 +151,5 @@ export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket): vo
     origin: conn.clientId,
   })
   if (qos === 2) broker.sessions.addIncomingQos2(session, id)
-  if (qos !== 0) acknowledgeStored(conn, qos, id)
+  if (qos !== 0) acknowledgeStored(conn, qos, id, broker.recordedChanges !== mark)
 }

@@ -8,6 +8,7 @@ import type { CommitBarrier, SessionStore, StoredSession } from '../types.js'
 /** A barrier with nothing ever pending: acknowledgements go out at once. */
 export const NO_COMMITS: CommitBarrier = Object.freeze({
   pending: false,
+  recorded: 0,
   afterCommit(done: (err: Error | undefined) => void): void {
     done(undefined)
   },
@@ -16,6 +17,7 @@ export const NO_COMMITS: CommitBarrier = Object.freeze({
 export class MemorySessionStore implements SessionStore {
   readonly durable = false
   readonly pending = false
+  readonly recorded = 0
 
   afterCommit(done: (err: Error | undefined) => void): void {
     done(undefined)

@@ -99,6 +99,10 @@ export class SqliteSessionStore implements SessionStore {
     return this.#state.pending
   }
 
+  get recorded(): number {
+    return this.#state.recorded
+  }
+
   afterCommit(done: (err: Error | undefined) => void): void {
     this.#state.afterCommit(done)
   }

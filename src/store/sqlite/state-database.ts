@@ -96,6 +96,7 @@ export class StateDatabase implements CommitBarrier {
   #ops: Array<() => void> = []
   #waiters: Array<(err: Error | undefined) => void> = []
   #scheduled = false
+  #recorded = 0
   /** A failure was logged and no commit has succeeded since (one log line per burst). */
   #failing = false
   #closed = false
@@ -138,9 +139,14 @@ export class StateDatabase implements CommitBarrier {
     return this.#ops.length > 0
   }
 
+  get recorded(): number {
+    return this.#recorded
+  }
+
   /** A change to commit with the next group. */
   record(op: () => void): void {
     if (this.#closed) return
+    this.#recorded++
     this.#ops.push(op)
     if (!this.#scheduled) {
       this.#scheduled = true
