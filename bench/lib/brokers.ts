@@ -32,6 +32,11 @@ export interface BrokerSpec {
   readonly bareJwt?: { readonly alg: string; readonly key: string }
   /** Portcullis only: run the build in this checkout (its bin/ and dist/) instead of this one (--baseline). */
   readonly root?: string
+  /**
+   * Mosquitto only: persistence on (`persistence true` in the run's directory), with its defaults
+   * (autosave every 1800 s and at exit) or `autosave_on_changes true` + `autosave_interval 1`.
+   */
+  readonly mosquittoPersistence?: 'defaults' | 'autosave-on-changes'
 }
 
 export interface RunningBroker {
@@ -92,11 +97,12 @@ function portcullisYaml(port: number, extra: Record<string, unknown> | undefined
   return stringify(base)
 }
 
-function mosquittoConf(port: number): string {
+function mosquittoConf(port: number, dir: string, persistence: BrokerSpec['mosquittoPersistence']): string {
   return [
     `listener ${port} ${HOST}`,
     'allow_anonymous true',
-    'persistence false',
+    ...(persistence === undefined ? ['persistence false'] : ['persistence true', `persistence_location ${dir}/`]),
+    ...(persistence === 'autosave-on-changes' ? ['autosave_on_changes true', 'autosave_interval 1'] : []),
     // BENCH_MOSQUITTO_LOG=FILE turns Mosquitto's log on for debugging (never for measurements).
     ...(process.env['BENCH_MOSQUITTO_LOG'] !== undefined ? ['log_type all', `log_dest file ${process.env['BENCH_MOSQUITTO_LOG']}`] : ['log_type none', 'log_dest none']),
     'set_tcp_nodelay true',
@@ -164,7 +170,7 @@ export async function startBroker(spec: BrokerSpec, port: number, opts: Options)
     }
     case 'mosquitto': {
       const file = join(dir, 'mosquitto.conf')
-      writeFileSync(file, mosquittoConf(port))
+      writeFileSync(file, mosquittoConf(port, dir, spec.mosquittoPersistence))
       argv = [opts.mosquittoPath, '-c', file]
       break
     }

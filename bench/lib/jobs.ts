@@ -12,7 +12,11 @@ export const CTRL = {
 /** Credentials a message-scenario client sends in CONNECT (both optional; a token goes in `password`). */
 export interface Credentials { readonly username?: string; readonly password?: string }
 export interface PubSpec extends Credentials { readonly index: number; readonly clientId: string; readonly topics: readonly string[]; readonly qos: 0 | 1 }
-export interface SubSpec extends Credentials { readonly index: number; readonly clientId: string; readonly filter: string; readonly qos: 0 | 1 }
+export interface SubSpec extends Credentials {
+  readonly index: number; readonly clientId: string; readonly filter: string; readonly qos: 0 | 1
+  /** A persistent session (Clean Session 0), for the durable scenarios. */
+  readonly persistent?: boolean
+}
 
 export type Job =
   | { op: 'setup'; host: string; port: number; pubs: PubSpec[]; subs: SubSpec[]; localAddresses: string[] }

@@ -27,6 +27,8 @@ export interface ConnectOptions {
   readonly password?: string
   readonly keepalive?: number
   readonly timeoutMs?: number
+  /** Clean Session (default true); false: a persistent session. */
+  readonly clean?: boolean
 }
 
 export interface IncomingPublish {
@@ -82,7 +84,7 @@ export class RawClient {
     const socket = netConnect({ host: o.host, port: o.port, noDelay: true, ...(o.localAddress !== undefined ? { localAddress: o.localAddress } : {}) })
     const client = new RawClient(socket)
     const packet: mqttPacket.IConnectPacket = {
-      cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: o.clientId, keepalive: o.keepalive ?? 0,
+      cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: o.clean ?? true, clientId: o.clientId, keepalive: o.keepalive ?? 0,
       ...(o.username !== undefined ? { username: o.username } : {}),
       ...(o.password !== undefined ? { password: Buffer.from(o.password) } : {}),
     }

@@ -131,6 +131,20 @@ function standard(kinds: readonly string[]): BrokerSpec[] {
   return (['portcullis', 'mosquitto', 'aedes'] as const).filter((k) => kinds.includes(k)).map((k) => ({ label: k, kind: k }))
 }
 
+/** Durable scenarios: Portcullis memory-only and with persistence; Mosquitto with persistence, twice. */
+function durable(kinds: readonly string[]): BrokerSpec[] {
+  const out: BrokerSpec[] = []
+  if (kinds.includes('portcullis')) {
+    out.push({ label: 'portcullis (memory only)', kind: 'portcullis' })
+    out.push({ label: 'portcullis (persistence)', kind: 'portcullis', portcullisConfig: { persistence: { sessions: true, retained: true, sync: 'normal' }, dataDir: './data' } })
+  }
+  if (kinds.includes('mosquitto')) {
+    out.push({ label: 'mosquitto (persistence, defaults)', kind: 'mosquitto', mosquittoPersistence: 'defaults' })
+    out.push({ label: 'mosquitto (autosave_on_changes)', kind: 'mosquitto', mosquittoPersistence: 'autosave-on-changes' })
+  }
+  return out
+}
+
 function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return NaN
   return sorted[Math.min(sorted.length - 1, Math.floor(p * (sorted.length - 1)))] as number
@@ -553,6 +567,12 @@ export function scenarios(sizes: Sizes): Scenario[] {
       target: 'Mosquitto 26.3, Aedes 34.2, Portcullis ≤ 32',
       specs: standard,
       run: (ctx, b) => messageRun(ctx, b, faninLoad(1, sizes.fanin1Warm, sizes.fanin1Count, 1)),
+    },
+    {
+      id: 'fanin-qos1-durable', title: 'Fan-in QoS 1 to a persistent subscriber (10 publishers → 1 wildcard subscriber, Clean Session 0), brokers storing its messages', unit: 'µs/msg', main: 'cpuPerOpUs',
+      target: 'Portcullis durable ≤ 1.5 × Portcullis memory-only, and ≤ Mosquitto with autosave_on_changes (issue #12)',
+      specs: durable,
+      run: (ctx, b) => messageRun(ctx, b, { ...faninLoad(1, sizes.fanin1Warm, sizes.fanin1Count, 1), subs: [{ index: 0, clientId: 'bench-durable-sub', filter: 'bench/#', qos: 1, persistent: true }] }),
     },
     {
       id: 'fanout-qos0', title: 'Fan-out QoS 0 (1 publisher → 100 subscribers)', unit: 'µs/delivery', main: 'cpuPerOpUs',

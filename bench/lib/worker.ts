@@ -123,7 +123,10 @@ async function setup(job: Extract<Job, { op: 'setup' }>): Promise<void> {
   const mine = ++epoch
   const addr = (i: number): string | undefined => job.localAddresses.length > 0 ? job.localAddresses[i % job.localAddresses.length] : undefined
   const open = async (spec: PubSpec | SubSpec, a: string | undefined): Promise<RawClient> => {
-    const client = await RawClient.connect({ host: job.host, port: job.port, clientId: spec.clientId, ...(a !== undefined ? { localAddress: a } : {}), ...credentials(spec) })
+    const client = await RawClient.connect({
+      host: job.host, port: job.port, clientId: spec.clientId, ...(a !== undefined ? { localAddress: a } : {}), ...credentials(spec),
+      ...('persistent' in spec && spec.persistent === true ? { clean: false } : {}),
+    })
     if (mine !== epoch) {
       client.destroy()
       throw new Error('setup abandoned')

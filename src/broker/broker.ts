@@ -161,6 +161,11 @@ export class Broker {
     else done(undefined)
   }
 
+  /** True while recorded changes wait for their commit (never with persistence off). */
+  get commitPending(): boolean {
+    return this.#commits.pending
+  }
+
   /** Changes recorded for the store so far: compared before and after an action, says whether it stored anything. */
   get recordedChanges(): number {
     return this.#commits.recorded

@@ -78,11 +78,13 @@ class BrokerProcess {
   }
 }
 
-/** Connect, retrying while the broker is down. */
-async function connectRetry(port: number, opts: mqtt.IClientOptions): Promise<MqttClient> {
+/** Connect, retrying while the broker is down; `prepare` sees each client before it connects. */
+async function connectRetry(port: number, opts: mqtt.IClientOptions, prepare?: (client: MqttClient) => void): Promise<MqttClient> {
   for (let attempt = 0; ; attempt++) {
     const client = mqtt.connect({ host: '127.0.0.1', port, reconnectPeriod: 0, connectTimeout: 2000, ...opts })
     client.on('error', () => {})
+    // Messages may arrive with the CONNACK: listeners go on before it.
+    prepare?.(client)
     const ok = await new Promise<boolean>((r) => {
       client.once('connect', () => r(true))
       client.once('close', () => r(false))
@@ -126,9 +128,8 @@ async function lossTest(t: TestContext, run: LossRun): Promise<void> {
     m.set(n, (m.get(n) ?? 0) + 1)
   }
   const subscriber = async (name: keyof typeof received): Promise<MqttClient> => {
-    const c = await connectRetry(broker.port, session(`${name}-${run.qos}`))
+    const c = await connectRetry(broker.port, session(`${name}-${run.qos}`), (client) => client.on('message', count(received[name])))
     clients.push(c)
-    c.on('message', count(received[name]))
     await c.subscribeAsync(topic, { qos: run.qos })
     return c
   }

@@ -18,6 +18,11 @@ import { forwardableProperties } from '../properties.js'
  * 0x97, MQTT 3.1.1 (which has no negative acknowledgement) the connection closed.
  */
 function acknowledgeStored(conn: Connection, qos: QoS, id: number, stored = true): void {
+  // The memory-only path (and a quiet store) answers at once, without a callback.
+  if (!conn.broker.commitPending) {
+    acknowledge(conn, qos, id, 0)
+    return
+  }
   conn.broker.afterCommit((err) => {
     // (A PUBLISH that stored nothing — no persistent subscriber — is acknowledged in its turn all the same.)
     if (err === undefined || !stored) {

@@ -9,8 +9,11 @@ export function handlePubrel(conn: Connection, packet: mqtt.IPubrelPacket): void
   if (session === undefined || id === undefined) return
   const known = conn.broker.sessions.releaseIncomingQos2(session, id)
   // After the release is stored: else a restart could take the id's reuse for a duplicate.
-  conn.broker.afterCommit(() => {
-    if (conn.v5 && !known) conn.send({ cmd: 'pubcomp', messageId: id, reasonCode: ReasonCode.PacketIdentifierNotFound } as mqtt.IPubcompPacket)
-    else conn.sendAck('pubcomp', id)
-  })
+  if (conn.broker.commitPending) conn.broker.afterCommit(() => sendPubcomp(conn, id, known))
+  else sendPubcomp(conn, id, known)
+}
+
+function sendPubcomp(conn: Connection, id: number, known: boolean): void {
+  if (conn.v5 && !known) conn.send({ cmd: 'pubcomp', messageId: id, reasonCode: ReasonCode.PacketIdentifierNotFound } as mqtt.IPubcompPacket)
+  else conn.sendAck('pubcomp', id)
 }
