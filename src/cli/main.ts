@@ -54,8 +54,9 @@ async function start(args: Args): Promise<number> {
       console.error(`portcullis: invalid configuration: ${message}`)
       return 2
     }
+    // Nothing listens yet (a store that cannot be opened, a port in use…): exit 2, as for a bad configuration.
     console.error(`portcullis: cannot start: ${message}`)
-    return 1
+    return 2
   }
   if (resolved.dev !== undefined && devApiKey !== undefined) console.error(devBanner(resolved.dev, devApiKey))
   const s = server

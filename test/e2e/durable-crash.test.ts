@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -193,6 +193,16 @@ describe('kill -9 loses nothing acknowledged (broker child process)', () => {
 
   test('QoS 2: 1,000 numbered messages, 3 kills: every PUBCOMPed message exactly once (MQTT 3.1.1)', async (t) => {
     await lossTest(t, { qos: 2, version: 4, messages: 1000, publishers: 4 })
+  })
+
+  test('a corrupt state.sqlite stops `portcullis start` before it listens: exit 2, the file named', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-crash-'))
+    t.after(() => rmSync(dir, { recursive: true, force: true }))
+    const broker = new BrokerProcess(dir, await freePort())
+    mkdirSync(join(dir, 'data'))
+    const file = join(dir, 'data', 'state.sqlite')
+    writeFileSync(file, 'not a database '.repeat(100))
+    await assert.rejects(broker.start(), (err: unknown) => err instanceof Error && /exited with 2/.test(err.message) && err.message.includes(file))
   })
 
   test('retained messages, a will with Will Delay and Session Expiry survive kill -9; expiry counts down while down (MQTT 5)', async (t) => {
