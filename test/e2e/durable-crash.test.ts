@@ -137,7 +137,8 @@ async function lossTest(t: TestContext, run: LossRun): Promise<void> {
   const slow = await subscriber('slow')
   // The slow reader acknowledges each message 2 ms after it arrives, one at a time.
   const handle = slow.handleMessage.bind(slow)
-  slow.handleMessage = (packet, done) => handle(packet, () => setTimeout(done, 2))
+  // (Not after the client ended: MQTT.js would then touch its closed store.)
+  slow.handleMessage = (packet, done) => handle(packet, () => setTimeout(() => { if (!slow.disconnecting) done() }, 2))
   const offline = await subscriber('offline')
   offline.end(true)
 
