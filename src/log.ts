@@ -3,6 +3,7 @@
  * every field name under which a password, token or key could travel.
  */
 import { pino, type Logger } from 'pino'
+import { prettyStream } from './log-pretty.js'
 
 export type { Logger }
 
@@ -14,6 +15,8 @@ export const REDACTED_PATHS = [
 
 export interface LogOptions {
   readonly level?: string
+  /** json (default): one JSON object a line; pretty: ISO time, level, message, fields. */
+  readonly format?: 'json' | 'pretty'
   /** Where log lines go (default: standard output). */
   readonly destination?: NodeJS.WritableStream
 }
@@ -24,6 +27,7 @@ export function createLogger(options: LogOptions = {}): Logger {
     level: options.level ?? process.env['PORTCULLIS_LOG_LEVEL'] ?? 'info',
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
   }
+  if (options.format === 'pretty') return pino(settings, prettyStream(options.destination ?? process.stdout))
   return options.destination === undefined ? pino(settings) : pino(settings, options.destination)
 }
 

@@ -19,6 +19,7 @@ import type { CountedLimit, Limits } from './limits.js'
 import { AddressRateLimiter } from './rate-limit.js'
 import type { Inflight, Session } from './session.js'
 import { SessionManager } from './sessions.js'
+import { identityFields } from './handlers/connect.js'
 import { RefusalLog } from './refusals.js'
 import { SysPublisher } from './sys-topics.js'
 
@@ -373,7 +374,9 @@ export class Broker {
   /** Called by a connection when it closes, whatever the cause. */
   onConnectionClosed(conn: Connection, wasConnected: boolean): void {
     this.#connections.delete(conn)
-    if (wasConnected) this.sessions.connectionClosed(conn)
+    if (!wasConnected) return
+    this.logger.info({ clientId: conn.clientId, remote: conn.remoteAddress, ...identityFields(conn.identity) }, 'client disconnected')
+    this.sessions.connectionClosed(conn)
   }
 
   /** One timer for every connection: connect timeout, keep alive, token expiry (a fault costs that connection only). */

@@ -36,6 +36,8 @@ export interface PortcullisConfig {
   readonly admin: AdminConfig | undefined
   readonly dataDir: string
   readonly logLevel: string
+  /** json: one JSON object a line (machines); pretty: ISO time, level, message, fields (people). */
+  readonly logFormat: 'json' | 'pretty'
   readonly limits: Limits
   readonly persistence: PersistenceConfig
   readonly authentication: {
@@ -148,10 +150,12 @@ export function validateConfig(raw: unknown): PortcullisConfig {
   }
 
   let logLevel = 'info'
+  let logFormat: 'json' | 'pretty' = 'json'
   if (v['log'] !== undefined) {
     const l = mapping(v['log'], 'log')
-    knownKeys(l, 'log', ['level'])
+    knownKeys(l, 'log', ['level', 'format'])
     logLevel = oneOf(l['level'], 'log.level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info')
+    logFormat = oneOf(l['format'], 'log.format', ['json', 'pretty'] as const, 'json')
   }
 
   const authn = v['authentication'] === undefined ? {} : mapping(v['authentication'], 'authentication')
@@ -162,6 +166,7 @@ export function validateConfig(raw: unknown): PortcullisConfig {
     admin,
     dataDir: optionalString(v['dataDir'], 'dataDir') ?? './data',
     logLevel,
+    logFormat,
     limits: validateLimits(v['limits'], 'limits'),
     persistence: validatePersistence(v['persistence'], 'persistence'),
     authentication: Object.freeze({

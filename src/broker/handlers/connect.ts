@@ -50,6 +50,13 @@ function refuseCredentials(
   refuseConnect(conn, reasonCode, conn.broker.connackReasonString ? message.slice(0, 1024) : undefined)
 }
 
+/** The authenticator and token subject a log line names (never the token). */
+export function identityFields(identity: Identity | undefined): { authenticator?: string; sub?: string } {
+  if (identity === undefined) return {}
+  const sub = identity.claims?.['sub']
+  return { authenticator: identity.authenticator, ...(typeof sub === 'string' ? { sub } : {}) }
+}
+
 /**
  * Refuse a CONNECT with a protocol level we do not support [MQTT-3.1.2-2]: a newer level
  * gets the MQTT 5 CONNACK 0x84 (the form a newer client is most likely to read), an older
@@ -285,7 +292,7 @@ function acceptConnect(conn: Connection, session: Session, sessionPresent: boole
   } else {
     conn.write(sessionPresent ? V3_CONNACK_ACCEPTED_PRESENT : V3_CONNACK_ACCEPTED)
   }
-  broker.logger.debug({ clientId: d.clientId, version, sessionPresent }, 'client connected')
+  broker.logger.info({ clientId: d.clientId, remote: conn.remoteAddress, listener: conn.listener, version, sessionPresent, ...identityFields(conn.identity) }, 'client connected')
   conn.stream.resume()
   broker.resend(session)
   conn.releaseHeld()
