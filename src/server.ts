@@ -74,7 +74,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
   const logger = options.logger ?? createLogger({ level: config.logLevel, format: config.logFormat })
   const undo: Array<() => Promise<void>> = []
   const unwind = async (): Promise<void> => {
-    while (undo.length > 0) await (undo.pop() as () => Promise<void>)()
+    while (undo.length > 0) await (undo.pop() as () => Promise<void> | void)()
   }
   try {
     // Every certificate and key file is read and checked before any listener (admin included) opens.
@@ -88,7 +88,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     let store: SqliteConfigStore | undefined
     if (config.admin !== undefined && options.persistConfig !== false) {
       const s = new SqliteConfigStore(config.dataDir)
-      undo.push(async () => s.close())
+      undo.push(() => s.close())
       store = s
       managed = loadManagedConfig(s, managed, logger)
     }

@@ -95,7 +95,7 @@ export class AuthenticatorsAdmin {
 
   getAuthenticator(name: string): Raw {
     const i = this.#index(name)
-    return authenticatorView(this.#configs[i]!, this.#status(this.#live[i]))
+    return authenticatorView(this.#configs[i], this.#status(this.#live[i]))
   }
 
   /** Live key status, with JWKS fetch counts carried over across replacements. */
@@ -109,7 +109,7 @@ export class AuthenticatorsAdmin {
   /** Live key status and counters (counters include those of replaced instances). */
   authenticatorStatus(name: string): Raw {
     const i = this.#index(name)
-    const a = this.#live[i]!
+    const a = this.#live[i]
     return { ...this.#status(a), stats: this.authenticatorStats(a) }
   }
 
@@ -208,7 +208,7 @@ export class AuthenticatorsAdmin {
   async replaceAuthenticator(name: string, raw: unknown): Promise<Raw> {
     return this.#changes.serial(async () => {
       const index = this.#index(name)
-      const { entry, kept } = this.#withStoredSecret(raw, this.#configs[index]!, `${AUTHENTICATORS_PATH}[${index}]`)
+      const { entry, kept } = this.#withStoredSecret(raw, this.#configs[index], `${AUTHENTICATORS_PATH}[${index}]`)
       return this.#replaceAt(index, entry, kept ? 'send a new one' : undefined, 'replaced')
     })
   }
@@ -224,7 +224,7 @@ export class AuthenticatorsAdmin {
       const index = this.#index(name)
       const path = `${AUTHENTICATORS_PATH}[${index}]`
       if (!isMapping(patch)) throw expected(path, 'a mapping (a JSON merge patch)', patch)
-      const current = this.#configs[index]!
+      const current = this.#configs[index]
       const stored = authenticatorToRaw(current)
       const kept = stored['secret'] !== undefined && !Object.hasOwn(patch, 'secret')
       const base64 = patch['secretBase64']
@@ -241,7 +241,7 @@ export class AuthenticatorsAdmin {
    */
   async #replaceAt(index: number, entry: unknown, keptSecret: string | undefined, verb: string): Promise<Raw> {
     const path = `${AUTHENTICATORS_PATH}[${index}]`
-    const current = this.#configs[index]!
+    const current = this.#configs[index]
     let config: AuthenticatorConfig
     try {
       config = this.#parseAuthenticator(entry, index, current.name)
@@ -273,7 +273,7 @@ export class AuthenticatorsAdmin {
   async setAuthenticatorEnabled(name: string, enabled: boolean): Promise<Raw> {
     return this.#changes.serial(async () => {
       const index = this.#index(name)
-      const current = this.#configs[index]!
+      const current = this.#configs[index]
       if (current.enabled !== enabled) {
         const next = [...this.#configs]
         next[index] = Object.freeze({ ...current, enabled })
@@ -290,7 +290,7 @@ export class AuthenticatorsAdmin {
    */
   async refreshAuthenticator(name: string): Promise<Raw> {
     return this.#changes.serial(async () => {
-      const loaded = await this.#live[this.#index(name)]!.refreshKeys()
+      const loaded = await this.#live[this.#index(name)].refreshKeys()
       this.#logger.info({ authenticator: name, loaded }, 'admin: authenticator refreshed')
       return this.authenticatorStatus(name)
     })

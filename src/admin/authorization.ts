@@ -56,7 +56,7 @@ export class AuthorizationAdmin {
   }
 
   getPolicy(name: string): Raw {
-    return policyToRaw(this.#authorization.policies[this.#policyIndex(name)]!)
+    return policyToRaw(this.#authorization.policies[this.#policyIndex(name)])
   }
 
   getAuthorizationSettings(): AuthorizationSettings {
@@ -95,7 +95,7 @@ export class AuthorizationAdmin {
       this.#checkClash(raw, index, undefined)
       const next = this.#parseAuthorization(this.#settingsRaw(), [...this.#authorization.policies.map(policyToRaw), raw])
       this.#applyAuthorization(next)
-      const created = next.policies[index]!
+      const created = next.policies[index]
       this.#logger.info({ policy: created.name }, 'admin: policy created')
       return policyToRaw(created)
     })
@@ -113,13 +113,13 @@ export class AuthorizationAdmin {
     return this.#changes.serial(() => {
       const index = this.#policyIndex(name)
       if (!isMapping(patch)) throw expected(`${AUTHORIZATION_PATH}.policies[${index}]`, 'a mapping (a JSON merge patch)', patch)
-      return this.#replaceAt(index, mergePatch(policyToRaw(this.#authorization.policies[index]!), patch), 'patched')
+      return this.#replaceAt(index, mergePatch(policyToRaw(this.#authorization.policies[index]), patch), 'patched')
     })
   }
 
   /** Validate `raw` as the policy at `index` (same name), apply it, and answer it. */
   #replaceAt(index: number, raw: unknown, verb: string): Raw {
-    const name = this.#authorization.policies[index]!.name
+    const name = this.#authorization.policies[index].name
     const path = `${AUTHORIZATION_PATH}.policies[${index}]`
     let entry = raw
     if (isMapping(raw)) {
@@ -134,7 +134,7 @@ export class AuthorizationAdmin {
     const next = this.#parseAuthorization(this.#settingsRaw(), list)
     this.#applyAuthorization(next)
     this.#logger.info({ policy: name }, `admin: policy ${verb}`)
-    return policyToRaw(next.policies[index]!)
+    return policyToRaw(next.policies[index])
   }
 
   async setPolicyPriority(name: string, body: unknown): Promise<Raw> {
@@ -143,14 +143,14 @@ export class AuthorizationAdmin {
       if (!isMapping(body) || body['priority'] === undefined) {
         throw new ApiError('ERR_VALIDATION', 'priority: is required ({ "priority": <integer> })', 'priority')
       }
-      const entry = { ...policyToRaw(this.#authorization.policies[index]!), priority: body['priority'] }
+      const entry = { ...policyToRaw(this.#authorization.policies[index]), priority: body['priority'] }
       this.#checkClash(entry, index, name)
       const list: unknown[] = this.#authorization.policies.map(policyToRaw)
       list[index] = entry
       const next = this.#parseAuthorization(this.#settingsRaw(), list)
       this.#applyAuthorization(next)
-      this.#logger.info({ policy: name, priority: next.policies[index]!.priority }, 'admin: policy priority changed')
-      return policyToRaw(next.policies[index]!)
+      this.#logger.info({ policy: name, priority: next.policies[index].priority }, 'admin: policy priority changed')
+      return policyToRaw(next.policies[index])
     })
   }
 

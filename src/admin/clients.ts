@@ -189,7 +189,7 @@ export class ClientsAdmin {
    * Connected clients and offline persistent sessions (`state`: all, the default;
    * connected; offline), by client id. Every entry says `connected`.
    */
-  async listClients(state: unknown = 'all'): Promise<ClientView[]> {
+  listClients(state: unknown = 'all'): ClientView[] {
     if (typeof state !== 'string' || !(CLIENT_STATES as readonly string[]).includes(state)) {
       throw new ApiError('ERR_VALIDATION', `state: must be one of ${CLIENT_STATES.join(', ')} (got ${JSON.stringify(state)})`, 'state')
     }
@@ -203,7 +203,7 @@ export class ClientsAdmin {
     return views.sort((a, b) => a.clientId.localeCompare(b.clientId))
   }
 
-  async getClient(clientId: string): Promise<ClientDetail> {
+  getClient(clientId: string): ClientDetail {
     const session = this.#session(clientId)
     return {
       ...this.#view(session),

@@ -99,18 +99,18 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
 
   const authorized = (request: FastifyRequest): boolean => apiKey !== undefined && checkBearer(request.headers.authorization, apiKey)
 
-  app.get('/healthz', async () => ({ status: 'ok' }))
+  app.get('/healthz', () => ({ status: 'ok' }))
   const jwks = options.jwks
   if (jwks !== undefined) {
-    app.get('/.well-known/jwks.json', async (_req, reply) => {
+    app.get('/.well-known/jwks.json', (_req, reply) => {
       void reply.header('cache-control', 'max-age=60')
       return { keys: jwks.keys }
     })
   }
 
   const openapi = buildOpenApiDocument(options.version ?? '0.0.0')
-  app.get('/api/docs', async () => openapi)
-  app.get('/api/docs/', async () => openapi)
+  app.get('/api/docs', () => openapi)
+  app.get('/api/docs/', () => openapi)
 
   app.get('/metrics', async (request, reply) => {
     if (options.metricsPublic !== true && !authorized(request)) return unauthorized(reply, 'bearer token required for /metrics')
@@ -120,11 +120,12 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     return reply.type(registry.contentType).send(text)
   })
 
-  await app.register(async (api) => {
-    api.addHook('onRequest', async (request, reply) => {
-      if (apiKey === undefined) return unauthorized(reply, 'no admin API key is configured (admin.apiKey)')
-      if (!authorized(request)) return unauthorized(reply, 'missing or wrong bearer token (Authorization: Bearer <admin.apiKey>)')
-      return undefined
+  await app.register((api, _options, registered) => {
+    // A hook that answers (401) does not call `next`: the request ends there.
+    api.addHook('onRequest', (request, reply, next) => {
+      if (apiKey === undefined) unauthorized(reply, 'no admin API key is configured (admin.apiKey)')
+      else if (!authorized(request)) unauthorized(reply, 'missing or wrong bearer token (Authorization: Bearer <admin.apiKey>)')
+      else next()
     })
     api.setErrorHandler((err, _request, reply) => {
       const { error, status } = toApiError(err, logger)
@@ -138,13 +139,15 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
         handler: async (request, reply) => {
           const admin = target?.admin
           if (admin === undefined) return sendError(reply, new ApiError('ERR_UNAVAILABLE', 'the broker is still starting'))
-          const result = await route.handler(admin, { params: request.params as Record<string, string>, query: request.query as Record<string, unknown>, body: request.body })
+          const params = request.params as Record<string, string>
+          const result = await route.handler(admin, { params, query: request.query as Record<string, unknown>, body: request.body })
           const status = route.status ?? 200
           if (status === 204) return reply.code(204).send()
           return reply.code(status).type('application/json; charset=utf-8').send(JSON.stringify(result))
         },
       })
     }
+    registered()
   }, { prefix: API_PREFIX })
   // Anything else under /api/ (an unknown version) still needs the key before it learns more.
   app.all('/api/*', async (request, reply) => {

@@ -91,7 +91,7 @@ export function refusalReason(passed: readonly PassedOn[], hasCredentials: boole
   const top = withError.filter((p) => (p.relevance ?? 1) === best)
   const pick = top.find((p) => p.error.code === 'ERR_JWKS_UNAVAILABLE' || p.error.code === 'ERR_AUTH_SERVICE_UNAVAILABLE') ?? (top.length === 1 || best >= 2 ? top[0] : undefined)
   if (pick !== undefined) return { error: pick.error, authenticator: pick.authenticator, reasons }
-  const first = top[0]!
+  const first = top[0]
   if (top.every((p) => p.error.code === first.error.code)) return { error: first.error, reasons }
   const list = reasons.map((r) => `${r.authenticator}: ${r.reason}`).join('; ')
   return { error: new PortcullisError('ERR_AUTH_BAD_CREDENTIALS', `no authenticator accepted the token (${list})`), reasons }

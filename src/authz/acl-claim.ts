@@ -60,7 +60,7 @@ function renderTopics(
 
 function parseQos(value: unknown, where: string): QoS[] | undefined {
   if (value === undefined) return undefined
-  const list = Array.isArray(value) ? value : [value]
+  const list: unknown[] = Array.isArray(value) ? value : [value]
   if (list.length === 0) throw new AclError(`${where}: must not be empty`)
   return list.map((q) => {
     if (q !== 0 && q !== 1 && q !== 2) throw new AclError(`${where}: must be 0, 1, 2 or a list of them`)

@@ -45,7 +45,7 @@ export const DEFAULT_AUTHORIZATION: AuthorizationConfig = Object.freeze({
   noMatch: 'deny',
   aclClaim: 'acl',
   superuserClaim: undefined,
-  policies: Object.freeze([]) as readonly PolicyConfig[],
+  policies: Object.freeze([]),
 })
 
 const AUTHORIZATION_KEYS = new Set(['noMatch', 'aclClaim', 'superuserClaim', 'policies'])

@@ -75,17 +75,17 @@ export function parseTopicTemplate(source: string): TemplateResult {
     const pieces = text.split('/')
     pieces.forEach((piece, i) => {
       if (i > 0) levels.push([])
-      if (piece.length > 0) (levels[levels.length - 1] as Part[]).push(piece)
+      if (piece.length > 0) (levels[levels.length - 1]).push(piece)
     })
   }
   let last = 0
   for (const m of source.matchAll(PLACEHOLDER)) {
-    const placeholder = parsePlaceholder(m[1] as string)
+    const placeholder = parsePlaceholder(m[1])
     if (placeholder === undefined) {
       return { ok: false, reason: `unknown placeholder ${m[0]} (use \${clientid}, \${username} or \${claims.NAME})` }
     }
     addLiteral(source.slice(last, m.index))
-    ;(levels[levels.length - 1] as Part[]).push(placeholder)
+    ;(levels[levels.length - 1]).push(placeholder)
     hasPlaceholders = true
     last = m.index + m[0].length
   }
@@ -173,7 +173,7 @@ export function renderTopicTemplate(
   if (!template.hasPlaceholders) return template.source
   const out: string[] = []
   for (let i = 0; i < template.levels.length; i++) {
-    const parts = template.levels[i] as readonly Part[]
+    const parts = template.levels[i]
     let level = ''
     let unusable = false
     for (const part of parts) {

@@ -121,7 +121,7 @@ function buildPublishIndex(rules: readonly CompiledRule[]): ((topic: string) => 
   const buckets = new Map<string, Entry[]>()
   let size = 0
   for (const e of entries) {
-    const first = e.filter.levels[0] as string
+    const first = e.filter.levels[0]
     if (first === '+' || first === '#') {
       fallback.push(e)
       for (const bucket of buckets.values()) bucket.push(e)
@@ -216,7 +216,7 @@ export class RuleSet implements ClientRules {
     if (this.#publishIndex !== undefined) {
       const candidates = this.#publishIndex(topic)
       for (let i = 0; i < candidates.length; i++) {
-        const { rule, filter } = candidates[i] as Entry
+        const { rule, filter } = candidates[i]
         if ((rule.qosMask & qosBit) === 0) continue
         if (rule.retain !== 'any' && rule.retain !== retain) continue
         if (matchCompiled(filter, topic)) return rule
@@ -225,11 +225,11 @@ export class RuleSet implements ClientRules {
     }
     const rules = this.#publish
     for (let i = 0; i < rules.length; i++) {
-      const rule = rules[i] as CompiledRule
+      const rule = rules[i]
       if ((rule.qosMask & qosBit) === 0) continue
       if (rule.retain !== 'any' && rule.retain !== retain) continue
       const filters = rule.filters
-      for (let j = 0; j < filters.length; j++) if (matchCompiled(filters[j] as CompiledFilter, topic)) return rule
+      for (let j = 0; j < filters.length; j++) if (matchCompiled(filters[j], topic)) return rule
     }
     return undefined
   }

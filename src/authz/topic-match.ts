@@ -34,7 +34,7 @@ export function compileFilter(filter: string): CompiledFilter {
   let firstWildcard = levels.length
   let pos = 0 // offset of the current level in `filter`
   for (let i = 0; i < levels.length; i++) {
-    const level = levels[i] as string
+    const level = levels[i]
     if (level === '+' || level === '#') {
       literal = false
       firstWildcard = i
@@ -75,7 +75,7 @@ export function matchCompiled(f: CompiledFilter, topic: string): boolean {
     pos = prefix.length // the prefix ends with '/': pos is the start of level i
   }
   for (; i < levels.length; i++) {
-    const level = levels[i] as string
+    const level = levels[i]
     if (level === '#') return true // also matches the parent level: `a/#` matches `a`
     if (pos > len) return false
     let end = topic.indexOf('/', pos)
@@ -97,7 +97,7 @@ export function topicMatches(filter: string, topic: string): boolean {
  * `a/+/c` covers `a/x/c` and `a/+/c` but not `a/#`; `#` covers everything except `$`-topics.
  */
 export function filterCoversLevels(rule: readonly string[], sub: readonly string[]): boolean {
-  const s0 = sub[0] as string
+  const s0 = sub[0]
   // A subscription that can reach `$`-topics needs a rule whose first level is not a wildcard.
   if (s0.charCodeAt(0) === DOLLAR && isWildcard(rule[0])) return false
   for (let i = 0; ; i++) {
@@ -121,8 +121,8 @@ export function filterCovers(ruleFilter: string, subscriptionFilter: string): bo
 
 /** Is there a topic name both filters match? */
 export function filtersOverlapLevels(a: readonly string[], b: readonly string[]): boolean {
-  const a0 = a[0] as string
-  const b0 = b[0] as string
+  const a0 = a[0]
+  const b0 = b[0]
   // A leading wildcard matches no `$`-topic, so it meets a `$`-literal first level nowhere.
   if (isWildcard(a0) && !isWildcard(b0) && b0.charCodeAt(0) === DOLLAR) return false
   if (isWildcard(b0) && !isWildcard(a0) && a0.charCodeAt(0) === DOLLAR) return false

@@ -232,7 +232,7 @@ export class Broker {
     const n = members.length
     let fallback: Subscription | undefined
     for (let k = 0; k < n; k++) {
-      const sub = members[(group.cursor + k) % n] as Subscription
+      const sub = members[(group.cursor + k) % n]
       const session = this.sessions.get(sub.clientId)
       if (session === undefined) continue
       if (session.connection !== undefined && session.connection.state === 'connected') {

@@ -279,7 +279,7 @@ export class Connection implements FrameSink {
           properties['subscriptionIdentifier'] = d.subscriptionIds.length === 1 ? d.subscriptionIds[0] : [...d.subscriptionIds]
         }
         if (this.outAliasMax > 0) {
-          const aliases = (this.outAliases ??= new Map())
+          const aliases = (this.outAliases ??= new Map<string, number>())
           const alias = aliases.get(topic)
           if (alias !== undefined) {
             properties['topicAlias'] = alias
@@ -340,7 +340,7 @@ export class Connection implements FrameSink {
     // DISCONNECT only after CONNACK: before it, a refusal is a CONNACK (or just a close).
     if (this.v5 && this.state === 'connected') {
       const properties = reasonString !== undefined ? { reasonString } : undefined
-      this.send({ cmd: 'disconnect', reasonCode, properties } as mqtt.IDisconnectPacket)
+      this.send({ cmd: 'disconnect', reasonCode, properties })
     }
     this.close()
   }

@@ -38,7 +38,7 @@ export function deliverRetained(conn: Connection, subs: readonly Subscription[])
   const session = conn.session
   if (session === undefined || subs.length === 0) return
   const filters = mergeFilters(subs)
-  const first = subs[0] as Subscription
+  const first = subs[0]
   const ids = first.subscriptionId === undefined ? undefined : [first.subscriptionId]
   const previous = running.get(conn) ?? Promise.resolve()
   const next = previous
@@ -82,9 +82,9 @@ async function sendAll(conn: Connection, session: Session, filters: readonly Ret
       walked = batch.done
     }
     while (next < pending.length && room-- > 0) {
-      const hit = pending[next++] as RetainedHit
+      const hit = pending[next++]
       // A message sent because of a new subscription has RETAIN set (3.1.1 [MQTT-3.3.1-8]).
-      broker.deliver(session, toDelivery(hit.message, (filters[hit.filter] as RetainedFilter).qos, true, ids))
+      broker.deliver(session, toDelivery(hit.message, (filters[hit.filter]).qos, true, ids))
       if (full(conn, session)) break
     }
     if (walked && next === pending.length) return

@@ -22,7 +22,7 @@ function flushPending(): void {
   spare = list
   scheduled = false
   // A flush may write again (and ask for the next turn): that goes to the other list.
-  for (let i = 0; i < list.length; i++) (list[i] as Flushable).flush()
+  for (let i = 0; i < list.length; i++) (list[i]).flush()
   list.length = 0
 }
 

@@ -5,7 +5,7 @@ export class Args {
 
   constructor(argv: readonly string[], flags: readonly string[] = []) {
     for (let i = 0; i < argv.length; i++) {
-      const a = argv[i] as string
+      const a = argv[i]
       if (a.startsWith('--')) {
         const eq = a.indexOf('=')
         const name = eq === -1 ? a.slice(2) : a.slice(2, eq)

@@ -20,5 +20,7 @@ export class LocalBus implements ClusterBus {
   }
   publish(_message: Message): void {}
   onMessage(_handler: (message: Message) => void): void {}
-  async close(): Promise<void> {}
+  close(): Promise<void> {
+    return Promise.resolve()
+  }
 }

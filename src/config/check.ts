@@ -19,7 +19,8 @@ export function describe(value: unknown): string {
   if (value === undefined) return 'nothing'
   if (Array.isArray(value)) return 'a list'
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
-  return typeof value === 'object' ? 'a mapping' : String(value)
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value)
+  return typeof value === 'object' ? 'a mapping' : typeof value
 }
 
 /** The error for a value of the wrong kind: `<path>: must be <what> (got <value>)`. */

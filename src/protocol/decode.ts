@@ -85,12 +85,12 @@ function illFormedFilter(packet: mqtt.Packet): PortcullisError | undefined {
 /** Offset just past the fixed header (1 byte + remaining-length bytes). */
 function bodyStart(frame: Buffer): number {
   let i = 1
-  while (((frame[i] as number) & 0x80) !== 0) i++
+  while (((frame[i]) & 0x80) !== 0) i++
   return i + 1
 }
 
 export function decodePacket(frame: Buffer, version: ProtocolVersion): mqtt.Packet | Error {
-  const first = frame[0] as number
+  const first = frame[0]
   const type = first >> 4
   const flags = first & 0x0f
   switch (type) {
@@ -125,7 +125,7 @@ export function decodePacket(frame: Buffer, version: ProtocolVersion): mqtt.Pack
         topic: decodeUtf8Field(frame, p, topicEnd),
         payload: frame.subarray(payloadStart),
         messageId,
-      } as mqtt.IPublishPacket
+      }
     }
     case 4:
     case 5:
@@ -136,7 +136,7 @@ export function decodePacket(frame: Buffer, version: ProtocolVersion): mqtt.Pack
       const p = bodyStart(frame)
       if (frame.length - p !== 2) break
       const cmd = type === 4 ? 'puback' : type === 5 ? 'pubrec' : type === 6 ? 'pubrel' : 'pubcomp'
-      return { cmd, messageId: frame.readUInt16BE(p), length: 2 } as mqtt.Packet
+      return { cmd, messageId: frame.readUInt16BE(p), length: 2 }
     }
     case 1: {
       const connect = decodeCommonConnect(frame, flags)
@@ -145,7 +145,7 @@ export function decodePacket(frame: Buffer, version: ProtocolVersion): mqtt.Pack
     }
     case 12:
       // PINGREQ
-      if (flags === 0 && frame.length === 2) return { cmd: 'pingreq', length: 0 } as mqtt.Packet
+      if (flags === 0 && frame.length === 2) return { cmd: 'pingreq', length: 0 }
       break
   }
   return decodeWithMqttPacket(frame, version)
@@ -164,10 +164,12 @@ function decodeCommonConnect(frame: Buffer, headerFlags: number): mqtt.IConnectP
   let p = start
   const end = frame.length
   // 00 04 'M' 'Q' 'T' 'T', level, connect flags, keep alive (2)
-  if (end - p < 10 || frame[p] !== 0 || frame[p + 1] !== 4 || frame[p + 2] !== 0x4d || frame[p + 3] !== 0x51 || frame[p + 4] !== 0x54 || frame[p + 5] !== 0x54) return undefined
-  const level = frame[p + 6] as number
+  // Protocol name: length 4, 'MQTT'.
+  if (end - p < 10 || frame[p] !== 0 || frame[p + 1] !== 4) return undefined
+  if (frame[p + 2] !== 0x4d || frame[p + 3] !== 0x51 || frame[p + 4] !== 0x54 || frame[p + 5] !== 0x54) return undefined
+  const level = frame[p + 6]
   if (level !== 4 && level !== 5) return undefined
-  const connectFlags = frame[p + 7] as number
+  const connectFlags = frame[p + 7]
   // reserved bit, will flag, will QoS, will retain: all zero here
   if ((connectFlags & 0x3f) !== (connectFlags & 0x02)) return undefined
   const keepalive = frame.readUInt16BE(p + 8)
@@ -217,7 +219,7 @@ function decodeCommonConnect(frame: Buffer, headerFlags: number): mqtt.IConnectP
  * bytes, as mqtt-packet decides it, rather than on its error message.
  */
 export function unsupportedProtocolLevel(frame: Buffer): number | undefined {
-  if ((frame[0] as number) >> 4 !== 1) return undefined
+  if ((frame[0]) >> 4 !== 1) return undefined
   const p = bodyStart(frame)
   if (frame.length < p + 2) return undefined
   const nameLength = frame.readUInt16BE(p)

@@ -18,7 +18,7 @@ function frameSize(buf: Buffer, off: number): number {
   let mul = 1
   for (let i = off + 1; i < off + 5; i++) {
     if (i >= buf.length) return 0
-    const b = buf[i] as number
+    const b = buf[i]
     len += (b & 0x7f) * mul
     if ((b & 0x80) === 0) return i + 1 - off + len
     mul *= 128
@@ -45,7 +45,7 @@ export class Framer {
       this.#pendingLength += chunk.length
       // still short of a packet whose size is known: keep collecting without copying
       if (this.#need > 0 && this.#pendingLength < this.#need) return
-      buf = this.#pending.length === 1 ? (this.#pending[0] as Buffer) : Buffer.concat(this.#pending, this.#pendingLength)
+      buf = this.#pending.length === 1 ? (this.#pending[0]) : Buffer.concat(this.#pending, this.#pendingLength)
       this.#pending = undefined
       this.#pendingLength = 0
       this.#need = 0

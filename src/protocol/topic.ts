@@ -41,7 +41,7 @@ export function isValidTopicFilter(filter: string): boolean {
   if (!isValidUtf8Field(filter)) return false
   const levels = filter.split('/')
   for (let i = 0; i < levels.length; i++) {
-    const level = levels[i] as string
+    const level = levels[i]
     if (level.includes('#')) {
       if (level !== '#' || i !== levels.length - 1) return false
     } else if (level.includes('+') && level !== '+') {

@@ -126,8 +126,8 @@ export class TopicTree {
     this.#count--
     // prune empty nodes bottom-up
     for (let i = levels.length - 1; i >= 0 && node.isEmpty(); i--) {
-      const parent = path[i] as TrieNode
-      parent.children.delete(levels[i] as string)
+      const parent = path[i]
+      parent.children.delete(levels[i])
       node = parent
     }
     this.#cache.clear()
@@ -188,7 +188,7 @@ export class TopicTree {
           depths.push(i + 1)
         }
       }
-      const exact = node.children.get(levels[i] as string)
+      const exact = node.children.get(levels[i])
       if (exact !== undefined) {
         nodes.push(exact)
         depths.push(i + 1)

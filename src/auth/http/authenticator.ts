@@ -96,14 +96,15 @@ export class HttpAuthenticator implements ManagedAuthenticator {
     // Nothing to load: the service is asked per client.
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.#abort.abort()
     this.#agent.destroy()
     this.#cache.clear()
+    return Promise.resolve()
   }
 
-  async refreshKeys(): Promise<boolean> {
-    return false
+  refreshKeys(): Promise<boolean> {
+    return Promise.resolve(false)
   }
 
   status(): AuthenticatorStatus {

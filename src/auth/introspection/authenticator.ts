@@ -34,7 +34,9 @@ import type { AuthOutcome, Credentials, Identity } from '../types.js'
 import { INTROSPECTION_DEFAULTS, type IntrospectionAuthenticatorConfig } from './config.js'
 
 /** An introspection answer: active with its (frozen) claims, or inactive. */
-type Answer = { readonly active: true; readonly claims: Readonly<Record<string, unknown>>; readonly bytes: number } | { readonly active: false; readonly bytes: number }
+type Answer =
+  | { readonly active: true; readonly claims: Readonly<Record<string, unknown>>; readonly bytes: number }
+  | { readonly active: false; readonly bytes: number }
 
 /** What the answer cache may hold per authenticator (entries are also bounded by cacheSize). */
 const ANSWER_CACHE_BYTES = 32 * 1024 * 1024
@@ -89,14 +91,15 @@ export class IntrospectionAuthenticator implements ManagedAuthenticator {
     // Nothing to load: the endpoint is asked per token.
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.#abort.abort()
     this.#agent.destroy()
     this.#cache.clear()
+    return Promise.resolve()
   }
 
-  async refreshKeys(): Promise<boolean> {
-    return false
+  refreshKeys(): Promise<boolean> {
+    return Promise.resolve(false)
   }
 
   status(): AuthenticatorStatus {
@@ -186,7 +189,8 @@ export class IntrospectionAuthenticator implements ManagedAuthenticator {
 
   #judge(answer: Answer, credentials: Credentials): AuthOutcome {
     if (!answer.active) return this.#ignored(new PortcullisError('ERR_TOKEN_INACTIVE', 'the authorization server says the token is not active'), credentials)
-    const failure = evaluateClaims(answer.claims, this.config.claims, this.#match, this.#claimContext(credentials.clientId, credentials.username), Date.now() / 1000)
+    const context = this.#claimContext(credentials.clientId, credentials.username)
+    const failure = evaluateClaims(answer.claims, this.config.claims, this.#match, context, Date.now() / 1000)
     if (failure !== undefined) return this.#outcomesCounted.deny(failure, credentials.clientId)
     const claimed = identityFromClaims(this.config.identity, answer.claims)
     if (claimed instanceof PortcullisError) return this.#outcomesCounted.deny(claimed, credentials.clientId)

@@ -270,7 +270,13 @@ export class TokenAuthenticator implements Authenticator {
   }
 
   /** The pipeline from the key set on: what the signature check found decides the rest. */
-  #afterKeys(jws: DecodedJws, keys: readonly VerifyKey[] | undefined, verified: Verified | Unreadable | PortcullisError | undefined, ctx: ClaimContext, report?: InspectStep[]): Verdict {
+  #afterKeys(
+    jws: DecodedJws,
+    keys: readonly VerifyKey[] | undefined,
+    verified: Verified | Unreadable | PortcullisError | undefined,
+    ctx: ClaimContext,
+    report?: InspectStep[],
+  ): Verdict {
     if (keys === undefined) {
       const error = new PortcullisError('ERR_JWKS_UNAVAILABLE', `no key set loaded (${this.#source.status().lastError ?? 'not fetched yet'})`)
       report?.push({ check: 'keys', ok: false, detail: error.message, code: error.code })

@@ -51,7 +51,7 @@ export function compileTemplate(template: string): TemplatePart[] {
   let last = 0
   for (let m = re.exec(template); m !== null; m = re.exec(template)) {
     if (m.index > last) parts.push({ kind: 'text', text: template.slice(last, m.index) })
-    const name = m[1]!
+    const name = m[1]
     if (name === 'clientid') parts.push({ kind: 'clientid' })
     else if (name === 'username') parts.push({ kind: 'username' })
     else if (name.startsWith('claims.') && name.length > 'claims.'.length) parts.push({ kind: 'claim', name: name.slice('claims.'.length) })

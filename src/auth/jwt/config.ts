@@ -93,7 +93,7 @@ export interface JwksAuthenticatorConfig extends CommonAuthenticatorConfig {
 export type AuthenticatorConfig = JwtAuthenticatorConfig | JwksAuthenticatorConfig
 
 export const AUTHENTICATOR_DEFAULTS = Object.freeze({
-  from: 'username' as TokenSource,
+  from: 'username',
   enabled: true,
   maxTokenBytes: 8192,
   disconnectOnExpiry: true,
@@ -369,7 +369,11 @@ export function parseAuthenticatorConfig(raw: unknown, path: string, defaultName
  */
 export function parseAuthenticatorsConfig(rawList: unknown, path: string): AuthenticatorConfig[]
 /** The same for a list whose entries `parseOne` parses (every authenticator type: auth/config.ts). */
-export function parseAuthenticatorsConfig<C extends { readonly name: string }>(rawList: unknown, path: string, parseOne: (raw: unknown, path: string, defaultName: string) => C): C[]
+export function parseAuthenticatorsConfig<C extends { readonly name: string }>(
+  rawList: unknown,
+  path: string,
+  parseOne: (raw: unknown, path: string, defaultName: string) => C,
+): C[]
 export function parseAuthenticatorsConfig(
   rawList: unknown,
   path: string,

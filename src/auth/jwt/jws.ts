@@ -67,7 +67,9 @@ function headerOf(headerPart: string): CheckedHeader {
   if (typeof alg !== 'string' || alg === '') throw malformed('token header has no alg')
   if (alg.toLowerCase() === 'none') throw new PortcullisError('ERR_JWT_ALG_NOT_ALLOWED', "alg 'none' is never accepted")
   if (header['crit'] !== undefined) {
-    const names = Array.isArray(header['crit']) ? header['crit'].map(String).join(', ') : String(header['crit'])
+    const crit: unknown = header['crit']
+    const name = (n: unknown): string => (typeof n === 'string' ? n : JSON.stringify(n))
+    const names = Array.isArray(crit) ? crit.map(name).join(', ') : name(crit)
     throw new PortcullisError('ERR_JWT_CRIT_UNSUPPORTED', `crit header names extensions we do not understand: ${names}`)
   }
   const kid = header['kid']

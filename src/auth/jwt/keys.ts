@@ -34,10 +34,10 @@ export function importPublicKeyPem(pem: string): KeyObject {
     throw new KeyImportError('is not PEM content (expected -----BEGIN PUBLIC KEY-----, -----BEGIN RSA PUBLIC KEY----- or -----BEGIN CERTIFICATE-----)')
   }
   if (blocks.length > 1) throw new KeyImportError(`holds ${blocks.length} PEM blocks; give exactly one public key or certificate`)
-  const block = blocks[0]!
-  const label = block[1]!
+  const block = blocks[0]
+  const label = block[1]
   // Re-wrap the body: pasted PEMs arrive indented, with CRLF, or as one long line.
-  const body = block[2]!.replace(/\s+/g, '')
+  const body = block[2].replace(/\s+/g, '')
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(body)) throw new KeyImportError(`is not valid PEM: the ${label} body is not base64`)
   const text = `-----BEGIN ${label}-----\n${body.replace(/.{1,64}/g, '$&\n')}-----END ${label}-----\n`
   if (label.includes('PRIVATE')) throw new KeyImportError(`is a private key (${label}); configure the public key, never the private one`)
@@ -86,7 +86,7 @@ export function importJwk(jwk: unknown, index: number, allowed: readonly JwsAlgo
   const j = jwk as Record<string, unknown>
   if (typeof j['kty'] !== 'string') return bad('has no kty')
   if (j['kid'] !== undefined && typeof j['kid'] !== 'string') return bad('kid must be a string')
-  const kid = j['kid'] as string | undefined
+  const kid = j['kid']
   if (j['use'] !== undefined && j['use'] !== 'sig') {
     return typeof j['use'] === 'string' ? skip(`use is '${j['use']}', not 'sig'`) : bad('use must be a string')
   }

@@ -103,7 +103,7 @@ function signingKey(alg: JwsAlgorithm, key: MintTokenOptions['privateKey']): Key
     if (!hmac) throw new TypeError(`${alg} needs a private key (PEM or JWK)`)
     return createSecretKey(Buffer.from(key, 'utf8'))
   }
-  const jwk = key as JsonWebKey
+  const jwk = key
   if (jwk.kty === 'oct') return createSecretKey(Buffer.from(jwk.k ?? '', 'base64url'))
   return createPrivateKey({ key: jwk, format: 'jwk' })
 }

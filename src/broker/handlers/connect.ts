@@ -25,7 +25,7 @@ const V3_CONNACK_ACCEPTED_PRESENT = Buffer.from([0x20, 0x02, 0x01, 0x00])
 export function refuseConnect(conn: Connection, reason: number, reasonString?: string): void {
   if (conn.v5) {
     const properties = reasonString !== undefined ? { reasonString } : undefined
-    conn.send({ cmd: 'connack', sessionPresent: false, reasonCode: reason, properties } as mqtt.IConnackPacket)
+    conn.send({ cmd: 'connack', sessionPresent: false, reasonCode: reason, properties })
   } else {
     conn.send({ cmd: 'connack', sessionPresent: false, returnCode: v3ConnackCode(reason) })
   }
@@ -235,7 +235,7 @@ function completeConnect(conn: Connection, packet: mqtt.IConnectPacket, result: 
     conn.will = {
       topic: will.topic,
       payload: Buffer.isBuffer(will.payload) ? will.payload : Buffer.from(will.payload),
-      qos: (will.qos ?? 0) as 0 | 1 | 2,
+      qos: (will.qos ?? 0),
       retain: will.retain === true,
       properties: version === 5 ? forwardableProperties(wp) : undefined,
       expiresAt: undefined,
@@ -288,7 +288,7 @@ function acceptConnect(conn: Connection, session: Session, sessionPresent: boole
     if (d.assigned !== undefined) properties.assignedClientIdentifier = d.assigned
     if (expiry !== requested) properties.sessionExpiryInterval = expiry
     if (conn.authMethod !== undefined) properties.authenticationMethod = conn.authMethod
-    conn.send({ cmd: 'connack', sessionPresent, reasonCode: 0, properties } as mqtt.IConnackPacket)
+    conn.send({ cmd: 'connack', sessionPresent, reasonCode: 0, properties })
   } else {
     conn.write(sessionPresent ? V3_CONNACK_ACCEPTED_PRESENT : V3_CONNACK_ACCEPTED)
   }

@@ -39,7 +39,7 @@ function acknowledgeStored(conn: Connection, qos: QoS, id: number, stored = true
 function acknowledge(conn: Connection, qos: QoS, id: number, reasonCode: number): void {
   if (qos === 0) return
   if (conn.v5 && reasonCode !== 0) {
-    conn.send(qos === 1 ? ({ cmd: 'puback', messageId: id, reasonCode } as mqtt.IPubackPacket) : ({ cmd: 'pubrec', messageId: id, reasonCode } as mqtt.IPubrecPacket))
+    conn.send(qos === 1 ? ({ cmd: 'puback', messageId: id, reasonCode }) : ({ cmd: 'pubrec', messageId: id, reasonCode }))
   } else {
     conn.sendAck(qos === 1 ? 'puback' : 'pubrec', id)
   }

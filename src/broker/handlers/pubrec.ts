@@ -9,7 +9,7 @@ export function handlePubrec(conn: Connection, packet: mqtt.IPubrecPacket): void
   if (session === undefined || id === undefined) return
   const f = session.inflight.get(id)
   if (f === undefined || f.qos !== 2) {
-    if (conn.v5) conn.send({ cmd: 'pubrel', messageId: id, reasonCode: ReasonCode.PacketIdentifierNotFound } as mqtt.IPubrelPacket)
+    if (conn.v5) conn.send({ cmd: 'pubrel', messageId: id, reasonCode: ReasonCode.PacketIdentifierNotFound })
     return
   }
   // Not resent on this connection yet (held after a resume): the resend will be acknowledged.

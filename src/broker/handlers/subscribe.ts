@@ -8,7 +8,6 @@ import { ReasonCode, v3SubackCode } from '../../protocol/reason-codes.js'
 import { hasMoreLevels, isValidTopicFilter, parseSharedFilter } from '../../protocol/topic.js'
 import type { Subscription } from '../../router/topic-tree.js'
 import type { Connection } from '../connection.js'
-import type { QoS } from '../../mqtt/types.js'
 import { deliverRetained } from '../retained-delivery.js'
 
 export function handleSubscribe(conn: Connection, packet: mqtt.ISubscribePacket): void {
@@ -42,7 +41,7 @@ export function handleSubscribe(conn: Connection, packet: mqtt.ISubscribePacket)
       return
     }
     const filter = shared?.filter ?? key
-    const qos = (s.qos > 2 ? 2 : s.qos) as QoS
+    const qos = (s.qos > 2 ? 2 : s.qos)
     if (!authz.canSubscribe(filter, qos)) {
       broker.stats.authzDenied.subscribe++
       broker.logger.debug({ clientId: conn.clientId, filter: key }, 'subscribe not authorized')
@@ -65,7 +64,7 @@ export function handleSubscribe(conn: Connection, packet: mqtt.ISubscribePacket)
       noLocal: s.nl === true,
       retainAsPublished: s.rap === true,
       retainHandling: (s.rh ?? 0) as 0 | 1 | 2,
-      subscriptionId: subscriptionId as number | undefined,
+      subscriptionId: subscriptionId,
       group: shared?.group,
     }
     const existed = broker.sessions.addSubscription(session, sub)

@@ -29,7 +29,8 @@ export class MemoryRetainedStore implements RetainedStore {
     return this.#trie.scan(filters)
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.#trie.clear()
+    return Promise.resolve()
   }
 }

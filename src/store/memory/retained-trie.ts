@@ -52,7 +52,7 @@ export class RetainedTrie {
   set(message: Message): void {
     let node = this.#root
     for (const level of message.topic.split('/')) {
-      const children: Map<string, RetainedNode> = (node.children ??= new Map())
+      const children: Map<string, RetainedNode> = (node.children ??= new Map<string, RetainedNode>())
       let next = children.get(level)
       if (next === undefined) {
         next = new RetainedNode()
@@ -79,8 +79,8 @@ export class RetainedTrie {
     this.#size--
     for (let i = levels.length - 1; i >= 0; i--) {
       if (node.message !== undefined || (node.children !== undefined && node.children.size > 0)) break
-      const parent = path[i] as RetainedNode
-      parent.children?.delete(levels[i] as string)
+      const parent = path[i]
+      parent.children?.delete(levels[i])
       node = parent
     }
     return true
@@ -133,9 +133,9 @@ export class TrieScan implements RetainedScan {
       let matched = -1
       const parent = frame.states
       for (let k = 0; k < parent.length; k += 2) {
-        const f = parent[k] as number
-        const i = parent[k + 1] as number
-        const levels = filters[f] as readonly string[]
+        const f = parent[k]
+        const i = parent[k + 1]
+        const levels = filters[f]
         const level = levels[i]
         let at: number
         if (level === '#') {
@@ -170,7 +170,7 @@ export class TrieScan implements RetainedScan {
     // Only named levels to follow: look them up rather than visit every child.
     let names: Set<string> | undefined = new Set()
     for (let k = 0; k < states.length; k += 2) {
-      const level = (this.#filters[states[k] as number] as readonly string[])[states[k + 1] as number] as string
+      const level = (this.#filters[states[k]])[states[k + 1]]
       if (level === '#' || level === '+') {
         names = undefined
         break

@@ -30,5 +30,5 @@ export function propertiesFromJson(json: string | null): MessageProperties | und
   if (json === null) return undefined
   const { [BUFFERS]: buffers, ...out } = JSON.parse(json) as Record<string, unknown>
   for (const key of (buffers ?? []) as string[]) out[key] = Buffer.from(out[key] as string, 'base64')
-  return out as MessageProperties
+  return out
 }
