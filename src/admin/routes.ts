@@ -111,7 +111,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'DELETE', url: '/clients/:id', tag: 'clients', summary: 'Disconnect a client (MQTT 5: DISCONNECT 0x98 Administrative action), or end an offline session',
     description: 'A connected client is disconnected; its session then lives on or ends as its expiry interval says. An offline session is ' +
       'ended at once: its subscriptions and queued messages are dropped and a delayed will is published, as when a session expires.',
-    status: 204, errors: [404], handler: (a, r) => a.clients.disconnectClient(r.params['id']!) },
+    status: 204, errors: [404], handler: (a, r) => a.clients.disconnectClient(r.params['id']) },
   // revocations
   { method: 'GET', url: '/revocations', tag: 'revocations', summary: 'Revoked tokens in force (entries past their expiry are dropped)',
     response: 'Revocation[]', errors: [], handler: (a) => a.revocations.listRevocations() },
@@ -123,7 +123,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
       'a subject, and any entry when some authenticator sets no maxAge, lasts until deleted.',
     body: 'RevocationRequest', status: 201, response: 'RevocationResult', errors: [400], handler: (a, r) => a.revocations.revoke(r.body) },
   { method: 'GET', url: '/revocations/:id', tag: 'revocations', summary: 'One revocation',
-    response: 'Revocation', errors: [404], handler: (a, r) => a.revocations.getRevocation(r.params['id']!) },
+    response: 'Revocation', errors: [404], handler: (a, r) => a.revocations.getRevocation(r.params['id']) },
   { method: 'DELETE', url: '/revocations/:id', tag: 'revocations', summary: 'Withdraw a revocation (the tokens it covered work again)',
     status: 204, errors: [404], handler: (a, r) => a.revocations.deleteRevocation(r.params['id']!) },
   // refusals

@@ -71,11 +71,11 @@ export async function tokenRevoke(args: Args, print: (s: string) => void): Promi
   }
   const answer = (await res.json().catch(() => ({}))) as { message?: unknown; disconnected?: unknown; revocation?: Record<string, unknown> }
   if (res.status !== 201 || answer.revocation === undefined) {
-    print(`refused (HTTP ${res.status}): ${String(answer.message ?? res.statusText)}`)
+    print(`refused (HTTP ${res.status}): ${typeof answer.message === 'string' ? answer.message : res.statusText}`)
     return 1
   }
   const r = answer.revocation
-  print(`revoked (${String(r['kind'])} ${JSON.stringify(r['value'])}), id ${String(r['id'])}, expires ${r['expires'] === null ? 'never (until deleted)' : String(r['expires'])}`)
+  print(`revoked (${String(r['kind'])} ${JSON.stringify(r['value'])}), id ${String(r['id'])}, expires ${r['expires'] === null ? 'never (until deleted)' : typeof r['expires'] === 'string' ? r['expires'] : JSON.stringify(r['expires'])}`)
   print(`connected clients disconnected: ${String(answer.disconnected)}`)
   return 0
 }
