@@ -51,7 +51,9 @@ export function authenticatorToRaw(c: AuthenticatorConfig): Raw {
     claims: claimsToRaw(c.claims),
     maxTokenBytes: c.maxTokenBytes,
     disconnectOnExpiry: c.disconnectOnExpiry,
-    ...(c.identity !== undefined ? { identity: identityToRaw(c.identity), ...(c.identity.clientId !== undefined ? { clientIdMode: c.identity.clientIdMode } : {}) } : {}),
+    ...(c.identity !== undefined
+      ? { identity: identityToRaw(c.identity), ...(c.identity.clientId !== undefined ? { clientIdMode: c.identity.clientIdMode } : {}) }
+      : {}),
   }
   if (c.type === 'introspection') {
     return {
