@@ -125,7 +125,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'GET', url: '/revocations/:id', tag: 'revocations', summary: 'One revocation',
     response: 'Revocation', errors: [404], handler: (a, r) => a.revocations.getRevocation(r.params['id']) },
   { method: 'DELETE', url: '/revocations/:id', tag: 'revocations', summary: 'Withdraw a revocation (the tokens it covered work again)',
-    status: 204, errors: [404], handler: (a, r) => a.revocations.deleteRevocation(r.params['id']!) },
+    status: 204, errors: [404], handler: (a, r) => a.revocations.deleteRevocation(r.params['id']) },
   // refusals
   { method: 'GET', url: '/refusals', tag: 'clients', summary: 'Recently refused CONNECTs, newest first: why was this client refused?',
     description: 'The broker keeps the last 1,000 refusals for authentication or authorization reasons in memory (lost on restart): ' +

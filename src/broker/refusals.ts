@@ -100,7 +100,7 @@ export class RefusalLog {
     const out: RefusalRecord[] = []
     const reason = filter.reason === undefined ? undefined : parseReason(filter.reason)
     for (let i = 1; i <= this.#ring.length && out.length < limit; i++) {
-      const r = this.#ring[(this.#next - i + this.#ring.length * 2) % this.#ring.length]!
+      const r = this.#ring[(this.#next - i + this.#ring.length * 2) % this.#ring.length]
       if (filter.since !== undefined && r.at < filter.since) continue
       if (filter.clientId !== undefined && !r.clientId.includes(filter.clientId)) continue
       if (filter.address !== undefined && !r.address.includes(filter.address)) continue
