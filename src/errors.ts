@@ -105,8 +105,8 @@ export function toReasonCode(code: ErrorCode): number {
       return ReasonCode.SessionTakenOver
     case 'ERR_SERVER_SHUTTING_DOWN':
       return ReasonCode.ServerShuttingDown
+    // ERR_STORE_WRITE: disk full or a read-only file: what the client sent could not be stored.
     case 'ERR_QUOTA_EXCEEDED':
-    // Disk full or a read-only file: what the client sent could not be stored.
     case 'ERR_STORE_WRITE':
       return ReasonCode.QuotaExceeded
     case 'ERR_CONNECTION_RATE_EXCEEDED':

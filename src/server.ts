@@ -98,10 +98,11 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     let state: StateDatabase | undefined
     if (persistence.sessions || persistence.retained) {
       const opened = new StateDatabase(config.dataDir, persistence.sync, logger)
-      undo.push(async () => opened.close())
+      undo.push(() => opened.close())
       state = opened
     }
-    const retained: RetainedStore = options.retainedStore ?? (state !== undefined && persistence.retained ? new SqliteRetainedStore(state, logger) : new MemoryRetainedStore())
+    const retained: RetainedStore = options.retainedStore
+      ?? (state !== undefined && persistence.retained ? new SqliteRetainedStore(state, logger) : new MemoryRetainedStore())
     undo.push(() => retained.close())
     const sessionStore: SessionStore = state !== undefined && persistence.sessions ? new SqliteSessionStore(state) : new MemorySessionStore()
 
@@ -177,7 +178,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
         storedDeliveries: () => (sessionStore instanceof SqliteSessionStore ? sessionStore.counts() : { deliveries: 0, messages: 0 }),
       })
     }
-    undo.push(async () => metrics.close())
+    undo.push(() => metrics.close())
     admin?.attach({ admin: brokerAdmin, metrics: metrics.registry })
     const listeners: RunningListener[] = []
     for (const [i, l] of config.listeners.entries()) {

@@ -107,7 +107,7 @@ export async function startListener(broker: Broker, cfg: ListenerConfig, path: s
       server = net.createServer({ noDelay: cfg.noDelay }, onSocket)
     } else {
       server = tls.createServer({ ...(tlsOptions ?? loadListenerTls(cfg, path)), noDelay: cfg.noDelay }, onSocket)
-      server.on('tlsClientError', (err) => broker.logger.info({ err: err.message, listener: name }, 'TLS handshake failed'))
+      server.on('tlsClientError', (err: Error) => broker.logger.info({ err: err.message, listener: name }, 'TLS handshake failed'))
     }
   } else {
     server = cfg.type === 'ws' ? http.createServer() : https.createServer(tlsOptions ?? loadListenerTls(cfg, path) ?? {})

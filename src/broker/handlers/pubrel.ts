@@ -14,6 +14,6 @@ export function handlePubrel(conn: Connection, packet: mqtt.IPubrelPacket): void
 }
 
 function sendPubcomp(conn: Connection, id: number, known: boolean): void {
-  if (conn.v5 && !known) conn.send({ cmd: 'pubcomp', messageId: id, reasonCode: ReasonCode.PacketIdentifierNotFound } as mqtt.IPubcompPacket)
+  if (conn.v5 && !known) conn.send({ cmd: 'pubcomp', messageId: id, reasonCode: ReasonCode.PacketIdentifierNotFound })
   else conn.sendAck('pubcomp', id)
 }

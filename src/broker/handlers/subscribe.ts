@@ -85,7 +85,7 @@ export function handleSubscribe(conn: Connection, packet: mqtt.ISubscribePacket)
       cmd: 'suback',
       messageId: packet.messageId,
       granted: conn.v5 ? codes : codes.map(v3SubackCode),
-    } as mqtt.ISubackPacket)
+    })
     // Retained messages go out after the SUBACK (Retain Handling [MQTT-3.3.1-9..11]), in slices that share the event loop.
     deliverRetained(conn, withRetained)
   })

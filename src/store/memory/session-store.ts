@@ -23,8 +23,8 @@ export class MemorySessionStore implements SessionStore {
     done(undefined)
   }
 
-  async recover(): Promise<StoredSession[]> {
-    return []
+  recover(): Promise<StoredSession[]> {
+    return Promise.resolve([])
   }
 
   saveSession(): void {}

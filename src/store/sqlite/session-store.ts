@@ -107,7 +107,11 @@ export class SqliteSessionStore implements SessionStore {
     this.#state.afterCommit(done)
   }
 
-  async recover(): Promise<StoredSession[]> {
+  recover(): Promise<StoredSession[]> {
+    return Promise.resolve(this.#recover())
+  }
+
+  #recover(): StoredSession[] {
     const db = this.#state.db
     const lostAt = this.#state.aliveAt() ?? Date.now()
     const messages = new Map<number, Message>()
@@ -275,7 +279,7 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   #statement(name: string): Statement {
-    return this.#s[name] as Statement
+    return this.#s[name]
   }
 }
 
