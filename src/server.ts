@@ -72,7 +72,7 @@ export interface PortcullisServer {
 
 export async function createServer(config: PortcullisConfig, options: ServerOptions = {}): Promise<PortcullisServer> {
   const logger = options.logger ?? createLogger({ level: config.logLevel, format: config.logFormat })
-  const undo: Array<() => Promise<void>> = []
+  const undo: Array<() => Promise<void> | void> = []
   const unwind = async (): Promise<void> => {
     while (undo.length > 0) await (undo.pop() as () => Promise<void> | void)()
   }
