@@ -276,6 +276,7 @@ describe('09 introspection: client_secret_post, https with a private CA, an endp
     const sink = new Writable({ write(chunk, _enc, done) { logged += String(chunk); done() } })
     const server = await createServer(validateConfig({
       listeners: [{ type: 'tcp', host: '127.0.0.1', port: 0 }],
+      persistence: false,
       authentication: { authenticators: [entry(service.url)] },
       authorization: { noMatch: 'allow' },
     }), { logger: createLogger({ level: 'trace', destination: sink }) })

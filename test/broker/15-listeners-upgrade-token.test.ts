@@ -44,6 +44,7 @@ describe('15 WebSocket upgrade token', () => {
         { type: 'ws', host: '127.0.0.1', port: 0, path: '/mqtt', upgradeToken: { cookie: 'mqtt_token' } },
         { type: 'ws', host: '127.0.0.1', port: 0, path: '/mqtt' },
       ],
+      persistence: false,
       authentication: { allowAnonymous: false, authenticators: [{ type: 'jwt', from: 'password', algorithm: 'hmac-based', secret: SECRET }] },
       authorization: { noMatch: 'allow' },
     })

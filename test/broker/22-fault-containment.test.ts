@@ -45,6 +45,7 @@ let port = 0
 before(async () => {
   const config = validateConfig({
     listeners: [{ type: 'tcp', host: '127.0.0.1', port: 0 }],
+    persistence: false,
     authentication: { allowAnonymous: true },
     authorization: { noMatch: 'allow' },
   })
