@@ -85,7 +85,7 @@ export function render(root) {
               }
               await load()
             },
-          }), h('span', { class: 'slider' })),
+          }), h('span', { class: 'slider' }))),
         h('td', { class: 'desc' }, a.description ?? ''),
         h('td', { class: 'actions' },
           a.type === 'jwks' ? h('button', { type: 'button', class: 'secondary', 'data-action': 'status', onclick: () => openStatus(a, load) }, 'Key set') : null,
@@ -102,7 +102,7 @@ export function render(root) {
               }
               await load()
             },
-          }, 'Delete'))))), { class: 'list', id: 'authenticator-table' }))
+          }, 'Delete')))), { class: 'list', id: 'authenticator-table' }))
   }
 
   mount(root,

@@ -94,7 +94,7 @@ export function render(root) {
     const failures = last.failures
     const failed = Object.values(failures).reduce((a, b) => a + b, 0)
     mount(tiles,
-      tile('Connections', formatNumber(s.connections), `${formatNumber(s.sessions)} sessions${s.connectionsTotal !== undefined ? `, ${formatNumber(s.connectionsTotal)} since start` : ''}`),
+      tile('Connections', formatNumber(s.connections), `${formatNumber(s.sessions)} ${s.sessions === 1 ? 'session' : 'sessions'}${s.connectionsTotal !== undefined ? `, ${formatNumber(s.connectionsTotal)} since start` : ''}`),
       tile('Messages in', formatNumber(s.messagesReceived), formatBytes(s.bytesIn)),
       tile('Messages out', formatNumber(s.messagesSent), formatBytes(s.bytesOut)),
       tile('Dropped', formatNumber(s.messagesDropped)),
