@@ -30,7 +30,7 @@ export function prettyLine(line: string): string {
   const fields = Object.entries(entry)
     .filter(([k]) => !OMITTED.has(k) && k !== 'err')
     .map(([k, v]) => `${k}=${value(v)}`)
-  const text = [time, level, String(entry['msg'] ?? ''), ...fields].join(' ')
+  const text = [time, level, (typeof entry['msg'] === 'string' ? entry['msg'] : entry['msg'] === undefined || entry['msg'] === null ? '' : value(entry['msg'])), ...fields].join(' ')
   return err?.stack !== undefined ? `${text}\n${err.stack}` : text
 }
 
