@@ -24,6 +24,7 @@ export const ErrorCodes = {
   ERR_QUOTA_EXCEEDED: 'quota exceeded',
   ERR_CONNECTION_RATE_EXCEEDED: 'connection rate exceeded',
   ERR_STORE_WRITE: 'the state store cannot write',
+  ERR_STORE_UNAVAILABLE: 'the cluster state store (Redis) is unreachable',
   ERR_PAYLOAD_FORMAT_INVALID: 'payload format invalid',
   ERR_ADMINISTRATIVE_ACTION: 'administrative action',
   ERR_INTERNAL: 'internal fault while serving the client',
@@ -121,6 +122,7 @@ export function toReasonCode(code: ErrorCode): number {
       return ReasonCode.BadAuthenticationMethod
     case 'ERR_JWKS_UNAVAILABLE':
     case 'ERR_AUTH_SERVICE_UNAVAILABLE':
+    case 'ERR_STORE_UNAVAILABLE':
       return ReasonCode.ServerUnavailable
     case 'ERR_AUTH_INTERNAL':
       return ReasonCode.UnspecifiedError

@@ -21,12 +21,12 @@ import { createMetrics } from './metrics/metrics.js'
 import { RevocationList } from './auth/revocation.js'
 import { registerStoreMetrics } from './metrics/store-metrics.js'
 import { SqliteConfigStore } from './store/sqlite/config-store.js'
-import { MemoryRetainedStore } from './store/memory/retained-store.js'
-import { MemorySessionStore, NO_COMMITS } from './store/memory/session-store.js'
-import { SqliteRetainedStore } from './store/sqlite/retained-store.js'
+import { NO_COMMITS } from './store/memory/session-store.js'
+import { openStores } from './store/open-stores.js'
+import type { RedisState } from './store/redis/redis-state.js'
 import { SqliteSessionStore } from './store/sqlite/session-store.js'
-import { StateDatabase } from './store/sqlite/state-database.js'
-import type { RetainedStore, SessionStore } from './store/types.js'
+import type { StateDatabase } from './store/sqlite/state-database.js'
+import type { RetainedStore } from './store/types.js'
 
 export const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version
 
@@ -63,8 +63,10 @@ export interface PortcullisServer {
   readonly configuration: ConfigurationStatus
   readonly listeners: readonly RunningListener[]
   readonly admin: AdminServer | undefined
-  /** The state database (`persistence` on), else undefined. */
+  /** The state database (`persistence` on, no `cluster`), else undefined. */
   readonly stateStore: StateDatabase | undefined
+  /** The cluster's state in Redis (`cluster`), else undefined. */
+  readonly redisState: RedisState | undefined
   readonly logger: Logger
   close(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
@@ -93,18 +95,11 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       managed = loadManagedConfig(s, managed, logger)
     }
 
-    // Opened before anything listens: a database that cannot be opened stops start-up.
-    const persistence = config.persistence
-    let state: StateDatabase | undefined
-    if (persistence.sessions || persistence.retained) {
-      const opened = new StateDatabase(config.dataDir, persistence.sync, logger)
-      undo.push(() => opened.close())
-      state = opened
-    }
-    const retained: RetainedStore = options.retainedStore
-      ?? (state !== undefined && persistence.retained ? new SqliteRetainedStore(state, logger) : new MemoryRetainedStore())
+    // Opened before anything listens: a database (or Redis) that cannot be opened stops start-up.
+    const stores = await openStores(config, logger, options.retainedStore)
+    undo.push(() => stores.close())
+    const { state, redis, retained, sessionStore } = stores
     undo.push(() => retained.close())
-    const sessionStore: SessionStore = state !== undefined && persistence.sessions ? new SqliteSessionStore(state) : new MemorySessionStore()
 
     // The admin listener comes first: it may serve the key set the authenticators fetch.
     let admin: AdminServer | undefined
@@ -147,7 +142,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       authorizers,
       retained,
       sessions: sessionStore,
-      commits: state ?? NO_COMMITS,
+      commits: state ?? redis ?? NO_COMMITS,
       bus: new LocalBus(),
       logger,
       version: VERSION,
@@ -157,6 +152,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     // Stored sessions are back (subscriptions in the tree) before any client can publish.
     const recovered = await broker.sessions.recover()
     if (state !== undefined) logger.info({ file: state.file, sessions: recovered, retained: retained.size }, 'state recovered')
+    if (redis !== undefined) logger.info({ node: redis.nodeId, sessions: recovered, retained: retained.size }, 'cluster: state recovered from Redis')
     const brokerAdmin = new BrokerAdmin({
       broker,
       chain: authenticators,
@@ -196,7 +192,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
         // Stop accepting first, then disconnect clients (the broker), then the rest.
         const stopping = listeners.map((l) => l.close())
         await broker.close()
-        state?.close()
+        await stores.close()
         await Promise.all(stopping)
         await admin?.close()
         // (broker.close() closed the authenticator chain, with any authenticator swapped in since.)
@@ -216,6 +212,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       listeners,
       admin,
       stateStore: state,
+      redisState: redis,
       logger,
       close,
       [Symbol.asyncDispose]: close,

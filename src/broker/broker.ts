@@ -167,6 +167,11 @@ export class Broker {
     return this.#commits.pending
   }
 
+  /** False while the store cannot be reached (the cluster's Redis is down): new CONNECTs are refused. */
+  get storeAvailable(): boolean {
+    return this.#commits.available
+  }
+
   /** Changes recorded for the store so far: compared before and after an action, says whether it stored anything. */
   get recordedChanges(): number {
     return this.#commits.recorded

@@ -6,6 +6,7 @@
 import { parseAuthenticatorsConfig, type AuthenticatorConfig } from '../auth/config.js'
 import { parseAuthorizationConfig, type AuthorizationConfig } from '../authz/config.js'
 import { ConfigError } from '../errors.js'
+import { hostname } from 'node:os'
 import type { ListenerConfig } from '../broker/listeners.js'
 import { parseUpgradeTokenConfig } from '../broker/upgrade-token.js'
 import { DEFAULT_LIMITS, type Limits, type PublishRate } from '../broker/limits.js'
@@ -31,6 +32,14 @@ export interface PersistenceConfig {
   readonly sync: 'normal' | 'full'
 }
 
+/** Several nodes over one Redis (`cluster`); absent: one node with SQLite stores. */
+export interface ClusterConfig {
+  /** A redis:// or rediss:// URL, or a unix socket. */
+  readonly redis: string | { readonly path: string }
+  /** This node's name in the cluster (default: host name and first listener port). */
+  readonly nodeId: string
+}
+
 export interface PortcullisConfig {
   readonly listeners: readonly ListenerConfig[]
   readonly admin: AdminConfig | undefined
@@ -40,6 +49,7 @@ export interface PortcullisConfig {
   readonly logFormat: 'json' | 'pretty'
   readonly limits: Limits
   readonly persistence: PersistenceConfig
+  readonly cluster: ClusterConfig | undefined
   readonly authentication: {
     readonly allowAnonymous: boolean
     /** Tell MQTT 5 clients why they were refused (CONNACK Reason String). */
@@ -118,6 +128,29 @@ function validateLimits(raw: unknown, path: string): Limits {
 const DEFAULT_PERSISTENCE: PersistenceConfig = Object.freeze({ sessions: true, retained: true, sync: 'normal' })
 const NO_PERSISTENCE: PersistenceConfig = Object.freeze({ sessions: false, retained: false, sync: 'normal' })
 
+const NODE_ID = /^[A-Za-z0-9._-]{1,64}$/
+
+function validateCluster(raw: unknown, path: string, listeners: readonly ListenerConfig[]): ClusterConfig | undefined {
+  if (raw === undefined || raw === null) return undefined
+  const v = mapping(raw, path)
+  knownKeys(v, path, ['redis', 'nodeId'])
+  const r = v['redis']
+  let redis: ClusterConfig['redis']
+  if (typeof r === 'string') {
+    if (!/^rediss?:\/\/./.test(r)) throw new ConfigError(`${path}.redis`, 'expected a redis:// or rediss:// URL, or { path: /…/redis.sock }')
+    redis = r
+  } else {
+    const m = mapping(r, `${path}.redis`)
+    knownKeys(m, `${path}.redis`, ['path'])
+    const socket = optionalString(m['path'], `${path}.redis.path`)
+    if (socket === undefined || socket === '') throw new ConfigError(`${path}.redis.path`, 'expected the path of Redis\'s unix socket')
+    redis = Object.freeze({ path: socket })
+  }
+  const nodeId = optionalString(v['nodeId'], `${path}.nodeId`) ?? `${hostname()}-${listeners[0]?.port ?? 1883}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64)
+  if (!NODE_ID.test(nodeId)) throw new ConfigError(`${path}.nodeId`, 'expected 1 to 64 letters, digits, dots, dashes or underscores')
+  return Object.freeze({ redis, nodeId })
+}
+
 /** `persistence: false` keeps everything in memory only; absent, everything persists. */
 function validatePersistence(raw: unknown, path: string): PersistenceConfig {
   if (raw === undefined || raw === null || raw === true) return DEFAULT_PERSISTENCE
@@ -133,7 +166,7 @@ function validatePersistence(raw: unknown, path: string): PersistenceConfig {
 
 export function validateConfig(raw: unknown): PortcullisConfig {
   const v = raw === undefined || raw === null ? {} : mapping(raw, '(root)')
-  knownKeys(v, '(root)', ['listeners', 'admin', 'dataDir', 'log', 'limits', 'persistence', 'authentication', 'authorization'])
+  knownKeys(v, '(root)', ['listeners', 'admin', 'dataDir', 'log', 'limits', 'persistence', 'cluster', 'authentication', 'authorization'])
   const listenersRaw = v['listeners'] === undefined ? [{ type: 'tcp' }] : list(v['listeners'], 'listeners')
   const listeners = listenersRaw.map((l, i) => validateListener(l, `listeners[${i}]`))
 
@@ -169,6 +202,7 @@ export function validateConfig(raw: unknown): PortcullisConfig {
     logFormat,
     limits: validateLimits(v['limits'], 'limits'),
     persistence: validatePersistence(v['persistence'], 'persistence'),
+    cluster: validateCluster(v['cluster'], 'cluster', listeners),
     authentication: Object.freeze({
       allowAnonymous: optionalBoolean(authn['allowAnonymous'], 'authentication.allowAnonymous', false),
       reasonString: optionalBoolean(authn['reasonString'], 'authentication.reasonString', false),

@@ -13,6 +13,12 @@ export interface CommitBarrier {
   /** Changes recorded since start (a caller compares it to learn whether it recorded any). */
   readonly recorded: number
   /**
+   * False while the store cannot be reached at all (the cluster's Redis is down): new CONNECTs
+   * are refused with Server unavailable instead of accepted with nothing stored. Always true
+   * for a local store (a failing disk shows as failed commits instead).
+   */
+  readonly available: boolean
+  /**
    * `done` runs once every change recorded before this call is committed (`err` when the
    * commit failed: nothing of that group is stored). Callbacks run in the order given, and at
    * once (synchronously) when nothing is pending.

@@ -1,19 +1,29 @@
 /**
  * One conformance suite for the RetainedStore interface, run against every backend (memory,
- * SQLite): set / replace / clear, match, and scan over several filters (each message once,
+ * SQLite, Redis): set / replace / clear, match, and scan over several filters (each message once,
  * with the first filter that matches it, in slices), expired messages left out.
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, test, type TestContext } from 'node:test'
+import { after, before, describe, test, type TestContext } from 'node:test'
 import { silentLogger } from '../../src/log.js'
 import type { Message } from '../../src/mqtt/types.js'
 import { MemoryRetainedStore } from '../../src/store/memory/retained-store.js'
+import { RedisRetainedStore } from '../../src/store/redis/retained-store.js'
 import { SqliteRetainedStore } from '../../src/store/sqlite/retained-store.js'
 import { StateDatabase } from '../../src/store/sqlite/state-database.js'
 import type { RetainedStore } from '../../src/store/types.js'
+import { openRedisState, type RedisServer, startRedis } from '../helpers/redis-server.js'
+
+let redis: RedisServer
+before(async () => {
+  redis = await startRedis()
+})
+after(async () => {
+  await redis.destroy()
+})
 
 function message(topic: string, payload: string, expiresAt?: number): Message {
   return { topic, payload: Buffer.from(payload), qos: 1, retain: true, properties: undefined, expiresAt, origin: 'pub' }
@@ -31,7 +41,7 @@ async function scanAll(store: RetainedStore, filters: string[]): Promise<Array<[
   throw new Error('scan never finished')
 }
 
-const BACKENDS: Array<[string, (t: TestContext) => RetainedStore]> = [
+const BACKENDS: Array<[string, (t: TestContext) => RetainedStore | Promise<RetainedStore>]> = [
   ['memory', () => new MemoryRetainedStore()],
   ['sqlite', (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'portcullis-retained-conf-'))
@@ -42,12 +52,16 @@ const BACKENDS: Array<[string, (t: TestContext) => RetainedStore]> = [
     })
     return new SqliteRetainedStore(state, silentLogger())
   }],
+  ['redis', async (t) => {
+    const state = await openRedisState(redis, t)
+    return RedisRetainedStore.open(state)
+  }],
 ]
 
 for (const [name, open] of BACKENDS) {
   describe(`RetainedStore: ${name}`, () => {
     test('set replaces, an empty payload clears, size counts topics', async (t) => {
-      const store = open(t)
+      const store = await open(t)
       store.set(message('a/b', 'one'))
       store.set(message('a/b', 'two'))
       store.set(message('a/c', 'x'))
@@ -60,7 +74,7 @@ for (const [name, open] of BACKENDS) {
     })
 
     test('scan: each message once across overlapping filters, reported with the first filter that matches it; expired left out', async (t) => {
-      const store = open(t)
+      const store = await open(t)
       for (const topic of ['s/1', 's/2', 's/2/x', 'other', '$SYS/s']) store.set(message(topic, topic))
       store.set(message('s/old', 'gone', Date.now() - 1))
       assert.deepEqual(await scanAll(store, ['s/2', 's/#', '#', '+/+']), [

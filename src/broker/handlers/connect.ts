@@ -7,7 +7,7 @@ import type mqtt from 'mqtt-packet'
 import type { ChainResult } from '../../auth/chain.js'
 import { bindClientId } from '../../auth/identity.js'
 import type { Identity } from '../../auth/types.js'
-import { toReasonCode, type ErrorCode } from '../../errors.js'
+import { PortcullisError, toReasonCode, type ErrorCode } from '../../errors.js'
 import { describeRefusedToken } from '../refusals.js'
 import { ReasonCode, v3ConnackCode } from '../../protocol/reason-codes.js'
 import { hasMoreLevels, isValidTopicName } from '../../protocol/topic.js'
@@ -224,6 +224,14 @@ function completeConnect(conn: Connection, packet: mqtt.IConnectPacket, result: 
     return
   }
 
+  // Nothing could be stored (the cluster's Redis is down): refuse rather than accept a session
+  // that a takeover elsewhere could not see, or acknowledge what cannot be kept.
+  if (!broker.storeAvailable) {
+    log.warn({ clientId: d.clientId, remote: conn.remoteAddress }, 'connection refused: the state store is unreachable')
+    refuseCredentials(conn, packet, d.clientId, 'ERR_STORE_UNAVAILABLE', 'the cluster state store (Redis) is unreachable', identity.authenticator)
+    return
+  }
+
   const props = packet.properties ?? {}
   const version = conn.protocolVersion
   const requested = version === 5 ? (props.sessionExpiryInterval ?? 0) : packet.clean === false ? NEVER_EXPIRES : 0
@@ -263,7 +271,7 @@ function completeConnect(conn: Connection, packet: mqtt.IConnectPacket, result: 
     if (!conn.open) return
     if (err !== undefined) {
       conn.will = undefined
-      refuseConnect(conn, toReasonCode('ERR_STORE_WRITE'))
+      refuseConnect(conn, toReasonCode(err instanceof PortcullisError && err.code === 'ERR_STORE_UNAVAILABLE' ? err.code : 'ERR_STORE_WRITE'))
       return
     }
     acceptConnect(conn, session, sessionPresent, expiry, requested, d)

@@ -9,6 +9,7 @@ import type { CommitBarrier, SessionStore, StoredSession } from '../types.js'
 export const NO_COMMITS: CommitBarrier = Object.freeze({
   pending: false,
   recorded: 0,
+  available: true,
   afterCommit(done: (err: Error | undefined) => void): void {
     done(undefined)
   },
@@ -18,6 +19,7 @@ export class MemorySessionStore implements SessionStore {
   readonly durable = false
   readonly pending = false
   readonly recorded = 0
+  readonly available = true
 
   afterCommit(done: (err: Error | undefined) => void): void {
     done(undefined)

@@ -99,6 +99,8 @@ export class SqliteSessionStore implements SessionStore {
     return this.#state.pending
   }
 
+  readonly available = true
+
   get recorded(): number {
     return this.#state.recorded
   }

@@ -139,6 +139,8 @@ export class StateDatabase implements CommitBarrier {
     return this.#ops.length > 0
   }
 
+  readonly available = true
+
   get recorded(): number {
     return this.#recorded
   }

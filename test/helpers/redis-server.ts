@@ -1,0 +1,90 @@
+/**
+ * A real redis-server for tests: started by the test on a unix socket in a temporary folder
+ * (`port 0`: no TCP at all), with append-only persistence in that folder, and stopped by its
+ * PID. `stop()` then `start()` again restarts it on the same socket and data.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { TestContext } from 'node:test'
+import { silentLogger } from '../../src/log.js'
+import { RedisState } from '../../src/store/redis/redis-state.js'
+
+export class RedisServer {
+  readonly dir: string
+  readonly socket: string
+  #child: ChildProcess | undefined
+
+  constructor() {
+    this.dir = mkdtempSync(join(tmpdir(), 'portcullis-redis-'))
+    this.socket = join(this.dir, 'redis.sock')
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid
+  }
+
+  async start(): Promise<void> {
+    const child = spawn('redis-server', [
+      '--port', '0',
+      '--unixsocket', this.socket,
+      '--unixsocketperm', '700',
+      '--dir', this.dir,
+      '--save', '',
+      '--appendonly', 'yes',
+      '--appendfsync', 'always',
+      '--daemonize', 'no',
+      '--loglevel', 'notice',
+    ], { stdio: ['ignore', 'pipe', 'pipe'] })
+    this.#child = child
+    let out = ''
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()))
+    child.stderr?.on('data', (d: Buffer) => (out += d.toString()))
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 10_000)
+      const check = setInterval(() => {
+        if (/ready to accept connections/i.test(out)) {
+          clearInterval(check)
+          clearTimeout(timer)
+          resolve()
+        }
+      }, 10)
+      child.once('exit', (code) => {
+        clearInterval(check)
+        clearTimeout(timer)
+        reject(new Error(`redis-server exited with ${code}: ${out}`))
+      })
+    })
+  }
+
+  /** Stop it by PID (SIGKILL: a crash, else SIGTERM) and wait for it to exit. */
+  async stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+    const child = this.#child
+    this.#child = undefined
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
+    const gone = new Promise((r) => child.once('exit', r))
+    process.kill(child.pid as number, signal)
+    await gone
+  }
+
+  /** Stop it and remove its folder. */
+  async destroy(): Promise<void> {
+    await this.stop('SIGKILL')
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+}
+
+export async function startRedis(): Promise<RedisServer> {
+  const r = new RedisServer()
+  await r.start()
+  return r
+}
+
+/** A RedisState on an emptied Redis (FLUSHALL), closed when the test ends. */
+export async function openRedisState(server: RedisServer, t: TestContext, nodeId = 'test-node'): Promise<RedisState> {
+  const state = await RedisState.open({ path: server.socket }, nodeId, silentLogger())
+  await state.client.flushall()
+  t.after(() => state.close())
+  return state
+}

@@ -1,0 +1,193 @@
+/**
+ * One conformance suite for the SessionStore interface, run against every durable backend
+ * (SQLite, Redis): what is recorded and committed is what a restart (or another node on the
+ * same Redis) recovers — facts, subscriptions, queued messages in order, messages in flight
+ * with their packet ids and PUBREL state, incoming QoS 2 ids; a message is stored once for
+ * every session it is queued for and goes with its last delivery; afterCommit runs after the
+ * commit, in order. (The memory store records nothing by design: `durable` is false.)
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test, type TestContext } from 'node:test'
+import { silentLogger } from '../../src/log.js'
+import type { Delivery, Message } from '../../src/mqtt/types.js'
+import { MemorySessionStore } from '../../src/store/memory/session-store.js'
+import { RedisState } from '../../src/store/redis/redis-state.js'
+import { RedisSessionStore } from '../../src/store/redis/session-store.js'
+import { SqliteSessionStore } from '../../src/store/sqlite/session-store.js'
+import { StateDatabase } from '../../src/store/sqlite/state-database.js'
+import type { SessionFacts, SessionStore, StoredSession } from '../../src/store/types.js'
+import { openRedisState, type RedisServer, startRedis } from '../helpers/redis-server.js'
+
+let redis: RedisServer
+before(async () => {
+  redis = await startRedis()
+})
+after(async () => {
+  await redis.destroy()
+})
+
+type CountingStore = SessionStore & { counts(): { deliveries: number; messages: number } }
+
+interface Backend {
+  readonly store: CountingStore
+  /** The state as a restarted broker (or another node) sees it: a new store over the same data. */
+  reopen(): Promise<CountingStore>
+}
+
+const BACKENDS: Array<[string, (t: TestContext) => Promise<Backend>]> = [
+  ['sqlite', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-session-conf-'))
+    let state = new StateDatabase(dir, 'normal', silentLogger())
+    t.after(() => {
+      state.close()
+      rmSync(dir, { recursive: true, force: true })
+    })
+    return {
+      store: new SqliteSessionStore(state),
+      reopen: async () => {
+        await new Promise((r) => state.afterCommit(r))
+        state.close()
+        state = new StateDatabase(dir, 'normal', silentLogger())
+        return new SqliteSessionStore(state)
+      },
+    }
+  }],
+  ['redis', async (t) => {
+    const state = await openRedisState(redis, t, 'node-a')
+    return {
+      store: new RedisSessionStore(state),
+      reopen: async () => {
+        await new Promise((r) => state.afterCommit(r))
+        const other = await RedisState.open({ path: redis.socket }, 'node-b', silentLogger())
+        t.after(() => other.close())
+        return new RedisSessionStore(other)
+      },
+    }
+  }],
+]
+
+function message(topic: string, payload: string): Message {
+  return { topic, payload: Buffer.from(payload), qos: 2, retain: false, properties: { userProperties: { k: 'v' }, correlationData: Buffer.from([1, 2]) }, expiresAt: undefined, origin: 'pub' }
+}
+
+function delivery(m: Message, qos: 1 | 2 = 1): Delivery {
+  return { message: m, qos, retain: false, subscriptionIds: [3], stored: undefined }
+}
+
+function facts(clientId: string, over: Partial<SessionFacts> = {}): SessionFacts {
+  return { clientId, expiryInterval: 3600, connected: true, lastConnection: undefined, will: undefined, ...over }
+}
+
+async function recovered(store: SessionStore, clientId: string): Promise<StoredSession> {
+  const s = (await store.recover()).find((x) => x.clientId === clientId)
+  assert.ok(s !== undefined, `session ${clientId} recovered`)
+  return s
+}
+
+for (const [name, open] of BACKENDS) {
+  describe(`SessionStore: ${name}`, () => {
+    test('facts, will, subscriptions and incoming QoS 2 ids are recovered as last recorded', async (t) => {
+      const b = await open(t)
+      const s = b.store
+      assert.equal(s.durable, true)
+      const will = { message: message('w/t', 'bye'), delay: 5, expiry: 60, publishAt: undefined }
+      s.saveSession(facts('c1', { will, lastConnection: { username: 'u', usernameIsToken: false, remoteAddress: '127.0.0.1', protocolVersion: 5, disconnectedAt: 1 } }))
+      s.addSubscription('c1', { key: 'a/#', qos: 1, noLocal: false, retainAsPublished: true, retainHandling: 0, subscriptionId: 3 })
+      s.addSubscription('c1', { key: 'b', qos: 2, noLocal: true, retainAsPublished: false, retainHandling: 2, subscriptionId: undefined })
+      s.removeSubscription('c1', 'b')
+      s.addIncomingQos2('c1', 7)
+      s.addIncomingQos2('c1', 8)
+      s.removeIncomingQos2('c1', 7)
+      const r = await recovered(await b.reopen(), 'c1')
+      assert.equal(r.expiryInterval, 3600)
+      assert.equal(r.connected, true)
+      assert.equal(r.lastConnection?.username, 'u')
+      assert.equal(r.will?.message.payload.toString(), 'bye')
+      assert.deepEqual(r.will?.message.properties?.correlationData, Buffer.from([1, 2]))
+      assert.equal(r.will?.delay, 5)
+      assert.deepEqual(r.subscriptions.map((x) => [x.key, x.qos, x.subscriptionId]), [['a/#', 1, 3]])
+      assert.deepEqual(r.incomingQos2, [8])
+    })
+
+    test('queued and in-flight messages come back in order with packet ids and PUBREL state [MQTT-4.4.0-1]', async (t) => {
+      const b = await open(t)
+      const s = b.store
+      s.saveSession(facts('c1'))
+      const m = [message('t/1', 'one'), message('t/2', 'two'), message('t/3', 'three'), message('t/4', 'four')]
+      const ids = m.map((x) => s.queueDelivery('c1', delivery(x, 2)))
+      s.deliverySent(ids[0] as number, 10)
+      s.deliverySent(ids[1] as number, 11)
+      s.deliveryReleased(ids[0] as number) // PUBREC for the first: its PUBREL is resent after the second's PUBLISH
+      s.deliveryDone(ids[2] as number)
+      const r = await recovered(await b.reopen(), 'c1')
+      assert.deepEqual(r.inflight.map((x) => [x.delivery.message.topic, x.packetId, x.state]), [['t/2', 11, 'publish'], ['t/1', 10, 'pubrel']])
+      assert.deepEqual(r.queue.map((x) => x.message.topic), ['t/4'])
+      assert.deepEqual(r.queue[0]?.subscriptionIds, [3])
+      assert.equal(r.queue[0]?.qos, 2)
+      assert.deepEqual(r.queue[0]?.message.properties?.userProperties, { k: 'v' })
+    })
+
+    test('a message queued for several sessions is stored once and goes with its last delivery', async (t) => {
+      const b = await open(t)
+      const s = b.store
+      const shared = message('fan/out', 'x')
+      s.saveSession(facts('c1'))
+      s.saveSession(facts('c2'))
+      const d1 = s.queueDelivery('c1', delivery(shared))
+      s.queueDelivery('c2', delivery(shared))
+      assert.deepEqual(s.counts(), { deliveries: 2, messages: 1 })
+      s.deliveryDone(d1)
+      assert.deepEqual(s.counts(), { deliveries: 1, messages: 1 })
+      const again = await b.reopen()
+      const all = await again.recover()
+      assert.deepEqual(all.map((x) => [x.clientId, x.queue.length]).sort(), [['c1', 0], ['c2', 1]])
+      assert.deepEqual(again.counts(), { deliveries: 1, messages: 1 })
+    })
+
+    test('endSession removes the session, its subscriptions, messages and ids', async (t) => {
+      const b = await open(t)
+      const s = b.store
+      s.saveSession(facts('gone'))
+      s.saveSession(facts('kept'))
+      s.addSubscription('gone', { key: 'x', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionId: undefined })
+      const d = s.queueDelivery('gone', delivery(message('x', 'y')))
+      s.addIncomingQos2('gone', 1)
+      s.endSession('gone', [d])
+      assert.deepEqual(s.counts(), { deliveries: 0, messages: 0 })
+      const again = await b.reopen()
+      assert.deepEqual((await again.recover()).map((x) => x.clientId), ['kept'])
+      assert.deepEqual(again.counts(), { deliveries: 0, messages: 0 })
+    })
+
+    test('afterCommit runs after the commit of what was recorded before it, in order', async (t) => {
+      const b = await open(t)
+      const s = b.store
+      const order: string[] = []
+      await new Promise((r) => s.afterCommit(r)) // what opening the store recorded
+      s.afterCommit(() => order.push('nothing pending: at once'))
+      assert.deepEqual(order, ['nothing pending: at once'])
+      s.saveSession(facts('c1'))
+      assert.equal(s.pending, true)
+      s.afterCommit((err) => order.push(`first ${String(err)}`))
+      s.afterCommit((err) => order.push(`second ${String(err)}`))
+      assert.equal(order.length, 1)
+      await new Promise((r) => s.afterCommit(r))
+      assert.deepEqual(order, ['nothing pending: at once', 'first undefined', 'second undefined'])
+      assert.equal(s.pending, false)
+    })
+  })
+}
+
+test('SessionStore: memory records nothing and never waits', async () => {
+  const s = new MemorySessionStore()
+  assert.equal(s.durable, false)
+  s.saveSession()
+  assert.equal(s.pending, false)
+  assert.deepEqual(await s.recover(), [])
+  let called = false
+  s.afterCommit(() => (called = true))
+  assert.equal(called, true)
+})
