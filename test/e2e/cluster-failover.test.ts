@@ -1,0 +1,132 @@
+/**
+ * Cluster over Redis, with broker child processes and a real redis-server (unix socket):
+ * - failover: node A holds a persistent session with queued QoS 1 messages (and a retained
+ *   message); A is SIGKILLed; node B started on the same Redis resumes the session (session
+ *   present [MQTT-3.2.2-3]) and delivers every message A acknowledged, for 3.1.1 and 5.0;
+ * - Redis unreachable: new CONNECTs get 0x88 (3.1.1: 3), a QoS 1 PUBLISH gets no false
+ *   acknowledgement; once Redis is back, the node recovers by itself.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, test } from 'node:test'
+import mqtt, { type MqttClient } from 'mqtt'
+import { delay, withTimeout } from '../helpers/broker.js'
+import { BrokerProcess, connectRetry, freePort } from '../helpers/broker-process.js'
+import { startRedis } from '../helpers/redis-server.js'
+
+const MESSAGES = 300
+
+for (const version of [4, 5] as const) {
+  describe(`cluster failover (MQTT ${version === 5 ? '5.0' : '3.1.1'})`, () => {
+    test('node A killed with a queued persistent session: node B on the same Redis delivers every acknowledged message', async (t) => {
+      const redis = await startRedis()
+      const dir = mkdtempSync(join(tmpdir(), 'portcullis-cluster-'))
+      const cluster = (nodeId: string) => ({ cluster: { redis: { path: redis.socket }, nodeId } })
+      const a = new BrokerProcess(dir, await freePort(), cluster('node-a'), 'a')
+      const b = new BrokerProcess(dir, await freePort(), cluster('node-b'), 'b')
+      const clients: MqttClient[] = []
+      t.after(async () => {
+        for (const c of clients) c.end(true)
+        await a.kill()
+        await b.kill()
+        await redis.destroy()
+        rmSync(dir, { recursive: true, force: true })
+      })
+      await a.start()
+      const session: mqtt.IClientOptions = {
+        clientId: `sub-${version}`,
+        clean: false,
+        protocolVersion: version,
+        ...(version === 5 ? { properties: { sessionExpiryInterval: 3600 } } : {}),
+      }
+      const sub = await connectRetry(a.port, session)
+      await sub.subscribeAsync('fo/#', { qos: 1 })
+      await sub.endAsync()
+
+      const pub = await connectRetry(a.port, { clientId: `pub-${version}`, protocolVersion: version })
+      clients.push(pub)
+      for (let n = 0; n < MESSAGES; n++) await pub.publishAsync('fo/n', String(n), { qos: 1 })
+      await pub.publishAsync('fo/retained', 'kept', { qos: 1, retain: true })
+      pub.end(true)
+      await a.kill()
+
+      // B waits until A's liveness note is stale, then serves A's sessions.
+      await b.start(20_000)
+      const got = new Map<number, number>()
+      let present: boolean | undefined
+      const resumed = await connectRetry(b.port, session, (c) => {
+        c.on('connect', (p) => (present = p.sessionPresent))
+        c.on('message', (topic, payload) => {
+          if (topic !== 'fo/n') return
+          const n = Number(payload.toString())
+          got.set(n, (got.get(n) ?? 0) + 1)
+        })
+      })
+      clients.push(resumed)
+      assert.equal(present, true, 'session present on node B [MQTT-3.2.2-3]')
+      await withTimeout((async () => { while (got.size < MESSAGES) await delay(20) })(), 15_000, `all ${MESSAGES} messages on B`)
+        .catch((err: unknown) => { throw new Error(`${String(err)}: ${got.size} of ${MESSAGES} arrived`) })
+      assert.deepEqual([...Array(MESSAGES).keys()].filter((n) => !got.has(n)), [])
+
+      // The retained message set on A is served by B.
+      const fresh = await connectRetry(b.port, { clientId: `fresh-${version}`, protocolVersion: version })
+      clients.push(fresh)
+      const retained = new Promise<string>((r) => fresh.on('message', (topic, p) => { if (topic === 'fo/retained') r(p.toString()) }))
+      await fresh.subscribeAsync('fo/retained', { qos: 1 })
+      assert.equal(await withTimeout(retained, 5000, 'retained message on B'), 'kept')
+    })
+  })
+}
+
+describe('cluster: Redis unreachable', () => {
+  test('new CONNECTs get 0x88 (3.1.1: 3), QoS 1 gets no false acknowledgement; recovers when Redis is back', async (t) => {
+    const redis = await startRedis()
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-cluster-'))
+    const node = new BrokerProcess(dir, await freePort(), { cluster: { redis: { path: redis.socket }, nodeId: 'solo' } }, 'solo')
+    const clients: MqttClient[] = []
+    t.after(async () => {
+      for (const c of clients) c.end(true)
+      await node.kill()
+      await redis.destroy()
+      rmSync(dir, { recursive: true, force: true })
+    })
+    await node.start()
+    const sub = await connectRetry(node.port, { clientId: 'durable-sub', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 3600 } })
+    clients.push(sub)
+    await sub.subscribeAsync('down/#', { qos: 1 })
+    const pub = await connectRetry(node.port, { clientId: 'pub', protocolVersion: 5 })
+    clients.push(pub)
+    await pub.publishAsync('down/before', 'ok', { qos: 1 })
+
+    await redis.stop('SIGKILL')
+    // A QoS 1 message for a persistent session cannot be stored: no positive PUBACK.
+    const outcome = await Promise.race([
+      pub.publishAsync('down/during', 'x', { qos: 1 }).then(() => 'acknowledged', (err: unknown) => `refused: ${String(err)}`),
+      delay(3000).then(() => 'no ack'),
+    ])
+    assert.notEqual(outcome, 'acknowledged', 'no false acknowledgement while Redis is down')
+
+    const refusedWith = async (protocolVersion: 4 | 5): Promise<number | undefined> => {
+      const c = mqtt.connect({ host: '127.0.0.1', port: node.port, clientId: `new-${protocolVersion}`, protocolVersion, reconnectPeriod: 0 })
+      clients.push(c)
+      return withTimeout(new Promise<number | undefined>((r) => {
+        c.on('error', (err) => r((err as Error & { code?: number }).code))
+        c.on('connect', () => r(0))
+      }), 5000, 'CONNACK')
+    }
+    assert.equal(await refusedWith(5), 0x88, 'MQTT 5: Server unavailable')
+    assert.equal(await refusedWith(4), 3, 'MQTT 3.1.1: server unavailable')
+
+    await redis.start()
+    // ioredis reconnects with back-off (at most 2 s apart): CONNECTs succeed again.
+    const back = await withTimeout((async () => {
+      for (;;) {
+        if (await refusedWith(5) === 0) return true
+        await delay(200)
+      }
+    })(), 15_000, 'CONNECT accepted after Redis is back')
+    assert.equal(back, true)
+  })
+})
