@@ -8,93 +8,13 @@
  * kill -9: retained messages, a will with Will Delay, and Session Expiry counting while down.
  */
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { describe, test, type TestContext } from 'node:test'
 import mqtt, { type MqttClient } from 'mqtt'
 import { delay, withTimeout } from '../helpers/broker.js'
-
-const BIN = resolve('bin/portcullis.js')
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const s = net.createServer()
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolvePort(port))
-    })
-    s.on('error', reject)
-  })
-}
-
-/** A broker child process on a fixed port and data directory, restartable after a kill. */
-class BrokerProcess {
-  readonly port: number
-  readonly #config: string
-  #child: ChildProcess | undefined
-  #log = ''
-
-  constructor(dir: string, port: number) {
-    this.port = port
-    this.#config = join(dir, 'portcullis.json')
-    writeFileSync(this.#config, JSON.stringify({
-      listeners: [{ type: 'tcp', host: '127.0.0.1', port }],
-      dataDir: join(dir, 'data'),
-      authentication: { allowAnonymous: true },
-      authorization: { noMatch: 'allow' },
-      limits: { sysInterval: 0, maxQueuedMessages: 100_000 },
-    }))
-  }
-
-  async start(): Promise<void> {
-    const child = spawn('node', [BIN, 'start', '--config', this.#config], { stdio: ['ignore', 'pipe', 'pipe'] })
-    this.#child = child
-    let out = ''
-    child.stdout?.on('data', (d: Buffer) => (out += d.toString()))
-    child.stderr?.on('data', (d: Buffer) => (this.#log += d.toString()))
-    await withTimeout(new Promise<void>((resolveStart, reject) => {
-      const check = setInterval(() => {
-        if (out.includes('"msg":"listening"')) {
-          clearInterval(check)
-          resolveStart()
-        }
-      }, 10)
-      child.once('exit', (code) => {
-        clearInterval(check)
-        reject(new Error(`broker exited with ${code}: ${this.#log}${out}`))
-      })
-    }), 15_000, 'the broker did not start')
-  }
-
-  async kill(): Promise<void> {
-    const child = this.#child
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
-    const gone = new Promise((r) => child.once('exit', r))
-    child.kill('SIGKILL')
-    await gone
-  }
-}
-
-/** Connect, retrying while the broker is down; `prepare` sees each client before it connects. */
-async function connectRetry(port: number, opts: mqtt.IClientOptions, prepare?: (client: MqttClient) => void): Promise<MqttClient> {
-  for (let attempt = 0; ; attempt++) {
-    const client = mqtt.connect({ host: '127.0.0.1', port, reconnectPeriod: 0, connectTimeout: 2000, ...opts })
-    client.on('error', () => {})
-    // Messages may arrive with the CONNACK: listeners go on before it.
-    prepare?.(client)
-    const ok = await new Promise<boolean>((r) => {
-      client.once('connect', () => r(true))
-      client.once('close', () => r(false))
-    })
-    if (ok) return client
-    client.end(true)
-    if (attempt > 200) throw new Error('could not connect')
-    await delay(50)
-  }
-}
+import { BrokerProcess, connectRetry, freePort } from '../helpers/broker-process.js'
 
 interface LossRun {
   readonly qos: 1 | 2

@@ -4,23 +4,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
-import net from 'node:net'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
 import { delay, withTimeout } from './broker.js'
+import { BIN, freePort } from './cli.js'
 
-const BIN = resolve('bin/portcullis.js')
-
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const s = net.createServer()
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolvePort(port))
-    })
-    s.on('error', reject)
-  })
-}
+export { freePort }
 
 export class BrokerProcess {
   readonly port: number
@@ -34,7 +23,7 @@ export class BrokerProcess {
     this.#config = join(dir, `${name}.json`)
     writeFileSync(this.#config, JSON.stringify({
       listeners: [{ type: 'tcp', host: '127.0.0.1', port }],
-      dataDir: join(dir, `${name}-data`),
+      dataDir: join(dir, name === 'portcullis' ? 'data' : `${name}-data`),
       authentication: { allowAnonymous: true },
       authorization: { noMatch: 'allow' },
       limits: { sysInterval: 0, maxQueuedMessages: 100_000 },
