@@ -130,3 +130,21 @@ describe('cluster: Redis unreachable', () => {
     assert.equal(back, true)
   })
 })
+
+describe('cluster: one live node per Redis (this stage)', () => {
+  test('a second node refuses to start (exit 2) while another node on the same Redis is alive', async (t) => {
+    const redis = await startRedis()
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-cluster-'))
+    const cluster = (nodeId: string) => ({ cluster: { redis: { path: redis.socket }, nodeId } })
+    const a = new BrokerProcess(dir, await freePort(), cluster('node-a'), 'a')
+    const b = new BrokerProcess(dir, await freePort(), cluster('node-b'), 'b')
+    t.after(async () => {
+      await a.kill()
+      await b.kill()
+      await redis.destroy()
+      rmSync(dir, { recursive: true, force: true })
+    })
+    await a.start()
+    await assert.rejects(b.start(20_000), /exited with 2[\s\S]*node-a is alive on this Redis/)
+  })
+})
