@@ -1,6 +1,6 @@
 /**
  * JWT authentication over real sockets, MQTT 3.1.1 and 5.0: each algorithm and PEM kind,
- * token field, claim rules, hostile tokens, the authenticator chain, and CONTRACT.md's
+ * token field, claim rules, hostile tokens, the authenticator chain, and the README's
  * outcome table (0x86 / 4 for a refused token).
  */
 import assert from 'node:assert/strict'

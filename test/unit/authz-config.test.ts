@@ -36,7 +36,7 @@ describe('parseAuthorizationConfig: defaults and normalisation', () => {
     }
   })
 
-  test('the full CONTRACT example parses; actions normalised, qos sorted, ip as a list', () => {
+  test('the full README example parses; actions normalised, qos sorted, ip as a list', () => {
     const c = parseAuthorizationConfig({
       noMatch: 'allow',
       aclClaim: 'https://example.com/acl',

@@ -23,7 +23,7 @@ test('every error code is documented in the README with its reason codes', () =>
   }
 })
 
-test('token and credential failures are 0x86 / 4, missing keys 0x88 / 3, authorization 0x87 / 5 (CONTRACT.md)', () => {
+test('token and credential failures are 0x86 / 4, missing keys 0x88 / 3, authorization 0x87 / 5 (the README table)', () => {
   for (const code of Object.keys(ErrorCodes) as ErrorCode[]) {
     if (code.startsWith('ERR_JWT_') || code === 'ERR_AUTH_BAD_CREDENTIALS' || code === 'ERR_AUTH_NO_CREDENTIALS') {
       assert.equal(toReasonCode(code), ReasonCode.BadUserNameOrPassword, code)
