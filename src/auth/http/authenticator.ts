@@ -15,17 +15,13 @@
  *                                             when no one accepts; never an allow)
  */
 import { createHash } from 'node:crypto'
-import type { Agent } from 'node:http'
 import { performance } from 'node:perf_hooks'
-import type { CacheUsage } from '../../bounded-cache.js'
 import { PortcullisError } from '../../errors.js'
 import type { Logger } from '../../log.js'
 import { deepFreeze } from '../deep-freeze.js'
-import type { AuthenticatorReport, AuthenticatorStats, AuthenticatorStatus, ManagedAuthenticator } from '../managed.js'
-import { OutcomeCounts } from '../outcome-counts.js'
-import { AnswerCache } from '../remote/answer-cache.js'
-import { HttpExchangeError, httpExchange, jsonObject, keepAliveAgent } from '../remote/http-exchange.js'
-import { ServiceHealth } from '../remote/service-health.js'
+import type { AuthenticatorReport, ManagedAuthenticator } from '../managed.js'
+import { HttpExchangeError, httpExchange, jsonObject } from '../remote/http-exchange.js'
+import { ServiceAuthenticator } from '../remote/service-authenticator.js'
 import type { AuthOutcome, Credentials, Identity } from '../types.js'
 import type { HttpAuthenticatorConfig } from './config.js'
 import { compileRequestTemplate, renderRequestTemplate, type RequestTemplate } from './request-template.js'
@@ -42,8 +38,6 @@ export interface HttpAuthenticatorOptions {
   readonly timeoutMs?: number
 }
 
-const ANSWER_CACHE_BYTES = 32 * 1024 * 1024
-
 /** Reads `{"result": …, "expire_at"?: …}`; throws a `rejected` HttpExchangeError for anything else. */
 function decisionOf(doc: Record<string, unknown>, bytes: number): Decision {
   const result = doc['result']
@@ -59,65 +53,22 @@ function decisionOf(doc: Record<string, unknown>, bytes: number): Decision {
   return { result: 'allow', claims: deepFreeze(claims), bytes, ...(expireAt !== undefined ? { expiresAt: expireAt * 1000 } : {}) }
 }
 
-export class HttpAuthenticator implements ManagedAuthenticator {
-  readonly name: string
+export class HttpAuthenticator extends ServiceAuthenticator<Decision> implements ManagedAuthenticator {
   readonly type = 'http' as const
-  readonly enabled: boolean
   readonly authMethods: readonly string[] = Object.freeze([])
   readonly config: HttpAuthenticatorConfig
-  readonly #url: URL
-  readonly #agent: Agent
   readonly #fields: ReadonlyArray<readonly [string, RequestTemplate]>
-  readonly #log: Logger
-  readonly #timeoutMs: number
-  readonly #counts: OutcomeCounts
-  readonly #health: ServiceHealth
-  readonly #cache: AnswerCache<Decision>
-  readonly #abort = new AbortController()
   #inFlight = 0
-  #cacheHits = 0
   #shed = 0
 
   constructor(config: HttpAuthenticatorConfig, options: HttpAuthenticatorOptions) {
+    super({
+      name: config.name, enabled: config.enabled, url: config.url, maxConnections: config.maxConnections, ca: config.ca,
+      logger: options.logger, timeoutMs: options.timeoutMs ?? config.timeoutMs, service: 'HTTP auth service',
+      cacheEntries: config.cacheTtl === 0 ? 0 : config.cacheSize,
+    })
     this.config = config
-    this.name = config.name
-    this.enabled = config.enabled
-    this.#url = new URL(config.url)
-    this.#agent = keepAliveAgent(this.#url, { maxSockets: config.maxConnections, ...(config.ca !== undefined ? { ca: config.ca } : {}) })
     this.#fields = Object.entries(config.body).map(([field, template]) => [field, compileRequestTemplate(template)] as const)
-    this.#log = options.logger.child({ authenticator: config.name })
-    this.#timeoutMs = options.timeoutMs ?? config.timeoutMs
-    this.#counts = new OutcomeCounts(this.#log)
-    this.#health = new ServiceHealth(this.#log, 'HTTP auth service')
-    this.#cache = new AnswerCache(config.cacheTtl === 0 ? 0 : config.cacheSize, ANSWER_CACHE_BYTES)
-  }
-
-  async start(): Promise<void> {
-    // Nothing to load: the service is asked per client.
-  }
-
-  close(): Promise<void> {
-    this.#abort.abort()
-    this.#agent.destroy()
-    this.#cache.clear()
-    return Promise.resolve()
-  }
-
-  refreshKeys(): Promise<boolean> {
-    return Promise.resolve(false)
-  }
-
-  status(): AuthenticatorStatus {
-    return { name: this.name, type: this.type, enabled: this.enabled, ...this.#health.status(this.enabled) }
-  }
-
-  cacheUsage(): CacheUsage {
-    return this.#cache.usage
-  }
-
-  /** `verifyCount`: requests made; `ignore.ERR_AUTH_SERVICE_UNAVAILABLE` includes requests shed (maxPending). */
-  stats(): AuthenticatorStats {
-    return { ...this.#counts.snapshot(), verifyCount: this.#health.requests, verifyMicrosTotal: this.#health.micros, cacheHits: this.#cacheHits }
   }
 
   /** Requests not sent because maxPending were already waiting. */
@@ -126,34 +77,34 @@ export class HttpAuthenticator implements ManagedAuthenticator {
   }
 
   authenticate(credentials: Credentials): AuthOutcome | Promise<AuthOutcome> {
-    if (credentials.authMethod !== undefined) return this.#counts.ignore(undefined, credentials.clientId)
+    if (credentials.authMethod !== undefined) return this.counts.ignore(undefined, credentials.clientId)
     if (credentials.username === undefined && credentials.password === undefined && credentials.certificate === undefined) {
-      return this.#counts.ignore(undefined, credentials.clientId)
+      return this.counts.ignore(undefined, credentials.clientId)
     }
     const body = this.#body(credentials)
     let id: string | undefined
     if (this.config.cacheTtl > 0) {
       // Keyed by a digest of the whole request (the password included), never the request itself.
       id = createHash('sha256').update(body).digest('base64')
-      const hit = this.#cache.get(id, Date.now())
+      const hit = this.cache.get(id, Date.now())
       if (hit !== undefined) {
-        this.#cacheHits++
+        this.cacheHits++
         return this.#judge(hit, credentials)
       }
     }
     if (this.#inFlight >= this.config.maxConnections + this.config.maxPending) {
       this.#shed++
-      return this.#counts.ignore(new PortcullisError('ERR_AUTH_SERVICE_UNAVAILABLE', `HTTP auth service behind: ${this.#inFlight} requests waiting (maxPending)`), credentials.clientId)
+      return this.counts.ignore(new PortcullisError('ERR_AUTH_SERVICE_UNAVAILABLE', `HTTP auth service behind: ${this.#inFlight} requests waiting (maxPending)`), credentials.clientId)
     }
     return this.#ask(body).then(
       (decision) => {
         if (id !== undefined && decision.result === 'allow') {
           const now = Date.now()
-          this.#cache.set(id, decision, decision.bytes, Math.min(decision.expiresAt ?? Infinity, now + this.config.cacheTtl * 1000), now)
+          this.cache.set(id, decision, decision.bytes, Math.min(decision.expiresAt ?? Infinity, now + this.config.cacheTtl * 1000), now)
         }
         return this.#judge(decision, credentials)
       },
-      (err: unknown) => this.#counts.ignore(err as PortcullisError, credentials.clientId),
+      (err: unknown) => this.counts.ignore(err as PortcullisError, credentials.clientId),
     )
   }
 
@@ -174,10 +125,10 @@ export class HttpAuthenticator implements ManagedAuthenticator {
     this.#inFlight++
     try {
       const decision = await this.#request(body)
-      this.#health.succeeded(t0)
+      this.health.succeeded(t0)
       return decision
     } catch (err) {
-      this.#health.failed(err instanceof HttpExchangeError ? err.kind : 'error', t0, (err as Error).message)
+      this.health.failed(err instanceof HttpExchangeError ? err.kind : 'error', t0, (err as Error).message)
       throw new PortcullisError('ERR_AUTH_SERVICE_UNAVAILABLE', `HTTP auth service: ${(err as Error).message}`, { cause: err })
     } finally {
       this.#inFlight--
@@ -185,7 +136,7 @@ export class HttpAuthenticator implements ManagedAuthenticator {
   }
 
   async #request(body: string): Promise<Decision> {
-    const answer = await httpExchange(this.#url, {
+    const answer = await httpExchange(this.url, {
       method: 'POST',
       headers: {
         ...this.config.headers,
@@ -194,20 +145,20 @@ export class HttpAuthenticator implements ManagedAuthenticator {
         'user-agent': 'portcullis-http-auth',
       },
       body,
-      timeoutMs: this.#timeoutMs,
+      timeoutMs: this.timeoutMs,
       maxBytes: this.config.maxResponseBytes,
-      agent: this.#agent,
-      signal: this.#abort.signal,
+      agent: this.agent,
+      signal: this.abort.signal,
     })
     if (answer.status < 200 || answer.status > 299) throw new HttpExchangeError(`HTTP ${answer.status}`, 'error')
     return decisionOf(jsonObject(answer), answer.body.length * 2)
   }
 
   #judge(decision: Decision, credentials: Credentials): AuthOutcome {
-    if (decision.result === 'ignore') return this.#counts.ignore(undefined, credentials.clientId)
-    if (decision.result === 'deny') return this.#counts.deny(new PortcullisError('ERR_AUTH_SERVICE_DENIED', 'the HTTP auth service denied the client'), credentials.clientId)
+    if (decision.result === 'ignore') return this.counts.ignore(undefined, credentials.clientId)
+    if (decision.result === 'deny') return this.counts.deny(new PortcullisError('ERR_AUTH_SERVICE_DENIED', 'the HTTP auth service denied the client'), credentials.clientId)
     if (decision.expiresAt !== undefined && decision.expiresAt <= Date.now()) {
-      return this.#counts.deny(new PortcullisError('ERR_AUTH_SERVICE_DENIED', `the HTTP auth service's allow expired at ${new Date(decision.expiresAt).toISOString()}`), credentials.clientId)
+      return this.counts.deny(new PortcullisError('ERR_AUTH_SERVICE_DENIED', `the HTTP auth service's allow expired at ${new Date(decision.expiresAt).toISOString()}`), credentials.clientId)
     }
     const identity: Identity = {
       authenticator: this.name,
@@ -216,7 +167,7 @@ export class HttpAuthenticator implements ManagedAuthenticator {
       ...(decision.expiresAt !== undefined ? { expiresAt: decision.expiresAt } : {}),
       disconnectOnExpiry: this.config.disconnectOnExpiry,
     }
-    return this.#counts.allow(identity)
+    return this.counts.allow(identity)
   }
 
   /**
@@ -235,11 +186,11 @@ export class HttpAuthenticator implements ManagedAuthenticator {
     try {
       decision = await this.#request(this.#body(credentials))
     } catch (err) {
-      const e = new PortcullisError('ERR_AUTH_SERVICE_UNAVAILABLE', `${this.#url.host}: ${(err as Error).message}`)
+      const e = new PortcullisError('ERR_AUTH_SERVICE_UNAVAILABLE', `${this.url.host}: ${(err as Error).message}`)
       return { ...base, outcome: 'ignore', code: e.code, message: e.message, steps: [{ check: 'service', ok: false, detail: e.message, code: e.code }] }
     }
     const took = `${Math.round(performance.now() - t0)} ms`
-    const detail = `${this.#url.host} answered result: ${decision.result} (${took}; the token sent as \${password})`
+    const detail = `${this.url.host} answered result: ${decision.result} (${took}; the token sent as \${password})`
     if (decision.result === 'ignore') return { ...base, outcome: 'ignore', steps: [{ check: 'service', ok: false, detail }] }
     if (decision.result === 'deny') {
       return { ...base, outcome: 'deny', code: 'ERR_AUTH_SERVICE_DENIED', message: 'the HTTP auth service denied the client', steps: [{ check: 'service', ok: false, detail, code: 'ERR_AUTH_SERVICE_DENIED' }] }

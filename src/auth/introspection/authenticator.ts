@@ -17,19 +17,16 @@
  * cacheMaxTtl seconds; concurrent CONNECTs with the same token share one request.
  */
 import { createHash } from 'node:crypto'
-import type { Agent } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { PortcullisError } from '../../errors.js'
-import type { CacheUsage } from '../../bounded-cache.js'
 import type { Logger } from '../../log.js'
 import { deepFreeze } from '../deep-freeze.js'
 import { describeIdentity, identityFromClaims } from '../identity.js'
 import { compileMatch, evaluateClaims, type ClaimCheck, type ClaimContext, type CompiledMatch } from '../jwt/claims.js'
-import type { AuthenticatorReport, AuthenticatorStats, AuthenticatorStatus, ManagedAuthenticator } from '../managed.js'
-import { OutcomeCounts } from '../outcome-counts.js'
-import { AnswerCache, SingleFlight } from '../remote/answer-cache.js'
-import { ServiceHealth } from '../remote/service-health.js'
-import { HttpExchangeError, httpExchange, jsonObject, keepAliveAgent } from '../remote/http-exchange.js'
+import type { AuthenticatorReport, ManagedAuthenticator } from '../managed.js'
+import { SingleFlight } from '../remote/answer-cache.js'
+import { HttpExchangeError, httpExchange, jsonObject } from '../remote/http-exchange.js'
+import { ServiceAuthenticator } from '../remote/service-authenticator.js'
 import type { AuthOutcome, Credentials, Identity } from '../types.js'
 import { INTROSPECTION_DEFAULTS, type IntrospectionAuthenticatorConfig } from './config.js'
 
@@ -39,7 +36,6 @@ type Answer =
   | { readonly active: false; readonly bytes: number }
 
 /** What the answer cache may hold per authenticator (entries are also bounded by cacheSize). */
-const ANSWER_CACHE_BYTES = 32 * 1024 * 1024
 
 export interface IntrospectionOptions {
   readonly logger: Logger
@@ -52,70 +48,24 @@ function formEncode(value: string): string {
   return new URLSearchParams({ v: value }).toString().slice(2)
 }
 
-export class IntrospectionAuthenticator implements ManagedAuthenticator {
-  readonly name: string
+export class IntrospectionAuthenticator extends ServiceAuthenticator<Answer> implements ManagedAuthenticator {
   readonly type = 'introspection' as const
-  readonly enabled: boolean
   readonly authMethods: readonly string[]
   readonly tokenFrom: 'username' | 'password'
   readonly config: IntrospectionAuthenticatorConfig
-  readonly #url: URL
-  readonly #agent: Agent
   readonly #match: readonly CompiledMatch[]
-  readonly #log: Logger
-  readonly #timeoutMs: number
-  readonly #cache: AnswerCache<Answer>
   readonly #flights = new SingleFlight<Answer>()
-  readonly #abort = new AbortController()
-  readonly #outcomesCounted: OutcomeCounts
-  readonly #health: ServiceHealth
-  #cacheHits = 0
 
   constructor(config: IntrospectionAuthenticatorConfig, options: IntrospectionOptions) {
+    super({
+      name: config.name, enabled: config.enabled, url: config.endpoint, maxConnections: config.maxConnections, ca: config.ca,
+      logger: options.logger, timeoutMs: options.timeoutMs ?? config.timeoutMs, service: 'introspection endpoint',
+      cacheEntries: config.cacheMaxTtl === 0 ? 0 : config.cacheSize,
+    })
     this.config = config
-    this.name = config.name
-    this.enabled = config.enabled
     this.tokenFrom = config.from
     this.authMethods = Object.freeze([config.authMethod])
-    this.#url = new URL(config.endpoint)
-    this.#agent = keepAliveAgent(this.#url, { maxSockets: config.maxConnections, ...(config.ca !== undefined ? { ca: config.ca } : {}) })
     this.#match = compileMatch(config.claims.match)
-    this.#log = options.logger.child({ authenticator: config.name })
-    this.#outcomesCounted = new OutcomeCounts(this.#log)
-    this.#health = new ServiceHealth(this.#log, 'introspection endpoint')
-    this.#timeoutMs = options.timeoutMs ?? config.timeoutMs
-    this.#cache = new AnswerCache(config.cacheMaxTtl === 0 ? 0 : config.cacheSize, ANSWER_CACHE_BYTES)
-  }
-
-  async start(): Promise<void> {
-    // Nothing to load: the endpoint is asked per token.
-  }
-
-  close(): Promise<void> {
-    this.#abort.abort()
-    this.#agent.destroy()
-    this.#cache.clear()
-    return Promise.resolve()
-  }
-
-  refreshKeys(): Promise<boolean> {
-    return Promise.resolve(false)
-  }
-
-  status(): AuthenticatorStatus {
-    return { name: this.name, type: this.type, enabled: this.enabled, ...this.#health.status(this.enabled) }
-  }
-
-  /** What the answer cache holds (for /metrics). */
-  cacheUsage(): CacheUsage {
-    return this.#cache.usage
-  }
-
-  stats(): AuthenticatorStats {
-    return {
-      ...this.#outcomesCounted.snapshot(),
-      verifyCount: this.#health.requests, verifyMicrosTotal: this.#health.micros, cacheHits: this.#cacheHits,
-    }
   }
 
   authenticate(credentials: Credentials): AuthOutcome | Promise<AuthOutcome> {
@@ -123,9 +73,9 @@ export class IntrospectionAuthenticator implements ManagedAuthenticator {
     if (read === undefined) return this.#ignored(undefined, credentials)
     if (read instanceof PortcullisError) return this.#ignored(read, credentials)
     const id = createHash('sha256').update(read).digest('base64')
-    const cached = this.#cache.get(id, Date.now())
+    const cached = this.cache.get(id, Date.now())
     if (cached !== undefined) {
-      this.#cacheHits++
+      this.cacheHits++
       return this.#judge(cached, credentials)
     }
     return this.#flights.run(id, () => this.#introspect(read, id)).then(
@@ -139,18 +89,18 @@ export class IntrospectionAuthenticator implements ManagedAuthenticator {
     const t0 = performance.now()
     try {
       const answer = await this.#request(token)
-      this.#health.succeeded(t0)
+      this.health.succeeded(t0)
       const now = Date.now()
       const maxTtl = this.config.cacheMaxTtl * 1000
       if (answer.active) {
         const exp = answer.claims['exp']
-        this.#cache.set(id, answer, answer.bytes, typeof exp === 'number' ? Math.min(exp * 1000, now + maxTtl) : now + maxTtl, now)
+        this.cache.set(id, answer, answer.bytes, typeof exp === 'number' ? Math.min(exp * 1000, now + maxTtl) : now + maxTtl, now)
       } else {
-        this.#cache.set(id, answer, answer.bytes, now + Math.min(maxTtl, INTROSPECTION_DEFAULTS.inactiveTtl * 1000), now)
+        this.cache.set(id, answer, answer.bytes, now + Math.min(maxTtl, INTROSPECTION_DEFAULTS.inactiveTtl * 1000), now)
       }
       return answer
     } catch (err) {
-      this.#health.failed(err instanceof HttpExchangeError ? err.kind : 'error', t0, (err as Error).message)
+      this.health.failed(err instanceof HttpExchangeError ? err.kind : 'error', t0, (err as Error).message)
       throw new PortcullisError('ERR_AUTH_SERVICE_UNAVAILABLE', `introspection failed: ${(err as Error).message}`, { cause: err })
     }
   }
@@ -170,9 +120,9 @@ export class IntrospectionAuthenticator implements ManagedAuthenticator {
       form.set('client_id', c.clientId)
       form.set('client_secret', c.clientSecret)
     }
-    const answer = await httpExchange(this.#url, {
-      method: 'POST', headers, body: form.toString(), timeoutMs: this.#timeoutMs, maxBytes: c.maxResponseBytes,
-      agent: this.#agent, signal: this.#abort.signal,
+    const answer = await httpExchange(this.url, {
+      method: 'POST', headers, body: form.toString(), timeoutMs: this.timeoutMs, maxBytes: c.maxResponseBytes,
+      agent: this.agent, signal: this.abort.signal,
     })
     if (answer.status === 401 || answer.status === 403) {
       throw new HttpExchangeError(`HTTP ${answer.status}: the endpoint refused the broker's client credentials (clientId, clientSecret, clientAuth)`, 'rejected')
@@ -191,9 +141,9 @@ export class IntrospectionAuthenticator implements ManagedAuthenticator {
     if (!answer.active) return this.#ignored(new PortcullisError('ERR_TOKEN_INACTIVE', 'the authorization server says the token is not active'), credentials)
     const context = this.#claimContext(credentials.clientId, credentials.username)
     const failure = evaluateClaims(answer.claims, this.config.claims, this.#match, context, Date.now() / 1000)
-    if (failure !== undefined) return this.#outcomesCounted.deny(failure, credentials.clientId)
+    if (failure !== undefined) return this.counts.deny(failure, credentials.clientId)
     const claimed = identityFromClaims(this.config.identity, answer.claims)
-    if (claimed instanceof PortcullisError) return this.#outcomesCounted.deny(claimed, credentials.clientId)
+    if (claimed instanceof PortcullisError) return this.counts.deny(claimed, credentials.clientId)
     const exp = answer.claims['exp']
     const identity: Identity = {
       ...claimed,
@@ -203,11 +153,11 @@ export class IntrospectionAuthenticator implements ManagedAuthenticator {
       ...(typeof exp === 'number' ? { expiresAt: exp * 1000 } : {}),
       disconnectOnExpiry: this.config.disconnectOnExpiry,
     }
-    return this.#outcomesCounted.allow(identity)
+    return this.counts.allow(identity)
   }
 
   #ignored(error: PortcullisError | undefined, credentials: Credentials): AuthOutcome {
-    return this.#outcomesCounted.ignore(error, credentials.clientId)
+    return this.counts.ignore(error, credentials.clientId)
   }
 
   #claimContext(clientId: string, username: string | undefined): ClaimContext {
@@ -254,18 +204,18 @@ export class IntrospectionAuthenticator implements ManagedAuthenticator {
     try {
       answer = await this.#request(token)
     } catch (err) {
-      const e = new PortcullisError('ERR_AUTH_SERVICE_UNAVAILABLE', `introspection at ${this.#url.host} failed: ${(err as Error).message}`)
+      const e = new PortcullisError('ERR_AUTH_SERVICE_UNAVAILABLE', `introspection at ${this.url.host} failed: ${(err as Error).message}`)
       steps.push({ check: 'introspection', ok: false, detail: e.message, code: e.code })
       return stop('ignore', e)
     }
     const took = `${Math.round(performance.now() - t0)} ms`
     if (!answer.active) {
       const e = new PortcullisError('ERR_TOKEN_INACTIVE', 'the authorization server says the token is not active')
-      steps.push({ check: 'introspection', ok: false, detail: `${this.#url.host} answered active: false (${took})`, code: e.code })
+      steps.push({ check: 'introspection', ok: false, detail: `${this.url.host} answered active: false (${took})`, code: e.code })
       return stop('ignore', e)
     }
     const shown = ['sub', 'client_id', 'scope'].filter((k) => typeof answer.claims[k] === 'string').map((k) => `${k} ${JSON.stringify(answer.claims[k])}`)
-    steps.push({ check: 'introspection', ok: true, detail: `${this.#url.host} answered active: true (${took})${shown.length > 0 ? `; ${shown.join(', ')}` : ''}` })
+    steps.push({ check: 'introspection', ok: true, detail: `${this.url.host} answered active: true (${took})${shown.length > 0 ? `; ${shown.join(', ')}` : ''}` })
     const failure = evaluateClaims(answer.claims, this.config.claims, this.#match, this.#claimContext(context.clientId ?? '', context.username), Date.now() / 1000, steps)
     if (failure !== undefined) return stop('deny', failure)
     const claimed = identityFromClaims(this.config.identity, answer.claims)
