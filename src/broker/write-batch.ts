@@ -1,7 +1,8 @@
 /**
- * Writes coalesced per turn of the event loop. A connection corks its stream on its first
- * write of a turn and asks to be flushed here; every connection written to in this turn is
- * uncorked together once the turn's I/O callbacks have run (one setImmediate for all of them).
+ * Writes coalesced per turn of the event loop. A connection holds its first write of a turn
+ * (and joins the next ones to it) and asks to be flushed here; every connection written to in
+ * this turn hands its bytes to its stream once the turn's I/O callbacks have run (one
+ * setImmediate for all of them).
  * At a fixed rate from many publishers, one read callback per publisher each routes a message
  * to the same subscriber: flushing after each callback (process.nextTick) cost the subscriber
  * one write syscall per message; flushing per turn gives it one writev for all of them, a few
@@ -22,7 +23,7 @@ function flushPending(): void {
   spare = list
   scheduled = false
   // A flush may write again (and ask for the next turn): that goes to the other list.
-  for (let i = 0; i < list.length; i++) (list[i]).flush()
+  for (const c of list) c.flush()
   list.length = 0
 }
 
