@@ -13,9 +13,14 @@ import { PublishRateLimiter } from '../rate-limit.js'
 import { forwardableProperties } from '../properties.js'
 
 /**
- * Acknowledge once what the PUBLISH changed is stored (at once when nothing waits to be
- * committed). A store that cannot write gets no false acknowledgement: MQTT 5 PUBACK/PUBREC
- * 0x97, MQTT 3.1.1 (which has no negative acknowledgement) the connection closed.
+ * Acknowledgements to a publisher leave in the order its PUBLISHes arrived [MQTT-4.6.0-2], so
+ * every one goes through the commit barrier (broker.afterCommit answers in order), negative
+ * ones too: a refusal stores nothing, but it must not overtake a PUBACK still waiting for the
+ * commit of an earlier message. At once when nothing waits (the memory-only path).
+ *
+ * Acknowledge once what the PUBLISH changed is stored. A store that cannot write gets no false
+ * acknowledgement: MQTT 5 PUBACK/PUBREC 0x97, MQTT 3.1.1 (which has no negative acknowledgement)
+ * the connection closed.
  */
 function acknowledgeStored(conn: Connection, qos: QoS, id: number, stored = true): void {
   // The memory-only path (and a quiet store) answers at once, without a callback.
@@ -34,6 +39,11 @@ function acknowledgeStored(conn: Connection, qos: QoS, id: number, stored = true
     if (conn.v5) acknowledge(conn, qos, id, toReasonCode('ERR_STORE_WRITE'))
     else conn.fail('ERR_STORE_WRITE', 'PUBLISH not stored: no acknowledgement')
   })
+}
+
+/** A PUBACK/PUBREC with a reason code of 0x80 or more (MQTT 5), in its place among the acknowledgements. */
+function refuse(conn: Connection, qos: QoS, id: number, reasonCode: number): void {
+  conn.broker.afterCommit(() => acknowledge(conn, qos, id, reasonCode))
 }
 
 function acknowledge(conn: Connection, qos: QoS, id: number, reasonCode: number): void {
@@ -109,7 +119,7 @@ export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket): vo
     // rather than the message silently dropped [MQTT-3.3.5-2].
     if (conn.v5 && qos > 0) {
       broker.logger.info({ clientId: conn.clientId, code: 'ERR_TOPIC_NAME_INVALID' }, 'PUBLISH topic has more levels than maxTopicLevels')
-      acknowledge(conn, qos, id, ReasonCode.TopicNameInvalid)
+      refuse(conn, qos, id, ReasonCode.TopicNameInvalid)
     } else {
       conn.fail('ERR_TOPIC_NAME_INVALID', 'PUBLISH topic has more levels than maxTopicLevels')
     }
@@ -128,14 +138,14 @@ export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket): vo
   }
   if (conn.v5 && props?.payloadFormatIndicator === true && !isUtf8(packet.payload as Buffer)) {
     if (qos === 0) conn.fail('ERR_PAYLOAD_FORMAT_INVALID', 'payload is not UTF-8 as its format indicator says')
-    else acknowledge(conn, qos, id, ReasonCode.PayloadFormatInvalid)
+    else refuse(conn, qos, id, ReasonCode.PayloadFormatInvalid)
     return
   }
   if (!authz.canPublish(topic, qos, packet.retain)) {
     broker.stats.authzDenied.publish++
     broker.logger.debug({ clientId: conn.clientId, topic }, 'publish not authorized')
     if (conn.v5) {
-      acknowledge(conn, qos, id, ReasonCode.NotAuthorized)
+      refuse(conn, qos, id, ReasonCode.NotAuthorized)
     } else {
       // MQTT 3.1.1 has no negative acknowledgement: acknowledge and drop, keep the connection.
       if (qos === 2) broker.sessions.addIncomingQos2(session, id)

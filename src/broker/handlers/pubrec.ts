@@ -9,7 +9,8 @@ export function handlePubrec(conn: Connection, packet: mqtt.IPubrecPacket): void
   if (session === undefined || id === undefined) return
   const f = session.inflight.get(id)
   if (f === undefined || f.qos !== 2) {
-    if (conn.v5) conn.send({ cmd: 'pubrel', messageId: id, reasonCode: ReasonCode.PacketIdentifierNotFound })
+    // In its place among the PUBRELs still waiting for their commit (broker.release) [MQTT-4.6.0-4].
+    if (conn.v5) conn.broker.afterCommit(() => conn.send({ cmd: 'pubrel', messageId: id, reasonCode: ReasonCode.PacketIdentifierNotFound }))
     return
   }
   // Not resent on this connection yet (held after a resume): the resend will be acknowledged.
