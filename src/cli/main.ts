@@ -4,29 +4,32 @@ import { loadOrCreateApiKey } from '../admin/api-key.js'
 import { devBanner } from '../dev/dev-setup.js'
 import { resetStoredConfig } from '../store/sqlite/config-store.js'
 import { createServer, VERSION, type PortcullisServer } from '../server.js'
-import { Args, UsageError } from './args.js'
+import { Args, UsageError, commandHelp, commandListHelp, usageLine, type CommandSpec } from './args.js'
+import { ALL_COMMANDS, KEYGEN, START, TOKEN_COMMANDS, TOKEN_INSPECT, TOKEN_MINT, TOKEN_REVOKE, VERSION_COMMAND } from './commands.js'
+import { keygen } from './keygen.js'
 import { resolveConfig, type ResolvedConfig } from './resolve-config.js'
-import { keygen, tokenInspect, tokenMint } from './token.js'
+import { tokenInspect, tokenMint } from './token.js'
 import { tokenRevoke } from './token-revoke.js'
 
-const USAGE = `portcullis ${VERSION} — an MQTT broker with JWT authentication and authorization
+const USAGE = commandListHelp(
+  `portcullis ${VERSION} — an MQTT broker with JWT authentication and authorization`,
+  'usage: portcullis COMMAND [options]',
+  ALL_COMMANDS,
+  "Run 'portcullis COMMAND --help' for a command's options.",
+)
+const TOKEN_USAGE = commandListHelp('Make, check and revoke tokens.', 'usage: portcullis token (mint | inspect | revoke) [options]', TOKEN_COMMANDS, "Run 'portcullis token COMMAND --help' for its options.")
 
-usage:
-  portcullis start [--config FILE] [--reset-config]
-                                         run the broker (default: ./portcullis.yaml if present,
-                                         else the development setup); --reset-config drops the
-                                         configuration stored by the admin API so the file wins
-  portcullis token mint [--sub NAME] [--exp 1h|none] [--claim k=v]... [--acl FILE]
-                        [--iss ISS] [--aud AUD] [--key FILE | --secret S] [--alg ALG] [--kid KID]
-                                         sign a token (default key: data/dev-signing-key.json)
-  portcullis token inspect TOKEN [--config FILE] [--client-id ID] [--username NAME]
-                                         verify a token against the configuration, check by check
-  portcullis token revoke (TOKEN | --jti ID | --sub NAME [--issued-before TIME|now]) [--reason TEXT]
-          [--config FILE] [--url ADMIN-URL] [--api-key KEY]
-                                         revoke through the running broker's admin API
-  portcullis keygen [--alg ES256]        generate a key pair (JWK and PEM) or an HMAC secret
-  portcullis --version
-`
+/** The command being run, named by usage errors its code raises. */
+let running: string | undefined
+
+/** Reads `argv` for `spec`; with --help prints the command's help and returns undefined. */
+function parse(spec: CommandSpec, argv: readonly string[]): Args | undefined {
+  running = spec.path
+  const args = new Args(spec, argv)
+  if (!args.has('help')) return args
+  console.log(commandHelp(spec))
+  return undefined
+}
 
 async function start(args: Args): Promise<number> {
   let resolved: ResolvedConfig
@@ -106,34 +109,58 @@ function watchNpmLauncher(onGone: () => void): NodeJS.Timeout | undefined {
 async function run(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   switch (command) {
-    case 'start':
-      return start(new Args(rest, ['reset-config']))
+    case 'start': {
+      const args = parse(START, rest)
+      return args === undefined ? 0 : start(args)
+    }
     case 'token': {
       const [sub, ...more] = rest
-      if (sub === 'mint') {
-        console.log(tokenMint(new Args(more)))
+      if (sub === '--help' || sub === '-h' || sub === 'help') {
+        console.log(TOKEN_USAGE)
         return 0
       }
-      if (sub === 'inspect') return tokenInspect(new Args(more), (s) => console.log(s))
-      if (sub === 'revoke') return tokenRevoke(new Args(more), (s) => console.log(s))
-      throw new UsageError(`unknown token command '${sub ?? ''}' (mint, inspect, revoke)`)
+      if (sub === undefined) throw new UsageError('a command is missing (mint, inspect, revoke)', 'token')
+      if (sub === 'mint') {
+        const args = parse(TOKEN_MINT, more)
+        if (args !== undefined) console.log(tokenMint(args))
+        return 0
+      }
+      if (sub === 'inspect') {
+        const args = parse(TOKEN_INSPECT, more)
+        return args === undefined ? 0 : tokenInspect(args, (s) => console.log(s))
+      }
+      if (sub === 'revoke') {
+        const args = parse(TOKEN_REVOKE, more)
+        return args === undefined ? 0 : tokenRevoke(args, (s) => console.log(s))
+      }
+      throw new UsageError(`unknown token command '${sub}' (mint, inspect, revoke)`, 'token')
     }
-    case 'keygen':
-      console.log(keygen(new Args(rest)))
+    case 'keygen': {
+      const args = parse(KEYGEN, rest)
+      if (args !== undefined) console.log(keygen(args))
       return 0
+    }
     case '--version':
     case 'version':
-      console.log(VERSION)
+      if (parse(VERSION_COMMAND, rest) !== undefined) console.log(VERSION)
       return 0
     case undefined:
+      throw new UsageError('a command is missing')
     case 'help':
     case '--help':
     case '-h':
       console.log(USAGE)
       return 0
     default:
-      throw new UsageError(`unknown command '${command}'`)
+      throw new UsageError(`unknown command '${command}' (${ALL_COMMANDS.map((c) => c.path.split(' ')[0]).filter((c, i, a) => a.indexOf(c) === i).join(', ')})`)
   }
+}
+
+/** Where a usage error points the user: the command's own help. */
+function usageHint(command: string | undefined): string {
+  const spec = ALL_COMMANDS.find((c) => c.path === command)
+  if (spec !== undefined) return `${usageLine(spec)}\nRun 'portcullis ${spec.path} --help' for the options.`
+  return command === 'token' ? TOKEN_USAGE : "Run 'portcullis --help' for the commands."
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -141,7 +168,8 @@ export async function main(argv: string[]): Promise<number> {
     return await run(argv)
   } catch (err) {
     if (err instanceof UsageError) {
-      console.error(`portcullis: ${err.message}\n\n${USAGE}`)
+      const command = err.command ?? running
+      console.error(`portcullis${command !== undefined ? ` ${command}` : ''}: ${err.message}\n${usageHint(command)}`)
       return 2
     }
     if (err instanceof ConfigError) {

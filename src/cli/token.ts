@@ -1,47 +1,95 @@
-/** `portcullis token mint|inspect` and `portcullis keygen`. */
+/** `portcullis token mint|inspect`. */
 import { existsSync, readFileSync } from 'node:fs'
-import type { JsonWebKey } from 'node:crypto'
+import { createPrivateKey, createPublicKey, createSecretKey, type JsonWebKey, type KeyObject } from 'node:crypto'
 import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { createAuthenticators } from '../auth/create.js'
 import { parseAuthenticatorsConfig, type AuthenticatorConfig } from '../auth/config.js'
 import type { PortcullisConfig } from '../config/schema.js'
 import { CONFIG_DB_FILE, SqliteConfigStore } from '../store/sqlite/config-store.js'
-import { isJwsAlgorithm, type JwsAlgorithm } from '../auth/jwt/algorithms.js'
-import { formatInspection, generateKeyPair, inspectToken, mintToken } from '../auth/jwt/tools.js'
+import { ALGORITHM_SPECS, JWS_ALGORITHMS, algorithmsForKey, isJwsAlgorithm, type JwsAlgorithm } from '../auth/jwt/algorithms.js'
+import { BASE64_SECRET, hmacSecretBytes } from '../auth/jwt/config.js'
+import { formatInspection, inspectToken, mintToken } from '../auth/jwt/tools.js'
 import { DEV_KEY_FILE } from '../dev/dev-setup.js'
 import { silentLogger } from '../log.js'
 import { UsageError, type Args } from './args.js'
 import { resolveConfig } from './resolve-config.js'
 
 interface SigningKey {
-  readonly key: JsonWebKey | string
+  readonly key: JsonWebKey | string | Buffer
   readonly alg: JwsAlgorithm
   readonly kid: string | undefined
 }
 
-function algorithm(value: string | undefined, fallback: string | undefined): JwsAlgorithm {
+/** `--alg` (or the key's own alg); an unknown one is refused with the list of valid ones. */
+export function algorithm(value: string | undefined, fallback: string | undefined, valid: readonly JwsAlgorithm[] = JWS_ALGORITHMS): JwsAlgorithm {
   const alg = value ?? fallback
-  if (alg === undefined) throw new UsageError('give --alg (e.g. ES256, RS256, HS256)')
-  if (!isJwsAlgorithm(alg)) throw new UsageError(`unknown algorithm '${alg}'`)
+  if (alg === undefined) throw new UsageError(`give --alg (one of ${valid.join(', ')})`)
+  if (!isJwsAlgorithm(alg)) throw new UsageError(`unknown algorithm '${alg}' (valid: ${valid.join(', ')})`)
+  if (!valid.includes(alg)) throw new UsageError(`algorithm '${alg}' does not fit this key (valid: ${valid.join(', ')})`)
   return alg
 }
 
+const HMAC_ALGORITHMS = JWS_ALGORITHMS.filter((a) => ALGORITHM_SPECS[a].family === 'hmac')
+
+/** The HMAC secret of `--secret` (text) or `--secret-base64` (base64 or base64url), as the configuration reads them. */
+function hmacSecret(args: Args): Buffer | undefined {
+  const text = args.get('secret')
+  const encoded = args.get('secret-base64')
+  if (text !== undefined && encoded !== undefined) throw new UsageError('give --secret or --secret-base64, not both')
+  if (text !== undefined) return hmacSecretBytes(text, false)
+  if (encoded === undefined) return undefined
+  if (!BASE64_SECRET.test(encoded.trim())) throw new UsageError('--secret-base64 is not valid base64 or base64url')
+  return hmacSecretBytes(encoded, true)
+}
+
 function signingKey(args: Args): SigningKey {
-  const secret = args.get('secret')
-  if (secret !== undefined) return { key: secret, alg: algorithm(args.get('alg'), 'HS256'), kid: args.get('kid') }
+  const secret = hmacSecret(args)
+  if (secret !== undefined) {
+    if (args.has('key')) throw new UsageError('give --key or a secret, not both')
+    return { key: secret, alg: algorithm(args.get('alg'), 'HS256', HMAC_ALGORITHMS), kid: args.get('kid') }
+  }
   const file = args.get('key') ?? join(args.get('data-dir') ?? './data', DEV_KEY_FILE)
   let text: string
   try {
     text = readFileSync(file, 'utf8')
   } catch {
-    throw new UsageError(`no signing key at ${file}: run 'portcullis start' once (development setup), or give --key FILE or --secret`)
+    throw new UsageError(`no signing key at ${file}: run 'portcullis start' once (development setup), or give --key FILE, --secret S or --secret-base64 S`)
   }
-  if (text.includes('-----BEGIN')) return { key: text, alg: algorithm(args.get('alg'), undefined), kid: args.get('kid') }
-  const parsed = JSON.parse(text) as { privateJwk?: JsonWebKey; kid?: string; alg?: string } & JsonWebKey
-  const jwk = parsed.privateJwk ?? parsed
+  if (text.includes('-----BEGIN')) {
+    let key: KeyObject
+    try {
+      key = createPrivateKey(text)
+    } catch (err) {
+      throw new UsageError(`${file} holds no usable private key: ${(err as Error).message}`)
+    }
+    // A PEM does not name its algorithm; when the key fits exactly one (EC, Ed25519), that one.
+    const valid = validFor(key, file)
+    return { key: text, alg: algorithm(args.get('alg'), valid.length === 1 ? valid[0] : undefined, valid), kid: args.get('kid') }
+  }
+  let parsed: { privateJwk?: JsonWebKey; secretJwk?: JsonWebKey; kid?: string; alg?: string } & JsonWebKey
+  try {
+    parsed = JSON.parse(text) as typeof parsed
+  } catch {
+    throw new UsageError(`${file} is neither a PEM private key nor JSON (a JWK or a keygen output)`)
+  }
+  const jwk = parsed.privateJwk ?? parsed.secretJwk ?? parsed
+  let key: KeyObject
+  try {
+    key = jwk.kty === 'oct' ? createSecretKey(Buffer.from(jwk.k ?? '', 'base64url')) : createPrivateKey({ key: jwk, format: 'jwk' })
+  } catch (err) {
+    throw new UsageError(`${file} holds no usable private JWK: ${(err as Error).message}`)
+  }
   const kid = args.get('kid') ?? parsed.kid ?? (jwk as { kid?: string }).kid
-  return { key: jwk, alg: algorithm(args.get('alg'), parsed.alg ?? (jwk as { alg?: string }).alg), kid }
+  return { key: jwk, alg: algorithm(args.get('alg'), parsed.alg ?? (jwk as { alg?: string }).alg, validFor(key, file)), kid }
+}
+
+/** The algorithms a private (or secret) key signs with. */
+function validFor(key: KeyObject, file: string): readonly JwsAlgorithm[] {
+  if (key.type === 'public') throw new UsageError(`${file} holds a public key; minting needs the private key`)
+  const algs = algorithmsForKey(key.type === 'private' ? createPublicKey(key) : key)
+  if ('unusable' in algs) throw new UsageError(`${file}: ${algs.unusable}`)
+  return algs
 }
 
 /** A `--claim k=v` value: JSON when it parses (numbers, booleans, arrays), else the string. */
@@ -123,13 +171,4 @@ function effectiveAuthenticators(config: PortcullisConfig, source: string): { li
     }
   }
   return { list: config.authentication.authenticators, source }
-}
-
-export function keygen(args: Args): string {
-  const pair = generateKeyPair(algorithm(args.get('alg'), 'ES256'))
-  const out: Record<string, unknown> = { alg: pair.alg, kid: pair.kid, privateJwk: pair.privateJwk, publicJwks: { keys: [pair.publicJwk] } }
-  if (pair.publicPem !== undefined) out['publicPem'] = pair.publicPem
-  if (pair.privatePem !== undefined) out['privatePem'] = pair.privatePem
-  if (pair.secret !== undefined) out['secretBase64url'] = pair.secret
-  return JSON.stringify(out, null, 2)
 }

@@ -163,6 +163,9 @@ function parseAlgorithms(raw: Raw, path: string): JwsAlgorithm[] | undefined {
   return [...new Set(list)] as JwsAlgorithm[]
 }
 
+/** What `secretBase64: true` accepts: base64 or base64url, padding optional. */
+export const BASE64_SECRET = /^[A-Za-z0-9+/_-]+={0,2}$/
+
 /** Decodes a configured HMAC secret to bytes (already validated). */
 export function hmacSecretBytes(secret: string, base64: boolean): Buffer {
   return base64 ? Buffer.from(secret.trim().replace(/-/g, '+').replace(/_/g, '/'), 'base64') : Buffer.from(secret, 'utf8')
@@ -184,7 +187,7 @@ function parseJwt(raw: Raw, path: string, common: CommonAuthenticatorConfig): Jw
     if (secret.includes('-----BEGIN')) {
       throw new ConfigError(`${path}.secret`, 'looks like a PEM key; a public key must be configured with algorithm: public-key and publicKey (using it as an HMAC secret enables algorithm confusion)')
     }
-    if (secretBase64 && !/^[A-Za-z0-9+/_-]+={0,2}$/.test(secret.trim())) throw new ConfigError(`${path}.secret`, 'is not valid base64 (secretBase64: true)')
+    if (secretBase64 && !BASE64_SECRET.test(secret.trim())) throw new ConfigError(`${path}.secret`, 'is not valid base64 (secretBase64: true)')
     const bytes = hmacSecretBytes(secret, secretBase64).length
     const fits = hmacAlgorithmsFor(bytes)
     if (allowed !== undefined) {

@@ -1,0 +1,101 @@
+/** What every command accepts: the one declaration its parser and its `--help` are made from. */
+import { JWS_ALGORITHMS } from '../auth/jwt/algorithms.js'
+import type { CommandSpec, OptionSpec } from './args.js'
+
+/** The valid `--alg` values, for help and for errors. */
+export const ALGORITHM_LIST = JWS_ALGORITHMS.join(', ')
+
+const CONFIG: OptionSpec = { name: 'config', value: 'FILE', help: 'configuration file (default: ./portcullis.yaml if present, else the development setup)' }
+const DATA_DIR: OptionSpec = { name: 'data-dir', value: 'DIR', help: 'where the development setup keeps its keys (default: ./data)' }
+
+export const START: CommandSpec = {
+  path: 'start',
+  summary: 'Run the broker in the foreground.',
+  details: [
+    'SIGINT, SIGTERM and SIGHUP shut it down gracefully; the last log line is "stopped".',
+    'A bad configuration exits 2 before anything listens, naming the key path.',
+  ],
+  options: [
+    CONFIG,
+    { name: 'reset-config', help: 'drop the configuration stored by the admin API, so the file wins' },
+    DATA_DIR,
+  ],
+}
+
+export const TOKEN_MINT: CommandSpec = {
+  path: 'token mint',
+  summary: 'Sign a token and print it (default key: data/dev-signing-key.json).',
+  details: [
+    'The key is --key FILE (a private JWK, a keygen output file, or a PEM), --secret S (HMAC secret',
+    'as text) or --secret-base64 S (HMAC secret in base64 or base64url, as keygen prints it).',
+  ],
+  options: [
+    { name: 'sub', value: 'NAME', help: 'subject claim' },
+    { name: 'exp', value: 'DURATION', help: 'lifetime: 90, 30s, 10m, 1h, 7d, or none (default 1h; negative: already expired)' },
+    { name: 'claim', value: 'NAME=VALUE', repeat: true, help: 'a further claim; VALUE is JSON when it parses' },
+    { name: 'acl', value: 'FILE', help: 'YAML or JSON file placed in the acl claim' },
+    { name: 'iss', value: 'ISS', help: 'issuer claim' },
+    { name: 'aud', value: 'AUD', help: 'audience claim' },
+    { name: 'key', value: 'FILE', help: 'signing key file' },
+    { name: 'secret', value: 'S', help: 'HMAC secret (text)' },
+    { name: 'secret-base64', value: 'S', help: 'HMAC secret (base64 or base64url)' },
+    { name: 'alg', value: 'ALG', help: `algorithm (${ALGORITHM_LIST}); default: the key's, HS256 for a secret` },
+    { name: 'kid', value: 'KID', help: "key id header (default: the key file's kid)" },
+    DATA_DIR,
+  ],
+}
+
+export const TOKEN_INSPECT: CommandSpec = {
+  path: 'token inspect',
+  operands: 'TOKEN',
+  operandCount: [1, 1],
+  summary: 'Verify a token against the configuration the broker runs, check by check.',
+  details: ['Exit 0 when it would be accepted, 1 when refused. The token is never printed back.'],
+  options: [
+    CONFIG,
+    { name: 'client-id', value: 'ID', help: 'client identifier the token is presented with' },
+    { name: 'username', value: 'NAME', help: 'CONNECT username the token is presented with' },
+    DATA_DIR,
+  ],
+}
+
+export const TOKEN_REVOKE: CommandSpec = {
+  path: 'token revoke',
+  operands: '[TOKEN]',
+  operandCount: [0, 1],
+  summary: "Revoke a token through the running broker's admin API.",
+  details: [
+    'Give TOKEN (its jti and exp are read from it), --jti ID, or --sub NAME [--issued-before TIME|now].',
+    "The URL and API key default to the configuration's admin listener and key (or PORTCULLIS_API_KEY).",
+  ],
+  options: [
+    { name: 'jti', value: 'ID', help: 'revoke the token with this jti' },
+    { name: 'sub', value: 'NAME', help: 'revoke every token of this subject' },
+    { name: 'issued-before', value: 'TIME', help: 'with --sub: only tokens issued before TIME (ISO time, epoch seconds or now)' },
+    { name: 'reason', value: 'TEXT', help: 'reason kept with the revocation' },
+    CONFIG,
+    { name: 'url', value: 'ADMIN-URL', help: 'admin API base URL (e.g. http://127.0.0.1:18083)' },
+    { name: 'api-key', value: 'KEY', help: 'admin API key' },
+    DATA_DIR,
+  ],
+}
+
+export const KEYGEN: CommandSpec = {
+  path: 'keygen',
+  summary: 'Generate a key pair (JWK and PEM) or, for HS*, an HMAC secret.',
+  details: [
+    'Prints JSON: for a key pair the private JWK, the public key set to publish and both PEMs;',
+    'for HS* the secret only (base64url: configure it with secretBase64: true).',
+    'With --out DIR the files are written there instead (private files mode 0600) and only',
+    'their names and the kid are printed; existing files are never overwritten.',
+  ],
+  options: [
+    { name: 'alg', value: 'ALG', help: `algorithm (${ALGORITHM_LIST}; default ES256)` },
+    { name: 'out', value: 'DIR', help: 'write the files into DIR (created if missing)' },
+  ],
+}
+
+export const VERSION_COMMAND: CommandSpec = { path: 'version', summary: 'Print the version.', options: [] }
+
+export const TOKEN_COMMANDS = [TOKEN_MINT, TOKEN_INSPECT, TOKEN_REVOKE] as const
+export const ALL_COMMANDS = [START, ...TOKEN_COMMANDS, KEYGEN, VERSION_COMMAND] as const
