@@ -9,6 +9,9 @@ import { connect, delay, end, assertHealthy, uid, until, VERSIONS, type RunningB
 import { JwksServer, startJwksServer } from '../helpers/jwks-server.js'
 import { sign, testKey } from '../helpers/tokens.js'
 
+/** A test that hangs fails under its own name long before the file's deadline. */
+const BOUNDED = { timeout: 30_000 }
+
 const FAST = { refreshIntervalMs: 60_000, backoffBaseMs: 50, kidRefetchCooldownMs: 200, gracePeriodMs: 60_000, timeoutMs: 500 }
 
 
@@ -20,8 +23,10 @@ for (const version of VERSIONS) {
     const brokers: RunningBroker[] = []
     const servers: JwksServer[] = []
     after(async () => {
-      for (const b of brokers) await b.close()
-      for (const s of servers) await s.stop()
+      // every broker and server is closed even if one close fails (a listening server left
+      // open would keep the test process alive)
+      const closing = await Promise.allSettled([...brokers.map((b) => b.close()), ...servers.map((s) => s.stop())])
+      for (const r of closing) if (r.status === 'rejected') throw r.reason
     })
     const k1 = testKey('ES256', { fresh: true, kid: 'k1' })
     const k2 = testKey('RS256', { fresh: true, kid: 'k2' })
@@ -34,7 +39,7 @@ for (const version of VERSIONS) {
       return { jwks, broker }
     }
 
-    test('keys fetched from endpoint + /.well-known/jwks.json at start; token accepted', async () => {
+    test('keys fetched from endpoint + /.well-known/jwks.json at start; token accepted', BOUNDED, async () => {
       const { jwks, broker } = await setup()
       assert.ok(jwks.paths.includes('/.well-known/jwks.json'))
       const client = await connect(broker.port, { protocolVersion: version, clientId: uid(), username: 'd', password: sign(k1, { sub: 'd' }) })
@@ -42,7 +47,7 @@ for (const version of VERSIONS) {
       await end(client)
     })
 
-    test('rotation: a token with a new kid triggers a refetch and is accepted', async () => {
+    test('rotation: a token with a new kid triggers a refetch and is accepted', BOUNDED, async () => {
       const { jwks, broker } = await setup()
       jwks.behaviour.keys = [k1.publicJwk, k2.publicJwk]
       await delay(FAST.kidRefetchCooldownMs + 50) // the cooldown counts from the start-up fetch
@@ -51,7 +56,7 @@ for (const version of VERSIONS) {
       assert.ok(jwks.requests > before, 'the unknown kid caused a refetch')
     })
 
-    test('unknown kids are refetched at most once per cooldown, however many clients try', async () => {
+    test('unknown kids are refetched at most once per cooldown, however many clients try', BOUNDED, async () => {
       const { jwks, broker } = await setup([k1.publicJwk], { ...FAST, kidRefetchCooldownMs: 5000 })
       const before = jwks.requests
       const stranger = testKey('ES256', { fresh: true, kid: 'nope' })
@@ -60,7 +65,7 @@ for (const version of VERSIONS) {
       assert.ok(jwks.requests - before <= 1, `refetches: ${jwks.requests - before}`)
     })
 
-    test('endpoint down at start: 0x88 / 3 until it comes back, then accepted without a restart', async () => {
+    test('endpoint down at start: 0x88 / 3 until it comes back, then accepted without a restart', BOUNDED, async () => {
       const jwks = new JwksServer()
       await jwks.start()
       const port = jwks.port
@@ -81,14 +86,14 @@ for (const version of VERSIONS) {
       assert.equal(await connackCode(broker.port, version, token), 0)
     })
 
-    test('garbage from the endpoint keeps the last good key set (grace)', async () => {
+    test('garbage from the endpoint keeps the last good key set (grace)', BOUNDED, async () => {
       const { jwks, broker } = await setup([k1.publicJwk], { ...FAST, refreshIntervalMs: 100 })
       jwks.behaviour.body = '<html>not json</html>'
       await until(() => (broker.server.authenticators[0]!.status().consecutiveFailures ?? 0) > 0, 'a failed refresh', 3000)
       assert.equal(await connackCode(broker.port, version, sign(k1, { sub: 'd' })), 0)
     })
 
-    test('refreshes failing past the grace period: fail closed with 0x88 / 3', async () => {
+    test('refreshes failing past the grace period: fail closed with 0x88 / 3', BOUNDED, async () => {
       const { jwks, broker } = await setup([k1.publicJwk], { ...FAST, refreshIntervalMs: 100, gracePeriodMs: 300 })
       jwks.behaviour.status = 500
       await until(() => broker.server.authenticators[0]!.status().state === 'unavailable', 'the key set expired after the grace period', 5000)
