@@ -7,15 +7,13 @@
  */
 import assert from 'node:assert/strict'
 import net from 'node:net'
-import { after, before, describe, test } from 'node:test'
-import { startAuthBroker } from '../helpers/auth-broker.js'
+import { describe, test } from 'node:test'
+import { connackCode, REFUSED, startAuthBroker, UNAVAILABLE, useServiceBroker } from '../helpers/auth-broker.js'
 import { AuthService, deadPort, type Mode, type RecordedRequest } from '../helpers/auth-service.js'
-import { connect, connectBytes, end, rawSocket, uid, VERSIONS, type RunningBroker, type Version } from '../helpers/broker.js'
+import { connect, connectBytes, end, rawSocket, uid, VERSIONS, type Version } from '../helpers/broker.js'
 import { publishCode, subscribeCodes } from '../helpers/outcomes.js'
 import { hmacWith, now } from '../helpers/tokens.js'
 
-const UNAVAILABLE: Record<Version, number> = { 4: 3, 5: 0x88 }
-const REFUSED: Record<Version, number> = { 4: 4, 5: 0x86 }
 
 /** The service answers by password: "allow…" allows, "deny…" denies, anything else ignores. */
 function decide(r: RecordedRequest): { body: unknown } {
@@ -29,18 +27,8 @@ function decide(r: RecordedRequest): { body: unknown } {
   return { body: { result: 'ignore' } }
 }
 
-async function code(port: number, version: Version, password: string, clientId = uid(), username = 'device'): Promise<number> {
-  const raw = await rawSocket(port, version)
-  try {
-    const c = await raw.connect({ clientId, username, password: Buffer.from(password) }, 10_000)
-    return (version === 5 ? c.reasonCode : c.returnCode) as number
-  } finally {
-    raw.destroy()
-  }
-}
-
 /** A bare CONNECT over a plain socket and the CONNACK's code (light enough for a storm of thousands). */
-function connackCode(port: number, version: Version, password: string): Promise<number> {
+function bareConnackCode(port: number, version: Version, password: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1', () => socket.write(connectBytes({ protocolVersion: version, clientId: uid('s'), username: 'd', password: Buffer.from(password) })))
     let got = Buffer.alloc(0)
@@ -61,28 +49,16 @@ const entry = (url: string, extra: Record<string, unknown> = {}): Record<string,
 for (const version of VERSIONS) {
   describe(`09 HTTP authentication, MQTT ${version === 5 ? '5.0' : '3.1.1'}`, () => {
     const service = new AuthService(decide)
-    let broker: RunningBroker
-    before(async () => {
-      await service.start()
-      broker = await startAuthBroker(
-        { authenticators: [entry(service.url, { headers: { 'X-Api-Key': 'service-key' } })] },
-        { noMatch: 'deny', superuserClaim: 'is_superuser' },
-        { timeoutMs: 1500 } // short enough for the 'too slow' case, long enough for a loaded machine,
-      )
-    })
-    after(async () => {
-      await broker.close()
-      await service.stop()
-    })
-    const reset = (): void => {
-      service.behaviour.mode = 'ok'
-      service.behaviour.delayMs = 0
-    }
+    const broker = useServiceBroker(
+      service,
+      (url) => ({ authenticators: [entry(url, { headers: { 'X-Api-Key': 'service-key' } })] }),
+      { noMatch: 'deny', superuserClaim: 'is_superuser' },
+    )
 
     test('allow → accepted; the request is a JSON POST of clientid, username, password, peerhost with the configured headers', async () => {
-      reset()
+      service.reset()
       const clientId = uid('h')
-      assert.equal(await code(broker.port, version, 'allow-1', clientId), 0)
+      assert.equal(await connackCode(broker.port, version, 'allow-1', { clientId }), 0)
       const r = service.requests.at(-1)!
       assert.equal(r.method, 'POST')
       assert.equal(r.headers['content-type'], 'application/json')
@@ -91,32 +67,32 @@ for (const version of VERSIONS) {
     })
 
     test('deny → refused 0x86 / 4; ignore with no one else → refused 0x86 / 4', async () => {
-      reset()
-      assert.equal(await code(broker.port, version, 'deny-1'), REFUSED[version])
-      assert.equal(await code(broker.port, version, 'nobody'), REFUSED[version])
+      service.reset()
+      assert.equal(await connackCode(broker.port, version, 'deny-1'), REFUSED[version])
+      assert.equal(await connackCode(broker.port, version, 'nobody'), REFUSED[version])
     })
 
     for (const mode of ['error', 'garbage', 'redirect', 'huge', 'hang'] as Mode[]) {
       test(`service ${mode === 'hang' ? 'too slow (timeout)' : `answering ${mode}`} → 0x88 / 3, never an allow`, async () => {
-        reset()
+        service.reset()
         service.behaviour.mode = mode
-        assert.equal(await code(broker.port, version, 'allow-2'), UNAVAILABLE[version])
-        reset()
+        assert.equal(await connackCode(broker.port, version, 'allow-2'), UNAVAILABLE[version])
+        service.reset()
       })
     }
 
     test('a 4xx status, or a result that is not allow / deny / ignore → 0x88 / 3', async () => {
-      reset()
+      service.reset()
       service.behaviour.mode = 'error'
       service.behaviour.errorStatus = 401
-      assert.equal(await code(broker.port, version, 'allow-3'), UNAVAILABLE[version])
+      assert.equal(await connackCode(broker.port, version, 'allow-3'), UNAVAILABLE[version])
       service.behaviour.errorStatus = 500
-      reset()
-      assert.equal(await code(broker.port, version, 'weird'), UNAVAILABLE[version])
+      service.reset()
+      assert.equal(await connackCode(broker.port, version, 'weird'), UNAVAILABLE[version])
     })
 
     test('the answer\'s acl decides publish and subscribe; is_superuser (superuserClaim) may do anything', async () => {
-      reset()
+      service.reset()
       const clientId = uid('acl')
       const c = await connect(broker.port, { protocolVersion: version, clientId, username: 'd', password: 'allow-acl' })
       assert.deepEqual(await subscribeCodes(c, [`dev/${clientId}/#`, 'dev/other/#'], { qos: 1 }), version === 5 ? [1, 0x87] : [1, 0x80])
@@ -127,7 +103,7 @@ for (const version of VERSIONS) {
     })
 
     test('expire_at ends the connection then', async () => {
-      reset()
+      service.reset()
       const raw = await rawSocket(broker.port, version)
       const c = await raw.connect({ clientId: uid(), username: 'd', password: Buffer.from('allow-exp') })
       assert.equal(version === 5 ? c.reasonCode : c.returnCode, 0)
@@ -142,7 +118,7 @@ describe('09 HTTP authentication: form bodies, templates, cache, chain, down, st
     const service = await new AuthService(decide).start()
     const broker = await startAuthBroker({ authenticators: [entry(service.url, { format: 'form', body: { user: 'u:${username}', secret: '${password}', v: '${proto_ver}', cn: '${cert_cn}' } })] })
     try {
-      assert.equal(await code(broker.port, 4, 'allow-f'), 0)
+      assert.equal(await connackCode(broker.port, 4, 'allow-f'), 0)
       const r = service.requests.at(-1)!
       assert.equal(r.headers['content-type'], 'application/x-www-form-urlencoded')
       assert.deepEqual(r.fields, { user: 'u:device', secret: 'allow-f', v: '4', cn: '' })
@@ -157,13 +133,13 @@ describe('09 HTTP authentication: form bodies, templates, cache, chain, down, st
     const broker = await startAuthBroker({ authenticators: [entry(service.url, { cacheTtl: 60 })] })
     try {
       const clientId = uid()
-      assert.equal(await code(broker.port, 5, 'allow-c', clientId), 0)
-      assert.equal(await code(broker.port, 5, 'allow-c', clientId), 0)
+      assert.equal(await connackCode(broker.port, 5, 'allow-c', { clientId }), 0)
+      assert.equal(await connackCode(broker.port, 5, 'allow-c', { clientId }), 0)
       assert.equal(service.requests.length, 1, 'the second CONNECT was answered from the cache')
-      assert.equal(await code(broker.port, 5, 'allow-d', clientId), 0)
+      assert.equal(await connackCode(broker.port, 5, 'allow-d', { clientId }), 0)
       assert.equal(service.requests.length, 2)
-      assert.equal(await code(broker.port, 5, 'deny-c', clientId), 0x86)
-      assert.equal(await code(broker.port, 5, 'deny-c', clientId), 0x86)
+      assert.equal(await connackCode(broker.port, 5, 'deny-c', { clientId }), 0x86)
+      assert.equal(await connackCode(broker.port, 5, 'deny-c', { clientId }), 0x86)
       assert.equal(service.requests.length, 4)
     } finally {
       await broker.close()
@@ -176,9 +152,9 @@ describe('09 HTTP authentication: form bodies, templates, cache, chain, down, st
     const secret = 'http-chain-tests-secret-with-32-bytes-plus'
     const broker = await startAuthBroker({ authenticators: [entry(service.url), { type: 'jwt', algorithm: 'hmac-based', from: 'password', secret }] })
     try {
-      assert.equal(await code(broker.port, 5, hmacWith(secret, { sub: 'd', exp: now() + 60 })), 0)
+      assert.equal(await connackCode(broker.port, 5, hmacWith(secret, { sub: 'd', exp: now() + 60 })), 0)
       assert.equal(service.requests.length, 1, 'the service was asked first')
-      assert.equal(await code(broker.port, 5, 'deny-x'), 0x86, 'a deny stops the chain')
+      assert.equal(await connackCode(broker.port, 5, 'deny-x'), 0x86, 'a deny stops the chain')
     } finally {
       await broker.close()
       await service.stop()
@@ -188,7 +164,7 @@ describe('09 HTTP authentication: form bodies, templates, cache, chain, down, st
   test('service down → 0x88 / 3', async () => {
     const broker = await startAuthBroker({ authenticators: [entry(`http://127.0.0.1:${await deadPort()}/auth`)] })
     try {
-      for (const version of VERSIONS) assert.equal(await code(broker.port, version, 'allow'), UNAVAILABLE[version])
+      for (const version of VERSIONS) assert.equal(await connackCode(broker.port, version, 'allow'), UNAVAILABLE[version])
       assert.equal(broker.server.authenticators[0]!.status().state, 'unavailable')
     } finally {
       await broker.close()
@@ -200,7 +176,7 @@ describe('09 HTTP authentication: form bodies, templates, cache, chain, down, st
     service.behaviour.delayMs = 300
     const broker = await startAuthBroker({ authenticators: [entry(service.url, { maxConnections: 1, maxPending: 2 })] })
     try {
-      const codes = await Promise.all(Array.from({ length: 8 }, (_, i) => code(broker.port, 5, `allow-p${i}`)))
+      const codes = await Promise.all(Array.from({ length: 8 }, (_, i) => connackCode(broker.port, 5, `allow-p${i}`)))
       assert.equal(codes.filter((c) => c === 0).length, 3)
       assert.equal(codes.filter((c) => c === 0x88).length, 5)
       assert.equal(service.maxOpen, 1)
@@ -216,7 +192,7 @@ describe('09 HTTP authentication: form bodies, templates, cache, chain, down, st
     try {
       let accepted = 0
       for (let batch = 0; batch < 4; batch++) {
-        const codes = await Promise.all(Array.from({ length: 500 }, (_, i) => connackCode(broker.port, i % 2 === 0 ? 4 : 5, `allow-s${batch}-${i}`)))
+        const codes = await Promise.all(Array.from({ length: 500 }, (_, i) => bareConnackCode(broker.port, i % 2 === 0 ? 4 : 5, `allow-s${batch}-${i}`)))
         accepted += codes.filter((c) => c === 0).length
       }
       assert.equal(accepted, 2000)

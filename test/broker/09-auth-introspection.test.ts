@@ -8,18 +8,16 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
-import { startAuthBroker } from '../helpers/auth-broker.js'
+import { connackCode, REFUSED, startAuthBroker, UNAVAILABLE, useServiceBroker } from '../helpers/auth-broker.js'
 import { AuthService, deadPort, type Mode } from '../helpers/auth-service.js'
 import { TestCa } from '../helpers/certs.js'
 import { publishCode, subscribeCodes } from '../helpers/outcomes.js'
-import { connect, connectWithInbox, end, rawSocket, uid, VERSIONS, type RunningBroker, type Version } from '../helpers/broker.js'
+import { connect, connectWithInbox, end, rawSocket, uid, VERSIONS, type RunningBroker } from '../helpers/broker.js'
 import { validateConfig } from '../../src/config/schema.js'
 import { createLogger } from '../../src/log.js'
 import { createServer } from '../../src/server.js'
 import { now } from '../helpers/tokens.js'
 
-const UNAVAILABLE: Record<Version, number> = { 4: 3, 5: 0x88 }
-const REFUSED: Record<Version, number> = { 4: 4, 5: 0x86 }
 const CLIENT_SECRET = 'broker-client-secret-value'
 
 /** An opaque reference token, as an OAuth 2.0 server issues them. */
@@ -31,16 +29,6 @@ function introspectionService(): { service: AuthService; tokens: Map<string, Rec
   return { service, tokens }
 }
 
-async function code(port: number, version: Version, token: string, clientId = uid()): Promise<number> {
-  const raw = await rawSocket(port, version)
-  try {
-    const c = await raw.connect({ clientId, username: 'device', password: Buffer.from(token) })
-    return (version === 5 ? c.reasonCode : c.returnCode) as number
-  } finally {
-    raw.destroy()
-  }
-}
-
 const entry = (endpoint: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
   type: 'introspection', name: 'oauth', from: 'password', endpoint, clientId: 'mqtt-broker', clientSecret: CLIENT_SECRET, ...extra,
 })
@@ -48,34 +36,22 @@ const entry = (endpoint: string, extra: Record<string, unknown> = {}): Record<st
 for (const version of VERSIONS) {
   describe(`09 introspection authentication, MQTT ${version === 5 ? '5.0' : '3.1.1'}`, () => {
     const { service, tokens } = introspectionService()
-    let broker: RunningBroker
     const active = (claims: Record<string, unknown> = {}): string => {
       const t = opaque()
       tokens.set(t, { active: true, sub: 'alice', client_id: 'app', scope: 'mqtt', exp: now() + 600, ...claims })
       return t
     }
-    before(async () => {
-      await service.start()
-      broker = await startAuthBroker(
-        { authenticators: [entry(service.url, { claims: { audience: ['mqtt'], match: { sub: '${username}' } } })] },
-        { noMatch: 'deny', policies: [{ name: 'own-topics', priority: 1, effect: 'allow', actions: ['publish', 'subscribe'], topics: ['own/${claims.sub}/#'] }] },
-        { timeoutMs: 1500 } // short enough for the 'too slow' case, long enough for a loaded machine,
-      )
-    })
-    after(async () => {
-      await broker.close()
-      await service.stop()
-    })
-    const reset = (): void => {
-      service.behaviour.mode = 'ok'
-      service.behaviour.delayMs = 0
-    }
+    const broker = useServiceBroker(
+      service,
+      (url) => ({ authenticators: [entry(url, { claims: { audience: ['mqtt'], match: { sub: '${username}' } } })] }),
+      { noMatch: 'deny', policies: [{ name: 'own-topics', priority: 1, effect: 'allow', actions: ['publish', 'subscribe'], topics: ['own/${claims.sub}/#'] }] },
+    )
 
     test('an active token is accepted; the request is RFC 7662 §2.1 with client_secret_basic', async () => {
-      reset()
+      service.reset()
       const t = active({ aud: 'mqtt', sub: 'device' })
       const before = service.requests.length
-      assert.equal(await code(broker.port, version, t), 0)
+      assert.equal(await connackCode(broker.port, version, t), 0)
       const r = service.requests[before]!
       assert.equal(r.method, 'POST')
       assert.equal(r.headers['content-type'], 'application/x-www-form-urlencoded')
@@ -86,51 +62,51 @@ for (const version of VERSIONS) {
     })
 
     test('active: false → refused 0x86 / 4', async () => {
-      reset()
+      service.reset()
       const t = opaque()
       tokens.set(t, { active: false })
-      assert.equal(await code(broker.port, version, t), REFUSED[version])
+      assert.equal(await connackCode(broker.port, version, t), REFUSED[version])
     })
 
     test('the answer feeds the claims checks: wrong aud, or sub not the username → refused 0x86 / 4', async () => {
-      reset()
-      assert.equal(await code(broker.port, version, active({ aud: 'other', sub: 'device' })), REFUSED[version])
-      assert.equal(await code(broker.port, version, active({ aud: ['x', 'mqtt'], sub: 'someone-else' })), REFUSED[version])
-      assert.equal(await code(broker.port, version, active({ aud: 'mqtt', sub: 'device', exp: now() - 30 })), REFUSED[version])
+      service.reset()
+      assert.equal(await connackCode(broker.port, version, active({ aud: 'other', sub: 'device' })), REFUSED[version])
+      assert.equal(await connackCode(broker.port, version, active({ aud: ['x', 'mqtt'], sub: 'someone-else' })), REFUSED[version])
+      assert.equal(await connackCode(broker.port, version, active({ aud: 'mqtt', sub: 'device', exp: now() - 30 })), REFUSED[version])
     })
 
     for (const mode of ['error', 'garbage', 'redirect', 'huge', 'hang'] as Mode[]) {
       test(`endpoint ${mode === 'hang' ? 'too slow (timeout)' : `answering ${mode}`} → 0x88 / 3, never an allow`, async () => {
-        reset()
+        service.reset()
         service.behaviour.mode = mode
         const t = active({ aud: 'mqtt', sub: 'device' })
-        assert.equal(await code(broker.port, version, t), UNAVAILABLE[version])
-        reset()
-        assert.equal(await code(broker.port, version, t), 0, 'the same token works once the endpoint is well again (failures are not cached)')
+        assert.equal(await connackCode(broker.port, version, t), UNAVAILABLE[version])
+        service.reset()
+        assert.equal(await connackCode(broker.port, version, t), 0, 'the same token works once the endpoint is well again (failures are not cached)')
       })
     }
 
     test('an answer without a boolean "active" is garbage → 0x88 / 3', async () => {
-      reset()
+      service.reset()
       const t = opaque()
       tokens.set(t, { active: 'true', sub: 'device', aud: 'mqtt' })
-      assert.equal(await code(broker.port, version, t), UNAVAILABLE[version])
+      assert.equal(await connackCode(broker.port, version, t), UNAVAILABLE[version])
     })
 
     test('concurrent CONNECTs with one token make one request; later ones hit the cache', async () => {
-      reset()
+      service.reset()
       service.behaviour.delayMs = 150
       const t = active({ aud: 'mqtt', sub: 'device' })
       const before = service.requests.length
-      const codes = await Promise.all(Array.from({ length: 20 }, () => code(broker.port, version, t)))
+      const codes = await Promise.all(Array.from({ length: 20 }, () => connackCode(broker.port, version, t)))
       assert.deepEqual(new Set(codes), new Set([0]))
       assert.equal(service.requests.length - before, 1, 'one request for 20 concurrent CONNECTs')
-      assert.equal(await code(broker.port, version, t), 0)
+      assert.equal(await connackCode(broker.port, version, t), 0)
       assert.equal(service.requests.length - before, 1, 'answered from the cache')
     })
 
     test('the answer\'s claims fill placeholders: own/${claims.sub}/# allowed, others denied', async () => {
-      reset()
+      service.reset()
       const t = active({ aud: 'mqtt', sub: 'device' })
       const { client, inbox } = await connectWithInbox(broker.port, { protocolVersion: version, clientId: uid(), username: 'device', password: t })
       assert.deepEqual(await subscribeCodes(client, ['own/device/#', 'own/other/#'], { qos: 1 }), version === 5 ? [1, 0x87] : [1, 0x80])
@@ -140,7 +116,7 @@ for (const version of VERSIONS) {
     })
 
     test('the client is disconnected at the answer\'s exp', async () => {
-      reset()
+      service.reset()
       const raw = await rawSocket(broker.port, version)
       const c = await raw.connect({ clientId: uid(), username: 'device', password: Buffer.from(active({ aud: 'mqtt', sub: 'device', exp: now() + 2 })) })
       assert.equal(version === 5 ? c.reasonCode : c.returnCode, 0)
@@ -201,7 +177,7 @@ describe('09 introspection: client_secret_post, https with a private CA, an endp
     try {
       const t = opaque()
       tokens.set(t, { active: true })
-      assert.equal(await code(broker.port, 5, t), 0)
+      assert.equal(await connackCode(broker.port, 5, t), 0)
       const r = service.requests.at(-1)!
       assert.equal(r.headers.authorization, undefined)
       assert.equal(r.fields['client_id'], 'mqtt-broker')
@@ -225,9 +201,9 @@ describe('09 introspection: client_secret_post, https with a private CA, an endp
     try {
       const t = opaque()
       tokens.set(t, { active: true })
-      assert.equal(await code(trusting.port, 5, t), 0)
-      assert.equal(await code(wrongCa.port, 5, t), 0x88)
-      assert.equal(await code(defaultRoots.port, 4, t), 3)
+      assert.equal(await connackCode(trusting.port, 5, t), 0)
+      assert.equal(await connackCode(wrongCa.port, 5, t), 0x88)
+      assert.equal(await connackCode(defaultRoots.port, 4, t), 3)
     } finally {
       for (const b of [trusting, wrongCa, defaultRoots]) await b.close()
       await service.stop()
@@ -246,8 +222,8 @@ describe('09 introspection: client_secret_post, https with a private CA, an endp
     try {
       const t = opaque()
       tokens.set(t, { active: true, client_id: 'device-42', sub: 'carol' })
-      assert.equal(await code(broker.port, 5, t, 'someone-else'), 0x85)
-      assert.equal(await code(broker.port, 4, t, 'someone-else'), 2)
+      assert.equal(await connackCode(broker.port, 5, t, { clientId: 'someone-else' }), 0x85)
+      assert.equal(await connackCode(broker.port, 4, t, { clientId: 'someone-else' }), 2)
       const c = await connect(broker.port, { protocolVersion: 5, clientId: 'device-42', username: 'ignored', password: t })
       assert.deepEqual(await subscribeCodes(c, ['u/carol', 'u/ignored'], { qos: 0 }), [0, 0x87])
       await end(c)
@@ -260,7 +236,7 @@ describe('09 introspection: client_secret_post, https with a private CA, an endp
   test('endpoint down → 0x88 / 3 for both protocol versions', async () => {
     const broker = await startAuthBroker({ authenticators: [entry(`http://127.0.0.1:${await deadPort()}/introspect`)] })
     try {
-      for (const version of VERSIONS) assert.equal(await code(broker.port, version, opaque()), UNAVAILABLE[version])
+      for (const version of VERSIONS) assert.equal(await connackCode(broker.port, version, opaque()), UNAVAILABLE[version])
       const status = broker.server.authenticators[0]!.status()
       assert.equal(status.state, 'unavailable')
       assert.match(status.lastError ?? '', /request failed/)
@@ -286,11 +262,11 @@ describe('09 introspection: client_secret_post, https with a private CA, an endp
       tokens.set(good, { active: true })
       const dead = opaque()
       tokens.set(dead, { active: false })
-      assert.equal(await code(port, 5, good), 0)
-      assert.equal(await code(port, 4, dead), 4)
+      assert.equal(await connackCode(port, 5, good), 0)
+      assert.equal(await connackCode(port, 4, dead), 4)
       service.behaviour.mode = 'error'
       const failing = opaque()
-      assert.equal(await code(port, 5, failing), 0x88)
+      assert.equal(await connackCode(port, 5, failing), 0x88)
       for (const secret of [good, dead, failing, CLIENT_SECRET, Buffer.from(`mqtt-broker:${CLIENT_SECRET}`).toString('base64')]) {
         assert.ok(!logged.includes(secret), 'a secret was logged')
       }

@@ -4,11 +4,11 @@
  * a packet's last field. Each closes only the offender; a healthy client keeps working.
  */
 import assert from 'node:assert/strict'
-import { after, before, describe, test } from 'node:test'
-import type { MqttClient } from 'mqtt'
+import { describe, test } from 'node:test'
 import type { IConnectPacket } from 'mqtt-packet'
 import {
-  VERSIONS, assertHealthy, connect, connectBytes, encodeLength, end, expectNoMessage, nextMessage, rawSocket, subscribe, uid, useBroker,
+  VERSIONS, assertHealthy, connectBytes, encodeLength, expectNoMessage, nextMessage, rawConnected, rawSocket, subscribe, uid, useBroker,
+  useHealthyClient,
   type RawClient,
 } from '../helpers/broker.js'
 
@@ -31,38 +31,25 @@ function connectFlagsOffset(frame: Buffer): number {
 
 for (const v of VERSIONS) {
   describe(`v${v}`, () => {
-    let healthy: MqttClient
-    before(async () => {
-      healthy = await connect(broker.port, { protocolVersion: v, clientId: uid('healthy') })
-    })
-    after(async () => {
-      await end(healthy)
-    })
+    const healthy = useHealthyClient(broker, v)
 
     /** The offender is closed without a CONNACK or any other answer; the healthy client still works. */
     async function refusedSilently(raw: RawClient): Promise<void> {
       await raw.waitClosed()
       assert.deepEqual(raw.packets.map((p) => p.cmd), [])
-      await assertHealthy(healthy)
-    }
-
-    async function connected(will?: IConnectPacket['will']): Promise<RawClient> {
-      const raw = await rawSocket(broker.port, v)
-      const connack = await raw.connect({ clientId: uid('raw'), ...(will !== undefined ? { will } : {}) })
-      assert.equal(v === 5 ? connack.reasonCode : connack.returnCode, 0)
-      return raw
+      await assertHealthy(healthy.client)
     }
 
     test('a CONNECT with Will QoS 3 is malformed: closed, no CONNACK, no will [MQTT-3.1.2-14]', async () => {
       const topic = uid('will3')
-      await subscribe(healthy, topic, { qos: 2 })
+      await subscribe(healthy.client, topic, { qos: 2 })
       const frame = connectBytes({ protocolVersion: v, clientId: uid('raw'), will: { topic, payload: Buffer.from('w'), qos: 2, retain: true } })
       const at = connectFlagsOffset(frame)
       frame[at] = (frame[at] as number) | 0x18
       const raw = await rawSocket(broker.port, v)
       raw.write(frame)
       await refusedSilently(raw)
-      await expectNoMessage(healthy, 200, topic)
+      await expectNoMessage(healthy.client, 200, topic)
       assert.equal((await broker.server.broker.retained.match(topic)).length, 0, 'the will was not retained')
     })
 
@@ -73,23 +60,23 @@ for (const v of VERSIONS) {
     })
 
     test('a PINGREQ with a body is malformed: closed (v5 DISCONNECT 0x81), no PINGRESP [MQTT-3.12.1]', async () => {
-      const raw = await connected()
+      const raw = await rawConnected(broker.port, v)
       raw.write([0xc0, 0x01, 0x00])
       await raw.waitClosed()
       assert.deepEqual(raw.packets.map((p) => p.cmd), v === 5 ? ['connack', 'disconnect'] : ['connack'])
       if (v === 5) assert.equal(raw.packets[1]?.cmd === 'disconnect' && raw.packets[1].reasonCode, 0x81)
-      await assertHealthy(healthy)
+      await assertHealthy(healthy.client)
     })
 
     test('a DISCONNECT with a byte beyond its last field is malformed: the will is published', async () => {
       const topic = uid('disc')
-      await subscribe(healthy, topic, { qos: 0 })
-      const raw = await connected({ topic, payload: Buffer.from('malformed disconnect'), qos: 0, retain: false })
-      const will = nextMessage(healthy, topic)
+      await subscribe(healthy.client, topic, { qos: 0 })
+      const raw = await rawConnected(broker.port, v, { will: { topic, payload: Buffer.from('malformed disconnect'), qos: 0, retain: false } })
+      const will = nextMessage(healthy.client, topic)
       raw.write(v === 5 ? [0xe0, 0x03, 0x00, 0x00, 0x00] : [0xe0, 0x01, 0x00])
       assert.equal((await will).payload.toString(), 'malformed disconnect')
       await raw.waitClosed()
-      await assertHealthy(healthy)
+      await assertHealthy(healthy.client)
     })
 
     if (v === 5) {
@@ -107,12 +94,12 @@ for (const v of VERSIONS) {
       })
 
       test('a property a SUBSCRIBE may not carry (Topic Alias) is a protocol error: DISCONNECT 0x82', async () => {
-        const raw = await connected()
+        const raw = await rawConnected(broker.port, v)
         // SUBSCRIBE id 1, properties: Topic Alias (0x23) = 1, filter "a" QoS 0
         raw.write([0x82, 0x0a, 0x00, 0x01, 0x03, 0x23, 0x00, 0x01, 0x00, 0x01, 0x61, 0x00])
         await raw.waitClosed()
         assert.deepEqual(raw.packets.map((p) => p.cmd === 'disconnect' ? p.reasonCode : p.cmd), ['connack', 0x82])
-        await assertHealthy(healthy)
+        await assertHealthy(healthy.client)
       })
     }
   })

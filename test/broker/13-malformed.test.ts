@@ -4,11 +4,12 @@
  * client stays connected throughout and must still publish and receive afterwards.
  */
 import assert from 'node:assert/strict'
-import { after, before, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import type { MqttClient } from 'mqtt'
 import type { IConnectPacket } from 'mqtt-packet'
 import {
-  VERSIONS, assertHealthy, connect, connectBytes, end, nextMessage, rawSocket, subscribe, uid, until, useBroker, type RawClient,
+  VERSIONS, assertHealthy, connectBytes, nextMessage, rawConnected, rawSocket, subscribe, uid, until, useBroker, useHealthyClient,
+  type RawClient,
 } from '../helpers/broker.js'
 
 const MAX_PACKET = 4096
@@ -40,30 +41,17 @@ function watchTopic(client: MqttClient, topic: string): () => boolean {
 
 for (const v of VERSIONS) {
   describe(`v${v}`, () => {
-    let healthy: MqttClient
-    before(async () => {
-      healthy = await connect(broker.port, { protocolVersion: v, clientId: uid('healthy') })
-    })
-    after(async () => {
-      await end(healthy)
-    })
+    const healthy = useHealthyClient(broker, v)
 
     /** Open a raw connection; `connected` sends a valid CONNECT first. */
-    async function open(connected: boolean): Promise<RawClient> {
-      const raw = await rawSocket(broker.port, v)
-      if (connected) {
-        const connack = await raw.connect({ clientId: uid('raw') })
-        assert.equal(v === 5 ? connack.reasonCode : connack.returnCode, 0)
-      }
-      return raw
-    }
+    const open = (connected: boolean): Promise<RawClient> => (connected ? rawConnected(broker.port, v) : rawSocket(broker.port, v))
 
     /** The offender is closed (with `reason` in v5 when given); the healthy client still works. */
     async function closedAlone(raw: RawClient, reason?: number, timeout?: number): Promise<void> {
       await raw.waitClosed(timeout)
       if (v === 5 && reason !== undefined) assert.equal(disconnectReason(raw), reason)
       if (v === 4) assert.equal(raw.packets.filter((p) => p.cmd !== 'connack').length, 0, 'v4 gets no answer, only the close')
-      await assertHealthy(healthy)
+      await assertHealthy(healthy.client)
     }
 
     test('garbage bytes instead of CONNECT close the connection [MQTT-2.2.2-2]', async () => {
@@ -94,11 +82,11 @@ for (const v of VERSIONS) {
 
     test('a truncated frame followed by the client closing ends the session and publishes the will', async () => {
       const topic = uid('trunc')
-      await subscribe(healthy, topic, { qos: 0 })
+      await subscribe(healthy.client, topic, { qos: 0 })
       const raw = await rawSocket(broker.port, v)
       await raw.connect({ clientId: uid('raw'), will: { topic, payload: Buffer.from('truncated'), qos: 0, retain: false } })
       const before = broker.server.broker.connectionCount
-      const will = nextMessage(healthy, topic)
+      const will = nextMessage(healthy.client, topic)
       raw.write([0x30, 0x20, 0x00, 0x05, 0x61, 0x2f, 0x62]) // PUBLISH announcing 32 bytes, 5 sent
       raw.socket.end()
       assert.equal((await will).payload.toString(), 'truncated')
@@ -189,8 +177,8 @@ for (const v of VERSIONS) {
 
       test('a QoS 1 PUBLISH with an ill-formed Content Type is neither acknowledged nor routed [MQTT-1.5.4-1]', async () => {
         const topic = uid('props')
-        await subscribe(healthy, topic, { qos: 0 })
-        const leaked = watchTopic(healthy, topic)
+        await subscribe(healthy.client, topic, { qos: 0 })
+        const leaked = watchTopic(healthy.client, topic)
         const raw = await open(true)
         raw.write(publishWithProperties([0x03, ...str([0xc0, 0xaf])], 1, topic))
         await closedAlone(raw, 0x81)
@@ -212,14 +200,14 @@ for (const v of VERSIONS) {
 
       test('User Property may repeat, even under one name: the message is delivered with both', async () => {
         const topic = uid('props')
-        await subscribe(healthy, topic, { qos: 0 })
+        await subscribe(healthy.client, topic, { qos: 0 })
         const got = new Promise<Record<string, unknown> | undefined>((resolve) => {
           const on = (t: string, _p: Buffer, packet: { properties?: { userProperties?: Record<string, unknown> } }): void => {
             if (t !== topic) return
-            healthy.off('message', on)
+            healthy.client.off('message', on)
             resolve(packet.properties?.userProperties)
           }
-          healthy.on('message', on)
+          healthy.client.on('message', on)
         })
         const raw = await open(true)
         raw.write(publishWithProperties([0x26, ...str([0x6b]), ...str([0x31]), 0x26, ...str([0x6b]), ...str([0x32])], 0, topic))
@@ -333,8 +321,8 @@ for (const v of VERSIONS) {
 
     test('a PUBLISH before CONNECT is not routed [MQTT-3.1.0-1]', async () => {
       const topic = uid('early')
-      await subscribe(healthy, topic, { qos: 0 })
-      const leaked = watchTopic(healthy, topic)
+      await subscribe(healthy.client, topic, { qos: 0 })
+      const leaked = watchTopic(healthy.client, topic)
       const raw = await open(false)
       raw.write(publishWithTopicBytes([...Buffer.from(topic)]))
       await closedAlone(raw)

@@ -4,11 +4,11 @@
  * 16,000-level will published from the close handler (issue 18, defect 1).
  */
 import assert from 'node:assert/strict'
-import { after, before, describe, test } from 'node:test'
-import type { MqttClient } from 'mqtt'
+import { describe, test } from 'node:test'
 import type { IPubackPacket } from 'mqtt-packet'
 import {
-  VERSIONS, assertHealthy, connect, connectBytes, connectWithInbox, end, rawSocket, rawSubscribe, subscribe, uid, useBroker, waitForClose,
+  VERSIONS, assertHealthy, connect, connectBytes, connectWithInbox, end, rawSocket, rawSubscribe, subscribe, uid, useBroker, useHealthyClient,
+  waitForClose,
 } from '../helpers/broker.js'
 
 const broker = useBroker({ limits: { maxTopicLevels: 128 } })
@@ -21,13 +21,7 @@ function topicOf(levels: number, prefix = uid('deep')): string {
 
 for (const v of VERSIONS) {
   describe(`v${v}`, () => {
-    let healthy: MqttClient
-    before(async () => {
-      healthy = await connect(broker.port, { protocolVersion: v, clientId: uid('healthy') })
-    })
-    after(async () => {
-      await end(healthy)
-    })
+    const healthy = useHealthyClient(broker, v)
 
     test('a topic of exactly maxTopicLevels levels is delivered', async () => {
       const topic = topicOf(128)
@@ -43,7 +37,7 @@ for (const v of VERSIONS) {
       client.publish(topicOf(129), 'too deep', { qos: 0 })
       const disconnect = await waitForClose(client)
       if (v === 5) assert.equal(disconnect?.reasonCode, 0x90)
-      await assertHealthy(healthy)
+      await assertHealthy(healthy.client)
     })
 
     test('a QoS 1 PUBLISH deeper than maxTopicLevels: v5 PUBACK 0x90 and the connection stays; 3.1.1 closed', async () => {
@@ -61,7 +55,7 @@ for (const v of VERSIONS) {
         await raw.waitClosed()
         assert.equal(raw.packets.filter((p) => p.cmd !== 'connack').length, 0)
       }
-      await assertHealthy(healthy)
+      await assertHealthy(healthy.client)
     })
 
     test('a SUBSCRIBE filter deeper than maxTopicLevels is refused for that filter (0x8F, 3.1.1 0x80)', async () => {
@@ -80,7 +74,7 @@ for (const v of VERSIONS) {
       await raw.waitClosed()
       if (v === 5) assert.deepEqual(raw.packets.map((p) => p.cmd === 'connack' && p.reasonCode), [0x90])
       else assert.equal(raw.packets.length, 0)
-      await assertHealthy(healthy)
+      await assertHealthy(healthy.client)
     })
 
     test('a 16,000-level will published from the close handler reaches its subscriber; the broker keeps serving', async () => {

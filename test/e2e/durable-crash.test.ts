@@ -23,7 +23,8 @@ interface LossRun {
   readonly publishers: number
 }
 
-async function lossTest(t: TestContext, run: LossRun): Promise<void> {
+/** A broker child process on a fresh data directory, started; it, the directory and the `clients` a test adds go when the test ends. */
+async function startedBroker(t: TestContext): Promise<{ broker: BrokerProcess; clients: MqttClient[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-crash-'))
   const broker = new BrokerProcess(dir, await freePort())
   const clients: MqttClient[] = []
@@ -33,6 +34,11 @@ async function lossTest(t: TestContext, run: LossRun): Promise<void> {
     rmSync(dir, { recursive: true, force: true })
   })
   await broker.start()
+  return { broker, clients }
+}
+
+async function lossTest(t: TestContext, run: LossRun): Promise<void> {
+  const { broker, clients } = await startedBroker(t)
   const topic = `loss/${run.qos}`
   const session = (clientId: string): mqtt.IClientOptions => ({
     clientId,
@@ -127,15 +133,7 @@ describe('kill -9 loses nothing acknowledged (broker child process)', () => {
   })
 
   test('retained messages, a will with Will Delay and Session Expiry survive kill -9; expiry counts down while down (MQTT 5)', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'portcullis-crash-'))
-    const broker = new BrokerProcess(dir, await freePort())
-    const clients: MqttClient[] = []
-    t.after(async () => {
-      for (const c of clients) c.end(true)
-      await broker.kill()
-      rmSync(dir, { recursive: true, force: true })
-    })
-    await broker.start()
+    const { broker, clients } = await startedBroker(t)
     const v5 = (clientId: string, expiry: number, extra: mqtt.IClientOptions = {}): mqtt.IClientOptions =>
       ({ clientId, clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: expiry }, ...extra })
     const watcher = await connectRetry(broker.port, v5('watcher', 3600))

@@ -6,7 +6,12 @@ import type { AuthenticatorTimingOverrides } from '../../src/auth/create.js'
 import { validateConfig } from '../../src/config/schema.js'
 import { silentLogger } from '../../src/log.js'
 import { createServer } from '../../src/server.js'
-import { persistenceDefaults, rawSocket, uid, type RunningBroker, type Version } from './broker.js'
+import type { AuthService } from './auth-service.js'
+import { persistenceDefaults, rawSocket, uid, useStarted, type RunningBroker, type Version } from './broker.js'
+
+/** CONNACK codes (3.1.1 return code, 5.0 reason code) of a refused and of an unanswerable CONNECT. */
+export const REFUSED: Readonly<Record<Version, number>> = { 4: 4, 5: 0x86 }
+export const UNAVAILABLE: Readonly<Record<Version, number>> = { 4: 3, 5: 0x88 }
 
 export async function startAuthBroker(
   authentication: Record<string, unknown>,
@@ -33,11 +38,42 @@ export async function startAuthBroker(
   }
 }
 
+/**
+ * A broker that asks `service` (an HTTP or introspection authenticator), for the suite it is
+ * called in: the service and the broker start in `before` and stop in `after`. `authentication`
+ * is asked for once the service listens; the broker's fields are read when a test runs. The authenticator's timeout is 1.5 s: short enough for a
+ * 'too slow' case, long enough for a loaded machine.
+ */
+export function useServiceBroker(
+  service: AuthService,
+  authentication: (serviceUrl: string) => Record<string, unknown>,
+  authorization: Record<string, unknown>,
+): RunningBroker {
+  return useStarted(async () => {
+    await service.start()
+    const broker = await startAuthBroker(authentication(service.url), authorization, { timeoutMs: 1500 })
+    return {
+      ...broker,
+      close: async () => {
+        await broker.close()
+        await service.stop()
+      },
+    }
+  })
+}
+
+export interface ConnackOptions {
+  readonly clientId?: string
+  readonly username?: string
+  /** How long to wait for the CONNACK (ms); generous, as an authenticator may wait for a slow service first. */
+  readonly timeout?: number
+}
+
 /** The CONNACK code (MQTT 5 reason code, 3.1.1 return code) a CONNECT with `token` in the password gets. */
-export async function connackCode(port: number, version: Version, token: string): Promise<number> {
+export async function connackCode(port: number, version: Version, token: string, opts: ConnackOptions = {}): Promise<number> {
   const raw = await rawSocket(port, version)
   try {
-    const c = await raw.connect({ clientId: uid(), username: 'device', password: Buffer.from(token) })
+    const c = await raw.connect({ clientId: opts.clientId ?? uid(), username: opts.username ?? 'device', password: Buffer.from(token) }, opts.timeout ?? 10_000)
     return (version === 5 ? c.reasonCode : c.returnCode) as number
   } finally {
     raw.destroy()

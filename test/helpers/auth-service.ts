@@ -78,6 +78,12 @@ export class AuthService {
     return this
   }
 
+  /** Back to answering at once with the answerer (between tests that switched the behaviour). */
+  reset(): void {
+    this.behaviour.mode = 'ok'
+    this.behaviour.delayMs = 0
+  }
+
   async stop(): Promise<void> {
     const server = this.#server
     if (server === undefined) return

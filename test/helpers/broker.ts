@@ -3,6 +3,7 @@
  * connected to it, and raw sockets for hand-made bytes. Every wait has a timeout that
  * fails the test with a message saying what never happened.
  */
+import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
@@ -30,13 +31,18 @@ export interface RunningBroker {
  * enclosing suite). Its fields are read when a test runs, never while the file is loading.
  */
 export function useBroker(overrides: Record<string, unknown> = {}): RunningBroker {
+  return useStarted(() => startBroker(overrides))
+}
+
+/** As useBroker, for a broker that `start` starts (and its own close() stops). */
+export function useStarted(start: () => Promise<RunningBroker>): RunningBroker {
   let running: RunningBroker | undefined
   const current = (): RunningBroker => {
     if (running === undefined) throw new Error('the broker starts in before(): use it inside a test or a hook')
     return running
   }
   before(async () => {
-    running = await startBroker(overrides)
+    running = await start()
   })
   after(async () => {
     await running?.close()
@@ -285,6 +291,26 @@ export async function waitForClose(client: MqttClient, timeout = DEFAULT_TIMEOUT
   return state.disconnect
 }
 
+/**
+ * A healthy MQTT.js client for the enclosing suite (connected in `before`, ended in `after`):
+ * the bystander that hostile input on other connections must leave working.
+ */
+export function useHealthyClient(broker: Pick<RunningBroker, 'port'>, version: Version): { readonly client: MqttClient } {
+  let client: MqttClient | undefined
+  before(async () => {
+    client = await connect(broker.port, { protocolVersion: version, clientId: uid('healthy') })
+  })
+  after(async () => {
+    await end(client)
+  })
+  return {
+    get client() {
+      if (client === undefined) throw new Error('the healthy client connects in before(): use it inside a test or a hook')
+      return client
+    },
+  }
+}
+
 /** Prove a client still works: it publishes to itself and receives the message. */
 export async function assertHealthy(client: MqttClient, timeout = DEFAULT_TIMEOUT): Promise<void> {
   const topic = `health/${Math.random().toString(36).slice(2)}`
@@ -299,6 +325,14 @@ export async function end(...clients: Array<MqttClient | undefined>): Promise<vo
   await Promise.all(
     clients.map((c) => (c === undefined ? undefined : withTimeout(c.endAsync(true), 2000, 'client end').catch(() => {}))),
   )
+}
+
+/** A raw connection whose CONNECT (with `opts`) the broker accepted. */
+export async function rawConnected(port: number, version: Version, opts: Partial<mqttPacket.IConnectPacket> = {}): Promise<RawClient> {
+  const raw = await rawSocket(port, version)
+  const connack = await raw.connect({ clientId: uid('raw'), ...opts })
+  assert.equal(version === 5 ? connack.reasonCode : connack.returnCode, 0)
+  return raw
 }
 
 /** A raw TCP socket speaking hand-made bytes, with its received packets parsed. */
