@@ -15,6 +15,7 @@ import { authorizersFor } from './authz/create.js'
 import { Broker } from './broker/broker.js'
 import { listenError, loadListenerTls, startListener, type RunningListener } from './broker/listeners.js'
 import { LocalBus } from './cluster/bus.js'
+import { RedisBus } from './cluster/redis-bus.js'
 import type { PortcullisConfig } from './config/schema.js'
 import { createLogger, type Logger } from './log.js'
 import { createMetrics } from './metrics/metrics.js'
@@ -24,6 +25,7 @@ import { SqliteConfigStore } from './store/sqlite/config-store.js'
 import { NO_COMMITS } from './store/memory/session-store.js'
 import { openStores } from './store/open-stores.js'
 import type { RedisState } from './store/redis/redis-state.js'
+import { RedisRetainedStore } from './store/redis/retained-store.js'
 import { SqliteSessionStore } from './store/sqlite/session-store.js'
 import type { StateDatabase } from './store/sqlite/state-database.js'
 import type { RetainedStore } from './store/types.js'
@@ -135,6 +137,10 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     await authenticators.start()
 
     const authorizers = authorizersFor(managed.authorization, { logger, tokens: tokenAuthenticators.length > 0 })
+    // Cluster: messages reach subscribers on the other nodes through Redis (cluster/redis-bus.ts).
+    const bus = redis === undefined ? new LocalBus() : new RedisBus(redis, logger, {
+      ...(retained instanceof RedisRetainedStore ? { mirrorRetained: (m) => retained.mirror(m) } : {}),
+    })
 
     const broker = new Broker({
       limits: config.limits,
@@ -143,7 +149,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       retained,
       sessions: sessionStore,
       commits: state ?? redis ?? NO_COMMITS,
-      bus: new LocalBus(),
+      bus,
       logger,
       version: VERSION,
       connackReasonString: config.authentication.reasonString,
@@ -153,6 +159,8 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     const recovered = await broker.sessions.recover()
     if (state !== undefined) logger.info({ file: state.file, sessions: recovered, retained: retained.size }, 'state recovered')
     if (redis !== undefined) logger.info({ node: redis.nodeId, sessions: recovered, retained: retained.size }, 'cluster: state recovered from Redis')
+    // Routes written and the node's stream read (pending forwards first) before clients come.
+    if (bus instanceof RedisBus) await bus.start()
     const brokerAdmin = new BrokerAdmin({
       broker,
       chain: authenticators,

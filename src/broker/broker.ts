@@ -7,11 +7,11 @@ import type { Duplex } from 'node:stream'
 import type { AuthenticatorChain } from '../auth/chain.js'
 import type { AuthorizerChain } from '../authz/chain.js'
 import { NO_USAGE, addUsage, type CacheUsage } from '../bounded-cache.js'
-import type { ClusterBus } from '../cluster/bus.js'
+import type { ClusterBus, Forwarded } from '../cluster/bus.js'
 import type { Logger } from '../log.js'
 import { subscriptionIdsOf, toDelivery, type Delivery, type Message, type QoS } from '../mqtt/types.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
-import { TopicTree, type Subscription } from '../router/topic-tree.js'
+import { TopicTree, type MatchResult, type Subscription } from '../router/topic-tree.js'
 import type { CommitBarrier, RetainedStore, SessionStore } from '../store/types.js'
 import { Connection } from './connection.js'
 import { guarded, guardedResult } from './contain.js'
@@ -22,6 +22,8 @@ import { SessionManager } from './sessions.js'
 import { identityFields } from './handlers/connect.js'
 import { RefusalLog } from './refusals.js'
 import { SysPublisher } from './sys-topics.js'
+
+const NO_GROUPS: readonly string[] = Object.freeze([])
 
 export interface BrokerDeps {
   readonly limits: Limits
@@ -121,7 +123,7 @@ export class Broker {
     this.connackReasonString = deps.connackReasonString ?? false
     this.#wheel = setInterval(() => this.#tick(), 1000)
     this.#wheel.unref()
-    this.bus.onMessage((m) => this.route(m))
+    this.bus.onMessage((m, forwarded) => this.route(m, forwarded))
     this.#sys = new SysPublisher(this)
   }
 
@@ -207,14 +209,24 @@ export class Broker {
   publish(message: Message): void {
     // a store that fails later costs the publisher its connection, never the process (contain.ts)
     if (message.retain) guardedResult(this.logger, () => this.sessions.get(message.origin ?? ''), 'retained store', this.retained.set(message))
-    this.route(message)
-    this.bus.publish(message)
+    const match = this.tree.match(message.topic)
+    const local = match.groups.length === 0 ? NO_GROUPS : match.groups.map((g) => g.key)
+    // The bus forwards to the nodes with matching subscribers and says which shared groups are served here.
+    const served = this.bus.publish(message, local)
+    this.#routeMatch(message, match, true, served === local ? undefined : served)
   }
 
-  /** Deliver a message to the matching subscriptions of this node. */
-  route(message: Message): void {
-    const match = this.tree.match(message.topic)
-    for (const cm of match.clients) {
+  /** Deliver a message forwarded by another node: to the matching subscriptions it names. */
+  route(message: Message, forwarded: Forwarded): void {
+    this.#routeMatch(message, this.tree.match(message.topic), forwarded.all, forwarded.groups)
+  }
+
+  /**
+   * Deliver to this node's matching subscriptions: non-shared ones when `all`, and one member
+   * of each shared group (every group, or those named in `groups`).
+   */
+  #routeMatch(message: Message, match: MatchResult, all: boolean, groups: readonly string[] | undefined): void {
+    if (all) for (const cm of match.clients) {
       const session = this.sessions.get(cm.clientId)
       if (session === undefined) continue
       let qos = -1
@@ -229,7 +241,9 @@ export class Broker {
       if (qos < 0) continue
       this.deliver(session, toDelivery(message, qos as QoS, retain, ids))
     }
-    for (const group of match.groups) this.#deliverShared(group.members, group, message)
+    for (const group of match.groups) {
+      if (groups === undefined || groups.includes(group.key)) this.#deliverShared(group.members, group, message)
+    }
   }
 
   #deliverShared(members: Subscription[], group: { cursor: number }, message: Message): void {

@@ -109,7 +109,7 @@ export class SessionManager {
   addSubscription(session: Session, sub: Subscription): boolean {
     const existed = session.subscriptions.has(sub.key)
     session.subscriptions.set(sub.key, sub)
-    this.#broker.tree.add(sub)
+    this.#route(sub)
     if (session.stored) this.#storeSubscription(session, sub)
     return existed
   }
@@ -204,7 +204,7 @@ export class SessionManager {
       const shared = parseSharedFilter(stored.key) ?? undefined
       const sub: Subscription = { ...stored, clientId: s.clientId, filter: shared?.filter ?? stored.key, group: shared?.group }
       session.subscriptions.set(sub.key, sub)
-      this.#broker.tree.add(sub)
+      this.#route(sub)
     }
     for (const d of s.queue) session.enqueue(d, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)
     for (const f of s.inflight) session.restoreInflight(f.delivery, f.packetId, f.state)
@@ -277,8 +277,14 @@ export class SessionManager {
     const sub = session.subscriptions.get(key)
     if (sub === undefined) return false
     session.subscriptions.delete(key)
-    this.#broker.tree.remove(session.clientId, sub.filter, sub.group)
+    // The cluster's route table counts this node's subscriptions per filter (and shared group).
+    if (this.#broker.tree.remove(session.clientId, sub.filter, sub.group)) this.#broker.bus.removeRoute(sub.key)
     return true
+  }
+
+  /** Into the topic tree; a new entry counts for the cluster's route table. */
+  #route(sub: Subscription): void {
+    if (this.#broker.tree.add(sub)) this.#broker.bus.addRoute(sub.key)
   }
 
   #storeSubscription(session: Session, sub: Subscription): void {

@@ -1,15 +1,36 @@
 /**
  * The message bus between broker nodes. A single node uses the local bus, which has no
- * peers; the Redis bus (cluster mode) implements the same interface.
+ * peers; the Redis bus (cluster mode, redis-bus.ts) implements the same interface.
+ *
+ * Shared subscription groups are named by their subscription key, `$share/<group>/<filter>`:
+ * each message for a group goes to one member cluster-wide, so the bus decides which node
+ * serves each group a message matches.
  */
 import type { Message } from '../mqtt/types.js'
 
+/** What a node delivers of a message that reached it from another node. */
+export interface Forwarded {
+  /** Deliver to the node's non-shared subscriptions that match (false: only `groups`). */
+  readonly all: boolean
+  /** Shared groups (keys) this node serves for the message: one member of each gets it. */
+  readonly groups: readonly string[]
+}
+
 export interface ClusterBus {
   readonly nodeId: string
-  /** Hand a message published on this node to the other nodes. */
-  publish(message: Message): void
-  /** Messages published on other nodes are delivered to this handler. */
-  onMessage(handler: (message: Message) => void): void
+  /**
+   * Hand a message published on this node to the other nodes whose subscribers it matches.
+   * `localGroups`: the shared groups it matches that have members on this node. Returns the
+   * groups this node serves itself (every other matching group went to one other node). What
+   * it forwards is recorded with the node's other changes: a PUBACK waits for the commit.
+   */
+  publish(message: Message, localGroups: readonly string[]): readonly string[]
+  /** Messages forwarded by other nodes are delivered to this handler. */
+  onMessage(handler: (message: Message, forwarded: Forwarded) => void): void
+  /** A filter (or shared group key) got its first subscription on this node. */
+  addRoute(key: string): void
+  /** The last subscription to a filter (or shared group key) on this node went. */
+  removeRoute(key: string): void
   close(): Promise<void>
 }
 
@@ -18,8 +39,12 @@ export class LocalBus implements ClusterBus {
   constructor(nodeId = 'local') {
     this.nodeId = nodeId
   }
-  publish(_message: Message): void {}
-  onMessage(_handler: (message: Message) => void): void {}
+  publish(_message: Message, localGroups: readonly string[]): readonly string[] {
+    return localGroups
+  }
+  onMessage(_handler: (message: Message, forwarded: Forwarded) => void): void {}
+  addRoute(_key: string): void {}
+  removeRoute(_key: string): void {}
   close(): Promise<void> {
     return Promise.resolve()
   }

@@ -31,6 +31,8 @@ export interface ClientMatch {
 export interface SharedGroup {
   readonly name: string
   readonly filter: string
+  /** The group's subscription key, `$share/<name>/<filter>` (how the cluster names it). */
+  readonly key: string
   readonly members: Subscription[]
   cursor: number
 }
@@ -77,26 +79,27 @@ export class TopicTree {
     return this.#cache.usage
   }
 
-  add(sub: Subscription): void {
+  /** Add a subscription, or replace the client's one with the same filter (and group); true when it is new. */
+  add(sub: Subscription): boolean {
     const node = this.#node(sub.filter, true) as TrieNode
+    let added = false
     if (sub.group === undefined) {
-      if (!node.subs.has(sub.clientId)) this.#count++
+      added = !node.subs.has(sub.clientId)
       node.subs.set(sub.clientId, sub)
     } else {
       let group = node.groups.get(sub.group)
       if (group === undefined) {
-        group = { name: sub.group, filter: sub.filter, members: [], cursor: 0 }
+        group = { name: sub.group, filter: sub.filter, key: `$share/${sub.group}/${sub.filter}`, members: [], cursor: 0 }
         node.groups.set(sub.group, group)
       }
       const i = group.members.findIndex((m) => m.clientId === sub.clientId)
-      if (i === -1) {
-        group.members.push(sub)
-        this.#count++
-      } else {
-        group.members[i] = sub
-      }
+      added = i === -1
+      if (added) group.members.push(sub)
+      else group.members[i] = sub
     }
+    if (added) this.#count++
     this.#cache.clear()
+    return added
   }
 
   remove(clientId: string, filter: string, group: string | undefined): boolean {

@@ -51,6 +51,11 @@ export class RedisRetainedStore implements RetainedStore {
     this.#state.record((m) => m.hset(RETAINED_KEY, topic, text))
   }
 
+  /** A retained message set (or cleared) on another node: this node's mirror follows; Redis has it already. */
+  mirror(message: Message): void {
+    if (!this.#closed) this.#memory.set(message)
+  }
+
   match(filter: string): Message[] {
     return this.#memory.match(filter)
   }

@@ -1,0 +1,161 @@
+/**
+ * The cluster bus over Redis: several nodes on one Redis act as one broker.
+ *
+ * A message published on a node is delivered to that node's subscribers directly and
+ * forwarded (streams.ts) to each other node whose route set (routes.ts) matches it — once per
+ * node, however many of its subscribers match. A shared group gets each message on exactly
+ * one node: the publishing node picks, round robin, among the nodes with members of the group
+ * (itself included; live nodes preferred), and the chosen node gives it to one local member.
+ * A retained message (or its clearing) also goes to every other node's stream, so each node's
+ * retained mirror follows the one in Redis; a node's own `$SYS` topics stay on that node.
+ */
+import type { Logger } from '../log.js'
+import type { Message } from '../mqtt/types.js'
+import type { RedisState } from '../store/redis/redis-state.js'
+import type { ClusterBus, Forwarded } from './bus.js'
+import { RouteTable } from './routes.js'
+import { StreamReader, recordForward, type ForwardEntry } from './streams.js'
+
+export interface RedisBusOptions {
+  /** Apply a retained message forwarded by another node to this node's retained mirror. */
+  readonly mirrorRetained?: (message: Message) => void
+}
+
+/** Counters for /stats and tests. */
+export interface RedisBusStats {
+  /** Stream entries appended for other nodes. */
+  forwarded: number
+  /** Stream entries read from this node's stream and handed to its subscribers. */
+  received: number
+}
+
+interface Target {
+  all: boolean
+  groups: string[]
+}
+
+export class RedisBus implements ClusterBus {
+  readonly #state: RedisState
+  readonly #logger: Logger
+  readonly #routes: RouteTable
+  readonly #mirror: ((message: Message) => void) | undefined
+  readonly #cursors = new Map<string, number>()
+  #handler: (message: Message, forwarded: Forwarded) => void = () => {}
+  #reader: StreamReader | undefined
+  #forwarded = 0
+  #started = false
+  #closed: Promise<void> | undefined
+
+  constructor(state: RedisState, logger: Logger, options: RedisBusOptions = {}) {
+    this.#state = state
+    this.#logger = logger
+    this.#routes = new RouteTable(state, logger)
+    this.#mirror = options.mirrorRetained
+  }
+
+  get nodeId(): string {
+    return this.#state.nodeId
+  }
+
+  get stats(): RedisBusStats {
+    return { forwarded: this.#forwarded, received: this.#reader?.received ?? 0 }
+  }
+
+  /** The route table (tests and the admin view read it). */
+  get routes(): RouteTable {
+    return this.#routes
+  }
+
+  /**
+   * Publish this node's routes, follow the others', and start reading this node's stream
+   * (pending entries first). Called once the node's sessions are recovered.
+   */
+  async start(): Promise<void> {
+    const client = this.#state.client
+    const listener = client.duplicate()
+    const reader = client.duplicate()
+    try {
+      await listener.connect()
+      await reader.connect()
+      await this.#routes.start(listener)
+      this.#reader = new StreamReader(this.#state, reader, this.#logger, (e) => this.#receive(e))
+      await this.#reader.start()
+    } catch (err) {
+      this.#routes.close()
+      reader.disconnect()
+      listener.disconnect()
+      throw err
+    }
+    this.#started = true
+  }
+
+  publish(message: Message, localGroups: readonly string[]): readonly string[] {
+    if (!this.#started || message.topic.startsWith('$SYS/')) return localGroups
+    const match = this.#routes.match(message.topic)
+    const targets = new Map<string, Target>()
+    for (const c of match.clients) targets.set(c.clientId, { all: true, groups: [] })
+    let served = localGroups
+    if (match.groups.length > 0) {
+      served = localGroups.filter((key) => !match.groups.some((g) => g.key === key))
+      for (const group of match.groups) {
+        const pick = this.#pick(group.key, group.members.map((m) => m.clientId), localGroups.includes(group.key))
+        if (pick === undefined) (served as string[]).push(group.key)
+        else {
+          let t = targets.get(pick)
+          if (t === undefined) targets.set(pick, (t = { all: false, groups: [] }))
+          t.groups.push(group.key)
+        }
+      }
+    }
+    // A retained message goes to every node (their mirrors), delivered only where it matched.
+    if (message.retain && this.#mirror !== undefined) {
+      for (const node of this.#routes.nodes()) if (!targets.has(node)) targets.set(node, { all: false, groups: [] })
+    }
+    for (const [node, t] of targets) {
+      recordForward(this.#state, node, message, t, message.retain && this.#mirror !== undefined)
+      this.#forwarded++
+    }
+    return served
+  }
+
+  onMessage(handler: (message: Message, forwarded: Forwarded) => void): void {
+    this.#handler = handler
+  }
+
+  addRoute(key: string): void {
+    this.#routes.add(key)
+  }
+
+  removeRoute(key: string): void {
+    this.#routes.remove(key)
+  }
+
+  /** Stop reading and following routes (the route set stays in Redis: forwards wait in the stream). Idempotent. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#started = false
+      this.#routes.close()
+      await this.#reader?.close()
+    })()
+    return this.#closed
+  }
+
+  #receive(entry: ForwardEntry): void {
+    if (entry.mirror) this.#mirror?.(entry.message)
+    if (entry.forwarded.all || entry.forwarded.groups.length > 0) this.#handler(entry.message, entry.forwarded)
+  }
+
+  /**
+   * The node that serves a shared group this message (undefined: this node), round robin over
+   * the nodes with members — live ones when there are any, so a dead node's turn goes on.
+   */
+  #pick(key: string, remote: readonly string[], local: boolean): string | undefined {
+    const live = remote.filter((n) => this.#routes.alive(n))
+    const candidates = live.length > 0 || local ? live : remote
+    const n = candidates.length + (local ? 1 : 0)
+    const cursor = this.#cursors.get(key) ?? 0
+    this.#cursors.set(key, (cursor + 1) % n)
+    const i = cursor % n
+    return i < candidates.length ? candidates[i] : undefined
+  }
+}

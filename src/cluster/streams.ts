@@ -1,0 +1,195 @@
+/**
+ * Messages between nodes go through one Redis Stream per receiving node, `pc:fwd:{<node>}`,
+ * read by that node with a consumer group — not pub/sub, which drops what a node misses.
+ *
+ * - The sender appends (XADD) with the changes of the same turn, in its group commit: the
+ *   publisher's PUBACK/PUBREC goes out after EXEC, so an acknowledged message is in Redis.
+ * - The receiver reads with XREADGROUP (its consumer name is its node id), delivers each entry
+ *   to its local subscribers, and records XACK + XDEL in the same group commit as what that
+ *   delivery stored (a persistent session's queue): the handover is one MULTI/EXEC, so a
+ *   crash either leaves the entry pending or has it in the session's queue, never neither.
+ * - On start a node first re-reads its own pending entries (read before a crash, never
+ *   acknowledged), then new ones.
+ *
+ * An entry: `h` (JSON: topic, QoS, retain, properties, expiry, origin; which subscriptions
+ * to serve; whether it updates the retained mirror) and `p` (the payload bytes).
+ */
+import type { Redis } from 'ioredis'
+import type { Logger } from '../log.js'
+import type { Message, QoS } from '../mqtt/types.js'
+import type { RedisState } from '../store/redis/redis-state.js'
+import { propertiesFromJson, propertiesToJson } from '../store/sqlite/properties-json.js'
+import type { Forwarded } from './bus.js'
+
+export const STREAM_GROUP = 'pc'
+export const streamKey = (node: string): string => `pc:fwd:{${node}}`
+/** Entries read per XREADGROUP, and how long one blocks waiting for new entries. */
+const READ_COUNT = 256
+const BLOCK_MS = 1000
+const RETRY_MS = 500
+
+interface Header {
+  readonly t: string
+  readonly q: QoS
+  readonly r: boolean
+  readonly pr: string | null
+  readonly x: number | null
+  readonly o: string | null
+  /** Deliver to the non-shared subscriptions. */
+  readonly a: boolean
+  /** Shared groups to serve. */
+  readonly g: readonly string[]
+  /** A retained message (or its clearing): update the receiver's retained mirror. */
+  readonly m: boolean
+}
+
+export interface ForwardEntry {
+  readonly message: Message
+  readonly forwarded: Forwarded
+  /** The retained mirror should take this message. */
+  readonly mirror: boolean
+}
+
+/** Record an XADD of `message` to `node`'s stream in the next group commit. */
+export function recordForward(state: RedisState, node: string, message: Message, forwarded: Forwarded, mirror: boolean): void {
+  const h: Header = {
+    t: message.topic, q: message.qos, r: message.retain,
+    pr: propertiesToJson(message.properties), x: message.expiresAt ?? null, o: message.origin ?? null,
+    a: forwarded.all, g: forwarded.groups, m: mirror,
+  }
+  const header = JSON.stringify(h)
+  const payload = message.payload
+  const key = streamKey(node)
+  state.record((m) => m.xadd(key, '*', 'h', header, 'p', payload))
+}
+
+export function decodeEntry(fields: readonly Buffer[]): ForwardEntry {
+  let header: Buffer | undefined
+  let payload: Buffer | undefined
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i].toString()
+    if (name === 'h') header = fields[i + 1]
+    else if (name === 'p') payload = fields[i + 1]
+  }
+  if (header === undefined || payload === undefined) throw new Error('stream entry without h or p')
+  const h = JSON.parse(header.toString()) as Header
+  return {
+    message: {
+      topic: h.t, payload, qos: h.q, retain: h.r, properties: propertiesFromJson(h.pr),
+      expiresAt: h.x ?? undefined, origin: h.o ?? undefined,
+    },
+    forwarded: { all: h.a, groups: h.g },
+    mirror: h.m,
+  }
+}
+
+type ReadReply = Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null
+
+/**
+ * Reads this node's stream and hands each entry to `handle` (which records the deliveries);
+ * the acknowledgement (XACK + XDEL) is recorded right after, in the same turn, so both go in
+ * one MULTI/EXEC. The next read waits for that commit.
+ */
+export class StreamReader {
+  readonly #state: RedisState
+  readonly #client: Redis
+  readonly #logger: Logger
+  readonly #handle: (entry: ForwardEntry) => void
+  readonly #key: string
+  #closed = false
+  #failing = false
+  #running: Promise<void> | undefined
+  /** Entries read and handed over since start. */
+  received = 0
+
+  constructor(state: RedisState, client: Redis, logger: Logger, handle: (entry: ForwardEntry) => void) {
+    this.#state = state
+    this.#client = client
+    this.#logger = logger
+    this.#handle = handle
+    this.#key = streamKey(state.nodeId)
+  }
+
+  async start(): Promise<void> {
+    await this.#ensureGroup()
+    this.#running = this.#run()
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    this.#client.disconnect()
+    await this.#running
+  }
+
+  async #ensureGroup(): Promise<void> {
+    try {
+      // From the stream's start: entries added before the group existed are messages for this node too.
+      await this.#client.xgroup('CREATE', this.#key, STREAM_GROUP, '0', 'MKSTREAM')
+    } catch (err) {
+      if (!(err instanceof Error && err.message.startsWith('BUSYGROUP'))) throw err
+    }
+  }
+
+  async #run(): Promise<void> {
+    // '0': this consumer's pending entries (read before, never acknowledged) first; '>' then new ones.
+    let from = '0'
+    while (!this.#closed) {
+      let entries: Array<[Buffer, Buffer[]]>
+      try {
+        const reply = await this.#client.callBuffer(
+          'XREADGROUP', 'GROUP', STREAM_GROUP, this.#state.nodeId, 'COUNT', READ_COUNT,
+          ...(from === '>' ? ['BLOCK', BLOCK_MS] : []), 'STREAMS', this.#key, from,
+        ) as ReadReply
+        entries = reply?.[0]?.[1] ?? []
+      } catch (err) {
+        if (this.#closed) return
+        this.#trouble(err)
+        if (err instanceof Error && err.message.startsWith('NOGROUP')) await this.#ensureGroup().catch(() => {})
+        from = '0'
+        await sleep(RETRY_MS)
+        continue
+      }
+      if (entries.length === 0) {
+        from = '>'
+        continue
+      }
+      const ids: string[] = []
+      for (const [id, fields] of entries) {
+        ids.push(id.toString())
+        // (A pending entry whose fields are gone was deleted: only acknowledged.)
+        if (fields === null || fields.length === 0) continue
+        try {
+          this.#handle(decodeEntry(fields))
+          this.received++
+        } catch (err) {
+          // An entry that cannot be read or delivered is acknowledged all the same (never a loop on it).
+          this.#logger.error({ err: { message: err instanceof Error ? err.message : String(err) }, entry: id.toString() }, 'cluster: forwarded message not delivered')
+        }
+      }
+      const key = this.#key
+      this.#state.record((m) => m.xack(key, STREAM_GROUP, ...ids).xdel(key, ...ids))
+      const err = await new Promise<Error | undefined>((r) => this.#state.afterCommit(r))
+      if (err !== undefined) {
+        // Not acknowledged: read the pending entries again once Redis is back.
+        this.#trouble(err)
+        from = '0'
+        await sleep(RETRY_MS)
+      } else {
+        if (this.#failing) this.#logger.warn('cluster: reading forwarded messages again')
+        this.#failing = false
+        // Paging through pending entries goes on after the last one read.
+        if (from !== '>') from = ids[ids.length - 1]
+      }
+    }
+  }
+
+  #trouble(err: unknown): void {
+    if (this.#failing) return
+    this.#failing = true
+    this.#logger.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'cluster: cannot read forwarded messages; retrying')
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms))
+}

@@ -1,0 +1,188 @@
+/**
+ * Cross-node delivery: two brokers (in this process) on one real redis-server (unix socket)
+ * act as one broker. A message published on node A reaches subscribers on node B through
+ * B's Redis Stream (QoS 0, 1, 2; MQTT 3.1.1 and 5.0), a shared group with members on both
+ * nodes gets each message once in total, a retained message set on A is there for a new
+ * subscriber on B, and a QoS 1 PUBACK goes out only once the forward is in Redis.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { RedisBus } from '../../src/cluster/redis-bus.js'
+import type { Message } from '../../src/mqtt/types.js'
+import { streamKey } from '../../src/cluster/streams.js'
+import {
+  VERSIONS, connect, connectWithInbox, delay, end, expectNoMessage, startBroker, subscribe, uid, until, withTimeout,
+  type RunningBroker, type Version,
+} from '../helpers/broker.js'
+import { startRedis, type RedisServer } from '../helpers/redis-server.js'
+
+// Several live nodes on one Redis (their sessions are this file's own; see open-stores.ts).
+process.env['PORTCULLIS_TEST_CLUSTER_LIVE_NODES'] = '1'
+
+const vname = (v: Version): string => (v === 5 ? '5.0' : '3.1.1')
+
+let redis: RedisServer
+let dir: string
+const nodes = new Map<string, RunningBroker>()
+
+async function startNode(nodeId: string): Promise<RunningBroker> {
+  const node = await startBroker({
+    cluster: { redis: { path: redis.socket }, nodeId },
+    persistence: true,
+    dataDir: join(dir, nodeId),
+  })
+  nodes.set(nodeId, node)
+  return node
+}
+
+function busOf(node: RunningBroker): RedisBus {
+  const bus = node.server.broker.bus
+  assert.ok(bus instanceof RedisBus, 'a cluster node runs the Redis bus')
+  return bus
+}
+
+/** Wait until `from` knows that `to` has subscribers for `topic` (route notices take milliseconds). */
+async function routed(from: RunningBroker, to: string, topic: string, group?: string): Promise<void> {
+  const routes = busOf(from).routes
+  await until(() => {
+    const m = routes.match(topic)
+    return group === undefined ? m.clients.some((c) => c.clientId === to) : m.groups.some((g) => g.key === group && g.members.some((s) => s.clientId === to))
+  }, `${from.server.broker.bus.nodeId} learns ${to}'s route for ${topic}`, 5000)
+}
+
+before(async () => {
+  redis = await startRedis()
+  dir = mkdtempSync(join(tmpdir(), 'portcullis-cluster-delivery-'))
+  await startNode('node-a')
+  await startNode('node-b')
+})
+
+after(async () => {
+  for (const node of nodes.values()) await withTimeout(node.close(), 10_000, 'node close').catch(() => {})
+  await redis.destroy()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+const A = (): RunningBroker => nodes.get('node-a') as RunningBroker
+const B = (): RunningBroker => nodes.get('node-b') as RunningBroker
+
+for (const version of VERSIONS) {
+  describe(`cross-node delivery (MQTT ${vname(version)})`, () => {
+    for (const qos of [0, 1, 2] as const) {
+      test(`QoS ${qos}: published on A, received on B in order, each once`, async () => {
+        const topic = `${uid('x')}/n`
+        const count = qos === 1 ? 1000 : 200
+        const { client: sub, inbox } = await connectWithInbox(B().port, { protocolVersion: version, clientId: uid('sub') })
+        const pub = await connect(A().port, { protocolVersion: version, clientId: uid('pub') })
+        try {
+          assert.deepEqual(await subscribe(sub, topic, { qos }), [qos])
+          await routed(A(), 'node-b', topic)
+          // In windows of 50: within the broker's Receive Maximum for QoS 2 [MQTT-3.3.4-7].
+          for (let n = 0; n < count; n += 50) {
+            const sent: Array<Promise<unknown>> = []
+            for (let k = n; k < n + 50; k++) sent.push(pub.publishAsync(topic, String(k), { qos }))
+            await withTimeout(Promise.all(sent), 10_000, 'acknowledgements')
+          }
+          const got = await inbox.count(count, 20_000)
+          assert.deepEqual(got.map((m) => Number(m.payload.toString())), [...Array(count).keys()], 'no gap, no duplicate, in order [MQTT-4.6.0-5]')
+          assert.ok(got.every((m) => m.packet.qos === qos), `delivered at QoS ${qos}`)
+          await expectNoMessage(sub, 200, topic)
+        } finally {
+          await end(sub, pub)
+        }
+      })
+    }
+
+    test('a shared group with members on A and B gets every message exactly once in total [MQTT-4.8.2-2]', async () => {
+      const group = uid('g')
+      const topic = `${uid('jobs')}/run`
+      const key = `$share/${group}/${topic}`
+      const m1 = await connectWithInbox(A().port, { protocolVersion: version, clientId: uid('m1') })
+      const m2 = await connectWithInbox(B().port, { protocolVersion: version, clientId: uid('m2') })
+      const pubA = await connect(A().port, { protocolVersion: version, clientId: uid('pa') })
+      const pubB = await connect(B().port, { protocolVersion: version, clientId: uid('pb') })
+      try {
+        await subscribe(m1.client, key, { qos: 1 })
+        await subscribe(m2.client, key, { qos: 1 })
+        await routed(A(), 'node-b', topic, key)
+        await routed(B(), 'node-a', topic, key)
+        const sent: Array<Promise<unknown>> = []
+        for (let n = 0; n < 100; n++) sent.push((n % 2 === 0 ? pubA : pubB).publishAsync(topic, String(n), { qos: 1 }))
+        await withTimeout(Promise.all(sent), 10_000, 'acknowledgements')
+        await until(() => m1.inbox.messages.length + m2.inbox.messages.length >= 100, 'all 100 delivered', 10_000)
+        await delay(200)
+        const all = [...m1.inbox.messages, ...m2.inbox.messages].map((m) => Number(m.payload.toString())).sort((x, y) => x - y)
+        assert.deepEqual(all, [...Array(100).keys()], 'each message once across the cluster')
+        assert.ok(m1.inbox.messages.length > 0 && m2.inbox.messages.length > 0, `both members served (A ${m1.inbox.messages.length}, B ${m2.inbox.messages.length})`)
+      } finally {
+        await end(m1.client, m2.client, pubA, pubB)
+      }
+    })
+
+    test('a retained message set on A reaches a new subscriber on B; cleared on A, it is gone on B [MQTT-3.3.1-6]', async () => {
+      const topic = `${uid('ret')}/state`
+      const pub = await connect(A().port, { protocolVersion: version, clientId: uid('pub') })
+      try {
+        await pub.publishAsync(topic, 'kept', { qos: 1, retain: true })
+        await until(() => (B().server.broker.retained.match(topic) as Message[]).length === 1, 'the retained message on B', 5000)
+        const { client: sub, inbox } = await connectWithInbox(B().port, { protocolVersion: version, clientId: uid('sub') })
+        await subscribe(sub, topic, { qos: 1 })
+        const m = await inbox.next(topic, 5000)
+        assert.equal(m.payload.toString(), 'kept')
+        assert.equal(m.packet.retain, true, 'sent because retained: RETAIN 1 [MQTT-3.3.1-8]')
+        await end(sub)
+
+        await pub.publishAsync(topic, '', { qos: 1, retain: true })
+        await until(() => (B().server.broker.retained.match(topic) as Message[]).length === 0, 'the clearing on B', 5000)
+        const late = await connect(B().port, { protocolVersion: version, clientId: uid('late') })
+        await subscribe(late, topic, { qos: 1 })
+        await expectNoMessage(late, 300, topic)
+        await end(late)
+      } finally {
+        await end(pub)
+      }
+    })
+  })
+}
+
+describe('cross-node delivery: durability', () => {
+  test('a QoS 1 PUBACK goes out only once the forward is in Redis; a restarted node delivers what waited in its stream', async () => {
+    const topic = `${uid('dur')}/n`
+    const clientId = uid('durable')
+    const session = { protocolVersion: 5 as const, clientId, clean: false, properties: { sessionExpiryInterval: 3600 } }
+    const sub = await connect(B().port, session)
+    await subscribe(sub, topic, { qos: 1 })
+    await end(sub)
+    await routed(A(), 'node-b', topic)
+    // Node B stops; its route set stays in Redis, so A keeps forwarding into B's stream.
+    await B().close()
+    nodes.delete('node-b')
+    const client = A().server.redisState?.client
+    assert.ok(client !== undefined)
+    const pub = await connect(A().port, { protocolVersion: 5, clientId: uid('pub') })
+    let inStream = await client.xlen(streamKey('node-b'))
+    for (let n = 0; n < 50; n++) {
+      await pub.publishAsync(topic, String(n), { qos: 1 })
+      const now = await client.xlen(streamKey('node-b'))
+      assert.equal(now, inStream + 1, `message ${n}: in B's stream when its PUBACK arrived`)
+      inStream = now
+    }
+    await end(pub)
+
+    await startNode('node-b')
+    const { client: back, inbox } = await connectWithInbox(B().port, { ...session })
+    try {
+      const got = await inbox.count(50, 10_000)
+      assert.deepEqual(got.map((m) => Number(m.payload.toString())), [...Array(50).keys()], 'every acknowledged message, in order')
+      await delay(200)
+      assert.equal(inbox.messages.length, 50, 'no duplicate')
+    } finally {
+      await end(back)
+    }
+    assert.equal(await client.xlen(streamKey('node-b')), 0, 'handled entries are acknowledged and deleted')
+  })
+})
+
