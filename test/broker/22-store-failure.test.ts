@@ -3,7 +3,8 @@
  * nothing is falsely acknowledged: a QoS 1/2 PUBLISH for a persistent session gets MQTT 5
  * PUBACK/PUBREC 0x97, an MQTT 3.1.1 publisher is disconnected without an acknowledgement; QoS 0
  * and clean sessions keep working; the broker recovers by itself once the store can write. A file
- * that is not a database, or one from a newer Portcullis, stops start-up naming the file.
+ * that is not a database, one from a newer Portcullis, or a data directory that is a file stops
+ * start-up naming the file (read-only files: test/cli/cli-state-unwritable.test.ts).
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -115,6 +116,14 @@ describe('a state file that cannot be used stops start-up', () => {
     const file = join(dir, STATE_DB_FILE)
     writeFileSync(file, 'not a database '.repeat(100))
     await assert.rejects(startBroker({ dataDir: dir, persistence: true }), (err: unknown) => err instanceof Error && err.message.includes(file))
+  })
+
+  test('a data directory that is a file: creation fails naming the state file and saying so', async (t) => {
+    const dir = dataDir(t)
+    const notADirectory = join(dir, 'data')
+    writeFileSync(notADirectory, 'a file where the data directory should be')
+    await assert.rejects(startBroker({ dataDir: notADirectory, persistence: true }), (err: unknown) =>
+      err instanceof Error && err.message.includes(join(notADirectory, STATE_DB_FILE)) && /is not a directory/.test(err.message))
   })
 
   test('a state.sqlite from a newer Portcullis: creation fails naming the file and the schema', async (t) => {
