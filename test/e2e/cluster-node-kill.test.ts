@@ -1,0 +1,93 @@
+/**
+ * Cross-node delivery survives kill -9 (broker child processes, a real redis-server on a unix
+ * socket): a persistent subscriber on node B receives a numbered QoS 1 stream published on
+ * node A; B is SIGKILLed in the middle of it while A goes on publishing (A's forwards wait in
+ * B's Redis Stream, acknowledged to the publisher). B restarts: it re-reads the entries it had
+ * read but not acknowledged, then the ones that waited, and the resumed session gets every
+ * message A acknowledged — MQTT 3.1.1 and 5.0.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, test } from 'node:test'
+import type mqtt from 'mqtt'
+import type { MqttClient } from 'mqtt'
+import { delay, withTimeout } from '../helpers/broker.js'
+import { BrokerProcess, connectRetry, freePort } from '../helpers/broker-process.js'
+import { startRedis } from '../helpers/redis-server.js'
+
+// Several live nodes on one Redis (the child processes inherit it; see open-stores.ts).
+process.env['PORTCULLIS_TEST_CLUSTER_LIVE_NODES'] = '1'
+
+const MESSAGES = 600
+const KILL_AT = 200
+
+for (const version of [4, 5] as const) {
+  describe(`cluster: the subscriber's node killed mid-stream (MQTT ${version === 5 ? '5.0' : '3.1.1'})`, () => {
+    test('every QoS 1 message node A acknowledged reaches the persistent subscriber once node B is back', async (t) => {
+      const redis = await startRedis()
+      const dir = mkdtempSync(join(tmpdir(), 'portcullis-cluster-kill-'))
+      const cluster = (nodeId: string) => ({ cluster: { redis: { path: redis.socket }, nodeId } })
+      const a = new BrokerProcess(dir, await freePort(), cluster('node-a'), 'a')
+      const b = new BrokerProcess(dir, await freePort(), cluster('node-b'), 'b')
+      const clients: MqttClient[] = []
+      t.after(async () => {
+        for (const c of clients) c.end(true)
+        await a.kill()
+        await b.kill()
+        await redis.destroy()
+        rmSync(dir, { recursive: true, force: true })
+      })
+      await Promise.all([a.start(), b.start()])
+
+      const topic = `kill/${version}`
+      const got = new Map<number, number>()
+      const count = (c: MqttClient): void => {
+        c.on('message', (tp, payload) => {
+          if (tp !== `${topic}/n`) return
+          const n = Number(payload.toString())
+          got.set(n, (got.get(n) ?? 0) + 1)
+        })
+      }
+      const session: mqtt.IClientOptions = {
+        clientId: `kill-sub-${version}`,
+        clean: false,
+        protocolVersion: version,
+        ...(version === 5 ? { properties: { sessionExpiryInterval: 3600 } } : {}),
+      }
+      const sub = await connectRetry(b.port, session, count)
+      clients.push(sub)
+      let probed = false
+      sub.on('message', (tp) => { if (tp === `${topic}/probe`) probed = true })
+      await sub.subscribeAsync(`${topic}/#`, { qos: 1 })
+
+      const pub = await connectRetry(a.port, { clientId: `kill-pub-${version}`, protocolVersion: version })
+      clients.push(pub)
+      // Node A learns B's route within a poll (1 s); probe until a message gets through.
+      await withTimeout((async () => {
+        while (!probed) {
+          await pub.publishAsync(`${topic}/probe`, 'p', { qos: 0 })
+          await delay(50)
+        }
+      })(), 10_000, "A forwards to B's subscriber")
+
+      const acked: number[] = []
+      let killed: Promise<void> | undefined
+      for (let n = 0; n < MESSAGES; n++) {
+        if (n === KILL_AT) killed = b.kill()
+        await withTimeout(pub.publishAsync(`${topic}/n`, String(n), { qos: 1 }), 10_000, `PUBACK ${n}`)
+        acked.push(n)
+      }
+      await killed
+      assert.ok(got.size < MESSAGES, `B was killed before the stream ended (${got.size} of ${MESSAGES} arrived before)`)
+
+      await b.start()
+      const resumed = await connectRetry(b.port, session, count)
+      clients.push(resumed)
+      await withTimeout((async () => { while (acked.some((n) => !got.has(n))) await delay(20) })(), 20_000, 'every acknowledged message on B')
+        .catch((err: unknown) => { throw new Error(`${String(err)}: ${acked.filter((n) => !got.has(n)).length} of ${acked.length} missing`) })
+      assert.deepEqual(acked.filter((n) => !got.has(n)), [], 'no acknowledged message lost')
+    })
+  })
+}
