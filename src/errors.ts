@@ -53,6 +53,11 @@ export const ErrorCodes = {
   ERR_IDENTITY_CLAIM: 'identity claim missing or unusable',
   ERR_AUTH_SERVICE_DENIED: 'authentication service denied',
   ERR_TOKEN_REVOKED: 'token revoked',
+  ERR_CERT_MISSING: 'no client certificate',
+  ERR_CERT_UNTRUSTED: 'client certificate not issued by a trusted CA',
+  ERR_CERT_EXPIRED: 'client certificate expired or not yet valid',
+  ERR_CERT_REVOKED: 'client certificate revoked',
+  ERR_CERT_INVALID: 'client certificate not accepted',
   // authorization
   ERR_AUTHZ_DENIED: 'not authorized',
 } as const
@@ -149,6 +154,11 @@ export function toReasonCode(code: ErrorCode): number {
     case 'ERR_IDENTITY_CLAIM':
     case 'ERR_AUTH_SERVICE_DENIED':
     case 'ERR_TOKEN_REVOKED':
+    case 'ERR_CERT_MISSING':
+    case 'ERR_CERT_UNTRUSTED':
+    case 'ERR_CERT_EXPIRED':
+    case 'ERR_CERT_REVOKED':
+    case 'ERR_CERT_INVALID':
       return ReasonCode.BadUserNameOrPassword
     case 'ERR_CONFIG':
       return ReasonCode.UnspecifiedError

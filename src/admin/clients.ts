@@ -37,6 +37,13 @@ export interface ConnectedClientView {
   readonly authenticator: string | null
   readonly anonymous: boolean
   readonly token?: { readonly subject?: string; readonly issuer?: string; readonly expiresAt?: string }
+  /** The verified client certificate it connected with (tls/wss listeners with requestCert). */
+  readonly certificate?: {
+    readonly cn?: string; readonly san: readonly string[]; readonly fingerprint256: string; readonly serialNumber: string
+    readonly issuer: string; readonly validFrom: string; readonly validTo: string
+  }
+  /** An x509 authenticator with requireToken that accepted the certificate before `authenticator` accepted the token. */
+  readonly vouchedBy?: string
   readonly acl: { readonly tokenRules: number; readonly superuser: boolean }
   readonly subscriptions: number
   readonly queued: number
@@ -126,7 +133,10 @@ export class ClientsAdmin {
     const superuserClaim = this.#authorization().superuserClaim
     const sub = claims?.['sub']
     const iss = claims?.['iss']
-    const token = claims === undefined ? undefined : {
+    const cert = identity?.certificate
+    // A client that only an x509 authenticator accepted has certificate fields for claims, no token.
+    const byCertificate = this.#chain.authenticators.find((a) => a.name === identity?.authenticator)?.type === 'x509'
+    const token = claims === undefined || byCertificate ? undefined : {
       ...(typeof sub === 'string' ? { subject: sub } : {}),
       ...(typeof iss === 'string' ? { issuer: iss } : {}),
       ...(identity?.expiresAt !== undefined ? { expiresAt: new Date(identity.expiresAt).toISOString() } : {}),
@@ -144,6 +154,15 @@ export class ClientsAdmin {
       authenticator: identity?.authenticator ?? null,
       anonymous: identity?.anonymous ?? true,
       ...(token !== undefined ? { token } : {}),
+      ...(cert !== undefined
+        ? {
+          certificate: {
+            ...(cert.cn !== undefined ? { cn: cert.cn } : {}), san: cert.san, fingerprint256: cert.fingerprint256, serialNumber: cert.serialNumber,
+            issuer: cert.issuer, validFrom: new Date(cert.validFrom).toISOString(), validTo: new Date(cert.validTo).toISOString(),
+          },
+        }
+        : {}),
+      ...(identity?.vouchedBy !== undefined ? { vouchedBy: identity.vouchedBy } : {}),
       acl: {
         tokenRules: countAclRules(claims?.[this.#authorization().aclClaim]),
         superuser: superuserClaim !== undefined && claims?.[superuserClaim] === true,

@@ -30,6 +30,12 @@ function identityToRaw(i: IdentityConfig): Raw {
   }
 }
 
+/** An entry's `identity` and `clientIdMode` keys, when it has an identity block. */
+function identityEntryToRaw(identity: IdentityConfig | undefined): Raw {
+  if (identity === undefined) return {}
+  return { identity: identityToRaw(identity), ...(identity.clientId !== undefined ? { clientIdMode: identity.clientIdMode } : {}) }
+}
+
 /** A validated authenticator as a raw entry that validates to the same configuration. */
 export function authenticatorToRaw(c: AuthenticatorConfig): Raw {
   if (c.type === 'http') {
@@ -42,6 +48,14 @@ export function authenticatorToRaw(c: AuthenticatorConfig): Raw {
       cacheTtl: c.cacheTtl, cacheSize: c.cacheSize, disconnectOnExpiry: c.disconnectOnExpiry,
     }
   }
+  if (c.type === 'x509') {
+    return {
+      type: c.type, name: c.name, enabled: c.enabled,
+      ...(c.description !== undefined ? { description: c.description } : {}),
+      ...identityEntryToRaw(c.identity),
+      requireToken: c.requireToken, disconnectOnExpiry: c.disconnectOnExpiry,
+    }
+  }
   const basics: Raw = {
     type: c.type,
     name: c.name,
@@ -51,9 +65,7 @@ export function authenticatorToRaw(c: AuthenticatorConfig): Raw {
     claims: claimsToRaw(c.claims),
     maxTokenBytes: c.maxTokenBytes,
     disconnectOnExpiry: c.disconnectOnExpiry,
-    ...(c.identity !== undefined
-      ? { identity: identityToRaw(c.identity), ...(c.identity.clientId !== undefined ? { clientIdMode: c.identity.clientIdMode } : {}) }
-      : {}),
+    ...identityEntryToRaw(c.identity),
   }
   if (c.type === 'introspection') {
     return {

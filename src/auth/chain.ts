@@ -9,7 +9,7 @@
  */
 import { PortcullisError, type ErrorCode } from '../errors.js'
 import { revokedError, type RevocationList } from './revocation.js'
-import type { Authenticator, Credentials, Identity, Relevance } from './types.js'
+import type { Authenticator, Credentials, Identity, PeerCertificate, Relevance } from './types.js'
 
 export type ChainResult =
   | { readonly ok: true; readonly identity: Identity }
@@ -97,6 +97,34 @@ export function refusalReason(passed: readonly PassedOn[], hasCredentials: boole
   return { error: new PortcullisError('ERR_AUTH_BAD_CREDENTIALS', `no authenticator accepted the token (${list})`), reasons }
 }
 
+/**
+ * The identity an x509 authenticator with `requireToken` vouched for (`device`), joined with
+ * the one that accepted the token: the token's claims and rights, the certificate's username
+ * and client id when it names them, the earlier expiry.
+ */
+function joinVouched(device: Identity, token: Identity): Identity {
+  const expiresAt = Math.min(device.expiresAt ?? Infinity, token.expiresAt ?? Infinity)
+  return {
+    ...token,
+    vouchedBy: device.authenticator,
+    ...(device.username !== undefined ? { username: device.username } : {}),
+    ...(device.clientId !== undefined ? { clientId: device.clientId, clientIdMode: device.clientIdMode ?? 'enforce' } : {}),
+    ...(Number.isFinite(expiresAt) ? { expiresAt } : {}),
+    disconnectOnExpiry: device.disconnectOnExpiry !== false && token.disconnectOnExpiry !== false,
+  }
+}
+
+/**
+ * An accepted client's identity with the client certificate it connected with: placeholders
+ * (`${cert_cn}`) and the admin API see it, and the connection ends when it expires, whoever
+ * accepted the client (the certificate is part of the connection's credentials).
+ */
+function withCertificate(identity: Identity, certificate: PeerCertificate | undefined): Identity {
+  if (certificate === undefined) return identity
+  const expiresAt = Math.min(identity.expiresAt ?? Infinity, certificate.validTo)
+  return { ...identity, certificate, ...(Number.isFinite(expiresAt) ? { expiresAt } : {}) }
+}
+
 export class AuthenticatorChain {
   #authenticators: readonly Authenticator[]
   /** The enabled ones, in order (computed when the list changes, not per CONNECT). */
@@ -148,11 +176,13 @@ export class AuthenticatorChain {
 
   async authenticate(credentials: Credentials): Promise<ChainResult> {
     const enabled = this.#enabled
-    const hasCredentials =
+    const hasToken =
       credentials.username !== undefined ||
       credentials.password !== undefined ||
       credentials.authMethod !== undefined ||
       credentials.upgradeToken !== undefined
+    // a certificate is a credential where an authenticator reads certificates
+    const hasCredentials = hasToken || (credentials.certificate !== undefined && enabled.some((a) => a.type === 'x509'))
 
     if (credentials.authMethod !== undefined) {
       const method = credentials.authMethod
@@ -161,14 +191,15 @@ export class AuthenticatorChain {
       }
     }
     if (!hasCredentials && this.#options.allowAnonymous && !credentials.reauth) {
-      return { ok: true, identity: ANONYMOUS }
+      return { ok: true, identity: withCertificate(ANONYMOUS, credentials.certificate) }
     }
     // With anonymous access on and no authenticator at all, a username is only a label.
     if (enabled.length === 0 && this.#options.allowAnonymous && credentials.authMethod === undefined && !credentials.reauth) {
-      return { ok: true, identity: ANONYMOUS }
+      return { ok: true, identity: withCertificate(ANONYMOUS, credentials.certificate) }
     }
 
     const passed: PassedOn[] = []
+    let vouched: Identity | undefined
     for (const authenticator of enabled) {
       let outcome
       try {
@@ -178,14 +209,24 @@ export class AuthenticatorChain {
       } catch (cause) {
         return { ok: false, error: authenticatorFault(cause), authenticator: authenticator.name }
       }
+      if (outcome.result === 'vouch') {
+        // the first certificate authenticator's word counts; the chain goes on for the token
+        vouched ??= outcome.identity
+        continue
+      }
       if (outcome.result === 'allow') {
         const revoked = this.#options.revocations?.match(outcome.identity.claims)
         if (revoked !== undefined) return { ok: false, error: revokedError(revoked), authenticator: authenticator.name }
-        return { ok: true, identity: outcome.identity }
+        const identity = vouched === undefined ? outcome.identity : joinVouched(vouched, outcome.identity)
+        return { ok: true, identity: withCertificate(identity, credentials.certificate) }
       }
       if (outcome.result === 'deny') return { ok: false, error: outcome.error, authenticator: authenticator.name }
       passed.push({ authenticator: authenticator.name, error: outcome.error, ...(outcome.relevance !== undefined ? { relevance: outcome.relevance } : {}) })
     }
-    return { ok: false, ...refusalReason(passed, hasCredentials) }
+    const refusal = refusalReason(passed, vouched === undefined ? hasCredentials : hasToken)
+    if (vouched === undefined) return { ok: false, ...refusal }
+    // The certificate was good, the token missing or refused: say both.
+    const error = new PortcullisError(refusal.error.code, `client certificate accepted by '${vouched.authenticator}', which requires a token as well: ${refusal.error.message}`)
+    return { ok: false, ...refusal, error, authenticator: refusal.authenticator ?? vouched.authenticator }
   }
 }

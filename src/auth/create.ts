@@ -15,6 +15,7 @@ import { HttpAuthenticator } from './http/authenticator.js'
 import { IntrospectionAuthenticator } from './introspection/authenticator.js'
 import { introspectionWarnings } from './introspection/config.js'
 import type { ManagedAuthenticator } from './managed.js'
+import { X509Authenticator } from './x509/authenticator.js'
 
 export { TokenAuthenticator } from './jwt/authenticator.js'
 export type { AuthenticatorInspection, TokenAuthenticatorStats, TokenAuthenticatorStatus } from './jwt/authenticator.js'
@@ -93,6 +94,7 @@ export function createAuthenticator(config: AuthenticatorConfig, options: Create
       ...(options.timing?.timeoutMs !== undefined ? { timeoutMs: options.timing.timeoutMs } : {}),
     })
   }
+  if (config.type === 'x509') return new X509Authenticator(config, { logger: options.logger })
   if (config.type === 'introspection') {
     for (const warning of introspectionWarnings(config)) logger.warn(warning)
     return new IntrospectionAuthenticator(config, {

@@ -56,11 +56,21 @@ export interface Identity extends ClaimedIdentity {
   readonly expiresAt?: number
   /** Disconnect the client at `expiresAt` (default true). */
   readonly disconnectOnExpiry?: boolean
+  /** The verified client certificate it connected with (tls/wss listeners with requestCert). */
+  readonly certificate?: PeerCertificate
+  /** An x509 authenticator with `requireToken` that accepted the certificate before `authenticator` accepted the token. */
+  readonly vouchedBy?: string
 }
 
 export type AuthOutcome =
   /** The authenticator vouches for the client. */
   | { readonly result: 'allow'; readonly identity: Identity }
+  /**
+   * The authenticator vouches for the device (an x509 authenticator with `requireToken`: the
+   * certificate is good) but a later authenticator must accept the client's token too. Its
+   * identity's username / client id win over the token's.
+   */
+  | { readonly result: 'vouch'; readonly identity: Identity; readonly error?: undefined }
   /** The authenticator recognised the credential as its own and refuses it: the chain stops. */
   | { readonly result: 'deny'; readonly error: PortcullisError }
   /**

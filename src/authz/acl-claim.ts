@@ -172,6 +172,7 @@ export class ClaimsAuthorizer implements Authorizer {
       clientId: subject.clientId,
       username: subject.username,
       claims,
+      certificate: subject.identity.certificate,
     })
     if (!result.ok) {
       this.#onProblem?.(subject, result.reason)

@@ -1,6 +1,8 @@
 /**
- * Topic templates with placeholders: `${clientid}`, `${username}` and `${claims.NAME}`
- * (a claim of the verified token; `NAME` may be a dotted path such as `tenant.id`).
+ * Topic templates with placeholders: `${clientid}`, `${username}`, `${claims.NAME}` (a claim
+ * of the verified token; `NAME` may be a dotted path such as `tenant.id`) and `${cert_cn}`,
+ * `${cert_fingerprint}`, `${cert_serial}`, `${cert_san_dns|uri|email|ip}` (the verified
+ * client certificate's fields; see auth/certificate.ts).
  *
  * Substitution is done once per client, and never widens access:
  * - a value that is missing, empty, not a string or finite number, or that contains `/`,
@@ -12,12 +14,15 @@
  *   (`users/${clientid}/secret` → `users/#`): the deny can only grow, never vanish.
  */
 import { BoundedCache, type CacheUsage } from '../bounded-cache.js'
+import { certPlaceholderValue, isCertPlaceholder, type CertPlaceholder } from '../auth/certificate.js'
+import type { PeerCertificate } from '../auth/types.js'
 import { isValidTopicFilter } from './topic-match.js'
 
 export type Placeholder =
   | { readonly kind: 'clientid' }
   | { readonly kind: 'username' }
   | { readonly kind: 'claim'; readonly name: string }
+  | { readonly kind: 'cert'; readonly name: CertPlaceholder }
 
 type Part = string | Placeholder
 
@@ -32,6 +37,8 @@ export interface PlaceholderContext {
   readonly clientId: string
   readonly username: string | undefined
   readonly claims: Readonly<Record<string, unknown>> | undefined
+  /** The verified client certificate, when the client connected with one. */
+  readonly certificate?: PeerCertificate | undefined
 }
 
 export type TemplateResult =
@@ -44,6 +51,7 @@ function parsePlaceholder(body: string): Placeholder | undefined {
   const lower = body.toLowerCase()
   if (lower === 'clientid') return { kind: 'clientid' }
   if (lower === 'username') return { kind: 'username' }
+  if (isCertPlaceholder(lower)) return { kind: 'cert', name: lower }
   if (lower.startsWith('claims.') && body.length > 'claims.'.length) {
     return { kind: 'claim', name: body.slice('claims.'.length) }
   }
@@ -82,7 +90,7 @@ export function parseTopicTemplate(source: string): TemplateResult {
   for (const m of source.matchAll(PLACEHOLDER)) {
     const placeholder = parsePlaceholder(m[1])
     if (placeholder === undefined) {
-      return { ok: false, reason: `unknown placeholder ${m[0]} (use \${clientid}, \${username} or \${claims.NAME})` }
+      return { ok: false, reason: `unknown placeholder ${m[0]} (use \${clientid}, \${username}, \${claims.NAME} or \${cert_cn}, \${cert_fingerprint}, \${cert_serial}, \${cert_san_dns|uri|email|ip})` }
     }
     addLiteral(source.slice(last, m.index))
     ;(levels[levels.length - 1]).push(placeholder)
@@ -147,6 +155,9 @@ export function placeholderValue(p: Placeholder, ctx: PlaceholderContext): strin
       break
     case 'claim':
       value = resolveClaim(ctx.claims, p.name)
+      break
+    case 'cert':
+      value = certPlaceholderValue(ctx.certificate, p.name)
       break
   }
   let text: string

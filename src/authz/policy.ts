@@ -88,6 +88,7 @@ export class PolicyAuthorizer implements Authorizer {
       clientId: subject.clientId,
       username: subject.username,
       claims: subject.identity.claims,
+      certificate: subject.identity.certificate,
     }
     const rules: CompiledRule[] = []
     for (const p of this.#policies) {

@@ -420,8 +420,9 @@ export class Broker {
     }
     const exp = conn.identity?.expiresAt
     if (exp !== undefined && now >= exp && this.disconnectOnExpiry && conn.identity?.disconnectOnExpiry !== false) {
-      this.logger.info({ clientId: conn.clientId }, 'token expired: disconnecting')
-      conn.disconnect(ReasonCode.MaximumConnectTime, 'token expired')
+      const what = conn.identity?.certificate?.validTo === exp ? 'client certificate expired' : 'token expired'
+      this.logger.info({ clientId: conn.clientId }, `${what}: disconnecting`)
+      conn.disconnect(ReasonCode.MaximumConnectTime, what)
     }
   }
 

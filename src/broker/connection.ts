@@ -4,6 +4,7 @@
  */
 import type { Duplex } from 'node:stream'
 import mqtt from 'mqtt-packet'
+import type { PresentedCertificate } from '../auth/certificate.js'
 import type { Identity } from '../auth/types.js'
 import type { ClientAuthz } from '../authz/types.js'
 import { PortcullisError, toReasonCode, type ErrorCode } from '../errors.js'
@@ -65,6 +66,8 @@ export class Connection implements FrameSink {
   connectUsername: string | undefined
   /** ws/wss: the token the upgrade request carried (`upgradeToken`), until CONNECT is authenticated. Never logged. */
   upgradeToken: string | undefined
+  /** tls/wss listeners with requestCert: the certificate the handshake presented and what its verification said. */
+  clientCertificate: PresentedCertificate | undefined
   keepAlive = 0
   lastActivity = Date.now()
   session: Session | undefined

@@ -2,13 +2,14 @@
  * Listeners: tcp, tls, ws and wss (WebSocket subprotocol `mqtt`). Each hands client
  * byte streams to the broker.
  */
-import { readFileSync } from 'node:fs'
+import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
 import net from 'node:net'
 import tls from 'node:tls'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, createWebSocketStream } from 'ws'
+import { presentedCertificate } from '../auth/certificate.js'
 import { ConfigError } from '../errors.js'
 import type { Broker } from './broker.js'
 import { readUpgradeToken, type UpgradeTokenConfig } from './upgrade-token.js'
@@ -22,7 +23,10 @@ export interface ListenerConfig {
   readonly cert: string | undefined
   readonly key: string | undefined
   readonly ca: string | undefined
+  /** Ask clients for a certificate, verified against `ca` (and `crl`); see loadListenerTls. */
   readonly requestCert: boolean
+  /** PEM certificate revocation list(s) for client certificates; reloaded when the file changes. */
+  readonly crl?: string | undefined
   /** ws/wss: where the upgrade request may carry a token. */
   readonly upgradeToken?: UpgradeTokenConfig
 }
@@ -34,15 +38,23 @@ export interface RunningListener {
   close(): Promise<void>
 }
 
+/** How often a listener's CRL file is checked for changes (one stat per interval). */
+const CRL_POLL_MS = 1000
+
 /**
- * A tls / wss listener's certificate, key and CA, read and checked to work together —
+ * A tls / wss listener's certificate, key, CA and CRL, read and checked to work together —
  * called for every listener before any listener (the admin one included) opens, so a
  * missing or unusable file stops start-up naming its key path (`listeners[1].cert`).
  * Undefined for tcp and ws listeners.
+ *
+ * With requestCert the handshake completes even when the client's certificate is missing or
+ * fails verification (rejectUnauthorized off): the broker then refuses the CONNECT with a
+ * CONNACK that says why (0x86 / 3.1.1: 4, see client certificates in the README) instead of
+ * a bare TLS alert. No MQTT packet of such a client goes beyond CONNECT.
  */
 export function loadListenerTls(cfg: ListenerConfig, path: string): tls.TlsOptions | undefined {
   if (cfg.type !== 'tls' && cfg.type !== 'wss') return undefined
-  const read = (key: 'cert' | 'key' | 'ca'): Buffer | undefined => {
+  const read = (key: 'cert' | 'key' | 'ca' | 'crl'): Buffer | undefined => {
     const file = cfg[key]
     if (file === undefined) return undefined
     try {
@@ -57,7 +69,39 @@ export function loadListenerTls(cfg: ListenerConfig, path: string): tls.TlsOptio
   } catch (cause) {
     throw new ConfigError(`${path}.cert`, `${cfg.cert ?? ''} and ${path}.key ${cfg.key ?? ''} cannot be used together: ${(cause as Error).message}`, { cause })
   }
-  return { ...material, requestCert: cfg.requestCert, rejectUnauthorized: cfg.requestCert }
+  const crl = read('crl')
+  if (crl !== undefined) {
+    try {
+      tls.createSecureContext({ ...material, crl })
+    } catch (cause) {
+      throw new ConfigError(`${path}.crl`, `${cfg.crl ?? ''} is not a PEM certificate revocation list: ${(cause as Error).message}`, { cause })
+    }
+  }
+  return { ...material, ...(crl !== undefined ? { crl } : {}), requestCert: cfg.requestCert, rejectUnauthorized: false }
+}
+
+/**
+ * Reloads a listener's CRL when its file changes (polled, so a file replaced by a rename is
+ * seen too). New handshakes use the new list; a file that cannot be read or used keeps the
+ * last good one, with a warning. Returns the function that stops watching.
+ */
+function watchCrl(server: tls.Server, cfg: ListenerConfig, options: tls.TlsOptions, logger: Broker['logger']): () => void {
+  const file = cfg.crl
+  if (file === undefined) return () => undefined
+  const onChange = (now: Stats, before: Stats): void => {
+    if (now.mtimeMs === before.mtimeMs && now.size === before.size && now.ino === before.ino) return
+    try {
+      const crl = readFileSync(file)
+      const next = { ...options, crl }
+      tls.createSecureContext(next)
+      server.setSecureContext(next)
+      logger.info({ listener: `${cfg.type}:${cfg.port}`, file }, 'CRL reloaded: new TLS handshakes use it')
+    } catch (err) {
+      logger.warn({ listener: `${cfg.type}:${cfg.port}`, file, err: (err as Error).message }, 'CRL not reloaded: keeping the previous one')
+    }
+  }
+  watchFile(file, { interval: CRL_POLL_MS, persistent: false }, onChange)
+  return () => unwatchFile(file, onChange)
 }
 
 /** Listens; an address in use or not available is a configuration error at `path`.port. */
@@ -96,21 +140,23 @@ function closeServer(server: net.Server): Promise<void> {
  */
 export async function startListener(broker: Broker, cfg: ListenerConfig, path: string, tlsOptions?: tls.TlsOptions): Promise<RunningListener> {
   const name = `${cfg.type}:${cfg.port}`
+  const options = tlsOptions ?? loadListenerTls(cfg, path)
   let server: net.Server
   let wss: WebSocketServer | undefined
   if (cfg.type === 'tcp' || cfg.type === 'tls') {
     const onSocket = (socket: net.Socket): void => {
-      broker.accept(socket, socket.remoteAddress ?? 'unknown', name)
+      const conn = broker.accept(socket, socket.remoteAddress ?? 'unknown', name)
+      if (conn !== undefined && cfg.requestCert) conn.clientCertificate = presentedCertificate(socket as tls.TLSSocket)
     }
     // TCP_NODELAY is set by the server on each accepted handle (no setNoDelay call per socket).
     if (cfg.type === 'tcp') {
       server = net.createServer({ noDelay: cfg.noDelay }, onSocket)
     } else {
-      server = tls.createServer({ ...(tlsOptions ?? loadListenerTls(cfg, path)), noDelay: cfg.noDelay }, onSocket)
+      server = tls.createServer({ ...options, noDelay: cfg.noDelay }, onSocket)
       server.on('tlsClientError', (err: Error) => broker.logger.info({ err: err.message, listener: name }, 'TLS handshake failed'))
     }
   } else {
-    server = cfg.type === 'ws' ? http.createServer() : https.createServer(tlsOptions ?? loadListenerTls(cfg, path) ?? {})
+    server = cfg.type === 'ws' ? http.createServer() : https.createServer(options ?? {})
     wss = new WebSocketServer({
       server: server as http.Server,
       path: cfg.path,
@@ -122,9 +168,16 @@ export async function startListener(broker: Broker, cfg: ListenerConfig, path: s
       const stream: Duplex = createWebSocketStream(ws)
       const conn = broker.accept(stream, req.socket.remoteAddress ?? 'unknown', name)
       if (conn !== undefined && cfg.upgradeToken !== undefined) conn.upgradeToken = readUpgradeToken(req, cfg.upgradeToken)
+      if (conn !== undefined && cfg.requestCert) conn.clientCertificate = presentedCertificate(req.socket as tls.TLSSocket)
     })
   }
-  await listen(server, cfg, path)
+  const stopCrl = options !== undefined ? watchCrl(server as tls.Server, cfg, options, broker.logger) : () => undefined
+  try {
+    await listen(server, cfg, path)
+  } catch (err) {
+    stopCrl()
+    throw err
+  }
   const address = server.address() as net.AddressInfo
   broker.logger.info({ listener: cfg.type, host: address.address, port: address.port }, 'listening')
   return {
@@ -132,6 +185,7 @@ export async function startListener(broker: Broker, cfg: ListenerConfig, path: s
     host: address.address,
     port: address.port,
     async close() {
+      stopCrl()
       if (wss !== undefined) wss.close()
       await closeServer(server)
     },

@@ -1,11 +1,13 @@
 /**
  * Field templates of an HTTP auth request: text with ${clientid}, ${username}, ${password},
- * ${peerhost}, ${proto_ver} and ${cert_cn} (the verified client certificate's CN). A value
- * the client did not send renders as the empty string.
+ * ${peerhost}, ${proto_ver} and ${cert_cn}, ${cert_fingerprint}, ${cert_serial},
+ * ${cert_san_dns|uri|email|ip} (the verified client certificate's fields). A value the
+ * client did not send renders as the empty string.
  */
+import { CERT_PLACEHOLDERS, certPlaceholderValue, isCertPlaceholder } from '../certificate.js'
 import type { Credentials } from '../types.js'
 
-const PLACEHOLDERS = ['clientid', 'username', 'password', 'peerhost', 'proto_ver', 'cert_cn'] as const
+const PLACEHOLDERS = ['clientid', 'username', 'password', 'peerhost', 'proto_ver', ...CERT_PLACEHOLDERS] as const
 type Placeholder = (typeof PLACEHOLDERS)[number]
 
 export type RequestTemplate = readonly (string | { readonly placeholder: Placeholder })[]
@@ -27,13 +29,13 @@ export function compileRequestTemplate(template: string): RequestTemplate {
 }
 
 function value(p: Placeholder, c: Credentials): string {
+  if (isCertPlaceholder(p)) return certPlaceholderValue(c.certificate, p) ?? ''
   switch (p) {
     case 'clientid': return c.clientId
     case 'username': return c.username ?? ''
     case 'password': return c.password?.toString('utf8') ?? ''
     case 'peerhost': return c.remoteAddress
     case 'proto_ver': return String(c.protocolVersion)
-    case 'cert_cn': return c.certificate?.cn ?? ''
   }
 }
 

@@ -27,7 +27,7 @@ import type { AuthenticatorReport, ManagedAuthenticator } from '../managed.js'
 import { SingleFlight } from '../remote/answer-cache.js'
 import { HttpExchangeError, httpExchange, jsonObject } from '../remote/http-exchange.js'
 import { ServiceAuthenticator } from '../remote/service-authenticator.js'
-import type { AuthOutcome, Credentials, Identity } from '../types.js'
+import type { AuthOutcome, Credentials, Identity, PeerCertificate } from '../types.js'
 import { INTROSPECTION_DEFAULTS, type IntrospectionAuthenticatorConfig } from './config.js'
 
 /** An introspection answer: active with its (frozen) claims, or inactive. */
@@ -139,7 +139,7 @@ export class IntrospectionAuthenticator extends ServiceAuthenticator<Answer> imp
 
   #judge(answer: Answer, credentials: Credentials): AuthOutcome {
     if (!answer.active) return this.#ignored(new PortcullisError('ERR_TOKEN_INACTIVE', 'the authorization server says the token is not active'), credentials)
-    const context = this.#claimContext(credentials.clientId, credentials.username)
+    const context = this.#claimContext(credentials.clientId, credentials.username, credentials.certificate)
     const failure = evaluateClaims(answer.claims, this.config.claims, this.#match, context, Date.now() / 1000)
     if (failure !== undefined) return this.counts.deny(failure, credentials.clientId)
     const claimed = identityFromClaims(this.config.identity, answer.claims)
@@ -160,8 +160,8 @@ export class IntrospectionAuthenticator extends ServiceAuthenticator<Answer> imp
     return this.counts.ignore(error, credentials.clientId)
   }
 
-  #claimContext(clientId: string, username: string | undefined): ClaimContext {
-    return { clientId, username: this.config.from === 'username' ? undefined : username }
+  #claimContext(clientId: string, username: string | undefined, certificate?: PeerCertificate): ClaimContext {
+    return { clientId, username: this.config.from === 'username' ? undefined : username, certificate }
   }
 
   /** The token a client presented to this authenticator, if any. Never logged. */

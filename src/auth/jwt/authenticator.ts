@@ -15,7 +15,7 @@ import { BoundedCache, NO_USAGE, type CacheUsage } from '../../bounded-cache.js'
 import { PortcullisError, type ErrorCode } from '../../errors.js'
 import type { Logger } from '../../log.js'
 import { bindClientId, describeIdentity, identityFromClaims, type ClaimedIdentity } from '../identity.js'
-import type { AuthOutcome, Authenticator, Credentials, Identity, Relevance } from '../types.js'
+import type { AuthOutcome, Authenticator, Credentials, Identity, PeerCertificate, Relevance } from '../types.js'
 import type { KeySource, KeySourceStatus } from '../jwks/source.js'
 import { deepFreeze } from '../deep-freeze.js'
 import type { JwsAlgorithm } from './algorithms.js'
@@ -187,7 +187,7 @@ export class TokenAuthenticator implements Authenticator {
     const read = this.#readToken(credentials)
     if (read === undefined) return this.#ignored(undefined, credentials)
     if ('error' in read) return this.#ignored(read.error, credentials)
-    const verdict = this.#evaluate(read.token, this.#claimContext(credentials.clientId, credentials.username))
+    const verdict = this.#evaluate(read.token, this.#claimContext(credentials.clientId, credentials.username, credentials.certificate))
     return verdict instanceof Promise
       ? verdict.then((v) => this.#outcome(v, credentials))
       : this.#outcome(verdict, credentials)
@@ -407,9 +407,9 @@ export class TokenAuthenticator implements Authenticator {
     return { result: 'ignore', error, relevance }
   }
 
-  #claimContext(clientId: string, username: string | undefined): ClaimContext {
+  #claimContext(clientId: string, username: string | undefined, certificate?: PeerCertificate): ClaimContext {
     // With the token in the username, ${username} has no meaning (config refuses it).
-    return { clientId, username: this.config.from === 'username' ? undefined : username }
+    return { clientId, username: this.config.from === 'username' ? undefined : username, certificate }
   }
 
   /** The token a client presented to this authenticator, if any. Never logged. */

@@ -3,6 +3,8 @@
  * iss, aud, required claims and `match` templates. Times are seconds since the epoch;
  * `leeway` absorbs clock skew in every time check.
  */
+import { certPlaceholderValue, isCertPlaceholder, type CertPlaceholder } from '../certificate.js'
+import type { PeerCertificate } from '../types.js'
 import { PortcullisError, type ErrorCode } from '../../errors.js'
 
 export interface ClaimsConfig {
@@ -23,6 +25,8 @@ export interface ClaimsConfig {
 export interface ClaimContext {
   readonly clientId: string
   readonly username: string | undefined
+  /** The verified client certificate, for ${cert_cn} and the other ${cert_*} placeholders. */
+  readonly certificate?: PeerCertificate | undefined
 }
 
 export interface ClaimCheck {
@@ -37,6 +41,7 @@ type TemplatePart =
   | { readonly kind: 'clientid' }
   | { readonly kind: 'username' }
   | { readonly kind: 'claim'; readonly name: string }
+  | { readonly kind: 'cert'; readonly name: CertPlaceholder }
 
 export interface CompiledMatch {
   readonly claim: string
@@ -55,7 +60,8 @@ export function compileTemplate(template: string): TemplatePart[] {
     if (name === 'clientid') parts.push({ kind: 'clientid' })
     else if (name === 'username') parts.push({ kind: 'username' })
     else if (name.startsWith('claims.') && name.length > 'claims.'.length) parts.push({ kind: 'claim', name: name.slice('claims.'.length) })
-    else throw new Error(`unknown placeholder \${${name}} (use \${clientid}, \${username} or \${claims.NAME})`)
+    else if (isCertPlaceholder(name)) parts.push({ kind: 'cert', name })
+    else throw new Error(`unknown placeholder \${${name}} (use \${clientid}, \${username}, \${claims.NAME} or \${cert_cn} and the other \${cert_*})`)
     last = re.lastIndex
   }
   if (last < template.length) parts.push({ kind: 'text', text: template.slice(last) })
@@ -79,6 +85,12 @@ function render(parts: readonly TemplatePart[], payload: Readonly<Record<string,
       case 'claim': {
         const value = claim(payload, part.name)
         if (typeof value !== 'string') return undefined
+        out += value
+        break
+      }
+      case 'cert': {
+        const value = certPlaceholderValue(ctx.certificate, part.name)
+        if (value === undefined) return undefined
         out += value
         break
       }

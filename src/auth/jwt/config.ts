@@ -351,7 +351,7 @@ export function parseAuthenticatorConfig(raw: unknown, path: string, defaultName
   const r = mapping(raw, path)
   const type = r['type']
   if (type !== 'jwt' && type !== 'jwks') {
-    throw new ConfigError(`${path}.type`, type === undefined ? 'is required (jwt | jwks | introspection | http)' : `unknown authenticator type ${JSON.stringify(type)} (expected jwt | jwks | introspection | http)`)
+    throw new ConfigError(`${path}.type`, type === undefined ? 'is required (jwt | jwks | introspection | http | x509)' : `unknown authenticator type ${JSON.stringify(type)} (expected jwt | jwks | introspection | http | x509)`)
   }
   const basics = parseTokenBasics(r, path, defaultName ?? type)
   const algorithms = parseAlgorithms(r, path)

@@ -31,6 +31,7 @@ export function handleAuth(conn: Connection, packet: mqtt.IAuthPacket): void {
       protocolVersion: 5,
       remoteAddress: conn.remoteAddress,
       reauth: true,
+      ...(conn.clientCertificate?.ok === true ? { certificate: conn.clientCertificate.certificate } : {}),
     })
     .then(
       (result) => {

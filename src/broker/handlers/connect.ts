@@ -128,6 +128,16 @@ export function handleConnect(conn: Connection, packet: mqtt.IConnectPacket): vo
   }
   conn.authMethod = props.authenticationMethod
 
+  // A listener that requests certificates admits no client whose certificate is missing or
+  // failed verification (expired, revoked, another CA's), whatever else it presents.
+  const presented = conn.clientCertificate
+  if (presented !== undefined && !presented.ok) {
+    broker.countAuthFailure(presented.error.code, undefined)
+    log.info({ clientId, remote: conn.remoteAddress, listener: conn.listener, code: presented.error.code }, `connection refused: ${presented.error.message}`)
+    refuseCredentials(conn, packet, clientId, presented.error.code, presented.error.message, undefined)
+    return
+  }
+
   conn.state = 'authenticating'
   conn.stream.pause()
   const upgradeToken = conn.upgradeToken
@@ -144,6 +154,7 @@ export function handleConnect(conn: Connection, packet: mqtt.IConnectPacket): vo
       remoteAddress: conn.remoteAddress,
       reauth: false,
       ...(upgradeToken !== undefined ? { upgradeToken } : {}),
+      ...(presented?.ok === true ? { certificate: presented.certificate } : {}),
     })
     .then(
       (result) => completeConnect(conn, packet, result, { clientId, sentClientId: packet.clientId ?? '', assigned, serverKeepAlive }),
