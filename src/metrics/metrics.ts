@@ -158,7 +158,7 @@ export function createMetrics(source: MetricsSource, options: { readonly version
     },
   })
   new Counter({
-    name: 'portcullis_token_verifications_total', help: 'Token signature verifications run (cache hits excluded)', labelNames: ['authenticator'], registers,
+    name: 'portcullis_token_verifications_total', help: 'Credential checks run, cache hits excluded: token signature verifications (jwt, jwks) or requests to the service (introspection, http); x509 certificates are verified in the TLS handshake, not here', labelNames: ['authenticator'], registers,
     collect() {
       this.reset()
       for (const a of source.authenticators) this.inc({ authenticator: a.name }, source.authenticatorStats(a).verifyCount)
@@ -166,7 +166,7 @@ export function createMetrics(source: MetricsSource, options: { readonly version
   })
   new Counter({
     name: 'portcullis_token_verification_seconds_total',
-    help: 'Time spent verifying token signatures (cache hits excluded); divide by portcullis_token_verifications_total for the mean',
+    help: 'Time spent in credential checks, cache hits excluded: verifying token signatures (jwt, jwks) or waiting for the service (introspection, http); divide by portcullis_token_verifications_total for the mean',
     labelNames: ['authenticator'], registers,
     collect() {
       this.reset()
@@ -174,7 +174,7 @@ export function createMetrics(source: MetricsSource, options: { readonly version
     },
   })
   new Counter({
-    name: 'portcullis_token_verification_cache_hits_total', help: 'Token verifications answered from the cache', labelNames: ['authenticator'], registers,
+    name: 'portcullis_token_verification_cache_hits_total', help: 'Credential checks answered from the cache: verified tokens (jwt, jwks) or service answers (introspection, http)', labelNames: ['authenticator'], registers,
     collect() {
       this.reset()
       for (const a of source.authenticators) this.inc({ authenticator: a.name }, source.authenticatorStats(a).cacheHits)

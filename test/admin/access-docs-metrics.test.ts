@@ -187,6 +187,11 @@ describe('admin: /metrics', () => {
     const spent = /^portcullis_token_verification_seconds_total\{authenticator="api-hmac"\} ([0-9.e-]+)$/m.exec(r.text)
     assert.ok(spent !== null && Number(spent[1]) > 0 && Number(spent[1]) < 1, 'one verification took some time, well under a second')
     assert.ok(!r.text.includes(NEW_SECRET))
+    // the same families count introspection and http requests: the help says so, not "signatures" only
+    for (const family of ['portcullis_token_verifications_total', 'portcullis_token_verification_seconds_total', 'portcullis_token_verification_cache_hits_total']) {
+      const help = new RegExp(`^# HELP ${family} (.*)$`, 'm').exec(r.text)?.[1] ?? ''
+      assert.match(help, /\(jwt, jwks\).*\(introspection, http\)/, family)
+    }
   })
 
   it('two servers in one process keep separate registries', async () => {
