@@ -100,7 +100,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     // Opened before anything listens: a database (or Redis) that cannot be opened stops start-up.
     const stores = await openStores(config, logger, options.retainedStore)
     undo.push(() => stores.close())
-    const { state, redis, retained, sessionStore } = stores
+    const { state, redis, retained, sessionStore, ownership } = stores
     undo.push(() => retained.close())
 
     // The admin listener comes first: it may serve the key set the authenticators fetch.
@@ -150,6 +150,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       sessions: sessionStore,
       commits: state ?? redis ?? NO_COMMITS,
       bus,
+      ...(ownership !== undefined ? { ownership } : {}),
       logger,
       version: VERSION,
       connackReasonString: config.authentication.reasonString,

@@ -8,6 +8,7 @@ import type { AuthenticatorChain } from '../auth/chain.js'
 import type { AuthorizerChain } from '../authz/chain.js'
 import { NO_USAGE, addUsage, type CacheUsage } from '../bounded-cache.js'
 import type { ClusterBus, Forwarded } from '../cluster/bus.js'
+import type { ClientOwnership } from '../cluster/ownership.js'
 import type { Logger } from '../log.js'
 import { subscriptionIdsOf, toDelivery, type Delivery, type Message, type QoS } from '../mqtt/types.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
@@ -35,6 +36,8 @@ export interface BrokerDeps {
   /** When recorded changes (sessions and retained messages) are stored. */
   readonly commits: CommitBarrier
   readonly bus: ClusterBus
+  /** The cluster's client registry; absent on a single node (every client id is its own). */
+  readonly ownership?: ClientOwnership
   readonly logger: Logger
   readonly version: string
   /** Disconnect clients when their token expires (default true). */
@@ -115,7 +118,7 @@ export class Broker {
     this.retained = deps.retained
     this.#store = deps.sessions
     this.#commits = deps.commits
-    this.sessions = new SessionManager(this, deps.sessions)
+    this.sessions = new SessionManager(this, deps.sessions, deps.ownership)
     this.bus = deps.bus
     this.logger = deps.logger
     this.version = deps.version

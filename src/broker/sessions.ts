@@ -7,10 +7,16 @@
  *
  * Persistent sessions (Session Expiry Interval above 0) are recorded in the session store as
  * they change, and recovered from it at start-up (`recover`); the others cost the store nothing.
+ *
+ * In a cluster (an `ownership`, src/cluster/ownership.ts) a CONNECT first claims its client id
+ * (`claim`): when this node was not its owner, a session it may remember is stale and is let go,
+ * and the session as stored (by the node that held it) is loaded. A node that loses a client id
+ * to another node's claim closes its connection (0x8E) and lets the session go without writing.
  */
 import { NEVER_EXPIRES, type Message } from '../mqtt/types.js'
 import { parseSharedFilter } from '../protocol/topic.js'
 import type { Subscription } from '../router/topic-tree.js'
+import type { ClientOwnership } from '../cluster/ownership.js'
 import type { SessionStore, StoredSession, StoredWill } from '../store/types.js'
 import type { Broker } from './broker.js'
 import type { Connection } from './connection.js'
@@ -29,10 +35,59 @@ export class SessionManager {
   readonly #store: SessionStore
   /** Live sessions by client id (connected, or persistent and offline). */
   readonly #sessions = new Map<string, Session>()
+  readonly #ownership: ClientOwnership | undefined
+  /** Claims (and the loads after them) of one client id run one after another. */
+  readonly #claims = new Map<string, Promise<void>>()
+  /** The client id whose session `open` is replacing: its end does not release the id. */
+  #opening: string | undefined
 
-  constructor(broker: Broker, store: SessionStore) {
+  constructor(broker: Broker, store: SessionStore, ownership?: ClientOwnership) {
     this.#broker = broker
     this.#store = store
+    this.#ownership = ownership
+    ownership?.onTakenOver((clientId, sessionEnds) => this.#handOver(clientId, sessionEnds))
+  }
+
+  /** True in a cluster: a CONNECT claims its client id (`claim`) before it opens its session. */
+  get claims(): boolean {
+    return this.#ownership !== undefined
+  }
+
+  /**
+   * A CONNECT in a cluster: make this node the client id's only owner [MQTT-3.1.4-3]. When
+   * another node (or nobody) held it, what this node remembers of the session is let go and the
+   * session as stored is loaded. The stored will of a connection still alive on a live node is
+   * that node's to handle; one of a dead node's connection is published now if it is due.
+   */
+  claim(clientId: string, cleanStart: boolean): Promise<void> {
+    const ownership = this.#ownership
+    if (ownership === undefined) return Promise.resolve()
+    const run = async (): Promise<void> => {
+      const claim = await ownership.claim(clientId, cleanStart)
+      if (claim.current) return
+      const stale = this.#sessions.get(clientId)
+      if (stale !== undefined) this.#letGo(stale, false, true)
+      const stored = await ownership.load(clientId)
+      if (stored === undefined || this.#sessions.has(clientId)) return
+      const now = Date.now()
+      const expired = this.#restore(claim.previousAlive ? { ...stored, will: undefined } : stored, now)
+      const session = this.#sessions.get(clientId)
+      const will = session?.pendingWill
+      if (session !== undefined && will !== undefined && will.publishAt <= now) {
+        clearLongTimeout(will.timer)
+        session.pendingWill = undefined
+        this.#broker.publish(willMessage(will.message, will.expiry))
+      }
+      if (expired !== undefined) this.end(expired)
+    }
+    const before = this.#claims.get(clientId) ?? Promise.resolve()
+    const next = before.then(run)
+    const settled = next.catch(() => {})
+    this.#claims.set(clientId, settled)
+    void settled.then(() => {
+      if (this.#claims.get(clientId) === settled) this.#claims.delete(clientId)
+    })
+    return next
   }
 
   get(clientId: string): Session | undefined {
@@ -69,10 +124,20 @@ export class SessionManager {
    */
   open(conn: Connection, clientId: string, cleanStart: boolean, expiry: number): OpenedSession {
     const previous = this.#sessions.get(clientId)
-    if (previous?.connection !== undefined) previous.connection.takeover()
+    this.#opening = clientId
+    try {
+      if (previous?.connection !== undefined) previous.connection.takeover()
+    } finally {
+      this.#opening = undefined
+    }
     let session = this.#sessions.get(clientId)
     if (session !== undefined && cleanStart) {
-      this.end(session)
+      this.#opening = clientId
+      try {
+        this.end(session)
+      } finally {
+        this.#opening = undefined
+      }
       session = undefined
     }
     const present = session !== undefined
@@ -136,11 +201,14 @@ export class SessionManager {
 
   /** End a session: subscriptions and queued messages go; a delayed will is published now. */
   end(session: Session): void {
-    if (this.#sessions.get(session.clientId) === session) this.#sessions.delete(session.clientId)
+    const owned = this.#sessions.get(session.clientId) === session
+    if (owned) this.#sessions.delete(session.clientId)
     if (session.stored) {
       this.#store.endSession(session.clientId, session.storedDeliveries())
       session.stored = false
     }
+    // The client id is free cluster-wide (unless a CONNECT here is replacing the session).
+    if (owned && this.#opening !== session.clientId) this.#ownership?.release(session.clientId)
     if (session.subscriptionCount > 0) for (const key of [...session.subscriptions.keys()]) this.#unsubscribe(session, key)
     session.clearInflight()
     session.clearQueue()
@@ -234,6 +302,40 @@ export class SessionManager {
     for (const s of this.#sessions.values()) {
       clearLongTimeout(s.expiryTimer)
       clearLongTimeout(s.pendingWill?.timer)
+    }
+  }
+
+  /** Another node claimed the client id: close its connection here (0x8E) and let the session go. */
+  #handOver(clientId: string, sessionEnds: boolean): void {
+    const session = this.#sessions.get(clientId)
+    if (session === undefined) {
+      this.#ownership?.forget(clientId)
+      return
+    }
+    guarded(this.#broker.logger, session, 'session handover', () => this.#letGo(session, sessionEnds, false))
+  }
+
+  /**
+   * This node no longer owns the session: nothing more is written for it here. Its connection
+   * is closed as on a takeover (its will is handled as the spec says: published now without a
+   * delay, else only if the session ends [MQTT-3.1.3-9]); the rest goes from memory.
+   * `claimed`: this node has just claimed the id again (a CONNECT here), which stays.
+   */
+  #letGo(session: Session, sessionEnds: boolean, claimed: boolean): void {
+    session.stored = false
+    if (!claimed) this.#ownership?.forget(session.clientId)
+    this.#opening = claimed ? session.clientId : undefined
+    try {
+      session.connection?.takeover()
+      if (this.#sessions.get(session.clientId) !== session) return
+      const will = session.pendingWill
+      if (will !== undefined && !sessionEnds) {
+        clearLongTimeout(will.timer)
+        session.pendingWill = undefined
+      }
+      this.end(session)
+    } finally {
+      this.#opening = undefined
     }
   }
 

@@ -19,7 +19,8 @@ import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
 import { parseSharedFilter } from '../protocol/topic.js'
 import { TopicTree, type MatchResult } from '../router/topic-tree.js'
-import { KEYS, NODE_DEAD_AFTER_MS, type RedisState } from '../store/redis/redis-state.js'
+import type { RedisState } from '../store/redis/redis-state.js'
+import { NODE_DEAD_AFTER_MS, NODE_KEYS } from './membership.js'
 
 export const ROUTE_KEYS = {
   routes: (node: string) => `pc:routes:{${node}}`,
@@ -181,7 +182,7 @@ export class RouteTable {
       const versions = await r.hgetall(ROUTE_KEYS.versions)
       const now = Date.now()
       const others = Object.keys(versions).filter((id) => id !== this.nodeId)
-      const notes = others.length === 0 ? [] : await Promise.all(others.map((id) => r.hmget(KEYS.node(id), 'at', 'stopped')))
+      const notes = others.length === 0 ? [] : await Promise.all(others.map((id) => r.hmget(NODE_KEYS.node(id), 'at', 'stopped')))
       for (const [i, id] of others.entries()) {
         const [at, stopped] = notes[i] ?? []
         const alive = stopped !== '1' && now - Number(at ?? 0) < NODE_DEAD_AFTER_MS

@@ -3,6 +3,9 @@
  * the SQLite state database in dataDir (one node), or Redis (`cluster`). Opened before
  * anything listens; a store that cannot be opened stops start-up.
  */
+import { NodeMembership } from '../cluster/membership.js'
+import type { ClientOwnership } from '../cluster/ownership.js'
+import { ClientRegistry } from '../cluster/registry.js'
 import type { PortcullisConfig } from '../config/schema.js'
 import type { Logger } from '../log.js'
 import { MemoryRetainedStore } from './memory/retained-store.js'
@@ -20,6 +23,8 @@ export interface OpenStores {
   readonly redis: RedisState | undefined
   readonly retained: RetainedStore
   readonly sessionStore: SessionStore
+  /** The cluster's client registry (`cluster`), else undefined: every client id is this node's. */
+  readonly ownership: ClientOwnership | undefined
   /** Close the state database or Redis (pending changes committed first); the broker closes the stores. Idempotent. */
   close(): Promise<void>
 }
@@ -30,21 +35,38 @@ export async function openStores(config: PortcullisConfig, logger: Logger, custo
   let redis: RedisState | undefined
   let retained: RetainedStore | undefined = custom
   let sessionStore: SessionStore | undefined
+  let membership: NodeMembership | undefined
+  let registry: ClientRegistry | undefined
+  let ownership: ClientOwnership | undefined
   try {
     if (config.cluster !== undefined) {
       redis = await RedisState.open(config.cluster.redis, config.cluster.nodeId, logger)
       logger.info({ node: redis.nodeId, redis: describeTarget(config.cluster.redis) }, 'cluster: connected to Redis')
-      // One live node per Redis until the client registry (one owner per client id) is in;
-      // tests of cross-node delivery run several live nodes on sessions of their own making.
-      if (process.env['PORTCULLIS_TEST_CLUSTER_LIVE_NODES'] !== '1') await redis.waitForOtherNodes()
+      membership = await NodeMembership.join(redis, logger)
+      const reg = new ClientRegistry(redis, membership, logger)
+      registry = reg
+      await reg.start()
       retained ??= persistence.retained ? await RedisRetainedStore.open(redis) : undefined
-      sessionStore = persistence.sessions ? new RedisSessionStore(redis) : undefined
+      const store = persistence.sessions ? new RedisSessionStore(redis, reg) : undefined
+      sessionStore = store
+      ownership = {
+        claim: (cid, cleanStart) => reg.claim(cid, cleanStart),
+        release: (cid) => reg.release(cid),
+        forget: (cid) => {
+          reg.forget(cid)
+          store?.handedOver(cid)
+        },
+        onTakenOver: (handler) => reg.onTakenOver(handler),
+        load: (cid) => store?.load(cid) ?? Promise.resolve(undefined),
+      }
     } else if (persistence.sessions || persistence.retained) {
       state = new StateDatabase(config.dataDir, persistence.sync, logger)
       retained ??= persistence.retained ? new SqliteRetainedStore(state, logger) : undefined
       sessionStore = persistence.sessions ? new SqliteSessionStore(state) : undefined
     }
   } catch (err) {
+    await registry?.close()
+    membership?.leave()
     await redis?.close()
     state?.close()
     throw err
@@ -57,9 +79,12 @@ export async function openStores(config: PortcullisConfig, logger: Logger, custo
     redis,
     retained: r,
     sessionStore: s,
+    ownership,
     close: () => {
       closed ??= (async () => {
         state?.close()
+        await registry?.close()
+        membership?.leave()
         await redis?.close()
       })()
       return closed

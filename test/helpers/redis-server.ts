@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
 import { silentLogger } from '../../src/log.js'
+import { NodeMembership } from '../../src/cluster/membership.js'
+import { ClientRegistry } from '../../src/cluster/registry.js'
 import { RedisState } from '../../src/store/redis/redis-state.js'
 
 export class RedisServer {
@@ -87,4 +89,32 @@ export async function openRedisState(server: RedisServer, t: TestContext, nodeId
   await state.client.flushall()
   t.after(() => state.close())
   return state
+}
+
+/** One cluster node's Redis side, as a broker opens it: state, membership, client registry. */
+export interface RedisNode {
+  readonly state: RedisState
+  readonly membership: NodeMembership
+  readonly registry: ClientRegistry
+  /** A clean stop: pending changes sent, the node's liveness key gone. Idempotent. */
+  close(): Promise<void>
+}
+
+/** Open a node on `server` (nothing flushed), closed when the test ends. */
+export async function openRedisNode(server: RedisServer, t: TestContext, nodeId: string): Promise<RedisNode> {
+  const state = await RedisState.open({ path: server.socket }, nodeId, silentLogger())
+  const membership = await NodeMembership.join(state, silentLogger())
+  const registry = new ClientRegistry(state, membership, silentLogger())
+  await registry.start()
+  let closed: Promise<void> | undefined
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      await registry.close()
+      membership.leave()
+      await state.close()
+    })()
+    return closed
+  }
+  t.after(close)
+  return { state, membership, registry, close }
 }

@@ -14,12 +14,11 @@ import { after, before, describe, test, type TestContext } from 'node:test'
 import { silentLogger } from '../../src/log.js'
 import type { Delivery, Message } from '../../src/mqtt/types.js'
 import { MemorySessionStore } from '../../src/store/memory/session-store.js'
-import { RedisState } from '../../src/store/redis/redis-state.js'
 import { RedisSessionStore } from '../../src/store/redis/session-store.js'
 import { SqliteSessionStore } from '../../src/store/sqlite/session-store.js'
 import { StateDatabase } from '../../src/store/sqlite/state-database.js'
 import type { SessionFacts, SessionStore, StoredSession } from '../../src/store/types.js'
-import { openRedisState, type RedisServer, startRedis } from '../helpers/redis-server.js'
+import { openRedisNode, openRedisState, type RedisServer, startRedis } from '../helpers/redis-server.js'
 
 let redis: RedisServer
 before(async () => {
@@ -33,6 +32,8 @@ type CountingStore = SessionStore & { counts(): { deliveries: number; messages: 
 
 interface Backend {
   readonly store: CountingStore
+  /** A cluster store writes only the sessions of client ids its node has claimed. */
+  own(...clientIds: string[]): Promise<void>
   /** The state as a restarted broker (or another node) sees it: a new store over the same data. */
   reopen(): Promise<CountingStore>
 }
@@ -47,6 +48,7 @@ const BACKENDS: Array<[string, (t: TestContext) => Promise<Backend>]> = [
     })
     return {
       store: new SqliteSessionStore(state),
+      own: () => Promise.resolve(),
       reopen: async () => {
         await new Promise((r) => state.afterCommit(r))
         state.close()
@@ -56,14 +58,19 @@ const BACKENDS: Array<[string, (t: TestContext) => Promise<Backend>]> = [
     }
   }],
   ['redis', async (t) => {
-    const state = await openRedisState(redis, t, 'node-a')
+    const flush = await openRedisState(redis, t, 'flush')
+    await flush.close()
+    const a = await openRedisNode(redis, t, 'node-a')
     return {
-      store: new RedisSessionStore(state),
+      store: new RedisSessionStore(a.state, a.registry),
+      own: async (...ids) => {
+        for (const id of ids) await a.registry.claim(id, false)
+      },
+      // Node A stops; node B on the same Redis takes its sessions.
       reopen: async () => {
-        await new Promise((r) => state.afterCommit(r))
-        const other = await RedisState.open({ path: redis.socket }, 'node-b', silentLogger())
-        t.after(() => other.close())
-        return new RedisSessionStore(other)
+        await a.close()
+        const b = await openRedisNode(redis, t, 'node-b')
+        return new RedisSessionStore(b.state, b.registry)
       },
     }
   }],
@@ -92,6 +99,7 @@ for (const [name, open] of BACKENDS) {
     test('facts, will, subscriptions and incoming QoS 2 ids are recovered as last recorded', async (t) => {
       const b = await open(t)
       const s = b.store
+      await b.own('c1')
       assert.equal(s.durable, true)
       const will = { message: message('w/t', 'bye'), delay: 5, expiry: 60, publishAt: undefined }
       s.saveSession(facts('c1', { will, lastConnection: { username: 'u', usernameIsToken: false, remoteAddress: '127.0.0.1', protocolVersion: 5, disconnectedAt: 1 } }))
@@ -115,6 +123,7 @@ for (const [name, open] of BACKENDS) {
     test('queued and in-flight messages come back in order with packet ids and PUBREL state [MQTT-4.4.0-1]', async (t) => {
       const b = await open(t)
       const s = b.store
+      await b.own('c1')
       s.saveSession(facts('c1'))
       const m = [message('t/1', 'one'), message('t/2', 'two'), message('t/3', 'three'), message('t/4', 'four')]
       const ids = m.map((x) => s.queueDelivery('c1', delivery(x, 2)))
@@ -134,6 +143,7 @@ for (const [name, open] of BACKENDS) {
       const b = await open(t)
       const s = b.store
       const shared = message('fan/out', 'x')
+      await b.own('c1', 'c2')
       s.saveSession(facts('c1'))
       s.saveSession(facts('c2'))
       const d1 = s.queueDelivery('c1', delivery(shared))
@@ -150,6 +160,7 @@ for (const [name, open] of BACKENDS) {
     test('endSession removes the session, its subscriptions, messages and ids', async (t) => {
       const b = await open(t)
       const s = b.store
+      await b.own('gone', 'kept')
       s.saveSession(facts('gone'))
       s.saveSession(facts('kept'))
       s.addSubscription('gone', { key: 'x', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionId: undefined })
@@ -166,6 +177,7 @@ for (const [name, open] of BACKENDS) {
       const b = await open(t)
       const s = b.store
       const order: string[] = []
+      await b.own('c1')
       await new Promise((r) => s.afterCommit(r)) // what opening the store recorded
       s.afterCommit(() => order.push('nothing pending: at once'))
       assert.deepEqual(order, ['nothing pending: at once'])

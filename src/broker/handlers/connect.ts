@@ -266,6 +266,29 @@ function completeConnect(conn: Connection, packet: mqtt.IConnectPacket, result: 
   conn.identity = identity
   conn.authz = authz
 
+  if (!broker.sessions.claims) {
+    openSession(conn, packet, d, expiry, requested)
+    return
+  }
+  // A cluster: the client id is claimed cluster-wide first (the node holding it closes its
+  // connection with 0x8E) and the session as stored comes with the claim.
+  broker.sessions.claim(d.clientId, packet.clean !== false).then(() => {
+    if (!conn.open) return
+    if (broker.closing) {
+      refuseConnect(conn, ReasonCode.ServerUnavailable)
+      return
+    }
+    openSession(conn, packet, d, expiry, requested)
+  }, (err: unknown) => {
+    log.warn({ clientId: d.clientId, remote: conn.remoteAddress, err: { message: err instanceof Error ? err.message : String(err) } }, 'connection refused: the client id could not be claimed in the cluster')
+    if (conn.open) refuseCredentials(conn, packet, d.clientId, 'ERR_STORE_UNAVAILABLE', 'the cluster state store (Redis) is unreachable', identity.authenticator)
+  }).catch((err: unknown) => contained(log, conn, 'completing CONNECT', err))
+}
+
+function openSession(conn: Connection, packet: mqtt.IConnectPacket, d: ConnectDecisions, expiry: number, requested: number): void {
+  const broker = conn.broker
+  const version = conn.protocolVersion
+  const props = packet.properties ?? {}
   const { session, present: sessionPresent } = broker.sessions.open(conn, d.clientId, packet.clean !== false, expiry)
   conn.connectSessionExpiry = expiry
   if (version === 5) {

@@ -4,16 +4,19 @@
  * every change recorded during one turn of the event loop is sent in one MULTI/EXEC on the
  * next (setImmediate). `afterCommit` callbacks run once EXEC has answered, in order.
  *
+ * A change to one client's session is fenced (`recordFenced`): it runs inside a Lua script that
+ * first checks the client's registry entry still holds the epoch this node was given when it
+ * claimed the client id (src/cluster/registry.ts). A node that lost the client id to another
+ * node (a takeover while it was paused or cut off) has its write refused: the group's waiters
+ * get ERR_SESSION_TAKEN_OVER (nothing in that group is acknowledged) and `onFenced` names the
+ * client so the node lets the session go.
+ *
  * While Redis is unreachable nothing is queued for later (ioredis's offline queue is off): a
  * group fails at once, its waiters get ERR_STORE_UNAVAILABLE, and `available` is false so new
  * CONNECTs are refused (0x88 / 3). ioredis reconnects with back-off; the next group after it
  * is back commits again.
- *
- * Node liveness: every node writes `pc:node:<id>` { at } each second through the same commits.
- * A node that starts waits for any other node whose note is fresh (see waitForOtherNodes):
- * today one live node at a time serves a Redis (a standby takes over a dead node's sessions).
  */
-import { Redis, type ChainableCommander, type RedisOptions } from 'ioredis'
+import { Redis, type ChainableCommander, type RedisOptions, type Result } from 'ioredis'
 import type { Logger } from '../../log.js'
 import { PortcullisError } from '../../errors.js'
 import type { CommitBarrier } from '../types.js'
@@ -21,16 +24,54 @@ import type { CommitBarrier } from '../types.js'
 /** How a node reaches Redis: a redis:// URL, or a unix socket. */
 export type RedisTarget = string | { readonly path: string }
 
-export const HEARTBEAT_MS = 1000
-/** A node whose last note is older than this is dead. */
-export const NODE_DEAD_AFTER_MS = 3000
-
 export const KEYS = {
-  nodes: 'pc:nodes',
-  node: (id: string) => `pc:node:${id}`,
   /** Bumped once per node start: the high bits of every id the node hands out. */
   epoch: 'pc:epoch',
 } as const
+
+/**
+ * Run by every fenced change. KEYS[1]: the client's registry entry; KEYS[2..]: the keys the
+ * commands write. ARGV[1]: the writer's epoch; then the commands, each as its argument count,
+ * its name and its arguments. `UNREF key` is ours: one delivery less for a stored message,
+ * which goes with its last one (a message is shared by sessions that may live on any node).
+ */
+const FENCED_WRITE_LUA = `
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then
+  return redis.error_reply('FENCED the client id was claimed by a newer epoch')
+end
+local i = 2
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  if ARGV[i + 1] == 'UNREF' then
+    if redis.call('HINCRBY', ARGV[i + 2], 'n', -1) <= 0 then redis.call('DEL', ARGV[i + 2]) end
+  else
+    redis.call(unpack(ARGV, i + 1, i + n))
+  end
+  i = i + n + 1
+end
+return 1
+`
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    pcFencedWrite(numKeys: number, ...args: Array<string | number>): Result<number, Context>
+  }
+}
+
+/** One command of a fenced change: its name, then its arguments (keys among them by name). */
+export type FencedCommand = readonly [string, ...Array<string | number>]
+
+/** A change to one client's session, applied only while the client's registry entry holds `epoch`. */
+interface FencedChange {
+  readonly clientId: string
+  readonly ownerKey: string
+  /** undefined: this node does not hold the client id (any more): the change fails its group. */
+  readonly epoch: string | undefined
+  readonly keys: readonly string[]
+  readonly commands: readonly FencedCommand[]
+}
+
+type Change = ((m: ChainableCommander) => void) | FencedChange
 
 export interface RedisCommitStats {
   commits: number
@@ -80,7 +121,7 @@ export class RedisState implements CommitBarrier {
   readonly nodeId: string
   readonly stats: RedisCommitStats = { commits: 0, failures: 0, changes: 0 }
   readonly #logger: Logger
-  #ops: Array<(m: ChainableCommander) => void> = []
+  #ops: Change[] = []
   #waiters: Array<(err: Error | undefined) => void> = []
   #scheduled = false
   #recorded = 0
@@ -88,7 +129,8 @@ export class RedisState implements CommitBarrier {
   #closed = false
   #epoch = 0
   #seq = 0
-  #heartbeat: NodeJS.Timeout | undefined
+  /** Told of every client whose fenced change was refused (registry.ts lets the session go). */
+  onFenced: (clientId: string) => void = () => {}
   readonly #flushBound = (): void => this.#flush()
 
   private constructor(client: Redis, nodeId: string, logger: Logger) {
@@ -97,7 +139,7 @@ export class RedisState implements CommitBarrier {
     this.#logger = logger
   }
 
-  /** Connect (start-up fails when Redis cannot be reached), take an id epoch, start the heartbeat. */
+  /** Connect (start-up fails when Redis cannot be reached) and take an id epoch. */
   static async open(target: RedisTarget, nodeId: string, logger: Logger): Promise<RedisState> {
     const client = connectRedis(target, logger)
     try {
@@ -106,12 +148,9 @@ export class RedisState implements CommitBarrier {
       client.disconnect()
       throw new Error(`cluster.redis: cannot connect to ${describeTarget(target)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
     }
+    client.defineCommand('pcFencedWrite', { lua: FENCED_WRITE_LUA })
     const state = new RedisState(client, nodeId, logger)
     state.#epoch = await client.incr(KEYS.epoch)
-    await client.sadd(KEYS.nodes, nodeId)
-    state.#beat()
-    state.#heartbeat = setInterval(() => state.#beat(), HEARTBEAT_MS)
-    state.#heartbeat.unref()
     return state
   }
 
@@ -142,39 +181,24 @@ export class RedisState implements CommitBarrier {
     if (Math.floor(id / 2 ** 32) === this.#epoch) this.#seq = Math.max(this.#seq, id % 2 ** 32)
   }
 
-  /** Epoch ms a node last noted it was alive, or undefined. */
-  async aliveAt(nodeId: string): Promise<number | undefined> {
-    const at = await this.client.hget(KEYS.node(nodeId), 'at')
-    return at === null ? undefined : Number(at)
+  /** A change to send with the next group. */
+  record(op: (m: ChainableCommander) => void): void {
+    this.#push(op)
   }
 
   /**
-   * Wait (at most NODE_DEAD_AFTER_MS + a beat) until no other node's liveness note is fresh;
-   * throws when one still is: two live nodes on one Redis are not supported yet.
+   * A change to one client's session, sent with the next group and applied only if the
+   * client's registry entry (`ownerKey`) still holds `epoch`; `keys`: every key the commands
+   * write (declared to Redis as the script's keys).
    */
-  async waitForOtherNodes(): Promise<void> {
-    const deadline = Date.now() + NODE_DEAD_AFTER_MS + HEARTBEAT_MS
-    for (;;) {
-      const alive: string[] = []
-      for (const id of await this.client.smembers(KEYS.nodes)) {
-        if (id === this.nodeId) continue
-        const node = await this.client.hgetall(KEYS.node(id))
-        if (node['stopped'] !== '1' && Date.now() - Number(node['at'] ?? 0) < NODE_DEAD_AFTER_MS) alive.push(id)
-      }
-      if (alive.length === 0) return
-      if (Date.now() > deadline) {
-        throw new Error(`cluster: node ${alive.join(', ')} is alive on this Redis; this version serves one live node per Redis at a time`)
-      }
-      this.#logger.info({ nodes: alive }, 'cluster: waiting for the other node\'s liveness note to expire')
-      await new Promise((r) => setTimeout(r, 250))
-    }
+  recordFenced(clientId: string, ownerKey: string, epoch: string | undefined, keys: readonly string[], commands: readonly FencedCommand[]): void {
+    this.#push({ clientId, ownerKey, epoch, keys, commands })
   }
 
-  /** A change to send with the next group. */
-  record(op: (m: ChainableCommander) => void): void {
+  #push(change: Change): void {
     if (this.#closed) return
     this.#recorded++
-    this.#ops.push(op)
+    this.#ops.push(change)
     if (!this.#scheduled) {
       this.#scheduled = true
       setImmediate(this.#flushBound)
@@ -187,11 +211,9 @@ export class RedisState implements CommitBarrier {
     else done(undefined)
   }
 
-  /** Send what is pending, note the node stopped, and disconnect. Idempotent. */
+  /** Send what is pending and disconnect. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return
-    clearInterval(this.#heartbeat)
-    this.record((m) => m.hset(KEYS.node(this.nodeId), 'at', String(Date.now()), 'stopped', '1'))
     this.#closed = true
     await new Promise<void>((r) => this.#send(r))
     this.client.disconnect()
@@ -199,11 +221,6 @@ export class RedisState implements CommitBarrier {
 
   /** Waiters of the last group sent whose EXEC has not answered yet (groups answer in order). */
   #sending: Array<(err: Error | undefined) => void> | undefined
-
-  #beat(): void {
-    const now = String(Date.now())
-    this.record((m) => m.hset(KEYS.node(this.nodeId), 'at', now, 'stopped', '0'))
-  }
 
   #flush(): void {
     this.#scheduled = false
@@ -221,7 +238,8 @@ export class RedisState implements CommitBarrier {
     this.#ops = []
     this.#waiters = []
     this.#sending = waiters
-    const finish = (error: Error | undefined): void => {
+    const finish = (failed: Error | undefined, fenced: readonly string[] = []): void => {
+      const error = failed ?? (fenced.length > 0 ? new PortcullisError('ERR_SESSION_TAKEN_OVER', `client id ${fenced.join(', ')} was claimed by another node`) : undefined)
       if (this.#sending === waiters) this.#sending = undefined
       const s = this.stats
       if (error === undefined) {
@@ -231,6 +249,10 @@ export class RedisState implements CommitBarrier {
           this.#failing = false
           this.#logger.warn('cluster: Redis commits succeed again')
         }
+      } else if (failed === undefined) {
+        // Only fenced changes were refused: Redis itself is fine.
+        s.commits++
+        s.changes += ops.length
       } else {
         s.failures++
         if (!this.#failing) {
@@ -239,6 +261,7 @@ export class RedisState implements CommitBarrier {
         }
       }
       for (const done of waiters) done(error)
+      for (const clientId of fenced) this.onFenced(clientId)
       sent()
     }
     if (this.client.status !== 'ready') {
@@ -246,10 +269,34 @@ export class RedisState implements CommitBarrier {
       return
     }
     const multi = this.client.multi()
-    for (const op of ops) op(multi)
+    /** Result index of each fenced change, and its client. */
+    const fencedAt = new Map<number, string>()
+    const refused = new Set<string>()
+    for (const op of ops) {
+      if (typeof op === 'function') {
+        op(multi)
+      } else if (op.epoch === undefined) {
+        refused.add(op.clientId)
+      } else {
+        fencedAt.set(multi.length, op.clientId)
+        const args: Array<string | number> = [op.ownerKey, ...op.keys, op.epoch]
+        for (const c of op.commands) args.push(c.length, ...c)
+        multi.pcFencedWrite(1 + op.keys.length, ...args)
+      }
+    }
     multi.exec().then((results) => {
-      const failed = results === null ? new Error('transaction aborted') : results.find(([err]) => err !== null)?.[0]
-      finish(failed == null ? undefined : new PortcullisError('ERR_STORE_UNAVAILABLE', failed.message, { cause: failed }))
+      if (results === null) {
+        finish(new PortcullisError('ERR_STORE_UNAVAILABLE', 'transaction aborted'))
+        return
+      }
+      let failed: Error | undefined
+      for (const [i, [err]] of results.entries()) {
+        if (err === null) continue
+        const clientId = fencedAt.get(i)
+        if (clientId !== undefined && err.message.startsWith('FENCED')) refused.add(clientId)
+        else failed ??= err
+      }
+      finish(failed === undefined ? undefined : new PortcullisError('ERR_STORE_UNAVAILABLE', failed.message, { cause: failed }), [...refused])
     }, (err: unknown) => {
       finish(new PortcullisError('ERR_STORE_UNAVAILABLE', err instanceof Error ? err.message : String(err), { cause: err }))
     })

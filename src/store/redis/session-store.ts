@@ -1,26 +1,40 @@
 /**
  * Persistent sessions in Redis (`cluster`), change by change, behind the same SessionStore
- * interface as SQLite: every change is a command queued into the state's next MULTI/EXEC.
+ * interface as SQLite: every change is queued into the state's next MULTI/EXEC, fenced by
+ * the epoch this node holds for the client id (registry.ts): a node writes only the sessions
+ * of client ids it owns, and a write after another node claimed the id is refused.
  *
  * Layout (keys of one session share the hash tag `{clientId}`, so they sit in one slot of a
  * Redis Cluster):
  *   pc:sessions            SET of client ids with a stored session
+ *   pc:{cid}:owner         HASH the client registry entry: node, epoch (registry.ts)
  *   pc:{cid}:s             HASH facts: expiry, connected, last (JSON), will (JSON), node
  *   pc:{cid}:subs          HASH filter → options (JSON)
  *   pc:{cid}:d             HASH delivery id → { m: message id, qos, retain, sids, pid, st, ord }
  *   pc:{cid}:in            SET incoming QoS 2 packet ids not yet released
- *   pc:msg:{id}            STRING a message (JSON), stored once however many deliveries use it
- * A count kept in memory (message id → deliveries) deletes a message with its last delivery.
+ *   pc:msg:{id}            HASH b: a message (JSON), stored once however many deliveries use it;
+ *                          n: its deliveries (on any node); it goes with the last one.
  */
 import type { Delivery, Message, QoS } from '../../mqtt/types.js'
 import type {
   SessionFacts, SessionStore, StoredInflight, StoredSession, StoredSubscription,
 } from '../types.js'
 import { propertiesFromJson, propertiesToJson } from '../sqlite/properties-json.js'
-import type { RedisState } from './redis-state.js'
+import type { FencedCommand, RedisState } from './redis-state.js'
+
+/** The epochs this node holds for client ids (the cluster's client registry). */
+export interface ClientEpochs {
+  epochOf(clientId: string): string | undefined
+  /** Start-up: claim a stored session's id unless a live node owns it. */
+  claimOrphan(clientId: string, liveNodes: readonly string[]): Promise<boolean>
+  liveNodes(): Promise<string[]>
+  /** Epoch ms of a node's last heartbeat (when a dead node's connections were lost). */
+  lastHeartbeat(nodeId: string): Promise<number | undefined>
+}
 
 export const SESSION_KEYS = {
   sessions: 'pc:sessions',
+  owner: (cid: string) => `pc:{${cid}}:owner`,
   facts: (cid: string) => `pc:{${cid}}:s`,
   subs: (cid: string) => `pc:{${cid}}:subs`,
   deliveries: (cid: string) => `pc:{${cid}}:d`,
@@ -85,14 +99,18 @@ export function messageFromJson(text: string): Message {
 export class RedisSessionStore implements SessionStore {
   readonly durable = true
   readonly #state: RedisState
+  readonly #epochs: ClientEpochs
   readonly #messageIds = new WeakMap<Message, number>()
   /** Deliveries still stored per message id. */
   readonly #refs = new Map<number, number>()
   /** Each stored delivery: its session and its stored record. */
   readonly #deliveries = new Map<number, Tracked>()
+  /** The stored deliveries of each client. */
+  readonly #byClient = new Map<string, Set<number>>()
 
-  constructor(state: RedisState) {
+  constructor(state: RedisState, epochs: ClientEpochs) {
     this.#state = state
+    this.#epochs = epochs
   }
 
   get pending(): boolean {
@@ -111,74 +129,83 @@ export class RedisSessionStore implements SessionStore {
     this.#state.afterCommit(done)
   }
 
+  /**
+   * Start-up: the stored sessions no live node owns (their node stopped or died, or this is
+   * their node starting again) are claimed and loaded; the others stay with their node.
+   */
   async recover(): Promise<StoredSession[]> {
+    const live = (await this.#epochs.liveNodes()).filter((n) => n !== this.#state.nodeId)
+    const out: StoredSession[] = []
+    for (const cid of await this.#state.client.smembers(SESSION_KEYS.sessions)) {
+      if (!(await this.#epochs.claimOrphan(cid, live))) continue
+      const s = await this.load(cid)
+      if (s !== undefined) out.push(s)
+    }
+    return out
+  }
+
+  /**
+   * One stored session (after this node claimed its client id), or undefined when none is
+   * stored; what this node tracked of the client before is dropped (another node may have
+   * changed it since).
+   */
+  async load(cid: string): Promise<StoredSession | undefined> {
+    this.#forgetDeliveries(cid)
     const r = this.#state.client
     const K = SESSION_KEYS
-    const ids = await r.smembers(K.sessions)
-    const out: StoredSession[] = []
-    const messages = new Map<number, Message>()
-    const orphans: Array<[string, string]> = []
-    const lostAtOf = new Map<string, number>()
-    const now = Date.now()
-    for (const cid of ids) {
-      const got = await r.multi().hgetall(K.facts(cid)).hgetall(K.subs(cid)).hgetall(K.deliveries(cid)).smembers(K.incoming(cid)).exec()
-      if (got === null) throw new Error('cluster: reading a session from Redis was aborted')
-      for (const [err] of got) if (err !== null) throw err
-      const [facts, subs, dels, incoming] = got.map(([, v]) => v) as [Record<string, string>, Record<string, string>, Record<string, string>, string[]]
-      if (facts['expiry'] === undefined) {
-        // Listed without facts (its end was half-written): tidy.
-        this.#state.record((m) => m.srem(K.sessions, cid).del(K.subs(cid), K.deliveries(cid), K.incoming(cid)))
+    const got = await r.multi().hgetall(K.facts(cid)).hgetall(K.subs(cid)).hgetall(K.deliveries(cid)).smembers(K.incoming(cid)).exec()
+    if (got === null) throw new Error('cluster: reading a session from Redis was aborted')
+    for (const [err] of got) if (err !== null) throw err
+    const [facts, subs, dels, incoming] = got.map(([, v]) => v) as [Record<string, string>, Record<string, string>, Record<string, string>, string[]]
+    if (facts['expiry'] === undefined) {
+      // Listed without facts (its end was half-written), or not stored at all: tidy.
+      if (Object.keys(subs).length + Object.keys(dels).length + incoming.length > 0) this.#fenced(cid, [K.sessions, K.subs(cid), K.deliveries(cid), K.incoming(cid)], [['SREM', K.sessions, cid], ['DEL', K.subs(cid), K.deliveries(cid), K.incoming(cid)]])
+      return undefined
+    }
+    const node = facts['node'] ?? ''
+    const lostAt = (node === '' ? undefined : await this.#epochs.lastHeartbeat(node)) ?? Date.now()
+    const rows: Array<[number, DeliveryJson]> = []
+    for (const [id, text] of Object.entries(dels)) rows.push([Number(id), JSON.parse(text) as DeliveryJson])
+    rows.sort((a, b) => a[1].ord - b[1].ord)
+    const bodies = rows.length === 0 ? [] : await r.pipeline(rows.map(([, d]) => ['hget', K.message(d.m), 'b'])).exec()
+    const queue: Delivery[] = []
+    const inflight: StoredInflight[] = []
+    const orphans: string[] = []
+    for (const [i, [id, d]] of rows.entries()) {
+      this.#state.seenId(id)
+      this.#state.seenId(d.ord)
+      const text = bodies?.[i]?.[1]
+      if (typeof text !== 'string') {
+        orphans.push(String(id))
         continue
       }
-      const node = facts['node'] ?? ''
-      let lostAt = lostAtOf.get(node)
-      if (lostAt === undefined) {
-        lostAt = (node === '' ? undefined : await this.#state.aliveAt(node)) ?? now
-        lostAtOf.set(node, lostAt)
-      }
-      const rows: Array<[number, DeliveryJson]> = []
-      for (const [id, text] of Object.entries(dels)) rows.push([Number(id), JSON.parse(text) as DeliveryJson])
-      rows.sort((a, b) => a[1].ord - b[1].ord)
-      const queue: Delivery[] = []
-      const inflight: StoredInflight[] = []
-      for (const [id, d] of rows) {
-        this.#state.seenId(id)
-        this.#state.seenId(d.ord)
-        let message = messages.get(d.m)
-        if (message === undefined) {
-          const text = await r.get(K.message(d.m))
-          if (text !== null) {
-            message = messageFromJson(text)
-            messages.set(d.m, message)
-            this.#messageIds.set(message, d.m)
-          }
-        }
-        if (message === undefined) {
-          orphans.push([cid, String(id)])
-          continue
-        }
-        this.#deliveries.set(id, { clientId: cid, json: d })
-        this.#refs.set(d.m, (this.#refs.get(d.m) ?? 0) + 1)
-        const delivery: Delivery = { message, qos: d.qos as QoS, retain: d.retain, subscriptionIds: d.sids ?? undefined, stored: id }
-        if (d.pid === null) queue.push(delivery)
-        else inflight.push({ delivery, packetId: d.pid, state: d.st === 2 ? 'pubrel' : 'publish' })
-      }
-      queue.sort((a, b) => (a.stored as number) - (b.stored as number))
-      out.push({
-        clientId: cid,
-        expiryInterval: Number(facts['expiry']),
-        connected: facts['connected'] === '1',
-        lastConnection: facts['last'] === undefined || facts['last'] === '' ? undefined : (JSON.parse(facts['last']) as SessionFacts['lastConnection']),
-        will: facts['will'] === undefined || facts['will'] === '' ? undefined : willFromJson(facts['will']),
-        lostAt,
-        subscriptions: Object.entries(subs).map(([key, options]) => ({ key, ...(JSON.parse(options) as Omit<StoredSubscription, 'key'>) })),
-        queue,
-        inflight,
-        incomingQos2: incoming.map(Number),
-      })
+      const message = messageFromJson(text)
+      this.#messageIds.set(message, d.m)
+      this.#track(id, cid, d)
+      this.#refs.set(d.m, (this.#refs.get(d.m) ?? 0) + 1)
+      const delivery: Delivery = { message, qos: d.qos as QoS, retain: d.retain, subscriptionIds: d.sids ?? undefined, stored: id }
+      if (d.pid === null) queue.push(delivery)
+      else inflight.push({ delivery, packetId: d.pid, state: d.st === 2 ? 'pubrel' : 'publish' })
     }
-    for (const [cid, id] of orphans) this.#state.record((m) => m.hdel(K.deliveries(cid), id))
-    return out
+    if (orphans.length > 0) this.#fenced(cid, [K.deliveries(cid)], [['HDEL', K.deliveries(cid), ...orphans]])
+    queue.sort((a, b) => (a.stored as number) - (b.stored as number))
+    return {
+      clientId: cid,
+      expiryInterval: Number(facts['expiry']),
+      connected: facts['connected'] === '1',
+      lastConnection: facts['last'] === undefined || facts['last'] === '' ? undefined : (JSON.parse(facts['last']) as SessionFacts['lastConnection']),
+      will: facts['will'] === undefined || facts['will'] === '' ? undefined : willFromJson(facts['will']),
+      lostAt,
+      subscriptions: Object.entries(subs).map(([key, options]) => ({ key, ...(JSON.parse(options) as Omit<StoredSubscription, 'key'>) })),
+      queue,
+      inflight,
+      incomingQos2: incoming.map(Number),
+    }
+  }
+
+  /** The client id was taken over by another node: forget what is tracked here, write nothing. */
+  handedOver(clientId: string): void {
+    this.#forgetDeliveries(clientId)
   }
 
   saveSession(f: SessionFacts): void {
@@ -190,23 +217,33 @@ export class RedisSessionStore implements SessionStore {
       'node', this.#state.nodeId,
     ]
     const cid = f.clientId
-    this.#state.record((m) => m.sadd(SESSION_KEYS.sessions, cid).hset(SESSION_KEYS.facts(cid), ...fields))
+    const K = SESSION_KEYS
+    this.#fenced(cid, [K.sessions, K.facts(cid)], [['SADD', K.sessions, cid], ['HSET', K.facts(cid), ...fields]])
   }
 
   endSession(clientId: string, deliveries: Iterable<number>): void {
-    for (const id of deliveries) this.#release(id)
     const K = SESSION_KEYS
-    this.#state.record((m) => m.srem(K.sessions, clientId).del(K.facts(clientId), K.subs(clientId), K.deliveries(clientId), K.incoming(clientId)))
+    const keys = [K.sessions, K.facts(clientId), K.subs(clientId), K.deliveries(clientId), K.incoming(clientId)]
+    const commands: FencedCommand[] = [['SREM', K.sessions, clientId], ['DEL', K.facts(clientId), K.subs(clientId), K.deliveries(clientId), K.incoming(clientId)]]
+    for (const id of deliveries) {
+      const messageKey = this.#release(id)
+      if (messageKey === undefined) continue
+      keys.push(messageKey)
+      commands.push(['UNREF', messageKey])
+    }
+    this.#fenced(clientId, keys, commands)
   }
 
   addSubscription(clientId: string, sub: StoredSubscription): void {
     const { key, ...options } = sub
     const json = JSON.stringify(options)
-    this.#state.record((m) => m.hset(SESSION_KEYS.subs(clientId), key, json))
+    const k = SESSION_KEYS.subs(clientId)
+    this.#fenced(clientId, [k], [['HSET', k, key, json]])
   }
 
   removeSubscription(clientId: string, key: string): void {
-    this.#state.record((m) => m.hdel(SESSION_KEYS.subs(clientId), key))
+    const k = SESSION_KEYS.subs(clientId)
+    this.#fenced(clientId, [k], [['HDEL', k, key]])
   }
 
   queueDelivery(clientId: string, d: Delivery): number {
@@ -217,16 +254,17 @@ export class RedisSessionStore implements SessionStore {
       this.#messageIds.set(msg, messageId)
     }
     const refs = this.#refs.get(messageId) ?? 0
-    if (refs === 0) {
-      const key = SESSION_KEYS.message(messageId)
-      const text = messageToJson(msg)
-      this.#state.record((m) => m.set(key, text))
-    }
     this.#refs.set(messageId, refs + 1)
     const id = this.#state.nextId()
     const json: DeliveryJson = { m: messageId, qos: d.qos, retain: d.retain, sids: d.subscriptionIds ?? null, pid: null, st: 0, ord: id }
-    this.#deliveries.set(id, { clientId, json })
-    this.#write(id, clientId, json)
+    this.#track(id, clientId, json)
+    const messageKey = SESSION_KEYS.message(messageId)
+    const k = SESSION_KEYS.deliveries(clientId)
+    // The body is written with this node's first delivery of the message (the same bytes if
+    // another node wrote it already); the count goes up with every delivery.
+    const commands: FencedCommand[] = refs === 0 ? [['HSET', messageKey, 'b', messageToJson(msg)]] : []
+    commands.push(['HINCRBY', messageKey, 'n', 1], ['HSET', k, String(id), JSON.stringify(json)])
+    this.#fenced(clientId, [messageKey, k], commands)
     return id
   }
 
@@ -249,16 +287,19 @@ export class RedisSessionStore implements SessionStore {
   deliveryDone(delivery: number): void {
     const t = this.#deliveries.get(delivery)
     if (t === undefined) return
-    this.#release(delivery)
-    this.#state.record((m) => m.hdel(SESSION_KEYS.deliveries(t.clientId), String(delivery)))
+    const messageKey = this.#release(delivery) as string
+    const k = SESSION_KEYS.deliveries(t.clientId)
+    this.#fenced(t.clientId, [k, messageKey], [['HDEL', k, String(delivery)], ['UNREF', messageKey]])
   }
 
   addIncomingQos2(clientId: string, packetId: number): void {
-    this.#state.record((m) => m.sadd(SESSION_KEYS.incoming(clientId), packetId))
+    const k = SESSION_KEYS.incoming(clientId)
+    this.#fenced(clientId, [k], [['SADD', k, packetId]])
   }
 
   removeIncomingQos2(clientId: string, packetId: number): void {
-    this.#state.record((m) => m.srem(SESSION_KEYS.incoming(clientId), packetId))
+    const k = SESSION_KEYS.incoming(clientId)
+    this.#fenced(clientId, [k], [['SREM', k, packetId]])
   }
 
   /** Deliveries and distinct messages stored (metrics). */
@@ -271,23 +312,40 @@ export class RedisSessionStore implements SessionStore {
   }
 
   #write(id: number, clientId: string, json: DeliveryJson): void {
-    const text = JSON.stringify(json)
-    this.#state.record((m) => m.hset(SESSION_KEYS.deliveries(clientId), String(id), text))
+    const k = SESSION_KEYS.deliveries(clientId)
+    this.#fenced(clientId, [k], [['HSET', k, String(id), JSON.stringify(json)]])
   }
 
-  /** Forget a delivery; its message goes with the last delivery that referenced it. */
-  #release(delivery: number): void {
+  /** A change to one client's session, applied only while this node holds its epoch. */
+  #fenced(clientId: string, keys: readonly string[], commands: readonly FencedCommand[]): void {
+    this.#state.recordFenced(clientId, SESSION_KEYS.owner(clientId), this.#epochs.epochOf(clientId), keys, commands)
+  }
+
+  /** Forget a delivery here; returns its message's key (the caller sends UNREF with its own change). */
+  #release(delivery: number): string | undefined {
     const t = this.#deliveries.get(delivery)
-    if (t === undefined) return
+    if (t === undefined) return undefined
     this.#deliveries.delete(delivery)
+    const mine = this.#byClient.get(t.clientId)
+    mine?.delete(delivery)
+    if (mine?.size === 0) this.#byClient.delete(t.clientId)
     const messageId = t.json.m
     const refs = (this.#refs.get(messageId) ?? 1) - 1
-    if (refs > 0) {
-      this.#refs.set(messageId, refs)
-      return
-    }
-    this.#refs.delete(messageId)
-    this.#state.record((m) => m.del(SESSION_KEYS.message(messageId)))
+    if (refs > 0) this.#refs.set(messageId, refs)
+    else this.#refs.delete(messageId)
+    return SESSION_KEYS.message(messageId)
+  }
+
+  /** Drop what is tracked here of a client's deliveries (no write). */
+  #forgetDeliveries(clientId: string): void {
+    for (const id of [...(this.#byClient.get(clientId) ?? [])]) this.#release(id)
+  }
+
+  #track(id: number, clientId: string, json: DeliveryJson): void {
+    this.#deliveries.set(id, { clientId, json })
+    let mine = this.#byClient.get(clientId)
+    if (mine === undefined) this.#byClient.set(clientId, (mine = new Set()))
+    mine.add(id)
   }
 }
 

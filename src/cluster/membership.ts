@@ -1,0 +1,93 @@
+/**
+ * Node membership on the cluster's Redis: every node that starts registers its id in
+ * `pc:nodes` and keeps a liveness key `pc:alive:<id>` that expires NODE_DEAD_AFTER_MS after
+ * its last heartbeat (one a second, sent with the state's commits). A node whose key has
+ * lapsed is dead: its clients may be claimed by any other node (registry.ts). A clean stop
+ * deletes the key at once and notes `stopped` in `pc:node:<id>`, whose `at` field (the last
+ * heartbeat, epoch ms) tells a survivor when a dead node's connections were lost.
+ *
+ * Node ids are unique among live nodes: a node that starts with the id of a live node waits
+ * for that node's key to lapse (a restart after a crash), then refuses to start.
+ */
+import { randomBytes } from 'node:crypto'
+import type { Logger } from '../log.js'
+import type { RedisState } from '../store/redis/redis-state.js'
+
+export const HEARTBEAT_MS = 1000
+/** A node whose liveness key is older than this is dead (three missed heartbeats). */
+export const NODE_DEAD_AFTER_MS = 3000
+
+export const NODE_KEYS = {
+  nodes: 'pc:nodes',
+  node: (id: string) => `pc:node:${id}`,
+  alive: (id: string) => `pc:alive:${id}`,
+} as const
+
+export class NodeMembership {
+  readonly nodeId: string
+  readonly #state: RedisState
+  /** This start's value of the liveness key (another start with the same id holds another). */
+  readonly #token = randomBytes(8).toString('hex')
+  #heartbeat: NodeJS.Timeout | undefined
+  #left = false
+
+  private constructor(state: RedisState) {
+    this.#state = state
+    this.nodeId = state.nodeId
+  }
+
+  /**
+   * Register this node: wait (at most NODE_DEAD_AFTER_MS + a beat) for a live node with the
+   * same id to lapse, else throw; then heartbeat until `leave()`.
+   */
+  static async join(state: RedisState, logger: Logger): Promise<NodeMembership> {
+    const m = new NodeMembership(state)
+    const r = state.client
+    const deadline = Date.now() + NODE_DEAD_AFTER_MS + HEARTBEAT_MS
+    for (;;) {
+      if (await r.set(NODE_KEYS.alive(m.nodeId), m.#token, 'PX', NODE_DEAD_AFTER_MS, 'NX') === 'OK') break
+      if (Date.now() > deadline) {
+        throw new Error(`cluster.nodeId: a live node already uses the id "${m.nodeId}" on this Redis; give each node its own cluster.nodeId`)
+      }
+      logger.info({ node: m.nodeId }, 'cluster: a node with this id was alive moments ago; waiting for its liveness key to expire')
+      await new Promise((res) => setTimeout(res, 250))
+    }
+    await r.multi().sadd(NODE_KEYS.nodes, m.nodeId).hset(NODE_KEYS.node(m.nodeId), 'at', String(Date.now()), 'stopped', '0').exec()
+    m.#heartbeat = setInterval(() => m.#beat(), HEARTBEAT_MS)
+    m.#heartbeat.unref()
+    return m
+  }
+
+  /** The ids of the nodes alive now (this one included while it runs). */
+  async liveNodes(): Promise<string[]> {
+    const r = this.#state.client
+    const ids = await r.smembers(NODE_KEYS.nodes)
+    if (ids.length === 0) return []
+    const p = r.pipeline()
+    for (const id of ids) p.exists(NODE_KEYS.alive(id))
+    const got = (await p.exec()) ?? []
+    return ids.filter((_, i) => got[i]?.[1] === 1)
+  }
+
+  /** Epoch ms of a node's last heartbeat, or undefined for a node never seen. */
+  async lastHeartbeat(nodeId: string): Promise<number | undefined> {
+    const at = await this.#state.client.hget(NODE_KEYS.node(nodeId), 'at')
+    return at === null ? undefined : Number(at)
+  }
+
+  /** A clean stop: the liveness key goes now (the node's clients are free at once). Recorded with the last commit. */
+  leave(): void {
+    if (this.#left) return
+    this.#left = true
+    clearInterval(this.#heartbeat)
+    const id = this.nodeId
+    this.#state.record((m) => m.del(NODE_KEYS.alive(id)).hset(NODE_KEYS.node(id), 'at', String(Date.now()), 'stopped', '1'))
+  }
+
+  #beat(): void {
+    const id = this.nodeId
+    const now = String(Date.now())
+    const token = this.#token
+    this.#state.record((m) => m.set(NODE_KEYS.alive(id), token, 'PX', NODE_DEAD_AFTER_MS).hset(NODE_KEYS.node(id), 'at', now))
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * What the broker knows of the cluster's client registry (registry.ts): before a CONNECT
+ * opens its session the node claims the client id; a session that ends releases it; another
+ * node's claim takes a client away. A single node has no registry (every id is its own).
+ */
+import type { StoredSession } from '../store/types.js'
+
+export interface OwnershipClaim {
+  /** This node already owned the id: the session it holds in memory (if any) is the latest. */
+  readonly current: boolean
+  /** Another node held it and is alive: it closes the old connection and handles its will. */
+  readonly previousAlive: boolean
+}
+
+export interface ClientOwnership {
+  /** Make this node the only owner of the client id cluster-wide (the previous one is told). */
+  claim(clientId: string, cleanStart: boolean): Promise<OwnershipClaim>
+  /** The session ended here for good: the client id is free. */
+  release(clientId: string): void
+  /** Another node holds the client id now: nothing more is written for it here. */
+  forget(clientId: string): void
+  /** `handler` runs when another node took a client id over from this one. */
+  onTakenOver(handler: (clientId: string, sessionEnds: boolean) => void): void
+  /** The session as stored, read after a claim that was not `current` (undefined: none stored). */
+  load(clientId: string): Promise<StoredSession | undefined>
+}

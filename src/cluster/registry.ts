@@ -1,0 +1,195 @@
+/**
+ * The cluster's client registry: one client id, one owner node, cluster-wide. Each client id
+ * has an entry `pc:{cid}:owner` { node, epoch } in Redis. A node claims the id atomically (a
+ * Lua script) before a CONNECT opens its session; a claim by another node gives the entry a
+ * new, larger epoch. Every later write of the session (redis-state.ts `recordFenced`) carries
+ * the epoch the writer was given and is refused once the entry holds another, so a paused or
+ * cut-off node can never overwrite the session its successor now holds.
+ *
+ * Epochs are Redis's clock in microseconds (never below the last epoch + 1), so they keep
+ * growing even when an entry is deleted when its session ends and created again later.
+ *
+ * Takeover: the claiming node tells the previous owner over Redis pub/sub (channel
+ * `pc:takeover:<node>`), which closes its connection (MQTT 5 DISCONNECT 0x8E) and lets the
+ * session go. Pub/sub may lose the signal; the epoch keeps the data right all the same (the
+ * stale owner's next write is refused and it lets the session go then).
+ */
+import type { Redis, Result } from 'ioredis'
+import type { Logger } from '../log.js'
+import type { RedisState } from '../store/redis/redis-state.js'
+import type { OwnershipClaim } from './ownership.js'
+import { NODE_KEYS, type NodeMembership } from './membership.js'
+
+export const REGISTRY_KEYS = {
+  owner: (cid: string) => `pc:{${cid}}:owner`,
+  takeover: (node: string) => `pc:takeover:${node}`,
+} as const
+
+/**
+ * KEYS[1]: the client's registry entry. ARGV[1]: this node; ARGV[2]: the epoch this node
+ * holds ('' for none); ARGV[3]: 'take' (a CONNECT: always) or 'orphan' (start-up: only when
+ * unowned or owned by a node not listed in ARGV[4..], the live nodes). Answers
+ * { outcome, previous node, previous epoch, epoch }.
+ */
+const CLAIM_LUA = `
+local cur = redis.call('HMGET', KEYS[1], 'node', 'epoch')
+local node, epoch = cur[1], cur[2]
+if node and node == ARGV[1] and epoch == ARGV[2] then return {'held', node, epoch, epoch} end
+if ARGV[3] == 'orphan' and node and node ~= ARGV[1] then
+  for i = 4, #ARGV do
+    if ARGV[i] == node then return {'owned', node, epoch, ''} end
+  end
+end
+local t = redis.call('TIME')
+local e = tonumber(t[1]) * 1000000 + tonumber(t[2])
+if epoch and tonumber(epoch) >= e then e = tonumber(epoch) + 1 end
+local es = string.format('%.0f', e)
+redis.call('HSET', KEYS[1], 'node', ARGV[1], 'epoch', es)
+return {'claimed', node or '', epoch or '', es}
+`
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    pcClaim(key: string, ...args: string[]): Result<[string, string, string, string], Context>
+  }
+}
+
+interface TakeoverSignal {
+  readonly clientId: string
+  readonly epoch: string
+  /** The new connection started clean: the session ends (its delayed will is due now). */
+  readonly sessionEnds: boolean
+}
+
+export class ClientRegistry {
+  readonly nodeId: string
+  readonly #state: RedisState
+  readonly #membership: NodeMembership
+  readonly #logger: Logger
+  /** The epoch this node holds, by client id. */
+  readonly #epochs = new Map<string, string>()
+  /** Claims of one client id on this node run one after another. */
+  readonly #claims = new Map<string, Promise<unknown>>()
+  #subscriber: Redis | undefined
+  #onTakenOver: (clientId: string, sessionEnds: boolean) => void = () => {}
+
+  constructor(state: RedisState, membership: NodeMembership, logger: Logger) {
+    this.#state = state
+    this.#membership = membership
+    this.#logger = logger
+    this.nodeId = state.nodeId
+    state.client.defineCommand('pcClaim', { lua: CLAIM_LUA, numberOfKeys: 1 })
+    state.onFenced = (clientId) => {
+      if (!this.#epochs.delete(clientId)) return
+      this.#logger.warn({ clientId }, 'cluster: a write for this client was refused: another node claimed it; the session is let go here')
+      this.#onTakenOver(clientId, false)
+    }
+  }
+
+  /** Listen for takeover signals addressed to this node. */
+  async start(): Promise<void> {
+    const sub = this.#state.client.duplicate({ connectionName: 'portcullis-signals', enableOfflineQueue: true })
+    sub.on('error', () => {}) // (the main connection logs Redis trouble)
+    sub.on('message', (_channel: string, text: string) => this.#signalled(text))
+    await sub.subscribe(REGISTRY_KEYS.takeover(this.nodeId))
+    this.#subscriber = sub
+  }
+
+  onTakenOver(handler: (clientId: string, sessionEnds: boolean) => void): void {
+    this.#onTakenOver = handler
+  }
+
+  /** The epoch this node holds for a client id, or undefined when it holds none. */
+  epochOf(clientId: string): string | undefined {
+    return this.#epochs.get(clientId)
+  }
+
+  /**
+   * A CONNECT: make this node the client id's owner. `current` when it already was (its
+   * memory of the session is the latest); else the previous owner, if alive, is told.
+   */
+  claim(clientId: string, cleanStart: boolean): Promise<OwnershipClaim> {
+    return this.#serial(clientId, async () => {
+      const [outcome, node, , epoch] = await this.#state.client.pcClaim(REGISTRY_KEYS.owner(clientId), this.nodeId, this.#epochs.get(clientId) ?? '', 'take')
+      this.#epochs.set(clientId, epoch)
+      if (outcome === 'held') return { current: true, previousAlive: false }
+      let previousAlive = false
+      if (node !== '' && node !== this.nodeId) {
+        previousAlive = (await this.#state.client.exists(NODE_KEYS.alive(node))) === 1
+        const signal: TakeoverSignal = { clientId, epoch, sessionEnds: cleanStart }
+        // (a node that is gone has no subscriber: the message goes nowhere, which is right)
+        await this.#state.client.publish(REGISTRY_KEYS.takeover(node), JSON.stringify(signal))
+        this.#logger.info({ clientId, from: node, alive: previousAlive }, 'cluster: client id claimed from another node')
+      }
+      return { current: false, previousAlive }
+    })
+  }
+
+  /** Start-up: claim a stored session's client id if no live node (other than this one) owns it. */
+  async claimOrphan(clientId: string, liveNodes: readonly string[]): Promise<boolean> {
+    return this.#serial(clientId, async () => {
+      const [outcome, , , epoch] = await this.#state.client.pcClaim(REGISTRY_KEYS.owner(clientId), this.nodeId, '', 'orphan', ...liveNodes)
+      if (outcome === 'owned') return false
+      this.#epochs.set(clientId, epoch)
+      return true
+    })
+  }
+
+  /** The ids of the nodes alive now. */
+  liveNodes(): Promise<string[]> {
+    return this.#membership.liveNodes()
+  }
+
+  /** Epoch ms of a node's last heartbeat. */
+  lastHeartbeat(nodeId: string): Promise<number | undefined> {
+    return this.#membership.lastHeartbeat(nodeId)
+  }
+
+  /** The session ended here for good: the entry goes (only while it still holds this node's epoch). */
+  release(clientId: string): void {
+    const epoch = this.#epochs.get(clientId)
+    if (epoch === undefined) return
+    this.#epochs.delete(clientId)
+    const key = REGISTRY_KEYS.owner(clientId)
+    this.#state.recordFenced(clientId, key, epoch, [], [['DEL', key]])
+  }
+
+  /** Another node holds the client id now: write nothing more for it. */
+  forget(clientId: string): void {
+    this.#epochs.delete(clientId)
+  }
+
+  /** Stop listening (the state's connection is closed by its owner). */
+  async close(): Promise<void> {
+    const sub = this.#subscriber
+    this.#subscriber = undefined
+    sub?.disconnect()
+    await Promise.resolve()
+  }
+
+  #signalled(text: string): void {
+    let signal: TakeoverSignal
+    try {
+      signal = JSON.parse(text) as TakeoverSignal
+    } catch {
+      return
+    }
+    const held = this.#epochs.get(signal.clientId)
+    // A signal older than this node's own claim (it took the id back since) changes nothing.
+    if (held === undefined || Number(held) >= Number(signal.epoch)) return
+    this.#epochs.delete(signal.clientId)
+    this.#logger.info({ clientId: signal.clientId }, 'cluster: client taken over by another node')
+    this.#onTakenOver(signal.clientId, signal.sessionEnds)
+  }
+
+  #serial<T>(clientId: string, run: () => Promise<T>): Promise<T> {
+    const before = this.#claims.get(clientId) ?? Promise.resolve()
+    const next = before.then(run, run)
+    const settled = next.then(() => {}, () => {})
+    this.#claims.set(clientId, settled)
+    void settled.then(() => {
+      if (this.#claims.get(clientId) === settled) this.#claims.delete(clientId)
+    })
+    return next
+  }
+}
