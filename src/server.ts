@@ -194,11 +194,13 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
 
     // Fully started: only now is the file's configuration stored (a failed start stores nothing).
     if (store !== undefined) seedStoredConfig(store, managed, logger)
+    admin?.setReadiness('ready')
 
     let closed: Promise<void> | undefined
     const close = (): Promise<void> => {
       closed ??= (async () => {
         // Stop accepting first, then disconnect clients (the broker), then the rest.
+        admin?.setReadiness('stopping')
         const stopping = listeners.map((l) => l.close())
         await broker.close()
         await stores.close()

@@ -68,7 +68,16 @@ export function buildOpenApiDocument(version: string): Doc {
     },
   }
   paths['/healthz'] = {
-    get: { operationId: 'getHealth', summary: 'Liveness', tags: ['broker'], security: [], responses: { 200: { description: 'OK' } } },
+    get: { operationId: 'getHealth', summary: 'Liveness: the process answers', tags: ['broker'], security: [], responses: { 200: { description: '{"status":"ok"}' } } },
+  }
+  paths['/readyz'] = {
+    get: {
+      operationId: 'getReadiness',
+      summary: 'Readiness: every MQTT listener is up',
+      tags: ['broker'],
+      security: [],
+      responses: { 200: { description: '{"status":"ready"}' }, 503: { description: '{"status":"starting"} or {"status":"stopping"}' } },
+    },
   }
   return {
     openapi: '3.1.0',

@@ -4,7 +4,8 @@
  * document at /api/docs) and Prometheus metrics at /metrics. Bound to 127.0.0.1 unless
  * configured otherwise.
  *
- * Public: /healthz, /.well-known/jwks.json, the console's static files, /api/docs.
+ * Public: /healthz (the process answers), /readyz (every MQTT listener is up: 200, else 503
+ * with `starting` or `stopping`), /.well-known/jwks.json, the console's static files, /api/docs.
  * Bearer token (`Authorization: Bearer <admin.apiKey>`): everything else under /api/, and
  * /metrics unless `metricsPublic`. Nothing here logs requests, so tokens and keys that
  * travel in bodies or headers never reach a log line.
@@ -40,6 +41,8 @@ export interface AdminServerOptions {
   readonly console?: boolean
 }
 
+export type Readiness = 'starting' | 'ready' | 'stopping'
+
 export interface AdminTarget {
   readonly admin: BrokerAdmin
   readonly metrics?: Registry
@@ -52,6 +55,8 @@ export interface AdminServer {
   readonly app: FastifyInstance
   /** Hand the API its broker (and metrics registry) once they exist. */
   attach(target: AdminTarget): void
+  /** What /readyz answers: `ready` once every MQTT listener is up, `stopping` from close on. */
+  setReadiness(state: Readiness): void
   close(): Promise<void>
 }
 
@@ -99,7 +104,9 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
 
   const authorized = (request: FastifyRequest): boolean => apiKey !== undefined && checkBearer(request.headers.authorization, apiKey)
 
+  let readiness: Readiness = 'starting'
   app.get('/healthz', () => ({ status: 'ok' }))
+  app.get('/readyz', (_req, reply) => reply.code(readiness === 'ready' ? 200 : 503).send({ status: readiness }))
   const jwks = options.jwks
   if (jwks !== undefined) {
     app.get('/.well-known/jwks.json', (_req, reply) => {
@@ -170,6 +177,9 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     app,
     attach: (t) => {
       target = t
+    },
+    setReadiness: (state) => {
+      readiness = state
     },
     close: () => app.close(),
   }

@@ -35,8 +35,11 @@ describe('admin API: access', () => {
     assert.equal((await h.api('GET', '/api/v1/nothing-here')).status, 404)
   })
 
-  it('/healthz, /api/docs and the console are public', async () => {
+  it('/healthz, /readyz, /api/docs and the console are public', async () => {
     assert.equal((await h.api('GET', '/healthz', undefined, null)).status, 200)
+    const ready = await h.api('GET', '/readyz', undefined, null)
+    assert.equal(ready.status, 200)
+    assert.deepEqual(ready.body, { status: 'ready' })
     assert.equal((await h.api('GET', '/api/docs', undefined, null)).status, 200)
     const page = await fetch(`${h.adminUrl}/`)
     assert.equal(page.status, 200)
@@ -54,6 +57,9 @@ describe('admin API: access', () => {
       const { silentLogger } = await import('../../src/log.js')
       const pub = await startAdminServer({ config: { host: '127.0.0.1', port: 0, apiKey: undefined, metricsPublic: true }, logger: silentLogger(), metricsPublic: true, console: false })
       try {
+        const starting = await fetch(`${pub.url}/readyz`)
+        assert.equal(starting.status, 503, 'no broker listening through this admin server: not ready')
+        assert.deepEqual(await starting.json(), { status: 'starting' })
         pub.attach({ admin: open.server.brokerAdmin, metrics: (await import('prom-client')).register })
         assert.equal((await fetch(`${pub.url}/metrics`)).status, 200)
         assert.equal((await fetch(`${pub.url}/api/v1/stats`)).status, 401, 'no key configured: the API refuses')
@@ -143,7 +149,7 @@ describe('admin API: OpenAPI document', () => {
       }
     }
     walk(doc)
-    assert.equal(ids.size, API_ROUTES.length + 2)
+    assert.equal(ids.size, API_ROUTES.length + 3) // + /metrics, /healthz, /readyz
   })
 
   it('every documented /api/v1 operation exists (no 404 with the key)', async () => {
