@@ -58,6 +58,9 @@ export const ErrorCodes = {
   ERR_CERT_EXPIRED: 'client certificate expired or not yet valid',
   ERR_CERT_REVOKED: 'client certificate revoked',
   ERR_CERT_INVALID: 'client certificate not accepted',
+  ERR_DEVICE_UNKNOWN: 'device not registered',
+  ERR_DEVICE_DISABLED: 'device disabled',
+  ERR_DEVICE_KEY_EXPIRED: 'device has no valid key',
   // authorization
   ERR_AUTHZ_DENIED: 'not authorized',
 } as const
@@ -159,7 +162,12 @@ export function toReasonCode(code: ErrorCode): number {
     case 'ERR_CERT_EXPIRED':
     case 'ERR_CERT_REVOKED':
     case 'ERR_CERT_INVALID':
+    case 'ERR_DEVICE_UNKNOWN':
+    case 'ERR_DEVICE_KEY_EXPIRED':
       return ReasonCode.BadUserNameOrPassword
+    // An operator switched the device off: MQTT 5 Banned (3.1.1: 5 not authorized).
+    case 'ERR_DEVICE_DISABLED':
+      return ReasonCode.Banned
     case 'ERR_CONFIG':
       return ReasonCode.UnspecifiedError
   }

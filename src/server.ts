@@ -19,6 +19,7 @@ import { RedisBus } from './cluster/redis-bus.js'
 import type { PortcullisConfig } from './config/schema.js'
 import { createLogger, type Logger } from './log.js'
 import { createMetrics } from './metrics/metrics.js'
+import { DeviceRegistry } from './auth/devices/registry.js'
 import { RevocationList } from './auth/revocation.js'
 import { registerStoreMetrics } from './metrics/store-metrics.js'
 import { SqliteConfigStore } from './store/sqlite/config-store.js'
@@ -126,8 +127,12 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       undo.push(() => a.close())
       admin = a
     }
+    // Devices too (type: devices): kept in the configuration store with the admin API on, else in memory.
+    const devices = new DeviceRegistry(store)
+    for (const bad of devices.unreadable) logger.error({ device: bad.id, reason: bad.reason }, 'stored device key cannot be imported; the device cannot connect')
     const tokenAuthenticators = createAuthenticators(managed.authenticators, {
       logger,
+      devices,
       ...(options.authenticatorTiming !== undefined ? { timing: options.authenticatorTiming } : {}),
     })
     // Revocations are kept in the configuration store (with the admin API on), else in memory.
@@ -170,6 +175,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       logger,
       configuration: managed.status,
       revocations,
+      devices,
       ...(store !== undefined ? { store } : {}),
       ...(options.authenticatorTiming !== undefined ? { timing: options.authenticatorTiming } : {}),
     })

@@ -8,6 +8,7 @@
  */
 import type { AuthenticatorChain } from '../auth/chain.js'
 import { createAuthenticator, parseAuthenticatorConfig, type AuthenticatorConfig, type AuthenticatorTimingOverrides, type ManagedAuthenticator, type AuthenticatorStats, type AuthenticatorStatus } from '../auth/create.js'
+import type { DeviceRegistry } from '../auth/devices/registry.js'
 import type { JwksFetchCounts } from '../auth/jwks/source.js'
 import type { ClaimsConfig } from '../auth/jwt/claims.js'
 import { expected, isMapping, type Raw } from '../config/check.js'
@@ -26,6 +27,8 @@ export interface AuthenticatorsAdminOptions {
   readonly authenticators: readonly ManagedAuthenticator[]
   readonly logger: Logger
   readonly changes: AdminChanges
+  /** The device registry new `type: devices` authenticators look devices up in. */
+  readonly devices?: DeviceRegistry
   /** Tests only. */
   readonly timing?: AuthenticatorTimingOverrides
 }
@@ -58,6 +61,7 @@ export class AuthenticatorsAdmin {
   readonly #logger: Logger
   readonly #changes: AdminChanges
   readonly #timing: AuthenticatorTimingOverrides | undefined
+  readonly #devices: DeviceRegistry | undefined
   #configs: readonly AuthenticatorConfig[]
   #live: readonly ManagedAuthenticator[]
   /** Counters of retired instances, by authenticator name. */
@@ -69,6 +73,7 @@ export class AuthenticatorsAdmin {
     this.#logger = options.logger
     this.#changes = options.changes
     this.#timing = options.timing
+    this.#devices = options.devices
     this.#live = options.authenticators
     this.#configs = options.authenticators.map((a) => a.config)
   }
@@ -327,7 +332,11 @@ export class AuthenticatorsAdmin {
       live = next.map((c) => {
         const existing = this.#live.find((a) => a.name === c.name)
         if (existing !== undefined && !rebuild.has(c.name)) return existing
-        const a = createAuthenticator(c, { logger: this.#logger, ...(this.#timing !== undefined ? { timing: this.#timing } : {}) })
+        const a = createAuthenticator(c, {
+          logger: this.#logger,
+          ...(this.#devices !== undefined ? { devices: this.#devices } : {}),
+          ...(this.#timing !== undefined ? { timing: this.#timing } : {}),
+        })
         created.push(a)
         return a
       })

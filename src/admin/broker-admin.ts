@@ -1,6 +1,6 @@
 /**
  * BrokerAdmin: the narrow facade the admin API works through, one part per concern —
- * authenticators, authorization, clients — plus the token check and the statistics.
+ * authenticators, authorization, clients, revocations, devices — plus the token check and the statistics.
  * Changes are validated exactly as the configuration file is (same messages, same key
  * paths), run one at a time, persisted, and apply to new connections at once. Connected
  * clients keep what they were admitted with until they reconnect or are disconnected.
@@ -20,6 +20,8 @@ import { AuthorizationAdmin } from './authorization.js'
 import { AdminChanges } from './changes.js'
 import { ClientsAdmin } from './clients.js'
 import { RevocationsAdmin } from './revocations.js'
+import { DevicesAdmin } from './devices.js'
+import type { DeviceRegistry } from '../auth/devices/registry.js'
 import type { RevocationList } from '../auth/revocation.js'
 import { brokerStats, cacheUsage, type BrokerStatsView } from './stats.js'
 import type { ConfigurationStatus } from './managed-config.js'
@@ -39,6 +41,8 @@ export interface BrokerAdminOptions {
   readonly configuration?: ConfigurationStatus
   /** Revoked tokens (the chain checks the same list). */
   readonly revocations: RevocationList
+  /** Registered devices (type: devices authenticators look them up). */
+  readonly devices: DeviceRegistry
   /** Tests only. */
   readonly timing?: AuthenticatorTimingOverrides
 }
@@ -50,6 +54,7 @@ export class BrokerAdmin implements MetricsSource {
   readonly clients: ClientsAdmin
   readonly #configuration: ConfigurationStatus
   readonly revocations: RevocationsAdmin
+  readonly devices: DevicesAdmin
   readonly #revocationList: RevocationList
 
   constructor(options: BrokerAdminOptions) {
@@ -62,6 +67,7 @@ export class BrokerAdmin implements MetricsSource {
       authenticators: options.authenticators,
       logger,
       changes,
+      devices: options.devices,
       ...(options.timing !== undefined ? { timing: options.timing } : {}),
     })
     this.authz = new AuthorizationAdmin({
@@ -70,6 +76,7 @@ export class BrokerAdmin implements MetricsSource {
     this.clients = new ClientsAdmin({ broker, chain, logger, authorization: () => this.authz.config })
     this.#revocationList = options.revocations
     this.revocations = new RevocationsAdmin({ broker, list: options.revocations, logger, authenticators: () => this.authn.live })
+    this.devices = new DevicesAdmin({ broker, registry: options.devices, logger })
   }
 
   /** The live authenticators, in chain order. */

@@ -76,6 +76,9 @@ export function authenticatorToRaw(c: AuthenticatorConfig): Raw {
       cacheSize: c.cacheSize, cacheMaxTtl: c.cacheMaxTtl,
     }
   }
+  if (c.type === 'devices') {
+    return { ...basics, lookup: c.lookup.kind === 'clientId' ? 'clientId' : { claim: c.lookup.claim } }
+  }
   const common: Raw = {
     ...basics,
     ...(c.algorithms !== undefined ? { algorithms: [...c.algorithms] } : {}),

@@ -20,11 +20,14 @@ export type ApiErrorCode = keyof typeof ApiErrorCodes
 export class ApiError extends Error {
   readonly code: ApiErrorCode
   readonly path: string | undefined
-  constructor(code: ApiErrorCode, message: string, path?: string) {
+  /** Extra members of the answer (a bulk import's per-row `errors`). */
+  readonly details: Readonly<Record<string, unknown>> | undefined
+  constructor(code: ApiErrorCode, message: string, path?: string, details?: Readonly<Record<string, unknown>>) {
     super(message)
     this.name = 'ApiError'
     this.code = code
     this.path = path
+    this.details = details
   }
 
   get status(): number {
@@ -43,5 +46,6 @@ export interface ApiErrorBody {
 }
 
 export function errorBody(err: ApiError): ApiErrorBody {
-  return err.path === undefined ? { error: err.code, message: err.message } : { error: err.code, message: err.message, path: err.path }
+  const body = err.path === undefined ? { error: err.code, message: err.message } : { error: err.code, message: err.message, path: err.path }
+  return err.details === undefined ? body : { ...err.details, ...body }
 }

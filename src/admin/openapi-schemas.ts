@@ -3,6 +3,7 @@
  * document; validation is the configuration validators' (same messages as the file).
  */
 import { COUNTED_LIMITS } from '../broker/limits.js'
+import { DEVICE_SCHEMAS } from './openapi-device-schemas.js'
 
 type Schema = Record<string, unknown>
 
@@ -57,8 +58,10 @@ export const SCHEMAS: Record<string, Schema> = {
       error: { enum: ['ERR_VALIDATION', 'ERR_BAD_REQUEST', 'ERR_UNAUTHORIZED', 'ERR_NOT_FOUND', 'ERR_CONFLICT', 'ERR_PAYLOAD_TOO_LARGE', 'ERR_UNAVAILABLE', 'ERR_INTERNAL'] },
       message: str,
       path: { ...str, description: 'configuration key path, e.g. authentication.authenticators[0].secret' },
+      errors: { type: 'array', items: ref('DeviceImportRowError'), description: 'device import: every row that cannot be imported' },
     },
   },
+  ...DEVICE_SCHEMAS,
   Claims: claims,
   RevocationRequest: {
     type: 'object',
@@ -147,6 +150,18 @@ export const SCHEMAS: Record<string, Schema> = {
       },
       {
         type: 'object',
+        title: 'devices',
+        required: ['type', 'claims'],
+        description: 'tokens signed by a registered device\'s own key (the device registry, /devices); claims.audience and claims.maxAge (at most 86400) are required',
+        properties: {
+          type: { const: 'devices' },
+          ...authenticatorCommon,
+          from: { enum: ['username', 'password'], default: 'password' },
+          lookup: { oneOf: [{ const: 'clientId' }, { type: 'object', required: ['claim'], properties: { claim: str } }], default: 'clientId', description: 'which device a token is for: the client id, or a claim of the token' },
+        },
+      },
+      {
+        type: 'object',
         title: 'introspection',
         required: ['type', 'endpoint', 'clientId', 'clientSecret'],
         properties: {
@@ -214,7 +229,7 @@ export const SCHEMAS: Record<string, Schema> = {
     type: 'object',
     properties: {
       name: str,
-      type: { enum: ['jwt', 'jwks', 'introspection', 'http', 'x509'] },
+      type: { enum: ['jwt', 'jwks', 'devices', 'introspection', 'http', 'x509'] },
       enabled: bool,
       state: { enum: ['ok', 'stale', 'unavailable', 'disabled'] },
       lastSuccessAt: { type: ['integer', 'null'], description: 'epoch ms' },
@@ -222,6 +237,7 @@ export const SCHEMAS: Record<string, Schema> = {
       consecutiveFailures: int,
       kids: strings,
       keyCount: int,
+      devices: { ...int, description: 'type devices: devices registered' },
       nextRefreshAt: { type: ['integer', 'null'], description: 'epoch ms' },
       fetches: {
         type: 'object',
@@ -239,7 +255,7 @@ export const SCHEMAS: Record<string, Schema> = {
     type: 'object',
     description: 'The configuration without the HMAC secret, plus hasSecret and the live key status',
     properties: {
-      type: { enum: ['jwt', 'jwks', 'introspection', 'http', 'x509'] },
+      type: { enum: ['jwt', 'jwks', 'devices', 'introspection', 'http', 'x509'] },
       ...authenticatorCommon,
       algorithm: { enum: ['hmac-based', 'public-key'] },
       hasSecret: bool,

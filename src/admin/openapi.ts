@@ -18,8 +18,9 @@ function responseSchema(name: string): Doc {
   return name.endsWith('[]') ? { type: 'array', items: schemaRef(name.slice(0, -2)) } : schemaRef(name)
 }
 
-function bodyContent(schema: string, mergePatch: boolean): Doc {
+function bodyContent(schema: string, mergePatch: boolean, csv: boolean): Doc {
   const media = { schema: schemaRef(schema) }
+  if (csv) return { 'application/json': media, 'text/csv': { schema: { type: 'string', description: 'a header row, then one key per row' } } }
   return mergePatch ? { 'application/merge-patch+json': media, 'application/json': media } : { 'application/json': media }
 }
 
@@ -47,7 +48,7 @@ function operation(route: ApiRoute): Doc {
     tags: [route.tag],
     ...(params.length > 0 ? { parameters: params } : {}),
     ...(route.body !== undefined
-      ? { requestBody: { required: true, content: bodyContent(route.body, route.mergePatch === true) } }
+      ? { requestBody: { required: true, content: bodyContent(route.body, route.mergePatch === true, route.csv === true) } }
       : {}),
     responses,
   }
@@ -89,6 +90,7 @@ export function buildOpenApiDocument(version: string): Doc {
       { name: 'authorization', description: 'Policies and settings' },
       { name: 'clients', description: 'Connected clients and offline persistent sessions' },
       { name: 'revocations', description: 'Revoked tokens (by jti, by subject, or issued before a time)' },
+      { name: 'devices', description: 'The device registry: devices and their own keys (type: devices authenticators)' },
       { name: 'tools', description: 'Token check' },
       { name: 'broker', description: 'Statistics and metrics' },
     ],

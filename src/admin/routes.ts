@@ -39,6 +39,10 @@ export interface ApiRoute {
   readonly status?: 200 | 201 | 204
   /** Component schema of the success body; `Name[]` for a list. */
   readonly response?: string
+  /** Largest request body accepted (bytes; default 1 MiB). */
+  readonly bodyLimit?: number
+  /** The body may also be CSV (text/csv), handed to the handler as a string. */
+  readonly csv?: true
   /** Error statuses this route can answer besides 401. */
   readonly errors: readonly (400 | 404 | 409)[]
   readonly handler: (admin: BrokerAdmin, request: ApiRequest) => unknown
@@ -126,6 +130,43 @@ export const API_ROUTES: readonly ApiRoute[] = [
     response: 'Revocation', errors: [404], handler: (a, r) => a.revocations.getRevocation(r.params['id']) },
   { method: 'DELETE', url: '/revocations/:id', tag: 'revocations', summary: 'Withdraw a revocation (the tokens it covered work again)',
     status: 204, errors: [404], handler: (a, r) => a.revocations.deleteRevocation(r.params['id']) },
+  // devices
+  { method: 'GET', url: '/devices', tag: 'devices', summary: 'Registered devices, by id, a page at a time (keys shown without secrets)',
+    query: [
+      { name: 'prefix', description: 'only ids starting with this text' },
+      { name: 'enabled', enum: ['true', 'false'], description: 'only enabled (true) or disabled (false) devices' },
+      { name: 'after', description: 'ids after this one: the `next` of the previous page' },
+      { name: 'limit', default: '100', description: 'devices per page, 1..1000' },
+    ],
+    response: 'DevicePage', errors: [400], handler: (a, r) => a.devices.listDevices(r.query) },
+  { method: 'POST', url: '/devices', tag: 'devices', summary: 'Register a device with up to 3 keys (PEM, JWK or HMAC secret)',
+    body: 'DeviceInput', status: 201, response: 'Device', errors: [400, 409], handler: (a, r) => a.devices.createDevice(r.body) },
+  { method: 'POST', url: '/devices/import', tag: 'devices', summary: 'Register many devices from JSON or CSV, with an error for every row that cannot be used',
+    description: 'The body is a JSON list of devices (as POST /devices takes them, or `{ "devices": [...] }`), or CSV with `Content-Type: text/csv`: ' +
+      'a header row, then one key per row (columns id, enabled, description, key_id, pem | jwk | secret, expires_at; rows with the same id are one device). ' +
+      'Every row is checked first. By default any error imports nothing and answers 400 with `errors`: every bad row with its row number, CSV line, ' +
+      'field and reason. With `partial=true` the good rows are imported and the others listed in `errors`. A device already registered is an error ' +
+      'unless `replace=true` (its keys are then replaced, and clients connected with a key it no longer holds are disconnected). Up to 64 MiB.',
+    query: [
+      { name: 'replace', enum: ['true', 'false'], default: 'false', description: 'replace devices already registered (else each is an error)' },
+      { name: 'partial', enum: ['true', 'false'], default: 'false', description: 'import the good rows even when others have errors' },
+    ],
+    body: 'DeviceImport', csv: true, bodyLimit: 64 * 1024 * 1024, response: 'DeviceImportResult', errors: [400],
+    handler: (a, r) => a.devices.importDevices(r.body, r.query) },
+  { method: 'GET', url: '/devices/:id', tag: 'devices', summary: 'One device',
+    response: 'Device', errors: [404], handler: (a, r) => a.devices.getDevice(r.params['id']) },
+  { method: 'PUT', url: '/devices/:id', tag: 'devices', summary: 'Replace a device whole, its keys too (clients connected with a key it no longer holds are disconnected)',
+    body: 'DeviceInput', response: 'DeviceChangeResult', errors: [400, 404], handler: (a, r) => a.devices.replaceDevice(r.params['id'], r.body) },
+  { method: 'DELETE', url: '/devices/:id', tag: 'devices', summary: 'Delete a device (its connected clients are disconnected)',
+    status: 204, errors: [404], handler: (a, r) => a.devices.deleteDevice(r.params['id']) },
+  { method: 'POST', url: '/devices/:id/enable', tag: 'devices', summary: 'Enable a device',
+    response: 'DeviceChangeResult', errors: [404], handler: (a, r) => a.devices.setDeviceEnabled(r.params['id'], true) },
+  { method: 'POST', url: '/devices/:id/disable', tag: 'devices', summary: 'Disable a device: its tokens are refused (0x8A Banned / 3.1.1: 5) and its connected clients disconnected',
+    response: 'DeviceChangeResult', errors: [404], handler: (a, r) => a.devices.setDeviceEnabled(r.params['id'], false) },
+  { method: 'POST', url: '/devices/:id/keys', tag: 'devices', summary: 'Add a key to a device (at most 3: add the new key, move the device over, remove the old one)',
+    body: 'DeviceKeyInput', status: 201, response: 'Device', errors: [400, 404, 409], handler: (a, r) => a.devices.addDeviceKey(r.params['id'], r.body) },
+  { method: 'DELETE', url: '/devices/:id/keys/:keyId', tag: 'devices', summary: 'Remove a key (clients connected with it are disconnected)',
+    response: 'DeviceChangeResult', errors: [404], handler: (a, r) => a.devices.removeDeviceKey(r.params['id'], r.params['keyId']) },
   // refusals
   { method: 'GET', url: '/refusals', tag: 'clients', summary: 'Recently refused CONNECTs, newest first: why was this client refused?',
     description: 'The broker keeps the last 1,000 refusals for authentication or authorization reasons in memory (lost on restart): ' +

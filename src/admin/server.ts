@@ -102,6 +102,9 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     }
   })
 
+  // CSV (device import): the text as is; only routes that take CSV accept it.
+  app.addContentTypeParser(['text/csv'], { parseAs: 'string' }, (_req, body, done) => done(null, String(body)))
+
   const authorized = (request: FastifyRequest): boolean => apiKey !== undefined && checkBearer(request.headers.authorization, apiKey)
 
   let readiness: Readiness = 'starting'
@@ -143,9 +146,13 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       api.route({
         method: route.method,
         url: route.url,
+        ...(route.bodyLimit !== undefined ? { bodyLimit: route.bodyLimit } : {}),
         handler: async (request, reply) => {
           const admin = target?.admin
           if (admin === undefined) return sendError(reply, new ApiError('ERR_UNAVAILABLE', 'the broker is still starting'))
+          if (typeof request.body === 'string' && route.csv !== true) {
+            return sendError(reply, new ApiError('ERR_BAD_REQUEST', 'this route takes JSON (Content-Type: application/json)', 'body'))
+          }
           const params = request.params as Record<string, string>
           const result = await route.handler(admin, { params, query: request.query as Record<string, unknown>, body: request.body })
           const status = route.status ?? 200

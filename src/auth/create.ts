@@ -11,6 +11,8 @@ import { TokenAuthenticator } from './jwt/authenticator.js'
 import { authenticatorConfigWarnings, hmacKeyFromConfig, type JwtAuthenticatorConfig, type JwksAuthenticatorConfig } from './jwt/config.js'
 import { bindAlgorithms, importJwks, importPublicKeyPem, makeVerifyKey } from './jwt/keys.js'
 import type { AuthenticatorConfig, TokenAuthenticatorConfig } from './config.js'
+import { DeviceKeySource } from './devices/key-source.js'
+import { DeviceRegistry } from './devices/registry.js'
 import { HttpAuthenticator } from './http/authenticator.js'
 import { IntrospectionAuthenticator } from './introspection/authenticator.js'
 import { introspectionWarnings } from './introspection/config.js'
@@ -39,6 +41,8 @@ export interface AuthenticatorTimingOverrides {
 
 export interface CreateAuthenticatorOptions {
   readonly logger: Logger
+  /** The device registry `type: devices` authenticators look devices up in (default: an empty one). */
+  readonly devices?: DeviceRegistry
   /** Verified-signature cache entries per authenticator (default 1024; 0 disables). */
   readonly cacheSize?: number
   /** Tests only. */
@@ -101,6 +105,10 @@ export function createAuthenticator(config: AuthenticatorConfig, options: Create
       logger: options.logger,
       ...(options.timing?.timeoutMs !== undefined ? { timeoutMs: options.timing.timeoutMs } : {}),
     })
+  }
+  if (config.type === 'devices') {
+    // No verified-token cache: a cached token would skip the check that it is its device's.
+    return new TokenAuthenticator(config, new DeviceKeySource(options.devices ?? new DeviceRegistry(), config.lookup), { logger: options.logger, cacheSize: 0 })
   }
   for (const warning of authenticatorConfigWarnings(config)) logger.warn(warning)
   const source = config.type === 'jwt' ? staticJwtSource(config) : jwksSource(config, options, logger)

@@ -49,6 +49,8 @@ export interface Identity extends ClaimedIdentity {
   /** Name of the authenticator that accepted the client ('anonymous' for anonymous). */
   readonly authenticator: string
   readonly anonymous: boolean
+  /** A registered device's token (`type: devices`): the device and the id of the key that verified it. */
+  readonly device?: { readonly id: string; readonly key: string }
   /** The verified token's claims, when the client was authenticated by a token. */
   readonly claims?: Readonly<Record<string, unknown>>
   /** Epoch milliseconds after which the identity is no longer valid (token `exp`): rules

@@ -11,22 +11,13 @@ import { promisify } from 'node:util'
 import { after, before, describe, test } from 'node:test'
 import { mintToken } from '../../src/auth/jwt/tools.js'
 import { API_KEY, removeDir, SEED_SECRET, startAdmin, tempDataDir, type RunningAdmin } from '../admin/helpers.js'
+import { connackCode } from '../helpers/auth-broker.js'
 import { rawSocket, uid, VERSIONS, type Version } from '../helpers/broker.js'
 
 const REFUSED: Record<Version, number> = { 4: 4, 5: 0x86 }
 
 function token(claims: Record<string, unknown>, sub = 'alice'): string {
   return mintToken({ privateKey: SEED_SECRET, alg: 'HS256', sub, expiresIn: 600, claims })
-}
-
-async function connack(port: number, version: Version, password: string): Promise<number> {
-  const raw = await rawSocket(port, version)
-  try {
-    const c = await raw.connect({ clientId: uid('rv'), username: 'u', password: Buffer.from(password) })
-    return (version === 5 ? c.reasonCode : c.returnCode) as number
-  } finally {
-    raw.destroy()
-  }
 }
 
 describe('09 revocation', () => {
@@ -66,7 +57,7 @@ describe('09 revocation', () => {
       await other.next('pingresp')
       other.destroy()
 
-      assert.equal(await connack(h.mqttPort, version, t), REFUSED[version])
+      assert.equal(await connackCode(h.mqttPort, version, t), REFUSED[version])
       const check = await h.api('POST', '/api/v1/token/check', { token: t })
       assert.equal(check.body.verdict.code, 'ERR_TOKEN_REVOKED')
       assert.match(check.body.verdict.message, /jti .* was revoked \(leaked\)/)
@@ -76,19 +67,19 @@ describe('09 revocation', () => {
     test(`MQTT ${v}: by subject, and a subject's tokens issued before a time`, async () => {
       const sub = uid('sub')
       const t = token({}, sub)
-      assert.equal(await connack(h.mqttPort, version, t), 0)
+      assert.equal(await connackCode(h.mqttPort, version, t), 0)
       const cut = await h.api('POST', '/api/v1/revocations', { sub, issuedBefore: Math.floor(Date.now() / 1000) + 1 })
       assert.equal(cut.status, 201)
-      assert.equal(await connack(h.mqttPort, version, t), REFUSED[version])
+      assert.equal(await connackCode(h.mqttPort, version, t), REFUSED[version])
       // issued after the cut-off: accepted
-      assert.equal(await connack(h.mqttPort, version, mintToken({ privateKey: SEED_SECRET, alg: 'HS256', sub, expiresIn: 600, claims: { iat: Math.floor(Date.now() / 1000) + 2 } })), 0)
+      assert.equal(await connackCode(h.mqttPort, version, mintToken({ privateKey: SEED_SECRET, alg: 'HS256', sub, expiresIn: 600, claims: { iat: Math.floor(Date.now() / 1000) + 2 } })), 0)
       const all = await h.api('POST', '/api/v1/revocations', { sub })
       assert.equal(all.status, 201)
-      assert.equal(await connack(h.mqttPort, version, mintToken({ privateKey: SEED_SECRET, alg: 'HS256', sub, expiresIn: 600, claims: { iat: Math.floor(Date.now() / 1000) + 2 } })), REFUSED[version])
-      assert.equal(await connack(h.mqttPort, version, token({}, uid('someone-else'))), 0)
+      assert.equal(await connackCode(h.mqttPort, version, mintToken({ privateKey: SEED_SECRET, alg: 'HS256', sub, expiresIn: 600, claims: { iat: Math.floor(Date.now() / 1000) + 2 } })), REFUSED[version])
+      assert.equal(await connackCode(h.mqttPort, version, token({}, uid('someone-else'))), 0)
       // withdrawn: the subject's new tokens work again
       assert.equal((await h.api('DELETE', `/api/v1/revocations/${all.body.revocation.id}`)).status, 204)
-      assert.equal(await connack(h.mqttPort, version, token({ iat: Math.floor(Date.now() / 1000) + 2 }, sub)), 0)
+      assert.equal(await connackCode(h.mqttPort, version, token({ iat: Math.floor(Date.now() / 1000) + 2 }, sub)), 0)
     })
   }
 
@@ -143,8 +134,8 @@ describe('09 revocation', () => {
     await h.api('POST', '/api/v1/revocations', { jti })
     await h.close()
     h = await startAdmin({ dataDir })
-    assert.equal(await connack(h.mqttPort, 5, t), 0x86)
-    assert.equal(await connack(h.mqttPort, 4, t), 4)
+    assert.equal(await connackCode(h.mqttPort, 5, t), 0x86)
+    assert.equal(await connackCode(h.mqttPort, 4, t), 4)
     const list = await h.api('GET', '/api/v1/revocations')
     assert.ok(list.body.some((r: { value: string }) => r.value === jti))
   })

@@ -3,6 +3,8 @@
  * (one configured key, or a pasted key set) never changes; a remote source fetches and
  * refreshes a JWKS (see remote.ts).
  */
+import type { PortcullisError } from '../../errors.js'
+import type { DecodedJws } from '../jwt/jws.js'
 import type { VerifyKey } from '../jwt/keys.js'
 
 export type KeyRefreshReason = 'kid' | 'unavailable' | 'manual'
@@ -21,6 +23,8 @@ export interface KeySourceStatus {
   readonly nextRefreshAt: number | null
   /** Remote sources: key set fetches by outcome since the source was created. */
   readonly fetches?: JwksFetchCounts
+  /** Device registries (`type: devices`): devices registered (their keys are not listed here). */
+  readonly devices?: number
 }
 
 /**
@@ -39,6 +43,11 @@ export interface JwksFetchCounts {
 export interface KeySource {
   /** The keys to verify with now, or undefined when none are available (never fetched, or grace over). */
   current(): readonly VerifyKey[] | undefined
+  /**
+   * Sources whose keys depend on the token (a device registry): the keys for this token and
+   * client id, or why there are none. When present, `current()` is not used.
+   */
+  keysFor?(jws: DecodedJws, clientId: string): readonly VerifyKey[] | PortcullisError
   /** True when the token's kid is ignored (a single configured key without an id). */
   readonly kidless: boolean
   /** Bumped whenever the key set changes (invalidates caches). */

@@ -20,7 +20,11 @@ import type { KeySource, KeySourceStatus } from '../jwks/source.js'
 import { deepFreeze } from '../deep-freeze.js'
 import type { JwsAlgorithm } from './algorithms.js'
 import { compileMatch, evaluateClaims, type ClaimCheck, type ClaimContext, type CompiledMatch } from './claims.js'
-import type { AuthenticatorConfig, TokenSource } from './config.js'
+import type { AuthenticatorConfig as JwtOrJwksConfig, TokenSource } from './config.js'
+import type { DevicesAuthenticatorConfig } from '../devices/config.js'
+
+/** The configurations of authenticators that verify a token's signature themselves. */
+type AuthenticatorConfig = JwtOrJwksConfig | DevicesAuthenticatorConfig
 import { decodeJws, decodePayload, printable, verifyWithKeys, type DecodedJws } from './jws.js'
 import type { VerifyKey } from './keys.js'
 
@@ -40,7 +44,7 @@ export interface TokenAuthenticatorStats {
 
 export interface TokenAuthenticatorStatus extends KeySourceStatus {
   readonly name: string
-  readonly type: 'jwt' | 'jwks'
+  readonly type: 'jwt' | 'jwks' | 'devices'
   readonly enabled: boolean
 }
 
@@ -49,7 +53,7 @@ export type InspectStep = ClaimCheck
 
 export interface AuthenticatorInspection {
   readonly name: string
-  readonly type: 'jwt' | 'jwks'
+  readonly type: 'jwt' | 'jwks' | 'devices'
   readonly enabled: boolean
   readonly outcome: 'allow' | 'deny' | 'ignore'
   readonly code?: ErrorCode
@@ -106,7 +110,7 @@ export const VERIFIED_TOKEN_CACHE_BYTES = 64 * 1024 * 1024
 
 export class TokenAuthenticator implements Authenticator {
   readonly name: string
-  readonly type: 'jwt' | 'jwks'
+  readonly type: 'jwt' | 'jwks' | 'devices'
   readonly enabled: boolean
   readonly authMethods: readonly string[] = Object.freeze([JWT_AUTH_METHOD])
   readonly tokenFrom: TokenSource
@@ -254,7 +258,14 @@ export class TokenAuthenticator implements Authenticator {
     }
     report?.push({ check: 'format', ok: true, detail: `JWS, alg ${printable(jws.alg)}${jws.kid !== undefined ? `, kid ${printable(jws.kid)}` : ''}` })
 
-    const keys = this.#source.current()
+    // A device registry answers the keys of the token's device only (or why there are none).
+    const picked = this.#source.keysFor?.(jws, ctx.clientId)
+    if (picked instanceof PortcullisError) {
+      report?.push({ check: 'device', ok: false, detail: picked.message, code: picked.code })
+      return { result: 'ignore', error: picked, relevance: this.#relevance(jws, picked) }
+    }
+    if (picked !== undefined && picked.length > 0) report?.push({ check: 'device', ok: true, detail: `device ${JSON.stringify(picked[0].owner)}` })
+    const keys = picked ?? this.#source.current()
     const verified = keys === undefined ? undefined : this.#verify(text, jws, keys, report === undefined)
     const retry = keys === undefined || (verified instanceof PortcullisError && verified.code === 'ERR_JWT_KID_UNKNOWN')
     if (this.#source.refresh === undefined || !retry) return this.#afterKeys(jws, keys, verified, ctx, report)
@@ -325,7 +336,12 @@ export class TokenAuthenticator implements Authenticator {
     switch (error.code) {
       case 'ERR_JWT_KID_UNKNOWN':
       case 'ERR_JWT_ALG_NOT_ALLOWED':
+      case 'ERR_DEVICE_UNKNOWN':
         return 0
+      // The token names a registered device: surely meant for this authenticator.
+      case 'ERR_DEVICE_DISABLED':
+      case 'ERR_DEVICE_KEY_EXPIRED':
+        return 3
       case 'ERR_JWT_SIGNATURE_INVALID':
         return jws.kid !== undefined && !this.#source.kidless ? 2 : 1
       default:
@@ -345,6 +361,7 @@ export class TokenAuthenticator implements Authenticator {
       anonymous: false,
       claims: verified.payload,
       ...v.claimed,
+      ...(verified.key.owner !== undefined ? { device: { id: verified.key.owner, key: verified.key.kid ?? '' } } : {}),
       ...(typeof exp === 'number' ? { expiresAt: exp * 1000 } : {}),
       disconnectOnExpiry: this.config.disconnectOnExpiry,
     }

@@ -48,7 +48,8 @@ import { parseIdentityConfig, type IdentityConfig } from '../identity.js'
 
 export type TokenSource = 'username' | 'password'
 
-interface CommonAuthenticatorConfig {
+/** What every authenticator that verifies a token's signature itself has. */
+export interface CommonAuthenticatorConfig {
   readonly name: string
   readonly from: TokenSource
   readonly description?: string
@@ -351,7 +352,7 @@ export function parseAuthenticatorConfig(raw: unknown, path: string, defaultName
   const r = mapping(raw, path)
   const type = r['type']
   if (type !== 'jwt' && type !== 'jwks') {
-    throw new ConfigError(`${path}.type`, type === undefined ? 'is required (jwt | jwks | introspection | http | x509)' : `unknown authenticator type ${JSON.stringify(type)} (expected jwt | jwks | introspection | http | x509)`)
+    throw new ConfigError(`${path}.type`, type === undefined ? 'is required (jwt | jwks | devices | introspection | http | x509)' : `unknown authenticator type ${JSON.stringify(type)} (expected jwt | jwks | devices | introspection | http | x509)`)
   }
   const basics = parseTokenBasics(r, path, defaultName ?? type)
   const algorithms = parseAlgorithms(r, path)

@@ -16,6 +16,8 @@ export interface VerifyKey {
   readonly description: string
   /** Position in the configured key set (JWKS `keys[i]`); 0 for a single key. */
   readonly index: number
+  /** A device's key (device registry): the device's id. */
+  readonly owner?: string
 }
 
 export class KeyImportError extends Error {

@@ -1,6 +1,7 @@
 /**
  * The management plane's persistent configuration: authenticators (in chain order),
- * authorization policies and the authorization settings, in `${dataDir}/portcullis.db`.
+ * authorization policies and the authorization settings, revoked tokens and registered devices,
+ * in `${dataDir}/portcullis.db`.
  *
  * Entries are stored as raw configuration (the same shape as the YAML file), so loading
  * them goes through the very same validation as the file. The configuration file seeds
@@ -9,6 +10,8 @@
 import type Database from 'better-sqlite3'
 import { existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
+import type { StoredDevice } from '../../auth/devices/device.js'
+import type { DeviceStore } from '../../auth/devices/registry.js'
 import type { Revocation, RevocationStore } from '../../auth/revocation.js'
 import { openDatabase, readMeta, writeMeta } from './database.js'
 
@@ -24,7 +27,7 @@ export interface StoredConfig {
   readonly updatedAt: number
 }
 
-export class SqliteConfigStore implements RevocationStore {
+export class SqliteConfigStore implements RevocationStore, DeviceStore {
   readonly file: string
   readonly #db: Database.Database
 
@@ -39,6 +42,7 @@ export class SqliteConfigStore implements RevocationStore {
         CREATE TABLE IF NOT EXISTS policies (name TEXT PRIMARY KEY, position INTEGER NOT NULL, entry TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS authorization_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS revocations (id TEXT PRIMARY KEY, entry TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS devices (id TEXT PRIMARY KEY, entry TEXT NOT NULL);
       `,
     })
     this.#db = db
@@ -91,6 +95,25 @@ export class SqliteConfigStore implements RevocationStore {
 
   removeRevocations(ids: readonly string[]): void {
     const remove = this.#db.prepare('DELETE FROM revocations WHERE id = ?')
+    this.#db.transaction(() => {
+      for (const id of ids) remove.run(id)
+    })()
+  }
+
+  /** Registered devices and their keys (`--reset-config` drops them with the rest of the file). */
+  loadDevices(): StoredDevice[] {
+    return (this.#db.prepare('SELECT entry FROM devices').all() as { entry: string }[]).map((r) => JSON.parse(r.entry) as StoredDevice)
+  }
+
+  putDevices(devices: readonly StoredDevice[]): void {
+    const put = this.#db.prepare('INSERT OR REPLACE INTO devices (id, entry) VALUES (?, ?)')
+    this.#db.transaction(() => {
+      for (const d of devices) put.run(d.id, JSON.stringify(d))
+    })()
+  }
+
+  removeDevices(ids: readonly string[]): void {
+    const remove = this.#db.prepare('DELETE FROM devices WHERE id = ?')
     this.#db.transaction(() => {
       for (const id of ids) remove.run(id)
     })()

@@ -1,0 +1,305 @@
+/**
+ * The devices part of the admin API: the device registry's devices and their keys (create,
+ * replace, delete, enable/disable, add/remove a key) and bulk import from JSON or CSV.
+ * Every change is stored before it is in force. Clients connected as a device that is
+ * disabled or deleted, or whose key was removed or replaced, are disconnected at once
+ * (MQTT 5: DISCONNECT 0x98 Administrative action; 3.1.1: the connection is closed).
+ */
+import { deviceView, MAX_DEVICE_KEYS, parseDevice, type DeviceView, type RegisteredDevice } from '../auth/devices/device.js'
+import { parseCsvImport, parseJsonImport, type ImportItem, type ImportRowError, type ParsedImport } from '../auth/devices/import.js'
+import type { DeviceChange, DeviceRegistry } from '../auth/devices/registry.js'
+import type { Broker } from '../broker/broker.js'
+import { absent, isMapping } from '../config/check.js'
+import { ConfigError } from '../errors.js'
+import type { Logger } from '../log.js'
+import { ReasonCode } from '../protocol/reason-codes.js'
+import { ApiError } from './errors.js'
+
+export interface DevicesAdminOptions {
+  readonly broker: Broker
+  readonly registry: DeviceRegistry
+  readonly logger: Logger
+}
+
+export interface DevicePage {
+  readonly devices: readonly DeviceView[]
+  /** Devices registered in all. */
+  readonly total: number
+  /** Pass as `after` for the next page; null on the last one. */
+  readonly next: string | null
+}
+
+export interface DeviceImportResult {
+  readonly created: number
+  readonly replaced: number
+  /** Rows not imported (only with `partial=true`; otherwise any error imports nothing and answers 400). */
+  readonly errors: readonly ImportRowError[]
+  readonly disconnected: number
+}
+
+const DEFAULT_PAGE = 100
+const MAX_PAGE = 1000
+
+function flag(value: unknown, name: string): boolean | undefined {
+  if (absent(value)) return undefined
+  if (value === 'true' || value === '1') return true
+  if (value === 'false' || value === '0') return false
+  throw new ApiError('ERR_VALIDATION', `${name}: must be true or false (got ${JSON.stringify(value)})`, name)
+}
+
+function validation(err: unknown): never {
+  if (err instanceof ConfigError) throw ApiError.fromConfig(err)
+  throw err
+}
+
+export class DevicesAdmin {
+  readonly #broker: Broker
+  readonly #registry: DeviceRegistry
+  readonly #log: Logger
+  /** Clients disconnected by the last change (read by the handler that made it). */
+  #disconnected = 0
+
+  constructor(options: DevicesAdminOptions) {
+    this.#broker = options.broker
+    this.#registry = options.registry
+    this.#log = options.logger
+    this.#registry.onChange((changes) => {
+      this.#disconnected = this.#disconnectAffected(changes)
+    })
+  }
+
+  #get(id: string): RegisteredDevice {
+    const d = this.#registry.get(id)
+    if (d === undefined) throw new ApiError('ERR_NOT_FOUND', `no device '${id}'`)
+    return d
+  }
+
+  listDevices(query: Readonly<Record<string, unknown>>): DevicePage {
+    const limitRaw = query['limit']
+    const limit = absent(limitRaw) ? DEFAULT_PAGE : Number(limitRaw)
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) throw new ApiError('ERR_VALIDATION', `limit: must be an integer between 1 and ${MAX_PAGE}`, 'limit')
+    const text = (name: string): string | undefined => {
+      const v = query[name]
+      if (absent(v)) return undefined
+      if (typeof v !== 'string') throw new ApiError('ERR_VALIDATION', `${name}: must be given once`, name)
+      return v
+    }
+    const enabled = flag(query['enabled'], 'enabled')
+    const prefix = text('prefix')
+    const after = text('after')
+    const page = this.#registry.list({
+      limit: limit + 1,
+      ...(prefix !== undefined ? { prefix } : {}),
+      ...(after !== undefined ? { after } : {}),
+      ...(enabled !== undefined ? { enabled } : {}),
+    })
+    const more = page.length > limit
+    const shown = more ? page.slice(0, limit) : page
+    const now = Date.now()
+    return { devices: shown.map((d) => deviceView(d, now)), total: this.#registry.size, next: more ? shown[shown.length - 1].device.id : null }
+  }
+
+  getDevice(id: string): DeviceView {
+    return deviceView(this.#get(id))
+  }
+
+  createDevice(body: unknown): DeviceView {
+    let device: RegisteredDevice
+    try {
+      device = parseDevice(body, 'device')
+    } catch (err) {
+      validation(err)
+    }
+    if (this.#registry.has(device.device.id)) throw new ApiError('ERR_CONFLICT', `device.id: '${device.device.id}' is already registered`, 'device.id')
+    this.#registry.put([device])
+    this.#log.info({ device: device.device.id, keys: device.keys.length }, 'admin: device registered')
+    return deviceView(device)
+  }
+
+  /** Replaces a device whole (its keys too). Clients that connected with a key it no longer holds are disconnected. */
+  replaceDevice(id: string, body: unknown): DeviceView & { disconnected: number } {
+    const current = this.#get(id)
+    if (isMapping(body) && body['id'] !== undefined && body['id'] !== id) {
+      throw new ApiError('ERR_VALIDATION', `device.id: must be '${id}' as in the address (devices cannot be renamed)`, 'device.id')
+    }
+    let device: RegisteredDevice
+    try {
+      device = parseDevice(isMapping(body) ? { ...body, id } : body, 'device', current.device)
+    } catch (err) {
+      validation(err)
+    }
+    const disconnected = this.#apply(() => this.#registry.put([device]))
+    this.#log.info({ device: id, keys: device.keys.length, disconnected }, 'admin: device replaced')
+    return { ...deviceView(device), disconnected }
+  }
+
+  deleteDevice(id: string): void {
+    this.#get(id)
+    const disconnected = this.#apply(() => this.#registry.remove([id]))
+    this.#log.info({ device: id, disconnected }, 'admin: device deleted')
+  }
+
+  setDeviceEnabled(id: string, enabled: boolean): DeviceView & { disconnected: number } {
+    const current = this.#get(id)
+    if (current.device.enabled === enabled) return { ...deviceView(current), disconnected: 0 }
+    const next = this.#reparse(current, { enabled })
+    const disconnected = this.#apply(() => this.#registry.put([next]))
+    this.#log.info({ device: id, disconnected }, `admin: device ${enabled ? 'enabled' : 'disabled'}`)
+    return { ...deviceView(next), disconnected }
+  }
+
+  /** Adds a key (rotation: add the new key, move the device over, then remove the old one). */
+  addDeviceKey(id: string, body: unknown): DeviceView {
+    const current = this.#get(id)
+    if (current.device.keys.length >= MAX_DEVICE_KEYS) {
+      throw new ApiError('ERR_CONFLICT', `device '${id}' already holds ${MAX_DEVICE_KEYS} keys; remove one first`, 'key')
+    }
+    const keys = [...current.device.keys.map(storedKeyInput), body]
+    let next: RegisteredDevice
+    try {
+      next = parseDevice({ ...deviceInput(current), keys }, 'device', current.device)
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        const at = `device.keys[${keys.length - 1}]`
+        throw new ApiError('ERR_VALIDATION', err.message.replace(at, 'key'), err.path.replace(at, 'key'))
+      }
+      throw err
+    }
+    this.#registry.put([next])
+    this.#log.info({ device: id, key: next.keys[next.keys.length - 1].stored.id }, 'admin: device key added')
+    return deviceView(next)
+  }
+
+  /** Removes a key; clients connected with it are disconnected. */
+  removeDeviceKey(id: string, keyId: string): DeviceView & { disconnected: number } {
+    const current = this.#get(id)
+    if (!current.device.keys.some((k) => k.id === keyId)) throw new ApiError('ERR_NOT_FOUND', `device '${id}' has no key '${keyId}'`)
+    const next = this.#reparse(current, { keys: current.device.keys.filter((k) => k.id !== keyId).map(storedKeyInput) })
+    const disconnected = this.#apply(() => this.#registry.put([next]))
+    this.#log.info({ device: id, key: keyId, disconnected }, 'admin: device key removed')
+    return { ...deviceView(next), disconnected }
+  }
+
+  /**
+   * Bulk import. Every row is validated first; by default any error imports nothing and
+   * answers 400 with every row's error. `partial=true` imports the good rows and lists the
+   * others. Devices already registered are an error unless `replace=true`.
+   */
+  importDevices(body: unknown, query: Readonly<Record<string, unknown>>): DeviceImportResult {
+    const replace = flag(query['replace'], 'replace') ?? false
+    const partial = flag(query['partial'], 'partial') ?? false
+    let parsed: ParsedImport
+    try {
+      parsed = typeof body === 'string' ? parseCsvImport(body) : parseJsonImport(body)
+    } catch (err) {
+      validation(err)
+    }
+    const errors: ImportRowError[] = [...parsed.errors]
+    const good: RegisteredDevice[] = []
+    const seen = new Set<string>()
+    let replaced = 0
+    const now = Date.now()
+    for (const item of parsed.items) {
+      const id = typeof item.raw['id'] === 'string' ? item.raw['id'] : undefined
+      if (id !== undefined && seen.has(id)) {
+        errors.push(rowError(item, `${item.path}.id`, `'${id}' appears twice in this import`, id))
+        continue
+      }
+      if (id !== undefined) seen.add(id)
+      const existing = id === undefined ? undefined : this.#registry.get(id)
+      if (existing !== undefined && !replace) {
+        errors.push(rowError(item, `${item.path}.id`, `'${id}' is already registered (import with replace=true to replace it)`, id))
+        continue
+      }
+      try {
+        good.push(parseDevice(item.raw, item.path, existing?.device, now))
+        if (existing !== undefined) replaced++
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err
+        errors.push(rowError(item, err.path, err.message.slice(err.path.length + 2), id))
+      }
+    }
+    errors.sort((a, b) => a.row - b.row)
+    if (errors.length > 0 && !partial) {
+      throw new ApiError('ERR_VALIDATION', `${errors.length} row(s) cannot be imported; nothing was imported (fix them, or import with partial=true to import the others)`, 'body', { errors })
+    }
+    const disconnected = this.#apply(() => this.#registry.put(good))
+    this.#log.info({ created: good.length - replaced, replaced, rejected: errors.length, disconnected }, 'admin: devices imported')
+    return { created: good.length - replaced, replaced, errors, disconnected }
+  }
+
+  #reparse(current: RegisteredDevice, change: Record<string, unknown>): RegisteredDevice {
+    return parseDevice({ ...deviceInput(current), ...change }, 'device', current.device)
+  }
+
+  /** Runs a registry change and answers how many clients it disconnected. */
+  #apply(change: () => unknown): number {
+    this.#disconnected = 0
+    change()
+    const n = this.#disconnected
+    this.#disconnected = 0
+    return n
+  }
+
+  /**
+   * One pass over the connected clients: those that connected as a device that is now gone or
+   * disabled, or with a key the device no longer holds, are disconnected.
+   */
+  #disconnectAffected(changes: readonly DeviceChange[]): number {
+    const affected = new Map<string, { keys: ReadonlySet<string>; why: string }>()
+    for (const { before, after } of changes) {
+      if (before === undefined) continue
+      const id = before.device.id
+      if (after === undefined) affected.set(id, { keys: new Set(), why: `device '${id}' was deleted` })
+      else if (!after.device.enabled) affected.set(id, { keys: new Set(), why: `device '${id}' was disabled` })
+      else affected.set(id, { keys: new Set(after.device.keys.map((k) => k.id)), why: `the key of device '${id}' it connected with was removed` })
+    }
+    if (affected.size === 0) return 0
+    let count = 0
+    for (const session of this.#broker.sessions.values()) {
+      const conn = session.connection
+      const device = conn?.identity?.device
+      if (conn === undefined || device === undefined) continue
+      const hit = affected.get(device.id)
+      if (hit === undefined || hit.keys.has(device.key)) continue
+      this.#log.info({ clientId: conn.clientId, device: device.id }, `client disconnected: ${hit.why}`)
+      conn.disconnect(ReasonCode.AdministrativeAction, hit.why)
+      count++
+    }
+    return count
+  }
+}
+
+function deviceInput(d: RegisteredDevice): Record<string, unknown> {
+  return {
+    id: d.device.id,
+    enabled: d.device.enabled,
+    ...(d.device.description !== undefined ? { description: d.device.description } : {}),
+    keys: d.device.keys.map(storedKeyInput),
+  }
+}
+
+function storedKeyInput(k: { id: string; format: string; material: string; expiresAt?: number }): Record<string, unknown> {
+  return {
+    id: k.id,
+    [k.format]: k.format === 'jwk' ? JSON.parse(k.material) as unknown : k.material,
+    ...(k.expiresAt !== undefined ? { expiresAt: new Date(k.expiresAt).toISOString() } : {}),
+  }
+}
+
+/** An import error at `path`, placed on the row it came from (CSV: a key's own row). */
+function rowError(item: ImportItem, path: string, message: string, id?: string): ImportRowError {
+  const key = /\.keys\[(\d+)\](.*)$/.exec(path)
+  const keyRow = key !== null ? item.keyRows?.[Number(key[1])] : undefined
+  if (keyRow !== undefined) {
+    const field = key![2].replace(/^\./, '') || 'key'
+    return { row: keyRow.row, line: keyRow.line, ...(id !== undefined ? { id } : {}), path: `row ${keyRow.row}: ${field}`, message }
+  }
+  return {
+    row: item.row,
+    ...(item.line !== undefined ? { line: item.line } : {}),
+    ...(id !== undefined ? { id } : {}),
+    path: item.keyRows !== undefined ? path.replace(/^row (\d+)\./, 'row $1: ') : path,
+    message,
+  }
+}
