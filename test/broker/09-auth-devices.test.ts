@@ -11,11 +11,10 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import { mintToken } from '../../src/auth/jwt/tools.js'
 import { removeDir, startAdmin, tempDataDir, type RunningAdmin } from '../admin/helpers.js'
-import { connackCode } from '../helpers/auth-broker.js'
+import { connackCode, REFUSED } from '../helpers/auth-broker.js'
 import { rawSocket, uid, VERSIONS, type Version } from '../helpers/broker.js'
 
 const AUDIENCE = 'portcullis-devices-test'
-const REFUSED: Record<Version, number> = { 4: 4, 5: 0x86 }
 const BANNED: Record<Version, number> = { 4: 5, 5: 0x8a }
 
 export const DEVICES_CONFIG = {

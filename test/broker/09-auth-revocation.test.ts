@@ -11,10 +11,9 @@ import { promisify } from 'node:util'
 import { after, before, describe, test } from 'node:test'
 import { mintToken } from '../../src/auth/jwt/tools.js'
 import { API_KEY, removeDir, SEED_SECRET, startAdmin, tempDataDir, type RunningAdmin } from '../admin/helpers.js'
-import { connackCode } from '../helpers/auth-broker.js'
-import { rawSocket, uid, VERSIONS, type Version } from '../helpers/broker.js'
+import { connackCode, REFUSED } from '../helpers/auth-broker.js'
+import { rawSocket, uid, VERSIONS } from '../helpers/broker.js'
 
-const REFUSED: Record<Version, number> = { 4: 4, 5: 0x86 }
 
 function token(claims: Record<string, unknown>, sub = 'alice'): string {
   return mintToken({ privateKey: SEED_SECRET, alg: 'HS256', sub, expiresIn: 600, claims })
