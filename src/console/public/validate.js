@@ -65,7 +65,8 @@ export function validateAuthenticator(v) {
   const name = String(v.name ?? '')
   if (name === '') errors.name = 'is required'
   else if (!NAME.test(name)) errors.name = 'must be 1..64 characters: letters, digits, and _ . : - (starting with a letter or digit)'
-  if (v.from !== 'username' && v.from !== 'password') errors.from = 'must be username or password'
+  const tokenType = v.type === 'jwt' || v.type === 'jwks' || v.type === 'introspection'
+  if (tokenType && v.from !== 'username' && v.from !== 'password') errors.from = 'must be username or password'
   const description = String(v.description ?? '')
   if (charCount(description) > DESCRIPTION_MAX) errors.description = `must be at most ${DESCRIPTION_MAX} characters (got ${charCount(description)})`
 
@@ -130,9 +131,12 @@ export function validateAuthenticator(v) {
         if (!Number.isInteger(n) || n < REFRESH_MIN || n > REFRESH_MAX) errors.refreshInterval = `must be a whole number of seconds from ${REFRESH_MIN} to ${REFRESH_MAX}`
       }
     }
+  } else if (v.type === 'introspection' || v.type === 'http' || v.type === 'x509') {
+    Object.assign(errors, serviceProblems(v))
   } else {
-    errors.type = 'choose JWT or JWKS'
+    errors.type = 'choose a method'
   }
+  if (!tokenType) return { errors, warnings }
 
   if (v.leeway !== '' && v.leeway !== undefined && v.leeway !== null) {
     const n = Number(v.leeway)
@@ -146,6 +150,43 @@ export function validateAuthenticator(v) {
   if (match.error !== '') errors.match = match.error
   if (match.warning !== '') warnings.match = match.warning
   return { errors, warnings }
+}
+
+/** The client certificate's placeholders (src/auth/certificate.ts). */
+export const CERT_PLACEHOLDERS = ['cert_cn', 'cert_fingerprint', 'cert_serial', 'cert_san_dns', 'cert_san_uri', 'cert_san_email', 'cert_san_ip']
+
+/** An http(s) URL's problem, or ''. @param {string} text */
+function serviceUrlProblem(text) {
+  if (text === '') return 'is required'
+  let url
+  try {
+    url = new URL(text)
+  } catch {
+    return 'is not a valid URL'
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must be an http:// or https:// address'
+  if (url.username !== '' || url.password !== '') return 'must not hold credentials (use the client id and secret)'
+  return ''
+}
+
+/**
+ * Introspection, http and x509 entries (as src/auth/introspection/config.ts, http/config.ts,
+ * x509/config.ts): field name → problem.
+ * @param {Record<string, any>} v
+ */
+export function serviceProblems(v) {
+  /** @type {Record<string, string>} */
+  const errors = {}
+  if (v.type === 'introspection') {
+    const endpoint = serviceUrlProblem(String(v.introspectionEndpoint ?? ''))
+    if (endpoint !== '') errors.introspectionEndpoint = endpoint
+    if (String(v.introspectionClientId ?? '') === '') errors.introspectionClientId = 'is required'
+    if (String(v.clientSecret ?? '') === '' && !(v.editing && v.hasSecret && v.storedType === 'introspection')) errors.clientSecret = 'is required'
+  } else if (v.type === 'http') {
+    const url = serviceUrlProblem(String(v.httpUrl ?? ''))
+    if (url !== '') errors.httpUrl = url
+  }
+  return errors
 }
 
 /**
@@ -162,7 +203,8 @@ export function templateProblem(template, from) {
       continue
     }
     if (name.startsWith('claims.') && name.length > 'claims.'.length) continue
-    return `unknown placeholder \${${name}} (use \${clientid}, \${username} or \${claims.NAME})`
+    if (CERT_PLACEHOLDERS.includes(name)) continue
+    return `unknown placeholder \${${name}} (use \${clientid}, \${username}, \${claims.NAME} or \${cert_cn} and the other \${cert_*})`
   }
   return ''
 }

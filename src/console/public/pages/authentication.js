@@ -1,8 +1,10 @@
 // Authentication: the authenticator chain (JWT with an HMAC secret or a public key; JWKS
-// from an issuer address or pasted), its order, enable/disable, and JWKS key-set status.
+// from an issuer address or pasted; token introspection, an HTTP service, client
+// certificates — authenticator-types.js), its order, enable/disable, and JWKS key-set status.
 import { api, listOf, seg } from '../api.js'
 import { formatRelative, formatTime, h, lines, mount } from '../dom.js'
 import { confirmDialog, field, modal, pill, showError, showFieldMessages, showServerError, table, toast, validateAsTouched } from '../ui.js'
+import { TOKEN_TYPES, TYPE_OPTIONS, serviceBody, serviceFieldsets, serviceKind, serviceValues } from './authenticator-types.js'
 import { DESCRIPTION_MAX, REFRESH_DEFAULT, REFRESH_MAX, REFRESH_MIN, WELL_KNOWN, claimsMatchProblems, validateAuthenticator } from '../validate.js'
 
 /** @typedef {Record<string, any>} Authenticator */
@@ -11,6 +13,8 @@ const STATE_TONE = { ok: 'ok', stale: 'warn', unavailable: 'bad', disabled: 'off
 
 /** @param {Authenticator} a */
 function kind(a) {
+  const service = serviceKind(a)
+  if (service !== undefined) return service
   if (a.type === 'jwks') return a.text !== undefined && a.endpoint === undefined ? 'JWKS (pasted JSON)' : 'JWKS (server)'
   return a.algorithm === 'public-key' ? 'JWT (public key)' : 'JWT (HMAC)'
 }
@@ -176,9 +180,10 @@ function openForm(existing, done) {
   const form = h('form', { class: 'form', id: 'authenticator-form', novalidate: true },
     field('name', 'Name', h('input', { type: 'text', value: a.name ?? '', placeholder: 'corp-sso', disabled: editing, autocomplete: 'off', spellcheck: 'false' }),
       { hint: 'Shown in logs, metrics and the API. Letters, digits and _ . : -' }),
-    radioField('type', 'Method', [['jwt', 'JWT (a key you enter)'], ['jwks', 'JWKS (a key set)']], a.type),
-    radioField('from', 'Authentication field', [['username', 'Username'], ['password', 'Password']], a.from ?? 'username',
-      { hint: 'Where the client puts the token in its CONNECT packet.' }),
+    radioField('type', 'Method', TYPE_OPTIONS, a.type),
+    h('div', { class: 'only-token' },
+      radioField('from', 'Authentication field', [['username', 'Username'], ['password', 'Password']], a.from ?? 'username',
+        { hint: 'Where the client puts the token in its CONNECT packet.' })),
     h('fieldset', { class: 'only-jwt' }, h('legend', null, 'JWT'),
       radioField('algorithm', 'Signature method', [['hmac-based', 'HMAC-based (HS256/384/512)'], ['public-key', 'Public key (RS, PS, ES, EdDSA)']], a.algorithm ?? 'hmac-based'),
       h('div', { class: 'only-hmac' },
@@ -197,7 +202,8 @@ function openForm(existing, done) {
           { hint: `${REFRESH_MIN}..${REFRESH_MAX}, default ${REFRESH_DEFAULT}. An unknown kid triggers an early refetch.` })),
       h('div', { class: 'only-text' },
         field('text', 'Key set (jwks.json content)', h('textarea', { rows: 7, spellcheck: 'false', placeholder: '{"keys":[…]}' }, a.text ?? '')))),
-    h('details', { class: 'claims', open: Boolean(claims.issuer || claims.audience || claims.maxAge || Object.keys(claims.match ?? {}).length > 0) },
+    ...serviceFieldsets(a, editing),
+    h('details', { class: 'claims only-token', open: Boolean(claims.issuer || claims.audience || claims.maxAge || Object.keys(claims.match ?? {}).length > 0) },
       h('summary', null, 'Claims checks (optional)'),
       field('issuer', 'Trusted issuers (iss)', h('input', { type: 'text', value: (claims.issuer ?? []).join(', '), placeholder: 'https://id.example.com' }), { hint: 'Any of these; comma-separated.' }),
       field('audience', 'Accepted audiences (aud)', h('input', { type: 'text', value: (claims.audience ?? []).join(', '), placeholder: 'mqtt' })),
@@ -219,7 +225,8 @@ function openForm(existing, done) {
     secret: val(form, 'secret'), secretBase64: val(form, 'secretBase64'), publicKey: val(form, 'publicKey'),
     source: val(form, 'source'), endpoint: String(val(form, 'endpoint')).trim(), refreshInterval: val(form, 'refreshInterval'), text: val(form, 'text'),
     description: val(form, 'description'), leeway: val(form, 'leeway'), maxAge: val(form, 'maxAge'),
-    editing, hasSecret: a.hasSecret === true, storedSecretBase64: a.secretBase64 === true,
+    editing, hasSecret: a.hasSecret === true, storedSecretBase64: a.secretBase64 === true, storedType: a.type,
+    ...serviceValues((name) => val(form, name)),
     match: [...matchRows.querySelectorAll('.match-row')].map((r) => ({
       claim: /** @type {HTMLInputElement} */ (r.querySelector('.match-claim')).value,
       template: /** @type {HTMLInputElement} */ (r.querySelector('.match-template')).value,
@@ -227,6 +234,10 @@ function openForm(existing, done) {
   })
 
   const sync = (all = false) => {
+    // After a submit every field counts as touched: moving the focus to the first invalid
+    // field re-validates (focusout), which must not hide the errors of fields never typed in.
+    if (all) for (const el of form.querySelectorAll('.field')) touched.add(/** @type {HTMLElement} */ (el).dataset.field ?? '')
+    if (all) touched.add('match')
     const v = values()
     form.dataset.type = String(v.type)
     form.dataset.algorithm = String(v.algorithm)
@@ -251,9 +262,13 @@ function openForm(existing, done) {
     }
     const v = values()
     /** @type {Record<string, any>} */
-    const body = { name: v.name, type: v.type, from: v.from, enabled: Boolean(val(form, 'enabled')) }
+    const body = { name: v.name, type: v.type, enabled: Boolean(val(form, 'enabled')) }
+    const tokenType = TOKEN_TYPES.includes(String(v.type))
+    if (tokenType) body.from = v.from
     // Saving replaces the whole configuration: keep the settings this form does not show.
-    if (editing && v.type === a.type) {
+    if (v.type === 'introspection' || v.type === 'http' || v.type === 'x509') {
+      Object.assign(body, serviceBody(v, a, editing))
+    } else if (editing && v.type === a.type) {
       for (const k of ['maxTokenBytes', 'disconnectOnExpiry', 'verifiedTokenCache']) if (a[k] !== undefined) body[k] = a[k]
       if (a.algorithms !== undefined && (v.type === 'jwks' || v.algorithm === a.algorithm)) body.algorithms = a.algorithms
       if (v.type === 'jwks') {
@@ -262,7 +277,9 @@ function openForm(existing, done) {
       }
     }
     if (String(v.description) !== '') body.description = v.description
-    if (v.type === 'jwt') {
+    if (!tokenType || v.type === 'introspection') {
+      // the service section above said it all
+    } else if (v.type === 'jwt') {
       body.algorithm = v.algorithm
       if (v.algorithm === 'hmac-based') {
         // No secret typed while editing: send none, and the server keeps the stored one.
@@ -289,7 +306,7 @@ function openForm(existing, done) {
     const required = (claims.required ?? []).filter((/** @type {string} */ r) => r !== 'exp')
     if (val(form, 'requireExp')) required.push('exp')
     if (required.length > 0) c.required = required
-    if (Object.keys(c).length > 0) body.claims = c
+    if (Object.keys(c).length > 0 && tokenType) body.claims = c
     const button = /** @type {HTMLButtonElement} */ (form.querySelector('#save-authenticator'))
     button.disabled = true
     try {
