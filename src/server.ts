@@ -161,12 +161,14 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       connackReasonString: config.authentication.reasonString,
     })
     undo.push(() => broker.close())
+    // Which stored sessions dead nodes held, noted before recovery rewrites it (their streams are taken over).
+    if (bus instanceof RedisBus) await bus.prepare()
     // Stored sessions are back (subscriptions in the tree) before any client can publish.
     const recovered = await broker.sessions.recover()
     if (state !== undefined) logger.info({ file: state.file, sessions: recovered, retained: retained.size }, 'state recovered')
     if (redis !== undefined) logger.info({ node: redis.nodeId, sessions: recovered, retained: retained.size }, 'cluster: state recovered from Redis')
     // Routes written and the node's stream read (pending forwards first) before clients come.
-    if (bus instanceof RedisBus) await bus.start()
+    if (bus instanceof RedisBus) await bus.start((clientId) => broker.sessions.get(clientId) !== undefined)
     const brokerAdmin = new BrokerAdmin({
       broker,
       chain: authenticators,

@@ -221,16 +221,16 @@ export class Broker {
 
   /** Deliver a message forwarded by another node: to the matching subscriptions it names. */
   route(message: Message, forwarded: Forwarded): void {
-    this.#routeMatch(message, this.tree.match(message.topic), forwarded.all, forwarded.groups)
+    this.#routeMatch(message, this.tree.match(message.topic), forwarded.all, forwarded.groups, forwarded.clients)
   }
 
   /**
    * Deliver to this node's matching subscriptions: non-shared ones when `all`, and one member
    * of each shared group (every group, or those named in `groups`).
    */
-  #routeMatch(message: Message, match: MatchResult, all: boolean, groups: readonly string[] | undefined): void {
+  #routeMatch(message: Message, match: MatchResult, all: boolean, groups: readonly string[] | undefined, only?: ReadonlySet<string>): void {
     if (all) for (const cm of match.clients) {
-      const session = this.sessions.get(cm.clientId)
+      const session = only === undefined || only.has(cm.clientId) ? this.sessions.get(cm.clientId) : undefined
       if (session === undefined) continue
       let qos = -1
       let retain = false
@@ -245,7 +245,10 @@ export class Broker {
       this.deliver(session, toDelivery(message, qos as QoS, retain, ids))
     }
     for (const group of match.groups) {
-      if (groups === undefined || groups.includes(group.key)) this.#deliverShared(group.members, group, message)
+      if (groups !== undefined && !groups.includes(group.key)) continue
+      // Restricted to some sessions: one of the group's members among them, if any is.
+      const members = only === undefined ? group.members : group.members.filter((m) => only.has(m.clientId))
+      this.#deliverShared(members.length > 0 ? members : group.members, group, message)
     }
   }
 

@@ -14,6 +14,11 @@ export interface Forwarded {
   readonly all: boolean
   /** Shared groups (keys) this node serves for the message: one member of each gets it. */
   readonly groups: readonly string[]
+  /**
+   * Only these sessions (a dead node's stream drained by the node that took its sessions
+   * over: its other subscribers had their copy already). Undefined: every matching one.
+   */
+  readonly clients?: ReadonlySet<string>
 }
 
 export interface ClusterBus {

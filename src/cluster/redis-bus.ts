@@ -12,7 +12,9 @@
 import type { Logger } from '../log.js'
 import type { Message } from '../mqtt/types.js'
 import type { RedisState } from '../store/redis/redis-state.js'
+import { SESSION_KEYS } from '../store/redis/session-store.js'
 import type { ClusterBus, Forwarded } from './bus.js'
+import { NODE_KEYS } from './membership.js'
 import { RouteTable } from './routes.js'
 import { StreamReader, recordForward, type ForwardEntry } from './streams.js'
 
@@ -45,6 +47,8 @@ export class RedisBus implements ClusterBus {
   #forwarded = 0
   #started = false
   #closed: Promise<void> | undefined
+  /** Nodes found dead by prepare(), with the stored sessions each held last. */
+  #deadOwners = new Map<string, Set<string>>()
 
   constructor(state: RedisState, logger: Logger, options: RedisBusOptions = {}) {
     this.#state = state
@@ -67,10 +71,36 @@ export class RedisBus implements ClusterBus {
   }
 
   /**
-   * Publish this node's routes, follow the others', and start reading this node's stream
-   * (pending entries first). Called once the node's sessions are recovered.
+   * Before the node's sessions are recovered: note the nodes that are not alive and which
+   * stored sessions each held last (recovery rewrites that), for start() to take over.
    */
-  async start(): Promise<void> {
+  async prepare(): Promise<void> {
+    const r = this.#state.client
+    const others = (await r.smembers(NODE_KEYS.nodes)).filter((id) => id !== this.nodeId)
+    const dead = new Set<string>()
+    // (A node is alive while its liveness key lasts: membership.ts.)
+    for (const id of others) if (await r.exists(NODE_KEYS.alive(id)) === 0) dead.add(id)
+    this.#deadOwners = new Map([...dead].map((id) => [id, new Set<string>()]))
+    if (dead.size === 0) return
+    const ids = await r.smembers(SESSION_KEYS.sessions)
+    for (let i = 0; i < ids.length; i += 1000) {
+      const slice = ids.slice(i, i + 1000)
+      const p = r.pipeline()
+      for (const cid of slice) p.hget(SESSION_KEYS.facts(cid), 'node')
+      const got = (await p.exec()) ?? []
+      for (const [k, [, node]] of got.entries()) {
+        const owned = typeof node === 'string' ? this.#deadOwners.get(node) : undefined
+        owned?.add(slice[k])
+      }
+    }
+  }
+
+  /**
+   * Publish this node's routes, follow the others', take over the streams of dead nodes whose
+   * sessions this node now holds (`holds`), and start reading this node's own stream (pending
+   * entries first). Called once the node's sessions are recovered.
+   */
+  async start(holds: (clientId: string) => boolean = () => false): Promise<void> {
     const client = this.#state.client
     const listener = client.duplicate()
     const reader = client.duplicate()
@@ -78,6 +108,13 @@ export class RedisBus implements ClusterBus {
       await listener.connect()
       await reader.connect()
       await this.#routes.start(listener)
+      for (const [node, owned] of this.#deadOwners) {
+        const held = new Set([...owned].filter(holds))
+        // A dead node whose sessions another node holds is that node's to take over.
+        if (owned.size > 0 && held.size === 0) continue
+        const n = await this.drainNode(node, held)
+        if (n > 0) this.#logger.info({ node, messages: n, sessions: held.size }, 'cluster: took over a dead node\'s forwarded messages')
+      }
       this.#reader = new StreamReader(this.#state, reader, this.#logger, (e) => this.#receive(e))
       await this.#reader.start()
     } catch (err) {
@@ -87,6 +124,18 @@ export class RedisBus implements ClusterBus {
       throw err
     }
     this.#started = true
+  }
+
+  /**
+   * A dead node's sessions are served here now: its routes go (nobody forwards to it any
+   * more) and what waits in its stream — read by it and never acknowledged, or never read —
+   * is delivered here, to those sessions only (its other subscribers got their copies where
+   * they are). Returns the messages handed over.
+   */
+  async drainNode(node: string, clients: ReadonlySet<string>): Promise<number> {
+    this.#routes.drop(node)
+    const drainer = new StreamReader(this.#state, this.#state.client, this.#logger, (e) => this.#receive(e, clients), node)
+    return drainer.drain()
   }
 
   publish(message: Message, localGroups: readonly string[]): readonly string[] {
@@ -140,9 +189,10 @@ export class RedisBus implements ClusterBus {
     return this.#closed
   }
 
-  #receive(entry: ForwardEntry): void {
+  #receive(entry: ForwardEntry, clients?: ReadonlySet<string>): void {
     if (entry.mirror) this.#mirror?.(entry.message)
-    if (entry.forwarded.all || entry.forwarded.groups.length > 0) this.#handler(entry.message, entry.forwarded)
+    if (!entry.forwarded.all && entry.forwarded.groups.length === 0) return
+    this.#handler(entry.message, clients === undefined ? entry.forwarded : { ...entry.forwarded, clients })
   }
 
   /**

@@ -134,6 +134,16 @@ export class RouteTable {
     this.#poll.unref()
   }
 
+  /**
+   * A dead node's routes go (its sessions are served elsewhere now): other nodes stop
+   * forwarding to it at the notice, or at their next poll.
+   */
+  drop(node: string): void {
+    const notice = JSON.stringify({ node, from: '', to: '', add: [], del: [] } satisfies Notice)
+    this.#state.record((m) => m.del(ROUTE_KEYS.routes(node)).hdel(ROUTE_KEYS.versions, node).publish(ROUTE_KEYS.channel, notice))
+    this.#forget(node)
+  }
+
   close(): void {
     this.#closed = true
     clearInterval(this.#poll)

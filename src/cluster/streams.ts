@@ -84,11 +84,13 @@ export function decodeEntry(fields: readonly Buffer[]): ForwardEntry {
 }
 
 type ReadReply = Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null
+type Entries = Array<[Buffer, Buffer[] | null]>
 
 /**
- * Reads this node's stream and hands each entry to `handle` (which records the deliveries);
- * the acknowledgement (XACK + XDEL) is recorded right after, in the same turn, so both go in
- * one MULTI/EXEC. The next read waits for that commit.
+ * Reads one node's stream as one consumer and hands each entry to `handle` (which records the
+ * deliveries); the acknowledgement (XACK + XDEL) is recorded right after, in the same turn, so
+ * both go in one MULTI/EXEC. The next read waits for that commit. `start()` follows the node's
+ * own stream for good; `drain()` empties a dead node's stream once (see RedisBus.drainNode).
  */
 export class StreamReader {
   readonly #state: RedisState
@@ -96,18 +98,21 @@ export class StreamReader {
   readonly #logger: Logger
   readonly #handle: (entry: ForwardEntry) => void
   readonly #key: string
+  readonly #consumer: string
   #closed = false
   #failing = false
   #running: Promise<void> | undefined
   /** Entries read and handed over since start. */
   received = 0
 
-  constructor(state: RedisState, client: Redis, logger: Logger, handle: (entry: ForwardEntry) => void) {
+  /** `node`: whose stream (default: this node's own); the consumer is always this node. */
+  constructor(state: RedisState, client: Redis, logger: Logger, handle: (entry: ForwardEntry) => void, node = state.nodeId) {
     this.#state = state
     this.#client = client
     this.#logger = logger
     this.#handle = handle
-    this.#key = streamKey(state.nodeId)
+    this.#key = streamKey(node)
+    this.#consumer = state.nodeId
   }
 
   async start(): Promise<void> {
@@ -121,6 +126,31 @@ export class StreamReader {
     await this.#running
   }
 
+  /**
+   * Take over a dead node's stream: claim what its consumer had read and not acknowledged,
+   * then read everything to the end, handing each entry over as for the node's own stream.
+   * Returns the entries handed over; throws when Redis fails (what was not acknowledged stays).
+   */
+  async drain(): Promise<number> {
+    if (await this.#client.exists(this.#key) === 0) return 0
+    await this.#ensureGroup()
+    for (let cursor = '0-0'; ;) {
+      const reply = await this.#client.xautoclaim(this.#key, STREAM_GROUP, this.#consumer, 0, cursor, 'COUNT', READ_COUNT, 'JUSTID') as [string, ...unknown[]]
+      cursor = reply[0]
+      if (cursor === '0-0') break
+    }
+    const before = this.received
+    for (const from of ['0', '>']) {
+      for (;;) {
+        const entries = await this.#read(from, false)
+        if (entries.length === 0) break
+        const err = await this.#hand(entries)
+        if (err !== undefined) throw err
+      }
+    }
+    return this.received - before
+  }
+
   async #ensureGroup(): Promise<void> {
     try {
       // From the stream's start: entries added before the group existed are messages for this node too.
@@ -130,17 +160,41 @@ export class StreamReader {
     }
   }
 
+  async #read(from: string, block: boolean): Promise<Entries> {
+    const reply = await this.#client.callBuffer(
+      'XREADGROUP', 'GROUP', STREAM_GROUP, this.#consumer, 'COUNT', READ_COUNT,
+      ...(block ? ['BLOCK', BLOCK_MS] : []), 'STREAMS', this.#key, from,
+    ) as ReadReply
+    return reply?.[0]?.[1] ?? []
+  }
+
+  /** Hand the entries over and acknowledge them in the same commit; the commit's error, if any. */
+  async #hand(entries: Entries): Promise<Error | undefined> {
+    const ids: string[] = []
+    for (const [id, fields] of entries) {
+      ids.push(id.toString())
+      // (A pending entry whose fields are gone was deleted: only acknowledged.)
+      if (fields === null || fields.length === 0) continue
+      try {
+        this.#handle(decodeEntry(fields))
+        this.received++
+      } catch (err) {
+        // An entry that cannot be read or delivered is acknowledged all the same (never a loop on it).
+        this.#logger.error({ err: { message: err instanceof Error ? err.message : String(err) }, entry: id.toString() }, 'cluster: forwarded message not delivered')
+      }
+    }
+    const key = this.#key
+    this.#state.record((m) => m.xack(key, STREAM_GROUP, ...ids).xdel(key, ...ids))
+    return new Promise<Error | undefined>((r) => this.#state.afterCommit(r))
+  }
+
   async #run(): Promise<void> {
     // '0': this consumer's pending entries (read before, never acknowledged) first; '>' then new ones.
     let from = '0'
     while (!this.#closed) {
-      let entries: Array<[Buffer, Buffer[]]>
+      let entries: Entries
       try {
-        const reply = await this.#client.callBuffer(
-          'XREADGROUP', 'GROUP', STREAM_GROUP, this.#state.nodeId, 'COUNT', READ_COUNT,
-          ...(from === '>' ? ['BLOCK', BLOCK_MS] : []), 'STREAMS', this.#key, from,
-        ) as ReadReply
-        entries = reply?.[0]?.[1] ?? []
+        entries = await this.#read(from, from === '>')
       } catch (err) {
         if (this.#closed) return
         this.#trouble(err)
@@ -153,22 +207,7 @@ export class StreamReader {
         from = '>'
         continue
       }
-      const ids: string[] = []
-      for (const [id, fields] of entries) {
-        ids.push(id.toString())
-        // (A pending entry whose fields are gone was deleted: only acknowledged.)
-        if (fields === null || fields.length === 0) continue
-        try {
-          this.#handle(decodeEntry(fields))
-          this.received++
-        } catch (err) {
-          // An entry that cannot be read or delivered is acknowledged all the same (never a loop on it).
-          this.#logger.error({ err: { message: err instanceof Error ? err.message : String(err) }, entry: id.toString() }, 'cluster: forwarded message not delivered')
-        }
-      }
-      const key = this.#key
-      this.#state.record((m) => m.xack(key, STREAM_GROUP, ...ids).xdel(key, ...ids))
-      const err = await new Promise<Error | undefined>((r) => this.#state.afterCommit(r))
+      const err = await this.#hand(entries)
       if (err !== undefined) {
         // Not acknowledged: read the pending entries again once Redis is back.
         this.#trouble(err)
@@ -178,7 +217,7 @@ export class StreamReader {
         if (this.#failing) this.#logger.warn('cluster: reading forwarded messages again')
         this.#failing = false
         // Paging through pending entries goes on after the last one read.
-        if (from !== '>') from = ids[ids.length - 1]
+        if (from !== '>') from = (entries[entries.length - 1] as [Buffer, unknown])[0].toString()
       }
     }
   }

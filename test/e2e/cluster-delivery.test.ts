@@ -19,8 +19,6 @@ import {
 } from '../helpers/broker.js'
 import { startRedis, type RedisServer } from '../helpers/redis-server.js'
 
-// Several live nodes on one Redis (their sessions are this file's own; see open-stores.ts).
-process.env['PORTCULLIS_TEST_CLUSTER_LIVE_NODES'] = '1'
 
 const vname = (v: Version): string => (v === 5 ? '5.0' : '3.1.1')
 

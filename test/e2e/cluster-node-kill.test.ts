@@ -4,7 +4,9 @@
  * node A; B is SIGKILLed in the middle of it while A goes on publishing (A's forwards wait in
  * B's Redis Stream, acknowledged to the publisher). B restarts: it re-reads the entries it had
  * read but not acknowledged, then the ones that waited, and the resumed session gets every
- * message A acknowledged — MQTT 3.1.1 and 5.0.
+ * message A acknowledged — MQTT 3.1.1 and 5.0. And when B does not come back: node C, started
+ * after B's death, holds B's persistent sessions, takes over B's stream and routes, and the
+ * subscriber resuming on C gets every acknowledged message too.
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -16,26 +18,27 @@ import type { MqttClient } from 'mqtt'
 import { delay, withTimeout } from '../helpers/broker.js'
 import { BrokerProcess, connectRetry, freePort } from '../helpers/broker-process.js'
 import { startRedis } from '../helpers/redis-server.js'
+import { NODE_DEAD_AFTER_MS } from '../../src/cluster/membership.js'
 
-// Several live nodes on one Redis (the child processes inherit it; see open-stores.ts).
-process.env['PORTCULLIS_TEST_CLUSTER_LIVE_NODES'] = '1'
 
 const MESSAGES = 600
 const KILL_AT = 200
 
 for (const version of [4, 5] as const) {
   describe(`cluster: the subscriber's node killed mid-stream (MQTT ${version === 5 ? '5.0' : '3.1.1'})`, () => {
-    test('every QoS 1 message node A acknowledged reaches the persistent subscriber once node B is back', async (t) => {
+    for (const resumeOn of ['B restarted', 'node C'] as const) test(`every QoS 1 message node A acknowledged reaches the persistent subscriber on ${resumeOn}`, async (t) => {
       const redis = await startRedis()
       const dir = mkdtempSync(join(tmpdir(), 'portcullis-cluster-kill-'))
       const cluster = (nodeId: string) => ({ cluster: { redis: { path: redis.socket }, nodeId } })
       const a = new BrokerProcess(dir, await freePort(), cluster('node-a'), 'a')
       const b = new BrokerProcess(dir, await freePort(), cluster('node-b'), 'b')
+      const c = new BrokerProcess(dir, await freePort(), cluster('node-c'), 'c')
       const clients: MqttClient[] = []
       t.after(async () => {
-        for (const c of clients) c.end(true)
+        for (const client of clients) client.end(true)
         await a.kill()
         await b.kill()
+        await c.kill()
         await redis.destroy()
         rmSync(dir, { recursive: true, force: true })
       })
@@ -43,8 +46,8 @@ for (const version of [4, 5] as const) {
 
       const topic = `kill/${version}`
       const got = new Map<number, number>()
-      const count = (c: MqttClient): void => {
-        c.on('message', (tp, payload) => {
+      const count = (client: MqttClient): void => {
+        client.on('message', (tp, payload) => {
           if (tp !== `${topic}/n`) return
           const n = Number(payload.toString())
           got.set(n, (got.get(n) ?? 0) + 1)
@@ -82,8 +85,11 @@ for (const version of [4, 5] as const) {
       await killed
       assert.ok(got.size < MESSAGES, `B was killed before the stream ended (${got.size} of ${MESSAGES} arrived before)`)
 
-      await b.start()
-      const resumed = await connectRetry(b.port, session, count)
+      const next = resumeOn === 'node C' ? c : b
+      // C takes over a node whose liveness note went stale (B no longer writes it).
+      if (next === c) await delay(NODE_DEAD_AFTER_MS)
+      await next.start()
+      const resumed = await connectRetry(next.port, session, count)
       clients.push(resumed)
       await withTimeout((async () => { while (acked.some((n) => !got.has(n))) await delay(20) })(), 20_000, 'every acknowledged message on B')
         .catch((err: unknown) => { throw new Error(`${String(err)}: ${acked.filter((n) => !got.has(n)).length} of ${acked.length} missing`) })
