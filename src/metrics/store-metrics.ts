@@ -4,7 +4,7 @@
  * sessions and queued messages it holds. Read on scrape, apart from the two histograms.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
-import type { CommitStats } from '../store/sqlite/state-database.js'
+import type { CommitStats } from '../store/group-commit.js'
 
 /** What the store metrics read (server.ts wires the state database and the broker). */
 export interface StoreMetricsSource {

@@ -19,6 +19,7 @@
 import { Redis, type ChainableCommander, type RedisOptions, type Result } from 'ioredis'
 import type { Logger } from '../../log.js'
 import { PortcullisError } from '../../errors.js'
+import { GroupCommitter, type CommitOutcome, type CommitStats } from '../group-commit.js'
 import type { CommitBarrier } from '../types.js'
 
 /** How a node reaches Redis: a redis:// URL, or a unix socket. */
@@ -73,12 +74,6 @@ interface FencedChange {
 
 type Change = ((m: ChainableCommander) => void) | FencedChange
 
-export interface RedisCommitStats {
-  commits: number
-  failures: number
-  changes: number
-}
-
 export function connectRedis(target: RedisTarget, logger: Logger): Redis {
   const options: RedisOptions = {
     lazyConnect: true,
@@ -119,24 +114,21 @@ export function describeTarget(target: RedisTarget): string {
 export class RedisState implements CommitBarrier {
   readonly client: Redis
   readonly nodeId: string
-  readonly stats: RedisCommitStats = { commits: 0, failures: 0, changes: 0 }
-  readonly #logger: Logger
-  #ops: Change[] = []
-  #waiters: Array<(err: Error | undefined) => void> = []
-  #scheduled = false
-  #recorded = 0
-  #failing = false
-  #closed = false
+  readonly #committer: GroupCommitter<Change>
   #epoch = 0
   #seq = 0
   /** Told of every client whose fenced change was refused (registry.ts lets the session go). */
   onFenced: (clientId: string) => void = () => {}
-  readonly #flushBound = (): void => this.#flush()
+  #closing: Promise<void> | undefined
 
   private constructor(client: Redis, nodeId: string, logger: Logger) {
     this.client = client
     this.nodeId = nodeId
-    this.#logger = logger
+    this.#committer = new GroupCommitter<Change>({
+      commit: (ops) => this.#exec(ops),
+      failed: (err, changes) => logger.error({ err: { message: err.message }, changes }, 'cluster: Redis commit failed: nothing more is acknowledged until it succeeds'),
+      recovered: () => logger.warn('cluster: Redis commits succeed again'),
+    })
   }
 
   /** Connect (start-up fails when Redis cannot be reached) and take an id epoch. */
@@ -159,13 +151,17 @@ export class RedisState implements CommitBarrier {
     return this.client.status === 'ready'
   }
 
+  get stats(): CommitStats {
+    return this.#committer.stats
+  }
+
   /** Changes recorded and not yet committed, or a commit still waiting for EXEC's answer. */
   get pending(): boolean {
-    return this.#ops.length > 0 || this.#sending !== undefined
+    return this.#committer.pending
   }
 
   get recorded(): number {
-    return this.#recorded
+    return this.#committer.recorded
   }
 
   /**
@@ -181,9 +177,9 @@ export class RedisState implements CommitBarrier {
     if (Math.floor(id / 2 ** 32) === this.#epoch) this.#seq = Math.max(this.#seq, id % 2 ** 32)
   }
 
-  /** A change to send with the next group. */
+  /** A change to send with the next group (one MULTI/EXEC). */
   record(op: (m: ChainableCommander) => void): void {
-    this.#push(op)
+    this.#committer.record(op)
   }
 
   /**
@@ -192,82 +188,27 @@ export class RedisState implements CommitBarrier {
    * write (declared to Redis as the script's keys).
    */
   recordFenced(clientId: string, ownerKey: string, epoch: string | undefined, keys: readonly string[], commands: readonly FencedCommand[]): void {
-    this.#push({ clientId, ownerKey, epoch, keys, commands })
-  }
-
-  #push(change: Change): void {
-    if (this.#closed) return
-    this.#recorded++
-    this.#ops.push(change)
-    if (!this.#scheduled) {
-      this.#scheduled = true
-      setImmediate(this.#flushBound)
-    }
+    this.#committer.record({ clientId, ownerKey, epoch, keys, commands })
   }
 
   afterCommit(done: (err: Error | undefined) => void): void {
-    if (this.#ops.length > 0) this.#waiters.push(done)
-    else if (this.#sending !== undefined) this.#sending.push(done)
-    else done(undefined)
+    this.#committer.afterCommit(done)
   }
 
   /** Send what is pending and disconnect. Idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
-    await new Promise<void>((r) => this.#send(r))
-    this.client.disconnect()
+  close(): Promise<void> {
+    this.#closing ??= this.#committer.close().then(() => this.client.disconnect())
+    return this.#closing
   }
 
-  /** Waiters of the last group sent whose EXEC has not answered yet (groups answer in order). */
-  #sending: Array<(err: Error | undefined) => void> | undefined
-
-  #flush(): void {
-    this.#scheduled = false
-    this.#send(() => {})
-  }
-
-  /** One MULTI/EXEC for every change pending; waiters run after EXEC answered (in order: EXECs are pipelined on one connection). */
-  #send(sent: () => void): void {
-    if (this.#ops.length === 0) {
-      this.afterCommit(() => sent())
-      return
-    }
-    const ops = this.#ops
-    const waiters = this.#waiters
-    this.#ops = []
-    this.#waiters = []
-    this.#sending = waiters
-    const finish = (failed: Error | undefined, fenced: readonly string[] = []): void => {
-      const error = failed ?? (fenced.length > 0 ? new PortcullisError('ERR_SESSION_TAKEN_OVER', `client id ${fenced.join(', ')} was claimed by another node`) : undefined)
-      if (this.#sending === waiters) this.#sending = undefined
-      const s = this.stats
-      if (error === undefined) {
-        s.commits++
-        s.changes += ops.length
-        if (this.#failing) {
-          this.#failing = false
-          this.#logger.warn('cluster: Redis commits succeed again')
-        }
-      } else if (failed === undefined) {
-        // Only fenced changes were refused: Redis itself is fine.
-        s.commits++
-        s.changes += ops.length
-      } else {
-        s.failures++
-        if (!this.#failing) {
-          this.#failing = true
-          this.#logger.error({ err: { message: error.message }, changes: ops.length }, 'cluster: Redis commit failed: nothing more is acknowledged until it succeeds')
-        }
-      }
-      for (const done of waiters) done(error)
-      for (const clientId of fenced) this.onFenced(clientId)
-      sent()
-    }
-    if (this.client.status !== 'ready') {
-      finish(new PortcullisError('ERR_STORE_UNAVAILABLE', `Redis is ${this.client.status}`))
-      return
-    }
+  /**
+   * One MULTI/EXEC for a group; EXECs are pipelined on one connection, so groups answer in
+   * order. Throws at once while Redis is not ready (nothing is queued for later). A fenced
+   * change refused (its client id claimed by another node, or never held) refuses the group's
+   * waiters with ERR_SESSION_TAKEN_OVER, and `onFenced` hears of its client once they were told.
+   */
+  #exec(ops: readonly Change[]): Promise<CommitOutcome> {
+    if (this.client.status !== 'ready') throw new PortcullisError('ERR_STORE_UNAVAILABLE', `Redis is ${this.client.status}`)
     const multi = this.client.multi()
     /** Result index of each fenced change, and its client. */
     const fencedAt = new Map<number, string>()
@@ -284,11 +225,18 @@ export class RedisState implements CommitBarrier {
         multi.pcFencedWrite(1 + op.keys.length, ...args)
       }
     }
-    multi.exec().then((results) => {
-      if (results === null) {
-        finish(new PortcullisError('ERR_STORE_UNAVAILABLE', 'transaction aborted'))
-        return
+    const outcome = (failed: Error | undefined): CommitOutcome => {
+      const fenced = [...refused]
+      return {
+        failed,
+        refused: fenced.length > 0 ? new PortcullisError('ERR_SESSION_TAKEN_OVER', `client id ${fenced.join(', ')} was claimed by another node`) : undefined,
+        after: () => {
+          for (const clientId of fenced) this.onFenced(clientId)
+        },
       }
+    }
+    return multi.exec().then((results) => {
+      if (results === null) return { failed: new PortcullisError('ERR_STORE_UNAVAILABLE', 'transaction aborted') }
       let failed: Error | undefined
       for (const [i, [err]] of results.entries()) {
         if (err === null) continue
@@ -296,9 +244,9 @@ export class RedisState implements CommitBarrier {
         if (clientId !== undefined && err.message.startsWith('FENCED')) refused.add(clientId)
         else failed ??= err
       }
-      finish(failed === undefined ? undefined : new PortcullisError('ERR_STORE_UNAVAILABLE', failed.message, { cause: failed }), [...refused])
+      return outcome(failed === undefined ? undefined : new PortcullisError('ERR_STORE_UNAVAILABLE', failed.message, { cause: failed }))
     }, (err: unknown) => {
-      finish(new PortcullisError('ERR_STORE_UNAVAILABLE', err instanceof Error ? err.message : String(err), { cause: err }))
+      throw new PortcullisError('ERR_STORE_UNAVAILABLE', err instanceof Error ? err.message : String(err), { cause: err })
     })
   }
 }

@@ -15,8 +15,7 @@ import { existsSync, renameSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { Message, QoS } from '../../mqtt/types.js'
 import type { Logger } from '../../log.js'
-import { MemoryRetainedStore } from '../memory/retained-store.js'
-import type { RetainedScan, RetainedStore } from '../types.js'
+import { WriteThroughRetainedStore } from '../write-through-retained-store.js'
 import { propertiesFromJson, propertiesToJson } from './properties-json.js'
 import type { StateDatabase } from './state-database.js'
 
@@ -32,16 +31,15 @@ interface RetainedRow {
   readonly origin: string | null
 }
 
-export class SqliteRetainedStore implements RetainedStore {
+export class SqliteRetainedStore extends WriteThroughRetainedStore {
   readonly file: string
   readonly #state: StateDatabase
-  readonly #memory = new MemoryRetainedStore()
   readonly #upsert: Statement
   readonly #remove: Statement
-  #closed = false
 
   /** Load what the state database holds (migrating an old retained.sqlite first); throws an error naming the file. */
   constructor(state: StateDatabase, logger: Logger) {
+    super()
     this.#state = state
     this.file = state.file
     const db = state.db
@@ -59,44 +57,22 @@ export class SqliteRetainedStore implements RetainedStore {
     this.#remove = db.prepare('DELETE FROM retained WHERE topic = ?')
   }
 
-  get size(): number {
-    return this.#memory.size
-  }
-
-  set(message: Message): void {
-    this.#memory.set(message)
-    if (this.#closed || message.topic.startsWith('$')) return
-    if (message.payload.length === 0) {
-      const remove = this.#remove
-      this.#state.record(() => remove.run(message.topic))
-      return
-    }
-    const m = message
+  protected write(m: Message): void {
     const upsert = this.#upsert
     const properties = propertiesToJson(m.properties)
     this.#state.record(() => upsert.run(m.topic, m.payload, m.qos, properties, m.expiresAt ?? null, m.origin ?? null))
   }
 
-  match(filter: string): Message[] {
-    return this.#memory.match(filter)
-  }
-
-  scan(filters: readonly string[]): RetainedScan {
-    return this.#memory.scan(filters)
-  }
-
-  /** Nothing more is recorded; the state database (closed by its owner) commits what is pending. */
-  async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
-    await this.#memory.close()
+  protected erase(topic: string): void {
+    const remove = this.#remove
+    this.#state.record(() => remove.run(topic))
   }
 
   #load(now: number): void {
     const db = this.#state.db
     db.prepare('DELETE FROM retained WHERE expires_at IS NOT NULL AND expires_at <= ?').run(now)
     for (const row of db.prepare('SELECT topic, payload, qos, properties, expires_at, origin FROM retained').iterate() as IterableIterator<RetainedRow>) {
-      this.#memory.set({
+      this.memory.set({
         topic: row.topic,
         payload: row.payload,
         qos: row.qos as QoS,

@@ -13,6 +13,7 @@
 import type Database from 'better-sqlite3'
 import { statSync } from 'node:fs'
 import type { Logger } from '../../log.js'
+import { GroupCommitter, type CommitStats } from '../group-commit.js'
 import type { CommitBarrier } from '../types.js'
 import { openDatabase } from './database.js'
 
@@ -76,34 +77,12 @@ const SCHEMA = `
   ) WITHOUT ROWID;
 `
 
-export interface CommitStats {
-  commits: number
-  failures: number
-  /** Changes committed in all groups. */
-  changes: number
-  /** Seconds the last commit took. */
-  lastCommitSeconds: number
-  lastBatchSize: number
-  /** Observers of commit latency (s) and batch size (changes). */
-  observe?: (seconds: number, changes: number) => void
-}
-
 export class StateDatabase implements CommitBarrier {
   readonly file: string
   readonly db: Database.Database
-  readonly stats: CommitStats = { commits: 0, failures: 0, changes: 0, lastCommitSeconds: 0, lastBatchSize: 0 }
-  readonly #logger: Logger
-  #ops: Array<() => void> = []
-  #waiters: Array<(err: Error | undefined) => void> = []
-  #scheduled = false
-  #recorded = 0
-  /** A failure was logged and no commit has succeeded since (one log line per burst). */
-  #failing = false
-  #closed = false
+  readonly #committer: GroupCommitter<() => void>
   readonly #heartbeat: NodeJS.Timeout
   readonly #beat: () => void
-  readonly #commit: (ops: Array<() => void>) => void
-  readonly #flushBound = (): void => this.#flush()
 
   /** Open (or create) the file; throws an error naming it (corrupt, newer schema, unreadable). */
   constructor(dataDir: string, sync: SyncMode, logger: Logger) {
@@ -115,10 +94,14 @@ export class StateDatabase implements CommitBarrier {
     })
     this.db = db
     this.file = file
-    this.#logger = logger
     if (sync === 'full') db.pragma('synchronous = FULL')
-    this.#commit = db.transaction((ops: Array<() => void>) => {
+    const commit = db.transaction((ops: readonly (() => void)[]) => {
       for (const op of ops) op()
+    })
+    this.#committer = new GroupCommitter({
+      commit,
+      failed: (err, changes) => logger.error({ err, file, changes }, 'state store cannot write: nothing more is acknowledged until it can'),
+      recovered: () => logger.warn({ file }, 'state store writable again'),
     })
     const beat = db.prepare("INSERT INTO meta (key, value) VALUES ('alive_at', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
     this.#beat = () => {
@@ -135,30 +118,27 @@ export class StateDatabase implements CommitBarrier {
     return row === undefined ? undefined : Number(row.value)
   }
 
+  get stats(): CommitStats {
+    return this.#committer.stats
+  }
+
   get pending(): boolean {
-    return this.#ops.length > 0
+    return this.#committer.pending
   }
 
   readonly available = true
 
   get recorded(): number {
-    return this.#recorded
+    return this.#committer.recorded
   }
 
-  /** A change to commit with the next group. */
+  /** A change to commit with the next group (one transaction). */
   record(op: () => void): void {
-    if (this.#closed) return
-    this.#recorded++
-    this.#ops.push(op)
-    if (!this.#scheduled) {
-      this.#scheduled = true
-      setImmediate(this.#flushBound)
-    }
+    this.#committer.record(op)
   }
 
   afterCommit(done: (err: Error | undefined) => void): void {
-    if (this.#ops.length === 0) done(undefined)
-    else this.#waiters.push(done)
+    this.#committer.afterCommit(done)
   }
 
   /** File size in bytes (database and its write-ahead log). */
@@ -174,49 +154,12 @@ export class StateDatabase implements CommitBarrier {
     return n
   }
 
-  /** Commit what is pending, then close. Idempotent. */
+  /** Commit what is pending (synchronously: the commit is a transaction), then close. Idempotent. */
   close(): void {
-    if (this.#closed) return
+    if (!this.db.open) return
     clearInterval(this.#heartbeat)
     this.#beat()
-    this.#flush()
-    this.#closed = true
+    void this.#committer.close()
     this.db.close()
-  }
-
-  #flush(): void {
-    this.#scheduled = false
-    if (this.#ops.length === 0) return
-    const ops = this.#ops
-    const waiters = this.#waiters
-    this.#ops = []
-    this.#waiters = []
-    let error: Error | undefined
-    const started = process.hrtime.bigint()
-    try {
-      this.#commit(ops)
-    } catch (err) {
-      error = err instanceof Error ? err : new Error(String(err))
-    }
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9
-    const s = this.stats
-    if (error === undefined) {
-      s.commits++
-      s.changes += ops.length
-      s.lastCommitSeconds = seconds
-      s.lastBatchSize = ops.length
-      s.observe?.(seconds, ops.length)
-      if (this.#failing) {
-        this.#failing = false
-        this.#logger.warn({ file: this.file }, 'state store writable again')
-      }
-    } else {
-      s.failures++
-      if (!this.#failing) {
-        this.#failing = true
-        this.#logger.error({ err: error, file: this.file, changes: ops.length }, 'state store cannot write: nothing more is acknowledged until it can')
-      }
-    }
-    for (const done of waiters) done(error)
   }
 }
