@@ -149,6 +149,41 @@ export function validateAsTouched(form, touched, sync) {
 }
 
 /**
+ * A form validated as it is edited (validateAsTouched) whose submit runs `submit` only when
+ * `sync(true)` finds every field valid; otherwise the focus moves to the first control that
+ * `invalid` selects, when given.
+ * @param {HTMLElement} form @param {Set<string>} touched @param {(all?: boolean) => boolean} sync
+ * @param {() => Promise<void>} submit @param {string} [invalid]
+ */
+export function submitWhenValid(form, touched, sync, submit, invalid) {
+  validateAsTouched(form, touched, sync)
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault()
+    if (!sync(true)) {
+      if (invalid !== undefined) /** @type {HTMLElement | null} */ (form.querySelector(invalid))?.focus()
+      return
+    }
+    await submit()
+  })
+}
+
+/**
+ * Runs `work` with `button` disabled until it ends, so a second click cannot send twice; an
+ * error goes to `failed`.
+ * @param {HTMLButtonElement} button @param {() => Promise<void>} work @param {(err: unknown) => void} failed
+ */
+export async function whileBusy(button, work, failed) {
+  button.disabled = true
+  try {
+    await work()
+  } catch (err) {
+    failed(err)
+  } finally {
+    button.disabled = false
+  }
+}
+
+/**
  * Shows an API error: on the field its `path` names (the last key of the path, or its
  * first list key — `claims.issuer`, `text.keys[0]` …) when the form has one, and always in
  * the form's error slot.

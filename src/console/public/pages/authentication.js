@@ -3,7 +3,7 @@
 // certificates — authenticator-types.js), its order, enable/disable, and JWKS key-set status.
 import { api, listOf, seg } from '../api.js'
 import { formatRelative, formatTime, h, lines, mount } from '../dom.js'
-import { confirmDialog, field, modal, pill, showError, showFieldMessages, showServerError, table, toast, validateAsTouched } from '../ui.js'
+import { confirmDialog, field, modal, pill, showError, showFieldMessages, showServerError, submitWhenValid, table, toast, whileBusy } from '../ui.js'
 import { TOKEN_TYPES, TYPE_OPTIONS, serviceBody, serviceFieldsets, serviceKind, serviceValues } from './authenticator-types.js'
 import { DESCRIPTION_MAX, REFRESH_DEFAULT, REFRESH_MAX, REFRESH_MIN, WELL_KNOWN, claimsMatchProblems, validateAuthenticator } from '../validate.js'
 
@@ -252,14 +252,7 @@ function openForm(existing, done) {
     })
     return ok
   }
-  validateAsTouched(form, touched, sync)
-
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault()
-    if (!sync(true)) {
-      /** @type {HTMLElement | null} */ (form.querySelector('.match-row input[aria-invalid="true"], .field.invalid input, .field.invalid textarea'))?.focus()
-      return
-    }
+  submitWhenValid(form, touched, sync, async () => {
     const v = values()
     /** @type {Record<string, any>} */
     const body = { name: v.name, type: v.type, enabled: Boolean(val(form, 'enabled')) }
@@ -308,19 +301,14 @@ function openForm(existing, done) {
     if (required.length > 0) c.required = required
     if (Object.keys(c).length > 0 && tokenType) body.claims = c
     const button = /** @type {HTMLButtonElement} */ (form.querySelector('#save-authenticator'))
-    button.disabled = true
-    try {
+    await whileBusy(button, async () => {
       if (editing) await api.put(`/authenticators/${seg(String(v.name))}`, body)
       else await api.post('/authenticators', body)
       dialog.close()
       toast(`${v.name} ${editing ? 'saved' : 'created'}.`)
       await done()
-    } catch (err) {
-      showServerError(form, errorSlot, err)
-    } finally {
-      button.disabled = false
-    }
-  })
+    }, (err) => showServerError(form, errorSlot, err))
+  }, '.match-row input[aria-invalid="true"], .field.invalid input, .field.invalid textarea')
 
   const dialog = modal(editing ? `Edit ${a.name}` : 'Add authenticator', form)
   sync()

@@ -2,7 +2,7 @@
 // the token claim that carries an ACL, and the superuser claim. Policies have their own page.
 import { api, listOf } from '../api.js'
 import { h, mount } from '../dom.js'
-import { authorizationTabs, field, showError, showFieldMessages, showServerError, toast, validateAsTouched } from '../ui.js'
+import { authorizationTabs, field, showError, showFieldMessages, showServerError, submitWhenValid, toast, whileBusy } from '../ui.js'
 import { CLAIM_NAME_MAX, validateAuthorizationSettings } from '../validate.js'
 
 /** @typedef {{ noMatch: 'allow' | 'deny', aclClaim: string, superuserClaim: string | null }} Settings */
@@ -57,26 +57,15 @@ export function render(root) {
       const { errors, warnings } = validateAuthorizationSettings(values(), { allowPolicies })
       return showFieldMessages(form, errors, warnings, all ? undefined : touched)
     }
-    validateAsTouched(form, touched, sync)
-    form.addEventListener('submit', async (ev) => {
-      ev.preventDefault()
-      if (!sync(true)) {
-        /** @type {HTMLElement | null} */ (form.querySelector('.field.invalid input'))?.focus()
-        return
-      }
+    submitWhenValid(form, touched, sync, async () => {
       const v = values()
       const button = /** @type {HTMLButtonElement} */ (form.querySelector('#save-authorization-settings'))
-      button.disabled = true
-      try {
+      await whileBusy(button, async () => {
         await api.put('/authorization/settings', { noMatch: v.noMatch, aclClaim: v.aclClaim, superuserClaim: v.superuserClaim === '' ? null : v.superuserClaim })
         toast('Authorization settings saved: they apply to new connections.')
         await load()
-      } catch (err) {
-        showServerError(form, errorSlot, err)
-      } finally {
-        button.disabled = false
-      }
-    })
+      }, (err) => showServerError(form, errorSlot, err))
+    }, '.field.invalid input')
     mount(body, form)
     sync()
   }

@@ -1,7 +1,7 @@
 // Authorization policies: ordered by priority (smaller first); the first matching rule decides.
 import { api, listOf, seg } from '../api.js'
 import { h, lines, mount } from '../dom.js'
-import { authorizationTabs, confirmDialog, field, modal, pill, showError, showFieldMessages, showServerError, table, toast, validateAsTouched } from '../ui.js'
+import { authorizationTabs, confirmDialog, field, modal, pill, showError, showFieldMessages, showServerError, submitWhenValid, table, toast, whileBusy } from '../ui.js'
 import { DESCRIPTION_MAX, validatePolicy } from '../validate.js'
 
 /** @typedef {Record<string, any>} Policy */
@@ -155,10 +155,7 @@ function openForm(existing, all, done) {
     description: /** @type {HTMLTextAreaElement} */ (form.querySelector('[name="description"]')).value,
   })
   const sync = (all = false) => showFieldMessages(form, validatePolicy(values()).errors, {}, all ? undefined : touched)
-  validateAsTouched(form, touched, sync)
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault()
-    if (!sync(true)) return
+  submitWhenValid(form, touched, sync, async () => {
     const v = values()
     /** @type {Record<string, any>} */
     const body = { name: v.name, priority: Number(v.priority), effect: v.effect, actions: v.actions }
@@ -171,18 +168,13 @@ function openForm(existing, all, done) {
     if (v.retain !== 'any') body.retain = v.retain === 'true'
     if (v.description !== '') body.description = v.description
     const button = /** @type {HTMLButtonElement} */ (form.querySelector('#save-policy'))
-    button.disabled = true
-    try {
+    await whileBusy(button, async () => {
       if (editing) await api.put(`/policies/${seg(p.name)}`, body)
       else await api.post('/policies', body)
       dialog.close()
       toast(`Policy ${v.name} ${editing ? 'saved' : 'created'}.`)
       await done()
-    } catch (err) {
-      showServerError(form, errorSlot, err)
-    } finally {
-      button.disabled = false
-    }
+    }, (err) => showServerError(form, errorSlot, err))
   })
   const dialog = modal(editing ? `Edit policy ${p.name}` : 'Add policy', form)
   sync()

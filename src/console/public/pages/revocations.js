@@ -1,7 +1,7 @@
 // Revocations: revoke a token by jti, a subject's tokens (all, or those issued before a time), and withdraw entries.
 import { api } from '../api.js'
 import { formatTime, h, mount } from '../dom.js'
-import { confirmDialog, field, pill, showError, table, toast } from '../ui.js'
+import { confirmDialog, field, pill, showError, table, toast, whileBusy } from '../ui.js'
 
 /** @typedef {{ id: string, kind: string, value: string, issuedBefore?: number, expires: string | null, reason?: string, createdAt: number }} Revocation */
 
@@ -62,19 +62,14 @@ export function render(root) {
       const body = kind.value === 'jti' ? { jti: v } : { sub: v }
       if (kind.value === 'issuedBefore') body.issuedBefore = before.value === '' ? 'now' : new Date(before.value).toISOString()
       if (reason.value.trim() !== '') body.reason = reason.value.trim()
-      button.disabled = true
-      try {
+      await whileBusy(button, async () => {
         const r = /** @type {{ disconnected: number }} */ (await api.post('/revocations', body))
         showError(slot)
         toast(`Revoked; ${r.disconnected} connected client(s) disconnected`)
         value.value = ''
         reason.value = ''
         await load()
-      } catch (err) {
-        showError(slot, err)
-      } finally {
-        button.disabled = false
-      }
+      }, (err) => showError(slot, err))
     },
   },
   h('div', { class: 'row2' }, field('kind', 'Revoke', kind), field('value', 'jti or subject', value)),

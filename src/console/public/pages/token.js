@@ -1,7 +1,7 @@
 // Token checker: paste a token and see how every authenticator would judge it, check by check.
 import { api } from '../api.js'
 import { formatTime, h, mount } from '../dom.js'
-import { field, pill, showError } from '../ui.js'
+import { field, pill, showError, whileBusy } from '../ui.js'
 
 const OUTCOME_TONE = { allow: 'ok', accepted: 'ok', ok: 'ok', deny: 'bad', denied: 'bad', refused: 'bad', ignore: 'off', skipped: 'off', unavailable: 'warn', disabled: 'off' }
 /** @param {unknown} o */
@@ -43,17 +43,14 @@ export function render(root) {
       const body = { token }
       if (clientId.value.trim() !== '') body.clientId = clientId.value.trim()
       if (username.value.trim() !== '') body.username = username.value.trim()
-      button.disabled = true
-      try {
+      await whileBusy(button, async () => {
         const r = await api.post('/token/check', body)
         showError(slot)
         show(r ?? {})
-      } catch (err) {
+      }, (err) => {
         showError(slot, err)
         mount(result)
-      } finally {
-        button.disabled = false
-      }
+      })
     },
   },
   field('token', 'Token', tokenInput, { hint: size }),
