@@ -8,7 +8,7 @@
  *   --only a,b              scenario ids (fanin-qos0, fanin-qos1, fanin-qos1-durable, fanout-qos0, fixed-rate-qos0,
  *                           fixed-rate-qos1, fleet, connect,
  *                           connect-hs256, connect-rs256, connect-es256, connect-eddsa,
- *                           connect-es256-reconnect, memory-10k,
+ *                           connect-es256-reconnect, connect-services, memory-10k,
  *                           memory-100k, authz-1000, authz-1000-acl)
  *   --brokers a,b           portcullis,mosquitto,aedes (default: all three)
  *   --rounds N              rounds per scenario (default 5; --quick: 1); brokers alternate A B C A B C …
@@ -27,6 +27,7 @@
  * Exit status 1 when a scenario failed or a QoS 1 message was lost.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -36,7 +37,8 @@ import { CLK_TCK, ROOT, hardFileLimit, killAll, portIsFree, startBroker, type Br
 import { Generator } from './lib/generator.js'
 import { rawVerifyMicros } from './lib/raw-verify.js'
 import { renderMarkdown, summarise, type RunRecord } from './lib/report.js'
-import { FULL, JWT_ALGS, QUICK, TOKEN_CONNECT_RATE, jwtMaterial, scenarios, type Ctx, type Measurement } from './lib/scenarios.js'
+import { FULL, JWT_ALGS, QUICK, TOKEN_CONNECT_RATE, jwtMaterial, scenarios, serviceMaterial, type Ctx, type Measurement } from './lib/scenarios.js'
+import { startBenchAuthService, type BenchAuthService } from './lib/auth-services.js'
 
 const { values } = parseArgs({
   options: {
@@ -123,6 +125,20 @@ if (tokenScenarios.length > 0 && kinds.includes('portcullis')) {
   }
 }
 
+// connect-services: its loopback services and tokens (distinct per connection, as for connect-<alg>).
+let authService: BenchAuthService | undefined
+if (selected.some((s) => s.id === 'connect-services') && kinds.includes('portcullis')) {
+  authService = await startBenchAuthService()
+  const poolSize = 2 * sizes.connectWarm + sizes.connectCount
+  const pair = generateKeyPair('HS256')
+  const hsKey = Buffer.from(pair.secret!, 'base64url')
+  serviceMaterial.value = {
+    introspectionUrl: authService.introspectionUrl, httpUrl: authService.httpUrl, hsSecret: pair.secret!,
+    hsTokens: Array.from({ length: poolSize }, (_, i) => mintToken({ privateKey: hsKey, alg: 'HS256', sub: `bench-${i}`, expiresIn: '2h' })),
+    opaque: Array.from({ length: poolSize }, () => randomBytes(24).toString('base64url')),
+  }
+}
+
 const localAddresses = Array.from({ length: 16 }, (_, i) => `127.0.0.${i + 2}`)
 const tmpDir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'))
 const gen = new Generator(workers)
@@ -185,6 +201,8 @@ for (const sc of selected) {
 }
 
 await gen.close()
+if (authService !== undefined) log(`[connect-services] the loopback services answered ${authService.requests()} requests`)
+await authService?.close()
 rmSync(tmpDir, { recursive: true, force: true })
 
 const env = {

@@ -176,8 +176,10 @@ export function renderMarkdown(
       if (b.kibPerConnSoon !== undefined) notes.push(`2 s after connecting (before the idle broker settled): ${range(b.kibPerConnSoon)} KiB/conn`)
       if (b.tokenExtraUs !== undefined) notes.push(`**over the anonymous baseline (same rate, same round): +${range(b.tokenExtraUs)} µs**`)
       if (b.beyondBareUs !== undefined) notes.push(`**beyond the same broker with a bare node:crypto check (same round): ${b.beyondBareUs.median >= 0 ? '+' : ''}${range(b.beyondBareUs)} µs**`)
-      if (b.verifyUs !== undefined) notes.push(`signature verification inside the broker (its own metric): ${range(b.verifyUs)} µs`)
-      if (b.beyondVerifyUs !== undefined) notes.push(`token path beyond verification (extra − verification): ${range(b.beyondVerifyUs)} µs`)
+      // Authenticators that ask a service count their requests in the same metric: wall-clock time waiting for the answer, not CPU.
+      const service = /^portcullis\+(introspection|http)\b/.test(b.broker)
+      if (b.verifyUs !== undefined) notes.push(service ? `service request inside the broker (wall clock, its own metric; the loopback service's time included): ${range(b.verifyUs)} µs` : `signature verification inside the broker (its own metric): ${range(b.verifyUs)} µs`)
+      if (b.beyondVerifyUs !== undefined && !service) notes.push(`token path beyond verification (extra − verification): ${range(b.beyondVerifyUs)} µs`)
       if (b.rawVerifyUs !== undefined) notes.push(`raw verification (node:crypto hot loop, this run): ${range(b.rawVerifyUs)} µs`)
       if (b.coldVerifyUs !== undefined) notes.push(`raw with 2 MiB touched between verifications: ${range(b.coldVerifyUs)} µs`)
       if (b.pacedVerifyUs !== undefined) notes.push(`raw at the scenario's pace (one verification per ${1e6 / TOKEN_CONNECT_RATE} µs, thread asleep between): ${range(b.pacedVerifyUs)} µs`)

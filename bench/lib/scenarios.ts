@@ -393,6 +393,58 @@ export function tokenBareOf(label: string): string | undefined {
   return alg !== undefined ? bareTokenLabel(alg) : undefined
 }
 
+/**
+ * The `connect-services` scenario's material, filled by the runner: its loopback services
+ * (bench/lib/auth-services.ts), an HS256 secret with one distinct token per connection (the
+ * JWT figure beside the services), and as many distinct opaque tokens.
+ */
+export const serviceMaterial: {
+  value?: { introspectionUrl: string; httpUrl: string; hsSecret: string; hsTokens: string[]; opaque: string[] }
+} = {}
+
+/** Connects per second of `connect-services` (every broker of it, the baseline included): below what the service path saturates at on a shared 2-core machine. */
+export const SERVICE_CONNECT_RATE = 1_000
+
+const SERVICE_LABELS = {
+  jwt: 'portcullis+jwt HS256',
+  introspectionMiss: 'portcullis+introspection (cache miss)',
+  introspectionHit: 'portcullis+introspection (cache hit)',
+  httpMiss: 'portcullis+http (cache miss)',
+  httpHit: 'portcullis+http (cache hit)',
+} as const
+
+/** The brokers of `connect-services` and the tokens each is sent (usernames, as the generator sends them). */
+function serviceSpecs(kinds: readonly string[]): BrokerSpec[] {
+  const m = serviceMaterial.value
+  if (!kinds.includes('portcullis') || m === undefined) return []
+  const introspection = { type: 'introspection', name: 'bench-introspection', endpoint: m.introspectionUrl, clientId: 'bench', clientSecret: 'bench-client-secret' }
+  const auth = (authenticator: Record<string, unknown>): BrokerSpec['portcullisConfig'] => ({ authentication: { allowAnonymous: false, authenticators: [authenticator] } })
+  return [
+    { label: TOKEN_BASELINE_LABEL, kind: 'portcullis', metrics: true },
+    { label: SERVICE_LABELS.jwt, kind: 'portcullis', metrics: true, portcullisConfig: auth({ type: 'jwt', name: 'bench-HS256', algorithm: 'hmac-based', secret: m.hsSecret, secretBase64: true, algorithms: ['HS256'] }) },
+    { label: SERVICE_LABELS.introspectionMiss, kind: 'portcullis', metrics: true, portcullisConfig: auth(introspection) },
+    { label: SERVICE_LABELS.introspectionHit, kind: 'portcullis', metrics: true, portcullisConfig: auth(introspection) },
+    // the default request body (client id, username, password, peer address), no cache
+    { label: SERVICE_LABELS.httpMiss, kind: 'portcullis', metrics: true, portcullisConfig: auth({ type: 'http', name: 'bench-http', url: m.httpUrl }) },
+    // a body without the (per-connection) client id, so the same username is the same request: cached allows
+    { label: SERVICE_LABELS.httpHit, kind: 'portcullis', metrics: true, portcullisConfig: auth({ type: 'http', name: 'bench-http', url: m.httpUrl, body: { username: '${username}' }, cacheTtl: 3600 }) },
+  ]
+}
+
+function serviceTokens(label: string): string[] | undefined {
+  const m = serviceMaterial.value
+  if (m === undefined) return undefined
+  switch (label) {
+    case SERVICE_LABELS.jwt: return m.hsTokens
+    case SERVICE_LABELS.introspectionMiss:
+    case SERVICE_LABELS.httpMiss: return m.opaque
+    // one token for every connection: the first request fills the cache, the warm-up's others hit it
+    case SERVICE_LABELS.introspectionHit:
+    case SERVICE_LABELS.httpHit: return m.opaque.map(() => m.opaque[0] as string)
+    default: return undefined
+  }
+}
+
 /** The fleet of `connect-es256-reconnect`: this many devices come back with the tokens they had. */
 export const RECONNECT_FLEET = 2_000
 
@@ -631,6 +683,15 @@ export function scenarios(sizes: Sizes): Scenario[] {
       if (r.verifyUs !== undefined) r.flags.push('signatures were verified in the measured block: the cache missed')
       return r
     }),
+  })
+  list.push({
+    id: 'connect-services',
+    title: `Connects at ${SERVICE_CONNECT_RATE.toLocaleString('en-US')}/s through the authenticators that ask a service (OAuth 2.0 introspection, HTTP auth service; loopback services in the harness process answering at once), cache miss (a distinct token per connection) and cache hit (one token), beside an HS256 JWT (distinct tokens) and the same broker without authentication at the same rate`,
+    unit: 'µs/connect', main: 'cpuPerOpUs',
+    target: 'issue #15: CPU per connect with the introspection and HTTP authenticators, cache hit and miss, beside the HS256 JWT figure',
+    specs: serviceSpecs,
+    unsupported: (e) => /authenticators are not available|authentication\.authenticators/.test(e),
+    run: (ctx, b) => connectRun(ctx, b, serviceTokens(b.spec.label), SERVICE_CONNECT_RATE),
   })
   for (const n of sizes.memoryConnections) {
     list.push({
