@@ -219,9 +219,17 @@ export class Broker {
     this.#routeMatch(message, match, true, served === local ? undefined : served)
   }
 
-  /** Deliver a message forwarded by another node: to the matching subscriptions it names. */
-  route(message: Message, forwarded: Forwarded): void {
-    this.#routeMatch(message, this.tree.match(message.topic), forwarded.all, forwarded.groups, forwarded.clients)
+  /**
+   * Deliver a message forwarded by another node: to the matching subscriptions it names.
+   * Returns the shared groups it names that have no member here any more (the last one just
+   * left): the bus passes those on to another node.
+   */
+  route(message: Message, forwarded: Forwarded): readonly string[] {
+    const match = this.tree.match(message.topic)
+    this.#routeMatch(message, match, forwarded.all, forwarded.groups, forwarded.clients)
+    let missed: string[] | undefined
+    for (const key of forwarded.groups) if (!match.groups.some((g) => g.key === key)) (missed ??= []).push(key)
+    return missed ?? NO_GROUPS
   }
 
   /**

@@ -30,8 +30,11 @@ export interface ClusterBus {
    * it forwards is recorded with the node's other changes: a PUBACK waits for the commit.
    */
   publish(message: Message, localGroups: readonly string[]): readonly string[]
-  /** Messages forwarded by other nodes are delivered to this handler. */
-  onMessage(handler: (message: Message, forwarded: Forwarded) => void): void
+  /**
+   * Messages forwarded by other nodes are delivered to this handler; it returns the shared
+   * groups it could not serve (no member left on this node).
+   */
+  onMessage(handler: (message: Message, forwarded: Forwarded) => readonly string[]): void
   /** A filter (or shared group key) got its first subscription on this node. */
   addRoute(key: string): void
   /** The last subscription to a filter (or shared group key) on this node went. */
@@ -47,7 +50,7 @@ export class LocalBus implements ClusterBus {
   publish(_message: Message, localGroups: readonly string[]): readonly string[] {
     return localGroups
   }
-  onMessage(_handler: (message: Message, forwarded: Forwarded) => void): void {}
+  onMessage(_handler: (message: Message, forwarded: Forwarded) => readonly string[]): void {}
   addRoute(_key: string): void {}
   removeRoute(_key: string): void {}
   close(): Promise<void> {

@@ -42,7 +42,7 @@ export class RedisBus implements ClusterBus {
   readonly #routes: RouteTable
   readonly #mirror: ((message: Message) => void) | undefined
   readonly #cursors = new Map<string, number>()
-  #handler: (message: Message, forwarded: Forwarded) => void = () => {}
+  #handler: (message: Message, forwarded: Forwarded) => readonly string[] = () => []
   #reader: StreamReader | undefined
   #forwarded = 0
   #started = false
@@ -167,7 +167,7 @@ export class RedisBus implements ClusterBus {
     return served
   }
 
-  onMessage(handler: (message: Message, forwarded: Forwarded) => void): void {
+  onMessage(handler: (message: Message, forwarded: Forwarded) => readonly string[]): void {
     this.#handler = handler
   }
 
@@ -192,7 +192,27 @@ export class RedisBus implements ClusterBus {
   #receive(entry: ForwardEntry, clients?: ReadonlySet<string>): void {
     if (entry.mirror) this.#mirror?.(entry.message)
     if (!entry.forwarded.all && entry.forwarded.groups.length === 0) return
-    this.#handler(entry.message, clients === undefined ? entry.forwarded : { ...entry.forwarded, clients })
+    const missed = this.#handler(entry.message, clients === undefined ? entry.forwarded : { ...entry.forwarded, clients })
+    if (missed.length > 0 && !entry.passedOn) this.#passOn(entry.message, missed)
+  }
+
+  /**
+   * Shared groups this node was picked for but whose last member here has just left: each goes
+   * to another node with members (once: a message is passed on at most one time), recorded in
+   * the same commit as the acknowledgement of the entry that brought it.
+   */
+  #passOn(message: Message, keys: readonly string[]): void {
+    const groups = this.#routes.match(message.topic).groups
+    for (const key of keys) {
+      const group = groups.find((g) => g.key === key)
+      const pick = group === undefined ? undefined : this.#pick(key, group.members.map((m) => m.clientId), false)
+      if (pick === undefined) {
+        this.#logger.debug({ group: key, topic: message.topic }, 'cluster: shared group has no member left; message dropped')
+        continue
+      }
+      recordForward(this.#state, pick, message, { all: false, groups: [key] }, false, true)
+      this.#forwarded++
+    }
   }
 
   /**
@@ -203,6 +223,7 @@ export class RedisBus implements ClusterBus {
     const live = remote.filter((n) => this.#routes.alive(n))
     const candidates = live.length > 0 || local ? live : remote
     const n = candidates.length + (local ? 1 : 0)
+    if (n === 0) return undefined
     const cursor = this.#cursors.get(key) ?? 0
     this.#cursors.set(key, (cursor + 1) % n)
     const i = cursor % n

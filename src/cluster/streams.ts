@@ -41,6 +41,8 @@ interface Header {
   readonly g: readonly string[]
   /** A retained message (or its clearing): update the receiver's retained mirror. */
   readonly m: boolean
+  /** Passed on by a node whose group members had all left: never passed on again. */
+  readonly po?: boolean
 }
 
 export interface ForwardEntry {
@@ -48,14 +50,16 @@ export interface ForwardEntry {
   readonly forwarded: Forwarded
   /** The retained mirror should take this message. */
   readonly mirror: boolean
+  /** Already passed on once (shared groups whose members left): not again. */
+  readonly passedOn: boolean
 }
 
 /** Record an XADD of `message` to `node`'s stream in the next group commit. */
-export function recordForward(state: RedisState, node: string, message: Message, forwarded: Forwarded, mirror: boolean): void {
+export function recordForward(state: RedisState, node: string, message: Message, forwarded: Forwarded, mirror: boolean, passedOn = false): void {
   const h: Header = {
     t: message.topic, q: message.qos, r: message.retain,
     pr: propertiesToJson(message.properties), x: message.expiresAt ?? null, o: message.origin ?? null,
-    a: forwarded.all, g: forwarded.groups, m: mirror,
+    a: forwarded.all, g: forwarded.groups, m: mirror, ...(passedOn ? { po: true } : {}),
   }
   const header = JSON.stringify(h)
   const payload = message.payload
@@ -80,6 +84,7 @@ export function decodeEntry(fields: readonly Buffer[]): ForwardEntry {
     },
     forwarded: { all: h.a, groups: h.g },
     mirror: h.m,
+    passedOn: h.po === true,
   }
 }
 

@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { RedisBus } from '../../src/cluster/redis-bus.js'
 import type { Message } from '../../src/mqtt/types.js'
-import { streamKey } from '../../src/cluster/streams.js'
+import { recordForward, streamKey } from '../../src/cluster/streams.js'
 import {
   VERSIONS, connect, connectWithInbox, delay, end, expectNoMessage, startBroker, subscribe, uid, until, withTimeout,
   type RunningBroker, type Version,
@@ -117,6 +117,27 @@ for (const version of VERSIONS) {
         assert.ok(m1.inbox.messages.length > 0 && m2.inbox.messages.length > 0, `both members served (A ${m1.inbox.messages.length}, B ${m2.inbox.messages.length})`)
       } finally {
         await end(m1.client, m2.client, pubA, pubB)
+      }
+    })
+
+    test('a shared message sent to a node whose last member has just left goes to a member on another node', async () => {
+      const group = uid('g')
+      const topic = `${uid('left')}/run`
+      const key = `$share/${group}/${topic}`
+      const m1 = await connectWithInbox(A().port, { protocolVersion: version, clientId: uid('m1') })
+      try {
+        await subscribe(m1.client, key, { qos: 1 })
+        await routed(B(), 'node-a', topic, key)
+        // As if A had picked B for the group just before B's last member left: B has none.
+        const state = A().server.redisState
+        assert.ok(state !== undefined)
+        const message: Message = { topic, payload: Buffer.from('passed'), qos: 1, retain: false, properties: undefined, expiresAt: undefined, origin: undefined }
+        recordForward(state, 'node-b', message, { all: false, groups: [key] }, false)
+        const m = await m1.inbox.next(topic, 5000)
+        assert.equal(m.payload.toString(), 'passed', 'B passed it on to the member on A')
+        await expectNoMessage(m1.client, 300, topic)
+      } finally {
+        await end(m1.client)
       }
     })
 

@@ -1,0 +1,178 @@
+/**
+ * Cross-node delivery (issue 13): two Portcullis nodes on one redis-server (unix socket,
+ * appendonly, appendfsync everysec), each broker a child process pinned to core 0. One
+ * publisher and one subscriber; per round, two runs:
+ *   local  — publisher and subscriber on node A (the cluster's direct path),
+ *   cross  — publisher on node A, subscriber on node B (through B's Redis Stream).
+ * Reported per run: messages/s, broker CPU per message (nodes A + B), Redis CPU per message,
+ * end-to-end latency p50/p99 (send time in the payload, one clock).
+ *
+ *   npm run build && node --import tsx bench/cluster.ts [--rounds 3] [--messages 20000] [--qos 0,1]
+ *
+ * Bounded: per run at most `--messages` messages (≤ 200,000) with at most WINDOW unacknowledged
+ * or undelivered, and at most 60 s; loopback only.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import mqtt, { type MqttClient } from 'mqtt'
+import { HOST, cpuSeconds, killAll, startBroker, type RunningBroker } from './lib/brokers.js'
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    messages: { type: 'string', default: '20000' },
+    qos: { type: 'string', default: '0,1' },
+  },
+})
+const ROUNDS = Math.min(Math.max(Number(values.rounds) || 3, 1), 10)
+const MESSAGES = Math.min(Math.max(Number(values.messages) || 20_000, 100), 200_000)
+const QOS = values.qos.split(',').map(Number).filter((q): q is 0 | 1 => q === 0 || q === 1)
+const WINDOW = 200
+const RUN_BUDGET_MS = 60_000
+const PORT_A = 22883
+const PORT_B = 22884
+
+interface Result {
+  readonly mode: 'local' | 'cross'
+  readonly qos: 0 | 1
+  readonly delivered: number
+  readonly seconds: number
+  readonly brokerUsPerMsg: number
+  readonly redisUsPerMsg: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+}
+
+async function startRedis(dir: string): Promise<ChildProcess> {
+  const socket = join(dir, 'redis.sock')
+  const child = spawn('redis-server', ['--port', '0', '--unixsocket', socket, '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec'], { stdio: ['ignore', 'pipe', 'ignore'] })
+  await new Promise<void>((resolve, reject) => {
+    let out = ''
+    const t = setTimeout(() => reject(new Error('redis-server did not start')), 10_000)
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString()
+      if (/ready to accept connections/i.test(out)) {
+        clearTimeout(t)
+        resolve()
+      }
+    })
+  })
+  return child
+}
+
+function client(port: number, clientId: string): Promise<MqttClient> {
+  const c = mqtt.connect({ host: HOST, port, clientId, reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 5 })
+  return new Promise((resolve, reject) => {
+    c.once('connect', () => resolve(c))
+    c.once('error', reject)
+  })
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0 ? NaN : (sorted[Math.min(sorted.length - 1, Math.floor(p * (sorted.length - 1)))] as number)
+}
+
+async function run(mode: 'local' | 'cross', qos: 0 | 1, a: RunningBroker, b: RunningBroker, redisPid: number, round: number): Promise<Result> {
+  const topic = `bench/${mode}/${qos}/${round}`
+  const sub = await client(mode === 'local' ? a.port : b.port, `sub-${mode}-${qos}-${round}`)
+  const pub = await client(a.port, `pub-${mode}-${qos}-${round}`)
+  const latencies: number[] = []
+  let received = 0
+  sub.on('message', (_t, payload) => {
+    received++
+    latencies.push(performance.now() - payload.readDoubleLE(0))
+  })
+  await sub.subscribeAsync(topic, { qos })
+  // Until the publisher's node routes to the subscriber (cross: B's route reaches A within a second).
+  const probeDeadline = Date.now() + 10_000
+  while (received === 0 && Date.now() < probeDeadline) {
+    const probe = Buffer.alloc(16)
+    probe.writeDoubleLE(performance.now(), 0)
+    await pub.publishAsync(topic, probe, { qos: 1 })
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  await new Promise((r) => setTimeout(r, 300))
+  received = 0
+  latencies.length = 0
+  const cpu0 = cpuSeconds(a.pid) + cpuSeconds(b.pid)
+  const redis0 = cpuSeconds(redisPid)
+  const t0 = performance.now()
+  const deadline = Date.now() + RUN_BUDGET_MS
+  let sent = 0
+  let acked = 0
+  while (sent < MESSAGES && Date.now() < deadline) {
+    if (sent - received >= WINDOW || (qos === 1 && sent - acked >= WINDOW)) {
+      await new Promise((r) => setImmediate(r))
+      continue
+    }
+    const payload = Buffer.alloc(64)
+    payload.writeDoubleLE(performance.now(), 0)
+    sent++
+    if (qos === 0) pub.publish(topic, payload, { qos: 0 })
+    else pub.publish(topic, payload, { qos: 1 }, () => { acked++ })
+    if (sent % 50 === 0) await new Promise((r) => setImmediate(r))
+  }
+  while (received < sent && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
+  const seconds = (performance.now() - t0) / 1000
+  const cpu = cpuSeconds(a.pid) + cpuSeconds(b.pid) - cpu0
+  const redis = cpuSeconds(redisPid) - redis0
+  pub.end(true)
+  sub.end(true)
+  latencies.sort((x, y) => x - y)
+  return {
+    mode, qos, delivered: received, seconds,
+    brokerUsPerMsg: (cpu * 1e6) / Math.max(received, 1),
+    redisUsPerMsg: (redis * 1e6) / Math.max(received, 1),
+    p50Ms: percentile(latencies, 0.5),
+    p99Ms: percentile(latencies, 0.99),
+  }
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((x, y) => x - y)
+  return s[Math.floor(s.length / 2)] as number
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-cluster-'))
+  const redis = await startRedis(dir)
+  const opts = { tmpDir: dir, brokerCpu: '0', portcullisNodeFlags: [], mosquittoPath: '' }
+  const cluster = (nodeId: string): Record<string, unknown> => ({ cluster: { redis: { path: join(dir, 'redis.sock') }, nodeId }, persistence: true })
+  const results: Result[] = []
+  try {
+    const a = await startBroker({ label: 'node-a', kind: 'portcullis', portcullisConfig: cluster('node-a') }, PORT_A, opts)
+    const b = await startBroker({ label: 'node-b', kind: 'portcullis', portcullisConfig: cluster('node-b') }, PORT_B, opts)
+    try {
+      for (let round = 1; round <= ROUNDS; round++) {
+        for (const qos of QOS) {
+          for (const mode of ['local', 'cross'] as const) {
+            const r = await run(mode, qos, a, b, redis.pid as number, round)
+            results.push(r)
+            process.stderr.write(`round ${round} QoS ${qos} ${mode}: ${r.delivered} msgs, ${(r.delivered / r.seconds).toFixed(0)} msg/s, broker ${r.brokerUsPerMsg.toFixed(1)} µs/msg, redis ${r.redisUsPerMsg.toFixed(1)} µs/msg, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms\n`)
+          }
+        }
+      }
+    } finally {
+      await a.stop()
+      await b.stop()
+    }
+  } finally {
+    redis.kill('SIGTERM')
+    killAll()
+    rmSync(dir, { recursive: true, force: true })
+  }
+  process.stdout.write(`\n| QoS | path | msg/s | broker CPU µs/msg (A+B) | Redis CPU µs/msg | p50 ms | p99 ms |\n|---|---|---|---|---|---|---|\n`)
+  for (const qos of QOS) {
+    for (const mode of ['local', 'cross'] as const) {
+      const rs = results.filter((r) => r.qos === qos && r.mode === mode)
+      process.stdout.write(`| ${qos} | ${mode} | ${median(rs.map((r) => r.delivered / r.seconds)).toFixed(0)} | ${median(rs.map((r) => r.brokerUsPerMsg)).toFixed(1)} | ${median(rs.map((r) => r.redisUsPerMsg)).toFixed(1)} | ${median(rs.map((r) => r.p50Ms)).toFixed(2)} | ${median(rs.map((r) => r.p99Ms)).toFixed(2)} |\n`)
+    }
+  }
+  process.stdout.write(`\nMedians of ${ROUNDS} rounds, ${MESSAGES} messages each, window ${WINDOW}; both nodes pinned to core 0. The machine is shared and loaded: figures are noisy.\n`)
+}
+
+process.on('SIGINT', () => { killAll(); process.exit(130) })
+await main()
