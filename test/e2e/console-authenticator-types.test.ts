@@ -4,9 +4,12 @@
  * authenticator against a real loopback introspection server (validated while typing,
  * created, then edited without re-typing its secret — an MQTT client's token is still
  * introspected with it), an HTTP auth service, and an x509 authenticator with its identity
- * fields. Each is checked through the API and by what it does.
+ * fields — then a device with an openssl-made certificate connects over a requestCert TLS
+ * listener through that x509 authenticator, and its details show the certificate. Each is
+ * checked through the API and by what it does.
  */
 import assert from 'node:assert/strict'
+import { X509Certificate } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -18,6 +21,8 @@ import { silentLogger } from '../../src/log.js'
 import { createServer, type PortcullisServer } from '../../src/server.js'
 import { AuthService } from '../helpers/auth-service.js'
 import { connect, end } from '../helpers/broker.js'
+import { TestCa } from '../helpers/certs.js'
+import mqtt from 'mqtt'
 
 const CHROMIUM = process.env['PORTCULLIS_CHROMIUM'] ?? '/usr/bin/chromium'
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
@@ -31,6 +36,8 @@ let page: Page
 let dataDir: string
 let adminUrl: string
 let mqttPort: number
+let tlsPort: number
+let ca: TestCa
 const pageErrors: string[] = []
 // Active only for the right client credentials: a lost secret would make every token inactive.
 const introspection = new AuthService((r) => {
@@ -48,10 +55,15 @@ async function api(method: string, path: string): Promise<Record<string, unknown
 before(async () => {
   assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: install it with 'apt-get install -y chromium' (Debian), or set PORTCULLIS_CHROMIUM.`)
   await introspection.start()
+  ca = TestCa.create('Console Devices CA')
+  const serverCert = ca.issue('127.0.0.1', { server: true, san: ['IP:127.0.0.1'] })
   dataDir = await mkdtemp(join(tmpdir(), 'portcullis-console-types-'))
   server = await createServer(validateConfig({
     admin: { host: '127.0.0.1', port: 0, apiKey: API_KEY },
-    listeners: [{ type: 'tcp', host: '127.0.0.1', port: 0 }],
+    listeners: [
+      { type: 'tcp', host: '127.0.0.1', port: 0 },
+      { type: 'tls', host: '127.0.0.1', port: 0, cert: serverCert.certFile, key: serverCert.keyFile, ca: ca.certFile, requestCert: true },
+    ],
     authentication: { allowAnonymous: false },
     authorization: { noMatch: 'allow' },
     dataDir,
@@ -60,6 +72,7 @@ before(async () => {
   assert.ok(server.admin !== undefined)
   adminUrl = server.admin.url
   mqttPort = (server.listeners[0] as { port: number }).port
+  tlsPort = (server.listeners[1] as { port: number }).port
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 })
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
   context.setDefaultTimeout(WAIT)
@@ -76,6 +89,7 @@ after(async () => {
   await browser?.close()
   await server?.close()
   await introspection.stop()
+  ca?.remove()
   if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true })
 })
 
@@ -164,5 +178,45 @@ test('console: an HTTP auth service and an x509 authenticator are created with t
   const x509 = await api('GET', '/authenticators/devices')
   assert.deepEqual(x509['identity'], { username: 'cn', clientId: 'san.uri' })
   assert.equal(x509['requireToken'], true)
+  assert.deepEqual(pageErrors, [])
+})
+
+test('console: a device connects through the x509 authenticator made in the console; its details show the certificate', async () => {
+  // Edit: no token required any more (the identity fields are kept as they were).
+  const row = page.locator('#authenticator-table tr[data-name="devices"]')
+  await row.locator('[data-action=edit]').click()
+  const edit = page.locator('#authenticator-form')
+  await edit.waitFor()
+  assert.equal(await edit.locator('#f-x509ClientId').inputValue(), 'san.uri')
+  await edit.locator('#f-requireToken').uncheck()
+  await edit.locator('#save-authenticator').click()
+  await edit.waitFor({ state: 'detached' })
+  const saved = await api('GET', '/authenticators/devices')
+  assert.equal(saved['requireToken'], false)
+  assert.deepEqual(saved['identity'], { username: 'cn', clientId: 'san.uri' })
+
+  const device = ca.issue('device-7', { san: ['URI:urn:dev:7'] })
+  const client = mqtt.connect(`mqtts://127.0.0.1:${tlsPort}`, {
+    protocolVersion: 5, clientId: 'urn:dev:7', ca: ca.cert, cert: device.cert, key: device.key, rejectUnauthorized: true, reconnectPeriod: 0, connectTimeout: WAIT,
+  })
+  try {
+    await new Promise<void>((resolve, reject) => {
+      client.once('connect', () => resolve())
+      client.once('error', reject)
+    })
+    await page.click('nav a[data-route=clients]')
+    const clientRow = page.locator('#client-table tr[data-client-id="urn:dev:7"]')
+    await clientRow.waitFor()
+    assert.match(await clientRow.textContent() ?? '', /device-7/, 'the username is the certificate CN')
+    await clientRow.locator('[data-action=inspect]').click()
+    const fingerprint = page.locator('#client-detail [data-cert=fingerprint]')
+    await fingerprint.waitFor()
+    assert.equal(await fingerprint.textContent(), new X509Certificate(device.cert).fingerprint256)
+    assert.match(await page.locator('#client-detail').textContent() ?? '', /CN=device-7/)
+    await page.locator('#client-detail [data-cert=validTo]').waitFor()
+    await page.keyboard.press('Escape')
+  } finally {
+    client.end(true)
+  }
   assert.deepEqual(pageErrors, [])
 })

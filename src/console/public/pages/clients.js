@@ -138,6 +138,8 @@ async function inspect(id) {
         row('Keep alive', c.keepAlive !== undefined ? `${c.keepAlive} s` : undefined),
         row('Authenticated by', c.anonymous ? 'anonymous' : c.authenticator), row('Token subject', subject(c)), row('Token issuer', c.token?.issuer),
         row('Token expires', expiresAt(c) ? `${formatTime(expiresAt(c))} (${formatRelative(expiresAt(c))})` : undefined),
+        ...(c.vouchedBy ? row('Certificate accepted by', c.vouchedBy) : []),
+        ...(c.certificate ? certificateRows(c.certificate, row) : []),
         row('In flight / queued', c.inflight !== undefined ? `${c.inflight} / ${c.queued ?? 0}` : undefined),
         row('Session expiry', c.session?.expiryInterval === NEVER ? 'never' : c.session?.expiryInterval !== undefined ? `${c.session.expiryInterval} s after disconnecting` : undefined)),
       subscriptionTable(c),
@@ -148,6 +150,20 @@ async function inspect(id) {
   } catch (err) {
     mount(body, h('div', { class: 'alert error' }, /** @type {Error} */ (err).message))
   }
+}
+
+/**
+ * The client certificate it connected with (tls/wss listeners with requestCert).
+ * @param {Record<string, any>} cert @param {(k: string, v: unknown) => HTMLElement[]} row
+ */
+function certificateRows(cert, row) {
+  return [
+    ...row('Certificate subject', cert.cn ? `CN=${cert.cn}` : undefined),
+    ...row('Certificate SANs', Array.isArray(cert.san) && cert.san.length > 0 ? cert.san.join(', ') : undefined),
+    ...row('Certificate fingerprint (SHA-256)', h('code', { class: 'small', 'data-cert': 'fingerprint' }, cert.fingerprint256)),
+    ...row('Certificate serial / issuer', `${cert.serialNumber} / ${cert.issuer}`),
+    ...row('Certificate expires', h('span', { 'data-cert': 'validTo' }, `${formatTime(cert.validTo)} (${formatRelative(cert.validTo)})`)),
+  ]
 }
 
 /** The subscriptions of a client or session, as a heading and a table. @param {Client} c */
