@@ -5,7 +5,7 @@
  *
  *   --quick                 smoke run (small counts, 1 round); asserts only that every scenario ran and
  *                           no QoS 1 message was lost — never speed
- *   --only a,b              scenario ids (fanin-qos0, fanin-qos1, fanin-qos1-durable, fanout-qos0, fixed-rate-qos0,
+ *   --only a,b              scenario ids (fanin-qos0, fanin-qos1, fanin-qos1-durable, offline-queue, fanout-qos0, fixed-rate-qos0,
  *                           fixed-rate-qos1, fleet, connect,
  *                           connect-hs256, connect-rs256, connect-es256, connect-eddsa,
  *                           connect-es256-reconnect, connect-services, memory-10k,

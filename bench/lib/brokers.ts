@@ -101,7 +101,10 @@ function mosquittoConf(port: number, dir: string, persistence: BrokerSpec['mosqu
   return [
     `listener ${port} ${HOST}`,
     'allow_anonymous true',
-    ...(persistence === undefined ? ['persistence false'] : ['persistence true', `persistence_location ${dir}/`]),
+    // Started as root (as here), Mosquitto switches to the user `mosquitto`, which cannot write the
+    // run's directory: its persistence file was never written. `user root` keeps the bench's user
+    // (it has no effect when the bench does not run as root).
+    ...(persistence === undefined ? ['persistence false'] : ['persistence true', `persistence_location ${dir}/`, 'user root']),
     ...(persistence === 'autosave-on-changes' ? ['autosave_on_changes true', 'autosave_interval 1'] : []),
     // BENCH_MOSQUITTO_LOG=FILE turns Mosquitto's log on for debugging (never for measurements).
     ...(process.env['BENCH_MOSQUITTO_LOG'] !== undefined ? ['log_type all', `log_dest file ${process.env['BENCH_MOSQUITTO_LOG']}`] : ['log_type none', 'log_dest none']),

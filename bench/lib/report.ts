@@ -34,6 +34,9 @@ export interface BrokerSummary {
   p99Ms?: Stat
   p999Ms?: Stat
   stallMaxMs?: Stat
+  queueCpuPerOpUs?: Stat
+  drainCpuPerOpUs?: Stat
+  drainSeconds?: Stat
   /** Paired per-round p99 ratios (this broker ÷ the other, same round), for latency scenarios. */
   p99Ratios: Record<string, Stat>
   heldMin?: number
@@ -102,6 +105,9 @@ export function summarise(selected: readonly Scenario[], records: readonly RunRe
       put('p99Ms', stat(ok.map((r) => r.p99Ms ?? NaN)))
       put('p999Ms', stat(ok.map((r) => r.p999Ms ?? NaN)))
       put('stallMaxMs', stat(ok.map((r) => r.stallMaxMs ?? NaN)))
+      put('queueCpuPerOpUs', stat(ok.map((r) => r.queueCpuPerOpUs ?? NaN)))
+      put('drainCpuPerOpUs', stat(ok.map((r) => r.drainCpuPerOpUs ?? NaN)))
+      put('drainSeconds', stat(ok.map((r) => r.drainSeconds ?? NaN)))
       const g = ok.map((r) => r.genCpu ?? NaN).filter(Number.isFinite)
       if (g.length > 0) s.genCpuMax = Math.max(...g)
       const held = mine.map((r) => r.held ?? NaN).filter(Number.isFinite)
@@ -186,6 +192,9 @@ export function renderMarkdown(
       if (b.coldCpuPerOpUs !== undefined) notes.push(`cold start (warm-up connects): ${range(b.coldCpuPerOpUs)} µs/connect`)
       const base = b.broker === 'portcullis' ? b.ratios['portcullis-baseline'] : undefined
       if (base !== undefined) notes.push(`**÷ portcullis-baseline (same rounds): ${base.stat.median.toFixed(2)}× [${base.stat.min.toFixed(2)}–${base.stat.max.toFixed(2)}]**`)
+      if (b.queueCpuPerOpUs !== undefined) notes.push(`queueing ${range(b.queueCpuPerOpUs)} µs/delivery`)
+      if (b.drainCpuPerOpUs !== undefined) notes.push(`drain ${range(b.drainCpuPerOpUs)} µs/delivery`)
+      if (b.drainSeconds !== undefined) notes.push(`drained in ${range(b.drainSeconds)} s`)
       if (b.stallMaxMs !== undefined) notes.push(`longest event-loop stall in the broker (measured phase): ${range(b.stallMaxMs)} ms`)
       for (const [other, st] of Object.entries(b.p99Ratios)) {
         if (b.broker.startsWith('portcullis') && other !== b.broker) notes.push(`p99 ÷ ${other}: ${st.median.toFixed(2)}× [${st.min.toFixed(2)}–${st.max.toFixed(2)}]`)

@@ -7,6 +7,7 @@ import { mintToken } from '../../src/auth/jwt/tools.js'
 import { cpuSeconds, rssKiB, HOST, type BrokerSpec, type RunningBroker } from './brokers.js'
 import type { Generator } from './generator.js'
 import type { PubSpec, SubSpec } from './jobs.js'
+import { offlineQueueRun } from './offline-queue.js'
 
 export interface Sizes {
   readonly faninWarm: number // messages per publisher
@@ -26,6 +27,9 @@ export interface Sizes {
   readonly memoryConnections: readonly number[]
   readonly authzWarm: number
   readonly authzCount: number
+  /** offline-queue: persistent sessions offline, QoS 1 messages queued for each. */
+  readonly offlineSessions: number
+  readonly offlineMessages: number
   /** Upper bound of one measured phase. */
   readonly phaseMs: number
 }
@@ -42,6 +46,7 @@ export const FULL: Sizes = {
   connectWarm: 3_000, connectCount: 10_000,
   memoryConnections: [10_000, 100_000],
   authzWarm: 2_000, authzCount: 20_000,
+  offlineSessions: 1_000, offlineMessages: 50,
   phaseMs: 30_000,
 }
 
@@ -54,6 +59,7 @@ export const QUICK: Sizes = {
   connectWarm: 30, connectCount: 200,
   memoryConnections: [1_000],
   authzWarm: 100, authzCount: 1_000,
+  offlineSessions: 50, offlineMessages: 10,
   phaseMs: 10_000,
 }
 
@@ -96,6 +102,10 @@ export interface Measurement {
   lostQos0?: number
   lostQos1?: number
   duplicates?: number
+  /** offline-queue: broker CPU per delivery while queueing, and while draining; the drain's duration. */
+  queueCpuPerOpUs?: number
+  drainCpuPerOpUs?: number
+  drainSeconds?: number
   flags: string[]
 }
 
@@ -625,6 +635,12 @@ export function scenarios(sizes: Sizes): Scenario[] {
       target: 'Portcullis durable ≤ 1.5 × Portcullis memory-only, and ≤ Mosquitto with autosave_on_changes (issue #12)',
       specs: durable,
       run: (ctx, b) => messageRun(ctx, b, { ...faninLoad(1, sizes.fanin1Warm, sizes.fanin1Count, 1), subs: [{ index: 0, clientId: 'bench-durable-sub', filter: 'bench/#', qos: 1, persistent: true }] }),
+    },
+    {
+      id: 'offline-queue', title: `Offline queue: ${sizes.offlineSessions.toLocaleString('en-US')} persistent sessions offline, ${sizes.offlineMessages} QoS 1 messages queued for each, then they reconnect and drain`, unit: 'µs/delivery', main: 'cpuPerOpUs',
+      target: 'Portcullis durable against Mosquitto with persistence (issue #12); every queued message delivered',
+      specs: durable,
+      run: (ctx, b) => offlineQueueRun(b, { sessions: sizes.offlineSessions, messages: sizes.offlineMessages, phaseMs: Math.max(ctx.sizes.phaseMs, 30_000) }),
     },
     {
       id: 'fanout-qos0', title: 'Fan-out QoS 0 (1 publisher → 100 subscribers)', unit: 'µs/delivery', main: 'cpuPerOpUs',
