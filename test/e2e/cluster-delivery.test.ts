@@ -205,3 +205,39 @@ describe('cross-node delivery: durability', () => {
   })
 })
 
+// Last: it stops Redis under the running nodes.
+describe('cross-node delivery: Redis SIGKILLed and restarted (appendonly)', () => {
+  test('no false acknowledgement while Redis is down; cross-node delivery resumes by itself once it is back', async () => {
+    const topic = `${uid('outage')}/n`
+    const { client: sub, inbox } = await connectWithInbox(B().port, { protocolVersion: 5, clientId: uid('sub') })
+    const pub = await connect(A().port, { protocolVersion: 5, clientId: uid('pub') })
+    try {
+      await subscribe(sub, topic, { qos: 1 })
+      await routed(A(), 'node-b', topic)
+      await pub.publishAsync(topic, 'before', { qos: 1 })
+      assert.equal((await inbox.next(topic, 5000)).payload.toString(), 'before')
+
+      await redis.stop('SIGKILL')
+      // The forward cannot be stored: MQTT 5 PUBACK 0x97, never a success.
+      const during = await withTimeout(pub.publishAsync(topic, 'during', { qos: 1 }).then(
+        (p) => `acknowledged ${String((p as { reasonCode?: number } | undefined)?.reasonCode ?? 0)}`,
+        (err: unknown) => `refused: ${String(err)}`,
+      ), 5000, 'an answer to the PUBLISH while Redis is down').catch(() => 'no answer')
+      assert.ok(!during.startsWith('acknowledged 0'), `no false acknowledgement (got ${during})`)
+
+      await redis.start()
+      // The nodes reconnect (back-off ≤ 2 s): a QoS 1 message crosses again.
+      await withTimeout((async () => {
+        for (let n = 0; ; n++) {
+          const ok = await pub.publishAsync(topic, `after-${n}`, { qos: 1 }).then(
+            (p) => ((p as { reasonCode?: number } | undefined)?.reasonCode ?? 0) === 0, () => false)
+          if (ok && inbox.messages.some((m) => m.payload.toString().startsWith('after-'))) return
+          await delay(250)
+        }
+      })(), 20_000, 'cross-node delivery after Redis is back')
+      assert.ok(!inbox.messages.some((m) => m.payload.toString() === 'during'), 'the refused message was not delivered')
+    } finally {
+      await end(sub, pub)
+    }
+  })
+})
