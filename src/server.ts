@@ -109,7 +109,8 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     if (config.admin !== undefined) {
       const adminConfig = config.admin
       let apiKey = options.apiKey ?? adminConfig.apiKey
-      if (apiKey === undefined) {
+      // With named keys only (admin.apiKeys), no key is generated.
+      if (apiKey === undefined && (adminConfig.apiKeys ?? []).length === 0) {
         const stored = loadOrCreateApiKey(config.dataDir)
         logger.info({ file: stored.file }, stored.created ? 'admin API key generated (read it from the file)' : 'admin API key read from file')
         apiKey = stored.key
@@ -117,7 +118,8 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       const a = await startAdminServer({
         config: adminConfig,
         logger,
-        apiKey,
+        ...(apiKey !== undefined ? { apiKey } : {}),
+        apiKeys: adminConfig.apiKeys ?? [],
         metricsPublic: adminConfig.metricsPublic,
         version: VERSION,
         ...(options.jwks !== undefined ? { jwks: options.jwks } : {}),

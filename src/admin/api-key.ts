@@ -42,3 +42,13 @@ export function checkBearer(header: string | undefined, key: string): boolean {
   const b = createHash('sha256').update(key).digest()
   return timingSafeEqual(a, b) && presented !== '' && key !== ''
 }
+
+/**
+ * The name of the key an `Authorization` header carries, or undefined. Every key is checked
+ * (constant time each, no early exit), so timing tells neither whether nor which key matched.
+ */
+export function matchApiKey(header: string | undefined, keys: readonly { readonly name: string; readonly key: string }[]): string | undefined {
+  let found: string | undefined
+  for (const k of keys) if (checkBearer(header, k.key) && found === undefined) found = k.name
+  return found
+}

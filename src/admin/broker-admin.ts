@@ -26,6 +26,8 @@ import type { RevocationList } from '../auth/revocation.js'
 import { brokerStats, cacheUsage, type BrokerStatsView } from './stats.js'
 import type { ConfigurationStatus } from './managed-config.js'
 import { checkToken } from './token-check.js'
+import { AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX, AuditLog, type AuditPage } from './audit.js'
+import { ApiError } from './errors.js'
 import { listRefusals } from './refusals.js'
 import type { RefusalRecord } from '../broker/refusals.js'
 
@@ -56,11 +58,14 @@ export class BrokerAdmin implements MetricsSource {
   readonly revocations: RevocationsAdmin
   readonly devices: DevicesAdmin
   readonly #revocationList: RevocationList
+  /** Management changes: who, when, from where, what (secrets redacted). */
+  readonly audit: AuditLog
 
   constructor(options: BrokerAdminOptions) {
     const { broker, chain, logger } = options
     this.#broker = broker
     this.#configuration = options.configuration ?? { source: 'configuration file', fileDiffers: false }
+    this.audit = new AuditLog(options.store)
     const changes = new AdminChanges(options.store, () => ({ authenticators: this.authn.configs, authorization: this.authz.config }))
     this.authn = new AuthenticatorsAdmin({
       chain,
@@ -110,6 +115,13 @@ export class BrokerAdmin implements MetricsSource {
     return listRefusals(this.#broker.refusals, query)
   }
 
+  /** GET /audit: a page of the audit trail, newest first. */
+  auditPage(query: Readonly<Record<string, unknown>>): AuditPage {
+    const limit = pageNumber(query, 'limit', AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX)
+    const before = query['before'] === undefined ? undefined : pageNumber(query, 'before', 0, Number.MAX_SAFE_INTEGER)
+    return this.audit.page(before, limit)
+  }
+
   stats(): BrokerStatsView {
     return brokerStats(this.#broker)
   }
@@ -118,4 +130,13 @@ export class BrokerAdmin implements MetricsSource {
   configuration(): ConfigurationStatus {
     return this.#configuration
   }
+}
+
+/** A whole number query parameter in 1..max. */
+function pageNumber(query: Readonly<Record<string, unknown>>, name: string, fallback: number, max: number): number {
+  const raw = query[name]
+  if (raw === undefined) return fallback
+  const n = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : NaN
+  if (!Number.isSafeInteger(n) || n < 1 || n > max) throw new ApiError('ERR_VALIDATION', `${name}: must be a whole number from 1 to ${max}`, name)
+  return n
 }

@@ -5,6 +5,8 @@
 import type { AuthenticatorConfig } from '../auth/create.js'
 import type { AuthorizationConfig } from '../authz/config.js'
 import type { SqliteConfigStore } from '../store/sqlite/config-store.js'
+import { noteChanges } from './audit.js'
+import { diffManagedState } from './audit-diff.js'
 import { authenticatorToRaw, authorizationToRaw } from './config-views.js'
 
 /** The configuration the admin API manages. */
@@ -31,10 +33,12 @@ export class AdminChanges {
     return run
   }
 
-  /** Store the state with `next` in place of its current parts. */
+  /** Store the state with `next` in place of its current parts (and note what changed for the audit trail). */
   persist(next: Partial<ManagedState>): void {
+    const current = this.#current()
+    const state = { ...current, ...next }
+    noteChanges(diffManagedState(current, state))
     if (this.#store === undefined) return
-    const state = { ...this.#current(), ...next }
     this.#store.save({ authenticators: state.authenticators.map(authenticatorToRaw), authorization: authorizationToRaw(state.authorization) })
   }
 }

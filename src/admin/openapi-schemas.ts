@@ -114,6 +114,35 @@ export const SCHEMAS: Record<string, Schema> = {
       },
     },
   },
+  AuditEntry: {
+    type: 'object',
+    required: ['id', 'at', 'who', 'address', 'operation', 'summary', 'changes'],
+    properties: {
+      id: int,
+      at: { ...str, format: 'date-time' },
+      who: { ...str, description: 'the name of the API key used (admin for admin.apiKey or the generated key)' },
+      address: str,
+      operation: { ...str, description: 'method and path, e.g. PATCH /api/v1/authenticators/corp' },
+      summary: str,
+      changes: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['path'],
+          properties: { path: str, before: { description: 'absent: added' }, after: { description: 'absent: removed' } },
+        },
+      },
+      request: { type: 'object', description: 'the request body (secrets redacted), for actions that change no configuration' },
+    },
+  },
+  AuditPage: {
+    type: 'object',
+    required: ['entries', 'next'],
+    properties: {
+      entries: { type: 'array', items: { $ref: '#/components/schemas/AuditEntry' } },
+      next: { type: ['integer', 'null'], description: 'pass as `before` for the next (older) page; null on the last page' },
+    },
+  },
   Identity: identity,
   AuthenticatorInput: {
     description: 'One entry of authentication.authenticators, exactly as in the configuration file',

@@ -43,6 +43,8 @@ export interface ApiRoute {
   readonly bodyLimit?: number
   /** The body may also be CSV (text/csv), handed to the handler as a string. */
   readonly csv?: true
+  /** false: not a change, not in the audit trail (a POST that only reads, e.g. the token check). */
+  readonly audit?: false
   /** Error statuses this route can answer besides 401. */
   readonly errors: readonly (400 | 404 | 409)[]
   readonly handler: (admin: BrokerAdmin, request: ApiRequest) => unknown
@@ -179,9 +181,19 @@ export const API_ROUTES: readonly ApiRoute[] = [
       { name: 'since', description: 'only refusals at or after this time (epoch milliseconds or ISO 8601)' },
     ],
     response: 'Refusal[]', errors: [400], handler: (a, r) => a.refusals(r.query) },
+  { method: 'GET', url: '/audit', tag: 'broker', summary: 'The audit trail of management changes, newest first',
+    description: 'Every successful change through this API (and so through the console): when, which API key (`who`, its name), from which address, ' +
+      'the operation, and what changed (`changes`: path, before, after; secrets shown as `[redacted]`). Actions that change no configuration ' +
+      '(revocations, disconnects, refreshes) carry their request body instead, secrets redacted. Kept in the configuration store (the newest 10,000). ' +
+      'Page back with `before` = the previous answer\'s `next`.',
+    query: [
+      { name: 'limit', description: 'entries per page, 1..500', default: '50' },
+      { name: 'before', description: 'only entries older than this id (the previous page\'s `next`)' },
+    ],
+    response: 'AuditPage', errors: [400], handler: (a, r) => a.auditPage(r.query) },
   // tools
   { method: 'POST', url: '/token/check', tag: 'tools', summary: 'Check a token against the current chain, check by check (the token is not logged)',
-    body: 'TokenCheckRequest', response: 'TokenInspection', errors: [400], handler: (a, r) => a.tokenCheck(r.body) },
+    body: 'TokenCheckRequest', response: 'TokenInspection', errors: [400], audit: false, handler: (a, r) => a.tokenCheck(r.body) },
   { method: 'GET', url: '/stats', tag: 'broker', summary: 'Broker statistics',
     response: 'Stats', errors: [], handler: (a) => a.stats() },
   { method: 'GET', url: '/configuration', tag: 'broker', summary: 'Where authenticators and authorization come from, and how the configuration file differs from the stored copy',

@@ -20,7 +20,10 @@ import type { AdminConfig } from '../config/schema.js'
 import { ConfigError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { registerConsole } from '../console/register.js'
-import { checkBearer } from './api-key.js'
+import { matchApiKey } from './api-key.js'
+import { DEFAULT_API_KEY_NAME, type NamedApiKey } from '../config/schema.js'
+import { auditContext, type AuditContext } from './audit.js'
+import { redactRequest } from './audit-diff.js'
 import type { BrokerAdmin } from './broker-admin.js'
 import { ApiError, errorBody, type ApiErrorCode } from './errors.js'
 import { buildOpenApiDocument } from './openapi.js'
@@ -31,8 +34,10 @@ export interface AdminServerOptions {
   readonly logger: Logger
   /** A public key set to publish at /.well-known/jwks.json (the development setup's). */
   readonly jwks?: { readonly keys: readonly JsonWebKey[] }
-  /** The bearer token for /api and /metrics. Without one the API refuses every request. */
+  /** The bearer token for /api and /metrics (named `admin`). Without any key the API refuses every request. */
   readonly apiKey?: string
+  /** Further named keys (admin.apiKeys). */
+  readonly apiKeys?: readonly NamedApiKey[]
   /** Serve /metrics without the bearer token. */
   readonly metricsPublic?: boolean
   /** Shown in the OpenAPI document. */
@@ -85,7 +90,10 @@ function unauthorized(reply: FastifyReply, message: string): FastifyReply {
 
 export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
   const logger = options.logger
-  const apiKey = options.apiKey
+  const keys: readonly NamedApiKey[] = [
+    ...(options.apiKey !== undefined ? [{ name: DEFAULT_API_KEY_NAME, key: options.apiKey }] : []),
+    ...(options.apiKeys ?? []),
+  ]
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 })
   let target: AdminTarget | undefined
 
@@ -105,7 +113,9 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   // CSV (device import): the text as is; only routes that take CSV accept it.
   app.addContentTypeParser(['text/csv'], { parseAs: 'string' }, (_req, body, done) => done(null, String(body)))
 
-  const authorized = (request: FastifyRequest): boolean => apiKey !== undefined && checkBearer(request.headers.authorization, apiKey)
+  /** The name of the key the request carries, or undefined. */
+  const keyName = (request: FastifyRequest): string | undefined => matchApiKey(request.headers.authorization, keys)
+  const authorized = (request: FastifyRequest): boolean => keyName(request) !== undefined
 
   let readiness: Readiness = 'starting'
   app.get('/healthz', () => ({ status: 'ok' }))
@@ -133,7 +143,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   await app.register((api, _options, registered) => {
     // A hook that answers (401) does not call `next`: the request ends there.
     api.addHook('onRequest', (request, reply, next) => {
-      if (apiKey === undefined) unauthorized(reply, 'no admin API key is configured (admin.apiKey)')
+      if (keys.length === 0) unauthorized(reply, 'no admin API key is configured (admin.apiKey)')
       else if (!authorized(request)) unauthorized(reply, 'missing or wrong bearer token (Authorization: Bearer <admin.apiKey>)')
       else next()
     })
@@ -154,7 +164,24 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
             return sendError(reply, new ApiError('ERR_BAD_REQUEST', 'this route takes JSON (Content-Type: application/json)', 'body'))
           }
           const params = request.params as Record<string, string>
-          const result = await route.handler(admin, { params, query: request.query as Record<string, unknown>, body: request.body })
+          const apiRequest = { params, query: request.query as Record<string, unknown>, body: request.body }
+          let result: unknown
+          if (route.method === 'GET' || route.audit === false) {
+            result = await route.handler(admin, apiRequest)
+          } else {
+            // A change: what it changed is noted in this context, and recorded once it succeeded.
+            const context: AuditContext = { changes: [] }
+            result = await auditContext.run(context, () => route.handler(admin, apiRequest))
+            admin.audit.record({
+              at: new Date().toISOString(),
+              who: keyName(request) ?? '?',
+              address: request.ip,
+              operation: `${route.method} ${request.url.split('?')[0]}`,
+              summary: route.summary,
+              changes: context.changes,
+              ...(context.changes.length === 0 && request.body !== undefined ? { request: redactRequest(request.body) } : {}),
+            })
+          }
           const status = route.status ?? 200
           if (status === 204) return reply.code(204).send()
           return reply.code(status).type('application/json; charset=utf-8').send(JSON.stringify(result))
@@ -176,7 +203,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   const port = typeof address === 'object' && address !== null ? address.port : options.config.port
   const host = options.config.host
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
-  logger.info({ url, api: apiKey !== undefined, metricsPublic: options.metricsPublic === true }, 'admin listening')
+  logger.info({ url, api: keys.length > 0, apiKeys: keys.map((k) => k.name), metricsPublic: options.metricsPublic === true }, 'admin listening')
   return {
     host,
     port,

@@ -17,10 +17,40 @@ import {
 export interface AdminConfig {
   readonly host: string
   readonly port: number
-  /** Bearer key for /api and /metrics; when absent one is generated into dataDir/admin-api-key. */
+  /** Bearer key for /api and /metrics (named `admin`); when absent and no apiKeys, one is generated into dataDir/admin-api-key. */
   readonly apiKey: string | undefined
+  /** Further named keys; the audit trail says which key made each change. */
+  readonly apiKeys?: readonly NamedApiKey[]
   /** Serve /metrics without the key (for a Prometheus scraper on a trusted network). */
   readonly metricsPublic: boolean
+}
+
+export interface NamedApiKey {
+  readonly name: string
+  readonly key: string
+}
+
+/** The key admin.apiKey (or the generated one) is known by in the audit trail. */
+export const DEFAULT_API_KEY_NAME = 'admin'
+
+function validateApiKeys(raw: unknown, single: string | undefined): NamedApiKey[] {
+  const entries = raw === undefined ? [] : list(raw, 'admin.apiKeys')
+  const keys: NamedApiKey[] = single === undefined ? [] : [{ name: DEFAULT_API_KEY_NAME, key: single }]
+  entries.forEach((e, i) => {
+    const path = `admin.apiKeys[${i}]`
+    const m = mapping(e, path)
+    knownKeys(m, path, ['name', 'key'])
+    const name = optionalString(m['name'], `${path}.name`)
+    const key = optionalString(m['key'], `${path}.key`)
+    if (name === undefined || !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new ConfigError(`${path}.name`, 'is required: 1 to 64 letters, digits, _ . -')
+    if (key === undefined || key.length < 16) throw new ConfigError(`${path}.key`, 'is required and must be at least 16 characters')
+    if (keys.some((k) => k.name === name)) {
+      throw new ConfigError(`${path}.name`, `'${name}' is used twice${name === DEFAULT_API_KEY_NAME ? ' (admin.apiKey is named admin)' : ''}`)
+    }
+    if (keys.some((k) => k.key === key)) throw new ConfigError(`${path}.key`, 'is the same as another key')
+    keys.push(Object.freeze({ name, key }))
+  })
+  return keys.slice(single === undefined ? 0 : 1)
 }
 
 export interface PersistenceConfig {
@@ -178,11 +208,13 @@ export function validateConfig(raw: unknown): PortcullisConfig {
   let admin: AdminConfig | undefined
   if (v['admin'] !== undefined && v['admin'] !== null && v['admin'] !== false) {
     const a = mapping(v['admin'], 'admin')
-    knownKeys(a, 'admin', ['host', 'port', 'apiKey', 'metricsPublic'])
+    knownKeys(a, 'admin', ['host', 'port', 'apiKey', 'apiKeys', 'metricsPublic'])
+    const apiKey = optionalString(a['apiKey'], 'admin.apiKey')
     admin = Object.freeze({
       host: optionalString(a['host'], 'admin.host') ?? '127.0.0.1',
       port: optionalInteger(a['port'], 'admin.port', 18083, 0, 65535),
-      apiKey: optionalString(a['apiKey'], 'admin.apiKey'),
+      apiKey,
+      apiKeys: Object.freeze(validateApiKeys(a['apiKeys'], apiKey)),
       metricsPublic: optionalBoolean(a['metricsPublic'], 'admin.metricsPublic', false),
     })
   }

@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import type { StoredDevice } from '../../auth/devices/device.js'
 import type { DeviceStore } from '../../auth/devices/registry.js'
 import type { Revocation, RevocationStore } from '../../auth/revocation.js'
+import type { AuditEntry, AuditRecord, AuditStore } from '../../admin/audit.js'
 import { openDatabase, readMeta, writeMeta } from './database.js'
 
 export const CONFIG_DB_FILE = 'portcullis.db'
@@ -27,7 +28,7 @@ export interface StoredConfig {
   readonly updatedAt: number
 }
 
-export class SqliteConfigStore implements RevocationStore, DeviceStore {
+export class SqliteConfigStore implements RevocationStore, DeviceStore, AuditStore {
   readonly file: string
   readonly #db: Database.Database
 
@@ -43,6 +44,7 @@ export class SqliteConfigStore implements RevocationStore, DeviceStore {
         CREATE TABLE IF NOT EXISTS authorization_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS revocations (id TEXT PRIMARY KEY, entry TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS devices (id TEXT PRIMARY KEY, entry TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL);
       `,
     })
     this.#db = db
@@ -117,6 +119,22 @@ export class SqliteConfigStore implements RevocationStore, DeviceStore {
     this.#db.transaction(() => {
       for (const id of ids) remove.run(id)
     })()
+  }
+
+  /** Appends an audit entry and drops all but the newest `keep`; returns its id. */
+  addAudit(entry: AuditRecord, keep: number): number {
+    const db = this.#db
+    return db.transaction(() => {
+      const id = Number(db.prepare('INSERT INTO audit (entry) VALUES (?)').run(JSON.stringify(entry)).lastInsertRowid)
+      db.prepare('DELETE FROM audit WHERE id <= ?').run(id - keep)
+      return id
+    })()
+  }
+
+  /** Audit entries older than `before` (all when undefined), newest first. */
+  listAudit(before: number | undefined, limit: number): AuditEntry[] {
+    const rows = this.#db.prepare('SELECT id, entry FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?').all(before ?? Number.MAX_SAFE_INTEGER, limit) as { id: number; entry: string }[]
+    return rows.map((r) => ({ id: r.id, ...(JSON.parse(r.entry) as AuditRecord) }))
   }
 
   close(): void {
