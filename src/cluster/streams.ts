@@ -15,6 +15,7 @@
  * to serve; whether it updates the retained mirror) and `p` (the payload bytes).
  */
 import type { Redis } from 'ioredis'
+import { PortcullisError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Message, QoS } from '../mqtt/types.js'
 import type { RedisState } from '../store/redis/redis-state.js'
@@ -190,7 +191,11 @@ export class StreamReader {
     }
     const key = this.#key
     this.#state.record((m) => m.xack(key, STREAM_GROUP, ...ids).xdel(key, ...ids))
-    return new Promise<Error | undefined>((r) => this.#state.afterCommit(r))
+    const err = await new Promise<Error | undefined>((r) => this.#state.afterCommit(r))
+    // A delivery refused because another node claimed its client meanwhile fails only that
+    // client's change: the acknowledgement and every other delivery of the group were applied
+    // (the new owner serves that client from now on).
+    return err instanceof PortcullisError && err.code === 'ERR_SESSION_TAKEN_OVER' ? undefined : err
   }
 
   async #run(): Promise<void> {
