@@ -13,6 +13,7 @@
 import { randomUUID } from 'node:crypto'
 import { absent, isMapping } from '../config/check.js'
 import { PortcullisError } from '../errors.js'
+import { clock } from '../clock.js'
 
 export type RevocationKind = 'jti' | 'sub' | 'issuedBefore'
 
@@ -77,7 +78,7 @@ export interface RevocationRequest {
  * Parses `{ jti, exp? }`, `{ sub }` or `{ sub, issuedBefore }` (+ `reason`). `issuedBefore: "now"`
  * is the time of the request.
  */
-export function parseRevocationRequest(body: unknown, now = Date.now()): RevocationRequest {
+export function parseRevocationRequest(body: unknown, now = clock.now()): RevocationRequest {
   if (!isMapping(body)) throw new RevocationInputError('body', 'must be a mapping { jti } | { sub } | { sub, issuedBefore }')
   for (const key of Object.keys(body)) {
     if (!INPUT_KEYS.includes(key)) throw new RevocationInputError(key, `unknown key (expected one of: ${INPUT_KEYS.join(', ')})`)
@@ -105,7 +106,7 @@ export function parseRevocationRequest(body: unknown, now = Date.now()): Revocat
  *   issuedBefore  issuedBefore + maxLifetime
  *   sub           never (until deleted)
  */
-export function revocationExpiry(request: RevocationRequest, maxLifetime: number | undefined, now = Date.now()): number | undefined {
+export function revocationExpiry(request: RevocationRequest, maxLifetime: number | undefined, now = clock.now()): number | undefined {
   switch (request.kind) {
     case 'jti':
       if (request.exp !== undefined) return request.exp * 1000
@@ -117,7 +118,7 @@ export function revocationExpiry(request: RevocationRequest, maxLifetime: number
   }
 }
 
-export function revocationFromRequest(request: RevocationRequest, maxLifetime: number | undefined, now = Date.now()): Revocation {
+export function revocationFromRequest(request: RevocationRequest, maxLifetime: number | undefined, now = clock.now()): Revocation {
   const expiresAt = revocationExpiry(request, maxLifetime, now)
   return {
     id: randomUUID(),
@@ -188,7 +189,7 @@ export class RevocationList {
   }
 
   /** Drops entries past their expiry. */
-  prune(now = Date.now()): number {
+  prune(now = clock.now()): number {
     const gone = [...this.#byId.values()].filter((e) => e.expiresAt !== undefined && e.expiresAt <= now)
     if (gone.length === 0) return 0
     this.#store?.removeRevocations(gone.map((e) => e.id))
@@ -197,7 +198,7 @@ export class RevocationList {
   }
 
   /** The entry that revokes a token with these claims, if any. */
-  match(claims: Readonly<Record<string, unknown>> | undefined, now = Date.now()): Revocation | undefined {
+  match(claims: Readonly<Record<string, unknown>> | undefined, now = clock.now()): Revocation | undefined {
     if (claims === undefined || this.#byId.size === 0) return undefined
     const live = (e: Revocation | undefined): Revocation | undefined => (e !== undefined && (e.expiresAt === undefined || e.expiresAt > now) ? e : undefined)
     const jti = claims['jti']

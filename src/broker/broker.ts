@@ -23,6 +23,7 @@ import { SessionManager } from './sessions.js'
 import { identityFields } from './handlers/connect.js'
 import { RefusalLog } from './refusals.js'
 import { SysPublisher } from './sys-topics.js'
+import { clock } from '../clock.js'
 
 const NO_GROUPS: readonly string[] = Object.freeze([])
 
@@ -78,7 +79,7 @@ export class Broker {
   readonly connackReasonString: boolean
   /** The most recent refused CONNECTs (admin API, console). */
   readonly refusals = new RefusalLog()
-  readonly startedAt = Date.now()
+  readonly startedAt = clock.now()
   readonly stats: BrokerStats = {
     connectionsTotal: 0,
     messagesReceived: 0,
@@ -124,7 +125,7 @@ export class Broker {
     this.version = deps.version
     this.disconnectOnExpiry = deps.disconnectOnExpiry ?? true
     this.connackReasonString = deps.connackReasonString ?? false
-    this.#wheel = setInterval(() => this.#tick(), 1000)
+    this.#wheel = clock.setInterval(() => this.#tick(), 1000)
     this.#wheel.unref()
     this.bus.onMessage((m, forwarded) => this.route(m, forwarded))
     this.#sys = new SysPublisher(this)
@@ -414,7 +415,7 @@ export class Broker {
 
   /** One timer for every connection: connect timeout, keep alive, token expiry (a fault costs that connection only). */
   #tick(): void {
-    const now = Date.now()
+    const now = clock.now()
     for (const conn of this.#connections) guarded(this.logger, conn, 'keep-alive wheel', () => this.#tickConnection(conn, now))
     guarded(this.logger, undefined, '$SYS publisher', () => this.#sys.tick(now))
   }

@@ -20,6 +20,7 @@ import { remainingExpiry, type Delivery, type Message, type ProtocolVersion } fr
 import type { Session } from './session.js'
 import { contained, guarded } from './contain.js'
 import { flushThisTurn } from './write-batch.js'
+import { clock } from '../clock.js'
 
 export type ConnectionState = 'new' | 'authenticating' | 'connected' | 'closed'
 
@@ -53,7 +54,7 @@ export class Connection implements FrameSink {
   readonly stream: Duplex
   readonly remoteAddress: string
   readonly listener: string
-  readonly createdAt = Date.now()
+  readonly createdAt = clock.now()
   readonly framer: Framer
 
   state: ConnectionState = 'new'
@@ -69,7 +70,7 @@ export class Connection implements FrameSink {
   /** tls/wss listeners with requestCert: the certificate the handshake presented and what its verification said. */
   clientCertificate: PresentedCertificate | undefined
   keepAlive = 0
-  lastActivity = Date.now()
+  lastActivity = clock.now()
   session: Session | undefined
   identity: Identity | undefined
   authz: ClientAuthz | undefined
@@ -134,7 +135,7 @@ export class Connection implements FrameSink {
     if (this.state === 'closed') return
     this.bytesIn += chunk.length
     this.broker.stats.bytesIn += chunk.length
-    this.lastActivity = Date.now()
+    this.lastActivity = clock.now()
     this.framer.push(chunk, this)
   }
 
@@ -269,7 +270,7 @@ export class Connection implements FrameSink {
     /** An alias this packet introduces: forgotten again if the packet is not sent. */
     let newAlias = false
     // An expired message is not delivered, whatever the subscriber's protocol version [MQTT-3.3.2-5].
-    const expiry = remainingExpiry(m, Date.now())
+    const expiry = remainingExpiry(m, clock.now())
     if (expiry === 0) {
       this.broker.stats.messagesDropped++
       return false

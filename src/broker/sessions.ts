@@ -23,6 +23,7 @@ import type { Connection } from './connection.js'
 import { Session, type LastConnection, type PendingWill } from './session.js'
 import { guarded } from './contain.js'
 import { clearLongTimeout, setLongTimeout } from './timers.js'
+import { clock } from '../clock.js'
 
 export interface OpenedSession {
   readonly session: Session
@@ -69,7 +70,7 @@ export class SessionManager {
       if (stale !== undefined) this.#letGo(stale, false, true)
       const stored = await ownership.load(clientId)
       if (stored === undefined || this.#sessions.has(clientId)) return
-      const now = Date.now()
+      const now = clock.now()
       const expired = this.#restore(claim.previousAlive ? { ...stored, will: undefined } : stored, now)
       const session = this.#sessions.get(clientId)
       const will = session?.pendingWill
@@ -239,7 +240,7 @@ export class SessionManager {
       if (!closing) this.end(session)
       return
     }
-    session.lastConnection = this.#lastConnection(conn, Date.now())
+    session.lastConnection = this.#lastConnection(conn, clock.now())
     this.#armExpiry(session, session.expiryInterval * 1000)
     this.#save(session)
   }
@@ -252,7 +253,7 @@ export class SessionManager {
    */
   async recover(): Promise<number> {
     const stored = await this.#store.recover()
-    const now = Date.now()
+    const now = clock.now()
     // Every session is back before any will is published, so each reaches every subscriber.
     const expired = stored.map((s) => this.#restore(s, now)).filter((s) => s !== undefined)
     for (const session of expired) this.end(session)
@@ -351,7 +352,7 @@ export class SessionManager {
       broker.publish(willMessage(stored, conn.willExpiry))
       return
     }
-    this.#pendWill(session, stored, conn.willExpiry, Date.now() + delay * 1000)
+    this.#pendWill(session, stored, conn.willExpiry, clock.now() + delay * 1000)
   }
 
   /** A will published at `publishAt` unless the session resumes first [MQTT-3.1.3-9]. */
@@ -364,7 +365,7 @@ export class SessionManager {
         this.#broker.publish(willMessage(message, expiry))
         this.#save(session)
       })
-    }, Math.max(0, publishAt - Date.now()))
+    }, Math.max(0, publishAt - clock.now()))
     session.pendingWill = pending
   }
 
@@ -442,5 +443,5 @@ export class SessionManager {
 
 /** The will as published: its Message Expiry Interval counts from now [MQTT-3.3.2-5]. */
 function willMessage(stored: Message, expiry: number | undefined): Message {
-  return expiry === undefined ? stored : { ...stored, expiresAt: Date.now() + expiry * 1000 }
+  return expiry === undefined ? stored : { ...stored, expiresAt: clock.now() + expiry * 1000 }
 }

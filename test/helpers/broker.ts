@@ -1,7 +1,8 @@
 /**
  * Black-box test helpers: a Portcullis running in-process on 127.0.0.1:0, MQTT.js clients
- * connected to it, and raw sockets for hand-made bytes. Every wait has a timeout that
- * fails the test with a message saying what never happened.
+ * connected to it, and raw sockets for hand-made bytes. Every wait has a timeout that fails
+ * the test with a message saying what never happened, measured on the monotonic clock
+ * (performance.now), so a test that fakes Date cannot stall it.
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -240,9 +241,9 @@ export class Inbox {
 
   /** Wait until `count` messages have arrived in total. */
   async count(count: number, timeout = DEFAULT_TIMEOUT): Promise<Received[]> {
-    const deadline = Date.now() + timeout
+    const deadline = performance.now() + timeout
     while (this.messages.length < count) {
-      if (Date.now() > deadline) throw new Error(`expected ${count} messages, got ${this.messages.length} within ${timeout} ms`)
+      if (performance.now() > deadline) throw new Error(`expected ${count} messages, got ${this.messages.length} within ${timeout} ms`)
       await delay(10)
     }
     return this.messages.slice(0, count)
@@ -396,14 +397,14 @@ export class RawClient {
     cmd?: C,
     timeout = DEFAULT_TIMEOUT,
   ): Promise<Extract<mqttPacket.Packet, { cmd: C }>> {
-    const deadline = Date.now() + timeout
+    const deadline = performance.now() + timeout
     for (;;) {
       while (this.#read < this.packets.length) {
         const p = this.packets[this.#read++] as mqttPacket.Packet
         if (cmd === undefined || p.cmd === cmd) return p as Extract<mqttPacket.Packet, { cmd: C }>
       }
       if (this.#isClosed) throw new Error(`connection closed while waiting for ${cmd ?? 'a packet'}`)
-      const left = deadline - Date.now()
+      const left = deadline - performance.now()
       if (left <= 0) throw new Error(`no ${cmd ?? 'packet'} within ${timeout} ms`)
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left)
@@ -506,9 +507,9 @@ export function delay(ms: number): Promise<void> {
 
 /** Poll a condition until it holds, or fail with `what`. */
 export async function until(cond: () => boolean, what: string, timeout = DEFAULT_TIMEOUT): Promise<void> {
-  const deadline = Date.now() + timeout
+  const deadline = performance.now() + timeout
   while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timeout: ${what}`)
+    if (performance.now() > deadline) throw new Error(`timeout: ${what}`)
     await delay(10)
   }
 }

@@ -12,6 +12,7 @@ import type { JwsAlgorithm } from '../jwt/algorithms.js'
 import { importJwks, type VerifyKey } from '../jwt/keys.js'
 import { JwksFetchError, fetchJwksDocument, type JwksFetchFailure } from './fetch.js'
 import type { JwksFetchCounts, KeyRefreshReason, KeySource, KeySourceStatus } from './source.js'
+import { clock } from '../../clock.js'
 
 export interface RemoteJwksOptions {
   readonly url: string
@@ -71,7 +72,7 @@ export class RemoteJwksSource implements KeySource {
   }
 
   current(): readonly VerifyKey[] | undefined {
-    if (this.#keys !== undefined && this.#failingSince !== null && Date.now() - this.#failingSince > this.#options.gracePeriodMs) {
+    if (this.#keys !== undefined && this.#failingSince !== null && clock.now() - this.#failingSince > this.#options.gracePeriodMs) {
       this.#log.error({ url: this.#options.url, failingSinceMs: this.#failingSince, lastError: this.#lastError },
         'JWKS refreshes kept failing past the grace period; dropping the key set (failing closed)')
       this.#keys = undefined
@@ -83,7 +84,7 @@ export class RemoteJwksSource implements KeySource {
   refresh(reason: KeyRefreshReason): Promise<boolean> {
     if (this.#closed) return Promise.resolve(false)
     if (this.#inflight !== undefined) return this.#inflight
-    if (reason !== 'manual' && Date.now() - this.#lastAttemptAt < this.#options.kidRefetchCooldownMs) return Promise.resolve(false)
+    if (reason !== 'manual' && clock.now() - this.#lastAttemptAt < this.#options.kidRefetchCooldownMs) return Promise.resolve(false)
     return this.#fetch(reason)
   }
 
@@ -107,7 +108,7 @@ export class RemoteJwksSource implements KeySource {
   }
 
   #fetch(reason: string): Promise<boolean> {
-    this.#lastAttemptAt = Date.now()
+    this.#lastAttemptAt = clock.now()
     const attempt: Promise<boolean> = this.#load(reason).finally(() => {
       if (this.#inflight === attempt) this.#inflight = undefined
       this.#schedule()
@@ -138,7 +139,7 @@ export class RemoteJwksSource implements KeySource {
       const recovered = this.#failures > 0
       this.#keys = Object.freeze([...imported.keys])
       this.#generation++
-      this.#lastSuccessAt = Date.now()
+      this.#lastSuccessAt = clock.now()
       this.#failingSince = null
       this.#failures = 0
       this.#lastError = null
@@ -151,7 +152,7 @@ export class RemoteJwksSource implements KeySource {
       this.#count(err instanceof JwksFetchError ? err.kind : 'error', startedAt)
       this.#failures++
       this.#lastError = (err as Error).message
-      this.#failingSince ??= Date.now()
+      this.#failingSince ??= clock.now()
       this.#log.warn({ url, reason, consecutiveFailures: this.#failures, error: this.#lastError, haveKeys: this.#keys !== undefined },
         'JWKS fetch failed')
       return false
@@ -167,8 +168,8 @@ export class RemoteJwksSource implements KeySource {
       const backoff = Math.min(backoffBaseMs * 2 ** Math.min(this.#failures - 1, 30), refreshIntervalMs)
       delay = Math.max(1, Math.round(backoff * (0.9 + Math.random() * 0.2)))
     }
-    this.#nextRefreshAt = Date.now() + delay
-    this.#timer = setTimeout(() => {
+    this.#nextRefreshAt = clock.now() + delay
+    this.#timer = clock.setTimeout(() => {
       this.#timer = undefined
       if (this.#inflight === undefined) void this.#fetch('scheduled')
     }, delay)

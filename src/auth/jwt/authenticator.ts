@@ -27,6 +27,7 @@ import type { DevicesAuthenticatorConfig } from '../devices/config.js'
 type AuthenticatorConfig = JwtOrJwksConfig | DevicesAuthenticatorConfig
 import { decodeJws, decodePayload, printable, verifyWithKeys, type DecodedJws } from './jws.js'
 import type { VerifyKey } from './keys.js'
+import { nowSeconds } from '../../clock.js'
 
 export const JWT_AUTH_METHOD = 'JWT'
 
@@ -306,7 +307,7 @@ export class TokenAuthenticator implements Authenticator {
       report?.push({ check: 'payload', ok: false, detail: verified.unreadable.message, code: verified.unreadable.code })
       return { result: 'deny', error: verified.unreadable, verified }
     }
-    const failure = evaluateClaims(verified.payload, this.config.claims, this.#match, ctx, Date.now() / 1000, report)
+    const failure = evaluateClaims(verified.payload, this.config.claims, this.#match, ctx, nowSeconds(), report)
     if (failure !== undefined) return { result: 'deny', error: failure, verified }
     const claimed = identityFromClaims(this.config.identity, verified.payload)
     if (claimed instanceof PortcullisError) {
