@@ -16,6 +16,7 @@ export class BrokerProcess {
   readonly #config: string
   #child: ChildProcess | undefined
   #log = ''
+  #out = ''
 
   /** `extra` is merged over the defaults (anonymous clients allowed, everything authorized). */
   constructor(dir: string, port: number, extra: Record<string, unknown> = {}, name = 'portcullis') {
@@ -31,15 +32,24 @@ export class BrokerProcess {
     }))
   }
 
+  /** What the broker wrote to stderr. */
   get log(): string {
     return this.#log
+  }
+
+  /** What the broker wrote to stdout (its log lines). */
+  get output(): string {
+    return this.#out
   }
 
   async start(timeoutMs = 15_000): Promise<void> {
     const child = spawn('node', [BIN, 'start', '--config', this.#config], { stdio: ['ignore', 'pipe', 'pipe'] })
     this.#child = child
     let out = ''
-    child.stdout?.on('data', (d: Buffer) => (out += d.toString()))
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString()
+      this.#out += d.toString()
+    })
     child.stderr?.on('data', (d: Buffer) => (this.#log += d.toString()))
     await withTimeout(new Promise<void>((resolveStart, reject) => {
       const check = setInterval(() => {
@@ -53,6 +63,12 @@ export class BrokerProcess {
         reject(new Error(`broker exited with ${code}: ${this.#log}${out}`))
       })
     }), timeoutMs, 'the broker did not start')
+  }
+
+  /** Send a signal by PID (SIGSTOP / SIGCONT: a paused node). */
+  signal(signal: 'SIGSTOP' | 'SIGCONT'): void {
+    const child = this.#child
+    if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, signal)
   }
 
   async kill(): Promise<void> {

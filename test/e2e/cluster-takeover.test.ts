@@ -1,0 +1,145 @@
+/**
+ * Takeover across live nodes (broker child processes, a real redis-server on a unix socket):
+ * - a persistent client connected to node A, receiving a numbered QoS 1 stream, connects again
+ *   to node B while A's socket is still open: A sends DISCONNECT 0x8E (MQTT 5)
+ *   or closes (3.1.1) [MQTT-3.1.4-3], B answers Session Present 1 [MQTT-3.2.2-3] and delivers
+ *   every message it had not received on A (no gap), for 3.1.1 and 5.0;
+ * - a paused owner (SIGSTOP) whose client is taken over by B cannot write the session once it
+ *   runs again (SIGCONT): the client registry's epoch refuses its writes.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, test, type TestContext } from 'node:test'
+import { Redis } from 'ioredis'
+import mqtt, { type MqttClient } from 'mqtt'
+import { delay, withTimeout } from '../helpers/broker.js'
+import { BrokerProcess, connectRetry, freePort } from '../helpers/broker-process.js'
+import { startRedis, type RedisServer } from '../helpers/redis-server.js'
+
+const MESSAGES = 200
+
+interface TwoNodes {
+  readonly redis: RedisServer
+  readonly a: BrokerProcess
+  readonly b: BrokerProcess
+  readonly clients: MqttClient[]
+}
+
+async function twoNodes(t: TestContext): Promise<TwoNodes> {
+  const redis = await startRedis()
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-takeover-'))
+  const cluster = (nodeId: string) => ({ cluster: { redis: { path: redis.socket }, nodeId } })
+  const a = new BrokerProcess(dir, await freePort(), cluster('node-a'), 'a')
+  const b = new BrokerProcess(dir, await freePort(), cluster('node-b'), 'b')
+  const clients: MqttClient[] = []
+  t.after(async () => {
+    a.signal('SIGCONT')
+    for (const c of clients) c.end(true)
+    await a.kill()
+    await b.kill()
+    await redis.destroy()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  // Two nodes on one Redis both start.
+  await a.start()
+  await b.start()
+  return { redis, a, b, clients }
+}
+
+for (const version of [4, 5] as const) {
+  describe(`cluster takeover across nodes (MQTT ${version === 5 ? '5.0' : '3.1.1'})`, () => {
+    test('client live on A connects to B: A closes it (0x8E), B resumes the session with nothing unacknowledged lost [MQTT-3.1.4-3]', async (t) => {
+      const { a, b, clients } = await twoNodes(t)
+      const session: mqtt.IClientOptions = {
+        clientId: `tk-${version}`,
+        clean: false,
+        protocolVersion: version,
+        ...(version === 5 ? { properties: { sessionExpiryInterval: 3600 } } : {}),
+      }
+      const onA = new Set<number>()
+      const first = await connectRetry(a.port, session, (c) => c.on('message', (_topic, payload) => onA.add(Number(payload.toString()))))
+      clients.push(first)
+      let reason: number | undefined
+      first.on('disconnect', (p) => (reason = p.reasonCode))
+      const firstClosed = new Promise<void>((r) => first.once('close', () => r()))
+      await first.subscribeAsync('tk/n', { qos: 1 })
+
+      // A numbered stream, all acknowledged by A; the takeover follows at once, while A is still
+      // sending: what the client had not acknowledged on A is in Redis for B.
+      const pub = await connectRetry(a.port, { clientId: `tk-pub-${version}`, protocolVersion: version })
+      clients.push(pub)
+      await Promise.all([...Array(MESSAGES).keys()].map((n) => pub.publishAsync('tk/n', String(n), { qos: 1 })))
+
+      // The same client id on node B while A's socket is still open.
+      const got = new Set<number>()
+      let present: boolean | undefined
+      const second = await connectRetry(b.port, session, (c) => {
+        c.on('connect', (p) => (present = p.sessionPresent))
+        c.on('message', (_topic, payload) => got.add(Number(payload.toString())))
+      })
+      clients.push(second)
+      assert.equal(present, true, 'session present on B [MQTT-3.2.2-3]')
+      await withTimeout(firstClosed, 10_000, 'A closes the taken-over connection')
+      if (version === 5) assert.equal(reason, 0x8e, 'DISCONNECT 0x8E, session taken over')
+
+      await withTimeout((async () => { while (onA.size + got.size < MESSAGES || [...Array(MESSAGES).keys()].some((n) => !onA.has(n) && !got.has(n))) await delay(20) })(), 15_000, 'every message not received on A arrives on B')
+        .catch((err: unknown) => { throw new Error(`${String(err)}: ${onA.size} received on A, ${got.size} on B`) })
+      assert.deepEqual([...Array(MESSAGES).keys()].filter((n) => !onA.has(n) && !got.has(n)), [], 'no gap')
+
+      // The session goes on on B: its subscription is there.
+      const pubB = await connectRetry(b.port, { clientId: `tk-pub-b-${version}`, protocolVersion: version })
+      clients.push(pubB)
+      await pubB.publishAsync('tk/n', String(MESSAGES), { qos: 1 })
+      await withTimeout((async () => { while (!got.has(MESSAGES)) await delay(20) })(), 5000, 'a message published on B after the takeover')
+    })
+  })
+}
+
+describe('cluster: a paused owner cannot write after a takeover', () => {
+  test('node A stopped (SIGSTOP) while B takes its client over; once A runs again (SIGCONT) the session in Redis is still B\'s', async (t) => {
+    const { redis, a, b, clients } = await twoNodes(t)
+    const clientId = 'stale-5'
+    const session: mqtt.IClientOptions = { clientId, clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 3600 } }
+    const first = await connectRetry(a.port, session)
+    clients.push(first)
+    await first.subscribeAsync('st/a', { qos: 1 })
+    const pubA = await connectRetry(a.port, { clientId: 'stale-pub', protocolVersion: 5 })
+    clients.push(pubA)
+
+    a.signal('SIGSTOP')
+    let present: boolean | undefined
+    const got: string[] = []
+    const second = await connectRetry(b.port, session, (c) => {
+      c.on('connect', (p) => (present = p.sessionPresent))
+      c.on('message', (topic) => got.push(topic))
+    })
+    clients.push(second)
+    assert.equal(present, true, 'B claimed the id and loaded the session while A was paused')
+    await second.subscribeAsync('st/b', { qos: 1 })
+    // What A will find when it runs again: its client gone, a QoS 1 PUBLISH for the session.
+    first.end(true)
+    pubA.publish('st/a', 'from the paused node', { qos: 1 })
+    await delay(300)
+    a.signal('SIGCONT')
+    await delay(2500)
+
+    const r = new Redis({ path: redis.socket, lazyConnect: true })
+    t.after(() => r.disconnect())
+    await r.connect()
+    assert.equal(await r.hget(`pc:{${clientId}}:owner`, 'node'), 'node-b')
+    const facts = await r.hgetall(`pc:{${clientId}}:s`)
+    assert.equal(facts['node'], 'node-b', 'A did not overwrite the session facts')
+    assert.equal(facts['connected'], '1', 'the session is still connected (on B)')
+    assert.deepEqual(Object.keys(await r.hgetall(`pc:{${clientId}}:subs`)).sort(), ['st/a', 'st/b'], 'B\'s subscriptions are intact')
+    assert.equal(second.connected, true, 'the client on B was not disturbed')
+    assert.match(a.output, /taken over by another node|claimed it; the session is let go/, 'A learned it lost the client id')
+
+    // The session still works on B.
+    const pubB = await connectRetry(b.port, { clientId: 'stale-pub-b', protocolVersion: 5 })
+    clients.push(pubB)
+    await pubB.publishAsync('st/b', 'on B', { qos: 1 })
+    await withTimeout((async () => { while (!got.includes('st/b')) await delay(20) })(), 5000, 'delivery on B after A resumed')
+  })
+})
