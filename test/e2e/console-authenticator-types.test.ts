@@ -10,22 +10,20 @@
  */
 import assert from 'node:assert/strict'
 import { X509Certificate } from 'node:crypto'
-import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { validateConfig } from '../../src/config/schema.js'
 import { silentLogger } from '../../src/log.js'
 import { createServer, type PortcullisServer } from '../../src/server.js'
 import { AuthService } from '../helpers/auth-service.js'
 import { connect, end } from '../helpers/broker.js'
 import { TestCa } from '../helpers/certs.js'
+import { launchChromium } from '../helpers/chromium.js'
 import mqtt from 'mqtt'
 
-const CHROMIUM = process.env['PORTCULLIS_CHROMIUM'] ?? '/usr/bin/chromium'
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 const API_KEY = 'types-key'
 const WAIT = 15_000
 const SECRET = 'broker-client-secret'
@@ -53,7 +51,6 @@ async function api(method: string, path: string): Promise<Record<string, unknown
 }
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: install it with 'apt-get install -y chromium' (Debian), or set PORTCULLIS_CHROMIUM.`)
   await introspection.start()
   ca = TestCa.create('Console Devices CA')
   const serverCert = ca.issue('127.0.0.1', { server: true, san: ['IP:127.0.0.1'] })
@@ -73,7 +70,7 @@ before(async () => {
   adminUrl = server.admin.url
   mqttPort = (server.listeners[0] as { port: number }).port
   tlsPort = (server.listeners[1] as { port: number }).port
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 })
+  browser = await launchChromium()
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
   context.setDefaultTimeout(WAIT)
   page = await context.newPage()

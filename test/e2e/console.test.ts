@@ -11,27 +11,23 @@
  * No browser is downloaded: without Chromium the test fails and says how to install it.
  */
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync, statSync } from 'node:fs'
+import { mkdirSync, statSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import type { MqttClient } from 'mqtt'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { mintToken } from '../../src/auth/jwt/tools.js'
 import { validateConfig } from '../../src/config/schema.js'
 import { silentLogger } from '../../src/log.js'
 import { createServer, type PortcullisServer } from '../../src/server.js'
 import { connect } from '../helpers/broker.js'
+import { launchChromium } from '../helpers/chromium.js'
 import { startJwksServer, type JwksServer } from '../helpers/jwks-server.js'
 import { sign, testKey } from '../helpers/tokens.js'
 
-const CHROMIUM = process.env['PORTCULLIS_CHROMIUM'] ?? '/usr/bin/chromium'
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-]
 const API_KEY = 'test-key'
 // docs/console.png (the README's picture) is rewritten only when asked: UPDATE_SCREENSHOT=1.
 const SCREENSHOT =
@@ -52,11 +48,6 @@ const pageErrors: string[] = []
 const key = testKey('ES256', { kid: 'console-e2e' })
 
 before(async () => {
-  assert.ok(
-    existsSync(CHROMIUM),
-    `Chromium not found at ${CHROMIUM}: install it with 'apt-get install -y chromium' (Debian), ` +
-      'or point PORTCULLIS_CHROMIUM at a Chromium binary. The console end-to-end test needs a real browser.',
-  )
   jwks = await startJwksServer([key.publicJwk])
   dataDir = await mkdtemp(join(tmpdir(), 'portcullis-console-'))
   server = await createServer(validateConfig({
@@ -72,7 +63,7 @@ before(async () => {
   mqttPort = (server.listeners[0] as { port: number }).port
   const index = await fetch(`${adminUrl}/`)
   assert.equal(index.status, 200, 'the admin listener does not serve the console at / (registerConsole(app) must be called in src/admin/server.ts)')
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 })
+  browser = await launchChromium()
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } })
   context.setDefaultTimeout(WAIT)
   page = await context.newPage()
