@@ -10,6 +10,7 @@ import * as clients from './pages/clients.js'
 import * as token from './pages/token.js'
 import * as revocations from './pages/revocations.js'
 import * as refusals from './pages/refusals.js'
+import * as audit from './pages/audit.js'
 
 /** @typedef {{ render(root: HTMLElement): (() => void) | void }} Page */
 /** Routes with a `parent` are sub-pages: not in the navigation, which marks their parent. */
@@ -23,6 +24,7 @@ const ROUTES = [
   { path: 'token', title: 'Token checker', page: token },
   { path: 'revocations', title: 'Revocations', page: revocations },
   { path: 'refusals', title: 'Refusals', page: refusals },
+  { path: 'audit', title: 'Audit', page: audit },
 ]
 
 const app = /** @type {HTMLElement} */ (document.getElementById('app'))
