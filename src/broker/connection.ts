@@ -10,7 +10,7 @@ import type { ClientAuthz } from '../authz/types.js'
 import { PortcullisError, toReasonCode, type ErrorCode } from '../errors.js'
 import { decodePacket, unsupportedProtocolLevel } from '../protocol/decode.js'
 import { encodeAck, encodePublish, type AckType } from '../protocol/encode.js'
-import { Framer, type FrameSink } from '../protocol/framer.js'
+import { pushFrames, type FrameSink, type PartialFrame } from '../protocol/framer.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
 import type { Broker } from './broker.js'
 import type { PublishRateLimiter } from './rate-limit.js'
@@ -29,6 +29,13 @@ export type ConnectionState = 'new' | 'authenticating' | 'connected' | 'closed'
  * high-water mark); beyond it they go to the stream at once (see write()).
  */
 const JOIN_LIMIT = 16 * 1024
+
+/**
+ * The largest packet MQTT can express (Remaining Length 268,435,455 [MQTT-1.5.5] + 5): the
+ * Maximum Packet Size of a client that gave none. (A small integer V8 keeps in the object,
+ * where Number.MAX_SAFE_INTEGER cost every connection a boxed number.)
+ */
+const MAX_PACKET_ON_WIRE = 268_435_460
 
 const CONNECTION = Symbol('portcullis.connection')
 type ConnectedStream = Duplex & { [CONNECTION]?: Connection }
@@ -55,7 +62,8 @@ export class Connection implements FrameSink {
   readonly remoteAddress: string
   readonly listener: string
   readonly createdAt = clock.now()
-  readonly framer: Framer
+  /** The start of a packet not complete yet (framer.ts); none between packets. */
+  #partial: PartialFrame | undefined
 
   state: ConnectionState = 'new'
   protocolVersion: ProtocolVersion = 4
@@ -83,7 +91,7 @@ export class Connection implements FrameSink {
   /** Client's Receive Maximum: outgoing QoS 1/2 in flight allowed. */
   sendQuota = 65535
   /** Client's Maximum Packet Size: larger outgoing packets are dropped [MQTT-3.1.2-25]. */
-  maxOutgoingPacket = Number.MAX_SAFE_INTEGER
+  maxOutgoingPacket = MAX_PACKET_ON_WIRE
   /** Client's Topic Alias Maximum (outgoing aliases we may use). */
   outAliasMax = 0
   /** Topic aliases (MQTT 5), allocated on first use: most clients never use them. */
@@ -112,7 +120,6 @@ export class Connection implements FrameSink {
     this.stream = stream
     this.remoteAddress = remoteAddress
     this.listener = listener
-    this.framer = new Framer(broker.limits.maxPacketSize)
     // The same four listener functions serve every connection (no closures per connection):
     // they find their connection through the stream.
     ;(stream as ConnectedStream)[CONNECTION] = this
@@ -136,7 +143,7 @@ export class Connection implements FrameSink {
     this.bytesIn += chunk.length
     this.broker.stats.bytesIn += chunk.length
     this.lastActivity = clock.now()
-    this.framer.push(chunk, this)
+    this.#partial = pushFrames(this.#partial, chunk, this, this.broker.limits.maxPacketSize)
   }
 
   /** FrameSink: one whole packet arrived. */

@@ -47,16 +47,19 @@ export interface LastConnection {
   readonly disconnectedAt: number
 }
 
+/** The queue of every session that never queued anything (read only: nothing is pushed to it). */
+const NO_QUEUE: Pick<DeliveryQueue, 'length' | 'peek'> = new DeliveryQueue()
+
 export class Session {
   readonly clientId: string
   /** Seconds the session outlives its connection; 0xFFFFFFFF never expires. */
   expiryInterval: number
-  readonly #queue = new DeliveryQueue()
   /** Payload bytes queued (maxQueuedBytes) and in flight (maxInflightBytes). */
   #queuedBytes = 0
   #inflightBytes = 0
   // The collections below are created on first use: most idle clients never need them
   // (an idle connection's memory is mostly its socket, the parser and these).
+  #queue: DeliveryQueue | undefined
   #subscriptions: Map<string, Subscription> | undefined
   #inflight: Map<number, Inflight> | undefined
   #incomingQos2: Set<number> | undefined
@@ -207,7 +210,7 @@ export class Session {
 
   /** Messages waiting for the client (offline, or behind a full window), oldest first. */
   get queue(): Pick<DeliveryQueue, 'length' | 'peek'> {
-    return this.#queue
+    return this.#queue ?? NO_QUEUE
   }
 
   /** Payload bytes of the queued messages. */
@@ -221,7 +224,7 @@ export class Session {
    * were dropped, and whether the byte limit dropped any.
    */
   enqueue(delivery: Delivery, maxMessages: number, maxBytes: number, onDrop?: (dropped: Delivery) => void): { messages: number; bytesLimit: boolean } {
-    const queue = this.#queue
+    const queue = (this.#queue ??= new DeliveryQueue())
     queue.push(delivery)
     this.#queuedBytes += delivery.message.payload.length
     let messages = 0
@@ -237,20 +240,20 @@ export class Session {
 
   /** Take the oldest queued message off the queue. */
   dequeue(): Delivery | undefined {
-    const d = this.#queue.shift()
+    const d = this.#queue?.shift()
     if (d !== undefined) this.#queuedBytes -= d.message.payload.length
     return d
   }
 
   /** Drop every queued message (the session ends). */
   clearQueue(): void {
-    this.#queue.clear()
+    this.#queue?.clear()
     this.#queuedBytes = 0
   }
 
   /** The store ids of the messages this session holds (queued and in flight). */
   *storedDeliveries(): Generator<number> {
-    for (const d of this.#queue) if (d.stored !== undefined) yield d.stored
+    if (this.#queue !== undefined) for (const d of this.#queue) if (d.stored !== undefined) yield d.stored
     if (this.#inflight !== undefined) for (const f of this.#inflight.values()) if (f.stored !== undefined) yield f.stored
   }
 }

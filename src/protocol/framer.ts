@@ -26,52 +26,63 @@ function frameSize(buf: Buffer, off: number): number {
   return -1 // a fifth length byte: malformed [MQTT-1.5.5]
 }
 
+/**
+ * The bytes of a packet that is not complete yet: one buffer, or several chunks waiting to be
+ * joined. Only a connection in the middle of a packet has one (an idle connection holds none).
+ */
+export interface PartialFrame {
+  readonly chunks: Buffer[]
+  length: number
+  /** Total size of the packet being collected, once its fixed header is known (else 0). */
+  need: number
+}
+
+/**
+ * Frame `chunk` (after the partial packet a previous call returned, if any): every whole packet
+ * goes to the sink; what is left of an incomplete one is returned, to be passed to the next call.
+ */
+export function pushFrames(partial: PartialFrame | undefined, chunk: Buffer, sink: FrameSink, maxPacketSize: number): PartialFrame | undefined {
+  let buf = chunk
+  if (partial !== undefined) {
+    partial.chunks.push(chunk)
+    partial.length += chunk.length
+    // still short of a packet whose size is known: keep collecting without copying
+    if (partial.need > 0 && partial.length < partial.need) return partial
+    buf = partial.chunks.length === 1 ? (partial.chunks[0] as Buffer) : Buffer.concat(partial.chunks, partial.length)
+  }
+  let off = 0
+  while (off < buf.length) {
+    const size = buf.length - off < 2 ? 0 : frameSize(buf, off)
+    if (size < 0) {
+      sink.onFrameError('ERR_MALFORMED_PACKET', 'remaining length longer than 4 bytes')
+      return undefined
+    }
+    if (size > maxPacketSize) {
+      sink.onFrameError('ERR_PACKET_TOO_LARGE', `packet of ${size} bytes exceeds the maximum packet size`)
+      return undefined
+    }
+    if (size === 0 || buf.length - off < size) {
+      // keep the rest (copied when small, so a large read buffer is not held for a few bytes)
+      const rest = buf.subarray(off)
+      return { chunks: [rest.length < 4096 ? Buffer.from(rest) : rest], length: rest.length, need: size }
+    }
+    const frame = buf.subarray(off, off + size)
+    off += size
+    if (!sink.onFrame(frame)) return undefined
+  }
+  return undefined
+}
+
+/** A byte stream's framing state with its size limit (pushFrames() with the partial packet kept). */
 export class Framer {
   readonly #maxPacketSize: number
-  /** Bytes of an incomplete packet: one buffer, or several chunks waiting to be joined. */
-  #pending: Buffer[] | undefined
-  #pendingLength = 0
-  /** Total size of the packet being collected, once its fixed header is known. */
-  #need = 0
+  #partial: PartialFrame | undefined
 
   constructor(maxPacketSize: number) {
     this.#maxPacketSize = maxPacketSize
   }
 
   push(chunk: Buffer, sink: FrameSink): void {
-    let buf = chunk
-    if (this.#pending !== undefined) {
-      this.#pending.push(chunk)
-      this.#pendingLength += chunk.length
-      // still short of a packet whose size is known: keep collecting without copying
-      if (this.#need > 0 && this.#pendingLength < this.#need) return
-      buf = this.#pending.length === 1 ? (this.#pending[0]) : Buffer.concat(this.#pending, this.#pendingLength)
-      this.#pending = undefined
-      this.#pendingLength = 0
-      this.#need = 0
-    }
-    let off = 0
-    while (off < buf.length) {
-      const size = buf.length - off < 2 ? 0 : frameSize(buf, off)
-      if (size < 0) {
-        sink.onFrameError('ERR_MALFORMED_PACKET', 'remaining length longer than 4 bytes')
-        return
-      }
-      if (size > this.#maxPacketSize) {
-        sink.onFrameError('ERR_PACKET_TOO_LARGE', `packet of ${size} bytes exceeds the maximum packet size`)
-        return
-      }
-      if (size === 0 || buf.length - off < size) {
-        // keep the rest (copied when small, so a large read buffer is not held for a few bytes)
-        const rest = buf.subarray(off)
-        this.#pending = [rest.length < 4096 ? Buffer.from(rest) : rest]
-        this.#pendingLength = rest.length
-        this.#need = size
-        return
-      }
-      const frame = buf.subarray(off, off + size)
-      off += size
-      if (!sink.onFrame(frame)) return
-    }
+    this.#partial = pushFrames(this.#partial, chunk, sink, this.#maxPacketSize)
   }
 }

@@ -111,3 +111,25 @@ describe('createAuthorizerChain', () => {
     assert.equal(createAuthorizerChain(parseAuthorizationConfig({})).noMatch, 'deny')
   })
 })
+
+describe('compiled rules shared between clients (idle memory, issue 19)', () => {
+  test('clients without rules of their own share one compiled answer, and it still refuses $-topics', () => {
+    const chain = createAuthorizerChain(parseAuthorizationConfig({ noMatch: 'allow' }))
+    const a = chain.compile(subject(undefined, undefined, { clientId: 'a' }))
+    const b = chain.compile(subject(undefined, undefined, { clientId: 'b' }))
+    assert.equal(a, b)
+    assert.equal(b.canPublish('x/y', 1, false), true)
+    assert.equal(b.canSubscribe('$SYS/#', 0), false)
+  })
+
+  test('a client with an ACL claim gets its own rules, and the next client without one is not given them', () => {
+    const chain = createAuthorizerChain(parseAuthorizationConfig({ noMatch: 'deny' }))
+    const plain = chain.compile(subject(undefined, undefined, { clientId: 'a' }))
+    const withAcl = chain.compile(subject({ acl: [{ permission: 'allow', action: 'publish', topic: 'mine/#' }] }, undefined, { clientId: 'b' }))
+    const plainAgain = chain.compile(subject(undefined, undefined, { clientId: 'c' }))
+    assert.notEqual(withAcl, plain)
+    assert.equal(withAcl.canPublish('mine/x', 0, false), true)
+    assert.equal(plain.canPublish('mine/x', 0, false), false)
+    assert.equal(plainAgain.canPublish('mine/x', 0, false), false)
+  })
+})

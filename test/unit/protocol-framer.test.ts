@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import mqtt from 'mqtt-packet'
 import { decodePacket, packetFault } from '../../src/protocol/decode.js'
-import { Framer, type FrameSink } from '../../src/protocol/framer.js'
+import { Framer, pushFrames, type FrameSink } from '../../src/protocol/framer.js'
 import { createParser } from '../../src/protocol/parser.js'
 
 class Collect implements FrameSink {
@@ -34,6 +34,16 @@ describe('framer', () => {
     gen({ cmd: 'subscribe', messageId: 3, subscriptions: [{ topic: 'x/#', qos: 1 }] }),
   ]
   const stream = Buffer.concat(packets)
+
+  test('nothing is kept between whole packets; only a packet cut short is (idle memory, issue 19)', () => {
+    const c = new Collect()
+    assert.equal(pushFrames(undefined, stream, c, 1024), undefined)
+    const cut = packets[0].length + 2
+    const partial = pushFrames(undefined, stream.subarray(0, cut), c, 1024)
+    assert.equal(partial?.length, 2)
+    assert.equal(pushFrames(partial, stream.subarray(cut), c, 1024), undefined)
+    assert.deepEqual(c.frames, [...packets, ...packets])
+  })
 
   test('every split point yields the same packets', () => {
     for (let cut = 1; cut < stream.length; cut++) {
