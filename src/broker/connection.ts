@@ -3,13 +3,13 @@
  * per-connection protocol state. Packet semantics live in handlers/.
  */
 import type { Duplex } from 'node:stream'
-import mqtt from 'mqtt-packet'
+import type mqtt from 'mqtt-packet'
 import type { PresentedCertificate } from '../auth/certificate.js'
 import type { Identity } from '../auth/types.js'
 import type { ClientAuthz } from '../authz/types.js'
 import { PortcullisError, toReasonCode, type ErrorCode } from '../errors.js'
 import { decodePacket, unsupportedProtocolLevel } from '../protocol/decode.js'
-import { encodeAck, encodePublish, type AckType } from '../protocol/encode.js'
+import { encodeAck, encodePacket, encodePublish, type AckType } from '../protocol/encode.js'
 import { pushFrames, type FrameSink, type PartialFrame } from '../protocol/framer.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
 import type { Broker } from './broker.js'
@@ -200,7 +200,7 @@ export class Connection implements FrameSink {
   /** Encode and write a packet for this client's protocol version. */
   send(packet: mqtt.Packet): void {
     if (this.state === 'closed') return
-    this.write(mqtt.generate(packet, { protocolVersion: this.protocolVersion }))
+    this.write(encodePacket(packet, this.protocolVersion))
   }
 
   /**
@@ -323,7 +323,7 @@ export class Connection implements FrameSink {
         messageId: packetId === 0 ? undefined : packetId,
         properties,
       } as mqtt.IPublishPacket
-      buf = mqtt.generate(packet, { protocolVersion: this.protocolVersion })
+      buf = encodePacket(packet, this.protocolVersion)
     }
     if (buf.length > this.maxOutgoingPacket) {
       // The client never sees this packet, so it must not learn (or be assumed to know) its alias.

@@ -1,10 +1,23 @@
 /**
  * PUBLISH encoding for the packets that make up steady traffic: no MQTT 5 properties (an
- * empty property block for v5). Everything else is encoded by mqtt-packet. One Buffer per
+ * empty property block for v5). Everything else is encoded by mqtt-packet (encodePacket). One Buffer per
  * packet, written in one pass (mqtt-packet's generator builds several pieces and concatenates
  * them, and calls its debug logger for every packet).
  */
+import mqtt from 'mqtt-packet'
 import type { ProtocolVersion, QoS } from '../mqtt/types.js'
+
+// mqtt-packet's generator writes two-byte numbers from a cache of all 65,536 of them, built at
+// its first use: 65,536 Buffers, 6.3 MB of heap for the life of the process. The cache is off
+// (mqtt-packet's documented `writeToStream.cacheNumbers`, set before any packet is generated):
+// what mqtt-packet encodes here is the rarer packets (CONNACK, SUBACK, PUBLISH with properties,
+// …), for which a two-byte Buffer made per number costs a few nanoseconds.
+mqtt.writeToStream.cacheNumbers = false
+
+/** Any packet, by mqtt-packet, for this protocol version. */
+export function encodePacket(packet: mqtt.Packet, version: ProtocolVersion): Buffer {
+  return mqtt.generate(packet, { protocolVersion: version })
+}
 
 /** Bytes of a Remaining Length varint [MQTT-1.5.5]. */
 function varintLength(n: number): number {
