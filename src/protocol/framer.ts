@@ -48,7 +48,7 @@ export function pushFrames(partial: PartialFrame | undefined, chunk: Buffer, sin
     partial.length += chunk.length
     // still short of a packet whose size is known: keep collecting without copying
     if (partial.need > 0 && partial.length < partial.need) return partial
-    buf = partial.chunks.length === 1 ? (partial.chunks[0] as Buffer) : Buffer.concat(partial.chunks, partial.length)
+    buf = partial.chunks.length === 1 ? partial.chunks[0] : Buffer.concat(partial.chunks, partial.length)
   }
   let off = 0
   while (off < buf.length) {
