@@ -8,7 +8,7 @@
  *   --only a,b              scenario ids (fanin-qos0, fanin-qos1, fanin-qos1-durable, offline-queue, fanout-qos0, fixed-rate-qos0,
  *                           fixed-rate-qos1, fleet, connect,
  *                           connect-hs256, connect-rs256, connect-es256, connect-eddsa,
- *                           connect-es256-reconnect, connect-services, memory-10k,
+ *                           connect-es256-reconnect, connect-services, memory-10k, idle-memory,
  *                           memory-100k, authz-1000, authz-1000-acl)
  *   --brokers a,b           portcullis,mosquitto,aedes (default: all three)
  *   --rounds N              rounds per scenario (default 5; --quick: 1); brokers alternate A B C A B C …

@@ -4,10 +4,10 @@
  * CPU and memory come from /proc/PID (utime+stime cover all threads of the process).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
-import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { stringify } from 'yaml'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -37,6 +37,21 @@ export interface BrokerSpec {
    * (autosave every 1800 s and at exit) or `autosave_on_changes true` + `autosave_interval 1`.
    */
   readonly mosquittoPersistence?: 'defaults' | 'autosave-on-changes'
+  /**
+   * Node brokers (Portcullis, Aedes): run with --expose-gc and bench/peers/memory-probe.mjs
+   * preloaded, so that RunningBroker.probeMemory() can read its memory after a full GC.
+   */
+  readonly memoryProbe?: boolean
+}
+
+/** process.memoryUsage() of a broker right after two full garbage collections (bytes). */
+export interface ProbedMemory {
+  readonly rss: number
+  /** V8's heap as committed: what is in use plus room it keeps (a young generation grown by a connect storm). */
+  readonly heapTotal: number
+  readonly heapUsed: number
+  readonly external: number
+  readonly arrayBuffers: number
 }
 
 export interface RunningBroker {
@@ -47,6 +62,8 @@ export interface RunningBroker {
   readonly metricsUrl?: string
   /** Why the broker process is gone, or undefined while it runs. */
   exitInfo(): string | undefined
+  /** Brokers started with `memoryProbe`: collect garbage in the broker and read its memory. */
+  probeMemory?(): Promise<ProbedMemory>
   stop(): Promise<void>
 }
 
@@ -157,9 +174,27 @@ function bareJwtArgs(dir: string, jwt: NonNullable<BrokerSpec['bareJwt']>): stri
   return ['--jwt-alg', jwt.alg, '--jwt-key', keyFile]
 }
 
+/** Flags that preload the memory probe into a Node broker (memory-probe.mjs). */
+const PROBE_FLAGS = ['--expose-gc', '--import', pathToFileURL(join(ROOT, 'bench/peers/memory-probe.mjs')).href]
+
+/** Ask the probe in `pid` for its memory after GC; waits for the file with the next sequence number. */
+async function probeMemory(pid: number, file: string, seq: number): Promise<ProbedMemory> {
+  process.kill(pid, 'SIGUSR2')
+  const until = Date.now() + 30_000
+  while (Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 100))
+    if (!existsSync(file)) continue
+    const m = JSON.parse(readFileSync(file, 'utf8')) as ProbedMemory & { seq: number }
+    if (m.seq === seq) return m
+  }
+  throw new Error(`the broker's memory probe did not answer within 30 s (${file})`)
+}
+
 export async function startBroker(spec: BrokerSpec, port: number, opts: Options): Promise<RunningBroker> {
   const dir = join(opts.tmpDir, `run-${++runCounter}-${spec.label.replace(/[^a-z0-9]+/gi, '_')}`)
   mkdirSync(dir, { recursive: true })
+  const probe = spec.memoryProbe === true && spec.kind !== 'mosquitto' ? join(dir, 'memory.json') : undefined
+  const probeFlags = probe !== undefined ? PROBE_FLAGS : []
   let argv: string[]
   switch (spec.kind) {
     case 'portcullis': {
@@ -167,8 +202,8 @@ export async function startBroker(spec: BrokerSpec, port: number, opts: Options)
       const extra = spec.metrics === true ? { ...spec.portcullisConfig, admin: { host: HOST, port: port + 1000, metricsPublic: true } } : spec.portcullisConfig
       writeFileSync(file, portcullisYaml(port, extra))
       argv = spec.bareJwt === undefined
-        ? [process.execPath, ...opts.portcullisNodeFlags, join(spec.root ?? ROOT, 'bin/portcullis.js'), 'start', '--config', file]
-        : [process.execPath, ...opts.portcullisNodeFlags, join(ROOT, 'bench/peers/portcullis-bare-token.mjs'), file, ...bareJwtArgs(dir, spec.bareJwt)]
+        ? [process.execPath, ...opts.portcullisNodeFlags, ...probeFlags, join(spec.root ?? ROOT, 'bin/portcullis.js'), 'start', '--config', file]
+        : [process.execPath, ...opts.portcullisNodeFlags, ...probeFlags, join(ROOT, 'bench/peers/portcullis-bare-token.mjs'), file, ...bareJwtArgs(dir, spec.bareJwt)]
       break
     }
     case 'mosquitto': {
@@ -178,7 +213,7 @@ export async function startBroker(spec: BrokerSpec, port: number, opts: Options)
       break
     }
     case 'aedes':
-      argv = [process.execPath, join(ROOT, 'bench/peers/aedes-server.mjs'), String(port), HOST]
+      argv = [process.execPath, ...probeFlags, join(ROOT, 'bench/peers/aedes-server.mjs'), String(port), HOST]
       break
   }
   const quoted = argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')
@@ -187,7 +222,8 @@ export async function startBroker(spec: BrokerSpec, port: number, opts: Options)
   const script = `ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec taskset -c ${opts.brokerCpu} ${quoted}`
   if (!(await portIsFree(port))) throw new Error(`port ${port} is already in use`)
   const stdout = spec.kind === 'portcullis' && opts.stdoutDir !== undefined ? openSync(join(opts.stdoutDir, `${dir.split('/').pop() ?? 'run'}.log`), 'w') : 'ignore'
-  const child = spawn('bash', ['-c', script], { cwd: dir, stdio: ['ignore', stdout, 'pipe'] })
+  const env = probe !== undefined ? { ...process.env, BENCH_MEMORY_PROBE: probe } : process.env
+  const child = spawn('bash', ['-c', script], { cwd: dir, env, stdio: ['ignore', stdout, 'pipe'] })
   live.add(child)
   child.once('exit', () => live.delete(child))
   let stderr = ''
@@ -199,8 +235,10 @@ export async function startBroker(spec: BrokerSpec, port: number, opts: Options)
     throw new Error(`${spec.label}: ${(err as Error).message}${stderr !== '' ? `: ${stderr.trim()}` : ''}`)
   }
   const pid = child.pid!
+  let probes = 0
   return {
     spec, pid, port,
+    ...(probe !== undefined ? { probeMemory: () => probeMemory(pid, probe, ++probes) } : {}),
     ...(spec.metrics === true ? { metricsUrl: `http://${HOST}:${port + 1000}/metrics` } : {}),
     exitInfo: () => child.exitCode !== null || child.signalCode !== null
       ? `broker exited (code ${child.exitCode}, signal ${child.signalCode})${stderr !== '' ? `: ${stderr.trim().slice(0, 500)}` : ''}`

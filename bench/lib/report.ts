@@ -30,6 +30,8 @@ export interface BrokerSummary {
   /** Token scenarios: extra over the baseline minus the broker's own verification time, per round. */
   beyondVerifyUs?: Stat
   kibPerConnSoon?: Stat
+  heapBytesPerConn?: Stat
+  rawBytesPerConn?: Stat
   p50Ms?: Stat
   p99Ms?: Stat
   p999Ms?: Stat
@@ -86,6 +88,8 @@ export function summarise(selected: readonly Scenario[], records: readonly RunRe
       put('throughput', stat(ok.map((r) => r.throughput ?? NaN)))
       put('cpuPerOpUs', stat(ok.map((r) => r.cpuPerOpUs ?? NaN)))
       put('kibPerConnSoon', stat(ok.map((r) => r.kibPerConnSoon ?? NaN)))
+      put('heapBytesPerConn', stat(ok.map((r) => r.heapBytesPerConn ?? NaN)))
+      put('rawBytesPerConn', stat(ok.map((r) => r.rawBytesPerConn ?? NaN)))
       put('verifyUs', stat(ok.map((r) => r.verifyUs ?? NaN)))
       // Token connects against the anonymous baseline of the same scenario and round (same rate).
       if (sc.id.startsWith('connect-') && label !== TOKEN_BASELINE_LABEL) {
@@ -168,7 +172,7 @@ export function renderMarkdown(
     `${env['pinned'] === true ? '' : ' (NOT pinned)'}, ${String(env['workers'])} generator worker(s), ${String(env['rounds'])} round(s), CLK_TCK ${String(env['clkTck'])}` +
     `${env['mosquitto'] !== undefined ? `, ${String(env['mosquitto'])}` : ''}, Aedes 1.2.0. MQTT 3.1.1, TCP_NODELAY, logging off, 64-byte payloads; fresh broker per run, brokers alternated each round.`)
   lines.push('')
-  lines.push('Main figure: broker CPU per operation (utime+stime, all threads) — smaller is better; for memory: RSS growth per idle connection. ' +
+  lines.push('Main figure: broker CPU per operation (utime+stime, all threads) — smaller is better; for memory: RSS growth per idle connection (idle-memory: garbage collected before each reading, bytes). ' +
     'Values are median [min–max] over rounds. Ratios are paired per round (this broker ÷ other, same round): below 1.00× means this broker is cheaper/faster.')
   lines.push('')
   lines.push('| Scenario | Broker | Main figure | Throughput | Gen CPU (max) | Latency p50 / p99 / p99.9 (ms) | ÷ Mosquitto | ÷ Aedes | Notes |')
@@ -179,6 +183,8 @@ export function renderMarkdown(
       if (b.failed > 0) notes.push(`**${b.failed}/${b.runs} run(s) failed**`)
       if (b.lostQos1 > 0) notes.push(`**${b.lostQos1} QoS 1 lost**`)
       if (b.lostQos0 > 0) notes.push(`${b.lostQos0} QoS 0 dropped`)
+      if (b.heapBytesPerConn !== undefined) notes.push(`V8 heap in use after a full GC: ${range(b.heapBytesPerConn)} B/conn`)
+      if (b.rawBytesPerConn !== undefined) notes.push(`RSS growth with V8's empty committed heap: ${range(b.rawBytesPerConn)} B/conn`)
       if (b.kibPerConnSoon !== undefined) notes.push(`2 s after connecting (before the idle broker settled): ${range(b.kibPerConnSoon)} KiB/conn`)
       if (b.tokenExtraUs !== undefined) notes.push(`**over the anonymous baseline (same rate, same round): +${range(b.tokenExtraUs)} µs**`)
       if (b.beyondBareUs !== undefined) notes.push(`**beyond the same broker with a bare node:crypto check (same round): ${b.beyondBareUs.median >= 0 ? '+' : ''}${range(b.beyondBareUs)} µs**`)

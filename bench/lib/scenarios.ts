@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { mintToken } from '../../src/auth/jwt/tools.js'
-import { cpuSeconds, rssKiB, HOST, type BrokerSpec, type RunningBroker } from './brokers.js'
+import { cpuSeconds, rssKiB, HOST, type BrokerSpec, type ProbedMemory, type RunningBroker } from './brokers.js'
 import type { Generator } from './generator.js'
 import type { PubSpec, SubSpec } from './jobs.js'
 import { offlineQueueRun } from './offline-queue.js'
@@ -25,6 +25,8 @@ export interface Sizes {
   readonly connectWarm: number
   readonly connectCount: number
   readonly memoryConnections: readonly number[]
+  /** idle-memory: connections held. */
+  readonly idleConnections: number
   readonly authzWarm: number
   readonly authzCount: number
   /** offline-queue: persistent sessions offline, QoS 1 messages queued for each. */
@@ -51,6 +53,7 @@ export const FULL: Sizes = {
   // the warm-up's own cost is reported beside it as the cold figure.
   connectWarm: 3_000, connectCount: 10_000,
   memoryConnections: [10_000, 100_000],
+  idleConnections: 10_000,
   authzWarm: 2_000, authzCount: 20_000,
   offlineSessions: 1_000, offlineMessages: 50, faninMosquittoAutosave: true,
   phaseMs: 30_000,
@@ -64,6 +67,7 @@ export const QUICK: Sizes = {
   fleetPubs: 500, fleetWarmMs: 400, fleetMs: 1_000,
   connectWarm: 30, connectCount: 200,
   memoryConnections: [1_000],
+  idleConnections: 1_000,
   authzWarm: 100, authzCount: 1_000,
   offlineSessions: 50, offlineMessages: 10, faninMosquittoAutosave: false,
   phaseMs: 10_000,
@@ -92,6 +96,15 @@ export interface Measurement {
   kibPerConn?: number
   /** Memory scenarios: RSS growth per connection 2 s after connecting, before the broker settled. */
   kibPerConnSoon?: number
+  /**
+   * idle-memory: RSS growth per connection in bytes. Node brokers: each reading right after two
+   * full GCs, less the growth of the room V8 keeps committed but empty (heapTotal − heapUsed).
+   */
+  bytesPerConn?: number
+  /** idle-memory, Node brokers: the plain RSS growth per connection after the GCs (bytes). */
+  rawBytesPerConn?: number
+  /** idle-memory, Node brokers: V8 heap in use per connection after a full GC (bytes). */
+  heapBytesPerConn?: number
   /** Connect scenarios: broker CPU per connect during the warm-up (a fresh process, cold JIT). */
   coldCpuPerOpUs?: number
   /** Token connect scenarios: the broker's own mean signature-verification time (its metrics). */
@@ -129,7 +142,7 @@ export interface Scenario {
   /** Unit of the main figure. */
   readonly unit: string
   /** Which value is the main figure. */
-  readonly main: 'cpuPerOpUs' | 'p99Ms' | 'kibPerConn'
+  readonly main: 'cpuPerOpUs' | 'p99Ms' | 'kibPerConn' | 'bytesPerConn'
   /** Smaller is better for the main figure (all of ours). */
   readonly target?: string
   /** Specs to run, from the selected broker kinds; may be empty (scenario skipped). */
@@ -622,6 +635,49 @@ async function memoryRun(ctx: Ctx, broker: RunningBroker, n: number): Promise<Me
   }
 }
 
+/** A broker's memory for idle-memory: after two full GCs for Node brokers, VmRSS for Mosquitto. */
+async function memoryNow(broker: RunningBroker): Promise<Pick<ProbedMemory, 'rss'> & Partial<ProbedMemory>> {
+  return broker.probeMemory !== undefined ? broker.probeMemory() : { rss: rssKiB(broker.pid) * 1024 }
+}
+
+/**
+ * idle-memory: what an idle connection costs, read so that garbage does not count. Node brokers
+ * collect garbage (two full GCs, memory-probe.mjs) right before each reading; Mosquitto frees
+ * as it goes. RSS before and 2 s after `n` connections, and for Node brokers the V8 heap in use.
+ */
+async function idleMemoryRun(ctx: Ctx, broker: RunningBroker, n: number): Promise<Measurement> {
+  const { gen } = ctx
+  const flags: string[] = []
+  // A few connections first so lazily-initialised paths are not charged to the measurement.
+  await gen.connect({ host: HOST, port: broker.port, count: 50, concurrency: 10, deadline: Date.now() + 10_000, idPrefix: 'warm-', localAddresses: ctx.localAddresses, hold: false })
+  await sleep(500)
+  const before = await memoryNow(broker)
+  const t0 = performance.now()
+  const r = await gen.connect({
+    host: HOST, port: broker.port, count: n, concurrency: 100, deadline: Date.now() + (ctx.quick ? 20_000 : 120_000),
+    idPrefix: 'idle-', localAddresses: ctx.localAddresses, hold: true,
+  })
+  const seconds = (performance.now() - t0) / 1000
+  await sleep(2_000)
+  const after = await memoryNow(broker)
+  await gen.release()
+  if (r.failed > 0) flags.push(`${r.failed} of ${n} connections failed: ${r.firstError}`)
+  const held = r.ok
+  const heap = before.heapUsed !== undefined && after.heapUsed !== undefined ? (after.heapUsed - before.heapUsed) / held : undefined
+  // Right after a connect storm V8 keeps its grown young generation committed (empty after the
+  // GCs, given back ~30 s later by its memory reducer): not what a connection holds.
+  const room = (m: Partial<ProbedMemory>): number => (m.heapTotal ?? 0) - (m.heapUsed ?? 0)
+  const rss = after.rss - before.rss
+  return {
+    ok: held === n,
+    ...(held !== n ? { error: `held ${held} of ${n} connections (${r.firstError ?? 'time bound'})` } : {}),
+    ops: held, seconds, brokerCpuSeconds: 0,
+    bytesPerConn: held > 0 ? (rss - (room(after) - room(before))) / held : NaN,
+    ...(heap !== undefined && held > 0 ? { heapBytesPerConn: heap, rawBytesPerConn: rss / held } : {}),
+    rssBeforeKiB: before.rss / 1024, rssAfterKiB: after.rss / 1024, held, throughput: held / seconds, flags,
+  }
+}
+
 export function scenarios(sizes: Sizes): Scenario[] {
   const list: Scenario[] = [
     {
@@ -726,6 +782,17 @@ export function scenarios(sizes: Sizes): Scenario[] {
       run: (ctx, b) => memoryRun(ctx, b, n),
     })
   }
+  list.push({
+    id: 'idle-memory',
+    title: `Idle memory per connection, ${sizes.idleConnections.toLocaleString('en-US')} connections held 2 s: RSS growth; Node brokers read right after two full GCs, less the empty heap V8 keeps committed (V8 heap in use beside it)`,
+    unit: 'B/conn', main: 'bytesPerConn',
+    target: 'Portcullis ≤ 1,500 B/conn (issue 19; Mosquitto ~740)',
+    specs: (kinds) => standard(kinds).map((spec) => ({ ...spec, memoryProbe: true })),
+    skip: (ctx) => ctx.hardFileLimit < sizes.idleConnections + 1_000
+      ? `open-file hard limit is ${ctx.hardFileLimit} (ulimit -Hn), too low for ${sizes.idleConnections} sockets`
+      : undefined,
+    run: (ctx, b) => idleMemoryRun(ctx, b, sizes.idleConnections),
+  })
   list.push({
     id: 'authz-1000', title: 'Authorization-heavy publish: fan-in QoS 0, 10×100 topics, 1,000 policies vs noMatch allow (Portcullis)', unit: 'µs/msg', main: 'cpuPerOpUs',
     target: 'throughput with 1,000 policies ≥ 90% of noMatch allow',
