@@ -131,7 +131,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     }
     // Devices too (type: devices): kept in the configuration store with the admin API on, else in memory.
     const devices = new DeviceRegistry(store)
-    for (const bad of devices.unreadable) logger.error({ device: bad.id, reason: bad.reason }, 'stored device key cannot be imported; the device cannot connect')
+    undo.push(() => devices.close())
     const tokenAuthenticators = createAuthenticators(managed.authenticators, {
       logger,
       devices,
@@ -204,6 +204,14 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
 
     // Fully started: only now is the file's configuration stored (a failed start stores nothing).
     if (store !== undefined) seedStoredConfig(store, managed, logger)
+    // Stored device keys are imported in the background (a device connecting first is imported then).
+    if (devices.size > 0) {
+      const t0 = Date.now()
+      void devices.warm().then(() => {
+        for (const bad of devices.unreadable) logger.error({ device: bad.id, reason: bad.reason }, 'stored device key cannot be imported; the device cannot connect')
+        logger.info({ devices: devices.size, ms: Date.now() - t0 }, 'device keys imported')
+      })
+    }
     admin?.setReadiness('ready')
 
     let closed: Promise<void> | undefined
@@ -218,6 +226,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
         await admin?.close()
         // (broker.close() closed the authenticator chain, with any authenticator swapped in since.)
         metrics.close()
+        devices.close()
         store?.close()
       })()
       return closed

@@ -10,6 +10,8 @@ import { CONFIG_DB_FILE, SqliteConfigStore } from '../store/sqlite/config-store.
 import { ALGORITHM_SPECS, JWS_ALGORITHMS, algorithmsForKey, isJwsAlgorithm, type JwsAlgorithm } from '../auth/jwt/algorithms.js'
 import { BASE64_SECRET, hmacSecretBytes } from '../auth/jwt/config.js'
 import { formatInspection, inspectToken, mintToken } from '../auth/jwt/tools.js'
+import { DeviceRegistry } from '../auth/devices/registry.js'
+import { RevocationList } from '../auth/revocation.js'
 import { DEV_KEY_FILE } from '../dev/dev-setup.js'
 import { silentLogger } from '../log.js'
 import { UsageError, type Args } from './args.js'
@@ -134,7 +136,7 @@ export async function tokenInspect(args: Args, print: (s: string) => void): Prom
   if (token === undefined) throw new UsageError('usage: portcullis token inspect TOKEN [--config FILE] [--client-id ID] [--username NAME]')
   const { config, source } = await resolveConfig(args.get('config'), args.get('data-dir'))
   const effective = effectiveAuthenticators(config, source)
-  const authenticators = createAuthenticators(effective.list, { logger: silentLogger() })
+  const authenticators = createAuthenticators(effective.list, { logger: silentLogger(), devices: effective.devices })
   try {
     for (const a of authenticators) await a.start()
     const clientId = args.get('client-id')
@@ -142,7 +144,7 @@ export async function tokenInspect(args: Args, print: (s: string) => void): Prom
     const report = await inspectToken(token, authenticators, {
       ...(clientId !== undefined ? { clientId } : {}),
       ...(username !== undefined ? { username } : {}),
-    })
+    }, effective.revocations)
     print(`configuration: ${effective.source}`)
     print(formatInspection(report))
     return report.verdict.outcome === 'allow' ? 0 : 1
@@ -151,24 +153,41 @@ export async function tokenInspect(args: Args, print: (s: string) => void): Prom
   }
 }
 
+/** What the running broker checks tokens against: its authenticators, revocations and devices. */
+interface EffectiveAuth {
+  readonly list: readonly AuthenticatorConfig[]
+  readonly source: string
+  readonly revocations: RevocationList
+  readonly devices: DeviceRegistry
+}
+
 /**
  * The authenticators the running broker uses: with an admin listener, the copy stored by the
- * admin API wins over the file once it exists (read here, never written).
+ * admin API wins over the file once it exists; the revoked tokens and registered devices are
+ * those stored. All read from a snapshot, never written (expired revocations are not dropped here).
  */
-function effectiveAuthenticators(config: PortcullisConfig, source: string): { list: readonly AuthenticatorConfig[]; source: string } {
+function effectiveAuthenticators(config: PortcullisConfig, source: string): EffectiveAuth {
   if (config.admin !== undefined && existsSync(join(config.dataDir, CONFIG_DB_FILE))) {
     const store = new SqliteConfigStore(config.dataDir)
     try {
       const stored = store.load()
+      const revoked = store.loadRevocations()
+      const devices = store.loadDevices()
+      const snapshot = {
+        revocations: new RevocationList({ loadRevocations: () => revoked, addRevocation: () => {}, removeRevocations: () => {} }),
+        devices: new DeviceRegistry({ loadDevices: () => devices, putDevices: () => {}, removeDevices: () => {} }),
+      }
       if (stored !== undefined) {
         return {
           list: parseAuthenticatorsConfig(stored.authenticators, 'authentication.authenticators'),
-          source: `${source}, authenticators as stored by the admin API in ${store.file}`,
+          source: `${source}, authenticators, revocations and devices as stored by the admin API in ${store.file}`,
+          ...snapshot,
         }
       }
+      return { list: config.authentication.authenticators, source, ...snapshot }
     } finally {
       store.close()
     }
   }
-  return { list: config.authentication.authenticators, source }
+  return { list: config.authentication.authenticators, source, revocations: new RevocationList(), devices: new DeviceRegistry() }
 }

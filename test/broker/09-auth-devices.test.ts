@@ -155,3 +155,61 @@ describe('09 devices: per-device keys', () => {
     for (const version of VERSIONS) assert.equal(await connackCode(h.mqttPort, version, deviceToken(pair), { clientId: id }), 0)
   })
 })
+
+describe('09 devices: looked up by a claim, with the client id bound to it', () => {
+  let h: RunningAdmin
+  const dataDir = tempDataDir()
+  before(async () => {
+    h = await startAdmin({
+      dataDir,
+      overrides: {
+        authentication: {
+          allowAnonymous: false,
+          authenticators: [{
+            type: 'devices', name: 'by-sub', lookup: { claim: 'sub' }, identity: { clientId: 'sub' },
+            claims: { audience: AUDIENCE, maxAge: 3600 },
+          }],
+        },
+      },
+    })
+  })
+  after(async () => {
+    await h.close()
+    removeDir(dataDir)
+  })
+
+  for (const version of VERSIONS) {
+    const v = version === 5 ? '5.0' : '3.1.1'
+    test(`MQTT ${v}: the token's sub names the device; another client id is refused [MQTT-3.1.3-8]; an expired key no longer verifies`, async () => {
+      const pair = ecPair()
+      const id = uid('sub-dev')
+      assert.equal((await h.api('POST', '/api/v1/devices', { id, keys: [{ pem: pair.pem }] })).status, 201)
+      const t = deviceToken(pair, { sub: id })
+      assert.equal(await connackCode(h.mqttPort, version, t, { clientId: id }), 0)
+      // A client id other than the device's: refused (0x85 / 2), not connected as someone else.
+      assert.equal(await connackCode(h.mqttPort, version, t, { clientId: uid('other') }), version === 5 ? 0x85 : 2)
+      if (version === 5) {
+        // An empty client id is assigned the device's [MQTT-3.2.2-16].
+        const raw = await rawSocket(h.mqttPort, 5)
+        const c = await raw.connect({ clientId: '', clean: true, username: 'device', password: Buffer.from(t) })
+        assert.equal(c.reasonCode, 0)
+        assert.equal(c.properties?.assignedClientIdentifier, id)
+        raw.destroy()
+      }
+      // A token naming a device that another device's key signed.
+      const other = ecPair()
+      assert.equal(await connackCode(h.mqttPort, version, deviceToken(other, { sub: id }), { clientId: id }), REFUSED[version])
+
+      const expired = ecPair()
+      const old = uid('old-dev')
+      const past = Math.floor(Date.now() / 1000) - 60
+      assert.equal((await h.api('POST', '/api/v1/devices', { id: old, keys: [{ pem: expired.pem, expiresAt: past }] })).status, 201)
+      assert.equal(await connackCode(h.mqttPort, version, deviceToken(expired, { sub: old }), { clientId: old }), REFUSED[version])
+      const check = await h.api('POST', '/api/v1/token/check', { token: deviceToken(expired, { sub: old }) })
+      assert.equal(check.body.verdict.code, 'ERR_DEVICE_KEY_EXPIRED', JSON.stringify(check.body))
+      const good = await h.api('POST', '/api/v1/token/check', { token: t, clientId: id })
+      assert.equal(good.body.verdict.outcome, 'allow', JSON.stringify(good.body))
+      assert.ok(good.body.authenticators[0].steps.some((s: { check: string; ok: boolean }) => s.check === 'device' && s.ok))
+    })
+  }
+})

@@ -6,12 +6,15 @@
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { resolve } from 'node:path'
+import { writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { stringify } from 'yaml'
 import { promisify } from 'node:util'
 import { after, before, describe, test } from 'node:test'
 import { mintToken } from '../../src/auth/jwt/tools.js'
-import { API_KEY, removeDir, SEED_SECRET, startAdmin, tempDataDir, type RunningAdmin } from '../admin/helpers.js'
+import { API_KEY, baseConfig, removeDir, SEED_SECRET, startAdmin, tempDataDir, type RunningAdmin } from '../admin/helpers.js'
 import { connackCode, REFUSED } from '../helpers/auth-broker.js'
+import { cli } from '../helpers/cli.js'
 import { rawSocket, uid, VERSIONS } from '../helpers/broker.js'
 
 
@@ -122,6 +125,14 @@ describe('09 revocation', () => {
     assert.match(out.stdout, /disconnected: 1/)
     assert.equal(out.stdout.includes(t), false)
     assert.equal((await raw.next('disconnect')).reasonCode, 0x98)
+    // Offline, `token inspect` reads the stored revocations as the broker checks them.
+    const config = join(dataDir, 'inspect.yaml')
+    writeFileSync(config, stringify(baseConfig(dataDir)))
+    const inspected = await cli(['token', 'inspect', t, '--config', config], dataDir)
+    assert.equal(inspected.code, 1, inspected.stderr)
+    assert.match(inspected.stdout, /ERR_TOKEN_REVOKED/)
+    assert.match(inspected.stdout, /revocation.*was revoked \(lost laptop\)/)
+    assert.match((await cli(['token', 'inspect', token({ jti: uid('fine') }), '--config', config], dataDir)).stdout, /verdict: allow|allow/)
     const bad = await promisify(execFile)('node', [resolve('bin/portcullis.js'), 'token', 'revoke', '--sub', 'x', '--issued-before', 'soon', '--url', h.adminUrl, '--api-key', API_KEY]).catch((e: { code: number; stdout: string }) => e)
     assert.equal((bad as { code?: number }).code, 1)
     assert.match((bad as { stdout: string }).stdout, /HTTP 400.*issuedBefore/)

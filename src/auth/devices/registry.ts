@@ -4,6 +4,11 @@
  * store first (the configuration store's `devices` table): nothing is in force that a
  * restart would lose. Listeners hear of every change (the admin disconnects the clients of a
  * device that was disabled, deleted, or lost the key they connected with).
+ *
+ * At start-up the stored devices are in the Map at once, their keys not yet imported: an
+ * OpenSSL 3 EC key import costs 40–400 µs, so 100,000 devices would hold the start for
+ * seconds to a minute. `warm()` imports them in the background, a batch per event-loop turn;
+ * a device asked for before its turn (a CONNECT, the API) is imported then, once.
  */
 import { PortcullisError } from '../../errors.js'
 import { printable as printableId } from '../jwt/jws.js'
@@ -35,24 +40,55 @@ export interface DeviceListQuery {
   readonly limit: number
 }
 
+/** Stored devices imported per event-loop turn while warming (a turn of ~10–100 ms at worst). */
+const WARM_BATCH = 250
+
 export class DeviceRegistry {
-  readonly #devices = new Map<string, RegisteredDevice>()
+  /** A stored device is replaced by its RegisteredDevice once its keys are imported. */
+  readonly #devices = new Map<string, RegisteredDevice | StoredDevice>()
   readonly #store: DeviceStore | undefined
   readonly #listeners = new Set<(changes: readonly DeviceChange[]) => void>()
-  /** Devices whose stored keys could not be imported at load (shown, never used). */
+  /** Devices whose stored keys could not be imported (they cannot connect; reported once). */
   readonly unreadable: { id: string; reason: string }[] = []
   #generation = 0
+  #closed = false
 
   constructor(store?: DeviceStore) {
     this.#store = store
-    for (const device of store?.loadDevices() ?? []) {
-      try {
-        this.#devices.set(device.id, registerDevice(device, `devices['${device.id}']`))
-      } catch (err) {
-        // A key this Node cannot import any more (e.g. a curve dropped): the device stays out of
-        // service and is reported, the others load.
-        this.unreadable.push({ id: device.id, reason: (err as Error).message })
-      }
+    for (const device of store?.loadDevices() ?? []) this.#devices.set(device.id, device)
+  }
+
+  /**
+   * Imports every stored device's keys in the background, WARM_BATCH per turn; resolves when
+   * done (or closed). `unreadable` then lists the devices whose keys could not be imported.
+   */
+  async warm(): Promise<void> {
+    const pending = [...this.#devices.keys()]
+    for (let i = 0; i < pending.length && !this.#closed; i += WARM_BATCH) {
+      for (const id of pending.slice(i, i + WARM_BATCH)) this.#ready(id)
+      await new Promise<void>((resolve) => setImmediate(resolve))
+    }
+  }
+
+  /** Stops warming. */
+  close(): void {
+    this.#closed = true
+  }
+
+  /** The device with its keys imported (importing them now if still stored only). */
+  #ready(id: string): RegisteredDevice | undefined {
+    const entry = this.#devices.get(id)
+    if (entry === undefined || 'device' in entry) return entry
+    try {
+      const registered = registerDevice(entry, `devices['${entry.id}']`)
+      this.#devices.set(id, registered)
+      return registered
+    } catch (err) {
+      // A key this Node cannot import any more (e.g. a curve dropped): the device stays out of
+      // service and is reported, the others load.
+      this.#devices.delete(id)
+      this.unreadable.push({ id, reason: (err as Error).message })
+      return undefined
     }
   }
 
@@ -66,7 +102,7 @@ export class DeviceRegistry {
   }
 
   get(id: string): RegisteredDevice | undefined {
-    return this.#devices.get(id)
+    return this.#ready(id)
   }
 
   has(id: string): boolean {
@@ -80,8 +116,10 @@ export class DeviceRegistry {
       .sort()
     const page: RegisteredDevice[] = []
     for (const id of ids) {
-      const d = this.#devices.get(id)!
-      if (query.enabled !== undefined && d.device.enabled !== query.enabled) continue
+      const entry = this.#devices.get(id)!
+      if (query.enabled !== undefined && ('device' in entry ? entry.device : entry).enabled !== query.enabled) continue
+      const d = this.#ready(id)
+      if (d === undefined) continue
       page.push(d)
       if (page.length >= query.limit) break
     }
@@ -93,7 +131,8 @@ export class DeviceRegistry {
    * why there are none: ERR_DEVICE_UNKNOWN, ERR_DEVICE_DISABLED, ERR_DEVICE_KEY_EXPIRED.
    */
   keysFor(id: string, now = Date.now()): DeviceKeys {
-    const d = this.#devices.get(id)
+    const entry = this.#devices.get(id)
+    const d = entry === undefined || 'device' in entry ? entry : this.#ready(id)
     if (d === undefined) return new PortcullisError('ERR_DEVICE_UNKNOWN', `no registered device '${printableId(id)}'`)
     if (!d.device.enabled) return new PortcullisError('ERR_DEVICE_DISABLED', `device '${printableId(id)}' is disabled`)
     if (now < d.firstExpiry) {
@@ -110,7 +149,7 @@ export class DeviceRegistry {
     if (devices.length === 0) return
     this.#store?.putDevices(devices.map((d) => d.device))
     const changes = devices.map((after) => {
-      const before = this.#devices.get(after.device.id)
+      const before = this.#ready(after.device.id)
       this.#devices.set(after.device.id, after)
       return { before, after }
     })
@@ -120,7 +159,7 @@ export class DeviceRegistry {
   /** Deletes devices; answers those that existed. */
   remove(ids: readonly string[]): RegisteredDevice[] {
     const gone = ids.flatMap((id) => {
-      const d = this.#devices.get(id)
+      const d = this.#ready(id)
       return d === undefined ? [] : [d]
     })
     if (gone.length === 0) return gone
