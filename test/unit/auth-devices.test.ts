@@ -3,7 +3,8 @@ import assert from 'node:assert/strict'
 import { generateKeyPairSync } from 'node:crypto'
 import { test } from 'node:test'
 import { parseCsvImport } from '../../src/auth/devices/import.js'
-import { DeviceRegistry } from '../../src/auth/devices/registry.js'
+import { DeviceRegistry, type DeviceKeys } from '../../src/auth/devices/registry.js'
+import type { VerifyKey } from '../../src/auth/jwt/keys.js'
 import type { StoredDevice } from '../../src/auth/devices/device.js'
 import { PortcullisError } from '../../src/errors.js'
 
@@ -11,6 +12,11 @@ const pem = (): string => String(generateKeyPairSync('ec', { namedCurve: 'P-256'
 
 function stored(id: string, material: string, expiresAt?: number): StoredDevice {
   return { id, enabled: true, keys: [{ id: 'k1', format: 'pem', material, ...(expiresAt !== undefined ? { expiresAt } : {}) }], createdAt: 1, updatedAt: 1 }
+}
+
+function kids(v: DeviceKeys): (string | undefined)[] {
+  assert.ok(Array.isArray(v), String(v))
+  return (v as readonly VerifyKey[]).map((k) => k.kid)
 }
 
 function codeOf(v: unknown): string | undefined {
@@ -43,8 +49,8 @@ test('a device with one expired and one live key verifies with the live one only
     keys: [{ id: 'old', format: 'pem', material: pem(), expiresAt: Date.now() + 60_000 }, { id: 'new', format: 'pem', material: live }],
   }
   const r = new DeviceRegistry({ loadDevices: () => [device], putDevices: () => {}, removeDevices: () => {} })
-  assert.deepEqual((r.keysFor('x') as { kid: string }[]).map((k) => k.kid), ['old', 'new'])
-  assert.deepEqual((r.keysFor('x', Date.now() + 120_000) as { kid: string }[]).map((k) => k.kid), ['new'])
+  assert.deepEqual(kids(r.keysFor('x')), ['old', 'new'])
+  assert.deepEqual(kids(r.keysFor('x', Date.now() + 120_000)), ['new'])
   assert.equal(registry.size, 0)
 })
 
