@@ -10,6 +10,7 @@
  * seconds to a minute. `warm()` imports them in the background, a batch per event-loop turn;
  * a device asked for before its turn (a CONNECT, the API) is imported then, once.
  */
+import { clock } from '../../clock.js'
 import { PortcullisError } from '../../errors.js'
 import { printable as printableId } from '../jwt/jws.js'
 import type { VerifyKey } from '../jwt/keys.js'
@@ -130,7 +131,7 @@ export class DeviceRegistry {
    * The keys a token for device `id` may be verified with now (expired keys left out), or
    * why there are none: ERR_DEVICE_UNKNOWN, ERR_DEVICE_DISABLED, ERR_DEVICE_KEY_EXPIRED.
    */
-  keysFor(id: string, now = Date.now()): DeviceKeys {
+  keysFor(id: string, now = clock.now()): DeviceKeys {
     const entry = this.#devices.get(id)
     const d = entry === undefined || 'device' in entry ? entry : this.#ready(id)
     if (d === undefined) return new PortcullisError('ERR_DEVICE_UNKNOWN', `no registered device '${printableId(id)}'`)
