@@ -62,14 +62,16 @@ export function lineChart(o) {
  */
 export function barChart(o) {
   const items = [...o.items].sort((a, b) => b.value - a.value)
-  const width = 420, row = 20, labelW = 170
+  // The label column fits the longest label (error codes such as ERR_AUTH_METHOD_UNSUPPORTED
+  // were cut to "R_AUTH_METHOD_UNSUPPORT…"): ~7 units per character of the 10-unit axis font.
+  const row = 20, labelW = Math.max(120, Math.ceil(Math.max(0, ...items.map((i) => i.label.length)) * 7) + 12), width = labelW + 250
   const height = Math.max(row, items.length * row) + 4
   const max = niceMax(Math.max(0, ...items.map((i) => i.value)))
   const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, class: 'chart', role: 'img', 'aria-label': o.title })
   items.forEach((it, i) => {
     const yy = 2 + i * row
     const label = svg('text', { x: labelW - 6, y: yy + 13, 'text-anchor': 'end', class: 'axis' })
-    label.textContent = it.label.length > 26 ? `${it.label.slice(0, 25)}…` : it.label
+    label.textContent = it.label
     root.appendChild(label)
     const bw = ((width - labelW - 50) * it.value) / max
     root.appendChild(svg('rect', { x: labelW, y: yy + 3, width: Math.max(bw, it.value > 0 ? 2 : 0), height: row - 6, rx: 2, class: it.tone === 'ok' ? 'bar-ok' : 'bar-bad' }))
