@@ -93,7 +93,9 @@ if (values.baseline !== undefined && !existsSync(join(values.baseline, 'dist/cli
 function withBaseline(specs: BrokerSpec[]): BrokerSpec[] {
   const root = values.baseline
   if (root === undefined) return specs
-  return specs.flatMap((s) => (s.label === 'portcullis' ? [s, { ...s, label: 'portcullis-baseline', root }] : [s]))
+  // (the durable scenarios' two Portcullis brokers get a baseline each: 'portcullis-baseline (persistence)' …)
+  const paired = (label: string): boolean => label === 'portcullis' || label === 'portcullis (memory only)' || label === 'portcullis (persistence)'
+  return specs.flatMap((s) => (paired(s.label) ? [s, { ...s, label: s.label.replace(/^portcullis/, 'portcullis-baseline'), root }] : [s]))
 }
 
 const all = scenarios(sizes)

@@ -196,8 +196,9 @@ export function renderMarkdown(
       if (b.coldVerifyUs !== undefined) notes.push(`raw with 2 MiB touched between verifications: ${range(b.coldVerifyUs)} µs`)
       if (b.pacedVerifyUs !== undefined) notes.push(`raw at the scenario's pace (one verification per ${1e6 / TOKEN_CONNECT_RATE} µs, thread asleep between): ${range(b.pacedVerifyUs)} µs`)
       if (b.coldCpuPerOpUs !== undefined) notes.push(`cold start (warm-up connects): ${range(b.coldCpuPerOpUs)} µs/connect`)
-      const base = b.broker === 'portcullis' ? b.ratios['portcullis-baseline'] : undefined
-      if (base !== undefined) notes.push(`**÷ portcullis-baseline (same rounds): ${base.stat.median.toFixed(2)}× [${base.stat.min.toFixed(2)}–${base.stat.max.toFixed(2)}]**`)
+      const baseLabel = b.broker.replace(/^portcullis(?!-baseline)/, 'portcullis-baseline')
+      const base = baseLabel !== b.broker ? b.ratios[baseLabel] : undefined
+      if (base !== undefined) notes.push(`**÷ ${baseLabel} (same rounds): ${base.stat.median.toFixed(2)}× [${base.stat.min.toFixed(2)}–${base.stat.max.toFixed(2)}]**`)
       if (b.queueCpuPerOpUs !== undefined) notes.push(`queueing ${range(b.queueCpuPerOpUs)} µs/delivery`)
       if (b.drainCpuPerOpUs !== undefined) notes.push(`drain ${range(b.drainCpuPerOpUs)} µs/delivery`)
       if (b.drainSeconds !== undefined) notes.push(`drained in ${range(b.drainSeconds)} s`)
