@@ -13,7 +13,8 @@ import type { PeerCertificate } from './types.js'
 
 /** What a client presented in the handshake, as its connection keeps it until CONNECT. */
 export type PresentedCertificate =
-  | { readonly ok: true; readonly certificate: PeerCertificate }
+  /** `der`: the certificate as sent, to find it in a CRL that changes while it is connected. */
+  | { readonly ok: true; readonly certificate: PeerCertificate; readonly der: Buffer }
   /** No certificate, or one the handshake did not verify; `certificate` when one was sent. */
   | { readonly ok: false; readonly error: PortcullisError; readonly certificate?: PeerCertificate }
 
@@ -157,7 +158,7 @@ export function presentedCertificate(socket: TLSSocket): PresentedCertificate {
   if (certificate === undefined) {
     return { ok: false, error: new PortcullisError('ERR_CERT_MISSING', 'no client certificate: this listener requires one (requestCert)') }
   }
-  if (socket.authorized) return { ok: true, certificate }
+  if (socket.authorized) return { ok: true, certificate, der: raw.raw }
   const reason = String(socket.authorizationError ?? 'UNKNOWN')
   const code = verifyErrorCode(reason)
   return { ok: false, certificate, error: new PortcullisError(code, `${verifyErrorText(code, reason)} (${reason}; ${describeCertificate(certificate)})`) }

@@ -9,7 +9,9 @@ import net from 'node:net'
 import tls from 'node:tls'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, createWebSocketStream } from 'ws'
-import { presentedCertificate } from '../auth/certificate.js'
+import { describeCertificate, presentedCertificate } from '../auth/certificate.js'
+import { revocationKeyOf, revokedCertificates } from '../auth/crl.js'
+import { ReasonCode } from '../protocol/reason-codes.js'
 import { ConfigError } from '../errors.js'
 import type { Broker } from './broker.js'
 import { readUpgradeToken, type UpgradeTokenConfig } from './upgrade-token.js'
@@ -81,11 +83,42 @@ export function loadListenerTls(cfg: ListenerConfig, path: string): tls.TlsOptio
 }
 
 /**
+ * Clients of `listener` connected with a certificate the new CRL lists are disconnected
+ * (MQTT 5: DISCONNECT 0x98 administrative action, as for a revoked token), one log line each.
+ */
+function disconnectRevoked(broker: Broker, listener: string, pem: string): void {
+  let revoked: Set<string>
+  try {
+    revoked = revokedCertificates(pem)
+  } catch (err) {
+    broker.logger.warn({ listener, err: (err as Error).message }, 'CRL reloaded, but its entries could not be read: connected clients were not re-checked')
+    return
+  }
+  if (revoked.size === 0) return
+  for (const session of broker.sessions.values()) {
+    const conn = session.connection
+    const presented = conn?.clientCertificate
+    if (conn === undefined || conn.listener !== listener || presented?.ok !== true) continue
+    let key: string
+    try {
+      key = revocationKeyOf(presented.der)
+    } catch {
+      continue
+    }
+    if (!revoked.has(key)) continue
+    const reason = `client certificate revoked (listed in the reloaded CRL; ${describeCertificate(presented.certificate)})`
+    broker.logger.info({ clientId: conn.clientId, listener, code: 'ERR_CERT_REVOKED' }, `client disconnected: ${reason}`)
+    conn.disconnect(ReasonCode.AdministrativeAction, reason)
+  }
+}
+
+/**
  * Reloads a listener's CRL when its file changes (polled, so a file replaced by a rename is
  * seen too). New handshakes use the new list; a file that cannot be read or used keeps the
  * last good one, with a warning. Returns the function that stops watching.
  */
-function watchCrl(server: tls.Server, cfg: ListenerConfig, options: tls.TlsOptions, logger: Broker['logger']): () => void {
+function watchCrl(server: tls.Server, cfg: ListenerConfig, options: tls.TlsOptions, broker: Broker): () => void {
+  const logger = broker.logger
   const file = cfg.crl
   if (file === undefined) return () => undefined
   const onChange = (now: Stats, before: Stats): void => {
@@ -96,6 +129,8 @@ function watchCrl(server: tls.Server, cfg: ListenerConfig, options: tls.TlsOptio
       tls.createSecureContext(next)
       server.setSecureContext(next)
       logger.info({ listener: `${cfg.type}:${cfg.port}`, file }, 'CRL reloaded: new TLS handshakes use it')
+      // connections carry the listener's configured name (startListener: `${type}:${port}`)
+      disconnectRevoked(broker, `${cfg.type}:${cfg.port}`, crl.toString('latin1'))
     } catch (err) {
       logger.warn({ listener: `${cfg.type}:${cfg.port}`, file, err: (err as Error).message }, 'CRL not reloaded: keeping the previous one')
     }
@@ -171,7 +206,7 @@ export async function startListener(broker: Broker, cfg: ListenerConfig, path: s
       if (conn !== undefined && cfg.requestCert) conn.clientCertificate = presentedCertificate(req.socket as tls.TLSSocket)
     })
   }
-  const stopCrl = options !== undefined ? watchCrl(server as tls.Server, cfg, options, broker.logger) : () => undefined
+  const stopCrl = options !== undefined ? watchCrl(server as tls.Server, cfg, options, broker) : () => undefined
   try {
     await listen(server, cfg, path)
   } catch (err) {

@@ -285,14 +285,26 @@ describe('09 x509: CRL reloaded on change, certificate expiring while connected'
     rmSync(dir, { recursive: true, force: true })
   })
 
-  test('a certificate revoked after start-up is refused once the CRL file changes (v5 0x86, v3 4)', async () => {
+  test('a certificate revoked after start-up: its connected clients are disconnected (v5 DISCONNECT 0x98) and new CONNECTs refused (0x86 / 4) once the CRL file changes', async () => {
     const url = `mqtts://127.0.0.1:${broker.tls}`
-    const before = await connack(url, { protocolVersion: 5, clientId: uid('dev2'), ...tlsOptions(pki, pki.second) })
-    assert.equal(before.code, 0)
-    await end(before.client)
+    const v5 = await connack(url, { protocolVersion: 5, clientId: uid('dev2'), ...tlsOptions(pki, pki.second) })
+    const v4 = await connack(url, { protocolVersion: 4, clientId: uid('dev2'), ...tlsOptions(pki, pki.second) })
+    const other = await connack(url, { protocolVersion: 5, clientId: uid('dev1'), ...tlsOptions(pki, pki.good) })
+    assert.deepEqual([v5.code, v4.code, other.code], [0, 0, 0])
+    const v5Reason = new Promise<number | undefined>((resolve) => {
+      v5.client.on('packetreceive', (p) => {
+        if (p.cmd === 'disconnect') resolve(p.reasonCode)
+      })
+    })
+    const v4Closed = new Promise<void>((resolve) => v4.client.once('close', () => resolve()))
     pki.ca.revoke(pki.second)
     pki.ca.writeCrl(crl)
     await until(() => broker.log().includes('CRL reloaded'), 'CRL reloaded', TIMEOUT)
+    assert.equal(await withTimeout(v5Reason, TIMEOUT, 'DISCONNECT of the revoked v5 client'), 0x98)
+    await withTimeout(v4Closed, TIMEOUT, 'close of the revoked 3.1.1 client')
+    assert.match(broker.log(), /client disconnected: client certificate revoked \(listed in the reloaded CRL; CN=device-2/)
+    assert.equal(other.client.connected, true, 'a client whose certificate is not listed stays')
+    await end(v5.client, v4.client, other.client)
     for (const v of VERSIONS) {
       const r = await refusedWith(url, { protocolVersion: v, clientId: uid('dev2'), ...tlsOptions(pki, pki.second) })
       assert.equal(r.code, BAD(v))

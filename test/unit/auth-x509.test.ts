@@ -5,9 +5,11 @@
  */
 import assert from 'node:assert/strict'
 import { X509Certificate } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { after, describe, it } from 'node:test'
 import { certPlaceholderValue, certificateClaims, toPeerCertificate } from '../../src/auth/certificate.js'
 import { AuthenticatorChain } from '../../src/auth/chain.js'
+import { revocationKeyOf, revokedCertificates } from '../../src/auth/crl.js'
 import { parseAuthenticatorsConfig } from '../../src/auth/config.js'
 import { createAuthenticators } from '../../src/auth/create.js'
 import type { PeerCertificate } from '../../src/auth/types.js'
@@ -102,5 +104,29 @@ describe('x509: in the chain', () => {
     const other = await c.authenticate(withCert(hmacWith(SECRET, { sub: 'device-8', exp: now() + 60 })))
     assert.equal(other.ok, false)
     if (!other.ok) assert.equal(other.error.code, 'ERR_JWT_CLAIM_MISMATCH')
+  })
+})
+
+describe('x509: CRL entries (for clients already connected when the CRL changes)', () => {
+  it('lists the revoked certificates of an openssl CRL by issuer and serial; others are not listed; garbage throws', () => {
+    const revoked = ca.issue('device-stolen')
+    const kept = ca.issue('device-kept')
+    ca.revoke(revoked)
+    const listed = revokedCertificates(readFileSync(ca.writeCrl(), 'utf8'))
+    assert.equal(listed.size, 1)
+    assert.ok(listed.has(revocationKeyOf(new X509Certificate(revoked.cert).raw)))
+    assert.ok(!listed.has(revocationKeyOf(new X509Certificate(kept.cert).raw)))
+    const other = TestCa.create('Another CA')
+    try {
+      // the same serial from another CA is another certificate (serials count up from the same start)
+      other.issue('filler')
+      const twin = other.issue('device-stolen')
+      assert.equal(new X509Certificate(twin.cert).serialNumber, new X509Certificate(revoked.cert).serialNumber)
+      assert.ok(!listed.has(revocationKeyOf(new X509Certificate(twin.cert).raw)))
+    } finally {
+      other.remove()
+    }
+    assert.throws(() => revokedCertificates('-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----'))
+    assert.throws(() => revokedCertificates('not a crl'))
   })
 })
