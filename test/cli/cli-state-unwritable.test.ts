@@ -23,7 +23,12 @@ const immutable: string[] = []
 function makeReadOnly(path: string, kind: 'file' | 'directory'): void {
   chmodSync(path, kind === 'file' ? 0o400 : 0o555)
   if (ROOT) {
-    execFileSync('chattr', ['+i', path], { stdio: 'pipe' })
+    try {
+      execFileSync('chattr', ['+i', path], { stdio: 'pipe' })
+    } catch (err) {
+      throw new Error(`setup: as root, only the immutable attribute makes ${path} read-only, and chattr +i failed ` +
+        `(the file system of the temporary directory must support it): ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+    }
     immutable.push(path)
   }
   const probe = kind === 'file' ? path : join(path, 'probe')
