@@ -229,7 +229,11 @@ export class Broker {
     const match = this.tree.match(message.topic)
     this.#routeMatch(message, match, forwarded.all, forwarded.groups, forwarded.clients)
     let missed: string[] | undefined
-    for (const key of forwarded.groups) if (!match.groups.some((g) => g.key === key)) (missed ??= []).push(key)
+    const only = forwarded.clients
+    for (const key of forwarded.groups) {
+      const group = match.groups.find((g) => g.key === key)
+      if (group === undefined || (only !== undefined && !group.members.some((m) => only.has(m.clientId)))) (missed ??= []).push(key)
+    }
     return missed ?? NO_GROUPS
   }
 
@@ -255,9 +259,9 @@ export class Broker {
     }
     for (const group of match.groups) {
       if (groups !== undefined && !groups.includes(group.key)) continue
-      // Restricted to some sessions: one of the group's members among them, if any is.
+      // Restricted to some sessions: one of the group's members among them (none: see route()).
       const members = only === undefined ? group.members : group.members.filter((m) => only.has(m.clientId))
-      this.#deliverShared(members.length > 0 ? members : group.members, group, message)
+      if (members.length > 0) this.#deliverShared(members, group, message)
     }
   }
 

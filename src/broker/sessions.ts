@@ -79,7 +79,12 @@ export class SessionManager {
         session.pendingWill = undefined
         this.#broker.publish(willMessage(will.message, will.expiry))
       }
-      if (expired !== undefined) this.end(expired)
+      if (expired !== undefined) {
+        this.end(expired)
+        return
+      }
+      // Messages forwarded to the previous node for this client and not yet in its session.
+      if (claim.previous !== undefined) await this.#broker.bus.catchUp(clientId, claim.previous)
     }
     const before = this.#claims.get(clientId) ?? Promise.resolve()
     const next = before.then(run)

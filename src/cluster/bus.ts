@@ -39,6 +39,11 @@ export interface ClusterBus {
   addRoute(key: string): void
   /** The last subscription to a filter (or shared group key) on this node went. */
   removeRoute(key: string): void
+  /**
+   * This node has just claimed `clientId` from node `previous`: deliver to it what waits for it
+   * in that node's stream. Resolves with the entries read.
+   */
+  catchUp(clientId: string, previous: string): Promise<number>
   close(): Promise<void>
 }
 
@@ -53,6 +58,9 @@ export class LocalBus implements ClusterBus {
   onMessage(_handler: (message: Message, forwarded: Forwarded) => readonly string[]): void {}
   addRoute(_key: string): void {}
   removeRoute(_key: string): void {}
+  catchUp(_clientId: string, _previous: string): Promise<number> {
+    return Promise.resolve(0)
+  }
   close(): Promise<void> {
     return Promise.resolve()
   }

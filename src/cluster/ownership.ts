@@ -10,6 +10,8 @@ export interface OwnershipClaim {
   readonly current: boolean
   /** Another node held it and is alive: it closes the old connection and handles its will. */
   readonly previousAlive: boolean
+  /** The other node that held it, if one did (what waits for the client in its stream comes here). */
+  readonly previous?: string
 }
 
 export interface ClientOwnership {

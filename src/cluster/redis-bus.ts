@@ -16,7 +16,7 @@ import { SESSION_KEYS } from '../store/redis/session-store.js'
 import type { ClusterBus, Forwarded } from './bus.js'
 import { NODE_KEYS } from './membership.js'
 import { RouteTable } from './routes.js'
-import { StreamReader, recordForward, type ForwardEntry } from './streams.js'
+import { StreamReader, decodeEntry, recordForward, streamKey, type ForwardEntry } from './streams.js'
 
 export interface RedisBusOptions {
   /** Apply a retained message forwarded by another node to this node's retained mirror. */
@@ -30,6 +30,9 @@ export interface RedisBusStats {
   /** Stream entries read from this node's stream and handed to its subscribers. */
   received: number
 }
+
+/** Entries read per XRANGE while catching up a claimed client. */
+const CATCH_UP_PAGE = 256
 
 interface Target {
   all: boolean
@@ -189,8 +192,39 @@ export class RedisBus implements ClusterBus {
     return this.#closed
   }
 
+  /**
+   * A client this node has just claimed from node `previous` (dead, or alive and letting it
+   * go): what still waits in that node's stream for it — forwarded before its routes here were
+   * known — is delivered to it here. The entries are copied, not acknowledged: the stream stays
+   * that node's (or its taker's) for its other clients, and this client is no longer among
+   * theirs. Returns the entries read.
+   */
+  async catchUp(clientId: string, previous: string): Promise<number> {
+    if (!this.#started || previous === this.nodeId) return 0
+    const only = new Set([clientId])
+    const key = streamKey(previous)
+    let n = 0
+    for (let from = '-'; ;) {
+      const page = await this.#state.client.callBuffer('XRANGE', key, from, '+', 'COUNT', CATCH_UP_PAGE) as Array<[Buffer, Buffer[]]>
+      for (const [id, fields] of page) {
+        try {
+          const entry = decodeEntry(fields)
+          // (Groups it cannot serve for this client were meant for another member of that node.)
+          if (entry.forwarded.all || entry.forwarded.groups.length > 0) this.#handler(entry.message, { ...entry.forwarded, clients: only })
+          n++
+        } catch (err) {
+          this.#logger.error({ err: { message: err instanceof Error ? err.message : String(err) }, entry: id.toString() }, 'cluster: forwarded message not delivered')
+        }
+      }
+      if (page.length < CATCH_UP_PAGE) return n
+      from = `(${page[page.length - 1][0].toString()}`
+    }
+  }
+
   #receive(entry: ForwardEntry, clients?: ReadonlySet<string>): void {
-    if (entry.mirror) this.#mirror?.(entry.message)
+    // Another node's stream (clients set) carries retained updates this node had from its own
+    // stream or loaded at start: applying that node's older ones could make the mirror stale.
+    if (entry.mirror && clients === undefined) this.#mirror?.(entry.message)
     if (!entry.forwarded.all && entry.forwarded.groups.length === 0) return
     const missed = this.#handler(entry.message, clients === undefined ? entry.forwarded : { ...entry.forwarded, clients })
     if (missed.length > 0 && !entry.passedOn) this.#passOn(entry.message, missed)

@@ -120,6 +120,7 @@ export class ClientRegistry {
         // (a node that is gone has no subscriber: the message goes nowhere, which is right)
         await this.#state.client.publish(REGISTRY_KEYS.takeover(node), JSON.stringify(signal))
         this.#logger.info({ clientId, from: node, alive: previousAlive }, 'cluster: client id claimed from another node')
+        return { current: false, previousAlive, previous: node }
       }
       return { current: false, previousAlive }
     })

@@ -65,7 +65,7 @@ describe('client registry and fencing', () => {
     storeA.saveSession(facts('dev', 60))
     assert.equal(await committed(storeA), undefined)
 
-    assert.deepEqual(await b.registry.claim('dev', false), { current: false, previousAlive: true })
+    assert.deepEqual(await b.registry.claim('dev', false), { current: false, previousAlive: true, previous: 'node-a' }, 'the previous owner is named (its stream is caught up from)')
     assert.ok(Number(b.registry.epochOf('dev')) > Number(first), 'the epoch grows with every claim')
     const loaded = await storeB.load('dev')
     assert.equal(loaded?.expiryInterval, 60, 'B reads the session A stored')
