@@ -91,6 +91,17 @@ export function rssKiB(pid: number): number {
   return m === null ? NaN : Number(m[1])
 }
 
+/** Resident KiB of the C library's main heap (the `[heap]` mapping): what native code malloc'd. */
+export function mallocHeapKiB(pid: number): number {
+  let kib = 0
+  let inHeap = false
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inHeap = line.trimEnd().endsWith('[heap]')
+    else if (inHeap && line.startsWith('Rss:')) kib += Number(/(\d+)/.exec(line)?.[1] ?? 0)
+  }
+  return kib
+}
+
 export function hardFileLimit(): number {
   const out = execFileSync('bash', ['-c', 'ulimit -Hn']).toString().trim()
   return out === 'unlimited' ? 1_048_576 : Number(out)

@@ -184,7 +184,7 @@ export function renderMarkdown(
       if (b.lostQos1 > 0) notes.push(`**${b.lostQos1} QoS 1 lost**`)
       if (b.lostQos0 > 0) notes.push(`${b.lostQos0} QoS 0 dropped`)
       if (b.heapBytesPerConn !== undefined) notes.push(`V8 heap in use after a full GC: ${range(b.heapBytesPerConn)} B/conn`)
-      if (b.rawBytesPerConn !== undefined) notes.push(`RSS growth with V8's empty committed heap: ${range(b.rawBytesPerConn)} B/conn`)
+      if (b.rawBytesPerConn !== undefined) notes.push(`RSS growth right after the GCs (with pages V8 emptied and still keeps): ${range(b.rawBytesPerConn)} B/conn`)
       if (b.kibPerConnSoon !== undefined) notes.push(`2 s after connecting (before the idle broker settled): ${range(b.kibPerConnSoon)} KiB/conn`)
       if (b.tokenExtraUs !== undefined) notes.push(`**over the anonymous baseline (same rate, same round): +${range(b.tokenExtraUs)} µs**`)
       if (b.beyondBareUs !== undefined) notes.push(`**beyond the same broker with a bare node:crypto check (same round): ${b.beyondBareUs.median >= 0 ? '+' : ''}${range(b.beyondBareUs)} µs**`)

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { mintToken } from '../../src/auth/jwt/tools.js'
-import { cpuSeconds, rssKiB, HOST, type BrokerSpec, type ProbedMemory, type RunningBroker } from './brokers.js'
+import { cpuSeconds, mallocHeapKiB, rssKiB, HOST, type BrokerSpec, type ProbedMemory, type RunningBroker } from './brokers.js'
 import type { Generator } from './generator.js'
 import type { PubSpec, SubSpec } from './jobs.js'
 import { offlineQueueRun } from './offline-queue.js'
@@ -97,8 +97,8 @@ export interface Measurement {
   /** Memory scenarios: RSS growth per connection 2 s after connecting, before the broker settled. */
   kibPerConnSoon?: number
   /**
-   * idle-memory: RSS growth per connection in bytes. Node brokers: each reading right after two
-   * full GCs, less the growth of the room V8 keeps committed but empty (heapTotal − heapUsed).
+   * idle-memory: bytes held per connection. Node brokers, read right after two full GCs: V8 heap
+   * in use + the C library's heap (`[heap]` resident); Mosquitto: RSS growth.
    */
   bytesPerConn?: number
   /** idle-memory, Node brokers: the plain RSS growth per connection after the GCs (bytes). */
@@ -636,8 +636,9 @@ async function memoryRun(ctx: Ctx, broker: RunningBroker, n: number): Promise<Me
 }
 
 /** A broker's memory for idle-memory: after two full GCs for Node brokers, VmRSS for Mosquitto. */
-async function memoryNow(broker: RunningBroker): Promise<Pick<ProbedMemory, 'rss'> & Partial<ProbedMemory>> {
-  return broker.probeMemory !== undefined ? broker.probeMemory() : { rss: rssKiB(broker.pid) * 1024 }
+async function memoryNow(broker: RunningBroker): Promise<Pick<ProbedMemory, 'rss'> & Partial<ProbedMemory> & { malloc: number }> {
+  const m = broker.probeMemory !== undefined ? await broker.probeMemory() : { rss: rssKiB(broker.pid) * 1024 }
+  return { ...m, malloc: mallocHeapKiB(broker.pid) * 1024 }
 }
 
 /**
@@ -664,15 +665,17 @@ async function idleMemoryRun(ctx: Ctx, broker: RunningBroker, n: number): Promis
   if (r.failed > 0) flags.push(`${r.failed} of ${n} connections failed: ${r.firstError}`)
   const held = r.ok
   const heap = before.heapUsed !== undefined && after.heapUsed !== undefined ? (after.heapUsed - before.heapUsed) / held : undefined
-  // Right after a connect storm V8 keeps its grown young generation committed (empty after the
-  // GCs, given back ~30 s later by its memory reducer): not what a connection holds.
-  const room = (m: Partial<ProbedMemory>): number => (m.heapTotal ?? 0) - (m.heapUsed ?? 0)
+  // Right after a connect storm V8 keeps pages resident that its GCs emptied (a grown young
+  // generation, pooled pages; given back ~30 s later by its memory reducer): in the RSS, but not
+  // held by any connection. What a connection holds is its V8 objects and what native code
+  // malloc'd for it (socket handle, libuv request structures).
   const rss = after.rss - before.rss
+  const native = after.malloc - before.malloc
   return {
     ok: held === n,
     ...(held !== n ? { error: `held ${held} of ${n} connections (${r.firstError ?? 'time bound'})` } : {}),
     ops: held, seconds, brokerCpuSeconds: 0,
-    bytesPerConn: held > 0 ? (rss - (room(after) - room(before))) / held : NaN,
+    bytesPerConn: held > 0 ? (heap !== undefined ? heap + native / held : rss / held) : NaN,
     ...(heap !== undefined && held > 0 ? { heapBytesPerConn: heap, rawBytesPerConn: rss / held } : {}),
     rssBeforeKiB: before.rss / 1024, rssAfterKiB: after.rss / 1024, held, throughput: held / seconds, flags,
   }
@@ -784,7 +787,7 @@ export function scenarios(sizes: Sizes): Scenario[] {
   }
   list.push({
     id: 'idle-memory',
-    title: `Idle memory per connection, ${sizes.idleConnections.toLocaleString('en-US')} connections held 2 s: RSS growth; Node brokers read right after two full GCs, less the empty heap V8 keeps committed (V8 heap in use beside it)`,
+    title: `Idle memory per connection, ${sizes.idleConnections.toLocaleString('en-US')} connections held 2 s: bytes held — Node brokers, right after two full GCs: V8 heap in use + the C library's heap (resident); Mosquitto: RSS growth`,
     unit: 'B/conn', main: 'bytesPerConn',
     target: 'Portcullis ≤ 1,500 B/conn (issue 19; Mosquitto ~740)',
     specs: (kinds) => standard(kinds).map((spec) => ({ ...spec, memoryProbe: true })),
