@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
-import type mqttPacket from 'mqtt-packet'
+import mqttPacket from 'mqtt-packet'
 import { validateConfig } from '../../src/config/schema.js'
 import { createLogger } from '../../src/log.js'
 import { createServer, type PortcullisServer } from '../../src/server.js'
@@ -264,6 +264,55 @@ describe('09 x509: certificate for the device, token for its rights (requireToke
       assert.equal(badCert.code, BAD(v), 'a good token does not make up for an expired certificate')
     })
   }
+})
+
+describe('09 x509: MQTT 5 re-authentication on a certificate connection (requireToken)', () => {
+  let pki: Pki
+  let broker: X509Broker
+  before(async () => {
+    pki = makePki()
+    broker = await startX509Broker(pki, {
+      authenticators: [
+        { type: 'x509', name: 'devices', identity: { clientId: 'cn' }, requireToken: true },
+        { type: 'jwt', name: 'rights', algorithm: 'hmac-based', secret: SECRET, claims: { match: { sub: '${cert_cn}' } } },
+      ],
+    })
+  })
+  after(async () => {
+    await broker?.close()
+    pki?.ca.remove()
+    pki?.other.remove()
+  })
+
+  /** Sends AUTH 0x19 with `token` (MQTT.js has no public call for it: mqtt-packet on its stream) and waits for the answer. */
+  async function reauth(client: MqttClient, token: string): Promise<{ cmd: string; reasonCode: number | undefined }> {
+    const answer = new Promise<{ cmd: string; reasonCode: number | undefined }>((resolve) => {
+      client.on('packetreceive', (p) => {
+        if (p.cmd === 'auth' || p.cmd === 'disconnect') resolve({ cmd: p.cmd, reasonCode: p.reasonCode })
+      })
+    })
+    mqttPacket.writeToStream({ cmd: 'auth', reasonCode: 0x19, properties: { authenticationMethod: 'JWT', authenticationData: Buffer.from(token) } }, client.stream, { protocolVersion: 5 })
+    return await withTimeout(answer, TIMEOUT, 'answer to AUTH 0x19')
+  }
+
+  test('v5: AUTH 0x19 with a fresh token for the same device → AUTH 0x00, the certificate still vouches; a token for another device → DISCONNECT 0x87', async () => {
+    const first = hmacWith(SECRET, { sub: 'device-1', exp: now() + 60 })
+    const { code, client } = await connack(`mqtts://127.0.0.1:${broker.tls}`, {
+      protocolVersion: 5, clientId: 'device-1', properties: { authenticationMethod: 'JWT', authenticationData: Buffer.from(first) }, ...tlsOptions(pki, pki.good),
+    })
+    try {
+      assert.equal(code, 0)
+      const later = now() + 600
+      assert.deepEqual(await reauth(client, hmacWith(SECRET, { sub: 'device-1', exp: later })), { cmd: 'auth', reasonCode: 0 })
+      const identity = broker.server.broker.sessions.get('device-1')?.connection?.identity
+      assert.equal(identity?.vouchedBy, 'devices')
+      assert.equal(identity?.certificate?.cn, 'device-1')
+      assert.equal(identity?.expiresAt, later * 1000, 'the new token\'s exp (before the certificate\'s notAfter)')
+      assert.deepEqual(await reauth(client, hmacWith(SECRET, { sub: 'device-2', exp: later })), { cmd: 'disconnect', reasonCode: 0x87 })
+    } finally {
+      await end(client)
+    }
+  })
 })
 
 describe('09 x509: CRL reloaded on change, certificate expiring while connected', () => {
