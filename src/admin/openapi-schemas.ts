@@ -112,6 +112,8 @@ export const SCHEMAS: Record<string, Schema> = {
         description: 'what the token states about itself, unverified (never the token)',
         properties: { sub: str, iss: str, kid: str, exp: { ...int, description: 'epoch seconds' } },
       },
+      count: { ...int, description: 'the same refusal repeated this many times (each within 10 s of the previous); absent: once' },
+      lastTime: { ...str, format: 'date-time', description: 'when it was last repeated' },
     },
   },
   AuditEntry: {

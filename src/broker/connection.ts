@@ -14,7 +14,7 @@ import { pushFrames, type FrameSink, type PartialFrame } from '../protocol/frame
 import { ReasonCode } from '../protocol/reason-codes.js'
 import type { Broker } from './broker.js'
 import type { PublishRateLimiter } from './rate-limit.js'
-import { refuseProtocolVersion } from './handlers/connect.js'
+import { recordPreAuthRefusal, refuseProtocolVersion } from './handlers/connect.js'
 import { dispatch } from './handlers/index.js'
 import { remainingExpiry, type Delivery, type Message, type ProtocolVersion } from '../mqtt/types.js'
 import type { Session } from './session.js'
@@ -340,6 +340,9 @@ export class Connection implements FrameSink {
   /** Server-initiated close with a reason (DISCONNECT for MQTT 5 when connected), one log line. */
   fail(code: ErrorCode, detail: string): void {
     if (this.state === 'closed') return
+    // Before CONNECT was accepted (a packet before CONNECT, a malformed or oversized CONNECT):
+    // a refusal, kept in the refusal log with the others.
+    if (this.state === 'new') recordPreAuthRefusal(this, code, detail)
     const reason = toReasonCode(code)
     this.broker.logger.info({ clientId: this.clientId || undefined, remote: this.remoteAddress, code, reason }, detail)
     this.disconnect(reason)

@@ -34,7 +34,15 @@ export interface RefusalRecord {
   readonly reasonCode: number
   readonly reason: string
   readonly token?: RefusedToken
+  /** The same refusal repeated (same client id, address, listener and code, each within
+   *  REPEAT_WINDOW_MS of the previous): how many times, and the last time. */
+  readonly count?: number
+  readonly lastTime?: string
 }
+
+/** Repeats of one refusal closer than this are counted on one entry, so one client retrying
+ *  (or a flood over the connection rate) cannot push every other refusal out of the ring. */
+export const REPEAT_WINDOW_MS = 10_000
 
 export interface RefusalFilter {
   readonly clientId?: string
@@ -76,6 +84,7 @@ function describeOne(credential: Buffer | string | undefined): RefusedToken | un
 
 export class RefusalLog {
   readonly #capacity: number
+  /** `at`: when it was last seen (the `since` filter reads it). */
   readonly #ring: (RefusalRecord & { readonly at: number })[] = []
   #next = 0
 
@@ -83,7 +92,15 @@ export class RefusalLog {
     this.#capacity = capacity
   }
 
-  record(entry: Omit<RefusalRecord, 'time'>, now = Date.now()): RefusalRecord {
+  record(entry: Omit<RefusalRecord, 'time' | 'count' | 'lastTime'>, now = Date.now()): RefusalRecord {
+    const newest = this.#ring.length === 0 ? undefined : (this.#next - 1 + this.#ring.length) % this.#ring.length
+    const last = newest === undefined ? undefined : this.#ring[newest]
+    if (last !== undefined && newest !== undefined && now - last.at < REPEAT_WINDOW_MS && last.code === entry.code && last.clientId === entry.clientId &&
+        last.address === entry.address && last.listener === entry.listener && last.reason === entry.reason) {
+      const repeated = { ...last, count: (last.count ?? 1) + 1, lastTime: new Date(now).toISOString(), at: now }
+      this.#ring[newest] = repeated
+      return repeated
+    }
     const full = { ...entry, time: new Date(now).toISOString(), at: now }
     if (this.#ring.length < this.#capacity) this.#ring.push(full)
     else this.#ring[this.#next] = full

@@ -50,6 +50,26 @@ function refuseCredentials(
   refuseConnect(conn, reasonCode, conn.broker.connackReasonString ? message.slice(0, 1024) : undefined)
 }
 
+/**
+ * Refuse a CONNECT before authentication (a protocol error, an invalid client id or will
+ * topic, a protocol level we do not speak, the connection rate): kept in the refusal log like
+ * the credential refusals — so "why was this client refused?" has an answer for these too —
+ * then CONNACK with the code's reason (`close` instead: 3.1.1 has no such return code).
+ */
+export function refuseBeforeAuthentication(conn: Connection, code: ErrorCode, message: string, close = false): void {
+  recordPreAuthRefusal(conn, code, message)
+  if (close) conn.close()
+  else refuseConnect(conn, toReasonCode(code))
+}
+
+/** The refusal log entry for a client refused before authentication (no token is read). */
+export function recordPreAuthRefusal(conn: Connection, code: ErrorCode, message: string): void {
+  conn.broker.refusals.record({
+    clientId: conn.clientId, address: conn.remoteAddress, listener: conn.listener, protocolVersion: conn.protocolVersion,
+    code, reasonCode: toReasonCode(code), reason: message.slice(0, 1024),
+  })
+}
+
 /** The authenticator and token subject a log line names (never the token). */
 export function identityFields(identity: Identity | undefined): { authenticator?: string; sub?: string } {
   if (identity === undefined) return {}
@@ -65,7 +85,7 @@ export function identityFields(identity: Identity | undefined): { authenticator?
 export function refuseProtocolVersion(conn: Connection, level: number): void {
   conn.broker.logger.info({ remote: conn.remoteAddress, level }, 'unsupported protocol level')
   conn.protocolVersion = level > 5 ? 5 : 4
-  refuseConnect(conn, ReasonCode.UnsupportedProtocolVersion)
+  refuseBeforeAuthentication(conn, 'ERR_UNSUPPORTED_PROTOCOL_VERSION', `protocol level ${level} is not supported (3 = MQTT 3.1, 4 = 3.1.1, 5 = 5.0)`)
 }
 
 export function handleConnect(conn: Connection, packet: mqtt.IConnectPacket): void {
@@ -75,15 +95,17 @@ export function handleConnect(conn: Connection, packet: mqtt.IConnectPacket): vo
   // From here on packets are decoded as this client's protocol version (v5 properties etc.).
   const props = packet.properties ?? {}
   const log = broker.logger
+  // Named in a refusal before authentication (the refusal log); a session is bound to it only once accepted.
+  if (isValidUtf8Field(packet.clientId ?? '')) conn.clientId = packet.clientId ?? ''
 
   if (version === 5) {
     if (props.receiveMaximum === 0 || props.maximumPacketSize === 0) {
       log.info({ remote: conn.remoteAddress }, 'CONNECT with Receive Maximum or Maximum Packet Size 0')
-      refuseConnect(conn, ReasonCode.ProtocolError)
+      refuseBeforeAuthentication(conn, 'ERR_PROTOCOL', 'CONNECT with Receive Maximum or Maximum Packet Size 0 [MQTT-3.1.2-23]')
       return
     }
     if (props.authenticationData !== undefined && props.authenticationMethod === undefined) {
-      refuseConnect(conn, ReasonCode.ProtocolError)
+      refuseBeforeAuthentication(conn, 'ERR_PROTOCOL', 'CONNECT with Authentication Data but no Authentication Method')
       return
     }
   }
@@ -98,7 +120,7 @@ export function handleConnect(conn: Connection, packet: mqtt.IConnectPacket): vo
     // 3.1.1 allows an empty id only with clean session [MQTT-3.1.3-7, MQTT-3.1.3-8]; 3.1 never.
     if (version === 3 || (version === 4 && packet.clean === false)) {
       log.info({ remote: conn.remoteAddress }, 'empty client id refused')
-      refuseConnect(conn, ReasonCode.ClientIdentifierNotValid)
+      refuseBeforeAuthentication(conn, 'ERR_CLIENT_ID_INVALID', `an empty client id needs ${version === 3 ? 'MQTT 3.1.1 or 5.0' : 'clean session'} [MQTT-3.1.3-8]`)
       return
     }
     clientId = `portcullis-${randomBytes(9).toString('base64url')}`
@@ -110,8 +132,7 @@ export function handleConnect(conn: Connection, packet: mqtt.IConnectPacket): vo
     // A will topic deeper than maxTopicLevels could never be published: refused like an invalid one.
     if (!isValidTopicName(will.topic) || hasMoreLevels(will.topic, broker.limits.maxTopicLevels)) {
       log.info({ remote: conn.remoteAddress }, 'will topic invalid')
-      if (conn.v5) refuseConnect(conn, ReasonCode.TopicNameInvalid)
-      else conn.close()
+      refuseBeforeAuthentication(conn, 'ERR_TOPIC_NAME_INVALID', 'the will topic is not a valid topic name (or has more levels than maxTopicLevels)', !conn.v5)
       return
     }
   }

@@ -3,10 +3,9 @@
  * other packet goes to its handler; packets a client may not send close the connection.
  */
 import type mqtt from 'mqtt-packet'
-import { toReasonCode } from '../../errors.js'
 import type { Connection } from '../connection.js'
 import { handleAuth } from './auth.js'
-import { handleConnect, refuseConnect } from './connect.js'
+import { handleConnect, refuseBeforeAuthentication } from './connect.js'
 import { handleDisconnect } from './disconnect.js'
 import { handlePingreq } from './ping.js'
 import { handlePuback, handlePubcomp } from './puback.js'
@@ -76,10 +75,7 @@ export function dispatch(conn: Connection, packet: mqtt.Packet): void {
 function refuseOverConnectRate(conn: Connection, packet: mqtt.IConnectPacket): void {
   conn.broker.countLimit('connectRatePerAddress')
   conn.broker.logger.debug({ remote: conn.remoteAddress }, 'connection rate exceeded')
-  if (packet.protocolVersion === 5) {
-    conn.protocolVersion = 5
-    refuseConnect(conn, toReasonCode('ERR_CONNECTION_RATE_EXCEEDED'))
-  } else {
-    conn.close()
-  }
+  conn.protocolVersion = packet.protocolVersion === 5 ? 5 : (packet.protocolVersion ?? 4)
+  conn.clientId = packet.clientId ?? ''
+  refuseBeforeAuthentication(conn, 'ERR_CONNECTION_RATE_EXCEEDED', 'more connections from this address than limits.connectRatePerAddress allows', packet.protocolVersion !== 5)
 }

@@ -3,7 +3,7 @@ import { api } from '../api.js'
 import { formatTime, h, mount } from '../dom.js'
 import { field, pill, showError, table } from '../ui.js'
 
-/** @typedef {{ time: string, clientId: string, address: string, listener: string, protocolVersion: number, authenticator?: string, code: string, reasonCode: number, reason: string, token?: { sub?: string, iss?: string, kid?: string, exp?: number } }} Refusal */
+/** @typedef {{ time: string, clientId: string, address: string, listener: string, protocolVersion: number, authenticator?: string, code: string, reasonCode: number, reason: string, token?: { sub?: string, iss?: string, kid?: string, exp?: number }, count?: number, lastTime?: string }} Refusal */
 
 const hex = (/** @type {number} */ n) => `0x${n.toString(16).toUpperCase().padStart(2, '0')}`
 
@@ -41,7 +41,7 @@ export function render(root) {
       mount(list, items.length === 0
         ? h('p', { class: 'muted', id: 'no-refusals' }, 'No refusal matches.')
         : table(['Time', 'Client', 'Address', 'Listener', 'Authenticator', 'Reason', 'Token'], items.map((r) => h('tr', { 'data-refusal': r.clientId },
-          h('td', null, formatTime(r.time)),
+          h('td', null, formatTime(r.time), r.count !== undefined ? h('div', { class: 'muted refusal-count' }, `×${r.count}, last ${formatTime(r.lastTime ?? r.time)}`) : null),
           h('td', null, h('code', null, r.clientId), h('div', { class: 'muted' }, `MQTT ${r.protocolVersion === 5 ? '5' : '3.1.1'}`)),
           h('td', null, r.address),
           h('td', null, r.listener),
@@ -63,7 +63,7 @@ export function render(root) {
 
   mount(root,
     h('div', { class: 'page-head' }, h('h1', null, 'Refusals')),
-    h('p', { class: 'muted' }, 'The last 1,000 connections refused for authentication or authorization, newest first. Token fields are as the token states them (unverified); the token itself is never kept.'),
+    h('p', { class: 'muted' }, 'The last 1,000 refused connections — for authentication or authorization, or before it (protocol errors, connection rate) — newest first; a refusal repeated within 10 s is counted on one row. Token fields are as the token states them (unverified); the token itself is never kept.'),
     form, slot, list)
   void load()
 }
