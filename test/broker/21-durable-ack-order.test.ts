@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { describe, test, type TestContext } from 'node:test'
 import mqttPacket from 'mqtt-packet'
 import { ReasonCode } from '../../src/protocol/reason-codes.js'
-import { VERSIONS, rawSocket, startBroker, uid, type RawClient, type RunningBroker } from '../helpers/broker.js'
+import { VERSIONS, rawSocket, startBroker, uid, withTimeout, type RawClient, type RunningBroker } from '../helpers/broker.js'
 
 async function durableBroker(t: TestContext): Promise<RunningBroker> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-ack-order-'))
@@ -23,8 +23,11 @@ async function durableBroker(t: TestContext): Promise<RunningBroker> {
     authorization: { policies: [{ name: 'no-secrets', priority: 1, effect: 'deny', actions: ['publish'], topics: ['secret/#'] }] },
   })
   t.after(async () => {
-    await broker.close()
-    rmSync(dir, { recursive: true, force: true })
+    try {
+      await withTimeout(broker.close(), 10_000, 'broker close')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
   return broker
 }
