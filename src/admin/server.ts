@@ -160,7 +160,8 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
         handler: async (request, reply) => {
           const admin = target?.admin
           if (admin === undefined) return sendError(reply, new ApiError('ERR_UNAVAILABLE', 'the broker is still starting'))
-          if (typeof request.body === 'string' && route.csv !== true) {
+          // (a JSON body may be a string too: '"x"' is JSON and gets the route's validation error)
+          if (route.csv !== true && isCsv(request.headers['content-type'])) {
             return sendError(reply, new ApiError('ERR_BAD_REQUEST', 'this route takes JSON (Content-Type: application/json)', 'body'))
           }
           const params = request.params as Record<string, string>
@@ -220,3 +221,8 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
 }
 
 export type { ApiErrorCode }
+
+/** A text/csv body (only the routes that take CSV accept one). */
+function isCsv(contentType: string | undefined): boolean {
+  return contentType !== undefined && contentType.split(';')[0].trim().toLowerCase() === 'text/csv'
+}
