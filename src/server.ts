@@ -21,6 +21,7 @@ import { createLogger, type Logger } from './log.js'
 import { createMetrics } from './metrics/metrics.js'
 import { DeviceRegistry } from './auth/devices/registry.js'
 import { RevocationList } from './auth/revocation.js'
+import { registerClusterMetrics } from './metrics/cluster-metrics.js'
 import { registerStoreMetrics } from './metrics/store-metrics.js'
 import { SqliteConfigStore } from './store/sqlite/config-store.js'
 import { NO_COMMITS } from './store/memory/session-store.js'
@@ -193,6 +194,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
         storedDeliveries: () => (sessionStore instanceof SqliteSessionStore ? sessionStore.counts() : { deliveries: 0, messages: 0 }),
       })
     }
+    if (bus instanceof RedisBus) registerClusterMetrics(metrics.registry, bus)
     undo.push(() => metrics.close())
     admin?.attach({ admin: brokerAdmin, metrics: metrics.registry })
     const listeners: RunningListener[] = []

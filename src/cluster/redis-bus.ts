@@ -68,6 +68,11 @@ export class RedisBus implements ClusterBus {
     return { forwarded: this.#forwarded, received: this.#reader?.received ?? 0 }
   }
 
+  /** Entries waiting in this node's stream (metrics). */
+  backlog(): Promise<number> {
+    return this.#state.client.xlen(streamKey(this.nodeId))
+  }
+
   /** The route table (tests and the admin view read it). */
   get routes(): RouteTable {
     return this.#routes

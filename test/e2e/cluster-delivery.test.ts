@@ -22,6 +22,7 @@ import { startRedis, type RedisServer } from '../helpers/redis-server.js'
 
 const vname = (v: Version): string => (v === 5 ? '5.0' : '3.1.1')
 
+const API_KEY = 'cluster-delivery-test-key'
 let redis: RedisServer
 let dir: string
 const nodes = new Map<string, RunningBroker>()
@@ -31,6 +32,7 @@ async function startNode(nodeId: string): Promise<RunningBroker> {
     cluster: { redis: { path: redis.socket }, nodeId },
     persistence: true,
     dataDir: join(dir, nodeId),
+    admin: { host: '127.0.0.1', port: 0, apiKey: API_KEY },
   })
   nodes.set(nodeId, node)
   return node
@@ -166,6 +168,39 @@ for (const version of VERSIONS) {
     })
   })
 }
+
+/** One metric's value from a node's /metrics (undefined when absent). */
+async function metric(node: RunningBroker, name: string): Promise<number | undefined> {
+  const admin = node.server.admin
+  assert.ok(admin !== undefined)
+  const res = await fetch(`${admin.url}/metrics`, { headers: { authorization: `Bearer ${API_KEY}` } })
+  const text = await res.text()
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1))
+}
+
+describe('cross-node delivery: metrics', () => {
+  test('/metrics counts forwarded and received messages, the stream backlog, routes and peer nodes', async () => {
+    const topic = `${uid('metrics')}/n`
+    const { client: sub, inbox } = await connectWithInbox(B().port, { protocolVersion: 5, clientId: uid('sub') })
+    const pub = await connect(A().port, { protocolVersion: 5, clientId: uid('pub') })
+    try {
+      await subscribe(sub, topic, { qos: 1 })
+      await routed(A(), 'node-b', topic)
+      const forwarded = (await metric(A(), 'portcullis_cluster_forwarded_total')) ?? NaN
+      const received = (await metric(B(), 'portcullis_cluster_received_total')) ?? NaN
+      for (let n = 0; n < 5; n++) await pub.publishAsync(topic, String(n), { qos: 1 })
+      await inbox.count(5, 5000)
+      assert.equal(await metric(A(), 'portcullis_cluster_forwarded_total'), forwarded + 5)
+      assert.equal(await metric(B(), 'portcullis_cluster_received_total'), received + 5)
+      assert.equal(await metric(B(), 'portcullis_cluster_stream_entries'), 0, 'nothing waits in B\'s stream')
+      assert.ok(((await metric(B(), 'portcullis_cluster_routes')) ?? 0) >= 1, 'B has routes')
+      assert.equal(await metric(A(), 'portcullis_cluster_peer_nodes'), 1, 'A knows B, alive')
+    } finally {
+      await end(sub, pub)
+    }
+  })
+})
 
 describe('cross-node delivery: durability', () => {
   test('a QoS 1 PUBACK goes out only once the forward is in Redis; a restarted node delivers what waited in its stream', async () => {

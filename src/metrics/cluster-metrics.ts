@@ -1,0 +1,50 @@
+/**
+ * Metrics of cross-node delivery (`cluster`): messages this node forwarded to other nodes'
+ * streams and received from its own, what waits in its stream, its route keys and the other
+ * nodes it knows. Read on scrape (the stream's length with one XLEN).
+ */
+import { Counter, Gauge, type Registry } from 'prom-client'
+import type { RedisBus } from '../cluster/redis-bus.js'
+
+export function registerClusterMetrics(registry: Registry, bus: RedisBus): void {
+  const registers = [registry]
+  new Counter({
+    name: 'portcullis_cluster_forwarded_total', help: 'Messages this node appended to other nodes\' streams (one per node and message)', registers,
+    collect() {
+      this.reset()
+      this.inc(bus.stats.forwarded)
+    },
+  })
+  new Counter({
+    name: 'portcullis_cluster_received_total', help: 'Messages read from this node\'s stream and delivered to its subscribers', registers,
+    collect() {
+      this.reset()
+      this.inc(bus.stats.received)
+    },
+  })
+  new Gauge({
+    name: 'portcullis_cluster_stream_entries', help: 'Messages waiting in this node\'s stream (forwarded, not yet handled); -1 while Redis is unreachable', registers,
+    async collect() {
+      this.set(await bus.backlog().catch(() => -1))
+    },
+  })
+  new Gauge({
+    name: 'portcullis_cluster_routes', help: 'Topic filters and shared groups with subscribers on this node (its entries in the route table)', registers,
+    collect() {
+      this.set(bus.routes.localKeys)
+    },
+  })
+  new Gauge({
+    name: 'portcullis_cluster_peer_nodes', help: 'Other nodes this node forwards to, by whether they are alive', labelNames: ['state'], registers,
+    collect() {
+      let alive = 0
+      let down = 0
+      for (const node of bus.routes.nodes()) {
+        if (bus.routes.alive(node)) alive++
+        else down++
+      }
+      this.set({ state: 'alive' }, alive)
+      this.set({ state: 'down' }, down)
+    },
+  })
+}
