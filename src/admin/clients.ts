@@ -80,6 +80,18 @@ export type ClientDetail = ClientView & {
   readonly queued: number
 }
 
+/** Most clients one GET /clients page holds. */
+export const CLIENT_PAGE_MAX = 1000
+
+/** A string query parameter (the last one when repeated), or undefined. */
+function optionalText(query: Readonly<Record<string, unknown>>, name: string): string | undefined {
+  const v = query[name]
+  const last = Array.isArray(v) ? v[v.length - 1] : v
+  if (last === undefined) return undefined
+  if (typeof last !== 'string') throw new ApiError('ERR_VALIDATION', `${name}: must be a string`, name)
+  return last
+}
+
 /** GET /clients?state=: connected clients, offline sessions, or both (the default). */
 export const CLIENT_STATES = ['all', 'connected', 'offline'] as const
 export type ClientState = (typeof CLIENT_STATES)[number]
@@ -206,20 +218,34 @@ export class ClientsAdmin {
 
   /**
    * Connected clients and offline persistent sessions (`state`: all, the default;
-   * connected; offline), by client id. Every entry says `connected`.
+   * connected; offline), by client id in code-unit order. Every entry says `connected`.
+   * `q` keeps the ids containing it; `limit` (1..CLIENT_PAGE_MAX) answers one page — the
+   * ids after `after` — and views are built for that page only, so a page of 100,000 clients
+   * costs a sort of their ids, not 100,000 views. A page shorter than `limit` is the last.
    */
-  listClients(state: unknown = 'all'): ClientView[] {
+  listClients(query: Readonly<Record<string, unknown>> = {}): ClientView[] {
+    const state = query['state'] ?? 'all'
     if (typeof state !== 'string' || !(CLIENT_STATES as readonly string[]).includes(state)) {
       throw new ApiError('ERR_VALIDATION', `state: must be one of ${CLIENT_STATES.join(', ')} (got ${JSON.stringify(state)})`, 'state')
+    }
+    const q = optionalText(query, 'q')
+    const after = optionalText(query, 'after')
+    const limitText = optionalText(query, 'limit')
+    const limit = limitText === undefined ? undefined : Number(limitText)
+    if (limit !== undefined && (!/^\d+$/.test(limitText!) || limit < 1 || limit > CLIENT_PAGE_MAX)) {
+      throw new ApiError('ERR_VALIDATION', `limit: must be a whole number from 1 to ${CLIENT_PAGE_MAX}`, 'limit')
     }
     const wanted: Session[] = []
     for (const session of this.#broker.sessions.values()) {
       const conn = session.connection
       if (conn !== undefined && conn.state !== 'connected') continue // being taken over or closed
-      if (state === 'all' || (state === 'connected') === (conn !== undefined)) wanted.push(session)
+      if (state !== 'all' && (state === 'connected') !== (conn !== undefined)) continue
+      if (q !== undefined && !session.clientId.includes(q)) continue
+      if (after !== undefined && !(session.clientId > after)) continue
+      wanted.push(session)
     }
-    const views = wanted.map((s) => this.#view(s))
-    return views.sort((a, b) => a.clientId.localeCompare(b.clientId))
+    wanted.sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0))
+    return (limit === undefined ? wanted : wanted.slice(0, limit)).map((s) => this.#view(s))
   }
 
   getClient(clientId: string): ClientDetail {

@@ -110,8 +110,13 @@ export const API_ROUTES: readonly ApiRoute[] = [
     description: 'Every entry has `connected`. Offline entries are sessions kept for a client that is away (MQTT 3.1.1 clean session 0, ' +
       'MQTT 5 Session Expiry Interval above 0): they carry `subscriptions`, `queued` and `session` (expiry interval, and when the session ' +
       'ends), but none of the fields that only a connection has (address, protocol, identity, token…).',
-    query: [{ name: 'state', enum: CLIENT_STATES, default: 'all', description: 'connected: connected clients only; offline: offline sessions only' }],
-    response: 'Client[]', errors: [400], handler: (a, r) => a.clients.listClients(r.query['state'] ?? 'all') },
+    query: [
+      { name: 'state', enum: CLIENT_STATES, default: 'all', description: 'connected: connected clients only; offline: offline sessions only' },
+      { name: 'q', description: 'only client ids containing this text' },
+      { name: 'limit', description: 'one page of at most this many clients (1..1000); absent: all. A page shorter than limit is the last' },
+      { name: 'after', description: 'only client ids after this one (code-unit order): the last id of the previous page' },
+    ],
+    response: 'Client[]', errors: [400], handler: (a, r) => a.clients.listClients(r.query) },
   { method: 'GET', url: '/clients/:id', tag: 'clients', summary: 'One connected client or offline session, with its subscriptions',
     response: 'ClientDetail', errors: [404], handler: (a, r) => a.clients.getClient(r.params['id']) },
   { method: 'DELETE', url: '/clients/:id', tag: 'clients', summary: 'Disconnect a client (MQTT 5: DISCONNECT 0x98 Administrative action), or end an offline session',
