@@ -20,6 +20,7 @@
  *   --baseline DIR          also run the Portcullis build in DIR (another checkout, `npm run build` done there)
  *                           as `portcullis-baseline`, beside `portcullis` in every scenario that runs it: a
  *                           before/after pair measured in the same rounds
+ *   --idle-connections N    connections idle-memory holds (default 10,000; --quick: 1,000)
  *   --out FILE              JSON output (default bench/results/bench-<time>.json)
  *
  * Broker CPU per operation (utime+stime from /proc/PID/stat, every thread) is the main figure;
@@ -55,11 +56,13 @@ const { values } = parseArgs({
     baseline: { type: 'string' },
     out: { type: 'string' },
     mosquitto: { type: 'string', default: '/usr/sbin/mosquitto' },
+    'idle-connections': { type: 'string' },
   },
 })
 
 const quick = values.quick === true
-const sizes = quick ? QUICK : FULL
+const idleConnections = values['idle-connections'] !== undefined ? Math.min(Math.max(Number(values['idle-connections']) || 0, 1), 1_000_000) : undefined
+const sizes = { ...(quick ? QUICK : FULL), ...(idleConnections !== undefined ? { idleConnections } : {}) }
 const rounds = Math.min(Math.max(Number(values.rounds ?? (quick ? 1 : 5)) || 1, 1), 50)
 const workers = Math.min(Math.max(Number(values.workers) || 1, 1), 16)
 const kinds = values.brokers.split(',').map((s) => s.trim()).filter(Boolean)
