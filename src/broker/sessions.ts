@@ -47,6 +47,11 @@ export class SessionManager {
     this.#store = store
     this.#ownership = ownership
     ownership?.onTakenOver((clientId, sessionEnds) => this.#handOver(clientId, sessionEnds))
+    ownership?.onNodeDied((nodeId) => {
+      void this.adoptOrphans(nodeId).catch((err: unknown) => {
+        broker.logger.warn({ err: { message: err instanceof Error ? err.message : String(err) } }, 'cluster: taking over the sessions of a node that died failed; they are taken when their clients connect or a node starts')
+      })
+    })
   }
 
   /** True in a cluster: a CONNECT claims its client id (`claim`) before it opens its session. */
@@ -86,6 +91,43 @@ export class SessionManager {
       // Messages forwarded to the previous node for this client and not yet in its session.
       if (claim.previous !== undefined) await this.#broker.bus.catchUp(clientId, claim.previous)
     }
+    return this.#serial(clientId, run)
+  }
+
+  /**
+   * Told, after a node died, which of the sessions it left this node took (the cluster bus
+   * then delivers to them what waited for them in that node's stream).
+   */
+  onAdopted: (nodeId: string, clientIds: ReadonlySet<string>) => Promise<unknown> = () => Promise.resolve()
+
+  /**
+   * A node died: the stored sessions no live node owns are claimed (each by exactly one
+   * survivor) and held here as if recovered at start-up: their messages are queued again, a
+   * will whose delay has passed is published, expiry runs [MQTT-3.1.3-9]. Returns how many.
+   */
+  async adoptOrphans(goneNode: string): Promise<number> {
+    const ownership = this.#ownership
+    if (ownership === undefined || this.#broker.closing) return 0
+    const { clientIds, live } = await ownership.orphanCandidates()
+    const adopted = new Set<string>()
+    for (const clientId of clientIds) {
+      if (this.#sessions.has(clientId)) continue
+      await this.#serial(clientId, async () => {
+        if (this.#sessions.has(clientId) || this.#broker.closing) return
+        const stored = await ownership.adoptOrphan(clientId, live)
+        if (stored === undefined || this.#sessions.has(clientId)) return
+        adopted.add(clientId)
+        const expired = this.#restore(stored, clock.now())
+        if (expired !== undefined) this.end(expired)
+      })
+    }
+    if (adopted.size > 0) this.#broker.logger.info({ node: goneNode, sessions: adopted.size }, 'cluster: sessions of a node that died taken over')
+    if (adopted.size > 0) await this.onAdopted(goneNode, adopted)
+    return adopted.size
+  }
+
+  /** Claims (and the loads after them) of one client id, one after another. */
+  #serial(clientId: string, run: () => Promise<void>): Promise<void> {
     const before = this.#claims.get(clientId) ?? Promise.resolve()
     const next = before.then(run)
     const settled = next.catch(() => {})

@@ -30,6 +30,10 @@ export class NodeMembership {
   readonly #token = randomBytes(8).toString('hex')
   #heartbeat: NodeJS.Timeout | undefined
   #left = false
+  /** The other nodes seen alive at the last look, and who is told when one is gone. */
+  #seen = new Set<string>()
+  #looking = false
+  #onGone: (nodeId: string, stopped: boolean) => void = () => {}
 
   private constructor(state: RedisState) {
     this.#state = state
@@ -75,6 +79,14 @@ export class NodeMembership {
     return at === null ? undefined : Number(at)
   }
 
+  /**
+   * `handler` runs when a node seen alive is no longer: `stopped` when it stopped cleanly, else
+   * it died (no heartbeat for NODE_DEAD_AFTER_MS). Every node looks once a second, with its heartbeat.
+   */
+  onNodeGone(handler: (nodeId: string, stopped: boolean) => void): void {
+    this.#onGone = handler
+  }
+
   /** A clean stop: the liveness key goes now (the node's clients are free at once). Recorded with the last commit. */
   leave(): void {
     if (this.#left) return
@@ -89,5 +101,22 @@ export class NodeMembership {
     const now = String(Date.now())
     const token = this.#token
     this.#state.record((m) => m.set(NODE_KEYS.alive(id), token, 'PX', NODE_DEAD_AFTER_MS).hset(NODE_KEYS.node(id), 'at', now))
+    void this.#look()
+  }
+
+  /** Compare the live nodes with the last look; tell of each one gone. Redis trouble: next time. */
+  async #look(): Promise<void> {
+    if (this.#looking || !this.#state.available) return
+    this.#looking = true
+    try {
+      const live = new Set((await this.liveNodes()).filter((n) => n !== this.nodeId))
+      const gone = [...this.#seen].filter((n) => !live.has(n))
+      this.#seen = live
+      for (const n of gone) this.#onGone(n, (await this.#state.client.hget(NODE_KEYS.node(n), 'stopped')) === '1')
+    } catch {
+      // (the state's connection logs Redis trouble)
+    } finally {
+      this.#looking = false
+    }
   }
 }

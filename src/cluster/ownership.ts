@@ -25,4 +25,10 @@ export interface ClientOwnership {
   onTakenOver(handler: (clientId: string, sessionEnds: boolean) => void): void
   /** The session as stored, read after a claim that was not `current` (undefined: none stored). */
   load(clientId: string): Promise<StoredSession | undefined>
+  /** `handler` runs when a node died (its sessions are the survivors'); not on a clean stop. */
+  onNodeDied(handler: (nodeId: string) => void): void
+  /** The client ids with a stored session, and the other nodes alive now. */
+  orphanCandidates(): Promise<{ readonly clientIds: readonly string[]; readonly live: readonly string[] }>
+  /** Claim and load the session of a client id no node in `live` owns (undefined: not taken). */
+  adoptOrphan(clientId: string, live: readonly string[]): Promise<StoredSession | undefined>
 }

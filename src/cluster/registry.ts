@@ -126,11 +126,15 @@ export class ClientRegistry {
     })
   }
 
-  /** Start-up: claim a stored session's client id if no live node (other than this one) owns it. */
+  /**
+   * Claim a stored session's client id if no live node (other than this one) owns it: at
+   * start-up, and when a node died. True when this node claimed it now (false when a live
+   * node owns it, or this node already held it).
+   */
   async claimOrphan(clientId: string, liveNodes: readonly string[]): Promise<boolean> {
     return this.#serial(clientId, async () => {
-      const [outcome, , , epoch] = await this.#state.client.pcClaim(REGISTRY_KEYS.owner(clientId), this.nodeId, '', 'orphan', ...liveNodes)
-      if (outcome === 'owned') return false
+      const [outcome, , , epoch] = await this.#state.client.pcClaim(REGISTRY_KEYS.owner(clientId), this.nodeId, this.#epochs.get(clientId) ?? '', 'orphan', ...liveNodes)
+      if (outcome !== 'claimed') return false
       this.#epochs.set(clientId, epoch)
       return true
     })
@@ -139,6 +143,18 @@ export class ClientRegistry {
   /** The ids of the nodes alive now. */
   liveNodes(): Promise<string[]> {
     return this.#membership.liveNodes()
+  }
+
+  /** `handler` runs when another node died (a clean stop keeps its sessions for its return). */
+  onNodeDied(handler: (nodeId: string) => void): void {
+    this.#membership.onNodeGone((nodeId, stopped) => {
+      if (stopped) {
+        this.#logger.info({ node: nodeId }, 'cluster: a node stopped; its sessions wait for it (or for their clients to connect elsewhere)')
+        return
+      }
+      this.#logger.warn({ node: nodeId }, 'cluster: a node died; its sessions are taken over by the survivors')
+      handler(nodeId)
+    })
   }
 
   /** Epoch ms of a node's last heartbeat. */

@@ -58,6 +58,11 @@ export async function openStores(config: PortcullisConfig, logger: Logger, custo
         },
         onTakenOver: (handler) => reg.onTakenOver(handler),
         load: (cid) => store?.load(cid) ?? Promise.resolve(undefined),
+        onNodeDied: (handler) => reg.onNodeDied(handler),
+        orphanCandidates: async () => store === undefined
+          ? { clientIds: [], live: [] }
+          : { clientIds: await store.storedClientIds(), live: await store.liveOthers() },
+        adoptOrphan: (cid, live) => store?.adoptOrphan(cid, live) ?? Promise.resolve(undefined),
       }
     } else if (persistence.sessions || persistence.retained) {
       state = new StateDatabase(config.dataDir, persistence.sync, logger)

@@ -143,3 +143,49 @@ describe('cluster: a paused owner cannot write after a takeover', () => {
     await withTimeout((async () => { while (!got.includes('st/b')) await delay(20) })(), 5000, 'delivery on B after A resumed')
   })
 })
+
+describe('cluster: the survivors take a dead node\'s sessions', () => {
+  test('node A SIGKILLed: within seconds B publishes the will of A\'s client and queues what is published meanwhile; the client resumes on B with every message', async (t) => {
+    const { a, b, clients } = await twoNodes(t)
+    const clientId = 'orphan-5'
+    const session: mqtt.IClientOptions = { clientId, clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 3600 } }
+    const first = await connectRetry(a.port, { ...session, will: { topic: 'dead/will', payload: Buffer.from('gone'), qos: 1, retain: false } })
+    clients.push(first)
+    await first.subscribeAsync('or/n', { qos: 1 })
+    const watcher = await connectRetry(b.port, { clientId: 'orphan-watch', protocolVersion: 5 })
+    clients.push(watcher)
+    const wills: string[] = []
+    watcher.on('message', (topic, payload) => { if (topic === 'dead/will') wills.push(payload.toString()) })
+    await watcher.subscribeAsync('dead/will', { qos: 1 })
+    // Queued on A before it dies (the client left with DISCONNECT: no will).
+    await first.endAsync()
+    const pubA = await connectRetry(a.port, { clientId: 'orphan-pub-a', protocolVersion: 5 })
+    clients.push(pubA)
+    for (let n = 0; n < 20; n++) await pubA.publishAsync('or/n', String(n), { qos: 1 })
+    pubA.end(true)
+    await delay(300)
+
+    // A is connected when it dies: a second client, with its own will (delay 0), is on A.
+    const live = await connectRetry(a.port, { clientId: 'orphan-live', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 3600 }, will: { topic: 'dead/will', payload: Buffer.from('live one gone'), qos: 1, retain: false } })
+    clients.push(live)
+    await a.kill()
+    await withTimeout((async () => { while (!wills.includes('live one gone')) await delay(50) })(), 10_000, 'the will of the dead node\'s connected client, published by B')
+    assert.deepEqual(wills, ['live one gone'], 'published once (the offline client\'s will went with its clean DISCONNECT)')
+
+    // Published on B after the death: queued for the session B now holds.
+    const pubB = await connectRetry(b.port, { clientId: 'orphan-pub-b', protocolVersion: 5 })
+    clients.push(pubB)
+    for (let n = 20; n < 40; n++) await pubB.publishAsync('or/n', String(n), { qos: 1 })
+
+    const got = new Set<number>()
+    let present: boolean | undefined
+    const back = await connectRetry(b.port, session, (c) => {
+      c.on('connect', (p) => (present = p.sessionPresent))
+      c.on('message', (_topic, payload) => got.add(Number(payload.toString())))
+    })
+    clients.push(back)
+    assert.equal(present, true)
+    await withTimeout((async () => { while (got.size < 40) await delay(20) })(), 10_000, 'every message, from before and after the death')
+      .catch((err: unknown) => { throw new Error(`${String(err)}: ${got.size} of 40`) })
+  })
+})

@@ -118,5 +118,8 @@ describe('client registry and fencing', () => {
     const c = await openRedisNode(redis, t, 'node-c')
     assert.deepEqual((await new RedisSessionStore(c.state, c.registry).recover()).map((s) => s.clientId), ['held'], 'node A stopped: its sessions are taken')
     assert.equal(await c.state.client.hget(SESSION_KEYS.owner('held'), 'node'), 'node-c')
+    const epoch = c.registry.epochOf('held')
+    assert.equal(await c.registry.claimOrphan('held', []), false, 'a later look for orphans leaves the sessions a node holds alone')
+    assert.equal(c.registry.epochOf('held'), epoch)
   })
 })

@@ -134,14 +134,32 @@ export class RedisSessionStore implements SessionStore {
    * their node starting again) are claimed and loaded; the others stay with their node.
    */
   async recover(): Promise<StoredSession[]> {
-    const live = (await this.#epochs.liveNodes()).filter((n) => n !== this.#state.nodeId)
+    const live = await this.liveOthers()
     const out: StoredSession[] = []
-    for (const cid of await this.#state.client.smembers(SESSION_KEYS.sessions)) {
-      if (!(await this.#epochs.claimOrphan(cid, live))) continue
-      const s = await this.load(cid)
+    for (const cid of await this.storedClientIds()) {
+      const s = await this.adoptOrphan(cid, live)
       if (s !== undefined) out.push(s)
     }
     return out
+  }
+
+  /** The client ids with a stored session, on any node. */
+  storedClientIds(): Promise<string[]> {
+    return this.#state.client.smembers(SESSION_KEYS.sessions)
+  }
+
+  /** The other nodes alive now. */
+  async liveOthers(): Promise<string[]> {
+    return (await this.#epochs.liveNodes()).filter((n) => n !== this.#state.nodeId)
+  }
+
+  /**
+   * The session of a client id whose node is not among `live`, claimed and loaded (a node that
+   * died leaves its sessions to the survivors; the Lua claim lets exactly one take each);
+   * undefined when a live node owns it or this node already held it.
+   */
+  async adoptOrphan(clientId: string, live: readonly string[]): Promise<StoredSession | undefined> {
+    return (await this.#epochs.claimOrphan(clientId, live)) ? this.load(clientId) : undefined
   }
 
   /**
