@@ -7,7 +7,8 @@
  *
  * Each broker is a fresh Portcullis process pinned to core 0 (generator on core 1), fed its
  * devices through the admin API's bulk import (timed), then restarted on the same data directory
- * (start-up with the stored registry, timed; its RSS against the fresh broker's before the import). The
+ * (start-up until every stored key is imported, timed; its RSS against the fresh broker's before
+ * the import). The
  * connects are paced at 2,000/s, every one with a distinct token of a distinct device
  * (`lookup: { claim: sub }`, so client ids need not match): a warm-up block, then the measured
  * block; broker CPU comes from /proc/PID/stat. Brokers alternate A B C A B C … over the rounds;
@@ -135,6 +136,13 @@ async function brokerFor(v: Variant, round: number): Promise<{ broker: RunningBr
   await broker.stop()
   const t2 = performance.now()
   broker = await startBroker(spec, p, opts)
+  // Listening; then the stored keys are imported in the background: measured until done.
+  for (const deadline = Date.now() + 300_000; ;) {
+    const page = await api(p + 1000, 'GET', '/devices?limit=1')
+    if ((page.body as { pendingImport?: number } | undefined)?.pendingImport === 0) break
+    if (Date.now() > deadline) throw new Error('device keys still importing after 300 s')
+    await new Promise((r) => setTimeout(r, 200))
+  }
   const restartMs = performance.now() - t2
   // The restarted broker holds the stored devices and nothing else the import left behind.
   await new Promise((r) => setTimeout(r, 1000))

@@ -27,6 +27,8 @@ export interface DevicePage {
   readonly total: number
   /** Pass as `after` for the next page; null on the last one. */
   readonly next: string | null
+  /** After a restart: stored devices whose keys are still being imported in the background. */
+  readonly pendingImport: number
 }
 
 export interface DeviceImportResult {
@@ -96,7 +98,10 @@ export class DevicesAdmin {
     const more = page.length > limit
     const shown = more ? page.slice(0, limit) : page
     const now = Date.now()
-    return { devices: shown.map((d) => deviceView(d, now)), total: this.#registry.size, next: more ? shown[shown.length - 1].device.id : null }
+    return {
+      devices: shown.map((d) => deviceView(d, now)), total: this.#registry.size,
+      next: more ? shown[shown.length - 1].device.id : null, pendingImport: this.#registry.pendingImport,
+    }
   }
 
   getDevice(id: string): DeviceView {

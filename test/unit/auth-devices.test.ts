@@ -28,10 +28,13 @@ test('stored devices load at once; keys are imported on demand or by warm(); a k
   const writes: string[] = []
   const registry = new DeviceRegistry({ loadDevices: () => devices, putDevices: (d) => writes.push(...d.map((x) => x.id)), removeDevices: () => {} })
   assert.equal(registry.size, 4)
+  assert.equal(registry.pendingImport, 4)
   // Asked for before warming: imported now.
   const keys = registry.keysFor('d')
   assert.ok(Array.isArray(keys) && keys.length === 1 && keys[0]!.owner === 'd' && keys[0]!.kid === 'k1')
+  assert.equal(registry.pendingImport, 3)
   await registry.warm()
+  assert.equal(registry.pendingImport, 0)
   assert.deepEqual(registry.unreadable.map((u) => u.id), ['b'])
   assert.match(registry.unreadable[0]!.reason, /not PEM/)
   assert.equal(codeOf(registry.keysFor('b')), 'ERR_DEVICE_UNKNOWN')

@@ -53,10 +53,18 @@ export class DeviceRegistry {
   readonly unreadable: { id: string; reason: string }[] = []
   #generation = 0
   #closed = false
+  /** Stored devices whose keys are not imported yet. */
+  #pending = 0
 
   constructor(store?: DeviceStore) {
     this.#store = store
     for (const device of store?.loadDevices() ?? []) this.#devices.set(device.id, device)
+    this.#pending = this.#devices.size
+  }
+
+  /** Devices loaded at start-up whose keys are not imported yet (0 once warm). */
+  get pendingImport(): number {
+    return this.#pending
   }
 
   /**
@@ -80,6 +88,7 @@ export class DeviceRegistry {
   #ready(id: string): RegisteredDevice | undefined {
     const entry = this.#devices.get(id)
     if (entry === undefined || 'device' in entry) return entry
+    this.#pending--
     try {
       const registered = registerDevice(entry, `devices['${entry.id}']`)
       this.#devices.set(id, registered)
