@@ -53,6 +53,9 @@ function makePki(): Pki {
 }
 
 interface X509Broker {
+  readonly pki: Pki
+  /** The CRL file the listeners watch. */
+  readonly crlFile: string
   readonly server: PortcullisServer
   readonly tls: number
   readonly wss: number
@@ -60,7 +63,16 @@ interface X509Broker {
   close(): Promise<void>
 }
 
-async function startX509Broker(pki: Pki, authentication: Record<string, unknown>, authorization: Record<string, unknown> = { noMatch: 'allow' }, crlFile = pki.crlFile): Promise<X509Broker> {
+/**
+ * A broker with a requestCert tls and wss listener over a fresh PKI (makePki). `ownCrl`: the
+ * listener watches a copy of the CRL in a directory of its own (`crlFile`), for tests that
+ * rewrite it. close() removes everything.
+ */
+async function startX509Broker(authentication: Record<string, unknown>, authorization: Record<string, unknown> = { noMatch: 'allow' }, options: { ownCrl?: boolean } = {}): Promise<X509Broker> {
+  const pki = makePki()
+  const crlDir = options.ownCrl === true ? mkdtempSync(join(tmpdir(), 'portcullis-crl-')) : undefined
+  const crlFile = crlDir !== undefined ? join(crlDir, 'crl.pem') : pki.crlFile
+  if (crlDir !== undefined) copyFileSync(pki.crlFile, crlFile)
   const sink = new PassThrough()
   let output = ''
   sink.on('data', (d: Buffer) => (output += d.toString()))
@@ -73,13 +85,21 @@ async function startX509Broker(pki: Pki, authentication: Record<string, unknown>
     authorization,
   }), { logger: createLogger({ level: 'debug', destination: sink }) })
   return {
+    pki,
+    crlFile,
     server,
     tls: (server.listeners[0] as { port: number }).port,
     wss: (server.listeners[1] as { port: number }).port,
     log: () => output,
     close: async () => {
-      await withTimeout(server.close(), TIMEOUT, 'broker close')
-      persistence.cleanup()
+      try {
+        await withTimeout(server.close(), TIMEOUT, 'broker close')
+      } finally {
+        persistence.cleanup()
+        pki.ca.remove()
+        pki.other.remove()
+        if (crlDir !== undefined) rmSync(crlDir, { recursive: true, force: true })
+      }
     },
   }
 }
@@ -123,8 +143,7 @@ describe('09 x509: identity from the client certificate', () => {
   let pki: Pki
   let broker: X509Broker
   before(async () => {
-    pki = makePki()
-    broker = await startX509Broker(pki, {
+    broker = await startX509Broker({
       authenticators: [{ type: 'x509', name: 'devices', identity: { username: 'cn', clientId: 'cn' } }],
     }, {
       noMatch: 'deny',
@@ -132,12 +151,9 @@ describe('09 x509: identity from the client certificate', () => {
         { name: 'own-topics', priority: 1, effect: 'allow', actions: ['publish', 'subscribe'], topics: ['devices/${cert_cn}/#', 'fp/${cert_fingerprint}', 'dns/${cert_san_dns}'] },
       ],
     })
+    pki = broker.pki
   })
-  after(async () => {
-    await broker?.close()
-    pki?.ca.remove()
-    pki?.other.remove()
-  })
+  after(() => broker?.close())
 
   for (const v of VERSIONS) {
     test(`v${v}: a good certificate connects; the CN is username and client id; \${cert_cn} in a policy names its own topics only`, async () => {
@@ -229,19 +245,15 @@ describe('09 x509: certificate for the device, token for its rights (requireToke
   let pki: Pki
   let broker: X509Broker
   before(async () => {
-    pki = makePki()
-    broker = await startX509Broker(pki, {
+    broker = await startX509Broker({
       authenticators: [
         { type: 'x509', name: 'devices', identity: { clientId: 'cn' }, requireToken: true },
         { type: 'jwt', name: 'rights', algorithm: 'hmac-based', from: 'password', secret: SECRET, claims: { match: { sub: '${cert_cn}' } } },
       ],
     })
+    pki = broker.pki
   })
-  after(async () => {
-    await broker?.close()
-    pki?.ca.remove()
-    pki?.other.remove()
-  })
+  after(() => broker?.close())
 
   for (const v of VERSIONS) {
     test(`v${v}: certificate AND a token naming the certificate's CN are needed`, async () => {
@@ -264,25 +276,6 @@ describe('09 x509: certificate for the device, token for its rights (requireToke
       assert.equal(badCert.code, BAD(v), 'a good token does not make up for an expired certificate')
     })
   }
-})
-
-describe('09 x509: MQTT 5 re-authentication on a certificate connection (requireToken)', () => {
-  let pki: Pki
-  let broker: X509Broker
-  before(async () => {
-    pki = makePki()
-    broker = await startX509Broker(pki, {
-      authenticators: [
-        { type: 'x509', name: 'devices', identity: { clientId: 'cn' }, requireToken: true },
-        { type: 'jwt', name: 'rights', algorithm: 'hmac-based', secret: SECRET, claims: { match: { sub: '${cert_cn}' } } },
-      ],
-    })
-  })
-  after(async () => {
-    await broker?.close()
-    pki?.ca.remove()
-    pki?.other.remove()
-  })
 
   /** Sends AUTH 0x19 with `token` (MQTT.js has no public call for it: mqtt-packet on its stream) and waits for the answer. */
   async function reauth(client: MqttClient, token: string): Promise<{ cmd: string; reasonCode: number | undefined }> {
@@ -318,21 +311,13 @@ describe('09 x509: MQTT 5 re-authentication on a certificate connection (require
 describe('09 x509: CRL reloaded on change, certificate expiring while connected', () => {
   let pki: Pki
   let broker: X509Broker
-  let dir: string
   let crl: string
   before(async () => {
-    pki = makePki()
-    dir = mkdtempSync(join(tmpdir(), 'portcullis-crl-'))
-    crl = join(dir, 'crl.pem')
-    copyFileSync(pki.crlFile, crl)
-    broker = await startX509Broker(pki, { authenticators: [{ type: 'x509', name: 'devices' }] }, { noMatch: 'allow' }, crl)
+    broker = await startX509Broker({ authenticators: [{ type: 'x509', name: 'devices' }] }, { noMatch: 'allow' }, { ownCrl: true })
+    pki = broker.pki
+    crl = broker.crlFile
   })
-  after(async () => {
-    await broker?.close()
-    pki?.ca.remove()
-    pki?.other.remove()
-    rmSync(dir, { recursive: true, force: true })
-  })
+  after(() => broker?.close())
 
   test('a certificate revoked after start-up: its connected clients are disconnected (v5 DISCONNECT 0x98) and new CONNECTs refused (0x86 / 4) once the CRL file changes', async () => {
     const url = `mqtts://127.0.0.1:${broker.tls}`
@@ -392,17 +377,13 @@ describe('09 x509: Debian mosquitto_pub / mosquitto_sub with --cert/--key/--cafi
   let pki: Pki
   let broker: X509Broker
   before(async () => {
-    pki = makePki()
-    broker = await startX509Broker(pki, { authenticators: [{ type: 'x509', name: 'devices', identity: { username: 'cn' } }] }, {
+    broker = await startX509Broker({ authenticators: [{ type: 'x509', name: 'devices', identity: { username: 'cn' } }] }, {
       noMatch: 'deny',
       policies: [{ name: 'own-topics', priority: 1, effect: 'allow', actions: ['publish', 'subscribe'], topics: ['devices/${cert_cn}/#'] }],
     })
+    pki = broker.pki
   })
-  after(async () => {
-    await broker?.close()
-    pki?.ca.remove()
-    pki?.other.remove()
-  })
+  after(() => broker?.close())
 
   const tlsArgs = (cert: Issued): string[] => ['-h', '127.0.0.1', '-p', String(broker.tls), '--cafile', pki.ca.certFile, '--cert', cert.certFile, '--key', cert.keyFile]
 
