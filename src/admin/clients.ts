@@ -86,7 +86,7 @@ export const CLIENT_PAGE_MAX = 1000
 /** A string query parameter (the last one when repeated), or undefined. */
 function optionalText(query: Readonly<Record<string, unknown>>, name: string): string | undefined {
   const v = query[name]
-  const last = Array.isArray(v) ? v[v.length - 1] : v
+  const last: unknown = Array.isArray(v) ? (v as unknown[])[v.length - 1] : v
   if (last === undefined) return undefined
   if (typeof last !== 'string') throw new ApiError('ERR_VALIDATION', `${name}: must be a string`, name)
   return last
