@@ -8,33 +8,19 @@
  *   acknowledgement; once Redis is back, the node recovers by itself.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { describe, test } from 'node:test'
-import mqtt, { type MqttClient } from 'mqtt'
+import mqtt from 'mqtt'
 import { delay, withTimeout } from '../helpers/broker.js'
-import { BrokerProcess, connectRetry, freePort } from '../helpers/broker-process.js'
-import { startRedis } from '../helpers/redis-server.js'
+import { connectRetry } from '../helpers/broker-process.js'
+import { clusterNodes } from '../helpers/cluster-nodes.js'
 
 const MESSAGES = 300
 
 for (const version of [4, 5] as const) {
   describe(`cluster failover (MQTT ${version === 5 ? '5.0' : '3.1.1'})`, () => {
     test('node A killed with a queued persistent session: node B, running beside it, delivers every acknowledged message', async (t) => {
-      const redis = await startRedis()
-      const dir = mkdtempSync(join(tmpdir(), 'portcullis-cluster-'))
-      const cluster = (nodeId: string) => ({ cluster: { redis: { path: redis.socket }, nodeId } })
-      const a = new BrokerProcess(dir, await freePort(), cluster('node-a'), 'a')
-      const b = new BrokerProcess(dir, await freePort(), cluster('node-b'), 'b')
-      const clients: MqttClient[] = []
-      t.after(async () => {
-        for (const c of clients) c.end(true)
-        await a.kill()
-        await b.kill()
-        await redis.destroy()
-        rmSync(dir, { recursive: true, force: true })
-      })
+      const { nodes: [a, b], clients } = await clusterNodes(t, ['node-a', 'node-b'])
+      if (a === undefined || b === undefined) throw new Error('two nodes')
       await a.start()
       const session: mqtt.IClientOptions = {
         clientId: `sub-${version}`,
@@ -85,16 +71,8 @@ for (const version of [4, 5] as const) {
 
 describe('cluster: Redis unreachable', () => {
   test('new CONNECTs get 0x88 (3.1.1: 3), QoS 1 gets no false acknowledgement; recovers when Redis is back', async (t) => {
-    const redis = await startRedis()
-    const dir = mkdtempSync(join(tmpdir(), 'portcullis-cluster-'))
-    const node = new BrokerProcess(dir, await freePort(), { cluster: { redis: { path: redis.socket }, nodeId: 'solo' } }, 'solo')
-    const clients: MqttClient[] = []
-    t.after(async () => {
-      for (const c of clients) c.end(true)
-      await node.kill()
-      await redis.destroy()
-      rmSync(dir, { recursive: true, force: true })
-    })
+    const { redis, nodes: [node], clients } = await clusterNodes(t, ['solo'])
+    if (node === undefined) throw new Error('one node')
     await node.start()
     const sub = await connectRetry(node.port, { clientId: 'durable-sub', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 3600 } })
     clients.push(sub)

@@ -8,15 +8,13 @@
  *   runs again (SIGCONT): the client registry's epoch refuses its writes.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { describe, test, type TestContext } from 'node:test'
 import { Redis } from 'ioredis'
 import mqtt, { type MqttClient } from 'mqtt'
 import { delay, withTimeout } from '../helpers/broker.js'
-import { BrokerProcess, connectRetry, freePort } from '../helpers/broker-process.js'
-import { startRedis, type RedisServer } from '../helpers/redis-server.js'
+import { connectRetry, type BrokerProcess } from '../helpers/broker-process.js'
+import { clusterNodes } from '../helpers/cluster-nodes.js'
+import type { RedisServer } from '../helpers/redis-server.js'
 
 const MESSAGES = 200
 
@@ -28,20 +26,8 @@ interface TwoNodes {
 }
 
 async function twoNodes(t: TestContext): Promise<TwoNodes> {
-  const redis = await startRedis()
-  const dir = mkdtempSync(join(tmpdir(), 'portcullis-takeover-'))
-  const cluster = (nodeId: string) => ({ cluster: { redis: { path: redis.socket }, nodeId } })
-  const a = new BrokerProcess(dir, await freePort(), cluster('node-a'), 'a')
-  const b = new BrokerProcess(dir, await freePort(), cluster('node-b'), 'b')
-  const clients: MqttClient[] = []
-  t.after(async () => {
-    a.signal('SIGCONT')
-    for (const c of clients) c.end(true)
-    await a.kill()
-    await b.kill()
-    await redis.destroy()
-    rmSync(dir, { recursive: true, force: true })
-  })
+  const { redis, nodes: [a, b], clients } = await clusterNodes(t, ['node-a', 'node-b'])
+  if (a === undefined || b === undefined) throw new Error('two nodes')
   // Two nodes on one Redis both start.
   await a.start()
   await b.start()

@@ -1,0 +1,36 @@
+/**
+ * Broker child processes on one real redis-server (unix socket), for cluster tests: created,
+ * not started; everything (clients, nodes, Redis, the folder) goes when the test ends, a
+ * paused node resumed first.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { TestContext } from 'node:test'
+import type { MqttClient } from 'mqtt'
+import { BrokerProcess, freePort } from './broker-process.js'
+import { startRedis, type RedisServer } from './redis-server.js'
+
+export interface ClusterNodes {
+  readonly redis: RedisServer
+  /** One per node id, in the order given. */
+  readonly nodes: BrokerProcess[]
+  /** Clients the test opens: ended when it ends. */
+  readonly clients: MqttClient[]
+}
+
+export async function clusterNodes(t: TestContext, nodeIds: readonly string[]): Promise<ClusterNodes> {
+  const redis = await startRedis()
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-cluster-'))
+  const nodes: BrokerProcess[] = []
+  for (const nodeId of nodeIds) nodes.push(new BrokerProcess(dir, await freePort(), { cluster: { redis: { path: redis.socket }, nodeId } }, nodeId))
+  const clients: MqttClient[] = []
+  t.after(async () => {
+    for (const node of nodes) node.signal('SIGCONT')
+    for (const c of clients) c.end(true)
+    for (const node of nodes) await node.kill()
+    await redis.destroy()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  return { redis, nodes, clients }
+}
