@@ -19,6 +19,29 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
     },
   },
-  // Plain JavaScript helpers (bench workers): no type information, so no type-checked rules.
-  { files: ['**/*.js', '**/*.mjs'], ...tseslint.configs.disableTypeChecked, languageOptions: { globals: { process: 'readonly', console: 'readonly' } } },
+  {
+    files: ['test/**/*.ts'],
+    rules: {
+      // node:test's describe/it/test return promises that the runner itself awaits: a test file
+      // calls them without await by design (awaiting them inside a describe would even change
+      // how the runner nests them). Every other promise must still be awaited or voided.
+      '@typescript-eslint/no-floating-promises': ['error', {
+        allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }],
+      }],
+      // Tests read the JSON answers of the API under test (ApiAnswer.body) and what a browser
+      // page returns (page.evaluate) as `any` on purpose: every value read is compared with an
+      // assertion, so a wrong shape fails the test, which is the check these rules ask for.
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
+    },
+  },
+  // Plain JavaScript helpers (bench workers and peers): no type information, so no type-checked rules.
+  {
+    files: ['**/*.js', '**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly' } },
+  },
 )

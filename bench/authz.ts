@@ -64,18 +64,18 @@ function subject(claims: Record<string, unknown> | undefined): AuthzSubject {
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)] as number
+  return s[Math.floor(s.length / 2)]
 }
 
 function measure(name: string, authz: ClientAuthz, topics: readonly string[]): number {
   const perRound: number[] = []
   let sink = 0
   // warm-up (JIT)
-  for (let i = 0; i < Math.min(OPS, 50_000); i++) if (authz.canPublish(topics[i % topics.length] as string, 1, false)) sink++
+  for (let i = 0; i < Math.min(OPS, 50_000); i++) if (authz.canPublish(topics[i % topics.length], 1, false)) sink++
   const started = performance.now()
   for (let r = 0; r < ROUNDS; r++) {
     const t0 = process.hrtime.bigint()
-    for (let i = 0; i < OPS; i++) if (authz.canPublish(topics[i % topics.length] as string, 1, false)) sink++
+    for (let i = 0; i < OPS; i++) if (authz.canPublish(topics[i % topics.length], 1, false)) sink++
     perRound.push(Number(process.hrtime.bigint() - t0) / OPS)
     if (performance.now() - started > SCENARIO_BUDGET_MS) break
   }

@@ -72,7 +72,7 @@ function client(port: number, clientId: string): Promise<MqttClient> {
 }
 
 function percentile(sorted: number[], p: number): number {
-  return sorted.length === 0 ? NaN : (sorted[Math.min(sorted.length - 1, Math.floor(p * (sorted.length - 1)))] as number)
+  return sorted.length === 0 ? NaN : (sorted[Math.min(sorted.length - 1, Math.floor(p * (sorted.length - 1)))])
 }
 
 async function run(mode: 'local' | 'cross', qos: 0 | 1, a: RunningBroker, b: RunningBroker, redisPid: number, round: number): Promise<Result> {
@@ -133,7 +133,7 @@ async function run(mode: 'local' | 'cross', qos: 0 | 1, a: RunningBroker, b: Run
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((x, y) => x - y)
-  return s[Math.floor(s.length / 2)] as number
+  return s[Math.floor(s.length / 2)]
 }
 
 async function main(): Promise<void> {

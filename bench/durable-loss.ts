@@ -183,7 +183,7 @@ async function lossRun(kind: Kind): Promise<Result> {
     let kills = 0
     let restarting: Promise<void> | undefined
     const maybeKill = (): void => {
-      if (restarting !== undefined || kills >= thresholds.length || acked.size < (thresholds[kills] as number)) return
+      if (restarting !== undefined || kills >= thresholds.length || acked.size < (thresholds[kills])) return
       kills++
       restarting = (async () => {
         await broker.kill()

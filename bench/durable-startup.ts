@@ -106,7 +106,7 @@ function rssMiBOf(pid: number): number {
   return kb / 1024
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
 async function main(): Promise<void> {
   const empty = mkdtempSync(join(tmpdir(), 'portcullis-startup-empty-'))

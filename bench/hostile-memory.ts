@@ -41,7 +41,7 @@ class Raw {
     this.#parser.on('packet', (p: mqtt.Packet) => {
       this.got.push(p)
       const i = this.#waiting.findIndex((w) => w.cmd === p.cmd)
-      if (i !== -1) this.#waiting.splice(i, 1)[0]!.resolve(p)
+      if (i !== -1) this.#waiting.splice(i, 1)[0].resolve(p)
     })
     socket.on('data', (d) => this.#parser.parse(d))
     socket.on('error', () => {})

@@ -25,19 +25,19 @@ const CTX: ClaimContext = { clientId: 'bench', username: undefined }
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]!
+  return s[Math.floor(s.length / 2)]
 }
 
 async function measure(fn: (token: string) => unknown, tokens: readonly string[]): Promise<number> {
   // Calibrate: as many iterations as fit in ~150 ms, at least 50, at most N.
   const c0 = performance.now()
-  for (let i = 0; i < 50; i++) await fn(tokens[i % tokens.length]!)
+  for (let i = 0; i < 50; i++) await fn(tokens[i % tokens.length])
   const perOp = (performance.now() - c0) / 50
   const n = Math.max(50, Math.min(N, Math.floor(150 / perOp)))
   const rounds: number[] = []
   for (let r = 0; r < ROUNDS; r++) {
     const t0 = performance.now()
-    for (let i = 0; i < n; i++) await fn(tokens[i % tokens.length]!)
+    for (let i = 0; i < n; i++) await fn(tokens[i % tokens.length])
     rounds.push(((performance.now() - t0) * 1000) / n)
   }
   return median(rounds)
@@ -64,11 +64,11 @@ for (const alg of JWS_ALGORITHMS as readonly JwsAlgorithm[]) {
   }
   const theirs = (token: string): Promise<unknown> => jwtVerify(token, keyObject, { algorithms: [alg] })
   // warm-up
-  for (let i = 0; i < 200; i++) { ours(tokens[i % 64]!); await theirs(tokens[i % 64]!) }
+  for (let i = 0; i < 200; i++) { ours(tokens[i % 64]); await theirs(tokens[i % 64]) }
   const a = await measure(ours, tokens)
   const b = await measure(theirs, tokens)
   rows.push([alg, a.toFixed(1), b.toFixed(1), `${(b / a).toFixed(2)}x`])
 }
-const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)))
+const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)))
 console.log(`node ${process.version}, ≤${N} verifications (~150 ms) × ${ROUNDS} rounds, median µs/verify (decode + signature + payload + exp/nbf/iat)`)
-for (const r of rows) console.log(r.map((v, c) => (c === 0 ? v.padEnd(widths[c]!) : v.padStart(widths[c]!))).join('  '))
+for (const r of rows) console.log(r.map((v, c) => (c === 0 ? v.padEnd(widths[c]) : v.padStart(widths[c]))).join('  '))

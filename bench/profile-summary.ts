@@ -42,7 +42,7 @@ for (const file of positionals) {
   const from = p.endTime - lastMs * 1000
   for (let i = 0; i < p.samples.length; i++) {
     if ((times[i] ?? 0) < from) continue
-    const id = p.samples[i] as number
+    const id = p.samples[i]
     const dt = (p.timeDeltas[i + 1] ?? p.timeDeltas[i] ?? 0) / 1000 // ms
     self.set(id, (self.get(id) ?? 0) + dt)
   }

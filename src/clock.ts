@@ -6,8 +6,7 @@
  * The system clock reads `Date` and the global timers at every call, so a test moves it with
  * node:test's fake timers — `mock.timers.enable({ apis: ['Date', 'setTimeout', 'setInterval'] })`
  * then `mock.timers.tick(ms)` — and tests time rules at their real, configured values instead
- * of shortened test-only timings. An embedding application may put another clock in place
- * with `setClock` (before it starts the broker).
+ * of shortened test-only timings. `setClock` puts another clock in place (a test's own).
  */
 
 export interface Clock {

@@ -32,7 +32,7 @@ export class Generator {
   }
 
   private call<T>(i: number, job: Job, timeoutMs: number): Promise<T> {
-    const w = this.workers[i]!
+    const w = this.workers[i]
     if (this.dead !== undefined) return Promise.reject(this.dead)
     const id = ++this.#jobs
     return new Promise<T>((resolve, reject) => {

@@ -46,7 +46,7 @@ export interface PublishTemplate {
 export function publishTemplate(topic: string, qos: 0 | 1): PublishTemplate {
   const bytes = mqttPacket.generate({
     cmd: 'publish', topic, payload: Buffer.alloc(PAYLOAD_BYTES, 0x61), qos, messageId: qos > 0 ? 1 : undefined, retain: false, dup: false,
-  } as mqttPacket.IPublishPacket)
+  })
   const payloadOffset = bytes.length - PAYLOAD_BYTES
   return { bytes, payloadOffset, packetIdOffset: qos > 0 ? payloadOffset - 2 : -1 }
 }
@@ -100,7 +100,7 @@ export class RawClient {
 
   async subscribe(filter: string, qos: 0 | 1): Promise<void> {
     const messageId = this.nextSubId++
-    this.socket.write(mqttPacket.generate({ cmd: 'subscribe', messageId, subscriptions: [{ topic: filter, qos }] } as mqttPacket.ISubscribePacket))
+    this.socket.write(mqttPacket.generate({ cmd: 'subscribe', messageId, subscriptions: [{ topic: filter, qos }] }))
     const suback = await this.expect(9, 10_000)
     const granted = suback[2] ?? 0x80
     if (granted === 0x80) throw new Error(`subscription to ${filter} refused`)
@@ -153,13 +153,13 @@ export class RawClient {
     let pos = 0
     const n = buf.length
     while (pos + 2 <= n) {
-      const header = buf[pos] as number
+      const header = buf[pos]
       let len = 0
       let mul = 1
       let i = pos + 1
       let complete = false
       for (; i < n && i < pos + 5; i++) {
-        const b = buf[i] as number
+        const b = buf[i]
         len += (b & 0x7f) * mul
         mul *= 128
         if ((b & 0x80) === 0) { complete = true; i++; break }

@@ -27,7 +27,9 @@ const CONCURRENCY = 50
 
 function open(port: number, clientId: string, clean: boolean, deadline: number): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
-    const client = mqtt.connect({ host: HOST, port, clientId, clean, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: Math.max(1_000, deadline - Date.now()) })
+    const client = mqtt.connect({
+      host: HOST, port, clientId, clean, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: Math.max(1_000, deadline - Date.now()),
+    })
     client.once('connect', () => resolve(client))
     client.once('error', (err) => {
       client.end(true)
@@ -65,7 +67,7 @@ export async function offlineQueueRun(broker: RunningBroker, size: OfflineQueueS
     // Setup (not measured): every session subscribes, then goes offline.
     let deadline = Date.now() + phaseMs
     await withDeadline(pool(sessions, async (i) => {
-      const c = await open(broker.port, ids[i] as string, false, deadline)
+      const c = await open(broker.port, ids[i], false, deadline)
       await c.subscribeAsync(TOPIC, { qos: 1 })
       await c.endAsync()
     }), deadline, 'subscribing the sessions')
@@ -97,7 +99,7 @@ export async function offlineQueueRun(broker: RunningBroker, size: OfflineQueueS
         const client = mqtt.connect({ host: HOST, port: broker.port, clientId: ids[i], clean: false, protocolVersion: 4, reconnectPeriod: 0 })
         client.on('message', (_topic, payload) => {
           received++
-          const set = got[i] as Set<string>
+          const set = got[i]
           const before = set.size
           set.add(payload.toString())
           if (set.size === messages && before < messages && ++done === sessions) allDone()

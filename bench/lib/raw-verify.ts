@@ -44,7 +44,7 @@ export function rawVerifyMicros(
       micros = c.user + c.system
     } else {
       for (const p of parts) {
-        for (let i = 0; i < junk.length; i += 64) junk[i]!++
+        for (let i = 0; i < junk.length; i += 64) junk[i]++
         if (sleepMs > 0) Atomics.wait(sleeper, 0, 0, sleepMs)
         const t0 = process.hrtime.bigint()
         const ok = one(p)
@@ -55,5 +55,5 @@ export function rawVerifyMicros(
     if (r > 0) perOp.push(micros / parts.length) // round 0 warms up
   }
   perOp.sort((a, b) => a - b)
-  return perOp[perOp.length >> 1]!
+  return perOp[perOp.length >> 1]
 }

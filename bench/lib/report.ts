@@ -61,8 +61,8 @@ export function stat(xs: readonly number[]): Stat | undefined {
   const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b)
   if (v.length === 0) return undefined
   const mid = v.length >> 1
-  const median = v.length % 2 === 1 ? (v[mid] as number) : ((v[mid - 1] as number) + (v[mid] as number)) / 2
-  return { median, min: v[0] as number, max: v[v.length - 1] as number, n: v.length }
+  const median = v.length % 2 === 1 ? (v[mid]) : ((v[mid - 1]) + (v[mid])) / 2
+  return { median, min: v[0], max: v[v.length - 1], n: v.length }
 }
 
 export function summarise(selected: readonly Scenario[], records: readonly RunRecord[]): ScenarioSummary[] {
@@ -170,7 +170,7 @@ export function renderMarkdown(
   lines.push('')
   lines.push(`Node ${String(env['node'])}, ${String(env['cores'])} cores, broker on CPU ${String(env['brokerCpu'])}, generator on CPU ${String(env['genCpu'])}` +
     `${env['pinned'] === true ? '' : ' (NOT pinned)'}, ${String(env['workers'])} generator worker(s), ${String(env['rounds'])} round(s), CLK_TCK ${String(env['clkTck'])}` +
-    `${env['mosquitto'] !== undefined ? `, ${String(env['mosquitto'])}` : ''}, Aedes 1.2.0. MQTT 3.1.1, TCP_NODELAY, logging off, 64-byte payloads; fresh broker per run, brokers alternated each round.`)
+    `${typeof env['mosquitto'] === 'string' ? `, ${env['mosquitto']}` : ''}, Aedes 1.2.0. MQTT 3.1.1, TCP_NODELAY, logging off, 64-byte payloads; fresh broker per run, brokers alternated each round.`)
   lines.push('')
   lines.push('Main figure: broker CPU per operation (utime+stime, all threads) — smaller is better; for memory: RSS growth per idle connection (idle-memory: garbage collected before each reading, bytes). ' +
     'Values are median [min–max] over rounds. Ratios are paired per round (this broker ÷ other, same round): below 1.00× means this broker is cheaper/faster.')

@@ -176,7 +176,7 @@ function durable(kinds: readonly string[], mosquittoAutosave = true): BrokerSpec
 
 function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return NaN
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * (sorted.length - 1)))] as number
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * (sorted.length - 1)))]
 }
 
 interface MessageLoad {
@@ -431,7 +431,10 @@ export const serviceMaterial: {
   value?: { introspectionUrl: string; httpUrl: string; hsSecret: string; hsTokens: string[]; opaque: string[] }
 } = {}
 
-/** Connects per second of `connect-services` (every broker of it, the baseline included): below what the service path saturates at on a shared 2-core machine. */
+/**
+ * Connects per second of `connect-services` (every broker of it, the baseline included): below
+ * what the service path saturates at on a shared 2-core machine.
+ */
 export const SERVICE_CONNECT_RATE = 1_000
 
 const SERVICE_LABELS = {
@@ -469,7 +472,7 @@ function serviceTokens(label: string): string[] | undefined {
     case SERVICE_LABELS.httpMiss: return m.opaque
     // one token for every connection: the first request fills the cache, the warm-up's others hit it
     case SERVICE_LABELS.introspectionHit:
-    case SERVICE_LABELS.httpHit: return m.opaque.map(() => m.opaque[0] as string)
+    case SERVICE_LABELS.httpHit: return m.opaque.map(() => m.opaque[0])
     default: return undefined
   }
 }

@@ -82,7 +82,7 @@ function attachSubscriber(sub: Sub): void {
   let warm = 0
   let meas = 0
   sub.client.onPublish = (buf, _qos, _id, p) => {
-    const phase = buf[p + PAYLOAD_PHASE] as number
+    const phase = buf[p + PAYLOAD_PHASE]
     if (phase !== 1 && phase !== 2) return
     const seen = sub.seen[phase - 1]
     if (seen !== undefined) {
@@ -140,12 +140,12 @@ async function setup(job: Extract<Job, { op: 'setup' }>): Promise<void> {
     attachSubscriber(sub)
     subs.push(sub)
   }
-  const connected: (Pub | undefined)[] = new Array(job.pubs.length)
+  const connected = new Array<Pub | undefined>(job.pubs.length)
   let next = 0
   const lane = async (): Promise<void> => {
     while (next < job.pubs.length) {
       const i = next++
-      const spec = job.pubs[i] as PubSpec
+      const spec = job.pubs[i]
       const client = await open(spec, addr(spec.index + 7))
       const pub: Pub = { spec, client, templates: spec.topics.map((t) => publishTemplate(t, spec.qos)), inflight: 0, nextPacketId: 1 }
       client.onPuback = () => { pub.inflight--; bump() }
@@ -167,13 +167,13 @@ async function setup(job: Extract<Job, { op: 'setup' }>): Promise<void> {
 function sendBatch(pub: Pub, phase: number, firstSeq: number, k: number): void {
   const t = pub.templates
   let total = 0
-  for (let j = 0; j < k; j++) total += (t[(firstSeq + j) % t.length] as PublishTemplate).bytes.length
+  for (let j = 0; j < k; j++) total += (t[(firstSeq + j) % t.length]).bytes.length
   const batch = Buffer.allocUnsafe(total)
   let off = 0
   const ts = nowNs()
   for (let j = 0; j < k; j++) {
     const seq = firstSeq + j
-    const tpl = t[seq % t.length] as PublishTemplate
+    const tpl = t[seq % t.length]
     tpl.bytes.copy(batch, off)
     const p = off + tpl.payloadOffset
     batch.writeDoubleLE(ts, p + PAYLOAD_TS)
@@ -218,9 +218,9 @@ async function load(job: Extract<Job, { op: 'load' }>): Promise<{ sent: number; 
       const due = Math.min(total, Math.floor(((performance.now() - start) * job.rate) / 1000))
       while (sent < due) {
         const i = sent % pubs.length
-        const pub = pubs[i] as Pub
-        sendBatch(pub, job.phase, next[i] as number, 1)
-        next[i] = (next[i] as number) + 1
+        const pub = pubs[i]
+        sendBatch(pub, job.phase, next[i], 1)
+        next[i] = (next[i]) + 1
         sent++
         Atomics.add(ctrl, CTRL.SENT, 1)
       }
@@ -233,16 +233,16 @@ async function load(job: Extract<Job, { op: 'load' }>): Promise<{ sent: number; 
       const seenProgress = Atomics.load(ctrl, CTRL.PROGRESS)
       let progressed = false
       for (let i = 0; i < pubs.length; i++) {
-        const left = remaining[i] as number
+        const left = remaining[i]
         if (left === 0) continue
-        const pub = pubs[i] as Pub
+        const pub = pubs[i]
         const outstanding = Atomics.load(ctrl, CTRL.SENT) - Math.floor(Atomics.load(ctrl, recvIdx) / job.fanout)
         let k = Math.min(job.window - outstanding, BATCH, left)
         if (pub.spec.qos > 0) k = Math.min(k, job.maxInflightPerPub - pub.inflight)
         // Wait for room for a reasonable batch rather than trickling single messages.
         if (k <= 0 || k < Math.min(left, MIN_BATCH)) continue
-        sendBatch(pub, job.phase, next[i] as number, k)
-        next[i] = (next[i] as number) + k
+        sendBatch(pub, job.phase, next[i], k)
+        next[i] = (next[i]) + k
         remaining[i] = left - k
         sent += k
         Atomics.add(ctrl, CTRL.SENT, k)
@@ -315,7 +315,7 @@ async function release(): Promise<void> {
 }
 
 parentPort!.on('message', (msg: Job & { id: number }) => {
-  const { id, ...job } = msg as Job & { id: number }
+  const { id, ...job } = msg
   const run = async (): Promise<unknown> => {
     switch (job.op) {
       case 'setup': await setup(job); return {}

@@ -38,7 +38,10 @@ describe('admin API: audit trail', () => {
 
       const page = await h.api('GET', '/api/v1/audit')
       assert.equal(page.status, 200)
-      const entries = page.body.entries as { id: number; at: string; who: string; address: string; operation: string; changes: { path: string; before?: unknown; after?: unknown }[]; request?: unknown }[]
+      const entries = page.body.entries as {
+        id: number; at: string; who: string; address: string; operation: string
+        changes: { path: string; before?: unknown; after?: unknown }[]; request?: unknown
+      }[]
       assert.deepEqual(entries.map((e) => e.operation), [
         'POST /api/v1/revocations',
         'PUT /api/v1/authorization/settings',
@@ -51,17 +54,17 @@ describe('admin API: audit trail', () => {
         assert.ok(Math.abs(Date.parse(e.at) - Date.now()) < 60_000, e.at)
       }
       const [revoke, settings, policy, rotate] = entries
-      assert.deepEqual(rotate!.changes, [
+      assert.deepEqual(rotate.changes, [
         { path: 'authentication.authenticators[seed-hmac].description', before: 'from the file', after: 'rotated' },
         { path: 'authentication.authenticators[seed-hmac].secret', before: '[redacted]', after: '[redacted]' },
       ])
-      assert.equal(policy!.changes.length, 1)
-      assert.equal(policy!.changes[0]!.path, 'authorization.policies[no-secrets]')
-      assert.equal(policy!.changes[0]!.before, undefined)
-      assert.deepEqual((policy!.changes[0]!.after as { topics: string[] }).topics, ['secret/#'])
-      assert.deepEqual(settings!.changes, [{ path: 'authorization.noMatch', before: 'allow', after: 'deny' }])
-      assert.deepEqual(revoke!.changes, [])
-      assert.deepEqual(revoke!.request, { sub: 'mallory', reason: 'left the company' })
+      assert.equal(policy.changes.length, 1)
+      assert.equal(policy.changes[0].path, 'authorization.policies[no-secrets]')
+      assert.equal(policy.changes[0].before, undefined)
+      assert.deepEqual((policy.changes[0].after as { topics: string[] }).topics, ['secret/#'])
+      assert.deepEqual(settings.changes, [{ path: 'authorization.noMatch', before: 'allow', after: 'deny' }])
+      assert.deepEqual(revoke.changes, [])
+      assert.deepEqual(revoke.request, { sub: 'mallory', reason: 'left the company' })
       // secrets inside an action's body are redacted at any depth
       const { redactRequest } = await import('../../src/admin/audit-diff.js')
       assert.deepEqual(redactRequest({ id: 'dev-1', keys: [{ secret: NEW_SECRET }, { jwk: { kty: 'oct', k: 'c2VjcmV0' } }, { pem: '-----BEGIN PUBLIC KEY-----' }] }), {

@@ -36,8 +36,8 @@ describe('admin: cache sizes at /metrics, every cache bounded by bytes', () => {
   it('every cache is reported; a token connect fills the verified-token and header caches', async () => {
     const c = await client('cache-token')
     const m = await caches()
-    assert.ok(m['verified_tokens']!.entries >= 1 && m['verified_tokens']!.bytes > 0)
-    assert.ok(m['jws_headers']!.entries >= 1 && m['jws_headers']!.bytes > 0)
+    assert.ok(m['verified_tokens'].entries >= 1 && m['verified_tokens'].bytes > 0)
+    assert.ok(m['jws_headers'].entries >= 1 && m['jws_headers'].bytes > 0)
     await end(c)
   })
 
@@ -47,8 +47,8 @@ describe('admin: cache sizes at /metrics, every cache bounded by bytes', () => {
     for (let i = 0; i < 200; i++) pub.publish(`file/${i}/${'x'.repeat(60_000)}`, 'x', { qos: 0 })
     await pub.publishAsync('file/sync', 'x', { qos: 1 })
     const after = await caches()
-    assert.equal(after['topic_match']!.entries, before['topic_match']!.entries)
-    assert.ok(after['authz_decisions']!.bytes <= 2 * DECISION_CACHE_BYTES, String(after['authz_decisions']!.bytes))
+    assert.equal(after['topic_match'].entries, before['topic_match'].entries)
+    assert.ok(after['authz_decisions'].bytes <= 2 * DECISION_CACHE_BYTES, String(after['authz_decisions'].bytes))
     await end(pub)
   })
 
@@ -60,8 +60,8 @@ describe('admin: cache sizes at /metrics, every cache bounded by bytes', () => {
     for (let i = 0; i < n; i++) pub.publish(`file/long/${i}/${'y'.repeat(30_000)}`, 'y', { qos: 0 })
     await inbox.count(n, 10_000)
     const m = await caches()
-    assert.ok(m['topic_match']!.bytes <= MATCH_CACHE_BYTES, String(m['topic_match']!.bytes))
-    assert.ok(m['topic_match']!.entries > 0 && m['topic_match']!.entries < n, String(m['topic_match']!.entries))
+    assert.ok(m['topic_match'].bytes <= MATCH_CACHE_BYTES, String(m['topic_match'].bytes))
+    assert.ok(m['topic_match'].entries > 0 && m['topic_match'].entries < n, String(m['topic_match'].entries))
     await end(pub, sub)
   })
 })

@@ -13,6 +13,7 @@ import { createLogger, silentLogger } from '../../src/log.js'
 import { createServer } from '../../src/server.js'
 import { SqliteConfigStore } from '../../src/store/sqlite/config-store.js'
 import { API_KEY, NEW_SECRET, SEED_SECRET, baseConfig, removeDir, tempDataDir } from './helpers.js'
+import type { Json } from '../helpers/json.js'
 
 function hmac(name: string, secret = SEED_SECRET, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { type: 'jwt', name, from: 'password', algorithm: 'hmac-based', secret, ...extra }
@@ -92,13 +93,13 @@ describe('admin: the file differs from the stored configuration in use', () => {
         await new Promise((r) => setTimeout(r, 50))
         const warn = log.split('\n').filter((l) => l.includes('differs from the stored configuration')).map((l) => JSON.parse(l) as { level: number; msg: string })
         assert.equal(warn.length, 1, log)
-        assert.equal(warn[0]!.level, 40, 'a warning')
-        assert.match(warn[0]!.msg, /authenticators stored but not in the file: old-one; authenticators in the file but not stored \(not used\): new-one; authenticator corp differs in claims\.issuer, secret/)
+        assert.equal(warn[0].level, 40, 'a warning')
+        assert.match(warn[0].msg, /authenticators stored but not in the file: old-one; authenticators in the file but not stored \(not used\): new-one; authenticator corp differs in claims\.issuer, secret/)
         for (const secret of [SEED_SECRET, NEW_SECRET]) assert.ok(!log.includes(secret), 'no secret value is logged')
 
         const res = await fetch(`${second.admin!.url}/api/v1/configuration`, { headers: { authorization: `Bearer ${API_KEY}` } })
         assert.equal(res.status, 200)
-        const body = await res.json() as Record<string, any>
+        const body = await res.json() as Record<string, Json>
         assert.equal(body['source'], 'database')
         assert.equal(body['fileDiffers'], true)
         assert.deepEqual(body['differences'], JSON.parse(JSON.stringify(c.differences)))

@@ -21,7 +21,7 @@ function ecPem(): string {
 }
 
 function ecJwk(): Record<string, unknown> {
-  return generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }) as Record<string, unknown>
+  return generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' })
 }
 
 const SECRET = 'device-secret-0123456789-0123456789-abc'

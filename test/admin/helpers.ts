@@ -12,6 +12,7 @@ import { mintToken } from '../../src/auth/jwt/tools.js'
 import { validateConfig } from '../../src/config/schema.js'
 import { createLogger, silentLogger } from '../../src/log.js'
 import { createServer, type PortcullisServer } from '../../src/server.js'
+import type { Json } from '../helpers/json.js'
 
 export const API_KEY = 'test-admin-key-0123456789abcdef'
 /** 40 bytes: long enough for HS256. */
@@ -20,7 +21,7 @@ export const NEW_SECRET = 'api-made-secret-0123456789-0123456789-xyz'
 
 export interface ApiAnswer {
   readonly status: number
-  readonly body: any
+  readonly body: Json
   readonly headers: Headers
   readonly text: string
 }
@@ -95,7 +96,7 @@ export async function startAdmin(
     server,
     dataDir,
     adminUrl,
-    mqttPort: server.listeners[0]!.port,
+    mqttPort: server.listeners[0].port,
     api,
     close: () => server.close(),
   }

@@ -11,6 +11,7 @@ import { connackCode } from '../helpers/auth-broker.js'
 import { JwksServer, startJwksServer } from '../helpers/jwks-server.js'
 import { sign, testKey } from '../helpers/tokens.js'
 import { removeDir, startAdmin, type RunningAdmin } from './helpers.js'
+import type { Json } from '../helpers/json.js'
 
 const k1 = testKey('ES256', { fresh: true, kid: 'refresh-k1' })
 const UNAVAILABLE: Record<Version, number> = { 4: 3, 5: 0x88 }
@@ -37,7 +38,7 @@ describe('admin: a manual JWKS refresh during an issuer outage', () => {
     await jwks.stop()
   })
 
-  const refresh = async (): Promise<Record<string, any>> => {
+  const refresh = async (): Promise<Record<string, Json>> => {
     const r = await h.api('POST', '/api/v1/authenticators/idp/refresh')
     assert.equal(r.status, 200, r.text)
     return r.body
@@ -72,7 +73,7 @@ describe('admin: a manual JWKS refresh during an issuer outage', () => {
     const port = jwks.port
     await jwks.stop()
     assert.equal((await refresh()).state, 'stale')
-    await until(() => h.server.authenticators[0]!.status().state === 'unavailable', 'grace period over', GRACE_MS + 3000)
+    await until(() => h.server.authenticators[0].status().state === 'unavailable', 'grace period over', GRACE_MS + 3000)
     const status = await refresh()
     assert.equal(status.state, 'unavailable')
     assert.equal(status.keyCount, 0)

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { API_KEY, NEW_SECRET, hsToken, useAdmin } from './helpers.js'
 import { connect, end } from '../helpers/broker.js'
+import type { Json } from '../helpers/json.js'
 
 const CHECKED = {
   type: 'jwt', name: 'checked', from: 'password', algorithm: 'hmac-based', secret: NEW_SECRET, description: 'first',
@@ -17,7 +18,7 @@ describe('admin API: PATCH is a JSON merge patch (RFC 7396)', () => {
   const h = useAdmin()
 
   /** PATCH with the merge patch media type, as RFC 7396 registers it. */
-  const patch = async (path: string, body: unknown): Promise<{ status: number; body: any; text: string }> => {
+  const patch = async (path: string, body: unknown): Promise<{ status: number; body: Json; text: string }> => {
     const res = await fetch(`${h.adminUrl}${path}`, {
       method: 'PATCH',
       headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/merge-patch+json' },

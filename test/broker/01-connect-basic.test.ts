@@ -79,7 +79,7 @@ for (const v of VERSIONS) {
         raw.destroy()
         // the assigned id names a real session: resuming it finds the session
         const { client, connack: again } = await connectForConnack(broker.port, {
-          protocolVersion: 5, clientId: assigned as string, clean: false, properties: { sessionExpiryInterval: 10 },
+          protocolVersion: 5, clientId: assigned, clean: false, properties: { sessionExpiryInterval: 10 },
         })
         assert.equal(again.sessionPresent, true)
         await end(client)

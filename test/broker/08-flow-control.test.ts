@@ -21,7 +21,7 @@ test('08 flooding QoS 2 publishes past Receive Maximum: DISCONNECT 0x93 arrives 
   assert.equal(connack.properties?.receiveMaximum, 10)
   const flood = Buffer.concat(
     Array.from({ length: 400 }, (_, i) =>
-      mqttPacket.generate({ cmd: 'publish', topic: 'flood/x', payload: Buffer.alloc(200), qos: 2, retain: false, dup: false, messageId: i + 1 } as mqttPacket.IPublishPacket, { protocolVersion: 5 }),
+      mqttPacket.generate({ cmd: 'publish', topic: 'flood/x', payload: Buffer.alloc(200), qos: 2, retain: false, dup: false, messageId: i + 1 }, { protocolVersion: 5 }),
     ),
   )
   // like a client busy sending: it reads nothing until its whole flood is written

@@ -14,10 +14,10 @@ import { connect, connectBytes, end, rawSocket, uid, VERSIONS, type Version } fr
 import { publishCode, subscribeCodes } from '../helpers/outcomes.js'
 import { hmacWith, now } from '../helpers/tokens.js'
 
-
 /** The service answers by password: "allow…" allows, "deny…" denies, anything else ignores. */
 function decide(r: RecordedRequest): { body: unknown } {
-  const password = String(r.fields['password'] ?? r.fields['secret'] ?? '')
+  const given = r.fields['password'] ?? r.fields['secret']
+  const password = typeof given === 'string' ? given : ''
   if (password.startsWith('allow-acl')) return { body: { result: 'allow', acl: { pub: ['dev/${clientid}/#'], sub: ['dev/${clientid}/#'] } } }
   if (password.startsWith('allow-super')) return { body: { result: 'allow', is_superuser: true } }
   if (password.startsWith('allow-exp')) return { body: { result: 'allow', expire_at: Math.floor(Date.now() / 1000) + 2 } }
@@ -36,7 +36,7 @@ function bareConnackCode(port: number, version: Version, password: string): Prom
       got = Buffer.concat([got, chunk])
       if (got.length >= 4) {
         socket.destroy()
-        resolve(got[3]!) // CONNACK: type, length, flags, then the return / reason code
+        resolve(got[3]) // CONNACK: type, length, flags, then the return / reason code
       }
     })
     socket.on('error', reject)
@@ -165,7 +165,7 @@ describe('09 HTTP authentication: form bodies, templates, cache, chain, down, st
     const broker = await startAuthBroker({ authenticators: [entry(`http://127.0.0.1:${await deadPort()}/auth`)] })
     try {
       for (const version of VERSIONS) assert.equal(await connackCode(broker.port, version, 'allow'), UNAVAILABLE[version])
-      assert.equal(broker.server.authenticators[0]!.status().state, 'unavailable')
+      assert.equal(broker.server.authenticators[0].status().state, 'unavailable')
     } finally {
       await broker.close()
     }

@@ -52,7 +52,7 @@ for (const version of VERSIONS) {
       const t = active({ aud: 'mqtt', sub: 'device' })
       const before = service.requests.length
       assert.equal(await connackCode(broker.port, version, t), 0)
-      const r = service.requests[before]!
+      const r = service.requests[before]
       assert.equal(r.method, 'POST')
       assert.equal(r.headers['content-type'], 'application/x-www-form-urlencoded')
       assert.equal(r.fields['token'], t)
@@ -237,7 +237,7 @@ describe('09 introspection: client_secret_post, https with a private CA, an endp
     const broker = await startAuthBroker({ authenticators: [entry(`http://127.0.0.1:${await deadPort()}/introspect`)] })
     try {
       for (const version of VERSIONS) assert.equal(await connackCode(broker.port, version, opaque()), UNAVAILABLE[version])
-      const status = broker.server.authenticators[0]!.status()
+      const status = broker.server.authenticators[0].status()
       assert.equal(status.state, 'unavailable')
       assert.match(status.lastError ?? '', /request failed/)
     } finally {
@@ -256,7 +256,7 @@ describe('09 introspection: client_secret_post, https with a private CA, an endp
       authentication: { authenticators: [entry(service.url)] },
       authorization: { noMatch: 'allow' },
     }), { logger: createLogger({ level: 'trace', destination: sink }) })
-    const port = server.listeners[0]!.port
+    const port = server.listeners[0].port
     try {
       const good = opaque()
       tokens.set(good, { active: true })

@@ -81,7 +81,7 @@ for (const version of VERSIONS) {
       jwks.behaviour.keys = [k1.publicJwk]
       await jwks.start(port)
       servers.push(jwks)
-      const status = (): string => broker.server.authenticators[0]!.status().state
+      const status = (): string => broker.server.authenticators[0].status().state
       await until(() => status() === 'ok', 'the key set was fetched after the endpoint came back', 5000)
       assert.equal(await connackCode(broker.port, version, token), 0)
     })
@@ -89,14 +89,14 @@ for (const version of VERSIONS) {
     test('garbage from the endpoint keeps the last good key set (grace)', BOUNDED, async () => {
       const { jwks, broker } = await setup([k1.publicJwk], { ...FAST, refreshIntervalMs: 100 })
       jwks.behaviour.body = '<html>not json</html>'
-      await until(() => (broker.server.authenticators[0]!.status().consecutiveFailures ?? 0) > 0, 'a failed refresh', 3000)
+      await until(() => (broker.server.authenticators[0].status().consecutiveFailures ?? 0) > 0, 'a failed refresh', 3000)
       assert.equal(await connackCode(broker.port, version, sign(k1, { sub: 'd' })), 0)
     })
 
     test('refreshes failing past the grace period: fail closed with 0x88 / 3', BOUNDED, async () => {
       const { jwks, broker } = await setup([k1.publicJwk], { ...FAST, refreshIntervalMs: 100, gracePeriodMs: 300 })
       jwks.behaviour.status = 500
-      await until(() => broker.server.authenticators[0]!.status().state === 'unavailable', 'the key set expired after the grace period', 5000)
+      await until(() => broker.server.authenticators[0].status().state === 'unavailable', 'the key set expired after the grace period', 5000)
       assert.equal(await connackCode(broker.port, version, sign(k1, { sub: 'd' })), UNAVAILABLE[version])
     })
   })

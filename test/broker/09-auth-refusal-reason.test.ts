@@ -18,6 +18,7 @@ import { connackCode } from '../helpers/auth-broker.js'
 import { delay, VERSIONS, type Version } from '../helpers/broker.js'
 import { JwksServer } from '../helpers/jwks-server.js'
 import { sign, testKey } from '../helpers/tokens.js'
+import type { Json } from '../helpers/json.js'
 
 const UNAVAILABLE: Record<Version, number> = { 4: 3, 5: 0x88 }
 const rs = testKey('RS256', { fresh: true, kid: 'idp-key-1' })
@@ -51,7 +52,7 @@ describe('09 a refusal names the authenticator the token was meant for', () => {
     removeDir(dataDir)
   })
 
-  const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any; text: string }> => {
+  const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: Json; text: string }> => {
     const res = await fetch(`${server.admin!.url}${path}`, {
       method, headers: { authorization: `Bearer ${API_KEY}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
@@ -61,12 +62,12 @@ describe('09 a refusal names the authenticator the token was meant for', () => {
   }
 
   it('CONNECT: 0x88 / 3, the reason of the JWKS authenticator (no key set), over MQTT 3.1.1 and 5.0', async () => {
-    for (const version of VERSIONS) assert.equal(await connackCode(server.listeners[0]!.port, version, token), UNAVAILABLE[version], `MQTT ${version}`)
+    for (const version of VERSIONS) assert.equal(await connackCode(server.listeners[0].port, version, token), UNAVAILABLE[version], `MQTT ${version}`)
   })
 
   it('the log line names idp, with every authenticator\'s reason listed', async () => {
     await delay(50)
-    const lines = log.split('\n').filter((l) => l.includes('authentication refused')).map((l) => JSON.parse(l) as Record<string, any>)
+    const lines = log.split('\n').filter((l) => l.includes('authentication refused')).map((l) => JSON.parse(l) as Record<string, Json>)
     assert.equal(lines.length, 2)
     for (const line of lines) {
       assert.equal(line['authenticator'], 'idp')

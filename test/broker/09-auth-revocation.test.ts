@@ -63,7 +63,7 @@ describe('09 revocation', () => {
       const check = await h.api('POST', '/api/v1/token/check', { token: t })
       assert.equal(check.body.verdict.code, 'ERR_TOKEN_REVOKED')
       assert.match(check.body.verdict.message, /jti .* was revoked \(leaked\)/)
-      assert.equal(h.server.broker.stats.authFailuresByReason['ERR_TOKEN_REVOKED']! >= 1, true)
+      assert.equal(h.server.broker.stats.authFailuresByReason['ERR_TOKEN_REVOKED'] >= 1, true)
     })
 
     test(`MQTT ${v}: by subject, and a subject's tokens issued before a time`, async () => {

@@ -113,7 +113,9 @@ function tlsOptions(pki: Pki, cert: Issued | undefined): Pick<IClientOptions, 'c
 }
 
 /** The CONNACK an MQTT.js client gets (accepted or refused), and the client when it was accepted. */
-async function connack(url: string, options: IClientOptions & { protocolVersion: Version }): Promise<{ code: number; packet: mqttPacket.IConnackPacket; client: MqttClient }> {
+async function connack(
+  url: string, options: IClientOptions & { protocolVersion: Version },
+): Promise<{ code: number; packet: mqttPacket.IConnackPacket; client: MqttClient }> {
   const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: TIMEOUT, ...options })
   client.on('error', () => {})
   try {

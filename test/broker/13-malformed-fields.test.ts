@@ -17,7 +17,7 @@ const broker = useBroker()
 /** CONNECT bytes with one extra byte appended to the body (remaining length fixed up). */
 function withTrailingByte(frame: Buffer): Buffer {
   let i = 1
-  while (((frame[i] as number) & 0x80) !== 0) i++
+  while (((frame[i]) & 0x80) !== 0) i++
   const body = Buffer.concat([frame.subarray(i + 1), Buffer.from([0x00])])
   return Buffer.concat([frame.subarray(0, 1), encodeLength(body.length), body])
 }
@@ -25,7 +25,7 @@ function withTrailingByte(frame: Buffer): Buffer {
 /** The CONNECT flags byte of a frame made by connectBytes (protocol name "MQTT"). */
 function connectFlagsOffset(frame: Buffer): number {
   let i = 1
-  while (((frame[i] as number) & 0x80) !== 0) i++
+  while (((frame[i]) & 0x80) !== 0) i++
   return i + 1 + 2 + 4 + 1
 }
 
@@ -45,7 +45,7 @@ for (const v of VERSIONS) {
       await subscribe(healthy.client, topic, { qos: 2 })
       const frame = connectBytes({ protocolVersion: v, clientId: uid('raw'), will: { topic, payload: Buffer.from('w'), qos: 2, retain: true } })
       const at = connectFlagsOffset(frame)
-      frame[at] = (frame[at] as number) | 0x18
+      frame[at] = (frame[at]) | 0x18
       const raw = await rawSocket(broker.port, v)
       raw.write(frame)
       await refusedSilently(raw)

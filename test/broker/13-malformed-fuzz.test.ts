@@ -66,7 +66,7 @@ function seeds(v: Version): Buffer[] {
 /** Offset of the body (just past the remaining length). */
 function bodyStart(frame: Buffer): number {
   let i = 1
-  while (i < frame.length && ((frame[i] as number) & 0x80) !== 0) i++
+  while (i < frame.length && ((frame[i]) & 0x80) !== 0) i++
   return i + 1
 }
 
@@ -77,7 +77,7 @@ function mutate(frame: Buffer, rnd: () => number): Buffer {
   const pick = (n: number): number => Math.floor(rnd() * n)
   const start = bodyStart(frame)
   let body = Buffer.from(frame.subarray(start))
-  let first = frame[0] as number
+  let first = frame[0]
   const rounds = 1 + pick(3)
   for (let r = 0; r < rounds; r++) {
     switch (pick(7)) {
@@ -85,7 +85,7 @@ function mutate(frame: Buffer, rnd: () => number): Buffer {
         if (body.length > 0) body[pick(body.length)] ^= 1 << pick(8)
         break
       case 1: // an edge value
-        if (body.length > 0) body[pick(body.length)] = EDGE[pick(EDGE.length)] as number
+        if (body.length > 0) body[pick(body.length)] = EDGE[pick(EDGE.length)]
         break
       case 2: // cut short
         body = body.subarray(0, pick(body.length + 1))
@@ -141,8 +141,8 @@ async function round(port: number, v: Version, seed: number): Promise<number> {
     const batch: Array<Promise<void>> = []
     for (let j = i; j < Math.min(CONNECTIONS, i + PARALLEL); j++) {
       // a third of the connections start with a mutated CONNECT; the rest with a valid one
-      const chunks = rnd() < 0.33 ? [mutate(pool[0] as Buffer, rnd)] : [valid]
-      for (let k = 0; k < PACKETS_PER_CONNECTION; k++) chunks.push(mutate(pool[Math.floor(rnd() * pool.length)] as Buffer, rnd))
+      const chunks = rnd() < 0.33 ? [mutate(pool[0], rnd)] : [valid]
+      for (let k = 0; k < PACKETS_PER_CONNECTION; k++) chunks.push(mutate(pool[Math.floor(rnd() * pool.length)], rnd))
       sent += chunks.length
       batch.push(fire(port, chunks))
     }

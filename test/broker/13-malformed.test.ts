@@ -347,7 +347,7 @@ for (const v of VERSIONS) {
     test('a CONNECT with the reserved flag set closes the connection [MQTT-3.1.2-3]', async () => {
       const raw = await open(false)
       const bytes = connectBytes({ protocolVersion: v, clientId: 'reserved' })
-      bytes[9] = (bytes[9] as number) | 0x01 // connect flags of a short CONNECT
+      bytes[9] = (bytes[9]) | 0x01 // connect flags of a short CONNECT
       raw.write(bytes)
       await closedAlone(raw)
       assert.equal(raw.packets.filter((p) => p.cmd === 'connack' && (p.returnCode ?? p.reasonCode) === 0).length, 0)

@@ -127,9 +127,14 @@ describe('listener details', () => {
     // sits on the handle's own setNoDelay, the call that reaches setsockopt.
     const probe = net.connect(ports.tcp, '127.0.0.1')
     await new Promise((resolve) => probe.once('connect', resolve))
-    const handleProto = Object.getPrototypeOf((probe as unknown as { _handle: object })._handle) as { setNoDelay(on: boolean): number; getsockname(out: { port?: number }): number }
+    const handleProto = Object.getPrototypeOf((probe as unknown as { _handle: object })._handle) as {
+      setNoDelay(on: boolean): number
+      getsockname(out: { port?: number }): number
+    }
     probe.destroy()
     const calls: Array<{ port: number; noDelay: boolean | undefined }> = []
+    // The native method is wrapped and called back with its own receiver (original.call(this, on)).
+    // eslint-disable-next-line @typescript-eslint/unbound-method
     const original = handleProto.setNoDelay
     handleProto.setNoDelay = function (this: typeof handleProto, on: boolean) {
       const name: { port?: number } = {}

@@ -97,7 +97,7 @@ describe('v5 resume with a smaller Receive Maximum', () => {
     while (received.length < 11) {
       raw.send({ cmd: 'puback', messageId: (outstanding.shift() as mqttPacket.IPublishPacket).messageId })
       const [next] = await publishes(raw, 1)
-      const p = next as mqttPacket.IPublishPacket
+      const p = next
       received.push(p)
       outstanding.push(p)
       assert.equal(outstanding.length, 3)

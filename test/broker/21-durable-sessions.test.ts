@@ -13,7 +13,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, test, type TestContext } from 'node:test'
 import Database from 'better-sqlite3'
-import type mqttPacket from 'mqtt-packet'
 import { STATE_DB_FILE } from '../../src/store/sqlite/state-database.js'
 import {
   VERSIONS, connect, connectForConnack, connectWithInbox, delay, end, expectNoMessage, rawSocket, rawSubscribe, startBroker,
@@ -138,7 +137,7 @@ for (const v of VERSIONS) {
         const raw = await rawSocket(broker.port, v)
         const props = v === 5 ? { properties: { sessionExpiryInterval: 3600 } } : {}
         await raw.connect({ clientId: id, clean: false, ...props })
-        raw.send({ cmd: 'publish', topic, payload: Buffer.from('once'), qos: 2, messageId: 7, dup: false, retain: false } as mqttPacket.IPublishPacket)
+        raw.send({ cmd: 'publish', topic, payload: Buffer.from('once'), qos: 2, messageId: 7, dup: false, retain: false })
         assert.equal((await raw.next('pubrec')).messageId, 7)
         assert.equal(rows(dir, 'incoming_qos2'), 1, 'PUBREC after the packet id is stored')
         await broker.close()
@@ -150,7 +149,7 @@ for (const v of VERSIONS) {
         await subscribe(w2, topic, { qos: 1 })
         const again = await rawSocket(broker.port, v)
         await again.connect({ clientId: id, clean: false, ...props })
-        again.send({ cmd: 'publish', topic, payload: Buffer.from('once'), qos: 2, messageId: 7, dup: true, retain: false } as mqttPacket.IPublishPacket)
+        again.send({ cmd: 'publish', topic, payload: Buffer.from('once'), qos: 2, messageId: 7, dup: true, retain: false })
         assert.equal((await again.next('pubrec')).messageId, 7)
         again.send({ cmd: 'pubrel', messageId: 7 })
         const comp = await again.next('pubcomp')

@@ -46,16 +46,16 @@ for (const v of VERSIONS) {
       raw.send({
         cmd: 'subscribe', messageId: 1,
         subscriptions: ['a', 'b', 'c', 'd', 'e'].map((t) => ({ topic: `${base}/${t}`, qos: 1 as const })),
-      } as mqttPacket.ISubscribePacket)
+      })
       assert.deepEqual((await raw.next('suback')).granted, [1, 1, 1, quota, quota])
       assert.equal(hits(broker, 'maxSubscriptionsPerClient') - before, 2)
       // The same filter again replaces the subscription [MQTT-3.8.4-3]: no new one, no quota.
-      raw.send({ cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: `${base}/a`, qos: 0 }] } as mqttPacket.ISubscribePacket)
+      raw.send({ cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: `${base}/a`, qos: 0 }] })
       assert.deepEqual((await raw.next('suback')).granted, [0])
       // After an UNSUBSCRIBE there is room again.
-      raw.send({ cmd: 'unsubscribe', messageId: 3, unsubscriptions: [`${base}/b`] } as mqttPacket.IUnsubscribePacket)
+      raw.send({ cmd: 'unsubscribe', messageId: 3, unsubscriptions: [`${base}/b`] })
       await raw.next('unsuback')
-      raw.send({ cmd: 'subscribe', messageId: 4, subscriptions: [{ topic: `${base}/d`, qos: 2 }] } as mqttPacket.ISubscribePacket)
+      raw.send({ cmd: 'subscribe', messageId: 4, subscriptions: [{ topic: `${base}/d`, qos: 2 }] })
       assert.deepEqual((await raw.next('suback')).granted, [2])
       // The subscriptions granted work; the one refused does not deliver.
       const pub = await rawSocket(broker.port, 4)
@@ -75,7 +75,7 @@ for (const v of VERSIONS) {
       const sub = await rawSocket(broker.port, v)
       const persistent = v === 5 ? { clean: true, properties: { sessionExpiryInterval: 300 } } : { clean: false }
       await sub.connect({ clientId, protocolVersion: v, ...persistent })
-      sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 1 }] } as mqttPacket.ISubscribePacket)
+      sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 1 }] })
       await sub.next('suback')
       sub.destroy()
       await delay(50)
@@ -90,7 +90,7 @@ for (const v of VERSIONS) {
       const got: number[] = []
       for (let i = 0; i < 4; i++) {
         const p = await again.next('publish')
-        got.push((p.payload as Buffer)[0] as number)
+        got.push((p.payload as Buffer)[0])
         again.send({ cmd: 'puback', messageId: p.messageId })
       }
       assert.deepEqual(got, [54, 55, 56, 57], 'the four newest, in order')
@@ -105,7 +105,7 @@ for (const v of VERSIONS) {
       const topic = uid('ib')
       const sub = await rawSocket(broker.port, v)
       await sub.connect({ clientId: uid('inflight'), protocolVersion: v })
-      sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 1 }] } as mqttPacket.ISubscribePacket)
+      sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 1 }] })
       await sub.next('suback')
       const pub = await rawSocket(broker.port, 4)
       await pub.connect({ clientId: uid('pub') })

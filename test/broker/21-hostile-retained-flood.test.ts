@@ -81,7 +81,7 @@ describe('100,000 retained messages, one SUBSCRIBE with # 200 times', () => {
         cmd: 'subscribe',
         messageId: 7,
         subscriptions: Array.from({ length: COPIES }, () => ({ topic: '#', qos: 0 as const })),
-      } as mqttPacket.ISubscribePacket)
+      })
       let done = false
       const trips = measureRoundTrips(other, () => done)
       await withTimeout(
@@ -106,8 +106,8 @@ describe('100,000 retained messages, one SUBSCRIBE with # 200 times', () => {
       assert.equal(duplicated, 0, `${duplicated} retained messages were sent more than once`)
       assert.equal(badFlags, 0, 'every retained copy has RETAIN set and the QoS granted')
       assert.ok(rtt.length >= 3, `round trips measured: ${rtt.length}`)
-      const median = rtt[Math.floor(rtt.length / 2)] as number
-      const max = rtt[rtt.length - 1] as number
+      const median = rtt[Math.floor(rtt.length / 2)]
+      const max = rtt[rtt.length - 1]
       // Reported for the README's figures; the bound asserted is generous (shared CI machines).
       console.log(`v${v}: delivered ${RETAINED} in ${elapsed.toFixed(0)} ms; other client round trip median ${median.toFixed(1)} ms, max ${max.toFixed(1)} ms over ${rtt.length}`)
       assert.ok(max < 500, `another client's PINGREQ waited ${max.toFixed(0)} ms (median ${median.toFixed(1)} ms)`)
@@ -124,7 +124,7 @@ for (const v of VERSIONS) {
       const pub = await rawSocket(broker.port, 4)
       await pub.connect({ clientId: uid('pub') })
       for (const [t, qos] of [['a/x', 2], ['a/y', 0], ['b/x', 2], ['a', 1]] as const) {
-        pub.send({ cmd: 'publish', topic: `${base}/${t}`, payload: Buffer.from(t), qos, retain: true, dup: false, messageId: qos === 0 ? undefined : 1 } as mqttPacket.IPublishPacket)
+        pub.send({ cmd: 'publish', topic: `${base}/${t}`, payload: Buffer.from(t), qos, retain: true, dup: false, messageId: qos === 0 ? undefined : 1 })
         if (qos === 1) await pub.next('puback')
         if (qos === 2) {
           await pub.next('pubrec')
@@ -144,7 +144,7 @@ for (const v of VERSIONS) {
           { topic: `${base}/#`, qos: 0 },
         ],
         properties: v === 5 ? { subscriptionIdentifier: 42 } : undefined,
-      } as mqttPacket.ISubscribePacket)
+      })
       const suback = await sub.next('suback')
       assert.deepEqual(suback.granted, [0, 1, 2, 0])
       const got = new Map<string, mqttPacket.IPublishPacket>()

@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, test, type TestContext } from 'node:test'
 import Database from 'better-sqlite3'
-import type mqttPacket from 'mqtt-packet'
 import { STATE_DB_FILE } from '../../src/store/sqlite/state-database.js'
 import { connect, end, nextMessage, rawSocket, startBroker, subscribe, uid, type RunningBroker } from '../helpers/broker.js'
 
@@ -52,7 +51,7 @@ describe('the state store cannot write (disk full)', () => {
     await raw.connect({ clientId: uid('pub') })
     let refused = 0
     for (let i = 1; i <= 20; i++) {
-      raw.send({ cmd: 'publish', topic: `${topic}/durable`, payload: payload(i), qos: 1, messageId: i, dup: false, retain: false } as mqttPacket.IPublishPacket)
+      raw.send({ cmd: 'publish', topic: `${topic}/durable`, payload: payload(i), qos: 1, messageId: i, dup: false, retain: false })
       const ack = await raw.next('puback')
       assert.equal(ack.messageId, i)
       if ((ack.reasonCode ?? 0) === 0x97) refused++
@@ -62,15 +61,15 @@ describe('the state store cannot write (disk full)', () => {
 
     // A clean session's QoS 1 and anyone's QoS 0 are unaffected.
     const got = nextMessage(clean, `${topic}/clean`)
-    raw.send({ cmd: 'publish', topic: `${topic}/clean`, payload: Buffer.from('still'), qos: 1, messageId: 100, dup: false, retain: false } as mqttPacket.IPublishPacket)
+    raw.send({ cmd: 'publish', topic: `${topic}/clean`, payload: Buffer.from('still'), qos: 1, messageId: 100, dup: false, retain: false })
     const cleanAck = await raw.next('puback')
     assert.equal(cleanAck.reasonCode ?? 0, 0, 'nothing to store: acknowledged')
     assert.equal((await got).payload.toString(), 'still')
-    raw.send({ cmd: 'publish', topic: `${topic}/clean`, payload: Buffer.from('zero'), qos: 0, dup: false, retain: false } as mqttPacket.IPublishPacket)
+    raw.send({ cmd: 'publish', topic: `${topic}/clean`, payload: Buffer.from('zero'), qos: 0, dup: false, retain: false })
     assert.equal((await nextMessage(clean, `${topic}/clean`)).payload.toString(), 'zero')
 
     diskFull(broker, false)
-    raw.send({ cmd: 'publish', topic: `${topic}/durable`, payload: payload(0), qos: 1, messageId: 200, dup: false, retain: false } as mqttPacket.IPublishPacket)
+    raw.send({ cmd: 'publish', topic: `${topic}/durable`, payload: payload(0), qos: 1, messageId: 200, dup: false, retain: false })
     assert.equal((await raw.next('puback')).reasonCode ?? 0, 0, 'the store writes again: acknowledged')
     assert.ok((broker.server.stateStore?.stats.failures ?? 0) > 0, 'failed commits counted')
     raw.destroy()
@@ -90,7 +89,7 @@ describe('the state store cannot write (disk full)', () => {
     await raw.connect({ clientId: uid('pub') })
     const acked: number[] = []
     for (let i = 1; i <= 20 && !raw.closed; i++) {
-      raw.send({ cmd: 'publish', topic, payload: payload(i), qos: 1, messageId: i, dup: false, retain: false } as mqttPacket.IPublishPacket)
+      raw.send({ cmd: 'publish', topic, payload: payload(i), qos: 1, messageId: i, dup: false, retain: false })
       try {
         acked.push((await raw.next('puback', 1000)).messageId as number)
       } catch {

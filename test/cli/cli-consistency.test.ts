@@ -34,14 +34,14 @@ describe('cli: consistency', () => {
       assert.equal(r.code, 0, `${command}: ${r.stderr}`)
       assert.equal(r.stderr, '', command)
       const lines = r.stdout.split('\n')
-      assert.match(lines[0]!, new RegExp(`^usage: portcullis ${command}( \\S+)? \\[options\\]$`), command)
+      assert.match(lines[0], new RegExp(`^usage: portcullis ${command}( \\S+)? \\[options\\]$`), command)
       const optionLines = lines.slice(lines.indexOf('options:') + 1).filter((l) => l.startsWith('  -'))
       const listed = optionLines.map((l) => /--([a-z0-9-]+)/.exec(l)![0])
       assert.deepEqual(listed, [...options, '--help'], command)
       for (const l of optionLines) {
         const m = /^( {2}(?:-h, )?--[a-z0-9-]+(?: \S+)?) +(\S)/.exec(l)
         assert.ok(m, `${command}: ${l}`)
-        column.add(l.indexOf(m[2]!, m[1]!.length))
+        column.add(l.indexOf(m[2], m[1].length))
       }
     }
     assert.equal(column.size, 1, 'the help text starts in the same column everywhere')

@@ -46,14 +46,14 @@ describe('cli: stopping the broker', () => {
     npx.stdout.on('data', (d: Buffer) => (out += d.toString()))
     npx.stderr.on('data', () => {})
     await until(() => logged(out, 'listening').length > 0, 'npx portcullis start listening', 30_000)
-    const brokerPid = logged(out, 'listening')[0]!['pid'] as number
+    const brokerPid = logged(out, 'listening')[0]['pid'] as number
     started.push(brokerPid)
     assert.notEqual(brokerPid, npx.pid, 'the broker runs in a child of npm')
     npx.kill('SIGTERM')
     await withTimeout(until(() => !alive(brokerPid), 'the broker process exited', 10_000), 11_000, 'broker still running after npx got SIGTERM')
     const stopped = logged(out, 'stopped')
     assert.equal(stopped.length, 1, out.slice(-2000))
-    assert.equal(stopped[0]!['pid'], brokerPid)
+    assert.equal(stopped[0]['pid'], brokerPid)
   })
 
   test('portcullis start, then SIGTERM: exit 0 and a final "stopped" line', async () => {

@@ -21,7 +21,7 @@ describe('cli: development setup', () => {
     env = { PORTCULLIS_MQTT_PORT: String(mqttPort), PORTCULLIS_ADMIN_PORT: String(await freePort()) }
     broker = await startBroker(dir, [], env)
   })
-  after(async () => {
+  after(() => {
     if (broker.child.exitCode === null) broker.child.kill('SIGKILL')
     rmSync(dir, { recursive: true, force: true })
   })
@@ -62,7 +62,7 @@ describe('cli: development setup', () => {
     const bad = await cli(['token', 'inspect', old.trim()], dir, env)
     assert.equal(bad.code, 1)
     assert.match(bad.stdout, /FAIL\s+exp/)
-    assert.doesNotMatch(bad.stdout, new RegExp(old.trim().split('.')[2] as string), 'the token is never echoed')
+    assert.doesNotMatch(bad.stdout, new RegExp(old.trim().split('.')[2]), 'the token is never echoed')
   })
 
   test('token inspect follows authenticators added through the admin API', async () => {

@@ -28,7 +28,7 @@ function markedExamples(readme: string): Example[] {
   const lines = readme.split('\n')
   const out: Example[] = []
   for (let i = 0; i < lines.length; i++) {
-    const m = /^<!-- readme-test: (sh|node)((?:; expect: .+?)*) -->$/.exec(lines[i]!)
+    const m = /^<!-- readme-test: (sh|node)((?:; expect: .+?)*) -->$/.exec(lines[i])
     if (m === null) continue
     assert.match(lines[i + 1] ?? '', /^```(sh|js)$/, `README line ${i + 2}: a marked example is a fenced sh or js block`)
     const end = lines.indexOf('```', i + 2)
@@ -36,7 +36,7 @@ function markedExamples(readme: string): Example[] {
       kind: m[1] as 'sh' | 'node',
       line: i + 1,
       code: lines.slice(i + 2, end).join('\n'),
-      expect: m[2]!.split('; expect: ').slice(1),
+      expect: m[2].split('; expect: ').slice(1),
     })
   }
   return out

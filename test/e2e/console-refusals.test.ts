@@ -56,7 +56,7 @@ test('console: the Refusals page lists refused clients and filters them', async 
   assert.match(forged, /seed-hmac/)
   assert.match(forged, /sub\s+mallory/)
   assert.match(forged, /MQTT 5/)
-  assert.ok(!(await page.content()).includes(token.split('.')[2]!), 'the token is never shown')
+  assert.ok(!(await page.content()).includes(token.split('.')[2]), 'the token is never shown')
 
   await page.fill('#refusal-filter input[name=clientId]', 'forged')
   await page.click('#filter-refusals')

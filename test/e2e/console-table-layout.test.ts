@@ -71,16 +71,16 @@ for (const [width, height] of [[1400, 900], [1024, 768]] as const) for (const ro
     for (const row of rows) {
       assert.equal(row.cells.length, headers.length, 'one cell per column')
       row.cells.forEach((c, i) => {
-        const th = headers[i]!
+        const th = headers[i]
         assert.ok(c.left >= th.left - 1 && c.right <= th.right + 1, `${th.text || 'actions'} cell [${c.left}, ${c.right}] inside its header [${th.left}, ${th.right}]`)
         assert.ok(c.top >= row.top - 1 && c.bottom <= row.bottom + 1, `${th.text || 'actions'} cell inside its row`)
       })
       const desc = headers.findIndex((t) => /description/i.test(t.text))
-      if (route === 'authentication') assert.match(row.cells[desc]!.text, /from the file/, 'the description is in the DESCRIPTION column')
+      if (route === 'authentication') assert.match(row.cells[desc].text, /from the file/, 'the description is in the DESCRIPTION column')
     }
     const buttons = await page.locator('main#page tbody button').evaluateAll((bs) => bs.map((b) => b.getBoundingClientRect().right))
-    const pageWidth = (await page.evaluate('document.documentElement.scrollWidth')) as number
-    const displays = (await page.evaluate("[...document.querySelectorAll('main#page tbody td')].map((td) => getComputedStyle(td).display)")) as string[]
+    const pageWidth = await page.evaluate<number>('document.documentElement.scrollWidth')
+    const displays = await page.evaluate<string[]>("[...document.querySelectorAll('main#page tbody td')].map((td) => getComputedStyle(td).display)")
     assert.ok(displays.every((d) => d === 'table-cell'), `every cell is a table cell: ${displays.join(', ')}`)
     for (const right of buttons) assert.ok(right <= pageWidth, 'buttons inside the page')
   })

@@ -27,6 +27,7 @@ import { connect } from '../helpers/broker.js'
 import { launchChromium } from '../helpers/chromium.js'
 import { startJwksServer, type JwksServer } from '../helpers/jwks-server.js'
 import { sign, testKey } from '../helpers/tokens.js'
+import type { Json } from '../helpers/json.js'
 
 const API_KEY = 'test-key'
 // docs/console.png (the README's picture) is rewritten only when asked: UPDATE_SCREENSHOT=1.
@@ -229,7 +230,7 @@ test('console: the overview charts the broker (screenshot for the README)', asyn
 })
 
 /** An admin API call from the test itself (to see what the console did take effect). */
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> {
   const res = await fetch(`${adminUrl}/api/v1${path}`, {
     method,
     headers: { authorization: `Bearer ${API_KEY}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },

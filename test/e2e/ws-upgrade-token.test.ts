@@ -17,6 +17,7 @@ import { mintToken } from '../../src/auth/jwt/tools.js'
 import { validateConfig } from '../../src/config/schema.js'
 import { createLogger } from '../../src/log.js'
 import { createServer, type PortcullisServer } from '../../src/server.js'
+import type { MqttClient } from 'mqtt'
 
 const CHROMIUM = process.env['PORTCULLIS_CHROMIUM'] ?? '/usr/bin/chromium'
 const CHROMIUM_ARGS = [
@@ -48,7 +49,7 @@ before(async () => {
     authentication: { allowAnonymous: false, authenticators: [{ type: 'jwt', from: 'password', algorithm: 'hmac-based', secret: SECRET }] },
     authorization: { noMatch: 'allow' },
   }), { logger: createLogger({ level: 'trace', destination: sink }) })
-  wsPort = server.listeners[0]!.port
+  wsPort = server.listeners[0].port
   web = createHttpServer((req, res) => {
     if (req.url === '/mqtt.min.js') {
       res.writeHead(200, { 'content-type': 'text/javascript' }).end(MQTT_BROWSER_BUILD)
@@ -74,7 +75,7 @@ interface PageGlobals { document: { cookie: string } }
 /** In the page: connect with MQTT.js, publish to itself, and answer 'ok' or the refusal. */
 function roundTrip(url: string, protocolVersion: number): Promise<string> {
   return page.evaluate(([u, v]) => new Promise<string>((resolve) => {
-    const w = globalThis as unknown as { mqtt: { connect(url: string, o: object): any } }
+    const w = globalThis as unknown as { mqtt: { connect(url: string, o: object): MqttClient } }
     const client = w.mqtt.connect(u, { protocolVersion: v, reconnectPeriod: 0, connectTimeout: 5000, clientId: `page-${Math.random().toString(36).slice(2)}` })
     const topic = `browser/${Math.random().toString(36).slice(2)}`
     client.on('connect', () => {
@@ -108,5 +109,5 @@ for (const version of [4, 5]) {
 
 test('no token from the browser appears in the trace-level log', () => {
   assert.ok(logged.includes('"level":10') || logged.includes('"level":20'), 'the log was written at trace/debug level')
-  for (const t of used) assert.equal(logged.includes(t.split('.')[2]!), false)
+  for (const t of used) assert.equal(logged.includes(t.split('.')[2]), false)
 })

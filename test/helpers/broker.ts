@@ -223,7 +223,7 @@ export class Inbox {
   /** The next message not yet returned by next() (optionally on one topic). */
   next(topic?: string, timeout = DEFAULT_TIMEOUT): Promise<Received> {
     for (let i = this.#read; i < this.messages.length; i++) {
-      const m = this.messages[i] as Received
+      const m = this.messages[i]
       if (topic === undefined || m.topic === topic) {
         this.#read = i + 1
         return Promise.resolve(m)
@@ -324,7 +324,7 @@ export async function assertHealthy(client: MqttClient, timeout = DEFAULT_TIMEOU
 
 export async function end(...clients: Array<MqttClient | undefined>): Promise<void> {
   await Promise.all(
-    clients.map((c) => (c === undefined ? undefined : withTimeout(c.endAsync(true), 2000, 'client end').catch(() => {}))),
+    clients.flatMap((c) => (c === undefined ? [] : [withTimeout(c.endAsync(true), 2000, 'client end').catch(() => {})])),
   )
 }
 
@@ -400,7 +400,7 @@ export class RawClient {
     const deadline = performance.now() + timeout
     for (;;) {
       while (this.#read < this.packets.length) {
-        const p = this.packets[this.#read++] as mqttPacket.Packet
+        const p = this.packets[this.#read++]
         if (cmd === undefined || p.cmd === cmd) return p as Extract<mqttPacket.Packet, { cmd: C }>
       }
       if (this.#isClosed) throw new Error(`connection closed while waiting for ${cmd ?? 'a packet'}`)
@@ -458,13 +458,13 @@ export function connectBytes(opts: Partial<mqttPacket.IConnectPacket>): Buffer {
   const placeholder = '\u007f\u007e\u007d'
   const buf = mqttPacket.generate({ ...packet, clean: true, clientId: placeholder }, { protocolVersion: version })
   let i = 1
-  while (((buf[i] as number) & 0x80) !== 0) i++
+  while (((buf[i]) & 0x80) !== 0) i++
   const body = Buffer.from(buf.subarray(i + 1))
   const flags = 2 + (packet.protocolId ?? 'MQTT').length + 1
-  if (packet.clean === false) body[flags] = (body[flags] as number) & ~0x02
+  if (packet.clean === false) body[flags] = (body[flags]) & ~0x02
   const at = body.indexOf(Buffer.from([0x00, 0x03, 0x7f, 0x7e, 0x7d]))
   const patched = Buffer.concat([body.subarray(0, at), Buffer.from([0, 0]), body.subarray(at + 5)])
-  return Buffer.concat([Buffer.from([buf[0] as number]), encodeLength(patched.length), patched])
+  return Buffer.concat([Buffer.from([buf[0]]), encodeLength(patched.length), patched])
 }
 
 /** The MQTT variable byte integer for a remaining length. */
@@ -542,7 +542,7 @@ export async function rawSubscribe(
   extra: Partial<mqttPacket.ISubscription> = {},
   properties?: mqttPacket.ISubscribePacket['properties'],
 ): Promise<number[]> {
-  raw.send({ cmd: 'subscribe', messageId, subscriptions: [{ topic: filter, qos, ...extra }], properties } as mqttPacket.ISubscribePacket)
+  raw.send({ cmd: 'subscribe', messageId, subscriptions: [{ topic: filter, qos, ...extra }], properties })
   const suback = await raw.next('suback')
   return suback.granted as number[]
 }

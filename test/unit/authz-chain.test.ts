@@ -4,6 +4,7 @@ import type { Identity } from '../../src/auth/types.js'
 import { parseAuthorizationConfig } from '../../src/authz/config.js'
 import { createAuthorizerChain } from '../../src/authz/create.js'
 import type { AuthzSubject, ClientAuthz } from '../../src/authz/types.js'
+import { inspect } from 'node:util'
 
 function subject(claims: Record<string, unknown> | undefined, expiresAt?: number, over: Partial<AuthzSubject> = {}): AuthzSubject {
   const identity: Identity = { authenticator: 'jwt', anonymous: claims === undefined, claims, expiresAt }
@@ -31,8 +32,8 @@ describe('superuser claim', () => {
   test('"true", 1 or a missing claim is not a superuser', () => {
     for (const value of ['true', 1, 'yes', undefined, null, {}]) {
       const a = authz(raw, { is_superuser: value })
-      assert.equal(a.canPublish('any/topic', 0, false), false, String(value))
-      assert.equal(a.canSubscribe('$SYS/#', 0), false, String(value))
+      assert.equal(a.canPublish('any/topic', 0, false), false, inspect(value))
+      assert.equal(a.canSubscribe('$SYS/#', 0), false, inspect(value))
     }
   })
 

@@ -56,7 +56,7 @@ describe('parseAuthorizationConfig: defaults and normalisation', () => {
     assert.equal(c.noMatch, 'allow')
     assert.equal(c.aclClaim, 'https://example.com/acl')
     assert.equal(c.superuserClaim, 'is_superuser')
-    const p = c.policies[0]!
+    const p = c.policies[0]
     assert.deepEqual(p.actions, ['connect', 'publish', 'subscribe'])
     assert.deepEqual(p.qos, [0, 1])
     assert.deepEqual(p.ip, ['10.0.0.0/8'])
@@ -70,8 +70,8 @@ describe('parseAuthorizationConfig: defaults and normalisation', () => {
         { name: 'block-net', priority: 1, effect: 'deny', actions: ['connect'], ip: ['192.168.1.7', 'fd00::/8', '::1'] },
       ],
     })
-    assert.deepEqual(c.policies[0]!.topics, [])
-    assert.deepEqual(c.policies[0]!.ip, ['192.168.1.7', 'fd00::/8', '::1'])
+    assert.deepEqual(c.policies[0].topics, [])
+    assert.deepEqual(c.policies[0].ip, ['192.168.1.7', 'fd00::/8', '::1'])
   })
 })
 
@@ -169,7 +169,7 @@ describe('parseAuthorizationConfig: every error names its key path', () => {
 
   test('a 128-character description and a 64-character name are accepted', () => {
     const c = parseAuthorizationConfig({ policies: [policy({ name: 'n'.repeat(64), description: 'd'.repeat(128) })] })
-    assert.equal(c.policies[0]!.name.length, 64)
+    assert.equal(c.policies[0].name.length, 64)
   })
 })
 

@@ -40,12 +40,12 @@ describe('clock', () => {
       const day = 24 * 3600 * 1000
       const timer = setLongTimeout(() => { fired = true }, 30 * day) // beyond setTimeout's 2^31-1 ms
       assert.equal(armed.length, 1)
-      assert.equal(armed[0]!.at, 5_000 + 0x7fffffff, 'armed for the longest delay setTimeout takes')
-      now = armed[0]!.at
-      armed[0]!.fn()
+      assert.equal(armed[0].at, 5_000 + 0x7fffffff, 'armed for the longest delay setTimeout takes')
+      now = armed[0].at
+      armed[0].fn()
       assert.equal(armed.length, 2, 're-armed for the rest')
-      assert.equal(armed[1]!.at, 5_000 + 30 * day)
-      armed[1]!.fn()
+      assert.equal(armed[1].at, 5_000 + 30 * day)
+      armed[1].fn()
       assert.equal(fired, true)
       clearLongTimeout(timer)
     } finally {

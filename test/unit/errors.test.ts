@@ -8,7 +8,7 @@ import { ReasonCode, v3ConnackCode, v3SubackCode } from '../../src/protocol/reas
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
 const rows = new Map<string, { meaning: string; v5: number; v3: number }>()
 for (const m of readme.matchAll(/^\| `(ERR_[A-Z0-9_]+)` \| ([^|]+) \| 0x([0-9A-F]{2}) \| (\d) \|$/gm)) {
-  rows.set(m[1] as string, { meaning: (m[2] as string).trim(), v5: parseInt(m[3] as string, 16), v3: Number(m[4]) })
+  rows.set(m[1], { meaning: (m[2]).trim(), v5: parseInt(m[3], 16), v3: Number(m[4]) })
 }
 
 test('every error code is documented in the README with its reason codes', () => {

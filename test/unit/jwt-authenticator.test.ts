@@ -109,7 +109,7 @@ describe('token authenticator: outcomes and identity', () => {
   it('the cache is bounded (verifiedTokenCache) and keeps the tokens used recently', async () => {
     const a = make({ type: 'jwt', algorithm: 'hmac-based', secret: SECRET, from: 'password', verifiedTokenCache: 4 })
     const tokens = Array.from({ length: 12 }, (_, i) => mintToken({ privateKey: SECRET, alg: 'HS256', sub: `s${i}`, expiresIn: 60 }))
-    const use = async (i: number): Promise<void> => assert.equal((await a.authenticate(withPassword(tokens[i]!))).result, 'allow')
+    const use = async (i: number): Promise<void> => assert.equal((await a.authenticate(withPassword(tokens[i]))).result, 'allow')
     for (const i of [0, 1, 2, 3]) await use(i)
     await use(0) // recent: answered from the cache, and kept
     assert.equal(a.stats().cacheHits, 1)

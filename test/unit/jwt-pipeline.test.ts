@@ -32,7 +32,9 @@ function chainOf(raw: unknown[]): { chain: AuthenticatorChain; authenticators: T
 }
 
 /** The CONNECT's answer and the inspection's, in the same words. */
-async function both(setup: ReturnType<typeof chainOf>, token: string, credentials: Credentials): Promise<{ connect: string; inspect: string; perAuthenticator: [string, string][] }> {
+async function both(
+  setup: ReturnType<typeof chainOf>, token: string, credentials: Credentials,
+): Promise<{ connect: string; inspect: string; perAuthenticator: [string, string][] }> {
   const r = await setup.chain.authenticate(credentials)
   const connect = r.ok ? `allow by ${r.identity.authenticator}` : `refused ${r.error.code} by ${r.authenticator ?? '-'}`
   const report = await inspectToken(token, setup.authenticators, CLIENT)
@@ -84,7 +86,7 @@ describe('one token pipeline: authenticate and inspect agree', () => {
   }
   it('the table covers allow, deny and ignore', async () => {
     const verdicts = new Set<string>()
-    for (const [, token] of table) verdicts.add((await both(password, token, withPassword(token, CLIENT))).connect.split(' ')[0]!)
+    for (const [, token] of table) verdicts.add((await both(password, token, withPassword(token, CLIENT))).connect.split(' ')[0])
     assert.deepEqual([...verdicts].sort(), ['allow', 'refused'])
   })
 })

@@ -72,7 +72,7 @@ describe('inspectToken', () => {
     const text = formatInspection(report)
     assert.match(text, /\[pasted\] \(jwks\) → deny ERR_JWT_AUDIENCE/)
     assert.match(text, /FAIL aud/)
-    assert.ok(!text.includes(token.split('.')[2]!), 'the signature is not echoed')
+    assert.ok(!text.includes(token.split('.')[2]), 'the signature is not echoed')
   })
   it('allow verdict, and garbage tokens', async () => {
     const ok = await inspectToken(mintToken({ privateKey: hs.secret!, alg: 'HS256', sub: 'x', expiresIn: 60 }), authenticators)

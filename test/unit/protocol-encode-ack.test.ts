@@ -13,7 +13,7 @@ describe('encodeAck', () => {
   for (const type of TYPES) {
     test(`${type} equals mqtt-packet's 3.1.1 encoding (PUBREL flags 0010 [MQTT-3.6.1-1])`, () => {
       for (const id of [1, 258, 65535]) {
-        assert.deepEqual(encodeAck(type, id), mqtt.generate({ cmd: type, messageId: id } as mqtt.Packet, { protocolVersion: 4 }))
+        assert.deepEqual(encodeAck(type, id), mqtt.generate({ cmd: type, messageId: id }, { protocolVersion: 4 }))
       }
     })
     test(`${type} is read as reason Success by an MQTT 5 parser [MQTT-3.4.2-1]`, () => {
@@ -22,7 +22,7 @@ describe('encodeAck', () => {
       parser.on('packet', (p: mqtt.Packet) => got.push(p))
       parser.parse(encodeAck(type, 4660))
       assert.equal(got.length, 1)
-      assert.equal(got[0]!.cmd, type)
+      assert.equal(got[0].cmd, type)
       assert.equal((got[0] as mqtt.IPubackPacket).messageId, 4660)
       assert.equal((got[0] as mqtt.IPubackPacket).reasonCode, 0)
     })

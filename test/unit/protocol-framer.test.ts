@@ -162,8 +162,8 @@ describe('CONNECT: the direct decoder and mqtt-packet agree on every packet', ()
     const a = ours as unknown as Record<string, unknown>
     const b = ref as unknown as Record<string, unknown>
     for (const k of FIELDS) {
-      const x = Buffer.isBuffer(a[k]) ? Buffer.from(a[k] as Buffer) : a[k]
-      const y = Buffer.isBuffer(b[k]) ? Buffer.from(b[k] as Buffer) : b[k]
+      const x = Buffer.isBuffer(a[k]) ? Buffer.from(a[k]) : a[k]
+      const y = Buffer.isBuffer(b[k]) ? Buffer.from(b[k]) : b[k]
       assert.deepEqual(x, y, `${what}: ${k}`)
     }
   }
@@ -199,7 +199,7 @@ describe('CONNECT: the direct decoder and mqtt-packet agree on every packet', ()
       const frame = mqtt.generate(p as unknown as mqtt.Packet, { protocolVersion: v })
       const head = frame.length - (frame.length > 129 ? 3 : 2) // body bytes only; the framer owns the length
       for (let i = frame.length - head; i < frame.length; i++) {
-        for (const value of [0x00, 0x01, 0x02, 0x04, 0x40, 0x80, 0xc2, 0xff, (frame[i]! + 1) & 0xff]) {
+        for (const value of [0x00, 0x01, 0x02, 0x04, 0x40, 0x80, 0xc2, 0xff, (frame[i] + 1) & 0xff]) {
           const changed = Buffer.from(frame)
           changed[i] = value
           agree(changed, v, `${what} byte ${i} = ${value}`)
@@ -230,7 +230,7 @@ describe('PUBLISH encoder: the same bytes as mqtt-packet', () => {
               const payload = Buffer.alloc(size, size % 251)
               const packetId = qos === 0 ? 0 : 1 + ((size + checked) % 65535)
               const ours = encodePublish(topic, payload, qos, retain, dup, packetId, version)
-              const ref = mqtt.generate({ cmd: 'publish', topic, payload, qos, retain, dup, ...(qos > 0 ? { messageId: packetId } : {}) } as mqtt.IPublishPacket, { protocolVersion: version })
+              const ref = mqtt.generate({ cmd: 'publish', topic, payload, qos, retain, dup, ...(qos > 0 ? { messageId: packetId } : {}) }, { protocolVersion: version })
               assert.ok(ours.equals(ref), `v${version} qos${qos} retain=${retain} dup=${dup} topic=${topic.slice(0, 8)} size=${size}`)
               checked++
             }

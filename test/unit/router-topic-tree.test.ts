@@ -71,8 +71,8 @@ describe('TopicTree: matching [MQTT-4.7]', () => {
     const tree = treeOf(sub('c', 'a/b', { qos: 0 }), sub('c', 'a/b', { qos: 2 }))
     assert.equal(tree.size, 1)
     const [match] = tree.match('a/b').clients
-    assert.equal(match!.subs.length, 1)
-    assert.equal(match!.subs[0]!.qos, 2)
+    assert.equal(match.subs.length, 1)
+    assert.equal(match.subs[0].qos, 2)
   })
 
   it('a change is seen by the very next match', () => {
@@ -91,7 +91,7 @@ describe('TopicTree: shared subscription groups [MQTT-4.8.2]', () => {
     const result = tree.match('jobs/1')
     assert.deepEqual(matched(result), ['solo:jobs/+'], 'group members are not ordinary matches')
     assert.equal(result.groups.length, 1)
-    assert.deepEqual(result.groups[0]!.members.map((m) => m.clientId), ['m1', 'm2'])
+    assert.deepEqual(result.groups[0].members.map((m) => m.clientId), ['m1', 'm2'])
     assert.equal(tree.size, 3)
   })
 
@@ -104,14 +104,14 @@ describe('TopicTree: shared subscription groups [MQTT-4.8.2]', () => {
   it('a member subscribing again is replaced in place, keeping the group size', () => {
     const tree = treeOf(sub('m1', 'j', { group: 'g', qos: 0 }), sub('m2', 'j', { group: 'g' }), sub('m1', 'j', { group: 'g', qos: 1 }))
     const [group] = tree.match('j').groups
-    assert.deepEqual(group!.members.map((m) => `${m.clientId}:${m.qos}`), ['m1:1', 'm2:0'])
+    assert.deepEqual(group.members.map((m) => `${m.clientId}:${m.qos}`), ['m1:1', 'm2:0'])
     assert.equal(tree.size, 2)
   })
 
   it('the last member leaving ends the group', () => {
     const tree = treeOf(sub('m1', 'j', { group: 'g' }), sub('m2', 'j', { group: 'g' }))
     assert.equal(tree.remove('m1', 'j', 'g'), true)
-    assert.deepEqual(tree.match('j').groups[0]!.members.map((m) => m.clientId), ['m2'])
+    assert.deepEqual(tree.match('j').groups[0].members.map((m) => m.clientId), ['m2'])
     assert.equal(tree.remove('m2', 'j', 'g'), true)
     assert.equal(tree.match('j').groups.length, 0)
     assert.equal(tree.size, 0)
@@ -129,7 +129,7 @@ describe('TopicTree: removal', () => {
     assert.equal(tree.remove('c', 'a/b', undefined), false, 'already gone')
     const result = tree.match('a/b')
     assert.deepEqual(matched(result), ['d:a/b'])
-    assert.deepEqual(result.groups[0]!.members.map((m) => m.clientId), ['c'], 'the shared subscription stays')
+    assert.deepEqual(result.groups[0].members.map((m) => m.clientId), ['c'], 'the shared subscription stays')
     assert.equal(tree.size, 2)
   })
 

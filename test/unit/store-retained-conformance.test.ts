@@ -62,11 +62,11 @@ for (const [name, open] of BACKENDS) {
   describe(`RetainedStore: ${name}`, () => {
     test('set replaces, an empty payload clears, size counts topics', async (t) => {
       const store = await open(t)
-      store.set(message('a/b', 'one'))
-      store.set(message('a/b', 'two'))
-      store.set(message('a/c', 'x'))
+      await store.set(message('a/b', 'one'))
+      await store.set(message('a/b', 'two'))
+      await store.set(message('a/c', 'x'))
       assert.equal(store.size, 2)
-      store.set(message('a/c', ''))
+      await store.set(message('a/c', ''))
       assert.equal(store.size, 1)
       const found = await store.match('a/+')
       assert.deepEqual(found.map((m) => m.payload.toString()), ['two'])
@@ -75,8 +75,8 @@ for (const [name, open] of BACKENDS) {
 
     test('scan: each message once across overlapping filters, reported with the first filter that matches it; expired left out', async (t) => {
       const store = await open(t)
-      for (const topic of ['s/1', 's/2', 's/2/x', 'other', '$SYS/s']) store.set(message(topic, topic))
-      store.set(message('s/old', 'gone', Date.now() - 1))
+      for (const topic of ['s/1', 's/2', 's/2/x', 'other', '$SYS/s']) await store.set(message(topic, topic))
+      await store.set(message('s/old', 'gone', Date.now() - 1))
       assert.deepEqual(await scanAll(store, ['s/2', 's/#', '#', '+/+']), [
         ['other', 2], ['s/1', 1], ['s/2', 0], ['s/2/x', 1],
       ])

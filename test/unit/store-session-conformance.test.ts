@@ -39,14 +39,14 @@ interface Backend {
 }
 
 const BACKENDS: Array<[string, (t: TestContext) => Promise<Backend>]> = [
-  ['sqlite', async (t) => {
+  ['sqlite', (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'portcullis-session-conf-'))
     let state = new StateDatabase(dir, 'normal', silentLogger())
     t.after(() => {
       state.close()
       rmSync(dir, { recursive: true, force: true })
     })
-    return {
+    return Promise.resolve({
       store: new SqliteSessionStore(state),
       own: () => Promise.resolve(),
       reopen: async () => {
@@ -55,7 +55,7 @@ const BACKENDS: Array<[string, (t: TestContext) => Promise<Backend>]> = [
         state = new StateDatabase(dir, 'normal', silentLogger())
         return new SqliteSessionStore(state)
       },
-    }
+    })
   }],
   ['redis', async (t) => {
     const flush = await openRedisState(redis, t, 'flush')
@@ -127,10 +127,10 @@ for (const [name, open] of BACKENDS) {
       s.saveSession(facts('c1'))
       const m = [message('t/1', 'one'), message('t/2', 'two'), message('t/3', 'three'), message('t/4', 'four')]
       const ids = m.map((x) => s.queueDelivery('c1', delivery(x, 2)))
-      s.deliverySent(ids[0] as number, 10)
-      s.deliverySent(ids[1] as number, 11)
-      s.deliveryReleased(ids[0] as number) // PUBREC for the first: its PUBREL is resent after the second's PUBLISH
-      s.deliveryDone(ids[2] as number)
+      s.deliverySent(ids[0], 10)
+      s.deliverySent(ids[1], 11)
+      s.deliveryReleased(ids[0]) // PUBREC for the first: its PUBREL is resent after the second's PUBLISH
+      s.deliveryDone(ids[2])
       const r = await recovered(await b.reopen(), 'c1')
       assert.deepEqual(r.inflight.map((x) => [x.delivery.message.topic, x.packetId, x.state]), [['t/2', 11, 'publish'], ['t/1', 10, 'pubrel']])
       assert.deepEqual(r.queue.map((x) => x.message.topic), ['t/4'])
