@@ -60,7 +60,7 @@ function makeDevices(n: number, prefix: string): Device[] {
 function tokensFor(devices: readonly Device[], count: number, tag: string): string[] {
   const step = Math.max(1, Math.floor(devices.length / count))
   return Array.from({ length: count }, (_, i) => {
-    const d = devices[(i * step) % devices.length]!
+    const d = devices[(i * step) % devices.length]
     return mintToken({ privateKey: d.privateKey, alg: 'ES256', expiresIn: 3600, claims: { aud: AUDIENCE, sub: d.id, jti: `${tag}-${i}` } })
   })
 }
@@ -86,7 +86,7 @@ const variants: Variant[] = [
   { label: 'devices: 10 registered', devices: few, authenticator: devicesAuth, register: true },
   {
     label: 'jwt: one public key (no registry)', devices: single, register: false,
-    authenticator: { type: 'jwt', name: 'one-key', from: 'username', algorithm: 'public-key', publicKey: single[0]!.pem, verifiedTokenCache: 0, claims: { audience: AUDIENCE, maxAge: 3600 } },
+    authenticator: { type: 'jwt', name: 'one-key', from: 'username', algorithm: 'public-key', publicKey: single[0].pem, verifiedTokenCache: 0, claims: { audience: AUDIENCE, maxAge: 3600 } },
   },
 ]
 
@@ -159,7 +159,9 @@ async function importsDone(p: number): Promise<void> {
   }
 }
 
-async function block(broker: RunningBroker, tokens: string[], idPrefix: string, paced: boolean): Promise<{ ok: number; failed: number; usPerConnect: number; firstError?: string }> {
+async function block(
+  broker: RunningBroker, tokens: string[], idPrefix: string, paced: boolean,
+): Promise<{ ok: number; failed: number; usPerConnect: number; firstError?: string }> {
   const b0 = cpuSeconds(broker.pid)
   const r = await gen.connect({
     host: HOST, port: broker.port, count: tokens.length, concurrency: 20, deadline: Date.now() + 60_000, idPrefix,
@@ -201,13 +203,13 @@ try {
   }
 } finally {
   await gen.close()
-  await killAll()
+  killAll()
   rmSync(tmp, { recursive: true, force: true })
 }
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
 const base = median(results.get('devices: 10 registered')?.us ?? [NaN])
 console.log(`\nBroker CPU per CONNECT, ES256 device tokens paced at ${RATE}/s, ${CONNECTS} connects per block, median of ${ROUNDS} round(s) (shared machine: noisy)`)

@@ -39,7 +39,7 @@ for (const [width, height] of [[1400, 900], [1024, 768]] as const) {
     await page.click('#add-authenticator')
     await page.locator('#save-authenticator').waitFor()
     // (a string, not a function: the test's compiler would add helpers the page does not have)
-    const boxes = (await page.evaluate(`(() => {
+    const boxes = await page.evaluate<{ dialog: Box; scrolls: boolean; buttons: (Box & { text: string; topmost: boolean })[] }>(`(() => {
       const box = (el) => { const r = el.getBoundingClientRect(); return { top: r.top, bottom: r.bottom, left: r.left, right: r.right } }
       const dialog = document.querySelector('dialog.modal')
       const form = dialog.querySelector('form')
@@ -53,7 +53,7 @@ for (const [width, height] of [[1400, 900], [1024, 768]] as const) {
           return { text: b.textContent, ...r, topmost: top === b || b.contains(top) }
         }),
       }
-    })()`)) as { dialog: Box; scrolls: boolean; buttons: (Box & { text: string; topmost: boolean })[] }
+    })()`)
     assert.ok(boxes.scrolls, 'the form is taller than the dialog (the case this test is about)')
     assert.deepEqual(boxes.buttons.map((b) => b.text), ['Cancel', 'Create'])
     for (const b of boxes.buttons) {
@@ -89,11 +89,11 @@ for (const [width, height] of [[1400, 900], [1024, 768]] as const) {
     await page.click('#signin button[type=submit]')
     const chart = page.locator('figure.chart-card', { hasText: 'Authentication outcomes' })
     await chart.locator('svg text', { hasText: 'ERR_AUTH_METHOD_UNSUPPORTED' }).waitFor()
-    const labels = (await page.evaluate(`(() => {
+    const labels = await page.evaluate<{ text: string; left: number; right: number; svgLeft: number; svgRight: number }[]>(`(() => {
       const svg = [...document.querySelectorAll('figure.chart-card')].find((f) => f.textContent.includes('Authentication outcomes')).querySelector('svg')
       const s = svg.getBoundingClientRect()
       return [...svg.querySelectorAll('text')].map((t) => { const r = t.getBoundingClientRect(); return { text: t.textContent, left: r.left, right: r.right, svgLeft: s.left, svgRight: s.right } })
-    })()`)) as { text: string; left: number; right: number; svgLeft: number; svgRight: number }[]
+    })()`)
     const label = labels.find((l) => l.text === 'ERR_AUTH_METHOD_UNSUPPORTED')
     assert.ok(label, `the whole code is the label: ${labels.map((l) => l.text).join(', ')}`)
     for (const l of labels) {

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict'
 import { generateKeyPairSync } from 'node:crypto'
 import { test } from 'node:test'
+import { inspect } from 'node:util'
 import { parseCsvImport } from '../../src/auth/devices/import.js'
 import { DeviceRegistry, type DeviceKeys } from '../../src/auth/devices/registry.js'
 import type { VerifyKey } from '../../src/auth/jwt/keys.js'
@@ -15,7 +16,7 @@ function stored(id: string, material: string, expiresAt?: number): StoredDevice 
 }
 
 function kids(v: DeviceKeys): (string | undefined)[] {
-  assert.ok(Array.isArray(v), String(v))
+  assert.ok(Array.isArray(v), inspect(v))
   return (v as readonly VerifyKey[]).map((k) => k.kid)
 }
 
@@ -36,7 +37,7 @@ test('stored devices load at once; keys are imported on demand or by warm(); a k
   await registry.warm()
   assert.equal(registry.pendingImport, 0)
   assert.deepEqual(registry.unreadable.map((u) => u.id), ['b'])
-  assert.match(registry.unreadable[0]!.reason, /not PEM/)
+  assert.match(registry.unreadable[0].reason, /not PEM/)
   assert.equal(codeOf(registry.keysFor('b')), 'ERR_DEVICE_UNKNOWN')
   assert.equal(codeOf(registry.keysFor('c')), 'ERR_DEVICE_KEY_EXPIRED')
   assert.equal(codeOf(registry.keysFor('zzz')), 'ERR_DEVICE_UNKNOWN')
@@ -62,7 +63,7 @@ test('CSV: BOM, CRLF, a quoted multi-line PEM, rows grouped by id, row and line 
   const csv = `\uFEFFid,key_id,pem\r\nd1,a,"${p}"\r\n,,\r\nd1,b,${p.replace(/\n/g, '')}\r\n,x,\r\n`
   const parsed = parseCsvImport(csv)
   assert.equal(parsed.items.length, 1)
-  const item = parsed.items[0]!
+  const item = parsed.items[0]
   assert.equal(item.raw['id'], 'd1')
   assert.equal((item.raw['keys'] as unknown[]).length, 2)
   const lines = p.split('\n').length
