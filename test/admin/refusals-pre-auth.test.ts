@@ -11,7 +11,9 @@ import { RefusalLog } from '../../src/broker/refusals.js'
 import { rawSocket } from '../helpers/broker.js'
 import { useAdmin } from './helpers.js'
 
-interface Listed { clientId: string; code: string; reasonCode: number; reason: string; protocolVersion: number; count?: number; lastTime?: string; token?: unknown }
+interface Listed {
+  clientId: string; code: string; reasonCode: number; reason: string; protocolVersion: number; count?: number; lastTime?: string; token?: unknown
+}
 
 describe('refusals before authentication', () => {
   const h = useAdmin({ overrides: { limits: { connectRatePerAddress: 1, connectBurstPerAddress: 3 } } })
@@ -19,7 +21,7 @@ describe('refusals before authentication', () => {
   const newest = async (clientId?: string): Promise<Listed> => {
     const r = await h.api('GET', `/api/v1/refusals${clientId !== undefined ? `?clientId=${clientId}` : ''}`)
     assert.equal(r.status, 200)
-    return (r.body as Listed[])[0]!
+    return (r.body as Listed[])[0]
   }
 
   it('protocol errors, an empty client id and an unsupported level are kept with their code and reason', async () => {
@@ -70,10 +72,10 @@ describe('refusals before authentication', () => {
     assert.ok(refusedCount >= 3, `refused ${refusedCount} of 8 over a rate of 1/s with a burst of 3`)
     const list = (await h.api('GET', '/api/v1/refusals?reason=ERR_CONNECTION_RATE_EXCEEDED')).body as Listed[]
     assert.equal(list.length, 1, 'one entry for the repeats')
-    assert.equal(list[0]!.clientId, 'eager-device')
-    assert.equal(list[0]!.reasonCode, 0x9f)
-    assert.equal(list[0]!.count, refusedCount)
-    assert.ok(list[0]!.lastTime !== undefined && list[0]!.lastTime >= (list[0] as unknown as { time: string }).time)
+    assert.equal(list[0].clientId, 'eager-device')
+    assert.equal(list[0].reasonCode, 0x9f)
+    assert.equal(list[0].count, refusedCount)
+    assert.ok(list[0].lastTime !== undefined && list[0].lastTime >= (list[0] as unknown as { time: string }).time)
   })
 })
 
