@@ -14,7 +14,8 @@ describe('admin API: clients, a page at a time', () => {
   const connect = (clientId: string, protocolVersion: 4 | 5, persistent: boolean): Promise<MqttClient> => new Promise((resolve, reject) => {
     const c = mqtt.connect({
       host: '127.0.0.1', port: h.mqttPort, protocolVersion, clientId, username: 'u', password: hsToken(SEED_SECRET),
-      clean: !persistent, ...(persistent && protocolVersion === 5 ? { properties: { sessionExpiryInterval: 600 } } : {}), reconnectPeriod: 0, connectTimeout: 5000,
+      clean: !persistent, ...(persistent && protocolVersion === 5 ? { properties: { sessionExpiryInterval: 600 } } : {}),
+      reconnectPeriod: 0, connectTimeout: 5000,
     })
     c.once('connect', () => resolve(c))
     c.once('error', reject)
@@ -49,7 +50,7 @@ describe('admin API: clients, a page at a time', () => {
       pages++
       walked.push(...page.map((c) => c.clientId))
       if (page.length < 7) break
-      cursor = page[page.length - 1]!.clientId
+      cursor = page[page.length - 1].clientId
     }
     assert.deepEqual(walked, ids)
     assert.equal(pages, 4)
