@@ -8,6 +8,7 @@
  * end-to-end latency p50/p99 (send time in the payload, one clock).
  *
  *   npm run build && node --import tsx bench/cluster.ts [--rounds 3] [--messages 20000] [--qos 0,1]
+ *       [--modes local,cross] [--cpu-prof DIR]   (both nodes run with node --cpu-prof into DIR)
  *
  * Bounded: per run at most `--messages` messages (≤ 200,000) with at most WINDOW unacknowledged
  * or undelivered, and at most 60 s; loopback only.
@@ -25,8 +26,11 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     messages: { type: 'string', default: '20000' },
     qos: { type: 'string', default: '0,1' },
+    modes: { type: 'string', default: 'local,cross' },
+    'cpu-prof': { type: 'string' },
   },
 })
+const MODES = values.modes.split(',').filter((m): m is 'local' | 'cross' => m === 'local' || m === 'cross')
 const ROUNDS = Math.min(Math.max(Number(values.rounds) || 3, 1), 10)
 const MESSAGES = Math.min(Math.max(Number(values.messages) || 20_000, 100), 200_000)
 const QOS = values.qos.split(',').map(Number).filter((q): q is 0 | 1 => q === 0 || q === 1)
@@ -139,7 +143,8 @@ const median = (xs: number[]): number => {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-cluster-'))
   const redis = await startRedis(dir)
-  const opts = { tmpDir: dir, brokerCpu: '0', portcullisNodeFlags: [], mosquittoPath: '' }
+  const prof = values['cpu-prof']
+  const opts = { tmpDir: dir, brokerCpu: '0', portcullisNodeFlags: prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`], mosquittoPath: '' }
   const cluster = (nodeId: string): Record<string, unknown> => ({ cluster: { redis: { path: join(dir, 'redis.sock') }, nodeId }, persistence: true })
   const results: Result[] = []
   try {
@@ -148,7 +153,7 @@ async function main(): Promise<void> {
     try {
       for (let round = 1; round <= ROUNDS; round++) {
         for (const qos of QOS) {
-          for (const mode of ['local', 'cross'] as const) {
+          for (const mode of MODES) {
             const r = await run(mode, qos, a, b, redis.pid as number, round)
             results.push(r)
             process.stderr.write(`round ${round} QoS ${qos} ${mode}: ${r.delivered} msgs, ${(r.delivered / r.seconds).toFixed(0)} msg/s, broker ${r.brokerUsPerMsg.toFixed(1)} µs/msg, redis ${r.redisUsPerMsg.toFixed(1)} µs/msg, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms\n`)
@@ -166,7 +171,7 @@ async function main(): Promise<void> {
   }
   process.stdout.write(`\n| QoS | path | msg/s | broker CPU µs/msg (A+B) | Redis CPU µs/msg | p50 ms | p99 ms |\n|---|---|---|---|---|---|---|\n`)
   for (const qos of QOS) {
-    for (const mode of ['local', 'cross'] as const) {
+    for (const mode of MODES) {
       const rs = results.filter((r) => r.qos === qos && r.mode === mode)
       process.stdout.write(`| ${qos} | ${mode} | ${median(rs.map((r) => r.delivered / r.seconds)).toFixed(0)} | ${median(rs.map((r) => r.brokerUsPerMsg)).toFixed(1)} | ${median(rs.map((r) => r.redisUsPerMsg)).toFixed(1)} | ${median(rs.map((r) => r.p50Ms)).toFixed(2)} | ${median(rs.map((r) => r.p99Ms)).toFixed(2)} |\n`)
     }

@@ -202,7 +202,7 @@ export class RedisBus implements ClusterBus {
    * go): what still waits in that node's stream for it — forwarded before its routes here were
    * known — is delivered to it here. The entries are copied, not acknowledged: the stream stays
    * that node's (or its taker's) for its other clients, and this client is no longer among
-   * theirs. Returns the entries read.
+   * theirs. Returns the messages read.
    */
   async catchUp(clientId: string, previous: string): Promise<number> {
     if (!this.#started || previous === this.nodeId) return 0
@@ -213,10 +213,11 @@ export class RedisBus implements ClusterBus {
       const page = await this.#state.client.callBuffer('XRANGE', key, from, '+', 'COUNT', CATCH_UP_PAGE) as Array<[Buffer, Buffer[]]>
       for (const [id, fields] of page) {
         try {
-          const entry = decodeEntry(fields)
-          // (Groups it cannot serve for this client were meant for another member of that node.)
-          if (entry.forwarded.all || entry.forwarded.groups.length > 0) this.#handler(entry.message, { ...entry.forwarded, clients: only })
-          n++
+          for (const entry of decodeEntry(fields)) {
+            // (Groups it cannot serve for this client were meant for another member of that node.)
+            if (entry.forwarded.all || entry.forwarded.groups.length > 0) this.#handler(entry.message, { ...entry.forwarded, clients: only })
+            n++
+          }
         } catch (err) {
           this.#logger.error({ err: { message: err instanceof Error ? err.message : String(err) }, entry: id.toString() }, 'cluster: forwarded message not delivered')
         }

@@ -11,8 +11,9 @@
  * - On start a node first re-reads its own pending entries (read before a crash, never
  *   acknowledged), then new ones.
  *
- * An entry: `h` (JSON: topic, QoS, retain, properties, expiry, origin; which subscriptions
- * to serve; whether it updates the retained mirror) and `p` (the payload bytes).
+ * An entry holds the messages one commit of the sender had for this node: `h` (a JSON list,
+ * per message: topic, QoS, retain, properties, expiry, origin, payload length; which
+ * subscriptions to serve; whether it updates the retained mirror) and `p` (the payloads).
  */
 import type { Redis } from 'ioredis'
 import { PortcullisError } from '../errors.js'
@@ -44,6 +45,8 @@ interface Header {
   readonly m: boolean
   /** Passed on by a node whose group members had all left: never passed on again. */
   readonly po?: boolean
+  /** Payload length (payloads follow one another in the entry's `p`). */
+  readonly n: number
 }
 
 export interface ForwardEntry {
@@ -55,20 +58,56 @@ export interface ForwardEntry {
   readonly passedOn: boolean
 }
 
-/** Record an XADD of `message` to `node`'s stream in the next group commit. */
+interface Batch {
+  readonly headers: Header[]
+  readonly payloads: Buffer[]
+}
+
+/** Per state, the entry being filled for each node in the current group (see recordForward). */
+const batches = new WeakMap<RedisState, Map<string, Batch>>()
+
+/**
+ * Record `message` for `node`'s stream in the next group commit. Every message for one node in
+ * one group goes in one entry (one XADD): `h` a JSON list of headers, `p` their payloads one
+ * after another (each header says its payload's length) — a command per node and commit
+ * instead of one per message.
+ */
 export function recordForward(state: RedisState, node: string, message: Message, forwarded: Forwarded, mirror: boolean, passedOn = false): void {
   const h: Header = {
     t: message.topic, q: message.qos, r: message.retain,
     pr: propertiesToJson(message.properties), x: message.expiresAt ?? null, o: message.origin ?? null,
-    a: forwarded.all, g: forwarded.groups, m: mirror, ...(passedOn ? { po: true } : {}),
+    a: forwarded.all, g: forwarded.groups, m: mirror, n: message.payload.length, ...(passedOn ? { po: true } : {}),
   }
-  const header = JSON.stringify(h)
-  const payload = message.payload
+  let open = batches.get(state)
+  if (open === undefined) batches.set(state, (open = new Map<string, Batch>()))
+  const current = open.get(node)
+  if (current !== undefined) {
+    current.headers.push(h)
+    current.payloads.push(message.payload)
+    // Recorded all the same (nothing to send): the publisher's acknowledgement waits for this group.
+    state.record(NOTHING)
+    return
+  }
+  const batch: Batch = { headers: [h], payloads: [message.payload] }
+  const filling = open
+  filling.set(node, batch)
   const key = streamKey(node)
-  state.record((m) => m.xadd(key, '*', 'h', header, 'p', payload))
+  // Runs as the group is sent: the entry is closed, later messages start the next one.
+  const close = (): void => {
+    if (filling.get(node) === batch) filling.delete(node)
+  }
+  state.record((m) => {
+    close()
+    m.xadd(key, '*', 'h', JSON.stringify(batch.headers), 'p', batch.payloads.length === 1 ? batch.payloads[0] : Buffer.concat(batch.payloads))
+  })
+  // A group that fails before it is sent (Redis unreachable) never runs the op above: closed here.
+  state.afterCommit(close)
 }
 
-export function decodeEntry(fields: readonly Buffer[]): ForwardEntry {
+const NOTHING = (): void => {}
+
+/** The messages of one stream entry, in the order they were published. */
+export function decodeEntry(fields: readonly Buffer[]): ForwardEntry[] {
   let header: Buffer | undefined
   let payload: Buffer | undefined
   for (let i = 0; i + 1 < fields.length; i += 2) {
@@ -77,16 +116,24 @@ export function decodeEntry(fields: readonly Buffer[]): ForwardEntry {
     else if (name === 'p') payload = fields[i + 1]
   }
   if (header === undefined || payload === undefined) throw new Error('stream entry without h or p')
-  const h = JSON.parse(header.toString()) as Header
-  return {
-    message: {
-      topic: h.t, payload, qos: h.q, retain: h.r, properties: propertiesFromJson(h.pr),
-      expiresAt: h.x ?? undefined, origin: h.o ?? undefined,
-    },
-    forwarded: { all: h.a, groups: h.g },
-    mirror: h.m,
-    passedOn: h.po === true,
+  const headers = JSON.parse(header.toString()) as Header[]
+  const out: ForwardEntry[] = []
+  let at = 0
+  for (const h of headers) {
+    const body = payload.subarray(at, at + h.n)
+    at += h.n
+    out.push({
+      message: {
+        topic: h.t, payload: body, qos: h.q, retain: h.r, properties: propertiesFromJson(h.pr),
+        expiresAt: h.x ?? undefined, origin: h.o ?? undefined,
+      },
+      forwarded: { all: h.a, groups: h.g },
+      mirror: h.m,
+      passedOn: h.po === true,
+    })
   }
+  if (at !== payload.length) throw new Error('stream entry payload lengths do not add up')
+  return out
 }
 
 type ReadReply = Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null
@@ -182,8 +229,10 @@ export class StreamReader {
       // (A pending entry whose fields are gone was deleted: only acknowledged.)
       if (fields === null || fields.length === 0) continue
       try {
-        this.#handle(decodeEntry(fields))
-        this.received++
+        for (const entry of decodeEntry(fields)) {
+          this.#handle(entry)
+          this.received++
+        }
       } catch (err) {
         // An entry that cannot be read or delivered is acknowledged all the same (never a loop on it).
         this.#logger.error({ err: { message: err instanceof Error ? err.message : String(err) }, entry: id.toString() }, 'cluster: forwarded message not delivered')
