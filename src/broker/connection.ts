@@ -14,6 +14,7 @@ import { pushFrames, type FrameSink, type PartialFrame } from '../protocol/frame
 import { ReasonCode } from '../protocol/reason-codes.js'
 import type { Broker } from './broker.js'
 import type { PublishRateLimiter } from './rate-limit.js'
+import { ConnectionExtras } from './connection-extras.js'
 import { recordPreAuthRefusal, refuseProtocolVersion } from './handlers/connect.js'
 import { dispatch } from './handlers/index.js'
 import { remainingExpiry, type Delivery, type Message, type ProtocolVersion } from '../mqtt/types.js'
@@ -73,17 +74,11 @@ export class Connection implements FrameSink {
   username: string | undefined
   /** The username field the CONNECT carried (re-authentication presents it again). */
   connectUsername: string | undefined
-  /** ws/wss: the token the upgrade request carried (`upgradeToken`), until CONNECT is authenticated. Never logged. */
-  upgradeToken: string | undefined
-  /** tls/wss listeners with requestCert: the certificate the handshake presented and what its verification said. */
-  clientCertificate: PresentedCertificate | undefined
   keepAlive = 0
   lastActivity = clock.now()
   session: Session | undefined
   identity: Identity | undefined
   authz: ClientAuthz | undefined
-  /** Authentication Method used at CONNECT (MQTT 5), for re-authentication. */
-  authMethod: string | undefined
   will: Message | undefined
   willDelay = 0
   /** Will Message Expiry Interval (s), counted from when the will is published. */
@@ -94,26 +89,18 @@ export class Connection implements FrameSink {
   maxOutgoingPacket = MAX_PACKET_ON_WIRE
   /** Client's Topic Alias Maximum (outgoing aliases we may use). */
   outAliasMax = 0
-  /** Topic aliases (MQTT 5), allocated on first use: most clients never use them. */
-  outAliases: Map<string, number> | undefined
-  inAliases: Map<number, string> | undefined
   /** Session Expiry Interval given at CONNECT (v5: a DISCONNECT may not raise it from 0). */
   connectSessionExpiry = 0
-  /** Packets that arrived while CONNECT was being authenticated. */
-  held: mqtt.Packet[] | undefined
   /** Set when the client sent DISCONNECT 0x00: no will. */
   cleanDisconnect = false
   bytesIn = 0
   bytesOut = 0
-  /** Opened beyond limits.connectRatePerAddress: its CONNECT is refused unread. */
-  overConnectRate = false
-  /** limits.publishRate for this client, created at its first PUBLISH when configured. */
-  publishRate: PublishRateLimiter | undefined
   /** This turn's writes (see write()): the first, then all of them once there is a second. */
   #out: Buffer | undefined
   #more: Buffer[] | undefined
   #outBytes = 0
   #closing = false
+  #extras: ConnectionExtras | undefined
 
   constructor(broker: Broker, stream: Duplex, remoteAddress: string, listener: string) {
     this.broker = broker
@@ -127,6 +114,29 @@ export class Connection implements FrameSink {
     stream.on('error', onStreamGone)
     stream.on('close', onStreamGone)
     stream.on('end', onStreamGone)
+  }
+
+  // Fields few clients set live in one object created at the first set (connection-extras.ts);
+  // setting undefined (or false) where nothing was set creates nothing.
+  get upgradeToken(): string | undefined { return this.#extras?.upgradeToken }
+  set upgradeToken(v: string | undefined) { if (v !== undefined || this.#extras !== undefined) this.#extra().upgradeToken = v }
+  get clientCertificate(): PresentedCertificate | undefined { return this.#extras?.clientCertificate }
+  set clientCertificate(v: PresentedCertificate | undefined) { if (v !== undefined || this.#extras !== undefined) this.#extra().clientCertificate = v }
+  get authMethod(): string | undefined { return this.#extras?.authMethod }
+  set authMethod(v: string | undefined) { if (v !== undefined || this.#extras !== undefined) this.#extra().authMethod = v }
+  get outAliases(): Map<string, number> | undefined { return this.#extras?.outAliases }
+  set outAliases(v: Map<string, number> | undefined) { if (v !== undefined || this.#extras !== undefined) this.#extra().outAliases = v }
+  get inAliases(): Map<number, string> | undefined { return this.#extras?.inAliases }
+  set inAliases(v: Map<number, string> | undefined) { if (v !== undefined || this.#extras !== undefined) this.#extra().inAliases = v }
+  get held(): mqtt.Packet[] | undefined { return this.#extras?.held }
+  set held(v: mqtt.Packet[] | undefined) { if (v !== undefined || this.#extras !== undefined) this.#extra().held = v }
+  get publishRate(): PublishRateLimiter | undefined { return this.#extras?.publishRate }
+  set publishRate(v: PublishRateLimiter | undefined) { if (v !== undefined || this.#extras !== undefined) this.#extra().publishRate = v }
+  get overConnectRate(): boolean { return this.#extras?.overConnectRate === true }
+  set overConnectRate(v: boolean) { if (v || this.#extras !== undefined) this.#extra().overConnectRate = v }
+
+  #extra(): ConnectionExtras {
+    return (this.#extras ??= new ConnectionExtras())
   }
 
   get v5(): boolean {
