@@ -40,6 +40,11 @@ const authenticatorCommon: Schema = {
   clientIdMode: { enum: ['enforce', 'override'], default: 'enforce', description: 'with identity.clientId: another client id in the CONNECT is refused (enforce, 0x85) or replaced (override)' },
 }
 
+/** type: devices takes neither an algorithm list (each key fixes its own) nor a verified-token cache. */
+const { algorithms: _algorithms, verifiedTokenCache: _cache, ...devicesCommon } = authenticatorCommon
+void _algorithms
+void _cache
+
 const identity: Schema = {
   type: 'object',
   additionalProperties: false,
@@ -186,7 +191,7 @@ export const SCHEMAS: Record<string, Schema> = {
         description: 'tokens signed by a registered device\'s own key (the device registry, /devices); claims.audience and claims.maxAge (at most 86400) are required',
         properties: {
           type: { const: 'devices' },
-          ...authenticatorCommon,
+          ...devicesCommon,
           from: { enum: ['username', 'password'], default: 'password' },
           lookup: { oneOf: [{ const: 'clientId' }, { type: 'object', required: ['claim'], properties: { claim: str } }], default: 'clientId', description: 'which device a token is for: the client id, or a claim of the token' },
         },
