@@ -115,10 +115,12 @@ export class ClientRegistry {
       if (outcome === 'held') return { current: true, previousAlive: false }
       let previousAlive = false
       if (node !== '' && node !== this.nodeId) {
-        previousAlive = (await this.#state.client.exists(NODE_KEYS.alive(node))) === 1
         const signal: TakeoverSignal = { clientId, epoch, sessionEnds: cleanStart }
-        // (a node that is gone has no subscriber: the message goes nowhere, which is right)
-        await this.#state.client.publish(REGISTRY_KEYS.takeover(node), JSON.stringify(signal))
+        // A node that crashed has no subscriber any more (Redis closed its connection): the
+        // signal reaches no one, and the node counts as dead at once, even while its liveness
+        // key lasts — its client's will is this node's to handle.
+        const receivers = await this.#state.client.publish(REGISTRY_KEYS.takeover(node), JSON.stringify(signal))
+        previousAlive = receivers > 0 && (await this.#state.client.exists(NODE_KEYS.alive(node))) === 1
         this.#logger.info({ clientId, from: node, alive: previousAlive }, 'cluster: client id claimed from another node')
         return { current: false, previousAlive, previous: node }
       }

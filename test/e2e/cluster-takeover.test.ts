@@ -175,3 +175,26 @@ describe('cluster: the survivors take a dead node\'s sessions', () => {
       .catch((err: unknown) => { throw new Error(`${String(err)}: ${got.size} of 40`) })
   })
 })
+
+describe('cluster: a client back on another node right after its node crashed', () => {
+  test('node A SIGKILLed; the client reconnects to B at once (before A counts as dead): B publishes its will, once [MQTT-3.1.2-8]', async (t) => {
+    const { a, b, clients } = await twoNodes(t)
+    const session: mqtt.IClientOptions = { clientId: 'crash-5', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 3600 } }
+    const watcher = await connectRetry(b.port, { clientId: 'crash-watch', protocolVersion: 5 })
+    clients.push(watcher)
+    const wills: string[] = []
+    watcher.on('message', (topic, payload) => { if (topic === 'crash/will') wills.push(payload.toString()) })
+    await watcher.subscribeAsync('crash/will', { qos: 1 })
+    const first = await connectRetry(a.port, { ...session, will: { topic: 'crash/will', payload: Buffer.from('lost'), qos: 1, retain: false } })
+    clients.push(first)
+    await a.kill()
+    let present: boolean | undefined
+    const back = await connectRetry(b.port, session, (c) => c.on('connect', (p) => (present = p.sessionPresent)))
+    clients.push(back)
+    assert.equal(present, true)
+    await withTimeout((async () => { while (wills.length === 0) await delay(20) })(), 5000, 'the will of the connection lost with node A')
+    // Past the time A counts as dead: the survivors' look finds the session held and publishes nothing more.
+    await delay(4500)
+    assert.deepEqual(wills, ['lost'])
+  })
+})
