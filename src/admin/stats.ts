@@ -53,7 +53,7 @@ export function brokerStats(b: Broker): BrokerStatsView {
     uptimeSeconds: Math.floor((Date.now() - b.startedAt) / 1000),
     connections: { current: b.sessions.connectedCount, open: b.connectionCount, total: s.connectionsTotal },
     sessions: b.sessions.size,
-    retained: b.retained.size,
+    retained: b.retained.userSize ?? b.retained.size,
     messages: {
       received: s.messagesReceived,
       sent: s.messagesSent,

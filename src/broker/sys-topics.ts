@@ -30,7 +30,7 @@ export class SysPublisher {
       ['bytes/received', s.bytesIn],
       ['bytes/sent', s.bytesOut],
       ['subscriptions/count', b.tree.size],
-      ['retained messages/count', b.retained.size],
+      ['retained messages/count', b.retained.userSize ?? b.retained.size],
     ]
     for (const [name, value] of values) {
       b.publish({

@@ -66,7 +66,7 @@ export function createMetrics(source: MetricsSource, options: { readonly version
   gauge('portcullis_connections', 'Connected clients (CONNECT accepted)', () => source.stats().connections.current)
   gauge('portcullis_connections_open', 'Open network connections, including those still in CONNECT', () => source.stats().connections.open)
   gauge('portcullis_sessions', 'Sessions held (connected, or persistent and offline)', () => source.stats().sessions)
-  gauge('portcullis_retained_messages', 'Retained messages stored', () => source.stats().retained)
+  gauge('portcullis_retained_messages', 'Retained messages stored by clients ($SYS not counted)', () => source.stats().retained)
   const cacheGauge = (name: string, help: string, read: (u: CacheUsage) => number): void => {
     new Gauge({
       name, help, labelNames: ['cache'], registers,

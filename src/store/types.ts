@@ -37,6 +37,8 @@ export interface RetainedStore {
    */
   scan(filters: readonly string[]): RetainedScan
   readonly size: number
+  /** Retained messages on topics not starting with `$`: what clients retained ($SYS left out). */
+  readonly userSize?: number
   close(): Promise<void>
 }
 

@@ -17,6 +17,10 @@ export abstract class WriteThroughRetainedStore implements RetainedStore {
     return this.memory.size
   }
 
+  get userSize(): number {
+    return this.memory.userSize
+  }
+
   protected get closed(): boolean {
     return this.#closed
   }

@@ -10,6 +10,10 @@ export class MemoryRetainedStore implements RetainedStore {
     return this.#trie.size
   }
 
+  get userSize(): number {
+    return this.#trie.size - this.#trie.dollarSize
+  }
+
   set(message: Message): void {
     if (message.payload.length === 0) this.#trie.delete(message.topic)
     else this.#trie.set(message)

@@ -35,9 +35,15 @@ interface Frame {
 export class RetainedTrie {
   readonly #root = new RetainedNode()
   #size = 0
+  /** Of them, on `$` topics ($SYS): the broker's own, not what clients retained [MQTT-4.7.2-1]. */
+  #dollarSize = 0
 
   get size(): number {
     return this.#size
+  }
+
+  get dollarSize(): number {
+    return this.#dollarSize
   }
 
   get(topic: string): Message | undefined {
@@ -60,7 +66,10 @@ export class RetainedTrie {
       }
       node = next
     }
-    if (node.message === undefined) this.#size++
+    if (node.message === undefined) {
+      this.#size++
+      if (message.topic.startsWith('$')) this.#dollarSize++
+    }
     node.message = message
   }
 
@@ -77,6 +86,7 @@ export class RetainedTrie {
     if (node.message === undefined || (expected !== undefined && node.message !== expected)) return false
     node.message = undefined
     this.#size--
+    if (topic.startsWith('$')) this.#dollarSize--
     for (let i = levels.length - 1; i >= 0; i--) {
       if (node.message !== undefined || (node.children !== undefined && node.children.size > 0)) break
       const parent = path[i]
