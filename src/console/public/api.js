@@ -6,13 +6,17 @@ const BASE = '/api/v1'
 
 /** An API error: `message` and `path` (the key path of the offending field) as the API sent them. */
 export class ApiError extends Error {
-  /** @param {number} status @param {string} code @param {string} message @param {string | undefined} path */
-  constructor(status, code, message, path) {
+  /**
+   * @param {number} status @param {string} code @param {string} message @param {string | undefined} path
+   * @param {unknown[]} [errors]  per-item errors some answers list (a bulk import's rows)
+   */
+  constructor(status, code, message, path, errors) {
     super(message)
     this.name = 'ApiError'
     this.status = status
     this.code = code
     this.path = path
+    this.errors = errors ?? []
   }
 }
 
@@ -37,17 +41,18 @@ export function setUnauthorizedHandler(fn) {
  * @param {string} method
  * @param {string} path   below /api/v1, e.g. '/authenticators'
  * @param {unknown} [body]
- * @param {{ key?: string | null, quiet401?: boolean }} [options]
+ * @param {{ key?: string | null, quiet401?: boolean, contentType?: string }} [options]  with `contentType`, a string body is sent as it is
  */
 export async function request(method, path, body, options = {}) {
   const key = options.key !== undefined ? options.key : getApiKey()
   /** @type {Record<string, string>} */
   const headers = { accept: 'application/json' }
   if (key) headers['authorization'] = `Bearer ${key}`
-  if (body !== undefined) headers['content-type'] = 'application/json'
+  const raw = options.contentType !== undefined && typeof body === 'string'
+  if (body !== undefined) headers['content-type'] = raw ? /** @type {string} */ (options.contentType) : 'application/json'
   let response
   try {
-    response = await fetch(BASE + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store', credentials: 'omit' })
+    response = await fetch(BASE + path, { method, headers, body: body === undefined ? undefined : raw ? /** @type {string} */ (body) : JSON.stringify(body), cache: 'no-store', credentials: 'omit' })
   } catch (err) {
     throw new ApiError(0, 'network', `Cannot reach the admin API: ${err instanceof Error ? err.message : String(err)}`, undefined)
   }
@@ -62,7 +67,7 @@ export async function request(method, path, body, options = {}) {
   }
   if (!response.ok) {
     const message = data && typeof data.message === 'string' ? data.message : `${response.status} ${response.statusText || 'error'}`
-    const error = new ApiError(response.status, data && typeof data.error === 'string' ? data.error : String(response.status), message, data && typeof data.path === 'string' ? data.path : undefined)
+    const error = new ApiError(response.status, data && typeof data.error === 'string' ? data.error : String(response.status), message, data && typeof data.path === 'string' ? data.path : undefined, data && Array.isArray(data.errors) ? data.errors : undefined)
     if (response.status === 401 && !options.quiet401) onUnauthorized()
     throw error
   }

@@ -9,6 +9,7 @@ import * as authorizationSettings from './pages/authorization-settings.js'
 import * as clients from './pages/clients.js'
 import * as token from './pages/token.js'
 import * as revocations from './pages/revocations.js'
+import * as devices from './pages/devices.js'
 import * as refusals from './pages/refusals.js'
 import * as audit from './pages/audit.js'
 
@@ -22,6 +23,7 @@ const ROUTES = [
   { path: 'authorization/settings', title: 'Authorization settings', page: authorizationSettings, parent: 'authorization' },
   { path: 'clients', title: 'Clients', page: clients },
   { path: 'token', title: 'Token checker', page: token },
+  { path: 'devices', title: 'Devices', page: devices },
   { path: 'revocations', title: 'Revocations', page: revocations },
   { path: 'refusals', title: 'Refusals', page: refusals },
   { path: 'audit', title: 'Audit', page: audit },
