@@ -3,7 +3,7 @@
  * public key pasted as PEM) lets a real MQTT.js client connect with a token its private key
  * signed; disabling it in the page drops that connection and refuses the next CONNECT (0x8A
  * Banned); a secret key is never shown; a bulk import with a bad row shows that row's error and imports nothing; the search
- * by id prefix and the state filter narrow the list.
+ * by id prefix and the state filter narrow the list, and the pager walks 25 devices at a time.
  */
 import assert from 'node:assert/strict'
 import { generateKeyPairSync } from 'node:crypto'
@@ -63,6 +63,7 @@ test('console: a device added in the Devices page connects with its key; disable
   await page.locator('#no-devices').waitFor()
 
   // the form says what is missing before anything is sent
+  await page.click('#add-section summary')
   await page.click('#add-device')
   await page.locator('.field[data-field="pem"] .field-error', { hasText: 'public key' }).waitFor()
 
@@ -85,9 +86,12 @@ test('console: a device added in the Devices page connects with its key; disable
   const refused = await connect('meter-7', token())
   assert.ok('error' in refused, 'a disabled device is refused')
   assert.match(refused.error.message, /Banned/)
+  await row.locator('button[data-action=enable]').click()
+  await row.locator('text=enabled').waitFor()
+  assert.ok('client' in (await connect('meter-7', token())), 'enabled again, the device connects')
 
   // the state filter and the search
-  await page.selectOption('#device-state', 'true')
+  await page.selectOption('#device-state', 'false')
   await page.locator('#no-devices').waitFor()
   await page.selectOption('#device-state', '')
   await row.waitFor()
@@ -97,6 +101,7 @@ test('console: a device added in the Devices page connects with its key; disable
   await row.waitFor()
 
   // an import with a bad second row: that row's error is shown, nothing is imported
+  await page.click('#import-section summary')
   await page.fill('#import-text', JSON.stringify([{ id: 'meter-8', keys: [{ pem }] }, { id: 'meter-9', keys: [{ pem: 'not a key' }] }]))
   await page.click('#import-devices')
   const bad = page.locator('#import-errors tr[data-row="2"]')
@@ -132,5 +137,20 @@ test('console: a device added in the Devices page connects with its key; disable
   await page.click('dialog button[data-action=confirm]')
   await imported.waitFor({ state: 'detached' })
   assert.equal((await h.api('GET', '/api/v1/devices/meter-8')).status, 404)
+
+  // 30 devices: 25 a page, Next and Previous
+  const many = await h.api('POST', '/api/v1/devices/import', Array.from({ length: 30 }, (_, i) => ({ id: `pump-${String(i).padStart(2, '0')}`, keys: [] })))
+  assert.equal(many.status, 200, many.text)
+  await page.fill('#device-prefix', 'pump-')
+  const rows = page.locator('#device-list tbody tr')
+  await page.locator('tr[data-device="pump-24"]').waitFor()
+  assert.equal(await rows.count(), 25)
+  assert.equal(await page.locator('#devices-previous').isDisabled(), true)
+  await page.click('#devices-next')
+  await page.locator('#devices-page', { hasText: 'page 2' }).waitFor()
+  assert.deepEqual(await page.locator('#device-list tbody tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-device'))), ['pump-25', 'pump-26', 'pump-27', 'pump-28', 'pump-29'])
+  assert.equal(await page.locator('#devices-next').isDisabled(), true)
+  await page.click('#devices-previous')
+  await page.locator('tr[data-device="pump-00"]').waitFor()
   assert.deepEqual(pageErrors, [])
 })

@@ -4,7 +4,8 @@
  * must be visible and clickable without scrolling — inside the dialog, inside the viewport, and
  * the topmost element at their centre; clicking Create with an empty form shows the form's
  * errors (the click reached the button). The overview's bar chart labels are whole and inside
- * the chart (ERR_AUTH_METHOD_UNSUPPORTED was shown as "R_AUTH_METHOD_UNSUPPORT…").
+ * the chart (ERR_AUTH_METHOD_UNSUPPORTED was shown as "R_AUTH_METHOD_UNSUPPORT…"). Every navigation
+ * link and "Sign out" are inside the window (with the Devices page, 1024 px pushed them out).
  */
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
@@ -100,5 +101,21 @@ for (const [width, height] of [[1400, 900], [1024, 768]] as const) {
       assert.doesNotMatch(l.text, /…/, 'no label is cut short')
       assert.ok(l.left >= l.svgLeft - 0.5 && l.right <= l.svgRight + 0.5, `${l.text} [${l.left}, ${l.right}] inside the chart [${l.svgLeft}, ${l.svgRight}]`)
     }
+  })
+}
+
+for (const [width, height] of [[1400, 900], [1024, 768]] as const) {
+  test(`console ${width}×${height}: every navigation link and "Sign out" are inside the window`, async () => {
+    const page = await (await browser.newContext({ viewport: { width, height } })).newPage()
+    page.setDefaultTimeout(15_000)
+    await page.goto(`${h.adminUrl}/#/overview`)
+    await page.fill('#api-key', API_KEY)
+    await page.click('#signin button[type=submit]')
+    await page.locator('nav a[data-route=devices]').waitFor()
+    const boxes = await page.evaluate<Array<{ text: string } & Box>>(`[...document.querySelectorAll('header.top nav a, #signout')].map((e) => { const r = e.getBoundingClientRect(); return { text: e.textContent, top: r.top, bottom: r.bottom, left: r.left, right: r.right } })`)
+    assert.equal(boxes.length, 10, 'nine pages and Sign out')
+    for (const b of boxes) assert.ok(b.left >= 0 && b.right <= width + 0.5 && b.top >= 0, `${b.text} x [${b.left}, ${b.right}] y ${b.top} inside 0..${width}`)
+    await page.click('#signout')
+    await page.locator('#signin').waitFor()
   })
 }

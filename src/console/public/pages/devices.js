@@ -15,9 +15,9 @@ const PAGE = 25
 function keyLine(k, remove) {
   return h('li', { 'data-key': k.id },
     h('code', null, k.id), ' ', h('span', { class: 'muted' }, k.format === 'secret' ? 'HMAC secret (not shown)' : (k.description ?? k.format)),
-    k.fingerprint ? h('div', { class: 'muted' }, h('code', null, k.fingerprint)) : null,
+    k.fingerprint ? h('div', { class: 'muted' }, h('code', { class: 'fingerprint', title: 'SHA-256 of the public key' }, k.fingerprint)) : null,
     k.expires !== null ? h('div', null, k.expired ? pill('expired', 'bad') : 'expires ', k.expired ? null : formatTime(k.expires)) : null,
-    h('button', { type: 'button', class: 'link', 'data-action': 'remove-key', onclick: remove }, 'Remove key'))
+    h('button', { type: 'button', class: 'secondary small', 'data-action': 'remove-key', onclick: remove }, 'Remove key'))
 }
 
 /** @param {HTMLElement} root */
@@ -97,7 +97,6 @@ export function render(root) {
   const addButton = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'primary', id: 'add-device' }, 'Add device'))
   const addSlot = h('div', { class: 'slot' })
   const form = h('form', { class: 'form wide', id: 'device-form', novalidate: true },
-    h('h2', null, 'Add a device'),
     h('div', { class: 'row2' }, field('id', 'Device id', id), field('description', 'Description', description)),
     field('pem', 'Public key (PEM or JWK)', key, { hint: 'A public key only; the device signs its tokens with the private key it keeps.' }),
     h('div', { class: 'row2' }, field('keyId', 'Key id', keyId), field('expiresAt', 'Key expires (empty: never)', expires)),
@@ -164,7 +163,6 @@ export function render(root) {
       })
     },
   },
-  h('h2', null, 'Import devices'),
   field('import', 'JSON or CSV', text, { hint: 'CSV columns: id, enabled, description, key_id, pem, jwk, secret, expires_at (one row per key). Nothing is imported while a row is wrong, unless "import the good rows" is ticked.' }),
   h('div', { class: 'row2' }, field('partial', 'Import the good rows, list the others', partial), field('replace', 'Replace devices already registered', replace)),
   importSlot, h('div', { class: 'actions' }, importButton))
@@ -172,9 +170,10 @@ export function render(root) {
   mount(root,
     h('div', { class: 'page-head' }, h('h1', null, 'Devices')),
     h('p', { class: 'muted' }, 'Devices of the "devices" authenticators: each signs its tokens with its own key. A disabled or deleted device is refused at once and its clients are disconnected. Secrets are never shown.'),
+    h('details', { class: 'device-section', id: 'add-section' }, h('summary', null, 'Add a device'), form),
+    h('details', { class: 'device-section', id: 'import-section' }, h('summary', null, 'Import devices (JSON or CSV)'), importForm),
     h('div', { class: 'row2 filters' }, field('prefix', 'Search by id', prefix), field('state', 'State', state)),
     slot, list,
-    h('div', { class: 'actions pager' }, earlier, position, later),
-    form, importForm)
+    h('div', { class: 'actions pager' }, earlier, position, later))
   void load()
 }
