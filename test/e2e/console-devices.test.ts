@@ -2,8 +2,9 @@
  * The console's Devices page, in a real headless Chromium: a device added in the page (its
  * public key pasted as PEM) lets a real MQTT.js client connect with a token its private key
  * signed; disabling it in the page drops that connection and refuses the next CONNECT (0x8A
- * Banned); a secret key is never shown; a bulk import with a bad row shows that row's error and imports nothing; the search
- * by id prefix and the state filter narrow the list, and the pager walks 25 devices at a time.
+ * Banned); a key added in the page (rotation) signs accepted tokens; a secret key is never
+ * shown; a bulk import with a bad row shows that row's error and imports nothing; the search by
+ * id prefix and the state filter narrow the list, and the pager walks 25 devices at a time.
  */
 import assert from 'node:assert/strict'
 import { generateKeyPairSync } from 'node:crypto'
@@ -89,6 +90,16 @@ test('console: a device added in the Devices page connects with its key; disable
   await row.locator('button[data-action=enable]').click()
   await row.locator('text=enabled').waitFor()
   assert.ok('client' in (await connect('meter-7', token())), 'enabled again, the device connects')
+
+  // rotation: a second key added in the page signs tokens the broker accepts
+  const next = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  await row.locator('button[data-action=add-key]').click()
+  await page.fill('#new-key', JSON.stringify(next.publicKey.export({ format: 'jwk' })))
+  await page.fill('#new-key-id', '2027a')
+  await page.click('#add-key')
+  await row.locator('li[data-key="2027a"]').waitFor()
+  const rotated = await connect('meter-7', mintToken({ privateKey: next.privateKey, alg: 'ES256', expiresIn: 600, claims: { aud: AUDIENCE } }))
+  assert.ok('client' in rotated, `the new key's token is accepted: ${'error' in rotated ? rotated.error.message : ''}`)
 
   // the state filter and the search
   await page.selectOption('#device-state', 'false')

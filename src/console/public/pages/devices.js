@@ -3,13 +3,57 @@
 // Secrets (HMAC keys) are write-only: the API never returns them and this page never shows them.
 import { api, request, seg } from '../api.js'
 import { formatTime, h, mount } from '../dom.js'
-import { confirmDialog, field, pill, showError, showFieldMessages, showServerError, submitWhenValid, table, toast, whileBusy } from '../ui.js'
+import { confirmDialog, field, modal, pill, showError, showFieldMessages, showServerError, submitWhenValid, table, toast, whileBusy } from '../ui.js'
 
 /** @typedef {{ id: string, format: string, description?: string, fingerprint?: string, expires: string | null, expired: boolean }} DeviceKey */
 /** @typedef {{ id: string, enabled: boolean, description?: string, keys: DeviceKey[] }} Device */
 /** @typedef {{ row: number, line?: number, id?: string, path: string, message: string }} RowError */
 
 const PAGE = 25
+
+/**
+ * A key as the API takes it: a pasted JWK (it starts with "{") or PEM, an optional id and expiry.
+ * @param {string} material @param {string} id @param {string} expires  a datetime-local value or ''
+ */
+function keyBody(material, id, expires) {
+  /** @type {Record<string, unknown>} */
+  const k = material.startsWith('{') ? { jwk: material } : { pem: material }
+  if (id.trim() !== '') k['id'] = id.trim()
+  if (expires !== '') k['expiresAt'] = new Date(expires).toISOString()
+  return k
+}
+
+/**
+ * The "Add a key" dialog (rotation: add the new key, move the device over, remove the old one).
+ * @param {string} deviceId @param {() => Promise<void>} added
+ */
+function addKeyDialog(deviceId, added) {
+  const material = /** @type {HTMLTextAreaElement} */ (h('textarea', { id: 'new-key', rows: 5, spellcheck: 'false', placeholder: '-----BEGIN PUBLIC KEY-----… or {"kty":"EC",…}' }))
+  const keyId = /** @type {HTMLInputElement} */ (h('input', { type: 'text', id: 'new-key-id', autocomplete: 'off', placeholder: 'optional' }))
+  const expires = /** @type {HTMLInputElement} */ (h('input', { type: 'datetime-local', id: 'new-key-expires' }))
+  const slot = h('div', { class: 'slot' })
+  const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'primary', id: 'add-key' }, 'Add key'))
+  const form = h('form', {
+    class: 'form', novalidate: true,
+    onsubmit: async (/** @type {Event} */ ev) => {
+      ev.preventDefault()
+      if (material.value.trim() === '') {
+        showError(slot, { message: 'Paste the new public key.' })
+        return
+      }
+      await whileBusy(button, async () => {
+        await api.post(`/devices/${seg(deviceId)}/keys`, keyBody(material.value.trim(), keyId.value, expires.value))
+        dialog.close()
+        toast(`Key added to ${deviceId}`)
+        await added()
+      }, (err) => showServerError(form, slot, err))
+    },
+  },
+  field('pem', 'Public key (PEM or JWK)', material, { hint: 'A device holds at most 3 keys.' }),
+  h('div', { class: 'row2' }, field('id', 'Key id', keyId), field('expiresAt', 'Key expires (empty: never)', expires)),
+  slot, h('div', { class: 'actions' }, button))
+  const dialog = modal(`Add a key to ${deviceId}`, form)
+}
 
 /** @param {DeviceKey} k @param {() => void} remove */
 function keyLine(k, remove) {
@@ -60,6 +104,8 @@ export function render(root) {
       await act(() => api.del(`/devices/${seg(d.id)}/keys/${seg(k.id)}`), `Key ${k.id} removed`)
     })))),
     h('td', null,
+      h('button', { type: 'button', class: 'secondary', 'data-action': 'add-key', onclick: () => addKeyDialog(d.id, load) }, 'Add key'),
+      ' ',
       h('button', { type: 'button', class: 'secondary', 'data-action': d.enabled ? 'disable' : 'enable', onclick: () => act(() => api.post(`/devices/${seg(d.id)}/${d.enabled ? 'disable' : 'enable'}`), `${d.id} ${d.enabled ? 'disabled' : 'enabled'}`) }, d.enabled ? 'Disable' : 'Enable'),
       ' ',
       h('button', { type: 'button', class: 'danger', 'data-action': 'delete', onclick: async () => {
@@ -115,10 +161,7 @@ export function render(root) {
   }
   submitWhenValid(form, touched, sync, async () => {
     const material = key.value.trim()
-    /** @type {Record<string, unknown>} */
-    const k = material.startsWith('{') ? { jwk: material } : { pem: material }
-    if (keyId.value.trim() !== '') k['id'] = keyId.value.trim()
-    if (expires.value !== '') k['expiresAt'] = new Date(expires.value).toISOString()
+    const k = keyBody(material, keyId.value, expires.value)
     const body = { id: id.value.trim(), ...(description.value.trim() !== '' ? { description: description.value.trim() } : {}), keys: [k] }
     await whileBusy(addButton, async () => {
       await api.post('/devices', body)
