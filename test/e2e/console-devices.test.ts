@@ -68,7 +68,13 @@ test('console: a device added in the Devices page connects with its key; disable
   await page.click('#add-device')
   await page.locator('.field[data-field="pem"] .field-error', { hasText: 'public key' }).waitFor()
 
+  // the broker's refusal lands on the field at fault
   await page.fill('#f-id', 'meter-7')
+  await page.fill('#f-pem', 'not a key')
+  await page.click('#add-device')
+  await page.locator('.field[data-field="pem"] .field-error', { hasText: 'not PEM' }).waitFor()
+  assert.equal((await h.api('GET', '/api/v1/devices/meter-7')).status, 404)
+
   await page.fill('#f-description', 'hall meter')
   await page.fill('#f-pem', pem)
   await page.click('#add-device')
