@@ -10,16 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { until, withTimeout } from '../helpers/broker.js'
-import { BIN, exited, freePort, startBroker } from '../helpers/cli.js'
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
+import { BIN, alive, exited, freePort, startBroker } from '../helpers/cli.js'
 
 /** Log lines (pino JSON) with message `msg`. */
 function logged(out: string, msg: string): Record<string, unknown>[] {

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { until } from '../helpers/broker.js'
-import { BIN, freePort } from '../helpers/cli.js'
+import { BIN, alive, freePort } from '../helpers/cli.js'
 
 interface Example {
   readonly kind: 'sh' | 'node'
@@ -40,15 +40,6 @@ function markedExamples(readme: string): Example[] {
     })
   }
   return out
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
 }
 
 describe('README: the marked examples run as written', () => {

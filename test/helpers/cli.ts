@@ -61,3 +61,13 @@ export function exited(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null) return Promise.resolve(child.exitCode)
   return withTimeout(new Promise((r) => child.once('exit', (code) => r(code))), 10_000, 'broker did not exit')
 }
+
+/** Whether a process (or, with a negative pid, a process group) still exists. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
