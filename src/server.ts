@@ -40,6 +40,8 @@ export interface ServerOptions {
   readonly jwks?: { readonly keys: readonly JsonWebKey[] }
   /** Tests only: shorten JWKS refresh, back-off, cooldown and grace. */
   readonly authenticatorTiming?: AuthenticatorTimingOverrides
+  /** Tests only: milliseconds between the admin API's stats history points (default 10 s). */
+  readonly statsHistoryIntervalMs?: number
   /** The admin API key (default: admin.apiKey, else dataDir/admin-api-key, generated if missing). */
   readonly apiKey?: string
   /**
@@ -185,7 +187,9 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       devices,
       ...(store !== undefined ? { store } : {}),
       ...(options.authenticatorTiming !== undefined ? { timing: options.authenticatorTiming } : {}),
+      ...(options.statsHistoryIntervalMs !== undefined ? { historyIntervalMs: options.statsHistoryIntervalMs } : {}),
     })
+    undo.push(() => brokerAdmin.close())
     const metrics = createMetrics(brokerAdmin, { version: VERSION })
     if (state !== undefined) {
       const db = state
@@ -230,6 +234,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
         await admin?.close()
         // (broker.close() closed the authenticator chain, with any authenticator swapped in since.)
         metrics.close()
+        brokerAdmin.close()
         devices.close()
         store?.close()
       })()

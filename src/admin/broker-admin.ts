@@ -24,6 +24,7 @@ import { DevicesAdmin } from './devices.js'
 import type { DeviceRegistry } from '../auth/devices/registry.js'
 import type { RevocationList } from '../auth/revocation.js'
 import { brokerStats, cacheUsage, type BrokerStatsView } from './stats.js'
+import { StatsHistory, type StatsHistoryView } from './stats-history.js'
 import type { ConfigurationStatus } from './managed-config.js'
 import { checkToken } from './token-check.js'
 import { AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX, AuditLog, type AuditPage } from './audit.js'
@@ -47,6 +48,8 @@ export interface BrokerAdminOptions {
   readonly devices: DeviceRegistry
   /** Tests only. */
   readonly timing?: AuthenticatorTimingOverrides
+  /** Tests only: milliseconds between stats history points (default 10 s). */
+  readonly historyIntervalMs?: number
 }
 
 export class BrokerAdmin implements MetricsSource {
@@ -60,6 +63,8 @@ export class BrokerAdmin implements MetricsSource {
   readonly #revocationList: RevocationList
   /** Management changes: who, when, from where, what (secrets redacted). */
   readonly audit: AuditLog
+  /** The last hour of statistics at 10 s (console charts). */
+  readonly history: StatsHistory
 
   constructor(options: BrokerAdminOptions) {
     const { broker, chain, logger } = options
@@ -82,6 +87,7 @@ export class BrokerAdmin implements MetricsSource {
     this.#revocationList = options.revocations
     this.revocations = new RevocationsAdmin({ broker, list: options.revocations, logger, authenticators: () => this.authn.live })
     this.devices = new DevicesAdmin({ broker, registry: options.devices, logger })
+    this.history = new StatsHistory(() => this.stats(), options.historyIntervalMs !== undefined ? { intervalMs: options.historyIntervalMs } : {})
   }
 
   /** The live authenticators, in chain order. */
@@ -124,6 +130,16 @@ export class BrokerAdmin implements MetricsSource {
 
   stats(): BrokerStatsView {
     return brokerStats(this.#broker)
+  }
+
+  /** GET /stats/history: the points of the last 5 minutes, 15 minutes or hour. */
+  statsHistory(query: Readonly<Record<string, unknown>>): StatsHistoryView {
+    return this.history.view(query)
+  }
+
+  /** Stops taking history points. */
+  close(): void {
+    this.history.close()
   }
 
   /** Where authenticators and authorization came from at start-up, and how the file differs (console banner). */

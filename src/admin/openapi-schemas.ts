@@ -2,6 +2,7 @@
  * JSON Schemas of the admin API's bodies, for the OpenAPI document at /api/docs. They
  * document; validation is the configuration validators' (same messages as the file).
  */
+import { HISTORY_RANGE_NAMES } from './stats-history.js'
 import { COUNTED_LIMITS } from '../broker/limits.js'
 import { DEVICE_SCHEMAS } from './openapi-device-schemas.js'
 
@@ -496,6 +497,32 @@ export const SCHEMAS: Record<string, Schema> = {
         description: 'Times each per-client / per-address limit acted (a filter refused, a message dropped or held back, a connection or client refused)',
         properties: Object.fromEntries(COUNTED_LIMITS.map((k) => [k, int])),
       },
+    },
+  },
+  StatsHistory: {
+    type: 'object',
+    required: ['range', 'intervalSeconds', 'from', 'to', 'points'],
+    properties: {
+      range: { ...str, enum: HISTORY_RANGE_NAMES },
+      intervalSeconds: { type: 'number', description: 'seconds between points (10)' },
+      from: { ...str, format: 'date-time', description: 'the start of the range (now minus the range)' },
+      to: { ...str, format: 'date-time', description: 'now' },
+      points: { type: 'array', description: 'oldest first, at most 360 (an hour)', items: ref('StatsPoint') },
+    },
+  },
+  StatsPoint: {
+    type: 'object',
+    description: 'The connected clients when the point was taken, and each counter of GET /stats as a rate per second over the interval that ended then',
+    properties: {
+      at: { ...str, format: 'date-time' },
+      connections: int,
+      connectsPerSecond: { type: 'number', description: 'network connections accepted (connections.total)' },
+      messagesInPerSecond: { type: 'number', description: 'PUBLISH packets from clients (messages.received)' },
+      messagesOutPerSecond: { type: 'number', description: 'PUBLISH packets to clients (messages.sent)' },
+      bytesInPerSecond: { type: 'number' },
+      bytesOutPerSecond: { type: 'number' },
+      authFailuresPerSecond: { type: 'number', description: 'refused CONNECTs and re-authentications (authFailures.total)' },
+      dropsPerSecond: { type: 'number', description: 'messages dropped (messages.dropped)' },
     },
   },
 }

@@ -4,6 +4,7 @@
  */
 import type { BrokerAdmin } from './broker-admin.js'
 import { CLIENT_STATES } from './clients.js'
+import { HISTORY_RANGE_NAMES } from './stats-history.js'
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 
@@ -201,6 +202,12 @@ export const API_ROUTES: readonly ApiRoute[] = [
     body: 'TokenCheckRequest', response: 'TokenInspection', errors: [400], audit: false, handler: (a, r) => a.tokenCheck(r.body) },
   { method: 'GET', url: '/stats', tag: 'broker', summary: 'Broker statistics',
     response: 'Stats', errors: [], handler: (a) => a.stats() },
+  { method: 'GET', url: '/stats/history', tag: 'broker', summary: 'The last 5 minutes, 15 minutes or hour of statistics, a point every 10 s',
+    description: 'The broker takes a point every 10 seconds and keeps the last 360 (an hour) in memory; they are lost on restart. Each point ' +
+      'holds the connected clients at that moment and, from the same counters as GET /stats and /metrics, the rate per second over the ' +
+      '10 seconds that ended then: connects, messages in and out, bytes in and out, authentication failures, dropped messages.',
+    query: [{ name: 'range', enum: HISTORY_RANGE_NAMES, default: '1h', description: 'how far back: 5m, 15m or 1h' }],
+    response: 'StatsHistory', errors: [400], handler: (a, r) => a.statsHistory(r.query) },
   { method: 'GET', url: '/configuration', tag: 'broker', summary: 'Where authenticators and authorization come from, and how the configuration file differs from the stored copy',
     description: 'With a stored copy in use (`source: database`), `fileDiffers` says whether the configuration file\'s authenticators, policies or ' +
       'authorization settings differ from it, and `differences` names them (by name and key, never by value). The console shows `message` as a banner.',

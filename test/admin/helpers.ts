@@ -65,13 +65,18 @@ export function baseConfig(dataDir: string, overrides: Record<string, unknown> =
 }
 
 export async function startAdmin(
-  options: { dataDir?: string; overrides?: Record<string, unknown>; jwks?: { keys: JsonWebKey[] }; timing?: AuthenticatorTimingOverrides } = {},
+  options: {
+    dataDir?: string; overrides?: Record<string, unknown>; jwks?: { keys: JsonWebKey[] }; timing?: AuthenticatorTimingOverrides
+    /** Milliseconds between stats history points (default 10 s). */
+    statsHistoryIntervalMs?: number
+  } = {},
 ): Promise<RunningAdmin> {
   const dataDir = options.dataDir ?? tempDataDir()
   const server = await createServer(validateConfig(baseConfig(dataDir, options.overrides)), {
     logger: process.env.DEBUG_LOG ? createLogger({ level: "debug" }) : silentLogger(),
     ...(options.jwks !== undefined ? { jwks: options.jwks } : {}),
     ...(options.timing !== undefined ? { authenticatorTiming: options.timing } : {}),
+    ...(options.statsHistoryIntervalMs !== undefined ? { statsHistoryIntervalMs: options.statsHistoryIntervalMs } : {}),
   })
   const adminUrl = server.admin!.url
   const api = async (method: string, path: string, body?: unknown, key: string | null = API_KEY): Promise<ApiAnswer> => {
