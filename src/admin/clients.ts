@@ -12,6 +12,7 @@ import type { Logger } from '../log.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
 import { ApiError } from './errors.js'
 import type { ProtocolVersion } from '../mqtt/types.js'
+import { clock } from '../clock.js'
 
 /** The session behind a client entry: how long it outlives its connection, and when an offline one ends. */
 export interface SessionView {
@@ -205,7 +206,7 @@ export class ClientsAdmin {
       session: {
         expiryInterval: session.expiryInterval,
         ...(expiresAt !== undefined
-          ? { expiresAt: new Date(expiresAt).toISOString(), expiresInSeconds: Math.max(0, Math.ceil((expiresAt - Date.now()) / 1000)) }
+          ? { expiresAt: new Date(expiresAt).toISOString(), expiresInSeconds: Math.max(0, Math.ceil((expiresAt - clock.now()) / 1000)) }
           : {}),
       },
     }

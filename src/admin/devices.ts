@@ -14,6 +14,7 @@ import { ConfigError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
 import { ApiError } from './errors.js'
+import { clock } from '../clock.js'
 
 export interface DevicesAdminOptions {
   readonly broker: Broker
@@ -99,7 +100,7 @@ export class DevicesAdmin {
     })
     const more = page.length > limit
     const shown = more ? page.slice(0, limit) : page
-    const now = Date.now()
+    const now = clock.now()
     return {
       devices: shown.map((d) => deviceView(d, now)), total: this.#registry.size,
       next: more ? shown[shown.length - 1].device.id : null, pendingImport: this.#registry.pendingImport,
@@ -204,7 +205,7 @@ export class DevicesAdmin {
     const errors: ImportRowError[] = [...parsed.errors]
     const good: { device: RegisteredDevice; item: ImportItem }[] = []
     const seen = new Set<string>()
-    const now = Date.now()
+    const now = clock.now()
     for (const [i, item] of parsed.items.entries()) {
       // Key imports cost OpenSSL 40-400 us each: a batch per event-loop turn keeps clients served.
       if (i > 0 && i % IMPORT_BATCH === 0) await new Promise<void>((resolve) => setImmediate(resolve))

@@ -28,6 +28,7 @@ import type { BrokerAdmin } from './broker-admin.js'
 import { ApiError, errorBody, type ApiErrorCode } from './errors.js'
 import { buildOpenApiDocument } from './openapi.js'
 import { API_PREFIX, API_ROUTES } from './routes.js'
+import { clock } from '../clock.js'
 
 export interface AdminServerOptions {
   readonly config: AdminConfig
@@ -174,7 +175,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
             const context: AuditContext = { changes: [] }
             result = await auditContext.run(context, () => route.handler(admin, apiRequest))
             admin.audit.record({
-              at: new Date().toISOString(),
+              at: new Date(clock.now()).toISOString(),
               who: keyName(request) ?? '?',
               address: request.ip,
               operation: `${route.method} ${request.url.split('?')[0]}`,

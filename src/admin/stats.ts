@@ -6,6 +6,7 @@ import { NO_USAGE, addUsage, type CacheUsage } from '../bounded-cache.js'
 import type { Broker } from '../broker/broker.js'
 import type { CountedLimit } from '../broker/limits.js'
 import type { CacheName } from '../metrics/metrics.js'
+import { clock } from '../clock.js'
 
 export interface BrokerStatsView {
   readonly startedAt: string
@@ -50,7 +51,7 @@ export function brokerStats(b: Broker): BrokerStatsView {
   const s = b.stats
   return {
     startedAt: new Date(b.startedAt).toISOString(),
-    uptimeSeconds: Math.floor((Date.now() - b.startedAt) / 1000),
+    uptimeSeconds: Math.floor((clock.now() - b.startedAt) / 1000),
     connections: { current: b.sessions.connectedCount, open: b.connectionCount, total: s.connectionsTotal },
     sessions: b.sessions.size,
     retained: b.retained.userSize ?? b.retained.size,

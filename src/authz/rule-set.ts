@@ -17,6 +17,7 @@ import {
   filterCoversLevels,
   matchCompiled,
 } from './topic-match.js'
+import { clock } from '../clock.js'
 
 export type RetainCondition = 'any' | boolean
 
@@ -150,7 +151,7 @@ export interface RuleSetOptions {
 }
 
 function expired(expiresAt: number | undefined): boolean {
-  return expiresAt !== undefined && Date.now() >= expiresAt
+  return expiresAt !== undefined && clock.now() >= expiresAt
 }
 
 /** An ordered rule list for one client. */

@@ -5,6 +5,7 @@
  * policies (an IP block still applies), and it ends when the token expires.
  */
 import type { Authorizer, AuthzDecision, AuthzSubject, ClientRules } from './types.js'
+import { clock } from '../clock.js'
 
 class SuperuserRules implements ClientRules {
   readonly #expiresAt: number | undefined
@@ -14,7 +15,7 @@ class SuperuserRules implements ClientRules {
   }
 
   #decision(): AuthzDecision {
-    return this.#expiresAt !== undefined && Date.now() >= this.#expiresAt ? 'deny' : 'allow'
+    return this.#expiresAt !== undefined && clock.now() >= this.#expiresAt ? 'deny' : 'allow'
   }
 
   connect(): AuthzDecision {

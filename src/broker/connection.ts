@@ -389,7 +389,7 @@ export class Connection implements FrameSink {
       // last packet (a DISCONNECT with its reason) is not lost to a reset; then make sure the
       // stream is gone.
       stream.end()
-      setTimeout(destroyStream, 1000, stream).unref()
+      clock.setTimeout(() => destroyStream(stream), 1000).unref()
     }
     // the will is published from here: a fault in it costs this client only (contain.ts)
     guarded(this.broker.logger, this, 'close handler', () => this.broker.onConnectionClosed(this, wasConnected))

@@ -4,6 +4,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net'
 import type { PublishRate } from './limits.js'
+import { clock } from '../clock.js'
 
 /**
  * Holds up to `capacity` tokens, refilled at `rate` per second. `take(n)` succeeds while the
@@ -71,7 +72,7 @@ export class AddressRateLimiter {
   readonly #buckets = new Map<string, TokenBucket>()
   #sweptAt: number
 
-  constructor(rate: number, burst: number, now = Date.now()) {
+  constructor(rate: number, burst: number, now = clock.now()) {
     this.#rate = rate
     this.#burst = burst
     this.#sweptAt = now
@@ -83,7 +84,7 @@ export class AddressRateLimiter {
   }
 
   /** May this address (its /64 for IPv6, see rateLimitKey) open one more connection now? */
-  allow(address: string, now = Date.now()): boolean {
+  allow(address: string, now = clock.now()): boolean {
     if (this.#rate === 0) return true
     if (now - this.#sweptAt >= SWEEP_MS) this.#sweep(now)
     const key = rateLimitKey(address)
@@ -106,7 +107,7 @@ export class PublishRateLimiter {
   readonly #messages: TokenBucket | undefined
   readonly #bytes: TokenBucket | undefined
 
-  constructor(rate: PublishRate, now = Date.now()) {
+  constructor(rate: PublishRate, now = clock.now()) {
     this.#messages = rate.messages > 0 ? new TokenBucket(rate.messages, rate.messages, now) : undefined
     this.#bytes = rate.bytes > 0 ? new TokenBucket(rate.bytes, rate.bytes, now) : undefined
   }
@@ -117,7 +118,7 @@ export class PublishRateLimiter {
   }
 
   /** One more PUBLISH of `bytes` payload bytes: within the rate? */
-  allow(bytes: number, now = Date.now()): boolean {
+  allow(bytes: number, now = clock.now()): boolean {
     if (this.#messages !== undefined && !this.#messages.take(1, now)) return false
     return this.#bytes === undefined || this.#bytes.take(bytes, now)
   }

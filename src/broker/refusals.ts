@@ -5,6 +5,7 @@
  * `sub`/`iss`/`kid`/`exp` — never the token itself.
  */
 import { decodeJwt, decodeProtectedHeader } from 'jose'
+import { clock } from '../clock.js'
 
 /** How many refusals are kept; the oldest is dropped first. */
 export const REFUSALS_KEPT = 1000
@@ -92,7 +93,7 @@ export class RefusalLog {
     this.#capacity = capacity
   }
 
-  record(entry: Omit<RefusalRecord, 'time' | 'count' | 'lastTime'>, now = Date.now()): RefusalRecord {
+  record(entry: Omit<RefusalRecord, 'time' | 'count' | 'lastTime'>, now = clock.now()): RefusalRecord {
     const newest = this.#ring.length === 0 ? undefined : (this.#next - 1 + this.#ring.length) % this.#ring.length
     const last = newest === undefined ? undefined : this.#ring[newest]
     if (last !== undefined && newest !== undefined && now - last.at < REPEAT_WINDOW_MS && last.code === entry.code && last.clientId === entry.clientId &&

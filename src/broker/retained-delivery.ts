@@ -22,6 +22,7 @@ import type { RetainedHit, RetainedScan } from '../store/types.js'
 import type { Connection } from './connection.js'
 import { contained } from './contain.js'
 import type { Session } from './session.js'
+import { clock } from '../clock.js'
 
 /** Messages per slice: a few hundred keep one slice well under a millisecond or two. */
 const SLICE = 256
@@ -118,7 +119,7 @@ async function roomFor(conn: Connection, session: Session, live: () => boolean):
     // Room in messages, and half the byte limit left for a slice of retained payloads.
     const room = Math.min(SLICE, max - session.queue.length)
     if (room > 0 && session.queuedBytes < conn.broker.limits.maxQueuedBytes / 2) return room
-    await new Promise<void>((resolve) => setTimeout(resolve, wait))
+    await new Promise<void>((resolve) => clock.setTimeout(resolve, wait))
     wait = Math.min(wait * 2, QUEUE_POLL_LAST_MS)
   }
 }

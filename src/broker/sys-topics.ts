@@ -1,5 +1,6 @@
 /** `$SYS/broker/...` topics, published (retained) every `limits.sysInterval` seconds. */
 import type { Broker } from './broker.js'
+import { clock } from '../clock.js'
 
 export class SysPublisher {
   readonly #broker: Broker
@@ -16,7 +17,7 @@ export class SysPublisher {
     this.publishAll(now)
   }
 
-  publishAll(now = Date.now()): void {
+  publishAll(now = clock.now()): void {
     const b = this.#broker
     const s = b.stats
     const values: Array<[string, string | number]> = [

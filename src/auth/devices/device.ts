@@ -14,6 +14,7 @@ import { absent, expected, isMapping, knownKeys, list, mapping, optionalBoolean,
 import { ConfigError } from '../../errors.js'
 import { hmacAlgorithmsFor } from '../jwt/algorithms.js'
 import { bindAlgorithms, importJwk, importPublicKeyPem, makeVerifyKey, type VerifyKey } from '../jwt/keys.js'
+import { clock } from '../../clock.js'
 
 /** Keys per device: the current one, its successor, and one spare for an overlap. */
 export const MAX_DEVICE_KEYS = 3
@@ -160,7 +161,7 @@ function defaultKeyId(format: DeviceKeyFormat, material: string, index: number):
  * Validates a device as the API or an import row gives it (`path` prefixes error paths) and
  * imports its keys. `existing` keeps the creation time of a replaced device.
  */
-export function parseDevice(raw: unknown, path: string, existing?: StoredDevice, now = Date.now()): RegisteredDevice {
+export function parseDevice(raw: unknown, path: string, existing?: StoredDevice, now = clock.now()): RegisteredDevice {
   const r = mapping(raw, path)
   knownKeys(r, path, DEVICE_KEYS)
   const id = checkDeviceId(r['id'], `${path}.id`)
@@ -207,7 +208,7 @@ export interface DeviceView {
   readonly updatedAt: string
 }
 
-export function deviceView(d: RegisteredDevice, now = Date.now()): DeviceView {
+export function deviceView(d: RegisteredDevice, now = clock.now()): DeviceView {
   return {
     id: d.device.id,
     enabled: d.device.enabled,

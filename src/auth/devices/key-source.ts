@@ -10,13 +10,14 @@ import { decodePayload, type DecodedJws } from '../jwt/jws.js'
 import type { VerifyKey } from '../jwt/keys.js'
 import type { DeviceLookup } from './config.js'
 import type { DeviceRegistry } from './registry.js'
+import { clock } from '../../clock.js'
 
 export class DeviceKeySource implements KeySource {
   /** Device keys always have ids: a token that names a kid is checked against that key only. */
   readonly kidless = false
   readonly #registry: DeviceRegistry
   readonly #lookup: DeviceLookup
-  readonly #createdAt = Date.now()
+  readonly #createdAt = clock.now()
 
   constructor(registry: DeviceRegistry, lookup: DeviceLookup) {
     this.#registry = registry

@@ -25,6 +25,7 @@ import { ServiceAuthenticator } from '../remote/service-authenticator.js'
 import type { AuthOutcome, Credentials, Identity } from '../types.js'
 import type { HttpAuthenticatorConfig } from './config.js'
 import { compileRequestTemplate, renderRequestTemplate, type RequestTemplate } from './request-template.js'
+import { clock } from '../../clock.js'
 
 /** A service's decision, its fields kept as the client's claims. */
 type Decision =
@@ -86,7 +87,7 @@ export class HttpAuthenticator extends ServiceAuthenticator<Decision> implements
     if (this.config.cacheTtl > 0) {
       // Keyed by a digest of the whole request (the password included), never the request itself.
       id = createHash('sha256').update(body).digest('base64')
-      const hit = this.cache.get(id, Date.now())
+      const hit = this.cache.get(id, clock.now())
       if (hit !== undefined) {
         this.cacheHits++
         return this.#judge(hit, credentials)
@@ -99,7 +100,7 @@ export class HttpAuthenticator extends ServiceAuthenticator<Decision> implements
     return this.#ask(body).then(
       (decision) => {
         if (id !== undefined && decision.result === 'allow') {
-          const now = Date.now()
+          const now = clock.now()
           this.cache.set(id, decision, decision.bytes, Math.min(decision.expiresAt ?? Infinity, now + this.config.cacheTtl * 1000), now)
         }
         return this.#judge(decision, credentials)
@@ -157,7 +158,7 @@ export class HttpAuthenticator extends ServiceAuthenticator<Decision> implements
   #judge(decision: Decision, credentials: Credentials): AuthOutcome {
     if (decision.result === 'ignore') return this.counts.ignore(undefined, credentials.clientId)
     if (decision.result === 'deny') return this.counts.deny(new PortcullisError('ERR_AUTH_SERVICE_DENIED', 'the HTTP auth service denied the client'), credentials.clientId)
-    if (decision.expiresAt !== undefined && decision.expiresAt <= Date.now()) {
+    if (decision.expiresAt !== undefined && decision.expiresAt <= clock.now()) {
       return this.counts.deny(new PortcullisError('ERR_AUTH_SERVICE_DENIED', `the HTTP auth service's allow expired at ${new Date(decision.expiresAt).toISOString()}`), credentials.clientId)
     }
     const identity: Identity = {

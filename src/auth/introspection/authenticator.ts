@@ -29,6 +29,7 @@ import { HttpExchangeError, httpExchange, jsonObject } from '../remote/http-exch
 import { ServiceAuthenticator } from '../remote/service-authenticator.js'
 import type { AuthOutcome, Credentials, Identity, PeerCertificate } from '../types.js'
 import { INTROSPECTION_DEFAULTS, type IntrospectionAuthenticatorConfig } from './config.js'
+import { clock, nowSeconds } from '../../clock.js'
 
 /** An introspection answer: active with its (frozen) claims, or inactive. */
 type Answer =
@@ -73,7 +74,7 @@ export class IntrospectionAuthenticator extends ServiceAuthenticator<Answer> imp
     if (read === undefined) return this.#ignored(undefined, credentials)
     if (read instanceof PortcullisError) return this.#ignored(read, credentials)
     const id = createHash('sha256').update(read).digest('base64')
-    const cached = this.cache.get(id, Date.now())
+    const cached = this.cache.get(id, clock.now())
     if (cached !== undefined) {
       this.cacheHits++
       return this.#judge(cached, credentials)
@@ -90,7 +91,7 @@ export class IntrospectionAuthenticator extends ServiceAuthenticator<Answer> imp
     try {
       const answer = await this.#request(token)
       this.health.succeeded(t0)
-      const now = Date.now()
+      const now = clock.now()
       const maxTtl = this.config.cacheMaxTtl * 1000
       if (answer.active) {
         const exp = answer.claims['exp']
@@ -140,7 +141,7 @@ export class IntrospectionAuthenticator extends ServiceAuthenticator<Answer> imp
   #judge(answer: Answer, credentials: Credentials): AuthOutcome {
     if (!answer.active) return this.#ignored(new PortcullisError('ERR_TOKEN_INACTIVE', 'the authorization server says the token is not active'), credentials)
     const context = this.#claimContext(credentials.clientId, credentials.username, credentials.certificate)
-    const failure = evaluateClaims(answer.claims, this.config.claims, this.#match, context, Date.now() / 1000)
+    const failure = evaluateClaims(answer.claims, this.config.claims, this.#match, context, nowSeconds())
     if (failure !== undefined) return this.counts.deny(failure, credentials.clientId)
     const claimed = identityFromClaims(this.config.identity, answer.claims)
     if (claimed instanceof PortcullisError) return this.counts.deny(claimed, credentials.clientId)
@@ -216,7 +217,7 @@ export class IntrospectionAuthenticator extends ServiceAuthenticator<Answer> imp
     }
     const shown = ['sub', 'client_id', 'scope'].filter((k) => typeof answer.claims[k] === 'string').map((k) => `${k} ${JSON.stringify(answer.claims[k])}`)
     steps.push({ check: 'introspection', ok: true, detail: `${this.url.host} answered active: true (${took})${shown.length > 0 ? `; ${shown.join(', ')}` : ''}` })
-    const failure = evaluateClaims(answer.claims, this.config.claims, this.#match, this.#claimContext(context.clientId ?? '', context.username), Date.now() / 1000, steps)
+    const failure = evaluateClaims(answer.claims, this.config.claims, this.#match, this.#claimContext(context.clientId ?? '', context.username), nowSeconds(), steps)
     if (failure !== undefined) return stop('deny', failure)
     const claimed = identityFromClaims(this.config.identity, answer.claims)
     if (claimed instanceof PortcullisError) {

@@ -6,6 +6,7 @@
 import type { PortcullisError } from '../../errors.js'
 import type { DecodedJws } from '../jwt/jws.js'
 import type { VerifyKey } from '../jwt/keys.js'
+import { clock } from '../../clock.js'
 
 export type KeyRefreshReason = 'kid' | 'unavailable' | 'manual'
 
@@ -69,7 +70,7 @@ export class StaticKeySource implements KeySource {
   readonly kidless: boolean
   readonly generation = 0
   readonly #keys: readonly VerifyKey[]
-  readonly #loadedAt = Date.now()
+  readonly #loadedAt = clock.now()
 
   constructor(keys: readonly VerifyKey[], kidless: boolean) {
     this.#keys = Object.freeze([...keys])

@@ -45,6 +45,7 @@ import type { ClaimsConfig } from './claims.js'
 import { compileTemplate } from './claims.js'
 import { bindAlgorithms, importJwks, importPublicKeyPem } from './keys.js'
 import { parseIdentityConfig, type IdentityConfig } from '../identity.js'
+import { clock } from '../../clock.js'
 
 export type TokenSource = 'username' | 'password'
 
@@ -411,7 +412,7 @@ export function authenticatorConfigWarnings(config: AuthenticatorConfig): string
   if (config.type === 'jwt' && config.publicKey !== undefined && config.publicKey.includes('BEGIN CERTIFICATE')) {
     try {
       const cert = new X509Certificate(config.publicKey.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/)![0])
-      if (Date.parse(cert.validTo) < Date.now()) warnings.push(`the configured certificate expired on ${cert.validTo}; its public key is still used`)
+      if (Date.parse(cert.validTo) < clock.now()) warnings.push(`the configured certificate expired on ${cert.validTo}; its public key is still used`)
     } catch {
       // validated at parse time
     }

@@ -11,6 +11,7 @@ import { authenticatorFault, refusalReason } from '../chain.js'
 import { revokedError, type RevocationList } from '../revocation.js'
 import { ALGORITHM_SPECS, isJwsAlgorithm, type JwsAlgorithm } from './algorithms.js'
 import type { AuthenticatorReport, ManagedAuthenticator } from '../managed.js'
+import { nowSeconds } from '../../clock.js'
 
 export interface GeneratedKeyPair {
   readonly alg: JwsAlgorithm
@@ -114,7 +115,7 @@ export function mintToken(options: MintTokenOptions): string {
   if (!isJwsAlgorithm(alg)) throw new TypeError(`unknown algorithm ${String(alg)}`)
   const spec = ALGORITHM_SPECS[alg]
   const key = signingKey(alg, options.privateKey)
-  const now = Math.floor(options.now ?? Date.now() / 1000)
+  const now = Math.floor(options.now ?? nowSeconds())
   const payload: Record<string, unknown> = { iat: now }
   if (options.sub !== undefined) payload['sub'] = options.sub
   if (options.expiresIn !== undefined) payload['exp'] = now + Math.floor(parseDuration(options.expiresIn))

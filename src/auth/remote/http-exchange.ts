@@ -9,6 +9,7 @@
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
+import { clock } from '../../clock.js'
 
 /**
  * How an exchange failed: `error` when no usable answer came (network, TLS, timeout);
@@ -108,7 +109,7 @@ export function httpExchange(url: URL, options: HttpExchangeOptions): Promise<Ht
     const req = isHttps
       ? httpsRequest(url, { ...requestOptions, ...(options.ca !== undefined && options.agent === undefined ? { ca: options.ca } : {}) }, onResponse)
       : httpRequest(url, requestOptions, onResponse)
-    const timer = setTimeout(() => fail(`no complete response within ${options.timeoutMs} ms`), options.timeoutMs)
+    const timer = clock.setTimeout(() => fail(`no complete response within ${options.timeoutMs} ms`), options.timeoutMs)
     req.on('error', (err) => fail(err.name === 'AbortError' ? 'request aborted' : `request failed: ${err.message}`))
     req.end(options.body)
   })

@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks'
 import type { Logger } from '../../log.js'
 import type { AuthenticatorStatus } from '../managed.js'
 import type { HttpFailure } from './http-exchange.js'
+import { clock } from '../../clock.js'
 
 export type ServiceStatus = Omit<AuthenticatorStatus, 'name' | 'type' | 'enabled'>
 
@@ -31,7 +32,7 @@ export class ServiceHealth {
   /** A request that started at performance.now() `t0` got a usable answer. */
   succeeded(t0: number): void {
     this.#count('ok', t0)
-    this.#lastSuccessAt = Date.now()
+    this.#lastSuccessAt = clock.now()
     this.#failures = 0
     this.#lastError = null
   }

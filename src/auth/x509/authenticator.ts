@@ -20,6 +20,7 @@ import type { AuthenticatorReport, AuthenticatorStats, AuthenticatorStatus, Mana
 import { OutcomeCounts } from '../outcome-counts.js'
 import type { AuthOutcome, Credentials, Identity } from '../types.js'
 import type { X509AuthenticatorConfig } from './config.js'
+import { clock } from '../../clock.js'
 
 const NO_CACHE = Object.freeze({ entries: 0, bytes: 0 })
 
@@ -30,7 +31,7 @@ export class X509Authenticator implements ManagedAuthenticator {
   readonly authMethods: readonly string[] = Object.freeze([])
   readonly config: X509AuthenticatorConfig
   readonly #counts: OutcomeCounts
-  readonly #startedAt = Date.now()
+  readonly #startedAt = clock.now()
 
   constructor(config: X509AuthenticatorConfig, options: { readonly logger: Logger }) {
     this.config = config
@@ -45,7 +46,7 @@ export class X509Authenticator implements ManagedAuthenticator {
       return this.#counts.ignore(new PortcullisError('ERR_CERT_MISSING', 'no verified client certificate (connect to a tls/wss listener with requestCert)'), credentials.clientId)
     }
     // The handshake checked the dates; a re-authentication may come later.
-    if (cert.validTo <= Date.now()) {
+    if (cert.validTo <= clock.now()) {
       return this.#counts.deny(new PortcullisError('ERR_CERT_EXPIRED', `client certificate expired at ${new Date(cert.validTo).toISOString()} (${describeCertificate(cert)})`), credentials.clientId)
     }
     const claims = certificateClaims(cert)

@@ -11,6 +11,7 @@ import { hasMoreLevels, topicNameFault } from '../../protocol/topic.js'
 import type { Connection } from '../connection.js'
 import { PublishRateLimiter } from '../rate-limit.js'
 import { forwardableProperties } from '../properties.js'
+import { clock } from '../../clock.js'
 
 /**
  * Acknowledgements to a publisher leave in the order its PUBLISHes arrived [MQTT-4.6.0-2], so
@@ -162,7 +163,7 @@ export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket): vo
     qos,
     retain: packet.retain,
     properties: conn.v5 && props !== undefined ? forwardableProperties(props) : undefined,
-    expiresAt: expiry === undefined ? undefined : Date.now() + expiry * 1000,
+    expiresAt: expiry === undefined ? undefined : clock.now() + expiry * 1000,
     origin: conn.clientId,
   })
   if (qos === 2) broker.sessions.addIncomingQos2(session, id)

@@ -10,6 +10,7 @@
  */
 import { remainingExpiry, type Message } from '../../mqtt/types.js'
 import type { RetainedBatch, RetainedHit, RetainedScan } from '../types.js'
+import { clock } from '../../clock.js'
 
 class RetainedNode {
   children: Map<string, RetainedNode> | undefined
@@ -123,7 +124,7 @@ export class TrieScan implements RetainedScan {
 
   next(max: number): RetainedBatch {
     const hits: RetainedHit[] = []
-    const now = Date.now()
+    const now = clock.now()
     let expired: Message[] | undefined
     let visits = Math.max(1, max) * VISITS_PER_MATCH
     const filters = this.#filters
