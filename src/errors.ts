@@ -172,3 +172,35 @@ export function toReasonCode(code: ErrorCode): number {
       return ReasonCode.UnspecifiedError
   }
 }
+
+/** Reason codes a DISCONNECT may carry (MQTT 5 §3.14.2.1); the others are CONNACK (or ack) codes only. */
+const DISCONNECT_REASONS: ReadonlySet<number> = new Set([
+  0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8b, 0x8d, 0x8e, 0x8f, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98,
+  0x99, 0x9a, 0x9b, 0x9c, 0x9d, 0x9e, 0x9f, 0xa0, 0xa1, 0xa2,
+])
+
+/**
+ * The reason a client that is already connected is disconnected with for an error: the
+ * credential it connected with ran out (a token's exp, its certificate's notAfter, its device
+ * key's expiry) → 0xA0 Maximum connect time; one an operator withdrew → 0x98 Administrative
+ * action; otherwise toReasonCode's, where DISCONNECT may carry it, else 0x87 Not authorized for
+ * a refused credential and 0x80 Unspecified error for the rest. (3.1.1 has no reason: the
+ * connection is closed.)
+ */
+export function toDisconnectReasonCode(code: ErrorCode): number {
+  switch (code) {
+    case 'ERR_JWT_EXPIRED':
+    case 'ERR_CERT_EXPIRED':
+    case 'ERR_DEVICE_KEY_EXPIRED':
+      return ReasonCode.MaximumConnectTime
+    case 'ERR_TOKEN_REVOKED':
+    case 'ERR_CERT_REVOKED':
+    case 'ERR_DEVICE_DISABLED':
+      return ReasonCode.AdministrativeAction
+  }
+  const reason = toReasonCode(code)
+  if (DISCONNECT_REASONS.has(reason)) return reason
+  return reason === ReasonCode.BadUserNameOrPassword || reason === ReasonCode.Banned || reason === ReasonCode.BadAuthenticationMethod
+    ? ReasonCode.NotAuthorized
+    : ReasonCode.UnspecifiedError
+}

@@ -258,25 +258,39 @@ export class DevicesAdmin {
 
   /**
    * One pass over the connected clients: those that connected as a device that is now gone or
-   * disabled, or with a key the device no longer holds, are disconnected.
+   * disabled, or with a key the device no longer holds, are disconnected. Those whose key the
+   * device still holds take its expiry as it is now (the broker disconnects them then).
    */
   #disconnectAffected(changes: readonly DeviceChange[]): number {
-    const affected = new Map<string, { keys: ReadonlySet<string>; why: string }>()
+    /** Per device: its keys' expiries now (key id → epoch ms, undefined: none), and why a client without one goes. */
+    const affected = new Map<string, { keys: ReadonlyMap<string, number | undefined>; why: string }>()
     for (const { before, after } of changes) {
       if (before === undefined) continue
       const id = before.device.id
-      if (after === undefined) affected.set(id, { keys: new Set(), why: `device '${id}' was deleted` })
-      else if (!after.device.enabled) affected.set(id, { keys: new Set(), why: `device '${id}' was disabled` })
-      else affected.set(id, { keys: new Set(after.device.keys.map((k) => k.id)), why: `the key of device '${id}' it connected with was removed` })
+      if (after === undefined) affected.set(id, { keys: new Map(), why: `device '${id}' was deleted` })
+      else if (!after.device.enabled) affected.set(id, { keys: new Map(), why: `device '${id}' was disabled` })
+      else {
+        // A key kept under its id but with other material is a new key: its clients go too.
+        const kept = after.device.keys.filter((k) => before.device.keys.some((b) => b.id === k.id && b.material === k.material))
+        affected.set(id, { keys: new Map(kept.map((k) => [k.id, k.expiresAt])), why: `the key of device '${id}' it connected with was removed or replaced` })
+      }
     }
     if (affected.size === 0) return 0
     let count = 0
     for (const session of this.#broker.sessions.values()) {
       const conn = session.connection
-      const device = conn?.identity?.device
-      if (conn === undefined || device === undefined) continue
+      const identity = conn?.identity
+      const device = identity?.device
+      if (conn === undefined || identity === undefined || device === undefined) continue
       const hit = affected.get(device.id)
-      if (hit === undefined || hit.keys.has(device.key)) continue
+      if (hit === undefined) continue
+      if (hit.keys.has(device.key)) {
+        const keyExpiresAt = hit.keys.get(device.key)
+        if (keyExpiresAt !== device.keyExpiresAt) {
+          conn.identity = { ...identity, device: { id: device.id, key: device.key, ...(keyExpiresAt !== undefined ? { keyExpiresAt } : {}) } }
+        }
+        continue
+      }
       this.#log.info({ clientId: conn.clientId, device: device.id }, `client disconnected: ${hit.why}`)
       conn.disconnect(ReasonCode.AdministrativeAction, hit.why)
       count++

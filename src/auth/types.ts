@@ -49,8 +49,11 @@ export interface Identity extends ClaimedIdentity {
   /** Name of the authenticator that accepted the client ('anonymous' for anonymous). */
   readonly authenticator: string
   readonly anonymous: boolean
-  /** A registered device's token (`type: devices`): the device and the id of the key that verified it. */
-  readonly device?: { readonly id: string; readonly key: string }
+  /**
+   * A registered device's token (`type: devices`): the device, the id of the key that verified
+   * it, and that key's expiry (epoch ms): the broker disconnects the client then.
+   */
+  readonly device?: { readonly id: string; readonly key: string; readonly keyExpiresAt?: number }
   /** The verified token's claims, when the client was authenticated by a token. */
   readonly claims?: Readonly<Record<string, unknown>>
   /** Epoch milliseconds after which the identity is no longer valid (token `exp`): rules

@@ -9,6 +9,7 @@ import type { AuthorizerChain } from '../authz/chain.js'
 import { NO_USAGE, addUsage, type CacheUsage } from '../bounded-cache.js'
 import type { ClusterBus, Forwarded } from '../cluster/bus.js'
 import type { ClientOwnership } from '../cluster/ownership.js'
+import { toDisconnectReasonCode } from '../errors.js'
 import type { Logger } from '../log.js'
 import { subscriptionIdsOf, toDelivery, type Delivery, type Message, type QoS } from '../mqtt/types.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
@@ -439,9 +440,19 @@ export class Broker {
     }
     const exp = conn.identity?.expiresAt
     if (exp !== undefined && now >= exp && this.disconnectOnExpiry && conn.identity?.disconnectOnExpiry !== false) {
-      const what = conn.identity?.certificate?.validTo === exp ? 'client certificate expired' : 'token expired'
+      const certificate = conn.identity?.certificate?.validTo === exp
+      const what = certificate ? 'client certificate expired' : 'token expired'
       this.logger.info({ clientId: conn.clientId }, `${what}: disconnecting`)
-      conn.disconnect(ReasonCode.MaximumConnectTime, what)
+      conn.disconnect(toDisconnectReasonCode(certificate ? 'ERR_CERT_EXPIRED' : 'ERR_JWT_EXPIRED'), what)
+      return
+    }
+    // The device key that verified its token expired: the device's credential is gone, whatever
+    // the token's own exp (and disconnectOnExpiry, which is about the token).
+    const device = conn.identity?.device
+    if (device?.keyExpiresAt !== undefined && now >= device.keyExpiresAt) {
+      const what = `the key '${device.key}' of device '${device.id}' it connected with has expired`
+      this.logger.info({ clientId: conn.clientId, device: device.id, key: device.key }, 'device key expired: disconnecting')
+      conn.disconnect(toDisconnectReasonCode('ERR_DEVICE_KEY_EXPIRED'), what)
     }
   }
 

@@ -111,7 +111,8 @@ export function importDeviceKey(key: StoredDeviceKey, index: number): VerifyKey 
 export function registerDevice(device: StoredDevice, path = 'device'): RegisteredDevice {
   const keys = device.keys.map((stored, i) => {
     try {
-      return { stored, verify: Object.freeze({ ...importDeviceKey(stored, i), owner: device.id }) }
+      const expiry = stored.expiresAt !== undefined ? { expiresAt: stored.expiresAt } : {}
+      return { stored, verify: Object.freeze({ ...importDeviceKey(stored, i), owner: device.id, ...expiry }) }
     } catch (cause) {
       throw new ConfigError(`${path}.keys[${i}].${stored.format}`, (cause as Error).message, { cause })
     }

@@ -362,7 +362,7 @@ export class TokenAuthenticator implements Authenticator {
       anonymous: false,
       claims: verified.payload,
       ...v.claimed,
-      ...(verified.key.owner !== undefined ? { device: { id: verified.key.owner, key: verified.key.kid ?? '' } } : {}),
+      ...(verified.key.owner !== undefined ? { device: deviceOf(verified.key, verified.key.owner) } : {}),
       ...(typeof exp === 'number' ? { expiresAt: exp * 1000 } : {}),
       disconnectOnExpiry: this.config.disconnectOnExpiry,
     }
@@ -447,4 +447,9 @@ export class TokenAuthenticator implements Authenticator {
     if (c.password === undefined || c.password.length === 0) return c.upgradeToken === undefined ? undefined : { token: c.upgradeToken }
     return { token: c.password }
   }
+}
+
+/** The device a device key verified a token for, with the key's expiry (the connection ends then). */
+function deviceOf(key: VerifyKey, owner: string): NonNullable<Identity['device']> {
+  return { id: owner, key: key.kid ?? '', ...(key.expiresAt !== undefined ? { keyExpiresAt: key.expiresAt } : {}) }
 }

@@ -18,6 +18,8 @@ export interface VerifyKey {
   readonly index: number
   /** A device's key (device registry): the device's id. */
   readonly owner?: string
+  /** A device's key: epoch ms after which it no longer verifies (a connection it admitted ends then). */
+  readonly expiresAt?: number
 }
 
 export class KeyImportError extends Error {
