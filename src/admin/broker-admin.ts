@@ -19,6 +19,7 @@ import { AuthenticatorsAdmin } from './authenticators.js'
 import { AuthorizationAdmin } from './authorization.js'
 import { AdminChanges } from './changes.js'
 import { ClientsAdmin } from './clients.js'
+import { TopicsAdmin } from './topics.js'
 import { RevocationsAdmin } from './revocations.js'
 import { DevicesAdmin } from './devices.js'
 import type { DeviceRegistry } from '../auth/devices/registry.js'
@@ -28,8 +29,8 @@ import { StatsHistory, type StatsHistoryView } from './stats-history.js'
 import type { ConfigurationStatus } from './managed-config.js'
 import { checkToken } from './token-check.js'
 import { AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX, AuditLog, type AuditPage } from './audit.js'
-import { ApiError } from './errors.js'
 import { listRefusals } from './refusals.js'
+import { pageNumber } from './query.js'
 import type { RefusalRecord } from '../broker/refusals.js'
 
 export interface BrokerAdminOptions {
@@ -57,6 +58,7 @@ export class BrokerAdmin implements MetricsSource {
   readonly authn: AuthenticatorsAdmin
   readonly authz: AuthorizationAdmin
   readonly clients: ClientsAdmin
+  readonly topics: TopicsAdmin
   readonly #configuration: ConfigurationStatus
   readonly revocations: RevocationsAdmin
   readonly devices: DevicesAdmin
@@ -84,6 +86,7 @@ export class BrokerAdmin implements MetricsSource {
       broker, authorization: options.authorization, logger, changes, tokens: () => this.authn.live.length > 0,
     })
     this.clients = new ClientsAdmin({ broker, chain, logger, authorization: () => this.authz.config })
+    this.topics = new TopicsAdmin(broker)
     this.#revocationList = options.revocations
     this.revocations = new RevocationsAdmin({ broker, list: options.revocations, logger, authenticators: () => this.authn.live })
     this.devices = new DevicesAdmin({ broker, registry: options.devices, logger })
@@ -146,13 +149,4 @@ export class BrokerAdmin implements MetricsSource {
   configuration(): ConfigurationStatus {
     return this.#configuration
   }
-}
-
-/** A whole number query parameter in 1..max. */
-function pageNumber(query: Readonly<Record<string, unknown>>, name: string, fallback: number, max: number): number {
-  const raw = query[name]
-  if (raw === undefined) return fallback
-  const n = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : NaN
-  if (!Number.isSafeInteger(n) || n < 1 || n > max) throw new ApiError('ERR_VALIDATION', `${name}: must be a whole number from 1 to ${max}`, name)
-  return n
 }

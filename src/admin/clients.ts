@@ -11,6 +11,8 @@ import { isMapping } from '../config/check.js'
 import type { Logger } from '../log.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
 import { ApiError } from './errors.js'
+import { optionalText } from './query.js'
+import { clientPermissions, type ClientPermissionsView } from './permissions.js'
 import type { ProtocolVersion } from '../mqtt/types.js'
 import { clock } from '../clock.js'
 
@@ -83,15 +85,6 @@ export type ClientDetail = ClientView & {
 
 /** Most clients one GET /clients page holds. */
 export const CLIENT_PAGE_MAX = 1000
-
-/** A string query parameter (the last one when repeated), or undefined. */
-function optionalText(query: Readonly<Record<string, unknown>>, name: string): string | undefined {
-  const v = query[name]
-  const last: unknown = Array.isArray(v) ? (v as unknown[])[v.length - 1] : v
-  if (last === undefined) return undefined
-  if (typeof last !== 'string') throw new ApiError('ERR_VALIDATION', `${name}: must be a string`, name)
-  return last
-}
 
 /** GET /clients?state=: connected clients, offline sessions, or both (the default). */
 export const CLIENT_STATES = ['all', 'connected', 'offline'] as const
@@ -257,6 +250,15 @@ export class ClientsAdmin {
       inflight: session.inflightCount,
       queued: session.queue.length,
     }
+  }
+
+  /** A connected client's effective permissions, and one check worked out (`action`, `topic`, `qos`, `retain`). */
+  getPermissions(clientId: string, query: Readonly<Record<string, unknown>> = {}): ClientPermissionsView {
+    const conn = this.#session(clientId).connection
+    if (conn === undefined) {
+      throw new ApiError('ERR_NOT_FOUND', `client '${clientId}' is not connected: permissions are worked out when a client connects (an offline session has none)`)
+    }
+    return clientPermissions(conn, query)
   }
 
   /**

@@ -415,6 +415,58 @@ export const SCHEMAS: Record<string, Schema> = {
       },
     }],
   },
+  RuleView: {
+    type: 'object',
+    required: ['source', 'origin', 'effect', 'actions', 'topics'],
+    properties: {
+      source: { enum: ['broker', 'superuser', 'token-acl', 'policies', 'dollar-topics'] },
+      origin: { ...str, description: 'a policy name, the ACL claim entry (acl[2], acl.pub), or the built-in rule' },
+      effect: { enum: ['allow', 'deny'] },
+      actions: { type: 'array', items: { enum: ['connect', 'publish', 'subscribe'] } },
+      topics: { ...strings, description: 'topic filters after placeholder substitution' },
+      qos: { type: 'array', items: { enum: [0, 1, 2] }, description: 'absent: any QoS' },
+      retain: { ...bool, description: 'publish rules limited to retained (true) or other (false) messages' },
+      note: str,
+    },
+  },
+  ClientPermissions: {
+    type: 'object',
+    required: ['clientId', 'rules', 'noMatch'],
+    properties: {
+      clientId: str,
+      rules: { type: 'array', items: ref('RuleView'), description: 'in the order they are asked: the first that matches decides' },
+      noMatch: { enum: ['allow', 'deny'], description: 'decides a publish or subscribe no rule matched (connect: allowed)' },
+      expiresAt: { ...str, format: 'date-time', description: 'the token the rules came from expires then: every check is refused from then on' },
+      check: {
+        type: 'object',
+        properties: {
+          action: { enum: ['connect', 'publish', 'subscribe'] }, topic: str, qos: int, retain: bool,
+          allowed: bool, decidedBy: ref('RuleView'), because: str,
+        },
+      },
+    },
+  },
+  SubscribedFilter: {
+    type: 'object',
+    required: ['filter', 'subscribers', 'shared'],
+    properties: {
+      filter: str,
+      subscribers: { ...int, description: 'sessions subscribed directly (connected or offline)' },
+      shared: { type: 'array', items: { type: 'object', properties: { group: str, members: int } } },
+    },
+  },
+  RetainedMessage: {
+    type: 'object',
+    required: ['topic', 'qos', 'bytes', 'truncated'],
+    properties: {
+      topic: str, qos: int, bytes: int,
+      text: { ...str, description: 'the payload (up to 1,024 bytes) when it is UTF-8' },
+      base64: { ...str, description: 'the payload (up to 1,024 bytes) when it is not UTF-8' },
+      truncated: { ...bool, description: 'the preview holds only the first 1,024 bytes' },
+      contentType: str, payloadFormatIndicator: bool,
+      expiresAt: { ...str, format: 'date-time', description: 'Message Expiry: when it is dropped' },
+    },
+  },
   TokenCheckRequest: {
     type: 'object',
     required: ['token'],

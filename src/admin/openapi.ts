@@ -89,6 +89,7 @@ export function buildOpenApiDocument(version: string): Doc {
       { name: 'authenticators', description: 'The authenticator chain (JWT, JWKS)' },
       { name: 'authorization', description: 'Policies and settings' },
       { name: 'clients', description: 'Connected clients and offline persistent sessions' },
+      { name: 'topics', description: 'Subscribed topic filters and retained messages (read-only)' },
       { name: 'revocations', description: 'Revoked tokens (by jti, by subject, or issued before a time)' },
       { name: 'devices', description: 'The device registry: devices and their own keys (type: devices authenticators)' },
       { name: 'tools', description: 'Token check' },

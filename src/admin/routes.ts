@@ -124,6 +124,37 @@ export const API_ROUTES: readonly ApiRoute[] = [
     description: 'A connected client is disconnected; its session then lives on or ends as its expiry interval says. An offline session is ' +
       'ended at once: its subscriptions and queued messages are dropped and a delayed will is published, as when a session expires.',
     status: 204, errors: [404], handler: (a, r) => a.clients.disconnectClient(r.params['id']) },
+  { method: 'GET', url: '/clients/:id/permissions', tag: 'clients', summary: 'A connected client\'s effective permissions: the rules that apply to it, first match decides',
+    description: 'The rules the broker asks for this client, in order: the built-in `$`-topic rules, the superuser claim, the token\'s ACL claim and ' +
+      'the policies whose clientId / username / ip conditions it meets, with placeholders substituted; then `noMatch` decides. With `action` ' +
+      '(and `topic`, `qos`, `retain`) the answer also works out that one check with the rule that decides it (`check`), exactly as the broker ' +
+      'decides the client\'s PUBLISH and SUBSCRIBE packets. 404 for an offline session: permissions are worked out when a client connects.',
+    query: [
+      { name: 'action', enum: ['connect', 'publish', 'subscribe'], description: 'a check to work out' },
+      { name: 'topic', description: 'the topic (publish) or filter (subscribe; $share/<group>/ allowed) to check' },
+      { name: 'qos', enum: ['0', '1', '2'], default: '0', description: 'the QoS of the check' },
+      { name: 'retain', enum: ['false', 'true'], default: 'false', description: 'publish: a retained message' },
+    ],
+    response: 'ClientPermissions', errors: [400, 404], handler: (a, r) => a.clients.getPermissions(r.params['id'], r.query) },
+  // topics
+  { method: 'GET', url: '/topics', tag: 'topics', summary: 'Subscribed topic filters: how many sessions hold each, shared groups apart',
+    description: 'Connected clients\' and offline sessions\' subscriptions, by filter in code-unit order.',
+    query: [
+      { name: 'q', description: 'only filters containing this text' },
+      { name: 'limit', default: '100', description: 'one page of at most this many filters (1..1000). A page shorter than limit is the last' },
+      { name: 'after', description: 'only filters after this one (code-unit order): the last filter of the previous page' },
+    ],
+    response: 'SubscribedFilter[]', errors: [400], handler: (a, r) => a.topics.subscriptions(r.query) },
+  { method: 'GET', url: '/retained', tag: 'topics', summary: 'Retained messages under a filter, with a preview of each payload',
+    description: 'Retained messages whose topic matches `filter` (default `#`: every topic not starting with `$`; `$SYS/#` lists the ' +
+      'broker\'s), by topic in code-unit order. A payload is previewed up to 1,024 bytes: as `text` when it is UTF-8, else as `base64`. ' +
+      'Every match is visited to answer one page: a narrower filter answers faster.',
+    query: [
+      { name: 'filter', default: '#', description: 'a topic filter' },
+      { name: 'limit', default: '100', description: 'one page of at most this many messages (1..1000). A page shorter than limit is the last' },
+      { name: 'after', description: 'only topics after this one (code-unit order): the last topic of the previous page' },
+    ],
+    response: 'RetainedMessage[]', errors: [400], handler: (a, r) => a.topics.retained(r.query) },
   // revocations
   { method: 'GET', url: '/revocations', tag: 'revocations', summary: 'Revoked tokens in force (entries past their expiry are dropped)',
     response: 'Revocation[]', errors: [], handler: (a) => a.revocations.listRevocations() },

@@ -176,8 +176,8 @@ export class ClaimsAuthorizer implements Authorizer {
     })
     if (!result.ok) {
       this.#onProblem?.(subject, result.reason)
-      return new DenyAllRules(result.reason)
+      return new DenyAllRules(result.reason, 'token-acl')
     }
-    return new RuleSet(result.rules, { expiresAt: subject.identity.expiresAt })
+    return new RuleSet(result.rules, { expiresAt: subject.identity.expiresAt, source: 'token-acl' })
   }
 }

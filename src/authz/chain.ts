@@ -4,7 +4,15 @@
  * allowed (only a matching deny rule refuses an authenticated client).
  */
 import { NO_USAGE, addUsage, type CacheUsage } from '../bounded-cache.js'
-import type { Authorizer, AuthorizerChainOptions, AuthzSubject, ClientAuthz, ClientRules, QoS } from './types.js'
+import type {
+  Authorizer, AuthorizerChainOptions, AuthzAction, AuthzSubject, CheckExplained, ClientAuthz, ClientRules, PermissionsView, QoS, RuleView,
+} from './types.js'
+
+/** The chain's own first rule: clients never publish to `$`-topics. */
+const NO_DOLLAR_PUBLISH: RuleView = {
+  source: 'broker', origin: '$-topics', effect: 'deny', actions: ['publish'], topics: ['$…'],
+  note: 'clients never publish to $-topics ($SYS and the like belong to the broker)',
+}
 
 class CompiledClientAuthz implements ClientAuthz {
   readonly #rules: readonly ClientRules[]
@@ -47,6 +55,24 @@ class CompiledClientAuthz implements ClientAuthz {
       if (d !== 'ignore') return d === 'allow'
     }
     return this.#noMatch
+  }
+
+  describe(): PermissionsView {
+    return { rules: [NO_DOLLAR_PUBLISH, ...this.#rules.flatMap((r) => r.describe())], noMatch: this.#noMatch ? 'allow' : 'deny' }
+  }
+
+  explain(action: AuthzAction, topic: string, qos: QoS, retain: boolean): CheckExplained {
+    const allowed = action === 'connect' ? this.canConnect() : action === 'publish' ? this.canPublish(topic, qos, retain) : this.canSubscribe(topic, qos)
+    if (action === 'publish' && topic.charCodeAt(0) === 0x24 /* $ */) return { allowed, decidedBy: NO_DOLLAR_PUBLISH, because: `${NO_DOLLAR_PUBLISH.note}` }
+    for (const r of this.#rules) {
+      const d = action === 'connect' ? r.connect() : action === 'publish' ? r.publish(topic, qos, retain) : r.subscribe(topic, qos)
+      if (d === 'ignore') continue
+      const rule = r.explain(action, topic, qos, retain)
+      const by = rule === undefined ? 'a rule' : `${rule.source} rule "${rule.origin}"`
+      return { allowed, ...(rule !== undefined ? { decidedBy: rule } : {}), because: `${allowed ? 'allowed' : 'refused'} by ${by}` }
+    }
+    if (action === 'connect') return { allowed, because: 'no connect rule matched: an authenticated client may connect' }
+    return { allowed, because: `no rule matched: noMatch is ${this.#noMatch ? 'allow' : 'deny'}` }
   }
 
   cacheUsage(): CacheUsage {

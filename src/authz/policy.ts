@@ -107,6 +107,6 @@ export class PolicyAuthorizer implements Authorizer {
       }
       rules.push(ruleFor(policy, filters))
     }
-    return rules.length === 0 ? undefined : new RuleSet(rules)
+    return rules.length === 0 ? undefined : new RuleSet(rules, { source: 'policies' })
   }
 }

@@ -10,7 +10,7 @@
  * from wide wildcards, use an allow-list (`noMatch: deny`) or deny the wide filters too.
  */
 import { BoundedCache, addUsage, type CacheUsage } from '../bounded-cache.js'
-import type { AuthzDecision, ClientRules, QoS } from './types.js'
+import type { AuthzAction, AuthzDecision, ClientRules, QoS, RuleSource, RuleView } from './types.js'
 import {
   type CompiledFilter,
   compileFilter,
@@ -148,6 +148,28 @@ function buildPublishIndex(rules: readonly CompiledRule[]): ((topic: string) => 
 export interface RuleSetOptions {
   /** Epoch ms after which every check answers 'deny' (the token the rules came from expired). */
   readonly expiresAt?: number | undefined
+  /** Where the rules come from (the permissions view says so). */
+  readonly source: RuleSource
+}
+
+const ALL_QOS = 0b111
+
+/** A compiled rule as an operator reads it. */
+export function ruleView(rule: CompiledRule, source: RuleSource): RuleView {
+  const actions: AuthzAction[] = []
+  if (rule.connect) actions.push('connect')
+  if (rule.publish) actions.push('publish')
+  if (rule.subscribe) actions.push('subscribe')
+  const qos = ([0, 1, 2] as const).filter((q) => (rule.qosMask & (1 << q)) !== 0)
+  return {
+    source,
+    origin: rule.origin,
+    effect: rule.effect,
+    actions,
+    topics: rule.filters.map((f) => f.filter),
+    ...(rule.qosMask !== ALL_QOS ? { qos } : {}),
+    ...(rule.retain !== 'any' ? { retain: rule.retain } : {}),
+  }
 }
 
 function expired(expiresAt: number | undefined): boolean {
@@ -161,10 +183,14 @@ export class RuleSet implements ClientRules {
   readonly #subscribe: readonly CompiledRule[]
   readonly #publishIndex: ((topic: string) => readonly Entry[]) | undefined
   readonly #expiresAt: number | undefined
+  readonly #rules: readonly CompiledRule[]
+  readonly #source: RuleSource
   readonly #publishCache = new DecisionCache()
   readonly #subscribeCache = new DecisionCache()
 
-  constructor(rules: readonly CompiledRule[], options: RuleSetOptions = {}) {
+  constructor(rules: readonly CompiledRule[], options: RuleSetOptions) {
+    this.#rules = rules
+    this.#source = options.source
     this.#connect = rules.filter((r) => r.connect)
     this.#publish = rules.filter((r) => r.publish && r.filters.length > 0)
     this.#subscribe = rules.filter((r) => r.subscribe && r.filters.length > 0)
@@ -211,6 +237,19 @@ export class RuleSet implements ClientRules {
     return decision
   }
 
+  describe(): readonly RuleView[] {
+    return this.#rules.map((r) => ruleView(r, this.#source))
+  }
+
+  explain(action: AuthzAction, topic: string, qos: QoS, retain: boolean): RuleView | undefined {
+    if (expired(this.#expiresAt)) {
+      return { source: this.#source, origin: 'token expired', effect: 'deny', actions: ['connect', 'publish', 'subscribe'], topics: ['#'],
+        note: 'the token these rules came from has expired: they refuse everything' }
+    }
+    const rule = action === 'connect' ? this.#connect[0] : action === 'publish' ? this.matchPublish(topic, qos, retain) : this.matchSubscribe(topic, qos)
+    return rule === undefined ? undefined : ruleView(rule, this.#source)
+  }
+
   /** The rule that decides a publish, uncached (for diagnostics). */
   matchPublish(topic: string, qos: QoS, retain: boolean): CompiledRule | undefined {
     const qosBit = 1 << qos
@@ -253,8 +292,16 @@ export class RuleSet implements ClientRules {
  */
 export class DenyAllRules implements ClientRules {
   readonly reason: string
-  constructor(reason: string) {
+  readonly #view: RuleView
+  constructor(reason: string, source: RuleSource) {
     this.reason = reason
+    this.#view = { source, origin: source === 'token-acl' ? 'ACL claim' : source, effect: 'deny', actions: ['connect', 'publish', 'subscribe'], topics: ['#'], note: reason }
+  }
+  describe(): readonly RuleView[] {
+    return [this.#view]
+  }
+  explain(): RuleView {
+    return this.#view
   }
   connect(): AuthzDecision {
     return 'deny'

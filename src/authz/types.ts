@@ -26,6 +26,46 @@ export interface ClientRules {
   subscribe(filter: string, qos: QoS): AuthzDecision
   /** What the rules' decision caches hold (rules without a cache leave it out). */
   cacheUsage?(): CacheUsage
+  /** These rules as an operator reads them, in the order they are asked (the admin API's permissions view). */
+  describe(): readonly RuleView[]
+  /** The rule of `describe()` that gives `decision` for this check ('ignore' never has one). */
+  explain(action: AuthzAction, topic: string, qos: QoS, retain: boolean): RuleView | undefined
+}
+
+/** Which part of the chain a rule comes from. */
+export type RuleSource = 'broker' | 'superuser' | 'token-acl' | 'policies' | 'dollar-topics'
+
+/** One rule that applies to a client, as the admin API and console show it (placeholders substituted). */
+export interface RuleView {
+  readonly source: RuleSource
+  /** A policy name, the ACL claim entry (`acl[2]`, `acl.pub`), or what the built-in rule is. */
+  readonly origin: string
+  readonly effect: 'allow' | 'deny'
+  readonly actions: readonly AuthzAction[]
+  /** Topic filters after substitution; empty for connect-only rules. */
+  readonly topics: readonly string[]
+  /** QoS levels the rule is limited to (absent: any). */
+  readonly qos?: readonly QoS[]
+  /** Publish rules limited to retained (true) or non-retained (false) messages. */
+  readonly retain?: boolean
+  /** Why the rule is there, for rules that are not a configured or claimed one. */
+  readonly note?: string
+}
+
+/** A client's effective permissions: the rules that apply to it, first match decides. */
+export interface PermissionsView {
+  readonly rules: readonly RuleView[]
+  /** What decides a publish or subscribe that no rule matched (connect: allowed). */
+  readonly noMatch: 'allow' | 'deny'
+}
+
+/** One check worked out with the rule that decided it. */
+export interface CheckExplained {
+  readonly allowed: boolean
+  /** The rule that decided; absent when no rule matched and `noMatch` (or connect's default) decided. */
+  readonly decidedBy?: RuleView
+  /** The decision in words. */
+  readonly because: string
 }
 
 export interface Authorizer {
@@ -41,6 +81,10 @@ export interface ClientAuthz {
   canSubscribe(filter: string, qos: QoS): boolean
   /** What this client's decision caches hold (for /metrics). */
   cacheUsage(): CacheUsage
+  /** The rules that apply to this client (the admin API's permissions view). */
+  describe(): PermissionsView
+  /** A check, with the rule that decides it: the same answer the can* methods give. */
+  explain(action: AuthzAction, topic: string, qos: QoS, retain: boolean): CheckExplained
 }
 
 export interface AuthorizerChainOptions {

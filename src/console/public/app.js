@@ -12,6 +12,7 @@ import * as revocations from './pages/revocations.js'
 import * as devices from './pages/devices.js'
 import * as refusals from './pages/refusals.js'
 import * as audit from './pages/audit.js'
+import * as topics from './pages/topics.js'
 
 /** @typedef {{ render(root: HTMLElement): (() => void) | void }} Page */
 /** Routes with a `parent` are sub-pages: not in the navigation, which marks their parent. */
@@ -22,6 +23,7 @@ const ROUTES = [
   { path: 'authorization', title: 'Authorization', page: policies },
   { path: 'authorization/settings', title: 'Authorization settings', page: authorizationSettings, parent: 'authorization' },
   { path: 'clients', title: 'Clients', page: clients },
+  { path: 'topics', title: 'Topics', page: topics },
   { path: 'token', title: 'Token checker', page: token },
   { path: 'devices', title: 'Devices', page: devices },
   { path: 'revocations', title: 'Revocations', page: revocations },

@@ -3,6 +3,7 @@
 import { api, listOf, seg } from '../api.js'
 import { formatRelative, formatTime, h, mount } from '../dom.js'
 import { confirmDialog, modal, pill, showError, table, toast } from '../ui.js'
+import { permissionsSection } from '../permissions.js'
 
 export const POLL_MS = 3000
 /** @typedef {Record<string, any>} Client */
@@ -143,10 +144,7 @@ async function inspect(id) {
         row('In flight / queued', c.inflight !== undefined ? `${c.inflight} / ${c.queued ?? 0}` : undefined),
         row('Session expiry', c.session?.expiryInterval === NEVER ? 'never' : c.session?.expiryInterval !== undefined ? `${c.session.expiryInterval} s after disconnecting` : undefined)),
       subscriptionTable(c),
-      h('h4', null, 'Permissions'),
-      c.acl === undefined ? h('p', { class: 'muted' }, 'Not reported.')
-        : typeof c.acl.tokenRules === 'number' ? h('p', null, c.acl.superuser ? pill('superuser: authorization bypassed', 'warn') : `${c.acl.tokenRules} rule(s) from the token's ACL claim, then the policies.`)
-          : h('pre', { class: 'json' }, JSON.stringify(c.acl, null, 2)))
+      ...permissionsSection(c.clientId))
   } catch (err) {
     mount(body, h('div', { class: 'alert error' }, /** @type {Error} */ (err).message))
   }
