@@ -58,7 +58,7 @@ before(async () => {
     authorization: { noMatch: 'allow' },
     dataDir,
     log: { level: 'silent' },
-  }), { logger: silentLogger() })
+  }), { logger: silentLogger(), statsHistoryIntervalMs: 500 }) // history points every 0.5 s: the screenshot's charts have a line
   assert.ok(server.admin !== undefined, 'the admin listener is not running')
   adminUrl = server.admin.url
   mqttPort = (server.listeners[0] as { port: number }).port
@@ -218,7 +218,9 @@ test('console: the overview charts the broker (screenshot for the README)', asyn
     for (let i = 0; i < 1 + (n % 7); i++) client.publish(`sensors/e2e-sensor-8/temp`, String(20 + (n++ % 50) / 10), { qos: 0 })
   }, 200)
   try {
-    await waitUntil(async () => Number(await page.locator('#charts').getAttribute('data-samples')) >= 5, 'the overview did not poll /stats', 25_000)
+    // 7 s of traffic drawn (the page fetches the history every 3 s)
+    const since = Date.now()
+    await waitUntil(async () => Date.now() - since > 7000 && Number(await page.locator('#charts').getAttribute('data-points')) >= 12, 'the overview did not draw the stats history', 25_000)
   } finally {
     clearInterval(traffic)
   }

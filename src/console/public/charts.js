@@ -1,4 +1,4 @@
-// Small SVG charts drawn by hand: a time-series line chart and a horizontal bar chart.
+// Small SVG charts drawn by hand: a line chart over time and a horizontal bar chart.
 import { svg, h } from './dom.js'
 
 const PALETTE = ['#2a6f97', '#e76f51', '#2a9d8f', '#8d5fd3', '#e9c46a', '#6c757d']
@@ -18,19 +18,31 @@ function short(n) {
   return `${+n.toFixed(n < 10 && n % 1 !== 0 ? 1 : 0)}`
 }
 
+/** Steps between time labels (seconds): the smallest that leaves at most 6 labels is used. */
+const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600]
+
+/** HH:MM, or HH:MM:SS when labels are less than a minute apart (local time). @param {number} t @param {boolean} seconds */
+function clockLabel(t, seconds) {
+  const d = new Date(t)
+  const two = (/** @type {number} */ n) => String(n).padStart(2, '0')
+  return `${two(d.getHours())}:${two(d.getMinutes())}${seconds ? `:${two(d.getSeconds())}` : ''}`
+}
+
 /**
- * A line chart of time series sharing one x axis (sample index, oldest first).
- * @param {{ title: string, unit?: string, series: Array<{ name: string, values: number[], color?: string }>, width?: number, height?: number, capacity?: number }} o
+ * A line chart over time: each series' values at `times` (epoch ms, oldest first), on an x axis
+ * from `from` to `to` labelled with clock times.
+ * @param {{ title: string, unit?: string, id?: string, times: number[], from: number, to: number,
+ *   series: Array<{ name: string, values: number[], color?: string }>, width?: number, height?: number }} o
  */
-export function lineChart(o) {
-  const width = o.width ?? 420, height = o.height ?? 150
-  const pad = { l: 38, r: 8, t: 10, b: 18 }
+export function timeChart(o) {
+  const width = o.width ?? 420, height = o.height ?? 160
+  const pad = { l: 38, r: 10, t: 10, b: 22 }
   const w = width - pad.l - pad.r, hgt = height - pad.t - pad.b
-  const capacity = Math.max(2, o.capacity ?? Math.max(2, ...o.series.map((s) => s.values.length)))
+  const span = Math.max(1, o.to - o.from)
   const max = niceMax(Math.max(0, ...o.series.flatMap((s) => s.values)))
-  const x = (/** @type {number} */ i, /** @type {number} */ n) => pad.l + (w * (capacity - n + i)) / (capacity - 1)
+  const x = (/** @type {number} */ t) => pad.l + (w * (t - o.from)) / span
   const y = (/** @type {number} */ v) => pad.t + hgt - (hgt * v) / max
-  const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, class: 'chart', role: 'img', 'aria-label': o.title })
+  const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, class: 'chart', role: 'img', 'aria-label': o.title, 'data-from': o.from, 'data-to': o.to })
   for (const f of [0, 0.5, 1]) {
     const yy = y(max * f)
     root.appendChild(svg('line', { x1: pad.l, x2: width - pad.r, y1: yy, y2: yy, class: 'grid' }))
@@ -38,22 +50,32 @@ export function lineChart(o) {
     label.textContent = short(max * f)
     root.appendChild(label)
   }
+  const step = (TIME_STEPS.find((s) => span / 1000 / s <= 6) ?? 3600) * 1000
+  for (let t = Math.ceil(o.from / step) * step; t <= o.to; t += step) {
+    const xx = x(t)
+    root.appendChild(svg('line', { x1: xx, x2: xx, y1: pad.t, y2: pad.t + hgt, class: 'grid' }))
+    if (xx + (step < 60_000 ? 22 : 15) > width) continue // a label cut by the chart's edge: the grid line says enough
+    const label = svg('text', { x: xx, y: height - 6, 'text-anchor': 'middle', class: 'axis time', 'data-t': t })
+    label.textContent = clockLabel(t, step < 60_000)
+    root.appendChild(label)
+  }
   o.series.forEach((s, k) => {
     const color = s.color ?? PALETTE[k % PALETTE.length]
-    const n = s.values.length
+    const n = Math.min(s.values.length, o.times.length)
     if (n === 0) return
-    const pts = s.values.map((v, i) => `${x(i, n).toFixed(1)},${y(v).toFixed(1)}`)
-    if (n === 1) root.appendChild(svg('circle', { cx: x(0, 1), cy: y(s.values[0] ?? 0), r: 2.5, fill: color }))
+    const px = (/** @type {number} */ i) => x(o.times[i] ?? o.to).toFixed(1)
+    const pts = s.values.slice(0, n).map((v, i) => `${px(i)},${y(v).toFixed(1)}`)
+    if (n === 1) root.appendChild(svg('circle', { cx: px(0), cy: y(s.values[0] ?? 0), r: 2.5, fill: color, 'data-series': s.name }))
     else {
-      const area = `M${x(0, n).toFixed(1)},${y(0)} L${pts.join(' L')} L${x(n - 1, n).toFixed(1)},${y(0)} Z`
+      const area = `M${px(0)},${y(0)} L${pts.join(' L')} L${px(n - 1)},${y(0)} Z`
       root.appendChild(svg('path', { d: area, fill: color, opacity: 0.12 }))
-      root.appendChild(svg('polyline', { points: pts.join(' '), fill: 'none', stroke: color, 'stroke-width': 1.8, 'stroke-linejoin': 'round' }))
+      root.appendChild(svg('polyline', { points: pts.join(' '), fill: 'none', stroke: color, 'stroke-width': 1.8, 'stroke-linejoin': 'round', 'data-series': s.name }))
     }
   })
   const last = (/** @type {number[]} */ v) => (v.length > 0 ? v[v.length - 1] ?? 0 : 0)
   const legend = h('div', { class: 'legend' }, o.series.map((s, k) =>
     h('span', null, h('i', { class: 'swatch', 'data-color': String(k % PALETTE.length) }), `${s.name} `, h('b', null, short(last(s.values)) + (o.unit ?? '')))))
-  return h('figure', { class: 'chart-card' }, h('figcaption', null, o.title), root, legend)
+  return h('figure', { class: 'chart-card', ...(o.id !== undefined ? { 'data-chart': o.id } : {}) }, h('figcaption', null, o.title), root, legend)
 }
 
 /**

@@ -1,15 +1,25 @@
-// Overview: live numbers and charts from polling GET /stats.
+// Overview: live numbers from polling GET /stats; charts over time from the broker's own
+// history (GET /stats/history: a point every 10 s for an hour), so a reloaded page shows it at once.
 import { api, listOf, seg } from '../api.js'
-import { barChart, lineChart } from '../charts.js'
+import { barChart, timeChart } from '../charts.js'
 import { formatBytes, formatDuration, formatNumber, h, mount } from '../dom.js'
 import { showError } from '../ui.js'
 
 export const POLL_MS = 3000
-const CAPACITY = 60 // samples kept: 3 minutes at the default poll
 
-/** @typedef {{ t: number, s: Record<string, any>, failures: Record<string, number> }} Sample */
-/** @type {Sample[]} history kept across visits to the page */
-const history = []
+/** The ranges the charts show (GET /stats/history?range=). */
+const RANGES = [{ id: '5m', label: '5 min' }, { id: '15m', label: '15 min' }, { id: '1h', label: '1 h' }]
+const RANGE_KEY = 'portcullis.overview.range'
+
+/** @typedef {{ at: string, connections: number, connectsPerSecond: number, messagesInPerSecond: number, messagesOutPerSecond: number,
+ *   bytesInPerSecond: number, bytesOutPerSecond: number, authFailuresPerSecond: number, dropsPerSecond: number }} StatsPoint */
+/** @typedef {{ range: string, intervalSeconds: number, from: string, to: string, points: StatsPoint[] }} StatsHistory */
+
+/** The range chosen last (kept in this browser), else 15 minutes. */
+function savedRange() {
+  const r = localStorage.getItem(RANGE_KEY)
+  return RANGES.some((x) => x.id === r) ? /** @type {string} */ (r) : '15m'
+}
 
 /** Authentication failures as { reason: count }, whatever shape the API sends. @param {any} s */
 export function failuresByReason(s) {
@@ -62,21 +72,31 @@ async function authSuccesses() {
   return total
 }
 
-/** Per-second rate of a counter between consecutive samples. @param {string} key */
-function rates(key) {
-  const out = []
-  for (let i = 1; i < history.length; i++) {
-    const a = /** @type {Sample} */ (history[i - 1]), b = /** @type {Sample} */ (history[i])
-    const dv = Number(b.s[key] ?? 0) - Number(a.s[key] ?? 0)
-    const dt = (b.t - a.t) / 1000
-    out.push(dt > 0 && dv >= 0 ? dv / dt : 0)
-  }
-  return out
-}
-
 /** @param {string} label @param {string} value @param {string} [sub] */
 function tile(label, value, sub) {
   return h('div', { class: 'tile' }, h('div', { class: 'tile-label' }, label), h('div', { class: 'tile-value' }, value), sub ? h('div', { class: 'tile-sub' }, sub) : null)
+}
+
+/**
+ * The charts of a history answer: the x axis runs from the range's start (or the first point's
+ * interval, when the broker has run for less) to now.
+ * @param {StatsHistory} hist
+ */
+function historyCharts(hist) {
+  const p = hist.points
+  const times = p.map((x) => Date.parse(x.at))
+  const to = Date.parse(hist.to)
+  const first = times[0]
+  const from = Math.max(Date.parse(hist.from), first === undefined ? to - hist.intervalSeconds * 1000 : first - hist.intervalSeconds * 1000)
+  const chart = (/** @type {string} */ id, /** @type {string} */ title, /** @type {string} */ unit, /** @type {Array<[string, keyof StatsPoint]>} */ series) =>
+    timeChart({ id, title, unit, times, from, to, series: series.map(([name, key]) => ({ name, values: p.map((x) => Number(x[key] ?? 0)) })) })
+  return [
+    chart('connections', 'Connections', '', [['connected', 'connections']]),
+    chart('messages', 'Messages per second', '/s', [['in', 'messagesInPerSecond'], ['out', 'messagesOutPerSecond']]),
+    chart('events', 'Connects, auth failures, drops per second', '/s',
+      [['connects', 'connectsPerSecond'], ['auth failures', 'authFailuresPerSecond'], ['dropped', 'dropsPerSecond']]),
+    chart('bytes', 'Traffic (bytes per second)', 'B/s', [['in', 'bytesInPerSecond'], ['out', 'bytesOutPerSecond']]),
+  ]
 }
 
 /** @param {HTMLElement} root */
@@ -84,10 +104,27 @@ export function render(root) {
   const slot = h('div', { class: 'slot' })
   const tiles = h('section', { class: 'tiles', id: 'stat-tiles' })
   const charts = h('section', { class: 'charts', id: 'charts' })
-  mount(root, h('div', { class: 'page-head' }, h('h1', null, 'Overview'), h('span', { class: 'muted' }, `updated every ${POLL_MS / 1000} s`)), slot, tiles, charts)
+  const bars = h('section', { class: 'charts', id: 'bars' })
+  let range = savedRange()
+  const rangeButtons = RANGES.map((r) => h('button', {
+    type: 'button', class: 'secondary', 'data-range': r.id, 'aria-pressed': String(r.id === range),
+    onclick: () => {
+      range = r.id
+      localStorage.setItem(RANGE_KEY, range)
+      for (const b of rangeButtons) b.setAttribute('aria-pressed', String(b.dataset.range === range))
+      void loadHistory()
+    },
+  }, r.label))
+  mount(root,
+    h('div', { class: 'page-head' }, h('h1', null, 'Overview'),
+      h('div', { class: 'head-tools' },
+        h('span', { class: 'muted' }, `updated every ${POLL_MS / 1000} s`),
+        h('div', { class: 'segmented', id: 'history-range', role: 'group', 'aria-label': 'Time range of the charts' }, ...rangeButtons))),
+    slot, tiles, charts, bars)
 
-  const draw = () => {
-    const last = history[history.length - 1]
+  /** @type {{ s: Record<string, any>, failures: Record<string, number> } | undefined} */
+  let last
+  const drawStats = () => {
     if (last === undefined) return
     const s = last.s
     const ok = s.authSuccesses
@@ -103,34 +140,45 @@ export function render(root) {
       tile('Uptime', formatDuration(s.uptimeSeconds)))
     const items = Object.entries(failures).map(([label, value]) => ({ label, value, tone: /** @type {'bad'} */ ('bad') }))
     if (ok !== undefined) items.push({ label: 'success', value: ok, tone: /** @type {any} */ ('ok') })
-    charts.dataset.samples = String(history.length)
-    mount(charts,
-      lineChart({ title: 'Connections', series: [{ name: 'connected', values: history.map((x) => Number(x.s.connections ?? 0)) }], capacity: Math.max(10, history.length) }),
-      lineChart({ title: 'Messages per second', unit: '/s', series: [{ name: 'in', values: rates('messagesReceived') }, { name: 'out', values: rates('messagesSent') }], capacity: Math.max(9, history.length - 1) }),
+    mount(bars,
       barChart({ title: 'Authentication outcomes', items, empty: 'No authentication attempts yet.' }),
       s.authzDenied ? barChart({ title: 'Authorization denials', items: Object.entries(s.authzDenied).filter(([, v]) => typeof v === 'number').map(([label, value]) => ({ label, value: Number(value), tone: /** @type {'bad'} */ ('bad') })), empty: 'None.' }) : null,
-      s.limitsHit ? barChart({ title: 'Limits hit', items: Object.entries(s.limitsHit).filter(([, v]) => typeof v === 'number' && v > 0).map(([label, value]) => ({ label, value: Number(value), tone: /** @type {'bad'} */ ('bad') })), empty: 'None.' }) : null,
-      lineChart({ title: 'Traffic (bytes per second)', unit: 'B/s', series: [{ name: 'in', values: rates('bytesIn') }, { name: 'out', values: rates('bytesOut') }], capacity: Math.max(9, history.length - 1) }))
+      s.limitsHit ? barChart({ title: 'Limits hit', items: Object.entries(s.limitsHit).filter(([, v]) => typeof v === 'number' && v > 0).map(([label, value]) => ({ label, value: Number(value), tone: /** @type {'bad'} */ ('bad') })), empty: 'None.' }) : null)
   }
 
   let stopped = false
   let timer = 0
+  /** When the history was last fetched, and how often it gains a point (ms). */
+  let historyAt = 0
+  let historyEvery = 10_000
+  /** The answer of the newest request wins (a range clicked while one was on its way). */
+  let historyRequest = 0
+  const loadHistory = async () => {
+    const mine = ++historyRequest
+    historyAt = Date.now()
+    const wanted = range
+    const hist = /** @type {StatsHistory} */ (await api.get(`/stats/history?range=${wanted}`))
+    if (stopped || mine !== historyRequest) return
+    historyEvery = Math.max(1000, hist.intervalSeconds * 1000)
+    charts.dataset.range = hist.range
+    charts.dataset.points = String(hist.points.length)
+    mount(charts, ...historyCharts(hist))
+  }
   const poll = async () => {
     try {
       const raw = (await api.get('/stats')) ?? {}
       const s = normalizeStats(raw)
       if (s.authSuccesses === undefined) s.authSuccesses = await authSuccesses().catch(() => undefined)
       if (stopped) return
-      history.push({ t: Date.now(), s, failures: failuresByReason(raw) })
-      if (history.length > CAPACITY) history.splice(0, history.length - CAPACITY)
+      last = { s, failures: failuresByReason(raw) }
+      drawStats()
+      if (Date.now() - historyAt >= historyEvery) await loadHistory()
       showError(slot)
-      draw()
     } catch (err) {
       if (!stopped) showError(slot, err)
     }
     if (!stopped) timer = window.setTimeout(poll, POLL_MS)
   }
-  draw()
   void poll()
   return () => {
     stopped = true
