@@ -5,21 +5,25 @@
  *   local  — publisher and subscriber on node A (the cluster's direct path),
  *   cross  — publisher on node A, subscriber on node B (through B's Redis Stream).
  * Reported per run: messages/s, broker CPU per message (nodes A + B), Redis CPU per message,
- * end-to-end latency p50/p99 (send time in the payload, one clock).
+ * end-to-end latency p50/p99 (send time in the payload, one clock); where the time goes: the
+ * kernel's share of the broker CPU, write/read system calls per message, and Redis commands
+ * per message (INFO commandstats) with Redis's µs per message in each.
  *
  *   npm run build && node --import tsx bench/cluster.ts [--rounds 3] [--messages 20000] [--qos 0,1]
  *       [--modes local,cross] [--cpu-prof DIR]   (both nodes run with node --cpu-prof into DIR)
+ *       [--threads]   (CPU per message of each thread of each node: main thread vs GC helpers)
  *
  * Bounded: per run at most `--messages` messages (≤ 200,000) with at most WINDOW unacknowledged
  * or undelivered, and at most 60 s; loopback only.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { Redis } from 'ioredis'
 import mqtt, { type MqttClient } from 'mqtt'
-import { HOST, cpuSeconds, killAll, startBroker, type RunningBroker } from './lib/brokers.js'
+import { CLK_TCK, HOST, cpuSeconds, killAll, startBroker, type RunningBroker } from './lib/brokers.js'
 
 const { values } = parseArgs({
   options: {
@@ -28,6 +32,7 @@ const { values } = parseArgs({
     qos: { type: 'string', default: '0,1' },
     modes: { type: 'string', default: 'local,cross' },
     'cpu-prof': { type: 'string' },
+    threads: { type: 'boolean', default: false },
   },
 })
 const MODES = values.modes.split(',').filter((m): m is 'local' | 'cross' => m === 'local' || m === 'cross')
@@ -48,6 +53,57 @@ interface Result {
   readonly redisUsPerMsg: number
   readonly p50Ms: number
   readonly p99Ms: number
+  /** Write system calls per message (both nodes): each sends a batch to Redis or a client. */
+  readonly writesPerMsg: number
+  /** Read system calls per message (both nodes). */
+  readonly readsPerMsg: number
+  /** The part of the broker CPU spent in the kernel (system calls), µs per message. */
+  readonly systemUsPerMsg: number
+  /** Redis commands per message, by command (INFO commandstats), and Redis's µs per message in each. */
+  readonly commands: ReadonlyMap<string, { readonly calls: number; readonly usec: number }>
+}
+
+/** Write system calls of a process so far (/proc/PID/io syscw). */
+function writeCalls(pid: number): number {
+  const m = /syscw:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))
+  return m === null ? NaN : Number(m[1])
+}
+
+/** System (kernel) CPU seconds of a process so far. */
+function systemSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[12]) / CLK_TCK
+}
+
+/** Read system calls of a process so far (/proc/PID/io syscr). */
+function readCalls(pid: number): number {
+  const m = /syscr:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))
+  return m === null ? NaN : Number(m[1])
+}
+
+/** CPU seconds per thread of a process (name#tid). */
+function threadCpu(pid: number): Map<string, number> {
+  const out = new Map<string, number>()
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    out.set(`${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}#${tid}`, (Number(f[11]) + Number(f[12])) / CLK_TCK)
+  }
+  return out
+}
+
+function threadDelta(before: Map<string, number>, after: Map<string, number>, perMsg: number): string {
+  return [...after].map(([k, v]) => [k, (v - (before.get(k) ?? 0)) * 1e6 / perMsg] as const).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')
+}
+
+/** Calls and µs per command since the last CONFIG RESETSTAT. */
+async function commandStats(redis: Redis): Promise<Map<string, { calls: number; usec: number }>> {
+  const out = new Map<string, { calls: number; usec: number }>()
+  for (const line of (await redis.info('commandstats')).split('\n')) {
+    const m = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line)
+    if (m !== null) out.set(m[1], { calls: Number(m[2]), usec: Number(m[3]) })
+  }
+  return out
 }
 
 async function startRedis(dir: string): Promise<ChildProcess> {
@@ -79,7 +135,7 @@ function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? NaN : (sorted[Math.min(sorted.length - 1, Math.floor(p * (sorted.length - 1)))])
 }
 
-async function run(mode: 'local' | 'cross', qos: 0 | 1, a: RunningBroker, b: RunningBroker, redisPid: number, round: number): Promise<Result> {
+async function run(mode: 'local' | 'cross', qos: 0 | 1, a: RunningBroker, b: RunningBroker, redisPid: number, stats: Redis, round: number): Promise<Result> {
   const topic = `bench/${mode}/${qos}/${round}`
   const sub = await client(mode === 'local' ? a.port : b.port, `sub-${mode}-${qos}-${round}`)
   const pub = await client(a.port, `pub-${mode}-${qos}-${round}`)
@@ -101,6 +157,12 @@ async function run(mode: 'local' | 'cross', qos: 0 | 1, a: RunningBroker, b: Run
   await new Promise((r) => setTimeout(r, 300))
   received = 0
   latencies.length = 0
+  await stats.config('RESETSTAT')
+  const writes0 = writeCalls(a.pid) + writeCalls(b.pid)
+  const threadsA = threadCpu(a.pid)
+  const threadsB = threadCpu(b.pid)
+  const reads0 = readCalls(a.pid) + readCalls(b.pid)
+  const sys0 = systemSeconds(a.pid) + systemSeconds(b.pid)
   const cpu0 = cpuSeconds(a.pid) + cpuSeconds(b.pid)
   const redis0 = cpuSeconds(redisPid)
   const t0 = performance.now()
@@ -123,6 +185,15 @@ async function run(mode: 'local' | 'cross', qos: 0 | 1, a: RunningBroker, b: Run
   const seconds = (performance.now() - t0) / 1000
   const cpu = cpuSeconds(a.pid) + cpuSeconds(b.pid) - cpu0
   const redis = cpuSeconds(redisPid) - redis0
+  const writes = writeCalls(a.pid) + writeCalls(b.pid) - writes0
+  if (values.threads === true) process.stderr.write(`  µs/msg per thread, A: ${threadDelta(threadsA, threadCpu(a.pid), received)}; B: ${threadDelta(threadsB, threadCpu(b.pid), received)}\n`)
+  const reads = readCalls(a.pid) + readCalls(b.pid) - reads0
+  const sys = systemSeconds(a.pid) + systemSeconds(b.pid) - sys0
+  const commands = new Map<string, { calls: number; usec: number }>()
+  for (const [name, c] of await commandStats(stats)) {
+    if (name === 'info' || name === 'config|resetstat') continue
+    commands.set(name, { calls: c.calls / Math.max(received, 1), usec: c.usec / Math.max(received, 1) })
+  }
   pub.end(true)
   sub.end(true)
   latencies.sort((x, y) => x - y)
@@ -132,6 +203,10 @@ async function run(mode: 'local' | 'cross', qos: 0 | 1, a: RunningBroker, b: Run
     redisUsPerMsg: (redis * 1e6) / Math.max(received, 1),
     p50Ms: percentile(latencies, 0.5),
     p99Ms: percentile(latencies, 0.99),
+    writesPerMsg: writes / Math.max(received, 1),
+    readsPerMsg: reads / Math.max(received, 1),
+    systemUsPerMsg: (sys * 1e6) / Math.max(received, 1),
+    commands,
   }
 }
 
@@ -147,6 +222,8 @@ async function main(): Promise<void> {
   const opts = { tmpDir: dir, brokerCpu: '0', portcullisNodeFlags: prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`], mosquittoPath: '' }
   const cluster = (nodeId: string): Record<string, unknown> => ({ cluster: { redis: { path: join(dir, 'redis.sock') }, nodeId }, persistence: true })
   const results: Result[] = []
+  const stats = new Redis({ path: join(dir, 'redis.sock'), lazyConnect: true, maxRetriesPerRequest: 1 })
+  await stats.connect()
   try {
     const a = await startBroker({ label: 'node-a', kind: 'portcullis', portcullisConfig: cluster('node-a') }, PORT_A, opts)
     const b = await startBroker({ label: 'node-b', kind: 'portcullis', portcullisConfig: cluster('node-b') }, PORT_B, opts)
@@ -154,9 +231,11 @@ async function main(): Promise<void> {
       for (let round = 1; round <= ROUNDS; round++) {
         for (const qos of QOS) {
           for (const mode of MODES) {
-            const r = await run(mode, qos, a, b, redis.pid as number, round)
+            const r = await run(mode, qos, a, b, redis.pid as number, stats, round)
             results.push(r)
-            process.stderr.write(`round ${round} QoS ${qos} ${mode}: ${r.delivered} msgs, ${(r.delivered / r.seconds).toFixed(0)} msg/s, broker ${r.brokerUsPerMsg.toFixed(1)} µs/msg, redis ${r.redisUsPerMsg.toFixed(1)} µs/msg, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms\n`)
+            process.stderr.write(`round ${round} QoS ${qos} ${mode}: ${r.delivered} msgs, ${(r.delivered / r.seconds).toFixed(0)} msg/s, broker ${r.brokerUsPerMsg.toFixed(1)} µs/msg, redis ${r.redisUsPerMsg.toFixed(1)} µs/msg, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, kernel ${r.systemUsPerMsg.toFixed(1)} µs/msg, writes ${r.writesPerMsg.toFixed(2)}/msg, reads ${r.readsPerMsg.toFixed(2)}/msg\n`)
+            const cmds = [...r.commands].sort((x, y) => y[1].calls - x[1].calls).map(([n, c]) => `${n} ${c.calls.toFixed(3)} (${c.usec.toFixed(2)} µs)`)
+            process.stderr.write(`  Redis commands per message: ${cmds.join(', ')}\n`)
           }
         }
       }
@@ -165,15 +244,16 @@ async function main(): Promise<void> {
       await b.stop()
     }
   } finally {
+    stats.disconnect()
     redis.kill('SIGTERM')
     killAll()
     rmSync(dir, { recursive: true, force: true })
   }
-  process.stdout.write(`\n| QoS | path | msg/s | broker CPU µs/msg (A+B) | Redis CPU µs/msg | p50 ms | p99 ms |\n|---|---|---|---|---|---|---|\n`)
+  process.stdout.write(`\n| QoS | path | msg/s | broker CPU µs/msg (A+B) | Redis CPU µs/msg | p50 ms | p99 ms | writes/msg (A+B) |\n|---|---|---|---|---|---|---|---|\n`)
   for (const qos of QOS) {
     for (const mode of MODES) {
       const rs = results.filter((r) => r.qos === qos && r.mode === mode)
-      process.stdout.write(`| ${qos} | ${mode} | ${median(rs.map((r) => r.delivered / r.seconds)).toFixed(0)} | ${median(rs.map((r) => r.brokerUsPerMsg)).toFixed(1)} | ${median(rs.map((r) => r.redisUsPerMsg)).toFixed(1)} | ${median(rs.map((r) => r.p50Ms)).toFixed(2)} | ${median(rs.map((r) => r.p99Ms)).toFixed(2)} |\n`)
+      process.stdout.write(`| ${qos} | ${mode} | ${median(rs.map((r) => r.delivered / r.seconds)).toFixed(0)} | ${median(rs.map((r) => r.brokerUsPerMsg)).toFixed(1)} | ${median(rs.map((r) => r.redisUsPerMsg)).toFixed(1)} | ${median(rs.map((r) => r.p50Ms)).toFixed(2)} | ${median(rs.map((r) => r.p99Ms)).toFixed(2)} | ${median(rs.map((r) => r.writesPerMsg)).toFixed(2)} |\n`)
     }
   }
   process.stdout.write(`\nMedians of ${ROUNDS} rounds, ${MESSAGES} messages each, window ${WINDOW}; both nodes pinned to core 0. The machine is shared and loaded: figures are noisy.\n`)

@@ -16,7 +16,7 @@ import { SESSION_KEYS } from '../store/redis/session-store.js'
 import type { ClusterBus, Forwarded } from './bus.js'
 import { NODE_KEYS } from './membership.js'
 import { RouteTable } from './routes.js'
-import { StreamReader, decodeEntry, recordForward, streamKey, type ForwardEntry } from './streams.js'
+import { StreamReader, entryMessages, recordForward, streamKey, type ForwardEntry } from './streams.js'
 
 export interface RedisBusOptions {
   /** Apply a retained message forwarded by another node to this node's retained mirror. */
@@ -213,7 +213,7 @@ export class RedisBus implements ClusterBus {
       const page = await this.#state.client.callBuffer('XRANGE', key, from, '+', 'COUNT', CATCH_UP_PAGE) as Array<[Buffer, Buffer[]]>
       for (const [id, fields] of page) {
         try {
-          for (const entry of decodeEntry(fields)) {
+          for (const entry of entryMessages(fields)) {
             // (Groups it cannot serve for this client were meant for another member of that node.)
             if (entry.forwarded.all || entry.forwarded.groups.length > 0) this.#handler(entry.message, { ...entry.forwarded, clients: only })
             n++

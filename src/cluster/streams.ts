@@ -11,17 +11,19 @@
  * - On start a node first re-reads its own pending entries (read before a crash, never
  *   acknowledged), then new ones.
  *
- * An entry holds the messages one commit of the sender had for this node: `h` (a JSON list,
- * per message: topic, QoS, retain, properties, expiry, origin, payload length; which
- * subscriptions to serve; whether it updates the retained mirror) and `p` (the payloads).
+ * An entry holds the messages one commit of the sender had for this node, in one field `m`:
+ * their bytes as entry-codec.ts writes them (topic, flags, which subscriptions to serve,
+ * payload; no JSON per message).
  */
 import type { Redis } from 'ioredis'
 import { PortcullisError } from '../errors.js'
 import type { Logger } from '../log.js'
-import type { Message, QoS } from '../mqtt/types.js'
+import type { Message } from '../mqtt/types.js'
 import type { RedisState } from '../store/redis/redis-state.js'
-import { propertiesFromJson, propertiesToJson } from '../store/sqlite/properties-json.js'
 import type { Forwarded } from './bus.js'
+import { decodeEntry, encodeEntry, type ForwardEntry } from './entry-codec.js'
+
+export type { ForwardEntry } from './entry-codec.js'
 
 export const STREAM_GROUP = 'pc'
 export const streamKey = (node: string): string => `pc:fwd:{${node}}`
@@ -29,66 +31,29 @@ export const streamKey = (node: string): string => `pc:fwd:{${node}}`
 const READ_COUNT = 256
 const BLOCK_MS = 1000
 const RETRY_MS = 500
-
-interface Header {
-  readonly t: string
-  readonly q: QoS
-  readonly r: boolean
-  readonly pr: string | null
-  readonly x: number | null
-  readonly o: string | null
-  /** Deliver to the non-shared subscriptions. */
-  readonly a: boolean
-  /** Shared groups to serve. */
-  readonly g: readonly string[]
-  /** A retained message (or its clearing): update the receiver's retained mirror. */
-  readonly m: boolean
-  /** Passed on by a node whose group members had all left: never passed on again. */
-  readonly po?: boolean
-  /** Payload length (payloads follow one another in the entry's `p`). */
-  readonly n: number
-}
-
-export interface ForwardEntry {
-  readonly message: Message
-  readonly forwarded: Forwarded
-  /** The retained mirror should take this message. */
-  readonly mirror: boolean
-  /** Already passed on once (shared groups whose members left): not again. */
-  readonly passedOn: boolean
-}
-
-interface Batch {
-  readonly headers: Header[]
-  readonly payloads: Buffer[]
-}
+/** The entry's one field. */
+const FIELD = 'm'
 
 /** Per state, the entry being filled for each node in the current group (see recordForward). */
-const batches = new WeakMap<RedisState, Map<string, Batch>>()
+const batches = new WeakMap<RedisState, Map<string, ForwardEntry[]>>()
 
 /**
  * Record `message` for `node`'s stream in the next group commit. Every message for one node in
- * one group goes in one entry (one XADD): `h` a JSON list of headers, `p` their payloads one
- * after another (each header says its payload's length) — a command per node and commit
- * instead of one per message.
+ * one group goes in one entry (one XADD), encoded when the group is sent — a command per node
+ * and commit instead of one per message.
  */
 export function recordForward(state: RedisState, node: string, message: Message, forwarded: Forwarded, mirror: boolean, passedOn = false): void {
-  const h: Header = {
-    t: message.topic, q: message.qos, r: message.retain,
-    pr: propertiesToJson(message.properties), x: message.expiresAt ?? null, o: message.origin ?? null,
-    a: forwarded.all, g: forwarded.groups, m: mirror, n: message.payload.length, ...(passedOn ? { po: true } : {}),
-  }
+  const entry: ForwardEntry = { message, forwarded, mirror, passedOn }
   let open = batches.get(state)
-  if (open === undefined) batches.set(state, (open = new Map<string, Batch>()))
+  if (open === undefined) batches.set(state, (open = new Map<string, ForwardEntry[]>()))
   const current = open.get(node)
   if (current !== undefined) {
-    current.headers.push(h)
-    current.payloads.push(message.payload)
+    current.push(entry)
     // Recorded all the same (nothing to send): the publisher's acknowledgement waits for this group.
     state.record(NOTHING)
     return
   }
-  const batch: Batch = { headers: [h], payloads: [message.payload] }
+  const batch = [entry]
   const filling = open
   filling.set(node, batch)
   const key = streamKey(node)
@@ -98,7 +63,7 @@ export function recordForward(state: RedisState, node: string, message: Message,
   }
   state.record((m) => {
     close()
-    m.xadd(key, '*', 'h', JSON.stringify(batch.headers), 'p', batch.payloads.length === 1 ? batch.payloads[0] : Buffer.concat(batch.payloads))
+    m.xadd(key, '*', FIELD, encodeEntry(batch))
   })
   // A group that fails before it is sent (Redis unreachable) never runs the op above: closed here.
   state.afterCommit(close)
@@ -106,34 +71,12 @@ export function recordForward(state: RedisState, node: string, message: Message,
 
 const NOTHING = (): void => {}
 
-/** The messages of one stream entry, in the order they were published. */
-export function decodeEntry(fields: readonly Buffer[]): ForwardEntry[] {
-  let header: Buffer | undefined
-  let payload: Buffer | undefined
+/** The messages of one stream entry (its fields as read), in the order they were published. */
+export function entryMessages(fields: readonly Buffer[]): ForwardEntry[] {
   for (let i = 0; i + 1 < fields.length; i += 2) {
-    const name = fields[i].toString()
-    if (name === 'h') header = fields[i + 1]
-    else if (name === 'p') payload = fields[i + 1]
+    if (fields[i].length === 1 && fields[i][0] === 0x6d) return decodeEntry(fields[i + 1])
   }
-  if (header === undefined || payload === undefined) throw new Error('stream entry without h or p')
-  const headers = JSON.parse(header.toString()) as Header[]
-  const out: ForwardEntry[] = []
-  let at = 0
-  for (const h of headers) {
-    const body = payload.subarray(at, at + h.n)
-    at += h.n
-    out.push({
-      message: {
-        topic: h.t, payload: body, qos: h.q, retain: h.r, properties: propertiesFromJson(h.pr),
-        expiresAt: h.x ?? undefined, origin: h.o ?? undefined,
-      },
-      forwarded: { all: h.a, groups: h.g },
-      mirror: h.m,
-      passedOn: h.po === true,
-    })
-  }
-  if (at !== payload.length) throw new Error('stream entry payload lengths do not add up')
-  return out
+  throw new Error(`stream entry without its ${FIELD} field`)
 }
 
 type ReadReply = Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null
@@ -229,7 +172,7 @@ export class StreamReader {
       // (A pending entry whose fields are gone was deleted: only acknowledged.)
       if (fields === null || fields.length === 0) continue
       try {
-        for (const entry of decodeEntry(fields)) {
+        for (const entry of entryMessages(fields)) {
           this.#handle(entry)
           this.received++
         }

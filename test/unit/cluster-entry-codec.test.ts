@@ -1,0 +1,41 @@
+/**
+ * The bytes of a cluster stream entry (src/cluster/entry-codec.ts): every field of every
+ * message comes back as it was recorded, payload bytes untouched; bytes that are not an entry
+ * are refused with an error (the stream reader logs and acknowledges such an entry).
+ */
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { decodeEntry, encodeEntry, type ForwardEntry } from '../../src/cluster/entry-codec.js'
+
+const full: ForwardEntry = {
+  message: {
+    topic: 'sensors/\u00e9t\u00e9/\u{1F600}', payload: Buffer.from([0, 0xff, 0xc0, 0xaf, 10]), qos: 2, retain: true,
+    properties: { correlationData: Buffer.from([1, 2, 3]), userProperties: { k: ['a', 'b'] }, contentType: 'text/plain' },
+    expiresAt: 1_790_000_000_123, origin: 'pub-\u00fc',
+  },
+  forwarded: { all: false, groups: ['$share/g1/sensors/#', '$share/\u00e7/+/+/+'] },
+  mirror: true,
+  passedOn: true,
+}
+const bare: ForwardEntry = {
+  message: { topic: 'a', payload: Buffer.alloc(0), qos: 0, retain: false, properties: undefined, expiresAt: undefined, origin: undefined },
+  forwarded: { all: true, groups: [] },
+  mirror: false,
+  passedOn: false,
+}
+
+describe('cluster stream entry bytes', () => {
+  test('several messages come back in order with every field', () => {
+    const big = { ...bare, message: { ...bare.message, topic: 'b/c', payload: Buffer.alloc(70_000, 7), qos: 1 as const } }
+    const out = decodeEntry(encodeEntry([full, bare, big]))
+    assert.deepEqual(out, [full, bare, big])
+    assert.ok(Buffer.isBuffer(out[0].message.properties?.correlationData))
+  })
+
+  test('bytes that are not an entry are refused, never read past their end', () => {
+    const bytes = encodeEntry([full])
+    assert.throws(() => decodeEntry(Buffer.alloc(0)), /unknown version/)
+    assert.throws(() => decodeEntry(Buffer.concat([Buffer.from([9]), bytes.subarray(1)])), /unknown version/)
+    for (const cut of [2, 5, bytes.length - 1]) assert.throws(() => decodeEntry(bytes.subarray(0, cut)), /cut short/, `cut at ${cut}`)
+  })
+})
