@@ -10,7 +10,7 @@ import { BrokerAdmin } from './admin/broker-admin.js'
 import { loadManagedConfig, seedStoredConfig, type ConfigurationStatus, type ManagedConfig } from './admin/managed-config.js'
 import { startAdminServer, type AdminServer } from './admin/server.js'
 import { AuthenticatorChain } from './auth/chain.js'
-import { createAuthenticators, type AuthenticatorTimingOverrides, type ManagedAuthenticator } from './auth/create.js'
+import { createAuthenticators, type ManagedAuthenticator } from './auth/create.js'
 import { authorizersFor } from './authz/create.js'
 import { Broker } from './broker/broker.js'
 import { listenError, loadListenerTls, startListener, type RunningListener } from './broker/listeners.js'
@@ -38,8 +38,6 @@ export interface ServerOptions {
   readonly logger?: Logger
   /** A public key set the admin listener publishes at /.well-known/jwks.json (development setup). */
   readonly jwks?: { readonly keys: readonly JsonWebKey[] }
-  /** Tests only: shorten JWKS refresh, back-off, cooldown and grace. */
-  readonly authenticatorTiming?: AuthenticatorTimingOverrides
   /** Tests only: milliseconds between the admin API's stats history points (default 10 s). */
   readonly statsHistoryIntervalMs?: number
   /** The admin API key (default: admin.apiKey, else dataDir/admin-api-key, generated if missing). */
@@ -138,7 +136,6 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     const tokenAuthenticators = createAuthenticators(managed.authenticators, {
       logger,
       devices,
-      ...(options.authenticatorTiming !== undefined ? { timing: options.authenticatorTiming } : {}),
     })
     // Revocations are kept in the configuration store (with the admin API on), else in memory.
     const revocations = new RevocationList(store)
@@ -186,7 +183,6 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       revocations,
       devices,
       ...(store !== undefined ? { store } : {}),
-      ...(options.authenticatorTiming !== undefined ? { timing: options.authenticatorTiming } : {}),
       ...(options.statsHistoryIntervalMs !== undefined ? { historyIntervalMs: options.statsHistoryIntervalMs } : {}),
     })
     undo.push(() => brokerAdmin.close())

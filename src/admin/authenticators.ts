@@ -7,7 +7,7 @@
  * after they left it; their counters are carried over under the same name.
  */
 import type { AuthenticatorChain } from '../auth/chain.js'
-import { createAuthenticator, parseAuthenticatorConfig, type AuthenticatorConfig, type AuthenticatorTimingOverrides, type ManagedAuthenticator, type AuthenticatorStats, type AuthenticatorStatus } from '../auth/create.js'
+import { createAuthenticator, parseAuthenticatorConfig, type AuthenticatorConfig, type ManagedAuthenticator, type AuthenticatorStats, type AuthenticatorStatus } from '../auth/create.js'
 import type { DeviceRegistry } from '../auth/devices/registry.js'
 import type { JwksFetchCounts } from '../auth/jwks/source.js'
 import type { ClaimsConfig } from '../auth/jwt/claims.js'
@@ -29,8 +29,6 @@ export interface AuthenticatorsAdminOptions {
   readonly changes: AdminChanges
   /** The device registry new `type: devices` authenticators look devices up in. */
   readonly devices?: DeviceRegistry
-  /** Tests only. */
-  readonly timing?: AuthenticatorTimingOverrides
 }
 
 function addCounts(into: Record<string, number>, from: Readonly<Record<string, number>>): void {
@@ -60,7 +58,6 @@ export class AuthenticatorsAdmin {
   readonly #chain: AuthenticatorChain
   readonly #logger: Logger
   readonly #changes: AdminChanges
-  readonly #timing: AuthenticatorTimingOverrides | undefined
   readonly #devices: DeviceRegistry | undefined
   #configs: readonly AuthenticatorConfig[]
   #live: readonly ManagedAuthenticator[]
@@ -72,7 +69,6 @@ export class AuthenticatorsAdmin {
     this.#chain = options.chain
     this.#logger = options.logger
     this.#changes = options.changes
-    this.#timing = options.timing
     this.#devices = options.devices
     this.#live = options.authenticators
     this.#configs = options.authenticators.map((a) => a.config)
@@ -335,7 +331,6 @@ export class AuthenticatorsAdmin {
         const a = createAuthenticator(c, {
           logger: this.#logger,
           ...(this.#devices !== undefined ? { devices: this.#devices } : {}),
-          ...(this.#timing !== undefined ? { timing: this.#timing } : {}),
         })
         created.push(a)
         return a

@@ -6,7 +6,7 @@
  * clients keep what they were admitted with until they reconnect or are disconnected.
  */
 import type { AuthenticatorChain } from '../auth/chain.js'
-import type { AuthenticatorStats, AuthenticatorTimingOverrides, ManagedAuthenticator } from '../auth/create.js'
+import type { AuthenticatorStats, ManagedAuthenticator } from '../auth/create.js'
 import type { JwksFetchCounts } from '../auth/jwks/source.js'
 import type { TokenInspection } from '../auth/jwt/tools.js'
 import type { AuthorizationConfig } from '../authz/config.js'
@@ -47,8 +47,6 @@ export interface BrokerAdminOptions {
   readonly revocations: RevocationList
   /** Registered devices (type: devices authenticators look them up). */
   readonly devices: DeviceRegistry
-  /** Tests only. */
-  readonly timing?: AuthenticatorTimingOverrides
   /** Tests only: milliseconds between stats history points (default 10 s). */
   readonly historyIntervalMs?: number
 }
@@ -80,7 +78,6 @@ export class BrokerAdmin implements MetricsSource {
       logger,
       changes,
       devices: options.devices,
-      ...(options.timing !== undefined ? { timing: options.timing } : {}),
     })
     this.authz = new AuthorizationAdmin({
       broker, authorization: options.authorization, logger, changes, tokens: () => this.authn.live.length > 0,

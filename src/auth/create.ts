@@ -27,26 +27,12 @@ export { parseAuthenticatorConfig, parseAuthenticatorsConfig } from './config.js
 export type { AuthenticatorConfig } from './config.js'
 export type { AuthenticatorReport, AuthenticatorStats, AuthenticatorStatus, ManagedAuthenticator } from './managed.js'
 
-/**
- * Timings in milliseconds that override the configured (user-facing, validated) seconds.
- * For tests only: they let a suite exercise refresh, back-off, cooldown and grace quickly.
- */
-export interface AuthenticatorTimingOverrides {
-  readonly refreshIntervalMs?: number
-  readonly backoffBaseMs?: number
-  readonly kidRefetchCooldownMs?: number
-  readonly gracePeriodMs?: number
-  readonly timeoutMs?: number
-}
-
 export interface CreateAuthenticatorOptions {
   readonly logger: Logger
   /** The device registry `type: devices` authenticators look devices up in (default: an empty one). */
   readonly devices?: DeviceRegistry
   /** Verified-signature cache entries per authenticator (default 1024; 0 disables). */
   readonly cacheSize?: number
-  /** Tests only. */
-  readonly timing?: AuthenticatorTimingOverrides
 }
 
 /** First retry after a failed JWKS fetch; doubles up to refreshInterval. */
@@ -66,23 +52,22 @@ function staticJwtSource(config: JwtAuthenticatorConfig): KeySource {
   }
 }
 
-function jwksSource(config: JwksAuthenticatorConfig, options: CreateAuthenticatorOptions, logger: Logger): KeySource {
+function jwksSource(config: JwksAuthenticatorConfig, logger: Logger): KeySource {
   if (config.text !== undefined) {
     const imported = importJwks(JSON.parse(config.text), config.algorithms)
     for (const s of imported.skipped) logger.info({ index: s.index, reason: s.reason }, 'JWKS key not used for signatures; skipped')
     return new StaticKeySource(imported.keys, false)
   }
-  const t = options.timing ?? {}
   return new RemoteJwksSource({
     url: config.url!,
     ...(config.ca !== undefined ? { ca: config.ca } : {}),
     ...(config.algorithms !== undefined ? { algorithms: config.algorithms } : {}),
-    timeoutMs: t.timeoutMs ?? config.timeoutMs,
+    timeoutMs: config.timeoutMs,
     maxResponseBytes: config.maxResponseBytes,
-    refreshIntervalMs: t.refreshIntervalMs ?? config.refreshInterval * 1000,
-    gracePeriodMs: t.gracePeriodMs ?? config.gracePeriod * 1000,
-    kidRefetchCooldownMs: t.kidRefetchCooldownMs ?? config.kidRefetchCooldown * 1000,
-    backoffBaseMs: t.backoffBaseMs ?? JWKS_BACKOFF_BASE_MS,
+    refreshIntervalMs: config.refreshInterval * 1000,
+    gracePeriodMs: config.gracePeriod * 1000,
+    kidRefetchCooldownMs: config.kidRefetchCooldown * 1000,
+    backoffBaseMs: JWKS_BACKOFF_BASE_MS,
     logger,
   })
 }
@@ -93,25 +78,19 @@ export function createAuthenticator(config: AuthenticatorConfig, options: Create
 export function createAuthenticator(config: AuthenticatorConfig, options: CreateAuthenticatorOptions): ManagedAuthenticator {
   const logger = options.logger.child({ authenticator: config.name })
   if (config.type === 'http') {
-    return new HttpAuthenticator(config, {
-      logger: options.logger,
-      ...(options.timing?.timeoutMs !== undefined ? { timeoutMs: options.timing.timeoutMs } : {}),
-    })
+    return new HttpAuthenticator(config, { logger: options.logger })
   }
   if (config.type === 'x509') return new X509Authenticator(config, { logger: options.logger })
   if (config.type === 'introspection') {
     for (const warning of introspectionWarnings(config)) logger.warn(warning)
-    return new IntrospectionAuthenticator(config, {
-      logger: options.logger,
-      ...(options.timing?.timeoutMs !== undefined ? { timeoutMs: options.timing.timeoutMs } : {}),
-    })
+    return new IntrospectionAuthenticator(config, { logger: options.logger })
   }
   if (config.type === 'devices') {
     // No verified-token cache: a cached token would skip the check that it is its device's.
     return new TokenAuthenticator(config, new DeviceKeySource(options.devices ?? new DeviceRegistry(), config.lookup), { logger: options.logger, cacheSize: 0 })
   }
   for (const warning of authenticatorConfigWarnings(config)) logger.warn(warning)
-  const source = config.type === 'jwt' ? staticJwtSource(config) : jwksSource(config, options, logger)
+  const source = config.type === 'jwt' ? staticJwtSource(config) : jwksSource(config, logger)
   return new TokenAuthenticator(config, source, {
     logger: options.logger,
     ...(options.cacheSize !== undefined ? { cacheSize: options.cacheSize } : {}),

@@ -7,7 +7,6 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import type { JsonWebKey } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { AuthenticatorTimingOverrides } from '../../src/auth/create.js'
 import { mintToken } from '../../src/auth/jwt/tools.js'
 import { validateConfig } from '../../src/config/schema.js'
 import { createLogger, silentLogger } from '../../src/log.js'
@@ -66,7 +65,7 @@ export function baseConfig(dataDir: string, overrides: Record<string, unknown> =
 
 export async function startAdmin(
   options: {
-    dataDir?: string; overrides?: Record<string, unknown>; jwks?: { keys: JsonWebKey[] }; timing?: AuthenticatorTimingOverrides
+    dataDir?: string; overrides?: Record<string, unknown>; jwks?: { keys: JsonWebKey[] }
     /** Milliseconds between stats history points (default 10 s). */
     statsHistoryIntervalMs?: number
   } = {},
@@ -75,7 +74,6 @@ export async function startAdmin(
   const server = await createServer(validateConfig(baseConfig(dataDir, options.overrides)), {
     logger: process.env.DEBUG_LOG ? createLogger({ level: "debug" }) : silentLogger(),
     ...(options.jwks !== undefined ? { jwks: options.jwks } : {}),
-    ...(options.timing !== undefined ? { authenticatorTiming: options.timing } : {}),
     ...(options.statsHistoryIntervalMs !== undefined ? { statsHistoryIntervalMs: options.statsHistoryIntervalMs } : {}),
   })
   const adminUrl = server.admin!.url

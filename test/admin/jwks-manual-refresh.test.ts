@@ -6,8 +6,9 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { until, VERSIONS, type Version } from '../helpers/broker.js'
+import { VERSIONS, type Version } from '../helpers/broker.js'
 import { connackCode } from '../helpers/auth-broker.js'
+import { fakeTime, realTime, settle, tick } from '../helpers/fake-time.js'
 import { JwksServer, startJwksServer } from '../helpers/jwks-server.js'
 import { sign, testKey } from '../helpers/tokens.js'
 import { removeDir, startAdmin, type RunningAdmin } from './helpers.js'
@@ -15,7 +16,6 @@ import type { Json } from '../helpers/json.js'
 
 const k1 = testKey('ES256', { fresh: true, kid: 'refresh-k1' })
 const UNAVAILABLE: Record<Version, number> = { 4: 3, 5: 0x88 }
-const GRACE_MS = 1500
 
 
 function jwksOnly(endpoint: string): Record<string, unknown> {
@@ -29,10 +29,13 @@ describe('admin: a manual JWKS refresh during an issuer outage', () => {
 
   before(async () => {
     jwks = await startJwksServer([k1.publicJwk])
-    // No background retry within the test (back-off of a minute): every fetch comes from a refresh here.
-    h = await startAdmin({ overrides: jwksOnly(jwks.endpoint), timing: { backoffBaseMs: 60_000, gracePeriodMs: GRACE_MS, kidRefetchCooldownMs: 60_000 } })
+    // Fake time, with the configured timings (gracePeriod 3600 s): no background retry comes
+    // unless a test moves time, so every fetch comes from a refresh here.
+    fakeTime()
+    h = await startAdmin({ overrides: jwksOnly(jwks.endpoint) })
   })
   after(async () => {
+    realTime()
     await h.close()
     removeDir(h.dataDir)
     await jwks.stop()
@@ -73,7 +76,8 @@ describe('admin: a manual JWKS refresh during an issuer outage', () => {
     const port = jwks.port
     await jwks.stop()
     assert.equal((await refresh()).state, 'stale')
-    await until(() => h.server.authenticators[0].status().state === 'unavailable', 'grace period over', GRACE_MS + 3000)
+    tick(3_600_001) // the grace period, from this failure
+    await settle('grace period over', () => h.server.authenticators[0].status().state === 'unavailable')
     const status = await refresh()
     assert.equal(status.state, 'unavailable')
     assert.equal(status.keyCount, 0)

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { connect, end } from '../helpers/broker.js'
+import { fakeTime, realTime } from '../helpers/fake-time.js'
 import { startJwksServer, type JwksServer } from '../helpers/jwks-server.js'
 import { sign, testKey } from '../helpers/tokens.js'
 import { useAdmin } from './helpers.js'
@@ -21,12 +22,15 @@ function sample(text: string, series: string): number | undefined {
 }
 
 describe('admin: JWKS fetch metrics', () => {
-  // No background retry after a failed fetch within the test: every count comes from a step here.
-  const h = useAdmin({ timing: { backoffBaseMs: 60_000 } })
+  after(realTime) // registered first: time is real again before the admin closes
+  const h = useAdmin()
   let jwks: JwksServer
 
   before(async () => {
     jwks = await startJwksServer([k1.publicJwk])
+    // Fake time: no background retry after a failed fetch (1 s) comes while the test runs, so
+    // every count comes from a step here.
+    fakeTime()
   })
   after(async () => {
     await jwks.stop()

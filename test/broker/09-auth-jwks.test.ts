@@ -1,19 +1,19 @@
 /**
  * JWKS over real sockets: a real HTTP key-set server on loopback that rotates keys, goes
  * down, comes back and serves garbage; MQTT clients see 0x88 / 3 while no key set is held.
+ * The authenticator runs with its configured timings (refreshInterval 60 s, first retry 1 s,
+ * kidRefetchCooldown 5 s, gracePeriod 3600 s); tests that need them to pass fake time.
  */
 import assert from 'node:assert/strict'
-import { after, describe, test } from 'node:test'
+import { after, afterEach, describe, test } from 'node:test'
 import { connackCode, startAuthBroker } from '../helpers/auth-broker.js'
-import { connect, delay, end, assertHealthy, uid, until, VERSIONS, type RunningBroker, type Version } from '../helpers/broker.js'
+import { connect, end, assertHealthy, uid, VERSIONS, type RunningBroker, type Version } from '../helpers/broker.js'
+import { fakeTime, realTime, settle, tick } from '../helpers/fake-time.js'
 import { JwksServer, startJwksServer } from '../helpers/jwks-server.js'
 import { sign, testKey } from '../helpers/tokens.js'
 
 /** A test that hangs fails under its own name long before the file's deadline. */
 const BOUNDED = { timeout: 30_000 }
-
-const FAST = { refreshIntervalMs: 60_000, backoffBaseMs: 50, kidRefetchCooldownMs: 200, gracePeriodMs: 60_000, timeoutMs: 500 }
-
 
 const UNAVAILABLE: Record<Version, number> = { 4: 3, 5: 0x88 }
 const REFUSED: Record<Version, number> = { 4: 4, 5: 0x86 }
@@ -22,6 +22,8 @@ for (const version of VERSIONS) {
   describe(`09 JWKS authentication, MQTT ${version === 5 ? '5.0' : '3.1.1'}`, () => {
     const brokers: RunningBroker[] = []
     const servers: JwksServer[] = []
+    // time is real again before anything closes (closing waits on timers)
+    afterEach(realTime)
     after(async () => {
       // every broker and server is closed even if one close fails (a listening server left
       // open would keep the test process alive)
@@ -31,10 +33,10 @@ for (const version of VERSIONS) {
     const k1 = testKey('ES256', { fresh: true, kid: 'k1' })
     const k2 = testKey('RS256', { fresh: true, kid: 'k2' })
 
-    async function setup(keys = [k1.publicJwk], timing = FAST): Promise<{ jwks: JwksServer; broker: RunningBroker }> {
+    async function setup(keys = [k1.publicJwk]): Promise<{ jwks: JwksServer; broker: RunningBroker }> {
       const jwks = await startJwksServer(keys)
       servers.push(jwks)
-      const broker = await startAuthBroker({ authenticators: [{ type: 'jwks', name: 'idp', from: 'password', endpoint: jwks.endpoint }] }, { noMatch: 'allow' }, timing)
+      const broker = await startAuthBroker({ authenticators: [{ type: 'jwks', name: 'idp', from: 'password', endpoint: jwks.endpoint }] }, { noMatch: 'allow' })
       brokers.push(broker)
       return { jwks, broker }
     }
@@ -50,14 +52,16 @@ for (const version of VERSIONS) {
     test('rotation: a token with a new kid triggers a refetch and is accepted', BOUNDED, async () => {
       const { jwks, broker } = await setup()
       jwks.behaviour.keys = [k1.publicJwk, k2.publicJwk]
-      await delay(FAST.kidRefetchCooldownMs + 50) // the cooldown counts from the start-up fetch
+      fakeTime()
+      tick(5_000) // the cooldown counts from the start-up fetch
       const before = jwks.requests
       assert.equal(await connackCode(broker.port, version, sign(k2, { sub: 'd' })), 0)
       assert.ok(jwks.requests > before, 'the unknown kid caused a refetch')
     })
 
     test('unknown kids are refetched at most once per cooldown, however many clients try', BOUNDED, async () => {
-      const { jwks, broker } = await setup([k1.publicJwk], { ...FAST, kidRefetchCooldownMs: 5000 })
+      const { jwks, broker } = await setup()
+      fakeTime() // the clients all come within the cooldown (5 s), however slow the machine
       const before = jwks.requests
       const stranger = testKey('ES256', { fresh: true, kid: 'nope' })
       const codes = await Promise.all(Array.from({ length: 10 }, () => connackCode(broker.port, version, sign(stranger, { sub: 'x' }))))
@@ -70,10 +74,10 @@ for (const version of VERSIONS) {
       await jwks.start()
       const port = jwks.port
       await jwks.stop()
+      fakeTime() // from before the start: the retry timer is a fake one
       const broker = await startAuthBroker(
         { authenticators: [{ type: 'jwks', name: 'idp', from: 'password', endpoint: `http://127.0.0.1:${port}` }] },
         { noMatch: 'allow' },
-        FAST,
       )
       brokers.push(broker)
       const token = sign(k1, { sub: 'd' })
@@ -82,21 +86,30 @@ for (const version of VERSIONS) {
       await jwks.start(port)
       servers.push(jwks)
       const status = (): string => broker.server.authenticators[0].status().state
-      await until(() => status() === 'ok', 'the key set was fetched after the endpoint came back', 5000)
+      // the retry after one failure comes within 1.1 s, after two (if the CONNECT fetched) within 2.2 s
+      tick(2_200)
+      await settle('the key set was fetched after the endpoint came back', () => status() === 'ok', 5000)
       assert.equal(await connackCode(broker.port, version, token), 0)
     })
 
     test('garbage from the endpoint keeps the last good key set (grace)', BOUNDED, async () => {
-      const { jwks, broker } = await setup([k1.publicJwk], { ...FAST, refreshIntervalMs: 100 })
+      fakeTime() // from before the start: the refresh timer is a fake one
+      const { jwks, broker } = await setup()
       jwks.behaviour.body = '<html>not json</html>'
-      await until(() => (broker.server.authenticators[0].status().consecutiveFailures ?? 0) > 0, 'a failed refresh', 3000)
+      tick(60_000)
+      await settle('a failed refresh', () => (broker.server.authenticators[0].status().consecutiveFailures ?? 0) > 0)
       assert.equal(await connackCode(broker.port, version, sign(k1, { sub: 'd' })), 0)
     })
 
     test('refreshes failing past the grace period: fail closed with 0x88 / 3', BOUNDED, async () => {
-      const { jwks, broker } = await setup([k1.publicJwk], { ...FAST, refreshIntervalMs: 100, gracePeriodMs: 300 })
+      fakeTime() // from before the start: the refresh timer is a fake one
+      const { jwks, broker } = await setup()
       jwks.behaviour.status = 500
-      await until(() => broker.server.authenticators[0].status().state === 'unavailable', 'the key set expired after the grace period', 5000)
+      tick(60_000)
+      await settle('a failed refresh', () => (broker.server.authenticators[0].status().consecutiveFailures ?? 0) > 0)
+      assert.equal(broker.server.authenticators[0].status().state, 'stale')
+      tick(3_600_001) // the grace period counts from the first failure
+      await settle('the key set expired after the grace period', () => broker.server.authenticators[0].status().state === 'unavailable')
       assert.equal(await connackCode(broker.port, version, sign(k1, { sub: 'd' })), UNAVAILABLE[version])
     })
   })

@@ -42,10 +42,10 @@ describe('09 a refusal names the authenticator the token was meant for', () => {
         allowAnonymous: false,
         authenticators: [
           { type: 'jwt', name: 'corp-hmac', from: 'password', algorithm: 'hmac-based', secret: SEED_SECRET },
-          { type: 'jwks', name: 'idp', from: 'password', endpoint, claims: { issuer: ['https://idp.example'] } },
+          { type: 'jwks', name: 'idp', from: 'password', endpoint, timeoutMs: 500, claims: { issuer: ['https://idp.example'] } },
         ],
       },
-    })), { logger: createLogger({ level: 'info', destination: sink }), authenticatorTiming: { backoffBaseMs: 60_000, timeoutMs: 500 } })
+    })), { logger: createLogger({ level: 'info', destination: sink }) })
   })
   after(async () => {
     await server.close()

@@ -1,8 +1,8 @@
 /**
  * A broker with authentication on (no anonymous access) for the auth/authz black-box
- * tests, with JWKS timings shortened so refresh, cooldown and grace run in seconds.
+ * tests. Authenticators run with their configured timings; tests that need time to pass
+ * fake it (helpers/fake-time.ts).
  */
-import type { AuthenticatorTimingOverrides } from '../../src/auth/create.js'
 import { validateConfig } from '../../src/config/schema.js'
 import { silentLogger } from '../../src/log.js'
 import { createServer } from '../../src/server.js'
@@ -16,7 +16,6 @@ export const UNAVAILABLE: Readonly<Record<Version, number>> = { 4: 3, 5: 0x88 }
 export async function startAuthBroker(
   authentication: Record<string, unknown>,
   authorization: Record<string, unknown> = { noMatch: 'allow' },
-  timing?: AuthenticatorTimingOverrides,
 ): Promise<RunningBroker> {
   const persistence = persistenceDefaults({})
   const config = validateConfig({
@@ -25,7 +24,7 @@ export async function startAuthBroker(
     authentication: { allowAnonymous: false, ...authentication },
     authorization,
   })
-  const server = await createServer(config, { logger: silentLogger(), ...(timing !== undefined ? { authenticatorTiming: timing } : {}) })
+  const server = await createServer(config, { logger: silentLogger() })
   const port = (server.listeners[0] as { port: number }).port
   return {
     port,
@@ -41,7 +40,8 @@ export async function startAuthBroker(
 /**
  * A broker that asks `service` (an HTTP or introspection authenticator), for the suite it is
  * called in: the service and the broker start in `before` and stop in `after`. `authentication`
- * is asked for once the service listens; the broker's fields are read when a test runs. The authenticator's timeout is 1.5 s: short enough for a
+ * is asked for once the service listens; the broker's fields are read when a test runs. The
+ * authenticators' timeoutMs is 1500 unless `authentication` sets one: short enough for a
  * 'too slow' case, long enough for a loaded machine.
  */
 export function useServiceBroker(
@@ -51,7 +51,7 @@ export function useServiceBroker(
 ): RunningBroker {
   return useStarted(async () => {
     await service.start()
-    const broker = await startAuthBroker(authentication(service.url), authorization, { timeoutMs: 1500 })
+    const broker = await startAuthBroker(withTimeout(authentication(service.url)), authorization)
     return {
       ...broker,
       close: async () => {
@@ -60,6 +60,14 @@ export function useServiceBroker(
       },
     }
   })
+}
+
+/** `timeoutMs: 1500` on each http / introspection authenticator that does not set its own. */
+function withTimeout(authentication: Record<string, unknown>): Record<string, unknown> {
+  const list = authentication['authenticators']
+  if (!Array.isArray(list)) return authentication
+  const timed = list.map((a: Record<string, unknown>) => (a['type'] === 'http' || a['type'] === 'introspection' ? { timeoutMs: 1500, ...a } : a))
+  return { ...authentication, authenticators: timed }
 }
 
 export interface ConnackOptions {

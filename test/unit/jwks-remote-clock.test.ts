@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, mock, test } from 'node:test'
 import { createAuthenticator, type TokenAuthenticator } from '../../src/auth/create.js'
 import { parseAuthenticatorConfig } from '../../src/auth/jwt/config.js'
 import { silentLogger } from '../../src/log.js'
+import { fakeTime, realTime, settle } from '../helpers/fake-time.js'
 import { startJwksServer, type JwksServer } from '../helpers/jwks-server.js'
 import { sign, testKey, withPassword } from '../helpers/tokens.js'
 
@@ -20,7 +21,7 @@ let server: JwksServer
 let authenticator: TokenAuthenticator
 
 beforeEach(async () => {
-  mock.timers.enable({ apis: ['Date', 'setTimeout'], now: Date.now() })
+  fakeTime()
   server = await startJwksServer([k1.publicJwk])
   const config = parseAuthenticatorConfig({ type: 'jwks', name: 'idp', from: 'password', endpoint: server.endpoint }, 'authentication.authenticators[0]')
   authenticator = createAuthenticator(config, { logger: silentLogger() })
@@ -30,7 +31,7 @@ beforeEach(async () => {
 afterEach(async () => {
   await authenticator.close()
   await server.stop()
-  mock.timers.reset()
+  realTime()
 })
 
 async function result(token: string): Promise<string> {
@@ -38,14 +39,6 @@ async function result(token: string): Promise<string> {
   return o.result === 'allow' ? 'allow' : `${o.result}:${o.error?.code ?? ''}`
 }
 
-/** Lets real I/O run (the fetch a timer started) until `cond` holds; 3 s of real time at most. */
-async function settle(what: string, cond: () => boolean): Promise<void> {
-  const deadline = performance.now() + 3000
-  while (!cond()) {
-    if (performance.now() > deadline) assert.fail(`timed out waiting for: ${what}`)
-    await new Promise((resolve) => setImmediate(resolve))
-  }
-}
 
 describe('remote JWKS on fake time, at the configured timings', () => {
   test('the key set is fetched again after refreshInterval (60 s), not before', async () => {

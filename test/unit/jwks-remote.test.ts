@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict'
-import { after, describe, it } from 'node:test'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { afterEach, describe, it } from 'node:test'
 import { AuthenticatorChain } from '../../src/auth/chain.js'
-import { createAuthenticator, type AuthenticatorTimingOverrides, type TokenAuthenticator } from '../../src/auth/create.js'
+import { createAuthenticator, type TokenAuthenticator } from '../../src/auth/create.js'
 import { parseAuthenticatorConfig } from '../../src/auth/jwt/config.js'
 import { toReasonCode } from '../../src/errors.js'
 import { silentLogger } from '../../src/log.js'
 import { ReasonCode } from '../../src/protocol/reason-codes.js'
+import { fakeTime, realTime, settle, tick } from '../helpers/fake-time.js'
 import { JwksServer, TLS_FIXTURE, startJwksServer } from '../helpers/jwks-server.js'
 import { sign, testKey, withPassword } from '../helpers/tokens.js'
 
@@ -16,12 +16,12 @@ const k3 = testKey('EdDSA', { kid: 'k3' })
 
 const open: TokenAuthenticator[] = []
 const servers: JwksServer[] = []
-after(async () => {
-  for (const a of open) await a.close()
-  for (const s of servers) await s.stop()
+afterEach(async () => {
+  // closed while time may still be fake: their timers are the fake ones
+  for (const a of open.splice(0)) await a.close()
+  realTime()
+  for (const s of servers.splice(0)) await s.stop()
 })
-
-const FAST: AuthenticatorTimingOverrides = { refreshIntervalMs: 60_000, backoffBaseMs: 20, kidRefetchCooldownMs: 0, gracePeriodMs: 60_000, timeoutMs: 1000 }
 
 async function server(keys = [k1.publicJwk], options: { tls?: boolean } = {}): Promise<JwksServer> {
   const s = await startJwksServer(keys, options)
@@ -29,9 +29,14 @@ async function server(keys = [k1.publicJwk], options: { tls?: boolean } = {}): P
   return s
 }
 
-function remote(endpoint: string, timing: AuthenticatorTimingOverrides = {}, extra: Record<string, unknown> = {}): TokenAuthenticator {
-  const config = parseAuthenticatorConfig({ type: 'jwks', name: 'idp', from: 'password', endpoint, ...extra }, 'authentication.authenticators[0]')
-  const a = createAuthenticator(config, { logger: silentLogger(), timing: { ...FAST, ...timing } })
+/**
+ * A remote JWKS authenticator with its configured timings (refreshInterval 60 s, the first retry
+ * after 1 s doubling, kidRefetchCooldown 5 s, gracePeriod 3600 s, timeoutMs 5000 unless `config`
+ * says otherwise). Tests that need time to pass fake it (fakeTime / tick).
+ */
+function remote(endpoint: string, config: Record<string, unknown> = {}): TokenAuthenticator {
+  const parsed = parseAuthenticatorConfig({ type: 'jwks', name: 'idp', from: 'password', endpoint, ...config }, 'authentication.authenticators[0]')
+  const a = createAuthenticator(parsed, { logger: silentLogger() })
   open.push(a)
   return a
 }
@@ -41,13 +46,9 @@ async function result(a: TokenAuthenticator, token: string): Promise<string> {
   return o.result === 'allow' ? 'allow' : `${o.result}:${o.error?.code ?? ''}`
 }
 
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 3000): Promise<void> {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (await cond()) return
-    await sleep(10)
-  }
-  assert.fail(`timed out waiting for: ${what}`)
+/** The retry after the n-th consecutive failure: 1 s doubling, ±10 % jitter; this moves past it. */
+function retryAfter(failures: number): number {
+  return Math.ceil(1000 * 2 ** (failures - 1) * 1.1)
 }
 
 describe('remote JWKS: loading', () => {
@@ -67,25 +68,28 @@ describe('remote JWKS: loading', () => {
   })
 
   it('refreshes in the background every refreshInterval and picks up changes', async () => {
+    fakeTime()
     const s = await server([k1.publicJwk])
-    const a = remote(s.endpoint, { refreshIntervalMs: 40, kidRefetchCooldownMs: 60_000 })
+    const a = remote(s.endpoint)
     await a.start()
     s.behaviour.keys = [k2.publicJwk]
-    await waitFor('background refresh', () => a.status().kids.includes('k2'))
-    assert.ok(s.requests >= 2)
+    tick(60_000)
+    await settle('background refresh', () => a.status().kids.includes('k2'))
+    assert.equal(s.requests, 2)
     assert.equal(await result(a, sign(k2)), 'allow')
     await a.close()
     const seen = s.requests
-    await sleep(120)
+    tick(120_000)
     assert.equal(s.requests, seen, 'close() stops the refresh timer')
     assert.equal(a.status().state, 'disabled')
   })
 
   it('endpoint down at start: start() resolves, clients get 0x88 until keys arrive, retries back off', async () => {
+    fakeTime()
     const s = await server([k1.publicJwk])
     const port = s.port
     await s.stop()
-    const a = remote(s.endpoint, { kidRefetchCooldownMs: 60_000, backoffBaseMs: 30 })
+    const a = remote(s.endpoint)
     await a.start()
     const st = a.status()
     assert.equal(st.state, 'unavailable')
@@ -95,16 +99,21 @@ describe('remote JWKS: loading', () => {
     const chain = new AuthenticatorChain([a], { allowAnonymous: false })
     const r = await chain.authenticate(withPassword(sign(k1)))
     assert.equal(!r.ok && toReasonCode(r.error.code), ReasonCode.ServerUnavailable)
-    await waitFor('several retries', () => a.status().consecutiveFailures >= 3)
+    for (const failures of [1, 2]) {
+      tick(retryAfter(failures))
+      await settle(`retry ${failures}`, () => a.status().consecutiveFailures === failures + 1)
+    }
     await s.start(port)
-    await waitFor('keys after the endpoint came up', () => a.status().state === 'ok')
+    tick(retryAfter(3))
+    await settle('keys after the endpoint came up', () => a.status().state === 'ok')
     assert.equal(await result(a, sign(k1)), 'allow')
   })
 
   it('with no key set loaded, a connecting client triggers a (rate-limited) fetch', async () => {
+    fakeTime() // no retry on its own while the test runs
     const s = await server([k1.publicJwk])
     s.behaviour.status = 503
-    const a = remote(s.endpoint, { backoffBaseMs: 60_000, kidRefetchCooldownMs: 0 })
+    const a = remote(s.endpoint, { kidRefetchCooldown: 0 })
     await a.start()
     assert.equal(a.status().state, 'unavailable')
     assert.match(a.status().lastError ?? '', /HTTP 503/)
@@ -115,11 +124,12 @@ describe('remote JWKS: loading', () => {
 
 describe('remote JWKS: rotation and unknown kid', () => {
   it('an unknown kid triggers one immediate refetch; within the cooldown no further fetch', async () => {
+    fakeTime()
     const s = await server([k1.publicJwk])
-    const a = remote(s.endpoint, { kidRefetchCooldownMs: 300 })
+    const a = remote(s.endpoint)
     await a.start()
     assert.equal(s.requests, 1)
-    await sleep(320)
+    tick(5_000) // the cooldown (5 s) counts from the start-up fetch
     s.behaviour.keys = [k1.publicJwk, k2.publicJwk]
     assert.equal(await result(a, sign(k2)), 'allow', 'rotated key usable at once')
     assert.equal(s.requests, 2)
@@ -128,14 +138,17 @@ describe('remote JWKS: rotation and unknown kid', () => {
     assert.equal(await result(a, sign(k3)), 'ignore:ERR_JWT_KID_UNKNOWN')
     assert.equal(await result(a, sign(k3, {}, { kid: 'nope' })), 'ignore:ERR_JWT_KID_UNKNOWN')
     assert.equal(s.requests, 2)
-    await sleep(320)
+    tick(4_999)
+    assert.equal(await result(a, sign(k3)), 'ignore:ERR_JWT_KID_UNKNOWN', 'still within the cooldown')
+    assert.equal(s.requests, 2)
+    tick(1)
     assert.equal(await result(a, sign(k3)), 'allow')
     assert.equal(s.requests, 3)
   })
 
   it('concurrent unknown-kid misses share one in-flight fetch', async () => {
     const s = await server([k1.publicJwk])
-    const a = remote(s.endpoint, { kidRefetchCooldownMs: 0 })
+    const a = remote(s.endpoint, { kidRefetchCooldown: 0 })
     await a.start()
     s.behaviour.keys = [k2.publicJwk]
     s.behaviour.delayMs = 80
@@ -146,13 +159,15 @@ describe('remote JWKS: rotation and unknown kid', () => {
   })
 
   it('a key removed from the set stops verifying after the refetch', async () => {
+    fakeTime()
     const s = await server([k1.publicJwk, k2.publicJwk])
-    const a = remote(s.endpoint, { refreshIntervalMs: 40 })
+    const a = remote(s.endpoint)
     await a.start()
     const token = sign(k1)
     assert.equal(await result(a, token), 'allow')
     s.behaviour.keys = [k2.publicJwk]
-    await waitFor('k1 dropped', () => !a.status().kids.includes('k1'))
+    tick(60_000)
+    await settle('k1 dropped', () => !a.status().kids.includes('k1'))
     assert.equal(await result(a, token), 'ignore:ERR_JWT_KID_UNKNOWN', 'the verified-token cache is invalidated by key changes')
   })
 })
@@ -174,10 +189,10 @@ describe('remote JWKS: hostile or broken servers', () => {
   it('a slow server times out (start() stays bounded)', async () => {
     const s = await server()
     s.behaviour.delayMs = 2000
-    const a = remote(s.endpoint, { timeoutMs: 100, backoffBaseMs: 60_000 })
-    const t0 = Date.now()
+    const a = remote(s.endpoint, { timeoutMs: 100 })
+    const t0 = performance.now()
     await a.start()
-    assert.ok(Date.now() - t0 < 1000, 'start() returned after the timeout')
+    assert.ok(performance.now() - t0 < 1000, 'start() returned after the timeout')
     assert.equal(a.status().state, 'unavailable')
     assert.match(a.status().lastError ?? '', /within 100 ms/)
   })
@@ -196,7 +211,7 @@ describe('remote JWKS: hostile or broken servers', () => {
 
   it('an oversize response is refused', async () => {
     const s = await server(Array.from({ length: 20 }, (_, i) => ({ ...k1.publicJwk, kid: `pad-${i}` })))
-    const a = remote(s.endpoint, {}, { maxResponseBytes: 1024 })
+    const a = remote(s.endpoint, { maxResponseBytes: 1024 })
     await a.start()
     assert.equal(a.status().state, 'unavailable')
     assert.match(a.status().lastError ?? '', /exceeds the 1024-byte limit/)
@@ -213,55 +228,71 @@ describe('remote JWKS: hostile or broken servers', () => {
 
 describe('remote JWKS: stale keys and the grace period', () => {
   it('a set with no usable key is a failed fetch: the last good set stays (within the grace period)', async () => {
+    fakeTime()
     const s = await server([k1.publicJwk])
-    const a = remote(s.endpoint, { refreshIntervalMs: 30, backoffBaseMs: 20, gracePeriodMs: 60_000, kidRefetchCooldownMs: 60_000 })
+    const a = remote(s.endpoint)
     await a.start()
     const token = sign(k1)
     s.behaviour.keys = [{ ...k1.publicJwk, use: 'enc' }]
-    await waitFor('stale', () => a.status().state === 'stale')
+    tick(60_000)
+    await settle('stale', () => a.status().state === 'stale')
     assert.match(a.status().lastError ?? '', /no key usable/)
     assert.deepEqual(a.status().kids, ['k1'])
     assert.equal(await result(a, token), 'allow')
     s.behaviour.keys = []
-    await waitFor('another failure', () => a.status().consecutiveFailures >= 3)
+    for (const failures of [1, 2]) {
+      tick(retryAfter(failures))
+      await settle('another failure', () => a.status().consecutiveFailures === failures + 1)
+    }
     assert.equal(await result(a, token), 'allow')
     s.behaviour.keys = [k1.publicJwk]
-    await waitFor('recovered', () => a.status().state === 'ok', 2000)
+    tick(retryAfter(3))
+    await settle('recovered', () => a.status().state === 'ok')
   })
 
   it('with no key set yet, an empty set leaves the authenticator unavailable (0x88), not open', async () => {
+    fakeTime()
     const s = await server([])
-    const a = remote(s.endpoint, { refreshIntervalMs: 30, backoffBaseMs: 20, kidRefetchCooldownMs: 60_000 })
+    const a = remote(s.endpoint)
     await a.start()
     assert.equal(a.status().state, 'unavailable')
     assert.equal(await result(a, sign(k1)), 'ignore:ERR_JWKS_UNAVAILABLE')
   })
 
   it('keeps the last good set while refreshes fail, then fails closed, then recovers', async () => {
+    fakeTime()
     const s = await server([k1.publicJwk])
-    const a = remote(s.endpoint, { refreshIntervalMs: 30, backoffBaseMs: 20, gracePeriodMs: 400, kidRefetchCooldownMs: 60_000 })
+    const a = remote(s.endpoint)
     await a.start()
-    const token = sign(k1)
+    const token = sign(k1, { exp: Math.floor(Date.now() / 1000) + 3 * 3600 }) // outlives the hour of grace
     s.behaviour.status = 500
-    await waitFor('stale', () => a.status().state === 'stale')
+    tick(60_000)
+    await settle('stale', () => a.status().state === 'stale')
     assert.equal(await result(a, token), 'allow', 'stale keys keep working within the grace period')
     assert.match(a.status().lastError ?? '', /HTTP 500/)
-    assert.ok(a.status().consecutiveFailures >= 1)
-    await waitFor('fail closed after the grace period', () => a.status().state === 'unavailable', 2000)
+    assert.equal(a.status().consecutiveFailures, 1)
+    tick(3_600_000) // the grace period, from the first failure; the 1 s retry falls due on the way
+    await settle('the retry', () => a.status().consecutiveFailures === 2)
+    assert.equal(a.status().state, 'stale', 'not past the grace period yet')
+    tick(1)
+    assert.equal(a.status().state, 'unavailable', 'fail closed after the grace period')
     assert.equal(await result(a, token), 'ignore:ERR_JWKS_UNAVAILABLE')
     assert.equal(a.status().keyCount, 0)
     s.behaviour.status = 200
-    await waitFor('recovered', () => a.status().state === 'ok', 2000)
+    tick(retryAfter(3)) // the pending retry, or the next one if the CONNECT above fetched (its cooldown was over)
+    await settle('recovered', () => a.status().state === 'ok')
     assert.equal(await result(a, token), 'allow')
   })
 
   it('gracePeriod 0 fails closed at the first failed refresh', async () => {
+    fakeTime()
     const s = await server([k1.publicJwk])
-    const a = remote(s.endpoint, { refreshIntervalMs: 30, gracePeriodMs: 0, kidRefetchCooldownMs: 60_000 })
+    const a = remote(s.endpoint, { gracePeriod: 0 })
     await a.start()
     s.behaviour.body = 'garbage'
-    await waitFor('unavailable', () => a.status().consecutiveFailures >= 1)
-    await sleep(5)
+    tick(60_000)
+    await settle('the failed refresh', () => a.status().consecutiveFailures === 1)
+    tick(1)
     assert.equal(await result(a, sign(k1)), 'ignore:ERR_JWKS_UNAVAILABLE')
   })
 })
@@ -273,7 +304,7 @@ describe('remote JWKS: https', () => {
     await untrusted.start()
     assert.equal(untrusted.status().state, 'unavailable')
     assert.match(untrusted.status().lastError ?? '', /self[- ]signed/i)
-    const trusted = remote(s.endpoint, {}, { ca: TLS_FIXTURE.certPem })
+    const trusted = remote(s.endpoint, { ca: TLS_FIXTURE.certPem })
     await trusted.start()
     assert.equal(trusted.status().state, 'ok')
     assert.equal(await result(trusted, sign(k1)), 'allow')
@@ -281,15 +312,15 @@ describe('remote JWKS: https', () => {
 })
 
 describe('remote JWKS: fetch counters by outcome', () => {
-  /** Start a source against `s` with retries out of the way, and return its counters after the first fetch. */
-  async function firstFetch(s: JwksServer, timing: AuthenticatorTimingOverrides = {}, extra: Record<string, unknown> = {}) {
-    const a = remote(s.endpoint, { backoffBaseMs: 60_000, ...timing }, extra)
+  /** Start a source against `s` and return its counters after the first fetch (a retry comes 1 s later at the earliest). */
+  async function firstFetch(s: JwksServer, config: Record<string, unknown> = {}) {
+    const a = remote(s.endpoint, config)
     await a.start()
     return { a, fetches: a.status().fetches }
   }
 
   it('ok when the key set loads; the last fetch duration is kept', async () => {
-    const { a, fetches } = await firstFetch(await server())
+    const { a, fetches } = await firstFetch(await server(), { kidRefetchCooldown: 0 })
     assert.deepEqual({ ...fetches, lastDurationMs: undefined }, { ok: 1, error: 0, rejected: 0, lastDurationMs: undefined })
     assert.ok(typeof fetches?.lastDurationMs === 'number' && fetches.lastDurationMs > 0 && fetches.lastDurationMs < 1000, String(fetches?.lastDurationMs))
     // An unknown kid fetches again through the same source: counted too.
@@ -323,7 +354,7 @@ describe('remote JWKS: fetch counters by outcome', () => {
       assert.deepEqual({ ...(await firstFetch(s)).fetches, lastDurationMs: 0 }, { ok: 0, error: 0, rejected: 1, lastDurationMs: 0 })
     }
     const big = await server(Array.from({ length: 20 }, (_, i) => ({ ...k1.publicJwk, kid: `pad-${i}` })))
-    assert.equal((await firstFetch(big, {}, { maxResponseBytes: 1024 })).fetches?.rejected, 1)
+    assert.equal((await firstFetch(big, { maxResponseBytes: 1024 })).fetches?.rejected, 1)
   })
 
   it('a fetch cut short by close() is not counted', async () => {
@@ -331,7 +362,7 @@ describe('remote JWKS: fetch counters by outcome', () => {
     s.behaviour.delayMs = 2000
     const a = remote(s.endpoint, { timeoutMs: 5000 })
     const starting = a.start()
-    await waitFor('the request reached the server', () => s.requests > 0)
+    await settle('the request reached the server', () => s.requests > 0)
     await a.close()
     await starting
     assert.deepEqual(a.status().fetches, { ok: 0, error: 0, rejected: 0, lastDurationMs: null })

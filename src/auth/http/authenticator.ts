@@ -35,8 +35,6 @@ type Decision =
 
 export interface HttpAuthenticatorOptions {
   readonly logger: Logger
-  /** Tests only: request deadline in ms instead of the configured timeoutMs. */
-  readonly timeoutMs?: number
 }
 
 /** Reads `{"result": …, "expire_at"?: …}`; throws a `rejected` HttpExchangeError for anything else. */
@@ -65,7 +63,7 @@ export class HttpAuthenticator extends ServiceAuthenticator<Decision> implements
   constructor(config: HttpAuthenticatorConfig, options: HttpAuthenticatorOptions) {
     super({
       name: config.name, enabled: config.enabled, url: config.url, maxConnections: config.maxConnections, ca: config.ca,
-      logger: options.logger, timeoutMs: options.timeoutMs ?? config.timeoutMs, service: 'HTTP auth service',
+      logger: options.logger, timeoutMs: config.timeoutMs, service: 'HTTP auth service',
       cacheEntries: config.cacheTtl === 0 ? 0 : config.cacheSize,
     })
     this.config = config

@@ -40,8 +40,6 @@ type Answer =
 
 export interface IntrospectionOptions {
   readonly logger: Logger
-  /** Tests only: request deadline in ms instead of the configured timeoutMs. */
-  readonly timeoutMs?: number
 }
 
 /** RFC 6749 §2.3.1: client id and secret are form-urlencoded before Basic encoding. */
@@ -60,7 +58,7 @@ export class IntrospectionAuthenticator extends ServiceAuthenticator<Answer> imp
   constructor(config: IntrospectionAuthenticatorConfig, options: IntrospectionOptions) {
     super({
       name: config.name, enabled: config.enabled, url: config.endpoint, maxConnections: config.maxConnections, ca: config.ca,
-      logger: options.logger, timeoutMs: options.timeoutMs ?? config.timeoutMs, service: 'introspection endpoint',
+      logger: options.logger, timeoutMs: config.timeoutMs, service: 'introspection endpoint',
       cacheEntries: config.cacheMaxTtl === 0 ? 0 : config.cacheSize,
     })
     this.config = config
