@@ -61,11 +61,7 @@ export class HttpAuthenticator extends ServiceAuthenticator<Decision> implements
   #shed = 0
 
   constructor(config: HttpAuthenticatorConfig, options: HttpAuthenticatorOptions) {
-    super({
-      name: config.name, enabled: config.enabled, url: config.url, maxConnections: config.maxConnections, ca: config.ca,
-      logger: options.logger, timeoutMs: config.timeoutMs, service: 'HTTP auth service',
-      cacheEntries: config.cacheTtl === 0 ? 0 : config.cacheSize,
-    })
+    super(config, { url: config.url, logger: options.logger, service: 'HTTP auth service', cacheEntries: config.cacheTtl === 0 ? 0 : config.cacheSize })
     this.config = config
     this.#fields = Object.entries(config.body).map(([field, template]) => [field, compileRequestTemplate(template)] as const)
   }

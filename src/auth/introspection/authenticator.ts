@@ -56,11 +56,7 @@ export class IntrospectionAuthenticator extends ServiceAuthenticator<Answer> imp
   readonly #flights = new SingleFlight<Answer>()
 
   constructor(config: IntrospectionAuthenticatorConfig, options: IntrospectionOptions) {
-    super({
-      name: config.name, enabled: config.enabled, url: config.endpoint, maxConnections: config.maxConnections, ca: config.ca,
-      logger: options.logger, timeoutMs: config.timeoutMs, service: 'introspection endpoint',
-      cacheEntries: config.cacheMaxTtl === 0 ? 0 : config.cacheSize,
-    })
+    super(config, { url: config.endpoint, logger: options.logger, service: 'introspection endpoint', cacheEntries: config.cacheMaxTtl === 0 ? 0 : config.cacheSize })
     this.config = config
     this.tokenFrom = config.from
     this.authMethods = Object.freeze([config.authMethod])

@@ -12,7 +12,7 @@
 import * as nodeCrypto from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { BoundedCache, NO_USAGE, type CacheUsage } from '../../bounded-cache.js'
-import { PortcullisError, type ErrorCode } from '../../errors.js'
+import { PortcullisError } from '../../errors.js'
 import type { Logger } from '../../log.js'
 import { bindClientId, describeIdentity, identityFromClaims, type ClaimedIdentity } from '../identity.js'
 import type { AuthOutcome, Authenticator, Credentials, Identity, PeerCertificate, Relevance } from '../types.js'
@@ -28,6 +28,7 @@ type AuthenticatorConfig = JwtOrJwksConfig | DevicesAuthenticatorConfig
 import { decodeJws, decodePayload, printable, verifyWithKeys, type DecodedJws } from './jws.js'
 import type { VerifyKey } from './keys.js'
 import { nowSeconds } from '../../clock.js'
+import type { AuthenticatorReport } from '../managed.js'
 
 export const JWT_AUTH_METHOD = 'JWT'
 
@@ -52,20 +53,12 @@ export interface TokenAuthenticatorStatus extends KeySourceStatus {
 /** One step of the token pipeline as `inspect` reports it (the claim checks' shape). */
 export type InspectStep = ClaimCheck
 
-export interface AuthenticatorInspection {
-  readonly name: string
+/** A token authenticator's report on a token: its type is a token type, its key's alg a JWS algorithm. */
+export interface AuthenticatorInspection extends AuthenticatorReport {
   readonly type: 'jwt' | 'jwks' | 'devices'
-  readonly enabled: boolean
-  readonly outcome: 'allow' | 'deny' | 'ignore'
-  readonly code?: ErrorCode
-  readonly message?: string
-  /** Passed on (ignore): how surely the token was meant for this authenticator. */
-  readonly relevance?: Relevance
   /** The key that verified the signature (never key material). */
   readonly key?: { readonly index: number; readonly kid?: string; readonly description: string; readonly alg: JwsAlgorithm }
   readonly steps: readonly InspectStep[]
-  /** The username / client id the token names (identity block), when it was accepted. */
-  readonly identity?: ClaimedIdentity
 }
 
 interface Verified {

@@ -15,14 +15,18 @@ import { ServiceHealth } from './service-health.js'
 /** What the answer cache may hold per authenticator (entries are also bounded by cacheSize). */
 const ANSWER_CACHE_BYTES = 32 * 1024 * 1024
 
-export interface ServiceSetup {
+/** The configuration keys every service authenticator has (validated). */
+export interface ServiceConfig {
   readonly name: string
   readonly enabled: boolean
-  readonly url: string
   readonly maxConnections: number
   readonly ca?: string | undefined
-  readonly logger: Logger
   readonly timeoutMs: number
+}
+
+export interface ServiceSetup {
+  readonly url: string
+  readonly logger: Logger
   /** How logs name the service ("introspection endpoint"). */
   readonly service: string
   /** Answers the cache may hold; 0 turns the cache off. */
@@ -43,13 +47,13 @@ export abstract class ServiceAuthenticator<Answer> {
   protected readonly abort = new AbortController()
   protected cacheHits = 0
 
-  protected constructor(setup: ServiceSetup) {
-    this.name = setup.name
-    this.enabled = setup.enabled
+  protected constructor(config: ServiceConfig, setup: ServiceSetup) {
+    this.name = config.name
+    this.enabled = config.enabled
     this.url = new URL(setup.url)
-    this.agent = keepAliveAgent(this.url, { maxSockets: setup.maxConnections, ...(setup.ca !== undefined ? { ca: setup.ca } : {}) })
-    this.log = setup.logger.child({ authenticator: setup.name })
-    this.timeoutMs = setup.timeoutMs
+    this.agent = keepAliveAgent(this.url, { maxSockets: config.maxConnections, ...(config.ca !== undefined ? { ca: config.ca } : {}) })
+    this.log = setup.logger.child({ authenticator: config.name })
+    this.timeoutMs = config.timeoutMs
     this.counts = new OutcomeCounts(this.log)
     this.health = new ServiceHealth(this.log, setup.service)
     this.cache = new AnswerCache(setup.cacheEntries, ANSWER_CACHE_BYTES)
