@@ -9,7 +9,8 @@
  *                           fixed-rate-qos1, fleet, connect,
  *                           connect-hs256, connect-rs256, connect-es256, connect-eddsa,
  *                           connect-es256-reconnect, connect-services, memory-10k, idle-memory,
- *                           memory-100k, authz-1000, authz-1000-acl)
+ *                           memory-100k, authz-1000, authz-1000-acl; over TLS: connect-tls13,
+ *                           connect-tls13-resumed, connect-tls12, fixed-rate-qos1-tls, idle-memory-tls)
  *   --brokers a,b           portcullis,mosquitto,aedes (default: all three)
  *   --rounds N              rounds per scenario (default 5; --quick: 1); brokers alternate A B C A B C …
  *   --workers N             generator worker threads (default 1)
@@ -38,6 +39,7 @@ import { CLK_TCK, ROOT, hardFileLimit, killAll, portIsFree, startBroker, type Br
 import { Generator } from './lib/generator.js'
 import { rawVerifyMicros } from './lib/raw-verify.js'
 import { renderMarkdown, summarise, type RunRecord } from './lib/report.js'
+import { tlsScenarios } from './lib/tls-scenarios.js'
 import { FULL, JWT_ALGS, QUICK, TOKEN_CONNECT_RATE, jwtMaterial, scenarios, serviceMaterial, type Ctx, type Measurement } from './lib/scenarios.js'
 import { startBenchAuthService, type BenchAuthService } from './lib/auth-services.js'
 
@@ -101,7 +103,7 @@ function withBaseline(specs: BrokerSpec[]): BrokerSpec[] {
   return specs.flatMap((s) => (paired(s.label) ? [s, { ...s, label: s.label.replace(/^portcullis/, 'portcullis-baseline'), root }] : [s]))
 }
 
-const all = scenarios(sizes)
+const all = [...scenarios(sizes), ...tlsScenarios(sizes, quick)]
 if (only !== undefined) {
   for (const id of only) if (!all.some((s) => s.id === id)) throw new Error(`--only: unknown scenario '${id}' (known: ${all.map((s) => s.id).join(', ')})`)
 }

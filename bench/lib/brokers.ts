@@ -9,12 +9,14 @@ import { connect } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { stringify } from 'yaml'
+import type { TransportTls } from './jobs.js'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100
 export const HOST = '127.0.0.1'
 
-export type BrokerKind = 'portcullis' | 'mosquitto' | 'aedes'
+/** `node-tls`: the bare-Node TLS floor (bench/peers/tls-floor.mjs), TLS scenarios only. */
+export type BrokerKind = 'portcullis' | 'mosquitto' | 'aedes' | 'node-tls'
 
 export interface BrokerSpec {
   /** Label in the report (portcullis, mosquitto, aedes, portcullis+1000-policies, …). */
@@ -42,6 +44,11 @@ export interface BrokerSpec {
    * preloaded, so that RunningBroker.probeMemory() can read its memory after a full GC.
    */
   readonly memoryProbe?: boolean
+  /**
+   * The broker listens over TLS only, with the run's one ECDSA P-256 certificate (benchCertificate);
+   * the generator's clients offer `version` and, with `resume`, resume their previous session.
+   */
+  readonly tls?: TransportTls
 }
 
 /** process.memoryUsage() of a broker right after two full garbage collections (bytes). */
@@ -107,9 +114,25 @@ export function hardFileLimit(): number {
   return out === 'unlimited' ? 1_048_576 : Number(out)
 }
 
-function portcullisYaml(port: number, extra: Record<string, unknown> | undefined): string {
+/** The run's certificate and key (PEM files): ECDSA P-256, self-signed for 127.0.0.1, made once per run by openssl. */
+export interface BenchCertificate { readonly certFile: string; readonly keyFile: string }
+
+/** The one certificate every TLS broker of the run serves (made in `dir` on first use). */
+export function benchCertificate(dir: string): BenchCertificate {
+  const certFile = join(dir, 'bench-tls-cert.pem')
+  const keyFile = join(dir, 'bench-tls-key.pem')
+  if (!existsSync(certFile)) {
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile, '-out', certFile,
+      '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+    ], { stdio: ['ignore', 'ignore', 'pipe'] })
+  }
+  return { certFile, keyFile }
+}
+
+function portcullisYaml(port: number, extra: Record<string, unknown> | undefined, tls: BenchCertificate | undefined): string {
   const base: Record<string, unknown> = {
-    listeners: [{ type: 'tcp', host: HOST, port, noDelay: true }],
+    listeners: [tls === undefined ? { type: 'tcp', host: HOST, port, noDelay: true } : { type: 'tls', host: HOST, port, noDelay: true, cert: tls.certFile, key: tls.keyFile }],
     log: { level: 'silent' },
     // Same queue as Mosquitto gets (max_queued_messages below): a QoS 1 subscriber whose window is
     // full while this shared machine deschedules the generator must not lose messages in one
@@ -125,14 +148,17 @@ function portcullisYaml(port: number, extra: Record<string, unknown> | undefined
   return stringify(base)
 }
 
-function mosquittoConf(port: number, dir: string, persistence: BrokerSpec['mosquittoPersistence']): string {
+function mosquittoConf(port: number, dir: string, persistence: BrokerSpec['mosquittoPersistence'], tls: BenchCertificate | undefined): string {
   return [
     `listener ${port} ${HOST}`,
+    ...(tls !== undefined ? [`certfile ${tls.certFile}`, `keyfile ${tls.keyFile}`] : []),
     'allow_anonymous true',
     // Started as root (as here), Mosquitto switches to the user `mosquitto`, which cannot write the
     // run's directory: its persistence file was never written. `user root` keeps the bench's user
     // (it has no effect when the bench does not run as root).
-    ...(persistence === undefined ? ['persistence false'] : ['persistence true', `persistence_location ${dir}/`, 'user root']),
+    ...(persistence === undefined ? ['persistence false'] : ['persistence true', `persistence_location ${dir}/`]),
+    // …and it could not read the run's TLS key (0600, in a 0700 temp dir) either.
+    ...(persistence !== undefined || tls !== undefined ? ['user root'] : []),
     ...(persistence === 'autosave-on-changes' ? ['autosave_on_changes true', 'autosave_interval 1'] : []),
     // BENCH_MOSQUITTO_LOG=FILE turns Mosquitto's log on for debugging (never for measurements).
     ...(process.env['BENCH_MOSQUITTO_LOG'] !== undefined ? ['log_type all', `log_dest file ${process.env['BENCH_MOSQUITTO_LOG']}`] : ['log_type none', 'log_dest none']),
@@ -206,12 +232,13 @@ export async function startBroker(spec: BrokerSpec, port: number, opts: Options)
   mkdirSync(dir, { recursive: true })
   const probe = spec.memoryProbe === true && spec.kind !== 'mosquitto' ? join(dir, 'memory.json') : undefined
   const probeFlags = probe !== undefined ? PROBE_FLAGS : []
+  const cert = spec.tls !== undefined ? benchCertificate(opts.tmpDir) : undefined
   let argv: string[]
   switch (spec.kind) {
     case 'portcullis': {
       const file = join(dir, 'portcullis.yaml')
       const extra = spec.metrics === true ? { ...spec.portcullisConfig, admin: { host: HOST, port: port + 1000, metricsPublic: true } } : spec.portcullisConfig
-      writeFileSync(file, portcullisYaml(port, extra))
+      writeFileSync(file, portcullisYaml(port, extra, cert))
       argv = spec.bareJwt === undefined
         ? [process.execPath, ...opts.portcullisNodeFlags, ...probeFlags, join(spec.root ?? ROOT, 'bin/portcullis.js'), 'start', '--config', file]
         : [process.execPath, ...opts.portcullisNodeFlags, ...probeFlags, join(ROOT, 'bench/peers/portcullis-bare-token.mjs'), file, ...bareJwtArgs(dir, spec.bareJwt)]
@@ -219,13 +246,18 @@ export async function startBroker(spec: BrokerSpec, port: number, opts: Options)
     }
     case 'mosquitto': {
       const file = join(dir, 'mosquitto.conf')
-      writeFileSync(file, mosquittoConf(port, dir, spec.mosquittoPersistence))
+      writeFileSync(file, mosquittoConf(port, dir, spec.mosquittoPersistence, cert))
       argv = [opts.mosquittoPath, '-c', file]
       break
     }
     case 'aedes':
-      argv = [process.execPath, ...probeFlags, join(ROOT, 'bench/peers/aedes-server.mjs'), String(port), HOST]
+      argv = [process.execPath, ...probeFlags, join(ROOT, 'bench/peers/aedes-server.mjs'), String(port), HOST, ...(cert !== undefined ? [cert.certFile, cert.keyFile] : [])]
       break
+    case 'node-tls': {
+      if (cert === undefined) throw new Error(`${spec.label}: the TLS floor needs a tls spec`)
+      argv = [process.execPath, ...probeFlags, join(ROOT, 'bench/peers/tls-floor.mjs'), String(port), HOST, cert.certFile, cert.keyFile]
+      break
+    }
   }
   const quoted = argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')
   // Raise the soft open-file limit as far as allowed (1,048,576 if the hard limit permits), then exec,

@@ -3,11 +3,15 @@
  * shared counters they update. All waits are bounded.
  */
 import { Worker } from 'node:worker_threads'
-import { CTRL, type Job, type PubSpec, type SubSpec } from './jobs.js'
+import { CTRL, type Job, type PubSpec, type SubSpec, type TransportTls } from './jobs.js'
 
 export interface LoadResult { sent: number; timedOut: boolean }
 export interface TeardownResult { latencies: Float64Array; unique: [number, number]; duplicates: number; unacked: number }
-export interface ConnectResult { ok: number; failed: number; firstError?: string }
+export interface ConnectResult {
+  ok: number; failed: number; firstError?: string
+  /** Over TLS: connections whose handshake resumed a session. */
+  resumed: number
+}
 
 export class Generator {
   readonly ctrl: Int32Array
@@ -63,10 +67,10 @@ export class Generator {
   }
 
   /** Distributes publishers and subscribers round robin over the workers and connects them. */
-  async setup(host: string, port: number, pubs: PubSpec[], subs: SubSpec[], localAddresses: string[], timeoutMs: number): Promise<void> {
+  async setup(host: string, port: number, pubs: PubSpec[], subs: SubSpec[], localAddresses: string[], timeoutMs: number, tls?: TransportTls): Promise<void> {
     this.resetCounters()
     const jobs: Job[] = this.workers.map((_, w) => ({
-      op: 'setup', host, port, localAddresses,
+      op: 'setup', host, port, localAddresses, ...(tls !== undefined ? { tls } : {}),
       pubs: pubs.filter((_p, i) => i % this.size === w),
       subs: subs.filter((_s, i) => i % this.size === w),
     }))
@@ -131,20 +135,24 @@ export class Generator {
    */
   async connect(opts: {
     host: string; port: number; count: number; concurrency: number; deadline: number; idPrefix: string
-    localAddresses: string[]; tokens?: string[]; hold: boolean; rate?: number
+    localAddresses: string[]; tokens?: string[]; hold: boolean; rate?: number; tls?: TransportTls
   }): Promise<ConnectResult> {
     const jobs: Job[] = this.workers.map((_, w) => {
       const count = Math.floor(opts.count / this.size) + (w < opts.count % this.size ? 1 : 0)
       return {
         op: 'connect', host: opts.host, port: opts.port, count, concurrency: Math.ceil(opts.concurrency / this.size), deadline: opts.deadline,
         idPrefix: `${opts.idPrefix}w${w}-`, localAddresses: opts.localAddresses, hold: opts.hold,
+        ...(opts.tls !== undefined ? { tls: opts.tls } : {}),
         ...(opts.rate !== undefined ? { rate: opts.rate / this.size } : {}),
         ...(opts.tokens !== undefined ? { tokens: opts.tokens.filter((_t, i) => i % this.size === w) } : {}),
       }
     })
     const results = await this.all<ConnectResult>(jobs, Math.max(1_000, opts.deadline - Date.now() + 15_000))
     const firstError = results.find((r) => r.firstError !== undefined)?.firstError
-    return { ok: results.reduce((n, r) => n + r.ok, 0), failed: results.reduce((n, r) => n + r.failed, 0), ...(firstError !== undefined ? { firstError } : {}) }
+    return {
+      ok: results.reduce((n, r) => n + r.ok, 0), failed: results.reduce((n, r) => n + r.failed, 0), resumed: results.reduce((n, r) => n + r.resumed, 0),
+      ...(firstError !== undefined ? { firstError } : {}),
+    }
   }
 
   async release(): Promise<void> {

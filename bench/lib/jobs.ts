@@ -18,8 +18,11 @@ export interface SubSpec extends Credentials {
   readonly persistent?: boolean
 }
 
+/** Clients over TLS: the version they offer, and whether each resumes the session of its previous connection. */
+export interface TransportTls { readonly version: 'TLSv1.2' | 'TLSv1.3'; readonly resume: boolean }
+
 export type Job =
-  | { op: 'setup'; host: string; port: number; pubs: PubSpec[]; subs: SubSpec[]; localAddresses: string[] }
+  | { op: 'setup'; host: string; port: number; pubs: PubSpec[]; subs: SubSpec[]; localAddresses: string[]; tls?: TransportTls }
   | {
     op: 'load'; phase: 1 | 2; countPerPub: number; totalPubs: number; window: number; fanout: number
     maxInflightPerPub: number; deadline: number; rate?: number; collectLatency: boolean
@@ -27,7 +30,7 @@ export type Job =
   | { op: 'teardown' }
   | {
     op: 'connect'; host: string; port: number; count: number; concurrency: number; deadline: number
-    idPrefix: string; localAddresses: string[]; tokens?: string[]; hold: boolean
+    idPrefix: string; localAddresses: string[]; tokens?: string[]; hold: boolean; tls?: TransportTls
     /** Connects per second started by this worker (paced); unpaced when absent. */
     rate?: number
   }

@@ -4,6 +4,7 @@
  * zero-copy scanner so the generator spends its time on the wire, not on parsing objects.
  */
 import { connect as netConnect, type Socket } from 'node:net'
+import { connect as tlsConnect, type TLSSocket } from 'node:tls'
 import mqttPacket from 'mqtt-packet'
 
 export const PAYLOAD_BYTES = 64
@@ -29,6 +30,17 @@ export interface ConnectOptions {
   readonly timeoutMs?: number
   /** Clean Session (default true); false: a persistent session. */
   readonly clean?: boolean
+  /** Over TLS, this version only; `session`: resume it (a ticket the broker gave before). */
+  readonly tls?: ClientTls
+}
+
+/**
+ * A generator client's TLS: one protocol version, and the session (ticket) to resume. The
+ * broker's certificate is not verified: that is the client's cost, and the bench measures the broker's.
+ */
+export interface ClientTls {
+  readonly version: 'TLSv1.2' | 'TLSv1.3'
+  readonly session?: Buffer
 }
 
 export interface IncomingPublish {
@@ -64,6 +76,8 @@ export class RawClient {
   private waiter: { type: number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined
   private closed = false
   private nextSubId = 1
+  /** Over TLS: the latest session (ticket) the broker gave, to resume with next time. */
+  tlsSession: Buffer | undefined
 
   private constructor(socket: Socket) {
     this.socket = socket
@@ -79,10 +93,24 @@ export class RawClient {
     return this.closed
   }
 
+  /** Over TLS: whether the handshake resumed a session. */
+  get resumed(): boolean {
+    return (this.socket as Partial<TLSSocket>).isSessionReused?.() === true
+  }
+
   /** Opens the TCP connection and completes CONNECT/CONNACK; rejects on a refusal or timeout. */
   static async connect(o: ConnectOptions): Promise<RawClient> {
-    const socket = netConnect({ host: o.host, port: o.port, noDelay: true, ...(o.localAddress !== undefined ? { localAddress: o.localAddress } : {}) })
+    const local = o.localAddress !== undefined ? { localAddress: o.localAddress } : {}
+    const t = o.tls
+    const socket = t === undefined
+      ? netConnect({ host: o.host, port: o.port, noDelay: true, ...local })
+      // over a TCP socket opened with TCP_NODELAY (tls.connect's own socket would keep Nagle on)
+      : tlsConnect({
+        socket: netConnect({ host: o.host, port: o.port, noDelay: true, ...local }), rejectUnauthorized: false, minVersion: t.version, maxVersion: t.version,
+        ...(t.session !== undefined ? { session: t.session } : {}),
+      })
     const client = new RawClient(socket)
+    if (t !== undefined) socket.on('session', (session: Buffer) => { client.tlsSession = session })
     const packet: mqttPacket.IConnectPacket = {
       cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: o.clean ?? true, clientId: o.clientId, keepalive: o.keepalive ?? 0,
       ...(o.username !== undefined ? { username: o.username } : {}),

@@ -1,6 +1,7 @@
 /**
  * Summaries (median [min–max] over rounds, paired per-round ratios) and the Markdown table.
  */
+import { TLS_FLOOR_LABEL } from './tls-scenarios.js'
 import { TOKEN_BASELINE_LABEL, TOKEN_CONNECT_RATE, tokenBareOf, type Measurement, type Scenario } from './scenarios.js'
 
 export interface RunRecord extends Measurement {
@@ -36,6 +37,8 @@ export interface BrokerSummary {
   p99Ms?: Stat
   p999Ms?: Stat
   stallMaxMs?: Stat
+  /** TLS connect scenarios: measured handshakes that resumed a session (per run). */
+  resumed?: Stat
   queueCpuPerOpUs?: Stat
   drainCpuPerOpUs?: Stat
   drainSeconds?: Stat
@@ -109,6 +112,7 @@ export function summarise(selected: readonly Scenario[], records: readonly RunRe
       put('p99Ms', stat(ok.map((r) => r.p99Ms ?? NaN)))
       put('p999Ms', stat(ok.map((r) => r.p999Ms ?? NaN)))
       put('stallMaxMs', stat(ok.map((r) => r.stallMaxMs ?? NaN)))
+      put('resumed', stat(ok.map((r) => r.resumed ?? NaN)))
       put('queueCpuPerOpUs', stat(ok.map((r) => r.queueCpuPerOpUs ?? NaN)))
       put('drainCpuPerOpUs', stat(ok.map((r) => r.drainCpuPerOpUs ?? NaN)))
       put('drainSeconds', stat(ok.map((r) => r.drainSeconds ?? NaN)))
@@ -206,6 +210,9 @@ export function renderMarkdown(
       for (const [other, st] of Object.entries(b.p99Ratios)) {
         if (b.broker.startsWith('portcullis') && other !== b.broker) notes.push(`p99 ÷ ${other}: ${st.median.toFixed(2)}× [${st.min.toFixed(2)}–${st.max.toFixed(2)}]`)
       }
+      if (b.resumed !== undefined) notes.push(`handshakes resumed: ${range(b.resumed)}`)
+      const floor = b.broker.startsWith('portcullis') ? b.ratios[TLS_FLOOR_LABEL] : undefined
+      if (floor !== undefined) notes.push(`**÷ ${TLS_FLOOR_LABEL} (same rounds): ${floor.stat.median.toFixed(2)}× [${floor.stat.min.toFixed(2)}–${floor.stat.max.toFixed(2)}]**`)
       if (b.heldMin !== undefined) notes.push(`held ≥ ${b.heldMin.toLocaleString('en-US')}`)
       notes.push(...b.flags)
       let vsM = b.broker.startsWith('portcullis') ? ratio(b, 'mosquitto') : ''

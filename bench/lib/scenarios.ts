@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { mintToken } from '../../src/auth/jwt/tools.js'
 import { cpuSeconds, mallocHeapKiB, rssKiB, HOST, type BrokerSpec, type ProbedMemory, type RunningBroker } from './brokers.js'
 import type { Generator } from './generator.js'
-import type { PubSpec, SubSpec } from './jobs.js'
+import type { PubSpec, SubSpec, TransportTls } from './jobs.js'
 import { offlineQueueRun } from './offline-queue.js'
 
 export interface Sizes {
@@ -125,6 +125,8 @@ export interface Measurement {
   queueCpuPerOpUs?: number
   drainCpuPerOpUs?: number
   drainSeconds?: number
+  /** TLS connect scenarios: handshakes of the measured block that resumed a session. */
+  resumed?: number
   flags: string[]
 }
 
@@ -156,7 +158,7 @@ export interface Scenario {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
-function standard(kinds: readonly string[]): BrokerSpec[] {
+export function standard(kinds: readonly string[]): BrokerSpec[] {
   return (['portcullis', 'mosquitto', 'aedes'] as const).filter((k) => kinds.includes(k)).map((k) => ({ label: k, kind: k }))
 }
 
@@ -179,7 +181,7 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * (sorted.length - 1)))]
 }
 
-interface MessageLoad {
+export interface MessageLoad {
   readonly pubs: PubSpec[]
   readonly subs: SubSpec[]
   readonly fanout: number
@@ -195,10 +197,10 @@ interface MessageLoad {
 }
 
 /** One message-scenario run: connect, warm up, measure, tear down, check losses. */
-async function messageRun(ctx: Ctx, broker: RunningBroker, l: MessageLoad): Promise<Measurement> {
+export async function messageRun(ctx: Ctx, broker: RunningBroker, l: MessageLoad): Promise<Measurement> {
   const { gen } = ctx
   const flags: string[] = []
-  await gen.setup(HOST, broker.port, l.pubs, l.subs, [], 30_000)
+  await gen.setup(HOST, broker.port, l.pubs, l.subs, [], 30_000, broker.spec.tls)
   const warm = await gen.load({
     phase: 1, countPerPub: l.warmPerPub, pubCount: l.pubs.length, fanout: l.fanout, window: l.window,
     maxInflightPerPub: l.maxInflightPerPub, deadline: Date.now() + (l.warmMs !== undefined ? l.warmMs * 3 + 2_000 : ctx.sizes.phaseMs),
@@ -274,7 +276,7 @@ async function stallMaxMs(broker: RunningBroker): Promise<number | undefined> {
 }
 
 /** Portcullis serving /metrics (for its stall gauge) beside Mosquitto and Aedes. */
-function withStallGauge(kinds: readonly string[]): BrokerSpec[] {
+export function withStallGauge(kinds: readonly string[]): BrokerSpec[] {
   return standard(kinds).map((s) => (s.kind === 'portcullis' ? { ...s, metrics: true } : s))
 }
 
@@ -284,7 +286,7 @@ const FLEET_RATE_PER_PUB = 5
 const FLEET_SUBS = 100
 
 /** 100 publishers → 1 subscriber at 20,000 msg/s in all, open loop, at `qos` end to end. */
-function fixedRateLoad(qos: 0 | 1, sizes: Sizes): MessageLoad {
+export function fixedRateLoad(qos: 0 | 1, sizes: Sizes): MessageLoad {
   const rate = 20_000
   const pubs: PubSpec[] = Array.from({ length: 100 }, (_, i) => ({ index: i, clientId: `bench-pub-${i}`, qos, topics: [`bench/r/${String(i).padStart(3, '0')}`] }))
   return {
@@ -521,7 +523,7 @@ function tokenPair(
   }
 }
 
-async function connectRun(ctx: Ctx, broker: RunningBroker, tokens: string[] | undefined, rate?: number, reconnect = false): Promise<Measurement> {
+export async function connectRun(ctx: Ctx, broker: RunningBroker, tokens: string[] | undefined, rate?: number, reconnect = false): Promise<Measurement> {
   const { gen, sizes } = ctx
   const flags: string[] = []
   /** One block of connects: the broker CPU it cost, and the generator's own CPU. */
@@ -530,7 +532,7 @@ async function connectRun(ctx: Ctx, broker: RunningBroker, tokens: string[] | un
     const g0 = cpuSeconds('self')
     const t0 = performance.now()
     const r = await gen.connect({
-      host: HOST, port: broker.port, concurrency: 20, localAddresses: ctx.localAddresses, hold: false,
+      host: HOST, port: broker.port, concurrency: 20, localAddresses: ctx.localAddresses, hold: false, ...transport(broker),
       ...(pool !== undefined ? { tokens: pool } : {}), ...(paced !== undefined ? { rate: paced } : {}),
       count, deadline: Date.now() + sizes.phaseMs, idPrefix,
     })
@@ -560,6 +562,7 @@ async function connectRun(ctx: Ctx, broker: RunningBroker, tokens: string[] | un
   const verifyUs = v0 !== undefined && v1 !== undefined && v1.count > v0.count ? ((v1.seconds - v0.seconds) / (v1.count - v0.count)) * 1e6 : undefined
   if (m.failed > 0) flags.push(`${m.failed} connect(s) failed: ${m.firstError}`)
   if (m.genCpu > 0.85) flags.push('generator CPU > 85%')
+  if (broker.spec.tls?.resume === true && m.resumed < m.ok) flags.push(`${m.ok - m.resumed} of ${m.ok} TLS handshakes not resumed`)
   const throughput = m.ok / m.seconds
   if (rate !== undefined && throughput < rate * 0.95) flags.push(`saturated: ${Math.round(throughput)}/s < 95% of the paced ${rate}/s`)
   return {
@@ -569,6 +572,7 @@ async function connectRun(ctx: Ctx, broker: RunningBroker, tokens: string[] | un
     cpuPerOpUs: (m.cpu / Math.max(1, m.ok)) * 1e6, throughput, genCpu: m.genCpu, brokerCpu: m.cpu / m.seconds,
     coldCpuPerOpUs: (warm.cpu / Math.max(1, warm.ok)) * 1e6,
     ...(verifyUs !== undefined ? { verifyUs } : {}),
+    ...(broker.spec.tls !== undefined ? { resumed: m.resumed } : {}),
     flags,
   }
 }
@@ -587,6 +591,11 @@ async function verificationCounters(broker: RunningBroker): Promise<{ count: num
   } catch {
     return undefined
   }
+}
+
+/** The generator's TLS options for a broker whose spec listens over TLS. */
+function transport(broker: RunningBroker): { tls?: TransportTls } {
+  return broker.spec.tls !== undefined ? { tls: broker.spec.tls } : {}
 }
 
 /** Longest wait for an idle broker's memory to settle (full runs only). */
@@ -649,17 +658,17 @@ async function memoryNow(broker: RunningBroker): Promise<Pick<ProbedMemory, 'rss
  * collect garbage (two full GCs, memory-probe.mjs) right before each reading; Mosquitto frees
  * as it goes. RSS before and 2 s after `n` connections, and for Node brokers the V8 heap in use.
  */
-async function idleMemoryRun(ctx: Ctx, broker: RunningBroker, n: number): Promise<Measurement> {
+export async function idleMemoryRun(ctx: Ctx, broker: RunningBroker, n: number): Promise<Measurement> {
   const { gen } = ctx
   const flags: string[] = []
   // A few connections first so lazily-initialised paths are not charged to the measurement.
-  await gen.connect({ host: HOST, port: broker.port, count: 50, concurrency: 10, deadline: Date.now() + 10_000, idPrefix: 'warm-', localAddresses: ctx.localAddresses, hold: false })
+  await gen.connect({ host: HOST, port: broker.port, count: 50, concurrency: 10, deadline: Date.now() + 10_000, idPrefix: 'warm-', localAddresses: ctx.localAddresses, hold: false, ...transport(broker) })
   await sleep(500)
   const before = await memoryNow(broker)
   const t0 = performance.now()
   const r = await gen.connect({
     host: HOST, port: broker.port, count: n, concurrency: 100, deadline: Date.now() + (ctx.quick ? 20_000 : 120_000),
-    idPrefix: 'idle-', localAddresses: ctx.localAddresses, hold: true,
+    idPrefix: 'idle-', localAddresses: ctx.localAddresses, hold: true, ...transport(broker),
   })
   const seconds = (performance.now() - t0) / 1000
   await sleep(2_000)

@@ -126,6 +126,7 @@ async function setup(job: Extract<Job, { op: 'setup' }>): Promise<void> {
     const client = await RawClient.connect({
       host: job.host, port: job.port, clientId: spec.clientId, ...(a !== undefined ? { localAddress: a } : {}), ...credentials(spec),
       ...('persistent' in spec && spec.persistent === true ? { clean: false } : {}),
+      ...(job.tls !== undefined ? { tls: { version: job.tls.version } } : {}),
     })
     if (mine !== epoch) {
       client.destroy()
@@ -274,13 +275,23 @@ async function teardown(): Promise<{ latencies: Float64Array; unique: [number, n
   return out
 }
 
-async function connectMany(job: Extract<Job, { op: 'connect' }>): Promise<{ ok: number; failed: number; firstError?: string }> {
+/**
+ * Sessions (TLS tickets) to resume, one per connect lane, kept between connect jobs so the
+ * measured block resumes what the warm-up was given; cleared when a job does not resume.
+ */
+const laneSessions: (Buffer | undefined)[] = []
+
+async function connectMany(job: Extract<Job, { op: 'connect' }>): Promise<{ ok: number; failed: number; resumed: number; firstError?: string }> {
   let next = 0
   let ok = 0
   let failed = 0
+  let resumed = 0
   let firstError: string | undefined
   const start = performance.now()
+  if (job.tls?.resume !== true) laneSessions.length = 0
+  let lanes = 0
   const lane = async (): Promise<void> => {
+    const me = lanes++
     while (next < job.count && Date.now() < job.deadline) {
       const i = next++
       if (job.rate !== undefined) {
@@ -290,11 +301,16 @@ async function connectMany(job: Extract<Job, { op: 'connect' }>): Promise<{ ok: 
       }
       const a = job.localAddresses.length > 0 ? job.localAddresses[i % job.localAddresses.length] : undefined
       const token = job.tokens !== undefined && job.tokens.length > 0 ? job.tokens[i % job.tokens.length] : undefined
+      const session = laneSessions[me]
       try {
         const c = await RawClient.connect({
           host: job.host, port: job.port, clientId: `${job.idPrefix}${i}`,
           ...(a !== undefined ? { localAddress: a } : {}), ...(token !== undefined ? { username: token } : {}),
+          ...(job.tls !== undefined ? { tls: { version: job.tls.version, ...(job.tls.resume && session !== undefined ? { session } : {}) } } : {}),
         })
+        if (c.resumed) resumed++
+        // A broker may send no new ticket on a resumed connection: the lane keeps the one it has (as a device would).
+        if (job.tls?.resume === true) laneSessions[me] = c.tlsSession ?? session
         if (job.hold) held.push(c)
         else await c.disconnect()
         ok++
@@ -305,7 +321,7 @@ async function connectMany(job: Extract<Job, { op: 'connect' }>): Promise<{ ok: 
     }
   }
   await Promise.all(Array.from({ length: Math.max(1, Math.min(job.concurrency, job.count)) }, lane))
-  return { ok, failed, ...(firstError !== undefined ? { firstError } : {}) }
+  return { ok, failed, resumed, ...(firstError !== undefined ? { firstError } : {}) }
 }
 
 async function release(): Promise<void> {

@@ -6,6 +6,7 @@ import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
 import net from 'node:net'
+import { constants as cryptoConstants, randomBytes } from 'node:crypto'
 import tls from 'node:tls'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, createWebSocketStream } from 'ws'
@@ -29,6 +30,11 @@ export interface ListenerConfig {
   readonly requestCert: boolean
   /** PEM certificate revocation list(s) for client certificates; reloaded when the file changes. */
   readonly crl?: string | undefined
+  /**
+   * tls/wss: resume TLS sessions with tickets (TLS 1.2 and 1.3; default true): a returning client
+   * skips the certificate signature and the key exchange's public-key work. See loadListenerTls.
+   */
+  readonly sessionResumption?: boolean
   /** ws/wss: where the upgrade request may carry a token. */
   readonly upgradeToken?: UpgradeTokenConfig
 }
@@ -42,6 +48,29 @@ export interface RunningListener {
 
 /** How often a listener's CRL file is checked for changes (one stat per interval). */
 const CRL_POLL_MS = 1000
+
+/**
+ * How long a TLS session ticket can be resumed, in seconds (Node's default for tls servers,
+ * set here so it does not depend on it). Tickets are encrypted with keys each listener draws
+ * at random when it opens: a restart, another node of a cluster, or a CRL reload (see watchCrl)
+ * means a full handshake, never a failure.
+ */
+const TLS_SESSION_TIMEOUT_S = 300
+
+/** tls.Server ticket keys: 16 bytes of key name, 16 of HMAC key, 16 of AES key. */
+const TICKET_KEYS_BYTES = 48
+
+/**
+ * Session resumption (RFC 5077 tickets in TLS 1.2, PSK tickets in TLS 1.3) is Node's default
+ * for tls servers; it is kept on explicitly, or turned off with SSL_OP_NO_TICKET (TLS 1.2
+ * session ids are not cached either: no 'newSession' / 'resumeSession' handler, OpenSSL's internal
+ * cache off as Node sets it), so every handshake is a full one.
+ */
+function resumptionOptions(cfg: ListenerConfig): tls.TlsOptions {
+  return cfg.sessionResumption === false
+    ? { secureOptions: cryptoConstants.SSL_OP_NO_TICKET }
+    : { sessionTimeout: TLS_SESSION_TIMEOUT_S }
+}
 
 /**
  * A tls / wss listener's certificate, key, CA and CRL, read and checked to work together —
@@ -79,7 +108,7 @@ export function loadListenerTls(cfg: ListenerConfig, path: string): tls.TlsOptio
       throw new ConfigError(`${path}.crl`, `${cfg.crl ?? ''} is not a PEM certificate revocation list: ${(cause as Error).message}`, { cause })
     }
   }
-  return { ...material, ...(crl !== undefined ? { crl } : {}), requestCert: cfg.requestCert, rejectUnauthorized: false }
+  return { ...material, ...(crl !== undefined ? { crl } : {}), requestCert: cfg.requestCert, rejectUnauthorized: false, ...resumptionOptions(cfg) }
 }
 
 /**
@@ -128,6 +157,9 @@ function watchCrl(server: tls.Server, cfg: ListenerConfig, options: tls.TlsOptio
       const next = { ...options, crl }
       tls.createSecureContext(next)
       server.setSecureContext(next)
+      // A resumed session keeps the verification its certificate had when it began: new ticket
+      // keys make every session from before this CRL a full handshake, checked against it.
+      server.setTicketKeys(randomBytes(TICKET_KEYS_BYTES))
       logger.info({ listener: `${cfg.type}:${cfg.port}`, file }, 'CRL reloaded: new TLS handshakes use it')
       // connections carry the listener's configured name (startListener: `${type}:${port}`)
       disconnectRevoked(broker, `${cfg.type}:${cfg.port}`, crl.toString('latin1'))

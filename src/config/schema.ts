@@ -93,7 +93,7 @@ const LISTENER_TYPES = ['tcp', 'tls', 'ws', 'wss'] as const
 
 function validateListener(raw: unknown, path: string): ListenerConfig {
   const v = mapping(raw, path)
-  knownKeys(v, path, ['type', 'host', 'port', 'noDelay', 'path', 'cert', 'key', 'ca', 'requestCert', 'crl', 'upgradeToken'])
+  knownKeys(v, path, ['type', 'host', 'port', 'noDelay', 'path', 'cert', 'key', 'ca', 'requestCert', 'crl', 'sessionResumption', 'upgradeToken'])
   const type = oneOf(v['type'], `${path}.type`, LISTENER_TYPES, 'tcp')
   const defaultPort = { tcp: 1883, tls: 8883, ws: 8083, wss: 8084 }[type]
   let cfg: ListenerConfig = {
@@ -107,6 +107,7 @@ function validateListener(raw: unknown, path: string): ListenerConfig {
     ca: optionalString(v['ca'], `${path}.ca`),
     requestCert: optionalBoolean(v['requestCert'], `${path}.requestCert`, false),
     crl: optionalString(v['crl'], `${path}.crl`),
+    sessionResumption: optionalBoolean(v['sessionResumption'], `${path}.sessionResumption`, true),
   }
   const upgradeToken = parseUpgradeTokenConfig(v['upgradeToken'], `${path}.upgradeToken`, type)
   if (upgradeToken !== undefined) cfg = { ...cfg, upgradeToken }
@@ -114,6 +115,7 @@ function validateListener(raw: unknown, path: string): ListenerConfig {
     throw new ConfigError(`${path}.${cfg.cert === undefined ? 'cert' : 'key'}`, `is required for a ${type} listener`)
   }
   if (cfg.requestCert && type !== 'tls' && type !== 'wss') throw new ConfigError(`${path}.requestCert`, `is only used on tls and wss listeners (not ${type})`)
+  if (v['sessionResumption'] !== undefined && type !== 'tls' && type !== 'wss') throw new ConfigError(`${path}.sessionResumption`, `is only used on tls and wss listeners (not ${type})`)
   // Client certificates are checked against the listener's own CA bundle, never the public roots.
   if (cfg.requestCert && cfg.ca === undefined) throw new ConfigError(`${path}.ca`, 'is required with requestCert: the CA bundle that issues client certificates')
   if (cfg.crl !== undefined && !cfg.requestCert) throw new ConfigError(`${path}.crl`, 'is only used with requestCert: true')
