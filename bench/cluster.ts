@@ -12,6 +12,12 @@
  *   npm run build && node --import tsx bench/cluster.ts [--rounds 3] [--messages 20000] [--qos 0,1]
  *       [--modes local,cross] [--cpu-prof DIR]   (both nodes run with node --cpu-prof into DIR)
  *       [--threads]   (CPU per message of each thread of each node: main thread vs GC helpers)
+ *       [--connects 2000]   (0: no connect scenario)
+ *
+ * Connect scenario (per round, after the message runs): clean-start MQTT 5 connects, each
+ * followed by a DISCONNECT, 10 at a time, with fresh client ids — on a single node without a
+ * cluster (a third broker, pinned to core 0 too) and on cluster node A (the client id claimed in
+ * Redis at CONNECT and released at the end) — CPU per connect on the node and Redis's own.
  *
  * Bounded: per run at most `--messages` messages (≤ 200,000) with at most WINDOW unacknowledged
  * or undelivered, and at most 60 s; loopback only.
@@ -33,9 +39,13 @@ const { values } = parseArgs({
     modes: { type: 'string', default: 'local,cross' },
     'cpu-prof': { type: 'string' },
     threads: { type: 'boolean', default: false },
+    connects: { type: 'string', default: '2000' },
   },
 })
 const MODES = values.modes.split(',').filter((m): m is 'local' | 'cross' => m === 'local' || m === 'cross')
+/** Connect scenario: clean-start connects (then a DISCONNECT) per run, 0 to skip it. */
+const CONNECTS = Math.min(Math.max(Number(values.connects) || 0, 0), 20_000)
+const CONNECT_CONCURRENCY = 10
 const ROUNDS = Math.min(Math.max(Number(values.rounds) || 3, 1), 10)
 const MESSAGES = Math.min(Math.max(Number(values.messages) || 20_000, 100), 200_000)
 const QOS = values.qos.split(',').map(Number).filter((q): q is 0 | 1 => q === 0 || q === 1)
@@ -43,6 +53,7 @@ const WINDOW = 200
 const RUN_BUDGET_MS = 60_000
 const PORT_A = 22883
 const PORT_B = 22884
+const PORT_SINGLE = 22885
 
 interface Result {
   readonly mode: 'local' | 'cross'
@@ -210,6 +221,59 @@ async function run(mode: 'local' | 'cross', qos: 0 | 1, a: RunningBroker, b: Run
   }
 }
 
+interface ConnectResult {
+  readonly mode: 'single' | 'cluster'
+  readonly connects: number
+  readonly seconds: number
+  /** CPU per connect of the node connected to (cluster: nodes A + B). */
+  readonly brokerUsPerConnect: number
+  readonly redisUsPerConnect: number
+  readonly p50Ms: number
+  readonly commands: ReadonlyMap<string, { readonly calls: number; readonly usec: number }>
+}
+
+/**
+ * Clean-start MQTT 5 connects, each followed by a DISCONNECT, CONNECT_CONCURRENCY at a time:
+ * on a single node (no cluster) or on cluster node A (its client id claimed, then released, in
+ * Redis). A fresh client id each time. Bounded by CONNECTS and RUN_BUDGET_MS.
+ */
+async function runConnects(mode: 'single' | 'cluster', nodes: readonly RunningBroker[], redisPid: number, stats: Redis, round: number): Promise<ConnectResult> {
+  const port = nodes[0].port
+  await stats.config('RESETSTAT')
+  const cpu0 = nodes.reduce((t, n) => t + cpuSeconds(n.pid), 0)
+  const redis0 = cpuSeconds(redisPid)
+  const times: number[] = []
+  const deadline = Date.now() + RUN_BUDGET_MS
+  const t0 = performance.now()
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < CONNECTS && Date.now() < deadline) {
+      const id = `c-${mode}-${round}-${next++}`
+      const t = performance.now()
+      const c = await client(port, id)
+      times.push(performance.now() - t)
+      await c.endAsync()
+    }
+  }
+  await Promise.all(Array.from({ length: CONNECT_CONCURRENCY }, worker))
+  const seconds = (performance.now() - t0) / 1000
+  // The node's work after the last DISCONNECT (releasing the client id) belongs to the run.
+  await new Promise((r) => setTimeout(r, 300))
+  const cpu = nodes.reduce((t, n) => t + cpuSeconds(n.pid), 0) - cpu0
+  const redis = cpuSeconds(redisPid) - redis0
+  const n = Math.max(times.length, 1)
+  const commands = new Map<string, { calls: number; usec: number }>()
+  for (const [name, c] of await commandStats(stats)) {
+    if (name === 'info' || name === 'config|resetstat') continue
+    commands.set(name, { calls: c.calls / n, usec: c.usec / n })
+  }
+  times.sort((x, y) => x - y)
+  return {
+    mode, connects: times.length, seconds, brokerUsPerConnect: (cpu * 1e6) / n, redisUsPerConnect: (redis * 1e6) / n,
+    p50Ms: percentile(times, 0.5), commands,
+  }
+}
+
 const median = (xs: number[]): number => {
   const s = [...xs].sort((x, y) => x - y)
   return s[Math.floor(s.length / 2)]
@@ -222,6 +286,7 @@ async function main(): Promise<void> {
   const opts = { tmpDir: dir, brokerCpu: '0', portcullisNodeFlags: prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`], mosquittoPath: '' }
   const cluster = (nodeId: string): Record<string, unknown> => ({ cluster: { redis: { path: join(dir, 'redis.sock') }, nodeId }, persistence: true })
   const results: Result[] = []
+  const connects: ConnectResult[] = []
   const stats = new Redis({ path: join(dir, 'redis.sock'), lazyConnect: true, maxRetriesPerRequest: 1 })
   await stats.connect()
   try {
@@ -237,6 +302,21 @@ async function main(): Promise<void> {
             const cmds = [...r.commands].sort((x, y) => y[1].calls - x[1].calls).map(([n, c]) => `${n} ${c.calls.toFixed(3)} (${c.usec.toFixed(2)} µs)`)
             process.stderr.write(`  Redis commands per message: ${cmds.join(', ')}\n`)
           }
+        }
+      }
+      if (CONNECTS > 0) {
+        const single = await startBroker({ label: 'single', kind: 'portcullis', portcullisConfig: { persistence: true } }, PORT_SINGLE, opts)
+        try {
+          for (let round = 1; round <= ROUNDS; round++) {
+            for (const [mode, nodes] of [['single', [single]], ['cluster', [a, b]]] as const) {
+              const r = await runConnects(mode, nodes, redis.pid as number, stats, round)
+              connects.push(r)
+              const cmds = [...r.commands].sort((x, y) => y[1].calls - x[1].calls).map(([name, c]) => `${name} ${c.calls.toFixed(2)} (${c.usec.toFixed(1)} µs)`)
+              process.stderr.write(`round ${round} connect ${mode}: ${r.connects} connects, ${(r.connects / r.seconds).toFixed(0)}/s, broker ${r.brokerUsPerConnect.toFixed(0)} µs/connect, redis ${r.redisUsPerConnect.toFixed(0)} µs/connect, p50 ${r.p50Ms.toFixed(2)} ms; Redis commands per connect: ${cmds.join(', ')}\n`)
+            }
+          }
+        } finally {
+          await single.stop()
         }
       }
     } finally {
@@ -256,7 +336,14 @@ async function main(): Promise<void> {
       process.stdout.write(`| ${qos} | ${mode} | ${median(rs.map((r) => r.delivered / r.seconds)).toFixed(0)} | ${median(rs.map((r) => r.brokerUsPerMsg)).toFixed(1)} | ${median(rs.map((r) => r.redisUsPerMsg)).toFixed(1)} | ${median(rs.map((r) => r.p50Ms)).toFixed(2)} | ${median(rs.map((r) => r.p99Ms)).toFixed(2)} | ${median(rs.map((r) => r.writesPerMsg)).toFixed(2)} |\n`)
     }
   }
-  process.stdout.write(`\nMedians of ${ROUNDS} rounds, ${MESSAGES} messages each, window ${WINDOW}; both nodes pinned to core 0. The machine is shared and loaded: figures are noisy.\n`)
+  if (connects.length > 0) {
+    process.stdout.write(`\n| connect (clean start, then DISCONNECT) | connects/s | broker CPU µs/connect | Redis CPU µs/connect | p50 CONNACK ms |\n|---|---|---|---|---|\n`)
+    for (const mode of ['single', 'cluster'] as const) {
+      const rs = connects.filter((r) => r.mode === mode)
+      process.stdout.write(`| ${mode === 'single' ? 'single node (no cluster)' : 'cluster node A (A+B CPU)'} | ${median(rs.map((r) => r.connects / r.seconds)).toFixed(0)} | ${median(rs.map((r) => r.brokerUsPerConnect)).toFixed(0)} | ${median(rs.map((r) => r.redisUsPerConnect)).toFixed(0)} | ${median(rs.map((r) => r.p50Ms)).toFixed(2)} |\n`)
+    }
+  }
+  process.stdout.write(`\nMedians of ${ROUNDS} rounds, ${MESSAGES} messages each, window ${WINDOW}; ${CONNECTS} connects per connect run, ${CONNECT_CONCURRENCY} at a time; nodes pinned to core 0. The machine is shared and loaded: figures are noisy.\n`)
 }
 
 process.on('SIGINT', () => { killAll(); process.exit(130) })

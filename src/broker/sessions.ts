@@ -73,6 +73,8 @@ export class SessionManager {
       if (claim.current) return
       const stale = this.#sessions.get(clientId)
       if (stale !== undefined) this.#letGo(stale, false, true)
+      // A client id nobody held has nothing stored (a clean session's connect: no read).
+      if (claim.unowned === true) return
       const stored = await ownership.load(clientId)
       if (stored === undefined || this.#sessions.has(clientId)) return
       const now = clock.now()

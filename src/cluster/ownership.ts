@@ -12,6 +12,11 @@ export interface OwnershipClaim {
   readonly previousAlive: boolean
   /** The other node that held it, if one did (what waits for the client in its stream comes here). */
   readonly previous?: string
+  /**
+   * No node held the id: nothing is stored for it (a stored session always keeps its owner
+   * entry; a session's end deletes both in one commit), so there is nothing to load.
+   */
+  readonly unowned?: boolean
 }
 
 export interface ClientOwnership {

@@ -119,12 +119,17 @@ export class ClientRegistry {
         // A node that crashed has no subscriber any more (Redis closed its connection): the
         // signal reaches no one, and the node counts as dead at once, even while its liveness
         // key lasts — its client's will is this node's to handle.
-        const receivers = await this.#state.client.publish(REGISTRY_KEYS.takeover(node), JSON.stringify(signal))
-        previousAlive = receivers > 0 && (await this.#state.client.exists(NODE_KEYS.alive(node))) === 1
+        // (One round trip: the signal and the look at the node's liveness key go together.)
+        const got = await this.#state.client.pipeline()
+          .publish(REGISTRY_KEYS.takeover(node), JSON.stringify(signal)).exists(NODE_KEYS.alive(node)).exec()
+        const [[e1, receivers], [e2, alive]] = got ?? [[new Error('pipeline aborted'), 0], [null, 0]]
+        const failed = e1 ?? e2
+        if (failed !== null) throw failed
+        previousAlive = receivers !== 0 && alive === 1
         this.#logger.info({ clientId, from: node, alive: previousAlive }, 'cluster: client id claimed from another node')
         return { current: false, previousAlive, previous: node }
       }
-      return { current: false, previousAlive }
+      return { current: false, previousAlive, unowned: node === '' }
     })
   }
 

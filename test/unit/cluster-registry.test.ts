@@ -58,7 +58,7 @@ describe('client registry and fencing', () => {
     const told: Array<[string, boolean]> = []
     a.registry.onTakenOver((cid, ends) => told.push([cid, ends]))
 
-    assert.deepEqual(await a.registry.claim('dev', false), { current: false, previousAlive: false })
+    assert.deepEqual(await a.registry.claim('dev', false), { current: false, previousAlive: false, unowned: true }, 'nobody held it: nothing stored to load')
     const first = a.registry.epochOf('dev')
     assert.deepEqual(await a.registry.claim('dev', false), { current: true, previousAlive: false }, 'claiming an id it holds changes nothing')
     assert.equal(a.registry.epochOf('dev'), first)
