@@ -9,9 +9,11 @@
  *                           fixed-rate-qos1, fleet, connect,
  *                           connect-hs256, connect-rs256, connect-es256, connect-eddsa,
  *                           connect-es256-reconnect, connect-services, memory-10k, idle-memory,
- *                           memory-100k, authz-1000, authz-1000-acl; over TLS: connect-tls13,
+ *                           memory-100k, storm-memory, authz-1000, authz-1000-acl; over TLS: connect-tls13,
  *                           connect-tls13-resumed, connect-tls12, fixed-rate-qos1-tls, idle-memory-tls)
- *   --brokers a,b           portcullis,mosquitto,aedes (default: all three)
+ *   --brokers a,b           portcullis,mosquitto,aedes,node-floor (default: all four; node-floor — a bare node:net server
+ *                           that answers one CONNECT — runs only in connect, idle-memory, memory-N and storm-memory, as
+ *                           the floor under any Node broker)
  *   --rounds N              rounds per scenario (default 5; --quick: 1); brokers alternate A B C A B C …
  *   --workers N             generator worker threads (default 1)
  *   --broker-cpu C          CPU list for the broker (default 0); --gen-cpu C for the generator (default 1)
@@ -47,7 +49,7 @@ const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
-    brokers: { type: 'string', default: 'portcullis,mosquitto,aedes' },
+    brokers: { type: 'string', default: 'portcullis,mosquitto,aedes,node-floor' },
     rounds: { type: 'string' },
     workers: { type: 'string', default: '1' },
     'broker-cpu': { type: 'string', default: '0' },
@@ -68,7 +70,7 @@ const sizes = { ...(quick ? QUICK : FULL), ...(idleConnections !== undefined ? {
 const rounds = Math.min(Math.max(Number(values.rounds ?? (quick ? 1 : 5)) || 1, 1), 50)
 const workers = Math.min(Math.max(Number(values.workers) || 1, 1), 16)
 const kinds = values.brokers.split(',').map((s) => s.trim()).filter(Boolean)
-for (const k of kinds) if (!['portcullis', 'mosquitto', 'aedes'].includes(k)) throw new Error(`--brokers: unknown broker '${k}'`)
+for (const k of kinds) if (!['portcullis', 'mosquitto', 'aedes', 'node-floor'].includes(k)) throw new Error(`--brokers: unknown broker '${k}'`)
 const only = values.only?.split(',').map((s) => s.trim()).filter(Boolean)
 
 function log(msg: string): void {

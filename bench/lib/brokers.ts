@@ -16,10 +16,11 @@ export const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().tr
 export const HOST = '127.0.0.1'
 
 /** `node-tls`: the bare-Node TLS floor (bench/peers/tls-floor.mjs), TLS scenarios only. */
-export type BrokerKind = 'portcullis' | 'mosquitto' | 'aedes' | 'node-tls'
+/** node-floor: bench/peers/node-floor-server.mjs, a bare node:net server (the floor under any Node broker). */
+export type BrokerKind = 'portcullis' | 'mosquitto' | 'aedes' | 'node-tls' | 'node-floor'
 
 export interface BrokerSpec {
-  /** Label in the report (portcullis, mosquitto, aedes, portcullis+1000-policies, …). */
+  /** Label in the report (portcullis, mosquitto, aedes, node floor, portcullis+1000-policies, …). */
   readonly label: string
   readonly kind: BrokerKind
   /** Portcullis only: extra top-level config merged over the bench defaults. */
@@ -40,7 +41,7 @@ export interface BrokerSpec {
    */
   readonly mosquittoPersistence?: 'defaults' | 'autosave-on-changes'
   /**
-   * Node brokers (Portcullis, Aedes): run with --expose-gc and bench/peers/memory-probe.mjs
+   * Node brokers (Portcullis, Aedes, the node floor): run with --expose-gc and bench/peers/memory-probe.mjs
    * preloaded, so that RunningBroker.probeMemory() can read its memory after a full GC.
    */
   readonly memoryProbe?: boolean
@@ -59,6 +60,8 @@ export interface ProbedMemory {
   readonly heapUsed: number
   readonly external: number
   readonly arrayBuffers: number
+  /** The same read just before the GCs (heap as the broker holds it, garbage included). */
+  readonly asIs?: { readonly rss: number; readonly heapTotal: number; readonly heapUsed: number; readonly external: number; readonly arrayBuffers: number }
 }
 
 export interface RunningBroker {
@@ -258,6 +261,9 @@ export async function startBroker(spec: BrokerSpec, port: number, opts: Options)
       argv = [process.execPath, ...probeFlags, join(ROOT, 'bench/peers/tls-floor.mjs'), String(port), HOST, cert.certFile, cert.keyFile]
       break
     }
+    case 'node-floor':
+      argv = [process.execPath, ...probeFlags, join(ROOT, 'bench/peers/node-floor-server.mjs'), String(port), HOST]
+      break
   }
   const quoted = argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')
   // Raise the soft open-file limit as far as allowed (1,048,576 if the hard limit permits), then exec,

@@ -2,7 +2,7 @@
  * Summaries (median [min–max] over rounds, paired per-round ratios) and the Markdown table.
  */
 import { TLS_FLOOR_LABEL } from './tls-scenarios.js'
-import { TOKEN_BASELINE_LABEL, TOKEN_CONNECT_RATE, tokenBareOf, type Measurement, type Scenario } from './scenarios.js'
+import { NODE_FLOOR_LABEL, TOKEN_BASELINE_LABEL, TOKEN_CONNECT_RATE, tokenBareOf, type Measurement, type Scenario } from './scenarios.js'
 
 export interface RunRecord extends Measurement {
   scenario: string
@@ -31,6 +31,10 @@ export interface BrokerSummary {
   /** Token scenarios: extra over the baseline minus the broker's own verification time, per round. */
   beyondVerifyUs?: Stat
   kibPerConnSoon?: Stat
+  stormRssSoonMiB?: Stat
+  stormHeapTotalMiB?: Stat
+  stormHeapUsedMiB?: Stat
+  stormHeapUsedGcMiB?: Stat
   heapBytesPerConn?: Stat
   rawBytesPerConn?: Stat
   p50Ms?: Stat
@@ -92,6 +96,10 @@ export function summarise(selected: readonly Scenario[], records: readonly RunRe
       put('cpuPerOpUs', stat(ok.map((r) => r.cpuPerOpUs ?? NaN)))
       put('kibPerConnSoon', stat(ok.map((r) => r.kibPerConnSoon ?? NaN)))
       put('heapBytesPerConn', stat(ok.map((r) => r.heapBytesPerConn ?? NaN)))
+      put('stormRssSoonMiB', stat(ok.map((r) => r.stormRssSoonMiB ?? NaN)))
+      put('stormHeapTotalMiB', stat(ok.map((r) => r.stormHeapTotalMiB ?? NaN)))
+      put('stormHeapUsedMiB', stat(ok.map((r) => r.stormHeapUsedMiB ?? NaN)))
+      put('stormHeapUsedGcMiB', stat(ok.map((r) => r.stormHeapUsedGcMiB ?? NaN)))
       put('rawBytesPerConn', stat(ok.map((r) => r.rawBytesPerConn ?? NaN)))
       put('verifyUs', stat(ok.map((r) => r.verifyUs ?? NaN)))
       // Token connects against the anonymous baseline of the same scenario and round (same rate).
@@ -189,6 +197,8 @@ export function renderMarkdown(
       if (b.lostQos0 > 0) notes.push(`${b.lostQos0} QoS 0 dropped`)
       if (b.heapBytesPerConn !== undefined) notes.push(`V8 heap in use after a full GC: ${range(b.heapBytesPerConn)} B/conn`)
       if (b.rawBytesPerConn !== undefined) notes.push(`RSS growth right after the GCs (with pages V8 emptied and still keeps): ${range(b.rawBytesPerConn)} B/conn`)
+      if (b.stormRssSoonMiB !== undefined) notes.push(`RSS growth right after the storm: ${range(b.stormRssSoonMiB)} MiB`)
+      if (b.stormHeapTotalMiB !== undefined) notes.push(`settled, V8 heap committed: +${range(b.stormHeapTotalMiB)} MiB, in use: +${range(b.stormHeapUsedMiB)} MiB, in use after two full GCs: +${range(b.stormHeapUsedGcMiB)} MiB`)
       if (b.kibPerConnSoon !== undefined) notes.push(`2 s after connecting (before the idle broker settled): ${range(b.kibPerConnSoon)} KiB/conn`)
       if (b.tokenExtraUs !== undefined) notes.push(`**over the anonymous baseline (same rate, same round): +${range(b.tokenExtraUs)} µs**`)
       if (b.beyondBareUs !== undefined) notes.push(`**beyond the same broker with a bare node:crypto check (same round): ${b.beyondBareUs.median >= 0 ? '+' : ''}${range(b.beyondBareUs)} µs**`)
@@ -203,6 +213,9 @@ export function renderMarkdown(
       const baseLabel = b.broker.replace(/^portcullis(?!-baseline)/, 'portcullis-baseline')
       const base = baseLabel !== b.broker ? b.ratios[baseLabel] : undefined
       if (base !== undefined) notes.push(`**÷ ${baseLabel} (same rounds): ${base.stat.median.toFixed(2)}× [${base.stat.min.toFixed(2)}–${base.stat.max.toFixed(2)}]**`)
+      const nodeFloor = b.broker.startsWith('portcullis') ? b.ratios[NODE_FLOOR_LABEL] : undefined
+      if (nodeFloor !== undefined) notes.push(`÷ ${NODE_FLOOR_LABEL} (bare node:net server, same rounds): ${nodeFloor.stat.median.toFixed(2)}× [${nodeFloor.stat.min.toFixed(2)}–${nodeFloor.stat.max.toFixed(2)}]`)
+      if (b.broker === NODE_FLOOR_LABEL) notes.push('floor: a bare node:net server that reads one CONNECT and answers a fixed CONNACK (no MQTT parsing, no session): what any Node broker pays for its sockets')
       if (b.queueCpuPerOpUs !== undefined) notes.push(`queueing ${range(b.queueCpuPerOpUs)} µs/delivery`)
       if (b.drainCpuPerOpUs !== undefined) notes.push(`drain ${range(b.drainCpuPerOpUs)} µs/delivery`)
       if (b.drainSeconds !== undefined) notes.push(`drained in ${range(b.drainSeconds)} s`)
@@ -215,8 +228,9 @@ export function renderMarkdown(
       if (floor !== undefined) notes.push(`**÷ ${TLS_FLOOR_LABEL} (same rounds): ${floor.stat.median.toFixed(2)}× [${floor.stat.min.toFixed(2)}–${floor.stat.max.toFixed(2)}]**`)
       if (b.heldMin !== undefined) notes.push(`held ≥ ${b.heldMin.toLocaleString('en-US')}`)
       notes.push(...b.flags)
-      let vsM = b.broker.startsWith('portcullis') ? ratio(b, 'mosquitto') : ''
-      let vsA = b.broker.startsWith('portcullis') ? ratio(b, 'aedes') : ''
+      const compared = b.broker.startsWith('portcullis') || b.broker === NODE_FLOOR_LABEL
+      let vsM = compared ? ratio(b, 'mosquitto') : ''
+      let vsA = compared ? ratio(b, 'aedes') : ''
       if ((sc.id === 'authz-1000' || sc.id === 'authz-1000-acl') && b.broker.includes('1,000')) {
         const r = b.ratios['portcullis (noMatch allow)']
         if (r !== undefined) {

@@ -8,6 +8,7 @@ import { cpuSeconds, mallocHeapKiB, rssKiB, HOST, type BrokerSpec, type ProbedMe
 import type { Generator } from './generator.js'
 import type { PubSpec, SubSpec, TransportTls } from './jobs.js'
 import { offlineQueueRun } from './offline-queue.js'
+import { stormMemoryRun } from './storm-memory.js'
 
 export interface Sizes {
   readonly faninWarm: number // messages per publisher
@@ -27,6 +28,9 @@ export interface Sizes {
   readonly memoryConnections: readonly number[]
   /** idle-memory: connections held. */
   readonly idleConnections: number
+  /** storm-memory: connects (each followed by a disconnect), and how long the broker may settle after them. */
+  readonly stormConnects: number
+  readonly stormSettleMs: number
   readonly authzWarm: number
   readonly authzCount: number
   /** offline-queue: persistent sessions offline, QoS 1 messages queued for each. */
@@ -54,6 +58,7 @@ export const FULL: Sizes = {
   connectWarm: 3_000, connectCount: 10_000,
   memoryConnections: [10_000, 100_000],
   idleConnections: 10_000,
+  stormConnects: 20_000, stormSettleMs: 40_000,
   authzWarm: 2_000, authzCount: 20_000,
   offlineSessions: 1_000, offlineMessages: 50, faninMosquittoAutosave: true,
   phaseMs: 30_000,
@@ -68,6 +73,7 @@ export const QUICK: Sizes = {
   connectWarm: 30, connectCount: 200,
   memoryConnections: [1_000],
   idleConnections: 1_000,
+  stormConnects: 300, stormSettleMs: 1_000,
   authzWarm: 100, authzCount: 1_000,
   offlineSessions: 50, offlineMessages: 10, faninMosquittoAutosave: false,
   phaseMs: 10_000,
@@ -117,6 +123,13 @@ export interface Measurement {
   pacedVerifyUs?: number
   rssBeforeKiB?: number
   rssAfterKiB?: number
+  /** storm-memory: RSS growth (MiB) right after the storm, and once the broker settled (no forced GC). */
+  stormRssSoonMiB?: number
+  stormRssSettledMiB?: number
+  /** storm-memory, Node brokers, settled: V8 heap committed and in use as it is (no forced GC), and in use after two full GCs (MiB growth). */
+  stormHeapTotalMiB?: number
+  stormHeapUsedMiB?: number
+  stormHeapUsedGcMiB?: number
   held?: number
   lostQos0?: number
   lostQos1?: number
@@ -144,7 +157,7 @@ export interface Scenario {
   /** Unit of the main figure. */
   readonly unit: string
   /** Which value is the main figure. */
-  readonly main: 'cpuPerOpUs' | 'p99Ms' | 'kibPerConn' | 'bytesPerConn'
+  readonly main: 'cpuPerOpUs' | 'p99Ms' | 'kibPerConn' | 'bytesPerConn' | 'stormRssSettledMiB'
   /** Smaller is better for the main figure (all of ours). */
   readonly target?: string
   /** Specs to run, from the selected broker kinds; may be empty (scenario skipped). */
@@ -158,8 +171,16 @@ export interface Scenario {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
+/** Report label of the bare node:net server (the floor under any Node broker). */
+export const NODE_FLOOR_LABEL = 'node floor'
+
 export function standard(kinds: readonly string[]): BrokerSpec[] {
   return (['portcullis', 'mosquitto', 'aedes'] as const).filter((k) => kinds.includes(k)).map((k) => ({ label: k, kind: k }))
+}
+
+/** The standard brokers and, beside them, the node floor (bench/peers/node-floor-server.mjs) when selected. */
+function withFloor(kinds: readonly string[]): BrokerSpec[] {
+  return kinds.includes('node-floor') ? [...standard(kinds), { label: NODE_FLOOR_LABEL, kind: 'node-floor' }] : standard(kinds)
 }
 
 /** Durable scenarios: Portcullis memory-only and with persistence; Mosquitto with persistence, twice. */
@@ -749,8 +770,8 @@ export function scenarios(sizes: Sizes): Scenario[] {
     },
     {
       id: 'connect', title: 'Connect rate, no authentication (CONNECT → CONNACK → DISCONNECT, 20 in parallel)', unit: 'µs/connect', main: 'cpuPerOpUs',
-      target: 'Mosquitto 108, Aedes 608, Portcullis ≤ 200',
-      specs: standard,
+      target: 'CPU per connect at or below Mosquitto (issue #19); the node floor shows what Node itself spends (socket create, read, write, destroy)',
+      specs: withFloor,
       run: (ctx, b) => connectRun(ctx, b, undefined),
     },
   ]
@@ -789,8 +810,8 @@ export function scenarios(sizes: Sizes): Scenario[] {
   for (const n of sizes.memoryConnections) {
     list.push({
       id: `memory-${n >= 1000 ? `${n / 1000}k` : n}`, title: `Idle memory per connection, ${n.toLocaleString('en-US')} connections (RSS growth once the broker has settled, at most 45 s idle)`, unit: 'KiB/conn', main: 'kibPerConn',
-      target: 'Mosquitto 0.7, Aedes 17, Portcullis ≤ 4 (and 100,000 held)',
-      specs: standard,
+      target: 'Mosquitto 0.7, Aedes 17, Portcullis ≤ 4 (and 100,000 held); issue #19: ≤ 1.5 KB',
+      specs: withFloor,
       skip: (ctx) => ctx.hardFileLimit < n + 1_000
         ? `open-file hard limit is ${ctx.hardFileLimit} (ulimit -Hn; raising it needs CAP_SYS_RESOURCE), so neither the broker nor the generator can hold ${n} sockets`
         : undefined,
@@ -802,11 +823,19 @@ export function scenarios(sizes: Sizes): Scenario[] {
     title: `Idle memory per connection, ${sizes.idleConnections.toLocaleString('en-US')} connections held 2 s: bytes held — Node brokers, right after two full GCs: V8 heap in use + the C library's heap (resident); Mosquitto: RSS growth`,
     unit: 'B/conn', main: 'bytesPerConn',
     target: 'Portcullis ≤ 1,500 B/conn (issue 19; Mosquitto ~740)',
-    specs: (kinds) => standard(kinds).map((spec) => ({ ...spec, memoryProbe: true })),
+    specs: (kinds) => withFloor(kinds).map((spec) => ({ ...spec, memoryProbe: true })),
     skip: (ctx) => ctx.hardFileLimit < sizes.idleConnections + 1_000
       ? `open-file hard limit is ${ctx.hardFileLimit} (ulimit -Hn), too low for ${sizes.idleConnections} sockets`
       : undefined,
     run: (ctx, b) => idleMemoryRun(ctx, b, sizes.idleConnections),
+  })
+  list.push({
+    id: 'storm-memory',
+    title: `Memory a connect storm leaves behind: ${sizes.stormConnects.toLocaleString('en-US')} connects + disconnects (20 at a time), then idle: RSS growth right after and once settled (at most ${sizes.stormSettleMs / 1000} s, no forced GC); Node brokers: V8 heap as it is then, and after two full GCs`,
+    unit: 'MiB', main: 'stormRssSettledMiB',
+    target: 'issue 19: bound the V8 heap growth a connect storm leaves behind',
+    specs: (kinds) => withFloor(kinds).map((spec) => ({ ...spec, memoryProbe: true })),
+    run: (ctx, b) => stormMemoryRun(ctx, b, sizes.stormConnects, sizes.stormSettleMs),
   })
   list.push({
     id: 'authz-1000', title: 'Authorization-heavy publish: fan-in QoS 0, 10×100 topics, 1,000 policies vs noMatch allow (Portcullis)', unit: 'µs/msg', main: 'cpuPerOpUs',
