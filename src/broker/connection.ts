@@ -2,7 +2,9 @@
  * One client connection: the byte stream, its parser, write coalescing, and the
  * per-connection protocol state. Packet semantics live in handlers/.
  */
+import { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
+import { TLSSocket } from 'node:tls'
 import type mqtt from 'mqtt-packet'
 import type { PresentedCertificate } from '../auth/certificate.js'
 import type { Identity } from '../auth/types.js'
@@ -380,10 +382,13 @@ export class Connection implements FrameSink {
     const wasConnected = this.state === 'connected' || (this.session !== undefined && this.session.connection === this)
     this.state = 'closed'
     this.flush()
-    const stream = this.stream as Duplex & { destroySoon?: () => void }
-    if (clientDone && stream.writableLength === 0 && typeof stream.destroySoon === 'function') {
-      // a TCP/TLS socket with nothing left to send either way: end it, destroy it once finished
-      stream.destroySoon()
+    const stream = this.stream
+    if (clientDone && stream.writableLength === 0 && stream instanceof Socket) {
+      // Nothing left to send either way. Plain TCP: close at once — the kernel still delivers
+      // what was written, then FIN — which spares a shutdown call and a turn per DISCONNECT (a
+      // device that connects, publishes and leaves); TLS: end with its close_notify first.
+      if (stream instanceof TLSSocket) stream.destroySoon()
+      else stream.destroy()
     } else {
       // The client may still be sending: half-close and keep reading (and discarding) so our
       // last packet (a DISCONNECT with its reason) is not lost to a reset; then make sure the

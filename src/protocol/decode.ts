@@ -1,6 +1,7 @@
 /**
  * Turns one whole packet into a packet object. The packets that make up steady traffic —
- * PUBLISH without MQTT 5 properties, the QoS acknowledgements, PINGREQ — are decoded here
+ * PUBLISH without MQTT 5 properties, the QoS acknowledgements, PINGREQ — and those of a short
+ * device session — the common CONNECT, a DISCONNECT without reason code — are decoded here
  * directly; every other packet goes to mqtt-packet's parser. Frames are complete, so one
  * mqtt-packet parser per protocol version serves every connection (its state is back at the
  * start after each packet). Strings are decoded here and in parser.ts the same way (utf8.ts):
@@ -146,6 +147,10 @@ export function decodePacket(frame: Buffer, version: ProtocolVersion): mqtt.Pack
     case 12:
       // PINGREQ
       if (flags === 0 && frame.length === 2) return { cmd: 'pingreq', length: 0 }
+      break
+    case 14:
+      // DISCONNECT with no variable header: MQTT 5 reads it as reason code 0x00 [MQTT-3.14.2.1]
+      if (flags === 0 && frame.length === 2) return version === 5 ? { cmd: 'disconnect', length: 0, reasonCode: 0 } : { cmd: 'disconnect', length: 0 }
       break
   }
   return decodeWithMqttPacket(frame, version)

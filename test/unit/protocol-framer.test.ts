@@ -105,6 +105,9 @@ describe('direct decoder agrees with mqtt-packet', () => {
     ['pubrel', gen({ cmd: 'pubrel', messageId: 65535 }), 4],
     ['pubcomp', gen({ cmd: 'pubcomp', messageId: 1 }), 4],
     ['pingreq', gen({ cmd: 'pingreq' }), 4],
+    ['disconnect v4', gen({ cmd: 'disconnect' }), 4],
+    ['disconnect v5, no reason code (0x00)', Buffer.from([0xe0, 0x00]), 5],
+    ['disconnect v5 with a reason code (mqtt-packet path)', gen({ cmd: 'disconnect', reasonCode: 0x04 }, 5), 5],
     ['unsubscribe', gen({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: ['a'] }), 4],
   ]
   for (const [name, frame, v] of cases) {
@@ -113,7 +116,7 @@ describe('direct decoder agrees with mqtt-packet', () => {
       const ref = reference(frame, v) as unknown as Record<string, unknown>
       assert.ok(!(ours instanceof Error))
       // qos/retain/dup are header fields of PUBLISH only (mqtt-packet sets defaults on every packet)
-      const keys = ref['cmd'] === 'publish' ? ['cmd', 'topic', 'qos', 'retain', 'dup', 'messageId', 'properties'] : ['cmd', 'messageId', 'unsubscriptions']
+      const keys = ref['cmd'] === 'publish' ? ['cmd', 'topic', 'qos', 'retain', 'dup', 'messageId', 'properties'] : ['cmd', 'messageId', 'unsubscriptions', 'reasonCode']
       for (const key of keys) {
         if (ref[key] === undefined || ref[key] === null) continue
         assert.deepEqual(ours[key], ref[key], key)
