@@ -15,8 +15,10 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100
 export const HOST = '127.0.0.1'
 
-/** `node-tls`: the bare-Node TLS floor (bench/peers/tls-floor.mjs), TLS scenarios only. */
-/** node-floor: bench/peers/node-floor-server.mjs, a bare node:net server (the floor under any Node broker). */
+/**
+ * `node-tls`: the bare-Node TLS floor (bench/peers/tls-floor.mjs), TLS scenarios only; `node-floor`: the plain one
+ * (bench/peers/node-floor-server.mjs, a bare node:net server), the floor under any Node broker.
+ */
 export type BrokerKind = 'portcullis' | 'mosquitto' | 'aedes' | 'node-tls' | 'node-floor'
 
 export interface BrokerSpec {
