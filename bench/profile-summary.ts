@@ -6,6 +6,10 @@
  *
  * --last-ms keeps only the samples of the profile's last N ms (the measured phase, without
  * start-up and JIT warm-up).
+ *
+ * Each sample counts as the profile's median sampling interval, not as the time until the next
+ * sample: on a loaded machine a process that was descheduled (or blocked) shows the whole gap on
+ * the sample after it, which once put a cheap function (encodePublish) at 14.6 % of the time.
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
@@ -40,11 +44,12 @@ for (const file of positionals) {
   let t = p.startTime
   for (const d of p.timeDeltas) times.push((t += d))
   const from = p.endTime - lastMs * 1000
+  const sorted = [...p.timeDeltas].sort((a, b) => a - b)
+  const interval = (sorted[sorted.length >> 1] ?? 0) / 1000 // ms
   for (let i = 0; i < p.samples.length; i++) {
     if ((times[i] ?? 0) < from) continue
     const id = p.samples[i]
-    const dt = (p.timeDeltas[i + 1] ?? p.timeDeltas[i] ?? 0) / 1000 // ms
-    self.set(id, (self.get(id) ?? 0) + dt)
+    self.set(id, (self.get(id) ?? 0) + interval)
   }
   for (const [id, ms] of self) {
     const n = nodes.get(id)!

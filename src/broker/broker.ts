@@ -338,6 +338,14 @@ export class Broker {
       if (!conn.sendPublish(d, packetId, false)) this.completeInflight(session, f)
       return
     }
+    if (d.qos === 1) {
+      // QoS 1 goes out at once: the message is stored (its publisher's PUBACK waits for that),
+      // and a crash before its packet identifier is committed only sends it again, as QoS 1
+      // allows. A PUBACK that comes before the commit spares the store writing it at all.
+      this.#store.deliverySent(d.stored, packetId, true)
+      if (!conn.sendPublish(d, packetId, false)) this.completeInflight(session, f)
+      return
+    }
     // The packet identifier is stored before the PUBLISH goes out: after a restart the message is
     // resent with the same identifier, so a QoS 2 receiver still sees it once [MQTT-4.3.3-3].
     this.#store.deliverySent(d.stored, packetId)

@@ -23,4 +23,6 @@ export class ConnectionExtras {
   publishRate: PublishRateLimiter | undefined = undefined
   /** Opened beyond limits.connectRatePerAddress: its CONNECT is refused unread. */
   overConnectRate = false
+  /** A protocol error closes it once the acknowledgements due before it are sent (Connection.fail): its time bound. */
+  failing: NodeJS.Timeout | undefined = undefined
 }

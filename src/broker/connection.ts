@@ -34,6 +34,13 @@ export type ConnectionState = 'new' | 'authenticating' | 'connected' | 'closed'
 const JOIN_LIMIT = 16 * 1024
 
 /**
+ * How long a close for a protocol error waits for the commit the acknowledgements due before the
+ * error need (ms): a store that cannot write answers sooner (the commit fails); this bounds one
+ * that does not answer at all (the cluster's Redis unreachable).
+ */
+const FAIL_ACK_WAIT_MS = 1000
+
+/**
  * The largest packet MQTT can express (Remaining Length 268,435,455 [MQTT-1.5.5] + 5): the
  * Maximum Packet Size of a client that gave none. (A small integer V8 keeps in the object,
  * where Number.MAX_SAFE_INTEGER cost every connection a boxed number.)
@@ -136,6 +143,8 @@ export class Connection implements FrameSink {
   set publishRate(v: PublishRateLimiter | undefined) { if (v !== undefined || this.#extras !== undefined) this.#extra().publishRate = v }
   get overConnectRate(): boolean { return this.#extras?.overConnectRate === true }
   set overConnectRate(v: boolean) { if (v || this.#extras !== undefined) this.#extra().overConnectRate = v }
+  /** A protocol error was found: nothing more is read; the close waits for the acknowledgements due before it. */
+  get failing(): boolean { return this.#extras?.failing !== undefined }
 
   #extra(): ConnectionExtras {
     return (this.#extras ??= new ConnectionExtras())
@@ -151,7 +160,7 @@ export class Connection implements FrameSink {
 
   /** Bytes from the client (the stream's 'data' listener). */
   onData(chunk: Buffer): void {
-    if (this.state === 'closed') return
+    if (this.state === 'closed' || this.failing) return
     this.bytesIn += chunk.length
     this.broker.stats.bytesIn += chunk.length
     this.lastActivity = clock.now()
@@ -160,7 +169,7 @@ export class Connection implements FrameSink {
 
   /** FrameSink: one whole packet arrived. */
   onFrame(frame: Buffer): boolean {
-    if (this.state === 'closed') return false
+    if (this.state === 'closed' || this.failing) return false
     const packet = decodePacket(frame, this.protocolVersion)
     if (packet instanceof Error) {
       // A CONNECT whose only fault is a protocol level we do not speak is refused with a
@@ -174,7 +183,7 @@ export class Connection implements FrameSink {
       return false
     }
     this.#onPacket(packet)
-    return this.open
+    return this.open && !this.failing
   }
 
   /** FrameSink: the byte stream cannot be framed (or a packet is over the size limit). */
@@ -204,7 +213,7 @@ export class Connection implements FrameSink {
     const held = this.held
     if (held === undefined) return
     this.held = undefined
-    while (held.length > 0 && this.state === 'connected') {
+    while (held.length > 0 && this.state === 'connected' && !this.failing) {
       this.#dispatch(held.shift() as mqtt.Packet)
     }
   }
@@ -349,15 +358,31 @@ export class Connection implements FrameSink {
     return true
   }
 
-  /** Server-initiated close with a reason (DISCONNECT for MQTT 5 when connected), one log line. */
+  /**
+   * Server-initiated close with a reason (DISCONNECT for MQTT 5 when connected), one log line.
+   * Acknowledgements already due (PUBACK, PUBREC… of packets before the fault) wait for the
+   * commit of what they confirm: nothing more is read, and the close (with its DISCONNECT)
+   * follows them, in order, once that commit has answered — or after FAIL_ACK_WAIT_MS at most,
+   * so a store that cannot write keeps no faulty client connected.
+   */
   fail(code: ErrorCode, detail: string): void {
-    if (this.state === 'closed') return
+    if (this.state === 'closed' || this.failing) return
     // Before CONNECT was accepted (a packet before CONNECT, a malformed or oversized CONNECT):
     // a refusal, kept in the refusal log with the others.
     if (this.state === 'new') recordPreAuthRefusal(this, code, detail)
     const reason = toReasonCode(code)
     this.broker.logger.info({ clientId: this.clientId || undefined, remote: this.remoteAddress, code, reason }, detail)
-    this.disconnect(reason)
+    if (this.state !== 'connected' || !this.broker.commitPending) {
+      this.disconnect(reason)
+      return
+    }
+    const timer = setTimeout(() => this.disconnect(reason), FAIL_ACK_WAIT_MS)
+    timer.unref()
+    this.#extra().failing = timer
+    this.broker.afterCommit(() => {
+      clearTimeout(timer)
+      this.disconnect(reason)
+    })
   }
 
   /** Send DISCONNECT (MQTT 5, after CONNACK, or for protocol errors the spec names) then close. */
@@ -378,6 +403,7 @@ export class Connection implements FrameSink {
   close(clientDone = false): void {
     if (this.#closing) return
     this.#closing = true
+    clearTimeout(this.#extras?.failing)
     // (A connection whose session is open but whose CONNACK waits for the store counts as connected.)
     const wasConnected = this.state === 'connected' || (this.session !== undefined && this.session.connection === this)
     this.state = 'closed'

@@ -1,6 +1,6 @@
 /**
  * Metrics of the state store (`persistence`): commit latency and batch size (histograms fed by
- * each group commit), commits and failed commits, the file's size, and the persistent
+ * each group commit), commits and failed commits, changes cancelled before their commit, the file's size, and the persistent
  * sessions and queued messages it holds. Read on scrape, apart from the two histograms.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
@@ -35,6 +35,13 @@ export function registerStoreMetrics(registry: Registry, source: StoreMetricsSou
     collect() {
       this.reset()
       this.inc(source.stats.failures)
+    },
+  })
+  new Counter({
+    name: 'portcullis_store_changes_cancelled_total', help: 'Changes dropped before their commit (a message acknowledged before it was written): never written', registers,
+    collect() {
+      this.reset()
+      this.inc(source.stats.cancelled)
     },
   })
   const gauge = (name: string, help: string, read: () => number): void => {

@@ -6,6 +6,12 @@
  * committed, or failed; groups answer in order. A failed group is counted and its waiters are
  * told; the backend's `failed` hears of the first failure of a burst and `recovered` of the
  * next success, so a failing backend logs once, not once per group.
+ *
+ * A change not committed yet can be cancelled (a message acknowledged before the commit that
+ * would have stored it needs no row at all), and can hold its group's commit for at most
+ * `holdMs` (a QoS 1 message sent to a connected subscriber before its commit: its PUBACK usually
+ * arrives within a round trip, and then neither it nor its deletion is ever written). A group
+ * answers after every group before it; one whose changes were all cancelled costs no commit.
  */
 import type { CommitBarrier } from './types.js'
 
@@ -14,6 +20,8 @@ export interface CommitStats {
   failures: number
   /** Changes committed in all groups. */
   changes: number
+  /** Changes recorded and then cancelled before their commit (never written). */
+  cancelled: number
   /** Seconds the last commit took. */
   lastCommitSeconds: number
   lastBatchSize: number
@@ -42,73 +50,209 @@ export interface CommitBackend<Op> {
 
 type Waiter = (err: Error | undefined) => void
 
+interface Group<Op> {
+  ops: Array<Op | undefined>
+  /** Ops not cancelled. */
+  live: number
+  waiters: Waiter[]
+  /** Changes holding the commit back (see `hold`). */
+  holds: number
+  /** performance.now() after which the group commits, held or not. */
+  deadline: number
+  /** Handed to the backend (or found empty): nothing in it can be cancelled or held any more. */
+  sent: boolean
+}
+
+/** A recorded change, as `record` returns it: to cancel it or hold its group. */
+export interface RecordedChange {
+  /** @internal */
+  readonly group: object
+  /** @internal */
+  readonly index: number
+}
+
+/** A change holding its group's commit; `GroupCommitter.release` lets it go. */
+export interface CommitHold {
+  /** @internal */
+  readonly group: object
+  /** @internal */
+  released: boolean
+}
+
+/** How long a held group may wait for its holds to be released, by default (ms). */
+export const DEFAULT_HOLD_MS = 10
+
+const NO_OPS: never[] = []
+
 export class GroupCommitter<Op> implements Omit<CommitBarrier, 'available'> {
-  readonly stats: CommitStats = { commits: 0, failures: 0, changes: 0, lastCommitSeconds: 0, lastBatchSize: 0 }
+  readonly stats: CommitStats = { commits: 0, failures: 0, changes: 0, cancelled: 0, lastCommitSeconds: 0, lastBatchSize: 0 }
   readonly #backend: CommitBackend<Op>
-  #ops: Op[] = []
-  #waiters: Waiter[] = []
+  readonly #holdMs: number
+  #open: Group<Op> = newGroup()
+  /** Groups closed for new changes, oldest first, waiting for their commit (or their holds). */
+  readonly #sealed: Array<Group<Op>> = []
   /** Waiters of the group sent last whose commit has not answered yet. */
   #sending: Waiter[] | undefined
   #scheduled = false
+  #timer: NodeJS.Timeout | undefined
   #recorded = 0
   /** A failure was reported and no commit has succeeded since. */
   #failing = false
   #closed = false
   readonly #flushBound = (): void => {
     this.#scheduled = false
-    this.#send(() => {})
+    this.#seal()
+    this.#pump()
   }
 
-  constructor(backend: CommitBackend<Op>) {
+  readonly #timerBound = (): void => {
+    this.#timer = undefined
+    this.#pump()
+  }
+
+  constructor(backend: CommitBackend<Op>, options: { holdMs?: number } = {}) {
     this.#backend = backend
+    this.#holdMs = options.holdMs ?? DEFAULT_HOLD_MS
   }
 
   /** Changes recorded and not committed yet, or a group whose commit has not answered. */
   get pending(): boolean {
-    return this.#ops.length > 0 || this.#sending !== undefined
+    return this.#open.ops.length > 0 || this.#sealed.length > 0 || this.#sending !== undefined
   }
 
   get recorded(): number {
     return this.#recorded
   }
 
-  /** A change to commit with the next group (ignored once closed). */
-  record(op: Op): void {
-    if (this.#closed) return
+  /** A change to commit with the next group (ignored once closed: undefined). */
+  record(op: Op): RecordedChange | undefined {
+    if (this.#closed) return undefined
     this.#recorded++
-    this.#ops.push(op)
+    const g = this.#open
+    g.ops.push(op)
+    g.live++
+    this.#schedule()
+    return { group: g, index: g.ops.length - 1 }
+  }
+
+  /** Drop a change not committed yet; false when it is committed (or being committed) already. */
+  cancel(change: RecordedChange | undefined): boolean {
+    if (change === undefined) return false
+    const g = change.group as Group<Op>
+    if (g.sent || g.ops[change.index] === undefined) return false
+    g.ops[change.index] = undefined
+    g.live--
+    this.stats.cancelled++
+    return true
+  }
+
+  /** True while `change` is recorded and neither committed (nor being committed) nor cancelled. */
+  uncommitted(change: RecordedChange): boolean {
+    const g = change.group as Group<Op>
+    return !g.sent && g.ops[change.index] !== undefined
+  }
+
+  /**
+   * Hold the commit of the group holding `change` (at most holdMs after the group closes) until
+   * `release`: undefined when that group is committed already.
+   */
+  hold(change: RecordedChange | undefined): CommitHold | undefined {
+    if (change === undefined) return undefined
+    const g = change.group as Group<Op>
+    if (g.sent) return undefined
+    g.holds++
+    return { group: g, released: false }
+  }
+
+  release(hold: CommitHold | undefined): void {
+    if (hold === undefined || hold.released) return
+    hold.released = true
+    const g = hold.group as Group<Op>
+    if (g.sent) return
+    if (--g.holds === 0) this.#schedule()
+  }
+
+  afterCommit(done: Waiter): void {
+    if (this.#open.ops.length > 0) this.#open.waiters.push(done)
+    else if (this.#sealed.length > 0) this.#sealed[this.#sealed.length - 1]?.waiters.push(done)
+    else if (this.#sending !== undefined) this.#sending.push(done)
+    else done(undefined)
+  }
+
+  /**
+   * Commit what is pending now, holds or not, and record nothing more; resolves once every
+   * group has answered (at once for a synchronous backend). Idempotent.
+   */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve()
+    this.#closed = true
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    this.#seal()
+    return new Promise((resolve) => this.#send(this.#sealed.splice(0), resolve))
+  }
+
+  #schedule(): void {
     if (!this.#scheduled) {
       this.#scheduled = true
       setImmediate(this.#flushBound)
     }
   }
 
-  afterCommit(done: Waiter): void {
-    if (this.#ops.length > 0) this.#waiters.push(done)
-    else if (this.#sending !== undefined) this.#sending.push(done)
-    else done(undefined)
+  /** The open group takes no more changes: it commits once its holds are released or expire. */
+  #seal(): void {
+    const g = this.#open
+    if (g.ops.length === 0) return
+    g.deadline = performance.now() + this.#holdMs
+    this.#sealed.push(g)
+    this.#open = newGroup()
   }
 
-  /**
-   * Commit what is pending now and record nothing more; resolves once every group has answered
-   * (at once for a synchronous backend). Idempotent.
-   */
-  close(): Promise<void> {
-    if (this.#closed) return Promise.resolve()
-    this.#closed = true
-    return new Promise((resolve) => this.#send(resolve))
+  /** Commit the sealed groups that are ready, oldest first, in one go; wait for the first that is not. */
+  #pump(): void {
+    const sealed = this.#sealed
+    if (sealed.length === 0) return
+    const now = performance.now()
+    let ready = 0
+    for (const g of sealed) {
+      if (g.holds > 0 && now < g.deadline && !this.#closed) break
+      ready++
+    }
+    if (ready > 0) this.#send(sealed.splice(0, ready), () => {})
+    const head = sealed[0]
+    if (head !== undefined && this.#timer === undefined) this.#timer = setTimeout(this.#timerBound, Math.max(0, head.deadline - now))
   }
 
-  /** One commit for every change pending; `sent` runs once it (or the group before it) answered. */
-  #send(sent: () => void): void {
-    if (this.#ops.length === 0) {
-      this.afterCommit(() => sent())
+  /** One commit for every change of `groups`; `sent` runs once it (or the group before it) answered. */
+  #send(groups: Array<Group<Op>>, sent: () => void): void {
+    const waiters: Waiter[] = []
+    let ops: Op[]
+    const first = groups[0]
+    if (groups.length === 1 && first !== undefined && first.live === first.ops.length) {
+      ops = first.ops as Op[]
+      waiters.push(...first.waiters)
+      first.sent = true
+      first.ops = NO_OPS
+    } else {
+      ops = []
+      for (const g of groups) {
+        for (const op of g.ops) if (op !== undefined) ops.push(op)
+        for (const w of g.waiters) waiters.push(w)
+        g.sent = true
+        g.ops = NO_OPS
+      }
+    }
+    if (ops.length === 0) {
+      // Nothing left to write: its waiters answer with (after) the group before it.
+      if (this.#sending !== undefined) {
+        for (const w of waiters) this.#sending.push(w)
+        this.#sending.push(() => sent())
+      } else {
+        for (const done of waiters) done(undefined)
+        sent()
+      }
       return
     }
-    const ops = this.#ops
-    const waiters = this.#waiters
-    this.#ops = []
-    this.#waiters = []
     this.#sending = waiters
     const started = process.hrtime.bigint()
     const finish = (outcome: void | CommitOutcome): void => {
@@ -150,6 +294,10 @@ export class GroupCommitter<Op> implements Omit<CommitBarrier, 'available'> {
       this.#backend.recovered()
     }
   }
+}
+
+function newGroup<Op>(): Group<Op> {
+  return { ops: [], live: 0, waiters: [], holds: 0, deadline: 0, sent: false }
 }
 
 function asError(err: unknown): Error {

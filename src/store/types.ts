@@ -139,11 +139,18 @@ export interface SessionStore extends CommitBarrier {
   removeSubscription(clientId: string, key: string): void
   /** A QoS 1/2 message queued for a session; returns the delivery's stored id. */
   queueDelivery(clientId: string, delivery: Delivery): number
-  /** Its PUBLISH goes out with this packet identifier. */
-  deliverySent(delivery: number, packetId: number): void
+  /**
+   * Its PUBLISH goes out with this packet identifier. `sentNow`: it goes out at once, before
+   * this is committed (QoS 1): a store may hold its commit a moment for the PUBACK, after which
+   * the delivery needs no writing at all.
+   */
+  deliverySent(delivery: number, packetId: number, sentNow?: boolean): void
   /** PUBREC received, PUBREL sent [MQTT-4.3.3-4]. */
   deliveryReleased(delivery: number): void
-  /** PUBACK or PUBCOMP received, or the message dropped (may be committed lazily). */
+  /**
+   * PUBACK or PUBCOMP received, or the message dropped. May be committed lazily (a crash before
+   * then sends the message again); what of the delivery is not committed yet need never be.
+   */
   deliveryDone(delivery: number): void
   /** An incoming QoS 2 packet id received (PUBREC goes out after commit). */
   addIncomingQos2(clientId: string, packetId: number): void

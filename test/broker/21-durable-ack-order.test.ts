@@ -3,7 +3,8 @@
  * stored; a refusal stores nothing, yet it must not overtake it: acknowledgements leave in the
  * order their packets arrived [MQTT-4.6.0-2], PUBRELs in the order of the PUBRECs
  * [MQTT-4.6.0-4]. Each test writes its packets in one TCP write, so the broker reads them in
- * one turn of its event loop, as a fast client's burst arrives.
+ * one turn of its event loop, as a fast client's burst arrives. A protocol error after stored
+ * PUBLISHes closes the connection only after their acknowledgements.
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -79,6 +80,24 @@ for (const v of VERSIONS) {
       ]
       if (v === 5) expected.push(`puback 6 ${ReasonCode.PayloadFormatInvalid}`)
       assert.deepEqual(await nextAcks(raw, expected.length), expected)
+    })
+
+    test('a protocol error closes the connection only after the acknowledgements due before it, in order [MQTT-4.6.0-2]', async (t) => {
+      const broker = await durableBroker(t)
+      const raw = await rawSocket(broker.port, v)
+      t.after(() => raw.destroy())
+      await raw.connect({ clientId: uid('fault') })
+      const topic = uid('kept')
+      const stored = (messageId: number): mqttPacket.Packet =>
+        // retained: stored in the state file, so its PUBACK waits for the commit
+        ({ cmd: 'publish', messageId, qos: 1, dup: false, retain: true, topic: `${topic}/${messageId}`, payload: Buffer.from(`m${messageId}`) })
+      // three stored PUBLISHes, then a packet of the reserved type 0 (malformed), in one write
+      raw.write(Buffer.concat([frames(v, [stored(1), stored(2), stored(3)]), Buffer.from([0x00, 0x00])]))
+      await raw.waitClosed(5000)
+      const after = raw.unread().map((p) => `${p.cmd} ${(p as mqttPacket.IPubackPacket).messageId ?? '-'} ${(p as mqttPacket.IPubackPacket).reasonCode ?? 0}`)
+      const expected = ['puback 1 0', 'puback 2 0', 'puback 3 0']
+      if (v === 5) expected.push(`disconnect - ${ReasonCode.MalformedPacket}`)
+      assert.deepEqual(after, expected, 'every acknowledgement due before the fault, then the close')
     })
 
     if (v === 5) {

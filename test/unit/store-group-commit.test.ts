@@ -1,7 +1,10 @@
-/** GroupCommitter (src/store/group-commit.ts): the group commit the SQLite and Redis state stores share. */
+/**
+ * GroupCommitter (src/store/group-commit.ts): the group commit the SQLite and Redis state stores
+ * share — groups per turn, in order; cancelled changes never written; holds bounded in time.
+ */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { setImmediate as nextTurn } from 'node:timers/promises'
+import { setTimeout as delay, setImmediate as nextTurn } from 'node:timers/promises'
 import { GroupCommitter, type CommitBackend } from '../../src/store/group-commit.js'
 
 /** A backend that records the groups it was given, fails while `failing`, and answers when told (async) or at once (sync). */
@@ -108,6 +111,103 @@ describe('GroupCommitter', () => {
       assert.deepEqual({ commits: c.stats.commits, failures: c.stats.failures, changes: c.stats.changes }, { commits: 1, failures: 2, changes: 1 })
     })
   }
+
+  test('a cancelled change is never committed; a group whose changes were all cancelled costs no commit and still answers in order', async () => {
+    const backend = new Backend(false)
+    const c = new GroupCommitter(backend)
+    const log: string[] = []
+    const a = c.record('a')
+    c.record('b')
+    assert.equal(c.cancel(a), true)
+    assert.equal(c.cancel(a), false, 'cancelled once')
+    c.afterCommit(waiter(log, 'after b'))
+    await nextTurn()
+    assert.deepEqual(backend.groups, [['b']])
+    assert.equal(c.cancel(a), false)
+    const x = c.record('x')
+    c.afterCommit(waiter(log, 'after x (cancelled)'))
+    assert.equal(c.uncommitted(x!), true)
+    c.cancel(x)
+    assert.equal(c.uncommitted(x!), false)
+    await nextTurn()
+    assert.deepEqual(backend.groups, [['b']], 'nothing left to write: no commit')
+    assert.deepEqual(log, ['after b', 'after x (cancelled)'])
+    assert.deepEqual({ commits: c.stats.commits, changes: c.stats.changes, cancelled: c.stats.cancelled }, { commits: 1, changes: 1, cancelled: 2 })
+  })
+
+  test('a committed change can no longer be cancelled or hold its group', async () => {
+    const backend = new Backend(false)
+    const c = new GroupCommitter(backend)
+    const a = c.record('a')
+    await nextTurn()
+    assert.equal(c.cancel(a), false)
+    assert.equal(c.uncommitted(a!), false)
+    assert.equal(c.hold(a), undefined)
+  })
+
+  test('a held group commits once its holds are released, and its waiters (and later groups) wait for it', async () => {
+    const backend = new Backend(false)
+    const c = new GroupCommitter(backend, { holdMs: 60_000 })
+    const log: string[] = []
+    const sent = c.record('sent early')
+    const hold = c.hold(sent)
+    c.afterCommit(waiter(log, 'first'))
+    await nextTurn()
+    c.record('later')
+    c.afterCommit(waiter(log, 'second'))
+    await nextTurn()
+    await nextTurn()
+    assert.deepEqual(backend.groups, [], 'held: nothing committed, not even the later group')
+    assert.deepEqual(log, [])
+    assert.equal(c.pending, true)
+    // the acknowledgement came: the change needs no writing, the hold goes
+    c.cancel(sent)
+    c.release(hold)
+    c.release(hold)
+    await nextTurn()
+    assert.deepEqual(backend.groups, [['later']], 'both groups in one commit, without the cancelled change')
+    assert.deepEqual(log, ['first', 'second'])
+    assert.equal(c.pending, false)
+  })
+
+  test('a hold lasts at most holdMs', async () => {
+    const backend = new Backend(false)
+    const c = new GroupCommitter(backend, { holdMs: 20 })
+    const log: string[] = []
+    c.hold(c.record('never acknowledged'))
+    c.afterCommit(waiter(log, 'waited'))
+    await nextTurn()
+    assert.deepEqual(backend.groups, [])
+    await delay(200)
+    assert.deepEqual(backend.groups, [['never acknowledged']])
+    assert.deepEqual(log, ['waited'])
+  })
+
+  test('an emptied group behind an asynchronous commit still in flight answers after it', async () => {
+    const backend = new Backend(true)
+    const c = new GroupCommitter(backend)
+    const log: string[] = []
+    c.record('a')
+    c.afterCommit(waiter(log, 'a'))
+    await nextTurn()
+    c.cancel(c.record('gone'))
+    c.afterCommit(waiter(log, 'after gone'))
+    await nextTurn()
+    assert.deepEqual(log, [], 'the emptied group does not overtake the one in flight')
+    backend.answer()
+    await nextTurn()
+    assert.deepEqual(log, ['a', 'after gone'])
+  })
+
+  test('close commits held groups at once', async () => {
+    const backend = new Backend(false)
+    const c = new GroupCommitter(backend, { holdMs: 60_000 })
+    c.hold(c.record('held'))
+    await nextTurn()
+    assert.deepEqual(backend.groups, [])
+    await c.close()
+    assert.deepEqual(backend.groups, [['held']])
+  })
 
   test('close commits what is pending, resolves once it is answered, and records nothing after', async () => {
     const backend = new Backend(true)

@@ -157,6 +157,26 @@ for (const [name, open] of BACKENDS) {
       assert.deepEqual(again.counts(), { deliveries: 1, messages: 1 })
     })
 
+    test('a message sent at once and acknowledged before or after its commit is gone after a restart; one still in flight keeps its packet id', async (t) => {
+      const b = await open(t)
+      const s = b.store
+      await b.own('c1')
+      s.saveSession(facts('c1'))
+      const early = s.queueDelivery('c1', delivery(message('t/early', 'a')))
+      const late = s.queueDelivery('c1', delivery(message('t/late', 'b')))
+      const open1 = s.queueDelivery('c1', delivery(message('t/open', 'c')))
+      s.deliverySent(early, 1, true)
+      s.deliverySent(late, 2, true)
+      s.deliverySent(open1, 3, true)
+      s.deliveryDone(early) // PUBACK before the commit
+      await new Promise((r) => s.afterCommit(r))
+      s.deliveryDone(late) // PUBACK after it
+      assert.deepEqual(s.counts(), { deliveries: 1, messages: 1 })
+      const r = await recovered(await b.reopen(), 'c1')
+      assert.deepEqual(r.queue, [])
+      assert.deepEqual(r.inflight.map((x) => [x.delivery.message.topic, x.packetId, x.state]), [['t/open', 3, 'publish']])
+    })
+
     test('endSession removes the session, its subscriptions, messages and ids', async (t) => {
       const b = await open(t)
       const s = b.store

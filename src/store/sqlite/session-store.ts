@@ -8,11 +8,12 @@
  */
 import type { Statement } from 'better-sqlite3'
 import type { Delivery, Message, QoS } from '../../mqtt/types.js'
+import type { CommitHold, RecordedChange } from '../group-commit.js'
 import type {
   SessionFacts, SessionStore, StoredInflight, StoredSession, StoredSubscription,
 } from '../types.js'
 import { propertiesFromJson, propertiesToJson } from './properties-json.js'
-import type { StateDatabase } from './state-database.js'
+import type { CommitTail, StateDatabase } from './state-database.js'
 
 interface MessageRow {
   readonly id: number
@@ -34,6 +35,7 @@ interface DeliveryRow {
   readonly subscription_ids: string | null
   readonly packet_id: number | null
   readonly state: number
+  readonly ord: number
 }
 
 interface SessionRow {
@@ -54,16 +56,68 @@ interface WillJson {
 const STATE_SENT = 1
 const STATE_PUBREL = 2
 
+/** A stored delivery as this store knows it: where it stands, and its changes not committed yet. */
+interface DeliveryRecord {
+  readonly messageId: number
+  packetId: number | null
+  state: number
+  ord: number
+  /** Its row's INSERT, while not committed (it writes the fields above as they are then). */
+  insert: RecordedChange | undefined
+  /** An UPDATE of the fields above, while not committed. */
+  update: RecordedChange | undefined
+  /** Holds the commit while its PUBLISH, sent before it, waits for its PUBACK. */
+  hold: CommitHold | undefined
+}
+
+/** A stored message: the deliveries referencing it, and its row's INSERT while not committed. */
+interface MessageRecord {
+  readonly message: Message
+  refs: number
+  insert: RecordedChange | undefined
+}
+
+/** Ids of rows to delete at the end of the next commit (lazily: a crash may leave them, never lose one). */
+class LazyDeletes implements CommitTail {
+  readonly #ids: number[] = []
+  readonly #statement: Statement
+  #writing = 0
+
+  constructor(statement: Statement) {
+    this.#statement = statement
+  }
+
+  get pending(): boolean {
+    return this.#ids.length > 0
+  }
+
+  add(id: number): void {
+    this.#ids.push(id)
+  }
+
+  write(): void {
+    this.#writing = this.#ids.length
+    this.#statement.run(JSON.stringify(this.#ids))
+  }
+
+  written(): void {
+    this.#ids.splice(0, this.#writing)
+    this.#writing = 0
+  }
+}
+
 export class SqliteSessionStore implements SessionStore {
   readonly durable = true
   readonly #state: StateDatabase
   readonly #s: Record<string, Statement>
   /** The stored id of each message object written (a message is written once). */
   readonly #messageIds = new WeakMap<Message, number>()
-  /** Deliveries still stored per message id. */
-  readonly #refs = new Map<number, number>()
-  /** The message id of each stored delivery. */
-  readonly #deliveryMessage = new Map<number, number>()
+  /** Stored messages by id. */
+  readonly #messages = new Map<number, MessageRecord>()
+  /** Stored deliveries by id. */
+  readonly #deliveries = new Map<number, DeliveryRecord>()
+  readonly #deleteDeliveries: LazyDeletes
+  readonly #deleteMessages: LazyDeletes
   #nextMessageId = 1
   /** Delivery ids and resend order share one counter. */
   #nextSeq = 1
@@ -86,13 +140,17 @@ export class SqliteSessionStore implements SessionStore {
         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
       deleteMessage: db.prepare('DELETE FROM messages WHERE id = ?'),
       insertDelivery: db.prepare(`INSERT INTO deliveries (id, client_id, message_id, qos, retain, subscription_ids, packet_id, state, ord)
-        VALUES (?, ?, ?, ?, ?, ?, NULL, 0, ?)`),
-      deliverySent: db.prepare(`UPDATE deliveries SET packet_id = ?, state = ${STATE_SENT} WHERE id = ?`),
-      deliveryReleased: db.prepare(`UPDATE deliveries SET state = ${STATE_PUBREL}, ord = ? WHERE id = ?`),
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      updateDelivery: db.prepare('UPDATE deliveries SET packet_id = ?, state = ?, ord = ? WHERE id = ?'),
       deleteDelivery: db.prepare('DELETE FROM deliveries WHERE id = ?'),
       addIncoming: db.prepare('INSERT OR IGNORE INTO incoming_qos2 (client_id, packet_id) VALUES (?, ?)'),
       removeIncoming: db.prepare('DELETE FROM incoming_qos2 WHERE client_id = ? AND packet_id = ?'),
     }
+    // One statement per commit for every acknowledged delivery (and message) however many.
+    this.#deleteDeliveries = new LazyDeletes(db.prepare('DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?))'))
+    this.#deleteMessages = new LazyDeletes(db.prepare('DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?))'))
+    state.addTail(this.#deleteDeliveries)
+    state.addTail(this.#deleteMessages)
   }
 
   get pending(): boolean {
@@ -120,7 +178,6 @@ export class SqliteSessionStore implements SessionStore {
     for (const r of db.prepare('SELECT * FROM messages').iterate() as IterableIterator<MessageRow>) {
       const m = messageFromRow(r)
       messages.set(r.id, m)
-      this.#messageIds.set(m, r.id)
       if (r.id >= this.#nextMessageId) this.#nextMessageId = r.id + 1
     }
     const byClient = new Map<string, {
@@ -149,8 +206,16 @@ export class SqliteSessionStore implements SessionStore {
         subscriptionIds: r.subscription_ids === null ? undefined : (JSON.parse(r.subscription_ids) as number[]),
         stored: r.id,
       }
-      this.#deliveryMessage.set(r.id, r.message_id)
-      this.#refs.set(r.message_id, (this.#refs.get(r.message_id) ?? 0) + 1)
+      this.#deliveries.set(r.id, {
+        messageId: r.message_id, packetId: r.packet_id, state: r.state, ord: r.ord, insert: undefined, update: undefined, hold: undefined,
+      })
+      let m = this.#messages.get(r.message_id)
+      if (m === undefined) {
+        m = { message, refs: 0, insert: undefined }
+        this.#messages.set(r.message_id, m)
+        this.#messageIds.set(message, r.message_id)
+      }
+      m.refs++
       if (r.packet_id === null) s.queue.push(delivery)
       else s.inflight.push({ delivery, packetId: r.packet_id, state: r.state === STATE_PUBREL ? 'pubrel' : 'publish' })
     }
@@ -162,7 +227,7 @@ export class SqliteSessionStore implements SessionStore {
     // Tidy what no session references (left by a crash between lazy deletions).
     db.transaction(() => {
       for (const id of orphans) this.#s['deleteDelivery']?.run(id)
-      for (const id of messages.keys()) if (!this.#refs.has(id)) this.#s['deleteMessage']?.run(id)
+      for (const id of messages.keys()) if (!this.#messages.has(id)) this.#s['deleteMessage']?.run(id)
     })()
     return [...byClient.values()].map((s) => ({
       ...s.facts,
@@ -182,7 +247,7 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   endSession(clientId: string, deliveries: Iterable<number>): void {
-    for (const id of deliveries) this.#release(id)
+    for (const id of deliveries) this.#forget(id)
     const s = this.#s
     this.#state.record(() => {
       s['deleteSession']?.run(clientId)
@@ -207,43 +272,56 @@ export class SqliteSessionStore implements SessionStore {
   queueDelivery(clientId: string, d: Delivery): number {
     const m = d.message
     let messageId = this.#messageIds.get(m)
-    if (messageId === undefined) {
-      messageId = this.#nextMessageId++
-      this.#messageIds.set(m, messageId)
-    }
-    const refs = this.#refs.get(messageId) ?? 0
-    if (refs === 0) {
-      const id = messageId
+    let mr = messageId === undefined ? undefined : this.#messages.get(messageId)
+    if (messageId === undefined || mr === undefined) {
+      const id = this.#nextMessageId++
+      messageId = id
+      this.#messageIds.set(m, id)
       const st = this.#statement('insertMessage')
       const properties = propertiesToJson(m.properties)
-      this.#state.record(() => st.run(id, m.topic, m.payload, m.qos, m.retain ? 1 : 0, properties, m.expiresAt ?? null, m.origin ?? null))
+      const insert = this.#state.record(() => st.run(id, m.topic, m.payload, m.qos, m.retain ? 1 : 0, properties, m.expiresAt ?? null, m.origin ?? null))
+      mr = { message: m, refs: 0, insert }
+      this.#messages.set(id, mr)
     }
-    this.#refs.set(messageId, refs + 1)
+    mr.refs++
     const id = this.#nextSeq++
-    this.#deliveryMessage.set(id, messageId)
+    const r: DeliveryRecord = { messageId, packetId: null, state: 0, ord: id, insert: undefined, update: undefined, hold: undefined }
+    this.#deliveries.set(id, r)
     const ids = d.subscriptionIds === undefined ? null : JSON.stringify(d.subscriptionIds)
     const st = this.#statement('insertDelivery')
     const mid = messageId
-    this.#state.record(() => st.run(id, clientId, mid, d.qos, d.retain ? 1 : 0, ids, id))
+    const qos = d.qos
+    const retain = d.retain ? 1 : 0
+    // The row is written as the delivery stands at commit time (sent already, with its packet id).
+    r.insert = this.#state.record(() => st.run(id, clientId, mid, qos, retain, ids, r.packetId, r.state, r.ord))
     return id
   }
 
-  deliverySent(delivery: number, packetId: number): void {
-    const st = this.#statement('deliverySent')
-    this.#state.record(() => st.run(packetId, delivery))
+  deliverySent(delivery: number, packetId: number, sentNow = false): void {
+    const r = this.#deliveries.get(delivery)
+    if (r === undefined) return
+    r.packetId = packetId
+    r.state = STATE_SENT
+    const change = this.#changed(delivery, r)
+    // Its PUBACK usually comes within a round trip: then the commit need not write it at all.
+    if (sentNow && r.hold === undefined) r.hold = this.#state.hold(change)
   }
 
   deliveryReleased(delivery: number): void {
-    const ord = this.#nextSeq++
-    const st = this.#statement('deliveryReleased')
-    this.#state.record(() => st.run(ord, delivery))
+    const r = this.#deliveries.get(delivery)
+    if (r === undefined) return
+    r.state = STATE_PUBREL
+    r.ord = this.#nextSeq++
+    this.#changed(delivery, r)
   }
 
   deliveryDone(delivery: number): void {
-    if (!this.#deliveryMessage.has(delivery)) return
-    this.#release(delivery)
-    const st = this.#statement('deleteDelivery')
-    this.#state.record(() => st.run(delivery))
+    const r = this.#forget(delivery)
+    // Never committed: nothing to delete. Else lazily, with the next commit.
+    if (r !== undefined && !r.dropped) {
+      this.#deleteDeliveries.add(delivery)
+      this.#state.lazyWrite()
+    }
   }
 
   addIncomingQos2(clientId: string, packetId: number): void {
@@ -258,26 +336,45 @@ export class SqliteSessionStore implements SessionStore {
 
   /** Deliveries and distinct messages stored (metrics). */
   counts(): { deliveries: number; messages: number } {
-    return { deliveries: this.#deliveryMessage.size, messages: this.#refs.size }
+    return { deliveries: this.#deliveries.size, messages: this.#messages.size }
   }
 
   async close(): Promise<void> {
     // The state database is closed by its owner (it also holds retained messages).
   }
 
-  /** Forget a delivery; its message goes with the last delivery that referenced it. */
-  #release(delivery: number): void {
-    const messageId = this.#deliveryMessage.get(delivery)
-    if (messageId === undefined) return
-    this.#deliveryMessage.delete(delivery)
-    const refs = (this.#refs.get(messageId) ?? 1) - 1
-    if (refs > 0) {
-      this.#refs.set(messageId, refs)
-      return
+  /** The row's fields changed: its pending INSERT or UPDATE writes them, else a new UPDATE. */
+  #changed(delivery: number, r: DeliveryRecord): RecordedChange | undefined {
+    if (r.insert !== undefined && this.#state.uncommitted(r.insert)) return r.insert
+    if (r.update !== undefined && this.#state.uncommitted(r.update)) return r.update
+    r.insert = undefined
+    const st = this.#statement('updateDelivery')
+    r.update = this.#state.record(() => st.run(r.packetId, r.state, r.ord, delivery))
+    return r.update
+  }
+
+  /**
+   * Forget a delivery: what of it is not committed yet is dropped (`dropped`: its row was never
+   * written), and its message goes with the last delivery that referenced it.
+   */
+  #forget(delivery: number): { dropped: boolean } | undefined {
+    const r = this.#deliveries.get(delivery)
+    if (r === undefined) return undefined
+    this.#deliveries.delete(delivery)
+    this.#state.release(r.hold)
+    const dropped = this.#state.cancel(r.insert)
+    this.#state.cancel(r.update)
+    const m = this.#messages.get(r.messageId)
+    if (m !== undefined && --m.refs === 0) {
+      this.#messages.delete(r.messageId)
+      // A later delivery of the same message object is written again, under a new id.
+      this.#messageIds.delete(m.message)
+      if (!this.#state.cancel(m.insert)) {
+        this.#deleteMessages.add(r.messageId)
+        this.#state.lazyWrite()
+      }
     }
-    this.#refs.delete(messageId)
-    const st = this.#statement('deleteMessage')
-    this.#state.record(() => st.run(messageId))
+    return { dropped }
   }
 
   #statement(name: string): Statement {

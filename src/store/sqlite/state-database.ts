@@ -13,7 +13,7 @@
 import type Database from 'better-sqlite3'
 import { statSync } from 'node:fs'
 import type { Logger } from '../../log.js'
-import { GroupCommitter, type CommitStats } from '../group-commit.js'
+import { GroupCommitter, type CommitHold, type CommitStats, type RecordedChange } from '../group-commit.js'
 import type { CommitBarrier } from '../types.js'
 import { openDatabase } from './database.js'
 
@@ -24,6 +24,25 @@ export type SyncMode = 'normal' | 'full'
 
 /** How often the database notes that the broker is alive: a crash is dated to the last note. */
 const HEARTBEAT_MS = 1000
+
+/** Lazy writes (see CommitTail) wait at most this long for a commit to ride along with (ms). */
+const LAZY_MS = 20
+
+/**
+ * Writes that need no commit of their own (deletions of acknowledged messages, which a crash may
+ * lose: the message is then sent again): they go at the end of the next commit, as few
+ * statements as possible, and are kept until a commit holding them succeeds.
+ */
+export interface CommitTail {
+  /** Something waits to be written. */
+  readonly pending: boolean
+  /** Write it (inside the commit's transaction). */
+  write(): void
+  /** The commit that wrote it succeeded: forget it. */
+  written(): void
+}
+
+const NOOP = (): void => {}
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS retained (
@@ -83,6 +102,8 @@ export class StateDatabase implements CommitBarrier {
   readonly #committer: GroupCommitter<() => void>
   readonly #heartbeat: NodeJS.Timeout
   readonly #beat: () => void
+  readonly #tails: CommitTail[] = []
+  #lazyTimer: NodeJS.Timeout | undefined
 
   /** Open (or create) the file; throws an error naming it (corrupt, newer schema, unreadable). */
   constructor(dataDir: string, sync: SyncMode, logger: Logger) {
@@ -95,11 +116,16 @@ export class StateDatabase implements CommitBarrier {
     this.db = db
     this.file = file
     if (sync === 'full') db.pragma('synchronous = FULL')
-    const commit = db.transaction((ops: readonly (() => void)[]) => {
+    const tails = this.#tails
+    const transaction = db.transaction((ops: readonly (() => void)[]) => {
       for (const op of ops) op()
+      for (const t of tails) if (t.pending) t.write()
     })
     this.#committer = new GroupCommitter({
-      commit,
+      commit: (ops) => {
+        transaction(ops)
+        for (const t of tails) t.written()
+      },
       failed: (err, changes) => logger.error({ err, file, changes }, 'state store cannot write: nothing more is acknowledged until it can'),
       recovered: () => logger.warn({ file }, 'state store writable again'),
     })
@@ -133,8 +159,41 @@ export class StateDatabase implements CommitBarrier {
   }
 
   /** A change to commit with the next group (one transaction). */
-  record(op: () => void): void {
-    this.#committer.record(op)
+  record(op: () => void): RecordedChange | undefined {
+    return this.#committer.record(op)
+  }
+
+  /** Drop a change not committed yet (false: it is committed already). */
+  cancel(change: RecordedChange | undefined): boolean {
+    return this.#committer.cancel(change)
+  }
+
+  /** True while `change` can still be cancelled. */
+  uncommitted(change: RecordedChange): boolean {
+    return this.#committer.uncommitted(change)
+  }
+
+  /** Hold the commit of `change`'s group for a moment (GroupCommitter.hold). */
+  hold(change: RecordedChange | undefined): CommitHold | undefined {
+    return this.#committer.hold(change)
+  }
+
+  release(hold: CommitHold | undefined): void {
+    this.#committer.release(hold)
+  }
+
+  /** Written at the end of every commit (see CommitTail). */
+  addTail(tail: CommitTail): void {
+    this.#tails.push(tail)
+  }
+
+  /** A tail has something to write: make sure a commit comes within LAZY_MS, even when nothing else is recorded. */
+  lazyWrite(): void {
+    if (this.#lazyTimer !== undefined || !this.db.open) return
+    this.#lazyTimer = setTimeout(() => {
+      this.#lazyTimer = undefined
+      if (this.#tails.some((t) => t.pending)) this.record(NOOP)
+    }, LAZY_MS)
   }
 
   afterCommit(done: (err: Error | undefined) => void): void {
@@ -158,6 +217,7 @@ export class StateDatabase implements CommitBarrier {
   close(): void {
     if (!this.db.open) return
     clearInterval(this.#heartbeat)
+    clearTimeout(this.#lazyTimer)
     this.#beat()
     void this.#committer.close()
     this.db.close()
