@@ -32,7 +32,7 @@ export interface ListenerConfig {
   readonly crl?: string | undefined
   /**
    * tls/wss: resume TLS sessions with tickets (TLS 1.2 and 1.3; default true): a returning client
-   * skips the certificate signature and the key exchange's public-key work. See loadListenerTls.
+   * skips the certificate and its signature (TLS 1.2: the key exchange too). See resumptionOptions.
    */
   readonly sessionResumption?: boolean
   /** ws/wss: where the upgrade request may carry a token. */
