@@ -70,6 +70,14 @@ export class BoundedCache<V> {
     return true
   }
 
+  /** Forgets `key` (its value changed or is gone). */
+  delete(key: string): void {
+    const entry = this.#current.get(key) ?? this.#old.get(key)
+    if (entry === undefined) return
+    if (this.#current.delete(key)) this.#currentBytes -= entry.bytes
+    else if (this.#old.delete(key)) this.#oldBytes -= entry.bytes
+  }
+
   clear(): void {
     this.#current.clear()
     this.#old.clear()

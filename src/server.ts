@@ -131,8 +131,8 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       admin = a
     }
     // Devices too (type: devices): kept in the configuration store with the admin API on, else in memory.
-    const devices = new DeviceRegistry(store)
-    undo.push(() => devices.close())
+    const devices = new DeviceRegistry(store, { keyCache: config.authentication.deviceKeyCache })
+    if (devices.size > 0) logger.info({ devices: devices.size, keyCache: config.authentication.deviceKeyCache }, 'registered devices loaded')
     const tokenAuthenticators = createAuthenticators(managed.authenticators, {
       logger,
       devices,
@@ -208,14 +208,6 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
 
     // Fully started: only now is the file's configuration stored (a failed start stores nothing).
     if (store !== undefined) seedStoredConfig(store, managed, logger)
-    // Stored device keys are imported in the background (a device connecting first is imported then).
-    if (devices.size > 0) {
-      const t0 = Date.now()
-      void devices.warm().then(() => {
-        for (const bad of devices.unreadable) logger.error({ device: bad.id, reason: bad.reason }, 'stored device key cannot be imported; the device cannot connect')
-        logger.info({ devices: devices.size, ms: Date.now() - t0 }, 'device keys imported')
-      })
-    }
     admin?.setReadiness('ready')
 
     let closed: Promise<void> | undefined
@@ -231,7 +223,6 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
         // (broker.close() closed the authenticator chain, with any authenticator swapped in since.)
         metrics.close()
         brokerAdmin.close()
-        devices.close()
         store?.close()
       })()
       return closed

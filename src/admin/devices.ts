@@ -5,7 +5,7 @@
  * disabled or deleted, or whose key was removed or replaced, are disconnected at once
  * (MQTT 5: DISCONNECT 0x98 Administrative action; 3.1.1: the connection is closed).
  */
-import { deviceView, MAX_DEVICE_KEYS, parseDevice, type DeviceView, type RegisteredDevice } from '../auth/devices/device.js'
+import { deviceView, MAX_DEVICE_KEYS, parseDevice, type DeviceView, type RegisteredDevice, type StoredDevice } from '../auth/devices/device.js'
 import { parseCsvImport, parseJsonImport, type ImportItem, type ImportRowError, type ParsedImport } from '../auth/devices/import.js'
 import type { DeviceChange, DeviceRegistry } from '../auth/devices/registry.js'
 import type { Broker } from '../broker/broker.js'
@@ -28,8 +28,6 @@ export interface DevicePage {
   readonly total: number
   /** Pass as `after` for the next page; null on the last one. */
   readonly next: string | null
-  /** After a restart: stored devices whose keys are still being imported in the background. */
-  readonly pendingImport: number
 }
 
 export interface DeviceImportResult {
@@ -102,8 +100,8 @@ export class DevicesAdmin {
     const shown = more ? page.slice(0, limit) : page
     const now = clock.now()
     return {
-      devices: shown.map((d) => deviceView(d, now)), total: this.#registry.size,
-      next: more ? shown[shown.length - 1].device.id : null, pendingImport: this.#registry.pendingImport,
+      devices: shown.map((d) => deviceView(this.#get(d.id), now)), total: this.#registry.size,
+      next: more ? shown[shown.length - 1].id : null,
     }
   }
 
@@ -119,7 +117,7 @@ export class DevicesAdmin {
       validation(err)
     }
     if (this.#registry.has(device.device.id)) throw new ApiError('ERR_CONFLICT', `device.id: '${device.device.id}' is already registered`, 'device.id')
-    this.#registry.put([device])
+    this.#registry.put([device.device])
     this.#log.info({ device: device.device.id, keys: device.keys.length }, 'admin: device registered')
     return deviceView(device)
   }
@@ -136,7 +134,7 @@ export class DevicesAdmin {
     } catch (err) {
       validation(err)
     }
-    const disconnected = this.#apply(() => this.#registry.put([device]))
+    const disconnected = this.#apply(() => this.#registry.put([device.device]))
     this.#log.info({ device: id, keys: device.keys.length, disconnected }, 'admin: device replaced')
     return { ...deviceView(device), disconnected }
   }
@@ -151,7 +149,7 @@ export class DevicesAdmin {
     const current = this.#get(id)
     if (current.device.enabled === enabled) return { ...deviceView(current), disconnected: 0 }
     const next = this.#reparse(current, { enabled })
-    const disconnected = this.#apply(() => this.#registry.put([next]))
+    const disconnected = this.#apply(() => this.#registry.put([next.device]))
     this.#log.info({ device: id, disconnected }, `admin: device ${enabled ? 'enabled' : 'disabled'}`)
     return { ...deviceView(next), disconnected }
   }
@@ -173,7 +171,7 @@ export class DevicesAdmin {
       }
       throw err
     }
-    this.#registry.put([next])
+    this.#registry.put([next.device])
     this.#log.info({ device: id, key: next.keys[next.keys.length - 1].stored.id }, 'admin: device key added')
     return deviceView(next)
   }
@@ -183,7 +181,7 @@ export class DevicesAdmin {
     const current = this.#get(id)
     if (!current.device.keys.some((k) => k.id === keyId)) throw new ApiError('ERR_NOT_FOUND', `device '${id}' has no key '${keyId}'`)
     const next = this.#reparse(current, { keys: current.device.keys.filter((k) => k.id !== keyId).map(storedKeyInput) })
-    const disconnected = this.#apply(() => this.#registry.put([next]))
+    const disconnected = this.#apply(() => this.#registry.put([next.device]))
     this.#log.info({ device: id, key: keyId, disconnected }, 'admin: device key removed')
     return { ...deviceView(next), disconnected }
   }
@@ -203,7 +201,9 @@ export class DevicesAdmin {
       validation(err)
     }
     const errors: ImportRowError[] = [...parsed.errors]
-    const good: { device: RegisteredDevice; item: ImportItem }[] = []
+    // Only the stored form is kept of a good row: its keys were imported to check them, and are
+    // imported again when the device first connects (100,000 imported keys would be ~350 MB).
+    const good: { device: StoredDevice; item: ImportItem }[] = []
     const seen = new Set<string>()
     const now = clock.now()
     for (const [i, item] of parsed.items.entries()) {
@@ -216,7 +216,7 @@ export class DevicesAdmin {
       }
       if (id !== undefined) seen.add(id)
       try {
-        good.push({ device: parseDevice(item.raw, item.path, undefined, now), item })
+        good.push({ device: parseDevice(item.raw, item.path, undefined, now).device, item })
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err
         errors.push(rowError(item, err.path, err.message.slice(err.path.length + 2), id))
@@ -224,15 +224,15 @@ export class DevicesAdmin {
     }
     // Existing devices are looked at now, after the last turn (another change may have come meanwhile).
     let replaced = 0
-    const toWrite: RegisteredDevice[] = []
+    const toWrite: StoredDevice[] = []
     for (const { device, item } of good) {
-      const existing = this.#registry.get(device.device.id)
+      const existing = this.#registry.stored(device.id)
       if (existing !== undefined && !replace) {
-        errors.push(rowError(item, `${item.path}.id`, `'${device.device.id}' is already registered (import with replace=true to replace it)`, device.device.id))
+        errors.push(rowError(item, `${item.path}.id`, `'${device.id}' is already registered (import with replace=true to replace it)`, device.id))
         continue
       }
       if (existing !== undefined) replaced++
-      toWrite.push(existing === undefined ? device : { ...device, device: { ...device.device, createdAt: existing.device.createdAt } })
+      toWrite.push(existing === undefined ? device : Object.freeze({ ...device, createdAt: existing.createdAt }))
     }
     errors.sort((a, b) => a.row - b.row)
     if (errors.length > 0 && !partial) {
@@ -266,12 +266,12 @@ export class DevicesAdmin {
     const affected = new Map<string, { keys: ReadonlyMap<string, number | undefined>; why: string }>()
     for (const { before, after } of changes) {
       if (before === undefined) continue
-      const id = before.device.id
+      const id = before.id
       if (after === undefined) affected.set(id, { keys: new Map(), why: `device '${id}' was deleted` })
-      else if (!after.device.enabled) affected.set(id, { keys: new Map(), why: `device '${id}' was disabled` })
+      else if (!after.enabled) affected.set(id, { keys: new Map(), why: `device '${id}' was disabled` })
       else {
         // A key kept under its id but with other material is a new key: its clients go too.
-        const kept = after.device.keys.filter((k) => before.device.keys.some((b) => b.id === k.id && b.material === k.material))
+        const kept = after.keys.filter((k) => before.keys.some((b) => b.id === k.id && b.material === k.material))
         affected.set(id, { keys: new Map(kept.map((k) => [k.id, k.expiresAt])), why: `the key of device '${id}' it connected with was removed or replaced` })
       }
     }

@@ -64,12 +64,11 @@ export const DEVICE_SCHEMAS: Record<string, Schema> = {
   },
   DevicePage: {
     type: 'object',
-    required: ['devices', 'total', 'next', 'pendingImport'],
+    required: ['devices', 'total', 'next'],
     properties: {
       devices: { type: 'array', items: ref('Device') },
       total: { ...int, description: 'devices registered in all' },
       next: { type: ['string', 'null'], description: 'pass as after= for the next page; null on the last page' },
-      pendingImport: { ...int, description: 'after a restart: stored devices whose keys are still being imported in the background (0 when done)' },
     },
   },
   DeviceImport: {

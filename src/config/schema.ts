@@ -5,6 +5,7 @@
  */
 import { parseAuthenticatorsConfig, type AuthenticatorConfig } from '../auth/config.js'
 import { parseAuthorizationConfig, type AuthorizationConfig } from '../authz/config.js'
+import { DEFAULT_DEVICE_KEY_CACHE, MAX_DEVICE_KEY_CACHE } from '../auth/devices/registry.js'
 import { ConfigError } from '../errors.js'
 import { hostname } from 'node:os'
 import type { ListenerConfig } from '../broker/listeners.js'
@@ -84,6 +85,8 @@ export interface PortcullisConfig {
     readonly allowAnonymous: boolean
     /** Tell MQTT 5 clients why they were refused (CONNACK Reason String). */
     readonly reasonString: boolean
+    /** Registered devices (`type: devices`) whose imported keys are kept in memory, the most recently used. */
+    readonly deviceKeyCache: number
     readonly authenticators: readonly AuthenticatorConfig[]
   }
   readonly authorization: AuthorizationConfig
@@ -231,7 +234,7 @@ export function validateConfig(raw: unknown): PortcullisConfig {
   }
 
   const authn = v['authentication'] === undefined ? {} : mapping(v['authentication'], 'authentication')
-  knownKeys(authn, 'authentication', ['allowAnonymous', 'reasonString', 'authenticators'])
+  knownKeys(authn, 'authentication', ['allowAnonymous', 'reasonString', 'deviceKeyCache', 'authenticators'])
 
   return Object.freeze({
     listeners: Object.freeze(listeners),
@@ -245,6 +248,7 @@ export function validateConfig(raw: unknown): PortcullisConfig {
     authentication: Object.freeze({
       allowAnonymous: optionalBoolean(authn['allowAnonymous'], 'authentication.allowAnonymous', false),
       reasonString: optionalBoolean(authn['reasonString'], 'authentication.reasonString', false),
+      deviceKeyCache: optionalInteger(authn['deviceKeyCache'], 'authentication.deviceKeyCache', DEFAULT_DEVICE_KEY_CACHE, 0, MAX_DEVICE_KEY_CACHE),
       authenticators: Object.freeze(parseAuthenticatorsConfig(authn['authenticators'] ?? [], 'authentication.authenticators')),
     }),
     authorization: parseAuthorizationConfig(v['authorization'] ?? {}, 'authorization'),

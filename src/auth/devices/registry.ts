@@ -1,15 +1,19 @@
 /**
  * The device registry: every registered device by id in one Map (one lookup per CONNECT,
- * whatever the number of devices), with its keys imported at write time. Writes go to the
- * store first (the configuration store's `devices` table): nothing is in force that a
- * restart would lose. Listeners hear of every change (the admin disconnects the clients of a
- * device that was disabled, deleted, or lost the key they connected with).
+ * whatever the number of devices), kept in its stored form — ids, flags and the key material
+ * as text, a few hundred bytes a device. Writes go to the store first (the configuration
+ * store's `devices` table): nothing is in force that a restart would lose. Listeners hear of
+ * every change (the admin disconnects the clients of a device that was disabled, deleted, or
+ * lost the key they connected with).
  *
- * At start-up the stored devices are in the Map at once, their keys not yet imported: an
- * OpenSSL 3 EC key import costs 40–400 µs, so 100,000 devices would hold the start for
- * seconds to a minute. `warm()` imports them in the background, a batch per event-loop turn;
- * a device asked for before its turn (a CONNECT, the API) is imported then, once.
+ * Verification needs the keys imported into node:crypto KeyObjects, and an imported P-256 key
+ * costs about 3.5 KB of memory (mostly OpenSSL's) and 0.2–0.4 ms of CPU to make. So keys are
+ * imported when a device first needs them (a CONNECT) and kept in a bounded cache of the
+ * devices used most recently (`authentication.deviceKeyCache` devices): memory stays bounded
+ * however many devices are registered, a device that connects again finds its keys imported,
+ * and a device not seen for a while pays one import. Keys were checked when they were written.
  */
+import { BoundedCache, type CacheUsage } from '../../bounded-cache.js'
 import { clock } from '../../clock.js'
 import { PortcullisError } from '../../errors.js'
 import { printable as printableId } from '../jwt/jws.js'
@@ -26,8 +30,8 @@ export interface DeviceStore {
 
 /** A change to one device: `after` undefined means deleted. */
 export interface DeviceChange {
-  readonly before: RegisteredDevice | undefined
-  readonly after: RegisteredDevice | undefined
+  readonly before: StoredDevice | undefined
+  readonly after: StoredDevice | undefined
 }
 
 export type DeviceKeys = readonly VerifyKey[] | PortcullisError
@@ -41,65 +45,30 @@ export interface DeviceListQuery {
   readonly limit: number
 }
 
-/** Stored devices imported per event-loop turn while warming (a turn of ~10–100 ms at worst). */
-const WARM_BATCH = 250
+/** Devices whose imported keys are kept by default (~35 MB of P-256 keys). */
+export const DEFAULT_DEVICE_KEY_CACHE = 10_000
+/** At most a million (~3.5 GB of P-256 keys): a larger fleet is served from the stored keys. */
+export const MAX_DEVICE_KEY_CACHE = 1_000_000
+/** The cache's byte budget per device (an imported P-256 key measured ~3.5 KB RSS; RSA keys are smaller). */
+const IMPORTED_DEVICE_BYTES = 4096
 
 export class DeviceRegistry {
-  /** A stored device is replaced by its RegisteredDevice once its keys are imported. */
-  readonly #devices = new Map<string, RegisteredDevice | StoredDevice>()
+  readonly #devices = new Map<string, StoredDevice>()
+  /** Imported devices, the most recently used first to stay (each with the stored form it came from). */
+  readonly #imported: BoundedCache<RegisteredDevice>
+  readonly #cacheSize: number
   readonly #store: DeviceStore | undefined
   readonly #listeners = new Set<(changes: readonly DeviceChange[]) => void>()
-  /** Devices whose stored keys could not be imported (they cannot connect; reported once). */
-  readonly unreadable: { id: string; reason: string }[] = []
   #generation = 0
-  #closed = false
-  /** Stored devices whose keys are not imported yet. */
-  #pending = 0
+  #hits = 0
+  #misses = 0
 
-  constructor(store?: DeviceStore) {
+  constructor(store?: DeviceStore, options: { keyCache?: number } = {}) {
     this.#store = store
+    this.#cacheSize = options.keyCache ?? DEFAULT_DEVICE_KEY_CACHE
+    // Bounded by devices and by bytes (a device with 3 keys counts as 3): about `keyCache` keys.
+    this.#imported = new BoundedCache(Math.max(1, this.#cacheSize), (this.#cacheSize + 32) * IMPORTED_DEVICE_BYTES)
     for (const device of store?.loadDevices() ?? []) this.#devices.set(device.id, device)
-    this.#pending = this.#devices.size
-  }
-
-  /** Devices loaded at start-up whose keys are not imported yet (0 once warm). */
-  get pendingImport(): number {
-    return this.#pending
-  }
-
-  /**
-   * Imports every stored device's keys in the background, WARM_BATCH per turn; resolves when
-   * done (or closed). `unreadable` then lists the devices whose keys could not be imported.
-   */
-  async warm(): Promise<void> {
-    const pending = [...this.#devices.keys()]
-    for (let i = 0; i < pending.length && !this.#closed; i += WARM_BATCH) {
-      for (const id of pending.slice(i, i + WARM_BATCH)) this.#ready(id)
-      await new Promise<void>((resolve) => setImmediate(resolve))
-    }
-  }
-
-  /** Stops warming. */
-  close(): void {
-    this.#closed = true
-  }
-
-  /** The device with its keys imported (importing them now if still stored only). */
-  #ready(id: string): RegisteredDevice | undefined {
-    const entry = this.#devices.get(id)
-    if (entry === undefined || 'device' in entry) return entry
-    this.#pending--
-    try {
-      const registered = registerDevice(entry, `devices['${entry.id}']`)
-      this.#devices.set(id, registered)
-      return registered
-    } catch (err) {
-      // A key this Node cannot import any more (e.g. a curve dropped): the device stays out of
-      // service and is reported, the others load.
-      this.#devices.delete(id)
-      this.unreadable.push({ id, reason: (err as Error).message })
-      return undefined
-    }
   }
 
   get size(): number {
@@ -111,25 +80,41 @@ export class DeviceRegistry {
     return this.#generation
   }
 
-  get(id: string): RegisteredDevice | undefined {
-    return this.#ready(id)
+  /** The key cache: devices held imported, and CONNECT-time lookups that found (hits) or imported (misses) their keys. */
+  get keyCache(): CacheUsage & { readonly limit: number; readonly hits: number; readonly misses: number } {
+    return { ...this.#imported.usage, limit: this.#cacheSize, hits: this.#hits, misses: this.#misses }
+  }
+
+  /** A device as stored. */
+  stored(id: string): StoredDevice | undefined {
+    return this.#devices.get(id)
   }
 
   has(id: string): boolean {
     return this.#devices.has(id)
   }
 
-  /** A page of devices, sorted by id. */
-  list(query: DeviceListQuery): RegisteredDevice[] {
+  /**
+   * The device with its keys imported (for the API's views), from the cache or imported now
+   * without being cached (browsing the devices does not push out the keys of connecting ones).
+   * Undefined for an unknown device; throws ConfigError for a stored key that cannot be imported.
+   */
+  get(id: string): RegisteredDevice | undefined {
+    const device = this.#devices.get(id)
+    if (device === undefined) return undefined
+    const cached = this.#imported.get(id)
+    return cached !== undefined && cached.device === device ? cached : registerDevice(device, `devices['${device.id}']`)
+  }
+
+  /** A page of devices as stored, sorted by id. */
+  list(query: DeviceListQuery): StoredDevice[] {
     const ids = [...this.#devices.keys()]
       .filter((id) => (query.prefix === undefined || id.startsWith(query.prefix)) && (query.after === undefined || id > query.after))
       .sort()
-    const page: RegisteredDevice[] = []
+    const page: StoredDevice[] = []
     for (const id of ids) {
-      const entry = this.#devices.get(id)!
-      if (query.enabled !== undefined && ('device' in entry ? entry.device : entry).enabled !== query.enabled) continue
-      const d = this.#ready(id)
-      if (d === undefined) continue
+      const d = this.#devices.get(id)!
+      if (query.enabled !== undefined && d.enabled !== query.enabled) continue
       page.push(d)
       if (page.length >= query.limit) break
     }
@@ -141,40 +126,63 @@ export class DeviceRegistry {
    * why there are none: ERR_DEVICE_UNKNOWN, ERR_DEVICE_DISABLED, ERR_DEVICE_KEY_EXPIRED.
    */
   keysFor(id: string, now = clock.now()): DeviceKeys {
-    const entry = this.#devices.get(id)
-    const d = entry === undefined || 'device' in entry ? entry : this.#ready(id)
-    if (d === undefined) return new PortcullisError('ERR_DEVICE_UNKNOWN', `no registered device '${printableId(id)}'`)
-    if (!d.device.enabled) return new PortcullisError('ERR_DEVICE_DISABLED', `device '${printableId(id)}' is disabled`)
-    if (now < d.firstExpiry) {
-      if (d.verifyKeys.length === 0) return new PortcullisError('ERR_DEVICE_KEY_EXPIRED', `device '${printableId(id)}' has no key`)
-      return d.verifyKeys
+    const device = this.#devices.get(id)
+    if (device === undefined) return new PortcullisError('ERR_DEVICE_UNKNOWN', `no registered device '${printableId(id)}'`)
+    if (!device.enabled) return new PortcullisError('ERR_DEVICE_DISABLED', `device '${printableId(id)}' is disabled`)
+    if (device.keys.length === 0) return new PortcullisError('ERR_DEVICE_KEY_EXPIRED', `device '${printableId(id)}' has no key`)
+    if (!device.keys.some((k) => k.expiresAt === undefined || k.expiresAt > now)) {
+      return new PortcullisError('ERR_DEVICE_KEY_EXPIRED', `every key of device '${printableId(id)}' has expired`)
     }
-    const live = d.keys.filter((k) => k.stored.expiresAt === undefined || k.stored.expiresAt > now).map((k) => k.verify)
-    if (live.length === 0) return new PortcullisError('ERR_DEVICE_KEY_EXPIRED', `every key of device '${printableId(id)}' has expired`)
-    return live
+    const imported = this.#importedFor(device)
+    if (imported instanceof PortcullisError) return imported
+    if (now < imported.firstExpiry) return imported.verifyKeys
+    return imported.keys.filter((k) => k.stored.expiresAt === undefined || k.stored.expiresAt > now).map((k) => k.verify)
   }
 
-  /** Inserts or replaces devices (already validated and imported), all or none. */
-  put(devices: readonly RegisteredDevice[]): void {
+  /** The device's keys imported: from the cache, or imported now and cached. */
+  #importedFor(device: StoredDevice): RegisteredDevice | PortcullisError {
+    const cached = this.#imported.get(device.id)
+    if (cached !== undefined && cached.device === device) {
+      this.#hits++
+      return cached
+    }
+    this.#misses++
+    let imported: RegisteredDevice
+    try {
+      imported = registerDevice(device, `devices['${device.id}']`)
+    } catch (err) {
+      // A stored key this Node can no longer import (e.g. a curve dropped): the device cannot connect.
+      return new PortcullisError('ERR_DEVICE_KEY_EXPIRED', `device '${printableId(device.id)}' has a stored key that cannot be read: ${(err as Error).message}`)
+    }
+    if (this.#cacheSize > 0) this.#imported.set(device.id, imported, IMPORTED_DEVICE_BYTES * Math.max(1, device.keys.length))
+    return imported
+  }
+
+  /** Inserts or replaces devices (already validated: their keys imported once, by parseDevice), all or none. */
+  put(devices: readonly StoredDevice[]): void {
     if (devices.length === 0) return
-    this.#store?.putDevices(devices.map((d) => d.device))
+    this.#store?.putDevices(devices)
     const changes = devices.map((after) => {
-      const before = this.#ready(after.device.id)
-      this.#devices.set(after.device.id, after)
+      const before = this.#devices.get(after.id)
+      this.#devices.set(after.id, after)
+      this.#imported.delete(after.id)
       return { before, after }
     })
     this.#changed(changes)
   }
 
   /** Deletes devices; answers those that existed. */
-  remove(ids: readonly string[]): RegisteredDevice[] {
+  remove(ids: readonly string[]): StoredDevice[] {
     const gone = ids.flatMap((id) => {
-      const d = this.#ready(id)
+      const d = this.#devices.get(id)
       return d === undefined ? [] : [d]
     })
     if (gone.length === 0) return gone
-    this.#store?.removeDevices(gone.map((d) => d.device.id))
-    for (const d of gone) this.#devices.delete(d.device.id)
+    this.#store?.removeDevices(gone.map((d) => d.id))
+    for (const d of gone) {
+      this.#devices.delete(d.id)
+      this.#imported.delete(d.id)
+    }
     this.#changed(gone.map((before) => ({ before, after: undefined })))
     return gone
   }

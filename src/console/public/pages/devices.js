@@ -120,12 +120,12 @@ export function render(root) {
     if (state.value !== '') q.set('enabled', state.value)
     if (after !== undefined) q.set('after', after)
     try {
-      const page = /** @type {{ devices: Device[], total: number, next: string | null, pendingImport: number }} */ (await api.get(`/devices?${q}`))
+      const page = /** @type {{ devices: Device[], total: number, next: string | null }} */ (await api.get(`/devices?${q}`))
       showError(slot)
       next = page.next
       later.disabled = next === null
       earlier.disabled = pages.length <= 1
-      mount(position, `page ${pages.length} · ${page.total} device(s) registered${page.pendingImport > 0 ? ` · ${page.pendingImport} still loading their keys` : ''}`)
+      mount(position, `page ${pages.length} · ${page.total} device(s) registered`)
       mount(list, page.devices.length === 0
         ? h('p', { class: 'muted', id: 'no-devices' }, prefix.value === '' && state.value === '' ? 'No device registered.' : 'No device matches.')
         : table(['Device', 'State', 'Keys', ''], page.devices.map(row)))
