@@ -13,7 +13,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import type { Browser } from 'playwright-core'
 import { mintToken } from '../../src/auth/jwt/tools.js'
 import { API_KEY, startAdmin, type RunningAdmin } from '../admin/helpers.js'
-import { launchChromium } from '../helpers/chromium.js'
+import { launchChromium, openConsolePage } from '../helpers/chromium.js'
 
 const AUDIENCE = 'portcullis-console-devices'
 const DEVICES = {
@@ -52,15 +52,7 @@ test('console: a device added in the Devices page connects with its key; disable
   const pem = String(pair.publicKey.export({ type: 'spki', format: 'pem' }))
   const token = (): string => mintToken({ privateKey: pair.privateKey, alg: 'ES256', expiresIn: 600, claims: { aud: AUDIENCE } })
 
-  const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage()
-  page.setDefaultTimeout(10_000)
-  const pageErrors: string[] = []
-  page.on('pageerror', (e) => pageErrors.push(e.message))
-  await page.goto(`${h.adminUrl}/`)
-  await page.fill('#api-key', API_KEY)
-  await page.click('#signin button[type=submit]')
-  await page.click('nav a[data-route=devices]')
-  await page.locator('main#page[data-page="devices"]').waitFor()
+  const { page, errors: pageErrors } = await openConsolePage(browser, h.adminUrl, API_KEY, 'devices')
   await page.locator('#no-devices').waitFor()
 
   // the form says what is missing before anything is sent

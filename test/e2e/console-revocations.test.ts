@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test'
 import mqtt, { type IDisconnectPacket, type MqttClient } from 'mqtt'
 import type { Browser } from 'playwright-core'
 import { API_KEY, hsToken, SEED_SECRET, startAdmin, type RunningAdmin } from '../admin/helpers.js'
-import { launchChromium } from '../helpers/chromium.js'
+import { launchChromium, openConsolePage } from '../helpers/chromium.js'
 
 let browser: Browser
 let h: RunningAdmin
@@ -69,15 +69,7 @@ test('console: a jti and a subject revoked in the Revocations page are listed, t
   const v3 = await connected(4, 'rev-v3', mallory)
   const bystander = await connected(5, 'rev-alice', alice)
 
-  const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage()
-  page.setDefaultTimeout(10_000)
-  const pageErrors: string[] = []
-  page.on('pageerror', (e) => pageErrors.push(e.message))
-  await page.goto(`${h.adminUrl}/`)
-  await page.fill('#api-key', API_KEY)
-  await page.click('#signin button[type=submit]')
-  await page.click('nav a[data-route=revocations]')
-  await page.locator('main#page[data-page="revocations"]').waitFor()
+  const { page, errors: pageErrors } = await openConsolePage(browser, h.adminUrl, API_KEY, 'revocations')
   await page.locator('#no-revocations').waitFor()
 
   // one token, by its jti: listed, its MQTT 5 client gets DISCONNECT 0x98 at once
