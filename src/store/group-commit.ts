@@ -83,6 +83,7 @@ export interface CommitHold {
 export const DEFAULT_HOLD_MS = 10
 
 const NO_OPS: never[] = []
+const NO_WAITERS: Waiter[] = []
 
 export class GroupCommitter<Op> implements Omit<CommitBarrier, 'available'> {
   readonly stats: CommitStats = { commits: 0, failures: 0, changes: 0, cancelled: 0, lastCommitSeconds: 0, lastBatchSize: 0 }
@@ -231,15 +232,13 @@ export class GroupCommitter<Op> implements Omit<CommitBarrier, 'available'> {
     if (groups.length === 1 && first !== undefined && first.live === first.ops.length) {
       ops = first.ops as Op[]
       waiters.push(...first.waiters)
-      first.sent = true
-      first.ops = NO_OPS
+      markSent(first)
     } else {
       ops = []
       for (const g of groups) {
         for (const op of g.ops) if (op !== undefined) ops.push(op)
         for (const w of g.waiters) waiters.push(w)
-        g.sent = true
-        g.ops = NO_OPS
+        markSent(g)
       }
     }
     if (ops.length === 0) {
@@ -294,6 +293,16 @@ export class GroupCommitter<Op> implements Omit<CommitBarrier, 'available'> {
       this.#backend.recovered()
     }
   }
+}
+
+/**
+ * A group handed to the backend keeps nothing: a stored delivery's handle may keep the group
+ * object alive for as long as the delivery waits (hours, offline), not its ops or waiters.
+ */
+function markSent(g: Group<unknown>): void {
+  g.sent = true
+  g.ops = NO_OPS
+  g.waiters = NO_WAITERS
 }
 
 function newGroup<Op>(): Group<Op> {
