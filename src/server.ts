@@ -171,8 +171,6 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     if (redis !== undefined) logger.info({ node: redis.nodeId, sessions: recovered, retained: retained.size }, 'cluster: state recovered from Redis')
     // Routes written and the node's stream read (pending forwards first) before clients come.
     if (bus instanceof RedisBus) await bus.start((clientId) => broker.sessions.get(clientId) !== undefined)
-    // A node that goes later: what waited in its stream for the sessions this node took over is delivered here.
-    if (bus instanceof RedisBus) broker.sessions.onAdopted = (node, clients) => bus.drainNode(node, clients)
     const brokerAdmin = new BrokerAdmin({
       broker,
       chain: authenticators,

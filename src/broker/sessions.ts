@@ -46,7 +46,7 @@ export class SessionManager {
     this.#broker = broker
     this.#store = store
     this.#ownership = ownership
-    ownership?.onTakenOver((clientId, sessionEnds) => this.#handOver(clientId, sessionEnds))
+    ownership?.onTakenOver((clientId, sessionEnds, willHere) => this.#handOver(clientId, sessionEnds, willHere))
     ownership?.onNodeDied((nodeId) => {
       void this.adoptOrphans(nodeId).catch((err: unknown) => {
         broker.logger.warn({ err: { message: err instanceof Error ? err.message : String(err) } }, 'cluster: taking over the sessions of a node that died failed; they are taken when their clients connect or a node starts')
@@ -91,41 +91,47 @@ export class SessionManager {
         return
       }
       // Messages forwarded to the previous node for this client and not yet in its session.
-      if (claim.previous !== undefined) await this.#broker.bus.catchUp(clientId, claim.previous)
+      if (claim.previous === undefined) return
+      if (claim.previousAlive) await this.#broker.bus.catchUp(clientId, claim.previous)
+      else await this.#broker.bus.takeOver(claim.previous, new Set([clientId]))
     }
     return this.#serial(clientId, run)
   }
 
   /**
-   * Told, after a node died, which of the sessions it left this node took (the cluster bus
-   * then delivers to them what waited for them in that node's stream).
-   */
-  onAdopted: (nodeId: string, clientIds: ReadonlySet<string>) => Promise<unknown> = () => Promise.resolve()
-
-  /**
    * A node died: the stored sessions no live node owns are claimed (each by exactly one
    * survivor) and held here as if recovered at start-up: their messages are queued again, a
-   * will whose delay has passed is published, expiry runs [MQTT-3.1.3-9]. Returns how many.
+   * will whose delay has passed is published, expiry runs [MQTT-3.1.3-9]; then what waited for
+   * them in the stream of the node that held them is delivered to them (the cluster bus). Returns
+   * how many.
    */
   async adoptOrphans(goneNode: string): Promise<number> {
     const ownership = this.#ownership
     if (ownership === undefined || this.#broker.closing) return 0
     const { clientIds, live } = await ownership.orphanCandidates()
-    const adopted = new Set<string>()
+    /** Adopted sessions by the node that held them. */
+    const adopted = new Map<string, Set<string>>([[goneNode, new Set()]])
+    let n = 0
     for (const clientId of clientIds) {
       if (this.#sessions.has(clientId)) continue
       await this.#serial(clientId, async () => {
         if (this.#sessions.has(clientId) || this.#broker.closing) return
-        const stored = await ownership.adoptOrphan(clientId, live)
-        if (stored === undefined || this.#sessions.has(clientId)) return
-        adopted.add(clientId)
-        const expired = this.#restore(stored, clock.now())
+        const got = await ownership.adoptOrphan(clientId, live)
+        if (got === undefined || this.#sessions.has(clientId)) return
+        n++
+        if (got.previous !== undefined) {
+          let from = adopted.get(got.previous)
+          if (from === undefined) adopted.set(got.previous, (from = new Set()))
+          from.add(clientId)
+        }
+        const expired = this.#restore(got.session, clock.now())
         if (expired !== undefined) this.end(expired)
       })
     }
-    if (adopted.size > 0) this.#broker.logger.info({ node: goneNode, sessions: adopted.size }, 'cluster: sessions of a node that died taken over')
-    if (adopted.size > 0) await this.onAdopted(goneNode, adopted)
-    return adopted.size
+    if (n > 0) this.#broker.logger.info({ node: goneNode, sessions: n }, 'cluster: sessions of a node that died taken over')
+    // (The dead node's own stream is looked at even when nothing was adopted here: see takeOver.)
+    for (const [node, ids] of adopted) await this.#broker.bus.takeOver(node, ids)
+    return n
   }
 
   /** Claims (and the loads after them) of one client id, one after another. */
@@ -355,12 +361,21 @@ export class SessionManager {
     }
   }
 
-  /** Another node claimed the client id: close its connection here (0x8E) and let the session go. */
-  #handOver(clientId: string, sessionEnds: boolean): void {
+  /**
+   * Another node claimed the client id: close its connection here (0x8E) and let the session go.
+   * `willHere` false: the claiming node handled the will (this node answered too late: paused or
+   * cut off), so none is published here.
+   */
+  #handOver(clientId: string, sessionEnds: boolean, willHere: boolean): void {
     const session = this.#sessions.get(clientId)
     if (session === undefined) {
       this.#ownership?.forget(clientId)
       return
+    }
+    if (!willHere) {
+      if (session.connection !== undefined) session.connection.will = undefined
+      clearLongTimeout(session.pendingWill?.timer)
+      session.pendingWill = undefined
     }
     guarded(this.#broker.logger, session, 'session handover', () => this.#letGo(session, sessionEnds, false))
   }

@@ -44,6 +44,11 @@ export interface ClusterBus {
    * in that node's stream. Resolves with the entries read.
    */
   catchUp(clientId: string, previous: string): Promise<number>
+  /**
+   * This node now holds sessions that node `node` held when it died (or was cut off): deliver to
+   * them what waits for them in that node's stream. Resolves with the messages read for them.
+   */
+  takeOver(node: string, clientIds: ReadonlySet<string>): Promise<number>
   close(): Promise<void>
 }
 
@@ -59,6 +64,9 @@ export class LocalBus implements ClusterBus {
   addRoute(_key: string): void {}
   removeRoute(_key: string): void {}
   catchUp(_clientId: string, _previous: string): Promise<number> {
+    return Promise.resolve(0)
+  }
+  takeOver(_node: string, _clientIds: ReadonlySet<string>): Promise<number> {
     return Promise.resolve(0)
   }
   close(): Promise<void> {

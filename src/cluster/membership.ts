@@ -1,6 +1,6 @@
 /**
  * Node membership on the cluster's Redis: every node that starts registers its id in
- * `pc:nodes` and keeps a liveness key `pc:alive:<id>` that expires NODE_DEAD_AFTER_MS after
+ * `pc:nodes` and keeps a liveness key `pc:alive:{<id>}` that expires NODE_DEAD_AFTER_MS after
  * its last heartbeat (one a second, sent with the state's commits). A node whose key has
  * lapsed is dead: its clients may be claimed by any other node (registry.ts). A clean stop
  * deletes the key at once and notes `stopped` in `pc:node:<id>`, whose `at` field (the last
@@ -20,7 +20,8 @@ export const NODE_DEAD_AFTER_MS = 3000
 export const NODE_KEYS = {
   nodes: 'pc:nodes',
   node: (id: string) => `pc:node:${id}`,
-  alive: (id: string) => `pc:alive:${id}`,
+  /** Hash-tagged like the node's stream and held set (one Redis Cluster slot per node). */
+  alive: (id: string) => `pc:alive:{${id}}`,
 } as const
 
 export class NodeMembership {

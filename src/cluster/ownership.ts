@@ -8,7 +8,7 @@ import type { StoredSession } from '../store/types.js'
 export interface OwnershipClaim {
   /** This node already owned the id: the session it holds in memory (if any) is the latest. */
   readonly current: boolean
-  /** Another node held it and is alive: it closes the old connection and handles its will. */
+  /** Another node held it and answered in time: it closes the old connection and handles its will. */
   readonly previousAlive: boolean
   /** The other node that held it, if one did (what waits for the client in its stream comes here). */
   readonly previous?: string
@@ -26,14 +26,20 @@ export interface ClientOwnership {
   release(clientId: string): void
   /** Another node holds the client id now: nothing more is written for it here. */
   forget(clientId: string): void
-  /** `handler` runs when another node took a client id over from this one. */
-  onTakenOver(handler: (clientId: string, sessionEnds: boolean) => void): void
+  /**
+   * `handler` runs when another node took a client id over from this one; `willHere`: this node
+   * handles the old connection's will (else the claiming node did: this node did not answer in time).
+   */
+  onTakenOver(handler: (clientId: string, sessionEnds: boolean, willHere: boolean) => void): void
   /** The session as stored, read after a claim that was not `current` (undefined: none stored). */
   load(clientId: string): Promise<StoredSession | undefined>
   /** `handler` runs when a node died (its sessions are the survivors'); not on a clean stop. */
   onNodeDied(handler: (nodeId: string) => void): void
   /** The client ids with a stored session, and the other nodes alive now. */
   orphanCandidates(): Promise<{ readonly clientIds: readonly string[]; readonly live: readonly string[] }>
-  /** Claim and load the session of a client id no node in `live` owns (undefined: not taken). */
-  adoptOrphan(clientId: string, live: readonly string[]): Promise<StoredSession | undefined>
+  /**
+   * Claim and load the session of a client id no node in `live` owns, with the node that held it
+   * (undefined: not taken).
+   */
+  adoptOrphan(clientId: string, live: readonly string[]): Promise<{ readonly session: StoredSession; readonly previous: string | undefined } | undefined>
 }

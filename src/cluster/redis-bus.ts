@@ -16,7 +16,8 @@ import { SESSION_KEYS } from '../store/redis/session-store.js'
 import type { ClusterBus, Forwarded } from './bus.js'
 import { NODE_KEYS } from './membership.js'
 import { RouteTable } from './routes.js'
-import { StreamReader, entryMessages, recordForward, streamKey, type ForwardEntry } from './streams.js'
+import { StreamTakeover } from './stream-takeover.js'
+import { StreamReader, recordForward, streamKey, type ForwardEntry } from './streams.js'
 
 export interface RedisBusOptions {
   /** Apply a retained message forwarded by another node to this node's retained mirror. */
@@ -30,9 +31,6 @@ export interface RedisBusStats {
   /** Stream entries read from this node's stream and handed to its subscribers. */
   received: number
 }
-
-/** Entries read per XRANGE while catching up a claimed client. */
-const CATCH_UP_PAGE = 256
 
 interface Target {
   all: boolean
@@ -50,14 +48,20 @@ export class RedisBus implements ClusterBus {
   #forwarded = 0
   #started = false
   #closed: Promise<void> | undefined
-  /** Nodes found dead by prepare(), with the stored sessions each held last. */
+  /** Nodes found not alive by prepare(), with the stored sessions each held. */
   #deadOwners = new Map<string, Set<string>>()
+  readonly #takeover: StreamTakeover
 
   constructor(state: RedisState, logger: Logger, options: RedisBusOptions = {}) {
     this.#state = state
     this.#logger = logger
     this.#routes = new RouteTable(state, logger)
     this.#mirror = options.mirrorRetained
+    this.#takeover = new StreamTakeover({
+      state, logger, routes: this.#routes,
+      deliver: (message, forwarded) => this.#handler(message, forwarded),
+      serveGroups: (message, groups) => this.#serveGroups(message, groups),
+    })
   }
 
   get nodeId(): string {
@@ -80,26 +84,15 @@ export class RedisBus implements ClusterBus {
 
   /**
    * Before the node's sessions are recovered: note the nodes that are not alive and which
-   * stored sessions each held last (recovery rewrites that), for start() to take over.
+   * stored sessions each held (recovery claims some of them here), for start() to take over.
    */
   async prepare(): Promise<void> {
     const r = this.#state.client
     const others = (await r.smembers(NODE_KEYS.nodes)).filter((id) => id !== this.nodeId)
-    const dead = new Set<string>()
+    this.#deadOwners = new Map()
     // (A node is alive while its liveness key lasts: membership.ts.)
-    for (const id of others) if (await r.exists(NODE_KEYS.alive(id)) === 0) dead.add(id)
-    this.#deadOwners = new Map([...dead].map((id) => [id, new Set<string>()]))
-    if (dead.size === 0) return
-    const ids = await r.smembers(SESSION_KEYS.sessions)
-    for (let i = 0; i < ids.length; i += 1000) {
-      const slice = ids.slice(i, i + 1000)
-      const p = r.pipeline()
-      for (const cid of slice) p.hget(SESSION_KEYS.facts(cid), 'node')
-      const got = (await p.exec()) ?? []
-      for (const [k, [, node]] of got.entries()) {
-        const owned = typeof node === 'string' ? this.#deadOwners.get(node) : undefined
-        owned?.add(slice[k])
-      }
+    for (const id of others) {
+      if (await r.exists(NODE_KEYS.alive(id)) === 0) this.#deadOwners.set(id, new Set(await r.smembers(SESSION_KEYS.held(id))))
     }
   }
 
@@ -118,9 +111,7 @@ export class RedisBus implements ClusterBus {
       await this.#routes.start(listener)
       for (const [node, owned] of this.#deadOwners) {
         const held = new Set([...owned].filter(holds))
-        // A dead node whose sessions another node holds is that node's to take over.
-        if (owned.size > 0 && held.size === 0) continue
-        const n = await this.drainNode(node, held)
+        const n = await this.#takeover.copy(node, held)
         if (n > 0) this.#logger.info({ node, messages: n, sessions: held.size }, 'cluster: took over a dead node\'s forwarded messages')
       }
       this.#reader = new StreamReader(this.#state, reader, this.#logger, (e) => this.#receive(e))
@@ -135,15 +126,13 @@ export class RedisBus implements ClusterBus {
   }
 
   /**
-   * A dead node's sessions are served here now: its routes go (nobody forwards to it any
-   * more) and what waits in its stream — read by it and never acknowledged, or never read —
-   * is delivered here, to those sessions only (its other subscribers got their copies where
-   * they are). Returns the messages handed over.
+   * Sessions this node holds now that node `node` held when it died (or was cut off): what waits
+   * for them in its stream is delivered to them here; the stream goes once every session it
+   * held took its part (stream-takeover.ts). Returns the messages read for them.
    */
-  async drainNode(node: string, clients: ReadonlySet<string>): Promise<number> {
-    this.#routes.drop(node)
-    const drainer = new StreamReader(this.#state, this.#state.client, this.#logger, (e) => this.#receive(e, clients), node)
-    return drainer.drain()
+  takeOver(node: string, clientIds: ReadonlySet<string>): Promise<number> {
+    if (node === this.nodeId) return Promise.resolve(0)
+    return this.#takeover.copy(node, clientIds)
   }
 
   publish(message: Message, localGroups: readonly string[]): readonly string[] {
@@ -191,40 +180,17 @@ export class RedisBus implements ClusterBus {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       this.#started = false
+      this.#takeover.close()
       this.#routes.close()
       await this.#reader?.close()
     })()
     return this.#closed
   }
 
-  /**
-   * A client this node has just claimed from node `previous` (dead, or alive and letting it
-   * go): what still waits in that node's stream for it — forwarded before its routes here were
-   * known — is delivered to it here. The entries are copied, not acknowledged: the stream stays
-   * that node's (or its taker's) for its other clients, and this client is no longer among
-   * theirs. Returns the messages read.
-   */
+  /** A client this node has just claimed from live node `previous`: see StreamTakeover.catchUp. */
   async catchUp(clientId: string, previous: string): Promise<number> {
     if (!this.#started || previous === this.nodeId) return 0
-    const only = new Set([clientId])
-    const key = streamKey(previous)
-    let n = 0
-    for (let from = '-'; ;) {
-      const page = await this.#state.client.callBuffer('XRANGE', key, from, '+', 'COUNT', CATCH_UP_PAGE) as Array<[Buffer, Buffer[]]>
-      for (const [id, fields] of page) {
-        try {
-          for (const entry of entryMessages(fields)) {
-            // (Groups it cannot serve for this client were meant for another member of that node.)
-            if (entry.forwarded.all || entry.forwarded.groups.length > 0) this.#handler(entry.message, { ...entry.forwarded, clients: only })
-            n++
-          }
-        } catch (err) {
-          this.#logger.error({ err: { message: err instanceof Error ? err.message : String(err) }, entry: id.toString() }, 'cluster: forwarded message not delivered')
-        }
-      }
-      if (page.length < CATCH_UP_PAGE) return n
-      from = `(${page[page.length - 1][0].toString()}`
-    }
+    return this.#takeover.catchUp(clientId, previous)
   }
 
   #receive(entry: ForwardEntry, clients?: ReadonlySet<string>): void {
@@ -253,6 +219,27 @@ export class RedisBus implements ClusterBus {
       recordForward(this.#state, pick, message, { all: false, groups: [key] }, false, true)
       this.#forwarded++
     }
+  }
+
+  /**
+   * A message for these shared groups that no member has had (a dead node's stream): each goes
+   * to one member, here or on another node, as when it was published.
+   */
+  #serveGroups(message: Message, keys: readonly string[]): void {
+    const groups = this.#routes.match(message.topic).groups
+    const here: string[] = []
+    for (const key of keys) {
+      const members = groups.find((g) => g.key === key)?.members.map((m) => m.clientId) ?? []
+      const pick = this.#pick(key, members, this.#routes.hasLocal(key))
+      if (pick === undefined) here.push(key)
+      else {
+        recordForward(this.#state, pick, message, { all: false, groups: [key] }, false)
+        this.#forwarded++
+      }
+    }
+    if (here.length === 0) return
+    const missed = this.#handler(message, { all: false, groups: here })
+    if (missed.length > 0) this.#passOn(message, missed)
   }
 
   /**

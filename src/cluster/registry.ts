@@ -13,17 +13,43 @@
  * `pc:takeover:<node>`), which closes its connection (MQTT 5 DISCONNECT 0x8E) and lets the
  * session go. Pub/sub may lose the signal; the epoch keeps the data right all the same (the
  * stale owner's next write is refused and it lets the session go then).
+ *
+ * Who handles the old connection's will is settled in Redis: before signalling, the claimer
+ * sets a hand-off key `pc:{cid}:handoff` to its epoch; the old owner answers by deleting it (a
+ * script that also publishes the answer). The claimer waits at most TAKEOVER_ANSWER_MS, then
+ * deletes the key itself if it is still there: whichever of the two deletes it handles the
+ * will. A node that crashed (no subscriber left), or is paused or cut off from Redis while its
+ * socket stays open, does not answer in time: its client's will is the claimer's, and the old
+ * node, when it runs again, finds the key gone and closes the connection without its will.
  */
 import type { Redis, Result } from 'ioredis'
 import type { Logger } from '../log.js'
 import type { RedisState } from '../store/redis/redis-state.js'
 import type { OwnershipClaim } from './ownership.js'
-import { NODE_KEYS, type NodeMembership } from './membership.js'
+import type { NodeMembership } from './membership.js'
 
 export const REGISTRY_KEYS = {
   owner: (cid: string) => `pc:{${cid}}:owner`,
+  handoff: (cid: string) => `pc:{${cid}}:handoff`,
   takeover: (node: string) => `pc:takeover:${node}`,
 } as const
+
+/** How long a claiming node waits for the previous owner to answer its takeover signal. */
+export const TAKEOVER_ANSWER_MS = 1000
+/** The hand-off key outlives any wait for an answer (a claimer that crashed meanwhile). */
+const HANDOFF_TTL_MS = 10_000
+
+/**
+ * KEYS[1]: the hand-off key. ARGV[1]: the epoch it must hold. Deletes it when it holds that
+ * epoch (1: the caller handles the old connection's will), else 0. The old owner's call also
+ * publishes ARGV[3] on channel ARGV[2] (the claimer's: it stops waiting).
+ */
+const HANDOFF_LUA = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+if ARGV[2] then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+return 1
+`
 
 /**
  * KEYS[1]: the client's registry entry. ARGV[1]: this node; ARGV[2]: the epoch this node
@@ -51,6 +77,7 @@ return {'claimed', node or '', epoch or '', es}
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     pcClaim(key: string, ...args: string[]): Result<[string, string, string, string], Context>
+    pcHandoff(key: string, ...args: string[]): Result<number, Context>
   }
 }
 
@@ -59,6 +86,10 @@ interface TakeoverSignal {
   readonly epoch: string
   /** The new connection started clean: the session ends (its delayed will is due now). */
   readonly sessionEnds: boolean
+  /** The claiming node (the answer goes to its channel). */
+  readonly from: string
+  /** Set on the answer of the old owner: it took the hand-off (handles the will). */
+  readonly answer?: true
 }
 
 export class ClientRegistry {
@@ -71,7 +102,9 @@ export class ClientRegistry {
   /** Claims of one client id on this node run one after another. */
   readonly #claims = new Map<string, Promise<unknown>>()
   #subscriber: Redis | undefined
-  #onTakenOver: (clientId: string, sessionEnds: boolean) => void = () => {}
+  #onTakenOver: (clientId: string, sessionEnds: boolean, willHere: boolean) => void = () => {}
+  /** Claims waiting for the previous owner's answer, by `<clientId> <epoch>`. */
+  readonly #answers = new Map<string, () => void>()
 
   constructor(state: RedisState, membership: NodeMembership, logger: Logger) {
     this.#state = state
@@ -79,10 +112,12 @@ export class ClientRegistry {
     this.#logger = logger
     this.nodeId = state.nodeId
     state.client.defineCommand('pcClaim', { lua: CLAIM_LUA, numberOfKeys: 1 })
+    state.client.defineCommand('pcHandoff', { lua: HANDOFF_LUA, numberOfKeys: 1 })
     state.onFenced = (clientId) => {
       if (!this.#epochs.delete(clientId)) return
       this.#logger.warn({ clientId }, 'cluster: a write for this client was refused: another node claimed it; the session is let go here')
-      this.#onTakenOver(clientId, false)
+      // (Its will: the claiming node's, unless this node took the hand-off, when it would have been signalled.)
+      this.#onTakenOver(clientId, false, false)
     }
   }
 
@@ -95,7 +130,8 @@ export class ClientRegistry {
     this.#subscriber = sub
   }
 
-  onTakenOver(handler: (clientId: string, sessionEnds: boolean) => void): void {
+  /** `willHere`: this node handles the old connection's will (it answered the takeover in time). */
+  onTakenOver(handler: (clientId: string, sessionEnds: boolean, willHere: boolean) => void): void {
     this.#onTakenOver = handler
   }
 
@@ -106,44 +142,58 @@ export class ClientRegistry {
 
   /**
    * A CONNECT: make this node the client id's owner. `current` when it already was (its
-   * memory of the session is the latest); else the previous owner, if alive, is told.
+   * memory of the session is the latest); else the previous owner is told, and counts as
+   * alive only when it answers within TAKEOVER_ANSWER_MS (then it handles the old
+   * connection's will).
    */
   claim(clientId: string, cleanStart: boolean): Promise<OwnershipClaim> {
     return this.#serial(clientId, async () => {
-      const [outcome, node, , epoch] = await this.#state.client.pcClaim(REGISTRY_KEYS.owner(clientId), this.nodeId, this.#epochs.get(clientId) ?? '', 'take')
+      const r = this.#state.client
+      const [outcome, node, , epoch] = await r.pcClaim(REGISTRY_KEYS.owner(clientId), this.nodeId, this.#epochs.get(clientId) ?? '', 'take')
       this.#epochs.set(clientId, epoch)
       if (outcome === 'held') return { current: true, previousAlive: false }
-      let previousAlive = false
-      if (node !== '' && node !== this.nodeId) {
-        const signal: TakeoverSignal = { clientId, epoch, sessionEnds: cleanStart }
-        // A node that crashed has no subscriber any more (Redis closed its connection): the
-        // signal reaches no one, and the node counts as dead at once, even while its liveness
-        // key lasts — its client's will is this node's to handle.
-        // (One round trip: the signal and the look at the node's liveness key go together.)
-        const got = await this.#state.client.pipeline()
-          .publish(REGISTRY_KEYS.takeover(node), JSON.stringify(signal)).exists(NODE_KEYS.alive(node)).exec()
-        const [[e1, receivers], [e2, alive]] = got ?? [[new Error('pipeline aborted'), 0], [null, 0]]
-        const failed = e1 ?? e2
-        if (failed !== null) throw failed
-        previousAlive = receivers !== 0 && alive === 1
-        this.#logger.info({ clientId, from: node, alive: previousAlive }, 'cluster: client id claimed from another node')
-        return { current: false, previousAlive, previous: node }
+      if (node === '' || node === this.nodeId) return { current: false, previousAlive: false, unowned: node === '' }
+      const handoff = REGISTRY_KEYS.handoff(clientId)
+      const signal: TakeoverSignal = { clientId, epoch, sessionEnds: cleanStart, from: this.nodeId }
+      const key = `${clientId} ${epoch}`
+      const answered = new Promise<void>((res) => this.#answers.set(key, res))
+      // A node that crashed has no subscriber any more (Redis closed its connection): the
+      // signal reaches no one, and the node counts as dead at once, even while its liveness key
+      // lasts. One paused or cut off still receives it (Redis holds its socket) but cannot answer.
+      // (One round trip: the hand-off key and the signal go together.)
+      const got = await r.pipeline().set(handoff, epoch, 'PX', HANDOFF_TTL_MS).publish(REGISTRY_KEYS.takeover(node), JSON.stringify(signal)).exec()
+      const failed = got === null ? new Error('pipeline aborted') : (got[0][0] ?? got[1][0])
+      if (failed !== null) {
+        this.#answers.delete(key)
+        throw failed
       }
-      return { current: false, previousAlive, unowned: node === '' }
+      let previousAlive = false
+      if (got?.[1][1] !== 0) {
+        let timer: NodeJS.Timeout | undefined
+        await Promise.race([answered, new Promise<void>((res) => (timer = setTimeout(res, TAKEOVER_ANSWER_MS)))])
+        clearTimeout(timer)
+        // Whoever deletes the hand-off key handles the will: the old owner did if it is gone.
+        previousAlive = (await r.pcHandoff(handoff, epoch)) === 0
+      }
+      this.#answers.delete(key)
+      this.#logger.info({ clientId, from: node, alive: previousAlive }, previousAlive
+        ? 'cluster: client id claimed from another node'
+        : 'cluster: client id claimed from a node that did not answer (crashed, paused or cut off): its will is handled here')
+      return { current: false, previousAlive, previous: node }
     })
   }
 
   /**
    * Claim a stored session's client id if no live node (other than this one) owns it: at
-   * start-up, and when a node died. True when this node claimed it now (false when a live
-   * node owns it, or this node already held it).
+   * start-up, and when a node died. When this node claimed it now: the node that held it ('' for
+   * none); false when a live node owns it, or this node already held it.
    */
-  async claimOrphan(clientId: string, liveNodes: readonly string[]): Promise<boolean> {
+  async claimOrphan(clientId: string, liveNodes: readonly string[]): Promise<false | { readonly previous: string }> {
     return this.#serial(clientId, async () => {
-      const [outcome, , , epoch] = await this.#state.client.pcClaim(REGISTRY_KEYS.owner(clientId), this.nodeId, this.#epochs.get(clientId) ?? '', 'orphan', ...liveNodes)
+      const [outcome, previous, , epoch] = await this.#state.client.pcClaim(REGISTRY_KEYS.owner(clientId), this.nodeId, this.#epochs.get(clientId) ?? '', 'orphan', ...liveNodes)
       if (outcome !== 'claimed') return false
       this.#epochs.set(clientId, epoch)
-      return true
+      return { previous }
     })
   }
 
@@ -198,12 +248,21 @@ export class ClientRegistry {
     } catch {
       return
     }
+    if (signal.answer === true) {
+      this.#answers.get(`${signal.clientId} ${signal.epoch}`)?.()
+      return
+    }
     const held = this.#epochs.get(signal.clientId)
     // A signal older than this node's own claim (it took the id back since) changes nothing.
     if (held === undefined || Number(held) >= Number(signal.epoch)) return
     this.#epochs.delete(signal.clientId)
-    this.#logger.info({ clientId: signal.clientId }, 'cluster: client taken over by another node')
-    this.#onTakenOver(signal.clientId, signal.sessionEnds)
+    // Answer: take the hand-off (this node handles the will) unless the claimer gave up waiting.
+    const answer = JSON.stringify({ ...signal, answer: true } satisfies TakeoverSignal)
+    const handed = this.#state.client.pcHandoff(REGISTRY_KEYS.handoff(signal.clientId), signal.epoch, REGISTRY_KEYS.takeover(signal.from), answer)
+    void handed.then((took) => took === 1, () => false).then((willHere) => {
+      this.#logger.info({ clientId: signal.clientId, will: willHere ? 'here' : 'the claiming node\'s (answered late)' }, 'cluster: client taken over by another node')
+      this.#onTakenOver(signal.clientId, signal.sessionEnds, willHere)
+    })
   }
 
   #serial<T>(clientId: string, run: () => Promise<T>): Promise<T> {

@@ -74,6 +74,11 @@ export class RouteTable {
     return this.#local.size
   }
 
+  /** True when this node has subscriptions to `key`. */
+  hasLocal(key: string): boolean {
+    return this.#local.has(key)
+  }
+
   /** A subscription to `key` was added on this node. */
   add(key: string): void {
     const n = this.#local.get(key) ?? 0

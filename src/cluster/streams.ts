@@ -79,6 +79,29 @@ export function entryMessages(fields: readonly Buffer[]): ForwardEntry[] {
   throw new Error(`stream entry without its ${FIELD} field`)
 }
 
+/** Entries read per XRANGE when a stream is copied. */
+const RANGE_PAGE = 256
+
+/**
+ * Every entry of a stream as it is now, oldest first, read page by page (XRANGE: nothing is
+ * acknowledged or removed). An entry that cannot be decoded is logged and skipped.
+ */
+export async function readStream(client: Redis, key: string, logger: Logger): Promise<ForwardEntry[]> {
+  const out: ForwardEntry[] = []
+  for (let from = '-'; ;) {
+    const page = await client.callBuffer('XRANGE', key, from, '+', 'COUNT', RANGE_PAGE) as Array<[Buffer, Buffer[]]>
+    for (const [id, fields] of page) {
+      try {
+        out.push(...entryMessages(fields))
+      } catch (err) {
+        logger.error({ err: { message: err instanceof Error ? err.message : String(err) }, entry: id.toString() }, 'cluster: forwarded message not delivered')
+      }
+    }
+    if (page.length < RANGE_PAGE) return out
+    from = `(${page[page.length - 1][0].toString()}`
+  }
+}
+
 type ReadReply = Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null
 type Entries = Array<[Buffer, Buffer[] | null]>
 
@@ -86,7 +109,7 @@ type Entries = Array<[Buffer, Buffer[] | null]>
  * Reads one node's stream as one consumer and hands each entry to `handle` (which records the
  * deliveries); the acknowledgement (XACK + XDEL) is recorded right after, in the same turn, so
  * both go in one MULTI/EXEC. The next read waits for that commit. `start()` follows the node's
- * own stream for good; `drain()` empties a dead node's stream once (see RedisBus.drainNode).
+ * own stream for good (another node's stream is copied, never read as a consumer: stream-takeover.ts).
  */
 export class StreamReader {
   readonly #state: RedisState
@@ -101,13 +124,12 @@ export class StreamReader {
   /** Entries read and handed over since start. */
   received = 0
 
-  /** `node`: whose stream (default: this node's own); the consumer is always this node. */
-  constructor(state: RedisState, client: Redis, logger: Logger, handle: (entry: ForwardEntry) => void, node = state.nodeId) {
+  constructor(state: RedisState, client: Redis, logger: Logger, handle: (entry: ForwardEntry) => void) {
     this.#state = state
     this.#client = client
     this.#logger = logger
     this.#handle = handle
-    this.#key = streamKey(node)
+    this.#key = streamKey(state.nodeId)
     this.#consumer = state.nodeId
   }
 
@@ -120,31 +142,6 @@ export class StreamReader {
     this.#closed = true
     this.#client.disconnect()
     await this.#running
-  }
-
-  /**
-   * Take over a dead node's stream: claim what its consumer had read and not acknowledged,
-   * then read everything to the end, handing each entry over as for the node's own stream.
-   * Returns the entries handed over; throws when Redis fails (what was not acknowledged stays).
-   */
-  async drain(): Promise<number> {
-    if (await this.#client.exists(this.#key) === 0) return 0
-    await this.#ensureGroup()
-    for (let cursor = '0-0'; ;) {
-      const reply = await this.#client.xautoclaim(this.#key, STREAM_GROUP, this.#consumer, 0, cursor, 'COUNT', READ_COUNT, 'JUSTID') as [string, ...unknown[]]
-      cursor = reply[0]
-      if (cursor === '0-0') break
-    }
-    const before = this.received
-    for (const from of ['0', '>']) {
-      for (;;) {
-        const entries = await this.#read(from, false)
-        if (entries.length === 0) break
-        const err = await this.#hand(entries)
-        if (err !== undefined) throw err
-      }
-    }
-    return this.received - before
   }
 
   async #ensureGroup(): Promise<void> {

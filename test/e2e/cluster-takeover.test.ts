@@ -198,3 +198,42 @@ describe('cluster: a client back on another node right after its node crashed', 
     assert.deepEqual(wills, ['lost'])
   })
 })
+
+for (const version of [4, 5] as const) {
+  describe(`cluster: an owner cut off from the cluster (MQTT ${version === 5 ? '5.0' : '3.1.1'})`, () => {
+    // The cut is simulated with SIGSTOP: node A's Redis sockets stay open (Redis counts its
+    // signal subscriber, its liveness key lasts 3 s) but it cannot act — as behind a partition.
+    test('node A paused while its client connects to B: A does not answer within 1 s, so B publishes the will; A, running again, closes its connection without the will [MQTT-3.1.2-8]', async (t) => {
+      const { a, b, clients } = await twoNodes(t)
+      const clientId = `cut-${version}`
+      const session: mqtt.IClientOptions = { clientId, clean: false, protocolVersion: version, ...(version === 5 ? { properties: { sessionExpiryInterval: 3600 } } : {}) }
+      const watcher = await connectRetry(b.port, { clientId: `cut-watch-${version}`, protocolVersion: version })
+      clients.push(watcher)
+      const wills: string[] = []
+      watcher.on('message', (topic, payload) => { if (topic === `cut/${version}/will`) wills.push(payload.toString()) })
+      await watcher.subscribeAsync(`cut/${version}/will`, { qos: 1 })
+      const first = await connectRetry(a.port, { ...session, will: { topic: `cut/${version}/will`, payload: Buffer.from('cut off'), qos: 1, retain: false } })
+      clients.push(first)
+      let firstClosed = false
+      first.on('close', () => (firstClosed = true))
+      await delay(300)
+
+      a.signal('SIGSTOP')
+      const pausedAt = Date.now()
+      let present: boolean | undefined
+      const back = await connectRetry(b.port, session, (c) => c.on('connect', (p) => (present = p.sessionPresent)))
+      clients.push(back)
+      assert.equal(present, true, 'B claimed the id and resumed the session')
+      await withTimeout((async () => { while (wills.length === 0) await delay(20) })(), 2500, 'the will, published by B while A is still paused')
+      assert.ok(Date.now() - pausedAt < 2900, 'published before A\'s liveness key lapsed (a takeover, not a node death)')
+      assert.equal(firstClosed, false, 'A, paused, has not closed its connection')
+
+      a.signal('SIGCONT')
+      await withTimeout((async () => { while (!firstClosed) await delay(20) })(), 5000, 'A closes the old connection once it runs again')
+      await delay(1500)
+      assert.deepEqual(wills, ['cut off'], 'the will once: A did not publish it again')
+      assert.match(a.output, /answered late/, 'A learned the claiming node handled the will')
+      assert.equal(back.connected, true, 'the client on B was not disturbed')
+    })
+  })
+}

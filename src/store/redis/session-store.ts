@@ -14,6 +14,9 @@
  *   pc:{cid}:in            SET incoming QoS 2 packet ids not yet released
  *   pc:msg:{id}            HASH b: a message (JSON), stored once however many deliveries use it;
  *                          n: its deliveries (on any node); it goes with the last one.
+ *   pc:held:{node}         SET of the client ids whose stored session the node holds (loaded or
+ *                          saved there): when the node dies, its stream (src/cluster/streams.ts)
+ *                          is kept until each of them has taken what waited there for it.
  */
 import type { Delivery, Message, QoS } from '../../mqtt/types.js'
 import type {
@@ -25,11 +28,17 @@ import type { FencedCommand, RedisState } from './redis-state.js'
 /** The epochs this node holds for client ids (the cluster's client registry). */
 export interface ClientEpochs {
   epochOf(clientId: string): string | undefined
-  /** Start-up: claim a stored session's id unless a live node owns it. */
-  claimOrphan(clientId: string, liveNodes: readonly string[]): Promise<boolean>
+  /** Claim a stored session's id unless a live node owns it: false, or the node that held it ('' none). */
+  claimOrphan(clientId: string, liveNodes: readonly string[]): Promise<false | { readonly previous: string }>
   liveNodes(): Promise<string[]>
   /** Epoch ms of a node's last heartbeat (when a dead node's connections were lost). */
   lastHeartbeat(nodeId: string): Promise<number | undefined>
+}
+
+/** A stored session claimed from no live node, and the node that held it (undefined: none). */
+export interface AdoptedSession {
+  readonly session: StoredSession
+  readonly previous: string | undefined
 }
 
 export const SESSION_KEYS = {
@@ -40,6 +49,7 @@ export const SESSION_KEYS = {
   deliveries: (cid: string) => `pc:{${cid}}:d`,
   incoming: (cid: string) => `pc:{${cid}}:in`,
   message: (id: number) => `pc:msg:{${id}}`,
+  held: (node: string) => `pc:held:{${node}}`,
 } as const
 
 /** A message as JSON (payload base64, properties as properties-json.ts). */
@@ -138,7 +148,7 @@ export class RedisSessionStore implements SessionStore {
     const out: StoredSession[] = []
     for (const cid of await this.storedClientIds()) {
       const s = await this.adoptOrphan(cid, live)
-      if (s !== undefined) out.push(s)
+      if (s !== undefined) out.push(s.session)
     }
     return out
   }
@@ -158,8 +168,11 @@ export class RedisSessionStore implements SessionStore {
    * died leaves its sessions to the survivors; the Lua claim lets exactly one take each);
    * undefined when a live node owns it or this node already held it.
    */
-  async adoptOrphan(clientId: string, live: readonly string[]): Promise<StoredSession | undefined> {
-    return (await this.#epochs.claimOrphan(clientId, live)) ? this.load(clientId) : undefined
+  async adoptOrphan(clientId: string, live: readonly string[]): Promise<AdoptedSession | undefined> {
+    const claimed = await this.#epochs.claimOrphan(clientId, live)
+    if (claimed === false) return undefined
+    const session = await this.load(clientId)
+    return session === undefined ? undefined : { session, previous: claimed.previous === '' ? undefined : claimed.previous }
   }
 
   /**
@@ -180,6 +193,8 @@ export class RedisSessionStore implements SessionStore {
       if (Object.keys(subs).length + Object.keys(dels).length + incoming.length > 0) this.#fenced(cid, [K.sessions, K.subs(cid), K.deliveries(cid), K.incoming(cid)], [['SREM', K.sessions, cid], ['DEL', K.subs(cid), K.deliveries(cid), K.incoming(cid)]])
       return undefined
     }
+    // Held here from now on (a node's death keeps its stream until its held sessions took their part).
+    this.#fenced(cid, [K.held(this.#state.nodeId)], [['SADD', K.held(this.#state.nodeId), cid]])
     const node = facts['node'] ?? ''
     const lostAt = (node === '' ? undefined : await this.#epochs.lastHeartbeat(node)) ?? Date.now()
     const rows: Array<[number, DeliveryJson]> = []
@@ -224,6 +239,8 @@ export class RedisSessionStore implements SessionStore {
   /** The client id was taken over by another node: forget what is tracked here, write nothing. */
   handedOver(clientId: string): void {
     this.#forgetDeliveries(clientId)
+    const held = SESSION_KEYS.held(this.#state.nodeId)
+    this.#state.record((m) => m.srem(held, clientId))
   }
 
   saveSession(f: SessionFacts): void {
@@ -236,13 +253,15 @@ export class RedisSessionStore implements SessionStore {
     ]
     const cid = f.clientId
     const K = SESSION_KEYS
-    this.#fenced(cid, [K.sessions, K.facts(cid)], [['SADD', K.sessions, cid], ['HSET', K.facts(cid), ...fields]])
+    const held = K.held(this.#state.nodeId)
+    this.#fenced(cid, [K.sessions, K.facts(cid), held], [['SADD', K.sessions, cid], ['HSET', K.facts(cid), ...fields], ['SADD', held, cid]])
   }
 
   endSession(clientId: string, deliveries: Iterable<number>): void {
     const K = SESSION_KEYS
-    const keys = [K.sessions, K.facts(clientId), K.subs(clientId), K.deliveries(clientId), K.incoming(clientId)]
-    const commands: FencedCommand[] = [['SREM', K.sessions, clientId], ['DEL', K.facts(clientId), K.subs(clientId), K.deliveries(clientId), K.incoming(clientId)]]
+    const held = K.held(this.#state.nodeId)
+    const keys = [K.sessions, K.facts(clientId), K.subs(clientId), K.deliveries(clientId), K.incoming(clientId), held]
+    const commands: FencedCommand[] = [['SREM', K.sessions, clientId], ['DEL', K.facts(clientId), K.subs(clientId), K.deliveries(clientId), K.incoming(clientId)], ['SREM', held, clientId]]
     for (const id of deliveries) {
       const messageKey = this.#release(id)
       if (messageKey === undefined) continue
