@@ -289,8 +289,30 @@ export class Broker {
   }
 
   #deliverTo(session: Session, sub: Subscription, message: Message): void {
-    this.deliver(session, toDelivery(message, sub.qos, sub.retainAsPublished ? message.retain : false, subscriptionIdsOf(sub)))
+    const d = toDelivery(message, sub.qos, sub.retainAsPublished ? message.retain : false, subscriptionIdsOf(sub))
+    this.deliver(session, sub.group === undefined ? d : { ...d, group: sub.key })
   }
+
+  /**
+   * A message of shared group `key` that member `except` will not take (its node died with it
+   * unacknowledged): to another member — a connected one here, else one on another node, else
+   * an offline one here. False when the group has no other member.
+   */
+  serveShared(message: Message, key: string, except: string): boolean {
+    const group = this.tree.match(message.topic).groups.find((g) => g.key === key)
+    const here: Array<{ sub: Subscription; session: Session }> = []
+    for (const sub of group?.members ?? []) {
+      const session = sub.clientId === except ? undefined : this.sessions.get(sub.clientId)
+      if (session !== undefined) here.push({ sub, session })
+    }
+    const pick = here.find((m) => m.session.connection?.state === 'connected')
+    if (pick === undefined && this.bus.serveElsewhere(message, key)) return true
+    const to = pick ?? here[0]
+    if (to === undefined) return false
+    this.#deliverTo(to.session, to.sub, message)
+    return true
+  }
+
 
   /** Hand one delivery to a session: send now, queue, or drop. */
   deliver(session: Session, d: Delivery): void {

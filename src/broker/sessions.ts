@@ -13,7 +13,7 @@
  * and the session as stored (by the node that held it) is loaded. A node that loses a client id
  * to another node's claim closes its connection (0x8E) and lets the session go without writing.
  */
-import { NEVER_EXPIRES, type Message } from '../mqtt/types.js'
+import { NEVER_EXPIRES, type Delivery, type Message } from '../mqtt/types.js'
 import { parseSharedFilter } from '../protocol/topic.js'
 import type { Subscription } from '../router/topic-tree.js'
 import type { ClientOwnership } from '../cluster/ownership.js'
@@ -124,7 +124,7 @@ export class SessionManager {
           if (from === undefined) adopted.set(got.previous, (from = new Set()))
           from.add(clientId)
         }
-        const expired = this.#restore(got.session, clock.now())
+        const expired = this.#restore(this.#passShared(got.session), clock.now())
         if (expired !== undefined) this.end(expired)
       })
     }
@@ -132,6 +132,25 @@ export class SessionManager {
     // (The dead node's own stream is looked at even when nothing was adopted here: see takeOver.)
     for (const [node, ids] of adopted) await this.#broker.bus.takeOver(node, ids)
     return n
+  }
+
+  /**
+   * A session adopted from a dead node: its client lost its connection with that node, so what it
+   * had through a shared subscription and has not acknowledged (queued, or sent and not
+   * acknowledged; not a QoS 2 message it has received) goes to another member of the group, in
+   * the commit that takes it out of this session [MQTT-4.8.2-4]. Kept when no other member exists.
+   */
+  #passShared(s: StoredSession): StoredSession {
+    const passed = (d: Delivery): boolean => {
+      if (d.group === undefined || !this.#broker.serveShared(d.message, d.group, s.clientId)) return false
+      if (d.stored !== undefined) this.#store.deliveryDone(d.stored)
+      return true
+    }
+    const queue = s.queue.filter((d) => !passed(d))
+    const inflight = s.inflight.filter((f) => f.state !== 'publish' || !passed(f.delivery))
+    if (queue.length === s.queue.length && inflight.length === s.inflight.length) return s
+    this.#broker.logger.info({ clientId: s.clientId, messages: s.queue.length + s.inflight.length - queue.length - inflight.length }, 'cluster: shared-subscription messages of a dead node\'s client passed to other members')
+    return { ...s, queue, inflight }
   }
 
   /** Claims (and the loads after them) of one client id, one after another. */

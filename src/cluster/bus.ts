@@ -49,6 +49,11 @@ export interface ClusterBus {
    * them what waits for them in that node's stream. Resolves with the messages read for them.
    */
   takeOver(node: string, clientIds: ReadonlySet<string>): Promise<number>
+  /**
+   * Give a message of shared group `key` to a member on another live node (one picked as for a
+   * publish), recorded with this node's changes. False when no other live node has a member.
+   */
+  serveElsewhere(message: Message, key: string): boolean
   close(): Promise<void>
 }
 
@@ -68,6 +73,9 @@ export class LocalBus implements ClusterBus {
   }
   takeOver(_node: string, _clientIds: ReadonlySet<string>): Promise<number> {
     return Promise.resolve(0)
+  }
+  serveElsewhere(_message: Message, _key: string): boolean {
+    return false
   }
   close(): Promise<void> {
     return Promise.resolve()

@@ -221,6 +221,17 @@ export class RedisBus implements ClusterBus {
     }
   }
 
+  serveElsewhere(message: Message, key: string): boolean {
+    if (!this.#started) return false
+    const group = this.#routes.match(message.topic).groups.find((g) => g.key === key)
+    const live = (group?.members ?? []).map((m) => m.clientId).filter((n) => this.#routes.alive(n))
+    const pick = this.#pick(key, live, false)
+    if (pick === undefined) return false
+    recordForward(this.#state, pick, message, { all: false, groups: [key] }, false, true)
+    this.#forwarded++
+    return true
+  }
+
   /**
    * A message for these shared groups that no member has had (a dead node's stream): each goes
    * to one member, here or on another node, as when it was published.

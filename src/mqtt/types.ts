@@ -51,6 +51,8 @@ export interface Delivery {
   readonly subscriptionIds: readonly number[] | undefined
   /** The session store's id for this delivery when it is stored (persistent session, QoS ≥ 1). */
   readonly stored?: number
+  /** The shared subscription it came through (`$share/<group>/<filter>`), if one. */
+  readonly group?: string
 }
 
 /** The Subscription Identifiers a delivery through one subscription carries [MQTT-3.3.4-3]. */
