@@ -206,7 +206,9 @@ for (const version of [4, 5] as const) {
     test('node A paused while its client connects to B: A does not answer within 1 s, so B publishes the will; A, running again, closes its connection without the will [MQTT-3.1.2-8]', async (t) => {
       const { a, b, clients } = await twoNodes(t)
       const clientId = `cut-${version}`
-      const session: mqtt.IClientOptions = { clientId, clean: false, protocolVersion: version, ...(version === 5 ? { properties: { sessionExpiryInterval: 3600 } } : {}) }
+      const session: mqtt.IClientOptions = {
+        clientId, clean: false, protocolVersion: version, ...(version === 5 ? { properties: { sessionExpiryInterval: 3600 } } : {}),
+      }
       const watcher = await connectRetry(b.port, { clientId: `cut-watch-${version}`, protocolVersion: version })
       clients.push(watcher)
       const wills: string[] = []

@@ -218,7 +218,9 @@ export class RedisSessionStore implements SessionStore {
       this.#messageIds.set(message, d.m)
       this.#track(id, cid, d)
       this.#refs.set(d.m, (this.#refs.get(d.m) ?? 0) + 1)
-      const delivery: Delivery = { message, qos: d.qos as QoS, retain: d.retain, subscriptionIds: d.sids ?? undefined, stored: id, ...(d.g !== undefined ? { group: d.g } : {}) }
+      const delivery: Delivery = {
+        message, qos: d.qos as QoS, retain: d.retain, subscriptionIds: d.sids ?? undefined, stored: id, ...(d.g !== undefined ? { group: d.g } : {}),
+      }
       if (d.pid === null) queue.push(delivery)
       else inflight.push({ delivery, packetId: d.pid, state: d.st === 2 ? 'pubrel' : 'publish' })
     }
@@ -295,7 +297,9 @@ export class RedisSessionStore implements SessionStore {
     const refs = this.#refs.get(messageId) ?? 0
     this.#refs.set(messageId, refs + 1)
     const id = this.#state.nextId()
-    const json: DeliveryJson = { m: messageId, qos: d.qos, retain: d.retain, sids: d.subscriptionIds ?? null, pid: null, st: 0, ord: id, ...(d.group !== undefined ? { g: d.group } : {}) }
+    const json: DeliveryJson = {
+      m: messageId, qos: d.qos, retain: d.retain, sids: d.subscriptionIds ?? null, pid: null, st: 0, ord: id, ...(d.group !== undefined ? { g: d.group } : {}),
+    }
     this.#track(id, clientId, json)
     const messageKey = SESSION_KEYS.message(messageId)
     const k = SESSION_KEYS.deliveries(clientId)
