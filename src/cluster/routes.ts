@@ -122,16 +122,7 @@ export class RouteTable {
     listener.on('message', (_channel: string, text: string) => this.#notice(text))
     await listener.subscribe(ROUTE_KEYS.channel)
     this.#started = true
-    const keys = [...this.#local.keys()]
-    const to = String(this.#state.nextId())
-    this.#version = to
-    const notice = JSON.stringify({ node: this.nodeId, from: '', to, add: [], del: [] } satisfies Notice)
-    const key = ROUTE_KEYS.routes(this.nodeId)
-    this.#state.record((m) => {
-      m.del(key)
-      if (keys.length > 0) m.sadd(key, ...keys)
-      m.hset(ROUTE_KEYS.versions, this.nodeId, to).publish(ROUTE_KEYS.channel, notice)
-    })
+    this.#writeAll()
     const err = await new Promise<Error | undefined>((r) => this.#state.afterCommit(r))
     if (err !== undefined) throw err
     await this.#pollOnce()
@@ -153,6 +144,20 @@ export class RouteTable {
     this.#closed = true
     clearInterval(this.#poll)
     this.#listener?.disconnect()
+  }
+
+  /** Record this node's whole set (replacing what is there) with a fresh version and its notice. */
+  #writeAll(): void {
+    const keys = [...this.#local.keys()]
+    const to = String(this.#state.nextId())
+    this.#version = to
+    const notice = JSON.stringify({ node: this.nodeId, from: '', to, add: [], del: [] } satisfies Notice)
+    const key = ROUTE_KEYS.routes(this.nodeId)
+    this.#state.record((m) => {
+      m.del(key)
+      if (keys.length > 0) m.sadd(key, ...keys)
+      m.hset(ROUTE_KEYS.versions, this.nodeId, to).publish(ROUTE_KEYS.channel, notice)
+    })
   }
 
   /** Record a change of this node's set with its notice (one version step). */
@@ -195,6 +200,11 @@ export class RouteTable {
     try {
       const r = this.#state.client
       const versions = await r.hgetall(ROUTE_KEYS.versions)
+      // Dropped by the others while this node was paused or cut off (counted as dead): written again.
+      if (!(this.nodeId in versions) && !this.#closed) {
+        this.#logger.warn('cluster: this node was counted as dead (paused or cut off); its routes are written again')
+        this.#writeAll()
+      }
       const now = Date.now()
       const others = Object.keys(versions).filter((id) => id !== this.nodeId)
       const notes = others.length === 0 ? [] : await Promise.all(others.map((id) => r.hmget(NODE_KEYS.node(id), 'at', 'stopped')))

@@ -181,7 +181,12 @@ function validateCluster(raw: unknown, path: string, listeners: readonly Listene
     redis = r
   } else {
     const m = mapping(r, `${path}.redis`)
-    knownKeys(m, `${path}.redis`, ['path'])
+    knownKeys(m, `${path}.redis`, ['path', 'cluster'])
+    if (m['cluster'] !== undefined) {
+      // The form is reserved (a list of seed nodes); the layout is not yet per slot (README, Cluster).
+      list(m['cluster'], `${path}.redis.cluster`)
+      throw new ConfigError(`${path}.redis.cluster`, 'Redis Cluster is not supported yet: give one Redis (a redis:// URL or { path }); for availability use replicas with Sentinel')
+    }
     const socket = optionalString(m['path'], `${path}.redis.path`)
     if (socket === undefined || socket === '') throw new ConfigError(`${path}.redis.path`, 'expected the path of Redis\'s unix socket')
     redis = Object.freeze({ path: socket })

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import mqtt from 'mqtt'
-import { delay, withTimeout } from '../helpers/broker.js'
+import { delay, until, withTimeout } from '../helpers/broker.js'
 import { connectRetry } from '../helpers/broker-process.js'
 import { clusterNodes } from '../helpers/cluster-nodes.js'
 
@@ -55,7 +55,7 @@ for (const version of [4, 5] as const) {
       })
       clients.push(resumed)
       assert.equal(present, true, 'session present on node B [MQTT-3.2.2-3]')
-      await withTimeout((async () => { while (got.size < MESSAGES) await delay(20) })(), 15_000, `all ${MESSAGES} messages on B`)
+      await until(() => !(got.size < MESSAGES), `all ${MESSAGES} messages on B`, 15_000)
         .catch((err: unknown) => { throw new Error(`${String(err)}: ${got.size} of ${MESSAGES} arrived`) })
       assert.deepEqual([...Array(MESSAGES).keys()].filter((n) => !got.has(n)), [])
 

@@ -16,7 +16,7 @@ import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import type mqtt from 'mqtt'
 import type { MqttClient } from 'mqtt'
-import { delay, withTimeout } from '../helpers/broker.js'
+import { delay, until, withTimeout } from '../helpers/broker.js'
 import { BrokerProcess, connectRetry, freePort } from '../helpers/broker-process.js'
 import { startRedis } from '../helpers/redis-server.js'
 import { NODE_DEAD_AFTER_MS } from '../../src/cluster/membership.js'
@@ -69,12 +69,11 @@ for (const version of [4, 5] as const) {
       const pub = await connectRetry(a.port, { clientId: `kill-pub-${version}`, protocolVersion: version })
       clients.push(pub)
       // Node A learns B's route within a poll (1 s); probe until a message gets through.
-      await withTimeout((async () => {
-        while (!probed) {
-          await pub.publishAsync(`${topic}/probe`, 'p', { qos: 0 })
-          await delay(50)
-        }
-      })(), 10_000, "A forwards to B's subscriber")
+      for (let tries = 0; !probed; tries++) {
+        assert.ok(tries < 200, "A forwards to B's subscriber (within 200 tries)")
+        await withTimeout(pub.publishAsync(`${topic}/probe`, 'p', { qos: 0 }), 5000, 'probe')
+        await delay(50)
+      }
 
       const acked: number[] = []
       let killed: Promise<void> | undefined
@@ -93,7 +92,7 @@ for (const version of [4, 5] as const) {
       if (next !== a) await next.start()
       const resumed = await connectRetry(next.port, session, count)
       clients.push(resumed)
-      await withTimeout((async () => { while (acked.some((n) => !got.has(n))) await delay(20) })(), 20_000, `every acknowledged message on ${resumeOn}`)
+      await until(() => !(acked.some((n) => !got.has(n))), `every acknowledged message on ${resumeOn}`, 20_000)
         .catch((err: unknown) => { throw new Error(`${String(err)}: ${acked.filter((n) => !got.has(n)).length} of ${acked.length} missing`) })
       assert.deepEqual(acked.filter((n) => !got.has(n)), [], 'no acknowledged message lost')
     })

@@ -14,7 +14,7 @@ import type { MqttClient } from 'mqtt'
 import { NODE_DEAD_AFTER_MS } from '../../src/cluster/membership.js'
 import { ROUTE_KEYS } from '../../src/cluster/routes.js'
 import { streamKey } from '../../src/cluster/streams.js'
-import { delay, withTimeout } from '../helpers/broker.js'
+import { delay, until, withTimeout } from '../helpers/broker.js'
 import { connectRetry } from '../helpers/broker-process.js'
 import { clusterNodes } from '../helpers/cluster-nodes.js'
 
@@ -52,12 +52,11 @@ for (const version of [4, 5] as const) {
       }
       const pub = await connectRetry(b.port, { clientId: `three-pub-${version}`, protocolVersion: version })
       clients.push(pub)
-      await withTimeout((async () => {
-        while (!probed[0] || !probed[1]) {
-          for (const i of [0, 1]) await pub.publishAsync(`${topic}/${i}/probe`, 'p', { qos: 0 })
-          await delay(50)
-        }
-      })(), 10_000, "B forwards to A's subscribers")
+      for (let tries = 0; !probed[0] || !probed[1]; tries++) {
+        assert.ok(tries < 200, "B forwards to A's subscribers (within 200 tries)")
+        for (const i of [0, 1]) await withTimeout(pub.publishAsync(`${topic}/${i}/probe`, 'p', { qos: 0 }), 5000, 'probe')
+        await delay(50)
+      }
 
       const acked: number[] = []
       for (let n = 0; n < MESSAGES; n++) {
@@ -68,15 +67,17 @@ for (const version of [4, 5] as const) {
       // Both resume at once, on two different survivors (A's liveness key still lasts).
       clients.push(await connectRetry(b.port, session(0), count(0)), await connectRetry(c.port, session(1), count(1)))
       const missing = (): number[] => acked.filter((n) => !got[n % 2].has(n))
-      await withTimeout((async () => { while (missing().length > 0) await delay(20) })(), 15_000, 'every acknowledged message')
+      await until(() => missing().length === 0, 'every acknowledged message', 15_000)
         .catch((err: unknown) => { throw new Error(`${String(err)}: ${missing().join(',')} missing`) })
       assert.deepEqual(missing(), [], 'no acknowledged message lost, on B or on C')
 
       // A counts as dead after its liveness key lapses; its stream and routes go then.
       await delay(NODE_DEAD_AFTER_MS)
-      await withTimeout((async () => {
-        while (await look.exists(streamKey('node-a'), ROUTE_KEYS.routes('node-a')) > 0) await delay(100)
-      })(), 10_000, "A's stream and routes deleted")
+      const deadline = Date.now() + 10_000
+      while (await withTimeout(look.exists(streamKey('node-a'), ROUTE_KEYS.routes('node-a')), 5000, 'EXISTS') > 0) {
+        assert.ok(Date.now() < deadline, "A's stream and routes deleted within 10 s")
+        await delay(100)
+      }
       assert.equal(await look.hexists(ROUTE_KEYS.versions, 'node-a'), 0, 'A no longer listed in the route versions')
     })
   })

@@ -24,3 +24,10 @@ test('cluster: a bad Redis target, node id or unknown key is refused naming the 
   refused({ redis: 'redis://x', nodeId: 'has space' }, 'cluster.nodeId')
   refused({ redis: 'redis://x', extra: 1 }, 'cluster.extra')
 })
+
+test('cluster: Redis Cluster (redis: { cluster: [seed nodes] }) is refused at start-up as not supported yet', () => {
+  assert.throws(
+    () => validateConfig({ ...base, cluster: { redis: { cluster: ['redis://127.0.0.1:7000', 'redis://127.0.0.1:7001'] } } }),
+    (err: unknown) => err instanceof ConfigError && err.path === 'cluster.redis.cluster' && /not supported yet/.test(err.message),
+  )
+})
