@@ -24,7 +24,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
@@ -54,6 +54,7 @@ const RUN_BUDGET_MS = 60_000
 const PORT_A = 22883
 const PORT_B = 22884
 const PORT_SINGLE = 22885
+const LOAD_AT_START = loadavg().map((l) => l.toFixed(2)).join(' ')
 
 interface Result {
   readonly mode: 'local' | 'cross'
@@ -343,7 +344,7 @@ async function main(): Promise<void> {
       process.stdout.write(`| ${mode === 'single' ? 'single node (no cluster)' : 'cluster node A (A+B CPU)'} | ${median(rs.map((r) => r.connects / r.seconds)).toFixed(0)} | ${median(rs.map((r) => r.brokerUsPerConnect)).toFixed(0)} | ${median(rs.map((r) => r.redisUsPerConnect)).toFixed(0)} | ${median(rs.map((r) => r.p50Ms)).toFixed(2)} |\n`)
     }
   }
-  process.stdout.write(`\nMedians of ${ROUNDS} rounds, ${MESSAGES} messages each, window ${WINDOW}; ${CONNECTS} connects per connect run, ${CONNECT_CONCURRENCY} at a time; nodes pinned to core 0. The machine is shared and loaded: figures are noisy.\n`)
+  process.stdout.write(`\nMedians of ${ROUNDS} rounds, ${MESSAGES} messages each, window ${WINDOW}; ${CONNECTS} connects per connect run, ${CONNECT_CONCURRENCY} at a time; nodes pinned to core 0. Load average at the start: ${LOAD_AT_START} (say it beside the figures).\n`)
 }
 
 process.on('SIGINT', () => { killAll(); process.exit(130) })
