@@ -15,10 +15,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { silentLogger } from '../src/log.js'
-import { NEVER_EXPIRES } from '../src/mqtt/types.js'
-import { SqliteSessionStore } from '../src/store/sqlite/session-store.js'
-import { STATE_DB_FILE, StateDatabase } from '../src/store/sqlite/state-database.js'
+import { STATE_DB_FILE } from '../src/store/sqlite/state-database.js'
+import { writeStoredSessions } from './lib/stored-sessions.js'
 
 const { values } = parseArgs({
   options: {
@@ -32,32 +30,6 @@ const QUEUED = Math.min(Math.max(Number(values.queued) || 0, 0), 100)
 const ROUNDS = Math.min(Math.max(Number(values.rounds) || 3, 1), 10)
 const START_BUDGET_MS = 120_000
 const BIN = resolve('bin/portcullis.js')
-
-const turn = (): Promise<void> => new Promise((r) => setImmediate(r))
-
-/** N offline sessions written through the store the broker uses (group commits of 5,000 changes). */
-async function writeSessions(dir: string): Promise<void> {
-  const state = new StateDatabase(dir, 'normal', silentLogger())
-  const store = new SqliteSessionStore(state)
-  const payload = Buffer.from('x'.repeat(64))
-  for (let i = 0; i < SESSIONS; i++) {
-    const clientId = `device-${i}`
-    store.saveSession({
-      clientId,
-      expiryInterval: NEVER_EXPIRES,
-      connected: false,
-      lastConnection: { username: undefined, usernameIsToken: false, remoteAddress: '127.0.0.1', protocolVersion: 4, disconnectedAt: Date.now() },
-      will: undefined,
-    })
-    store.addSubscription(clientId, { key: `devices/${i}/cmd`, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionId: undefined })
-    for (let q = 0; q < QUEUED; q++) {
-      store.queueDelivery(clientId, { message: { topic: `devices/${i}/cmd`, payload, qos: 1, retain: false, properties: undefined, expiresAt: undefined, origin: 'bench' }, qos: 1, retain: false, subscriptionIds: undefined })
-    }
-    if (i % 2_000 === 1_999) await turn()
-  }
-  await turn()
-  state.close()
-}
 
 interface Start { listeningMs: number; rssMiB: number }
 
@@ -113,7 +85,7 @@ async function main(): Promise<void> {
   const full = mkdtempSync(join(tmpdir(), 'portcullis-startup-full-'))
   try {
     const t0 = performance.now()
-    await writeSessions(full)
+    await writeStoredSessions(full, { count: SESSIONS, queued: QUEUED })
     const mb = statSync(join(full, STATE_DB_FILE)).size / 2 ** 20
     console.log(`wrote ${SESSIONS.toLocaleString('en')} sessions (1 subscription, ${QUEUED} queued QoS 1 message(s) each) in ${((performance.now() - t0) / 1000).toFixed(1)} s; state.sqlite ${mb.toFixed(1)} MiB`)
     const base: Start[] = []

@@ -87,6 +87,8 @@ export interface Options {
   readonly mosquittoPath: string
   /** Portcullis only: write its stdout to <stdoutDir>/<run>.log (e.g. --trace-gc lines). */
   readonly stdoutDir?: string
+  /** How long the broker may take to listen (default 15 s; a broker loading 100,000 stored sessions takes longer). */
+  readonly startTimeoutMs?: number
 }
 
 /** utime+stime of the whole process, in seconds. */
@@ -280,7 +282,7 @@ export async function startBroker(spec: BrokerSpec, port: number, opts: Options)
   let stderr = ''
   child.stderr!.on('data', (d: Buffer) => { if (stderr.length < 4000) stderr += d.toString() })
   try {
-    await waitForPort(port, child, 15_000)
+    await waitForPort(port, child, opts.startTimeoutMs ?? 15_000)
   } catch (err) {
     child.kill('SIGKILL')
     throw new Error(`${spec.label}: ${(err as Error).message}${stderr !== '' ? `: ${stderr.trim()}` : ''}`)

@@ -11,7 +11,8 @@ import { isMapping } from '../config/check.js'
 import type { Logger } from '../log.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
 import { ApiError } from './errors.js'
-import { optionalText } from './query.js'
+import { optionalText, pageNumber } from './query.js'
+import { clientOrderOf, compareKeyed, firstInOrder, sortKeyOf, type Keyed } from './client-order.js'
 import { clientPermissions, type ClientPermissionsView } from './permissions.js'
 import type { ProtocolVersion } from '../mqtt/types.js'
 import { clock } from '../clock.js'
@@ -212,10 +213,12 @@ export class ClientsAdmin {
 
   /**
    * Connected clients and offline persistent sessions (`state`: all, the default;
-   * connected; offline), by client id in code-unit order. Every entry says `connected`.
-   * `q` keeps the ids containing it; `limit` (1..CLIENT_PAGE_MAX) answers one page — the
-   * ids after `after` — and views are built for that page only, so a page of 100,000 clients
-   * costs a sort of their ids, not 100,000 views. A page shorter than `limit` is the last.
+   * connected; offline). Every entry says `connected`. In client id order (code-unit order),
+   * or by `sort` (connectedAt, address; ties by client id; entries without the key last) in
+   * `order` (asc, desc). `q` keeps the ids containing it; `limit` (1..CLIENT_PAGE_MAX)
+   * answers one page — the entries after `after` (and `afterKey`, its sort key) — picked
+   * without sorting the whole list, and views are built for that page only. A page shorter
+   * than `limit` is the last.
    */
   listClients(query: Readonly<Record<string, unknown>> = {}): ClientView[] {
     const state = query['state'] ?? 'all'
@@ -223,23 +226,21 @@ export class ClientsAdmin {
       throw new ApiError('ERR_VALIDATION', `state: must be one of ${CLIENT_STATES.join(', ')} (got ${JSON.stringify(state)})`, 'state')
     }
     const q = optionalText(query, 'q')
-    const after = optionalText(query, 'after')
-    const limitText = optionalText(query, 'limit')
-    const limit = limitText === undefined ? undefined : Number(limitText)
-    if (limit !== undefined && (!/^\d+$/.test(limitText!) || limit < 1 || limit > CLIENT_PAGE_MAX)) {
-      throw new ApiError('ERR_VALIDATION', `limit: must be a whole number from 1 to ${CLIENT_PAGE_MAX}`, 'limit')
-    }
-    const wanted: Session[] = []
+    const limit = query['limit'] === undefined ? undefined : pageNumber(query, 'limit', CLIENT_PAGE_MAX, CLIENT_PAGE_MAX)
+    const { sort, direction, after } = clientOrderOf(query)
+    const wanted: { readonly id: string; readonly key: number | string | undefined; readonly session: Session }[] = []
     for (const session of this.#broker.sessions.values()) {
       const conn = session.connection
       if (conn !== undefined && conn.state !== 'connected') continue // being taken over or closed
       if (state !== 'all' && (state === 'connected') !== (conn !== undefined)) continue
       if (q !== undefined && !session.clientId.includes(q)) continue
-      if (after !== undefined && !(session.clientId > after)) continue
-      wanted.push(session)
+      const entry = { id: session.clientId, key: sortKeyOf(session, sort), session }
+      if (after !== undefined && compareKeyed(entry, after, direction) <= 0) continue
+      wanted.push(entry)
     }
-    wanted.sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0))
-    return (limit === undefined ? wanted : wanted.slice(0, limit)).map((s) => this.#view(s))
+    const compare = (a: Keyed, b: Keyed): number => compareKeyed(a, b, direction)
+    const page = limit === undefined ? wanted.sort(compare) : firstInOrder(wanted, limit, compare)
+    return page.map((e) => this.#view(e.session))
   }
 
   getClient(clientId: string): ClientDetail {

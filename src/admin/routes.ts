@@ -4,6 +4,7 @@
  */
 import type { BrokerAdmin } from './broker-admin.js'
 import { CLIENT_STATES } from './clients.js'
+import { CLIENT_ORDERS, CLIENT_SORTS } from './client-order.js'
 import { HISTORY_RANGE_NAMES } from './stats-history.js'
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
@@ -107,15 +108,19 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'PUT', url: '/authorization/settings', tag: 'authorization', summary: 'Replace noMatch, aclClaim, superuserClaim',
     body: 'AuthorizationSettings', response: 'AuthorizationSettings', errors: [400], handler: (a, r) => a.authz.setAuthorizationSettings(r.body) },
   // clients
-  { method: 'GET', url: '/clients', tag: 'clients', summary: 'Connected clients and offline persistent sessions, by client id',
+  { method: 'GET', url: '/clients', tag: 'clients', summary: 'Connected clients and offline persistent sessions, by client id, connected since or address, a page at a time',
     description: 'Every entry has `connected`. Offline entries are sessions kept for a client that is away (MQTT 3.1.1 clean session 0, ' +
       'MQTT 5 Session Expiry Interval above 0): they carry `subscriptions`, `queued` and `session` (expiry interval, and when the session ' +
       'ends), but none of the fields that only a connection has (address, protocol, identity, token…).',
     query: [
       { name: 'state', enum: CLIENT_STATES, default: 'all', description: 'connected: connected clients only; offline: offline sessions only' },
       { name: 'q', description: 'only client ids containing this text' },
+      { name: 'sort', enum: CLIENT_SORTS, default: 'clientId', description: 'clientId (code-unit order), connectedAt (connected since) or address; ' +
+        'ties by client id; entries without the key (offline sessions have no connectedAt) come last in either order' },
+      { name: 'order', enum: CLIENT_ORDERS, default: 'asc', description: 'asc or desc (desc: connectedAt newest first)' },
       { name: 'limit', description: 'one page of at most this many clients (1..1000); absent: all. A page shorter than limit is the last' },
-      { name: 'after', description: 'only client ids after this one (code-unit order): the last id of the previous page' },
+      { name: 'after', description: 'only entries after this client id in the order asked: the last id of the previous page' },
+      { name: 'afterKey', description: 'with sort=connectedAt or address: the last entry\'s connectedAt or address (absent or empty when it had none)' },
     ],
     response: 'Client[]', errors: [400], handler: (a, r) => a.clients.listClients(r.query) },
   { method: 'GET', url: '/clients/:id', tag: 'clients', summary: 'One connected client or offline session, with its subscriptions',

@@ -1,11 +1,20 @@
-// Clients: connected clients and offline persistent sessions (refreshed every few
-// seconds), filtered by state; inspect; disconnect a client or end an offline session.
+// Clients: connected clients and offline persistent sessions, a page at a time from the API
+// (the page shown refreshed every few seconds), searched by client id, sorted by client id,
+// connected since or address, filtered by state; inspect; disconnect a client or end an offline session.
 import { api, listOf, seg } from '../api.js'
 import { formatRelative, formatTime, h, mount } from '../dom.js'
 import { confirmDialog, modal, pill, showError, table, toast } from '../ui.js'
 import { permissionsSection } from '../permissions.js'
 
 export const POLL_MS = 3000
+/** Clients a page shows. */
+export const PAGE = 50
+/** The orders the API lists in (GET /clients?sort&order): value = `sort:order`. */
+const SORTS = [
+  ['clientId:asc', 'Client id A→Z'], ['clientId:desc', 'Client id Z→A'],
+  ['connectedAt:desc', 'Connected: newest first'], ['connectedAt:asc', 'Connected: oldest first'],
+  ['address:asc', 'Address ↑'], ['address:desc', 'Address ↓'],
+]
 /** @typedef {Record<string, any>} Client */
 
 const PROTOCOL = { 3: 'MQTT 3.1', 4: 'MQTT 3.1.1', 5: 'MQTT 5.0' }
@@ -31,11 +40,27 @@ function sessionEnds(c) {
 export function render(root) {
   const slot = h('div', { class: 'slot' })
   const list = h('div', { id: 'clients' }, h('p', { class: 'muted' }, 'Loading…'))
-  const filter = /** @type {HTMLInputElement} */ (h('input', { type: 'search', id: 'client-filter', placeholder: 'Filter by client id, username or address', 'aria-label': 'Filter clients' }))
+  const filter = /** @type {HTMLInputElement} */ (h('input', { type: 'search', id: 'client-filter', placeholder: 'Search client ids', 'aria-label': 'Search client ids' }))
+  const sortSelect = /** @type {HTMLSelectElement} */ (h('select', { id: 'client-sort', 'aria-label': 'Sort by' }, ...SORTS.map(([value, label]) => h('option', { value }, label))))
   const stateSelect = /** @type {HTMLSelectElement} */ (h('select', { id: 'client-state', 'aria-label': 'Show' },
     h('option', { value: 'all' }, 'Connected and offline'), h('option', { value: 'connected' }, 'Connected only'), h('option', { value: 'offline' }, 'Offline sessions only')))
   /** @type {Client[]} */
   let items = []
+  /** @type {Array<{ after: string, afterKey: string } | undefined>} where each page shown so far starts (undefined: the first) */
+  let pages = [undefined]
+  let hasNext = false
+  const previous = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'secondary', id: 'clients-previous', onclick: () => { pages.pop(); void load() } }, 'Previous'))
+  const next = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'secondary', id: 'clients-next', onclick: () => { pages.push(cursorAfter(items[items.length - 1])); void load() } }, 'Next'))
+  const position = h('span', { class: 'muted', id: 'clients-position' })
+  /** The cursor of the page after the one ending with `c`: its id and its sort key. @param {Client | undefined} c */
+  const cursorAfter = (c) => {
+    if (c === undefined) return undefined
+    const sort = sortSelect.value.split(':')[0]
+    const key = sort === 'connectedAt' ? (isOnline(c) ? c.connectedAt : undefined) : sort === 'address' ? c.address : undefined
+    return { after: String(c.clientId), afterKey: typeof key === 'string' ? key : '' }
+  }
+  /** Back to the first page (a new search, order or state). */
+  const restart = () => { pages = [undefined]; void load() }
   let stopped = false
   let timer = 0
 
@@ -55,11 +80,14 @@ export function render(root) {
   }
 
   const draw = () => {
-    const q = filter.value.trim().toLowerCase()
-    const shown = q === '' ? items : items.filter((c) => [c.clientId, c.username, c.address].some((x) => typeof x === 'string' && x.toLowerCase().includes(q)))
+    const shown = items
+    previous.disabled = pages.length <= 1
+    next.disabled = !hasNext
+    const first = (pages.length - 1) * PAGE
+    mount(position, shown.length === 0 ? '' : `${first + 1}–${first + shown.length}`)
     if (shown.length === 0) {
       const none = { all: 'No client is connected and no offline session is kept.', connected: 'No client is connected.', offline: 'No offline session is kept.' }
-      mount(list, h('div', { class: 'empty card' }, h('p', null, items.length === 0 ? /** @type {Record<string, string>} */ (none)[stateSelect.value] ?? none.all : 'No client matches the filter.')))
+      mount(list, h('div', { class: 'empty card' }, h('p', null, filter.value.trim() === '' ? /** @type {Record<string, string>} */ (none)[stateSelect.value] ?? none.all : 'No client id contains the search text.')))
       return
     }
     mount(list, table(['Client id', 'State', 'Username', 'Address', 'Protocol', 'Listener', 'Connected', 'Authenticated by', 'Token expires', 'Subs / queued', ''], shown.map((c) => {
@@ -86,30 +114,56 @@ export function render(root) {
     }), { class: 'list', id: 'client-table' }))
   }
 
+  /** Only the newest request's answer is shown (a click while the refresh was on its way). */
+  let request = 0
   const load = async () => {
     clearTimeout(timer)
+    const mine = ++request
+    const [sort, order] = sortSelect.value.split(':')
+    const start = pages[pages.length - 1]
+    const q = filter.value.trim()
+    const params = new URLSearchParams({ state: stateSelect.value, sort: sort ?? 'clientId', order: order ?? 'asc', limit: String(PAGE + 1) })
+    if (q !== '') params.set('q', q)
+    if (start !== undefined) {
+      params.set('after', start.after)
+      if (start.afterKey !== '') params.set('afterKey', start.afterKey)
+    }
     try {
-      items = /** @type {Client[]} */ (listOf(await api.get(`/clients?state=${encodeURIComponent(stateSelect.value)}`), 'clients'))
-      if (stopped) return
+      const page = /** @type {Client[]} */ (listOf(await api.get(`/clients?${params}`), 'clients'))
+      if (stopped || mine !== request) return
+      // One more than a page asked for: whether there is a next page
+      hasNext = page.length > PAGE
+      items = page.slice(0, PAGE)
+      // The page emptied (its clients left): back one page
+      if (items.length === 0 && pages.length > 1) {
+        pages.pop()
+        void load()
+        return
+      }
       showError(slot)
       draw()
     } catch (err) {
-      if (!stopped) showError(slot, err)
+      if (stopped || mine !== request) return
+      showError(slot, err)
     }
     if (!stopped) timer = window.setTimeout(load, POLL_MS)
   }
 
-  filter.addEventListener('input', draw)
-  stateSelect.addEventListener('change', () => void load())
+  let typing = 0
+  filter.addEventListener('input', () => { clearTimeout(typing); typing = window.setTimeout(restart, 250) })
+  stateSelect.addEventListener('change', restart)
+  sortSelect.addEventListener('change', restart)
   mount(root,
     h('div', { class: 'page-head' }, h('h1', null, 'Clients'),
-      h('div', { class: 'row' }, stateSelect, filter, h('button', { type: 'button', class: 'secondary', id: 'refresh-clients', onclick: () => load() }, 'Refresh'))),
+      h('div', { class: 'row' }, stateSelect, sortSelect, filter, h('button', { type: 'button', class: 'secondary', id: 'refresh-clients', onclick: () => load() }, 'Refresh'))),
     h('p', { class: 'muted' }, 'Offline sessions are kept for clients that asked for a persistent session (MQTT 3.1.1 clean session 0, MQTT 5 session expiry above 0): they keep their subscriptions and queue QoS 1 and 2 messages until the client returns or the session expires.'),
-    slot, list)
+    slot, list,
+    h('div', { class: 'actions pager' }, previous, position, next))
   void load()
   return () => {
     stopped = true
     clearTimeout(timer)
+    clearTimeout(typing)
   }
 }
 

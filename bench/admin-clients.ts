@@ -1,0 +1,140 @@
+/**
+ * GET /api/v1/clients with 100,000 clients (issue 17 item 12): what one page costs the broker.
+ *
+ *   npm run build && node --import tsx bench/admin-clients.ts [--sessions 100000] [--connected 1000] [--requests 200]
+ *
+ * The broker holds `--sessions` offline persistent sessions — written into its data directory
+ * before it starts (bench/lib/stored-sessions.ts; each with one subscription and a different
+ * last address) — and `--connected` clients held connected by the generator (anonymous MQTT
+ * 3.1.1 over loopback). It runs as its own process pinned to core 0; this process (pinned to
+ * core 1) sends each kind of request `--requests` times in sequence over one keep-alive
+ * connection, after 20 of warm-up, and reports the latency (median, p99, as this process sees
+ * it, the whole answer read) and the broker's CPU per request (/proc/PID/stat utime+stime over
+ * the block ÷ requests). GET /stats is the baseline: what any small API request costs. The
+ * whole list (no `limit`) is asked 3 times only.
+ *
+ * Bounded: at most 200,000 sessions, 5,000 connected clients, 2,000 requests a kind; every block
+ * stops at its deadline (120 s); loopback only.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { HOST, cpuSeconds, killAll, portIsFree, rssKiB, startBroker, type RunningBroker } from './lib/brokers.js'
+import { Generator } from './lib/generator.js'
+import { writeStoredSessions } from './lib/stored-sessions.js'
+
+const { values } = parseArgs({
+  options: {
+    sessions: { type: 'string', default: '100000' },
+    connected: { type: 'string', default: '1000' },
+    requests: { type: 'string', default: '200' },
+  },
+})
+const SESSIONS = Math.min(Math.max(Number(values.sessions) || 100_000, 100), 200_000)
+const CONNECTED = Math.min(Math.max(Number(values.connected) || 0, 0), 5_000)
+const REQUESTS = Math.min(Math.max(Number(values.requests) || 200, 10), 2_000)
+const WARMUP = 20
+const BLOCK_DEADLINE_MS = 120_000
+const API_KEY = 'bench-admin-key-0123456789abcdef'
+const localAddresses = Array.from({ length: 16 }, (_, i) => `127.0.0.${i + 2}`)
+
+function log(msg: string): void {
+  process.stderr.write(`${msg}\n`)
+}
+
+/** The last address session i was recorded with: distinct loopback addresses (sort=address has work to do). */
+const addressOf = (i: number): string => `127.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`
+const idOf = (i: number): string => `device-${String(i).padStart(6, '0')}`
+
+interface Kind { readonly label: string; readonly path: string; readonly requests: number }
+
+const mid = Math.floor(SESSIONS / 2)
+const kinds: Kind[] = [
+  { label: 'GET /stats (baseline: a small API request)', path: '/stats', requests: REQUESTS },
+  { label: 'first page of 50, by id', path: '/clients?limit=50', requests: REQUESTS },
+  { label: 'a middle page of 50, by id (after=)', path: `/clients?limit=50&after=${idOf(mid)}`, requests: REQUESTS },
+  { label: 'first page of 50, connected since, newest first', path: '/clients?sort=connectedAt&order=desc&limit=50', requests: REQUESTS },
+  { label: 'a middle page of 50, by address', path: `/clients?sort=address&limit=50&after=${idOf(mid)}&afterKey=${addressOf(mid)}`, requests: REQUESTS },
+  { label: 'search (q=) by id, page of 50', path: `/clients?q=${idOf(mid).slice(0, -2)}&limit=50`, requests: REQUESTS },
+  { label: 'connected clients only, page of 50', path: '/clients?state=connected&limit=50', requests: REQUESTS },
+  { label: 'page of 1,000 (the largest), by id', path: '/clients?limit=1000', requests: Math.max(10, Math.floor(REQUESTS / 4)) },
+  { label: 'the whole list (no limit)', path: '/clients', requests: 3 },
+]
+
+async function get(adminPort: number, path: string): Promise<{ bytes: number; entries: number; body: unknown }> {
+  const res = await fetch(`http://${HOST}:${adminPort}/api/v1${path}`, { headers: { authorization: `Bearer ${API_KEY}` }, signal: AbortSignal.timeout(60_000) })
+  const text = await res.text()
+  if (res.status !== 200) throw new Error(`${path} answered ${res.status}: ${text.slice(0, 300)}`)
+  const body = JSON.parse(text) as unknown
+  return { bytes: text.length, entries: Array.isArray(body) ? body.length : 1, body }
+}
+
+const quantile = (xs: number[], q: number): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN
+}
+
+async function measure(broker: RunningBroker, adminPort: number, kind: Kind): Promise<string> {
+  for (let i = 0; i < Math.min(WARMUP, kind.requests); i++) await get(adminPort, kind.path)
+  const deadline = Date.now() + BLOCK_DEADLINE_MS
+  const ms: number[] = []
+  let last = { bytes: 0, entries: 0 }
+  const cpu0 = cpuSeconds(broker.pid)
+  for (let i = 0; i < kind.requests && Date.now() < deadline; i++) {
+    const t = performance.now()
+    last = await get(adminPort, kind.path)
+    ms.push(performance.now() - t)
+  }
+  const cpuMs = ((cpuSeconds(broker.pid) - cpu0) * 1000) / ms.length
+  return `${kind.label.padEnd(52)} ${String(last.entries).padStart(6)} entries ${(last.bytes / 1024).toFixed(0).padStart(6)} KiB` +
+    `  latency median ${quantile(ms, 0.5).toFixed(2).padStart(8)} ms, p99 ${quantile(ms, 0.99).toFixed(2).padStart(8)} ms` +
+    `  broker CPU ${cpuMs.toFixed(2).padStart(8)} ms/request  (${ms.length} requests)`
+}
+
+async function main(): Promise<void> {
+  try {
+    execFileSync('taskset', ['-a', '-pc', '1', String(process.pid)], { stdio: 'ignore' })
+  } catch {
+    log('warning: taskset failed; the bench is not pinned')
+  }
+  const tmp = mkdtempSync(join(tmpdir(), 'portcullis-bench-admin-clients-'))
+  const gen = new Generator(1)
+  let broker: RunningBroker | undefined
+  try {
+    const dataDir = join(tmp, 'data')
+    const t0 = performance.now()
+    await writeStoredSessions(dataDir, { count: SESSIONS, clientId: idOf, address: addressOf })
+    log(`wrote ${SESSIONS.toLocaleString('en-US')} offline sessions in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+    let port = 43_000 + Math.floor(Math.random() * 5_000)
+    while (!(await portIsFree(port)) || !(await portIsFree(port + 1000))) port += 2
+    const t1 = performance.now()
+    broker = await startBroker({
+      label: 'portcullis', kind: 'portcullis',
+      portcullisConfig: { dataDir, persistence: { sessions: true, retained: false }, admin: { host: HOST, port: port + 1000, apiKey: API_KEY } },
+    }, port, { tmpDir: tmp, brokerCpu: '0', portcullisNodeFlags: [], mosquittoPath: '/usr/sbin/mosquitto', startTimeoutMs: 180_000 })
+    log(`broker listening after ${((performance.now() - t1) / 1000).toFixed(1)} s`)
+    if (CONNECTED > 0) {
+      const r = await gen.connect({ host: HOST, port, count: CONNECTED, concurrency: 20, deadline: Date.now() + 120_000, idPrefix: 'live-', localAddresses, hold: true })
+      if (r.ok < CONNECTED) throw new Error(`${r.ok} of ${CONNECTED} clients connected (${r.firstError ?? '?'})`)
+    }
+    const total = (await get(port + 1000, '/stats')).body as { sessions: number; connections: { current: number } }
+    log(`broker holds ${total.sessions.toLocaleString('en-US')} sessions, ${total.connections.current.toLocaleString('en-US')} connected; RSS ${(rssKiB(broker.pid) / 1024).toFixed(0)} MiB`)
+    console.log(`GET /api/v1/clients, ${total.sessions.toLocaleString('en-US')} sessions (${total.connections.current.toLocaleString('en-US')} connected), ` +
+      `broker on core 0, requests in sequence from core 1:`)
+    for (const kind of kinds) {
+      console.log(await measure(broker, port + 1000, kind))
+      const gone = broker.exitInfo()
+      if (gone !== undefined) throw new Error(gone)
+    }
+  } finally {
+    await gen.release().catch(() => {})
+    await gen.close()
+    await broker?.stop()
+    killAll()
+    rmSync(tmp, { recursive: true, force: true })
+  }
+}
+
+await main()
