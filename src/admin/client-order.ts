@@ -78,7 +78,7 @@ export function compareKeyed(a: Keyed, b: Keyed, direction: 1 | -1): number {
 export function firstInOrder<T>(items: Iterable<T>, limit: number, compare: (a: T, b: T) => number): T[] {
   const heap: T[] = []
   const swap = (i: number, j: number): void => {
-    const t = heap[i]!
+    const t = heap[i]
     heap[i] = heap[j]!
     heap[j] = t
   }
@@ -87,17 +87,17 @@ export function firstInOrder<T>(items: Iterable<T>, limit: number, compare: (a: 
       heap.push(item)
       for (let i = heap.length - 1; i > 0;) {
         const parent = (i - 1) >> 1
-        if (compare(heap[i]!, heap[parent]!) <= 0) break
+        if (compare(heap[i], heap[parent]) <= 0) break
         swap(i, parent)
         i = parent
       }
-    } else if (limit > 0 && compare(item, heap[0]!) < 0) {
+    } else if (limit > 0 && compare(item, heap[0]) < 0) {
       heap[0] = item
       for (let i = 0; ;) {
         const l = 2 * i + 1, r = l + 1
         let largest = i
-        if (l < heap.length && compare(heap[l]!, heap[largest]!) > 0) largest = l
-        if (r < heap.length && compare(heap[r]!, heap[largest]!) > 0) largest = r
+        if (l < heap.length && compare(heap[l], heap[largest]) > 0) largest = l
+        if (r < heap.length && compare(heap[r], heap[largest]) > 0) largest = r
         if (largest === i) break
         swap(i, largest)
         i = largest
