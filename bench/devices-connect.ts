@@ -41,6 +41,8 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     connects: { type: 'string', default: '3000' },
     rate: { type: 'string', default: '2000' },
+    // Diagnosis: every block connects only the first N devices of the registry (keys kept hot), whatever its size.
+    hot: { type: 'string' },
   },
 })
 const DEVICES = Math.min(Math.max(Number(values.devices) || 100_000, 100), 200_000)
@@ -48,6 +50,7 @@ const ROUNDS = Math.min(Math.max(Number(values.rounds) || 3, 1), 10)
 const CONNECTS = Math.min(Math.max(Number(values.connects) || 3000, 100), 20_000)
 const WARM = CONNECTS
 const RATE = Math.min(Math.max(Number(values.rate) || 2000, 100), 10_000)
+const HOT = values.hot === undefined ? undefined : Math.min(Math.max(Number(values.hot) || 10, 1), 200_000)
 const AUDIENCE = 'bench-broker'
 const API_KEY = 'bench-admin-key-0123456789abcdef'
 const localAddresses = Array.from({ length: 16 }, (_, i) => `127.0.0.${i + 2}`)
@@ -224,8 +227,9 @@ async function block(
 
 interface Rounds { first: number[]; again: number[]; setup: Setup[]; devices: number }
 const results = new Map<string, Rounds>()
-const setA = (v: Variant): Device[] => pick(v.devices, WARM, 1)
-const setB = (v: Variant): Device[] => pick(v.devices, CONNECTS, 0)
+const pool = (v: Variant): readonly Device[] => (HOT === undefined ? v.devices : v.devices.slice(0, HOT))
+const setA = (v: Variant): Device[] => pick(pool(v), WARM, 1)
+const setB = (v: Variant): Device[] => pick(pool(v), CONNECTS, 0)
 try {
   for (let round = 0; round < ROUNDS; round++) {
     for (const v of variants) {
