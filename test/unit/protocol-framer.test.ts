@@ -26,7 +26,7 @@ const gen = (p: object, v: 4 | 5 = 4): Buffer => mqtt.generate(p as mqtt.Packet,
 const publish = (topic: string, payload: Buffer, qos: 0 | 1 | 2, v: 4 | 5 = 4, properties?: object): Buffer =>
   gen({ cmd: 'publish', topic, payload, qos, retain: qos === 1, dup: qos === 2, messageId: qos > 0 ? 7 : undefined, properties }, v)
 
-describe('framer', () => {
+describe('Framer: cutting the byte stream into packets', () => {
   const packets = [
     publish('a/b', Buffer.from('x'), 0),
     publish('big', Buffer.alloc(300, 1), 1),
@@ -55,7 +55,7 @@ describe('framer', () => {
     }
   })
 
-  test('byte by byte', () => {
+  test('fed one byte at a time, the same packets come out (TCP keeps no packet boundaries)', () => {
     const f = new Framer(1024)
     const c = new Collect()
     for (let i = 0; i < stream.length; i++) f.push(stream.subarray(i, i + 1), c)
@@ -72,14 +72,14 @@ describe('framer', () => {
     assert.equal(c.frames.length, 0)
   })
 
-  test('a fifth remaining-length byte is malformed', () => {
+  test('a fifth remaining-length byte is malformed (four at most, §2.2.3 / §1.5.5)', () => {
     const f = new Framer(1 << 28)
     const c = new Collect()
     f.push(Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]), c)
     assert.match(c.error ?? '', /ERR_MALFORMED_PACKET/)
   })
 
-  test('the largest 4-byte remaining length is framed (and limited)', () => {
+  test('the largest remaining length, 268,435,455 in four bytes, is framed (and limited) (§2.2.3)', () => {
     const f = new Framer(1024)
     const c = new Collect()
     f.push(Buffer.from([0x30, 0xff, 0xff, 0xff, 0x7f]), c)
