@@ -29,15 +29,16 @@ function tlsConnectSizes(ctx: Ctx): Ctx {
 }
 
 export function tlsScenarios(sizes: Sizes, quick: boolean): Scenario[] {
-  const idle = quick ? 300 : 5_000
-  const connect = (id: string, title: string, tls: TransportTls): Scenario => ({
+  const idle = quick ? 200 : 5_000
+  // The smoke run (--quick) keeps the floor in connect-tls13 and idle-memory-tls only: each run is a process start.
+  const connect = (id: string, title: string, tls: TransportTls, floorInQuick = false): Scenario => ({
     id, title, unit: 'µs/connect', main: 'cpuPerOpUs',
     target: 'broker CPU per TLS connect at or below Mosquitto (issue 19)',
-    specs: (kinds) => tlsSpecs(kinds, tls, true),
+    specs: (kinds) => tlsSpecs(kinds, tls, !quick || floorInQuick),
     run: (ctx, b) => connectRun(tlsConnectSizes(ctx), b, undefined),
   })
   return [
-    connect('connect-tls13', 'TLS 1.3 connect, full handshake (ECDSA P-256 certificate; CONNECT → CONNACK → DISCONNECT, 20 in parallel)', TLS13),
+    connect('connect-tls13', 'TLS 1.3 connect, full handshake (ECDSA P-256 certificate; CONNECT → CONNACK → DISCONNECT, 20 in parallel)', TLS13, true),
     connect('connect-tls13-resumed', 'TLS 1.3 connect resuming the session of the previous connection (ticket), CONNECT → CONNACK → DISCONNECT, 20 in parallel', { version: 'TLSv1.3', resume: true }),
     connect('connect-tls12', 'TLS 1.2 connect, full ECDHE-ECDSA handshake, CONNECT → CONNACK → DISCONNECT, 20 in parallel', { version: 'TLSv1.2', resume: false }),
     {
