@@ -4,8 +4,7 @@
  * `dataDir/admin-api-key` (mode 0600). Keys are compared in constant time and never logged.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { loadOrCreateSecretFile } from '../secret-file.js'
 
 export const API_KEY_FILE = 'admin-api-key'
 
@@ -18,16 +17,13 @@ export interface ApiKey {
 
 /** Read the key from `dataDir/admin-api-key`, or generate and store one (mode 0600). */
 export function loadOrCreateApiKey(dataDir: string): ApiKey {
-  const file = join(dataDir, API_KEY_FILE)
-  if (existsSync(file)) {
-    const key = readFileSync(file, 'utf8').trim()
-    if (key.length >= 16) return { key, file, created: false }
-  }
-  mkdirSync(dataDir, { recursive: true })
-  const key = `pc_${randomBytes(32).toString('base64url')}`
-  writeFileSync(file, `${key}\n`, { mode: 0o600 })
-  chmodSync(file, 0o600)
-  return { key, file, created: true }
+  const { value: key, file, created } = loadOrCreateSecretFile(dataDir, API_KEY_FILE,
+    (text) => (text.trim().length >= 16 ? text.trim() : undefined),
+    () => {
+      const made = `pc_${randomBytes(32).toString('base64url')}`
+      return { value: made, text: `${made}\n` }
+    })
+  return { key, file, created }
 }
 
 /**

@@ -4,10 +4,9 @@
  * authenticator pointed at it, and a visible allow-all policy for authenticated clients.
  * It is for trying Portcullis out, never for production.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import type { JsonWebKey } from 'node:crypto'
-import { join } from 'node:path'
 import { generateKeyPair } from '../auth/jwt/tools.js'
+import { loadOrCreateSecretFile } from '../secret-file.js'
 
 export const DEV_KEY_FILE = 'dev-signing-key.json'
 export const DEV_ADMIN_PORT = 18083
@@ -44,16 +43,15 @@ export interface DevKey {
 
 /** The development signing key: read from `dataDir`, or generated (mode 0600) on first use. */
 export function loadOrCreateDevKey(dataDir: string): DevKey {
-  const file = join(dataDir, DEV_KEY_FILE)
-  if (existsSync(file)) {
-    const stored = JSON.parse(readFileSync(file, 'utf8')) as { kid: string; privateJwk: JsonWebKey; publicJwk: JsonWebKey }
-    return { kid: stored.kid, alg: 'ES256', privateJwk: stored.privateJwk, publicJwk: stored.publicJwk, file, created: false }
-  }
-  mkdirSync(dataDir, { recursive: true })
-  const pair = generateKeyPair('ES256')
-  const stored = { kid: pair.kid, alg: 'ES256', privateJwk: pair.privateJwk, publicJwk: pair.publicJwk }
-  writeFileSync(file, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600 })
-  return { ...stored, alg: 'ES256', file, created: true }
+  type Stored = { kid: string; privateJwk: JsonWebKey; publicJwk: JsonWebKey }
+  const { value, file, created } = loadOrCreateSecretFile<Stored>(dataDir, DEV_KEY_FILE,
+    (text) => JSON.parse(text) as Stored,
+    () => {
+      const pair = generateKeyPair('ES256')
+      const stored = { kid: pair.kid, alg: 'ES256', privateJwk: pair.privateJwk, publicJwk: pair.publicJwk }
+      return { value: stored, text: `${JSON.stringify(stored, null, 2)}\n` }
+    })
+  return { kid: value.kid, alg: 'ES256', privateJwk: value.privateJwk, publicJwk: value.publicJwk, file, created }
 }
 
 /** The raw configuration of the development setup (validated like any file). */

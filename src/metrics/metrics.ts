@@ -3,7 +3,7 @@
  * several servers can run in one process). Broker and authenticator numbers are read on
  * scrape from the counters they keep anyway; nothing is counted twice on the hot path.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Registry, collectDefaultMetrics, type LabelValues } from 'prom-client'
 import type { AuthenticatorStats, ManagedAuthenticator } from '../auth/create.js'
 import type { JwksFetchCounts } from '../auth/jwks/source.js'
 import { COUNTED_LIMITS, type CountedLimit } from '../broker/limits.js'
@@ -79,13 +79,23 @@ export function createMetrics(source: MetricsSource, options: { readonly version
   cacheGauge('portcullis_cache_entries', 'Entries held by each cache (authz_decisions: all connected clients together)', (u) => u.entries)
   cacheGauge('portcullis_cache_bytes', 'Estimated bytes held by each cache (keys, values and entry overhead); each is bounded by bytes', (u) => u.bytes)
 
-  new Counter({
-    name: 'portcullis_connections_accepted_total', help: 'Network connections accepted', registers,
-    collect() {
-      this.reset()
-      this.inc(source.stats().connections.total)
-    },
-  })
+  /** A counter whose totals are read when scraped: `totals` adds each labelled total. */
+  const counter = (name: string, help: string, labelNames: string[], totals: (add: (labels: LabelValues<string>, n: number) => void) => void): void => {
+    new Counter({
+      name, help, labelNames, registers,
+      collect() {
+        this.reset()
+        totals((labels, n) => this.inc(labels, n))
+      },
+    })
+  }
+  /** A counter of one total per authenticator, read from its stats. */
+  const perAuthenticatorTotal = (name: string, help: string, read: (s: AuthenticatorStats) => number): void => {
+    counter(name, help, ['authenticator'], (add) => {
+      for (const a of source.authenticators) add({ authenticator: a.name }, read(source.authenticatorStats(a)))
+    })
+  }
+  counter('portcullis_connections_accepted_total', 'Network connections accepted', [], (add) => add({}, source.stats().connections.total))
   new Counter({
     name: 'portcullis_messages_total', help: 'PUBLISH packets by direction (in: from clients, out: to clients) and QoS',
     labelNames: ['direction', 'qos'], registers,
@@ -98,13 +108,8 @@ export function createMetrics(source: MetricsSource, options: { readonly version
       }
     },
   })
-  new Counter({
-    name: 'portcullis_messages_dropped_total', help: 'Messages dropped (queue full, congested client, too large, expired)', registers,
-    collect() {
-      this.reset()
-      this.inc(source.stats().messages.dropped)
-    },
-  })
+  counter('portcullis_messages_dropped_total', 'Messages dropped (queue full, congested client, too large, expired)', [],
+    (add) => add({}, source.stats().messages.dropped))
   new Counter({
     name: 'portcullis_bytes_total', help: 'Bytes on MQTT connections by direction', labelNames: ['direction'], registers,
     collect() {
@@ -157,29 +162,15 @@ export function createMetrics(source: MetricsSource, options: { readonly version
       }
     },
   })
-  new Counter({
-    name: 'portcullis_token_verifications_total', help: 'Credential checks run, cache hits excluded: token signature verifications (jwt, jwks) or requests to the service (introspection, http); x509 certificates are verified in the TLS handshake, not here', labelNames: ['authenticator'], registers,
-    collect() {
-      this.reset()
-      for (const a of source.authenticators) this.inc({ authenticator: a.name }, source.authenticatorStats(a).verifyCount)
-    },
-  })
-  new Counter({
-    name: 'portcullis_token_verification_seconds_total',
-    help: 'Time spent in credential checks, cache hits excluded: verifying token signatures (jwt, jwks) or waiting for the service (introspection, http); divide by portcullis_token_verifications_total for the mean',
-    labelNames: ['authenticator'], registers,
-    collect() {
-      this.reset()
-      for (const a of source.authenticators) this.inc({ authenticator: a.name }, source.authenticatorStats(a).verifyMicrosTotal / 1e6)
-    },
-  })
-  new Counter({
-    name: 'portcullis_token_verification_cache_hits_total', help: 'Credential checks answered from the cache: verified tokens (jwt, jwks) or service answers (introspection, http)', labelNames: ['authenticator'], registers,
-    collect() {
-      this.reset()
-      for (const a of source.authenticators) this.inc({ authenticator: a.name }, source.authenticatorStats(a).cacheHits)
-    },
-  })
+  perAuthenticatorTotal('portcullis_token_verifications_total',
+    'Credential checks run, cache hits excluded: token signature verifications (jwt, jwks) or requests to the service (introspection, http); x509 certificates are verified in the TLS handshake, not here',
+    (s) => s.verifyCount)
+  perAuthenticatorTotal('portcullis_token_verification_seconds_total',
+    'Time spent in credential checks, cache hits excluded: verifying token signatures (jwt, jwks) or waiting for the service (introspection, http); divide by portcullis_token_verifications_total for the mean',
+    (s) => s.verifyMicrosTotal / 1e6)
+  perAuthenticatorTotal('portcullis_token_verification_cache_hits_total',
+    'Credential checks answered from the cache: verified tokens (jwt, jwks) or service answers (introspection, http)',
+    (s) => s.cacheHits)
   new Gauge({
     name: 'portcullis_authenticator_state', help: 'Key state of each authenticator (1 for the current state)',
     labelNames: ['authenticator', 'type', 'state'], registers,
