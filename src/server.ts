@@ -16,6 +16,7 @@ import { Broker } from './broker/broker.js'
 import { listenError, loadListenerTls, startListener, type RunningListener } from './broker/listeners.js'
 import { LocalBus } from './cluster/bus.js'
 import { RedisBus } from './cluster/redis-bus.js'
+import { SharedConfig } from './cluster/shared-config.js'
 import type { PortcullisConfig } from './config/schema.js'
 import { createLogger, type Logger } from './log.js'
 import { createMetrics } from './metrics/metrics.js'
@@ -171,6 +172,9 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     if (redis !== undefined) logger.info({ node: redis.nodeId, sessions: recovered, retained: retained.size }, 'cluster: state recovered from Redis')
     // Routes written and the node's stream read (pending forwards first) before clients come.
     if (bus instanceof RedisBus) await bus.start((clientId) => broker.sessions.get(clientId) !== undefined)
+    // Cluster: authenticators, policies and authorization settings are shared through Redis.
+    const shared = redis === undefined ? undefined : new SharedConfig(redis, logger)
+    if (shared !== undefined) undo.push(() => shared.close())
     const brokerAdmin = new BrokerAdmin({
       broker,
       chain: authenticators,
@@ -181,9 +185,16 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       revocations,
       devices,
       ...(store !== undefined ? { store } : {}),
+      ...(shared !== undefined ? { shared } : {}),
       ...(options.statsHistoryIntervalMs !== undefined ? { historyIntervalMs: options.statsHistoryIntervalMs } : {}),
     })
     undo.push(() => brokerAdmin.close())
+    if (shared !== undefined) {
+      const joined = await brokerAdmin.followSharedConfig(shared)
+      logger.info({ version: joined.version }, joined.seeded
+        ? 'cluster: no node had shared its configuration yet: this node\'s authenticators and authorization are now the cluster\'s'
+        : 'cluster: authenticators and authorization from the cluster\'s shared copy in Redis (this node\'s database and file are not used)')
+    }
     const metrics = createMetrics(brokerAdmin, { version: VERSION })
     if (state !== undefined) {
       const db = state
@@ -215,6 +226,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
         admin?.setReadiness('stopping')
         const stopping = listeners.map((l) => l.close())
         await broker.close()
+        await shared?.close()
         await stores.close()
         await Promise.all(stopping)
         await admin?.close()

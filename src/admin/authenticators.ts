@@ -6,7 +6,9 @@
  * Swaps: new instances are started before they enter the chain, retired ones are closed
  * after they left it; their counters are carried over under the same name.
  */
+import { isDeepStrictEqual } from 'node:util'
 import type { AuthenticatorChain } from '../auth/chain.js'
+import { parseAuthenticatorsConfig } from '../auth/config.js'
 import { createAuthenticator, parseAuthenticatorConfig, type AuthenticatorConfig, type ManagedAuthenticator, type AuthenticatorStats, type AuthenticatorStatus } from '../auth/create.js'
 import type { DeviceRegistry } from '../auth/devices/registry.js'
 import type { JwksFetchCounts } from '../auth/jwks/source.js'
@@ -321,7 +323,20 @@ export class AuthenticatorsAdmin {
    * Make `next` the chain: instances named in `rebuild` are created and started anew,
    * the rest are kept. Persist, swap, then close what left the chain.
    */
-  async #applyAuthenticators(next: readonly AuthenticatorConfig[], rebuild: ReadonlySet<string>): Promise<void> {
+  /**
+   * The authenticators another node of the cluster stored (validated again here, as the file
+   * would be): those whose configuration changed are rebuilt, the rest kept; not shared back.
+   */
+  async applyShared(raw: unknown): Promise<void> {
+    const next = parseAuthenticatorsConfig(raw, AUTHENTICATORS_PATH)
+    const same = (c: AuthenticatorConfig): boolean => {
+      const mine = this.#configs.find((m) => m.name === c.name)
+      return mine !== undefined && isDeepStrictEqual(authenticatorToRaw(mine), authenticatorToRaw(c))
+    }
+    await this.#applyAuthenticators(next, new Set(next.filter((c) => !same(c)).map((c) => c.name)), { fromCluster: true })
+  }
+
+  async #applyAuthenticators(next: readonly AuthenticatorConfig[], rebuild: ReadonlySet<string>, options: { readonly fromCluster?: boolean } = {}): Promise<void> {
     const created: ManagedAuthenticator[] = []
     let live: ManagedAuthenticator[]
     try {
@@ -336,7 +351,7 @@ export class AuthenticatorsAdmin {
         return a
       })
       for (const a of created) await a.start()
-      this.#changes.persist({ authenticators: next })
+      await this.#changes.persist({ authenticators: next }, options)
     } catch (err) {
       for (const a of created) await a.close()
       throw err

@@ -90,11 +90,11 @@ export class AuthorizationAdmin {
   }
 
   async createPolicy(raw: unknown): Promise<Raw> {
-    return this.#changes.serial(() => {
+    return this.#changes.serial(async () => {
       const index = this.#authorization.policies.length
       this.#checkClash(raw, index, undefined)
       const next = this.#parseAuthorization(this.#settingsRaw(), [...this.#authorization.policies.map(policyToRaw), raw])
-      this.#applyAuthorization(next)
+      await this.#applyAuthorization(next)
       const created = next.policies[index]
       this.#logger.info({ policy: created.name }, 'admin: policy created')
       return policyToRaw(created)
@@ -102,7 +102,7 @@ export class AuthorizationAdmin {
   }
 
   async replacePolicy(name: string, raw: unknown): Promise<Raw> {
-    return this.#changes.serial(() => this.#replaceAt(this.#policyIndex(name), raw, 'replaced'))
+    return this.#changes.serial(async () => this.#replaceAt(this.#policyIndex(name), raw, 'replaced'))
   }
 
   /**
@@ -110,7 +110,7 @@ export class AuthorizationAdmin {
    * removes a key (an optional condition such as `ip` or `clientId`).
    */
   async patchPolicy(name: string, patch: unknown): Promise<Raw> {
-    return this.#changes.serial(() => {
+    return this.#changes.serial(async () => {
       const index = this.#policyIndex(name)
       if (!isMapping(patch)) throw expected(`${AUTHORIZATION_PATH}.policies[${index}]`, 'a mapping (a JSON merge patch)', patch)
       return this.#replaceAt(index, mergePatch(policyToRaw(this.#authorization.policies[index]), patch), 'patched')
@@ -118,7 +118,7 @@ export class AuthorizationAdmin {
   }
 
   /** Validate `raw` as the policy at `index` (same name), apply it, and answer it. */
-  #replaceAt(index: number, raw: unknown, verb: string): Raw {
+  async #replaceAt(index: number, raw: unknown, verb: string): Promise<Raw> {
     const name = this.#authorization.policies[index].name
     const path = `${AUTHORIZATION_PATH}.policies[${index}]`
     let entry = raw
@@ -132,13 +132,13 @@ export class AuthorizationAdmin {
     const list: unknown[] = this.#authorization.policies.map(policyToRaw)
     list[index] = entry
     const next = this.#parseAuthorization(this.#settingsRaw(), list)
-    this.#applyAuthorization(next)
+    await this.#applyAuthorization(next)
     this.#logger.info({ policy: name }, `admin: policy ${verb}`)
     return policyToRaw(next.policies[index])
   }
 
   async setPolicyPriority(name: string, body: unknown): Promise<Raw> {
-    return this.#changes.serial(() => {
+    return this.#changes.serial(async () => {
       const index = this.#policyIndex(name)
       if (!isMapping(body) || body['priority'] === undefined) {
         throw new ApiError('ERR_VALIDATION', 'priority: is required ({ "priority": <integer> })', 'priority')
@@ -148,24 +148,24 @@ export class AuthorizationAdmin {
       const list: unknown[] = this.#authorization.policies.map(policyToRaw)
       list[index] = entry
       const next = this.#parseAuthorization(this.#settingsRaw(), list)
-      this.#applyAuthorization(next)
+      await this.#applyAuthorization(next)
       this.#logger.info({ policy: name, priority: next.policies[index].priority }, 'admin: policy priority changed')
       return policyToRaw(next.policies[index])
     })
   }
 
   async deletePolicy(name: string): Promise<void> {
-    return this.#changes.serial(() => {
+    return this.#changes.serial(async () => {
       const index = this.#policyIndex(name)
       const list = this.#authorization.policies.filter((_, i) => i !== index).map(policyToRaw)
-      this.#applyAuthorization(this.#parseAuthorization(this.#settingsRaw(), list))
+      await this.#applyAuthorization(this.#parseAuthorization(this.#settingsRaw(), list))
       this.#logger.info({ policy: name }, 'admin: policy deleted')
     })
   }
 
   /** Full replacement of noMatch, aclClaim and superuserClaim (absent keys take their defaults). */
   async setAuthorizationSettings(body: unknown): Promise<AuthorizationSettings> {
-    return this.#changes.serial(() => {
+    return this.#changes.serial(async () => {
       if (!isMapping(body)) throw new ConfigError(AUTHORIZATION_PATH, 'must be a mapping { noMatch, aclClaim, superuserClaim }')
       if (body['policies'] !== undefined) {
         throw new ApiError('ERR_VALIDATION', `${AUTHORIZATION_PATH}.policies: is managed through /api/v1/policies`, `${AUTHORIZATION_PATH}.policies`)
@@ -173,14 +173,23 @@ export class AuthorizationAdmin {
       const settings = { ...body }
       if (settings['superuserClaim'] === null) delete settings['superuserClaim']
       const next = this.#parseAuthorization(settings, this.#authorization.policies.map(policyToRaw))
-      this.#applyAuthorization(next)
+      await this.#applyAuthorization(next)
       this.#logger.info(authorizationSettings(next), 'admin: authorization settings changed')
       return authorizationSettings(next)
     })
   }
 
-  #applyAuthorization(next: AuthorizationConfig): void {
-    this.#changes.persist({ authorization: next })
+  /**
+   * The authorization another node of the cluster stored (already validated there; validated
+   * again here, as the file would be): applied without sharing it back.
+   */
+  async applyShared(raw: unknown): Promise<void> {
+    const next = parseAuthorizationConfig(raw, AUTHORIZATION_PATH)
+    await this.#applyAuthorization(next, { fromCluster: true })
+  }
+
+  async #applyAuthorization(next: AuthorizationConfig, options: { readonly fromCluster?: boolean } = {}): Promise<void> {
+    await this.#changes.persist({ authorization: next }, options)
     this.#authorization = next
     this.#broker.setAuthorizers(authorizersFor(next, { logger: this.#logger, tokens: this.#tokens() }))
   }

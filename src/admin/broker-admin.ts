@@ -19,6 +19,8 @@ import { AuthenticatorsAdmin } from './authenticators.js'
 import { AuthorizationAdmin } from './authorization.js'
 import { AdminChanges } from './changes.js'
 import { ClientsAdmin } from './clients.js'
+import { SharedConfigError, type SharedConfig, type SharedCopy } from '../cluster/shared-config.js'
+import { authenticatorToRaw, authorizationToRaw } from './config-views.js'
 import { TopicsAdmin } from './topics.js'
 import { RevocationsAdmin } from './revocations.js'
 import { DevicesAdmin } from './devices.js'
@@ -49,6 +51,8 @@ export interface BrokerAdminOptions {
   readonly devices: DeviceRegistry
   /** Tests only: milliseconds between stats history points (default 10 s). */
   readonly historyIntervalMs?: number
+  /** Cluster: the managed configuration every node shares (Redis). */
+  readonly shared?: SharedConfig
 }
 
 export class BrokerAdmin implements MetricsSource {
@@ -58,6 +62,7 @@ export class BrokerAdmin implements MetricsSource {
   readonly clients: ClientsAdmin
   readonly topics: TopicsAdmin
   readonly #configuration: ConfigurationStatus
+  readonly #changes: AdminChanges
   readonly revocations: RevocationsAdmin
   readonly devices: DevicesAdmin
   readonly #revocationList: RevocationList
@@ -71,7 +76,8 @@ export class BrokerAdmin implements MetricsSource {
     this.#broker = broker
     this.#configuration = options.configuration ?? { source: 'configuration file', fileDiffers: false }
     this.audit = new AuditLog(options.store)
-    const changes = new AdminChanges(options.store, () => ({ authenticators: this.authn.configs, authorization: this.authz.config }))
+    const changes = new AdminChanges(options.store, () => ({ authenticators: this.authn.configs, authorization: this.authz.config }), options.shared)
+    this.#changes = changes
     this.authn = new AuthenticatorsAdmin({
       chain,
       authenticators: options.authenticators,
@@ -88,6 +94,39 @@ export class BrokerAdmin implements MetricsSource {
     this.revocations = new RevocationsAdmin({ broker, list: options.revocations, logger, authenticators: () => this.authn.live })
     this.devices = new DevicesAdmin({ broker, registry: options.devices, logger })
     this.history = new StatsHistory(() => this.stats(), options.historyIntervalMs !== undefined ? { intervalMs: options.historyIntervalMs } : {})
+  }
+
+  /**
+   * Cluster: run the configuration every node shares (the copy in Redis wins over this node's
+   * database and file), or share this node's when no node stored one yet; then apply every
+   * change another node makes (within about a second). Before the MQTT listeners open.
+   */
+  async followSharedConfig(shared: SharedConfig): Promise<{ readonly version: number; readonly seeded: boolean }> {
+    for (;;) {
+      const copy = await shared.load()
+      if (copy !== undefined) {
+        await this.#applyShared(copy)
+        shared.ran(copy.version)
+        break
+      }
+      try {
+        await shared.publish({ authenticators: this.authn.configs.map(authenticatorToRaw), authorization: authorizationToRaw(this.authz.config) })
+        await shared.follow((c) => this.#applyShared(c))
+        return { version: shared.version, seeded: true }
+      } catch (err) {
+        if (!(err instanceof SharedConfigError && err.code === 'ERR_CONFLICT')) throw err
+        // another node stored one first: run that one
+      }
+    }
+    await shared.follow((c) => this.#applyShared(c))
+    return { version: shared.version, seeded: false }
+  }
+
+  #applyShared(copy: SharedCopy): Promise<void> {
+    return this.#changes.serial(async () => {
+      await this.authn.applyShared(copy.state.authenticators)
+      await this.authz.applyShared(copy.state.authorization)
+    })
   }
 
   /** The live authenticators, in chain order. */
