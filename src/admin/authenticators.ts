@@ -336,7 +336,9 @@ export class AuthenticatorsAdmin {
     await this.#applyAuthenticators(next, new Set(next.filter((c) => !same(c)).map((c) => c.name)), { fromCluster: true })
   }
 
-  async #applyAuthenticators(next: readonly AuthenticatorConfig[], rebuild: ReadonlySet<string>, options: { readonly fromCluster?: boolean } = {}): Promise<void> {
+  async #applyAuthenticators(
+    next: readonly AuthenticatorConfig[], rebuild: ReadonlySet<string>, options: { readonly fromCluster?: boolean } = {},
+  ): Promise<void> {
     const created: ManagedAuthenticator[] = []
     let live: ManagedAuthenticator[]
     try {

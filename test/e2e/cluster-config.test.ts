@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import mqtt from 'mqtt'
 import { SHARED_CONFIG_KEY } from '../../src/cluster/shared-config.js'
+import type { Json } from '../helpers/json.js'
 import { VERSIONS, startBroker, withTimeout, type RunningBroker, type Version } from '../helpers/broker.js'
 import { startRedis, type RedisServer } from '../helpers/redis-server.js'
 
@@ -32,7 +33,7 @@ async function startNode(nodeId: string, authorization: Record<string, unknown> 
   return node
 }
 
-async function api(node: RunningBroker, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+async function api(node: RunningBroker, method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> {
   const res = await fetch(`${node.server.admin!.url}/api/v1${path}`, {
     method,
     headers: { authorization: `Bearer ${API_KEY}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
