@@ -9,6 +9,7 @@ import type { Message } from '../../mqtt/types.js'
 import { WriteThroughRetainedStore } from '../write-through-retained-store.js'
 import type { RedisState } from './redis-state.js'
 import { messageFromJson, messageToJson } from './session-store.js'
+import { clock } from '../../clock.js'
 
 export const RETAINED_KEY = 'pc:retained'
 
@@ -22,7 +23,7 @@ export class RedisRetainedStore extends WriteThroughRetainedStore {
 
   static async open(state: RedisState): Promise<RedisRetainedStore> {
     const store = new RedisRetainedStore(state)
-    const now = Date.now()
+    const now = clock.now()
     const expired: string[] = []
     for (const [topic, text] of Object.entries(await state.client.hgetall(RETAINED_KEY))) {
       const m = messageFromJson(text)

@@ -24,6 +24,7 @@ import type {
 } from '../types.js'
 import { propertiesFromJson, propertiesToJson } from '../sqlite/properties-json.js'
 import type { FencedCommand, RedisState } from './redis-state.js'
+import { clock } from '../../clock.js'
 
 /** The epochs this node holds for client ids (the cluster's client registry). */
 export interface ClientEpochs {
@@ -198,7 +199,7 @@ export class RedisSessionStore implements SessionStore {
     // Held here from now on (a node's death keeps its stream until its held sessions took their part).
     this.#fenced(cid, [K.held(this.#state.nodeId)], [['SADD', K.held(this.#state.nodeId), cid]])
     const node = facts['node'] ?? ''
-    const lostAt = (node === '' ? undefined : await this.#epochs.lastHeartbeat(node)) ?? Date.now()
+    const lostAt = (node === '' ? undefined : await this.#epochs.lastHeartbeat(node)) ?? clock.now()
     const rows: Array<[number, DeliveryJson]> = []
     for (const [id, text] of Object.entries(dels)) rows.push([Number(id), JSON.parse(text) as DeliveryJson])
     rows.sort((a, b) => a[1].ord - b[1].ord)

@@ -15,6 +15,7 @@ import type { DeviceStore } from '../../auth/devices/registry.js'
 import type { Revocation, RevocationStore } from '../../auth/revocation.js'
 import type { AuditEntry, AuditRecord, AuditStore } from '../../admin/audit.js'
 import { openDatabase, readMeta, writeMeta } from './database.js'
+import { clock } from '../../clock.js'
 
 export const CONFIG_DB_FILE = 'portcullis.db'
 
@@ -81,7 +82,7 @@ export class SqliteConfigStore implements RevocationStore, DeviceStore, AuditSto
       ;((policies ?? []) as Record<string, unknown>[]).forEach((entry, i) => addPolicy.run(String(entry['name']), i, JSON.stringify(entry)))
       const addSetting = db.prepare('INSERT INTO authorization_settings (key, value) VALUES (?, ?)')
       for (const [key, value] of Object.entries(settings)) if (value !== undefined) addSetting.run(key, JSON.stringify(value))
-      writeMeta(db, 'updated_at', String(Date.now()))
+      writeMeta(db, 'updated_at', String(clock.now()))
     })
     write()
   }

@@ -10,6 +10,7 @@
 import Database from 'better-sqlite3'
 import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs'
 import { join } from 'node:path'
+import { clock } from '../../clock.js'
 
 export interface DatabaseSpec {
   /** File name inside the data directory. */
@@ -43,7 +44,7 @@ export function openDatabase(dataDir: string, spec: DatabaseSpec): OpenedDatabas
     else if (Number(version) > spec.schemaVersion) {
       throw new Error(`it was written by a newer Portcullis (schema ${version}; this one knows ${spec.schemaVersion})`)
     }
-    writeMeta(db, 'opened_at', String(Date.now()))
+    writeMeta(db, 'opened_at', String(clock.now()))
   } catch (err) {
     db?.close()
     throw new Error(`cannot open the ${spec.what} ${file}: ${openFailure(err, dataDir)}`, { cause: err })

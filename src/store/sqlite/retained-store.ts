@@ -18,6 +18,7 @@ import type { Logger } from '../../log.js'
 import { WriteThroughRetainedStore } from '../write-through-retained-store.js'
 import { propertiesFromJson, propertiesToJson } from './properties-json.js'
 import type { StateDatabase } from './state-database.js'
+import { clock } from '../../clock.js'
 
 /** The file earlier versions kept retained messages in (migrated into state.sqlite). */
 export const RETAINED_DB_FILE = 'retained.sqlite'
@@ -45,7 +46,7 @@ export class SqliteRetainedStore extends WriteThroughRetainedStore {
     const db = state.db
     try {
       migrateRetainedFile(state, logger)
-      this.#load(Date.now())
+      this.#load(clock.now())
     } catch (err) {
       throw new Error(`cannot load retained messages from the state store ${state.file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
     }

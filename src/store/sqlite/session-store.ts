@@ -14,6 +14,7 @@ import type {
 } from '../types.js'
 import { propertiesFromJson, propertiesToJson } from './properties-json.js'
 import type { CommitTail, StateDatabase } from './state-database.js'
+import { clock } from '../../clock.js'
 
 interface MessageRow {
   readonly id: number
@@ -173,7 +174,7 @@ export class SqliteSessionStore implements SessionStore {
 
   #recover(): StoredSession[] {
     const db = this.#state.db
-    const lostAt = this.#state.aliveAt() ?? Date.now()
+    const lostAt = this.#state.aliveAt() ?? clock.now()
     const messages = new Map<number, Message>()
     for (const r of db.prepare('SELECT * FROM messages').iterate() as IterableIterator<MessageRow>) {
       const m = messageFromRow(r)

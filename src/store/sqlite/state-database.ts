@@ -16,6 +16,7 @@ import type { Logger } from '../../log.js'
 import { GroupCommitter, type CommitHold, type CommitStats, type RecordedChange } from '../group-commit.js'
 import type { CommitBarrier } from '../types.js'
 import { openDatabase } from './database.js'
+import { clock } from '../../clock.js'
 
 export const STATE_DB_FILE = 'state.sqlite'
 export const STATE_SCHEMA_VERSION = 1
@@ -131,7 +132,8 @@ export class StateDatabase implements CommitBarrier {
     })
     const beat = db.prepare("INSERT INTO meta (key, value) VALUES ('alive_at', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
     this.#beat = () => {
-      const now = String(Date.now())
+      // wall-clock time the next process to open this file reads (how long the broker was down)
+      const now = String(clock.now())
       this.record(() => beat.run(now))
     }
     this.#heartbeat = setInterval(this.#beat, HEARTBEAT_MS)
