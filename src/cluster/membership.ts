@@ -12,6 +12,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Logger } from '../log.js'
 import type { RedisState } from '../store/redis/redis-state.js'
+import { clock } from '../clock.js'
 
 export const HEARTBEAT_MS = 1000
 /** A node whose liveness key is older than this is dead (three missed heartbeats). */
@@ -48,17 +49,17 @@ export class NodeMembership {
   static async join(state: RedisState, logger: Logger): Promise<NodeMembership> {
     const m = new NodeMembership(state)
     const r = state.client
-    const deadline = Date.now() + NODE_DEAD_AFTER_MS + HEARTBEAT_MS
+    const deadline = clock.now() + NODE_DEAD_AFTER_MS + HEARTBEAT_MS
     for (;;) {
       if (await r.set(NODE_KEYS.alive(m.nodeId), m.#token, 'PX', NODE_DEAD_AFTER_MS, 'NX') === 'OK') break
-      if (Date.now() > deadline) {
+      if (clock.now() > deadline) {
         throw new Error(`cluster.nodeId: a live node already uses the id "${m.nodeId}" on this Redis; give each node its own cluster.nodeId`)
       }
       logger.info({ node: m.nodeId }, 'cluster: a node with this id was alive moments ago; waiting for its liveness key to expire')
-      await new Promise((res) => setTimeout(res, 250))
+      await new Promise<void>((res) => clock.setTimeout(res, 250))
     }
-    await r.multi().sadd(NODE_KEYS.nodes, m.nodeId).hset(NODE_KEYS.node(m.nodeId), 'at', String(Date.now()), 'stopped', '0').exec()
-    m.#heartbeat = setInterval(() => m.#beat(), HEARTBEAT_MS)
+    await r.multi().sadd(NODE_KEYS.nodes, m.nodeId).hset(NODE_KEYS.node(m.nodeId), 'at', String(clock.now()), 'stopped', '0').exec()
+    m.#heartbeat = clock.setInterval(() => m.#beat(), HEARTBEAT_MS)
     m.#heartbeat.unref()
     return m
   }
@@ -94,12 +95,13 @@ export class NodeMembership {
     this.#left = true
     clearInterval(this.#heartbeat)
     const id = this.nodeId
-    this.#state.record((m) => m.del(NODE_KEYS.alive(id)).hset(NODE_KEYS.node(id), 'at', String(Date.now()), 'stopped', '1'))
+    this.#state.record((m) => m.del(NODE_KEYS.alive(id)).hset(NODE_KEYS.node(id), 'at', String(clock.now()), 'stopped', '1'))
   }
 
   #beat(): void {
+    // `at` is a wall-clock time other nodes read: wall clock, through the clock so tests can move it.
     const id = this.nodeId
-    const now = String(Date.now())
+    const now = String(clock.now())
     const token = this.#token
     this.#state.record((m) => m.set(NODE_KEYS.alive(id), token, 'PX', NODE_DEAD_AFTER_MS).hset(NODE_KEYS.node(id), 'at', now))
     void this.#look()

@@ -21,6 +21,7 @@ import { parseSharedFilter } from '../protocol/topic.js'
 import { TopicTree, type MatchResult } from '../router/topic-tree.js'
 import type { RedisState } from '../store/redis/redis-state.js'
 import { NODE_DEAD_AFTER_MS, NODE_KEYS } from './membership.js'
+import { clock } from '../clock.js'
 
 export const ROUTE_KEYS = {
   routes: (node: string) => `pc:routes:{${node}}`,
@@ -126,7 +127,7 @@ export class RouteTable {
     const err = await new Promise<Error | undefined>((r) => this.#state.afterCommit(r))
     if (err !== undefined) throw err
     await this.#pollOnce()
-    this.#poll = setInterval(() => void this.#pollOnce(), ROUTE_POLL_MS)
+    this.#poll = clock.setInterval(() => void this.#pollOnce(), ROUTE_POLL_MS)
     this.#poll.unref()
   }
 
@@ -205,7 +206,7 @@ export class RouteTable {
         this.#logger.warn('cluster: this node was counted as dead (paused or cut off); its routes are written again')
         this.#writeAll()
       }
-      const now = Date.now()
+      const now = clock.now()
       const others = Object.keys(versions).filter((id) => id !== this.nodeId)
       const notes = others.length === 0 ? [] : await Promise.all(others.map((id) => r.hmget(NODE_KEYS.node(id), 'at', 'stopped')))
       for (const [i, id] of others.entries()) {

@@ -22,6 +22,7 @@ import type { Message } from '../mqtt/types.js'
 import type { RedisState } from '../store/redis/redis-state.js'
 import type { Forwarded } from './bus.js'
 import { decodeEntry, encodeEntry, type ForwardEntry } from './entry-codec.js'
+import { clock } from '../clock.js'
 
 export type { ForwardEntry } from './entry-codec.js'
 
@@ -229,5 +230,5 @@ export class StreamReader {
 }
 
 function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms))
+  return new Promise((r) => clock.setTimeout(r, ms))
 }
