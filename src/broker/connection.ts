@@ -376,7 +376,7 @@ export class Connection implements FrameSink {
       this.disconnect(reason)
       return
     }
-    const timer = setTimeout(() => this.disconnect(reason), FAIL_ACK_WAIT_MS)
+    const timer = clock.setTimeout(() => this.disconnect(reason), FAIL_ACK_WAIT_MS)
     timer.unref()
     this.#extra().failing = timer
     this.broker.afterCommit(() => {

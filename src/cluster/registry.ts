@@ -27,6 +27,7 @@ import type { Logger } from '../log.js'
 import type { RedisState } from '../store/redis/redis-state.js'
 import type { OwnershipClaim } from './ownership.js'
 import type { NodeMembership } from './membership.js'
+import { clock } from '../clock.js'
 
 export const REGISTRY_KEYS = {
   owner: (cid: string) => `pc:{${cid}}:owner`,
@@ -170,7 +171,7 @@ export class ClientRegistry {
       let previousAlive = false
       if (got?.[1][1] !== 0) {
         let timer: NodeJS.Timeout | undefined
-        await Promise.race([answered, new Promise<void>((res) => (timer = setTimeout(res, TAKEOVER_ANSWER_MS)))])
+        await Promise.race([answered, new Promise<void>((res) => (timer = clock.setTimeout(res, TAKEOVER_ANSWER_MS)))])
         clearTimeout(timer)
         // Whoever deletes the hand-off key handles the will: the old owner did if it is gone.
         previousAlive = (await r.pcHandoff(handoff, epoch)) === 0

@@ -21,6 +21,7 @@ import type { Forwarded } from './bus.js'
 import { NODE_KEYS } from './membership.js'
 import { ROUTE_POLL_MS, type RouteTable } from './routes.js'
 import { readStream, streamKey } from './streams.js'
+import { clock } from '../clock.js'
 
 /**
  * KEYS: the node's liveness key, its held set, its stream, the new name. Renames the stream when
@@ -125,7 +126,7 @@ export class StreamTakeover {
     routes.drop(node)
     const dropped = await new Promise<Error | undefined>((res) => state.afterCommit(res))
     if (dropped !== undefined) throw dropped
-    await new Promise((res) => setTimeout(res, ROUTE_POLL_MS + 200))
+    await new Promise<void>((res) => clock.setTimeout(res, ROUTE_POLL_MS + 200))
     if (this.#closed) return false
     const key = streamKey(node)
     const taken = `${key}:swept:${state.nodeId}:${state.nextId()}`

@@ -192,7 +192,7 @@ export class StateDatabase implements CommitBarrier {
   /** A tail has something to write: make sure a commit comes within LAZY_MS, even when nothing else is recorded. */
   lazyWrite(): void {
     if (this.#lazyTimer !== undefined || !this.db.open) return
-    this.#lazyTimer = setTimeout(() => {
+    this.#lazyTimer = clock.setTimeout(() => {
       this.#lazyTimer = undefined
       if (this.#tails.some((t) => t.pending)) this.record(NOOP)
     }, LAZY_MS)
