@@ -136,7 +136,7 @@ export class StateDatabase implements CommitBarrier {
       const now = String(clock.now())
       this.record(() => beat.run(now))
     }
-    this.#heartbeat = setInterval(this.#beat, HEARTBEAT_MS)
+    this.#heartbeat = clock.setInterval(this.#beat, HEARTBEAT_MS)
     this.#heartbeat.unref()
   }
 
