@@ -17,6 +17,7 @@ import { listenError, loadListenerTls, startListener, type RunningListener } fro
 import { LocalBus } from './cluster/bus.js'
 import { RedisBus } from './cluster/redis-bus.js'
 import { SharedConfig } from './cluster/shared-config.js'
+import { clock } from './clock.js'
 import type { PortcullisConfig } from './config/schema.js'
 import { createLogger, type Logger } from './log.js'
 import { createMetrics } from './metrics/metrics.js'
@@ -103,7 +104,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     // Opened before anything listens: a database (or Redis) that cannot be opened stops start-up.
     const stores = await openStores(config, logger, options.retainedStore)
     undo.push(() => stores.close())
-    const { state, redis, retained, sessionStore, ownership } = stores
+    const { state, redis, retained, sessionStore, ownership, membership } = stores
     undo.push(() => retained.close())
 
     // The admin listener comes first: it may serve the key set the authenticators fetch.
@@ -172,6 +173,20 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     if (redis !== undefined) logger.info({ node: redis.nodeId, sessions: recovered, retained: retained.size }, 'cluster: state recovered from Redis')
     // Routes written and the node's stream read (pending forwards first) before clients come.
     if (bus instanceof RedisBus) await bus.start((clientId) => broker.sessions.get(clientId) !== undefined)
+    // Cluster: each heartbeat tells the other nodes' admin API how this node is doing.
+    if (membership !== undefined) {
+      let last = { at: clock.now(), received: 0, sent: 0 }
+      membership.report(() => {
+        const now = { at: clock.now(), received: broker.stats.messagesReceived, sent: broker.stats.messagesSent }
+        const seconds = Math.max(0.001, (now.at - last.at) / 1000)
+        const rates = {
+          messagesInPerSecond: Math.round(((now.received - last.received) / seconds) * 10) / 10,
+          messagesOutPerSecond: Math.round(((now.sent - last.sent) / seconds) * 10) / 10,
+        }
+        last = now
+        return { clients: broker.sessions.connectedCount, sessions: broker.sessions.size, startedAt: broker.startedAt, ...rates }
+      })
+    }
     // Cluster: authenticators, policies and authorization settings are shared through Redis.
     const shared = redis === undefined ? undefined : new SharedConfig(redis, logger)
     if (shared !== undefined) undo.push(() => shared.close())
@@ -186,6 +201,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       devices,
       ...(store !== undefined ? { store } : {}),
       ...(shared !== undefined ? { shared } : {}),
+      ...(membership !== undefined ? { nodes: () => membership.nodes() } : {}),
       ...(options.statsHistoryIntervalMs !== undefined ? { historyIntervalMs: options.statsHistoryIntervalMs } : {}),
     })
     undo.push(() => brokerAdmin.close())

@@ -20,6 +20,8 @@ import { AuthorizationAdmin } from './authorization.js'
 import { AdminChanges } from './changes.js'
 import { ClientsAdmin } from './clients.js'
 import { SharedConfigError, type SharedConfig, type SharedCopy } from '../cluster/shared-config.js'
+import type { ClusterNodeView } from '../cluster/membership.js'
+import { ApiError } from './errors.js'
 import { authenticatorToRaw, authorizationToRaw } from './config-views.js'
 import { TopicsAdmin } from './topics.js'
 import { RevocationsAdmin } from './revocations.js'
@@ -53,6 +55,8 @@ export interface BrokerAdminOptions {
   readonly historyIntervalMs?: number
   /** Cluster: the managed configuration every node shares (Redis). */
   readonly shared?: SharedConfig
+  /** Cluster: every node, its state and last report. */
+  readonly nodes?: () => Promise<ClusterNodeView[]>
 }
 
 export class BrokerAdmin implements MetricsSource {
@@ -63,6 +67,7 @@ export class BrokerAdmin implements MetricsSource {
   readonly topics: TopicsAdmin
   readonly #configuration: ConfigurationStatus
   readonly #changes: AdminChanges
+  readonly #nodes: (() => Promise<ClusterNodeView[]>) | undefined
   readonly revocations: RevocationsAdmin
   readonly devices: DevicesAdmin
   readonly #revocationList: RevocationList
@@ -78,6 +83,7 @@ export class BrokerAdmin implements MetricsSource {
     this.audit = new AuditLog(options.store)
     const changes = new AdminChanges(options.store, () => ({ authenticators: this.authn.configs, authorization: this.authz.config }), options.shared)
     this.#changes = changes
+    this.#nodes = options.nodes
     this.authn = new AuthenticatorsAdmin({
       chain,
       authenticators: options.authenticators,
@@ -127,6 +133,16 @@ export class BrokerAdmin implements MetricsSource {
       await this.authn.applyShared(copy.state.authenticators)
       await this.authz.applyShared(copy.state.authorization)
     })
+  }
+
+  /** GET /cluster/nodes: the cluster's nodes (404 on a broker without `cluster`). */
+  async clusterNodes(): Promise<ClusterNodeView[]> {
+    if (this.#nodes === undefined) throw new ApiError('ERR_NOT_FOUND', 'this broker is not part of a cluster (no `cluster` in its configuration)')
+    try {
+      return await this.#nodes()
+    } catch (err) {
+      throw new ApiError('ERR_UNAVAILABLE', `the cluster's Redis cannot be reached (${(err as Error).message})`)
+    }
   }
 
   /** The live authenticators, in chain order. */

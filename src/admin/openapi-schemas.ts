@@ -415,6 +415,17 @@ export const SCHEMAS: Record<string, Schema> = {
       },
     }],
   },
+  ClusterNode: {
+    type: 'object',
+    required: ['nodeId', 'state', 'self', 'report'],
+    properties: {
+      nodeId: str,
+      state: { enum: ['up', 'stopped', 'down'] },
+      self: { ...bool, description: 'the node answering' },
+      lastHeartbeat: { ...str, format: 'date-time' },
+      report: { type: 'object', additionalProperties: { type: 'number' }, description: 'clients, sessions, messagesInPerSecond, messagesOutPerSecond, startedAt' },
+    },
+  },
   RuleView: {
     type: 'object',
     required: ['source', 'origin', 'effect', 'actions', 'topics'],

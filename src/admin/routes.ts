@@ -160,6 +160,12 @@ export const API_ROUTES: readonly ApiRoute[] = [
       { name: 'after', description: 'only topics after this one (code-unit order): the last topic of the previous page' },
     ],
     response: 'RetainedMessage[]', errors: [400], handler: (a, r) => a.topics.retained(r.query) },
+  // cluster
+  { method: 'GET', url: '/cluster/nodes', tag: 'broker', summary: 'The cluster\'s nodes: up, stopped or down, clients and message rates at their last heartbeat',
+    description: 'Every node that joined the cluster\'s Redis, by id: `state` up (a heartbeat within 3 s), stopped (left cleanly) or down (died), ' +
+      '`self` for the node answering, `lastHeartbeat`, and `report` — what the node wrote with its last heartbeat (once a second): `clients`, ' +
+      '`sessions`, `messagesInPerSecond`, `messagesOutPerSecond`, `startedAt` (epoch ms). 404 on a broker without `cluster`.',
+    response: 'ClusterNode[]', errors: [404], handler: (a) => a.clusterNodes() },
   // revocations
   { method: 'GET', url: '/revocations', tag: 'revocations', summary: 'Revoked tokens in force (entries past their expiry are dropped)',
     response: 'Revocation[]', errors: [], handler: (a) => a.revocations.listRevocations() },

@@ -25,6 +25,18 @@ export const NODE_KEYS = {
   alive: (id: string) => `pc:alive:{${id}}`,
 } as const
 
+/** A node as the admin API shows it (GET /cluster/nodes). */
+export interface ClusterNodeView {
+  readonly nodeId: string
+  /** up: heartbeat within NODE_DEAD_AFTER_MS; stopped: left cleanly; down: died (no heartbeat). */
+  readonly state: 'up' | 'stopped' | 'down'
+  /** This node (the one answering). */
+  readonly self: boolean
+  readonly lastHeartbeat?: string
+  /** What the node reported with its last heartbeat (clients, rates per second over the last beat…). */
+  readonly report: Readonly<Record<string, number>>
+}
+
 export class NodeMembership {
   readonly nodeId: string
   readonly #state: RedisState
@@ -36,6 +48,7 @@ export class NodeMembership {
   #seen = new Set<string>()
   #looking = false
   #onGone: (nodeId: string, stopped: boolean) => void = () => {}
+  #report: () => Readonly<Record<string, number>> = () => ({})
 
   private constructor(state: RedisState) {
     this.#state = state
@@ -75,6 +88,34 @@ export class NodeMembership {
     return ids.filter((_, i) => got[i]?.[1] === 1)
   }
 
+  /** What each heartbeat also writes into `pc:node:<id>` for the other nodes' admin API (numbers only). */
+  report(fn: () => Readonly<Record<string, number>>): void {
+    this.#report = fn
+  }
+
+  /** Every node that ever joined this Redis, with its state and its last report. */
+  async nodes(): Promise<ClusterNodeView[]> {
+    const r = this.#state.client
+    const ids = (await r.smembers(NODE_KEYS.nodes)).sort()
+    if (ids.length === 0) return []
+    const p = r.pipeline()
+    for (const id of ids) p.hgetall(NODE_KEYS.node(id)).exists(NODE_KEYS.alive(id))
+    const got = (await p.exec()) ?? []
+    return ids.map((nodeId, i) => {
+      const h = (got[2 * i]?.[1] ?? {}) as Record<string, string>
+      const alive = got[2 * i + 1]?.[1] === 1
+      const report: Record<string, number> = {}
+      for (const [k, v] of Object.entries(h)) if (k.startsWith('r:')) report[k.slice(2)] = Number(v)
+      return {
+        nodeId,
+        state: alive ? 'up' : h['stopped'] === '1' ? 'stopped' : 'down',
+        self: nodeId === this.nodeId,
+        ...(h['at'] !== undefined ? { lastHeartbeat: new Date(Number(h['at'])).toISOString() } : {}),
+        report,
+      }
+    })
+  }
+
   /** Epoch ms of a node's last heartbeat, or undefined for a node never seen. */
   async lastHeartbeat(nodeId: string): Promise<number | undefined> {
     const at = await this.#state.client.hget(NODE_KEYS.node(nodeId), 'at')
@@ -103,7 +144,13 @@ export class NodeMembership {
     const id = this.nodeId
     const now = String(clock.now())
     const token = this.#token
-    this.#state.record((m) => m.set(NODE_KEYS.alive(id), token, 'PX', NODE_DEAD_AFTER_MS).hset(NODE_KEYS.node(id), 'at', now))
+    const fields: string[] = ['at', now]
+    try {
+      for (const [k, v] of Object.entries(this.#report())) fields.push(`r:${k}`, String(v))
+    } catch {
+      // a report that fails leaves the heartbeat as it is
+    }
+    this.#state.record((m) => m.set(NODE_KEYS.alive(id), token, 'PX', NODE_DEAD_AFTER_MS).hset(NODE_KEYS.node(id), ...fields))
     void this.#look()
   }
 

@@ -25,6 +25,8 @@ export interface OpenStores {
   readonly sessionStore: SessionStore
   /** The cluster's client registry (`cluster`), else undefined: every client id is this node's. */
   readonly ownership: ClientOwnership | undefined
+  /** The cluster's node membership (`cluster`), else undefined. */
+  readonly membership: NodeMembership | undefined
   /** Close the state database or Redis (pending changes committed first); the broker closes the stores. Idempotent. */
   close(): Promise<void>
 }
@@ -85,6 +87,7 @@ export async function openStores(config: PortcullisConfig, logger: Logger, custo
     retained: r,
     sessionStore: s,
     ownership,
+    membership,
     close: () => {
       closed ??= (async () => {
         state?.close()

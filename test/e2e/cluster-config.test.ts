@@ -101,6 +101,35 @@ describe('cluster: one configuration for every node', () => {
     })
   }
 
+  test('GET /cluster/nodes: every node up, stopped or down, with its clients at the last heartbeat', async () => {
+    const c = await startNode('node-c')
+    await c.close()
+    nodes.pop()
+    const client = await mqtt.connectAsync({ host: '127.0.0.1', port: nodes[1].port, clientId: 'nodes-view-1', reconnectPeriod: 0, connectTimeout: 5000 })
+    try {
+      type NodeView = { nodeId: string; state: string; self: boolean; lastHeartbeat?: string; report: Record<string, number> }
+      let view: NodeView[] = []
+      const took = await within(4000, async () => {
+        const r = await api(nodes[0], 'GET', '/cluster/nodes')
+        assert.equal(r.status, 200)
+        view = r.body as NodeView[]
+        return view.find((n) => n.nodeId === 'node-b')?.report['clients'] === 1
+      })
+      assert.ok(took <= 4000, `node B's client count reaches node A (${JSON.stringify(view)})`)
+      assert.deepEqual(view.map((n) => [n.nodeId, n.state, n.self]), [['node-a', 'up', true], ['node-b', 'up', false], ['node-c', 'stopped', false]])
+      assert.ok(view.every((n) => n.lastHeartbeat !== undefined))
+      assert.equal(typeof view[0].report['messagesInPerSecond'], 'number')
+    } finally {
+      await client.endAsync(true)
+    }
+    const single = await startBroker({ admin: { host: '127.0.0.1', port: 0, apiKey: API_KEY } })
+    try {
+      assert.equal((await api(single, 'GET', '/cluster/nodes')).status, 404, 'not a cluster')
+    } finally {
+      await single.close()
+    }
+  })
+
   test('an authenticator created through node A applies on node B; a change based on an old copy is refused, not lost', async () => {
     const created = await api(nodes[0], 'POST', '/authenticators', { type: 'jwt', name: 'shared-hmac', from: 'password', algorithm: 'hmac-based', secret: 'shared-secret-0123456789-0123456789-abcdef' })
     assert.equal(created.status, 201, JSON.stringify(created.body))
