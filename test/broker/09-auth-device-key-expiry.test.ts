@@ -10,30 +10,13 @@
  * until a key expires. Sockets, HTTP and the helpers' timeouts run in real time.
  */
 import assert from 'node:assert/strict'
-import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { after, before, describe, mock, test } from 'node:test'
 import { mintToken } from '../../src/auth/jwt/tools.js'
 import { removeDir, startAdmin, tempDataDir, type RunningAdmin } from '../admin/helpers.js'
 import { connackCode, REFUSED } from '../helpers/auth-broker.js'
+import { AUDIENCE, DEVICES_CONFIG, ecPair, type Pair } from '../helpers/devices.js'
 import { persistenceDefaults, rawSocket, uid, VERSIONS, type RawClient, type Version } from '../helpers/broker.js'
 
-const AUDIENCE = 'portcullis-devices-test'
-const DEVICES_CONFIG = {
-  authentication: {
-    allowAnonymous: false,
-    authenticators: [{ type: 'devices', name: 'fleet', claims: { audience: AUDIENCE, maxAge: 3600 } }],
-  },
-}
-
-interface Pair {
-  readonly privateKey: KeyObject
-  readonly pem: string
-}
-
-function ecPair(): Pair {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
-  return { privateKey, pem: String(publicKey.export({ type: 'spki', format: 'pem' })) }
-}
 
 /** A token valid for an hour: it outlives the key expiries below. */
 function deviceToken(pair: Pair, kid: string): string {

@@ -7,32 +7,14 @@
  * survives a restart.
  */
 import assert from 'node:assert/strict'
-import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import { mintToken } from '../../src/auth/jwt/tools.js'
 import { removeDir, startAdmin, tempDataDir, type RunningAdmin } from '../admin/helpers.js'
 import { connackCode, REFUSED } from '../helpers/auth-broker.js'
+import { AUDIENCE, DEVICES_CONFIG, ecPair, type Pair } from '../helpers/devices.js'
 import { rawSocket, uid, VERSIONS, type Version } from '../helpers/broker.js'
 
-const AUDIENCE = 'portcullis-devices-test'
 const BANNED: Record<Version, number> = { 4: 5, 5: 0x8a }
-
-export const DEVICES_CONFIG = {
-  authentication: {
-    allowAnonymous: false,
-    authenticators: [{ type: 'devices', name: 'fleet', claims: { audience: AUDIENCE, maxAge: 3600 } }],
-  },
-}
-
-interface Pair {
-  readonly privateKey: KeyObject
-  readonly pem: string
-}
-
-function ecPair(): Pair {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
-  return { privateKey, pem: String(publicKey.export({ type: 'spki', format: 'pem' })) }
-}
 
 function deviceToken(pair: Pair, claims: Record<string, unknown> = {}, kid?: string): string {
   return mintToken({ privateKey: pair.privateKey, alg: 'ES256', expiresIn: 600, claims: { aud: AUDIENCE, ...claims }, ...(kid !== undefined ? { kid } : {}) })
