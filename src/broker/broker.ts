@@ -289,8 +289,8 @@ export class Broker {
   }
 
   #deliverTo(session: Session, sub: Subscription, message: Message): void {
-    const d = toDelivery(message, sub.qos, sub.retainAsPublished ? message.retain : false, subscriptionIdsOf(sub))
-    this.deliver(session, sub.group === undefined ? d : { ...d, group: sub.key })
+    const group = sub.group === undefined ? undefined : sub.key
+    this.deliver(session, toDelivery(message, sub.qos, sub.retainAsPublished ? message.retain : false, subscriptionIdsOf(sub), group))
   }
 
   /**
@@ -312,7 +312,6 @@ export class Broker {
     this.#deliverTo(to.session, to.sub, message)
     return true
   }
-
 
   /** Hand one delivery to a session: send now, queue, or drop. */
   deliver(session: Session, d: Delivery): void {

@@ -52,7 +52,7 @@ export interface Delivery {
   /** The session store's id for this delivery when it is stored (persistent session, QoS ≥ 1). */
   readonly stored?: number
   /** The shared subscription it came through (`$share/<group>/<filter>`), if one. */
-  readonly group?: string
+  readonly group?: string | undefined
 }
 
 /** The Subscription Identifiers a delivery through one subscription carries [MQTT-3.3.4-3]. */
@@ -62,8 +62,11 @@ export function subscriptionIdsOf(sub: { readonly subscriptionId: number | undef
 
 /**
  * A delivery of `message` through a subscription granted `subscriptionQos`: the lower of the
- * two QoS levels [MQTT-3.8.4-8]; RETAIN as given (Retain As Published decides it).
+ * two QoS levels [MQTT-3.8.4-8]; RETAIN as given (Retain As Published decides it); `group`: the
+ * shared subscription (its `$share/…` key) it came through.
  */
-export function toDelivery(message: Message, subscriptionQos: QoS, retain: boolean, subscriptionIds: readonly number[] | undefined): Delivery {
-  return { message, qos: message.qos < subscriptionQos ? message.qos : subscriptionQos, retain, subscriptionIds }
+export function toDelivery(
+  message: Message, subscriptionQos: QoS, retain: boolean, subscriptionIds: readonly number[] | undefined, group?: string,
+): Delivery {
+  return { message, qos: message.qos < subscriptionQos ? message.qos : subscriptionQos, retain, subscriptionIds, group }
 }
