@@ -83,6 +83,28 @@ describe('client registry and fencing', () => {
     assert.equal(a.registry.epochOf('dev'), undefined)
   })
 
+  test('a write Redis refuses (a stale epoch) fails only its client: the rest of the group commits, the waiters hear ERR_SESSION_TAKEN_OVER, the node is told', async (t) => {
+    await (await openRedisState(redis, t, 'flush')).close()
+    const a = await openRedisNode(redis, t, 'node-a')
+    const b = await openRedisNode(redis, t, 'node-b')
+    await a.registry.claim('moved', false)
+    const stale = a.registry.epochOf('moved')
+    await b.registry.claim('moved', false)
+    const told: string[] = []
+    a.state.onFenced = (cid) => told.push(cid)
+    // One group: another client's change, the stale write (A has not let the id go yet), and a third change.
+    a.state.record((m) => m.set('pc:test:before', '1'))
+    a.state.recordFenced('moved', SESSION_KEYS.owner('moved'), stale, [SESSION_KEYS.facts('moved')], [['HSET', SESSION_KEYS.facts('moved'), 'expiry', '1']])
+    a.state.record((m) => m.set('pc:test:after', '1'))
+    const err = await committed(a.state)
+    assert.ok(err instanceof PortcullisError && err.code === 'ERR_SESSION_TAKEN_OVER', `refused, not a Redis failure: ${String(err)}`)
+    assert.deepEqual(told, ['moved'], 'the node hears which client it lost')
+    assert.equal(a.state.stats.failures, 0, 'not counted as a failed commit')
+    assert.equal(await a.state.client.get('pc:test:before'), '1')
+    assert.equal(await a.state.client.get('pc:test:after'), '1')
+    assert.equal(await a.state.client.hexists(SESSION_KEYS.facts('moved'), 'expiry'), 0, 'the stale write did not land')
+  })
+
   test('a write for a client id the node never claimed is refused', async (t) => {
     await (await openRedisState(redis, t, 'flush')).close()
     const a = await openRedisNode(redis, t, 'node-a')

@@ -219,7 +219,8 @@ export class RedisState implements CommitBarrier {
       } else if (op.epoch === undefined) {
         refused.add(op.clientId)
       } else {
-        fencedAt.set(multi.length, op.clientId)
+        // (The MULTI is the transaction's first queued command: EXEC's results start after it.)
+        fencedAt.set(multi.length - 1, op.clientId)
         const args: Array<string | number> = [op.ownerKey, ...op.keys, op.epoch]
         for (const c of op.commands) args.push(c.length, ...c)
         multi.pcFencedWrite(1 + op.keys.length, ...args)
