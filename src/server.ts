@@ -17,6 +17,8 @@ import { listenError, loadListenerTls, startListener, type RunningListener } fro
 import { LocalBus } from './cluster/bus.js'
 import { RedisBus } from './cluster/redis-bus.js'
 import { SharedConfig } from './cluster/shared-config.js'
+import { NodeRequests } from './cluster/node-requests.js'
+import { clusterPeers } from './admin/clients-across-nodes.js'
 import { clock } from './clock.js'
 import type { PortcullisConfig } from './config/schema.js'
 import { createLogger, type Logger } from './log.js'
@@ -190,6 +192,12 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     // Cluster: authenticators, policies and authorization settings are shared through Redis.
     const shared = redis === undefined ? undefined : new SharedConfig(redis, logger)
     if (shared !== undefined) undo.push(() => shared.close())
+    // Cluster: the admin API asks the node that holds a client (list, details, disconnect).
+    const requests = redis === undefined ? undefined : new NodeRequests(redis, logger)
+    if (requests !== undefined) undo.push(() => requests.close())
+    const peers = redis !== undefined && requests !== undefined && membership !== undefined
+      ? clusterPeers(redis, requests, () => membership.liveNodes())
+      : undefined
     const brokerAdmin = new BrokerAdmin({
       broker,
       chain: authenticators,
@@ -202,6 +210,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       ...(store !== undefined ? { store } : {}),
       ...(shared !== undefined ? { shared } : {}),
       ...(membership !== undefined ? { nodes: () => membership.nodes() } : {}),
+      ...(peers !== undefined ? { peers } : {}),
       ...(options.statsHistoryIntervalMs !== undefined ? { historyIntervalMs: options.statsHistoryIntervalMs } : {}),
     })
     undo.push(() => brokerAdmin.close())
@@ -211,7 +220,8 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
         ? 'cluster: no node had shared its configuration yet: this node\'s authenticators and authorization are now the cluster\'s'
         : 'cluster: authenticators and authorization from the cluster\'s shared copy in Redis (this node\'s database and file are not used)')
     }
-    const metrics = createMetrics(brokerAdmin, { version: VERSION })
+    await requests?.start((kind, args) => brokerAdmin.clientsAcross.serve(kind, args))
+    const metrics = createMetrics(brokerAdmin, { version: VERSION, ...(redis !== undefined ? { node: redis.nodeId } : {}) })
     if (state !== undefined) {
       const db = state
       registerStoreMetrics(metrics.registry, {
@@ -243,6 +253,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
         const stopping = listeners.map((l) => l.close())
         await broker.close()
         await shared?.close()
+        await requests?.close()
         await stores.close()
         await Promise.all(stopping)
         await admin?.close()

@@ -19,6 +19,7 @@ import { AuthenticatorsAdmin } from './authenticators.js'
 import { AuthorizationAdmin } from './authorization.js'
 import { AdminChanges } from './changes.js'
 import { ClientsAdmin } from './clients.js'
+import { ClientsAcrossNodes, type ClusterPeers } from './clients-across-nodes.js'
 import { SharedConfigError, type SharedConfig, type SharedCopy } from '../cluster/shared-config.js'
 import type { ClusterNodeView } from '../cluster/membership.js'
 import { ApiError } from './errors.js'
@@ -57,13 +58,18 @@ export interface BrokerAdminOptions {
   readonly shared?: SharedConfig
   /** Cluster: every node, its state and last report. */
   readonly nodes?: () => Promise<ClusterNodeView[]>
+  /** Cluster: the other nodes, asked for the clients they hold. */
+  readonly peers?: ClusterPeers
 }
 
 export class BrokerAdmin implements MetricsSource {
   readonly #broker: Broker
   readonly authn: AuthenticatorsAdmin
   readonly authz: AuthorizationAdmin
+  /** This node's clients. */
   readonly clients: ClientsAdmin
+  /** Every node's clients (the API's): this node's, or in a cluster those of whichever node holds them. */
+  readonly clientsAcross: ClientsAcrossNodes
   readonly topics: TopicsAdmin
   readonly #configuration: ConfigurationStatus
   readonly #changes: AdminChanges
@@ -94,7 +100,10 @@ export class BrokerAdmin implements MetricsSource {
     this.authz = new AuthorizationAdmin({
       broker, authorization: options.authorization, logger, changes, tokens: () => this.authn.live.length > 0,
     })
-    this.clients = new ClientsAdmin({ broker, chain, logger, authorization: () => this.authz.config })
+    this.clients = new ClientsAdmin({
+      broker, chain, logger, authorization: () => this.authz.config, ...(options.peers !== undefined ? { nodeId: options.peers.nodeId } : {}),
+    })
+    this.clientsAcross = new ClientsAcrossNodes(this.clients, options.peers)
     this.topics = new TopicsAdmin(broker)
     this.#revocationList = options.revocations
     this.revocations = new RevocationsAdmin({ broker, list: options.revocations, logger, authenticators: () => this.authn.live })

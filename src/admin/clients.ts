@@ -30,6 +30,8 @@ export interface SessionView {
 export interface ConnectedClientView {
   readonly clientId: string
   readonly connected: true
+  /** Cluster: the node that holds the client. */
+  readonly node?: string
   /** Absent when the username carried the token (`from: username`). */
   readonly username?: string
   readonly usernameIsToken?: true
@@ -63,6 +65,8 @@ export interface ConnectedClientView {
 export interface OfflineClientView {
   readonly clientId: string
   readonly connected: false
+  /** Cluster: the node that holds the session. */
+  readonly node?: string
   /** The last connection's; absent when its username carried the token (`usernameIsToken`). */
   readonly username?: string
   readonly usernameIsToken?: true
@@ -108,6 +112,8 @@ export interface ClientsAdminOptions {
   readonly logger: Logger
   /** The current authorization settings (the ACL and superuser claim names). */
   readonly authorization: () => AuthorizationConfig
+  /** Cluster: this node's id, shown on each entry (`node`). */
+  readonly nodeId?: string
 }
 
 export class ClientsAdmin {
@@ -115,12 +121,14 @@ export class ClientsAdmin {
   readonly #chain: AuthenticatorChain
   readonly #logger: Logger
   readonly #authorization: () => AuthorizationConfig
+  readonly #nodeId: string | undefined
 
   constructor(options: ClientsAdminOptions) {
     this.#broker = options.broker
     this.#chain = options.chain
     this.#logger = options.logger
     this.#authorization = options.authorization
+    this.#nodeId = options.nodeId
   }
 
   /** The session held for `clientId` (connected, or persistent and offline), or 404. */
@@ -151,6 +159,7 @@ export class ClientsAdmin {
     return {
       clientId: conn.clientId,
       connected: true,
+      ...(this.#nodeId !== undefined ? { node: this.#nodeId } : {}),
       ...(conn.username !== undefined && !usernameIsToken ? { username: conn.username } : {}),
       ...(usernameIsToken ? { usernameIsToken: true as const } : {}),
       address: conn.remoteAddress,
@@ -188,6 +197,7 @@ export class ClientsAdmin {
     return {
       clientId: session.clientId,
       connected: false,
+      ...(this.#nodeId !== undefined ? { node: this.#nodeId } : {}),
       ...(last === undefined ? {} : {
         ...(last.username !== undefined ? { username: last.username } : {}),
         ...(last.usernameIsToken ? { usernameIsToken: true as const } : {}),

@@ -372,6 +372,7 @@ export const SCHEMAS: Record<string, Schema> = {
     properties: {
       clientId: str,
       connected: { ...bool, description: 'false: a persistent session whose client is away' },
+      node: { ...str, description: 'cluster only: the node that holds the client or session' },
       username: { ...str, description: 'absent when the username carried the token (then usernameIsToken is true)' },
       usernameIsToken: { ...bool, description: 'present (true) when the username was the token (from: username, or a compact JWS): it is never shown' },
       address: { ...str, description: 'remote address (offline: of the last connection)' },

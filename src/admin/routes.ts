@@ -122,13 +122,13 @@ export const API_ROUTES: readonly ApiRoute[] = [
       { name: 'after', description: 'only entries after this client id in the order asked: the last id of the previous page' },
       { name: 'afterKey', description: 'with sort=connectedAt or address: the last entry\'s connectedAt or address (absent or empty when it had none)' },
     ],
-    response: 'Client[]', errors: [400], handler: (a, r) => a.clients.listClients(r.query) },
+    response: 'Client[]', errors: [400], handler: (a, r) => a.clientsAcross.list(r.query) },
   { method: 'GET', url: '/clients/:id', tag: 'clients', summary: 'One connected client or offline session, with its subscriptions',
-    response: 'ClientDetail', errors: [404], handler: (a, r) => a.clients.getClient(r.params['id']) },
+    response: 'ClientDetail', errors: [404], handler: (a, r) => a.clientsAcross.get(r.params['id']) },
   { method: 'DELETE', url: '/clients/:id', tag: 'clients', summary: 'Disconnect a client (MQTT 5: DISCONNECT 0x98 Administrative action), or end an offline session',
     description: 'A connected client is disconnected; its session then lives on or ends as its expiry interval says. An offline session is ' +
       'ended at once: its subscriptions and queued messages are dropped and a delayed will is published, as when a session expires.',
-    status: 204, errors: [404], handler: (a, r) => a.clients.disconnectClient(r.params['id']) },
+    status: 204, errors: [404], handler: (a, r) => a.clientsAcross.disconnect(r.params['id']) },
   { method: 'GET', url: '/clients/:id/permissions', tag: 'clients', summary: 'A connected client\'s effective permissions: the rules that apply to it, first match decides',
     description: 'The rules the broker asks for this client, in order: the built-in `$`-topic rules, the superuser claim, the token\'s ACL claim and ' +
       'the policies whose clientId / username / ip conditions it meets, with placeholders substituted; then `noMatch` decides. With `action` ' +
@@ -140,7 +140,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
       { name: 'qos', enum: ['0', '1', '2'], default: '0', description: 'the QoS of the check' },
       { name: 'retain', enum: ['false', 'true'], default: 'false', description: 'publish: a retained message' },
     ],
-    response: 'ClientPermissions', errors: [400, 404], handler: (a, r) => a.clients.getPermissions(r.params['id'], r.query) },
+    response: 'ClientPermissions', errors: [400, 404], handler: (a, r) => a.clientsAcross.permissions(r.params['id'], r.query) },
   // topics
   { method: 'GET', url: '/topics', tag: 'topics', summary: 'Subscribed topic filters: how many sessions hold each, shared groups apart',
     description: 'Connected clients\' and offline sessions\' subscriptions, by filter in code-unit order.',

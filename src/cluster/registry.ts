@@ -35,6 +35,11 @@ export const REGISTRY_KEYS = {
   takeover: (node: string) => `pc:takeover:${node}`,
 } as const
 
+/** The node that owns a client id now (its registry entry), or undefined when none does. */
+export async function clientOwner(client: Redis, clientId: string): Promise<string | undefined> {
+  return (await client.hget(REGISTRY_KEYS.owner(clientId), 'node')) ?? undefined
+}
+
 /** How long a claiming node waits for the previous owner to answer its takeover signal. */
 export const TAKEOVER_ANSWER_MS = 1000
 /** The hand-off key outlives any wait for an answer (a claimer that crashed meanwhile). */

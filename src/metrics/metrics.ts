@@ -44,8 +44,15 @@ export interface ServerMetrics {
   close(): void
 }
 
-export function createMetrics(source: MetricsSource, options: { readonly version?: string } = {}): ServerMetrics {
+export interface MetricsOptions {
+  readonly version?: string
+  /** Cluster: this node's id, a `node` label on every series (each node serves its own /metrics). */
+  readonly node?: string
+}
+
+export function createMetrics(source: MetricsSource, options: MetricsOptions = {}): ServerMetrics {
   const registry = new Registry()
+  if (options.node !== undefined) registry.setDefaultLabels({ node: options.node })
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 })
   const registers = [registry]
 

@@ -19,11 +19,16 @@ export interface ClusterNodes {
   readonly clients: MqttClient[]
 }
 
-export async function clusterNodes(t: TestContext, nodeIds: readonly string[]): Promise<ClusterNodes> {
+/** `extra(nodeId)`: configuration merged into each node's (an admin listener, say). */
+export async function clusterNodes(
+  t: TestContext, nodeIds: readonly string[], extra: (nodeId: string) => Promise<Record<string, unknown>> | Record<string, unknown> = () => ({}),
+): Promise<ClusterNodes> {
   const redis = await startRedis()
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-cluster-'))
   const nodes: BrokerProcess[] = []
-  for (const nodeId of nodeIds) nodes.push(new BrokerProcess(dir, await freePort(), { cluster: { redis: { path: redis.socket }, nodeId } }, nodeId))
+  for (const nodeId of nodeIds) {
+    nodes.push(new BrokerProcess(dir, await freePort(), { cluster: { redis: { path: redis.socket }, nodeId }, ...await extra(nodeId) }, nodeId))
+  }
   const clients: MqttClient[] = []
   t.after(async () => {
     for (const node of nodes) node.signal('SIGCONT')

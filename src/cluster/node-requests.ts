@@ -1,0 +1,144 @@
+/**
+ * Requests from one node to another over the cluster's Redis, for what only the node that
+ * holds a client can answer (the admin API's client list, details and disconnect): the asking
+ * node publishes the request on the other node's channel `pc:ask:<node>`, that node answers on
+ * the asker's `pc:answer:<node>`. Each node listens on both with one connection of its own.
+ *
+ * Pub/sub delivers at most once, which suits a question asked while a person waits: a node
+ * with no listener (crashed, stopped, cut off from Redis) is known at once (PUBLISH reached
+ * nobody), and one that does not answer within the wait (paused, overloaded) is an error
+ * naming it — never a hang.
+ */
+import type { Redis } from 'ioredis'
+import type { Logger } from '../log.js'
+import type { RedisState } from '../store/redis/redis-state.js'
+import { clock } from '../clock.js'
+
+export const NODE_REQUEST_KEYS = {
+  ask: (node: string) => `pc:ask:${node}`,
+  answer: (node: string) => `pc:answer:${node}`,
+} as const
+
+/**
+ * How long a node waits for another node's answer (ms): below NODE_DEAD_AFTER_MS, so a node
+ * that is paused is named as not answering before the others count it as dead.
+ */
+export const NODE_ANSWER_MS = 2000
+
+/** An answer: the value, or the error the answering node's admin API would have given. */
+export type NodeAnswer =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly error: { readonly code: string; readonly message: string; readonly path?: string } }
+
+/** Serves requests addressed to this node: the kind of request and its arguments (JSON). */
+export type NodeRequestHandler = (kind: string, args: unknown) => Promise<NodeAnswer>
+
+interface AskWire {
+  readonly id: string
+  readonly from: string
+  readonly kind: string
+  readonly args: unknown
+}
+
+/** A node that cannot answer: not listening on the cluster's Redis, or no answer in time. */
+export class NodeRequestError extends Error {
+  readonly code = 'ERR_UNAVAILABLE'
+  readonly node: string
+  /** not-listening: no connection of the node listens (crashed, stopped, cut off); no-answer: it listens but did not answer in time. */
+  readonly reason: 'not-listening' | 'no-answer'
+  constructor(node: string, reason: 'not-listening' | 'no-answer', message: string) {
+    super(message)
+    this.name = 'NodeRequestError'
+    this.node = node
+    this.reason = reason
+  }
+}
+
+export class NodeRequests {
+  readonly nodeId: string
+  readonly #client: Redis
+  readonly #logger: Logger
+  #listener: Redis | undefined
+  #handler: NodeRequestHandler | undefined
+  #next = 0
+  readonly #waiting = new Map<string, (answer: NodeAnswer) => void>()
+
+  constructor(state: RedisState, logger: Logger) {
+    this.#client = state.client
+    this.nodeId = state.nodeId
+    this.#logger = logger
+  }
+
+  /** Listen for requests to this node (answered by `handler`) and for answers to its own. */
+  async start(handler: NodeRequestHandler): Promise<void> {
+    this.#handler = handler
+    const listener = this.#client.duplicate({ connectionName: 'portcullis-node-requests', enableOfflineQueue: true })
+    listener.on('error', () => { /* the main connection logs Redis trouble */ })
+    listener.on('message', (channel: string, text: string) => {
+      if (channel === NODE_REQUEST_KEYS.answer(this.nodeId)) this.#answered(text)
+      else void this.#serve(text)
+    })
+    await listener.subscribe(NODE_REQUEST_KEYS.ask(this.nodeId), NODE_REQUEST_KEYS.answer(this.nodeId))
+    this.#listener = listener
+  }
+
+  /**
+   * Ask `node` and wait at most `timeoutMs` for its answer. Throws NodeRequestError when the
+   * node does not listen or does not answer in time; a Redis error when Redis is unreachable.
+   */
+  async ask(node: string, kind: string, args: unknown, timeoutMs = NODE_ANSWER_MS): Promise<NodeAnswer> {
+    const id = `${this.nodeId}:${++this.#next}`
+    const answered = new Promise<NodeAnswer>((resolve) => this.#waiting.set(id, resolve))
+    let timer: ReturnType<typeof clock.setTimeout> | undefined
+    try {
+      const request: AskWire = { id, from: this.nodeId, kind, args }
+      const receivers = await this.#client.publish(NODE_REQUEST_KEYS.ask(node), JSON.stringify(request))
+      if (receivers === 0) throw new NodeRequestError(node, 'not-listening', `node '${node}' is not connected to the cluster's Redis (stopped or down)`)
+      const late = new Promise<undefined>((resolve) => (timer = clock.setTimeout(() => resolve(undefined), timeoutMs)))
+      const answer = await Promise.race([answered, late])
+      if (answer === undefined) throw new NodeRequestError(node, 'no-answer', `node '${node}' did not answer within ${timeoutMs} ms (paused, overloaded or cut off)`)
+      return answer
+    } finally {
+      if (timer !== undefined) clearTimeout(timer)
+      this.#waiting.delete(id)
+    }
+  }
+
+  async close(): Promise<void> {
+    const listener = this.#listener
+    this.#listener = undefined
+    for (const resolve of this.#waiting.values()) resolve({ ok: false, error: { code: 'ERR_UNAVAILABLE', message: `node '${this.nodeId}' is stopping` } })
+    this.#waiting.clear()
+    if (listener !== undefined) await listener.quit().catch(() => listener.disconnect())
+  }
+
+  #answered(text: string): void {
+    let answer: NodeAnswer & { readonly id?: unknown }
+    try {
+      answer = JSON.parse(text) as NodeAnswer & { readonly id?: unknown }
+    } catch {
+      return
+    }
+    if (typeof answer.id === 'string') this.#waiting.get(answer.id)?.(answer)
+  }
+
+  async #serve(text: string): Promise<void> {
+    let request: AskWire
+    try {
+      request = JSON.parse(text) as AskWire
+    } catch {
+      return
+    }
+    if (typeof request.id !== 'string' || typeof request.from !== 'string' || typeof request.kind !== 'string') return
+    let answer: NodeAnswer
+    try {
+      answer = this.#handler === undefined
+        ? { ok: false, error: { code: 'ERR_UNAVAILABLE', message: `node '${this.nodeId}' is still starting` } }
+        : await this.#handler(request.kind, request.args)
+    } catch (err) {
+      this.#logger.error({ kind: request.kind, from: request.from, err: { message: (err as Error).message, stack: (err as Error).stack } }, 'cluster: a request from another node failed here')
+      answer = { ok: false, error: { code: 'ERR_INTERNAL', message: `node '${this.nodeId}' failed to answer (see its log)` } }
+    }
+    await this.#client.publish(NODE_REQUEST_KEYS.answer(request.from), JSON.stringify({ id: request.id, ...answer })).catch(() => {})
+  }
+}
