@@ -42,8 +42,6 @@ export interface ServerOptions {
   readonly logger?: Logger
   /** A public key set the admin listener publishes at /.well-known/jwks.json (development setup). */
   readonly jwks?: { readonly keys: readonly JsonWebKey[] }
-  /** Tests only: milliseconds between the admin API's stats history points (default 10 s). */
-  readonly statsHistoryIntervalMs?: number
   /** The admin API key (default: admin.apiKey, else dataDir/admin-api-key, generated if missing). */
   readonly apiKey?: string
   /**
@@ -211,7 +209,6 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       ...(shared !== undefined ? { shared } : {}),
       ...(membership !== undefined ? { nodes: () => membership.nodes() } : {}),
       ...(peers !== undefined ? { peers } : {}),
-      ...(options.statsHistoryIntervalMs !== undefined ? { historyIntervalMs: options.statsHistoryIntervalMs } : {}),
     })
     undo.push(() => brokerAdmin.close())
     if (shared !== undefined) {

@@ -52,8 +52,6 @@ export interface BrokerAdminOptions {
   readonly revocations: RevocationList
   /** Registered devices (type: devices authenticators look them up). */
   readonly devices: DeviceRegistry
-  /** Tests only: milliseconds between stats history points (default 10 s). */
-  readonly historyIntervalMs?: number
   /** Cluster: the managed configuration every node shares (Redis). */
   readonly shared?: SharedConfig
   /** Cluster: every node, its state and last report. */
@@ -108,7 +106,7 @@ export class BrokerAdmin implements MetricsSource {
     this.#revocationList = options.revocations
     this.revocations = new RevocationsAdmin({ broker, list: options.revocations, logger, authenticators: () => this.authn.live })
     this.devices = new DevicesAdmin({ broker, registry: options.devices, logger })
-    this.history = new StatsHistory(() => this.stats(), options.historyIntervalMs !== undefined ? { intervalMs: options.historyIntervalMs } : {})
+    this.history = new StatsHistory(() => this.stats())
   }
 
   /**

@@ -50,14 +50,8 @@ function counters(s: BrokerStatsView): number[] {
   return [s.connections.total, s.messages.received, s.messages.sent, s.bytes.in, s.bytes.out, s.authFailures.total, s.messages.dropped]
 }
 
-export interface StatsHistoryOptions {
-  /** Milliseconds between points (tests shorten it; default HISTORY_INTERVAL_MS). */
-  readonly intervalMs?: number
-}
-
 export class StatsHistory {
   readonly #read: () => BrokerStatsView
-  readonly #intervalMs: number
   /** Point times (epoch ms) and values, one column per field: fixed size, written round the ring. */
   readonly #times = new Float64Array(HISTORY_POINTS)
   readonly #columns: Float64Array[] = FIELDS.map(() => new Float64Array(HISTORY_POINTS))
@@ -68,12 +62,11 @@ export class StatsHistory {
   #last: number[]
   #timer: NodeJS.Timeout | undefined
 
-  constructor(read: () => BrokerStatsView, options: StatsHistoryOptions = {}) {
+  constructor(read: () => BrokerStatsView) {
     this.#read = read
-    this.#intervalMs = options.intervalMs ?? HISTORY_INTERVAL_MS
     this.#lastAt = clock.now()
     this.#last = counters(read())
-    this.#timer = clock.setInterval(() => this.sample(), this.#intervalMs)
+    this.#timer = clock.setInterval(() => this.sample(), HISTORY_INTERVAL_MS)
     this.#timer.unref()
   }
 
@@ -122,7 +115,7 @@ export class StatsHistory {
       })
       points.push(point as StatsPoint)
     }
-    return { range, intervalSeconds: this.#intervalMs / 1000, from: new Date(from).toISOString(), to: new Date(now).toISOString(), points }
+    return { range, intervalSeconds: HISTORY_INTERVAL_MS / 1000, from: new Date(from).toISOString(), to: new Date(now).toISOString(), points }
   }
 
   close(): void {

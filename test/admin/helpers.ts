@@ -66,15 +66,12 @@ export function baseConfig(dataDir: string, overrides: Record<string, unknown> =
 export async function startAdmin(
   options: {
     dataDir?: string; overrides?: Record<string, unknown>; jwks?: { keys: JsonWebKey[] }
-    /** Milliseconds between stats history points (default 10 s). */
-    statsHistoryIntervalMs?: number
   } = {},
 ): Promise<RunningAdmin> {
   const dataDir = options.dataDir ?? tempDataDir()
   const server = await createServer(validateConfig(baseConfig(dataDir, options.overrides)), {
     logger: process.env.DEBUG_LOG ? createLogger({ level: "debug" }) : silentLogger(),
     ...(options.jwks !== undefined ? { jwks: options.jwks } : {}),
-    ...(options.statsHistoryIntervalMs !== undefined ? { statsHistoryIntervalMs: options.statsHistoryIntervalMs } : {}),
   })
   const adminUrl = server.admin!.url
   const api = async (method: string, path: string, body?: unknown, key: string | null = API_KEY): Promise<ApiAnswer> => {

@@ -1,12 +1,15 @@
 /**
- * GET /api/v1/stats/history (issue 17 item 12) against a real broker whose history interval is
- * shortened to 200 ms: real MQTT 5.0 and 3.1.1 traffic shows up in the points as rates whose
- * integral over time is exactly the traffic (the same counters as GET /stats), the gauge says
- * who is connected, and the answer has the documented shape.
+ * GET /api/v1/stats/history (issue 17 item 12) against a real broker at its real 10 s history
+ * interval, moved by node:test's fake Date and setInterval (test/helpers/fake-time.ts): real MQTT
+ * 5.0 and 3.1.1 traffic shows up in the points as rates whose integral over time is exactly the
+ * traffic (the same counters as GET /stats), the gauge says who is connected, and the answer has
+ * the documented shape. setTimeout stays real: MQTT.js and the bounded waits below run on it.
  */
 import assert from 'node:assert/strict'
-import { after, describe, it } from 'node:test'
+import { after, before, describe, it } from 'node:test'
 import mqtt, { type MqttClient } from 'mqtt'
+import { HISTORY_INTERVAL_MS } from '../../src/admin/stats-history.js'
+import { fakeTime, realTime, tick } from '../helpers/fake-time.js'
 import { SEED_SECRET, hsToken, useAdmin } from './helpers.js'
 
 interface Point { at: string; [field: string]: number | string }
@@ -16,7 +19,10 @@ const FIELDS = ['connections', 'connectsPerSecond', 'messagesInPerSecond', 'mess
   'authFailuresPerSecond', 'dropsPerSecond']
 
 describe('admin API: stats history', () => {
-  const h = useAdmin({ statsHistoryIntervalMs: 200 })
+  // Faked before the broker starts (its history interval is set up then), real again after it closed
+  before(() => fakeTime(['Date', 'setInterval']))
+  const h = useAdmin()
+  after(() => realTime())
   const clients: MqttClient[] = []
   after(async () => {
     await Promise.all(clients.map((c) => new Promise<void>((resolve) => c.end(true, {}, () => resolve()))))
@@ -33,15 +39,6 @@ describe('admin API: stats history', () => {
     assert.equal(r.status, 200, r.text)
     return r.body
   }
-  /** Bounded wait until the history holds a point taken after `t` (epoch ms). */
-  const pointAfter = async (t: number): Promise<History> => {
-    for (const deadline = Date.now() + 10_000; ;) {
-      const v = await history()
-      if (v.points.some((p) => Date.parse(p.at) > t)) return v
-      assert.ok(Date.now() < deadline, 'no history point within 10 s')
-      await new Promise((r) => setTimeout(r, 50))
-    }
-  }
   /** Σ rate × seconds over the points after `t0`: how many of the counter's events they cover. */
   const integral = (v: History, field: string, t0: number): number => {
     let sum = 0
@@ -53,23 +50,28 @@ describe('admin API: stats history', () => {
   }
 
   it('MQTT traffic shows up as rates whose sum over time is the traffic; the gauge as connected clients', async () => {
-    // A first point, so that everything below happens inside intervals the answer covers whole
-    const first = await pointAfter(0)
-    const t0 = Date.parse(first.points[first.points.length - 1].at)
+    // A first point, so that everything below happens inside the interval the next one closes
+    tick(HISTORY_INTERVAL_MS)
+    const first = await history()
+    assert.equal(first.points.length, 1, 'one point per 10 s')
+    const t0 = Date.parse(first.points[0].at)
     const sub = await connect('hist-sub', 5, hsToken(SEED_SECRET))
     await sub.subscribeAsync('file/h/#', { qos: 1 })
     const pub = await connect('hist-pub', 4, hsToken(SEED_SECRET))
     for (let i = 0; i < 20; i++) await pub.publishAsync(`file/h/${i}`, 'x'.repeat(100), { qos: 1 })
     await assert.rejects(connect('hist-bad', 5, hsToken('not-the-secret-0123456789-0123456789-abcdef')))
-    // Every delivery made before the point that closes the traffic's interval
-    for (const deadline = Date.now() + 5000; ((await h.api('GET', '/api/v1/stats')).body as { messages: { sent: number } }).messages.sent < 20;) {
-      assert.ok(Date.now() < deadline, 'the subscriber got its 20 messages')
+    // Every delivery made before the point that closes the traffic's interval (a bounded wait, in real time)
+    for (const deadline = performance.now() + 5000; ((await h.api('GET', '/api/v1/stats')).body as { messages: { sent: number } }).messages.sent < 20;) {
+      assert.ok(performance.now() < deadline, 'the subscriber got its 20 messages')
       await new Promise((r) => setTimeout(r, 20))
     }
-    const v = await pointAfter(Date.now() + 10)
+    tick(HISTORY_INTERVAL_MS)
+    const v = await history()
 
     assert.equal(v.range, '1h')
-    assert.equal(v.intervalSeconds, 0.2)
+    assert.equal(v.intervalSeconds, 10)
+    assert.equal(v.points.length, 2)
+    assert.equal(Date.parse(v.points[1].at) - t0, HISTORY_INTERVAL_MS, 'the next point 10 s of the broker\'s clock later')
     assert.ok(v.points.length <= 360, 'bounded: an hour of points at most')
     assert.ok(Date.parse(v.to) - Date.parse(v.from) === 3600_000)
     const times = v.points.map((p) => Date.parse(p.at))

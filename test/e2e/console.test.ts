@@ -23,8 +23,10 @@ import { mintToken } from '../../src/auth/jwt/tools.js'
 import { validateConfig } from '../../src/config/schema.js'
 import { silentLogger } from '../../src/log.js'
 import { createServer, type PortcullisServer } from '../../src/server.js'
+import { HISTORY_INTERVAL_MS } from '../../src/admin/stats-history.js'
 import { connect } from '../helpers/broker.js'
 import { launchChromium } from '../helpers/chromium.js'
+import { fakeTime, realTime, tick } from '../helpers/fake-time.js'
 import { startJwksServer, type JwksServer } from '../helpers/jwks-server.js'
 import { sign, testKey } from '../helpers/tokens.js'
 import type { Json } from '../helpers/json.js'
@@ -51,6 +53,9 @@ const key = testKey('ES256', { kid: 'console-e2e' })
 before(async () => {
   jwks = await startJwksServer([key.publicJwk])
   dataDir = await mkdtemp(join(tmpdir(), 'portcullis-console-'))
+  // The broker's intervals (the stats history's 10 s) run on fake setInterval, moved on by the
+  // overview test; Date and setTimeout stay real (MQTT.js, Playwright and the waits below use them)
+  fakeTime(['setInterval'])
   server = await createServer(validateConfig({
     admin: { host: '127.0.0.1', port: 0, apiKey: API_KEY },
     listeners: [{ type: 'tcp', host: '127.0.0.1', port: 0 }],
@@ -58,7 +63,7 @@ before(async () => {
     authorization: { noMatch: 'allow' },
     dataDir,
     log: { level: 'silent' },
-  }), { logger: silentLogger(), statsHistoryIntervalMs: 500 }) // history points every 0.5 s: the screenshot's charts have a line
+  }), { logger: silentLogger() })
   assert.ok(server.admin !== undefined, 'the admin listener is not running')
   adminUrl = server.admin.url
   mqttPort = (server.listeners[0] as { port: number }).port
@@ -79,6 +84,7 @@ after(async () => {
   for (const c of clients) c.end(true)
   await browser?.close()
   await server?.close()
+  realTime()
   await jwks?.stop()
   if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true })
 })
@@ -202,6 +208,8 @@ test('console: sign in, add a JWKS authenticator, see a token client, disconnect
 })
 
 test('console: the overview charts the broker (screenshot for the README)', async () => {
+  // A history point before the clients below (the broker's 10 s interval moved on by fake setInterval)
+  tick(HISTORY_INTERVAL_MS)
   // A refused token, so the authentication chart has a failure to show.
   const stranger = testKey('ES256', { kid: 'stranger', fresh: true })
   await connect(mqttPort, { protocolVersion: 5, clientId: 'e2e-stranger', username: 'x', password: Buffer.from(sign(stranger, {})) }, 3000).then(
@@ -210,20 +218,27 @@ test('console: the overview charts the broker (screenshot for the README)', asyn
   )
   const client = await connect(mqttPort, { protocolVersion: 5, clientId: 'e2e-sensor-8', username: 'sensor-8', password: Buffer.from(sign(key, { sub: 'sensor-8' })) })
   clients.push(client)
+  // A second history point, 0.5 s after the first like those below: the overview has a line to draw when it opens
+  await new Promise((r) => setTimeout(r, 500))
+  tick(HISTORY_INTERVAL_MS)
   await page.click('nav a[data-route=overview]')
   await page.locator('#charts polyline').first().waitFor()
   await new Promise<void>((resolve, reject) => client.subscribe('sensors/#', { qos: 0 }, (err) => (err ? reject(err) : resolve())))
+  // 7 s of traffic drawn: a burst of publishes every 200 ms, a history point every 0.5 s (the
+  // broker's 10 s interval moved on: the screenshot's charts have a line); the page fetches the
+  // history every 10 s of its own clock
   let n = 0
-  const traffic = setInterval(() => {
+  const since = Date.now()
+  let nextPoint = since
+  await waitUntil(async () => {
     for (let i = 0; i < 1 + (n % 7); i++) client.publish(`sensors/e2e-sensor-8/temp`, String(20 + (n++ % 50) / 10), { qos: 0 })
-  }, 200)
-  try {
-    // 7 s of traffic drawn (the page fetches the history every 3 s)
-    const since = Date.now()
-    await waitUntil(async () => Date.now() - since > 7000 && Number(await page.locator('#charts').getAttribute('data-points')) >= 12, 'the overview did not draw the stats history', 25_000)
-  } finally {
-    clearInterval(traffic)
-  }
+    if (Date.now() >= nextPoint) {
+      tick(HISTORY_INTERVAL_MS)
+      nextPoint += 500
+    }
+    await new Promise((r) => setTimeout(r, 150))
+    return Date.now() - since > 7000 && Number(await page.locator('#charts').getAttribute('data-points')) >= 12
+  }, 'the overview did not draw the stats history', 25_000)
   mkdirSync(dirname(SCREENSHOT), { recursive: true })
   await page.screenshot({ path: SCREENSHOT })
   const size = statSync(SCREENSHOT).size

@@ -8,9 +8,16 @@
 import assert from 'node:assert/strict'
 import { mock } from 'node:test'
 
-/** Fakes Date and setTimeout from now on (until `realTime()`). */
-export function fakeTime(): void {
-  mock.timers.enable({ apis: ['Date', 'setTimeout'], now: Date.now() })
+/** What can be faked: `Date` and the timers the broker's clock waits on. */
+export type FakeApi = 'Date' | 'setTimeout' | 'setInterval'
+
+/**
+ * Fakes `apis` (default Date and setTimeout) from now on (until `realTime()`). Leave setTimeout
+ * real where clients or the test itself wait on it (MQTT.js, a bounded poll) and only the
+ * broker's intervals (the stats history) are to be moved.
+ */
+export function fakeTime(apis: readonly FakeApi[] = ['Date', 'setTimeout']): void {
+  mock.timers.enable({ apis: [...apis], now: Date.now() })
 }
 
 /** Back to real time (safe to call when time is not faked). */
