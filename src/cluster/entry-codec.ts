@@ -12,6 +12,10 @@
  *
  * MQTT 5 properties (rare, and nested: user properties, correlation data) stay JSON, as in the
  * stores. Lengths fit their fields: MQTT limits topics, client ids and filters to 65,535 bytes.
+ *
+ * Per message nothing but the bytes is kept on the sending side (EntryWriter writes each message
+ * as it is recorded) and nothing but the Message on the receiving side (readEntry hands each one
+ * to a visitor; the common "every matching subscription" target is one shared object).
  */
 import type { Message, QoS } from '../mqtt/types.js'
 import { propertiesFromJson, propertiesToJson } from '../store/sqlite/properties-json.js'
@@ -24,8 +28,14 @@ const MIRROR = 1 << 4
 const PASSED_ON = 1 << 5
 const EXPIRES = 1 << 6
 const ORIGIN = 1 << 7
+/** First size of an entry's buffer; it doubles as messages come. */
+const FIRST_SIZE = 4096
 
-/** One message of an entry, as the sender records it. */
+/** Every matching non-shared subscription, no shared group: what most forwarded messages carry. */
+export const TO_ALL: Forwarded = Object.freeze({ all: true, groups: Object.freeze([]) })
+const TO_NONE: Forwarded = Object.freeze({ all: false, groups: Object.freeze([]) })
+
+/** One message of an entry. */
 export interface ForwardEntry {
   readonly message: Message
   readonly forwarded: Forwarded
@@ -35,52 +45,88 @@ export interface ForwardEntry {
   readonly passedOn: boolean
 }
 
-/** The bytes of an entry holding `entries`, in order. */
-export function encodeEntry(entries: readonly ForwardEntry[]): Buffer {
-  // An upper bound (a UTF-16 code unit is at most 3 UTF-8 bytes), filled once, cut to size.
-  const props = entries.map((e) => propertiesToJson(e.message.properties))
-  let size = 1
-  for (const [i, { message, forwarded }] of entries.entries()) {
-    size += 1 + 2 + 3 * message.topic.length + 2 + 3 * (message.origin?.length ?? 0) + 8 + 4 + 3 * (props[i]?.length ?? 0) + 2 + 4 + message.payload.length
-    for (const g of forwarded.groups) size += 2 + 3 * g.length
+/** Called with each message of an entry, in order. */
+export type EntryVisitor = (message: Message, forwarded: Forwarded, mirror: boolean, passedOn: boolean) => void
+
+/** The bytes of one entry, written message by message as they are recorded. */
+export class EntryWriter {
+  #buf = Buffer.allocUnsafe(FIRST_SIZE)
+  #at: number
+
+  constructor() {
+    this.#at = this.#buf.writeUInt8(VERSION, 0)
   }
-  const buf = Buffer.allocUnsafe(size)
-  let at = buf.writeUInt8(VERSION, 0)
-  const text = (s: string, lengthBytes: 2 | 4): void => {
-    const n = buf.write(s, at + lengthBytes)
-    if (lengthBytes === 2) buf.writeUInt16BE(n, at)
-    else buf.writeUInt32BE(n, at)
-    at += lengthBytes + n
+
+  /** Messages' bytes written so far, version byte included. */
+  get length(): number {
+    return this.#at
   }
-  for (const [i, { message, forwarded, mirror, passedOn }] of entries.entries()) {
-    const { origin, expiresAt } = message
+
+  add(message: Message, forwarded: Forwarded, mirror: boolean, passedOn: boolean): void {
+    const { topic, origin, expiresAt, payload } = message
+    const props = propertiesToJson(message.properties)
+    const groups = forwarded.groups
+    // An upper bound (a UTF-16 code unit is at most 3 UTF-8 bytes).
+    let size = 1 + 2 + 3 * topic.length + 2 + 3 * (origin?.length ?? 0) + 8 + 4 + 3 * (props?.length ?? 0) + 2 + 4 + payload.length
+    for (let k = 0; k < groups.length; k++) size += 2 + 3 * groups[k].length
+    this.#room(size)
+    const buf = this.#buf
     const flags = message.qos | (message.retain ? RETAIN : 0) | (forwarded.all ? ALL : 0) | (mirror ? MIRROR : 0) |
       (passedOn ? PASSED_ON : 0) | (expiresAt !== undefined ? EXPIRES : 0) | (origin !== undefined ? ORIGIN : 0)
-    at = buf.writeUInt8(flags, at)
-    text(message.topic, 2)
-    if (origin !== undefined) text(origin, 2)
-    if (expiresAt !== undefined) at = buf.writeDoubleBE(expiresAt, at)
-    const p = props[i]
-    if (p === null) at = buf.writeUInt32BE(0, at)
-    else text(p, 4)
-    at = buf.writeUInt16BE(forwarded.groups.length, at)
-    for (const g of forwarded.groups) text(g, 2)
-    at = buf.writeUInt32BE(message.payload.length, at)
-    at += message.payload.copy(buf, at)
+    buf[this.#at++] = flags
+    this.#text(topic, 2)
+    if (origin !== undefined) this.#text(origin, 2)
+    if (expiresAt !== undefined) this.#at = buf.writeDoubleBE(expiresAt, this.#at)
+    if (props === null) this.#at = buf.writeUInt32BE(0, this.#at)
+    else this.#text(props, 4)
+    this.#at = buf.writeUInt16BE(groups.length, this.#at)
+    for (let k = 0; k < groups.length; k++) this.#text(groups[k], 2)
+    this.#at = buf.writeUInt32BE(payload.length, this.#at)
+    this.#at += payload.copy(buf, this.#at)
   }
-  return buf.subarray(0, at)
+
+  /** The entry's bytes (a view of the writer's buffer: add nothing more once taken). */
+  bytes(): Buffer {
+    return this.#buf.subarray(0, this.#at)
+  }
+
+  #room(size: number): void {
+    if (this.#at + size <= this.#buf.length) return
+    let n = this.#buf.length * 2
+    while (n < this.#at + size) n *= 2
+    const bigger = Buffer.allocUnsafe(n)
+    this.#buf.copy(bigger, 0, 0, this.#at)
+    this.#buf = bigger
+  }
+
+  #text(s: string, lengthBytes: 2 | 4): void {
+    const buf = this.#buf
+    const at = this.#at + lengthBytes
+    const n = buf.write(s, at)
+    if (lengthBytes === 2) buf.writeUInt16BE(n, this.#at)
+    else buf.writeUInt32BE(n, this.#at)
+    this.#at = at + n
+  }
+}
+
+/** The bytes of an entry holding `entries`, in order. */
+export function encodeEntry(entries: readonly ForwardEntry[]): Buffer {
+  const w = new EntryWriter()
+  for (const e of entries) w.add(e.message, e.forwarded, e.mirror, e.passedOn)
+  return w.bytes()
 }
 
 /**
- * The messages of an entry, in order. Payloads are slices of `buf` (no copy). Throws on bytes
- * that are not an entry of this version (the reader logs and acknowledges it, never loops).
+ * Hand each message of an entry to `visit`, in order; payloads are slices of `buf` (no copy).
+ * Throws on bytes that are not an entry of this version, or cut short (the messages before the
+ * cut were visited; the reader logs and acknowledges such an entry, never loops on it).
  */
-export function decodeEntry(buf: Buffer): ForwardEntry[] {
+export function readEntry(buf: Buffer, visit: EntryVisitor): void {
   if (buf.length === 0 || buf[0] !== VERSION) throw new Error(`stream entry of unknown version ${buf[0] ?? 'none'}`)
-  const out: ForwardEntry[] = []
   let at = 1
+  const end = buf.length
   const need = (n: number): void => {
-    if (at + n > buf.length) throw new Error('stream entry cut short')
+    if (at + n > end) throw new Error('stream entry cut short')
   }
   const text = (lengthBytes: 2 | 4): string => {
     need(lengthBytes)
@@ -91,7 +137,7 @@ export function decodeEntry(buf: Buffer): ForwardEntry[] {
     at += n
     return s
   }
-  while (at < buf.length) {
+  while (at < end) {
     const flags = buf[at++]
     const topic = text(2)
     const origin = (flags & ORIGIN) !== 0 ? text(2) : undefined
@@ -106,20 +152,27 @@ export function decodeEntry(buf: Buffer): ForwardEntry[] {
     need(2)
     const count = buf.readUInt16BE(at)
     at += 2
-    const groups: string[] = []
-    for (let k = 0; k < count; k++) groups.push(text(2))
+    let forwarded: Forwarded
+    if (count === 0) forwarded = (flags & ALL) !== 0 ? TO_ALL : TO_NONE
+    else {
+      const groups: string[] = []
+      for (let k = 0; k < count; k++) groups.push(text(2))
+      forwarded = { all: (flags & ALL) !== 0, groups }
+    }
     need(4)
     const n = buf.readUInt32BE(at)
     at += 4
     need(n)
     const payload = buf.subarray(at, at + n)
     at += n
-    out.push({
-      message: { topic, payload, qos: (flags & 3) as QoS, retain: (flags & RETAIN) !== 0, properties, expiresAt, origin },
-      forwarded: { all: (flags & ALL) !== 0, groups },
-      mirror: (flags & MIRROR) !== 0,
-      passedOn: (flags & PASSED_ON) !== 0,
-    })
+    const message: Message = { topic, payload, qos: (flags & 3) as QoS, retain: (flags & RETAIN) !== 0, properties, expiresAt, origin }
+    visit(message, forwarded, (flags & MIRROR) !== 0, (flags & PASSED_ON) !== 0)
   }
+}
+
+/** The messages of an entry, in order (see readEntry); nothing when any byte is wrong. */
+export function decodeEntry(buf: Buffer): ForwardEntry[] {
+  const out: ForwardEntry[] = []
+  readEntry(buf, (message, forwarded, mirror, passedOn) => out.push({ message, forwarded, mirror, passedOn }))
   return out
 }

@@ -17,7 +17,8 @@ import type { ClusterBus, Forwarded } from './bus.js'
 import { NODE_KEYS } from './membership.js'
 import { RouteTable } from './routes.js'
 import { StreamTakeover } from './stream-takeover.js'
-import { StreamReader, recordForward, streamKey, type ForwardEntry } from './streams.js'
+import { TO_ALL } from './entry-codec.js'
+import { StreamReader, recordForward, streamKey } from './streams.js'
 
 export interface RedisBusOptions {
   /** Apply a retained message forwarded by another node to this node's retained mirror. */
@@ -114,7 +115,7 @@ export class RedisBus implements ClusterBus {
         const n = await this.#takeover.copy(node, held)
         if (n > 0) this.#logger.info({ node, messages: n, sessions: held.size }, 'cluster: took over a dead node\'s forwarded messages')
       }
-      this.#reader = new StreamReader(this.#state, reader, this.#logger, (e) => this.#receive(e))
+      this.#reader = new StreamReader(this.#state, reader, this.#logger, this.#receive)
       await this.#reader.start()
     } catch (err) {
       this.#routes.close()
@@ -138,6 +139,13 @@ export class RedisBus implements ClusterBus {
   publish(message: Message, localGroups: readonly string[]): readonly string[] {
     if (!this.#started || message.topic.startsWith('$SYS/')) return localGroups
     const match = this.#routes.match(message.topic)
+    const mirror = message.retain && this.#mirror !== undefined
+    if (match.groups.length === 0 && !mirror) {
+      // The common case: to every matching subscription of each node that has one (no object per node).
+      for (const c of match.clients) recordForward(this.#state, c.clientId, message, TO_ALL, false)
+      this.#forwarded += match.clients.length
+      return localGroups
+    }
     const targets = new Map<string, Target>()
     for (const c of match.clients) targets.set(c.clientId, { all: true, groups: [] })
     let served = localGroups
@@ -154,11 +162,11 @@ export class RedisBus implements ClusterBus {
       }
     }
     // A retained message goes to every node (their mirrors), delivered only where it matched.
-    if (message.retain && this.#mirror !== undefined) {
+    if (mirror) {
       for (const node of this.#routes.nodes()) if (!targets.has(node)) targets.set(node, { all: false, groups: [] })
     }
     for (const [node, t] of targets) {
-      recordForward(this.#state, node, message, t, message.retain && this.#mirror !== undefined)
+      recordForward(this.#state, node, message, t, mirror)
       this.#forwarded++
     }
     return served
@@ -193,13 +201,12 @@ export class RedisBus implements ClusterBus {
     return this.#takeover.catchUp(clientId, previous)
   }
 
-  #receive(entry: ForwardEntry, clients?: ReadonlySet<string>): void {
-    // Another node's stream (clients set) carries retained updates this node had from its own
-    // stream or loaded at start: applying that node's older ones could make the mirror stale.
-    if (entry.mirror && clients === undefined) this.#mirror?.(entry.message)
-    if (!entry.forwarded.all && entry.forwarded.groups.length === 0) return
-    const missed = this.#handler(entry.message, clients === undefined ? entry.forwarded : { ...entry.forwarded, clients })
-    if (missed.length > 0 && !entry.passedOn) this.#passOn(entry.message, missed)
+  /** A message read from this node's stream: to the retained mirror, then to the subscriptions it names. */
+  readonly #receive = (message: Message, forwarded: Forwarded, mirror: boolean, passedOn: boolean): void => {
+    if (mirror) this.#mirror?.(message)
+    if (!forwarded.all && forwarded.groups.length === 0) return
+    const missed = this.#handler(message, forwarded)
+    if (missed.length > 0 && !passedOn) this.#passOn(message, missed)
   }
 
   /**

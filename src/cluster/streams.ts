@@ -21,10 +21,10 @@ import type { Logger } from '../log.js'
 import type { Message } from '../mqtt/types.js'
 import type { RedisState } from '../store/redis/redis-state.js'
 import type { Forwarded } from './bus.js'
-import { decodeEntry, encodeEntry, type ForwardEntry } from './entry-codec.js'
+import { EntryWriter, decodeEntry, readEntry, type EntryVisitor, type ForwardEntry } from './entry-codec.js'
 import { clock } from '../clock.js'
 
-export type { ForwardEntry } from './entry-codec.js'
+export type { EntryVisitor, ForwardEntry } from './entry-codec.js'
 
 export const STREAM_GROUP = 'pc'
 export const streamKey = (node: string): string => `pc:fwd:{${node}}`
@@ -36,41 +36,49 @@ const RETRY_MS = 500
 const FIELD = 'm'
 
 /** Per state, the entry being filled for each node in the current group (see recordForward). */
-const batches = new WeakMap<RedisState, Map<string, ForwardEntry[]>>()
+const batches = new WeakMap<RedisState, Map<string, EntryWriter>>()
 
 /**
  * Record `message` for `node`'s stream in the next group commit. Every message for one node in
- * one group goes in one entry (one XADD), encoded when the group is sent — a command per node
- * and commit instead of one per message.
+ * one group goes in one entry (one XADD), its bytes written now — a command per node and commit
+ * instead of one per message, and nothing kept of the message but its bytes.
  */
 export function recordForward(state: RedisState, node: string, message: Message, forwarded: Forwarded, mirror: boolean, passedOn = false): void {
-  const entry: ForwardEntry = { message, forwarded, mirror, passedOn }
   let open = batches.get(state)
-  if (open === undefined) batches.set(state, (open = new Map<string, ForwardEntry[]>()))
+  if (open === undefined) batches.set(state, (open = new Map<string, EntryWriter>()))
   const current = open.get(node)
   if (current !== undefined) {
-    current.push(entry)
+    current.add(message, forwarded, mirror, passedOn)
     // Recorded all the same (nothing to send): the publisher's acknowledgement waits for this group.
     state.record(NOTHING)
     return
   }
-  const batch = [entry]
+  const writer = new EntryWriter()
+  writer.add(message, forwarded, mirror, passedOn)
   const filling = open
-  filling.set(node, batch)
+  filling.set(node, writer)
   const key = streamKey(node)
   // Runs as the group is sent: the entry is closed, later messages start the next one.
   const close = (): void => {
-    if (filling.get(node) === batch) filling.delete(node)
+    if (filling.get(node) === writer) filling.delete(node)
   }
   state.record((m) => {
     close()
-    m.xadd(key, '*', FIELD, encodeEntry(batch))
+    m.xadd(key, '*', FIELD, writer.bytes())
   })
   // A group that fails before it is sent (Redis unreachable) never runs the op above: closed here.
   state.afterCommit(close)
 }
 
 const NOTHING = (): void => {}
+
+/** Hand each message of one stream entry (its fields as read) to `visit`, in the order they were published. */
+export function visitEntry(fields: readonly Buffer[], visit: EntryVisitor): void {
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i].length === 1 && fields[i][0] === 0x6d) return readEntry(fields[i + 1], visit)
+  }
+  throw new Error(`stream entry without its ${FIELD} field`)
+}
 
 /** The messages of one stream entry (its fields as read), in the order they were published. */
 export function entryMessages(fields: readonly Buffer[]): ForwardEntry[] {
@@ -116,16 +124,20 @@ export class StreamReader {
   readonly #state: RedisState
   readonly #client: Redis
   readonly #logger: Logger
-  readonly #handle: (entry: ForwardEntry) => void
+  readonly #handle: EntryVisitor
   readonly #key: string
   readonly #consumer: string
   #closed = false
   #failing = false
   #running: Promise<void> | undefined
-  /** Entries read and handed over since start. */
+  /** Messages read and handed over since start. */
   received = 0
+  readonly #counted: EntryVisitor = (message, forwarded, mirror, passedOn) => {
+    this.#handle(message, forwarded, mirror, passedOn)
+    this.received++
+  }
 
-  constructor(state: RedisState, client: Redis, logger: Logger, handle: (entry: ForwardEntry) => void) {
+  constructor(state: RedisState, client: Redis, logger: Logger, handle: EntryVisitor) {
     this.#state = state
     this.#client = client
     this.#logger = logger
@@ -170,10 +182,7 @@ export class StreamReader {
       // (A pending entry whose fields are gone was deleted: only acknowledged.)
       if (fields === null || fields.length === 0) continue
       try {
-        for (const entry of entryMessages(fields)) {
-          this.#handle(entry)
-          this.received++
-        }
+        visitEntry(fields, this.#counted)
       } catch (err) {
         // An entry that cannot be read or delivered is acknowledged all the same (never a loop on it).
         this.#logger.error({ err: { message: err instanceof Error ? err.message : String(err) }, entry: id.toString() }, 'cluster: forwarded message not delivered')
