@@ -316,7 +316,7 @@ export class Broker {
   /** Hand one delivery to a session: send now, queue, or drop. */
   deliver(session: Session, d: Delivery): void {
     // A QoS 1/2 message for a stored session is stored before anything acknowledges its PUBLISH.
-    if (session.stored && d.qos !== 0 && d.stored === undefined) d = { ...d, stored: this.#store.queueDelivery(session.clientId, d) }
+    if (session.stored && d.qos !== 0 && d.stored === undefined) d.stored = this.#store.queueDelivery(session.clientId, d)
     const conn = session.connection
     if (conn !== undefined && conn.state === 'connected') {
       if (d.qos === 0) {

@@ -115,8 +115,7 @@ export class Session {
   /** Record a message whose PUBLISH is going out for the first time. */
   addInflight(d: Delivery, packetId: number): Inflight {
     // One object shape for every message in flight (a spread copies whatever shape `d` has).
-    const f: Inflight = { message: d.message, qos: d.qos, retain: d.retain, subscriptionIds: d.subscriptionIds, packetId, state: 'publish', counted: true }
-    if (d.stored !== undefined) (f as { stored?: number }).stored = d.stored
+    const f: Inflight = { message: d.message, qos: d.qos, retain: d.retain, subscriptionIds: d.subscriptionIds, stored: d.stored, packetId, state: 'publish', counted: true }
     this.inflight.set(packetId, f)
     this.#inflightBytes += f.message.payload.length
     this.#windowUsed++

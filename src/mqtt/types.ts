@@ -49,8 +49,12 @@ export interface Delivery {
   readonly qos: QoS
   readonly retain: boolean
   readonly subscriptionIds: readonly number[] | undefined
-  /** The session store's id for this delivery when it is stored (persistent session, QoS ≥ 1). */
-  readonly stored?: number
+  /**
+   * The session store's id for this delivery when it is stored (persistent session, QoS ≥ 1),
+   * set once by the broker when it hands the delivery to its session (a delivery belongs to one
+   * session: set in place, every delivery keeps one shape).
+   */
+  stored?: number | undefined
   /** The shared subscription it came through (`$share/<group>/<filter>`), if one. */
   readonly group?: string | undefined
 }
@@ -68,5 +72,5 @@ export function subscriptionIdsOf(sub: { readonly subscriptionId: number | undef
 export function toDelivery(
   message: Message, subscriptionQos: QoS, retain: boolean, subscriptionIds: readonly number[] | undefined, group?: string,
 ): Delivery {
-  return { message, qos: message.qos < subscriptionQos ? message.qos : subscriptionQos, retain, subscriptionIds, group }
+  return { message, qos: message.qos < subscriptionQos ? message.qos : subscriptionQos, retain, subscriptionIds, group, stored: undefined }
 }

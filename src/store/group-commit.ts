@@ -51,6 +51,8 @@ export interface CommitBackend<Op> {
 type Waiter = (err: Error | undefined) => void
 
 interface Group<Op> {
+  /** The RecordedChange of ops[0]: the group holds changes first … first + ops.length - 1. */
+  readonly first: number
   ops: Array<Op | undefined>
   /** Ops not cancelled. */
   live: number
@@ -59,37 +61,24 @@ interface Group<Op> {
   holds: number
   /** performance.now() after which the group commits, held or not. */
   deadline: number
-  /** Handed to the backend (or found empty): nothing in it can be cancelled or held any more. */
-  sent: boolean
 }
 
-/** A recorded change, as `record` returns it: to cancel it or hold its group. */
-export interface RecordedChange {
-  /** @internal */
-  readonly group: object
-  /** @internal */
-  readonly index: number
-}
-
-/** A change holding its group's commit; `GroupCommitter.release` lets it go. */
-export interface CommitHold {
-  /** @internal */
-  readonly group: object
-  /** @internal */
-  released: boolean
-}
+/**
+ * A recorded change, as `record` returns it, to cancel it or hold its group: its number in the
+ * order of recording (from 1; 0 for a change not recorded). A number, not an object: a stored
+ * delivery keeps one for each of its changes, and one is recorded per message.
+ */
+export type RecordedChange = number
 
 /** How long a held group may wait for its holds to be released, by default (ms). */
 export const DEFAULT_HOLD_MS = 10
 
-const NO_OPS: never[] = []
-const NO_WAITERS: Waiter[] = []
 
 export class GroupCommitter<Op> implements Omit<CommitBarrier, 'available'> {
   readonly stats: CommitStats = { commits: 0, failures: 0, changes: 0, cancelled: 0, lastCommitSeconds: 0, lastBatchSize: 0 }
   readonly #backend: CommitBackend<Op>
   readonly #holdMs: number
-  #open: Group<Op> = newGroup()
+  #open: Group<Op> = newGroup(1)
   /** Groups closed for new changes, oldest first, waiting for their commit (or their holds). */
   readonly #sealed: Array<Group<Op>> = []
   /** Waiters of the group sent last whose commit has not answered yet. */
@@ -125,23 +114,23 @@ export class GroupCommitter<Op> implements Omit<CommitBarrier, 'available'> {
     return this.#recorded
   }
 
-  /** A change to commit with the next group (ignored once closed: undefined). */
-  record(op: Op): RecordedChange | undefined {
-    if (this.#closed) return undefined
-    this.#recorded++
+  /** A change to commit with the next group (ignored once closed: 0). */
+  record(op: Op): RecordedChange {
+    if (this.#closed) return 0
     const g = this.#open
     g.ops.push(op)
     g.live++
     this.#schedule()
-    return { group: g, index: g.ops.length - 1 }
+    return ++this.#recorded
   }
 
   /** Drop a change not committed yet; false when it is committed (or being committed) already. */
-  cancel(change: RecordedChange | undefined): boolean {
-    if (change === undefined) return false
-    const g = change.group as Group<Op>
-    if (g.sent || g.ops[change.index] === undefined) return false
-    g.ops[change.index] = undefined
+  cancel(change: RecordedChange): boolean {
+    const g = this.#groupOf(change)
+    if (g === undefined) return false
+    const i = change - g.first
+    if (g.ops[i] === undefined) return false
+    g.ops[i] = undefined
     g.live--
     this.stats.cancelled++
     return true
@@ -149,28 +138,39 @@ export class GroupCommitter<Op> implements Omit<CommitBarrier, 'available'> {
 
   /** True while `change` is recorded and neither committed (nor being committed) nor cancelled. */
   uncommitted(change: RecordedChange): boolean {
-    const g = change.group as Group<Op>
-    return !g.sent && g.ops[change.index] !== undefined
+    const g = this.#groupOf(change)
+    return g !== undefined && g.ops[change - g.first] !== undefined
   }
 
   /**
    * Hold the commit of the group holding `change` (at most holdMs after the group closes) until
-   * `release`: undefined when that group is committed already.
+   * `release(change)`: false (nothing to release) when that group is committed already. The
+   * caller releases each hold it took once.
    */
-  hold(change: RecordedChange | undefined): CommitHold | undefined {
-    if (change === undefined) return undefined
-    const g = change.group as Group<Op>
-    if (g.sent) return undefined
+  hold(change: RecordedChange): boolean {
+    const g = this.#groupOf(change)
+    if (g === undefined) return false
     g.holds++
-    return { group: g, released: false }
+    return true
   }
 
-  release(hold: CommitHold | undefined): void {
-    if (hold === undefined || hold.released) return
-    hold.released = true
-    const g = hold.group as Group<Op>
-    if (g.sent) return
-    if (--g.holds === 0) this.#schedule()
+  /** Let go of a hold taken with `hold(change)` (nothing when its group went meanwhile: its deadline passed). */
+  release(change: RecordedChange): void {
+    const g = this.#groupOf(change)
+    if (g !== undefined && --g.holds === 0) this.#schedule()
+  }
+
+  /** The group (open or sealed, not sent) that holds `change`, if any. */
+  #groupOf(change: RecordedChange): Group<Op> | undefined {
+    if (change <= 0) return undefined
+    const open = this.#open
+    if (change >= open.first) return change < open.first + open.ops.length ? open : undefined
+    const sealed = this.#sealed
+    for (let k = sealed.length - 1; k >= 0; k--) {
+      const g = sealed[k]
+      if (change >= g.first) return change < g.first + g.ops.length ? g : undefined
+    }
+    return undefined
   }
 
   afterCommit(done: Waiter): void {
@@ -206,7 +206,7 @@ export class GroupCommitter<Op> implements Omit<CommitBarrier, 'available'> {
     if (g.ops.length === 0) return
     g.deadline = performance.now() + this.#holdMs
     this.#sealed.push(g)
-    this.#open = newGroup()
+    this.#open = newGroup(this.#recorded + 1)
   }
 
   /** Commit the sealed groups that are ready, oldest first, in one go; wait for the first that is not. */
@@ -232,13 +232,11 @@ export class GroupCommitter<Op> implements Omit<CommitBarrier, 'available'> {
     if (groups.length === 1 && first !== undefined && first.live === first.ops.length) {
       ops = first.ops as Op[]
       waiters.push(...first.waiters)
-      markSent(first)
     } else {
       ops = []
       for (const g of groups) {
         for (const op of g.ops) if (op !== undefined) ops.push(op)
         for (const w of g.waiters) waiters.push(w)
-        markSent(g)
       }
     }
     if (ops.length === 0) {
@@ -295,18 +293,8 @@ export class GroupCommitter<Op> implements Omit<CommitBarrier, 'available'> {
   }
 }
 
-/**
- * A group handed to the backend keeps nothing: a stored delivery's handle may keep the group
- * object alive for as long as the delivery waits (hours, offline), not its ops or waiters.
- */
-function markSent(g: Group<unknown>): void {
-  g.sent = true
-  g.ops = NO_OPS
-  g.waiters = NO_WAITERS
-}
-
-function newGroup<Op>(): Group<Op> {
-  return { ops: [], live: 0, waiters: [], holds: 0, deadline: 0, sent: false }
+function newGroup<Op>(first: number): Group<Op> {
+  return { first, ops: [], live: 0, waiters: [], holds: 0, deadline: 0 }
 }
 
 function asError(err: unknown): Error {

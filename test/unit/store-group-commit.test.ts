@@ -126,9 +126,9 @@ describe('GroupCommitter', () => {
     assert.equal(c.cancel(a), false)
     const x = c.record('x')
     c.afterCommit(waiter(log, 'after x (cancelled)'))
-    assert.equal(c.uncommitted(x!), true)
+    assert.equal(c.uncommitted(x), true)
     c.cancel(x)
-    assert.equal(c.uncommitted(x!), false)
+    assert.equal(c.uncommitted(x), false)
     await nextTurn()
     assert.deepEqual(backend.groups, [['b']], 'nothing left to write: no commit')
     assert.deepEqual(log, ['after b', 'after x (cancelled)'])
@@ -141,8 +141,9 @@ describe('GroupCommitter', () => {
     const a = c.record('a')
     await nextTurn()
     assert.equal(c.cancel(a), false)
-    assert.equal(c.uncommitted(a!), false)
-    assert.equal(c.hold(a), undefined)
+    assert.equal(c.uncommitted(a), false)
+    assert.equal(c.hold(a), false, 'nothing to hold (or release)')
+    assert.equal(c.cancel(0), false, '0: no change')
   })
 
   test('a held group commits once its holds are released, and its waiters (and later groups) wait for it', async () => {
@@ -150,7 +151,7 @@ describe('GroupCommitter', () => {
     const c = new GroupCommitter(backend, { holdMs: 60_000 })
     const log: string[] = []
     const sent = c.record('sent early')
-    const hold = c.hold(sent)
+    assert.equal(c.hold(sent), true)
     c.afterCommit(waiter(log, 'first'))
     await nextTurn()
     c.record('later')
@@ -161,9 +162,9 @@ describe('GroupCommitter', () => {
     assert.deepEqual(log, [])
     assert.equal(c.pending, true)
     // the acknowledgement came: the change needs no writing, the hold goes
+    assert.equal(c.uncommitted(sent), true, 'a change of a sealed, held group is found behind a later group')
     c.cancel(sent)
-    c.release(hold)
-    c.release(hold)
+    c.release(sent)
     await nextTurn()
     assert.deepEqual(backend.groups, [['later']], 'both groups in one commit, without the cancelled change')
     assert.deepEqual(log, ['first', 'second'])
@@ -222,7 +223,7 @@ describe('GroupCommitter', () => {
     assert.equal(closed, false)
     backend.answer()
     await closing
-    c.record('too late')
+    assert.equal(c.record('too late'), 0)
     await nextTurn()
     assert.deepEqual(backend.groups, [['last']])
     assert.equal(c.recorded, 1)

@@ -8,7 +8,7 @@
  */
 import type { Statement } from 'better-sqlite3'
 import type { Delivery, Message, QoS } from '../../mqtt/types.js'
-import type { CommitHold, RecordedChange } from '../group-commit.js'
+import type { RecordedChange } from '../group-commit.js'
 import type {
   SessionFacts, SessionStore, StoredInflight, StoredSession, StoredSubscription,
 } from '../types.js'
@@ -57,25 +57,29 @@ interface WillJson {
 const STATE_SENT = 1
 const STATE_PUBREL = 2
 
-/** A stored delivery as this store knows it: where it stands, and its changes not committed yet. */
+/** A stored message: its id, the deliveries referencing it, and its row's INSERT while not committed (else 0). */
+interface MessageRecord {
+  readonly id: number
+  readonly message: Message
+  refs: number
+  insert: RecordedChange
+}
+
+/**
+ * A stored delivery as this store knows it: where it stands, and its changes not committed yet
+ * (RecordedChange numbers, 0 for none: no object per change).
+ */
 interface DeliveryRecord {
-  readonly messageId: number
+  readonly message: MessageRecord
   packetId: number | null
   state: number
   ord: number
   /** Its row's INSERT, while not committed (it writes the fields above as they are then). */
-  insert: RecordedChange | undefined
+  insert: RecordedChange
   /** An UPDATE of the fields above, while not committed. */
-  update: RecordedChange | undefined
-  /** Holds the commit while its PUBLISH, sent before it, waits for its PUBACK. */
-  hold: CommitHold | undefined
-}
-
-/** A stored message: the deliveries referencing it, and its row's INSERT while not committed. */
-interface MessageRecord {
-  readonly message: Message
-  refs: number
-  insert: RecordedChange | undefined
+  update: RecordedChange
+  /** The change whose group's commit it holds while its PUBLISH, sent before it, waits for its PUBACK. */
+  hold: RecordedChange
 }
 
 /** Ids of rows to delete at the end of the next commit (lazily: a crash may leave them, never lose one). */
@@ -111,10 +115,12 @@ export class SqliteSessionStore implements SessionStore {
   readonly durable = true
   readonly #state: StateDatabase
   readonly #s: Record<string, Statement>
-  /** The stored id of each message object written (a message is written once). */
-  readonly #messageIds = new WeakMap<Message, number>()
-  /** Stored messages by id. */
-  readonly #messages = new Map<number, MessageRecord>()
+  /**
+   * Each message object stored (a message is written once, however many deliveries reference
+   * it), until its last delivery goes: a plain Map (cheaper than a WeakMap per message), which
+   * holds the message no longer than its deliveries do.
+   */
+  readonly #messages = new Map<Message, MessageRecord>()
   /** Stored deliveries by id. */
   readonly #deliveries = new Map<number, DeliveryRecord>()
   readonly #deleteDeliveries: LazyDeletes
@@ -176,6 +182,8 @@ export class SqliteSessionStore implements SessionStore {
     const db = this.#state.db
     const lostAt = this.#state.aliveAt() ?? clock.now()
     const messages = new Map<number, Message>()
+    /** Each message a delivery references. */
+    const records = new Map<number, MessageRecord>()
     for (const r of db.prepare('SELECT * FROM messages').iterate() as IterableIterator<MessageRow>) {
       const m = messageFromRow(r)
       messages.set(r.id, m)
@@ -207,16 +215,14 @@ export class SqliteSessionStore implements SessionStore {
         subscriptionIds: r.subscription_ids === null ? undefined : (JSON.parse(r.subscription_ids) as number[]),
         stored: r.id,
       }
-      this.#deliveries.set(r.id, {
-        messageId: r.message_id, packetId: r.packet_id, state: r.state, ord: r.ord, insert: undefined, update: undefined, hold: undefined,
-      })
-      let m = this.#messages.get(r.message_id)
+      let m = records.get(r.message_id)
       if (m === undefined) {
-        m = { message, refs: 0, insert: undefined }
-        this.#messages.set(r.message_id, m)
-        this.#messageIds.set(message, r.message_id)
+        m = { id: r.message_id, message, refs: 0, insert: 0 }
+        records.set(r.message_id, m)
+        this.#messages.set(message, m)
       }
       m.refs++
+      this.#deliveries.set(r.id, { message: m, packetId: r.packet_id, state: r.state, ord: r.ord, insert: 0, update: 0, hold: 0 })
       if (r.packet_id === null) s.queue.push(delivery)
       else s.inflight.push({ delivery, packetId: r.packet_id, state: r.state === STATE_PUBREL ? 'pubrel' : 'publish' })
     }
@@ -228,7 +234,7 @@ export class SqliteSessionStore implements SessionStore {
     // Tidy what no session references (left by a crash between lazy deletions).
     db.transaction(() => {
       for (const id of orphans) this.#s['deleteDelivery']?.run(id)
-      for (const id of messages.keys()) if (!this.#messages.has(id)) this.#s['deleteMessage']?.run(id)
+      for (const id of messages.keys()) if (!records.has(id)) this.#s['deleteMessage']?.run(id)
     })()
     return [...byClient.values()].map((s) => ({
       ...s.facts,
@@ -272,25 +278,22 @@ export class SqliteSessionStore implements SessionStore {
 
   queueDelivery(clientId: string, d: Delivery): number {
     const m = d.message
-    let messageId = this.#messageIds.get(m)
-    let mr = messageId === undefined ? undefined : this.#messages.get(messageId)
-    if (messageId === undefined || mr === undefined) {
-      const id = this.#nextMessageId++
-      messageId = id
-      this.#messageIds.set(m, id)
+    let mr = this.#messages.get(m)
+    if (mr === undefined) {
+      const messageId = this.#nextMessageId++
       const st = this.#statement('insertMessage')
       const properties = propertiesToJson(m.properties)
-      const insert = this.#state.record(() => st.run(id, m.topic, m.payload, m.qos, m.retain ? 1 : 0, properties, m.expiresAt ?? null, m.origin ?? null))
-      mr = { message: m, refs: 0, insert }
-      this.#messages.set(id, mr)
+      const insert = this.#state.record(() => st.run(messageId, m.topic, m.payload, m.qos, m.retain ? 1 : 0, properties, m.expiresAt ?? null, m.origin ?? null))
+      mr = { id: messageId, message: m, refs: 0, insert }
+      this.#messages.set(m, mr)
     }
     mr.refs++
     const id = this.#nextSeq++
-    const r: DeliveryRecord = { messageId, packetId: null, state: 0, ord: id, insert: undefined, update: undefined, hold: undefined }
+    const r: DeliveryRecord = { message: mr, packetId: null, state: 0, ord: id, insert: 0, update: 0, hold: 0 }
     this.#deliveries.set(id, r)
     const ids = d.subscriptionIds === undefined ? null : JSON.stringify(d.subscriptionIds)
     const st = this.#statement('insertDelivery')
-    const mid = messageId
+    const mid = mr.id
     const qos = d.qos
     const retain = d.retain ? 1 : 0
     // The row is written as the delivery stands at commit time (sent already, with its packet id).
@@ -305,7 +308,7 @@ export class SqliteSessionStore implements SessionStore {
     r.state = STATE_SENT
     const change = this.#changed(delivery, r)
     // Its PUBACK usually comes within a round trip: then the commit need not write it at all.
-    if (sentNow && r.hold === undefined) r.hold = this.#state.hold(change)
+    if (sentNow && r.hold === 0 && this.#state.hold(change)) r.hold = change
   }
 
   deliveryReleased(delivery: number): void {
@@ -345,10 +348,10 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   /** The row's fields changed: its pending INSERT or UPDATE writes them, else a new UPDATE. */
-  #changed(delivery: number, r: DeliveryRecord): RecordedChange | undefined {
-    if (r.insert !== undefined && this.#state.uncommitted(r.insert)) return r.insert
-    if (r.update !== undefined && this.#state.uncommitted(r.update)) return r.update
-    r.insert = undefined
+  #changed(delivery: number, r: DeliveryRecord): RecordedChange {
+    if (r.insert !== 0 && this.#state.uncommitted(r.insert)) return r.insert
+    if (r.update !== 0 && this.#state.uncommitted(r.update)) return r.update
+    r.insert = 0
     const st = this.#statement('updateDelivery')
     r.update = this.#state.record(() => st.run(r.packetId, r.state, r.ord, delivery))
     return r.update
@@ -362,16 +365,15 @@ export class SqliteSessionStore implements SessionStore {
     const r = this.#deliveries.get(delivery)
     if (r === undefined) return undefined
     this.#deliveries.delete(delivery)
-    this.#state.release(r.hold)
+    if (r.hold !== 0) this.#state.release(r.hold)
     const dropped = this.#state.cancel(r.insert)
     this.#state.cancel(r.update)
-    const m = this.#messages.get(r.messageId)
-    if (m !== undefined && --m.refs === 0) {
-      this.#messages.delete(r.messageId)
+    const m = r.message
+    if (--m.refs === 0) {
       // A later delivery of the same message object is written again, under a new id.
-      this.#messageIds.delete(m.message)
+      this.#messages.delete(m.message)
       if (!this.#state.cancel(m.insert)) {
-        this.#deleteMessages.add(r.messageId)
+        this.#deleteMessages.add(m.id)
         this.#state.lazyWrite()
       }
     }

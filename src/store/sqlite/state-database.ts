@@ -13,7 +13,7 @@
 import type Database from 'better-sqlite3'
 import { statSync } from 'node:fs'
 import type { Logger } from '../../log.js'
-import { GroupCommitter, type CommitHold, type CommitStats, type RecordedChange } from '../group-commit.js'
+import { GroupCommitter, type CommitStats, type RecordedChange } from '../group-commit.js'
 import type { CommitBarrier } from '../types.js'
 import { openDatabase } from './database.js'
 import { clock } from '../../clock.js'
@@ -160,13 +160,13 @@ export class StateDatabase implements CommitBarrier {
     return this.#committer.recorded
   }
 
-  /** A change to commit with the next group (one transaction). */
-  record(op: () => void): RecordedChange | undefined {
+  /** A change to commit with the next group (one transaction); 0 once closed. */
+  record(op: () => void): RecordedChange {
     return this.#committer.record(op)
   }
 
-  /** Drop a change not committed yet (false: it is committed already). */
-  cancel(change: RecordedChange | undefined): boolean {
+  /** Drop a change not committed yet (false: it is committed already, or `change` is 0). */
+  cancel(change: RecordedChange): boolean {
     return this.#committer.cancel(change)
   }
 
@@ -175,13 +175,14 @@ export class StateDatabase implements CommitBarrier {
     return this.#committer.uncommitted(change)
   }
 
-  /** Hold the commit of `change`'s group for a moment (GroupCommitter.hold). */
-  hold(change: RecordedChange | undefined): CommitHold | undefined {
+  /** Hold the commit of `change`'s group for a moment (GroupCommitter.hold): false when it is committed already. */
+  hold(change: RecordedChange): boolean {
     return this.#committer.hold(change)
   }
 
-  release(hold: CommitHold | undefined): void {
-    this.#committer.release(hold)
+  /** Let go of a hold taken with `hold(change)`, once. */
+  release(change: RecordedChange): void {
+    this.#committer.release(change)
   }
 
   /** Written at the end of every commit (see CommitTail). */
