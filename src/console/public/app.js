@@ -13,6 +13,7 @@ import * as devices from './pages/devices.js'
 import * as refusals from './pages/refusals.js'
 import * as audit from './pages/audit.js'
 import * as topics from './pages/topics.js'
+import * as nodes from './pages/nodes.js'
 
 /** @typedef {{ render(root: HTMLElement): (() => void) | void }} Page */
 /** Routes with a `parent` are sub-pages: not in the navigation, which marks their parent. */
@@ -24,6 +25,7 @@ const ROUTES = [
   { path: 'authorization/settings', title: 'Authorization settings', page: authorizationSettings, parent: 'authorization' },
   { path: 'clients', title: 'Clients', page: clients },
   { path: 'topics', title: 'Topics', page: topics },
+  { path: 'nodes', title: 'Nodes', page: nodes },
   { path: 'token', title: 'Token checker', page: token },
   { path: 'devices', title: 'Devices', page: devices },
   { path: 'revocations', title: 'Revocations', page: revocations },
@@ -95,6 +97,16 @@ function renderShell() {
   mount(app, header, banner, main)
   renderPage()
   void showConfigurationBanner(banner)
+  void hideNodesAlone(nav)
+}
+
+/**
+ * A broker that runs alone has no Nodes page in the navigation (the page, opened by its
+ * address, explains why it is empty).
+ * @param {HTMLElement} nav
+ */
+async function hideNodesAlone(nav) {
+  if (!(await nodes.clustered())) nav.querySelector('a[data-route="nodes"]')?.remove()
 }
 
 /**

@@ -90,11 +90,14 @@ export function render(root) {
       mount(list, h('div', { class: 'empty card' }, h('p', null, filter.value.trim() === '' ? /** @type {Record<string, string>} */ (none)[stateSelect.value] ?? none.all : 'No client id contains the search text.')))
       return
     }
-    mount(list, table(['Client id', 'State', 'Username', 'Address', 'Protocol', 'Listener', 'Connected', 'Authenticated by', 'Token expires', 'Subs / queued', ''], shown.map((c) => {
+    // In a cluster every entry names the node that holds it: a Node column.
+    const clustered = shown.some((c) => typeof c.node === 'string')
+    mount(list, table(['Client id', 'State', ...(clustered ? ['Node'] : []), 'Username', 'Address', 'Protocol', 'Listener', 'Connected', 'Authenticated by', 'Token expires', 'Subs / queued', ''], shown.map((c) => {
       const online = isOnline(c)
       return h('tr', { 'data-client-id': c.clientId, 'data-state': online ? 'connected' : 'offline' },
         h('td', null, h('strong', null, c.clientId)),
         h('td', null, online ? pill('connected', 'ok') : pill('offline', 'off')),
+        clustered ? h('td', { 'data-field': 'node' }, c.node ?? '—') : null,
         h('td', null, c.usernameIsToken ? h('span', { class: 'muted' }, '(token)') : c.username ?? h('span', { class: 'muted' }, '—')),
         h('td', null, c.address !== undefined ? h('code', online ? null : { class: 'muted', title: 'last connection' }, c.address) : h('span', { class: 'muted' }, '—')),
         h('td', null, protocol(c.protocolVersion)),
@@ -177,7 +180,7 @@ async function inspect(id) {
     if (!isOnline(c)) {
       mount(body,
         h('dl', { class: 'status' },
-          row('Client id', c.clientId), row('State', pill('offline', 'off')),
+          row('Client id', c.clientId), row('State', pill('offline', 'off')), ...(c.node ? row('Node', c.node) : []),
           row('Last username', c.usernameIsToken ? '(the token)' : c.username), row('Last address', c.address), row('Protocol', c.protocolVersion !== undefined ? protocol(c.protocolVersion) : undefined),
           row('Disconnected', c.disconnectedAt ? `${formatTime(c.disconnectedAt)} (${formatRelative(c.disconnectedAt)})` : undefined),
           row('Session expiry', c.session?.expiryInterval === NEVER ? 'never' : c.session?.expiryInterval !== undefined ? `${c.session.expiryInterval} s` : undefined),
@@ -188,7 +191,7 @@ async function inspect(id) {
     }
     mount(body,
       h('dl', { class: 'status' },
-        row('Client id', c.clientId), row('Username', c.usernameIsToken ? '(the token)' : c.username), row('Address', c.address), row('Protocol', protocol(c.protocolVersion)),
+        row('Client id', c.clientId), ...(c.node ? row('Node', c.node) : []), row('Username', c.usernameIsToken ? '(the token)' : c.username), row('Address', c.address), row('Protocol', protocol(c.protocolVersion)),
         row('Listener', c.listener), row('Connected', c.connectedAt ? `${formatTime(c.connectedAt)} (${formatRelative(c.connectedAt)})` : undefined),
         row('Keep alive', c.keepAlive !== undefined ? `${c.keepAlive} s` : undefined),
         row('Authenticated by', c.anonymous ? 'anonymous' : c.authenticator), row('Token subject', subject(c)), row('Token issuer', c.token?.issuer),
