@@ -30,6 +30,9 @@ export function clusterPeers(state: RedisState, requests: NodeRequests, liveNode
   return { nodeId: state.nodeId, requests, ownerOf: (cid) => clientOwner(state.client, cid), liveNodes }
 }
 
+/** Entries per answer when another node's whole list is asked for (see #wholeList). */
+export const WHOLE_LIST_PAGE = 500
+
 /** The key a view sorts by: the same as the node's own order (client-order.ts sortKeyOf). */
 function viewSortKey(view: ClientView, sort: ClientSort): number | string | undefined {
   switch (sort) {
@@ -70,9 +73,12 @@ export class ClientsAcrossNodes {
     } catch (err) {
       throw unavailable(err, 'the clients of the other nodes cannot be listed')
     }
+    const limit = query['limit'] === undefined ? undefined : pageNumber(query, 'limit', CLIENT_PAGE_MAX, CLIENT_PAGE_MAX)
+    const { sort, direction } = clientOrderOf(query)
     const pages = await Promise.all(others.map(async (node) => {
       try {
-        return this.#value(await peers.requests.ask(node, 'clients.list', query)) as ClientView[]
+        if (limit !== undefined) return this.#value(await peers.requests.ask(node, 'clients.list', query)) as ClientView[]
+        return await this.#wholeList(node, query, sort)
       } catch (err) {
         // A node that just died (its liveness key not lapsed yet) holds no connection any more;
         // its sessions go to the survivors within seconds. One that is there but silent is an error.
@@ -86,12 +92,30 @@ export class ClientsAcrossNodes {
       const seen = byId.get(view.clientId)
       if (seen === undefined || (!seen.connected && view.connected)) byId.set(view.clientId, view)
     }
-    const { sort, direction } = clientOrderOf(query)
     const keyed = [...byId.values()].map((view) => ({ id: view.clientId, key: viewSortKey(view, sort), view }))
     const compare = (a: Keyed, b: Keyed): number => compareKeyed(a, b, direction)
-    const limit = query['limit'] === undefined ? undefined : pageNumber(query, 'limit', CLIENT_PAGE_MAX, CLIENT_PAGE_MAX)
     const page = limit === undefined ? keyed.sort(compare) : firstInOrder(keyed, limit, compare)
     return page.map((e) => e.view)
+  }
+
+  /**
+   * Another node's whole list (a query without `limit`), asked WHOLE_LIST_PAGE entries at a
+   * time: one answer of 100,000 entries (tens of MB) would risk Redis's output limit for pub/sub
+   * clients (`client-output-buffer-limit pubsub`, 32 MB by default), which drops the listening
+   * connection of the node asking — and with it every answer on its way.
+   */
+  async #wholeList(node: string, query: Query, sort: ClientSort): Promise<ClientView[]> {
+    const peers = this.#peers as ClusterPeers
+    const all: ClientView[] = []
+    let cursor: Record<string, string> = {}
+    for (;;) {
+      const page = this.#value(await peers.requests.ask(node, 'clients.list', { ...query, ...cursor, limit: String(WHOLE_LIST_PAGE) })) as ClientView[]
+      all.push(...page)
+      const last = page[page.length - 1]
+      if (page.length < WHOLE_LIST_PAGE || last === undefined) return all
+      const key = viewSortKey(last, sort)
+      cursor = { after: last.clientId, ...(sort === 'clientId' ? {} : { afterKey: key === undefined ? '' : sort === 'connectedAt' ? new Date(key).toISOString() : String(key) }) }
+    }
   }
 
   /** GET /clients/:id, from the node that holds the client. */

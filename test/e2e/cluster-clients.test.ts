@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { Redis } from 'ioredis'
 import mqtt, { type MqttClient } from 'mqtt'
 import type { Json } from '../helpers/json.js'
 import { VERSIONS, delay, withTimeout, type Version } from '../helpers/broker.js'
@@ -42,7 +43,7 @@ const persistent = (v: Version): mqtt.IClientOptions =>
 
 test('cluster: the clients API answers for a client on any node', async (t) => {
   const adminPorts = new Map<string, number>()
-  const { nodes, clients } = await clusterNodes(t, ['node-a', 'node-b', 'node-c'], async (nodeId) => {
+  const { redis, nodes, clients } = await clusterNodes(t, ['node-a', 'node-b', 'node-c'], async (nodeId) => {
     const port = await freePort()
     adminPorts.set(nodeId, port)
     return { admin: { host: '127.0.0.1', port, apiKey: API_KEY } }
@@ -150,6 +151,29 @@ test('cluster: the clients API answers for a client on any node', async (t) => {
     assert.match(m.body as string, /^portcullis_connections\{node="node-b"\} \d+$/m)
     assert.doesNotMatch(m.body as string, /node="node-a"/)
     assert.match((await api(A, 'GET', '/metrics')).body as string, /^portcullis_sessions\{node="node-a"\} \d+$/m)
+  })
+
+  await t.test('without limit, another node\'s whole list comes in parts that keep under Redis\'s pub/sub output limit', async () => {
+    // 1,100 clients on node B: one answer (~400 KB) would pass the 256 KB limit set here and Redis
+    // would drop node A's listening connection; parts of 500 stay under it.
+    const admin = new Redis({ path: redis.socket })
+    try {
+      await admin.config('SET', 'client-output-buffer-limit', 'pubsub 262144 131072 60')
+    } finally {
+      admin.disconnect()
+    }
+    const bulk = Array.from({ length: 1100 }, (_, i) => `bulk-${String(i).padStart(4, '0')}`)
+    for (let i = 0; i < bulk.length; i += 100) {
+      await Promise.all(bulk.slice(i, i + 100).map((clientId) => open(b, { clientId, protocolVersion: 4 })))
+    }
+    const whole = await api(A, 'GET', '/clients?q=bulk-')
+    assert.equal(whole.status, 200, JSON.stringify(whole.body))
+    assert.deepEqual(whole.body.map((e: Json) => e.clientId), bulk)
+    assert.ok(whole.body.every((e: Json) => e.node === 'node-b'))
+    const newest = await api(A, 'GET', '/clients?q=bulk-&sort=connectedAt&order=desc')
+    assert.equal(newest.body.length, bulk.length, 'the parts of a keyed order join up too')
+    assert.equal(new Set(newest.body.map((e: Json) => e.clientId)).size, bulk.length)
+    for (const c of clients.splice(clients.length - bulk.length)) c.end(true)
   })
 
   await t.test('a paused node is a clear error naming it, not a hang; a node that died is named at once', async () => {
