@@ -194,7 +194,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     const requests = redis === undefined ? undefined : new NodeRequests(redis, logger)
     if (requests !== undefined) undo.push(() => requests.close())
     const peers = redis !== undefined && requests !== undefined && membership !== undefined
-      ? clusterPeers(redis, requests, () => membership.liveNodes())
+      ? clusterPeers(redis, requests, membership)
       : undefined
     const brokerAdmin = new BrokerAdmin({
       broker,

@@ -9,6 +9,7 @@
  * Without `cluster` everything is the local ClientsAdmin's.
  */
 import { clientOwner } from '../cluster/registry.js'
+import type { ClusterNodeView, NodeMembership } from '../cluster/membership.js'
 import { NodeRequestError, type NodeAnswer, type NodeRequests } from '../cluster/node-requests.js'
 import type { RedisState } from '../store/redis/redis-state.js'
 import { ApiError, ApiErrorCodes, type ApiErrorCode } from './errors.js'
@@ -23,11 +24,15 @@ export interface ClusterPeers {
   readonly requests: NodeRequests
   ownerOf(clientId: string): Promise<string | undefined>
   liveNodes(): Promise<string[]>
+  /** Every node with its state (up, stopped, down) and last heartbeat. */
+  nodes(): Promise<ClusterNodeView[]>
 }
 
-/** The peers of a node of a cluster on `state` (Redis). */
-export function clusterPeers(state: RedisState, requests: NodeRequests, liveNodes: () => Promise<string[]>): ClusterPeers {
-  return { nodeId: state.nodeId, requests, ownerOf: (cid) => clientOwner(state.client, cid), liveNodes }
+/** The peers of a node of a cluster on `state` (Redis), from its membership. */
+export function clusterPeers(state: RedisState, requests: NodeRequests, membership: Pick<NodeMembership, 'liveNodes' | 'nodes'>): ClusterPeers {
+  return {
+    nodeId: state.nodeId, requests, ownerOf: (cid) => clientOwner(state.client, cid), liveNodes: () => membership.liveNodes(), nodes: () => membership.nodes(),
+  }
 }
 
 /** Entries per answer when another node's whole list is asked for (see #wholeList). */
@@ -173,9 +178,22 @@ export class ClientsAcrossNodes {
     try {
       answer = await peers.requests.ask(owner, kind, args)
     } catch (err) {
+      if (err instanceof NodeRequestError && err.reason === 'not-listening') throw await this.#gone(clientId, owner)
       throw unavailable(err, `client '${clientId}' is held by node '${owner}'`)
     }
     return this.#value(answer) as T
+  }
+
+  /** The error for a client held by a node that no longer listens: what became of that node, and of the client's session. */
+  async #gone(clientId: string, owner: string): Promise<ApiError> {
+    const node = await (this.#peers as ClusterPeers).nodes().then((all) => all.find((n) => n.nodeId === owner), () => undefined)
+    const since = node?.lastHeartbeat === undefined ? '' : ` (last heartbeat ${node.lastHeartbeat})`
+    const what = node?.state === 'stopped'
+      ? `which stopped${since}: its offline session waits in Redis until the client connects again (to any node) or node '${owner}' starts again`
+      : node?.state === 'down'
+        ? `which is down${since}: the other nodes take its sessions over within a few seconds; ask again then`
+        : `which no longer listens on the cluster's Redis${since}: it has just died or lost Redis (the other nodes take its sessions over once its heartbeat is 3 s old)`
+    return new ApiError('ERR_UNAVAILABLE', `client '${clientId}' is held by node '${owner}', ${what}`, undefined, { node: owner })
   }
 
   /** An answer's value, or its error as this node's API gives it. */

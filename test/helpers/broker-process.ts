@@ -71,6 +71,15 @@ export class BrokerProcess {
     if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, signal)
   }
 
+  /** A clean stop (SIGTERM by PID), waited for at most `timeoutMs`. */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    const child = this.#child
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
+    const gone = new Promise((r) => child.once('exit', r))
+    process.kill(child.pid as number, 'SIGTERM')
+    await withTimeout(gone, timeoutMs, 'the broker did not stop')
+  }
+
   async kill(): Promise<void> {
     const child = this.#child
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
