@@ -298,7 +298,7 @@ export class Connection implements FrameSink {
     /** An alias this packet introduces: forgotten again if the packet is not sent. */
     let newAlias = false
     // An expired message is not delivered, whatever the subscriber's protocol version [MQTT-3.3.2-5].
-    const expiry = remainingExpiry(m, clock.now())
+    const expiry = m.expiresAt === undefined ? undefined : remainingExpiry(m, clock.now())
     if (expiry === 0) {
       this.broker.stats.messagesDropped++
       return false
@@ -444,7 +444,9 @@ function destroyStream(stream: Duplex): void {
 
 /** QoS 0 PUBLISH bytes are the same for every subscriber of a protocol version: encode once. */
 function encodedQos0(m: Message, retain: boolean, version: ProtocolVersion): Buffer {
-  const slots = (m.encoded ??= [])
+  // the four slots made at once (v3/v4 × retain, v5 × retain): an empty array grown by setting
+  // an index gets storage for many more elements than four
+  const slots = (m.encoded ??= new Array<Buffer>(4))
   const i = (version === 5 ? 2 : 0) + (retain ? 1 : 0)
   let buf = slots[i]
   if (buf === undefined) {

@@ -66,7 +66,9 @@ export function pushFrames(partial: PartialFrame | undefined, chunk: Buffer, sin
       const rest = buf.subarray(off)
       return { chunks: [rest.length < 4096 ? Buffer.from(rest) : rest], length: rest.length, need: size }
     }
-    const frame = buf.subarray(off, off + size)
+    // A read that is exactly one packet (a device's PUBLISH, a PUBACK: most reads in the fleet
+    // regime) is the frame itself: no view object made per packet.
+    const frame = size === buf.length ? buf : buf.subarray(off, off + size)
     off += size
     if (!sink.onFrame(frame)) return undefined
   }

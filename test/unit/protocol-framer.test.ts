@@ -45,6 +45,20 @@ describe('Framer: cutting the byte stream into packets', () => {
     assert.deepEqual(c.frames, [...packets, ...packets])
   })
 
+  test('a read that is exactly one packet is that packet: no view is made of it (issue 19, allocation per message)', () => {
+    const one = publish('fleet/g001/d7', Buffer.alloc(64, 2), 1)
+    const seen: Buffer[] = []
+    const sink: FrameSink = { onFrame: (frame) => { seen.push(frame); return true }, onFrameError: () => assert.fail('no error') }
+    assert.equal(pushFrames(undefined, one, sink, 1024), undefined)
+    assert.equal(seen.length, 1)
+    assert.equal(seen[0], one)
+    // two packets in one read: each is its own view, with its own bytes
+    pushFrames(undefined, Buffer.concat([one, one]), sink, 1024)
+    assert.equal(seen.length, 3)
+    assert.deepEqual([seen[1].length, seen[2].length], [one.length, one.length])
+    assert.deepEqual(Buffer.from(seen[2]), one)
+  })
+
   test('every split point yields the same packets', () => {
     for (let cut = 1; cut < stream.length; cut++) {
       const f = new Framer(1024)

@@ -165,6 +165,8 @@ export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket): vo
     properties: conn.v5 && props !== undefined ? forwardableProperties(props) : undefined,
     expiresAt: expiry === undefined ? undefined : clock.now() + expiry * 1000,
     origin: conn.clientId,
+    // in the literal, so the message has one shape whether or not a QoS 0 encoding is cached on it
+    encoded: undefined,
   })
   if (qos === 2) broker.sessions.addIncomingQos2(session, id)
   if (qos !== 0) acknowledgeStored(conn, qos, id, broker.recordedChanges !== mark)
