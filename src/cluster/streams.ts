@@ -34,6 +34,13 @@ const BLOCK_MS = 1000
 const RETRY_MS = 500
 /** The entry's one field. */
 const FIELD = 'm'
+/**
+ * XACK and XDEL of the entries read, as one command (KEYS[1] the stream, ARGV[1] the group, then
+ * the ids): atomic like a MULTI of the two, and — when the acknowledgement is all a commit holds
+ * (QoS 0, or no persistent subscriber) — sent without one.
+ */
+const ACK_LUA = `redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
+return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))`
 
 /** Per state, the entry being filled for each node in the current group (see recordForward). */
 const batches = new WeakMap<RedisState, Map<string, EntryWriter>>()
@@ -50,7 +57,7 @@ export function recordForward(state: RedisState, node: string, message: Message,
   if (current !== undefined) {
     current.add(message, forwarded, mirror, passedOn)
     // Recorded all the same (nothing to send): the publisher's acknowledgement waits for this group.
-    state.record(NOTHING)
+    state.recordNothing()
     return
   }
   const writer = new EntryWriter()
@@ -62,15 +69,13 @@ export function recordForward(state: RedisState, node: string, message: Message,
   const close = (): void => {
     if (filling.get(node) === writer) filling.delete(node)
   }
-  state.record((m) => {
+  state.recordCommand(() => {
     close()
-    m.xadd(key, '*', FIELD, writer.bytes())
+    return ['XADD', key, '*', FIELD, writer.bytes()]
   })
   // A group that fails before it is sent (Redis unreachable) never runs the op above: closed here.
   state.afterCommit(close)
 }
-
-const NOTHING = (): void => {}
 
 /** Hand each message of one stream entry (its fields as read) to `visit`, in the order they were published. */
 export function visitEntry(fields: readonly Buffer[], visit: EntryVisitor): void {
@@ -176,9 +181,9 @@ export class StreamReader {
 
   /** Hand the entries over and acknowledge them in the same commit; the commit's error, if any. */
   async #hand(entries: Entries): Promise<Error | undefined> {
-    const ids: string[] = []
+    const ids: Buffer[] = []
     for (const [id, fields] of entries) {
-      ids.push(id.toString())
+      ids.push(id)
       // (A pending entry whose fields are gone was deleted: only acknowledged.)
       if (fields === null || fields.length === 0) continue
       try {
@@ -189,7 +194,7 @@ export class StreamReader {
       }
     }
     const key = this.#key
-    this.#state.record((m) => m.xack(key, STREAM_GROUP, ...ids).xdel(key, ...ids))
+    this.#state.recordCommand(() => ['EVAL', ACK_LUA, 1, key, STREAM_GROUP, ...ids])
     const err = await new Promise<Error | undefined>((r) => this.#state.afterCommit(r))
     // A delivery refused because another node claimed its client meanwhile fails only that
     // client's change: the acknowledgement and every other delivery of the group were applied

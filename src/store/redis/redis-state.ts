@@ -2,7 +2,8 @@
  * The cluster's durable state in Redis, with group commit like the SQLite state database:
  * stores record their changes here as they happen (commands to queue, nothing read), and
  * every change recorded during one turn of the event loop is sent in one MULTI/EXEC on the
- * next (setImmediate). `afterCommit` callbacks run once EXEC has answered, in order.
+ * next (setImmediate) — or alone when the group's only change is one command (recordCommand).
+ * `afterCommit` callbacks run once Redis has answered, in order.
  *
  * A change to one client's session is fenced (`recordFenced`): it runs inside a Lua script that
  * first checks the client's registry entry still holds the epoch this node was given when it
@@ -72,7 +73,19 @@ interface FencedChange {
   readonly commands: readonly FencedCommand[]
 }
 
-type Change = ((m: ChainableCommander) => void) | FencedChange
+/** One Redis command, its arguments built as the group is sent (see recordCommand). */
+export type RedisCommand = readonly [string, ...Array<string | Buffer | number>]
+
+/** A change that is one command: sent alone, without MULTI/EXEC, when its group holds nothing else. */
+interface CommandChange {
+  readonly command: () => RedisCommand
+}
+
+/** A change with no command (recordNothing). */
+const NOTHING = (): void => {}
+const COMMITTED: CommitOutcome = {}
+
+type Change = ((m: ChainableCommander) => void) | FencedChange | CommandChange
 
 export function connectRedis(target: RedisTarget, logger: Logger): Redis {
   const options: RedisOptions = {
@@ -183,6 +196,20 @@ export class RedisState implements CommitBarrier {
   }
 
   /**
+   * A change that is one command, `command()` building it as the group is sent. A group whose
+   * only change it is sends it alone — a transaction of one command is no safer, and its
+   * MULTI/EXEC costs more than the command (a stream entry for another node, an acknowledgement).
+   */
+  recordCommand(command: () => RedisCommand): void {
+    this.#committer.record({ command })
+  }
+
+  /** A change with nothing to write: the next group's waiters wait for it all the same. */
+  recordNothing(): void {
+    this.#committer.record(NOTHING)
+  }
+
+  /**
    * A change to one client's session, sent with the next group and applied only if the
    * client's registry entry (`ownerKey`) still holds `epoch`; `keys`: every key the commands
    * write (declared to Redis as the script's keys).
@@ -209,6 +236,8 @@ export class RedisState implements CommitBarrier {
    */
   #exec(ops: readonly Change[]): Promise<CommitOutcome> {
     if (this.client.status !== 'ready') throw new PortcullisError('ERR_STORE_UNAVAILABLE', `Redis is ${this.client.status}`)
+    const alone = loneCommand(ops)
+    if (alone !== undefined) return this.client.callBuffer(...alone.command()).then(() => COMMITTED, unavailable)
     const multi = this.client.multi()
     /** Result index of each fenced change, and its client. */
     const fencedAt = new Map<number, string>()
@@ -216,6 +245,8 @@ export class RedisState implements CommitBarrier {
     for (const op of ops) {
       if (typeof op === 'function') {
         op(multi)
+      } else if ('command' in op) {
+        multi.call(...op.command())
       } else if (op.epoch === undefined) {
         refused.add(op.clientId)
       } else {
@@ -246,8 +277,21 @@ export class RedisState implements CommitBarrier {
         else failed ??= err
       }
       return outcome(failed === undefined ? undefined : new PortcullisError('ERR_STORE_UNAVAILABLE', failed.message, { cause: failed }))
-    }, (err: unknown) => {
-      throw new PortcullisError('ERR_STORE_UNAVAILABLE', err instanceof Error ? err.message : String(err), { cause: err })
-    })
+    }, unavailable)
   }
+}
+
+/** The group's one change when it is a single command and everything else records nothing. */
+function loneCommand(ops: readonly Change[]): CommandChange | undefined {
+  let found: CommandChange | undefined
+  for (const op of ops) {
+    if (op === NOTHING) continue
+    if (found !== undefined || typeof op === 'function' || !('command' in op)) return undefined
+    found = op
+  }
+  return found
+}
+
+function unavailable(err: unknown): never {
+  throw new PortcullisError('ERR_STORE_UNAVAILABLE', err instanceof Error ? err.message : String(err), { cause: err })
 }
