@@ -19,6 +19,7 @@ import { RedisBus } from './cluster/redis-bus.js'
 import { SharedConfig } from './cluster/shared-config.js'
 import { NodeRequests } from './cluster/node-requests.js'
 import { clusterPeers } from './admin/clients-across-nodes.js'
+import { SharedJwks } from './cluster/shared-jwks.js'
 import { clock } from './clock.js'
 import type { PortcullisConfig } from './config/schema.js'
 import { createLogger, type Logger } from './log.js'
@@ -135,9 +136,13 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     // Devices too (type: devices): kept in the configuration store with the admin API on, else in memory.
     const devices = new DeviceRegistry(store, { keyCache: config.authentication.deviceKeyCache })
     if (devices.size > 0) logger.info({ devices: devices.size, keyCache: config.authentication.deviceKeyCache }, 'registered devices loaded')
+    // Cluster: JWKS endpoints' last good sets and kid cooldowns are shared through Redis.
+    const jwksShare = redis === undefined ? undefined : new SharedJwks(redis, logger)
+    if (jwksShare !== undefined) undo.push(() => jwksShare.close())
     const tokenAuthenticators = createAuthenticators(managed.authenticators, {
       logger,
       devices,
+      ...(jwksShare !== undefined ? { jwksShare } : {}),
     })
     // Revocations are kept in the configuration store (with the admin API on), else in memory.
     const revocations = new RevocationList(store)
@@ -205,6 +210,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       configuration: managed.status,
       revocations,
       devices,
+      ...(jwksShare !== undefined ? { jwksShare } : {}),
       ...(store !== undefined ? { store } : {}),
       ...(shared !== undefined ? { shared } : {}),
       ...(membership !== undefined ? { nodes: () => membership.nodes() } : {}),
@@ -251,6 +257,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
         await broker.close()
         await shared?.close()
         await requests?.close()
+        jwksShare?.close()
         await stores.close()
         await Promise.all(stopping)
         await admin?.close()

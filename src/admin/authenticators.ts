@@ -11,6 +11,7 @@ import type { AuthenticatorChain } from '../auth/chain.js'
 import { parseAuthenticatorsConfig } from '../auth/config.js'
 import { createAuthenticator, parseAuthenticatorConfig, type AuthenticatorConfig, type ManagedAuthenticator, type AuthenticatorStats, type AuthenticatorStatus } from '../auth/create.js'
 import type { DeviceRegistry } from '../auth/devices/registry.js'
+import type { JwksShare } from '../auth/jwks/share.js'
 import type { JwksFetchCounts } from '../auth/jwks/source.js'
 import type { ClaimsConfig } from '../auth/jwt/claims.js'
 import { expected, isMapping, type Raw } from '../config/check.js'
@@ -31,6 +32,8 @@ export interface AuthenticatorsAdminOptions {
   readonly changes: AdminChanges
   /** The device registry new `type: devices` authenticators look devices up in. */
   readonly devices?: DeviceRegistry
+  /** Cluster: what new JWKS authenticators share with the other nodes. */
+  readonly jwksShare?: JwksShare
 }
 
 function addCounts(into: Record<string, number>, from: Readonly<Record<string, number>>): void {
@@ -61,6 +64,7 @@ export class AuthenticatorsAdmin {
   readonly #logger: Logger
   readonly #changes: AdminChanges
   readonly #devices: DeviceRegistry | undefined
+  readonly #jwksShare: JwksShare | undefined
   #configs: readonly AuthenticatorConfig[]
   #live: readonly ManagedAuthenticator[]
   /** Counters of retired instances, by authenticator name. */
@@ -72,6 +76,7 @@ export class AuthenticatorsAdmin {
     this.#logger = options.logger
     this.#changes = options.changes
     this.#devices = options.devices
+    this.#jwksShare = options.jwksShare
     this.#live = options.authenticators
     this.#configs = options.authenticators.map((a) => a.config)
   }
@@ -348,6 +353,7 @@ export class AuthenticatorsAdmin {
         const a = createAuthenticator(c, {
           logger: this.#logger,
           ...(this.#devices !== undefined ? { devices: this.#devices } : {}),
+          ...(this.#jwksShare !== undefined ? { jwksShare: this.#jwksShare } : {}),
         })
         created.push(a)
         return a

@@ -28,6 +28,7 @@ import { TopicsAdmin } from './topics.js'
 import { RevocationsAdmin } from './revocations.js'
 import { DevicesAdmin } from './devices.js'
 import type { DeviceRegistry } from '../auth/devices/registry.js'
+import type { JwksShare } from '../auth/jwks/share.js'
 import type { RevocationList } from '../auth/revocation.js'
 import { brokerStats, cacheUsage, type BrokerStatsView } from './stats.js'
 import { StatsHistory, type StatsHistoryView } from './stats-history.js'
@@ -54,6 +55,8 @@ export interface BrokerAdminOptions {
   readonly devices: DeviceRegistry
   /** Cluster: the managed configuration every node shares (Redis). */
   readonly shared?: SharedConfig
+  /** Cluster: JWKS last good sets and kid cooldowns every node shares (Redis). */
+  readonly jwksShare?: JwksShare
   /** Cluster: every node, its state and last report. */
   readonly nodes?: () => Promise<ClusterNodeView[]>
   /** Cluster: the other nodes, asked for the clients they hold. */
@@ -94,6 +97,7 @@ export class BrokerAdmin implements MetricsSource {
       logger,
       changes,
       devices: options.devices,
+      ...(options.jwksShare !== undefined ? { jwksShare: options.jwksShare } : {}),
     })
     this.authz = new AuthorizationAdmin({
       broker, authorization: options.authorization, logger, changes, tokens: () => this.authn.live.length > 0,

@@ -286,6 +286,14 @@ export const SCHEMAS: Record<string, Schema> = {
           lastDurationMs: { type: ['number', 'null'], description: 'how long the last fetch took' },
         },
       },
+      fromCluster: {
+        type: 'object',
+        description: 'cluster only: key sets taken from the set the nodes share instead of fetched by this node',
+        properties: {
+          sets: { ...int, description: 'sets taken (another node fetched it within the refresh interval, or this node could not)' },
+          lastNode: { type: ['string', 'null'], description: 'the node that fetched the last one' },
+        },
+      },
     },
   },
   Authenticator: {

@@ -6,6 +6,7 @@
 import { ConfigError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { RemoteJwksSource } from './jwks/remote.js'
+import type { JwksShare } from './jwks/share.js'
 import { StaticKeySource, type KeySource } from './jwks/source.js'
 import { TokenAuthenticator } from './jwt/authenticator.js'
 import { authenticatorConfigWarnings, hmacKeyFromConfig, type JwtAuthenticatorConfig, type JwksAuthenticatorConfig } from './jwt/config.js'
@@ -33,6 +34,8 @@ export interface CreateAuthenticatorOptions {
   readonly devices?: DeviceRegistry
   /** Verified-signature cache entries per authenticator (default 1024; 0 disables). */
   readonly cacheSize?: number
+  /** Cluster: JWKS endpoints' last good sets and kid cooldowns, shared with the other nodes. */
+  readonly jwksShare?: JwksShare
 }
 
 /** First retry after a failed JWKS fetch; doubles up to refreshInterval. */
@@ -52,7 +55,7 @@ function staticJwtSource(config: JwtAuthenticatorConfig): KeySource {
   }
 }
 
-function jwksSource(config: JwksAuthenticatorConfig, logger: Logger): KeySource {
+function jwksSource(config: JwksAuthenticatorConfig, logger: Logger, shared: JwksShare | undefined): KeySource {
   if (config.text !== undefined) {
     const imported = importJwks(JSON.parse(config.text), config.algorithms)
     for (const s of imported.skipped) logger.info({ index: s.index, reason: s.reason }, 'JWKS key not used for signatures; skipped')
@@ -69,6 +72,7 @@ function jwksSource(config: JwksAuthenticatorConfig, logger: Logger): KeySource 
     kidRefetchCooldownMs: config.kidRefetchCooldown * 1000,
     backoffBaseMs: JWKS_BACKOFF_BASE_MS,
     logger,
+    ...(shared !== undefined ? { shared } : {}),
   })
 }
 
@@ -90,7 +94,7 @@ export function createAuthenticator(config: AuthenticatorConfig, options: Create
     return new TokenAuthenticator(config, new DeviceKeySource(options.devices ?? new DeviceRegistry(), config.lookup), { logger: options.logger, cacheSize: 0 })
   }
   for (const warning of authenticatorConfigWarnings(config)) logger.warn(warning)
-  const source = config.type === 'jwt' ? staticJwtSource(config) : jwksSource(config, logger)
+  const source = config.type === 'jwt' ? staticJwtSource(config) : jwksSource(config, logger, options.jwksShare)
   return new TokenAuthenticator(config, source, {
     logger: options.logger,
     ...(options.cacheSize !== undefined ? { cacheSize: options.cacheSize } : {}),

@@ -24,6 +24,12 @@ export interface KeySourceStatus {
   readonly nextRefreshAt: number | null
   /** Remote sources: key set fetches by outcome since the source was created. */
   readonly fetches?: JwksFetchCounts
+  /**
+   * Remote sources in a cluster: key sets taken from the set the nodes share instead of
+   * fetched here (another node fetched it within the refresh interval, or this node's fetch
+   * failed), and the node that fetched the last one.
+   */
+  readonly fromCluster?: { readonly sets: number; readonly lastNode: string | null }
   /** Device registries (`type: devices`): devices registered (their keys are not listed here). */
   readonly devices?: number
 }
