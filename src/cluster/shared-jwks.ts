@@ -79,7 +79,8 @@ export class SharedJwks implements JwksShare {
 
   async write(url: string, document: string, fetchedAt: number, keepMs: number): Promise<void> {
     const keep = Math.max(1, Math.round(keepMs))
-    await this.#bounded(url, () => this.#client.pcJwksWrite(1, sharedJwksKey(url), fetchedAt, url, keySetId(document), document, this.#nodeId, keep, SHARED_JWKS_CHANNEL))
+    const setId = keySetId(document)
+    await this.#bounded(url, () => this.#client.pcJwksWrite(1, sharedJwksKey(url), fetchedAt, url, setId, document, this.#nodeId, keep, SHARED_JWKS_CHANNEL))
   }
 
   async claimRefetch(url: string, cooldownMs: number): Promise<RefetchClaim | undefined> {
