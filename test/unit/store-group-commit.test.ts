@@ -169,6 +169,8 @@ describe('GroupCommitter', () => {
     assert.deepEqual(backend.groups, [['later']], 'both groups in one commit, without the cancelled change')
     assert.deepEqual(log, ['first', 'second'])
     assert.equal(c.pending, false)
+    // Its hold timer (armed for the 60 s deadline) goes with it: the file ends when its tests do
+    await c.close()
   })
 
   test('a hold lasts at most holdMs', async () => {
