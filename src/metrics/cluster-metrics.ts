@@ -3,39 +3,21 @@
  * streams and received from its own, what waits in its stream, its route keys and the other
  * nodes it knows. Read on scrape (the stream's length with one XLEN).
  */
-import { Counter, Gauge, type Registry } from 'prom-client'
+import { Gauge, type Registry } from 'prom-client'
 import type { RedisBus } from '../cluster/redis-bus.js'
+import { scrapedCounter, scrapedGauge } from './scraped.js'
 
 export function registerClusterMetrics(registry: Registry, bus: RedisBus): void {
-  const registers = [registry]
-  new Counter({
-    name: 'portcullis_cluster_forwarded_total', help: 'Messages this node appended to other nodes\' streams (one per node and message)', registers,
-    collect() {
-      this.reset()
-      this.inc(bus.stats.forwarded)
-    },
-  })
-  new Counter({
-    name: 'portcullis_cluster_received_total', help: 'Messages read from this node\'s stream and delivered to its subscribers', registers,
-    collect() {
-      this.reset()
-      this.inc(bus.stats.received)
-    },
-  })
+  scrapedCounter(registry, 'portcullis_cluster_forwarded_total', 'Messages this node appended to other nodes\' streams (one per node and message)', [],
+    (add) => add({}, bus.stats.forwarded))
+  scrapedCounter(registry, 'portcullis_cluster_received_total', 'Messages read from this node\'s stream and delivered to its subscribers', [],
+    (add) => add({}, bus.stats.received))
+  scrapedGauge(registry, 'portcullis_cluster_stream_entries',
+    'Messages waiting in this node\'s stream (forwarded, not yet handled); -1 while Redis is unreachable', () => bus.backlog().catch(() => -1))
+  scrapedGauge(registry, 'portcullis_cluster_routes',
+    'Topic filters and shared groups with subscribers on this node (its entries in the route table)', () => bus.routes.localKeys)
   new Gauge({
-    name: 'portcullis_cluster_stream_entries', help: 'Messages waiting in this node\'s stream (forwarded, not yet handled); -1 while Redis is unreachable', registers,
-    async collect() {
-      this.set(await bus.backlog().catch(() => -1))
-    },
-  })
-  new Gauge({
-    name: 'portcullis_cluster_routes', help: 'Topic filters and shared groups with subscribers on this node (its entries in the route table)', registers,
-    collect() {
-      this.set(bus.routes.localKeys)
-    },
-  })
-  new Gauge({
-    name: 'portcullis_cluster_peer_nodes', help: 'Other nodes this node forwards to, by whether they are alive', labelNames: ['state'], registers,
+    name: 'portcullis_cluster_peer_nodes', help: 'Other nodes this node forwards to, by whether they are alive', labelNames: ['state'], registers: [registry],
     collect() {
       let alive = 0
       let down = 0

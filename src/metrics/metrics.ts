@@ -3,11 +3,12 @@
  * several servers can run in one process). Broker and authenticator numbers are read on
  * scrape from the counters they keep anyway; nothing is counted twice on the hot path.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics, type LabelValues } from 'prom-client'
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import type { AuthenticatorStats, ManagedAuthenticator } from '../auth/create.js'
 import type { JwksFetchCounts } from '../auth/jwks/source.js'
 import { COUNTED_LIMITS, type CountedLimit } from '../broker/limits.js'
 import { startEventLoopStallMonitor } from './event-loop-stall.js'
+import { scrapedCounter, scrapedGauge, type AddTotal } from './scraped.js'
 import type { CacheUsage } from '../bounded-cache.js'
 
 /** The caches /metrics reports (portcullis_cache_entries / portcullis_cache_bytes, label `cache`). */
@@ -62,9 +63,7 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
       this.set({ version: options.version ?? 'unknown' }, 1)
     },
   })
-  const gauge = (name: string, help: string, read: () => number): void => {
-    new Gauge({ name, help, registers, collect() { this.set(read()) } })
-  }
+  const gauge = (name: string, help: string, read: () => number): void => scrapedGauge(registry, name, help, read)
   const stalls = startEventLoopStallMonitor()
   gauge('portcullis_event_loop_stall_max_seconds',
     'Longest event-loop stall since the previous read of this gauge (monitorEventLoopDelay, 2 ms sampling)',
@@ -86,16 +85,8 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
   cacheGauge('portcullis_cache_entries', 'Entries held by each cache (authz_decisions: all connected clients together)', (u) => u.entries)
   cacheGauge('portcullis_cache_bytes', 'Estimated bytes held by each cache (keys, values and entry overhead); each is bounded by bytes', (u) => u.bytes)
 
-  /** A counter whose totals are read when scraped: `totals` adds each labelled total. */
-  const counter = (name: string, help: string, labelNames: string[], totals: (add: (labels: LabelValues<string>, n: number) => void) => void): void => {
-    new Counter({
-      name, help, labelNames, registers,
-      collect() {
-        this.reset()
-        totals((labels, n) => this.inc(labels, n))
-      },
-    })
-  }
+  const counter = (name: string, help: string, labelNames: string[], totals: (add: AddTotal) => void): void =>
+    scrapedCounter(registry, name, help, labelNames, totals)
   /** A counter of one total per authenticator, read from its stats. */
   const perAuthenticatorTotal = (name: string, help: string, read: (s: AuthenticatorStats) => number): void => {
     counter(name, help, ['authenticator'], (add) => {

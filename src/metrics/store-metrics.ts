@@ -3,8 +3,9 @@
  * each group commit), commits and failed commits, changes cancelled before their commit, the file's size, and the persistent
  * sessions and queued messages it holds. Read on scrape, apart from the two histograms.
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { Histogram, type Registry } from 'prom-client'
 import type { CommitStats } from '../store/group-commit.js'
+import { scrapedCounter, scrapedGauge } from './scraped.js'
 
 /** What the store metrics read (server.ts wires the state database and the broker). */
 export interface StoreMetricsSource {
@@ -30,23 +31,11 @@ export function registerStoreMetrics(registry: Registry, source: StoreMetricsSou
     latency.observe(seconds)
     batch.observe(changes)
   }
-  new Counter({
-    name: 'portcullis_store_commit_failures_total', help: 'Group commits the state store could not write (disk full, read-only)', registers,
-    collect() {
-      this.reset()
-      this.inc(source.stats.failures)
-    },
-  })
-  new Counter({
-    name: 'portcullis_store_changes_cancelled_total', help: 'Changes dropped before their commit (a message acknowledged before it was written): never written', registers,
-    collect() {
-      this.reset()
-      this.inc(source.stats.cancelled)
-    },
-  })
-  const gauge = (name: string, help: string, read: () => number): void => {
-    new Gauge({ name, help, registers, collect() { this.set(read()) } })
-  }
+  scrapedCounter(registry, 'portcullis_store_commit_failures_total', 'Group commits the state store could not write (disk full, read-only)', [],
+    (add) => add({}, source.stats.failures))
+  scrapedCounter(registry, 'portcullis_store_changes_cancelled_total',
+    'Changes dropped before their commit (a message acknowledged before it was written): never written', [], (add) => add({}, source.stats.cancelled))
+  const gauge = (name: string, help: string, read: () => number): void => scrapedGauge(registry, name, help, read)
   gauge('portcullis_store_size_bytes', 'Size of the state store file and its write-ahead log', () => source.sizeBytes())
   gauge('portcullis_store_sessions', 'Persistent sessions held in the state store', () => source.storedSessions())
   gauge('portcullis_store_queued_messages', 'QoS 1/2 messages stored for sessions (queued or in flight)', () => source.storedDeliveries().deliveries)
