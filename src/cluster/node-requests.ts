@@ -13,6 +13,7 @@ import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
 import type { RedisState } from '../store/redis/redis-state.js'
 import { clock } from '../clock.js'
+import { parseNotice } from './notice.js'
 
 export const NODE_REQUEST_KEYS = {
   ask: (node: string) => `pc:ask:${node}`,
@@ -113,22 +114,13 @@ export class NodeRequests {
   }
 
   #answered(text: string): void {
-    let answer: NodeAnswer & { readonly id?: unknown }
-    try {
-      answer = JSON.parse(text) as NodeAnswer & { readonly id?: unknown }
-    } catch {
-      return
-    }
-    if (typeof answer.id === 'string') this.#waiting.get(answer.id)?.(answer)
+    const answer = parseNotice<NodeAnswer & { readonly id?: unknown }>(text)
+    if (answer !== undefined && typeof answer.id === 'string') this.#waiting.get(answer.id)?.(answer)
   }
 
   async #serve(text: string): Promise<void> {
-    let request: AskWire
-    try {
-      request = JSON.parse(text) as AskWire
-    } catch {
-      return
-    }
+    const request = parseNotice<AskWire>(text)
+    if (request === undefined) return
     if (typeof request.id !== 'string' || typeof request.from !== 'string' || typeof request.kind !== 'string') return
     let answer: NodeAnswer
     try {

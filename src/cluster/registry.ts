@@ -28,6 +28,7 @@ import type { RedisState } from '../store/redis/redis-state.js'
 import type { OwnershipClaim } from './ownership.js'
 import type { NodeMembership } from './membership.js'
 import { clock } from '../clock.js'
+import { parseNotice } from './notice.js'
 
 export const REGISTRY_KEYS = {
   owner: (cid: string) => `pc:{${cid}}:owner`,
@@ -248,12 +249,8 @@ export class ClientRegistry {
   }
 
   #signalled(text: string): void {
-    let signal: TakeoverSignal
-    try {
-      signal = JSON.parse(text) as TakeoverSignal
-    } catch {
-      return
-    }
+    const signal = parseNotice<TakeoverSignal>(text)
+    if (signal === undefined) return
     if (signal.answer === true) {
       this.#answers.get(`${signal.clientId} ${signal.epoch}`)?.()
       return

@@ -22,6 +22,7 @@ import { TopicTree, type MatchResult } from '../router/topic-tree.js'
 import type { RedisState } from '../store/redis/redis-state.js'
 import { NODE_DEAD_AFTER_MS, NODE_KEYS } from './membership.js'
 import { clock } from '../clock.js'
+import { parseNotice } from './notice.js'
 
 export const ROUTE_KEYS = {
   routes: (node: string) => `pc:routes:{${node}}`,
@@ -176,13 +177,8 @@ export class RouteTable {
   }
 
   #notice(text: string): void {
-    let n: Notice
-    try {
-      n = JSON.parse(text) as Notice
-    } catch {
-      return
-    }
-    if (n.node === this.nodeId || this.#closed) return
+    const n = parseNotice<Notice>(text)
+    if (n === undefined || n.node === this.nodeId || this.#closed) return
     const known = this.#nodes.get(n.node)
     if (known === undefined || known.version !== n.from) {
       // A notice missed (or a node's fresh start): read its whole set.
