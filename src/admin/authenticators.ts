@@ -60,11 +60,7 @@ export function droppedClaimsChecks(before: ClaimsConfig, after: ClaimsConfig, p
 }
 
 export class AuthenticatorsAdmin {
-  readonly #chain: AuthenticatorChain
-  readonly #logger: Logger
-  readonly #changes: AdminChanges
-  readonly #devices: DeviceRegistry | undefined
-  readonly #jwksShare: JwksShare | undefined
+  readonly #options: AuthenticatorsAdminOptions
   #configs: readonly AuthenticatorConfig[]
   #live: readonly ManagedAuthenticator[]
   /** Counters of retired instances, by authenticator name. */
@@ -72,11 +68,7 @@ export class AuthenticatorsAdmin {
   readonly #retiredFetches = new Map<string, JwksFetchCounts>()
 
   constructor(options: AuthenticatorsAdminOptions) {
-    this.#chain = options.chain
-    this.#logger = options.logger
-    this.#changes = options.changes
-    this.#devices = options.devices
-    this.#jwksShare = options.jwksShare
+    this.#options = options
     this.#live = options.authenticators
     this.#configs = options.authenticators.map((a) => a.config)
   }
@@ -171,14 +163,14 @@ export class AuthenticatorsAdmin {
   }
 
   async createAuthenticator(raw: unknown): Promise<Raw> {
-    return this.#changes.serial(async () => {
+    return this.#options.changes.serial(async () => {
       const index = this.#configs.length
       const config = this.#parseAuthenticator(raw, index)
       if (this.#configs.some((c) => c.name === config.name)) {
         throw new ApiError('ERR_CONFLICT', `${AUTHENTICATORS_PATH}[${index}].name: '${config.name}' is already used; names must be unique`, `${AUTHENTICATORS_PATH}[${index}].name`)
       }
       await this.#applyAuthenticators([...this.#configs, config], new Set([config.name]))
-      this.#logger.info({ authenticator: config.name, type: config.type }, 'admin: authenticator created')
+      this.#options.logger.info({ authenticator: config.name, type: config.type }, 'admin: authenticator created')
       return this.getAuthenticator(config.name)
     })
   }
@@ -214,7 +206,7 @@ export class AuthenticatorsAdmin {
   }
 
   async replaceAuthenticator(name: string, raw: unknown): Promise<Raw> {
-    return this.#changes.serial(async () => {
+    return this.#options.changes.serial(async () => {
       const index = this.#index(name)
       const { entry, kept } = this.#withStoredSecret(raw, this.#configs[index], `${AUTHENTICATORS_PATH}[${index}]`)
       return this.#replaceAt(index, entry, kept ? 'send a new one' : undefined, 'replaced')
@@ -228,7 +220,7 @@ export class AuthenticatorsAdmin {
    * needs the secret too, as for PUT.
    */
   async patchAuthenticator(name: string, patch: unknown): Promise<Raw> {
-    return this.#changes.serial(async () => {
+    return this.#options.changes.serial(async () => {
       const index = this.#index(name)
       const path = `${AUTHENTICATORS_PATH}[${index}]`
       if (!isMapping(patch)) throw expected(path, 'a mapping (a JSON merge patch)', patch)
@@ -264,29 +256,29 @@ export class AuthenticatorsAdmin {
     next[index] = config
     await this.#applyAuthenticators(next, new Set([config.name]))
     const warnings = 'claims' in current && 'claims' in config ? droppedClaimsChecks(current.claims, config.claims, `${path}.claims`) : []
-    this.#logger.info({ authenticator: config.name, type: config.type, ...(warnings.length > 0 ? { warnings } : {}) }, `admin: authenticator ${verb}`)
+    this.#options.logger.info({ authenticator: config.name, type: config.type, ...(warnings.length > 0 ? { warnings } : {}) }, `admin: authenticator ${verb}`)
     return { ...this.getAuthenticator(config.name), ...(warnings.length > 0 ? { warnings } : {}) }
   }
 
   async deleteAuthenticator(name: string): Promise<void> {
-    return this.#changes.serial(async () => {
+    return this.#options.changes.serial(async () => {
       this.#index(name)
       await this.#applyAuthenticators(this.#configs.filter((c) => c.name !== name), new Set())
       this.#retiredStats.delete(name)
       this.#retiredFetches.delete(name)
-      this.#logger.info({ authenticator: name }, 'admin: authenticator deleted')
+      this.#options.logger.info({ authenticator: name }, 'admin: authenticator deleted')
     })
   }
 
   async setAuthenticatorEnabled(name: string, enabled: boolean): Promise<Raw> {
-    return this.#changes.serial(async () => {
+    return this.#options.changes.serial(async () => {
       const index = this.#index(name)
       const current = this.#configs[index]
       if (current.enabled !== enabled) {
         const next = [...this.#configs]
         next[index] = Object.freeze({ ...current, enabled })
         await this.#applyAuthenticators(next, new Set([name]))
-        this.#logger.info({ authenticator: name }, `admin: authenticator ${enabled ? 'enabled' : 'disabled'}`)
+        this.#options.logger.info({ authenticator: name }, `admin: authenticator ${enabled ? 'enabled' : 'disabled'}`)
       }
       return this.getAuthenticator(name)
     })
@@ -297,15 +289,15 @@ export class AuthenticatorsAdmin {
    * through the grace period, as a scheduled refresh does.
    */
   async refreshAuthenticator(name: string): Promise<Raw> {
-    return this.#changes.serial(async () => {
+    return this.#options.changes.serial(async () => {
       const loaded = await this.#live[this.#index(name)].refreshKeys()
-      this.#logger.info({ authenticator: name, loaded }, 'admin: authenticator refreshed')
+      this.#options.logger.info({ authenticator: name, loaded }, 'admin: authenticator refreshed')
       return this.authenticatorStatus(name)
     })
   }
 
   async reorderAuthenticators(body: unknown): Promise<Raw[]> {
-    return this.#changes.serial(async () => {
+    return this.#options.changes.serial(async () => {
       const names = isMapping(body) ? body['names'] : undefined
       if (!Array.isArray(names) || names.some((n) => typeof n !== 'string')) {
         throw new ApiError('ERR_VALIDATION', 'names: must be a list of authenticator names', 'names')
@@ -319,7 +311,7 @@ export class AuthenticatorsAdmin {
       if (missing.length > 0) throw new ApiError('ERR_VALIDATION', `names: must list every authenticator (missing: ${missing.join(', ')})`, 'names')
       const next = (names as string[]).map((n) => this.#configs.find((c) => c.name === n)!)
       await this.#applyAuthenticators(next, new Set())
-      this.#logger.info({ order: names }, 'admin: authenticators reordered')
+      this.#options.logger.info({ order: names }, 'admin: authenticators reordered')
       return this.listAuthenticators()
     })
   }
@@ -351,15 +343,15 @@ export class AuthenticatorsAdmin {
         const existing = this.#live.find((a) => a.name === c.name)
         if (existing !== undefined && !rebuild.has(c.name)) return existing
         const a = createAuthenticator(c, {
-          logger: this.#logger,
-          ...(this.#devices !== undefined ? { devices: this.#devices } : {}),
-          ...(this.#jwksShare !== undefined ? { jwksShare: this.#jwksShare } : {}),
+          logger: this.#options.logger,
+          ...(this.#options.devices !== undefined ? { devices: this.#options.devices } : {}),
+          ...(this.#options.jwksShare !== undefined ? { jwksShare: this.#options.jwksShare } : {}),
         })
         created.push(a)
         return a
       })
       for (const a of created) await a.start()
-      await this.#changes.persist({ authenticators: next }, options)
+      await this.#options.changes.persist({ authenticators: next }, options)
     } catch (err) {
       for (const a of created) await a.close()
       throw err
@@ -367,7 +359,7 @@ export class AuthenticatorsAdmin {
     const retired = this.#live.filter((a) => !live.includes(a))
     this.#configs = Object.freeze([...next])
     this.#live = Object.freeze(live)
-    this.#chain.replace(this.#live)
+    this.#options.chain.replace(this.#live)
     for (const a of retired) {
       const s = this.authenticatorStats(a)
       this.#retiredStats.set(a.name, { ...s, deny: { ...s.deny }, ignore: { ...s.ignore } })
@@ -375,6 +367,6 @@ export class AuthenticatorsAdmin {
       if (fetches !== undefined) this.#retiredFetches.set(a.name, fetches)
       await a.close()
     }
-    if (this.#live.length === 0) this.#logger.warn('admin: no authenticator left: only anonymous clients (if allowed) can connect')
+    if (this.#live.length === 0) this.#options.logger.warn('admin: no authenticator left: only anonymous clients (if allowed) can connect')
   }
 }

@@ -26,17 +26,11 @@ export interface AuthorizationAdminOptions {
 }
 
 export class AuthorizationAdmin {
-  readonly #broker: Broker
-  readonly #logger: Logger
-  readonly #changes: AdminChanges
-  readonly #tokens: () => boolean
+  readonly #options: AuthorizationAdminOptions
   #authorization: AuthorizationConfig
 
   constructor(options: AuthorizationAdminOptions) {
-    this.#broker = options.broker
-    this.#logger = options.logger
-    this.#changes = options.changes
-    this.#tokens = options.tokens
+    this.#options = options
     this.#authorization = options.authorization
   }
 
@@ -90,19 +84,19 @@ export class AuthorizationAdmin {
   }
 
   async createPolicy(raw: unknown): Promise<Raw> {
-    return this.#changes.serial(async () => {
+    return this.#options.changes.serial(async () => {
       const index = this.#authorization.policies.length
       this.#checkClash(raw, index, undefined)
       const next = this.#parseAuthorization(this.#settingsRaw(), [...this.#authorization.policies.map(policyToRaw), raw])
       await this.#applyAuthorization(next)
       const created = next.policies[index]
-      this.#logger.info({ policy: created.name }, 'admin: policy created')
+      this.#options.logger.info({ policy: created.name }, 'admin: policy created')
       return policyToRaw(created)
     })
   }
 
   async replacePolicy(name: string, raw: unknown): Promise<Raw> {
-    return this.#changes.serial(async () => this.#replaceAt(this.#policyIndex(name), raw, 'replaced'))
+    return this.#options.changes.serial(async () => this.#replaceAt(this.#policyIndex(name), raw, 'replaced'))
   }
 
   /**
@@ -110,7 +104,7 @@ export class AuthorizationAdmin {
    * removes a key (an optional condition such as `ip` or `clientId`).
    */
   async patchPolicy(name: string, patch: unknown): Promise<Raw> {
-    return this.#changes.serial(async () => {
+    return this.#options.changes.serial(async () => {
       const index = this.#policyIndex(name)
       if (!isMapping(patch)) throw expected(`${AUTHORIZATION_PATH}.policies[${index}]`, 'a mapping (a JSON merge patch)', patch)
       return this.#replaceAt(index, mergePatch(policyToRaw(this.#authorization.policies[index]), patch), 'patched')
@@ -133,12 +127,12 @@ export class AuthorizationAdmin {
     list[index] = entry
     const next = this.#parseAuthorization(this.#settingsRaw(), list)
     await this.#applyAuthorization(next)
-    this.#logger.info({ policy: name }, `admin: policy ${verb}`)
+    this.#options.logger.info({ policy: name }, `admin: policy ${verb}`)
     return policyToRaw(next.policies[index])
   }
 
   async setPolicyPriority(name: string, body: unknown): Promise<Raw> {
-    return this.#changes.serial(async () => {
+    return this.#options.changes.serial(async () => {
       const index = this.#policyIndex(name)
       if (!isMapping(body) || body['priority'] === undefined) {
         throw new ApiError('ERR_VALIDATION', 'priority: is required ({ "priority": <integer> })', 'priority')
@@ -149,23 +143,23 @@ export class AuthorizationAdmin {
       list[index] = entry
       const next = this.#parseAuthorization(this.#settingsRaw(), list)
       await this.#applyAuthorization(next)
-      this.#logger.info({ policy: name, priority: next.policies[index].priority }, 'admin: policy priority changed')
+      this.#options.logger.info({ policy: name, priority: next.policies[index].priority }, 'admin: policy priority changed')
       return policyToRaw(next.policies[index])
     })
   }
 
   async deletePolicy(name: string): Promise<void> {
-    return this.#changes.serial(async () => {
+    return this.#options.changes.serial(async () => {
       const index = this.#policyIndex(name)
       const list = this.#authorization.policies.filter((_, i) => i !== index).map(policyToRaw)
       await this.#applyAuthorization(this.#parseAuthorization(this.#settingsRaw(), list))
-      this.#logger.info({ policy: name }, 'admin: policy deleted')
+      this.#options.logger.info({ policy: name }, 'admin: policy deleted')
     })
   }
 
   /** Full replacement of noMatch, aclClaim and superuserClaim (absent keys take their defaults). */
   async setAuthorizationSettings(body: unknown): Promise<AuthorizationSettings> {
-    return this.#changes.serial(async () => {
+    return this.#options.changes.serial(async () => {
       if (!isMapping(body)) throw new ConfigError(AUTHORIZATION_PATH, 'must be a mapping { noMatch, aclClaim, superuserClaim }')
       if (body['policies'] !== undefined) {
         throw new ApiError('ERR_VALIDATION', `${AUTHORIZATION_PATH}.policies: is managed through /api/v1/policies`, `${AUTHORIZATION_PATH}.policies`)
@@ -174,7 +168,7 @@ export class AuthorizationAdmin {
       if (settings['superuserClaim'] === null) delete settings['superuserClaim']
       const next = this.#parseAuthorization(settings, this.#authorization.policies.map(policyToRaw))
       await this.#applyAuthorization(next)
-      this.#logger.info(authorizationSettings(next), 'admin: authorization settings changed')
+      this.#options.logger.info(authorizationSettings(next), 'admin: authorization settings changed')
       return authorizationSettings(next)
     })
   }
@@ -189,8 +183,8 @@ export class AuthorizationAdmin {
   }
 
   async #applyAuthorization(next: AuthorizationConfig, options: { readonly fromCluster?: boolean } = {}): Promise<void> {
-    await this.#changes.persist({ authorization: next }, options)
+    await this.#options.changes.persist({ authorization: next }, options)
     this.#authorization = next
-    this.#broker.setAuthorizers(authorizersFor(next, { logger: this.#logger, tokens: this.#tokens() }))
+    this.#options.broker.setAuthorizers(authorizersFor(next, { logger: this.#options.logger, tokens: this.#options.tokens() }))
   }
 }

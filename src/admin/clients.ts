@@ -117,23 +117,15 @@ export interface ClientsAdminOptions {
 }
 
 export class ClientsAdmin {
-  readonly #broker: Broker
-  readonly #chain: AuthenticatorChain
-  readonly #logger: Logger
-  readonly #authorization: () => AuthorizationConfig
-  readonly #nodeId: string | undefined
+  readonly #options: ClientsAdminOptions
 
   constructor(options: ClientsAdminOptions) {
-    this.#broker = options.broker
-    this.#chain = options.chain
-    this.#logger = options.logger
-    this.#authorization = options.authorization
-    this.#nodeId = options.nodeId
+    this.#options = options
   }
 
   /** The session held for `clientId` (connected, or persistent and offline), or 404. */
   #session(clientId: string): Session {
-    const session = this.#broker.sessions.get(clientId)
+    const session = this.#options.broker.sessions.get(clientId)
     if (session === undefined || (session.connection !== undefined && session.connection.state !== 'connected')) {
       throw new ApiError('ERR_NOT_FOUND', `no connected client or offline session with id '${clientId}'`)
     }
@@ -144,13 +136,13 @@ export class ClientsAdmin {
     const identity = conn.identity
     const claims = identity?.claims
     // With `from: username` the username IS the token: never shown.
-    const usernameIsToken = this.#chain.usernameIsToken(conn)
-    const superuserClaim = this.#authorization().superuserClaim
+    const usernameIsToken = this.#options.chain.usernameIsToken(conn)
+    const superuserClaim = this.#options.authorization().superuserClaim
     const sub = claims?.['sub']
     const iss = claims?.['iss']
     const cert = identity?.certificate
     // A client that only an x509 authenticator accepted has certificate fields for claims, no token.
-    const byCertificate = this.#chain.authenticators.find((a) => a.name === identity?.authenticator)?.type === 'x509'
+    const byCertificate = this.#options.chain.authenticators.find((a) => a.name === identity?.authenticator)?.type === 'x509'
     const token = claims === undefined || byCertificate ? undefined : {
       ...(typeof sub === 'string' ? { subject: sub } : {}),
       ...(typeof iss === 'string' ? { issuer: iss } : {}),
@@ -159,7 +151,7 @@ export class ClientsAdmin {
     return {
       clientId: conn.clientId,
       connected: true,
-      ...(this.#nodeId !== undefined ? { node: this.#nodeId } : {}),
+      ...(this.#options.nodeId !== undefined ? { node: this.#options.nodeId } : {}),
       ...(conn.username !== undefined && !usernameIsToken ? { username: conn.username } : {}),
       ...(usernameIsToken ? { usernameIsToken: true as const } : {}),
       address: conn.remoteAddress,
@@ -180,7 +172,7 @@ export class ClientsAdmin {
         : {}),
       ...(identity?.vouchedBy !== undefined ? { vouchedBy: identity.vouchedBy } : {}),
       acl: {
-        tokenRules: countAclRules(claims?.[this.#authorization().aclClaim]),
+        tokenRules: countAclRules(claims?.[this.#options.authorization().aclClaim]),
         superuser: superuserClaim !== undefined && claims?.[superuserClaim] === true,
       },
       subscriptions: session.subscriptionCount,
@@ -192,12 +184,12 @@ export class ClientsAdmin {
   /** An offline session; when it ends comes from the record the broker stored at disconnect,
    *  who left it and when from the session's last connection. */
   #offlineView(session: Session): OfflineClientView {
-    const expiresAt = this.#broker.sessions.expiresAt(session)
+    const expiresAt = this.#options.broker.sessions.expiresAt(session)
     const last = session.lastConnection
     return {
       clientId: session.clientId,
       connected: false,
-      ...(this.#nodeId !== undefined ? { node: this.#nodeId } : {}),
+      ...(this.#options.nodeId !== undefined ? { node: this.#options.nodeId } : {}),
       ...(last === undefined ? {} : {
         ...(last.username !== undefined ? { username: last.username } : {}),
         ...(last.usernameIsToken ? { usernameIsToken: true as const } : {}),
@@ -239,7 +231,7 @@ export class ClientsAdmin {
     const limit = query['limit'] === undefined ? undefined : pageNumber(query, 'limit', CLIENT_PAGE_MAX, CLIENT_PAGE_MAX)
     const { sort, direction, after } = clientOrderOf(query)
     const wanted: { readonly id: string; readonly key: number | string | undefined; readonly session: Session }[] = []
-    for (const session of this.#broker.sessions.values()) {
+    for (const session of this.#options.broker.sessions.values()) {
       const conn = session.connection
       if (conn !== undefined && conn.state !== 'connected') continue // being taken over or closed
       if (state !== 'all' && (state === 'connected') !== (conn !== undefined)) continue
@@ -282,11 +274,11 @@ export class ClientsAdmin {
     const session = this.#session(clientId)
     const conn = session.connection
     if (conn !== undefined) {
-      this.#logger.info({ clientId }, 'admin: client disconnected')
+      this.#options.logger.info({ clientId }, 'admin: client disconnected')
       conn.disconnect(ReasonCode.AdministrativeAction, 'disconnected by an administrator')
       return
     }
-    this.#logger.info({ clientId, subscriptions: session.subscriptionCount, queued: session.queue.length }, 'admin: offline session ended')
-    this.#broker.sessions.end(session)
+    this.#options.logger.info({ clientId, subscriptions: session.subscriptionCount, queued: session.queue.length }, 'admin: offline session ended')
+    this.#options.broker.sessions.end(session)
   }
 }
