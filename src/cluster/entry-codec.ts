@@ -165,7 +165,8 @@ export function readEntry(buf: Buffer, visit: EntryVisitor): void {
     need(n)
     const payload = buf.subarray(at, at + n)
     at += n
-    const message: Message = { topic, payload, qos: (flags & 3) as QoS, retain: (flags & RETAIN) !== 0, properties, expiresAt, origin }
+    // The shape of a message published on this node (handlers/publish.ts), its QoS 0 encoding slot included.
+    const message: Message = { topic, payload, qos: (flags & 3) as QoS, retain: (flags & RETAIN) !== 0, properties, expiresAt, origin, encoded: undefined }
     visit(message, forwarded, (flags & MIRROR) !== 0, (flags & PASSED_ON) !== 0)
   }
 }

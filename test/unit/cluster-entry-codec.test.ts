@@ -11,14 +11,14 @@ const full: ForwardEntry = {
   message: {
     topic: 'sensors/\u00e9t\u00e9/\u{1F600}', payload: Buffer.from([0, 0xff, 0xc0, 0xaf, 10]), qos: 2, retain: true,
     properties: { correlationData: Buffer.from([1, 2, 3]), userProperties: { k: ['a', 'b'] }, contentType: 'text/plain' },
-    expiresAt: 1_790_000_000_123, origin: 'pub-\u00fc',
+    expiresAt: 1_790_000_000_123, origin: 'pub-\u00fc', encoded: undefined,
   },
   forwarded: { all: false, groups: ['$share/g1/sensors/#', '$share/\u00e7/+/+/+'] },
   mirror: true,
   passedOn: true,
 }
 const bare: ForwardEntry = {
-  message: { topic: 'a', payload: Buffer.alloc(0), qos: 0, retain: false, properties: undefined, expiresAt: undefined, origin: undefined },
+  message: { topic: 'a', payload: Buffer.alloc(0), qos: 0, retain: false, properties: undefined, expiresAt: undefined, origin: undefined, encoded: undefined },
   forwarded: { all: true, groups: [] },
   mirror: false,
   passedOn: false,
