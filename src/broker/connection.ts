@@ -110,6 +110,8 @@ export class Connection implements FrameSink {
   #outBytes = 0
   #closing = false
   #extras: ConnectionExtras | undefined
+  /** The topic of the last PUBLISH received: the decoder gives it back while the client keeps to it. */
+  #lastTopic: string | undefined
 
   constructor(broker: Broker, stream: Duplex, remoteAddress: string, listener: string) {
     this.broker = broker
@@ -170,7 +172,7 @@ export class Connection implements FrameSink {
   /** FrameSink: one whole packet arrived. */
   onFrame(frame: Buffer): boolean {
     if (this.state === 'closed' || this.failing) return false
-    const packet = decodePacket(frame, this.protocolVersion)
+    const packet = decodePacket(frame, this.protocolVersion, this.#lastTopic)
     if (packet instanceof Error) {
       // A CONNECT whose only fault is a protocol level we do not speak is refused with a
       // CONNACK, not just dropped [MQTT-3.1.2-2].
@@ -182,6 +184,7 @@ export class Connection implements FrameSink {
       }
       return false
     }
+    if (packet.cmd === 'publish') this.#lastTopic = packet.topic
     this.#onPacket(packet)
     return this.open && !this.failing
   }

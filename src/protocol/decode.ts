@@ -90,7 +90,31 @@ function bodyStart(frame: Buffer): number {
   return i + 1
 }
 
-export function decodePacket(frame: Buffer, version: ProtocolVersion): mqtt.Packet | Error {
+/**
+ * The topic name field at `frame[start, end)`: `last` itself when those bytes are its text and
+ * it is all ASCII (a device publishes to the same topic again and again), else the field
+ * decoded. Giving back the same string spares decoding a new one per message, and the Map
+ * lookups that follow (match cache, authorization cache) find its hash already computed.
+ * Only ASCII is compared (every character < 0x80, one byte each), so a non-ASCII or ill-formed
+ * field is always decoded and checked as before (utf8.ts).
+ */
+function topicField(frame: Buffer, start: number, end: number, last: string | undefined): string {
+  if (last !== undefined && last.length === end - start) {
+    let i = 0
+    for (; i < last.length; i++) {
+      const c = last.charCodeAt(i)
+      if (c >= 0x80 || frame[start + i] !== c) break
+    }
+    if (i === last.length) return last
+  }
+  return decodeUtf8Field(frame, start, end)
+}
+
+/**
+ * One whole packet. `lastTopic`: the topic of the previous PUBLISH on this connection, given
+ * back as the topic of this one when its bytes are the same (topicField).
+ */
+export function decodePacket(frame: Buffer, version: ProtocolVersion, lastTopic?: string): mqtt.Packet | Error {
   const first = frame[0]
   const type = first >> 4
   const flags = first & 0x0f
@@ -123,7 +147,7 @@ export function decodePacket(frame: Buffer, version: ProtocolVersion): mqtt.Pack
         qos: qos as 0 | 1 | 2,
         dup: (flags & 8) !== 0,
         length: frame.length - bodyStart(frame),
-        topic: decodeUtf8Field(frame, p, topicEnd),
+        topic: topicField(frame, p, topicEnd, lastTopic),
         payload: frame.subarray(payloadStart),
         messageId,
       }

@@ -9,6 +9,7 @@ import mqtt from 'mqtt-packet'
 import { decodePacket, packetFault } from '../../src/protocol/decode.js'
 import { Framer, pushFrames, type FrameSink } from '../../src/protocol/framer.js'
 import { createParser } from '../../src/protocol/parser.js'
+import { isValidUtf8Field } from '../../src/protocol/utf8.js'
 
 class Collect implements FrameSink {
   readonly frames: Buffer[] = []
@@ -269,5 +270,34 @@ describe('framer: the sink decides', () => {
       onFrameError: () => assert.fail('no error'),
     })
     assert.deepEqual(seen, [packets[0]])
+  })
+})
+
+describe('decodePacket: the previous topic given back (issue 19, a device keeps to its topic)', () => {
+  const topicOf = (frame: Buffer, last?: string): string => {
+    const p = decodePacket(frame, 4, last)
+    assert.ok(!(p instanceof Error) && p.cmd === 'publish')
+    return p.topic
+  }
+
+  test('the same ASCII bytes give back the very string; other bytes of the same length do not', () => {
+    const first = topicOf(publish('fleet/g001/d7', Buffer.from('x'), 1))
+    assert.equal(topicOf(publish('fleet/g001/d7', Buffer.from('y'), 1), first), first)
+    assert.equal(topicOf(publish('fleet/g001/d8', Buffer.from('y'), 0), first), 'fleet/g001/d8')
+    assert.equal(topicOf(publish('fleet/g001/d77', Buffer.from('y'), 0), first), 'fleet/g001/d77')
+  })
+
+  test('a non-ASCII byte is decoded and checked as ever, whatever the previous topic [MQTT-1.5.4-1]', () => {
+    // 'caf\u00e9' decoded, then a frame whose topic is the single Latin-1 byte E9 in its place:
+    // ill-formed UTF-8, which must not pass for the previous (well-formed) topic
+    const good = topicOf(publish('caf\u00e9', Buffer.from('x'), 0))
+    assert.equal(good, 'caf\u00e9')
+    const bad = Buffer.from(publish('cafe', Buffer.from('x'), 0))
+    bad[bad.indexOf('cafe') + 3] = 0xe9
+    const t = topicOf(bad, 'caf\u00e9')
+    assert.notEqual(t, 'caf\u00e9')
+    assert.equal(isValidUtf8Field(t), false)
+    // the same non-ASCII bytes again are decoded again: equal text, checked as before
+    assert.equal(topicOf(publish('caf\u00e9', Buffer.from('y'), 0), good), 'caf\u00e9')
   })
 })
