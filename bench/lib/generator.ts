@@ -3,10 +3,14 @@
  * shared counters they update. All waits are bounded.
  */
 import { Worker } from 'node:worker_threads'
-import { CTRL, type Job, type PubSpec, type SubSpec, type TransportTls } from './jobs.js'
+import { CTRL, type Job, type PubSpec, type SubSpec, type TransportTls, type WorkerTeardown } from './jobs.js'
 
 export interface LoadResult { sent: number; timedOut: boolean }
-export interface TeardownResult { latencies: Float64Array; unique: [number, number]; duplicates: number; unacked: number }
+export interface TeardownResult {
+  latencies: Float64Array; unique: [number, number]; duplicates: number; unacked: number
+  /** Deliveries missing of QoS 1 messages whose PUBACK a publisher received: what a broker lost. */
+  ackedLost: number
+}
 export interface ConnectResult {
   ok: number; failed: number; firstError?: string
   /** Over TLS: connections whose handshake resumed a session. */
@@ -115,8 +119,12 @@ export class Generator {
     Atomics.store(this.ctrl, CTRL.STOP, 1)
   }
 
-  async teardown(): Promise<TeardownResult> {
-    const results = await this.all<TeardownResult>(this.workers.map(() => ({ op: 'teardown' })), 30_000)
+  /**
+   * Disconnect the load's clients and gather what they saw. `fanout`: subscribers each message
+   * should reach, to count the acknowledged messages that did not reach every one (`ackedLost`).
+   */
+  async teardown(fanout = 1): Promise<TeardownResult> {
+    const results = await this.all<WorkerTeardown>(this.workers.map(() => ({ op: 'teardown' })), 30_000)
     const total = results.reduce((n, r) => n + r.latencies.length, 0)
     const latencies = new Float64Array(total)
     let off = 0
@@ -126,8 +134,10 @@ export class Generator {
       unique: [results.reduce((n, r) => n + r.unique[0], 0), results.reduce((n, r) => n + r.unique[1], 0)],
       duplicates: results.reduce((n, r) => n + r.duplicates, 0),
       unacked: results.reduce((n, r) => n + r.unacked, 0),
+      ackedLost: ackedLost(results, 0, fanout) + ackedLost(results, 1, fanout),
     }
   }
+
 
   /**
    * Opens `count` connections spread over the workers (each connects, then disconnects unless
@@ -162,4 +172,19 @@ export class Generator {
   async close(): Promise<void> {
     await Promise.allSettled(this.workers.map((w) => w.terminate()))
   }
+}
+
+/** Of one phase's messages acknowledged to a publisher (any worker), deliveries that never came (all workers' subscribers together). */
+export function ackedLost(results: ReadonlyArray<Pick<WorkerTeardown, 'acked' | 'seenBy'>>, phase: 0 | 1, fanout: number): number {
+  const acks = results.map((r) => r.acked[phase]).filter((a) => a !== undefined)
+  const seen = results.map((r) => r.seenBy[phase]).filter((a) => a !== undefined)
+  const size = acks[0]?.length ?? 0
+  let lost = 0
+  for (let k = 0; k < size; k++) {
+    if (!acks.some((a) => a[k] === 1)) continue
+    let n = 0
+    for (const s of seen) n += s[k]
+    if (n < fanout) lost += fanout - n
+  }
+  return lost
 }

@@ -18,6 +18,20 @@ export interface SubSpec extends Credentials {
   readonly persistent?: boolean
 }
 
+/** What a worker reports when its clients are torn down. */
+export interface WorkerTeardown {
+  readonly latencies: Float64Array
+  /** Distinct messages its subscribers received, per phase. */
+  readonly unique: [number, number]
+  readonly duplicates: number
+  /** QoS 1 messages its publishers sent and got no PUBACK for. */
+  readonly unacked: number
+  /** Per phase: 1 for each message (pub * countPerPub + seq) whose PUBACK one of its publishers received. */
+  readonly acked: [Uint8Array | undefined, Uint8Array | undefined]
+  /** Per phase: how many of its subscribers received each message. */
+  readonly seenBy: [Uint16Array | undefined, Uint16Array | undefined]
+}
+
 /** Clients over TLS: the version they offer, and whether each resumes the session of its previous connection. */
 export interface TransportTls { readonly version: 'TLSv1.2' | 'TLSv1.3'; readonly resume: boolean }
 

@@ -49,7 +49,12 @@ export interface BrokerSummary {
   /** Paired per-round p99 ratios (this broker ÷ the other, same round), for latency scenarios. */
   p99Ratios: Record<string, Stat>
   heldMin?: number
+  /** Deliveries missing of acknowledged QoS 1 messages, all runs together. */
   lostQos1: number
+  /** QoS 1 messages never acknowledged by the time bound, per run (a slow broker, not a loss). */
+  unackedQos1?: Stat
+  /** A peer's runs that hit their time bound: acknowledged QoS 1 deliveries missing at the bound, per run. */
+  undeliveredAtBoundQos1?: Stat
   lostQos0: number
   flags: string[]
   /** Paired per-round ratios of the main figure: this broker ÷ the other (same round). */
@@ -124,6 +129,8 @@ export function summarise(selected: readonly Scenario[], records: readonly RunRe
       put('queueCpuPerOpUs', stat(ok.map((r) => r.queueCpuPerOpUs ?? NaN)))
       put('drainCpuPerOpUs', stat(ok.map((r) => r.drainCpuPerOpUs ?? NaN)))
       put('drainSeconds', stat(ok.map((r) => r.drainSeconds ?? NaN)))
+      if (mine.some((r) => (r.unackedQos1 ?? 0) > 0)) put('unackedQos1', stat(mine.map((r) => r.unackedQos1 ?? NaN)))
+      if (mine.some((r) => (r.undeliveredAtBoundQos1 ?? 0) > 0)) put('undeliveredAtBoundQos1', stat(mine.map((r) => r.undeliveredAtBoundQos1 ?? NaN)))
       const g = ok.map((r) => r.genCpu ?? NaN).filter(Number.isFinite)
       if (g.length > 0) s.genCpuMax = Math.max(...g)
       const held = mine.map((r) => r.held ?? NaN).filter(Number.isFinite)
@@ -193,7 +200,9 @@ export function renderMarkdown(
     for (const b of sc.brokers) {
       const notes: string[] = []
       if (b.failed > 0) notes.push(`**${b.failed}/${b.runs} run(s) failed**`)
-      if (b.lostQos1 > 0) notes.push(`**${b.lostQos1} QoS 1 lost**`)
+      if (b.lostQos1 > 0) notes.push(`**${b.lostQos1} acknowledged QoS 1 lost**`)
+      if (b.unackedQos1 !== undefined) notes.push(`QoS 1 never acknowledged by the time bound (not lost: nothing was promised): ${range(b.unackedQos1)} per run`)
+      if (b.undeliveredAtBoundQos1 !== undefined) notes.push(`acknowledged QoS 1 not delivered by the time bound (still queued or lost): ${range(b.undeliveredAtBoundQos1)} per run`)
       if (b.lostQos0 > 0) notes.push(`${b.lostQos0} QoS 0 dropped`)
       if (b.heapBytesPerConn !== undefined) notes.push(`V8 heap in use after a full GC: ${range(b.heapBytesPerConn)} B/conn`)
       if (b.rawBytesPerConn !== undefined) notes.push(`RSS growth right after the GCs (with pages V8 emptied and still keeps): ${range(b.rawBytesPerConn)} B/conn`)
@@ -261,4 +270,23 @@ export function renderMarkdown(
   }
   lines.push('')
   return lines.join('\n')
+}
+
+/**
+ * What the exit status is made of. Portcullis fails the benchmark: a run of it that failed, or a
+ * QoS 1 message it acknowledged and did not deliver. A peer that is slow (time bound, messages it
+ * never acknowledged), fails or loses messages is counted apart: reported, not failing.
+ */
+export function outcome(records: readonly RunRecord[]): { failed: number; lostQos1: number; peerFailed: number; peerLost: number } {
+  const out = { failed: 0, lostQos1: 0, peerFailed: 0, peerLost: 0 }
+  for (const r of records) {
+    if (r.broker.startsWith('portcullis')) {
+      if (!r.ok) out.failed++
+      out.lostQos1 += r.lostQos1 ?? 0
+    } else {
+      if (!r.ok) out.peerFailed++
+      out.peerLost += r.lostQos1 ?? 0
+    }
+  }
+  return out
 }

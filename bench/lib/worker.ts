@@ -6,7 +6,7 @@
  * Every loop here is bounded twice: by a count and by a deadline (epoch ms).
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import { CTRL, type Credentials, type Job, type PubSpec, type SubSpec } from './jobs.js'
+import { CTRL, type Credentials, type Job, type PubSpec, type SubSpec, type WorkerTeardown } from './jobs.js'
 import {
   PAYLOAD_PHASE, PAYLOAD_PUB, PAYLOAD_SEQ, PAYLOAD_TS, RawClient, nowNs, publishTemplate, type PublishTemplate,
 } from './mqtt.js'
@@ -50,6 +50,9 @@ interface Pub {
   readonly templates: PublishTemplate[]
   inflight: number
   nextPacketId: number
+  /** By packet id in flight (QoS 1): the message's phase (0: none) and its index (pub * countPerPub + seq). */
+  readonly idPhase: Uint8Array
+  readonly idIndex: Int32Array
 }
 
 interface Sub {
@@ -65,6 +68,9 @@ let pubs: Pub[] = []
 let subs: Sub[] = []
 let held: RawClient[] = []
 let countPerPub = 0
+/** Per phase (1, 2): the messages whose PUBACK came (index = pub * countPerPub + seq), and how many subscribers saw each. */
+const acked: [Uint8Array | undefined, Uint8Array | undefined] = [undefined, undefined]
+const seenBy: [Uint16Array | undefined, Uint16Array | undefined] = [undefined, undefined]
 let latencies = new Float64Array(1024)
 let latencyCount = 0
 let collectLatency = false
@@ -88,7 +94,12 @@ function attachSubscriber(sub: Sub): void {
     if (seen !== undefined) {
       const k = buf.readUInt16LE(p + PAYLOAD_PUB) * countPerPub + buf.readUInt32LE(p + PAYLOAD_SEQ)
       if (k < seen.length) {
-        if (seen[k] === 0) { seen[k] = 1; sub.unique[phase - 1]++ } else { sub.duplicates++; return }
+        if (seen[k] === 0) {
+          seen[k] = 1
+          sub.unique[phase - 1]++
+          const by = seenBy[phase - 1]
+          if (by !== undefined) by[k]++
+        } else { sub.duplicates++; return }
       }
     }
     if (phase === 2) {
@@ -148,8 +159,20 @@ async function setup(job: Extract<Job, { op: 'setup' }>): Promise<void> {
       const i = next++
       const spec = job.pubs[i]
       const client = await open(spec, addr(spec.index + 7))
-      const pub: Pub = { spec, client, templates: spec.topics.map((t) => publishTemplate(t, spec.qos)), inflight: 0, nextPacketId: 1 }
-      client.onPuback = () => { pub.inflight--; bump() }
+      const pub: Pub = {
+        spec, client, templates: spec.topics.map((t) => publishTemplate(t, spec.qos)), inflight: 0, nextPacketId: 1,
+        idPhase: new Uint8Array(spec.qos > 0 ? 65536 : 0), idIndex: new Int32Array(spec.qos > 0 ? 65536 : 0),
+      }
+      client.onPuback = (id) => {
+        pub.inflight--
+        const phase = pub.idPhase[id]
+        if (phase !== 0) {
+          pub.idPhase[id] = 0
+          const a = acked[phase - 1]
+          if (a !== undefined) a[pub.idIndex[id]] = 1
+        }
+        bump()
+      }
       connected[i] = pub
     }
   }
@@ -185,6 +208,8 @@ function sendBatch(pub: Pub, phase: number, firstSeq: number, k: number): void {
       const id = pub.nextPacketId
       pub.nextPacketId = id === 65535 ? 1 : id + 1
       batch.writeUInt16BE(id, off + tpl.packetIdOffset)
+      pub.idPhase[id] = phase
+      pub.idIndex[id] = pub.spec.index * countPerPub + seq
       pub.inflight++
     }
     off += tpl.bytes.length
@@ -202,6 +227,8 @@ async function load(job: Extract<Job, { op: 'load' }>): Promise<{ sent: number; 
     sub.seen[job.phase - 1] = new Uint8Array(job.totalPubs * job.countPerPub)
     sub.unique[job.phase - 1] = 0
   }
+  acked[job.phase - 1] = pubs.some((p) => p.spec.qos > 0) ? new Uint8Array(job.totalPubs * job.countPerPub) : undefined
+  seenBy[job.phase - 1] = subs.length > 0 ? new Uint16Array(job.totalPubs * job.countPerPub) : undefined
   if (job.collectLatency) { latencies = new Float64Array(Math.min(job.countPerPub * job.totalPubs, 1 << 22) || 1024); latencyCount = 0 }
   const recvIdx = job.phase === 1 ? CTRL.RECV_WARM : CTRL.RECV_MEAS
   const remaining = pubs.map(() => job.countPerPub)
@@ -261,14 +288,18 @@ async function load(job: Extract<Job, { op: 'load' }>): Promise<{ sent: number; 
   return { sent, timedOut }
 }
 
-async function teardown(): Promise<{ latencies: Float64Array; unique: [number, number]; duplicates: number; unacked: number }> {
+async function teardown(): Promise<WorkerTeardown> {
   epoch++
   const unique: [number, number] = [0, 0]
   let duplicates = 0
   for (const s of subs) { unique[0] += s.unique[0]; unique[1] += s.unique[1]; duplicates += s.duplicates }
   const unacked = pubs.reduce((n, p) => n + p.inflight, 0)
   await Promise.all([...pubs, ...subs].map((c) => c.client.disconnect(2_000)))
-  const out = { latencies: latencies.slice(0, latencyCount), unique, duplicates, unacked }
+  const out: WorkerTeardown = {
+    latencies: latencies.slice(0, latencyCount), unique, duplicates, unacked, acked: [acked[0], acked[1]], seenBy: [seenBy[0], seenBy[1]],
+  }
+  acked[0] = acked[1] = undefined
+  seenBy[0] = seenBy[1] = undefined
   pubs = []
   subs = []
   latencyCount = 0
