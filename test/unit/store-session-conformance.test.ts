@@ -4,7 +4,15 @@
  * same Redis) recovers — facts, subscriptions, queued messages in order, messages in flight
  * with their packet ids and PUBREL state, incoming QoS 2 ids; a message is stored once for
  * every session it is queued for and goes with its last delivery; afterCommit runs after the
- * commit, in order. (The memory store records nothing by design: `durable` is false.)
+ * commit, in order.
+ *
+ * The memory store (`persistence: false`) runs the part of the contract that applies to it: the
+ * CommitBarrier (afterCommit in the order given, nothing ever pending, `available`) and every
+ * recording call accepted without effect. The recovery cases do not apply, by design: it says
+ * `durable: false`, so the broker never calls it to record (the SessionManager alone holds the
+ * sessions, and the memory-only path pays nothing per message), and a restart recovers nothing
+ * — there is no data a second store could reopen, so `recover()` is [] and `queueDelivery`
+ * hands out no id (0).
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -13,7 +21,7 @@ import { join } from 'node:path'
 import { after, before, describe, test, type TestContext } from 'node:test'
 import { silentLogger } from '../../src/log.js'
 import type { Delivery, Message } from '../../src/mqtt/types.js'
-import { MemorySessionStore } from '../../src/store/memory/session-store.js'
+import { MemorySessionStore, NO_COMMITS } from '../../src/store/memory/session-store.js'
 import { RedisSessionStore } from '../../src/store/redis/session-store.js'
 import { SqliteSessionStore } from '../../src/store/sqlite/session-store.js'
 import { StateDatabase } from '../../src/store/sqlite/state-database.js'
@@ -213,13 +221,37 @@ for (const [name, open] of BACKENDS) {
   })
 }
 
-test('SessionStore: memory records nothing and never waits', async () => {
-  const s = new MemorySessionStore()
-  assert.equal(s.durable, false)
-  s.saveSession()
-  assert.equal(s.pending, false)
-  assert.deepEqual(await s.recover(), [])
-  let called = false
-  s.afterCommit(() => (called = true))
-  assert.equal(called, true)
+describe('SessionStore: memory', () => {
+  test('every change is accepted; nothing is pending, recorded or recovered', async () => {
+    const s: SessionStore = new MemorySessionStore()
+    assert.equal(s.durable, false)
+    assert.equal(s.available, true)
+    const will = { message: message('w/t', 'bye'), delay: 5, expiry: 60, publishAt: undefined }
+    s.saveSession(facts('c1', { will }))
+    s.addSubscription('c1', { key: 'a/#', qos: 1, noLocal: false, retainAsPublished: true, retainHandling: 0, subscriptionId: 3 })
+    s.removeSubscription('c1', 'a/#')
+    const id = s.queueDelivery('c1', delivery(message('t/1', 'one'), 2))
+    assert.equal(id, 0, 'no stored id: the delivery is not stored')
+    s.deliverySent(id, 10, true)
+    s.deliveryReleased(id)
+    s.deliveryDone(id)
+    s.addIncomingQos2('c1', 7)
+    s.removeIncomingQos2('c1', 7)
+    s.endSession('c1', [id])
+    assert.equal(s.pending, false)
+    assert.equal(s.recorded, 0)
+    assert.deepEqual(await s.recover(), [])
+    await s.close()
+  })
+
+  for (const [what, barrier] of [['MemorySessionStore', new MemorySessionStore()], ['NO_COMMITS (persistence: false)', NO_COMMITS]] as const) {
+    test(`afterCommit runs at once, in the order given, without an error: ${what}`, () => {
+      const order: string[] = []
+      barrier.afterCommit((err) => order.push(`first ${String(err)}`))
+      barrier.afterCommit((err) => order.push(`second ${String(err)}`))
+      assert.deepEqual(order, ['first undefined', 'second undefined'], 'synchronously, nothing pending')
+      assert.equal(barrier.pending, false)
+      assert.equal(barrier.available, true)
+    })
+  }
 })
