@@ -54,6 +54,14 @@ export interface ApiRoute {
 
 export const API_PREFIX = '/api/v1'
 
+/** The paging parameters of a list in code-unit order of `key`: pages of `limit` (default 100) `items`, `after` the last key. */
+function codeUnitPages(items: string, key: string): ApiQueryParameter[] {
+  return [
+    { name: 'limit', default: '100', description: `one page of at most this many ${items} (1..1000). A page shorter than limit is the last` },
+    { name: 'after', description: `only ${key}s after this one (code-unit order): the last ${key} of the previous page` },
+  ]
+}
+
 export const API_ROUTES: readonly ApiRoute[] = [
   // authenticators
   { method: 'GET', url: '/authenticators', tag: 'authenticators', summary: 'List authenticators in chain order (secrets are never returned)',
@@ -146,8 +154,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     description: 'Connected clients\' and offline sessions\' subscriptions, by filter in code-unit order.',
     query: [
       { name: 'q', description: 'only filters containing this text' },
-      { name: 'limit', default: '100', description: 'one page of at most this many filters (1..1000). A page shorter than limit is the last' },
-      { name: 'after', description: 'only filters after this one (code-unit order): the last filter of the previous page' },
+      ...codeUnitPages('filters', 'filter'),
     ],
     response: 'SubscribedFilter[]', errors: [400], handler: (a, r) => a.topics.subscriptions(r.query) },
   { method: 'GET', url: '/retained', tag: 'topics', summary: 'Retained messages under a filter, with a preview of each payload',
@@ -156,8 +163,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
       'Every match is visited to answer one page: a narrower filter answers faster.',
     query: [
       { name: 'filter', default: '#', description: 'a topic filter' },
-      { name: 'limit', default: '100', description: 'one page of at most this many messages (1..1000). A page shorter than limit is the last' },
-      { name: 'after', description: 'only topics after this one (code-unit order): the last topic of the previous page' },
+      ...codeUnitPages('messages', 'topic'),
     ],
     response: 'RetainedMessage[]', errors: [400], handler: (a, r) => a.topics.retained(r.query) },
   // cluster
