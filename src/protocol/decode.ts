@@ -181,6 +181,16 @@ export function decodePacket(frame: Buffer, version: ProtocolVersion, lastTopic?
 }
 
 /**
+ * Where the field at `p` ends: a two-byte length, then that many bytes (a UTF-8 string §1.5.4
+ * or binary data §1.5.6); -1 when it does not fit before `end`.
+ */
+function fieldEnd(frame: Buffer, p: number, end: number): number {
+  if (end - p < 2) return -1
+  const e = p + 2 + frame.readUInt16BE(p)
+  return e <= end ? e : -1
+}
+
+/**
  * The common CONNECT: protocol name `MQTT`, level 4 (3.1.1) or 5 with no properties, no will,
  * and fields that end exactly where the frame does. It yields the very packet mqtt-packet
  * would; anything else (a will, MQTT 5 properties, MQIsdp, bridge mode, a malformed or
@@ -207,29 +217,23 @@ function decodeCommonConnect(frame: Buffer, headerFlags: number): mqtt.IConnectP
     if (frame[p] !== 0) return undefined
     p++
   }
-  if (end - p < 2) return undefined
-  const idLength = frame.readUInt16BE(p)
-  p += 2
-  if (end - p < idLength) return undefined
-  const clientId = decodeUtf8Field(frame, p, p + idLength)
-  p += idLength
+  const idEnd = fieldEnd(frame, p, end)
+  if (idEnd < 0) return undefined
+  const clientId = decodeUtf8Field(frame, p + 2, idEnd)
+  p = idEnd
   let username: string | undefined
   if ((connectFlags & 0x80) !== 0) {
-    if (end - p < 2) return undefined
-    const n = frame.readUInt16BE(p)
-    p += 2
-    if (end - p < n) return undefined
-    username = decodeUtf8Field(frame, p, p + n)
-    p += n
+    const e = fieldEnd(frame, p, end)
+    if (e < 0) return undefined
+    username = decodeUtf8Field(frame, p + 2, e)
+    p = e
   }
   let password: Buffer | undefined
   if ((connectFlags & 0x40) !== 0) {
-    if (end - p < 2) return undefined
-    const n = frame.readUInt16BE(p)
-    p += 2
-    if (end - p < n) return undefined
-    password = frame.subarray(p, p + n)
-    p += n
+    const e = fieldEnd(frame, p, end)
+    if (e < 0) return undefined
+    password = frame.subarray(p + 2, e)
+    p = e
   }
   if (p !== end) return undefined
   const packet: mqtt.IConnectPacket = {
