@@ -103,7 +103,13 @@ export class Broker {
   readonly #connections = new Set<Connection>()
   readonly #connectRate: AddressRateLimiter
   readonly #store: SessionStore
-  readonly #commits: CommitBarrier
+  /**
+   * When the store's changes are committed: `pending` (changes wait for their commit; never with
+   * persistence off), `available` (false while the store cannot be reached, e.g. the cluster's
+   * Redis is down: new CONNECTs are refused), `recorded` (compared before and after an action,
+   * says whether it stored anything).
+   */
+  readonly commits: CommitBarrier
   /** A stored delivery dropped from a full queue leaves the store too. */
   readonly #droppedStored = (d: Delivery): void => {
     if (d.stored !== undefined) this.#store.deliveryDone(d.stored)
@@ -119,7 +125,7 @@ export class Broker {
     this.#authz = deps.authorizers
     this.retained = deps.retained
     this.#store = deps.sessions
-    this.#commits = deps.commits
+    this.commits = deps.commits
     this.sessions = new SessionManager(this, deps.sessions, deps.ownership)
     this.bus = deps.bus
     this.logger = deps.logger
@@ -165,23 +171,8 @@ export class Broker {
    * memory-only path never waits); `err` when the store could not write it.
    */
   afterCommit(done: (err: Error | undefined) => void): void {
-    if (this.#commits.pending) this.#commits.afterCommit(done)
+    if (this.commits.pending) this.commits.afterCommit(done)
     else done(undefined)
-  }
-
-  /** True while recorded changes wait for their commit (never with persistence off). */
-  get commitPending(): boolean {
-    return this.#commits.pending
-  }
-
-  /** False while the store cannot be reached (the cluster's Redis is down): new CONNECTs are refused. */
-  get storeAvailable(): boolean {
-    return this.#commits.available
-  }
-
-  /** Changes recorded for the store so far: compared before and after an action, says whether it stored anything. */
-  get recordedChanges(): number {
-    return this.#commits.recorded
   }
 
   /** Open connections, connected or still in CONNECT. */

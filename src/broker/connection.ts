@@ -375,7 +375,7 @@ export class Connection implements FrameSink {
     if (this.state === 'new') recordPreAuthRefusal(this, code, detail)
     const reason = toReasonCode(code)
     this.broker.logger.info({ clientId: this.clientId || undefined, remote: this.remoteAddress, code, reason }, detail)
-    if (this.state !== 'connected' || !this.broker.commitPending) {
+    if (this.state !== 'connected' || !this.broker.commits.pending) {
       this.disconnect(reason)
       return
     }

@@ -258,7 +258,7 @@ function completeConnect(conn: Connection, packet: mqtt.IConnectPacket, result: 
 
   // Nothing could be stored (the cluster's Redis is down): refuse rather than accept a session
   // that a takeover elsewhere could not see, or acknowledge what cannot be kept.
-  if (!broker.storeAvailable) {
+  if (!broker.commits.available) {
     log.warn({ clientId: d.clientId, remote: conn.remoteAddress }, 'connection refused: the state store is unreachable')
     refuseCredentials(conn, packet, d.clientId, 'ERR_STORE_UNAVAILABLE', 'the cluster state store (Redis) is unreachable', identity.authenticator)
     return

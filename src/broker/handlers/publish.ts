@@ -25,7 +25,7 @@ import { clock } from '../../clock.js'
  */
 function acknowledgeStored(conn: Connection, qos: QoS, id: number, stored = true): void {
   // The memory-only path (and a quiet store) answers at once, without a callback.
-  if (!conn.broker.commitPending) {
+  if (!conn.broker.commits.pending) {
     acknowledge(conn, qos, id, 0)
     return
   }
@@ -156,7 +156,7 @@ export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket): vo
   }
 
   const expiry = conn.v5 ? props?.messageExpiryInterval : undefined
-  const mark = broker.recordedChanges
+  const mark = broker.commits.recorded
   broker.publish({
     topic,
     payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
@@ -169,5 +169,5 @@ export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket): vo
     encoded: undefined,
   })
   if (qos === 2) broker.sessions.addIncomingQos2(session, id)
-  if (qos !== 0) acknowledgeStored(conn, qos, id, broker.recordedChanges !== mark)
+  if (qos !== 0) acknowledgeStored(conn, qos, id, broker.commits.recorded !== mark)
 }

@@ -9,7 +9,7 @@ export function handlePubrel(conn: Connection, packet: mqtt.IPubrelPacket): void
   if (session === undefined || id === undefined) return
   const known = conn.broker.sessions.releaseIncomingQos2(session, id)
   // After the release is stored: else a restart could take the id's reuse for a duplicate.
-  if (conn.broker.commitPending) conn.broker.afterCommit(() => sendPubcomp(conn, id, known))
+  if (conn.broker.commits.pending) conn.broker.afterCommit(() => sendPubcomp(conn, id, known))
   else sendPubcomp(conn, id, known)
 }
 
