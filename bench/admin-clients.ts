@@ -21,7 +21,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { HOST, cpuSeconds, killAll, portIsFree, rssKiB, startBroker, type RunningBroker } from './lib/brokers.js'
+import { HOST, killAll, portIsFree, rssKiB, startBroker, type RunningBroker } from './lib/brokers.js'
+import { adminGet, measureAdminRequests, type AdminRequestKind } from './lib/admin-requests.js'
 import { Generator } from './lib/generator.js'
 import { writeStoredSessions } from './lib/stored-sessions.js'
 
@@ -35,8 +36,6 @@ const { values } = parseArgs({
 const SESSIONS = Math.min(Math.max(Number(values.sessions) || 100_000, 100), 200_000)
 const CONNECTED = Math.min(Math.max(Number(values.connected) || 0, 0), 5_000)
 const REQUESTS = Math.min(Math.max(Number(values.requests) || 200, 10), 2_000)
-const WARMUP = 20
-const BLOCK_DEADLINE_MS = 120_000
 const API_KEY = 'bench-admin-key-0123456789abcdef'
 const localAddresses = Array.from({ length: 16 }, (_, i) => `127.0.0.${i + 2}`)
 
@@ -48,10 +47,9 @@ function log(msg: string): void {
 const addressOf = (i: number): string => `127.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`
 const idOf = (i: number): string => `device-${String(i).padStart(6, '0')}`
 
-interface Kind { readonly label: string; readonly path: string; readonly requests: number }
 
 const mid = Math.floor(SESSIONS / 2)
-const kinds: Kind[] = [
+const kinds: AdminRequestKind[] = [
   { label: 'GET /stats (baseline: a small API request)', path: '/stats', requests: REQUESTS },
   { label: 'first page of 50, by id', path: '/clients?limit=50', requests: REQUESTS },
   { label: 'a middle page of 50, by id (after=)', path: `/clients?limit=50&after=${idOf(mid)}`, requests: REQUESTS },
@@ -62,36 +60,6 @@ const kinds: Kind[] = [
   { label: 'page of 1,000 (the largest), by id', path: '/clients?limit=1000', requests: Math.max(10, Math.floor(REQUESTS / 4)) },
   { label: 'the whole list (no limit)', path: '/clients', requests: 3 },
 ]
-
-async function get(adminPort: number, path: string): Promise<{ bytes: number; entries: number; body: unknown }> {
-  const res = await fetch(`http://${HOST}:${adminPort}/api/v1${path}`, { headers: { authorization: `Bearer ${API_KEY}` }, signal: AbortSignal.timeout(60_000) })
-  const text = await res.text()
-  if (res.status !== 200) throw new Error(`${path} answered ${res.status}: ${text.slice(0, 300)}`)
-  const body = JSON.parse(text) as unknown
-  return { bytes: text.length, entries: Array.isArray(body) ? body.length : 1, body }
-}
-
-const quantile = (xs: number[], q: number): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN
-}
-
-async function measure(broker: RunningBroker, adminPort: number, kind: Kind): Promise<string> {
-  for (let i = 0; i < Math.min(WARMUP, kind.requests); i++) await get(adminPort, kind.path)
-  const deadline = Date.now() + BLOCK_DEADLINE_MS
-  const ms: number[] = []
-  let last = { bytes: 0, entries: 0 }
-  const cpu0 = cpuSeconds(broker.pid)
-  for (let i = 0; i < kind.requests && Date.now() < deadline; i++) {
-    const t = performance.now()
-    last = await get(adminPort, kind.path)
-    ms.push(performance.now() - t)
-  }
-  const cpuMs = ((cpuSeconds(broker.pid) - cpu0) * 1000) / ms.length
-  return `${kind.label.padEnd(52)} ${String(last.entries).padStart(6)} entries ${(last.bytes / 1024).toFixed(0).padStart(6)} KiB` +
-    `  latency median ${quantile(ms, 0.5).toFixed(2).padStart(8)} ms, p99 ${quantile(ms, 0.99).toFixed(2).padStart(8)} ms` +
-    `  broker CPU ${cpuMs.toFixed(2).padStart(8)} ms/request  (${ms.length} requests)`
-}
 
 async function main(): Promise<void> {
   try {
@@ -119,12 +87,12 @@ async function main(): Promise<void> {
       const r = await gen.connect({ host: HOST, port, count: CONNECTED, concurrency: 20, deadline: Date.now() + 120_000, idPrefix: 'live-', localAddresses, hold: true })
       if (r.ok < CONNECTED) throw new Error(`${r.ok} of ${CONNECTED} clients connected (${r.firstError ?? '?'})`)
     }
-    const total = (await get(port + 1000, '/stats')).body as { sessions: number; connections: { current: number } }
+    const total = (await adminGet(port + 1000, API_KEY, '/stats')).body as { sessions: number; connections: { current: number } }
     log(`broker holds ${total.sessions.toLocaleString('en-US')} sessions, ${total.connections.current.toLocaleString('en-US')} connected; RSS ${(rssKiB(broker.pid) / 1024).toFixed(0)} MiB`)
     console.log(`GET /api/v1/clients, ${total.sessions.toLocaleString('en-US')} sessions (${total.connections.current.toLocaleString('en-US')} connected), ` +
       `broker on core 0, requests in sequence from core 1:`)
     for (const kind of kinds) {
-      console.log(await measure(broker, port + 1000, kind))
+      console.log(await measureAdminRequests(port + 1000, API_KEY, kind, new Map([['broker', broker.pid]])))
       const gone = broker.exitInfo()
       if (gone !== undefined) throw new Error(gone)
     }

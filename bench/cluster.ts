@@ -22,7 +22,6 @@
  * Bounded: per run at most `--messages` messages (≤ 200,000) with at most WINDOW unacknowledged
  * or undelivered, and at most 60 s; loopback only.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -30,6 +29,7 @@ import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import mqtt, { type MqttClient } from 'mqtt'
 import { CLK_TCK, HOST, cpuSeconds, killAll, startBroker, type RunningBroker } from './lib/brokers.js'
+import { startRedis } from './lib/redis-server.js'
 
 const { values } = parseArgs({
   options: {
@@ -116,23 +116,6 @@ async function commandStats(redis: Redis): Promise<Map<string, { calls: number; 
     if (m !== null) out.set(m[1], { calls: Number(m[2]), usec: Number(m[3]) })
   }
   return out
-}
-
-async function startRedis(dir: string): Promise<ChildProcess> {
-  const socket = join(dir, 'redis.sock')
-  const child = spawn('redis-server', ['--port', '0', '--unixsocket', socket, '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec'], { stdio: ['ignore', 'pipe', 'ignore'] })
-  await new Promise<void>((resolve, reject) => {
-    let out = ''
-    const t = setTimeout(() => reject(new Error('redis-server did not start')), 10_000)
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString()
-      if (/ready to accept connections/i.test(out)) {
-        clearTimeout(t)
-        resolve()
-      }
-    })
-  })
-  return child
 }
 
 function client(port: number, clientId: string): Promise<MqttClient> {

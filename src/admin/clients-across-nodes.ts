@@ -86,7 +86,8 @@ export class ClientsAcrossNodes {
         return await this.#wholeList(node, query, sort)
       } catch (err) {
         // A node that just died (its liveness key not lapsed yet) holds no connection any more;
-        // its sessions go to the survivors within seconds. One that is there but silent is an error.
+        // its sessions go to the survivors within seconds; one still starting (loading its sessions)
+        // does not listen yet. One that listens but is silent is an error.
         if (err instanceof NodeRequestError && err.reason === 'not-listening') return []
         throw err instanceof ApiError ? err : unavailable(err, `node '${node}' cannot list its clients`)
       }
@@ -192,7 +193,7 @@ export class ClientsAcrossNodes {
       ? `which stopped${since}: its offline session waits in Redis until the client connects again (to any node) or node '${owner}' starts again`
       : node?.state === 'down'
         ? `which is down${since}: the other nodes take its sessions over within a few seconds; ask again then`
-        : `which no longer listens on the cluster's Redis${since}: it has just died or lost Redis (the other nodes take its sessions over once its heartbeat is 3 s old)`
+        : `which does not listen on the cluster's Redis${since}: it is still starting, or has just died or lost Redis (the other nodes take its sessions over once its heartbeat is 3 s old)`
     return new ApiError('ERR_UNAVAILABLE', `client '${clientId}' is held by node '${owner}', ${what}`, undefined, { node: owner })
   }
 
