@@ -14,13 +14,14 @@
  * Bounded: at most 4 nodes, 200,000 sessions a node, 1,000 requests a kind; every block stops at
  * its deadline (120 s); loopback only.
  */
-import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { HOST, killAll, portIsFree, rssKiB, startBroker, type RunningBroker } from './lib/brokers.js'
-import { adminGet, measureAdminRequests, type AdminRequestKind } from './lib/admin-requests.js'
+import {
+  BENCH_API_KEY, WHOLE_CLIENT_LIST, adminGet, clientListKinds, distinctAddress, measureAdminRequests, pinToCoreOne, type AdminRequestKind,
+} from './lib/admin-requests.js'
 import { redisSocket, startRedis } from './lib/redis-server.js'
 import { writeRedisSessions } from './lib/stored-sessions.js'
 
@@ -34,7 +35,7 @@ const { values } = parseArgs({
 const NODES = Math.min(Math.max(Number(values.nodes) || 2, 1), 4)
 const SESSIONS = Math.min(Math.max(Number(values.sessions) || 50_000, 100), 200_000)
 const REQUESTS = Math.min(Math.max(Number(values.requests) || 100, 10), 1_000)
-const API_KEY = 'bench-admin-key-0123456789abcdef'
+const API_KEY = BENCH_API_KEY
 
 function log(msg: string): void {
   process.stderr.write(`${msg}\n`)
@@ -42,29 +43,18 @@ function log(msg: string): void {
 
 /** Session k of node n: ids interleaved across the nodes (a page by id holds every node's). */
 const idOf = (global: number): string => `device-${String(global).padStart(7, '0')}`
-const addressOf = (i: number): string => `127.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`
 const total = NODES * SESSIONS
 const mid = Math.floor(total / 2)
 const otherNodesSession = idOf(NODES > 1 ? 1 : 0)
 
 const kinds: AdminRequestKind[] = [
-  { label: 'GET /stats (baseline: a small API request)', path: '/stats', requests: REQUESTS },
-  { label: 'first page of 50, by id', path: '/clients?limit=50', requests: REQUESTS },
-  { label: 'a middle page of 50, by id (after=)', path: `/clients?limit=50&after=${idOf(mid)}`, requests: REQUESTS },
-  { label: 'first page of 50, connected since, newest first', path: '/clients?sort=connectedAt&order=desc&limit=50', requests: REQUESTS },
-  { label: 'a middle page of 50, by address', path: `/clients?sort=address&limit=50&after=${idOf(mid)}&afterKey=${addressOf(mid)}`, requests: REQUESTS },
-  { label: 'search (q=) by id, page of 50', path: `/clients?q=${idOf(mid).slice(0, -2)}&limit=50`, requests: REQUESTS },
-  { label: 'page of 1,000 (the largest), by id', path: '/clients?limit=1000', requests: Math.max(10, Math.floor(REQUESTS / 4)) },
+  ...clientListKinds(REQUESTS, idOf, mid),
   { label: 'one client held by another node (GET /clients/:id)', path: `/clients/${otherNodesSession}`, requests: REQUESTS },
-  { label: 'the whole list (no limit)', path: '/clients', requests: 3 },
+  WHOLE_CLIENT_LIST,
 ]
 
 async function main(): Promise<void> {
-  try {
-    execFileSync('taskset', ['-a', '-pc', '1', String(process.pid)], { stdio: 'ignore' })
-  } catch {
-    log('warning: taskset failed; the bench is not pinned')
-  }
+  pinToCoreOne(log)
   const load = loadavg()[0]
   const tmp = mkdtempSync(join(tmpdir(), 'portcullis-bench-admin-clients-cluster-'))
   const redis = await startRedis(tmp)
@@ -75,7 +65,9 @@ async function main(): Promise<void> {
       const nodeId = `node-${n + 1}`
       const t0 = performance.now()
       // Written as that node just before it starts: a node that starts takes every session no live node holds.
-      await writeRedisSessions(redisSocket(tmp), nodeId, { count: SESSIONS, clientId: (k) => idOf(k * NODES + n), address: (k) => addressOf(k * NODES + n) })
+      await writeRedisSessions(redisSocket(tmp), nodeId, {
+        count: SESSIONS, clientId: (k) => idOf(k * NODES + n), address: (k) => distinctAddress(k * NODES + n),
+      })
       log(`${nodeId}: wrote ${SESSIONS.toLocaleString('en-US')} offline sessions into Redis in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
       while (!(await portIsFree(port)) || !(await portIsFree(port + 1000))) port += 2
       const t1 = performance.now()

@@ -16,13 +16,14 @@
  * Bounded: at most 200,000 sessions, 5,000 connected clients, 2,000 requests a kind; every block
  * stops at its deadline (120 s); loopback only.
  */
-import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { HOST, killAll, portIsFree, rssKiB, startBroker, type RunningBroker } from './lib/brokers.js'
-import { adminGet, measureAdminRequests, type AdminRequestKind } from './lib/admin-requests.js'
+import {
+  BENCH_API_KEY, WHOLE_CLIENT_LIST, adminGet, clientListKinds, distinctAddress, measureAdminRequests, pinToCoreOne, type AdminRequestKind,
+} from './lib/admin-requests.js'
 import { Generator } from './lib/generator.js'
 import { writeStoredSessions } from './lib/stored-sessions.js'
 
@@ -36,44 +37,32 @@ const { values } = parseArgs({
 const SESSIONS = Math.min(Math.max(Number(values.sessions) || 100_000, 100), 200_000)
 const CONNECTED = Math.min(Math.max(Number(values.connected) || 0, 0), 5_000)
 const REQUESTS = Math.min(Math.max(Number(values.requests) || 200, 10), 2_000)
-const API_KEY = 'bench-admin-key-0123456789abcdef'
+const API_KEY = BENCH_API_KEY
 const localAddresses = Array.from({ length: 16 }, (_, i) => `127.0.0.${i + 2}`)
 
 function log(msg: string): void {
   process.stderr.write(`${msg}\n`)
 }
 
-/** The last address session i was recorded with: distinct loopback addresses (sort=address has work to do). */
-const addressOf = (i: number): string => `127.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`
 const idOf = (i: number): string => `device-${String(i).padStart(6, '0')}`
 
 
 const mid = Math.floor(SESSIONS / 2)
 const kinds: AdminRequestKind[] = [
-  { label: 'GET /stats (baseline: a small API request)', path: '/stats', requests: REQUESTS },
-  { label: 'first page of 50, by id', path: '/clients?limit=50', requests: REQUESTS },
-  { label: 'a middle page of 50, by id (after=)', path: `/clients?limit=50&after=${idOf(mid)}`, requests: REQUESTS },
-  { label: 'first page of 50, connected since, newest first', path: '/clients?sort=connectedAt&order=desc&limit=50', requests: REQUESTS },
-  { label: 'a middle page of 50, by address', path: `/clients?sort=address&limit=50&after=${idOf(mid)}&afterKey=${addressOf(mid)}`, requests: REQUESTS },
-  { label: 'search (q=) by id, page of 50', path: `/clients?q=${idOf(mid).slice(0, -2)}&limit=50`, requests: REQUESTS },
+  ...clientListKinds(REQUESTS, idOf, mid),
   { label: 'connected clients only, page of 50', path: '/clients?state=connected&limit=50', requests: REQUESTS },
-  { label: 'page of 1,000 (the largest), by id', path: '/clients?limit=1000', requests: Math.max(10, Math.floor(REQUESTS / 4)) },
-  { label: 'the whole list (no limit)', path: '/clients', requests: 3 },
+  WHOLE_CLIENT_LIST,
 ]
 
 async function main(): Promise<void> {
-  try {
-    execFileSync('taskset', ['-a', '-pc', '1', String(process.pid)], { stdio: 'ignore' })
-  } catch {
-    log('warning: taskset failed; the bench is not pinned')
-  }
+  pinToCoreOne(log)
   const tmp = mkdtempSync(join(tmpdir(), 'portcullis-bench-admin-clients-'))
   const gen = new Generator(1)
   let broker: RunningBroker | undefined
   try {
     const dataDir = join(tmp, 'data')
     const t0 = performance.now()
-    await writeStoredSessions(dataDir, { count: SESSIONS, clientId: idOf, address: addressOf })
+    await writeStoredSessions(dataDir, { count: SESSIONS, clientId: idOf, address: distinctAddress })
     log(`wrote ${SESSIONS.toLocaleString('en-US')} offline sessions in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
     let port = 43_000 + Math.floor(Math.random() * 5_000)
     while (!(await portIsFree(port)) || !(await portIsFree(port + 1000))) port += 2
