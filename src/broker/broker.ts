@@ -237,6 +237,8 @@ export class Broker {
     if (all) for (const cm of match.clients) {
       const session = only === undefined || only.has(cm.clientId) ? this.sessions.get(cm.clientId) : undefined
       if (session === undefined) continue
+      // A client that has just moved here from another node gets each cluster message once.
+      if (session.movedIn !== undefined && message.clusterId !== undefined && !session.firstCopy(message.clusterId, clock.now())) continue
       let qos = -1
       let retain = false
       let ids: number[] | undefined

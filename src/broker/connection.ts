@@ -435,6 +435,11 @@ export class Connection implements FrameSink {
   }
 
   /** The reason code for DISCONNECT on a session takeover [MQTT-3.1.4-3]. */
+  /** Stop reading the client's packets (another node is taking its session over). */
+  pauseReading(): void {
+    this.stream.pause()
+  }
+
   takeover(): void {
     this.broker.logger.info({ clientId: this.clientId }, 'session taken over')
     this.disconnect(ReasonCode.SessionTakenOver)

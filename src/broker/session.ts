@@ -74,10 +74,28 @@ export class Session {
   /** Recorded in the session store (persistent, with persistence on). */
   stored = false
   #nextPacketId = 1
+  /**
+   * In a cluster, after the session moved here from another live node: until `until` (epoch ms),
+   * the cluster ids of the forwarded messages delivered to it (a second copy is not delivered).
+   */
+  movedIn: { readonly until: number; readonly seen: Set<number> } | undefined
 
   constructor(clientId: string, expiryInterval: number) {
     this.clientId = clientId
     this.expiryInterval = expiryInterval
+  }
+
+  /** False when the message with this cluster id was delivered here since the session moved in. */
+  firstCopy(clusterId: number, now: number): boolean {
+    const moved = this.movedIn
+    if (moved === undefined) return true
+    if (now > moved.until) {
+      this.movedIn = undefined
+      return true
+    }
+    if (moved.seen.has(clusterId)) return false
+    moved.seen.add(clusterId)
+    return true
   }
 
   get subscriptions(): Map<string, Subscription> {
@@ -248,6 +266,12 @@ export class Session {
   clearQueue(): void {
     this.#queue?.clear()
     this.#queuedBytes = 0
+  }
+
+  /** What the client has not acknowledged: queued, and sent without its PUBACK / PUBREC yet. */
+  *unacknowledged(): Generator<Delivery> {
+    if (this.#queue !== undefined) yield* this.#queue
+    if (this.#inflight !== undefined) for (const f of this.#inflight.values()) if (f.state === 'publish') yield f
   }
 
   /** The store ids of the messages this session holds (queued and in flight). */

@@ -16,7 +16,8 @@
 import { NEVER_EXPIRES, type Delivery, type Message } from '../mqtt/types.js'
 import { parseSharedFilter } from '../protocol/topic.js'
 import type { Subscription } from '../router/topic-tree.js'
-import type { ClientOwnership } from '../cluster/ownership.js'
+import type { ClientOwnership, OwnershipClaim } from '../cluster/ownership.js'
+import { MOVED_IN_MS } from '../cluster/bus.js'
 import type { SessionStore, StoredSession, StoredWill } from '../store/types.js'
 import type { Broker } from './broker.js'
 import type { Connection } from './connection.js'
@@ -46,7 +47,8 @@ export class SessionManager {
     this.#broker = broker
     this.#store = store
     this.#ownership = ownership
-    ownership?.onTakenOver((clientId, sessionEnds, willHere) => this.#handOver(clientId, sessionEnds, willHere))
+    ownership?.onTakenOver((clientId, sessionEnds, willHere, to) => this.#handOver(clientId, sessionEnds, willHere, to))
+    ownership?.onTakeoverStarted((clientId, to) => this.#leaving(clientId, to))
     ownership?.onNodeDied((nodeId) => {
       void this.adoptOrphans(nodeId).catch((err: unknown) => {
         broker.logger.warn({ err: { message: err instanceof Error ? err.message : String(err) } }, 'cluster: taking over the sessions of a node that died failed; they are taken when their clients connect or a node starts')
@@ -68,34 +70,53 @@ export class SessionManager {
   claim(clientId: string, cleanStart: boolean): Promise<void> {
     const ownership = this.#ownership
     if (ownership === undefined) return Promise.resolve()
+    const bus = this.#broker.bus
     const run = async (): Promise<void> => {
-      const claim = await ownership.claim(clientId, cleanStart)
-      if (claim.current) return
-      const stale = this.#sessions.get(clientId)
-      if (stale !== undefined) this.#letGo(stale, false, true)
-      // A client id nobody held has nothing stored (a clean session's connect: no read).
-      if (claim.unowned === true) return
-      const stored = await ownership.load(clientId)
-      if (stored === undefined || this.#sessions.has(clientId)) return
-      const now = clock.now()
-      const expired = this.#restore(claim.previousAlive ? { ...stored, will: undefined } : stored, now)
-      const session = this.#sessions.get(clientId)
-      const will = session?.pendingWill
-      if (session !== undefined && will !== undefined && will.publishAt <= now) {
-        clearLongTimeout(will.timer)
-        session.pendingWill = undefined
-        this.#broker.publish(willMessage(will.message, will.expiry))
+      // What the node it leaves forwards for it only waits until its session is here (see below).
+      bus.arriving(clientId)
+      try {
+        await this.#claimed(ownership, clientId, await ownership.claim(clientId, cleanStart))
+      } finally {
+        bus.arrived(clientId)
       }
-      if (expired !== undefined) {
-        this.end(expired)
-        return
-      }
-      // Messages forwarded to the previous node for this client and not yet in its session.
-      if (claim.previous === undefined) return
-      if (claim.previousAlive) await this.#broker.bus.catchUp(clientId, claim.previous)
-      else await this.#broker.bus.takeOver(claim.previous, new Set([clientId]))
     }
     return this.#serial(clientId, run)
+  }
+
+  /** The rest of a claim: the session as stored loaded (when another node, or nobody, held it). */
+  async #claimed(ownership: ClientOwnership, clientId: string, claim: OwnershipClaim): Promise<void> {
+    if (claim.current) return
+    const stale = this.#sessions.get(clientId)
+    if (stale !== undefined) this.#letGo(stale, false, true)
+    // A client id nobody held has nothing stored (a clean session's connect: no read).
+    if (claim.unowned === true) return
+    const stored = await ownership.load(clientId)
+    if (stored === undefined || this.#sessions.has(clientId)) return
+    const now = clock.now()
+    const expired = this.#restore(claim.previousAlive ? { ...stored, will: undefined } : stored, now)
+    const session = this.#sessions.get(clientId)
+    const will = session?.pendingWill
+    if (session !== undefined && will !== undefined && will.publishAt <= now) {
+      clearLongTimeout(will.timer)
+      session.pendingWill = undefined
+      this.#broker.publish(willMessage(will.message, will.expiry))
+    }
+    if (expired !== undefined) {
+      this.end(expired)
+      return
+    }
+    // Messages forwarded to the previous node for this client and not yet in its session.
+    if (claim.previous === undefined) return
+    if (session !== undefined) {
+      // The previous node forwards what still reaches it for this client for a while (and what the
+      // client had not acknowledged there), and its stream is read below: each message is
+      // delivered once [MQTT-4.3.3], counting those loaded with the session.
+      const seen = new Set<number>()
+      for (const d of [...stored.queue, ...stored.inflight.map((f) => f.delivery)]) if (d.message.clusterId !== undefined) seen.add(d.message.clusterId)
+      session.movedIn = { until: now + MOVED_IN_MS, seen }
+    }
+    if (claim.previousAlive) await this.#broker.bus.catchUp(clientId, claim.previous)
+    else await this.#broker.bus.takeOver(claim.previous, new Set([clientId]))
   }
 
   /**
@@ -385,18 +406,41 @@ export class SessionManager {
    * `willHere` false: the claiming node handled the will (this node answered too late: paused or
    * cut off), so none is published here.
    */
-  #handOver(clientId: string, sessionEnds: boolean, willHere: boolean): void {
+  #handOver(clientId: string, sessionEnds: boolean, willHere: boolean, to: string | undefined): void {
     const session = this.#sessions.get(clientId)
     if (session === undefined) {
       this.#ownership?.forget(clientId)
       return
     }
+    // What other nodes still send here for it while their route tables change goes on to `to`,
+    // and what the client has not acknowledged (the new node delivers each message once).
+    if (to !== undefined && !sessionEnds) this.#moveAway(session, to, true)
     if (!willHere) {
       if (session.connection !== undefined) session.connection.will = undefined
       clearLongTimeout(session.pendingWill?.timer)
       session.pendingWill = undefined
     }
     guarded(this.#broker.logger, session, 'session handover', () => this.#letGo(session, sessionEnds, false))
+  }
+
+  /**
+   * Another node is taking the client over (its answer follows once this node's writes for the
+   * client are stored): the client's packets are no longer read here, and what reaches this node
+   * for it goes on to `to` from now on.
+   */
+  #leaving(clientId: string, to: string): void {
+    const session = this.#sessions.get(clientId)
+    if (session === undefined) return
+    session.connection?.pauseReading()
+    this.#moveAway(session, to, false)
+  }
+
+  #moveAway(session: Session, to: string, withUnacknowledged: boolean): void {
+    const filters: string[] = []
+    for (const sub of session.subscriptions.values()) if (sub.group === undefined) filters.push(sub.key)
+    const unacknowledged: Message[] = []
+    if (withUnacknowledged) for (const d of session.unacknowledged()) if (d.group === undefined) unacknowledged.push(d.message)
+    this.#broker.bus.movedAway(session.clientId, to, filters, unacknowledged)
   }
 
   /**

@@ -8,6 +8,18 @@
  */
 import type { Message } from '../mqtt/types.js'
 
+/**
+ * How long a node that lost a client to a live node's takeover goes on taking messages for it
+ * and forwarding them to the new node: every other node's route table has the new node's routes
+ * by then (a notice within ms, a poll every second: two polls and a second to spare).
+ */
+export const MOVE_GRACE_MS = 3000
+/**
+ * How long the new node remembers the cluster ids of the messages it delivered to a client that
+ * moved in (a copy forwarded by the old node during its grace, or read from its stream, comes once).
+ */
+export const MOVED_IN_MS = MOVE_GRACE_MS + 2000
+
 /** What a node delivers of a message that reached it from another node. */
 export interface Forwarded {
   /** Deliver to the node's non-shared subscriptions that match (false: only `groups`). */
@@ -16,7 +28,8 @@ export interface Forwarded {
   readonly groups: readonly string[]
   /**
    * Only these sessions (a dead node's stream drained by the node that took its sessions
-   * over: its other subscribers had their copy already). Undefined: every matching one.
+   * over: its other subscribers had their copy already; a client that moved here, forwarded by
+   * the node it left). Undefined: every matching one.
    */
   readonly clients?: ReadonlySet<string>
 }
@@ -54,6 +67,23 @@ export interface ClusterBus {
    * publish), recorded with this node's changes. False when no other live node has a member.
    */
   serveElsewhere(message: Message, key: string): boolean
+  /**
+   * Live node `to` has just taken `clientId` over from this node: for MOVE_GRACE_MS this node keeps
+   * routes for the client's (non-shared) `filters` and forwards every message it handles that
+   * matches them to `to`, for that client only (what other nodes still sent here while their route
+   * tables changed). `unacknowledged`: what this node had for the client and the client has not
+   * acknowledged, forwarded the same way at once (this node's last writes for the client may
+   * have been refused: the new owner had claimed it already; it delivers a message it loaded
+   * from the session once). Called before the session is let go here.
+   */
+  movedAway(clientId: string, to: string, filters: readonly string[], unacknowledged: readonly Message[]): void
+  /**
+   * This node is claiming `clientId`: it stops forwarding for it (movedAway), and what other nodes
+   * forward for that client only is held until `arrived` (its session is loaded by then).
+   */
+  arriving(clientId: string): void
+  /** The claim of `clientId` is done (loaded, or not): what was held for it is delivered now. */
+  arrived(clientId: string): void
   close(): Promise<void>
 }
 
@@ -77,6 +107,9 @@ export class LocalBus implements ClusterBus {
   serveElsewhere(_message: Message, _key: string): boolean {
     return false
   }
+  movedAway(_clientId: string, _to: string, _filters: readonly string[], _unacknowledged: readonly Message[]): void {}
+  arriving(_clientId: string): void {}
+  arrived(_clientId: string): void {}
   close(): Promise<void> {
     return Promise.resolve()
   }

@@ -3,12 +3,16 @@
  * another node, one after another, in a compact binary form — no JSON and no text conversion
  * of payloads per message, and one Buffer per entry that the receiver slices without copying.
  *
- *   entry    = version (u8 = 1), then messages until the end
- *   message  = flags (u8), topic (u16 length + UTF-8), [origin (u16 + UTF-8)], [expiresAt (f64)],
+ *   entry    = version (u8 = 2), then messages until the end
+ *   message  = flags (u8), more (u8), [id (f64)], [clients (u16 count, each u16 + UTF-8)],
+ *              topic (u16 length + UTF-8), [origin (u16 + UTF-8)], [expiresAt (f64)],
  *              properties (u32 length + JSON, 0 = none), groups (u16 count, each u16 + UTF-8),
  *              payload (u32 length + bytes)
  *   flags    = bits 0–1 QoS, 2 retain, 3 deliver to all non-shared subscriptions, 4 update the
  *              retained mirror, 5 passed on once already, 6 has expiresAt, 7 has origin
+ *   more     = bit 0 has the message's cluster id, bit 1 only for these clients (a client that
+ *              moved to the receiving node)
+ * Version 1 entries (no `more` byte: written before an upgrade) are still read.
  *
  * MQTT 5 properties (rare, and nested: user properties, correlation data) stay JSON, as in the
  * stores. Lengths fit their fields: MQTT limits topics, client ids and filters to 65,535 bytes.
@@ -21,13 +25,17 @@ import type { Message, QoS } from '../mqtt/types.js'
 import { propertiesFromJson, propertiesToJson } from '../store/sqlite/properties-json.js'
 import type { Forwarded } from './bus.js'
 
-const VERSION = 1
+const VERSION = 2
+/** Entries written by nodes before cluster ids (no `more` byte). */
+const VERSION_1 = 1
 const RETAIN = 1 << 2
 const ALL = 1 << 3
 const MIRROR = 1 << 4
 const PASSED_ON = 1 << 5
 const EXPIRES = 1 << 6
 const ORIGIN = 1 << 7
+const HAS_ID = 1 << 0
+const HAS_CLIENTS = 1 << 1
 /** First size of an entry's buffer; it doubles as messages come. */
 const FIRST_SIZE = 4096
 
@@ -67,13 +75,23 @@ export class EntryWriter {
     const props = propertiesToJson(message.properties)
     const groups = forwarded.groups
     // An upper bound (a UTF-16 code unit is at most 3 UTF-8 bytes).
-    let size = 1 + 2 + 3 * topic.length + 2 + 3 * (origin?.length ?? 0) + 8 + 4 + 3 * (props?.length ?? 0) + 2 + 4 + payload.length
+    // (flags, more, id, clients count: 1 + 1 + 8 + 2)
+    let size = 12 + 2 + 3 * topic.length + 2 + 3 * (origin?.length ?? 0) + 8 + 4 + 3 * (props?.length ?? 0) + 2 + 4 + payload.length
     for (let k = 0; k < groups.length; k++) size += 2 + 3 * groups[k].length
+    const { clusterId } = message
+    const clients = forwarded.clients
+    if (clients !== undefined) for (const c of clients) size += 2 + 3 * c.length
     this.#room(size)
     const buf = this.#buf
     const flags = message.qos | (message.retain ? RETAIN : 0) | (forwarded.all ? ALL : 0) | (mirror ? MIRROR : 0) |
       (passedOn ? PASSED_ON : 0) | (expiresAt !== undefined ? EXPIRES : 0) | (origin !== undefined ? ORIGIN : 0)
     buf[this.#at++] = flags
+    buf[this.#at++] = (clusterId !== undefined ? HAS_ID : 0) | (clients !== undefined ? HAS_CLIENTS : 0)
+    if (clusterId !== undefined) this.#at = buf.writeDoubleBE(clusterId, this.#at)
+    if (clients !== undefined) {
+      this.#at = buf.writeUInt16BE(clients.size, this.#at)
+      for (const c of clients) this.#text(c, 2)
+    }
     this.#text(topic, 2)
     if (origin !== undefined) this.#text(origin, 2)
     if (expiresAt !== undefined) this.#at = buf.writeDoubleBE(expiresAt, this.#at)
@@ -122,7 +140,8 @@ export function encodeEntry(entries: readonly ForwardEntry[]): Buffer {
  * cut were visited; the reader logs and acknowledges such an entry, never loops on it).
  */
 export function readEntry(buf: Buffer, visit: EntryVisitor): void {
-  if (buf.length === 0 || buf[0] !== VERSION) throw new Error(`stream entry of unknown version ${buf[0] ?? 'none'}`)
+  const version = buf[0]
+  if (version !== VERSION && version !== VERSION_1) throw new Error(`stream entry of unknown version ${version ?? 'none'}`)
   let at = 1
   const end = buf.length
   const need = (n: number): void => {
@@ -139,6 +158,25 @@ export function readEntry(buf: Buffer, visit: EntryVisitor): void {
   }
   while (at < end) {
     const flags = buf[at++]
+    let more = 0
+    if (version !== VERSION_1) {
+      need(1)
+      more = buf[at++]
+    }
+    let clusterId: number | undefined
+    if ((more & HAS_ID) !== 0) {
+      need(8)
+      clusterId = buf.readDoubleBE(at)
+      at += 8
+    }
+    let clients: Set<string> | undefined
+    if ((more & HAS_CLIENTS) !== 0) {
+      need(2)
+      const n = buf.readUInt16BE(at)
+      at += 2
+      clients = new Set()
+      for (let k = 0; k < n; k++) clients.add(text(2))
+    }
     const topic = text(2)
     const origin = (flags & ORIGIN) !== 0 ? text(2) : undefined
     let expiresAt: number | undefined
@@ -153,11 +191,11 @@ export function readEntry(buf: Buffer, visit: EntryVisitor): void {
     const count = buf.readUInt16BE(at)
     at += 2
     let forwarded: Forwarded
-    if (count === 0) forwarded = (flags & ALL) !== 0 ? TO_ALL : TO_NONE
+    if (count === 0 && clients === undefined) forwarded = (flags & ALL) !== 0 ? TO_ALL : TO_NONE
     else {
       const groups: string[] = []
       for (let k = 0; k < count; k++) groups.push(text(2))
-      forwarded = { all: (flags & ALL) !== 0, groups }
+      forwarded = clients === undefined ? { all: (flags & ALL) !== 0, groups } : { all: (flags & ALL) !== 0, groups, clients }
     }
     need(4)
     const n = buf.readUInt32BE(at)
@@ -166,7 +204,9 @@ export function readEntry(buf: Buffer, visit: EntryVisitor): void {
     const payload = buf.subarray(at, at + n)
     at += n
     // The shape of a message published on this node (handlers/publish.ts), its QoS 0 encoding slot included.
-    const message: Message = { topic, payload, qos: (flags & 3) as QoS, retain: (flags & RETAIN) !== 0, properties, expiresAt, origin, encoded: undefined }
+    const message: Message = {
+      topic, payload, qos: (flags & 3) as QoS, retain: (flags & RETAIN) !== 0, properties, expiresAt, origin, encoded: undefined, clusterId,
+    }
     visit(message, forwarded, (flags & MIRROR) !== 0, (flags & PASSED_ON) !== 0)
   }
 }

@@ -28,9 +28,16 @@ export interface ClientOwnership {
   forget(clientId: string): void
   /**
    * `handler` runs when another node took a client id over from this one; `willHere`: this node
-   * handles the old connection's will (else the claiming node did: this node did not answer in time).
+   * handles the old connection's will (else the claiming node did: this node did not answer in time);
+   * `to`: the claiming node, when known (it signalled).
    */
-  onTakenOver(handler: (clientId: string, sessionEnds: boolean, willHere: boolean) => void): void
+  onTakenOver(handler: (clientId: string, sessionEnds: boolean, willHere: boolean, to: string | undefined) => void): void
+  /**
+   * `handler` runs when another node starts taking a client id over (onTakenOver follows once
+   * this node's writes for it are stored): the client's packets are no longer read here, and
+   * what this node handles for it goes on to node `to` (ClusterBus.movedAway).
+   */
+  onTakeoverStarted(handler: (clientId: string, to: string) => void): void
   /** The session as stored, read after a claim that was not `current` (undefined: none stored). */
   load(clientId: string): Promise<StoredSession | undefined>
   /** `handler` runs when a node died (its sessions are the survivors'); not on a clean stop. */

@@ -8,16 +8,24 @@
  * (itself included; live nodes preferred), and the chosen node gives it to one local member.
  * A retained message (or its clearing) also goes to every other node's stream, so each node's
  * retained mirror follows the one in Redis; a node's own `$SYS` topics stay on that node.
+ *
+ * A client moving between live nodes (a takeover): every forwarded message carries a cluster id
+ * (the same in every copy). The node it left keeps routes for its subscriptions for a grace
+ * period and forwards what still reaches it for that client to the new node (other nodes' route
+ * tables follow within a poll); the new node delivers each id to that client once (Session.movedIn),
+ * so a message that came both ways, or from the old node's stream too (catch-up), counts once.
  */
 import type { Logger } from '../log.js'
 import type { Message } from '../mqtt/types.js'
 import type { RedisState } from '../store/redis/redis-state.js'
 import { SESSION_KEYS } from '../store/redis/session-store.js'
-import type { ClusterBus, Forwarded } from './bus.js'
+import { TopicTree } from '../router/topic-tree.js'
+import { clock } from '../clock.js'
+import { MOVE_GRACE_MS, type ClusterBus, type Forwarded } from './bus.js'
 import { NODE_KEYS } from './membership.js'
 import { RouteTable } from './routes.js'
 import { StreamTakeover } from './stream-takeover.js'
-import { TO_ALL } from './entry-codec.js'
+import { TO_ALL, type ForwardEntry } from './entry-codec.js'
 import { StreamReader, recordForward, streamKey } from './streams.js'
 
 export interface RedisBusOptions {
@@ -38,6 +46,13 @@ interface Target {
   groups: string[]
 }
 
+/** A client a live node took over from this one, for the grace period (see movedAway). */
+interface Moved {
+  readonly to: string
+  readonly filters: readonly string[]
+  readonly timer: NodeJS.Timeout
+}
+
 export class RedisBus implements ClusterBus {
   readonly #state: RedisState
   readonly #logger: Logger
@@ -52,6 +67,11 @@ export class RedisBus implements ClusterBus {
   /** Nodes found not alive by prepare(), with the stored sessions each held. */
   #deadOwners = new Map<string, Set<string>>()
   readonly #takeover: StreamTakeover
+  /** Clients taken over by live nodes, in their grace period; their filters in `#movedTree`. */
+  readonly #moved = new Map<string, Moved>()
+  readonly #movedTree = new TopicTree()
+  /** Clients being claimed here, with what other nodes forwarded for them only meanwhile. */
+  readonly #arriving = new Map<string, ForwardEntry[]>()
 
   constructor(state: RedisState, logger: Logger, options: RedisBusOptions = {}) {
     this.#state = state
@@ -138,6 +158,9 @@ export class RedisBus implements ClusterBus {
 
   publish(message: Message, localGroups: readonly string[]): readonly string[] {
     if (!this.#started || message.topic.startsWith('$SYS/')) return localGroups
+    // One id for every copy, and for a stored copy here (a client moving between nodes gets it once).
+    message.clusterId = this.#state.nextId()
+    if (this.#moved.size > 0) this.#forwardMoved(message, undefined)
     const match = this.#routes.match(message.topic)
     const mirror = message.retain && this.#mirror !== undefined
     if (match.groups.length === 0 && !mirror) {
@@ -172,6 +195,65 @@ export class RedisBus implements ClusterBus {
     return served
   }
 
+  movedAway(clientId: string, to: string, filters: readonly string[], unacknowledged: readonly Message[]): void {
+    if (!this.#started || to === this.nodeId) return
+    this.#stopMoved(clientId)
+    const only = new Set([clientId])
+    for (const message of unacknowledged) {
+      message.clusterId ??= this.#state.nextId()
+      recordForward(this.#state, to, message, { all: true, groups: [], clients: only }, false)
+      this.#forwarded++
+    }
+    for (const filter of filters) {
+      // (Counted like a subscription: the route stays while the session's own count goes.)
+      this.#routes.add(filter)
+      this.#movedTree.add({
+        clientId, key: filter, filter, group: undefined, qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionId: undefined,
+      })
+    }
+    const timer = clock.setTimeout(() => this.#stopMoved(clientId), MOVE_GRACE_MS)
+    timer.unref()
+    this.#moved.set(clientId, { to, filters, timer })
+  }
+
+  arriving(clientId: string): void {
+    this.#stopMoved(clientId)
+    if (!this.#arriving.has(clientId)) this.#arriving.set(clientId, [])
+  }
+
+  arrived(clientId: string): void {
+    const held = this.#arriving.get(clientId)
+    this.#arriving.delete(clientId)
+    for (const e of held ?? []) this.#receive(e.message, e.forwarded, e.mirror, e.passedOn)
+  }
+
+  /** The grace of a client that moved away ends (or it is back): its kept routes go. */
+  #stopMoved(clientId: string): void {
+    const moved = this.#moved.get(clientId)
+    if (moved === undefined) return
+    this.#moved.delete(clientId)
+    clearTimeout(moved.timer)
+    for (const filter of moved.filters) {
+      this.#movedTree.remove(clientId, filter, undefined)
+      this.#routes.remove(filter)
+    }
+  }
+
+  /**
+   * A message this node handles (published here, or read from its stream: `only` the clients it was
+   * for) that matches clients that moved to other nodes: forwarded to each client's new node, for
+   * that client only, with the node's other changes (from the stream: in the commit of its XACK).
+   */
+  #forwardMoved(message: Message, only: ReadonlySet<string> | undefined): void {
+    for (const { clientId } of this.#movedTree.match(message.topic).clients) {
+      const moved = this.#moved.get(clientId)
+      if (moved === undefined || (only !== undefined && !only.has(clientId))) continue
+      message.clusterId ??= this.#state.nextId()
+      recordForward(this.#state, moved.to, message, { all: true, groups: [], clients: new Set([clientId]) }, false)
+      this.#forwarded++
+    }
+  }
+
   onMessage(handler: (message: Message, forwarded: Forwarded) => readonly string[]): void {
     this.#handler = handler
   }
@@ -188,6 +270,7 @@ export class RedisBus implements ClusterBus {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       this.#started = false
+      for (const clientId of [...this.#moved.keys()]) this.#stopMoved(clientId)
       this.#takeover.close()
       this.#routes.close()
       await this.#reader?.close()
@@ -205,8 +288,19 @@ export class RedisBus implements ClusterBus {
   readonly #receive = (message: Message, forwarded: Forwarded, mirror: boolean, passedOn: boolean): void => {
     if (mirror) this.#mirror?.(message)
     if (!forwarded.all && forwarded.groups.length === 0) return
+    const only = forwarded.clients
+    if (only !== undefined) {
+      // For a client being claimed here (forwarded by the node it left): once its session is here.
+      for (const clientId of only) {
+        const held = this.#arriving.get(clientId)
+        if (held === undefined) continue
+        held.push({ message, forwarded, mirror, passedOn })
+        return
+      }
+    }
     const missed = this.#handler(message, forwarded)
     if (missed.length > 0 && !passedOn) this.#passOn(message, missed)
+    if (this.#moved.size > 0 && forwarded.all) this.#forwardMoved(message, only)
   }
 
   /**

@@ -59,10 +59,13 @@ return 1
 `
 
 /**
- * KEYS[1]: the client's registry entry. ARGV[1]: this node; ARGV[2]: the epoch this node
- * holds ('' for none); ARGV[3]: 'take' (a CONNECT: always) or 'orphan' (start-up: only when
- * unowned or owned by a node not listed in ARGV[4..], the live nodes). Answers
- * { outcome, previous node, previous epoch, epoch }.
+ * KEYS[1]: the client's registry entry; KEYS[2]: its hand-off key. ARGV[1]: this node; ARGV[2]:
+ * the epoch this node holds ('' for none); ARGV[3]: 'take' (a CONNECT: always) or 'orphan'
+ * (start-up: only when unowned or owned by a node not listed in ARGV[4..], the live nodes).
+ * Answers { outcome, previous node, previous epoch, epoch }. The entry keeps the previous epoch
+ * (`prev`); a 'take' from another node sets the hand-off key in the same step: until the
+ * previous owner answers, its writes with the previous epoch still land (redis-state.ts), so the
+ * session the claimer loads after the answer holds everything the previous owner did.
  */
 const CLAIM_LUA = `
 local cur = redis.call('HMGET', KEYS[1], 'node', 'epoch')
@@ -78,6 +81,12 @@ local e = tonumber(t[1]) * 1000000 + tonumber(t[2])
 if epoch and tonumber(epoch) >= e then e = tonumber(epoch) + 1 end
 local es = string.format('%.0f', e)
 redis.call('HSET', KEYS[1], 'node', ARGV[1], 'epoch', es)
+if node and node ~= ARGV[1] and epoch then
+  redis.call('HSET', KEYS[1], 'prev', epoch)
+  if ARGV[3] == 'take' then redis.call('SET', KEYS[2], es, 'PX', ${HANDOFF_TTL_MS}) end
+else
+  redis.call('HDEL', KEYS[1], 'prev')
+end
 return {'claimed', node or '', epoch or '', es}
 `
 
@@ -109,7 +118,10 @@ export class ClientRegistry {
   /** Claims of one client id on this node run one after another. */
   readonly #claims = new Map<string, Promise<unknown>>()
   #subscriber: Redis | undefined
-  #onTakenOver: (clientId: string, sessionEnds: boolean, willHere: boolean) => void = () => {}
+  #onTakenOver: (clientId: string, sessionEnds: boolean, willHere: boolean, to: string | undefined) => void = () => {}
+  #onTakeoverStarted: (clientId: string, to: string) => void = () => {}
+  /** Clients whose write was refused (another node claimed them), waiting for the takeover signal. */
+  readonly #fenced = new Map<string, NodeJS.Timeout>()
   /** Claims waiting for the previous owner's answer, by `<clientId> <epoch>`. */
   readonly #answers = new Map<string, () => void>()
 
@@ -118,13 +130,20 @@ export class ClientRegistry {
     this.#membership = membership
     this.#logger = logger
     this.nodeId = state.nodeId
-    state.client.defineCommand('pcClaim', { lua: CLAIM_LUA, numberOfKeys: 1 })
+    state.client.defineCommand('pcClaim', { lua: CLAIM_LUA, numberOfKeys: 2 })
     state.client.defineCommand('pcHandoff', { lua: HANDOFF_LUA, numberOfKeys: 1 })
     state.onFenced = (clientId) => {
-      if (!this.#epochs.delete(clientId)) return
-      this.#logger.warn({ clientId }, 'cluster: a write for this client was refused: another node claimed it; the session is let go here')
-      // (Its will: the claiming node's, unless this node took the hand-off, when it would have been signalled.)
-      this.#onTakenOver(clientId, false, false)
+      // The claimer signals right after its claim: the signal is answered as usual (the hand-off,
+      // the will, the new owner), so the claimer does not wait for an answer that never comes. Let
+      // go here only when no signal follows in time (pub/sub lost it).
+      if (!this.#epochs.has(clientId) || this.#fenced.has(clientId)) return
+      this.#fenced.set(clientId, clock.setTimeout(() => {
+        this.#fenced.delete(clientId)
+        if (!this.#epochs.delete(clientId)) return
+        this.#logger.warn({ clientId }, 'cluster: a write for this client was refused: another node claimed it; the session is let go here')
+        // (Its will: the claiming node's, which found its hand-off key unanswered.)
+        this.#onTakenOver(clientId, false, false, undefined)
+      }, TAKEOVER_ANSWER_MS))
     }
   }
 
@@ -137,8 +156,17 @@ export class ClientRegistry {
     this.#subscriber = sub
   }
 
+  /**
+   * `handler` runs when another node's takeover signal arrives, before this node answers it (then
+   * onTakenOver): the client's packets stop being read here, and what this node handles for it
+   * goes on to the claiming node `to`.
+   */
+  onTakeoverStarted(handler: (clientId: string, to: string) => void): void {
+    this.#onTakeoverStarted = handler
+  }
+
   /** `willHere`: this node handles the old connection's will (it answered the takeover in time). */
-  onTakenOver(handler: (clientId: string, sessionEnds: boolean, willHere: boolean) => void): void {
+  onTakenOver(handler: (clientId: string, sessionEnds: boolean, willHere: boolean, to: string | undefined) => void): void {
     this.#onTakenOver = handler
   }
 
@@ -156,26 +184,28 @@ export class ClientRegistry {
   claim(clientId: string, cleanStart: boolean): Promise<OwnershipClaim> {
     return this.#serial(clientId, async () => {
       const r = this.#state.client
-      const [outcome, node, , epoch] = await r.pcClaim(REGISTRY_KEYS.owner(clientId), this.nodeId, this.#epochs.get(clientId) ?? '', 'take')
+      const handoff = REGISTRY_KEYS.handoff(clientId)
+      const [outcome, node, , epoch] = await r.pcClaim(REGISTRY_KEYS.owner(clientId), handoff, this.nodeId, this.#epochs.get(clientId) ?? '', 'take')
       this.#epochs.set(clientId, epoch)
+      this.#unfence(clientId)
       if (outcome === 'held') return { current: true, previousAlive: false }
       if (node === '' || node === this.nodeId) return { current: false, previousAlive: false, unowned: node === '' }
-      const handoff = REGISTRY_KEYS.handoff(clientId)
       const signal: TakeoverSignal = { clientId, epoch, sessionEnds: cleanStart, from: this.nodeId }
       const key = `${clientId} ${epoch}`
       const answered = new Promise<void>((res) => this.#answers.set(key, res))
       // A node that crashed has no subscriber any more (Redis closed its connection): the
       // signal reaches no one, and the node counts as dead at once, even while its liveness key
       // lasts. One paused or cut off still receives it (Redis holds its socket) but cannot answer.
-      // (One round trip: the hand-off key and the signal go together.)
-      const got = await r.pipeline().set(handoff, epoch, 'PX', HANDOFF_TTL_MS).publish(REGISTRY_KEYS.takeover(node), JSON.stringify(signal)).exec()
-      const failed = got === null ? new Error('pipeline aborted') : (got[0][0] ?? got[1][0])
-      if (failed !== null) {
+      // (The hand-off key was set with the claim.)
+      let receivers: number
+      try {
+        receivers = await r.publish(REGISTRY_KEYS.takeover(node), JSON.stringify(signal))
+      } catch (err) {
         this.#answers.delete(key)
-        throw failed
+        throw err
       }
       let previousAlive = false
-      if (got?.[1][1] !== 0) {
+      if (receivers !== 0) {
         let timer: NodeJS.Timeout | undefined
         await Promise.race([answered, new Promise<void>((res) => (timer = clock.setTimeout(res, TAKEOVER_ANSWER_MS)))])
         clearTimeout(timer)
@@ -197,7 +227,7 @@ export class ClientRegistry {
    */
   async claimOrphan(clientId: string, liveNodes: readonly string[]): Promise<false | { readonly previous: string }> {
     return this.#serial(clientId, async () => {
-      const [outcome, previous, , epoch] = await this.#state.client.pcClaim(REGISTRY_KEYS.owner(clientId), this.nodeId, this.#epochs.get(clientId) ?? '', 'orphan', ...liveNodes)
+      const [outcome, previous, , epoch] = await this.#state.client.pcClaim(REGISTRY_KEYS.owner(clientId), REGISTRY_KEYS.handoff(clientId), this.nodeId, this.#epochs.get(clientId) ?? '', 'orphan', ...liveNodes)
       if (outcome !== 'claimed') return false
       this.#epochs.set(clientId, epoch)
       return { previous }
@@ -238,10 +268,12 @@ export class ClientRegistry {
   /** Another node holds the client id now: write nothing more for it. */
   forget(clientId: string): void {
     this.#epochs.delete(clientId)
+    this.#unfence(clientId)
   }
 
   /** Stop listening (the state's connection is closed by its owner). */
   async close(): Promise<void> {
+    for (const clientId of [...this.#fenced.keys()]) this.#unfence(clientId)
     const sub = this.#subscriber
     this.#subscriber = undefined
     sub?.disconnect()
@@ -255,17 +287,32 @@ export class ClientRegistry {
       this.#answers.get(`${signal.clientId} ${signal.epoch}`)?.()
       return
     }
-    const held = this.#epochs.get(signal.clientId)
+    const cid = signal.clientId
+    const held = this.#epochs.get(cid)
     // A signal older than this node's own claim (it took the id back since) changes nothing.
     if (held === undefined || Number(held) >= Number(signal.epoch)) return
-    this.#epochs.delete(signal.clientId)
-    // Answer: take the hand-off (this node handles the will) unless the claimer gave up waiting.
-    const answer = JSON.stringify({ ...signal, answer: true } satisfies TakeoverSignal)
-    const handed = this.#state.client.pcHandoff(REGISTRY_KEYS.handoff(signal.clientId), signal.epoch, REGISTRY_KEYS.takeover(signal.from), answer)
-    void handed.then((took) => took === 1, () => false).then((willHere) => {
-      this.#logger.info({ clientId: signal.clientId, will: willHere ? 'here' : 'the claiming node\'s (answered late)' }, 'cluster: client taken over by another node')
-      this.#onTakenOver(signal.clientId, signal.sessionEnds, willHere)
+    this.#unfence(cid)
+    // The client's packets are no longer read here, and what this node handles for it goes on to
+    // the claimer; its writes so far reach Redis (they land while the hand-off key is there)
+    // before the answer: the claimer loads the session after it.
+    this.#onTakeoverStarted(cid, signal.from)
+    this.#state.afterCommit(() => {
+      // (Claimed back here meanwhile: that claim let the session go.)
+      if (this.#epochs.get(cid) !== held) return
+      this.#epochs.delete(cid)
+      // Answer: take the hand-off (this node handles the will) unless the claimer gave up waiting.
+      const answer = JSON.stringify({ ...signal, answer: true } satisfies TakeoverSignal)
+      const handed = this.#state.client.pcHandoff(REGISTRY_KEYS.handoff(cid), signal.epoch, REGISTRY_KEYS.takeover(signal.from), answer)
+      void handed.then((took) => took === 1, () => false).then((willHere) => {
+        this.#logger.info({ clientId: cid, will: willHere ? 'here' : 'the claiming node\'s (answered late)' }, 'cluster: client taken over by another node')
+        this.#onTakenOver(cid, signal.sessionEnds, willHere, signal.from)
+      })
     })
+  }
+
+  #unfence(clientId: string): void {
+    clearTimeout(this.#fenced.get(clientId))
+    this.#fenced.delete(clientId)
   }
 
   #serial<T>(clientId: string, run: () => Promise<T>): Promise<T> {

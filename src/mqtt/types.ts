@@ -34,6 +34,11 @@ export interface Message {
   readonly origin: string | undefined
   /** QoS 0 PUBLISH bytes, encoded once and shared by every subscriber (see connection.ts). */
   encoded?: Buffer[]
+  /**
+   * In a cluster: the id the publishing node gave the message when it forwarded it, the same in
+   * every copy on every node (a node a client has just moved to delivers it to that client once).
+   */
+  clusterId?: number
 }
 
 /** Seconds left before a message expires (rounded up), 0 when expired, undefined if it never does. */

@@ -59,6 +59,7 @@ export async function openStores(config: PortcullisConfig, logger: Logger, custo
           store?.handedOver(cid)
         },
         onTakenOver: (handler) => reg.onTakenOver(handler),
+        onTakeoverStarted: (handler) => reg.onTakeoverStarted(handler),
         load: (cid) => store?.load(cid) ?? Promise.resolve(undefined),
         onNodeDied: (handler) => reg.onNodeDied(handler),
         orphanCandidates: async () => store === undefined

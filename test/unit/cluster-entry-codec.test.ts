@@ -11,14 +11,14 @@ const full: ForwardEntry = {
   message: {
     topic: 'sensors/\u00e9t\u00e9/\u{1F600}', payload: Buffer.from([0, 0xff, 0xc0, 0xaf, 10]), qos: 2, retain: true,
     properties: { correlationData: Buffer.from([1, 2, 3]), userProperties: { k: ['a', 'b'] }, contentType: 'text/plain' },
-    expiresAt: 1_790_000_000_123, origin: 'pub-\u00fc', encoded: undefined,
+    expiresAt: 1_790_000_000_123, origin: 'pub-\u00fc', encoded: undefined, clusterId: undefined,
   },
   forwarded: { all: false, groups: ['$share/g1/sensors/#', '$share/\u00e7/+/+/+'] },
   mirror: true,
   passedOn: true,
 }
 const bare: ForwardEntry = {
-  message: { topic: 'a', payload: Buffer.alloc(0), qos: 0, retain: false, properties: undefined, expiresAt: undefined, origin: undefined, encoded: undefined },
+  message: { topic: 'a', payload: Buffer.alloc(0), qos: 0, retain: false, properties: undefined, expiresAt: undefined, origin: undefined, encoded: undefined, clusterId: undefined },
   forwarded: { all: true, groups: [] },
   mirror: false,
   passedOn: false,
@@ -30,6 +30,23 @@ describe('cluster stream entry bytes', () => {
     const out = decodeEntry(encodeEntry([full, bare, big]))
     assert.deepEqual(out, [full, bare, big])
     assert.ok(Buffer.isBuffer(out[0].message.properties?.correlationData))
+  })
+
+  test('a message\'s cluster id and a restriction to some clients (a client that moved) come back', () => {
+    const moved: ForwardEntry = {
+      ...bare,
+      message: { ...bare.message, qos: 2, clusterId: 7 * 2 ** 32 + 12345 },
+      forwarded: { all: true, groups: [], clients: new Set(['x-\u00fc', 'y']) },
+    }
+    const idOnly: ForwardEntry = { ...full, message: { ...full.message, clusterId: 1 } }
+    assert.deepEqual(decodeEntry(encodeEntry([moved, idOnly, bare])), [moved, idOnly, bare])
+  })
+
+  test('an entry of version 1 (written before cluster ids) is still read', () => {
+    // Version 1: no `more` byte after each message's flags.
+    const v2 = encodeEntry([bare])
+    const v1 = Buffer.concat([Buffer.from([1, v2[1]]), v2.subarray(3)])
+    assert.deepEqual(decodeEntry(v1), [bare])
   })
 
   test('bytes that are not an entry are refused, never read past their end', () => {

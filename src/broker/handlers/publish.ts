@@ -166,7 +166,9 @@ export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket): vo
     expiresAt: expiry === undefined ? undefined : clock.now() + expiry * 1000,
     origin: conn.clientId,
     // in the literal, so the message has one shape whether or not a QoS 0 encoding is cached on it
+    // (or a cluster id set on it)
     encoded: undefined,
+    clusterId: undefined,
   })
   if (qos === 2) broker.sessions.addIncomingQos2(session, id)
   if (qos !== 0) acknowledgeStored(conn, qos, id, broker.commits.recorded !== mark)

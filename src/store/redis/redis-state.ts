@@ -32,13 +32,16 @@ export const KEYS = {
 } as const
 
 /**
- * Run by every fenced change. KEYS[1]: the client's registry entry; KEYS[2..]: the keys the
- * commands write. ARGV[1]: the writer's epoch; then the commands, each as its argument count,
- * its name and its arguments. `UNREF key` is ours: one delivery less for a stored message,
- * which goes with its last one (a message is shared by sessions that may live on any node).
+ * Run by every fenced change. KEYS[1]: the client's registry entry; KEYS[2]: its hand-off key;
+ * KEYS[3..]: the keys the commands write. ARGV[1]: the writer's epoch; then the commands, each as
+ * its argument count, its name and its arguments. `UNREF key` is ours: one delivery less for a
+ * stored message, which goes with its last one (a message is shared by sessions that may live on
+ * any node). The previous owner's epoch still writes while the hand-off to the current one is
+ * pending (registry.ts: the claimer loads the session only once it is answered or gone).
  */
 const FENCED_WRITE_LUA = `
-if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then
+local cur = redis.call('HMGET', KEYS[1], 'epoch', 'prev')
+if cur[1] ~= ARGV[1] and not (cur[1] and cur[2] == ARGV[1] and redis.call('GET', KEYS[2]) == cur[1]) then
   return redis.error_reply('FENCED the client id was claimed by a newer epoch')
 end
 local i = 2
@@ -122,6 +125,11 @@ export function describeTarget(target: RedisTarget): string {
   } catch {
     return 'redis://(unparsable)'
   }
+}
+
+/** The hand-off key beside a registry entry `pc:{<cid>}:owner` (src/cluster/registry.ts). */
+function handoffKeyOf(ownerKey: string): string {
+  return `${ownerKey.slice(0, -'owner'.length)}handoff`
 }
 
 export class RedisState implements CommitBarrier {
@@ -252,9 +260,9 @@ export class RedisState implements CommitBarrier {
       } else {
         // (The MULTI is the transaction's first queued command: EXEC's results start after it.)
         fencedAt.set(multi.length - 1, op.clientId)
-        const args: Array<string | number> = [op.ownerKey, ...op.keys, op.epoch]
+        const args: Array<string | number> = [op.ownerKey, handoffKeyOf(op.ownerKey), ...op.keys, op.epoch]
         for (const c of op.commands) args.push(c.length, ...c)
-        multi.pcFencedWrite(1 + op.keys.length, ...args)
+        multi.pcFencedWrite(2 + op.keys.length, ...args)
       }
     }
     const outcome = (failed: Error | undefined): CommitOutcome => {

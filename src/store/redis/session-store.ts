@@ -62,6 +62,8 @@ export interface MessageJson {
   readonly properties: string | null
   readonly expiresAt: number | null
   readonly origin: string | null
+  /** Its cluster id (Message.clusterId), when it came from another node. */
+  readonly cid?: number
 }
 
 interface DeliveryJson {
@@ -92,13 +94,14 @@ export function messageToJson(m: Message): string {
     properties: propertiesToJson(m.properties),
     expiresAt: m.expiresAt ?? null,
     origin: m.origin ?? null,
+    ...(m.clusterId !== undefined ? { cid: m.clusterId } : {}),
   }
   return JSON.stringify(j)
 }
 
 export function messageFromJson(text: string): Message {
   const j = JSON.parse(text) as MessageJson
-  return {
+  const m: Message = {
     topic: j.topic,
     payload: Buffer.from(j.payload, 'base64'),
     qos: j.qos as QoS,
@@ -107,6 +110,8 @@ export function messageFromJson(text: string): Message {
     expiresAt: j.expiresAt ?? undefined,
     origin: j.origin ?? undefined,
   }
+  if (j.cid !== undefined) m.clusterId = j.cid
+  return m
 }
 
 export class RedisSessionStore implements SessionStore {
