@@ -13,6 +13,7 @@
  *       [--modes local,cross] [--cpu-prof DIR]   (both nodes run with node --cpu-prof into DIR)
  *       [--threads]   (CPU per message of each thread of each node: main thread vs GC helpers)
  *       [--connects 2000]   (0: no connect scenario)
+ *       [--no-warmup]   (count from the first round; by default a round 0 warms the JIT up, uncounted)
  *
  * Connect scenario (per round, after the message runs): clean-start MQTT 5 connects, each
  * followed by a DISCONNECT, 10 at a time, with fresh client ids — on a single node without a
@@ -40,6 +41,7 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'string' },
     threads: { type: 'boolean', default: false },
     connects: { type: 'string', default: '2000' },
+    'no-warmup': { type: 'boolean', default: false },
   },
 })
 const MODES = values.modes.split(',').filter((m): m is 'local' | 'cross' => m === 'local' || m === 'cross')
@@ -47,6 +49,8 @@ const MODES = values.modes.split(',').filter((m): m is 'local' | 'cross' => m ==
 const CONNECTS = Math.min(Math.max(Number(values.connects) || 0, 0), 20_000)
 const CONNECT_CONCURRENCY = 10
 const ROUNDS = Math.min(Math.max(Number(values.rounds) || 3, 1), 10)
+/** A first, uncounted round of every run (round 0 in the log). */
+const WARMUP = values['no-warmup'] !== true
 const MESSAGES = Math.min(Math.max(Number(values.messages) || 20_000, 100), 200_000)
 const QOS = values.qos.split(',').map(Number).filter((q): q is 0 | 1 => q === 0 || q === 1)
 const WINDOW = 200
@@ -277,11 +281,12 @@ async function main(): Promise<void> {
     const a = await startBroker({ label: 'node-a', kind: 'portcullis', portcullisConfig: cluster('node-a') }, PORT_A, opts)
     const b = await startBroker({ label: 'node-b', kind: 'portcullis', portcullisConfig: cluster('node-b') }, PORT_B, opts)
     try {
-      for (let round = 1; round <= ROUNDS; round++) {
+      // Round 0 warms both nodes up (the JIT compiles the hot paths) and is not counted.
+      for (let round = WARMUP ? 0 : 1; round <= ROUNDS; round++) {
         for (const qos of QOS) {
           for (const mode of MODES) {
             const r = await run(mode, qos, a, b, redis.pid as number, stats, round)
-            results.push(r)
+            if (round > 0) results.push(r)
             process.stderr.write(`round ${round} QoS ${qos} ${mode}: ${r.delivered} msgs, ${(r.delivered / r.seconds).toFixed(0)} msg/s, broker ${r.brokerUsPerMsg.toFixed(1)} µs/msg, redis ${r.redisUsPerMsg.toFixed(1)} µs/msg, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, kernel ${r.systemUsPerMsg.toFixed(1)} µs/msg, writes ${r.writesPerMsg.toFixed(2)}/msg, reads ${r.readsPerMsg.toFixed(2)}/msg\n`)
             const cmds = [...r.commands].sort((x, y) => y[1].calls - x[1].calls).map(([n, c]) => `${n} ${c.calls.toFixed(3)} (${c.usec.toFixed(2)} µs)`)
             process.stderr.write(`  Redis commands per message: ${cmds.join(', ')}\n`)
@@ -291,10 +296,10 @@ async function main(): Promise<void> {
       if (CONNECTS > 0) {
         const single = await startBroker({ label: 'single', kind: 'portcullis', portcullisConfig: { persistence: true } }, PORT_SINGLE, opts)
         try {
-          for (let round = 1; round <= ROUNDS; round++) {
+          for (let round = WARMUP ? 0 : 1; round <= ROUNDS; round++) {
             for (const [mode, nodes] of [['single', [single]], ['cluster', [a, b]]] as const) {
               const r = await runConnects(mode, nodes, redis.pid as number, stats, round)
-              connects.push(r)
+              if (round > 0) connects.push(r)
               const cmds = [...r.commands].sort((x, y) => y[1].calls - x[1].calls).map(([name, c]) => `${name} ${c.calls.toFixed(2)} (${c.usec.toFixed(1)} µs)`)
               process.stderr.write(`round ${round} connect ${mode}: ${r.connects} connects, ${(r.connects / r.seconds).toFixed(0)}/s, broker ${r.brokerUsPerConnect.toFixed(0)} µs/connect, redis ${r.redisUsPerConnect.toFixed(0)} µs/connect, p50 ${r.p50Ms.toFixed(2)} ms; Redis commands per connect: ${cmds.join(', ')}\n`)
             }
@@ -327,7 +332,7 @@ async function main(): Promise<void> {
       process.stdout.write(`| ${mode === 'single' ? 'single node (no cluster)' : 'cluster node A (A+B CPU)'} | ${median(rs.map((r) => r.connects / r.seconds)).toFixed(0)} | ${median(rs.map((r) => r.brokerUsPerConnect)).toFixed(0)} | ${median(rs.map((r) => r.redisUsPerConnect)).toFixed(0)} | ${median(rs.map((r) => r.p50Ms)).toFixed(2)} |\n`)
     }
   }
-  process.stdout.write(`\nMedians of ${ROUNDS} rounds, ${MESSAGES} messages each, window ${WINDOW}; ${CONNECTS} connects per connect run, ${CONNECT_CONCURRENCY} at a time; nodes pinned to core 0. Load average at the start: ${LOAD_AT_START} (say it beside the figures).\n`)
+  process.stdout.write(`\nMedians of ${ROUNDS} rounds${WARMUP ? ' after an uncounted warm-up round' : ''}, ${MESSAGES} messages each, window ${WINDOW}; ${CONNECTS} connects per connect run, ${CONNECT_CONCURRENCY} at a time; nodes pinned to core 0. Load average at the start: ${LOAD_AT_START} (say it beside the figures).\n`)
 }
 
 process.on('SIGINT', () => { killAll(); process.exit(130) })
