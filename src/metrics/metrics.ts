@@ -51,10 +51,44 @@ export interface MetricsOptions {
   readonly node?: string
 }
 
+/**
+ * prom-client's default metrics that walk every handle or file descriptor of the process at each
+ * scrape: one per connection. At 10,000 connections they took most of a scrape's ~18 ms of CPU
+ * (process_open_fds lists /proc/self/fd), in one turn of the event loop every client waits
+ * for. Not served; portcullis_connections_open counts the client sockets.
+ */
+export const WALKING_DEFAULT_METRICS = [
+  'process_open_fds', 'nodejs_active_handles', 'nodejs_active_handles_total', 'nodejs_active_resources', 'nodejs_active_resources_total',
+] as const
+
+/**
+ * `read` once per scrape: the collects of one scrape all start in the same turn of the event
+ * loop, and the broker's stats walk every session (connected count) and its cache sizes every
+ * connection (authorization caches) — once, not once per metric that shows a part of them.
+ */
+function oncePerScrape<T>(read: () => T): () => T {
+  let value: T | undefined
+  let held = false
+  return () => {
+    if (!held) {
+      value = read()
+      held = true
+      setImmediate(() => {
+        held = false
+        value = undefined
+      })
+    }
+    return value as T
+  }
+}
+
 export function createMetrics(source: MetricsSource, options: MetricsOptions = {}): ServerMetrics {
   const registry = new Registry()
   if (options.node !== undefined) registry.setDefaultLabels({ node: options.node })
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 })
+  for (const name of WALKING_DEFAULT_METRICS) registry.removeSingleMetric(name)
+  const stats = oncePerScrape(() => source.stats())
+  const caches = oncePerScrape(() => source.caches())
   const registers = [registry]
 
   new Gauge({
@@ -68,17 +102,17 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
   gauge('portcullis_event_loop_stall_max_seconds',
     'Longest event-loop stall since the previous read of this gauge (monitorEventLoopDelay, 2 ms sampling)',
     () => stalls.takeMaxSeconds())
-  gauge('portcullis_uptime_seconds', 'Seconds since the broker started', () => source.stats().uptimeSeconds)
-  gauge('portcullis_connections', 'Connected clients (CONNECT accepted)', () => source.stats().connections.current)
-  gauge('portcullis_connections_open', 'Open network connections, including those still in CONNECT', () => source.stats().connections.open)
-  gauge('portcullis_sessions', 'Sessions held (connected, or persistent and offline)', () => source.stats().sessions)
-  gauge('portcullis_retained_messages', 'Retained messages stored by clients ($SYS not counted)', () => source.stats().retained)
+  gauge('portcullis_uptime_seconds', 'Seconds since the broker started', () => stats().uptimeSeconds)
+  gauge('portcullis_connections', 'Connected clients (CONNECT accepted)', () => stats().connections.current)
+  gauge('portcullis_connections_open', 'Open network connections, including those still in CONNECT', () => stats().connections.open)
+  gauge('portcullis_sessions', 'Sessions held (connected, or persistent and offline)', () => stats().sessions)
+  gauge('portcullis_retained_messages', 'Retained messages stored by clients ($SYS not counted)', () => stats().retained)
   const cacheGauge = (name: string, help: string, read: (u: CacheUsage) => number): void => {
     new Gauge({
       name, help, labelNames: ['cache'], registers,
       collect() {
-        const caches = source.caches()
-        for (const cache of CACHE_NAMES) this.set({ cache }, read(caches[cache]))
+        const usage = caches()
+        for (const cache of CACHE_NAMES) this.set({ cache }, read(usage[cache]))
       },
     })
   }
@@ -93,12 +127,12 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
       for (const a of source.authenticators) add({ authenticator: a.name }, read(source.authenticatorStats(a)))
     })
   }
-  counter('portcullis_connections_accepted_total', 'Network connections accepted', [], (add) => add({}, source.stats().connections.total))
+  counter('portcullis_connections_accepted_total', 'Network connections accepted', [], (add) => add({}, stats().connections.total))
   new Counter({
     name: 'portcullis_messages_total', help: 'PUBLISH packets by direction (in: from clients, out: to clients) and QoS',
     labelNames: ['direction', 'qos'], registers,
     collect() {
-      const m = source.stats().messages
+      const m = stats().messages
       this.reset()
       for (const qos of [0, 1, 2]) {
         this.inc({ direction: 'in', qos: String(qos) }, m.receivedByQos[qos] ?? 0)
@@ -107,11 +141,11 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
     },
   })
   counter('portcullis_messages_dropped_total', 'Messages dropped (queue full, congested client, too large, expired)', [],
-    (add) => add({}, source.stats().messages.dropped))
+    (add) => add({}, stats().messages.dropped))
   new Counter({
     name: 'portcullis_bytes_total', help: 'Bytes on MQTT connections by direction', labelNames: ['direction'], registers,
     collect() {
-      const b = source.stats().bytes
+      const b = stats().bytes
       this.reset()
       this.inc({ direction: 'in' }, b.in)
       this.inc({ direction: 'out' }, b.out)
@@ -123,7 +157,7 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
     labelNames: ['reason', 'authenticator'], registers,
     collect() {
       this.reset()
-      for (const [authenticator, byCode] of Object.entries(source.stats().authFailures.byAuthenticator)) {
+      for (const [authenticator, byCode] of Object.entries(stats().authFailures.byAuthenticator)) {
         for (const [reason, n] of Object.entries(byCode)) this.inc({ reason, authenticator }, n)
       }
     },
@@ -131,7 +165,7 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
   new Counter({
     name: 'portcullis_authz_denied_total', help: 'Authorization denials by action', labelNames: ['action'], registers,
     collect() {
-      const d = source.stats().authzDenied
+      const d = stats().authzDenied
       this.reset()
       for (const action of ['connect', 'publish', 'subscribe'] as const) this.inc({ action }, d[action])
     },
@@ -141,7 +175,7 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
     help: 'Times a per-client or per-address limit acted, by limit (the limits: key): a filter refused, a message dropped or held back, a connection or client refused',
     labelNames: ['limit'], registers,
     collect() {
-      const hits = source.stats().limitsHit
+      const hits = stats().limitsHit
       this.reset()
       for (const limit of COUNTED_LIMITS) this.inc({ limit }, hits[limit])
     },
