@@ -20,6 +20,7 @@ import { SharedConfig } from './cluster/shared-config.js'
 import { NodeRequests } from './cluster/node-requests.js'
 import { clusterPeers } from './admin/clients-across-nodes.js'
 import { SharedJwks } from './cluster/shared-jwks.js'
+import { SharedRevocations } from './cluster/shared-revocations.js'
 import { clock } from './clock.js'
 import type { PortcullisConfig } from './config/schema.js'
 import { createLogger, type Logger } from './log.js'
@@ -217,6 +218,15 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       ...(peers !== undefined ? { peers } : {}),
     })
     undo.push(() => brokerAdmin.close())
+    // Cluster: revocations are shared through Redis (every node enforces the same list).
+    const sharedRevocations = redis === undefined ? undefined : new SharedRevocations(redis, logger)
+    if (sharedRevocations !== undefined) {
+      undo.push(() => sharedRevocations.close())
+      const joined = await brokerAdmin.revocations.followShared(sharedRevocations)
+      logger.info({ revocations: joined.entries }, joined.seeded
+        ? 'cluster: no node had shared its revocations yet: this node\'s are now the cluster\'s'
+        : 'cluster: revocations from the cluster\'s shared list in Redis')
+    }
     if (shared !== undefined) {
       const joined = await brokerAdmin.followSharedConfig(shared)
       logger.info({ version: joined.version }, joined.seeded
@@ -258,6 +268,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
         await shared?.close()
         await requests?.close()
         jwksShare?.close()
+        sharedRevocations?.close()
         await stores.close()
         await Promise.all(stopping)
         await admin?.close()

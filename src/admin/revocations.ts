@@ -2,7 +2,9 @@
  * The revocations part of the admin API: list, revoke (by jti, by subject, or a subject's
  * tokens issued before a time), withdraw. A revocation is stored before it is in force and
  * disconnects the matching connected clients at once (MQTT 5: DISCONNECT 0x98
- * Administrative action; 3.1.1: the connection is closed).
+ * Administrative action; 3.1.1: the connection is closed). In a cluster the list is shared
+ * (cluster/shared-revocations.ts): a change is stored in Redis first, and every node puts the
+ * cluster's list in place of its own and disconnects its own matching clients.
  */
 import type { ManagedAuthenticator } from '../auth/create.js'
 import {
@@ -10,6 +12,8 @@ import {
 } from '../auth/revocation.js'
 import type { Broker } from '../broker/broker.js'
 import type { Logger } from '../log.js'
+import { SharedConfigError } from '../cluster/shared-config.js'
+import type { SharedRevocations } from '../cluster/shared-revocations.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
 import { ApiError } from './errors.js'
 
@@ -56,6 +60,7 @@ export class RevocationsAdmin {
   readonly #list: RevocationList
   readonly #log: Logger
   readonly #authenticators: () => readonly ManagedAuthenticator[]
+  #shared: SharedRevocations | undefined
 
   constructor(options: RevocationsAdminOptions) {
     this.#broker = options.broker
@@ -75,7 +80,46 @@ export class RevocationsAdmin {
     return view(r)
   }
 
-  revoke(body: unknown): RevocationResult {
+  /**
+   * Cluster: enforce the cluster's list (or share this node's when no node did yet), then
+   * every change another node makes. Before the MQTT listeners open.
+   */
+  async followShared(shared: SharedRevocations): Promise<{ readonly entries: number; readonly seeded: boolean }> {
+    let seeded = false
+    let copy = await shared.load()
+    if (copy === undefined) {
+      this.#list.prune()
+      seeded = await shared.seed(this.#list.list())
+      copy = await shared.load()
+    }
+    if (copy !== undefined) {
+      if (!seeded) this.#list.replaceAll(copy.entries)
+      shared.ran(copy.version)
+    }
+    this.#shared = shared
+    await shared.follow((entries) => this.#applyShared(entries))
+    return { entries: this.#list.size, seeded }
+  }
+
+  /** The cluster's list changed on another node: it replaces this node's; matching clients here are disconnected. */
+  #applyShared(entries: readonly Revocation[]): void {
+    const added = this.#list.replaceAll(entries)
+    const disconnected = added > 0 ? this.#disconnectMatching() : 0
+    this.#log.info({ revocations: this.#list.size, added, disconnected }, 'cluster: revocations changed on another node applied here')
+  }
+
+  /** Cluster: the change is stored in Redis before it applies here (ERR_UNAVAILABLE: 503). */
+  async #share(change: (shared: SharedRevocations) => Promise<void>): Promise<void> {
+    if (this.#shared === undefined) return
+    try {
+      await change(this.#shared)
+    } catch (err) {
+      if (err instanceof SharedConfigError) throw new ApiError(err.code, err.message)
+      throw err
+    }
+  }
+
+  async revoke(body: unknown): Promise<RevocationResult> {
     let request
     try {
       request = parseRevocationRequest(body)
@@ -85,13 +129,17 @@ export class RevocationsAdmin {
     }
     this.#list.prune()
     const entry = revocationFromRequest(request, longestTokenLife(this.#authenticators()))
+    const replaced = this.#list.replaces(entry)
+    await this.#share((shared) => shared.add(entry, replaced === undefined ? [] : [replaced.id]))
     this.#list.add(entry)
     const disconnected = this.#disconnectMatching()
     this.#log.info({ revocation: entry.id, kind: entry.kind, disconnected }, 'admin: token revoked')
     return { revocation: view(entry), disconnected }
   }
 
-  deleteRevocation(id: string): void {
+  async deleteRevocation(id: string): Promise<void> {
+    if (this.#list.get(id) === undefined) throw new ApiError('ERR_NOT_FOUND', `revocation '${id}' not found`)
+    await this.#share((shared) => shared.remove([id]))
     if (!this.#list.remove(id)) throw new ApiError('ERR_NOT_FOUND', `revocation '${id}' not found`)
     this.#log.info({ revocation: id }, 'admin: revocation withdrawn')
   }

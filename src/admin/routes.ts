@@ -180,7 +180,8 @@ export const API_ROUTES: readonly ApiRoute[] = [
       'with an optional `reason`. The entry is stored before it is in force; connected clients whose token it covers are disconnected at once ' +
       '(MQTT 5: DISCONNECT 0x98; 3.1.1: closed), and the answer says how many. It expires when the tokens it covers can no longer be valid: ' +
       'a jti at `exp` when given, else (like issuedBefore) after the longest token life the authenticators allow (their largest `claims.maxAge`); ' +
-      'a subject, and any entry when some authenticator sets no maxAge, lasts until deleted.',
+      'a subject, and any entry when some authenticator sets no maxAge, lasts until deleted. In a cluster the list is shared: the entry is stored in Redis ' +
+      'first and every node enforces it (and disconnects its own matching clients) within about a second; while Redis cannot be reached the answer is 503.',
     body: 'RevocationRequest', status: 201, response: 'RevocationResult', errors: [400], handler: (a, r) => a.revocations.revoke(r.body) },
   { method: 'GET', url: '/revocations/:id', tag: 'revocations', summary: 'One revocation',
     response: 'Revocation', errors: [404], handler: (a, r) => a.revocations.getRevocation(r.params['id']) },

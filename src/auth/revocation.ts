@@ -171,13 +171,38 @@ export class RevocationList {
   /** Adds (and stores) an entry. The store is written first: nothing is in force that a restart would lose. */
   add(entry: Revocation): void {
     // One entry per jti and per subject: a new one replaces the old (its expiry and reason).
-    const same = entry.kind === 'jti' ? this.#jti.get(entry.value) : entry.kind === 'sub' ? this.#sub.get(entry.value) : undefined
+    const same = this.replaces(entry)
     this.#store?.addRevocation(entry)
     if (same !== undefined) {
       this.#store?.removeRevocations([same.id])
       this.#unindex(same)
     }
     this.#index(entry)
+  }
+
+  /** The entry `entry` would replace (one entry per jti and per subject), if any. */
+  replaces(entry: Revocation): Revocation | undefined {
+    return entry.kind === 'jti' ? this.#jti.get(entry.value) : entry.kind === 'sub' ? this.#sub.get(entry.value) : undefined
+  }
+
+  /**
+   * Makes `entries` the list (a cluster's shared list): what is new is added, what is gone
+   * removed, in the store too. Returns how many entries were added.
+   */
+  replaceAll(entries: readonly Revocation[]): number {
+    const next = new Map(entries.map((e) => [e.id, e]))
+    const gone = [...this.#byId.keys()].filter((id) => !next.has(id))
+    if (gone.length > 0) this.#store?.removeRevocations(gone)
+    for (const id of gone) this.#unindex(this.#byId.get(id) as Revocation)
+    let added = 0
+    for (const entry of next.values()) {
+      if (this.#byId.has(entry.id)) continue
+      this.#store?.addRevocation(entry)
+      this.#index(entry)
+      added++
+    }
+    this.prune()
+    return added
   }
 
   remove(id: string): boolean {
