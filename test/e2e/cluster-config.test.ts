@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test'
 import mqtt from 'mqtt'
 import { SHARED_CONFIG_KEY } from '../../src/cluster/shared-config.js'
 import type { Json } from '../helpers/json.js'
+import { adminCall } from '../helpers/admin-call.js'
 import { VERSIONS, startBroker, withTimeout, type RunningBroker, type Version } from '../helpers/broker.js'
 import { startRedis, type RedisServer } from '../helpers/redis-server.js'
 
@@ -33,15 +34,8 @@ async function startNode(nodeId: string, authorization: Record<string, unknown> 
   return node
 }
 
-async function api(node: RunningBroker, method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> {
-  const res = await fetch(`${node.server.admin!.url}/api/v1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${API_KEY}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    signal: AbortSignal.timeout(10_000),
-  })
-  const text = await res.text()
-  return { status: res.status, body: text === '' ? undefined : JSON.parse(text) }
+function api(node: RunningBroker, method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> {
+  return adminCall(`${node.server.admin!.url}/api/v1`, API_KEY, method, path, body)
 }
 
 /** The CONNACK return/reason code a client gets (0: accepted). */

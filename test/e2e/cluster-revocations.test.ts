@@ -15,6 +15,7 @@ import { VERSIONS, delay, withTimeout, type Version } from '../helpers/broker.js
 import { freePort, type BrokerProcess } from '../helpers/broker-process.js'
 import { clusterNodes } from '../helpers/cluster-nodes.js'
 import type { Json } from '../helpers/json.js'
+import { adminCall } from '../helpers/admin-call.js'
 
 const API_KEY = 'cluster-revocations-test-key'
 const SECRET = 'cluster-revocations-secret-0123456789abcdef'
@@ -23,15 +24,8 @@ function token(sub: string, claims: Record<string, unknown> = {}): string {
   return mintToken({ privateKey: Buffer.from(SECRET), alg: 'HS256', sub, expiresIn: 600, claims })
 }
 
-async function api(adminPort: number, method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> {
-  const res = await fetch(`http://127.0.0.1:${adminPort}/api/v1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${API_KEY}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    signal: AbortSignal.timeout(10_000),
-  })
-  const text = await res.text()
-  return { status: res.status, body: text === '' ? undefined : JSON.parse(text) }
+function api(adminPort: number, method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> {
+  return adminCall(`http://127.0.0.1:${adminPort}/api/v1`, API_KEY, method, path, body)
 }
 
 /** How long until `ok` holds (polled every 25 ms), or Infinity past `ms`. */
