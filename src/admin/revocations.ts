@@ -127,10 +127,12 @@ export class RevocationsAdmin {
       if (err instanceof RevocationInputError) throw new ApiError('ERR_VALIDATION', err.message, err.path)
       throw err
     }
+    // Entries past their expiry leave the cluster's list with this change (each node prunes its own copy).
+    const expired = this.#list.expired().map((e) => e.id)
     this.#list.prune()
     const entry = revocationFromRequest(request, longestTokenLife(this.#authenticators()))
     const replaced = this.#list.replaces(entry)
-    await this.#share((shared) => shared.add(entry, replaced === undefined ? [] : [replaced.id]))
+    await this.#share((shared) => shared.add(entry, [...expired, ...(replaced === undefined ? [] : [replaced.id])]))
     this.#list.add(entry)
     const disconnected = this.#disconnectMatching()
     this.#log.info({ revocation: entry.id, kind: entry.kind, disconnected }, 'admin: token revoked')

@@ -189,8 +189,9 @@ export class RevocationList {
    * Makes `entries` the list (a cluster's shared list): what is new is added, what is gone
    * removed, in the store too. Returns how many entries were added.
    */
-  replaceAll(entries: readonly Revocation[]): number {
-    const next = new Map(entries.map((e) => [e.id, e]))
+  replaceAll(entries: readonly Revocation[], now = clock.now()): number {
+    // (Entries past their expiry are not taken: no node enforces them any more.)
+    const next = new Map(entries.filter((e) => e.expiresAt === undefined || e.expiresAt > now).map((e) => [e.id, e]))
     const gone = [...this.#byId.keys()].filter((id) => !next.has(id))
     if (gone.length > 0) this.#store?.removeRevocations(gone)
     for (const id of gone) this.#unindex(this.#byId.get(id) as Revocation)
@@ -201,7 +202,6 @@ export class RevocationList {
       this.#index(entry)
       added++
     }
-    this.prune()
     return added
   }
 
@@ -215,11 +215,16 @@ export class RevocationList {
 
   /** Drops entries past their expiry. */
   prune(now = clock.now()): number {
-    const gone = [...this.#byId.values()].filter((e) => e.expiresAt !== undefined && e.expiresAt <= now)
+    const gone = this.expired(now)
     if (gone.length === 0) return 0
     this.#store?.removeRevocations(gone.map((e) => e.id))
     for (const e of gone) this.#unindex(e)
     return gone.length
+  }
+
+  /** The entries past their expiry (prune drops them). */
+  expired(now = clock.now()): Revocation[] {
+    return [...this.#byId.values()].filter((e) => e.expiresAt !== undefined && e.expiresAt <= now)
   }
 
   /** The entry that revokes a token with these claims, if any. */

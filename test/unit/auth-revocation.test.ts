@@ -81,5 +81,11 @@ describe('revocation list', () => {
     assert.equal(list.match({ jti: 'new', sub: 'x' })?.id, added.id)
     assert.equal(list.match({ sub: 'kept' })?.id, kept.id)
     assert.deepEqual([...store.rows.keys()].sort(), [kept.id, added.id].sort())
+    // an entry of the cluster's list past its expiry is not taken
+    const old = revocationFromRequest({ kind: 'jti', value: 'old', exp: NOW / 1000 - 1 }, undefined, NOW)
+    assert.equal(list.replaceAll([kept, added, old], NOW), 0)
+    assert.equal(list.get(old.id), undefined)
+    assert.equal(store.rows.has(old.id), false)
+    assert.deepEqual(list.expired(NOW + 1).map((e) => e.id), [])
   })
 })
