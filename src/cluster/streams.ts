@@ -77,20 +77,22 @@ export function recordForward(state: RedisState, node: string, message: Message,
   state.afterCommit(close)
 }
 
-/** Hand each message of one stream entry (its fields as read) to `visit`, in the order they were published. */
-export function visitEntry(fields: readonly Buffer[], visit: EntryVisitor): void {
+/** The bytes of one stream entry, from its fields as read (name, value, …): the value of field `m`. */
+function entryBytes(fields: readonly Buffer[]): Buffer {
   for (let i = 0; i + 1 < fields.length; i += 2) {
-    if (fields[i].length === 1 && fields[i][0] === 0x6d) return readEntry(fields[i + 1], visit)
+    if (fields[i].length === 1 && fields[i][0] === 0x6d) return fields[i + 1]
   }
   throw new Error(`stream entry without its ${FIELD} field`)
 }
 
+/** Hand each message of one stream entry (its fields as read) to `visit`, in the order they were published. */
+export function visitEntry(fields: readonly Buffer[], visit: EntryVisitor): void {
+  readEntry(entryBytes(fields), visit)
+}
+
 /** The messages of one stream entry (its fields as read), in the order they were published. */
 export function entryMessages(fields: readonly Buffer[]): ForwardEntry[] {
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    if (fields[i].length === 1 && fields[i][0] === 0x6d) return decodeEntry(fields[i + 1])
-  }
-  throw new Error(`stream entry without its ${FIELD} field`)
+  return decodeEntry(entryBytes(fields))
 }
 
 /** Entries read per XRANGE when a stream is copied. */
