@@ -18,6 +18,7 @@ import { parseSharedFilter } from '../protocol/topic.js'
 import type { Subscription } from '../router/topic-tree.js'
 import type { ClientOwnership, OwnershipClaim } from '../cluster/ownership.js'
 import { MOVED_IN_MS } from '../cluster/bus.js'
+import { PortcullisError } from '../errors.js'
 import type { SessionStore, StoredSession, StoredWill } from '../store/types.js'
 import type { Broker } from './broker.js'
 import type { Connection } from './connection.js'
@@ -91,6 +92,8 @@ export class SessionManager {
     // A client id nobody held has nothing stored (a clean session's connect: no read).
     if (claim.unowned === true) return
     const stored = await ownership.load(clientId)
+    // Claimed by another node meanwhile (that claim won): no session here.
+    if (!ownership.holds(clientId)) throw new PortcullisError('ERR_SESSION_TAKEN_OVER', `client id ${clientId} was claimed by another node while its session was loading`)
     if (stored === undefined || this.#sessions.has(clientId)) return
     const now = clock.now()
     const expired = this.#restore(claim.previousAlive ? { ...stored, will: undefined } : stored, now)

@@ -22,6 +22,8 @@ export interface OwnershipClaim {
 export interface ClientOwnership {
   /** Make this node the only owner of the client id cluster-wide (the previous one is told). */
   claim(clientId: string, cleanStart: boolean): Promise<OwnershipClaim>
+  /** True while this node holds the client id (another node's claim takes it away). */
+  holds(clientId: string): boolean
   /** The session ended here for good: the client id is free. */
   release(clientId: string): void
   /** Another node holds the client id now: nothing more is written for it here. */

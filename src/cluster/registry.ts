@@ -23,6 +23,7 @@
  * node, when it runs again, finds the key gone and closes the connection without its will.
  */
 import type { Redis, Result } from 'ioredis'
+import { PortcullisError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { RedisState } from '../store/redis/redis-state.js'
 import type { OwnershipClaim } from './ownership.js'
@@ -170,6 +171,11 @@ export class ClientRegistry {
     this.#onTakenOver = handler
   }
 
+  /** True while this node holds the client id. */
+  holds(clientId: string): boolean {
+    return this.#epochs.has(clientId)
+  }
+
   /** The epoch this node holds for a client id, or undefined when it holds none. */
   epochOf(clientId: string): string | undefined {
     return this.#epochs.get(clientId)
@@ -213,6 +219,9 @@ export class ClientRegistry {
         previousAlive = (await r.pcHandoff(handoff, epoch)) === 0
       }
       this.#answers.delete(key)
+      // Another node claimed the id while this claim waited (a client connecting to several nodes
+      // in turn): that claim won; this node holds nothing and must open no session.
+      if (this.#epochs.get(clientId) !== epoch) throw new PortcullisError('ERR_SESSION_TAKEN_OVER', `client id ${clientId} was claimed by another node while this claim waited`)
       this.#logger.info({ clientId, from: node, alive: previousAlive }, previousAlive
         ? 'cluster: client id claimed from another node'
         : 'cluster: client id claimed from a node that did not answer (crashed, paused or cut off): its will is handled here')

@@ -54,6 +54,7 @@ export async function openStores(config: PortcullisConfig, logger: Logger, custo
       ownership = {
         claim: (cid, cleanStart) => reg.claim(cid, cleanStart),
         release: (cid) => reg.release(cid),
+        holds: (cid) => reg.holds(cid),
         forget: (cid) => {
           reg.forget(cid)
           store?.handedOver(cid)

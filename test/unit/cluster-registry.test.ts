@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { NodeMembership } from '../../src/cluster/membership.js'
+import { REGISTRY_KEYS } from '../../src/cluster/registry.js'
 import { PortcullisError } from '../../src/errors.js'
 import { silentLogger } from '../../src/log.js'
 import { RedisState } from '../../src/store/redis/redis-state.js'
@@ -103,6 +104,27 @@ describe('client registry and fencing', () => {
     assert.equal(await a.state.client.get('pc:test:before'), '1')
     assert.equal(await a.state.client.get('pc:test:after'), '1')
     assert.equal(await a.state.client.hexists(SESSION_KEYS.facts('moved'), 'expiry'), 0, 'the stale write did not land')
+  })
+
+  test('a claim overtaken by another node\'s claim while it waits for the previous owner\'s answer fails: that node holds nothing', async (t) => {
+    await (await openRedisState(redis, t, 'flush')).close()
+    const z = await openRedisNode(redis, t, 'node-z')
+    const a = await openRedisNode(redis, t, 'node-a')
+    const b = await openRedisNode(redis, t, 'node-b')
+    await z.registry.claim('race', false)
+    // Z still receives takeover signals but never answers (paused): A's claim waits up to 1 s.
+    await z.registry.close()
+    const mute = z.state.client.duplicate({ enableOfflineQueue: true })
+    t.after(() => mute.disconnect())
+    await mute.subscribe(REGISTRY_KEYS.takeover('node-z'))
+    const slow = a.registry.claim('race', false)
+    slow.catch(() => {})
+    await new Promise((r) => setTimeout(r, 200))
+    // Meanwhile the client connects to B: B claims it from A (A answers at once).
+    assert.deepEqual(await b.registry.claim('race', false), { current: false, previousAlive: true, previous: 'node-a' })
+    await assert.rejects(slow, (err: unknown) => err instanceof PortcullisError && err.code === 'ERR_SESSION_TAKEN_OVER', 'A\'s older claim lost')
+    assert.equal(a.registry.holds('race'), false)
+    assert.equal(b.registry.holds('race'), true)
   })
 
   test('a write for a client id the node never claimed is refused', async (t) => {

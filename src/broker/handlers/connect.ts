@@ -302,7 +302,10 @@ function completeConnect(conn: Connection, packet: mqtt.IConnectPacket, result: 
     openSession(conn, packet, d, expiry, requested)
   }, (err: unknown) => {
     log.warn({ clientId: d.clientId, remote: conn.remoteAddress, err: { message: err instanceof Error ? err.message : String(err) } }, 'connection refused: the client id could not be claimed in the cluster')
-    if (conn.open) refuseCredentials(conn, packet, d.clientId, 'ERR_STORE_UNAVAILABLE', 'the cluster state store (Redis) is unreachable', identity.authenticator)
+    // A newer connection of the same client id on another node won the claim: server unavailable
+    // (try again), like a claim Redis could not answer.
+    const overtaken = err instanceof PortcullisError && err.code === 'ERR_SESSION_TAKEN_OVER'
+    if (conn.open) refuseCredentials(conn, packet, d.clientId, 'ERR_STORE_UNAVAILABLE', overtaken ? 'a newer connection of this client id on another node claimed it first' : 'the cluster state store (Redis) is unreachable', identity.authenticator)
   }).catch((err: unknown) => contained(log, conn, 'completing CONNECT', err))
 }
 
