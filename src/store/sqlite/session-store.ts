@@ -57,29 +57,45 @@ interface WillJson {
 const STATE_SENT = 1
 const STATE_PUBREL = 2
 
-/** A stored message: its id, the deliveries referencing it, and its row's INSERT while not committed (else 0). */
-interface MessageRecord {
-  readonly id: number
-  readonly message: Message
-  refs: number
-  insert: RecordedChange
+/**
+ * A stored message: its id, the deliveries referencing it, and its row's INSERT while not
+ * committed (else 0). It is its own INSERT (run by the commit): no closure per message.
+ */
+class MessageRecord {
+  refs = 0
+  insert: RecordedChange = 0
+
+  constructor(readonly id: number, readonly message: Message, readonly st: Statement) {}
+
+  run(): void {
+    const m = this.message
+    this.st.run(this.id, m.topic, m.payload, m.qos, m.retain ? 1 : 0, propertiesToJson(m.properties), m.expiresAt ?? null, m.origin ?? null)
+  }
 }
 
 /**
  * A stored delivery as this store knows it: where it stands, and its changes not committed yet
- * (RecordedChange numbers, 0 for none: no object per change).
+ * (RecordedChange numbers, 0 for none: no object per change). It is its own INSERT, which
+ * writes the row as the delivery stands at commit time (sent already, with its packet id).
  */
-interface DeliveryRecord {
-  readonly message: MessageRecord
-  packetId: number | null
-  state: number
-  ord: number
-  /** Its row's INSERT, while not committed (it writes the fields above as they are then). */
-  insert: RecordedChange
-  /** An UPDATE of the fields above, while not committed. */
-  update: RecordedChange
+class DeliveryRecord {
+  packetId: number | null = null
+  state = 0
+  /** Its row's INSERT, while not committed. */
+  insert: RecordedChange = 0
+  /** An UPDATE of packetId, state and ord, while not committed. */
+  update: RecordedChange = 0
   /** The change whose group's commit it holds while its PUBLISH, sent before it, waits for its PUBACK. */
-  hold: RecordedChange
+  hold: RecordedChange = 0
+
+  constructor(
+    readonly id: number, readonly clientId: string, readonly message: MessageRecord, readonly qos: number, readonly retain: number,
+    readonly subscriptionIds: string | null, public ord: number, readonly st: Statement,
+  ) {}
+
+  run(): void {
+    this.st.run(this.id, this.clientId, this.message.id, this.qos, this.retain, this.subscriptionIds, this.packetId, this.state, this.ord)
+  }
 }
 
 /** Ids of rows to delete at the end of the next commit (lazily: a crash may leave them, never lose one). */
@@ -123,6 +139,9 @@ export class SqliteSessionStore implements SessionStore {
   readonly #messages = new Map<Message, MessageRecord>()
   /** Stored deliveries by id. */
   readonly #deliveries = new Map<number, DeliveryRecord>()
+  /** The statements each stored message and delivery runs as its INSERT. */
+  readonly #insertMessage: Statement
+  readonly #insertDelivery: Statement
   readonly #deleteDeliveries: LazyDeletes
   readonly #deleteMessages: LazyDeletes
   #nextMessageId = 1
@@ -153,6 +172,8 @@ export class SqliteSessionStore implements SessionStore {
       addIncoming: db.prepare('INSERT OR IGNORE INTO incoming_qos2 (client_id, packet_id) VALUES (?, ?)'),
       removeIncoming: db.prepare('DELETE FROM incoming_qos2 WHERE client_id = ? AND packet_id = ?'),
     }
+    this.#insertMessage = this.#statement('insertMessage')
+    this.#insertDelivery = this.#statement('insertDelivery')
     // One statement per commit for every acknowledged delivery (and message) however many.
     this.#deleteDeliveries = new LazyDeletes(db.prepare('DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?))'))
     this.#deleteMessages = new LazyDeletes(db.prepare('DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?))'))
@@ -217,12 +238,15 @@ export class SqliteSessionStore implements SessionStore {
       }
       let m = records.get(r.message_id)
       if (m === undefined) {
-        m = { id: r.message_id, message, refs: 0, insert: 0 }
+        m = new MessageRecord(r.message_id, message, this.#insertMessage)
         records.set(r.message_id, m)
         this.#messages.set(message, m)
       }
       m.refs++
-      this.#deliveries.set(r.id, { message: m, packetId: r.packet_id, state: r.state, ord: r.ord, insert: 0, update: 0, hold: 0 })
+      const dr = new DeliveryRecord(r.id, r.client_id, m, r.qos, r.retain, r.subscription_ids, r.ord, this.#insertDelivery)
+      dr.packetId = r.packet_id
+      dr.state = r.state
+      this.#deliveries.set(r.id, dr)
       if (r.packet_id === null) s.queue.push(delivery)
       else s.inflight.push({ delivery, packetId: r.packet_id, state: r.state === STATE_PUBREL ? 'pubrel' : 'publish' })
     }
@@ -280,24 +304,17 @@ export class SqliteSessionStore implements SessionStore {
     const m = d.message
     let mr = this.#messages.get(m)
     if (mr === undefined) {
-      const messageId = this.#nextMessageId++
-      const st = this.#statement('insertMessage')
-      const properties = propertiesToJson(m.properties)
-      const insert = this.#state.record(() => st.run(messageId, m.topic, m.payload, m.qos, m.retain ? 1 : 0, properties, m.expiresAt ?? null, m.origin ?? null))
-      mr = { id: messageId, message: m, refs: 0, insert }
+      mr = new MessageRecord(this.#nextMessageId++, m, this.#insertMessage)
+      mr.insert = this.#state.record(mr)
       this.#messages.set(m, mr)
     }
     mr.refs++
     const id = this.#nextSeq++
-    const r: DeliveryRecord = { message: mr, packetId: null, state: 0, ord: id, insert: 0, update: 0, hold: 0 }
-    this.#deliveries.set(id, r)
     const ids = d.subscriptionIds === undefined ? null : JSON.stringify(d.subscriptionIds)
-    const st = this.#statement('insertDelivery')
-    const mid = mr.id
-    const qos = d.qos
-    const retain = d.retain ? 1 : 0
+    const r = new DeliveryRecord(id, clientId, mr, d.qos, d.retain ? 1 : 0, ids, id, this.#insertDelivery)
+    this.#deliveries.set(id, r)
     // The row is written as the delivery stands at commit time (sent already, with its packet id).
-    r.insert = this.#state.record(() => st.run(id, clientId, mid, qos, retain, ids, r.packetId, r.state, r.ord))
+    r.insert = this.#state.record(r)
     return id
   }
 

@@ -45,6 +45,12 @@ export interface CommitTail {
 
 const NOOP = (): void => {}
 
+/**
+ * A change to run inside the next commit: a function, or an object that runs itself (a stored
+ * delivery or message is its own change: one object per row instead of a record plus a closure).
+ */
+export type StateOp = (() => void) | { run(): void }
+
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS retained (
     topic TEXT PRIMARY KEY,
@@ -100,7 +106,7 @@ const SCHEMA = `
 export class StateDatabase implements CommitBarrier {
   readonly file: string
   readonly db: Database.Database
-  readonly #committer: GroupCommitter<() => void>
+  readonly #committer: GroupCommitter<StateOp>
   readonly #heartbeat: NodeJS.Timeout
   readonly #beat: () => void
   readonly #tails: CommitTail[] = []
@@ -118,8 +124,11 @@ export class StateDatabase implements CommitBarrier {
     this.file = file
     if (sync === 'full') db.pragma('synchronous = FULL')
     const tails = this.#tails
-    const transaction = db.transaction((ops: readonly (() => void)[]) => {
-      for (const op of ops) op()
+    const transaction = db.transaction((ops: readonly StateOp[]) => {
+      for (const op of ops) {
+        if (typeof op === 'function') op()
+        else op.run()
+      }
       for (const t of tails) if (t.pending) t.write()
     })
     this.#committer = new GroupCommitter({
@@ -161,7 +170,7 @@ export class StateDatabase implements CommitBarrier {
   }
 
   /** A change to commit with the next group (one transaction); 0 once closed. */
-  record(op: () => void): RecordedChange {
+  record(op: StateOp): RecordedChange {
     return this.#committer.record(op)
   }
 
