@@ -10,7 +10,7 @@
  */
 import { clientOwner } from '../cluster/registry.js'
 import type { ClusterNodeView, NodeMembership } from '../cluster/membership.js'
-import { NodeRequestError, type NodeAnswer, type NodeRequests } from '../cluster/node-requests.js'
+import { NodeRequestError, withinAnswerTime, type NodeAnswer, type NodeRequests } from '../cluster/node-requests.js'
 import type { RedisState } from '../store/redis/redis-state.js'
 import { ApiError, ApiErrorCodes, type ApiErrorCode } from './errors.js'
 import { clientOrderOf, compareKeyed, firstInOrder, type ClientSort, type Keyed } from './client-order.js'
@@ -30,8 +30,13 @@ export interface ClusterPeers {
 
 /** The peers of a node of a cluster on `state` (Redis), from its membership. */
 export function clusterPeers(state: RedisState, requests: NodeRequests, membership: Pick<NodeMembership, 'liveNodes' | 'nodes'>): ClusterPeers {
+  // Each Redis read bounded like an answer: a paused Redis is an error, not a wait without end.
   return {
-    nodeId: state.nodeId, requests, ownerOf: (cid) => clientOwner(state.client, cid), liveNodes: () => membership.liveNodes(), nodes: () => membership.nodes(),
+    nodeId: state.nodeId,
+    requests,
+    ownerOf: (cid) => withinAnswerTime(clientOwner(state.client, cid)),
+    liveNodes: () => withinAnswerTime(membership.liveNodes()),
+    nodes: () => withinAnswerTime(membership.nodes()),
   }
 }
 
@@ -49,7 +54,8 @@ function viewSortKey(view: ClientView, sort: ClientSort): number | string | unde
 
 function unavailable(err: unknown, what: string): ApiError {
   if (err instanceof NodeRequestError) return new ApiError('ERR_UNAVAILABLE', `${what}: ${err.message}`, undefined, { node: err.node })
-  return new ApiError('ERR_UNAVAILABLE', `${what}: the cluster's Redis cannot be reached (${(err as Error).message})`)
+  const message = (err as Error).message
+  return new ApiError('ERR_UNAVAILABLE', message.startsWith('the cluster\'s Redis') ? `${what}: ${message}` : `${what}: the cluster's Redis cannot be reached (${message})`)
 }
 
 function idOf(args: unknown): string {

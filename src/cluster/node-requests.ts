@@ -26,6 +26,20 @@ export const NODE_REQUEST_KEYS = {
  */
 export const NODE_ANSWER_MS = 2000
 
+/** `work` (a Redis read), or an Error when it takes longer than NODE_ANSWER_MS: Redis paused or overloaded. */
+export async function withinAnswerTime<T>(work: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof clock.setTimeout> | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = clock.setTimeout(() => reject(new Error(`the cluster's Redis did not answer within ${NODE_ANSWER_MS} ms`)), NODE_ANSWER_MS)
+  })
+  work.catch(() => {}) // (when it fails after the wait, nobody is waiting for it)
+  try {
+    return await Promise.race([work, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 /** An answer: the value, or the error the answering node's admin API would have given. */
 export type NodeAnswer =
   | { readonly ok: true; readonly value: unknown }
@@ -84,23 +98,27 @@ export class NodeRequests {
   }
 
   /**
-   * Ask `node` and wait at most `timeoutMs` for its answer. Throws NodeRequestError when the
-   * node does not listen or does not answer in time; a Redis error when Redis is unreachable.
+   * Ask `node` and wait at most `timeoutMs` for its answer, the PUBLISH included. Throws
+   * NodeRequestError when the node does not listen or does not answer in time; an Error when
+   * Redis is unreachable or does not answer in time either.
    */
   async ask(node: string, kind: string, args: unknown, timeoutMs = NODE_ANSWER_MS): Promise<NodeAnswer> {
     const id = `${this.nodeId}:${++this.#next}`
     const answered = new Promise<NodeAnswer>((resolve) => this.#waiting.set(id, resolve))
     let timer: ReturnType<typeof clock.setTimeout> | undefined
+    const late = new Promise<'late'>((resolve) => (timer = clock.setTimeout(() => resolve('late'), timeoutMs)))
     try {
       const request: AskWire = { id, from: this.nodeId, kind, args }
-      const receivers = await this.#client.publish(NODE_REQUEST_KEYS.ask(node), JSON.stringify(request))
+      const sent = this.#client.publish(NODE_REQUEST_KEYS.ask(node), JSON.stringify(request))
+      sent.catch(() => {}) // (when it fails after the wait, nobody is waiting for it)
+      const receivers = await Promise.race([sent, late])
+      if (receivers === 'late') throw new Error(`the cluster's Redis did not answer within ${timeoutMs} ms`)
       if (receivers === 0) throw new NodeRequestError(node, 'not-listening', `node '${node}' is not connected to the cluster's Redis (stopped or down)`)
-      const late = new Promise<undefined>((resolve) => (timer = clock.setTimeout(() => resolve(undefined), timeoutMs)))
       const answer = await Promise.race([answered, late])
-      if (answer === undefined) throw new NodeRequestError(node, 'no-answer', `node '${node}' did not answer within ${timeoutMs} ms (paused, overloaded or cut off)`)
+      if (answer === 'late') throw new NodeRequestError(node, 'no-answer', `node '${node}' did not answer within ${timeoutMs} ms (paused, overloaded or cut off)`)
       return answer
     } finally {
-      if (timer !== undefined) clearTimeout(timer)
+      clearTimeout(timer)
       this.#waiting.delete(id)
     }
   }

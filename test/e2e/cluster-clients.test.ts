@@ -217,5 +217,21 @@ test('cluster: the clients API answers for a client on any node', async (t) => {
     const stopped = await eventually(3000, () => api(A, 'DELETE', '/clients/cc-left'), (r) => r.status === 503 && /which stopped/.test(r.body.message), 'node B named as stopped')
     assert.equal(stopped.body.node, 'node-b')
     assert.match(stopped.body.message, /client 'cc-left' is held by node 'node-b', which stopped \(last heartbeat .+\): its offline session waits in Redis until the client connects again/)
+
+    // Redis itself paused: a clear error after the answer time, not a request that waits for Redis.
+    const redisPid = redis.pid
+    assert.ok(redisPid !== undefined)
+    process.kill(redisPid, 'SIGSTOP')
+    let lookup, page
+    try {
+      [lookup, page] = await Promise.all([api(A, 'GET', '/clients/cc-v4-a'), api(A, 'GET', '/clients?limit=5')])
+    } finally {
+      process.kill(redisPid, 'SIGCONT')
+    }
+    assert.equal(lookup.status, 503, JSON.stringify(lookup.body))
+    assert.match(lookup.body.message, /the cluster's Redis did not answer within 2000 ms/)
+    assert.ok(lookup.ms < 5000, `answered in ${Math.round(lookup.ms)} ms`)
+    assert.equal(page.status, 503, JSON.stringify(page.body))
+    assert.match(page.body.message, /the cluster's Redis did not answer within 2000 ms/)
   })
 })
