@@ -6,17 +6,18 @@
  */
 import type { KeyObject } from 'node:crypto'
 
-export const JWS_ALGORITHMS = [
-  'HS256', 'HS384', 'HS512',
-  'RS256', 'RS384', 'RS512',
-  'PS256', 'PS384', 'PS512',
-  'ES256', 'ES384', 'ES512',
-  'EdDSA',
-] as const
+/** The JWS algorithm families by name prefix (RFC 7518 §3.1), in the order they are listed. */
+const FAMILY_OF_PREFIX = { HS: 'hmac', RS: 'rsa', PS: 'rsa-pss', ES: 'ecdsa' } as const
+type FamilyPrefix = keyof typeof FAMILY_OF_PREFIX
+/** Each family comes with SHA-256, SHA-384 and SHA-512. */
+const SHA2_SIZES = [256, 384, 512] as const
+type Sha2Size = (typeof SHA2_SIZES)[number]
+/** The ECDSA curve of each size, in bits: ES512 signs on P-521. */
+const ECDSA_CURVE_BITS: Readonly<Record<Sha2Size, number>> = { 256: 256, 384: 384, 512: 521 }
 
-export type JwsAlgorithm = (typeof JWS_ALGORITHMS)[number]
+export type JwsAlgorithm = `${FamilyPrefix}${Sha2Size}` | 'EdDSA'
 
-export type AlgorithmFamily = 'hmac' | 'rsa' | 'rsa-pss' | 'ecdsa' | 'eddsa'
+export type AlgorithmFamily = (typeof FAMILY_OF_PREFIX)[FamilyPrefix] | 'eddsa'
 
 export interface AlgorithmSpec {
   readonly family: AlgorithmFamily
@@ -26,21 +27,22 @@ export interface AlgorithmSpec {
   readonly bytes: number
 }
 
-export const ALGORITHM_SPECS: Readonly<Record<JwsAlgorithm, AlgorithmSpec>> = Object.freeze({
-  HS256: { family: 'hmac', hash: 'sha256', bytes: 32 },
-  HS384: { family: 'hmac', hash: 'sha384', bytes: 48 },
-  HS512: { family: 'hmac', hash: 'sha512', bytes: 64 },
-  RS256: { family: 'rsa', hash: 'sha256', bytes: 32 },
-  RS384: { family: 'rsa', hash: 'sha384', bytes: 48 },
-  RS512: { family: 'rsa', hash: 'sha512', bytes: 64 },
-  PS256: { family: 'rsa-pss', hash: 'sha256', bytes: 32 },
-  PS384: { family: 'rsa-pss', hash: 'sha384', bytes: 48 },
-  PS512: { family: 'rsa-pss', hash: 'sha512', bytes: 64 },
-  ES256: { family: 'ecdsa', hash: 'sha256', bytes: 32 },
-  ES384: { family: 'ecdsa', hash: 'sha384', bytes: 48 },
-  ES512: { family: 'ecdsa', hash: 'sha512', bytes: 66 },
-  EdDSA: { family: 'eddsa', hash: null, bytes: 0 },
-})
+/** HS256 … ES512 (each family with each SHA-2 size), then EdDSA: the list help and errors show. */
+export const JWS_ALGORITHMS: readonly JwsAlgorithm[] = Object.freeze([
+  ...(Object.keys(FAMILY_OF_PREFIX) as FamilyPrefix[]).flatMap((prefix) => SHA2_SIZES.map((size): JwsAlgorithm => `${prefix}${size}`)),
+  'EdDSA',
+])
+
+function specOf(alg: JwsAlgorithm): AlgorithmSpec {
+  if (alg === 'EdDSA') return { family: 'eddsa', hash: null, bytes: 0 }
+  const family = FAMILY_OF_PREFIX[alg.slice(0, 2) as FamilyPrefix]
+  const size = Number(alg.slice(2)) as Sha2Size
+  return { family, hash: `sha${size}`, bytes: Math.ceil((family === 'ecdsa' ? ECDSA_CURVE_BITS[size] : size) / 8) }
+}
+
+export const ALGORITHM_SPECS: Readonly<Record<JwsAlgorithm, AlgorithmSpec>> = Object.freeze(
+  Object.fromEntries(JWS_ALGORITHMS.map((alg) => [alg, Object.freeze(specOf(alg))])) as Record<JwsAlgorithm, AlgorithmSpec>,
+)
 
 export function isJwsAlgorithm(value: unknown): value is JwsAlgorithm {
   return typeof value === 'string' && (JWS_ALGORITHMS as readonly string[]).includes(value)
