@@ -26,6 +26,44 @@ export function showError(slot, err) {
   else mount(slot, errorBox(err))
 }
 
+/**
+ * Loads what a page shows: `fetch` asks the API, `draw` shows the answer, an error goes to
+ * `slot` (cleared by the next answer). After `stop()` (the page was left) answers are dropped.
+ * @template T
+ * @param {Element} slot @param {() => Promise<T>} fetch @param {(value: T) => void} draw
+ */
+export function pageLoader(slot, fetch, draw) {
+  let stopped = false
+  const load = async () => {
+    try {
+      const value = await fetch()
+      if (stopped) return
+      showError(slot)
+      draw(value)
+    } catch (err) {
+      if (!stopped) showError(slot, err)
+    }
+  }
+  return { load, stop: () => { stopped = true } }
+}
+
+/**
+ * What a page's buttons run: `call` the API, then a toast saying `done`, or the error in
+ * `slot`; either way the page loads again (`reload`).
+ * @param {Element} slot @param {() => Promise<void>} reload
+ */
+export function pageAction(slot, reload) {
+  return async (/** @type {() => Promise<unknown>} */ call, /** @type {string} */ done) => {
+    try {
+      await call()
+      toast(done)
+    } catch (err) {
+      showError(slot, err)
+    }
+    await reload()
+  }
+}
+
 let toastTimer = 0
 /** A short-lived notice at the bottom of the page. @param {string} text */
 export function toast(text) {
@@ -181,6 +219,30 @@ export async function whileBusy(button, work, failed) {
   } finally {
     button.disabled = false
   }
+}
+
+/**
+ * A form that sends one required text: on submit, `input`'s trimmed text (when empty, `missing`
+ * is shown in `slot` and nothing is sent) goes to `send` with `button` disabled until it ends;
+ * an error goes to `failed`.
+ * @param {Record<string, unknown>} attrs the form's attributes
+ * @param {{ input: HTMLInputElement | HTMLTextAreaElement, missing: string, slot: Element, button: HTMLButtonElement,
+ *   send: (text: string) => Promise<void>, failed: (err: unknown) => void }} o
+ * @param {...unknown} children
+ */
+export function requiredTextForm(attrs, o, ...children) {
+  return h('form', {
+    ...attrs, novalidate: true,
+    onsubmit: async (/** @type {Event} */ ev) => {
+      ev.preventDefault()
+      const text = o.input.value.trim()
+      if (text === '') {
+        showError(o.slot, { message: o.missing })
+        return
+      }
+      await whileBusy(o.button, () => o.send(text), o.failed)
+    },
+  }, ...children)
 }
 
 /**

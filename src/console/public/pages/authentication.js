@@ -3,7 +3,7 @@
 // certificates — authenticator-types.js), its order, enable/disable, and JWKS key-set status.
 import { api, listOf, seg } from '../api.js'
 import { formatRelative, formatTime, h, lines, mount } from '../dom.js'
-import { confirmDialog, field, modal, pill, showError, showFieldMessages, showServerError, submitWhenValid, table, toast, whileBusy } from '../ui.js'
+import { confirmDialog, field, modal, pageAction, pageLoader, pill, showError, showFieldMessages, showServerError, submitWhenValid, table, toast, whileBusy } from '../ui.js'
 import { TOKEN_TYPES, TYPE_OPTIONS, serviceBody, serviceFieldsets, serviceKind, serviceValues } from './authenticator-types.js'
 import { DESCRIPTION_MAX, REFRESH_DEFAULT, REFRESH_MAX, REFRESH_MIN, WELL_KNOWN, claimsMatchProblems, validateAuthenticator } from '../validate.js'
 
@@ -33,31 +33,16 @@ export function render(root) {
   const list = h('div', { id: 'authenticators' }, h('p', { class: 'muted' }, 'Loading…'))
   /** @type {Authenticator[]} */
   let items = []
-  let stopped = false
-
-  const load = async () => {
-    try {
-      items = /** @type {Authenticator[]} */ (listOf(await api.get('/authenticators'), 'authenticators'))
-      if (stopped) return
-      showError(slot)
-      draw()
-    } catch (err) {
-      if (!stopped) showError(slot, err)
-    }
-  }
+  const { load, stop } = pageLoader(slot, async () => /** @type {Authenticator[]} */ (listOf(await api.get('/authenticators'), 'authenticators')),
+    (next) => { items = next; draw() })
+  const act = pageAction(slot, load)
 
   const move = async (/** @type {number} */ i, /** @type {number} */ d) => {
     const names = items.map((a) => a.name)
     const j = i + d
     if (j < 0 || j >= names.length) return
     ;[names[i], names[j]] = [/** @type {string} */ (names[j]), /** @type {string} */ (names[i])]
-    try {
-      await api.put('/authenticators-order', { names })
-      toast('Order saved: authenticators are tried top to bottom.')
-    } catch (err) {
-      showError(slot, err)
-    }
-    await load()
+    await act(() => api.put('/authenticators-order', { names }), 'Order saved: authenticators are tried top to bottom.')
   }
 
   const draw = () => {
@@ -81,13 +66,7 @@ export function render(root) {
             type: 'checkbox', role: 'switch', checked: a.enabled !== false, 'aria-label': `Enable ${a.name}`,
             onchange: async (/** @type {Event} */ ev) => {
               const on = /** @type {HTMLInputElement} */ (ev.target).checked
-              try {
-                await api.post(`/authenticators/${seg(a.name)}/${on ? 'enable' : 'disable'}`)
-                toast(`${a.name} ${on ? 'enabled' : 'disabled'}.`)
-              } catch (err) {
-                showError(slot, err)
-              }
-              await load()
+              await act(() => api.post(`/authenticators/${seg(a.name)}/${on ? 'enable' : 'disable'}`), `${a.name} ${on ? 'enabled' : 'disabled'}.`)
             },
           }), h('span', { class: 'slider' }))),
         h('td', { class: 'desc' }, a.description ?? ''),
@@ -98,13 +77,7 @@ export function render(root) {
             type: 'button', class: 'danger', 'data-action': 'delete',
             onclick: async () => {
               if (!(await confirmDialog(`Delete ${a.name}?`, 'Clients that authenticate with it will be refused from their next connection.', 'Delete'))) return
-              try {
-                await api.del(`/authenticators/${seg(a.name)}`)
-                toast(`${a.name} deleted.`)
-              } catch (err) {
-                showError(slot, err)
-              }
-              await load()
+              await act(() => api.del(`/authenticators/${seg(a.name)}`), `${a.name} deleted.`)
             },
           }, 'Delete')))), { class: 'list', id: 'authenticator-table' }))
   }
@@ -115,7 +88,7 @@ export function render(root) {
     h('p', { class: 'muted' }, 'Authenticators are tried in order. A token whose signature does not verify passes to the next one; a verified token whose claims fail is refused at once.'),
     slot, list)
   void load()
-  return () => { stopped = true }
+  return stop
 }
 
 /** @param {HTMLElement} form @param {string} name */

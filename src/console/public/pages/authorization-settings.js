@@ -2,7 +2,7 @@
 // the token claim that carries an ACL, and the superuser claim. Policies have their own page.
 import { api, listOf } from '../api.js'
 import { h, mount } from '../dom.js'
-import { authorizationTabs, field, showError, showFieldMessages, showServerError, submitWhenValid, toast, whileBusy } from '../ui.js'
+import { authorizationTabs, field, pageLoader, showError, showFieldMessages, showServerError, submitWhenValid, toast, whileBusy } from '../ui.js'
 import { CLAIM_NAME_MAX, validateAuthorizationSettings } from '../validate.js'
 
 /** @typedef {{ noMatch: 'allow' | 'deny', aclClaim: string, superuserClaim: string | null }} Settings */
@@ -11,20 +11,11 @@ import { CLAIM_NAME_MAX, validateAuthorizationSettings } from '../validate.js'
 export function render(root) {
   const slot = h('div', { class: 'slot' })
   const body = h('div', { id: 'authorization-settings' }, h('p', { class: 'muted' }, 'Loading…'))
-  let stopped = false
-
-  const load = async () => {
-    try {
-      const [settings, policies] = await Promise.all([api.get('/authorization/settings'), api.get('/policies')])
-      if (stopped) return
-      showError(slot)
-      const allowPolicies = listOf(policies, 'policies').some((/** @type {any} */ p) =>
-        p.effect === 'allow' && (p.actions ?? []).some((/** @type {string} */ a) => a === 'publish' || a === 'subscribe' || a === 'pub' || a === 'sub'))
-      draw(/** @type {Settings} */ (settings), allowPolicies)
-    } catch (err) {
-      if (!stopped) showError(slot, err)
-    }
-  }
+  const { load, stop } = pageLoader(slot, () => Promise.all([api.get('/authorization/settings'), api.get('/policies')]), ([settings, policies]) => {
+    const allowPolicies = listOf(policies, 'policies').some((/** @type {any} */ p) =>
+      p.effect === 'allow' && (p.actions ?? []).some((/** @type {string} */ a) => a === 'publish' || a === 'subscribe' || a === 'pub' || a === 'sub'))
+    draw(/** @type {Settings} */ (settings), allowPolicies)
+  })
 
   const draw = (/** @type {Settings} */ s, /** @type {boolean} */ allowPolicies) => {
     const errorSlot = h('div', { class: 'slot' })
@@ -76,5 +67,5 @@ export function render(root) {
     h('p', { class: 'muted' }, 'Rules are taken in this order: the superuser claim, then the token\'s ACL claim, then the policies by priority; the first that matches decides. Changes apply to new connections (and re-authentications); connected clients keep the rules they were admitted with.'),
     slot, body)
   void load()
-  return () => { stopped = true }
+  return stop
 }

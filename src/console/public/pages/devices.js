@@ -3,7 +3,7 @@
 // Secrets (HMAC keys) are write-only: the API never returns them and this page never shows them.
 import { api, request, seg } from '../api.js'
 import { formatTime, h, mount } from '../dom.js'
-import { confirmDialog, field, modal, pill, showError, showFieldMessages, showServerError, submitWhenValid, table, toast, whileBusy } from '../ui.js'
+import { confirmDialog, field, modal, pill, requiredTextForm, showError, showFieldMessages, showServerError, submitWhenValid, table, toast, whileBusy } from '../ui.js'
 
 /** @typedef {{ id: string, format: string, description?: string, fingerprint?: string, expires: string | null, expired: boolean }} DeviceKey */
 /** @typedef {{ id: string, enabled: boolean, description?: string, keys: DeviceKey[] }} Device */
@@ -183,27 +183,20 @@ export function render(root) {
   const rowErrors = (errors) => errors.length === 0 ? null : table(['Row', 'Line', 'Device', 'Field', 'Error'], errors.map((e) => h('tr', { 'data-row': String(e.row) },
     h('td', null, String(e.row)), h('td', null, e.line === undefined ? '' : String(e.line)), h('td', null, e.id === undefined ? '' : h('code', null, e.id)),
     h('td', null, h('code', null, e.path)), h('td', null, e.message))), { id: 'import-errors' })
-  const importForm = h('form', {
-    class: 'form wide', id: 'device-import', novalidate: true,
-    onsubmit: async (/** @type {Event} */ ev) => {
-      ev.preventDefault()
-      const body = text.value.trim()
-      if (body === '') {
-        showError(importSlot, { message: 'Paste a JSON list of devices or CSV with a header row.' })
-        return
-      }
+  const importForm = requiredTextForm({ class: 'form wide', id: 'device-import' }, {
+    input: text, missing: 'Paste a JSON list of devices or CSV with a header row.', slot: importSlot, button: importButton,
+    send: async (body) => {
       const json = body.startsWith('[') || body.startsWith('{')
       const q = new URLSearchParams({ partial: String(partial.checked), replace: String(replace.checked) })
-      await whileBusy(importButton, async () => {
-        const r = /** @type {{ created: number, replaced: number, errors: RowError[], disconnected: number }} */ (
-          await request('POST', `/devices/import?${q}`, body, { contentType: json ? 'application/json' : 'text/csv' }))
-        mount(importSlot, h('div', { class: 'alert ok', role: 'status' }, `${r.created} created, ${r.replaced} replaced, ${r.errors.length} row(s) not imported, ${r.disconnected} client(s) disconnected.`), rowErrors(r.errors))
-        if (r.errors.length === 0) text.value = ''
-        await load()
-      }, (err) => {
-        showError(importSlot, err)
-        importSlot.append(rowErrors(/** @type {{ errors?: RowError[] }} */ (err).errors ?? []) ?? '')
-      })
+      const r = /** @type {{ created: number, replaced: number, errors: RowError[], disconnected: number }} */ (
+        await request('POST', `/devices/import?${q}`, body, { contentType: json ? 'application/json' : 'text/csv' }))
+      mount(importSlot, h('div', { class: 'alert ok', role: 'status' }, `${r.created} created, ${r.replaced} replaced, ${r.errors.length} row(s) not imported, ${r.disconnected} client(s) disconnected.`), rowErrors(r.errors))
+      if (r.errors.length === 0) text.value = ''
+      await load()
+    },
+    failed: (err) => {
+      showError(importSlot, err)
+      importSlot.append(rowErrors(/** @type {{ errors?: RowError[] }} */ (err).errors ?? []) ?? '')
     },
   },
   field('import', 'JSON or CSV', text, { hint: 'CSV columns: id, enabled, description, key_id, pem, jwk, secret, expires_at (one row per key). Nothing is imported while a row is wrong, unless "import the good rows" is ticked.' }),

@@ -1,7 +1,7 @@
 // Authorization policies: ordered by priority (smaller first); the first matching rule decides.
 import { api, listOf, seg } from '../api.js'
 import { h, lines, mount } from '../dom.js'
-import { authorizationTabs, confirmDialog, field, modal, pill, showError, showFieldMessages, showServerError, submitWhenValid, table, toast, whileBusy } from '../ui.js'
+import { authorizationTabs, confirmDialog, field, modal, pageAction, pageLoader, pill, showError, showFieldMessages, showServerError, submitWhenValid, table, toast, whileBusy } from '../ui.js'
 import { DESCRIPTION_MAX, validatePolicy } from '../validate.js'
 
 /** @typedef {Record<string, any>} Policy */
@@ -27,28 +27,13 @@ export function render(root) {
   const list = h('div', { id: 'policies' }, h('p', { class: 'muted' }, 'Loading…'))
   /** @type {Policy[]} */
   let items = []
-  let stopped = false
+  const { load, stop } = pageLoader(slot,
+    async () => /** @type {Policy[]} */ (listOf(await api.get('/policies'), 'policies')).slice().sort((a, b) => a.priority - b.priority),
+    (next) => { items = next; draw() })
+  const act = pageAction(slot, load)
 
-  const load = async () => {
-    try {
-      items = /** @type {Policy[]} */ (listOf(await api.get('/policies'), 'policies')).slice().sort((a, b) => a.priority - b.priority)
-      if (stopped) return
-      showError(slot)
-      draw()
-    } catch (err) {
-      if (!stopped) showError(slot, err)
-    }
-  }
-
-  const setPriority = async (/** @type {Policy} */ p, /** @type {number} */ priority) => {
-    try {
-      await api.patch(`/policies/${seg(p.name)}/priority`, { priority })
-      toast(`${p.name}: priority ${priority}.`)
-    } catch (err) {
-      showError(slot, err)
-    }
-    await load()
-  }
+  const setPriority = (/** @type {Policy} */ p, /** @type {number} */ priority) =>
+    act(() => api.patch(`/policies/${seg(p.name)}/priority`, { priority }), `${p.name}: priority ${priority}.`)
 
   const draw = () => {
     if (items.length === 0) {
@@ -76,13 +61,7 @@ export function render(root) {
             type: 'button', class: 'danger', 'data-action': 'delete',
             onclick: async () => {
               if (!(await confirmDialog(`Delete policy ${p.name}?`, 'It stops applying to new checks at once.', 'Delete'))) return
-              try {
-                await api.del(`/policies/${seg(p.name)}`)
-                toast(`${p.name} deleted.`)
-              } catch (err) {
-                showError(slot, err)
-              }
-              await load()
+              await act(() => api.del(`/policies/${seg(p.name)}`), `${p.name} deleted.`)
             },
           }, 'Delete')))
     }), { class: 'list', id: 'policy-table' }))
@@ -95,7 +74,7 @@ export function render(root) {
     h('p', { class: 'muted' }, 'Evaluated by priority, smallest first; the first matching rule decides. Placeholders: ${clientid}, ${username}, ${claims.NAME}.'),
     slot, list)
   void load()
-  return () => { stopped = true }
+  return stop
 }
 
 /** @param {HTMLElement} form @param {string} name */

@@ -1,7 +1,7 @@
 // Revocations: revoke a token by jti, a subject's tokens (all, or those issued before a time), and withdraw entries.
 import { api } from '../api.js'
 import { formatTime, h, mount } from '../dom.js'
-import { confirmDialog, field, pill, showError, table, toast, whileBusy } from '../ui.js'
+import { confirmDialog, field, pill, requiredTextForm, showError, table, toast } from '../ui.js'
 
 /** @typedef {{ id: string, kind: string, value: string, issuedBefore?: number, expires: string | null, reason?: string, createdAt: number }} Revocation */
 
@@ -49,28 +49,21 @@ export function render(root) {
   }
 
   const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'danger', id: 'revoke' }, 'Revoke'))
-  const form = h('form', {
-    class: 'form wide', id: 'revoke-form', novalidate: true,
-    onsubmit: async (/** @type {Event} */ ev) => {
-      ev.preventDefault()
-      const v = value.value.trim()
-      if (v === '') {
-        showError(slot, { message: 'Give the jti or the subject.' })
-        return
-      }
+  const form = requiredTextForm({ class: 'form wide', id: 'revoke-form' }, {
+    input: value, missing: 'Give the jti or the subject.', slot, button,
+    send: async (v) => {
       /** @type {Record<string, unknown>} */
       const body = kind.value === 'jti' ? { jti: v } : { sub: v }
       if (kind.value === 'issuedBefore') body.issuedBefore = before.value === '' ? 'now' : new Date(before.value).toISOString()
       if (reason.value.trim() !== '') body.reason = reason.value.trim()
-      await whileBusy(button, async () => {
-        const r = /** @type {{ disconnected: number }} */ (await api.post('/revocations', body))
-        showError(slot)
-        toast(`Revoked; ${r.disconnected} connected client(s) disconnected`)
-        value.value = ''
-        reason.value = ''
-        await load()
-      }, (err) => showError(slot, err))
+      const r = /** @type {{ disconnected: number }} */ (await api.post('/revocations', body))
+      showError(slot)
+      toast(`Revoked; ${r.disconnected} connected client(s) disconnected`)
+      value.value = ''
+      reason.value = ''
+      await load()
     },
+    failed: (err) => showError(slot, err),
   },
   h('div', { class: 'row2' }, field('kind', 'Revoke', kind), field('value', 'jti or subject', value)),
   beforeField,

@@ -1,7 +1,7 @@
 // Token checker: paste a token and see how every authenticator would judge it, check by check.
 import { api } from '../api.js'
 import { formatTime, h, mount } from '../dom.js'
-import { field, pill, showError, whileBusy } from '../ui.js'
+import { field, pill, requiredTextForm, showError } from '../ui.js'
 
 const OUTCOME_TONE = { allow: 'ok', accepted: 'ok', ok: 'ok', deny: 'bad', denied: 'bad', refused: 'bad', ignore: 'off', skipped: 'off', unavailable: 'warn', disabled: 'off' }
 /** @param {unknown} o */
@@ -30,27 +30,20 @@ export function render(root) {
     size.textContent = n > 0 ? `${n} bytes, ${tokenInput.value.trim().split('.').length} parts` : ''
   })
   const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'primary', id: 'check-token' }, 'Check'))
-  const form = h('form', {
-    class: 'form wide', id: 'token-form', novalidate: true,
-    onsubmit: async (/** @type {Event} */ ev) => {
-      ev.preventDefault()
-      const token = tokenInput.value.trim()
-      if (token === '') {
-        showError(slot, { message: 'Paste a token first.' })
-        return
-      }
+  const form = requiredTextForm({ class: 'form wide', id: 'token-form' }, {
+    input: tokenInput, missing: 'Paste a token first.', slot, button,
+    send: async (token) => {
       /** @type {Record<string, string>} */
       const body = { token }
       if (clientId.value.trim() !== '') body.clientId = clientId.value.trim()
       if (username.value.trim() !== '') body.username = username.value.trim()
-      await whileBusy(button, async () => {
-        const r = await api.post('/token/check', body)
-        showError(slot)
-        show(r ?? {})
-      }, (err) => {
-        showError(slot, err)
-        mount(result)
-      })
+      const r = await api.post('/token/check', body)
+      showError(slot)
+      show(r ?? {})
+    },
+    failed: (err) => {
+      showError(slot, err)
+      mount(result)
     },
   },
   field('token', 'Token', tokenInput, { hint: size }),
