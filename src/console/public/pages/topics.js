@@ -10,9 +10,10 @@ import { field, pill, showError, table } from '../ui.js'
 const PAGE = 50
 
 /**
- * A paged list behind a form: `fetchPage(after)` answers one page; Next / Previous walk it.
+ * A paged list behind a form: GET `path` with the form's `query()`, `limit` and `after` (the
+ * key of the previous page's last item) answers one page; Next / Previous walk it.
  * @template T
- * @param {{ id: string, empty: string, fetchPage: (after: string | undefined) => Promise<T[]>, key: (item: T) => string, rows: (items: T[]) => HTMLElement }} o
+ * @param {{ id: string, empty: string, path: string, query: () => Record<string, string>, key: (item: T) => string, rows: (items: T[]) => HTMLElement }} o
  */
 function pagedList(o) {
   const slot = h('div', { class: 'slot' })
@@ -26,7 +27,10 @@ function pagedList(o) {
   const position = h('span', { class: 'muted', id: `${o.id}-page` })
   const load = async () => {
     try {
-      const items = await o.fetchPage(pages[pages.length - 1])
+      const p = new URLSearchParams({ limit: String(PAGE), ...o.query() })
+      const after = pages[pages.length - 1]
+      if (after !== undefined) p.set('after', after)
+      const items = /** @type {T[]} */ (await api.get(`${o.path}?${p}`))
       showError(slot)
       last = items.length > 0 ? o.key(items[items.length - 1]) : undefined
       next.disabled = items.length < PAGE
@@ -55,12 +59,8 @@ export function render(root) {
     id: 'filters',
     empty: 'No client is subscribed to a filter that matches.',
     key: (/** @type {SubscribedFilter} */ f) => f.filter,
-    fetchPage: async (after) => {
-      const p = new URLSearchParams({ limit: String(PAGE) })
-      if (q.value.trim() !== '') p.set('q', q.value.trim())
-      if (after !== undefined) p.set('after', after)
-      return /** @type {SubscribedFilter[]} */ (await api.get(`/topics?${p}`))
-    },
+    path: '/topics',
+    query: () => /** @type {Record<string, string>} */ (q.value.trim() === '' ? {} : { q: q.value.trim() }),
     rows: (items) => table(['Filter', 'Sessions', 'Shared groups'], items.map((f) => h('tr', { 'data-filter': f.filter },
       h('td', null, h('code', null, f.filter)),
       h('td', null, String(f.subscribers)),
@@ -72,11 +72,8 @@ export function render(root) {
     id: 'retained',
     empty: 'No retained message matches.',
     key: (/** @type {RetainedMessage} */ m) => m.topic,
-    fetchPage: async (after) => {
-      const p = new URLSearchParams({ limit: String(PAGE), filter: filter.value.trim() === '' ? '#' : filter.value.trim() })
-      if (after !== undefined) p.set('after', after)
-      return /** @type {RetainedMessage[]} */ (await api.get(`/retained?${p}`))
-    },
+    path: '/retained',
+    query: () => ({ filter: filter.value.trim() === '' ? '#' : filter.value.trim() }),
     rows: (items) => table(['Topic', 'QoS', 'Size', 'Payload', 'Expires'], items.map((m) => h('tr', { 'data-topic': m.topic },
       h('td', null, h('code', null, m.topic), m.contentType ? h('div', { class: 'muted small' }, m.contentType) : null),
       h('td', null, String(m.qos)),
