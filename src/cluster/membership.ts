@@ -71,7 +71,8 @@ export class NodeMembership {
       logger.info({ node: m.nodeId }, 'cluster: a node with this id was alive moments ago; waiting for its liveness key to expire')
       await new Promise<void>((res) => clock.setTimeout(res, 250))
     }
-    await r.multi().sadd(NODE_KEYS.nodes, m.nodeId).hset(NODE_KEYS.node(m.nodeId), 'at', String(clock.now()), 'stopped', '0').exec()
+    // (Two keys of two slots: no MULTI, which a Redis Cluster refuses across slots.)
+    await Promise.all([r.sadd(NODE_KEYS.nodes, m.nodeId), r.hset(NODE_KEYS.node(m.nodeId), 'at', String(clock.now()), 'stopped', '0')])
     m.#heartbeat = clock.setInterval(() => m.#beat(), HEARTBEAT_MS)
     m.#heartbeat.unref()
     return m
@@ -82,10 +83,9 @@ export class NodeMembership {
     const r = this.#state.client
     const ids = await r.smembers(NODE_KEYS.nodes)
     if (ids.length === 0) return []
-    const p = r.pipeline()
-    for (const id of ids) p.exists(NODE_KEYS.alive(id))
-    const got = (await p.exec()) ?? []
-    return ids.filter((_, i) => got[i]?.[1] === 1)
+    // One command per node, sent together (a pipeline would have to stay in one slot on a Redis Cluster).
+    const got = await Promise.all(ids.map((id) => r.exists(NODE_KEYS.alive(id))))
+    return ids.filter((_, i) => got[i] === 1)
   }
 
   /** What each heartbeat also writes into `pc:node:<id>` for the other nodes' admin API (numbers only). */
@@ -98,12 +98,10 @@ export class NodeMembership {
     const r = this.#state.client
     const ids = (await r.smembers(NODE_KEYS.nodes)).sort()
     if (ids.length === 0) return []
-    const p = r.pipeline()
-    for (const id of ids) p.hgetall(NODE_KEYS.node(id)).exists(NODE_KEYS.alive(id))
-    const got = (await p.exec()) ?? []
+    const got = await Promise.all(ids.map((id) => Promise.all([r.hgetall(NODE_KEYS.node(id)), r.exists(NODE_KEYS.alive(id))])))
     return ids.map((nodeId, i) => {
-      const h = (got[2 * i]?.[1] ?? {}) as Record<string, string>
-      const alive = got[2 * i + 1]?.[1] === 1
+      const h: Record<string, string> = got[i]?.[0] ?? {}
+      const alive = got[i]?.[1] === 1
       const report: Record<string, number> = {}
       for (const [k, v] of Object.entries(h)) if (k.startsWith('r:')) report[k.slice(2)] = Number(v)
       return {

@@ -6,12 +6,13 @@
  *
  * Pub/sub delivers at most once, which suits a question asked while a person waits: a node
  * with no listener (crashed, stopped, cut off from Redis) is known at once (PUBLISH reached
- * nobody), and one that does not answer within the wait (paused, overloaded) is an error
+ * nobody; on a Redis Cluster, where PUBLISH counts only the master it ran on, a node whose
+ * liveness key is gone), and one that does not answer within the wait (paused, overloaded) is an error
  * naming it — never a hang.
  */
-import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
-import type { RedisState } from '../store/redis/redis-state.js'
+import type { RedisClient, RedisState } from '../store/redis/redis-state.js'
+import { NODE_KEYS } from './membership.js'
 import { clock } from '../clock.js'
 import { parseNotice } from './notice.js'
 
@@ -71,15 +72,17 @@ export class NodeRequestError extends Error {
 
 export class NodeRequests {
   readonly nodeId: string
-  readonly #client: Redis
+  readonly #client: RedisClient
+  readonly #state: RedisState
   readonly #logger: Logger
-  #listener: Redis | undefined
+  #listener: RedisClient | undefined
   #handler: NodeRequestHandler | undefined
   #next = 0
   readonly #waiting = new Map<string, (answer: NodeAnswer) => void>()
 
   constructor(state: RedisState, logger: Logger) {
     this.#client = state.client
+    this.#state = state
     this.nodeId = state.nodeId
     this.#logger = logger
   }
@@ -87,7 +90,7 @@ export class NodeRequests {
   /** Listen for requests to this node (answered by `handler`) and for answers to its own. */
   async start(handler: NodeRequestHandler): Promise<void> {
     this.#handler = handler
-    const listener = this.#client.duplicate({ connectionName: 'portcullis-node-requests', enableOfflineQueue: true })
+    const listener = this.#state.connection('portcullis-node-requests', true)
     listener.on('error', () => { /* the main connection logs Redis trouble */ })
     listener.on('message', (channel: string, text: string) => {
       if (channel === NODE_REQUEST_KEYS.answer(this.nodeId)) this.#answered(text)
@@ -113,7 +116,8 @@ export class NodeRequests {
       sent.catch(() => {}) // (when it fails after the wait, nobody is waiting for it)
       const receivers = await Promise.race([sent, late])
       if (receivers === 'late') throw new Error(`the cluster's Redis did not answer within ${timeoutMs} ms`)
-      if (receivers === 0) throw new NodeRequestError(node, 'not-listening', `node '${node}' is not connected to the cluster's Redis (stopped or down)`)
+      const listening = receivers > 0 || (this.#state.sharded && await this.#client.exists(NODE_KEYS.alive(node)) === 1)
+      if (!listening) throw new NodeRequestError(node, 'not-listening', `node '${node}' is not connected to the cluster's Redis (stopped or down)`)
       const answer = await Promise.race([answered, late])
       if (answer === 'late') throw new NodeRequestError(node, 'no-answer', `node '${node}' did not answer within ${timeoutMs} ms (paused, overloaded or cut off)`)
       return answer

@@ -123,9 +123,8 @@ export class RedisBus implements ClusterBus {
    * entries first). Called once the node's sessions are recovered.
    */
   async start(holds: (clientId: string) => boolean = () => false): Promise<void> {
-    const client = this.#state.client
-    const listener = client.duplicate()
-    const reader = client.duplicate()
+    const listener = this.#state.connection('portcullis-routes')
+    const reader = this.#state.connection('portcullis-stream')
     try {
       await listener.connect()
       await reader.connect()

@@ -22,12 +22,12 @@
  * socket stays open, does not answer in time: its client's will is the claimer's, and the old
  * node, when it runs again, finds the key gone and closes the connection without its will.
  */
-import type { Redis, Result } from 'ioredis'
+import type { Result } from 'ioredis'
 import { PortcullisError } from '../errors.js'
 import type { Logger } from '../log.js'
-import type { RedisState } from '../store/redis/redis-state.js'
+import type { RedisClient, RedisState } from '../store/redis/redis-state.js'
 import type { OwnershipClaim } from './ownership.js'
-import type { NodeMembership } from './membership.js'
+import { NODE_KEYS, type NodeMembership } from './membership.js'
 import { clock } from '../clock.js'
 import { parseNotice } from './notice.js'
 
@@ -38,7 +38,7 @@ export const REGISTRY_KEYS = {
 } as const
 
 /** The node that owns a client id now (its registry entry), or undefined when none does. */
-export async function clientOwner(client: Redis, clientId: string): Promise<string | undefined> {
+export async function clientOwner(client: RedisClient, clientId: string): Promise<string | undefined> {
   return (await client.hget(REGISTRY_KEYS.owner(clientId), 'node')) ?? undefined
 }
 
@@ -118,7 +118,7 @@ export class ClientRegistry {
   readonly #epochs = new Map<string, string>()
   /** Claims of one client id on this node run one after another. */
   readonly #claims = new Map<string, Promise<unknown>>()
-  #subscriber: Redis | undefined
+  #subscriber: RedisClient | undefined
   #onTakenOver: (clientId: string, sessionEnds: boolean, willHere: boolean, to: string | undefined) => void = () => {}
   #onTakeoverStarted: (clientId: string, to: string) => void = () => {}
   /** Clients whose write was refused (another node claimed them), waiting for the takeover signal. */
@@ -150,7 +150,7 @@ export class ClientRegistry {
 
   /** Listen for takeover signals addressed to this node. */
   async start(): Promise<void> {
-    const sub = this.#state.client.duplicate({ connectionName: 'portcullis-signals', enableOfflineQueue: true })
+    const sub = this.#state.connection('portcullis-signals', true)
     sub.on('error', () => {}) // (the main connection logs Redis trouble)
     sub.on('message', (_channel: string, text: string) => this.#signalled(text))
     await sub.subscribe(REGISTRY_KEYS.takeover(this.nodeId))
@@ -211,7 +211,11 @@ export class ClientRegistry {
         throw err
       }
       let previousAlive = false
-      if (receivers !== 0) {
+      // On a Redis Cluster, PUBLISH counts only the subscribers on the master it ran on (the
+      // signal reaches the others over the cluster bus): a zero proves nothing there, so the
+      // claimer waits for the answer unless the old owner's liveness key is gone.
+      const heard = receivers !== 0 || (this.#state.sharded && await r.exists(NODE_KEYS.alive(node)) === 1)
+      if (heard) {
         let timer: NodeJS.Timeout | undefined
         await Promise.race([answered, new Promise<void>((res) => (timer = clock.setTimeout(res, TAKEOVER_ANSWER_MS)))])
         clearTimeout(timer)

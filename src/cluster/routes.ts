@@ -12,20 +12,23 @@
  *
  * Layout:
  *   pc:routes:{<node>}   SET of the node's filters and shared group keys
- *   pc:routes:ver        HASH node → version of its set (a fresh id per change)
+ *   pc:routes:{<node>}:v the version of that set (a fresh id per change), in the set's slot so
+ *                        both are written and read together, on a Redis Cluster too
+ *   pc:routes:ver        HASH node → version: the index of every node's set (a poll reads it
+ *                        to see what changed; the version beside the set is the truth)
  *   pc:routes            channel: JSON { node, from, to, add, del } per change
  */
-import type { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
 import { parseSharedFilter } from '../protocol/topic.js'
 import { TopicTree, type MatchResult } from '../router/topic-tree.js'
-import type { RedisState } from '../store/redis/redis-state.js'
+import type { RedisClient, RedisState } from '../store/redis/redis-state.js'
 import { NODE_DEAD_AFTER_MS, NODE_KEYS } from './membership.js'
 import { clock } from '../clock.js'
 import { parseNotice } from './notice.js'
 
 export const ROUTE_KEYS = {
   routes: (node: string) => `pc:routes:{${node}}`,
+  version: (node: string) => `pc:routes:{${node}}:v`,
   versions: 'pc:routes:ver',
   channel: 'pc:routes',
 } as const
@@ -60,7 +63,7 @@ export class RouteTable {
   #closed = false
   #poll: NodeJS.Timeout | undefined
   #polling = false
-  #listener: Redis | undefined
+  #listener: RedisClient | undefined
 
   constructor(state: RedisState, logger: Logger) {
     this.#state = state
@@ -119,7 +122,7 @@ export class RouteTable {
    * Write this node's whole set (replacing what an earlier run left), read every other node's,
    * and follow their changes. Called once the node's sessions are recovered.
    */
-  async start(listener: Redis): Promise<void> {
+  async start(listener: RedisClient): Promise<void> {
     this.#listener = listener
     listener.on('message', (_channel: string, text: string) => this.#notice(text))
     await listener.subscribe(ROUTE_KEYS.channel)
@@ -138,7 +141,7 @@ export class RouteTable {
    */
   drop(node: string): void {
     const notice = JSON.stringify({ node, from: '', to: '', add: [], del: [] } satisfies Notice)
-    this.#state.record((m) => m.del(ROUTE_KEYS.routes(node)).hdel(ROUTE_KEYS.versions, node).publish(ROUTE_KEYS.channel, notice))
+    this.#state.record((m) => m.del(ROUTE_KEYS.routes(node), ROUTE_KEYS.version(node)).hdel(ROUTE_KEYS.versions, node).publish(ROUTE_KEYS.channel, notice))
     this.#forget(node)
   }
 
@@ -158,7 +161,7 @@ export class RouteTable {
     this.#state.record((m) => {
       m.del(key)
       if (keys.length > 0) m.sadd(key, ...keys)
-      m.hset(ROUTE_KEYS.versions, this.nodeId, to).publish(ROUTE_KEYS.channel, notice)
+      m.set(ROUTE_KEYS.version(this.nodeId), to).hset(ROUTE_KEYS.versions, this.nodeId, to).publish(ROUTE_KEYS.channel, notice)
     })
   }
 
@@ -172,7 +175,7 @@ export class RouteTable {
     this.#state.record((m) => {
       if (add.length > 0) m.sadd(key, ...add)
       if (del.length > 0) m.srem(key, ...del)
-      m.hset(ROUTE_KEYS.versions, this.nodeId, to).publish(ROUTE_KEYS.channel, notice)
+      m.set(ROUTE_KEYS.version(this.nodeId), to).hset(ROUTE_KEYS.versions, this.nodeId, to).publish(ROUTE_KEYS.channel, notice)
     })
   }
 
@@ -223,7 +226,7 @@ export class RouteTable {
 
   /** Read one node's version and set together, and make the copy equal to it. */
   async #reload(node: string, alive?: boolean): Promise<void> {
-    const got = await this.#state.client.multi().hget(ROUTE_KEYS.versions, node).smembers(ROUTE_KEYS.routes(node)).exec()
+    const got = await this.#state.client.multi().get(ROUTE_KEYS.version(node)).smembers(ROUTE_KEYS.routes(node)).exec()
     if (got === null || this.#closed) return
     const [[e1, version], [e2, members]] = got as [[Error | null, string | null], [Error | null, string[]]]
     if (e1 !== null || e2 !== null) return

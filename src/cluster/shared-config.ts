@@ -11,10 +11,10 @@
  * the version once a second (a notice lost while Redis was away is caught up), so a change
  * applies on every node within about a second.
  */
-import type { Redis, Result } from 'ioredis'
+import type { Result } from 'ioredis'
 import { clock } from '../clock.js'
 import type { Logger } from '../log.js'
-import type { RedisState } from '../store/redis/redis-state.js'
+import type { RedisClient, RedisState } from '../store/redis/redis-state.js'
 
 export const SHARED_CONFIG_KEY = 'pc:config'
 export const SHARED_CONFIG_CHANNEL = 'pc:config:changed'
@@ -67,12 +67,13 @@ function unavailable(err: unknown): never {
 }
 
 export class SharedConfig {
-  readonly #client: Redis
+  readonly #client: RedisClient
+  readonly #state: RedisState
   readonly #nodeId: string
   readonly #logger: Logger
   /** The version this node runs (0: none seen yet). */
   #version = 0
-  #listener: Redis | undefined
+  #listener: RedisClient | undefined
   #poll: ReturnType<typeof clock.setInterval> | undefined
   #onChange: ((copy: SharedCopy) => Promise<void>) | undefined
   #checking: Promise<void> | undefined
@@ -82,6 +83,7 @@ export class SharedConfig {
 
   constructor(state: RedisState, logger: Logger) {
     this.#client = state.client
+    this.#state = state
     this.#nodeId = state.nodeId
     this.#logger = logger
     if (typeof this.#client.pcConfigPublish !== 'function') this.#client.defineCommand('pcConfigPublish', { lua: PUBLISH_LUA })
@@ -125,7 +127,7 @@ export class SharedConfig {
   /** From now on, call `onChange` with every newer copy (one at a time, in order). */
   async follow(onChange: (copy: SharedCopy) => Promise<void>): Promise<void> {
     this.#onChange = onChange
-    const listener = this.#client.duplicate({ connectionName: 'portcullis-config', enableOfflineQueue: true })
+    const listener = this.#state.connection('portcullis-config', true)
     listener.on('error', () => { /* the main connection logs Redis trouble; the poll catches up */ })
     listener.on('message', () => void this.check())
     await listener.subscribe(SHARED_CONFIG_CHANNEL)

@@ -93,6 +93,12 @@ export class StreamTakeover {
         this.#d.deliver(entry.message, { all: true, groups: [], clients: clientIds })
         n++
       }
+      if (state.sharded) {
+        // Redis Cluster: the copies (the clients' slots) commit before the held set (the node's
+        // slot) lets go of them; a crash between the two copies them again (at least once).
+        const copied = await new Promise<Error | undefined>((r) => state.afterCommit(r))
+        if (copied !== undefined) throw copied
+      }
       const held = SESSION_KEYS.held(node)
       const ids = [...clientIds]
       state.record((m) => m.srem(held, ...ids))

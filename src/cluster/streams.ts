@@ -8,6 +8,8 @@
  *   to its local subscribers, and records XACK + XDEL in the same group commit as what that
  *   delivery stored (a persistent session's queue): the handover is one MULTI/EXEC, so a
  *   crash either leaves the entry pending or has it in the session's queue, never neither.
+ *   On a Redis Cluster the deliveries commit first and the XACK + XDEL after them: a crash
+ *   between the two delivers those entries again (at least once, also for QoS 2).
  * - On start a node first re-reads its own pending entries (read before a crash, never
  *   acknowledged), then new ones.
  *
@@ -15,11 +17,10 @@
  * their bytes as entry-codec.ts writes them (topic, flags, which subscriptions to serve,
  * payload; no JSON per message).
  */
-import type { Redis } from 'ioredis'
 import { PortcullisError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Message } from '../mqtt/types.js'
-import type { RedisState } from '../store/redis/redis-state.js'
+import type { RedisClient, RedisState } from '../store/redis/redis-state.js'
 import type { Forwarded } from './bus.js'
 import { EntryWriter, decodeEntry, readEntry, type EntryVisitor, type ForwardEntry } from './entry-codec.js'
 import { clock } from '../clock.js'
@@ -102,7 +103,7 @@ const RANGE_PAGE = 256
  * Every entry of a stream as it is now, oldest first, read page by page (XRANGE: nothing is
  * acknowledged or removed). An entry that cannot be decoded is logged and skipped.
  */
-export async function readStream(client: Redis, key: string, logger: Logger): Promise<ForwardEntry[]> {
+export async function readStream(client: RedisClient, key: string, logger: Logger): Promise<ForwardEntry[]> {
   const out: ForwardEntry[] = []
   for (let from = '-'; ;) {
     const page = await client.callBuffer('XRANGE', key, from, '+', 'COUNT', RANGE_PAGE) as Array<[Buffer, Buffer[]]>
@@ -129,7 +130,7 @@ type Entries = Array<[Buffer, Buffer[] | null]>
  */
 export class StreamReader {
   readonly #state: RedisState
-  readonly #client: Redis
+  readonly #client: RedisClient
   readonly #logger: Logger
   readonly #handle: EntryVisitor
   readonly #key: string
@@ -144,7 +145,7 @@ export class StreamReader {
     this.received++
   }
 
-  constructor(state: RedisState, client: Redis, logger: Logger, handle: EntryVisitor) {
+  constructor(state: RedisState, client: RedisClient, logger: Logger, handle: EntryVisitor) {
     this.#state = state
     this.#client = client
     this.#logger = logger
@@ -196,12 +197,16 @@ export class StreamReader {
       }
     }
     const key = this.#key
-    this.#state.recordCommand(() => ['EVAL', ACK_LUA, 1, key, STREAM_GROUP, ...ids])
-    const err = await new Promise<Error | undefined>((r) => this.#state.afterCommit(r))
-    // A delivery refused because another node claimed its client meanwhile fails only that
-    // client's change: the acknowledgement and every other delivery of the group were applied
-    // (the new owner serves that client from now on).
-    return err instanceof PortcullisError && err.code === 'ERR_SESSION_TAKEN_OVER' ? undefined : err
+    const state = this.#state
+    if (state.sharded) {
+      // Redis Cluster: the deliveries (their clients' slots) and the acknowledgement (this
+      // node's slot) cannot share a MULTI: the deliveries commit first, then the acknowledgement.
+      // A crash between the two reads the entries again at the next start (at least once).
+      const delivered = applied(await committed(state))
+      if (delivered !== undefined) return delivered
+    }
+    state.recordCommand(() => ['EVAL', ACK_LUA, 1, key, STREAM_GROUP, ...ids])
+    return applied(await committed(state))
   }
 
   async #run(): Promise<void> {
@@ -243,6 +248,20 @@ export class StreamReader {
     this.#failing = true
     this.#logger.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'cluster: cannot read forwarded messages; retrying')
   }
+}
+
+/** The outcome of the group holding every change recorded so far. */
+function committed(state: RedisState): Promise<Error | undefined> {
+  return new Promise<Error | undefined>((r) => state.afterCommit(r))
+}
+
+/**
+ * A delivery refused because another node claimed its client meanwhile fails only that
+ * client's change: the acknowledgement and every other delivery of the group were applied
+ * (the new owner serves that client from now on).
+ */
+function applied(err: Error | undefined): Error | undefined {
+  return err instanceof PortcullisError && err.code === 'ERR_SESSION_TAKEN_OVER' ? undefined : err
 }
 
 function sleep(ms: number): Promise<void> {

@@ -65,8 +65,8 @@ export interface PersistenceConfig {
 
 /** Several nodes over one Redis (`cluster`); absent: one node with SQLite stores. */
 export interface ClusterConfig {
-  /** A redis:// or rediss:// URL, or a unix socket. */
-  readonly redis: string | { readonly path: string }
+  /** A redis:// or rediss:// URL, a unix socket, or a Redis Cluster's seed nodes (redis:// or rediss:// URLs). */
+  readonly redis: string | { readonly path: string } | { readonly cluster: readonly string[] }
   /** This node's name in the cluster (default: host name and first listener port). */
   readonly nodeId: string
 }
@@ -183,17 +183,39 @@ function validateCluster(raw: unknown, path: string, listeners: readonly Listene
     const m = mapping(r, `${path}.redis`)
     knownKeys(m, `${path}.redis`, ['path', 'cluster'])
     if (m['cluster'] !== undefined) {
-      // The form is reserved (a list of seed nodes); the layout is not yet per slot (README, Cluster).
-      list(m['cluster'], `${path}.redis.cluster`)
-      throw new ConfigError(`${path}.redis.cluster`, 'Redis Cluster is not supported yet: give one Redis (a redis:// URL or { path }); for availability use replicas with Sentinel')
+      if (m['path'] !== undefined) throw new ConfigError(`${path}.redis`, 'give either path (one Redis) or cluster (a Redis Cluster\'s seed nodes), not both')
+      const seeds = list(m['cluster'], `${path}.redis.cluster`)
+      if (seeds.length === 0) throw new ConfigError(`${path}.redis.cluster`, 'expected at least one seed node (a redis:// or rediss:// URL of any node of the Redis Cluster)')
+      for (const [i, seed] of seeds.entries()) {
+        if (typeof seed !== 'string' || !isRedisUrl(seed)) throw new ConfigError(`${path}.redis.cluster[${i}]`, 'expected a redis:// or rediss:// URL with a host and port, e.g. redis://10.0.0.5:7000')
+      }
+      const urls = seeds as string[]
+      if (new Set(urls.map((u) => new URL(u).protocol)).size > 1) throw new ConfigError(`${path}.redis.cluster`, 'every seed node uses the same scheme (all redis:// or all rediss://)')
+      redis = Object.freeze({ cluster: Object.freeze([...urls]) })
+      const nodeId = clusterNodeId(v, path, listeners)
+      return Object.freeze({ redis, nodeId })
     }
     const socket = optionalString(m['path'], `${path}.redis.path`)
     if (socket === undefined || socket === '') throw new ConfigError(`${path}.redis.path`, 'expected the path of Redis\'s unix socket')
     redis = Object.freeze({ path: socket })
   }
+  return Object.freeze({ redis, nodeId: clusterNodeId(v, path, listeners) })
+}
+
+function clusterNodeId(v: Record<string, unknown>, path: string, listeners: readonly ListenerConfig[]): string {
   const nodeId = optionalString(v['nodeId'], `${path}.nodeId`) ?? `${hostname()}-${listeners[0]?.port ?? 1883}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64)
   if (!NODE_ID.test(nodeId)) throw new ConfigError(`${path}.nodeId`, 'expected 1 to 64 letters, digits, dots, dashes or underscores')
-  return Object.freeze({ redis, nodeId })
+  return nodeId
+}
+
+/** A redis:// or rediss:// URL naming a host and a port (a Redis Cluster seed node). */
+function isRedisUrl(text: string): boolean {
+  try {
+    const u = new URL(text)
+    return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '' && u.port !== ''
+  } catch {
+    return false
+  }
 }
 
 /** `persistence: false` keeps everything in memory only; absent, everything persists. */

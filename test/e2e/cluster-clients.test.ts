@@ -7,7 +7,6 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { Redis } from 'ioredis'
 import mqtt, { type MqttClient } from 'mqtt'
 import type { Json } from '../helpers/json.js'
 import { VERSIONS, delay, withTimeout, type Version } from '../helpers/broker.js'
@@ -156,7 +155,7 @@ test('cluster: the clients API answers for a client on any node', async (t) => {
   await t.test('without limit, another node\'s whole list comes in parts that keep under Redis\'s pub/sub output limit', async () => {
     // 1,100 clients on node B: one answer (~400 KB) would pass the 256 KB limit set here and Redis
     // would drop node A's listening connection; parts of 500 stay under it.
-    const admin = new Redis({ path: redis.socket })
+    const admin = redis.client()
     try {
       await admin.config('SET', 'client-output-buffer-limit', 'pubsub 262144 131072 60')
     } finally {

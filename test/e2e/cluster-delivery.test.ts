@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { Redis } from 'ioredis'
 import { RedisBus } from '../../src/cluster/redis-bus.js'
 import type { Message } from '../../src/mqtt/types.js'
 import { recordForward, streamKey } from '../../src/cluster/streams.js'
@@ -17,19 +18,20 @@ import {
   VERSIONS, connect, connectWithInbox, delay, end, expectNoMessage, startBroker, subscribe, uid, until, withTimeout,
   type RunningBroker, type Version,
 } from '../helpers/broker.js'
-import { startRedis, type RedisServer } from '../helpers/redis-server.js'
+import { startRedisFixture, type RedisFixture } from '../helpers/redis-server.js'
+import { RedisClusterServer } from '../helpers/redis-cluster.js'
 
 
 const vname = (v: Version): string => (v === 5 ? '5.0' : '3.1.1')
 
 const API_KEY = 'cluster-delivery-test-key'
-let redis: RedisServer
+let redis: RedisFixture
 let dir: string
 const nodes = new Map<string, RunningBroker>()
 
 async function startNode(nodeId: string): Promise<RunningBroker> {
   const node = await startBroker({
-    cluster: { redis: { path: redis.socket }, nodeId },
+    cluster: { redis: redis.target, nodeId },
     persistence: true,
     dataDir: join(dir, nodeId),
     admin: { host: '127.0.0.1', port: 0, apiKey: API_KEY },
@@ -54,7 +56,7 @@ async function routed(from: RunningBroker, to: string, topic: string, group?: st
 }
 
 before(async () => {
-  redis = await startRedis()
+  redis = await startRedisFixture()
   dir = mkdtempSync(join(tmpdir(), 'portcullis-cluster-delivery-'))
   await startNode('node-a')
   await startNode('node-b')
@@ -179,6 +181,26 @@ async function metric(node: RunningBroker, name: string): Promise<number | undef
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1))
 }
 
+describe('cross-node delivery: the Redis under it', () => {
+  // PORTCULLIS_TEST_REDIS=cluster (npm run test:redis-cluster) runs this file on a Redis Cluster.
+  test('one redis-server: one MULTI per group; a Redis Cluster: one per hash slot, the keys spread over its masters', async () => {
+    const state = A().server.redisState
+    assert.ok(state !== undefined)
+    assert.equal(state.sharded, redis instanceof RedisClusterServer, 'commits per hash slot exactly when the Redis is a Redis Cluster')
+    if (!(redis instanceof RedisClusterServer)) return
+    const sizes = await Promise.all(redis.ports.map(async (port) => {
+      const master = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 1 })
+      try {
+        await withTimeout(master.connect(), 5000, 'connect to a master')
+        return await withTimeout(master.dbsize(), 5000, 'DBSIZE')
+      } finally {
+        master.disconnect()
+      }
+    }))
+    assert.ok(sizes.filter((n) => n > 0).length >= 2, `the cluster's keys sit on several masters (keys per master: ${sizes.join(', ')})`)
+  })
+})
+
 describe('cross-node delivery: metrics', () => {
   test('/metrics counts forwarded and received messages, the stream backlog, routes and peer nodes', async () => {
     const topic = `${uid('metrics')}/n`
@@ -220,7 +242,7 @@ describe('cross-node delivery: durability', () => {
     let inStream = await client.xlen(streamKey('node-b'))
     for (let n = 0; n < 50; n++) {
       await pub.publishAsync(topic, String(n), { qos: 1 })
-      const now = await client.xlen(streamKey('node-b'))
+      const now: number = await client.xlen(streamKey('node-b'))
       assert.equal(now, inStream + 1, `message ${n}: in B's stream when its PUBACK arrived`)
       inStream = now
     }

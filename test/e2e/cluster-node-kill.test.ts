@@ -18,7 +18,7 @@ import type mqtt from 'mqtt'
 import type { MqttClient } from 'mqtt'
 import { delay, until, withTimeout } from '../helpers/broker.js'
 import { BrokerProcess, connectRetry, freePort } from '../helpers/broker-process.js'
-import { startRedis } from '../helpers/redis-server.js'
+import { startRedisFixture } from '../helpers/redis-server.js'
 import { NODE_DEAD_AFTER_MS } from '../../src/cluster/membership.js'
 
 
@@ -28,9 +28,9 @@ const KILL_AT = 150
 for (const version of [4, 5] as const) {
   describe(`cluster: the subscriber's node killed mid-stream (MQTT ${version === 5 ? '5.0' : '3.1.1'})`, () => {
     for (const resumeOn of ['B restarted', 'node C', 'node A (running)'] as const) test(`every QoS 1 message node A acknowledged reaches the persistent subscriber on ${resumeOn}`, async (t) => {
-      const redis = await startRedis()
+      const redis = await startRedisFixture()
       const dir = mkdtempSync(join(tmpdir(), 'portcullis-cluster-kill-'))
-      const cluster = (nodeId: string) => ({ cluster: { redis: { path: redis.socket }, nodeId } })
+      const cluster = (nodeId: string) => ({ cluster: { redis: redis.target, nodeId } })
       const a = new BrokerProcess(dir, await freePort(), cluster('node-a'), 'a')
       const b = new BrokerProcess(dir, await freePort(), cluster('node-b'), 'b')
       const c = new BrokerProcess(dir, await freePort(), cluster('node-c'), 'c')

@@ -9,17 +9,16 @@
  */
 import assert from 'node:assert/strict'
 import { describe, test, type TestContext } from 'node:test'
-import { Redis } from 'ioredis'
 import mqtt, { type MqttClient } from 'mqtt'
 import { delay, until, withTimeout } from '../helpers/broker.js'
 import { connectRetry, type BrokerProcess } from '../helpers/broker-process.js'
 import { clusterNodes } from '../helpers/cluster-nodes.js'
-import type { RedisServer } from '../helpers/redis-server.js'
+import type { RedisFixture } from '../helpers/redis-server.js'
 
 const MESSAGES = 200
 
 interface TwoNodes {
-  readonly redis: RedisServer
+  readonly redis: RedisFixture
   readonly a: BrokerProcess
   readonly b: BrokerProcess
   readonly clients: MqttClient[]
@@ -111,7 +110,7 @@ describe('cluster: a paused owner cannot write after a takeover', () => {
     a.signal('SIGCONT')
     await delay(2500)
 
-    const r = new Redis({ path: redis.socket, lazyConnect: true })
+    const r = redis.client()
     t.after(() => r.disconnect())
     await r.connect()
     assert.equal(await r.hget(`pc:{${clientId}}:owner`, 'node'), 'node-b')

@@ -9,10 +9,10 @@ import { join } from 'node:path'
 import type { TestContext } from 'node:test'
 import type { MqttClient } from 'mqtt'
 import { BrokerProcess, freePort } from './broker-process.js'
-import { startRedis, type RedisServer } from './redis-server.js'
+import { startRedisFixture, type RedisFixture } from './redis-server.js'
 
 export interface ClusterNodes {
-  readonly redis: RedisServer
+  readonly redis: RedisFixture
   /** One per node id, in the order given. */
   readonly nodes: BrokerProcess[]
   /** Clients the test opens: ended when it ends. */
@@ -23,11 +23,11 @@ export interface ClusterNodes {
 export async function clusterNodes(
   t: TestContext, nodeIds: readonly string[], extra: (nodeId: string) => Promise<Record<string, unknown>> | Record<string, unknown> = () => ({}),
 ): Promise<ClusterNodes> {
-  const redis = await startRedis()
+  const redis = await startRedisFixture()
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-cluster-'))
   const nodes: BrokerProcess[] = []
   for (const nodeId of nodeIds) {
-    nodes.push(new BrokerProcess(dir, await freePort(), { cluster: { redis: { path: redis.socket }, nodeId }, ...await extra(nodeId) }, nodeId))
+    nodes.push(new BrokerProcess(dir, await freePort(), { cluster: { redis: redis.target, nodeId }, ...await extra(nodeId) }, nodeId))
   }
   const clients: MqttClient[] = []
   t.after(async () => {

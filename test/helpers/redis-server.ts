@@ -4,6 +4,7 @@
  * PID. `stop()` then `start()` again restarts it on the same socket and data.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { Redis } from 'ioredis'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,6 +13,7 @@ import { silentLogger } from '../../src/log.js'
 import { NodeMembership } from '../../src/cluster/membership.js'
 import { ClientRegistry } from '../../src/cluster/registry.js'
 import { RedisState } from '../../src/store/redis/redis-state.js'
+import { startRedisCluster, type RedisClusterServer } from './redis-cluster.js'
 
 export class RedisServer {
   readonly dir: string
@@ -25,6 +27,26 @@ export class RedisServer {
 
   get pid(): number | undefined {
     return this.#child?.pid
+  }
+
+  /** The `cluster.redis` configuration value. */
+  get target(): { readonly path: string } {
+    return { path: this.socket }
+  }
+
+  /** A client for the test's own looks (the caller disconnects it). */
+  client(): Redis {
+    return new Redis({ path: this.socket, lazyConnect: true, maxRetriesPerRequest: 1 })
+  }
+
+  /** Empty it (FLUSHALL). */
+  async flush(): Promise<void> {
+    const r = this.client()
+    try {
+      await r.flushall()
+    } finally {
+      r.disconnect()
+    }
   }
 
   async start(): Promise<void> {
@@ -83,10 +105,21 @@ export async function startRedis(): Promise<RedisServer> {
   return r
 }
 
+/** The Redis a cross-node test runs on: one redis-server, or a Redis Cluster of three masters. */
+export type RedisFixture = RedisServer | RedisClusterServer
+
+/**
+ * `PORTCULLIS_TEST_REDIS=cluster` (npm run test:redis-cluster): a Redis Cluster of three
+ * masters (redis-cluster.ts); else one redis-server on a unix socket.
+ */
+export function startRedisFixture(): Promise<RedisFixture> {
+  return process.env['PORTCULLIS_TEST_REDIS'] === 'cluster' ? startRedisCluster() : startRedis()
+}
+
 /** A RedisState on an emptied Redis (FLUSHALL), closed when the test ends. */
-export async function openRedisState(server: RedisServer, t: TestContext, nodeId = 'test-node'): Promise<RedisState> {
-  const state = await RedisState.open({ path: server.socket }, nodeId, silentLogger())
-  await state.client.flushall()
+export async function openRedisState(server: RedisFixture, t: TestContext, nodeId = 'test-node'): Promise<RedisState> {
+  await server.flush()
+  const state = await RedisState.open(server.target, nodeId, silentLogger())
   t.after(() => state.close())
   return state
 }
@@ -101,8 +134,8 @@ export interface RedisNode {
 }
 
 /** Open a node on `server` (nothing flushed), closed when the test ends. */
-export async function openRedisNode(server: RedisServer, t: TestContext, nodeId: string): Promise<RedisNode> {
-  const state = await RedisState.open({ path: server.socket }, nodeId, silentLogger())
+export async function openRedisNode(server: RedisFixture, t: TestContext, nodeId: string): Promise<RedisNode> {
+  const state = await RedisState.open(server.target, nodeId, silentLogger())
   const membership = await NodeMembership.join(state, silentLogger())
   const registry = new ClientRegistry(state, membership, silentLogger())
   await registry.start()

@@ -25,9 +25,18 @@ test('cluster: a bad Redis target, node id or unknown key is refused naming the 
   refused({ redis: 'redis://x', extra: 1 }, 'cluster.extra')
 })
 
-test('cluster: Redis Cluster (redis: { cluster: [seed nodes] }) is refused at start-up as not supported yet', () => {
-  assert.throws(
-    () => validateConfig({ ...base, cluster: { redis: { cluster: ['redis://127.0.0.1:7000', 'redis://127.0.0.1:7001'] } } }),
-    (err: unknown) => err instanceof ConfigError && err.path === 'cluster.redis.cluster' && /not supported yet/.test(err.message),
-  )
+test('cluster: a Redis Cluster is given as its seed nodes (redis:// or rediss:// URLs with host and port)', () => {
+  const seeds = ['redis://127.0.0.1:7000', 'redis://127.0.0.1:7001']
+  const c = validateConfig({ ...base, cluster: { redis: { cluster: seeds }, nodeId: 'node-a' } }).cluster
+  assert.deepEqual(c, { redis: { cluster: seeds }, nodeId: 'node-a' })
+  const refused = (redis: unknown, path: string, message: RegExp): void => {
+    const named = (err: unknown): boolean => err instanceof ConfigError && err.path === path && message.test(err.message)
+    assert.throws(() => validateConfig({ ...base, cluster: { redis } }), named)
+  }
+  refused({ cluster: [] }, 'cluster.redis.cluster', /at least one seed/)
+  refused({ cluster: 'redis://127.0.0.1:7000' }, 'cluster.redis.cluster', /./)
+  refused({ cluster: ['redis://127.0.0.1:7000', 'http://127.0.0.1:7001'] }, 'cluster.redis.cluster[1]', /redis:\/\/ or rediss:\/\//)
+  refused({ cluster: ['redis://127.0.0.1'] }, 'cluster.redis.cluster[0]', /host and port/)
+  refused({ cluster: ['redis://127.0.0.1:7000', 'rediss://127.0.0.1:7001'] }, 'cluster.redis.cluster', /same scheme/)
+  refused({ cluster: ['redis://127.0.0.1:7000'], path: '/run/redis.sock' }, 'cluster.redis', /not both/)
 })

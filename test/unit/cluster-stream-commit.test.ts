@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../../src/store/redis/redis-state.js'
 import { silentLogger } from '../../src/log.js'
 import type { Message } from '../../src/mqtt/types.js'
 import { StreamReader, STREAM_GROUP, recordForward, streamKey } from '../../src/cluster/streams.js'
@@ -28,7 +28,7 @@ function committed(state: RedisState): Promise<Error | undefined> {
 }
 
 /** Calls of each command since the last CONFIG RESETSTAT (INFO commandstats). */
-async function calls(client: Redis): Promise<Map<string, number>> {
+async function calls(client: RedisClient): Promise<Map<string, number>> {
   const out = new Map<string, number>()
   for (const line of (await client.info('commandstats')).split('\n')) {
     const m = /^cmdstat_([^:]+):calls=(\d+)/.exec(line)

@@ -26,14 +26,18 @@ import { RedisSessionStore } from '../../src/store/redis/session-store.js'
 import { SqliteSessionStore } from '../../src/store/sqlite/session-store.js'
 import { StateDatabase } from '../../src/store/sqlite/state-database.js'
 import type { SessionFacts, SessionStore, StoredSession } from '../../src/store/types.js'
-import { openRedisNode, openRedisState, type RedisServer, startRedis } from '../helpers/redis-server.js'
+import { openRedisNode, openRedisState, type RedisFixture, type RedisServer, startRedis } from '../helpers/redis-server.js'
+import { startRedisCluster, type RedisClusterServer } from '../helpers/redis-cluster.js'
 
 let redis: RedisServer
+let redisCluster: RedisClusterServer
 before(async () => {
   redis = await startRedis()
+  redisCluster = await startRedisCluster()
 })
 after(async () => {
   await redis.destroy()
+  await redisCluster.destroy()
 })
 
 type CountingStore = SessionStore & { counts(): { deliveries: number; messages: number } }
@@ -65,24 +69,28 @@ const BACKENDS: Array<[string, (t: TestContext) => Promise<Backend>]> = [
       },
     })
   }],
-  ['redis', async (t) => {
-    const flush = await openRedisState(redis, t, 'flush')
-    await flush.close()
-    const a = await openRedisNode(redis, t, 'node-a')
-    return {
-      store: new RedisSessionStore(a.state, a.registry),
-      own: async (...ids) => {
-        for (const id of ids) await a.registry.claim(id, false)
-      },
-      // Node A stops; node B on the same Redis takes its sessions.
-      reopen: async () => {
-        await a.close()
-        const b = await openRedisNode(redis, t, 'node-b')
-        return new RedisSessionStore(b.state, b.registry)
-      },
-    }
-  }],
+  ['redis', (t) => redisBackend(redis, t)],
+  // Every key of a fenced write in its client's slot; one MULTI per slot (state.sharded).
+  ['redis cluster (three masters)', (t) => redisBackend(redisCluster, t)],
 ]
+
+async function redisBackend(server: RedisFixture, t: TestContext): Promise<Backend> {
+  const flush = await openRedisState(server, t, 'flush')
+  await flush.close()
+  const a = await openRedisNode(server, t, 'node-a')
+  return {
+    store: new RedisSessionStore(a.state, a.registry),
+    own: async (...ids) => {
+      for (const id of ids) await a.registry.claim(id, false)
+    },
+    // Node A stops; node B on the same Redis takes its sessions.
+    reopen: async () => {
+      await a.close()
+      const b = await openRedisNode(server, t, 'node-b')
+      return new RedisSessionStore(b.state, b.registry)
+    },
+  }
+}
 
 function message(topic: string, payload: string): Message {
   return { topic, payload: Buffer.from(payload), qos: 2, retain: false, properties: { userProperties: { k: 'v' }, correlationData: Buffer.from([1, 2]) }, expiresAt: undefined, origin: 'pub' }

@@ -17,14 +17,18 @@
  * CONNECTs are refused (0x88 / 3). ioredis reconnects with back-off; the next group after it
  * is back commits again.
  */
-import { Redis, type ChainableCommander, type RedisOptions, type Result } from 'ioredis'
+import { Cluster, Redis, type ChainableCommander, type ClusterOptions, type RedisOptions, type Result } from 'ioredis'
 import type { Logger } from '../../log.js'
 import { PortcullisError } from '../../errors.js'
 import { GroupCommitter, type CommitOutcome, type CommitStats } from '../group-commit.js'
 import type { CommitBarrier } from '../types.js'
+import { captureCommands, command, placeKeyless, slotOf, type SlotCommand } from './slots.js'
 
-/** How a node reaches Redis: a redis:// URL, or a unix socket. */
-export type RedisTarget = string | { readonly path: string }
+/** How a node reaches Redis: a redis:// URL, a unix socket, or a Redis Cluster's seed nodes (redis:// URLs). */
+export type RedisTarget = string | { readonly path: string } | { readonly cluster: readonly string[] }
+
+/** A connection to one Redis, or to a Redis Cluster (every master, commands routed by slot). */
+export type RedisClient = Redis | Cluster
 
 export const KEYS = {
   /** Bumped once per node start: the high bits of every id the node hands out. */
@@ -90,17 +94,22 @@ const COMMITTED: CommitOutcome = {}
 
 type Change = ((m: ChainableCommander) => void) | FencedChange | CommandChange
 
-export function connectRedis(target: RedisTarget, logger: Logger): Redis {
+/** Reconnect with back-off: 50 ms, 100 ms, … at most 2 s apart, forever. */
+const backOff = (times: number): number => Math.min(50 * 2 ** Math.min(times, 6), 2000)
+
+export function connectRedis(target: RedisTarget, logger: Logger): RedisClient {
   const options: RedisOptions = {
     lazyConnect: true,
     // No false acknowledgement: a command while disconnected fails now instead of waiting.
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
-    // Reconnect with back-off: 50 ms, 100 ms, … at most 2 s apart, forever.
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    retryStrategy: backOff,
     connectionName: 'portcullis',
   }
-  const client = typeof target === 'string' ? new Redis(target, options) : new Redis({ ...options, path: target.path })
+  let client: RedisClient
+  if (typeof target === 'string') client = new Redis(target, options)
+  else if ('path' in target) client = new Redis({ ...options, path: target.path })
+  else client = new Cluster([...target.cluster], clusterOptions(target.cluster, options))
   let down = false
   client.on('error', (err: Error) => {
     if (down) return
@@ -115,11 +124,37 @@ export function connectRedis(target: RedisTarget, logger: Logger): Redis {
   return client
 }
 
+/**
+ * A Redis Cluster client: the seeds' password and TLS (rediss://) apply to every master it
+ * finds; the same no-offline-queue rule (a command while a slot's master is unreachable fails
+ * now); MOVED/ASK redirections and a failover's new master are followed by ioredis.
+ */
+function clusterOptions(seeds: readonly string[], options: RedisOptions): ClusterOptions {
+  const first = new URL(seeds[0])
+  const redisOptions: RedisOptions = {
+    connectionName: options.connectionName,
+    maxRetriesPerRequest: 0,
+    ...(first.username !== '' ? { username: decodeURIComponent(first.username) } : {}),
+    ...(first.password !== '' ? { password: decodeURIComponent(first.password) } : {}),
+    ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
+  }
+  return {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    clusterRetryStrategy: backOff,
+    redisOptions,
+  }
+}
+
 /** A redacted description of the target for logs (a URL may carry a password). */
 export function describeTarget(target: RedisTarget): string {
-  if (typeof target !== 'string') return `unix:${target.path}`
+  if (typeof target !== 'string') return 'path' in target ? `unix:${target.path}` : `cluster:${target.cluster.map(describeUrl).join(',')}`
+  return describeUrl(target)
+}
+
+function describeUrl(url: string): string {
   try {
-    const u = new URL(target)
+    const u = new URL(url)
     if (u.password !== '') u.password = '***'
     return u.toString()
   } catch {
@@ -133,8 +168,14 @@ function handoffKeyOf(ownerKey: string): string {
 }
 
 export class RedisState implements CommitBarrier {
-  readonly client: Redis
+  readonly client: RedisClient
   readonly nodeId: string
+  /**
+   * On a Redis Cluster: a group commit is one MULTI per hash slot (slots.ts), so changes to keys
+   * of different slots are not atomic together; stores that relied on one MULTI split their
+   * change into steps (session-store.ts, streams.ts, stream-takeover.ts say how).
+   */
+  readonly sharded: boolean
   readonly #committer: GroupCommitter<Change>
   #epoch = 0
   #seq = 0
@@ -142,9 +183,10 @@ export class RedisState implements CommitBarrier {
   onFenced: (clientId: string) => void = () => {}
   #closing: Promise<void> | undefined
 
-  private constructor(client: Redis, nodeId: string, logger: Logger) {
+  private constructor(client: RedisClient, nodeId: string, logger: Logger) {
     this.client = client
     this.nodeId = nodeId
+    this.sharded = client instanceof Cluster
     this.#committer = new GroupCommitter<Change>({
       commit: (ops) => this.#exec(ops),
       failed: (err, changes) => logger.error({ err: { message: err.message }, changes }, 'cluster: Redis commit failed: nothing more is acknowledged until it succeeds'),
@@ -165,6 +207,18 @@ export class RedisState implements CommitBarrier {
     const state = new RedisState(client, nodeId, logger)
     state.#epoch = await client.incr(KEYS.epoch)
     return state
+  }
+
+  /**
+   * Another connection to the same Redis (pub/sub listeners, the blocking stream reader).
+   * `offlineQueue`: commands wait while it reconnects (subscriptions are made again then).
+   */
+  connection(name: string, offlineQueue = false): RedisClient {
+    const c = this.client
+    if (c instanceof Cluster) {
+      return c.duplicate(undefined, { enableOfflineQueue: offlineQueue, redisOptions: { ...c.options.redisOptions, connectionName: name } })
+    }
+    return c.duplicate({ connectionName: name, enableOfflineQueue: offlineQueue })
   }
 
   /** True while Redis answers (commits can succeed). */
@@ -246,6 +300,7 @@ export class RedisState implements CommitBarrier {
     if (this.client.status !== 'ready') throw new PortcullisError('ERR_STORE_UNAVAILABLE', `Redis is ${this.client.status}`)
     const alone = loneCommand(ops)
     if (alone !== undefined) return this.client.callBuffer(...alone.command()).then(() => COMMITTED, unavailable)
+    if (this.sharded) return this.#execBySlot(ops)
     const multi = this.client.multi()
     /** Result index of each fenced change, and its client. */
     const fencedAt = new Map<number, string>()
@@ -260,19 +315,7 @@ export class RedisState implements CommitBarrier {
       } else {
         // (The MULTI is the transaction's first queued command: EXEC's results start after it.)
         fencedAt.set(multi.length - 1, op.clientId)
-        const args: Array<string | number> = [op.ownerKey, handoffKeyOf(op.ownerKey), ...op.keys, op.epoch]
-        for (const c of op.commands) args.push(c.length, ...c)
-        multi.pcFencedWrite(2 + op.keys.length, ...args)
-      }
-    }
-    const outcome = (failed: Error | undefined): CommitOutcome => {
-      const fenced = [...refused]
-      return {
-        failed,
-        refused: fenced.length > 0 ? new PortcullisError('ERR_SESSION_TAKEN_OVER', `client id ${fenced.join(', ')} was claimed by another node`) : undefined,
-        after: () => {
-          for (const clientId of fenced) this.onFenced(clientId)
-        },
+        multi.pcFencedWrite(2 + op.keys.length, ...fencedArgs(op, op.epoch))
       }
     }
     return multi.exec().then((results) => {
@@ -284,9 +327,83 @@ export class RedisState implements CommitBarrier {
         if (clientId !== undefined && err.message.startsWith('FENCED')) refused.add(clientId)
         else failed ??= err
       }
-      return outcome(failed === undefined ? undefined : new PortcullisError('ERR_STORE_UNAVAILABLE', failed.message, { cause: failed }))
+      return this.#outcome(refused, failed)
     }, unavailable)
   }
+
+  /**
+   * A group on a Redis Cluster: one MULTI/EXEC per hash slot, all sent at once (slots.ts). The
+   * group succeeds when every one of them did; one that fails fails the group (its waiters get
+   * the error) even though the others were applied — the stores order their steps so that a
+   * partly applied group can only repeat a delivery, never lose one.
+   */
+  async #execBySlot(ops: readonly Change[]): Promise<CommitOutcome> {
+    const bySlot = new Map<number, Array<SlotCommand | FencedChange>>()
+    const add = (slot: number, item: SlotCommand | FencedChange): void => {
+      const list = bySlot.get(slot)
+      if (list === undefined) bySlot.set(slot, [item])
+      else list.push(item)
+    }
+    const refused = new Set<string>()
+    let fallback: number | undefined
+    for (const op of ops) {
+      if (typeof op === 'function') {
+        for (const [slot, c] of placeKeyless(captureCommands(op), fallback ?? 0)) {
+          fallback ??= slot
+          add(slot, c)
+        }
+      } else if ('command' in op) {
+        const [name, ...args] = op.command()
+        const c = command(name, args)
+        fallback ??= c.slot
+        add(c.slot ?? fallback ?? 0, c)
+      } else if (op.epoch === undefined) {
+        refused.add(op.clientId)
+      } else {
+        add(slotOf(op.ownerKey), op)
+      }
+    }
+    let failed: Error | undefined
+    await Promise.all([...bySlot.values()].map(async (items) => {
+      const multi = this.client.multi()
+      for (const item of items) {
+        if ('clientId' in item) multi.pcFencedWrite(2 + item.keys.length, ...fencedArgs(item, item.epoch as string))
+        else multi.call(item.name, ...item.args)
+      }
+      try {
+        const results = await multi.exec()
+        if (results === null) throw new Error('transaction aborted')
+        for (const [i, [err]] of results.entries()) {
+          if (err === null) continue
+          const item = items[i]
+          if (item !== undefined && 'clientId' in item && err.message.startsWith('FENCED')) refused.add(item.clientId)
+          else failed ??= err
+        }
+      } catch (err) {
+        failed ??= err instanceof Error ? err : new Error(String(err))
+      }
+    }))
+    return this.#outcome(refused, failed)
+  }
+
+  /** A group's outcome: `failed` (a command's error), and the clients whose fenced change was refused. */
+  #outcome(refused: ReadonlySet<string>, failed: Error | undefined): CommitOutcome {
+    const fenced = [...refused]
+    return {
+      failed: failed === undefined ? undefined : new PortcullisError('ERR_STORE_UNAVAILABLE', failed.message, { cause: failed }),
+      refused: fenced.length > 0 ? new PortcullisError('ERR_SESSION_TAKEN_OVER', `client id ${fenced.join(', ')} was claimed by another node`) : undefined,
+      after: () => {
+        for (const clientId of fenced) this.onFenced(clientId)
+      },
+    }
+  }
+}
+
+/** The arguments of FENCED_WRITE_LUA for a change (2 + its keys): its keys, the epoch, then each command as its length and itself. */
+function fencedArgs(op: FencedChange, epoch: string): Array<string | number> {
+  const args: Array<string | number> = [op.ownerKey, handoffKeyOf(op.ownerKey), ...op.keys, epoch]
+  for (const c of op.commands) args.push(c.length, ...c)
+  return args
 }
 
 /** The group's one change when it is a single command and everything else records nothing. */

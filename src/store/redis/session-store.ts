@@ -17,6 +17,13 @@
  *   pc:held:{node}         SET of the client ids whose stored session the node holds (loaded or
  *                          saved there): when the node dies, its stream (src/cluster/streams.ts)
  *                          is kept until each of them has taken what waited there for it.
+ *
+ * On a Redis Cluster (`state.sharded`) a fenced write may touch only its client's slot:
+ *   - a delivery carries its message's body (`b`) instead of sharing `pc:msg:{id}`;
+ *   - `pc:sessions` and `pc:held:{node}` are written beside the fenced write, not inside it:
+ *     the SADDs in the same group (a session refused by the fence may stay listed: `load`
+ *     tidies it; a held set may keep an id, which only delays the sweep of that node's stream),
+ *     the SREMs only once the fenced end has committed (so a session is never unlisted while stored).
  */
 import type { Delivery, Message, QoS } from '../../mqtt/types.js'
 import type {
@@ -68,6 +75,8 @@ export interface MessageJson {
 
 interface DeliveryJson {
   readonly m: number
+  /** The message itself (Redis Cluster: no shared `pc:msg:{id}`). */
+  readonly b?: string
   readonly qos: number
   readonly retain: boolean
   readonly sids: readonly number[] | null
@@ -119,6 +128,8 @@ export class RedisSessionStore implements SessionStore {
   readonly #state: RedisState
   readonly #epochs: ClientEpochs
   readonly #messageIds = new WeakMap<Message, number>()
+  /** Redis Cluster: each message's JSON, written into each of its deliveries. */
+  readonly #bodies = new WeakMap<Message, string>()
   /** Deliveries still stored per message id. */
   readonly #refs = new Map<number, number>()
   /** Each stored delivery: its session and its stored record. */
@@ -198,24 +209,33 @@ export class RedisSessionStore implements SessionStore {
     const [facts, subs, dels, incoming] = got.map(([, v]) => v) as [Record<string, string>, Record<string, string>, Record<string, string>, string[]]
     if (facts['expiry'] === undefined) {
       // Listed without facts (its end was half-written), or not stored at all: tidy.
-      if (Object.keys(subs).length + Object.keys(dels).length + incoming.length > 0) this.#fenced(cid, [K.sessions, K.subs(cid), K.deliveries(cid), K.incoming(cid)], [['SREM', K.sessions, cid], ['DEL', K.subs(cid), K.deliveries(cid), K.incoming(cid)]])
+      const leftovers = Object.keys(subs).length + Object.keys(dels).length + incoming.length > 0
+      if (this.#state.sharded) {
+        // (pc:sessions is another slot: a refused save may have listed the id without facts.)
+        if (leftovers) this.#fenced(cid, [K.subs(cid), K.deliveries(cid), K.incoming(cid)], [['DEL', K.subs(cid), K.deliveries(cid), K.incoming(cid)]])
+        this.#state.record((m) => m.srem(K.sessions, cid))
+      } else if (leftovers) {
+        this.#fenced(cid, [K.sessions, K.subs(cid), K.deliveries(cid), K.incoming(cid)], [['SREM', K.sessions, cid], ['DEL', K.subs(cid), K.deliveries(cid), K.incoming(cid)]])
+      }
       return undefined
     }
     // Held here from now on (a node's death keeps its stream until its held sessions took their part).
-    this.#fenced(cid, [K.held(this.#state.nodeId)], [['SADD', K.held(this.#state.nodeId), cid]])
+    const held = K.held(this.#state.nodeId)
+    if (this.#state.sharded) this.#state.record((m) => m.sadd(held, cid))
+    else this.#fenced(cid, [held], [['SADD', held, cid]])
     const node = facts['node'] ?? ''
     const lostAt = (node === '' ? undefined : await this.#epochs.lastHeartbeat(node)) ?? clock.now()
     const rows: Array<[number, DeliveryJson]> = []
     for (const [id, text] of Object.entries(dels)) rows.push([Number(id), JSON.parse(text) as DeliveryJson])
     rows.sort((a, b) => a[1].ord - b[1].ord)
-    const bodies = rows.length === 0 ? [] : await r.pipeline(rows.map(([, d]) => ['hget', K.message(d.m), 'b'])).exec()
+    const bodies = rows.length === 0 || this.#state.sharded ? [] : await r.pipeline(rows.map(([, d]) => ['hget', K.message(d.m), 'b'])).exec()
     const queue: Delivery[] = []
     const inflight: StoredInflight[] = []
     const orphans: string[] = []
     for (const [i, [id, d]] of rows.entries()) {
       this.#state.seenId(id)
       this.#state.seenId(d.ord)
-      const text = bodies?.[i]?.[1]
+      const text = d.b ?? bodies?.[i]?.[1]
       if (typeof text !== 'string') {
         orphans.push(String(id))
         continue
@@ -264,12 +284,26 @@ export class RedisSessionStore implements SessionStore {
     const cid = f.clientId
     const K = SESSION_KEYS
     const held = K.held(this.#state.nodeId)
+    if (this.#state.sharded) {
+      this.#fenced(cid, [K.facts(cid)], [['HSET', K.facts(cid), ...fields]])
+      this.#state.record((m) => m.sadd(K.sessions, cid).sadd(held, cid))
+      return
+    }
     this.#fenced(cid, [K.sessions, K.facts(cid), held], [['SADD', K.sessions, cid], ['HSET', K.facts(cid), ...fields], ['SADD', held, cid]])
   }
 
   endSession(clientId: string, deliveries: Iterable<number>): void {
     const K = SESSION_KEYS
     const held = K.held(this.#state.nodeId)
+    if (this.#state.sharded) {
+      for (const id of deliveries) this.#release(id)
+      const state = this.#state
+      this.#fenced(clientId, [K.facts(clientId), K.subs(clientId), K.deliveries(clientId), K.incoming(clientId)], [['DEL', K.facts(clientId), K.subs(clientId), K.deliveries(clientId), K.incoming(clientId)]])
+      state.afterCommit((err) => {
+        if (err === undefined) state.record((m) => m.srem(K.sessions, clientId).srem(held, clientId))
+      })
+      return
+    }
     const keys = [K.sessions, K.facts(clientId), K.subs(clientId), K.deliveries(clientId), K.incoming(clientId), held]
     const commands: FencedCommand[] = [['SREM', K.sessions, clientId], ['DEL', K.facts(clientId), K.subs(clientId), K.deliveries(clientId), K.incoming(clientId)], ['SREM', held, clientId]]
     for (const id of deliveries) {
@@ -306,9 +340,18 @@ export class RedisSessionStore implements SessionStore {
     const json: DeliveryJson = {
       m: messageId, qos: d.qos, retain: d.retain, sids: d.subscriptionIds ?? null, pid: null, st: 0, ord: id, ...(d.group !== undefined ? { g: d.group } : {}),
     }
+    const k = SESSION_KEYS.deliveries(clientId)
+    if (this.#state.sharded) {
+      // The body goes with the delivery, in the client's slot (one copy per delivery).
+      let body = this.#bodies.get(msg)
+      if (body === undefined) this.#bodies.set(msg, (body = messageToJson(msg)))
+      const inline: DeliveryJson = { ...json, b: body }
+      this.#track(id, clientId, inline)
+      this.#fenced(clientId, [k], [['HSET', k, String(id), JSON.stringify(inline)]])
+      return id
+    }
     this.#track(id, clientId, json)
     const messageKey = SESSION_KEYS.message(messageId)
-    const k = SESSION_KEYS.deliveries(clientId)
     // The body is written with this node's first delivery of the message (the same bytes if
     // another node wrote it already); the count goes up with every delivery.
     const commands: FencedCommand[] = refs === 0 ? [['HSET', messageKey, 'b', messageToJson(msg)]] : []
@@ -338,6 +381,7 @@ export class RedisSessionStore implements SessionStore {
     if (t === undefined) return
     const messageKey = this.#release(delivery) as string
     const k = SESSION_KEYS.deliveries(t.clientId)
+    if (this.#state.sharded) return this.#fenced(t.clientId, [k], [['HDEL', k, String(delivery)]])
     this.#fenced(t.clientId, [k, messageKey], [['HDEL', k, String(delivery)], ['UNREF', messageKey]])
   }
 

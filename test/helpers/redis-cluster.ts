@@ -1,0 +1,154 @@
+/**
+ * A real Redis Cluster for tests: three `redis-server --cluster-enabled yes` masters on free
+ * loopback ports (127.0.0.1 only; each port's cluster bus, port + 10000, free too), each in its
+ * own temporary folder with append-only persistence, joined by `redis-cli --cluster create …
+ * --cluster-replicas 0`; stopped by their PIDs. `stop()` then `start()` restarts every master
+ * on the same ports and data (nodes.conf keeps the slot layout).
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { Cluster } from 'ioredis'
+
+const run = promisify(execFile)
+const MASTERS = 3
+const BUS_OFFSET = 10_000
+
+/** True when 127.0.0.1:port can be listened on now. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer()
+    s.once('error', () => resolve(false))
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)))
+  })
+}
+
+/** A port whose cluster bus port is free too (random in 20000–29999; at most 200 tries). */
+async function freeClusterPort(taken: ReadonlySet<number>): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 10_000)
+    if (taken.has(port) || taken.has(port + BUS_OFFSET)) continue
+    if (await portFree(port) && await portFree(port + BUS_OFFSET)) return port
+  }
+  throw new Error('no free port pair (port, port + 10000) on 127.0.0.1')
+}
+
+/** Wait (bounded) until `check` is true, polling every 100 ms. */
+async function waitFor(check: () => Promise<boolean>, what: string, ms: number): Promise<void> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    if (await check().catch(() => false)) return
+    if (Date.now() > deadline) throw new Error(`Redis Cluster: ${what} within ${ms} ms`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+interface Master {
+  readonly port: number
+  readonly dir: string
+  child: ChildProcess | undefined
+  out: string
+}
+
+export class RedisClusterServer {
+  readonly #masters: Master[] = []
+  #created = false
+
+  /** The `cluster.redis` configuration value naming its seed nodes. */
+  get target(): { readonly cluster: readonly string[] } {
+    return { cluster: this.#masters.map((m) => `redis://127.0.0.1:${m.port}`) }
+  }
+
+  get ports(): number[] {
+    return this.#masters.map((m) => m.port)
+  }
+
+  /** A client for the test's own looks (the caller disconnects it). */
+  client(): Cluster {
+    return new Cluster(this.target.cluster.map((u) => u), { lazyConnect: true, redisOptions: { maxRetriesPerRequest: 1 } })
+  }
+
+  /** Empty it (FLUSHALL on every master). */
+  async flush(): Promise<void> {
+    await Promise.all(this.#masters.map((m) => run('redis-cli', ['-h', '127.0.0.1', '-p', String(m.port), 'flushall'], { timeout: 5000 })))
+  }
+
+  async start(): Promise<void> {
+    if (this.#masters.length === 0) {
+      const taken = new Set<number>()
+      for (let i = 0; i < MASTERS; i++) {
+        const port = await freeClusterPort(taken)
+        taken.add(port)
+        this.#masters.push({ port, dir: mkdtempSync(join(tmpdir(), 'portcullis-redis-cluster-')), child: undefined, out: '' })
+      }
+    }
+    await Promise.all(this.#masters.map((m) => this.#spawn(m)))
+    if (!this.#created) {
+      await run('redis-cli', ['--cluster', 'create', ...this.#masters.map((m) => `127.0.0.1:${m.port}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 20_000 })
+      this.#created = true
+    }
+    // Every master sees every slot served (the state 'ok' spreads over the cluster bus).
+    await waitFor(async () => {
+      for (const m of this.#masters) {
+        const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(m.port), 'cluster', 'info'], { timeout: 2000 })
+        if (!/cluster_state:ok/.test(stdout)) return false
+      }
+      return true
+    }, 'every master reports cluster_state:ok', 20_000)
+  }
+
+  /** Stop every master by PID (SIGKILL: a crash, else SIGTERM) and wait for each to exit. */
+  async stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+    await Promise.all(this.#masters.map(async (m) => {
+      const child = m.child
+      m.child = undefined
+      if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
+      const gone = new Promise((r) => child.once('exit', r))
+      process.kill(child.pid as number, signal)
+      await Promise.race([gone, new Promise((r) => setTimeout(r, 10_000))])
+    }))
+  }
+
+  /** Stop every master and remove their folders. */
+  async destroy(): Promise<void> {
+    await this.stop('SIGKILL')
+    for (const m of this.#masters) rmSync(m.dir, { recursive: true, force: true })
+  }
+
+  async #spawn(m: Master): Promise<void> {
+    const child = spawn('redis-server', [
+      '--port', String(m.port),
+      '--bind', '127.0.0.1',
+      '--cluster-enabled', 'yes',
+      '--cluster-config-file', join(m.dir, 'nodes.conf'),
+      '--cluster-node-timeout', '2000',
+      '--dir', m.dir,
+      '--save', '',
+      '--appendonly', 'yes',
+      '--appendfsync', 'always',
+      '--daemonize', 'no',
+      '--loglevel', 'notice',
+    ], { stdio: ['ignore', 'pipe', 'pipe'] })
+    m.child = child
+    m.out = ''
+    child.stdout?.on('data', (d: Buffer) => (m.out += d.toString()))
+    child.stderr?.on('data', (d: Buffer) => (m.out += d.toString()))
+    const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`redis-server ${m.port} exited with ${code}: ${m.out}`))))
+    exited.catch(() => {})
+    await Promise.race([exited, waitFor(() => Promise.resolve(/ready to accept connections/i.test(m.out)), `redis-server ${m.port} starts`, 10_000)])
+  }
+}
+
+export async function startRedisCluster(): Promise<RedisClusterServer> {
+  const r = new RedisClusterServer()
+  try {
+    await r.start()
+  } catch (err) {
+    await r.destroy()
+    throw err
+  }
+  return r
+}
