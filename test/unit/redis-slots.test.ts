@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { captureCommands, placeKeyless, slotOf } from '../../src/store/redis/slots.js'
+import { captureCommands, command, placeKeyless, slotOf } from '../../src/store/redis/slots.js'
 
 test('keys with the same hash tag share a slot; the tag alone decides', () => {
   assert.equal(slotOf('pc:{client-1}:s'), slotOf('pc:{client-1}:owner'))
@@ -21,6 +21,12 @@ test('a recorded change is captured command by command with the slot of its keys
     ['sadd', slotOf('n1')], ['set', slotOf('n1')], ['publish', undefined], ['xadd', slotOf('n2')],
   ])
   assert.deepEqual(got[0]?.args, ['pc:routes:{n1}', 'a/b'])
+})
+
+test('a command given whole (recordCommand) goes to the slot of its keys, an EVAL to that of its declared keys', () => {
+  assert.equal(command('XADD', ['pc:fwd:{n2}', '*', 'm', Buffer.from([1])]).slot, slotOf('n2'))
+  assert.equal(command('EVAL', ['return 1', 1, 'pc:fwd:{n3}', 'pc', Buffer.from('1-1')]).slot, slotOf('n3'))
+  assert.equal(command('PUBLISH', ['c', 'x']).slot, undefined)
 })
 
 test('one command whose keys hash to two slots is refused (it could never run on a Redis Cluster)', () => {
