@@ -13,12 +13,12 @@
  * first failure is logged, and the first success after it.
  */
 import { createHash } from 'node:crypto'
-import type { Redis, Result } from 'ioredis'
+import type { Result } from 'ioredis'
 import { clock } from '../clock.js'
 import type { Logger } from '../log.js'
 import type { JwksShare, RefetchClaim, SharedKeySet } from '../auth/jwks/share.js'
 import { keySetId } from '../auth/jwks/share.js'
-import type { RedisState } from '../store/redis/redis-state.js'
+import type { RedisClient, RedisState } from '../store/redis/redis-state.js'
 
 /** The longest a shared-JWKS command may take before the node decides alone (ms). */
 export const SHARED_JWKS_TIMEOUT_MS = 1000
@@ -54,17 +54,19 @@ export function sharedJwksKey(url: string): string {
 }
 
 export class SharedJwks implements JwksShare {
-  readonly #client: Redis
+  readonly #client: RedisClient
+  readonly #state: RedisState
   readonly #nodeId: string
   readonly #logger: Logger
   #down = false
   /** Endpoint URL → what to call when a node stores a set for it. */
   readonly #watchers = new Map<string, Set<() => void>>()
-  #listener: Redis | undefined
+  #listener: RedisClient | undefined
   #closed = false
 
   constructor(state: RedisState, logger: Logger) {
     this.#client = state.client
+    this.#state = state
     this.#nodeId = state.nodeId
     this.#logger = logger
     if (typeof this.#client.pcJwksWrite !== 'function') this.#client.defineCommand('pcJwksWrite', { lua: WRITE_LUA })
@@ -95,7 +97,7 @@ export class SharedJwks implements JwksShare {
     set.add(onStored)
     this.#watchers.set(url, set)
     if (this.#listener === undefined && !this.#closed) {
-      const listener = this.#client.duplicate({ connectionName: 'portcullis-jwks', enableOfflineQueue: true })
+      const listener = this.#state.connection('portcullis-jwks', true)
       listener.on('error', () => { /* logged by the main connection; a missed notice is caught up at the next refresh */ })
       listener.on('message', (_channel: string, storedUrl: string) => {
         for (const fn of this.#watchers.get(storedUrl) ?? []) fn()

@@ -11,7 +11,6 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { Redis } from 'ioredis'
 import { sharedJwksKey } from '../../src/cluster/shared-jwks.js'
 import { connackCode, REFUSED } from '../helpers/auth-broker.js'
 import { delay, VERSIONS, withTimeout } from '../helpers/broker.js'
@@ -33,7 +32,7 @@ test('cluster: the JWKS last good set and the unknown-kid cooldown are shared', 
     authentication: { allowAnonymous: false, authenticators: [{ type: 'jwks', name: 'idp', from: 'password', endpoint: issuer.endpoint }] },
   }))
   if (a === undefined || b === undefined) throw new Error('two nodes')
-  const r = new Redis({ path: redis.socket, lazyConnect: true, maxRetriesPerRequest: 1 })
+  const r = redis.client()
   t.after(() => r.disconnect())
   await withTimeout(r.connect(), 5000, 'redis connect')
   const entryKey = sharedJwksKey(`${issuer.endpoint}/.well-known/jwks.json`)
