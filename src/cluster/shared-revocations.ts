@@ -3,8 +3,9 @@
  * through any node's admin API is refused on every node (and the revoked subject's live
  * connections closed there) within about a second.
  *
- *   pc:revocations          hash: revocation id → the entry as JSON
- *   pc:revocations:version  bumped by every change
+ *   pc:{revocations}          hash: revocation id → the entry as JSON
+ *   pc:{revocations}:version  bumped by every change (one hash tag: one slot of a Redis Cluster,
+ *                             so a change and its version bump stay one MULTI)
  *   pc:revocations:changed  pub/sub: the new version
  *
  * A change is written to Redis before it applies anywhere (the admin API answers after that;
@@ -13,15 +14,15 @@
  * lost while Redis was away is caught up); they then read the whole list (revocations are few)
  * and put it in place of theirs.
  */
-import type { Redis } from 'ioredis'
+import type { ChainableCommander } from 'ioredis'
 import type { Revocation } from '../auth/revocation.js'
 import { clock } from '../clock.js'
 import type { Logger } from '../log.js'
-import type { RedisState } from '../store/redis/redis-state.js'
+import type { RedisClient, RedisState } from '../store/redis/redis-state.js'
 import { SharedConfigError } from './shared-config.js'
 
-export const SHARED_REVOCATIONS_KEY = 'pc:revocations'
-export const SHARED_REVOCATIONS_VERSION_KEY = 'pc:revocations:version'
+export const SHARED_REVOCATIONS_KEY = 'pc:{revocations}'
+export const SHARED_REVOCATIONS_VERSION_KEY = 'pc:{revocations}:version'
 export const SHARED_REVOCATIONS_CHANNEL = 'pc:revocations:changed'
 /** How often a node looks at the version besides the notices (ms). */
 export const SHARED_REVOCATIONS_POLL_MS = 1000
@@ -42,10 +43,11 @@ export interface SharedRevocationsCopy {
 }
 
 export class SharedRevocations {
-  readonly #client: Redis
+  readonly #client: RedisClient
+  readonly #state: RedisState
   readonly #logger: Logger
   #version = 0
-  #listener: Redis | undefined
+  #listener: RedisClient | undefined
   #poll: NodeJS.Timeout | undefined
   #onChange: ((entries: readonly Revocation[]) => void) | undefined
   #checking: Promise<void> | undefined
@@ -53,6 +55,7 @@ export class SharedRevocations {
 
   constructor(state: RedisState, logger: Logger) {
     this.#client = state.client
+    this.#state = state
     this.#logger = logger
   }
 
@@ -91,7 +94,7 @@ export class SharedRevocations {
     await this.#change((m) => m.hdel(SHARED_REVOCATIONS_KEY, ...ids))
   }
 
-  async #change(write: (m: ReturnType<Redis['multi']>) => void): Promise<void> {
+  async #change(write: (m: ChainableCommander) => void): Promise<void> {
     const m = this.#client.multi()
     write(m)
     m.incr(SHARED_REVOCATIONS_VERSION_KEY)
@@ -124,7 +127,7 @@ export class SharedRevocations {
   /** From now on, call `onChange` with the whole list whenever another node changes it. */
   async follow(onChange: (entries: readonly Revocation[]) => void): Promise<void> {
     this.#onChange = onChange
-    const listener = this.#client.duplicate({ connectionName: 'portcullis-revocations', enableOfflineQueue: true })
+    const listener = this.#state.connection('portcullis-revocations', true)
     listener.on('error', () => { /* the main connection logs Redis trouble; the poll catches up */ })
     listener.on('message', () => void this.check())
     this.#listener = listener
