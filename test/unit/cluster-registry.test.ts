@@ -114,7 +114,7 @@ describe('client registry and fencing', () => {
     await z.registry.claim('race', false)
     // Z still receives takeover signals but never answers (paused): A's claim waits up to 1 s.
     await z.registry.close()
-    const mute = z.state.client.duplicate({ enableOfflineQueue: true })
+    const mute = z.state.connection('portcullis-mute', true)
     t.after(() => mute.disconnect())
     await mute.subscribe(REGISTRY_KEYS.takeover('node-z'))
     const slow = a.registry.claim('race', false)
