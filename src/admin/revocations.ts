@@ -12,7 +12,7 @@ import {
 } from '../auth/revocation.js'
 import type { Broker } from '../broker/broker.js'
 import type { Logger } from '../log.js'
-import { SharedConfigError } from '../cluster/shared-config.js'
+import { SharedConfigError } from '../cluster/shared-versioned.js'
 import type { SharedRevocations } from '../cluster/shared-revocations.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
 import { ApiError } from './errors.js'

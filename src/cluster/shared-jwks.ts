@@ -19,6 +19,7 @@ import type { Logger } from '../log.js'
 import type { JwksShare, RefetchClaim, SharedKeySet } from '../auth/jwks/share.js'
 import { keySetId } from '../auth/jwks/share.js'
 import type { RedisClient, RedisState } from '../store/redis/redis-state.js'
+import { answerWithin, defineScripts } from './shared-versioned.js'
 
 /** The longest a shared-JWKS command may take before the node decides alone (ms). */
 export const SHARED_JWKS_TIMEOUT_MS = 1000
@@ -54,9 +55,7 @@ export function sharedJwksKey(url: string): string {
 }
 
 export class SharedJwks implements JwksShare {
-  readonly #client: RedisClient
   readonly #state: RedisState
-  readonly #nodeId: string
   readonly #logger: Logger
   #down = false
   /** Endpoint URL → what to call when a node stores a set for it. */
@@ -65,16 +64,13 @@ export class SharedJwks implements JwksShare {
   #closed = false
 
   constructor(state: RedisState, logger: Logger) {
-    this.#client = state.client
     this.#state = state
-    this.#nodeId = state.nodeId
     this.#logger = logger
-    if (typeof this.#client.pcJwksWrite !== 'function') this.#client.defineCommand('pcJwksWrite', { lua: WRITE_LUA })
-    if (typeof this.#client.pcJwksClaim !== 'function') this.#client.defineCommand('pcJwksClaim', { lua: CLAIM_LUA })
+    defineScripts(state.client, { pcJwksWrite: WRITE_LUA, pcJwksClaim: CLAIM_LUA })
   }
 
   async read(url: string): Promise<SharedKeySet | undefined> {
-    const h = await this.#bounded(url, () => this.#client.hgetall(sharedJwksKey(url)))
+    const h = await this.#bounded(url, () => this.#state.client.hgetall(sharedJwksKey(url)))
     if (h === undefined || h['doc'] === undefined) return undefined
     return { url: h['url'] ?? '', setId: h['set'] ?? '', document: h['doc'], fetchedAt: Number(h['at']), node: h['node'] ?? '?' }
   }
@@ -82,12 +78,13 @@ export class SharedJwks implements JwksShare {
   async write(url: string, document: string, fetchedAt: number, keepMs: number): Promise<void> {
     const keep = Math.max(1, Math.round(keepMs))
     const setId = keySetId(document)
-    await this.#bounded(url, () => this.#client.pcJwksWrite(1, sharedJwksKey(url), fetchedAt, url, setId, document, this.#nodeId, keep, SHARED_JWKS_CHANNEL))
+    const { client, nodeId } = this.#state
+    await this.#bounded(url, () => client.pcJwksWrite(1, sharedJwksKey(url), fetchedAt, url, setId, document, nodeId, keep, SHARED_JWKS_CHANNEL))
   }
 
   async claimRefetch(url: string, cooldownMs: number): Promise<RefetchClaim | undefined> {
     // Wall clock: the other nodes compare it with when their sets were fetched.
-    const answer = await this.#bounded(url, () => this.#client.pcJwksClaim(1, `${sharedJwksKey(url)}:kid`, clock.now(), Math.max(1, Math.round(cooldownMs))))
+    const answer = await this.#bounded(url, () => this.#state.client.pcJwksClaim(1, `${sharedJwksKey(url)}:kid`, clock.now(), Math.max(1, Math.round(cooldownMs))))
     if (answer === undefined) return undefined
     return { mine: answer[0] === 1, takenAt: Number(answer[1]) }
   }
@@ -121,14 +118,8 @@ export class SharedJwks implements JwksShare {
 
   /** `command`, or undefined when Redis fails or takes longer than SHARED_JWKS_TIMEOUT_MS. */
   async #bounded<T>(url: string, command: () => Promise<T>): Promise<T | undefined> {
-    let timer: NodeJS.Timeout | undefined
     try {
-      const result = await Promise.race([
-        command(),
-        new Promise<never>((_, reject) => {
-          timer = clock.setTimeout(() => reject(new Error(`no answer within ${SHARED_JWKS_TIMEOUT_MS} ms`)), SHARED_JWKS_TIMEOUT_MS)
-        }),
-      ])
+      const result = await answerWithin(command(), SHARED_JWKS_TIMEOUT_MS)
       if (this.#down) {
         this.#down = false
         this.#logger.info({ url }, 'cluster: the JWKS key sets are shared through Redis again')
@@ -141,8 +132,6 @@ export class SharedJwks implements JwksShare {
           "cluster: the JWKS key set cannot be shared through Redis: this node keeps its own last good set and decides its own refetches until Redis answers again")
       }
       return undefined
-    } finally {
-      clearTimeout(timer)
     }
   }
 }

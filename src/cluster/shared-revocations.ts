@@ -12,22 +12,19 @@
  * while Redis cannot be reached it is refused, 503, so no node enforces what the others do
  * not). The other nodes are told at once and also look at the version once a second (a notice
  * lost while Redis was away is caught up); they then read the whole list (revocations are few)
- * and put it in place of theirs.
+ * and put it in place of theirs (shared-versioned.ts: what it shares with the configuration).
  */
-import type { ChainableCommander } from 'ioredis'
 import type { Revocation } from '../auth/revocation.js'
-import { clock } from '../clock.js'
 import type { Logger } from '../log.js'
 import type { RedisClient, RedisState } from '../store/redis/redis-state.js'
-import { SharedConfigError } from './shared-config.js'
+import { SharedVersioned } from './shared-versioned.js'
 
 export const SHARED_REVOCATIONS_KEY = 'pc:{revocations}'
 export const SHARED_REVOCATIONS_VERSION_KEY = 'pc:{revocations}:version'
 export const SHARED_REVOCATIONS_CHANNEL = 'pc:revocations:changed'
-/** How often a node looks at the version besides the notices (ms). */
-export const SHARED_REVOCATIONS_POLL_MS = 1000
-/** The longest a change may wait for Redis before it is refused (ms). */
-const CHANGE_TIMEOUT_MS = 2000
+
+/** What a change refused while Redis cannot be reached says. */
+const REFUSED = 'revocations cannot be changed until it is back, so that every node enforces the same list'
 
 /** KEYS: the hash, the version. ARGV: the entries as id, JSON pairs. Seeds only an empty cluster: 1 when seeded. */
 const SEED_LUA = `
@@ -44,19 +41,18 @@ export interface SharedRevocationsCopy {
 
 export class SharedRevocations {
   readonly #client: RedisClient
-  readonly #state: RedisState
   readonly #logger: Logger
-  #version = 0
-  #listener: RedisClient | undefined
-  #poll: NodeJS.Timeout | undefined
-  #onChange: ((entries: readonly Revocation[]) => void) | undefined
-  #checking: Promise<void> | undefined
-  #closed = false
+  readonly #shared: SharedVersioned<SharedRevocationsCopy>
 
   constructor(state: RedisState, logger: Logger) {
     this.#client = state.client
-    this.#state = state
     this.#logger = logger
+    this.#shared = new SharedVersioned(state, logger, {
+      name: 'revocations',
+      version: { key: SHARED_REVOCATIONS_VERSION_KEY },
+      channel: SHARED_REVOCATIONS_CHANNEL,
+      load: () => this.load(),
+    })
   }
 
   /** The cluster's list, or undefined when no node shared one yet. */
@@ -82,85 +78,29 @@ export class SharedRevocations {
 
   /** Adds `entry` (and drops `replaced`) for every node. Throws SharedConfigError ERR_UNAVAILABLE. */
   async add(entry: Revocation, replaced: readonly string[] = []): Promise<void> {
-    await this.#change((m) => {
+    await this.#shared.change((m) => {
       m.hset(SHARED_REVOCATIONS_KEY, entry.id, JSON.stringify(entry))
       if (replaced.length > 0) m.hdel(SHARED_REVOCATIONS_KEY, ...replaced)
-    })
+    }, REFUSED)
   }
 
   /** Withdraws entries for every node. Throws SharedConfigError ERR_UNAVAILABLE. */
   async remove(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return
-    await this.#change((m) => m.hdel(SHARED_REVOCATIONS_KEY, ...ids))
-  }
-
-  async #change(write: (m: ChainableCommander) => void): Promise<void> {
-    const m = this.#client.multi()
-    write(m)
-    m.incr(SHARED_REVOCATIONS_VERSION_KEY)
-    let timer: NodeJS.Timeout | undefined
-    try {
-      const answers = await Promise.race([
-        m.exec(),
-        new Promise<never>((_, reject) => {
-          timer = clock.setTimeout(() => reject(new Error(`no answer within ${CHANGE_TIMEOUT_MS} ms`)), CHANGE_TIMEOUT_MS)
-        }),
-      ])
-      const bumped = answers?.at(-1)
-      if (bumped === undefined || bumped[0] !== null) throw bumped?.[0] ?? new Error('the change was not applied')
-      // Another node's change in between: the whole list is read again (it holds this change too).
-      if (Number(bumped[1]) === this.#version + 1) this.#version++
-      else void this.check()
-      void this.#client.publish(SHARED_REVOCATIONS_CHANNEL, String(bumped[1])).catch(() => { /* the others' poll catches up */ })
-    } catch (err) {
-      throw new SharedConfigError('ERR_UNAVAILABLE', `the cluster's Redis cannot be reached (${(err as Error).message}): revocations cannot be changed until it is back, so that every node enforces the same list`)
-    } finally {
-      clearTimeout(timer)
-    }
+    await this.#shared.change((m) => m.hdel(SHARED_REVOCATIONS_KEY, ...ids), REFUSED)
   }
 
   /** Note the version this node now enforces. */
   ran(version: number): void {
-    this.#version = Math.max(this.#version, version)
+    this.#shared.ran(version)
   }
 
   /** From now on, call `onChange` with the whole list whenever another node changes it. */
-  async follow(onChange: (entries: readonly Revocation[]) => void): Promise<void> {
-    this.#onChange = onChange
-    const listener = this.#state.connection('portcullis-revocations', true)
-    listener.on('error', () => { /* the main connection logs Redis trouble; the poll catches up */ })
-    listener.on('message', () => void this.check())
-    this.#listener = listener
-    await listener.subscribe(SHARED_REVOCATIONS_CHANNEL)
-    this.#poll = clock.setInterval(() => void this.check(), SHARED_REVOCATIONS_POLL_MS)
-    this.#poll.unref()
-  }
-
-  /** Apply the cluster's list if it is newer than what this node enforces. */
-  check(): Promise<void> {
-    this.#checking ??= this.#check().finally(() => { this.#checking = undefined })
-    return this.#checking
-  }
-
-  async #check(): Promise<void> {
-    if (this.#closed || this.#onChange === undefined) return
-    let copy: SharedRevocationsCopy | undefined
-    try {
-      const version = Number((await this.#client.get(SHARED_REVOCATIONS_VERSION_KEY)) ?? 0)
-      if (version <= this.#version) return
-      copy = await this.load()
-    } catch {
-      return // Redis away: the next look catches up; the node enforces the list it has
-    }
-    if (this.#closed || copy === undefined || copy.version <= this.#version) return
-    this.#onChange(copy.entries)
-    this.#version = copy.version
+  follow(onChange: (entries: readonly Revocation[]) => void): Promise<void> {
+    return this.#shared.follow((copy) => onChange(copy.entries))
   }
 
   close(): void {
-    this.#closed = true
-    if (this.#poll !== undefined) clearInterval(this.#poll)
-    this.#listener?.disconnect()
-    this.#listener = undefined
+    this.#shared.close()
   }
 }
