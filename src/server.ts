@@ -265,7 +265,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
         admin?.setReadiness('stopping')
         const stopping = listeners.map((l) => l.close())
         await broker.close()
-        await shared?.close()
+        shared?.close()
         await requests?.close()
         jwksShare?.close()
         sharedRevocations?.close()
