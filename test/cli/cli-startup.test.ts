@@ -2,7 +2,8 @@
  * Start-up order and its errors, through the command line as a child process: every
  * certificate and key file is checked before any listener (the admin one included) opens;
  * a missing file or a port in use exits 2 naming the key path; an empty configuration file
- * is refused; the development setup binds MQTT to 127.0.0.1 (PORTCULLIS_MQTT_HOST moves it).
+ * is refused; the development setup binds MQTT to 127.0.0.1 (PORTCULLIS_MQTT_HOST moves it);
+ * a cluster Redis that refuses the node exits 2 with Redis's own reason.
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -11,6 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { cli, exited, freePort, startBroker } from '../helpers/cli.js'
+import { startRedis, type RedisServer } from '../helpers/redis-server.js'
 
 /** True when something accepts TCP connections on 127.0.0.1:port. */
 function listening(port: number): Promise<boolean> {
@@ -93,6 +95,35 @@ describe('cli: start-up order and its errors', () => {
         b.child.kill('SIGTERM')
         await exited(b.child)
       }
+    }
+  })
+
+  let redis: RedisServer | undefined
+  after(() => redis?.destroy())
+  test('a cluster Redis that refuses the node: exit 2 naming cluster.redis and what Redis (or the network) said', async () => {
+    // A Redis with a password the configuration does not give (NOAUTH), and a port where nothing listens.
+    redis = await startRedis()
+    const r = redis.client()
+    try {
+      await r.config('SET', 'requirepass', 'not-given-0123456789')
+    } finally {
+      r.disconnect()
+    }
+    const closed = await freePort()
+    for (const [target, said] of [[`{ path: ${redis.socket} }`, /NOAUTH Authentication required/], [`"redis://127.0.0.1:${closed}"`, /ECONNREFUSED 127\.0\.0\.1:\d+/]] as const) {
+      writeFileSync(join(dir, 'cluster.yaml'), [
+        `listeners: [{ type: tcp, host: 127.0.0.1, port: ${await freePort()} }]`,
+        `cluster: { redis: ${target}, nodeId: refused }`,
+        'authentication: { allowAnonymous: true }',
+        `dataDir: ${join(dir, 'data-cluster')}`,
+        '',
+      ].join('\n'))
+      const c = await cli(['start', '--config', 'cluster.yaml'], dir)
+      assert.equal(c.code, 2, c.stderr)
+      assert.match(c.stderr, /^portcullis: cannot start: cluster\.redis: cannot connect to /m)
+      assert.match(c.stderr, said, 'the reason is Redis\'s (or the network\'s), not "Connection is closed."')
+      assert.doesNotMatch(c.stdout, /new connections are refused until it is back/, 'a start that fails announces no outage')
+      assert.doesNotMatch(c.stdout, /"msg":"listening"/)
     }
   })
 })

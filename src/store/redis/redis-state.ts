@@ -97,7 +97,12 @@ type Change = ((m: ChainableCommander) => void) | FencedChange | CommandChange
 /** Reconnect with back-off: 50 ms, 100 ms, … at most 2 s apart, forever. */
 const backOff = (times: number): number => Math.min(50 * 2 ** Math.min(times, 6), 2000)
 
-export function connectRedis(target: RedisTarget, logger: Logger): RedisClient {
+/**
+ * A client of the node's Redis. Until its first connection is made (`RedisState.open`) a
+ * failure is not logged here: start-up fails with that failure's own words instead
+ * (`lastError`); from then on an outage is logged once, and its end.
+ */
+export function connectRedis(target: RedisTarget, logger: Logger): { client: RedisClient; lastError: () => Error | undefined } {
   const options: RedisOptions = {
     lazyConnect: true,
     // No false acknowledgement: a command while disconnected fails now instead of waiting.
@@ -110,18 +115,19 @@ export function connectRedis(target: RedisTarget, logger: Logger): RedisClient {
   if (typeof target === 'string') client = new Redis(target, options)
   else if ('path' in target) client = new Redis({ ...options, path: target.path })
   else client = new Cluster([...target.cluster], clusterOptions(target.cluster, options))
-  let down = false
+  let state: 'connecting' | 'up' | 'down' = 'connecting'
+  let last: Error | undefined
   client.on('error', (err: Error) => {
-    if (down) return
-    down = true
+    last = err
+    if (state !== 'up') return
+    state = 'down'
     logger.error({ err: { message: err.message } }, 'cluster: Redis unreachable; new connections are refused until it is back')
   })
   client.on('ready', () => {
-    if (!down) return
-    down = false
-    logger.warn('cluster: Redis reachable again')
+    if (state === 'down') logger.warn('cluster: Redis reachable again')
+    state = 'up'
   })
-  return client
+  return { client, lastError: () => last }
 }
 
 /**
@@ -196,12 +202,14 @@ export class RedisState implements CommitBarrier {
 
   /** Connect (start-up fails when Redis cannot be reached) and take an id epoch. */
   static async open(target: RedisTarget, nodeId: string, logger: Logger): Promise<RedisState> {
-    const client = connectRedis(target, logger)
+    const { client, lastError } = connectRedis(target, logger)
     try {
       await client.connect()
     } catch (err) {
       client.disconnect()
-      throw new Error(`cluster.redis: cannot connect to ${describeTarget(target)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+      // ioredis rejects with "Connection is closed."; what went wrong (ECONNREFUSED, NOAUTH, not Redis…) is its last 'error'.
+      const cause = lastError() ?? err
+      throw new Error(`cluster.redis: cannot connect to ${describeTarget(target)}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
     }
     client.defineCommand('pcFencedWrite', { lua: FENCED_WRITE_LUA })
     const state = new RedisState(client, nodeId, logger)
