@@ -21,6 +21,7 @@ import { NodeRequests } from './cluster/node-requests.js'
 import { clusterPeers } from './admin/clients-across-nodes.js'
 import { SharedJwks } from './cluster/shared-jwks.js'
 import { SharedRevocations } from './cluster/shared-revocations.js'
+import { SharedDevices } from './cluster/shared-devices.js'
 import { clock } from './clock.js'
 import type { PortcullisConfig } from './config/schema.js'
 import { createLogger, type Logger } from './log.js'
@@ -134,8 +135,9 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       undo.push(() => a.close())
       admin = a
     }
-    // Devices too (type: devices): kept in the configuration store with the admin API on, else in memory.
-    const devices = new DeviceRegistry(store, { keyCache: config.authentication.deviceKeyCache })
+    // Devices too (type: devices): kept in the configuration store with the admin API on, else in
+    // memory; in a cluster, the registry in Redis (this node's stored devices seed it, once).
+    const devices = new DeviceRegistry(redis === undefined ? store : undefined, { keyCache: config.authentication.deviceKeyCache })
     if (devices.size > 0) logger.info({ devices: devices.size, keyCache: config.authentication.deviceKeyCache }, 'registered devices loaded')
     // Cluster: JWKS endpoints' last good sets and kid cooldowns are shared through Redis.
     const jwksShare = redis === undefined ? undefined : new SharedJwks(redis, logger)
@@ -227,6 +229,18 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
         ? 'cluster: no node had shared its revocations yet: this node\'s are now the cluster\'s'
         : 'cluster: revocations from the cluster\'s shared list in Redis')
     }
+    // Cluster: the device registry is shared through Redis.
+    const sharedDevices = redis === undefined ? undefined : new SharedDevices(redis, logger)
+    if (sharedDevices !== undefined) {
+      undo.push(() => sharedDevices.close())
+      const held = store?.loadDevices() ?? []
+      const joined = await brokerAdmin.devices.followShared(sharedDevices, held)
+      if (joined.seeded) logger.info({ devices: joined.devices }, 'cluster: no node had shared its devices yet: this node\'s registered devices are now the cluster\'s')
+      else logger.info({ devices: joined.devices }, 'cluster: registered devices from the cluster\'s registry in Redis')
+      if (!joined.seeded && held.length > 0) {
+        logger.warn({ devices: held.length, file: store?.file }, 'cluster: the devices registered in this node\'s database are not used (the cluster\'s registry in Redis is); they stay in the file, unchanged, for this node without `cluster`')
+      }
+    }
     if (shared !== undefined) {
       const joined = await brokerAdmin.followSharedConfig(shared)
       logger.info({ version: joined.version }, joined.seeded
@@ -269,6 +283,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
         await requests?.close()
         jwksShare?.close()
         sharedRevocations?.close()
+        sharedDevices?.close()
         await stores.close()
         await Promise.all(stopping)
         await admin?.close()

@@ -4,11 +4,17 @@
  * Every change is stored before it is in force. Clients connected as a device that is
  * disabled or deleted, or whose key was removed or replaced, are disconnected at once
  * (MQTT 5: DISCONNECT 0x98 Administrative action; 3.1.1: the connection is closed).
+ *
+ * Cluster: the registry is the one in Redis (cluster/shared-devices.ts). A change is written
+ * there first (Redis unreachable: 503, nothing changed), then applied here; every other node
+ * applies it within about a second and disconnects its own affected clients the same way.
  */
 import { deviceView, MAX_DEVICE_KEYS, parseDevice, type DeviceView, type RegisteredDevice, type StoredDevice } from '../auth/devices/device.js'
 import { parseCsvImport, parseJsonImport, type ImportItem, type ImportRowError, type ParsedImport } from '../auth/devices/import.js'
 import type { DeviceChange, DeviceRegistry } from '../auth/devices/registry.js'
 import type { Broker } from '../broker/broker.js'
+import type { DeviceWrite, SharedDevices, SharedDevicesCopy } from '../cluster/shared-devices.js'
+import { SharedConfigError } from '../cluster/shared-versioned.js'
 import { absent, isMapping } from '../config/check.js'
 import { ConfigError } from '../errors.js'
 import type { Logger } from '../log.js'
@@ -61,6 +67,8 @@ export class DevicesAdmin {
   readonly #log: Logger
   /** Clients disconnected by the last change (read by the handler that made it). */
   #disconnected = 0
+  /** Cluster: the registry every node shares. */
+  #shared: SharedDevices | undefined
 
   constructor(options: DevicesAdminOptions) {
     this.#broker = options.broker
@@ -69,6 +77,47 @@ export class DevicesAdmin {
     this.#registry.onChange((changes) => {
       this.#disconnected = this.#disconnectAffected(changes)
     })
+  }
+
+  /**
+   * Cluster: hold the registry the cluster shares (this node's devices become it when no node
+   * shared one yet; otherwise the devices `held` in this node's database are not used), then
+   * apply every change another node makes. Before the MQTT listeners open.
+   */
+  async followShared(shared: SharedDevices, held: readonly StoredDevice[]): Promise<{ readonly devices: number; readonly seeded: boolean }> {
+    let seeded = false
+    let copy = await shared.load()
+    if (copy === undefined) {
+      seeded = await shared.seed(held)
+      copy = await shared.load()
+    }
+    if (copy !== undefined) {
+      this.#registry.syncAll(copy.devices)
+      shared.ran(copy.version)
+    }
+    this.#shared = shared
+    await shared.follow((c) => this.#applyShared(c))
+    return { devices: this.#registry.size, seeded }
+  }
+
+  /** Changes made on other nodes: applied here, this node's affected clients disconnected. */
+  #applyShared(copy: SharedDevicesCopy): void {
+    let changed = 0
+    const disconnected = this.#apply(() => {
+      changed = copy.all !== undefined ? this.#registry.syncAll(copy.all) : this.#registry.sync(copy.changed ?? new Map())
+    })
+    if (changed > 0) this.#log.info({ devices: changed, disconnected, version: copy.version }, 'cluster: device changes made on another node applied here')
+  }
+
+  /** Cluster: the change is written to Redis before it applies here (ERR_UNAVAILABLE 503, ERR_CONFLICT 409). */
+  async #share(change: DeviceWrite): Promise<void> {
+    if (this.#shared === undefined) return
+    try {
+      await this.#shared.write(change)
+    } catch (err) {
+      if (err instanceof SharedConfigError) throw new ApiError(err.code, err.message)
+      throw err
+    }
   }
 
   #get(id: string): RegisteredDevice {
@@ -109,7 +158,7 @@ export class DevicesAdmin {
     return deviceView(this.#get(id))
   }
 
-  createDevice(body: unknown): DeviceView {
+  async createDevice(body: unknown): Promise<DeviceView> {
     let device: RegisteredDevice
     try {
       device = parseDevice(body, 'device')
@@ -117,13 +166,14 @@ export class DevicesAdmin {
       validation(err)
     }
     if (this.#registry.has(device.device.id)) throw new ApiError('ERR_CONFLICT', `device.id: '${device.device.id}' is already registered`, 'device.id')
+    await this.#share({ puts: [device.device], mustBeNew: true })
     this.#registry.put([device.device])
     this.#log.info({ device: device.device.id, keys: device.keys.length }, 'admin: device registered')
     return deviceView(device)
   }
 
   /** Replaces a device whole (its keys too). Clients that connected with a key it no longer holds are disconnected. */
-  replaceDevice(id: string, body: unknown): DeviceView & { disconnected: number } {
+  async replaceDevice(id: string, body: unknown): Promise<DeviceView & { disconnected: number }> {
     const current = this.#get(id)
     if (isMapping(body) && body['id'] !== undefined && body['id'] !== id) {
       throw new ApiError('ERR_VALIDATION', `device.id: must be '${id}' as in the address (devices cannot be renamed)`, 'device.id')
@@ -134,28 +184,31 @@ export class DevicesAdmin {
     } catch (err) {
       validation(err)
     }
+    await this.#share({ puts: [device.device] })
     const disconnected = this.#apply(() => this.#registry.put([device.device]))
     this.#log.info({ device: id, keys: device.keys.length, disconnected }, 'admin: device replaced')
     return { ...deviceView(device), disconnected }
   }
 
-  deleteDevice(id: string): void {
+  async deleteDevice(id: string): Promise<void> {
     this.#get(id)
+    await this.#share({ puts: [], removes: [id] })
     const disconnected = this.#apply(() => this.#registry.remove([id]))
     this.#log.info({ device: id, disconnected }, 'admin: device deleted')
   }
 
-  setDeviceEnabled(id: string, enabled: boolean): DeviceView & { disconnected: number } {
+  async setDeviceEnabled(id: string, enabled: boolean): Promise<DeviceView & { disconnected: number }> {
     const current = this.#get(id)
     if (current.device.enabled === enabled) return { ...deviceView(current), disconnected: 0 }
     const next = this.#reparse(current, { enabled })
+    await this.#share({ puts: [next.device] })
     const disconnected = this.#apply(() => this.#registry.put([next.device]))
     this.#log.info({ device: id, disconnected }, `admin: device ${enabled ? 'enabled' : 'disabled'}`)
     return { ...deviceView(next), disconnected }
   }
 
   /** Adds a key (rotation: add the new key, move the device over, then remove the old one). */
-  addDeviceKey(id: string, body: unknown): DeviceView {
+  async addDeviceKey(id: string, body: unknown): Promise<DeviceView> {
     const current = this.#get(id)
     if (current.device.keys.length >= MAX_DEVICE_KEYS) {
       throw new ApiError('ERR_CONFLICT', `device '${id}' already holds ${MAX_DEVICE_KEYS} keys; remove one first`, 'key')
@@ -171,16 +224,18 @@ export class DevicesAdmin {
       }
       throw err
     }
+    await this.#share({ puts: [next.device] })
     this.#registry.put([next.device])
     this.#log.info({ device: id, key: next.keys[next.keys.length - 1].stored.id }, 'admin: device key added')
     return deviceView(next)
   }
 
   /** Removes a key; clients connected with it are disconnected. */
-  removeDeviceKey(id: string, keyId: string): DeviceView & { disconnected: number } {
+  async removeDeviceKey(id: string, keyId: string): Promise<DeviceView & { disconnected: number }> {
     const current = this.#get(id)
     if (!current.device.keys.some((k) => k.id === keyId)) throw new ApiError('ERR_NOT_FOUND', `device '${id}' has no key '${keyId}'`)
     const next = this.#reparse(current, { keys: current.device.keys.filter((k) => k.id !== keyId).map(storedKeyInput) })
+    await this.#share({ puts: [next.device] })
     const disconnected = this.#apply(() => this.#registry.put([next.device]))
     this.#log.info({ device: id, key: keyId, disconnected }, 'admin: device key removed')
     return { ...deviceView(next), disconnected }
@@ -238,6 +293,7 @@ export class DevicesAdmin {
     if (errors.length > 0 && !partial) {
       throw new ApiError('ERR_VALIDATION', `${errors.length} row(s) cannot be imported; nothing was imported (fix them, or import with partial=true to import the others)`, 'body', { errors })
     }
+    await this.#share({ puts: toWrite, mustBeNew: !replace })
     const disconnected = this.#apply(() => this.#registry.put(toWrite))
     this.#log.info({ created: toWrite.length - replaced, replaced, rejected: errors.length, disconnected }, 'admin: devices imported')
     return { created: toWrite.length - replaced, replaced, errors, disconnected }

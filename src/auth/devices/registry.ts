@@ -187,6 +187,31 @@ export class DeviceRegistry {
     return gone
   }
 
+  /**
+   * Cluster: takes the devices other nodes changed (undefined: deleted) — only those that differ
+   * from what this node holds change here (its own changes come back unchanged). Answers how many changed.
+   */
+  sync(changed: ReadonlyMap<string, StoredDevice | undefined>): number {
+    const puts: StoredDevice[] = []
+    const removes: string[] = []
+    for (const [id, device] of changed) {
+      const held = this.#devices.get(id)
+      if (device === undefined) {
+        if (held !== undefined) removes.push(id)
+      } else if (held === undefined || !sameDevice(held, device)) puts.push(device)
+    }
+    this.put(puts)
+    this.remove(removes)
+    return puts.length + removes.length
+  }
+
+  /** Cluster: the whole registry as the cluster holds it (devices not in it are deleted here). Answers how many changed. */
+  syncAll(devices: readonly StoredDevice[]): number {
+    const changed = new Map<string, StoredDevice | undefined>(devices.map((d) => [d.id, d]))
+    for (const id of this.#devices.keys()) if (!changed.has(id)) changed.set(id, undefined)
+    return this.sync(changed)
+  }
+
   /** Calls `listener` after every change; returns a function that stops it. */
   onChange(listener: (changes: readonly DeviceChange[]) => void): () => void {
     this.#listeners.add(listener)
@@ -197,4 +222,9 @@ export class DeviceRegistry {
     this.#generation++
     for (const listener of this.#listeners) listener(changes)
   }
+}
+
+/** The same stored device (as written by JSON: key order is the one parseDevice builds). */
+function sameDevice(a: StoredDevice, b: StoredDevice): boolean {
+  return a.updatedAt === b.updatedAt && JSON.stringify(a) === JSON.stringify(b)
 }
