@@ -28,9 +28,16 @@ export function loadOrCreateSecretFile<T>(
     const value = read(readFileSync(file, 'utf8'))
     if (value !== undefined) return { value, file, created: false }
   }
-  mkdirSync(dataDir, { recursive: true })
   const made = create()
-  writeFileSync(file, made.text, { mode: 0o600 })
-  chmodSync(file, 0o600) // an unusable file kept its own mode
+  writeSecretFile(dataDir, name, made.text)
   return { value: made.value, file, created: true }
+}
+
+/** Writes `dataDir/name` readable by the owner only (mode 0600, also when the file was there); answers its path. */
+export function writeSecretFile(dataDir: string, name: string, text: string): string {
+  const file = join(dataDir, name)
+  mkdirSync(dataDir, { recursive: true })
+  writeFileSync(file, text, { mode: 0o600 })
+  chmodSync(file, 0o600) // a file that was there kept its own mode
+  return file
 }

@@ -6,6 +6,8 @@
 import type { JsonWebKey } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { loadOrCreateApiKey } from './admin/api-key.js'
+import { clusterApiKey } from './admin/cluster-api-key.js'
+import { ClusterAudit } from './admin/cluster-audit.js'
 import { BrokerAdmin } from './admin/broker-admin.js'
 import { loadManagedConfig, seedStoredConfig, type ConfigurationStatus, type ManagedConfig } from './admin/managed-config.js'
 import { startAdminServer, type AdminServer } from './admin/server.js'
@@ -117,9 +119,18 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       let apiKey = options.apiKey ?? adminConfig.apiKey
       // With named keys only (admin.apiKeys), no key is generated.
       if (apiKey === undefined && (adminConfig.apiKeys ?? []).length === 0) {
-        const stored = loadOrCreateApiKey(config.dataDir)
-        logger.info({ file: stored.file }, stored.created ? 'admin API key generated (read it from the file)' : 'admin API key read from file')
-        apiKey = stored.key
+        if (redis === undefined) {
+          const stored = loadOrCreateApiKey(config.dataDir)
+          logger.info({ file: stored.file }, stored.created ? 'admin API key generated (read it from the file)' : 'admin API key read from file')
+          apiKey = stored.key
+        } else {
+          // Cluster: one generated key for every node, kept in Redis (a copy in the file).
+          const stored = await clusterApiKey(redis, config.dataDir)
+          logger.info({ file: stored.file }, stored.created
+            ? 'cluster: admin API key generated for the cluster (every node uses it; read it from the file)'
+            : 'cluster: admin API key of the cluster read from Redis (written to the file)')
+          apiKey = stored.key
+        }
       }
       const a = await startAdminServer({
         config: adminConfig,
@@ -218,8 +229,13 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       ...(shared !== undefined ? { shared } : {}),
       ...(membership !== undefined ? { nodes: () => membership.nodes() } : {}),
       ...(peers !== undefined ? { peers } : {}),
+      // Cluster: one audit trail for every node, in Redis.
+      ...(redis !== undefined ? { auditStore: new ClusterAudit(redis) } : {}),
     })
     undo.push(() => brokerAdmin.close())
+    if (redis !== undefined && store !== undefined && store.listAudit(undefined, 1).length > 0) {
+      logger.info({ file: store.file }, 'cluster: the audit entries in this node\'s database stay there; GET /audit shows the cluster\'s trail in Redis')
+    }
     // Cluster: revocations are shared through Redis (every node enforces the same list).
     const sharedRevocations = redis === undefined ? undefined : new SharedRevocations(redis, logger)
     if (sharedRevocations !== undefined) {

@@ -1,10 +1,12 @@
 /**
  * The admin API key: `Authorization: Bearer <key>`. The development setup (or a
  * configuration with an admin block but no `admin.apiKey`) keeps a generated key in
- * `dataDir/admin-api-key` (mode 0600). Keys are compared in constant time and never logged.
+ * `dataDir/admin-api-key` (mode 0600); in a cluster the generated key is the cluster's
+ * (cluster-api-key.ts), copied into that file on each node. Keys are compared in
+ * constant time and never logged.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { loadOrCreateSecretFile } from '../secret-file.js'
+import { loadOrCreateSecretFile, writeSecretFile } from '../secret-file.js'
 
 export const API_KEY_FILE = 'admin-api-key'
 
@@ -15,15 +17,28 @@ export interface ApiKey {
   readonly created: boolean
 }
 
+/** A new random key (256 bits). */
+export function generateApiKey(): string {
+  return `pc_${randomBytes(32).toString('base64url')}`
+}
+
+/** The key in a key file's text, or undefined when it is not usable (too short). */
+export function readApiKey(text: string): string | undefined {
+  return text.trim().length >= 16 ? text.trim() : undefined
+}
+
 /** Read the key from `dataDir/admin-api-key`, or generate and store one (mode 0600). */
 export function loadOrCreateApiKey(dataDir: string): ApiKey {
-  const { value: key, file, created } = loadOrCreateSecretFile(dataDir, API_KEY_FILE,
-    (text) => (text.trim().length >= 16 ? text.trim() : undefined),
-    () => {
-      const made = `pc_${randomBytes(32).toString('base64url')}`
-      return { value: made, text: `${made}\n` }
-    })
+  const { value: key, file, created } = loadOrCreateSecretFile(dataDir, API_KEY_FILE, readApiKey, () => {
+    const made = generateApiKey()
+    return { value: made, text: `${made}\n` }
+  })
   return { key, file, created }
+}
+
+/** Keeps `key` in `dataDir/admin-api-key` (mode 0600), where the `portcullis` commands and the operator read it. */
+export function writeApiKeyFile(dataDir: string, key: string): string {
+  return writeSecretFile(dataDir, API_KEY_FILE, `${key}\n`)
 }
 
 /**

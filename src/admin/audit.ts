@@ -2,8 +2,9 @@
  * The audit trail of management changes: every successful change through the admin API (and
  * so through the console) — when, who (the API key's name), from which address, which
  * operation, and what changed, with secrets redacted. Kept in the configuration store
- * (`dataDir/portcullis.db`) when there is one, else in memory; the newest AUDIT_RETAINED
- * entries are kept. Read newest first, a page at a time.
+ * (`dataDir/portcullis.db`) when there is one, else in memory; in a cluster, in Redis
+ * (cluster/shared-audit.ts: one trail for every node, each entry naming its node). The newest
+ * AUDIT_RETAINED entries are kept. Read newest first, a page at a time.
  *
  * The API layer opens an `AuditContext` around a request (`auditContext.run`); the code that
  * applies a change adds what it changed to the context it runs in (`noteChanges`), so the
@@ -33,14 +34,16 @@ export interface AuditEntry {
   readonly changes: readonly AuditChange[]
   /** For actions that are not configuration (revocations, disconnects): the request's body, secrets redacted. */
   readonly request?: unknown
+  /** Cluster: the node whose admin API made the change. */
+  readonly node?: string
 }
 
 export type AuditRecord = Omit<AuditEntry, 'id'>
 
-/** Where entries are kept: the configuration store implements it. */
+/** Where entries are kept: the configuration store implements it, and the cluster's Redis. */
 export interface AuditStore {
-  addAudit(entry: AuditRecord, keep: number): number
-  listAudit(before: number | undefined, limit: number): AuditEntry[]
+  addAudit(entry: AuditRecord, keep: number): number | Promise<number>
+  listAudit(before: number | undefined, limit: number): AuditEntry[] | Promise<AuditEntry[]>
 }
 
 /** In memory, when there is no configuration store. */
@@ -85,13 +88,13 @@ export class AuditLog {
     this.#store = store ?? new MemoryAuditStore()
   }
 
-  record(entry: AuditRecord): number {
-    return this.#store.addAudit(entry, AUDIT_RETAINED)
+  async record(entry: AuditRecord): Promise<number> {
+    return await this.#store.addAudit(entry, AUDIT_RETAINED)
   }
 
   /** Newest first, `limit` entries older than `before`. */
-  page(before: number | undefined, limit: number): AuditPage {
-    const entries = this.#store.listAudit(before, limit + 1)
+  async page(before: number | undefined, limit: number): Promise<AuditPage> {
+    const entries = await this.#store.listAudit(before, limit + 1)
     const more = entries.length > limit
     const shown = more ? entries.slice(0, limit) : entries
     return { entries: shown, next: more ? shown[shown.length - 1].id : null }

@@ -35,7 +35,7 @@ import { brokerStats, cacheUsage, type BrokerStatsView } from './stats.js'
 import { StatsHistory, type StatsHistoryView } from './stats-history.js'
 import type { ConfigurationStatus } from './managed-config.js'
 import { checkToken } from './token-check.js'
-import { AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX, AuditLog, type AuditPage } from './audit.js'
+import { AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX, AuditLog, type AuditPage, type AuditStore } from './audit.js'
 import { listRefusals } from './refusals.js'
 import { pageNumber } from './query.js'
 import type { RefusalRecord } from '../broker/refusals.js'
@@ -62,6 +62,8 @@ export interface BrokerAdminOptions {
   readonly nodes?: () => Promise<ClusterNodeView[]>
   /** Cluster: the other nodes, asked for the clients they hold. */
   readonly peers?: ClusterPeers
+  /** Where the audit trail is kept when not in `store` (cluster: Redis). */
+  readonly auditStore?: AuditStore
 }
 
 export class BrokerAdmin implements MetricsSource {
@@ -88,7 +90,7 @@ export class BrokerAdmin implements MetricsSource {
     const { broker, chain, logger } = options
     this.#broker = broker
     this.#configuration = options.configuration ?? { source: 'configuration file', fileDiffers: false }
-    this.audit = new AuditLog(options.store)
+    this.audit = new AuditLog(options.auditStore ?? options.store)
     const changes = new AdminChanges(options.store, () => ({ authenticators: this.authn.configs, authorization: this.authz.config }), options.shared)
     this.#changes = changes
     this.#nodes = options.nodes
@@ -189,10 +191,15 @@ export class BrokerAdmin implements MetricsSource {
   }
 
   /** GET /audit: a page of the audit trail, newest first. */
-  auditPage(query: Readonly<Record<string, unknown>>): AuditPage {
+  async auditPage(query: Readonly<Record<string, unknown>>): Promise<AuditPage> {
     const limit = pageNumber(query, 'limit', AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX)
     const before = query['before'] === undefined ? undefined : pageNumber(query, 'before', 0, Number.MAX_SAFE_INTEGER)
-    return this.audit.page(before, limit)
+    try {
+      return await this.audit.page(before, limit)
+    } catch (err) {
+      if (err instanceof SharedConfigError) throw new ApiError(err.code, err.message)
+      throw err
+    }
   }
 
   stats(): BrokerStatsView {

@@ -141,6 +141,7 @@ export const SCHEMAS: Record<string, Schema> = {
         },
       },
       request: { type: 'object', description: 'the request body (secrets redacted), for actions that change no configuration' },
+      node: { ...str, description: 'cluster: the node whose admin API made the change' },
     },
   },
   AuditPage: {

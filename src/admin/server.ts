@@ -174,7 +174,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
             // A change: what it changed is noted in this context, and recorded once it succeeded.
             const context: AuditContext = { changes: [] }
             result = await auditContext.run(context, () => route.handler(admin, apiRequest))
-            admin.audit.record({
+            const entry = {
               at: new Date(clock.now()).toISOString(),
               who: keyName(request) ?? '?',
               address: request.ip,
@@ -182,6 +182,11 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
               summary: route.summary,
               changes: context.changes,
               ...(context.changes.length === 0 && request.body !== undefined ? { request: redactRequest(request.body) } : {}),
+            }
+            // The change is made: a trail that cannot take its entry (the cluster's Redis gone a
+            // moment after) does not undo it; the entry (secrets redacted) goes to the log instead.
+            await admin.audit.record(entry).catch((err: unknown) => {
+              logger.error({ audit: entry, err: { message: (err as Error).message } }, 'admin: the audit entry of this change cannot be kept; it is in this log line instead')
             })
           }
           const status = route.status ?? 200

@@ -13,6 +13,8 @@ export { freePort }
 
 export class BrokerProcess {
   readonly port: number
+  /** The broker's data directory. */
+  readonly dataDir: string
   readonly #config: string
   #child: ChildProcess | undefined
   #log = ''
@@ -21,10 +23,11 @@ export class BrokerProcess {
   /** `extra` is merged over the defaults (anonymous clients allowed, everything authorized). */
   constructor(dir: string, port: number, extra: Record<string, unknown> = {}, name = 'portcullis') {
     this.port = port
+    this.dataDir = join(dir, name === 'portcullis' ? 'data' : `${name}-data`)
     this.#config = join(dir, `${name}.json`)
     writeFileSync(this.#config, JSON.stringify({
       listeners: [{ type: 'tcp', host: '127.0.0.1', port }],
-      dataDir: join(dir, name === 'portcullis' ? 'data' : `${name}-data`),
+      dataDir: this.dataDir,
       authentication: { allowAnonymous: true },
       authorization: { noMatch: 'allow' },
       limits: { sysInterval: 0, maxQueuedMessages: 100_000 },

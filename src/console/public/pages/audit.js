@@ -4,7 +4,7 @@ import { formatTime, h, mount } from '../dom.js'
 import { showError, table } from '../ui.js'
 
 /** @typedef {{ path: string, before?: unknown, after?: unknown }} AuditChange */
-/** @typedef {{ id: number, at: string, who: string, address: string, operation: string, summary: string, changes: AuditChange[], request?: unknown }} AuditEntry */
+/** @typedef {{ id: number, at: string, who: string, address: string, operation: string, summary: string, changes: AuditChange[], request?: unknown, node?: string }} AuditEntry */
 
 const PAGE = 25
 
@@ -56,7 +56,8 @@ export function render(root) {
         : table(['Time', 'Who', 'Address', 'Operation', 'What changed'], page.entries.map((e) => h('tr', { 'data-audit': String(e.id) },
           h('td', null, formatTime(e.at)),
           h('td', null, h('code', null, e.who)),
-          h('td', null, e.address),
+          // In a cluster every entry names the node whose API made the change.
+          h('td', null, e.address, e.node !== undefined ? h('div', { class: 'muted', 'data-field': 'node' }, `on ${e.node}`) : null),
           h('td', null, h('code', null, e.operation), h('div', { class: 'muted' }, e.summary)),
           h('td', { class: 'audit-what' }, whatCell(e))))))
     } catch (err) {
