@@ -14,7 +14,7 @@ import mqtt from 'mqtt'
 import { SHARED_CONFIG_KEY } from '../../src/cluster/shared-config.js'
 import type { Json } from '../helpers/json.js'
 import { adminCall } from '../helpers/admin-call.js'
-import { VERSIONS, startBroker, withTimeout, type RunningBroker, type Version } from '../helpers/broker.js'
+import { VERSIONS, startBroker, withTimeout, within, type RunningBroker, type Version } from '../helpers/broker.js'
 import { startRedis, type RedisServer } from '../helpers/redis-server.js'
 
 const API_KEY = 'cluster-config-test-key'
@@ -47,15 +47,6 @@ function connack(node: RunningBroker, clientId: string, protocolVersion: Version
   }), 8000, 'CONNACK')
 }
 
-/** Ask until `ok`, at most `ms`: how long it took. */
-async function within(ms: number, ok: () => Promise<boolean>): Promise<number> {
-  const t0 = performance.now()
-  for (;;) {
-    if (await ok()) return performance.now() - t0
-    if (performance.now() - t0 > ms) return Infinity
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 describe('cluster: one configuration for every node', () => {
   before(async () => {

@@ -11,7 +11,7 @@ import { test } from 'node:test'
 import mqtt, { type MqttClient } from 'mqtt'
 import { mintToken } from '../../src/auth/jwt/tools.js'
 import { connackCode, REFUSED } from '../helpers/auth-broker.js'
-import { VERSIONS, delay, withTimeout, type Version } from '../helpers/broker.js'
+import { VERSIONS, withTimeout, within, type Version } from '../helpers/broker.js'
 import { freePort, type BrokerProcess } from '../helpers/broker-process.js'
 import { clusterNodes } from '../helpers/cluster-nodes.js'
 import type { Json } from '../helpers/json.js'
@@ -28,16 +28,6 @@ function api(adminPort: number, method: string, path: string, body?: unknown): P
   return adminCall(`http://127.0.0.1:${adminPort}/api/v1`, API_KEY, method, path, body)
 }
 
-/** How long until `ok` holds (polled every 25 ms), or Infinity past `ms`. */
-async function within(ms: number, ok: () => Promise<boolean> | boolean): Promise<number> {
-  const t0 = performance.now()
-  for (let i = 0; i < 400; i++) {
-    if (await ok()) return performance.now() - t0
-    if (performance.now() - t0 > ms) break
-    await delay(25)
-  }
-  return Infinity
-}
 
 interface Live {
   readonly client: MqttClient

@@ -514,6 +514,17 @@ export async function until(cond: () => boolean, what: string, timeout = DEFAULT
   }
 }
 
+/** How long until `ok` holds (asked every 25 ms, at most 400 times), or Infinity past `ms`: a figure to assert on. */
+export async function within(ms: number, ok: () => Promise<boolean> | boolean): Promise<number> {
+  const t0 = performance.now()
+  for (let i = 0; i < 400; i++) {
+    if (await ok()) return performance.now() - t0
+    if (performance.now() - t0 > ms) break
+    await delay(25)
+  }
+  return Infinity
+}
+
 /** Assert that no message arrives on a client for `ms` (a bounded negative check). */
 export async function expectNoMessage(client: MqttClient, ms = 300, topic?: string): Promise<void> {
   let got: string | undefined
