@@ -13,7 +13,8 @@
  *                           connect-tls13-resumed, connect-tls12, fixed-rate-qos1-tls, idle-memory-tls)
  *   --brokers a,b           portcullis,mosquitto,aedes,node-floor (default: all four; node-floor — a bare node:net server
  *                           that answers one CONNECT — runs only in connect, idle-memory, memory-N and storm-memory, as
- *                           the floor under any Node broker)
+ *                           the floor under any Node broker; with it the relay floor — a bare node:net relay of PUBLISH
+ *                           packets, bench/peers/node-relay-floor.mjs — runs in fixed-rate-qos0/1, fleet and fixed-rate-qos1-tls)
  *   --rounds N              rounds per scenario (default 5; --quick: 1); brokers alternate A B C A B C …
  *   --workers N             generator worker threads (default 1)
  *   --broker-cpu C          CPU list for the broker (default 0); --gen-cpu C for the generator (default 1)

@@ -17,9 +17,10 @@ export const HOST = '127.0.0.1'
 
 /**
  * `node-tls`: the bare-Node TLS floor (bench/peers/tls-floor.mjs), TLS scenarios only; `node-floor`: the plain one
- * (bench/peers/node-floor-server.mjs, a bare node:net server), the floor under any Node broker.
+ * (bench/peers/node-floor-server.mjs, a bare node:net server), the floor under any Node broker; `node-relay`: the
+ * floor for message traffic (bench/peers/node-relay-floor.mjs, a bare node:net relay of PUBLISH packets).
  */
-export type BrokerKind = 'portcullis' | 'mosquitto' | 'aedes' | 'node-tls' | 'node-floor'
+export type BrokerKind = 'portcullis' | 'mosquitto' | 'aedes' | 'node-tls' | 'node-floor' | 'node-relay'
 
 export interface BrokerSpec {
   /** Label in the report (portcullis, mosquitto, aedes, node floor, portcullis+1000-policies, …). */
@@ -27,7 +28,10 @@ export interface BrokerSpec {
   readonly kind: BrokerKind
   /** Portcullis only: extra top-level config merged over the bench defaults. */
   readonly portcullisConfig?: Record<string, unknown>
-  /** Portcullis only: serve public /metrics on port + 1000 (read by the token connect scenarios). */
+  /**
+   * Portcullis: serve public /metrics on port + 1000 (read by the token connect and message scenarios);
+   * the relay floor: serve its event-loop stall gauge there.
+   */
   readonly metrics?: boolean
   /**
    * Portcullis only: its chain holds nothing but the bare check of bench/peers/bare-token-check.mjs
@@ -267,6 +271,12 @@ export async function startBroker(spec: BrokerSpec, port: number, opts: Options)
     }
     case 'node-floor':
       argv = [process.execPath, ...probeFlags, join(ROOT, 'bench/peers/node-floor-server.mjs'), String(port), HOST]
+      break
+    case 'node-relay':
+      argv = [
+        process.execPath, join(ROOT, 'bench/peers/node-relay-floor.mjs'), String(port), HOST, spec.metrics === true ? String(port + 1000) : '-',
+        ...(cert !== undefined ? [cert.certFile, cert.keyFile] : []),
+      ]
       break
   }
   const quoted = argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')

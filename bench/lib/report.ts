@@ -2,7 +2,7 @@
  * Summaries (median [min–max] over rounds, paired per-round ratios) and the Markdown table.
  */
 import { TLS_FLOOR_LABEL } from './tls-scenarios.js'
-import { NODE_FLOOR_LABEL, TOKEN_BASELINE_LABEL, TOKEN_CONNECT_RATE, tokenBareOf, type Measurement, type Scenario } from './scenarios.js'
+import { NODE_FLOOR_LABEL, NODE_RELAY_LABEL, TOKEN_BASELINE_LABEL, TOKEN_CONNECT_RATE, tokenBareOf, type Measurement, type Scenario } from './scenarios.js'
 
 export interface RunRecord extends Measurement {
   scenario: string
@@ -41,6 +41,8 @@ export interface BrokerSummary {
   p99Ms?: Stat
   p999Ms?: Stat
   stallMaxMs?: Stat
+  /** Message scenarios, Portcullis: its CPU per message minus the relay floor's, per round (what the broker adds to Node's socket path). */
+  aboveRelayUs?: Stat
   /** TLS connect scenarios: measured handshakes that resumed a session (per run). */
   resumed?: Stat
   queueCpuPerOpUs?: Stat
@@ -125,6 +127,10 @@ export function summarise(selected: readonly Scenario[], records: readonly RunRe
       put('p99Ms', stat(ok.map((r) => r.p99Ms ?? NaN)))
       put('p999Ms', stat(ok.map((r) => r.p999Ms ?? NaN)))
       put('stallMaxMs', stat(ok.map((r) => r.stallMaxMs ?? NaN)))
+      if (label.startsWith('portcullis')) {
+        const relay = (round: number): number => recs.find((x) => x.broker === NODE_RELAY_LABEL && x.round === round && x.ok)?.cpuPerOpUs ?? NaN
+        put('aboveRelayUs', stat(ok.map((r) => (r.cpuPerOpUs ?? NaN) - relay(r.round))))
+      }
       put('resumed', stat(ok.map((r) => r.resumed ?? NaN)))
       put('queueCpuPerOpUs', stat(ok.map((r) => r.queueCpuPerOpUs ?? NaN)))
       put('drainCpuPerOpUs', stat(ok.map((r) => r.drainCpuPerOpUs ?? NaN)))
@@ -225,19 +231,22 @@ export function renderMarkdown(
       const nodeFloor = b.broker.startsWith('portcullis') ? b.ratios[NODE_FLOOR_LABEL] : undefined
       if (nodeFloor !== undefined) notes.push(`÷ ${NODE_FLOOR_LABEL} (bare node:net server, same rounds): ${nodeFloor.stat.median.toFixed(2)}× [${nodeFloor.stat.min.toFixed(2)}–${nodeFloor.stat.max.toFixed(2)}]`)
       if (b.broker === NODE_FLOOR_LABEL) notes.push('floor: a bare node:net server that reads one CONNECT and answers a fixed CONNACK (no MQTT parsing, no session): what any Node broker pays for its sockets')
+      const relayFloor = b.broker.startsWith('portcullis') ? b.ratios[NODE_RELAY_LABEL] : undefined
+      if (relayFloor !== undefined) notes.push(`**÷ ${NODE_RELAY_LABEL} (same rounds): ${relayFloor.stat.median.toFixed(2)}× [${relayFloor.stat.min.toFixed(2)}–${relayFloor.stat.max.toFixed(2)}]; above it: ${(b.aboveRelayUs?.median ?? 0) >= 0 ? '+' : ''}${range(b.aboveRelayUs)} ${sc.unit}**`)
+      if (b.broker === NODE_RELAY_LABEL) notes.push('floor: a bare node:net relay that forwards each PUBLISH as received to the subscribers of its topic\'s parent level and answers PUBACK, with the broker\'s socket pattern (a write per connection per turn): what any Node broker pays for its sockets per message')
       if (b.queueCpuPerOpUs !== undefined) notes.push(`queueing ${range(b.queueCpuPerOpUs)} µs/delivery`)
       if (b.drainCpuPerOpUs !== undefined) notes.push(`drain ${range(b.drainCpuPerOpUs)} µs/delivery`)
       if (b.drainSeconds !== undefined) notes.push(`drained in ${range(b.drainSeconds)} s`)
       if (b.stallMaxMs !== undefined) notes.push(`longest event-loop stall in the broker (measured phase): ${range(b.stallMaxMs)} ms`)
       for (const [other, st] of Object.entries(b.p99Ratios)) {
-        if (b.broker.startsWith('portcullis') && other !== b.broker) notes.push(`p99 ÷ ${other}: ${st.median.toFixed(2)}× [${st.min.toFixed(2)}–${st.max.toFixed(2)}]`)
+        if ((b.broker.startsWith('portcullis') && other !== b.broker) || (b.broker === NODE_RELAY_LABEL && other === 'mosquitto')) notes.push(`p99 ÷ ${other}: ${st.median.toFixed(2)}× [${st.min.toFixed(2)}–${st.max.toFixed(2)}]`)
       }
       if (b.resumed !== undefined) notes.push(`handshakes resumed: ${range(b.resumed)}`)
       const floor = b.broker.startsWith('portcullis') ? b.ratios[TLS_FLOOR_LABEL] : undefined
       if (floor !== undefined) notes.push(`**÷ ${TLS_FLOOR_LABEL} (same rounds): ${floor.stat.median.toFixed(2)}× [${floor.stat.min.toFixed(2)}–${floor.stat.max.toFixed(2)}]**`)
       if (b.heldMin !== undefined) notes.push(`held ≥ ${b.heldMin.toLocaleString('en-US')}`)
       notes.push(...b.flags)
-      const compared = b.broker.startsWith('portcullis') || b.broker === NODE_FLOOR_LABEL
+      const compared = b.broker.startsWith('portcullis') || b.broker === NODE_FLOOR_LABEL || b.broker === NODE_RELAY_LABEL
       let vsM = compared ? ratio(b, 'mosquitto') : ''
       let vsA = compared ? ratio(b, 'aedes') : ''
       if ((sc.id === 'authz-1000' || sc.id === 'authz-1000-acl') && b.broker.includes('1,000')) {

@@ -316,9 +316,16 @@ async function stallMaxMs(broker: RunningBroker): Promise<number | undefined> {
   }
 }
 
-/** Portcullis serving /metrics (for its stall gauge) beside Mosquitto and Aedes. */
+/** Report label of the bare node:net relay (the floor under any Node broker for message traffic). */
+export const NODE_RELAY_LABEL = 'node relay floor'
+
+/**
+ * Portcullis serving /metrics (for its stall gauge) beside Mosquitto and Aedes, and with node-floor
+ * selected the relay floor (bench/peers/node-relay-floor.mjs), its stall gauge served the same way.
+ */
 export function withStallGauge(kinds: readonly string[]): BrokerSpec[] {
-  return standard(kinds).map((s) => (s.kind === 'portcullis' ? { ...s, metrics: true } : s))
+  const specs = standard(kinds).map((s) => (s.kind === 'portcullis' ? { ...s, metrics: true } : s))
+  return kinds.includes('node-floor') ? [...specs, { label: NODE_RELAY_LABEL, kind: 'node-relay', metrics: true }] : specs
 }
 
 /** Messages per second each fleet publisher sends. */
