@@ -381,8 +381,7 @@ export class Broker {
       f.state = 'pubrel'
       // PUBRELs are resent in the order their PUBRECs arrived [MQTT-4.6.0-4]: in-flight messages
       // are kept in insertion order, so this one moves to the end.
-      session.inflight.delete(f.packetId)
-      session.inflight.set(f.packetId, f)
+      session.inflight.moveToEnd(f)
     }
     this.afterCommit(() => conn.sendAck('pubrel', f.packetId))
   }

@@ -8,9 +8,10 @@ import type { Delivery, Message, ProtocolVersion } from '../mqtt/types.js'
 import type { Subscription } from '../router/topic-tree.js'
 import type { Connection } from './connection.js'
 import { DeliveryQueue } from './delivery-queue.js'
+import { InflightTable, type InflightLinks } from './inflight-table.js'
 import type { LongTimer } from './timers.js'
 
-export interface Inflight extends Delivery {
+export interface Inflight extends Delivery, InflightLinks {
   readonly packetId: number
   /**
    * 'publish': PUBLISH sent, waiting for PUBACK/PUBREC; 'pubrel': PUBREL sent, waiting for
@@ -61,7 +62,7 @@ export class Session {
   // (an idle connection's memory is mostly its socket, the parser and these).
   #queue: DeliveryQueue | undefined
   #subscriptions: Map<string, Subscription> | undefined
-  #inflight: Map<number, Inflight> | undefined
+  #inflight: InflightTable<Inflight> | undefined
   #incomingQos2: Set<number> | undefined
   /** Held in-flight messages (see holdInflight), newest first so the oldest pops off the end. */
   #held: Inflight[] | undefined
@@ -102,9 +103,9 @@ export class Session {
     return (this.#subscriptions ??= new Map())
   }
 
-  /** Outgoing QoS 1/2 messages sent and not yet completely acknowledged, by packet id. */
-  get inflight(): Map<number, Inflight> {
-    return (this.#inflight ??= new Map())
+  /** Outgoing QoS 1/2 messages sent and not yet completely acknowledged, by packet id, oldest first. */
+  get inflight(): InflightTable<Inflight> {
+    return (this.#inflight ??= new InflightTable())
   }
 
   /** Incoming QoS 2 packet ids received (PUBREC sent) but not yet released by PUBREL. */
@@ -133,8 +134,11 @@ export class Session {
   /** Record a message whose PUBLISH is going out for the first time. */
   addInflight(d: Delivery, packetId: number): Inflight {
     // One object shape for every message in flight (a spread copies whatever shape `d` has).
-    const f: Inflight = { message: d.message, qos: d.qos, retain: d.retain, subscriptionIds: d.subscriptionIds, stored: d.stored, packetId, state: 'publish', counted: true }
-    this.inflight.set(packetId, f)
+    const f: Inflight = {
+      message: d.message, qos: d.qos, retain: d.retain, subscriptionIds: d.subscriptionIds, stored: d.stored, packetId, state: 'publish', counted: true,
+      prev: undefined, next: undefined,
+    }
+    this.inflight.set(f)
     this.#inflightBytes += f.message.payload.length
     this.#windowUsed++
     return f
@@ -152,7 +156,7 @@ export class Session {
     this.#held = undefined
     if (this.#inflight === undefined || this.#inflight.size === 0) return
     const held: Inflight[] = []
-    // A Map iterates in insertion order, and entries are inserted as their PUBLISH is first sent.
+    // The table keeps insertion order, and entries are inserted as their PUBLISH is first sent.
     for (const f of this.#inflight.values()) {
       f.counted = false
       if (f.state !== 'pubrel') {
@@ -180,7 +184,7 @@ export class Session {
    * is resent (DUP) when the client resumes the session, PUBREL for one that waits for PUBCOMP.
    */
   restoreInflight(d: Delivery, packetId: number, state: 'publish' | 'pubrel'): void {
-    this.inflight.set(packetId, { ...d, packetId, state, counted: false })
+    this.inflight.set({ ...d, packetId, state, counted: false, prev: undefined, next: undefined })
     this.#inflightBytes += d.message.payload.length
     if (packetId >= this.#nextPacketId) this.#nextPacketId = packetId === 65535 ? 1 : packetId + 1
   }
