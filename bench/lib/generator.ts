@@ -89,7 +89,7 @@ export class Generator {
   async load(opts: {
     phase: 1 | 2; countPerPub: number; pubCount: number; fanout: number; window: number; maxInflightPerPub: number
     deadline: number; rate?: number; collectLatency: boolean; idleMs?: number
-  }): Promise<{ sent: number; delivered: number; timedOut: boolean }> {
+  }): Promise<{ sent: number; delivered: number; timedOut: boolean; idleStop: boolean }> {
     Atomics.store(this.ctrl, CTRL.SENT, 0)
     Atomics.store(this.ctrl, CTRL.STOP, 0)
     const perWorkerPubs = this.workers.map((_, w) => Array.from({ length: opts.pubCount }, (_x, i) => i).filter((i) => i % this.size === w).length)
@@ -105,14 +105,15 @@ export class Generator {
     const expected = sent * opts.fanout
     let last = Atomics.load(this.ctrl, recvIdx)
     let lastChange = Date.now()
+    let idleStop = false
     while (Atomics.load(this.ctrl, recvIdx) < expected) {
       const now = Date.now()
       if (now > opts.deadline) { timedOut = true; break }
       const cur = Atomics.load(this.ctrl, recvIdx)
-      if (cur !== last) { last = cur; lastChange = now } else if (now - lastChange > (opts.idleMs ?? 1_000)) break
+      if (cur !== last) { last = cur; lastChange = now } else if (now - lastChange > (opts.idleMs ?? 1_000)) { idleStop = true; break }
       await new Promise((resolve) => setTimeout(resolve, 2))
     }
-    return { sent, delivered: Atomics.load(this.ctrl, recvIdx), timedOut }
+    return { sent, delivered: Atomics.load(this.ctrl, recvIdx), timedOut, idleStop }
   }
 
   stop(): void {

@@ -229,6 +229,16 @@ export interface MessageLoad {
   readonly qos: 0 | 1
 }
 
+/**
+ * How long deliveries may pause before the generator stops waiting for the rest: 1 s at QoS 0
+ * (a message dropped never comes); 5 s at QoS 1, where every message comes unless lost — on a
+ * machine shared with other work a broker or generator descheduled for over a second was
+ * counted as losing what it still had queued.
+ */
+function idleStopMs(l: MessageLoad): number {
+  return l.qos === 1 ? 5_000 : 1_000
+}
+
 /** One message-scenario run: connect, warm up, measure, tear down, check losses. */
 export async function messageRun(ctx: Ctx, broker: RunningBroker, l: MessageLoad): Promise<Measurement> {
   const { gen } = ctx
@@ -237,9 +247,10 @@ export async function messageRun(ctx: Ctx, broker: RunningBroker, l: MessageLoad
   const warm = await gen.load({
     phase: 1, countPerPub: l.warmPerPub, pubCount: l.pubs.length, fanout: l.fanout, window: l.window,
     maxInflightPerPub: l.maxInflightPerPub, deadline: Date.now() + (l.warmMs !== undefined ? l.warmMs * 3 + 2_000 : ctx.sizes.phaseMs),
-    ...(l.rate !== undefined ? { rate: l.rate } : {}), collectLatency: false,
+    ...(l.rate !== undefined ? { rate: l.rate } : {}), collectLatency: false, idleMs: idleStopMs(l),
   })
   if (warm.timedOut) flags.push('warm-up hit its time bound')
+  if (warm.idleStop) flags.push(`warm-up: deliveries stopped for ${idleStopMs(l) / 1000} s with messages outstanding`)
   const stallGauge = broker.metricsUrl !== undefined && l.latency
   if (stallGauge) await stallMaxMs(broker) // starts the broker's stall window
   const b0 = cpuSeconds(broker.pid)
@@ -248,13 +259,14 @@ export async function messageRun(ctx: Ctx, broker: RunningBroker, l: MessageLoad
   const meas = await gen.load({
     phase: 2, countPerPub: l.countPerPub, pubCount: l.pubs.length, fanout: l.fanout, window: l.window,
     maxInflightPerPub: l.maxInflightPerPub, deadline: Date.now() + (l.measureMs !== undefined ? l.measureMs * 2 + 2_000 : ctx.sizes.phaseMs),
-    ...(l.rate !== undefined ? { rate: l.rate } : {}), collectLatency: l.latency,
+    ...(l.rate !== undefined ? { rate: l.rate } : {}), collectLatency: l.latency, idleMs: idleStopMs(l),
   })
   const seconds = (performance.now() - t0) / 1000
   const b1 = cpuSeconds(broker.pid)
   const g1 = cpuSeconds('self')
   const stall = stallGauge ? await stallMaxMs(broker) : undefined
   if (meas.timedOut) flags.push('measurement hit its time bound')
+  if (meas.idleStop) flags.push(`measurement: deliveries stopped for ${idleStopMs(l) / 1000} s with messages outstanding`)
   const td = await gen.teardown(l.fanout)
   const expectedWarm = warm.sent * l.fanout
   const expectedMeas = meas.sent * l.fanout

@@ -133,10 +133,21 @@ export class Session {
 
   /** Record a message whose PUBLISH is going out for the first time. */
   addInflight(d: Delivery, packetId: number): Inflight {
-    // One object shape for every message in flight (a spread copies whatever shape `d` has).
-    const f: Inflight = {
-      message: d.message, qos: d.qos, retain: d.retain, subscriptionIds: d.subscriptionIds, stored: d.stored, packetId, state: 'publish', counted: true,
-      prev: undefined, next: undefined,
+    let f: Inflight
+    if ((d as Partial<Inflight>).packetId === 0) {
+      // Made by toDelivery with the in-flight fields already there: filled in place (a delivery
+      // belongs to one session, and packet id 0 says it has not been in flight).
+      const ready = d as Delivery & { packetId: number; state: Inflight['state']; counted: boolean }
+      ready.packetId = packetId
+      ready.state = 'publish'
+      ready.counted = true
+      f = ready as Inflight
+    } else {
+      // One object shape for every other message in flight (a spread copies whatever shape `d` has).
+      f = {
+        message: d.message, qos: d.qos, retain: d.retain, subscriptionIds: d.subscriptionIds, stored: d.stored, packetId, state: 'publish', counted: true,
+        prev: undefined, next: undefined,
+      }
     }
     this.inflight.set(f)
     this.#inflightBytes += f.message.payload.length

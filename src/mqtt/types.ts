@@ -77,5 +77,13 @@ export function subscriptionIdsOf(sub: { readonly subscriptionId: number | undef
 export function toDelivery(
   message: Message, subscriptionQos: QoS, retain: boolean, subscriptionIds: readonly number[] | undefined, group?: string,
 ): Delivery {
-  return { message, qos: message.qos < subscriptionQos ? message.qos : subscriptionQos, retain, subscriptionIds, group, stored: undefined }
+  const qos = message.qos < subscriptionQos ? message.qos : subscriptionQos
+  if (qos === 0) return { message, qos, retain, subscriptionIds, group, stored: undefined }
+  // A QoS 1/2 delivery comes with the fields its session records while it is in flight (packet
+  // id 0: not in flight yet), so that the session fills them in place when its PUBLISH goes out
+  // instead of copying it into a second object (src/broker/session.ts, addInflight).
+  const flightReady: Delivery & { packetId: number; state: 'publish'; counted: boolean; prev: undefined; next: undefined } = {
+    message, qos, retain, subscriptionIds, group, stored: undefined, packetId: 0, state: 'publish', counted: false, prev: undefined, next: undefined,
+  }
+  return flightReady
 }
