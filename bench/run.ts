@@ -24,6 +24,8 @@
  *   --baseline DIR          also run the Portcullis build in DIR (another checkout, `npm run build` done there)
  *                           as `portcullis-baseline`, beside `portcullis` in every scenario that runs it: a
  *                           before/after pair measured in the same rounds
+ *   --variant "F …"         also run this build with these node flags (e.g. "--max-semi-space-size=4") as
+ *                           `portcullis (F …)`, beside `portcullis` in every scenario that runs it, same rounds
  *   --idle-connections N    connections idle-memory holds (default 10,000; --quick: 1,000)
  *   --out FILE              JSON output (default bench/results/bench-<time>.json)
  *
@@ -62,6 +64,7 @@ const { values } = parseArgs({
     'node-flags': { type: 'string' },
     'broker-out': { type: 'string' },
     baseline: { type: 'string' },
+    variant: { type: 'string' },
     out: { type: 'string' },
     mosquitto: { type: 'string', default: '/usr/sbin/mosquitto' },
     'idle-connections': { type: 'string' },
@@ -107,6 +110,13 @@ function withBaseline(specs: BrokerSpec[]): BrokerSpec[] {
   // (the durable scenarios' two Portcullis brokers get a baseline each: 'portcullis-baseline (persistence)' …)
   const paired = (label: string): boolean => label === 'portcullis' || label === 'portcullis (memory only)' || label === 'portcullis (persistence)'
   return specs.flatMap((s) => (paired(s.label) ? [s, { ...s, label: s.label.replace(/^portcullis/, 'portcullis-baseline'), root }] : [s]))
+}
+
+const variantFlags = values.variant?.split(/\s+/).filter(Boolean) ?? []
+/** With --variant, this build with those node flags runs right after Portcullis, same configuration. */
+function withVariant(specs: BrokerSpec[]): BrokerSpec[] {
+  if (variantFlags.length === 0) return specs
+  return specs.flatMap((s) => (s.label === 'portcullis' ? [s, { ...s, label: `portcullis (${variantFlags.join(' ')})`, nodeFlags: variantFlags }] : [s]))
 }
 
 const all = [...scenarios(sizes), ...tlsScenarios(sizes, quick)]
@@ -172,7 +182,7 @@ const started = Date.now()
 
 for (const sc of selected) {
   const reason = sc.skip?.(ctx)
-  const specs: BrokerSpec[] = withBaseline(sc.specs(kinds))
+  const specs: BrokerSpec[] = withVariant(withBaseline(sc.specs(kinds)))
   if (reason !== undefined) { skipped.push({ id: sc.id, reason }); log(`[${sc.id}] skipped: ${reason}`); continue }
   if (specs.length === 0) { skipped.push({ id: sc.id, reason: 'no selected broker runs it' }); continue }
   let unsupported: string | undefined

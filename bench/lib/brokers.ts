@@ -39,6 +39,8 @@ export interface BrokerSpec {
    * (bench/peers/portcullis-bare-token.mjs).
    */
   readonly bareJwt?: { readonly alg: string; readonly key: string }
+  /** Portcullis only: node flags of its own, after the run's (--variant). */
+  readonly nodeFlags?: readonly string[]
   /** Portcullis only: run the build in this checkout (its bin/ and dist/) instead of this one (--baseline). */
   readonly root?: string
   /**
@@ -251,7 +253,7 @@ export async function startBroker(spec: BrokerSpec, port: number, opts: Options)
       const extra = spec.metrics === true ? { ...spec.portcullisConfig, admin: { host: HOST, port: port + 1000, metricsPublic: true } } : spec.portcullisConfig
       writeFileSync(file, portcullisYaml(port, extra, cert))
       argv = spec.bareJwt === undefined
-        ? [process.execPath, ...opts.portcullisNodeFlags, ...probeFlags, join(spec.root ?? ROOT, 'bin/portcullis.js'), 'start', '--config', file]
+        ? [process.execPath, ...opts.portcullisNodeFlags, ...(spec.nodeFlags ?? []), ...probeFlags, join(spec.root ?? ROOT, 'bin/portcullis.js'), 'start', '--config', file]
         : [process.execPath, ...opts.portcullisNodeFlags, ...probeFlags, join(ROOT, 'bench/peers/portcullis-bare-token.mjs'), file, ...bareJwtArgs(dir, spec.bareJwt)]
       break
     }

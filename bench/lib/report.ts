@@ -228,6 +228,8 @@ export function renderMarkdown(
       const baseLabel = b.broker.replace(/^portcullis(?!-baseline)/, 'portcullis-baseline')
       const base = baseLabel !== b.broker ? b.ratios[baseLabel] : undefined
       if (base !== undefined) notes.push(`**÷ ${baseLabel} (same rounds): ${base.stat.median.toFixed(2)}× [${base.stat.min.toFixed(2)}–${base.stat.max.toFixed(2)}]**`)
+      const variantOf = b.broker.startsWith('portcullis (--') ? b.ratios['portcullis'] : undefined
+      if (variantOf !== undefined) notes.push(`**÷ portcullis (same rounds): ${variantOf.stat.median.toFixed(2)}× [${variantOf.stat.min.toFixed(2)}–${variantOf.stat.max.toFixed(2)}]**`)
       const nodeFloor = b.broker.startsWith('portcullis') ? b.ratios[NODE_FLOOR_LABEL] : undefined
       if (nodeFloor !== undefined) notes.push(`÷ ${NODE_FLOOR_LABEL} (bare node:net server, same rounds): ${nodeFloor.stat.median.toFixed(2)}× [${nodeFloor.stat.min.toFixed(2)}–${nodeFloor.stat.max.toFixed(2)}]`)
       if (b.broker === NODE_FLOOR_LABEL) notes.push('floor: a bare node:net server that reads one CONNECT and answers a fixed CONNACK (no MQTT parsing, no session): what any Node broker pays for its sockets')

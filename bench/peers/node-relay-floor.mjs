@@ -22,6 +22,7 @@ import { readFileSync } from 'node:fs'
 import { createServer as createHttpServer } from 'node:http'
 import { createServer } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { setImmediate } from 'node:timers'
 import { createServer as createTlsServer } from 'node:tls'
 
 const [portArg = '1883', host = '127.0.0.1', statsArg = '-', certFile, keyFile] = process.argv.slice(2)

@@ -44,9 +44,9 @@ describe('InflightTable: messages in flight by packet identifier, in resend orde
     const t = new InflightTable<Entry>()
     const e = [1, 2, 3, 4].map((id) => entry(id))
     for (const x of e) t.set(x)
-    t.moveToEnd(e[2]!)
-    t.moveToEnd(e[0]!)
-    t.moveToEnd(e[0]!) // already last: nothing changes
+    t.moveToEnd(e[2])
+    t.moveToEnd(e[0])
+    t.moveToEnd(e[0]) // already last: nothing changes
     assert.deepEqual(ids(t), [2, 4, 3, 1])
     t.delete(4)
     assert.deepEqual(ids(t), [2, 3, 1])
@@ -106,12 +106,12 @@ describe('InflightTable: messages in flight by packet identifier, in resend orde
         } else if (x < 0.9) {
           // an acknowledgement for a random id in flight (or one that is not)
           const keys = [...model.keys()]
-          const id = keys.length > 0 && x < 0.88 ? keys[Math.floor(r() * keys.length)]! : 1 + Math.floor(r() * 65535)
+          const id = keys.length > 0 && x < 0.88 ? keys[Math.floor(r() * keys.length)] : 1 + Math.floor(r() * 65535)
           assert.equal(t.delete(id), model.delete(id), `seed ${seed} step ${step}: delete ${id}`)
         } else if (model.size > 0) {
           // a PUBREC: to the end
           const keys = [...model.keys()]
-          const e = model.get(keys[Math.floor(r() * keys.length)]!)!
+          const e = model.get(keys[Math.floor(r() * keys.length)])!
           t.moveToEnd(e)
           model.delete(e.packetId)
           model.set(e.packetId, e)
