@@ -12,8 +12,9 @@
 // subscribers whose filter is its topic's parent level followed by `/+` or `/#` (the shapes the bench
 // uses; the lookup is one Map get, cached per publisher while its topic stays the same), and a QoS 1
 // PUBLISH gets its PUBACK. Subscribers' PUBACKs are read and dropped. Writes are joined per connection
-// and handed to the socket once per turn of the event loop (one setImmediate for every connection), up
-// to 16 KiB in one write, as Portcullis does. No session, no validation, no packet identifiers of its own.
+// and handed to the socket once per turn of the event loop (one setImmediate for every connection: the
+// broker's own src/broker/write-batch.ts, from dist/), up to 16 KiB in one write, as Portcullis does. The
+// framing loop is the generator's (bench/lib/mqtt.ts), written out here so the floor runs on plain Node. No session, no validation, no packet identifiers of its own.
 // With STATS_PORT it serves its longest event-loop stall since the previous request on
 // http://HOST:STATS_PORT/metrics in the line Portcullis uses (portcullis_event_loop_stall_max_seconds),
 // measured the same way (perf_hooks.monitorEventLoopDelay, 2 ms resolution).
@@ -22,8 +23,9 @@ import { readFileSync } from 'node:fs'
 import { createServer as createHttpServer } from 'node:http'
 import { createServer } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { setImmediate } from 'node:timers'
 import { createServer as createTlsServer } from 'node:tls'
+// The broker's own per-turn flush (the bench runs after `npm run build`): the same write pattern, not a copy of it.
+import { flushThisTurn } from '../../dist/broker/write-batch.js'
 
 const [portArg = '1883', host = '127.0.0.1', statsArg = '-', certFile, keyFile] = process.argv.slice(2)
 const port = Number(portArg)
@@ -36,19 +38,6 @@ const JOIN_LIMIT = 16 * 1024
 const routes = new Map()
 /** Bumped when subscriptions change: a publisher's cached route of an earlier version is looked up again. */
 let routesVersion = 0
-
-// ---- writes joined per connection, flushed once per turn (as src/broker/write-batch.ts) ----
-let pending = []
-let spare = []
-let scheduled = false
-function flushPending() {
-  const list = pending
-  pending = spare
-  spare = list
-  scheduled = false
-  for (const c of list) c.flush()
-  list.length = 0
-}
 
 class Conn {
   constructor(socket) {
@@ -69,8 +58,7 @@ class Conn {
     if (this.socket.destroyed) return
     if (this.out === undefined) {
       this.out = buf
-      pending.push(this)
-      if (!scheduled) { scheduled = true; setImmediate(flushPending) }
+      flushThisTurn(this)
     } else (this.more ??= [this.out]).push(buf)
     this.outBytes += buf.length
     if (this.outBytes >= JOIN_LIMIT) this.flush()
