@@ -146,7 +146,8 @@ export function benchCertificate(dir: string): BenchCertificate {
 function portcullisYaml(port: number, extra: Record<string, unknown> | undefined, tls: BenchCertificate | undefined): string {
   const base: Record<string, unknown> = {
     listeners: [tls === undefined ? { type: 'tcp', host: HOST, port, noDelay: true } : { type: 'tls', host: HOST, port, noDelay: true, cert: tls.certFile, key: tls.keyFile }],
-    log: { level: 'silent' },
+    // BENCH_PORTCULLIS_LOG=info turns its log on (stdout, see --broker-out) for debugging (never for measurements).
+    log: { level: process.env['BENCH_PORTCULLIS_LOG'] ?? 'silent' },
     // Same queue as Mosquitto gets (max_queued_messages below): a QoS 1 subscriber whose window is
     // full while this shared machine deschedules the generator must not lose messages in one
     // broker and not in the other (so no byte limit on it either). Reconnect storms come from
