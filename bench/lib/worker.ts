@@ -67,7 +67,14 @@ interface Sub {
 let pubs: Pub[] = []
 let subs: Sub[] = []
 let held: RawClient[] = []
-let countPerPub = 0
+/**
+ * Messages per publisher in each phase (1, 2): a message's index in its phase's bitmaps is
+ * pub * (its phase's count) + seq. A warm-up message delivered after the measured phase began
+ * (a broker still draining its queue when the warm-up hit its time bound) is indexed with the
+ * warm-up's count; indexed with the measured phase's it fell outside the bitmap and was
+ * counted as lost.
+ */
+const countPerPubOf: [number, number] = [0, 0]
 /** Per phase (1, 2): the messages whose PUBACK came (index = pub * countPerPub + seq), and how many subscribers saw each. */
 const acked: [Uint8Array | undefined, Uint8Array | undefined] = [undefined, undefined]
 const seenBy: [Uint16Array | undefined, Uint16Array | undefined] = [undefined, undefined]
@@ -92,7 +99,7 @@ function attachSubscriber(sub: Sub): void {
     if (phase !== 1 && phase !== 2) return
     const seen = sub.seen[phase - 1]
     if (seen !== undefined) {
-      const k = buf.readUInt16LE(p + PAYLOAD_PUB) * countPerPub + buf.readUInt32LE(p + PAYLOAD_SEQ)
+      const k = buf.readUInt16LE(p + PAYLOAD_PUB) * countPerPubOf[phase - 1] + buf.readUInt32LE(p + PAYLOAD_SEQ)
       if (k < seen.length) {
         if (seen[k] === 0) {
           seen[k] = 1
@@ -209,7 +216,7 @@ function sendBatch(pub: Pub, phase: number, firstSeq: number, k: number): void {
       pub.nextPacketId = id === 65535 ? 1 : id + 1
       batch.writeUInt16BE(id, off + tpl.packetIdOffset)
       pub.idPhase[id] = phase
-      pub.idIndex[id] = pub.spec.index * countPerPub + seq
+      pub.idIndex[id] = pub.spec.index * countPerPubOf[phase - 1] + seq
       pub.inflight++
     }
     off += tpl.bytes.length
@@ -221,7 +228,7 @@ const BATCH = 32
 const MIN_BATCH = 8
 
 async function load(job: Extract<Job, { op: 'load' }>): Promise<{ sent: number; timedOut: boolean }> {
-  countPerPub = job.countPerPub
+  countPerPubOf[job.phase - 1] = job.countPerPub
   collectLatency = job.collectLatency
   for (const sub of subs) {
     sub.seen[job.phase - 1] = new Uint8Array(job.totalPubs * job.countPerPub)
