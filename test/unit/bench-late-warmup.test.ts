@@ -15,7 +15,7 @@ import { Generator } from '../../bench/lib/generator.js'
 import { PAYLOAD_BYTES, PAYLOAD_PHASE } from '../../bench/lib/mqtt.js'
 
 /** Packets of `buf` (whole ones; the stand-in's clients write whole packets). */
-function* packets(buf: Buffer): Generator<Buffer> {
+function* packets(buf: Buffer): IterableIterator<Buffer> {
   let off = 0
   while (off + 2 <= buf.length) {
     let len = 0
