@@ -39,6 +39,9 @@ const { values } = parseArgs({
     qos: { type: 'string', default: '0,1' },
     modes: { type: 'string', default: 'local,cross' },
     'cpu-prof': { type: 'string' },
+    'node-flags': { type: 'string' },
+    'node-stdout': { type: 'string' },
+    root: { type: 'string' },
     threads: { type: 'boolean', default: false },
     connects: { type: 'string', default: '2000' },
     'no-warmup': { type: 'boolean', default: false },
@@ -73,6 +76,9 @@ interface Result {
   readonly writesPerMsg: number
   /** Read system calls per message (both nodes). */
   readonly readsPerMsg: number
+  /** Wake-ups (voluntary context switches, every thread) per message, each node. */
+  readonly wakeUpsA: number
+  readonly wakeUpsB: number
   /** The part of the broker CPU spent in the kernel (system calls), µs per message. */
   readonly systemUsPerMsg: number
   /** Redis commands per message, by command (INFO commandstats), and Redis's µs per message in each. */
@@ -83,6 +89,16 @@ interface Result {
 function writeCalls(pid: number): number {
   const m = /syscw:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))
   return m === null ? NaN : Number(m[1])
+}
+
+/** Times a process went to sleep waiting (voluntary context switches of all its threads): its wake-ups. */
+function wakeUps(pid: number): number {
+  let n = 0
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const m = /voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))
+    if (m !== null) n += Number(m[1])
+  }
+  return n
 }
 
 /** System (kernel) CPU seconds of a process so far. */
@@ -158,6 +174,8 @@ async function run(mode: 'local' | 'cross', qos: 0 | 1, a: RunningBroker, b: Run
   latencies.length = 0
   await stats.config('RESETSTAT')
   const writes0 = writeCalls(a.pid) + writeCalls(b.pid)
+  const wakeA0 = wakeUps(a.pid)
+  const wakeB0 = wakeUps(b.pid)
   const threadsA = threadCpu(a.pid)
   const threadsB = threadCpu(b.pid)
   const reads0 = readCalls(a.pid) + readCalls(b.pid)
@@ -185,6 +203,8 @@ async function run(mode: 'local' | 'cross', qos: 0 | 1, a: RunningBroker, b: Run
   const cpu = cpuSeconds(a.pid) + cpuSeconds(b.pid) - cpu0
   const redis = cpuSeconds(redisPid) - redis0
   const writes = writeCalls(a.pid) + writeCalls(b.pid) - writes0
+  const wakeA = wakeUps(a.pid) - wakeA0
+  const wakeB = wakeUps(b.pid) - wakeB0
   if (values.threads === true) process.stderr.write(`  µs/msg per thread, A: ${threadDelta(threadsA, threadCpu(a.pid), received)}; B: ${threadDelta(threadsB, threadCpu(b.pid), received)}\n`)
   const reads = readCalls(a.pid) + readCalls(b.pid) - reads0
   const sys = systemSeconds(a.pid) + systemSeconds(b.pid) - sys0
@@ -204,6 +224,8 @@ async function run(mode: 'local' | 'cross', qos: 0 | 1, a: RunningBroker, b: Run
     p99Ms: percentile(latencies, 0.99),
     writesPerMsg: writes / Math.max(received, 1),
     readsPerMsg: reads / Math.max(received, 1),
+    wakeUpsA: wakeA / Math.max(received, 1),
+    wakeUpsB: wakeB / Math.max(received, 1),
     systemUsPerMsg: (sys * 1e6) / Math.max(received, 1),
     commands,
   }
@@ -271,15 +293,17 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-cluster-'))
   const redis = await startRedis(dir)
   const prof = values['cpu-prof']
-  const opts = { tmpDir: dir, brokerCpu: '0', portcullisNodeFlags: prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`], mosquittoPath: '' }
+  const flags = [...(prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`]), ...(values['node-flags']?.split(' ').filter((f) => f !== '') ?? [])]
+  const opts = { tmpDir: dir, brokerCpu: '0', portcullisNodeFlags: flags, mosquittoPath: '', stdoutDir: values['node-stdout'] }
   const cluster = (nodeId: string): Record<string, unknown> => ({ cluster: { redis: { path: join(dir, 'redis.sock') }, nodeId }, persistence: true })
+  const root = values.root === undefined ? {} : { root: values.root }
   const results: Result[] = []
   const connects: ConnectResult[] = []
   const stats = new Redis({ path: join(dir, 'redis.sock'), lazyConnect: true, maxRetriesPerRequest: 1 })
   await stats.connect()
   try {
-    const a = await startBroker({ label: 'node-a', kind: 'portcullis', portcullisConfig: cluster('node-a') }, PORT_A, opts)
-    const b = await startBroker({ label: 'node-b', kind: 'portcullis', portcullisConfig: cluster('node-b') }, PORT_B, opts)
+    const a = await startBroker({ label: 'node-a', kind: 'portcullis', portcullisConfig: cluster('node-a'), ...root }, PORT_A, opts)
+    const b = await startBroker({ label: 'node-b', kind: 'portcullis', portcullisConfig: cluster('node-b'), ...root }, PORT_B, opts)
     try {
       // Round 0 warms both nodes up (the JIT compiles the hot paths) and is not counted.
       for (let round = WARMUP ? 0 : 1; round <= ROUNDS; round++) {
@@ -287,7 +311,7 @@ async function main(): Promise<void> {
           for (const mode of MODES) {
             const r = await run(mode, qos, a, b, redis.pid as number, stats, round)
             if (round > 0) results.push(r)
-            process.stderr.write(`round ${round} QoS ${qos} ${mode}: ${r.delivered} msgs, ${(r.delivered / r.seconds).toFixed(0)} msg/s, broker ${r.brokerUsPerMsg.toFixed(1)} µs/msg, redis ${r.redisUsPerMsg.toFixed(1)} µs/msg, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, kernel ${r.systemUsPerMsg.toFixed(1)} µs/msg, writes ${r.writesPerMsg.toFixed(2)}/msg, reads ${r.readsPerMsg.toFixed(2)}/msg\n`)
+            process.stderr.write(`round ${round} QoS ${qos} ${mode}: ${r.delivered} msgs, ${(r.delivered / r.seconds).toFixed(0)} msg/s, broker ${r.brokerUsPerMsg.toFixed(1)} µs/msg, redis ${r.redisUsPerMsg.toFixed(1)} µs/msg, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, kernel ${r.systemUsPerMsg.toFixed(1)} µs/msg, writes ${r.writesPerMsg.toFixed(2)}/msg, reads ${r.readsPerMsg.toFixed(2)}/msg, wake-ups A ${r.wakeUpsA.toFixed(3)} B ${r.wakeUpsB.toFixed(3)}/msg\n`)
             const cmds = [...r.commands].sort((x, y) => y[1].calls - x[1].calls).map(([n, c]) => `${n} ${c.calls.toFixed(3)} (${c.usec.toFixed(2)} µs)`)
             process.stderr.write(`  Redis commands per message: ${cmds.join(', ')}\n`)
           }

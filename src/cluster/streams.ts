@@ -10,6 +10,11 @@
  *   crash either leaves the entry pending or has it in the session's queue, never neither.
  *   On a Redis Cluster the deliveries commit first and the XACK + XDEL after them: a crash
  *   between the two delivers those entries again (at least once, also for QoS 2).
+ * - A read whose delivery stored nothing (QoS 0, sessions held in memory: the common case) has
+ *   nothing to commit with: its XACK + XDEL go on the reading connection, written together with
+ *   the next XREADGROUP (one write, one answer for both, no group commit, no round trip of its
+ *   own). The entries were handled when it is sent; a crash before it re-reads them (as before,
+ *   the window of one round trip).
  * - On start a node first re-reads its own pending entries (read before a crash, never
  *   acknowledged), then new ones.
  *
@@ -138,6 +143,8 @@ export class StreamReader {
   #closed = false
   #failing = false
   #running: Promise<void> | undefined
+  /** Ids of entries handed over whose delivery stored nothing: acknowledged with the next read. */
+  #unacked: Buffer[] = []
   /** Messages read and handed over since start. */
   received = 0
   readonly #counted: EntryVisitor = (message, forwarded, mirror, passedOn) => {
@@ -163,6 +170,13 @@ export class StreamReader {
     this.#closed = true
     this.#client.disconnect()
     await this.#running
+    // Handed over, not acknowledged yet (the read it went with was cut off): with the state's last commit.
+    const ids = this.#unacked
+    this.#unacked = []
+    if (ids.length === 0) return
+    const key = this.#key
+    this.#state.recordCommand(() => ['EVAL', ACK_LUA, 1, key, STREAM_GROUP, ...ids])
+    await committed(this.#state)
   }
 
   async #ensureGroup(): Promise<void> {
@@ -174,17 +188,40 @@ export class StreamReader {
     }
   }
 
+  /**
+   * The next entries from `from` (blocking for new ones when `block`); the acknowledgement of the
+   * entries handed over last without a commit (#unacked) goes first on the same connection, both
+   * commands in one write. Throws when either fails: what was not acknowledged is read again.
+   */
   async #read(from: string, block: boolean): Promise<Entries> {
-    const reply = await this.#client.callBuffer(
+    const read: [string, ...Array<string | number>] = [
       'XREADGROUP', 'GROUP', STREAM_GROUP, this.#consumer, 'COUNT', READ_COUNT,
       ...(block ? ['BLOCK', BLOCK_MS] : []), 'STREAMS', this.#key, from,
-    ) as ReadReply
-    return reply?.[0]?.[1] ?? []
+    ]
+    const ids = this.#unacked
+    if (ids.length === 0) return entriesOf(await this.#client.callBuffer(...read) as ReadReply)
+    this.#unacked = []
+    const results = await this.#client.pipeline().callBuffer('EVAL', ACK_LUA, 1, this.#key, STREAM_GROUP, ...ids).callBuffer(...read).exec()
+    const [acked, reply] = results ?? []
+    const failed = acked?.[0] ?? reply?.[0]
+    if (acked === undefined || reply === undefined || failed != null) {
+      // Closing: acknowledged with the state's last commit instead (close()). Otherwise the
+      // entries are pending still, read again from the start of this consumer's list.
+      if (this.#closed && (acked === undefined || acked[0] != null)) this.#unacked = ids
+      throw failed ?? new Error('stream read: no answer')
+    }
+    return entriesOf(reply[1] as ReadReply)
   }
 
-  /** Hand the entries over and acknowledge them in the same commit; the commit's error, if any. */
+  /**
+   * Hand the entries over and acknowledge them in the same commit; the commit's error, if any.
+   * When the delivery recorded nothing to commit, the acknowledgement waits for the next read
+   * instead (#read): nothing to wait for here.
+   */
   async #hand(entries: Entries): Promise<Error | undefined> {
     const ids: Buffer[] = []
+    const state = this.#state
+    const recorded = state.recorded
     for (const [id, fields] of entries) {
       ids.push(id)
       // (A pending entry whose fields are gone was deleted: only acknowledged.)
@@ -196,8 +233,11 @@ export class StreamReader {
         this.#logger.error({ err: { message: err instanceof Error ? err.message : String(err) }, entry: id.toString() }, 'cluster: forwarded message not delivered')
       }
     }
+    if (state.recorded === recorded) {
+      for (const id of ids) this.#unacked.push(id)
+      return undefined
+    }
     const key = this.#key
-    const state = this.#state
     if (state.sharded) {
       // Redis Cluster: the deliveries (their clients' slots) and the acknowledgement (this
       // node's slot) cannot share a MULTI: the deliveries commit first, then the acknowledgement.
@@ -248,6 +288,11 @@ export class StreamReader {
     this.#failing = true
     this.#logger.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'cluster: cannot read forwarded messages; retrying')
   }
+}
+
+/** The entries of an XREADGROUP answer (one stream). */
+function entriesOf(reply: ReadReply): Entries {
+  return reply?.[0]?.[1] ?? []
 }
 
 /** The outcome of the group holding every change recorded so far. */

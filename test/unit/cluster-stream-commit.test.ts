@@ -3,7 +3,8 @@
  * reader acknowledges (src/cluster/streams.ts), over a real redis-server: a group whose only
  * change is one command is sent alone, a group of several changes is one MULTI/EXEC (all or
  * nothing), a failed command fails its group's waiters, and entries read from a node's stream
- * are acknowledged and deleted once their messages were handed over.
+ * are acknowledged and deleted once their messages were handed over — in the commit of what the
+ * delivery stored, or, when it stored nothing, on the reading connection with the next read.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
@@ -114,5 +115,57 @@ describe('cluster stream reader', () => {
       return pending[0] === 0 && await state.client.xlen(key) === 0
     })
     assert.equal(reader.received, 3)
+  })
+
+  test('a delivery that stores nothing is acknowledged with the next read, without a group commit', async (t) => {
+    const state = await openRedisState(redis, t, 'node-s')
+    const client = state.client.duplicate()
+    t.after(() => client.disconnect())
+    await client.connect()
+    let got = 0
+    const reader = new StreamReader(state, client, silentLogger(), () => { got++ })
+    t.after(() => reader.close())
+    await reader.start()
+    const key = streamKey('node-s')
+    for (let i = 0; i < 3; i++) {
+      recordForward(state, 'node-s', message(`s/${i}`, 'x'), TO_ALL, false)
+      assert.equal(await committed(state), undefined)
+    }
+    const appends = state.stats.commits
+    assert.equal(appends, 3)
+    await until('three messages handed over', () => Promise.resolve(got === 3))
+    await until('the entries acknowledged and deleted', async () => {
+      const pending = await state.client.xpending(key, STREAM_GROUP) as [number, ...unknown[]]
+      return pending[0] === 0 && await state.client.xlen(key) === 0
+    })
+    // The reader's acknowledgements went on its own connection: no commit of the node's state for them.
+    assert.equal(state.stats.commits, appends)
+  })
+
+  test('a delivery that stores something is acknowledged in the same MULTI/EXEC as what it stored', async (t) => {
+    const state = await openRedisState(redis, t, 'node-t')
+    const client = state.client.duplicate()
+    t.after(() => client.disconnect())
+    await client.connect()
+    const reader = new StreamReader(state, client, silentLogger(), (m) => {
+      // As a delivery to a persistent session records its queue entry.
+      state.recordCommand(() => ['RPUSH', 'pc:test:queue', m.topic])
+    })
+    t.after(() => reader.close())
+    await reader.start()
+    const key = streamKey('node-t')
+    recordForward(state, 'node-t', message('t/1', 'x'), TO_ALL, false)
+    assert.equal(await committed(state), undefined)
+    await state.client.config('RESETSTAT')
+    await until('the delivery stored', async () => (await state.client.lrange('pc:test:queue', 0, -1)).length === 1)
+    await until('the entry acknowledged and deleted', async () => {
+      const pending = await state.client.xpending(key, STREAM_GROUP) as [number, ...unknown[]]
+      return pending[0] === 0 && await state.client.xlen(key) === 0
+    })
+    const c = await calls(state.client)
+    assert.equal(c.get('multi'), 1)
+    assert.equal(c.get('exec'), 1)
+    assert.equal(c.get('rpush'), 1)
+    assert.equal(c.get('xack'), 1)
   })
 })
