@@ -75,7 +75,14 @@ export async function tokenRevoke(args: Args, print: (s: string) => void): Promi
     return 1
   }
   const r = answer.revocation
-  print(`revoked (${String(r['kind'])} ${JSON.stringify(r['value'])}), id ${String(r['id'])}, expires ${r['expires'] === null ? 'never (until deleted)' : typeof r['expires'] === 'string' ? r['expires'] : JSON.stringify(r['expires'])}`)
+  print(`revoked (${describeRevocation(r)}), id ${String(r['id'])}, expires ${r['expires'] === null ? 'never (until deleted)' : typeof r['expires'] === 'string' ? r['expires'] : JSON.stringify(r['expires'])}`)
   print(`connected clients disconnected: ${String(answer.disconnected)}`)
   return 0
+}
+
+/** What an entry covers, as the API describes it: jti "…", sub "…", or sub "…" issued before <time>. */
+function describeRevocation(r: Record<string, unknown>): string {
+  if (r['kind'] !== 'issuedBefore') return `${String(r['kind'])} ${JSON.stringify(r['value'])}`
+  const before = r['issuedBefore']
+  return `sub ${JSON.stringify(r['value'])} issued before ${typeof before === 'number' ? new Date(before * 1000).toISOString() : String(before)}`
 }

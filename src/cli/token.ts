@@ -7,9 +7,9 @@ import { createAuthenticators } from '../auth/create.js'
 import { parseAuthenticatorsConfig, type AuthenticatorConfig } from '../auth/config.js'
 import type { PortcullisConfig } from '../config/schema.js'
 import { CONFIG_DB_FILE, SqliteConfigStore } from '../store/sqlite/config-store.js'
-import { ALGORITHM_SPECS, JWS_ALGORITHMS, algorithmsForKey, isJwsAlgorithm, type JwsAlgorithm } from '../auth/jwt/algorithms.js'
+import { ALGORITHM_SPECS, JWS_ALGORITHMS, algorithmsForKey, hmacAlgorithmsFor, isJwsAlgorithm, type JwsAlgorithm } from '../auth/jwt/algorithms.js'
 import { BASE64_SECRET, hmacSecretBytes } from '../auth/jwt/config.js'
-import { formatInspection, inspectToken, mintToken } from '../auth/jwt/tools.js'
+import { formatInspection, inspectToken, mintToken, parseDuration } from '../auth/jwt/tools.js'
 import { DeviceRegistry } from '../auth/devices/registry.js'
 import { RevocationList } from '../auth/revocation.js'
 import { DEV_KEY_FILE } from '../dev/dev-setup.js'
@@ -49,7 +49,12 @@ function signingKey(args: Args): SigningKey {
   const secret = hmacSecret(args)
   if (secret !== undefined) {
     if (args.has('key')) throw new UsageError('give --key or a secret, not both')
-    return { key: secret, alg: algorithm(args.get('alg'), 'HS256', HMAC_ALGORITHMS), kid: args.get('kid') }
+    const alg = algorithm(args.get('alg'), 'HS256', HMAC_ALGORITHMS)
+    // The broker refuses a shorter secret in its configuration: a token signed with one could never be accepted.
+    if (!hmacAlgorithmsFor(secret.length).includes(alg)) {
+      throw new UsageError(`the secret is ${secret.length} bytes; ${alg} needs at least ${ALGORITHM_SPECS[alg].bytes} (the broker refuses a shorter one)`)
+    }
+    return { key: secret, alg, kid: args.get('kid') }
   }
   const file = args.get('key') ?? join(args.get('data-dir') ?? './data', DEV_KEY_FILE)
   let text: string
@@ -103,6 +108,21 @@ function claimValue(raw: string): unknown {
   }
 }
 
+/** The ACL of `--acl FILE` (YAML or JSON); a file that cannot be read or parsed is a usage error naming it. */
+function aclClaim(file: string): unknown {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new UsageError(`--acl: cannot read ${file}: ${(err as Error).message}`)
+  }
+  try {
+    return parseYaml(text) as unknown
+  } catch (err) {
+    throw new UsageError(`--acl: ${file} is not YAML or JSON: ${(err as Error).message.split('\n')[0]}`)
+  }
+}
+
 export function tokenMint(args: Args): string {
   const k = signingKey(args)
   const claims: Record<string, unknown> = {}
@@ -116,9 +136,16 @@ export function tokenMint(args: Args): string {
   const aud = args.get('aud')
   if (aud !== undefined) claims['aud'] = aud
   const aclFile = args.get('acl')
-  const acl = aclFile === undefined ? undefined : (parseYaml(readFileSync(aclFile, 'utf8')) as unknown)
+  const acl = aclFile === undefined ? undefined : aclClaim(aclFile)
   const sub = args.get('sub')
   const exp = args.get('exp') ?? '1h'
+  if (exp !== 'none') {
+    try {
+      parseDuration(exp)
+    } catch (err) {
+      throw new UsageError(`--exp: ${(err as Error).message}, or none`)
+    }
+  }
   return mintToken({
     privateKey: k.key,
     alg: k.alg,

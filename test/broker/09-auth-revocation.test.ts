@@ -136,6 +136,10 @@ describe('09 revocation', () => {
     const bad = await promisify(execFile)('node', [resolve('bin/portcullis.js'), 'token', 'revoke', '--sub', 'x', '--issued-before', 'soon', '--url', h.adminUrl, '--api-key', API_KEY]).catch((e: { code: number; stdout: string }) => e)
     assert.equal((bad as { code?: number }).code, 1)
     assert.match((bad as { stdout: string }).stdout, /HTTP 400.*issuedBefore/)
+    // A subject's tokens issued before a time: the answer says so (it said `issuedBefore "<sub>"`).
+    const sub = uid('cli-sub')
+    const before = await promisify(execFile)('node', [resolve('bin/portcullis.js'), 'token', 'revoke', '--sub', sub, '--issued-before', '1700000000', '--url', h.adminUrl, '--api-key', API_KEY])
+    assert.match(before.stdout, new RegExp(`^revoked \\(sub "${sub}" issued before 2023-11-14T22:13:20\\.000Z\\), id `, 'm'))
   })
 
   test('revocations survive a restart', async () => {

@@ -86,6 +86,37 @@ describe('cli: consistency', () => {
     assert.match(none.stderr, /a command is missing \(mint, inspect, revoke\)/)
   })
 
+  test('token mint: a bad --exp, an unreadable or unparsable --acl file and a secret the broker would refuse are usage errors naming the option (exit 2)', async () => {
+    const secret = 'x'.repeat(32)
+    const exp = await cli(['token', 'mint', '--secret', secret, '--exp', '10x'], dir)
+    assert.equal(exp.code, 2, exp.stderr)
+    assert.match(exp.stderr, /^portcullis token mint: --exp: cannot read duration '10x' \(e\.g\. 90, 30s, 30m, 1h, 7d\), or none$/m)
+    const missing = await cli(['token', 'mint', '--secret', secret, '--acl', join(dir, 'no-such-acl.yaml')], dir)
+    assert.equal(missing.code, 2, missing.stderr)
+    assert.match(missing.stderr, /^portcullis token mint: --acl: cannot read .*no-such-acl\.yaml: ENOENT/m)
+    writeFileSync(join(dir, 'broken-acl.yaml'), 'pub: [a/#\n')
+    const broken = await cli(['token', 'mint', '--secret', secret, '--acl', join(dir, 'broken-acl.yaml')], dir)
+    assert.equal(broken.code, 2, broken.stderr)
+    assert.match(broken.stderr, /^portcullis token mint: --acl: .*broken-acl\.yaml is not YAML or JSON: /m)
+    for (const [argv, said] of [
+      [['--secret', 'short'], /the secret is 5 bytes; HS256 needs at least 32 \(the broker refuses a shorter one\)/],
+      [['--secret', secret, '--alg', 'HS512'], /the secret is 32 bytes; HS512 needs at least 64/],
+      [['--secret-base64', Buffer.alloc(16, 7).toString('base64')], /the secret is 16 bytes; HS256 needs at least 32/],
+    ] as const) {
+      const r = await cli(['token', 'mint', ...argv], dir)
+      assert.equal(r.code, 2, argv.join(' '))
+      assert.match(r.stderr, said)
+      assert.equal(r.stdout, '', 'no token printed')
+    }
+    // The good forms still work: a negative --exp (an expired token, for tests), none, an ACL file.
+    writeFileSync(join(dir, 'acl.yaml'), 'pub: ["a/#"]\n')
+    for (const argv of [['--exp', '-1h'], ['--exp', 'none'], ['--acl', join(dir, 'acl.yaml')]]) {
+      const r = await cli(['token', 'mint', '--secret', secret, ...argv], dir)
+      assert.equal(r.code, 0, `${argv.join(' ')}: ${r.stderr}`)
+      assert.match(r.stdout, /^ey[\w-]+\.[\w-]+\.[\w-]+\n$/)
+    }
+  })
+
   test('every --alg error lists the valid algorithms', async () => {
     for (const argv of [['keygen', '--alg', 'ES257'], ['token', 'mint', '--secret', 'x'.repeat(32), '--alg', 'none']]) {
       const r = await cli(argv, dir)
