@@ -78,8 +78,9 @@ return 1
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    pcDevicesChange(numKeys: number, ...args: Array<string | number>): Result<[number, number | string[]], Context>
-    pcDevicesSeed(numKeys: number, ...args: string[]): Result<number, Context>
+    /** (`args`: the keys, then the arguments, in one array: an import's 200,000 would overflow a spread call's stack.) */
+    pcDevicesChange(numKeys: number, args: ReadonlyArray<string | number>): Result<[number, number | string[]], Context>
+    pcDevicesSeed(numKeys: number, args: readonly string[]): Result<number, Context>
   }
 }
 
@@ -126,8 +127,8 @@ export class SharedDevices {
 
   /** Shares `devices` as the cluster's registry if no node did yet; true when they became the cluster's. */
   async seed(devices: readonly StoredDevice[]): Promise<boolean> {
-    const args = devices.flatMap((d) => [d.id, JSON.stringify(d)])
-    return (await this.#client.pcDevicesSeed(3, SHARED_DEVICES_KEY, SHARED_DEVICES_VERSION_KEY, SHARED_DEVICES_LOG_KEY, ...args)) === 1
+    const args = [SHARED_DEVICES_KEY, SHARED_DEVICES_VERSION_KEY, SHARED_DEVICES_LOG_KEY, ...devicePairs(devices)]
+    return (await this.#client.pcDevicesSeed(3, args)) === 1
   }
 
   /**
@@ -137,11 +138,13 @@ export class SharedDevices {
   async write(change: DeviceWrite): Promise<void> {
     const { puts, removes = [] } = change
     if (puts.length === 0 && removes.length === 0) return
-    const args = [this.#nodeId, SHARED_DEVICES_CHANNEL, LOG_KEPT, change.mustBeNew === true ? '1' : '0', puts.length, ...puts.flatMap((d) => [d.id, JSON.stringify(d)]), ...removes]
+    const args = [
+      SHARED_DEVICES_KEY, SHARED_DEVICES_VERSION_KEY, SHARED_DEVICES_LOG_KEY,
+      this.#nodeId, SHARED_DEVICES_CHANNEL, LOG_KEPT, change.mustBeNew === true ? '1' : '0', puts.length, ...devicePairs(puts), ...removes,
+    ]
     let answer: [number, number | string[]]
     try {
-      answer = await answerWithin(this.#client.pcDevicesChange(3, SHARED_DEVICES_KEY, SHARED_DEVICES_VERSION_KEY, SHARED_DEVICES_LOG_KEY, ...args),
-        SHARED_CHANGE_TIMEOUT_MS + Math.ceil(puts.length / DEVICES_PER_MS))
+      answer = await answerWithin(this.#client.pcDevicesChange(3, args), SHARED_CHANGE_TIMEOUT_MS + Math.ceil(puts.length / DEVICES_PER_MS))
     } catch (err) {
       throw unavailable(err, 'devices cannot be changed until it is back, so that every node has the same registry (if Redis took the change after all, it is in force on every node within a second)')
     }
@@ -230,4 +233,11 @@ export class SharedDevices {
       return undefined
     }
   }
+}
+
+/** Each device as its hash field and value: id, JSON. */
+function devicePairs(devices: readonly StoredDevice[]): string[] {
+  const pairs: string[] = []
+  for (const d of devices) pairs.push(d.id, JSON.stringify(d))
+  return pairs
 }

@@ -108,3 +108,14 @@ test('a new device already registered (through another node) is refused and noth
   assert.equal(await state.client.hexists(SHARED_DEVICES_KEY, 'fresh'), 0, 'the other device was not written either')
   assert.equal(await state.client.get(SHARED_DEVICES_VERSION_KEY), version, 'no version bump')
 })
+
+test('100,000 devices in one change (an import) and in a seed are written whole (no call-stack limit on the arguments)', { timeout: 60_000 }, async () => {
+  const { shared: a, state } = await node('node-a')
+  await state.client.flushall()
+  const fleet = Array.from({ length: 100_000 }, (_, i) => device(`f-${i}`))
+  assert.equal(await a.seed(fleet), true)
+  assert.equal(await state.client.hlen(SHARED_DEVICES_KEY), 100_000)
+  await a.write({ puts: fleet.map((d) => ({ ...d, enabled: false })), removes: ['f-0'] })
+  assert.equal(await state.client.hlen(SHARED_DEVICES_KEY), 99_999)
+  assert.equal((JSON.parse((await state.client.hget(SHARED_DEVICES_KEY, 'f-99999')) ?? '{}') as StoredDevice).enabled, false)
+})
