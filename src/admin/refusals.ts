@@ -3,6 +3,7 @@
  * filters are checked here (a clear 400 for a bad one); the record itself is the broker's.
  */
 import type { RefusalFilter, RefusalLog, RefusalRecord } from '../broker/refusals.js'
+import { ErrorCodes } from '../errors.js'
 import { ApiError } from './errors.js'
 
 const TEXT_FILTERS = ['clientId', 'address', 'reason'] as const
@@ -23,12 +24,23 @@ function since(query: Readonly<Record<string, unknown>>): number | undefined {
   return at
 }
 
+/**
+ * `reason`: an error code (`ERR_JWT_EXPIRED`, any case) or a reason code (134 or 0x86). Anything
+ * else would match nothing, so a typo (`ERR_JWT_EXPRIED`) is told rather than answered with [].
+ */
+function checkReason(value: string): void {
+  if (/^0x[0-9a-f]{1,2}$/i.test(value) || (/^[0-9]{1,3}$/.test(value) && Number(value) <= 255)) return
+  if (Object.hasOwn(ErrorCodes, value.toUpperCase())) return
+  throw new ApiError('ERR_VALIDATION', `reason: must be an error code (ERR_…, see the README's error codes) or a reason code (134 or 0x86) (got ${JSON.stringify(value)})`, 'reason')
+}
+
 export function listRefusals(log: RefusalLog, query: Readonly<Record<string, unknown>>): RefusalRecord[] {
   const filter: { -readonly [K in keyof RefusalFilter]: RefusalFilter[K] } = {}
   for (const name of TEXT_FILTERS) {
     const value = text(query, name)
     if (value !== undefined) filter[name] = value
   }
+  if (filter.reason !== undefined) checkReason(filter.reason)
   const at = since(query)
   if (at !== undefined) filter.since = at
   return log.list(filter)

@@ -77,6 +77,14 @@ describe('refusals: GET /api/v1/refusals', () => {
     const bad = await h.api('GET', '/api/v1/refusals?since=yesterday')
     assert.equal(bad.status, 400)
     assert.match(bad.text, /since/)
+    assert.equal((await h.api('GET', `/api/v1/refusals?reason=${code.toLowerCase()}`)).body.length, (await h.api('GET', `/api/v1/refusals?reason=${code}`)).body.length)
+    // A reason that is neither an error code nor a reason code would match nothing: a 400 naming the filter, not [].
+    for (const typo of ['ERR_JWT_EXPRIED', '0xZZ', '300', 'expired']) {
+      const r = await h.api('GET', `/api/v1/refusals?reason=${typo}`)
+      assert.equal(r.status, 400, typo)
+      assert.equal(r.body.path, 'reason', typo)
+      assert.match(r.body.message, /must be an error code .* or a reason code/, typo)
+    }
   })
 
   it('is in the OpenAPI document', async () => {
