@@ -6,7 +6,12 @@
  * a child process and reports the time from process start to the MQTT listener being open
  * (the `listening` log line), the broker's own "state recovered" time, and its memory.
  *
- *   npm run build && node --import tsx bench/durable-startup.ts [--sessions 100000] [--queued 1] [--rounds 3]
+ *   npm run build && node --import tsx bench/durable-startup.ts [--sessions 100000] [--queued 1] [--rounds 3] [--cluster]
+ *
+ * `--cluster`: the same for a cluster node (issue 13): the sessions are written into a redis-server
+ * (unix socket, bench/lib/redis-server.ts) as held by node `node-1`, which then starts again and
+ * takes them all back (claims each client id, loads its session) before it listens; the empty
+ * case is a node on a second, empty redis-server.
  *
  * Bounded: at most 1,000,000 sessions, 10 rounds, 120 s per start; nothing listens beyond loopback.
  */
@@ -16,13 +21,16 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { STATE_DB_FILE } from '../src/store/sqlite/state-database.js'
-import { writeStoredSessions } from './lib/stored-sessions.js'
+import { NODE_DEAD_AFTER_MS } from '../src/cluster/membership.js'
+import { redisSocket, startRedis } from './lib/redis-server.js'
+import { writeRedisSessions, writeStoredSessions } from './lib/stored-sessions.js'
 
 const { values } = parseArgs({
   options: {
     sessions: { type: 'string', default: '100000' },
     queued: { type: 'string', default: '1' },
     rounds: { type: 'string', default: '3' },
+    cluster: { type: 'boolean', default: false },
   },
 })
 const SESSIONS = Math.min(Math.max(Number(values.sessions) || 100_000, 1), 1_000_000)
@@ -30,6 +38,8 @@ const QUEUED = Math.min(Math.max(Number(values.queued) || 0, 0), 100)
 const ROUNDS = Math.min(Math.max(Number(values.rounds) || 3, 1), 10)
 const START_BUDGET_MS = 120_000
 const BIN = resolve('bin/portcullis.js')
+const CLUSTER = values.cluster === true
+const NODE_ID = 'node-1'
 
 interface Start { listeningMs: number; rssMiB: number }
 
@@ -39,6 +49,7 @@ function startOnce(dir: string): Promise<Start> {
     'listeners: [{ type: tcp, host: 127.0.0.1, port: 0 }]',
     'authentication: { allowAnonymous: true }',
     `dataDir: ${dir}`,
+    ...(CLUSTER ? [`cluster: { redis: { path: ${JSON.stringify(redisSocket(dir))} }, nodeId: ${NODE_ID} }`] : []),
     '',
   ].join('\n'))
   const started = performance.now()
@@ -78,28 +89,36 @@ function rssMiBOf(pid: number): number {
   return kb / 1024
 }
 
+/** Cluster: a node SIGKILLed leaves its liveness key for NODE_DEAD_AFTER_MS; its next start would wait that out. */
+const afterKill = (): Promise<void> => new Promise((r) => setTimeout(r, CLUSTER ? NODE_DEAD_AFTER_MS + 500 : 0))
+
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
 async function main(): Promise<void> {
   const empty = mkdtempSync(join(tmpdir(), 'portcullis-startup-empty-'))
   const full = mkdtempSync(join(tmpdir(), 'portcullis-startup-full-'))
+  const redis = CLUSTER ? await Promise.all([startRedis(empty), startRedis(full)]) : []
   try {
     const t0 = performance.now()
-    await writeStoredSessions(full, { count: SESSIONS, queued: QUEUED })
-    const mb = statSync(join(full, STATE_DB_FILE)).size / 2 ** 20
-    console.log(`wrote ${SESSIONS.toLocaleString('en')} sessions (1 subscription, ${QUEUED} queued QoS 1 message(s) each) in ${((performance.now() - t0) / 1000).toFixed(1)} s; state.sqlite ${mb.toFixed(1)} MiB`)
+    if (CLUSTER) await writeRedisSessions(redisSocket(full), NODE_ID, { count: SESSIONS, queued: QUEUED })
+    else await writeStoredSessions(full, { count: SESSIONS, queued: QUEUED })
+    const where = CLUSTER ? `Redis, held by ${NODE_ID}` : `state.sqlite ${(statSync(join(full, STATE_DB_FILE)).size / 2 ** 20).toFixed(1)} MiB`
+    console.log(`wrote ${SESSIONS.toLocaleString('en')} sessions (1 subscription, ${QUEUED} queued QoS 1 message(s) each) in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${where}`)
     const base: Start[] = []
     const loaded: Start[] = []
     for (let r = 0; r < ROUNDS; r++) {
       // alternated, so a change in the machine's load falls on both
       base.push(await startOnce(empty))
+      await afterKill()
       loaded.push(await startOnce(full))
+      await afterKill()
     }
     const fmt = (xs: Start[]): string =>
       `listening after ${median(xs.map((x) => x.listeningMs)).toFixed(0)} ms (runs: ${xs.map((x) => x.listeningMs.toFixed(0)).join(', ')}), RSS ${median(xs.map((x) => x.rssMiB)).toFixed(0)} MiB`
     console.log(`empty state:                ${fmt(base)}`)
     console.log(`${SESSIONS.toLocaleString('en')} stored sessions: ${fmt(loaded)}`)
   } finally {
+    for (const r of redis) r.kill('SIGKILL')
     rmSync(empty, { recursive: true, force: true })
     rmSync(full, { recursive: true, force: true })
   }

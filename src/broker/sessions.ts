@@ -16,7 +16,7 @@
 import { NEVER_EXPIRES, type Delivery, type Message } from '../mqtt/types.js'
 import { parseSharedFilter } from '../protocol/topic.js'
 import type { Subscription } from '../router/topic-tree.js'
-import type { ClientOwnership, OwnershipClaim } from '../cluster/ownership.js'
+import { ADOPT_IN_FLIGHT, type ClientOwnership, type OwnershipClaim } from '../cluster/ownership.js'
 import { MOVED_IN_MS } from '../cluster/bus.js'
 import { PortcullisError } from '../errors.js'
 import type { SessionStore, StoredSession, StoredWill } from '../store/types.js'
@@ -26,6 +26,7 @@ import { Session, type LastConnection, type PendingWill } from './session.js'
 import { guarded } from './contain.js'
 import { clearLongTimeout, setLongTimeout } from './timers.js'
 import { clock } from '../clock.js'
+import { inParallel } from '../in-parallel.js'
 
 export interface OpenedSession {
   readonly session: Session
@@ -136,8 +137,10 @@ export class SessionManager {
     /** Adopted sessions by the node that held them. */
     const adopted = new Map<string, Set<string>>([[goneNode, new Set()]])
     let n = 0
-    for (const clientId of clientIds) {
-      if (this.#sessions.has(clientId)) continue
+    // Each claim-and-load runs in its client id's turn (a CONNECT's claim of the same id waits for
+    // it, or it for the CONNECT's); ADOPT_IN_FLIGHT client ids at once, their requests travelling together.
+    await inParallel(clientIds, ADOPT_IN_FLIGHT, async (clientId) => {
+      if (this.#sessions.has(clientId)) return
       await this.#serial(clientId, async () => {
         if (this.#sessions.has(clientId) || this.#broker.closing) return
         const got = await ownership.adoptOrphan(clientId, live)
@@ -151,7 +154,7 @@ export class SessionManager {
         const expired = this.#restore(this.#passShared(got.session), clock.now())
         if (expired !== undefined) this.end(expired)
       })
-    }
+    })
     if (n > 0) this.#broker.logger.info({ node: goneNode, sessions: n }, 'cluster: sessions of a node that died taken over')
     // (The dead node's own stream is looked at even when nothing was adopted here: see takeOver.)
     for (const [node, ids] of adopted) await this.#broker.bus.takeOver(node, ids)

@@ -5,6 +5,13 @@
  */
 import type { StoredSession } from '../store/types.js'
 
+/**
+ * Stored sessions claimed and loaded at once when a node starts, or takes over a dead node's:
+ * each is a few round trips to Redis of its own (its claim fenced by its own registry entry);
+ * this many travel together.
+ */
+export const ADOPT_IN_FLIGHT = 256
+
 export interface OwnershipClaim {
   /** This node already owned the id: the session it holds in memory (if any) is the latest. */
   readonly current: boolean

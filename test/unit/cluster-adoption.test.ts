@@ -1,0 +1,137 @@
+/**
+ * Start-up adoption of many stored sessions at once (RedisSessionStore.recover: ADOPT_IN_FLIGHT
+ * claims and loads in flight together), over a real Redis — or a Redis Cluster of three masters
+ * with PORTCULLIS_TEST_REDIS=cluster (npm run test:redis-cluster). More sessions than two waves:
+ * two nodes that start together share a stopped node's sessions, each taken by exactly one of
+ * them, whole (facts, will, subscription, queued and in-flight messages, incoming QoS 2 ids),
+ * under a newer epoch; the stopped node's late writes are refused; a live node's sessions stay its own.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { ADOPT_IN_FLIGHT } from '../../src/cluster/ownership.js'
+import { REGISTRY_KEYS } from '../../src/cluster/registry.js'
+import { PortcullisError } from '../../src/errors.js'
+import type { Message } from '../../src/mqtt/types.js'
+import { RedisSessionStore, SESSION_KEYS } from '../../src/store/redis/session-store.js'
+import type { SessionFacts, StoredSession } from '../../src/store/types.js'
+import { openRedisNode, openRedisState, startRedisFixture, type RedisFixture } from '../helpers/redis-server.js'
+
+const SESSIONS = 2 * ADOPT_IN_FLIGHT + 88
+
+let redis: RedisFixture
+before(async () => {
+  redis = await startRedisFixture()
+})
+after(async () => {
+  await redis.destroy()
+})
+
+function committed(state: { afterCommit(done: (err: Error | undefined) => void): void }): Promise<Error | undefined> {
+  return new Promise((r) => state.afterCommit(r))
+}
+
+const idOf = (i: number): string => `adopt-${i}`
+
+function message(topic: string, payload: string, qos: 0 | 1 | 2): Message {
+  return { topic, payload: Buffer.from(payload), qos, retain: false, properties: undefined, expiresAt: undefined, origin: 'test' }
+}
+
+/** Session i as written: facts (connected or not, a will on every third), one subscription, one queued, one in flight on every fifth, an incoming QoS 2 id on every seventh. */
+function facts(i: number, expiryInterval = 3600): SessionFacts {
+  return {
+    clientId: idOf(i),
+    expiryInterval,
+    connected: i % 2 === 0,
+    lastConnection: { username: `user-${i}`, usernameIsToken: false, remoteAddress: '127.0.0.1', protocolVersion: i % 2 === 0 ? 5 : 4, disconnectedAt: 1_700_000_000_000 + i },
+    will: i % 3 === 0 ? { message: message(`will/${i}`, `gone ${i}`, 1), delay: 5, expiry: undefined, publishAt: undefined } : undefined,
+  }
+}
+
+function assertWhole(s: StoredSession, i: number): void {
+  const want = facts(i)
+  assert.equal(s.expiryInterval, want.expiryInterval, `${s.clientId}: expiry`)
+  assert.equal(s.connected, want.connected, `${s.clientId}: connected`)
+  assert.deepEqual(s.lastConnection, want.lastConnection, `${s.clientId}: last connection`)
+  assert.equal(s.will?.message.payload.toString(), want.will?.message.payload.toString(), `${s.clientId}: will`)
+  assert.deepEqual(s.subscriptions.map((x) => [x.key, x.qos]), [[`adopt/${i}/#`, 1]], `${s.clientId}: subscription`)
+  assert.deepEqual(s.queue.map((d) => d.message.payload.toString()), [`queued ${i}`], `${s.clientId}: queued message`)
+  assert.deepEqual(s.inflight.map((f) => [f.delivery.message.payload.toString(), f.packetId, f.state]), i % 5 === 0 ? [[`in flight ${i}`, 7, 'publish']] : [], `${s.clientId}: in-flight message`)
+  assert.deepEqual(s.incomingQos2, i % 7 === 0 ? [9] : [], `${s.clientId}: incoming QoS 2 ids`)
+}
+
+describe('cluster: a node that starts takes its stored sessions back in batches', () => {
+  test(`two nodes starting together share a stopped node's ${SESSIONS} sessions: each taken once and whole, under a newer epoch; the old holder's writes are refused`, async (t) => {
+    await (await openRedisState(redis, t, 'flush')).close()
+    const x = await openRedisNode(redis, t, 'node-x')
+    const storeX = new RedisSessionStore(x.state, x.registry)
+    const ids = Array.from({ length: SESSIONS }, (_, i) => i)
+    await Promise.all(ids.map((i) => x.registry.claim(idOf(i), false)))
+    for (const i of ids) {
+      const cid = idOf(i)
+      storeX.saveSession(facts(i))
+      storeX.addSubscription(cid, { key: `adopt/${i}/#`, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionId: undefined })
+      if (i % 5 === 0) {
+        const sent = storeX.queueDelivery(cid, { message: message(`adopt/${i}/m`, `in flight ${i}`, 1), qos: 1, retain: false, subscriptionIds: undefined })
+        storeX.deliverySent(sent, 7)
+      }
+      storeX.queueDelivery(cid, { message: message(`adopt/${i}/m`, `queued ${i}`, 1), qos: 1, retain: false, subscriptionIds: undefined })
+      if (i % 7 === 0) storeX.addIncomingQos2(cid, 9)
+    }
+    assert.equal(await committed(x.state), undefined, 'the sessions are stored')
+    const before = new Map(ids.map((i) => [idOf(i), Number(x.registry.epochOf(idOf(i)))]))
+    // node-x stops (its liveness key goes); its registry still holds the old epochs.
+    x.membership.leave()
+    assert.equal(await committed(x.state), undefined)
+
+    const a = await openRedisNode(redis, t, 'node-a')
+    const b = await openRedisNode(redis, t, 'node-b')
+    const storeA = new RedisSessionStore(a.state, a.registry)
+    const storeB = new RedisSessionStore(b.state, b.registry)
+    const [gotA, gotB] = await Promise.all([storeA.recover(), storeB.recover()])
+
+    const taken = [...gotA, ...gotB].map((s) => s.clientId)
+    assert.equal(new Set(taken).size, taken.length, 'no session taken by both nodes')
+    assert.deepEqual([...taken].sort(), ids.map(idOf).sort(), 'every stored session taken')
+    for (const [node, got] of [[a, gotA], [b, gotB]] as const) {
+      for (const s of got) {
+        assertWhole(s, Number(s.clientId.slice('adopt-'.length)))
+        assert.ok(Number(node.registry.epochOf(s.clientId)) > (before.get(s.clientId) ?? Infinity), `${s.clientId}: claimed under a newer epoch`)
+      }
+    }
+    const owners = await Promise.all(ids.map((i) => a.state.client.hget(REGISTRY_KEYS.owner(idOf(i)), 'node')))
+    assert.deepEqual(owners.filter((n) => n === 'node-a').length, gotA.length, 'the registry names node-a for what it took')
+    assert.deepEqual(owners.filter((n) => n === 'node-b').length, gotB.length, 'the registry names node-b for what it took')
+
+    // The stopped node writes late with its old epoch: refused, the session as the new owner holds it.
+    storeX.saveSession(facts(0, 1))
+    const refused = await committed(x.state)
+    assert.ok(refused instanceof PortcullisError && refused.code === 'ERR_SESSION_TAKEN_OVER', 'the old holder\'s write is fenced off')
+    assert.equal(await a.state.client.hget(SESSION_KEYS.facts(idOf(0)), 'expiry'), '3600')
+
+    // Started again while both hold them: a live node's sessions are not taken.
+    const c = await openRedisNode(redis, t, 'node-c')
+    assert.deepEqual(await new RedisSessionStore(c.state, c.registry).recover(), [], 'nothing taken from live nodes')
+  })
+
+  test('a node restarting with its own id takes back its sessions (each once), more than one wave of them', async (t) => {
+    await (await openRedisState(redis, t, 'flush')).close()
+    const first = await openRedisNode(redis, t, 'node-r')
+    const store = new RedisSessionStore(first.state, first.registry)
+    const ids = Array.from({ length: ADOPT_IN_FLIGHT + 1 }, (_, i) => i)
+    await Promise.all(ids.map((i) => first.registry.claim(idOf(i), false)))
+    for (const i of ids) {
+      store.saveSession(facts(i))
+      store.addSubscription(idOf(i), { key: `adopt/${i}/#`, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionId: undefined })
+      if (i % 5 === 0) store.deliverySent(store.queueDelivery(idOf(i), { message: message(`adopt/${i}/m`, `in flight ${i}`, 1), qos: 1, retain: false, subscriptionIds: undefined }), 7)
+      store.queueDelivery(idOf(i), { message: message(`adopt/${i}/m`, `queued ${i}`, 1), qos: 1, retain: false, subscriptionIds: undefined })
+      if (i % 7 === 0) store.addIncomingQos2(idOf(i), 9)
+    }
+    assert.equal(await committed(first.state), undefined)
+    await first.close()
+
+    const again = await openRedisNode(redis, t, 'node-r')
+    const got = await new RedisSessionStore(again.state, again.registry).recover()
+    assert.deepEqual(got.map((s) => s.clientId).sort(), ids.map(idOf).sort(), 'each session once')
+    for (const s of got) assertWhole(s, Number(s.clientId.slice('adopt-'.length)))
+  })
+})
