@@ -36,7 +36,10 @@ function message(topic: string, payload: string, qos: 0 | 1 | 2): Message {
   return { topic, payload: Buffer.from(payload), qos, retain: false, properties: undefined, expiresAt: undefined, origin: 'test' }
 }
 
-/** Session i as written: facts (connected or not, a will on every third), one subscription, one queued, one in flight on every fifth, an incoming QoS 2 id on every seventh. */
+/**
+ * Session i as written: facts (connected or not, a will on every third), one subscription, one
+ * queued message, one in flight on every fifth, an incoming QoS 2 id on every seventh.
+ */
 function facts(i: number, expiryInterval = 3600): SessionFacts {
   return {
     clientId: idOf(i),
