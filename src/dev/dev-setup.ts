@@ -6,6 +6,7 @@
  */
 import type { JsonWebKey } from 'node:crypto'
 import { generateKeyPair } from '../auth/jwt/tools.js'
+import { ConfigError } from '../errors.js'
 import { loadOrCreateSecretFile } from '../secret-file.js'
 
 export const DEV_KEY_FILE = 'dev-signing-key.json'
@@ -26,7 +27,8 @@ export function devPorts(env: NodeJS.ProcessEnv = process.env): { mqtt: number; 
     const v = env[name]
     if (v === undefined || v === '') return fallback
     const n = Number(v)
-    if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${name} must be a port number, got '${v}'`)
+    // A configuration error like any other: `portcullis: invalid configuration: …`, exit 2.
+    if (!Number.isInteger(n) || n < 1 || n > 65535) throw new ConfigError(name, `must be a port number, 1..65535 (got '${v}')`)
     return n
   }
   return { mqtt: read('PORTCULLIS_MQTT_PORT', DEV_MQTT_PORT), admin: read('PORTCULLIS_ADMIN_PORT', DEV_ADMIN_PORT) }

@@ -82,6 +82,14 @@ describe('cli: start-up order and its errors', () => {
     }
   })
 
+  test('the development setup: a port variable that is not a port is a configuration error naming it (exit 2)', async () => {
+    for (const [name, value] of [['PORTCULLIS_MQTT_PORT', 'abc'], ['PORTCULLIS_ADMIN_PORT', '99999']] as const) {
+      const r = await cli(['start', '--data-dir', join(dir, 'data-env')], dir, { [name]: value })
+      assert.equal(r.code, 2, r.stderr)
+      assert.equal(r.stderr.trim(), `portcullis: invalid configuration: ${name}: must be a port number, 1..65535 (got '${value}')`)
+    }
+  })
+
   test('the development setup binds MQTT to 127.0.0.1; PORTCULLIS_MQTT_HOST moves it', async () => {
     for (const [host, expected] of [[undefined, '127.0.0.1'], ['127.0.0.2', '127.0.0.2']] as const) {
       const env: NodeJS.ProcessEnv = { PORTCULLIS_MQTT_PORT: String(await freePort()), PORTCULLIS_ADMIN_PORT: String(await freePort()) }
