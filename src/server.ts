@@ -147,8 +147,8 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       admin = a
     }
     // Devices too (type: devices): kept in the configuration store with the admin API on, else in
-    // memory; in a cluster, the registry in Redis (this node's stored devices seed it, once).
-    const devices = new DeviceRegistry(redis === undefined ? store : undefined, { keyCache: config.authentication.deviceKeyCache })
+    // memory; in a cluster, the registry in Redis (the store keeps a copy).
+    const devices = new DeviceRegistry(store, { keyCache: config.authentication.deviceKeyCache })
     if (devices.size > 0) logger.info({ devices: devices.size, keyCache: config.authentication.deviceKeyCache }, 'registered devices loaded')
     // Cluster: JWKS endpoints' last good sets and kid cooldowns are shared through Redis.
     const jwksShare = redis === undefined ? undefined : new SharedJwks(redis, logger)
@@ -249,12 +249,12 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     const sharedDevices = redis === undefined ? undefined : new SharedDevices(redis, logger)
     if (sharedDevices !== undefined) {
       undo.push(() => sharedDevices.close())
-      const held = store?.loadDevices() ?? []
-      const joined = await brokerAdmin.devices.followShared(sharedDevices, held)
+      const held = devices.size
+      const joined = await brokerAdmin.devices.followShared(sharedDevices)
       if (joined.seeded) logger.info({ devices: joined.devices }, 'cluster: no node had shared its devices yet: this node\'s registered devices are now the cluster\'s')
       else logger.info({ devices: joined.devices }, 'cluster: registered devices from the cluster\'s registry in Redis')
-      if (!joined.seeded && held.length > 0) {
-        logger.warn({ devices: held.length, file: store?.file }, 'cluster: the devices registered in this node\'s database are not used (the cluster\'s registry in Redis is); they stay in the file, unchanged, for this node without `cluster`')
+      if (!joined.seeded && joined.replaced > 0) {
+        logger.warn({ held, replaced: joined.replaced, file: store?.file }, 'cluster: the devices this node had registered are replaced by the cluster\'s registry in Redis (its database now keeps a copy of the cluster\'s)')
       }
     }
     if (shared !== undefined) {

@@ -5,9 +5,10 @@
  * disabled or deleted, or whose key was removed or replaced, are disconnected at once
  * (MQTT 5: DISCONNECT 0x98 Administrative action; 3.1.1: the connection is closed).
  *
- * Cluster: the registry is the one in Redis (cluster/shared-devices.ts). A change is written
- * there first (Redis unreachable: 503, nothing changed), then applied here; every other node
- * applies it within about a second and disconnects its own affected clients the same way.
+ * Cluster: the registry is the one in Redis (cluster/shared-devices.ts; the configuration store
+ * keeps a copy). A change is written there first (Redis unreachable: 503, nothing changed),
+ * then applied here; every other node applies it within about a second and disconnects its own
+ * affected clients the same way.
  */
 import { deviceView, MAX_DEVICE_KEYS, parseDevice, type DeviceView, type RegisteredDevice, type StoredDevice } from '../auth/devices/device.js'
 import { parseCsvImport, parseJsonImport, type ImportItem, type ImportRowError, type ParsedImport } from '../auth/devices/import.js'
@@ -81,23 +82,24 @@ export class DevicesAdmin {
 
   /**
    * Cluster: hold the registry the cluster shares (this node's devices become it when no node
-   * shared one yet; otherwise the devices `held` in this node's database are not used), then
-   * apply every change another node makes. Before the MQTT listeners open.
+   * shared one yet; otherwise the cluster's replace them, `replaced` answering how many devices
+   * here changed), then apply every change another node makes. Before the MQTT listeners open.
    */
-  async followShared(shared: SharedDevices, held: readonly StoredDevice[]): Promise<{ readonly devices: number; readonly seeded: boolean }> {
+  async followShared(shared: SharedDevices): Promise<{ readonly devices: number; readonly seeded: boolean; readonly replaced: number }> {
     let seeded = false
+    let replaced = 0
     let copy = await shared.load()
     if (copy === undefined) {
-      seeded = await shared.seed(held)
+      seeded = await shared.seed(this.#registry.all())
       copy = await shared.load()
     }
     if (copy !== undefined) {
-      this.#registry.syncAll(copy.devices)
+      replaced = this.#registry.syncAll(copy.devices)
       shared.ran(copy.version)
     }
     this.#shared = shared
     await shared.follow((c) => this.#applyShared(c))
-    return { devices: this.#registry.size, seeded }
+    return { devices: this.#registry.size, seeded, replaced }
   }
 
   /** Changes made on other nodes: applied here, this node's affected clients disconnected. */

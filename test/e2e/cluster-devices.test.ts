@@ -5,7 +5,8 @@
  * 0x98, 3.1.1 closed) and B refuses it (0x8A / 5); a key removed on one node cuts its clients
  * off on the other; a deleted device is unknown everywhere; 1,000 devices imported through A
  * are all usable on B; a node started later reads the registry from Redis. While Redis cannot
- * be reached a device change is refused (503) and nothing is in force anywhere. Two (then
+ * be reached a device change is refused (503) and nothing is in force anywhere. Nodes that ran
+ * alone before: the first to join shares its devices, the next one's are replaced (logged). Two (then
  * three) broker child processes on one real redis-server (unix socket); MQTT.js clients and
  * raw CONNECTs.
  */
@@ -15,11 +16,16 @@ import mqtt from 'mqtt'
 import { mintToken } from '../../src/auth/jwt/tools.js'
 import { connackCode, REFUSED } from '../helpers/auth-broker.js'
 import { VERSIONS, withTimeout, within, type Version } from '../helpers/broker.js'
-import { freePort, type BrokerProcess } from '../helpers/broker-process.js'
+import { BrokerProcess, freePort } from '../helpers/broker-process.js'
 import { clusterNodes } from '../helpers/cluster-nodes.js'
 import { AUDIENCE, DEVICES_CONFIG, ecPair, type Pair } from '../helpers/devices.js'
 import type { Json } from '../helpers/json.js'
 import { adminCall } from '../helpers/admin-call.js'
+import { startRedisFixture } from '../helpers/redis-server.js'
+import { cli } from '../helpers/cli.js'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 const API_KEY = 'cluster-devices-test-key'
 const BANNED: Readonly<Record<Version, number>> = { 4: 5, 5: 0x8a }
@@ -177,4 +183,50 @@ test('cluster: the device registry is one registry for every node', { timeout: 1
     const inIn = await within(1000, async () => (await api(A, 'GET', '/devices/late-meter')).status === 200)
     assert.ok(inIn <= 1000, `a change after Redis is back reaches node A within 1 s (took ${inIn} ms)`)
   })
+})
+
+test("cluster: the first node's stored devices become the cluster's; a node joining later has its own replaced (and says so)", { timeout: 120_000 }, async (t) => {
+  const redis = await startRedisFixture()
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-cluster-'))
+  const running: BrokerProcess[] = []
+  t.after(async () => {
+    for (const n of running) await n.kill()
+    await redis.destroy()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const ports = { a: await freePort(), b: await freePort(), adminA: await freePort(), adminB: await freePort() }
+  /** Node `name` as it runs alone (no `cluster`), or in the cluster: same data directory, same ports. */
+  const node = (name: 'a' | 'b', clustered: boolean): BrokerProcess => {
+    const admin = name === 'a' ? ports.adminA : ports.adminB
+    const p = new BrokerProcess(dir, ports[name], {
+      admin: { host: '127.0.0.1', port: admin, apiKey: API_KEY }, ...DEVICES_CONFIG,
+      ...(clustered ? { cluster: { redis: redis.target, nodeId: `node-${name}` } } : {}),
+    }, `node-${name}`)
+    running.push(p)
+    return p
+  }
+  const own = { a: ecPair(), b: ecPair() }
+  // Each node alone first, with a device of its own.
+  for (const name of ['a', 'b'] as const) {
+    const alone = node(name, false)
+    await alone.start()
+    const res = await api(name === 'a' ? ports.adminA : ports.adminB, 'POST', '/devices', { id: `own-${name}`, keys: [{ pem: own[name].pem }] })
+    assert.equal(res.status, 201, JSON.stringify(res.body))
+    await alone.stop()
+  }
+  const a = node('a', true)
+  await a.start()
+  const b = node('b', true)
+  await b.start()
+  for (const v of VERSIONS) {
+    assert.equal(await connackCode(b.port, v, deviceToken(own.a), { clientId: 'own-a' }), 0, `MQTT ${v}: node A's device (shared when A started the cluster) connects on B`)
+    assert.equal(await connackCode(b.port, v, deviceToken(own.b), { clientId: 'own-b' }), REFUSED[v], `MQTT ${v}: node B's own device is not the cluster's`)
+  }
+  assert.match(a.output, /no node had shared its devices yet/)
+  assert.match(b.output, /devices this node had registered are replaced by the cluster's registry/)
+  assert.deepEqual((await api(ports.adminB, 'GET', '/devices')).body.devices.map((d: { id: string }) => d.id), ['own-a'])
+  // Node B's database keeps a copy of the cluster's registry: `token inspect` there sees it.
+  const inspect = await cli(['token', 'inspect', deviceToken(own.a), '--config', join(dir, 'node-b.json'), '--client-id', 'own-a'], dir)
+  assert.equal(inspect.code, 0, inspect.stdout + inspect.stderr)
+  assert.equal((await cli(['token', 'inspect', deviceToken(own.b), '--config', join(dir, 'node-b.json'), '--client-id', 'own-b'], dir)).code, 1)
 })

@@ -90,6 +90,11 @@ export class DeviceRegistry {
     return this.#devices.get(id)
   }
 
+  /** Every device as stored. */
+  all(): StoredDevice[] {
+    return [...this.#devices.values()]
+  }
+
   has(id: string): boolean {
     return this.#devices.has(id)
   }
