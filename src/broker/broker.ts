@@ -9,7 +9,7 @@ import type { AuthorizerChain } from '../authz/chain.js'
 import { NO_USAGE, addUsage, type CacheUsage } from '../bounded-cache.js'
 import type { ClusterBus, Forwarded } from '../cluster/bus.js'
 import type { ClientOwnership } from '../cluster/ownership.js'
-import { toDisconnectReasonCode } from '../errors.js'
+import { PortcullisError, toDisconnectReasonCode } from '../errors.js'
 import type { Logger } from '../log.js'
 import { subscriptionIdsOf, toDelivery, type Delivery, type Message, type QoS } from '../mqtt/types.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
@@ -168,10 +168,11 @@ export class Broker {
   /**
    * Run `done` once every change recorded so far (sessions, retained messages) is stored: what
    * acknowledges a change to a client goes out only then. At once when nothing is pending (the
-   * memory-only path never waits); `err` when the store could not write it.
+   * memory-only path never waits); `err` when the store could not write it, or refused one of
+   * the changes recorded after `since` (CommitBarrier.afterCommit).
    */
-  afterCommit(done: (err: Error | undefined) => void): void {
-    if (this.commits.pending) this.commits.afterCommit(done)
+  afterCommit(done: (err: Error | undefined) => void, since?: number): void {
+    if (this.commits.pending) this.commits.afterCommit(done, since)
     else done(undefined)
   }
 
@@ -236,9 +237,10 @@ export class Broker {
   #routeMatch(message: Message, match: MatchResult, all: boolean, groups: readonly string[] | undefined, only?: ReadonlySet<string>): void {
     if (all) for (const cm of match.clients) {
       const session = only === undefined || only.has(cm.clientId) ? this.sessions.get(cm.clientId) : undefined
-      if (session === undefined) continue
-      // A client that has just moved here from another node gets each cluster message once.
-      if (session.movedIn !== undefined && message.clusterId !== undefined && !session.firstCopy(message.clusterId, clock.now())) continue
+      // (Leaving: another node is taking it over; the bus forwards the message there.)
+      if (session === undefined || session.leaving) continue
+      // A persistent session gets each cluster message once, whichever ways it came (it may move between nodes).
+      if (session.stored && message.clusterId !== undefined && !session.firstCopy(message.clusterId, clock.now())) continue
       let qos = -1
       let retain = false
       let ids: number[] | undefined
@@ -267,7 +269,7 @@ export class Broker {
       const sub = members[(group.cursor + k) % n]
       const session = this.sessions.get(sub.clientId)
       if (session === undefined) continue
-      if (session.connection !== undefined && session.connection.state === 'connected') {
+      if (session.connection !== undefined && session.connection.state === 'connected' && !session.leaving) {
         group.cursor = (group.cursor + k + 1) % n
         this.#deliverTo(session, sub, message)
         return
@@ -362,11 +364,14 @@ export class Broker {
     }
     // The packet identifier is stored before the PUBLISH goes out: after a restart the message is
     // resent with the same identifier, so a QoS 2 receiver still sees it once [MQTT-4.3.3-3].
+    const mark = this.commits.recorded
     this.#store.deliverySent(d.stored, packetId)
-    this.afterCommit(() => {
+    this.afterCommit((err) => {
+      // (Refused: another node holds the session now and sends it from there.)
+      if (err instanceof PortcullisError && err.code === 'ERR_SESSION_TAKEN_OVER') return
       if (session.inflight.get(packetId) !== f || f.state !== 'publish' || session.connection !== conn) return
       if (!conn.sendPublish(d, packetId, false)) this.completeInflight(session, f)
-    })
+    }, mark)
   }
 
   /** A message's flight ends (acknowledged, refused, or not deliverable): the window has room again. */

@@ -9,6 +9,7 @@ import type { Subscription } from '../router/topic-tree.js'
 import type { Connection } from './connection.js'
 import { DeliveryQueue } from './delivery-queue.js'
 import { InflightTable, type InflightLinks } from './inflight-table.js'
+import { RecentIds } from './recent-ids.js'
 import type { LongTimer } from './timers.js'
 
 export interface Inflight extends Delivery, InflightLinks {
@@ -76,27 +77,24 @@ export class Session {
   stored = false
   #nextPacketId = 1
   /**
-   * In a cluster, after the session moved here from another live node: until `until` (epoch ms),
-   * the cluster ids of the forwarded messages delivered to it (a second copy is not delivered).
+   * In a cluster, a persistent session's recently delivered cluster ids (created at its first
+   * such delivery, or seeded when it moves in from another node): each message once [MQTT-4.3.3].
    */
-  movedIn: { readonly until: number; readonly seen: Set<number> } | undefined
+  recent: RecentIds | undefined
+  /**
+   * In a cluster: another node is taking the session over (its packets are no longer read here);
+   * new messages for it go to that node (ClusterBus.movedAway), none is delivered here.
+   */
+  leaving = false
 
   constructor(clientId: string, expiryInterval: number) {
     this.clientId = clientId
     this.expiryInterval = expiryInterval
   }
 
-  /** False when the message with this cluster id was delivered here since the session moved in. */
+  /** False when the message with this cluster id was delivered to the session lately (see `recent`). */
   firstCopy(clusterId: number, now: number): boolean {
-    const moved = this.movedIn
-    if (moved === undefined) return true
-    if (now > moved.until) {
-      this.movedIn = undefined
-      return true
-    }
-    if (moved.seen.has(clusterId)) return false
-    moved.seen.add(clusterId)
-    return true
+    return (this.recent ??= new RecentIds(now)).first(clusterId, now)
   }
 
   get subscriptions(): Map<string, Subscription> {

@@ -17,12 +17,12 @@ import { NEVER_EXPIRES, type Delivery, type Message } from '../mqtt/types.js'
 import { parseSharedFilter } from '../protocol/topic.js'
 import type { Subscription } from '../router/topic-tree.js'
 import { ADOPT_IN_FLIGHT, type ClientOwnership, type OwnershipClaim } from '../cluster/ownership.js'
-import { MOVED_IN_MS } from '../cluster/bus.js'
 import { PortcullisError } from '../errors.js'
 import type { SessionStore, StoredSession, StoredWill } from '../store/types.js'
 import type { Broker } from './broker.js'
 import type { Connection } from './connection.js'
 import { Session, type LastConnection, type PendingWill } from './session.js'
+import { RecentIds } from './recent-ids.js'
 import { guarded } from './contain.js'
 import { clearLongTimeout, setLongTimeout } from './timers.js'
 import { clock } from '../clock.js'
@@ -50,7 +50,7 @@ export class SessionManager {
     this.#store = store
     this.#ownership = ownership
     ownership?.onTakenOver((clientId, sessionEnds, willHere, to) => this.#handOver(clientId, sessionEnds, willHere, to))
-    ownership?.onTakeoverStarted((clientId, to) => this.#leaving(clientId, to))
+    ownership?.onTakeoverStarted((clientId, to, sessionEnds) => this.#leaving(clientId, to, sessionEnds))
     ownership?.onNodeDied((nodeId) => {
       void this.adoptOrphans(nodeId).catch((err: unknown) => {
         broker.logger.warn({ err: { message: err instanceof Error ? err.message : String(err) } }, 'cluster: taking over the sessions of a node that died failed; they are taken when their clients connect or a node starts')
@@ -76,26 +76,31 @@ export class SessionManager {
     const run = async (): Promise<void> => {
       // What the node it leaves forwards for it only waits until its session is here (see below).
       bus.arriving(clientId)
+      let movedIn = false
       try {
-        await this.#claimed(ownership, clientId, await ownership.claim(clientId, cleanStart))
+        movedIn = await this.#claimed(ownership, clientId, await ownership.claim(clientId, cleanStart))
       } finally {
-        bus.arrived(clientId)
+        bus.arrived(clientId, movedIn)
       }
     }
     return this.#serial(clientId, run)
   }
 
-  /** The rest of a claim: the session as stored loaded (when another node, or nobody, held it). */
-  async #claimed(ownership: ClientOwnership, clientId: string, claim: OwnershipClaim): Promise<void> {
-    if (claim.current) return
+  /**
+   * The rest of a claim: the session as stored loaded (when another node, or nobody, held it).
+   * True when a session held by another node moved in here.
+   */
+  async #claimed(ownership: ClientOwnership, clientId: string, claim: OwnershipClaim): Promise<boolean> {
+    if (claim.current) return false
     const stale = this.#sessions.get(clientId)
     if (stale !== undefined) this.#letGo(stale, false, true)
     // A client id nobody held has nothing stored (a clean session's connect: no read).
-    if (claim.unowned === true) return
-    const stored = await ownership.load(clientId)
+    if (claim.unowned === true) return false
+    // (With what the node it left delivered to it lately: none of those is delivered again here.)
+    const [stored, delivered] = await Promise.all([ownership.load(clientId), claim.previous === undefined ? [] : this.#broker.bus.deliveredBefore(clientId)])
     // Claimed by another node meanwhile (that claim won): no session here.
     if (!ownership.holds(clientId)) throw new PortcullisError('ERR_SESSION_TAKEN_OVER', `client id ${clientId} was claimed by another node while its session was loading`)
-    if (stored === undefined || this.#sessions.has(clientId)) return
+    if (stored === undefined || this.#sessions.has(clientId)) return false
     const now = clock.now()
     const expired = this.#restore(claim.previousAlive ? { ...stored, will: undefined } : stored, now)
     const session = this.#sessions.get(clientId)
@@ -107,20 +112,20 @@ export class SessionManager {
     }
     if (expired !== undefined) {
       this.end(expired)
-      return
+      return false
     }
     // Messages forwarded to the previous node for this client and not yet in its session.
-    if (claim.previous === undefined) return
-    if (session !== undefined) {
-      // The previous node forwards what still reaches it for this client for a while (and what the
-      // client had not acknowledged there), and its stream is read below: each message is
-      // delivered once [MQTT-4.3.3], counting those loaded with the session.
-      const seen = new Set<number>()
-      for (const d of [...stored.queue, ...stored.inflight.map((f) => f.delivery)]) if (d.message.clusterId !== undefined) seen.add(d.message.clusterId)
-      session.movedIn = { until: now + MOVED_IN_MS, seen }
-    }
+    if (claim.previous === undefined || session === undefined) return false
+    // The previous node forwards what still reaches it for this client for a while (and what the
+    // client had not acknowledged there), and its stream is read below: each message is delivered
+    // once [MQTT-4.3.3], counting those loaded with the session and those the previous node
+    // delivered lately.
+    const seen: number[] = [...delivered]
+    for (const d of [...stored.queue, ...stored.inflight.map((f) => f.delivery)]) if (d.message.clusterId !== undefined) seen.push(d.message.clusterId)
+    session.recent = new RecentIds(now, seen)
     if (claim.previousAlive) await this.#broker.bus.catchUp(clientId, claim.previous)
     else await this.#broker.bus.takeOver(claim.previous, new Set([clientId]))
+    return true
   }
 
   /**
@@ -431,22 +436,26 @@ export class SessionManager {
 
   /**
    * Another node is taking the client over (its answer follows once this node's writes for the
-   * client are stored): the client's packets are no longer read here, and what reaches this node
-   * for it goes on to `to` from now on.
+   * client are stored): the client's packets are no longer read here, nothing more is delivered
+   * to it here, and what reaches this node for it goes on to `to` from now on — unless the new
+   * connection starts clean (`sessionEnds`): the session ends, and nothing of it goes on.
    */
-  #leaving(clientId: string, to: string): void {
+  #leaving(clientId: string, to: string, sessionEnds: boolean): void {
     const session = this.#sessions.get(clientId)
     if (session === undefined) return
     session.connection?.pauseReading()
-    this.#moveAway(session, to, false)
+    session.leaving = true
+    if (!sessionEnds) this.#moveAway(session, to, false)
   }
 
-  #moveAway(session: Session, to: string, withUnacknowledged: boolean): void {
+  #moveAway(session: Session, to: string, atHandOver: boolean): void {
     const filters: string[] = []
     for (const sub of session.subscriptions.values()) if (sub.group === undefined) filters.push(sub.key)
     const unacknowledged: Message[] = []
-    if (withUnacknowledged) for (const d of session.unacknowledged()) if (d.group === undefined) unacknowledged.push(d.message)
-    this.#broker.bus.movedAway(session.clientId, to, filters, unacknowledged)
+    if (atHandOver) for (const d of session.unacknowledged()) if (d.group === undefined) unacknowledged.push(d.message)
+    // (Handed over once, before the answer: see #leaving.)
+    const delivered = atHandOver ? undefined : session.recent?.ids() ?? []
+    this.#broker.bus.movedAway(session.clientId, to, filters, unacknowledged, delivered)
   }
 
   /**

@@ -15,10 +15,11 @@ import type { Message } from '../mqtt/types.js'
  */
 export const MOVE_GRACE_MS = 3000
 /**
- * How long the new node remembers the cluster ids of the messages it delivered to a client that
- * moved in (a copy forwarded by the old node during its grace, or read from its stream, comes once).
+ * How long (at least) a node remembers the cluster ids of the messages it delivered to a
+ * persistent session (broker/recent-ids.ts): a copy that comes later — forwarded by the node the
+ * client left during its grace, or read late from a node's stream — is not delivered again.
  */
-export const MOVED_IN_MS = MOVE_GRACE_MS + 2000
+export const RECENT_IDS_MS = MOVE_GRACE_MS + 2000
 
 /** What a node delivers of a message that reached it from another node. */
 export interface Forwarded {
@@ -74,16 +75,27 @@ export interface ClusterBus {
    * tables changed). `unacknowledged`: what this node had for the client and the client has not
    * acknowledged, forwarded the same way at once (this node's last writes for the client may
    * have been refused: the new owner had claimed it already; it delivers a message it loaded
-   * from the session once). Called before the session is let go here.
+   * from the session once). `delivered`: the cluster ids of the messages delivered to the client
+   * lately (RECENT_IDS_MS), stored for the new owner (`deliveredBefore`) in the commit its answer
+   * waits for. Called before the session is let go here.
    */
-  movedAway(clientId: string, to: string, filters: readonly string[], unacknowledged: readonly Message[]): void
+  movedAway(clientId: string, to: string, filters: readonly string[], unacknowledged: readonly Message[], delivered?: readonly number[]): void
+  /**
+   * The cluster ids the node `clientId` moved from had delivered to it lately (see movedAway):
+   * the node it moved to delivers none of them again.
+   */
+  deliveredBefore(clientId: string): Promise<readonly number[]>
   /**
    * This node is claiming `clientId`: it stops forwarding for it (movedAway), and what other nodes
    * forward for that client only is held until `arrived` (its session is loaded by then).
    */
   arriving(clientId: string): void
-  /** The claim of `clientId` is done (loaded, or not): what was held for it is delivered now. */
-  arrived(clientId: string): void
+  /**
+   * The claim of `clientId` is done (loaded, or not): what was held for it is delivered now.
+   * `movedIn`: its session came from another node; what reached this node for every matching
+   * subscription during the claim (no session of the client here yet) is delivered to it now.
+   */
+  arrived(clientId: string, movedIn: boolean): void
   close(): Promise<void>
 }
 
@@ -107,9 +119,12 @@ export class LocalBus implements ClusterBus {
   serveElsewhere(_message: Message, _key: string): boolean {
     return false
   }
-  movedAway(_clientId: string, _to: string, _filters: readonly string[], _unacknowledged: readonly Message[]): void {}
+  movedAway(_clientId: string, _to: string, _filters: readonly string[], _unacknowledged: readonly Message[], _delivered?: readonly number[]): void {}
+  deliveredBefore(_clientId: string): Promise<readonly number[]> {
+    return Promise.resolve([])
+  }
   arriving(_clientId: string): void {}
-  arrived(_clientId: string): void {}
+  arrived(_clientId: string, _movedIn: boolean): void {}
   close(): Promise<void> {
     return Promise.resolve()
   }

@@ -44,9 +44,10 @@ export interface ClientOwnership {
   /**
    * `handler` runs when another node starts taking a client id over (onTakenOver follows once
    * this node's writes for it are stored): the client's packets are no longer read here, and
-   * what this node handles for it goes on to node `to` (ClusterBus.movedAway).
+   * what this node handles for it goes on to node `to` (ClusterBus.movedAway) — unless the new
+   * connection starts clean (`sessionEnds`).
    */
-  onTakeoverStarted(handler: (clientId: string, to: string) => void): void
+  onTakeoverStarted(handler: (clientId: string, to: string, sessionEnds: boolean) => void): void
   /** The session as stored, read after a claim that was not `current` (undefined: none stored). */
   load(clientId: string): Promise<StoredSession | undefined>
   /** `handler` runs when a node died (its sessions are the survivors'); not on a clean stop. */

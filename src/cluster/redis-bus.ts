@@ -12,8 +12,10 @@
  * A client moving between live nodes (a takeover): every forwarded message carries a cluster id
  * (the same in every copy). The node it left keeps routes for its subscriptions for a grace
  * period and forwards what still reaches it for that client to the new node (other nodes' route
- * tables follow within a poll); the new node delivers each id to that client once (Session.movedIn),
- * so a message that came both ways, or from the old node's stream too (catch-up), counts once.
+ * tables follow within a poll); the old node hands over the ids it delivered to the client lately
+ * (deliveredBefore) and the new node delivers each id to that client once (broker/recent-ids.ts),
+ * so a message that came both ways, or late from a node's stream (catch-up, or the new node's own
+ * stream from a grace of its own), counts once.
  */
 import type { Logger } from '../log.js'
 import type { Message } from '../mqtt/types.js'
@@ -21,12 +23,20 @@ import type { RedisState } from '../store/redis/redis-state.js'
 import { SESSION_KEYS } from '../store/redis/session-store.js'
 import { TopicTree } from '../router/topic-tree.js'
 import { clock } from '../clock.js'
-import { MOVE_GRACE_MS, type ClusterBus, type Forwarded } from './bus.js'
+import { MOVE_GRACE_MS, RECENT_IDS_MS, type ClusterBus, type Forwarded } from './bus.js'
 import { NODE_KEYS } from './membership.js'
 import { RouteTable } from './routes.js'
 import { StreamTakeover } from './stream-takeover.js'
 import { TO_ALL, type ForwardEntry } from './entry-codec.js'
 import { StreamReader, recordForward, streamKey } from './streams.js'
+
+/**
+ * `pc:{<cid>}:delivered`: the cluster ids a node delivered to a client lately, written when
+ * another node takes the client over (movedAway) and read by that node (deliveredBefore): 8 bytes
+ * each; it lasts as long as they matter there.
+ */
+const deliveredKey = (clientId: string): string => `pc:{${clientId}}:delivered`
+const DELIVERED_TTL_MS = 2 * RECENT_IDS_MS
 
 export interface RedisBusOptions {
   /** Apply a retained message forwarded by another node to this node's retained mirror. */
@@ -70,8 +80,18 @@ export class RedisBus implements ClusterBus {
   /** Clients taken over by live nodes, in their grace period; their filters in `#movedTree`. */
   readonly #moved = new Map<string, Moved>()
   readonly #movedTree = new TopicTree()
-  /** Clients being claimed here, with what other nodes forwarded for them only meanwhile. */
-  readonly #arriving = new Map<string, ForwardEntry[]>()
+  /**
+   * Clients being claimed here, with what other nodes forwarded for them only meanwhile, and where
+   * they started in `#readMeanwhile` (in the order they started: the first started first).
+   */
+  readonly #arriving = new Map<string, { readonly held: ForwardEntry[]; readonly from: number }>()
+  /**
+   * Messages for every matching subscription read while some client was being claimed here: one
+   * that matched such a client's subscriptions reached no session of it yet (see arrived). The
+   * first is number `#meanwhileBase`.
+   */
+  #readMeanwhile: ForwardEntry[] = []
+  #meanwhileBase = 0
 
   constructor(state: RedisState, logger: Logger, options: RedisBusOptions = {}) {
     this.#state = state
@@ -194,8 +214,13 @@ export class RedisBus implements ClusterBus {
     return served
   }
 
-  movedAway(clientId: string, to: string, filters: readonly string[], unacknowledged: readonly Message[]): void {
+  movedAway(clientId: string, to: string, filters: readonly string[], unacknowledged: readonly Message[], delivered?: readonly number[]): void {
     if (!this.#started || to === this.nodeId) return
+    if (delivered !== undefined) {
+      const ids = Buffer.allocUnsafe(delivered.length * 8)
+      for (const [i, id] of delivered.entries()) ids.writeDoubleLE(id, i * 8)
+      this.#state.recordCommand(() => ['SET', deliveredKey(clientId), ids, 'PX', DELIVERED_TTL_MS])
+    }
     this.#stopMoved(clientId)
     const only = new Set([clientId])
     for (const message of unacknowledged) {
@@ -215,15 +240,41 @@ export class RedisBus implements ClusterBus {
     this.#moved.set(clientId, { to, filters, timer })
   }
 
-  arriving(clientId: string): void {
-    this.#stopMoved(clientId)
-    if (!this.#arriving.has(clientId)) this.#arriving.set(clientId, [])
+  async deliveredBefore(clientId: string): Promise<readonly number[]> {
+    const ids = await this.#state.client.getBuffer(deliveredKey(clientId))
+    const out: number[] = []
+    for (let at = 0; ids !== null && at + 8 <= ids.length; at += 8) out.push(ids.readDoubleLE(at))
+    return out
   }
 
-  arrived(clientId: string): void {
-    const held = this.#arriving.get(clientId)
+  arriving(clientId: string): void {
+    this.#stopMoved(clientId)
+    if (!this.#arriving.has(clientId)) this.#arriving.set(clientId, { held: [], from: this.#meanwhileBase + this.#readMeanwhile.length })
+  }
+
+  arrived(clientId: string, movedIn: boolean): void {
+    const arrival = this.#arriving.get(clientId)
+    if (arrival === undefined) return
     this.#arriving.delete(clientId)
-    for (const e of held ?? []) this.#receive(e.message, e.forwarded, e.mirror, e.passedOn)
+    if (movedIn) {
+      // What reached this node for everyone while the session was not here yet: its share now
+      // (a copy it had another way, or had on the node it left, is not delivered twice).
+      const only = new Set([clientId])
+      const meanwhile = this.#readMeanwhile
+      for (let i = arrival.from - this.#meanwhileBase; i < meanwhile.length; i++) {
+        const e = meanwhile[i]
+        this.#handler(e.message, { all: true, groups: [], clients: only })
+        if (this.#moved.size > 0) this.#forwardMoved(e.message, only)
+      }
+    }
+    // Kept from the first client still arriving on (nothing once none is).
+    const first = this.#arriving.values().next().value
+    const drop = first === undefined ? this.#readMeanwhile.length : first.from - this.#meanwhileBase
+    if (drop > 0) {
+      this.#readMeanwhile = this.#readMeanwhile.slice(drop)
+      this.#meanwhileBase += drop
+    }
+    for (const e of arrival.held) this.#receive(e.message, e.forwarded, e.mirror, e.passedOn)
   }
 
   /** The grace of a client that moved away ends (or it is back): its kept routes go. */
@@ -291,11 +342,13 @@ export class RedisBus implements ClusterBus {
     if (only !== undefined) {
       // For a client being claimed here (forwarded by the node it left): once its session is here.
       for (const clientId of only) {
-        const held = this.#arriving.get(clientId)
-        if (held === undefined) continue
-        held.push({ message, forwarded, mirror, passedOn })
+        const arrival = this.#arriving.get(clientId)
+        if (arrival === undefined) continue
+        arrival.held.push({ message, forwarded, mirror, passedOn })
         return
       }
+    } else if (forwarded.all && this.#arriving.size > 0) {
+      this.#readMeanwhile.push({ message, forwarded, mirror, passedOn })
     }
     const missed = this.#handler(message, forwarded)
     if (missed.length > 0 && !passedOn) this.#passOn(message, missed)

@@ -120,7 +120,7 @@ export class ClientRegistry {
   readonly #claims = new Map<string, Promise<unknown>>()
   #subscriber: RedisClient | undefined
   #onTakenOver: (clientId: string, sessionEnds: boolean, willHere: boolean, to: string | undefined) => void = () => {}
-  #onTakeoverStarted: (clientId: string, to: string) => void = () => {}
+  #onTakeoverStarted: (clientId: string, to: string, sessionEnds: boolean) => void = () => {}
   /** Clients whose write was refused (another node claimed them), waiting for the takeover signal. */
   readonly #fenced = new Map<string, NodeJS.Timeout>()
   /** Claims waiting for the previous owner's answer, by `<clientId> <epoch>`. */
@@ -160,9 +160,9 @@ export class ClientRegistry {
   /**
    * `handler` runs when another node's takeover signal arrives, before this node answers it (then
    * onTakenOver): the client's packets stop being read here, and what this node handles for it
-   * goes on to the claiming node `to`.
+   * goes on to the claiming node `to` — unless the new connection starts clean (`sessionEnds`).
    */
-  onTakeoverStarted(handler: (clientId: string, to: string) => void): void {
+  onTakeoverStarted(handler: (clientId: string, to: string, sessionEnds: boolean) => void): void {
     this.#onTakeoverStarted = handler
   }
 
@@ -210,7 +210,6 @@ export class ClientRegistry {
         this.#answers.delete(key)
         throw err
       }
-      let previousAlive = false
       // On a Redis Cluster, PUBLISH counts only the subscribers on the master it ran on (the
       // signal reaches the others over the cluster bus): a zero proves nothing there, so the
       // claimer waits for the answer unless the old owner's liveness key is gone.
@@ -219,9 +218,11 @@ export class ClientRegistry {
         let timer: NodeJS.Timeout | undefined
         await Promise.race([answered, new Promise<void>((res) => (timer = clock.setTimeout(res, TAKEOVER_ANSWER_MS)))])
         clearTimeout(timer)
-        // Whoever deletes the hand-off key handles the will: the old owner did if it is gone.
-        previousAlive = (await r.pcHandoff(handoff, epoch)) === 0
       }
+      // Whoever deletes the hand-off key handles the will: the old owner did if it is gone. Deleted
+      // here at once when nobody heard the signal: the old owner's writes (a node whose signal
+      // connection was down, yet runs) are refused from now on, before the session is loaded.
+      const previousAlive = (await r.pcHandoff(handoff, epoch)) === 0
       this.#answers.delete(key)
       // Another node claimed the id while this claim waited (a client connecting to several nodes
       // in turn): that claim won; this node holds nothing and must open no session.
@@ -308,7 +309,7 @@ export class ClientRegistry {
     // The client's packets are no longer read here, and what this node handles for it goes on to
     // the claimer; its writes so far reach Redis (they land while the hand-off key is there)
     // before the answer: the claimer loads the session after it.
-    this.#onTakeoverStarted(cid, signal.from)
+    this.#onTakeoverStarted(cid, signal.from, signal.sessionEnds)
     this.#state.afterCommit(() => {
       // (Claimed back here meanwhile: that claim let the session go.)
       if (this.#epochs.get(cid) !== held) return

@@ -22,7 +22,6 @@
  * their bytes as entry-codec.ts writes them (topic, flags, which subscriptions to serve,
  * payload; no JSON per message).
  */
-import { PortcullisError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Message } from '../mqtt/types.js'
 import type { RedisClient, RedisState } from '../store/redis/redis-state.js'
@@ -242,11 +241,11 @@ export class StreamReader {
       // Redis Cluster: the deliveries (their clients' slots) and the acknowledgement (this
       // node's slot) cannot share a MULTI: the deliveries commit first, then the acknowledgement.
       // A crash between the two reads the entries again at the next start (at least once).
-      const delivered = applied(await committed(state))
+      const delivered = await committed(state)
       if (delivered !== undefined) return delivered
     }
     state.recordCommand(() => ['EVAL', ACK_LUA, 1, key, STREAM_GROUP, ...ids])
-    return applied(await committed(state))
+    return committed(state)
   }
 
   async #run(): Promise<void> {
@@ -295,18 +294,13 @@ function entriesOf(reply: ReadReply): Entries {
   return reply?.[0]?.[1] ?? []
 }
 
-/** The outcome of the group holding every change recorded so far. */
+/**
+ * The outcome of the group holding every change recorded so far. (A delivery refused because
+ * another node claimed its client meanwhile is not the reader's failure: the acknowledgement and
+ * every other delivery of the group were applied, and the new owner serves that client.)
+ */
 function committed(state: RedisState): Promise<Error | undefined> {
   return new Promise<Error | undefined>((r) => state.afterCommit(r))
-}
-
-/**
- * A delivery refused because another node claimed its client meanwhile fails only that
- * client's change: the acknowledgement and every other delivery of the group were applied
- * (the new owner serves that client from now on).
- */
-function applied(err: Error | undefined): Error | undefined {
-  return err instanceof PortcullisError && err.code === 'ERR_SESSION_TAKEN_OVER' ? undefined : err
 }
 
 function sleep(ms: number): Promise<void> {

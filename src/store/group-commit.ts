@@ -29,26 +29,36 @@ export interface CommitStats {
   observe?: (seconds: number, changes: number) => void
 }
 
+/**
+ * Changes refused on purpose (a cluster node writing for a session another node holds now) in a
+ * group that committed everything else: only the waiters whose own changes they were are told.
+ */
+export interface RefusedChanges<Change> {
+  readonly error: Error
+  readonly changes: ReadonlySet<Change>
+}
+
 /** How a group ended when it was not simply committed (a throw or a rejection is `failed`). */
-export interface CommitOutcome {
+export interface CommitOutcome<Op = unknown> {
   /** The backend could not commit: counted and reported as a failure; the waiters are told. */
   readonly failed?: Error | undefined
-  /** Committed, but changes were refused on purpose (not a failure of the backend): the waiters are told. */
-  readonly refused?: Error | undefined
+  /** Committed, but these of its changes were refused (see RefusedChanges). */
+  readonly refused?: RefusedChanges<Op> | undefined
   /** Runs once the group's waiters were told. */
   readonly after?: () => void
 }
 
 export interface CommitBackend<Op> {
   /** Commit one group: return once it is stored (synchronously, or as a promise); throw or reject when it is not. */
-  commit(ops: readonly Op[]): void | CommitOutcome | Promise<void | CommitOutcome>
+  commit(ops: readonly Op[]): void | CommitOutcome<Op> | Promise<void | CommitOutcome<Op>>
   /** The first failed group after a success (or since start). */
   failed(error: Error, changes: number): void
   /** A group committed after failures. */
   recovered(): void
 }
 
-type Waiter = (err: Error | undefined) => void
+/** `refused`: the RecordedChange numbers of the group's refused changes, and the error. */
+type Waiter = (err: Error | undefined, refused: RefusedChanges<RecordedChange> | undefined) => void
 
 interface Group<Op> {
   /** The RecordedChange of ops[0]: the group holds changes first … first + ops.length - 1. */
@@ -173,11 +183,22 @@ export class GroupCommitter<Op> implements Omit<CommitBarrier, 'available'> {
     return undefined
   }
 
-  afterCommit(done: Waiter): void {
+  /**
+   * `done` runs once the group holding every change recorded so far has answered: `err` when it
+   * failed, or when one of the changes recorded after `since` (the `recorded` count before the
+   * caller's own changes) was refused — another's refused change is not the caller's concern.
+   */
+  afterCommit(done: (err: Error | undefined) => void, since?: RecordedChange): void {
+    const until = this.#recorded
+    if (since === undefined || since >= until) this.#wait(done)
+    else this.#wait((err, refused) => done(err ?? (refused !== undefined && refusedWithin(refused.changes, since, until) ? refused.error : undefined)))
+  }
+
+  #wait(done: Waiter): void {
     if (this.#open.ops.length > 0) this.#open.waiters.push(done)
     else if (this.#sealed.length > 0) this.#sealed[this.#sealed.length - 1]?.waiters.push(done)
     else if (this.#sending !== undefined) this.#sending.push(done)
-    else done(undefined)
+    else done(undefined, undefined)
   }
 
   /**
@@ -245,22 +266,23 @@ export class GroupCommitter<Op> implements Omit<CommitBarrier, 'available'> {
         for (const w of waiters) this.#sending.push(w)
         this.#sending.push(() => sent())
       } else {
-        for (const done of waiters) done(undefined)
+        for (const done of waiters) done(undefined, undefined)
         sent()
       }
       return
     }
     this.#sending = waiters
     const started = process.hrtime.bigint()
-    const finish = (outcome: void | CommitOutcome): void => {
+    const finish = (outcome: void | CommitOutcome<Op>): void => {
       if (this.#sending === waiters) this.#sending = undefined
       this.#count(ops.length, outcome ?? {}, Number(process.hrtime.bigint() - started) / 1e9)
-      const error = outcome?.failed ?? outcome?.refused
-      for (const done of waiters) done(error)
+      const failed = outcome?.failed
+      const refused = outcome?.refused === undefined ? undefined : numbered(groups, outcome.refused)
+      for (const done of waiters) done(failed, refused)
       outcome?.after?.()
       sent()
     }
-    let result: void | CommitOutcome | Promise<void | CommitOutcome>
+    let result: void | CommitOutcome<Op> | Promise<void | CommitOutcome<Op>>
     try {
       result = this.#backend.commit(ops)
     } catch (err) {
@@ -271,7 +293,7 @@ export class GroupCommitter<Op> implements Omit<CommitBarrier, 'available'> {
     else finish(result)
   }
 
-  #count(changes: number, outcome: CommitOutcome, seconds: number): void {
+  #count(changes: number, outcome: CommitOutcome<Op>, seconds: number): void {
     const s = this.stats
     if (outcome.failed !== undefined) {
       s.failures++
@@ -291,6 +313,21 @@ export class GroupCommitter<Op> implements Omit<CommitBarrier, 'available'> {
       this.#backend.recovered()
     }
   }
+}
+
+/** The refused changes of a commit of these groups, by their RecordedChange numbers. */
+function numbered<Op>(groups: ReadonlyArray<Group<Op>>, refused: RefusedChanges<Op>): RefusedChanges<RecordedChange> {
+  const changes = new Set<RecordedChange>()
+  for (const g of groups) {
+    for (const [i, op] of g.ops.entries()) if (op !== undefined && refused.changes.has(op)) changes.add(g.first + i)
+  }
+  return { error: refused.error, changes }
+}
+
+/** True when a change numbered after `since`, up to `until`, is among `refused`. */
+function refusedWithin(refused: ReadonlySet<RecordedChange>, since: RecordedChange, until: RecordedChange): boolean {
+  for (const n of refused) if (n > since && n <= until) return true
+  return false
 }
 
 function newGroup<Op>(first: number): Group<Op> {

@@ -21,9 +21,12 @@ export interface CommitBarrier {
   /**
    * `done` runs once every change recorded before this call is committed (`err` when the
    * commit failed: nothing of that group is stored). Callbacks run in the order given, and at
-   * once (synchronously) when nothing is pending.
+   * once (synchronously) when nothing is pending. `since` (`recorded` before the caller made its
+   * changes): `err` also says when the store refused one of the changes recorded after it (in a
+   * cluster: a write for a session another node holds now, ERR_SESSION_TAKEN_OVER); a waiter is
+   * never told of a refusal of changes that were not its own (the rest of the group is stored).
    */
-  afterCommit(done: (err: Error | undefined) => void): void
+  afterCommit(done: (err: Error | undefined) => void, since?: number): void
 }
 
 export interface RetainedStore {

@@ -26,8 +26,9 @@ after(async () => {
   await redis.destroy()
 })
 
-function committed(state: { afterCommit(done: (err: Error | undefined) => void): void }): Promise<Error | undefined> {
-  return new Promise((r) => state.afterCommit(r))
+/** The outcome of the group holding what was recorded so far, as a waiter whose own changes are those recorded after `since` hears it. */
+function committed(state: { afterCommit(done: (err: Error | undefined) => void, since?: number): void }, since?: number): Promise<Error | undefined> {
+  return new Promise((r) => state.afterCommit(r, since))
 }
 
 const idOf = (i: number): string => `adopt-${i}`
@@ -106,8 +107,9 @@ describe('cluster: a node that starts takes its stored sessions back in batches'
     assert.deepEqual(owners.filter((n) => n === 'node-b').length, gotB.length, 'the registry names node-b for what it took')
 
     // The stopped node writes late with its old epoch: refused, the session as the new owner holds it.
+    const mine = x.state.recorded
     storeX.saveSession(facts(0, 1))
-    const refused = await committed(x.state)
+    const refused = await committed(x.state, mine)
     assert.ok(refused instanceof PortcullisError && refused.code === 'ERR_SESSION_TAKEN_OVER', 'the old holder\'s write is fenced off')
     assert.equal(await a.state.client.hget(SESSION_KEYS.facts(idOf(0)), 'expiry'), '3600')
 

@@ -26,8 +26,9 @@ function facts(clientId: string, expiryInterval = 60): SessionFacts {
   return { clientId, expiryInterval, connected: true, lastConnection: undefined, will: undefined }
 }
 
-function committed(state: { afterCommit(done: (err: Error | undefined) => void): void }): Promise<Error | undefined> {
-  return new Promise((r) => state.afterCommit(r))
+/** The outcome of the group holding what was recorded so far, as a waiter whose own changes are those recorded after `since` hears it. */
+function committed(state: { afterCommit(done: (err: Error | undefined) => void, since?: number): void }, since?: number): Promise<Error | undefined> {
+  return new Promise((r) => state.afterCommit(r, since))
 }
 
 describe('cluster membership', () => {
@@ -71,8 +72,9 @@ describe('client registry and fencing', () => {
     const loaded = await storeB.load('dev')
     assert.equal(loaded?.expiryInterval, 60, 'B reads the session A stored')
     // A has not heard of the takeover yet (or is paused): its write is refused all the same.
+    const mine = storeA.recorded
     storeA.saveSession(facts('dev', 99))
-    const err = await committed(storeA)
+    const err = await committed(storeA, mine)
     assert.ok(err instanceof PortcullisError && err.code === 'ERR_SESSION_TAKEN_OVER', 'the stale owner learns its write failed')
     assert.equal(await a.state.client.hget(SESSION_KEYS.facts('dev'), 'expiry'), '60', 'the new owner\'s session is unchanged')
     storeB.saveSession(facts('dev', 120))
@@ -84,7 +86,7 @@ describe('client registry and fencing', () => {
     assert.equal(a.registry.epochOf('dev'), undefined)
   })
 
-  test('a write Redis refuses (a stale epoch) fails only its client: the rest of the group commits, the waiters hear ERR_SESSION_TAKEN_OVER, the node is told', async (t) => {
+  test('a write Redis refuses (a stale epoch) fails only its client: the rest of the group commits, only that client\'s waiters hear ERR_SESSION_TAKEN_OVER, the node is told', async (t) => {
     await (await openRedisState(redis, t, 'flush')).close()
     const a = await openRedisNode(redis, t, 'node-a')
     const b = await openRedisNode(redis, t, 'node-b')
@@ -95,10 +97,15 @@ describe('client registry and fencing', () => {
     a.state.onFenced = (cid) => told.push(cid)
     // One group: another client's change, the stale write (A has not let the id go yet), and a third change.
     a.state.record((m) => m.set('pc:test:before', '1'))
+    const mine = a.state.recorded
     a.state.recordFenced('moved', SESSION_KEYS.owner('moved'), stale, [SESSION_KEYS.facts('moved')], [['HSET', SESSION_KEYS.facts('moved'), 'expiry', '1']])
+    const refusedOutcome = committed(a.state, mine)
+    const others = a.state.recorded
     a.state.record((m) => m.set('pc:test:after', '1'))
-    const err = await committed(a.state)
+    const [err, other, unscoped] = await Promise.all([refusedOutcome, committed(a.state, others), committed(a.state)])
     assert.ok(err instanceof PortcullisError && err.code === 'ERR_SESSION_TAKEN_OVER', `refused, not a Redis failure: ${String(err)}`)
+    assert.equal(other, undefined, 'a waiter whose own change is another one of the same group is not told of a refusal that is not its own')
+    assert.equal(unscoped, undefined, 'nor is a waiter with no change of its own')
     assert.deepEqual(told, ['moved'], 'the node hears which client it lost')
     assert.equal(a.state.stats.failures, 0, 'not counted as a failed commit')
     assert.equal(await a.state.client.get('pc:test:before'), '1')
@@ -131,8 +138,9 @@ describe('client registry and fencing', () => {
     await (await openRedisState(redis, t, 'flush')).close()
     const a = await openRedisNode(redis, t, 'node-a')
     const store = new RedisSessionStore(a.state, a.registry)
+    const mine = store.recorded
     store.saveSession(facts('unclaimed'))
-    const err = await committed(store)
+    const err = await committed(store, mine)
     assert.ok(err instanceof PortcullisError && err.code === 'ERR_SESSION_TAKEN_OVER')
     assert.equal(await a.state.client.exists(SESSION_KEYS.facts('unclaimed')), 0)
   })

@@ -313,6 +313,7 @@ function openSession(conn: Connection, packet: mqtt.IConnectPacket, d: ConnectDe
   const broker = conn.broker
   const version = conn.protocolVersion
   const props = packet.properties ?? {}
+  const mark = broker.commits.recorded
   const { session, present: sessionPresent } = broker.sessions.open(conn, d.clientId, packet.clean !== false, expiry)
   conn.connectSessionExpiry = expiry
   if (version === 5) {
@@ -333,7 +334,7 @@ function openSession(conn: Connection, packet: mqtt.IConnectPacket, d: ConnectDe
       return
     }
     acceptConnect(conn, session, sessionPresent, expiry, requested, d)
-  })
+  }, mark)
 }
 
 function acceptConnect(conn: Connection, session: Session, sessionPresent: boolean, expiry: number, requested: number, d: ConnectDecisions): void {

@@ -23,12 +23,16 @@ import { clock } from '../../clock.js'
  * acknowledgement: MQTT 5 PUBACK/PUBREC 0x97, MQTT 3.1.1 (which has no negative acknowledgement)
  * the connection closed.
  */
-function acknowledgeStored(conn: Connection, qos: QoS, id: number, stored = true): void {
+function acknowledgeStored(conn: Connection, qos: QoS, id: number, since?: number): void {
+  // (Nothing recorded since `since`: the PUBLISH stored nothing — no persistent subscriber.)
+  const stored = since === undefined || conn.broker.commits.recorded !== since
   // The memory-only path (and a quiet store) answers at once, without a callback.
   if (!conn.broker.commits.pending) {
     acknowledge(conn, qos, id, 0)
     return
   }
+  // (A change of another client's refused in the same group — its session moved to another node — is
+  // not this publisher's concern: only a refusal of one of the changes its PUBLISH made is.)
   conn.broker.afterCommit((err) => {
     // (A PUBLISH that stored nothing — no persistent subscriber — is acknowledged in its turn all the same.)
     if (err === undefined || !stored) {
@@ -39,7 +43,7 @@ function acknowledgeStored(conn: Connection, qos: QoS, id: number, stored = true
     if (qos === 2 && session !== undefined) conn.broker.sessions.releaseIncomingQos2(session, id)
     if (conn.v5) acknowledge(conn, qos, id, toReasonCode('ERR_STORE_WRITE'))
     else conn.fail('ERR_STORE_WRITE', 'PUBLISH not stored: no acknowledgement')
-  })
+  }, since)
 }
 
 /** A PUBACK/PUBREC with a reason code of 0x80 or more (MQTT 5), in its place among the acknowledgements. */
@@ -171,5 +175,5 @@ export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket): vo
     clusterId: undefined,
   })
   if (qos === 2) broker.sessions.addIncomingQos2(session, id)
-  if (qos !== 0) acknowledgeStored(conn, qos, id, broker.commits.recorded !== mark)
+  if (qos !== 0) acknowledgeStored(conn, qos, id, mark)
 }

@@ -27,6 +27,7 @@ export function handleSubscribe(conn: Connection, packet: mqtt.ISubscribePacket)
   }
   const codes: number[] = []
   const withRetained: Subscription[] = []
+  const mark = broker.commits.recorded
   for (const s of packet.subscriptions) {
     const key = s.topic
     const shared = parseSharedFilter(key)
@@ -88,5 +89,5 @@ export function handleSubscribe(conn: Connection, packet: mqtt.ISubscribePacket)
     })
     // Retained messages go out after the SUBACK (Retain Handling [MQTT-3.3.1-9..11]), in slices that share the event loop.
     deliverRetained(conn, withRetained)
-  })
+  }, mark)
 }

@@ -11,6 +11,7 @@ export function handleUnsubscribe(conn: Connection, packet: mqtt.IUnsubscribePac
     conn.fail('ERR_PROTOCOL', 'UNSUBSCRIBE without a topic filter')
     return
   }
+  const mark = conn.broker.commits.recorded
   const codes = packet.unsubscriptions.map((key) =>
     conn.broker.sessions.removeSubscription(session, key) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted,
   )
@@ -19,5 +20,5 @@ export function handleUnsubscribe(conn: Connection, packet: mqtt.IUnsubscribePac
     if (err !== undefined) conn.fail('ERR_STORE_WRITE', 'UNSUBSCRIBE not stored')
     else if (conn.v5) conn.send({ cmd: 'unsuback', messageId: packet.messageId, granted: codes } as unknown as mqtt.IUnsubackPacket)
     else conn.send({ cmd: 'unsuback', messageId: packet.messageId } as mqtt.IUnsubackPacket)
-  })
+  }, mark)
 }

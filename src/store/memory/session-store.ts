@@ -10,7 +10,7 @@ export const NO_COMMITS: CommitBarrier = Object.freeze({
   pending: false,
   recorded: 0,
   available: true,
-  afterCommit(done: (err: Error | undefined) => void): void {
+  afterCommit(done: (err: Error | undefined) => void, _since?: number): void {
     done(undefined)
   },
 })
@@ -21,7 +21,7 @@ export class MemorySessionStore implements SessionStore {
   readonly recorded = 0
   readonly available = true
 
-  afterCommit(done: (err: Error | undefined) => void): void {
+  afterCommit(done: (err: Error | undefined) => void, _since?: number): void {
     done(undefined)
   }
 

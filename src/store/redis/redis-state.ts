@@ -8,9 +8,10 @@
  * A change to one client's session is fenced (`recordFenced`): it runs inside a Lua script that
  * first checks the client's registry entry still holds the epoch this node was given when it
  * claimed the client id (src/cluster/registry.ts). A node that lost the client id to another
- * node (a takeover while it was paused or cut off) has its write refused: the group's waiters
- * get ERR_SESSION_TAKEN_OVER (nothing in that group is acknowledged) and `onFenced` names the
- * client so the node lets the session go.
+ * node (a takeover while it was paused or cut off) has its write refused — that change only: the
+ * rest of the group is committed, waiters about that client (`afterCommit(done, clientId)`) get
+ * ERR_SESSION_TAKEN_OVER, the others are not told — and `onFenced` names the client so the node
+ * lets the session go.
  *
  * While Redis is unreachable nothing is queued for later (ioredis's offline queue is off): a
  * group fails at once, its waiters get ERR_STORE_UNAVAILABLE, and `available` is false so new
@@ -90,7 +91,7 @@ interface CommandChange {
 
 /** A change with no command (recordNothing). */
 const NOTHING = (): void => {}
-const COMMITTED: CommitOutcome = {}
+const COMMITTED: CommitOutcome<never> = {}
 
 type Change = ((m: ChainableCommander) => void) | FencedChange | CommandChange
 
@@ -288,8 +289,8 @@ export class RedisState implements CommitBarrier {
     this.#committer.record({ clientId, ownerKey, epoch, keys, commands })
   }
 
-  afterCommit(done: (err: Error | undefined) => void): void {
-    this.#committer.afterCommit(done)
+  afterCommit(done: (err: Error | undefined) => void, since?: number): void {
+    this.#committer.afterCommit(done, since)
   }
 
   /** Send what is pending and disconnect. Idempotent. */
@@ -301,28 +302,28 @@ export class RedisState implements CommitBarrier {
   /**
    * One MULTI/EXEC for a group; EXECs are pipelined on one connection, so groups answer in
    * order. Throws at once while Redis is not ready (nothing is queued for later). A fenced
-   * change refused (its client id claimed by another node, or never held) refuses the group's
+   * change refused (its client id claimed by another node, or never held) refuses that client's
    * waiters with ERR_SESSION_TAKEN_OVER, and `onFenced` hears of its client once they were told.
    */
-  #exec(ops: readonly Change[]): Promise<CommitOutcome> {
+  #exec(ops: readonly Change[]): Promise<CommitOutcome<Change>> {
     if (this.client.status !== 'ready') throw new PortcullisError('ERR_STORE_UNAVAILABLE', `Redis is ${this.client.status}`)
     const alone = loneCommand(ops)
     if (alone !== undefined) return this.client.callBuffer(...alone.command()).then(() => COMMITTED, unavailable)
     if (this.sharded) return this.#execBySlot(ops)
     const multi = this.client.multi()
-    /** Result index of each fenced change, and its client. */
-    const fencedAt = new Map<number, string>()
-    const refused = new Set<string>()
+    /** Result index of each fenced change. */
+    const fencedAt = new Map<number, FencedChange>()
+    const refused = new Set<FencedChange>()
     for (const op of ops) {
       if (typeof op === 'function') {
         op(multi)
       } else if ('command' in op) {
         multi.call(...op.command())
       } else if (op.epoch === undefined) {
-        refused.add(op.clientId)
+        refused.add(op)
       } else {
         // (The MULTI is the transaction's first queued command: EXEC's results start after it.)
-        fencedAt.set(multi.length - 1, op.clientId)
+        fencedAt.set(multi.length - 1, op)
         multi.pcFencedWrite(2 + op.keys.length, ...fencedArgs(op, op.epoch))
       }
     }
@@ -331,8 +332,8 @@ export class RedisState implements CommitBarrier {
       let failed: Error | undefined
       for (const [i, [err]] of results.entries()) {
         if (err === null) continue
-        const clientId = fencedAt.get(i)
-        if (clientId !== undefined && err.message.startsWith('FENCED')) refused.add(clientId)
+        const fenced = fencedAt.get(i)
+        if (fenced !== undefined && err.message.startsWith('FENCED')) refused.add(fenced)
         else failed ??= err
       }
       return this.#outcome(refused, failed)
@@ -345,14 +346,14 @@ export class RedisState implements CommitBarrier {
    * the error) even though the others were applied — the stores order their steps so that a
    * partly applied group can only repeat a delivery, never lose one.
    */
-  async #execBySlot(ops: readonly Change[]): Promise<CommitOutcome> {
+  async #execBySlot(ops: readonly Change[]): Promise<CommitOutcome<Change>> {
     const bySlot = new Map<number, Array<SlotCommand | FencedChange>>()
     const add = (slot: number, item: SlotCommand | FencedChange): void => {
       const list = bySlot.get(slot)
       if (list === undefined) bySlot.set(slot, [item])
       else list.push(item)
     }
-    const refused = new Set<string>()
+    const refused = new Set<FencedChange>()
     let fallback: number | undefined
     for (const op of ops) {
       if (typeof op === 'function') {
@@ -366,7 +367,7 @@ export class RedisState implements CommitBarrier {
         fallback ??= c.slot
         add(c.slot ?? fallback ?? 0, c)
       } else if (op.epoch === undefined) {
-        refused.add(op.clientId)
+        refused.add(op)
       } else {
         add(slotOf(op.ownerKey), op)
       }
@@ -384,7 +385,7 @@ export class RedisState implements CommitBarrier {
         for (const [i, [err]] of results.entries()) {
           if (err === null) continue
           const item = items[i]
-          if (item !== undefined && 'clientId' in item && err.message.startsWith('FENCED')) refused.add(item.clientId)
+          if (item !== undefined && 'clientId' in item && err.message.startsWith('FENCED')) refused.add(item)
           else failed ??= err
         }
       } catch (err) {
@@ -394,12 +395,12 @@ export class RedisState implements CommitBarrier {
     return this.#outcome(refused, failed)
   }
 
-  /** A group's outcome: `failed` (a command's error), and the clients whose fenced change was refused. */
-  #outcome(refused: ReadonlySet<string>, failed: Error | undefined): CommitOutcome {
-    const fenced = [...refused]
+  /** A group's outcome: `failed` (a command's error), and the fenced changes refused (only their waiters are told). */
+  #outcome(refused: ReadonlySet<FencedChange>, failed: Error | undefined): CommitOutcome<Change> {
+    const fenced = [...new Set([...refused].map((c) => c.clientId))]
     return {
       failed: failed === undefined ? undefined : new PortcullisError('ERR_STORE_UNAVAILABLE', failed.message, { cause: failed }),
-      refused: fenced.length > 0 ? new PortcullisError('ERR_SESSION_TAKEN_OVER', `client id ${fenced.join(', ')} was claimed by another node`) : undefined,
+      refused: fenced.length > 0 ? { error: new PortcullisError('ERR_SESSION_TAKEN_OVER', `client id ${fenced.join(', ')} was claimed by another node`), changes: refused } : undefined,
       after: () => {
         for (const clientId of fenced) this.onFenced(clientId)
       },

@@ -159,8 +159,8 @@ export class RedisSessionStore implements SessionStore {
     return this.#state.available
   }
 
-  afterCommit(done: (err: Error | undefined) => void): void {
-    this.#state.afterCommit(done)
+  afterCommit(done: (err: Error | undefined) => void, since?: number): void {
+    this.#state.afterCommit(done, since)
   }
 
   /**

@@ -191,8 +191,8 @@ export class SqliteSessionStore implements SessionStore {
     return this.#state.recorded
   }
 
-  afterCommit(done: (err: Error | undefined) => void): void {
-    this.#state.afterCommit(done)
+  afterCommit(done: (err: Error | undefined) => void, since?: number): void {
+    this.#state.afterCommit(done, since)
   }
 
   recover(): Promise<StoredSession[]> {

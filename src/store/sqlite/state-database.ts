@@ -208,8 +208,8 @@ export class StateDatabase implements CommitBarrier {
     }, LAZY_MS)
   }
 
-  afterCommit(done: (err: Error | undefined) => void): void {
-    this.#committer.afterCommit(done)
+  afterCommit(done: (err: Error | undefined) => void, since?: number): void {
+    this.#committer.afterCommit(done, since)
   }
 
   /** File size in bytes (database and its write-ahead log). */
