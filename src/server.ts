@@ -6,7 +6,7 @@
 import type { JsonWebKey } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { loadOrCreateApiKey } from './admin/api-key.js'
-import { clusterApiKey } from './admin/cluster-api-key.js'
+import { clusterApiKey, followClusterApiKey } from './admin/cluster-api-key.js'
 import { ClusterAudit } from './admin/cluster-audit.js'
 import { BrokerAdmin } from './admin/broker-admin.js'
 import { loadManagedConfig, seedStoredConfig, type ConfigurationStatus, type ManagedConfig } from './admin/managed-config.js'
@@ -114,9 +114,11 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
 
     // The admin listener comes first: it may serve the key set the authenticators fetch.
     let admin: AdminServer | undefined
+    let stopKeyFollow: (() => void) | undefined
     if (config.admin !== undefined) {
       const adminConfig = config.admin
       let apiKey = options.apiKey ?? adminConfig.apiKey
+      let followKey: ((admin: AdminServer) => () => void) | undefined
       // With named keys only (admin.apiKeys), no key is generated.
       if (apiKey === undefined && (adminConfig.apiKeys ?? []).length === 0) {
         if (redis === undefined) {
@@ -130,6 +132,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
             ? 'cluster: admin API key generated for the cluster (every node uses it; read it from the file)'
             : 'cluster: admin API key of the cluster read from Redis (written to the file)')
           apiKey = stored.key
+          followKey = (admin) => followClusterApiKey(redis, config.dataDir, stored.key, logger, (key) => admin.setApiKey(key))
         }
       }
       const a = await startAdminServer({
@@ -145,6 +148,12 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       })
       undo.push(() => a.close())
       admin = a
+      // Cluster: a rotation of the generated key (on any node, or in Redis) is taken within about a second.
+      if (followKey !== undefined) {
+        const stop = followKey(a)
+        undo.push(stop)
+        stopKeyFollow = stop
+      }
     }
     // Devices too (type: devices): kept in the configuration store with the admin API on, else in
     // memory; in a cluster, the registry in Redis (the store keeps a copy).
@@ -300,6 +309,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
         jwksShare?.close()
         sharedRevocations?.close()
         sharedDevices?.close()
+        stopKeyFollow?.()
         await stores.close()
         await Promise.all(stopping)
         await admin?.close()

@@ -63,6 +63,8 @@ export interface AdminServer {
   attach(target: AdminTarget): void
   /** What /readyz answers: `ready` once every MQTT listener is up, `stopping` from close on. */
   setReadiness(state: Readiness): void
+  /** Replaces the key named `admin` (a cluster's generated key, rotated on another node); the old one stops at once. */
+  setApiKey(key: string): void
   close(): Promise<void>
 }
 
@@ -91,7 +93,7 @@ function unauthorized(reply: FastifyReply, message: string): FastifyReply {
 
 export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
   const logger = options.logger
-  const keys: readonly NamedApiKey[] = [
+  let keys: readonly NamedApiKey[] = [
     ...(options.apiKey !== undefined ? [{ name: DEFAULT_API_KEY_NAME, key: options.apiKey }] : []),
     ...(options.apiKeys ?? []),
   ]
@@ -221,6 +223,9 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     },
     setReadiness: (state) => {
       readiness = state
+    },
+    setApiKey: (key) => {
+      keys = [{ name: DEFAULT_API_KEY_NAME, key }, ...keys.filter((k) => k.name !== DEFAULT_API_KEY_NAME)]
     },
     close: () => app.close(),
   }
