@@ -262,8 +262,8 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
       const joined = await brokerAdmin.devices.followShared(sharedDevices)
       if (joined.seeded) logger.info({ devices: joined.devices }, 'cluster: no node had shared its devices yet: this node\'s registered devices are now the cluster\'s')
       else logger.info({ devices: joined.devices }, 'cluster: registered devices from the cluster\'s registry in Redis')
-      if (!joined.seeded && joined.replaced > 0) {
-        logger.warn({ held, replaced: joined.replaced, file: store?.file }, 'cluster: the devices this node had registered are replaced by the cluster\'s registry in Redis (its database now keeps a copy of the cluster\'s)')
+      if (!joined.seeded && held > 0 && joined.replaced > 0) {
+        logger.warn({ held, replaced: joined.replaced, file: store?.file }, 'cluster: the devices stored on this node differed from the cluster\'s registry in Redis and are replaced by it (changed on other nodes while this one was away, or registered before it joined the cluster)')
       }
     }
     if (shared !== undefined) {

@@ -157,6 +157,7 @@ test('cluster: the device registry is one registry for every node', { timeout: 1
     assert.equal(await connackCode(c.port, 5, deviceToken(pairs.get(5) as Pair), { clientId: 'meter-v5' }), 0)
     assert.equal(await connackCode(c.port, 4, deviceToken(pairs.get(4) as Pair), { clientId: 'meter-v4' }), REFUSED[4], 'the deleted device is unknown there')
     assert.equal((await api(C, 'GET', '/devices?limit=1')).body.total, IMPORTED + 1)
+    assert.doesNotMatch(c.output, /differed from the cluster's registry/, 'a new node with no devices of its own has nothing replaced')
   })
 
   await t.test('Redis unreachable: a device change is refused (503) and nothing is in force', async () => {
@@ -223,7 +224,8 @@ test("cluster: the first node's stored devices become the cluster's; a node join
     assert.equal(await connackCode(b.port, v, deviceToken(own.b), { clientId: 'own-b' }), REFUSED[v], `MQTT ${v}: node B's own device is not the cluster's`)
   }
   assert.match(a.output, /no node had shared its devices yet/)
-  assert.match(b.output, /devices this node had registered are replaced by the cluster's registry/)
+  assert.match(b.output, /devices stored on this node differed from the cluster's registry in Redis and are replaced by it/)
+  assert.doesNotMatch(a.output, /differed from the cluster's registry/, 'not said by the node whose devices became the cluster\'s')
   assert.deepEqual((await api(ports.adminB, 'GET', '/devices')).body.devices.map((d: { id: string }) => d.id), ['own-a'])
   // Node B's database keeps a copy of the cluster's registry: `token inspect` there sees it.
   const inspect = await cli(['token', 'inspect', deviceToken(own.a), '--config', join(dir, 'node-b.json'), '--client-id', 'own-a'], dir)
