@@ -230,6 +230,13 @@ export async function startListener(broker: Broker, cfg: ListenerConfig, path: s
       handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false),
       maxPayload: broker.limits.maxPacketSize + 5,
     })
+    // ws re-emits its HTTP server's errors; the listen error itself is listen()'s to report (as a
+    // configuration error). Without a listener here a port in use crashed the process.
+    let opened = false
+    wss.on('listening', () => (opened = true))
+    wss.on('error', (err: Error) => {
+      if (opened) broker.logger.error({ err: err.message, listener: name }, 'WebSocket listener error')
+    })
     wss.on('connection', (ws, req) => {
       req.socket.setNoDelay(cfg.noDelay)
       const stream: Duplex = createWebSocketStream(ws)

@@ -231,6 +231,26 @@ function validatePersistence(raw: unknown, path: string): PersistenceConfig {
   })
 }
 
+/**
+ * Two listeners — or a listener and the admin listener — on one port of one address cannot both
+ * open; said before anything opens, naming both (at run time it was "already in use", as if
+ * something else held the port). An unspecified address (0.0.0.0: every IPv4 one, `::`: every
+ * one) clashes with any address of its family on that port. Port 0 (any free port) never clashes.
+ */
+function checkPortsApart(listeners: readonly ListenerConfig[], admin: AdminConfig | undefined): void {
+  const opens = listeners.map((l, i) => ({ path: `listeners[${i}]`, host: l.host, port: l.port }))
+  if (admin !== undefined) opens.push({ path: 'admin', host: admin.host, port: admin.port })
+  const covers = (any: string, host: string): boolean => any === '::' || (any === '0.0.0.0' && !host.includes(':'))
+  opens.forEach((b, j) => {
+    for (const a of opens.slice(0, j)) {
+      if (a.port === 0 || a.port !== b.port) continue
+      if (a.host === b.host || covers(a.host, b.host) || covers(b.host, a.host)) {
+        throw new ConfigError(`${b.path}.port`, `${b.host}:${b.port} is also ${a.path}'s (${a.host}:${a.port}): two listeners cannot share a port`)
+      }
+    }
+  })
+}
+
 export function validateConfig(raw: unknown): PortcullisConfig {
   const v = raw === undefined || raw === null ? {} : mapping(raw, '(root)')
   knownKeys(v, '(root)', ['listeners', 'admin', 'dataDir', 'log', 'limits', 'persistence', 'cluster', 'authentication', 'authorization'])
@@ -250,6 +270,8 @@ export function validateConfig(raw: unknown): PortcullisConfig {
       metricsPublic: optionalBoolean(a['metricsPublic'], 'admin.metricsPublic', false),
     })
   }
+
+  checkPortsApart(listeners, admin)
 
   let logLevel = 'info'
   let logFormat: 'json' | 'pretty' = 'json'

@@ -73,6 +73,43 @@ describe('cli: start-up order and its errors', () => {
     assert.match(a.stderr, /invalid configuration: admin\.port: 127\.0\.0\.1:\d+ is already in use/)
   })
 
+  test('two listeners on one port, or the admin listener on a listener\'s port: exit 2 naming both, before anything opens', async () => {
+    const port = await freePort()
+    const cases = [
+      [`listeners: [{ type: tcp, host: 127.0.0.1, port: ${port} }, { type: ws, host: 127.0.0.1, port: ${port}, path: /mqtt }]`,
+        `listeners[1].port: 127.0.0.1:${port} is also listeners[0]'s (127.0.0.1:${port}): two listeners cannot share a port`],
+      [`listeners: [{ type: tcp, port: ${port} }]\nadmin: { host: 127.0.0.1, port: ${port}, apiKey: test-key-0123456789abcdef }`,
+        `admin.port: 127.0.0.1:${port} is also listeners[0]'s (0.0.0.0:${port}): two listeners cannot share a port`],
+    ]
+    for (const [yaml, said] of cases) {
+      writeFileSync(join(dir, 'shared-port.yaml'), `${yaml}\nauthentication: { allowAnonymous: true }\ndataDir: ${join(dir, 'data-shared')}\n`)
+      const r = await cli(['start', '--config', 'shared-port.yaml'], dir)
+      assert.equal(r.code, 2, r.stderr)
+      assert.equal(r.stderr.trim(), `portcullis: invalid configuration: ${said}`)
+    }
+    // Listeners on different addresses of one port are fine (127.0.0.1 and 127.0.0.2): this one starts.
+    writeFileSync(join(dir, 'two-addresses.yaml'), [
+      `listeners: [{ type: tcp, host: 127.0.0.1, port: ${port} }, { type: tcp, host: 127.0.0.2, port: ${port} }]`,
+      'authentication: { allowAnonymous: true }', `dataDir: ${join(dir, 'data-two')}`, '',
+    ].join('\n'))
+    const b = await startBroker(dir, ['--config', 'two-addresses.yaml'], {})
+    b.child.kill('SIGTERM')
+    await exited(b.child)
+  })
+
+  let held: Server | undefined
+  after(() => held?.close())
+  test('a ws listener on a port something else holds: exit 2 naming listeners[0].port (it crashed on an unhandled error event)', async () => {
+    held = createServer()
+    await new Promise<void>((resolve) => held!.listen(0, '127.0.0.1', resolve))
+    const port = (held.address() as { port: number }).port
+    writeFileSync(join(dir, 'ws-busy.yaml'), `listeners: [{ type: ws, host: 127.0.0.1, port: ${port}, path: /mqtt }]\nauthentication: { allowAnonymous: true }\ndataDir: ${join(dir, 'data-ws')}\n`)
+    const r = await cli(['start', '--config', 'ws-busy.yaml'], dir)
+    assert.equal(r.code, 2, r.stderr)
+    assert.match(r.stderr, new RegExp(`^portcullis: invalid configuration: listeners\\[0\\]\\.port: 127\\.0\\.0\\.1:${port} is already in use \\(EADDRINUSE\\)`))
+    assert.doesNotMatch(r.stderr, /Unhandled 'error' event/)
+  })
+
   test('an empty configuration file is refused (exit 2), saying what to do', async () => {
     for (const text of ['', '\n', '# nothing yet\n']) {
       writeFileSync(join(dir, 'empty.yaml'), text)

@@ -10,7 +10,8 @@ const files = { cert: 'server.crt', key: 'server.key' }
 
 describe('listeners: sessionResumption', () => {
   it('is on by default on tls and wss listeners, and can be turned off', () => {
-    const c = validateConfig({ listeners: [{ type: 'tls', ...files }, { type: 'wss', ...files }, { type: 'tls', ...files, sessionResumption: false }] })
+    // (each on its own port: two listeners on one port are refused)
+    const c = validateConfig({ listeners: [{ type: 'tls', ...files }, { type: 'wss', ...files }, { type: 'tls', port: 8885, ...files, sessionResumption: false }] })
     assert.deepEqual(c.listeners.map((l) => l.sessionResumption), [true, true, false])
   })
 
