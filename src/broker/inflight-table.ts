@@ -8,8 +8,12 @@
  * rehashes it when deleted entries fill it; a session with one or two messages in flight at a
  * time (a device, a subscriber at a modest rate) reallocated its table for most messages. Here
  * the slots array only grows: packet identifiers are handed out in sequence, so `id & mask`
- * spreads the ids in flight over consecutive slots (open addressing, linear probing, deletion
- * by backward shift, no tombstones), and the order is a list threaded through the entries.
+ * spreads the ids in flight over consecutive slots, and the order is a list threaded through the
+ * entries. Open addressing with Robin Hood placement (an entry farther from its home slot takes
+ * the place of one nearer to its own) and deletion by backward shift that stops at the first
+ * entry in its home slot: with ids in sequence every entry sits in its home slot, so ending a
+ * message's flight costs the same whatever the window (plain linear probing shifted through the
+ * whole run of ids in flight after it: O(window) per acknowledgement).
  */
 
 export interface InflightLinks {
@@ -66,17 +70,15 @@ export class InflightTable<T extends InflightLinks> {
       if (e === undefined) return false
       if (e.packetId === packetId) break
     }
-    // Backward-shift deletion: later entries of the same probe run move up into the hole.
+    // Backward shift: the entries after it that are away from their home slot move one slot back
+    // (Robin Hood placement keeps them in order of home slot); an empty slot or an entry in its
+    // home slot ends the run.
     let hole = i
     for (let j = (i + 1) & mask; ; j = (j + 1) & mask) {
       const next = slots[j]
-      if (next === undefined) break
-      const home = next.packetId & mask
-      // `next` may fill the hole when its home slot is not cyclically within (hole, j].
-      if (hole <= j ? home <= hole || home > j : home <= hole && home > j) {
-        slots[hole] = next
-        hole = j
-      }
+      if (next === undefined || (next.packetId & mask) === j) break
+      slots[hole] = next
+      hole = j
     }
     slots[hole] = undefined
     this.#size--
@@ -101,12 +103,25 @@ export class InflightTable<T extends InflightLinks> {
     }
   }
 
+  /** Robin Hood placement: walking from `e`'s home slot, whichever of the two is farther from home keeps the slot. */
   #place(e: T): void {
     const slots = this.#slots
     const mask = this.#mask
-    let i = e.packetId & mask
-    while (slots[i] !== undefined) i = (i + 1) & mask
-    slots[i] = e
+    let cur = e
+    let dist = 0
+    for (let i = e.packetId & mask; ; i = (i + 1) & mask, dist++) {
+      const x = slots[i]
+      if (x === undefined) {
+        slots[i] = cur
+        return
+      }
+      const xDist = (i - (x.packetId & mask)) & mask
+      if (xDist < dist) {
+        slots[i] = cur
+        cur = x
+        dist = xDist
+      }
+    }
   }
 
   #grow(): void {
