@@ -129,9 +129,11 @@ export interface StoredSession extends SessionFacts {
  * Persistent sessions, change by change. Only sessions with a Session Expiry Interval above 0
  * are recorded, and only their QoS 1/2 messages; the memory store records nothing.
  */
-export interface SessionStore extends CommitBarrier {
+export interface SessionStore {
   /** False for the memory store: callers skip recording altogether. */
   readonly durable: boolean
+  /** When what this store recorded is committed (the state database's or Redis's; nothing ever pending in memory). */
+  readonly commits: CommitBarrier
   /** Every stored session (start-up, before anything listens). */
   recover(): Promise<StoredSession[]>
   /** Create or update a session's facts. */

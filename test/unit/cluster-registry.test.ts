@@ -65,20 +65,20 @@ describe('client registry and fencing', () => {
     assert.deepEqual(await a.registry.claim('dev', false), { current: true, previousAlive: false }, 'claiming an id it holds changes nothing')
     assert.equal(a.registry.epochOf('dev'), first)
     storeA.saveSession(facts('dev', 60))
-    assert.equal(await committed(storeA), undefined)
+    assert.equal(await committed(storeA.commits), undefined)
 
     assert.deepEqual(await b.registry.claim('dev', false), { current: false, previousAlive: true, previous: 'node-a' }, 'the previous owner is named (its stream is caught up from)')
     assert.ok(Number(b.registry.epochOf('dev')) > Number(first), 'the epoch grows with every claim')
     const loaded = await storeB.load('dev')
     assert.equal(loaded?.expiryInterval, 60, 'B reads the session A stored')
     // A has not heard of the takeover yet (or is paused): its write is refused all the same.
-    const mine = storeA.recorded
+    const mine = storeA.commits.recorded
     storeA.saveSession(facts('dev', 99))
-    const err = await committed(storeA, mine)
+    const err = await committed(storeA.commits, mine)
     assert.ok(err instanceof PortcullisError && err.code === 'ERR_SESSION_TAKEN_OVER', 'the stale owner learns its write failed')
     assert.equal(await a.state.client.hget(SESSION_KEYS.facts('dev'), 'expiry'), '60', 'the new owner\'s session is unchanged')
     storeB.saveSession(facts('dev', 120))
-    assert.equal(await committed(storeB), undefined, 'the new owner writes')
+    assert.equal(await committed(storeB.commits), undefined, 'the new owner writes')
     assert.equal(await b.state.client.hget(SESSION_KEYS.facts('dev'), 'expiry'), '120')
     const deadline = Date.now() + 5000
     while (told.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
@@ -138,9 +138,9 @@ describe('client registry and fencing', () => {
     await (await openRedisState(redis, t, 'flush')).close()
     const a = await openRedisNode(redis, t, 'node-a')
     const store = new RedisSessionStore(a.state, a.registry)
-    const mine = store.recorded
+    const mine = store.commits.recorded
     store.saveSession(facts('unclaimed'))
-    const err = await committed(store, mine)
+    const err = await committed(store.commits, mine)
     assert.ok(err instanceof PortcullisError && err.code === 'ERR_SESSION_TAKEN_OVER')
     assert.equal(await a.state.client.exists(SESSION_KEYS.facts('unclaimed')), 0)
   })
@@ -163,7 +163,7 @@ describe('client registry and fencing', () => {
     const storeA = new RedisSessionStore(a.state, a.registry)
     await a.registry.claim('held', false)
     storeA.saveSession(facts('held'))
-    assert.equal(await committed(storeA), undefined)
+    assert.equal(await committed(storeA.commits), undefined)
     const b = await openRedisNode(redis, t, 'node-b')
     assert.deepEqual(await new RedisSessionStore(b.state, b.registry).recover(), [], 'node A is alive: its sessions stay with it')
     await a.close()

@@ -185,7 +185,7 @@ for (const [name, open] of BACKENDS) {
       s.deliverySent(late, 2, true)
       s.deliverySent(open1, 3, true)
       s.deliveryDone(early) // PUBACK before the commit
-      await new Promise((r) => s.afterCommit(r))
+      await new Promise((r) => s.commits.afterCommit(r))
       s.deliveryDone(late) // PUBACK after it
       assert.deepEqual(s.counts(), { deliveries: 1, messages: 1 })
       const r = await recovered(await b.reopen(), 'c1')
@@ -214,17 +214,17 @@ for (const [name, open] of BACKENDS) {
       const s = b.store
       const order: string[] = []
       await b.own('c1')
-      await new Promise((r) => s.afterCommit(r)) // what opening the store recorded
-      s.afterCommit(() => order.push('nothing pending: at once'))
+      await new Promise((r) => s.commits.afterCommit(r)) // what opening the store recorded
+      s.commits.afterCommit(() => order.push('nothing pending: at once'))
       assert.deepEqual(order, ['nothing pending: at once'])
       s.saveSession(facts('c1'))
-      assert.equal(s.pending, true)
-      s.afterCommit((err) => order.push(`first ${String(err)}`))
-      s.afterCommit((err) => order.push(`second ${String(err)}`))
+      assert.equal(s.commits.pending, true)
+      s.commits.afterCommit((err) => order.push(`first ${String(err)}`))
+      s.commits.afterCommit((err) => order.push(`second ${String(err)}`))
       assert.equal(order.length, 1)
-      await new Promise((r) => s.afterCommit(r))
+      await new Promise((r) => s.commits.afterCommit(r))
       assert.deepEqual(order, ['nothing pending: at once', 'first undefined', 'second undefined'])
-      assert.equal(s.pending, false)
+      assert.equal(s.commits.pending, false)
     })
   })
 }
@@ -233,7 +233,7 @@ describe('SessionStore: memory', () => {
   test('every change is accepted; nothing is pending, recorded or recovered', async () => {
     const s: SessionStore = new MemorySessionStore()
     assert.equal(s.durable, false)
-    assert.equal(s.available, true)
+    assert.equal(s.commits.available, true)
     const will = { message: message('w/t', 'bye'), delay: 5, expiry: 60, publishAt: undefined }
     s.saveSession(facts('c1', { will }))
     s.addSubscription('c1', { key: 'a/#', qos: 1, noLocal: false, retainAsPublished: true, retainHandling: 0, subscriptionId: 3 })
@@ -246,13 +246,13 @@ describe('SessionStore: memory', () => {
     s.addIncomingQos2('c1', 7)
     s.removeIncomingQos2('c1', 7)
     s.endSession('c1', [id])
-    assert.equal(s.pending, false)
-    assert.equal(s.recorded, 0)
+    assert.equal(s.commits.pending, false)
+    assert.equal(s.commits.recorded, 0)
     assert.deepEqual(await s.recover(), [])
     await s.close()
   })
 
-  for (const [what, barrier] of [['MemorySessionStore', new MemorySessionStore()], ['NO_COMMITS (persistence: false)', NO_COMMITS]] as const) {
+  for (const [what, barrier] of [['MemorySessionStore', new MemorySessionStore().commits], ['NO_COMMITS (persistence: false)', NO_COMMITS]] as const) {
     test(`afterCommit runs at once, in the order given, without an error: ${what}`, () => {
       const order: string[] = []
       barrier.afterCommit((err) => order.push(`first ${String(err)}`))

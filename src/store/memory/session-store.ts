@@ -17,13 +17,7 @@ export const NO_COMMITS: CommitBarrier = Object.freeze({
 
 export class MemorySessionStore implements SessionStore {
   readonly durable = false
-  readonly pending = false
-  readonly recorded = 0
-  readonly available = true
-
-  afterCommit(done: (err: Error | undefined) => void, _since?: number): void {
-    done(undefined)
-  }
+  readonly commits = NO_COMMITS
 
   recover(): Promise<StoredSession[]> {
     return Promise.resolve([])

@@ -27,7 +27,7 @@
  */
 import type { Delivery, Message, QoS } from '../../mqtt/types.js'
 import type {
-  SessionFacts, SessionStore, StoredInflight, StoredSession, StoredSubscription,
+  CommitBarrier, SessionFacts, SessionStore, StoredInflight, StoredSession, StoredSubscription,
 } from '../types.js'
 import { propertiesFromJson, propertiesToJson } from '../sqlite/properties-json.js'
 import type { FencedCommand, RedisState } from './redis-state.js'
@@ -128,6 +128,7 @@ export function messageFromJson(text: string): Message {
 
 export class RedisSessionStore implements SessionStore {
   readonly durable = true
+  readonly commits: CommitBarrier
   readonly #state: RedisState
   readonly #epochs: ClientEpochs
   readonly #messageIds = new WeakMap<Message, number>()
@@ -144,23 +145,8 @@ export class RedisSessionStore implements SessionStore {
 
   constructor(state: RedisState, epochs: ClientEpochs) {
     this.#state = state
+    this.commits = state
     this.#epochs = epochs
-  }
-
-  get pending(): boolean {
-    return this.#state.pending
-  }
-
-  get recorded(): number {
-    return this.#state.recorded
-  }
-
-  get available(): boolean {
-    return this.#state.available
-  }
-
-  afterCommit(done: (err: Error | undefined) => void, since?: number): void {
-    this.#state.afterCommit(done, since)
   }
 
   /**

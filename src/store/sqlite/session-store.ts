@@ -10,7 +10,7 @@ import type { Statement } from 'better-sqlite3'
 import type { Delivery, Message, QoS } from '../../mqtt/types.js'
 import type { RecordedChange } from '../group-commit.js'
 import type {
-  SessionFacts, SessionStore, StoredInflight, StoredSession, StoredSubscription,
+  CommitBarrier, SessionFacts, SessionStore, StoredInflight, StoredSession, StoredSubscription,
 } from '../types.js'
 import { propertiesFromJson, propertiesToJson } from './properties-json.js'
 import type { CommitTail, StateDatabase } from './state-database.js'
@@ -129,6 +129,7 @@ class LazyDeletes implements CommitTail {
 
 export class SqliteSessionStore implements SessionStore {
   readonly durable = true
+  readonly commits: CommitBarrier
   readonly #state: StateDatabase
   readonly #s: Record<string, Statement>
   /**
@@ -150,6 +151,7 @@ export class SqliteSessionStore implements SessionStore {
 
   constructor(state: StateDatabase) {
     this.#state = state
+    this.commits = state
     const db = state.db
     this.#s = {
       saveSession: db.prepare(`INSERT INTO sessions (client_id, expiry_interval, connected, last_connection, will) VALUES (?, ?, ?, ?, ?)
@@ -179,20 +181,6 @@ export class SqliteSessionStore implements SessionStore {
     this.#deleteMessages = new LazyDeletes(db.prepare('DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?))'))
     state.addTail(this.#deleteDeliveries)
     state.addTail(this.#deleteMessages)
-  }
-
-  get pending(): boolean {
-    return this.#state.pending
-  }
-
-  readonly available = true
-
-  get recorded(): number {
-    return this.#state.recorded
-  }
-
-  afterCommit(done: (err: Error | undefined) => void, since?: number): void {
-    this.#state.afterCommit(done, since)
   }
 
   recover(): Promise<StoredSession[]> {
