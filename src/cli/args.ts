@@ -20,10 +20,8 @@ export interface OptionSpec {
 export interface CommandSpec {
   /** The words after `portcullis`: `token mint`. */
   readonly path: string
-  /** Operands as shown in the usage line (`TOKEN`, `[TOKEN]`). */
+  /** Operands as shown in the usage line, one word each, optional ones in brackets (`TOKEN`, `[TOKEN]`). */
   readonly operands?: string
-  /** Least and most operands accepted. */
-  readonly operandCount?: readonly [number, number]
   readonly summary: string
   /** Further lines shown under the summary. */
   readonly details?: readonly string[]
@@ -85,7 +83,7 @@ export class Args {
       this.#add(name, value)
     }
     if (this.has('help')) return
-    const [least, most] = spec.operandCount ?? [0, 0]
+    const [least, most] = operandRange(spec.operands)
     if (this.positional.length > most) {
       throw new UsageError(`unexpected argument '${this.positional[most]}'${most === 0 ? ' (this command takes options only)' : ''}`, spec.path)
     }
@@ -110,6 +108,12 @@ export class Args {
   has(name: string): boolean {
     return this.#values.has(name)
   }
+}
+
+/** Least and most operands a usage's operands allow: `TOKEN` one, `[TOKEN]` none or one, none when absent. */
+function operandRange(operands: string | undefined): [number, number] {
+  const words = operands?.split(' ') ?? []
+  return [words.filter((w) => !w.startsWith('[')).length, words.length]
 }
 
 /** ` (did you mean --secret?)` when a known option is one or two edits away. */

@@ -5,8 +5,12 @@ import type { CommandSpec, OptionSpec } from './args.js'
 /** The valid `--alg` values, for help and for errors. */
 export const ALGORITHM_LIST = JWS_ALGORITHMS.join(', ')
 
-const CONFIG: OptionSpec = { name: 'config', value: 'FILE', help: 'configuration file (default: ./portcullis.yaml if present, else the development setup)' }
 const DATA_DIR: OptionSpec = { name: 'data-dir', value: 'DIR', help: 'where the development setup keeps its keys (default: ./data)' }
+/** The options a command finds the broker's configuration with (resolveConfig reads them). */
+const CONFIGURATION: readonly OptionSpec[] = [
+  { name: 'config', value: 'FILE', help: 'configuration file (default: ./portcullis.yaml if present, else the development setup)' },
+  DATA_DIR,
+]
 
 export const START: CommandSpec = {
   path: 'start',
@@ -16,9 +20,8 @@ export const START: CommandSpec = {
     'A bad configuration exits 2 before anything listens, naming the key path.',
   ],
   options: [
-    CONFIG,
     { name: 'reset-config', help: 'drop the configuration stored by the admin API, so the file wins' },
-    DATA_DIR,
+    ...CONFIGURATION,
   ],
 }
 
@@ -48,21 +51,18 @@ export const TOKEN_MINT: CommandSpec = {
 export const TOKEN_INSPECT: CommandSpec = {
   path: 'token inspect',
   operands: 'TOKEN',
-  operandCount: [1, 1],
   summary: 'Verify a token against the configuration the broker runs, check by check.',
   details: ['Exit 0 when it would be accepted, 1 when refused. The token is never printed back.'],
   options: [
-    CONFIG,
     { name: 'client-id', value: 'ID', help: 'client identifier the token is presented with' },
     { name: 'username', value: 'NAME', help: 'CONNECT username the token is presented with' },
-    DATA_DIR,
+    ...CONFIGURATION,
   ],
 }
 
 export const TOKEN_REVOKE: CommandSpec = {
   path: 'token revoke',
   operands: '[TOKEN]',
-  operandCount: [0, 1],
   summary: "Revoke a token through the running broker's admin API.",
   details: [
     'Give TOKEN (its jti and exp are read from it), --jti ID, or --sub NAME [--issued-before TIME|now].',
@@ -73,10 +73,9 @@ export const TOKEN_REVOKE: CommandSpec = {
     { name: 'sub', value: 'NAME', help: 'revoke every token of this subject' },
     { name: 'issued-before', value: 'TIME', help: 'with --sub: only tokens issued before TIME (ISO time, epoch seconds or now)' },
     { name: 'reason', value: 'TEXT', help: 'reason kept with the revocation' },
-    CONFIG,
     { name: 'url', value: 'ADMIN-URL', help: 'admin API base URL (e.g. http://127.0.0.1:18083)' },
     { name: 'api-key', value: 'KEY', help: 'admin API key' },
-    DATA_DIR,
+    ...CONFIGURATION,
   ],
 }
 

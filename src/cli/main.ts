@@ -34,7 +34,7 @@ function parse(spec: CommandSpec, argv: readonly string[]): Args | undefined {
 async function start(args: Args): Promise<number> {
   let resolved: ResolvedConfig
   try {
-    resolved = await resolveConfig(args.get('config'), args.get('data-dir'))
+    resolved = await resolveConfig(args)
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`portcullis: invalid configuration: ${err.message}`)

@@ -7,6 +7,7 @@ import type { JsonWebKey } from 'node:crypto'
 import { loadConfigFile } from '../config/load.js'
 import { validateConfig, type PortcullisConfig } from '../config/schema.js'
 import { devConfig, loadOrCreateDevKey, type DevKey } from '../dev/dev-setup.js'
+import type { Args } from './args.js'
 
 export interface ResolvedConfig {
   readonly config: PortcullisConfig
@@ -15,8 +16,10 @@ export interface ResolvedConfig {
   readonly jwks: { readonly keys: readonly JsonWebKey[] } | undefined
 }
 
-export async function resolveConfig(file: string | undefined, dataDir = './data'): Promise<ResolvedConfig> {
-  const chosen = file ?? (existsSync('portcullis.yaml') ? 'portcullis.yaml' : undefined)
+/** The configuration `args` choose (`--config`, `--data-dir`: commands.ts's CONFIGURATION). */
+export async function resolveConfig(args: Args): Promise<ResolvedConfig> {
+  const dataDir = args.get('data-dir') ?? './data'
+  const chosen = args.get('config') ?? (existsSync('portcullis.yaml') ? 'portcullis.yaml' : undefined)
   if (chosen !== undefined) {
     return { config: await loadConfigFile(chosen), source: chosen, dev: undefined, jwks: undefined }
   }

@@ -48,7 +48,7 @@ export async function tokenRevoke(args: Args, print: (s: string) => void): Promi
   let url = args.get('url')
   let key = args.get('api-key') ?? process.env['PORTCULLIS_API_KEY']
   if (url === undefined || key === undefined) {
-    const { config } = await resolveConfig(args.get('config'), args.get('data-dir'))
+    const { config } = await resolveConfig(args)
     if (config.admin === undefined) throw new UsageError('the configuration has no admin listener: give --url and --api-key')
     const host = config.admin.host === '0.0.0.0' ? '127.0.0.1' : config.admin.host === '::' ? '[::1]' : config.admin.host
     url ??= `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${config.admin.port}`

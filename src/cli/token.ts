@@ -161,7 +161,7 @@ export function tokenMint(args: Args): string {
 export async function tokenInspect(args: Args, print: (s: string) => void): Promise<number> {
   const token = args.positional[0]
   if (token === undefined) throw new UsageError('usage: portcullis token inspect TOKEN [--config FILE] [--client-id ID] [--username NAME]')
-  const { config, source } = await resolveConfig(args.get('config'), args.get('data-dir'))
+  const { config, source } = await resolveConfig(args)
   const effective = effectiveAuthenticators(config, source)
   const authenticators = createAuthenticators(effective.list, { logger: silentLogger(), devices: effective.devices })
   try {

@@ -15,10 +15,10 @@ import { JWS_ALGORITHMS } from '../../src/auth/jwt/algorithms.js'
 import { cli } from '../helpers/cli.js'
 
 const COMMANDS: Record<string, string[]> = {
-  start: ['--config', '--reset-config', '--data-dir'],
+  start: ['--reset-config', '--config', '--data-dir'],
   'token mint': ['--sub', '--exp', '--claim', '--acl', '--iss', '--aud', '--key', '--secret', '--secret-base64', '--alg', '--kid', '--data-dir'],
-  'token inspect': ['--config', '--client-id', '--username', '--data-dir'],
-  'token revoke': ['--jti', '--sub', '--issued-before', '--reason', '--config', '--url', '--api-key', '--data-dir'],
+  'token inspect': ['--client-id', '--username', '--config', '--data-dir'],
+  'token revoke': ['--jti', '--sub', '--issued-before', '--reason', '--url', '--api-key', '--config', '--data-dir'],
   keygen: ['--alg', '--out'],
 }
 const ALL_ALGS = JWS_ALGORITHMS.join(', ')
