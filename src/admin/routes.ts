@@ -62,6 +62,32 @@ function codeUnitPages(items: string, key: string): ApiQueryParameter[] {
   ]
 }
 
+/** What the three rows of `switchRows` say and do. */
+interface SwitchRows {
+  /** The thing's URL; its last `:param` names it (`/devices/:id`). */
+  readonly url: string
+  readonly tag: string
+  /** Component schema of the enable / disable answer. */
+  readonly response: string
+  /** The DELETE, enable and disable rows' summaries. */
+  readonly summaries: readonly [string, string, string]
+  readonly remove: (admin: BrokerAdmin, key: string) => unknown
+  readonly setEnabled: (admin: BrokerAdmin, key: string, enabled: boolean) => unknown
+}
+
+/** DELETE `url`, POST `url`/enable and POST `url`/disable: the rows of a thing that can be switched off without deleting it. */
+function switchRows(o: SwitchRows): ApiRoute[] {
+  const param = o.url.slice(o.url.lastIndexOf(':') + 1)
+  const [removed, enabled, disabled] = o.summaries
+  const toggle = (on: boolean, summary: string): ApiRoute => ({ method: 'POST', url: `${o.url}/${on ? 'enable' : 'disable'}`, tag: o.tag, summary,
+    response: o.response, errors: [404], handler: (a, r) => o.setEnabled(a, r.params[param], on) })
+  return [
+    { method: 'DELETE', url: o.url, tag: o.tag, summary: removed, status: 204, errors: [404], handler: (a, r) => o.remove(a, r.params[param]) },
+    toggle(true, enabled),
+    toggle(false, disabled),
+  ]
+}
+
 export const API_ROUTES: readonly ApiRoute[] = [
   // authenticators
   { method: 'GET', url: '/authenticators', tag: 'authenticators', summary: 'List authenticators in chain order (secrets are never returned)',
@@ -84,12 +110,9 @@ export const API_ROUTES: readonly ApiRoute[] = [
       'unless the body sends `secret`; changing `secretBase64` needs the secret too. The answer lists in `warnings` the claims checks ' +
       '(issuer, audience, required claims) the change removed.',
     body: 'AuthenticatorPatch', mergePatch: true, response: 'Authenticator', errors: [400, 404], handler: (a, r) => a.authn.patchAuthenticator(r.params['name'], r.body) },
-  { method: 'DELETE', url: '/authenticators/:name', tag: 'authenticators', summary: 'Delete an authenticator',
-    status: 204, errors: [404], handler: (a, r) => a.authn.deleteAuthenticator(r.params['name']) },
-  { method: 'POST', url: '/authenticators/:name/enable', tag: 'authenticators', summary: 'Enable (Status open)',
-    response: 'Authenticator', errors: [404], handler: (a, r) => a.authn.setAuthenticatorEnabled(r.params['name'], true) },
-  { method: 'POST', url: '/authenticators/:name/disable', tag: 'authenticators', summary: 'Disable (Status close)',
-    response: 'Authenticator', errors: [404], handler: (a, r) => a.authn.setAuthenticatorEnabled(r.params['name'], false) },
+  ...switchRows({ url: '/authenticators/:name', tag: 'authenticators', response: 'Authenticator',
+    summaries: ['Delete an authenticator', 'Enable (Status open)', 'Disable (Status close)'],
+    remove: (a, name) => a.authn.deleteAuthenticator(name), setEnabled: (a, name, on) => a.authn.setAuthenticatorEnabled(name, on) }),
   { method: 'GET', url: '/authenticators/:name/status', tag: 'authenticators', summary: 'Key status (JWKS: last fetch, kids, failures, state) and counters',
     response: 'AuthenticatorStatus', errors: [404], handler: (a, r) => a.authn.authenticatorStatus(r.params['name']) },
   { method: 'POST', url: '/authenticators/:name/refresh', tag: 'authenticators', summary: 'Load the keys again now (JWKS: fetch the key set)',
@@ -214,12 +237,10 @@ export const API_ROUTES: readonly ApiRoute[] = [
     response: 'Device', errors: [404], handler: (a, r) => a.devices.getDevice(r.params['id']) },
   { method: 'PUT', url: '/devices/:id', tag: 'devices', summary: 'Replace a device whole, its keys too (clients connected with a key it no longer holds are disconnected)',
     body: 'DeviceInput', response: 'DeviceChangeResult', errors: [400, 404], handler: (a, r) => a.devices.replaceDevice(r.params['id'], r.body) },
-  { method: 'DELETE', url: '/devices/:id', tag: 'devices', summary: 'Delete a device (its connected clients are disconnected)',
-    status: 204, errors: [404], handler: (a, r) => a.devices.deleteDevice(r.params['id']) },
-  { method: 'POST', url: '/devices/:id/enable', tag: 'devices', summary: 'Enable a device',
-    response: 'DeviceChangeResult', errors: [404], handler: (a, r) => a.devices.setDeviceEnabled(r.params['id'], true) },
-  { method: 'POST', url: '/devices/:id/disable', tag: 'devices', summary: 'Disable a device: its tokens are refused (0x8A Banned / 3.1.1: 5) and its connected clients disconnected',
-    response: 'DeviceChangeResult', errors: [404], handler: (a, r) => a.devices.setDeviceEnabled(r.params['id'], false) },
+  ...switchRows({ url: '/devices/:id', tag: 'devices', response: 'DeviceChangeResult',
+    summaries: ['Delete a device (its connected clients are disconnected)', 'Enable a device',
+      'Disable a device: its tokens are refused (0x8A Banned / 3.1.1: 5) and its connected clients disconnected'],
+    remove: (a, id) => a.devices.deleteDevice(id), setEnabled: (a, id, on) => a.devices.setDeviceEnabled(id, on) }),
   { method: 'POST', url: '/devices/:id/keys', tag: 'devices', summary: 'Add a key to a device (at most 3: add the new key, move the device over, remove the old one)',
     body: 'DeviceKeyInput', status: 201, response: 'Device', errors: [400, 404, 409], handler: (a, r) => a.devices.addDeviceKey(r.params['id'], r.body) },
   { method: 'DELETE', url: '/devices/:id/keys/:keyId', tag: 'devices', summary: 'Remove a key (clients connected with it are disconnected)',
