@@ -22,6 +22,7 @@
  * their bytes as entry-codec.ts writes them (topic, flags, which subscriptions to serve,
  * payload; no JSON per message).
  */
+import { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
 import type { Message } from '../mqtt/types.js'
 import type { RedisClient, RedisState } from '../store/redis/redis-state.js'
@@ -190,26 +191,33 @@ export class StreamReader {
   /**
    * The next entries from `from` (blocking for new ones when `block`); the acknowledgement of the
    * entries handed over last without a commit (#unacked) goes first on the same connection, both
-   * commands in one write. Throws when either fails: what was not acknowledged is read again.
+   * commands in one write (Redis answers them in order). Throws when either fails: what was not
+   * acknowledged is read again.
    */
   async #read(from: string, block: boolean): Promise<Entries> {
-    const read: [string, ...Array<string | number>] = [
+    const client = this.#client
+    const ids = this.#unacked
+    let ackFailed: Error | undefined
+    // (A Redis Cluster client has no one socket: two writes there.)
+    const socket = ids.length > 0 && client instanceof Redis ? client.stream : undefined
+    socket?.cork()
+    if (ids.length > 0) {
+      this.#unacked = []
+      client.callBuffer('EVAL', ACK_LUA, 1, this.#key, STREAM_GROUP, ...ids).catch((err: unknown) => {
+        ackFailed = err instanceof Error ? err : new Error(String(err))
+        // Closing: acknowledged with the state's last commit instead (close()).
+        if (this.#closed) this.#unacked = ids
+      })
+    }
+    const reading = client.callBuffer(
       'XREADGROUP', 'GROUP', STREAM_GROUP, this.#consumer, 'COUNT', READ_COUNT,
       ...(block ? ['BLOCK', BLOCK_MS] : []), 'STREAMS', this.#key, from,
-    ]
-    const ids = this.#unacked
-    if (ids.length === 0) return entriesOf(await this.#client.callBuffer(...read) as ReadReply)
-    this.#unacked = []
-    const results = await this.#client.pipeline().callBuffer('EVAL', ACK_LUA, 1, this.#key, STREAM_GROUP, ...ids).callBuffer(...read).exec()
-    const [acked, reply] = results ?? []
-    const failed = acked?.[0] ?? reply?.[0]
-    if (acked === undefined || reply === undefined || failed != null) {
-      // Closing: acknowledged with the state's last commit instead (close()). Otherwise the
-      // entries are pending still, read again from the start of this consumer's list.
-      if (this.#closed && (acked === undefined || acked[0] != null)) this.#unacked = ids
-      throw failed ?? new Error('stream read: no answer')
-    }
-    return entriesOf(reply[1] as ReadReply)
+    )
+    socket?.uncork()
+    // The acknowledgement's answer comes first (same connection): known once the read's is here.
+    const reply = await reading as ReadReply
+    if (ackFailed !== undefined) throw ackFailed
+    return reply?.[0]?.[1] ?? []
   }
 
   /**
@@ -287,11 +295,6 @@ export class StreamReader {
     this.#failing = true
     this.#logger.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'cluster: cannot read forwarded messages; retrying')
   }
-}
-
-/** The entries of an XREADGROUP answer (one stream). */
-function entriesOf(reply: ReadReply): Entries {
-  return reply?.[0]?.[1] ?? []
 }
 
 /**
