@@ -13,6 +13,11 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Cluster } from 'ioredis'
 
+/** What every test redis-server runs with: its files in `dir`, append-only, every write fsynced, in the foreground. */
+export function durableRedisArgs(dir: string): string[] {
+  return ['--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--daemonize', 'no', '--loglevel', 'notice']
+}
+
 const run = promisify(execFile)
 const MASTERS = 3
 const BUS_OFFSET = 10_000
@@ -125,12 +130,7 @@ export class RedisClusterServer {
       '--cluster-enabled', 'yes',
       '--cluster-config-file', join(m.dir, 'nodes.conf'),
       '--cluster-node-timeout', '2000',
-      '--dir', m.dir,
-      '--save', '',
-      '--appendonly', 'yes',
-      '--appendfsync', 'always',
-      '--daemonize', 'no',
-      '--loglevel', 'notice',
+      ...durableRedisArgs(m.dir),
     ], { stdio: ['ignore', 'pipe', 'pipe'] })
     m.child = child
     m.out = ''

@@ -13,7 +13,7 @@ import { silentLogger } from '../../src/log.js'
 import { NodeMembership } from '../../src/cluster/membership.js'
 import { ClientRegistry } from '../../src/cluster/registry.js'
 import { RedisState } from '../../src/store/redis/redis-state.js'
-import { startRedisCluster, type RedisClusterServer } from './redis-cluster.js'
+import { durableRedisArgs, startRedisCluster, type RedisClusterServer } from './redis-cluster.js'
 
 export class RedisServer {
   readonly dir: string
@@ -54,12 +54,7 @@ export class RedisServer {
       '--port', '0',
       '--unixsocket', this.socket,
       '--unixsocketperm', '700',
-      '--dir', this.dir,
-      '--save', '',
-      '--appendonly', 'yes',
-      '--appendfsync', 'always',
-      '--daemonize', 'no',
-      '--loglevel', 'notice',
+      ...durableRedisArgs(this.dir),
     ], { stdio: ['ignore', 'pipe', 'pipe'] })
     this.#child = child
     let out = ''
