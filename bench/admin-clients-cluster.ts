@@ -17,7 +17,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
+import { benchOptions } from './lib/options.js'
 import { HOST, killAll, portIsFree, rssKiB, startBroker, type RunningBroker } from './lib/brokers.js'
 import {
   BENCH_API_KEY, WHOLE_CLIENT_LIST, adminGet, clientListKinds, distinctAddress, measureAdminRequests, pinToCoreOne, type AdminRequestKind,
@@ -25,16 +25,9 @@ import {
 import { redisSocket, startRedis } from './lib/redis-server.js'
 import { writeRedisSessions } from './lib/stored-sessions.js'
 
-const { values } = parseArgs({
-  options: {
-    nodes: { type: 'string', default: '2' },
-    sessions: { type: 'string', default: '50000' },
-    requests: { type: 'string', default: '100' },
-  },
+const { nodes: NODES, sessions: SESSIONS, requests: REQUESTS } = benchOptions({
+  nodes: [2, 1, 4], sessions: [50_000, 100, 200_000], requests: [100, 10, 1_000],
 })
-const NODES = Math.min(Math.max(Number(values.nodes) || 2, 1), 4)
-const SESSIONS = Math.min(Math.max(Number(values.sessions) || 50_000, 100), 200_000)
-const REQUESTS = Math.min(Math.max(Number(values.requests) || 100, 10), 1_000)
 const API_KEY = BENCH_API_KEY
 
 function log(msg: string): void {

@@ -19,7 +19,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
+import { benchOptions } from './lib/options.js'
 import { HOST, killAll, portIsFree, rssKiB, startBroker, type RunningBroker } from './lib/brokers.js'
 import {
   BENCH_API_KEY, WHOLE_CLIENT_LIST, adminGet, clientListKinds, distinctAddress, measureAdminRequests, pinToCoreOne, type AdminRequestKind,
@@ -27,16 +27,9 @@ import {
 import { Generator } from './lib/generator.js'
 import { writeStoredSessions } from './lib/stored-sessions.js'
 
-const { values } = parseArgs({
-  options: {
-    sessions: { type: 'string', default: '100000' },
-    connected: { type: 'string', default: '1000' },
-    requests: { type: 'string', default: '200' },
-  },
+const { sessions: SESSIONS, connected: CONNECTED, requests: REQUESTS } = benchOptions({
+  sessions: [100_000, 100, 200_000], connected: [1_000, 0, 5_000], requests: [200, 10, 2_000],
 })
-const SESSIONS = Math.min(Math.max(Number(values.sessions) || 100_000, 100), 200_000)
-const CONNECTED = Math.min(Math.max(Number(values.connected) || 0, 0), 5_000)
-const REQUESTS = Math.min(Math.max(Number(values.requests) || 200, 10), 2_000)
 const API_KEY = BENCH_API_KEY
 const localAddresses = Array.from({ length: 16 }, (_, i) => `127.0.0.${i + 2}`)
 

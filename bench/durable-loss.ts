@@ -19,23 +19,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
+import { benchOptions } from './lib/options.js'
 import mqtt, { type MqttClient } from 'mqtt'
 
-const { values } = parseArgs({
-  options: {
-    messages: { type: 'string', default: '10000' },
-    kills: { type: 'string', default: '3' },
-    rounds: { type: 'string', default: '1' },
-    publishers: { type: 'string', default: '10' },
-    brokers: { type: 'string', default: 'portcullis,mosquitto,mosquitto-autosave' },
-    mosquitto: { type: 'string', default: '/usr/sbin/mosquitto' },
-  },
-})
-const MESSAGES = Math.min(Math.max(Number(values.messages) || 10_000, 100), 100_000)
-const KILLS = Math.min(Math.max(Number(values.kills) || 0, 0), 10)
-const ROUNDS = Math.min(Math.max(Number(values.rounds) || 1, 1), 10)
-const PUBLISHERS = Math.min(Math.max(Number(values.publishers) || 10, 1), 100)
+const values = benchOptions({
+  messages: [10_000, 100, 100_000], kills: [3, 0, 10], rounds: [1, 1, 10], publishers: [10, 1, 100],
+}, { brokers: 'portcullis,mosquitto,mosquitto-autosave', mosquitto: '/usr/sbin/mosquitto' })
+const { messages: MESSAGES, kills: KILLS, rounds: ROUNDS, publishers: PUBLISHERS } = values
 const STREAM_BUDGET_MS = 120_000
 const DRAIN_BUDGET_MS = 30_000
 const QUIET_MS = 2_000

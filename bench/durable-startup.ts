@@ -19,26 +19,17 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
+import { benchOptions } from './lib/options.js'
 import { STATE_DB_FILE } from '../src/store/sqlite/state-database.js'
 import { NODE_DEAD_AFTER_MS } from '../src/cluster/membership.js'
 import { redisSocket, startRedis } from './lib/redis-server.js'
 import { writeRedisSessions, writeStoredSessions } from './lib/stored-sessions.js'
 
-const { values } = parseArgs({
-  options: {
-    sessions: { type: 'string', default: '100000' },
-    queued: { type: 'string', default: '1' },
-    rounds: { type: 'string', default: '3' },
-    cluster: { type: 'boolean', default: false },
-  },
-})
-const SESSIONS = Math.min(Math.max(Number(values.sessions) || 100_000, 1), 1_000_000)
-const QUEUED = Math.min(Math.max(Number(values.queued) || 0, 0), 100)
-const ROUNDS = Math.min(Math.max(Number(values.rounds) || 3, 1), 10)
+const { sessions: SESSIONS, queued: QUEUED, rounds: ROUNDS, cluster: CLUSTER } = benchOptions({
+  sessions: [100_000, 1, 1_000_000], queued: [1, 0, 100], rounds: [3, 1, 10],
+}, {}, ['cluster'])
 const START_BUDGET_MS = 120_000
 const BIN = resolve('bin/portcullis.js')
-const CLUSTER = values.cluster === true
 const NODE_ID = 'node-1'
 
 interface Start { listeningMs: number; rssMiB: number }

@@ -13,22 +13,14 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
+import { benchOptions } from './lib/options.js'
 import mqttPacket from 'mqtt-packet'
 import { HOST, killAll, rssKiB, startBroker, type BrokerKind } from './lib/brokers.js'
 
-const { values } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '3' },
-    brokers: { type: 'string', default: 'portcullis,mosquitto' },
-    retained: { type: 'string', default: '100000' },
-    copies: { type: 'string', default: '200' },
-    mosquitto: { type: 'string', default: '/usr/sbin/mosquitto' },
-  },
-})
-const ROUNDS = Math.min(Math.max(Number(values.rounds) || 3, 1), 10)
-const RETAINED = Math.min(Math.max(Number(values.retained) || 100_000, 1_000), 1_000_000)
-const COPIES = Math.min(Math.max(Number(values.copies) || 200, 1), 1000)
+const values = benchOptions({
+  rounds: [3, 1, 10], retained: [100_000, 1_000, 1_000_000], copies: [200, 1, 1_000],
+}, { brokers: 'portcullis,mosquitto', mosquitto: '/usr/sbin/mosquitto' })
+const { rounds: ROUNDS, retained: RETAINED, copies: COPIES } = values
 const DELIVERY_BUDGET_MS = 60_000
 const QUIET_MS = 1_000
 const PORT = 21883
