@@ -11,8 +11,7 @@
  * naming it — never a hang.
  */
 import type { Logger } from '../log.js'
-import type { RedisClient, RedisState } from '../store/redis/redis-state.js'
-import { NODE_KEYS } from './membership.js'
+import { subscribersOf, type RedisClient, type RedisState } from '../store/redis/redis-state.js'
 import { clock } from '../clock.js'
 import { parseNotice } from './notice.js'
 
@@ -116,7 +115,10 @@ export class NodeRequests {
       sent.catch(() => {}) // (when it fails after the wait, nobody is waiting for it)
       const receivers = await Promise.race([sent, late])
       if (receivers === 'late') throw new Error(`the cluster's Redis did not answer within ${timeoutMs} ms`)
-      const listening = receivers > 0 || (this.#state.sharded && await this.#client.exists(NODE_KEYS.alive(node)) === 1)
+      // (Redis Cluster: PUBLISH counts the subscribers of one node only; every node is asked.)
+      const listeners = receivers > 0 || !this.#state.sharded ? receivers : await Promise.race([subscribersOf(this.#client, NODE_REQUEST_KEYS.ask(node)), late])
+      if (listeners === 'late') throw new Error(`the cluster's Redis did not answer within ${timeoutMs} ms`)
+      const listening = listeners > 0
       if (!listening) throw new NodeRequestError(node, 'not-listening', `node '${node}' is not connected to the cluster's Redis (stopped or down)`)
       const answer = await Promise.race([answered, late])
       if (answer === 'late') throw new NodeRequestError(node, 'no-answer', `node '${node}' did not answer within ${timeoutMs} ms (paused, overloaded or cut off)`)

@@ -25,9 +25,9 @@
 import type { Result } from 'ioredis'
 import { PortcullisError } from '../errors.js'
 import type { Logger } from '../log.js'
-import type { RedisClient, RedisState } from '../store/redis/redis-state.js'
+import { subscribersOf, type RedisClient, type RedisState } from '../store/redis/redis-state.js'
 import type { OwnershipClaim } from './ownership.js'
-import { NODE_KEYS, type NodeMembership } from './membership.js'
+import type { NodeMembership } from './membership.js'
 import { clock } from '../clock.js'
 import { parseNotice } from './notice.js'
 
@@ -211,9 +211,9 @@ export class ClientRegistry {
         throw err
       }
       // On a Redis Cluster, PUBLISH counts only the subscribers on the master it ran on (the
-      // signal reaches the others over the cluster bus): a zero proves nothing there, so the
-      // claimer waits for the answer unless the old owner's liveness key is gone.
-      const heard = receivers !== 0 || (this.#state.sharded && await r.exists(NODE_KEYS.alive(node)) === 1)
+      // signal reaches the others over the cluster bus): a zero proves nothing there, so every
+      // node of the Redis Cluster is asked whether the old owner still listens.
+      const heard = receivers !== 0 || (this.#state.sharded && await subscribersOf(r, REGISTRY_KEYS.takeover(node)) > 0)
       if (heard) {
         let timer: NodeJS.Timeout | undefined
         await Promise.race([answered, new Promise<void>((res) => (timer = clock.setTimeout(res, TAKEOVER_ANSWER_MS)))])

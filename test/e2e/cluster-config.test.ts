@@ -3,7 +3,8 @@
  * settings live in Redis; a change made through node B's admin API is enforced on node A's
  * next CONNECT within a second, a node that starts later runs the cluster's copy (not its
  * own file), and two nodes changing at once cannot silently lose a change. Two brokers in
- * this process on one real redis-server (unix socket); MQTT 3.1.1 and 5.0 clients.
+ * this process on one real redis-server (unix socket), or on a Redis Cluster of three masters
+ * with PORTCULLIS_TEST_REDIS=cluster (npm run test:redis-cluster); MQTT 3.1.1 and 5.0 clients.
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -15,16 +16,16 @@ import { SHARED_CONFIG_KEY } from '../../src/cluster/shared-config.js'
 import type { Json } from '../helpers/json.js'
 import { adminCall } from '../helpers/admin-call.js'
 import { VERSIONS, startBroker, withTimeout, within, type RunningBroker, type Version } from '../helpers/broker.js'
-import { startRedis, type RedisServer } from '../helpers/redis-server.js'
+import { startRedisFixture, type RedisFixture } from '../helpers/redis-server.js'
 
 const API_KEY = 'cluster-config-test-key'
-let redis: RedisServer
+let redis: RedisFixture
 let dir: string
 const nodes: RunningBroker[] = []
 
 async function startNode(nodeId: string, authorization: Record<string, unknown> = {}): Promise<RunningBroker> {
   const node = await startBroker({
-    cluster: { redis: { path: redis.socket }, nodeId },
+    cluster: { redis: redis.target, nodeId },
     persistence: true,
     dataDir: join(dir, nodeId),
     admin: { host: '127.0.0.1', port: 0, apiKey: API_KEY },
@@ -50,7 +51,7 @@ function connack(node: RunningBroker, clientId: string, protocolVersion: Version
 
 describe('cluster: one configuration for every node', () => {
   before(async () => {
-    redis = await startRedis()
+    redis = await startRedisFixture()
     dir = mkdtempSync(join(tmpdir(), 'portcullis-cluster-config-'))
     await startNode('node-a')
     await startNode('node-b', { noMatch: 'deny' }) // its file differs: the copy node A shared wins
@@ -122,8 +123,7 @@ describe('cluster: one configuration for every node', () => {
     assert.ok(seen <= 1000, 'node B runs it within 1 s')
 
     // Another node changed the copy and node B has not seen it yet (its notice not arrived): B's change is refused with 409.
-    const { Redis } = await import('ioredis')
-    const r = new Redis({ path: redis.socket })
+    const r = redis.client()
     try {
       await r.hincrby(SHARED_CONFIG_KEY, 'version', 1)
       const clash = await api(nodes[1], 'POST', '/policies', { name: 'late', priority: 50, effect: 'allow', actions: ['publish'], topics: ['late/#'] })

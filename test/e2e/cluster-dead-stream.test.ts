@@ -1,6 +1,7 @@
 /**
  * A dead node's stream shared by several survivors (two brokers in this process, a real
- * redis-server on a unix socket): node Z died with messages waiting in its stream for two of its
+ * redis-server on a unix socket, or a Redis Cluster of three masters with
+ * PORTCULLIS_TEST_REDIS=cluster): node Z died with messages waiting in its stream for two of its
  * persistent sessions and one for a shared group; node A took one session, node B the other.
  * Each gets what waited for it, whichever survivor takes its part first (the first one used to
  * acknowledge and delete the whole stream); the stream goes only once both took their part, and
@@ -11,24 +12,25 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { Redis } from 'ioredis'
+import { Cluster } from 'ioredis'
 import { RedisBus } from '../../src/cluster/redis-bus.js'
 import { recordForward, streamKey } from '../../src/cluster/streams.js'
 import type { Message } from '../../src/mqtt/types.js'
+import type { RedisClient } from '../../src/store/redis/redis-state.js'
 import { SESSION_KEYS } from '../../src/store/redis/session-store.js'
 import {
   VERSIONS, connectWithInbox, delay, end, startBroker, subscribe, uid, until, withTimeout,
   type RunningBroker, type Version,
 } from '../helpers/broker.js'
-import { startRedis, type RedisServer } from '../helpers/redis-server.js'
+import { startRedisFixture, type RedisFixture } from '../helpers/redis-server.js'
 
-let redis: RedisServer
+let redis: RedisFixture
 let dir: string
-let look: Redis
+let look: RedisClient
 const nodes: RunningBroker[] = []
 
 async function startNode(nodeId: string): Promise<RunningBroker> {
-  const node = await startBroker({ cluster: { redis: { path: redis.socket }, nodeId }, persistence: true, dataDir: join(dir, nodeId) })
+  const node = await startBroker({ cluster: { redis: redis.target, nodeId }, persistence: true, dataDir: join(dir, nodeId) })
   nodes.push(node)
   return node
 }
@@ -47,9 +49,9 @@ let A: RunningBroker
 let B: RunningBroker
 
 before(async () => {
-  redis = await startRedis()
+  redis = await startRedisFixture()
   dir = mkdtempSync(join(tmpdir(), 'portcullis-dead-stream-'))
-  look = new Redis({ path: redis.socket, lazyConnect: true, maxRetriesPerRequest: 1 })
+  look = redis.client()
   await look.connect()
   A = await startNode('node-a')
   B = await startNode('node-b')
@@ -61,6 +63,12 @@ after(async () => {
   await redis.destroy()
   rmSync(dir, { recursive: true, force: true })
 })
+
+/** The keys matching `pattern`, on every master of a Redis Cluster. */
+async function keysLike(pattern: string): Promise<string[]> {
+  if (!(look instanceof Cluster)) return look.keys(pattern)
+  return (await Promise.all(look.nodes('master').map((m) => m.keys(pattern)))).flat()
+}
 
 const vname = (v: Version): string => (v === 5 ? '5.0' : '3.1.1')
 const session = (version: Version, clientId: string) => ({
@@ -113,7 +121,7 @@ for (const version of VERSIONS) {
           assert.ok(Date.now() < deadline, 'the dead node\'s stream deleted within 5 s')
           await delay(100)
         }
-        assert.equal((await look.keys(`${streamKey(dead)}*`)).length, 0, 'nothing of it left')
+        assert.equal((await keysLike(`${streamKey(dead)}*`)).length, 0, 'nothing of it left')
       } finally {
         await end(c1.client, c2.client, member.client)
       }

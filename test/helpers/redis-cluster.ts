@@ -67,6 +67,11 @@ export class RedisClusterServer {
     return { cluster: this.#masters.map((m) => `redis://127.0.0.1:${m.port}`) }
   }
 
+  /** The masters' process ids (running ones). */
+  get pids(): number[] {
+    return this.#masters.flatMap((m) => (m.child?.pid !== undefined && m.child.exitCode === null ? [m.child.pid] : []))
+  }
+
   get ports(): number[] {
     return this.#masters.map((m) => m.port)
   }
@@ -113,7 +118,10 @@ export class RedisClusterServer {
       if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
       const gone = new Promise((r) => child.once('exit', r))
       process.kill(child.pid as number, signal)
-      await Promise.race([gone, new Promise((r) => setTimeout(r, 10_000))])
+      // (Bounded; the timer goes once the master exited, so it holds the test file's process no longer.)
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([gone, new Promise((r) => (timer = setTimeout(r, 10_000)))])
+      clearTimeout(timer)
     }))
   }
 

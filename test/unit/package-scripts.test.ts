@@ -12,7 +12,7 @@ import { test } from 'node:test'
 
 const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { scripts: Record<string, string> }
 
-for (const name of ['test', 'test:persistent']) {
+for (const name of ['test', 'test:persistent', 'test:redis-cluster']) {
   test(`npm run ${name}: no forced exit of test files (every result reaches the count), each file bounded by --test-timeout`, () => {
     const script = pkg.scripts[name]
     assert.ok(script !== undefined, `no ${name} script`)

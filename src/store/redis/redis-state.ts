@@ -153,6 +153,18 @@ function clusterOptions(seeds: readonly string[], options: RedisOptions): Cluste
   }
 }
 
+/**
+ * How many connections listen on `channel`, on whichever node of a Redis Cluster they are.
+ * PUBLISH answers this on one Redis, but on a Redis Cluster it counts only the subscribers of
+ * the node it ran on (the message reaches the others over the cluster bus), so there every
+ * node is asked (PUBSUB NUMSUB; a subscriber may sit on a replica too).
+ */
+export async function subscribersOf(client: RedisClient, channel: string): Promise<number> {
+  const nodes = client instanceof Cluster ? client.nodes('all') : [client]
+  const counts = await Promise.all(nodes.map((n) => n.pubsub('NUMSUB', channel)))
+  return counts.reduce<number>((sum, c) => sum + Number(c[1] ?? 0), 0)
+}
+
 /** A redacted description of the target for logs (a URL may carry a password). */
 export function describeTarget(target: RedisTarget): string {
   if (typeof target !== 'string') return 'path' in target ? `unix:${target.path}` : `cluster:${target.cluster.map(describeUrl).join(',')}`
