@@ -6,6 +6,7 @@
  */
 import type { AuthenticatorConfig } from '../auth/config.js'
 import type { AuthorizationConfig } from '../authz/config.js'
+import { isMapping } from '../config/check.js'
 import { authenticatorToRaw, authorizationToRaw } from './config-views.js'
 
 type Raw = Readonly<Record<string, unknown>>
@@ -41,8 +42,7 @@ function differingKeys(file: Raw, stored: Raw): string[] {
     const f = file[key]
     const s = stored[key]
     if (same(f, s)) continue
-    const isMap = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !Array.isArray(v)
-    if (isMap(f) && isMap(s)) out.push(...differingKeys(f, s).map((k) => `${key}.${k}`))
+    if (isMapping(f) && isMapping(s)) out.push(...differingKeys(f, s).map((k) => `${key}.${k}`))
     else out.push(key)
   }
   return out

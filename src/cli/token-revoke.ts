@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { API_KEY_FILE } from '../admin/api-key.js'
+import { isMapping } from '../config/check.js'
 import { UsageError, type Args } from './args.js'
 import { resolveConfig } from './resolve-config.js'
 
@@ -16,7 +17,7 @@ function unverifiedClaims(token: string): Record<string, unknown> {
   const part = token.split('.')[1]
   try {
     const v: unknown = JSON.parse(Buffer.from(part ?? '', 'base64url').toString('utf8'))
-    if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, unknown>
+    if (isMapping(v)) return v
   } catch {
     // refused below
   }
