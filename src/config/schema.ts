@@ -64,9 +64,16 @@ export interface PersistenceConfig {
 }
 
 /** Several nodes over one Redis (`cluster`); absent: one node with SQLite stores. */
+/** Redis on a unix socket; `username`/`password` when it asks for them (ACL user, or requirepass with the password alone). */
+export interface RedisSocketConfig {
+  readonly path: string
+  readonly username?: string
+  readonly password?: string
+}
+
 export interface ClusterConfig {
   /** A redis:// or rediss:// URL, a unix socket, or a Redis Cluster's seed nodes (redis:// or rediss:// URLs). */
-  readonly redis: string | { readonly path: string } | { readonly cluster: readonly string[] }
+  readonly redis: string | RedisSocketConfig | { readonly cluster: readonly string[] }
   /** This node's name in the cluster (default: host name and first listener port). */
   readonly nodeId: string
 }
@@ -181,9 +188,12 @@ function validateCluster(raw: unknown, path: string, listeners: readonly Listene
     redis = r
   } else {
     const m = mapping(r, `${path}.redis`)
-    knownKeys(m, `${path}.redis`, ['path', 'cluster'])
+    knownKeys(m, `${path}.redis`, ['path', 'username', 'password', 'cluster'])
     if (m['cluster'] !== undefined) {
       if (m['path'] !== undefined) throw new ConfigError(`${path}.redis`, 'give either path (one Redis) or cluster (a Redis Cluster\'s seed nodes), not both')
+      for (const key of ['username', 'password']) {
+        if (m[key] !== undefined) throw new ConfigError(`${path}.redis.${key}`, 'goes with path; a Redis Cluster\'s seed URLs carry their own (redis://user:password@host:port)')
+      }
       const seeds = list(m['cluster'], `${path}.redis.cluster`)
       if (seeds.length === 0) throw new ConfigError(`${path}.redis.cluster`, 'expected at least one seed node (a redis:// or rediss:// URL of any node of the Redis Cluster)')
       for (const [i, seed] of seeds.entries()) {
@@ -197,7 +207,10 @@ function validateCluster(raw: unknown, path: string, listeners: readonly Listene
     }
     const socket = optionalString(m['path'], `${path}.redis.path`)
     if (socket === undefined || socket === '') throw new ConfigError(`${path}.redis.path`, 'expected the path of Redis\'s unix socket')
-    redis = Object.freeze({ path: socket })
+    const username = optionalString(m['username'], `${path}.redis.username`)
+    const password = optionalString(m['password'], `${path}.redis.password`)
+    if (username !== undefined && password === undefined) throw new ConfigError(`${path}.redis.username`, 'a username needs its password (redis.password)')
+    redis = Object.freeze({ path: socket, ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}) })
   }
   return Object.freeze({ redis, nodeId: clusterNodeId(v, path, listeners) })
 }

@@ -170,5 +170,22 @@ describe('cli: start-up order and its errors', () => {
       assert.doesNotMatch(c.stdout, /new connections are refused until it is back/, 'a start that fails announces no outage')
       assert.doesNotMatch(c.stdout, /"msg":"listening"/)
     }
+    // The same Redis with its password in the configuration ({ path, password }): the node starts.
+    const port = await freePort()
+    writeFileSync(join(dir, 'cluster-pass.yaml'), [
+      `listeners: [{ type: tcp, host: 127.0.0.1, port: ${port} }]`,
+      `cluster: { redis: { path: ${redis.socket}, password: not-given-0123456789 }, nodeId: with-password }`,
+      'authentication: { allowAnonymous: true }',
+      `dataDir: ${join(dir, 'data-cluster-pass')}`,
+      '',
+    ].join('\n'))
+    const b = await startBroker(dir, ['--config', 'cluster-pass.yaml'], {})
+    try {
+      assert.ok(b.stdout().split('\n').some((l) => l.includes('"msg":"listening"')), 'listening with the password given')
+      assert.doesNotMatch(b.stdout() + b.stderr(), /not-given-0123456789/, 'the password is never logged')
+    } finally {
+      b.child.kill('SIGTERM')
+      await exited(b.child)
+    }
   })
 })

@@ -25,6 +25,19 @@ test('cluster: a bad Redis target, node id or unknown key is refused naming the 
   refused({ redis: 'redis://x', extra: 1 }, 'cluster.extra')
 })
 
+test('cluster: a unix-socket Redis that asks for a password gets it (password alone for requirepass, username + password for an ACL user)', () => {
+  const redis = (r: unknown): unknown => validateConfig({ ...base, cluster: { redis: r, nodeId: 'node-a' } }).cluster?.redis
+  assert.deepEqual(redis({ path: '/run/redis.sock', password: 'p4ss' }), { path: '/run/redis.sock', password: 'p4ss' })
+  assert.deepEqual(redis({ path: '/run/redis.sock', username: 'broker', password: 'p4ss' }), { path: '/run/redis.sock', username: 'broker', password: 'p4ss' })
+  const refused = (r: unknown, path: string, message: RegExp): void => {
+    const named = (err: unknown): boolean => err instanceof ConfigError && err.path === path && message.test(err.message)
+    assert.throws(() => validateConfig({ ...base, cluster: { redis: r } }), named)
+  }
+  refused({ path: '/run/redis.sock', username: 'broker' }, 'cluster.redis.username', /needs its password/)
+  refused({ path: '/run/redis.sock', password: 7 }, 'cluster.redis.password', /./)
+  refused({ cluster: ['redis://127.0.0.1:7000'], password: 'p4ss' }, 'cluster.redis.password', /seed URLs carry their own/)
+})
+
 test('cluster: a Redis Cluster is given as its seed nodes (redis:// or rediss:// URLs with host and port)', () => {
   const seeds = ['redis://127.0.0.1:7000', 'redis://127.0.0.1:7001']
   const c = validateConfig({ ...base, cluster: { redis: { cluster: seeds }, nodeId: 'node-a' } }).cluster

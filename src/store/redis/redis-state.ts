@@ -20,13 +20,14 @@
  */
 import { Cluster, Redis, type ChainableCommander, type ClusterOptions, type RedisOptions, type Result } from 'ioredis'
 import type { Logger } from '../../log.js'
+import type { RedisSocketConfig } from '../../config/schema.js'
 import { PortcullisError } from '../../errors.js'
 import { GroupCommitter, type CommitOutcome, type CommitStats } from '../group-commit.js'
 import type { CommitBarrier } from '../types.js'
 import { captureCommands, command, placeKeyless, slotOf, type SlotCommand } from './slots.js'
 
 /** How a node reaches Redis: a redis:// URL, a unix socket, or a Redis Cluster's seed nodes (redis:// URLs). */
-export type RedisTarget = string | { readonly path: string } | { readonly cluster: readonly string[] }
+export type RedisTarget = string | RedisSocketConfig | { readonly cluster: readonly string[] }
 
 /** A connection to one Redis, or to a Redis Cluster (every master, commands routed by slot). */
 export type RedisClient = Redis | Cluster
@@ -114,7 +115,10 @@ export function connectRedis(target: RedisTarget, logger: Logger): { client: Red
   }
   let client: RedisClient
   if (typeof target === 'string') client = new Redis(target, options)
-  else if ('path' in target) client = new Redis({ ...options, path: target.path })
+  else if ('path' in target) {
+    const { path, username, password } = target
+    client = new Redis({ ...options, path, ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}) })
+  }
   else client = new Cluster([...target.cluster], clusterOptions(target.cluster, options))
   let state: 'connecting' | 'up' | 'down' = 'connecting'
   let last: Error | undefined
