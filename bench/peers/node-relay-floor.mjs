@@ -5,16 +5,16 @@
 // stream's 'data' machinery, a write per connection per turn).
 //   node bench/peers/node-relay-floor.mjs PORT HOST STATS_PORT|- [CERT KEY]
 // With CERT and KEY it listens over TLS (a node:tls server with Node's defaults, as bench/peers/tls-floor.mjs).
-// Per connection: TCP_NODELAY; packets framed from the fixed header (a read that is exactly one packet is
-// used as is, as Portcullis does); CONNECT gets a fixed CONNACK, SUBSCRIBE a SUBACK granting what was
+// Per connection: TCP_NODELAY; packets framed by the broker's own framer (src/protocol/framer.ts, from
+// dist/: a read that is exactly one packet is used as is); CONNECT gets a fixed CONNACK, SUBSCRIBE a SUBACK granting what was
 // asked, PINGREQ a PINGRESP; DISCONNECT or the peer's end closes it. A PUBLISH is forwarded byte for byte
 // (its packet identifier included: the bench's subscribers know messages by their payload) to the
 // subscribers whose filter is its topic's parent level followed by `/+` or `/#` (the shapes the bench
 // uses; the lookup is one Map get, cached per publisher while its topic stays the same), and a QoS 1
 // PUBLISH gets its PUBACK. Subscribers' PUBACKs are read and dropped. Writes are joined per connection
 // and handed to the socket once per turn of the event loop (one setImmediate for every connection: the
-// broker's own src/broker/write-batch.ts, from dist/), up to 16 KiB in one write, as Portcullis does. The
-// framing loop is the generator's (bench/lib/mqtt.ts), written out here so the floor runs on plain Node. No session, no validation, no packet identifiers of its own.
+// broker's own src/broker/write-batch.ts, from dist/), up to 16 KiB in one write, as Portcullis does. No
+// session, no validation, no packet identifiers of its own.
 // With STATS_PORT it serves its longest event-loop stall since the previous request on
 // http://HOST:STATS_PORT/metrics in the line Portcullis uses (portcullis_event_loop_stall_max_seconds),
 // measured the same way (perf_hooks.monitorEventLoopDelay, 2 ms resolution).
@@ -26,6 +26,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createServer as createTlsServer } from 'node:tls'
 // The broker's own per-turn flush (the bench runs after `npm run build`): the same write pattern, not a copy of it.
 import { flushThisTurn } from '../../dist/broker/write-batch.js'
+import { Framer } from '../../dist/protocol/framer.js'
 
 const [portArg = '1883', host = '127.0.0.1', statsArg = '-', certFile, keyFile] = process.argv.slice(2)
 const port = Number(portArg)
@@ -36,6 +37,9 @@ const JOIN_LIMIT = 16 * 1024
 
 /** filter prefix (the filter without its last `+` or `#` level) → subscribers' connections */
 const routes = new Map()
+/** The largest packet MQTT can frame (remaining length 268,435,455 + a 5-byte fixed header): the floor sets no limit of its own. */
+const MAX_PACKET = 268_435_460
+
 /** Bumped when subscriptions change: a publisher's cached route of an earlier version is looked up again. */
 let routesVersion = 0
 
@@ -45,7 +49,7 @@ class Conn {
     this.out = undefined
     this.more = undefined
     this.outBytes = 0
-    this.pending = undefined
+    this.framer = new Framer(MAX_PACKET)
     this.connected = false
     this.prefixes = undefined
     // the previous PUBLISH's topic bytes and where they went
@@ -83,28 +87,19 @@ class Conn {
   }
 
   onData(chunk) {
-    let buf = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk])
-    this.pending = undefined
-    let pos = 0
-    const n = buf.length
-    while (pos + 2 <= n) {
-      let len = 0
-      let mul = 1
-      let i = pos + 1
-      let complete = false
-      for (; i < n && i < pos + 5; i++) {
-        const b = buf[i]
-        len += (b & 0x7f) * mul
-        mul *= 128
-        if ((b & 0x80) === 0) { complete = true; i++; break }
-      }
-      if (!complete || i + len > n) break
-      // a read that is exactly one packet is that packet; otherwise a view of it
-      this.onPacket(pos === 0 && i + len === n ? buf : buf.subarray(pos, i + len), i - pos)
-      if (this.socket.destroyed) return
-      pos = i + len
-    }
-    if (pos < n) this.pending = Buffer.from(buf.subarray(pos))
+    this.framer.push(chunk, this)
+  }
+
+  /** FrameSink: one whole packet (the read itself when it is exactly one packet, as in Portcullis). */
+  onFrame(p) {
+    let h = 2
+    while ((p[h - 1] & 0x80) !== 0) h++
+    this.onPacket(p, h)
+    return !this.socket.destroyed
+  }
+
+  onFrameError() {
+    this.socket.destroy()
   }
 
   /** `p`: one whole packet; `h`: its fixed header's length. */
