@@ -13,7 +13,7 @@ import { describe, test } from 'node:test'
 import type { MqttClient } from 'mqtt'
 import { delay, until, withTimeout } from '../helpers/broker.js'
 import { connectRetry } from '../helpers/broker-process.js'
-import { clusterNodes } from '../helpers/cluster-nodes.js'
+import { clusterNodes, probeRoutes } from '../helpers/cluster-nodes.js'
 
 const TICKS = 300
 const PACE_MS = 3
@@ -33,11 +33,7 @@ for (const version of [4, 5] as const) {
       await withTimeout(old.subscribeAsync({ [`${topic}/n`]: { qos: 1 }, [`${topic}/probe`]: { qos: 0 } }), 5000, 'SUBACK on A')
       const pub = await connectRetry(c.port, { clientId: `clean-pub-${version}`, protocolVersion: version })
       clients.push(pub)
-      for (let tries = 0; !probed; tries++) {
-        assert.ok(tries < 200, 'C forwards to the client on A (within 200 tries)')
-        await withTimeout(pub.publishAsync(`${topic}/probe`, 'p', { qos: 0 }), 5000, 'probe')
-        await delay(50)
-      }
+      await probeRoutes(pub, [`${topic}/probe`], () => probed, 'C forwards to the client on A')
 
       // A numbered QoS 1 stream from C; mid-stream the id connects to B with Clean Start and subscribes again.
       const acked = new Set<number>()

@@ -23,7 +23,7 @@ import { describe, test } from 'node:test'
 import mqtt, { Store, type MqttClient, type Packet } from 'mqtt'
 import { delay, until, withTimeout } from '../helpers/broker.js'
 import { connectRetry, type BrokerProcess } from '../helpers/broker-process.js'
-import { clusterNodes } from '../helpers/cluster-nodes.js'
+import { clusterNodes, probeRoutes } from '../helpers/cluster-nodes.js'
 
 /** Publishing ticks (each one QoS 1 and one QoS 2 message), their pace, and the ticks at which X moves. */
 const TICKS = 400
@@ -120,11 +120,7 @@ async function moveRound(
 
   const pub = await connectRetry(c.port, { clientId: `move-pub-${version}-${round}`, protocolVersion: version })
   clients.push(pub)
-  for (let tries = 0; !probed; tries++) {
-    assert.ok(tries < 200, 'C forwards to X on A (within 200 tries)')
-    await withTimeout(pub.publishAsync(`${topic}/probe`, 'p', { qos: 0 }), 5000, 'probe')
-    await delay(50)
-  }
+  await probeRoutes(pub, [`${topic}/probe`], () => probed, 'C forwards to X on A')
 
   // The streams go on at a steady pace while X moves; each move starts at its tick, once the one before it connected.
   const acked1 = new Set<number>()

@@ -3,11 +3,13 @@
  * not started; everything (clients, nodes, Redis, the folder) goes when the test ends, a
  * paused node resumed first.
  */
+import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
 import type { MqttClient } from 'mqtt'
+import { delay, withTimeout } from './broker.js'
 import { BrokerProcess, freePort } from './broker-process.js'
 import { startRedisFixture, type RedisFixture } from './redis-server.js'
 
@@ -38,4 +40,17 @@ export async function clusterNodes(
     rmSync(dir, { recursive: true, force: true })
   })
   return { redis, nodes, clients }
+}
+
+/**
+ * Publish QoS 0 probes on `topics` from `pub` (50 ms apart, at most 200 rounds) until `through()`
+ * says they got through: the publisher's node has learnt the subscribers' routes. `what` names
+ * the route in the assertion.
+ */
+export async function probeRoutes(pub: MqttClient, topics: readonly string[], through: () => boolean, what: string): Promise<void> {
+  for (let tries = 0; !through(); tries++) {
+    assert.ok(tries < 200, `${what} (within 200 tries)`)
+    for (const t of topics) await withTimeout(pub.publishAsync(t, 'p', { qos: 0 }), 5000, 'probe')
+    await delay(50)
+  }
 }
