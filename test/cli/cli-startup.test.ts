@@ -15,6 +15,13 @@ import { cli, exited, freePort, startBroker } from '../helpers/cli.js'
 import { startRedis, type RedisServer } from '../helpers/redis-server.js'
 
 /** True when something accepts TCP connections on 127.0.0.1:port. */
+/** A plain TCP server on a free loopback port: the port is in use while it runs. */
+async function holdPort(): Promise<Server> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return server
+}
+
 function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createServer()
@@ -58,8 +65,7 @@ describe('cli: start-up order and its errors', () => {
   let busy: Server | undefined
   after(() => busy?.close())
   test('a port in use: exit 2 naming listeners[0].port (MQTT) or admin.port', async () => {
-    busy = createServer()
-    await new Promise<void>((resolve) => busy!.listen(0, '127.0.0.1', resolve))
+    busy = await holdPort()
     const port = (busy.address() as { port: number }).port
     const admin = await freePort()
     writeFileSync(join(dir, 'busy.yaml'), `admin: { host: 127.0.0.1, port: ${admin}, apiKey: test-key-0123456789abcdef }\nlisteners: [{ type: tcp, host: 127.0.0.1, port: ${port} }]\nauthentication: { allowAnonymous: true }\ndataDir: ${join(dir, 'data-busy')}\n`)
@@ -100,8 +106,7 @@ describe('cli: start-up order and its errors', () => {
   let held: Server | undefined
   after(() => held?.close())
   test('a ws listener on a port something else holds: exit 2 naming listeners[0].port (it crashed on an unhandled error event)', async () => {
-    held = createServer()
-    await new Promise<void>((resolve) => held!.listen(0, '127.0.0.1', resolve))
+    held = await holdPort()
     const port = (held.address() as { port: number }).port
     writeFileSync(join(dir, 'ws-busy.yaml'), `listeners: [{ type: ws, host: 127.0.0.1, port: ${port}, path: /mqtt }]\nauthentication: { allowAnonymous: true }\ndataDir: ${join(dir, 'data-ws')}\n`)
     const r = await cli(['start', '--config', 'ws-busy.yaml'], dir)
