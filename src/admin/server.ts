@@ -29,6 +29,7 @@ import { ApiError, errorBody, type ApiErrorCode } from './errors.js'
 import { buildOpenApiDocument } from './openapi.js'
 import { API_PREFIX, API_ROUTES } from './routes.js'
 import { clock } from '../clock.js'
+import { trackConnections } from './http-connections.js'
 
 export interface AdminServerOptions {
   readonly config: AdminConfig
@@ -65,8 +66,16 @@ export interface AdminServer {
   setReadiness(state: Readiness): void
   /** Replaces the key named `admin` (a cluster's generated key, rotated on another node); the old one stops at once. */
   setApiKey(key: string): void
+  /**
+   * Stop listening; connections with no request in progress close at once (also one a browser
+   * opened ahead of its next request and sent nothing on, which Node does not count as idle),
+   * requests being answered get CLOSE_GRACE_MS to finish, then their connections are destroyed.
+   */
   close(): Promise<void>
 }
+
+/** How long close() lets requests in progress finish before it destroys their connections. */
+export const CLOSE_GRACE_MS = 2_000
 
 function sendError(reply: FastifyReply, err: ApiError): FastifyReply {
   return reply.code(err.status).type('application/json; charset=utf-8').send(errorBody(err))
@@ -98,6 +107,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     ...(options.apiKeys ?? []),
   ]
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 })
+  const connections = trackConnections(app.server)
   let target: AdminTarget | undefined
 
   // JSON bodies; an empty body (POST …/enable with a JSON content type) reads as undefined.
@@ -227,7 +237,16 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     setApiKey: (key) => {
       keys = [{ name: DEFAULT_API_KEY_NAME, key }, ...keys.filter((k) => k.name !== DEFAULT_API_KEY_NAME)]
     },
-    close: () => app.close(),
+    close: async () => {
+      const closing = app.close()
+      connections.destroyQuiet()
+      const grace = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS)
+      try {
+        await closing
+      } finally {
+        clearTimeout(grace)
+      }
+    },
   }
 }
 
