@@ -1,16 +1,27 @@
 /**
  * Cross-node delivery (issue 13): two Portcullis nodes on one redis-server (unix socket,
  * appendonly, appendfsync everysec), each broker a child process pinned to core 0. One
- * publisher and one subscriber; per round, two runs:
+ * publisher and one subscriber; per round, publisher kind and QoS, two runs:
  *   local  — publisher and subscriber on node A (the cluster's direct path),
  *   cross  — publisher on node A, subscriber on node B (through B's Redis Stream).
- * Reported per run: messages/s, broker CPU per message (nodes A + B), Redis CPU per message,
- * end-to-end latency p50/p99 (send time in the payload, one clock); where the time goes: the
- * kernel's share of the broker CPU, write/read system calls per message, and Redis commands
- * per message (INFO commandstats) with Redis's µs per message in each.
+ * Publisher kinds: `window` — MQTT.js as it comes (Nagle on), as fast as a window of WINDOW
+ * undelivered messages allows; `fixed` — TCP_NODELAY and a fixed rate (`--rate`), open loop:
+ * small entries, the regime of many clients at modest rates.
+ * Reported per run: messages/s, broker CPU per message (nodes A + B, and each node), the part of
+ * it that is the nodes' idle CPU (each node's CPU per second with no traffic, measured at the
+ * start of every round, times the run's duration), Redis CPU per message, end-to-end latency
+ * p50/p99 (send time in the payload, one clock); where the time goes: the kernel's share of the
+ * broker CPU, write/read system calls per message, and Redis commands per message (INFO
+ * commandstats) with Redis's µs per message in each. CPU is read from /proc/PID/task/TID/schedstat
+ * (nanoseconds, every thread), not from the 10 ms ticks of /proc/PID/stat.
+ *
+ * The ratio (issue 13's target, ≤ 2× at QoS 0): broker CPU per message of both nodes over the
+ * run, idle included, cross ÷ local, medians of the same run. Printed beside it: the same with
+ * the idle CPU taken out of both rows.
  *
  *   npm run build && node --import tsx bench/cluster.ts [--rounds 3] [--messages 20000] [--qos 0,1]
- *       [--modes local,cross] [--cpu-prof DIR]   (both nodes run with node --cpu-prof into DIR)
+ *       [--modes local,cross] [--publishers window,fixed] [--rate 10000] [--idle-ms 3000]
+ *       [--cpu-prof DIR]   (both nodes run with node --cpu-prof into DIR)
  *       [--threads]   (CPU per message of each thread of each node: main thread vs GC helpers)
  *       [--connects 2000]   (0: no connect scenario)
  *       [--no-warmup]   (count from the first round; by default a round 0 warms the JIT up, uncounted)
@@ -20,16 +31,17 @@
  * cluster (a third broker, pinned to core 0 too) and on cluster node A (the client id claimed in
  * Redis at CONNECT and released at the end) — CPU per connect on the node and Redis's own.
  *
- * Bounded: per run at most `--messages` messages (≤ 200,000) with at most WINDOW unacknowledged
- * or undelivered, and at most 60 s; loopback only.
+ * Bounded: per run at most `--messages` messages (≤ 200,000) and at most 60 s (window: at most
+ * WINDOW unacknowledged or undelivered; fixed: at most `--rate` ≤ 100,000 per second); loopback only.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import type { Socket } from 'node:net'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import mqtt, { type MqttClient } from 'mqtt'
-import { CLK_TCK, HOST, cpuSeconds, killAll, startBroker, type RunningBroker } from './lib/brokers.js'
+import { CLK_TCK, HOST, killAll, startBroker, type RunningBroker } from './lib/brokers.js'
 import { startRedis } from './lib/redis-server.js'
 
 const { values } = parseArgs({
@@ -38,6 +50,9 @@ const { values } = parseArgs({
     messages: { type: 'string', default: '20000' },
     qos: { type: 'string', default: '0,1' },
     modes: { type: 'string', default: 'local,cross' },
+    publishers: { type: 'string', default: 'window,fixed' },
+    rate: { type: 'string', default: '10000' },
+    'idle-ms': { type: 'string', default: '3000' },
     'cpu-prof': { type: 'string' },
     'node-flags': { type: 'string' },
     'node-stdout': { type: 'string' },
@@ -56,6 +71,12 @@ const ROUNDS = Math.min(Math.max(Number(values.rounds) || 3, 1), 10)
 const WARMUP = values['no-warmup'] !== true
 const MESSAGES = Math.min(Math.max(Number(values.messages) || 20_000, 100), 200_000)
 const QOS = values.qos.split(',').map(Number).filter((q): q is 0 | 1 => q === 0 || q === 1)
+type Publisher = 'window' | 'fixed'
+const PUBLISHERS = values.publishers.split(',').filter((p): p is Publisher => p === 'window' || p === 'fixed')
+/** Messages per second of the fixed-rate publisher. */
+const RATE = Math.min(Math.max(Number(values.rate) || 10_000, 100), 100_000)
+/** How long each node's idle CPU is measured at the start of every round (no traffic). */
+const IDLE_MS = Math.min(Math.max(Number(values['idle-ms']) || 3000, 500), 10_000)
 const WINDOW = 200
 const RUN_BUDGET_MS = 60_000
 const PORT_A = 22883
@@ -63,12 +84,21 @@ const PORT_B = 22884
 const PORT_SINGLE = 22885
 const LOAD_AT_START = loadavg().map((l) => l.toFixed(2)).join(' ')
 
+/** CPU seconds per second of each node and of Redis with no traffic (measured at the start of a round). */
+interface Idle { readonly a: number; readonly b: number; readonly redis: number }
+
 interface Result {
   readonly mode: 'local' | 'cross'
   readonly qos: 0 | 1
+  readonly publisher: Publisher
   readonly delivered: number
   readonly seconds: number
+  /** Nodes A + B over the run, idle included. */
   readonly brokerUsPerMsg: number
+  readonly aUsPerMsg: number
+  readonly bUsPerMsg: number
+  /** The part of brokerUsPerMsg that is the nodes' idle CPU (round's idle rate × run's duration). */
+  readonly idleUsPerMsg: number
   readonly redisUsPerMsg: number
   readonly p50Ms: number
   readonly p99Ms: number
@@ -83,6 +113,36 @@ interface Result {
   readonly systemUsPerMsg: number
   /** Redis commands per message, by command (INFO commandstats), and Redis's µs per message in each. */
   readonly commands: ReadonlyMap<string, { readonly calls: number; readonly usec: number }>
+}
+
+/**
+ * CPU seconds of a process so far, every thread (/proc/PID/task/TID/schedstat: nanoseconds on a
+ * CPU), instead of /proc/PID/stat's 10 ms ticks. A thread that has exited no longer counts: the
+ * processes measured here keep theirs.
+ */
+function cpuSeconds(pid: number): number {
+  let ns = 0
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0])
+    } catch {
+      // (a thread that exited meanwhile)
+    }
+  }
+  return ns / 1e9
+}
+
+/** CPU per second of A, B and Redis over IDLE_MS with no traffic. */
+async function measureIdle(a: RunningBroker, b: RunningBroker, redisPid: number): Promise<Idle> {
+  // What the last run left (acknowledgements, a stream read) settles first.
+  await new Promise((r) => setTimeout(r, 500))
+  const a0 = cpuSeconds(a.pid)
+  const b0 = cpuSeconds(b.pid)
+  const r0 = cpuSeconds(redisPid)
+  const t0 = performance.now()
+  await new Promise((r) => setTimeout(r, IDLE_MS))
+  const s = (performance.now() - t0) / 1000
+  return { a: (cpuSeconds(a.pid) - a0) / s, b: (cpuSeconds(b.pid) - b0) / s, redis: (cpuSeconds(redisPid) - r0) / s }
 }
 
 /** Write system calls of a process so far (/proc/PID/io syscw). */
@@ -150,10 +210,12 @@ function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? NaN : (sorted[Math.min(sorted.length - 1, Math.floor(p * (sorted.length - 1)))])
 }
 
-async function run(mode: 'local' | 'cross', qos: 0 | 1, a: RunningBroker, b: RunningBroker, redisPid: number, stats: Redis, round: number): Promise<Result> {
-  const topic = `bench/${mode}/${qos}/${round}`
-  const sub = await client(mode === 'local' ? a.port : b.port, `sub-${mode}-${qos}-${round}`)
-  const pub = await client(a.port, `pub-${mode}-${qos}-${round}`)
+async function run(mode: 'local' | 'cross', qos: 0 | 1, publisher: Publisher, a: RunningBroker, b: RunningBroker, redisPid: number, idle: Idle, stats: Redis, round: number): Promise<Result> {
+  const topic = `bench/${mode}/${qos}/${publisher}/${round}`
+  const sub = await client(mode === 'local' ? a.port : b.port, `sub-${mode}-${qos}-${publisher}-${round}`)
+  const pub = await client(a.port, `pub-${mode}-${qos}-${publisher}-${round}`)
+  // Each publish its own TCP segment at once, as most device clients send.
+  if (publisher === 'fixed') (pub.stream as Socket).setNoDelay(true)
   const latencies: number[] = []
   let received = 0
   sub.on('message', (_t, payload) => {
@@ -180,27 +242,42 @@ async function run(mode: 'local' | 'cross', qos: 0 | 1, a: RunningBroker, b: Run
   const threadsB = threadCpu(b.pid)
   const reads0 = readCalls(a.pid) + readCalls(b.pid)
   const sys0 = systemSeconds(a.pid) + systemSeconds(b.pid)
-  const cpu0 = cpuSeconds(a.pid) + cpuSeconds(b.pid)
+  const cpuA0 = cpuSeconds(a.pid)
+  const cpuB0 = cpuSeconds(b.pid)
   const redis0 = cpuSeconds(redisPid)
   const t0 = performance.now()
   const deadline = Date.now() + RUN_BUDGET_MS
   let sent = 0
   let acked = 0
-  while (sent < MESSAGES && Date.now() < deadline) {
-    if (sent - received >= WINDOW || (qos === 1 && sent - acked >= WINDOW)) {
-      await new Promise((r) => setImmediate(r))
-      continue
-    }
+  const send = (): void => {
     const payload = Buffer.alloc(64)
     payload.writeDoubleLE(performance.now(), 0)
     sent++
     if (qos === 0) pub.publish(topic, payload, { qos: 0 })
     else pub.publish(topic, payload, { qos: 1 }, () => { acked++ })
-    if (sent % 50 === 0) await new Promise((r) => setImmediate(r))
+  }
+  if (publisher === 'fixed') {
+    // Open loop: what is due by now, then a timer tick (about 1 ms).
+    while (sent < MESSAGES && Date.now() < deadline) {
+      const due = Math.min(MESSAGES, Math.floor(((performance.now() - t0) * RATE) / 1000))
+      while (sent < due) send()
+      await new Promise((r) => setTimeout(r, 1))
+    }
+  } else {
+    while (sent < MESSAGES && Date.now() < deadline) {
+      if (sent - received >= WINDOW || (qos === 1 && sent - acked >= WINDOW)) {
+        await new Promise((r) => setImmediate(r))
+        continue
+      }
+      send()
+      if (sent % 50 === 0) await new Promise((r) => setImmediate(r))
+    }
   }
   while (received < sent && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
   const seconds = (performance.now() - t0) / 1000
-  const cpu = cpuSeconds(a.pid) + cpuSeconds(b.pid) - cpu0
+  const cpuA = cpuSeconds(a.pid) - cpuA0
+  const cpuB = cpuSeconds(b.pid) - cpuB0
+  const cpu = cpuA + cpuB
   const redis = cpuSeconds(redisPid) - redis0
   const writes = writeCalls(a.pid) + writeCalls(b.pid) - writes0
   const wakeA = wakeUps(a.pid) - wakeA0
@@ -217,8 +294,11 @@ async function run(mode: 'local' | 'cross', qos: 0 | 1, a: RunningBroker, b: Run
   sub.end(true)
   latencies.sort((x, y) => x - y)
   return {
-    mode, qos, delivered: received, seconds,
+    mode, qos, publisher, delivered: received, seconds,
     brokerUsPerMsg: (cpu * 1e6) / Math.max(received, 1),
+    aUsPerMsg: (cpuA * 1e6) / Math.max(received, 1),
+    bUsPerMsg: (cpuB * 1e6) / Math.max(received, 1),
+    idleUsPerMsg: ((idle.a + idle.b) * seconds * 1e6) / Math.max(received, 1),
     redisUsPerMsg: (redis * 1e6) / Math.max(received, 1),
     p50Ms: percentile(latencies, 0.5),
     p99Ms: percentile(latencies, 0.99),
@@ -298,6 +378,7 @@ async function main(): Promise<void> {
   const cluster = (nodeId: string): Record<string, unknown> => ({ cluster: { redis: { path: join(dir, 'redis.sock') }, nodeId }, persistence: true })
   const root = values.root === undefined ? {} : { root: values.root }
   const results: Result[] = []
+  const idles: Idle[] = []
   const connects: ConnectResult[] = []
   const stats = new Redis({ path: join(dir, 'redis.sock'), lazyConnect: true, maxRetriesPerRequest: 1 })
   await stats.connect()
@@ -307,11 +388,14 @@ async function main(): Promise<void> {
     try {
       // Round 0 warms both nodes up (the JIT compiles the hot paths) and is not counted.
       for (let round = WARMUP ? 0 : 1; round <= ROUNDS; round++) {
-        for (const qos of QOS) {
+        const idle = await measureIdle(a, b, redis.pid as number)
+        if (round > 0) idles.push(idle)
+        process.stderr.write(`round ${round} idle (no traffic, ${IDLE_MS} ms): A ${(idle.a * 1e3).toFixed(1)} ms/s, B ${(idle.b * 1e3).toFixed(1)} ms/s, Redis ${(idle.redis * 1e3).toFixed(1)} ms/s\n`)
+        for (const publisher of PUBLISHERS) for (const qos of QOS) {
           for (const mode of MODES) {
-            const r = await run(mode, qos, a, b, redis.pid as number, stats, round)
+            const r = await run(mode, qos, publisher, a, b, redis.pid as number, idle, stats, round)
             if (round > 0) results.push(r)
-            process.stderr.write(`round ${round} QoS ${qos} ${mode}: ${r.delivered} msgs, ${(r.delivered / r.seconds).toFixed(0)} msg/s, broker ${r.brokerUsPerMsg.toFixed(1)} µs/msg, redis ${r.redisUsPerMsg.toFixed(1)} µs/msg, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, kernel ${r.systemUsPerMsg.toFixed(1)} µs/msg, writes ${r.writesPerMsg.toFixed(2)}/msg, reads ${r.readsPerMsg.toFixed(2)}/msg, wake-ups A ${r.wakeUpsA.toFixed(3)} B ${r.wakeUpsB.toFixed(3)}/msg\n`)
+            process.stderr.write(`round ${round} ${publisher} QoS ${qos} ${mode}: ${r.delivered} msgs, ${(r.delivered / r.seconds).toFixed(0)} msg/s, broker ${r.brokerUsPerMsg.toFixed(1)} µs/msg (A ${r.aUsPerMsg.toFixed(1)}, B ${r.bUsPerMsg.toFixed(1)}, idle ${r.idleUsPerMsg.toFixed(1)}), redis ${r.redisUsPerMsg.toFixed(1)} µs/msg, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, kernel ${r.systemUsPerMsg.toFixed(1)} µs/msg, writes ${r.writesPerMsg.toFixed(2)}/msg, reads ${r.readsPerMsg.toFixed(2)}/msg, wake-ups A ${r.wakeUpsA.toFixed(3)} B ${r.wakeUpsB.toFixed(3)}/msg\n`)
             const cmds = [...r.commands].sort((x, y) => y[1].calls - x[1].calls).map(([n, c]) => `${n} ${c.calls.toFixed(3)} (${c.usec.toFixed(2)} µs)`)
             process.stderr.write(`  Redis commands per message: ${cmds.join(', ')}\n`)
           }
@@ -342,13 +426,25 @@ async function main(): Promise<void> {
     killAll()
     rmSync(dir, { recursive: true, force: true })
   }
-  process.stdout.write(`\n| QoS | path | msg/s | broker CPU µs/msg (A+B) | Redis CPU µs/msg | p50 ms | p99 ms | writes/msg (A+B) |\n|---|---|---|---|---|---|---|---|\n`)
-  for (const qos of QOS) {
-    for (const mode of MODES) {
-      const rs = results.filter((r) => r.qos === qos && r.mode === mode)
-      process.stdout.write(`| ${qos} | ${mode} | ${median(rs.map((r) => r.delivered / r.seconds)).toFixed(0)} | ${median(rs.map((r) => r.brokerUsPerMsg)).toFixed(1)} | ${median(rs.map((r) => r.redisUsPerMsg)).toFixed(1)} | ${median(rs.map((r) => r.p50Ms)).toFixed(2)} | ${median(rs.map((r) => r.p99Ms)).toFixed(2)} | ${median(rs.map((r) => r.writesPerMsg)).toFixed(2)} |\n`)
+  const idleMs = (f: (i: Idle) => number): string => (median(idles.map(f)) * 1e3).toFixed(1)
+  process.stdout.write(`\nIdle (no traffic, ${IDLE_MS} ms at the start of each round): node A ${idleMs((i) => i.a)} ms CPU/s, node B ${idleMs((i) => i.b)} ms CPU/s, Redis ${idleMs((i) => i.redis)} ms CPU/s\n`)
+  process.stdout.write(`\n| publisher | QoS | path | msg/s | broker CPU µs/msg (A+B) | node A | node B | idle part (A+B) | A+B without idle | Redis CPU µs/msg | p50 ms | p99 ms | writes/msg (A+B) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n`)
+  const ratios: string[] = []
+  for (const publisher of PUBLISHERS) {
+    for (const qos of QOS) {
+      const med = (mode: 'local' | 'cross', f: (r: Result) => number): number => median(results.filter((r) => r.publisher === publisher && r.qos === qos && r.mode === mode).map(f))
+      for (const mode of MODES) {
+        const m = (f: (r: Result) => number): number => med(mode, f)
+        process.stdout.write(`| ${publisher === 'fixed' ? `fixed ${RATE}/s, no Nagle` : 'window, Nagle'} | ${qos} | ${mode} | ${m((r) => r.delivered / r.seconds).toFixed(0)} | ${m((r) => r.brokerUsPerMsg).toFixed(1)} | ${m((r) => r.aUsPerMsg).toFixed(1)} | ${m((r) => r.bUsPerMsg).toFixed(1)} | ${m((r) => r.idleUsPerMsg).toFixed(1)} | ${m((r) => r.brokerUsPerMsg - r.idleUsPerMsg).toFixed(1)} | ${m((r) => r.redisUsPerMsg).toFixed(1)} | ${m((r) => r.p50Ms).toFixed(2)} | ${m((r) => r.p99Ms).toFixed(2)} | ${m((r) => r.writesPerMsg).toFixed(2)} |\n`)
+      }
+      if (MODES.length === 2) {
+        const ratio = med('cross', (r) => r.brokerUsPerMsg) / med('local', (r) => r.brokerUsPerMsg)
+        const work = med('cross', (r) => r.brokerUsPerMsg - r.idleUsPerMsg) / med('local', (r) => r.brokerUsPerMsg - r.idleUsPerMsg)
+        ratios.push(`${publisher} QoS ${qos}: ${ratio.toFixed(2)}× (without idle ${work.toFixed(2)}×)`)
+      }
     }
   }
+  if (ratios.length > 0) process.stdout.write(`\nCross ÷ local, broker CPU per message of A + B over the run (medians): ${ratios.join('; ')}\n`)
   if (connects.length > 0) {
     process.stdout.write(`\n| connect (clean start, then DISCONNECT) | connects/s | broker CPU µs/connect | Redis CPU µs/connect | p50 CONNACK ms |\n|---|---|---|---|---|\n`)
     for (const mode of ['single', 'cluster'] as const) {
@@ -356,7 +452,7 @@ async function main(): Promise<void> {
       process.stdout.write(`| ${mode === 'single' ? 'single node (no cluster)' : 'cluster node A (A+B CPU)'} | ${median(rs.map((r) => r.connects / r.seconds)).toFixed(0)} | ${median(rs.map((r) => r.brokerUsPerConnect)).toFixed(0)} | ${median(rs.map((r) => r.redisUsPerConnect)).toFixed(0)} | ${median(rs.map((r) => r.p50Ms)).toFixed(2)} |\n`)
     }
   }
-  process.stdout.write(`\nMedians of ${ROUNDS} rounds${WARMUP ? ' after an uncounted warm-up round' : ''}, ${MESSAGES} messages each, window ${WINDOW}; ${CONNECTS} connects per connect run, ${CONNECT_CONCURRENCY} at a time; nodes pinned to core 0. Load average at the start: ${LOAD_AT_START} (say it beside the figures).\n`)
+  process.stdout.write(`\nMedians of ${ROUNDS} rounds${WARMUP ? ' after an uncounted warm-up round' : ''}, ${MESSAGES} messages each, window ${WINDOW}, fixed rate ${RATE}/s; ${CONNECTS} connects per connect run, ${CONNECT_CONCURRENCY} at a time; nodes pinned to core 0. Load average at the start: ${LOAD_AT_START} (say it beside the figures).\n`)
 }
 
 process.on('SIGINT', () => { killAll(); process.exit(130) })
