@@ -14,6 +14,9 @@ import { DEFAULT_LIMITS, type Limits, type PublishRate } from '../broker/limits.
 import {
   knownKeys, list, mapping, oneOf, optionalBoolean, optionalInteger, optionalString,
 } from './check.js'
+import { validateReplicaAck, validateSentinel, type RedisSentinelConfig, type ReplicaAckConfig } from './cluster-redis.js'
+
+export type { RedisSentinelConfig, ReplicaAckConfig, SentinelAddress } from './cluster-redis.js'
 
 export interface AdminConfig {
   readonly host: string
@@ -72,10 +75,12 @@ export interface RedisSocketConfig {
 }
 
 export interface ClusterConfig {
-  /** A redis:// or rediss:// URL, a unix socket, or a Redis Cluster's seed nodes (redis:// or rediss:// URLs). */
-  readonly redis: string | RedisSocketConfig | { readonly cluster: readonly string[] }
+  /** A redis:// or rediss:// URL, a unix socket, a master found through Sentinel, or a Redis Cluster's seed nodes (redis:// or rediss:// URLs). */
+  readonly redis: string | RedisSocketConfig | RedisSentinelConfig | { readonly cluster: readonly string[] }
   /** This node's name in the cluster (default: host name and first listener port). */
   readonly nodeId: string
+  /** Acknowledge only what this many replicas hold (one Redis or Sentinel; not a Redis Cluster). */
+  readonly replicaAck?: ReplicaAckConfig
 }
 
 export interface PortcullisConfig {
@@ -180,15 +185,23 @@ const NODE_ID = /^[A-Za-z0-9._-]{1,64}$/
 function validateCluster(raw: unknown, path: string, listeners: readonly ListenerConfig[]): ClusterConfig | undefined {
   if (raw === undefined || raw === null) return undefined
   const v = mapping(raw, path)
-  knownKeys(v, path, ['redis', 'nodeId'])
+  knownKeys(v, path, ['redis', 'nodeId', 'replicaAck'])
   const r = v['redis']
+  const replicaAck = validateReplicaAck(v['replicaAck'], `${path}.replicaAck`)
+  const withAck = replicaAck !== undefined ? { replicaAck } : {}
   let redis: ClusterConfig['redis']
   if (typeof r === 'string') {
     if (!/^rediss?:\/\/./.test(r)) throw new ConfigError(`${path}.redis`, 'expected a redis:// or rediss:// URL, or { path: /…/redis.sock }')
     redis = r
   } else {
     const m = mapping(r, `${path}.redis`)
-    knownKeys(m, `${path}.redis`, ['path', 'username', 'password', 'cluster'])
+    if (m['sentinels'] !== undefined) {
+      for (const key of ['path', 'cluster']) {
+        if (m[key] !== undefined) throw new ConfigError(`${path}.redis.${key}`, 'give one of path (one Redis), sentinels (a master watched by Sentinel) or cluster (a Redis Cluster\'s seed nodes)')
+      }
+      return Object.freeze({ redis: validateSentinel(m, `${path}.redis`), nodeId: clusterNodeId(v, path, listeners), ...withAck })
+    }
+    knownKeys(m, `${path}.redis`, ['path', 'username', 'password', 'sentinels', 'cluster'])
     if (m['cluster'] !== undefined) {
       if (m['path'] !== undefined) throw new ConfigError(`${path}.redis`, 'give either path (one Redis) or cluster (a Redis Cluster\'s seed nodes), not both')
       for (const key of ['username', 'password']) {
@@ -201,6 +214,7 @@ function validateCluster(raw: unknown, path: string, listeners: readonly Listene
       }
       const urls = seeds as string[]
       if (new Set(urls.map((u) => new URL(u).protocol)).size > 1) throw new ConfigError(`${path}.redis.cluster`, 'every seed node uses the same scheme (all redis:// or all rediss://)')
+      if (replicaAck !== undefined) throw new ConfigError(`${path}.replicaAck`, 'works with one Redis or Sentinel, not a Redis Cluster (WAIT would have to reach the master of every slot a commit wrote)')
       redis = Object.freeze({ cluster: Object.freeze([...urls]) })
       const nodeId = clusterNodeId(v, path, listeners)
       return Object.freeze({ redis, nodeId })
@@ -212,7 +226,7 @@ function validateCluster(raw: unknown, path: string, listeners: readonly Listene
     if (username !== undefined && password === undefined) throw new ConfigError(`${path}.redis.username`, 'a username needs its password (redis.password)')
     redis = Object.freeze({ path: socket, ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}) })
   }
-  return Object.freeze({ redis, nodeId: clusterNodeId(v, path, listeners) })
+  return Object.freeze({ redis, nodeId: clusterNodeId(v, path, listeners), ...withAck })
 }
 
 function clusterNodeId(v: Record<string, unknown>, path: string, listeners: readonly ListenerConfig[]): string {

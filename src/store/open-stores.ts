@@ -42,8 +42,9 @@ export async function openStores(config: PortcullisConfig, logger: Logger, custo
   let ownership: ClientOwnership | undefined
   try {
     if (config.cluster !== undefined) {
-      redis = await RedisState.open(config.cluster.redis, config.cluster.nodeId, logger)
-      logger.info({ node: redis.nodeId, redis: describeTarget(config.cluster.redis) }, 'cluster: connected to Redis')
+      const { replicaAck } = config.cluster
+      redis = await RedisState.open(config.cluster.redis, config.cluster.nodeId, logger, { replicaAck })
+      logger.info({ node: redis.nodeId, redis: describeTarget(config.cluster.redis), ...(replicaAck !== undefined ? { replicaAck } : {}) }, 'cluster: connected to Redis')
       membership = await NodeMembership.join(redis, logger)
       const reg = new ClientRegistry(redis, membership, logger)
       registry = reg

@@ -53,3 +53,46 @@ test('cluster: a Redis Cluster is given as its seed nodes (redis:// or rediss://
   refused({ cluster: ['redis://127.0.0.1:7000', 'rediss://127.0.0.1:7001'] }, 'cluster.redis.cluster', /same scheme/)
   refused({ cluster: ['redis://127.0.0.1:7000'], path: '/run/redis.sock' }, 'cluster.redis', /not both/)
 })
+
+test('cluster: a master watched by Sentinel is given as its sentinels ("host:port") and its name; passwords beside them', () => {
+  const redis = (r: unknown): unknown => validateConfig({ ...base, cluster: { redis: r, nodeId: 'node-a' } }).cluster?.redis
+  assert.deepEqual(redis({ sentinels: ['10.0.0.5:26379', '[::1]:26380'], name: 'mymaster' }), {
+    sentinels: [{ host: '10.0.0.5', port: 26379 }, { host: '::1', port: 26380 }], name: 'mymaster',
+  })
+  assert.deepEqual(redis({ sentinels: ['s1:26379'], name: 'm', username: 'broker', password: 'p4ss', sentinelPassword: 's3cret' }), {
+    sentinels: [{ host: 's1', port: 26379 }], name: 'm', username: 'broker', password: 'p4ss', sentinelPassword: 's3cret',
+  })
+  const refused = (r: unknown, path: string, message: RegExp): void => {
+    const named = (err: unknown): boolean => err instanceof ConfigError && err.path === path && message.test(err.message)
+    assert.throws(() => validateConfig({ ...base, cluster: { redis: r } }), named)
+  }
+  refused({ sentinels: [], name: 'm' }, 'cluster.redis.sentinels', /at least one sentinel/)
+  refused({ sentinels: '10.0.0.5:26379', name: 'm' }, 'cluster.redis.sentinels', /a list/)
+  refused({ sentinels: ['10.0.0.5'], name: 'm' }, 'cluster.redis.sentinels[0]', /host:port/)
+  refused({ sentinels: ['10.0.0.5:26379', '10.0.0.6:70000'], name: 'm' }, 'cluster.redis.sentinels[1]', /host:port/)
+  refused({ sentinels: ['10.0.0.5:26379'] }, 'cluster.redis.name', /is required/)
+  refused({ sentinels: ['10.0.0.5:26379'], name: 'm', username: 'broker' }, 'cluster.redis.username', /needs its password/)
+  refused({ sentinels: ['10.0.0.5:26379'], name: 'm', sentinelUsername: 'watcher' }, 'cluster.redis.sentinelUsername', /needs its password/)
+  refused({ sentinels: ['10.0.0.5:26379'], name: 'm', path: '/run/redis.sock' }, 'cluster.redis.path', /give one of/)
+  refused({ sentinels: ['10.0.0.5:26379'], name: 'm', cluster: ['redis://127.0.0.1:7000'] }, 'cluster.redis.cluster', /give one of/)
+  refused({ sentinels: ['10.0.0.5:26379'], name: 'm', master: 'x' }, 'cluster.redis.master', /unknown key/)
+})
+
+test('cluster: replicaAck (WAIT after each commit) with one Redis or Sentinel; refused beside a Redis Cluster', () => {
+  const cluster = (c: Record<string, unknown>): unknown => validateConfig({ ...base, cluster: { nodeId: 'node-a', ...c } }).cluster
+  assert.deepEqual(cluster({ redis: 'redis://127.0.0.1:6379', replicaAck: { replicas: 1 } }), {
+    redis: 'redis://127.0.0.1:6379', nodeId: 'node-a', replicaAck: { replicas: 1, timeoutMs: 1000 },
+  })
+  assert.deepEqual(cluster({ redis: { sentinels: ['127.0.0.1:26379'], name: 'm' }, replicaAck: { replicas: 2, timeoutMs: 250 } }), {
+    redis: { sentinels: [{ host: '127.0.0.1', port: 26379 }], name: 'm' }, nodeId: 'node-a', replicaAck: { replicas: 2, timeoutMs: 250 },
+  })
+  const refused = (c: Record<string, unknown>, path: string, message: RegExp): void => {
+    const named = (err: unknown): boolean => err instanceof ConfigError && err.path === path && message.test(err.message)
+    assert.throws(() => validateConfig({ ...base, cluster: c }), named)
+  }
+  refused({ redis: 'redis://x', replicaAck: {} }, 'cluster.replicaAck.replicas', /is required/)
+  refused({ redis: 'redis://x', replicaAck: { replicas: 0 } }, 'cluster.replicaAck.replicas', /between 1 and 100/)
+  refused({ redis: 'redis://x', replicaAck: { replicas: 1, timeoutMs: 0 } }, 'cluster.replicaAck.timeoutMs', /between 1 and 10000/)
+  refused({ redis: 'redis://x', replicaAck: { replicas: 1, wait: 1 } }, 'cluster.replicaAck.wait', /unknown key/)
+  refused({ redis: { cluster: ['redis://127.0.0.1:7000'] }, replicaAck: { replicas: 1 } }, 'cluster.replicaAck', /not a Redis Cluster/)
+})

@@ -20,14 +20,14 @@
  */
 import { Cluster, Redis, type ChainableCommander, type ClusterOptions, type RedisOptions, type Result } from 'ioredis'
 import type { Logger } from '../../log.js'
-import type { RedisSocketConfig } from '../../config/schema.js'
+import type { RedisSentinelConfig, RedisSocketConfig, ReplicaAckConfig } from '../../config/schema.js'
 import { PortcullisError } from '../../errors.js'
 import { GroupCommitter, type CommitOutcome, type CommitStats } from '../group-commit.js'
 import type { CommitBarrier } from '../types.js'
 import { captureCommands, command, placeKeyless, slotOf, type SlotCommand } from './slots.js'
 
-/** How a node reaches Redis: a redis:// URL, a unix socket, or a Redis Cluster's seed nodes (redis:// URLs). */
-export type RedisTarget = string | RedisSocketConfig | { readonly cluster: readonly string[] }
+/** How a node reaches Redis: a redis:// URL, a unix socket, a master through Sentinel, or a Redis Cluster's seed nodes (redis:// URLs). */
+export type RedisTarget = string | RedisSocketConfig | RedisSentinelConfig | { readonly cluster: readonly string[] }
 
 /** A connection to one Redis, or to a Redis Cluster (every master, commands routed by slot). */
 export type RedisClient = Redis | Cluster
@@ -119,6 +119,7 @@ export function connectRedis(target: RedisTarget, logger: Logger): { client: Red
     const { path, username, password } = target
     client = new Redis({ ...options, path, ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}) })
   }
+  else if ('sentinels' in target) client = new Redis(sentinelOptions(target, options))
   else client = new Cluster([...target.cluster], clusterOptions(target.cluster, options))
   let state: 'connecting' | 'up' | 'down' = 'connecting'
   let last: Error | undefined
@@ -158,6 +159,28 @@ function clusterOptions(seeds: readonly string[], options: RedisOptions): Cluste
 }
 
 /**
+ * A master found through Sentinel. Every connection of the node (its duplicates too) asks the
+ * sentinels for the master's address when it connects, checks that the server it reached is a
+ * master, and listens to the sentinels' +switch-master so that a failover to a replica is
+ * followed at once rather than at the next reconnection attempt.
+ */
+function sentinelOptions(target: RedisSentinelConfig, options: RedisOptions): RedisOptions {
+  const { sentinels, name, username, password, sentinelUsername, sentinelPassword } = target
+  return {
+    ...options,
+    sentinels: sentinels.map(({ host, port }) => ({ host, port })),
+    name,
+    role: 'master',
+    failoverDetector: true,
+    sentinelRetryStrategy: backOff,
+    ...(username !== undefined ? { username } : {}),
+    ...(password !== undefined ? { password } : {}),
+    ...(sentinelUsername !== undefined ? { sentinelUsername } : {}),
+    ...(sentinelPassword !== undefined ? { sentinelPassword } : {}),
+  }
+}
+
+/**
  * How many connections listen on `channel`, on whichever node of a Redis Cluster they are.
  * PUBLISH answers this on one Redis, but on a Redis Cluster it counts only the subscribers of
  * the node it ran on (the message reaches the others over the cluster bus), so there every
@@ -171,7 +194,11 @@ export async function subscribersOf(client: RedisClient, channel: string): Promi
 
 /** A redacted description of the target for logs (a URL may carry a password). */
 export function describeTarget(target: RedisTarget): string {
-  if (typeof target !== 'string') return 'path' in target ? `unix:${target.path}` : `cluster:${target.cluster.map(describeUrl).join(',')}`
+  if (typeof target !== 'string') {
+    if ('path' in target) return `unix:${target.path}`
+    if ('sentinels' in target) return `sentinel:${target.name}@${target.sentinels.map(({ host, port }) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`)).join(',')}`
+    return `cluster:${target.cluster.map(describeUrl).join(',')}`
+  }
   return describeUrl(target)
 }
 
@@ -200,16 +227,19 @@ export class RedisState implements CommitBarrier {
    */
   readonly sharded: boolean
   readonly #committer: GroupCommitter<Change>
+  /** Absent: a commit is acknowledged once the master answered its EXEC. */
+  readonly #replicaAck: ReplicaAckConfig | undefined
   #epoch = 0
   #seq = 0
   /** Told of every client whose fenced change was refused (registry.ts lets the session go). */
   onFenced: (clientId: string) => void = () => {}
   #closing: Promise<void> | undefined
 
-  private constructor(client: RedisClient, nodeId: string, logger: Logger) {
+  private constructor(client: RedisClient, nodeId: string, logger: Logger, replicaAck: ReplicaAckConfig | undefined) {
     this.client = client
     this.nodeId = nodeId
     this.sharded = client instanceof Cluster
+    this.#replicaAck = replicaAck
     this.#committer = new GroupCommitter<Change>({
       commit: (ops) => this.#exec(ops),
       failed: (err, changes) => logger.error({ err: { message: err.message }, changes }, 'cluster: Redis commit failed: nothing more is acknowledged until it succeeds'),
@@ -217,8 +247,13 @@ export class RedisState implements CommitBarrier {
     })
   }
 
-  /** Connect (start-up fails when Redis cannot be reached) and take an id epoch. */
-  static async open(target: RedisTarget, nodeId: string, logger: Logger): Promise<RedisState> {
+  /**
+   * Connect (start-up fails when Redis cannot be reached) and take an id epoch. `replicaAck`:
+   * a group commit counts as committed only once that many replicas hold it (one Redis or
+   * Sentinel; a Redis Cluster is refused).
+   */
+  static async open(target: RedisTarget, nodeId: string, logger: Logger, options: { replicaAck?: ReplicaAckConfig | undefined } = {}): Promise<RedisState> {
+    if (options.replicaAck !== undefined && typeof target !== 'string' && 'cluster' in target) throw new TypeError('replicaAck: not on a Redis Cluster')
     const { client, lastError } = connectRedis(target, logger)
     try {
       await client.connect()
@@ -229,7 +264,7 @@ export class RedisState implements CommitBarrier {
       throw new Error(`cluster.redis: cannot connect to ${describeTarget(target)}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
     }
     client.defineCommand('pcFencedWrite', { lua: FENCED_WRITE_LUA })
-    const state = new RedisState(client, nodeId, logger)
+    const state = new RedisState(client, nodeId, logger, options.replicaAck)
     state.#epoch = await client.incr(KEYS.epoch)
     return state
   }
@@ -324,7 +359,12 @@ export class RedisState implements CommitBarrier {
   #exec(ops: readonly Change[]): Promise<CommitOutcome<Change>> {
     if (this.client.status !== 'ready') throw new PortcullisError('ERR_STORE_UNAVAILABLE', `Redis is ${this.client.status}`)
     const alone = loneCommand(ops)
-    if (alone !== undefined) return this.client.callBuffer(...alone.command()).then(() => COMMITTED, unavailable)
+    if (alone !== undefined) {
+      const sent = this.client.callBuffer(...alone.command())
+      const replicated = this.#replicated()
+      if (replicated === undefined) return sent.then(() => COMMITTED, unavailable)
+      return sent.then(() => replicated, unavailable).then((short) => (short === undefined ? COMMITTED : { failed: short }))
+    }
     if (this.sharded) return this.#execBySlot(ops)
     const multi = this.client.multi()
     /** Result index of each fenced change. */
@@ -343,9 +383,11 @@ export class RedisState implements CommitBarrier {
         multi.pcFencedWrite(2 + op.keys.length, ...fencedArgs(op, op.epoch))
       }
     }
-    return multi.exec().then((results) => {
+    const executed = multi.exec()
+    const replicated = this.#replicated()
+    return executed.then(async (results) => {
       if (results === null) return { failed: new PortcullisError('ERR_STORE_UNAVAILABLE', 'transaction aborted') }
-      let failed: Error | undefined
+      let failed: Error | undefined = replicated === undefined ? undefined : await replicated
       for (const [i, [err]] of results.entries()) {
         if (err === null) continue
         const fenced = fencedAt.get(i)
@@ -354,6 +396,22 @@ export class RedisState implements CommitBarrier {
       }
       return this.#outcome(refused, failed)
     }, unavailable)
+  }
+
+  /**
+   * With `replicaAck`: WAIT, written on the commit's connection right behind it (ioredis writes a
+   * MULTI/EXEC at once when the connection is ready, and commands go out in order), so it counts
+   * the replicas that hold this commit; an error when fewer than asked do within the timeout.
+   * The commit is applied on the master all the same — it is not acknowledged, as when Redis
+   * fails to answer. Without `replicaAck`: nothing sent, nothing awaited.
+   */
+  #replicated(): Promise<Error | undefined> | undefined {
+    const ack = this.#replicaAck
+    if (ack === undefined) return undefined
+    return this.client.call('WAIT', ack.replicas, ack.timeoutMs).then(
+      (n) => (Number(n) >= ack.replicas ? undefined : new PortcullisError('ERR_STORE_UNAVAILABLE', `only ${String(n)} of ${ack.replicas} replicas acknowledged the commit within ${ack.timeoutMs} ms`)),
+      (err: unknown) => new PortcullisError('ERR_STORE_UNAVAILABLE', err instanceof Error ? err.message : String(err), { cause: err }),
+    )
   }
 
   /**
