@@ -14,6 +14,7 @@ import type { MqttClient } from 'mqtt'
 import { delay, until, withTimeout } from '../helpers/broker.js'
 import { connectRetry } from '../helpers/broker-process.js'
 import { clusterNodes, probeRoutes } from '../helpers/cluster-nodes.js'
+import { killConnectionsNamed } from '../helpers/redis-server.js'
 
 const TICKS = 300
 const PACE_MS = 3
@@ -90,15 +91,9 @@ for (const version of [4, 5] as const) {
 
       // A pauses; its takeover-signal connection is closed, so the signal of X's move is lost, and
       // B takes X over as from a node that does not answer: A's writes for X are refused from now on.
-      const probe = redis.client()
-      t.after(() => probe.disconnect())
       a.signal('SIGSTOP')
       try {
-        for (const line of String(await probe.call('CLIENT', 'LIST')).split('\n')) {
-          if (!line.includes('name=portcullis-signals')) continue
-          const id = /(?:^| )id=(\d+)/.exec(line)?.[1]
-          if (id !== undefined) await probe.call('CLIENT', 'KILL', 'ID', id)
-        }
+        assert.ok(await killConnectionsNamed(redis, 'portcullis-signals') >= 1, 'A\'s takeover-signal connection closed')
         const moved = await connectRetry(b.port, { clientId: `fx-${version}`, clean: false, protocolVersion: version, ...persistent })
         clients.push(moved)
         // X's old connection reads nothing more (a PUBACK before A's commit would spare A the write).

@@ -111,6 +111,29 @@ export function startRedisFixture(): Promise<RedisFixture> {
   return process.env['PORTCULLIS_TEST_REDIS'] === 'cluster' ? startRedisCluster() : startRedis()
 }
 
+/**
+ * Close every connection named `name` (CLIENT SETNAME) the brokers hold to `server`: on each
+ * master of a Redis Cluster, where one connection may sit on any of them. How many it closed.
+ */
+export async function killConnectionsNamed(server: RedisFixture, name: string): Promise<number> {
+  const probe = server.client()
+  try {
+    await probe.connect()
+    const instances = probe instanceof Redis ? [probe] : probe.nodes('master')
+    let killed = 0
+    for (const r of instances) {
+      for (const line of String(await r.call('CLIENT', 'LIST')).split('\n')) {
+        if (!line.includes(`name=${name} `)) continue
+        const id = /(?:^| )id=(\d+)/.exec(line)?.[1]
+        if (id !== undefined) killed += Number(await r.call('CLIENT', 'KILL', 'ID', id))
+      }
+    }
+    return killed
+  } finally {
+    probe.disconnect()
+  }
+}
+
 /** A RedisState on an emptied Redis (FLUSHALL), closed when the test ends. */
 export async function openRedisState(server: RedisFixture, t: TestContext, nodeId = 'test-node'): Promise<RedisState> {
   await server.flush()
