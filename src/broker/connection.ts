@@ -2,6 +2,7 @@
  * One client connection: the byte stream, its parser, write coalescing, and the
  * per-connection protocol state. Packet semantics live in handlers/.
  */
+import { Buffer } from 'node:buffer'
 import { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { TLSSocket } from 'node:tls'
@@ -112,6 +113,11 @@ export class Connection implements FrameSink {
   #extras: ConnectionExtras | undefined
   /** The topic of the last PUBLISH received: the decoder gives it back while the client keeps to it. */
   #lastTopic: string | undefined
+  /**
+   * The last topic name of this client's that passed the PUBLISH name checks (handlers/publish.ts):
+   * the same name again is not checked again (a device keeps publishing to its topic).
+   */
+  checkedTopic: string | undefined
 
   constructor(broker: Broker, stream: Duplex, remoteAddress: string, listener: string) {
     this.broker = broker

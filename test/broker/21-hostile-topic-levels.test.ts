@@ -57,6 +57,29 @@ for (const v of VERSIONS) {
       await assertHealthy(healthy.client)
     })
 
+    test('a deep topic after an accepted one is refused each time it comes (only the name last accepted skips the checks)', async () => {
+      const raw = await rawSocket(broker.port, v)
+      await raw.connect({ clientId: uid('raw') })
+      const ok = uid('ok')
+      const tooDeep = topicOf(129)
+      const publish = (topic: string, messageId: number): void => raw.send({ cmd: 'publish', topic, payload: Buffer.from('x'), qos: 1, messageId, retain: false, dup: false })
+      publish(ok, 1)
+      assert.equal((await raw.next('puback')).messageId, 1)
+      publish(tooDeep, 2)
+      if (v === 5) {
+        publish(tooDeep, 3)
+        publish(ok, 4)
+        publish(tooDeep, 5)
+        const acks = [await raw.next('puback'), await raw.next('puback'), await raw.next('puback'), await raw.next('puback')]
+        assert.deepEqual(acks.map((a) => [a.messageId, a.reasonCode ?? 0]), [[2, 0x90], [3, 0x90], [4, 0], [5, 0x90]])
+        raw.destroy()
+      } else {
+        await raw.waitClosed()
+        assert.equal(raw.packets.filter((p) => p.cmd === 'puback').length, 1)
+      }
+      await assertHealthy(healthy.client)
+    })
+
     test('a SUBSCRIBE filter deeper than maxTopicLevels is refused for that filter (0x8F, 3.1.1 0x80)', async () => {
       const raw = await rawSocket(broker.port, v)
       await raw.connect({ clientId: uid('raw') })

@@ -2,7 +2,7 @@
  * PUBLISH from a client [MQTT-3.3]: topic alias, validation, QoS 2 duplicate detection,
  * flow control, authorization, then route and acknowledge.
  */
-import { isUtf8 } from 'node:buffer'
+import { Buffer, isUtf8 } from 'node:buffer'
 import type mqtt from 'mqtt-packet'
 import type { QoS } from '../../mqtt/types.js'
 import { toReasonCode } from '../../errors.js'
@@ -68,6 +68,39 @@ function withinPublishRate(conn: Connection, packet: mqtt.IPublishPacket): boole
   return conn.publishRate.allow(packet.payload.length)
 }
 
+/**
+ * The checks of a PUBLISH's topic name: true when the name is accepted; otherwise the client is
+ * answered here (closed, or refused in its PUBACK/PUBREC). The answer depends on the name alone
+ * (and fixed limits), so a client that publishes to the same name again is not checked again
+ * (conn.checkedTopic).
+ */
+function topicNameAccepted(conn: Connection, topic: string, qos: QoS, id: number): boolean {
+  const fault = topicNameFault(topic)
+  if (fault === 'malformed') {
+    // Ill-formed UTF-8 or U+0000 makes the packet malformed [MQTT-1.5.4-1, MQTT-1.5.4-2].
+    conn.fail('ERR_MALFORMED_PACKET', 'PUBLISH topic name is not well-formed UTF-8')
+    return false
+  }
+  if (fault === 'invalid') {
+    conn.fail(topic === '' ? 'ERR_PROTOCOL' : 'ERR_TOPIC_NAME_INVALID', 'PUBLISH topic name invalid')
+    return false
+  }
+  if (hasMoreLevels(topic, conn.broker.limits.maxTopicLevels)) {
+    // A well-formed name this server does not accept: MQTT 5 says so in the PUBACK/PUBREC
+    // (0x90) and keeps the connection; a QoS 0 publish has no acknowledgement, so it gets
+    // DISCONNECT 0x90; MQTT 3.1.1 has no negative acknowledgement: the connection is closed
+    // rather than the message silently dropped [MQTT-3.3.5-2].
+    if (conn.v5 && qos > 0) {
+      conn.broker.logger.info({ clientId: conn.clientId, code: 'ERR_TOPIC_NAME_INVALID' }, 'PUBLISH topic has more levels than maxTopicLevels')
+      refuse(conn, qos, id, ReasonCode.TopicNameInvalid)
+    } else {
+      conn.fail('ERR_TOPIC_NAME_INVALID', 'PUBLISH topic has more levels than maxTopicLevels')
+    }
+    return false
+  }
+  return true
+}
+
 export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket): void {
   const broker = conn.broker
   const session = conn.session
@@ -107,28 +140,9 @@ export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket): vo
     conn.fail('ERR_PROTOCOL', 'PUBLISH with QoS > 0 and packet identifier 0')
     return
   }
-  const fault = topicNameFault(topic)
-  if (fault === 'malformed') {
-    // Ill-formed UTF-8 or U+0000 makes the packet malformed [MQTT-1.5.4-1, MQTT-1.5.4-2].
-    conn.fail('ERR_MALFORMED_PACKET', 'PUBLISH topic name is not well-formed UTF-8')
-    return
-  }
-  if (fault === 'invalid') {
-    conn.fail(topic === '' ? 'ERR_PROTOCOL' : 'ERR_TOPIC_NAME_INVALID', 'PUBLISH topic name invalid')
-    return
-  }
-  if (hasMoreLevels(topic, broker.limits.maxTopicLevels)) {
-    // A well-formed name this server does not accept: MQTT 5 says so in the PUBACK/PUBREC
-    // (0x90) and keeps the connection; a QoS 0 publish has no acknowledgement, so it gets
-    // DISCONNECT 0x90; MQTT 3.1.1 has no negative acknowledgement: the connection is closed
-    // rather than the message silently dropped [MQTT-3.3.5-2].
-    if (conn.v5 && qos > 0) {
-      broker.logger.info({ clientId: conn.clientId, code: 'ERR_TOPIC_NAME_INVALID' }, 'PUBLISH topic has more levels than maxTopicLevels')
-      refuse(conn, qos, id, ReasonCode.TopicNameInvalid)
-    } else {
-      conn.fail('ERR_TOPIC_NAME_INVALID', 'PUBLISH topic has more levels than maxTopicLevels')
-    }
-    return
+  if (topic !== conn.checkedTopic) {
+    if (!topicNameAccepted(conn, topic, qos, id)) return
+    conn.checkedTopic = topic
   }
   if (qos === 2) {
     // A QoS 2 packet id not yet released is a duplicate: acknowledge, do not route again [MQTT-4.3.3-10].
