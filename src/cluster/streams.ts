@@ -11,10 +11,13 @@
  *   On a Redis Cluster the deliveries commit first and the XACK + XDEL after them: a crash
  *   between the two delivers those entries again (at least once, also for QoS 2).
  * - A read whose delivery stored nothing (QoS 0, sessions held in memory: the common case) has
- *   nothing to commit with: its XACK + XDEL go on the reading connection, written together with
- *   the next XREADGROUP (one write, one answer for both, no group commit, no round trip of its
- *   own). The entries were handled when it is sent; a crash before it re-reads them (as before,
- *   the window of one round trip).
+ *   nothing to commit with: its XACK + XDEL go on the reading connection right behind the next
+ *   XREADGROUP, in the same write. Redis runs them once that read has its answer (a blocked
+ *   client's next command waits), so both answers come in one read of the socket: one wake-up
+ *   per batch, no group commit, no round trip of its own. While such an acknowledgement waits
+ *   behind it, the read blocks at most ACK_BLOCK_MS: a crash re-reads the entries handed over
+ *   since the last acknowledgement applied — those of the last ACK_BLOCK_MS at most when
+ *   traffic stops, of one batch while it flows.
  * - On start a node first re-reads its own pending entries (read before a crash, never
  *   acknowledged), then new ones.
  *
@@ -37,6 +40,8 @@ export const streamKey = (node: string): string => `pc:fwd:{${node}}`
 /** Entries read per XREADGROUP, and how long one blocks waiting for new entries. */
 const READ_COUNT = 256
 const BLOCK_MS = 1000
+/** How long a read with an acknowledgement behind it blocks: the acknowledgement runs when the read answers. */
+const ACK_BLOCK_MS = 100
 const RETRY_MS = 500
 /** The entry's one field. */
 const FIELD = 'm'
@@ -145,6 +150,10 @@ export class StreamReader {
   #running: Promise<void> | undefined
   /** Ids of entries handed over whose delivery stored nothing: acknowledged with the next read. */
   #unacked: Buffer[] = []
+  /** Ids whose acknowledgement was sent behind a read and has not answered yet. */
+  #acking: Buffer[] | undefined
+  /** The last acknowledgement sent behind a read failed: the next read throws it (entries are read again). */
+  #ackFailed: Error | undefined
   /** Messages read and handed over since start. */
   received = 0
   readonly #counted: EntryVisitor = (message, forwarded, mirror, passedOn) => {
@@ -170,8 +179,10 @@ export class StreamReader {
     this.#closed = true
     this.#client.disconnect()
     await this.#running
-    // Handed over, not acknowledged yet (the read it went with was cut off): with the state's last commit.
-    const ids = this.#unacked
+    // Handed over, not acknowledged yet (or its answer cut off with the read it waited behind):
+    // with the state's last commit (acknowledging an entry twice changes nothing).
+    const ids = [...(this.#acking ?? []), ...this.#unacked]
+    this.#acking = undefined
     this.#unacked = []
     if (ids.length === 0) return
     const key = this.#key
@@ -190,34 +201,48 @@ export class StreamReader {
 
   /**
    * The next entries from `from` (blocking for new ones when `block`); the acknowledgement of the
-   * entries handed over last without a commit (#unacked) goes first on the same connection, both
-   * commands in one write (Redis answers them in order). Throws when either fails: what was not
+   * entries handed over last without a commit (#unacked) goes right behind it on the same
+   * connection, both commands in one write: Redis answers the read, then runs the
+   * acknowledgement. Throws when the read fails or an acknowledgement failed: what was not
    * acknowledged is read again.
    */
   async #read(from: string, block: boolean): Promise<Entries> {
+    this.#throwAckFailure()
     const client = this.#client
     const ids = this.#unacked
-    let ackFailed: Error | undefined
     // (A Redis Cluster client has no one socket: two writes there.)
     const socket = ids.length > 0 && client instanceof Redis ? client.stream : undefined
     socket?.cork()
-    if (ids.length > 0) {
-      this.#unacked = []
-      client.callBuffer('EVAL', ACK_LUA, 1, this.#key, STREAM_GROUP, ...ids).catch((err: unknown) => {
-        ackFailed = err instanceof Error ? err : new Error(String(err))
-        // Closing: acknowledged with the state's last commit instead (close()).
-        if (this.#closed) this.#unacked = ids
-      })
-    }
     const reading = client.callBuffer(
       'XREADGROUP', 'GROUP', STREAM_GROUP, this.#consumer, 'COUNT', READ_COUNT,
-      ...(block ? ['BLOCK', BLOCK_MS] : []), 'STREAMS', this.#key, from,
+      ...(block ? ['BLOCK', ids.length > 0 ? ACK_BLOCK_MS : BLOCK_MS] : []), 'STREAMS', this.#key, from,
     )
+    if (ids.length > 0) {
+      this.#unacked = []
+      this.#acking = ids
+      client.callBuffer('EVAL', ACK_LUA, 1, this.#key, STREAM_GROUP, ...ids).then(() => {
+        if (this.#acking === ids) this.#acking = undefined
+      }, (err: unknown) => {
+        // Closing: close() acknowledges #acking with the state's last commit.
+        if (this.#closed) return
+        if (this.#acking === ids) this.#acking = undefined
+        this.#ackFailed ??= err instanceof Error ? err : new Error(String(err))
+      })
+    }
     socket?.uncork()
-    // The acknowledgement's answer comes first (same connection): known once the read's is here.
     const reply = await reading as ReadReply
-    if (ackFailed !== undefined) throw ackFailed
+    // The acknowledgement's answer came with the read's (usually the same chunk): a failure is known now.
+    this.#throwAckFailure()
     return reply?.[0]?.[1] ?? []
+  }
+
+  /** An acknowledgement failed: the entries handed over since are pending too, and read again from '0'. */
+  #throwAckFailure(): void {
+    const err = this.#ackFailed
+    if (err === undefined) return
+    this.#ackFailed = undefined
+    this.#unacked = []
+    throw err
   }
 
   /**
