@@ -54,12 +54,33 @@ export interface ApiRoute {
 
 export const API_PREFIX = '/api/v1'
 
-/** The paging parameters of a list in code-unit order of `key`: pages of `limit` (default 100) `items`, `after` the last key. */
-function codeUnitPages(items: string, key: string): ApiQueryParameter[] {
-  return [
-    { name: 'limit', default: '100', description: `one page of at most this many ${items} (1..1000). A page shorter than limit is the last` },
-    { name: 'after', description: `only ${key}s after this one (code-unit order): the last ${key} of the previous page` },
+/** What `codeUnitList` builds a route from. */
+interface CodeUnitList {
+  readonly url: string
+  readonly tag: string
+  readonly summary: string
+  readonly description: string
+  /** The one query parameter that narrows the list, ahead of the paging ones. */
+  readonly narrow: ApiQueryParameter
+  /** What a page holds (plural) and the key they are ordered by, for the paging parameters' text. */
+  readonly items: string
+  readonly key: string
+  /** Component schema of one item. */
+  readonly item: string
+  readonly list: (admin: BrokerAdmin, query: ApiRequest['query']) => unknown
+}
+
+/**
+ * GET `url`: a list in code-unit order of `key`, narrowed by one parameter, in pages of `limit`
+ * (default 100) items `after` the last key of the previous page. The handler validates the query.
+ */
+function codeUnitList(o: CodeUnitList): ApiRoute {
+  const paging: ApiQueryParameter[] = [
+    { name: 'limit', default: '100', description: `one page of at most this many ${o.items} (1..1000). A page shorter than limit is the last` },
+    { name: 'after', description: `only ${o.key}s after this one (code-unit order): the last ${o.key} of the previous page` },
   ]
+  return { method: 'GET', url: o.url, tag: o.tag, summary: o.summary, description: o.description, query: [o.narrow, ...paging],
+    response: `${o.item}[]`, errors: [400], handler: (a, r) => o.list(a, r.query) }
 }
 
 /** What the three rows of `switchRows` say and do. */
@@ -173,22 +194,16 @@ export const API_ROUTES: readonly ApiRoute[] = [
     ],
     response: 'ClientPermissions', errors: [400, 404], handler: (a, r) => a.clientsAcross.permissions(r.params['id'], r.query) },
   // topics
-  { method: 'GET', url: '/topics', tag: 'topics', summary: 'Subscribed topic filters: how many sessions hold each, shared groups apart',
+  codeUnitList({ url: '/topics', tag: 'topics', summary: 'Subscribed topic filters: how many sessions hold each, shared groups apart',
     description: 'Connected clients\' and offline sessions\' subscriptions, by filter in code-unit order.',
-    query: [
-      { name: 'q', description: 'only filters containing this text' },
-      ...codeUnitPages('filters', 'filter'),
-    ],
-    response: 'SubscribedFilter[]', errors: [400], handler: (a, r) => a.topics.subscriptions(r.query) },
-  { method: 'GET', url: '/retained', tag: 'topics', summary: 'Retained messages under a filter, with a preview of each payload',
+    narrow: { name: 'q', description: 'only filters containing this text' },
+    items: 'filters', key: 'filter', item: 'SubscribedFilter', list: (a, query) => a.topics.subscriptions(query) }),
+  codeUnitList({ url: '/retained', tag: 'topics', summary: 'Retained messages under a filter, with a preview of each payload',
     description: 'Retained messages whose topic matches `filter` (default `#`: every topic not starting with `$`; `$SYS/#` lists the ' +
       'broker\'s), by topic in code-unit order. A payload is previewed up to 1,024 bytes: as `text` when it is UTF-8, else as `base64`. ' +
       'Every match is visited to answer one page: a narrower filter answers faster.',
-    query: [
-      { name: 'filter', default: '#', description: 'a topic filter' },
-      ...codeUnitPages('messages', 'topic'),
-    ],
-    response: 'RetainedMessage[]', errors: [400], handler: (a, r) => a.topics.retained(r.query) },
+    narrow: { name: 'filter', default: '#', description: 'a topic filter' },
+    items: 'messages', key: 'topic', item: 'RetainedMessage', list: (a, query) => a.topics.retained(query) }),
   // cluster
   { method: 'GET', url: '/cluster/nodes', tag: 'broker', summary: 'The cluster\'s nodes: up, stopped or down, clients and message rates at their last heartbeat',
     description: 'Every node that joined the cluster\'s Redis, by id: `state` up (a heartbeat within 3 s), stopped (left cleanly) or down (died), ' +

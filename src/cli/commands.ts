@@ -11,6 +11,22 @@ const CONFIGURATION: readonly OptionSpec[] = [
   { name: 'config', value: 'FILE', help: 'configuration file (default: ./portcullis.yaml if present, else the development setup)' },
   DATA_DIR,
 ]
+/** How a token reaches the broker: the CONNECT fields it is checked with besides itself. */
+const PRESENTATION: readonly OptionSpec[] = [
+  { name: 'client-id', value: 'ID', help: 'client identifier the token is presented with' },
+  { name: 'username', value: 'NAME', help: 'CONNECT username the token is presented with' },
+]
+/** Which tokens a revocation covers, when no TOKEN is given. */
+const REVOKED_TOKENS: readonly OptionSpec[] = [
+    { name: 'jti', value: 'ID', help: 'revoke the token with this jti' },
+    { name: 'sub', value: 'NAME', help: 'revoke every token of this subject' },
+    { name: 'issued-before', value: 'TIME', help: 'with --sub: only tokens issued before TIME (ISO time, epoch seconds or now)' },
+]
+/** Where the running broker's admin API is and the key to call it with. */
+const ADMIN_API: readonly OptionSpec[] = [
+  { name: 'url', value: 'ADMIN-URL', help: 'admin API base URL (e.g. http://127.0.0.1:18083)' },
+  { name: 'api-key', value: 'KEY', help: 'admin API key' },
+]
 
 export const START: CommandSpec = {
   path: 'start',
@@ -53,11 +69,7 @@ export const TOKEN_INSPECT: CommandSpec = {
   operands: 'TOKEN',
   summary: 'Verify a token against the configuration the broker runs, check by check.',
   details: ['Exit 0 when it would be accepted, 1 when refused. The token is never printed back.'],
-  options: [
-    { name: 'client-id', value: 'ID', help: 'client identifier the token is presented with' },
-    { name: 'username', value: 'NAME', help: 'CONNECT username the token is presented with' },
-    ...CONFIGURATION,
-  ],
+  options: [...PRESENTATION, ...CONFIGURATION],
 }
 
 export const TOKEN_REVOKE: CommandSpec = {
@@ -69,12 +81,9 @@ export const TOKEN_REVOKE: CommandSpec = {
     "The URL and API key default to the configuration's admin listener and key (or PORTCULLIS_API_KEY).",
   ],
   options: [
-    { name: 'jti', value: 'ID', help: 'revoke the token with this jti' },
-    { name: 'sub', value: 'NAME', help: 'revoke every token of this subject' },
-    { name: 'issued-before', value: 'TIME', help: 'with --sub: only tokens issued before TIME (ISO time, epoch seconds or now)' },
+    ...REVOKED_TOKENS,
     { name: 'reason', value: 'TEXT', help: 'reason kept with the revocation' },
-    { name: 'url', value: 'ADMIN-URL', help: 'admin API base URL (e.g. http://127.0.0.1:18083)' },
-    { name: 'api-key', value: 'KEY', help: 'admin API key' },
+    ...ADMIN_API,
     ...CONFIGURATION,
   ],
 }
