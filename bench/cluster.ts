@@ -38,45 +38,33 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import mqtt, { type MqttClient } from 'mqtt'
 import { CLK_TCK, HOST, killAll, startBroker, type RunningBroker } from './lib/brokers.js'
+import { benchOptions } from './lib/options.js'
 import { startRedis } from './lib/redis-server.js'
 
-const { values } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '3' },
-    messages: { type: 'string', default: '20000' },
-    qos: { type: 'string', default: '0,1' },
-    modes: { type: 'string', default: 'local,cross' },
-    publishers: { type: 'string', default: 'window,fixed' },
-    rate: { type: 'string', default: '10000' },
-    'idle-ms': { type: 'string', default: '3000' },
-    'cpu-prof': { type: 'string' },
-    'node-flags': { type: 'string' },
-    'node-stdout': { type: 'string' },
-    root: { type: 'string' },
-    threads: { type: 'boolean', default: false },
-    connects: { type: 'string', default: '2000' },
-    'no-warmup': { type: 'boolean', default: false },
-  },
-})
+/** The string options left empty are not given: `--cpu-prof DIR`, `--node-flags "FLAGS"`, `--node-stdout DIR`, `--root DIR`. */
+const values = benchOptions(
+  { rounds: [3, 1, 10], messages: [20_000, 100, 200_000], connects: [2000, 0, 20_000], rate: [10_000, 100, 100_000], 'idle-ms': [3000, 500, 10_000] },
+  { qos: '0,1', modes: 'local,cross', publishers: 'window,fixed', 'cpu-prof': '', 'node-flags': '', 'node-stdout': '', root: '' },
+  ['threads', 'no-warmup'],
+)
 const MODES = values.modes.split(',').filter((m): m is 'local' | 'cross' => m === 'local' || m === 'cross')
 /** Connect scenario: clean-start connects (then a DISCONNECT) per run, 0 to skip it. */
-const CONNECTS = Math.min(Math.max(Number(values.connects) || 0, 0), 20_000)
+const CONNECTS = values.connects
 const CONNECT_CONCURRENCY = 10
-const ROUNDS = Math.min(Math.max(Number(values.rounds) || 3, 1), 10)
+const ROUNDS = values.rounds
 /** A first, uncounted round of every run (round 0 in the log). */
-const WARMUP = values['no-warmup'] !== true
-const MESSAGES = Math.min(Math.max(Number(values.messages) || 20_000, 100), 200_000)
+const WARMUP = !values['no-warmup']
+const MESSAGES = values.messages
 const QOS = values.qos.split(',').map(Number).filter((q): q is 0 | 1 => q === 0 || q === 1)
 type Publisher = 'window' | 'fixed'
 const PUBLISHERS = values.publishers.split(',').filter((p): p is Publisher => p === 'window' || p === 'fixed')
 /** Messages per second of the fixed-rate publisher. */
-const RATE = Math.min(Math.max(Number(values.rate) || 10_000, 100), 100_000)
+const RATE = values.rate
 /** How long each node's idle CPU is measured at the start of every round (no traffic). */
-const IDLE_MS = Math.min(Math.max(Number(values['idle-ms']) || 3000, 500), 10_000)
+const IDLE_MS = values['idle-ms']
 const WINDOW = 200
 const RUN_BUDGET_MS = 60_000
 const PORT_A = 22883
@@ -282,7 +270,7 @@ async function run(mode: 'local' | 'cross', qos: 0 | 1, publisher: Publisher, a:
   const writes = writeCalls(a.pid) + writeCalls(b.pid) - writes0
   const wakeA = wakeUps(a.pid) - wakeA0
   const wakeB = wakeUps(b.pid) - wakeB0
-  if (values.threads === true) process.stderr.write(`  µs/msg per thread, A: ${threadDelta(threadsA, threadCpu(a.pid), received)}; B: ${threadDelta(threadsB, threadCpu(b.pid), received)}\n`)
+  if (values.threads) process.stderr.write(`  µs/msg per thread, A: ${threadDelta(threadsA, threadCpu(a.pid), received)}; B: ${threadDelta(threadsB, threadCpu(b.pid), received)}\n`)
   const reads = readCalls(a.pid) + readCalls(b.pid) - reads0
   const sys = systemSeconds(a.pid) + systemSeconds(b.pid) - sys0
   const commands = new Map<string, { calls: number; usec: number }>()
@@ -373,10 +361,10 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-cluster-'))
   const redis = await startRedis(dir)
   const prof = values['cpu-prof']
-  const flags = [...(prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`]), ...(values['node-flags']?.split(' ').filter((f) => f !== '') ?? [])]
-  const opts = { tmpDir: dir, brokerCpu: '0', portcullisNodeFlags: flags, mosquittoPath: '', stdoutDir: values['node-stdout'] }
+  const flags = [...(prof === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`]), ...values['node-flags'].split(' ').filter((f) => f !== '')]
+  const opts = { tmpDir: dir, brokerCpu: '0', portcullisNodeFlags: flags, mosquittoPath: '', stdoutDir: values['node-stdout'] === '' ? undefined : values['node-stdout'] }
   const cluster = (nodeId: string): Record<string, unknown> => ({ cluster: { redis: { path: join(dir, 'redis.sock') }, nodeId }, persistence: true })
-  const root = values.root === undefined ? {} : { root: values.root }
+  const root = values.root === '' ? {} : { root: values.root }
   const results: Result[] = []
   const idles: Idle[] = []
   const connects: ConnectResult[] = []

@@ -30,27 +30,18 @@ import { createECDH, createHash, createPrivateKey, createPublicKey, type JsonWeb
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { mintToken } from '../src/auth/jwt/tools.js'
 import { HOST, cpuSeconds, killAll, portIsFree, startBroker, type BrokerSpec, type ProbedMemory, type RunningBroker } from './lib/brokers.js'
 import { Generator } from './lib/generator.js'
+import { benchOptions } from './lib/options.js'
 
-const { values } = parseArgs({
-  options: {
-    devices: { type: 'string', default: '100000' },
-    rounds: { type: 'string', default: '3' },
-    connects: { type: 'string', default: '3000' },
-    rate: { type: 'string', default: '2000' },
-    // Diagnosis: every block connects only the first N devices of the registry (keys kept hot), whatever its size.
-    hot: { type: 'string' },
-  },
+const { devices: DEVICES, rounds: ROUNDS, connects: CONNECTS, rate: RATE, hot } = benchOptions({
+  devices: [100_000, 100, 200_000], rounds: [3, 1, 10], connects: [3000, 100, 20_000], rate: [2000, 100, 10_000],
+  // Diagnosis: every block connects only the first N devices of the registry (keys kept hot), whatever its size; 0: off.
+  hot: [0, 0, 200_000],
 })
-const DEVICES = Math.min(Math.max(Number(values.devices) || 100_000, 100), 200_000)
-const ROUNDS = Math.min(Math.max(Number(values.rounds) || 3, 1), 10)
-const CONNECTS = Math.min(Math.max(Number(values.connects) || 3000, 100), 20_000)
 const WARM = CONNECTS
-const RATE = Math.min(Math.max(Number(values.rate) || 2000, 100), 10_000)
-const HOT = values.hot === undefined ? undefined : Math.min(Math.max(Number(values.hot) || 10, 1), 200_000)
+const HOT = hot === 0 ? undefined : hot
 const AUDIENCE = 'bench-broker'
 const API_KEY = 'bench-admin-key-0123456789abcdef'
 const localAddresses = Array.from({ length: 16 }, (_, i) => `127.0.0.${i + 2}`)
