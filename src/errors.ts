@@ -79,10 +79,13 @@ export class PortcullisError extends Error {
 /** A configuration mistake, raised at start-up (or on an admin change), never per client. */
 export class ConfigError extends PortcullisError {
   readonly path: string
+  /** What is wrong at `path` (the message without the path). */
+  readonly reason: string
   constructor(path: string, reason: string, options?: { cause?: unknown }) {
     super('ERR_CONFIG', `${path}: ${reason}`, options)
     this.name = 'ConfigError'
     this.path = path
+    this.reason = reason
   }
 }
 

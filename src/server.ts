@@ -144,7 +144,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
         version: VERSION,
         ...(options.jwks !== undefined ? { jwks: options.jwks } : {}),
       }).catch((err: NodeJS.ErrnoException) => {
-        throw listenError(err, 'admin.port', adminConfig.host, adminConfig.port)
+        throw listenError(err, 'admin', adminConfig.host, adminConfig.port)
       })
       undo.push(() => a.close())
       admin = a

@@ -171,10 +171,10 @@ function watchCrl(server: tls.Server, cfg: ListenerConfig, options: tls.TlsOptio
   return () => unwatchFile(file, onChange)
 }
 
-/** Listens; an address in use or not available is a configuration error at `path`.port. */
+/** Listens; an address in use, not available or not resolved is a configuration error under `path`. */
 function listen(server: net.Server, cfg: ListenerConfig, path: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const fail = (err: NodeJS.ErrnoException): void => reject(listenError(err, `${path}.port`, cfg.host, cfg.port))
+    const fail = (err: NodeJS.ErrnoException): void => reject(listenError(err, path, cfg.host, cfg.port))
     server.once('error', fail)
     server.listen(cfg.port, cfg.host, () => {
       server.off('error', fail)
@@ -183,15 +183,18 @@ function listen(server: net.Server, cfg: ListenerConfig, path: string): Promise<
   })
 }
 
-/** Why a listener could not open, as a configuration error naming its key path. */
+/** Why a listener (at key path `path`: `listeners[0]`, `admin`) could not open, as a configuration error naming its host or port. */
 export function listenError(err: NodeJS.ErrnoException, path: string, host: string, port: number): Error {
   switch (err.code) {
     case 'EADDRINUSE':
-      return new ConfigError(path, `${host}:${port} is already in use (EADDRINUSE): stop what listens there or choose another port`, { cause: err })
+      return new ConfigError(`${path}.port`, `${host}:${port} is already in use (EADDRINUSE): stop what listens there or choose another port`, { cause: err })
     case 'EACCES':
-      return new ConfigError(path, `${host}:${port} may not be opened by this user (EACCES): ports below 1024 need privileges`, { cause: err })
+      return new ConfigError(`${path}.port`, `${host}:${port} may not be opened by this user (EACCES): ports below 1024 need privileges`, { cause: err })
     case 'EADDRNOTAVAIL':
-      return new ConfigError(path, `${host} is not an address of this machine (EADDRNOTAVAIL)`, { cause: err })
+      return new ConfigError(`${path}.host`, `${host} is not an address of this machine (EADDRNOTAVAIL)`, { cause: err })
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new ConfigError(`${path}.host`, `${host} cannot be resolved to an address of this machine (${err.code})`, { cause: err })
     default:
       return err
   }

@@ -1,7 +1,7 @@
 /** The command line: `portcullis start`, `token mint|inspect`, `keygen`. */
 import { ConfigError } from '../errors.js'
 import { loadOrCreateApiKey } from '../admin/api-key.js'
-import { devBanner } from '../dev/dev-setup.js'
+import { devBanner, devConfigError } from '../dev/dev-setup.js'
 import { resetStoredConfig } from '../store/sqlite/config-store.js'
 import { createServer, VERSION, type PortcullisServer } from '../server.js'
 import { Args, UsageError, commandHelp, commandListHelp, usageLine, type CommandSpec } from './args.js'
@@ -54,7 +54,7 @@ async function start(args: Args): Promise<number> {
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err)
     if (err instanceof ConfigError) {
-      console.error(`portcullis: invalid configuration: ${message}`)
+      console.error(`portcullis: invalid configuration: ${(resolved.dev !== undefined ? devConfigError(err) : err).message}`)
       return 2
     }
     // Nothing listens yet (a store that cannot be opened, a port in use…): exit 2, as for a bad configuration.

@@ -6,7 +6,8 @@ import { existsSync } from 'node:fs'
 import type { JsonWebKey } from 'node:crypto'
 import { loadConfigFile } from '../config/load.js'
 import { validateConfig, type PortcullisConfig } from '../config/schema.js'
-import { devConfig, loadOrCreateDevKey, type DevKey } from '../dev/dev-setup.js'
+import { devConfig, devConfigError, loadOrCreateDevKey, type DevKey } from '../dev/dev-setup.js'
+import { ConfigError } from '../errors.js'
 import type { Args } from './args.js'
 
 export interface ResolvedConfig {
@@ -24,5 +25,11 @@ export async function resolveConfig(args: Args): Promise<ResolvedConfig> {
     return { config: await loadConfigFile(chosen), source: chosen, dev: undefined, jwks: undefined }
   }
   const dev = loadOrCreateDevKey(dataDir)
-  return { config: validateConfig(devConfig(dataDir)), source: 'development setup', dev, jwks: { keys: [dev.publicJwk] } }
+  let config: PortcullisConfig
+  try {
+    config = validateConfig(devConfig(dataDir))
+  } catch (err) {
+    throw err instanceof ConfigError ? devConfigError(err) : err
+  }
+  return { config, source: 'development setup', dev, jwks: { keys: [dev.publicJwk] } }
 }

@@ -37,6 +37,10 @@ export interface NamedApiKey {
 /** The key admin.apiKey (or the generated one) is known by in the audit trail. */
 export const DEFAULT_API_KEY_NAME = 'admin'
 
+/** An admin API key is a bearer secret: a short one can be guessed. */
+const MIN_API_KEY_LENGTH = 16
+const API_KEY_LENGTH = `must be at least ${MIN_API_KEY_LENGTH} characters`
+
 function validateApiKeys(raw: unknown, single: string | undefined): NamedApiKey[] {
   const entries = raw === undefined ? [] : list(raw, 'admin.apiKeys')
   const keys: NamedApiKey[] = single === undefined ? [] : [{ name: DEFAULT_API_KEY_NAME, key: single }]
@@ -47,7 +51,7 @@ function validateApiKeys(raw: unknown, single: string | undefined): NamedApiKey[
     const name = optionalString(m['name'], `${path}.name`)
     const key = optionalString(m['key'], `${path}.key`)
     if (name === undefined || !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new ConfigError(`${path}.name`, 'is required: 1 to 64 letters, digits, _ . -')
-    if (key === undefined || key.length < 16) throw new ConfigError(`${path}.key`, 'is required and must be at least 16 characters')
+    if (key === undefined || key.length < MIN_API_KEY_LENGTH) throw new ConfigError(`${path}.key`, `is required and ${API_KEY_LENGTH}`)
     if (keys.some((k) => k.name === name)) {
       throw new ConfigError(`${path}.name`, `'${name}' is used twice${name === DEFAULT_API_KEY_NAME ? ' (admin.apiKey is named admin)' : ''}`)
     }
@@ -289,6 +293,7 @@ export function validateConfig(raw: unknown): PortcullisConfig {
     const a = mapping(v['admin'], 'admin')
     knownKeys(a, 'admin', ['host', 'port', 'apiKey', 'apiKeys', 'metricsPublic'])
     const apiKey = optionalString(a['apiKey'], 'admin.apiKey')
+    if (apiKey !== undefined && apiKey.length < MIN_API_KEY_LENGTH) throw new ConfigError('admin.apiKey', API_KEY_LENGTH)
     admin = Object.freeze({
       host: optionalString(a['host'], 'admin.host') ?? '127.0.0.1',
       port: optionalInteger(a['port'], 'admin.port', 18083, 0, 65535),

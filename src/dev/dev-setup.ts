@@ -5,6 +5,7 @@
  * It is for trying Portcullis out, never for production.
  */
 import type { JsonWebKey } from 'node:crypto'
+import { isIP } from 'node:net'
 import { generateKeyPair } from '../auth/jwt/tools.js'
 import { ConfigError } from '../errors.js'
 import { loadOrCreateSecretFile } from '../secret-file.js'
@@ -15,10 +16,35 @@ export const DEV_MQTT_PORT = 1883
 
 export const DEV_MQTT_HOST = '127.0.0.1'
 
+/** A host name as RFC 1123 spells it: dot-separated labels of letters, digits and inner hyphens. */
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
+
 /** The development setup's MQTT address: loopback, like its admin listener, unless PORTCULLIS_MQTT_HOST says otherwise. */
 export function devMqttHost(env: NodeJS.ProcessEnv = process.env): string {
-  const v = env['PORTCULLIS_MQTT_HOST']
-  return v === undefined || v.trim() === '' ? DEV_MQTT_HOST : v.trim()
+  const v = env['PORTCULLIS_MQTT_HOST']?.trim() ?? ''
+  if (v === '') return DEV_MQTT_HOST
+  // Refused here rather than looked up: dotted digits that are no IPv4 address would go to DNS as a name.
+  if (isIP(v) === 0 && (!HOST_NAME.test(v) || /^[\d.]+$/.test(v))) {
+    throw new ConfigError('PORTCULLIS_MQTT_HOST', `must be an IP address or a host name of this machine, e.g. 0.0.0.0 (got '${v}')`)
+  }
+  return v
+}
+
+/** The variables of the development setup, by the configuration key path each one sets. */
+const DEV_VARIABLES: Readonly<Record<string, string>> = {
+  'listeners[0].host': 'PORTCULLIS_MQTT_HOST',
+  'listeners[0].port': 'PORTCULLIS_MQTT_PORT',
+  'admin.port': 'PORTCULLIS_ADMIN_PORT',
+}
+
+/**
+ * `err` under the name of the environment variable that gave the value at its path, when one did:
+ * the development setup has no file whose keys the user could look up.
+ */
+export function devConfigError(err: ConfigError, env: NodeJS.ProcessEnv = process.env): ConfigError {
+  const name = DEV_VARIABLES[err.path]
+  if (name === undefined || (env[name] ?? '').trim() === '') return err
+  return new ConfigError(name, err.reason, { cause: err.cause })
 }
 
 /** Ports of the development setup; PORTCULLIS_MQTT_PORT / PORTCULLIS_ADMIN_PORT override them. */

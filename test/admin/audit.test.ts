@@ -113,4 +113,14 @@ describe('admin API: audit trail', () => {
     assert.throws(() => validateConfig(admin([{ name: 'ops', key: OPS_KEY }, { name: 'ci', key: OPS_KEY }])), /admin\.apiKeys\[1\]\.key: is the same as another key/)
     assert.deepEqual(validateConfig(admin([{ name: 'ops', key: OPS_KEY }])).admin?.apiKeys, [{ name: 'ops', key: OPS_KEY }])
   })
+
+  it('admin.apiKey needs 16 characters too, as each admin.apiKeys[].key does', async () => {
+    const { validateConfig } = await import('../../src/config/schema.js')
+    const { ConfigError } = await import('../../src/errors.js')
+    const short = 'fifteen-chars-k'
+    assert.equal(short.length, 15)
+    assert.throws(() => validateConfig({ admin: { apiKey: short } }), (err: unknown) => err instanceof ConfigError &&
+      err.path === 'admin.apiKey' && err.message === 'admin.apiKey: must be at least 16 characters')
+    assert.equal(validateConfig({ admin: { apiKey: `${short}y` } }).admin?.apiKey, `${short}y`)
+  })
 })

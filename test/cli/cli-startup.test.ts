@@ -132,6 +132,27 @@ describe('cli: start-up order and its errors', () => {
     }
   })
 
+  test('the development setup: a PORTCULLIS_MQTT_HOST that is no host, or no address of this machine, is a configuration error naming it (exit 2)', async () => {
+    const ports = async (): Promise<NodeJS.ProcessEnv> => ({ PORTCULLIS_MQTT_PORT: String(await freePort()), PORTCULLIS_ADMIN_PORT: String(await freePort()) })
+    for (const value of ['bad host!', '999.1.1.1']) {
+      const r = await cli(['start', '--data-dir', join(dir, 'data-host')], dir, { ...await ports(), PORTCULLIS_MQTT_HOST: value })
+      assert.equal(r.code, 2, r.stderr)
+      assert.equal(r.stderr.trim(), `portcullis: invalid configuration: PORTCULLIS_MQTT_HOST: must be an IP address or a host name of this machine, e.g. 0.0.0.0 (got '${value}')`)
+    }
+    // 192.0.2.1 (TEST-NET-1) is an address no machine here holds: the bind fails, nothing is sent.
+    const r = await cli(['start', '--data-dir', join(dir, 'data-host')], dir, { ...await ports(), PORTCULLIS_MQTT_HOST: '192.0.2.1' })
+    assert.equal(r.code, 2, r.stderr)
+    assert.match(r.stderr, /^portcullis: invalid configuration: PORTCULLIS_MQTT_HOST: 192\.0\.2\.1 is not an address of this machine \(EADDRNOTAVAIL\)$/m)
+  })
+
+  test('a listener host that does not resolve is a configuration error naming its host key', async () => {
+    const { listenError } = await import('../../src/broker/listeners.js')
+    const { ConfigError } = await import('../../src/errors.js')
+    const err = listenError(Object.assign(new Error('getaddrinfo ENOTFOUND nowhere.invalid'), { code: 'ENOTFOUND' }), 'listeners[1]', 'nowhere.invalid', 1883)
+    assert.ok(err instanceof ConfigError)
+    assert.equal(err.message, 'listeners[1].host: nowhere.invalid cannot be resolved to an address of this machine (ENOTFOUND)')
+  })
+
   test('the development setup binds MQTT to 127.0.0.1; PORTCULLIS_MQTT_HOST moves it', async () => {
     for (const [host, expected] of [[undefined, '127.0.0.1'], ['127.0.0.2', '127.0.0.2']] as const) {
       const env: NodeJS.ProcessEnv = { PORTCULLIS_MQTT_PORT: String(await freePort()), PORTCULLIS_ADMIN_PORT: String(await freePort()) }

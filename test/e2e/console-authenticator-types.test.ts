@@ -24,7 +24,7 @@ import { TestCa } from '../helpers/certs.js'
 import { launchChromium } from '../helpers/chromium.js'
 import mqtt from 'mqtt'
 
-const API_KEY = 'types-key'
+const API_KEY = 'console-types-test-key'
 const WAIT = 15_000
 const SECRET = 'broker-client-secret'
 

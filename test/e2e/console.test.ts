@@ -31,7 +31,7 @@ import { startJwksServer, type JwksServer } from '../helpers/jwks-server.js'
 import { sign, testKey } from '../helpers/tokens.js'
 import type { Json } from '../helpers/json.js'
 
-const API_KEY = 'test-key'
+const API_KEY = 'console-test-key-0123'
 // docs/console.png (the README's picture) is rewritten only when asked: UPDATE_SCREENSHOT=1.
 const SCREENSHOT =
   process.env['UPDATE_SCREENSHOT'] === '1'
