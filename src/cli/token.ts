@@ -16,6 +16,7 @@ import { DEV_KEY_FILE } from '../dev/dev-setup.js'
 import { silentLogger } from '../log.js'
 import { UsageError, type Args } from './args.js'
 import { resolveConfig } from './resolve-config.js'
+import { inspectHints } from './token-inspect-hints.js'
 
 interface SigningKey {
   readonly key: JsonWebKey | string | Buffer
@@ -168,12 +169,11 @@ export async function tokenInspect(args: Args, print: (s: string) => void): Prom
     for (const a of authenticators) await a.start()
     const clientId = args.get('client-id')
     const username = args.get('username')
-    const report = await inspectToken(token, authenticators, {
-      ...(clientId !== undefined ? { clientId } : {}),
-      ...(username !== undefined ? { username } : {}),
-    }, effective.revocations)
+    const presented = { ...(clientId !== undefined ? { clientId } : {}), ...(username !== undefined ? { username } : {}) }
+    const report = await inspectToken(token, authenticators, presented, effective.revocations)
     print(`configuration: ${effective.source}`)
     print(formatInspection(report))
+    for (const hint of inspectHints(effective.list, presented)) print(hint)
     return report.verdict.outcome === 'allow' ? 0 : 1
   } finally {
     for (const a of authenticators) await a.close()

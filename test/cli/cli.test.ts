@@ -141,6 +141,30 @@ describe('cli: configuration and tools', () => {
     }
   })
 
+  test('token inspect says when the checks use ${username} or ${clientid} and the option was not given', async () => {
+    const secret = 'cli-hint-secret-0123456789-abcdefghij'
+    writeFileSync(join(dir, 'match.yaml'), 'authentication:\n  authenticators:\n' +
+      `    - { type: jwt, name: hs, from: password, algorithm: hmac-based, secret: ${secret}, claims: { match: { sub: '\${username}', cid: '\${clientid}' } } }\n`)
+    const { stdout: token } = await cli(['token', 'mint', '--secret', secret, '--sub', 'alice', '--claim', 'cid=c1'], dir)
+    const usernameHint = 'hint: --username not given, so checked as a CONNECT without a username; [hs] claims.match sub uses ${username}: give --username NAME'
+    const clientIdHint = 'hint: --client-id not given, so checked with an empty client id; [hs] claims.match cid uses ${clientid}: give --client-id ID'
+    const without = await cli(['token', 'inspect', token.trim(), '--config', 'match.yaml', '--client-id', 'c1'], dir)
+    assert.equal(without.code, 1, without.stdout)
+    assert.match(without.stdout, /FAIL match:sub +claim 'sub': template \$\{username\} cannot be filled in/)
+    assert.ok(without.stdout.split('\n').includes(usernameHint), without.stdout)
+    assert.ok(!without.stdout.includes('hint: --client-id'), 'the client id was given')
+    const neither = await cli(['token', 'inspect', token.trim(), '--config', 'match.yaml'], dir)
+    assert.deepEqual(neither.stdout.split('\n').filter((l) => l.startsWith('hint:')), [usernameHint, clientIdHint])
+    const both = await cli(['token', 'inspect', token.trim(), '--config', 'match.yaml', '--client-id', 'c1', '--username', 'alice'], dir)
+    assert.equal(both.code, 0, both.stdout)
+    assert.doesNotMatch(both.stdout, /^hint:/m)
+    // Checks that do not use them: no hint.
+    writeFileSync(join(dir, 'plain.yaml'), `authentication:\n  authenticators:\n    - { type: jwt, name: hs, from: password, algorithm: hmac-based, secret: ${secret} }\n`)
+    const plain = await cli(['token', 'inspect', token.trim(), '--config', 'plain.yaml'], dir)
+    assert.equal(plain.code, 0, plain.stdout)
+    assert.doesNotMatch(plain.stdout, /^hint:/m)
+  })
+
   test('unknown commands and missing values are usage errors (exit 2)', async () => {
     assert.equal((await cli(['frobnicate'], dir)).code, 2)
     assert.equal((await cli(['token', 'mint', '--sub'], dir)).code, 2)
