@@ -14,7 +14,6 @@ import { after, describe, test } from 'node:test'
 import { cli, exited, freePort, startBroker } from '../helpers/cli.js'
 import { startRedis, type RedisServer } from '../helpers/redis-server.js'
 
-/** True when something accepts TCP connections on 127.0.0.1:port. */
 /** A plain TCP server on a free loopback port: the port is in use while it runs. */
 async function holdPort(): Promise<Server> {
   const server = createServer()
@@ -22,6 +21,7 @@ async function holdPort(): Promise<Server> {
   return server
 }
 
+/** True when something accepts TCP connections on 127.0.0.1:port. */
 function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createServer()
