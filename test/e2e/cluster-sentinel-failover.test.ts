@@ -1,8 +1,9 @@
 /**
  * Cluster over a Redis master watched by three sentinels (real redis-server processes on
  * loopback TCP ports), two broker child processes configured with the sentinels: a QoS 1
- * publisher on node B streams to a persistent subscriber on node A; the master is SIGKILLed
- * mid-stream and the sentinels promote the replica. Both nodes follow it without restarting
+ * publisher on node B streams to a persistent subscriber on node A; the replicas fall behind
+ * (SIGSTOPped for LAG_MS), the master is SIGKILLed mid-stream, the replicas resume and the
+ * sentinels promote one. Both nodes follow it without restarting
  * (new CONNECTs accepted on both, delivery resumes). With `cluster.replicaAck` every message
  * whose PUBACK the publisher received reaches the subscriber; without it, how many
  * acknowledged messages were lost is reported (a diagnostic), not asserted.
@@ -26,12 +27,17 @@ const STREAM_MS = 25_000
 /** QoS 1 messages in flight at once. */
 const WINDOW = 16
 const PUBLISH_WAIT_MS = 5000
+/** How long the replicas are paused before the master dies: what it acknowledged meanwhile, only it had. */
+const LAG_MS = 300
 
 interface Run {
   readonly acked: ReadonlySet<number>
   readonly received: ReadonlySet<number>
   /** The first message published once the sentinels named the new master. */
   readonly firstAfterPromotion: number
+  /** ms from the master's SIGKILL: the sentinels named the new master; the first acknowledgement after that. */
+  readonly promotedMs: number
+  readonly resumedMs: number
 }
 
 /**
@@ -84,13 +90,19 @@ async function failover(t: TestContext, replicaAck: boolean): Promise<Run> {
   let killed: Promise<void> | undefined
   let promotedAt: number | undefined
   let promotion: Error | undefined
+  let promotedMs = 0
   const started = Date.now()
   let ackedAfterPromotion = 0
+  let killedAt = 0
+  let resumedAt: number | undefined
   /** True when acknowledged within PUBLISH_WAIT_MS (a late acknowledgement still counts it as acknowledged). */
   const publishOne = async (n: number): Promise<boolean> => {
     const sent = pub.publishAsync('fo/n', String(n), { qos: 1 }).then(() => {
       acked.add(n)
-      if (promotedAt !== undefined && n >= promotedAt) ackedAfterPromotion++
+      if (promotedAt !== undefined && n >= promotedAt) {
+        ackedAfterPromotion++
+        resumedAt ??= Date.now()
+      }
       return true
     }, () => false)
     return Promise.race([sent, delay(PUBLISH_WAIT_MS).then(() => false)])
@@ -101,7 +113,16 @@ async function failover(t: TestContext, replicaAck: boolean): Promise<Run> {
       // Refused while Redis changes hands: a short pause rather than a burst of refusals.
       if (!await publishOne(next++)) await delay(50)
       if (killed === undefined && acked.size >= BEFORE_KILL) {
-        killed = redis.kill('master').then(() => redis.promoted(20_000)).then(() => { promotedAt = next }, (err: unknown) => { promotion = err instanceof Error ? err : new Error(String(err)) })
+        const replicas = redis.replicaPorts.map((_, i) => `replica-${i}`)
+        for (const r of replicas) redis.signal(r, 'SIGSTOP')
+        killed = delay(LAG_MS).then(async () => {
+          killedAt = Date.now()
+          await redis.kill('master')
+          for (const r of replicas) redis.signal(r, 'SIGCONT')
+        }).then(() => redis.promoted(20_000)).then(() => {
+          promotedAt = next
+          promotedMs = Date.now() - killedAt
+        }, (err: unknown) => { promotion = err instanceof Error ? err : new Error(String(err)) })
       }
     }
   }
@@ -120,7 +141,7 @@ async function failover(t: TestContext, replicaAck: boolean): Promise<Run> {
   const ackedAfter = [...acked].filter((n) => n >= firstAfterPromotion)
   assert.ok(ackedAfter.length > 0, 'messages published after the promotion are acknowledged')
   await until(() => ackedAfter.some((n) => received.has(n)), 'delivery resumed after the promotion', 15_000)
-  return { acked, received, firstAfterPromotion }
+  return { acked, received, firstAfterPromotion, promotedMs, resumedMs: (resumedAt ?? NaN) - killedAt }
 }
 
 const missing = (run: Run): number[] => [...run.acked].filter((n) => !run.received.has(n)).sort((x, y) => x - y)
@@ -129,7 +150,7 @@ test('Sentinel failover with replicaAck: the nodes follow the promoted replica w
   const run = await failover(t, true)
   await until(() => missing(run).length === 0, 'every acknowledged message delivered', 15_000)
     .catch(() => undefined)
-  t.diagnostic(`replicaAck on: ${run.acked.size} acknowledged, ${missing(run).length} lost, ${run.received.size} received`)
+  t.diagnostic(`replicaAck on: ${run.acked.size} acknowledged, ${missing(run).length} lost, ${run.received.size} received; promoted ${run.promotedMs} ms and publishing acknowledged again ${run.resumedMs} ms after the kill`)
   assert.deepEqual(missing(run), [], 'no acknowledged message lost')
 })
 
@@ -138,6 +159,6 @@ test('Sentinel failover without replicaAck: the nodes recover without restarting
   // Whatever is still on its way arrives within this bound; what is missing then was lost with the old master.
   await until(() => missing(run).length === 0, 'every acknowledged message delivered', 5000).catch(() => undefined)
   const lost = missing(run)
-  t.diagnostic(`replicaAck off: ${run.acked.size} acknowledged, ${lost.length} lost${lost.length > 0 ? ` (${lost.slice(0, 10).join(', ')}${lost.length > 10 ? ', …' : ''})` : ''}, ${run.received.size} received`)
+  t.diagnostic(`replicaAck off: ${run.acked.size} acknowledged, ${lost.length} lost${lost.length > 0 ? ` (${lost.slice(0, 10).join(', ')}${lost.length > 10 ? ', …' : ''})` : ''}, ${run.received.size} received; promoted ${run.promotedMs} ms and publishing acknowledged again ${run.resumedMs} ms after the kill`)
   assert.ok(run.received.size > 0 && [...run.acked].some((n) => n >= run.firstAfterPromotion && run.received.has(n)), 'delivery resumed after the promotion')
 })

@@ -88,6 +88,12 @@ export class RedisSentinelSet {
     await gone
   }
 
+  /** SIGSTOP / SIGCONT a process by its PID: a replica that falls behind for a while. */
+  signal(name: string, signal: 'SIGSTOP' | 'SIGCONT'): void {
+    const child = this.#procs.get(name)?.child
+    if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, signal)
+  }
+
   /** The port of the master the sentinels name now. */
   async masterNow(): Promise<number | undefined> {
     const s = this.#client(this.sentinelPorts[0])
@@ -110,8 +116,9 @@ export class RedisSentinelSet {
     })(), timeoutMs, 'the sentinels did not promote a replica')
   }
 
-  /** Stop every process by PID and remove the folder. Idempotent. */
+  /** Stop every process by PID (a paused one resumed first) and remove the folder. Idempotent. */
   async destroy(): Promise<void> {
+    for (const name of this.#procs.keys()) this.signal(name, 'SIGCONT')
     for (const name of [...this.#procs.keys()]) await this.kill(name)
     rmSync(this.dir, { recursive: true, force: true })
   }
