@@ -1,6 +1,6 @@
 /**
  * What `cluster.replicaAck` costs a group commit (issue 13): a Redis master with one replica
- * (loopback TCP, append-only `everysec` as bench/lib/redis-server.ts), two RedisStates on the
+ * (loopback TCP, append-only `everysec`: bench/lib/redis-server.ts), two RedisStates on the
  * master — one plain, one with `replicaAck: { replicas: 1 }` (WAIT 1 behind every commit) —
  * alternated round by round, each committing COMMITS groups one after the other (each group as
  * a publish forwarded to another node writes it: an XADD to a stream capped at 1,000 entries
@@ -17,7 +17,7 @@
  * the replica's (INFO cpu, µs), as medians over the rounds; then on ÷ off. Bounded: at most 50,000 commits a round, 10 rounds,
  * 60 s per round; loopback only; both redis-servers stopped by their PIDs.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -26,6 +26,7 @@ import { silentLogger } from '../src/log.js'
 import { RedisState } from '../src/store/redis/redis-state.js'
 import { HOST, portIsFree } from './lib/brokers.js'
 import { benchOptions } from './lib/options.js'
+import { benchRedisArgs, startRedisWith } from './lib/redis-server.js'
 
 const { commits: COMMITS, rounds: ROUNDS, lanes: LANES } = benchOptions({ commits: [5000, 100, 50_000], rounds: [5, 1, 10], lanes: [32, 2, 256] })
 const ROUND_BUDGET_MS = 60_000
@@ -46,19 +47,7 @@ async function freePort(): Promise<number> {
 
 async function startServer(dir: string, port: number, extra: string[]): Promise<ChildProcess> {
   mkdirSync(dir)
-  const child = spawn('redis-server', ['--port', String(port), '--bind', HOST, '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec', ...extra], { stdio: ['ignore', 'pipe', 'ignore'] })
-  await new Promise<void>((resolve, reject) => {
-    let out = ''
-    const t = setTimeout(() => reject(new Error('redis-server did not start')), 10_000)
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString()
-      if (/ready to accept connections/i.test(out)) {
-        clearTimeout(t)
-        resolve()
-      }
-    })
-  })
-  return child
+  return startRedisWith(['--port', String(port), '--bind', HOST, ...benchRedisArgs(dir), ...extra])
 }
 
 /** Redis's own CPU so far (used_cpu_user + used_cpu_sys), in µs. */

@@ -1,6 +1,7 @@
 /**
- * A redis-server for cluster benchmarks: on a unix socket in `dir` (no TCP), append-only with
- * `appendfsync everysec`, started here and stopped by its PID by the caller (child.kill()).
+ * A redis-server for cluster benchmarks: `startRedis(dir)` on a unix socket in `dir` (no TCP),
+ * append-only with `appendfsync everysec`; `startRedisWith(args)` with the caller's arguments.
+ * Started here, stopped by its PID by the caller (child.kill()).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
@@ -8,8 +9,16 @@ import { join } from 'node:path'
 /** The socket a redis-server started by startRedis(dir) listens on. */
 export const redisSocket = (dir: string): string => join(dir, 'redis.sock')
 
-export async function startRedis(dir: string): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', '0', '--unixsocket', redisSocket(dir), '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec'], { stdio: ['ignore', 'pipe', 'ignore'] })
+/** Append-only with `appendfsync everysec`, its files in `dir`. */
+export const benchRedisArgs = (dir: string): string[] => ['--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec']
+
+export function startRedis(dir: string): Promise<ChildProcess> {
+  return startRedisWith(['--port', '0', '--unixsocket', redisSocket(dir), ...benchRedisArgs(dir)])
+}
+
+/** A redis-server with these arguments, once it accepts connections (the caller stops it by PID). */
+export async function startRedisWith(args: readonly string[]): Promise<ChildProcess> {
+  const child = spawn('redis-server', [...args], { stdio: ['ignore', 'pipe', 'ignore'] })
   await new Promise<void>((resolve, reject) => {
     let out = ''
     const t = setTimeout(() => reject(new Error('redis-server did not start')), 10_000)
