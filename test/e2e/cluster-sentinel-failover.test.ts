@@ -1,9 +1,10 @@
 /**
  * Cluster over a Redis master watched by three sentinels (real redis-server processes on
  * loopback TCP ports), two broker child processes configured with the sentinels: a QoS 1
- * publisher on node B streams to a persistent subscriber on node A; the replicas fall behind
- * (SIGSTOPped for LAG_MS), the master is SIGKILLed mid-stream, the replicas resume and the
- * sentinels promote one. Both nodes follow it without restarting
+ * publisher on node B streams to a persistent subscriber on node A. Mid-stream the subscriber
+ * goes offline (its session queues what comes), the replicas fall behind (SIGSTOPped, their
+ * connections to the master closed, for LAG_MS), the master is SIGKILLed, the replicas resume
+ * and the sentinels promote one; then the subscriber comes back for its queue. Both nodes follow it without restarting
  * (new CONNECTs accepted on both, delivery resumes). With `cluster.replicaAck` every message
  * whose PUBACK the publisher received reaches the subscriber; without it, how many
  * acknowledged messages were lost is reported (a diagnostic), not asserted.
@@ -27,7 +28,7 @@ const STREAM_MS = 25_000
 /** QoS 1 messages in flight at once. */
 const WINDOW = 16
 const PUBLISH_WAIT_MS = 5000
-/** How long the replicas are paused before the master dies: what it acknowledged meanwhile, only it had. */
+/** How long the replicas are cut off before the master dies: what it accepted meanwhile, only it had. */
 const LAG_MS = 300
 
 interface Run {
@@ -67,17 +68,21 @@ async function failover(t: TestContext, replicaAck: boolean): Promise<Run> {
   // The subscriber reconnects by itself (a node may drop it while Redis changes hands) and resumes its session.
   const received = new Set<number>()
   let probes = 0
-  const sub = mqtt.connect({
-    host: '127.0.0.1', port: a.port, clientId: 'sub', clean: false, protocolVersion: 5,
-    properties: { sessionExpiryInterval: 3600 }, reconnectPeriod: 200, connectTimeout: 2000,
-  })
-  clients.push(sub)
-  sub.on('error', () => {})
-  sub.on('message', (topic, payload) => {
-    if (topic === 'fo/probe') probes++
-    else received.add(Number(payload.toString()))
-  })
-  await withTimeout(new Promise((r) => sub.once('connect', r)), 10_000, 'subscriber connected to A')
+  const subscriber = async (): Promise<MqttClient> => {
+    const c = mqtt.connect({
+      host: '127.0.0.1', port: a.port, clientId: 'sub', clean: false, protocolVersion: 5,
+      properties: { sessionExpiryInterval: 3600 }, reconnectPeriod: 200, connectTimeout: 2000,
+    })
+    clients.push(c)
+    c.on('error', () => {})
+    c.on('message', (topic, payload) => {
+      if (topic === 'fo/probe') probes++
+      else received.add(Number(payload.toString()))
+    })
+    await withTimeout(new Promise((r) => c.once('connect', r)), 15_000, 'subscriber connected to A')
+    return c
+  }
+  const sub = await subscriber()
   await sub.subscribeAsync('fo/#', { qos: 1 })
 
   const pub = await connectRetry(b.port, { clientId: 'pub', protocolVersion: 5, reconnectPeriod: 200 })
@@ -115,7 +120,7 @@ async function failover(t: TestContext, replicaAck: boolean): Promise<Run> {
       if (killed === undefined && acked.size >= BEFORE_KILL) {
         const replicas = redis.replicaPorts.map((_, i) => `replica-${i}`)
         for (const r of replicas) redis.signal(r, 'SIGSTOP')
-        killed = delay(LAG_MS).then(async () => {
+        killed = sub.endAsync().then(() => redis.dropReplicas()).then(() => delay(LAG_MS)).then(async () => {
           killedAt = Date.now()
           await redis.kill('master')
           for (const r of replicas) redis.signal(r, 'SIGCONT')
@@ -138,6 +143,7 @@ async function failover(t: TestContext, replicaAck: boolean): Promise<Run> {
     const fresh = await withTimeout(connectRetry(node.port, { clientId: `fresh-${node.port}`, protocolVersion: 5 }), 15_000, `CONNECT accepted on port ${node.port}`)
     clients.push(fresh)
   }
+  await subscriber()
   const ackedAfter = [...acked].filter((n) => n >= firstAfterPromotion)
   assert.ok(ackedAfter.length > 0, 'messages published after the promotion are acknowledged')
   await until(() => ackedAfter.some((n) => received.has(n)), 'delivery resumed after the promotion', 15_000)

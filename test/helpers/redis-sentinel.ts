@@ -94,6 +94,16 @@ export class RedisSentinelSet {
     if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, signal)
   }
 
+  /** The master closes its replicas' connections (CLIENT KILL TYPE replica): what it accepts next, only it holds until they reconnect. */
+  async dropReplicas(): Promise<void> {
+    const m = this.#client(this.masterPort)
+    try {
+      await m.call('CLIENT', 'KILL', 'TYPE', 'replica')
+    } finally {
+      m.disconnect()
+    }
+  }
+
   /** The port of the master the sentinels name now. */
   async masterNow(): Promise<number | undefined> {
     const s = this.#client(this.sentinelPorts[0])

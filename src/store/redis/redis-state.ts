@@ -114,14 +114,14 @@ export function connectRedis(target: RedisTarget, logger: Logger): { client: Red
     connectionName: 'portcullis',
   }
   let client: RedisClient
+  let state: 'connecting' | 'up' | 'down' = 'connecting'
   if (typeof target === 'string') client = new Redis(target, options)
   else if ('path' in target) {
     const { path, username, password } = target
     client = new Redis({ ...options, path, ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}) })
   }
-  else if ('sentinels' in target) client = new Redis(sentinelOptions(target, options))
+  else if ('sentinels' in target) client = new Redis(sentinelOptions(target, options, () => state === 'connecting'))
   else client = new Cluster([...target.cluster], clusterOptions(target.cluster, options))
-  let state: 'connecting' | 'up' | 'down' = 'connecting'
   let last: Error | undefined
   client.on('error', (err: Error) => {
     last = err
@@ -158,13 +158,17 @@ function clusterOptions(seeds: readonly string[], options: RedisOptions): Cluste
   }
 }
 
+/** Rounds over every sentinel before start-up gives up when none answers (later: forever). */
+const SENTINEL_ROUNDS_AT_START = 3
+
 /**
  * A master found through Sentinel. Every connection of the node (its duplicates too) asks the
  * sentinels for the master's address when it connects, checks that the server it reached is a
  * master, and listens to the sentinels' +switch-master so that a failover to a replica is
- * followed at once rather than at the next reconnection attempt.
+ * followed at once rather than at the next reconnection attempt. `starting()`: true until the
+ * first connection is made — until then sentinels that do not answer fail the start.
  */
-function sentinelOptions(target: RedisSentinelConfig, options: RedisOptions): RedisOptions {
+function sentinelOptions(target: RedisSentinelConfig, options: RedisOptions, starting: () => boolean): RedisOptions {
   const { sentinels, name, username, password, sentinelUsername, sentinelPassword } = target
   return {
     ...options,
@@ -172,7 +176,7 @@ function sentinelOptions(target: RedisSentinelConfig, options: RedisOptions): Re
     name,
     role: 'master',
     failoverDetector: true,
-    sentinelRetryStrategy: backOff,
+    sentinelRetryStrategy: (times) => (starting() && times >= SENTINEL_ROUNDS_AT_START ? null : backOff(times)),
     ...(username !== undefined ? { username } : {}),
     ...(password !== undefined ? { password } : {}),
     ...(sentinelUsername !== undefined ? { sentinelUsername } : {}),

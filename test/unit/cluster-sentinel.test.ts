@@ -1,6 +1,7 @@
 /**
- * A node's group commit through Sentinel with `replicaAck` (src/store/redis/redis-state.ts), on
- * real redis-server processes (a master, one replica, three sentinels on loopback ports): a
+ * A node's Redis through Sentinel (src/store/redis/redis-state.ts), on real redis-server
+ * processes (a master, one replica, three sentinels on loopback ports). Sentinels that do not
+ * answer fail the start, naming them. With `replicaAck`, a
  * commit is acknowledged only once the replica holds it (WAIT right behind the EXEC, or behind
  * a lone command); with the replica gone, a commit fails with ERR_STORE_UNAVAILABLE naming the
  * shortfall (applied on the master, acknowledged to no one); without `replicaAck` no WAIT is sent.
@@ -10,6 +11,7 @@ import { after, before, test } from 'node:test'
 import { PortcullisError } from '../../src/errors.js'
 import { silentLogger } from '../../src/log.js'
 import { RedisState } from '../../src/store/redis/redis-state.js'
+import { freePort } from '../helpers/cli.js'
 import { RedisSentinelSet } from '../helpers/redis-sentinel.js'
 
 let set: RedisSentinelSet
@@ -70,4 +72,12 @@ test('replicaAck: with the replica gone, commits fail (ERR_STORE_UNAVAILABLE, th
   assert.ok(failed(await committed(acking)), 'a lone command is not acknowledged')
   plain.recordCommand(() => ['SET', 'gone:d', '4'])
   assert.equal(await committed(plain), undefined)
+})
+
+test('Sentinel: a start whose sentinels do not answer fails (rather than retrying forever), naming them', async () => {
+  const port = await freePort()
+  await assert.rejects(
+    RedisState.open({ sentinels: [{ host: '127.0.0.1', port }], name: 'mymaster' }, 'lonely', silentLogger()),
+    (err: unknown) => err instanceof Error && err.message.startsWith(`cluster.redis: cannot connect to sentinel:mymaster@127.0.0.1:${port}: All sentinels are unreachable`),
+  )
 })
