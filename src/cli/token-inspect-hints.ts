@@ -1,7 +1,8 @@
 /**
  * Hints under `token inspect`'s report: a CONNECT field the configuration's checks fill in
  * (`${username}`, `${clientid}`) that the command was not given is checked as absent, which
- * is rarely what the user meant to test.
+ * is rarely what the user meant to test; and a `--username` given where an authenticator reads the
+ * token from the username is not used by that authenticator (the token stands in that field).
  */
 import type { AuthenticatorConfig } from '../auth/config.js'
 
@@ -36,7 +37,15 @@ function placesUsing(authenticators: readonly AuthenticatorConfig[], placeholder
   return places
 }
 
-/** One `hint:` line per CONNECT field the checks use and `given` lacks. */
+/** The enabled authenticators that read the token from the CONNECT username, as `[name]`. */
+function readingUsername(authenticators: readonly AuthenticatorConfig[]): string[] {
+  return authenticators.filter((a) => a.enabled && 'from' in a && a.from === 'username').map((a) => `[${a.name}]`)
+}
+
+/**
+ * One `hint:` line per CONNECT field the checks use and `given` lacks, and one when `given` has a
+ * username that authenticators reading the token from the username do not use.
+ */
 export function inspectHints(authenticators: readonly AuthenticatorConfig[], given: { clientId?: string; username?: string }): string[] {
   const hints: string[] = []
   for (const f of PRESENTED_FIELDS) {
@@ -44,6 +53,11 @@ export function inspectHints(authenticators: readonly AuthenticatorConfig[], giv
     if (places.length === 0) continue
     const [option, value] = f.option
     hints.push(`hint: ${option} not given, so checked ${f.absent}; ${places.join('; ')} use${places.length === 1 ? 's' : ''} ${f.placeholder}: give ${option} ${value}`)
+  }
+  const readers = given.username === undefined ? [] : readingUsername(authenticators)
+  if (readers.length > 0) {
+    const one = readers.length === 1
+    hints.push(`hint: --username is not used by ${readers.join(', ')}: ${one ? 'it reads' : 'they read'} the token from the username (a CONNECT carries the token there, so the token is checked as the username)`)
   }
   return hints
 }

@@ -163,6 +163,15 @@ describe('cli: configuration and tools', () => {
     const plain = await cli(['token', 'inspect', token.trim(), '--config', 'plain.yaml'], dir)
     assert.equal(plain.code, 0, plain.stdout)
     assert.doesNotMatch(plain.stdout, /^hint:/m)
+    // The token read from the username: a --username given is not used there, and the command says so.
+    writeFileSync(join(dir, 'from-username.yaml'), `authentication:\n  authenticators:\n    - { type: jwt, name: hu, from: username, algorithm: hmac-based, secret: ${secret} }\n`)
+    const ignored = await cli(['token', 'inspect', token.trim(), '--config', 'from-username.yaml', '--username', 'alice'], dir)
+    assert.equal(ignored.code, 0, ignored.stdout)
+    assert.deepEqual(ignored.stdout.split('\n').filter((l) => l.startsWith('hint:')),
+      ['hint: --username is not used by [hu]: it reads the token from the username (a CONNECT carries the token there, so the token is checked as the username)'])
+    const noUsername = await cli(['token', 'inspect', token.trim(), '--config', 'from-username.yaml'], dir)
+    assert.equal(noUsername.code, 0, noUsername.stdout)
+    assert.doesNotMatch(noUsername.stdout, /^hint:/m)
   })
 
   test('unknown commands and missing values are usage errors (exit 2)', async () => {
