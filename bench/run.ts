@@ -19,12 +19,13 @@
  *   --workers N             generator worker threads (default 1)
  *   --broker-cpu C          CPU list for the broker (default 0); --gen-cpu C for the generator (default 1)
  *   --cpu-prof DIR          run Portcullis with node --cpu-prof, profiles written to DIR
- *   --node-flags "F …"      extra node flags for Portcullis (e.g. "--trace-gc --perf-basic-prof")
+ *   --node-flags="F …"      extra node flags for Portcullis (e.g. --node-flags="--trace-gc --perf-basic-prof"; with the
+ *                           `=`: a value that starts with a dash is refused as a separate word)
  *   --broker-out DIR        Portcullis's stdout (e.g. --trace-gc lines) to DIR/<run>.log
  *   --baseline DIR          also run the Portcullis build in DIR (another checkout, `npm run build` done there)
  *                           as `portcullis-baseline`, beside `portcullis` in every scenario that runs it: a
  *                           before/after pair measured in the same rounds
- *   --variant "F …"         also run this build with these node flags (e.g. "--max-semi-space-size=4") as
+ *   --variant="F …"         also run this build with these node flags (e.g. "--max-semi-space-size=4") as
  *                           `portcullis (F …)`, beside `portcullis` in every scenario that runs it, same rounds
  *   --idle-connections N    connections idle-memory holds (default 10,000; --quick: 1,000)
  *   --out FILE              JSON output (default bench/results/bench-<time>.json)
@@ -41,7 +42,6 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { generateKeyPair, mintToken } from '../src/auth/jwt/tools.js'
 import { CLK_TCK, ROOT, hardFileLimit, killAll, portIsFree, startBroker, type BrokerSpec } from './lib/brokers.js'
 import { Generator } from './lib/generator.js'
@@ -50,8 +50,9 @@ import { outcome, renderMarkdown, summarise, type RunRecord } from './lib/report
 import { tlsScenarios } from './lib/tls-scenarios.js'
 import { FULL, JWT_ALGS, QUICK, TOKEN_CONNECT_RATE, jwtMaterial, scenarios, serviceMaterial, type Ctx, type Measurement } from './lib/scenarios.js'
 import { startBenchAuthService, type BenchAuthService } from './lib/auth-services.js'
+import { parseCommandLine } from './lib/options.js'
 
-const { values } = parseArgs({
+const { values } = parseCommandLine({
   options: {
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
