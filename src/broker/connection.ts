@@ -24,6 +24,7 @@ import { remainingExpiry, type Delivery, type Message, type ProtocolVersion } fr
 import type { Session } from './session.js'
 import { contained, guarded } from './contain.js'
 import { flushThisTurn } from './write-batch.js'
+import { encodedQos0 } from './qos0-encoding.js'
 import { clock } from '../clock.js'
 
 export type ConnectionState = 'new' | 'authenticating' | 'connected' | 'closed'
@@ -191,7 +192,7 @@ export class Connection implements FrameSink {
       return false
     }
     if (packet.cmd === 'publish') this.#lastTopic = packet.topic
-    this.#onPacket(packet)
+    this.#onPacket(packet, frame)
     return this.open && !this.failing
   }
 
@@ -200,18 +201,21 @@ export class Connection implements FrameSink {
     this.fail(code, detail)
   }
 
-  #onPacket(packet: mqtt.Packet): void {
+  #onPacket(packet: mqtt.Packet, frame: Buffer): void {
     if (this.state === 'authenticating') {
       ;(this.held ??= []).push(packet)
       return
     }
-    this.#dispatch(packet)
+    this.#dispatch(packet, frame)
   }
 
-  /** Run a handler; a bug in one must cost this connection only, never the process. */
-  #dispatch(packet: mqtt.Packet): void {
+  /**
+   * Run a handler; a bug in one must cost this connection only, never the process. `frame`: the
+   * packet's bytes as received, while they are at hand (not for packets held back).
+   */
+  #dispatch(packet: mqtt.Packet, frame?: Buffer): void {
     try {
-      dispatch(this, packet)
+      dispatch(this, packet, frame)
     } catch (err) {
       contained(this.broker.logger, this, `${packet.cmd} handler`, err)
     }
@@ -454,18 +458,4 @@ export class Connection implements FrameSink {
 
 function destroyStream(stream: Duplex): void {
   if (!stream.destroyed) stream.destroy()
-}
-
-/** QoS 0 PUBLISH bytes are the same for every subscriber of a protocol version: encode once. */
-function encodedQos0(m: Message, retain: boolean, version: ProtocolVersion): Buffer {
-  // the four slots made at once (v3/v4 × retain, v5 × retain): an empty array grown by setting
-  // an index gets storage for many more elements than four
-  const slots = (m.encoded ??= new Array<Buffer>(4))
-  const i = (version === 5 ? 2 : 0) + (retain ? 1 : 0)
-  let buf = slots[i]
-  if (buf === undefined) {
-    buf = encodePublish(m.topic, m.payload, 0, retain, false, 0, version)
-    slots[i] = buf
-  }
-  return buf
 }

@@ -75,6 +75,32 @@ export function encodePublish(topic: string, payload: Buffer, qos: QoS, retain: 
   return buf
 }
 
+/**
+ * True when `frame`, a PUBLISH as received, is byte for byte what encodePublish writes for its
+ * topic and payload at QoS 0, RETAIN and DUP clear, for `version`: a fixed header of 0x30 with
+ * the shortest Remaining Length, and for MQTT 5 an empty property block (one zero byte; no topic
+ * alias). A broker forwarding such a packet to a subscriber of the same encoding can send the
+ * bytes it received (a QoS 0 message at QoS 0 to a subscriber without properties or aliases).
+ */
+export function isQos0Encoding(frame: Buffer, version: ProtocolVersion): boolean {
+  if (frame[0] !== 0x30) return false
+  let remaining = 0
+  let mul = 1
+  let h = 1
+  for (;;) {
+    const b = frame[h++]
+    if (b === undefined || h > 5) return false
+    remaining += (b & 0x7f) * mul
+    if ((b & 0x80) === 0) break
+    mul *= 128
+  }
+  // a longer Remaining Length than needed (0x80 0x00 for 0) is read the same, but not written so
+  if (h - 1 !== varintLength(remaining) || frame.length !== h + remaining) return false
+  if (version !== 5) return true
+  const topicEnd = h + 2 + ((frame[h] << 8) | frame[h + 1])
+  return topicEnd < frame.length && frame[topicEnd] === 0
+}
+
 /** Packet types of the two-byte-identifier acknowledgements. */
 export type AckType = 'puback' | 'pubrec' | 'pubrel' | 'pubcomp'
 

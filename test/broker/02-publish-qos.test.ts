@@ -5,9 +5,10 @@
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import type mqttPacket from 'mqtt-packet'
+import mqttPacket from 'mqtt-packet'
 import {
-  VERSIONS, connect, connectWithInbox, delay, end, expectNoMessage, Inbox, nextMessage, rawSocket, rawSubscribe, startBroker, subscribe, uid, until, useBroker,
+  VERSIONS, connect, connectWithInbox, delay, end, expectNoMessage, Inbox, nextMessage, rawConnected, rawSocket, rawSubscribe, startBroker, subscribe, uid,
+  until, useBroker,
   type Version,
 } from '../helpers/broker.js'
 
@@ -231,6 +232,27 @@ for (const v of VERSIONS) {
       } finally {
         if (b !== broker) await b.close()
       }
+    })
+
+    test('a QoS 0 PUBLISH reaches each subscriber in the encoding of its protocol version, whatever bytes carried it [MQTT-1.5.5]', async () => {
+      const topic = uid('bytes')
+      const subs = [await rawConnected(broker.port, 4), await rawConnected(broker.port, 5)]
+      for (const s of subs) assert.deepEqual(await rawSubscribe(s, topic, 0), [0])
+      const pub = await rawConnected(broker.port, v)
+      const before = subs.map((s) => Buffer.concat(s.received).length)
+      // the received bytes as they are (the broker may forward them), then with a Remaining Length
+      // one byte longer than needed (0x80 continuing into a 0x00 high byte): read the same, sent shortest
+      pub.send({ cmd: 'publish', topic, payload: Buffer.from('as is'), qos: 0, dup: false, retain: false })
+      const plain = mqttPacket.generate({ cmd: 'publish', topic, payload: Buffer.from('long'), qos: 0, dup: false, retain: false }, { protocolVersion: v })
+      pub.write(Buffer.concat([plain.subarray(0, 1), Buffer.from([plain[1] | 0x80, 0x00]), plain.subarray(2)]))
+      for (const [i, s] of subs.entries()) {
+        await s.next('publish')
+        await s.next('publish')
+        const want = ['as is', 'long'].map((text) =>
+          mqttPacket.generate({ cmd: 'publish', topic, payload: Buffer.from(text), qos: 0, dup: false, retain: false }, { protocolVersion: s.version }))
+        assert.deepEqual(Buffer.concat(s.received).subarray(before[i]), Buffer.concat(want), `v${s.version} subscriber`)
+      }
+      for (const c of [...subs, pub]) c.destroy()
     })
 
     test('messagesReceived and messagesSent count application messages', async () => {

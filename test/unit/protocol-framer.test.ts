@@ -260,6 +260,39 @@ describe('PUBLISH encoder: the same bytes as mqtt-packet', () => {
   })
 })
 
+describe('isQos0Encoding: a received PUBLISH that is its own QoS 0 encoding', () => {
+  test('true for what encodePublish writes at QoS 0 without RETAIN or DUP, false for any other bytes', async () => {
+    const { encodePublish, isQos0Encoding } = await import('../../src/protocol/encode.js')
+    for (const version of [3, 4, 5] as const) {
+      for (const size of [0, 100, 122, 127, 128, 16_383, 16_384]) {
+        const payload = Buffer.alloc(size, 7)
+        for (const topic of ['t', 'a/b/c', 'ü/✓']) {
+          const own = encodePublish(topic, payload, 0, false, false, 0, version)
+          assert.ok(isQos0Encoding(own, version), `v${version} ${topic} ${size}`)
+          for (const [qos, retain, dup] of [[0, true, false], [0, false, true], [1, false, false], [2, false, false]] as const) {
+            assert.ok(!isQos0Encoding(encodePublish(topic, payload, qos, retain, dup, 1, version), version), `v${version} qos${qos} retain=${retain} dup=${dup}`)
+          }
+          // the same packet with a Remaining Length one byte longer than needed
+          let h = 1
+          while ((own[h] & 0x80) !== 0) h++
+          const longer = Buffer.concat([own.subarray(0, h), Buffer.from([own[h] | 0x80, 0x00]), own.subarray(h + 1)])
+          assert.ok(!(decodePacket(longer, version) instanceof Error), 'a longer Remaining Length is read')
+          assert.ok(!isQos0Encoding(longer, version), `v${version} longer length`)
+        }
+      }
+    }
+    // MQTT 5 with properties (a topic alias, a content type): not the broker's encoding
+    for (const properties of [{ topicAlias: 1 }, { contentType: 'x' }]) {
+      const frame = mqtt.generate({ cmd: 'publish', topic: 'a/b', payload: Buffer.from('p'), qos: 0, dup: false, retain: false, properties }, { protocolVersion: 5 })
+      assert.ok(!isQos0Encoding(frame, 5))
+    }
+    // a frame shorter or longer than its Remaining Length says
+    const own = encodePublish('a/b', Buffer.from('payload'), 0, false, false, 0, 4)
+    assert.ok(!isQos0Encoding(own.subarray(0, own.length - 1), 4))
+    assert.ok(!isQos0Encoding(Buffer.concat([own, Buffer.from([0])]), 4))
+  })
+})
+
 describe('framer: the sink decides', () => {
   test('a sink that answers false stops framing: the packets after it are not delivered', () => {
     const packets = [gen({ cmd: 'pingreq' }), gen({ cmd: 'pingreq' }), gen({ cmd: 'pingreq' })]

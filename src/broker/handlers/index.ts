@@ -2,6 +2,7 @@
  * The one dispatcher: CONNECT first and only once [MQTT-3.1.0-1, MQTT-3.1.0-2]; every
  * other packet goes to its handler; packets a client may not send close the connection.
  */
+import type { Buffer } from 'node:buffer'
 import type mqtt from 'mqtt-packet'
 import type { Connection } from '../connection.js'
 import { handleAuth } from './auth.js'
@@ -15,7 +16,8 @@ import { handlePubrel } from './pubrel.js'
 import { handleSubscribe } from './subscribe.js'
 import { handleUnsubscribe } from './unsubscribe.js'
 
-export function dispatch(conn: Connection, packet: mqtt.Packet): void {
+/** `frame`: the packet's bytes as received, when at hand (handlers/publish.ts may forward them as they are). */
+export function dispatch(conn: Connection, packet: mqtt.Packet, frame?: Buffer): void {
   if (conn.state === 'new') {
     if (packet.cmd !== 'connect') {
       conn.fail('ERR_PROTOCOL', `${packet.cmd} before CONNECT`)
@@ -30,7 +32,7 @@ export function dispatch(conn: Connection, packet: mqtt.Packet): void {
   }
   switch (packet.cmd) {
     case 'publish':
-      handlePublish(conn, packet)
+      handlePublish(conn, packet, frame)
       return
     case 'puback':
       handlePuback(conn, packet)

@@ -9,6 +9,7 @@ import { toReasonCode } from '../../errors.js'
 import { ReasonCode } from '../../protocol/reason-codes.js'
 import { hasMoreLevels, topicNameFault } from '../../protocol/topic.js'
 import type { Connection } from '../connection.js'
+import { receivedQos0Encoding } from '../qos0-encoding.js'
 import { PublishRateLimiter } from '../rate-limit.js'
 import { forwardableProperties } from '../properties.js'
 import { clock } from '../../clock.js'
@@ -101,7 +102,12 @@ function topicNameAccepted(conn: Connection, topic: string, qos: QoS, id: number
   return true
 }
 
-export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket): void {
+/**
+ * `frame`: the PUBLISH's bytes as received, when at hand; a QoS 0 message whose bytes are already
+ * its encoding for subscribers of the publisher's protocol version goes out as received
+ * (receivedQos0Encoding).
+ */
+export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket, frame?: Buffer): void {
   const broker = conn.broker
   const session = conn.session
   const authz = conn.authz
@@ -185,7 +191,7 @@ export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket): vo
     origin: conn.clientId,
     // in the literal, so the message has one shape whether or not a QoS 0 encoding is cached on it
     // (or a cluster id set on it)
-    encoded: undefined,
+    encoded: qos === 0 && frame !== undefined ? receivedQos0Encoding(frame, conn.protocolVersion) : undefined,
     clusterId: undefined,
   })
   if (qos === 2) broker.sessions.addIncomingQos2(session, id)
