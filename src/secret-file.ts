@@ -3,8 +3,9 @@
  * development signing key): read when the file is there and usable, else generated and written
  * readable by the owner only (mode 0600).
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { makeDir } from './make-dir.js'
 
 export interface SecretFile<T> {
   readonly value: T
@@ -36,7 +37,7 @@ export function loadOrCreateSecretFile<T>(
 /** Writes `dataDir/name` readable by the owner only (mode 0600, also when the file was there); answers its path. */
 export function writeSecretFile(dataDir: string, name: string, text: string): string {
   const file = join(dataDir, name)
-  mkdirSync(dataDir, { recursive: true })
+  makeDir(dataDir)
   writeFileSync(file, text, { mode: 0o600 })
   chmodSync(file, 0o600) // a file that was there kept its own mode
   return file

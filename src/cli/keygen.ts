@@ -4,11 +4,12 @@
  * the parts are written to files (secret parts mode 0600, never overwriting) and only their
  * names and the kid are printed.
  */
-import { constants, existsSync, mkdirSync, openSync, writeSync, closeSync } from 'node:fs'
+import { constants, existsSync, openSync, writeSync, closeSync } from 'node:fs'
 import { join } from 'node:path'
 import { generateKeyPair, type GeneratedKeyPair } from '../auth/jwt/tools.js'
 import { UsageError, type Args } from './args.js'
 import { algorithm } from './token.js'
+import { makeDir } from '../make-dir.js'
 
 interface KeyFile {
   readonly name: string
@@ -36,7 +37,7 @@ function keyFiles(pair: GeneratedKeyPair): KeyFile[] {
 
 /** Writes each file with O_EXCL (an existing file is never replaced) and its mode set at creation. */
 function writeKeyFiles(dir: string, files: readonly KeyFile[]): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  makeDir(dir, 0o700)
   // Refuse before writing anything, so a new key never mixes with parts of an older one.
   const present = files.map((f) => join(dir, f.name)).filter((p) => existsSync(p))
   if (present.length > 0) throw new UsageError(`${present.join(', ')} exist: keygen never overwrites a key; choose another --out`, 'keygen')

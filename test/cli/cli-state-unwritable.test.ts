@@ -70,6 +70,15 @@ describe('cli: a state file that cannot be written stops start-up (exit 2, the f
     assert.doesNotMatch(r.stdout, /"msg":"listening"/, 'nothing listened')
   })
 
+  test('a data directory that cannot be made (under /proc): exit 2 at once, not a start that hangs', async () => {
+    // Node 20's recursive mkdirSync never returns here (mkdir answers ENOENT under an existing parent).
+    const data = '/proc/portcullis-no-such-dir/data'
+    const r = await cli(['start', '--config', startConfig(dir, data)], dir)
+    assert.equal(r.code, 2, `exit status (-1: killed after 20 s) ${r.stderr}`)
+    assert.ok(r.stderr.includes(`cannot open the state store ${join(data, STATE_DB_FILE)}: the data directory ${data} cannot be made (ENOENT`), r.stderr)
+    assert.doesNotMatch(r.stdout, /"msg":"listening"/, 'nothing listened')
+  })
+
   test('a read-only state.sqlite in a writable directory', async () => {
     const data = join(dir, 'ro-file')
     const file = stateFile(data)

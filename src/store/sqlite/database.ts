@@ -8,9 +8,10 @@
  * write, rather than at the first commit with clients connected.
  */
 import Database from 'better-sqlite3'
-import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs'
+import { chmodSync, closeSync, openSync } from 'node:fs'
 import { join } from 'node:path'
 import { clock } from '../../clock.js'
+import { makeDir } from '../../make-dir.js'
 
 export interface DatabaseSpec {
   /** File name inside the data directory. */
@@ -31,7 +32,7 @@ export function openDatabase(dataDir: string, spec: DatabaseSpec): OpenedDatabas
   const file = join(dataDir, spec.fileName)
   let db: Database.Database | undefined
   try {
-    mkdirSync(dataDir, { recursive: true })
+    makeDir(dataDir)
     // Stores may hold secrets or payloads: owner only (SQLite gives its -wal/-shm files the same mode).
     closeSync(openSync(file, 'a', 0o600))
     chmodSync(file, 0o600)
@@ -62,6 +63,9 @@ function openFailure(err: unknown, dataDir: string): string {
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code.startsWith('SQLITE_READONLY')) {
     return `it cannot be written (${detail}); the broker needs write access to the data directory ${dataDir} ` +
       'and the files in it (dataDir in the configuration)'
+  }
+  if (code === 'ENOENT' && message.includes('mkdir')) {
+    return `the data directory ${dataDir} cannot be made (${detail}; dataDir in the configuration)`
   }
   if (code === 'EEXIST' || code === 'ENOTDIR') {
     return `the data directory ${dataDir}, or a folder above it, is not a directory (${detail}; dataDir in the configuration)`
