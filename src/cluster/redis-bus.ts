@@ -51,6 +51,11 @@ export interface RedisBusStats {
   received: number
 }
 
+/** A forwarded message kept for a client being claimed here, with the stream entry it came in (left unacknowledged meanwhile). */
+interface HeldEntry extends ForwardEntry {
+  readonly entry: Buffer | undefined
+}
+
 interface Target {
   all: boolean
   groups: string[]
@@ -84,13 +89,13 @@ export class RedisBus implements ClusterBus {
    * Clients being claimed here, with what other nodes forwarded for them only meanwhile, and where
    * they started in `#readMeanwhile` (in the order they started: the first started first).
    */
-  readonly #arriving = new Map<string, { readonly held: ForwardEntry[]; readonly from: number }>()
+  readonly #arriving = new Map<string, { readonly held: HeldEntry[]; readonly from: number }>()
   /**
    * Messages for every matching subscription read while some client was being claimed here: one
    * that matched such a client's subscriptions reached no session of it yet (see arrived). The
    * first is number `#meanwhileBase`.
    */
-  #readMeanwhile: ForwardEntry[] = []
+  #readMeanwhile: HeldEntry[] = []
   #meanwhileBase = 0
 
   constructor(state: RedisState, logger: Logger, options: RedisBusOptions = {}) {
@@ -256,6 +261,9 @@ export class RedisBus implements ClusterBus {
     const arrival = this.#arriving.get(clientId)
     if (arrival === undefined) return
     this.#arriving.delete(clientId)
+    // The stream entries that brought what was kept for it are acknowledged with what it stores now.
+    const recorded = this.#state.recorded
+    const entries: Buffer[] = []
     if (movedIn) {
       // What reached this node for everyone while the session was not here yet: its share now
       // (a copy it had another way, or had on the node it left, is not delivered twice).
@@ -271,10 +279,18 @@ export class RedisBus implements ClusterBus {
     const first = this.#arriving.values().next().value
     const drop = first === undefined ? this.#readMeanwhile.length : first.from - this.#meanwhileBase
     if (drop > 0) {
+      for (let i = 0; i < drop; i++) {
+        const entry = this.#readMeanwhile[i].entry
+        if (entry !== undefined) entries.push(entry)
+      }
       this.#readMeanwhile = this.#readMeanwhile.slice(drop)
       this.#meanwhileBase += drop
     }
-    for (const e of arrival.held) this.#receive(e.message, e.forwarded, e.mirror, e.passedOn)
+    for (const e of arrival.held) {
+      this.#receive(e.message, e.forwarded, e.mirror, e.passedOn)
+      if (e.entry !== undefined) entries.push(e.entry)
+    }
+    if (entries.length > 0) this.#reader?.release(entries, this.#state.recorded !== recorded)
   }
 
   /** The grace of a client that moved away ends (or it is back): its kept routes go. */
@@ -344,11 +360,12 @@ export class RedisBus implements ClusterBus {
       for (const clientId of only) {
         const arrival = this.#arriving.get(clientId)
         if (arrival === undefined) continue
-        arrival.held.push({ message, forwarded, mirror, passedOn })
+        // (Its entry stays unacknowledged until then: a crash before it is stored loses nothing.)
+        arrival.held.push({ message, forwarded, mirror, passedOn, entry: this.#reader?.hold() })
         return
       }
     } else if (forwarded.all && this.#arriving.size > 0) {
-      this.#readMeanwhile.push({ message, forwarded, mirror, passedOn })
+      this.#readMeanwhile.push({ message, forwarded, mirror, passedOn, entry: this.#reader?.hold() })
     }
     const missed = this.#handler(message, forwarded)
     if (missed.length > 0 && !passedOn) this.#passOn(message, missed)

@@ -154,6 +154,10 @@ export class StreamReader {
   #acking: Buffer[] | undefined
   /** The last acknowledgement sent behind a read failed: the next read throws it (entries are read again). */
   #ackFailed: Error | undefined
+  /** The entry being handed over (see hold). */
+  #visiting: Buffer | undefined
+  /** Entries not acknowledged until what they carry is delivered (see hold): holds per entry id. */
+  readonly #held = new Map<string, number>()
   /** Messages read and handed over since start. */
   received = 0
   readonly #counted: EntryVisitor = (message, forwarded, mirror, passedOn) => {
@@ -168,6 +172,51 @@ export class StreamReader {
     this.#handle = handle
     this.#key = streamKey(state.nodeId)
     this.#consumer = state.nodeId
+  }
+
+  /**
+   * Called while a message of the entry being handed over is delivered: the receiver keeps the
+   * message in memory for a delivery that comes later (a client being claimed here), so the
+   * entry is not acknowledged until `release` says that delivery is recorded. A node that crashes
+   * meanwhile reads the entry again (or a survivor copies it): the message is not lost.
+   * Undefined outside a hand-over (nothing to hold).
+   */
+  hold(): Buffer | undefined {
+    const id = this.#visiting
+    if (id === undefined) return undefined
+    const key = id.toString()
+    this.#held.set(key, (this.#held.get(key) ?? 0) + 1)
+    return id
+  }
+
+  /**
+   * What `hold` kept for these entries has been delivered, the deliveries recorded in the current
+   * group when `stored`: an entry none of whose messages is held any more is acknowledged in that
+   * group (one MULTI/EXEC with what it stored), or behind the next read when nothing was stored.
+   * On a Redis Cluster the acknowledgement follows the deliveries' commit (at least once).
+   */
+  release(ids: readonly Buffer[], stored: boolean): void {
+    if (this.#closed) return
+    const done: Buffer[] = []
+    for (const id of ids) {
+      const key = id.toString()
+      const holds = (this.#held.get(key) ?? 0) - 1
+      if (holds > 0) this.#held.set(key, holds)
+      else if (this.#held.delete(key)) done.push(id)
+    }
+    if (done.length === 0) return
+    const state = this.#state
+    if (!stored) {
+      for (const id of done) this.#unacked.push(id)
+    } else if (state.sharded) {
+      // (Not acknowledged when the deliveries failed: the entries are read again with the next read from '0'.)
+      state.afterCommit((err) => {
+        if (err === undefined && !this.#closed) for (const id of done) this.#unacked.push(id)
+      })
+    } else {
+      const key = this.#key
+      state.recordCommand(() => ['EVAL', ACK_LUA, 1, key, STREAM_GROUP, ...done])
+    }
   }
 
   async start(): Promise<void> {
@@ -251,24 +300,30 @@ export class StreamReader {
    * instead (#read): nothing to wait for here.
    */
   async #hand(entries: Entries): Promise<Error | undefined> {
-    const ids: Buffer[] = []
+    let ids: Buffer[] = []
     const state = this.#state
     const recorded = state.recorded
     for (const [id, fields] of entries) {
       ids.push(id)
       // (A pending entry whose fields are gone was deleted: only acknowledged.)
       if (fields === null || fields.length === 0) continue
+      this.#visiting = id
       try {
         visitEntry(fields, this.#counted)
       } catch (err) {
         // An entry that cannot be read or delivered is acknowledged all the same (never a loop on it).
         this.#logger.error({ err: { message: err instanceof Error ? err.message : String(err) }, entry: id.toString() }, 'cluster: forwarded message not delivered')
+      } finally {
+        this.#visiting = undefined
       }
     }
+    // Entries with a message held for later are acknowledged when it is delivered (release).
+    if (this.#held.size > 0) ids = ids.filter((id) => !this.#held.has(id.toString()))
     if (state.recorded === recorded) {
       for (const id of ids) this.#unacked.push(id)
       return undefined
     }
+    if (ids.length === 0) return committed(state)
     const key = this.#key
     if (state.sharded) {
       // Redis Cluster: the deliveries (their clients' slots) and the acknowledgement (this
