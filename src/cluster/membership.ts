@@ -8,6 +8,14 @@
  *
  * Node ids are unique among live nodes: a node that starts with the id of a live node waits
  * for that node's key to lapse (a restart after a crash), then refuses to start.
+ *
+ * Redis trouble is not death: when Redis (or the link to it) stalls or goes away for longer than
+ * the keys last — a Sentinel failover, a Redis restart, a pause — every node's key may lapse at
+ * once, though every node is alive. So a node judges no other node dead until its own heartbeat
+ * has been committed again after the trouble and the others have had NODE_DEAD_AFTER_MS more to
+ * renew theirs; a look at the live nodes that Redis answered slowly judges nothing either. A node
+ * that finds its own key lapsed renews it (SET, never NX) and goes on: it does not fight the
+ * others, and they do not take its sessions while they wait.
  */
 import { randomBytes } from 'node:crypto'
 import type { Logger } from '../log.js'
@@ -48,6 +56,12 @@ export class NodeMembership {
   #seen = new Set<string>()
   #looking = false
   #onGone: (nodeId: string, stopped: boolean) => void = () => {}
+  /** The last heartbeat failed (or Redis was unreachable): no node is judged dead until one succeeds. */
+  #troubled = false
+  /** When (clock ms) the last heartbeat was committed. */
+  #beatAt = 0
+  /** No node is judged dead by a look that started before this (clock ms): see the file's comment. */
+  #trustAfter = 0
   #report: () => Readonly<Record<string, number>> = () => ({})
 
   private constructor(state: RedisState) {
@@ -73,6 +87,7 @@ export class NodeMembership {
     }
     // (Two keys of two slots: no MULTI, which a Redis Cluster refuses across slots.)
     await Promise.all([r.sadd(NODE_KEYS.nodes, m.nodeId), r.hset(NODE_KEYS.node(m.nodeId), 'at', String(clock.now()), 'stopped', '0')])
+    m.#beatAt = clock.now()
     m.#heartbeat = clock.setInterval(() => m.#beat(), HEARTBEAT_MS)
     m.#heartbeat.unref()
     return m
@@ -149,15 +164,42 @@ export class NodeMembership {
       // a report that fails leaves the heartbeat as it is
     }
     this.#state.record((m) => m.set(NODE_KEYS.alive(id), token, 'PX', NODE_DEAD_AFTER_MS).hset(NODE_KEYS.node(id), ...fields))
+    if (!this.#state.available) this.#troubled = true
+    this.#state.afterCommit((err) => this.#beaten(err))
     void this.#look()
+  }
+
+  /**
+   * A heartbeat's commit answered. After a failure, or a gap long enough that keys may have lapsed
+   * (Redis or the link stalled: the other nodes' heartbeats stalled too), the others get a full
+   * NODE_DEAD_AFTER_MS from now to renew their keys before any is judged dead.
+   */
+  #beaten(err: Error | undefined): void {
+    if (err !== undefined) {
+      this.#troubled = true
+      return
+    }
+    const now = clock.now()
+    if (this.#troubled || now - this.#beatAt > NODE_DEAD_AFTER_MS - HEARTBEAT_MS) this.#trustAfter = Math.max(this.#trustAfter, now + NODE_DEAD_AFTER_MS)
+    this.#troubled = false
+    this.#beatAt = now
   }
 
   /** Compare the live nodes with the last look; tell of each one gone. Redis trouble: next time. */
   async #look(): Promise<void> {
     if (this.#looking || !this.#state.available) return
     this.#looking = true
+    const started = clock.now()
     try {
       const live = new Set((await this.liveNodes()).filter((n) => n !== this.nodeId))
+      const now = clock.now()
+      // A slow answer: Redis or the link stalled meanwhile, and the keys with it.
+      if (now - started > HEARTBEAT_MS) this.#trustAfter = Math.max(this.#trustAfter, now + NODE_DEAD_AFTER_MS)
+      if (this.#troubled || started < this.#trustAfter) {
+        // Not now (see the file's comment): the nodes seen stay seen, and are looked at again later.
+        for (const n of live) this.#seen.add(n)
+        return
+      }
       const gone = [...this.#seen].filter((n) => !live.has(n))
       this.#seen = live
       for (const n of gone) this.#onGone(n, (await this.#state.client.hget(NODE_KEYS.node(n), 'stopped')) === '1')
