@@ -408,6 +408,17 @@ export class RedisState implements CommitBarrier {
    * the replicas that hold this commit; an error when fewer than asked do within the timeout.
    * The commit is applied on the master all the same — it is not acknowledged, as when Redis
    * fails to answer. Without `replicaAck`: nothing sent, nothing awaited.
+   *
+   * Writes made outside group commits get no WAIT of their own, because none can lose an
+   * acknowledged message on a failover: WAIT covers every earlier write of its connection, and
+   * the ones on this connection (client-id claims and hand-offs, a dead node's stream renamed by
+   * its sweeper, a node's first liveness key) come before the commits whose acknowledgements
+   * depend on them — a claim the promoted replica lacks leaves the registry entry on an older
+   * epoch, so the claimer's writes for that client are refused (no false acknowledgement). The
+   * stream reader's own connection (XREADGROUP, and XACK + XDEL of entries whose delivery stored
+   * nothing) writes only what, when lost, makes a node read an entry again (a repeat, never a
+   * loss); an entry whose delivery stored something is acknowledged in that delivery's commit.
+   * Heartbeats go with the group commits (waited for).
    */
   #replicated(): Promise<Error | undefined> | undefined {
     const ack = this.#replicaAck
