@@ -3,7 +3,9 @@
  * loopback ports (127.0.0.1 only; each port's cluster bus, port + 10000, free too), each in its
  * own temporary folder with append-only persistence, joined by `redis-cli --cluster create …
  * --cluster-replicas 0`; stopped by their PIDs. `stop()` then `start()` restarts every master
- * on the same ports and data (nodes.conf keeps the slot layout).
+ * on the same ports and data (nodes.conf keeps the slot layout). With `replicas: 1`, each master
+ * has a replica (six servers), and `kill(port)` SIGKILLs one of them so that the Redis Cluster
+ * promotes its replica (after `nodeTimeoutMs` and an election).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -58,9 +60,24 @@ interface Master {
   out: string
 }
 
+export interface RedisClusterOptions {
+  /** Replicas per master (0: three masters alone). */
+  readonly replicas?: number
+  /** `cluster-node-timeout`: how long a master may be unreachable before its replica takes over. */
+  readonly nodeTimeoutMs?: number
+}
+
 export class RedisClusterServer {
+  /** Every server (masters and replicas alike: which is which is the Redis Cluster's to say). */
   readonly #masters: Master[] = []
   #created = false
+  readonly #replicas: number
+  readonly #nodeTimeoutMs: number
+
+  constructor(options: RedisClusterOptions = {}) {
+    this.#replicas = options.replicas ?? 0
+    this.#nodeTimeoutMs = options.nodeTimeoutMs ?? 2000
+  }
 
   /** The `cluster.redis` configuration value naming its seed nodes. */
   get target(): { readonly cluster: readonly string[] } {
@@ -89,7 +106,7 @@ export class RedisClusterServer {
   async start(): Promise<void> {
     if (this.#masters.length === 0) {
       const taken = new Set<number>()
-      for (let i = 0; i < MASTERS; i++) {
+      for (let i = 0; i < MASTERS * (1 + this.#replicas); i++) {
         const port = await freeClusterPort(taken)
         taken.add(port)
         this.#masters.push({ port, dir: mkdtempSync(join(tmpdir(), 'portcullis-redis-cluster-')), child: undefined, out: '' })
@@ -97,7 +114,7 @@ export class RedisClusterServer {
     }
     await Promise.all(this.#masters.map((m) => this.#spawn(m)))
     if (!this.#created) {
-      await run('redis-cli', ['--cluster', 'create', ...this.#masters.map((m) => `127.0.0.1:${m.port}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 20_000 })
+      await run('redis-cli', ['--cluster', 'create', ...this.#masters.map((m) => `127.0.0.1:${m.port}`), '--cluster-replicas', String(this.#replicas), '--cluster-yes'], { timeout: 20_000 })
       this.#created = true
     }
     // Every master sees every slot served (the state 'ok' spreads over the cluster bus).
@@ -108,6 +125,54 @@ export class RedisClusterServer {
       }
       return true
     }, 'every master reports cluster_state:ok', 20_000)
+    if (this.#replicas > 0) {
+      // Every replica has synchronised with its master (else a failover could find none fit).
+      await waitFor(async () => {
+        for (const m of this.#masters) {
+          const info = await this.#info(m.port)
+          if (/role:slave/.test(info) && !/master_link_status:up/.test(info)) return false
+        }
+        return true
+      }, 'every replica is in sync', 20_000)
+    }
+  }
+
+  /** `INFO replication` of the server on `port`. */
+  async #info(port: number): Promise<string> {
+    const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'info', 'replication'], { timeout: 2000 })
+    return stdout
+  }
+
+  /** The port of the master serving `key`'s hash slot now, and of its replicas. */
+  async servers(key: string): Promise<{ readonly master: number; readonly replicas: readonly number[] }> {
+    const probe = this.client()
+    try {
+      await probe.connect()
+      const slot = Number(await probe.cluster('KEYSLOT', key))
+      const ranges = await probe.cluster('SLOTS')
+      for (const [from, to, master, ...replicas] of ranges) {
+        if (slot >= from && slot <= to) return { master: master[1], replicas: replicas.map((r) => r[1]) }
+      }
+      throw new Error(`Redis Cluster: no master serves slot ${slot}`)
+    } finally {
+      probe.disconnect()
+    }
+  }
+
+  /** True when the server on `port` is a master now. */
+  async isMaster(port: number): Promise<boolean> {
+    return /role:master/.test(await this.#info(port))
+  }
+
+  /** SIGKILL the server on `port` (a crash) and wait for it to exit. */
+  async kill(port: number): Promise<void> {
+    const m = this.#masters.find((x) => x.port === port)
+    const child = m?.child
+    if (m === undefined || child === undefined || child.exitCode !== null || child.signalCode !== null) return
+    m.child = undefined
+    const gone = new Promise((r) => child.once('exit', r))
+    process.kill(child.pid as number, 'SIGKILL')
+    await gone
   }
 
   /** Stop every master by PID (SIGKILL: a crash, else SIGTERM) and wait for each to exit. */
@@ -137,7 +202,7 @@ export class RedisClusterServer {
       '--bind', '127.0.0.1',
       '--cluster-enabled', 'yes',
       '--cluster-config-file', join(m.dir, 'nodes.conf'),
-      '--cluster-node-timeout', '2000',
+      '--cluster-node-timeout', String(this.#nodeTimeoutMs),
       ...durableRedisArgs(m.dir),
     ], { stdio: ['ignore', 'pipe', 'pipe'] })
     m.child = child
@@ -150,8 +215,8 @@ export class RedisClusterServer {
   }
 }
 
-export async function startRedisCluster(): Promise<RedisClusterServer> {
-  const r = new RedisClusterServer()
+export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisClusterServer> {
+  const r = new RedisClusterServer(options)
   try {
     await r.start()
   } catch (err) {
