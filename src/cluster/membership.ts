@@ -12,7 +12,7 @@
  * Redis trouble is not death: when Redis (or the link to it) stalls or goes away for longer than
  * the keys last — a Sentinel failover, a Redis restart, a pause — every node's key may lapse at
  * once, though every node is alive. So a node judges no other node dead until its own heartbeat
- * has been committed again after the trouble and the others have had NODE_DEAD_AFTER_MS more to
+ * has been committed again after the trouble and the others have had TROUBLE_GRACE_MS more to
  * renew theirs; a look at the live nodes that Redis answered slowly judges nothing either. A node
  * that finds its own key lapsed renews it (SET, never NX) and goes on: it does not fight the
  * others, and they do not take its sessions while they wait.
@@ -25,6 +25,12 @@ import { clock } from '../clock.js'
 export const HEARTBEAT_MS = 1000
 /** A node whose liveness key is older than this is dead (three missed heartbeats). */
 export const NODE_DEAD_AFTER_MS = 3000
+/**
+ * After Redis trouble, how long the other nodes get to renew their keys before any is judged dead,
+ * from this node's own first heartbeat stored again: a key's life, plus their reconnection (a
+ * back-off of at most 2 s, redis-state.ts) and their next heartbeat.
+ */
+const TROUBLE_GRACE_MS = NODE_DEAD_AFTER_MS + 2000 + HEARTBEAT_MS
 
 export const NODE_KEYS = {
   nodes: 'pc:nodes',
@@ -171,8 +177,8 @@ export class NodeMembership {
 
   /**
    * A heartbeat's commit answered. After a failure, or a gap long enough that keys may have lapsed
-   * (Redis or the link stalled: the other nodes' heartbeats stalled too), the others get a full
-   * NODE_DEAD_AFTER_MS from now to renew their keys before any is judged dead.
+   * (Redis or the link stalled: the other nodes' heartbeats stalled too), the others get
+   * TROUBLE_GRACE_MS from now to renew their keys before any is judged dead.
    */
   #beaten(err: Error | undefined): void {
     if (err !== undefined) {
@@ -180,7 +186,7 @@ export class NodeMembership {
       return
     }
     const now = clock.now()
-    if (this.#troubled || now - this.#beatAt > NODE_DEAD_AFTER_MS - HEARTBEAT_MS) this.#trustAfter = Math.max(this.#trustAfter, now + NODE_DEAD_AFTER_MS)
+    if (this.#troubled || now - this.#beatAt > NODE_DEAD_AFTER_MS - HEARTBEAT_MS) this.#trustAfter = Math.max(this.#trustAfter, now + TROUBLE_GRACE_MS)
     this.#troubled = false
     this.#beatAt = now
   }
@@ -194,7 +200,7 @@ export class NodeMembership {
       const live = new Set((await this.liveNodes()).filter((n) => n !== this.nodeId))
       const now = clock.now()
       // A slow answer: Redis or the link stalled meanwhile, and the keys with it.
-      if (now - started > HEARTBEAT_MS) this.#trustAfter = Math.max(this.#trustAfter, now + NODE_DEAD_AFTER_MS)
+      if (now - started > HEARTBEAT_MS) this.#trustAfter = Math.max(this.#trustAfter, now + TROUBLE_GRACE_MS)
       if (this.#troubled || started < this.#trustAfter) {
         // Not now (see the file's comment): the nodes seen stay seen, and are looked at again later.
         for (const n of live) this.#seen.add(n)

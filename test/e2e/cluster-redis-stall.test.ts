@@ -112,7 +112,8 @@ for (const version of [4, 5] as const) {
         await delay(STALL_MS)
         await redis.start()
       }
-      await delay(2 * NODE_DEAD_AFTER_MS + 1000)
+      // (Longer than the grace a node gives the others after Redis trouble, membership.ts, and a key's life more.)
+      await delay(3 * NODE_DEAD_AFTER_MS + 1000)
       publishing = false
       await publisher
       await until(() => unanswered === 0 || !pubOnA.connected || !pubOnB.connected, 'every publish is answered', 15_000)
