@@ -3,7 +3,10 @@
  * appendonly, appendfsync everysec), each broker a child process pinned to core 0. One
  * publisher and one subscriber; per round, publisher kind and QoS, two runs:
  *   local  — publisher and subscriber on node A (the cluster's direct path),
- *   cross  — publisher on node A, subscriber on node B (through B's Redis Stream).
+ *   cross  — publisher on node A, subscriber on node B (QoS 1: through B's Redis Stream; QoS 0:
+ *            through B's pub/sub channel, or its stream with `--qos0 stream`).
+ * `--qos0 stream,pubsub` runs the whole set once per path (cluster.qos0), each on a fresh pair of
+ * nodes (warm-up round included), and prints the rows and the ratio of each.
  * Publisher kinds: `window` — MQTT.js as it comes (Nagle on), as fast as a window of WINDOW
  * undelivered messages allows; `fixed` — TCP_NODELAY and a fixed rate (`--rate`), open loop:
  * small entries, the regime of many clients at modest rates.
@@ -20,7 +23,7 @@
  * the idle CPU taken out of both rows.
  *
  *   npm run build && node --import tsx bench/cluster.ts [--rounds 3] [--messages 20000] [--qos 0,1]
- *       [--modes local,cross] [--publishers window,fixed] [--rate 10000] [--idle-ms 3000]
+ *       [--modes local,cross] [--publishers window,fixed] [--rate 10000] [--idle-ms 3000] [--qos0 pubsub|stream|stream,pubsub]
  *       [--cpu-prof DIR]   (both nodes run with node --cpu-prof into DIR)
  *       [--threads]   (CPU per message of each thread of each node: main thread vs GC helpers)
  *       [--connects 2000]   (0: no connect scenario)
@@ -47,9 +50,12 @@ import { startRedis } from './lib/redis-server.js'
 /** The string options left empty are not given: `--cpu-prof DIR`, `--node-flags "FLAGS"`, `--node-stdout DIR`, `--root DIR`. */
 const values = benchOptions(
   { rounds: [3, 1, 10], messages: [20_000, 100, 200_000], connects: [2000, 0, 20_000], rate: [10_000, 100, 100_000], 'idle-ms': [3000, 500, 10_000] },
-  { qos: '0,1', modes: 'local,cross', publishers: 'window,fixed', 'cpu-prof': '', 'node-flags': '', 'node-stdout': '', root: '' },
+  { qos: '0,1', modes: 'local,cross', publishers: 'window,fixed', qos0: 'pubsub', 'cpu-prof': '', 'node-flags': '', 'node-stdout': '', root: '' },
   ['threads', 'no-warmup'],
 )
+type Qos0Path = 'pubsub' | 'stream'
+/** cluster.qos0 of the nodes: each path runs on its own pair of nodes, one after the other. */
+const QOS0_PATHS = values.qos0.split(',').filter((p): p is Qos0Path => p === 'pubsub' || p === 'stream')
 const MODES = values.modes.split(',').filter((m): m is 'local' | 'cross' => m === 'local' || m === 'cross')
 /** Connect scenario: clean-start connects (then a DISCONNECT) per run, 0 to skip it. */
 const CONNECTS = values.connects
@@ -76,6 +82,7 @@ const LOAD_AT_START = loadavg().map((l) => l.toFixed(2)).join(' ')
 interface Idle { readonly a: number; readonly b: number; readonly redis: number }
 
 interface Result {
+  readonly path: Qos0Path
   readonly mode: 'local' | 'cross'
   readonly qos: 0 | 1
   readonly publisher: Publisher
@@ -198,7 +205,7 @@ function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? NaN : (sorted[Math.min(sorted.length - 1, Math.floor(p * (sorted.length - 1)))])
 }
 
-async function run(mode: 'local' | 'cross', qos: 0 | 1, publisher: Publisher, a: RunningBroker, b: RunningBroker, redisPid: number, idle: Idle, stats: Redis, round: number): Promise<Result> {
+async function run(path: Qos0Path, mode: 'local' | 'cross', qos: 0 | 1, publisher: Publisher, a: RunningBroker, b: RunningBroker, redisPid: number, idle: Idle, stats: Redis, round: number): Promise<Result> {
   const topic = `bench/${mode}/${qos}/${publisher}/${round}`
   const sub = await client(mode === 'local' ? a.port : b.port, `sub-${mode}-${qos}-${publisher}-${round}`)
   const pub = await client(a.port, `pub-${mode}-${qos}-${publisher}-${round}`)
@@ -282,7 +289,7 @@ async function run(mode: 'local' | 'cross', qos: 0 | 1, publisher: Publisher, a:
   sub.end(true)
   latencies.sort((x, y) => x - y)
   return {
-    mode, qos, publisher, delivered: received, seconds,
+    path, mode, qos, publisher, delivered: received, seconds,
     brokerUsPerMsg: (cpu * 1e6) / Math.max(received, 1),
     aUsPerMsg: (cpuA * 1e6) / Math.max(received, 1),
     bUsPerMsg: (cpuB * 1e6) / Math.max(received, 1),
@@ -363,7 +370,7 @@ async function main(): Promise<void> {
   const prof = values['cpu-prof']
   const flags = [...(prof === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`]), ...values['node-flags'].split(' ').filter((f) => f !== '')]
   const opts = { tmpDir: dir, brokerCpu: '0', portcullisNodeFlags: flags, mosquittoPath: '', stdoutDir: values['node-stdout'] === '' ? undefined : values['node-stdout'] }
-  const cluster = (nodeId: string): Record<string, unknown> => ({ cluster: { redis: { path: join(dir, 'redis.sock') }, nodeId }, persistence: true })
+  const cluster = (nodeId: string, qos0: Qos0Path): Record<string, unknown> => ({ cluster: { redis: { path: join(dir, 'redis.sock') }, nodeId, qos0 }, persistence: true })
   const root = values.root === '' ? {} : { root: values.root }
   const results: Result[] = []
   const idles: Idle[] = []
@@ -371,42 +378,44 @@ async function main(): Promise<void> {
   const stats = new Redis({ path: join(dir, 'redis.sock'), lazyConnect: true, maxRetriesPerRequest: 1 })
   await stats.connect()
   try {
-    const a = await startBroker({ label: 'node-a', kind: 'portcullis', portcullisConfig: cluster('node-a'), ...root }, PORT_A, opts)
-    const b = await startBroker({ label: 'node-b', kind: 'portcullis', portcullisConfig: cluster('node-b'), ...root }, PORT_B, opts)
-    try {
-      // Round 0 warms both nodes up (the JIT compiles the hot paths) and is not counted.
-      for (let round = WARMUP ? 0 : 1; round <= ROUNDS; round++) {
-        const idle = await measureIdle(a, b, redis.pid as number)
-        if (round > 0) idles.push(idle)
-        process.stderr.write(`round ${round} idle (no traffic, ${IDLE_MS} ms): A ${(idle.a * 1e3).toFixed(1)} ms/s, B ${(idle.b * 1e3).toFixed(1)} ms/s, Redis ${(idle.redis * 1e3).toFixed(1)} ms/s\n`)
-        for (const publisher of PUBLISHERS) for (const qos of QOS) {
-          for (const mode of MODES) {
-            const r = await run(mode, qos, publisher, a, b, redis.pid as number, idle, stats, round)
-            if (round > 0) results.push(r)
-            process.stderr.write(`round ${round} ${publisher} QoS ${qos} ${mode}: ${r.delivered} msgs, ${(r.delivered / r.seconds).toFixed(0)} msg/s, broker ${r.brokerUsPerMsg.toFixed(1)} µs/msg (A ${r.aUsPerMsg.toFixed(1)}, B ${r.bUsPerMsg.toFixed(1)}, idle ${r.idleUsPerMsg.toFixed(1)}), redis ${r.redisUsPerMsg.toFixed(1)} µs/msg, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, kernel ${r.systemUsPerMsg.toFixed(1)} µs/msg, writes ${r.writesPerMsg.toFixed(2)}/msg, reads ${r.readsPerMsg.toFixed(2)}/msg, wake-ups A ${r.wakeUpsA.toFixed(3)} B ${r.wakeUpsB.toFixed(3)}/msg\n`)
-            const cmds = [...r.commands].sort((x, y) => y[1].calls - x[1].calls).map(([n, c]) => `${n} ${c.calls.toFixed(3)} (${c.usec.toFixed(2)} µs)`)
-            process.stderr.write(`  Redis commands per message: ${cmds.join(', ')}\n`)
-          }
-        }
-      }
-      if (CONNECTS > 0) {
-        const single = await startBroker({ label: 'single', kind: 'portcullis', portcullisConfig: { persistence: true } }, PORT_SINGLE, opts)
-        try {
-          for (let round = WARMUP ? 0 : 1; round <= ROUNDS; round++) {
-            for (const [mode, nodes] of [['single', [single]], ['cluster', [a, b]]] as const) {
-              const r = await runConnects(mode, nodes, redis.pid as number, stats, round)
-              if (round > 0) connects.push(r)
-              const cmds = [...r.commands].sort((x, y) => y[1].calls - x[1].calls).map(([name, c]) => `${name} ${c.calls.toFixed(2)} (${c.usec.toFixed(1)} µs)`)
-              process.stderr.write(`round ${round} connect ${mode}: ${r.connects} connects, ${(r.connects / r.seconds).toFixed(0)}/s, broker ${r.brokerUsPerConnect.toFixed(0)} µs/connect, redis ${r.redisUsPerConnect.toFixed(0)} µs/connect, p50 ${r.p50Ms.toFixed(2)} ms; Redis commands per connect: ${cmds.join(', ')}\n`)
+    for (const [pathIndex, path] of QOS0_PATHS.entries()) {
+      const a = await startBroker({ label: 'node-a', kind: 'portcullis', portcullisConfig: cluster('node-a', path), ...root }, PORT_A, opts)
+      const b = await startBroker({ label: 'node-b', kind: 'portcullis', portcullisConfig: cluster('node-b', path), ...root }, PORT_B, opts)
+      try {
+        // Round 0 warms both nodes up (the JIT compiles the hot paths) and is not counted.
+        for (let round = WARMUP ? 0 : 1; round <= ROUNDS; round++) {
+          const idle = await measureIdle(a, b, redis.pid as number)
+          if (round > 0) idles.push(idle)
+          process.stderr.write(`round ${round} idle (no traffic, ${IDLE_MS} ms): A ${(idle.a * 1e3).toFixed(1)} ms/s, B ${(idle.b * 1e3).toFixed(1)} ms/s, Redis ${(idle.redis * 1e3).toFixed(1)} ms/s\n`)
+          for (const publisher of PUBLISHERS) for (const qos of QOS) {
+            for (const mode of MODES) {
+              const r = await run(path, mode, qos, publisher, a, b, redis.pid as number, idle, stats, round)
+              if (round > 0) results.push(r)
+              process.stderr.write(`round ${round} qos0=${path} ${publisher} QoS ${qos} ${mode}: ${r.delivered} msgs, ${(r.delivered / r.seconds).toFixed(0)} msg/s, broker ${r.brokerUsPerMsg.toFixed(1)} µs/msg (A ${r.aUsPerMsg.toFixed(1)}, B ${r.bUsPerMsg.toFixed(1)}, idle ${r.idleUsPerMsg.toFixed(1)}), redis ${r.redisUsPerMsg.toFixed(1)} µs/msg, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, kernel ${r.systemUsPerMsg.toFixed(1)} µs/msg, writes ${r.writesPerMsg.toFixed(2)}/msg, reads ${r.readsPerMsg.toFixed(2)}/msg, wake-ups A ${r.wakeUpsA.toFixed(3)} B ${r.wakeUpsB.toFixed(3)}/msg\n`)
+              const cmds = [...r.commands].sort((x, y) => y[1].calls - x[1].calls).map(([n, c]) => `${n} ${c.calls.toFixed(3)} (${c.usec.toFixed(2)} µs)`)
+              process.stderr.write(`  Redis commands per message: ${cmds.join(', ')}\n`)
             }
           }
-        } finally {
-          await single.stop()
         }
+        if (CONNECTS > 0 && pathIndex === QOS0_PATHS.length - 1) {
+          const single = await startBroker({ label: 'single', kind: 'portcullis', portcullisConfig: { persistence: true } }, PORT_SINGLE, opts)
+          try {
+            for (let round = WARMUP ? 0 : 1; round <= ROUNDS; round++) {
+              for (const [mode, nodes] of [['single', [single]], ['cluster', [a, b]]] as const) {
+                const r = await runConnects(mode, nodes, redis.pid as number, stats, round)
+                if (round > 0) connects.push(r)
+                const cmds = [...r.commands].sort((x, y) => y[1].calls - x[1].calls).map(([name, c]) => `${name} ${c.calls.toFixed(2)} (${c.usec.toFixed(1)} µs)`)
+                process.stderr.write(`round ${round} connect ${mode}: ${r.connects} connects, ${(r.connects / r.seconds).toFixed(0)}/s, broker ${r.brokerUsPerConnect.toFixed(0)} µs/connect, redis ${r.redisUsPerConnect.toFixed(0)} µs/connect, p50 ${r.p50Ms.toFixed(2)} ms; Redis commands per connect: ${cmds.join(', ')}\n`)
+              }
+            }
+          } finally {
+            await single.stop()
+          }
+        }
+      } finally {
+        await a.stop()
+        await b.stop()
       }
-    } finally {
-      await a.stop()
-      await b.stop()
     }
   } finally {
     stats.disconnect()
@@ -416,19 +425,19 @@ async function main(): Promise<void> {
   }
   const idleMs = (f: (i: Idle) => number): string => (median(idles.map(f)) * 1e3).toFixed(1)
   process.stdout.write(`\nIdle (no traffic, ${IDLE_MS} ms at the start of each round): node A ${idleMs((i) => i.a)} ms CPU/s, node B ${idleMs((i) => i.b)} ms CPU/s, Redis ${idleMs((i) => i.redis)} ms CPU/s\n`)
-  process.stdout.write(`\n| publisher | QoS | path | msg/s | broker CPU µs/msg (A+B) | node A | node B | idle part (A+B) | A+B without idle | Redis CPU µs/msg | p50 ms | p99 ms | writes/msg (A+B) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n`)
+  process.stdout.write(`\n| publisher | QoS | path (cluster.qos0) | msg/s | broker CPU µs/msg (A+B) | node A | node B | idle part (A+B) | A+B without idle | Redis CPU µs/msg | p50 ms | p99 ms | writes/msg (A+B) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n`)
   const ratios: string[] = []
-  for (const publisher of PUBLISHERS) {
+  for (const path of QOS0_PATHS) for (const publisher of PUBLISHERS) {
     for (const qos of QOS) {
-      const med = (mode: 'local' | 'cross', f: (r: Result) => number): number => median(results.filter((r) => r.publisher === publisher && r.qos === qos && r.mode === mode).map(f))
+      const med = (mode: 'local' | 'cross', f: (r: Result) => number): number => median(results.filter((r) => r.path === path && r.publisher === publisher && r.qos === qos && r.mode === mode).map(f))
       for (const mode of MODES) {
         const m = (f: (r: Result) => number): number => med(mode, f)
-        process.stdout.write(`| ${publisher === 'fixed' ? `fixed ${RATE}/s, no Nagle` : 'window, Nagle'} | ${qos} | ${mode} | ${m((r) => r.delivered / r.seconds).toFixed(0)} | ${m((r) => r.brokerUsPerMsg).toFixed(1)} | ${m((r) => r.aUsPerMsg).toFixed(1)} | ${m((r) => r.bUsPerMsg).toFixed(1)} | ${m((r) => r.idleUsPerMsg).toFixed(1)} | ${m((r) => r.brokerUsPerMsg - r.idleUsPerMsg).toFixed(1)} | ${m((r) => r.redisUsPerMsg).toFixed(1)} | ${m((r) => r.p50Ms).toFixed(2)} | ${m((r) => r.p99Ms).toFixed(2)} | ${m((r) => r.writesPerMsg).toFixed(2)} |\n`)
+        process.stdout.write(`| ${publisher === 'fixed' ? `fixed ${RATE}/s, no Nagle` : 'window, Nagle'} | ${qos} | ${mode} (${path}) | ${m((r) => r.delivered / r.seconds).toFixed(0)} | ${m((r) => r.brokerUsPerMsg).toFixed(1)} | ${m((r) => r.aUsPerMsg).toFixed(1)} | ${m((r) => r.bUsPerMsg).toFixed(1)} | ${m((r) => r.idleUsPerMsg).toFixed(1)} | ${m((r) => r.brokerUsPerMsg - r.idleUsPerMsg).toFixed(1)} | ${m((r) => r.redisUsPerMsg).toFixed(1)} | ${m((r) => r.p50Ms).toFixed(2)} | ${m((r) => r.p99Ms).toFixed(2)} | ${m((r) => r.writesPerMsg).toFixed(2)} |\n`)
       }
       if (MODES.length === 2) {
         const ratio = med('cross', (r) => r.brokerUsPerMsg) / med('local', (r) => r.brokerUsPerMsg)
         const work = med('cross', (r) => r.brokerUsPerMsg - r.idleUsPerMsg) / med('local', (r) => r.brokerUsPerMsg - r.idleUsPerMsg)
-        ratios.push(`${publisher} QoS ${qos}: ${ratio.toFixed(2)}× (without idle ${work.toFixed(2)}×)`)
+        ratios.push(`qos0=${path} ${publisher} QoS ${qos}: ${ratio.toFixed(2)}× (without idle ${work.toFixed(2)}×)`)
       }
     }
   }

@@ -177,6 +177,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     // Cluster: messages reach subscribers on the other nodes through Redis (cluster/redis-bus.ts).
     const bus = redis === undefined ? new LocalBus() : new RedisBus(redis, logger, {
       ...(retained instanceof RedisRetainedStore ? { mirrorRetained: (m) => retained.mirror(m) } : {}),
+      qos0: config.cluster?.qos0 ?? 'pubsub',
     })
 
     const broker = new Broker({

@@ -60,6 +60,8 @@ export type EntryVisitor = (message: Message, forwarded: Forwarded, mirror: bool
 export class EntryWriter {
   #buf = Buffer.allocUnsafe(FIRST_SIZE)
   #at: number
+  /** Messages added. */
+  count = 0
 
   constructor() {
     this.#at = this.#buf.writeUInt8(VERSION, 0)
@@ -101,6 +103,7 @@ export class EntryWriter {
     for (let k = 0; k < groups.length; k++) this.#text(groups[k], 2)
     this.#at = buf.writeUInt32BE(payload.length, this.#at)
     this.#at += payload.copy(buf, this.#at)
+    this.count++
   }
 
   /** The entry's bytes (a view of the writer's buffer: add nothing more once taken). */

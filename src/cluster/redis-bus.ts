@@ -16,6 +16,10 @@
  * (deliveredBefore) and the new node delivers each id to that client once (broker/recent-ids.ts),
  * so a message that came both ways, or late from a node's stream (catch-up, or the new node's own
  * stream from a grace of its own), counts once.
+ *
+ * QoS 0 (`qos0: 'pubsub'`, the default): the delivery to a node's non-shared subscriptions goes
+ * over that node's pub/sub channel instead of its stream (qos0-channel.ts says why and what
+ * stays on the stream).
  */
 import type { Logger } from '../log.js'
 import type { Message } from '../mqtt/types.js'
@@ -29,6 +33,7 @@ import { RouteTable } from './routes.js'
 import { StreamTakeover } from './stream-takeover.js'
 import { TO_ALL, type ForwardEntry } from './entry-codec.js'
 import { StreamReader, recordForward, streamKey } from './streams.js'
+import { Qos0Receiver, Qos0Sender } from './qos0-channel.js'
 
 /**
  * `pc:{<cid>}:delivered`: the cluster ids a node delivered to a client lately, written when
@@ -41,14 +46,18 @@ const DELIVERED_TTL_MS = 2 * RECENT_IDS_MS
 export interface RedisBusOptions {
   /** Apply a retained message forwarded by another node to this node's retained mirror. */
   readonly mirrorRetained?: (message: Message) => void
+  /** How QoS 0 messages reach the other nodes' non-shared subscriptions (default 'pubsub'). */
+  readonly qos0?: 'pubsub' | 'stream'
 }
 
 /** Counters for /stats and tests. */
 export interface RedisBusStats {
-  /** Stream entries appended for other nodes. */
+  /** Messages forwarded to other nodes (their streams or QoS 0 channels), one per node and message. */
   forwarded: number
-  /** Stream entries read from this node's stream and handed to its subscribers. */
+  /** Messages read from this node's stream or QoS 0 channel and handed to its subscribers. */
   received: number
+  /** QoS 0 messages for other nodes that were lost (Redis away, or the node's subscription being made again). */
+  qos0Lost: number
 }
 
 /** A forwarded message kept for a client being claimed here, with the stream entry it came in (left unacknowledged meanwhile). */
@@ -76,6 +85,9 @@ export class RedisBus implements ClusterBus {
   readonly #cursors = new Map<string, number>()
   #handler: (message: Message, forwarded: Forwarded) => readonly string[] = () => []
   #reader: StreamReader | undefined
+  /** QoS 0 over pub/sub (undefined: `qos0: 'stream'`). */
+  readonly #qos0Out: Qos0Sender | undefined
+  #qos0In: Qos0Receiver | undefined
   #forwarded = 0
   #started = false
   #closed: Promise<void> | undefined
@@ -103,6 +115,7 @@ export class RedisBus implements ClusterBus {
     this.#logger = logger
     this.#routes = new RouteTable(state, logger)
     this.#mirror = options.mirrorRetained
+    this.#qos0Out = options.qos0 === 'stream' ? undefined : new Qos0Sender(state, logger, (node) => this.#routes.alive(node))
     this.#takeover = new StreamTakeover({
       state, logger, routes: this.#routes,
       deliver: (message, forwarded) => this.#handler(message, forwarded),
@@ -115,7 +128,11 @@ export class RedisBus implements ClusterBus {
   }
 
   get stats(): RedisBusStats {
-    return { forwarded: this.#forwarded, received: this.#reader?.received ?? 0 }
+    return {
+      forwarded: this.#forwarded,
+      received: (this.#reader?.received ?? 0) + (this.#qos0In?.received ?? 0),
+      qos0Lost: this.#qos0Out?.lost ?? 0,
+    }
   }
 
   /** Entries waiting in this node's stream (metrics). */
@@ -150,9 +167,16 @@ export class RedisBus implements ClusterBus {
   async start(holds: (clientId: string) => boolean = () => false): Promise<void> {
     const listener = this.#state.connection('portcullis-routes')
     const reader = this.#state.connection('portcullis-stream')
+    // (Subscribed whatever this node's own `qos0`: other nodes may send QoS 0 that way.)
+    const qos0 = new Qos0Receiver(this.#state, this.#logger, this.#receive)
+    // (The main connection logs Redis trouble; without a listener ioredis prints each failed reconnection.)
+    for (const c of [listener, reader]) c.on('error', () => {})
     try {
       await listener.connect()
       await reader.connect()
+      // Subscribed before this node's routes are written: nothing another node sends for them is missed.
+      await qos0.start()
+      this.#qos0In = qos0
       await this.#routes.start(listener)
       for (const [node, owned] of this.#deadOwners) {
         const held = new Set([...owned].filter(holds))
@@ -163,6 +187,7 @@ export class RedisBus implements ClusterBus {
       await this.#reader.start()
     } catch (err) {
       this.#routes.close()
+      qos0.close()
       reader.disconnect()
       listener.disconnect()
       throw err
@@ -187,9 +212,14 @@ export class RedisBus implements ClusterBus {
     if (this.#moved.size > 0) this.#forwardMoved(message, undefined)
     const match = this.#routes.match(message.topic)
     const mirror = message.retain && this.#mirror !== undefined
+    // QoS 0 to every matching subscription: by the node's channel (its shared groups and the
+    // retained mirror by its stream, below). Every QoS 0 message of a topic reaches a non-shared
+    // subscription through the channel, retained or not: in order [MQTT-4.6.0-5].
+    const channel = message.qos === 0 ? this.#qos0Out : undefined
     if (match.groups.length === 0 && !mirror) {
       // The common case: to every matching subscription of each node that has one (no object per node).
-      for (const c of match.clients) recordForward(this.#state, c.clientId, message, TO_ALL, false)
+      if (channel !== undefined) for (const c of match.clients) channel.forward(c.clientId, message)
+      else for (const c of match.clients) recordForward(this.#state, c.clientId, message, TO_ALL, false)
       this.#forwarded += match.clients.length
       return localGroups
     }
@@ -213,8 +243,14 @@ export class RedisBus implements ClusterBus {
       for (const node of this.#routes.nodes()) if (!targets.has(node)) targets.set(node, { all: false, groups: [] })
     }
     for (const [node, t] of targets) {
-      recordForward(this.#state, node, message, t, mirror)
       this.#forwarded++
+      if (channel !== undefined && t.all) {
+        channel.forward(node, message)
+        // What is left for the stream: the node's shared groups, the mirror update (no delivery).
+        if (t.groups.length === 0 && !mirror) continue
+        t.all = false
+      }
+      recordForward(this.#state, node, message, t, mirror)
     }
     return served
   }
@@ -339,6 +375,7 @@ export class RedisBus implements ClusterBus {
       for (const clientId of [...this.#moved.keys()]) this.#stopMoved(clientId)
       this.#takeover.close()
       this.#routes.close()
+      this.#qos0In?.close()
       await this.#reader?.close()
     })()
     return this.#closed

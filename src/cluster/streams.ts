@@ -1,6 +1,8 @@
 /**
  * Messages between nodes go through one Redis Stream per receiving node, `pc:fwd:{<node>}`,
- * read by that node with a consumer group — not pub/sub, which drops what a node misses.
+ * read by that node with a consumer group — not pub/sub, which drops what a node misses. (QoS 0
+ * for a node's non-shared subscriptions, which may be dropped, goes over pub/sub by default:
+ * qos0-channel.ts.)
  *
  * - The sender appends (XADD) with the changes of the same turn, in its group commit: the
  *   publisher's PUBACK/PUBREC goes out after EXEC, so an acknowledged message is in Redis.
@@ -44,7 +46,8 @@ const BLOCK_MS = 1000
 const ACK_BLOCK_MS = 100
 const RETRY_MS = 500
 /** The entry's one field. */
-const FIELD = 'm'
+export const STREAM_FIELD = 'm'
+const FIELD = STREAM_FIELD
 /**
  * XACK and XDEL of the entries read, as one command (KEYS[1] the stream, ARGV[1] the group, then
  * the ids): atomic like a MULTI of the two, and — when the acknowledgement is all a commit holds

@@ -85,6 +85,12 @@ export interface ClusterConfig {
   readonly nodeId: string
   /** Acknowledge only what this many replicas hold (one Redis or Sentinel; not a Redis Cluster). */
   readonly replicaAck?: ReplicaAckConfig
+  /**
+   * How QoS 0 messages reach other nodes' non-shared subscriptions: `pubsub` (default) over the
+   * receiving node's pub/sub channel, lost while it is not subscribed (at most once); `stream`
+   * through its Redis Stream like QoS 1 and 2 (held while the node is away).
+   */
+  readonly qos0: 'pubsub' | 'stream'
 }
 
 export interface PortcullisConfig {
@@ -189,10 +195,10 @@ const NODE_ID = /^[A-Za-z0-9._-]{1,64}$/
 function validateCluster(raw: unknown, path: string, listeners: readonly ListenerConfig[]): ClusterConfig | undefined {
   if (raw === undefined || raw === null) return undefined
   const v = mapping(raw, path)
-  knownKeys(v, path, ['redis', 'nodeId', 'replicaAck'])
+  knownKeys(v, path, ['redis', 'nodeId', 'replicaAck', 'qos0'])
   const r = v['redis']
   const replicaAck = validateReplicaAck(v['replicaAck'], `${path}.replicaAck`)
-  const withAck = replicaAck !== undefined ? { replicaAck } : {}
+  const withAck = { qos0: validateQos0Path(v['qos0'], `${path}.qos0`), ...(replicaAck !== undefined ? { replicaAck } : {}) }
   let redis: ClusterConfig['redis']
   if (typeof r === 'string') {
     if (!/^rediss?:\/\/./.test(r)) throw new ConfigError(`${path}.redis`, 'expected a redis:// or rediss:// URL, or { path: /…/redis.sock }')
@@ -221,7 +227,7 @@ function validateCluster(raw: unknown, path: string, listeners: readonly Listene
       if (replicaAck !== undefined) throw new ConfigError(`${path}.replicaAck`, 'works with one Redis or Sentinel, not a Redis Cluster (WAIT would have to reach the master of every slot a commit wrote)')
       redis = Object.freeze({ cluster: Object.freeze([...urls]) })
       const nodeId = clusterNodeId(v, path, listeners)
-      return Object.freeze({ redis, nodeId })
+      return Object.freeze({ redis, nodeId, ...withAck })
     }
     const socket = optionalString(m['path'], `${path}.redis.path`)
     if (socket === undefined || socket === '') throw new ConfigError(`${path}.redis.path`, 'expected the path of Redis\'s unix socket')
@@ -231,6 +237,12 @@ function validateCluster(raw: unknown, path: string, listeners: readonly Listene
     redis = Object.freeze({ path: socket, ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}) })
   }
   return Object.freeze({ redis, nodeId: clusterNodeId(v, path, listeners), ...withAck })
+}
+
+function validateQos0Path(raw: unknown, path: string): ClusterConfig['qos0'] {
+  if (raw === undefined || raw === null) return 'pubsub'
+  if (raw === 'pubsub' || raw === 'stream') return raw
+  throw new ConfigError(path, `expected "pubsub" (QoS 0 over each node's pub/sub channel, lost while it is away) or "stream" (through its Redis Stream, like QoS 1 and 2); got ${JSON.stringify(raw)}`)
 }
 
 function clusterNodeId(v: Record<string, unknown>, path: string, listeners: readonly ListenerConfig[]): string {

@@ -1,0 +1,329 @@
+/**
+ * QoS 0 between nodes over Redis pub/sub (cluster/qos0-channel.ts): two brokers (in this process)
+ * with the default `cluster.qos0: pubsub` and a third with `qos0: stream`, on one real
+ * redis-server — or a Redis Cluster with PORTCULLIS_TEST_REDIS=cluster (SPUBLISH/SSUBSCRIBE).
+ * A QoS 0 message published on A reaches B through B's channel (nothing in B's stream), in order
+ * with the retained QoS 0 messages of the same topic (their mirror update alone goes by the
+ * stream); a shared group at QoS 0 still gets each message once cluster-wide; a node with
+ * `qos0: stream` still sends through the stream; the channel's connection killed, or closed by
+ * Redis for its pub/sub output buffer limit, or Redis SIGKILLed and restarted: QoS 0 crosses again
+ * without restarting a node.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { Redis } from 'ioredis'
+import { RedisBus } from '../../src/cluster/redis-bus.js'
+import { streamKey } from '../../src/cluster/streams.js'
+import type { Message } from '../../src/mqtt/types.js'
+import {
+  VERSIONS, connect, connectWithInbox, delay, end, expectNoMessage, startBroker, subscribe, uid, until, withTimeout,
+  type Inbox, type RunningBroker, type Version,
+} from '../helpers/broker.js'
+import { killConnectionsNamed, startRedisFixture, type RedisFixture } from '../helpers/redis-server.js'
+import type { MqttClient } from 'mqtt'
+
+const vname = (v: Version): string => (v === 5 ? '5.0' : '3.1.1')
+
+let redis: RedisFixture
+let dir: string
+const nodes = new Map<string, RunningBroker>()
+
+async function startNode(nodeId: string, qos0?: 'pubsub' | 'stream'): Promise<RunningBroker> {
+  const node = await startBroker({
+    cluster: { redis: redis.target, nodeId, ...(qos0 !== undefined ? { qos0 } : {}) },
+    persistence: true,
+    dataDir: join(dir, nodeId),
+  })
+  nodes.set(nodeId, node)
+  return node
+}
+
+before(async () => {
+  redis = await startRedisFixture()
+  dir = mkdtempSync(join(tmpdir(), 'portcullis-cluster-qos0-'))
+  await startNode('node-a')
+  await startNode('node-b')
+  await startNode('node-c', 'stream')
+})
+
+after(async () => {
+  for (const node of nodes.values()) await withTimeout(node.close(), 10_000, 'node close').catch(() => {})
+  await redis.destroy()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+const A = (): RunningBroker => nodes.get('node-a') as RunningBroker
+const B = (): RunningBroker => nodes.get('node-b') as RunningBroker
+const C = (): RunningBroker => nodes.get('node-c') as RunningBroker
+
+function busOf(node: RunningBroker): RedisBus {
+  const bus = node.server.broker.bus
+  assert.ok(bus instanceof RedisBus, 'a cluster node runs the Redis bus')
+  return bus
+}
+
+/** Wait until `from` knows that `to` has subscribers for `topic` (or shared group `group`). */
+async function routed(from: RunningBroker, to: string, topic: string, group?: string): Promise<void> {
+  const routes = busOf(from).routes
+  await until(() => {
+    const m = routes.match(topic)
+    return group === undefined ? m.clients.some((c) => c.clientId === to) : m.groups.some((g) => g.key === group && g.members.some((s) => s.clientId === to))
+  }, `${busOf(from).nodeId} learns ${to}'s route for ${topic}`, 5000)
+}
+
+/** Entries ever added to `node`'s stream (XINFO STREAM entries-added: deleted ones count too). */
+async function streamAdds(node: string): Promise<number> {
+  const client = A().server.redisState?.client
+  assert.ok(client !== undefined)
+  const info = await client.call('XINFO', 'STREAM', streamKey(node)) as unknown[]
+  const at = info.indexOf('entries-added')
+  assert.ok(at >= 0, 'XINFO STREAM reports entries-added (Redis 7)')
+  return Number(info[at + 1])
+}
+
+/** Publish `payloads` at QoS 0 in windows of 50 (each window written before the next). */
+async function publishAll(pub: MqttClient, topic: string, payloads: readonly string[], retainedEvery = 0): Promise<void> {
+  for (let n = 0; n < payloads.length; n += 50) {
+    const sent: Array<Promise<unknown>> = []
+    for (let k = n; k < Math.min(n + 50, payloads.length); k++) {
+      sent.push(pub.publishAsync(topic, payloads[k], { qos: 0, retain: retainedEvery > 0 && k % retainedEvery === 0 }))
+    }
+    await withTimeout(Promise.all(sent), 10_000, 'QoS 0 writes')
+  }
+}
+
+const numbers = (n: number): string[] => [...Array(n).keys()].map(String)
+
+/** Publish QoS 0 on `topic` every 100 ms until one arrives in `inbox` (bounded): QoS 0 crosses again. */
+async function crossesAgain(pub: MqttClient, inbox: Inbox, topic: string, what: string): Promise<void> {
+  await withTimeout((async () => {
+    for (let n = 0; ; n++) {
+      await pub.publishAsync(topic, `${what}-${n}`, { qos: 0 }).catch(() => {})
+      await delay(100)
+      if (inbox.messages.some((m) => m.payload.toString().startsWith(`${what}-`))) return
+    }
+  })(), 20_000, `QoS 0 across nodes ${what}`)
+}
+
+/** Set a config parameter on the Redis (every master of a Redis Cluster). */
+async function configSetEverywhere(parameter: string, value: string): Promise<void> {
+  const probe = redis.client()
+  try {
+    await probe.connect()
+    for (const r of probe instanceof Redis ? [probe] : probe.nodes('master')) await r.config('SET', parameter, value)
+  } finally {
+    probe.disconnect()
+  }
+}
+
+/** Ids of the connections named `name` (every master of a Redis Cluster). */
+async function connectionIds(name: string): Promise<Set<string>> {
+  const probe = redis.client()
+  try {
+    await probe.connect()
+    const ids = new Set<string>()
+    for (const r of probe instanceof Redis ? [probe] : probe.nodes('master')) {
+      for (const line of String(await r.call('CLIENT', 'LIST')).split('\n')) {
+        const id = /(?:^| )id=(\d+)/.exec(line)?.[1]
+        if (line.includes(`name=${name} `) && id !== undefined) ids.add(`${r.options.port ?? ''}:${id}`)
+      }
+    }
+    return ids
+  } finally {
+    probe.disconnect()
+  }
+}
+
+for (const version of VERSIONS) {
+  describe(`QoS 0 over pub/sub (MQTT ${vname(version)})`, () => {
+    test('published on A, received on B through its channel, in order, each once; nothing in B\'s stream', async () => {
+      const topic = `${uid('q0')}/n`
+      const count = 500
+      const { client: sub, inbox } = await connectWithInbox(B().port, { protocolVersion: version, clientId: uid('sub') })
+      const pub = await connect(A().port, { protocolVersion: version, clientId: uid('pub') })
+      try {
+        assert.deepEqual(await subscribe(sub, topic, { qos: 1 }), [1])
+        await routed(A(), 'node-b', topic)
+        const before = await streamAdds('node-b')
+        await publishAll(pub, topic, numbers(count))
+        const got = await inbox.count(count, 20_000)
+        assert.deepEqual(got.map((m) => m.payload.toString()), numbers(count), 'no gap, no duplicate, in order [MQTT-4.6.0-5]')
+        assert.ok(got.every((m) => m.packet.qos === 0), 'delivered at QoS 0 (the publisher\'s QoS) [MQTT-3.8.4-8]')
+        await expectNoMessage(sub, 200, topic)
+        assert.equal(await streamAdds('node-b'), before, 'none went through B\'s stream')
+      } finally {
+        await end(sub, pub)
+      }
+    })
+
+    test('retained and plain QoS 0 messages of one topic arrive in order; B\'s retained mirror follows the last retained one', async () => {
+      const topic = `${uid('q0r')}/state`
+      const count = 300
+      const { client: sub, inbox } = await connectWithInbox(B().port, { protocolVersion: version, clientId: uid('sub') })
+      const pub = await connect(A().port, { protocolVersion: version, clientId: uid('pub') })
+      try {
+        await subscribe(sub, topic, { qos: 0 })
+        await routed(A(), 'node-b', topic)
+        // Every 7th retained: its delivery by the channel with the rest, its mirror update by the stream.
+        await publishAll(pub, topic, numbers(count), 7)
+        const got = await inbox.count(count, 20_000)
+        assert.deepEqual(got.map((m) => m.payload.toString()), numbers(count), 'retained ones in their place [MQTT-4.6.0-5]')
+        const lastRetained = String(Math.floor((count - 1) / 7) * 7)
+        await until(() => (B().server.broker.retained.match(topic) as Message[]).some((m) => m.payload.toString() === lastRetained), `B's mirror holds ${lastRetained}`, 5000)
+        const late = await connectWithInbox(B().port, { protocolVersion: version, clientId: uid('late') })
+        await subscribe(late.client, topic, { qos: 0 })
+        assert.equal((await late.inbox.next(topic, 5000)).payload.toString(), lastRetained, 'a new subscriber on B gets the last retained message')
+        await end(late.client)
+        await pub.publishAsync(topic, '', { qos: 0, retain: true })
+        await until(() => (B().server.broker.retained.match(topic) as Message[]).length === 0, 'the clearing on B', 5000)
+      } finally {
+        await end(sub, pub)
+      }
+    })
+
+    test('a shared group with members on A and B gets each QoS 0 message once in total; a plain subscriber on B gets all, in order [MQTT-4.8.2-2]', async () => {
+      const group = uid('g')
+      const topic = `${uid('q0jobs')}/run`
+      const key = `$share/${group}/${topic}`
+      const count = 100
+      const m1 = await connectWithInbox(A().port, { protocolVersion: version, clientId: uid('m1') })
+      const m2 = await connectWithInbox(B().port, { protocolVersion: version, clientId: uid('m2') })
+      const plain = await connectWithInbox(B().port, { protocolVersion: version, clientId: uid('plain') })
+      const pubA = await connect(A().port, { protocolVersion: version, clientId: uid('pa') })
+      try {
+        await subscribe(m1.client, key, { qos: 0 })
+        await subscribe(m2.client, key, { qos: 0 })
+        await subscribe(plain.client, topic, { qos: 0 })
+        await routed(A(), 'node-b', topic, key)
+        await routed(A(), 'node-b', topic)
+        await publishAll(pubA, topic, numbers(count))
+        await until(() => m1.inbox.messages.length + m2.inbox.messages.length >= count, `all ${count} to the group`, 10_000)
+        const got = await plain.inbox.count(count, 10_000)
+        await delay(200)
+        const shared = [...m1.inbox.messages, ...m2.inbox.messages].map((m) => Number(m.payload.toString())).sort((x, y) => x - y)
+        assert.deepEqual(shared, [...Array(count).keys()], 'each message once across the cluster')
+        assert.ok(m1.inbox.messages.length > 0 && m2.inbox.messages.length > 0, `both members served (A ${m1.inbox.messages.length}, B ${m2.inbox.messages.length})`)
+        assert.deepEqual(got.map((m) => m.payload.toString()), numbers(count), 'the plain subscription: all, in order')
+        assert.equal(plain.inbox.messages.length, count, 'no duplicate')
+      } finally {
+        await end(m1.client, m2.client, plain.client, pubA)
+      }
+    })
+  })
+}
+
+describe('QoS 0 with cluster.qos0: stream', () => {
+  test('a node set to "stream" sends QoS 0 through the receiver\'s stream; a "pubsub" node sends to it through its channel', async () => {
+    const topic = `${uid('q0s')}/n`
+    const { client: sub, inbox } = await connectWithInbox(B().port, { protocolVersion: 5, clientId: uid('sub') })
+    const onC = await connectWithInbox(C().port, { protocolVersion: 5, clientId: uid('subc') })
+    const pubC = await connect(C().port, { protocolVersion: 5, clientId: uid('pubc') })
+    const pubA = await connect(A().port, { protocolVersion: 5, clientId: uid('puba') })
+    try {
+      await subscribe(sub, topic, { qos: 0 })
+      await subscribe(onC.client, topic, { qos: 0 })
+      await routed(C(), 'node-b', topic)
+      await routed(A(), 'node-c', topic)
+      const beforeB = await streamAdds('node-b')
+      await publishAll(pubC, topic, numbers(50))
+      assert.deepEqual((await inbox.count(50, 10_000)).map((m) => m.payload.toString()), numbers(50))
+      assert.ok(await streamAdds('node-b') > beforeB, 'C sent through B\'s stream')
+      const beforeC = await streamAdds('node-c')
+      await publishAll(pubA, topic, numbers(50))
+      assert.deepEqual((await onC.inbox.count(100, 10_000)).slice(50).map((m) => m.payload.toString()), numbers(50), 'C received A\'s through its channel')
+      assert.equal(await streamAdds('node-c'), beforeC, 'nothing in C\'s stream')
+    } finally {
+      await end(sub, onC.client, pubC, pubA)
+    }
+  })
+})
+
+describe('QoS 0 over pub/sub: the channel\'s connection lost', () => {
+  test('killed (CLIENT KILL): the node subscribes again by itself and QoS 0 crosses again', async () => {
+    const topic = `${uid('q0k')}/n`
+    const { client: sub, inbox } = await connectWithInbox(B().port, { protocolVersion: 5, clientId: uid('sub') })
+    const pub = await connect(A().port, { protocolVersion: 5, clientId: uid('pub') })
+    try {
+      await subscribe(sub, topic, { qos: 0 })
+      await routed(A(), 'node-b', topic)
+      await crossesAgain(pub, inbox, topic, 'before')
+      assert.ok(await killConnectionsNamed(redis, 'portcullis-qos0') >= 1, 'the channel connections were killed')
+      await crossesAgain(pub, inbox, topic, 'after')
+      // A QoS 1 message crosses as ever (its stream never depended on the channel).
+      await pub.publishAsync(topic, 'qos1', { qos: 1 })
+      await until(() => inbox.messages.some((m) => m.payload.toString() === 'qos1'), 'the QoS 1 message', 5000)
+    } finally {
+      await end(sub, pub)
+    }
+  })
+
+  test('closed by Redis for its pub/sub output buffer limit: the node subscribes again and goes on', async () => {
+    const topic = `${uid('q0o')}/n`
+    const { client: sub, inbox } = await connectWithInbox(B().port, { protocolVersion: 5, clientId: uid('sub') })
+    const pub = await connect(A().port, { protocolVersion: 5, clientId: uid('pub') })
+    try {
+      await subscribe(sub, topic, { qos: 0 })
+      await routed(A(), 'node-b', topic)
+      await crossesAgain(pub, inbox, topic, 'before')
+      const ids = await connectionIds('portcullis-qos0')
+      // 1 KiB hard limit: one 256 KiB message overflows a subscriber's output buffer at once.
+      await configSetEverywhere('client-output-buffer-limit', 'pubsub 1024 1024 0')
+      try {
+        await pub.publishAsync(topic, Buffer.alloc(256 * 1024, 0x61), { qos: 0 })
+        await withTimeout((async () => {
+          for (;;) {
+            const now = await connectionIds('portcullis-qos0')
+            if ([...ids].some((id) => !now.has(id))) return
+            await delay(50)
+          }
+        })(), 10_000, 'Redis closes the channel connection that passed its limit')
+      } finally {
+        await configSetEverywhere('client-output-buffer-limit', 'pubsub 32mb 8mb 60')
+      }
+      await crossesAgain(pub, inbox, topic, 'after')
+    } finally {
+      await end(sub, pub)
+    }
+  })
+})
+
+// Last: it stops Redis under the running nodes.
+describe('QoS 0 over pub/sub: Redis SIGKILLed mid-stream and restarted', () => {
+  test('QoS 0 keeps flowing until the kill, nothing crashes or wedges, and it crosses again once Redis is back', async () => {
+    const topic = `${uid('q0x')}/n`
+    const { client: sub, inbox } = await connectWithInbox(B().port, { protocolVersion: 5, clientId: uid('sub') })
+    const pub = await connect(A().port, { protocolVersion: 5, clientId: uid('pub') })
+    let flowing = true
+    // A bounded QoS 0 stream (at most 2,000 messages, one each 5 ms) across the kill and the restart.
+    const stream = (async () => {
+      for (let n = 0; flowing && n < 2000; n++) {
+        await pub.publishAsync(topic, `mid-${n}`, { qos: 0 }).catch(() => {})
+        await delay(5)
+      }
+    })()
+    try {
+      await subscribe(sub, topic, { qos: 0 })
+      await routed(A(), 'node-b', topic)
+      await until(() => inbox.messages.length >= 20, 'QoS 0 flows before the kill', 10_000)
+      await redis.stop('SIGKILL')
+      await delay(500)
+      await redis.start()
+      flowing = false
+      await stream
+      await crossesAgain(pub, inbox, topic, 'back')
+      // What arrived is in order, with gaps at most (at most once).
+      const mids = inbox.messages.map((m) => m.payload.toString()).filter((p) => p.startsWith('mid-')).map((p) => Number(p.slice(4)))
+      assert.deepEqual(mids, [...mids].sort((x, y) => x - y), 'in order, nothing twice')
+      assert.equal(new Set(mids).size, mids.length, 'nothing twice')
+      await pub.publishAsync(topic, 'qos1', { qos: 1 })
+      await until(() => inbox.messages.some((m) => m.payload.toString() === 'qos1'), 'a QoS 1 message after the restart', 10_000)
+    } finally {
+      flowing = false
+      await stream
+      await end(sub, pub)
+    }
+  })
+})
