@@ -71,6 +71,8 @@ export class StreamTakeover {
     const only = new Set([clientId])
     let n = 0
     for (const entry of await readStream(this.#d.state.client, streamKey(previous), this.#d.logger)) {
+      // An entry forwarded for other clients only (a client that moved) is not this client's.
+      if (entry.forwarded.clients !== undefined && !entry.forwarded.clients.has(clientId)) continue
       // (Groups it cannot serve for this client were meant for another member of that node.)
       if (entry.forwarded.all || entry.forwarded.groups.length > 0) this.#d.deliver(entry.message, { ...entry.forwarded, clients: only })
       n++
@@ -90,7 +92,13 @@ export class StreamTakeover {
     if (clientIds.size > 0) {
       for (const entry of await readStream(state.client, streamKey(node), this.#d.logger)) {
         if (!entry.forwarded.all) continue
-        this.#d.deliver(entry.message, { all: true, groups: [], clients: clientIds })
+        // An entry forwarded for some clients only (a client that moved: the others had their copy
+        // another way) goes to those of them taken here, no one else: a copy more would be a
+        // duplicate, which QoS 2 must never deliver.
+        const meant = entry.forwarded.clients
+        const to = meant === undefined ? clientIds : new Set([...meant].filter((c) => clientIds.has(c)))
+        if (to.size === 0) continue
+        this.#d.deliver(entry.message, { all: true, groups: [], clients: to })
         n++
       }
       if (state.sharded) {
