@@ -15,9 +15,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import { Redis } from 'ioredis'
 import { delay, until, withTimeout } from '../helpers/broker.js'
 import { connectRetry } from '../helpers/broker-process.js'
-import { clusterNodes } from '../helpers/cluster-nodes.js'
-import { RedisServer } from '../helpers/redis-server.js'
-import { startSlowLink } from '../helpers/slow-link.js'
+import { slowLinkedPair } from '../helpers/cluster-nodes.js'
 
 /** Each way, on node B's link to Redis once the claim starts. */
 const LINK_DELAY_MS = 250
@@ -35,14 +33,7 @@ function fields(reply: unknown): Record<string, unknown> {
 for (const version of [4, 5] as const) {
   describe(`cluster: a node crashes while it claims a client (MQTT ${version === 5 ? '5.0' : '3.1.1'})`, () => {
     test('what the node it claimed from forwarded for the client and it held is not lost', async (t) => {
-      let socket = ''
-      const link = await startSlowLink(() => socket)
-      t.after(() => link.close())
-      const { redis, nodes: [a, b], clients } = await clusterNodes(t, ['node-a', 'node-b'],
-        (nodeId) => nodeId === 'node-b' ? { cluster: { redis: link.url, nodeId } } : {})
-      if (a === undefined || b === undefined) throw new Error('two nodes')
-      assert.ok(redis instanceof RedisServer, 'one redis-server (the slow link goes to its socket)')
-      socket = redis.socket
+      const { redis, a, b, clients, link } = await slowLinkedPair(t)
       await a.start()
       await b.start()
       const look = new Redis({ path: redis.socket })

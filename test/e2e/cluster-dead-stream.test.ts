@@ -13,7 +13,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { Cluster } from 'ioredis'
-import { RedisBus } from '../../src/cluster/redis-bus.js'
 import { recordForward, streamKey } from '../../src/cluster/streams.js'
 import type { Message } from '../../src/mqtt/types.js'
 import type { RedisClient } from '../../src/store/redis/redis-state.js'
@@ -23,6 +22,7 @@ import {
   type RunningBroker, type Version,
 } from '../helpers/broker.js'
 import { startRedisFixture, type RedisFixture } from '../helpers/redis-server.js'
+import { busOf } from '../helpers/cluster-bus.js'
 
 let redis: RedisFixture
 let dir: string
@@ -33,12 +33,6 @@ async function startNode(nodeId: string): Promise<RunningBroker> {
   const node = await startBroker({ cluster: { redis: redis.target, nodeId }, persistence: true, dataDir: join(dir, nodeId) })
   nodes.push(node)
   return node
-}
-
-function busOf(node: RunningBroker): RedisBus {
-  const bus = node.server.broker.bus
-  assert.ok(bus instanceof RedisBus, 'a cluster node runs the Redis bus')
-  return bus
 }
 
 function message(topic: string, payload: string): Message {

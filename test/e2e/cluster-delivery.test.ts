@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { Redis } from 'ioredis'
-import { RedisBus } from '../../src/cluster/redis-bus.js'
 import type { Message } from '../../src/mqtt/types.js'
 import { recordForward, streamKey } from '../../src/cluster/streams.js'
 import {
@@ -19,6 +18,7 @@ import {
   type RunningBroker, type Version,
 } from '../helpers/broker.js'
 import { startRedisFixture, type RedisFixture } from '../helpers/redis-server.js'
+import { routed } from '../helpers/cluster-bus.js'
 import { RedisClusterServer } from '../helpers/redis-cluster.js'
 
 
@@ -38,21 +38,6 @@ async function startNode(nodeId: string): Promise<RunningBroker> {
   })
   nodes.set(nodeId, node)
   return node
-}
-
-function busOf(node: RunningBroker): RedisBus {
-  const bus = node.server.broker.bus
-  assert.ok(bus instanceof RedisBus, 'a cluster node runs the Redis bus')
-  return bus
-}
-
-/** Wait until `from` knows that `to` has subscribers for `topic` (route notices take milliseconds). */
-async function routed(from: RunningBroker, to: string, topic: string, group?: string): Promise<void> {
-  const routes = busOf(from).routes
-  await until(() => {
-    const m = routes.match(topic)
-    return group === undefined ? m.clients.some((c) => c.clientId === to) : m.groups.some((g) => g.key === group && g.members.some((s) => s.clientId === to))
-  }, `${from.server.broker.bus.nodeId} learns ${to}'s route for ${topic}`, 5000)
 }
 
 before(async () => {

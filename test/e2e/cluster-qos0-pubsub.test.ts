@@ -15,7 +15,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { Redis } from 'ioredis'
-import { RedisBus } from '../../src/cluster/redis-bus.js'
 import { streamKey } from '../../src/cluster/streams.js'
 import type { Message } from '../../src/mqtt/types.js'
 import {
@@ -23,6 +22,7 @@ import {
   type Inbox, type RunningBroker, type Version,
 } from '../helpers/broker.js'
 import { killConnectionsNamed, startRedisFixture, type RedisFixture } from '../helpers/redis-server.js'
+import { routed } from '../helpers/cluster-bus.js'
 import type { MqttClient } from 'mqtt'
 
 const vname = (v: Version): string => (v === 5 ? '5.0' : '3.1.1')
@@ -58,21 +58,6 @@ after(async () => {
 const A = (): RunningBroker => nodes.get('node-a') as RunningBroker
 const B = (): RunningBroker => nodes.get('node-b') as RunningBroker
 const C = (): RunningBroker => nodes.get('node-c') as RunningBroker
-
-function busOf(node: RunningBroker): RedisBus {
-  const bus = node.server.broker.bus
-  assert.ok(bus instanceof RedisBus, 'a cluster node runs the Redis bus')
-  return bus
-}
-
-/** Wait until `from` knows that `to` has subscribers for `topic` (or shared group `group`). */
-async function routed(from: RunningBroker, to: string, topic: string, group?: string): Promise<void> {
-  const routes = busOf(from).routes
-  await until(() => {
-    const m = routes.match(topic)
-    return group === undefined ? m.clients.some((c) => c.clientId === to) : m.groups.some((g) => g.key === group && g.members.some((s) => s.clientId === to))
-  }, `${busOf(from).nodeId} learns ${to}'s route for ${topic}`, 5000)
-}
 
 /** Entries ever added to `node`'s stream (XINFO STREAM entries-added: deleted ones count too). */
 async function streamAdds(node: string): Promise<number> {

@@ -16,9 +16,7 @@ import type { MqttClient } from 'mqtt'
 import { Redis } from 'ioredis'
 import { delay, until } from '../helpers/broker.js'
 import { connectRetry } from '../helpers/broker-process.js'
-import { clusterNodes, probeRoutes } from '../helpers/cluster-nodes.js'
-import { RedisServer } from '../helpers/redis-server.js'
-import { startSlowLink } from '../helpers/slow-link.js'
+import { probeRoutes, slowLinkedPair } from '../helpers/cluster-nodes.js'
 import { NODE_DEAD_AFTER_MS } from '../../src/cluster/membership.js'
 import { REGISTRY_KEYS } from '../../src/cluster/registry.js'
 
@@ -31,15 +29,9 @@ const LINK_DELAY_MS = 400
 for (const version of [4, 5] as const) {
   describe(`cluster: Redis stalls longer than the liveness keys last (MQTT ${version === 5 ? '5.0' : '3.1.1'})`, () => {
     for (const outage of ['paused (SIGSTOP)', 'stopped and started again'] as const) test(`Redis ${outage}: no node counts the other dead: no takeover, no disconnect, nothing acknowledged lost`, async (t) => {
-      let socket = ''
-      const link = await startSlowLink(() => socket)
-      t.after(() => link.close())
-      const { redis, nodes: [a, b], clients } = await clusterNodes(t, ['node-a', 'node-b'],
-        (nodeId) => nodeId === 'node-b' ? { cluster: { redis: link.url, nodeId } } : {})
-      if (a === undefined || b === undefined) throw new Error('two nodes')
-      assert.ok(redis instanceof RedisServer && redis.pid !== undefined, 'one redis-server, paused by its PID')
-      socket = redis.socket
+      const { redis, a, b, clients, link } = await slowLinkedPair(t)
       const pid = redis.pid
+      assert.ok(pid !== undefined, 'one redis-server, paused by its PID')
       t.after(() => {
         try {
           process.kill(pid, 'SIGCONT')

@@ -11,7 +11,8 @@ import type { TestContext } from 'node:test'
 import type { MqttClient } from 'mqtt'
 import { delay, withTimeout } from './broker.js'
 import { BrokerProcess, freePort } from './broker-process.js'
-import { startRedisFixture, type RedisFixture } from './redis-server.js'
+import { RedisServer, startRedisFixture, type RedisFixture } from './redis-server.js'
+import { startSlowLink, type SlowLink } from './slow-link.js'
 
 export interface ClusterNodes {
   readonly redis: RedisFixture
@@ -53,4 +54,28 @@ export async function probeRoutes(pub: MqttClient, topics: readonly string[], th
     for (const t of topics) await withTimeout(pub.publishAsync(t, 'p', { qos: 0 }), 5000, 'probe')
     await delay(50)
   }
+}
+
+/**
+ * Nodes A and B (created, not started) on one redis-server, B's Redis connections through a slow
+ * link (slow-link.ts) that passes everything at once until `link.slow(ms)`.
+ */
+export interface SlowLinkedPair {
+  readonly redis: RedisServer
+  readonly a: BrokerProcess
+  readonly b: BrokerProcess
+  readonly clients: MqttClient[]
+  readonly link: SlowLink
+}
+
+export async function slowLinkedPair(t: TestContext): Promise<SlowLinkedPair> {
+  let socket = ''
+  const link = await startSlowLink(() => socket)
+  t.after(() => link.close())
+  const { redis, nodes: [a, b], clients } = await clusterNodes(t, ['node-a', 'node-b'],
+    (nodeId) => nodeId === 'node-b' ? { cluster: { redis: link.url, nodeId } } : {})
+  if (a === undefined || b === undefined) throw new Error('two nodes')
+  assert.ok(redis instanceof RedisServer, 'one redis-server (the slow link goes to its socket)')
+  socket = redis.socket
+  return { redis, a, b, clients, link }
 }
