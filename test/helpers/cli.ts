@@ -3,24 +3,14 @@
  * `npm test` and by `npm ci`) as a child process.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import net from 'node:net'
 import { resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { withTimeout } from './broker.js'
 
+export { freePort } from './free-port.js'
+
 export const run = promisify(execFile)
 export const BIN = resolve('bin/portcullis.js')
-
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const s = net.createServer()
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolvePort(port))
-    })
-    s.on('error', reject)
-  })
-}
 
 export async function cli(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
