@@ -7,17 +7,11 @@
  */
 import type { ManagedState } from './changes.js'
 import { authenticatorToRaw, policyToRaw } from './config-views.js'
+import type { AuditChange } from '../store/audit-types.js'
 
 type Raw = Record<string, unknown>
 
 export const REDACTED = '[redacted]'
-
-/** One changed key: absent `before` means added, absent `after` removed. */
-export interface AuditChange {
-  readonly path: string
-  readonly before?: unknown
-  readonly after?: unknown
-}
 
 /** Keys whose values are secrets wherever they appear in an entry. */
 const SECRET_KEYS = new Set(['secret', 'clientSecret'])

@@ -11,40 +11,12 @@
  * diff is taken inside the change's own serial turn, never mixed with a concurrent one.
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
-import type { AuditChange } from './audit-diff.js'
+import type { AuditChange, AuditEntry, AuditRecord, AuditStore } from '../store/audit-types.js'
 
 /** How many entries are kept (the oldest go first). */
 export const AUDIT_RETAINED = 10_000
 export const AUDIT_PAGE_DEFAULT = 50
 export const AUDIT_PAGE_MAX = 500
-
-export interface AuditEntry {
-  /** Increasing; `?before=ID` pages back from it. */
-  readonly id: number
-  /** ISO time. */
-  readonly at: string
-  /** The API key's name (`admin` for admin.apiKey or the generated key). */
-  readonly who: string
-  readonly address: string
-  /** `PATCH /api/v1/authenticators/corp` */
-  readonly operation: string
-  /** The route's summary (`Change some keys of an authenticator`). */
-  readonly summary: string
-  /** What the configuration changed by (may be empty: a change to the same values, or an action). */
-  readonly changes: readonly AuditChange[]
-  /** For actions that are not configuration (revocations, disconnects): the request's body, secrets redacted. */
-  readonly request?: unknown
-  /** Cluster: the node whose admin API made the change. */
-  readonly node?: string
-}
-
-export type AuditRecord = Omit<AuditEntry, 'id'>
-
-/** Where entries are kept: the configuration store implements it, and the cluster's Redis. */
-export interface AuditStore {
-  addAudit(entry: AuditRecord, keep: number): number | Promise<number>
-  listAudit(before: number | undefined, limit: number): AuditEntry[] | Promise<AuditEntry[]>
-}
 
 /** In memory, when there is no configuration store. */
 class MemoryAuditStore implements AuditStore {

@@ -12,7 +12,7 @@
 import type { Result } from 'ioredis'
 import { answerWithin, defineScripts, SHARED_CHANGE_TIMEOUT_MS, unavailable } from '../cluster/shared-versioned.js'
 import type { RedisClient, RedisState } from '../store/redis/redis-state.js'
-import type { AuditEntry, AuditRecord, AuditStore } from './audit.js'
+import type { AuditEntry, AuditRecord, AuditStore } from '../store/audit-types.js'
 
 export const CLUSTER_AUDIT_KEY = 'pc:{audit}'
 export const CLUSTER_AUDIT_ID_KEY = 'pc:{audit}:id'

@@ -12,7 +12,7 @@
  */
 import { absent, knownKeys, mapping, optionalString } from '../config/check.js'
 import { ConfigError, PortcullisError } from '../errors.js'
-import { resolveClaim } from '../authz/placeholders.js'
+import { resolveClaim } from './claim-lookup.js'
 
 /** What a client id the client sent that differs from the credential's gets. */
 export type ClientIdMode = 'enforce' | 'override'

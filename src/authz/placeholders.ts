@@ -15,6 +15,7 @@
  */
 import { BoundedCache, type CacheUsage } from '../bounded-cache.js'
 import { certPlaceholderValue, isCertPlaceholder, type CertPlaceholder } from '../auth/certificate.js'
+import { resolveClaim } from '../auth/claim-lookup.js'
 import type { PeerCertificate } from '../auth/types.js'
 import { isValidTopicFilter } from './topic-match.js'
 
@@ -125,22 +126,6 @@ export function parseTopicTemplateCached(source: string): TemplateResult {
 /** What the template cache holds (for /metrics). */
 export function templateCacheUsage(): CacheUsage {
   return templateCache.usage
-}
-
-/**
- * Look a claim up: the exact key first (claims named like `https://example.com/tenant`),
- * then a dotted path through nested objects. Only own properties are followed.
- */
-export function resolveClaim(claims: Readonly<Record<string, unknown>> | undefined, name: string): unknown {
-  if (claims === undefined || claims === null || typeof claims !== 'object') return undefined
-  if (Object.hasOwn(claims, name)) return claims[name]
-  let current: unknown = claims
-  for (const key of name.split('.')) {
-    if (current === null || typeof current !== 'object' || Array.isArray(current)) return undefined
-    if (!Object.hasOwn(current, key)) return undefined
-    current = (current as Record<string, unknown>)[key]
-  }
-  return current
 }
 
 /** The text a placeholder stands for, or undefined when it is unusable in a topic. */

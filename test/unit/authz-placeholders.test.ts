@@ -4,9 +4,9 @@ import {
   type PlaceholderContext,
   parseTopicTemplate,
   renderTopicTemplate,
-  resolveClaim,
   type TopicTemplate,
 } from '../../src/authz/placeholders.js'
+import { resolveClaim } from '../../src/auth/claim-lookup.js'
 
 function tpl(source: string): TopicTemplate {
   const r = parseTopicTemplate(source)

@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { AUDIT_RETAINED, AuditLog, type AuditRecord } from '../../src/admin/audit.js'
+import { AUDIT_RETAINED, AuditLog } from '../../src/admin/audit.js'
+import type { AuditRecord } from '../../src/store/audit-types.js'
 import { ClusterAudit } from '../../src/admin/cluster-audit.js'
 import { SharedConfigError } from '../../src/cluster/shared-versioned.js'
 import { silentLogger } from '../../src/log.js'

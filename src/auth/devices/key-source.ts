@@ -4,7 +4,7 @@
  * tried, so a token signed by another device's key never verifies.
  */
 import { PortcullisError } from '../../errors.js'
-import { resolveClaim } from '../../authz/placeholders.js'
+import { resolveClaim } from '../claim-lookup.js'
 import type { KeySource, KeySourceStatus } from '../jwks/source.js'
 import { decodePayload, type DecodedJws } from '../jwt/jws.js'
 import type { VerifyKey } from '../jwt/keys.js'

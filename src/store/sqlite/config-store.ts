@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import type { StoredDevice } from '../../auth/devices/device.js'
 import type { DeviceStore } from '../../auth/devices/registry.js'
 import type { Revocation, RevocationStore } from '../../auth/revocation.js'
-import type { AuditEntry, AuditRecord, AuditStore } from '../../admin/audit.js'
+import type { AuditEntry, AuditRecord, AuditStore } from '../audit-types.js'
 import { openDatabase, readMeta, writeMeta } from './database.js'
 import { clock } from '../../clock.js'
 
