@@ -6,11 +6,14 @@
  * (MQTT 5: DISCONNECT 0x98 Administrative action; 3.1.1: the connection is closed).
  *
  * Cluster: the registry is the one in Redis (cluster/shared-devices.ts; the configuration store
- * keeps a copy). A change is written there first (Redis unreachable: 503, nothing changed),
- * then applied here; every other node applies it within about a second and disconnects its own
- * affected clients the same way.
+ * keeps a copy). A change to a device is worked out from the device as Redis holds it (not this
+ * node's copy, which may be up to a second behind) and written there only if no other node
+ * changed it meanwhile — else it is read and worked out again (a few times, then 409): two nodes
+ * changing one device at once both have their change made. Redis unreachable: 503, nothing
+ * changed. Then it applies here; every other node applies it within about a second and
+ * disconnects its own affected clients the same way.
  */
-import { deviceView, MAX_DEVICE_KEYS, parseDevice, type DeviceView, type RegisteredDevice, type StoredDevice } from '../auth/devices/device.js'
+import { deviceView, MAX_DEVICE_KEYS, parseDevice, registerDevice, type DeviceView, type RegisteredDevice, type StoredDevice } from '../auth/devices/device.js'
 import { parseCsvImport, parseJsonImport, type ImportItem, type ImportRowError, type ParsedImport } from '../auth/devices/import.js'
 import type { DeviceChange, DeviceRegistry } from '../auth/devices/registry.js'
 import type { Broker } from '../broker/broker.js'
@@ -42,6 +45,23 @@ export interface DeviceImportResult {
   readonly replaced: number
   /** Rows not imported (only with `partial=true`; otherwise any error imports nothing and answers 400). */
   readonly errors: readonly ImportRowError[]
+  readonly disconnected: number
+}
+
+/**
+ * How many times a change to one device is worked out again because another node changed the
+ * device between the read and the write, before the API answers 409 (each try is a read and a
+ * write in Redis: only a device changed without pause through other nodes runs out).
+ */
+const CHANGE_TRIES = 5
+
+/** What a change makes of the device it was worked out from: its next form, none (delete it), or nothing to do. */
+type DeviceStep = { readonly next: RegisteredDevice | undefined } | 'unchanged'
+
+/** A change made: the device before and after (undefined: deleted), and the clients it disconnected here. */
+interface DeviceChanged {
+  readonly before: RegisteredDevice
+  readonly after: RegisteredDevice | undefined
   readonly disconnected: number
 }
 
@@ -112,14 +132,56 @@ export class DevicesAdmin {
   }
 
   /** Cluster: the change is written to Redis before it applies here (ERR_UNAVAILABLE 503, ERR_CONFLICT 409). */
-  async #share(change: DeviceWrite): Promise<void> {
-    if (this.#shared === undefined) return
+  async #share(change: DeviceWrite): Promise<boolean> {
+    if (this.#shared === undefined) return true
     try {
-      await this.#shared.write(change)
+      return (await this.#shared.write(change)).written
     } catch (err) {
       if (err instanceof SharedConfigError) throw new ApiError(err.code, err.message)
       throw err
     }
+  }
+
+  /**
+   * A change to device `id`: `make` works out its next form from the device as it is (cluster:
+   * as Redis holds it), the change is written (cluster: only if the device is still that; else
+   * read again and worked out anew, CHANGE_TRIES times) and applied here. Answers the device
+   * before and after (undefined: deleted) and how many clients the change disconnected here.
+   * 404 when the device is not registered (or was deleted meanwhile).
+   */
+  async #change(id: string, make: (current: RegisteredDevice) => DeviceStep): Promise<DeviceChanged> {
+    for (let tries = 1; ; tries++) {
+      const { current, json } = await this.#current(id)
+      const step = make(current)
+      if (step === 'unchanged') return { before: current, after: current, disconnected: 0 }
+      const next = step.next
+      const change = next === undefined ? { puts: [], removes: [id] } : { puts: [next.device] }
+      const written = await this.#share({ ...change, readAs: new Map([[id, json]]) })
+      if (written) {
+        const disconnected = this.#apply(() => next === undefined ? this.#registry.remove([id]) : this.#registry.put([next.device]))
+        return { before: current, after: next, disconnected }
+      }
+      if (tries >= CHANGE_TRIES) {
+        throw new ApiError('ERR_CONFLICT', `device '${id}' was changed through other nodes ${CHANGE_TRIES} times while this change was being made; nothing was written (retry)`)
+      }
+    }
+  }
+
+  /** The device as it is now: cluster, as Redis holds it (with its JSON there); else this node's registry. */
+  async #current(id: string): Promise<{ current: RegisteredDevice; json?: string }> {
+    if (this.#shared === undefined) return { current: this.#get(id) }
+    let json: string | undefined
+    try {
+      json = await this.#shared.read(id)
+    } catch (err) {
+      if (err instanceof SharedConfigError) throw new ApiError(err.code, err.message)
+      throw err
+    }
+    if (json === undefined) throw new ApiError('ERR_NOT_FOUND', `no device '${id}'`)
+    const held = this.#registry.stored(id)
+    // The copy here when it is the same (its keys are imported already); else Redis's, imported now.
+    if (held !== undefined && JSON.stringify(held) === json) return { current: this.#get(id), json }
+    return { current: registerDevice(JSON.parse(json) as StoredDevice, `devices['${id}']`), json }
   }
 
   #get(id: string): RegisteredDevice {
@@ -176,71 +238,62 @@ export class DevicesAdmin {
 
   /** Replaces a device whole (its keys too). Clients that connected with a key it no longer holds are disconnected. */
   async replaceDevice(id: string, body: unknown): Promise<DeviceView & { disconnected: number }> {
-    const current = this.#get(id)
-    if (isMapping(body) && body['id'] !== undefined && body['id'] !== id) {
-      throw new ApiError('ERR_VALIDATION', `device.id: must be '${id}' as in the address (devices cannot be renamed)`, 'device.id')
-    }
-    let device: RegisteredDevice
-    try {
-      device = parseDevice(isMapping(body) ? { ...body, id } : body, 'device', current.device)
-    } catch (err) {
-      validation(err)
-    }
-    await this.#share({ puts: [device.device] })
-    const disconnected = this.#apply(() => this.#registry.put([device.device]))
+    const { after, disconnected } = await this.#change(id, (current) => {
+      if (isMapping(body) && body['id'] !== undefined && body['id'] !== id) {
+        throw new ApiError('ERR_VALIDATION', `device.id: must be '${id}' as in the address (devices cannot be renamed)`, 'device.id')
+      }
+      try {
+        return { next: parseDevice(isMapping(body) ? { ...body, id } : body, 'device', current.device) }
+      } catch (err) {
+        validation(err)
+      }
+    })
+    const device = after!
     this.#log.info({ device: id, keys: device.keys.length, disconnected }, 'admin: device replaced')
     return { ...deviceView(device), disconnected }
   }
 
   async deleteDevice(id: string): Promise<void> {
-    this.#get(id)
-    await this.#share({ puts: [], removes: [id] })
-    const disconnected = this.#apply(() => this.#registry.remove([id]))
+    const { disconnected } = await this.#change(id, () => ({ next: undefined }))
     this.#log.info({ device: id, disconnected }, 'admin: device deleted')
   }
 
   async setDeviceEnabled(id: string, enabled: boolean): Promise<DeviceView & { disconnected: number }> {
-    const current = this.#get(id)
-    if (current.device.enabled === enabled) return { ...deviceView(current), disconnected: 0 }
-    const next = this.#reparse(current, { enabled })
-    await this.#share({ puts: [next.device] })
-    const disconnected = this.#apply(() => this.#registry.put([next.device]))
-    this.#log.info({ device: id, disconnected }, `admin: device ${enabled ? 'enabled' : 'disabled'}`)
-    return { ...deviceView(next), disconnected }
+    const { before, after, disconnected } = await this.#change(id, (current) => current.device.enabled === enabled ? 'unchanged' : { next: this.#reparse(current, { enabled }) })
+    if (after !== before) this.#log.info({ device: id, disconnected }, `admin: device ${enabled ? 'enabled' : 'disabled'}`)
+    return { ...deviceView(after!), disconnected }
   }
 
   /** Adds a key (rotation: add the new key, move the device over, then remove the old one). */
   async addDeviceKey(id: string, body: unknown): Promise<DeviceView> {
-    const current = this.#get(id)
-    if (current.device.keys.length >= MAX_DEVICE_KEYS) {
-      throw new ApiError('ERR_CONFLICT', `device '${id}' already holds ${MAX_DEVICE_KEYS} keys; remove one first`, 'key')
-    }
-    const keys = [...current.device.keys.map(storedKeyInput), body]
-    let next: RegisteredDevice
-    try {
-      next = parseDevice({ ...deviceInput(current), keys }, 'device', current.device)
-    } catch (err) {
-      if (err instanceof ConfigError) {
-        const at = `device.keys[${keys.length - 1}]`
-        throw new ApiError('ERR_VALIDATION', err.message.replace(at, 'key'), err.path.replace(at, 'key'))
+    const { after } = await this.#change(id, (current) => {
+      if (current.device.keys.length >= MAX_DEVICE_KEYS) {
+        throw new ApiError('ERR_CONFLICT', `device '${id}' already holds ${MAX_DEVICE_KEYS} keys; remove one first`, 'key')
       }
-      throw err
-    }
-    await this.#share({ puts: [next.device] })
-    this.#registry.put([next.device])
+      const keys = [...current.device.keys.map(storedKeyInput), body]
+      try {
+        return { next: parseDevice({ ...deviceInput(current), keys }, 'device', current.device) }
+      } catch (err) {
+        if (err instanceof ConfigError) {
+          const at = `device.keys[${keys.length - 1}]`
+          throw new ApiError('ERR_VALIDATION', err.message.replace(at, 'key'), err.path.replace(at, 'key'))
+        }
+        throw err
+      }
+    })
+    const next = after!
     this.#log.info({ device: id, key: next.keys[next.keys.length - 1].stored.id }, 'admin: device key added')
     return deviceView(next)
   }
 
   /** Removes a key; clients connected with it are disconnected. */
   async removeDeviceKey(id: string, keyId: string): Promise<DeviceView & { disconnected: number }> {
-    const current = this.#get(id)
-    if (!current.device.keys.some((k) => k.id === keyId)) throw new ApiError('ERR_NOT_FOUND', `device '${id}' has no key '${keyId}'`)
-    const next = this.#reparse(current, { keys: current.device.keys.filter((k) => k.id !== keyId).map(storedKeyInput) })
-    await this.#share({ puts: [next.device] })
-    const disconnected = this.#apply(() => this.#registry.put([next.device]))
+    const { after, disconnected } = await this.#change(id, (current) => {
+      if (!current.device.keys.some((k) => k.id === keyId)) throw new ApiError('ERR_NOT_FOUND', `device '${id}' has no key '${keyId}'`)
+      return { next: this.#reparse(current, { keys: current.device.keys.filter((k) => k.id !== keyId).map(storedKeyInput) }) }
+    })
     this.#log.info({ device: id, key: keyId, disconnected }, 'admin: device key removed')
-    return { ...deviceView(next), disconnected }
+    return { ...deviceView(after!), disconnected }
   }
 
   /**

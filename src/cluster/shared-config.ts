@@ -6,8 +6,8 @@
  *
  * A change is written to Redis before it applies anywhere (the admin API answers after
  * that): a compare-and-set on the version the node last applied, so two nodes changing at
- * once cannot lose one of the changes silently — the later one is refused (409) and the node
- * applies the newer copy. Other nodes are told on a pub/sub channel at once and also look at
+ * once cannot lose one of the changes silently — the later one is refused (StaleConfigError),
+ * the node applies the newer copy and works the change out again from it (admin/changes.ts). Other nodes are told on a pub/sub channel at once and also look at
  * the version once a second (a notice lost while Redis was away is caught up), so a change
  * applies on every node within about a second (shared-versioned.ts: what it shares with the
  * revocation list).
@@ -51,6 +51,16 @@ declare module 'ioredis' {
   }
 }
 
+/** A change worked out from an older copy than Redis holds (`version`): nothing was written. */
+export class StaleConfigError extends SharedConfigError {
+  readonly version: number
+  constructor(message: string, version: number) {
+    super('ERR_CONFLICT', message)
+    this.name = 'StaleConfigError'
+    this.version = version
+  }
+}
+
 export class SharedConfig {
   readonly #state: RedisState
   readonly #logger: Logger
@@ -84,7 +94,7 @@ export class SharedConfig {
 
   /**
    * Store `state` as the next version, if the copy in Redis is still the one this node runs.
-   * Throws SharedConfigError ERR_CONFLICT (another node changed it first) or ERR_UNAVAILABLE.
+   * Throws StaleConfigError (another node changed it first) or SharedConfigError ERR_UNAVAILABLE.
    */
   async publish(state: SharedState): Promise<void> {
     const ran = this.#shared.version
@@ -98,9 +108,14 @@ export class SharedConfig {
     const [ok, version] = result
     if (ok !== 1) {
       void this.#shared.check()
-      throw new SharedConfigError('ERR_CONFLICT', `the configuration was changed on another node a moment ago (version ${version}; this node ran ${ran}): this change was not made — it is being applied here now; retry against it`)
+      throw new StaleConfigError(`the configuration was changed on another node a moment ago (version ${version}; this node ran ${ran}): this change was not made — it is being applied here now; retry against it`, version)
     }
     this.#shared.ran(version)
+  }
+
+  /** Apply the copies in Redis until this node runs `version` or newer (a few looks: a copy that cannot be applied here stays behind). */
+  async catchUp(version: number): Promise<void> {
+    for (let looks = 0; looks < 3 && this.#shared.version < version; looks++) await this.#shared.check()
   }
 
   /** Note the version this node now runs (after applying a copy, or seeding one). */

@@ -12,7 +12,11 @@
  *
  * (One hash tag: one slot of a Redis Cluster, so a change stays one script.) A change is one
  * script — the devices written or deleted, the version bumped, the ids logged, the others told —
- * run before it is in force anywhere; while Redis cannot be reached it is refused (503). The
+ * run before it is in force anywhere; while Redis cannot be reached it is refused (503). A change
+ * to a device is worked out from the device as Redis held it (`read`), and the script writes it
+ * only if the device is still exactly that (`readAs`): two nodes changing one device at once, or
+ * a node whose copy is behind, cannot silently undo another node's change (the admin API reads
+ * it again and works the change out anew: admin/devices.ts). The
  * nodes follow the version (the notice at once, a look once a second: `SharedVersioned`); a node
  * behind reads the log from its version and then only the devices it names, or the whole
  * registry when the log no longer reaches back that far.
@@ -38,24 +42,32 @@ const DEVICES_PER_MS = 10
 
 /**
  * KEYS: hash, version, log. ARGV: node, channel, log length, '1' when the put devices must be
- * new, the number of puts P, P (id, JSON) pairs, then ids to delete.
- * Answers {1, version}, or {0, ids already registered} (nothing written).
+ * new, the number of expectations E, E (id, JSON as read, '' for none) pairs, the number of puts
+ * P, P (id, JSON) pairs, then ids to delete.
+ * Answers {1, version}, {0, ids already registered} or {2, {id, its JSON now or ''}} (an
+ * expectation not met: the device changed since it was read); nothing is written unless 1.
  */
 const CHANGE_LUA = `
-local p = tonumber(ARGV[5])
+local e = tonumber(ARGV[5])
+for i = 0, e - 1 do
+  local now = redis.call('HGET', KEYS[1], ARGV[6 + 2 * i]) or ''
+  if now ~= ARGV[7 + 2 * i] then return {2, {ARGV[6 + 2 * i], now}} end
+end
+local at = 6 + 2 * e
+local p = tonumber(ARGV[at])
 if ARGV[4] == '1' then
   local taken = {}
   for i = 0, p - 1 do
-    if redis.call('HEXISTS', KEYS[1], ARGV[6 + 2 * i]) == 1 then taken[#taken + 1] = ARGV[6 + 2 * i] end
+    if redis.call('HEXISTS', KEYS[1], ARGV[at + 1 + 2 * i]) == 1 then taken[#taken + 1] = ARGV[at + 1 + 2 * i] end
   end
   if #taken > 0 then return {0, taken} end
 end
 local ids = {}
 for i = 0, p - 1 do
-  redis.call('HSET', KEYS[1], ARGV[6 + 2 * i], ARGV[7 + 2 * i])
-  if #ids <= ${LOG_IDS_MAX} then ids[#ids + 1] = ARGV[6 + 2 * i] end
+  redis.call('HSET', KEYS[1], ARGV[at + 1 + 2 * i], ARGV[at + 2 + 2 * i])
+  if #ids <= ${LOG_IDS_MAX} then ids[#ids + 1] = ARGV[at + 1 + 2 * i] end
 end
-for i = 6 + 2 * p, #ARGV do
+for i = at + 1 + 2 * p, #ARGV do
   redis.call('HDEL', KEYS[1], ARGV[i])
   if #ids <= ${LOG_IDS_MAX} then ids[#ids + 1] = ARGV[i] end
 end
@@ -90,7 +102,16 @@ export interface DeviceWrite {
   readonly removes?: readonly string[]
   /** The devices put must not be registered yet (a new device): else nothing is written, ERR_CONFLICT. */
   readonly mustBeNew?: boolean
+  /**
+   * The devices this change was worked out from, as `read` answered them (id → JSON, undefined:
+   * none): when one is no longer so in Redis (another node changed it since), nothing is written
+   * and `write` answers it as it is now.
+   */
+  readonly readAs?: ReadonlyMap<string, string | undefined>
 }
+
+/** What `write` answers: written, or (`readAs`) a device that changed since it was read, as it is now (undefined: deleted). */
+export type DeviceWriteResult = { readonly written: true } | { readonly written: false; readonly id: string; readonly now: string | undefined }
 
 /** What a node behind reads: the devices changed since its version (undefined: deleted), or the whole registry. */
 export interface SharedDevicesCopy extends VersionedCopy {
@@ -132,15 +153,31 @@ export class SharedDevices {
   }
 
   /**
-   * Writes a change for every node, before it is in force anywhere. Throws SharedConfigError:
-   * ERR_CONFLICT (`mustBeNew` and some are registered: nothing written), ERR_UNAVAILABLE.
+   * A device as Redis holds it now (its JSON, for `DeviceWrite.readAs`), undefined when it is not
+   * registered. Throws SharedConfigError ERR_UNAVAILABLE.
    */
-  async write(change: DeviceWrite): Promise<void> {
-    const { puts, removes = [] } = change
-    if (puts.length === 0 && removes.length === 0) return
+  async read(id: string): Promise<string | undefined> {
+    try {
+      return (await answerWithin(this.#client.hget(SHARED_DEVICES_KEY, id), SHARED_CHANGE_TIMEOUT_MS)) ?? undefined
+    } catch (err) {
+      throw unavailable(err, 'devices cannot be changed until it is back, so that every node has the same registry')
+    }
+  }
+
+  /**
+   * Writes a change for every node, before it is in force anywhere, unless a device in `readAs`
+   * changed since (answered, nothing written). Throws SharedConfigError: ERR_CONFLICT (`mustBeNew`
+   * and some are registered: nothing written), ERR_UNAVAILABLE.
+   */
+  async write(change: DeviceWrite): Promise<DeviceWriteResult> {
+    const { puts, removes = [], readAs = new Map<string, string | undefined>() } = change
+    if (puts.length === 0 && removes.length === 0) return { written: true }
+    const expected: string[] = []
+    for (const [id, json] of readAs) expected.push(id, json ?? '')
     const args = [
       SHARED_DEVICES_KEY, SHARED_DEVICES_VERSION_KEY, SHARED_DEVICES_LOG_KEY,
-      this.#nodeId, SHARED_DEVICES_CHANNEL, LOG_KEPT, change.mustBeNew === true ? '1' : '0', puts.length, ...devicePairs(puts), ...removes,
+      this.#nodeId, SHARED_DEVICES_CHANNEL, LOG_KEPT, change.mustBeNew === true ? '1' : '0',
+      readAs.size, ...expected, puts.length, ...devicePairs(puts), ...removes,
     ]
     let answer: [number, number | string[]]
     try {
@@ -149,6 +186,10 @@ export class SharedDevices {
       throw unavailable(err, 'devices cannot be changed until it is back, so that every node has the same registry (if Redis took the change after all, it is in force on every node within a second)')
     }
     const [ok, result] = answer
+    if (ok === 2) {
+      const [id = '', now = ''] = result as string[]
+      return { written: false, id, now: now === '' ? undefined : now }
+    }
     if (ok !== 1) {
       const taken = (result as string[]).map((id) => `'${id}'`)
       throw new SharedConfigError('ERR_CONFLICT', `${taken.slice(0, 5).join(', ')}${taken.length > 5 ? ` and ${taken.length - 5} more` : ''} registered a moment ago (through another node); nothing was written`)
@@ -157,6 +198,7 @@ export class SharedDevices {
     const version = result as number
     if (version === this.#versioned.version + 1) this.#versioned.ran(version)
     else void this.#versioned.check()
+    return { written: true }
   }
 
   /** Note the version this node now holds. */

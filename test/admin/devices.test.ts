@@ -2,7 +2,8 @@
  * The device registry through the admin API: create / get / list (paged) / replace / delete,
  * keys (at most 3, secrets never returned), validation errors with their paths, and bulk
  * import from JSON and CSV with an error for every bad row (nothing imported unless
- * partial=true; existing devices only with replace=true).
+ * partial=true; existing devices only with replace=true); requests at once on one device each
+ * keep the others' changes.
  */
 import assert from 'node:assert/strict'
 import { generateKeyPairSync } from 'node:crypto'
@@ -102,6 +103,22 @@ describe('admin API: devices', () => {
     // The kept secret survived the rewrite of the device.
     const again = await h.api('GET', '/api/v1/devices/rot-1')
     assert.equal(again.body.keys[1].description, `HMAC secret (${SECRET.length} bytes)`)
+  })
+
+  test('one node, requests at once on one device (a key added, another key added, disabled): none undone', async () => {
+    for (let i = 0; i < 5; i++) {
+      const id = `busy-${i}`
+      assert.equal((await h.api('POST', '/api/v1/devices', { id, keys: [{ id: 'k1', pem: ecPem() }] })).status, 201)
+      const answers = await Promise.all([
+        h.api('POST', `/api/v1/devices/${id}/keys`, { id: 'ka', pem: ecPem() }),
+        h.api('POST', `/api/v1/devices/${id}/keys`, { id: 'kb', secret: SECRET }),
+        h.api('POST', `/api/v1/devices/${id}/disable`),
+      ])
+      assert.deepEqual(answers.map((a) => a.status), [201, 201, 200], answers.map((a) => a.text).join('\n'))
+      const d = (await h.api('GET', `/api/v1/devices/${id}`)).body
+      assert.equal(d.enabled, false)
+      assert.deepEqual(d.keys.map((k: { id: string }) => k.id).sort(), ['k1', 'ka', 'kb'])
+    }
   })
 
   test('JSON import: every bad row is reported and nothing is imported; partial=true imports the good ones', async () => {

@@ -37,6 +37,20 @@ describe('admin API: authorization policies and settings', () => {
     assert.equal(prio.body.path, 'authorization.policies[3].priority')
   })
 
+  it('one node, PATCHes at once of one policy (topics, clientId, priority): all three hold', async () => {
+    const created = await h.api('POST', '/api/v1/policies', { name: 'busy', priority: 700, effect: 'allow', actions: ['publish'], topics: ['old/#'] })
+    assert.equal(created.status, 201, created.text)
+    const answers = await Promise.all([
+      h.api('PATCH', '/api/v1/policies/busy', { topics: ['new/#'] }),
+      h.api('PATCH', '/api/v1/policies/busy', { clientId: '^busy-' }),
+      h.api('PATCH', '/api/v1/policies/busy/priority', { priority: 701 }),
+    ])
+    assert.deepEqual(answers.map((a) => a.status), [200, 200, 200], answers.map((a) => a.text).join('\n'))
+    const p = (await h.api('GET', '/api/v1/policies/busy')).body
+    assert.deepEqual([p.topics, p.clientId, p.priority], [['new/#'], '^busy-', 701])
+    assert.equal((await h.api('DELETE', '/api/v1/policies/busy')).status, 204)
+  })
+
   it('POST validation errors carry the configuration path', async () => {
     const cases: Array<[unknown, string]> = [
       [{ name: 'ab', priority: 1, effect: 'allow', actions: ['publish'], topics: ['a'] }, 'authorization.policies[3].name'],

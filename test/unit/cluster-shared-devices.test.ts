@@ -3,7 +3,7 @@
  * real redis-server (unix socket): a node behind reads only the devices changed since its
  * version (from the change log), the whole registry when the log does not reach back that far
  * or a change was too large to list; a new device already registered is refused with nothing
- * written; the registry is seeded once.
+ * written; a change worked out from a device that changed since it was read is not written; the registry is seeded once.
  */
 import assert from 'node:assert/strict'
 import { after, afterEach, before, test } from 'node:test'
@@ -107,6 +107,26 @@ test('a new device already registered (through another node) is refused and noth
   })
   assert.equal(await state.client.hexists(SHARED_DEVICES_KEY, 'fresh'), 0, 'the other device was not written either')
   assert.equal(await state.client.get(SHARED_DEVICES_VERSION_KEY), version, 'no version bump')
+})
+
+test('a change worked out from a device as read is written only while the device is still that; else it is answered as it is now', { timeout: 30_000 }, async () => {
+  const { shared: a, state } = await node('node-a')
+  const { shared: b } = await node('node-b')
+  await state.client.flushall()
+  await a.seed([device('d1')])
+  const read = await a.read('d1')
+  assert.equal(read, JSON.stringify(device('d1')))
+  assert.equal(await a.read('none'), undefined)
+  // Node B changes d1 after node A read it: A's change, worked out from what it read, is not written.
+  assert.deepEqual(await b.write({ puts: [{ ...device('d1'), description: 'from b' }], readAs: new Map([['d1', read]]) }), { written: true })
+  const version = await state.client.get(SHARED_DEVICES_VERSION_KEY)
+  const stale = await a.write({ puts: [device('d1', false)], readAs: new Map([['d1', read]]) })
+  assert.deepEqual(stale, { written: false, id: 'd1', now: JSON.stringify({ ...device('d1'), description: 'from b' }) })
+  assert.equal(await state.client.get(SHARED_DEVICES_VERSION_KEY), version, 'nothing written: no version bump')
+  // Deleted meanwhile: answered as none; a deletion worked out from "none" is refused once it exists.
+  assert.deepEqual(await b.write({ puts: [], removes: ['d1'], readAs: new Map([['d1', stale.written ? '' : stale.now]]) }), { written: true })
+  assert.deepEqual(await a.write({ puts: [device('d1', false)], readAs: new Map([['d1', stale.written ? '' : stale.now]]) }), { written: false, id: 'd1', now: undefined })
+  assert.equal(await state.client.hexists(SHARED_DEVICES_KEY, 'd1'), 0, 'not brought back')
 })
 
 test('100,000 devices in one change (an import) and in a seed are written whole (no call-stack limit on the arguments)', { timeout: 60_000 }, async () => {
