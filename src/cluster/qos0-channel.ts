@@ -31,9 +31,15 @@
  * Batching: like the stream entries, every message for one node in one turn of the event loop
  * goes in one PUBLISH (the same bytes, entry-codec.ts). The PUBLISH is sent on its own, not in
  * the group commit: nothing waits for it, and a QoS 1 commit never waits for it or fails with it.
- * It goes out on the state's main connection — one PUBLISH after another on one socket, so Redis
- * hands them over in order; with `replicaAck` behind that connection's WAITs, like every command
- * on it.
+ *
+ * One Redis or Sentinel: it goes out with no answer (CLIENT REPLY OFF) on a connection of its own
+ * (replyless-publisher.ts) — one PUBLISH after another on one socket, so Redis hands them over
+ * in order. Without the answer there is no receiver count: whether a node is alive is asked
+ * before (a node that is not alive gets the batch in its stream, as when nobody heard it), and
+ * a live node that is not subscribed at that moment (its connection being made again) loses the
+ * batch uncounted. While that connection is being made again the main connection carries the
+ * PUBLISHes, answered as before; it is used again once none of those is still out (in order).
+ * A Redis Cluster: the main client, answered, as below (one SPUBLISH per node at a time).
  */
 import { Cluster, Redis } from 'ioredis'
 import type { Logger } from '../log.js'
@@ -42,6 +48,7 @@ import type { RedisClient, RedisState } from '../store/redis/redis-state.js'
 import { slotOf } from '../store/redis/slots.js'
 import { clock } from '../clock.js'
 import { EntryWriter, TO_ALL, readEntry, type EntryVisitor } from './entry-codec.js'
+import { ReplylessPublisher } from './replyless-publisher.js'
 import { STREAM_FIELD, streamKey } from './streams.js'
 
 export const qos0Channel = (node: string): string => `pc:q0:{${node}}`
@@ -65,18 +72,32 @@ export class Qos0Sender {
    * every PUBLISH goes out on the one connection, in order; none waits.)
    */
   readonly #out: Set<string> | undefined
+  /** One Redis or Sentinel: PUBLISH with no answer (undefined on a Redis Cluster). */
+  readonly #replyless: ReplylessPublisher | undefined
+  /** PUBLISHes sent on the main connection and not answered yet (the replyless one waits for them: order). */
+  #mainOut = 0
   #scheduled = false
   #failing = false
-  /** Messages not published (Redis unreachable, or the PUBLISH failed). */
+  /** Messages not published (Redis unreachable or not reading, or the PUBLISH failed) or, answered, heard by nobody on a live node. */
   lost = 0
 
-  /** `alive`: whether a node is alive (its liveness note is fresh), see #toStream. */
+  /** `alive`: whether a node is alive (its liveness note is fresh), see #unheard. */
   constructor(state: RedisState, logger: Logger, alive: (node: string) => boolean) {
     this.#alive = alive
     this.#client = state.client
     this.#logger = logger
     this.#command = state.sharded ? 'SPUBLISH' : 'PUBLISH'
     this.#out = state.sharded ? new Set() : undefined
+    this.#replyless = state.sharded ? undefined : new ReplylessPublisher(state.connection('portcullis-qos0-pub') as Redis, logger)
+  }
+
+  /** Make the publishing connection (one Redis or Sentinel). */
+  async start(): Promise<void> {
+    await this.#replyless?.start()
+  }
+
+  close(): void {
+    this.#replyless?.close()
   }
 
   /** Queue `message` for every matching non-shared subscription of `node`; sent at the end of this turn. */
@@ -98,10 +119,20 @@ export class Qos0Sender {
     const client = this.#client
     const ready = client.status === 'ready'
     const out = this.#out
+    const replyless = this.#replyless !== undefined && this.#mainOut === 0 && this.#replyless.usable ? this.#replyless : undefined
     for (const [node, w] of this.#open) {
       if (out?.has(node) === true && ready) continue
       this.#open.delete(node)
       const count = w.count
+      if (replyless !== undefined) {
+        // No answer will say nobody heard it: a node that is not alive gets it in its stream now.
+        if (!this.#alive(node)) {
+          if (ready) this.#toStream(node, w.bytes(), count)
+          else this.lost += count
+        } else if (replyless.write(qos0Channel(node), w.bytes())) this.#sent()
+        else this.lost += count
+        continue
+      }
       // At most once: nothing is kept for later (the main connection logs the outage).
       if (!ready) {
         this.lost += count
@@ -109,10 +140,13 @@ export class Qos0Sender {
       }
       const bytes = w.bytes()
       out?.add(node)
+      this.#mainOut++
       const answered = client.callBuffer(this.#command, qos0Channel(node), bytes).then(
         (listeners) => (Number(listeners) === 0 ? this.#unheard(node, bytes, count) : this.#sent()),
         (err: unknown) => this.#failed(err, count),
-      )
+      ).finally(() => {
+        this.#mainOut--
+      })
       if (out !== undefined) {
         void answered.then(() => {
           out.delete(node)
@@ -132,6 +166,10 @@ export class Qos0Sender {
       this.lost += count
       return
     }
+    this.#toStream(node, bytes, count)
+  }
+
+  #toStream(node: string, bytes: Buffer, count: number): void {
     this.#client.callBuffer('XADD', streamKey(node), '*', STREAM_FIELD, bytes).then(this.#sent, (err: unknown) => this.#failed(err, count))
   }
 

@@ -176,6 +176,7 @@ export class RedisBus implements ClusterBus {
       await reader.connect()
       // Subscribed before this node's routes are written: nothing another node sends for them is missed.
       await qos0.start()
+      await this.#qos0Out?.start()
       this.#qos0In = qos0
       await this.#routes.start(listener)
       for (const [node, owned] of this.#deadOwners) {
@@ -188,6 +189,7 @@ export class RedisBus implements ClusterBus {
     } catch (err) {
       this.#routes.close()
       qos0.close()
+      this.#qos0Out?.close()
       reader.disconnect()
       listener.disconnect()
       throw err
@@ -376,6 +378,7 @@ export class RedisBus implements ClusterBus {
       this.#takeover.close()
       this.#routes.close()
       this.#qos0In?.close()
+      this.#qos0Out?.close()
       await this.#reader?.close()
     })()
     return this.#closed

@@ -12,7 +12,7 @@ export function registerClusterMetrics(registry: Registry, bus: RedisBus): void 
     (add) => add({}, bus.stats.forwarded))
   scrapedCounter(registry, 'portcullis_cluster_received_total', 'Messages read from this node\'s stream or QoS 0 channel and delivered to its subscribers', [],
     (add) => add({}, bus.stats.received))
-  scrapedCounter(registry, 'portcullis_cluster_qos0_lost_total', 'QoS 0 messages for other nodes that were lost (Redis unreachable, or the receiving node subscribing again; at most once)', [],
+  scrapedCounter(registry, 'portcullis_cluster_qos0_lost_total', 'QoS 0 messages for other nodes known lost: not sent (Redis unreachable or not reading), or answered as heard by nobody on a live node (a Redis Cluster; one Redis only while the publishing connection is made again); at most once', [],
     (add) => add({}, bus.stats.qos0Lost))
   scrapedGauge(registry, 'portcullis_cluster_stream_entries',
     'Messages waiting in this node\'s stream (forwarded, not yet handled); -1 while Redis is unreachable', () => bus.backlog().catch(() => -1))

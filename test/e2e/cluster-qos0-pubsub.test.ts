@@ -7,7 +7,9 @@
  * stream); a shared group at QoS 0 still gets each message once cluster-wide; a node with
  * `qos0: stream` still sends through the stream; the channel's connection killed, or closed by
  * Redis for its pub/sub output buffer limit, or Redis SIGKILLed and restarted: QoS 0 crosses again
- * without restarting a node.
+ * without restarting a node. One Redis: the PUBLISHes go out on a connection with no answers
+ * (portcullis-qos0-pub), made again when killed, nothing delivered counted lost; a node that is not
+ * alive gets QoS 0 in its stream.
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -15,6 +17,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { Redis } from 'ioredis'
+import { ROUTE_KEYS } from '../../src/cluster/routes.js'
 import { streamKey } from '../../src/cluster/streams.js'
 import type { Message } from '../../src/mqtt/types.js'
 import {
@@ -22,7 +25,7 @@ import {
   type Inbox, type RunningBroker, type Version,
 } from '../helpers/broker.js'
 import { killConnectionsNamed, startRedisFixture, type RedisFixture } from '../helpers/redis-server.js'
-import { routed } from '../helpers/cluster-bus.js'
+import { busOf, routed } from '../helpers/cluster-bus.js'
 import type { MqttClient } from 'mqtt'
 
 const vname = (v: Version): string => (v === 5 ? '5.0' : '3.1.1')
@@ -99,6 +102,24 @@ async function configSetEverywhere(parameter: string, value: string): Promise<vo
   try {
     await probe.connect()
     for (const r of probe instanceof Redis ? [probe] : probe.nodes('master')) await r.config('SET', parameter, value)
+  } finally {
+    probe.disconnect()
+  }
+}
+
+/** The last command of each connection named `name` (CLIENT LIST's cmd=). */
+async function lastCommands(name: string): Promise<string[]> {
+  const probe = redis.client()
+  try {
+    await probe.connect()
+    const out: string[] = []
+    for (const r of probe instanceof Redis ? [probe] : probe.nodes('master')) {
+      for (const line of String(await r.call('CLIENT', 'LIST')).split('\n')) {
+        const cmd = /(?:^| )cmd=(\S+)/.exec(line)?.[1]
+        if (line.includes(`name=${name} `) && cmd !== undefined) out.push(cmd)
+      }
+    }
+    return out
   } finally {
     probe.disconnect()
   }
@@ -271,6 +292,72 @@ describe('QoS 0 over pub/sub: the channel\'s connection lost', () => {
       await crossesAgain(pub, inbox, topic, 'after')
     } finally {
       await end(sub, pub)
+    }
+  })
+})
+
+describe('QoS 0 over pub/sub: the publishing connection (no answers, one Redis)', () => {
+  test('the QoS 0 PUBLISHes go out on it; killed (CLIENT KILL), it is made again and QoS 0 crosses again; a message delivered is never counted lost', async () => {
+    const topic = `${uid('q0p')}/n`
+    const { client: sub, inbox } = await connectWithInbox(B().port, { protocolVersion: 5, clientId: uid('sub') })
+    const pub = await connect(A().port, { protocolVersion: 5, clientId: uid('pub') })
+    try {
+      await subscribe(sub, topic, { qos: 0 })
+      await routed(A(), 'node-b', topic)
+      await crossesAgain(pub, inbox, topic, 'before')
+      if (A().server.redisState?.sharded === true) {
+        // A Redis Cluster: SPUBLISH on the main client, answered (one at a time per node): no such connection.
+        assert.equal((await connectionIds('portcullis-qos0-pub')).size, 0)
+        return
+      }
+      assert.ok((await lastCommands('portcullis-qos0-pub')).includes('publish'), 'A\'s QoS 0 went out on its publishing connection')
+      const lostBefore = busOf(A()).stats.qos0Lost
+      assert.equal(lostBefore, 0, 'nothing counted lost while every message arrived')
+      assert.ok(await killConnectionsNamed(redis, 'portcullis-qos0-pub') >= 1, 'the publishing connections were killed')
+      await crossesAgain(pub, inbox, topic, 'after')
+      // Made again (not left to the main connection for good): 200 more cross on it, all of them, none counted lost.
+      await withTimeout((async () => {
+        while ((await connectionIds('portcullis-qos0-pub')).size === 0) await delay(50)
+      })(), 10_000, 'the publishing connection made again')
+      const lostAfter = busOf(A()).stats.qos0Lost
+      await publishAll(pub, topic, numbers(200).map((n) => `again-${n}`))
+      await until(() => inbox.messages.filter((m) => m.payload.toString().startsWith('again-')).length === 200, 'the 200 QoS 0 messages after the kill', 10_000)
+      assert.deepEqual(inbox.messages.map((m) => m.payload.toString()).filter((p) => p.startsWith('again-')), numbers(200).map((n) => `again-${n}`), 'in order, each once')
+      assert.equal(busOf(A()).stats.qos0Lost, lostAfter, 'nothing delivered is counted lost')
+      assert.ok((await lastCommands('portcullis-qos0-pub')).includes('publish'), 'on the new publishing connection')
+    } finally {
+      await end(sub, pub)
+    }
+  })
+
+  test('a node that is not alive (its routes left in Redis) gets QoS 0 in its stream, not through its channel', async () => {
+    const z = uid('node-z')
+    const topic = `${uid('q0z')}/n`
+    const client = A().server.redisState?.client
+    assert.ok(client !== undefined)
+    await client.sadd(ROUTE_KEYS.routes(z), topic)
+    await client.set(ROUTE_KEYS.version(z), 'v1')
+    await client.hset(ROUTE_KEYS.versions, z, 'v1')
+    const pub = await connect(A().port, { protocolVersion: 5, clientId: uid('pub') })
+    const lostBefore = busOf(A()).stats.qos0Lost
+    try {
+      await routed(A(), z, topic)
+      assert.equal(busOf(A()).routes.alive(z), false)
+      await pub.publishAsync(topic, 'held-for-z', { qos: 0 })
+      let entries: Array<[string, Buffer[]]> = []
+      await withTimeout((async () => {
+        while (entries.length === 0) {
+          entries = await client.xrangeBuffer(streamKey(z), '-', '+') as unknown as Array<[string, Buffer[]]>
+          if (entries.length === 0) await delay(20)
+        }
+      })(), 5000, 'the QoS 0 message in node-z\'s stream')
+      assert.equal(entries.length, 1)
+      assert.ok(Buffer.concat(entries[0][1]).includes('held-for-z'), 'the message is in the entry')
+      assert.equal(busOf(A()).stats.qos0Lost, lostBefore, 'held, not lost')
+    } finally {
+      await end(pub)
+      await client.del(ROUTE_KEYS.routes(z), ROUTE_KEYS.version(z), streamKey(z))
+      await client.hdel(ROUTE_KEYS.versions, z)
     }
   })
 })
