@@ -1,10 +1,13 @@
 /**
  * The subscription trie. Matches for a topic are cached (the cache is dropped whenever
  * the tree changes), so steady publish traffic does one Map lookup per message. The cache
- * is bounded by bytes (a topic may be 65,535 bytes) and keeps only topics that have
- * subscribers: a flood of distinct topics nobody subscribes to leaves nothing behind.
+ * is bounded by bytes (a topic may be 65,535 bytes). Topics with subscribers and topics with
+ * none are kept apart, each cache with its own budget: a flood of distinct topics nobody
+ * subscribes to can only push out other such topics, never a topic with subscribers. Why the
+ * topics with none are kept at all: in a cluster every message published here for another node's
+ * subscribers is matched here first, and without the cache each one walked the tree again.
  */
-import { BoundedCache, type CacheUsage } from '../bounded-cache.js'
+import { BoundedCache, addUsage, type CacheUsage } from '../bounded-cache.js'
 import type { QoS } from '../mqtt/types.js'
 
 export interface Subscription {
@@ -58,6 +61,14 @@ const EMPTY: MatchResult = Object.freeze({ clients: [], groups: [] })
 /** Match cache budget: 16,384 topics and 8 MiB (topic text, results and Map entries). */
 export const MATCH_CACHE_ENTRIES = 16_384
 export const MATCH_CACHE_BYTES = 8 * 1024 * 1024
+/** Topics with no subscriber: 4,096 topics and 1 MiB (the topic text and Map entries). */
+export const MISS_CACHE_ENTRIES = 4096
+export const MISS_CACHE_BYTES = 1024 * 1024
+/**
+ * Longer topics with no subscriber are walked every time: the walk is cheap beside reading such a
+ * topic, and a few long ones would push out hundreds of usual ones (a sixteenth of the budget each).
+ */
+export const MISS_TOPIC_MAX_CHARS = 512
 /** Estimated bytes of a cached result: the object and arrays, and a slot per client, sub and group. */
 function resultBytes(r: MatchResult): number {
   let slots = r.clients.length + r.groups.length
@@ -68,15 +79,17 @@ function resultBytes(r: MatchResult): number {
 export class TopicTree {
   readonly #root = new TrieNode()
   readonly #cache = new BoundedCache<MatchResult>(MATCH_CACHE_ENTRIES, MATCH_CACHE_BYTES)
+  /** Topics that matched nothing (the value is unused). */
+  readonly #misses = new BoundedCache<true>(MISS_CACHE_ENTRIES, MISS_CACHE_BYTES)
   #count = 0
 
   get size(): number {
     return this.#count
   }
 
-  /** Entries and estimated bytes held by the match cache. */
+  /** Entries and estimated bytes held by the match caches (topics with subscribers and without). */
   get cacheUsage(): CacheUsage {
-    return this.#cache.usage
+    return addUsage(this.#cache.usage, this.#misses.usage)
   }
 
   /** Add a subscription, or replace the client's one with the same filter (and group); true when it is new. */
@@ -98,7 +111,7 @@ export class TopicTree {
       else group.members[i] = sub
     }
     if (added) this.#count++
-    this.#cache.clear()
+    this.#forget()
     return added
   }
 
@@ -133,18 +146,24 @@ export class TopicTree {
       parent.children.delete(levels[i])
       node = parent
     }
-    this.#cache.clear()
+    this.#forget()
     return true
   }
 
   match(topic: string): MatchResult {
     const cached = this.#cache.get(topic)
     if (cached !== undefined) return cached
+    if (this.#misses.get(topic) === true) return EMPTY
     const result = this.#match(topic)
-    // No match is cheap to find again (the walk stops at the first missing level) and would let
-    // distinct topics nobody wants fill the cache: only topics with subscribers are kept.
     if (result !== EMPTY) this.#cache.set(topic, result, resultBytes(result))
+    else if (topic.length <= MISS_TOPIC_MAX_CHARS) this.#misses.set(topic, true, 0)
     return result
+  }
+
+  /** The tree changed: every cached answer, with subscribers or without, may be wrong now. */
+  #forget(): void {
+    this.#cache.clear()
+    this.#misses.clear()
   }
 
   #node(filter: string, create: boolean): TrieNode | undefined {

@@ -1,7 +1,8 @@
 /**
  * Caches bounded by bytes, their sizes at /metrics (portcullis_cache_entries and
  * portcullis_cache_bytes by `cache`), issue 18 defect 3: publishes to distinct long topics
- * nobody subscribes to leave nothing in the topic match cache, and long topics that do have
+ * nobody subscribes to leave nothing of theirs in the topic match cache (short topics with no
+ * subscriber are remembered, within a budget of their own), and long topics that do have
  * subscribers fill it only up to its byte budget.
  */
 import assert from 'node:assert/strict'
@@ -41,13 +42,15 @@ describe('admin: cache sizes at /metrics, every cache bounded by bytes', () => {
     await end(c)
   })
 
-  it('publishes to 200 distinct 60 KB topics nobody subscribes to leave the match cache empty and the decision cache small', async () => {
+  it('publishes to 200 distinct 60 KB topics nobody subscribes to leave nothing of theirs in the match cache and the decision cache small', async () => {
     const pub = await client('cache-flood')
     const before = await caches()
     for (let i = 0; i < 200; i++) pub.publish(`file/${i}/${'x'.repeat(60_000)}`, 'x', { qos: 0 })
     await pub.publishAsync('file/sync', 'x', { qos: 1 })
     const after = await caches()
-    assert.equal(after['topic_match'].entries, before['topic_match'].entries)
+    // At most the short 'file/sync' (no subscriber either: remembered as such); no long topic.
+    assert.ok(after['topic_match'].entries <= before['topic_match'].entries + 1, `${before['topic_match'].entries} -> ${after['topic_match'].entries}`)
+    assert.ok(after['topic_match'].bytes <= before['topic_match'].bytes + 1024, `${before['topic_match'].bytes} -> ${after['topic_match'].bytes}`)
     assert.ok(after['authz_decisions'].bytes <= 2 * DECISION_CACHE_BYTES, String(after['authz_decisions'].bytes))
     await end(pub)
   })

@@ -45,6 +45,21 @@ for (const v of VERSIONS) {
       await end(sub)
     })
 
+    test('a topic published to while nobody subscribed is delivered once a subscription matches it, and no more after UNSUBSCRIBE', async () => {
+      const base = uid('later')
+      // Nobody subscribed: the topic's empty match is what the broker knows (and caches).
+      await publishAll(v, [`${base}/t`, `${base}/t`], 0)
+      const sub = await connect(broker.port, { protocolVersion: v, clientId: uid('sub') })
+      const inbox = new Inbox(sub)
+      await subscribe(sub, [`${base}/+`, `${base}/marker/#`], { qos: 1 })
+      assert.deepEqual(await deliveredTopics(v, inbox, [`${base}/t`], `${base}/marker/1`), [`${base}/t`])
+      await sub.unsubscribeAsync(`${base}/+`)
+      await publishAll(v, [`${base}/t`, `${base}/marker/2`])
+      await inbox.next(`${base}/marker/2`)
+      assert.deepEqual(inbox.messages.map((m) => m.topic), [`${base}/t`, `${base}/marker/1`, `${base}/marker/2`])
+      await end(sub)
+    })
+
     for (const filter of ['a/#/b', 'a/b#', 'a+/b', '#/a', '']) {
       test(`invalid filter ${JSON.stringify(filter)} gets SUBACK ${v === 5 ? '0x8F' : '0x80'} [MQTT-4.7.1-1]`, async () => {
         const raw = await rawSocket(broker.port, v)

@@ -1,10 +1,12 @@
 /**
- * TopicTree, through its public behaviour only (match, add, remove, size): wildcard rules
+ * TopicTree, through its public behaviour only (match, add, remove, size, cacheUsage): wildcard rules
  * [MQTT-4.7], shared subscription groups [MQTT-4.8.2], replacement and removal.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { TopicTree, type MatchResult, type Subscription } from '../../src/router/topic-tree.js'
+import {
+  MATCH_CACHE_BYTES, MISS_CACHE_BYTES, MISS_CACHE_ENTRIES, MISS_TOPIC_MAX_CHARS, TopicTree, type MatchResult, type Subscription,
+} from '../../src/router/topic-tree.js'
 
 function sub(clientId: string, filter: string, options: { group?: string; qos?: 0 | 1 | 2 } = {}): Subscription {
   return {
@@ -141,5 +143,35 @@ describe('TopicTree: removal', () => {
     assert.deepEqual(matched(tree.match('a')), ['c:a'])
     tree.add(sub('c', 'a/b/c/d'))
     assert.deepEqual(matched(tree.match('a/b/c/d')), ['c:a/b/c/d'], 'the pruned path can be used again')
+  })
+})
+
+describe('TopicTree: topics with no subscriber (cached as such)', () => {
+  it('a topic that matched nothing matches a subscription added later, and nothing again once it is removed', () => {
+    const tree = treeOf(sub('c', 'other/#'))
+    for (let i = 0; i < 3; i++) assert.deepEqual(matched(tree.match('a/b')), [], 'no subscriber yet (asked again: the cached answer)')
+    tree.add(sub('d', 'a/+'))
+    assert.deepEqual(matched(tree.match('a/b')), ['d:a/+'])
+    tree.add(sub('e', 'a/b', { group: 'g' }))
+    assert.deepEqual(tree.match('a/b').groups.map((g) => g.key), ['$share/g/a/b'], 'a shared group added later too')
+    assert.equal(tree.remove('d', 'a/+', undefined), true)
+    assert.equal(tree.remove('e', 'a/b', 'g'), true)
+    assert.deepEqual(matched(tree.match('a/b')), [])
+    assert.equal(tree.match('a/b').groups.length, 0)
+    tree.add(sub('f', '#'))
+    assert.deepEqual(matched(tree.match('a/b')), ['f:#'], 'and once more after it was cached empty again')
+  })
+
+  it('many distinct topics with no subscriber stay within the budget and never push out a topic that has one', () => {
+    const tree = treeOf(sub('c', 'kept/topic'))
+    assert.deepEqual(matched(tree.match('kept/topic')), ['c:kept/topic'])
+    for (let i = 0; i < 3 * MISS_CACHE_ENTRIES; i++) tree.match(`flood/${i}`)
+    tree.match(`long/${'x'.repeat(MISS_TOPIC_MAX_CHARS)}`)
+    const usage = tree.cacheUsage
+    assert.ok(usage.entries <= MISS_CACHE_ENTRIES + 1, String(usage.entries))
+    assert.ok(usage.bytes <= MISS_CACHE_BYTES + MATCH_CACHE_BYTES, String(usage.bytes))
+    assert.deepEqual(matched(tree.match('kept/topic')), ['c:kept/topic'])
+    tree.remove('c', 'kept/topic', undefined)
+    assert.equal(tree.cacheUsage.entries, 0, 'a change forgets every cached answer')
   })
 })
