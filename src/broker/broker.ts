@@ -8,7 +8,7 @@ import type { AuthenticatorChain } from '../auth/chain.js'
 import type { AuthorizerChain } from '../authz/chain.js'
 import { NO_USAGE, addUsage, type CacheUsage } from '../bounded-cache.js'
 import type { ClusterBus, Forwarded } from '../cluster/bus.js'
-import type { ClientOwnership } from '../cluster/ownership.js'
+import { CLAIMS_AT_STOP_MS, type ClientOwnership } from '../cluster/ownership.js'
 import { PortcullisError, toDisconnectReasonCode } from '../errors.js'
 import type { Logger } from '../log.js'
 import { subscriptionIdsOf, toDelivery, type Delivery, type Message, type QoS } from '../mqtt/types.js'
@@ -488,6 +488,9 @@ export class Broker {
     this.#closing = true
     clearInterval(this.#wheel)
     for (const conn of [...this.#connections]) conn.disconnect(ReasonCode.ServerShuttingDown)
+    // Cluster: a claim in progress ends (its session stored) before the bus stops reading.
+    const claiming = await this.sessions.claimsEnded(CLAIMS_AT_STOP_MS)
+    if (claiming > 0) this.logger.warn({ claims: claiming, waitedMs: CLAIMS_AT_STOP_MS }, 'cluster: claims still in progress at the stop: what they held is read again from this node\'s stream at its next start (at least once)')
     this.sessions.close()
     await this.auth.close()
     await this.bus.close()

@@ -72,6 +72,8 @@ export class SessionManager {
   claim(clientId: string, cleanStart: boolean): Promise<void> {
     const ownership = this.#ownership
     if (ownership === undefined) return Promise.resolve()
+    // (The stop waits for the claims in progress, none started after it: see claimsEnded.)
+    if (this.#broker.closing) return Promise.reject(new PortcullisError('ERR_SERVER_SHUTTING_DOWN', `client id ${clientId} not claimed: the node is stopping`))
     const bus = this.#broker.bus
     const run = async (): Promise<void> => {
       // What the node it leaves forwards for it only waits until its session is here (see below).
@@ -183,6 +185,28 @@ export class SessionManager {
     if (queue.length === s.queue.length && inflight.length === s.inflight.length) return s
     this.#broker.logger.info({ clientId: s.clientId, messages: s.queue.length + s.inflight.length - queue.length - inflight.length }, 'cluster: shared-subscription messages of a dead node\'s client passed to other members')
     return { ...s, queue, inflight }
+  }
+
+  /**
+   * The node stops (the broker is closing): wait at most `ms` for the claims in progress (and
+   * start-up or dead-node adoptions) to end; returns how many still run. Why: a claim keeps the
+   * stream entries that brought what it holds for its client unacknowledged until its session is
+   * loaded and that is stored (cluster/redis-bus.ts); a claim cut off by the stop would leave them
+   * pending, and the node's next start would read them again and deliver their other messages a
+   * second time (exactly once broken). A claim that ends stores what it held, with those entries'
+   * acknowledgement, before the stream reader stops.
+   */
+  async claimsEnded(ms: number): Promise<number> {
+    const deadline = clock.now() + ms
+    while (this.#claims.size > 0) {
+      const left = deadline - clock.now()
+      if (left <= 0) break
+      let timer: NodeJS.Timeout | undefined
+      const out = new Promise<void>((r) => (timer = clock.setTimeout(r, left)))
+      await Promise.race([Promise.all(this.#claims.values()), out])
+      clearTimeout(timer)
+    }
+    return this.#claims.size
   }
 
   /** Claims (and the loads after them) of one client id, one after another. */

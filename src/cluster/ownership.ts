@@ -12,6 +12,14 @@ import type { StoredSession } from '../store/types.js'
  */
 export const ADOPT_IN_FLIGHT = 256
 
+/**
+ * How long a node's clean stop waits for the claims in progress to end (broker.close): a claim
+ * is a few round trips to Redis, at most TAKEOVER_ANSWER_MS (1 s) waiting for the previous
+ * owner's answer, and the session's load; this leaves room for a slow Redis without holding a
+ * stop for long when Redis does not answer at all.
+ */
+export const CLAIMS_AT_STOP_MS = 5000
+
 export interface OwnershipClaim {
   /** This node already owned the id: the session it holds in memory (if any) is the latest. */
   readonly current: boolean

@@ -228,6 +228,9 @@ export class StreamReader {
   }
 
   async close(): Promise<void> {
+    // Redis Cluster: entries released with deliveries still committing (a claim that ended just
+    // before the stop) join #unacked when that commit answers: waited for, so they are acknowledged below.
+    if (this.#state.sharded && this.#state.pending) await committed(this.#state)
     this.#closed = true
     this.#client.disconnect()
     await this.#running
