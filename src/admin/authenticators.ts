@@ -19,6 +19,7 @@ import { ConfigError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { AdminChanges } from './changes.js'
 import { authenticatorToRaw, authenticatorView } from './config-views.js'
+import { checkIfMatch, entityTag } from './entity-tag.js'
 import { ApiError } from './errors.js'
 import { mergePatch } from './merge-patch.js'
 
@@ -96,6 +97,18 @@ export class AuthenticatorsAdmin {
   getAuthenticator(name: string): Raw {
     const i = this.#index(name)
     return authenticatorView(this.#configs[i], this.#status(this.#live[i]))
+  }
+
+  /** The authenticator's entity tag (undefined: no such authenticator): its configuration without write-only secrets. */
+  authenticatorTag(name: string): string | undefined {
+    const c = this.#configs.find((m) => m.name === name)
+    return c === undefined ? undefined : entityTag(authenticatorView(c, undefined))
+  }
+
+  /** 412 unless If-Match (when given) names the authenticator at `index` as it is in the copy this change is made on. */
+  #checkIfMatch(index: number, ifMatch: string | undefined): void {
+    const c = this.#configs[index]
+    checkIfMatch(ifMatch, entityTag(authenticatorView(c, undefined)), `authenticator '${c.name}'`)
   }
 
   /** Live key status, with JWKS fetch counts carried over across replacements. */
@@ -205,9 +218,10 @@ export class AuthenticatorsAdmin {
     return { entry, kept: true }
   }
 
-  async replaceAuthenticator(name: string, raw: unknown): Promise<Raw> {
+  async replaceAuthenticator(name: string, raw: unknown, ifMatch?: string): Promise<Raw> {
     return this.#options.changes.serial(async () => {
       const index = this.#index(name)
+      this.#checkIfMatch(index, ifMatch)
       const { entry, kept } = this.#withStoredSecret(raw, this.#configs[index], `${AUTHENTICATORS_PATH}[${index}]`)
       return this.#replaceAt(index, entry, kept ? 'send a new one' : undefined, 'replaced')
     })
@@ -219,9 +233,10 @@ export class AuthenticatorsAdmin {
    * stays unless the patch sends one (or removes it with null); changing `secretBase64`
    * needs the secret too, as for PUT.
    */
-  async patchAuthenticator(name: string, patch: unknown): Promise<Raw> {
+  async patchAuthenticator(name: string, patch: unknown, ifMatch?: string): Promise<Raw> {
     return this.#options.changes.serial(async () => {
       const index = this.#index(name)
+      this.#checkIfMatch(index, ifMatch)
       const path = `${AUTHENTICATORS_PATH}[${index}]`
       if (!isMapping(patch)) throw expected(path, 'a mapping (a JSON merge patch)', patch)
       const current = this.#configs[index]
@@ -260,9 +275,9 @@ export class AuthenticatorsAdmin {
     return { ...this.getAuthenticator(config.name), ...(warnings.length > 0 ? { warnings } : {}) }
   }
 
-  async deleteAuthenticator(name: string): Promise<void> {
+  async deleteAuthenticator(name: string, ifMatch?: string): Promise<void> {
     return this.#options.changes.serial(async () => {
-      this.#index(name)
+      this.#checkIfMatch(this.#index(name), ifMatch)
       await this.#applyAuthenticators(this.#configs.filter((c) => c.name !== name), new Set())
       this.#retiredStats.delete(name)
       this.#retiredFetches.delete(name)

@@ -11,6 +11,7 @@ import { ConfigError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { AdminChanges } from './changes.js'
 import { authorizationSettings, authorizationToRaw, policyToRaw, type AuthorizationSettings } from './config-views.js'
+import { checkIfMatch, entityTag } from './entity-tag.js'
 import { ApiError } from './errors.js'
 import { mergePatch } from './merge-patch.js'
 
@@ -51,6 +52,18 @@ export class AuthorizationAdmin {
 
   getPolicy(name: string): Raw {
     return policyToRaw(this.#authorization.policies[this.#policyIndex(name)])
+  }
+
+  /** The policy's entity tag (undefined: no such policy). */
+  policyTag(name: string): string | undefined {
+    const p = this.#authorization.policies.find((q) => q.name === name)
+    return p === undefined ? undefined : entityTag(policyToRaw(p))
+  }
+
+  /** 412 unless If-Match (when given) names the policy at `index` as it is in the copy this change is made on. */
+  #checkIfMatch(index: number, ifMatch: string | undefined): void {
+    const p = this.#authorization.policies[index]
+    checkIfMatch(ifMatch, entityTag(policyToRaw(p)), `policy '${p.name}'`)
   }
 
   getAuthorizationSettings(): AuthorizationSettings {
@@ -95,17 +108,22 @@ export class AuthorizationAdmin {
     })
   }
 
-  async replacePolicy(name: string, raw: unknown): Promise<Raw> {
-    return this.#options.changes.serial(async () => this.#replaceAt(this.#policyIndex(name), raw, 'replaced'))
+  async replacePolicy(name: string, raw: unknown, ifMatch?: string): Promise<Raw> {
+    return this.#options.changes.serial(async () => {
+      const index = this.#policyIndex(name)
+      this.#checkIfMatch(index, ifMatch)
+      return this.#replaceAt(index, raw, 'replaced')
+    })
   }
 
   /**
    * JSON merge patch (RFC 7396) of the stored policy: only the keys sent change, `null`
    * removes a key (an optional condition such as `ip` or `clientId`).
    */
-  async patchPolicy(name: string, patch: unknown): Promise<Raw> {
+  async patchPolicy(name: string, patch: unknown, ifMatch?: string): Promise<Raw> {
     return this.#options.changes.serial(async () => {
       const index = this.#policyIndex(name)
+      this.#checkIfMatch(index, ifMatch)
       if (!isMapping(patch)) throw expected(`${AUTHORIZATION_PATH}.policies[${index}]`, 'a mapping (a JSON merge patch)', patch)
       return this.#replaceAt(index, mergePatch(policyToRaw(this.#authorization.policies[index]), patch), 'patched')
     })
@@ -131,9 +149,10 @@ export class AuthorizationAdmin {
     return policyToRaw(next.policies[index])
   }
 
-  async setPolicyPriority(name: string, body: unknown): Promise<Raw> {
+  async setPolicyPriority(name: string, body: unknown, ifMatch?: string): Promise<Raw> {
     return this.#options.changes.serial(async () => {
       const index = this.#policyIndex(name)
+      this.#checkIfMatch(index, ifMatch)
       if (!isMapping(body) || body['priority'] === undefined) {
         throw new ApiError('ERR_VALIDATION', 'priority: is required ({ "priority": <integer> })', 'priority')
       }
@@ -148,9 +167,10 @@ export class AuthorizationAdmin {
     })
   }
 
-  async deletePolicy(name: string): Promise<void> {
+  async deletePolicy(name: string, ifMatch?: string): Promise<void> {
     return this.#options.changes.serial(async () => {
       const index = this.#policyIndex(name)
+      this.#checkIfMatch(index, ifMatch)
       const list = this.#authorization.policies.filter((_, i) => i !== index).map(policyToRaw)
       await this.#applyAuthorization(this.#parseAuthorization(this.#settingsRaw(), list))
       this.#options.logger.info({ policy: name }, 'admin: policy deleted')

@@ -23,6 +23,7 @@ import { absent, isMapping } from '../config/check.js'
 import { ConfigError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
+import { checkIfMatch, entityTag } from './entity-tag.js'
 import { ApiError } from './errors.js'
 import { clock } from '../clock.js'
 
@@ -222,6 +223,12 @@ export class DevicesAdmin {
     return deviceView(this.#get(id))
   }
 
+  /** The device's entity tag as this node holds it (undefined: not registered). */
+  deviceTag(id: string): string | undefined {
+    const d = this.#registry.stored(id)
+    return d === undefined ? undefined : storedDeviceTag(d)
+  }
+
   async createDevice(body: unknown): Promise<DeviceView> {
     let device: RegisteredDevice
     try {
@@ -237,8 +244,9 @@ export class DevicesAdmin {
   }
 
   /** Replaces a device whole (its keys too). Clients that connected with a key it no longer holds are disconnected. */
-  async replaceDevice(id: string, body: unknown): Promise<DeviceView & { disconnected: number }> {
+  async replaceDevice(id: string, body: unknown, ifMatch?: string): Promise<DeviceView & { disconnected: number }> {
     const { after, disconnected } = await this.#change(id, (current) => {
+      checkIfMatch(ifMatch, storedDeviceTag(current.device), `device '${id}'`)
       if (isMapping(body) && body['id'] !== undefined && body['id'] !== id) {
         throw new ApiError('ERR_VALIDATION', `device.id: must be '${id}' as in the address (devices cannot be renamed)`, 'device.id')
       }
@@ -253,8 +261,11 @@ export class DevicesAdmin {
     return { ...deviceView(device), disconnected }
   }
 
-  async deleteDevice(id: string): Promise<void> {
-    const { disconnected } = await this.#change(id, () => ({ next: undefined }))
+  async deleteDevice(id: string, ifMatch?: string): Promise<void> {
+    const { disconnected } = await this.#change(id, (current) => {
+      checkIfMatch(ifMatch, storedDeviceTag(current.device), `device '${id}'`)
+      return { next: undefined }
+    })
     this.#log.info({ device: id, disconnected }, 'admin: device deleted')
   }
 
@@ -408,6 +419,11 @@ export class DevicesAdmin {
     }
     return count
   }
+}
+
+/** A device's entity tag: its stored form without key secrets (a change of one changes `updatedAt`). */
+function storedDeviceTag(d: StoredDevice): string {
+  return entityTag({ ...d, keys: d.keys.map((k) => (k.format === 'secret' ? { ...k, material: undefined } : k)) })
 }
 
 function deviceInput(d: RegisteredDevice): Record<string, unknown> {

@@ -10,6 +10,8 @@ export const ApiErrorCodes = {
   ERR_UNAUTHORIZED: 401,
   ERR_NOT_FOUND: 404,
   ERR_CONFLICT: 409,
+  /** If-Match named another version of the thing (entity-tag.ts). */
+  ERR_PRECONDITION_FAILED: 412,
   ERR_PAYLOAD_TOO_LARGE: 413,
   ERR_UNAVAILABLE: 503,
   ERR_INTERNAL: 500,

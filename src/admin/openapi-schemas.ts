@@ -53,7 +53,7 @@ const identity: Schema = objectSchema({
 
 export const SCHEMAS: Record<string, Schema> = {
   Error: objectSchema({ required: ['error', 'message'] }, {
-    error: { enum: ['ERR_VALIDATION', 'ERR_BAD_REQUEST', 'ERR_UNAUTHORIZED', 'ERR_NOT_FOUND', 'ERR_CONFLICT', 'ERR_PAYLOAD_TOO_LARGE', 'ERR_UNAVAILABLE', 'ERR_INTERNAL'] },
+    error: { enum: ['ERR_VALIDATION', 'ERR_BAD_REQUEST', 'ERR_UNAUTHORIZED', 'ERR_NOT_FOUND', 'ERR_CONFLICT', 'ERR_PRECONDITION_FAILED', 'ERR_PAYLOAD_TOO_LARGE', 'ERR_UNAVAILABLE', 'ERR_INTERNAL'] },
     message: str,
     path: { ...str, description: 'configuration key path, e.g. authentication.authenticators[0].secret' },
     errors: { type: 'array', items: ref('DeviceImportRowError'), description: 'device import: every row that cannot be imported' },

@@ -12,6 +12,14 @@ const ERROR_TEXT: Record<number, string> = {
   401: 'Missing or wrong bearer token',
   404: 'No such resource',
   409: 'Conflict (name or priority already used)',
+  412: 'Precondition Failed: If-Match names another version (error ERR_PRECONDITION_FAILED; nothing changed)',
+}
+
+/** The If-Match request header of a route that honours it (entity-tag.ts). */
+const IF_MATCH: Doc = {
+  name: 'If-Match', in: 'header', required: false, schema: { type: 'string' },
+  description: 'the ETag a GET answered (or `*`): the change is made only if the thing is still that version, else 412 and nothing changes. ' +
+    'Optional: without it the change is made whatever the version.',
 }
 
 function responseSchema(name: string): Doc {
@@ -32,13 +40,17 @@ function operation(route: ApiRoute): Doc {
       schema: { type: 'string', ...(q.enum !== undefined ? { enum: [...q.enum] } : {}), ...(q.default !== undefined ? { default: q.default } : {}) },
     })
   }
+  if (route.ifMatch === true) params.push(IF_MATCH)
   const status = route.status ?? 200
+  const etag = route.etag === undefined ? {} : {
+    headers: { ETag: { description: 'the entity tag of the thing as answered: send it as If-Match to change it only if no one else did meanwhile', schema: { type: 'string' } } },
+  }
   const responses: Doc = {
     [status]: status === 204
       ? { description: 'Done' }
-      : { description: 'OK', content: { 'application/json': { schema: responseSchema(route.response ?? 'Error') } } },
+      : { description: 'OK', ...etag, content: { 'application/json': { schema: responseSchema(route.response ?? 'Error') } } },
   }
-  for (const code of [...route.errors, 401].sort()) {
+  for (const code of [...route.errors, 401, ...(route.ifMatch === true ? [412] : [])].sort()) {
     responses[code] = { description: ERROR_TEXT[code], content: { 'application/json': { schema: schemaRef('Error') } } }
   }
   return {

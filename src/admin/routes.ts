@@ -14,6 +14,8 @@ export interface ApiRequest {
   /** The query string, as parsed (a repeated key gives a list). */
   readonly query: Readonly<Record<string, unknown>>
   readonly body: unknown
+  /** The If-Match header (entity-tag.ts), undefined when absent. */
+  readonly ifMatch?: string
 }
 
 /** A query parameter, for the OpenAPI document (the handler validates it). */
@@ -47,8 +49,12 @@ export interface ApiRoute {
   readonly csv?: true
   /** false: not a change, not in the audit trail (a POST that only reads, e.g. the token check). */
   readonly audit?: false
-  /** Error statuses this route can answer besides 401. */
+  /** Error statuses this route can answer besides 401 (and 412 with `ifMatch`). */
   readonly errors: readonly (400 | 404 | 409)[]
+  /** The thing's entity tag now (the ETag header of the answer; entity-tag.ts), undefined when it is gone. */
+  readonly etag?: (admin: BrokerAdmin, params: Readonly<Record<string, string>>) => string | undefined
+  /** The route honours If-Match (412 when it names another version). */
+  readonly ifMatch?: true
   readonly handler: (admin: BrokerAdmin, request: ApiRequest) => unknown
 }
 
@@ -92,7 +98,7 @@ interface SwitchRows {
   readonly response: string
   /** The DELETE, enable and disable rows' summaries. */
   readonly summaries: readonly [string, string, string]
-  readonly remove: (admin: BrokerAdmin, key: string) => unknown
+  readonly remove: (admin: BrokerAdmin, key: string, ifMatch: string | undefined) => unknown
   readonly setEnabled: (admin: BrokerAdmin, key: string, enabled: boolean) => unknown
 }
 
@@ -103,11 +109,16 @@ function switchRows(o: SwitchRows): ApiRoute[] {
   const toggle = (on: boolean, summary: string): ApiRoute => ({ method: 'POST', url: `${o.url}/${on ? 'enable' : 'disable'}`, tag: o.tag, summary,
     response: o.response, errors: [404], handler: (a, r) => o.setEnabled(a, r.params[param], on) })
   return [
-    { method: 'DELETE', url: o.url, tag: o.tag, summary: removed, status: 204, errors: [404], handler: (a, r) => o.remove(a, r.params[param]) },
+    { method: 'DELETE', url: o.url, tag: o.tag, summary: removed, status: 204, errors: [404], ifMatch: true, handler: (a, r) => o.remove(a, r.params[param], r.ifMatch) },
     toggle(true, enabled),
     toggle(false, disabled),
   ]
 }
+
+/** The entity tags (entity-tag.ts) of the things GET, PUT and PATCH answer one of. */
+const authenticatorTag: ApiRoute['etag'] = (a, p) => a.authn.authenticatorTag(p['name'] ?? '')
+const policyTag: ApiRoute['etag'] = (a, p) => a.authz.policyTag(p['name'] ?? '')
+const deviceTag: ApiRoute['etag'] = (a, p) => a.devices.deviceTag(p['id'] ?? '')
 
 export const API_ROUTES: readonly ApiRoute[] = [
   // authenticators
@@ -118,22 +129,24 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'PUT', url: '/authenticators-order', tag: 'authenticators', summary: 'Reorder the chain (every name, once)',
     body: 'AuthenticatorOrder', response: 'Authenticator[]', errors: [400], handler: (a, r) => a.authn.reorderAuthenticators(r.body) },
   { method: 'GET', url: '/authenticators/:name', tag: 'authenticators', summary: 'One authenticator',
-    response: 'Authenticator', errors: [404], handler: (a, r) => a.authn.getAuthenticator(r.params['name']) },
+    response: 'Authenticator', errors: [404], etag: authenticatorTag, handler: (a, r) => a.authn.getAuthenticator(r.params['name']) },
   { method: 'PUT', url: '/authenticators/:name', tag: 'authenticators', summary: 'Replace an authenticator\'s whole configuration',
     description: 'Keys left out take their defaults, except the write-only HMAC secret: when both the stored and the new entry are ' +
       '`algorithm: hmac-based`, a body without `secret` keeps the stored secret (and its `secretBase64`), since GET never returns it. ' +
       'A body with `secret` replaces it; changing `secretBase64` needs the secret too. Claims checks left out are removed: the answer ' +
       'lists in `warnings` the issuer, audience and required-claims checks the replacement dropped. To change a few keys, use PATCH.',
-    body: 'AuthenticatorInput', response: 'Authenticator', errors: [400, 404], handler: (a, r) => a.authn.replaceAuthenticator(r.params['name'], r.body) },
+    body: 'AuthenticatorInput', response: 'Authenticator', errors: [400, 404], etag: authenticatorTag, ifMatch: true,
+    handler: (a, r) => a.authn.replaceAuthenticator(r.params['name'], r.body, r.ifMatch) },
   { method: 'PATCH', url: '/authenticators/:name', tag: 'authenticators', summary: 'Change only the keys sent (JSON merge patch, RFC 7396)',
     description: 'The body is merged into the stored entry: a key sent replaces the stored one, `null` removes a key (it takes its default), ' +
       '`claims` merges key by key (`{"claims": {"audience": null}}` removes only the audience check). The write-only HMAC secret stays ' +
       'unless the body sends `secret`; changing `secretBase64` needs the secret too. The answer lists in `warnings` the claims checks ' +
       '(issuer, audience, required claims) the change removed.',
-    body: 'AuthenticatorPatch', mergePatch: true, response: 'Authenticator', errors: [400, 404], handler: (a, r) => a.authn.patchAuthenticator(r.params['name'], r.body) },
+    body: 'AuthenticatorPatch', mergePatch: true, response: 'Authenticator', errors: [400, 404], etag: authenticatorTag, ifMatch: true,
+    handler: (a, r) => a.authn.patchAuthenticator(r.params['name'], r.body, r.ifMatch) },
   ...switchRows({ url: '/authenticators/:name', tag: 'authenticators', response: 'Authenticator',
     summaries: ['Delete an authenticator', 'Enable (Status open)', 'Disable (Status close)'],
-    remove: (a, name) => a.authn.deleteAuthenticator(name), setEnabled: (a, name, on) => a.authn.setAuthenticatorEnabled(name, on) }),
+    remove: (a, name, ifMatch) => a.authn.deleteAuthenticator(name, ifMatch), setEnabled: (a, name, on) => a.authn.setAuthenticatorEnabled(name, on) }),
   { method: 'GET', url: '/authenticators/:name/status', tag: 'authenticators', summary: 'Key status (JWKS: last fetch, kids, failures, state) and counters',
     response: 'AuthenticatorStatus', errors: [404], handler: (a, r) => a.authn.authenticatorStatus(r.params['name']) },
   { method: 'POST', url: '/authenticators/:name/refresh', tag: 'authenticators', summary: 'Load the keys again now (JWKS: fetch the key set)',
@@ -144,17 +157,19 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'POST', url: '/policies', tag: 'authorization', summary: 'Create a policy',
     body: 'Policy', status: 201, response: 'Policy', errors: [400, 409], handler: (a, r) => a.authz.createPolicy(r.body) },
   { method: 'GET', url: '/policies/:name', tag: 'authorization', summary: 'One policy',
-    response: 'Policy', errors: [404], handler: (a, r) => a.authz.getPolicy(r.params['name']) },
+    response: 'Policy', errors: [404], etag: policyTag, handler: (a, r) => a.authz.getPolicy(r.params['name']) },
   { method: 'PUT', url: '/policies/:name', tag: 'authorization', summary: 'Replace a policy',
-    body: 'Policy', response: 'Policy', errors: [400, 404, 409], handler: (a, r) => a.authz.replacePolicy(r.params['name'], r.body) },
+    body: 'Policy', response: 'Policy', errors: [400, 404, 409], etag: policyTag, ifMatch: true, handler: (a, r) => a.authz.replacePolicy(r.params['name'], r.body, r.ifMatch) },
   { method: 'PATCH', url: '/policies/:name', tag: 'authorization', summary: 'Change only the keys sent (JSON merge patch, RFC 7396)',
     description: 'The body is merged into the stored policy: a key sent replaces the stored one (lists whole), `null` removes an optional key ' +
       '(`{"ip": null}` drops the address condition). A policy cannot be renamed.',
-    body: 'PolicyPatch', mergePatch: true, response: 'Policy', errors: [400, 404, 409], handler: (a, r) => a.authz.patchPolicy(r.params['name'], r.body) },
+    body: 'PolicyPatch', mergePatch: true, response: 'Policy', errors: [400, 404, 409], etag: policyTag, ifMatch: true,
+    handler: (a, r) => a.authz.patchPolicy(r.params['name'], r.body, r.ifMatch) },
   { method: 'DELETE', url: '/policies/:name', tag: 'authorization', summary: 'Delete a policy',
-    status: 204, errors: [404], handler: (a, r) => a.authz.deletePolicy(r.params['name']) },
+    status: 204, errors: [404], ifMatch: true, handler: (a, r) => a.authz.deletePolicy(r.params['name'], r.ifMatch) },
   { method: 'PATCH', url: '/policies/:name/priority', tag: 'authorization', summary: 'Change a policy\'s priority (409 when another holds it)',
-    body: 'PolicyPriority', response: 'Policy', errors: [400, 404, 409], handler: (a, r) => a.authz.setPolicyPriority(r.params['name'], r.body) },
+    body: 'PolicyPriority', response: 'Policy', errors: [400, 404, 409], etag: policyTag, ifMatch: true,
+    handler: (a, r) => a.authz.setPolicyPriority(r.params['name'], r.body, r.ifMatch) },
   { method: 'GET', url: '/authorization/settings', tag: 'authorization', summary: 'noMatch, aclClaim, superuserClaim',
     response: 'AuthorizationSettings', errors: [], handler: (a) => a.authz.getAuthorizationSettings() },
   { method: 'PUT', url: '/authorization/settings', tag: 'authorization', summary: 'Replace noMatch, aclClaim, superuserClaim',
@@ -249,13 +264,14 @@ export const API_ROUTES: readonly ApiRoute[] = [
     body: 'DeviceImport', csv: true, bodyLimit: 64 * 1024 * 1024, response: 'DeviceImportResult', errors: [400],
     handler: (a, r) => a.devices.importDevices(r.body, r.query) },
   { method: 'GET', url: '/devices/:id', tag: 'devices', summary: 'One device',
-    response: 'Device', errors: [404], handler: (a, r) => a.devices.getDevice(r.params['id']) },
+    response: 'Device', errors: [404], etag: deviceTag, handler: (a, r) => a.devices.getDevice(r.params['id']) },
   { method: 'PUT', url: '/devices/:id', tag: 'devices', summary: 'Replace a device whole, its keys too (clients connected with a key it no longer holds are disconnected)',
-    body: 'DeviceInput', response: 'DeviceChangeResult', errors: [400, 404], handler: (a, r) => a.devices.replaceDevice(r.params['id'], r.body) },
+    body: 'DeviceInput', response: 'DeviceChangeResult', errors: [400, 404], etag: deviceTag, ifMatch: true,
+    handler: (a, r) => a.devices.replaceDevice(r.params['id'], r.body, r.ifMatch) },
   ...switchRows({ url: '/devices/:id', tag: 'devices', response: 'DeviceChangeResult',
     summaries: ['Delete a device (its connected clients are disconnected)', 'Enable a device',
       'Disable a device: its tokens are refused (0x8A Banned / 3.1.1: 5) and its connected clients disconnected'],
-    remove: (a, id) => a.devices.deleteDevice(id), setEnabled: (a, id, on) => a.devices.setDeviceEnabled(id, on) }),
+    remove: (a, id, ifMatch) => a.devices.deleteDevice(id, ifMatch), setEnabled: (a, id, on) => a.devices.setDeviceEnabled(id, on) }),
   { method: 'POST', url: '/devices/:id/keys', tag: 'devices', summary: 'Add a key to a device (at most 3: add the new key, move the device over, remove the old one)',
     body: 'DeviceKeyInput', status: 201, response: 'Device', errors: [400, 404, 409], handler: (a, r) => a.devices.addDeviceKey(r.params['id'], r.body) },
   { method: 'DELETE', url: '/devices/:id/keys/:keyId', tag: 'devices', summary: 'Remove a key (clients connected with it are disconnected)',

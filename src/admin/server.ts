@@ -178,14 +178,22 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
             return sendError(reply, new ApiError('ERR_BAD_REQUEST', 'this route takes JSON (Content-Type: application/json)', 'body'))
           }
           const params = request.params as Record<string, string>
-          const apiRequest = { params, query: request.query as Record<string, unknown>, body: request.body }
+          const ifMatch = request.headers['if-match']
+          const apiRequest = {
+            params, query: request.query as Record<string, unknown>, body: request.body,
+            ...(ifMatch !== undefined ? { ifMatch: Array.isArray(ifMatch) ? ifMatch.join(',') : ifMatch } : {}),
+          }
           let result: unknown
+          let etag: string | undefined
           if (route.method === 'GET' || route.audit === false) {
             result = await route.handler(admin, apiRequest)
+            etag = route.etag?.(admin, params)
           } else {
             // A change: what it changed is noted in this context, and recorded once it succeeded.
             const context: AuditContext = { changes: [] }
             result = await auditContext.run(context, () => route.handler(admin, apiRequest))
+            // The tag of what the change left (before the audit write lets another change in).
+            etag = route.etag?.(admin, params)
             const entry = {
               at: new Date(clock.now()).toISOString(),
               who: keyName(request) ?? '?',
@@ -202,6 +210,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
             })
           }
           const status = route.status ?? 200
+          if (etag !== undefined) void reply.header('etag', etag)
           if (status === 204) return reply.code(204).send()
           return reply.code(status).type('application/json; charset=utf-8').send(JSON.stringify(result))
         },

@@ -30,7 +30,8 @@ export interface RunningAdmin {
   readonly dataDir: string
   readonly adminUrl: string
   readonly mqttPort: number
-  api(method: string, path: string, body?: unknown, key?: string | null): Promise<ApiAnswer>
+  /** `extra`: more request headers (If-Match, say). */
+  api(method: string, path: string, body?: unknown, key?: string | null, extra?: Readonly<Record<string, string>>): Promise<ApiAnswer>
   close(): Promise<void>
 }
 
@@ -74,8 +75,10 @@ export async function startAdmin(
     ...(options.jwks !== undefined ? { jwks: options.jwks } : {}),
   })
   const adminUrl = server.admin!.url
-  const api = async (method: string, path: string, body?: unknown, key: string | null = API_KEY): Promise<ApiAnswer> => {
-    const headers: Record<string, string> = {}
+  const api = async (
+    method: string, path: string, body?: unknown, key: string | null = API_KEY, extra: Readonly<Record<string, string>> = {},
+  ): Promise<ApiAnswer> => {
+    const headers: Record<string, string> = { ...extra }
     if (key !== null) headers['authorization'] = `Bearer ${key}`
     let payload: string | undefined
     if (body !== undefined) {

@@ -7,6 +7,8 @@
  * deleted while a key is added (it must not come back), a key removed while the device is disabled, a policy's topics patched on A while its
  * clientId is patched on B, a policy's priority while its actions change, an authenticator's
  * claims.maxAge while its `from` changes, the authorization settings while a policy changes.
+ * Also If-Match across nodes: the same ETag on both, a tag gone stale through the other node
+ * refused (412), two changes sent with one tag: one made, the other refused.
  * Two broker child processes on one real redis-server (unix socket).
  */
 import assert from 'node:assert/strict'
@@ -22,7 +24,7 @@ const API_KEY = 'cluster-lost-update-test-key'
 /** Concurrent pairs of requests per case: a lost update shows in most rounds when it can happen. */
 const ROUNDS = 8
 
-type Answer = { status: number; body: Json }
+type Answer = { status: number; body: Json; headers: Headers }
 
 test('cluster: two nodes changing the same thing at once lose neither change', { timeout: 180_000 }, async (t) => {
   const adminPorts = new Map<string, number>()
@@ -34,10 +36,10 @@ test('cluster: two nodes changing the same thing at once lose neither change', {
   const [a, b] = nodes as [BrokerProcess, BrokerProcess]
   await a.start()
   await b.start()
-  const A = (method: string, path: string, body?: unknown): Promise<Answer> =>
-    adminCall(`http://127.0.0.1:${adminPorts.get('node-a') ?? 0}/api/v1`, API_KEY, method, path, body)
-  const B = (method: string, path: string, body?: unknown): Promise<Answer> =>
-    adminCall(`http://127.0.0.1:${adminPorts.get('node-b') ?? 0}/api/v1`, API_KEY, method, path, body)
+  const A = (method: string, path: string, body?: unknown, ifMatch?: string): Promise<Answer> =>
+    adminCall(`http://127.0.0.1:${adminPorts.get('node-a') ?? 0}/api/v1`, API_KEY, method, path, body, ifMatch === undefined ? {} : { 'if-match': ifMatch })
+  const B = (method: string, path: string, body?: unknown, ifMatch?: string): Promise<Answer> =>
+    adminCall(`http://127.0.0.1:${adminPorts.get('node-b') ?? 0}/api/v1`, API_KEY, method, path, body, ifMatch === undefined ? {} : { 'if-match': ifMatch })
   const both = [A, B]
 
   /** Until `check` holds on both nodes (each node gets 2 s: a change is in force everywhere within about a second). */
@@ -162,6 +164,45 @@ test('cluster: two nodes changing the same thing at once lose neither change', {
         const x = (await api('GET', '/authenticators/pair-hmac')).body
         return x.claims?.maxAge === 600 + i && x.from === from
       })
+    }
+  })
+
+  await t.test('If-Match across nodes: one ETag on both nodes; a tag read on A and changed through B is refused on A (412) at once; two changes with one tag: one made', async () => {
+    const tagOf = (r: Answer): string => r.headers.get('etag') ?? ''
+    const things = [
+      { path: '/devices/tagged', create: () => A('POST', '/devices', { id: 'tagged', keys: [{ id: 'k1', pem: ecPair().pem }] }),
+        changeB: () => B('POST', '/devices/tagged/keys', { id: 'kb', pem: ecPair().pem }),
+        edit: (api: typeof A, tag: string, n: number) => api('PUT', '/devices/tagged', { description: `edit ${n}`, keys: [{ id: 'k1', pem: ecPair().pem }] }, tag) },
+      { path: '/policies/tagged', create: () => A('POST', '/policies', { name: 'tagged', priority: 400, effect: 'allow', actions: ['publish'], topics: ['t/#'] }),
+        changeB: () => B('PATCH', '/policies/tagged', { topics: ['tb/#'] }),
+        edit: (api: typeof A, tag: string, n: number) => api('PATCH', '/policies/tagged', { description: `edit ${n}` }, tag) },
+      { path: '/authenticators/pair-hmac', create: (): Promise<Answer> => Promise.resolve({ status: 201, body: undefined, headers: new Headers() }),
+        changeB: () => B('PATCH', '/authenticators/pair-hmac', { claims: { maxAge: 900 } }),
+        edit: (api: typeof A, tag: string, n: number) => api('PATCH', '/authenticators/pair-hmac', { description: `edit ${n}` }, tag) },
+    ]
+    for (const thing of things) {
+      assert.equal((await thing.create()).status, 201)
+      let tag = ''
+      await onBoth(`${thing.path}: one ETag on both nodes`, async (api) => {
+        const r = await api('GET', thing.path)
+        if (tag === '' && api === A) tag = tagOf(r)
+        return r.status === 200 && tag !== '' && tagOf(r) === tag
+      })
+      const onA = tagOf(await A('GET', thing.path))
+      assert.equal((await thing.changeB()).status < 300, true, `${thing.path}: changed through B`)
+      const stale = await thing.edit(A, onA, 0)
+      assert.equal(stale.status, 412, `${thing.path}: A's tag is stale (${JSON.stringify(stale.body)})`)
+      assert.equal(stale.body.error, 'ERR_PRECONDITION_FAILED')
+      let current = ''
+      await onBoth(`${thing.path}: B's change seen`, async (api) => {
+        current = tagOf(await api('GET', thing.path))
+        return current !== onA
+      })
+      // Both nodes edit with the same current tag at once: exactly one is made, the other is refused.
+      const [ra, rb] = await Promise.all([thing.edit(A, current, 1), thing.edit(B, current, 2)])
+      assert.deepEqual([ra.status, rb.status].sort(), [200, 412], `${thing.path}: one made, one refused (${JSON.stringify([ra.body, rb.body])})`)
+      const made = ra.status === 200 ? ra : rb
+      await onBoth(`${thing.path}: the one made is in force, with its ETag`, async (api) => tagOf(await api('GET', thing.path)) === tagOf(made))
     }
   })
 })
