@@ -8,7 +8,6 @@
 import type { AuthenticatorChain } from '../auth/chain.js'
 import type { AuthenticatorStats, ManagedAuthenticator } from '../auth/create.js'
 import type { JwksFetchCounts } from '../auth/jwks/source.js'
-import type { TokenInspection } from '../auth/jwt/tools.js'
 import type { AuthorizationConfig } from '../authz/config.js'
 import type { Broker } from '../broker/broker.js'
 import type { CacheUsage } from '../bounded-cache.js'
@@ -34,7 +33,7 @@ import type { RevocationList } from '../auth/revocation.js'
 import { brokerStats, cacheUsage, type BrokerStatsView } from './stats.js'
 import { StatsHistory, type StatsHistoryView } from './stats-history.js'
 import type { ConfigurationStatus } from './managed-config.js'
-import { checkToken } from './token-check.js'
+import { checkToken, type TokenCheckAnswer } from './token-check.js'
 import { AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX, AuditLog, type AuditPage } from './audit.js'
 import type { AuditStore } from '../store/audit-types.js'
 import { listRefusals } from './refusals.js'
@@ -177,9 +176,9 @@ export class BrokerAdmin implements MetricsSource {
     return this.authn.jwksFetches(a)
   }
 
-  /** The check-by-check report of the current chain. The token is never logged or stored. */
-  tokenCheck(body: unknown): Promise<TokenInspection> {
-    return checkToken(body, this.authn.live, this.#revocationList)
+  /** The check-by-check report of the current chain, and what the current authorization lets the client do. The token is never logged or stored. */
+  tokenCheck(body: unknown): Promise<TokenCheckAnswer> {
+    return checkToken(body, this.authn.live, this.authz.config, this.#revocationList)
   }
 
   caches(): Readonly<Record<CacheName, CacheUsage>> {

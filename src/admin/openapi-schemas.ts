@@ -370,7 +370,13 @@ export const SCHEMAS: Record<string, Schema> = {
     contentType: str, payloadFormatIndicator: bool,
     expiresAt: { ...str, format: 'date-time', description: 'Message Expiry: when it is dropped' },
   }),
-  TokenCheckRequest: objectSchema({ required: ['token'] }, { token: { ...str, writeOnly: true }, clientId: str, username: str }),
+  TokenCheckRequest: objectSchema({ required: ['token'] }, {
+    token: { ...str, writeOnly: true }, clientId: str, username: str,
+    ip: { ...str, description: 'the address the client connects from, for policies with an ip condition (default 127.0.0.1)' },
+    check: objectSchema({ required: ['action'], description: 'one check to work out when the token is accepted (a shared subscription on the filter it shares)' }, {
+      action: { enum: ['connect', 'publish', 'subscribe'] }, topic: str, qos: { enum: [0, 1, 2] }, retain: bool,
+    }),
+  }),
   TokenInspection: objectSchema({
     header: { type: 'object' },
     payload: { type: 'object' },
@@ -386,6 +392,25 @@ export const SCHEMAS: Record<string, Schema> = {
       }),
     },
     verdict: objectSchema({ outcome: { enum: ['allow', 'deny', 'ignore'] }, authenticator: str, code: str, message: str }),
+    permissions: objectSchema({
+      description: 'accepted tokens: what the client a CONNECT with the token admits may do under the current authorization (its identity from the ' +
+        'accepting authenticator, as at CONNECT); only `refused` when that authenticator did not accept it on the CONNECT path after all',
+    }, {
+      refused: str,
+      clientId: { ...str, description: 'the one the token binds, else the one given' },
+      username: { ...str, description: 'absent when none, or when it is the token itself (never answered)' },
+      usernameIsToken: bool,
+      ip: str,
+      expiresAt: { ...str, format: 'date-time', description: 'the rules stop applying then' },
+      rules: { type: 'array', items: ref('RuleView'), description: 'in the order they are asked: the first that matches decides' },
+      noMatch: { enum: ['allow', 'deny'] },
+      connect: objectSchema({ allowed: bool, decidedBy: ref('RuleView'), because: str }),
+      check: objectSchema({
+        action: { enum: ['connect', 'publish', 'subscribe'] }, topic: str, qos: int, retain: bool,
+        allowed: bool, decidedBy: ref('RuleView'), because: str,
+      }),
+      aclProblem: { ...str, description: 'why the token\'s ACL claim gave no rules' },
+    }),
   }),
   ConfigurationStatus: objectSchema({
     source: { enum: ['configuration file', 'database'] },

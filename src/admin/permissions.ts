@@ -6,22 +6,13 @@
  * publish to a/b?"). The answer is the broker's own: the same compiled rules decide the
  * client's PUBLISH and SUBSCRIBE packets.
  */
-import type { CheckExplained, PermissionsView, QoS } from '../authz/types.js'
+import { CHECK_ACTIONS, checkTopicProblem, explainCheck, type AskedCheck, type CheckAction, type PermissionCheck } from '../authz/permission-check.js'
+import type { PermissionsView, QoS } from '../authz/types.js'
 import type { Connection } from '../broker/connection.js'
-import { isValidTopicFilter, isValidTopicName, parseSharedFilter } from '../protocol/topic.js'
 import { optionalText } from './query.js'
 import { ApiError } from './errors.js'
 
-export const CHECK_ACTIONS = ['connect', 'publish', 'subscribe'] as const
-type CheckAction = (typeof CHECK_ACTIONS)[number]
-
-/** One check as asked, with its answer. */
-export interface PermissionCheck extends CheckExplained {
-  readonly action: CheckAction
-  readonly topic?: string
-  readonly qos: QoS
-  readonly retain: boolean
-}
+export { CHECK_ACTIONS, type PermissionCheck }
 
 export interface ClientPermissionsView extends PermissionsView {
   readonly clientId: string
@@ -43,7 +34,7 @@ function parseRetain(text: string | undefined): boolean {
 }
 
 /** The check a query asks for (`action`, `topic`, `qos`, `retain`), or undefined without `action`. */
-function parseCheck(query: Readonly<Record<string, unknown>>): Omit<PermissionCheck, keyof CheckExplained> | undefined {
+function parseCheck(query: Readonly<Record<string, unknown>>): AskedCheck | undefined {
   const action = optionalText(query, 'action')
   const topic = optionalText(query, 'topic')
   if (action === undefined) {
@@ -56,13 +47,8 @@ function parseCheck(query: Readonly<Record<string, unknown>>): Omit<PermissionCh
   const qos = parseQos(optionalText(query, 'qos'))
   const retain = parseRetain(optionalText(query, 'retain'))
   if (action === 'connect') return { action, qos, retain }
-  if (topic === undefined || topic === '') throw new ApiError('ERR_VALIDATION', `topic: required to check ${action}`, 'topic')
-  if (action === 'publish' && !isValidTopicName(topic)) {
-    throw new ApiError('ERR_VALIDATION', 'topic: not a valid topic name to publish to (no + or #, not empty, no U+0000)', 'topic')
-  }
-  if (action === 'subscribe' && !isValidTopicFilter(topic)) {
-    throw new ApiError('ERR_VALIDATION', 'topic: not a valid topic filter (+ and # only as whole levels, # last)', 'topic')
-  }
+  const problem = checkTopicProblem(action as CheckAction, topic)
+  if (problem !== undefined) throw new ApiError('ERR_VALIDATION', `topic: ${problem}`, 'topic')
   return { action: action as CheckAction, topic, qos, retain }
 }
 
@@ -71,14 +57,7 @@ export function clientPermissions(conn: Connection, query: Readonly<Record<strin
   const authz = conn.authz
   if (authz === undefined) throw new ApiError('ERR_NOT_FOUND', `client '${conn.clientId}' has no permissions yet: it is still connecting`)
   const asked = parseCheck(query)
-  let check: PermissionCheck | undefined
-  if (asked !== undefined) {
-    // A shared subscription is authorized on the filter it shares (`$share/g/a/#` → `a/#`), as SUBSCRIBE does.
-    const shared = asked.action === 'subscribe' && asked.topic !== undefined ? parseSharedFilter(asked.topic) : undefined
-    if (shared === null) throw new ApiError('ERR_VALIDATION', 'topic: not a valid shared subscription ($share/<group>/<filter>)', 'topic')
-    const topic = shared?.filter ?? asked.topic ?? ''
-    check = { ...asked, ...authz.explain(asked.action, topic, asked.qos, asked.retain) }
-  }
+  const check = asked === undefined ? undefined : explainCheck(authz, asked)
   const expiresAt = conn.identity?.expiresAt
   return {
     clientId: conn.clientId,

@@ -299,7 +299,11 @@ export const API_ROUTES: readonly ApiRoute[] = [
     ],
     response: 'AuditPage', errors: [400], handler: (a, r) => a.auditPage(r.query) },
   // tools
-  { method: 'POST', url: '/token/check', tag: 'tools', summary: 'Check a token against the current chain, check by check (the token is not logged)',
+  { method: 'POST', url: '/token/check', tag: 'tools', summary: 'Check a token against the current chain, check by check, and what it may do (the token is not logged)',
+    description: 'When the token is accepted, `permissions` says what the client a CONNECT with it admits may do under the current authorization: ' +
+      'its identity is built by the accepting authenticator as at CONNECT (counted as one authentication by it), the client id is the one the token ' +
+      'binds, else `clientId`; `ip` (default 127.0.0.1) is the address policies\' ip conditions see. `connect` and the one `check` asked for ' +
+      'name the rule that decides them, as GET /clients/{clientId}/permissions does for a connected client.',
     body: 'TokenCheckRequest', response: 'TokenInspection', errors: [400], audit: false, handler: (a, r) => a.tokenCheck(r.body) },
   { method: 'GET', url: '/stats', tag: 'broker', summary: 'Broker statistics',
     response: 'Stats', errors: [], handler: (a) => a.stats() },

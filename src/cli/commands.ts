@@ -67,9 +67,21 @@ export const TOKEN_MINT: CommandSpec = {
 export const TOKEN_INSPECT: CommandSpec = {
   path: 'token inspect',
   operands: 'TOKEN',
-  summary: 'Verify a token against the configuration the broker runs, check by check.',
-  details: ['Exit 0 when it would be accepted, 1 when refused. The token is never printed back.'],
-  options: [...PRESENTATION, ...CONFIGURATION],
+  summary: 'Verify a token against the configuration the broker runs, check by check, and say what it may do.',
+  details: [
+    'When accepted: the rules that apply to the client it admits, whether it may connect, and',
+    'the answer to each --publish / --subscribe check with the rule that decides it.',
+    'Exit 0 when it would be accepted and every check allowed, 1 otherwise. The token is never printed back.',
+  ],
+  options: [
+    ...PRESENTATION,
+    { name: 'ip', value: 'ADDR', help: 'address the client connects from, for policies with an ip condition (default 127.0.0.1)' },
+    { name: 'publish', value: 'TOPIC', repeat: true, help: 'check a PUBLISH to TOPIC' },
+    { name: 'subscribe', value: 'FILTER', repeat: true, help: 'check a SUBSCRIBE to FILTER ($share/GROUP/FILTER: checked on FILTER)' },
+    { name: 'qos', value: 'N', help: 'QoS of the checks (0, 1 or 2; default 0)' },
+    { name: 'retain', help: 'check the PUBLISHes as retained messages' },
+    ...CONFIGURATION,
+  ],
 }
 
 export const TOKEN_REVOKE: CommandSpec = {

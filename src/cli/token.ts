@@ -1,10 +1,15 @@
 /** `portcullis token mint|inspect`. */
 import { existsSync, readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { createPrivateKey, createPublicKey, createSecretKey, type JsonWebKey, type KeyObject } from 'node:crypto'
 import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { createAuthenticators } from '../auth/create.js'
 import { parseAuthenticatorsConfig, type AuthenticatorConfig } from '../auth/config.js'
+import { parseAuthorizationConfig, type AuthorizationConfig } from '../authz/config.js'
+import { checkTopicProblem, type AskedCheck } from '../authz/permission-check.js'
+import { formatTokenPermissions, permissionsAllow, tokenPermissions } from '../authz/token-permissions.js'
+import type { QoS } from '../authz/types.js'
 import type { PortcullisConfig } from '../config/schema.js'
 import { CONFIG_DB_FILE, SqliteConfigStore } from '../store/sqlite/config-store.js'
 import { ALGORITHM_SPECS, JWS_ALGORITHMS, algorithmsForKey, hmacAlgorithmsFor, isJwsAlgorithm, type JwsAlgorithm } from '../auth/jwt/algorithms.js'
@@ -158,10 +163,42 @@ export function tokenMint(args: Args): string {
   })
 }
 
-/** Returns the exit code: 0 when the configured chain would accept the token. */
+/** The checks `--publish`, `--subscribe`, `--qos` and `--retain` ask for, validated as the admin API validates them. */
+function askedChecks(args: Args): AskedCheck[] {
+  const qosText = args.get('qos') ?? '0'
+  if (!['0', '1', '2'].includes(qosText)) throw new UsageError(`--qos must be 0, 1 or 2 (got '${qosText}')`)
+  const qos = Number(qosText) as QoS
+  const retain = args.has('retain')
+  const checks: AskedCheck[] = []
+  for (const [action, option] of [['publish', 'publish'], ['subscribe', 'subscribe']] as const) {
+    for (const topic of args.all(option)) {
+      const problem = checkTopicProblem(action, topic)
+      if (problem !== undefined) throw new UsageError(`--${option} '${topic}': ${problem}`)
+      checks.push({ action, topic, qos, retain })
+    }
+  }
+  return checks
+}
+
+/** `--ip`: the address the client connects from, as policies' ip conditions see it (default 127.0.0.1). */
+function clientAddress(args: Args): string {
+  const ip = args.get('ip') ?? '127.0.0.1'
+  if (isIP(ip) === 0) throw new UsageError(`--ip must be an IPv4 or IPv6 address (got '${ip}')`)
+  return ip
+}
+
+/**
+ * Returns the exit code: 0 when the configured chain would accept the token, the client it
+ * admits may connect, and every check asked for is allowed.
+ */
 export async function tokenInspect(args: Args, print: (s: string) => void): Promise<number> {
   const token = args.positional[0]
-  if (token === undefined) throw new UsageError('usage: portcullis token inspect TOKEN [--config FILE] [--client-id ID] [--username NAME]')
+  if (token === undefined) {
+    throw new UsageError('usage: portcullis token inspect TOKEN [--config FILE] [--client-id ID] [--username NAME] [--ip ADDR] ' +
+      '[--publish TOPIC] [--subscribe FILTER] [--qos N] [--retain]')
+  }
+  const checks = askedChecks(args)
+  const ip = clientAddress(args)
   const { config, source } = await resolveConfig(args)
   const effective = effectiveAuthenticators(config, source)
   const authenticators = createAuthenticators(effective.list, { logger: silentLogger(), devices: effective.devices })
@@ -174,7 +211,15 @@ export async function tokenInspect(args: Args, print: (s: string) => void): Prom
     print(`configuration: ${effective.source}`)
     print(formatInspection(report))
     for (const hint of inspectHints(effective.list, presented)) print(hint)
-    return report.verdict.outcome === 'allow' ? 0 : 1
+    const accepting = report.verdict.outcome === 'allow' ? authenticators.find((a) => a.name === report.verdict.authenticator) : undefined
+    if (accepting === undefined) return 1
+    // What the client it admits may do: the broker's own identity and authorization path.
+    const permissions = await tokenPermissions({
+      token, authenticator: accepting, presented, ip, authorization: effective.authorization, revocations: effective.revocations, checks,
+    })
+    print('')
+    print(formatTokenPermissions(permissions))
+    return 'refused' in permissions || !permissionsAllow(permissions) ? 1 : 0
   } finally {
     for (const a of authenticators) await a.close()
   }
@@ -183,13 +228,15 @@ export async function tokenInspect(args: Args, print: (s: string) => void): Prom
 /** What the running broker checks tokens against: its authenticators, revocations and devices. */
 interface EffectiveAuth {
   readonly list: readonly AuthenticatorConfig[]
+  /** The authorization settings and policies, from the same place as the authenticators. */
+  readonly authorization: AuthorizationConfig
   readonly source: string
   readonly revocations: RevocationList
   readonly devices: DeviceRegistry
 }
 
 /**
- * The authenticators the running broker uses: with an admin listener, the copy stored by the
+ * The authenticators and authorization the running broker uses: with an admin listener, the copy stored by the
  * admin API wins over the file once it exists; the revoked tokens and registered devices are
  * those stored. All read from a snapshot, never written (expired revocations are not dropped here).
  */
@@ -207,14 +254,17 @@ function effectiveAuthenticators(config: PortcullisConfig, source: string): Effe
       if (stored !== undefined) {
         return {
           list: parseAuthenticatorsConfig(stored.authenticators, 'authentication.authenticators'),
-          source: `${source}, authenticators, revocations and devices as stored by the admin API in ${store.file}`,
+          authorization: parseAuthorizationConfig(stored.authorization, 'authorization'),
+          source: `${source}, authenticators, authorization, revocations and devices as stored by the admin API in ${store.file}`,
           ...snapshot,
         }
       }
-      return { list: config.authentication.authenticators, source, ...snapshot }
+      return { list: config.authentication.authenticators, authorization: config.authorization, source, ...snapshot }
     } finally {
       store.close()
     }
   }
-  return { list: config.authentication.authenticators, source, revocations: new RevocationList(), devices: new DeviceRegistry() }
+  return {
+    list: config.authentication.authenticators, authorization: config.authorization, source, revocations: new RevocationList(), devices: new DeviceRegistry(),
+  }
 }

@@ -17,7 +17,7 @@ import { cli } from '../helpers/cli.js'
 const COMMANDS: Record<string, string[]> = {
   start: ['--reset-config', '--config', '--data-dir'],
   'token mint': ['--sub', '--exp', '--claim', '--acl', '--iss', '--aud', '--key', '--secret', '--secret-base64', '--alg', '--kid', '--data-dir'],
-  'token inspect': ['--client-id', '--username', '--config', '--data-dir'],
+  'token inspect': ['--client-id', '--username', '--ip', '--publish', '--subscribe', '--qos', '--retain', '--config', '--data-dir'],
   'token revoke': ['--jti', '--sub', '--issued-before', '--reason', '--url', '--api-key', '--config', '--data-dir'],
   keygen: ['--alg', '--out'],
 }

@@ -174,6 +174,87 @@ describe('cli: configuration and tools', () => {
     assert.doesNotMatch(noUsername.stdout, /^hint:/m)
   })
 
+  test('token inspect says what an accepted token may do: connect, rules, and each --publish / --subscribe with the rule that decides it', async () => {
+    const secret = 'cli-authz-secret-0123456789-abcdefghij'
+    writeFileSync(join(dir, 'acl-a.yaml'), '- { permission: allow, action: all, topic: "a/#" }\n')
+    writeFileSync(join(dir, 'authz.yaml'), 'authentication:\n  authenticators:\n' +
+      `    - { type: jwt, name: hs, from: password, algorithm: hmac-based, secret: ${secret} }\n` +
+      'authorization:\n  noMatch: deny\n  policies:\n' +
+      '    - { name: no-b, priority: 5, effect: deny, actions: [publish], topics: [b] }\n' +
+      '    - { name: office, priority: 10, effect: allow, actions: [publish], topics: ["office/#"], ip: "10.0.0.0/8" }\n' +
+      '    - { name: no-guests, priority: 1, effect: deny, actions: [connect], clientId: "^guest-" }\n')
+    const { stdout: minted } = await cli(['token', 'mint', '--secret', secret, '--sub', 'alice', '--acl', 'acl-a.yaml'], dir)
+    const token = minted.trim()
+    const inspect = (...more: string[]): ReturnType<typeof cli> => cli(['token', 'inspect', token, '--config', 'authz.yaml', ...more], dir)
+
+    const allowed = await inspect('--publish', 'a/x', '--client-id', 'dev-1')
+    assert.equal(allowed.code, 0, allowed.stdout + allowed.stderr)
+    assert.match(allowed.stdout, /^verdict: allow by hs$/m, 'the existing report is unchanged')
+    assert.match(allowed.stdout, /^permissions: client id "dev-1", username \(none\), ip 127\.0\.0\.1, until /m)
+    assert.match(allowed.stdout, /^ {2}connect: allowed: no connect rule matched/m)
+    assert.match(allowed.stdout, /^ {4}allow publish,subscribe a\/# {2}\[token-acl "acl\[0\]"\]$/m)
+    assert.match(allowed.stdout, /^ {4}deny {2}publish b {2}\[policies "no-b"\]$/m)
+    assert.doesNotMatch(allowed.stdout, /\[policies "office"\]/, 'the ip condition is not met from 127.0.0.1')
+    assert.match(allowed.stdout, /^ {2}noMatch: deny$/m)
+    assert.match(allowed.stdout, /^ {2}publish a\/x \(qos 0, retain false\): allowed by token-acl rule "acl\[0\]"$/m)
+    assert.doesNotMatch(allowed.stdout, new RegExp(token.split('.')[2]), 'the token is never echoed')
+
+    const denied = await inspect('--publish', 'b')
+    assert.equal(denied.code, 1, denied.stdout)
+    assert.match(denied.stdout, /^ {2}publish b \(qos 0, retain false\): refused by policies rule "no-b"$/m)
+    const unmatched = await inspect('--publish', 'c', '--publish', 'a/y', '--qos', '1', '--retain')
+    assert.equal(unmatched.code, 1, unmatched.stdout)
+    assert.match(unmatched.stdout, /^ {2}publish c \(qos 1, retain true\): refused: no rule matched: noMatch is deny$/m)
+    assert.match(unmatched.stdout, /^ {2}publish a\/y \(qos 1, retain true\): allowed by token-acl rule "acl\[0\]"$/m)
+
+    // A policy with an ip condition applies to the address --ip gives (printed).
+    const office = await inspect('--publish', 'office/1')
+    assert.equal(office.code, 1, office.stdout)
+    const fromOffice = await inspect('--publish', 'office/1', '--ip', '10.1.2.3')
+    assert.equal(fromOffice.code, 0, fromOffice.stdout)
+    assert.match(fromOffice.stdout, /, ip 10\.1\.2\.3, /)
+    assert.match(fromOffice.stdout, /^ {2}publish office\/1 \(qos 0, retain false\): allowed by policies rule "office"$/m)
+
+    // A shared subscription is checked on the filter it shares.
+    const shared = await inspect('--subscribe', '$share/g/a/#', '--subscribe', '$share/g/b')
+    assert.equal(shared.code, 1, shared.stdout)
+    assert.match(shared.stdout, /^ {2}subscribe \$share\/g\/a\/# \(qos 0\): allowed by token-acl rule "acl\[0\]"$/m)
+    assert.match(shared.stdout, /^ {2}subscribe \$share\/g\/b \(qos 0\): refused: no rule matched: noMatch is deny$/m)
+    const malformed = await inspect('--subscribe', '$share//a')
+    assert.equal(malformed.code, 2)
+    assert.match(malformed.stderr, /not a valid shared subscription/)
+
+    // Connect refused by a policy: exit 1 although the token is good, naming the rule.
+    const guest = await inspect('--client-id', 'guest-7')
+    assert.equal(guest.code, 1, guest.stdout)
+    assert.match(guest.stdout, /^verdict: allow by hs$/m)
+    assert.match(guest.stdout, /^ {2}connect: refused by policies rule "no-guests"$/m)
+
+    // A refused token: no permissions at all.
+    const { stdout: expired } = await cli(['token', 'mint', '--secret', secret, '--sub', 'alice', '--acl', 'acl-a.yaml', '--exp', '-1h'], dir)
+    const refused = await cli(['token', 'inspect', expired.trim(), '--config', 'authz.yaml', '--publish', 'a/x'], dir)
+    assert.equal(refused.code, 1)
+    assert.match(refused.stdout, /FAIL\s+exp/)
+    assert.doesNotMatch(refused.stdout, /^permissions:/m)
+    assert.doesNotMatch(refused.stdout, /publish a\/x/)
+  })
+
+  test('token inspect builds the identity as CONNECT does: the client id and username its identity block takes from the claims', async () => {
+    const secret = 'cli-identity-secret-0123456789-abcdefg'
+    writeFileSync(join(dir, 'identity.yaml'), 'authentication:\n  authenticators:\n' +
+      `    - { type: jwt, name: hu, from: username, algorithm: hmac-based, secret: ${secret}, identity: { clientId: device } }\n` +
+      'authorization:\n  noMatch: deny\n  policies:\n' +
+      '    - { name: own-topic, priority: 10, effect: allow, actions: [publish], topics: ["dev/${clientid}/#"] }\n')
+    const { stdout: minted } = await cli(['token', 'mint', '--secret', secret, '--sub', 'x', '--claim', 'device=pump-3'], dir)
+    const r = await cli(['token', 'inspect', minted.trim(), '--config', 'identity.yaml', '--publish', 'dev/pump-3/t', '--publish', 'dev/pump-4/t'], dir)
+    assert.equal(r.code, 1, r.stdout)
+    assert.match(r.stdout, /^permissions: client id "pump-3", username \(the token\), /m)
+    assert.match(r.stdout, /^ {4}allow publish dev\/pump-3\/# {2}\[policies "own-topic"\]$/m)
+    assert.match(r.stdout, /^ {2}publish dev\/pump-3\/t \(qos 0, retain false\): allowed by policies rule "own-topic"$/m)
+    assert.match(r.stdout, /^ {2}publish dev\/pump-4\/t \(qos 0, retain false\): refused: no rule matched/m)
+    assert.doesNotMatch(r.stdout, new RegExp(minted.trim().split('.')[2]), 'the token (the username) is never echoed')
+  })
+
   test('unknown commands and missing values are usage errors (exit 2)', async () => {
     assert.equal((await cli(['frobnicate'], dir)).code, 2)
     assert.equal((await cli(['token', 'mint', '--sub'], dir)).code, 2)
