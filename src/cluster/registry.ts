@@ -91,11 +91,57 @@ end
 return {'claimed', node or '', epoch or '', es}
 `
 
+/**
+ * CLAIM_LUA's 'orphan' claim of many client ids in one call (start-up, one Redis: the keys of
+ * several client ids share no slot on a Redis Cluster). KEYS: their n registry entries (none
+ * held by this node), then their n session facts keys, then this node's held set. ARGV[1]: this
+ * node; ARGV[2]: n; ARGV[3..2+n]: the client ids; then the live nodes. Each entry is claimed
+ * exactly as CLAIM_LUA claims it — when unowned or owned by a node not listed — under an epoch
+ * above its last, and a claimed id with a stored session joins the held set in the same step (as
+ * the fenced write after a single claim does). The answer holds, per id, the node that held it
+ * ('' for none) and the new epoch ('' when a live node owns it: not claimed).
+ */
+const CLAIM_ORPHANS_LUA = `
+local n = tonumber(ARGV[2])
+local live = {}
+for i = 3 + n, #ARGV do live[ARGV[i]] = true end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local out = {}
+for i = 1, n do
+  local key = KEYS[i]
+  local cur = redis.call('HMGET', key, 'node', 'epoch')
+  local node, epoch = cur[1], cur[2]
+  if node and node ~= ARGV[1] and live[node] then
+    out[2 * i - 1] = node
+    out[2 * i] = ''
+  else
+    local e = now
+    if epoch and tonumber(epoch) >= e then e = tonumber(epoch) + 1 end
+    local es = string.format('%.0f', e)
+    redis.call('HSET', key, 'node', ARGV[1], 'epoch', es)
+    if node and node ~= ARGV[1] and epoch then redis.call('HSET', key, 'prev', epoch) else redis.call('HDEL', key, 'prev') end
+    if redis.call('EXISTS', KEYS[n + i]) == 1 then redis.call('SADD', KEYS[2 * n + 1], ARGV[2 + i]) end
+    out[2 * i - 1] = node or ''
+    out[2 * i] = es
+  end
+end
+return out
+`
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
+    pcClaimOrphans(numKeys: number, ...args: string[]): Result<string[], Context>
     pcClaim(key: string, ...args: string[]): Result<[string, string, string, string], Context>
     pcHandoff(key: string, ...args: string[]): Result<number, Context>
   }
+}
+
+/** The set a batch of orphan claims adds the claimed client ids with a stored session to (claimOrphans). */
+export interface OrphanHeldSet {
+  readonly set: string
+  /** A client id's session facts key: the session is stored while it exists. */
+  readonly facts: (clientId: string) => string
 }
 
 interface TakeoverSignal {
@@ -133,6 +179,7 @@ export class ClientRegistry {
     this.nodeId = state.nodeId
     state.client.defineCommand('pcClaim', { lua: CLAIM_LUA, numberOfKeys: 2 })
     state.client.defineCommand('pcHandoff', { lua: HANDOFF_LUA, numberOfKeys: 1 })
+    state.client.defineCommand('pcClaimOrphans', { lua: CLAIM_ORPHANS_LUA })
     state.onFenced = (clientId) => {
       // The claimer signals right after its claim: the signal is answered as usual (the hand-off,
       // the will, the new owner), so the claimer does not wait for an answer that never comes. Let
@@ -246,6 +293,37 @@ export class ClientRegistry {
       this.#epochs.set(clientId, epoch)
       return { previous }
     })
+  }
+
+  /**
+   * claimOrphan for a batch of client ids at once, in one script call (start-up, before clients
+   * connect: no other claim of them runs on this node), each claimed id with a stored session
+   * (its key `held.facts(cid)` exists) added to set `held.set` in the same step. One Redis only (a
+   * Redis Cluster keeps each client id in its own slot: claimOrphan each). The claimed ids, each
+   * with the node that held it ('' for none); an id this node holds already goes through
+   * claimOrphan (and is not added to the set).
+   */
+  async claimOrphans(clientIds: readonly string[], liveNodes: readonly string[], held: OrphanHeldSet): Promise<Map<string, string>> {
+    if (this.#state.sharded) throw new TypeError('claimOrphans: not on a Redis Cluster')
+    const claimed = new Map<string, string>()
+    const batch: string[] = []
+    for (const cid of clientIds) {
+      if (!this.#epochs.has(cid)) batch.push(cid)
+      else {
+        const got = await this.claimOrphan(cid, liveNodes)
+        if (got !== false) claimed.set(cid, got.previous)
+      }
+    }
+    if (batch.length === 0) return claimed
+    const keys = [...batch.map(REGISTRY_KEYS.owner), ...batch.map(held.facts), held.set]
+    const reply = await this.#state.client.pcClaimOrphans(keys.length, ...keys, this.nodeId, String(batch.length), ...batch, ...liveNodes)
+    for (const [i, cid] of batch.entries()) {
+      const epoch = reply[2 * i + 1]
+      if (epoch === undefined || epoch === '') continue
+      this.#epochs.set(cid, epoch)
+      claimed.set(cid, reply[2 * i] ?? '')
+    }
+    return claimed
   }
 
   /** The ids of the nodes alive now. */

@@ -1,10 +1,13 @@
 /**
- * Start-up adoption of many stored sessions at once (RedisSessionStore.recover: ADOPT_IN_FLIGHT
- * claims and loads in flight together), over a real Redis — or a Redis Cluster of three masters
+ * Start-up adoption of many stored sessions at once (RedisSessionStore.recover: on one Redis a
+ * script claims a batch of client ids and one MULTI reads their sessions; on a Redis Cluster
+ * ADOPT_IN_FLIGHT claims and loads in flight together), over a real Redis — or a Redis Cluster of three masters
  * with PORTCULLIS_TEST_REDIS=cluster (npm run test:redis-cluster). More sessions than two waves:
  * two nodes that start together share a stopped node's sessions, each taken by exactly one of
  * them, whole (facts, will, subscription, queued and in-flight messages, incoming QoS 2 ids),
  * under a newer epoch; the stopped node's late writes are refused; a live node's sessions stay its own.
+ * A node restarting with 2,000 stored sessions takes each back once and whole, with a message
+ * queued for all of them, under newer epochs.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
@@ -17,6 +20,8 @@ import type { SessionFacts, StoredSession } from '../../src/store/types.js'
 import { openRedisNode, openRedisState, startRedisFixture, type RedisFixture } from '../helpers/redis-server.js'
 
 const SESSIONS = 2 * ADOPT_IN_FLIGHT + 88
+/** Stored sessions a node takes back at its start (several batches). */
+const MANY = 2000
 
 let redis: RedisFixture
 before(async () => {
@@ -51,14 +56,14 @@ function facts(i: number, expiryInterval = 3600): SessionFacts {
   }
 }
 
-function assertWhole(s: StoredSession, i: number): void {
+function assertWhole(s: StoredSession, i: number, alsoQueued: readonly string[] = []): void {
   const want = facts(i)
   assert.equal(s.expiryInterval, want.expiryInterval, `${s.clientId}: expiry`)
   assert.equal(s.connected, want.connected, `${s.clientId}: connected`)
   assert.deepEqual(s.lastConnection, want.lastConnection, `${s.clientId}: last connection`)
   assert.equal(s.will?.message.payload.toString(), want.will?.message.payload.toString(), `${s.clientId}: will`)
   assert.deepEqual(s.subscriptions.map((x) => [x.key, x.qos]), [[`adopt/${i}/#`, 1]], `${s.clientId}: subscription`)
-  assert.deepEqual(s.queue.map((d) => d.message.payload.toString()), [`queued ${i}`], `${s.clientId}: queued message`)
+  assert.deepEqual(s.queue.map((d) => d.message.payload.toString()), [`queued ${i}`, ...alsoQueued], `${s.clientId}: queued messages`)
   assert.deepEqual(s.inflight.map((f) => [f.delivery.message.payload.toString(), f.packetId, f.state]), i % 5 === 0 ? [[`in flight ${i}`, 7, 'publish']] : [], `${s.clientId}: in-flight message`)
   assert.deepEqual(s.incomingQos2, i % 7 === 0 ? [9] : [], `${s.clientId}: incoming QoS 2 ids`)
 }
@@ -116,6 +121,48 @@ describe('cluster: a node that starts takes its stored sessions back in batches'
     // Started again while both hold them: a live node's sessions are not taken.
     const c = await openRedisNode(redis, t, 'node-c')
     assert.deepEqual(await new RedisSessionStore(c.state, c.registry).recover(), [], 'nothing taken from live nodes')
+  })
+
+  test(`a node restarting with its own id takes back ${MANY} stored sessions: each once and whole, under a newer epoch, nothing lost`, async (t) => {
+    await (await openRedisState(redis, t, 'flush')).close()
+    const first = await openRedisNode(redis, t, 'node-m')
+    const store = new RedisSessionStore(first.state, first.registry)
+    const ids = Array.from({ length: MANY }, (_, i) => i)
+    // One message queued for every session (stored once, counted per session), and one of its own each.
+    const everyone = message('adopt/all', 'for everyone', 1)
+    await Promise.all(ids.map((i) => first.registry.claim(idOf(i), false)))
+    for (const i of ids) {
+      const cid = idOf(i)
+      store.saveSession(facts(i))
+      store.addSubscription(cid, { key: `adopt/${i}/#`, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionId: undefined })
+      if (i % 5 === 0) store.deliverySent(store.queueDelivery(cid, { message: message(`adopt/${i}/m`, `in flight ${i}`, 1), qos: 1, retain: false, subscriptionIds: undefined }), 7)
+      store.queueDelivery(cid, { message: message(`adopt/${i}/m`, `queued ${i}`, 1), qos: 1, retain: false, subscriptionIds: undefined })
+      store.queueDelivery(cid, { message: everyone, qos: 1, retain: false, subscriptionIds: undefined })
+      if (i % 7 === 0) store.addIncomingQos2(cid, 9)
+    }
+    assert.equal(await committed(first.state), undefined)
+    const before = new Map(ids.map((i) => [idOf(i), Number(first.registry.epochOf(idOf(i)))]))
+    await first.close()
+
+    const again = await openRedisNode(redis, t, 'node-m')
+    const storeAgain = new RedisSessionStore(again.state, again.registry)
+    const got = await storeAgain.recover()
+    assert.deepEqual(got.map((s) => s.clientId).sort(), ids.map(idOf).sort(), 'each session once')
+    for (const s of got) {
+      assertWhole(s, Number(s.clientId.slice('adopt-'.length)), ['for everyone'])
+      assert.ok(Number(again.registry.epochOf(s.clientId)) > (before.get(s.clientId) ?? Infinity), `${s.clientId}: claimed under a newer epoch`)
+    }
+    const owners = await Promise.all(ids.map((i) => again.state.client.hget(REGISTRY_KEYS.owner(idOf(i)), 'node')))
+    assert.equal(owners.filter((n) => n === 'node-m').length, MANY, 'the registry names the node for every session')
+    // Held here, and written to under the new epochs: a delivery done is applied (not fenced off).
+    assert.equal(await committed(again.state), undefined)
+    assert.equal(await again.state.client.scard(SESSION_KEYS.held('node-m')), MANY, 'every session in the node\'s held set')
+    const mine = again.state.recorded
+    const sample = got[0]
+    assert.ok(sample !== undefined)
+    storeAgain.deliveryDone(sample.queue[0]?.stored as number)
+    assert.equal(await committed(again.state, mine), undefined, 'a write under the new epoch is applied')
+    assert.equal(await again.state.client.hlen(SESSION_KEYS.deliveries(sample.clientId)), sample.queue.length + sample.inflight.length - 1)
   })
 
   test('a node restarting with its own id takes back its sessions (each once), more than one wave of them', async (t) => {

@@ -35,12 +35,18 @@ import { clock } from '../../clock.js'
 import { HEARTBEAT_MS } from '../../cluster/membership.js'
 import { inParallel } from '../../in-parallel.js'
 import { ADOPT_IN_FLIGHT } from '../../cluster/ownership.js'
+import type { OrphanHeldSet } from '../../cluster/registry.js'
 
 /** The epochs this node holds for client ids (the cluster's client registry). */
 export interface ClientEpochs {
   epochOf(clientId: string): string | undefined
   /** Claim a stored session's id unless a live node owns it: false, or the node that held it ('' none). */
   claimOrphan(clientId: string, liveNodes: readonly string[]): Promise<false | { readonly previous: string }>
+  /**
+   * claimOrphan for many client ids in one request (one Redis, start-up): the claimed ids with
+   * the node that held each; those with a stored session join `held.set` in the same step.
+   */
+  claimOrphans?(clientIds: readonly string[], liveNodes: readonly string[], held: OrphanHeldSet): Promise<ReadonlyMap<string, string>>
   liveNodes(): Promise<string[]>
   /** Epoch ms of a node's last heartbeat (when a dead node's connections were lost). */
   lastHeartbeat(nodeId: string): Promise<number | undefined>
@@ -91,6 +97,22 @@ interface DeliveryJson {
   /** The shared subscription it came through. */
   readonly g?: string
 }
+
+/** A session's keys as read by one request (see #loadMany), its deliveries in resend order. */
+interface RawSession {
+  readonly cid: string
+  readonly facts: Record<string, string>
+  readonly subs: Record<string, string>
+  readonly dels: Record<string, string>
+  readonly incoming: string[]
+  readonly rows: ReadonlyArray<readonly [number, DeliveryJson]>
+}
+
+/**
+ * Client ids claimed and loaded per request at start-up (one Redis, see recover): a claim script
+ * over this many registry entries keeps Redis busy for about a millisecond.
+ */
+const RECOVER_BATCH = 512
 
 interface Tracked {
   readonly clientId: string
@@ -152,15 +174,33 @@ export class RedisSessionStore implements SessionStore {
   /**
    * Start-up: the stored sessions no live node owns (their node stopped or died, or this is
    * their node starting again) are claimed and loaded; the others stay with their node.
+   *
+   * One Redis: RECOVER_BATCH client ids at a time are claimed by one script call (each under a
+   * newer epoch, as claimOrphan would, and listed in this node's held set in the same step) and
+   * the claimed sessions read in one MULTI, their messages' bodies in one pipeline (a message
+   * queued for many sessions read once): three requests per batch instead of three per session. A Redis Cluster keeps each client id
+   * in its own slot: there each session's claim and reads are its own, ADOPT_IN_FLIGHT of them
+   * travelling together.
    */
   async recover(): Promise<StoredSession[]> {
     const live = await this.liveOthers()
+    const ids = await this.storedClientIds()
     const out: StoredSession[] = []
-    // Each session's claim and reads are its own (fenced by its own registry entry); ADOPT_IN_FLIGHT
-    // of them travel together, in the stored order: 20,000 sessions take seconds, not minutes.
-    await inParallel(await this.storedClientIds(), ADOPT_IN_FLIGHT, async (cid) => {
-      const s = await this.adoptOrphan(cid, live)
-      if (s !== undefined) out.push(s.session)
+    const claimOrphans = this.#epochs.claimOrphans?.bind(this.#epochs)
+    if (this.#state.sharded || claimOrphans === undefined) {
+      await inParallel(ids, ADOPT_IN_FLIGHT, async (cid) => {
+        const s = await this.adoptOrphan(cid, live)
+        if (s !== undefined) out.push(s.session)
+      })
+      return out
+    }
+    const batches: string[][] = []
+    for (let i = 0; i < ids.length; i += RECOVER_BATCH) batches.push(ids.slice(i, i + RECOVER_BATCH))
+    // (Two batches in flight: one is read and built here while Redis answers the other.)
+    const held: OrphanHeldSet = { set: SESSION_KEYS.held(this.#state.nodeId), facts: SESSION_KEYS.facts }
+    await inParallel(batches, 2, async (batch) => {
+      const claimed = await claimOrphans(batch, live, held)
+      for (const s of await this.#loadMany([...claimed.keys()], true)) if (s !== undefined) out.push(s)
     })
     return out
   }
@@ -193,13 +233,56 @@ export class RedisSessionStore implements SessionStore {
    * changed it since).
    */
   async load(cid: string): Promise<StoredSession | undefined> {
-    this.#forgetDeliveries(cid)
+    return (await this.#loadMany([cid]))[0]
+  }
+
+  /**
+   * Sessions after this node claimed their client ids (see load), in that order: their keys read
+   * in one MULTI, the bodies of their messages (one Redis: shared `pc:msg:{id}`) in one pipeline.
+   * On a Redis Cluster one client id at a time (a MULTI stays in one slot).
+   */
+  async #loadMany(cids: readonly string[], heldAlready = false): Promise<Array<StoredSession | undefined>> {
+    if (cids.length === 0) return []
+    if (this.#state.sharded && cids.length > 1) throw new TypeError('#loadMany: one client id at a time on a Redis Cluster')
     const r = this.#state.client
     const K = SESSION_KEYS
-    const got = await r.multi().hgetall(K.facts(cid)).hgetall(K.subs(cid)).hgetall(K.deliveries(cid)).smembers(K.incoming(cid)).exec()
+    const multi = r.multi()
+    for (const cid of cids) {
+      this.#forgetDeliveries(cid)
+      multi.hgetall(K.facts(cid)).hgetall(K.subs(cid)).hgetall(K.deliveries(cid)).smembers(K.incoming(cid))
+    }
+    const got = await multi.exec()
     if (got === null) throw new Error('cluster: reading a session from Redis was aborted')
     for (const [err] of got) if (err !== null) throw err
-    const [facts, subs, dels, incoming] = got.map(([, v]) => v) as [Record<string, string>, Record<string, string>, Record<string, string>, string[]]
+    const raw: RawSession[] = cids.map((cid, i) => {
+      type Read = [Record<string, string>, Record<string, string>, Record<string, string>, string[]]
+      const [facts, subs, dels, incoming] = got.slice(4 * i, 4 * i + 4).map(([, v]) => v) as Read
+      const rows: Array<[number, DeliveryJson]> = []
+      for (const [id, text] of Object.entries(dels)) rows.push([Number(id), JSON.parse(text) as DeliveryJson])
+      rows.sort((a, b) => a[1].ord - b[1].ord)
+      return { cid, facts, subs, dels, incoming, rows }
+    })
+    // Each message read and parsed once, however many of these sessions hold it (one object for
+    // all, as when it was published).
+    const messages = new Map<number, Message | undefined>()
+    if (!this.#state.sharded) {
+      for (const s of raw) if (s.facts['expiry'] !== undefined) for (const [, d] of s.rows) messages.set(d.m, undefined)
+      if (messages.size > 0) {
+        const wanted = [...messages.keys()]
+        const read = await r.pipeline(wanted.map((m) => ['hget', K.message(m), 'b'])).exec()
+        for (const [i, m] of wanted.entries()) {
+          const text = read?.[i]?.[1]
+          if (typeof text === 'string') messages.set(m, messageFromJson(text))
+        }
+      }
+    }
+    return Promise.all(raw.map((s) => this.#restoreLoaded(s, messages, heldAlready)))
+  }
+
+  /** One session as read by #loadMany (undefined: none stored, its leftovers tidied). */
+  async #restoreLoaded(raw: RawSession, messages: ReadonlyMap<number, Message | undefined>, heldAlready: boolean): Promise<StoredSession | undefined> {
+    const { cid, facts, subs, dels, incoming, rows } = raw
+    const K = SESSION_KEYS
     if (facts['expiry'] === undefined) {
       // Listed without facts (its end was half-written), or not stored at all: tidy.
       const leftovers = Object.keys(subs).length + Object.keys(dels).length + incoming.length > 0
@@ -212,28 +295,24 @@ export class RedisSessionStore implements SessionStore {
       }
       return undefined
     }
-    // Held here from now on (a node's death keeps its stream until its held sessions took their part).
+    // Held here from now on (a node's death keeps its stream until its held sessions took their
+    // part); a batch claim added it to the held set itself.
     const held = K.held(this.#state.nodeId)
-    if (this.#state.sharded) this.#state.record((m) => m.sadd(held, cid))
-    else this.#fenced(cid, [held], [['SADD', held, cid]])
+    if (!heldAlready && this.#state.sharded) this.#state.record((m) => m.sadd(held, cid))
+    else if (!heldAlready) this.#fenced(cid, [held], [['SADD', held, cid]])
     const node = facts['node'] ?? ''
     const lostAt = (node === '' ? undefined : await this.#lastHeartbeat(node)) ?? clock.now()
-    const rows: Array<[number, DeliveryJson]> = []
-    for (const [id, text] of Object.entries(dels)) rows.push([Number(id), JSON.parse(text) as DeliveryJson])
-    rows.sort((a, b) => a[1].ord - b[1].ord)
-    const bodies = rows.length === 0 || this.#state.sharded ? [] : await r.pipeline(rows.map(([, d]) => ['hget', K.message(d.m), 'b'])).exec()
     const queue: Delivery[] = []
     const inflight: StoredInflight[] = []
     const orphans: string[] = []
-    for (const [i, [id, d]] of rows.entries()) {
+    for (const [id, d] of rows) {
       this.#state.seenId(id)
       this.#state.seenId(d.ord)
-      const text = d.b ?? bodies?.[i]?.[1]
-      if (typeof text !== 'string') {
+      const message = d.b !== undefined ? messageFromJson(d.b) : messages.get(d.m)
+      if (message === undefined) {
         orphans.push(String(id))
         continue
       }
-      const message = messageFromJson(text)
       this.#messageIds.set(message, d.m)
       this.#track(id, cid, d)
       this.#refs.set(d.m, (this.#refs.get(d.m) ?? 0) + 1)
