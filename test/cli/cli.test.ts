@@ -81,6 +81,22 @@ describe('cli: development setup', () => {
     assert.match(ok.stdout, /stored by the admin API/)
   })
 
+  test('token inspect checks against the policies stored by the admin API', async () => {
+    const apiKey = readFileSync(join(dir, 'data', 'admin-api-key'), 'utf8').trim()
+    const r = await fetch(`http://127.0.0.1:${env['PORTCULLIS_ADMIN_PORT']}/api/v1/policies`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'no-demo-secret', priority: 1, effect: 'deny', actions: ['publish'], topics: ['demo/secret'] }),
+    })
+    assert.equal(r.status, 201, await r.text())
+    const { stdout: token } = await cli(['token', 'mint', '--sub', 'dave', '--exp', '10m'], dir)
+    const refused = await cli(['token', 'inspect', token.trim(), '--publish', 'demo/secret'], dir, env)
+    assert.equal(refused.code, 1, refused.stdout + refused.stderr)
+    assert.match(refused.stdout, /^verdict: allow by dev-jwks$/m)
+    assert.match(refused.stdout, /authorization, revocations and devices as stored by the admin API/)
+    assert.match(refused.stdout, /^ {2}publish demo\/secret \(qos 0, retain false\): refused by policies rule "no-demo-secret"$/m)
+  })
+
   test('SIGTERM shuts down gracefully with exit code 0', async () => {
     broker.child.kill('SIGTERM')
     assert.equal(await exited(broker.child), 0)
@@ -229,6 +245,13 @@ describe('cli: configuration and tools', () => {
     assert.equal(guest.code, 1, guest.stdout)
     assert.match(guest.stdout, /^verdict: allow by hs$/m)
     assert.match(guest.stdout, /^ {2}connect: refused by policies rule "no-guests"$/m)
+
+    // An ACL claim the broker cannot read refuses the client, and says why.
+    const { stdout: unreadable } = await cli(['token', 'mint', '--secret', secret, '--sub', 'alice', '--claim', 'acl={"pub":5}'], dir)
+    const badAcl = await cli(['token', 'inspect', unreadable.trim(), '--config', 'authz.yaml'], dir)
+    assert.equal(badAcl.code, 1, badAcl.stdout)
+    assert.match(badAcl.stdout, /^ {2}connect: refused by token-acl rule "ACL claim"$/m)
+    assert.match(badAcl.stdout, /^ {2}acl claim unusable: ACL claim\.pub: must be a list of topic filters$/m)
 
     // A refused token: no permissions at all.
     const { stdout: expired } = await cli(['token', 'mint', '--secret', secret, '--sub', 'alice', '--acl', 'acl-a.yaml', '--exp', '-1h'], dir)
