@@ -8,18 +8,7 @@
 import assert from 'node:assert/strict'
 import { generateKeyPairSync } from 'node:crypto'
 import { describe, test } from 'node:test'
-import { useAdmin } from './helpers.js'
-
-const DEVICES = {
-  authentication: {
-    allowAnonymous: false,
-    authenticators: [{ type: 'devices', name: 'fleet', claims: { audience: 'a', maxAge: 600 } }],
-  },
-}
-
-function ecPem(): string {
-  return String(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }))
-}
+import { DEVICES, ecPem, useAdmin } from './helpers.js'
 
 function ecJwk(): Record<string, unknown> {
   return generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' })

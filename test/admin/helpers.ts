@@ -4,7 +4,7 @@
  */
 import { after, before } from 'node:test'
 import { mkdtempSync, rmSync } from 'node:fs'
-import type { JsonWebKey } from 'node:crypto'
+import { generateKeyPairSync, type JsonWebKey } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { mintToken } from '../../src/auth/jwt/tools.js'
@@ -17,6 +17,19 @@ export const API_KEY = 'test-admin-key-0123456789abcdef'
 /** 40 bytes: long enough for HS256. */
 export const SEED_SECRET = 'seed-secret-0123456789-0123456789-abcdef'
 export const NEW_SECRET = 'api-made-secret-0123456789-0123456789-xyz'
+
+/** A configuration with one device registry (`fleet`) and no anonymous access. */
+export const DEVICES = {
+  authentication: {
+    allowAnonymous: false,
+    authenticators: [{ type: 'devices', name: 'fleet', claims: { audience: 'a', maxAge: 600 } }],
+  },
+}
+
+/** A fresh EC P-256 public key in SPKI PEM (a device key). */
+export function ecPem(): string {
+  return String(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }))
+}
 
 export interface ApiAnswer {
   readonly status: number

@@ -6,20 +6,8 @@
  * new ETag; an authenticator's tag does not show its secret. The OpenAPI document says so.
  */
 import assert from 'node:assert/strict'
-import { generateKeyPairSync } from 'node:crypto'
 import { describe, test } from 'node:test'
-import { API_KEY, useAdmin, type ApiAnswer } from './helpers.js'
-
-const DEVICES = {
-  authentication: {
-    allowAnonymous: false,
-    authenticators: [{ type: 'devices', name: 'fleet', claims: { audience: 'a', maxAge: 600 } }],
-  },
-}
-
-function ecPem(): string {
-  return String(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }))
-}
+import { API_KEY, DEVICES, ecPem, useAdmin, type ApiAnswer } from './helpers.js'
 
 function etagOf(r: ApiAnswer): string {
   const tag = r.headers.get('etag')

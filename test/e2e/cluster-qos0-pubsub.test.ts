@@ -96,6 +96,24 @@ async function crossesAgain(pub: MqttClient, inbox: Inbox, topic: string, what: 
   })(), 20_000, `QoS 0 across nodes ${what}`)
 }
 
+/**
+ * A QoS 0 subscriber on node B and a publisher on node A, with QoS 0 on `topic` shown to cross
+ * already (the opening of the channel-loss tests).
+ */
+async function crossing(topic: string): Promise<{ sub: MqttClient; inbox: Inbox; pub: MqttClient }> {
+  const { client: sub, inbox } = await connectWithInbox(B().port, { protocolVersion: 5, clientId: uid('sub') })
+  const pub = await connect(A().port, { protocolVersion: 5, clientId: uid('pub') })
+  try {
+    await subscribe(sub, topic, { qos: 0 })
+    await routed(A(), 'node-b', topic)
+    await crossesAgain(pub, inbox, topic, 'before')
+    return { sub, inbox, pub }
+  } catch (err) {
+    await end(sub, pub)
+    throw err
+  }
+}
+
 /** Set a config parameter on the Redis (every master of a Redis Cluster). */
 async function configSetEverywhere(parameter: string, value: string): Promise<void> {
   const probe = redis.client()
@@ -250,12 +268,8 @@ describe('QoS 0 with cluster.qos0: stream', () => {
 describe('QoS 0 over pub/sub: the channel\'s connection lost', () => {
   test('killed (CLIENT KILL): the node subscribes again by itself and QoS 0 crosses again', async () => {
     const topic = `${uid('q0k')}/n`
-    const { client: sub, inbox } = await connectWithInbox(B().port, { protocolVersion: 5, clientId: uid('sub') })
-    const pub = await connect(A().port, { protocolVersion: 5, clientId: uid('pub') })
+    const { sub, inbox, pub } = await crossing(topic)
     try {
-      await subscribe(sub, topic, { qos: 0 })
-      await routed(A(), 'node-b', topic)
-      await crossesAgain(pub, inbox, topic, 'before')
       assert.ok(await killConnectionsNamed(redis, 'portcullis-qos0') >= 1, 'the channel connections were killed')
       await crossesAgain(pub, inbox, topic, 'after')
       // A QoS 1 message crosses as ever (its stream never depended on the channel).
@@ -268,12 +282,8 @@ describe('QoS 0 over pub/sub: the channel\'s connection lost', () => {
 
   test('closed by Redis for its pub/sub output buffer limit: the node subscribes again and goes on', async () => {
     const topic = `${uid('q0o')}/n`
-    const { client: sub, inbox } = await connectWithInbox(B().port, { protocolVersion: 5, clientId: uid('sub') })
-    const pub = await connect(A().port, { protocolVersion: 5, clientId: uid('pub') })
+    const { sub, inbox, pub } = await crossing(topic)
     try {
-      await subscribe(sub, topic, { qos: 0 })
-      await routed(A(), 'node-b', topic)
-      await crossesAgain(pub, inbox, topic, 'before')
       const ids = await connectionIds('portcullis-qos0')
       // 1 KiB hard limit: one 256 KiB message overflows a subscriber's output buffer at once.
       await configSetEverywhere('client-output-buffer-limit', 'pubsub 1024 1024 0')
@@ -299,12 +309,8 @@ describe('QoS 0 over pub/sub: the channel\'s connection lost', () => {
 describe('QoS 0 over pub/sub: the publishing connection (no answers, one Redis)', () => {
   test('the QoS 0 PUBLISHes go out on it; killed (CLIENT KILL), it is made again and QoS 0 crosses again; a message delivered is never counted lost', async () => {
     const topic = `${uid('q0p')}/n`
-    const { client: sub, inbox } = await connectWithInbox(B().port, { protocolVersion: 5, clientId: uid('sub') })
-    const pub = await connect(A().port, { protocolVersion: 5, clientId: uid('pub') })
+    const { sub, inbox, pub } = await crossing(topic)
     try {
-      await subscribe(sub, topic, { qos: 0 })
-      await routed(A(), 'node-b', topic)
-      await crossesAgain(pub, inbox, topic, 'before')
       if (A().server.redisState?.sharded === true) {
         // A Redis Cluster: SPUBLISH on the main client, answered (one at a time per node): no such connection.
         assert.equal((await connectionIds('portcullis-qos0-pub')).size, 0)
