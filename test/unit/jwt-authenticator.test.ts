@@ -102,8 +102,10 @@ describe('token authenticator: outcomes and identity', () => {
     }
     assert.equal(a.stats().cacheHits, 2)
     assert.equal(a.stats().verifyCount, 4)
-    // A tampered copy of a cached token is a different key: verified, and refused.
-    const tampered = `${short.slice(0, -2)}${short.endsWith('A') ? 'B' : 'A'}${short.slice(-1)}`
+    // A tampered copy of a cached token is a different key: verified, and refused. (The second-to-last
+    // character of the signature carries six bits of it: replaced by one that differs, always.)
+    const tampered = `${short.slice(0, -2)}${short.at(-2) === 'A' ? 'B' : 'A'}${short.slice(-1)}`
+    assert.notEqual(tampered, short)
     assert.equal((await a.authenticate(withPassword(tampered))).result, 'ignore')
   })
   it('the cache is bounded (verifiedTokenCache) and keeps the tokens used recently', async () => {
