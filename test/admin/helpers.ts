@@ -82,6 +82,9 @@ export async function startAdmin(
     dataDir?: string; overrides?: Record<string, unknown>; jwks?: { keys: JsonWebKey[] }
   } = {},
 ): Promise<RunningAdmin> {
+  // A directory made here is this broker's own: close() removes it (a test that wants the data
+  // after close passes its own dataDir).
+  const ownDir = options.dataDir === undefined
   const dataDir = options.dataDir ?? tempDataDir()
   const server = await createServer(validateConfig(baseConfig(dataDir, options.overrides)), {
     logger: process.env.DEBUG_LOG ? createLogger({ level: "debug" }) : silentLogger(),
@@ -114,7 +117,10 @@ export async function startAdmin(
     adminUrl,
     mqttPort: server.listeners[0].port,
     api,
-    close: () => server.close(),
+    close: async () => {
+      await server.close()
+      if (ownDir) removeDir(dataDir)
+    },
   }
 }
 
