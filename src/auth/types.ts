@@ -23,6 +23,10 @@ export interface Credentials {
   /** ws/wss: a token from the WebSocket upgrade request (listener `upgradeToken`). It stands
    *  for the username or password an authenticator reads when the CONNECT left that field empty. */
   readonly upgradeToken?: string
+  /** A token check of the management plane (`token inspect`, POST /token/check), not a client:
+   *  the authenticator answers as for a CONNECT but counts nothing (outcome counters, verify
+   *  time); requests to remote services are still counted, as they are made. */
+  readonly uncounted?: true
 }
 
 /** A verified client certificate, as authenticators and the admin API see it. */

@@ -63,6 +63,8 @@ function credentialsFor(request: TokenPermissionsRequest): Credentials {
     protocolVersion: 5,
     remoteAddress: request.ip,
     reauth: false,
+    // Not a client: the authenticator's outcome counters stay as the broker's clients made them.
+    uncounted: true,
   }
 }
 

@@ -131,4 +131,30 @@ describe('admin API: POST /token/check says what the token may do', () => {
       assert.equal(e.body.path, path, JSON.stringify(e.body))
     }
   })
+
+  it('a check is no client: the authenticator\'s counters move only for the real CONNECT', async () => {
+    interface Stats { allow: number; deny: Record<string, number>; ignore: Record<string, number>; verifyCount: number; cacheHits: number }
+    const stats = async (): Promise<Stats> => {
+      const r = await h.api('GET', '/api/v1/authenticators/seed-hmac/status')
+      assert.equal(r.status, 200, r.text)
+      return r.body.stats as Stats
+    }
+    const fresh = hsToken(SEED_SECRET, { acl: ACL }, 'counted-once')
+    const before = await stats()
+    for (let i = 0; i < 3; i++) await check({ token: fresh, clientId: 'counted', check: { action: 'publish', topic: 'a/x' } })
+    const refused = await h.api('POST', '/api/v1/token/check', { token: hsToken(SEED_SECRET, { exp: 1 }), check: { action: 'publish', topic: 'a/x' } })
+    assert.equal(refused.body.verdict.outcome, 'deny', refused.text)
+    assert.deepEqual(await stats(), before, 'three accepted checks and a refused one counted nothing')
+
+    const c = await new Promise<MqttClient>((resolve, reject) => {
+      const client = mqtt.connect({ host: '127.0.0.1', port: h.mqttPort, protocolVersion: 5, clientId: 'counted', username: 'u', password: fresh, reconnectPeriod: 0 })
+      clients.push(client)
+      client.once('connect', () => resolve(client))
+      client.once('error', reject)
+    })
+    c.end(true)
+    const after = await stats()
+    assert.equal(after.allow, before.allow + 1, 'the real CONNECT is counted')
+    assert.deepEqual(after.deny, before.deny)
+  })
 })

@@ -47,6 +47,8 @@ describe('admin API: token check permissions from introspection and http answers
     assert.equal(ip.check.allowed, true)
     assert.equal(ip.check.decidedBy.origin, 'acl[0]')
     assert.ok(!i.text.includes('opaque-i'), 'the token is not echoed')
+    const allowed = async (name: string): Promise<number> => (await h.api('GET', `/api/v1/authenticators/${name}/status`)).body.stats.allow
+    assert.equal(await allowed('oauth'), 0, 'a token check is no client: not counted as one accepted')
 
     const hAnswer = await h.api('POST', '/api/v1/token/check', { token: 'opaque-h', ip: '10.9.9.9', check: { action: 'subscribe', topic: '$share/g/h/1' } })
     assert.equal(hAnswer.status, 200, hAnswer.text)
@@ -63,6 +65,7 @@ describe('admin API: token check permissions from introspection and http answers
       client.once('connect', () => resolve(client))
       client.once('error', reject)
     })
+    assert.equal(await allowed('oauth'), 1, 'the real CONNECT is counted')
     const publish = (topic: string): Promise<boolean> => new Promise((resolve) => c.publish(topic, 'x', { qos: 1 }, (err) => resolve(err === undefined || err === null)))
     for (const topic of ['i/x', 'j']) {
       const r = await h.api('POST', '/api/v1/token/check', { token: 'opaque-i', clientId: 'c1', check: { action: 'publish', topic, qos: 1 } })

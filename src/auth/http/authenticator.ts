@@ -72,9 +72,9 @@ export class HttpAuthenticator extends ServiceAuthenticator<Decision> implements
   }
 
   authenticate(credentials: Credentials): AuthOutcome | Promise<AuthOutcome> {
-    if (credentials.authMethod !== undefined) return this.counts.ignore(undefined, credentials.clientId)
+    if (credentials.authMethod !== undefined) return this.counts.ignore(undefined, credentials)
     if (credentials.username === undefined && credentials.password === undefined && credentials.certificate === undefined) {
-      return this.counts.ignore(undefined, credentials.clientId)
+      return this.counts.ignore(undefined, credentials)
     }
     const body = this.#body(credentials)
     let id: string | undefined
@@ -83,13 +83,13 @@ export class HttpAuthenticator extends ServiceAuthenticator<Decision> implements
       id = createHash('sha256').update(body).digest('base64')
       const hit = this.cache.get(id, clock.now())
       if (hit !== undefined) {
-        this.cacheHits++
+        if (credentials.uncounted !== true) this.cacheHits++
         return this.#judge(hit, credentials)
       }
     }
     if (this.#inFlight >= this.config.maxConnections + this.config.maxPending) {
       this.#shed++
-      return this.counts.ignore(new PortcullisError('ERR_AUTH_SERVICE_UNAVAILABLE', `HTTP auth service behind: ${this.#inFlight} requests waiting (maxPending)`), credentials.clientId)
+      return this.counts.ignore(new PortcullisError('ERR_AUTH_SERVICE_UNAVAILABLE', `HTTP auth service behind: ${this.#inFlight} requests waiting (maxPending)`), credentials)
     }
     return this.#ask(body).then(
       (decision) => {
@@ -99,7 +99,7 @@ export class HttpAuthenticator extends ServiceAuthenticator<Decision> implements
         }
         return this.#judge(decision, credentials)
       },
-      (err: unknown) => this.counts.ignore(err as PortcullisError, credentials.clientId),
+      (err: unknown) => this.counts.ignore(err as PortcullisError, credentials),
     )
   }
 
@@ -150,10 +150,10 @@ export class HttpAuthenticator extends ServiceAuthenticator<Decision> implements
   }
 
   #judge(decision: Decision, credentials: Credentials): AuthOutcome {
-    if (decision.result === 'ignore') return this.counts.ignore(undefined, credentials.clientId)
-    if (decision.result === 'deny') return this.counts.deny(new PortcullisError('ERR_AUTH_SERVICE_DENIED', 'the HTTP auth service denied the client'), credentials.clientId)
+    if (decision.result === 'ignore') return this.counts.ignore(undefined, credentials)
+    if (decision.result === 'deny') return this.counts.deny(new PortcullisError('ERR_AUTH_SERVICE_DENIED', 'the HTTP auth service denied the client'), credentials)
     if (decision.expiresAt !== undefined && decision.expiresAt <= clock.now()) {
-      return this.counts.deny(new PortcullisError('ERR_AUTH_SERVICE_DENIED', `the HTTP auth service's allow expired at ${new Date(decision.expiresAt).toISOString()}`), credentials.clientId)
+      return this.counts.deny(new PortcullisError('ERR_AUTH_SERVICE_DENIED', `the HTTP auth service's allow expired at ${new Date(decision.expiresAt).toISOString()}`), credentials)
     }
     const identity: Identity = {
       authenticator: this.name,
@@ -162,7 +162,7 @@ export class HttpAuthenticator extends ServiceAuthenticator<Decision> implements
       ...(decision.expiresAt !== undefined ? { expiresAt: decision.expiresAt } : {}),
       disconnectOnExpiry: this.config.disconnectOnExpiry,
     }
-    return this.counts.allow(identity)
+    return this.counts.allow(identity, credentials)
   }
 
   /**

@@ -70,7 +70,7 @@ export class IntrospectionAuthenticator extends ServiceAuthenticator<Answer> imp
     const id = createHash('sha256').update(read).digest('base64')
     const cached = this.cache.get(id, clock.now())
     if (cached !== undefined) {
-      this.cacheHits++
+      if (credentials.uncounted !== true) this.cacheHits++
       return this.#judge(cached, credentials)
     }
     return this.#flights.run(id, () => this.#introspect(read, id)).then(
@@ -136,9 +136,9 @@ export class IntrospectionAuthenticator extends ServiceAuthenticator<Answer> imp
     if (!answer.active) return this.#ignored(new PortcullisError('ERR_TOKEN_INACTIVE', 'the authorization server says the token is not active'), credentials)
     const context = this.#claimContext(credentials.clientId, credentials.username, credentials.certificate)
     const failure = evaluateClaims(answer.claims, this.config.claims, this.#match, context, nowSeconds())
-    if (failure !== undefined) return this.counts.deny(failure, credentials.clientId)
+    if (failure !== undefined) return this.counts.deny(failure, credentials)
     const claimed = identityFromClaims(this.config.identity, answer.claims)
-    if (claimed instanceof PortcullisError) return this.counts.deny(claimed, credentials.clientId)
+    if (claimed instanceof PortcullisError) return this.counts.deny(claimed, credentials)
     const exp = answer.claims['exp']
     const identity: Identity = {
       ...claimed,
@@ -148,11 +148,11 @@ export class IntrospectionAuthenticator extends ServiceAuthenticator<Answer> imp
       ...(typeof exp === 'number' ? { expiresAt: exp * 1000 } : {}),
       disconnectOnExpiry: this.config.disconnectOnExpiry,
     }
-    return this.counts.allow(identity)
+    return this.counts.allow(identity, credentials)
   }
 
   #ignored(error: PortcullisError | undefined, credentials: Credentials): AuthOutcome {
-    return this.counts.ignore(error, credentials.clientId)
+    return this.counts.ignore(error, credentials)
   }
 
   #claimContext(clientId: string, username: string | undefined, certificate?: PeerCertificate): ClaimContext {

@@ -185,7 +185,8 @@ export class TokenAuthenticator implements Authenticator {
     const read = this.#readToken(credentials)
     if (read === undefined) return this.#ignored(undefined, credentials)
     if ('error' in read) return this.#ignored(read.error, credentials)
-    const verdict = this.#evaluate(read.token, this.#claimContext(credentials.clientId, credentials.username, credentials.certificate))
+    const ctx = this.#claimContext(credentials.clientId, credentials.username, credentials.certificate)
+    const verdict = this.#evaluate(read.token, ctx, undefined, credentials.uncounted !== true)
     return verdict instanceof Promise
       ? verdict.then((v) => this.#outcome(v, credentials))
       : this.#outcome(verdict, credentials)
@@ -228,10 +229,10 @@ export class TokenAuthenticator implements Authenticator {
   /**
    * The token pipeline, shared by CONNECT (`authenticate`) and `inspect`: size → JWS format →
    * keys (refetched once when none are held or the kid is unknown) → signature → payload →
-   * claims. With `report`, every step is recorded and nothing is counted. Answers without a
-   * promise unless keys must be fetched first.
+   * claims. With `report`, every step is recorded and nothing is counted (nor without `count`).
+   * Answers without a promise unless keys must be fetched first.
    */
-  #evaluate(token: string | Buffer, ctx: ClaimContext, report?: InspectStep[]): Verdict | Promise<Verdict> {
+  #evaluate(token: string | Buffer, ctx: ClaimContext, report?: InspectStep[], count = report === undefined): Verdict | Promise<Verdict> {
     const max = this.config.maxTokenBytes
     const bytes = typeof token === 'string' ? Buffer.byteLength(token) : token.length
     if (bytes > max) {
@@ -260,7 +261,7 @@ export class TokenAuthenticator implements Authenticator {
     }
     if (picked !== undefined && picked.length > 0) report?.push({ check: 'device', ok: true, detail: `device ${JSON.stringify(picked[0].owner)}` })
     const keys = picked ?? this.#source.current()
-    const verified = keys === undefined ? undefined : this.#verify(text, jws, keys, report === undefined)
+    const verified = keys === undefined ? undefined : this.#verify(text, jws, keys, count)
     const retry = keys === undefined || (verified instanceof PortcullisError && verified.code === 'ERR_JWT_KID_UNKNOWN')
     if (this.#source.refresh === undefined || !retry) return this.#afterKeys(jws, keys, verified, ctx, report)
     const reason = keys === undefined ? 'unavailable' : 'kid'
@@ -269,7 +270,7 @@ export class TokenAuthenticator implements Authenticator {
       // An unknown kid still unknown after the refetch keeps its first answer.
       const again = fresh === undefined || (reason === 'kid' && fresh.every((k) => k.kid !== jws.kid))
         ? verified
-        : this.#verify(text, jws, fresh, report === undefined)
+        : this.#verify(text, jws, fresh, count)
       return this.#afterKeys(jws, fresh, again, ctx, report)
     })
   }
@@ -348,7 +349,7 @@ export class TokenAuthenticator implements Authenticator {
     if (v.result === 'ignore') return this.#ignored(v.error, credentials, v.relevance)
     if (v.result === 'deny') return this.#denied(v.error, credentials)
     const verified = v.verified
-    this.#allow++
+    if (credentials.uncounted !== true) this.#allow++
     const exp = verified.payload['exp']
     const identity: Identity = {
       authenticator: this.name,
@@ -359,7 +360,7 @@ export class TokenAuthenticator implements Authenticator {
       ...(typeof exp === 'number' ? { expiresAt: exp * 1000 } : {}),
       disconnectOnExpiry: this.config.disconnectOnExpiry,
     }
-    if (this.#log.isLevelEnabled('debug')) this.#log.debug({ clientId: credentials.clientId, kid: verified.key.kid, alg: verified.alg }, 'token accepted')
+    if (credentials.uncounted !== true && this.#log.isLevelEnabled('debug')) this.#log.debug({ clientId: credentials.clientId, kid: verified.key.kid, alg: verified.alg }, 'token accepted')
     return { result: 'allow', identity }
   }
 
@@ -405,12 +406,14 @@ export class TokenAuthenticator implements Authenticator {
 
 
   #denied(error: PortcullisError, credentials: Credentials): AuthOutcome {
+    if (credentials.uncounted === true) return { result: 'deny', error }
     this.#deny[error.code] = (this.#deny[error.code] ?? 0) + 1
     this.#log.debug({ clientId: credentials.clientId, code: error.code, reason: error.message }, 'token refused')
     return { result: 'deny', error }
   }
 
   #ignored(error: PortcullisError | undefined, credentials: Credentials, relevance: Relevance = 1): AuthOutcome {
+    if (credentials.uncounted === true) return error === undefined ? { result: 'ignore' } : { result: 'ignore', error, relevance }
     const reason = error?.code ?? 'no-credentials'
     this.#ignore[reason] = (this.#ignore[reason] ?? 0) + 1
     if (error === undefined) return { result: 'ignore' }

@@ -43,16 +43,16 @@ export class X509Authenticator implements ManagedAuthenticator {
   authenticate(credentials: Credentials): AuthOutcome {
     const cert = credentials.certificate
     if (cert === undefined) {
-      return this.#counts.ignore(new PortcullisError('ERR_CERT_MISSING', 'no verified client certificate (connect to a tls/wss listener with requestCert)'), credentials.clientId)
+      return this.#counts.ignore(new PortcullisError('ERR_CERT_MISSING', 'no verified client certificate (connect to a tls/wss listener with requestCert)'), credentials)
     }
     // The handshake checked the dates; a re-authentication may come later.
     if (cert.validTo <= clock.now()) {
-      return this.#counts.deny(new PortcullisError('ERR_CERT_EXPIRED', `client certificate expired at ${new Date(cert.validTo).toISOString()} (${describeCertificate(cert)})`), credentials.clientId)
+      return this.#counts.deny(new PortcullisError('ERR_CERT_EXPIRED', `client certificate expired at ${new Date(cert.validTo).toISOString()} (${describeCertificate(cert)})`), credentials)
     }
     const claims = certificateClaims(cert)
     const claimed = identityFromClaims(this.config.identity, claims)
     if (claimed instanceof PortcullisError) {
-      return this.#counts.deny(new PortcullisError(claimed.code, `client certificate (${describeCertificate(cert)}): ${claimed.message.replace('claim ', 'field ')}`), credentials.clientId)
+      return this.#counts.deny(new PortcullisError(claimed.code, `client certificate (${describeCertificate(cert)}): ${claimed.message.replace('claim ', 'field ')}`), credentials)
     }
     const identity: Identity = {
       ...claimed,
@@ -62,7 +62,7 @@ export class X509Authenticator implements ManagedAuthenticator {
       expiresAt: cert.validTo,
       disconnectOnExpiry: this.config.disconnectOnExpiry,
     }
-    const allowed = this.#counts.allow(identity)
+    const allowed = this.#counts.allow(identity, credentials)
     return this.config.requireToken ? { result: 'vouch', identity } : allowed
   }
 
