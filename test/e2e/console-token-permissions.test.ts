@@ -55,7 +55,7 @@ test('console token checker: an accepted token\'s permissions, the check and the
   assert.match(await page.locator('#permissions-connect').innerText(), /allowed\s+no connect rule matched/)
   const check = page.locator('#permissions-check')
   assert.equal(await check.getAttribute('data-allowed'), 'true')
-  assert.match(await check.innerText(), /publish a\/x\s+QoS 0, not retained — allowed\s+allowed by token-acl rule "acl\[0\]"/)
+  assert.match(await check.innerText(), /publish a\/x\s+QoS 0, not retained — allowed\s+by token-acl rule "acl\[0\]"/, 'the answer\'s word once')
   const rules = page.locator('#token-permissions table.permission-rules tbody tr')
   const texts = await rules.allInnerTexts()
   assert.equal(texts.length, 4, texts.join('\n---\n'))

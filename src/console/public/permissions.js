@@ -62,7 +62,10 @@ export function markDeciding(body, rules, check, action) {
 
 /** A check's answer: allowed or refused, and why (the rule that decided, or noMatch). @param {Check} check */
 export function checkAnswer(check) {
-  return [pill(check.allowed ? 'allowed' : 'refused', check.allowed ? 'ok' : 'bad'), ' ', h('span', { class: 'check-because' }, check.because)]
+  const word = check.allowed ? 'allowed' : 'refused'
+  // "allowed by policies rule …" after the pill that already says "allowed": the word once.
+  const because = check.because.startsWith(`${word} by `) ? check.because.slice(word.length + 1) : check.because
+  return [pill(word, check.allowed ? 'ok' : 'bad'), ' ', h('span', { class: 'check-because' }, because)]
 }
 
 /**
