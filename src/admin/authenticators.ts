@@ -285,9 +285,10 @@ export class AuthenticatorsAdmin {
     })
   }
 
-  async setAuthenticatorEnabled(name: string, enabled: boolean): Promise<Raw> {
+  async setAuthenticatorEnabled(name: string, enabled: boolean, ifMatch?: string): Promise<Raw> {
     return this.#options.changes.serial(async () => {
       const index = this.#index(name)
+      this.#checkIfMatch(index, ifMatch)
       const current = this.#configs[index]
       if (current.enabled !== enabled) {
         const next = [...this.#configs]

@@ -269,15 +269,19 @@ export class DevicesAdmin {
     this.#log.info({ device: id, disconnected }, 'admin: device deleted')
   }
 
-  async setDeviceEnabled(id: string, enabled: boolean): Promise<DeviceView & { disconnected: number }> {
-    const { before, after, disconnected } = await this.#change(id, (current) => current.device.enabled === enabled ? 'unchanged' : { next: this.#reparse(current, { enabled }) })
+  async setDeviceEnabled(id: string, enabled: boolean, ifMatch?: string): Promise<DeviceView & { disconnected: number }> {
+    const { before, after, disconnected } = await this.#change(id, (current) => {
+      checkIfMatch(ifMatch, storedDeviceTag(current.device), `device '${id}'`)
+      return current.device.enabled === enabled ? 'unchanged' : { next: this.#reparse(current, { enabled }) }
+    })
     if (after !== before) this.#log.info({ device: id, disconnected }, `admin: device ${enabled ? 'enabled' : 'disabled'}`)
     return { ...deviceView(after!), disconnected }
   }
 
   /** Adds a key (rotation: add the new key, move the device over, then remove the old one). */
-  async addDeviceKey(id: string, body: unknown): Promise<DeviceView> {
+  async addDeviceKey(id: string, body: unknown, ifMatch?: string): Promise<DeviceView> {
     const { after } = await this.#change(id, (current) => {
+      checkIfMatch(ifMatch, storedDeviceTag(current.device), `device '${id}'`)
       if (current.device.keys.length >= MAX_DEVICE_KEYS) {
         throw new ApiError('ERR_CONFLICT', `device '${id}' already holds ${MAX_DEVICE_KEYS} keys; remove one first`, 'key')
       }
@@ -298,8 +302,9 @@ export class DevicesAdmin {
   }
 
   /** Removes a key; clients connected with it are disconnected. */
-  async removeDeviceKey(id: string, keyId: string): Promise<DeviceView & { disconnected: number }> {
+  async removeDeviceKey(id: string, keyId: string, ifMatch?: string): Promise<DeviceView & { disconnected: number }> {
     const { after, disconnected } = await this.#change(id, (current) => {
+      checkIfMatch(ifMatch, storedDeviceTag(current.device), `device '${id}'`)
       if (!current.device.keys.some((k) => k.id === keyId)) throw new ApiError('ERR_NOT_FOUND', `device '${id}' has no key '${keyId}'`)
       return { next: this.#reparse(current, { keys: current.device.keys.filter((k) => k.id !== keyId).map(storedKeyInput) }) }
     })

@@ -50,7 +50,9 @@ function operation(route: ApiRoute): Doc {
       ? { description: 'Done' }
       : { description: 'OK', ...etag, content: { 'application/json': { schema: responseSchema(route.response ?? 'Error') } } },
   }
-  for (const code of [...route.errors, 401, ...(route.ifMatch === true ? [412] : [])].sort()) {
+  // A change that takes no If-Match answers 400 to one (server.ts).
+  const refusesIfMatch = route.method !== 'GET' && route.ifMatch !== true && !route.errors.includes(400)
+  for (const code of [...route.errors, 401, ...(route.ifMatch === true ? [412] : []), ...(refusesIfMatch ? [400] : [])].sort()) {
     responses[code] = { description: ERROR_TEXT[code], content: { 'application/json': { schema: schemaRef('Error') } } }
   }
   return {

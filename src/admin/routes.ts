@@ -99,7 +99,7 @@ interface SwitchRows {
   /** The DELETE, enable and disable rows' summaries. */
   readonly summaries: readonly [string, string, string]
   readonly remove: (admin: BrokerAdmin, key: string, ifMatch: string | undefined) => unknown
-  readonly setEnabled: (admin: BrokerAdmin, key: string, enabled: boolean) => unknown
+  readonly setEnabled: (admin: BrokerAdmin, key: string, enabled: boolean, ifMatch: string | undefined) => unknown
 }
 
 /** DELETE `url`, POST `url`/enable and POST `url`/disable: the rows of a thing that can be switched off without deleting it. */
@@ -107,7 +107,7 @@ function switchRows(o: SwitchRows): ApiRoute[] {
   const param = o.url.slice(o.url.lastIndexOf(':') + 1)
   const [removed, enabled, disabled] = o.summaries
   const toggle = (on: boolean, summary: string): ApiRoute => ({ method: 'POST', url: `${o.url}/${on ? 'enable' : 'disable'}`, tag: o.tag, summary,
-    response: o.response, errors: [404], handler: (a, r) => o.setEnabled(a, r.params[param], on) })
+    response: o.response, errors: [404], ifMatch: true, handler: (a, r) => o.setEnabled(a, r.params[param], on, r.ifMatch) })
   return [
     { method: 'DELETE', url: o.url, tag: o.tag, summary: removed, status: 204, errors: [404], ifMatch: true, handler: (a, r) => o.remove(a, r.params[param], r.ifMatch) },
     toggle(true, enabled),
@@ -146,7 +146,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     handler: (a, r) => a.authn.patchAuthenticator(r.params['name'], r.body, r.ifMatch) },
   ...switchRows({ url: '/authenticators/:name', tag: 'authenticators', response: 'Authenticator',
     summaries: ['Delete an authenticator', 'Enable (Status open)', 'Disable (Status close)'],
-    remove: (a, name, ifMatch) => a.authn.deleteAuthenticator(name, ifMatch), setEnabled: (a, name, on) => a.authn.setAuthenticatorEnabled(name, on) }),
+    remove: (a, name, ifMatch) => a.authn.deleteAuthenticator(name, ifMatch), setEnabled: (a, name, on, ifMatch) => a.authn.setAuthenticatorEnabled(name, on, ifMatch) }),
   { method: 'GET', url: '/authenticators/:name/status', tag: 'authenticators', summary: 'Key status (JWKS: last fetch, kids, failures, state) and counters',
     response: 'AuthenticatorStatus', errors: [404], handler: (a, r) => a.authn.authenticatorStatus(r.params['name']) },
   { method: 'POST', url: '/authenticators/:name/refresh', tag: 'authenticators', summary: 'Load the keys again now (JWKS: fetch the key set)',
@@ -271,11 +271,11 @@ export const API_ROUTES: readonly ApiRoute[] = [
   ...switchRows({ url: '/devices/:id', tag: 'devices', response: 'DeviceChangeResult',
     summaries: ['Delete a device (its connected clients are disconnected)', 'Enable a device',
       'Disable a device: its tokens are refused (0x8A Banned / 3.1.1: 5) and its connected clients disconnected'],
-    remove: (a, id, ifMatch) => a.devices.deleteDevice(id, ifMatch), setEnabled: (a, id, on) => a.devices.setDeviceEnabled(id, on) }),
+    remove: (a, id, ifMatch) => a.devices.deleteDevice(id, ifMatch), setEnabled: (a, id, on, ifMatch) => a.devices.setDeviceEnabled(id, on, ifMatch) }),
   { method: 'POST', url: '/devices/:id/keys', tag: 'devices', summary: 'Add a key to a device (at most 3: add the new key, move the device over, remove the old one)',
-    body: 'DeviceKeyInput', status: 201, response: 'Device', errors: [400, 404, 409], handler: (a, r) => a.devices.addDeviceKey(r.params['id'], r.body) },
+    body: 'DeviceKeyInput', status: 201, response: 'Device', errors: [400, 404, 409], ifMatch: true, handler: (a, r) => a.devices.addDeviceKey(r.params['id'], r.body, r.ifMatch) },
   { method: 'DELETE', url: '/devices/:id/keys/:keyId', tag: 'devices', summary: 'Remove a key (clients connected with it are disconnected)',
-    response: 'DeviceChangeResult', errors: [404], handler: (a, r) => a.devices.removeDeviceKey(r.params['id'], r.params['keyId']) },
+    response: 'DeviceChangeResult', errors: [404], ifMatch: true, handler: (a, r) => a.devices.removeDeviceKey(r.params['id'], r.params['keyId'], r.ifMatch) },
   // refusals
   { method: 'GET', url: '/refusals', tag: 'clients', summary: 'Recently refused CONNECTs, newest first: why was this client refused?',
     description: 'The broker keeps the last 1,000 refusals for authentication or authorization reasons in memory (lost on restart): ' +

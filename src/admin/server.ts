@@ -179,6 +179,10 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
           }
           const params = request.params as Record<string, string>
           const ifMatch = request.headers['if-match']
+          // A condition this route cannot check is refused, not ignored: the caller counts on it.
+          if (ifMatch !== undefined && route.method !== 'GET' && route.ifMatch !== true) {
+            return sendError(reply, new ApiError('ERR_BAD_REQUEST', `If-Match: ${route.method} ${route.url} has no entity tag to compare it with; send it without If-Match`, 'If-Match'))
+          }
           const apiRequest = {
             params, query: request.query as Record<string, unknown>, body: request.body,
             ...(ifMatch !== undefined ? { ifMatch: Array.isArray(ifMatch) ? ifMatch.join(',') : ifMatch } : {}),

@@ -88,10 +88,50 @@ describe('admin API: ETag and If-Match', () => {
     assert.equal((await h.api('DELETE', '/api/v1/authenticators/hs', undefined, API_KEY, ifMatch(second))).status, 204)
   })
 
+  test('enable / disable and a device\'s key add / remove honour If-Match too', async () => {
+    assert.equal((await h.api('POST', '/api/v1/devices', { id: 'm2', keys: [{ id: 'k1', pem: ecPem() }] })).status, 201)
+    const first = etagOf(await h.api('GET', '/api/v1/devices/m2'))
+    assert.equal((await h.api('POST', '/api/v1/devices/m2/disable', undefined, API_KEY, ifMatch(first))).status, 200)
+    const second = etagOf(await h.api('GET', '/api/v1/devices/m2'))
+    assert.notEqual(second, first, 'disabling changed the device')
+    assertPreconditionFailed(await h.api('POST', '/api/v1/devices/m2/enable', undefined, API_KEY, ifMatch(first)), /device 'm2'/)
+    assertPreconditionFailed(await h.api('POST', '/api/v1/devices/m2/keys', { id: 'k2', pem: ecPem() }, API_KEY, ifMatch(first)), /device 'm2'/)
+    assertPreconditionFailed(await h.api('DELETE', '/api/v1/devices/m2/keys/k1', undefined, API_KEY, ifMatch(first)), /device 'm2'/)
+    const unchanged = (await h.api('GET', '/api/v1/devices/m2')).body
+    assert.equal(unchanged.enabled, false, 'nothing changed')
+    assert.deepEqual(unchanged.keys.map((k: { id: string }) => k.id), ['k1'])
+    assert.equal((await h.api('POST', '/api/v1/devices/m2/keys', { id: 'k2', pem: ecPem() }, API_KEY, ifMatch(second))).status, 201)
+    const third = etagOf(await h.api('GET', '/api/v1/devices/m2'))
+    assert.equal((await h.api('DELETE', '/api/v1/devices/m2/keys/k1', undefined, API_KEY, ifMatch(third))).status, 200)
+    assert.equal((await h.api('POST', '/api/v1/devices/m2/enable', undefined, API_KEY, ifMatch('*'))).status, 200)
+    assert.equal((await h.api('GET', '/api/v1/devices/m2')).body.enabled, true)
+
+    const secret = 'if-match-toggle-0123456789-0123456789-abc'
+    assert.equal((await h.api('POST', '/api/v1/authenticators', { type: 'jwt', name: 'hs-toggle', from: 'password', algorithm: 'hmac-based', secret })).status, 201)
+    const a1 = etagOf(await h.api('GET', '/api/v1/authenticators/hs-toggle'))
+    assert.equal((await h.api('POST', '/api/v1/authenticators/hs-toggle/disable', undefined, API_KEY, ifMatch(a1))).status, 200)
+    assertPreconditionFailed(await h.api('POST', '/api/v1/authenticators/hs-toggle/enable', undefined, API_KEY, ifMatch(a1)), /authenticator 'hs-toggle'/)
+    assert.equal((await h.api('GET', '/api/v1/authenticators/hs-toggle')).body.enabled, false, 'nothing changed')
+  })
+
+  test('a change that has no entity tag refuses If-Match (400) instead of ignoring it, and changes nothing', async () => {
+    const create = await h.api('POST', '/api/v1/devices', { id: 'm3', keys: [] }, API_KEY, ifMatch('*'))
+    assert.equal(create.status, 400, create.text)
+    assert.equal(create.body.error, 'ERR_BAD_REQUEST')
+    assert.equal(create.body.path, 'If-Match')
+    assert.match(create.body.message, /POST \/devices has no entity tag/)
+    assert.equal((await h.api('GET', '/api/v1/devices/m3')).status, 404, 'nothing created')
+    const settings = await h.api('PUT', '/api/v1/authorization/settings', { noMatch: 'deny' }, API_KEY, ifMatch('"x"'))
+    assert.equal(settings.status, 400, settings.text)
+    assert.equal((await h.api('GET', '/api/v1/devices', undefined, API_KEY, ifMatch('"x"'))).status, 200, 'a read ignores it')
+  })
+
   test('OpenAPI: If-Match on the changes, ETag on the answers, 412 with the error schema', async () => {
     const doc = (await h.api('GET', '/api/docs', undefined, null)).body
     for (const [path, method] of [['/api/v1/devices/{id}', 'put'], ['/api/v1/devices/{id}', 'delete'], ['/api/v1/policies/{name}', 'patch'],
-      ['/api/v1/policies/{name}/priority', 'patch'], ['/api/v1/authenticators/{name}', 'put'], ['/api/v1/authenticators/{name}', 'delete']] as const) {
+      ['/api/v1/policies/{name}/priority', 'patch'], ['/api/v1/authenticators/{name}', 'put'], ['/api/v1/authenticators/{name}', 'delete'],
+      ['/api/v1/devices/{id}/disable', 'post'], ['/api/v1/authenticators/{name}/enable', 'post'], ['/api/v1/devices/{id}/keys', 'post'],
+      ['/api/v1/devices/{id}/keys/{keyId}', 'delete']] as const) {
       const op = doc.paths[path][method]
       assert.ok(op.parameters.some((p: { name: string; in: string }) => p.name === 'If-Match' && p.in === 'header'), `${method} ${path}: If-Match`)
       assert.equal(op.responses['412'].content['application/json'].schema.$ref, '#/components/schemas/Error', `${method} ${path}: 412`)
@@ -101,5 +141,6 @@ describe('admin API: ETag and If-Match', () => {
     }
     assert.ok(doc.components.schemas.Error.properties.error.enum.includes('ERR_PRECONDITION_FAILED'))
     assert.equal(doc.paths['/api/v1/policies'].post.parameters, undefined, 'a create takes no If-Match')
+    assert.ok(doc.paths['/api/v1/revocations/{id}'].delete.responses['400'] !== undefined, 'a change without a tag documents the 400 it answers to If-Match')
   })
 })
