@@ -8,7 +8,7 @@ import { NodeMembership } from '../../src/cluster/membership.js'
 import { ClientRegistry } from '../../src/cluster/registry.js'
 import { silentLogger } from '../../src/log.js'
 import { NEVER_EXPIRES } from '../../src/mqtt/types.js'
-import { RedisState } from '../../src/store/redis/redis-state.js'
+import { RedisState, type RedisTarget } from '../../src/store/redis/redis-state.js'
 import { RedisSessionStore } from '../../src/store/redis/session-store.js'
 import { SqliteSessionStore } from '../../src/store/sqlite/session-store.js'
 import { StateDatabase } from '../../src/store/sqlite/state-database.js'
@@ -24,6 +24,10 @@ export interface StoredSessionsOptions {
   readonly clientId?: (i: number) => string
   /** The remote address its last connection had (default 127.0.0.1). */
   readonly address?: (i: number) => string
+  /** Its client was connected when the node stopped (default false: offline). */
+  readonly connected?: boolean
+  /** Session i has a will (QoS 1, no delay, on `wills/<i>`; default none). */
+  readonly will?: (i: number) => boolean
 }
 
 /** Session i as the broker records it: never expires, one subscription `devices/<i>/cmd` (QoS 1), `queued` messages. */
@@ -32,9 +36,11 @@ function recordSession(store: SessionStore, i: number, o: StoredSessionsOptions,
   store.saveSession({
     clientId,
     expiryInterval: NEVER_EXPIRES,
-    connected: false,
+    connected: o.connected ?? false,
     lastConnection: { username: undefined, usernameIsToken: false, remoteAddress: o.address?.(i) ?? '127.0.0.1', protocolVersion: 4, disconnectedAt: Date.now() },
-    will: undefined,
+    will: o.will?.(i) === true
+      ? { message: { topic: `wills/${i}`, payload, qos: 1, retain: false, properties: undefined, expiresAt: undefined, origin: 'bench' }, delay: 0, expiry: undefined, publishAt: undefined }
+      : undefined,
   })
   store.addSubscription(clientId, { key: `devices/${i}/cmd`, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionId: undefined })
   for (let q = 0; q < (o.queued ?? 0); q++) {
@@ -57,13 +63,15 @@ export async function writeStoredSessions(dir: string, o: StoredSessionsOptions)
 }
 
 /**
- * `count` offline sessions in the cluster's Redis (unix socket `socket`), held by node `nodeId`
- * as it would record them (each client id claimed in the registry first). This process joins as
- * that node and leaves cleanly: the node, started next with the same id, takes them all back.
+ * `count` sessions in the cluster's Redis (unix socket `socket`, or any target), held by node
+ * `nodeId` as it would record them (each client id claimed in the registry first). This process
+ * joins as that node and leaves cleanly: the node, started next with the same id, takes them all
+ * back. `stay`: it does not leave (it goes on beating as that node until the process ends: a
+ * SIGKILL then is that node's death).
  */
-export async function writeRedisSessions(socket: string, nodeId: string, o: StoredSessionsOptions): Promise<void> {
+export async function writeRedisSessions(socket: string | RedisTarget, nodeId: string, o: StoredSessionsOptions & { readonly stay?: boolean }): Promise<void> {
   const logger = silentLogger()
-  const state = await RedisState.open({ path: socket }, nodeId, logger)
+  const state = await RedisState.open(typeof socket === 'string' ? { path: socket } : socket, nodeId, logger)
   const membership = await NodeMembership.join(state, logger)
   const registry = new ClientRegistry(state, membership, logger)
   await registry.start()
@@ -76,6 +84,7 @@ export async function writeRedisSessions(socket: string, nodeId: string, o: Stor
     for (const i of ids) recordSession(store, i, o, payload)
     await new Promise<void>((resolve, reject) => state.afterCommit((err) => (err === undefined ? resolve() : reject(err))))
   }
+  if (o.stay === true) return
   membership.leave()
   await registry.close()
   await state.close()
