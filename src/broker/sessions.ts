@@ -16,7 +16,7 @@
 import { NEVER_EXPIRES, type Delivery, type Message } from '../mqtt/types.js'
 import { parseSharedFilter } from '../protocol/topic.js'
 import type { Subscription } from '../router/topic-tree.js'
-import { ADOPT_IN_FLIGHT, type ClientOwnership, type OwnershipClaim } from '../cluster/ownership.js'
+import { ADOPT_BATCH, ADOPT_IN_FLIGHT, type ClientOwnership, type OwnershipClaim } from '../cluster/ownership.js'
 import { PortcullisError } from '../errors.js'
 import type { SessionStore, StoredSession, StoredWill } from '../store/types.js'
 import type { Broker } from './broker.js'
@@ -136,6 +136,11 @@ export class SessionManager {
    * will whose delay has passed is published, expiry runs [MQTT-3.1.3-9]; then what waited for
    * them in the stream of the node that held them is delivered to them (the cluster bus). Returns
    * how many.
+   *
+   * ADOPT_BATCH client ids at a time are claimed and loaded together (a few requests for all of
+   * them, ownership.adoptOrphans), two batches in flight. A batch holds the turn of each of its
+   * client ids (a CONNECT's claim of one waits for the batch); an id whose claim is in progress
+   * when its batch starts is adopted on its own after that claim, as is every id each in its turn.
    */
   async adoptOrphans(goneNode: string): Promise<number> {
     const ownership = this.#ownership
@@ -144,14 +149,12 @@ export class SessionManager {
     /** Adopted sessions by the node that held them. */
     const adopted = new Map<string, Set<string>>([[goneNode, new Set()]])
     let n = 0
-    // Each claim-and-load runs in its client id's turn (a CONNECT's claim of the same id waits for
-    // it, or it for the CONNECT's); ADOPT_IN_FLIGHT client ids at once, their requests travelling together.
-    await inParallel(clientIds, ADOPT_IN_FLIGHT, async (clientId) => {
-      if (this.#sessions.has(clientId)) return
-      await this.#serial(clientId, async () => {
-        if (this.#sessions.has(clientId) || this.#broker.closing) return
-        const got = await ownership.adoptOrphan(clientId, live)
-        if (got === undefined || this.#sessions.has(clientId)) return
+    const adopt = async (ids: readonly string[]): Promise<void> => {
+      const wanted = ids.filter((cid) => !this.#sessions.has(cid))
+      if (wanted.length === 0 || this.#broker.closing) return
+      for (const got of await ownership.adoptOrphans(wanted, live)) {
+        const clientId = got.session.clientId
+        if (this.#sessions.has(clientId)) continue
         n++
         if (got.previous !== undefined) {
           let from = adopted.get(got.previous)
@@ -160,7 +163,18 @@ export class SessionManager {
         }
         const expired = this.#restore(this.#passShared(got.session), clock.now())
         if (expired !== undefined) this.end(expired)
-      })
+      }
+    }
+    const batches: string[][] = []
+    for (let i = 0; i < clientIds.length; i += ADOPT_BATCH) batches.push(clientIds.slice(i, i + ADOPT_BATCH))
+    await inParallel(batches, 2, async (batch) => {
+      const open = batch.filter((cid) => !this.#sessions.has(cid))
+      const free = open.filter((cid) => !this.#claims.has(cid))
+      const busy = open.filter((cid) => this.#claims.has(cid))
+      await Promise.all([
+        free.length === 0 ? undefined : this.#serialAll(free, () => adopt(free)),
+        inParallel(busy, ADOPT_IN_FLIGHT, (cid) => this.#serial(cid, () => adopt([cid]))),
+      ])
     })
     if (n > 0) this.#broker.logger.info({ node: goneNode, sessions: n }, 'cluster: sessions of a node that died taken over')
     // (The dead node's own stream is looked at even when nothing was adopted here: see takeOver.)
@@ -211,12 +225,17 @@ export class SessionManager {
 
   /** Claims (and the loads after them) of one client id, one after another. */
   #serial(clientId: string, run: () => Promise<void>): Promise<void> {
-    const before = this.#claims.get(clientId) ?? Promise.resolve()
+    return this.#serialAll([clientId], run)
+  }
+
+  /** `run` in the turn of every one of these client ids: after the claims of each in progress, before any asked for later. */
+  #serialAll(clientIds: readonly string[], run: () => Promise<void>): Promise<void> {
+    const before = Promise.all(clientIds.map((cid) => this.#claims.get(cid) ?? Promise.resolve()))
     const next = before.then(run)
     const settled = next.catch(() => {})
-    this.#claims.set(clientId, settled)
+    for (const cid of clientIds) this.#claims.set(cid, settled)
     void settled.then(() => {
-      if (this.#claims.get(clientId) === settled) this.#claims.delete(clientId)
+      for (const cid of clientIds) if (this.#claims.get(cid) === settled) this.#claims.delete(cid)
     })
     return next
   }

@@ -6,9 +6,16 @@
 import type { StoredSession } from '../store/types.js'
 
 /**
- * Stored sessions claimed and loaded at once when a node starts, or takes over a dead node's:
- * each is a few round trips to Redis of its own (its claim fenced by its own registry entry);
- * this many travel together.
+ * Stored sessions claimed and loaded by one batch when a node starts, or takes over a dead
+ * node's (RedisSessionStore.adoptOrphans: one Redis, one script call claims them all; a Redis
+ * Cluster, one pipeline per master): a claim script over this many registry entries keeps Redis
+ * busy for about a millisecond.
+ */
+export const ADOPT_BATCH = 512
+
+/**
+ * A dead node's sessions whose client id is being claimed on this node when the adoption comes
+ * to them are adopted each on its own, after that claim; this many at once.
  */
 export const ADOPT_IN_FLIGHT = 256
 
@@ -32,6 +39,12 @@ export interface OwnershipClaim {
    * entry; a session's end deletes both in one commit), so there is nothing to load.
    */
   readonly unowned?: boolean
+}
+
+/** A session adoptOrphans took, with the node that held it (undefined: none). */
+export interface AdoptedOrphan {
+  readonly session: StoredSession
+  readonly previous: string | undefined
 }
 
 export interface ClientOwnership {
@@ -63,8 +76,9 @@ export interface ClientOwnership {
   /** The client ids with a stored session, and the other nodes alive now. */
   orphanCandidates(): Promise<{ readonly clientIds: readonly string[]; readonly live: readonly string[] }>
   /**
-   * Claim and load the session of a client id no node in `live` owns, with the node that held it
-   * (undefined: not taken).
+   * Claim and load the sessions of client ids no node in `live` owns (at most ADOPT_BATCH, in a
+   * few requests), each with the node that held it; those not taken are left out. No other claim
+   * of these ids may run on this node meanwhile.
    */
-  adoptOrphan(clientId: string, live: readonly string[]): Promise<{ readonly session: StoredSession; readonly previous: string | undefined } | undefined>
+  adoptOrphans(clientIds: readonly string[], live: readonly string[]): Promise<readonly AdoptedOrphan[]>
 }

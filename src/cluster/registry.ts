@@ -22,7 +22,7 @@
  * socket stays open, does not answer in time: its client's will is the claimer's, and the old
  * node, when it runs again, finds the key gone and closes the connection without its will.
  */
-import type { Result } from 'ioredis'
+import { Cluster, type Result } from 'ioredis'
 import { PortcullisError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { subscribersOf, type RedisClient, type RedisState } from '../store/redis/redis-state.js'
@@ -30,6 +30,7 @@ import type { OwnershipClaim } from './ownership.js'
 import type { NodeMembership } from './membership.js'
 import { clock } from '../clock.js'
 import { parseNotice } from './notice.js'
+import { slotOf } from '../store/redis/slots.js'
 
 export const REGISTRY_KEYS = {
   owner: (cid: string) => `pc:{${cid}}:owner`,
@@ -129,12 +130,66 @@ end
 return out
 `
 
+/**
+ * CLAIM_LUA's 'orphan' claim of one client id and, when it claims, the read of its stored keys in
+ * the same step (a Redis Cluster: a client id's keys sit in one slot, a script touches no other).
+ * KEYS[1]: its registry entry; then the keys to read: ARGV[3] hashes (HGETALL), then sets
+ * (SMEMBERS). ARGV[1]: this node; ARGV[2]: the epoch this node holds ('' for none); ARGV[4..]: the
+ * live nodes. Answers { 'held' | 'owned' } when not claimed, else { 'claimed', previous node ('' for
+ * none), new epoch, each key's contents as a flat list }.
+ */
+const CLAIM_ORPHAN_READ_LUA = `
+local cur = redis.call('HMGET', KEYS[1], 'node', 'epoch')
+local node, epoch = cur[1], cur[2]
+if node and node == ARGV[1] and epoch == ARGV[2] then return {'held'} end
+if node and node ~= ARGV[1] then
+  for i = 4, #ARGV do
+    if ARGV[i] == node then return {'owned'} end
+  end
+end
+local t = redis.call('TIME')
+local e = tonumber(t[1]) * 1000000 + tonumber(t[2])
+if epoch and tonumber(epoch) >= e then e = tonumber(epoch) + 1 end
+local es = string.format('%.0f', e)
+redis.call('HSET', KEYS[1], 'node', ARGV[1], 'epoch', es)
+if node and node ~= ARGV[1] and epoch then redis.call('HSET', KEYS[1], 'prev', epoch) else redis.call('HDEL', KEYS[1], 'prev') end
+local out = {'claimed', node or '', es}
+local hashes = tonumber(ARGV[3])
+for i = 2, #KEYS do
+  if i - 1 <= hashes then out[#out + 1] = redis.call('HGETALL', KEYS[i]) else out[#out + 1] = redis.call('SMEMBERS', KEYS[i]) end
+end
+return out
+`
+
+/** Client ids claimed per pipeline to one master of a Redis Cluster (claimOrphansReading). */
+const CLAIMS_PER_PIPELINE = 256
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     pcClaimOrphans(numKeys: number, ...args: string[]): Result<string[], Context>
+    pcClaimOrphanRead(numKeys: number, ...args: string[]): Result<Array<string | string[]>, Context>
     pcClaim(key: string, ...args: string[]): Result<[string, string, string, string], Context>
     pcHandoff(key: string, ...args: string[]): Result<number, Context>
   }
+}
+
+/** The keys claimOrphansReading reads for a client id it claims: hashes (HGETALL) and sets (SMEMBERS). */
+export interface OrphanReads {
+  readonly hashes: readonly string[]
+  readonly sets: readonly string[]
+}
+
+/** A client id claimOrphansReading claimed: the node that held it ('' none) and its keys as read in the claim's step. */
+export interface OrphanRead {
+  readonly previous: string
+  readonly hashes: ReadonlyArray<Record<string, string>>
+  readonly sets: ReadonlyArray<readonly string[]>
+}
+
+/** A client id claimOrphans claimed: the node that held it ('' none); `listed`: added to the held set in the claim's step. */
+export interface OrphanClaim {
+  readonly previous: string
+  readonly listed: boolean
 }
 
 /** The set a batch of orphan claims adds the claimed client ids with a stored session to (claimOrphans). */
@@ -180,6 +235,7 @@ export class ClientRegistry {
     state.client.defineCommand('pcClaim', { lua: CLAIM_LUA, numberOfKeys: 2 })
     state.client.defineCommand('pcHandoff', { lua: HANDOFF_LUA, numberOfKeys: 1 })
     state.client.defineCommand('pcClaimOrphans', { lua: CLAIM_ORPHANS_LUA })
+    state.client.defineCommand('pcClaimOrphanRead', { lua: CLAIM_ORPHAN_READ_LUA })
     state.onFenced = (clientId) => {
       // The claimer signals right after its claim: the signal is answered as usual (the hand-off,
       // the will, the new owner), so the claimer does not wait for an answer that never comes. Let
@@ -296,22 +352,22 @@ export class ClientRegistry {
   }
 
   /**
-   * claimOrphan for a batch of client ids at once, in one script call (start-up, before clients
-   * connect: no other claim of them runs on this node), each claimed id with a stored session
-   * (its key `held.facts(cid)` exists) added to set `held.set` in the same step. One Redis only (a
-   * Redis Cluster keeps each client id in its own slot: claimOrphan each). The claimed ids, each
-   * with the node that held it ('' for none); an id this node holds already goes through
-   * claimOrphan (and is not added to the set).
+   * claimOrphan for a batch of client ids at once, in one script call, each claimed id with a
+   * stored session (its key `held.facts(cid)` exists) added to set `held.set` in the same step
+   * (`listed`). The caller makes sure no other claim of these ids runs on this node meanwhile
+   * (start-up; the session manager's turn of each id). One Redis only (a Redis Cluster keeps each
+   * client id in its own slot: claimOrphansReading). The claimed ids, each with the node that held
+   * it ('' for none); an id this node holds already goes through claimOrphan (not listed).
    */
-  async claimOrphans(clientIds: readonly string[], liveNodes: readonly string[], held: OrphanHeldSet): Promise<Map<string, string>> {
+  async claimOrphans(clientIds: readonly string[], liveNodes: readonly string[], held: OrphanHeldSet): Promise<Map<string, OrphanClaim>> {
     if (this.#state.sharded) throw new TypeError('claimOrphans: not on a Redis Cluster')
-    const claimed = new Map<string, string>()
+    const claimed = new Map<string, OrphanClaim>()
     const batch: string[] = []
     for (const cid of clientIds) {
       if (!this.#epochs.has(cid)) batch.push(cid)
       else {
         const got = await this.claimOrphan(cid, liveNodes)
-        if (got !== false) claimed.set(cid, got.previous)
+        if (got !== false) claimed.set(cid, { previous: got.previous, listed: false })
       }
     }
     if (batch.length === 0) return claimed
@@ -321,8 +377,72 @@ export class ClientRegistry {
       const epoch = reply[2 * i + 1]
       if (epoch === undefined || epoch === '') continue
       this.#epochs.set(cid, epoch)
-      claimed.set(cid, reply[2 * i] ?? '')
+      claimed.set(cid, { previous: reply[2 * i] ?? '', listed: true })
     }
+    return claimed
+  }
+
+  /**
+   * claimOrphan for many client ids on a Redis Cluster, each claimed and its keys (`reads(cid)`,
+   * in its slot) read in one script call of its own, the calls to one master sent in one pipeline
+   * (CLAIMS_PER_PIPELINE at a time; the masters' pipelines together). The caller makes sure no
+   * other claim of these ids runs on this node meanwhile (start-up; the session manager's turn of
+   * each id). A call that fails in a pipeline (a slot that moved) is sent again on its own. The
+   * claimed ids with what was read; an id this node holds already is claimed as claimOrphan does
+   * (its keys read too when claimed).
+   */
+  async claimOrphansReading(
+    clientIds: readonly string[], liveNodes: readonly string[], reads: (clientId: string) => OrphanReads,
+  ): Promise<Map<string, OrphanRead>> {
+    const client = this.#state.client
+    const claimed = new Map<string, OrphanRead>()
+    const callOf = (cid: string): string[] => {
+      const r = reads(cid)
+      const keys = [REGISTRY_KEYS.owner(cid), ...r.hashes, ...r.sets]
+      return [String(keys.length), ...keys, this.nodeId, this.#epochs.get(cid) ?? '', String(r.hashes.length), ...liveNodes]
+    }
+    const answered = (cid: string, reply: Array<string | string[]>): void => {
+      if (reply[0] !== 'claimed') return
+      const hashesN = reads(cid).hashes.length
+      const lists = reply.slice(3) as string[][]
+      const hashes = lists.slice(0, hashesN).map((flat) => {
+        const h: Record<string, string> = {}
+        for (let i = 0; i + 1 < flat.length; i += 2) h[flat[i]] = flat[i + 1]
+        return h
+      })
+      this.#epochs.set(cid, reply[2] as string)
+      claimed.set(cid, { previous: reply[1] as string, hashes, sets: lists.slice(hashesN) })
+    }
+    // Grouped by the master that serves each id's slot (ioredis's slot table; a pipeline must stay
+    // on one master), CLAIMS_PER_PIPELINE per pipeline.
+    const slots = client instanceof Cluster ? client.slots : undefined
+    const byMaster = new Map<string, string[][]>()
+    for (const cid of clientIds) {
+      const slot = slotOf(REGISTRY_KEYS.owner(cid))
+      const master = slots?.[slot]?.[0] ?? `slot ${slot}`
+      let chunks = byMaster.get(master)
+      if (chunks === undefined) byMaster.set(master, (chunks = []))
+      const last = chunks[chunks.length - 1]
+      if (last === undefined || last.length >= CLAIMS_PER_PIPELINE) chunks.push([cid])
+      else last.push(cid)
+    }
+    await Promise.all([...byMaster.values()].flat().map(async (ids) => {
+      const pipeline = client.pipeline()
+      for (const cid of ids) {
+        const [n, ...args] = callOf(cid)
+        pipeline.pcClaimOrphanRead(Number(n), ...args)
+      }
+      const got = await pipeline.exec().catch(() => null)
+      for (const [i, cid] of ids.entries()) {
+        const [err, reply] = got?.[i] ?? [new Error('pipeline failed'), undefined]
+        if (err === null) {
+          answered(cid, reply as Array<string | string[]>)
+          continue
+        }
+        const [n, ...args] = callOf(cid)
+        answered(cid, await client.pcClaimOrphanRead(Number(n), ...args))
+      }
+    }))
     return claimed
   }
 

@@ -67,7 +67,7 @@ export async function openStores(config: PortcullisConfig, logger: Logger, custo
         orphanCandidates: async () => store === undefined
           ? { clientIds: [], live: [] }
           : { clientIds: await store.storedClientIds(), live: await store.liveOthers() },
-        adoptOrphan: (cid, live) => store?.adoptOrphan(cid, live) ?? Promise.resolve(undefined),
+        adoptOrphans: (cids, live) => store?.adoptOrphans(cids, live) ?? Promise.resolve([]),
       }
     } else if (persistence.sessions || persistence.retained) {
       state = new StateDatabase(config.dataDir, persistence.sync, logger)

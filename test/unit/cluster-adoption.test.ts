@@ -1,17 +1,20 @@
 /**
- * Start-up adoption of many stored sessions at once (RedisSessionStore.recover: on one Redis a
- * script claims a batch of client ids and one MULTI reads their sessions; on a Redis Cluster
- * ADOPT_IN_FLIGHT claims and loads in flight together), over a real Redis — or a Redis Cluster of three masters
+ * Adoption of many stored sessions at once (RedisSessionStore.recover and adoptOrphans: on one
+ * Redis a script claims a batch of client ids and one MULTI reads their sessions; on a Redis
+ * Cluster each id is claimed and read by one script call, pipelined per master), over a real Redis — or a Redis Cluster of three masters
  * with PORTCULLIS_TEST_REDIS=cluster (npm run test:redis-cluster). More sessions than two waves:
  * two nodes that start together share a stopped node's sessions, each taken by exactly one of
  * them, whole (facts, will, subscription, queued and in-flight messages, incoming QoS 2 ids),
  * under a newer epoch; the stopped node's late writes are refused; a live node's sessions stay its own.
  * A node restarting with 2,000 stored sessions takes each back once and whole, with a message
- * queued for all of them, under newer epochs.
+ * queued for all of them, under newer epochs. Two survivors adopting a dead node's 2,000 sessions
+ * in batches at the same time (RedisSessionStore.adoptOrphans: in opposite orders, so their
+ * batches meet) take each once and whole — its will with it, so it is published once — and leave
+ * alone the sessions a live node's client took meanwhile.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { ADOPT_IN_FLIGHT } from '../../src/cluster/ownership.js'
+import { ADOPT_BATCH, ADOPT_IN_FLIGHT } from '../../src/cluster/ownership.js'
 import { REGISTRY_KEYS } from '../../src/cluster/registry.js'
 import { PortcullisError } from '../../src/errors.js'
 import type { Message } from '../../src/mqtt/types.js'
@@ -185,5 +188,63 @@ describe('cluster: a node that starts takes its stored sessions back in batches'
     const got = await new RedisSessionStore(again.state, again.registry).recover()
     assert.deepEqual(got.map((s) => s.clientId).sort(), ids.map(idOf).sort(), 'each session once')
     for (const s of got) assertWhole(s, Number(s.clientId.slice('adopt-'.length)))
+  })
+
+  test(`two survivors adopting a dead node's ${MANY} sessions at once: each taken once and whole, wills with them; what a live node took is left alone`, async (t) => {
+    await (await openRedisState(redis, t, 'flush')).close()
+    const x = await openRedisNode(redis, t, 'node-x')
+    const storeX = new RedisSessionStore(x.state, x.registry)
+    const ids = Array.from({ length: MANY }, (_, i) => i)
+    await Promise.all(ids.map((i) => x.registry.claim(idOf(i), false)))
+    for (const i of ids) {
+      const cid = idOf(i)
+      storeX.saveSession(facts(i))
+      storeX.addSubscription(cid, { key: `adopt/${i}/#`, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionId: undefined })
+      if (i % 5 === 0) storeX.deliverySent(storeX.queueDelivery(cid, { message: message(`adopt/${i}/m`, `in flight ${i}`, 1), qos: 1, retain: false, subscriptionIds: undefined }), 7)
+      storeX.queueDelivery(cid, { message: message(`adopt/${i}/m`, `queued ${i}`, 1), qos: 1, retain: false, subscriptionIds: undefined })
+      if (i % 7 === 0) storeX.addIncomingQos2(cid, 9)
+    }
+    assert.equal(await committed(x.state), undefined)
+    x.membership.leave()
+    assert.equal(await committed(x.state), undefined)
+
+    // A client of the dead node connected to live node L before the survivors came to it.
+    const l = await openRedisNode(redis, t, 'node-l')
+    const takenByL = ids.filter((i) => i % 97 === 1).map(idOf)
+    for (const cid of takenByL) await l.registry.claim(cid, false)
+
+    const a = await openRedisNode(redis, t, 'node-a')
+    const b = await openRedisNode(redis, t, 'node-b')
+    const storeA = new RedisSessionStore(a.state, a.registry)
+    const storeB = new RedisSessionStore(b.state, b.registry)
+    const batches = (order: readonly string[]): string[][] => {
+      const out: string[][] = []
+      for (let i = 0; i < order.length; i += ADOPT_BATCH) out.push(order.slice(i, i + ADOPT_BATCH))
+      return out
+    }
+    const adoptAll = async (store: RedisSessionStore, order: readonly string[], live: readonly string[]): Promise<string[]> => {
+      const got: string[] = []
+      for (const batch of batches(order)) {
+        for (const s of await store.adoptOrphans(batch, live)) {
+          assert.equal(s.previous, 'node-x', `${s.session.clientId}: taken from the dead node`)
+          assertWhole(s.session, Number(s.session.clientId.slice('adopt-'.length)))
+          got.push(s.session.clientId)
+        }
+      }
+      return got
+    }
+    const all = ids.map(idOf)
+    const [gotA, gotB] = await Promise.all([adoptAll(storeA, all, ['node-b', 'node-l']), adoptAll(storeB, [...all].reverse(), ['node-a', 'node-l'])])
+    t.diagnostic(`taken by A: ${gotA.length}, by B: ${gotB.length}`)
+    const taken = [...gotA, ...gotB]
+    assert.equal(new Set(taken).size, taken.length, 'no session taken by both survivors')
+    assert.deepEqual([...taken].sort(), all.filter((cid) => !takenByL.includes(cid)).sort(), 'every session taken, but those the live node holds')
+    const wills = taken.filter((cid) => Number(cid.slice('adopt-'.length)) % 3 === 0)
+    assert.equal(wills.length, ids.filter((i) => i % 3 === 0 && i % 97 !== 1).length, 'each will taken (to be published) by one survivor')
+    const owners = await Promise.all(takenByL.map((cid) => a.state.client.hget(REGISTRY_KEYS.owner(cid), 'node')))
+    assert.deepEqual(owners, takenByL.map(() => 'node-l'), 'the live node keeps what its clients took')
+    assert.equal(await committed(a.state), undefined)
+    assert.equal(await committed(b.state), undefined)
+    assert.equal(await a.state.client.scard(SESSION_KEYS.held('node-a')) + await b.state.client.scard(SESSION_KEYS.held('node-b')), taken.length, 'each in its taker\'s held set')
   })
 })

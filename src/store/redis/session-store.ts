@@ -34,8 +34,8 @@ import type { FencedCommand, RedisState } from './redis-state.js'
 import { clock } from '../../clock.js'
 import { HEARTBEAT_MS } from '../../cluster/membership.js'
 import { inParallel } from '../../in-parallel.js'
-import { ADOPT_IN_FLIGHT } from '../../cluster/ownership.js'
-import type { OrphanHeldSet } from '../../cluster/registry.js'
+import { ADOPT_BATCH } from '../../cluster/ownership.js'
+import type { OrphanClaim, OrphanHeldSet, OrphanRead, OrphanReads } from '../../cluster/registry.js'
 
 /** The epochs this node holds for client ids (the cluster's client registry). */
 export interface ClientEpochs {
@@ -43,10 +43,14 @@ export interface ClientEpochs {
   /** Claim a stored session's id unless a live node owns it: false, or the node that held it ('' none). */
   claimOrphan(clientId: string, liveNodes: readonly string[]): Promise<false | { readonly previous: string }>
   /**
-   * claimOrphan for many client ids in one request (one Redis, start-up): the claimed ids with
-   * the node that held each; those with a stored session join `held.set` in the same step.
+   * claimOrphan for many client ids in one request (one Redis): the claimed ids with the node
+   * that held each; those with a stored session join `held.set` in the same step (`listed`).
    */
-  claimOrphans?(clientIds: readonly string[], liveNodes: readonly string[], held: OrphanHeldSet): Promise<ReadonlyMap<string, string>>
+  claimOrphans(clientIds: readonly string[], liveNodes: readonly string[], held: OrphanHeldSet): Promise<ReadonlyMap<string, OrphanClaim>>
+  /** claimOrphan for many client ids on a Redis Cluster, each id's keys `reads(cid)` read in its claim's step. */
+  claimOrphansReading(
+    clientIds: readonly string[], liveNodes: readonly string[], reads: (clientId: string) => OrphanReads,
+  ): Promise<ReadonlyMap<string, OrphanRead>>
   liveNodes(): Promise<string[]>
   /** Epoch ms of a node's last heartbeat (when a dead node's connections were lost). */
   lastHeartbeat(nodeId: string): Promise<number | undefined>
@@ -108,11 +112,13 @@ interface RawSession {
   readonly rows: ReadonlyArray<readonly [number, DeliveryJson]>
 }
 
-/**
- * Client ids claimed and loaded per request at start-up (one Redis, see recover): a claim script
- * over this many registry entries keeps Redis busy for about a millisecond.
- */
-const RECOVER_BATCH = 512
+/** A session's keys as read from Redis, its deliveries parsed and put in resend order. */
+function rawSession(cid: string, facts: Record<string, string>, subs: Record<string, string>, dels: Record<string, string>, incoming: string[]): RawSession {
+  const rows: Array<[number, DeliveryJson]> = []
+  for (const [id, text] of Object.entries(dels)) rows.push([Number(id), JSON.parse(text) as DeliveryJson])
+  rows.sort((a, b) => a[1].ord - b[1].ord)
+  return { cid, facts, subs, dels, incoming, rows }
+}
 
 interface Tracked {
   readonly clientId: string
@@ -174,33 +180,17 @@ export class RedisSessionStore implements SessionStore {
   /**
    * Start-up: the stored sessions no live node owns (their node stopped or died, or this is
    * their node starting again) are claimed and loaded; the others stay with their node.
-   *
-   * One Redis: RECOVER_BATCH client ids at a time are claimed by one script call (each under a
-   * newer epoch, as claimOrphan would, and listed in this node's held set in the same step) and
-   * the claimed sessions read in one MULTI, their messages' bodies in one pipeline (a message
-   * queued for many sessions read once): three requests per batch instead of three per session. A Redis Cluster keeps each client id
-   * in its own slot: there each session's claim and reads are its own, ADOPT_IN_FLIGHT of them
-   * travelling together.
+   * ADOPT_BATCH client ids at a time (adoptOrphans), two batches in flight: one is read and built
+   * here while Redis answers the other.
    */
   async recover(): Promise<StoredSession[]> {
     const live = await this.liveOthers()
     const ids = await this.storedClientIds()
     const out: StoredSession[] = []
-    const claimOrphans = this.#epochs.claimOrphans?.bind(this.#epochs)
-    if (this.#state.sharded || claimOrphans === undefined) {
-      await inParallel(ids, ADOPT_IN_FLIGHT, async (cid) => {
-        const s = await this.adoptOrphan(cid, live)
-        if (s !== undefined) out.push(s.session)
-      })
-      return out
-    }
     const batches: string[][] = []
-    for (let i = 0; i < ids.length; i += RECOVER_BATCH) batches.push(ids.slice(i, i + RECOVER_BATCH))
-    // (Two batches in flight: one is read and built here while Redis answers the other.)
-    const held: OrphanHeldSet = { set: SESSION_KEYS.held(this.#state.nodeId), facts: SESSION_KEYS.facts }
+    for (let i = 0; i < ids.length; i += ADOPT_BATCH) batches.push(ids.slice(i, i + ADOPT_BATCH))
     await inParallel(batches, 2, async (batch) => {
-      const claimed = await claimOrphans(batch, live, held)
-      for (const s of await this.#loadMany([...claimed.keys()], true)) if (s !== undefined) out.push(s)
+      for (const s of await this.adoptOrphans(batch, live)) out.push(s.session)
     })
     return out
   }
@@ -216,15 +206,45 @@ export class RedisSessionStore implements SessionStore {
   }
 
   /**
-   * The session of a client id whose node is not among `live`, claimed and loaded (a node that
-   * died leaves its sessions to the survivors; the Lua claim lets exactly one take each);
-   * undefined when a live node owns it or this node already held it.
+   * The sessions of client ids whose node is not among `live`, claimed and loaded (a node that
+   * died leaves its sessions to the survivors; the Lua claims let exactly one take each), at most
+   * a few hundred at once: one request carries them. Each is claimed as claimOrphan claims it
+   * (fenced by its own registry entry, under a newer epoch; not when a live node owns it, or this
+   * node already held it). The caller makes sure no other claim of these ids
+   * runs on this node meanwhile (start-up; a dead node's adoption holds each id's turn).
+   *
+   * One Redis: one script call claims them all (each claimed id with a stored session listed in
+   * this node's held set in the same step), one MULTI reads the claimed sessions, one pipeline
+   * their messages' bodies (a message queued for many sessions read once): three requests instead
+   * of three per session. A Redis Cluster (each client id's keys in a slot of their own): each id
+   * is claimed and its session read in one script call, the calls to one master sent in one
+   * pipeline, the masters' together: one request per session instead of two, a round trip per
+   * master instead of one per session.
    */
-  async adoptOrphan(clientId: string, live: readonly string[]): Promise<AdoptedSession | undefined> {
-    const claimed = await this.#epochs.claimOrphan(clientId, live)
-    if (claimed === false) return undefined
-    const session = await this.load(clientId)
-    return session === undefined ? undefined : { session, previous: claimed.previous === '' ? undefined : claimed.previous }
+  async adoptOrphans(clientIds: readonly string[], live: readonly string[]): Promise<AdoptedSession[]> {
+    if (clientIds.length === 0) return []
+    const out: AdoptedSession[] = []
+    const adopted = (session: StoredSession | undefined, previous: string): void => {
+      if (session !== undefined) out.push({ session, previous: previous === '' ? undefined : previous })
+    }
+    const K = SESSION_KEYS
+    if (this.#state.sharded) {
+      const reads = (cid: string): OrphanReads => ({ hashes: [K.facts(cid), K.subs(cid), K.deliveries(cid)], sets: [K.incoming(cid)] })
+      const claimed = await this.#epochs.claimOrphansReading(clientIds, live, reads)
+      const none = new Map<number, Message | undefined>()
+      await Promise.all([...claimed].map(async ([cid, r]) => {
+        this.#forgetDeliveries(cid)
+        const [facts = {}, subs = {}, dels = {}] = r.hashes
+        adopted(await this.#restoreLoaded(rawSession(cid, facts, subs, dels, [...(r.sets[0] ?? [])]), none, false), r.previous)
+      }))
+      return out
+    }
+    const held: OrphanHeldSet = { set: K.held(this.#state.nodeId), facts: K.facts }
+    const claimed = await this.#epochs.claimOrphans(clientIds, live, held)
+    const ids = [...claimed.keys()]
+    const listed = new Set(ids.filter((cid) => claimed.get(cid)?.listed === true))
+    for (const [i, s] of (await this.#loadMany(ids, listed)).entries()) adopted(s, claimed.get(ids[i])?.previous ?? '')
+    return out
   }
 
   /**
@@ -241,7 +261,7 @@ export class RedisSessionStore implements SessionStore {
    * in one MULTI, the bodies of their messages (one Redis: shared `pc:msg:{id}`) in one pipeline.
    * On a Redis Cluster one client id at a time (a MULTI stays in one slot).
    */
-  async #loadMany(cids: readonly string[], heldAlready = false): Promise<Array<StoredSession | undefined>> {
+  async #loadMany(cids: readonly string[], listed: ReadonlySet<string> = new Set()): Promise<Array<StoredSession | undefined>> {
     if (cids.length === 0) return []
     if (this.#state.sharded && cids.length > 1) throw new TypeError('#loadMany: one client id at a time on a Redis Cluster')
     const r = this.#state.client
@@ -257,10 +277,7 @@ export class RedisSessionStore implements SessionStore {
     const raw: RawSession[] = cids.map((cid, i) => {
       type Read = [Record<string, string>, Record<string, string>, Record<string, string>, string[]]
       const [facts, subs, dels, incoming] = got.slice(4 * i, 4 * i + 4).map(([, v]) => v) as Read
-      const rows: Array<[number, DeliveryJson]> = []
-      for (const [id, text] of Object.entries(dels)) rows.push([Number(id), JSON.parse(text) as DeliveryJson])
-      rows.sort((a, b) => a[1].ord - b[1].ord)
-      return { cid, facts, subs, dels, incoming, rows }
+      return rawSession(cid, facts, subs, dels, incoming)
     })
     // Each message read and parsed once, however many of these sessions hold it (one object for
     // all, as when it was published).
@@ -276,7 +293,7 @@ export class RedisSessionStore implements SessionStore {
         }
       }
     }
-    return Promise.all(raw.map((s) => this.#restoreLoaded(s, messages, heldAlready)))
+    return Promise.all(raw.map((s) => this.#restoreLoaded(s, messages, listed.has(s.cid))))
   }
 
   /** One session as read by #loadMany (undefined: none stored, its leftovers tidied). */
