@@ -68,6 +68,8 @@ export interface ScenarioSummary {
   title: string
   unit: string
   target?: string
+  /** As the scenario compares brokers (Scenario.compare): absent, a ratio. */
+  compare?: 'difference'
   brokers: BrokerSummary[]
 }
 
@@ -149,7 +151,9 @@ export function summarise(selected: readonly Scenario[], records: readonly RunRe
           if (o === undefined) continue
           const a = mainOf(r)
           const b = mainOf(o)
-          if (Number.isFinite(a) && Number.isFinite(b) && b !== 0) perRound.push(a / b)
+          if (!Number.isFinite(a) || !Number.isFinite(b)) continue
+          if (sc.compare === 'difference') perRound.push(a - b)
+          else if (b !== 0) perRound.push(a / b)
         }
         const st = stat(perRound)
         if (st !== undefined) s.ratios[other] = { perRound, stat: st }
@@ -160,7 +164,10 @@ export function summarise(selected: readonly Scenario[], records: readonly RunRe
       }
       return s
     })
-    out.push({ id: sc.id, title: sc.title, unit: sc.unit, ...(sc.target !== undefined ? { target: sc.target } : {}), brokers })
+    out.push({
+      id: sc.id, title: sc.title, unit: sc.unit, ...(sc.target !== undefined ? { target: sc.target } : {}),
+      ...(sc.compare !== undefined ? { compare: sc.compare } : {}), brokers,
+    })
   }
   return out
 }
@@ -181,10 +188,31 @@ function rate(s: Stat | undefined): string {
   return s.median >= 1000 ? `${(s.median / 1000).toFixed(1)}k/s` : `${s.median.toFixed(0)}/s`
 }
 
-function ratio(s: BrokerSummary, other: string): string {
+/** A signed figure: +1.20, −15.3 (a growth can be below zero). */
+function signed(x: number): string {
+  return x < 0 ? `−${fmt(-x)}` : `+${fmt(x)}`
+}
+
+function signedRange(s: Stat | undefined): string {
+  if (s === undefined) return '–'
+  return s.n === 1 ? signed(s.median) : `${signed(s.median)} [${signed(s.min)}–${signed(s.max)}]`
+}
+
+/** A paired comparison as the scenario makes it: a ratio (×), or a difference in its unit. */
+function compared(st: Stat, sc: ScenarioSummary): string {
+  if (sc.compare === 'difference') return `${signedRange(st)} ${sc.unit}`
+  return `${st.median.toFixed(2)}× [${st.min.toFixed(2)}–${st.max.toFixed(2)}]`
+}
+
+/** How a comparison is named: ÷ other, or − other. */
+function versus(sc: ScenarioSummary): string {
+  return sc.compare === 'difference' ? '−' : '÷'
+}
+
+function ratio(s: BrokerSummary, other: string, sc: ScenarioSummary): string {
   const r = s.ratios[other]
   if (r === undefined) return ''
-  return `${r.stat.median.toFixed(2)}× [${r.stat.min.toFixed(2)}–${r.stat.max.toFixed(2)}]`
+  return compared(r.stat, sc)
 }
 
 export function renderMarkdown(
@@ -198,7 +226,8 @@ export function renderMarkdown(
     `${typeof env['mosquitto'] === 'string' ? `, ${env['mosquitto']}` : ''}, Aedes 1.2.0. MQTT 3.1.1, TCP_NODELAY, logging off, 64-byte payloads; fresh broker per run, brokers alternated each round.`)
   lines.push('')
   lines.push('Main figure: broker CPU per operation (utime+stime, all threads) — smaller is better; for memory: RSS growth per idle connection (idle-memory: garbage collected before each reading, bytes). ' +
-    'Values are median [min–max] over rounds. Ratios are paired per round (this broker ÷ other, same round): below 1.00× means this broker is cheaper/faster.')
+    'Values are median [min–max] over rounds. Ratios are paired per round (this broker ÷ other, same round): below 1.00× means this broker is cheaper/faster; ' +
+    'storm-memory compares by difference instead (this broker − other, same round, MiB: a growth may be zero or negative, where a ratio says nothing).')
   lines.push('')
   lines.push('| Scenario | Broker | Main figure | Throughput | Gen CPU (max) | Latency p50 / p99 / p99.9 (ms) | ÷ Mosquitto | ÷ Aedes | Notes |')
   lines.push('|---|---|---|---|---|---|---|---|---|')
@@ -213,7 +242,7 @@ export function renderMarkdown(
       if (b.heapBytesPerConn !== undefined) notes.push(`V8 heap in use after a full GC: ${range(b.heapBytesPerConn)} B/conn`)
       if (b.rawBytesPerConn !== undefined) notes.push(`RSS growth right after the GCs (with pages V8 emptied and still keeps): ${range(b.rawBytesPerConn)} B/conn`)
       if (b.stormRssSoonMiB !== undefined) notes.push(`RSS growth right after the storm: ${range(b.stormRssSoonMiB)} MiB`)
-      if (b.stormHeapTotalMiB !== undefined) notes.push(`settled, V8 heap committed: +${range(b.stormHeapTotalMiB)} MiB, in use: +${range(b.stormHeapUsedMiB)} MiB, in use after two full GCs: +${range(b.stormHeapUsedGcMiB)} MiB`)
+      if (b.stormHeapTotalMiB !== undefined) notes.push(`settled, V8 heap committed: ${signedRange(b.stormHeapTotalMiB)} MiB, in use: ${signedRange(b.stormHeapUsedMiB)} MiB, in use after two full GCs: ${signedRange(b.stormHeapUsedGcMiB)} MiB`)
       if (b.kibPerConnSoon !== undefined) notes.push(`2 s after connecting (before the idle broker settled): ${range(b.kibPerConnSoon)} KiB/conn`)
       if (b.tokenExtraUs !== undefined) notes.push(`**over the anonymous baseline (same rate, same round): +${range(b.tokenExtraUs)} µs**`)
       if (b.beyondBareUs !== undefined) notes.push(`**beyond the same broker with a bare node:crypto check (same round): ${b.beyondBareUs.median >= 0 ? '+' : ''}${range(b.beyondBareUs)} µs**`)
@@ -227,11 +256,11 @@ export function renderMarkdown(
       if (b.coldCpuPerOpUs !== undefined) notes.push(`cold start (warm-up connects): ${range(b.coldCpuPerOpUs)} µs/connect`)
       const baseLabel = b.broker.replace(/^portcullis(?!-baseline)/, 'portcullis-baseline')
       const base = baseLabel !== b.broker ? b.ratios[baseLabel] : undefined
-      if (base !== undefined) notes.push(`**÷ ${baseLabel} (same rounds): ${base.stat.median.toFixed(2)}× [${base.stat.min.toFixed(2)}–${base.stat.max.toFixed(2)}]**`)
+      if (base !== undefined) notes.push(`**${versus(sc)} ${baseLabel} (same rounds): ${compared(base.stat, sc)}**`)
       const variantOf = b.broker.startsWith('portcullis (--') ? b.ratios['portcullis'] : undefined
-      if (variantOf !== undefined) notes.push(`**÷ portcullis (same rounds): ${variantOf.stat.median.toFixed(2)}× [${variantOf.stat.min.toFixed(2)}–${variantOf.stat.max.toFixed(2)}]**`)
+      if (variantOf !== undefined) notes.push(`**${versus(sc)} portcullis (same rounds): ${compared(variantOf.stat, sc)}**`)
       const nodeFloor = b.broker.startsWith('portcullis') ? b.ratios[NODE_FLOOR_LABEL] : undefined
-      if (nodeFloor !== undefined) notes.push(`÷ ${NODE_FLOOR_LABEL} (bare node:net server, same rounds): ${nodeFloor.stat.median.toFixed(2)}× [${nodeFloor.stat.min.toFixed(2)}–${nodeFloor.stat.max.toFixed(2)}]`)
+      if (nodeFloor !== undefined) notes.push(`${versus(sc)} ${NODE_FLOOR_LABEL} (bare node:net server, same rounds): ${compared(nodeFloor.stat, sc)}`)
       if (b.broker === NODE_FLOOR_LABEL) notes.push('floor: a bare node:net server that reads one CONNECT and answers a fixed CONNACK (no MQTT parsing, no session): what any Node broker pays for its sockets')
       const relayFloor = b.broker.startsWith('portcullis') ? b.ratios[NODE_RELAY_LABEL] : undefined
       if (relayFloor !== undefined) notes.push(`**÷ ${NODE_RELAY_LABEL} (same rounds): ${relayFloor.stat.median.toFixed(2)}× [${relayFloor.stat.min.toFixed(2)}–${relayFloor.stat.max.toFixed(2)}]; above it: ${(b.aboveRelayUs?.median ?? 0) >= 0 ? '+' : ''}${range(b.aboveRelayUs)} ${sc.unit}**`)
@@ -248,9 +277,9 @@ export function renderMarkdown(
       if (floor !== undefined) notes.push(`**÷ ${TLS_FLOOR_LABEL} (same rounds): ${floor.stat.median.toFixed(2)}× [${floor.stat.min.toFixed(2)}–${floor.stat.max.toFixed(2)}]**`)
       if (b.heldMin !== undefined) notes.push(`held ≥ ${b.heldMin.toLocaleString('en-US')}`)
       notes.push(...b.flags)
-      const compared = b.broker.startsWith('portcullis') || b.broker === NODE_FLOOR_LABEL || b.broker === NODE_RELAY_LABEL
-      let vsM = compared ? ratio(b, 'mosquitto') : ''
-      let vsA = compared ? ratio(b, 'aedes') : ''
+      const comparable = b.broker.startsWith('portcullis') || b.broker === NODE_FLOOR_LABEL || b.broker === NODE_RELAY_LABEL
+      let vsM = comparable ? ratio(b, 'mosquitto', sc) : ''
+      let vsA = comparable ? ratio(b, 'aedes', sc) : ''
       if ((sc.id === 'authz-1000' || sc.id === 'authz-1000-acl') && b.broker.includes('1,000')) {
         const r = b.ratios['portcullis (noMatch allow)']
         if (r !== undefined) {

@@ -172,6 +172,9 @@ export interface Scenario {
   readonly main: 'cpuPerOpUs' | 'p99Ms' | 'kibPerConn' | 'bytesPerConn' | 'stormRssSettledMiB'
   /** Smaller is better for the main figure (all of ours). */
   readonly target?: string
+  /** 'difference': brokers are compared by this − other (same round), not ÷ — for a growth that
+   *  may be zero or below zero, where a ratio says nothing. */
+  readonly compare?: 'difference'
   /** Specs to run, from the selected broker kinds; may be empty (scenario skipped). */
   specs(kinds: readonly string[]): BrokerSpec[]
   /** Set when the scenario cannot run here (reason shown in the report). */
@@ -871,7 +874,7 @@ export function scenarios(sizes: Sizes): Scenario[] {
   list.push({
     id: 'storm-memory',
     title: `Memory a connect storm leaves behind: ${sizes.stormConnects.toLocaleString('en-US')} connects + disconnects (20 at a time), then idle: RSS growth right after and once settled (at most ${sizes.stormSettleMs / 1000} s, no forced GC); Node brokers: V8 heap as it is then, and after two full GCs`,
-    unit: 'MiB', main: 'stormRssSettledMiB',
+    unit: 'MiB', main: 'stormRssSettledMiB', compare: 'difference',
     target: 'issue 19: bound the V8 heap growth a connect storm leaves behind',
     specs: (kinds) => withFloor(kinds).map((spec) => ({ ...spec, memoryProbe: true })),
     run: (ctx, b) => stormMemoryRun(ctx, b, sizes.stormConnects, sizes.stormSettleMs),
