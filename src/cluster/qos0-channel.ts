@@ -60,7 +60,8 @@ const RESOLVE_RETRY_MS = 500
 export class Qos0Sender {
   readonly #client: RedisClient
   readonly #logger: Logger
-  readonly #command: 'PUBLISH' | 'SPUBLISH'
+  /** Lower case: a Redis Cluster client routes 'SPUBLISH' by its channel only so (commandName in redis-state.ts). */
+  readonly #command: 'publish' | 'spublish'
   readonly #alive: (node: string) => boolean
   /** Entry being filled per receiving node (this turn, or while its previous SPUBLISH is out). */
   readonly #open = new Map<string, EntryWriter>()
@@ -86,7 +87,7 @@ export class Qos0Sender {
     this.#alive = alive
     this.#client = state.client
     this.#logger = logger
-    this.#command = state.sharded ? 'SPUBLISH' : 'PUBLISH'
+    this.#command = state.sharded ? 'spublish' : 'publish'
     this.#out = state.sharded ? new Set() : undefined
     this.#replyless = state.sharded ? undefined : new ReplylessPublisher(state.connection('portcullis-qos0-pub') as Redis, logger)
   }
@@ -170,7 +171,7 @@ export class Qos0Sender {
   }
 
   #toStream(node: string, bytes: Buffer, count: number): void {
-    this.#client.callBuffer('XADD', streamKey(node), '*', STREAM_FIELD, bytes).then(this.#sent, (err: unknown) => this.#failed(err, count))
+    this.#client.callBuffer('xadd', streamKey(node), '*', STREAM_FIELD, bytes).then(this.#sent, (err: unknown) => this.#failed(err, count))
   }
 
   readonly #sent = (): void => {

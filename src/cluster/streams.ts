@@ -119,7 +119,7 @@ const RANGE_PAGE = 256
 export async function readStream(client: RedisClient, key: string, logger: Logger): Promise<ForwardEntry[]> {
   const out: ForwardEntry[] = []
   for (let from = '-'; ;) {
-    const page = await client.callBuffer('XRANGE', key, from, '+', 'COUNT', RANGE_PAGE) as Array<[Buffer, Buffer[]]>
+    const page = await client.callBuffer('xrange', key, from, '+', 'COUNT', RANGE_PAGE) as Array<[Buffer, Buffer[]]>
     for (const [id, fields] of page) {
       try {
         out.push(...entryMessages(fields))
@@ -268,14 +268,15 @@ export class StreamReader {
     // (A Redis Cluster client has no one socket: two writes there.)
     const socket = ids.length > 0 && client instanceof Redis ? client.stream : undefined
     socket?.cork()
+    // (Command names in lower case: commandName in redis-state.ts says why.)
     const reading = client.callBuffer(
-      'XREADGROUP', 'GROUP', STREAM_GROUP, this.#consumer, 'COUNT', READ_COUNT,
+      'xreadgroup', 'GROUP', STREAM_GROUP, this.#consumer, 'COUNT', READ_COUNT,
       ...(block ? ['BLOCK', ids.length > 0 ? ACK_BLOCK_MS : BLOCK_MS] : []), 'STREAMS', this.#key, from,
     )
     if (ids.length > 0) {
       this.#unacked = []
       this.#acking = ids
-      client.callBuffer('EVAL', ACK_LUA, 1, this.#key, STREAM_GROUP, ...ids).then(() => {
+      client.callBuffer('eval', ACK_LUA, 1, this.#key, STREAM_GROUP, ...ids).then(() => {
         if (this.#acking === ids) this.#acking = undefined
       }, (err: unknown) => {
         // Closing: close() acknowledges #acking with the state's last commit.

@@ -364,7 +364,8 @@ export class RedisState implements CommitBarrier {
     if (this.client.status !== 'ready') throw new PortcullisError('ERR_STORE_UNAVAILABLE', `Redis is ${this.client.status}`)
     const alone = loneCommand(ops)
     if (alone !== undefined) {
-      const sent = this.client.callBuffer(...alone.command())
+      const [name, ...args] = alone.command()
+      const sent = this.client.callBuffer(commandName(name), ...args)
       const replicated = this.#replicated()
       if (replicated === undefined) return sent.then(() => COMMITTED, unavailable)
       return sent.then(() => replicated, unavailable).then((short) => (short === undefined ? COMMITTED : { failed: short }))
@@ -513,6 +514,17 @@ function loneCommand(ops: readonly Change[]): CommandChange | undefined {
     found = op
   }
   return found
+}
+
+/**
+ * A command's name as ioredis must be given it in `call`/`callBuffer`: lower case. Its Redis
+ * Cluster client finds a command's keys (so its slot, so its master) only by the lower-case name;
+ * given 'XADD' it finds none and sends the command to a random master, which answers MOVED, and
+ * the command goes to the right one a round trip later — behind commands sent after it that
+ * happened to go straight there (successive stream entries of one publisher were seen swapped).
+ */
+export function commandName(name: string): string {
+  return name.toLowerCase()
 }
 
 function unavailable(err: unknown): never {
