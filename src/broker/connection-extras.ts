@@ -16,6 +16,8 @@ export class ConnectionExtras {
   authMethod: string | undefined = undefined
   /** Topic aliases (MQTT 5), allocated on first use: most clients never use them. */
   outAliases: Map<string, number> | undefined = undefined
+  /** Characters of the topics in outAliases (bounded by OUT_ALIAS_CHARS, connection.ts). */
+  outAliasChars = 0
   inAliases: Map<number, string> | undefined = undefined
   /** Packets that arrived while CONNECT was being authenticated. */
   held: mqtt.Packet[] | undefined = undefined

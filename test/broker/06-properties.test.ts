@@ -172,6 +172,31 @@ describe('v5 topic aliases', () => {
     await end(pub)
   })
 
+  test('outbound aliases hold at most 64 KiB of topics per connection, whatever Topic Alias Maximum the client allows', async () => {
+    // A client allowing 65,535 aliases and receiving distinct long topics (its own, say) made
+    // the broker keep every topic for as long as the connection lived: 4,000 topics of 60 KB
+    // held 270 MiB in one connection, 65,535 of them would have held 4 GiB.
+    const base = uid('aliasbytes')
+    const raw = await rawSocket(broker.port, 5)
+    await raw.connect({ clientId: uid('raw'), properties: { topicAliasMaximum: 65535 } })
+    await rawSubscribe(raw, `${base}/#`, 0)
+    const pub = await connect(broker.port, { protocolVersion: 5, clientId: uid('pub') })
+    const topics = Array.from({ length: 12 }, (_, i) => `${base}/${i}/${'x'.repeat(10_000)}`)
+    for (const t of [...topics, topics[0], topics[11]]) await pub.publishAsync(t, 'p', { qos: 1 })
+    const got = []
+    for (let i = 0; i < 14; i++) got.push(await raw.next('publish'))
+    const aliased = got.slice(0, 12).filter((p) => p.properties?.topicAlias !== undefined)
+    // 10,000-character topics: six fit in 64 KiB, the others go out with their topic and no alias
+    assert.equal(aliased.length, 6, 'aliases were given to the first six topics only')
+    assert.deepEqual(got.slice(0, 12).map((p) => p.topic), topics, 'every publish names its topic the first time')
+    assert.equal(got[12].topic, '', 'a topic given an alias is sent by its alias again')
+    assert.equal(got[12].properties?.topicAlias, got[0].properties?.topicAlias)
+    assert.equal(got[13].topic, topics[11], 'a topic left without an alias is sent in full again')
+    assert.equal(got[13].properties?.topicAlias, undefined)
+    raw.destroy()
+    await end(pub)
+  })
+
   test('outbound aliases never exceed the client Topic Alias Maximum, and MQTT.js reads them', async () => {
     const base = uid('outalias2')
     const { client: sub, inbox } = await connectWithInbox(broker.port, {
