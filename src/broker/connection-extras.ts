@@ -27,4 +27,8 @@ export class ConnectionExtras {
   overConnectRate = false
   /** A protocol error closes it once the acknowledgements due before it are sent (Connection.fail): its time bound. */
   failing: NodeJS.Timeout | undefined = undefined
+  /** Not read while more than limits.maxWriteBuffer waits for the client to read it (Connection.flush). */
+  heldForWrites = false
+  /** Not read any more: another node is taking the client over (Connection.pauseReading). */
+  readingStopped = false
 }

@@ -71,6 +71,11 @@ function onStreamData(this: ConnectedStream, chunk: Buffer): void {
   }
 }
 
+function onStreamDrain(this: ConnectedStream): void {
+  const conn = this[CONNECTION]
+  if (conn !== undefined) guarded(conn.broker.logger, conn, 'socket drain', () => conn.resumeAfterWrites())
+}
+
 function onStreamGone(this: ConnectedStream): void {
   const conn = this[CONNECTION]
   if (conn !== undefined) guarded(conn.broker.logger, conn, 'socket close', () => conn.close())
@@ -300,6 +305,37 @@ export class Connection implements FrameSink {
     } catch (err) {
       contained(this.broker.logger, this, 'socket write', err)
     }
+    if (this.stream.writableLength > this.broker.limits.maxWriteBuffer) this.#holdReading()
+  }
+
+  /**
+   * The client does not read what is written to it: read nothing more from it until it has.
+   * Why: its own packets call for answers (PINGRESP, PUBACK, SUBACK…) that are never dropped, so
+   * a client writing PINGREQs without reading made the broker buffer every answer: 128 MiB of
+   * them took the process from 97 to 256 MiB RSS, with no end. Now what it sends waits in its
+   * own socket (TCP flow control) beyond maxWriteBuffer of answers. Its keep-alive counts from
+   * the moment reading stopped: a client that cannot take its answers within 1.5 times its
+   * keep alive is closed as one that went silent.
+   */
+  #holdReading(): void {
+    if (this.#extras?.heldForWrites === true || this.state === 'closed') return
+    this.#extra().heldForWrites = true
+    this.lastActivity = clock.now()
+    this.stream.pause()
+    this.stream.once('drain', onStreamDrain)
+  }
+
+  /** Everything written reached the client's socket: read it again (unless something else stopped reading). */
+  resumeAfterWrites(): void {
+    const extras = this.#extras
+    if (extras?.heldForWrites !== true) return
+    extras.heldForWrites = false
+    if (this.state === 'connected' && !extras.readingStopped) this.stream.resume()
+  }
+
+  /** CONNECT was accepted: read the client's packets (unless it does not read its own answers). */
+  resumeReading(): void {
+    if (this.#extras?.heldForWrites !== true) this.stream.resume()
   }
 
   /** True when this client reads too slowly and QoS 0 messages to it should be dropped. */
@@ -456,6 +492,7 @@ export class Connection implements FrameSink {
   /** The reason code for DISCONNECT on a session takeover [MQTT-3.1.4-3]. */
   /** Stop reading the client's packets (another node is taking its session over). */
   pauseReading(): void {
+    this.#extra().readingStopped = true
     this.stream.pause()
   }
 

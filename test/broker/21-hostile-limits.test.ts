@@ -212,3 +212,43 @@ describe('publishRate', () => {
     })
   }
 })
+
+describe('maxWriteBuffer: a client that does not read its answers', () => {
+  for (const v of VERSIONS) {
+    test(`v${v}: is not read while more than maxWriteBuffer waits for it, and is read again once it reads; others carry on`, async (t) => {
+      // A client writing PINGREQs without reading made the broker buffer every PINGRESP, with no
+      // end (128 MiB of them: 97 -> 256 MiB RSS). Its packets now wait in its own socket.
+      const b = await startBroker({ limits: { maxWriteBuffer: 65_536 } })
+      t.after(() => b.close())
+      const raw = await rawSocket(b.port, v)
+      await raw.connect({ clientId: uid('deaf'), protocolVersion: v })
+      raw.socket.pause()
+      const start = b.server.broker.stats.bytesIn
+      const read = (): number => b.server.broker.stats.bytesIn - start
+      const offered = 16 * 1024 * 1024
+      raw.write(Buffer.alloc(offered).fill(Buffer.from([0xc0, 0x00]))) // PINGREQs
+      // Reading stops: what the broker has read stays put for a second.
+      let last = -1
+      const deadline = performance.now() + 30_000
+      while (read() !== last && performance.now() < deadline) {
+        last = read()
+        await delay(1000)
+      }
+      assert.ok(read() < offered / 2, `the broker stopped reading (${read()} of ${offered} bytes read)`)
+      const other = await connect(b.port, { protocolVersion: v, clientId: uid('other') })
+      await other.subscribeAsync('rt', { qos: 1 })
+      const echoed = new Promise((r) => other.once('message', r))
+      await other.publishAsync('rt', 'x', { qos: 1 })
+      await echoed
+      await end(other)
+      // Once the client reads, the broker reads again.
+      const stalled = read()
+      raw.socket.resume()
+      const until2 = performance.now() + 10_000
+      while (read() <= stalled && performance.now() < until2) await delay(50)
+      assert.ok(read() > stalled, 'the broker reads the client again once it reads its answers')
+      assert.equal(raw.closed, false)
+      raw.destroy()
+    })
+  }
+})

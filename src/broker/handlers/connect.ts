@@ -360,7 +360,7 @@ function acceptConnect(conn: Connection, session: Session, sessionPresent: boole
     conn.write(sessionPresent ? V3_CONNACK_ACCEPTED_PRESENT : V3_CONNACK_ACCEPTED)
   }
   broker.logger.info({ clientId: d.clientId, remote: conn.remoteAddress, listener: conn.listener, version, sessionPresent, ...identityFields(conn.identity) }, 'client connected')
-  conn.stream.resume()
+  conn.resumeReading()
   broker.resend(session)
   conn.releaseHeld()
 }
