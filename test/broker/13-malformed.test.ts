@@ -299,6 +299,18 @@ for (const v of VERSIONS) {
       assert.equal(raw.packets.filter((p) => p.cmd === 'puback').length, 0)
     })
 
+    test('a SUBSCRIBE or UNSUBSCRIBE with packet identifier 0 is a protocol error (v5 DISCONNECT 0x82), not answered [MQTT-2.2.1-3]', async () => {
+      // (Both were answered, SUBACK / UNSUBACK with packet identifier 0, and the filter subscribed.)
+      const sub = await open(true)
+      sub.write(v === 5 ? [0x82, 0x07, 0x00, 0x00, 0x00, 0x00, 0x01, 0x74, 0x00] : [0x82, 0x06, 0x00, 0x00, 0x00, 0x01, 0x74, 0x00])
+      await closedAlone(sub, 0x82)
+      assert.equal(sub.packets.filter((p) => p.cmd === 'suback').length, 0)
+      const unsub = await open(true)
+      unsub.write(v === 5 ? [0xa2, 0x06, 0x00, 0x00, 0x00, 0x00, 0x01, 0x74] : [0xa2, 0x05, 0x00, 0x00, 0x00, 0x01, 0x74])
+      await closedAlone(unsub, 0x82)
+      assert.equal(unsub.packets.filter((p) => p.cmd === 'unsuback').length, 0)
+    })
+
     test('a SUBSCRIBE without any filter closes the connection [MQTT-3.8.3-3]', async () => {
       const raw = await open(true)
       raw.write(v === 5 ? [0x82, 0x03, 0x00, 0x01, 0x00] : [0x82, 0x02, 0x00, 0x01])

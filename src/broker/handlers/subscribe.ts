@@ -15,6 +15,11 @@ export function handleSubscribe(conn: Connection, packet: mqtt.ISubscribePacket)
   const session = conn.session
   const authz = conn.authz
   if (session === undefined || authz === undefined) return
+  if (packet.messageId === 0) {
+    // A SUBSCRIBE carries a non-zero packet identifier [MQTT-2.2.1-3].
+    conn.fail('ERR_PROTOCOL', 'SUBSCRIBE with packet identifier 0')
+    return
+  }
   if (packet.subscriptions.length === 0) {
     // A SUBSCRIBE carries at least one filter [MQTT-3.8.3-3].
     conn.fail('ERR_PROTOCOL', 'SUBSCRIBE without a topic filter')

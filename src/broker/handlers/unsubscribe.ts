@@ -6,6 +6,11 @@ import type { Connection } from '../connection.js'
 export function handleUnsubscribe(conn: Connection, packet: mqtt.IUnsubscribePacket): void {
   const session = conn.session
   if (session === undefined) return
+  if (packet.messageId === 0) {
+    // An UNSUBSCRIBE carries a non-zero packet identifier [MQTT-2.2.1-3].
+    conn.fail('ERR_PROTOCOL', 'UNSUBSCRIBE with packet identifier 0')
+    return
+  }
   if (packet.unsubscriptions.length === 0) {
     // An UNSUBSCRIBE carries at least one filter [MQTT-3.10.3-2].
     conn.fail('ERR_PROTOCOL', 'UNSUBSCRIBE without a topic filter')
