@@ -24,6 +24,7 @@
  *
  *   npm run build && node --import tsx bench/cluster.ts [--rounds 3] [--messages 20000] [--qos 0,1]
  *       [--modes local,cross] [--publishers window,fixed] [--rate 10000] [--idle-ms 3000] [--qos0 pubsub|stream|stream,pubsub]
+ *       [--qos0-batch-ms MS]   (the nodes' cluster.qos0BatchMs; default: theirs)
  *       [--cpu-prof DIR]   (both nodes run with node --cpu-prof into DIR)
  *       [--threads]   (CPU per message of each thread of each node: main thread vs GC helpers)
  *       [--connects 2000]   (0: no connect scenario)
@@ -47,10 +48,10 @@ import { CLK_TCK, HOST, killAll, startBroker, type RunningBroker } from './lib/b
 import { benchOptions } from './lib/options.js'
 import { startRedis } from './lib/redis-server.js'
 
-/** The string options left empty are not given: `--cpu-prof DIR`, `--node-flags "FLAGS"`, `--node-stdout DIR`, `--root DIR`. */
+/** The string options left empty are not given: `--cpu-prof DIR`, `--node-flags "FLAGS"`, `--node-stdout DIR`, `--root DIR`, `--qos0-batch-ms MS`. */
 const values = benchOptions(
   { rounds: [3, 1, 10], messages: [20_000, 100, 200_000], connects: [2000, 0, 20_000], rate: [10_000, 100, 100_000], 'idle-ms': [3000, 500, 10_000] },
-  { qos: '0,1', modes: 'local,cross', publishers: 'window,fixed', qos0: 'pubsub', 'cpu-prof': '', 'node-flags': '', 'node-stdout': '', root: '' },
+  { qos: '0,1', modes: 'local,cross', publishers: 'window,fixed', qos0: 'pubsub', 'cpu-prof': '', 'node-flags': '', 'node-stdout': '', root: '', 'qos0-batch-ms': '' },
   ['threads', 'no-warmup'],
 )
 type Qos0Path = 'pubsub' | 'stream'
@@ -370,7 +371,9 @@ async function main(): Promise<void> {
   const prof = values['cpu-prof']
   const flags = [...(prof === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`]), ...values['node-flags'].split(' ').filter((f) => f !== '')]
   const opts = { tmpDir: dir, brokerCpu: '0', portcullisNodeFlags: flags, mosquittoPath: '', stdoutDir: values['node-stdout'] === '' ? undefined : values['node-stdout'] }
-  const cluster = (nodeId: string, qos0: Qos0Path): Record<string, unknown> => ({ cluster: { redis: { path: join(dir, 'redis.sock') }, nodeId, qos0 }, persistence: true })
+  // (--qos0-batch-ms: the nodes' cluster.qos0BatchMs; not given, their default — or nothing, for a --root build without it.)
+  const batch = values['qos0-batch-ms'] === '' ? {} : { qos0BatchMs: Number(values['qos0-batch-ms']) }
+  const cluster = (nodeId: string, qos0: Qos0Path): Record<string, unknown> => ({ cluster: { redis: { path: join(dir, 'redis.sock') }, nodeId, qos0, ...batch }, persistence: true })
   const root = values.root === '' ? {} : { root: values.root }
   const results: Result[] = []
   const idles: Idle[] = []

@@ -178,6 +178,7 @@ export async function createServer(config: PortcullisConfig, options: ServerOpti
     const bus = redis === undefined ? new LocalBus() : new RedisBus(redis, logger, {
       ...(retained instanceof RedisRetainedStore ? { mirrorRetained: (m) => retained.mirror(m) } : {}),
       qos0: config.cluster?.qos0 ?? 'pubsub',
+      qos0BatchMs: config.cluster?.qos0BatchMs ?? 0,
     })
 
     const broker = new Broker({

@@ -48,6 +48,8 @@ export interface RedisBusOptions {
   readonly mirrorRetained?: (message: Message) => void
   /** How QoS 0 messages reach the other nodes' non-shared subscriptions (default 'pubsub'). */
   readonly qos0?: 'pubsub' | 'stream'
+  /** Over pub/sub: how long QoS 0 messages for another node are held after its last PUBLISH while more come (default 0). */
+  readonly qos0BatchMs?: number
 }
 
 /** Counters for /stats and tests. */
@@ -58,6 +60,8 @@ export interface RedisBusStats {
   received: number
   /** QoS 0 messages for other nodes that were lost (Redis away, or the node's subscription being made again). */
   qos0Lost: number
+  /** PUBLISHes received through this node's QoS 0 channel (each carries one or more messages). */
+  qos0Entries: number
 }
 
 /** A forwarded message kept for a client being claimed here, with the stream entry it came in (left unacknowledged meanwhile). */
@@ -115,7 +119,7 @@ export class RedisBus implements ClusterBus {
     this.#logger = logger
     this.#routes = new RouteTable(state, logger)
     this.#mirror = options.mirrorRetained
-    this.#qos0Out = options.qos0 === 'stream' ? undefined : new Qos0Sender(state, logger, (node) => this.#routes.alive(node))
+    this.#qos0Out = options.qos0 === 'stream' ? undefined : new Qos0Sender(state, logger, (node) => this.#routes.alive(node), options.qos0BatchMs ?? 0)
     this.#takeover = new StreamTakeover({
       state, logger, routes: this.#routes,
       deliver: (message, forwarded) => this.#handler(message, forwarded),
@@ -132,6 +136,7 @@ export class RedisBus implements ClusterBus {
       forwarded: this.#forwarded,
       received: (this.#reader?.received ?? 0) + (this.#qos0In?.received ?? 0),
       qos0Lost: this.#qos0Out?.lost ?? 0,
+      qos0Entries: this.#qos0In?.entries ?? 0,
     }
   }
 

@@ -21,12 +21,13 @@ import { ROUTE_KEYS } from '../../src/cluster/routes.js'
 import { streamKey } from '../../src/cluster/streams.js'
 import type { Message } from '../../src/mqtt/types.js'
 import {
-  VERSIONS, connect, connectWithInbox, delay, end, expectNoMessage, startBroker, subscribe, uid, until, withTimeout,
-  type Inbox, type RunningBroker, type Version,
+  VERSIONS, connect, connectWithInbox, delay, end, expectNoMessage, rawConnected, rawSubscribe, startBroker, subscribe, uid, until, withTimeout,
+  type Inbox, type RawClient, type RunningBroker, type Version,
 } from '../helpers/broker.js'
 import { killConnectionsNamed, startRedisFixture, type RedisFixture } from '../helpers/redis-server.js'
 import { busOf, routed } from '../helpers/cluster-bus.js'
 import type { MqttClient } from 'mqtt'
+import type { IPublishPacket } from 'mqtt-packet'
 
 const vname = (v: Version): string => (v === 5 ? '5.0' : '3.1.1')
 
@@ -205,6 +206,68 @@ for (const version of VERSIONS) {
         await until(() => (B().server.broker.retained.match(topic) as Message[]).length === 0, 'the clearing on B', 5000)
       } finally {
         await end(sub, pub)
+      }
+    })
+
+    test('MQTT 5 properties of a crossing QoS 0 message arrive on B as a subscriber on A gets them: user properties, content type, expiry, subscription identifier, topic alias', async () => {
+      const topic = `${uid('q0p')}/props`
+      const properties = {
+        userProperties: { site: 'north', tag: ['a', 'b'] },
+        contentType: 'application/json',
+        payloadFormatIndicator: true,
+        responseTopic: `${topic}/reply`,
+        correlationData: Buffer.from([0, 1, 2, 0xff]),
+        messageExpiryInterval: 600,
+      }
+      // The same subscriber on each node: a topic alias allowed (MQTT 5), subscription identifier 7.
+      const subscriber = async (port: number): Promise<RawClient> => {
+        const raw = await rawConnected(port, version, version === 5 ? { properties: { topicAliasMaximum: 4 } } : {})
+        assert.deepEqual(await rawSubscribe(raw, topic, 0, 1, {}, version === 5 ? { subscriptionIdentifier: 7 } : undefined), [0])
+        return raw
+      }
+      const local = await subscriber(A().port)
+      const remote = await subscriber(B().port)
+      const pub = await connect(A().port, { protocolVersion: 5, clientId: uid('pub') })
+      try {
+        await routed(A(), 'node-b', topic)
+        for (const n of ['one', 'two', 'three']) await pub.publishAsync(topic, n, { qos: 0, properties })
+        const got = async (raw: RawClient): Promise<IPublishPacket[]> => {
+          const out: IPublishPacket[] = []
+          for (let k = 0; k < 3; k++) out.push(await raw.next('publish', 10_000))
+          return out
+        }
+        const here = await got(local)
+        const there = await got(remote)
+        assert.deepEqual(there.map((p) => p.payload.toString()), ['one', 'two', 'three'])
+        for (const [k, p] of there.entries()) {
+          const q = here[k]
+          assert.equal(p.topic, q.topic, `topic (or the empty topic of an alias) as on A, message ${k}`)
+          assert.equal(p.qos, 0)
+          assert.equal(p.retain, false)
+          if (version === 4) {
+            assert.equal(p.properties, undefined, 'no properties to a 3.1.1 subscriber')
+            assert.equal(p.topic, topic)
+            continue
+          }
+          // The remaining expiry counts down from 600 on either node (whole seconds).
+          const expiry = p.properties?.messageExpiryInterval ?? -1
+          assert.ok(expiry > 590 && expiry <= 600, `message expiry ${expiry}`)
+          assert.deepEqual({ ...p.properties, messageExpiryInterval: 0 }, { ...q.properties, messageExpiryInterval: 0 }, `properties as on A, message ${k}`)
+          assert.deepEqual({ ...p.properties?.userProperties }, properties.userProperties)
+          assert.equal(p.properties?.contentType, properties.contentType)
+          assert.deepEqual(p.properties?.correlationData, properties.correlationData)
+          assert.deepEqual(p.properties?.subscriptionIdentifier, 7)
+        }
+        if (version === 5) {
+          const alias = there[0].properties?.topicAlias
+          assert.ok(alias !== undefined, 'B gives the topic an alias (the subscriber allows 4)')
+          assert.equal(there[0].topic, topic)
+          assert.deepEqual(there.slice(1).map((p) => [p.topic, p.properties?.topicAlias]), [['', alias], ['', alias]], 'then the alias alone')
+        }
+      } finally {
+        local.destroy()
+        remote.destroy()
+        await end(pub)
       }
     })
 

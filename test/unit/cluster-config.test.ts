@@ -9,7 +9,7 @@ const base = { listeners: [{ type: 'tcp', port: 1999 }] }
 
 test('cluster: absent → one node; URL or unix socket accepted; nodeId defaults to host name and first listener port', () => {
   assert.equal(validateConfig(base).cluster, undefined)
-  assert.deepEqual(validateConfig({ ...base, cluster: { redis: 'redis://127.0.0.1:6379', nodeId: 'node-a' } }).cluster, { redis: 'redis://127.0.0.1:6379', nodeId: 'node-a', qos0: 'pubsub' })
+  assert.deepEqual(validateConfig({ ...base, cluster: { redis: 'redis://127.0.0.1:6379', nodeId: 'node-a' } }).cluster, { redis: 'redis://127.0.0.1:6379', nodeId: 'node-a', qos0: 'pubsub', qos0BatchMs: 2 })
   const c = validateConfig({ ...base, cluster: { redis: { path: '/run/redis.sock' } } }).cluster
   assert.deepEqual(c?.redis, { path: '/run/redis.sock' })
   assert.equal(c?.nodeId, `${hostname()}-1999`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64))
@@ -22,6 +22,17 @@ test('cluster: qos0 chooses how QoS 0 reaches other nodes: "pubsub" (default) or
   assert.equal(qos0('stream'), 'stream')
   assert.equal(validateConfig({ ...base, cluster: { redis: { cluster: ['redis://127.0.0.1:7000'] }, nodeId: 'node-a', qos0: 'stream' } }).cluster?.qos0, 'stream')
   assert.throws(() => qos0('pub/sub'), (err: unknown) => err instanceof ConfigError && err.path === 'cluster.qos0' && /"pubsub".*"stream"/.test(err.message))
+})
+
+test('cluster: qos0BatchMs (how long QoS 0 for another node is held while more comes) defaults to 2 ms; 0 to 1,000 ms, fractions allowed; anything else refused naming the key', () => {
+  const batch = (v: unknown): unknown => validateConfig({ ...base, cluster: { redis: 'redis://x', nodeId: 'node-a', qos0BatchMs: v } }).cluster?.qos0BatchMs
+  assert.equal(batch(undefined), 2)
+  assert.equal(batch(0), 0)
+  assert.equal(batch(0.5), 0.5)
+  assert.equal(batch(1000), 1000)
+  for (const bad of [-1, 1001, '2', Number.NaN]) {
+    assert.throws(() => batch(bad), (err: unknown) => err instanceof ConfigError && err.path === 'cluster.qos0BatchMs', `refused: ${String(bad)}`)
+  }
 })
 
 test('cluster: a bad Redis target, node id or unknown key is refused naming the key path', () => {
@@ -50,7 +61,7 @@ test('cluster: a unix-socket Redis that asks for a password gets it (password al
 test('cluster: a Redis Cluster is given as its seed nodes (redis:// or rediss:// URLs with host and port)', () => {
   const seeds = ['redis://127.0.0.1:7000', 'redis://127.0.0.1:7001']
   const c = validateConfig({ ...base, cluster: { redis: { cluster: seeds }, nodeId: 'node-a' } }).cluster
-  assert.deepEqual(c, { redis: { cluster: seeds }, nodeId: 'node-a', qos0: 'pubsub' })
+  assert.deepEqual(c, { redis: { cluster: seeds }, nodeId: 'node-a', qos0: 'pubsub', qos0BatchMs: 2 })
   const refused = (redis: unknown, path: string, message: RegExp): void => {
     const named = (err: unknown): boolean => err instanceof ConfigError && err.path === path && message.test(err.message)
     assert.throws(() => validateConfig({ ...base, cluster: { redis } }), named)
@@ -90,10 +101,10 @@ test('cluster: a master watched by Sentinel is given as its sentinels ("host:por
 test('cluster: replicaAck (WAIT after each commit) with one Redis or Sentinel; refused beside a Redis Cluster', () => {
   const cluster = (c: Record<string, unknown>): unknown => validateConfig({ ...base, cluster: { nodeId: 'node-a', ...c } }).cluster
   assert.deepEqual(cluster({ redis: 'redis://127.0.0.1:6379', replicaAck: { replicas: 1 } }), {
-    redis: 'redis://127.0.0.1:6379', nodeId: 'node-a', qos0: 'pubsub', replicaAck: { replicas: 1, timeoutMs: 1000 },
+    redis: 'redis://127.0.0.1:6379', nodeId: 'node-a', qos0: 'pubsub', qos0BatchMs: 2, replicaAck: { replicas: 1, timeoutMs: 1000 },
   })
   assert.deepEqual(cluster({ redis: { sentinels: ['127.0.0.1:26379'], name: 'm' }, replicaAck: { replicas: 2, timeoutMs: 250 } }), {
-    redis: { sentinels: [{ host: '127.0.0.1', port: 26379 }], name: 'm' }, nodeId: 'node-a', qos0: 'pubsub', replicaAck: { replicas: 2, timeoutMs: 250 },
+    redis: { sentinels: [{ host: '127.0.0.1', port: 26379 }], name: 'm' }, nodeId: 'node-a', qos0: 'pubsub', qos0BatchMs: 2, replicaAck: { replicas: 2, timeoutMs: 250 },
   })
   const refused = (c: Record<string, unknown>, path: string, message: RegExp): void => {
     const named = (err: unknown): boolean => err instanceof ConfigError && err.path === path && message.test(err.message)
