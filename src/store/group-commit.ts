@@ -93,6 +93,12 @@ export class GroupCommitter<Op> implements Omit<CommitBarrier, 'available'> {
   readonly #sealed: Array<Group<Op>> = []
   /** Waiters of the group sent last whose commit has not answered yet. */
   #sending: Waiter[] | undefined
+  /**
+   * Commits sent and not yet told to their waiters, oldest first: one that answers before an
+   * earlier one waits for it (see #send).
+   */
+  readonly #answering: Array<(() => void) | undefined> = []
+  #answered = 0
   #scheduled = false
   #timer: NodeJS.Timeout | undefined
   #recorded = 0
@@ -273,14 +279,23 @@ export class GroupCommitter<Op> implements Omit<CommitBarrier, 'available'> {
     }
     this.#sending = waiters
     const started = process.hrtime.bigint()
+    // Groups answer in the order they were sent, whatever order the backend answers them in: on
+    // a Redis Cluster a group is a MULTI per slot, and a later group that touches fewer masters
+    // can answer first — its waiters would then send (a QoS 2 delivery goes out once its packet
+    // identifier is committed) ahead of an earlier group's.
+    const answering = this.#answering
+    const turn = this.#answered + answering.length
+    answering.push(undefined)
     const finish = (outcome: void | CommitOutcome<Op>): void => {
-      if (this.#sending === waiters) this.#sending = undefined
-      this.#count(ops.length, outcome ?? {}, Number(process.hrtime.bigint() - started) / 1e9)
-      const failed = outcome?.failed
-      const refused = outcome?.refused === undefined ? undefined : numbered(groups, outcome.refused)
-      for (const done of waiters) done(failed, refused)
-      outcome?.after?.()
-      sent()
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9
+      answering[turn - this.#answered] = () => this.#finish(groups, ops.length, waiters, outcome, seconds, sent)
+      while (answering.length > 0) {
+        const next = answering[0]
+        if (next === undefined) return
+        answering.shift()
+        this.#answered++
+        next()
+      }
     }
     let result: void | CommitOutcome<Op> | Promise<void | CommitOutcome<Op>>
     try {
@@ -291,6 +306,17 @@ export class GroupCommitter<Op> implements Omit<CommitBarrier, 'available'> {
     }
     if (result instanceof Promise) result.then(finish, (err: unknown) => finish({ failed: asError(err) }))
     else finish(result)
+  }
+
+  /** Tell a commit's waiters how it went (in the order commits were sent). */
+  #finish(groups: Array<Group<Op>>, changes: number, waiters: Waiter[], outcome: void | CommitOutcome<Op>, seconds: number, sent: () => void): void {
+    if (this.#sending === waiters) this.#sending = undefined
+    this.#count(changes, outcome ?? {}, seconds)
+    const failed = outcome?.failed
+    const refused = outcome?.refused === undefined ? undefined : numbered(groups, outcome.refused)
+    for (const done of waiters) done(failed, refused)
+    outcome?.after?.()
+    sent()
   }
 
   #count(changes: number, outcome: CommitOutcome<Op>, seconds: number): void {

@@ -26,9 +26,9 @@ class Backend implements CommitBackend<string> {
     return new Promise((resolve, reject) => this.#answers.push(() => (fail ? reject(new Error('EXEC failed')) : resolve())))
   }
 
-  /** Answer the oldest group still waiting. */
-  answer(): void {
-    this.#answers.shift()?.()
+  /** Answer the oldest group still waiting (`newest`: the newest one, as a Redis Cluster may). */
+  answer(newest = false): void {
+    ;(newest ? this.#answers.pop() : this.#answers.shift())?.()
   }
 
   failed(error: Error, changes: number): void {
@@ -84,6 +84,31 @@ describe('GroupCommitter', () => {
     await nextTurn()
     assert.deepEqual(log, ['waits for a', 'waits for b'])
     assert.equal(c.pending, false)
+  })
+
+  test('a group the backend answers before an earlier one waits for it: waiters are told in the order groups were sent', async () => {
+    // (A Redis Cluster sends a group as a MULTI per slot: a later group on fewer masters can answer first.)
+    const backend = new Backend(true)
+    const c = new GroupCommitter(backend)
+    const log: string[] = []
+    for (const name of ['a', 'b', 'c']) {
+      c.record(name)
+      c.afterCommit(waiter(log, name))
+      await nextTurn()
+    }
+    assert.deepEqual(backend.groups, [['a'], ['b'], ['c']])
+    backend.answer(true)
+    await nextTurn()
+    assert.deepEqual(log, [], 'c answered first: told once a and b are')
+    assert.equal(c.pending, true)
+    backend.answer()
+    await nextTurn()
+    assert.deepEqual(log, ['a'])
+    backend.answer()
+    await nextTurn()
+    assert.deepEqual(log, ['a', 'b', 'c'])
+    assert.equal(c.pending, false)
+    assert.equal(c.stats.commits, 3)
   })
 
   for (const async of [false, true]) {
