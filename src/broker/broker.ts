@@ -94,7 +94,10 @@ export class Broker {
     authFailuresByReason: {},
     authFailuresByAuthenticator: {},
     authzDenied: { connect: 0, publish: 0, subscribe: 0 },
-    limitsHit: { maxSubscriptionsPerClient: 0, maxInflightBytes: 0, maxQueuedBytes: 0, connectRatePerAddress: 0, publishRate: 0 },
+    limitsHit: {
+      maxSubscriptionsPerClient: 0, maxInflightBytes: 0, maxQueuedBytes: 0, connectRatePerAddress: 0, publishRate: 0,
+      maxRetainedMessages: 0, maxRetainedBytes: 0,
+    },
   }
   readonly tree = new TopicTree()
   /** The sessions and their lifecycle. */

@@ -49,6 +49,15 @@ export interface Limits {
    *  second, each a token bucket holding one second's worth. Over it: MQTT 5 DISCONNECT
    *  0x97 Quota exceeded, 3.1.1 close. */
   readonly publishRate: PublishRate
+  /** Retained messages clients may keep (the broker's own `$` topics not counted); 0: no limit.
+   *  A retained PUBLISH that would keep one more is refused: MQTT 5 0x97 Quota exceeded,
+   *  3.1.1 acknowledged and dropped (as an unauthorized publish). Replacing or clearing a
+   *  retained message always works. Without it one client could grow memory (and the store)
+   *  without bound, one topic at a time. */
+  readonly maxRetainedMessages: number
+  /** Bytes (topic + payload) of the retained messages clients keep; 0: no limit. Over it, a
+   *  retained PUBLISH that would add bytes is refused as for maxRetainedMessages. */
+  readonly maxRetainedBytes: number
 }
 
 export interface PublishRate {
@@ -62,6 +71,7 @@ export interface PublishRate {
 /** The limits counted in `/metrics` (portcullis_limit_hits_total) and in the stats when they act. */
 export const COUNTED_LIMITS = [
   'maxSubscriptionsPerClient', 'maxInflightBytes', 'maxQueuedBytes', 'connectRatePerAddress', 'publishRate',
+  'maxRetainedMessages', 'maxRetainedBytes',
 ] as const
 export type CountedLimit = (typeof COUNTED_LIMITS)[number]
 
@@ -86,4 +96,8 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   connectRatePerAddress: 1000,
   connectBurstPerAddress: 5000,
   publishRate: Object.freeze({ messages: 0, bytes: 0 }),
+  // Far above what a fleet's last-known states take (a million topics; 256 MiB of topics and
+  // payloads, about 0.5-1 GiB of process memory with the index), yet a bound.
+  maxRetainedMessages: 1_000_000,
+  maxRetainedBytes: 256 * 1024 * 1024,
 })

@@ -190,6 +190,8 @@ function validateLimits(raw: unknown, path: string): Limits {
     connectRatePerAddress: int('connectRatePerAddress', 0, 1_000_000),
     connectBurstPerAddress: int('connectBurstPerAddress', 1, 1_000_000),
     publishRate: validatePublishRate(v['publishRate'], `${path}.publishRate`),
+    maxRetainedMessages: int('maxRetainedMessages', 0, 1_000_000_000),
+    maxRetainedBytes: int('maxRetainedBytes', 0, 2 ** 40),
   })
 }
 

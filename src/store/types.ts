@@ -42,6 +42,10 @@ export interface RetainedStore {
   readonly size: number
   /** Retained messages on topics not starting with `$`: what clients retained ($SYS left out). */
   readonly userSize?: number
+  /** Their bytes (topic + payload), as limits.maxRetainedBytes counts them. */
+  readonly userBytes?: number
+  /** The bytes (topic + payload) of the message retained on `topic`; undefined: none. */
+  heldBytes?(topic: string): number | undefined
   close(): Promise<void>
 }
 

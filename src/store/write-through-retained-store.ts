@@ -21,6 +21,14 @@ export abstract class WriteThroughRetainedStore implements RetainedStore {
     return this.memory.userSize
   }
 
+  get userBytes(): number {
+    return this.memory.userBytes
+  }
+
+  heldBytes(topic: string): number | undefined {
+    return this.memory.heldBytes(topic)
+  }
+
   protected get closed(): boolean {
     return this.#closed
   }

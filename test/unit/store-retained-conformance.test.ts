@@ -73,6 +73,25 @@ for (const [name, open] of BACKENDS) {
       await store.close()
     })
 
+    test('userBytes counts topic + payload of what clients retained (maxRetainedBytes), through replace, clear and expiry', async (t) => {
+      const store = await open(t)
+      await store.set(message('b/1', 'abc'))
+      await store.set(message('$SYS/x', 'not counted'))
+      assert.equal(store.userBytes, 3 + 3)
+      assert.equal(store.heldBytes?.('b/1'), 6)
+      assert.equal(store.heldBytes?.('b/2'), undefined)
+      await store.set(message('b/1', 'abcdef'))
+      assert.equal(store.userBytes, 3 + 6, 'a replacement counts once, at its new size')
+      await store.set(message('b/2', 'z', Date.now() - 1))
+      assert.equal(store.userBytes, 9 + 3 + 1)
+      await scanAll(store, ['b/#'])
+      assert.equal(store.userBytes, 9, 'an expired message found by a scan is removed and uncounted')
+      await store.set(message('b/1', ''))
+      assert.equal(store.userBytes, 0)
+      assert.equal(store.userSize, 0)
+      await store.close()
+    })
+
     test('scan: each message once across overlapping filters, reported with the first filter that matches it; expired left out', async (t) => {
       const store = await open(t)
       for (const topic of ['s/1', 's/2', 's/2/x', 'other', '$SYS/s']) await store.set(message(topic, topic))

@@ -10,6 +10,7 @@ import { ReasonCode } from '../../protocol/reason-codes.js'
 import { hasMoreLevels, topicNameFault } from '../../protocol/topic.js'
 import type { Connection } from '../connection.js'
 import { receivedQos0Encoding } from '../qos0-encoding.js'
+import type { CountedLimit } from '../limits.js'
 import { PublishRateLimiter } from '../rate-limit.js'
 import { forwardableProperties } from '../properties.js'
 import { clock } from '../../clock.js'
@@ -59,6 +60,23 @@ function acknowledge(conn: Connection, qos: QoS, id: number, reasonCode: number)
   } else {
     conn.sendAck(qos === 1 ? 'puback' : 'pubrec', id)
   }
+}
+
+/**
+ * The retained limit a retained PUBLISH of `topic` would pass (maxRetainedMessages,
+ * maxRetainedBytes), or undefined when it fits. Clearing always fits, and so does replacing a
+ * retained message with one no larger.
+ */
+function retainedOverLimit(conn: Connection, topic: string, payloadBytes: number): CountedLimit | undefined {
+  if (payloadBytes === 0) return undefined
+  const { maxRetainedMessages, maxRetainedBytes } = conn.broker.limits
+  if (maxRetainedMessages === 0 && maxRetainedBytes === 0) return undefined
+  const store = conn.broker.retained
+  const held = store.heldBytes?.(topic)
+  if (held === undefined && maxRetainedMessages > 0 && (store.userSize ?? 0) >= maxRetainedMessages) return 'maxRetainedMessages'
+  const bytes = topic.length + payloadBytes
+  if (maxRetainedBytes > 0 && bytes > (held ?? 0) && (store.userBytes ?? 0) - (held ?? 0) + bytes > maxRetainedBytes) return 'maxRetainedBytes'
+  return undefined
 }
 
 /** limits.publishRate: off unless configured; the client's buckets are made at its first PUBLISH. */
@@ -173,6 +191,19 @@ export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket, fra
       refuse(conn, qos, id, ReasonCode.NotAuthorized)
     } else {
       // MQTT 3.1.1 has no negative acknowledgement: acknowledge and drop, keep the connection.
+      if (qos === 2) broker.sessions.addIncomingQos2(session, id)
+      acknowledgeStored(conn, qos, id)
+    }
+    return
+  }
+  const overLimit = packet.retain ? retainedOverLimit(conn, topic, packet.payload.length) : undefined
+  if (overLimit !== undefined) {
+    broker.countLimit(overLimit)
+    broker.logger.debug({ clientId: conn.clientId, topic, limit: overLimit }, 'retained publish refused: limit reached')
+    if (conn.v5) {
+      refuse(conn, qos, id, ReasonCode.QuotaExceeded)
+    } else {
+      // As an unauthorized publish: MQTT 3.1.1 has no negative acknowledgement.
       if (qos === 2) broker.sessions.addIncomingQos2(session, id)
       acknowledgeStored(conn, qos, id)
     }

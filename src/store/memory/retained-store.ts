@@ -1,7 +1,7 @@
 /** Retained messages held in memory, one per topic, indexed by topic level (retained-trie.ts). */
 import type { Message } from '../../mqtt/types.js'
 import type { RetainedScan, RetainedStore } from '../types.js'
-import { RetainedTrie } from './retained-trie.js'
+import { RetainedTrie, retainedBytes } from './retained-trie.js'
 
 export class MemoryRetainedStore implements RetainedStore {
   readonly #trie = new RetainedTrie()
@@ -12,6 +12,15 @@ export class MemoryRetainedStore implements RetainedStore {
 
   get userSize(): number {
     return this.#trie.size - this.#trie.dollarSize
+  }
+
+  get userBytes(): number {
+    return this.#trie.userBytes
+  }
+
+  heldBytes(topic: string): number | undefined {
+    const m = this.#trie.get(topic)
+    return m === undefined ? undefined : retainedBytes(m)
   }
 
   set(message: Message): void {

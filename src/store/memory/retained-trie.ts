@@ -33,11 +33,18 @@ interface Frame {
   readonly children: Iterator<[string, RetainedNode]>
 }
 
+/** What a retained message counts for limits.maxRetainedBytes: its topic (characters) and payload. */
+export function retainedBytes(m: Message): number {
+  return m.topic.length + m.payload.length
+}
+
 export class RetainedTrie {
   readonly #root = new RetainedNode()
   #size = 0
   /** Of them, on `$` topics ($SYS): the broker's own, not what clients retained [MQTT-4.7.2-1]. */
   #dollarSize = 0
+  /** retainedBytes() of the messages not on `$` topics. */
+  #userBytes = 0
 
   get size(): number {
     return this.#size
@@ -45,6 +52,10 @@ export class RetainedTrie {
 
   get dollarSize(): number {
     return this.#dollarSize
+  }
+
+  get userBytes(): number {
+    return this.#userBytes
   }
 
   get(topic: string): Message | undefined {
@@ -67,10 +78,14 @@ export class RetainedTrie {
       }
       node = next
     }
+    const dollar = message.topic.startsWith('$')
     if (node.message === undefined) {
       this.#size++
-      if (message.topic.startsWith('$')) this.#dollarSize++
+      if (dollar) this.#dollarSize++
+    } else if (!dollar) {
+      this.#userBytes -= retainedBytes(node.message)
     }
+    if (!dollar) this.#userBytes += retainedBytes(message)
     node.message = message
   }
 
@@ -85,9 +100,10 @@ export class RetainedTrie {
       if (node === undefined) return false
     }
     if (node.message === undefined || (expected !== undefined && node.message !== expected)) return false
+    if (topic.startsWith('$')) this.#dollarSize--
+    else this.#userBytes -= retainedBytes(node.message)
     node.message = undefined
     this.#size--
-    if (topic.startsWith('$')) this.#dollarSize--
     for (let i = levels.length - 1; i >= 0; i--) {
       if (node.message !== undefined || (node.children !== undefined && node.children.size > 0)) break
       const parent = path[i]
@@ -100,6 +116,8 @@ export class RetainedTrie {
   clear(): void {
     this.#root.children = undefined
     this.#size = 0
+    this.#dollarSize = 0
+    this.#userBytes = 0
   }
 
   /** Walk the messages matching any of `filters` (valid topic filters, without `$share/`). */
