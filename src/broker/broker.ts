@@ -96,7 +96,7 @@ export class Broker {
     authzDenied: { connect: 0, publish: 0, subscribe: 0 },
     limitsHit: {
       maxSubscriptionsPerClient: 0, maxInflightBytes: 0, maxQueuedBytes: 0, connectRatePerAddress: 0, publishRate: 0,
-      maxRetainedMessages: 0, maxRetainedBytes: 0,
+      maxRetainedMessages: 0, maxRetainedBytes: 0, maxSubscriptions: 0,
     },
   }
   readonly tree = new TopicTree()

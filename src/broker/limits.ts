@@ -58,6 +58,10 @@ export interface Limits {
   /** Bytes (topic + payload) of the retained messages clients keep; 0: no limit. Over it, a
    *  retained PUBLISH that would add bytes is refused as for maxRetainedMessages. */
   readonly maxRetainedBytes: number
+  /** Subscriptions all sessions on this node may hold together; 0: no limit. A new filter past
+   *  it is refused as for maxSubscriptionsPerClient. Per client alone, many clients could still
+   *  grow the node's subscription tree -- and, in a cluster, every node's copy of its routes. */
+  readonly maxSubscriptions: number
 }
 
 export interface PublishRate {
@@ -71,7 +75,7 @@ export interface PublishRate {
 /** The limits counted in `/metrics` (portcullis_limit_hits_total) and in the stats when they act. */
 export const COUNTED_LIMITS = [
   'maxSubscriptionsPerClient', 'maxInflightBytes', 'maxQueuedBytes', 'connectRatePerAddress', 'publishRate',
-  'maxRetainedMessages', 'maxRetainedBytes',
+  'maxRetainedMessages', 'maxRetainedBytes', 'maxSubscriptions',
 ] as const
 export type CountedLimit = (typeof COUNTED_LIMITS)[number]
 
@@ -100,4 +104,6 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   // payloads, about 0.5-1 GiB of process memory with the index), yet a bound.
   maxRetainedMessages: 1_000_000,
   maxRetainedBytes: 256 * 1024 * 1024,
+  // 200,000 clients with 10 subscriptions each; a few hundred bytes each on every node.
+  maxSubscriptions: 2_000_000,
 })

@@ -192,6 +192,7 @@ function validateLimits(raw: unknown, path: string): Limits {
     publishRate: validatePublishRate(v['publishRate'], `${path}.publishRate`),
     maxRetainedMessages: int('maxRetainedMessages', 0, 1_000_000_000),
     maxRetainedBytes: int('maxRetainedBytes', 0, 2 ** 40),
+    maxSubscriptions: int('maxSubscriptions', 0, 1_000_000_000),
   })
 }
 

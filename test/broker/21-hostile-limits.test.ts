@@ -29,7 +29,7 @@ test('/metrics counts limit hits by limit (portcullis_limit_hits_total)', async 
   const metrics = createMetrics(broker.server.brokerAdmin)
   const text = await metrics.registry.metrics()
   metrics.close()
-  for (const limit of ['maxSubscriptionsPerClient', 'maxInflightBytes', 'maxQueuedBytes', 'connectRatePerAddress', 'publishRate']) {
+  for (const limit of ['maxSubscriptionsPerClient', 'maxInflightBytes', 'maxQueuedBytes', 'connectRatePerAddress', 'publishRate', 'maxRetainedMessages', 'maxRetainedBytes', 'maxSubscriptions']) {
     assert.match(text, new RegExp(`portcullis_limit_hits_total\\{limit="${limit}"\\} \\d+`))
   }
 })
@@ -252,3 +252,33 @@ describe('maxWriteBuffer: a client that does not read its answers', () => {
     })
   }
 })
+
+for (const v of VERSIONS) {
+  test(`v${v}: maxSubscriptions: all sessions of the node together; a new filter past it gets ${v === 5 ? '0x97' : '0x80'}, replacing works, an UNSUBSCRIBE makes room`, async () => {
+    const quota = v === 5 ? 0x97 : 0x80
+    const b = await startBroker({ limits: { maxSubscriptions: 4 } })
+    try {
+      const base = uid('ns')
+      const a = await rawSocket(b.port, v)
+      await a.connect({ clientId: uid('a'), protocolVersion: v })
+      a.send({ cmd: 'subscribe', messageId: 1, subscriptions: ['1', '2', '3'].map((t) => ({ topic: `${base}/${t}`, qos: 1 as const })) })
+      assert.deepEqual((await a.next('suback')).granted, [1, 1, 1])
+      const c = await rawSocket(b.port, v)
+      await c.connect({ clientId: uid('c'), protocolVersion: v })
+      const before = hits(b, 'maxSubscriptions')
+      c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `${base}/1`, qos: 0 }, { topic: `${base}/x`, qos: 0 }] })
+      assert.deepEqual((await c.next('suback')).granted, [0, quota], 'the same filter as another client counts too: the node holds a fourth subscription')
+      assert.equal(hits(b, 'maxSubscriptions') - before, 1)
+      c.send({ cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: `${base}/1`, qos: 1 }] })
+      assert.deepEqual((await c.next('suback')).granted, [1], 'replacing a subscription the session holds always works')
+      a.send({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: [`${base}/2`] })
+      await a.next('unsuback')
+      c.send({ cmd: 'subscribe', messageId: 3, subscriptions: [{ topic: `${base}/x`, qos: 0 }] })
+      assert.deepEqual((await c.next('suback')).granted, [0], 'room again')
+      a.destroy()
+      c.destroy()
+    } finally {
+      await b.close()
+    }
+  })
+}

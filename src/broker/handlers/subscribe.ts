@@ -62,6 +62,14 @@ export function handleSubscribe(conn: Connection, packet: mqtt.ISubscribePacket)
       codes.push(toReasonCode('ERR_QUOTA_EXCEEDED'))
       continue
     }
+    // maxSubscriptions: the same for all sessions on this node together.
+    const nodeMax = broker.limits.maxSubscriptions
+    if (nodeMax > 0 && broker.tree.size >= nodeMax && !session.subscriptions.has(key)) {
+      broker.countLimit('maxSubscriptions')
+      broker.logger.debug({ clientId: conn.clientId, filter: key }, 'subscription quota of the node exceeded')
+      codes.push(toReasonCode('ERR_QUOTA_EXCEEDED'))
+      continue
+    }
     const sub: Subscription = {
       clientId: session.clientId,
       key,
