@@ -9,6 +9,7 @@ import { toReasonCode } from '../../errors.js'
 import { ReasonCode } from '../../protocol/reason-codes.js'
 import { hasMoreLevels, topicNameFault } from '../../protocol/topic.js'
 import type { Connection } from '../connection.js'
+import type { Session } from '../session.js'
 import { receivedQos0Encoding } from '../qos0-encoding.js'
 import type { CountedLimit } from '../limits.js'
 import { PublishRateLimiter } from '../rate-limit.js'
@@ -51,6 +52,20 @@ function acknowledgeStored(conn: Connection, qos: QoS, id: number, since?: numbe
 /** A PUBACK/PUBREC with a reason code of 0x80 or more (MQTT 5), in its place among the acknowledgements. */
 function refuse(conn: Connection, qos: QoS, id: number, reasonCode: number): void {
   conn.broker.afterCommit(() => acknowledge(conn, qos, id, reasonCode))
+}
+
+/**
+ * A PUBLISH refused for a reason the client may not learn from MQTT 3.1.1: MQTT 5 gets
+ * `reasonCode` (QoS 0: nothing); 3.1.1 has no negative acknowledgement, so it is acknowledged
+ * and dropped, the connection kept.
+ */
+function refusePublish(conn: Connection, session: Session, qos: QoS, id: number, reasonCode: number): void {
+  if (conn.v5) {
+    refuse(conn, qos, id, reasonCode)
+    return
+  }
+  if (qos === 2) conn.broker.sessions.addIncomingQos2(session, id)
+  acknowledgeStored(conn, qos, id)
 }
 
 function acknowledge(conn: Connection, qos: QoS, id: number, reasonCode: number): void {
@@ -187,26 +202,14 @@ export function handlePublish(conn: Connection, packet: mqtt.IPublishPacket, fra
   if (!authz.canPublish(topic, qos, packet.retain)) {
     broker.stats.authzDenied.publish++
     broker.logger.debug({ clientId: conn.clientId, topic }, 'publish not authorized')
-    if (conn.v5) {
-      refuse(conn, qos, id, ReasonCode.NotAuthorized)
-    } else {
-      // MQTT 3.1.1 has no negative acknowledgement: acknowledge and drop, keep the connection.
-      if (qos === 2) broker.sessions.addIncomingQos2(session, id)
-      acknowledgeStored(conn, qos, id)
-    }
+    refusePublish(conn, session, qos, id, ReasonCode.NotAuthorized)
     return
   }
   const overLimit = packet.retain ? retainedOverLimit(conn, topic, packet.payload.length) : undefined
   if (overLimit !== undefined) {
     broker.countLimit(overLimit)
     broker.logger.debug({ clientId: conn.clientId, topic, limit: overLimit }, 'retained publish refused: limit reached')
-    if (conn.v5) {
-      refuse(conn, qos, id, ReasonCode.QuotaExceeded)
-    } else {
-      // As an unauthorized publish: MQTT 3.1.1 has no negative acknowledgement.
-      if (qos === 2) broker.sessions.addIncomingQos2(session, id)
-      acknowledgeStored(conn, qos, id)
-    }
+    refusePublish(conn, session, qos, id, ReasonCode.QuotaExceeded)
     return
   }
 
