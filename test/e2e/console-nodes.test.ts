@@ -38,7 +38,11 @@ test('console: the Nodes page and the Clients page\'s Node column, with two node
 
   const { page, errors } = await openConsolePage(browser, `http://127.0.0.1:${adminPorts.get('node-a')}`, API_KEY, 'nodes')
   const row = (node: string) => page.locator(`#node-table tr[data-node="${node}"]`)
-  await row('node-b').locator('[data-field=clients]', { hasText: /^1$/ }).waitFor({ timeout: 10_000 })
+  // Each row shows what its node reported with its last heartbeat (once a second), so each node's
+  // client appears on its own heartbeat: wait for both before reading the summary of the same draw.
+  for (const node of ['node-a', 'node-b']) {
+    await row(node).locator('[data-field=clients]', { hasText: /^1$/ }).waitFor({ timeout: 10_000 })
+  }
   assert.equal(await row('node-a').getAttribute('data-state'), 'up')
   assert.equal(await row('node-b').getAttribute('data-state'), 'up')
   assert.match(await row('node-a').innerText(), /this node/)
