@@ -63,7 +63,22 @@ function decodeWithMqttPacket(frame: Buffer, version: ProtocolVersion): mqtt.Pac
  * filters, a Will QoS of 3. Every packet mqtt-packet decodes for the broker passes here.
  */
 export function packetFault(packet: mqtt.Packet): PortcullisError | undefined {
-  return checkPacketProperties(packet) ?? illFormedFilter(packet) ?? willQosFault(packet)
+  return checkPacketProperties(packet) ?? illFormedFilter(packet) ?? willQosFault(packet) ?? ackIdFault(packet)
+}
+
+/**
+ * PUBACK, PUBREC, PUBREL and PUBCOMP carry the identifier of the PUBLISH they answer
+ * [MQTT-2.2.1-5, MQTT-2.2.1-6], which is never 0 [MQTT-2.2.1-3]: one with 0 answers nothing
+ * either side sent, a Protocol Error (as Mosquitto treats it), not an unknown identifier.
+ */
+function ackIdZero(cmd: string): PortcullisError {
+  return new PortcullisError('ERR_PROTOCOL', `${cmd.toUpperCase()} with packet identifier 0`)
+}
+
+function ackIdFault(packet: mqtt.Packet): PortcullisError | undefined {
+  const { cmd } = packet
+  if (cmd !== 'puback' && cmd !== 'pubrec' && cmd !== 'pubrel' && cmd !== 'pubcomp') return undefined
+  return packet.messageId === 0 ? ackIdZero(cmd) : undefined
 }
 
 /** A will QoS of 3 (both bits set) makes the CONNECT malformed [MQTT-3.1.2-14]. */
@@ -161,7 +176,9 @@ export function decodePacket(frame: Buffer, version: ProtocolVersion, lastTopic?
       const p = bodyStart(frame)
       if (frame.length - p !== 2) break
       const cmd = type === 4 ? 'puback' : type === 5 ? 'pubrec' : type === 6 ? 'pubrel' : 'pubcomp'
-      return { cmd, messageId: frame.readUInt16BE(p), length: 2 }
+      const messageId = frame.readUInt16BE(p)
+      if (messageId === 0) return ackIdZero(cmd)
+      return { cmd, messageId, length: 2 }
     }
     case 1: {
       const connect = decodeCommonConnect(frame, flags)

@@ -9,10 +9,16 @@
  * string properties) goes through its `_parseString`, which decodes without keeping the
  * bytes; the override below marks ill-formed UTF-8 in the result while those bytes are
  * still in the parser's list (utf8.ts says why and how).
+ *
+ * mqtt-packet reads a one-byte flag property (Payload Format Indicator, Request Problem
+ * Information, Request Response Information, …) as `byte !== 0`, so a 2 would pass as true; the
+ * protocol allows only 0 and 1, and anything else is a Protocol Error (MQTT 5.0 §3.1.2.11.6,
+ * §3.1.2.11.7; §3.3.2.3.2 defines only the two values), as Mosquitto answers it.
  */
 import { createRequire } from 'node:module'
 import type mqtt from 'mqtt-packet'
 import { markIllFormedUtf8 } from './utf8.js'
+import { PortcullisError } from '../errors.js'
 import type { ProtocolVersion } from '../mqtt/types.js'
 
 const requireFromMqttPacket = createRequire(createRequire(import.meta.url).resolve('mqtt-packet'))
@@ -33,6 +39,10 @@ interface ParserInternals {
   _parseString(): string | null
   /** Decode the body of the packet whose header was read; true once the whole body was there. */
   _parsePayload(): boolean
+  /** One property value of the given type (mqtt-packet's names: 'byte', 'int16', 'string', …). */
+  _parseByType(type: string): unknown
+  /** The next byte, or undefined when the packet is short. */
+  _parseByte(): number | undefined
   _emitError(err: Error): void
 }
 
@@ -63,6 +73,16 @@ class LeanParser extends MqttPacketParser {
       this._emitError(new Error(`${this.packet.cmd.toUpperCase()} has ${this.packet.length - this._pos} bytes beyond its last field`))
     }
     return done
+  }
+
+  /** A flag property's byte: 0 or 1, anything else refused (see the top of this file). */
+  override _parseByType(type: string): unknown {
+    if (type !== 'byte') return super._parseByType(type)
+    const value = this._parseByte()
+    if (value !== undefined && value > 1) {
+      this._emitError(new PortcullisError('ERR_PROTOCOL', `a one-byte flag property has the value ${value} (only 0 and 1 are allowed)`))
+    }
+    return value !== 0
   }
 
   /** mqtt-packet's string, with ill-formed UTF-8 marked (only a string holding U+FFFD is re-checked). */

@@ -192,6 +192,42 @@ for (const v of VERSIONS) {
         await closedAlone(raw, 0x82)
       })
 
+      test('a Payload Format Indicator other than 0 or 1 is a protocol error (DISCONNECT 0x82), not routed [MQTT 5.0 §3.3.2.3.2]', async () => {
+        const topic = uid('props')
+        await subscribe(healthy.client, topic, { qos: 0 })
+        const leaked = watchTopic(healthy.client, topic)
+        const raw = await open(true)
+        raw.write(publishWithProperties([0x01, 0x02], 0, topic))
+        await closedAlone(raw, 0x82)
+        assert.equal(leaked(), false)
+        // 1 (UTF-8) is delivered as the indicator it is
+        const good = await open(true)
+        const got = nextMessage(healthy.client, topic)
+        good.write(publishWithProperties([0x01, 0x01], 0, topic))
+        const { packet } = await got
+        assert.equal(packet.properties?.payloadFormatIndicator, true)
+        good.destroy()
+      })
+
+      for (const [name, id, field] of [['Request Problem Information', 0x17, 'requestProblemInformation'], ['Request Response Information', 0x19, 'requestResponseInformation']] as const) {
+        test(`a CONNECT with ${name} 2 is a protocol error: closed, no CONNACK (as any property fault in a CONNECT) [MQTT-3.1.2.11.6, MQTT-3.1.2.11.7]`, async () => {
+          const frame = connectBytes({ protocolVersion: 5, clientId: uid('raw'), properties: { [field]: true } })
+          const at = frame.indexOf(Buffer.from([id, 0x01]))
+          assert.ok(at > 0)
+          frame[at + 1] = 2
+          const raw = await open(false)
+          raw.write(frame)
+          await closedAlone(raw)
+          assert.equal(raw.packets.length, 0)
+          // the same CONNECT with 1 is accepted
+          frame[at + 1] = 1
+          const ok = await open(false)
+          ok.write(frame)
+          assert.equal((await ok.next('connack')).reasonCode, 0)
+          ok.destroy()
+        })
+      }
+
       test('a PUBLISH from a client with a Subscription Identifier is a protocol error (DISCONNECT 0x82) [MQTT-3.3.4-6]', async () => {
         const raw = await open(true)
         raw.write(publishWithProperties([0x0b, 0x05]))
@@ -310,6 +346,22 @@ for (const v of VERSIONS) {
       await closedAlone(unsub, 0x82)
       assert.equal(unsub.packets.filter((p) => p.cmd === 'unsuback').length, 0)
     })
+
+    for (const [name, first] of [['PUBACK', 0x40], ['PUBREC', 0x50], ['PUBREL', 0x62], ['PUBCOMP', 0x70]] as const) {
+      test(`a ${name} with packet identifier 0 is a protocol error (v5 DISCONNECT 0x82), not answered [MQTT-2.2.1-3]`, async () => {
+        // (A PUBREL with 0 was answered with PUBCOMP; the others were ignored as an unknown identifier.)
+        const raw = await open(true)
+        raw.write([first, 0x02, 0x00, 0x00])
+        await closedAlone(raw, 0x82)
+        assert.equal(raw.packets.filter((p) => p.cmd === 'pubcomp' || p.cmd === 'pubrel').length, 0)
+        if (v === 5) {
+          // the long form (reason code and properties), decoded by mqtt-packet, likewise
+          const long = await open(true)
+          long.write([first, 0x04, 0x00, 0x00, 0x00, 0x00])
+          await closedAlone(long, 0x82)
+        }
+      })
+    }
 
     test('a SUBSCRIBE without any filter closes the connection [MQTT-3.8.3-3]', async () => {
       const raw = await open(true)
