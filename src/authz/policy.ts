@@ -71,10 +71,13 @@ function ruleFor(policy: PolicyConfig, filters: readonly string[]): CompiledRule
 export class PolicyAuthorizer implements Authorizer {
   readonly name = 'policies'
   readonly #policies: readonly PreparedPolicy[]
+  /** Whether any policy has an IP condition (the only use of the client address here). */
+  readonly #anyIp: boolean
 
   /** `policies` as validated by parseAuthorizationConfig; evaluated by ascending priority. */
   constructor(policies: readonly PolicyConfig[]) {
     this.#policies = [...policies].sort((a, b) => a.priority - b.priority).map(prepare)
+    this.#anyIp = this.#policies.some((p) => p.ip !== undefined)
   }
 
   get size(): number {
@@ -83,7 +86,8 @@ export class PolicyAuthorizer implements Authorizer {
 
   compile(subject: AuthzSubject): RuleSet | undefined {
     if (this.#policies.length === 0) return undefined
-    const address = normaliseAddress(subject.remoteAddress)
+    // The address only when a policy has an IP condition (reading it costs the connection a system call).
+    const address = this.#anyIp ? normaliseAddress(subject.remoteAddress) : undefined
     const ctx: PlaceholderContext = {
       clientId: subject.clientId,
       username: subject.username,

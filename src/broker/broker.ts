@@ -15,7 +15,7 @@ import { subscriptionIdsOf, toDelivery, type Delivery, type Message, type QoS } 
 import { ReasonCode } from '../protocol/reason-codes.js'
 import { TopicTree, type MatchResult, type Subscription } from '../router/topic-tree.js'
 import type { CommitBarrier, RetainedStore, SessionStore } from '../store/types.js'
-import { Connection } from './connection.js'
+import { Connection, type PeerAddress } from './connection.js'
 import { guarded, guardedResult } from './contain.js'
 import type { CountedLimit, Limits } from './limits.js'
 import { AddressRateLimiter } from './rate-limit.js'
@@ -192,14 +192,15 @@ export class Broker {
   }
 
   /** Take a new client byte stream (from any listener). */
-  accept(stream: Duplex, remoteAddress: string, listener: string): Connection | undefined {
+  accept(stream: Duplex, peer: PeerAddress, listener: string): Connection | undefined {
     if (this.#closing) {
       stream.destroy()
       return undefined
     }
-    const conn = new Connection(this, stream, remoteAddress, listener)
-    // Over connectRatePerAddress: the CONNECT is refused unread (handlers/index.ts).
-    if (!this.#connectRate.allow(remoteAddress)) conn.overConnectRate = true
+    const conn = new Connection(this, stream, peer, listener)
+    // Over connectRatePerAddress: the CONNECT is refused unread (handlers/index.ts). Off (0), the
+    // address is not read here.
+    if (this.#connectRate.enabled && !this.#connectRate.allow(conn.remoteAddress)) conn.overConnectRate = true
     this.#connections.add(conn)
     this.stats.connectionsTotal++
     return conn
@@ -443,7 +444,8 @@ export class Broker {
   onConnectionClosed(conn: Connection, wasConnected: boolean): void {
     this.#connections.delete(conn)
     if (!wasConnected) return
-    this.logger.info({ clientId: conn.clientId, remote: conn.remoteAddress, ...identityFields(conn.identity) }, 'client disconnected')
+    // The address is read only when the line is written (the 'client connected' line read it while connected).
+    if (this.logger.isLevelEnabled('info')) this.logger.info({ clientId: conn.clientId, remote: conn.remoteAddress, ...identityFields(conn.identity) }, 'client disconnected')
     this.sessions.connectionClosed(conn)
   }
 

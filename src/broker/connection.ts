@@ -60,6 +60,12 @@ const OUT_ALIAS_CHARS = 64 * 1024
 const CONNECTION = Symbol('portcullis.connection')
 type ConnectedStream = Duplex & { [CONNECTION]?: Connection }
 
+/**
+ * Where a connection's peer address comes from: the address itself, or the socket that knows it
+ * (a TCP or TLS socket, or the one under a WebSocket), asked only when something needs it.
+ */
+export type PeerAddress = string | { readonly remoteAddress?: string | undefined }
+
 // Socket events: whatever goes wrong in them costs this connection only (contain.ts).
 function onStreamData(this: ConnectedStream, chunk: Buffer): void {
   const conn = this[CONNECTION]
@@ -84,7 +90,13 @@ function onStreamGone(this: ConnectedStream): void {
 export class Connection implements FrameSink {
   readonly broker: Broker
   readonly stream: Duplex
-  readonly remoteAddress: string
+  /**
+   * The peer address once read, or the socket to read it from. Node reads it with a getpeername()
+   * system call and keeps it in an object on the socket, so it is read only when a log line, the
+   * rate limit per address, an authenticator, a policy with an IP condition, the refusal log or
+   * the admin API asks (see remoteAddress), not for every connect.
+   */
+  #address: PeerAddress
   readonly listener: string
   readonly createdAt = clock.now()
   /** The start of a packet not complete yet (framer.ts); none between packets. */
@@ -133,10 +145,10 @@ export class Connection implements FrameSink {
    */
   checkedTopic: string | undefined
 
-  constructor(broker: Broker, stream: Duplex, remoteAddress: string, listener: string) {
+  constructor(broker: Broker, stream: Duplex, peer: PeerAddress, listener: string) {
     this.broker = broker
     this.stream = stream
-    this.remoteAddress = remoteAddress
+    this.#address = peer
     this.listener = listener
     // The same four listener functions serve every connection (no closures per connection):
     // they find their connection through the stream.
@@ -145,6 +157,24 @@ export class Connection implements FrameSink {
     stream.on('error', onStreamGone)
     stream.on('close', onStreamGone)
     stream.on('end', onStreamGone)
+  }
+
+  /**
+   * The client's address ('unknown' when the socket cannot tell it). Read once, at the first ask:
+   * a closed socket no longer knows it, so what needs it after the close (a persistent session's
+   * last address, the disconnect log line) reads it while connected (see keepAddress()).
+   */
+  get remoteAddress(): string {
+    const a = this.#address
+    if (typeof a === 'string') return a
+    const read = a.remoteAddress ?? 'unknown'
+    this.#address = read
+    return read
+  }
+
+  /** Read the peer address now, while the socket is open, for what needs it after the close. */
+  keepAddress(): void {
+    if (typeof this.#address !== 'string') this.#address = this.#address.remoteAddress ?? 'unknown'
   }
 
   // Fields few clients set live in one object created at the first set (connection-extras.ts);

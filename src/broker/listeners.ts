@@ -215,7 +215,7 @@ export async function startListener(broker: Broker, cfg: ListenerConfig, path: s
   let wss: WebSocketServer | undefined
   if (cfg.type === 'tcp' || cfg.type === 'tls') {
     const onSocket = (socket: net.Socket): void => {
-      const conn = broker.accept(socket, socket.remoteAddress ?? 'unknown', name)
+      const conn = broker.accept(socket, socket, name)
       if (conn !== undefined && cfg.requestCert) conn.clientCertificate = presentedCertificate(socket as tls.TLSSocket)
     }
     // TCP_NODELAY is set by the server on each accepted handle (no setNoDelay call per socket).
@@ -243,7 +243,7 @@ export async function startListener(broker: Broker, cfg: ListenerConfig, path: s
     wss.on('connection', (ws, req) => {
       req.socket.setNoDelay(cfg.noDelay)
       const stream: Duplex = createWebSocketStream(ws)
-      const conn = broker.accept(stream, req.socket.remoteAddress ?? 'unknown', name)
+      const conn = broker.accept(stream, req.socket, name)
       if (conn !== undefined && cfg.upgradeToken !== undefined) conn.upgradeToken = readUpgradeToken(req, cfg.upgradeToken)
       if (conn !== undefined && cfg.requestCert) conn.clientCertificate = presentedCertificate(req.socket as tls.TLSSocket)
     })

@@ -78,6 +78,11 @@ export class AddressRateLimiter {
     this.#sweptAt = now
   }
 
+  /** Off (rate 0): allow() needs no address. */
+  get enabled(): boolean {
+    return this.#rate !== 0
+  }
+
   /** Addresses currently tracked (not back to a full bucket at the last sweep). */
   get size(): number {
     return this.#buckets.size

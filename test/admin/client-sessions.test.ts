@@ -6,6 +6,7 @@
  * real HTTP.
  */
 import assert from 'node:assert/strict'
+import type { Socket } from 'node:net'
 import { describe, it } from 'node:test'
 import type { MqttClient } from 'mqtt'
 import { connect, connectForConnack, end, nextMessage, subscribe, waitForClose } from '../helpers/broker.js'
@@ -247,5 +248,35 @@ describe('admin API: offline persistent sessions in /clients', () => {
     }
     assert.equal(doc.components.schemas.Client.properties.disconnectedAt.format, 'date-time')
     assert.match(doc.paths['/api/v1/clients/{id}'].delete.summary, /offline session/)
+  })
+})
+
+describe('admin API: the last address of an offline session, memory only', () => {
+  // No persistence and no rate limit per address: nothing else reads the address while connected,
+  // so only the broker's own read keeps it.
+  const m = useAdmin({ overrides: { persistence: false, limits: { connectRatePerAddress: 0 } } })
+
+  it('a session whose connection was reset or dropped keeps its last address (read while connected)', async () => {
+    // The broker reads a client's address only when something needs it, and a closed socket no
+    // longer knows it: a reset (RST) is seen only after Node closed the socket.
+    const lose = { reset: (c: MqttClient) => (c.stream as Socket).resetAndDestroy(), dropped: (c: MqttClient) => c.stream.destroy() }
+    for (const [how, drop] of Object.entries(lose)) {
+      for (const version of [4, 5] as const) {
+        const id = `${how}-${version}`
+        const expiry = version === 5 ? { properties: { sessionExpiryInterval: 300 } } : {}
+        const c = await connect(m.mqttPort, { protocolVersion: version, clientId: id, clean: false, ...expiry, ...creds })
+        const closed = waitForClose(c)
+        drop(c)
+        await closed
+        let entry: Entry | undefined
+        for (let i = 0; i < 100 && entry?.connected !== false; i++) {
+          if (i > 0) await new Promise((r) => setTimeout(r, 20))
+          entry = (await m.api('GET', `/api/v1/clients/${id}`)).body as Entry
+        }
+        assert.equal(entry?.connected, false, `${id}: offline`)
+        assert.match(entry.address, /^(::ffff:)?127\.0\.0\.1$/, id)
+        assert.equal((await m.api('DELETE', `/api/v1/clients/${id}`)).status, 204)
+      }
+    }
   })
 })

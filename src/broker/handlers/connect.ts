@@ -172,7 +172,8 @@ export function handleConnect(conn: Connection, packet: mqtt.IConnectPacket): vo
       authMethod: props.authenticationMethod,
       authData: props.authenticationData,
       protocolVersion: version,
-      remoteAddress: conn.remoteAddress,
+      // read only if an authenticator asks (connection.ts: the address is read when needed)
+      get remoteAddress() { return conn.remoteAddress },
       reauth: false,
       ...(upgradeToken !== undefined ? { upgradeToken } : {}),
       ...(presented?.ok === true ? { certificate: presented.certificate } : {}),
@@ -246,7 +247,8 @@ function completeConnect(conn: Connection, packet: mqtt.IConnectPacket, result: 
   const authz = broker.authz.compile({
     clientId: d.clientId,
     username: conn.username,
-    remoteAddress: conn.remoteAddress,
+    // read only by a policy with an IP condition
+    get remoteAddress() { return conn.remoteAddress },
     identity,
   })
   if (!authz.canConnect()) {
@@ -315,6 +317,8 @@ function openSession(conn: Connection, packet: mqtt.IConnectPacket, d: ConnectDe
   const props = packet.properties ?? {}
   const mark = broker.commits.recorded
   const { session, present: sessionPresent } = broker.sessions.open(conn, d.clientId, packet.clean !== false, expiry)
+  // A session kept after the connection shows its last address (admin API), read while the socket is open.
+  if (session.expiryInterval > 0) conn.keepAddress()
   conn.connectSessionExpiry = expiry
   if (version === 5) {
     conn.sendQuota = Math.min(props.receiveMaximum ?? 65535, broker.limits.maxInflight)
@@ -359,7 +363,8 @@ function acceptConnect(conn: Connection, session: Session, sessionPresent: boole
   } else {
     conn.write(sessionPresent ? V3_CONNACK_ACCEPTED_PRESENT : V3_CONNACK_ACCEPTED)
   }
-  broker.logger.info({ clientId: d.clientId, remote: conn.remoteAddress, listener: conn.listener, version, sessionPresent, ...identityFields(conn.identity) }, 'client connected')
+  // The address is read only when the line is written; then the disconnect line has it too.
+  if (broker.logger.isLevelEnabled('info')) broker.logger.info({ clientId: d.clientId, remote: conn.remoteAddress, listener: conn.listener, version, sessionPresent, ...identityFields(conn.identity) }, 'client connected')
   conn.resumeReading()
   broker.resend(session)
   conn.releaseHeld()
