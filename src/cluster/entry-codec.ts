@@ -72,6 +72,17 @@ export class EntryWriter {
     return this.#at
   }
 
+  /** Bytes of the buffer it holds (what keeping it for reuse keeps). */
+  get capacity(): number {
+    return this.#buf.length
+  }
+
+  /** Empty again, keeping its buffer: only once nothing holds the bytes taken from it (bytes()). */
+  reset(): void {
+    this.#at = 1
+    this.count = 0
+  }
+
   add(message: Message, forwarded: Forwarded, mirror: boolean, passedOn: boolean): void {
     const { topic, origin, expiresAt, payload } = message
     const props = propertiesToJson(message.properties)

@@ -67,6 +67,9 @@ const RESOLVE_RETRY_MS = 500
 /** An entry held for a node this large goes at the end of the turn, held or not (bounds a PUBLISH). */
 const HELD_BYTES = 256 * 1024
 
+/** The most buffer the writers kept for reuse hold together (#recycle). */
+const SPARE_BYTES = 1024 * 1024
+
 /** The sending side: one PUBLISH (SPUBLISH on a Redis Cluster) per receiving node and turn, or per `batchMs` while messages keep coming. */
 export class Qos0Sender {
   readonly #client: RedisClient
@@ -76,6 +79,13 @@ export class Qos0Sender {
   readonly #alive: (node: string) => boolean
   /** Entry being filled per receiving node (this turn, or while its previous SPUBLISH is out). */
   readonly #open = new Map<string, EntryWriter>()
+  /**
+   * Writers whose bytes were copied out (the answerless connection copies them into its own
+   * buffer), reused for the next batches instead of a new 4 KiB buffer per batch and node: see
+   * replyless-publisher.ts (OUT_FIRST_SIZE) for why a buffer per batch costs a full collection.
+   */
+  readonly #spare: EntryWriter[] = []
+  #spareBytes = 0
   /**
    * Redis Cluster: nodes whose SPUBLISH has not answered yet; the next waits for it. Why: two
    * SPUBLISHes to one channel sent back to back through ioredis's Cluster client were seen to
@@ -135,9 +145,24 @@ export class Qos0Sender {
   /** Queue `message` for every matching non-shared subscription of `node`; sent at the end of this turn, or held (#turnEnd). */
   forward(node: string, message: Message): void {
     let w = this.#open.get(node)
-    if (w === undefined) this.#open.set(node, (w = new EntryWriter()))
+    if (w === undefined) this.#open.set(node, (w = this.#reuse()))
     w.add(message, TO_ALL, false, false)
     this.#schedule()
+  }
+
+  #reuse(): EntryWriter {
+    const w = this.#spare.pop()
+    if (w === undefined) return new EntryWriter()
+    this.#spareBytes -= w.capacity
+    return w
+  }
+
+  /** Keep `w` for the next batches: only once nothing holds its bytes (copied out, or dropped). */
+  #recycle(w: EntryWriter): void {
+    if (this.#spareBytes + w.capacity > SPARE_BYTES) return
+    w.reset()
+    this.#spareBytes += w.capacity
+    this.#spare.push(w)
   }
 
   #schedule(): void {
@@ -193,10 +218,14 @@ export class Qos0Sender {
       if (replyless !== undefined) {
         // No answer will say nobody heard it: a node that is not alive gets it in its stream now.
         if (!this.#alive(node)) {
-          if (ready) this.#toStream(node, w.bytes(), count)
-          else this.lost += count
+          if (ready) {
+            this.#toStream(node, w.bytes(), count)
+            continue
+          }
+          this.lost += count
         } else if (replyless.write(qos0Channel(node), w.bytes())) this.#sent()
         else this.lost += count
+        this.#recycle(w)
         continue
       }
       // At most once: nothing is kept for later (the main connection logs the outage).

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { decodeEntry, encodeEntry, type ForwardEntry } from '../../src/cluster/entry-codec.js'
+import { EntryWriter, decodeEntry, encodeEntry, type ForwardEntry } from '../../src/cluster/entry-codec.js'
 
 const full: ForwardEntry = {
   message: {
@@ -40,6 +40,23 @@ describe('cluster stream entry bytes', () => {
     }
     const idOnly: ForwardEntry = { ...full, message: { ...full.message, clusterId: 1 } }
     assert.deepEqual(decodeEntry(encodeEntry([moved, idOnly, bare])), [moved, idOnly, bare])
+  })
+
+  test('a writer emptied after its bytes were taken (reset) writes an entry of only what comes after, in its grown buffer', () => {
+    const w = new EntryWriter()
+    const big = { ...bare, message: { ...bare.message, topic: 'b/c', payload: Buffer.alloc(9000, 7) } }
+    w.add(big.message, big.forwarded, big.mirror, big.passedOn)
+    w.add(full.message, full.forwarded, full.mirror, full.passedOn)
+    assert.deepEqual(decodeEntry(Buffer.from(w.bytes())), [big, full])
+    const capacity = w.capacity
+    w.reset()
+    assert.equal(w.count, 0)
+    assert.equal(w.length, 1)
+    w.add(bare.message, bare.forwarded, bare.mirror, bare.passedOn)
+    assert.equal(w.count, 1)
+    assert.equal(w.capacity, capacity)
+    assert.deepEqual(decodeEntry(w.bytes()), [bare])
+    assert.deepEqual(w.bytes(), encodeEntry([bare]))
   })
 
   test('an entry of version 1 (written before cluster ids) is still read', () => {
