@@ -9,7 +9,8 @@
  * keeps a copy). A change to a device is worked out from the device as Redis holds it (not this
  * node's copy, which may be up to a second behind) and written there only if no other node
  * changed it meanwhile — else it is read and worked out again (a few times, then 409): two nodes
- * changing one device at once both have their change made. Redis unreachable: 503, nothing
+ * changing one device at once both have their change made. An import looks at its devices in
+ * Redis too (which are registered, what it replaces, their creation dates). Redis unreachable: 503, nothing
  * changed. Then it applies here; every other node applies it within about a second and
  * disconnects its own affected clients the same way.
  */
@@ -348,26 +349,64 @@ export class DevicesAdmin {
         errors.push(rowError(item, err.path, err.message.slice(err.path.length + 2), id))
       }
     }
-    // Existing devices are looked at now, after the last turn (another change may have come meanwhile).
-    let replaced = 0
-    const toWrite: StoredDevice[] = []
-    for (const { device, item } of good) {
-      const existing = this.#registry.stored(device.id)
-      if (existing !== undefined && !replace) {
-        errors.push(rowError(item, `${item.path}.id`, `'${device.id}' is already registered (import with replace=true to replace it)`, device.id))
-        continue
+    // Existing devices are looked at now, after the last turn (another change may have come
+    // meanwhile). Cluster: as Redis holds them, not this node's copy (up to a second behind a change
+    // made through another node), and with replace=true written only if they are still so (else
+    // read again, CHANGE_TRIES times, then 409): what is counted as replaced and the creation
+    // dates kept are those of the devices the import replaced.
+    for (let tries = 1; ; tries++) {
+      const registered = await this.#registered(good.map((g) => g.device.id))
+      let replaced = 0
+      const toWrite: StoredDevice[] = []
+      const rowErrors = [...errors]
+      for (const { device, item } of good) {
+        const existing = registered.get(device.id)?.device
+        if (existing !== undefined && !replace) {
+          rowErrors.push(rowError(item, `${item.path}.id`, `'${device.id}' is already registered (import with replace=true to replace it)`, device.id))
+          continue
+        }
+        if (existing !== undefined) replaced++
+        toWrite.push(existing === undefined ? device : Object.freeze({ ...device, createdAt: existing.createdAt }))
       }
-      if (existing !== undefined) replaced++
-      toWrite.push(existing === undefined ? device : Object.freeze({ ...device, createdAt: existing.createdAt }))
+      rowErrors.sort((a, b) => a.row - b.row)
+      if (rowErrors.length > 0 && !partial) {
+        throw new ApiError('ERR_VALIDATION', `${rowErrors.length} row(s) cannot be imported; nothing was imported (fix them, or import with partial=true to import the others)`, 'body', { errors: rowErrors })
+      }
+      // (replace=false: the script refuses the whole import if one of them was registered meanwhile.)
+      const readAs = replace && this.#shared !== undefined ? new Map(toWrite.map((d) => [d.id, registered.get(d.id)?.json])) : undefined
+      if (await this.#share({ puts: toWrite, mustBeNew: !replace, ...(readAs !== undefined ? { readAs } : {}) })) {
+        const disconnected = this.#apply(() => this.#registry.put(toWrite))
+        this.#log.info({ created: toWrite.length - replaced, replaced, rejected: rowErrors.length, disconnected }, 'admin: devices imported')
+        return { created: toWrite.length - replaced, replaced, errors: rowErrors, disconnected }
+      }
+      if (tries >= CHANGE_TRIES) {
+        throw new ApiError('ERR_CONFLICT', `devices of this import were changed through other nodes ${CHANGE_TRIES} times while it was being made; nothing was imported (retry)`)
+      }
     }
-    errors.sort((a, b) => a.row - b.row)
-    if (errors.length > 0 && !partial) {
-      throw new ApiError('ERR_VALIDATION', `${errors.length} row(s) cannot be imported; nothing was imported (fix them, or import with partial=true to import the others)`, 'body', { errors })
+  }
+
+  /**
+   * The devices registered now among `ids` (an import's): cluster, as Redis holds them (with
+   * their JSON there, for DeviceWrite.readAs); else this node's registry.
+   */
+  async #registered(ids: readonly string[]): Promise<Map<string, { readonly device: StoredDevice; readonly json?: string }>> {
+    const out = new Map<string, { readonly device: StoredDevice; readonly json?: string }>()
+    if (this.#shared === undefined) {
+      for (const id of ids) {
+        const device = this.#registry.stored(id)
+        if (device !== undefined) out.set(id, { device })
+      }
+      return out
     }
-    await this.#share({ puts: toWrite, mustBeNew: !replace })
-    const disconnected = this.#apply(() => this.#registry.put(toWrite))
-    this.#log.info({ created: toWrite.length - replaced, replaced, rejected: errors.length, disconnected }, 'admin: devices imported')
-    return { created: toWrite.length - replaced, replaced, errors, disconnected }
+    let read: Map<string, string | undefined>
+    try {
+      read = await this.#shared.readMany(ids)
+    } catch (err) {
+      if (err instanceof SharedConfigError) throw new ApiError(err.code, err.message)
+      throw err
+    }
+    for (const [id, json] of read) if (json !== undefined) out.set(id, { device: JSON.parse(json) as StoredDevice, json })
+    return out
   }
 
   #reparse(current: RegisteredDevice, change: Record<string, unknown>): RegisteredDevice {

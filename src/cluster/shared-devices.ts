@@ -165,6 +165,24 @@ export class SharedDevices {
   }
 
   /**
+   * `read` for many devices (an import), READ_BATCH per request: id → JSON as Redis holds it now,
+   * undefined when not registered. Throws SharedConfigError ERR_UNAVAILABLE.
+   */
+  async readMany(ids: readonly string[]): Promise<Map<string, string | undefined>> {
+    const out = new Map<string, string | undefined>()
+    try {
+      for (let i = 0; i < ids.length; i += READ_BATCH) {
+        const part = ids.slice(i, i + READ_BATCH)
+        const got = await answerWithin(this.#client.hmget(SHARED_DEVICES_KEY, ...part), SHARED_CHANGE_TIMEOUT_MS)
+        for (const [j, id] of part.entries()) out.set(id, got[j] ?? undefined)
+      }
+    } catch (err) {
+      throw unavailable(err, 'devices cannot be changed until it is back, so that every node has the same registry')
+    }
+    return out
+  }
+
+  /**
    * Writes a change for every node, before it is in force anywhere, unless a device in `readAs`
    * changed since (answered, nothing written). Throws SharedConfigError: ERR_CONFLICT (`mustBeNew`
    * and some are registered: nothing written), ERR_UNAVAILABLE.
