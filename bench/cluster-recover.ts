@@ -14,10 +14,12 @@
  * `wills/<i>` for every fourth), beats, and is SIGKILLed once the survivor has seen it. Measured
  * from the moment its liveness key expires (polled with EXISTS every 5 ms): until the survivor
  * logs that it took the sessions over (its log line's time) and until an MQTT subscriber on it
- * (`wills/#`) has every will; the survivor's CPU (/proc) and Redis's meanwhile, the MULTIs and
- * script calls Redis ran (the requests that carry the claims, reads and writes: INFO
- * commandstats, a MULTI's scripts counted too) and every command it ran (INFO stats
- * total_commands_processed: each MULTI's and script's own commands included).
+ * (`wills/#`) has every will; from the survivor's log line that the node died to the takeover's
+ * (the survivor looks at the live nodes once a second: this leaves out up to a second of waiting);
+ * the survivor's CPU (/proc) and Redis's meanwhile, the MULTIs and script calls Redis ran (the
+ * requests that carry the claims, reads and writes: INFO commandstats, a MULTI's scripts counted
+ * too) and every command it ran (INFO stats total_commands_processed: each MULTI's and script's
+ * own commands included).
  *
  * `--redis cluster`: a Redis Cluster of three masters on loopback instead of one redis-server on
  * a unix socket (Redis CPU and commands summed over the masters). `--delay-ms` (recover, one
@@ -154,6 +156,8 @@ interface Row {
   readonly commands: number
   readonly processed: number
   readonly willsMs?: number
+  /** Adopt: from the survivor's log line that the node died (it looks once a second) to its takeover line. */
+  readonly seenMs?: number
 }
 
 async function recoverRounds(redis: BenchRedis): Promise<Row[]> {
@@ -259,6 +263,7 @@ async function adoptRounds(redis: BenchRedis, dir: string): Promise<Row[]> {
       const cpu0 = cpuSeconds(survivor.pid)
       const redisBefore = await redisFigures(redis.servers)
       let adoptedAt: number | undefined
+      let seenAt: number | undefined
       const log = join(logs, readdirSync(logs)[0] ?? '')
       const end = Date.now() + 180_000
       while (adoptedAt === undefined || got < wills) {
@@ -267,6 +272,7 @@ async function adoptRounds(redis: BenchRedis, dir: string): Promise<Row[]> {
         await sleep(20)
         if (adoptedAt === undefined) {
           for (const line of readFileSync(log, 'utf8').split('\n')) {
+            if (line.includes('a node died;')) seenAt ??= (JSON.parse(line) as { time: number }).time
             if (!line.includes('sessions of a node that died taken over')) continue
             const entry = JSON.parse(line) as { time: number; sessions: number }
             if (entry.sessions !== SESSIONS) throw new Error(`round ${round}: the survivor took ${entry.sessions} of ${SESSIONS} sessions`)
@@ -278,7 +284,8 @@ async function adoptRounds(redis: BenchRedis, dir: string): Promise<Row[]> {
       const cpu = cpuSeconds(survivor.pid) - cpu0
       const redisAfter = await redisFigures(redis.servers)
       rows.push({
-        ms: adoptedAt - t0, willsMs: lastWill - t0, cpuMs: cpu * 1000, redisCpuMs: (redisAfter.cpuS - redisBefore.cpuS) * 1000,
+        ms: adoptedAt - t0, willsMs: lastWill - t0, seenMs: adoptedAt - (seenAt ?? NaN),
+        cpuMs: cpu * 1000, redisCpuMs: (redisAfter.cpuS - redisBefore.cpuS) * 1000,
         commands: redisAfter.commands - redisBefore.commands, processed: redisAfter.processed - redisBefore.processed,
       })
     } finally {
@@ -305,6 +312,7 @@ async function main(): Promise<void> {
     const show = (name: string, xs: number[], unit: string): void => console.log(`  ${name.padEnd(22)} ${median(xs).toFixed(0)} ${unit} [${xs.map((x) => x.toFixed(0)).join(', ')}]`)
     show(adopt ? 'taken over' : 'recover()', rows.map((r) => r.ms), 'ms')
     if (adopt) show('every will received', rows.map((r) => r.willsMs ?? NaN), 'ms')
+    if (adopt) show('from the death seen', rows.map((r) => r.seenMs ?? NaN), 'ms')
     show(adopt ? 'survivor CPU' : 'node CPU', rows.map((r) => r.cpuMs), 'ms')
     show('Redis CPU', rows.map((r) => r.redisCpuMs), 'ms')
     show('MULTI + script calls', rows.map((r) => r.commands), '')

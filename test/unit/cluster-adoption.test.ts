@@ -10,7 +10,8 @@
  * queued for all of them, under newer epochs. Two survivors adopting a dead node's 2,000 sessions
  * in batches at the same time (RedisSessionStore.adoptOrphans: in opposite orders, so their
  * batches meet) take each once and whole — its will with it, so it is published once — and leave
- * alone the sessions a live node's client took meanwhile.
+ * alone the sessions a live node's client took meanwhile. One batch mixing ids (unowned, a live
+ * node's, one the node holds already, one with nothing stored) takes each as a single claim would.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
@@ -166,6 +167,44 @@ describe('cluster: a node that starts takes its stored sessions back in batches'
     storeAgain.deliveryDone(sample.queue[0]?.stored as number)
     assert.equal(await committed(again.state, mine), undefined, 'a write under the new epoch is applied')
     assert.equal(await again.state.client.hlen(SESSION_KEYS.deliveries(sample.clientId)), sample.queue.length + sample.inflight.length - 1)
+  })
+
+  test('one batch of mixed ids: each claimed and read as a single claim would, a live node\'s and this node\'s own left alone, only stored sessions held', async (t) => {
+    await (await openRedisState(redis, t, 'flush')).close()
+    const gone = await openRedisNode(redis, t, 'node-x')
+    const store = new RedisSessionStore(gone.state, gone.registry)
+    const ids = [0, 1, 2, 3]
+    // (Id 5: an entry of the dead node's with nothing stored.)
+    await Promise.all([...ids, 5].map((i) => gone.registry.claim(idOf(i), false)))
+    for (const i of ids) {
+      store.saveSession(facts(i))
+      store.addSubscription(idOf(i), { key: `adopt/${i}/#`, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionId: undefined })
+      if (i % 5 === 0) store.deliverySent(store.queueDelivery(idOf(i), { message: message(`adopt/${i}/m`, `in flight ${i}`, 1), qos: 1, retain: false, subscriptionIds: undefined }), 7)
+      store.queueDelivery(idOf(i), { message: message(`adopt/${i}/m`, `queued ${i}`, 1), qos: 1, retain: false, subscriptionIds: undefined })
+      if (i % 7 === 0) store.addIncomingQos2(idOf(i), 9)
+    }
+    assert.equal(await committed(gone.state), undefined)
+    await gone.close()
+    // A live node's client took session 1; this node holds session 2 already (its session is in
+    // its memory), and id 4 (nothing stored).
+    const live = await openRedisNode(redis, t, 'node-live')
+    await live.registry.claim(idOf(1), false)
+    const liveEpoch = live.registry.epochOf(idOf(1))
+    const survivor = await openRedisNode(redis, t, 'node-s')
+    await survivor.registry.claim(idOf(2), false)
+    await survivor.registry.claim(idOf(4), false)
+    const heldBefore = survivor.registry.epochOf(idOf(2))
+    const got = await new RedisSessionStore(survivor.state, survivor.registry).adoptOrphans([0, 1, 2, 3, 4, 5].map(idOf), ['node-live'])
+    got.sort((x, y) => x.session.clientId.localeCompare(y.session.clientId))
+    assert.deepEqual(got.map((a) => a.session.clientId), [0, 3].map(idOf), 'the stored sessions no node holds')
+    for (const a of got) assertWhole(a.session, Number(a.session.clientId.slice('adopt-'.length)))
+    assert.deepEqual(got.map((a) => a.previous), ['node-x', 'node-x'], 'each with the node that held it')
+    assert.equal(survivor.registry.epochOf(idOf(2)), heldBefore, 'the id held here: not claimed again')
+    assert.equal(survivor.registry.holds(idOf(1)), false, 'the live node\'s session is not claimed')
+    assert.deepEqual(await survivor.state.client.hmget(REGISTRY_KEYS.owner(idOf(1)), 'node', 'epoch'), ['node-live', liveEpoch ?? null], 'its entry untouched')
+    assert.equal(await survivor.state.client.hget(REGISTRY_KEYS.owner(idOf(5)), 'node'), 'node-s', 'the entry with nothing stored is claimed')
+    assert.equal(await committed(survivor.state), undefined)
+    assert.deepEqual((await survivor.state.client.smembers(SESSION_KEYS.held('node-s'))).sort(), [0, 3].map(idOf), 'held: the stored sessions taken, not the id without one')
   })
 
   test('a node restarting with its own id takes back its sessions (each once), more than one wave of them', async (t) => {
