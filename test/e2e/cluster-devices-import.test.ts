@@ -72,6 +72,9 @@ test('cluster: a device import counts and keeps what Redis holds, not a copy beh
     assert.deepEqual({ created: res.body.created, replaced: res.body.replaced }, { created: 1, replaced: 2 })
     for (const node of ['node-a', 'node-b']) {
       for (const id of ['fresh-1', 'fresh-2']) {
+        // node A applies B's import within about a second (as any change made through another node)
+        const seen = await within(3000, async () => (await api(node, 'GET', `/devices/${id}`)).status === 200)
+        assert.ok(seen <= 3000, `${node} holds ${id}`)
         const d = await api(node, 'GET', `/devices/${id}`)
         assert.equal(d.body.createdAt, new Date(LONG_AGO).toISOString(), `${id} keeps its creation date (${node})`)
       }
