@@ -174,7 +174,7 @@ export class Connection implements FrameSink {
 
   /** Read the peer address now, while the socket is open, for what needs it after the close. */
   keepAddress(): void {
-    if (typeof this.#address !== 'string') this.#address = this.#address.remoteAddress ?? 'unknown'
+    void this.remoteAddress
   }
 
   // Fields few clients set live in one object created at the first set (connection-extras.ts);

@@ -72,6 +72,17 @@ function assertWhole(s: StoredSession, i: number, alsoQueued: readonly string[] 
   assert.deepEqual(s.incomingQos2, i % 7 === 0 ? [9] : [], `${s.clientId}: incoming QoS 2 ids`)
 }
 
+/** Writes sessions `ids` as facts() describes them (what assertWhole checks). */
+function storeWhole(store: RedisSessionStore, ids: readonly number[]): void {
+  for (const i of ids) {
+    store.saveSession(facts(i))
+    store.addSubscription(idOf(i), { key: `adopt/${i}/#`, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionId: undefined })
+    if (i % 5 === 0) store.deliverySent(store.queueDelivery(idOf(i), { message: message(`adopt/${i}/m`, `in flight ${i}`, 1), qos: 1, retain: false, subscriptionIds: undefined }), 7)
+    store.queueDelivery(idOf(i), { message: message(`adopt/${i}/m`, `queued ${i}`, 1), qos: 1, retain: false, subscriptionIds: undefined })
+    if (i % 7 === 0) store.addIncomingQos2(idOf(i), 9)
+  }
+}
+
 describe('cluster: a node that starts takes its stored sessions back in batches', () => {
   test(`two nodes starting together share a stopped node's ${SESSIONS} sessions: each taken once and whole, under a newer epoch; the old holder's writes are refused`, async (t) => {
     await (await openRedisState(redis, t, 'flush')).close()
@@ -176,13 +187,7 @@ describe('cluster: a node that starts takes its stored sessions back in batches'
     const ids = [0, 1, 2, 3]
     // (Id 5: an entry of the dead node's with nothing stored.)
     await Promise.all([...ids, 5].map((i) => gone.registry.claim(idOf(i), false)))
-    for (const i of ids) {
-      store.saveSession(facts(i))
-      store.addSubscription(idOf(i), { key: `adopt/${i}/#`, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionId: undefined })
-      if (i % 5 === 0) store.deliverySent(store.queueDelivery(idOf(i), { message: message(`adopt/${i}/m`, `in flight ${i}`, 1), qos: 1, retain: false, subscriptionIds: undefined }), 7)
-      store.queueDelivery(idOf(i), { message: message(`adopt/${i}/m`, `queued ${i}`, 1), qos: 1, retain: false, subscriptionIds: undefined })
-      if (i % 7 === 0) store.addIncomingQos2(idOf(i), 9)
-    }
+    storeWhole(store, ids)
     assert.equal(await committed(gone.state), undefined)
     await gone.close()
     // A live node's client took session 1; this node holds session 2 already (its session is in
@@ -213,13 +218,7 @@ describe('cluster: a node that starts takes its stored sessions back in batches'
     const store = new RedisSessionStore(first.state, first.registry)
     const ids = Array.from({ length: ADOPT_IN_FLIGHT + 1 }, (_, i) => i)
     await Promise.all(ids.map((i) => first.registry.claim(idOf(i), false)))
-    for (const i of ids) {
-      store.saveSession(facts(i))
-      store.addSubscription(idOf(i), { key: `adopt/${i}/#`, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionId: undefined })
-      if (i % 5 === 0) store.deliverySent(store.queueDelivery(idOf(i), { message: message(`adopt/${i}/m`, `in flight ${i}`, 1), qos: 1, retain: false, subscriptionIds: undefined }), 7)
-      store.queueDelivery(idOf(i), { message: message(`adopt/${i}/m`, `queued ${i}`, 1), qos: 1, retain: false, subscriptionIds: undefined })
-      if (i % 7 === 0) store.addIncomingQos2(idOf(i), 9)
-    }
+    storeWhole(store, ids)
     assert.equal(await committed(first.state), undefined)
     await first.close()
 
