@@ -14,7 +14,7 @@ import { Redis } from 'ioredis'
 import type { Message } from '../../src/mqtt/types.js'
 import { recordForward, streamKey } from '../../src/cluster/streams.js'
 import {
-  VERSIONS, connect, connectWithInbox, delay, end, expectNoMessage, startBroker, subscribe, uid, until, withTimeout,
+  VERSIONS, connect, connectWithInbox, delay, end, expectNoMessage, pollUntil, startBroker, subscribe, uid, until, withTimeout,
   type RunningBroker, type Version,
 } from '../helpers/broker.js'
 import { startRedisFixture, type RedisFixture } from '../helpers/redis-server.js'
@@ -278,14 +278,12 @@ describe('cross-node delivery: Redis SIGKILLed and restarted (appendonly)', () =
 
       await redis.start()
       // The nodes reconnect (back-off ≤ 2 s): a QoS 1 message crosses again.
-      await withTimeout((async () => {
-        for (let n = 0; ; n++) {
-          const ok = await pub.publishAsync(topic, `after-${n}`, { qos: 1 }).then(
-            (p) => ((p as { reasonCode?: number } | undefined)?.reasonCode ?? 0) === 0, () => false)
-          if (ok && inbox.messages.some((m) => m.payload.toString().startsWith('after-'))) return
-          await delay(250)
-        }
-      })(), 20_000, 'cross-node delivery after Redis is back')
+      let n = 0
+      await pollUntil(async () => {
+        const ok = await pub.publishAsync(topic, `after-${n++}`, { qos: 1 }).then(
+          (p) => ((p as { reasonCode?: number } | undefined)?.reasonCode ?? 0) === 0, () => false)
+        return ok && inbox.messages.some((m) => m.payload.toString().startsWith('after-'))
+      }, 'cross-node delivery after Redis is back', 20_000, 250)
       assert.ok(!inbox.messages.some((m) => m.payload.toString() === 'during'), 'the refused message was not delivered')
     } finally {
       await end(sub, pub)

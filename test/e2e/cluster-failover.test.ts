@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import mqtt from 'mqtt'
-import { delay, until, withTimeout } from '../helpers/broker.js'
+import { delay, pollUntil, until, withTimeout } from '../helpers/broker.js'
 import { connectRetry } from '../helpers/broker-process.js'
 import { clusterNodes } from '../helpers/cluster-nodes.js'
 
@@ -102,12 +102,6 @@ describe('cluster: Redis unreachable', () => {
 
     await redis.start()
     // ioredis reconnects with back-off (at most 2 s apart): CONNECTs succeed again.
-    const back = await withTimeout((async () => {
-      for (;;) {
-        if (await refusedWith(5) === 0) return true
-        await delay(200)
-      }
-    })(), 15_000, 'CONNECT accepted after Redis is back')
-    assert.equal(back, true)
+    await pollUntil(async () => await refusedWith(5) === 0, 'CONNECT accepted after Redis is back', 15_000, 200)
   })
 })

@@ -21,7 +21,7 @@ import { ROUTE_KEYS } from '../../src/cluster/routes.js'
 import { streamKey } from '../../src/cluster/streams.js'
 import type { Message } from '../../src/mqtt/types.js'
 import {
-  VERSIONS, connect, connectWithInbox, delay, end, expectNoMessage, rawConnected, rawSubscribe, startBroker, subscribe, uid, until, withTimeout,
+  VERSIONS, connect, connectWithInbox, delay, end, expectNoMessage, pollUntil, rawConnected, rawSubscribe, startBroker, subscribe, uid, until, withTimeout,
   type Inbox, type RawClient, type RunningBroker, type Version,
 } from '../helpers/broker.js'
 import { killConnectionsNamed, startRedisFixture, type RedisFixture } from '../helpers/redis-server.js'
@@ -88,13 +88,12 @@ const numbers = (n: number): string[] => [...Array(n).keys()].map(String)
 
 /** Publish QoS 0 on `topic` every 100 ms until one arrives in `inbox` (bounded): QoS 0 crosses again. */
 async function crossesAgain(pub: MqttClient, inbox: Inbox, topic: string, what: string): Promise<void> {
-  await withTimeout((async () => {
-    for (let n = 0; ; n++) {
-      await pub.publishAsync(topic, `${what}-${n}`, { qos: 0 }).catch(() => {})
-      await delay(100)
-      if (inbox.messages.some((m) => m.payload.toString().startsWith(`${what}-`))) return
-    }
-  })(), 20_000, `QoS 0 across nodes ${what}`)
+  let n = 0
+  await pollUntil(async () => {
+    await pub.publishAsync(topic, `${what}-${n++}`, { qos: 0 }).catch(() => {})
+    await delay(100)
+    return inbox.messages.some((m) => m.payload.toString().startsWith(`${what}-`))
+  }, `QoS 0 across nodes ${what}`, 20_000, 0)
 }
 
 /**
@@ -352,13 +351,10 @@ describe('QoS 0 over pub/sub: the channel\'s connection lost', () => {
       await configSetEverywhere('client-output-buffer-limit', 'pubsub 1024 1024 0')
       try {
         await pub.publishAsync(topic, Buffer.alloc(256 * 1024, 0x61), { qos: 0 })
-        await withTimeout((async () => {
-          for (;;) {
-            const now = await connectionIds('portcullis-qos0')
-            if ([...ids].some((id) => !now.has(id))) return
-            await delay(50)
-          }
-        })(), 10_000, 'Redis closes the channel connection that passed its limit')
+        await pollUntil(async () => {
+          const now = await connectionIds('portcullis-qos0')
+          return [...ids].some((id) => !now.has(id))
+        }, 'Redis closes the channel connection that passed its limit', 10_000, 50)
       } finally {
         await configSetEverywhere('client-output-buffer-limit', 'pubsub 32mb 8mb 60')
       }
@@ -385,9 +381,7 @@ describe('QoS 0 over pub/sub: the publishing connection (no answers, one Redis)'
       assert.ok(await killConnectionsNamed(redis, 'portcullis-qos0-pub') >= 1, 'the publishing connections were killed')
       await crossesAgain(pub, inbox, topic, 'after')
       // Made again (not left to the main connection for good): 200 more cross on it, all of them, none counted lost.
-      await withTimeout((async () => {
-        while ((await connectionIds('portcullis-qos0-pub')).size === 0) await delay(50)
-      })(), 10_000, 'the publishing connection made again')
+      await pollUntil(async () => (await connectionIds('portcullis-qos0-pub')).size > 0, 'the publishing connection made again', 10_000, 50)
       const lostAfter = busOf(A()).stats.qos0Lost
       await publishAll(pub, topic, numbers(200).map((n) => `again-${n}`))
       await until(() => inbox.messages.filter((m) => m.payload.toString().startsWith('again-')).length === 200, 'the 200 QoS 0 messages after the kill', 10_000)
@@ -414,12 +408,10 @@ describe('QoS 0 over pub/sub: the publishing connection (no answers, one Redis)'
       assert.equal(busOf(A()).routes.alive(z), false)
       await pub.publishAsync(topic, 'held-for-z', { qos: 0 })
       let entries: Array<[string, Buffer[]]> = []
-      await withTimeout((async () => {
-        while (entries.length === 0) {
-          entries = await client.xrangeBuffer(streamKey(z), '-', '+') as unknown as Array<[string, Buffer[]]>
-          if (entries.length === 0) await delay(20)
-        }
-      })(), 5000, 'the QoS 0 message in node-z\'s stream')
+      await pollUntil(async () => {
+        entries = await client.xrangeBuffer(streamKey(z), '-', '+') as unknown as Array<[string, Buffer[]]>
+        return entries.length > 0
+      }, 'the QoS 0 message in node-z\'s stream', 5000, 20)
       assert.equal(entries.length, 1)
       assert.ok(Buffer.concat(entries[0][1]).includes('held-for-z'), 'the message is in the entry')
       assert.equal(busOf(A()).stats.qos0Lost, lostBefore, 'held, not lost')

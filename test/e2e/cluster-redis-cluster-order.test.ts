@@ -134,6 +134,10 @@ async function round(fault: Fault, persistentPublisher: boolean): Promise<Outcom
   const a = new BrokerProcess(dir, await freePort(), cluster('node-a'), 'a')
   const b = new BrokerProcess(dir, await freePort(), cluster('node-b'), 'b')
   const clients: MqttClient[] = []
+  // Both loops below stop when these turn false, in `finally` too: a wait that fails must not leave
+  // them running (the watcher would poll a destroyed Redis for good and keep the process alive).
+  let watching = true
+  let publishing = true
   try {
     await Promise.all([a.start(), b.start()])
     const topics = { 1: 'rc-order/q1', 2: 'rc-order/q2' } as const
@@ -159,7 +163,6 @@ async function round(fault: Fault, persistentPublisher: boolean): Promise<Outcom
 
     // The stream's own order, read beside node A (XREAD, no group): tells a sender's reordering from a receiver's.
     const streamOrder: Record<string, number[]> = { [topics[1]]: [], [topics[2]]: [] }
-    let watching = true
     const watcher = (async () => {
       const w = redis.client()
       let last = '$'
@@ -180,7 +183,6 @@ async function round(fault: Fault, persistentPublisher: boolean): Promise<Outcom
     const acked = new Set<number>()
     let refused = 0
     let unanswered = 0
-    let publishing = true
     const publisher = (async () => {
       for (let n = 0; publishing && n < MAX_MESSAGES; n++) {
         while (unanswered >= IN_FLIGHT && publishing) await delay(1)
@@ -244,6 +246,8 @@ async function round(fault: Fault, persistentPublisher: boolean): Promise<Outcom
       streamInversions,
     }
   } finally {
+    watching = false
+    publishing = false
     for (const c of clients) c.end(true)
     await a.kill()
     await b.kill()

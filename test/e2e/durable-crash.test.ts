@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, test, type TestContext } from 'node:test'
 import mqtt, { type MqttClient } from 'mqtt'
-import { delay, withTimeout } from '../helpers/broker.js'
+import { delay, pollUntil, withTimeout } from '../helpers/broker.js'
 import { BrokerProcess, connectRetry, freePort } from '../helpers/broker-process.js'
 
 interface LossRun {
@@ -88,7 +88,7 @@ async function lossTest(t: TestContext, run: LossRun): Promise<void> {
   // Three kills at random moments spread over the stream.
   for (let k = 1; k <= 3; k++) {
     const at = Math.floor((run.messages * k) / 4 + (Math.random() - 0.5) * (run.messages / 8))
-    await withTimeout((async () => { while (next < at) await delay(2) })(), 30_000, `publishing reached ${at}`)
+    await pollUntil(() => next >= at, `publishing reached ${at}`, 30_000, 2)
     await broker.kill()
     await delay(Math.floor(Math.random() * 100))
     await broker.start()
@@ -97,9 +97,7 @@ async function lossTest(t: TestContext, run: LossRun): Promise<void> {
   await subscriber('offline')
 
   const missing = (m: Map<number, number>): number[] => [...acked].filter((n) => !m.has(n))
-  await withTimeout((async () => {
-    while (Object.values(received).some((m) => missing(m).length > 0)) await delay(50)
-  })(), 30_000, 'every acknowledged message delivered').catch((err: unknown) => {
+  await pollUntil(() => Object.values(received).every((m) => missing(m).length === 0), 'every acknowledged message delivered', 30_000, 50).catch((err: unknown) => {
     const report = Object.entries(received).map(([k, m]) => `${k}: ${missing(m).length} missing of ${acked.size}`).join('; ')
     throw new Error(`${String(err)}: ${report}`)
   })
@@ -160,7 +158,7 @@ describe('kill -9 loses nothing acknowledged (broker child process)', () => {
     clients.push(w)
     w.on('message', (topic, payload, packet) => inbox.push([topic, payload.toString(), packet.retain]))
     await new Promise((r) => w.once('connect', r))
-    await withTimeout((async () => { while (!inbox.some(([topic]) => topic === 'will/dying')) await delay(20) })(), 5000, 'the will published after the restart')
+    await pollUntil(() => inbox.some(([topic]) => topic === 'will/dying'), 'the will published after the restart', 5000, 20)
     assert.deepEqual(inbox.find(([topic]) => topic === 'will/dying'), ['will/dying', 'gone', false])
 
     const fresh = await connectRetry(broker.port, { clientId: 'reader', protocolVersion: 5 })

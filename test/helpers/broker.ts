@@ -514,6 +514,20 @@ export async function until(cond: () => boolean, what: string, timeout = DEFAULT
   }
 }
 
+/**
+ * Ask `check` (sync or async) every `everyMs` until it holds, or fail with `what` past `timeout`.
+ * The loop itself stops at the deadline: a wait that fails leaves nothing polling behind it (a
+ * loop left running would keep the test file's process, and so the whole run, alive for good).
+ */
+export async function pollUntil(check: () => boolean | Promise<boolean>, what: string, timeout: number, everyMs = 100): Promise<void> {
+  const deadline = performance.now() + timeout
+  for (;;) {
+    if (await check()) return
+    if (performance.now() > deadline) throw new Error(`timeout: ${what}`)
+    await delay(everyMs)
+  }
+}
+
 /** How long until `ok` holds (asked every 25 ms, at most 400 times), or Infinity past `ms`: a figure to assert on. */
 export async function within(ms: number, ok: () => Promise<boolean> | boolean): Promise<number> {
   const t0 = performance.now()

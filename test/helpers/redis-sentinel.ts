@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import type { RedisSentinelConfig } from '../../src/config/schema.js'
-import { delay, withTimeout } from './broker.js'
+import { pollUntil, withTimeout } from './broker.js'
 import { freePort } from './cli.js'
 import { durableRedisArgs } from './redis-cluster.js'
 
@@ -117,13 +117,14 @@ export class RedisSentinelSet {
 
   /** Wait (at most `timeoutMs`) until the sentinels name a replica as master and it says it is one; its port. */
   async promoted(timeoutMs: number): Promise<number> {
-    return withTimeout((async () => {
-      for (;;) {
-        const port = await this.masterNow().catch(() => undefined)
-        if (port !== undefined && this.replicaPorts.includes(port) && await this.#role(port) === 'master') return port
-        await delay(100)
-      }
-    })(), timeoutMs, 'the sentinels did not promote a replica')
+    let promoted = -1
+    await pollUntil(async () => {
+      const port = await this.masterNow().catch(() => undefined)
+      if (port === undefined || !this.replicaPorts.includes(port) || await this.#role(port) !== 'master') return false
+      promoted = port
+      return true
+    }, 'the sentinels did not promote a replica', timeoutMs)
+    return promoted
   }
 
   /** Stop every process by PID (a paused one resumed first) and remove the folder. Idempotent. */
@@ -199,12 +200,7 @@ export class RedisSentinelSet {
 
   /** The replicas in sync, and every sentinel knowing them and the two other sentinels (so they can agree on a failover). */
   async #settled(): Promise<void> {
-    await withTimeout((async () => {
-      for (;;) {
-        if (await this.#isSettled().catch(() => false)) return
-        await delay(100)
-      }
-    })(), 20_000, 'the replica and the sentinels did not settle')
+    await pollUntil(() => this.#isSettled().catch(() => false), 'the replica and the sentinels did not settle', 20_000)
   }
 
   async #isSettled(): Promise<boolean> {

@@ -29,7 +29,10 @@ before(async () => {
   conn = new Redis({ path: redis.socket, lazyConnect: true })
   publisher = new ReplylessPublisher(conn, silentLogger())
   await publisher.start()
-  while (!publisher.usable) await new Promise((r) => setTimeout(r, 5))
+  for (let i = 0; !publisher.usable; i++) {
+    assert.ok(i < 1000, 'the reply-less connection is usable within 5 s')
+    await new Promise((r) => setTimeout(r, 5))
+  }
 })
 after(async () => {
   publisher?.close()
