@@ -58,6 +58,14 @@ const MAX_PACKET_ON_WIRE = 268_435_460
 const OUT_ALIAS_CHARS = 64 * 1024
 
 const CONNECTION = Symbol('portcullis.connection')
+
+/**
+ * How long a connection without MQTT keep alive may be silent before the kernel probes its peer
+ * (TCP keep-alive). Node 20 sets only the idle time: the probes then follow the system's
+ * net.ipv4.tcp_keepalive_intvl and _probes (Linux defaults: 9 probes 75 s apart, so a vanished
+ * peer is closed about 12 minutes after its last packet).
+ */
+export const PEER_PROBE_IDLE_MS = 60_000
 type ConnectedStream = Duplex & { [CONNECTION]?: Connection }
 
 /**
@@ -170,6 +178,17 @@ export class Connection implements FrameSink {
     const read = a.remoteAddress ?? 'unknown'
     this.#address = read
     return read
+  }
+
+  /**
+   * For a connection without a keep alive (MQTT 3.1.1 may ask for 0, and so may MQTT 5 when
+   * limits.maxKeepAlive is 0): let the kernel probe the peer once the connection has been silent
+   * for PEER_PROBE_IDLE_MS, so a peer that vanished without a FIN (power cut, network gone) is
+   * closed, its will published, instead of held for good. A WebSocket's socket is probed from its
+   * upgrade on (listeners.ts), whatever its keep alive.
+   */
+  probePeerWhenSilent(): void {
+    if (this.stream instanceof Socket) this.stream.setKeepAlive(true, PEER_PROBE_IDLE_MS)
   }
 
   /** Read the peer address now, while the socket is open, for what needs it after the close. */

@@ -15,6 +15,7 @@ import { revocationKeyOf, revokedCertificates } from '../auth/crl.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
 import { ConfigError } from '../errors.js'
 import type { Broker } from './broker.js'
+import { PEER_PROBE_IDLE_MS } from './connection.js'
 import { readUpgradeToken, type UpgradeTokenConfig } from './upgrade-token.js'
 
 export interface ListenerConfig {
@@ -242,6 +243,9 @@ export async function startListener(broker: Broker, cfg: ListenerConfig, path: s
     })
     wss.on('connection', (ws, req) => {
       req.socket.setNoDelay(cfg.noDelay)
+      // The socket under a WebSocket is probed when silent from the start (see
+      // Connection.probePeerWhenSilent): the stream in front of it cannot reach it later.
+      req.socket.setKeepAlive(true, PEER_PROBE_IDLE_MS)
       const stream: Duplex = createWebSocketStream(ws)
       const conn = broker.accept(stream, req.socket, name)
       if (conn !== undefined && cfg.upgradeToken !== undefined) conn.upgradeToken = readUpgradeToken(req, cfg.upgradeToken)

@@ -147,6 +147,7 @@ export function handleConnect(conn: Connection, packet: mqtt.IConnectPacket): vo
     serverKeepAlive = max
     conn.keepAlive = max
   }
+  if (conn.keepAlive === 0) conn.probePeerWhenSilent()
   conn.authMethod = props.authenticationMethod
 
   // A listener that requests certificates admits no client whose certificate is missing or
