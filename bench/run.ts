@@ -25,7 +25,8 @@
  *   --baseline DIR          also run the Portcullis build in DIR (another checkout, `npm run build` done there)
  *                           as `portcullis-baseline`, beside `portcullis` in every scenario that runs it: a
  *                           before/after pair measured in the same rounds
- *   --variant="F …"         also run this build with these node flags (e.g. "--max-semi-space-size=4") as
+ *   --variant="F …"         also run this build with these node flags (e.g. "--max-semi-space-size=4") and limits
+ *                           (limits.NAME=N; several variants separated by `;`) as
  *                           `portcullis (F …)`, beside `portcullis` in every scenario that runs it, same rounds
  *   --idle-connections N    connections idle-memory holds (default 10,000; --quick: 1,000)
  *   --out FILE              JSON output (default bench/results/bench-<time>.json)
@@ -113,11 +114,28 @@ function withBaseline(specs: BrokerSpec[]): BrokerSpec[] {
   return specs.flatMap((s) => (paired(s.label) ? [s, { ...s, label: s.label.replace(/^portcullis/, 'portcullis-baseline'), root }] : [s]))
 }
 
-const variantFlags = values.variant?.split(/\s+/).filter(Boolean) ?? []
-/** With --variant, this build with those node flags runs right after Portcullis, same configuration. */
+/**
+ * --variant: one or more variants separated by `;`, each of node flags (`--…`) and Portcullis limits
+ * (`limits.NAME=N`, over the bench's own), e.g. "--max-semi-space-size=1; limits.maxInflight=65535".
+ */
+const variants = (values.variant ?? '').split(';').map((v) => v.split(/\s+/).filter(Boolean)).filter((w) => w.length > 0).map((words) => {
+  const limits: Record<string, number> = {}
+  for (const w of words.filter((x) => !x.startsWith('--'))) {
+    const m = /^limits\.([A-Za-z]+)=(\d+)$/.exec(w)
+    if (m === null) throw new Error(`--variant: '${w}' is neither a node flag (--…) nor limits.NAME=N`)
+    limits[m[1]] = Number(m[2])
+  }
+  return { label: `portcullis (${words.join(' ')})`, nodeFlags: words.filter((x) => x.startsWith('--')), limits }
+})
+/** With --variant, this build with those node flags (and limits) runs right after Portcullis, same configuration otherwise. */
 function withVariant(specs: BrokerSpec[]): BrokerSpec[] {
-  if (variantFlags.length === 0) return specs
-  return specs.flatMap((s) => (s.label === 'portcullis' ? [s, { ...s, label: `portcullis (${variantFlags.join(' ')})`, nodeFlags: variantFlags }] : [s]))
+  if (variants.length === 0) return specs
+  return specs.flatMap((s) => (s.label === 'portcullis'
+    ? [s, ...variants.map((v) => ({
+        ...s, label: v.label, nodeFlags: v.nodeFlags,
+        ...(Object.keys(v.limits).length > 0 ? { portcullisConfig: { ...s.portcullisConfig, limits: v.limits } } : {}),
+      }))]
+    : [s]))
 }
 
 const all = [...scenarios(sizes), ...tlsScenarios(sizes, quick)]

@@ -143,6 +143,9 @@ export function benchCertificate(dir: string): BenchCertificate {
   return { certFile, keyFile }
 }
 
+/** Portcullis's limits in every bench run (see portcullisYaml). */
+const BENCH_LIMITS = { sysInterval: 0, maxQueuedMessages: 100_000, maxQueuedBytes: 1 << 30, connectRatePerAddress: 0 }
+
 function portcullisYaml(port: number, extra: Record<string, unknown> | undefined, tls: BenchCertificate | undefined): string {
   const base: Record<string, unknown> = {
     listeners: [tls === undefined ? { type: 'tcp', host: HOST, port, noDelay: true } : { type: 'tls', host: HOST, port, noDelay: true, cert: tls.certFile, key: tls.keyFile }],
@@ -152,13 +155,16 @@ function portcullisYaml(port: number, extra: Record<string, unknown> | undefined
     // full while this shared machine deschedules the generator must not lose messages in one
     // broker and not in the other (so no byte limit on it either). Reconnect storms come from
     // one address here, and Mosquitto and Aedes have no connection rate limit.
-    limits: { sysInterval: 0, maxQueuedMessages: 100_000, maxQueuedBytes: 1 << 30, connectRatePerAddress: 0 },
+    limits: BENCH_LIMITS,
     authentication: { allowAnonymous: true },
     authorization: { noMatch: 'allow' },
     // Memory only, as Mosquitto runs here (persistence false); durable scenarios turn it on.
     persistence: false,
     ...extra,
   }
+  // A variant's limits (--variant "limits.NAME=N") are over the bench's, not instead of them.
+  const limits = extra?.['limits']
+  if (limits !== undefined) base['limits'] = { ...BENCH_LIMITS, ...(limits as Record<string, unknown>) }
   return stringify(base)
 }
 
@@ -277,7 +283,7 @@ export async function startBroker(spec: BrokerSpec, port: number, opts: Options)
       break
     case 'node-relay':
       argv = [
-        process.execPath, join(ROOT, 'bench/peers/node-relay-floor.mjs'), String(port), HOST, spec.metrics === true ? String(port + 1000) : '-',
+        process.execPath, ...(process.env['BENCH_RELAY_FLAGS']?.split(' ').filter((f) => f !== '') ?? []), join(ROOT, 'bench/peers/node-relay-floor.mjs'), String(port), HOST, spec.metrics === true ? String(port + 1000) : '-',
         ...(cert !== undefined ? [cert.certFile, cert.keyFile] : []),
       ]
       break
@@ -287,7 +293,7 @@ export async function startBroker(spec: BrokerSpec, port: number, opts: Options)
   // so the PID we hold is the broker's own.
   const script = `ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec taskset -c ${opts.brokerCpu} ${quoted}`
   if (!(await portIsFree(port))) throw new Error(`port ${port} is already in use`)
-  const stdout = spec.kind === 'portcullis' && opts.stdoutDir !== undefined ? openSync(join(opts.stdoutDir, `${dir.split('/').pop() ?? 'run'}.log`), 'w') : 'ignore'
+  const stdout = (spec.kind === 'portcullis' || (spec.kind === 'node-relay' && process.env['BENCH_RELAY_FLAGS'] !== undefined)) && opts.stdoutDir !== undefined ? openSync(join(opts.stdoutDir, `${dir.split('/').pop() ?? 'run'}.log`), 'w') : 'ignore'
   const env = probe !== undefined ? { ...process.env, BENCH_MEMORY_PROBE: probe } : process.env
   const child = spawn('bash', ['-c', script], { cwd: dir, env, stdio: ['ignore', stdout, 'pipe'] })
   live.add(child)

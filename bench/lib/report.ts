@@ -41,6 +41,10 @@ export interface BrokerSummary {
   p99Ms?: Stat
   p999Ms?: Stat
   stallMaxMs?: Stat
+  gcMajorMs?: Stat
+  gcMajorCount?: Stat
+  gcMinorMs?: Stat
+  gcMinorCount?: Stat
   /** Message scenarios, Portcullis: its CPU per message minus the relay floor's, per round (what the broker adds to Node's socket path). */
   aboveRelayUs?: Stat
   /** TLS connect scenarios: measured handshakes that resumed a session (per run). */
@@ -129,6 +133,10 @@ export function summarise(selected: readonly Scenario[], records: readonly RunRe
       put('p99Ms', stat(ok.map((r) => r.p99Ms ?? NaN)))
       put('p999Ms', stat(ok.map((r) => r.p999Ms ?? NaN)))
       put('stallMaxMs', stat(ok.map((r) => r.stallMaxMs ?? NaN)))
+      put('gcMajorMs', stat(ok.map((r) => r.gcMajorMs ?? NaN)))
+      put('gcMajorCount', stat(ok.map((r) => r.gcMajorCount ?? NaN)))
+      put('gcMinorMs', stat(ok.map((r) => r.gcMinorMs ?? NaN)))
+      put('gcMinorCount', stat(ok.map((r) => r.gcMinorCount ?? NaN)))
       if (label.startsWith('portcullis')) {
         const relay = (round: number): number => recs.find((x) => x.broker === NODE_RELAY_LABEL && x.round === round && x.ok)?.cpuPerOpUs ?? NaN
         put('aboveRelayUs', stat(ok.map((r) => (r.cpuPerOpUs ?? NaN) - relay(r.round))))
@@ -257,7 +265,7 @@ export function renderMarkdown(
       const baseLabel = b.broker.replace(/^portcullis(?!-baseline)/, 'portcullis-baseline')
       const base = baseLabel !== b.broker ? b.ratios[baseLabel] : undefined
       if (base !== undefined) notes.push(`**${versus(sc)} ${baseLabel} (same rounds): ${compared(base.stat, sc)}**`)
-      const variantOf = b.broker.startsWith('portcullis (--') ? b.ratios['portcullis'] : undefined
+      const variantOf = /^portcullis \((--|limits\.)/.test(b.broker) ? b.ratios['portcullis'] : undefined
       if (variantOf !== undefined) notes.push(`**${versus(sc)} portcullis (same rounds): ${compared(variantOf.stat, sc)}**`)
       const nodeFloor = b.broker.startsWith('portcullis') ? b.ratios[NODE_FLOOR_LABEL] : undefined
       if (nodeFloor !== undefined) notes.push(`${versus(sc)} ${NODE_FLOOR_LABEL} (bare node:net server, same rounds): ${compared(nodeFloor.stat, sc)}`)
@@ -269,6 +277,7 @@ export function renderMarkdown(
       if (b.drainCpuPerOpUs !== undefined) notes.push(`drain ${range(b.drainCpuPerOpUs)} µs/delivery`)
       if (b.drainSeconds !== undefined) notes.push(`drained in ${range(b.drainSeconds)} s`)
       if (b.stallMaxMs !== undefined) notes.push(`longest event-loop stall in the broker (measured phase): ${range(b.stallMaxMs)} ms`)
+      if (b.gcMajorMs !== undefined && b.gcMinorMs !== undefined) notes.push(`GC on the main thread (measured phase): full ${range(b.gcMajorCount)} taking ${range(b.gcMajorMs)} ms, scavenges ${range(b.gcMinorCount)} taking ${range(b.gcMinorMs)} ms`)
       for (const [other, st] of Object.entries(b.p99Ratios)) {
         if ((b.broker.startsWith('portcullis') && other !== b.broker) || (b.broker === NODE_RELAY_LABEL && other === 'mosquitto')) notes.push(`p99 ÷ ${other}: ${st.median.toFixed(2)}× [${st.min.toFixed(2)}–${st.max.toFixed(2)}]`)
       }

@@ -99,6 +99,14 @@ export interface Measurement {
    * (its portcullis_event_loop_stall_max_seconds gauge, read before and after the phase).
    */
   stallMaxMs?: number
+  /**
+   * Node brokers serving /metrics (Portcullis, the relay floor): their garbage collections during the
+   * measured phase (nodejs_gc_duration_seconds, read with the stall gauge), main-thread ms and count.
+   */
+  gcMajorMs?: number
+  gcMajorCount?: number
+  gcMinorMs?: number
+  gcMinorCount?: number
   kibPerConn?: number
   /** Memory scenarios: RSS growth per connection 2 s after connecting, before the broker settled. */
   kibPerConnSoon?: number
@@ -255,7 +263,7 @@ export async function messageRun(ctx: Ctx, broker: RunningBroker, l: MessageLoad
   if (warm.timedOut) flags.push('warm-up hit its time bound')
   if (warm.idleStop) flags.push(`warm-up: deliveries stopped for ${idleStopMs(l) / 1000} s with messages outstanding`)
   const stallGauge = broker.metricsUrl !== undefined && l.latency
-  if (stallGauge) await stallMaxMs(broker) // starts the broker's stall window
+  const before = stallGauge ? await stallMaxMs(broker) : undefined // starts the broker's stall window
   const b0 = cpuSeconds(broker.pid)
   const g0 = cpuSeconds('self')
   const t0 = performance.now()
@@ -267,7 +275,8 @@ export async function messageRun(ctx: Ctx, broker: RunningBroker, l: MessageLoad
   const seconds = (performance.now() - t0) / 1000
   const b1 = cpuSeconds(broker.pid)
   const g1 = cpuSeconds('self')
-  const stall = stallGauge ? await stallMaxMs(broker) : undefined
+  const after = stallGauge ? await stallMaxMs(broker) : undefined
+  const stall = after?.stallMs
   if (meas.timedOut) flags.push('measurement hit its time bound')
   if (meas.idleStop) flags.push(`measurement: deliveries stopped for ${idleStopMs(l) / 1000} s with messages outstanding`)
   const td = await gen.teardown(l.fanout)
@@ -299,6 +308,20 @@ export async function messageRun(ctx: Ctx, broker: RunningBroker, l: MessageLoad
     m.p99Ms = percentile(sorted, 0.99)
     m.p999Ms = percentile(sorted, 0.999)
     if (stall !== undefined) m.stallMaxMs = stall
+    const gc = (kind: string, i: 0 | 1): number | undefined => {
+      const a = after?.gc.get(kind)?.[i]
+      return a === undefined ? undefined : a - (before?.gc.get(kind)?.[i] ?? 0)
+    }
+    const majorMs = gc('major', 0)
+    if (majorMs !== undefined) {
+      m.gcMajorMs = majorMs
+      m.gcMajorCount = gc('major', 1) ?? 0
+    }
+    const minorMs = gc('minor', 0)
+    if (minorMs !== undefined) {
+      m.gcMinorMs = minorMs
+      m.gcMinorCount = gc('minor', 1) ?? 0
+    }
     const achieved = meas.sent / seconds
     if (l.rate !== undefined && achieved < l.rate * 0.95) flags.push(`saturated: offered ${Math.round(achieved)}/s < 95% of ${l.rate}/s`)
     if ((m.brokerCpu ?? 0) > 0.9) flags.push('saturated: broker CPU > 90%')
@@ -318,14 +341,22 @@ export async function messageRun(ctx: Ctx, broker: RunningBroker, l: MessageLoad
 
 /**
  * The broker's longest event-loop stall (ms) since the previous read: Portcullis's
- * portcullis_event_loop_stall_max_seconds gauge (reset by each read of /metrics).
+ * portcullis_event_loop_stall_max_seconds gauge (reset by each read of /metrics); and its garbage
+ * collections so far by kind (nodejs_gc_duration_seconds: total ms and count; none when not served).
  */
-async function stallMaxMs(broker: RunningBroker): Promise<number | undefined> {
+async function stallMaxMs(broker: RunningBroker): Promise<{ stallMs: number | undefined; gc: Map<string, [number, number]> } | undefined> {
   if (broker.metricsUrl === undefined) return undefined
   try {
     const text = await (await fetch(broker.metricsUrl)).text()
     const m = /^portcullis_event_loop_stall_max_seconds ([0-9.e+-]+)$/m.exec(text)
-    return m === null ? undefined : Number(m[1]) * 1000
+    const gc = new Map<string, [number, number]>()
+    for (const g of text.matchAll(/^nodejs_gc_duration_seconds_(sum|count)\{kind="([a-z]+)"\} ([0-9.e+-]+)$/gm)) {
+      const t = gc.get(g[2]) ?? [0, 0]
+      if (g[1] === 'sum') t[0] = Number(g[3]) * 1000
+      else t[1] = Number(g[3])
+      gc.set(g[2], t)
+    }
+    return { stallMs: m === null ? undefined : Number(m[1]) * 1000, gc }
   } catch {
     return undefined
   }

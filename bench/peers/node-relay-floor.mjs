@@ -17,12 +17,13 @@
 // session, no validation, no packet identifiers of its own.
 // With STATS_PORT it serves its longest event-loop stall since the previous request on
 // http://HOST:STATS_PORT/metrics in the line Portcullis uses (portcullis_event_loop_stall_max_seconds),
-// measured the same way (perf_hooks.monitorEventLoopDelay, 2 ms resolution).
+// measured the same way (perf_hooks.monitorEventLoopDelay, 2 ms resolution), and its garbage collections
+// (full and scavenge: seconds and count so far) in the lines Portcullis serves them (nodejs_gc_duration_seconds).
 // Prints "ready" on stdout once listening; exits on SIGTERM / SIGINT.
 import { readFileSync } from 'node:fs'
 import { createServer as createHttpServer } from 'node:http'
 import { createServer } from 'node:net'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { PerformanceObserver, constants as perfConstants, monitorEventLoopDelay } from 'node:perf_hooks'
 import { createServer as createTlsServer } from 'node:tls'
 // The broker's own per-turn flush (the bench runs after `npm run build`): the same write pattern, not a copy of it.
 import { flushThisTurn } from '../../dist/broker/write-batch.js'
@@ -195,10 +196,20 @@ let stats
 if (statsPort !== undefined) {
   const h = monitorEventLoopDelay({ resolution: 2 })
   h.enable()
+  // Its garbage collections by kind, in the lines Portcullis serves them (prom-client's nodejs_gc_duration_seconds).
+  const gc = { major: [0, 0], minor: [0, 0] }
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const t = e.detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR ? gc.major : e.detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MINOR ? gc.minor : undefined
+      if (t !== undefined) { t[0] += e.duration / 1000; t[1]++ }
+    }
+  }).observe({ entryTypes: ['gc'] })
   stats = createHttpServer((req, res) => {
     const max = h.count > 0 ? h.max / 1e9 : 0
     h.reset()
-    res.end(`portcullis_event_loop_stall_max_seconds ${max}\n`)
+    let text = `portcullis_event_loop_stall_max_seconds ${max}\n`
+    for (const [kind, [sum, count]] of Object.entries(gc)) text += `nodejs_gc_duration_seconds_sum{kind="${kind}"} ${sum}\nnodejs_gc_duration_seconds_count{kind="${kind}"} ${count}\n`
+    res.end(text)
   })
   stats.listen(statsPort, host)
 }
