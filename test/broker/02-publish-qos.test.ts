@@ -234,6 +234,28 @@ for (const v of VERSIONS) {
       }
     })
 
+    test(`with no limit configured, a client ${v === 5 ? 'that gives no Receive Maximum ' : ''}has up to 1,000 QoS 1 messages unacknowledged, no more`, async () => {
+      // The default outgoing window (limits.maxInflight): 100 made a subscriber fed at 20,000
+      // messages/s wait for its round trips whenever the broker fell behind (issue 19's QoS 1 tail).
+      const topic = uid('default-window')
+      const raw = await rawSocket(broker.port, v)
+      await raw.connect({ clientId: uid('raw') })
+      await rawSubscribe(raw, topic, 1)
+      const pub = await connect(broker.port, { protocolVersion: v, clientId: uid('pub') })
+      await Promise.all(Array.from({ length: 1002 }, (_, i) => pub.publishAsync(topic, `m${i + 1}`, { qos: 1 })))
+      const first = await raw.next('publish')
+      assert.equal(first.payload.toString(), 'm1')
+      for (let i = 2; i <= 1000; i++) assert.equal((await raw.next('publish')).payload.toString(), `m${i}`)
+      await delay(200)
+      assert.equal(raw.unread().filter((p) => p.cmd === 'publish').length, 0, 'a 1,001st message was sent before any PUBACK')
+      raw.send({ cmd: 'puback', messageId: first.messageId })
+      assert.equal((await raw.next('publish')).payload.toString(), 'm1001')
+      await delay(100)
+      assert.equal(raw.unread().filter((p) => p.cmd === 'publish').length, 0, 'window exceeded after one PUBACK')
+      raw.destroy()
+      await end(pub)
+    })
+
     test('a QoS 0 PUBLISH reaches each subscriber in the encoding of its protocol version, whatever bytes carried it [MQTT-1.5.5]', async () => {
       const topic = uid('bytes')
       const subs = [await rawConnected(broker.port, 4), await rawConnected(broker.port, 5)]
