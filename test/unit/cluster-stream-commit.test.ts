@@ -5,13 +5,15 @@
  * nothing), a failed command fails its group's waiters, and entries read from a node's stream
  * are acknowledged and deleted once their messages were handed over — in the commit of what the
  * delivery stored, or, when it stored nothing, on the reading connection with the next read.
+ * An entry's buffer is used for another entry only once its XADD has answered.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import type { RedisClient } from '../../src/store/redis/redis-state.js'
 import { silentLogger } from '../../src/log.js'
 import type { Message } from '../../src/mqtt/types.js'
-import { StreamReader, STREAM_GROUP, recordForward, streamKey } from '../../src/cluster/streams.js'
+import { Cluster } from 'ioredis'
+import { StreamReader, STREAM_GROUP, entryMessages, recordForward, streamKey } from '../../src/cluster/streams.js'
 import { TO_ALL } from '../../src/cluster/entry-codec.js'
 import type { RedisState } from '../../src/store/redis/redis-state.js'
 import { openRedisState, type RedisServer, startRedis } from '../helpers/redis-server.js'
@@ -169,5 +171,47 @@ describe('cluster stream reader', () => {
     assert.equal(c.get('exec'), 1)
     assert.equal(c.get('rpush'), 1)
     assert.equal(c.get('xack'), 1)
+  })
+})
+
+describe('cluster stream entries', () => {
+  test("an entry's buffer is reused only once its XADD has answered, never while it is in flight", async (t) => {
+    const state = await openRedisState(redis, t, 'node-u')
+    // Every Buffer handed to ioredis, and whether its bytes changed before its command answered.
+    const handed: Array<{ buf: Buffer; changed: boolean }> = []
+    const client = state.client as unknown as { callBuffer: (...args: unknown[]) => Promise<unknown> }
+    const real = client.callBuffer.bind(client)
+    client.callBuffer = (...args: unknown[]) => {
+      const sent = real(...args)
+      for (const buf of args) {
+        if (!Buffer.isBuffer(buf)) continue
+        const seen = { buf, changed: false }
+        const copy = Buffer.from(buf)
+        handed.push(seen)
+        const check = (): void => { seen.changed = !buf.equals(copy) }
+        sent.then(check, check)
+      }
+      return sent
+    }
+    // Writes wait 300 ms: the first XADD is still unanswered when the second entry is written.
+    const masters = state.client instanceof Cluster ? state.client.nodes('master') : [state.client]
+    for (const m of masters) await m.call('client', 'pause', '300', 'write')
+    const turn = (): Promise<void> => new Promise((r) => setImmediate(r))
+    recordForward(state, 'node-u', message('u/1', 'first'), TO_ALL, false)
+    await turn()
+    await turn()
+    recordForward(state, 'node-u', message('u/2', 'other'), TO_ALL, false)
+    assert.equal(await committed(state), undefined)
+    recordForward(state, 'node-u', message('u/3', 'third'), TO_ALL, false)
+    assert.equal(await committed(state), undefined)
+
+    assert.equal(handed.length, 3)
+    assert.deepEqual(handed.map((h) => h.changed), [false, false, false], 'a buffer changed before its XADD answered')
+    assert.notEqual(handed[1].buf.buffer, handed[0].buf.buffer, 'the second entry took the buffer of an XADD in flight')
+    // Once answered, a buffer is taken again (one ArrayBuffer per entry is what made the full collections).
+    assert.ok(handed[2].buf.buffer === handed[0].buf.buffer || handed[2].buf.buffer === handed[1].buf.buffer, 'no buffer reused')
+    const entries = await state.client.xrangeBuffer(streamKey('node-u'), '-', '+')
+    assert.deepEqual(entries.flatMap(([, fields]) => entryMessages(fields).map((e) => `${e.message.topic}=${e.message.payload.toString()}`)),
+      ['u/1=first', 'u/2=other', 'u/3=third'])
   })
 })
