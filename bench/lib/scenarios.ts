@@ -308,10 +308,9 @@ export async function messageRun(ctx: Ctx, broker: RunningBroker, l: MessageLoad
     m.p99Ms = percentile(sorted, 0.99)
     m.p999Ms = percentile(sorted, 0.999)
     if (stall !== undefined) m.stallMaxMs = stall
-    const gc = (kind: string, i: 0 | 1): number | undefined => {
-      const a = after?.gc.get(kind)?.[i]
-      return a === undefined ? undefined : a - (before?.gc.get(kind)?.[i] ?? 0)
-    }
+    // (A kind the broker has not run yet has no line: 0 while it serves any.)
+    const gc = (kind: string, i: 0 | 1): number | undefined =>
+      after === undefined || after.gc.size === 0 ? undefined : (after.gc.get(kind)?.[i] ?? 0) - (before?.gc.get(kind)?.[i] ?? 0)
     const majorMs = gc('major', 0)
     if (majorMs !== undefined) {
       m.gcMajorMs = majorMs
