@@ -5,7 +5,8 @@
  * --cluster-replicas 0`; stopped by their PIDs. `stop()` then `start()` restarts every master
  * on the same ports and data (nodes.conf keeps the slot layout). With `replicas: 1`, each master
  * has a replica (six servers), and `kill(port)` SIGKILLs one of them so that the Redis Cluster
- * promotes its replica (after `nodeTimeoutMs` and an election).
+ * promotes its replica (after `nodeTimeoutMs` and an election). With `spares: n`, n more
+ * masters join with no slot (CLUSTER MEET), listed last in `ports`.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -65,6 +66,8 @@ export interface RedisClusterOptions {
   readonly replicas?: number
   /** `cluster-node-timeout`: how long a master may be unreachable before its replica takes over. */
   readonly nodeTimeoutMs?: number
+  /** Masters that join the Redis Cluster with no slot (CLUSTER MEET): somewhere to move a slot to that clients have never seen. */
+  readonly spares?: number
 }
 
 export class RedisClusterServer {
@@ -73,10 +76,12 @@ export class RedisClusterServer {
   #created = false
   readonly #replicas: number
   readonly #nodeTimeoutMs: number
+  readonly #spares: number
 
   constructor(options: RedisClusterOptions = {}) {
     this.#replicas = options.replicas ?? 0
     this.#nodeTimeoutMs = options.nodeTimeoutMs ?? 2000
+    this.#spares = options.spares ?? 0
   }
 
   /** The `cluster.redis` configuration value naming its seed nodes. */
@@ -106,7 +111,7 @@ export class RedisClusterServer {
   async start(): Promise<void> {
     if (this.#masters.length === 0) {
       const taken = new Set<number>()
-      for (let i = 0; i < MASTERS * (1 + this.#replicas); i++) {
+      for (let i = 0; i < MASTERS * (1 + this.#replicas) + this.#spares; i++) {
         const port = await freeClusterPort(taken)
         taken.add(port)
         this.#masters.push({ port, dir: mkdtempSync(join(tmpdir(), 'portcullis-redis-cluster-')), child: undefined, out: '' })
@@ -114,7 +119,21 @@ export class RedisClusterServer {
     }
     await Promise.all(this.#masters.map((m) => this.#spawn(m)))
     if (!this.#created) {
-      await run('redis-cli', ['--cluster', 'create', ...this.#masters.map((m) => `127.0.0.1:${m.port}`), '--cluster-replicas', String(this.#replicas), '--cluster-yes'], { timeout: 20_000 })
+      const members = this.#masters.slice(0, this.#masters.length - this.#spares)
+      await run('redis-cli', ['--cluster', 'create', ...members.map((m) => `127.0.0.1:${m.port}`), '--cluster-replicas', String(this.#replicas), '--cluster-yes'], { timeout: 20_000 })
+      for (const spare of this.#masters.slice(members.length)) {
+        await run('redis-cli', ['-h', '127.0.0.1', '-p', String(members[0].port), 'cluster', 'meet', '127.0.0.1', String(spare.port)], { timeout: 2000 })
+      }
+      if (this.#spares > 0) {
+        // Every server knows every other (the MEET spreads over the cluster bus).
+        await waitFor(async () => {
+          for (const m of this.#masters) {
+            const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(m.port), 'cluster', 'info'], { timeout: 2000 })
+            if (!new RegExp(`cluster_known_nodes:${this.#masters.length}\\b`).test(stdout)) return false
+          }
+          return true
+        }, 'every server knows the spare masters', 20_000)
+      }
       this.#created = true
     }
     // Every master sees every slot served (the state 'ok' spreads over the cluster bus).

@@ -5,6 +5,9 @@
  * (INFO errorstats). Before, `call('XADD', …)` — the name in capitals — was sent to a random
  * master (ioredis finds a command's keys only by its lower-case name), which answered MOVED, and
  * commands sent after it could arrive first: 111 of 3,000 entries came after a later one.
+ * And a group commit's MULTI redirected by MOVED to a master the node had no connection to is
+ * applied before the commits sent after it (cluster-redirects.ts: ioredis sent it to random
+ * masters until a slot refresh while later lone commands went straight to the new master).
  * Started whatever PORTCULLIS_TEST_REDIS says (it needs a Redis Cluster).
  */
 import assert from 'node:assert/strict'
@@ -15,13 +18,14 @@ import type { Message } from '../../src/mqtt/types.js'
 import { StreamReader, entryMessages, recordForward, streamKey } from '../../src/cluster/streams.js'
 import { TO_ALL } from '../../src/cluster/entry-codec.js'
 import { RedisState } from '../../src/store/redis/redis-state.js'
+import { slotOf } from '../../src/store/redis/slots.js'
 import { startRedisCluster, type RedisClusterServer } from '../helpers/redis-cluster.js'
 
 const MESSAGES = 1500
 
 let redis: RedisClusterServer
 before(async () => {
-  redis = await startRedisCluster()
+  redis = await startRedisCluster({ spares: 1 })
 })
 after(async () => {
   await redis.destroy()
@@ -97,4 +101,51 @@ test('stream entries sent one commit at a time keep their order, and no command 
   assert.equal(got.length, MESSAGES)
   const moved = await eachMaster(async (r) => /errorstat_MOVED:count=(\d+)/.exec(await r.info('errorstats'))?.[1] ?? '0')
   assert.deepEqual(moved, moved.map(() => '0'), 'no master answered MOVED')
+})
+
+/** Hand the (empty) `slot` from the master on `from` to the one on `to`, as a resharding does (IMPORTING/MIGRATING, then SETSLOT NODE everywhere). */
+async function moveEmptySlot(slot: number, from: number, to: number): Promise<void> {
+  const conn = (port: number): Redis => new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 1 })
+  const src = conn(from)
+  const dst = conn(to)
+  const others = redis.ports.filter((p) => p !== to && p !== from).map(conn)
+  try {
+    const dstId = await dst.cluster('MYID')
+    await dst.cluster('SETSLOT', slot, 'IMPORTING', await src.cluster('MYID'))
+    await src.cluster('SETSLOT', slot, 'MIGRATING', dstId)
+    await dst.cluster('SETSLOT', slot, 'NODE', dstId)
+    await src.cluster('SETSLOT', slot, 'NODE', dstId)
+    for (const o of others) await o.cluster('SETSLOT', slot, 'NODE', dstId)
+  } finally {
+    for (const c of [src, dst, ...others]) c.disconnect()
+  }
+}
+
+test('a MULTI redirected (MOVED) to a master the node has no connection to is applied before the commits sent after it', async (t) => {
+  const state = await RedisState.open(redis.target, 'node-m', silentLogger())
+  t.after(() => state.close())
+  const key = streamKey('node-m')
+  const spare = redis.ports[redis.ports.length - 1]
+  // The node has read the slots: the spare master serves none, so the node has no connection to it.
+  await moveEmptySlot(slotOf(key), (await redis.servers(key)).master, spare)
+
+  // The first group holds two entries (one MULTI); the next ones one each (a lone XADD), one per
+  // turn, sent to the old master too until its MOVED answers come back, in order.
+  const COMMITS = 60
+  const failures: Error[] = []
+  state.recordCommand(() => ['xadd', key, '*', 'n', '0'])
+  state.recordCommand(() => ['xadd', key, '*', 'n', '1'])
+  state.afterCommit((err) => { if (err !== undefined) failures.push(err) })
+  for (let n = 2; n < COMMITS; n++) {
+    await new Promise((r) => setTimeout(r, 1))
+    state.recordCommand(() => ['xadd', key, '*', 'n', String(n)])
+    state.afterCommit((err) => { if (err !== undefined) failures.push(err) })
+  }
+  assert.equal(await committed(state), undefined)
+  assert.deepEqual(failures, [])
+  const direct = new Redis({ host: '127.0.0.1', port: spare, lazyConnect: true, maxRetriesPerRequest: 1 })
+  t.after(() => direct.disconnect())
+  const entries = await direct.xrange(key, '-', '+')
+  const order = entries.map(([, fields]) => Number(fields[1]))
+  assert.deepEqual(order, Array.from({ length: COMMITS }, (_, n) => n), 'the stream, on the master the slot moved to, holds the entries in the order they were recorded')
 })

@@ -25,6 +25,7 @@ import { PortcullisError } from '../../errors.js'
 import { GroupCommitter, type CommitOutcome, type CommitStats } from '../group-commit.js'
 import type { CommitBarrier } from '../types.js'
 import { captureCommands, command, placeKeyless, slotOf, type SlotCommand } from './slots.js'
+import { followRedirectionsInOrder } from './cluster-redirects.js'
 
 /** How a node reaches Redis: a redis:// URL, a unix socket, a master through Sentinel, or a Redis Cluster's seed nodes (redis:// URLs). */
 export type RedisTarget = string | RedisSocketConfig | RedisSentinelConfig | { readonly cluster: readonly string[] }
@@ -121,7 +122,7 @@ export function connectRedis(target: RedisTarget, logger: Logger): { client: Red
     client = new Redis({ ...options, path, ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}) })
   }
   else if ('sentinels' in target) client = new Redis(sentinelOptions(target, options, () => state === 'connecting'))
-  else client = new Cluster([...target.cluster], clusterOptions(target.cluster, options))
+  else client = followRedirectionsInOrder(new Cluster([...target.cluster], clusterOptions(target.cluster, options)))
   let last: Error | undefined
   client.on('error', (err: Error) => {
     last = err
@@ -157,7 +158,8 @@ function clusterOptions(seeds: readonly string[], options: RedisOptions): Cluste
     // instead of being sent again 100 ms later (ioredis's default): a retry went to a random
     // master while commits sent after it went ahead, so a node's stream entries were swapped
     // across a master's failover (13-36 of ~600 acknowledged messages per run). A failed
-    // commit is not acknowledged; MOVED and ASK are still followed at once, in order.
+    // commit is not acknowledged; MOVED and ASK are still followed at once, in order
+    // (cluster-redirects.ts: also a MULTI's, to a master the node had no connection to).
     retryDelayOnFailover: 0,
     retryDelayOnClusterDown: 0,
     clusterRetryStrategy: backOff,
@@ -287,7 +289,8 @@ export class RedisState implements CommitBarrier {
   connection(name: string, offlineQueue = false): RedisClient {
     const c = this.client
     if (c instanceof Cluster) {
-      return c.duplicate(undefined, { enableOfflineQueue: offlineQueue, redisOptions: { ...c.options.redisOptions, connectionName: name } })
+      const redisOptions = { ...c.options.redisOptions, connectionName: name }
+      return followRedirectionsInOrder(c.duplicate(undefined, { enableOfflineQueue: offlineQueue, redisOptions }))
     }
     return c.duplicate({ connectionName: name, enableOfflineQueue: offlineQueue })
   }
