@@ -12,6 +12,8 @@
  * `holdMs` (a QoS 1 message sent to a connected subscriber before its commit: its PUBACK usually
  * arrives within a round trip, and then neither it nor its deletion is ever written). A group
  * answers after every group before it; one whose changes were all cancelled costs no commit.
+ * With `serialAfterFailureMs`, a commit that fails makes the next ones go one at a time (each
+ * sent once the one before it answered) until that long after the last failure.
  */
 import type { CommitBarrier } from './types.js'
 
@@ -84,10 +86,25 @@ export type RecordedChange = number
 export const DEFAULT_HOLD_MS = 10
 
 
+export interface GroupCommitOptions {
+  /** How long a held group may wait (ms; DEFAULT_HOLD_MS). */
+  readonly holdMs?: number
+  /**
+   * After a failed commit, one commit unanswered at a time until this long (ms) after the last
+   * failure; the groups sealed meanwhile go together in the next. 0 (default): never. For a
+   * backend that, while it fails over, may apply a commit after one sent later (a Redis
+   * Cluster: redis-state.ts says why).
+   */
+  readonly serialAfterFailureMs?: number
+}
+
 export class GroupCommitter<Op> implements Omit<CommitBarrier, 'available'> {
   readonly stats: CommitStats = { commits: 0, failures: 0, changes: 0, cancelled: 0, lastCommitSeconds: 0, lastBatchSize: 0 }
   readonly #backend: CommitBackend<Op>
   readonly #holdMs: number
+  readonly #serialAfterFailureMs: number
+  /** performance.now() of the last failed commit. */
+  #lastFailure = Number.NEGATIVE_INFINITY
   #open: Group<Op> = newGroup(1)
   /** Groups closed for new changes, oldest first, waiting for their commit (or their holds). */
   readonly #sealed: Array<Group<Op>> = []
@@ -116,9 +133,10 @@ export class GroupCommitter<Op> implements Omit<CommitBarrier, 'available'> {
     this.#pump()
   }
 
-  constructor(backend: CommitBackend<Op>, options: { holdMs?: number } = {}) {
+  constructor(backend: CommitBackend<Op>, options: GroupCommitOptions = {}) {
     this.#backend = backend
     this.#holdMs = options.holdMs ?? DEFAULT_HOLD_MS
+    this.#serialAfterFailureMs = options.serialAfterFailureMs ?? 0
   }
 
   /** Changes recorded and not committed yet, or a group whose commit has not answered. */
@@ -241,6 +259,8 @@ export class GroupCommitter<Op> implements Omit<CommitBarrier, 'available'> {
     const sealed = this.#sealed
     if (sealed.length === 0) return
     const now = performance.now()
+    // One at a time after a failure: pumped again once the commit in flight has answered.
+    if (this.#answering.length > 0 && now - this.#lastFailure < this.#serialAfterFailureMs) return
     let ready = 0
     for (const g of sealed) {
       if (g.holds > 0 && now < g.deadline && !this.#closed) break
@@ -296,6 +316,8 @@ export class GroupCommitter<Op> implements Omit<CommitBarrier, 'available'> {
         this.#answered++
         next()
       }
+      // (Groups held back while one commit at a time go now: see #pump.)
+      if (this.#serialAfterFailureMs > 0) this.#pump()
     }
     let result: void | CommitOutcome<Op> | Promise<void | CommitOutcome<Op>>
     try {
@@ -323,6 +345,7 @@ export class GroupCommitter<Op> implements Omit<CommitBarrier, 'available'> {
     const s = this.stats
     if (outcome.failed !== undefined) {
       s.failures++
+      this.#lastFailure = performance.now()
       if (!this.#failing) {
         this.#failing = true
         this.#backend.failed(outcome.failed, changes)

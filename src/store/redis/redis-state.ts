@@ -230,6 +230,9 @@ function handoffKeyOf(ownerKey: string): string {
   return `${ownerKey.slice(0, -'owner'.length)}handoff`
 }
 
+/** How long after a failed commit a Redis Cluster's commits go one at a time (see RedisState's constructor). */
+const SERIAL_AFTER_FAILURE_MS = 1000
+
 export class RedisState implements CommitBarrier {
   readonly client: RedisClient
   readonly nodeId: string
@@ -257,7 +260,14 @@ export class RedisState implements CommitBarrier {
       commit: (ops) => this.#exec(ops),
       failed: (err, changes) => logger.error({ err: { message: err.message }, changes }, 'cluster: Redis commit failed: nothing more is acknowledged until it succeeds'),
       recovered: () => logger.warn('cluster: Redis commits succeed again'),
-    })
+      // On a Redis Cluster, one commit at a time while commits fail and for a second after:
+      // while a slot's master is dead and dropped from ioredis's pool, ioredis sends each command
+      // for that slot to a random master, whose MOVED or CLUSTERDOWN answers come back on different
+      // connections in any order, so two commits in flight could reach the promoted replica in
+      // the other order (seen: a stream entry applied after the next commit's, both sent while
+      // the slot had no master; one SIGKILL round in ten). A healthy Redis Cluster sends them at
+      // once, as one Redis does.
+    }, { serialAfterFailureMs: this.sharded ? SERIAL_AFTER_FAILURE_MS : 0 })
   }
 
   /**
