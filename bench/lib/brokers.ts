@@ -143,28 +143,23 @@ export function benchCertificate(dir: string): BenchCertificate {
   return { certFile, keyFile }
 }
 
-/** Portcullis's limits in every bench run (see portcullisYaml). */
-const BENCH_LIMITS = { sysInterval: 0, maxQueuedMessages: 100_000, maxQueuedBytes: 1 << 30, connectRatePerAddress: 0 }
-
 function portcullisYaml(port: number, extra: Record<string, unknown> | undefined, tls: BenchCertificate | undefined): string {
   const base: Record<string, unknown> = {
     listeners: [tls === undefined ? { type: 'tcp', host: HOST, port, noDelay: true } : { type: 'tls', host: HOST, port, noDelay: true, cert: tls.certFile, key: tls.keyFile }],
     // BENCH_PORTCULLIS_LOG=info turns its log on (stdout, see --broker-out) for debugging (never for measurements).
     log: { level: process.env['BENCH_PORTCULLIS_LOG'] ?? 'silent' },
-    // Same queue as Mosquitto gets (max_queued_messages below): a QoS 1 subscriber whose window is
-    // full while this shared machine deschedules the generator must not lose messages in one
-    // broker and not in the other (so no byte limit on it either). Reconnect storms come from
-    // one address here, and Mosquitto and Aedes have no connection rate limit.
-    limits: BENCH_LIMITS,
     authentication: { allowAnonymous: true },
     authorization: { noMatch: 'allow' },
     // Memory only, as Mosquitto runs here (persistence false); durable scenarios turn it on.
     persistence: false,
     ...extra,
+    // Same queue as Mosquitto gets (max_queued_messages below): a QoS 1 subscriber whose window is
+    // full while this shared machine deschedules the generator must not lose messages in one
+    // broker and not in the other (so no byte limit on it either). Reconnect storms come from
+    // one address here, and Mosquitto and Aedes have no connection rate limit.
+    // A scenario's or variant's limits (--variant "limits.NAME=N") go over these, not instead of them.
+    limits: { sysInterval: 0, maxQueuedMessages: 100_000, maxQueuedBytes: 1 << 30, connectRatePerAddress: 0, ...(extra?.['limits'] as Record<string, unknown> | undefined) },
   }
-  // A variant's limits (--variant "limits.NAME=N") are over the bench's, not instead of them.
-  const limits = extra?.['limits']
-  if (limits !== undefined) base['limits'] = { ...BENCH_LIMITS, ...(limits as Record<string, unknown>) }
   return stringify(base)
 }
 

@@ -55,7 +55,7 @@ import type { Message } from '../mqtt/types.js'
 import type { RedisClient, RedisState } from '../store/redis/redis-state.js'
 import { slotOf } from '../store/redis/slots.js'
 import { clock } from '../clock.js'
-import { EntryWriter, TO_ALL, readEntry, type EntryVisitor } from './entry-codec.js'
+import { EntryWriter, SpareWriters, TO_ALL, readEntry, type EntryVisitor } from './entry-codec.js'
 import { ReplylessPublisher } from './replyless-publisher.js'
 import { STREAM_FIELD, streamKey } from './streams.js'
 
@@ -66,9 +66,6 @@ const RESOLVE_RETRY_MS = 500
 
 /** An entry held for a node this large goes at the end of the turn, held or not (bounds a PUBLISH). */
 const HELD_BYTES = 256 * 1024
-
-/** The most buffer the writers kept for reuse hold together (#recycle). */
-const SPARE_BYTES = 1024 * 1024
 
 /** The sending side: one PUBLISH (SPUBLISH on a Redis Cluster) per receiving node and turn, or per `batchMs` while messages keep coming. */
 export class Qos0Sender {
@@ -84,8 +81,7 @@ export class Qos0Sender {
    * buffer), reused for the next batches instead of a new 4 KiB buffer per batch and node: see
    * replyless-publisher.ts (OUT_FIRST_SIZE) for why a buffer per batch costs a full collection.
    */
-  readonly #spare: EntryWriter[] = []
-  #spareBytes = 0
+  readonly #spare = new SpareWriters()
   /**
    * Redis Cluster: nodes whose SPUBLISH has not answered yet; the next waits for it. Why: two
    * SPUBLISHes to one channel sent back to back through ioredis's Cluster client were seen to
@@ -145,24 +141,9 @@ export class Qos0Sender {
   /** Queue `message` for every matching non-shared subscription of `node`; sent at the end of this turn, or held (#turnEnd). */
   forward(node: string, message: Message): void {
     let w = this.#open.get(node)
-    if (w === undefined) this.#open.set(node, (w = this.#reuse()))
+    if (w === undefined) this.#open.set(node, (w = this.#spare.take()))
     w.add(message, TO_ALL, false, false)
     this.#schedule()
-  }
-
-  #reuse(): EntryWriter {
-    const w = this.#spare.pop()
-    if (w === undefined) return new EntryWriter()
-    this.#spareBytes -= w.capacity
-    return w
-  }
-
-  /** Keep `w` for the next batches: only once nothing holds its bytes (copied out, or dropped). */
-  #recycle(w: EntryWriter): void {
-    if (this.#spareBytes + w.capacity > SPARE_BYTES) return
-    w.reset()
-    this.#spareBytes += w.capacity
-    this.#spare.push(w)
   }
 
   #schedule(): void {
@@ -225,7 +206,7 @@ export class Qos0Sender {
           this.lost += count
         } else if (replyless.write(qos0Channel(node), w.bytes())) this.#sent()
         else this.lost += count
-        this.#recycle(w)
+        this.#spare.give(w) // its bytes copied out, or dropped
         continue
       }
       // At most once: nothing is kept for later (the main connection logs the outage).

@@ -32,7 +32,7 @@ import type { Logger } from '../log.js'
 import type { Message } from '../mqtt/types.js'
 import type { RedisClient, RedisState } from '../store/redis/redis-state.js'
 import type { Forwarded } from './bus.js'
-import { EntryWriter, decodeEntry, readEntry, type EntryVisitor, type ForwardEntry } from './entry-codec.js'
+import { EntryWriter, SpareWriters, decodeEntry, readEntry, type EntryVisitor, type ForwardEntry } from './entry-codec.js'
 import { clock } from '../clock.js'
 
 export type { EntryVisitor, ForwardEntry } from './entry-codec.js'
@@ -59,38 +59,13 @@ return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))`
 /** Per state, the entry being filled for each node in the current group (see recordForward). */
 const batches = new WeakMap<RedisState, Map<string, EntryWriter>>()
 
-/** The most buffer the writers kept for reuse hold together, per state. */
-const SPARE_BYTES = 1024 * 1024
-
 /**
- * Per state, writers whose commit has answered, reused for the next entries. Why: a new writer
- * is a new 4 KiB ArrayBuffer per entry, and V8 counts ArrayBuffer memory made since its last
- * full collection against the old generation's limit, so one entry per commit at thousands of
- * commits a second made the sending node run a full mark-compact every few seconds (as the QoS 0
- * sender did: qos0-channel.ts). A writer comes back only once its commit has answered: until
- * then ioredis may still read its bytes — on a Redis Cluster it writes a command again after
- * MOVED/ASK, and keeps a command for a master it is still connecting to, from the arguments it
- * was given (on one Redis it copies them when the command is sent, but nothing here relies on it).
+ * Per state, writers whose commit has answered, reused for the next entries (entry-codec.ts says
+ * why). A writer comes back only once its commit has answered: until then ioredis may still read
+ * its bytes — on a Redis Cluster it writes a command again after MOVED/ASK, and keeps a command
+ * for a master it is still connecting to, from the arguments it was given (on one Redis it copies
+ * them when the command is sent, but nothing here relies on it).
  */
-class SpareWriters {
-  readonly #spare: EntryWriter[] = []
-  #bytes = 0
-
-  take(): EntryWriter {
-    const w = this.#spare.pop()
-    if (w === undefined) return new EntryWriter()
-    this.#bytes -= w.capacity
-    return w
-  }
-
-  /** Keep `w` for the next entries: only once nothing holds its bytes (its commit has answered). */
-  give(w: EntryWriter): void {
-    if (this.#bytes + w.capacity > SPARE_BYTES) return
-    w.reset()
-    this.#bytes += w.capacity
-    this.#spare.push(w)
-  }
-}
 const spares = new WeakMap<RedisState, SpareWriters>()
 
 /**
