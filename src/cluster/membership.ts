@@ -13,7 +13,9 @@
  * the keys last — a Sentinel failover, a Redis restart, a pause — every node's key may lapse at
  * once, though every node is alive. So a node judges no other node dead until its own heartbeat
  * has been committed again after the trouble and the others have had TROUBLE_GRACE_MS more to
- * renew theirs; a look at the live nodes that Redis answered slowly judges nothing either. A node
+ * renew theirs; a look at the live nodes that Redis answered slowly judges nothing either, and
+ * one Redis failed to answer holds every judgement for TROUBLE_GRACE_MS (on a Redis Cluster a
+ * master failing over may serve only the other node's key: this node's heartbeats go on). A node
  * that finds its own key lapsed renews it (SET, never NX) and goes on: it does not fight the
  * others, and they do not take its sessions while they wait.
  */
@@ -31,6 +33,8 @@ export const NODE_DEAD_AFTER_MS = 3000
  * back-off of at most 2 s, redis-state.ts) and their next heartbeat.
  */
 const TROUBLE_GRACE_MS = NODE_DEAD_AFTER_MS + 2000 + HEARTBEAT_MS
+/** This node's own last heartbeat committed longer ago than this: Redis trouble, whether or not a commit failed yet. */
+const BEAT_LATE_MS = NODE_DEAD_AFTER_MS - HEARTBEAT_MS
 
 export const NODE_KEYS = {
   nodes: 'pc:nodes',
@@ -186,7 +190,7 @@ export class NodeMembership {
       return
     }
     const now = clock.now()
-    if (this.#troubled || now - this.#beatAt > NODE_DEAD_AFTER_MS - HEARTBEAT_MS) this.#trustAfter = Math.max(this.#trustAfter, now + TROUBLE_GRACE_MS)
+    if (this.#troubled || now - this.#beatAt > BEAT_LATE_MS) this.#trustAfter = Math.max(this.#trustAfter, now + TROUBLE_GRACE_MS)
     this.#troubled = false
     this.#beatAt = now
   }
@@ -201,7 +205,12 @@ export class NodeMembership {
       const now = clock.now()
       // A slow answer: Redis or the link stalled meanwhile, and the keys with it.
       if (now - started > HEARTBEAT_MS) this.#trustAfter = Math.max(this.#trustAfter, now + TROUBLE_GRACE_MS)
-      if (this.#troubled || started < this.#trustAfter) {
+      // This node's own heartbeat is late (its commit neither answered nor failed yet): the trouble
+      // that holds it may hold the others' heartbeats too, though this look was answered at once (on
+      // a Redis Cluster, a master that died holds the group commits of every node writing to it,
+      // heartbeats and all, while the keys this look reads are on other masters). #beaten gives the
+      // grace once it commits.
+      if (this.#troubled || started < this.#trustAfter || now - this.#beatAt > BEAT_LATE_MS) {
         // Not now (see the file's comment): the nodes seen stay seen, and are looked at again later.
         for (const n of live) this.#seen.add(n)
         return
@@ -210,7 +219,12 @@ export class NodeMembership {
       this.#seen = live
       for (const n of gone) this.#onGone(n, (await this.#state.client.hget(NODE_KEYS.node(n), 'stopped')) === '1')
     } catch {
-      // (the state's connection logs Redis trouble)
+      // Redis could not say whether a node is alive (the state's connection logs the trouble). On a
+      // Redis Cluster that can be the master of another node's key alone, failing over while this
+      // node's own heartbeats succeed: the key may lapse meanwhile, and that node renews it only once
+      // it reaches the promoted replica. So the others get TROUBLE_GRACE_MS from now, as after
+      // this node's own trouble.
+      this.#trustAfter = Math.max(this.#trustAfter, clock.now() + TROUBLE_GRACE_MS)
     } finally {
       this.#looking = false
     }

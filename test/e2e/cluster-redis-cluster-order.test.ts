@@ -59,6 +59,8 @@ interface Outcome {
   readonly faultMs: number
   /** Messages behind a higher number in A's stream itself (the sender's order). */
   readonly streamInversions: number
+  /** Nodes that judged the other dead (both were alive throughout): log lines. */
+  readonly judgedDead: string[]
 }
 
 /** A node of the Redis Cluster by port, for the test's own commands. */
@@ -259,6 +261,7 @@ async function round(fault: Fault, persistentPublisher: boolean): Promise<Outcom
       duplicatesQos1,
       faultMs: servedAt - faultAt,
       streamInversions,
+      judgedDead: [a, b].flatMap((n) => n.output.split('\n').filter((l) => l.includes('a node died'))),
     }
   } finally {
     watching = false
@@ -279,10 +282,10 @@ for (const [index, fault] of FAULTS.entries()) {
       const persistent = (loop + index) % 2 === 1
       const o = await round(fault, persistent)
       const line = `${fault} #${loop} (${persistent ? 'persistent' : 'clean'} publisher): served again after ${o.faultMs} ms; acknowledged ${o.acked}, refused ${o.refused}; ` +
-        `lost ${o.lost.length} (sent before the fault ${o.lostBefore.length}), out of order ${o.inversions.length} (in the stream ${o.streamInversions}), QoS 2 twice ${o.duplicatesQos2.length}, QoS 1 twice ${o.duplicatesQos1}`
+        `lost ${o.lost.length} (sent before the fault ${o.lostBefore.length}), out of order ${o.inversions.length} (in the stream ${o.streamInversions}), QoS 2 twice ${o.duplicatesQos2.length}, QoS 1 twice ${o.duplicatesQos1}, judged dead ${o.judgedDead.length}`
       t.diagnostic(line)
-      if (o.lost.length > 0 || o.inversions.length > 0 || o.duplicatesQos2.length > 0) {
-        failures.push(`${line}: lost ${o.lost.slice(0, 10).join(',')} inversions ${JSON.stringify(o.inversions.slice(0, 10))} twice ${o.duplicatesQos2.slice(0, 10).join(',')}`)
+      if (o.lost.length > 0 || o.inversions.length > 0 || o.duplicatesQos2.length > 0 || o.judgedDead.length > 0) {
+        failures.push(`${line}: lost ${o.lost.slice(0, 10).join(',')} inversions ${JSON.stringify(o.inversions.slice(0, 10))} twice ${o.duplicatesQos2.slice(0, 10).join(',')} ${o.judgedDead.join(' ')}`)
       }
     }
     assert.deepEqual(failures, [])

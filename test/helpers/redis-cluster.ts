@@ -194,6 +194,12 @@ export class RedisClusterServer {
     await gone
   }
 
+  /** Send SIGSTOP / SIGCONT to the server on `port` by PID (a stalled server: connections stay open, nothing answers). */
+  signal(port: number, signal: 'SIGSTOP' | 'SIGCONT'): void {
+    const pid = this.#masters.find((x) => x.port === port)?.child?.pid
+    if (pid !== undefined) process.kill(pid, signal)
+  }
+
   /** Stop every master by PID (SIGKILL: a crash, else SIGTERM) and wait for each to exit. */
   async stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
     await Promise.all(this.#masters.map(async (m) => {
