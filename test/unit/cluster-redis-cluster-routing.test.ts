@@ -149,3 +149,37 @@ test('a MULTI redirected (MOVED) to a master the node has no connection to is ap
   const order = entries.map(([, fields]) => Number(fields[1]))
   assert.deepEqual(order, Array.from({ length: COMMITS }, (_, n) => n), 'the stream, on the master the slot moved to, holds the entries in the order they were recorded')
 })
+
+test('commits the old master answers MOVED in one go (writes held, as during CLUSTER FAILOVER) reach the new master in the order they were sent', async (t) => {
+  const state = await RedisState.open(redis.target, 'node-p', silentLogger())
+  t.after(() => state.close())
+  const key = streamKey('node-p')
+  const spare = redis.ports[redis.ports.length - 1]
+  const old = (await redis.servers(key)).master
+  const paused = new Redis({ host: '127.0.0.1', port: old, lazyConnect: true, maxRetriesPerRequest: 1 })
+  t.after(() => paused.disconnect())
+  // The old master holds writes (a manual failover does while its replica takes over): every
+  // commit below waits there, then is answered MOVED with the others once the slot has moved.
+  await paused.call('CLIENT', 'PAUSE', 5000, 'WRITE')
+  const failures: Error[] = []
+  const record = (n: number): void => state.recordCommand(() => ['xadd', key, '*', 'n', String(n)])
+  // A MULTI (two entries of one turn), then lone XADDs, one turn each.
+  record(0)
+  record(1)
+  state.afterCommit((err) => { if (err !== undefined) failures.push(err) })
+  for (let n = 2; n < 6; n++) {
+    await new Promise((r) => setTimeout(r, 5))
+    record(n)
+    state.afterCommit((err) => { if (err !== undefined) failures.push(err) })
+  }
+  await new Promise((r) => setTimeout(r, 50))
+  const slot = slotOf(key)
+  await moveEmptySlot(slot, old, spare)
+  await paused.call('CLIENT', 'UNPAUSE')
+  assert.equal(await committed(state), undefined)
+  assert.deepEqual(failures, [])
+  const direct = new Redis({ host: '127.0.0.1', port: spare, lazyConnect: true, maxRetriesPerRequest: 1 })
+  t.after(() => direct.disconnect())
+  const order = (await direct.xrange(key, '-', '+')).map(([, fields]) => Number(fields[1]))
+  assert.deepEqual(order, [0, 1, 2, 3, 4, 5], 'the stream, on the master the slot moved to, holds the entries in the order they were recorded')
+})
