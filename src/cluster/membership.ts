@@ -13,11 +13,13 @@
  * the keys last — a Sentinel failover, a Redis restart, a pause — every node's key may lapse at
  * once, though every node is alive. So a node judges no other node dead until its own heartbeat
  * has been committed again after the trouble and the others have had TROUBLE_GRACE_MS more to
- * renew theirs; a look at the live nodes that Redis answered slowly judges nothing either, and
- * one Redis failed to answer holds every judgement for TROUBLE_GRACE_MS (on a Redis Cluster a
- * master failing over may serve only the other node's key: this node's heartbeats go on). A node
- * that finds its own key lapsed renews it (SET, never NX) and goes on: it does not fight the
- * others, and they do not take its sessions while they wait.
+ * renew theirs. Nor does a look that Redis answered slowly (the others get TROUBLE_GRACE_MS from
+ * then), one it failed to answer (the same: on a Redis Cluster the master of another node's key
+ * may fail over while this node's heartbeats go on), or one made while this node's own last
+ * heartbeat committed over BEAT_LATE_MS ago (the trouble holding it may have held the others'
+ * too, while the keys the look reads are on masters that answer at once). A node that finds its
+ * own key lapsed renews it (SET, never NX) and goes on: it does not fight the others, and they do
+ * not take its sessions while they wait.
  */
 import { randomBytes } from 'node:crypto'
 import type { Logger } from '../log.js'
@@ -29,8 +31,9 @@ export const HEARTBEAT_MS = 1000
 export const NODE_DEAD_AFTER_MS = 3000
 /**
  * After Redis trouble, how long the other nodes get to renew their keys before any is judged dead,
- * from this node's own first heartbeat stored again: a key's life, plus their reconnection (a
- * back-off of at most 2 s, redis-state.ts) and their next heartbeat.
+ * from this node's own first heartbeat stored again (or from a look Redis answered late or not at
+ * all): a key's life, plus their reconnection (a back-off of at most 2 s, redis-state.ts) and
+ * their next heartbeat.
  */
 const TROUBLE_GRACE_MS = NODE_DEAD_AFTER_MS + 2000 + HEARTBEAT_MS
 /** This node's own last heartbeat committed longer ago than this: Redis trouble, whether or not a commit failed yet. */
@@ -206,18 +209,19 @@ export class NodeMembership {
       // A slow answer: Redis or the link stalled meanwhile, and the keys with it.
       if (now - started > HEARTBEAT_MS) this.#trustAfter = Math.max(this.#trustAfter, now + TROUBLE_GRACE_MS)
       // This node's own heartbeat is late (its commit neither answered nor failed yet): the trouble
-      // that holds it may hold the others' heartbeats too, though this look was answered at once (on
-      // a Redis Cluster, a master that died holds the group commits of every node writing to it,
-      // heartbeats and all, while the keys this look reads are on other masters). #beaten gives the
-      // grace once it commits.
+      // that holds it may have held the others' heartbeats too (on a Redis Cluster, a master their
+      // heartbeats also write to), though this look, on other masters, was answered at once.
+      // #beaten gives the grace once it commits.
       if (this.#troubled || started < this.#trustAfter || now - this.#beatAt > BEAT_LATE_MS) {
         // Not now (see the file's comment): the nodes seen stay seen, and are looked at again later.
         for (const n of live) this.#seen.add(n)
         return
       }
       const gone = [...this.#seen].filter((n) => !live.has(n))
+      // Read before the nodes gone leave #seen: a failed read leaves them there, judged next time.
+      const stopped = await Promise.all(gone.map((n) => this.#state.client.hget(NODE_KEYS.node(n), 'stopped')))
       this.#seen = live
-      for (const n of gone) this.#onGone(n, (await this.#state.client.hget(NODE_KEYS.node(n), 'stopped')) === '1')
+      for (const [i, n] of gone.entries()) this.#onGone(n, stopped[i] === '1')
     } catch {
       // Redis could not say whether a node is alive (the state's connection logs the trouble). On a
       // Redis Cluster that can be the master of another node's key alone, failing over while this

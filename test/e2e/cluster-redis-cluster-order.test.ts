@@ -230,6 +230,9 @@ async function round(fault: Fault, persistentPublisher: boolean): Promise<Outcom
     await until(() => unanswered === 0, 'every publish is answered', 15_000)
     await until(() => [...acked].every((n) => seen().has(n)), 'every acknowledged message arrives', 10_000).catch(() => {})
     await delay(500)
+    // Past the grace a node gives the others after Redis trouble (6 s from its last look that
+    // failed, before the promotion): a node counted dead when that grace runs out is seen too.
+    await delay(Math.max(0, servedAt + 8000 - Date.now()))
 
     watching = false
     // (Its read blocks 500 ms at most; bounded all the same, and cut off in `finally`.)
