@@ -182,6 +182,11 @@ export class NodeMembership {
     void this.#look()
   }
 
+  /** Redis trouble seen at `now`: the other nodes get TROUBLE_GRACE_MS from then to renew their keys. */
+  #graceFrom(now: number): void {
+    this.#trustAfter = Math.max(this.#trustAfter, now + TROUBLE_GRACE_MS)
+  }
+
   /**
    * A heartbeat's commit answered. After a failure, or a gap long enough that keys may have lapsed
    * (Redis or the link stalled: the other nodes' heartbeats stalled too), the others get
@@ -193,7 +198,7 @@ export class NodeMembership {
       return
     }
     const now = clock.now()
-    if (this.#troubled || now - this.#beatAt > BEAT_LATE_MS) this.#trustAfter = Math.max(this.#trustAfter, now + TROUBLE_GRACE_MS)
+    if (this.#troubled || now - this.#beatAt > BEAT_LATE_MS) this.#graceFrom(now)
     this.#troubled = false
     this.#beatAt = now
   }
@@ -207,7 +212,7 @@ export class NodeMembership {
       const live = new Set((await this.liveNodes()).filter((n) => n !== this.nodeId))
       const now = clock.now()
       // A slow answer: Redis or the link stalled meanwhile, and the keys with it.
-      if (now - started > HEARTBEAT_MS) this.#trustAfter = Math.max(this.#trustAfter, now + TROUBLE_GRACE_MS)
+      if (now - started > HEARTBEAT_MS) this.#graceFrom(now)
       // This node's own heartbeat is late (its commit neither answered nor failed yet): the trouble
       // that holds it may have held the others' heartbeats too (on a Redis Cluster, a master their
       // heartbeats also write to), though this look, on other masters, was answered at once.
@@ -228,7 +233,7 @@ export class NodeMembership {
       // node's own heartbeats succeed: the key may lapse meanwhile, and that node renews it only once
       // it reaches the promoted replica. So the others get TROUBLE_GRACE_MS from now, as after
       // this node's own trouble.
-      this.#trustAfter = Math.max(this.#trustAfter, clock.now() + TROUBLE_GRACE_MS)
+      this.#graceFrom(clock.now())
     } finally {
       this.#looking = false
     }
